@@ -1,0 +1,435 @@
+/*
+ * libnet: ringgate's completion-based network library.
+ *
+ * The model is the seeds' IOCP design brought to C: operations (accept,
+ * connect, recv, send, disconnect) are posted to a loop's completion engine
+ * and their completions are dispatched to the object that owns them. Game
+ * code never sees a socket: it sees sessions, and reacts through a small
+ * table of callbacks (struct net_session_ops), the C form of the seeds'
+ * overridden OnConnected/OnRecv/OnSend/OnDisconnected.
+ *
+ * Threads: a runtime owns N loops, each on its own thread. A session lives
+ * on exactly one loop for its whole life, and every callback of that session
+ * runs on that loop's thread, so session state needs no lock. Functions say
+ * which thread may call them; "any thread" functions are safe everywhere.
+ *
+ * Errors: functions return 0 (or a count) on success and a negative
+ * errno-style code on failure; net_strerror() names it. The library never
+ * prints, exits or aborts on peer input.
+ *
+ * Engines: io_uring and epoll on Linux, behind one internal table; chosen at
+ * net_runtime_create() (io_uring when it works), overridable with the
+ * RINGGATE_ENGINE environment variable ("uring" or "epoll").
+ */
+#ifndef NET_NET_H
+#define NET_NET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(_WIN32)
+#define NET_EXPORT __declspec(dllexport)
+#elif defined(__GNUC__)
+#define NET_EXPORT __attribute__((visibility("default")))
+#else
+#define NET_EXPORT
+#endif
+
+/* ------------------------------------------------------------------------ */
+/* Basic types                                                              */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * A socket handle of libnet's own: an fd on Linux, a SOCKET on Windows.
+ * Only the engines look inside it; it is public so that embedders can pass
+ * one through opaque APIs without an int/SOCKET mismatch.
+ */
+typedef uintptr_t net_socket_t;
+
+/*
+ * A session id names a session across threads and processes without a
+ * pointer: slot | loop << 24 | generation << 32. A slot reused for a new
+ * connection gets a new generation, so a stale id never reaches the new
+ * session. 0 is never a valid id.
+ */
+typedef uint64_t net_session_id;
+
+struct net_runtime;
+struct net_loop;
+struct net_session;
+struct net_server;
+struct net_client;
+struct net_timer;
+
+/* Why a session ended; passed to on_disconnected and counted in stats. */
+enum net_reason {
+	NET_REASON_NONE = 0,
+	NET_REASON_LOCAL,          /* net_session_disconnect() by the owner   */
+	NET_REASON_PEER_CLOSED,    /* peer closed its side (recv of 0 bytes)  */
+	NET_REASON_IO_ERROR,       /* a recv/send failed; see net_session_error */
+	NET_REASON_SEND_OVERFLOW,  /* queued send bytes passed the cap        */
+	NET_REASON_RECV_OVERFLOW,  /* buffered receive bytes passed the cap   */
+	NET_REASON_FRAME_TOO_LARGE,/* a frame header announced > max_frame    */
+	NET_REASON_BAD_FRAME,      /* malformed varint length prefix          */
+	NET_REASON_APP_ERROR,      /* on_recv/on_frame returned an error      */
+	NET_REASON_IDLE_TIMEOUT,   /* nothing received within idle_timeout_ms */
+	NET_REASON_SHUTDOWN,       /* its service or runtime is stopping      */
+	NET_REASON_COUNT
+};
+
+/* A short, stable, lower-case name for a reason ("peer_closed", ...). */
+NET_EXPORT const char *net_reason_str(enum net_reason reason);
+
+/* A message for a negative error code returned by any libnet function. */
+NET_EXPORT const char *net_strerror(int err);
+
+/* ------------------------------------------------------------------------ */
+/* Runtime and loops (the seeds' IocpCore)                                  */
+/* ------------------------------------------------------------------------ */
+
+struct net_runtime_config {
+	unsigned loops;          /* loop threads; 0 = one per online core      */
+	const char *engine;      /* "uring", "epoll" or NULL: env, then probe  */
+	unsigned recv_buffers;   /* io_uring provided buffers per loop; 0 = 512 */
+	unsigned recv_buffer_size; /* bytes each; 0 = 16384                    */
+};
+
+/*
+ * Create a runtime: probe and pick the engine, create the loops (not yet
+ * running). cfg may be NULL for defaults. On success *out is set.
+ * Any thread; the runtime is freed by net_runtime_destroy().
+ */
+NET_EXPORT int net_runtime_create(const struct net_runtime_config *cfg,
+				  struct net_runtime **out /* OUT */);
+
+/* The name of the engine in use ("uring" or "epoll"): log it at start. */
+NET_EXPORT const char *net_runtime_engine(const struct net_runtime *rt);
+
+/* Number of loops in the runtime. */
+NET_EXPORT unsigned net_runtime_loop_count(const struct net_runtime *rt);
+
+/* Loop number i (0 <= i < count); the pointer lives as long as rt. */
+NET_EXPORT struct net_loop *net_runtime_loop(struct net_runtime *rt, unsigned i);
+
+/* Start one thread per loop. Any thread, once. */
+NET_EXPORT int net_runtime_start(struct net_runtime *rt);
+
+/*
+ * Stop the runtime: every server stops accepting, every session is
+ * disconnected with NET_REASON_SHUTDOWN (queued sends are flushed up to
+ * their flush deadline), client services stop redialing; then the loop
+ * threads exit and are joined. Blocks until done. Not from a loop thread.
+ */
+NET_EXPORT void net_runtime_stop(struct net_runtime *rt);
+
+/* Free a stopped (or never started) runtime and its services. */
+NET_EXPORT void net_runtime_destroy(struct net_runtime *rt);
+
+/* The loop whose thread is calling, or NULL on any other thread. */
+NET_EXPORT struct net_loop *net_loop_current(void);
+
+/* The index of a loop within its runtime. */
+NET_EXPORT unsigned net_loop_index(const struct net_loop *loop);
+
+/* The runtime a loop belongs to. */
+NET_EXPORT struct net_runtime *net_loop_runtime(struct net_loop *loop);
+
+/* Milliseconds of the loop's monotonic clock, cached once per loop turn. */
+NET_EXPORT uint64_t net_loop_now(const struct net_loop *loop);
+
+typedef void (*net_task_fn)(struct net_loop *loop, void *arg);
+
+/*
+ * Run fn(loop, arg) on the loop's thread, in posting order. Any thread.
+ * Returns -ENOMEM if the task could not be queued (then fn is not run),
+ * -ESHUTDOWN if the loop has stopped.
+ */
+NET_EXPORT int net_loop_post(struct net_loop *loop, net_task_fn fn, void *arg);
+
+/* ------------------------------------------------------------------------ */
+/* Timers                                                                   */
+/* ------------------------------------------------------------------------ */
+
+typedef void (*net_timer_fn)(struct net_timer *timer, void *arg);
+
+/*
+ * Create a stopped timer on a loop. Loop thread only (or before start).
+ * Timers are a binary heap per loop: start/stop are O(log n), so one timer
+ * per session is fine at 100k sessions.
+ */
+NET_EXPORT int net_timer_create(struct net_loop *loop, net_timer_fn fn, void *arg,
+				struct net_timer **out /* OUT */);
+
+/* Arm: first fire after timeout_ms, then every repeat_ms (0 = once).
+ * Restarting an armed timer re-arms it. Loop thread only. */
+NET_EXPORT void net_timer_start(struct net_timer *timer, uint64_t timeout_ms,
+				uint64_t repeat_ms);
+
+/* Disarm; harmless if not armed. Loop thread only. */
+NET_EXPORT void net_timer_stop(struct net_timer *timer);
+
+/* True while armed. */
+NET_EXPORT bool net_timer_active(const struct net_timer *timer);
+
+/* Stop and free. Safe from inside the timer's own callback. Loop thread. */
+NET_EXPORT void net_timer_destroy(struct net_timer *timer);
+
+/* ------------------------------------------------------------------------ */
+/* Sessions (the seeds' Session)                                            */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * The callbacks of a service's sessions. All run on the session's loop.
+ * Any may be NULL except one of on_recv / on_frame.
+ */
+struct net_session_ops {
+	/* Connected (accepted, or a dial completed). The session's user area
+	 * (net_session_user) is zeroed before this: set it up here. */
+	void (*on_connected)(struct net_session *s);
+
+	/*
+	 * Raw bytes arrived: data[0..len) is everything buffered so far.
+	 * Return how many bytes were consumed (the rest stays buffered and is
+	 * offered again with more data), or a negative code to disconnect
+	 * with NET_REASON_APP_ERROR. Ignored when on_frame is set.
+	 */
+	long (*on_recv)(struct net_session *s, const uint8_t *data, size_t len);
+
+	/*
+	 * One complete varint-length-delimited frame arrived (body only).
+	 * When set, libnet does the framing with the service's max_frame.
+	 * Return 0, or a negative code to disconnect (NET_REASON_APP_ERROR).
+	 * The body is valid only during the call.
+	 */
+	int (*on_frame)(struct net_session *s, const uint8_t *body, size_t len);
+
+	/* bytes were handed to the kernel (a send completion). */
+	void (*on_sent)(struct net_session *s, size_t bytes);
+
+	/*
+	 * The last callback of a connection: it is closed, nothing is in
+	 * flight, and sends are refused. Called once per on_connected.
+	 */
+	void (*on_disconnected)(struct net_session *s, enum net_reason reason);
+};
+
+/* What happens when a session's queued send bytes reach send_queue_max. */
+enum net_backpressure {
+	/* Client links: cut the session off with NET_REASON_SEND_OVERFLOW. */
+	NET_BACKPRESSURE_DISCONNECT = 0,
+	/*
+	 * Server links: stop reading from this session while its queue is
+	 * above send_queue_max / 2 and resume below send_queue_max / 4; a send
+	 * that would pass the cap fails with -ENOBUFS instead of growing it.
+	 */
+	NET_BACKPRESSURE_PAUSE,
+};
+
+/*
+ * Settings shared by server and client services. Zero means the default.
+ * libnet always sets TCP_NODELAY: sends are already gathered into one
+ * write per session per loop turn, so Nagle would only add latency.
+ */
+struct net_session_config {
+	const struct net_session_ops *ops;
+	void *service_user;        /* net_session_service_user() returns it   */
+	size_t user_size;          /* bytes of per-session user area (zeroed)  */
+	size_t max_frame;          /* framing: largest body, default 65536     */
+	size_t send_queue_max;     /* default 1 MiB                            */
+	size_t recv_buffer_max;    /* buffered unconsumed bytes, default
+				      max_frame + 16                           */
+	enum net_backpressure backpressure;
+	uint32_t idle_timeout_ms;  /* 0: none; else disconnect when silent     */
+	uint32_t flush_timeout_ms; /* disconnect flush deadline, default 2000  */
+};
+
+/* The id of a session; stable for this connection only. */
+NET_EXPORT net_session_id net_session_get_id(const struct net_session *s);
+
+/* The loop the session lives on. */
+NET_EXPORT struct net_loop *net_session_loop(const struct net_session *s);
+
+/* The per-session user area (user_size bytes), or NULL if user_size == 0. */
+NET_EXPORT void *net_session_user(struct net_session *s);
+
+/* The service_user of the service this session belongs to. */
+NET_EXPORT void *net_session_service_user(const struct net_session *s);
+
+/* The peer address as text ("127.0.0.1:5555"); valid for the session. */
+NET_EXPORT const char *net_session_peer(const struct net_session *s);
+
+/* The errno-style code behind NET_REASON_IO_ERROR (negative), else 0. */
+NET_EXPORT int net_session_error(const struct net_session *s);
+
+/* True from on_connected until disconnect begins. */
+NET_EXPORT bool net_session_connected(const struct net_session *s);
+
+/* Bytes queued and not yet handed to the kernel. */
+NET_EXPORT size_t net_session_send_queued(const struct net_session *s);
+
+/*
+ * Queue len bytes (copied) for sending. Ordered; never interleaved with
+ * another send. On the session's loop thread the bytes are queued at
+ * once; from any other thread they are posted to the loop (the caller must
+ * keep the session alive, e.g. with net_session_ref, or use net_send_to).
+ * Returns 0, -ENOTCONN if the session is disconnecting, -ENOBUFS when the
+ * PAUSE cap is reached, -ENOMEM. With the DISCONNECT policy, passing the
+ * cap returns -ENOBUFS and starts the disconnect.
+ */
+NET_EXPORT int net_session_send(struct net_session *s, const void *data, size_t len);
+
+/* As net_session_send, with a varint length prefix: one frame. */
+NET_EXPORT int net_session_send_frame(struct net_session *s, const void *body,
+				      size_t len);
+
+/*
+ * Reserve room for one frame of exactly body_len bytes in the send queue
+ * and return a pointer to write the body into (for example with
+ * protobuf_c_message_pack), or NULL with *err set. The frame is sent as
+ * it stands at the end of the current callback. Loop thread only.
+ */
+NET_EXPORT void *net_session_reserve_frame(struct net_session *s, size_t body_len,
+					   int *err /* OUT */);
+
+/*
+ * Queue a frame for a session named by id, from any thread. The session
+ * may have gone: then the frame is dropped and counted. Returns 0 when
+ * posted, -EINVAL for a malformed id, -ENOMEM.
+ */
+NET_EXPORT int net_send_to(struct net_runtime *rt, net_session_id id,
+			   const void *body, size_t len);
+
+/*
+ * Begin a disconnect: runs once (later calls are ignored). Receiving stops,
+ * queued sends are flushed up to flush_timeout_ms, then the socket is shut
+ * down and closed and on_disconnected(reason) runs. Loop thread only;
+ * other threads use net_disconnect_id().
+ */
+NET_EXPORT void net_session_disconnect(struct net_session *s, enum net_reason reason);
+
+/* net_session_disconnect for a session named by id; any thread. */
+NET_EXPORT int net_disconnect_id(struct net_runtime *rt, net_session_id id,
+				 enum net_reason reason);
+
+/*
+ * Keep a session object (not the connection) from going back to the pool;
+ * any thread. Each ref needs one unref. A referenced session that has
+ * disconnected stays valid but refuses sends with -ENOTCONN.
+ */
+NET_EXPORT void net_session_ref(struct net_session *s);
+NET_EXPORT void net_session_unref(struct net_session *s);
+
+/* ------------------------------------------------------------------------ */
+/* Services (the seeds' ServerService and ClientService)                    */
+/* ------------------------------------------------------------------------ */
+
+struct net_server_config {
+	const char *host;          /* numeric IPv4/IPv6 address; default
+				      "127.0.0.1"                             */
+	uint16_t port;             /* 0 picks a free port (net_server_port)    */
+	unsigned max_sessions;     /* 0 = unlimited; more are closed at accept */
+	int backlog;               /* listen backlog, default 1024             */
+	struct net_session_config session;
+};
+
+/*
+ * Bind, listen and start accepting on loop 0; accepted sessions are spread
+ * round-robin over all loops. Errors such as -EADDRINUSE are returned here.
+ * Any thread; the runtime may be running or not yet started.
+ */
+NET_EXPORT int net_server_start(struct net_runtime *rt, const struct net_server_config *cfg,
+				struct net_server **out /* OUT */);
+
+/* The port the server listens on (useful with port 0). */
+NET_EXPORT uint16_t net_server_port(const struct net_server *srv);
+
+/* Live sessions of the server. Any thread. */
+NET_EXPORT unsigned net_server_session_count(const struct net_server *srv);
+
+/*
+ * Stop accepting and close the listening socket; with disconnect_all, also
+ * disconnect every live session with NET_REASON_SHUTDOWN. Any thread; the
+ * server object lives until the runtime is destroyed.
+ */
+NET_EXPORT void net_server_stop(struct net_server *srv, bool disconnect_all);
+
+struct net_client_config {
+	const char *host;          /* numeric address of the peer              */
+	uint16_t port;
+	unsigned sessions;         /* sessions to keep dialed, default 1       */
+	uint32_t backoff_min_ms;   /* first redial delay, default 100          */
+	uint32_t backoff_max_ms;   /* cap, default 10000; doubles, +-25% jitter */
+	uint32_t connect_timeout_ms; /* default 5000                           */
+	struct net_session_config session;
+};
+
+/*
+ * Dial cfg->sessions sessions to host:port, spread over the loops, and keep
+ * them dialed: a failed dial or a dropped session is redialed after an
+ * exponential backoff with jitter (reset by a successful connect). Any
+ * thread.
+ */
+NET_EXPORT int net_client_start(struct net_runtime *rt, const struct net_client_config *cfg,
+				struct net_client **out /* OUT */);
+
+/* Connected sessions of the client service. Any thread. */
+NET_EXPORT unsigned net_client_connected_count(const struct net_client *cli);
+
+/* Stop redialing and disconnect every session (NET_REASON_SHUTDOWN). */
+NET_EXPORT void net_client_stop(struct net_client *cli);
+
+/* ------------------------------------------------------------------------ */
+/* Statistics                                                               */
+/* ------------------------------------------------------------------------ */
+
+struct net_stats {
+	uint64_t accepted;         /* sessions accepted                        */
+	uint64_t rejected;         /* accepts closed at max_sessions           */
+	uint64_t accept_errors;    /* accept failures (EMFILE, ...)            */
+	uint64_t connected;        /* dials that completed                     */
+	uint64_t connect_failed;   /* dials that failed or timed out           */
+	uint64_t reused;           /* sessions served from the pool            */
+	uint64_t sessions_open;    /* live sessions now                        */
+	uint64_t disconnects[NET_REASON_COUNT];
+	uint64_t bytes_in, bytes_out;
+	uint64_t frames_in, frames_out;
+	uint64_t sends_dropped;    /* net_send_to for a session that had gone  */
+	uint64_t send_queue_high_water; /* largest queue seen on any session   */
+	uint64_t recv_paused;      /* times PAUSE backpressure stopped reading */
+};
+
+/* Sum the loops' counters into *out. Any thread; figures are approximate
+ * while loops run (each is read without a lock). */
+NET_EXPORT void net_runtime_stats(struct net_runtime *rt, struct net_stats *out /* OUT */);
+
+/* ------------------------------------------------------------------------ */
+/* Framing: varint-length-delimited messages                                */
+/* ------------------------------------------------------------------------ */
+
+/* Longest varint length prefix libnet writes or accepts (uint32 range). */
+#define NET_VARINT_MAX 5
+
+/* Encode v as a protobuf varint into out; returns its length (1..10). */
+NET_EXPORT size_t net_varint_encode(uint64_t v, uint8_t out[10]);
+
+/*
+ * Parse one frame header at data[0..len).
+ * Returns 1 with *hdr_len and *body_len set when the header is complete
+ * (the body may not all be there yet), 0 when more bytes are needed,
+ * -EMSGSIZE when the announced body exceeds max_body (decided as soon as
+ * the prefix proves it, before any body is buffered), -EBADMSG for a
+ * prefix longer than NET_VARINT_MAX bytes.
+ */
+NET_EXPORT int net_frame_parse(const uint8_t *data, size_t len, size_t max_body,
+			       size_t *hdr_len /* OUT */, size_t *body_len /* OUT */);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* NET_NET_H */

@@ -1,0 +1,44 @@
+/*
+ * rg/pb_arena.h: a bounded protobuf-c allocator for decoding peer input.
+ *
+ * protobuf_c_message_unpack() allocates the decoded tree piece by piece.
+ * Given an arena, every piece comes from the arena's blocks, the total is
+ * capped (a hostile frame cannot make one decode take more than `limit`
+ * bytes: the unpack fails and returns NULL instead), and the whole tree is
+ * freed at once with rg_pb_arena_reset() - never with
+ * protobuf_c_message_free_unpacked().
+ *
+ * Usage, per frame:
+ *     msg = foo__unpack(&arena.allocator, len, body);
+ *     if (!msg) -> malformed or too big: error + disconnect
+ *     ... use msg ...
+ *     rg_pb_arena_reset(&arena);
+ * One arena per thread (not thread-safe); it keeps one block between
+ * decodes so the common case does not call malloc.
+ */
+#ifndef RG_PB_ARENA_H
+#define RG_PB_ARENA_H
+
+#include <stddef.h>
+
+#include <protobuf-c/protobuf-c.h>
+
+struct rg_pb_block;
+
+struct rg_pb_arena {
+	ProtobufCAllocator allocator; /* pass &arena.allocator to *_unpack */
+	size_t limit;                 /* bytes a decode may take in total  */
+	size_t used;                  /* bytes handed out since the reset  */
+	struct rg_pb_block *blocks;   /* newest first                      */
+};
+
+/* Set up an empty arena allowing at most limit bytes per decode. */
+void rg_pb_arena_init(struct rg_pb_arena *arena, size_t limit);
+
+/* Free everything decoded since the last reset (keeps one block for reuse). */
+void rg_pb_arena_reset(struct rg_pb_arena *arena);
+
+/* Free every block; the arena may be initialised again. */
+void rg_pb_arena_fini(struct rg_pb_arena *arena);
+
+#endif /* RG_PB_ARENA_H */

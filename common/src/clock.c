@@ -1,0 +1,24 @@
+/* clock.c: millisecond views of CLOCK_MONOTONIC and CLOCK_REALTIME. */
+#define _POSIX_C_SOURCE 200809L
+#include "rg/clock.h"
+
+#include <time.h>
+
+static uint64_t clock_ms(clockid_t id)
+{
+	struct timespec ts;
+
+	/* Cannot fail for these two clocks on Linux. */
+	clock_gettime(id, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+uint64_t rg_now_ms(void)
+{
+	return clock_ms(CLOCK_MONOTONIC);
+}
+
+uint64_t rg_wall_ms(void)
+{
+	return clock_ms(CLOCK_REALTIME);
+}

@@ -1,0 +1,303 @@
+/*
+ * options.c: defaults < INI file < command-line flags (see rg/options.h).
+ *
+ * Parsing is two passes over argv: the first only looks for --help and
+ * --config (so the file is applied before any flag, whatever their order),
+ * the second applies every other flag. Strings set by the file or flags are
+ * strdup'ed and remembered in a process-lifetime list, so they stay valid
+ * and reachable (no leak reports) until exit.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "rg/options.h"
+
+#include <errno.h>
+#include <ini.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* Strings this module allocated: kept reachable for the process's life. */
+struct owned_string {
+	struct owned_string *next;
+	char text[];
+};
+
+static struct owned_string *owned_strings;
+
+static char *keep_string(const char *text)
+{
+	size_t len = strlen(text);
+	struct owned_string *o = malloc(sizeof(*o) + len + 1);
+
+	if (!o)
+		return NULL;
+	memcpy(o->text, text, len + 1);
+	o->next = owned_strings;
+	owned_strings = o;
+	return o->text;
+}
+
+/* Names compare with '-' and '_' as one character, case-sensitively. */
+static bool name_equal(const char *a, const char *b, size_t b_len)
+{
+	size_t i = 0;
+
+	for (; i < b_len && a[i]; i++) {
+		char ca = a[i] == '_' ? '-' : a[i];
+		char cb = b[i] == '_' ? '-' : b[i];
+
+		if (ca != cb)
+			return false;
+	}
+	return i == b_len && a[i] == '\0';
+}
+
+static const struct rg_option *find_option(const struct rg_option *opts,
+					   const char *name, size_t len)
+{
+	for (const struct rg_option *o = opts; o->name; o++)
+		if (name_equal(o->name, name, len))
+			return o;
+	return NULL;
+}
+
+static int parse_bool(const char *text, bool *out)
+{
+	static const char *const yes[] = { "1", "true", "yes", "on" };
+	static const char *const no[] = { "0", "false", "no", "off" };
+
+	for (size_t i = 0; i < 4; i++) {
+		if (strcasecmp(text, yes[i]) == 0) {
+			*out = true;
+			return 0;
+		}
+		if (strcasecmp(text, no[i]) == 0) {
+			*out = false;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+static int parse_long(const char *text, long *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(text, &end, 0);
+	if (errno != 0 || end == text || *end != '\0')
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+/* Store text into the option's variable; prints why on error.
+ * origin names where the value came from, for the message. */
+static int set_value(const struct rg_option *o, const char *text, const char *origin)
+{
+	switch (o->type) {
+	case RG_OPT_STRING: {
+		char *copy = keep_string(text);
+
+		if (!copy) {
+			fprintf(stderr, "%s: out of memory\n", origin);
+			return -ENOMEM;
+		}
+		*(char **)o->value = copy;
+		return 0;
+	}
+	case RG_OPT_INT:
+		if (parse_long(text, (long *)o->value) == 0)
+			return 0;
+		fprintf(stderr, "%s: %s wants an integer, got \"%s\"\n", origin, o->name, text);
+		return -EINVAL;
+	case RG_OPT_BOOL:
+		if (parse_bool(text, (bool *)o->value) == 0)
+			return 0;
+		fprintf(stderr, "%s: %s wants true or false, got \"%s\"\n", origin, o->name, text);
+		return -EINVAL;
+	}
+	return -EINVAL;
+}
+
+struct ini_state {
+	const struct rg_option *opts;
+	const char *section;
+	const char *path;
+	int error;
+};
+
+/* libinih handler: nonzero to go on, 0 to stop with an error at this line. */
+static int on_ini_entry(void *user, const char *section, const char *name, const char *value)
+{
+	struct ini_state *st = user;
+	const struct rg_option *o;
+	char origin[512];
+
+	if (strcmp(section, st->section) != 0)
+		return 1; /* another process's section */
+	snprintf(origin, sizeof(origin), "%s [%s]", st->path, section);
+	o = find_option(st->opts, name, strlen(name));
+	if (!o) {
+		fprintf(stderr, "%s: unknown key \"%s\"\n", origin, name);
+		st->error = -EINVAL;
+		return 0;
+	}
+	if (set_value(o, value, origin) < 0) {
+		st->error = -EINVAL;
+		return 0;
+	}
+	return 1;
+}
+
+static int load_ini(const struct rg_option *opts, const char *section, const char *path)
+{
+	struct ini_state st = { .opts = opts, .section = section, .path = path };
+	int rc = ini_parse(path, on_ini_entry, &st);
+
+	if (rc == -1) {
+		fprintf(stderr, "%s: cannot open: %s\n", path, strerror(errno));
+		return -ENOENT;
+	}
+	if (rc != 0 && st.error == 0) {
+		/* libinih reports the first line it could not parse. */
+		fprintf(stderr, "%s:%d: syntax error\n", path, rc);
+		return -EINVAL;
+	}
+	return st.error;
+}
+
+static void print_default(const struct rg_option *o)
+{
+	switch (o->type) {
+	case RG_OPT_STRING: {
+		const char *s = *(char *const *)o->value;
+
+		printf(" (default: \"%s\")", s ? s : "");
+		break;
+	}
+	case RG_OPT_INT:
+		printf(" (default: %ld)", *(const long *)o->value);
+		break;
+	case RG_OPT_BOOL:
+		printf(" (default: %s)", *(const bool *)o->value ? "true" : "false");
+		break;
+	}
+}
+
+static void print_usage(const struct rg_option *opts, const char *section,
+			const char *usage_line)
+{
+	static const char *const metavar[] = {
+		[RG_OPT_STRING] = "=TEXT", [RG_OPT_INT] = "=N", [RG_OPT_BOOL] = "[=BOOL]",
+	};
+
+	printf("%s\n\noptions (also read from section [%s] of --config FILE;"
+	       " flags override the file):\n", usage_line, section);
+	printf("  %-28s %s\n", "--config=FILE", "read options from this INI file");
+	printf("  %-28s %s\n", "--help", "print this help and exit");
+	for (const struct rg_option *o = opts; o->name; o++) {
+		char flag[128];
+
+		snprintf(flag, sizeof(flag), "--%s%s", o->name, metavar[o->type]);
+		printf("  %-28s %s", flag, o->help ? o->help : "");
+		print_default(o);
+		printf("\n");
+	}
+}
+
+/*
+ * Split argv[*i] ("--name" or "--name=value") and find its value, which
+ * may be the next argument; advances *i past what it used. *value is NULL
+ * for a bare BOOL flag. Returns the option, or NULL after printing why.
+ */
+static const struct rg_option *take_flag(const struct rg_option *opts, int argc,
+					 char **argv, int *i, const char **value)
+{
+	const char *arg = argv[*i];
+	const char *name = arg + 2;
+	const char *eq = strchr(name, '=');
+	size_t len = eq ? (size_t)(eq - name) : strlen(name);
+	const struct rg_option *o = find_option(opts, name, len);
+
+	if (!o) {
+		fprintf(stderr, "unknown option: %s (see --help)\n", arg);
+		return NULL;
+	}
+	if (eq) {
+		*value = eq + 1;
+	} else if (o->type == RG_OPT_BOOL) {
+		*value = NULL;
+	} else if (*i + 1 < argc) {
+		*value = argv[++*i];
+	} else {
+		fprintf(stderr, "option --%s needs a value\n", o->name);
+		return NULL;
+	}
+	return o;
+}
+
+static bool is_flag(const char *arg, const char *name)
+{
+	size_t len = strlen(name);
+
+	return strncmp(arg, "--", 2) == 0 && strncmp(arg + 2, name, len) == 0 &&
+	       (arg[2 + len] == '\0' || arg[2 + len] == '=');
+}
+
+int rg_options_parse(const struct rg_option *opts, const char *ini_section,
+		     const char *usage_line, int argc, char **argv)
+{
+	const char *config = NULL;
+
+	/* Pass 1: --help and --config, wherever they are. */
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			print_usage(opts, ini_section, usage_line);
+			return 1;
+		}
+		if (is_flag(argv[i], "config")) {
+			const char *eq = strchr(argv[i], '=');
+
+			if (eq) {
+				config = eq + 1;
+			} else if (i + 1 < argc) {
+				config = argv[++i];
+			} else {
+				fprintf(stderr, "option --config needs a file\n");
+				return -1;
+			}
+		}
+	}
+	if (config && load_ini(opts, ini_section, config) < 0)
+		return -1;
+
+	/* Pass 2: every other flag, in order; the last one wins. */
+	for (int i = 1; i < argc; i++) {
+		const struct rg_option *o;
+		const char *value;
+
+		if (is_flag(argv[i], "config")) {
+			if (!strchr(argv[i], '='))
+				i++;
+			continue;
+		}
+		if (strncmp(argv[i], "--", 2) != 0 || argv[i][2] == '\0') {
+			fprintf(stderr, "unexpected argument: %s (see --help)\n", argv[i]);
+			return -1;
+		}
+		o = take_flag(opts, argc, argv, &i, &value);
+		if (!o)
+			return -1;
+		if (!value) {
+			*(bool *)o->value = true;
+			continue;
+		}
+		if (set_value(o, value, "command line") < 0)
+			return -1;
+	}
+	return 0;
+}

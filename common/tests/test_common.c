@@ -1,0 +1,386 @@
+/*
+ * test_common.c: unit tests of the common library (calls table, options,
+ * log level names, protobuf arena, heartbeat rule). Each case is run as
+ * its own CTest test: `test_common <case>`.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "rg/calls.h"
+#include "rg/heartbeat.h"
+#include "rg/log.h"
+#include "rg/options.h"
+#include "rg/pb_arena.h"
+
+/* ---- calls --------------------------------------------------------------- */
+
+struct outcome {
+	int runs;
+	int status;
+	const void *reply;
+};
+
+static void record(void *ctx, int status, const void *reply)
+{
+	struct outcome *o = ctx;
+
+	o->runs++;
+	o->status = status;
+	o->reply = reply;
+}
+
+static void calls_complete(void)
+{
+	struct rg_calls *c = rg_calls_create();
+	struct outcome a = { 0 }, b = { 0 };
+	int reply = 42;
+	uint64_t ia = rg_calls_add(c, 1000, record, &a);
+	uint64_t ib = rg_calls_add(c, 2000, record, &b);
+
+	CHECK(ia != 0 && ib != 0 && ia != ib);
+	CHECK(rg_calls_pending(c) == 2);
+	CHECK(rg_calls_complete(c, ib, &reply));
+	CHECK(b.runs == 1 && b.status == 0 && b.reply == &reply);
+	CHECK(a.runs == 0);
+	CHECK(!rg_calls_complete(c, ib, &reply)); /* already done */
+	CHECK(!rg_calls_complete(c, 0, &reply));
+	CHECK(!rg_calls_complete(c, 999, &reply));
+	CHECK(b.runs == 1);
+	CHECK(rg_calls_pending(c) == 1);
+	CHECK(rg_calls_next_deadline(c) == 1000);
+	rg_calls_destroy(c);
+	CHECK(a.runs == 1 && a.status == -ECANCELED && a.reply == NULL);
+}
+
+static void calls_expire(void)
+{
+	struct rg_calls *c = rg_calls_create();
+	struct outcome o[5] = { 0 };
+	const uint64_t deadlines[5] = { 500, 100, 300, 100, 900 };
+	uint64_t ids[5];
+
+	for (int i = 0; i < 5; i++)
+		ids[i] = rg_calls_add(c, deadlines[i], record, &o[i]);
+	CHECK(rg_calls_next_deadline(c) == 100);
+	rg_calls_expire(c, 99);
+	CHECK(rg_calls_pending(c) == 5);
+	rg_calls_expire(c, 300);
+	CHECK(o[1].runs == 1 && o[1].status == -ETIMEDOUT);
+	CHECK(o[3].runs == 1 && o[3].status == -ETIMEDOUT);
+	CHECK(o[2].runs == 1 && o[2].status == -ETIMEDOUT);
+	CHECK(o[0].runs == 0 && o[4].runs == 0);
+	CHECK(rg_calls_pending(c) == 2);
+	/* A reply after the timeout is dropped. */
+	CHECK(!rg_calls_complete(c, ids[2], NULL));
+	CHECK(o[2].runs == 1);
+	CHECK(rg_calls_complete(c, ids[4], "x"));
+	rg_calls_expire(c, UINT64_MAX);
+	CHECK(o[0].runs == 1 && o[0].status == -ETIMEDOUT);
+	CHECK(o[4].runs == 1 && o[4].status == 0);
+	CHECK(rg_calls_pending(c) == 0);
+	CHECK(rg_calls_next_deadline(c) == UINT64_MAX);
+	rg_calls_destroy(c);
+}
+
+/* A callback that issues a new call on the table it was called from. */
+struct reissue {
+	struct rg_calls *c;
+	int runs;
+	struct outcome second;
+};
+
+static void reissue_once(void *ctx, int status, const void *reply)
+{
+	struct reissue *r = ctx;
+
+	(void)status;
+	(void)reply;
+	if (r->runs++ == 0)
+		CHECK(rg_calls_add(r->c, 50, record, &r->second) != 0);
+}
+
+static void calls_fail_all(void)
+{
+	struct rg_calls *c = rg_calls_create();
+	struct outcome o[100] = { 0 };
+	struct reissue r = { .c = c };
+
+	for (int i = 0; i < 100; i++)
+		CHECK(rg_calls_add(c, (uint64_t)(1000 - i), record, &o[i]) != 0);
+	CHECK(rg_calls_add(c, 10, reissue_once, &r) != 0);
+	rg_calls_fail_all(c, -ENOTCONN);
+	for (int i = 0; i < 100; i++)
+		CHECK(o[i].runs == 1 && o[i].status == -ENOTCONN);
+	CHECK(r.runs == 1);
+	/* The call added from inside the callback is still pending. */
+	CHECK(rg_calls_pending(c) == 1);
+	CHECK(r.second.runs == 0);
+	rg_calls_expire(c, 50);
+	CHECK(r.second.runs == 1 && r.second.status == -ETIMEDOUT);
+	rg_calls_destroy(c);
+}
+
+/* Many calls, completed in a scrambled order: exercises hash growth and
+ * heap removal from the middle. */
+static void calls_many(void)
+{
+	enum { N = 5000 };
+	static struct outcome o[N];
+	static uint64_t ids[N];
+	struct rg_calls *c = rg_calls_create();
+
+	for (int i = 0; i < N; i++)
+		ids[i] = rg_calls_add(c, (uint64_t)((i * 7919) % N), record, &o[i]);
+	for (int i = 0; i < N; i += 2)
+		CHECK(rg_calls_complete(c, ids[(i * 31) % N], NULL) || o[(i * 31) % N].runs);
+	rg_calls_expire(c, UINT64_MAX);
+	for (int i = 0; i < N; i++)
+		CHECK(o[i].runs == 1);
+	CHECK(rg_calls_pending(c) == 0);
+	rg_calls_destroy(c);
+}
+
+/* ---- options ------------------------------------------------------------- */
+
+struct opt_vars {
+	char *host;
+	long port;
+	bool verbose;
+	char *name;
+};
+
+static void opt_table(struct opt_vars *v, struct rg_option out[5])
+{
+	v->host = "127.0.0.1";
+	v->port = 7701;
+	v->verbose = false;
+	v->name = "default-name";
+	out[0] = (struct rg_option){ "listen-host", RG_OPT_STRING, &v->host, "address" };
+	out[1] = (struct rg_option){ "listen_port", RG_OPT_INT, &v->port, "port" };
+	out[2] = (struct rg_option){ "verbose", RG_OPT_BOOL, &v->verbose, "chatty" };
+	out[3] = (struct rg_option){ "name", RG_OPT_STRING, &v->name, "a name" };
+	out[4] = (struct rg_option){ 0 };
+}
+
+static int parse(const struct rg_option *opts, int argc, char **argv)
+{
+	return rg_options_parse(opts, "gamesrv", "usage: test", argc, argv);
+}
+
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	CHECK(f != NULL);
+	CHECK(fputs(text, f) >= 0);
+	CHECK(fclose(f) == 0);
+}
+
+static void options_defaults(void)
+{
+	struct opt_vars v;
+	struct rg_option opts[5];
+	char *argv[] = { "prog", NULL };
+
+	opt_table(&v, opts);
+	CHECK(parse(opts, 1, argv) == 0);
+	CHECK(strcmp(v.host, "127.0.0.1") == 0 && v.port == 7701 && !v.verbose);
+}
+
+static void options_flags(void)
+{
+	struct opt_vars v;
+	struct rg_option opts[5];
+	char *argv[] = { "prog", "--listen-host=0.0.0.0", "--listen-port", "9000",
+			 "--verbose", "--name", "x", "--listen_port=9001", NULL };
+
+	opt_table(&v, opts);
+	CHECK(parse(opts, 8, argv) == 0);
+	CHECK(strcmp(v.host, "0.0.0.0") == 0);
+	CHECK(v.port == 9001); /* the last flag wins */
+	CHECK(v.verbose);
+	CHECK(strcmp(v.name, "x") == 0);
+}
+
+static void options_ini_then_flags(void)
+{
+	struct opt_vars v;
+	struct rg_option opts[5];
+	char path[] = "/tmp/rg-test-options-XXXXXX";
+	int fd = mkstemp(path);
+	char config_flag[64];
+
+	CHECK(fd >= 0);
+	close(fd);
+	write_file(path, "; cluster file\n[dbproxy]\nport = 1\nunknown_there = 1\n"
+			 "[gamesrv]\nlisten-host = 10.0.0.1\nlisten_port = 8000\n"
+			 "verbose = yes\nname = from-file\n");
+	snprintf(config_flag, sizeof(config_flag), "--config=%s", path);
+	{
+		/* The flag comes before --config: the file is still applied first. */
+		char *argv[] = { "prog", "--name=from-flag", config_flag, NULL };
+
+		opt_table(&v, opts);
+		CHECK(parse(opts, 3, argv) == 0);
+	}
+	CHECK(strcmp(v.host, "10.0.0.1") == 0);
+	CHECK(v.port == 8000);
+	CHECK(v.verbose);
+	CHECK(strcmp(v.name, "from-flag") == 0);
+	{
+		char *argv[] = { "prog", "--config", path, "--verbose=false", NULL };
+
+		opt_table(&v, opts);
+		CHECK(parse(opts, 4, argv) == 0);
+		CHECK(!v.verbose && v.port == 8000);
+	}
+	unlink(path);
+}
+
+static void options_errors(void)
+{
+	struct opt_vars v;
+	struct rg_option opts[5];
+	char path[] = "/tmp/rg-test-options-XXXXXX";
+	int fd = mkstemp(path);
+	char config_flag[64];
+
+	CHECK(fd >= 0);
+	close(fd);
+	snprintf(config_flag, sizeof(config_flag), "--config=%s", path);
+	opt_table(&v, opts);
+	{
+		char *argv[] = { "prog", "--nope=1", NULL };
+		CHECK(parse(opts, 2, argv) == -1);
+	}
+	{
+		char *argv[] = { "prog", "--listen-port=12x", NULL };
+		CHECK(parse(opts, 2, argv) == -1);
+	}
+	{
+		char *argv[] = { "prog", "--listen-port", NULL };
+		CHECK(parse(opts, 2, argv) == -1);
+	}
+	{
+		char *argv[] = { "prog", "--verbose=maybe", NULL };
+		CHECK(parse(opts, 2, argv) == -1);
+	}
+	{
+		char *argv[] = { "prog", "positional", NULL };
+		CHECK(parse(opts, 2, argv) == -1);
+	}
+	{
+		char *argv[] = { "prog", "--config=/nonexistent/rg.ini", NULL };
+		CHECK(parse(opts, 2, argv) == -1);
+	}
+	{
+		char *argv[] = { "prog", config_flag, NULL };
+
+		write_file(path, "[gamesrv]\nlisten_port = 1\ntypo = 2\n");
+		CHECK(parse(opts, 2, argv) == -1);
+		write_file(path, "[gamesrv]\nlisten_port = abc\n");
+		CHECK(parse(opts, 2, argv) == -1);
+		write_file(path, "[gamesrv\nlisten_port = 1\n");
+		CHECK(parse(opts, 2, argv) == -1);
+	}
+	unlink(path);
+}
+
+static void options_help(void)
+{
+	struct opt_vars v;
+	struct rg_option opts[5];
+	char *argv[] = { "prog", "--listen-port=5", "--help", "--nope", NULL };
+
+	opt_table(&v, opts);
+	/* --help wins over everything else, even an unknown flag. */
+	CHECK(parse(opts, 4, argv) == 1);
+	CHECK(v.port == 7701);
+}
+
+/* ---- log, arena, heartbeat ----------------------------------------------- */
+
+static void log_levels(void)
+{
+	enum rg_log_level level = RG_LOG_ERROR;
+
+	CHECK(rg_log_level_parse("debug", &level) == 0 && level == RG_LOG_DEBUG);
+	CHECK(rg_log_level_parse("INFO", &level) == 0 && level == RG_LOG_INFO);
+	CHECK(rg_log_level_parse("warning", &level) == 0 && level == RG_LOG_WARN);
+	CHECK(rg_log_level_parse("error", &level) == 0 && level == RG_LOG_ERROR);
+	CHECK(rg_log_level_parse("loud", &level) == -EINVAL && level == RG_LOG_ERROR);
+	rg_log_init("test", RG_LOG_WARN);
+	CHECK(!rg_log_enabled(RG_LOG_INFO));
+	CHECK(rg_log_enabled(RG_LOG_ERROR));
+	{
+		/* A line longer than the buffer is cut, not overflowed. */
+		char big[5000];
+
+		memset(big, 'x', sizeof(big) - 1);
+		big[sizeof(big) - 1] = '\0';
+		RG_WARN("long line %s", big);
+	}
+}
+
+static void pb_arena_bounded(void)
+{
+	struct rg_pb_arena arena;
+	void *p, *q;
+
+	rg_pb_arena_init(&arena, 10000);
+	p = arena.allocator.alloc(arena.allocator.allocator_data, 100);
+	q = arena.allocator.alloc(arena.allocator.allocator_data, 5000);
+	CHECK(p && q && p != q);
+	memset(p, 1, 100);
+	memset(q, 2, 5000);
+	CHECK(((uintptr_t)p % 16) == 0 && ((uintptr_t)q % 16) == 0);
+	/* Past the cap: refused, not grown. */
+	CHECK(arena.allocator.alloc(arena.allocator.allocator_data, 6000) == NULL);
+	CHECK(arena.allocator.alloc(arena.allocator.allocator_data, SIZE_MAX) == NULL);
+	rg_pb_arena_reset(&arena);
+	CHECK(arena.used == 0);
+	CHECK(arena.allocator.alloc(arena.allocator.allocator_data, 9000) != NULL);
+	rg_pb_arena_fini(&arena);
+}
+
+static void heartbeat_rule(void)
+{
+	struct rg_heartbeat hb;
+
+	rg_heartbeat_init(&hb, 1000, 5000, 100);
+	CHECK(!rg_heartbeat_due(&hb, 500));
+	CHECK(rg_heartbeat_due(&hb, 1100));
+	CHECK(!rg_heartbeat_due(&hb, 1100));
+	CHECK(!rg_heartbeat_dead(&hb, 5100));
+	CHECK(rg_heartbeat_dead(&hb, 5101));
+	rg_heartbeat_heard(&hb, 5000);
+	CHECK(!rg_heartbeat_dead(&hb, 9000));
+	CHECK(rg_heartbeat_dead(&hb, 10001));
+}
+
+static const struct test_case cases[] = {
+	{ "calls_complete", calls_complete },
+	{ "calls_expire", calls_expire },
+	{ "calls_fail_all", calls_fail_all },
+	{ "calls_many", calls_many },
+	{ "options_defaults", options_defaults },
+	{ "options_flags", options_flags },
+	{ "options_ini_then_flags", options_ini_then_flags },
+	{ "options_errors", options_errors },
+	{ "options_help", options_help },
+	{ "log_levels", log_levels },
+	{ "pb_arena_bounded", pb_arena_bounded },
+	{ "heartbeat_rule", heartbeat_rule },
+	{ NULL, NULL },
+};
+
+int main(int argc, char **argv)
+{
+	return test_main(cases, argc, argv);
+}

@@ -4,6 +4,9 @@
  * Blocks are at least BLOCK_BYTES; a request larger than that gets a block
  * of its own. Pieces are 16-byte aligned (max_align_t on x86-64), which
  * covers every field type protobuf-c stores. Invariant: used <= limit.
+ *
+ * The budget allocator at the end is the malloc-backed sibling for
+ * messages that change threads.
  */
 #include "rg/pb_arena.h"
 
@@ -98,4 +101,29 @@ void rg_pb_arena_fini(struct rg_pb_arena *arena)
 	}
 	arena->blocks = NULL;
 	arena->used = 0;
+}
+
+static void *budget_alloc(void *ctx, size_t size)
+{
+	struct rg_pb_budget *b = ctx;
+
+	if (size > b->limit - b->used)
+		return NULL; /* over the cap: the unpack fails cleanly */
+	b->used += size;
+	return malloc(size);
+}
+
+static void budget_free(void *ctx, void *p)
+{
+	(void)ctx;
+	free(p);
+}
+
+void rg_pb_budget_init(struct rg_pb_budget *budget, size_t limit)
+{
+	budget->allocator.alloc = budget_alloc;
+	budget->allocator.free = budget_free;
+	budget->allocator.allocator_data = budget;
+	budget->limit = limit;
+	budget->used = 0;
 }

@@ -349,6 +349,23 @@ static void pb_arena_bounded(void)
 	rg_pb_arena_fini(&arena);
 }
 
+static void pb_budget_bounded(void)
+{
+	struct rg_pb_budget budget;
+	ProtobufCAllocator *a = &budget.allocator;
+	void *p, *q;
+
+	rg_pb_budget_init(&budget, 1000);
+	p = a->alloc(a->allocator_data, 600);
+	CHECK(p != NULL);
+	CHECK(a->alloc(a->allocator_data, 401) == NULL);
+	q = a->alloc(a->allocator_data, 400);
+	CHECK(q != NULL);
+	CHECK(a->alloc(a->allocator_data, 1) == NULL);
+	a->free(a->allocator_data, p);
+	a->free(a->allocator_data, q);
+}
+
 static void heartbeat_rule(void)
 {
 	struct rg_heartbeat hb;
@@ -376,6 +393,7 @@ static const struct test_case cases[] = {
 	{ "options_help", options_help },
 	{ "log_levels", log_levels },
 	{ "pb_arena_bounded", pb_arena_bounded },
+	{ "pb_budget_bounded", pb_budget_bounded },
 	{ "heartbeat_rule", heartbeat_rule },
 	{ NULL, NULL },
 };

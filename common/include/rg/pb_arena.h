@@ -41,4 +41,22 @@ void rg_pb_arena_reset(struct rg_pb_arena *arena);
 /* Free every block; the arena may be initialised again. */
 void rg_pb_arena_fini(struct rg_pb_arena *arena);
 
+/*
+ * A budget: the bounded allocator for a decoded message that must outlive
+ * the decoding thread's turn (it is handed to another thread through a
+ * queue, so an arena reset per frame does not fit). Pieces come from
+ * malloc, their total per decode is capped at `limit`, and the tree is
+ * freed with protobuf_c_message_free_unpacked(msg, &budget.allocator) by
+ * whichever thread owns it then. The budget must stay at the same address
+ * until that free (embed it in the object that carries the message).
+ */
+struct rg_pb_budget {
+	ProtobufCAllocator allocator; /* pass &budget.allocator to unpack/free */
+	size_t limit;
+	size_t used;
+};
+
+/* Set up a budget allowing at most limit bytes for one decode. */
+void rg_pb_budget_init(struct rg_pb_budget *budget, size_t limit);
+
 #endif /* RG_PB_ARENA_H */

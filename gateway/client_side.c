@@ -1,0 +1,619 @@
+/*
+ * client side: the sessions of game clients, and the per-loop state that
+ * owns them.
+ *
+ * A client session's life:
+ *
+ *   connected --(frame)--> decode --> forward to gamesrv, request pending
+ *       |                                 |
+ *       |          reply / TIMEOUT / SERVICE_UNAVAILABLE ends each request
+ *       v
+ *   closing (kicked: Kicked sent, flushing) --> disconnected
+ *
+ * Invariants (all on the client's loop thread):
+ * - A connected client is in its loop's table (by session id) from
+ *   on_connected to on_disconnected, and in the loop's idle list, ordered by
+ *   the time its last frame arrived, until it starts closing.
+ * - Each pending request is one rg_calls entry of the loop plus one node of
+ *   its client's pending list; at most max_inflight per client. When the
+ *   client goes, its pending entries stay in the call table (so the table
+ *   alone decides when they end) but forget the client.
+ * - Every request gets exactly one answer: the reply, Error TIMEOUT, or
+ *   Error SERVICE_UNAVAILABLE; replies that arrive after that are dropped.
+ * - Malformed protobuf is answered with Error BAD_REQUEST and a disconnect:
+ *   a peer that cannot frame its messages cannot be trusted to recover.
+ *
+ * The idle timeout is done here rather than with libnet's idle_timeout_ms
+ * for two reasons: a client must be told (Kicked IDLE_TIMEOUT), which
+ * on_disconnected is too late for, and only complete frames count as
+ * activity, so a client trickling bytes cannot hold a session forever.
+ */
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <rg/calls.h>
+#include <rg/clock.h>
+#include <rg/log.h>
+
+#include "gateway.h"
+
+#define container_of(ptr, type, member) \
+	((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+
+/* How often a loop expires requests and looks for idle clients. */
+#define TICK_MS 100
+
+/* Our own ServerMessages (errors, kicks) are small; texts are fixed. */
+#define SMALL_FRAME_MAX 512
+
+/* The user area of a client session. */
+struct gw_client {
+	struct net_session *session;
+	struct gw_loop *gl;
+	net_session_id id;
+	struct gw_client *hash_next;
+	struct gw_link idle;            /* in gl->idle unless closing          */
+	uint64_t last_heard_ms;
+	struct gw_pending *pending;     /* requests awaiting an answer         */
+	unsigned inflight;
+	bool known_upstream;            /* gamesrv has seen it: tell it "gone" */
+	bool closing;
+};
+
+/* One forwarded request awaiting its answer. */
+struct gw_pending {
+	struct gw_client *client;       /* NULL once the client has gone       */
+	struct gw_pending *next;
+	uint64_t call_id;
+	uint32_t seq;
+};
+
+/* What a reply hands to the call table's completion. */
+struct reply_frame {
+	const uint8_t *bytes;
+	size_t len;
+};
+
+/* ---- lists and the session table -------------------------------------- */
+
+static void link_init(struct gw_link *head)
+{
+	head->prev = head->next = head;
+}
+
+static bool link_linked(const struct gw_link *node)
+{
+	return node->next != NULL && node->next != node;
+}
+
+static void link_remove(struct gw_link *node)
+{
+	node->prev->next = node->next;
+	node->next->prev = node->prev;
+	node->prev = node->next = NULL;
+}
+
+static void link_append(struct gw_link *head, struct gw_link *node)
+{
+	node->prev = head->prev;
+	node->next = head;
+	head->prev->next = node;
+	head->prev = node;
+}
+
+static size_t bucket_of(const struct gw_loop *gl, net_session_id id)
+{
+	/* Fibonacci hashing: ids differ mostly in low slot bits and the
+	 * generation; the multiply spreads both over the index bits. */
+	return (size_t)((id * 0x9E3779B97F4A7C15ull) >> 32) & gl->bucket_mask;
+}
+
+static void table_insert(struct gw_loop *gl, struct gw_client *c)
+{
+	size_t b = bucket_of(gl, c->id);
+
+	c->hash_next = gl->buckets[b];
+	gl->buckets[b] = c;
+}
+
+static void table_remove(struct gw_loop *gl, struct gw_client *c)
+{
+	struct gw_client **at = &gl->buckets[bucket_of(gl, c->id)];
+
+	while (*at && *at != c)
+		at = &(*at)->hash_next;
+	if (*at)
+		*at = c->hash_next;
+}
+
+static struct gw_client *table_find(struct gw_loop *gl, net_session_id id)
+{
+	struct gw_client *c = gl->buckets[bucket_of(gl, id)];
+
+	while (c && c->id != id)
+		c = c->hash_next;
+	return c;
+}
+
+/* ---- sending to a client ---------------------------------------------- */
+
+static void client_send(struct gw_client *c, const Ringgate__Client__ServerMessage *msg)
+{
+	uint8_t buf[SMALL_FRAME_MAX];
+	size_t len = ringgate__client__server_message__get_packed_size(msg);
+	int err;
+
+	if (len > sizeof(buf)) {
+		RG_ERROR("internal message of %zu bytes does not fit; not sent", len);
+		return;
+	}
+	ringgate__client__server_message__pack(msg, buf);
+	err = net_session_send_frame(c->session, buf, len);
+	if (err < 0)
+		RG_DEBUG("send to client %s failed: %s", net_session_peer(c->session),
+			 net_strerror(err));
+}
+
+/* Answer request seq (0: a push) with an Error. */
+static void client_error(struct gw_client *c, uint32_t seq,
+			 Ringgate__Client__ErrorCode code, const char *text)
+{
+	Ringgate__Client__ServerMessage msg = RINGGATE__CLIENT__SERVER_MESSAGE__INIT;
+	Ringgate__Client__Error error = RINGGATE__CLIENT__ERROR__INIT;
+
+	error.code = code;
+	error.message = (char *)text;
+	msg.seq = seq;
+	msg.body_case = RINGGATE__CLIENT__SERVER_MESSAGE__BODY_ERROR;
+	msg.error = &error;
+	client_send(c, &msg);
+}
+
+/* Stop hearing the client: it leaves the idle list and its frames are
+ * ignored; the disconnect flushes what was queued for it. */
+static void client_close(struct gw_client *c)
+{
+	if (c->closing)
+		return;
+	c->closing = true;
+	if (link_linked(&c->idle))
+		link_remove(&c->idle);
+	net_session_disconnect(c->session, NET_REASON_LOCAL);
+}
+
+/* Tell the client why (Kicked push), then close it. */
+static void client_kick(struct gw_client *c, Ringgate__Client__ErrorCode code,
+			const char *text)
+{
+	Ringgate__Client__ServerMessage msg = RINGGATE__CLIENT__SERVER_MESSAGE__INIT;
+	Ringgate__Client__Kicked kicked = RINGGATE__CLIENT__KICKED__INIT;
+
+	if (c->closing)
+		return;
+	kicked.code = code;
+	kicked.message = (char *)text;
+	msg.body_case = RINGGATE__CLIENT__SERVER_MESSAGE__BODY_KICKED;
+	msg.kicked = &kicked;
+	client_send(c, &msg);
+	client_close(c);
+}
+
+/* ---- requests ---------------------------------------------------------- */
+
+static struct gw_pending *pending_find(struct gw_client *c, uint32_t seq)
+{
+	struct gw_pending *p = c->pending;
+
+	while (p && p->seq != seq)
+		p = p->next;
+	return p;
+}
+
+static void pending_unlink(struct gw_client *c, struct gw_pending *p)
+{
+	struct gw_pending **at = &c->pending;
+
+	while (*at != p)
+		at = &(*at)->next;
+	*at = p->next;
+	c->inflight--;
+}
+
+/* The call table ends a request: reply arrived, deadline passed, link down,
+ * or the table is being destroyed. Runs on the loop thread. */
+static void pending_done(void *ctx, int status, const void *reply)
+{
+	struct gw_pending *p = ctx;
+	struct gw_client *c = p->client;
+
+	if (c) {
+		pending_unlink(c, p);
+		if (status == 0) {
+			const struct reply_frame *r = reply;
+			int err = net_session_send_frame(c->session, r->bytes, r->len);
+
+			if (err < 0)
+				RG_DEBUG("reply to %s not sent: %s",
+					 net_session_peer(c->session), net_strerror(err));
+		} else if (status == -ETIMEDOUT) {
+			client_error(c, p->seq, RINGGATE__CLIENT__ERROR_CODE__TIMEOUT,
+				     "the game server did not answer in time");
+		} else if (status == -ENOTCONN) {
+			client_error(c, p->seq,
+				     RINGGATE__CLIENT__ERROR_CODE__SERVICE_UNAVAILABLE,
+				     "the game server link went down");
+		}
+	}
+	free(p);
+}
+
+/* Forward msg to gamesrv and remember it as pending; or answer at once. */
+static void client_request(struct gw_client *c, Ringgate__Client__ClientMessage *msg)
+{
+	struct gw_loop *gl = c->gl;
+	struct gateway *gw = gl->gw;
+	Ringgate__Internal__GateToGame out = RINGGATE__INTERNAL__GATE_TO_GAME__INIT;
+	Ringgate__Internal__ClientRequest request = RINGGATE__INTERNAL__CLIENT_REQUEST__INIT;
+	struct gw_pending *p;
+	int err;
+
+	if (msg->seq == 0) {
+		client_error(c, 0, RINGGATE__CLIENT__ERROR_CODE__BAD_REQUEST,
+			     "a request needs a non-zero seq");
+		return;
+	}
+	if (msg->body_case == RINGGATE__CLIENT__CLIENT_MESSAGE__BODY__NOT_SET) {
+		client_error(c, msg->seq, RINGGATE__CLIENT__ERROR_CODE__BAD_REQUEST,
+			     "ClientMessage has no body");
+		return;
+	}
+	if (pending_find(c, msg->seq)) {
+		client_error(c, msg->seq, RINGGATE__CLIENT__ERROR_CODE__BAD_REQUEST,
+			     "a request with this seq is still pending");
+		return;
+	}
+	if (c->inflight >= (unsigned)gw->cfg.max_inflight) {
+		client_error(c, msg->seq, RINGGATE__CLIENT__ERROR_CODE__RATE_LIMITED,
+			     "too many requests in flight");
+		return;
+	}
+	if (!gl->link_up) {
+		client_error(c, msg->seq, RINGGATE__CLIENT__ERROR_CODE__SERVICE_UNAVAILABLE,
+			     "the game server is unavailable");
+		return;
+	}
+
+	p = calloc(1, sizeof(*p));
+	if (!p) {
+		client_error(c, msg->seq, RINGGATE__CLIENT__ERROR_CODE__INTERNAL,
+			     "gateway out of memory");
+		return;
+	}
+	request.session = c->id;
+	request.deadline_ms = (uint32_t)gw->cfg.request_timeout_ms;
+	request.message = msg;
+	out.body_case = RINGGATE__INTERNAL__GATE_TO_GAME__BODY_REQUEST;
+	out.request = &request;
+	err = gw_upstream_send(gw, &out);
+	if (err < 0) {
+		free(p);
+		client_error(c, msg->seq, RINGGATE__CLIENT__ERROR_CODE__SERVICE_UNAVAILABLE,
+			     "the game server is unavailable");
+		return;
+	}
+	p->client = c;
+	p->seq = msg->seq;
+	p->call_id = rg_calls_add(gl->calls, rg_now_ms() + (uint64_t)gw->cfg.request_timeout_ms,
+				  pending_done, p);
+	if (p->call_id == 0) {
+		/* Sent but untracked: its reply will be dropped as late, so the
+		 * client must hear now that this request has ended. */
+		free(p);
+		client_error(c, msg->seq, RINGGATE__CLIENT__ERROR_CODE__INTERNAL,
+			     "gateway out of memory");
+		return;
+	}
+	p->next = c->pending;
+	c->pending = p;
+	c->inflight++;
+	c->known_upstream = true;
+}
+
+/* ---- session callbacks ------------------------------------------------- */
+
+static void on_connected(struct net_session *s)
+{
+	struct gateway *gw = net_session_service_user(s);
+	struct gw_client *c = net_session_user(s);
+	unsigned count = atomic_fetch_add(&gw->client_count, 1) + 1;
+
+	c->session = s;
+	c->id = net_session_get_id(s);
+	c->gl = &gw->loops[net_loop_index(net_session_loop(s))];
+	c->last_heard_ms = net_loop_now(c->gl->net);
+	table_insert(c->gl, c);
+	link_append(&c->gl->idle, &c->idle);
+	RG_DEBUG("client %s connected (session %#llx)", net_session_peer(s),
+		 (unsigned long long)c->id);
+
+	if (atomic_load(&gw->shutting_down))
+		client_kick(c, RINGGATE__CLIENT__ERROR_CODE__SHUTTING_DOWN,
+			    "the gateway is shutting down");
+	else if (count > (unsigned)gw->cfg.max_clients)
+		client_kick(c, RINGGATE__CLIENT__ERROR_CODE__SERVER_FULL,
+			    "the gateway is full; try again later");
+}
+
+static int on_frame(struct net_session *s, const uint8_t *body, size_t len)
+{
+	struct gw_client *c = net_session_user(s);
+	Ringgate__Client__ClientMessage *msg;
+
+	if (c->closing)
+		return 0;
+	c->last_heard_ms = net_loop_now(c->gl->net);
+	link_remove(&c->idle);
+	link_append(&c->gl->idle, &c->idle);
+
+	msg = ringgate__client__client_message__unpack(&c->gl->arena.allocator, len, body);
+	if (!msg) {
+		RG_INFO("client %s sent a malformed message; disconnecting",
+			net_session_peer(s));
+		client_error(c, 0, RINGGATE__CLIENT__ERROR_CODE__BAD_REQUEST,
+			     "malformed ClientMessage; closing");
+		client_close(c);
+	} else {
+		client_request(c, msg);
+	}
+	rg_pb_arena_reset(&c->gl->arena);
+	return 0;
+}
+
+static void on_disconnected(struct net_session *s, enum net_reason reason)
+{
+	struct gateway *gw = net_session_service_user(s);
+	struct gw_client *c = net_session_user(s);
+	struct gw_loop *gl = c->gl;
+
+	table_remove(gl, c);
+	if (link_linked(&c->idle))
+		link_remove(&c->idle);
+	for (struct gw_pending *p = c->pending; p; p = p->next)
+		p->client = NULL;
+	c->pending = NULL;
+
+	if (c->known_upstream && gl->link_up) {
+		Ringgate__Internal__GateToGame out = RINGGATE__INTERNAL__GATE_TO_GAME__INIT;
+		Ringgate__Internal__ClientGone gone = RINGGATE__INTERNAL__CLIENT_GONE__INIT;
+
+		gone.session = c->id;
+		out.body_case = RINGGATE__INTERNAL__GATE_TO_GAME__BODY_GONE;
+		out.gone = &gone;
+		if (gw_upstream_send(gw, &out) < 0)
+			RG_DEBUG("could not tell gamesrv that %#llx went",
+				 (unsigned long long)c->id);
+	}
+	atomic_fetch_sub(&gw->client_count, 1);
+	RG_DEBUG("client %s disconnected: %s", net_session_peer(s),
+		 net_reason_str(reason));
+}
+
+static const struct net_session_ops client_ops = {
+	.on_connected = on_connected,
+	.on_frame = on_frame,
+	.on_disconnected = on_disconnected,
+};
+
+void gw_clients_config(struct gateway *gw, struct net_server_config *out)
+{
+	*out = (struct net_server_config){
+		.host = gw->cfg.host,
+		.port = (uint16_t)gw->cfg.port,
+		/* A hard cap above max_clients: up to it, an extra client is
+		 * told SERVER_FULL; past it, libnet closes it at accept. */
+		.max_sessions = (unsigned)gw->cfg.max_clients + 64,
+		.session = {
+			.ops = &client_ops,
+			.service_user = gw,
+			.user_size = sizeof(struct gw_client),
+			.max_frame = (size_t)gw->cfg.max_frame,
+			.backpressure = NET_BACKPRESSURE_DISCONNECT,
+		},
+	};
+}
+
+/* ---- per-loop work ----------------------------------------------------- */
+
+static void on_tick(struct net_timer *timer, void *arg)
+{
+	struct gw_loop *gl = arg;
+	uint64_t now = net_loop_now(gl->net);
+	uint64_t idle_ms = (uint64_t)gl->gw->cfg.idle_timeout_ms;
+
+	(void)timer;
+	rg_calls_expire(gl->calls, rg_now_ms());
+	while (idle_ms && link_linked(&gl->idle)) {
+		struct gw_client *c = container_of(gl->idle.next, struct gw_client, idle);
+
+		if (now - c->last_heard_ms < idle_ms)
+			break;
+		RG_INFO("client %s idle for %llu ms; kicking", net_session_peer(c->session),
+			(unsigned long long)(now - c->last_heard_ms));
+		client_kick(c, RINGGATE__CLIENT__ERROR_CODE__IDLE_TIMEOUT,
+			    "nothing received for too long");
+	}
+}
+
+void gw_loop_link_changed(struct gw_loop *gl, bool up)
+{
+	gl->link_up = up;
+	if (up)
+		return;
+	rg_calls_fail_all(gl->calls, -ENOTCONN);
+	for (struct gw_link *at = gl->idle.next; at != &gl->idle; at = at->next) {
+		struct gw_client *c = container_of(at, struct gw_client, idle);
+
+		/* gamesrv dropped every player of this gateway with the link. */
+		c->known_upstream = false;
+		client_error(c, 0, RINGGATE__CLIENT__ERROR_CODE__SERVICE_UNAVAILABLE,
+			     "lost the game server link; log in again once it is back");
+	}
+}
+
+void gw_loop_deliver(struct gw_loop *gl, net_session_id session, uint32_t seq,
+		     const uint8_t *frame, size_t len, bool kick)
+{
+	struct gw_client *c = table_find(gl, session);
+
+	if (!c || c->closing)
+		return;
+	if (seq != 0) {
+		struct gw_pending *p = pending_find(c, seq);
+		struct reply_frame reply = { frame, len };
+
+		if (!p || !rg_calls_complete(gl->calls, p->call_id, &reply)) {
+			gl->late_replies++;
+			RG_DEBUG("late reply seq %u for %s dropped", seq,
+				 net_session_peer(c->session));
+		}
+	} else {
+		int err = net_session_send_frame(c->session, frame, len);
+
+		if (err < 0)
+			RG_DEBUG("push to %s not sent: %s", net_session_peer(c->session),
+				 net_strerror(err));
+	}
+	if (kick)
+		client_close(c);
+}
+
+static size_t round_up_pow2(size_t n)
+{
+	size_t p = 64;
+
+	while (p < n)
+		p <<= 1;
+	return p;
+}
+
+int gw_loops_create(struct gateway *gw)
+{
+	size_t buckets;
+	int err;
+
+	gw->loop_count = net_runtime_loop_count(gw->rt);
+	gw->loops = calloc(gw->loop_count, sizeof(*gw->loops));
+	if (!gw->loops)
+		return -ENOMEM;
+	buckets = round_up_pow2((size_t)gw->cfg.max_clients / gw->loop_count + 1);
+	for (unsigned i = 0; i < gw->loop_count; i++) {
+		struct gw_loop *gl = &gw->loops[i];
+
+		gl->gw = gw;
+		gl->net = net_runtime_loop(gw->rt, i);
+		link_init(&gl->idle);
+		/* A decode may take a few times its frame in structs and
+		 * strings; anything needing more is hostile. */
+		rg_pb_arena_init(&gl->arena, 4 * (size_t)gw->cfg.max_frame + 4096);
+		gl->calls = rg_calls_create();
+		gl->buckets = calloc(buckets, sizeof(*gl->buckets));
+		gl->bucket_mask = buckets - 1;
+		if (!gl->calls || !gl->buckets)
+			return -ENOMEM; /* gw_loops_destroy frees what was made */
+		/* Timers may be created before the loop runs; the tick is what
+		 * makes requests time out, so without it the gateway must not
+		 * start at all. */
+		err = net_timer_create(gl->net, on_tick, gl, &gl->tick);
+		if (err < 0)
+			return err;
+	}
+	return 0;
+}
+
+static void run_start(struct net_loop *loop, void *arg)
+{
+	struct gw_loop *gl = arg;
+
+	(void)loop;
+	net_timer_start(gl->tick, TICK_MS, TICK_MS);
+}
+
+/* Post fn(gl) to every loop; returns the first error. */
+static int post_all(struct gateway *gw, net_task_fn fn)
+{
+	int first_err = 0;
+
+	for (unsigned i = 0; i < gw->loop_count; i++) {
+		int err = net_loop_post(gw->loops[i].net, fn, &gw->loops[i]);
+
+		if (err < 0 && first_err == 0)
+			first_err = err;
+	}
+	return first_err;
+}
+
+int gw_loops_start(struct gateway *gw)
+{
+	return post_all(gw, run_start);
+}
+
+static void run_kick_all(struct net_loop *loop, void *arg)
+{
+	struct gw_loop *gl = arg;
+
+	(void)loop;
+	while (link_linked(&gl->idle))
+		client_kick(container_of(gl->idle.next, struct gw_client, idle),
+			    RINGGATE__CLIENT__ERROR_CODE__SHUTTING_DOWN,
+			    "the gateway is shutting down");
+}
+
+void gw_loops_kick_all(struct gateway *gw)
+{
+	int err = post_all(gw, run_kick_all);
+
+	if (err < 0)
+		RG_WARN("could not ask every loop to kick its clients: %s",
+			net_strerror(err));
+}
+
+static void run_finish(struct net_loop *loop, void *arg)
+{
+	struct gw_loop *gl = arg;
+
+	(void)loop;
+	if (gl->tick) {
+		net_timer_destroy(gl->tick);
+		gl->tick = NULL;
+	}
+	atomic_fetch_add(&gl->gw->loops_finished, 1);
+}
+
+void gw_loops_finish(struct gateway *gw)
+{
+	int err = post_all(gw, run_finish);
+
+	if (err < 0)
+		RG_WARN("could not ask every loop to finish: %s", net_strerror(err));
+}
+
+void gw_loops_destroy(struct gateway *gw)
+{
+	if (!gw->loops)
+		return;
+	for (unsigned i = 0; i < gw->loop_count; i++) {
+		struct gw_loop *gl = &gw->loops[i];
+
+		if (gl->late_replies)
+			RG_INFO("loop %u dropped %llu late replies", i,
+				(unsigned long long)gl->late_replies);
+		if (gl->calls)
+			rg_calls_destroy(gl->calls);
+		free(gl->buckets);
+		rg_pb_arena_fini(&gl->arena);
+	}
+	free(gw->loops);
+	gw->loops = NULL;
+}

@@ -220,6 +220,17 @@ bool rg_calls_complete(struct rg_calls *c, uint64_t id, const void *reply)
 	return true;
 }
 
+bool rg_calls_cancel(struct rg_calls *c, uint64_t id)
+{
+	struct call *e = id ? hash_take(c, id) : NULL;
+
+	if (!e)
+		return false;
+	heap_remove(c, e);
+	free(e);
+	return true;
+}
+
 void rg_calls_expire(struct rg_calls *c, uint64_t now_ms)
 {
 	while (c->heap_len > 0 && c->heap[0]->deadline_ms <= now_ms) {

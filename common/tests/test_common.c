@@ -54,6 +54,18 @@ static void calls_complete(void)
 	CHECK(b.runs == 1);
 	CHECK(rg_calls_pending(c) == 1);
 	CHECK(rg_calls_next_deadline(c) == 1000);
+	{
+		/* A cancelled call never runs its callback. */
+		struct outcome x = { 0 };
+		uint64_t ix = rg_calls_add(c, 10, record, &x);
+
+		CHECK(rg_calls_cancel(c, ix));
+		CHECK(!rg_calls_cancel(c, ix));
+		CHECK(!rg_calls_complete(c, ix, &reply));
+		rg_calls_expire(c, 100);
+		CHECK(x.runs == 0);
+		CHECK(rg_calls_pending(c) == 1);
+	}
 	rg_calls_destroy(c);
 	CHECK(a.runs == 1 && a.status == -ECANCELED && a.reply == NULL);
 }

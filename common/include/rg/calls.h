@@ -43,6 +43,11 @@ uint64_t rg_calls_add(struct rg_calls *c, uint64_t deadline_ms, rg_call_fn fn, v
  * true; false if id is unknown (never issued, expired or already done). */
 bool rg_calls_complete(struct rg_calls *c, uint64_t id, const void *reply);
 
+/* Forget id without running its callback: for a request that could not
+ * be sent after all (the caller reports that failure itself). Returns
+ * false if id is unknown. */
+bool rg_calls_cancel(struct rg_calls *c, uint64_t id);
+
 /* End every call whose deadline is <= now_ms with -ETIMEDOUT, earliest
  * first. */
 void rg_calls_expire(struct rg_calls *c, uint64_t now_ms);

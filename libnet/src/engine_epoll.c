@@ -1,0 +1,378 @@
+/*
+ * The epoll engine: completions made from readiness.
+ *
+ * Each socket is registered once, edge-triggered, for IN|OUT|RDHUP; the
+ * handle caches "readable"/"writable" and the op waiting on each side. An
+ * op is performed when its side is known ready (optimistically at submit
+ * time, else when the edge arrives), and its completion is dispatched from
+ * run(), never from submit(): the same contract as io_uring. One shared
+ * receive buffer per loop serves every recv (the core copies only the
+ * unconsumed tail), so idle connections hold no buffer.
+ *
+ * Handles to try live on a doubly linked ready list; detach unlinks in O(1)
+ * so a session can be reused while its old handle was queued.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#define EPOLL_BATCH 256
+#define ACCEPTS_PER_TURN 64
+#define SCRATCH_SIZE 65536
+
+struct epoll_state {
+	int epfd;
+	int wakefd;
+	struct net__handle *ready;          /* handles with work to try   */
+	struct net__op *done_head, *done_tail;
+	struct epoll_event events[EPOLL_BATCH];
+};
+
+static int epoll_probe(void)
+{
+	int fd = epoll_create1(EPOLL_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	close(fd);
+	return 0;
+}
+
+static int epoll_init(struct net_loop *loop)
+{
+	struct epoll_state *st = calloc(1, sizeof(*st));
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = NULL };
+	int err;
+
+	if (!st)
+		return -ENOMEM;
+	loop->scratch = malloc(SCRATCH_SIZE);
+	loop->scratch_size = SCRATCH_SIZE;
+	st->epfd = epoll_create1(EPOLL_CLOEXEC);
+	st->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (!loop->scratch || st->epfd < 0 || st->wakefd < 0 ||
+	    epoll_ctl(st->epfd, EPOLL_CTL_ADD, st->wakefd, &ev) < 0) {
+		err = loop->scratch ? -errno : -ENOMEM;
+		if (st->epfd >= 0)
+			close(st->epfd);
+		if (st->wakefd >= 0)
+			close(st->wakefd);
+		free(st);
+		return err;
+	}
+	loop->engine_state = st;
+	return 0;
+}
+
+static void epoll_fini(struct net_loop *loop)
+{
+	struct epoll_state *st = loop->engine_state;
+
+	close(st->epfd);
+	close(st->wakefd);
+	free(st);
+	loop->engine_state = NULL;
+}
+
+static void ready_add(struct epoll_state *st, struct net__handle *h)
+{
+	if (h->in_ready_list)
+		return;
+	h->in_ready_list = true;
+	h->ready_prev = NULL;
+	h->ready_next = st->ready;
+	if (st->ready)
+		st->ready->ready_prev = h;
+	st->ready = h;
+}
+
+static void ready_remove(struct epoll_state *st, struct net__handle *h)
+{
+	if (!h->in_ready_list)
+		return;
+	if (h->ready_prev)
+		h->ready_prev->ready_next = h->ready_next;
+	else
+		st->ready = h->ready_next;
+	if (h->ready_next)
+		h->ready_next->ready_prev = h->ready_prev;
+	h->in_ready_list = false;
+}
+
+static void done_later(struct epoll_state *st, struct net__op *op, int32_t res)
+{
+	op->done_res = res;
+	op->done_next = NULL;
+	if (st->done_tail)
+		st->done_tail->done_next = op;
+	else
+		st->done_head = op;
+	st->done_tail = op;
+}
+
+static int epoll_attach(struct net_loop *loop, struct net__handle *h)
+{
+	struct epoll_state *st = loop->engine_state;
+	struct epoll_event ev = {
+		.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
+		.data.ptr = h,
+	};
+
+	/* Optimistic: the first recv/send just tries; EAGAIN corrects it. */
+	h->readable = h->writable = true;
+	h->read_op = h->write_op = NULL;
+	if (epoll_ctl(st->epfd, EPOLL_CTL_ADD, (int)h->sock, &ev) < 0)
+		return -errno;
+	return 0;
+}
+
+static void epoll_detach(struct net_loop *loop, struct net__handle *h)
+{
+	struct epoll_state *st = loop->engine_state;
+
+	ready_remove(st, h);
+	epoll_ctl(st->epfd, EPOLL_CTL_DEL, (int)h->sock, NULL);
+}
+
+static int epoll_submit(struct net_loop *loop, struct net__op *op)
+{
+	struct epoll_state *st = loop->engine_state;
+	struct net__handle *h = op->handle;
+	int fd = (int)h->sock;
+
+	switch (op->type) {
+	case NET__OP_ACCEPT:
+	case NET__OP_RECV:
+		h->read_op = op;
+		if (h->readable)
+			ready_add(st, h);
+		return 0;
+	case NET__OP_SEND:
+		h->write_op = op;
+		if (h->writable)
+			ready_add(st, h);
+		return 0;
+	case NET__OP_CONNECT:
+		if (connect(fd, (struct sockaddr *)&op->addr, op->addr_len) == 0) {
+			done_later(st, op, 0);
+		} else if (errno == EINPROGRESS) {
+			h->writable = false;
+			h->write_op = op;
+		} else {
+			done_later(st, op, -errno);
+		}
+		return 0;
+	case NET__OP_SHUTDOWN:
+		done_later(st, op, shutdown(fd, SHUT_RDWR) == 0 ? 0 : -errno);
+		return 0;
+	}
+	return -EINVAL;
+}
+
+static void epoll_cancel(struct net_loop *loop, struct net__op *op)
+{
+	struct epoll_state *st = loop->engine_state;
+	struct net__handle *h = op->handle;
+
+	if (h->read_op == op)
+		h->read_op = NULL;
+	else if (h->write_op == op)
+		h->write_op = NULL;
+	else
+		return; /* already decided; its completion is queued */
+	done_later(st, op, -ECANCELED);
+}
+
+static void complete_now(struct net_loop *loop, struct net__op *op, int32_t res,
+			 const uint8_t *data, uint32_t flags)
+{
+	struct net__cqe cqe = { .res = res, .flags = flags, .data = data };
+
+	net__complete(loop, op, &cqe);
+}
+
+static void try_read(struct net_loop *loop, struct net__handle *h)
+{
+	struct net__op *op = h->read_op;
+	int fd = (int)h->sock;
+
+	if (op->type == NET__OP_RECV) {
+		ssize_t n = recv(fd, loop->scratch, loop->scratch_size, 0);
+
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			h->readable = false;
+			return;
+		}
+		/* A short read drained the socket: skip the EAGAIN probe;
+		 * the next edge sets readable again. */
+		if (n >= 0 && (size_t)n < loop->scratch_size)
+			h->readable = false;
+		h->read_op = NULL;
+		complete_now(loop, op, n < 0 ? -errno : (int32_t)n, loop->scratch, 0);
+		return;
+	}
+	for (int i = 0; i < ACCEPTS_PER_TURN && h->read_op == op; i++) {
+		int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (cfd >= 0) {
+			complete_now(loop, op, cfd, NULL, NET__CQE_MORE);
+			continue;
+		}
+		if (errno == EAGAIN || errno == EWOULDBLOCK) {
+			h->readable = false;
+			return;
+		}
+		if (errno == EINTR || errno == ECONNABORTED)
+			continue;
+		/* Like a multishot accept that fails: the op ends. */
+		h->read_op = NULL;
+		complete_now(loop, op, -errno, NULL, 0);
+		return;
+	}
+}
+
+static void try_write(struct net_loop *loop, struct net__handle *h)
+{
+	struct net__op *op = h->write_op;
+	int fd = (int)h->sock;
+
+	if (op->type == NET__OP_CONNECT) {
+		int soerr = 0;
+		socklen_t len = sizeof(soerr);
+
+		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0)
+			soerr = errno;
+		h->write_op = NULL;
+		complete_now(loop, op, -soerr, NULL, 0);
+		return;
+	}
+
+	struct msghdr msg = { .msg_iov = op->iov, .msg_iovlen = op->iov_count };
+	size_t total = 0;
+	ssize_t n;
+
+	for (unsigned i = 0; i < op->iov_count; i++)
+		total += op->iov[i].iov_len;
+	n = sendmsg(fd, &msg, MSG_NOSIGNAL);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+		h->writable = false;
+		return;
+	}
+	if (n >= 0 && (size_t)n < total)
+		h->writable = false; /* the kernel buffer is full */
+	h->write_op = NULL;
+	complete_now(loop, op, n < 0 ? -errno : (int32_t)n, NULL, 0);
+}
+
+static void try_handle(struct net_loop *loop, struct net__handle *h)
+{
+	if (h->read_op && h->readable)
+		try_read(loop, h);
+	if (h->write_op && h->writable)
+		try_write(loop, h);
+}
+
+/* Try a snapshot of the ready list: what completions re-add waits for the
+ * next pass, so one busy socket cannot starve the rest. */
+static void run_ready(struct net_loop *loop)
+{
+	struct epoll_state *st = loop->engine_state;
+	struct net__handle *h = st->ready;
+
+	st->ready = NULL;
+	for (struct net__handle *p = h; p; p = p->ready_next)
+		p->in_ready_list = false;
+	while (h) {
+		struct net__handle *next = h->ready_next;
+
+		try_handle(loop, h);
+		/* A still-ready accept (limit reached) gets another turn. */
+		if (h->read_op && h->readable && h->read_op->type == NET__OP_ACCEPT)
+			ready_add(st, h);
+		h = next;
+	}
+}
+
+static void run_done(struct net_loop *loop)
+{
+	struct epoll_state *st = loop->engine_state;
+
+	while (st->done_head) {
+		struct net__op *op = st->done_head;
+
+		st->done_head = op->done_next;
+		if (!st->done_head)
+			st->done_tail = NULL;
+		complete_now(loop, op, op->done_res, NULL, 0);
+	}
+}
+
+static int epoll_run(struct net_loop *loop, int timeout_ms)
+{
+	struct epoll_state *st = loop->engine_state;
+	int n;
+
+	run_ready(loop);
+	if (st->ready || st->done_head)
+		timeout_ms = 0;
+	n = epoll_wait(st->epfd, st->events, EPOLL_BATCH, timeout_ms);
+	if (n < 0)
+		n = 0; /* EINTR: the loop turn simply comes round again */
+	loop->now_ms = net__now_ms();
+	for (int i = 0; i < n; i++) {
+		struct epoll_event *ev = &st->events[i];
+		struct net__handle *h = ev->data.ptr;
+
+		if (!h) {
+			uint64_t v;
+
+			while (read(st->wakefd, &v, sizeof(v)) > 0)
+				;
+			continue;
+		}
+		if (ev->events & (EPOLLIN | EPOLLRDHUP | EPOLLERR | EPOLLHUP))
+			h->readable = true;
+		if (ev->events & (EPOLLOUT | EPOLLERR | EPOLLHUP))
+			h->writable = true;
+		if ((h->read_op && h->readable) || (h->write_op && h->writable))
+			ready_add(st, h);
+	}
+	run_ready(loop);
+	run_done(loop);
+	return 0;
+}
+
+static void epoll_wake(struct net_loop *loop)
+{
+	struct epoll_state *st = loop->engine_state;
+	uint64_t one = 1;
+
+	/* Before init or after fini there is nothing to wake. */
+	if (st)
+		(void)!write(st->wakefd, &one, sizeof(one));
+}
+
+static void epoll_recv_release(struct net_loop *loop, uint32_t buf_id)
+{
+	(void)loop;
+	(void)buf_id; /* the per-loop scratch buffer is reused as is */
+}
+
+const struct net__engine net__engine_epoll = {
+	.name = "epoll",
+	.probe = epoll_probe,
+	.init = epoll_init,
+	.fini = epoll_fini,
+	.attach = epoll_attach,
+	.detach = epoll_detach,
+	.submit = epoll_submit,
+	.cancel = epoll_cancel,
+	.run = epoll_run,
+	.wake = epoll_wake,
+	.recv_release = epoll_recv_release,
+};

@@ -1,0 +1,348 @@
+/*
+ * libnet internals: the structures shared by the core and the engines.
+ *
+ * The core (loop.c, session.c, server.c, client.c, timer.c) speaks only in
+ * operations and completions. An engine (engine_uring.c, engine_epoll.c)
+ * takes a posted operation and later reports exactly one completion for it
+ * through net__complete() (a multishot accept reports many, each flagged
+ * NET__CQE_MORE but the last). How it gets there (a submission ring, or
+ * readiness plus the syscall) is its own business. That is the seeds'
+ * IocpCore contract, and it is what an IOCP engine provides natively.
+ *
+ * Threading: everything here is touched only by the loop's own thread,
+ * except the fields marked "any thread".
+ */
+#ifndef NET_INTERNAL_H
+#define NET_INTERNAL_H
+
+#include "net/net.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef _WIN32
+#include <winsock2.h>
+#include <ws2tcpip.h>
+/* WSABUF's members are in the other order; the IOCP engine converts. */
+struct iovec { void *iov_base; size_t iov_len; };
+#else
+#include <sys/socket.h>
+#include <sys/uio.h>
+#endif
+
+#define NET__CONTAINER_OF(ptr, type, member) \
+	((type *)((char *)(ptr) - offsetof(type, member)))
+
+/* Most buffers one gathered send covers (Linux IOV_MAX is 1024). */
+#define NET__SEND_IOV_MAX 64
+
+struct net__engine;
+struct net__service;
+
+/* ---- operations ---------------------------------------------------------- */
+
+enum net__op_type {
+	NET__OP_ACCEPT,    /* multishot: each completion's res is a new socket */
+	NET__OP_CONNECT,   /* res 0 or -errno                                 */
+	NET__OP_RECV,      /* res bytes (0 = peer closed); data via the cqe    */
+	NET__OP_SEND,      /* gathered iov; res bytes sent (may be short)      */
+	NET__OP_SHUTDOWN,  /* both directions; res 0 or -errno                 */
+};
+
+/* A handle: one socket and what an engine keeps for it. */
+struct net__handle {
+	net_socket_t sock;
+	/* epoll: cached edge-triggered readiness and the op waiting on it. */
+	bool readable, writable;
+	struct net__op *read_op, *write_op;
+	bool in_ready_list;
+	struct net__handle *ready_prev, *ready_next;
+};
+
+/*
+ * One outstanding operation (the seeds' IocpEvent). Embedded in the object
+ * that owns it; `owner` gets the completion. in_flight is true from an
+ * accepted submit until its final completion.
+ */
+struct net__op {
+	enum net__op_type type;
+	bool in_flight;
+	bool cancel_requested;
+	struct net__handle *handle;
+	void *owner;
+	/* SEND */
+	struct iovec iov[NET__SEND_IOV_MAX];
+	unsigned iov_count;
+#ifndef _WIN32
+	struct msghdr msg;           /* uring: sendmsg needs it stable */
+#endif
+	/* CONNECT */
+	struct sockaddr_storage addr;
+	socklen_t addr_len;
+	/* epoll: a completion decided outside run(), delivered by run(). */
+	struct net__op *done_next;
+	int32_t done_res;
+};
+
+/* A completion as the core sees it. */
+struct net__cqe {
+	int32_t res;
+	uint32_t flags;               /* NET__CQE_MORE */
+	const uint8_t *data;          /* RECV: res bytes, valid until release */
+	uint32_t buf_id;              /* RECV: engine's token for recv_release */
+	bool has_buf;
+};
+#define NET__CQE_MORE 1u
+
+/* ---- the engine table ---------------------------------------------------- */
+
+struct net__engine {
+	const char *name;
+	/* 0 if this engine works on this kernel/sandbox, else -errno. */
+	int (*probe)(void);
+	/* Set up loop->engine_state. Runs on the loop's own thread (io_uring's
+	 * SINGLE_ISSUER ring belongs to the thread that creates it). */
+	int (*init)(struct net_loop *loop);
+	void (*fini)(struct net_loop *loop);
+	/* Associate a socket with the loop before any op on it; detach before
+	 * close. */
+	int (*attach)(struct net_loop *loop, struct net__handle *h);
+	void (*detach)(struct net_loop *loop, struct net__handle *h);
+	/* Post an op. 0: exactly one final completion will follow, never from
+	 * inside this call. <0: no completion. */
+	int (*submit)(struct net_loop *loop, struct net__op *op);
+	/* Ask an in-flight op to end soon; it completes with -ECANCELED (or
+	 * its real result if it won the race). */
+	void (*cancel)(struct net_loop *loop, struct net__op *op);
+	/* Flush submissions, wait up to timeout_ms (-1: forever) for at least
+	 * one event, and dispatch completions via net__complete(). */
+	int (*run)(struct net_loop *loop, int timeout_ms);
+	/* Any thread: make a waiting run() return soon. */
+	void (*wake)(struct net_loop *loop);
+	/* Give a RECV buffer back once its bytes are consumed or copied. */
+	void (*recv_release)(struct net_loop *loop, uint32_t buf_id);
+};
+
+extern const struct net__engine net__engine_uring;
+extern const struct net__engine net__engine_epoll;
+
+/* Called by engines for every completion. */
+void net__complete(struct net_loop *loop, struct net__op *op, const struct net__cqe *cqe);
+
+/* ---- timers -------------------------------------------------------------- */
+
+struct net_timer {
+	struct net_loop *loop;
+	uint64_t due;
+	uint64_t repeat;
+	net_timer_fn fn;
+	void *arg;
+	size_t heap_index;            /* NET__TIMER_IDLE when not armed */
+};
+#define NET__TIMER_IDLE SIZE_MAX
+
+int net__timer_init(struct net_timer *t, struct net_loop *loop, net_timer_fn fn, void *arg);
+/* Milliseconds until the next timer is due (-1: none), for the engine wait. */
+int net__timers_next_timeout(struct net_loop *loop);
+void net__timers_run(struct net_loop *loop);
+
+/* ---- posted tasks -------------------------------------------------------- */
+
+struct net__task {
+	struct net__task *next;
+	net_task_fn fn;
+	void *arg;
+};
+
+/* Wake a loop unless it has already stopped (any thread). */
+void net__loop_wake(struct net_loop *loop);
+
+/* Queue an already allocated task; takes ownership (fn must free it). */
+int net__loop_post_task(struct net_loop *loop, struct net__task *task);
+
+/* ---- send queue ---------------------------------------------------------- */
+
+/* A block of queued send bytes; blocks form a FIFO per session. */
+struct net__chunk {
+	struct net__chunk *next;
+	uint32_t start;               /* first byte not yet sent             */
+	uint32_t end;                 /* first free byte                     */
+	uint32_t cap;
+	uint8_t data[];
+};
+#define NET__CHUNK_SIZE (16384 - sizeof(struct net__chunk))
+
+/* ---- sessions ------------------------------------------------------------ */
+
+enum net__session_state {
+	NET__S_FREE,                  /* in the pool                          */
+	NET__S_CONNECTING,            /* dial in flight                       */
+	NET__S_CONNECTED,
+	NET__S_CLOSING,               /* flushing, then shutdown, then close  */
+	NET__S_CLOSED,                /* closed; waiting for the last unref   */
+};
+
+struct net_session {
+	struct net_loop *loop;
+	struct net__service *service;
+	net_session_id id;
+	uint32_t slot;
+	uint32_t generation;
+	enum net__session_state state;
+	enum net_reason reason;
+	int error;
+	atomic_int refs;              /* any thread                           */
+	unsigned ops_in_flight;
+	bool was_connected;           /* on_connected ran: on_disconnected owed */
+	bool shutdown_started;
+	bool recv_paused;             /* PAUSE backpressure                   */
+	bool recv_starved;            /* ENOBUFS: re-post at the end of turn  */
+	bool on_send_list, on_check_list;
+	struct net_session *send_next, *check_next, *pool_next;
+	uint32_t client_slot;         /* client services: which dial slot     */
+
+	struct net__handle handle;
+	struct net__op recv_op, send_op, connect_op, shutdown_op;
+	struct net_timer timer;       /* idle / connect / flush deadline      */
+	uint64_t last_recv_ms;
+
+	uint8_t *rbuf;                /* unconsumed received bytes            */
+	size_t rbuf_len, rbuf_cap;
+
+	struct net__chunk *sq_head, *sq_tail;
+	size_t sq_bytes;
+
+	char peer[64];
+	max_align_t user[];           /* service's user_size bytes            */
+};
+
+/* ---- services ------------------------------------------------------------ */
+
+enum net__service_kind { NET__SERVER, NET__CLIENT };
+
+/* What server and client services share: config and per-loop pools. */
+struct net__service {
+	enum net__service_kind kind;
+	struct net_runtime *rt;
+	struct net_session_config cfg;
+	struct net__service *next;    /* runtime's list                        */
+	atomic_bool stopping;
+	atomic_uint live;             /* connected sessions, any thread        */
+	/* Per loop: free sessions of this service (sized for user_size). */
+	struct net_session **pool;
+	void *owned;                  /* freed with the service (client slots) */
+};
+
+/* An accept completion for a server's listener (server.c). */
+void net__listener_complete(void *listener, const struct net__cqe *cqe);
+/* Free a service at runtime destroy. */
+void net__service_free(struct net__service *svc);
+/* Register a service with the runtime (for stop and destroy). */
+void net__service_register(struct net_runtime *rt, struct net__service *svc);
+/* Fill defaults into a session config; -EINVAL if it has no receive hook. */
+int net__session_config_normalize(struct net_session_config *cfg);
+
+/* Called by session.c when a session of the service is released after a
+ * disconnect (servers drop their count, clients schedule a redial). */
+void net__server_session_closed(struct net_session *s);
+void net__client_session_closed(struct net_session *s, bool had_connected);
+/* A dial completed successfully: clients reset their backoff. */
+void net__client_session_connected(struct net_session *s);
+/* The runtime is stopping: services stop on this loop. */
+void net__server_stop_on_loop(struct net__service *svc, struct net_loop *loop);
+void net__client_stop_on_loop(struct net__service *svc, struct net_loop *loop);
+
+/* ---- loops and the runtime ------------------------------------------------ */
+
+struct net_loop {
+	struct net_runtime *rt;
+	unsigned index;
+	const struct net__engine *engine;
+	/* Published by the loop thread after init (atomic: other threads read
+	 * it to wake the loop); NULL before init and after fini. */
+	void *_Atomic engine_state;
+	pthread_t thread;
+	uint64_t now_ms;
+
+	pthread_mutex_t post_lock;    /* guards post_head/tail, any thread     */
+	struct net__task *post_head, *post_tail;
+	atomic_bool wake_pending;     /* any thread                            */
+	atomic_bool stopping;         /* any thread                            */
+	bool stopped;                 /* posts are refused from now on         */
+
+	struct net_timer **timers;    /* binary min-heap on due                */
+	size_t timer_count, timer_cap;
+	size_t timer_reserved;        /* timers that exist: cap >= reserved */
+
+	struct net_session **slots;   /* every session ever made on this loop  */
+	uint32_t slot_count, slot_cap;
+
+	unsigned listener_ops;        /* accept ops in flight (see loop_idle) */
+	struct net_session *send_list;   /* sessions with sends to submit     */
+	struct net_session *check_list;  /* sessions to re-check (close, recv) */
+	struct net__chunk *free_chunks;  /* cache of NET__CHUNK_SIZE chunks   */
+	unsigned free_chunk_count;
+
+	uint8_t *scratch;             /* epoll: one receive buffer per loop    */
+	size_t scratch_size;
+
+	struct net_stats stats;
+};
+
+struct net_runtime {
+	struct net_runtime_config cfg;
+	const struct net__engine *engine;
+	struct net_loop *loops;
+	unsigned loop_count;
+	bool started;
+	pthread_mutex_t lock;         /* guards services list and start-up     */
+	pthread_cond_t cond;
+	unsigned loops_ready;
+	int start_error;
+	struct net__service *services;
+};
+
+/* Monotonic milliseconds. */
+uint64_t net__now_ms(void);
+bool net__on_loop(const struct net_loop *loop);
+
+/* ---- session internals used by services ---------------------------------- */
+
+/* A session from the service's pool on this loop (or a new one), with a
+ * fresh id. NULL on allocation failure. */
+struct net_session *net__session_acquire(struct net__service *svc, struct net_loop *loop);
+/* An accepted, connected socket becomes a live session. */
+void net__session_open_accepted(struct net_session *s, net_socket_t sock);
+/* Start dialing; the session reports through the client service. */
+int net__session_dial(struct net_session *s, const struct sockaddr_storage *addr,
+		      socklen_t addr_len, uint32_t timeout_ms);
+/* The session named by id, if it lives on this loop and is current. */
+struct net_session *net__session_lookup(struct net_loop *loop, net_session_id id);
+/* Queue a session for a re-check at the end of the loop turn. */
+void net__session_check_later(struct net_session *s);
+/* End-of-turn work: submit gathered sends, re-post starved receives,
+ * finish closed sessions. */
+void net__loop_flush(struct net_loop *loop);
+/* Free every pooled session and chunk of a loop (runtime destroy). */
+void net__loop_free_sessions(struct net_loop *loop);
+
+/* ---- sockets (socket_posix.c; a Windows twin comes with IOCP) ------------- */
+
+/* Parse a numeric host and port into addr. */
+int net__sock_addr(const char *host, uint16_t port, struct sockaddr_storage *addr,
+		   socklen_t *addr_len /* OUT */);
+/* A bound, listening, non-blocking socket; *port_out gets the real port. */
+int net__sock_listen(const struct sockaddr_storage *addr, socklen_t addr_len, int backlog,
+		     net_socket_t *out, uint16_t *port_out);
+/* A non-blocking stream socket for dialing addr's family. */
+int net__sock_stream(int family, net_socket_t *out);
+/* Per-connection options (TCP_NODELAY, non-blocking). */
+void net__sock_tune(net_socket_t sock);
+/* "ip:port" of the peer into buf. */
+void net__sock_peer_name(net_socket_t sock, char *buf, size_t len);
+void net__sock_close(net_socket_t sock);
+
+#endif /* NET_INTERNAL_H */

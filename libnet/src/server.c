@@ -1,0 +1,324 @@
+/*
+ * Server services (the seeds' ServerService + Listener).
+ *
+ * One listening socket per server, accepted on loop 0 with one multishot
+ * accept (io_uring) or accept4 on readiness (epoll). Accepted sockets are
+ * dealt round-robin to all loops: the accepting loop adopts its share
+ * directly, the others get theirs through a posted task. Accept errors
+ * never stop the listener: EMFILE and friends pause accepting for a moment
+ * (so a full fd table does not spin the loop) and then it re-arms.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* How long to stop accepting after EMFILE/ENFILE/ENOBUFS/ENOMEM. */
+#define ACCEPT_PAUSE_MS 100
+
+struct net_server {
+	struct net__service svc;      /* first: sessions point at it */
+	struct net_loop *accept_loop;
+	struct net__handle handle;
+	struct net__op accept_op;
+	struct net_timer pause_timer;
+	bool listening;               /* socket open (accept loop only)     */
+	uint16_t port;
+	unsigned max_sessions;
+	atomic_uint sessions;         /* accepted and not yet closed        */
+	unsigned next_loop;           /* round-robin cursor                 */
+};
+
+static void arm_accept(struct net_server *srv);
+
+void net__service_register(struct net_runtime *rt, struct net__service *svc)
+{
+	pthread_mutex_lock(&rt->lock);
+	svc->next = rt->services;
+	rt->services = svc;
+	pthread_mutex_unlock(&rt->lock);
+}
+
+int net__session_config_normalize(struct net_session_config *cfg)
+{
+	if (!cfg->ops || (!cfg->ops->on_recv && !cfg->ops->on_frame))
+		return -EINVAL;
+	if (!cfg->max_frame)
+		cfg->max_frame = 65536;
+	if (!cfg->send_queue_max)
+		cfg->send_queue_max = 1u << 20;
+	if (!cfg->recv_buffer_max)
+		cfg->recv_buffer_max = cfg->max_frame + NET_VARINT_MAX;
+	if (!cfg->flush_timeout_ms)
+		cfg->flush_timeout_ms = 2000;
+	return 0;
+}
+
+void net__service_free(struct net__service *svc)
+{
+	free(svc->owned);
+	free(svc->pool);
+	free(svc);
+}
+
+static void close_listener(struct net_server *srv)
+{
+	if (!srv->listening)
+		return;
+	srv->listening = false;
+	net_timer_stop(&srv->pause_timer);
+	srv->accept_loop->engine->detach(srv->accept_loop, &srv->handle);
+	net__sock_close(srv->handle.sock);
+}
+
+/* ---- accepting ------------------------------------------------------------ */
+
+struct adopt_task {
+	struct net__task task;
+	struct net_server *srv;
+	net_socket_t sock;
+};
+
+static void adopt(struct net_server *srv, struct net_loop *loop, net_socket_t sock)
+{
+	struct net_session *s;
+
+	if (atomic_load(&srv->svc.stopping) || atomic_load(&loop->stopping) ||
+	    !(s = net__session_acquire(&srv->svc, loop))) {
+		net__sock_close(sock);
+		atomic_fetch_sub(&srv->sessions, 1);
+		return;
+	}
+	net__session_open_accepted(s, sock);
+}
+
+static void run_adopt(struct net_loop *loop, void *arg)
+{
+	struct adopt_task *at = arg;
+
+	adopt(at->srv, loop, at->sock);
+	free(at);
+}
+
+static void dispatch_accepted(struct net_server *srv, net_socket_t sock)
+{
+	struct net_runtime *rt = srv->svc.rt;
+	struct net_loop *target = &rt->loops[srv->next_loop++ % rt->loop_count];
+	struct adopt_task *at;
+
+	if (srv->max_sessions && atomic_load(&srv->sessions) >= srv->max_sessions) {
+		srv->accept_loop->stats.rejected++;
+		net__sock_close(sock);
+		return;
+	}
+	atomic_fetch_add(&srv->sessions, 1);
+	if (target == srv->accept_loop) {
+		adopt(srv, target, sock);
+		return;
+	}
+	at = malloc(sizeof(*at));
+	if (at) {
+		at->task.fn = run_adopt;
+		at->task.arg = at;
+		at->srv = srv;
+		at->sock = sock;
+		if (net__loop_post_task(target, &at->task) == 0)
+			return;
+		free(at);
+	}
+	/* Could not hand it over: the accepting loop takes it itself. */
+	adopt(srv, srv->accept_loop, sock);
+}
+
+static bool is_resource_error(int err)
+{
+	return err == -EMFILE || err == -ENFILE || err == -ENOBUFS || err == -ENOMEM;
+}
+
+void net__listener_complete(void *listener, const struct net__cqe *cqe)
+{
+	struct net_server *srv = listener;
+	struct net_loop *loop = srv->accept_loop;
+	bool more = cqe->flags & NET__CQE_MORE;
+
+	if (!more) {
+		srv->accept_op.in_flight = false;
+		loop->listener_ops--;
+	}
+	if (cqe->res >= 0) {
+		if (srv->listening)
+			dispatch_accepted(srv, (net_socket_t)cqe->res);
+		else
+			net__sock_close((net_socket_t)cqe->res);
+	} else if (cqe->res != -ECANCELED) {
+		loop->stats.accept_errors++;
+		if (is_resource_error(cqe->res)) {
+			/* Out of descriptors or memory: retrying at once would
+			 * fail again at once. Back off, then re-arm. */
+			if (more)
+				loop->engine->cancel(loop, &srv->accept_op);
+			net_timer_start(&srv->pause_timer, ACCEPT_PAUSE_MS, 0);
+			return;
+		}
+	}
+	if (!more && !net_timer_active(&srv->pause_timer))
+		arm_accept(srv);
+}
+
+static void arm_accept(struct net_server *srv)
+{
+	struct net_loop *loop = srv->accept_loop;
+
+	if (!srv->listening || srv->accept_op.in_flight || atomic_load(&srv->svc.stopping))
+		return;
+	srv->accept_op.type = NET__OP_ACCEPT;
+	srv->accept_op.handle = &srv->handle;
+	srv->accept_op.owner = srv;
+	if (loop->engine->submit(loop, &srv->accept_op) == 0) {
+		srv->accept_op.in_flight = true;
+		loop->listener_ops++;
+		return;
+	}
+	/* The engine could not take it now (ring full, memory): try again
+	 * shortly rather than stop accepting for good. */
+	loop->stats.accept_errors++;
+	net_timer_start(&srv->pause_timer, ACCEPT_PAUSE_MS, 0);
+}
+
+static void accept_pause_over(struct net_timer *t, void *arg)
+{
+	(void)t;
+	arm_accept(arg);
+}
+
+static void run_start_accept(struct net_loop *loop, void *arg)
+{
+	struct net_server *srv = arg;
+
+	if (net__timer_init(&srv->pause_timer, loop, accept_pause_over, srv) != 0 ||
+	    loop->engine->attach(loop, &srv->handle) != 0) {
+		/* Cannot listen on this loop after all: report through stats;
+		 * net_server_start already returned. */
+		loop->stats.accept_errors++;
+		net__sock_close(srv->handle.sock);
+		return;
+	}
+	srv->listening = true;
+	arm_accept(srv);
+}
+
+/* ---- public ---------------------------------------------------------------- */
+
+int net_server_start(struct net_runtime *rt, const struct net_server_config *cfg,
+		     struct net_server **out)
+{
+	struct sockaddr_storage addr;
+	socklen_t addr_len;
+	struct net_server *srv;
+	int err;
+
+	srv = calloc(1, sizeof(*srv));
+	if (!srv)
+		return -ENOMEM;
+	srv->svc.kind = NET__SERVER;
+	srv->svc.rt = rt;
+	srv->svc.cfg = cfg->session;
+	srv->max_sessions = cfg->max_sessions;
+	srv->accept_loop = &rt->loops[0];
+	err = net__session_config_normalize(&srv->svc.cfg);
+	if (err)
+		goto out_free;
+	srv->svc.pool = calloc(rt->loop_count, sizeof(*srv->svc.pool));
+	if (!srv->svc.pool) {
+		err = -ENOMEM;
+		goto out_free;
+	}
+	err = net__sock_addr(cfg->host ? cfg->host : "127.0.0.1", cfg->port, &addr, &addr_len);
+	if (err)
+		goto out_free_pool;
+	err = net__sock_listen(&addr, addr_len, cfg->backlog > 0 ? cfg->backlog : 1024,
+			       &srv->handle.sock, &srv->port);
+	if (err)
+		goto out_free_pool;
+	err = net_loop_post(srv->accept_loop, run_start_accept, srv);
+	if (err)
+		goto out_close;
+	net__service_register(rt, &srv->svc);
+	*out = srv;
+	return 0;
+
+out_close:
+	net__sock_close(srv->handle.sock);
+out_free_pool:
+	free(srv->svc.pool);
+out_free:
+	free(srv);
+	return err;
+}
+
+uint16_t net_server_port(const struct net_server *srv)
+{
+	return srv->port;
+}
+
+unsigned net_server_session_count(const struct net_server *srv)
+{
+	return atomic_load(&srv->svc.live);
+}
+
+void net__server_session_closed(struct net_session *s)
+{
+	struct net_server *srv = (struct net_server *)s->service;
+
+	atomic_fetch_sub(&srv->sessions, 1);
+}
+
+static void disconnect_all_on_loop(struct net__service *svc, struct net_loop *loop)
+{
+	for (uint32_t i = 0; i < loop->slot_count; i++) {
+		struct net_session *s = loop->slots[i];
+
+		if (s->service == svc)
+			net_session_disconnect(s, NET_REASON_SHUTDOWN);
+	}
+}
+
+void net__server_stop_on_loop(struct net__service *svc, struct net_loop *loop)
+{
+	struct net_server *srv = (struct net_server *)svc;
+
+	atomic_store(&svc->stopping, true);
+	if (loop == srv->accept_loop) {
+		if (srv->accept_op.in_flight)
+			loop->engine->cancel(loop, &srv->accept_op);
+		close_listener(srv);
+	}
+	disconnect_all_on_loop(svc, loop);
+}
+
+static void run_stop_listener(struct net_loop *loop, void *arg)
+{
+	struct net_server *srv = arg;
+
+	if (srv->accept_op.in_flight)
+		loop->engine->cancel(loop, &srv->accept_op);
+	close_listener(srv);
+}
+
+static void run_disconnect_all(struct net_loop *loop, void *arg)
+{
+	disconnect_all_on_loop(arg, loop);
+}
+
+void net_server_stop(struct net_server *srv, bool disconnect_all)
+{
+	struct net_runtime *rt = srv->svc.rt;
+
+	atomic_store(&srv->svc.stopping, true);
+	(void)net_loop_post(srv->accept_loop, run_stop_listener, srv);
+	if (!disconnect_all)
+		return;
+	for (unsigned i = 0; i < rt->loop_count; i++)
+		(void)net_loop_post(&rt->loops[i], run_disconnect_all, &srv->svc);
+}

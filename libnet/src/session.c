@@ -1,0 +1,949 @@
+/*
+ * Sessions: one connection each (the seeds' Session).
+ *
+ * State machine (all on the session's loop thread):
+ *
+ *   FREE --acquire--> CONNECTING --dial ok--> CONNECTED
+ *     ^                   |dial failed            |
+ *     |                   v                       | disconnect(reason)
+ *     |                 (closed, redial)          v
+ *     |                                        CLOSING: recv cancelled,
+ *     |                                          queued sends flushed up to
+ *     |                                          the flush deadline, then a
+ *     |                                          SHUTDOWN op
+ *     |                                           | last op completed
+ *     +--- last unref <--- CLOSED <--- close(), on_disconnected
+ *
+ * Invariants:
+ *   - ops_in_flight counts submitted ops without their final completion;
+ *     the socket is closed and the session released only when it is 0
+ *     (the seeds' `owner` reference, made a count).
+ *   - At most one RECV and one SEND are in flight; a SEND carries all
+ *     queued bytes (gathered), so writes never interleave.
+ *   - The loop holds one ref from acquire until CLOSED; the session goes
+ *     back to its service's pool on the last unref.
+ *   - Receive: engine buffers are released inside the completion; only
+ *     unconsumed bytes are copied to rbuf, which is freed once empty, so an
+ *     idle session holds no receive buffer.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void session_timer_fired(struct net_timer *t, void *arg);
+static void begin_shutdown(struct net_session *s);
+
+/* ---- ids, pool ------------------------------------------------------------ */
+
+static net_session_id make_id(uint32_t slot, unsigned loop_index, uint32_t generation)
+{
+	return (net_session_id)slot | (net_session_id)loop_index << 24 |
+	       (net_session_id)generation << 32;
+}
+
+struct net_session *net__session_lookup(struct net_loop *loop, net_session_id id)
+{
+	uint32_t slot = (uint32_t)(id & 0xffffff);
+	struct net_session *s;
+
+	if (slot >= loop->slot_count)
+		return NULL;
+	s = loop->slots[slot];
+	return s->id == id ? s : NULL;
+}
+
+static struct net_session *session_new(struct net__service *svc, struct net_loop *loop)
+{
+	struct net_session *s;
+
+	if (loop->slot_count >= 0xffffff)
+		return NULL;
+	if (loop->slot_count == loop->slot_cap) {
+		uint32_t cap = loop->slot_cap ? loop->slot_cap * 2 : 64;
+		struct net_session **slots = realloc(loop->slots, cap * sizeof(*slots));
+
+		if (!slots)
+			return NULL;
+		loop->slots = slots;
+		loop->slot_cap = cap;
+	}
+	s = calloc(1, sizeof(*s) + svc->cfg.user_size);
+	if (!s)
+		return NULL;
+	if (net__timer_init(&s->timer, loop, session_timer_fired, s)) {
+		free(s);
+		return NULL;
+	}
+	s->loop = loop;
+	s->service = svc;
+	s->slot = loop->slot_count;
+	loop->slots[loop->slot_count++] = s;
+	s->recv_op.type = NET__OP_RECV;
+	s->send_op.type = NET__OP_SEND;
+	s->connect_op.type = NET__OP_CONNECT;
+	s->shutdown_op.type = NET__OP_SHUTDOWN;
+	return s;
+}
+
+struct net_session *net__session_acquire(struct net__service *svc, struct net_loop *loop)
+{
+	struct net_session *s = svc->pool[loop->index];
+
+	if (s) {
+		svc->pool[loop->index] = s->pool_next;
+		loop->stats.reused++;
+	} else {
+		s = session_new(svc, loop);
+		if (!s)
+			return NULL;
+	}
+	s->pool_next = NULL;
+	s->generation++;
+	if (s->generation == 0)
+		s->generation = 1;
+	s->id = make_id(s->slot, loop->index, s->generation);
+	s->state = NET__S_CONNECTING;
+	s->reason = NET_REASON_NONE;
+	s->error = 0;
+	atomic_store(&s->refs, 1);
+	s->was_connected = false;
+	s->shutdown_started = false;
+	s->recv_paused = false;
+	s->recv_starved = false;
+	s->peer[0] = '\0';
+	s->handle = (struct net__handle){0};
+	memset(s->user, 0, svc->cfg.user_size);
+	return s;
+}
+
+static void release_to_pool(struct net_session *s)
+{
+	struct net__service *svc = s->service;
+
+	s->state = NET__S_FREE;
+	/* A new generation at once, so stale ids stop matching right now. */
+	s->generation++;
+	s->id = make_id(s->slot, s->loop->index, s->generation);
+	s->pool_next = svc->pool[s->loop->index];
+	svc->pool[s->loop->index] = s;
+}
+
+static void unref_on_loop(struct net_loop *loop, void *arg)
+{
+	(void)loop;
+	release_to_pool(arg);
+}
+
+void net_session_ref(struct net_session *s)
+{
+	atomic_fetch_add(&s->refs, 1);
+}
+
+void net_session_unref(struct net_session *s)
+{
+	if (atomic_fetch_sub(&s->refs, 1) != 1)
+		return;
+	/* The pool is the loop's: hand the release to it. If the post fails
+	 * (the loop is gone), the session stays out of the pool; the runtime
+	 * frees it with the loop. */
+	if (net__on_loop(s->loop))
+		release_to_pool(s);
+	else
+		(void)net_loop_post(s->loop, unref_on_loop, s);
+}
+
+/* ---- accessors ------------------------------------------------------------ */
+
+net_session_id net_session_get_id(const struct net_session *s) { return s->id; }
+struct net_loop *net_session_loop(const struct net_session *s) { return s->loop; }
+void *net_session_service_user(const struct net_session *s) { return s->service->cfg.service_user; }
+const char *net_session_peer(const struct net_session *s) { return s->peer; }
+int net_session_error(const struct net_session *s) { return s->error; }
+size_t net_session_send_queued(const struct net_session *s) { return s->sq_bytes; }
+
+void *net_session_user(struct net_session *s)
+{
+	return s->service->cfg.user_size ? (void *)s->user : NULL;
+}
+
+bool net_session_connected(const struct net_session *s)
+{
+	return s->state == NET__S_CONNECTED;
+}
+
+/* ---- end-of-turn lists ---------------------------------------------------- */
+
+void net__session_check_later(struct net_session *s)
+{
+	if (s->on_check_list)
+		return;
+	s->on_check_list = true;
+	s->check_next = s->loop->check_list;
+	s->loop->check_list = s;
+}
+
+static void send_later(struct net_session *s)
+{
+	if (s->on_send_list)
+		return;
+	s->on_send_list = true;
+	s->send_next = s->loop->send_list;
+	s->loop->send_list = s;
+}
+
+/* ---- posting ops ----------------------------------------------------------- */
+
+static int post_op(struct net_session *s, struct net__op *op)
+{
+	int err;
+
+	op->handle = &s->handle;
+	op->owner = s;
+	op->cancel_requested = false;
+	err = s->loop->engine->submit(s->loop, op);
+	if (err)
+		return err;
+	op->in_flight = true;
+	s->ops_in_flight++;
+	return 0;
+}
+
+static void cancel_op(struct net_session *s, struct net__op *op)
+{
+	if (op->in_flight && !op->cancel_requested) {
+		op->cancel_requested = true;
+		s->loop->engine->cancel(s->loop, op);
+	}
+}
+
+static void fail(struct net_session *s, enum net_reason reason, int err)
+{
+	if (!s->error)
+		s->error = err;
+	net_session_disconnect(s, reason);
+	/* An I/O error means the socket is done: no flush. */
+	if (reason == NET_REASON_IO_ERROR)
+		begin_shutdown(s);
+}
+
+static void post_recv(struct net_session *s)
+{
+	int err;
+
+	if (s->state != NET__S_CONNECTED || s->recv_op.in_flight || s->recv_paused)
+		return;
+	err = post_op(s, &s->recv_op);
+	if (err)
+		fail(s, NET_REASON_IO_ERROR, err);
+}
+
+/* ---- opening ---------------------------------------------------------------- */
+
+static void arm_idle_timer(struct net_session *s)
+{
+	uint32_t idle = s->service->cfg.idle_timeout_ms;
+
+	if (idle)
+		net_timer_start(&s->timer, idle, 0);
+}
+
+static void become_connected(struct net_session *s)
+{
+	struct net_loop *loop = s->loop;
+
+	s->state = NET__S_CONNECTED;
+	s->was_connected = true;
+	s->last_recv_ms = loop->now_ms;
+	loop->stats.sessions_open++;
+	atomic_fetch_add(&s->service->live, 1);
+	net__sock_peer_name(s->handle.sock, s->peer, sizeof(s->peer));
+	arm_idle_timer(s);
+	if (s->service->cfg.ops->on_connected)
+		s->service->cfg.ops->on_connected(s);
+	post_recv(s);
+}
+
+void net__session_open_accepted(struct net_session *s, net_socket_t sock)
+{
+	int err;
+
+	s->handle.sock = sock;
+	net__sock_tune(sock);
+	err = s->loop->engine->attach(s->loop, &s->handle);
+	if (err) {
+		net__sock_close(sock);
+		s->state = NET__S_CLOSED;
+		net__server_session_closed(s);
+		net_session_unref(s);
+		return;
+	}
+	s->loop->stats.accepted++;
+	become_connected(s);
+}
+
+int net__session_dial(struct net_session *s, const struct sockaddr_storage *addr,
+		      socklen_t addr_len, uint32_t timeout_ms)
+{
+	int err = net__sock_stream(addr->ss_family, &s->handle.sock);
+
+	if (err)
+		return err;
+	net__sock_tune(s->handle.sock);
+	err = s->loop->engine->attach(s->loop, &s->handle);
+	if (err)
+		goto out_close;
+	memcpy(&s->connect_op.addr, addr, addr_len);
+	s->connect_op.addr_len = addr_len;
+	err = post_op(s, &s->connect_op);
+	if (err)
+		goto out_detach;
+	net_timer_start(&s->timer, timeout_ms, 0);
+	return 0;
+
+out_detach:
+	s->loop->engine->detach(s->loop, &s->handle);
+out_close:
+	net__sock_close(s->handle.sock);
+	return err;
+}
+
+/* ---- closing ---------------------------------------------------------------- */
+
+static void free_send_queue(struct net_session *s);
+
+static void begin_shutdown(struct net_session *s)
+{
+	int err;
+
+	if (s->shutdown_started)
+		return;
+	s->shutdown_started = true;
+	net_timer_stop(&s->timer);
+	cancel_op(s, &s->recv_op);
+	cancel_op(s, &s->send_op);
+	cancel_op(s, &s->connect_op);
+	err = post_op(s, &s->shutdown_op);
+	/* No shutdown op: close() at finish still ends the connection. */
+	(void)err;
+	net__session_check_later(s);
+}
+
+void net_session_disconnect(struct net_session *s, enum net_reason reason)
+{
+	if (s->state == NET__S_CONNECTING) {
+		/* A dial in progress just ends; connect_done closes it. */
+		s->reason = reason;
+		cancel_op(s, &s->connect_op);
+		return;
+	}
+	if (s->state != NET__S_CONNECTED)
+		return;
+	s->state = NET__S_CLOSING;
+	s->reason = reason;
+	s->loop->stats.disconnects[reason < NET_REASON_COUNT ? reason : NET_REASON_LOCAL]++;
+	cancel_op(s, &s->recv_op);
+	if (s->sq_bytes == 0 || reason == NET_REASON_IO_ERROR) {
+		begin_shutdown(s);
+		return;
+	}
+	net_timer_start(&s->timer, s->service->cfg.flush_timeout_ms, 0);
+}
+
+/* The last op of a closing (or failed-dial) session completed. */
+static void finish(struct net_session *s)
+{
+	struct net_loop *loop = s->loop;
+	const struct net_session_ops *ops = s->service->cfg.ops;
+	bool was_connected = s->was_connected;
+
+	net_timer_stop(&s->timer);
+	loop->engine->detach(loop, &s->handle);
+	net__sock_close(s->handle.sock);
+	free(s->rbuf);
+	s->rbuf = NULL;
+	s->rbuf_len = s->rbuf_cap = 0;
+	free_send_queue(s);
+	s->state = NET__S_CLOSED;
+	if (was_connected) {
+		loop->stats.sessions_open--;
+		atomic_fetch_sub(&s->service->live, 1);
+		if (ops->on_disconnected)
+			ops->on_disconnected(s, s->reason);
+	}
+	if (s->service->kind == NET__SERVER)
+		net__server_session_closed(s);
+	else
+		net__client_session_closed(s, was_connected);
+	net_session_unref(s);
+}
+
+static void check(struct net_session *s)
+{
+	if (s->state == NET__S_CONNECTED && s->recv_starved) {
+		s->recv_starved = false;
+		post_recv(s);
+	}
+	if (s->state == NET__S_CLOSING && s->shutdown_started && s->ops_in_flight == 0)
+		finish(s);
+}
+
+static void session_timer_fired(struct net_timer *t, void *arg)
+{
+	struct net_session *s = arg;
+	uint32_t idle = s->service->cfg.idle_timeout_ms;
+
+	(void)t;
+	switch (s->state) {
+	case NET__S_CONNECTING:
+		cancel_op(s, &s->connect_op);
+		s->error = -ETIMEDOUT;
+		break;
+	case NET__S_CONNECTED:
+		/* Lazy idle check: traffic only stamps last_recv_ms. */
+		if (s->loop->now_ms - s->last_recv_ms >= idle)
+			net_session_disconnect(s, NET_REASON_IDLE_TIMEOUT);
+		else
+			net_timer_start(&s->timer, s->last_recv_ms + idle - s->loop->now_ms, 0);
+		break;
+	case NET__S_CLOSING:
+		begin_shutdown(s); /* flush deadline passed */
+		break;
+	default:
+		break;
+	}
+}
+
+/* ---- sending --------------------------------------------------------------- */
+
+static struct net__chunk *chunk_alloc(struct net_loop *loop, size_t need)
+{
+	struct net__chunk *c;
+
+	if (need <= NET__CHUNK_SIZE && loop->free_chunks) {
+		c = loop->free_chunks;
+		loop->free_chunks = c->next;
+		loop->free_chunk_count--;
+	} else {
+		size_t cap = need <= NET__CHUNK_SIZE ? NET__CHUNK_SIZE : need;
+
+		c = malloc(sizeof(*c) + cap);
+		if (!c)
+			return NULL;
+		c->cap = (uint32_t)cap;
+	}
+	c->next = NULL;
+	c->start = c->end = 0;
+	return c;
+}
+
+/* Keep a few standard chunks per loop; the rest go back to malloc, so a
+ * burst does not pin memory forever. */
+#define NET__FREE_CHUNKS_MAX 256
+
+static void chunk_free(struct net_loop *loop, struct net__chunk *c)
+{
+	if (c->cap == NET__CHUNK_SIZE && loop->free_chunk_count < NET__FREE_CHUNKS_MAX) {
+		c->next = loop->free_chunks;
+		loop->free_chunks = c;
+		loop->free_chunk_count++;
+		return;
+	}
+	free(c);
+}
+
+static void free_send_queue(struct net_session *s)
+{
+	while (s->sq_head) {
+		struct net__chunk *c = s->sq_head;
+
+		s->sq_head = c->next;
+		chunk_free(s->loop, c);
+	}
+	s->sq_tail = NULL;
+	s->sq_bytes = 0;
+}
+
+/*
+ * Room for `need` contiguous bytes at the tail of the send queue. Bytes
+ * already in the tail chunk may be in flight: we only ever append after
+ * them, never move them.
+ */
+static uint8_t *sq_reserve(struct net_session *s, size_t need)
+{
+	struct net__chunk *c = s->sq_tail;
+
+	if (!c || c->cap - c->end < need) {
+		c = chunk_alloc(s->loop, need);
+		if (!c)
+			return NULL;
+		if (s->sq_tail)
+			s->sq_tail->next = c;
+		else
+			s->sq_head = c;
+		s->sq_tail = c;
+	}
+	c->end += (uint32_t)need;
+	s->sq_bytes += need;
+	if (s->sq_bytes > s->loop->stats.send_queue_high_water)
+		s->loop->stats.send_queue_high_water = s->sq_bytes;
+	return c->data + c->end - need;
+}
+
+/* Check the cap for `len` more bytes; applies the service's policy. */
+static int admit(struct net_session *s, size_t len)
+{
+	const struct net_session_config *cfg = &s->service->cfg;
+
+	if (s->state != NET__S_CONNECTED)
+		return -ENOTCONN;
+	if (s->sq_bytes + len <= cfg->send_queue_max)
+		return 0;
+	if (cfg->backpressure == NET_BACKPRESSURE_DISCONNECT)
+		net_session_disconnect(s, NET_REASON_SEND_OVERFLOW);
+	return -ENOBUFS;
+}
+
+/* After bytes were queued: schedule the send, apply PAUSE. */
+static void queued(struct net_session *s)
+{
+	const struct net_session_config *cfg = &s->service->cfg;
+
+	if (!s->send_op.in_flight)
+		send_later(s);
+	if (cfg->backpressure == NET_BACKPRESSURE_PAUSE && !s->recv_paused &&
+	    s->sq_bytes > cfg->send_queue_max / 2) {
+		s->recv_paused = true;
+		s->loop->stats.recv_paused++;
+	}
+}
+
+static int send_on_loop(struct net_session *s, const void *data, size_t len, bool framed)
+{
+	uint8_t hdr[10];
+	size_t hdr_len = framed ? net_varint_encode(len, hdr) : 0;
+	uint8_t *dst;
+	int err = admit(s, hdr_len + len);
+
+	if (err)
+		return err;
+	dst = sq_reserve(s, hdr_len + len);
+	if (!dst)
+		return -ENOMEM;
+	memcpy(dst, hdr, hdr_len);
+	memcpy(dst + hdr_len, data, len);
+	if (framed)
+		s->loop->stats.frames_out++;
+	queued(s);
+	return 0;
+}
+
+void *net_session_reserve_frame(struct net_session *s, size_t body_len, int *err)
+{
+	uint8_t hdr[10];
+	size_t hdr_len = net_varint_encode(body_len, hdr);
+	uint8_t *dst;
+
+	*err = admit(s, hdr_len + body_len);
+	if (*err)
+		return NULL;
+	dst = sq_reserve(s, hdr_len + body_len);
+	if (!dst) {
+		*err = -ENOMEM;
+		return NULL;
+	}
+	memcpy(dst, hdr, hdr_len);
+	s->loop->stats.frames_out++;
+	queued(s);
+	return dst + hdr_len;
+}
+
+/* A send posted from another thread: it carries its own copy. */
+struct posted_send {
+	struct net__task task;
+	net_session_id id;
+	bool framed;
+	size_t len;
+	uint8_t data[];
+};
+
+static void run_posted_send(struct net_loop *loop, void *arg)
+{
+	struct posted_send *ps = arg;
+	struct net_session *s = net__session_lookup(loop, ps->id);
+
+	if (!s || send_on_loop(s, ps->data, ps->len, ps->framed) != 0)
+		loop->stats.sends_dropped++;
+	free(ps);
+}
+
+static int post_send(struct net_loop *loop, net_session_id id, const void *data, size_t len,
+		     bool framed)
+{
+	struct posted_send *ps = malloc(sizeof(*ps) + len);
+	int err;
+
+	if (!ps)
+		return -ENOMEM;
+	ps->task.fn = run_posted_send;
+	ps->task.arg = ps;
+	ps->id = id;
+	ps->framed = framed;
+	ps->len = len;
+	memcpy(ps->data, data, len);
+	err = net__loop_post_task(loop, &ps->task);
+	if (err)
+		free(ps);
+	return err;
+}
+
+int net_session_send(struct net_session *s, const void *data, size_t len)
+{
+	if (!net__on_loop(s->loop))
+		return post_send(s->loop, s->id, data, len, false);
+	return send_on_loop(s, data, len, false);
+}
+
+int net_session_send_frame(struct net_session *s, const void *body, size_t len)
+{
+	if (!net__on_loop(s->loop))
+		return post_send(s->loop, s->id, body, len, true);
+	return send_on_loop(s, body, len, true);
+}
+
+static struct net_loop *loop_of_id(struct net_runtime *rt, net_session_id id)
+{
+	unsigned index = (unsigned)(id >> 24) & 0xff;
+
+	return id && index < rt->loop_count ? &rt->loops[index] : NULL;
+}
+
+int net_send_to(struct net_runtime *rt, net_session_id id, const void *body, size_t len)
+{
+	struct net_loop *loop = loop_of_id(rt, id);
+	struct net_session *s;
+
+	if (!loop)
+		return -EINVAL;
+	if (!net__on_loop(loop))
+		return post_send(loop, id, body, len, true);
+	s = net__session_lookup(loop, id);
+	if (!s || send_on_loop(s, body, len, true) != 0) {
+		loop->stats.sends_dropped++;
+		return 0;
+	}
+	return 0;
+}
+
+struct posted_disconnect {
+	struct net__task task;
+	net_session_id id;
+	enum net_reason reason;
+};
+
+static void run_posted_disconnect(struct net_loop *loop, void *arg)
+{
+	struct posted_disconnect *pd = arg;
+	struct net_session *s = net__session_lookup(loop, pd->id);
+
+	if (s)
+		net_session_disconnect(s, pd->reason);
+	free(pd);
+}
+
+int net_disconnect_id(struct net_runtime *rt, net_session_id id, enum net_reason reason)
+{
+	struct net_loop *loop = loop_of_id(rt, id);
+	struct posted_disconnect *pd;
+	int err;
+
+	if (!loop)
+		return -EINVAL;
+	pd = malloc(sizeof(*pd));
+	if (!pd)
+		return -ENOMEM;
+	pd->task.fn = run_posted_disconnect;
+	pd->task.arg = pd;
+	pd->id = id;
+	pd->reason = reason;
+	/* Posted even on the loop thread: the caller may be inside one of
+	 * the session's own callbacks. */
+	err = net__loop_post_task(loop, &pd->task);
+	if (err)
+		free(pd);
+	return err;
+}
+
+static void submit_send(struct net_session *s)
+{
+	struct net__op *op = &s->send_op;
+	unsigned n = 0;
+	int err;
+
+	if (s->send_op.in_flight || s->sq_bytes == 0 ||
+	    (s->state != NET__S_CONNECTED && s->state != NET__S_CLOSING) || s->shutdown_started)
+		return;
+	for (struct net__chunk *c = s->sq_head; c && n < NET__SEND_IOV_MAX; c = c->next) {
+		if (c->end == c->start)
+			continue;
+		op->iov[n].iov_base = c->data + c->start;
+		op->iov[n].iov_len = c->end - c->start;
+		n++;
+	}
+	op->iov_count = n;
+	err = post_op(s, op);
+	if (err)
+		fail(s, NET_REASON_IO_ERROR, err);
+}
+
+static void send_done(struct net_session *s, int32_t res)
+{
+	const struct net_session_config *cfg = &s->service->cfg;
+	size_t left = res > 0 ? (size_t)res : 0;
+
+	if (res < 0) {
+		if (res != -ECANCELED)
+			fail(s, NET_REASON_IO_ERROR, res);
+		return;
+	}
+	s->loop->stats.bytes_out += left;
+	s->sq_bytes -= left;
+	while (left) {
+		struct net__chunk *c = s->sq_head;
+		size_t n = c->end - c->start;
+
+		if (n > left)
+			n = left;
+		c->start += (uint32_t)n;
+		left -= n;
+		if (c->start == c->end) {
+			s->sq_head = c->next;
+			if (!s->sq_head)
+				s->sq_tail = NULL;
+			chunk_free(s->loop, c);
+		}
+	}
+	if (cfg->ops->on_sent && s->state == NET__S_CONNECTED)
+		cfg->ops->on_sent(s, (size_t)res);
+	if (s->recv_paused && s->sq_bytes < cfg->send_queue_max / 4) {
+		s->recv_paused = false;
+		post_recv(s);
+	}
+	if (s->sq_bytes)
+		send_later(s);
+	else if (s->state == NET__S_CLOSING)
+		begin_shutdown(s); /* flushed */
+}
+
+/* ---- receiving -------------------------------------------------------------- */
+
+/*
+ * Hand buffered bytes to the application. Returns bytes consumed, or -1
+ * after starting a disconnect.
+ */
+static long deliver(struct net_session *s, const uint8_t *data, size_t len)
+{
+	const struct net_session_config *cfg = &s->service->cfg;
+	const struct net_session_ops *ops = cfg->ops;
+	size_t used = 0;
+
+	if (!ops->on_frame) {
+		long n = ops->on_recv(s, data, len);
+
+		if (n < 0 || (size_t)n > len) {
+			net_session_disconnect(s, NET_REASON_APP_ERROR);
+			return -1;
+		}
+		return n;
+	}
+	while (s->state == NET__S_CONNECTED && used < len) {
+		size_t hdr_len, body_len;
+		int rc = net_frame_parse(data + used, len - used, cfg->max_frame, &hdr_len, &body_len);
+
+		if (rc < 0) {
+			net_session_disconnect(s, rc == -EMSGSIZE ? NET_REASON_FRAME_TOO_LARGE
+								   : NET_REASON_BAD_FRAME);
+			return -1;
+		}
+		if (rc == 0 || len - used - hdr_len < body_len)
+			break;
+		s->loop->stats.frames_in++;
+		if (ops->on_frame(s, data + used + hdr_len, body_len) < 0) {
+			net_session_disconnect(s, NET_REASON_APP_ERROR);
+			return -1;
+		}
+		used += hdr_len + body_len;
+	}
+	return (long)used;
+}
+
+static bool rbuf_store(struct net_session *s, const uint8_t *data, size_t len)
+{
+	const struct net_session_config *cfg = &s->service->cfg;
+	size_t need = s->rbuf_len + len;
+
+	if (need > cfg->recv_buffer_max) {
+		net_session_disconnect(s, NET_REASON_RECV_OVERFLOW);
+		return false;
+	}
+	if (need > s->rbuf_cap) {
+		size_t cap = s->rbuf_cap ? s->rbuf_cap * 2 : 256;
+		uint8_t *buf;
+
+		while (cap < need)
+			cap *= 2;
+		if (cap > cfg->recv_buffer_max)
+			cap = cfg->recv_buffer_max;
+		buf = realloc(s->rbuf, cap);
+		if (!buf) {
+			fail(s, NET_REASON_IO_ERROR, -ENOMEM);
+			return false;
+		}
+		s->rbuf = buf;
+		s->rbuf_cap = cap;
+	}
+	memcpy(s->rbuf + s->rbuf_len, data, len);
+	s->rbuf_len = need;
+	return true;
+}
+
+static void recv_data(struct net_session *s, const uint8_t *data, size_t len)
+{
+	long used;
+
+	s->loop->stats.bytes_in += len;
+	s->last_recv_ms = s->loop->now_ms;
+	if (s->rbuf_len == 0) {
+		/* Fast path: parse straight from the engine's buffer. */
+		used = deliver(s, data, len);
+		if (used >= 0 && (size_t)used < len && s->state == NET__S_CONNECTED)
+			rbuf_store(s, data + used, len - (size_t)used);
+		return;
+	}
+	if (!rbuf_store(s, data, len))
+		return;
+	used = deliver(s, s->rbuf, s->rbuf_len);
+	if (used <= 0)
+		return;
+	s->rbuf_len -= (size_t)used;
+	if (s->rbuf_len == 0) {
+		free(s->rbuf);
+		s->rbuf = NULL;
+		s->rbuf_cap = 0;
+	} else {
+		memmove(s->rbuf, s->rbuf + used, s->rbuf_len);
+	}
+}
+
+static void recv_done(struct net_session *s, const struct net__cqe *cqe)
+{
+	if (cqe->res > 0) {
+		if (s->state == NET__S_CONNECTED)
+			recv_data(s, cqe->data, (size_t)cqe->res);
+		if (cqe->has_buf)
+			s->loop->engine->recv_release(s->loop, cqe->buf_id);
+		post_recv(s);
+		return;
+	}
+	if (cqe->has_buf)
+		s->loop->engine->recv_release(s->loop, cqe->buf_id);
+	if (cqe->res == 0)
+		net_session_disconnect(s, NET_REASON_PEER_CLOSED);
+	else if (cqe->res == -ENOBUFS)
+		/* The provided-buffer ring ran dry: not end-of-stream. Buffers
+		 * come back during this turn; re-post at its end. */
+		s->recv_starved = true;
+	else if (cqe->res != -ECANCELED)
+		fail(s, NET_REASON_IO_ERROR, cqe->res);
+}
+
+/* ---- completions ------------------------------------------------------------ */
+
+static void connect_done(struct net_session *s, int32_t res)
+{
+	if (res == 0 && s->reason == NET_REASON_NONE) {
+		net_timer_stop(&s->timer);
+		s->loop->stats.connected++;
+		net__client_session_connected(s);
+		become_connected(s);
+		return;
+	}
+	/* Failed or timed out: close it as a session that never connected. */
+	if (!s->error)
+		s->error = res < 0 ? res : -ECONNABORTED;
+	s->loop->stats.connect_failed++;
+	s->state = NET__S_CLOSING;
+	s->shutdown_started = true;
+	net__session_check_later(s);
+}
+
+static void session_complete(struct net_session *s, struct net__op *op,
+			     const struct net__cqe *cqe)
+{
+	op->in_flight = false;
+	s->ops_in_flight--;
+	switch (op->type) {
+	case NET__OP_RECV:
+		recv_done(s, cqe);
+		break;
+	case NET__OP_SEND:
+		send_done(s, cqe->res);
+		break;
+	case NET__OP_CONNECT:
+		connect_done(s, cqe->res);
+		break;
+	case NET__OP_SHUTDOWN:
+	case NET__OP_ACCEPT:
+		break;
+	}
+	if (s->state != NET__S_CONNECTED || s->recv_starved)
+		net__session_check_later(s);
+}
+
+void net__complete(struct net_loop *loop, struct net__op *op, const struct net__cqe *cqe)
+{
+	(void)loop;
+	if (op->type == NET__OP_ACCEPT)
+		net__listener_complete(op->owner, cqe);
+	else
+		session_complete(op->owner, op, cqe);
+}
+
+/* ---- end of turn ---------------------------------------------------------- */
+
+void net__loop_flush(struct net_loop *loop)
+{
+	while (loop->send_list || loop->check_list) {
+		while (loop->send_list) {
+			struct net_session *s = loop->send_list;
+
+			loop->send_list = s->send_next;
+			s->on_send_list = false;
+			submit_send(s);
+		}
+		while (loop->check_list) {
+			struct net_session *s = loop->check_list;
+
+			loop->check_list = s->check_next;
+			s->on_check_list = false;
+			check(s);
+		}
+	}
+}
+
+void net__loop_free_sessions(struct net_loop *loop)
+{
+	for (uint32_t i = 0; i < loop->slot_count; i++) {
+		free(loop->slots[i]->rbuf);
+		free_send_queue(loop->slots[i]);
+		free(loop->slots[i]);
+	}
+	free(loop->slots);
+	while (loop->free_chunks) {
+		struct net__chunk *c = loop->free_chunks;
+
+		loop->free_chunks = c->next;
+		free(c);
+	}
+}

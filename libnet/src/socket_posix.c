@@ -1,0 +1,116 @@
+/*
+ * POSIX sockets: the few synchronous socket calls the core makes outside
+ * the engines (creating, binding, naming, closing). Everything that moves
+ * data is an engine operation.
+ */
+#include "internal.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+int net__sock_addr(const char *host, uint16_t port, struct sockaddr_storage *addr,
+		   socklen_t *addr_len)
+{
+	struct sockaddr_in *in4 = (struct sockaddr_in *)addr;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)addr;
+
+	memset(addr, 0, sizeof(*addr));
+	if (inet_pton(AF_INET, host, &in4->sin_addr) == 1) {
+		in4->sin_family = AF_INET;
+		in4->sin_port = htons(port);
+		*addr_len = sizeof(*in4);
+		return 0;
+	}
+	if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons(port);
+		*addr_len = sizeof(*in6);
+		return 0;
+	}
+	return -EINVAL;
+}
+
+int net__sock_stream(int family, net_socket_t *out)
+{
+	int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -errno;
+	*out = (net_socket_t)fd;
+	return 0;
+}
+
+int net__sock_listen(const struct sockaddr_storage *addr, socklen_t addr_len, int backlog,
+		     net_socket_t *out, uint16_t *port_out)
+{
+	struct sockaddr_storage bound;
+	socklen_t bound_len = sizeof(bound);
+	net_socket_t sock;
+	int one = 1;
+	int fd, err;
+
+	err = net__sock_stream(addr->ss_family, &sock);
+	if (err)
+		return err;
+	fd = (int)sock;
+	/* Restarted servers must rebind at once despite TIME_WAIT peers. */
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (const struct sockaddr *)addr, addr_len) < 0 ||
+	    listen(fd, backlog) < 0 ||
+	    getsockname(fd, (struct sockaddr *)&bound, &bound_len) < 0) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	*port_out = ntohs(bound.ss_family == AF_INET6
+				  ? ((struct sockaddr_in6 *)&bound)->sin6_port
+				  : ((struct sockaddr_in *)&bound)->sin_port);
+	*out = sock;
+	return 0;
+}
+
+void net__sock_tune(net_socket_t sock)
+{
+	int one = 1;
+	int fd = (int)sock;
+	int flags = fcntl(fd, F_GETFL);
+
+	/* Sends are gathered per loop turn already; Nagle only adds delay. */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (flags >= 0 && !(flags & O_NONBLOCK))
+		fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+}
+
+void net__sock_peer_name(net_socket_t sock, char *buf, size_t len)
+{
+	struct sockaddr_storage ss;
+	socklen_t ss_len = sizeof(ss);
+	char host[INET6_ADDRSTRLEN] = "?";
+	unsigned port = 0;
+
+	if (getpeername((int)sock, (struct sockaddr *)&ss, &ss_len) == 0) {
+		if (ss.ss_family == AF_INET6) {
+			struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+
+			inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+			port = ntohs(in6->sin6_port);
+		} else {
+			struct sockaddr_in *in4 = (struct sockaddr_in *)&ss;
+
+			inet_ntop(AF_INET, &in4->sin_addr, host, sizeof(host));
+			port = ntohs(in4->sin_port);
+		}
+	}
+	snprintf(buf, len, "%s:%u", host, port);
+}
+
+void net__sock_close(net_socket_t sock)
+{
+	close((int)sock);
+}

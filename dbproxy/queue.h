@@ -1,0 +1,62 @@
+/*
+ * queue: a bounded, blocking, intrusive FIFO between threads.
+ *
+ * Producers (network loops) never block: a push into a full queue fails at
+ * once with -EAGAIN, which dbproxy turns into a DB_BUSY reply (push-back on
+ * gamesrv). Consumers (the writer, the login workers) block until work
+ * arrives and take it in batches. Closing lets consumers drain what is
+ * queued and then see the end; pushes after close fail with -ESHUTDOWN.
+ *
+ * Items are struct rg_qnode members embedded in the caller's objects
+ * (RG_CONTAINER_OF gets the object back), so a push never allocates.
+ * All functions are safe from any thread.
+ */
+#ifndef RG_DBPROXY_QUEUE_H
+#define RG_DBPROXY_QUEUE_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#define RG_CONTAINER_OF(ptr, type, member) \
+	((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+
+struct rg_qnode {
+	struct rg_qnode *next;
+};
+
+struct rg_queue {
+	pthread_mutex_t lock;
+	pthread_cond_t nonempty;
+	struct rg_qnode *head;
+	struct rg_qnode **tail;
+	size_t length;
+	size_t max;               /* bound on length */
+	bool closed;
+};
+
+/* Initialise an empty open queue holding at most max items (max >= 1).
+ * Returns 0 or a negative errno. */
+int rg_queue_init(struct rg_queue *q, size_t max);
+
+/* Free the queue's lock and condition; it must be empty (drained). */
+void rg_queue_destroy(struct rg_queue *q);
+
+/* Append a node. Returns 0, -EAGAIN when full, -ESHUTDOWN after close; on
+ * failure the caller keeps the node. */
+int rg_queue_push(struct rg_queue *q, struct rg_qnode *node);
+
+/*
+ * Take up to max nodes (oldest first) as a chain linked by ->next and ending
+ * in NULL, blocking while the queue is empty and open. Returns the chain,
+ * or NULL once the queue is closed and empty.
+ */
+struct rg_qnode *rg_queue_pop(struct rg_queue *q, size_t max);
+
+/* Refuse further pushes and wake every consumer. */
+void rg_queue_close(struct rg_queue *q);
+
+/* Items queued now (a snapshot). */
+size_t rg_queue_length(struct rg_queue *q);
+
+#endif /* RG_DBPROXY_QUEUE_H */

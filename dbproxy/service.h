@@ -1,0 +1,60 @@
+/*
+ * service: dbproxy's listening side for gamesrv links (internal.proto,
+ * GameToDb in, DbToGame out, varint-length-delimited frames).
+ *
+ * A link's state machine:
+ *
+ *   connected --Hello(role "gamesrv")--> ready --disconnect--> gone
+ *       |  any other first frame, or a             |
+ *       |  frame that does not decode: disconnect   | Heartbeat out every
+ *       +------------------------------------------+  interval; silence
+ *                                                      for dead_ms: disconnect
+ *
+ * In the ready state each request (login, save, add_gold) is validated and
+ * queued to the login workers or the writer; their threads answer with
+ * DbToGame carrying the request's request_id, sent with net_send_to() by
+ * session id (the link may be gone by then: the reply is dropped). A full
+ * queue answers DB_BUSY at once; see docs/storage.md for why dbproxy does
+ * not pause reading instead.
+ */
+#ifndef RG_DBPROXY_SERVICE_H
+#define RG_DBPROXY_SERVICE_H
+
+#include <stdint.h>
+
+#include "net/net.h"
+
+#include "auth.h"
+#include "writer.h"
+
+struct rg_service_config {
+	const char *host;         /* listen address (numeric)                 */
+	uint16_t port;            /* 0 picks a free port                      */
+	unsigned max_links;       /* gamesrv links at once; 0 = unlimited     */
+	uint32_t heartbeat_ms;    /* Heartbeat send interval                  */
+	uint32_t dead_ms;         /* silence after which a link is closed     */
+	struct rg_writer *writer; /* both outlive the service's last reply    */
+	struct rg_auth *auth;
+};
+
+struct rg_service;
+
+/*
+ * Listen for gamesrv links on the runtime. Returns 0 and sets *out, or a
+ * negative errno (-EADDRINUSE, ...). Main thread, before or after
+ * net_runtime_start().
+ */
+int rg_service_start(struct net_runtime *rt, const struct rg_service_config *cfg,
+		     struct rg_service **out /* OUT */);
+
+/* The port actually listened on. */
+uint16_t rg_service_port(const struct rg_service *svc);
+
+/* Stop accepting new links; live links go on being served. Any thread. */
+void rg_service_stop_accepting(struct rg_service *svc);
+
+/* Free the service once its runtime has stopped (no callback can run).
+ * NULL is ignored. */
+void rg_service_destroy(struct rg_service *svc);
+
+#endif /* RG_DBPROXY_SERVICE_H */

@@ -1,0 +1,471 @@
+/*
+ * store.c: SQLite schema, migrations and prepared statements (see store.h).
+ *
+ * Invariants:
+ * - Every SQL statement that touches rows is prepared in store_prepare()
+ *   and reset (and its bindings cleared) before the function using it
+ *   returns, on every path, so no statement holds a read snapshot open.
+ * - The migration list only grows: a released step is never edited, since
+ *   files in the field were built by it. A new schema is a new step.
+ */
+#include "store.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "rg/log.h"
+
+/* One migration step: the SQL that takes the file from version - 1 to
+ * version. Applied with its user_version bump in one transaction. */
+struct migration {
+	int version;
+	const char *sql;
+};
+
+static const struct migration migrations[] = {
+	{ 1,
+	  "CREATE TABLE players ("
+	  " id INTEGER PRIMARY KEY AUTOINCREMENT," /* never reuse an id */
+	  " name TEXT NOT NULL UNIQUE,"
+	  " pwhash TEXT NOT NULL,"
+	  " zone INTEGER NOT NULL,"
+	  " x REAL NOT NULL,"
+	  " y REAL NOT NULL,"
+	  " gold INTEGER NOT NULL DEFAULT 0 CHECK (gold >= 0),"
+	  " created_at INTEGER NOT NULL"
+	  ");" },
+	{ 2,
+	  /* Version 1 did not record when a row last changed. */
+	  "ALTER TABLE players ADD COLUMN updated_at INTEGER NOT NULL DEFAULT 0;"
+	  "UPDATE players SET updated_at = created_at;" },
+};
+
+_Static_assert(sizeof migrations / sizeof migrations[0] == RG_STORE_SCHEMA_VERSION,
+	       "RG_STORE_SCHEMA_VERSION must name the last migration step");
+
+#define PLAYER_COLUMNS "id, name, zone, x, y, gold, created_at, updated_at"
+
+enum stmt_id {
+	STMT_BEGIN,
+	STMT_COMMIT,
+	STMT_ROLLBACK,
+	STMT_FIND_BY_NAME,
+	STMT_FIND_BY_ID,
+	STMT_INSERT,
+	STMT_ADD_GOLD,
+	STMT_SAVE_POSITION,
+	STMT_COUNT
+};
+
+static const char *const stmt_sql[STMT_COUNT] = {
+	[STMT_BEGIN] = "BEGIN IMMEDIATE",
+	[STMT_COMMIT] = "COMMIT",
+	[STMT_ROLLBACK] = "ROLLBACK",
+	[STMT_FIND_BY_NAME] = "SELECT " PLAYER_COLUMNS ", pwhash FROM players WHERE name = ?1",
+	[STMT_FIND_BY_ID] = "SELECT " PLAYER_COLUMNS " FROM players WHERE id = ?1",
+	[STMT_INSERT] = "INSERT INTO players (name, pwhash, zone, x, y, gold, created_at,"
+			" updated_at) VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, ?6)",
+	/* The guard keeps gold + amount inside SQLite's int64: no row means
+	 * either no player or an overflow, told apart afterwards. */
+	[STMT_ADD_GOLD] = "UPDATE players SET gold = gold + ?2, updated_at = ?3"
+			  " WHERE id = ?1 AND gold <= 9223372036854775807 - ?2"
+			  " RETURNING gold",
+	[STMT_SAVE_POSITION] = "UPDATE players SET zone = ?2, x = ?3, y = ?4, updated_at = ?5"
+			       " WHERE id = ?1",
+};
+
+struct rg_store {
+	sqlite3 *db;
+	sqlite3_stmt *stmt[STMT_COUNT];
+};
+
+/* Map an SQLite result code to a negative errno for callers. */
+static int sqlite_to_errno(int rc)
+{
+	if (rc == SQLITE_CONSTRAINT_UNIQUE)
+		return -EEXIST;
+	switch (rc & 0xff) {
+	case SQLITE_CONSTRAINT:
+		return -EINVAL;
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		return -EBUSY;
+	case SQLITE_FULL:
+		return -ENOSPC;
+	case SQLITE_NOMEM:
+		return -ENOMEM;
+	case SQLITE_CANTOPEN:
+		return -ENOENT;
+	default:
+		return -EIO;
+	}
+}
+
+/* Log a failure with SQLite's own words and return its errno form. */
+static int store_fail(struct rg_store *st, const char *what, int rc)
+{
+	/* A unique-name clash is an expected outcome, not an incident. */
+	if (rc != SQLITE_CONSTRAINT_UNIQUE)
+		RG_ERROR("sqlite: %s: %s (%d)", what, sqlite3_errmsg(st->db), rc);
+	return sqlite_to_errno(rc);
+}
+
+static void stmt_done(sqlite3_stmt *stmt)
+{
+	sqlite3_reset(stmt);
+	sqlite3_clear_bindings(stmt);
+}
+
+/* Run a statement that returns no rows. */
+static int run_simple(struct rg_store *st, enum stmt_id id)
+{
+	sqlite3_stmt *stmt = st->stmt[id];
+	int rc = sqlite3_step(stmt);
+
+	stmt_done(stmt);
+	if (rc != SQLITE_DONE)
+		return store_fail(st, stmt_sql[id], rc);
+	return 0;
+}
+
+static int exec_sql(struct rg_store *st, const char *sql)
+{
+	int rc = sqlite3_exec(st->db, sql, NULL, NULL, NULL);
+
+	if (rc != SQLITE_OK)
+		return store_fail(st, sql, rc);
+	return 0;
+}
+
+int rg_store_sync_parse(const char *text, enum rg_store_sync *out)
+{
+	if (strcmp(text, "full") == 0)
+		*out = RG_STORE_SYNC_FULL;
+	else if (strcmp(text, "normal") == 0)
+		*out = RG_STORE_SYNC_NORMAL;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+int rg_store_user_version(struct rg_store *st)
+{
+	sqlite3_stmt *stmt;
+	int rc = sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &stmt, NULL);
+	int version;
+
+	if (rc != SQLITE_OK)
+		return store_fail(st, "PRAGMA user_version", rc);
+	rc = sqlite3_step(stmt);
+	version = rc == SQLITE_ROW ? sqlite3_column_int(stmt, 0) : store_fail(st, "user_version", rc);
+	sqlite3_finalize(stmt);
+	return version;
+}
+
+/* Apply one migration step and its version bump atomically. */
+static int apply_migration(struct rg_store *st, const struct migration *m)
+{
+	char bump[64];
+	int err;
+
+	err = exec_sql(st, "BEGIN IMMEDIATE");
+	if (err)
+		return err;
+	err = exec_sql(st, m->sql);
+	if (err)
+		goto out_rollback;
+	/* PRAGMA takes no bound parameters; the version is our own constant. */
+	snprintf(bump, sizeof bump, "PRAGMA user_version = %d", m->version);
+	err = exec_sql(st, bump);
+	if (err)
+		goto out_rollback;
+	err = exec_sql(st, "COMMIT");
+	if (err)
+		goto out_rollback;
+	RG_INFO("store: schema migrated to version %d", m->version);
+	return 0;
+
+out_rollback:
+	sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+	return err;
+}
+
+static int migrate(struct rg_store *st)
+{
+	int version = rg_store_user_version(st);
+
+	if (version < 0)
+		return version;
+	if (version > RG_STORE_SCHEMA_VERSION) {
+		RG_ERROR("store: database schema version %d is newer than this binary's %d",
+			 version, RG_STORE_SCHEMA_VERSION);
+		return -EPROTO;
+	}
+	for (size_t i = 0; i < sizeof migrations / sizeof migrations[0]; i++) {
+		if (migrations[i].version <= version)
+			continue;
+		int err = apply_migration(st, &migrations[i]);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+/* A reader never migrates: it needs the writer to have done it. */
+static int check_version(struct rg_store *st)
+{
+	int version = rg_store_user_version(st);
+
+	if (version < 0)
+		return version;
+	if (version > RG_STORE_SCHEMA_VERSION) {
+		RG_ERROR("store: database schema version %d is newer than this binary's %d",
+			 version, RG_STORE_SCHEMA_VERSION);
+		return -EPROTO;
+	}
+	if (version < RG_STORE_SCHEMA_VERSION) {
+		RG_ERROR("store: database schema version %d is not migrated yet", version);
+		return -ENOENT;
+	}
+	return 0;
+}
+
+static int store_prepare(struct rg_store *st)
+{
+	for (int i = 0; i < STMT_COUNT; i++) {
+		int rc = sqlite3_prepare_v3(st->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
+					    &st->stmt[i], NULL);
+		if (rc != SQLITE_OK)
+			return store_fail(st, stmt_sql[i], rc);
+	}
+	return 0;
+}
+
+/* Connection settings: WAL, sync level, then schema. */
+static int store_setup(struct rg_store *st, const struct rg_store_config *cfg)
+{
+	int err;
+
+	sqlite3_extended_result_codes(st->db, 1);
+	sqlite3_busy_timeout(st->db, cfg->busy_timeout_ms > 0 ? cfg->busy_timeout_ms : 5000);
+	if (!cfg->read_only) {
+		/* journal_mode=WAL is stored in the file: set once by the writer,
+		 * every later connection (readers included) inherits it. */
+		err = exec_sql(st, "PRAGMA journal_mode = WAL");
+		if (err)
+			return err;
+	}
+	err = exec_sql(st, cfg->sync == RG_STORE_SYNC_FULL ? "PRAGMA synchronous = FULL"
+							   : "PRAGMA synchronous = NORMAL");
+	if (err)
+		return err;
+	if (cfg->read_only) {
+		err = check_version(st);
+		if (err)
+			return err;
+		err = exec_sql(st, "PRAGMA query_only = 1");
+	} else {
+		err = migrate(st);
+	}
+	if (err)
+		return err;
+	return store_prepare(st);
+}
+
+int rg_store_open(const struct rg_store_config *cfg, struct rg_store **out)
+{
+	int flags = SQLITE_OPEN_READWRITE | (cfg->read_only ? 0 : SQLITE_OPEN_CREATE);
+	struct rg_store *st = calloc(1, sizeof *st);
+	int rc, err;
+
+	if (!st)
+		return -ENOMEM;
+	rc = sqlite3_open_v2(cfg->path, &st->db, flags, NULL);
+	if (rc != SQLITE_OK) {
+		RG_ERROR("sqlite: open %s: %s", cfg->path,
+			 st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc));
+		err = sqlite_to_errno(rc);
+		goto out_close;
+	}
+	err = store_setup(st, cfg);
+	if (err)
+		goto out_close;
+	*out = st;
+	return 0;
+
+out_close:
+	rg_store_close(st);
+	return err;
+}
+
+void rg_store_close(struct rg_store *st)
+{
+	if (!st)
+		return;
+	for (int i = 0; i < STMT_COUNT; i++)
+		sqlite3_finalize(st->stmt[i]);
+	/* sqlite3_close_v2 of the last connection checkpoints the WAL into the
+	 * main file and removes the -wal and -shm files. */
+	sqlite3_close_v2(st->db);
+	free(st);
+}
+
+int rg_store_begin(struct rg_store *st)
+{
+	return run_simple(st, STMT_BEGIN);
+}
+
+int rg_store_commit(struct rg_store *st)
+{
+	return run_simple(st, STMT_COMMIT);
+}
+
+void rg_store_rollback(struct rg_store *st)
+{
+	if (rg_store_in_transaction(st))
+		run_simple(st, STMT_ROLLBACK);
+}
+
+bool rg_store_in_transaction(struct rg_store *st)
+{
+	return !sqlite3_get_autocommit(st->db);
+}
+
+/* Fill *out from a row of PLAYER_COLUMNS. */
+static void read_player(sqlite3_stmt *stmt, struct rg_player *out)
+{
+	const unsigned char *name = sqlite3_column_text(stmt, 1);
+
+	memset(out, 0, sizeof *out);
+	out->id = (uint64_t)sqlite3_column_int64(stmt, 0);
+	if (name)
+		snprintf(out->name, sizeof out->name, "%s", (const char *)name);
+	out->zone = (uint32_t)sqlite3_column_int64(stmt, 2);
+	out->x = (float)sqlite3_column_double(stmt, 3);
+	out->y = (float)sqlite3_column_double(stmt, 4);
+	out->gold = (uint64_t)sqlite3_column_int64(stmt, 5);
+	out->created_at = sqlite3_column_int64(stmt, 6);
+	out->updated_at = sqlite3_column_int64(stmt, 7);
+}
+
+/* Step a one-row query: 0 with the row in *out, -ENOENT, or an error. */
+static int fetch_player(struct rg_store *st, enum stmt_id id, struct rg_player *out,
+			char *pwhash)
+{
+	sqlite3_stmt *stmt = st->stmt[id];
+	int rc = sqlite3_step(stmt);
+	int err = 0;
+
+	if (rc == SQLITE_ROW) {
+		read_player(stmt, out);
+		if (pwhash) {
+			const unsigned char *hash = sqlite3_column_text(stmt, 8);
+			snprintf(pwhash, RG_PWHASH_MAX, "%s", hash ? (const char *)hash : "");
+		}
+	} else if (rc == SQLITE_DONE) {
+		err = -ENOENT;
+	} else {
+		err = store_fail(st, stmt_sql[id], rc);
+	}
+	stmt_done(stmt);
+	return err;
+}
+
+int rg_store_find_by_name(struct rg_store *st, const char *name, struct rg_player *out,
+			  char *pwhash)
+{
+	sqlite3_stmt *stmt = st->stmt[STMT_FIND_BY_NAME];
+
+	sqlite3_bind_text(stmt, 1, name, -1, SQLITE_STATIC);
+	return fetch_player(st, STMT_FIND_BY_NAME, out, pwhash);
+}
+
+int rg_store_find_by_id(struct rg_store *st, uint64_t id, struct rg_player *out)
+{
+	sqlite3_stmt *stmt = st->stmt[STMT_FIND_BY_ID];
+
+	if (id > INT64_MAX)
+		return -ENOENT;
+	sqlite3_bind_int64(stmt, 1, (sqlite3_int64)id);
+	return fetch_player(st, STMT_FIND_BY_ID, out, NULL);
+}
+
+int rg_store_create_player(struct rg_store *st, const char *name, const char *pwhash,
+			   int64_t now_ms, struct rg_player *out)
+{
+	sqlite3_stmt *stmt = st->stmt[STMT_INSERT];
+	int rc;
+
+	sqlite3_bind_text(stmt, 1, name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 2, pwhash, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(stmt, 3, RG_SPAWN_ZONE);
+	sqlite3_bind_double(stmt, 4, RG_SPAWN_X);
+	sqlite3_bind_double(stmt, 5, RG_SPAWN_Y);
+	sqlite3_bind_int64(stmt, 6, now_ms);
+	rc = sqlite3_step(stmt);
+	stmt_done(stmt);
+	if (rc != SQLITE_DONE)
+		return store_fail(st, "insert player", rc);
+
+	memset(out, 0, sizeof *out);
+	out->id = (uint64_t)sqlite3_last_insert_rowid(st->db);
+	snprintf(out->name, sizeof out->name, "%s", name);
+	out->zone = RG_SPAWN_ZONE;
+	out->x = RG_SPAWN_X;
+	out->y = RG_SPAWN_Y;
+	out->created_at = now_ms;
+	out->updated_at = now_ms;
+	return 0;
+}
+
+int rg_store_add_gold(struct rg_store *st, uint64_t player_id, uint32_t amount,
+		      int64_t now_ms, uint64_t *total)
+{
+	sqlite3_stmt *stmt = st->stmt[STMT_ADD_GOLD];
+	struct rg_player player;
+	bool updated = false;
+	int rc;
+
+	if (player_id > INT64_MAX)
+		return -ENOENT;
+	sqlite3_bind_int64(stmt, 1, (sqlite3_int64)player_id);
+	sqlite3_bind_int64(stmt, 2, amount);
+	sqlite3_bind_int64(stmt, 3, now_ms);
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		*total = (uint64_t)sqlite3_column_int64(stmt, 0);
+		updated = true;
+	}
+	stmt_done(stmt);
+	if (rc != SQLITE_DONE)
+		return store_fail(st, "add gold", rc);
+	if (updated)
+		return 0;
+	/* Nothing matched: a missing player, or the guard refused overflow. */
+	rc = rg_store_find_by_id(st, player_id, &player);
+	return rc == 0 ? -ERANGE : rc;
+}
+
+int rg_store_save_position(struct rg_store *st, uint64_t player_id, uint32_t zone,
+			   float x, float y, int64_t now_ms)
+{
+	sqlite3_stmt *stmt = st->stmt[STMT_SAVE_POSITION];
+	int rc;
+
+	if (player_id > INT64_MAX)
+		return -ENOENT;
+	sqlite3_bind_int64(stmt, 1, (sqlite3_int64)player_id);
+	sqlite3_bind_int64(stmt, 2, zone);
+	sqlite3_bind_double(stmt, 3, x);
+	sqlite3_bind_double(stmt, 4, y);
+	sqlite3_bind_int64(stmt, 5, now_ms);
+	rc = sqlite3_step(stmt);
+	stmt_done(stmt);
+	if (rc != SQLITE_DONE)
+		return store_fail(st, "save position", rc);
+	return sqlite3_changes(st->db) > 0 ? 0 : -ENOENT;
+}

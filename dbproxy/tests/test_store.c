@@ -1,0 +1,466 @@
+/*
+ * test_store.c: unit tests of dbproxy's store, writer and login workers
+ * (the ringgate_store library), without any network. Each case is its own
+ * CTest test: `test_store <case>`; each works in a fresh temporary
+ * directory that it removes at the end.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "auth.h"
+#include "rg/log.h"
+#include "store.h"
+#include "writer.h"
+
+#define CHECK(cond)                                                                    \
+	do {                                                                           \
+		if (!(cond)) {                                                         \
+			fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
+			exit(1);                                                       \
+		}                                                                      \
+	} while (0)
+
+static char dir[64];
+static char db_path[128];
+
+static void temp_db(void)
+{
+	snprintf(dir, sizeof dir, "/tmp/test_store.XXXXXX");
+	CHECK(mkdtemp(dir) != NULL);
+	snprintf(db_path, sizeof db_path, "%s/test.db", dir);
+}
+
+static void remove_temp_db(void)
+{
+	const char *suffixes[] = { "", "-wal", "-shm", "-journal" };
+	char path[160];
+
+	for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
+		snprintf(path, sizeof path, "%s%s", db_path, suffixes[i]);
+		unlink(path);
+	}
+	rmdir(dir);
+}
+
+static struct rg_store *open_writer(void)
+{
+	struct rg_store_config cfg = { .path = db_path, .sync = RG_STORE_SYNC_NORMAL };
+	struct rg_store *st = NULL;
+
+	CHECK(rg_store_open(&cfg, &st) == 0);
+	return st;
+}
+
+/* Run SQL on the file with plain SQLite, as an older binary would have. */
+static void raw_sql(const char *sql)
+{
+	sqlite3 *db;
+
+	CHECK(sqlite3_open(db_path, &db) == SQLITE_OK);
+	CHECK(sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK);
+	sqlite3_close(db);
+}
+
+/* ---- schema ------------------------------------------------------------- */
+
+static void migrate_empty(void)
+{
+	struct rg_store_config reader_cfg = { .path = db_path, .read_only = true };
+	struct rg_store *st, *reader;
+	struct rg_player p, q;
+
+	temp_db();
+	st = open_writer();
+	CHECK(rg_store_user_version(st) == RG_STORE_SCHEMA_VERSION);
+	CHECK(rg_store_create_player(st, "alice", "hash", 1000, &p) == 0);
+	CHECK(p.id > 0 && p.zone == RG_SPAWN_ZONE && p.gold == 0);
+	CHECK(rg_store_create_player(st, "alice", "hash", 1000, &q) == -EEXIST);
+	rg_store_close(st);
+
+	/* Opening again migrates nothing and keeps the row. */
+	st = open_writer();
+	CHECK(rg_store_user_version(st) == RG_STORE_SCHEMA_VERSION);
+	CHECK(rg_store_open(&reader_cfg, &reader) == 0);
+	CHECK(rg_store_find_by_name(reader, "alice", &q, NULL) == 0);
+	CHECK(q.id == p.id && q.created_at == 1000 && q.updated_at == 1000);
+	CHECK(rg_store_find_by_name(reader, "bob", &q, NULL) == -ENOENT);
+	rg_store_close(reader);
+	rg_store_close(st);
+	remove_temp_db();
+}
+
+static void migrate_from_v1(void)
+{
+	struct rg_store *st;
+	struct rg_player p;
+	char hash[RG_PWHASH_MAX];
+
+	temp_db();
+	/* A file written by schema version 1 (no updated_at column). */
+	raw_sql("CREATE TABLE players (id INTEGER PRIMARY KEY AUTOINCREMENT,"
+		" name TEXT NOT NULL UNIQUE, pwhash TEXT NOT NULL, zone INTEGER NOT NULL,"
+		" x REAL NOT NULL, y REAL NOT NULL,"
+		" gold INTEGER NOT NULL DEFAULT 0 CHECK (gold >= 0),"
+		" created_at INTEGER NOT NULL);"
+		"INSERT INTO players (name, pwhash, zone, x, y, gold, created_at)"
+		" VALUES ('old', 'h1', 3, 1.5, 2.5, 77, 12345);"
+		"PRAGMA user_version = 1;");
+	st = open_writer();
+	CHECK(rg_store_user_version(st) == 2);
+	CHECK(rg_store_find_by_name(st, "old", &p, hash) == 0);
+	CHECK(p.zone == 3 && p.x == 1.5f && p.y == 2.5f && p.gold == 77);
+	CHECK(p.created_at == 12345 && p.updated_at == 12345);
+	CHECK(strcmp(hash, "h1") == 0);
+	rg_store_close(st);
+	remove_temp_db();
+}
+
+static void refuse_newer_schema(void)
+{
+	struct rg_store_config cfg = { .path = db_path };
+	struct rg_store *st = NULL;
+
+	temp_db();
+	raw_sql("PRAGMA user_version = 99;");
+	CHECK(rg_store_open(&cfg, &st) == -EPROTO);
+	CHECK(st == NULL);
+	remove_temp_db();
+}
+
+static void reader_needs_migrated_file(void)
+{
+	struct rg_store_config cfg = { .path = db_path, .read_only = true };
+	struct rg_store *st = NULL;
+
+	temp_db();
+	CHECK(rg_store_open(&cfg, &st) == -ENOENT); /* no file */
+	raw_sql("PRAGMA user_version = 1;");
+	CHECK(rg_store_open(&cfg, &st) == -ENOENT); /* not migrated */
+	remove_temp_db();
+}
+
+static void gold_and_position(void)
+{
+	struct rg_store *st;
+	struct rg_player p, q;
+	uint64_t total = 0;
+
+	temp_db();
+	st = open_writer();
+	CHECK(rg_store_create_player(st, "carol", "hash", 1, &p) == 0);
+	CHECK(rg_store_add_gold(st, p.id, 5, 2, &total) == 0 && total == 5);
+	CHECK(rg_store_add_gold(st, p.id + 1, 5, 2, &total) == -ENOENT);
+	CHECK(rg_store_add_gold(st, UINT64_MAX, 5, 2, &total) == -ENOENT);
+	CHECK(rg_store_save_position(st, p.id, 4, -3.25f, 8.5f, 3) == 0);
+	CHECK(rg_store_save_position(st, p.id + 1, 4, 0, 0, 3) == -ENOENT);
+	CHECK(rg_store_find_by_id(st, p.id, &q) == 0);
+	CHECK(q.zone == 4 && q.x == -3.25f && q.y == 8.5f && q.gold == 5 && q.updated_at == 3);
+	/* Gold stops at SQLite's int64 range instead of wrapping. */
+	raw_sql("UPDATE players SET gold = 9223372036854775800");
+	CHECK(rg_store_add_gold(st, p.id, 7, 4, &total) == 0 && total == INT64_MAX);
+	CHECK(rg_store_add_gold(st, p.id, 1, 4, &total) == -ERANGE);
+	CHECK(rg_store_find_by_id(st, p.id, &q) == 0 && q.gold == INT64_MAX);
+	rg_store_close(st);
+	remove_temp_db();
+}
+
+/* ---- writer ------------------------------------------------------------- */
+
+#define GOLD_WRITES 300
+
+struct gold_log {
+	pthread_mutex_t lock;
+	size_t count;
+	struct rg_write *order[GOLD_WRITES];
+};
+
+static struct gold_log gold_log = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static void log_gold(struct rg_write *w)
+{
+	pthread_mutex_lock(&gold_log.lock);
+	gold_log.order[gold_log.count++] = w;
+	pthread_mutex_unlock(&gold_log.lock);
+}
+
+static void add_gold_order(void)
+{
+	static struct rg_write writes[GOLD_WRITES];
+	struct rg_writer_stats stats;
+	struct rg_writer *wr;
+	struct rg_store *st;
+	struct rg_player p;
+	uint64_t expect = 0;
+
+	temp_db();
+	st = open_writer();
+	CHECK(rg_store_create_player(st, "dave", "hash", 1, &p) == 0);
+	CHECK(rg_writer_start(st, GOLD_WRITES, 7, &wr) == 0);
+	for (size_t i = 0; i < GOLD_WRITES; i++) {
+		writes[i].kind = RG_WRITE_ADD_GOLD;
+		writes[i].add_gold.player_id = p.id;
+		writes[i].add_gold.amount = (uint32_t)(i % 13 + 1);
+		writes[i].done = log_gold;
+		CHECK(rg_writer_submit(wr, &writes[i]) == 0);
+	}
+	rg_writer_stop(wr, &stats);
+	CHECK(stats.writes == GOLD_WRITES && stats.failed_batches == 0);
+	CHECK(stats.commits >= GOLD_WRITES / 7 && stats.commits <= GOLD_WRITES);
+	/* Answered in submit order, each total the running sum. */
+	CHECK(gold_log.count == GOLD_WRITES);
+	for (size_t i = 0; i < GOLD_WRITES; i++) {
+		expect += i % 13 + 1;
+		CHECK(gold_log.order[i] == &writes[i]);
+		CHECK(writes[i].result == 0 && writes[i].gold == expect);
+	}
+	rg_store_close(st);
+
+	/* And it is all in the file. */
+	st = open_writer();
+	CHECK(rg_store_find_by_id(st, p.id, &p) == 0 && p.gold == expect);
+	rg_store_close(st);
+	remove_temp_db();
+}
+
+static sem_t entered, release;
+
+static void block_first(struct rg_write *w)
+{
+	if (w->add_gold.amount == 1) {
+		sem_post(&entered);
+		sem_wait(&release);
+	}
+}
+
+static void writer_busy(void)
+{
+	enum { QUEUE_MAX = 4 };
+	static struct rg_write writes[QUEUE_MAX + 2];
+	struct rg_writer_stats stats;
+	struct rg_writer *wr;
+	struct rg_store *st;
+	struct rg_player p;
+
+	temp_db();
+	CHECK(sem_init(&entered, 0, 0) == 0 && sem_init(&release, 0, 0) == 0);
+	st = open_writer();
+	CHECK(rg_store_create_player(st, "erin", "hash", 1, &p) == 0);
+	CHECK(rg_writer_start(st, QUEUE_MAX, 16, &wr) == 0);
+	for (size_t i = 0; i < QUEUE_MAX + 2; i++) {
+		writes[i].kind = RG_WRITE_ADD_GOLD;
+		writes[i].add_gold.player_id = p.id;
+		writes[i].add_gold.amount = (uint32_t)(i + 1);
+		writes[i].done = block_first;
+	}
+	/* The writer thread is held inside the first write's done(). */
+	CHECK(rg_writer_submit(wr, &writes[0]) == 0);
+	sem_wait(&entered);
+	for (size_t i = 1; i <= QUEUE_MAX; i++)
+		CHECK(rg_writer_submit(wr, &writes[i]) == 0);
+	CHECK(rg_writer_submit(wr, &writes[QUEUE_MAX + 1]) == -EAGAIN);
+	CHECK(rg_writer_queued(wr) == QUEUE_MAX);
+	sem_post(&release);
+	rg_writer_stop(wr, &stats);
+	CHECK(stats.writes == QUEUE_MAX + 1 && stats.busy_refusals == 1);
+	CHECK(writes[QUEUE_MAX].result == 0);
+	CHECK(writes[QUEUE_MAX].gold == (QUEUE_MAX + 1) * (QUEUE_MAX + 2) / 2);
+	rg_store_close(st);
+	remove_temp_db();
+}
+
+/* A write whose deadline passed while it was queued is not applied. */
+static void writer_deadline(void)
+{
+	static struct rg_write w;
+	struct rg_writer *wr;
+	struct rg_store *st;
+	struct rg_player p;
+
+	temp_db();
+	st = open_writer();
+	CHECK(rg_store_create_player(st, "fay", "hash", 1, &p) == 0);
+	CHECK(rg_writer_start(st, 8, 8, &wr) == 0);
+	w.kind = RG_WRITE_ADD_GOLD;
+	w.add_gold.player_id = p.id;
+	w.add_gold.amount = 10;
+	w.deadline_ms = 1; /* long past on the monotonic clock */
+	w.done = log_gold;
+	CHECK(rg_writer_submit(wr, &w) == 0);
+	rg_writer_stop(wr, NULL);
+	CHECK(w.result == -ETIMEDOUT);
+	CHECK(rg_store_find_by_id(st, p.id, &p) == 0 && p.gold == 0);
+	rg_store_close(st);
+	remove_temp_db();
+}
+
+/* ---- logins ------------------------------------------------------------- */
+
+struct login_wait {
+	struct rg_login login;
+	sem_t done;
+};
+
+static void login_signal(struct rg_login *l)
+{
+	sem_post(&RG_CONTAINER_OF(l, struct login_wait, login)->done);
+}
+
+static void submit_login(struct rg_auth *a, struct login_wait *lw, const char *name,
+			 const char *password)
+{
+	memset(lw, 0, sizeof *lw);
+	CHECK(sem_init(&lw->done, 0, 0) == 0);
+	snprintf(lw->login.name, sizeof lw->login.name, "%s", name);
+	snprintf(lw->login.password, sizeof lw->login.password, "%s", password);
+	lw->login.done = login_signal;
+	CHECK(rg_auth_submit(a, &lw->login) == 0);
+}
+
+/* Submit a login and wait for its result. */
+static struct rg_login *do_login(struct rg_auth *a, struct login_wait *lw, const char *name,
+				 const char *password)
+{
+	submit_login(a, lw, name, password);
+	sem_wait(&lw->done);
+	sem_destroy(&lw->done);
+	return &lw->login;
+}
+
+static void start_auth(struct rg_store **st, struct rg_writer **wr, struct rg_auth **a)
+{
+	struct rg_auth_config cfg = {
+		.db_path = db_path, .threads = 2, .queue_max = 16, .profile = RG_PWHASH_MIN,
+	};
+
+	*st = open_writer();
+	CHECK(rg_writer_start(*st, 64, 16, wr) == 0);
+	cfg.writer = *wr;
+	CHECK(rg_auth_start(&cfg, a) == 0);
+}
+
+static void wrong_password(void)
+{
+	struct rg_store *st;
+	struct rg_writer *wr;
+	struct rg_auth *a;
+	struct login_wait lw;
+	struct rg_login *l;
+	uint64_t id;
+	char hash[RG_PWHASH_MAX];
+	struct rg_player p;
+
+	temp_db();
+	start_auth(&st, &wr, &a);
+	l = do_login(a, &lw, "gina", "correct horse");
+	CHECK(l->result == 0 && l->created && l->player.id > 0);
+	CHECK(strcmp(l->player.name, "gina") == 0);
+	id = l->player.id;
+	l = do_login(a, &lw, "gina", "wrong horse");
+	CHECK(l->result == -EACCES);
+	l = do_login(a, &lw, "gina", "correct horse");
+	CHECK(l->result == 0 && !l->created && l->player.id == id);
+	/* Passwords are wiped from the request once it is answered. */
+	CHECK(l->password[0] == '\0');
+	rg_auth_stop(a);
+	rg_writer_stop(wr, NULL);
+
+	/* Stored as a real hash, never in clear. */
+	CHECK(rg_store_find_by_name(st, "gina", &p, hash) == 0);
+	CHECK(strncmp(hash, "$argon2id$", 10) == 0 && strstr(hash, "horse") == NULL);
+	rg_store_close(st);
+	remove_temp_db();
+}
+
+/* Two first logins of one name at once: one creates, both end logged in. */
+static void create_race(void)
+{
+	struct rg_store *st;
+	struct rg_writer *wr;
+	struct rg_auth *a;
+	struct login_wait one, two;
+
+	temp_db();
+	start_auth(&st, &wr, &a);
+	submit_login(a, &one, "hana", "pw");
+	submit_login(a, &two, "hana", "pw");
+	sem_wait(&one.done);
+	sem_wait(&two.done);
+	CHECK(one.login.result == 0 && two.login.result == 0);
+	CHECK(one.login.created != two.login.created);
+	CHECK(one.login.player.id == two.login.player.id);
+	rg_auth_stop(a);
+	rg_writer_stop(wr, NULL);
+	rg_store_close(st);
+	remove_temp_db();
+}
+
+/* Stopping the workers answers every queued login first. */
+static void stop_drains(void)
+{
+	struct rg_store *st;
+	struct rg_writer *wr;
+	struct rg_auth *a;
+	struct login_wait lw[4];
+
+	temp_db();
+	start_auth(&st, &wr, &a);
+	for (int i = 0; i < 4; i++) {
+		char name[16];
+		snprintf(name, sizeof name, "p%d", i);
+		submit_login(a, &lw[i], name, "pw");
+	}
+	rg_auth_stop(a);
+	for (int i = 0; i < 4; i++) {
+		CHECK(sem_trywait(&lw[i].done) == 0); /* already answered */
+		CHECK(lw[i].login.result == 0 && lw[i].login.created);
+	}
+	rg_writer_stop(wr, NULL);
+	rg_store_close(st);
+	remove_temp_db();
+}
+
+/* ---- runner ------------------------------------------------------------- */
+
+static const struct {
+	const char *name;
+	void (*fn)(void);
+} cases[] = {
+	{ "migrate_empty", migrate_empty },
+	{ "migrate_from_v1", migrate_from_v1 },
+	{ "refuse_newer_schema", refuse_newer_schema },
+	{ "reader_needs_migrated_file", reader_needs_migrated_file },
+	{ "gold_and_position", gold_and_position },
+	{ "add_gold_order", add_gold_order },
+	{ "writer_busy", writer_busy },
+	{ "writer_deadline", writer_deadline },
+	{ "wrong_password", wrong_password },
+	{ "create_race", create_race },
+	{ "stop_drains", stop_drains },
+};
+
+int main(int argc, char **argv)
+{
+	rg_log_init("test_store", RG_LOG_WARN);
+	if (argc != 2) {
+		fprintf(stderr, "usage: test_store CASE\n");
+		return 2;
+	}
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		if (strcmp(argv[1], cases[i].name) == 0) {
+			cases[i].fn();
+			return 0;
+		}
+	}
+	fprintf(stderr, "test_store: no case %s\n", argv[1]);
+	return 2;
+}

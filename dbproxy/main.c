@@ -16,11 +16,15 @@
  * stop accepting, finish queued logins, finish and commit queued writes,
  * flush replies and close links, close the database -> exit 0.
  */
+#define _DEFAULT_SOURCE /* flock */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "net/net.h"
 #include "rg/log.h"
@@ -105,6 +109,38 @@ static int resolve_db_path(const struct dbproxy_config *cfg, char *out, size_t s
 	return 0;
 }
 
+/*
+ * Hold <db>.lock for the life of the process, so a second dbproxy started
+ * on the same database (two writers would interleave their group commits
+ * and both answer "durable") fails at once with a clear message. The kernel
+ * drops the lock when the process dies, kill -9 included.
+ * Returns the lock's fd, or -errno (logged).
+ */
+static int lock_database(const char *db_path)
+{
+	char path[DB_PATH_MAX + 8];
+	int fd, err;
+
+	snprintf(path, sizeof path, "%s.lock", db_path);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		err = -errno;
+		RG_ERROR("cannot open %s: %s", path, strerror(-err));
+		return err;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		err = -errno;
+		if (err == -EWOULDBLOCK)
+			RG_ERROR("database %s is in use by another dbproxy (%s is locked)",
+				 db_path, path);
+		else
+			RG_ERROR("cannot lock %s: %s", path, strerror(-err));
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
 int main(int argc, char **argv)
 {
 	struct dbproxy_config cfg = {
@@ -161,7 +197,7 @@ int main(int argc, char **argv)
 	struct rg_service *svc = NULL;
 	enum rg_log_level level;
 	char db_path[DB_PATH_MAX];
-	int rc, err, sig, status = 1;
+	int rc, err, sig, lock_fd, status = 1;
 
 	rg_signals_block();
 	rc = rg_options_parse(options, "dbproxy", "dbproxy [--config FILE] [options]", argc, argv);
@@ -187,11 +223,14 @@ int main(int argc, char **argv)
 		return 1;
 
 	/* The database first: a bad file fails before anything listens. */
+	lock_fd = lock_database(db_path);
+	if (lock_fd < 0)
+		return 1;
 	store_cfg.path = db_path;
 	err = rg_store_open(&store_cfg, &store);
 	if (err < 0) {
 		RG_ERROR("cannot open database %s: %s", db_path, strerror(-err));
-		return 1;
+		goto out_unlock;
 	}
 	err = rg_writer_start(store, (size_t)cfg.write_queue_max, (size_t)cfg.batch_max, &writer);
 	if (err < 0) {
@@ -261,6 +300,8 @@ out_writer:
 		rg_writer_stop(writer, NULL);
 out_store:
 	rg_store_close(store);
+out_unlock:
+	close(lock_fd);
 	if (status == 0)
 		RG_INFO("stopped cleanly");
 	return status;

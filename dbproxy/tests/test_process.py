@@ -272,6 +272,13 @@ def scenario(pb, exe, run_dir, log_path):
     expect(player.gold == total and player.zone == 2 and player.x == 3.5 and player.y == -4.25,
            "acknowledged state survived SIGKILL: %r (gold should be %d)" % (player, total))
 
+    # A second dbproxy on the same database refuses to start.
+    second = subprocess.run([exe, "--run-dir", run_dir, "--port", "0"],
+                            stdin=subprocess.DEVNULL, capture_output=True,
+                            timeout=STEP_TIMEOUT)
+    expect(second.returncode == 1 and b"in use by another dbproxy" in second.stderr,
+           "second instance refused: %r" % (second,))
+
     # Untrusted input closes the link; the process carries on.
     garbage = Link(pb, server.port, heartbeats=False)
     garbage.hello()

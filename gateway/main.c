@@ -146,7 +146,7 @@ int main(int argc, char **argv)
 	int rc, err, sig;
 
 	rg_signals_block();
-	rc = rg_options_parse(options, "gateway", "gateway [--config FILE] [options]", argc, argv);
+	rc = rg_options_parse(options, "gateway", "usage: gateway [--config FILE] [options]", argc, argv);
 	if (rc != 0)
 		return rc > 0 ? 0 : 2;
 	if (rg_log_level_parse(cfg->log_level, &level) < 0) {

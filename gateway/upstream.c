@@ -217,6 +217,11 @@ static void on_disconnected(struct net_session *s, enum net_reason reason)
 		return;
 	}
 	atomic_store(&gw->upstream_id, 0);
+	if (atomic_load(&gw->shutting_down)) {
+		/* The clients are gone already and the loops are stopping. */
+		RG_INFO("gamesrv link closed for shutdown");
+		return;
+	}
 	RG_WARN("gamesrv link down (%s): %s; redialing", net_session_peer(s),
 		net_reason_str(reason));
 	gw_route_link_changed(gw, false);

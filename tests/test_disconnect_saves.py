@@ -1,0 +1,35 @@
+"""A client that drops its connection mid-session has its position and
+gold saved."""
+import socket
+import struct
+
+import ringgate_test as rt
+from ringgate_test import body_of, expect
+
+
+def test(build_dir):
+    with rt.Cluster(build_dir) as cluster:
+        watcher = cluster.client("watcher")
+        expect(watcher.login("watcher", "watcher-pw"), "login")
+
+        grace = cluster.client("grace")
+        state = expect(grace.login("grace", "grace-pw"), "login")
+        zone = state.zone
+        x, y = zone.min_x + 7.0, zone.min_y + 9.0
+        expect(grace.move(x, y), "move")
+        gold = expect(grace.earn(9), "earn").gold
+
+        # Drop the TCP connection with a reset, as a crashed client would.
+        grace.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        grace.close()
+        # gamesrv has handled the disconnect once the zone hears grace left.
+        watcher.wait_push(lambda m: body_of(m) == "left"
+                          and m.left.player_id == state.self.player_id,
+                          what="grace left")
+
+        back = expect(cluster.client("grace-again").login("grace", "grace-pw"), "login")
+        assert abs(back.self.x - x) < 1e-3 and abs(back.self.y - y) < 1e-3, back.self
+        assert back.self.gold == gold, back.self
+
+
+rt.main(test)

@@ -1,0 +1,255 @@
+"""The gateway's own duties, against a scripted stand-in for gamesrv:
+link down -> SERVICE_UNAVAILABLE at once; Hello and heartbeats; replies
+routed by session and seq; an unanswered request -> TIMEOUT; malformed
+input -> BAD_REQUEST (and a disconnect for garbage); ClientGone; Kick;
+the link-down push and the redial; SERVER_FULL; IDLE_TIMEOUT; and a
+SIGTERM drain that tells clients SHUTTING_DOWN and exits 0.
+
+The stand-in answers ping with a Pong, move with a Kick of the sender, and
+never answers earn.
+"""
+import os
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+
+import ringgate_test as rt
+from ringgate_test import body_of, expect, expect_error
+
+
+class FakeGamesrv:
+    """Listens like gamesrv; serves one gateway link at a time."""
+
+    def __init__(self, port):
+        rt.load_protos()
+        self.port = port
+        self.listener = socket.socket()
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind(("127.0.0.1", port))
+        self.listener.listen(4)
+        self.lock = threading.Lock()
+        self.seen = []          # GateToGame bodies received, in order
+        self.hellos = 0
+        self.conn = None
+        self.stopping = False
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _send(self, conn, msg):
+        body = msg.SerializeToString()
+        conn.sendall(rt.encode_varint(len(body)) + body)
+
+    def _serve(self):
+        while not self.stopping:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            with self.lock:
+                self.conn = conn
+            self._serve_link(conn)
+
+    def _serve_link(self, conn):
+        pb = rt.internal_pb2
+        buf = b""
+        while True:
+            try:
+                data = conn.recv(65536)
+            except OSError:
+                data = b""
+            if not data:
+                conn.close()
+                return
+            buf += data
+            while True:
+                body, buf = rt.parse_frame(buf)
+                if body is None:
+                    break
+                msg = pb.GateToGame()
+                msg.ParseFromString(body)
+                kind = msg.WhichOneof("body")
+                with self.lock:
+                    self.seen.append(msg)
+                if kind == "hello":
+                    with self.lock:
+                        self.hellos += 1
+                    self._send(conn, pb.GameToGate(hello=pb.HelloReply(role="gamesrv")))
+                elif kind == "heartbeat":
+                    self._send(conn, pb.GameToGate(heartbeat=pb.Heartbeat(sent_ms=1)))
+                elif kind == "request":
+                    self._answer(conn, msg.request)
+
+    def _answer(self, conn, request):
+        pb, cpb = rt.internal_pb2, rt.client_pb2
+        what = request.message.WhichOneof("body")
+        if what == "ping":
+            reply = cpb.ServerMessage(seq=request.message.seq, pong=cpb.Pong(
+                client_time=request.message.ping.client_time, server_time_ms=42))
+            self._send(conn, pb.GameToGate(to_client=pb.ToClient(
+                sessions=[request.session], message=reply)))
+        elif what == "move":
+            self._send(conn, pb.GameToGate(kick=pb.Kick(session=request.session, kicked=cpb.Kicked(
+                code=cpb.LOGGED_IN_ELSEWHERE, message="scripted kick"))))
+        # earn: never answered
+
+    def drop_link(self):
+        with self.lock:
+            if self.conn:
+                try:
+                    self.conn.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass  # already closed by the gateway
+
+    def gone_sessions(self):
+        with self.lock:
+            return [m.gone.session for m in self.seen if m.WhichOneof("body") == "gone"]
+
+    def request_sessions(self):
+        with self.lock:
+            return [m.request.session for m in self.seen if m.WhichOneof("body") == "request"]
+
+    def close(self):
+        self.stopping = True
+        self.listener.close()
+        self.drop_link()
+
+
+def start_gateway(build_dir, port, gamesrv_port, log_path, *extra):
+    log = open(log_path, "w")
+    return subprocess.Popen(
+        [os.path.join(build_dir, "gateway", "gateway"), "--port", str(port),
+         "--gamesrv-port", str(gamesrv_port), "--log-level", "debug",
+         "--heartbeat-ms", "100", "--dead-ms", "1000"] + list(extra),
+        stdout=log, stderr=subprocess.STDOUT)
+
+
+def is_unavailable_push(m):
+    return body_of(m) == "error" and m.error.code == rt.client_pb2.SERVICE_UNAVAILABLE
+
+
+def connected_client(port, name):
+    """A client the gateway accepted (closed sessions free their places
+    a moment after the peer sees the close, so retry SERVER_FULL)."""
+    def attempt():
+        client = rt.GameClient(port, name)
+        expect(client.ping(), "pong")
+        return client
+    return rt.eventually(attempt, what=name + " accepted")
+
+
+def stop_gateway(gateway, client):
+    """SIGTERM: the client is told SHUTTING_DOWN, the gateway exits 0."""
+    gateway.send_signal(signal.SIGTERM)
+    push = client.wait_push(lambda m: body_of(m) == "kicked", what="SHUTTING_DOWN")
+    assert push.kicked.code == rt.client_pb2.SHUTTING_DOWN, push
+    client.wait_closed()
+    assert gateway.wait(timeout=20) == 0, "gateway exit status"
+
+
+def check_routing(build_dir, log_dir):
+    cpb = rt.client_pb2
+    gw_port, gs_port = rt.free_ports(2)
+    gateway = start_gateway(build_dir, gw_port, gs_port, os.path.join(log_dir, "a.log"),
+                            "--request-timeout-ms", "300", "--max-clients", "3",
+                            "--idle-timeout-ms", "0")
+    fake = None
+    try:
+        rt.eventually(lambda: socket.create_connection(("127.0.0.1", gw_port)).close() or True,
+                      what="gateway listening")
+        c = rt.GameClient(gw_port, "c")
+
+        # No gamesrv at all: an immediate, clear error.
+        expect_error(c.ping(), "SERVICE_UNAVAILABLE")
+
+        fake = FakeGamesrv(gs_port)
+        rt.eventually(lambda: body_of(c.ping()) == "pong", what="link up")
+        assert fake.hellos == 1
+
+        # A request gamesrv never answers ends with TIMEOUT.
+        expect_error(c.earn(1), "TIMEOUT")
+
+        # Malformed requests: no body, then seq 0; the session stays.
+        c.send(cpb.ClientMessage(seq=77))
+        expect_error(c.wait_reply(77), "BAD_REQUEST")
+        c.send(cpb.ClientMessage(seq=0, ping=cpb.PingRequest()))
+        c.wait_push(lambda m: body_of(m) == "error" and m.error.code == cpb.BAD_REQUEST,
+                    what="BAD_REQUEST for seq 0")
+        expect(c.ping(), "pong")
+
+        # Server full: c and two more fit (max 3); the fourth is told why.
+        extra = [connected_client(gw_port, "extra%d" % i) for i in range(2)]
+        full = rt.GameClient(gw_port, "full")
+        push = full.wait_push(lambda m: body_of(m) == "kicked", what="SERVER_FULL")
+        assert push.kicked.code == cpb.SERVER_FULL, push
+        full.wait_closed()
+        for e in extra:
+            e.close()
+
+        # Garbage: told, then disconnected; gamesrv hears the client went.
+        g = connected_client(gw_port, "garbage")
+        g_session = fake.request_sessions()[-1]
+        g.send_raw(b"\x05\xff\xff\xff\xff\xff")
+        g.wait_push(lambda m: body_of(m) == "error" and m.error.code == cpb.BAD_REQUEST,
+                    what="BAD_REQUEST for garbage")
+        g.wait_closed()
+        rt.eventually(lambda: g_session in fake.gone_sessions(), what="ClientGone")
+
+        # Kick from gamesrv: Kicked, then closed.
+        k = connected_client(gw_port, "kicked")
+        k.send(cpb.ClientMessage(seq=1000, move=cpb.MoveRequest(x=1, y=1)))
+        push = k.wait_push(lambda m: body_of(m) == "kicked", what="Kicked")
+        assert push.kicked.code == cpb.LOGGED_IN_ELSEWHERE, push
+        k.wait_closed()
+
+        # The link drops: clients are told at once; the gateway redials.
+        fake.drop_link()
+        c.wait_push(is_unavailable_push, what="link-down push")
+        rt.eventually(lambda: body_of(c.ping()) == "pong", what="relink")
+        assert fake.hellos == 2, fake.hellos
+
+        stop_gateway(gateway, c)
+    finally:
+        if gateway.poll() is None:
+            gateway.kill()
+            gateway.wait()
+        if fake:
+            fake.close()
+
+
+def check_idle(build_dir, log_dir):
+    gw_port, gs_port = rt.free_ports(2)
+    gateway = start_gateway(build_dir, gw_port, gs_port, os.path.join(log_dir, "b.log"),
+                            "--idle-timeout-ms", "300")
+    try:
+        rt.eventually(lambda: socket.create_connection(("127.0.0.1", gw_port)).close() or True,
+                      what="gateway listening")
+        quiet = rt.GameClient(gw_port, "quiet")
+        push = quiet.wait_push(lambda m: body_of(m) == "kicked", what="IDLE_TIMEOUT")
+        assert push.kicked.code == rt.client_pb2.IDLE_TIMEOUT, push
+        quiet.wait_closed()
+        gateway.send_signal(signal.SIGTERM)
+        assert gateway.wait(timeout=20) == 0, "gateway exit status"
+    finally:
+        if gateway.poll() is None:
+            gateway.kill()
+            gateway.wait()
+
+
+def test(build_dir):
+    rt.load_protos()
+    log_dir = tempfile.mkdtemp(prefix="ringgate-gw-")
+    try:
+        check_routing(build_dir, log_dir)
+        check_idle(build_dir, log_dir)
+    except BaseException:
+        for name in ("a.log", "b.log"):
+            path = os.path.join(log_dir, name)
+            if os.path.exists(path):
+                print("-----", name)
+                print(open(path).read()[-6000:])
+        raise
+
+
+rt.main(test)

@@ -200,7 +200,7 @@ static int run_mode(const struct options *o, const char *mode, size_t batch_max,
 	double elapsed = (double)(stopped_at - start) / 1e9;
 
 	/* Read every player back once the writer has let the store go. */
-	rg_writer_stop(wr);
+	rg_writer_stop(wr, NULL);
 	wr = NULL;
 	bool consistent = b.failed == 0;
 	for (unsigned i = 0; i < o->clients; i++) {
@@ -225,7 +225,7 @@ static int run_mode(const struct options *o, const char *mode, size_t batch_max,
 	status = 0;
 out:
 	if (wr)
-		rg_writer_stop(wr);
+		rg_writer_stop(wr, NULL);
 	rg_store_close(st);
 	unlink(path);
 	for (const char *suffix = "-wal"; suffix; suffix = suffix[1] == 'w' ? "-shm" : NULL) {

@@ -1,0 +1,161 @@
+/*
+ * The load bot (issue 4): N players speaking the real client protocol
+ * (proto/client.proto) through the gateway, on libnet's client service.
+ *
+ * Threads: the main thread (main.c) runs the timeline (ramp, steady phase,
+ * storm, drain) and the progress line; it reaches the loops only through
+ * net_loop_post() and the snapshot rendez-vous below. Everything in struct
+ * bot_loop and struct bot_session belongs to its loop's thread.
+ *
+ * Players: identities 0..N-1 (name PREFIX<i>). A session takes a free
+ * identity when it connects and gives it back when it disconnects, so a
+ * player dropped by the reconnect storm logs in again, under the same name,
+ * on whichever session libnet redials next.
+ */
+#ifndef BOT_BOT_H
+#define BOT_BOT_H
+
+#include <net/net.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "client.pb-c.h"
+#include "histogram.h"
+
+/* The request kinds the bot measures, one histogram each. */
+enum bot_kind { BOT_LOGIN, BOT_MOVE, BOT_CHAT, BOT_PING, BOT_EARN, BOT_KIND_COUNT };
+
+/* The push kinds the bot counts. */
+enum bot_push { PUSH_JOINED, PUSH_LEFT, PUSH_MOVED, PUSH_CHAT_LINE, PUSH_KICKED, PUSH_COUNT };
+
+#define BOT_ERROR_CODES 16      /* ErrorCode values 0..15 of client.proto */
+#define BOT_MAX_PENDING 32      /* requests outstanding per session, hard cap */
+
+struct bot_config {
+	const char *host;
+	long port;
+	long players;
+	double ramp_per_s;        /* players started per second; 0 = all at once */
+	double duration_s;        /* steady phase, after every player logged in  */
+	double move_per_s, chat_per_s, ping_per_s, earn_per_s; /* per player      */
+	double storm_at_s;        /* into the steady phase; < 0 = no storm       */
+	double storm_fraction;    /* of the logged-in players                    */
+	long timeout_ms;          /* a request unanswered this long is an error  */
+	long max_pending;         /* per session, <= BOT_MAX_PENDING             */
+	long loops;
+	const char *name_prefix;
+	const char *password;
+	const char *json_path;
+};
+
+/* Counters of one loop; summed over loops into a snapshot. */
+struct bot_counters {
+	uint64_t sent[BOT_KIND_COUNT], answered[BOT_KIND_COUNT];
+	uint64_t error_replies[BOT_KIND_COUNT];
+	uint64_t unanswered[BOT_KIND_COUNT];     /* timed out or lost on a drop   */
+	uint64_t abandoned[BOT_KIND_COUNT];      /* pending when the storm hit    */
+	uint64_t skipped_full;                   /* actions skipped: max_pending  */
+	uint64_t errors_by_code[BOT_ERROR_CODES];
+	uint64_t pushes[PUSH_COUNT];
+	uint64_t protocol_errors;                /* undecodable, unknown seq, ... */
+	uint64_t late_replies;                   /* replies after their timeout   */
+	uint64_t connects, logins, relogins;
+	uint64_t unexpected_disconnects, storm_disconnects;
+	uint64_t connected_now, logged_in_now;
+	uint64_t bytes_frames_in;                /* frame bodies received         */
+};
+
+struct bot_stats {
+	struct bot_counters c;
+	struct hist total[BOT_KIND_COUNT];       /* whole run, per kind           */
+	struct hist interval;                    /* since the last snapshot, all  */
+};
+
+/* One loop's bookkeeping. */
+struct bot_loop {
+	struct bot *bot;
+	struct net_loop *loop;
+	struct net_timer *tick;
+	struct bot_session **sessions;           /* connected sessions, unordered */
+	unsigned session_count, session_cap;
+	uint64_t rng;
+	struct bot_stats stats;
+};
+
+struct bot_pending {
+	uint32_t seq;
+	uint8_t kind;
+	uint64_t sent_ns;
+};
+
+/* The per-session user area (net_session_user). */
+struct bot_session {
+	struct net_session *s;
+	struct bot_loop *bl;
+	long player;                             /* identity, -1 while none       */
+	bool logged_in;
+	bool dropping;                           /* the storm cut it: expected    */
+	unsigned slot;                           /* index in bl->sessions         */
+	uint32_t next_seq;
+	uint64_t next_ms[BOT_KIND_COUNT];        /* when each action is due       */
+	float min_x, min_y, max_x, max_y;        /* the zone, from LoginReply     */
+	unsigned pending_count;
+	struct bot_pending pending[BOT_MAX_PENDING];
+};
+
+struct bot {
+	struct bot_config cfg;
+	struct net_runtime *rt;
+	unsigned loop_count;
+	struct bot_loop *loops;
+	struct net_session_ops ops;
+
+	_Atomic bool acting;                     /* send actions (steady phase)   */
+
+	pthread_mutex_t lock;                    /* guards everything below       */
+	long *free_players;                      /* stack of unused identities    */
+	long free_count;
+	bool *ever_logged;                       /* per identity: a login was sent */
+	/* Rendez-vous of run_everywhere(): each loop runs the task, then counts. */
+	pthread_cond_t done_cv;
+	unsigned done_count;
+	struct bot_stats *snapshot;              /* where snapshot tasks add up   */
+	bool restart_interval;
+};
+
+/*
+ * Set up bot->ops, the identities and each loop's state and tick timer.
+ * Main thread, after net_runtime_start and before any client service.
+ * Returns 0 or -ENOMEM (or a libnet error from the timers).
+ */
+int bot_players_init(struct bot *bot);
+
+/*
+ * Stop the loops' timers (main thread, runtime still running); after the
+ * runtime has stopped, bot_players_free releases the memory.
+ */
+void bot_players_stop(struct bot *bot);
+void bot_players_free(struct bot *bot);
+
+/*
+ * Gather every loop's counters and histograms into *out; with
+ * restart_interval, the loops' interval histograms start again empty.
+ * Main thread; blocks until every loop answered.
+ */
+void bot_snapshot(struct bot *bot, bool restart_interval, struct bot_stats *out /* OUT */);
+
+/* Drop storm_fraction of each loop's logged-in players at once. Main thread. */
+void bot_storm(struct bot *bot);
+
+/* Start or stop the actions (moves, chats, pings, earns). Any thread. */
+void bot_set_acting(struct bot *bot, bool acting);
+
+/* Requests outstanding right now, summed over the loops (from a snapshot). */
+uint64_t bot_outstanding(const struct bot_stats *st);
+
+extern const char *const bot_kind_names[BOT_KIND_COUNT];
+extern const char *const bot_push_names[PUSH_COUNT];
+
+#endif /* BOT_BOT_H */

@@ -1,0 +1,424 @@
+/*
+ * bot: the load bot of issue 4, the seeds' DummyClient grown up.
+ *
+ *   parse options -> start libnet (client services only) -> ramp up the
+ *   players at --ramp per second, each logging in -> steady phase of
+ *   --duration seconds: moves, chats, pings and earns at the per-player
+ *   rates, with an optional reconnect storm -> drain (no new requests; the
+ *   outstanding ones must be answered) -> summary table and JSON.
+ *
+ * One live progress line per second on stderr. Exit status 0 only when
+ * every player logged in, every request was answered without an Error,
+ * no protocol error was seen and the server dropped nobody; 1 otherwise;
+ * 2 for bad options. SIGINT/SIGTERM cut the steady phase short.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "bot.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "frame.h"
+#include "rg/log.h"
+#include "rg/options.h"
+#include "rg/signals.h"
+
+#define STEP_MS 100           /* the main thread's tick                 */
+#define LOGIN_GRACE_MS 30000  /* after the ramp, for the last logins     */
+
+struct run {
+	struct bot bot;
+	struct net_client **clients;
+	unsigned client_count;
+	long started;             /* sessions asked of libnet so far         */
+	uint64_t t0_ns;
+	bool interrupted;
+	bool all_logged_in;
+	double steady_s;
+	uint64_t end_logged_in;   /* logged in once the drain ended          */
+	struct bot_stats steady_start, final;  /* snapshots                 */
+	struct bot_stats progress;
+};
+
+static double elapsed_s(const struct run *r)
+{
+	return (double)(bench_now_ns() - r->t0_ns) / 1e9;
+}
+
+/* Sleep up to ms, waking for SIGINT/SIGTERM (which rg_signals_block blocked). */
+static void sleep_or_signal(struct run *r, long ms)
+{
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L };
+	if (sigtimedwait(&set, NULL, &ts) > 0)
+		r->interrupted = true;
+}
+
+static int start_sessions(struct run *r, long count)
+{
+	const struct bot_config *cfg = &r->bot.cfg;
+	struct net_client_config cc = {
+		.host = cfg->host,
+		.port = (uint16_t)cfg->port,
+		.sessions = (unsigned)count,
+		.backoff_min_ms = 20,
+		.backoff_max_ms = 2000,
+		.session = {
+			.ops = &r->bot.ops,
+			.service_user = &r->bot,
+			.user_size = sizeof(struct bot_session),
+			.max_frame = 65536,
+		},
+	};
+	int rc = net_client_start(r->bot.rt, &cc, &r->clients[r->client_count]);
+	if (rc < 0) {
+		fprintf(stderr, "bot: cannot start %ld sessions: %s\n", count, net_strerror(rc));
+		return rc;
+	}
+	r->client_count++;
+	r->started += count;
+	return 0;
+}
+
+static void progress(struct run *r, const char *phase)
+{
+	struct bot_stats *st = &r->progress;
+	bot_snapshot(&r->bot, true, st);
+	static uint64_t last_answered;
+	static double last_t;
+	uint64_t answered = 0, errors = st->c.protocol_errors;
+	for (int k = 0; k < BOT_KIND_COUNT; k++) {
+		answered += st->c.answered[k];
+		errors += st->c.error_replies[k] + st->c.unanswered[k];
+	}
+	double t = elapsed_s(r);
+	double rate = t > last_t ? (double)(answered - last_answered) / (t - last_t) : 0;
+	last_answered = answered;
+	last_t = t;
+	fprintf(stderr, "%s[%6.1fs] %-6s players %llu/%ld logged in %llu | %8.0f replies/s | "
+		"rtt p50 %.2f p99 %.2f ms | errors %llu%s",
+		isatty(STDERR_FILENO) ? "\r" : "", t, phase,
+		(unsigned long long)st->c.connected_now, r->bot.cfg.players,
+		(unsigned long long)st->c.logged_in_now, rate,
+		hist_percentile(&st->interval, 50) / 1e6, hist_percentile(&st->interval, 99) / 1e6,
+		(unsigned long long)errors, isatty(STDERR_FILENO) ? "   " : "\n");
+	fflush(stderr);
+}
+
+/* Ramp up and wait for every login; false if they did not all log in. */
+static bool ramp_up(struct run *r)
+{
+	const struct bot_config *cfg = &r->bot.cfg;
+	double ramp_s = cfg->ramp_per_s > 0 ? (double)cfg->players / cfg->ramp_per_s : 0;
+	double give_up = ramp_s + LOGIN_GRACE_MS / 1000.0;
+	double next_progress = 1;
+	while (!r->interrupted) {
+		double t = elapsed_s(r);
+		long due = cfg->ramp_per_s > 0 ? (long)(cfg->ramp_per_s * t) + 1 : cfg->players;
+		if (due > cfg->players)
+			due = cfg->players;
+		if (due > r->started && start_sessions(r, due - r->started) < 0)
+			return false;
+		bot_snapshot(&r->bot, false, &r->progress);
+		if ((long)r->progress.c.logged_in_now == cfg->players)
+			return true;
+		if (t > give_up) {
+			fprintf(stderr, "\nbot: only %llu of %ld players logged in after %.0f s\n",
+				(unsigned long long)r->progress.c.logged_in_now, cfg->players, t);
+			return false;
+		}
+		if (t >= next_progress) {
+			progress(r, "ramp");
+			next_progress += 1;
+		}
+		sleep_or_signal(r, STEP_MS);
+	}
+	return false;
+}
+
+static void steady(struct run *r)
+{
+	const struct bot_config *cfg = &r->bot.cfg;
+	bot_snapshot(&r->bot, true, &r->steady_start);
+	uint64_t start = bench_now_ns();
+	bool stormed = cfg->storm_at_s < 0;
+	bot_set_acting(&r->bot, true);
+	double next_progress = 1;
+	for (;;) {
+		double t = (double)(bench_now_ns() - start) / 1e9;
+		if (t >= cfg->duration_s || r->interrupted)
+			break;
+		if (!stormed && t >= cfg->storm_at_s) {
+			stormed = true;
+			bot_storm(&r->bot);
+		}
+		if (t >= next_progress) {
+			progress(r, "steady");
+			next_progress += 1;
+		}
+		sleep_or_signal(r, STEP_MS);
+	}
+	bot_set_acting(&r->bot, false);
+	r->steady_s = (double)(bench_now_ns() - start) / 1e9;
+}
+
+/*
+ * Wait for the outstanding requests to end (answered or timed out) and for
+ * players the storm dropped to be back in.
+ */
+static void drain(struct run *r)
+{
+	uint64_t deadline = bench_now_ns() + (uint64_t)(r->bot.cfg.timeout_ms + 1000) * 1000000u;
+	for (;;) {
+		bot_snapshot(&r->bot, false, &r->final);
+		r->end_logged_in = r->final.c.logged_in_now;
+		bool back = (long)r->end_logged_in == r->bot.cfg.players || !r->all_logged_in;
+		if ((bot_outstanding(&r->final) == 0 && back) || bench_now_ns() > deadline)
+			return;
+		sleep_or_signal(r, 20);
+	}
+}
+
+static double ms(uint64_t ns)
+{
+	return (double)ns / 1e6;
+}
+
+static bool run_ok(const struct run *r, uint64_t *errors_out)
+{
+	const struct bot_counters *c = &r->final.c;
+	uint64_t errors = c->protocol_errors + c->unexpected_disconnects + c->pushes[PUSH_KICKED]
+			  + c->late_replies;
+	for (int k = 0; k < BOT_KIND_COUNT; k++)
+		errors += c->error_replies[k] + c->unanswered[k];
+	*errors_out = errors;
+	return errors == 0 && r->all_logged_in && bot_outstanding(&r->final) == 0
+	       && (long)r->end_logged_in == r->bot.cfg.players;
+}
+
+static void print_summary(const struct run *r)
+{
+	const struct bot_counters *c = &r->final.c, *s0 = &r->steady_start.c;
+	printf("\n%-6s %10s %10s %8s %10s %10s %9s %9s %9s %9s\n", "req", "sent", "answered",
+	       "errors", "unanswered", "steady/s", "p50 ms", "p99 ms", "p99.9 ms", "max ms");
+	for (int k = 0; k < BOT_KIND_COUNT; k++) {
+		const struct hist *h = &r->final.total[k];
+		double rate = r->steady_s > 0 ? (double)(c->answered[k] - s0->answered[k]) / r->steady_s : 0;
+		printf("%-6s %10llu %10llu %8llu %10llu %10.0f %9.3f %9.3f %9.3f %9.3f\n",
+		       bot_kind_names[k], (unsigned long long)c->sent[k],
+		       (unsigned long long)c->answered[k], (unsigned long long)c->error_replies[k],
+		       (unsigned long long)c->unanswered[k], rate, ms(hist_percentile(h, 50)),
+		       ms(hist_percentile(h, 99)), ms(hist_percentile(h, 99.9)), ms(h->max));
+	}
+	printf("pushes:");
+	for (int p = 0; p < PUSH_COUNT; p++)
+		printf(" %s %llu", bot_push_names[p], (unsigned long long)c->pushes[p]);
+	printf("\nplayers %ld, logged in at end %llu, connects %llu, relogins %llu, storm drops %llu,"
+	       " unexpected disconnects %llu, protocol errors %llu, late replies %llu,"
+	       " skipped (max pending) %llu\n",
+	       r->bot.cfg.players, (unsigned long long)r->end_logged_in,
+	       (unsigned long long)c->connects, (unsigned long long)c->relogins,
+	       (unsigned long long)c->storm_disconnects,
+	       (unsigned long long)c->unexpected_disconnects,
+	       (unsigned long long)c->protocol_errors, (unsigned long long)c->late_replies,
+	       (unsigned long long)c->skipped_full);
+	for (int code = 1; code < BOT_ERROR_CODES; code++)
+		if (c->errors_by_code[code])
+			printf("error code %d (%s): %llu\n", code,
+			       protobuf_c_enum_descriptor_get_value(
+				       &ringgate__client__error_code__descriptor, code)->name,
+			       (unsigned long long)c->errors_by_code[code]);
+}
+
+static void json_hist(FILE *f, const struct hist *h)
+{
+	fprintf(f, "\"p50_ms\":%.4f,\"p99_ms\":%.4f,\"p999_ms\":%.4f,\"max_ms\":%.4f,\"mean_ms\":%.4f",
+		ms(hist_percentile(h, 50)), ms(hist_percentile(h, 99)), ms(hist_percentile(h, 99.9)),
+		ms(h->max), hist_mean(h) / 1e6);
+}
+
+static int write_json(const struct run *r, const char *path, bool ok, uint64_t errors)
+{
+	const struct bot_counters *c = &r->final.c, *s0 = &r->steady_start.c;
+	const struct bot_config *cfg = &r->bot.cfg;
+	FILE *f = fopen(path, "w");
+	if (!f) {
+		fprintf(stderr, "bot: %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	fprintf(f, "{\"config\":{\"host\":\"%s\",\"port\":%ld,\"players\":%ld,\"ramp_per_s\":%g,"
+		"\"duration_s\":%g,\"move_per_s\":%g,\"chat_per_s\":%g,\"ping_per_s\":%g,"
+		"\"earn_per_s\":%g,\"storm_at_s\":%g,\"storm_fraction\":%g,\"timeout_ms\":%ld,"
+		"\"loops\":%u},\n",
+		cfg->host, cfg->port, cfg->players, cfg->ramp_per_s, cfg->duration_s, cfg->move_per_s,
+		cfg->chat_per_s, cfg->ping_per_s, cfg->earn_per_s, cfg->storm_at_s,
+		cfg->storm_fraction, cfg->timeout_ms, r->bot.loop_count);
+	fprintf(f, "\"steady_s\":%.3f,\"requests\":{", r->steady_s);
+	for (int k = 0; k < BOT_KIND_COUNT; k++) {
+		double rate = r->steady_s > 0 ? (double)(c->answered[k] - s0->answered[k]) / r->steady_s : 0;
+		fprintf(f, "%s\n \"%s\":{\"sent\":%llu,\"answered\":%llu,\"error_replies\":%llu,"
+			"\"unanswered\":%llu,\"abandoned_by_storm\":%llu,\"steady_per_s\":%.1f,",
+			k ? "," : "", bot_kind_names[k], (unsigned long long)c->sent[k],
+			(unsigned long long)c->answered[k], (unsigned long long)c->error_replies[k],
+			(unsigned long long)c->unanswered[k], (unsigned long long)c->abandoned[k], rate);
+		json_hist(f, &r->final.total[k]);
+		fputc('}', f);
+	}
+	fprintf(f, "},\n\"pushes\":{");
+	for (int p = 0; p < PUSH_COUNT; p++)
+		fprintf(f, "%s\"%s\":%llu", p ? "," : "", bot_push_names[p],
+			(unsigned long long)c->pushes[p]);
+	fprintf(f, "},\n\"error_codes\":{");
+	bool first = true;
+	for (int code = 1; code < BOT_ERROR_CODES; code++) {
+		if (!c->errors_by_code[code])
+			continue;
+		fprintf(f, "%s\"%s\":%llu", first ? "" : ",",
+			protobuf_c_enum_descriptor_get_value(&ringgate__client__error_code__descriptor,
+							     code)->name,
+			(unsigned long long)c->errors_by_code[code]);
+		first = false;
+	}
+	fprintf(f, "},\n\"players\":%ld,\"all_logged_in\":%s,\"logged_in_at_end\":%llu,"
+		"\"connects\":%llu,\"logins\":%llu,\"relogins\":%llu,\"storm_disconnects\":%llu,"
+		"\"unexpected_disconnects\":%llu,\"protocol_errors\":%llu,\"late_replies\":%llu,"
+		"\"skipped_max_pending\":%llu,\"bytes_in\":%llu,\"interrupted\":%s,"
+		"\"errors\":%llu,\"ok\":%s}\n",
+		cfg->players, r->all_logged_in ? "true" : "false",
+		(unsigned long long)r->end_logged_in, (unsigned long long)c->connects,
+		(unsigned long long)c->logins, (unsigned long long)c->relogins,
+		(unsigned long long)c->storm_disconnects,
+		(unsigned long long)c->unexpected_disconnects,
+		(unsigned long long)c->protocol_errors, (unsigned long long)c->late_replies,
+		(unsigned long long)c->skipped_full, (unsigned long long)c->bytes_frames_in,
+		r->interrupted ? "true" : "false", (unsigned long long)errors, ok ? "true" : "false");
+	fclose(f);
+	return 0;
+}
+
+/* Parse a non-negative (or, with allow_negative, any) decimal option. */
+static int parse_number(const char *name, const char *text, bool allow_negative, double *out)
+{
+	char *end;
+	errno = 0;
+	double v = strtod(text, &end);
+	if (errno || end == text || *end || (!allow_negative && v < 0)) {
+		fprintf(stderr, "bot: --%s: not a number: %s\n", name, text);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+static int parse_options(int argc, char **argv, struct bot_config *cfg)
+{
+	char *ramp = "100", *duration = "10", *move = "2", *chat = "0.2", *ping = "1",
+	     *earn = "0.1", *storm_at = "-1", *storm_fraction = "0.2";
+	*cfg = (struct bot_config){ .host = "127.0.0.1", .port = 7777, .players = 100,
+				    .timeout_ms = 5000, .max_pending = 8, .loops = 1,
+				    .name_prefix = "bot", .password = "bot-password",
+				    .json_path = "" };
+	const struct rg_option opts[] = {
+		{ "host", RG_OPT_STRING, &cfg->host, "gateway address (numeric)" },
+		{ "port", RG_OPT_INT, &cfg->port, "gateway client port" },
+		{ "players", RG_OPT_INT, &cfg->players, "players (sessions) to run" },
+		{ "ramp", RG_OPT_STRING, &ramp, "players started per second (0: all at once)" },
+		{ "duration", RG_OPT_STRING, &duration, "seconds of steady phase after the ramp" },
+		{ "move-rate", RG_OPT_STRING, &move, "moves per player per second" },
+		{ "chat-rate", RG_OPT_STRING, &chat, "chats per player per second" },
+		{ "ping-rate", RG_OPT_STRING, &ping, "pings per player per second" },
+		{ "earn-rate", RG_OPT_STRING, &earn, "earns per player per second" },
+		{ "storm-at", RG_OPT_STRING, &storm_at,
+		  "reconnect storm this many seconds into the steady phase (<0: none)" },
+		{ "storm-fraction", RG_OPT_STRING, &storm_fraction,
+		  "fraction of players the storm drops and logs in again" },
+		{ "timeout-ms", RG_OPT_INT, &cfg->timeout_ms, "a request unanswered this long fails" },
+		{ "max-pending", RG_OPT_INT, &cfg->max_pending, "requests in flight per player (<=32)" },
+		{ "loops", RG_OPT_INT, &cfg->loops, "libnet loop threads" },
+		{ "name-prefix", RG_OPT_STRING, &cfg->name_prefix, "player names are PREFIX<n>" },
+		{ "password", RG_OPT_STRING, &cfg->password, "every player's password" },
+		{ "json", RG_OPT_STRING, &cfg->json_path, "write every figure to this JSON file" },
+		{ 0 },
+	};
+	int rc = rg_options_parse(opts, "bot", "usage: bot [--config FILE] [options]", argc, argv);
+	if (rc != 0)
+		return rc;
+	if (parse_number("ramp", ramp, false, &cfg->ramp_per_s) < 0
+	    || parse_number("duration", duration, false, &cfg->duration_s) < 0
+	    || parse_number("move-rate", move, false, &cfg->move_per_s) < 0
+	    || parse_number("chat-rate", chat, false, &cfg->chat_per_s) < 0
+	    || parse_number("ping-rate", ping, false, &cfg->ping_per_s) < 0
+	    || parse_number("earn-rate", earn, false, &cfg->earn_per_s) < 0
+	    || parse_number("storm-at", storm_at, true, &cfg->storm_at_s) < 0
+	    || parse_number("storm-fraction", storm_fraction, false, &cfg->storm_fraction) < 0)
+		return -1;
+	if (cfg->port < 1 || cfg->port > 65535 || cfg->players < 1 || cfg->players > 1000000
+	    || cfg->timeout_ms < 1 || cfg->max_pending < 1 || cfg->max_pending > BOT_MAX_PENDING
+	    || cfg->loops < 1 || cfg->loops > 64 || cfg->storm_fraction > 1) {
+		fprintf(stderr, "bot: an option is out of range (see --help)\n");
+		return -1;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static struct run r; /* static: several histograms of 60 KB */
+	rg_signals_block();
+	rg_log_init("bot", RG_LOG_WARN);
+	int rc = parse_options(argc, argv, &r.bot.cfg);
+	if (rc != 0)
+		return rc > 0 ? 0 : 2;
+
+	struct net_runtime_config rcfg = { .loops = (unsigned)r.bot.cfg.loops };
+	rc = net_runtime_create(&rcfg, &r.bot.rt);
+	if (rc < 0) {
+		fprintf(stderr, "bot: runtime: %s\n", net_strerror(rc));
+		return 1;
+	}
+	r.clients = calloc((size_t)r.bot.cfg.players, sizeof(*r.clients));
+	if (!r.clients || (rc = net_runtime_start(r.bot.rt)) < 0
+	    || (rc = bot_players_init(&r.bot)) < 0) {
+		fprintf(stderr, "bot: start: %s\n", net_strerror(rc ? rc : -ENOMEM));
+		net_runtime_stop(r.bot.rt);
+		net_runtime_destroy(r.bot.rt);
+		bot_players_free(&r.bot);
+		free(r.clients);
+		return 1;
+	}
+	fprintf(stderr, "bot: %ld players -> %s:%ld, engine %s, %u loop(s)\n", r.bot.cfg.players,
+		r.bot.cfg.host, r.bot.cfg.port, net_runtime_engine(r.bot.rt), r.bot.loop_count);
+
+	r.t0_ns = bench_now_ns();
+	r.all_logged_in = ramp_up(&r);
+	if (r.all_logged_in)
+		steady(&r);
+	drain(&r);
+	progress(&r, "done");
+	if (isatty(STDERR_FILENO))
+		fputc('\n', stderr);
+
+	bot_players_stop(&r.bot);
+	for (unsigned i = 0; i < r.client_count; i++)
+		net_client_stop(r.clients[i]);
+	net_runtime_stop(r.bot.rt);
+	net_runtime_destroy(r.bot.rt);
+	bot_players_free(&r.bot);
+	free(r.clients);
+
+	uint64_t errors;
+	bool ok = run_ok(&r, &errors);
+	print_summary(&r);
+	printf("bot: %s (%llu errors)\n", ok ? "ok" : "FAILED", (unsigned long long)errors);
+	if (r.bot.cfg.json_path[0] && write_json(&r, r.bot.cfg.json_path, ok, errors) < 0)
+		return 1;
+	return ok ? 0 : 1;
+}

@@ -1,0 +1,568 @@
+/*
+ * player.c: what each bot session does, on its loop's thread.
+ *
+ * A session's life: connected -> takes a free identity, sends Login ->
+ * LoginReply: logged in; while the bot is "acting", the loop's tick sends
+ * Move / Chat / Ping / Earn at the configured per-player rates (jittered,
+ * so players do not march in step) -> disconnected: outstanding requests
+ * are counted (abandoned if the storm cut the session, unanswered
+ * otherwise), the identity goes back to the free stack and libnet redials.
+ *
+ * Every request carries a fresh non-zero seq and waits in the session's
+ * pending table until a reply with that seq arrives (latency recorded),
+ * an Error arrives (counted by code), or timeout_ms passes (unanswered).
+ * A reply with an unknown seq, of the wrong type, or that does not decode
+ * is a protocol error and the session is dropped.
+ */
+#include "bot.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "frame.h"
+
+#define TICK_MS 10
+#define LOGIN_RETRY_MS 1000
+
+const char *const bot_kind_names[BOT_KIND_COUNT] = { "login", "move", "chat", "ping", "earn" };
+const char *const bot_push_names[PUSH_COUNT] = { "joined", "left", "moved", "chat_line",
+						 "kicked" };
+
+/* xorshift64: a per-loop generator, so no thread shares one. */
+static uint64_t next_random(struct bot_loop *bl)
+{
+	bl->rng ^= bl->rng << 13;
+	bl->rng ^= bl->rng >> 7;
+	bl->rng ^= bl->rng << 17;
+	return bl->rng;
+}
+
+/* A uniform double in [0, 1). */
+static double random_unit(struct bot_loop *bl)
+{
+	return (double)(next_random(bl) >> 11) / 9007199254740992.0;
+}
+
+static double rate_of(const struct bot_config *cfg, enum bot_kind kind)
+{
+	switch (kind) {
+	case BOT_MOVE: return cfg->move_per_s;
+	case BOT_CHAT: return cfg->chat_per_s;
+	case BOT_PING: return cfg->ping_per_s;
+	case BOT_EARN: return cfg->earn_per_s;
+	default: return 0;
+	}
+}
+
+/* The next due time of an action: one period later on average (0.5..1.5). */
+static uint64_t next_due(struct bot_loop *bl, enum bot_kind kind, uint64_t from_ms)
+{
+	double period_ms = 1000.0 / rate_of(&bl->bot->cfg, kind);
+	return from_ms + (uint64_t)(period_ms * (0.5 + random_unit(bl)));
+}
+
+/* Pack msg into one frame and queue it. 0 or a negative libnet code. */
+static int send_message(struct bot_session *bs, Ringgate__Client__ClientMessage *msg)
+{
+	uint8_t buf[1024];
+	size_t len = ringgate__client__client_message__get_packed_size(msg);
+	if (len > sizeof(buf))
+		return -EMSGSIZE;
+	ringgate__client__client_message__pack(msg, buf);
+	return net_session_send_frame(bs->s, buf, len);
+}
+
+/* Send msg as a request of this kind and remember it until it is answered. */
+static void send_request(struct bot_session *bs, enum bot_kind kind,
+			 Ringgate__Client__ClientMessage *msg)
+{
+	struct bot_counters *c = &bs->bl->stats.c;
+	if (bs->pending_count >= (unsigned)bs->bl->bot->cfg.max_pending) {
+		c->skipped_full++;
+		return;
+	}
+	if (++bs->next_seq == 0)
+		bs->next_seq = 1;
+	msg->seq = bs->next_seq;
+	if (send_message(bs, msg) < 0)
+		return; /* disconnecting: on_disconnected does the accounting */
+	bs->pending[bs->pending_count++] = (struct bot_pending){
+		.seq = msg->seq, .kind = (uint8_t)kind, .sent_ns = bench_now_ns(),
+	};
+	c->sent[kind]++;
+}
+
+static void send_login(struct bot_session *bs)
+{
+	const struct bot_config *cfg = &bs->bl->bot->cfg;
+	char name[64];
+	snprintf(name, sizeof(name), "%s%ld", cfg->name_prefix, bs->player);
+	Ringgate__Client__LoginRequest login = RINGGATE__CLIENT__LOGIN_REQUEST__INIT;
+	login.name = name;
+	login.password = (char *)cfg->password;
+	Ringgate__Client__ClientMessage msg = RINGGATE__CLIENT__CLIENT_MESSAGE__INIT;
+	msg.body_case = RINGGATE__CLIENT__CLIENT_MESSAGE__BODY_LOGIN;
+	msg.login = &login;
+	send_request(bs, BOT_LOGIN, &msg);
+}
+
+static void send_action(struct bot_session *bs, enum bot_kind kind)
+{
+	struct bot_loop *bl = bs->bl;
+	Ringgate__Client__ClientMessage msg = RINGGATE__CLIENT__CLIENT_MESSAGE__INIT;
+	Ringgate__Client__MoveRequest move = RINGGATE__CLIENT__MOVE_REQUEST__INIT;
+	Ringgate__Client__ChatRequest chat = RINGGATE__CLIENT__CHAT_REQUEST__INIT;
+	Ringgate__Client__PingRequest ping = RINGGATE__CLIENT__PING_REQUEST__INIT;
+	Ringgate__Client__EarnRequest earn = RINGGATE__CLIENT__EARN_REQUEST__INIT;
+	char text[64];
+	switch (kind) {
+	case BOT_MOVE:
+		move.x = bs->min_x + (float)random_unit(bl) * (bs->max_x - bs->min_x);
+		move.y = bs->min_y + (float)random_unit(bl) * (bs->max_y - bs->min_y);
+		msg.body_case = RINGGATE__CLIENT__CLIENT_MESSAGE__BODY_MOVE;
+		msg.move = &move;
+		break;
+	case BOT_CHAT:
+		snprintf(text, sizeof(text), "hello from %s%ld", bl->bot->cfg.name_prefix, bs->player);
+		chat.text = text;
+		msg.body_case = RINGGATE__CLIENT__CLIENT_MESSAGE__BODY_CHAT;
+		msg.chat = &chat;
+		break;
+	case BOT_PING:
+		ping.client_time = bench_now_ns();
+		msg.body_case = RINGGATE__CLIENT__CLIENT_MESSAGE__BODY_PING;
+		msg.ping = &ping;
+		break;
+	case BOT_EARN:
+		earn.amount = 1 + (uint32_t)(next_random(bl) % 10);
+		msg.body_case = RINGGATE__CLIENT__CLIENT_MESSAGE__BODY_EARN;
+		msg.earn = &earn;
+		break;
+	default:
+		return;
+	}
+	send_request(bs, kind, &msg);
+}
+
+/* Remove pending entry i (order does not matter). */
+static void pending_remove(struct bot_session *bs, unsigned i)
+{
+	bs->pending[i] = bs->pending[--bs->pending_count];
+}
+
+static bool login_pending(const struct bot_session *bs)
+{
+	for (unsigned i = 0; i < bs->pending_count; i++)
+		if (bs->pending[i].kind == BOT_LOGIN)
+			return true;
+	return false;
+}
+
+/* The tick of one session: expire requests, then what is due. */
+static void session_tick(struct bot_session *bs, uint64_t now_ms, uint64_t now_ns)
+{
+	struct bot_loop *bl = bs->bl;
+	const struct bot_config *cfg = &bl->bot->cfg;
+	uint64_t timeout_ns = (uint64_t)cfg->timeout_ms * 1000000u;
+	for (unsigned i = 0; i < bs->pending_count;) {
+		if (now_ns - bs->pending[i].sent_ns > timeout_ns) {
+			bl->stats.c.unanswered[bs->pending[i].kind]++;
+			pending_remove(bs, i);
+		} else {
+			i++;
+		}
+	}
+	if (!bs->logged_in) {
+		if (now_ms >= bs->next_ms[BOT_LOGIN] && !login_pending(bs))
+			send_login(bs);
+		return;
+	}
+	if (!atomic_load_explicit(&bl->bot->acting, memory_order_relaxed))
+		return;
+	for (int kind = BOT_MOVE; kind < BOT_KIND_COUNT; kind++) {
+		if (rate_of(cfg, kind) <= 0 || now_ms < bs->next_ms[kind])
+			continue;
+		send_action(bs, kind);
+		bs->next_ms[kind] = next_due(bl, kind, bs->next_ms[kind]);
+		if (bs->next_ms[kind] + 1000 < now_ms) /* fell far behind: no burst */
+			bs->next_ms[kind] = next_due(bl, kind, now_ms);
+	}
+}
+
+static void on_tick(struct net_timer *timer, void *arg)
+{
+	struct bot_loop *bl = arg;
+	(void)timer;
+	uint64_t now_ms = net_loop_now(bl->loop), now_ns = bench_now_ns();
+	for (unsigned i = 0; i < bl->session_count; i++)
+		session_tick(bl->sessions[i], now_ms, now_ns);
+}
+
+static void on_connected(struct net_session *s)
+{
+	struct bot *bot = net_session_service_user(s);
+	struct bot_loop *bl = &bot->loops[net_loop_index(net_session_loop(s))];
+	struct bot_session *bs = net_session_user(s);
+	bs->s = s;
+	bs->bl = bl;
+	bs->player = -1;
+	bl->stats.c.connects++;
+	bl->stats.c.connected_now++;
+
+	pthread_mutex_lock(&bot->lock);
+	if (bot->free_count > 0) {
+		bs->player = bot->free_players[--bot->free_count];
+		if (bot->ever_logged[bs->player])
+			bl->stats.c.relogins++;
+		bot->ever_logged[bs->player] = true;
+	}
+	pthread_mutex_unlock(&bot->lock);
+
+	if (bl->session_count == bl->session_cap) {
+		unsigned cap = bl->session_cap ? bl->session_cap * 2 : 64;
+		struct bot_session **grown = realloc(bl->sessions, cap * sizeof(*grown));
+		if (!grown) {
+			net_session_disconnect(s, NET_REASON_LOCAL);
+			return;
+		}
+		bl->sessions = grown;
+		bl->session_cap = cap;
+	}
+	bs->slot = bl->session_count;
+	bl->sessions[bl->session_count++] = bs;
+	if (bs->player < 0) { /* more sessions than players: cannot happen */
+		bl->stats.c.protocol_errors++;
+		net_session_disconnect(s, NET_REASON_LOCAL);
+		return;
+	}
+	send_login(bs);
+}
+
+static void on_login_reply(struct bot_session *bs, const Ringgate__Client__LoginReply *reply,
+			   uint64_t now_ms)
+{
+	struct bot_loop *bl = bs->bl;
+	if (!reply->zone || reply->zone->max_x < reply->zone->min_x
+	    || reply->zone->max_y < reply->zone->min_y) {
+		bl->stats.c.protocol_errors++; /* LoginReply must name a valid zone */
+		return;
+	}
+	bs->min_x = reply->zone->min_x;
+	bs->max_x = reply->zone->max_x;
+	bs->min_y = reply->zone->min_y;
+	bs->max_y = reply->zone->max_y;
+	bs->logged_in = true;
+	bl->stats.c.logins++;
+	bl->stats.c.logged_in_now++;
+	for (int kind = BOT_MOVE; kind < BOT_KIND_COUNT; kind++)
+		if (rate_of(&bl->bot->cfg, kind) > 0)
+			bs->next_ms[kind] = next_due(bl, kind, now_ms);
+}
+
+/* Does a reply's body answer a request of this kind? */
+static bool reply_matches(enum bot_kind kind, Ringgate__Client__ServerMessage__BodyCase body)
+{
+	switch (kind) {
+	case BOT_LOGIN: return body == RINGGATE__CLIENT__SERVER_MESSAGE__BODY_LOGIN;
+	case BOT_MOVE: return body == RINGGATE__CLIENT__SERVER_MESSAGE__BODY_MOVE;
+	case BOT_CHAT: return body == RINGGATE__CLIENT__SERVER_MESSAGE__BODY_CHAT;
+	case BOT_PING: return body == RINGGATE__CLIENT__SERVER_MESSAGE__BODY_PONG;
+	case BOT_EARN: return body == RINGGATE__CLIENT__SERVER_MESSAGE__BODY_EARN;
+	default: return false;
+	}
+}
+
+static int on_push(struct bot_session *bs, const Ringgate__Client__ServerMessage *m)
+{
+	struct bot_counters *c = &bs->bl->stats.c;
+	switch (m->body_case) {
+	case RINGGATE__CLIENT__SERVER_MESSAGE__BODY_JOINED: c->pushes[PUSH_JOINED]++; return 0;
+	case RINGGATE__CLIENT__SERVER_MESSAGE__BODY_LEFT: c->pushes[PUSH_LEFT]++; return 0;
+	case RINGGATE__CLIENT__SERVER_MESSAGE__BODY_MOVED: c->pushes[PUSH_MOVED]++; return 0;
+	case RINGGATE__CLIENT__SERVER_MESSAGE__BODY_CHAT_LINE: c->pushes[PUSH_CHAT_LINE]++; return 0;
+	case RINGGATE__CLIENT__SERVER_MESSAGE__BODY_KICKED:
+		c->pushes[PUSH_KICKED]++;
+		if (m->kicked && (unsigned)m->kicked->code < BOT_ERROR_CODES)
+			c->errors_by_code[m->kicked->code]++;
+		return 0;
+	case RINGGATE__CLIENT__SERVER_MESSAGE__BODY_ERROR:
+		/* An Error with seq 0 answers a request the gateway could not
+		 * read; the bot never sends one, so it is a protocol error. */
+	default:
+		c->protocol_errors++;
+		return -EPROTO;
+	}
+}
+
+static int on_frame(struct net_session *s, const uint8_t *body, size_t len)
+{
+	struct bot_session *bs = net_session_user(s);
+	struct bot_loop *bl = bs->bl;
+	struct bot_counters *c = &bl->stats.c;
+	c->bytes_frames_in += len;
+	Ringgate__Client__ServerMessage *m =
+		ringgate__client__server_message__unpack(NULL, len, body);
+	if (!m) {
+		c->protocol_errors++;
+		return -EBADMSG;
+	}
+	int rc = 0;
+	if (m->seq == 0) {
+		rc = on_push(bs, m);
+		goto out;
+	}
+	unsigned i = 0;
+	while (i < bs->pending_count && bs->pending[i].seq != m->seq)
+		i++;
+	if (i == bs->pending_count) {
+		if (m->seq <= bs->next_seq) { /* answered after its timeout */
+			c->late_replies++;
+			goto out;
+		}
+		c->protocol_errors++; /* a seq this session never used */
+		rc = -EPROTO;
+		goto out;
+	}
+	enum bot_kind kind = bs->pending[i].kind;
+	uint64_t latency = bench_now_ns() - bs->pending[i].sent_ns;
+	pending_remove(bs, i);
+	if (m->body_case == RINGGATE__CLIENT__SERVER_MESSAGE__BODY_ERROR) {
+		c->error_replies[kind]++;
+		if (m->error && (unsigned)m->error->code < BOT_ERROR_CODES)
+			c->errors_by_code[m->error->code]++;
+		if (kind == BOT_LOGIN)
+			bs->next_ms[BOT_LOGIN] = net_loop_now(bl->loop) + LOGIN_RETRY_MS;
+		goto out;
+	}
+	if (!reply_matches(kind, m->body_case)) {
+		c->protocol_errors++;
+		rc = -EPROTO;
+		goto out;
+	}
+	c->answered[kind]++;
+	hist_record(&bl->stats.total[kind], latency);
+	hist_record(&bl->stats.interval, latency);
+	if (kind == BOT_LOGIN) {
+		if (!m->login)
+			c->protocol_errors++;
+		else
+			on_login_reply(bs, m->login, net_loop_now(bl->loop));
+	}
+out:
+	ringgate__client__server_message__free_unpacked(m, NULL);
+	return rc;
+}
+
+static void on_disconnected(struct net_session *s, enum net_reason reason)
+{
+	struct bot_session *bs = net_session_user(s);
+	struct bot_loop *bl = bs->bl;
+	struct bot *bot = bl->bot;
+	struct bot_counters *c = &bl->stats.c;
+	bool expected = bs->dropping || reason == NET_REASON_SHUTDOWN;
+	for (unsigned i = 0; i < bs->pending_count; i++) {
+		if (expected)
+			c->abandoned[bs->pending[i].kind]++;
+		else
+			c->unanswered[bs->pending[i].kind]++;
+	}
+	bs->pending_count = 0;
+	if (!expected)
+		c->unexpected_disconnects++;
+	c->connected_now--;
+	if (bs->logged_in)
+		c->logged_in_now--;
+
+	/* Leave the loop's list: the last entry takes this one's slot. */
+	struct bot_session *last = bl->sessions[--bl->session_count];
+	last->slot = bs->slot;
+	bl->sessions[bs->slot] = last;
+
+	if (bs->player >= 0) {
+		pthread_mutex_lock(&bot->lock);
+		bot->free_players[bot->free_count++] = bs->player;
+		pthread_mutex_unlock(&bot->lock);
+	}
+}
+
+/* ---- Tasks run on every loop, with a rendez-vous for the main thread ---- */
+
+static void task_done(struct bot *bot)
+{
+	pthread_mutex_lock(&bot->lock);
+	bot->done_count++;
+	pthread_cond_signal(&bot->done_cv);
+	pthread_mutex_unlock(&bot->lock);
+}
+
+/* Post fn to every loop and wait until each has run it. Main thread. */
+static void run_everywhere(struct bot *bot, net_task_fn fn)
+{
+	pthread_mutex_lock(&bot->lock);
+	bot->done_count = 0;
+	pthread_mutex_unlock(&bot->lock);
+	unsigned posted = 0;
+	for (unsigned i = 0; i < bot->loop_count; i++)
+		if (net_loop_post(bot->loops[i].loop, fn, &bot->loops[i]) == 0)
+			posted++;
+	pthread_mutex_lock(&bot->lock);
+	while (bot->done_count < posted)
+		pthread_cond_wait(&bot->done_cv, &bot->lock);
+	pthread_mutex_unlock(&bot->lock);
+}
+
+static void task_start_tick(struct net_loop *loop, void *arg)
+{
+	struct bot_loop *bl = arg;
+	(void)loop;
+	if (net_timer_create(bl->loop, on_tick, bl, &bl->tick) == 0)
+		net_timer_start(bl->tick, TICK_MS, TICK_MS);
+	task_done(bl->bot);
+}
+
+static void task_stop_tick(struct net_loop *loop, void *arg)
+{
+	struct bot_loop *bl = arg;
+	(void)loop;
+	if (bl->tick)
+		net_timer_destroy(bl->tick);
+	bl->tick = NULL;
+	task_done(bl->bot);
+}
+
+/* Add src's counters to dst's: every field is a uint64_t counter. */
+static void counters_add(struct bot_counters *dst, const struct bot_counters *src)
+{
+	_Static_assert(sizeof(struct bot_counters) % sizeof(uint64_t) == 0,
+		       "bot_counters holds only uint64_t fields");
+	uint64_t *d = (uint64_t *)dst;
+	const uint64_t *s = (const uint64_t *)src;
+	for (size_t i = 0; i < sizeof(*dst) / sizeof(uint64_t); i++)
+		d[i] += s[i];
+}
+
+static void task_snapshot(struct net_loop *loop, void *arg)
+{
+	struct bot_loop *bl = arg;
+	struct bot *bot = bl->bot;
+	(void)loop;
+	pthread_mutex_lock(&bot->lock);
+	counters_add(&bot->snapshot->c, &bl->stats.c);
+	for (int k = 0; k < BOT_KIND_COUNT; k++)
+		hist_merge(&bot->snapshot->total[k], &bl->stats.total[k]);
+	hist_merge(&bot->snapshot->interval, &bl->stats.interval);
+	if (bot->restart_interval)
+		hist_reset(&bl->stats.interval);
+	bot->done_count++;
+	pthread_cond_signal(&bot->done_cv);
+	pthread_mutex_unlock(&bot->lock);
+}
+
+static void task_storm(struct net_loop *loop, void *arg)
+{
+	struct bot_loop *bl = arg;
+	(void)loop;
+	unsigned logged_in = 0;
+	for (unsigned i = 0; i < bl->session_count; i++)
+		logged_in += bl->sessions[i]->logged_in;
+	unsigned want = (unsigned)(bl->bot->cfg.storm_fraction * logged_in + 0.5);
+	/* Choose first, then cut: a disconnect may reorder bl->sessions. */
+	struct net_session **victims = calloc(want ? want : 1, sizeof(*victims));
+	unsigned chosen = 0;
+	for (unsigned i = 0; victims && i < bl->session_count && chosen < want; i++) {
+		struct bot_session *bs = bl->sessions[i];
+		if (bs->logged_in && !bs->dropping) {
+			bs->dropping = true;
+			victims[chosen++] = bs->s;
+		}
+	}
+	bl->stats.c.storm_disconnects += chosen;
+	for (unsigned i = 0; i < chosen; i++)
+		net_session_disconnect(victims[i], NET_REASON_LOCAL);
+	free(victims);
+	task_done(bl->bot);
+}
+
+/* ---- Public entry points (main thread) ---- */
+
+int bot_players_init(struct bot *bot)
+{
+	bot->ops = (struct net_session_ops){
+		.on_connected = on_connected,
+		.on_frame = on_frame,
+		.on_disconnected = on_disconnected,
+	};
+	pthread_mutex_init(&bot->lock, NULL);
+	pthread_cond_init(&bot->done_cv, NULL);
+	bot->loop_count = net_runtime_loop_count(bot->rt);
+	bot->loops = calloc(bot->loop_count, sizeof(*bot->loops));
+	bot->free_players = calloc((size_t)bot->cfg.players, sizeof(*bot->free_players));
+	bot->ever_logged = calloc((size_t)bot->cfg.players, sizeof(*bot->ever_logged));
+	if (!bot->loops || !bot->free_players || !bot->ever_logged)
+		return -ENOMEM;
+	/* Stack order: player 0 is handed out first. */
+	for (long i = 0; i < bot->cfg.players; i++)
+		bot->free_players[i] = bot->cfg.players - 1 - i;
+	bot->free_count = bot->cfg.players;
+	for (unsigned i = 0; i < bot->loop_count; i++) {
+		struct bot_loop *bl = &bot->loops[i];
+		bl->bot = bot;
+		bl->loop = net_runtime_loop(bot->rt, i);
+		bl->rng = 0x9e3779b97f4a7c15ull * (i + 1);
+	}
+	run_everywhere(bot, task_start_tick);
+	for (unsigned i = 0; i < bot->loop_count; i++)
+		if (!bot->loops[i].tick)
+			return -ENOMEM;
+	return 0;
+}
+
+void bot_players_stop(struct bot *bot)
+{
+	run_everywhere(bot, task_stop_tick);
+}
+
+void bot_players_free(struct bot *bot)
+{
+	for (unsigned i = 0; bot->loops && i < bot->loop_count; i++)
+		free(bot->loops[i].sessions);
+	free(bot->loops);
+	free(bot->free_players);
+	free(bot->ever_logged);
+	pthread_cond_destroy(&bot->done_cv);
+	pthread_mutex_destroy(&bot->lock);
+}
+
+void bot_snapshot(struct bot *bot, bool restart_interval, struct bot_stats *out)
+{
+	memset(&out->c, 0, sizeof(out->c));
+	for (int k = 0; k < BOT_KIND_COUNT; k++)
+		hist_reset(&out->total[k]);
+	hist_reset(&out->interval);
+	pthread_mutex_lock(&bot->lock);
+	bot->snapshot = out;
+	bot->restart_interval = restart_interval;
+	pthread_mutex_unlock(&bot->lock);
+	run_everywhere(bot, task_snapshot);
+}
+
+void bot_storm(struct bot *bot)
+{
+	run_everywhere(bot, task_storm);
+}
+
+void bot_set_acting(struct bot *bot, bool acting)
+{
+	atomic_store(&bot->acting, acting);
+}
+
+uint64_t bot_outstanding(const struct bot_stats *st)
+{
+	uint64_t n = 0;
+	for (int k = 0; k < BOT_KIND_COUNT; k++)
+		n += st->c.sent[k] - st->c.answered[k] - st->c.error_replies[k]
+		     - st->c.unanswered[k] - st->c.abandoned[k];
+	return n;
+}

@@ -176,8 +176,11 @@ static void login_done(struct rg_login *l)
 		reply.body_case = RINGGATE__INTERNAL__DB_TO_GAME__BODY_LOGIN;
 		reply.login = &body;
 	}
-	RG_DEBUG("login %s: %s%s", l->name, l->result ? detail : "ok",
-		 l->created ? " (account created)" : "");
+	if (l->created)
+		RG_INFO("account %s created (player %llu)", l->name,
+			(unsigned long long)l->player.id);
+	else
+		RG_DEBUG("login %s: %s", l->name, l->result ? detail : "ok");
 	send_msg(call->svc, call->link, &reply);
 	free(call);
 }

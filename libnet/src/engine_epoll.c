@@ -317,7 +317,8 @@ static int epoll_run(struct net_loop *loop, int timeout_ms)
 	struct epoll_state *st = loop->engine_state;
 	int n;
 
-	run_ready(loop);
+	/* Nothing is performed before the wait: a completion dispatched here
+	 * could queue core work (a send) that a blocking wait would strand. */
 	if (st->ready || st->done_head)
 		timeout_ms = 0;
 	n = epoll_wait(st->epfd, st->events, EPOLL_BATCH, timeout_ms);

@@ -34,6 +34,7 @@
 
 static void session_timer_fired(struct net_timer *t, void *arg);
 static void begin_shutdown(struct net_session *s);
+static void resume_recv(struct net_session *s);
 
 /* ---- ids, pool ------------------------------------------------------------ */
 
@@ -726,10 +727,8 @@ static void send_done(struct net_session *s, int32_t res)
 	}
 	if (cfg->ops->on_sent && s->state == NET__S_CONNECTED)
 		cfg->ops->on_sent(s, (size_t)res);
-	if (s->recv_paused && s->sq_bytes < cfg->send_queue_max / 4) {
-		s->recv_paused = false;
-		post_recv(s);
-	}
+	if (s->recv_paused && s->sq_bytes < cfg->send_queue_max / 4)
+		resume_recv(s);
 	if (s->sq_bytes)
 		send_later(s);
 	else if (s->state == NET__S_CLOSING)
@@ -757,7 +756,8 @@ static long deliver(struct net_session *s, const uint8_t *data, size_t len)
 		}
 		return n;
 	}
-	while (s->state == NET__S_CONNECTED && used < len) {
+	/* PAUSE stops delivery mid-buffer: the rest waits in rbuf. */
+	while (s->state == NET__S_CONNECTED && used < len && !s->recv_paused) {
 		size_t hdr_len, body_len;
 		int rc = net_frame_parse(data + used, len - used, cfg->max_frame, &hdr_len, &body_len);
 
@@ -778,12 +778,18 @@ static long deliver(struct net_session *s, const uint8_t *data, size_t len)
 	return (long)used;
 }
 
-static bool rbuf_store(struct net_session *s, const uint8_t *data, size_t len)
+/*
+ * Append to rbuf. Outside PAUSE the cap is recv_buffer_max: rbuf then holds
+ * at most one partial frame (or what on_recv left). While paused it may
+ * also hold the rest of the one engine buffer that arrived as the pause
+ * began; no receive is posted while paused, so that too is bounded.
+ */
+static bool rbuf_append(struct net_session *s, const uint8_t *data, size_t len)
 {
 	const struct net_session_config *cfg = &s->service->cfg;
 	size_t need = s->rbuf_len + len;
 
-	if (need > cfg->recv_buffer_max) {
+	if (need > cfg->recv_buffer_max && !s->recv_paused) {
 		net_session_disconnect(s, NET_REASON_RECV_OVERFLOW);
 		return false;
 	}
@@ -793,8 +799,6 @@ static bool rbuf_store(struct net_session *s, const uint8_t *data, size_t len)
 
 		while (cap < need)
 			cap *= 2;
-		if (cap > cfg->recv_buffer_max)
-			cap = cfg->recv_buffer_max;
 		buf = realloc(s->rbuf, cap);
 		if (!buf) {
 			fail(s, NET_REASON_IO_ERROR, -ENOMEM);
@@ -808,32 +812,90 @@ static bool rbuf_store(struct net_session *s, const uint8_t *data, size_t len)
 	return true;
 }
 
-static void recv_data(struct net_session *s, const uint8_t *data, size_t len)
+static void rbuf_consume(struct net_session *s, size_t used)
 {
-	long used;
-
-	s->loop->stats.bytes_in += len;
-	s->last_recv_ms = s->loop->now_ms;
+	s->rbuf_len -= used;
 	if (s->rbuf_len == 0) {
-		/* Fast path: parse straight from the engine's buffer. */
-		used = deliver(s, data, len);
-		if (used >= 0 && (size_t)used < len && s->state == NET__S_CONNECTED)
-			rbuf_store(s, data + used, len - (size_t)used);
-		return;
-	}
-	if (!rbuf_store(s, data, len))
-		return;
-	used = deliver(s, s->rbuf, s->rbuf_len);
-	if (used <= 0)
-		return;
-	s->rbuf_len -= (size_t)used;
-	if (s->rbuf_len == 0) {
+		/* An idle session keeps no receive buffer. */
 		free(s->rbuf);
 		s->rbuf = NULL;
 		s->rbuf_cap = 0;
-	} else {
+	} else if (used) {
 		memmove(s->rbuf, s->rbuf + used, s->rbuf_len);
 	}
+}
+
+/* Bytes of new data to add to rbuf: with framing, just enough to complete
+ * its first frame (so rbuf stays one frame long); else everything. */
+static size_t rbuf_wants(struct net_session *s, size_t len)
+{
+	const struct net_session_config *cfg = &s->service->cfg;
+	size_t hdr_len, body_len, missing;
+	int rc;
+
+	if (!cfg->ops->on_frame)
+		return len;
+	rc = net_frame_parse(s->rbuf, s->rbuf_len, cfg->max_frame, &hdr_len, &body_len);
+	if (rc < 0)
+		return len;                 /* deliver() reports it */
+	missing = rc == 0 ? 1 : hdr_len + body_len - s->rbuf_len;
+	return missing < len ? missing : len;
+}
+
+/* Deliver what rbuf holds; true if the session can take more input. */
+static bool rbuf_deliver(struct net_session *s)
+{
+	long used = deliver(s, s->rbuf, s->rbuf_len);
+
+	if (used < 0)
+		return false;
+	rbuf_consume(s, (size_t)used);
+	return s->state == NET__S_CONNECTED;
+}
+
+static void recv_data(struct net_session *s, const uint8_t *data, size_t len)
+{
+	s->loop->stats.bytes_in += len;
+	s->last_recv_ms = s->loop->now_ms;
+	while (len > 0 && s->state == NET__S_CONNECTED) {
+		size_t take;
+
+		if (s->rbuf_len == 0) {
+			/* Fast path: parse straight from the engine's buffer. */
+			long used = s->recv_paused ? 0 : deliver(s, data, len);
+
+			if (used < 0)
+				return;
+			data += used;
+			len -= (size_t)used;
+			break;
+		}
+		take = rbuf_wants(s, len);
+		if (take == 0)
+			break;                  /* paused on a complete frame */
+		if (!rbuf_append(s, data, take))
+			return;
+		data += take;
+		len -= take;
+		if (!rbuf_deliver(s))
+			return;
+	}
+	/* A partial frame, or input held back by PAUSE. */
+	if (len > 0 && s->state == NET__S_CONNECTED)
+		rbuf_append(s, data, len);
+}
+
+/* PAUSE lifted: first the input held back, then receive again. */
+static void resume_recv(struct net_session *s)
+{
+	s->recv_paused = false;
+	while (s->rbuf_len > 0 && !s->recv_paused) {
+		size_t before = s->rbuf_len;
+
+		if (!rbuf_deliver(s) || s->rbuf_len == before)
+			break;
+	}
+	post_recv(s);
 }
 
 static void recv_done(struct net_session *s, const struct net__cqe *cqe)

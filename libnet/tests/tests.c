@@ -1,0 +1,774 @@
+/*
+ * libnet's test cases, one table. Run: libnet_tests <case> (CTest runs
+ * each case once per engine with RINGGATE_ENGINE set), or
+ * libnet_tests --list. The peer side of a test is either libnet itself
+ * (echo ping-pong, reconnect) or a plain blocking socket, so the library is
+ * checked against a client that does exactly what the test says, byte by
+ * byte.
+ */
+#include "test_util.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/* What the server-side callbacks saw; shared by the cases. */
+static struct {
+	atomic_int connected;
+	atomic_int disconnected;
+	atomic_int last_reason;
+	atomic_ulong frames;
+	_Atomic(struct net_session *) session; /* the last connected one, ref'd */
+} seen;
+
+static void record_connected(struct net_session *s)
+{
+	net_session_ref(s);
+	atomic_store(&seen.session, s);
+	atomic_fetch_add(&seen.connected, 1);
+}
+
+static void record_disconnected(struct net_session *s, enum net_reason reason)
+{
+	(void)s;
+	atomic_store(&seen.last_reason, reason);
+	atomic_fetch_add(&seen.disconnected, 1);
+}
+
+static int echo_frame(struct net_session *s, const uint8_t *body, size_t len)
+{
+	atomic_fetch_add(&seen.frames, 1);
+	return net_session_send_frame(s, body, len);
+}
+
+static const struct net_session_ops echo_ops = {
+	.on_connected = record_connected,
+	.on_frame = echo_frame,
+	.on_disconnected = record_disconnected,
+};
+
+static struct net_server *start_server(struct net_runtime *rt, const struct net_session_config *sc,
+				       unsigned max_sessions)
+{
+	struct net_server_config cfg = { .host = "127.0.0.1", .max_sessions = max_sessions };
+	struct net_server *srv;
+
+	cfg.session = *sc;
+	CHECK_OK(net_server_start(rt, &cfg, &srv));
+	return srv;
+}
+
+static struct net_server *start_echo(struct net_runtime *rt)
+{
+	struct net_session_config sc = { .ops = &echo_ops };
+
+	return start_server(rt, &sc, 0);
+}
+
+static void release_seen_session(void)
+{
+	struct net_session *s = atomic_exchange(&seen.session, NULL);
+
+	if (s)
+		net_session_unref(s);
+}
+
+static struct net_stats stats_of(struct net_runtime *rt)
+{
+	struct net_stats st;
+
+	net_runtime_stats(rt, &st);
+	return st;
+}
+
+/* ---- framing --------------------------------------------------------------- */
+
+static void test_frame_parse(void)
+{
+	uint8_t buf[16];
+	size_t hdr, body, n;
+
+	/* Round trip of the varint encoder over edge values. */
+	const uint64_t values[] = { 0, 1, 127, 128, 300, 16383, 16384, 65536, UINT32_MAX };
+	for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
+		n = net_varint_encode(values[i], buf);
+		CHECK(net_frame_parse(buf, n, UINT32_MAX, &hdr, &body) == 1);
+		CHECK(hdr == n && body == values[i]);
+		/* Every strict prefix needs more bytes. */
+		for (size_t k = 0; k < n; k++)
+			CHECK(net_frame_parse(buf, k, UINT32_MAX, &hdr, &body) == 0);
+	}
+	/* Oversize is decided from the prefix alone. */
+	n = net_varint_encode(65537, buf);
+	CHECK(net_frame_parse(buf, n, 65536, &hdr, &body) == -EMSGSIZE);
+	/* A partial prefix that already proves the size is refused early. */
+	n = net_varint_encode((1u << 30) | 0x1fffff, buf);
+	CHECK(net_frame_parse(buf, n - 1, 65536, &hdr, &body) == -EMSGSIZE);
+	/* Six continuation bytes: malformed. */
+	memset(buf, 0x80, 6);
+	CHECK(net_frame_parse(buf, 6, UINT32_MAX, &hdr, &body) == -EBADMSG);
+	/* Overlong zero (0x80 0x00) is a valid protobuf varint for 0. */
+	buf[0] = 0x80;
+	buf[1] = 0x00;
+	CHECK(net_frame_parse(buf, 2, 10, &hdr, &body) == 1 && hdr == 2 && body == 0);
+}
+
+/* ---- timers ---------------------------------------------------------------- */
+
+static struct {
+	atomic_int order[8];
+	atomic_int fired;
+	atomic_int repeats;
+	struct net_timer *stopped, *self_destroying, *repeating;
+} timers;
+
+static void timer_fired(struct net_timer *t, void *arg)
+{
+	int id = (int)(intptr_t)arg;
+
+	(void)t;
+	timers.order[atomic_fetch_add(&timers.fired, 1)] = id;
+}
+
+static void timer_self_destroy(struct net_timer *t, void *arg)
+{
+	timer_fired(t, arg);
+	net_timer_destroy(t);
+}
+
+static void timer_repeat(struct net_timer *t, void *arg)
+{
+	(void)arg;
+	if (atomic_fetch_add(&timers.repeats, 1) + 1 == 5)
+		net_timer_stop(t);
+}
+
+static void start_timers(struct net_loop *loop, void *arg)
+{
+	struct net_timer *a, *b, *c;
+
+	(void)arg;
+	CHECK_OK(net_timer_create(loop, timer_fired, (void *)(intptr_t)3, &a));
+	CHECK_OK(net_timer_create(loop, timer_fired, (void *)(intptr_t)1, &b));
+	CHECK_OK(net_timer_create(loop, timer_self_destroy, (void *)(intptr_t)2, &c));
+	CHECK_OK(net_timer_create(loop, timer_fired, (void *)(intptr_t)9, &timers.stopped));
+	CHECK_OK(net_timer_create(loop, timer_repeat, NULL, &timers.repeating));
+	net_timer_start(a, 60, 0);
+	net_timer_start(b, 20, 0);
+	net_timer_start(c, 40, 0);
+	net_timer_start(timers.stopped, 30, 0);
+	net_timer_stop(timers.stopped);
+	CHECK(!net_timer_active(timers.stopped));
+	net_timer_start(timers.repeating, 5, 5);
+}
+
+static void test_timers(void)
+{
+	struct net_runtime *rt = test_runtime(1);
+
+	CHECK_OK(net_loop_post(net_runtime_loop(rt, 0), start_timers, NULL));
+	WAIT_UNTIL(atomic_load(&timers.fired) == 3 && atomic_load(&timers.repeats) == 5, 3000);
+	test_sleep_ms(50); /* a stopped timer must stay quiet */
+	CHECK(atomic_load(&timers.fired) == 3);
+	CHECK(timers.order[0] == 1 && timers.order[1] == 2 && timers.order[2] == 3);
+	CHECK(atomic_load(&timers.repeats) == 5);
+	net_runtime_destroy(rt);
+}
+
+/* ---- echo ping-pong (the seeds' test) --------------------------------------- */
+
+#define PINGPONG_SESSIONS 100
+#define PINGPONG_ROUNDS 200
+static const char hello[] = "Hello World!";
+
+static struct {
+	atomic_int done;
+	atomic_int bad;
+	atomic_ulong trips;
+} pp;
+
+static void pp_connected(struct net_session *s)
+{
+	CHECK_OK(net_session_send_frame(s, hello, sizeof(hello) - 1));
+}
+
+static int pp_frame(struct net_session *s, const uint8_t *body, size_t len)
+{
+	unsigned *rounds = net_session_user(s);
+
+	if (len != sizeof(hello) - 1 || memcmp(body, hello, len) != 0) {
+		atomic_fetch_add(&pp.bad, 1);
+		return -EPROTO;
+	}
+	atomic_fetch_add(&pp.trips, 1);
+	if (++*rounds == PINGPONG_ROUNDS) {
+		atomic_fetch_add(&pp.done, 1);
+		return 0;
+	}
+	return net_session_send_frame(s, hello, sizeof(hello) - 1);
+}
+
+static const struct net_session_ops pp_ops = { .on_connected = pp_connected, .on_frame = pp_frame };
+
+static void test_echo_pingpong(void)
+{
+	struct net_runtime *rt = test_runtime(2);
+	struct net_server *srv = start_echo(rt);
+	struct net_client_config cc = {
+		.host = "127.0.0.1",
+		.port = net_server_port(srv),
+		.sessions = PINGPONG_SESSIONS,
+		.session = { .ops = &pp_ops, .user_size = sizeof(unsigned) },
+	};
+	struct net_client *cli;
+	struct net_stats st;
+
+	CHECK_OK(net_client_start(rt, &cc, &cli));
+	WAIT_UNTIL(atomic_load(&pp.done) == PINGPONG_SESSIONS || atomic_load(&pp.bad), 20000);
+	CHECK(atomic_load(&pp.bad) == 0);
+	CHECK(atomic_load(&pp.done) == PINGPONG_SESSIONS);
+	CHECK(atomic_load(&pp.trips) == (unsigned long)PINGPONG_SESSIONS * PINGPONG_ROUNDS);
+	CHECK(net_client_connected_count(cli) == PINGPONG_SESSIONS);
+	st = stats_of(rt);
+	CHECK(st.connected == PINGPONG_SESSIONS && st.accepted == PINGPONG_SESSIONS);
+	CHECK(st.frames_in == 2ull * PINGPONG_SESSIONS * PINGPONG_ROUNDS);
+	release_seen_session();
+	net_runtime_destroy(rt);
+}
+
+/* ---- framing over real sockets ---------------------------------------------- */
+
+static void test_split_and_batched_frames(void)
+{
+	struct net_runtime *rt = test_runtime(1);
+	struct net_server *srv = start_echo(rt);
+	int fd = test_connect(net_server_port(srv));
+	uint8_t wire[4096], frame[10 + 300], got[300];
+	size_t wire_len = 0, frame_len;
+
+	/* One frame, written one byte at a time. */
+	for (int i = 0; i < 300; i++)
+		frame[10 + i] = (uint8_t)(i * 7);
+	frame_len = net_varint_encode(300, frame);
+	memmove(frame + frame_len, frame + 10, 300);
+	frame_len += 300;
+	for (size_t i = 0; i < frame_len; i++) {
+		CHECK(test_write_all(fd, frame + i, 1) == 0);
+		if (i % 50 == 0)
+			test_sleep_ms(1);
+	}
+	CHECK(test_read_frame(fd, got, sizeof(got), 3000) == 300);
+	for (int i = 0; i < 300; i++)
+		CHECK(got[i] == (uint8_t)(i * 7));
+
+	/* Many frames (including an empty one) in one write. */
+	for (int i = 0; i < 100; i++) {
+		uint8_t body[3] = { (uint8_t)i, (uint8_t)(i + 1), (uint8_t)(i + 2) };
+		size_t len = (size_t)(i % 4);
+
+		wire_len += net_varint_encode(len, wire + wire_len);
+		memcpy(wire + wire_len, body, len);
+		wire_len += len;
+	}
+	CHECK(test_write_all(fd, wire, wire_len) == 0);
+	for (int i = 0; i < 100; i++) {
+		long n = test_read_frame(fd, got, sizeof(got), 3000);
+
+		CHECK(n == i % 4);
+		for (long k = 0; k < n; k++)
+			CHECK(got[k] == (uint8_t)(i + k));
+	}
+	close(fd);
+	release_seen_session();
+	net_runtime_destroy(rt);
+}
+
+static void expect_cut(const uint8_t *bytes, size_t len, enum net_reason reason)
+{
+	struct net_runtime *rt = test_runtime(1);
+	struct net_session_config sc = { .ops = &echo_ops, .max_frame = 1024 };
+	struct net_server *srv = start_server(rt, &sc, 0);
+	int fd = test_connect(net_server_port(srv));
+
+	CHECK(test_write_all(fd, bytes, len) == 0);
+	/* The server closes without waiting for a body it will never take. */
+	CHECK(test_read_until_eof(fd, 3000) == 0);
+	WAIT_UNTIL(atomic_load(&seen.disconnected) == 1, 3000);
+	CHECK(atomic_load(&seen.last_reason) == (int)reason);
+	CHECK(atomic_load(&seen.frames) == 0);
+	CHECK(stats_of(rt).disconnects[reason] == 1);
+	close(fd);
+	release_seen_session();
+	net_runtime_destroy(rt);
+}
+
+static void test_oversize_frame(void)
+{
+	uint8_t hdr[10];
+	size_t n = net_varint_encode(1 << 20, hdr);
+
+	expect_cut(hdr, n, NET_REASON_FRAME_TOO_LARGE);
+}
+
+static void test_bad_varint(void)
+{
+	const uint8_t bad[6] = { 0x80, 0x80, 0x80, 0x80, 0x80, 0x01 };
+
+	expect_cut(bad, sizeof(bad), NET_REASON_BAD_FRAME);
+}
+
+/* ---- send ordering from many threads ----------------------------------------- */
+
+#define SENDER_THREADS 4
+#define SENDS_PER_THREAD 5000
+
+struct sender {
+	struct net_runtime *rt;
+	struct net_session *s;
+	int index;
+};
+
+static void *sender_main(void *arg)
+{
+	struct sender *sd = arg;
+	net_session_id id = net_session_get_id(sd->s);
+
+	for (uint32_t seq = 0; seq < SENDS_PER_THREAD; seq++) {
+		uint32_t body[8] = { (uint32_t)sd->index, seq };
+		int err;
+
+		/* Half the threads use the session pointer, half the id. */
+		for (int k = 2; k < 8; k++)
+			body[k] = seq * 31u + (uint32_t)k;
+		do {
+			err = sd->index % 2 ? net_session_send_frame(sd->s, body, sizeof(body))
+					    : net_send_to(sd->rt, id, body, sizeof(body));
+		} while (err == -ENOMEM);
+		CHECK(err == 0);
+	}
+	return NULL;
+}
+
+static void test_send_order_threads(void)
+{
+	struct net_runtime *rt = test_runtime(2);
+	struct net_session_config sc = { .ops = &echo_ops, .send_queue_max = 64u << 20 };
+	struct net_server *srv = start_server(rt, &sc, 0);
+	int fd = test_connect(net_server_port(srv));
+	struct sender senders[SENDER_THREADS];
+	pthread_t threads[SENDER_THREADS];
+	uint32_t next[SENDER_THREADS] = { 0 };
+
+	WAIT_UNTIL(atomic_load(&seen.session) != NULL, 3000);
+	CHECK(atomic_load(&seen.session) != NULL);
+	for (int i = 0; i < SENDER_THREADS; i++) {
+		senders[i] = (struct sender){ rt, atomic_load(&seen.session), i };
+		CHECK(pthread_create(&threads[i], NULL, sender_main, &senders[i]) == 0);
+	}
+	for (int n = 0; n < SENDER_THREADS * SENDS_PER_THREAD; n++) {
+		uint32_t body[8];
+
+		CHECK(test_read_frame(fd, body, sizeof(body), 10000) == sizeof(body));
+		CHECK(body[0] < SENDER_THREADS);
+		/* Each thread's frames arrive whole and in its own order. */
+		CHECK(body[1] == next[body[0]]);
+		for (int k = 2; k < 8; k++)
+			CHECK(body[k] == body[1] * 31u + (uint32_t)k);
+		next[body[0]]++;
+	}
+	for (int i = 0; i < SENDER_THREADS; i++)
+		pthread_join(threads[i], NULL);
+	close(fd);
+	release_seen_session();
+	net_runtime_destroy(rt);
+}
+
+/* ---- connect, backoff, reconnect -------------------------------------------- */
+
+static atomic_int dialed;
+
+static void dial_connected(struct net_session *s)
+{
+	(void)s;
+	atomic_fetch_add(&dialed, 1);
+}
+
+static int ignore_frame(struct net_session *s, const uint8_t *body, size_t len)
+{
+	(void)s;
+	(void)body;
+	(void)len;
+	return 0;
+}
+
+static const struct net_session_ops dial_ops = {
+	.on_connected = dial_connected,
+	.on_frame = ignore_frame,
+};
+
+/* A port nobody listens on: bind one, note it, close it. */
+static uint16_t free_port(void)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	socklen_t len = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	CHECK(bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+	CHECK(getsockname(fd, (struct sockaddr *)&sa, &len) == 0);
+	close(fd);
+	return ntohs(sa.sin_port);
+}
+
+static void test_reconnect_backoff(void)
+{
+	struct net_runtime *rt = test_runtime(1);
+	uint16_t port = free_port();
+	struct net_client_config cc = {
+		.host = "127.0.0.1",
+		.port = port,
+		.backoff_min_ms = 20,
+		.backoff_max_ms = 160,
+		.session = { .ops = &dial_ops },
+	};
+	struct net_server_config sc = { .host = "127.0.0.1", .port = port, .session = { .ops = &echo_ops } };
+	struct net_client *cli;
+	struct net_server *srv;
+	unsigned long long t0 = test_now_ms();
+	uint64_t failed;
+
+	CHECK_OK(net_client_start(rt, &cc, &cli));
+	/* Backoff 20, 40, 80, 160, 160 ... (+-25%): about 4-8 dials in 700 ms
+	 * rather than hundreds. */
+	WAIT_UNTIL(stats_of(rt).connect_failed >= 4, 3000);
+	failed = stats_of(rt).connect_failed;
+	CHECK(failed >= 4);
+	test_sleep_ms(700 - (test_now_ms() - t0 < 700 ? (unsigned)(test_now_ms() - t0) : 700));
+	failed = stats_of(rt).connect_failed;
+	CHECK(failed >= 4 && failed <= 12);
+	CHECK(atomic_load(&dialed) == 0);
+	CHECK_OK(net_server_start(rt, &sc, &srv));
+	WAIT_UNTIL(atomic_load(&dialed) == 1, 3000);
+	CHECK(atomic_load(&dialed) == 1);
+	CHECK(net_client_connected_count(cli) == 1);
+	/* The server drops the link: the client redials by itself. */
+	WAIT_UNTIL(atomic_load(&seen.session) != NULL, 3000);
+	CHECK_OK(net_disconnect_id(rt, net_session_get_id(atomic_load(&seen.session)), NET_REASON_LOCAL));
+	WAIT_UNTIL(atomic_load(&dialed) == 2, 3000);
+	CHECK(atomic_load(&dialed) == 2);
+	release_seen_session();
+	net_runtime_destroy(rt);
+}
+
+/* ---- disconnects ---------------------------------------------------------- */
+
+static int reply_then_close(struct net_session *s, const uint8_t *body, size_t len)
+{
+	static uint8_t big[200000];
+
+	(void)body;
+	(void)len;
+	memset(big, 'x', sizeof(big));
+	CHECK_OK(net_session_send(s, big, sizeof(big)));
+	net_session_disconnect(s, NET_REASON_LOCAL);
+	/* After disconnect, sends are refused. */
+	CHECK(net_session_send(s, "y", 1) == -ENOTCONN);
+	return 0;
+}
+
+static const struct net_session_ops closer_ops = {
+	.on_connected = record_connected,
+	.on_frame = reply_then_close,
+	.on_disconnected = record_disconnected,
+};
+
+static void test_disconnect_server_side_flushes(void)
+{
+	struct net_runtime *rt = test_runtime(1);
+	struct net_session_config sc = { .ops = &closer_ops };
+	struct net_server *srv = start_server(rt, &sc, 0);
+	int fd = test_connect(net_server_port(srv));
+
+	CHECK(test_write_frame(fd, "bye", 3) == 0);
+	/* Everything queued before the disconnect arrives, then EOF. */
+	CHECK(test_read_until_eof(fd, 5000) == 200000);
+	WAIT_UNTIL(atomic_load(&seen.disconnected) == 1, 3000);
+	CHECK(atomic_load(&seen.last_reason) == NET_REASON_LOCAL);
+	close(fd);
+	release_seen_session();
+	net_runtime_destroy(rt);
+}
+
+static void test_disconnect_client_side(void)
+{
+	struct net_runtime *rt = test_runtime(1);
+	struct net_server *srv = start_echo(rt);
+	int fd = test_connect(net_server_port(srv));
+	struct net_session *s;
+
+	WAIT_UNTIL(atomic_load(&seen.connected) == 1, 3000);
+	close(fd);
+	WAIT_UNTIL(atomic_load(&seen.disconnected) == 1, 3000);
+	CHECK(atomic_load(&seen.last_reason) == NET_REASON_PEER_CLOSED);
+	CHECK(net_server_session_count(srv) == 0);
+	/* A held reference keeps the object valid; a send to it (posted from
+	 * this thread) is dropped and counted, not delivered. */
+	s = atomic_load(&seen.session);
+	CHECK(!net_session_connected(s));
+	CHECK_OK(net_session_send_frame(s, "x", 1));
+	WAIT_UNTIL(stats_of(rt).sends_dropped == 1, 3000);
+	CHECK(stats_of(rt).sends_dropped == 1);
+	release_seen_session();
+	net_runtime_destroy(rt);
+}
+
+static void test_session_reuse(void)
+{
+	struct net_runtime *rt = test_runtime(1);
+	struct net_server *srv = start_echo(rt);
+	net_session_id first_id = 0;
+	char got[8];
+
+	for (int i = 0; i < 20; i++) {
+		int fd = test_connect(net_server_port(srv));
+
+		CHECK(test_write_frame(fd, "ping", 4) == 0);
+		CHECK(test_read_frame(fd, got, sizeof(got), 3000) == 4);
+		if (i == 0)
+			first_id = net_session_get_id(atomic_load(&seen.session));
+		release_seen_session();
+		close(fd);
+		WAIT_UNTIL(atomic_load(&seen.disconnected) == i + 1, 3000);
+		CHECK(atomic_load(&seen.disconnected) == i + 1);
+	}
+	/* Sequential connections reuse the same pooled session... */
+	CHECK(stats_of(rt).reused >= 19);
+	CHECK(stats_of(rt).accepted == 20);
+	/* ...and a stale id from the first connection reaches nobody. */
+	CHECK_OK(net_send_to(rt, first_id, "late", 4));
+	WAIT_UNTIL(stats_of(rt).sends_dropped == 1, 3000);
+	CHECK(stats_of(rt).sends_dropped == 1);
+	net_runtime_destroy(rt);
+}
+
+/* ---- backpressure --------------------------------------------------------- */
+
+static void push_timer(struct net_timer *t, void *arg)
+{
+	static uint8_t chunk[8192];
+	struct net_session *s = arg;
+
+	if (net_session_send(s, chunk, sizeof(chunk)) != 0) {
+		net_timer_destroy(t);
+		net_session_unref(s);
+	}
+}
+
+static void start_pushing(struct net_session *s)
+{
+	struct net_timer *t;
+
+	record_connected(s);
+	net_session_ref(s);
+	CHECK_OK(net_timer_create(net_session_loop(s), push_timer, s, &t));
+	net_timer_start(t, 1, 1);
+}
+
+static const struct net_session_ops pusher_ops = {
+	.on_connected = start_pushing,
+	.on_frame = ignore_frame,
+	.on_disconnected = record_disconnected,
+};
+
+static void test_slow_consumer_cut_off(void)
+{
+	struct net_runtime *rt = test_runtime(1);
+	struct net_session_config sc = { .ops = &pusher_ops, .send_queue_max = 256 * 1024 };
+	struct net_server *srv = start_server(rt, &sc, 0);
+	int fd = test_connect(net_server_port(srv));
+	struct net_stats st;
+
+	/* This client never reads. */
+	WAIT_UNTIL(atomic_load(&seen.disconnected) == 1, 10000);
+	CHECK(atomic_load(&seen.last_reason) == NET_REASON_SEND_OVERFLOW);
+	st = stats_of(rt);
+	CHECK(st.disconnects[NET_REASON_SEND_OVERFLOW] == 1);
+	/* Bounded: the queue never grew past the cap. */
+	CHECK(st.send_queue_high_water <= 256 * 1024);
+	close(fd);
+	release_seen_session();
+	net_runtime_destroy(rt);
+}
+
+struct flood {
+	int fd;
+	size_t frames;
+};
+
+static void *flood_main(void *arg)
+{
+	struct flood *f = arg;
+	uint8_t body[1000];
+
+	memset(body, 'p', sizeof(body));
+	for (size_t i = 0; i < f->frames; i++)
+		CHECK(test_write_frame(f->fd, body, sizeof(body)) == 0);
+	return NULL;
+}
+
+static void test_pause_backpressure(void)
+{
+	struct net_runtime *rt = test_runtime(1);
+	struct net_session_config sc = {
+		.ops = &echo_ops,
+		.send_queue_max = 64 * 1024,
+		.backpressure = NET_BACKPRESSURE_PAUSE,
+	};
+	struct net_server *srv = start_server(rt, &sc, 0);
+	struct flood f = { test_connect(net_server_port(srv)), 20000 };
+	pthread_t writer;
+	uint8_t got[1000];
+
+	/* The client writes 20 MB of requests and reads nothing for a while:
+	 * the server must stop reading rather than queue the replies. */
+	CHECK(pthread_create(&writer, NULL, flood_main, &f) == 0);
+	WAIT_UNTIL(stats_of(rt).recv_paused > 0, 5000);
+	CHECK(stats_of(rt).recv_paused > 0);
+	test_sleep_ms(200);
+	CHECK(stats_of(rt).send_queue_high_water <= 64 * 1024);
+	CHECK(atomic_load(&seen.disconnected) == 0);
+	/* Now it reads: every reply arrives, nothing was dropped. */
+	for (size_t i = 0; i < f.frames; i++) {
+		CHECK(test_read_frame(f.fd, got, sizeof(got), 10000) == sizeof(got));
+		CHECK(got[0] == 'p' && got[999] == 'p');
+	}
+	pthread_join(writer, NULL);
+	CHECK(atomic_load(&seen.disconnected) == 0);
+	close(f.fd);
+	release_seen_session();
+	net_runtime_destroy(rt);
+}
+
+/* ---- limits ------------------------------------------------------------------ */
+
+static void test_idle_timeout(void)
+{
+	struct net_runtime *rt = test_runtime(1);
+	struct net_session_config sc = { .ops = &echo_ops, .idle_timeout_ms = 150 };
+	struct net_server *srv = start_server(rt, &sc, 0);
+	int fd = test_connect(net_server_port(srv));
+	char got[4];
+
+	/* Traffic keeps it alive past the timeout... */
+	for (int i = 0; i < 5; i++) {
+		test_sleep_ms(60);
+		CHECK(test_write_frame(fd, "beat", 4) == 0);
+		CHECK(test_read_frame(fd, got, sizeof(got), 3000) == 4);
+	}
+	CHECK(atomic_load(&seen.disconnected) == 0);
+	/* ...silence ends it. */
+	CHECK(test_read_until_eof(fd, 3000) == 0);
+	WAIT_UNTIL(atomic_load(&seen.disconnected) == 1, 3000);
+	CHECK(atomic_load(&seen.last_reason) == NET_REASON_IDLE_TIMEOUT);
+	close(fd);
+	release_seen_session();
+	net_runtime_destroy(rt);
+}
+
+static void test_max_sessions(void)
+{
+	struct net_runtime *rt = test_runtime(2);
+	struct net_session_config sc = { .ops = &echo_ops };
+	struct net_server *srv = start_server(rt, &sc, 2);
+	int a = test_connect(net_server_port(srv));
+	int b = test_connect(net_server_port(srv));
+	int c;
+
+	WAIT_UNTIL(atomic_load(&seen.connected) == 2, 3000);
+	release_seen_session();
+	c = test_connect(net_server_port(srv));
+	CHECK(test_read_until_eof(c, 3000) == 0);
+	CHECK(stats_of(rt).rejected == 1);
+	CHECK(net_server_session_count(srv) == 2);
+	close(c);
+	/* A slot freed is a slot offered again. */
+	close(a);
+	WAIT_UNTIL(net_server_session_count(srv) == 1, 3000);
+	WAIT_UNTIL(stats_of(rt).rejected == 1 && atomic_load(&seen.disconnected) == 1, 3000);
+	c = test_connect(net_server_port(srv));
+	CHECK(test_write_frame(c, "ok", 2) == 0);
+	{
+		char got[2];
+
+		CHECK(test_read_frame(c, got, sizeof(got), 3000) == 2);
+	}
+	close(b);
+	close(c);
+	release_seen_session();
+	net_runtime_destroy(rt);
+}
+
+static void test_runtime_stop_drains(void)
+{
+	struct net_runtime *rt = test_runtime(2);
+	struct net_server *srv = start_echo(rt);
+	int fds[10];
+
+	for (int i = 0; i < 10; i++)
+		fds[i] = test_connect(net_server_port(srv));
+	WAIT_UNTIL(atomic_load(&seen.connected) == 10, 3000);
+	release_seen_session();
+	net_runtime_stop(rt);
+	CHECK(atomic_load(&seen.disconnected) == 10);
+	CHECK(atomic_load(&seen.last_reason) == NET_REASON_SHUTDOWN);
+	for (int i = 0; i < 10; i++) {
+		CHECK(test_read_until_eof(fds[i], 3000) == 0);
+		close(fds[i]);
+	}
+	net_runtime_destroy(rt);
+}
+
+/* ---- the table ----------------------------------------------------------------- */
+
+static const struct {
+	const char *name;
+	void (*run)(void);
+} cases[] = {
+	{ "frame_parse", test_frame_parse },
+	{ "timers", test_timers },
+	{ "echo_pingpong", test_echo_pingpong },
+	{ "split_and_batched_frames", test_split_and_batched_frames },
+	{ "oversize_frame", test_oversize_frame },
+	{ "bad_varint", test_bad_varint },
+	{ "send_order_threads", test_send_order_threads },
+	{ "reconnect_backoff", test_reconnect_backoff },
+	{ "disconnect_server_side_flushes", test_disconnect_server_side_flushes },
+	{ "disconnect_client_side", test_disconnect_client_side },
+	{ "session_reuse", test_session_reuse },
+	{ "slow_consumer_cut_off", test_slow_consumer_cut_off },
+	{ "pause_backpressure", test_pause_backpressure },
+	{ "idle_timeout", test_idle_timeout },
+	{ "max_sessions", test_max_sessions },
+	{ "runtime_stop_drains", test_runtime_stop_drains },
+};
+
+int main(int argc, char **argv)
+{
+	if (argc == 2 && strcmp(argv[1], "--list") == 0) {
+		for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+			printf("%s\n", cases[i].name);
+		return 0;
+	}
+	for (size_t i = 0; argc == 2 && i < sizeof(cases) / sizeof(cases[0]); i++) {
+		if (strcmp(argv[1], cases[i].name) == 0) {
+			cases[i].run();
+			printf("%s: passed\n", cases[i].name);
+			return 0;
+		}
+	}
+	fprintf(stderr, "usage: libnet_tests --list | <case>\n");
+	return 2;
+}

@@ -98,6 +98,7 @@ class Link:
         self.buf = b""
         self.lock = threading.Lock()
         self.next_id = 1
+        self.heartbeats_seen = 0
         self.stopping = threading.Event()
         self.heartbeat_thread = None
         if heartbeats:
@@ -157,6 +158,7 @@ class Link:
             msg.ParseFromString(body)
             if msg.WhichOneof("body") != "heartbeat":
                 return msg
+            self.heartbeats_seen += 1
 
     def hello(self):
         msg = self.pb.GameToDb()
@@ -303,6 +305,9 @@ def scenario(pb, exe, run_dir, log_path):
 
     reply = link.login("alice", PASSWORD)
     expect(reply.status == ok and reply.login.player.gold == total, "still serving: %r" % reply)
+    # The silent link's dead time passed meanwhile: dbproxy's heartbeats
+    # (every 100 ms here) must have reached this link.
+    expect(link.heartbeats_seen > 0, "dbproxy sends heartbeats")
     link.close()
 
     code = server.kill(signal.SIGTERM)

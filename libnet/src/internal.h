@@ -24,10 +24,15 @@
 #include <stdint.h>
 
 #ifdef _WIN32
+#include <errno.h>
 #include <winsock2.h>
 #include <ws2tcpip.h>
 /* WSABUF's members are in the other order; the IOCP engine converts. */
 struct iovec { void *iov_base; size_t iov_len; };
+/* The CRT's errno.h has no ESHUTDOWN; the winsock code is the nearest. */
+#ifndef ESHUTDOWN
+#define ESHUTDOWN WSAESHUTDOWN
+#endif
 #else
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -60,6 +65,11 @@ struct net__handle {
 	struct net__op *read_op, *write_op;
 	bool in_ready_list;
 	struct net__handle *ready_prev, *ready_next;
+#ifdef _WIN32
+	/* iocp: DisconnectEx(TF_REUSE_SOCKET) completed, so detach may keep
+	 * the socket for a later AcceptEx/ConnectEx (see engine_iocp.c). */
+	bool reusable;
+#endif
 };
 
 /*
@@ -85,6 +95,12 @@ struct net__op {
 	/* epoll: a completion decided outside run(), delivered by run(). */
 	struct net__op *done_next;
 	int32_t done_res;
+#ifdef _WIN32
+	/* iocp: the overlapped block of this op's I/O, and the receive
+	 * buffer a RECV holds while in flight. */
+	OVERLAPPED ov;
+	uint32_t buf_id;
+#endif
 };
 
 /* A completion as the core sees it. */
@@ -108,7 +124,9 @@ struct net__engine {
 	int (*init)(struct net_loop *loop);
 	void (*fini)(struct net_loop *loop);
 	/* Associate a socket with the loop before any op on it; detach before
-	 * close. */
+	 * close. detach may keep the socket for reuse (iocp: after a
+	 * DisconnectEx(TF_REUSE_SOCKET)); it then sets h->sock to
+	 * NET__SOCK_INVALID, which net__sock_close ignores. */
 	int (*attach)(struct net_loop *loop, struct net__handle *h);
 	void (*detach)(struct net_loop *loop, struct net__handle *h);
 	/* Post an op. 0: exactly one final completion will follow, never from
@@ -126,8 +144,14 @@ struct net__engine {
 	void (*recv_release)(struct net_loop *loop, uint32_t buf_id);
 };
 
+#ifdef _WIN32
+extern const struct net__engine net__engine_iocp;
+#define NET__SOCK_INVALID ((net_socket_t)INVALID_SOCKET)
+#else
 extern const struct net__engine net__engine_uring;
 extern const struct net__engine net__engine_epoll;
+#define NET__SOCK_INVALID ((net_socket_t)-1)
+#endif
 
 /* Called by engines for every completion. */
 void net__complete(struct net_loop *loop, struct net__op *op, const struct net__cqe *cqe);
@@ -329,7 +353,7 @@ void net__loop_flush(struct net_loop *loop);
 /* Free every pooled session and chunk of a loop (runtime destroy). */
 void net__loop_free_sessions(struct net_loop *loop);
 
-/* ---- sockets (socket_posix.c; a Windows twin comes with IOCP) ------------- */
+/* ---- sockets (socket_posix.c; socket_win.c on Windows) -------------------- */
 
 /* Parse a numeric host and port into addr. */
 int net__sock_addr(const char *host, uint16_t port, struct sockaddr_storage *addr,
@@ -344,5 +368,11 @@ void net__sock_tune(net_socket_t sock);
 /* "ip:port" of the peer into buf. */
 void net__sock_peer_name(net_socket_t sock, char *buf, size_t len);
 void net__sock_close(net_socket_t sock);
+#ifdef _WIN32
+/* WSAStartup, once per process; 0 or -errno. */
+int net__wsa_init(void);
+/* A winsock or Win32 error code as a negative errno value. */
+int net__wsa_errno(DWORD wsa_error);
+#endif
 
 #endif /* NET_INTERNAL_H */

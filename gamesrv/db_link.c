@@ -1,0 +1,285 @@
+/*
+ * db_link.c: the dbproxy link, loop side and game side (see db_link.h).
+ *
+ * Loop-side states of one connection (struct db_session):
+ *
+ *   dialed --Hello sent--> waiting --HelloReply--> up --(closed)--> DB_DOWN
+ *                             |                                    queued
+ *                             +--anything but Heartbeat--> closed (protocol error)
+ *
+ * DB_DOWN is allocated when the connection is made, so the game thread
+ * always learns that an up link ended and fails its calls; a call can then
+ * never wait on a link that no longer exists.
+ */
+#include "db_link.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <string.h>
+
+#include <rg/clock.h>
+#include <rg/log.h>
+
+#include "keepalive.h"
+
+struct db_session {
+	struct db_service *svc;
+	struct keepalive keepalive;
+	bool up;                       /* HelloReply received              */
+	struct game_event *down_event; /* preallocated DB_DOWN             */
+};
+
+static int send_heartbeat(struct net_session *s)
+{
+	Ringgate__Internal__GameToDb out = RINGGATE__INTERNAL__GAME_TO_DB__INIT;
+	Ringgate__Internal__Heartbeat hb = RINGGATE__INTERNAL__HEARTBEAT__INIT;
+
+	hb.sent_ms = rg_wall_ms();
+	out.body_case = RINGGATE__INTERNAL__GAME_TO_DB__BODY_HEARTBEAT;
+	out.heartbeat = &hb;
+	return wire_send(s, &out.base);
+}
+
+static int send_hello(struct net_session *s, const char *instance)
+{
+	Ringgate__Internal__GameToDb out = RINGGATE__INTERNAL__GAME_TO_DB__INIT;
+	Ringgate__Internal__Hello hello = RINGGATE__INTERNAL__HELLO__INIT;
+
+	hello.role = "gamesrv";
+	hello.instance = (char *)instance;
+	out.body_case = RINGGATE__INTERNAL__GAME_TO_DB__BODY_HELLO;
+	out.hello = &hello;
+	return wire_send(s, &out.base);
+}
+
+static void on_connected(struct net_session *s)
+{
+	struct db_session *ds = net_session_user(s);
+	struct db_service *d = net_session_service_user(s);
+
+	ds->svc = d;
+	RG_INFO("dbproxy link to %s connected, sending Hello", net_session_peer(s));
+	ds->down_event = game_event_new(GAME_EV_DB_DOWN, net_session_get_id(s), 0);
+	if (!ds->down_event ||
+	    keepalive_start(&ds->keepalive, s, d->cfg.heartbeat_ms, d->cfg.dead_ms,
+			    send_heartbeat, "dbproxy") < 0 ||
+	    send_hello(s, d->cfg.instance) < 0) {
+		RG_ERROR("dbproxy link to %s: cannot set up, closing it", net_session_peer(s));
+		net_session_disconnect(s, NET_REASON_APP_ERROR);
+	}
+}
+
+static int on_frame(struct net_session *s, const uint8_t *body, size_t len)
+{
+	struct db_session *ds = net_session_user(s);
+	struct db_service *d = ds->svc;
+	struct game_event *ev;
+	Ringgate__Internal__DbToGame *msg;
+
+	keepalive_heard(&ds->keepalive);
+	ev = game_event_new(GAME_EV_DB_REPLY, net_session_get_id(s), d->cfg.decode_limit);
+	if (!ev)
+		return -ENOMEM;
+	msg = ringgate__internal__db_to_game__unpack(&ev->budget.allocator, len, body);
+	if (!msg) {
+		RG_WARN("dbproxy link %s: malformed DbToGame (%zu bytes), closing it",
+			net_session_peer(s), len);
+		game_event_free(ev);
+		return -EBADMSG;
+	}
+	ev->db_msg = msg;
+	switch (msg->body_case) {
+	case RINGGATE__INTERNAL__DB_TO_GAME__BODY_HEARTBEAT:
+		game_event_free(ev);
+		return 0;
+	case RINGGATE__INTERNAL__DB_TO_GAME__BODY_HELLO:
+		if (ds->up) {
+			RG_WARN("dbproxy link %s: second HelloReply, closing it",
+				net_session_peer(s));
+			game_event_free(ev);
+			return -EPROTO;
+		}
+		ds->up = true;
+		RG_INFO("dbproxy link %s up (role \"%.32s\")", net_session_peer(s),
+			msg->hello->role);
+		/* Reuse the event: DB_UP carries no message. */
+		protobuf_c_message_free_unpacked(&msg->base, &ev->budget.allocator);
+		ev->db_msg = NULL;
+		ev->type = GAME_EV_DB_UP;
+		game_queue_push(d->queue, ev); /* never refused */
+		return 0;
+	default:
+		if (!ds->up || msg->request_id == 0) {
+			RG_WARN("dbproxy link %s: unexpected DbToGame (%s), closing it",
+				net_session_peer(s), ds->up ? "no request id" : "before HelloReply");
+			game_event_free(ev);
+			return -EPROTO;
+		}
+		game_queue_push(d->queue, ev); /* replies are never refused */
+		return 0;
+	}
+}
+
+static void on_disconnected(struct net_session *s, enum net_reason reason)
+{
+	struct db_session *ds = net_session_user(s);
+
+	keepalive_stop(&ds->keepalive);
+	if (ds->up) {
+		RG_WARN("dbproxy link %s down (%s)", net_session_peer(s), net_reason_str(reason));
+		game_queue_push(ds->svc->queue, ds->down_event); /* never refused */
+	} else {
+		RG_INFO("dbproxy link %s closed before it was up (%s)", net_session_peer(s),
+			net_reason_str(reason));
+		game_event_free(ds->down_event);
+	}
+	ds->down_event = NULL;
+}
+
+static const struct net_session_ops db_ops = {
+	.on_connected = on_connected,
+	.on_frame = on_frame,
+	.on_disconnected = on_disconnected,
+};
+
+int db_service_start(struct db_service *d, struct net_runtime *rt, struct game_queue *q,
+		     const struct db_service_config *cfg)
+{
+	struct net_client_config cc;
+
+	memset(&cc, 0, sizeof(cc));
+	d->queue = q;
+	d->cfg = *cfg;
+	d->client = NULL;
+	cc.host = cfg->host;
+	cc.port = cfg->port;
+	cc.sessions = 1;
+	cc.session.ops = &db_ops;
+	cc.session.service_user = d;
+	cc.session.user_size = sizeof(struct db_session);
+	cc.session.max_frame = cfg->max_frame;
+	cc.session.backpressure = NET_BACKPRESSURE_PAUSE;
+	return net_client_start(rt, &cc, &d->client);
+}
+
+/* ---- game side ------------------------------------------------------------ */
+
+int db_link_init(struct db_link *l, struct net_runtime *rt)
+{
+	memset(l, 0, sizeof(*l));
+	l->rt = rt;
+	l->calls = rg_calls_create();
+	return l->calls ? 0 : -ENOMEM;
+}
+
+void db_link_fini(struct db_link *l)
+{
+	rg_calls_destroy(l->calls);
+	l->calls = NULL;
+	wire_buf_fini(&l->buf);
+}
+
+bool db_link_up(const struct db_link *l)
+{
+	return l->session != 0;
+}
+
+void db_link_on_up(struct db_link *l, net_session_id session)
+{
+	l->session = session;
+}
+
+void db_link_on_down(struct db_link *l, net_session_id session)
+{
+	if (session != l->session)
+		return; /* an older connection's end, already handled */
+	l->session = 0;
+	if (rg_calls_pending(l->calls) > 0)
+		RG_WARN("dbproxy link down: failing %zu pending calls",
+			rg_calls_pending(l->calls));
+	rg_calls_fail_all(l->calls, -ENOTCONN);
+}
+
+void db_link_on_reply(struct db_link *l, const Ringgate__Internal__DbToGame *reply)
+{
+	if (!rg_calls_complete(l->calls, reply->request_id, reply))
+		RG_DEBUG("dbproxy reply %llu came after its deadline: dropped",
+			 (unsigned long long)reply->request_id);
+}
+
+void db_link_expire(struct db_link *l, uint64_t now_ms)
+{
+	rg_calls_expire(l->calls, now_ms);
+}
+
+size_t db_link_pending(const struct db_link *l)
+{
+	return rg_calls_pending(l->calls);
+}
+
+/* Register a call for req, stamp its id and relative deadline, send it. */
+static int call(struct db_link *l, Ringgate__Internal__GameToDb *req, uint64_t deadline_ms,
+		rg_call_fn fn, void *ctx)
+{
+	uint64_t now = rg_now_ms();
+	int rc;
+
+	if (!db_link_up(l))
+		return -ENOTCONN;
+	req->request_id = rg_calls_add(l->calls, deadline_ms, fn, ctx);
+	if (req->request_id == 0)
+		return -ENOMEM;
+	req->deadline_ms = deadline_ms > now ? (uint32_t)(deadline_ms - now) : 1;
+	rc = wire_send_to(l->rt, l->session, &l->buf, &req->base);
+	if (rc < 0) {
+		rg_calls_cancel(l->calls, req->request_id);
+		return rc;
+	}
+	return 0;
+}
+
+int db_link_login(struct db_link *l, const char *name, const char *password,
+		  uint64_t deadline_ms, rg_call_fn fn, void *ctx)
+{
+	Ringgate__Internal__GameToDb req = RINGGATE__INTERNAL__GAME_TO_DB__INIT;
+	Ringgate__Internal__DbLogin login = RINGGATE__INTERNAL__DB_LOGIN__INIT;
+	int rc;
+
+	login.name = (char *)name;
+	login.password = (char *)password;
+	req.body_case = RINGGATE__INTERNAL__GAME_TO_DB__BODY_LOGIN;
+	req.login = &login;
+	rc = call(l, &req, deadline_ms, fn, ctx);
+	/* The packed copy in l->buf held the password: do not keep it around. */
+	if (l->buf.data)
+		memset(l->buf.data, 0, l->buf.cap);
+	return rc;
+}
+
+int db_link_save(struct db_link *l, uint64_t player_id, uint32_t zone, float x, float y,
+		 uint64_t deadline_ms, rg_call_fn fn, void *ctx)
+{
+	Ringgate__Internal__GameToDb req = RINGGATE__INTERNAL__GAME_TO_DB__INIT;
+	Ringgate__Internal__DbSavePlayer save = RINGGATE__INTERNAL__DB_SAVE_PLAYER__INIT;
+
+	save.player_id = player_id;
+	save.zone = zone;
+	save.x = x;
+	save.y = y;
+	req.body_case = RINGGATE__INTERNAL__GAME_TO_DB__BODY_SAVE;
+	req.save = &save;
+	return call(l, &req, deadline_ms, fn, ctx);
+}
+
+int db_link_add_gold(struct db_link *l, uint64_t player_id, uint32_t amount,
+		     uint64_t deadline_ms, rg_call_fn fn, void *ctx)
+{
+	Ringgate__Internal__GameToDb req = RINGGATE__INTERNAL__GAME_TO_DB__INIT;
+	Ringgate__Internal__DbAddGold add = RINGGATE__INTERNAL__DB_ADD_GOLD__INIT;
+
+	add.player_id = player_id;
+	add.amount = amount;
+	req.body_case = RINGGATE__INTERNAL__GAME_TO_DB__BODY_ADD_GOLD;
+	req.add_gold = &add;
+	return call(l, &req, deadline_ms, fn, ctx);
+}

@@ -1,0 +1,97 @@
+/*
+ * db_link.h: the gamesrv end of the dbproxy link (GameToDb / DbToGame).
+ *
+ * Loop side (db_service_*): a net_client keeps one session dialed to
+ * dbproxy, redialing with backoff. Each connection opens with Hello; when
+ * HelloReply arrives the link is up (DB_UP event). Both sides send
+ * Heartbeat and a link silent for dead_ms is closed (then redialed).
+ * Replies are decoded on the loop thread and queued as DB_REPLY events; the
+ * end of an up link is queued as DB_DOWN.
+ *
+ * Game side (db_link_*): the game thread's view of the link and its calls.
+ * Every request gets an id and a deadline in an rg_calls table, so each
+ * ends exactly once: with the reply, -ETIMEDOUT at the deadline (checked
+ * every tick), or -ENOTCONN when the link goes down. A request made while
+ * the link is down fails at once (the db_link_* call returns -ENOTCONN
+ * and its callback never runs).
+ */
+#ifndef GAMESRV_DB_LINK_H
+#define GAMESRV_DB_LINK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <net/net.h>
+#include <rg/calls.h>
+
+#include "internal.pb-c.h"
+#include "queue.h"
+#include "wire.h"
+
+struct db_service_config {
+	const char *host;
+	uint16_t port;
+	const char *instance;      /* sent in Hello, for dbproxy's logs      */
+	uint32_t heartbeat_ms;
+	uint32_t dead_ms;
+	size_t max_frame;
+	size_t decode_limit;
+};
+
+struct db_service {
+	struct game_queue *queue;
+	struct net_client *client;
+	struct db_service_config cfg;
+};
+
+/* Start dialing dbproxy; events go to q. d must stay at its address until
+ * the runtime is destroyed. Returns 0 or a negative errno. Main thread. */
+int db_service_start(struct db_service *d, struct net_runtime *rt, struct game_queue *q,
+		     const struct db_service_config *cfg);
+
+/* ---- game side ------------------------------------------------------------ */
+
+struct db_link {
+	struct net_runtime *rt;
+	struct rg_calls *calls;
+	net_session_id session;        /* the up link, or 0 when down      */
+	struct wire_buf buf;
+};
+
+/* Set up a down link. Returns 0 or -ENOMEM. Game thread. */
+int db_link_init(struct db_link *l, struct net_runtime *rt);
+
+/* End pending calls with -ECANCELED and free. Game thread. */
+void db_link_fini(struct db_link *l);
+
+/* True while the link is up. */
+bool db_link_up(const struct db_link *l);
+
+/* Handle DB_UP, DB_DOWN and DB_REPLY events. Game thread. */
+void db_link_on_up(struct db_link *l, net_session_id session);
+void db_link_on_down(struct db_link *l, net_session_id session);
+void db_link_on_reply(struct db_link *l, const Ringgate__Internal__DbToGame *reply);
+
+/* End calls past their deadline (now_ms: rg_now_ms()). Game thread. */
+void db_link_expire(struct db_link *l, uint64_t now_ms);
+
+/* Calls not yet ended. */
+size_t db_link_pending(const struct db_link *l);
+
+/*
+ * Requests. deadline_ms is absolute (rg_now_ms() clock). Each returns 0
+ * when sent (fn runs exactly once later, as rg/calls.h says; with status 0
+ * its reply is the Ringgate__Internal__DbToGame, whose status the callee
+ * still checks), or a negative errno when not (fn never runs): -ENOTCONN
+ * when the link is down, -ENOMEM.
+ * Game thread.
+ */
+int db_link_login(struct db_link *l, const char *name, const char *password,
+		  uint64_t deadline_ms, rg_call_fn fn, void *ctx);
+int db_link_save(struct db_link *l, uint64_t player_id, uint32_t zone, float x, float y,
+		 uint64_t deadline_ms, rg_call_fn fn, void *ctx);
+int db_link_add_gold(struct db_link *l, uint64_t player_id, uint32_t amount,
+		     uint64_t deadline_ms, rg_call_fn fn, void *ctx);
+
+#endif /* GAMESRV_DB_LINK_H */

@@ -1,0 +1,77 @@
+/*
+ * game.h: the game thread - the only thread that touches game state.
+ *
+ * It takes events from the network loops' queue, applies the game's rules
+ * (game.c: login, move, chat, earn, ping, logout, kicks and saves), talks
+ * to dbproxy through db_link and to clients through gate_out, and runs a
+ * fixed tick for time-driven work (call deadlines). It never touches a
+ * socket: all output goes through libnet's any-thread functions.
+ *
+ * Life: game_init -> game_start -> (events...) -> game_stop (pushes the
+ * shutdown event and joins: the thread kicks and saves every online
+ * player, waits for the replies up to drain_ms, then exits) -> game_fini.
+ */
+#ifndef GAMESRV_GAME_H
+#define GAMESRV_GAME_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <net/net.h>
+
+#include "db_link.h"
+#include "gate_link.h"
+#include "queue.h"
+#include "rules.h"
+#include "world.h"
+
+struct game_config {
+	uint32_t tick_ms;          /* the fixed tick                          */
+	uint32_t call_deadline_ms; /* deadline of each dbproxy call           */
+	uint32_t drain_ms;         /* how long shutdown waits for saves       */
+	struct zone_bounds zone;   /* the zone players live in                */
+};
+
+/* One recipient of a push: a client session on a gateway link. */
+struct game_target {
+	net_session_id link;
+	uint64_t session;
+};
+
+struct game {
+	struct game_config cfg;
+	struct game_queue *queue;
+	struct world world;
+	struct db_link db;
+	struct gate_out out;
+	pthread_t thread;
+	bool thread_started;
+	bool draining;
+	uint64_t drain_deadline_ms;
+	struct game_target *targets;   /* scratch for broadcasts          */
+	uint64_t *target_sessions;
+	size_t targets_cap;
+};
+
+/* Set up the game state (not running). Returns 0, -EINVAL for a bad zone,
+ * -ENOMEM. Main thread. */
+int game_init(struct game *g, const struct game_config *cfg, struct net_runtime *rt,
+	      struct game_queue *q);
+
+/* Start the game thread. Returns 0 or a negative errno. Main thread. */
+int game_start(struct game *g);
+
+/*
+ * Drain and stop: queue the shutdown event and wait for the game thread to
+ * finish (every player kicked and saved, or drain_ms passed). Returns the
+ * number of dbproxy calls still pending when it gave up (0 = clean).
+ * Main thread; the runtime must still be running so saves can go out.
+ */
+size_t game_stop(struct game *g);
+
+/* Free the game state (after game_stop, or if never started). */
+void game_fini(struct game *g);
+
+#endif /* GAMESRV_GAME_H */

@@ -1,0 +1,78 @@
+/*
+ * gate_link.h: the gamesrv end of gateway links (GateToGame / GameToGate).
+ *
+ * Loop side (gate_service_*): a net_server with PAUSE backpressure accepts
+ * gateways. A link must open with Hello (answered with HelloReply) before
+ * anything else; both sides send Heartbeat, and a link silent for dead_ms
+ * is closed. Frames are decoded on the loop thread; client requests and
+ * ClientGone go to the game thread as events, and so does the link's end
+ * (GATE_DOWN, only for links that said Hello). Malformed frames, a missing
+ * Hello or a second Hello close the link.
+ *
+ * Game side (gate_out_*): what the game thread sends to clients through a
+ * gateway link - replies, pushes, kicks - addressed by (link, client
+ * session id) and handed to libnet's any-thread net_send_to.
+ */
+#ifndef GAMESRV_GATE_LINK_H
+#define GAMESRV_GATE_LINK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <net/net.h>
+
+#include "client.pb-c.h"
+#include "queue.h"
+#include "wire.h"
+
+struct gate_service_config {
+	const char *host;
+	uint16_t port;             /* 0 picks a free port                    */
+	unsigned max_gateways;     /* 0 = unlimited                          */
+	uint32_t heartbeat_ms;
+	uint32_t dead_ms;
+	size_t max_frame;          /* largest GateToGame body                */
+	size_t decode_limit;       /* bytes one decoded frame may take       */
+};
+
+struct gate_service {
+	struct net_runtime *rt;
+	struct game_queue *queue;
+	struct net_server *server;
+	struct gate_service_config cfg;
+};
+
+/*
+ * Start listening for gateways; events go to q. g must stay at its address
+ * until the runtime is destroyed. Returns 0 or a negative errno (the bind
+ * error, e.g. -EADDRINUSE). Main thread.
+ */
+int gate_service_start(struct gate_service *g, struct net_runtime *rt,
+		       struct game_queue *q, const struct gate_service_config *cfg);
+
+/* The port gateways connect to. */
+uint16_t gate_service_port(const struct gate_service *g);
+
+/* Stop accepting new gateways; existing links stay (for the drain). */
+void gate_service_stop_accepting(struct gate_service *g);
+
+/* ---- game side ------------------------------------------------------------ */
+
+struct gate_out {
+	struct net_runtime *rt;
+	struct wire_buf buf;
+};
+
+/* Send msg to the given client sessions of one gateway link (one frame).
+ * Returns 0 or a negative errno; a link that has gone drops it. Game thread. */
+int gate_out_send(struct gate_out *o, net_session_id link, const uint64_t *sessions,
+		  size_t count, const Ringgate__Client__ServerMessage *msg);
+
+/* Tell a gateway to send Kicked(code, text) to a client and close it. Game thread. */
+int gate_out_kick(struct gate_out *o, net_session_id link, uint64_t session,
+		  Ringgate__Client__ErrorCode code, const char *text);
+
+/* Free the send buffer. */
+void gate_out_fini(struct gate_out *o);
+
+#endif /* GAMESRV_GATE_LINK_H */

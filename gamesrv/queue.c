@@ -1,0 +1,115 @@
+/*
+ * queue.c: mutex + condition variable queue from the loops to the game
+ * thread (see queue.h). The game thread takes the whole list at once, so
+ * the lock is held for a pointer swap, not for the handling.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "queue.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <time.h>
+
+int game_queue_init(struct game_queue *q, size_t max_requests)
+{
+	pthread_condattr_t attr;
+	int rc;
+
+	q->head = q->tail = NULL;
+	q->requests = 0;
+	q->max_requests = max_requests;
+	rc = pthread_mutex_init(&q->lock, NULL);
+	if (rc != 0)
+		return -rc;
+	pthread_condattr_init(&attr);
+	/* Deadlines are monotonic: a wall-clock jump must not stall a tick. */
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	rc = pthread_cond_init(&q->ready, &attr);
+	pthread_condattr_destroy(&attr);
+	if (rc != 0) {
+		pthread_mutex_destroy(&q->lock);
+		return -rc;
+	}
+	return 0;
+}
+
+void game_queue_fini(struct game_queue *q)
+{
+	struct game_event *ev = q->head;
+
+	while (ev) {
+		struct game_event *next = ev->next;
+
+		game_event_free(ev);
+		ev = next;
+	}
+	q->head = q->tail = NULL;
+	pthread_cond_destroy(&q->ready);
+	pthread_mutex_destroy(&q->lock);
+}
+
+struct game_event *game_event_new(enum game_event_type type, net_session_id link,
+				  size_t decode_limit)
+{
+	struct game_event *ev = calloc(1, sizeof(*ev));
+
+	if (!ev)
+		return NULL;
+	ev->type = type;
+	ev->link = link;
+	rg_pb_budget_init(&ev->budget, decode_limit);
+	return ev;
+}
+
+void game_event_free(struct game_event *ev)
+{
+	if (!ev)
+		return;
+	if (ev->gate_msg)
+		protobuf_c_message_free_unpacked(&ev->gate_msg->base, &ev->budget.allocator);
+	if (ev->db_msg)
+		protobuf_c_message_free_unpacked(&ev->db_msg->base, &ev->budget.allocator);
+	free(ev);
+}
+
+int game_queue_push(struct game_queue *q, struct game_event *ev)
+{
+	bool is_request = ev->type == GAME_EV_CLIENT_REQUEST;
+
+	ev->next = NULL;
+	pthread_mutex_lock(&q->lock);
+	if (is_request && q->requests >= q->max_requests) {
+		pthread_mutex_unlock(&q->lock);
+		return -ENOBUFS;
+	}
+	if (is_request)
+		q->requests++;
+	if (q->tail)
+		q->tail->next = ev;
+	else
+		q->head = ev;
+	q->tail = ev;
+	pthread_cond_signal(&q->ready);
+	pthread_mutex_unlock(&q->lock);
+	return 0;
+}
+
+struct game_event *game_queue_take(struct game_queue *q, uint64_t deadline_ms)
+{
+	struct timespec until = {
+		.tv_sec = (time_t)(deadline_ms / 1000),
+		.tv_nsec = (long)(deadline_ms % 1000) * 1000000L,
+	};
+	struct game_event *list;
+
+	pthread_mutex_lock(&q->lock);
+	while (!q->head) {
+		if (pthread_cond_timedwait(&q->ready, &q->lock, &until) == ETIMEDOUT)
+			break;
+	}
+	list = q->head;
+	q->head = q->tail = NULL;
+	q->requests = 0;
+	pthread_mutex_unlock(&q->lock);
+	return list;
+}

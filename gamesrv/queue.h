@@ -1,0 +1,87 @@
+/*
+ * queue.h: the hand-off from the network loops to the game thread.
+ *
+ * Loop threads decode frames and push events; the game thread alone pops
+ * them, in push order (per pushing thread, so one link's events keep their
+ * order: a link lives on one loop). An event owns its decoded message and
+ * frees it in game_event_free().
+ *
+ * The queue is bounded for what can be refused: client requests past
+ * max_requests are not queued (the caller answers the client itself), so a
+ * slow game thread pushes back on gateways instead of growing without end.
+ * Link and session life-cycle events are never refused, because losing
+ * one would leave game state wrong (a player never saved, a link never
+ * forgotten); they are few, one per connection at most.
+ */
+#ifndef GAMESRV_QUEUE_H
+#define GAMESRV_QUEUE_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <net/net.h>
+#include <protobuf-c/protobuf-c.h>
+#include <rg/pb_arena.h>
+
+#include "internal.pb-c.h"
+
+enum game_event_type {
+	GAME_EV_GATE_DOWN,      /* a gateway link (that said Hello) closed   */
+	GAME_EV_CLIENT_REQUEST, /* gate_msg->request: a client's message     */
+	GAME_EV_CLIENT_GONE,    /* gate_msg->gone: a client left its gateway */
+	GAME_EV_DB_UP,          /* the dbproxy link answered Hello           */
+	GAME_EV_DB_DOWN,        /* the dbproxy link (after Hello) closed     */
+	GAME_EV_DB_REPLY,       /* db_msg: a reply to a GameToDb request     */
+	GAME_EV_SHUTDOWN,       /* drain: save everyone, then stop           */
+};
+
+struct game_event {
+	struct game_event *next;
+	enum game_event_type type;
+	net_session_id link;          /* the gateway or dbproxy session      */
+	Ringgate__Internal__GateToGame *gate_msg; /* CLIENT_REQUEST / _GONE  */
+	Ringgate__Internal__DbToGame *db_msg;     /* DB_REPLY                */
+	struct rg_pb_budget budget;   /* allocated the message               */
+};
+
+struct game_queue {
+	pthread_mutex_t lock;
+	pthread_cond_t ready;         /* signalled on push; CLOCK_MONOTONIC  */
+	struct game_event *head, *tail;
+	size_t requests;              /* queued CLIENT_REQUEST events        */
+	size_t max_requests;
+};
+
+/* Set up an empty queue. Returns 0 or a negative errno. */
+int game_queue_init(struct game_queue *q, size_t max_requests);
+
+/* Free what is still queued, then the queue. No pusher may remain. */
+void game_queue_fini(struct game_queue *q);
+
+/*
+ * A new event of the given type for link, with a budget of decode_limit
+ * bytes for its message; NULL on ENOMEM. Any thread.
+ */
+struct game_event *game_event_new(enum game_event_type type, net_session_id link,
+				  size_t decode_limit);
+
+/* Free an event and its message. Any thread (its owner). */
+void game_event_free(struct game_event *ev);
+
+/*
+ * Queue ev for the game thread, which owns it from then on. Returns 0, or
+ * -ENOBUFS for a CLIENT_REQUEST while max_requests are queued (the caller
+ * still owns ev). Any thread.
+ */
+int game_queue_push(struct game_queue *q, struct game_event *ev);
+
+/*
+ * Take every queued event (a list in push order, linked by next), waiting
+ * until one arrives or the monotonic clock reaches deadline_ms. Returns
+ * NULL on timeout. Game thread.
+ */
+struct game_event *game_queue_take(struct game_queue *q, uint64_t deadline_ms);
+
+#endif /* GAMESRV_QUEUE_H */

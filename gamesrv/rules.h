@@ -1,0 +1,57 @@
+/*
+ * rules.h: the game's validation rules, as pure functions.
+ *
+ * Everything a client sends is checked here before it touches game state:
+ * names, passwords, coordinates, chat text and gold amounts. The limits are
+ * the ones client.proto promises. No function here allocates, logs or
+ * keeps state, so each is unit-tested in isolation (tests/test_rules.c)
+ * and callable from any thread.
+ */
+#ifndef GAMESRV_RULES_H
+#define GAMESRV_RULES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define RULES_NAME_MAX 32      /* bytes of [A-Za-z0-9_-]              */
+#define RULES_PASSWORD_MAX 128 /* bytes, any content                  */
+#define RULES_CHAT_MAX 256     /* bytes of valid UTF-8                */
+#define RULES_EARN_MAX 1000    /* gold per EarnRequest                */
+
+/* A rectangular zone; a point on an edge is inside. */
+struct zone_bounds {
+	uint32_t id;
+	float min_x, min_y;
+	float max_x, max_y;
+};
+
+/* True for 1..RULES_NAME_MAX characters, each of [A-Za-z0-9_-]. */
+bool rules_name_valid(const char *name);
+
+/* True for 1..RULES_PASSWORD_MAX bytes. */
+bool rules_password_valid(const char *password);
+
+/* True when the bounds are finite and min <= max on both axes. */
+bool rules_zone_valid(const struct zone_bounds *z);
+
+/* True when (x, y) is finite (no NaN, no infinity) and inside z. */
+bool rules_point_in_zone(const struct zone_bounds *z, float x, float y);
+
+/*
+ * True when text[0..len) is valid UTF-8 as RFC 3629 defines it: no
+ * overlong forms, no surrogates (U+D800..U+DFFF), nothing above U+10FFFF.
+ */
+bool rules_utf8_valid(const char *text, size_t len);
+
+/*
+ * True for a chat line: 1..RULES_CHAT_MAX bytes of valid UTF-8 without
+ * control characters (C0, DEL, C1), so a line cannot forge extra lines or
+ * terminal escapes in another player's client.
+ */
+bool rules_chat_valid(const char *text, size_t len);
+
+/* True for an EarnRequest amount of 1..RULES_EARN_MAX gold. */
+bool rules_earn_valid(uint32_t amount);
+
+#endif /* GAMESRV_RULES_H */

@@ -1,0 +1,47 @@
+/*
+ * wire.c: protobuf-c messages as frames (see wire.h).
+ */
+#include "wire.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+int wire_send(struct net_session *s, const ProtobufCMessage *m)
+{
+	size_t len = protobuf_c_message_get_packed_size(m);
+	int err = 0;
+	uint8_t *body = net_session_reserve_frame(s, len, &err);
+
+	if (!body)
+		return err < 0 ? err : -ENOMEM;
+	protobuf_c_message_pack(m, body);
+	return 0;
+}
+
+int wire_send_to(struct net_runtime *rt, net_session_id id, struct wire_buf *b,
+		 const ProtobufCMessage *m)
+{
+	size_t len = protobuf_c_message_get_packed_size(m);
+
+	if (len > b->cap) {
+		size_t cap = b->cap ? b->cap : 256;
+		uint8_t *data;
+
+		while (cap < len)
+			cap *= 2;
+		data = realloc(b->data, cap);
+		if (!data)
+			return -ENOMEM;
+		b->data = data;
+		b->cap = cap;
+	}
+	protobuf_c_message_pack(m, b->data);
+	return net_send_to(rt, id, b->data, len);
+}
+
+void wire_buf_fini(struct wire_buf *b)
+{
+	free(b->data);
+	b->data = NULL;
+	b->cap = 0;
+}

@@ -1,0 +1,35 @@
+/*
+ * wire.h: sending protobuf-c messages as varint-delimited frames.
+ *
+ * On a loop thread the message is packed straight into the session's send
+ * queue (net_session_reserve_frame: no intermediate copy). From the game
+ * thread it is packed into that thread's reusable buffer and handed to
+ * net_send_to, which copies it to the session's loop.
+ */
+#ifndef GAMESRV_WIRE_H
+#define GAMESRV_WIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <net/net.h>
+#include <protobuf-c/protobuf-c.h>
+
+/* Pack m as one frame on s. Returns 0 or a negative errno. Loop thread. */
+int wire_send(struct net_session *s, const ProtobufCMessage *m);
+
+/* A growable pack buffer owned by one thread. Zero-initialise it. */
+struct wire_buf {
+	uint8_t *data;
+	size_t cap;
+};
+
+/* Pack m into b and queue it as one frame for session id. Returns 0, or a
+ * negative errno (-ENOMEM, or net_send_to's). The owner thread of b. */
+int wire_send_to(struct net_runtime *rt, net_session_id id, struct wire_buf *b,
+		 const ProtobufCMessage *m);
+
+/* Free b's memory. */
+void wire_buf_fini(struct wire_buf *b);
+
+#endif /* GAMESRV_WIRE_H */

@@ -246,6 +246,32 @@ static int store_prepare(struct rg_store *st)
 	return 0;
 }
 
+/*
+ * Switch the file to WAL. SQLite answers with the mode now in force and
+ * quietly keeps the old one where WAL cannot work (some network file
+ * systems): refuse to run then, since readers would block the writer.
+ */
+static int enable_wal(struct rg_store *st)
+{
+	sqlite3_stmt *stmt;
+	const unsigned char *mode;
+	bool wal;
+	int rc = sqlite3_prepare_v2(st->db, "PRAGMA journal_mode = WAL", -1, &stmt, NULL);
+
+	if (rc != SQLITE_OK)
+		return store_fail(st, "PRAGMA journal_mode", rc);
+	rc = sqlite3_step(stmt);
+	mode = rc == SQLITE_ROW ? sqlite3_column_text(stmt, 0) : NULL;
+	wal = mode && strcmp((const char *)mode, "wal") == 0;
+	if (rc != SQLITE_ROW)
+		store_fail(st, "PRAGMA journal_mode", rc);
+	else if (!wal)
+		RG_ERROR("store: WAL mode not available here (journal_mode is %s)",
+			 mode ? (const char *)mode : "?");
+	sqlite3_finalize(stmt);
+	return wal ? 0 : -EIO;
+}
+
 /* Connection settings: WAL, sync level, then schema. */
 static int store_setup(struct rg_store *st, const struct rg_store_config *cfg)
 {
@@ -256,7 +282,7 @@ static int store_setup(struct rg_store *st, const struct rg_store_config *cfg)
 	if (!cfg->read_only) {
 		/* journal_mode=WAL is stored in the file: set once by the writer,
 		 * every later connection (readers included) inherits it. */
-		err = exec_sql(st, "PRAGMA journal_mode = WAL");
+		err = enable_wal(st);
 		if (err)
 			return err;
 	}

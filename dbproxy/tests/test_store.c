@@ -137,6 +137,16 @@ static void refuse_newer_schema(void)
 	remove_temp_db();
 }
 
+/* Where WAL cannot work the store refuses to open (here: a memory db). */
+static void refuse_without_wal(void)
+{
+	struct rg_store_config cfg = { .path = ":memory:" };
+	struct rg_store *st = NULL;
+
+	CHECK(rg_store_open(&cfg, &st) == -EIO);
+	CHECK(st == NULL);
+}
+
 static void reader_needs_migrated_file(void)
 {
 	struct rg_store_config cfg = { .path = db_path, .read_only = true };
@@ -438,6 +448,7 @@ static const struct {
 	{ "migrate_empty", migrate_empty },
 	{ "migrate_from_v1", migrate_from_v1 },
 	{ "refuse_newer_schema", refuse_newer_schema },
+	{ "refuse_without_wal", refuse_without_wal },
 	{ "reader_needs_migrated_file", reader_needs_migrated_file },
 	{ "gold_and_position", gold_and_position },
 	{ "add_gold_order", add_gold_order },

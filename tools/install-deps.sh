@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Install what ringgate needs to build, run and test, from Debian 12's
+# packages. Idempotent: when everything is present it changes nothing and
+# does not touch the network. Run as root (or with sudo).
+set -euo pipefail
+
+packages=(
+  # build
+  build-essential cmake pkg-config
+  # libnet, the cluster
+  liburing-dev libprotobuf-c-dev protobuf-c-compiler libsqlite3-dev libsodium-dev libinih-dev
+  # tests, tools and the Python client
+  python3 python3-protobuf protobuf-compiler procps iproute2
+  # benchmarks (libuv baseline, plots)
+  libuv1-dev gnuplot-nox
+  # Windows: libnet's IOCP engine, cross-built and run under Wine
+  gcc-mingw-w64-x86-64 wine64
+)
+# Packages other parts of the tree added (one per line, # comments).
+extra_file="$(dirname "$0")/extra-packages.txt"
+if [[ -f "$extra_file" ]]; then
+  while read -r pkg _; do
+    [[ -z "$pkg" || "$pkg" == \#* ]] || packages+=("$pkg")
+  done < "$extra_file"
+fi
+
+missing=()
+for pkg in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if ((${#missing[@]} == 0)); then
+  echo "install-deps: everything is installed"
+  exit 0
+fi
+echo "install-deps: installing ${missing[*]}"
+SUDO=""
+[[ $(id -u) -eq 0 ]] || SUDO="sudo"
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "install-deps: done"

@@ -6,8 +6,10 @@ proto/, so the test always matches the contract).
 It logs in (creating the account), checks a wrong password, adds gold and
 saves a position, then kills dbproxy with SIGKILL, starts it again on the
 same database and checks that everything that was acknowledged is there.
-It also checks that garbage, a missing Hello and a silent peer close the
-link, that passwords never reach the log, and that SIGTERM exits 0.
+It also checks that bad fields get DB_BAD_REQUEST; that garbage, an
+oversized frame, a missing, repeated or foreign Hello and a silent peer
+close the link; that a second dbproxy on the same database refuses to
+start; that passwords never reach the log; and that SIGTERM exits 0.
 
 Every wait is bounded (STEP_TIMEOUT); the dbproxy child is killed and the
 temporary directory removed on every exit path.
@@ -261,11 +263,21 @@ def scenario(pb, exe, run_dir, log_path):
     expect(reply.status == pb.DB_BAD_REQUEST, "bad name: %r" % reply)
     reply = link.call(lambda m: None)  # a request_id and no body
     expect(reply.status == pb.DB_BAD_REQUEST, "empty body: %r" % reply)
+    reply = link.login("alice", "p" * 129)
+    expect(reply.status == pb.DB_BAD_REQUEST, "129-byte password: %r" % reply)
+
+    def save_nan(m):
+        m.save.player_id = player_id
+        m.save.x = float("nan")
+    reply = link.call(save_nan)
+    expect(reply.status == pb.DB_BAD_REQUEST, "NaN position: %r" % reply)
 
     # kill -9 right after the acknowledgements: they must survive it.
     link.close()
     expect(server.kill(signal.SIGKILL) == -signal.SIGKILL, "SIGKILL")
-    server = Dbproxy(exe, run_dir, log_path)
+    # The second life runs more loops and workers: replies must still find
+    # the link they belong to.
+    server = Dbproxy(exe, run_dir, log_path, ("--loops", "3", "--login-threads", "3"))
     link = Link(pb, server.port)
     link.hello()
     reply = link.login("alice", PASSWORD)
@@ -297,6 +309,20 @@ def scenario(pb, exe, run_dir, log_path):
     huge.send_raw(varint(1 << 30))
     expect(huge.wait_closed(), "an oversized frame header closes the link")
     huge.close()
+
+    twice = Link(pb, server.port, heartbeats=False)
+    twice.hello()
+    hello = pb.GameToDb()
+    hello.hello.role = "gamesrv"
+    twice.send(hello)
+    expect(twice.wait_closed(), "a second Hello closes the link")
+    twice.close()
+
+    wrong_role = Link(pb, server.port, heartbeats=False)
+    hello.hello.role = "gateway"
+    wrong_role.send(hello)
+    expect(wrong_role.wait_closed(), "a Hello from another role closes the link")
+    wrong_role.close()
 
     silent = Link(pb, server.port, heartbeats=False)
     silent.hello()

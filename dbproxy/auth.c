@@ -7,6 +7,8 @@
  *            else hash, submit create  -> writer commits -> create_done:
  *                 created              -> done(0, created)
  *                 name taken meanwhile -> queue again once (now it is found)
+ * Stopping: logins still queued are answered -ESHUTDOWN without running;
+ * a login a worker is running, and its create in the writer, finish.
  * Invariant: rg_auth_stop() returns only when no create it submitted is
  * still inside the writer (creates_in_flight == 0), because create_done
  * touches the pool.
@@ -15,6 +17,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,6 +37,7 @@ struct auth_worker {
 
 struct rg_auth {
 	struct rg_queue queue;
+	atomic_bool stopping;     /* set by rg_auth_stop: refuse what is queued */
 	enum rg_pwhash_profile profile;
 	struct rg_writer *writer;
 
@@ -164,8 +168,16 @@ static void *worker_main(void *arg)
 	struct auth_worker *wk = arg;
 	struct rg_qnode *n;
 
-	while ((n = rg_queue_pop(&wk->auth->queue, 1)))
-		run_login(wk, RG_CONTAINER_OF(n, struct rg_login, node));
+	while ((n = rg_queue_pop(&wk->auth->queue, 1))) {
+		struct rg_login *l = RG_CONTAINER_OF(n, struct rg_login, node);
+
+		/* At shutdown a queued login is not worth a slow hash: the
+		 * caller gets DB_BUSY at once instead. */
+		if (atomic_load(&wk->auth->stopping))
+			login_finish(l, -ESHUTDOWN);
+		else
+			run_login(wk, l);
+	}
 	return NULL;
 }
 
@@ -243,6 +255,7 @@ int rg_auth_submit(struct rg_auth *a, struct rg_login *l)
 
 void rg_auth_stop(struct rg_auth *a)
 {
+	atomic_store(&a->stopping, true);
 	rg_queue_close(&a->queue);
 	workers_fini(a);
 	pthread_mutex_lock(&a->lock);

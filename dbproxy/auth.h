@@ -96,9 +96,11 @@ int rg_auth_start(const struct rg_auth_config *cfg, struct rg_auth **out /* OUT 
 int rg_auth_submit(struct rg_auth *a, struct rg_login *l);
 
 /*
- * Refuse new logins, finish the queued ones, join the workers, close their
- * connections, free. Call before rg_writer_stop() (logins create through
- * the writer). Any thread except a worker.
+ * Refuse new logins, answer the queued ones -ESHUTDOWN (no slow hashing at
+ * shutdown), let the running ones finish (their account creates included),
+ * join the workers, close their connections, free. Call before
+ * rg_writer_stop() (logins create through the writer). Any thread except a
+ * worker.
  */
 void rg_auth_stop(struct rg_auth *a);
 

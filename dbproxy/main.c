@@ -13,8 +13,9 @@
  *
  * main: options -> open the database (migrations) -> writer -> auth
  * workers -> libnet runtime + service -> wait for SIGTERM/SIGINT -> drain:
- * stop accepting, finish queued logins, finish and commit queued writes,
- * flush replies and close links, close the database -> exit 0.
+ * stop accepting, finish running logins (queued ones get DB_BUSY), commit
+ * and answer every queued write, flush replies and close links, close the
+ * database -> exit 0.
  */
 #define _DEFAULT_SOURCE /* flock */
 #include <errno.h>
@@ -278,7 +279,7 @@ int main(int argc, char **argv)
 	sig = rg_signals_wait();
 	RG_INFO("%s: draining", sig == SIGINT ? "SIGINT" : "SIGTERM");
 	rg_service_stop_accepting(svc);
-	rg_auth_stop(auth);       /* queued logins finish; their creates reach the writer */
+	rg_auth_stop(auth);       /* running logins finish, queued ones get DB_BUSY */
 	auth = NULL;
 	RG_INFO("committing %zu queued writes", rg_writer_queued(writer));
 	rg_writer_stop(writer, &stats); /* every queued write committed and answered */

@@ -373,6 +373,9 @@ void net__sock_close(net_socket_t sock);
 int net__wsa_init(void);
 /* A winsock or Win32 error code as a negative errno value. */
 int net__wsa_errno(DWORD wsa_error);
+/* engine_iocp.c: take a socket of `family` from this loop's reuse pool
+ * (already on the loop's completion port); false if there is none. */
+bool net__iocp_reuse_take(struct net_loop *loop, int family, net_socket_t *out /* OUT */);
 #endif
 
 #endif /* NET_INTERNAL_H */

@@ -61,8 +61,12 @@ uint64_t net_loop_now(const struct net_loop *loop)
 /* ---- engine choice -------------------------------------------------------- */
 
 static const struct net__engine *const engines[] = {
+#ifdef _WIN32
+	&net__engine_iocp,
+#else
 	&net__engine_uring,
 	&net__engine_epoll,
+#endif
 };
 
 static int pick_engine(const char *wanted, const struct net__engine **out)
@@ -283,7 +287,14 @@ int net_runtime_create(const struct net_runtime_config *cfg, struct net_runtime 
 		rt->cfg.recv_buffer_size = 16384;
 	rt->loop_count = rt->cfg.loops;
 	if (!rt->loop_count) {
+#ifdef _WIN32
+		SYSTEM_INFO si;
+
+		GetSystemInfo(&si);
+		cores = (long)si.dwNumberOfProcessors;
+#else
 		cores = sysconf(_SC_NPROCESSORS_ONLN);
+#endif
 		rt->loop_count = cores > 0 ? (unsigned)cores : 1;
 	}
 	/* Session ids carry the loop index in 8 bits. */

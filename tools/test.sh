@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Build ringgate with AddressSanitizer + UndefinedBehaviorSanitizer and run
 # the whole CTest suite (libnet on every engine, the processes, the cluster
-# end to end, the bench smoke runs), then libnet's suite under Wine on the
-# IOCP engine. Exits non-zero if anything fails.
+# end to end, the bench smoke runs), then libnet's suite under
+# ThreadSanitizer, then under Wine on the IOCP engine. Exits non-zero if anything fails.
 #   BUILD_DIR   build tree (default: build-test)
 #   JOBS        parallel build and test jobs (default: nproc)
 set -euo pipefail
@@ -16,6 +16,13 @@ cmake --build "$build_dir" -j "$jobs"
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 (cd "$build_dir" && ctest -j "$jobs" --output-on-failure --timeout 300)
+
+# libnet's multi-threaded core under ThreadSanitizer (libnet alone: the
+# processes' own threads are covered by ASan/UBSan above).
+tsan_dir=${build_dir}-tsan
+cmake -S . -B "$tsan_dir" -DCMAKE_BUILD_TYPE=Debug -DRINGGATE_TSAN=ON -DRINGGATE_LIBNET_ONLY=ON >/dev/null
+cmake --build "$tsan_dir" -j "$jobs"
+(cd "$tsan_dir" && TSAN_OPTIONS=halt_on_error=1 ctest -j "$jobs" --output-on-failure --timeout 120)
 
 if [[ -x tools/wine-test.sh ]]; then
   tools/wine-test.sh

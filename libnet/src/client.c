@@ -76,7 +76,7 @@ static void dial(struct dial_slot *slot)
 	}
 	s->client_slot = slot->index;
 	if (net__session_dial(s, &cli->addr, cli->addr_len, cli->connect_timeout_ms) != 0) {
-		slot->loop->stats.connect_failed++;
+		NET__COUNT(slot->loop, connect_failed, 1);
 		s->state = NET__S_CLOSED;
 		net_session_unref(s);
 		redial_later(slot);

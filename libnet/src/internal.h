@@ -279,6 +279,32 @@ void net__client_session_connected(struct net_session *s);
 void net__server_stop_on_loop(struct net__service *svc, struct net_loop *loop);
 void net__client_stop_on_loop(struct net__service *svc, struct net_loop *loop);
 
+/* ---- counters ------------------------------------------------------------- */
+
+/*
+ * The loop's counters: written only by the loop's thread, read by any
+ * thread (net_runtime_stats). Relaxed atomics make that race-free at the
+ * cost of plain loads and stores: one writer needs no read-modify-write.
+ */
+struct net__counters {
+	_Atomic uint64_t accepted, rejected, accept_errors, connected, connect_failed, reused,
+		sessions_open, bytes_in, bytes_out, frames_in, frames_out, sends_dropped,
+		send_queue_high_water, recv_paused;
+	_Atomic uint64_t disconnects[NET_REASON_COUNT];
+};
+
+#define NET__LOAD(field) atomic_load_explicit(&(field), memory_order_relaxed)
+#define NET__COUNT(loop, field, n)                                              \
+	atomic_store_explicit(&(loop)->stats.field,                             \
+			      NET__LOAD((loop)->stats.field) + (uint64_t)(n),   \
+			      memory_order_relaxed)
+#define NET__COUNT_MAX(loop, field, v)                                          \
+	do {                                                                    \
+		if ((uint64_t)(v) > NET__LOAD((loop)->stats.field))             \
+			atomic_store_explicit(&(loop)->stats.field, (uint64_t)(v), \
+					      memory_order_relaxed);            \
+	} while (0)
+
 /* ---- loops and the runtime ------------------------------------------------ */
 
 struct net_loop {
@@ -313,7 +339,7 @@ struct net_loop {
 	uint8_t *scratch;             /* epoll: one receive buffer per loop    */
 	size_t scratch_size;
 
-	struct net_stats stats;
+	struct net__counters stats;
 };
 
 struct net_runtime {

@@ -426,24 +426,24 @@ void net_runtime_stats(struct net_runtime *rt, struct net_stats *out)
 {
 	memset(out, 0, sizeof(*out));
 	for (unsigned i = 0; i < rt->loop_count; i++) {
-		const struct net_stats *s = &rt->loops[i].stats;
+		const struct net__counters *c = &rt->loops[i].stats;
 
-		out->accepted += s->accepted;
-		out->rejected += s->rejected;
-		out->accept_errors += s->accept_errors;
-		out->connected += s->connected;
-		out->connect_failed += s->connect_failed;
-		out->reused += s->reused;
-		out->sessions_open += s->sessions_open;
+		out->accepted += NET__LOAD(c->accepted);
+		out->rejected += NET__LOAD(c->rejected);
+		out->accept_errors += NET__LOAD(c->accept_errors);
+		out->connected += NET__LOAD(c->connected);
+		out->connect_failed += NET__LOAD(c->connect_failed);
+		out->reused += NET__LOAD(c->reused);
+		out->sessions_open += NET__LOAD(c->sessions_open);
 		for (int r = 0; r < NET_REASON_COUNT; r++)
-			out->disconnects[r] += s->disconnects[r];
-		out->bytes_in += s->bytes_in;
-		out->bytes_out += s->bytes_out;
-		out->frames_in += s->frames_in;
-		out->frames_out += s->frames_out;
-		out->sends_dropped += s->sends_dropped;
-		if (s->send_queue_high_water > out->send_queue_high_water)
-			out->send_queue_high_water = s->send_queue_high_water;
-		out->recv_paused += s->recv_paused;
+			out->disconnects[r] += NET__LOAD(c->disconnects[r]);
+		out->bytes_in += NET__LOAD(c->bytes_in);
+		out->bytes_out += NET__LOAD(c->bytes_out);
+		out->frames_in += NET__LOAD(c->frames_in);
+		out->frames_out += NET__LOAD(c->frames_out);
+		out->sends_dropped += NET__LOAD(c->sends_dropped);
+		if (NET__LOAD(c->send_queue_high_water) > out->send_queue_high_water)
+			out->send_queue_high_water = NET__LOAD(c->send_queue_high_water);
+		out->recv_paused += NET__LOAD(c->recv_paused);
 	}
 }

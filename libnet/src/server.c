@@ -108,7 +108,7 @@ static void dispatch_accepted(struct net_server *srv, net_socket_t sock)
 	struct adopt_task *at;
 
 	if (srv->max_sessions && atomic_load(&srv->sessions) >= srv->max_sessions) {
-		srv->accept_loop->stats.rejected++;
+		NET__COUNT(srv->accept_loop, rejected, 1);
 		net__sock_close(sock);
 		return;
 	}
@@ -152,7 +152,7 @@ void net__listener_complete(void *listener, const struct net__cqe *cqe)
 		else
 			net__sock_close((net_socket_t)cqe->res);
 	} else if (cqe->res != -ECANCELED) {
-		loop->stats.accept_errors++;
+		NET__COUNT(loop, accept_errors, 1);
 		if (is_resource_error(cqe->res)) {
 			/* Out of descriptors or memory: retrying at once would
 			 * fail again at once. Back off, then re-arm. */
@@ -182,7 +182,7 @@ static void arm_accept(struct net_server *srv)
 	}
 	/* The engine could not take it now (ring full, memory): try again
 	 * shortly rather than stop accepting for good. */
-	loop->stats.accept_errors++;
+	NET__COUNT(loop, accept_errors, 1);
 	net_timer_start(&srv->pause_timer, ACCEPT_PAUSE_MS, 0);
 }
 
@@ -200,7 +200,7 @@ static void run_start_accept(struct net_loop *loop, void *arg)
 	    loop->engine->attach(loop, &srv->handle) != 0) {
 		/* Cannot listen on this loop after all: report through stats;
 		 * net_server_start already returned. */
-		loop->stats.accept_errors++;
+		NET__COUNT(loop, accept_errors, 1);
 		net__sock_close(srv->handle.sock);
 		return;
 	}

@@ -94,7 +94,7 @@ struct net_session *net__session_acquire(struct net__service *svc, struct net_lo
 
 	if (s) {
 		svc->pool[loop->index] = s->pool_next;
-		loop->stats.reused++;
+		NET__COUNT(loop, reused, 1);
 	} else {
 		s = session_new(svc, loop);
 		if (!s)
@@ -257,7 +257,7 @@ static void become_connected(struct net_session *s)
 	s->state = NET__S_CONNECTED;
 	s->was_connected = true;
 	s->last_recv_ms = loop->now_ms;
-	loop->stats.sessions_open++;
+	NET__COUNT(loop, sessions_open, 1);
 	atomic_fetch_add(&s->service->live, 1);
 	net__sock_peer_name(s->handle.sock, s->peer, sizeof(s->peer));
 	arm_idle_timer(s);
@@ -280,7 +280,7 @@ void net__session_open_accepted(struct net_session *s, net_socket_t sock)
 		net_session_unref(s);
 		return;
 	}
-	s->loop->stats.accepted++;
+	NET__COUNT(s->loop, accepted, 1);
 	become_connected(s);
 }
 
@@ -343,7 +343,7 @@ void net_session_disconnect(struct net_session *s, enum net_reason reason)
 		return;
 	s->state = NET__S_CLOSING;
 	s->reason = reason;
-	s->loop->stats.disconnects[reason < NET_REASON_COUNT ? reason : NET_REASON_LOCAL]++;
+	NET__COUNT(s->loop, disconnects[reason < NET_REASON_COUNT ? reason : NET_REASON_LOCAL], 1);
 	cancel_op(s, &s->recv_op);
 	if (s->sq_bytes == 0 || reason == NET_REASON_IO_ERROR) {
 		begin_shutdown(s);
@@ -368,7 +368,7 @@ static void finish(struct net_session *s)
 	free_send_queue(s);
 	s->state = NET__S_CLOSED;
 	if (was_connected) {
-		loop->stats.sessions_open--;
+		NET__COUNT(loop, sessions_open, -1);
 		atomic_fetch_sub(&s->service->live, 1);
 		if (ops->on_disconnected)
 			ops->on_disconnected(s, s->reason);
@@ -487,8 +487,7 @@ static uint8_t *sq_reserve(struct net_session *s, size_t need)
 	}
 	c->end += (uint32_t)need;
 	s->sq_bytes += need;
-	if (s->sq_bytes > s->loop->stats.send_queue_high_water)
-		s->loop->stats.send_queue_high_water = s->sq_bytes;
+	NET__COUNT_MAX(s->loop, send_queue_high_water, s->sq_bytes);
 	return c->data + c->end - need;
 }
 
@@ -516,7 +515,7 @@ static void queued(struct net_session *s)
 	if (cfg->backpressure == NET_BACKPRESSURE_PAUSE && !s->recv_paused &&
 	    s->sq_bytes > cfg->send_queue_max / 2) {
 		s->recv_paused = true;
-		s->loop->stats.recv_paused++;
+		NET__COUNT(s->loop, recv_paused, 1);
 	}
 }
 
@@ -535,7 +534,7 @@ static int send_on_loop(struct net_session *s, const void *data, size_t len, boo
 	memcpy(dst, hdr, hdr_len);
 	memcpy(dst + hdr_len, data, len);
 	if (framed)
-		s->loop->stats.frames_out++;
+		NET__COUNT(s->loop, frames_out, 1);
 	queued(s);
 	return 0;
 }
@@ -555,7 +554,7 @@ void *net_session_reserve_frame(struct net_session *s, size_t body_len, int *err
 		return NULL;
 	}
 	memcpy(dst, hdr, hdr_len);
-	s->loop->stats.frames_out++;
+	NET__COUNT(s->loop, frames_out, 1);
 	queued(s);
 	return dst + hdr_len;
 }
@@ -575,7 +574,7 @@ static void run_posted_send(struct net_loop *loop, void *arg)
 	struct net_session *s = net__session_lookup(loop, ps->id);
 
 	if (!s || send_on_loop(s, ps->data, ps->len, ps->framed) != 0)
-		loop->stats.sends_dropped++;
+		NET__COUNT(loop, sends_dropped, 1);
 	free(ps);
 }
 
@@ -631,7 +630,7 @@ int net_send_to(struct net_runtime *rt, net_session_id id, const void *body, siz
 		return post_send(loop, id, body, len, true);
 	s = net__session_lookup(loop, id);
 	if (!s || send_on_loop(s, body, len, true) != 0) {
-		loop->stats.sends_dropped++;
+		NET__COUNT(loop, sends_dropped, 1);
 		return 0;
 	}
 	return 0;
@@ -708,7 +707,7 @@ static void send_done(struct net_session *s, int32_t res)
 			fail(s, NET_REASON_IO_ERROR, res);
 		return;
 	}
-	s->loop->stats.bytes_out += left;
+	NET__COUNT(s->loop, bytes_out, left);
 	s->sq_bytes -= left;
 	while (left) {
 		struct net__chunk *c = s->sq_head;
@@ -768,7 +767,7 @@ static long deliver(struct net_session *s, const uint8_t *data, size_t len)
 		}
 		if (rc == 0 || len - used - hdr_len < body_len)
 			break;
-		s->loop->stats.frames_in++;
+		NET__COUNT(s->loop, frames_in, 1);
 		if (ops->on_frame(s, data + used + hdr_len, body_len) < 0) {
 			net_session_disconnect(s, NET_REASON_APP_ERROR);
 			return -1;
@@ -855,7 +854,7 @@ static bool rbuf_deliver(struct net_session *s)
 
 static void recv_data(struct net_session *s, const uint8_t *data, size_t len)
 {
-	s->loop->stats.bytes_in += len;
+	NET__COUNT(s->loop, bytes_in, len);
 	s->last_recv_ms = s->loop->now_ms;
 	while (len > 0 && s->state == NET__S_CONNECTED) {
 		size_t take;
@@ -926,7 +925,7 @@ static void connect_done(struct net_session *s, int32_t res)
 {
 	if (res == 0 && s->reason == NET_REASON_NONE) {
 		net_timer_stop(&s->timer);
-		s->loop->stats.connected++;
+		NET__COUNT(s->loop, connected, 1);
 		net__client_session_connected(s);
 		become_connected(s);
 		return;
@@ -934,7 +933,7 @@ static void connect_done(struct net_session *s, int32_t res)
 	/* Failed or timed out: close it as a session that never connected. */
 	if (!s->error)
 		s->error = res < 0 ? res : -ECONNABORTED;
-	s->loop->stats.connect_failed++;
+	NET__COUNT(s->loop, connect_failed, 1);
 	s->state = NET__S_CLOSING;
 	s->shutdown_started = true;
 	net__session_check_later(s);

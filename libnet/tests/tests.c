@@ -12,6 +12,7 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -122,7 +123,8 @@ static struct {
 	atomic_int order[8];
 	atomic_int fired;
 	atomic_int repeats;
-	struct net_timer *stopped, *self_destroying, *repeating;
+	struct net_timer *first, *last, *stopped, *repeating;
+	atomic_bool freed;
 } timers;
 
 static void timer_fired(struct net_timer *t, void *arg)
@@ -153,6 +155,8 @@ static void start_timers(struct net_loop *loop, void *arg)
 	(void)arg;
 	CHECK_OK(net_timer_create(loop, timer_fired, (void *)(intptr_t)3, &a));
 	CHECK_OK(net_timer_create(loop, timer_fired, (void *)(intptr_t)1, &b));
+	timers.last = a;
+	timers.first = b;
 	CHECK_OK(net_timer_create(loop, timer_self_destroy, (void *)(intptr_t)2, &c));
 	CHECK_OK(net_timer_create(loop, timer_fired, (void *)(intptr_t)9, &timers.stopped));
 	CHECK_OK(net_timer_create(loop, timer_repeat, NULL, &timers.repeating));
@@ -165,6 +169,17 @@ static void start_timers(struct net_loop *loop, void *arg)
 	net_timer_start(timers.repeating, 5, 5);
 }
 
+static void free_timers(struct net_loop *loop, void *arg)
+{
+	(void)loop;
+	(void)arg;
+	net_timer_destroy(timers.first);
+	net_timer_destroy(timers.last);
+	net_timer_destroy(timers.stopped);
+	net_timer_destroy(timers.repeating);
+	atomic_store(&timers.freed, true);
+}
+
 static void test_timers(void)
 {
 	struct net_runtime *rt = test_runtime(1);
@@ -175,6 +190,9 @@ static void test_timers(void)
 	CHECK(atomic_load(&timers.fired) == 3);
 	CHECK(timers.order[0] == 1 && timers.order[1] == 2 && timers.order[2] == 3);
 	CHECK(atomic_load(&timers.repeats) == 5);
+	CHECK_OK(net_loop_post(net_runtime_loop(rt, 0), free_timers, NULL));
+	WAIT_UNTIL(atomic_load(&timers.freed), 3000);
+	CHECK(atomic_load(&timers.freed));
 	net_runtime_destroy(rt);
 }
 
@@ -711,6 +729,52 @@ static void test_max_sessions(void)
 	net_runtime_destroy(rt);
 }
 
+/*
+ * Out of descriptors: accepts fail with EMFILE. The listener must back off
+ * (a handful of retries, not a spinning loop) and take the waiting
+ * connections once descriptors are free again.
+ */
+static void test_accept_emfile(void)
+{
+	struct net_runtime *rt = test_runtime(1);
+	struct net_server *srv = start_echo(rt);
+	struct rlimit saved, tight;
+	int fds[6];
+	uint64_t errors;
+	char got[4];
+
+	/* The clients' sockets exist before the limit tightens; connect()
+	 * needs no new descriptor, accept() does. */
+	for (int i = 0; i < 6; i++)
+		CHECK((fds[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) >= 0);
+	CHECK(getrlimit(RLIMIT_NOFILE, &saved) == 0);
+	tight = saved;
+	tight.rlim_cur = (rlim_t)fds[5] + 3; /* room for two accepts */
+	CHECK(setrlimit(RLIMIT_NOFILE, &tight) == 0);
+	for (int i = 0; i < 6; i++) {
+		struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(net_server_port(srv)) };
+
+		sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		CHECK(connect(fds[i], (struct sockaddr *)&sa, sizeof(sa)) == 0);
+	}
+	WAIT_UNTIL(stats_of(rt).accept_errors > 0, 3000);
+	errors = stats_of(rt).accept_errors;
+	CHECK(errors > 0);
+	test_sleep_ms(500);
+	/* ~100 ms between retries: a few more errors, not thousands. */
+	CHECK(stats_of(rt).accept_errors - errors <= 10);
+	CHECK(setrlimit(RLIMIT_NOFILE, &saved) == 0);
+	/* Every waiting client is served once descriptors are back. */
+	for (int i = 0; i < 6; i++) {
+		CHECK(test_write_frame(fds[i], "emfi", 4) == 0);
+		CHECK(test_read_frame(fds[i], got, sizeof(got), 5000) == 4);
+		close(fds[i]);
+	}
+	CHECK(stats_of(rt).accepted == 6);
+	release_seen_session();
+	net_runtime_destroy(rt);
+}
+
 static void test_runtime_stop_drains(void)
 {
 	struct net_runtime *rt = test_runtime(2);
@@ -752,6 +816,7 @@ static const struct {
 	{ "pause_backpressure", test_pause_backpressure },
 	{ "idle_timeout", test_idle_timeout },
 	{ "max_sessions", test_max_sessions },
+	{ "accept_emfile", test_accept_emfile },
 	{ "runtime_stop_drains", test_runtime_stop_drains },
 };
 

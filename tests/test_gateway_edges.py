@@ -49,7 +49,10 @@ class FakeGamesrv:
                 return
             with self.lock:
                 self.conn = conn
-            self._serve_link(conn)
+            try:
+                self._serve_link(conn)
+            except OSError:
+                conn.close()  # dropped under us (drop_link): take the next link
 
     def _serve_link(self, conn):
         pb = rt.internal_pb2

@@ -66,9 +66,9 @@ struct net__handle {
 	bool in_ready_list;
 	struct net__handle *ready_prev, *ready_next;
 #ifdef _WIN32
-	/* iocp: DisconnectEx(TF_REUSE_SOCKET) completed, so detach may keep
-	 * the socket for a later AcceptEx/ConnectEx (see engine_iocp.c). */
-	bool reusable;
+	/* iocp: where the socket came from and whether detach may keep it
+	 * for a later AcceptEx/ConnectEx (IOCP_H_* bits, engine_iocp.c). */
+	unsigned iocp_flags;
 #endif
 };
 
@@ -399,6 +399,8 @@ void net__sock_close(net_socket_t sock);
 int net__wsa_init(void);
 /* A winsock or Win32 error code as a negative errno value. */
 int net__wsa_errno(DWORD wsa_error);
+/* A new overlapped, non-inheritable TCP socket (no reuse pool). */
+int net__sock_new(int family, net_socket_t *out /* OUT */);
 /* engine_iocp.c: take a socket of `family` from this loop's reuse pool
  * (already on the loop's completion port); false if there is none. */
 bool net__iocp_reuse_take(struct net_loop *loop, int family, net_socket_t *out /* OUT */);

@@ -51,7 +51,7 @@ int net__sock_listen(const struct sockaddr_storage *addr, socklen_t addr_len, in
 {
 	struct sockaddr_storage bound;
 	socklen_t bound_len = sizeof(bound);
-	net_socket_t sock;
+	net_socket_t sock = 0;
 	int one = 1;
 	int fd, err;
 

@@ -96,8 +96,7 @@ int net__sock_addr(const char *host, uint16_t port, struct sockaddr_storage *add
 	return -EINVAL;
 }
 
-/* A fresh overlapped, non-inheritable TCP socket. */
-static int new_stream(int family, SOCKET *out)
+int net__sock_new(int family, net_socket_t *out)
 {
 	SOCKET sock;
 	int err = net__wsa_init();
@@ -108,25 +107,19 @@ static int new_stream(int family, SOCKET *out)
 			  WSA_FLAG_OVERLAPPED | WSA_FLAG_NO_HANDLE_INHERIT);
 	if (sock == INVALID_SOCKET)
 		return net__wsa_errno((DWORD)WSAGetLastError());
-	*out = sock;
+	*out = (net_socket_t)sock;
 	return 0;
 }
 
 int net__sock_stream(int family, net_socket_t *out)
 {
 	struct net_loop *loop = net_loop_current();
-	SOCKET sock;
-	int err;
 
 	/* On a loop thread, a socket that DisconnectEx prepared for reuse
 	 * saves creating (and associating) a new one. */
 	if (loop && net__iocp_reuse_take(loop, family, out))
 		return 0;
-	err = new_stream(family, &sock);
-	if (err)
-		return err;
-	*out = (net_socket_t)sock;
-	return 0;
+	return net__sock_new(family, out);
 }
 
 int net__sock_listen(const struct sockaddr_storage *addr, socklen_t addr_len, int backlog,
@@ -135,12 +128,14 @@ int net__sock_listen(const struct sockaddr_storage *addr, socklen_t addr_len, in
 	struct sockaddr_storage bound;
 	int bound_len = sizeof(bound);
 	BOOL exclusive = TRUE;
+	net_socket_t handle;
 	SOCKET sock;
 	int err;
 
-	err = new_stream(addr->ss_family, &sock);
+	err = net__sock_new(addr->ss_family, &handle);
 	if (err)
 		return err;
+	sock = (SOCKET)handle;
 	/* Windows' SO_REUSEADDR would let another process steal the port;
 	 * rebinding next to TIME_WAIT connections works without it. */
 	setsockopt(sock, SOL_SOCKET, SO_EXCLUSIVEADDRUSE, (const char *)&exclusive,

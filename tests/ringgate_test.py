@@ -314,10 +314,23 @@ class Cluster:
             raise
         return self
 
+    def sanitizer_reports(self):
+        """Lines where ASan/UBSan/LSan reported something in any log."""
+        found = []
+        for proc in ("dbproxy", "gamesrv", "gateway"):
+            for line in self.log_text(proc).splitlines():
+                if "Sanitizer" in line or "runtime error:" in line:
+                    found.append("%s: %s" % (proc, line))
+        return found
+
     def __exit__(self, exc_type, exc, tb):
         if exc_type is not None:
             self.dump_logs()
         self.down()
+        reports = self.sanitizer_reports()
+        if reports and exc_type is None:
+            self.dump_logs()
+            raise AssertionError("sanitizer reports:\n" + "\n".join(reports))
         return False
 
 

@@ -781,9 +781,12 @@ static void *game_main(void *arg)
 			if (next_tick <= now) /* late: skip, do not burst */
 				next_tick = now + g->cfg.tick_ms;
 		}
-		if (g->draining &&
-		    (db_link_pending(&g->db) == 0 || now >= g->drain_deadline_ms))
+		if (g->draining && db_link_pending(&g->db) == 0) {
+			RG_INFO("drain done: every dbproxy call answered");
 			break;
+		}
+		if (g->draining && now >= g->drain_deadline_ms)
+			break; /* game_stop reports what is left */
 	}
 	return NULL;
 }

@@ -1,0 +1,636 @@
+"""gamesrv on its own: a real gamesrv process between a scripted stand-in
+for a gateway (FakeGate, speaking GateToGame/GameToGate) and a scripted
+stand-in for dbproxy (FakeDb, speaking GameToDb/DbToGame), on loopback.
+
+This checks what the cluster tests cannot provoke on demand: a dbproxy that
+is down, silent or slow (TIMEOUT, SERVICE_UNAVAILABLE, never an early
+ack), a gateway that goes silent or sends garbage, field validation, the
+takeover of an account by a second login, and the drain on SIGTERM.
+
+usage: test_gamesrv_links.py BUILD_DIR CASE   (one CTest test per case)
+
+Every wait has a deadline; no test measures time. The proto bindings,
+framing and helpers come from tests/ringgate_test.py.
+"""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "..", "tests"))
+import ringgate_test as rt  # noqa: E402
+from ringgate_test import encode_varint, parse_frame, log  # noqa: E402
+
+WAIT = 15  # seconds any single expected event may take at most
+
+
+class Conn:
+    """A framed TCP connection with a reader thread. Decoded messages are
+    kept in self.inbox (in arrival order); a heartbeat thread sends the
+    given heartbeat message every 100 ms unless self.silent is set."""
+
+    def __init__(self, sock, parse, heartbeat, name, on_message=None, silent=False):
+        self.sock = sock
+        self.parse = parse
+        self.heartbeat = heartbeat
+        self.name = name
+        self.inbox = []
+        self.cond = threading.Condition()
+        self.closed = False
+        self.silent = silent
+        # Called on the reader thread; returns True when it consumed msg.
+        self.on_message = on_message
+        self.lock = threading.Lock()
+        threading.Thread(target=self._read, daemon=True).start()
+        threading.Thread(target=self._beat, daemon=True).start()
+
+    def send(self, msg):
+        self.send_raw_body(msg.SerializeToString())
+
+    def send_raw_body(self, body):
+        self.send_raw(encode_varint(len(body)) + body)
+
+    def send_raw(self, data):
+        with self.lock:
+            try:
+                self.sock.sendall(data)
+            except OSError:
+                pass
+
+    def _read(self):
+        buf = b""
+        while True:
+            try:
+                data = self.sock.recv(65536)
+            except OSError:
+                data = b""
+            if not data:
+                break
+            buf += data
+            while True:
+                body, buf = parse_frame(buf)
+                if body is None:
+                    break
+                msg = self.parse(body)
+                if self.on_message and self.on_message(self, msg):
+                    continue
+                with self.cond:
+                    self.inbox.append(msg)
+                    self.cond.notify_all()
+        with self.cond:
+            self.closed = True
+            self.cond.notify_all()
+
+    def _beat(self):
+        while not self.closed:
+            if not self.silent:
+                self.send(self.heartbeat())
+            time.sleep(0.1)
+
+    def wait(self, predicate, what, timeout=WAIT):
+        """The first inbox message predicate accepts (consumed)."""
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while True:
+                for i, msg in enumerate(self.inbox):
+                    if predicate(msg):
+                        del self.inbox[i]
+                        return msg
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or self.closed:
+                    raise AssertionError("%s: no %s (closed=%s); inbox: %s"
+                                         % (self.name, what, self.closed, self.inbox))
+                self.cond.wait(remaining)
+
+    def wait_closed(self, timeout=WAIT):
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while not self.closed:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise AssertionError(self.name + ": still open")
+                self.cond.wait(remaining)
+
+    def close(self):
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.sock.close()
+
+
+# ---- the dbproxy stand-in -----------------------------------------------------
+
+class FakeDb:
+    """Accepts gamesrv, answers Hello, logins (first login creates the
+    account), saves and add_gold, and records every request. Knobs:
+    answer_gold=False swallows DbAddGold; silent=True stops heartbeats and
+    every answer (a hung dbproxy)."""
+
+    def __init__(self):
+        i = rt.internal_pb2
+        self.i = i
+        self.listener = socket.socket()
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(8)
+        self.port = self.listener.getsockname()[1]
+        self.accounts = {}          # name -> dict
+        self.saves = []             # DbSavePlayer messages
+        self.swallowed = []         # (conn, GameToDb) not answered
+        self.answer_gold = True
+        self.silent = False
+        self.conns = []
+        self.cond = threading.Condition()
+        self.hellos = 0
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                sock, _ = self.listener.accept()
+            except OSError:
+                return
+            conn = Conn(sock, self._parse, self._heartbeat, "fakedb",
+                        on_message=self._handle, silent=self.silent)
+            with self.cond:
+                self.conns.append(conn)
+
+    def _parse(self, body):
+        msg = self.i.GameToDb()
+        msg.ParseFromString(body)
+        return msg
+
+    def _heartbeat(self):
+        return self.i.DbToGame(heartbeat=self.i.Heartbeat(sent_ms=1))
+
+    def _handle(self, conn, req):
+        i = self.i
+        kind = req.WhichOneof("body")
+        if kind == "heartbeat":
+            return True
+        if self.silent:
+            return True
+        reply = i.DbToGame(request_id=req.request_id)
+        if kind == "hello":
+            reply.hello.role = "dbproxy"
+            with self.cond:
+                self.hellos += 1
+                self.cond.notify_all()
+        elif kind == "login":
+            acct = self.accounts.get(req.login.name)
+            if acct is None:
+                acct = dict(id=len(self.accounts) + 1, password=req.login.password,
+                            zone=1, x=0.0, y=0.0, gold=0)
+                self.accounts[req.login.name] = acct
+                reply.login.created = True
+            elif acct["password"] != req.login.password:
+                reply.status = i.DB_WRONG_PASSWORD
+                conn.send(reply)
+                return True
+            p = reply.login.player
+            p.player_id, p.name, p.zone = acct["id"], req.login.name, acct["zone"]
+            p.x, p.y, p.gold = acct["x"], acct["y"], acct["gold"]
+        elif kind == "save":
+            with self.cond:
+                self.saves.append(req.save)
+                self.cond.notify_all()
+            for acct in self.accounts.values():
+                if acct["id"] == req.save.player_id:
+                    acct.update(zone=req.save.zone, x=req.save.x, y=req.save.y)
+            reply.save.SetInParent()
+        elif kind == "add_gold":
+            if not self.answer_gold:
+                with self.cond:
+                    self.swallowed.append((conn, req))
+                    self.cond.notify_all()
+                return True
+            for acct in self.accounts.values():
+                if acct["id"] == req.add_gold.player_id:
+                    acct["gold"] += req.add_gold.amount
+                    reply.add_gold.gold = acct["gold"]
+        conn.send(reply)
+        return True
+
+    def wait_for(self, predicate, what, timeout=WAIT):
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while not predicate():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise AssertionError("fakedb: no " + what)
+                self.cond.wait(remaining)
+
+    def saved_ids(self):
+        with self.cond:
+            return sorted(s.player_id for s in self.saves)
+
+    def drop_connections(self):
+        with self.cond:
+            conns, self.conns = self.conns, []
+        for conn in conns:
+            conn.close()
+
+    def stop(self):
+        self.listener.close()
+        self.drop_connections()
+
+
+# ---- the gateway stand-in ------------------------------------------------------
+
+class FakeGate:
+    """One gateway link to gamesrv: says Hello, heartbeats, and sends client
+    requests for any client session id it likes."""
+
+    def __init__(self, port, hello=True):
+        i = rt.internal_pb2
+        self.i = i
+        self.c = rt.client_pb2
+        sock = socket.create_connection(("127.0.0.1", port), timeout=WAIT)
+        sock.settimeout(None)
+        # Silent until Hello is answered: Hello must be the first frame.
+        self.conn = Conn(sock, self._parse, self._heartbeat, "fakegate", silent=True)
+        self.seq = 0
+        if hello:
+            self.conn.send(i.GateToGame(hello=i.Hello(role="gateway", instance="test")))
+            self.conn.wait(lambda m: m.WhichOneof("body") == "hello", "HelloReply")
+            self.conn.silent = False
+
+    def _parse(self, body):
+        msg = self.i.GameToGate()
+        msg.ParseFromString(body)
+        return msg
+
+    def _heartbeat(self):
+        return self.i.GateToGame(heartbeat=self.i.Heartbeat(sent_ms=1))
+
+    def send_request(self, session, **body):
+        self.seq += 1
+        msg = self.c.ClientMessage(seq=self.seq, **body)
+        self.conn.send(self.i.GateToGame(request=self.i.ClientRequest(
+            session=session, deadline_ms=5000, message=msg)))
+        return self.seq
+
+    def wait_reply(self, session, seq, what="reply"):
+        m = self.conn.wait(lambda m: m.WhichOneof("body") == "to_client"
+                           and session in m.to_client.sessions
+                           and m.to_client.message.seq == seq,
+                           "%s to session %d seq %d" % (what, session, seq))
+        return m.to_client.message
+
+    def request(self, session, **body):
+        return self.wait_reply(session, self.send_request(session, **body))
+
+    def wait_push(self, session, kind, what=None):
+        m = self.conn.wait(lambda m: m.WhichOneof("body") == "to_client"
+                           and session in m.to_client.sessions
+                           and m.to_client.message.seq == 0
+                           and m.to_client.message.WhichOneof("body") == kind,
+                           what or "%s push to %d" % (kind, session))
+        return m.to_client.message
+
+    def wait_kick(self, session):
+        return self.conn.wait(lambda m: m.WhichOneof("body") == "kick"
+                              and m.kick.session == session,
+                              "Kick of session %d" % session).kick
+
+    def login(self, session, name, password="pw"):
+        return self.request(session, login=self.c.LoginRequest(name=name, password=password))
+
+    def gone(self, session):
+        self.conn.send(self.i.GateToGame(gone=self.i.ClientGone(session=session)))
+
+
+def expect(msg, body):
+    return rt.expect(msg, body)
+
+
+def expect_error(msg, code):
+    return rt.expect_error(msg, code)
+
+
+# ---- gamesrv -------------------------------------------------------------------
+
+class GameSrv:
+    def __init__(self, build_dir, db_port, *extra):
+        self.dir = tempfile.mkdtemp(prefix="gamesrv-test-")
+        self.port_file = os.path.join(self.dir, "port")
+        self.log_path = os.path.join(self.dir, "gamesrv.log")
+        args = [os.path.join(build_dir, "gamesrv", "gamesrv"),
+                "--listen-port", "0", "--port-file", self.port_file,
+                "--dbproxy-port", str(db_port), "--heartbeat-ms", "100",
+                "--dead-ms", "1500", "--log-level", "debug"] + list(extra)
+        log("starting", " ".join(args))
+        self.logf = open(self.log_path, "w")
+        self.proc = subprocess.Popen(args, stdout=self.logf, stderr=subprocess.STDOUT)
+        rt.eventually(lambda: os.path.exists(self.port_file) or self.proc.poll() is not None,
+                      timeout=WAIT, what="gamesrv port file")
+        if self.proc.poll() is not None:
+            raise AssertionError("gamesrv exited at start: %d" % self.proc.returncode)
+        with open(self.port_file) as f:
+            self.port = int(f.read())
+
+    def terminate(self, timeout=WAIT):
+        """SIGTERM; returns the exit code."""
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout)
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def log_text(self):
+        with open(self.log_path, errors="replace") as f:
+            return f.read()
+
+
+# ---- cases ---------------------------------------------------------------------
+
+def wait_db_link(db, count=1):
+    db.wait_for(lambda: db.hellos >= count, "Hello from gamesrv")
+
+
+def case_play(srv, db):
+    """Login, join/leave pushes, move, chat, earn, ping, logout + save."""
+    c = rt.client_pb2
+    gate = FakeGate(srv.port)
+    a = expect(gate.login(1, "alice"), "login")
+    assert a.created and a.self.name == "alice" and not a.others, a
+    b = expect(gate.login(2, "bob"), "login")
+    assert [o.name for o in b.others] == ["alice"], b
+    gate.wait_push(1, "joined")
+    m = expect(gate.request(1, move=c.MoveRequest(x=3.5, y=-4.0)), "move")
+    assert (m.x, m.y) == (3.5, -4.0), m
+    moved = gate.wait_push(2, "moved").moved
+    assert moved.player_id == a.self.player_id and moved.x == 3.5, moved
+    expect(gate.request(2, chat=c.ChatRequest(text="h\u00e9llo \u4f60\u597d")), "chat")
+    line = gate.wait_push(1, "chat_line").chat_line
+    assert line.name == "bob" and line.text == "h\u00e9llo \u4f60\u597d", line
+    e = expect(gate.request(1, earn=c.EarnRequest(amount=7)), "earn")
+    assert e.gold == 7, e
+    p = expect(gate.request(1, ping=c.PingRequest(client_time=99)), "pong")
+    assert p.client_time == 99 and p.server_time_ms > 0, p
+    expect(gate.request(1, logout=c.LogoutRequest()), "logout")
+    assert db.saved_ids() == [a.self.player_id], db.saved_ids()
+    assert db.saves[0].x == 3.5 and db.saves[0].y == -4.0
+    gate.wait_push(2, "left")
+    expect_error(gate.request(1, move=c.MoveRequest(x=1, y=1)), "NOT_LOGGED_IN")
+    # The session may log in again, and gets the saved spot back.
+    a2 = expect(gate.login(1, "alice"), "login")
+    assert not a2.created and a2.self.x == 3.5 and a2.self.gold == 7, a2
+
+
+def case_validation(srv, db):
+    """Every field is checked; errors carry the proto's codes."""
+    c = rt.client_pb2
+    gate = FakeGate(srv.port)
+    for body in (dict(move=c.MoveRequest(x=1, y=1)), dict(chat=c.ChatRequest(text="x")),
+                 dict(earn=c.EarnRequest(amount=1)), dict(logout=c.LogoutRequest())):
+        expect_error(gate.request(1, **body), "NOT_LOGGED_IN")
+    expect(gate.request(1, ping=c.PingRequest(client_time=1)), "pong")
+    for name in ("", "a" * 33, "sp ace", "semi;colon", "caf\u00e9"):
+        expect_error(gate.login(1, name), "INVALID_NAME")
+    expect_error(gate.login(1, "carol", password=""), "BAD_REQUEST")
+    expect_error(gate.login(1, "carol", password="p" * 129), "BAD_REQUEST")
+    # seq 0 and an empty body.
+    gate.conn.send(gate.i.GateToGame(request=gate.i.ClientRequest(
+        session=1, message=c.ClientMessage(seq=0, ping=c.PingRequest()))))
+    expect_error(gate.wait_reply(1, 0), "BAD_REQUEST")
+    seq = gate.send_request(1)
+    expect_error(gate.wait_reply(1, seq), "BAD_REQUEST")
+
+    expect(gate.login(1, "carol"), "login")
+    expect_error(gate.login(1, "carol"), "ALREADY_LOGGED_IN")
+    expect_error(gate.login(2, "carol", password="other"), "WRONG_PASSWORD")
+    for x, y in ((float("nan"), 0), (0, float("inf")), (float("-inf"), 0),
+                 (1000.5, 0), (0, -1001), (1e30, 1e30)):
+        expect_error(gate.request(1, move=c.MoveRequest(x=x, y=y)), "OUT_OF_BOUNDS")
+    expect(gate.request(1, move=c.MoveRequest(x=1000, y=-1000)), "move")  # the edge
+    for text in ("", "x" * 257, "line\nbreak", "\x1b[2J"):
+        expect_error(gate.request(1, chat=c.ChatRequest(text=text)), "INVALID_CHAT")
+    expect(gate.request(1, chat=c.ChatRequest(text="\u20ac" * 85)), "chat")  # 255 bytes
+    # Invalid UTF-8 cannot be built by the Python library: patch the bytes.
+    for bad in (b"\xc3\x28", b"\xed\xa0\x80", b"\xc0\xaf", b"\xff\xfe"):
+        gate.seq += 1
+        marker = b"Z" * len(bad)
+        msg = gate.i.GateToGame(request=gate.i.ClientRequest(
+            session=1, message=c.ClientMessage(seq=gate.seq,
+                                               chat=c.ChatRequest(text=marker.decode()))))
+        raw = msg.SerializeToString().replace(marker, bad)
+        gate.conn.send_raw_body(raw)
+        expect_error(gate.wait_reply(1, gate.seq), "INVALID_CHAT")
+    for amount in (0, 1001, 2 ** 32 - 1):
+        expect_error(gate.request(1, earn=c.EarnRequest(amount=amount)), "BAD_REQUEST")
+    # The link survived all of that.
+    expect(gate.request(1, ping=c.PingRequest(client_time=2)), "pong")
+
+
+def case_takeover(srv, db):
+    """A second login of an online account kicks the first session; the
+    new one gets the in-memory state; never two live copies."""
+    c = rt.client_pb2
+    gate1, gate2 = FakeGate(srv.port), FakeGate(srv.port)
+    watcher = expect(gate1.login(9, "watcher"), "login")
+    first = expect(gate1.login(1, "dana"), "login")
+    gate1.wait_push(9, "joined")
+    expect(gate1.request(1, move=c.MoveRequest(x=12, y=13)), "move")
+    gate1.wait_push(9, "moved")
+    # Same client session id on another gateway link: a different client.
+    second = expect(gate2.login(1, "dana"), "login")
+    kick = gate1.wait_kick(1)
+    assert kick.kicked.code == c.ErrorCode.Value("LOGGED_IN_ELSEWHERE"), kick
+    assert second.self.player_id == first.self.player_id
+    assert (second.self.x, second.self.y) == (12, 13), second.self
+    assert [o.name for o in second.others] == ["watcher"], second.others
+    expect_error(gate1.request(1, move=c.MoveRequest(x=1, y=1)), "NOT_LOGGED_IN")
+    expect(gate2.request(1, move=c.MoveRequest(x=14, y=15)), "move")
+    moved = gate1.wait_push(9, "moved").moved
+    assert moved.player_id == first.self.player_id and moved.x == 14
+    # The kicked session's ClientGone must not log the new owner out.
+    gate1.gone(1)
+    expect(gate2.request(1, ping=c.PingRequest()), "pong")
+    expect(gate2.request(1, move=c.MoveRequest(x=16, y=17)), "move")
+    assert watcher.self.player_id != first.self.player_id
+
+
+def case_earn_timeout(srv, db):
+    """An add_gold that dbproxy does not answer ends with TIMEOUT and is
+    never acked, even when the reply comes late."""
+    c, i = rt.client_pb2, rt.internal_pb2
+    gate = FakeGate(srv.port)
+    expect(gate.login(1, "erin"), "login")
+    db.answer_gold = False
+    seq = gate.send_request(1, earn=c.EarnRequest(amount=5))
+    expect_error(gate.wait_reply(1, seq), "TIMEOUT")
+    db.wait_for(lambda: db.swallowed, "the swallowed add_gold")
+    conn, req = db.swallowed[0]
+    conn.send(i.DbToGame(request_id=req.request_id,
+                         add_gold=i.DbAddGoldReply(gold=5)))
+    # The late reply is dropped: the next request's answer comes first and
+    # nothing else is addressed to seq.
+    expect(gate.request(1, ping=c.PingRequest()), "pong")
+    assert not [m for m in gate.conn.inbox if m.WhichOneof("body") == "to_client"
+                and m.to_client.message.seq == seq], gate.conn.inbox
+
+
+def case_db_down(srv, db):
+    """With the dbproxy link down, calls fail at once with
+    SERVICE_UNAVAILABLE; the link comes back by itself."""
+    c = rt.client_pb2
+    gate = FakeGate(srv.port)
+    expect(gate.login(1, "fred"), "login")
+    db.answer_gold = False
+    seq = gate.send_request(1, earn=c.EarnRequest(amount=5))
+    db.wait_for(lambda: db.swallowed, "the add_gold")
+    db.drop_connections()
+    # The call in flight fails with the link, not at its deadline.
+    expect_error(gate.wait_reply(1, seq), "SERVICE_UNAVAILABLE")
+    db.answer_gold = True
+    # Until gamesrv has redialed, new calls fail at once; then they work.
+    rt.eventually(lambda: rt.body_of(gate.login(2, "gina")) == "login",
+                  timeout=WAIT, what="login after the dbproxy link is back")
+    e = expect(gate.request(1, earn=c.EarnRequest(amount=3)), "earn")
+    assert e.gold == 3, e
+
+
+def case_db_silent(srv, db):
+    """A dbproxy that stops answering (heartbeats included) is noticed
+    within the dead time: its link is closed and calls fail."""
+    c = rt.client_pb2
+    gate = FakeGate(srv.port)
+    expect(gate.login(1, "hank"), "login")
+    wait_db_link(db)
+    db.silent = True
+    for conn in db.conns:
+        conn.silent = True
+    # The call deadline is long: only the dead-link rule can end this call.
+    seq = gate.send_request(1, earn=c.EarnRequest(amount=5))
+    expect_error(gate.wait_reply(1, seq), "SERVICE_UNAVAILABLE")
+    db.silent = False
+    rt.eventually(lambda: rt.body_of(gate.request(1, earn=c.EarnRequest(amount=1))) == "earn",
+                  timeout=WAIT, what="earn after dbproxy answers again")
+
+
+def case_gate_drop(srv, db):
+    """A gateway link that closes, or a ClientGone, saves the players."""
+    gate = FakeGate(srv.port)
+    ids = [expect(gate.login(s, n), "login").self.player_id
+           for s, n in ((1, "ivan"), (2, "jill"), (3, "kate"))]
+    gate.gone(3)
+    db.wait_for(lambda: len(db.saves) >= 1, "save after ClientGone")
+    assert db.saved_ids() == [ids[2]], db.saved_ids()
+    gate.conn.close()
+    db.wait_for(lambda: len(db.saves) >= 3, "saves after the link closed")
+    assert db.saved_ids() == sorted(ids), db.saved_ids()
+    # The accounts are free again: a new link may log them in.
+    gate2 = FakeGate(srv.port)
+    a = expect(gate2.login(1, "ivan"), "login")
+    assert not a.others or all(o.name != "jill" for o in a.others), a
+
+
+def case_gate_silent(srv, db):
+    """A gateway that stops sending (no heartbeats) is disconnected within
+    the dead time, and its players are saved."""
+    gate = FakeGate(srv.port)
+    pid = expect(gate.login(1, "liam"), "login").self.player_id
+    gate.conn.silent = True
+    gate.conn.wait_closed()
+    db.wait_for(lambda: db.saves, "save of the silent gateway's player")
+    assert db.saved_ids() == [pid]
+
+
+def case_bad_frames(srv, db):
+    """Garbage, a request before Hello, a second Hello: the link is closed,
+    gamesrv lives on."""
+    i, c = rt.internal_pb2, rt.client_pb2
+    g = FakeGate(srv.port, hello=False)
+    g.conn.send_raw(b"\x05\xff\xff\xff\xff\xff")  # not a GateToGame
+    g.conn.wait_closed()
+    g = FakeGate(srv.port, hello=False)
+    g.conn.send(i.GateToGame(request=i.ClientRequest(
+        session=1, message=c.ClientMessage(seq=1, ping=c.PingRequest()))))
+    g.conn.wait_closed()
+    g = FakeGate(srv.port, hello=False)
+    g.conn.send_raw(b"\xff\xff\xff\xff\xff\xff")  # a length prefix too long
+    g.conn.wait_closed()
+    g = FakeGate(srv.port)
+    g.conn.send(i.GateToGame(hello=i.Hello(role="gateway")))
+    g.conn.wait_closed()
+    g = FakeGate(srv.port)
+    expect(g.request(1, ping=c.PingRequest()), "pong")
+    assert srv.proc.poll() is None
+
+
+def case_drain(srv, db):
+    """SIGTERM: every player is kicked (SHUTTING_DOWN) and saved, then
+    gamesrv exits 0."""
+    c = rt.client_pb2
+    gate = FakeGate(srv.port)
+    ids = [expect(gate.login(s, n), "login").self.player_id
+           for s, n in ((1, "mia"), (2, "noah"))]
+    expect(gate.request(2, move=c.MoveRequest(x=-7, y=8)), "move")
+    code = srv.terminate()
+    assert code == 0, "gamesrv exit code %d" % code
+    for s in (1, 2):
+        k = gate.wait_kick(s)
+        assert k.kicked.code == c.ErrorCode.Value("SHUTTING_DOWN"), k
+    assert db.saved_ids() == sorted(ids), db.saved_ids()
+    assert any(s.x == -7 and s.y == 8 for s in db.saves), db.saves
+    assert "NOT saved" not in srv.log_text()
+
+
+CASES = {
+    "play": (case_play, []),
+    "validation": (case_validation, []),
+    "takeover": (case_takeover, []),
+    "earn_timeout": (case_earn_timeout, ["--call-deadline-ms", "300"]),
+    "db_down": (case_db_down, []),
+    "db_silent": (case_db_silent, ["--call-deadline-ms", "60000"]),
+    "gate_drop": (case_gate_drop, []),
+    "gate_silent": (case_gate_silent, []),
+    "bad_frames": (case_bad_frames, []),
+    "drain": (case_drain, []),
+}
+
+
+def main():
+    if len(sys.argv) != 3 or sys.argv[2] not in CASES:
+        print("usage: %s BUILD_DIR CASE\ncases: %s" % (sys.argv[0], " ".join(CASES)))
+        sys.exit(2)
+    rt.load_protos()
+    fn, extra = CASES[sys.argv[2]]
+    db = FakeDb()
+    srv = GameSrv(sys.argv[1], db.port, *extra)
+    ok = False
+    try:
+        wait_db_link(db)
+        fn(srv, db)
+        # Every case ends with a clean drain, and no sanitizer report.
+        if srv.proc.poll() is None:
+            code = srv.terminate()
+            assert code == 0, "gamesrv exit code %d after SIGTERM" % code
+        for bad in ("AddressSanitizer", "LeakSanitizer", "runtime error:"):
+            assert bad not in srv.log_text(), "sanitizer report in the gamesrv log"
+        ok = True
+    except Exception:
+        import traceback
+        traceback.print_exc()
+    finally:
+        srv.kill()
+        db.stop()
+        if not ok:
+            print("----- gamesrv log (last 80 lines) -----")
+            print("\n".join(srv.log_text().splitlines()[-80:]))
+    print("PASS" if ok else "FAIL")
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()

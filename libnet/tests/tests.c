@@ -12,7 +12,12 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <string.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -795,6 +800,42 @@ static void test_runtime_stop_drains(void)
 	net_runtime_destroy(rt);
 }
 
+/* ---- engine choice ----------------------------------------------------------- */
+
+/* Make io_uring_setup fail with EPERM in this process, as a container's
+ * seccomp profile or kernel.io_uring_disabled=2 would. */
+static void forbid_io_uring(void)
+{
+	struct sock_filter filter[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = { .len = sizeof(filter) / sizeof(filter[0]), .filter = filter };
+
+	CHECK(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0);
+	CHECK(prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) == 0);
+}
+
+static void test_engine_fallback(void)
+{
+	struct net_runtime_config forced = { .loops = 1, .engine = "uring" };
+	struct net_runtime_config bogus = { .loops = 1, .engine = "bogus" };
+	struct net_runtime *rt;
+
+	CHECK(net_runtime_create(&bogus, &rt) == -EINVAL);
+	forbid_io_uring();
+	/* Forced by name, a broken engine is an error, not a quiet switch. */
+	CHECK(net_runtime_create(&forced, &rt) == -ENOTSUP);
+	/* Left to choose, libnet falls back to epoll and still works. */
+	unsetenv("RINGGATE_ENGINE");
+	rt = test_runtime(1);
+	CHECK(strcmp(net_runtime_engine(rt), "epoll") == 0);
+	net_runtime_destroy(rt);
+	test_echo_pingpong();
+}
+
 /* ---- the table ----------------------------------------------------------------- */
 
 static const struct {
@@ -818,6 +859,7 @@ static const struct {
 	{ "max_sessions", test_max_sessions },
 	{ "accept_emfile", test_accept_emfile },
 	{ "runtime_stop_drains", test_runtime_stop_drains },
+	{ "engine_fallback", test_engine_fallback },
 };
 
 int main(int argc, char **argv)

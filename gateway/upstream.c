@@ -8,6 +8,7 @@
  *       ^                           |                                 |
  *       +------ redial (libnet) <---+---- dropped / dead / bad frame -+
  *
+ * A link that has not answered Hello within dead_ms is dropped as well.
  * Only an "up" link is published (gateway.upstream_id) and announced to the
  * client loops; clients never see the greeting state. Both sides send
  * Heartbeat every heartbeat_ms (rg/heartbeat.h keeps the rule shared by
@@ -38,6 +39,7 @@ struct upstream_link {
 	struct net_timer *timer;        /* sends heartbeats, checks dead time */
 	struct rg_heartbeat heartbeat;
 	struct rg_pb_arena arena;
+	uint64_t connected_ms;
 	bool greeted;
 };
 
@@ -93,6 +95,14 @@ static void on_link_timer(struct net_timer *timer, void *arg)
 	int err;
 
 	(void)timer;
+	if (!link->greeted && now - link->connected_ms >= link->heartbeat.dead_ms) {
+		/* Heartbeats alone must not keep a link that never says who
+		 * it is half-open forever. */
+		RG_WARN("no HelloReply from gamesrv within %llu ms; dropping the link",
+			(unsigned long long)link->heartbeat.dead_ms);
+		net_session_disconnect(link->session, NET_REASON_IDLE_TIMEOUT);
+		return;
+	}
 	if (rg_heartbeat_dead(&link->heartbeat, now)) {
 		RG_WARN("gamesrv silent for over %llu ms; dropping the link",
 			(unsigned long long)link->heartbeat.dead_ms);
@@ -120,6 +130,7 @@ static void on_connected(struct net_session *s)
 
 	RG_INFO("connected to gamesrv at %s; sending Hello", net_session_peer(s));
 	link->session = s;
+	link->connected_ms = rg_now_ms();
 	rg_heartbeat_init(&link->heartbeat, (uint64_t)gw->cfg.heartbeat_ms,
 			  (uint64_t)gw->cfg.dead_ms, rg_now_ms());
 	rg_pb_arena_init(&link->arena, UPSTREAM_DECODE_FACTOR * (size_t)UPSTREAM_MAX_FRAME);

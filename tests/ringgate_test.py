@@ -11,6 +11,7 @@ directory (never committed), from the same proto/ files the C code uses.
 """
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -272,7 +273,16 @@ class Cluster:
         return proc
 
     def up(self):
+        """deploy/ringgate up, then wait until both links have finished
+        their Hello (deploy only waits for ports and TCP links), so the
+        first request of a test never races the handshakes."""
+        before = {proc: len(self.log_text(proc)) for proc in ("gamesrv", "gateway")}
         self.deploy("up")
+        db_link_up = re.compile(r"dbproxy link \S+ up")
+        eventually(lambda: db_link_up.search(self.log_text("gamesrv")[before["gamesrv"]:]),
+                   what="gamesrv's dbproxy link up")
+        eventually(lambda: "gamesrv link up" in self.log_text("gateway")[before["gateway"]:],
+                   what="gateway's gamesrv link up")
 
     def down(self):
         self.deploy("down", check=False)

@@ -32,6 +32,7 @@ class FakeGamesrv:
         self.lock = threading.Lock()
         self.seen = []          # GateToGame bodies received, in order
         self.hellos = 0
+        self.mute = False       # True: never answer Hello
         self.conn = None
         self.stopping = False
         self.thread = threading.Thread(target=self._serve, daemon=True)
@@ -78,6 +79,8 @@ class FakeGamesrv:
                 if kind == "hello":
                     with self.lock:
                         self.hellos += 1
+                        if self.mute:
+                            continue
                     self._send(conn, pb.GameToGate(hello=pb.HelloReply(role="gamesrv")))
                 elif kind == "heartbeat":
                     self._send(conn, pb.GameToGate(heartbeat=pb.Heartbeat(sent_ms=1)))
@@ -211,6 +214,17 @@ def check_routing(build_dir, log_dir):
         c.wait_push(is_unavailable_push, what="link-down push")
         rt.eventually(lambda: body_of(c.ping()) == "pong", what="relink")
         assert fake.hellos == 2, fake.hellos
+
+        # A gamesrv that accepts but never answers Hello (heartbeats alone)
+        # is dropped after the dead time and redialed; meanwhile requests
+        # fail at once.
+        fake.mute = True
+        fake.drop_link()
+        c.wait_push(is_unavailable_push, what="link-down push")
+        rt.eventually(lambda: fake.hellos >= 4, what="redials after unanswered Hellos")
+        expect_error(c.ping(), "SERVICE_UNAVAILABLE")
+        fake.mute = False
+        rt.eventually(lambda: body_of(c.ping()) == "pong", what="relink after mute")
 
         stop_gateway(gateway, c)
     finally:

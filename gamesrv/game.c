@@ -217,26 +217,41 @@ static void broadcast_left(struct game *g, struct player *p)
 	broadcast(g, p->zone, p, &msg);
 }
 
-/* ---- leaving and saving ---------------------------------------------------- */
+/* ---- saving and leaving ---------------------------------------------------- */
+
+/*
+ * A save of one player's position. It pins the player until it ends. A
+ * save that dbproxy refuses with DB_BUSY (its write queue is full) waits on
+ * g->save_retries and is sent again by a later tick, after a delay that
+ * doubles from SAVE_RETRY_MS, up to SAVE_ATTEMPTS sends in all; any other
+ * failure ends it. A failed save leaves the player dirty,
+ * so the next autosave tries again if the player is still around.
+ */
+#define SAVE_ATTEMPTS 5
+#define SAVE_RETRY_MS 50
 
 struct save_call {
 	struct game *g;
-	struct player *player;     /* pinned until the call ends          */
+	struct player *player;     /* pinned until the save ends          */
 	bool answer;               /* a LogoutRequest waits for this save */
 	struct reply_to to;
+	unsigned attempts;
+	uint64_t retry_at_ms;      /* waiting on g->save_retries until then */
+	struct save_call *next_retry;
 };
 
-static void on_save_reply(void *ctx, int status, const void *reply)
+/* End a save: log, answer a waiting logout, release the player. status and
+ * r as an rg_call_fn gets them (r is NULL unless status is 0). */
+static void save_end(struct save_call *sc, int status, const Ringgate__Internal__DbToGame *r)
 {
-	struct save_call *sc = ctx;
 	struct game *g = sc->g;
-	const Ringgate__Internal__DbToGame *r = reply;
 	struct player *p = sc->player;
 	bool saved = status == 0 && r->status == RINGGATE__INTERNAL__DB_STATUS__DB_OK;
 
 	if (saved) {
 		RG_DEBUG("player %s (%llu) saved", p->name, (unsigned long long)p->id);
 	} else {
+		p->dirty = true;
 		RG_ERROR("player %s (%llu) NOT saved: %s", p->name, (unsigned long long)p->id,
 			 status != 0 ? net_strerror(status) : "dbproxy refused the write");
 	}
@@ -258,43 +273,110 @@ static void on_save_reply(void *ctx, int status, const void *reply)
 	free(sc);
 }
 
+static void on_save_reply(void *ctx, int status, const void *reply)
+{
+	struct save_call *sc = ctx;
+	const Ringgate__Internal__DbToGame *r = reply;
+
+	if (status == 0 && r->status == RINGGATE__INTERNAL__DB_STATUS__DB_BUSY &&
+	    sc->attempts < SAVE_ATTEMPTS) {
+		sc->retry_at_ms = rg_now_ms() + ((uint64_t)SAVE_RETRY_MS << (sc->attempts - 1));
+		sc->next_retry = sc->g->save_retries;
+		sc->g->save_retries = sc;
+		return;
+	}
+	save_end(sc, status, r);
+}
+
+/* Send (or send again) a save of the player's current position. */
+static void save_send(struct save_call *sc)
+{
+	struct game *g = sc->g;
+	struct player *p = sc->player;
+	uint64_t deadline = rg_now_ms() + g->cfg.call_deadline_ms;
+	int rc;
+
+	sc->attempts++;
+	p->dirty = false;
+	rc = db_link_save(&g->db, p->id, p->zone->bounds.id, p->x, p->y, deadline,
+			  on_save_reply, sc);
+	if (rc < 0)
+		save_end(sc, rc, NULL);
+}
+
+/* Save p's position; answer (may be NULL) is a logout waiting for it. */
+static void save_player(struct game *g, struct player *p, const struct reply_to *answer)
+{
+	struct save_call *sc = calloc(1, sizeof(*sc));
+
+	if (!sc) {
+		p->dirty = true;
+		RG_ERROR("player %s (%llu) NOT saved: out of memory", p->name,
+			 (unsigned long long)p->id);
+		if (answer)
+			send_error(g, answer, RINGGATE__CLIENT__ERROR_CODE__INTERNAL,
+				   "logged out, but the position was not saved");
+		return;
+	}
+	sc->g = g;
+	sc->player = p;
+	sc->answer = answer != NULL;
+	if (answer)
+		sc->to = *answer;
+	world_player_pin(p);
+	save_send(sc);
+}
+
+/* Tick: send again the saves dbproxy refused as busy, once due. */
+static void retry_saves(struct game *g, uint64_t now)
+{
+	struct save_call *sc = g->save_retries;
+
+	g->save_retries = NULL;
+	while (sc) {
+		struct save_call *next = sc->next_retry;
+
+		if (now >= sc->retry_at_ms) {
+			save_send(sc);
+		} else {
+			sc->next_retry = g->save_retries;
+			g->save_retries = sc;
+		}
+		sc = next;
+	}
+}
+
+/* Tick: save every online player that moved since its last save, so a
+ * crash of gamesrv loses at most autosave_ms of movement. */
+static void autosave(struct game *g)
+{
+	size_t n = 0;
+
+	for (struct player *p = g->world.player_list; p; p = p->next) {
+		if (p->state == PLAYER_ONLINE && p->dirty) {
+			save_player(g, p, NULL);
+			n++;
+		}
+	}
+	if (n > 0)
+		RG_DEBUG("autosave: %zu players", n);
+}
+
 /*
- * Take an ONLINE player out of the game: tell its zone, unbind and forget
- * its client, and save its position. answer (may be NULL) is a logout
- * waiting for the save: it gets LogoutReply once the save is durable, or
- * the error that stopped it (the player is logged out either way).
+ * Take an ONLINE player out of the game: tell its zone, save its position,
+ * unbind and forget its client. answer (may be NULL) is a logout waiting
+ * for the save: it gets LogoutReply once the save is durable, or the error
+ * that stopped it (the player is logged out either way).
  */
 static void leave(struct game *g, struct player *p, const struct reply_to *answer)
 {
 	struct client *c = p->client;
-	struct save_call *sc = calloc(1, sizeof(*sc));
-	uint64_t deadline = rg_now_ms() + g->cfg.call_deadline_ms;
-	int rc = -ENOMEM;
 
 	broadcast_left(g, p);
 	RG_INFO("player %s (%llu) leaves", p->name, (unsigned long long)p->id);
-	if (sc) {
-		sc->g = g;
-		sc->player = p;
-		sc->answer = answer != NULL;
-		if (answer)
-			sc->to = *answer;
-		world_player_pin(p);
-		rc = db_link_save(&g->db, p->id, p->zone->bounds.id, p->x, p->y, deadline,
-				  on_save_reply, sc);
-	}
-	if (rc < 0) {
-		RG_ERROR("player %s (%llu) NOT saved: %s", p->name, (unsigned long long)p->id,
-			 net_strerror(rc));
-		if (answer)
-			send_call_error(g, answer, rc);
-	}
+	save_player(g, p, answer); /* pins p while the save is out */
 	world_player_unbind(&g->world, p);
 	world_client_remove(&g->world, c);
-	if (rc < 0 && sc) {
-		world_player_unpin(&g->world, p);
-		free(sc);
-	}
 }
 
 /* A client session ended (ClientGone, link down, drain): save its player
@@ -510,6 +592,7 @@ static void handle_move(struct game *g, const struct reply_to *to, struct player
 		return;
 	}
 	world_player_move(p, req->x, req->y);
+	p->dirty = true;
 	mr.x = p->x;
 	mr.y = p->y;
 	msg.body_case = RINGGATE__CLIENT__SERVER_MESSAGE__BODY_MOVE;
@@ -762,6 +845,7 @@ static void *game_main(void *arg)
 {
 	struct game *g = arg;
 	uint64_t next_tick = rg_now_ms() + g->cfg.tick_ms;
+	uint64_t next_autosave = rg_now_ms() + g->cfg.autosave_ms;
 
 	for (;;) {
 		struct game_event *ev = game_queue_take(g->queue, next_tick);
@@ -777,11 +861,16 @@ static void *game_main(void *arg)
 		now = rg_now_ms();
 		if (now >= next_tick) {
 			db_link_expire(&g->db, now);
+			retry_saves(g, now);
+			if (g->cfg.autosave_ms > 0 && now >= next_autosave) {
+				autosave(g);
+				next_autosave = now + g->cfg.autosave_ms;
+			}
 			next_tick += g->cfg.tick_ms;
 			if (next_tick <= now) /* late: skip, do not burst */
 				next_tick = now + g->cfg.tick_ms;
 		}
-		if (g->draining && db_link_pending(&g->db) == 0) {
+		if (g->draining && db_link_pending(&g->db) == 0 && !g->save_retries) {
 			RG_INFO("drain done: every dbproxy call answered");
 			break;
 		}
@@ -840,12 +929,18 @@ size_t game_stop(struct game *g)
 	game_queue_push(g->queue, ev);
 	pthread_join(g->thread, NULL);
 	g->thread_started = false;
-	return db_link_pending(&g->db);
+	return db_link_pending(&g->db) + (g->save_retries != NULL);
 }
 
 void game_fini(struct game *g)
 {
-	/* Calls first: their callbacks still refer to players and clients. */
+	/* Saves and calls first: they still refer to players and clients. */
+	while (g->save_retries) {
+		struct save_call *sc = g->save_retries;
+
+		g->save_retries = sc->next_retry;
+		save_end(sc, -ECANCELED, NULL);
+	}
 	db_link_fini(&g->db);
 	world_fini(&g->world);
 	gate_out_fini(&g->out);

@@ -4,7 +4,8 @@
  * It takes events from the network loops' queue, applies the game's rules
  * (game.c: login, move, chat, earn, ping, logout, kicks and saves), talks
  * to dbproxy through db_link and to clients through gate_out, and runs a
- * fixed tick for time-driven work (call deadlines). It never touches a
+ * fixed tick for time-driven work (call deadlines, save retries,
+ * autosave). It never touches a
  * socket: all output goes through libnet's any-thread functions.
  *
  * Life: game_init -> game_start -> (events...) -> game_stop (pushes the
@@ -31,6 +32,7 @@ struct game_config {
 	uint32_t tick_ms;          /* the fixed tick                          */
 	uint32_t call_deadline_ms; /* deadline of each dbproxy call           */
 	uint32_t drain_ms;         /* how long shutdown waits for saves       */
+	uint32_t autosave_ms;      /* save moved players this often; 0 = off  */
 	struct zone_bounds zone;   /* the zone players live in                */
 };
 
@@ -39,6 +41,8 @@ struct game_target {
 	net_session_id link;
 	uint64_t session;
 };
+
+struct save_call;
 
 struct game {
 	struct game_config cfg;
@@ -50,6 +54,7 @@ struct game {
 	bool thread_started;
 	bool draining;
 	uint64_t drain_deadline_ms;
+	struct save_call *save_retries;   /* refused as busy: resend at tick */
 	struct game_target *targets;   /* scratch for broadcasts          */
 	uint64_t *target_sessions;
 	size_t targets_cap;
@@ -66,7 +71,8 @@ int game_start(struct game *g);
 /*
  * Drain and stop: queue the shutdown event and wait for the game thread to
  * finish (every player kicked and saved, or drain_ms passed). Returns the
- * number of dbproxy calls still pending when it gave up (0 = clean).
+ * number of saves and calls still unanswered when it gave up (0 = clean;
+ * a count, not exact when busy saves were waiting for a retry).
  * Main thread; the runtime must still be running so saves can go out.
  */
 size_t game_stop(struct game *g);

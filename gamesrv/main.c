@@ -45,6 +45,7 @@ struct options {
 	long dead_ms;
 	long call_deadline_ms;
 	long drain_ms;
+	long autosave_ms;
 	long zone_id;
 	long zone_min_x, zone_min_y, zone_max_x, zone_max_y;
 	long max_gateways;
@@ -73,6 +74,7 @@ static bool options_valid(const struct options *o, enum rg_log_level *level)
 		  in_range("dead-ms", o->dead_ms, o->heartbeat_ms + 1, 3600000) &&
 		  in_range("call-deadline-ms", o->call_deadline_ms, 1, 600000) &&
 		  in_range("drain-ms", o->drain_ms, 0, 600000) &&
+		  in_range("autosave-ms", o->autosave_ms, 0, 86400000) &&
 		  in_range("zone-id", o->zone_id, 0, UINT32_MAX) &&
 		  in_range("zone-max-x", o->zone_max_x, o->zone_min_x, 1000000000) &&
 		  in_range("zone-max-y", o->zone_max_y, o->zone_min_y, 1000000000) &&
@@ -124,6 +126,7 @@ int main(int argc, char **argv)
 		.dead_ms = 5000,
 		.call_deadline_ms = 5000,
 		.drain_ms = 10000,
+		.autosave_ms = 30000,
 		.zone_id = 1,
 		.zone_min_x = -1000, .zone_min_y = -1000,
 		.zone_max_x = 1000, .zone_max_y = 1000,
@@ -145,6 +148,7 @@ int main(int argc, char **argv)
 		{ "dead-ms", RG_OPT_INT, &o.dead_ms, "close an internal link silent this long" },
 		{ "call-deadline-ms", RG_OPT_INT, &o.call_deadline_ms, "deadline of each dbproxy call" },
 		{ "drain-ms", RG_OPT_INT, &o.drain_ms, "on SIGTERM, wait this long for saves" },
+		{ "autosave-ms", RG_OPT_INT, &o.autosave_ms, "save moved players this often (0: off)" },
 		{ "zone-id", RG_OPT_INT, &o.zone_id, "id of the zone" },
 		{ "zone-min-x", RG_OPT_INT, &o.zone_min_x, "zone bounds" },
 		{ "zone-min-y", RG_OPT_INT, &o.zone_min_y, "zone bounds" },
@@ -200,6 +204,7 @@ int main(int argc, char **argv)
 		.tick_ms = (uint32_t)o.tick_ms,
 		.call_deadline_ms = (uint32_t)o.call_deadline_ms,
 		.drain_ms = (uint32_t)o.drain_ms,
+		.autosave_ms = (uint32_t)o.autosave_ms,
 		.zone = { .id = (uint32_t)o.zone_id,
 			  .min_x = (float)o.zone_min_x, .min_y = (float)o.zone_min_y,
 			  .max_x = (float)o.zone_max_x, .max_y = (float)o.zone_max_y },

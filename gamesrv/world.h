@@ -60,6 +60,7 @@ struct player {
 	struct zone *zone;
 	float x, y;
 	uint64_t gold;                 /* the last durable total we know    */
+	bool dirty;                    /* moved since the last save was sent */
 	enum player_state state;
 	struct client *client;         /* ONLINE: its session; else NULL    */
 	unsigned pins;                 /* calls in flight that refer to it  */

@@ -130,8 +130,9 @@ class Conn:
 class FakeDb:
     """Accepts gamesrv, answers Hello, logins (first login creates the
     account), saves and add_gold, and records every request. Knobs:
-    answer_gold=False swallows DbAddGold; silent=True stops heartbeats and
-    every answer (a hung dbproxy)."""
+    answer_gold=False swallows DbAddGold; busy_saves=N refuses the next N
+    saves with DB_BUSY; silent=True stops heartbeats and every answer (a
+    hung dbproxy)."""
 
     def __init__(self):
         i = rt.internal_pb2
@@ -145,6 +146,8 @@ class FakeDb:
         self.saves = []             # DbSavePlayer messages
         self.swallowed = []         # (conn, GameToDb) not answered
         self.answer_gold = True
+        self.busy_saves = 0
+        self.refused_saves = 0
         self.silent = False
         self.conns = []
         self.cond = threading.Condition()
@@ -197,6 +200,10 @@ class FakeDb:
             p = reply.login.player
             p.player_id, p.name, p.zone = acct["id"], req.login.name, acct["zone"]
             p.x, p.y, p.gold = acct["x"], acct["y"], acct["gold"]
+        elif kind == "save" and self.busy_saves > 0:
+            self.busy_saves -= 1
+            self.refused_saves += 1
+            reply.status = i.DB_BUSY
         elif kind == "save":
             with self.cond:
                 self.saves.append(req.save)
@@ -586,6 +593,31 @@ def case_drain(srv, db):
     assert "NOT saved" not in srv.log_text()
 
 
+def case_save_busy(srv, db):
+    """A save refused with DB_BUSY is sent again; the logout is answered
+    once a save is durable."""
+    c = rt.client_pb2
+    gate = FakeGate(srv.port)
+    pid = expect(gate.login(1, "olga"), "login").self.player_id
+    expect(gate.request(1, move=c.MoveRequest(x=5, y=6)), "move")
+    db.busy_saves = 3
+    expect(gate.request(1, logout=c.LogoutRequest()), "logout")
+    assert db.refused_saves == 3, db.refused_saves
+    assert db.saved_ids() == [pid] and (db.saves[0].x, db.saves[0].y) == (5, 6)
+
+
+def case_autosave(srv, db):
+    """A player who moves is saved without logging out (autosave), and one
+    who does not move is not saved again."""
+    c = rt.client_pb2
+    gate = FakeGate(srv.port)
+    pid = expect(gate.login(1, "pete"), "login").self.player_id
+    expect(gate.login(2, "quin"), "login")
+    expect(gate.request(1, move=c.MoveRequest(x=-3, y=4)), "move")
+    db.wait_for(lambda: any(s.x == -3 and s.y == 4 for s in db.saves), "autosave")
+    assert set(db.saved_ids()) == {pid}, db.saved_ids()
+
+
 CASES = {
     "play": (case_play, []),
     "validation": (case_validation, []),
@@ -597,6 +629,8 @@ CASES = {
     "gate_silent": (case_gate_silent, []),
     "bad_frames": (case_bad_frames, []),
     "drain": (case_drain, []),
+    "save_busy": (case_save_busy, []),
+    "autosave": (case_autosave, ["--autosave-ms", "100"]),
 }
 
 
@@ -616,7 +650,7 @@ def main():
         if srv.proc.poll() is None:
             code = srv.terminate()
             assert code == 0, "gamesrv exit code %d after SIGTERM" % code
-        for bad in ("AddressSanitizer", "LeakSanitizer", "runtime error:"):
+        for bad in ("AddressSanitizer", "LeakSanitizer", "ThreadSanitizer", "runtime error:"):
             assert bad not in srv.log_text(), "sanitizer report in the gamesrv log"
         ok = True
     except Exception:

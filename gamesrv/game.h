@@ -1,11 +1,11 @@
 /*
  * game.h: the game thread - the only thread that touches game state.
  *
- * It takes events from the network loops' queue, applies the game's rules
- * (game.c: login, move, chat, earn, ping, logout, kicks and saves), talks
- * to dbproxy through db_link and to clients through gate_out, and runs a
- * fixed tick for time-driven work (call deadlines, save retries,
- * autosave). It never touches a
+ * It takes events from the network loops' queue (game.c), applies the
+ * game's rules (play.c: login, move, chat, earn, ping, logout, kicks and
+ * saves; rules.c and world.c below them), talks to dbproxy through db_link
+ * and to clients through gate_out, and runs a fixed tick for time-driven
+ * work (call deadlines, save retries, autosave). It never touches a
  * socket: all output goes through libnet's any-thread functions.
  *
  * Life: game_init -> game_start -> (events...) -> game_stop (pushes the
@@ -54,7 +54,8 @@ struct game {
 	bool thread_started;
 	bool draining;
 	uint64_t drain_deadline_ms;
-	struct save_call *save_retries;   /* refused as busy: resend at tick */
+	struct save_call *save_retries;   /* play.c: refused as busy, resent
+					     by a later tick                */
 	struct game_target *targets;   /* scratch for broadcasts          */
 	uint64_t *target_sessions;
 	size_t targets_cap;

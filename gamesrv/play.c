@@ -1,0 +1,783 @@
+/*
+ * play.c: the game's request handlers - login, move, chat, earn, ping,
+ * logout - and the saves that follow players out of the game. Called by
+ * game.c on the game thread only (see play.h).
+ *
+ * A client session's life (the "client" record of world.h):
+ *
+ *   (none) --LoginRequest--> login pending --DbLogin ok--> playing
+ *      ^                         |  (error reply)             |
+ *      +-------------------------+----------------------------+
+ *        LogoutRequest / ClientGone / gateway link down / drain / kicked
+ *        by a newer login (the player is saved when it leaves "playing")
+ *
+ * Every dbproxy call carries a small context (who to answer, which player
+ * it pins); callbacks look the client up again by (link, session), because
+ * it may have gone while the call was out.
+ */
+#include "play.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <rg/clock.h>
+#include <rg/log.h>
+
+#include "client.pb-c.h"
+
+typedef Ringgate__Client__ServerMessage ServerMessage;
+typedef Ringgate__Client__ErrorCode ErrorCode;
+
+/* Who a reply goes to: a client session on a gateway link and the seq of
+ * its request. */
+struct reply_to {
+	net_session_id link;
+	uint64_t session;
+	uint32_t seq;
+};
+
+/* ---- sending -------------------------------------------------------------- */
+
+static void send_to(struct game *g, const struct reply_to *to, ServerMessage *msg)
+{
+	int rc;
+
+	msg->seq = to->seq;
+	rc = gate_out_send(&g->out, to->link, &to->session, 1, msg);
+	if (rc < 0)
+		RG_DEBUG("reply to client %llu not sent: %s", (unsigned long long)to->session,
+			 net_strerror(rc));
+}
+
+static void send_error(struct game *g, const struct reply_to *to, ErrorCode code,
+		       const char *text)
+{
+	ServerMessage msg = RINGGATE__CLIENT__SERVER_MESSAGE__INIT;
+	Ringgate__Client__Error err = RINGGATE__CLIENT__ERROR__INIT;
+
+	err.code = code;
+	err.message = (char *)text;
+	msg.body_case = RINGGATE__CLIENT__SERVER_MESSAGE__BODY_ERROR;
+	msg.error = &err;
+	send_to(g, to, &msg);
+}
+
+/* The error a client sees when a dbproxy call ended without a reply. */
+static void send_call_error(struct game *g, const struct reply_to *to, int status)
+{
+	if (status == -ETIMEDOUT)
+		send_error(g, to, RINGGATE__CLIENT__ERROR_CODE__TIMEOUT,
+			   "the database did not answer in time");
+	else if (status == -ECANCELED)
+		send_error(g, to, RINGGATE__CLIENT__ERROR_CODE__SHUTTING_DOWN,
+			   "the game server is stopping");
+	else
+		send_error(g, to, RINGGATE__CLIENT__ERROR_CODE__SERVICE_UNAVAILABLE,
+			   "the database is unreachable");
+}
+
+/*
+ * The error a client sees for a dbproxy reply whose status is not DB_OK,
+ * or for a DB_OK reply that lacks the body it must carry.
+ */
+static void send_db_status_error(struct game *g, const struct reply_to *to,
+				 const Ringgate__Internal__DbToGame *r)
+{
+	switch (r->status) {
+	case RINGGATE__INTERNAL__DB_STATUS__DB_WRONG_PASSWORD:
+		send_error(g, to, RINGGATE__CLIENT__ERROR_CODE__WRONG_PASSWORD,
+			   "wrong password for this account");
+		return;
+	case RINGGATE__INTERNAL__DB_STATUS__DB_BUSY:
+		send_error(g, to, RINGGATE__CLIENT__ERROR_CODE__SERVICE_UNAVAILABLE,
+			   "the database is busy, retry later");
+		return;
+	case RINGGATE__INTERNAL__DB_STATUS__DB_BAD_REQUEST:
+		send_error(g, to, RINGGATE__CLIENT__ERROR_CODE__BAD_REQUEST,
+			   "the database refused the request");
+		return;
+	default:
+		RG_WARN("dbproxy call %llu failed: status %d (%.200s)",
+			(unsigned long long)r->request_id, (int)r->status, r->message);
+		send_error(g, to, RINGGATE__CLIENT__ERROR_CODE__INTERNAL,
+			   "a server-side failure, retry later");
+		return;
+	}
+}
+
+static int compare_targets(const void *a, const void *b)
+{
+	const struct game_target *x = a, *y = b;
+
+	if (x->link != y->link)
+		return x->link < y->link ? -1 : 1;
+	return 0;
+}
+
+/* Make room for n broadcast targets. Returns 0 or -ENOMEM. */
+static int reserve_targets(struct game *g, size_t n)
+{
+	struct game_target *t;
+	uint64_t *s;
+	size_t cap = g->targets_cap ? g->targets_cap : 64;
+
+	if (n <= g->targets_cap)
+		return 0;
+	while (cap < n)
+		cap *= 2;
+	t = realloc(g->targets, cap * sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	g->targets = t;
+	s = realloc(g->target_sessions, cap * sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	g->target_sessions = s;
+	g->targets_cap = cap;
+	return 0;
+}
+
+/*
+ * Push msg (seq 0) to every player in zone z but `except` (may be NULL):
+ * one ToClient frame per gateway link, carrying all its recipients.
+ */
+static void broadcast(struct game *g, struct zone *z, const struct player *except,
+		      ServerMessage *msg)
+{
+	size_t n = 0;
+
+	if (reserve_targets(g, z->member_count) < 0) {
+		RG_ERROR("out of memory: a push to zone %u was dropped", z->bounds.id);
+		return;
+	}
+	for (struct player *p = z->members; p; p = p->zone_next) {
+		if (p == except)
+			continue;
+		g->targets[n].link = p->client->key.link;
+		g->targets[n].session = p->client->key.session;
+		n++;
+	}
+	if (n == 0)
+		return;
+	qsort(g->targets, n, sizeof(*g->targets), compare_targets);
+	msg->seq = 0;
+	for (size_t i = 0; i < n;) {
+		size_t j = i;
+
+		for (; j < n && g->targets[j].link == g->targets[i].link; j++)
+			g->target_sessions[j - i] = g->targets[j].session;
+		(void)gate_out_send(&g->out, g->targets[i].link, g->target_sessions, j - i, msg);
+		i = j;
+	}
+}
+
+static void fill_state(Ringgate__Client__PlayerState *st, const struct player *p)
+{
+	st->player_id = p->id;
+	st->name = (char *)p->name;
+	st->zone = p->zone->bounds.id;
+	st->x = p->x;
+	st->y = p->y;
+	st->gold = p->gold;
+}
+
+static void broadcast_joined(struct game *g, struct player *p)
+{
+	ServerMessage msg = RINGGATE__CLIENT__SERVER_MESSAGE__INIT;
+	Ringgate__Client__PlayerJoined joined = RINGGATE__CLIENT__PLAYER_JOINED__INIT;
+	Ringgate__Client__PlayerState st = RINGGATE__CLIENT__PLAYER_STATE__INIT;
+
+	fill_state(&st, p);
+	joined.player = &st;
+	msg.body_case = RINGGATE__CLIENT__SERVER_MESSAGE__BODY_JOINED;
+	msg.joined = &joined;
+	broadcast(g, p->zone, p, &msg);
+}
+
+static void broadcast_left(struct game *g, struct player *p)
+{
+	ServerMessage msg = RINGGATE__CLIENT__SERVER_MESSAGE__INIT;
+	Ringgate__Client__PlayerLeft left = RINGGATE__CLIENT__PLAYER_LEFT__INIT;
+
+	left.player_id = p->id;
+	msg.body_case = RINGGATE__CLIENT__SERVER_MESSAGE__BODY_LEFT;
+	msg.left = &left;
+	broadcast(g, p->zone, p, &msg);
+}
+
+/* ---- saving and leaving ---------------------------------------------------- */
+
+/*
+ * A save of one player's position. It pins the player until it ends. A
+ * save that dbproxy refuses with DB_BUSY (its write queue is full) waits on
+ * g->save_retries and is sent again by a later tick, after a delay that
+ * doubles from SAVE_RETRY_MS, up to SAVE_ATTEMPTS sends in all; any other
+ * failure ends it. A failed save leaves the player dirty,
+ * so the next autosave tries again if the player is still around.
+ */
+#define SAVE_ATTEMPTS 5
+#define SAVE_RETRY_MS 50
+
+struct save_call {
+	struct game *g;
+	struct player *player;     /* pinned until the save ends          */
+	bool answer;               /* a LogoutRequest waits for this save */
+	struct reply_to to;
+	unsigned attempts;
+	uint64_t retry_at_ms;      /* waiting on g->save_retries until then */
+	struct save_call *next_retry;
+};
+
+/* End a save: log, answer a waiting logout, release the player. status and
+ * r as an rg_call_fn gets them (r is NULL unless status is 0). */
+static void save_end(struct save_call *sc, int status, const Ringgate__Internal__DbToGame *r)
+{
+	struct game *g = sc->g;
+	struct player *p = sc->player;
+	bool saved = status == 0 && r->status == RINGGATE__INTERNAL__DB_STATUS__DB_OK;
+
+	if (saved) {
+		RG_DEBUG("player %s (%llu) saved", p->name, (unsigned long long)p->id);
+	} else {
+		p->dirty = true;
+		RG_ERROR("player %s (%llu) NOT saved: %s", p->name, (unsigned long long)p->id,
+			 status != 0 ? net_strerror(status) : "dbproxy refused the write");
+	}
+	if (sc->answer) {
+		if (saved) {
+			ServerMessage msg = RINGGATE__CLIENT__SERVER_MESSAGE__INIT;
+			Ringgate__Client__LogoutReply lr = RINGGATE__CLIENT__LOGOUT_REPLY__INIT;
+
+			msg.body_case = RINGGATE__CLIENT__SERVER_MESSAGE__BODY_LOGOUT;
+			msg.logout = &lr;
+			send_to(g, &sc->to, &msg);
+		} else if (status != 0) {
+			send_call_error(g, &sc->to, status);
+		} else {
+			send_db_status_error(g, &sc->to, r);
+		}
+	}
+	world_player_unpin(&g->world, p);
+	free(sc);
+}
+
+static void on_save_reply(void *ctx, int status, const void *reply)
+{
+	struct save_call *sc = ctx;
+	const Ringgate__Internal__DbToGame *r = reply;
+
+	if (status == 0 && r->status == RINGGATE__INTERNAL__DB_STATUS__DB_BUSY &&
+	    sc->attempts < SAVE_ATTEMPTS) {
+		sc->retry_at_ms = rg_now_ms() + ((uint64_t)SAVE_RETRY_MS << (sc->attempts - 1));
+		sc->next_retry = sc->g->save_retries;
+		sc->g->save_retries = sc;
+		return;
+	}
+	save_end(sc, status, r);
+}
+
+/* Send (or send again) a save of the player's current position. */
+static void save_send(struct save_call *sc)
+{
+	struct game *g = sc->g;
+	struct player *p = sc->player;
+	uint64_t deadline = rg_now_ms() + g->cfg.call_deadline_ms;
+	int rc;
+
+	sc->attempts++;
+	p->dirty = false;
+	rc = db_link_save(&g->db, p->id, p->zone->bounds.id, p->x, p->y, deadline,
+			  on_save_reply, sc);
+	if (rc < 0)
+		save_end(sc, rc, NULL);
+}
+
+/* Save p's position; answer (may be NULL) is a logout waiting for it. */
+static void save_player(struct game *g, struct player *p, const struct reply_to *answer)
+{
+	struct save_call *sc = calloc(1, sizeof(*sc));
+
+	if (!sc) {
+		p->dirty = true;
+		RG_ERROR("player %s (%llu) NOT saved: out of memory", p->name,
+			 (unsigned long long)p->id);
+		if (answer)
+			send_error(g, answer, RINGGATE__CLIENT__ERROR_CODE__INTERNAL,
+				   "logged out, but the position was not saved");
+		return;
+	}
+	sc->g = g;
+	sc->player = p;
+	sc->answer = answer != NULL;
+	if (answer)
+		sc->to = *answer;
+	world_player_pin(p);
+	save_send(sc);
+}
+
+/* Send again the saves dbproxy refused as busy, once due. */
+static void retry_saves(struct game *g, uint64_t now)
+{
+	struct save_call *sc = g->save_retries;
+
+	g->save_retries = NULL;
+	while (sc) {
+		struct save_call *next = sc->next_retry;
+
+		if (now >= sc->retry_at_ms) {
+			save_send(sc);
+		} else {
+			sc->next_retry = g->save_retries;
+			g->save_retries = sc;
+		}
+		sc = next;
+	}
+}
+
+/* Save every online player that moved since its last save, so a crash of
+ * gamesrv loses at most autosave_ms of movement. */
+static void autosave(struct game *g)
+{
+	size_t n = 0;
+
+	for (struct player *p = g->world.player_list; p; p = p->next) {
+		if (p->state == PLAYER_ONLINE && p->dirty) {
+			save_player(g, p, NULL);
+			n++;
+		}
+	}
+	if (n > 0)
+		RG_DEBUG("autosave: %zu players", n);
+}
+
+/*
+ * Take an ONLINE player out of the game: tell its zone, save its position,
+ * unbind and forget its client. answer (may be NULL) is a logout waiting
+ * for the save: it gets LogoutReply once the save is durable, or the error
+ * that stopped it (the player is logged out either way).
+ */
+static void leave(struct game *g, struct player *p, const struct reply_to *answer)
+{
+	struct client *c = p->client;
+
+	broadcast_left(g, p);
+	RG_INFO("player %s (%llu) leaves", p->name, (unsigned long long)p->id);
+	save_player(g, p, answer); /* pins p while the save is out */
+	world_player_unbind(&g->world, p);
+	world_client_remove(&g->world, c);
+}
+
+void play_client_gone(struct game *g, struct client *c)
+{
+	if (c->player)
+		leave(g, c->player, NULL);
+	else
+		world_client_remove(&g->world, c);
+}
+
+/* ---- login ------------------------------------------------------------------ */
+
+struct login_call {
+	struct game *g;
+	struct reply_to to;
+	struct player *pinned;     /* the account's player if it existed  */
+	char name[RULES_NAME_MAX + 1];
+};
+
+static void send_login_reply(struct game *g, const struct reply_to *to, struct player *p,
+			     bool created)
+{
+	ServerMessage msg = RINGGATE__CLIENT__SERVER_MESSAGE__INIT;
+	Ringgate__Client__LoginReply lr = RINGGATE__CLIENT__LOGIN_REPLY__INIT;
+	Ringgate__Client__PlayerState self = RINGGATE__CLIENT__PLAYER_STATE__INIT;
+	Ringgate__Client__Zone zone = RINGGATE__CLIENT__ZONE__INIT;
+	struct zone *z = p->zone;
+	size_t n = 0;
+	Ringgate__Client__PlayerState *states = calloc(z->member_count, sizeof(*states));
+	Ringgate__Client__PlayerState **others = calloc(z->member_count, sizeof(*others));
+
+	if (!states || !others) {
+		RG_ERROR("out of memory building the login reply of %s", p->name);
+		send_error(g, to, RINGGATE__CLIENT__ERROR_CODE__INTERNAL, "out of memory");
+		goto out_free;
+	}
+	for (struct player *o = z->members; o; o = o->zone_next) {
+		if (o == p)
+			continue;
+		ringgate__client__player_state__init(&states[n]);
+		fill_state(&states[n], o);
+		others[n] = &states[n];
+		n++;
+	}
+	fill_state(&self, p);
+	zone.id = z->bounds.id;
+	zone.min_x = z->bounds.min_x;
+	zone.min_y = z->bounds.min_y;
+	zone.max_x = z->bounds.max_x;
+	zone.max_y = z->bounds.max_y;
+	lr.self = &self;
+	lr.created = created;
+	lr.zone = &zone;
+	lr.n_others = n;
+	lr.others = others;
+	msg.body_case = RINGGATE__CLIENT__SERVER_MESSAGE__BODY_LOGIN;
+	msg.login = &lr;
+	send_to(g, to, &msg);
+out_free:
+	free(others);
+	free(states);
+}
+
+/*
+ * Bring the account online on client c from a successful DbLogin. A copy
+ * already in memory wins over the database's (it is as new or newer):
+ * an ONLINE one is taken from its old session, which is kicked first; a
+ * LEAVING one (save in flight) is taken back. Returns the player, or NULL
+ * when out of memory.
+ */
+static struct player *take_account(struct game *g, struct client *c, const char *name,
+				   const Ringgate__Client__PlayerState *loaded)
+{
+	struct player *p = world_player_find(&g->world, name);
+
+	if (p && p->id != loaded->player_id)
+		RG_ERROR("account %s: dbproxy says id %llu, memory says %llu; keeping memory",
+			 name, (unsigned long long)loaded->player_id, (unsigned long long)p->id);
+	if (p && p->state == PLAYER_ONLINE) {
+		struct client *old = p->client;
+
+		RG_INFO("player %s (%llu) logged in elsewhere: kicking the old session",
+			p->name, (unsigned long long)p->id);
+		(void)gate_out_kick(&g->out, old->key.link, old->key.session,
+				    RINGGATE__CLIENT__ERROR_CODE__LOGGED_IN_ELSEWHERE,
+				    "this account logged in from another session");
+		world_player_transfer(p, c);
+		world_client_remove(&g->world, old);
+		return p;
+	}
+	if (p) {
+		world_player_bind(&g->world, p, c);
+	} else {
+		p = world_player_add(&g->world, c, loaded->player_id, name, loaded->zone,
+				     loaded->x, loaded->y, loaded->gold);
+		if (!p)
+			return NULL;
+	}
+	broadcast_joined(g, p);
+	return p;
+}
+
+static void on_login_reply(void *ctx, int status, const void *reply)
+{
+	struct login_call *lc = ctx;
+	struct game *g = lc->g;
+	const Ringgate__Internal__DbToGame *r = reply;
+	struct client *c = world_client_find(&g->world, lc->to.link, lc->to.session);
+	struct player *p;
+
+	if (!c || !c->login_pending)
+		goto out; /* the session went away meanwhile: nobody to answer */
+	c->login_pending = false;
+	if (status != 0) {
+		send_call_error(g, &lc->to, status);
+		goto out_remove;
+	}
+	if (r->status != RINGGATE__INTERNAL__DB_STATUS__DB_OK ||
+	    r->body_case != RINGGATE__INTERNAL__DB_TO_GAME__BODY_LOGIN || !r->login->player) {
+		send_db_status_error(g, &lc->to, r);
+		goto out_remove;
+	}
+	if (g->draining) {
+		send_error(g, &lc->to, RINGGATE__CLIENT__ERROR_CODE__SHUTTING_DOWN,
+			   "the game server is stopping");
+		goto out_remove;
+	}
+	p = take_account(g, c, lc->name, r->login->player);
+	if (!p) {
+		RG_ERROR("out of memory bringing %s online", lc->name);
+		send_error(g, &lc->to, RINGGATE__CLIENT__ERROR_CODE__INTERNAL, "out of memory");
+		goto out_remove;
+	}
+	RG_INFO("player %s (%llu) logged in%s", p->name, (unsigned long long)p->id,
+		r->login->created ? " (new account)" : "");
+	send_login_reply(g, &lc->to, p, r->login->created);
+	goto out;
+out_remove:
+	world_client_remove(&g->world, c);
+out:
+	if (lc->pinned)
+		world_player_unpin(&g->world, lc->pinned);
+	free(lc);
+}
+
+static void handle_login(struct game *g, const struct reply_to *to, struct client *c,
+			 uint64_t deadline_ms, const Ringgate__Client__LoginRequest *req)
+{
+	struct login_call *lc;
+	int rc;
+
+	if (c) {
+		send_error(g, to, RINGGATE__CLIENT__ERROR_CODE__ALREADY_LOGGED_IN,
+			   c->player ? "this session is logged in already"
+				     : "a login on this session is in progress");
+		return;
+	}
+	if (!rules_name_valid(req->name)) {
+		send_error(g, to, RINGGATE__CLIENT__ERROR_CODE__INVALID_NAME,
+			   "a name is 1..32 characters of A-Z a-z 0-9 _ -");
+		return;
+	}
+	if (!rules_password_valid(req->password)) {
+		send_error(g, to, RINGGATE__CLIENT__ERROR_CODE__BAD_REQUEST,
+			   "a password is 1..128 bytes");
+		return;
+	}
+	if (!db_link_up(&g->db)) {
+		send_call_error(g, to, -ENOTCONN);
+		return;
+	}
+	lc = calloc(1, sizeof(*lc));
+	c = lc ? world_client_add(&g->world, to->link, to->session) : NULL;
+	if (!c) {
+		free(lc);
+		send_error(g, to, RINGGATE__CLIENT__ERROR_CODE__INTERNAL, "out of memory");
+		return;
+	}
+	lc->g = g;
+	lc->to = *to;
+	snprintf(lc->name, sizeof(lc->name), "%s", req->name);
+	/* Keep an in-memory copy of the account alive until the reply: it is
+	 * fresher than what the database may return (see take_account). */
+	lc->pinned = world_player_find(&g->world, lc->name);
+	if (lc->pinned)
+		world_player_pin(lc->pinned);
+	rc = db_link_login(&g->db, lc->name, req->password, deadline_ms, on_login_reply, lc);
+	if (rc < 0) {
+		send_call_error(g, to, rc);
+		if (lc->pinned)
+			world_player_unpin(&g->world, lc->pinned);
+		free(lc);
+		world_client_remove(&g->world, c);
+		return;
+	}
+	c->login_pending = true;
+}
+
+/* ---- play ------------------------------------------------------------------- */
+
+static void handle_move(struct game *g, const struct reply_to *to, struct player *p,
+			const Ringgate__Client__MoveRequest *req)
+{
+	ServerMessage msg = RINGGATE__CLIENT__SERVER_MESSAGE__INIT;
+	Ringgate__Client__MoveReply mr = RINGGATE__CLIENT__MOVE_REPLY__INIT;
+	Ringgate__Client__PlayerMoved moved = RINGGATE__CLIENT__PLAYER_MOVED__INIT;
+
+	if (!rules_point_in_zone(&p->zone->bounds, req->x, req->y)) {
+		send_error(g, to, RINGGATE__CLIENT__ERROR_CODE__OUT_OF_BOUNDS,
+			   "the target is outside the zone (or not a finite number)");
+		return;
+	}
+	world_player_move(p, req->x, req->y);
+	p->dirty = true;
+	mr.x = p->x;
+	mr.y = p->y;
+	msg.body_case = RINGGATE__CLIENT__SERVER_MESSAGE__BODY_MOVE;
+	msg.move = &mr;
+	send_to(g, to, &msg);
+
+	moved.player_id = p->id;
+	moved.x = p->x;
+	moved.y = p->y;
+	msg.body_case = RINGGATE__CLIENT__SERVER_MESSAGE__BODY_MOVED;
+	msg.move = NULL;
+	msg.moved = &moved;
+	broadcast(g, p->zone, p, &msg);
+}
+
+static void handle_chat(struct game *g, const struct reply_to *to, struct player *p,
+			const Ringgate__Client__ChatRequest *req)
+{
+	ServerMessage msg = RINGGATE__CLIENT__SERVER_MESSAGE__INIT;
+	Ringgate__Client__ChatReply cr = RINGGATE__CLIENT__CHAT_REPLY__INIT;
+	Ringgate__Client__ChatLine line = RINGGATE__CLIENT__CHAT_LINE__INIT;
+
+	if (!rules_chat_valid(req->text, strlen(req->text))) {
+		send_error(g, to, RINGGATE__CLIENT__ERROR_CODE__INVALID_CHAT,
+			   "chat is 1..256 bytes of UTF-8 without control characters");
+		return;
+	}
+	msg.body_case = RINGGATE__CLIENT__SERVER_MESSAGE__BODY_CHAT;
+	msg.chat = &cr;
+	send_to(g, to, &msg);
+
+	line.player_id = p->id;
+	line.name = p->name;
+	line.text = req->text;
+	msg.body_case = RINGGATE__CLIENT__SERVER_MESSAGE__BODY_CHAT_LINE;
+	msg.chat = NULL;
+	msg.chat_line = &line;
+	broadcast(g, p->zone, p, &msg);
+}
+
+struct earn_call {
+	struct game *g;
+	struct reply_to to;
+	struct player *player;     /* pinned until the call ends */
+};
+
+static void on_earn_reply(void *ctx, int status, const void *reply)
+{
+	struct earn_call *ec = ctx;
+	struct game *g = ec->g;
+	const Ringgate__Internal__DbToGame *r = reply;
+
+	if (status != 0) {
+		/* Not acknowledged: the write may or may not have committed. */
+		send_call_error(g, &ec->to, status);
+	} else if (r->status != RINGGATE__INTERNAL__DB_STATUS__DB_OK ||
+		   r->body_case != RINGGATE__INTERNAL__DB_TO_GAME__BODY_ADD_GOLD) {
+		send_db_status_error(g, &ec->to, r);
+	} else {
+		ServerMessage msg = RINGGATE__CLIENT__SERVER_MESSAGE__INIT;
+		Ringgate__Client__EarnReply er = RINGGATE__CLIENT__EARN_REPLY__INIT;
+
+		ec->player->gold = r->add_gold->gold;
+		er.gold = r->add_gold->gold;
+		msg.body_case = RINGGATE__CLIENT__SERVER_MESSAGE__BODY_EARN;
+		msg.earn = &er;
+		send_to(g, &ec->to, &msg);
+	}
+	world_player_unpin(&g->world, ec->player);
+	free(ec);
+}
+
+static void handle_earn(struct game *g, const struct reply_to *to, struct player *p,
+			uint64_t deadline_ms, const Ringgate__Client__EarnRequest *req)
+{
+	struct earn_call *ec;
+	int rc;
+
+	if (!rules_earn_valid(req->amount)) {
+		send_error(g, to, RINGGATE__CLIENT__ERROR_CODE__BAD_REQUEST,
+			   "earn 1..1000 gold at a time");
+		return;
+	}
+	ec = calloc(1, sizeof(*ec));
+	if (!ec) {
+		send_error(g, to, RINGGATE__CLIENT__ERROR_CODE__INTERNAL, "out of memory");
+		return;
+	}
+	ec->g = g;
+	ec->to = *to;
+	ec->player = p;
+	world_player_pin(p);
+	rc = db_link_add_gold(&g->db, p->id, req->amount, deadline_ms, on_earn_reply, ec);
+	if (rc < 0) {
+		send_call_error(g, to, rc);
+		world_player_unpin(&g->world, p);
+		free(ec);
+	}
+}
+
+static void handle_ping(struct game *g, const struct reply_to *to,
+			const Ringgate__Client__PingRequest *req)
+{
+	ServerMessage msg = RINGGATE__CLIENT__SERVER_MESSAGE__INIT;
+	Ringgate__Client__Pong pong = RINGGATE__CLIENT__PONG__INIT;
+
+	pong.client_time = req->client_time;
+	pong.server_time_ms = rg_wall_ms();
+	msg.body_case = RINGGATE__CLIENT__SERVER_MESSAGE__BODY_PONG;
+	msg.pong = &pong;
+	send_to(g, to, &msg);
+}
+
+/* ---- dispatch ---------------------------------------------------------------- */
+
+void play_request(struct game *g, net_session_id link,
+			   const Ringgate__Internal__ClientRequest *req)
+{
+	const Ringgate__Client__ClientMessage *m = req->message;
+	struct reply_to to = { .link = link, .session = req->session, .seq = m ? m->seq : 0 };
+	struct client *c = world_client_find(&g->world, link, req->session);
+	struct player *p = c ? c->player : NULL;
+	uint64_t deadline = rg_now_ms();
+
+	/* The earlier of our own deadline and the one the gateway applies:
+	 * answering after the gateway gave up would help nobody. */
+	if (req->deadline_ms > 0 && req->deadline_ms < g->cfg.call_deadline_ms)
+		deadline += req->deadline_ms;
+	else
+		deadline += g->cfg.call_deadline_ms;
+
+	if (!m || m->seq == 0) {
+		send_error(g, &to, RINGGATE__CLIENT__ERROR_CODE__BAD_REQUEST,
+			   "a request needs a message with a non-zero seq");
+		return;
+	}
+	if (g->draining) {
+		send_error(g, &to, RINGGATE__CLIENT__ERROR_CODE__SHUTTING_DOWN,
+			   "the game server is stopping");
+		return;
+	}
+	switch (m->body_case) {
+	case RINGGATE__CLIENT__CLIENT_MESSAGE__BODY_LOGIN:
+		handle_login(g, &to, c, deadline, m->login);
+		return;
+	case RINGGATE__CLIENT__CLIENT_MESSAGE__BODY_PING:
+		handle_ping(g, &to, m->ping);
+		return;
+	case RINGGATE__CLIENT__CLIENT_MESSAGE__BODY_MOVE:
+	case RINGGATE__CLIENT__CLIENT_MESSAGE__BODY_CHAT:
+	case RINGGATE__CLIENT__CLIENT_MESSAGE__BODY_EARN:
+	case RINGGATE__CLIENT__CLIENT_MESSAGE__BODY_LOGOUT:
+		break;
+	default:
+		send_error(g, &to, RINGGATE__CLIENT__ERROR_CODE__BAD_REQUEST,
+			   "unknown or missing request body");
+		return;
+	}
+	if (!p) {
+		send_error(g, &to, RINGGATE__CLIENT__ERROR_CODE__NOT_LOGGED_IN,
+			   "log in first");
+		return;
+	}
+	switch (m->body_case) {
+	case RINGGATE__CLIENT__CLIENT_MESSAGE__BODY_MOVE:
+		handle_move(g, &to, p, m->move);
+		break;
+	case RINGGATE__CLIENT__CLIENT_MESSAGE__BODY_CHAT:
+		handle_chat(g, &to, p, m->chat);
+		break;
+	case RINGGATE__CLIENT__CLIENT_MESSAGE__BODY_EARN:
+		handle_earn(g, &to, p, deadline, m->earn);
+		break;
+	default: /* LOGOUT */
+		leave(g, p, &to);
+		break;
+	}
+}
+
+void play_tick(struct game *g, uint64_t now, bool autosave_due)
+{
+	retry_saves(g, now);
+	if (autosave_due)
+		autosave(g);
+}
+
+bool play_saves_waiting(const struct game *g)
+{
+	return g->save_retries != NULL;
+}
+
+void play_fini(struct game *g)
+{
+	while (g->save_retries) {
+		struct save_call *sc = g->save_retries;
+
+		g->save_retries = sc->next_retry;
+		save_end(sc, -ECANCELED, NULL);
+	}
+}

@@ -1,0 +1,34 @@
+/*
+ * play.h: the game's request handlers, as game.c's event loop calls them.
+ * Game thread only.
+ */
+#ifndef GAMESRV_PLAY_H
+#define GAMESRV_PLAY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "game.h"
+#include "internal.pb-c.h"
+
+/* Handle one client request that came over gateway link `link`: validate
+ * it, apply it, and answer (now, or when its dbproxy call ends). */
+void play_request(struct game *g, net_session_id link,
+		  const Ringgate__Internal__ClientRequest *req);
+
+/* A client session ended (ClientGone, link down, drain, kick): its player,
+ * if it had one, leaves the game and is saved; a login still out will be
+ * answered to nobody. c is freed. */
+void play_client_gone(struct game *g, struct client *c);
+
+/* Time-driven work at a tick: resend saves refused as busy once due, and
+ * when autosave_due, save every online player that moved. */
+void play_tick(struct game *g, uint64_t now_ms, bool autosave_due);
+
+/* True while refused saves wait for their resend (the drain waits too). */
+bool play_saves_waiting(const struct game *g);
+
+/* End the saves still waiting with -ECANCELED (before db_link_fini). */
+void play_fini(struct game *g);
+
+#endif /* GAMESRV_PLAY_H */

@@ -267,11 +267,6 @@ size_t rg_calls_pending(const struct rg_calls *c)
 	return c->heap_len;
 }
 
-uint64_t rg_calls_next_deadline(const struct rg_calls *c)
-{
-	return c->heap_len > 0 ? c->heap[0]->deadline_ms : UINT64_MAX;
-}
-
 void rg_calls_destroy(struct rg_calls *c)
 {
 	if (!c)

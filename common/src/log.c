@@ -4,7 +4,8 @@
  * Invariant: a line is formatted completely in a stack buffer and handed to
  * the kernel with a single write(2), so concurrent callers need no lock and
  * lines never interleave. The level and the process name are read without a
- * lock: the name is set once before threads start, the level is atomic.
+ * lock: both are set once before threads start (the level is atomic anyway,
+ * so a reader never sees a torn value).
  */
 #define _POSIX_C_SOURCE 200809L
 #include "rg/log.h"
@@ -36,17 +37,12 @@ void rg_log_init(const char *name, enum rg_log_level level)
 	atomic_store(&min_level, (int)level);
 }
 
-void rg_log_set_level(enum rg_log_level level)
-{
-	atomic_store(&min_level, (int)level);
-}
-
 bool rg_log_enabled(enum rg_log_level level)
 {
 	return (int)level >= atomic_load(&min_level);
 }
 
-const char *rg_log_level_name(enum rg_log_level level)
+static const char *level_name(enum rg_log_level level)
 {
 	if ((unsigned)level > RG_LOG_ERROR)
 		return "?";
@@ -107,7 +103,7 @@ void rg_log(enum rg_log_level level, const char *fmt, ...)
 	len = strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S", &tm);
 	n = snprintf(line + len, sizeof(line) - len, ".%03ldZ %s[%ld] %-5s ",
 		     ts.tv_nsec / 1000000L, process_name, (long)getpid(),
-		     rg_log_level_name(level));
+		     level_name(level));
 	if (n > 0)
 		len += (size_t)n;
 

@@ -59,9 +59,6 @@ void rg_calls_fail_all(struct rg_calls *c, int status);
 /* Calls not yet ended. */
 size_t rg_calls_pending(const struct rg_calls *c);
 
-/* The earliest pending deadline, or UINT64_MAX when none is pending. */
-uint64_t rg_calls_next_deadline(const struct rg_calls *c);
-
 /* End what is pending with -ECANCELED, then free the table. NULL is fine. */
 void rg_calls_destroy(struct rg_calls *c);
 

@@ -29,9 +29,6 @@ enum rg_log_level { RG_LOG_DEBUG, RG_LOG_INFO, RG_LOG_WARN, RG_LOG_ERROR };
  */
 void rg_log_init(const char *process_name, enum rg_log_level min_level);
 
-/* Change the minimum level later (any thread; takes effect at once). */
-void rg_log_set_level(enum rg_log_level min_level);
-
 /* True when a line at level would be written: guard costly arguments. */
 bool rg_log_enabled(enum rg_log_level level);
 
@@ -48,8 +45,5 @@ void rg_log(enum rg_log_level level, const char *fmt, ...) RG_PRINTF(2, 3);
  * Returns 0, or -EINVAL (then *out is untouched).
  */
 int rg_log_level_parse(const char *text, enum rg_log_level *out /* OUT */);
-
-/* The upper-case name of a level ("INFO"). */
-const char *rg_log_level_name(enum rg_log_level level);
 
 #endif /* RG_LOG_H */

@@ -9,6 +9,7 @@ The stand-in answers ping with a Pong, move with a Kick of the sender, and
 never answers earn.
 """
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -201,6 +202,15 @@ def check_routing(build_dir, log_dir):
                     what="BAD_REQUEST for garbage")
         g.wait_closed()
         rt.eventually(lambda: g_session in fake.gone_sessions(), what="ClientGone")
+
+        # Random bytes from many connections (fixed seed): whatever each
+        # gets (an error, a close), the gateway keeps serving.
+        rng = random.Random(1234)
+        for i in range(40):
+            noisy = connected_client(gw_port, "noise%d" % i)
+            noisy.send_raw(bytes(rng.randrange(256) for _ in range(rng.randrange(1, 300))))
+            noisy.close()
+        expect(c.ping(), "pong")
 
         # Kick from gamesrv: Kicked, then closed.
         k = connected_client(gw_port, "kicked")

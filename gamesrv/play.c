@@ -386,8 +386,10 @@ struct login_call {
 	char name[RULES_NAME_MAX + 1];
 };
 
-static void send_login_reply(struct game *g, const struct reply_to *to, struct player *p,
-			     bool created)
+/* Answer a login with the player and the zone around it. Returns 0, or
+ * -ENOMEM (nothing was sent). */
+static int send_login_reply(struct game *g, const struct reply_to *to, struct player *p,
+			    bool created)
 {
 	ServerMessage msg = RINGGATE__CLIENT__SERVER_MESSAGE__INIT;
 	Ringgate__Client__LoginReply lr = RINGGATE__CLIENT__LOGIN_REPLY__INIT;
@@ -397,12 +399,10 @@ static void send_login_reply(struct game *g, const struct reply_to *to, struct p
 	size_t n = 0;
 	Ringgate__Client__PlayerState *states = calloc(z->member_count, sizeof(*states));
 	Ringgate__Client__PlayerState **others = calloc(z->member_count, sizeof(*others));
+	int rc = -ENOMEM;
 
-	if (!states || !others) {
-		RG_ERROR("out of memory building the login reply of %s", p->name);
-		send_error(g, to, RINGGATE__CLIENT__ERROR_CODE__INTERNAL, "out of memory");
+	if (!states || !others)
 		goto out_free;
-	}
 	for (struct player *o = z->members; o; o = o->zone_next) {
 		if (o == p)
 			continue;
@@ -425,9 +425,11 @@ static void send_login_reply(struct game *g, const struct reply_to *to, struct p
 	msg.body_case = RINGGATE__CLIENT__SERVER_MESSAGE__BODY_LOGIN;
 	msg.login = &lr;
 	send_to(g, to, &msg);
+	rc = 0;
 out_free:
 	free(others);
 	free(states);
+	return rc;
 }
 
 /*
@@ -502,7 +504,12 @@ static void on_login_reply(void *ctx, int status, const void *reply)
 	}
 	RG_INFO("player %s (%llu) logged in%s", p->name, (unsigned long long)p->id,
 		r->login->created ? " (new account)" : "");
-	send_login_reply(g, &lc->to, p, r->login->created);
+	if (send_login_reply(g, &lc->to, p, r->login->created) < 0) {
+		/* The client would not know it is playing: undo the login. */
+		RG_ERROR("out of memory answering the login of %s", p->name);
+		send_error(g, &lc->to, RINGGATE__CLIENT__ERROR_CODE__INTERNAL, "out of memory");
+		leave(g, p, NULL);
+	}
 	goto out;
 out_remove:
 	world_client_remove(&g->world, c);

@@ -192,6 +192,7 @@ static void client_kick(struct gw_client *c, Ringgate__Client__ErrorCode code,
 
 	if (c->closing)
 		return;
+	c->gl->counters.kicked++;
 	kicked.code = code;
 	kicked.message = (char *)text;
 	msg.body_case = RINGGATE__CLIENT__SERVER_MESSAGE__BODY_KICKED;
@@ -229,6 +230,8 @@ static void pending_done(void *ctx, int status, const void *reply)
 	struct gw_client *c = p->client;
 
 	if (c) {
+		struct gw_counters *n = &c->gl->counters;
+
 		pending_unlink(c, p);
 		if (status == 0) {
 			const struct reply_frame *r = reply;
@@ -237,16 +240,30 @@ static void pending_done(void *ctx, int status, const void *reply)
 			if (err < 0)
 				RG_DEBUG("reply to %s not sent: %s",
 					 net_session_peer(c->session), net_strerror(err));
+			n->replied++;
 		} else if (status == -ETIMEDOUT) {
+			n->timed_out++;
 			client_error(c, p->seq, RINGGATE__CLIENT__ERROR_CODE__TIMEOUT,
 				     "the game server did not answer in time");
 		} else if (status == -ENOTCONN) {
+			n->unavailable++;
 			client_error(c, p->seq,
 				     RINGGATE__CLIENT__ERROR_CODE__SERVICE_UNAVAILABLE,
 				     "the game server link went down");
 		}
 	}
 	free(p);
+}
+
+/* Answer a request at once, without asking gamesrv, and count why. */
+static void client_refuse(struct gw_client *c, uint32_t seq,
+			  Ringgate__Client__ErrorCode code, const char *text)
+{
+	if (code == RINGGATE__CLIENT__ERROR_CODE__SERVICE_UNAVAILABLE)
+		c->gl->counters.unavailable++;
+	else
+		c->gl->counters.refused++;
+	client_error(c, seq, code, text);
 }
 
 /* Forward msg to gamesrv and remember it as pending; or answer at once. */
@@ -260,34 +277,34 @@ static void client_request(struct gw_client *c, Ringgate__Client__ClientMessage 
 	int err;
 
 	if (msg->seq == 0) {
-		client_error(c, 0, RINGGATE__CLIENT__ERROR_CODE__BAD_REQUEST,
+		client_refuse(c, 0, RINGGATE__CLIENT__ERROR_CODE__BAD_REQUEST,
 			     "a request needs a non-zero seq");
 		return;
 	}
 	if (msg->body_case == RINGGATE__CLIENT__CLIENT_MESSAGE__BODY__NOT_SET) {
-		client_error(c, msg->seq, RINGGATE__CLIENT__ERROR_CODE__BAD_REQUEST,
+		client_refuse(c, msg->seq, RINGGATE__CLIENT__ERROR_CODE__BAD_REQUEST,
 			     "ClientMessage has no body");
 		return;
 	}
 	if (pending_find(c, msg->seq)) {
-		client_error(c, msg->seq, RINGGATE__CLIENT__ERROR_CODE__BAD_REQUEST,
+		client_refuse(c, msg->seq, RINGGATE__CLIENT__ERROR_CODE__BAD_REQUEST,
 			     "a request with this seq is still pending");
 		return;
 	}
 	if (c->inflight >= (unsigned)gw->cfg.max_inflight) {
-		client_error(c, msg->seq, RINGGATE__CLIENT__ERROR_CODE__RATE_LIMITED,
+		client_refuse(c, msg->seq, RINGGATE__CLIENT__ERROR_CODE__RATE_LIMITED,
 			     "too many requests in flight");
 		return;
 	}
 	if (!gl->link_up) {
-		client_error(c, msg->seq, RINGGATE__CLIENT__ERROR_CODE__SERVICE_UNAVAILABLE,
+		client_refuse(c, msg->seq, RINGGATE__CLIENT__ERROR_CODE__SERVICE_UNAVAILABLE,
 			     "the game server is unavailable");
 		return;
 	}
 
 	p = calloc(1, sizeof(*p));
 	if (!p) {
-		client_error(c, msg->seq, RINGGATE__CLIENT__ERROR_CODE__INTERNAL,
+		client_refuse(c, msg->seq, RINGGATE__CLIENT__ERROR_CODE__INTERNAL,
 			     "gateway out of memory");
 		return;
 	}
@@ -299,7 +316,7 @@ static void client_request(struct gw_client *c, Ringgate__Client__ClientMessage 
 	err = gw_upstream_send(gw, &out);
 	if (err < 0) {
 		free(p);
-		client_error(c, msg->seq, RINGGATE__CLIENT__ERROR_CODE__SERVICE_UNAVAILABLE,
+		client_refuse(c, msg->seq, RINGGATE__CLIENT__ERROR_CODE__SERVICE_UNAVAILABLE,
 			     "the game server is unavailable");
 		return;
 	}
@@ -311,7 +328,7 @@ static void client_request(struct gw_client *c, Ringgate__Client__ClientMessage 
 		/* Sent but untracked: its reply will be dropped as late, so the
 		 * client must hear now that this request has ended. */
 		free(p);
-		client_error(c, msg->seq, RINGGATE__CLIENT__ERROR_CODE__INTERNAL,
+		client_refuse(c, msg->seq, RINGGATE__CLIENT__ERROR_CODE__INTERNAL,
 			     "gateway out of memory");
 		return;
 	}
@@ -319,6 +336,7 @@ static void client_request(struct gw_client *c, Ringgate__Client__ClientMessage 
 	c->pending = p;
 	c->inflight++;
 	c->known_upstream = true;
+	gl->counters.forwarded++;
 }
 
 /* ---- session callbacks ------------------------------------------------- */
@@ -361,8 +379,8 @@ static int on_frame(struct net_session *s, const uint8_t *body, size_t len)
 	if (!msg) {
 		RG_INFO("client %s sent a malformed message; disconnecting",
 			net_session_peer(s));
-		client_error(c, 0, RINGGATE__CLIENT__ERROR_CODE__BAD_REQUEST,
-			     "malformed ClientMessage; closing");
+		client_refuse(c, 0, RINGGATE__CLIENT__ERROR_CODE__BAD_REQUEST,
+			      "malformed ClientMessage; closing");
 		client_close(c);
 	} else {
 		client_request(c, msg);
@@ -474,7 +492,7 @@ void gw_loop_deliver(struct gw_loop *gl, net_session_id session, uint32_t seq,
 		struct reply_frame reply = { frame, len };
 
 		if (!p || !rg_calls_complete(gl->calls, p->call_id, &reply)) {
-			gl->late_replies++;
+			gl->counters.late_replies++;
 			RG_DEBUG("late reply seq %u for %s dropped", seq,
 				 net_session_peer(c->session));
 		}
@@ -485,8 +503,10 @@ void gw_loop_deliver(struct gw_loop *gl, net_session_id session, uint32_t seq,
 			RG_DEBUG("push to %s not sent: %s", net_session_peer(c->session),
 				 net_strerror(err));
 	}
-	if (kick)
+	if (kick) {
+		gl->counters.kicked++;
 		client_close(c);
+	}
 }
 
 static size_t round_up_pow2(size_t n)
@@ -601,14 +621,21 @@ void gw_loops_finish(struct gateway *gw)
 
 void gw_loops_destroy(struct gateway *gw)
 {
+	struct gw_counters sum = { 0 };
+
 	if (!gw->loops)
 		return;
 	for (unsigned i = 0; i < gw->loop_count; i++) {
 		struct gw_loop *gl = &gw->loops[i];
+		const struct gw_counters *n = &gl->counters;
 
-		if (gl->late_replies)
-			RG_INFO("loop %u dropped %llu late replies", i,
-				(unsigned long long)gl->late_replies);
+		sum.forwarded += n->forwarded;
+		sum.replied += n->replied;
+		sum.timed_out += n->timed_out;
+		sum.unavailable += n->unavailable;
+		sum.refused += n->refused;
+		sum.late_replies += n->late_replies;
+		sum.kicked += n->kicked;
 		if (gl->calls)
 			rg_calls_destroy(gl->calls);
 		free(gl->buckets);
@@ -616,4 +643,10 @@ void gw_loops_destroy(struct gateway *gw)
 	}
 	free(gw->loops);
 	gw->loops = NULL;
+	RG_INFO("requests: %llu forwarded, %llu replied, %llu timed out, %llu unavailable, "
+		"%llu refused, %llu late replies dropped; %llu clients kicked",
+		(unsigned long long)sum.forwarded, (unsigned long long)sum.replied,
+		(unsigned long long)sum.timed_out, (unsigned long long)sum.unavailable,
+		(unsigned long long)sum.refused, (unsigned long long)sum.late_replies,
+		(unsigned long long)sum.kicked);
 }

@@ -62,6 +62,17 @@ struct gw_link {
 	struct gw_link *prev, *next;
 };
 
+/* What happened to client requests on one loop; summed and logged at exit. */
+struct gw_counters {
+	uint64_t forwarded;      /* requests sent to gamesrv                 */
+	uint64_t replied;        /* ... answered by gamesrv in time          */
+	uint64_t timed_out;      /* ... answered TIMEOUT by the gateway      */
+	uint64_t unavailable;    /* answered SERVICE_UNAVAILABLE (link down) */
+	uint64_t refused;        /* BAD_REQUEST / RATE_LIMITED / INTERNAL    */
+	uint64_t late_replies;   /* replies dropped: the request had ended   */
+	uint64_t kicked;         /* clients kicked by the gateway or gamesrv */
+};
+
 /* What one loop owns. Touched only on that loop's thread (after start). */
 struct gw_loop {
 	struct gateway *gw;
@@ -73,7 +84,7 @@ struct gw_loop {
 	struct gw_client **buckets;    /* session id -> client, chained        */
 	size_t bucket_mask;
 	struct gw_link idle;           /* clients, least recently heard first  */
-	uint64_t late_replies;         /* replies dropped: request had ended   */
+	struct gw_counters counters;
 };
 
 /* The process-wide state. Fields after cfg are set up by main before the

@@ -30,8 +30,10 @@
 #include "gate_link.h"
 #include "queue.h"
 
-/* Largest frame on an internal link, and what one decode may allocate. */
-#define INTERNAL_MAX_FRAME (256u * 1024u)
+/* Largest frame on an internal link (the gateway's limit for this link
+ * too: a client message it accepts must never be too big here), and what
+ * one decode may allocate. */
+#define INTERNAL_MAX_FRAME (4u << 20)
 #define DECODE_LIMIT (4u * INTERNAL_MAX_FRAME)
 
 struct options {

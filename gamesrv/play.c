@@ -386,24 +386,52 @@ struct login_call {
 	char name[RULES_NAME_MAX + 1];
 };
 
-/* Answer a login with the player and the zone around it. Returns 0, or
- * -ENOMEM (nothing was sent). */
-static int send_login_reply(struct game *g, const struct reply_to *to, struct player *p,
-			    bool created)
+/*
+ * The players already in the zone go in LoginReply.others up to this
+ * many; the rest follow as PlayerJoined pushes right after the reply, so
+ * no message to a client grows with the zone's population (clients may
+ * refuse bodies over 64 KiB).
+ */
+#define LOGIN_OTHERS_MAX 256
+
+/* Tell `to` about the players of p's zone that did not fit in its
+ * LoginReply: `from` on, p itself excluded. */
+static void send_rest_of_zone(struct game *g, const struct reply_to *to,
+			      const struct player *p, const struct player *from)
+{
+	struct reply_to push = *to;
+
+	push.seq = 0;
+	for (const struct player *o = from; o; o = o->zone_next) {
+		ServerMessage msg = RINGGATE__CLIENT__SERVER_MESSAGE__INIT;
+		Ringgate__Client__PlayerJoined joined = RINGGATE__CLIENT__PLAYER_JOINED__INIT;
+		Ringgate__Client__PlayerState st = RINGGATE__CLIENT__PLAYER_STATE__INIT;
+
+		if (o == p)
+			continue;
+		fill_state(&st, o);
+		joined.player = &st;
+		msg.body_case = RINGGATE__CLIENT__SERVER_MESSAGE__BODY_JOINED;
+		msg.joined = &joined;
+		send_to(g, &push, &msg);
+	}
+}
+
+/* Answer a login with the player and the zone around it. */
+static void send_login_reply(struct game *g, const struct reply_to *to, struct player *p,
+			     bool created)
 {
 	ServerMessage msg = RINGGATE__CLIENT__SERVER_MESSAGE__INIT;
 	Ringgate__Client__LoginReply lr = RINGGATE__CLIENT__LOGIN_REPLY__INIT;
 	Ringgate__Client__PlayerState self = RINGGATE__CLIENT__PLAYER_STATE__INIT;
 	Ringgate__Client__Zone zone = RINGGATE__CLIENT__ZONE__INIT;
+	Ringgate__Client__PlayerState states[LOGIN_OTHERS_MAX];
+	Ringgate__Client__PlayerState *others[LOGIN_OTHERS_MAX];
 	struct zone *z = p->zone;
+	struct player *o = z->members;
 	size_t n = 0;
-	Ringgate__Client__PlayerState *states = calloc(z->member_count, sizeof(*states));
-	Ringgate__Client__PlayerState **others = calloc(z->member_count, sizeof(*others));
-	int rc = -ENOMEM;
 
-	if (!states || !others)
-		goto out_free;
-	for (struct player *o = z->members; o; o = o->zone_next) {
+	for (; o && n < LOGIN_OTHERS_MAX; o = o->zone_next) {
 		if (o == p)
 			continue;
 		ringgate__client__player_state__init(&states[n]);
@@ -425,11 +453,7 @@ static int send_login_reply(struct game *g, const struct reply_to *to, struct pl
 	msg.body_case = RINGGATE__CLIENT__SERVER_MESSAGE__BODY_LOGIN;
 	msg.login = &lr;
 	send_to(g, to, &msg);
-	rc = 0;
-out_free:
-	free(others);
-	free(states);
-	return rc;
+	send_rest_of_zone(g, to, p, o);
 }
 
 /*
@@ -504,12 +528,7 @@ static void on_login_reply(void *ctx, int status, const void *reply)
 	}
 	RG_INFO("player %s (%llu) logged in%s", p->name, (unsigned long long)p->id,
 		r->login->created ? " (new account)" : "");
-	if (send_login_reply(g, &lc->to, p, r->login->created) < 0) {
-		/* The client would not know it is playing: undo the login. */
-		RG_ERROR("out of memory answering the login of %s", p->name);
-		send_error(g, &lc->to, RINGGATE__CLIENT__ERROR_CODE__INTERNAL, "out of memory");
-		leave(g, p, NULL);
-	}
+	send_login_reply(g, &lc->to, p, r->login->created);
 	goto out;
 out_remove:
 	world_client_remove(&g->world, c);

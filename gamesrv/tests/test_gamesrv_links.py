@@ -618,6 +618,26 @@ def case_autosave(srv, db):
     assert set(db.saved_ids()) == {pid}, db.saved_ids()
 
 
+def case_crowded_zone(srv, db):
+    """A login into a crowded zone lists at most 256 others in LoginReply;
+    the rest arrive as PlayerJoined pushes right after it."""
+    gate = FakeGate(srv.port)
+    crowd = 300
+    names = set()
+    for s in range(1, crowd + 1):
+        seq = gate.send_request(s, login=gate.c.LoginRequest(name="p%d" % s, password="pw"))
+        expect(gate.wait_reply(s, seq), "login")
+        names.add("p%d" % s)
+    with gate.conn.cond:  # forget the pushes so far
+        gate.conn.inbox.clear()
+    me = expect(gate.login(9999, "late"), "login")
+    assert len(me.others) == 256, len(me.others)
+    seen = {o.name for o in me.others}
+    while len(seen) < crowd:
+        seen.add(gate.wait_push(9999, "joined").joined.player.name)
+    assert seen == names, names - seen
+
+
 CASES = {
     "play": (case_play, []),
     "validation": (case_validation, []),
@@ -631,6 +651,7 @@ CASES = {
     "drain": (case_drain, []),
     "save_busy": (case_save_busy, []),
     "autosave": (case_autosave, ["--autosave-ms", "100"]),
+    "crowded_zone": (case_crowded_zone, []),
 }
 
 

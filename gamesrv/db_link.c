@@ -126,7 +126,9 @@ static void on_disconnected(struct net_session *s, enum net_reason reason)
 
 	keepalive_stop(&ds->keepalive);
 	if (ds->up) {
-		RG_WARN("dbproxy link %s down (%s)", net_session_peer(s), net_reason_str(reason));
+		/* Our own shutdown is no cause for alarm; anything else is. */
+		rg_log(reason == NET_REASON_SHUTDOWN ? RG_LOG_INFO : RG_LOG_WARN,
+		       "dbproxy link %s down (%s)", net_session_peer(s), net_reason_str(reason));
 		game_queue_push(ds->svc->queue, ds->down_event); /* never refused */
 	} else {
 		RG_INFO("dbproxy link %s closed before it was up (%s)", net_session_peer(s),

@@ -14,6 +14,7 @@ framing and helpers come from tests/ringgate_test.py.
 """
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -357,6 +358,10 @@ class GameSrv:
         with open(self.log_path, errors="replace") as f:
             return f.read()
 
+    def cleanup(self):
+        self.logf.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
 
 # ---- cases ---------------------------------------------------------------------
 
@@ -683,6 +688,7 @@ def main():
         if not ok:
             print("----- gamesrv log (last 80 lines) -----")
             print("\n".join(srv.log_text().splitlines()[-80:]))
+        srv.cleanup()
     print("PASS" if ok else "FAIL")
     sys.exit(0 if ok else 1)
 

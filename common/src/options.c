@@ -87,7 +87,8 @@ static int parse_long(const char *text, long *out)
 	long v;
 
 	errno = 0;
-	v = strtol(text, &end, 0);
+	/* Base 10 only: "0777" must not silently mean 511. */
+	v = strtol(text, &end, 10);
 	if (errno != 0 || end == text || *end != '\0')
 		return -EINVAL;
 	*out = v;

@@ -213,6 +213,12 @@ static void options_flags(void)
 	CHECK(parse(opts, 8, argv) == 0);
 	CHECK(strcmp(v.host, "0.0.0.0") == 0);
 	CHECK(v.port == 9001); /* the last flag wins */
+	{
+		char *argv2[] = { "prog", "--listen-port=07701", NULL };
+
+		CHECK(parse(opts, 2, argv2) == 0);
+		CHECK(v.port == 7701); /* decimal, not octal */
+	}
 	CHECK(v.verbose);
 	CHECK(strcmp(v.name, "x") == 0);
 }
@@ -270,6 +276,14 @@ static void options_errors(void)
 	}
 	{
 		char *argv[] = { "prog", "--listen-port=12x", NULL };
+		CHECK(parse(opts, 2, argv) == -1);
+	}
+	{
+		char *argv[] = { "prog", "--listen-port=0x10", NULL };
+		CHECK(parse(opts, 2, argv) == -1);
+	}
+	{
+		char *argv[] = { "prog", "--listen-port=99999999999999999999", NULL };
 		CHECK(parse(opts, 2, argv) == -1);
 	}
 	{

@@ -1,13 +1,34 @@
 /*
  * The seeds' GameServer: an echo server on libnet. Every frame a client
  * sends comes straight back. Usage: echo_server [port] [loops]
- * Runs until SIGINT/SIGTERM, then prints the session counters.
+ * Runs until SIGINT/SIGTERM (on Windows: until standard input ends), then
+ * prints the session counters (on Windows also the IOCP socket paths).
  */
 #include <net/net.h>
 
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+
+#ifdef _WIN32
+#include "iocp_counters.h"
+
+/* No sigwait on Windows: standard input closing is the stop signal. */
+static void wait_for_stop(void)
+{
+	while (getchar() != EOF)
+		;
+}
+#else
+static sigset_t stop_signals;
+
+static void wait_for_stop(void)
+{
+	int sig;
+
+	sigwait(&stop_signals, &sig);
+}
+#endif
 
 static int echo_frame(struct net_session *s, const uint8_t *body, size_t len)
 {
@@ -27,13 +48,14 @@ int main(int argc, char **argv)
 	struct net_runtime *rt;
 	struct net_server *srv;
 	struct net_stats st;
-	sigset_t sigs;
-	int sig, err;
+	int err;
 
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGINT);
-	sigaddset(&sigs, SIGTERM);
-	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+#ifndef _WIN32
+	sigemptyset(&stop_signals);
+	sigaddset(&stop_signals, SIGINT);
+	sigaddset(&stop_signals, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
+#endif
 
 	err = net_runtime_create(&rcfg, &rt);
 	if (err) {
@@ -51,12 +73,15 @@ int main(int argc, char **argv)
 	printf("echo_server: engine %s, %u loops, listening on 127.0.0.1:%u\n",
 	       net_runtime_engine(rt), net_runtime_loop_count(rt), net_server_port(srv));
 	fflush(stdout);
-	sigwait(&sigs, &sig);
+	wait_for_stop();
 	net_runtime_stop(rt);
 	net_runtime_stats(rt, &st);
 	printf("echo_server: accepted %llu, reused %llu, frames in %llu out %llu\n",
 	       (unsigned long long)st.accepted, (unsigned long long)st.reused,
 	       (unsigned long long)st.frames_in, (unsigned long long)st.frames_out);
+#ifdef _WIN32
+	print_iocp_counters("echo_server");
+#endif
 	net_runtime_destroy(rt);
 	return 0;
 }

@@ -2,15 +2,17 @@
  * blocking socket peer for the side of a test that is not libnet. */
 #include "test_util.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
+#include <string.h>
+#include <time.h>
+#ifndef _WIN32
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
-#include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
+#endif
 
 void test_sleep_ms(unsigned ms)
 {
@@ -52,7 +54,7 @@ int test_connect(uint16_t port)
 	CHECK(fd >= 0);
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	CHECK(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, (const void *)&one, sizeof(one));
 	return fd;
 }
 

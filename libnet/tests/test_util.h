@@ -10,6 +10,9 @@
 
 #include <net/net.h>
 
+#ifdef _WIN32
+#include "test_win.h"
+#endif
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -15,6 +15,7 @@
 
 #include "net/net.h"
 
+#ifdef _WIN32
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -22,9 +23,10 @@ extern "C" {
 struct net_iocp_counters {
 	bool accept_reuse_works;   /* the self-test's verdicts                */
 	bool connect_reuse_works;  /* (false before the engine was probed)    */
-	uint64_t accept_fresh;     /* AcceptEx posted into a new socket       */
+	uint64_t accept_fresh;     /* connections AcceptEx took into a new
+				      socket                                  */
 	uint64_t accept_reused;    /* ... into a socket DisconnectEx prepared */
-	uint64_t connect_fresh;    /* ConnectEx on a new socket               */
+	uint64_t connect_fresh;    /* ConnectEx calls made on a new socket    */
 	uint64_t connect_reused;   /* ... on a socket DisconnectEx prepared   */
 	uint64_t disconnect_reuse; /* DisconnectEx(TF_REUSE_SOCKET) completed */
 	uint64_t shutdown_close;   /* shutdown + closesocket (not reusable)   */
@@ -33,13 +35,14 @@ struct net_iocp_counters {
 };
 
 /*
- * Process-wide totals since start (all runtimes). Any thread. On other
- * platforms the function does not exist.
+ * Process-wide totals since start (all runtimes). Any thread. Declared on
+ * Windows only (elsewhere this header declares nothing).
  */
 NET_EXPORT void net_iocp_counters(struct net_iocp_counters *out /* OUT */);
 
 #ifdef __cplusplus
 }
 #endif
+#endif /* _WIN32 */
 
 #endif /* NET_NET_IOCP_H */

@@ -1,0 +1,1038 @@
+/*
+ * The IOCP engine: Windows' own completion port, the seeds' IocpCore.
+ *
+ * One completion port per loop, created on the loop's thread; completions
+ * are drained in batches (GetQueuedCompletionStatusEx) and other threads
+ * wake the loop with PostQueuedCompletionStatus. Every socket is associated
+ * with its loop's port at attach, and every op carries its own OVERLAPPED
+ * (struct net__op.ov), so a completion leads straight back to its op.
+ * Completion packets are always queued, even for calls that finish at once
+ * (FILE_SKIP_COMPLETION_PORT_ON_SUCCESS is not set): that is what keeps
+ * completions out of submit().
+ *
+ * Completion keys:
+ *   KEY_IO      an op on a session socket (WSARecv, WSASend, ConnectEx,
+ *               DisconnectEx);
+ *   KEY_ACCEPT  an AcceptEx on a listening socket: the OVERLAPPED is an
+ *               accept slot's;
+ *   KEY_DONE    a result the engine decided itself (shutdown()), posted so
+ *               it is delivered by run(): op->done_res;
+ *   KEY_WAKE    a cross-thread wake; nothing to dispatch.
+ *
+ * Accept: the core posts one multishot ACCEPT op; the engine keeps
+ * ACCEPTS_POSTED AcceptEx calls in flight into pre-created sockets (the
+ * seeds' Listener) and reports each accepted socket as a completion of that
+ * op flagged NET__CQE_MORE, after SO_UPDATE_ACCEPT_CONTEXT. The op's final
+ * completion comes once it was cancelled (or could not re-post) and every
+ * AcceptEx has come back.
+ *
+ * Receive: WSARecv into a buffer from a per-loop pool, held only while the
+ * receive is in flight and handed back through recv_release (the core
+ * copies what it does not consume). 0 bytes = the peer closed.
+ * Send: the op's gathered iovec becomes one WSABUF array; the core keeps
+ * one send in flight per session.
+ *
+ * Socket reuse (the seeds' DisconnectEx(TF_REUSE_SOCKET)): where a
+ * self-test run once per process shows that it works, SHUTDOWN is a
+ * DisconnectEx(TF_REUSE_SOCKET) and detach keeps the socket in a per-loop
+ * pool instead of closing it (setting h->sock to NET__SOCK_INVALID):
+ * dialed sockets go back to ConnectEx (net__sock_stream takes them),
+ * accepted ones to AcceptEx. A pooled socket stays associated with its
+ * loop's port and so never leaves that loop: accepted sockets are reused
+ * only when the runtime has one loop, since the core deals accepted
+ * sockets to all loops. Where reuse does not work (Wine), SHUTDOWN is
+ * shutdown(SD_BOTH), sockets are closed and new ones made; a ConnectEx
+ * that still fails with WSAEISCONN on a reused socket turns connect reuse
+ * off for the process and retries on a new socket. net_iocp_counters()
+ * (net/net_iocp.h) says which paths ran.
+ *
+ * The engine is plain C11 plus the Windows API (no compiler extensions).
+ */
+#include "internal.h"
+#include "net/net_iocp.h"
+
+#include <mswsock.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define IOCP_BATCH 256
+#define ACCEPTS_POSTED 8
+#define REUSE_POOL_MAX 256
+/* AcceptEx wants 16 bytes more than the largest address, per address. */
+#define ACCEPT_ADDR_LEN (sizeof(struct sockaddr_storage) + 16)
+/* Self-test: how long a loopback operation may take before it counts as
+ * never completing. Generous: a wrong "no" only costs the optimisation. */
+#define PROBE_WAIT_MS 2000
+#define PROBE_RECV_WAIT_MS 300
+
+enum completion_key { KEY_IO, KEY_ACCEPT, KEY_DONE, KEY_WAKE };
+
+/* net__handle.iocp_flags */
+#define IOCP_H_DIALED 1u   /* a CONNECT was submitted on it           */
+#define IOCP_H_REUSED 2u   /* taken from the reuse pool               */
+#define IOCP_H_REUSABLE 4u /* DisconnectEx(TF_REUSE_SOCKET) completed */
+
+/* ---- process-wide: extension functions, reuse verdicts, counters -------- */
+
+static LPFN_ACCEPTEX accept_ex;
+static LPFN_CONNECTEX connect_ex;
+static LPFN_DISCONNECTEX disconnect_ex;
+static LPFN_GETACCEPTEXSOCKADDRS get_accept_ex_sockaddrs;
+
+static INIT_ONCE probe_once = INIT_ONCE_STATIC_INIT;
+static int probe_status;
+static bool accept_reuse_works;
+static volatile LONG connect_reuse_works; /* cleared at run time on WSAEISCONN */
+
+static volatile LONG64 n_accept_fresh, n_accept_reused, n_connect_fresh, n_connect_reused,
+	n_disconnect_reuse, n_shutdown_close, n_reuse_fallbacks;
+
+static void count(volatile LONG64 *counter)
+{
+	InterlockedIncrement64(counter);
+}
+
+void net_iocp_counters(struct net_iocp_counters *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->accept_reuse_works = accept_reuse_works;
+	out->connect_reuse_works = InterlockedCompareExchange(&connect_reuse_works, 0, 0) != 0;
+	out->accept_fresh = (uint64_t)InterlockedCompareExchange64(&n_accept_fresh, 0, 0);
+	out->accept_reused = (uint64_t)InterlockedCompareExchange64(&n_accept_reused, 0, 0);
+	out->connect_fresh = (uint64_t)InterlockedCompareExchange64(&n_connect_fresh, 0, 0);
+	out->connect_reused = (uint64_t)InterlockedCompareExchange64(&n_connect_reused, 0, 0);
+	out->disconnect_reuse = (uint64_t)InterlockedCompareExchange64(&n_disconnect_reuse, 0, 0);
+	out->shutdown_close = (uint64_t)InterlockedCompareExchange64(&n_shutdown_close, 0, 0);
+	out->reuse_fallbacks = (uint64_t)InterlockedCompareExchange64(&n_reuse_fallbacks, 0, 0);
+}
+
+static bool connect_reuse_on(void)
+{
+	return InterlockedCompareExchange(&connect_reuse_works, 0, 0) != 0;
+}
+
+/* ---- per loop ---------------------------------------------------------------- */
+
+struct accept_set;
+
+/* One AcceptEx in flight (the seeds' AcceptEvent). */
+struct accept_slot {
+	OVERLAPPED ov;
+	struct accept_set *set;
+	SOCKET sock;                  /* the pre-created socket it accepts into */
+	bool reused;
+	char addrs[2 * ACCEPT_ADDR_LEN];
+};
+
+/* The AcceptEx calls behind one multishot ACCEPT op. */
+struct accept_set {
+	struct accept_set *next;
+	struct net__op *op;
+	SOCKET listen;
+	int family;
+	unsigned posted;              /* slots with an AcceptEx in flight       */
+	bool ending;                  /* cancelled or failed: no more re-posts  */
+	int32_t final_res;
+	struct accept_slot slots[ACCEPTS_POSTED];
+};
+
+struct spare_pool {
+	SOCKET sock[REUSE_POOL_MAX];
+	int family[REUSE_POOL_MAX];
+	unsigned count;
+};
+
+struct iocp_state {
+	HANDLE port;
+	/* Receive buffers: bufs[id], free ids on a stack. */
+	uint8_t **bufs;
+	uint32_t *free_ids;
+	uint32_t buf_count, buf_cap, free_count, buf_size;
+	/* Sockets kept after DisconnectEx(TF_REUSE_SOCKET). */
+	struct spare_pool dialed, accepted;
+	bool accept_reuse_here;       /* one loop: accepted sockets stay here   */
+	SOCKET taken;                 /* pooled socket handed out, not attached */
+	struct accept_set *accept_sets;
+	OVERLAPPED_ENTRY entries[IOCP_BATCH];
+};
+
+static struct iocp_state *state_of(struct net_loop *loop)
+{
+	return loop->engine_state;
+}
+
+/* 0 when an overlapped call is under way (its completion will be queued),
+ * else the call's error. */
+static int started(bool ok)
+{
+	DWORD err;
+
+	if (ok)
+		return 0;
+	err = (DWORD)WSAGetLastError();
+	return err == WSA_IO_PENDING ? 0 : net__wsa_errno(err);
+}
+
+/* The result of a completed overlapped call: bytes, or -errno. */
+static int32_t io_result(SOCKET sock, OVERLAPPED *ov, DWORD bytes)
+{
+	DWORD n, flags;
+
+	if (ov->Internal == 0) /* STATUS_SUCCESS */
+		return (int32_t)bytes;
+	if (WSAGetOverlappedResult(sock, ov, &n, FALSE, &flags))
+		return (int32_t)n;
+	return net__wsa_errno((DWORD)WSAGetLastError());
+}
+
+static int associate(struct iocp_state *st, SOCKET sock, enum completion_key key)
+{
+	if (CreateIoCompletionPort((HANDLE)sock, st->port, (ULONG_PTR)key, 0) == NULL)
+		return net__wsa_errno(GetLastError());
+	return 0;
+}
+
+/* ---- receive buffers ----------------------------------------------------------- */
+
+static int recv_buf_get(struct iocp_state *st, uint32_t *id /* OUT */)
+{
+	if (st->free_count) {
+		*id = st->free_ids[--st->free_count];
+		return 0;
+	}
+	if (st->buf_count == st->buf_cap) {
+		uint32_t cap = st->buf_cap ? st->buf_cap * 2 : 64;
+		uint8_t **bufs = realloc(st->bufs, cap * sizeof(*bufs));
+		uint32_t *ids;
+
+		if (!bufs)
+			return -ENOMEM;
+		st->bufs = bufs;
+		ids = realloc(st->free_ids, cap * sizeof(*ids));
+		if (!ids)
+			return -ENOMEM;
+		st->free_ids = ids;
+		st->buf_cap = cap;
+	}
+	st->bufs[st->buf_count] = malloc(st->buf_size);
+	if (!st->bufs[st->buf_count])
+		return -ENOMEM;
+	*id = st->buf_count++;
+	return 0;
+}
+
+static void recv_buf_put(struct iocp_state *st, uint32_t id)
+{
+	st->free_ids[st->free_count++] = id;
+}
+
+/* ---- the reuse pool ---------------------------------------------------------------- */
+
+static bool spare_push(struct spare_pool *pool, SOCKET sock, int family)
+{
+	if (pool->count == REUSE_POOL_MAX)
+		return false;
+	pool->sock[pool->count] = sock;
+	pool->family[pool->count] = family;
+	pool->count++;
+	return true;
+}
+
+static SOCKET spare_pop(struct spare_pool *pool, int family)
+{
+	for (unsigned i = pool->count; i-- > 0;) {
+		SOCKET sock = pool->sock[i];
+
+		if (pool->family[i] != family)
+			continue;
+		pool->count--;
+		pool->sock[i] = pool->sock[pool->count];
+		pool->family[i] = pool->family[pool->count];
+		return sock;
+	}
+	return INVALID_SOCKET;
+}
+
+static void spare_close_all(struct spare_pool *pool)
+{
+	while (pool->count)
+		closesocket(pool->sock[--pool->count]);
+}
+
+bool net__iocp_reuse_take(struct net_loop *loop, int family, net_socket_t *out)
+{
+	struct iocp_state *st = state_of(loop);
+	SOCKET sock;
+
+	if (!st || !connect_reuse_on())
+		return false;
+	sock = spare_pop(&st->dialed, family);
+	if (sock == INVALID_SOCKET)
+		return false;
+	/* attach will find it already on this port and must accept that. */
+	st->taken = sock;
+	*out = (net_socket_t)sock;
+	return true;
+}
+
+/* ---- the self-test: does socket reuse work here? ---------------------------------- */
+
+struct probe_io {
+	OVERLAPPED ov;
+	char addrs[2 * ACCEPT_ADDR_LEN];
+	char byte;
+};
+
+/* Wait for io's own completion; false on failure or timeout. */
+static bool probe_wait(HANDLE port, struct probe_io *io, DWORD ms)
+{
+	for (;;) {
+		DWORD bytes;
+		ULONG_PTR key;
+		OVERLAPPED *ov = NULL;
+		BOOL ok = GetQueuedCompletionStatus(port, &bytes, &key, &ov, ms);
+
+		if (!ov)
+			return false;
+		if (ov == &io->ov)
+			return ok != FALSE;
+	}
+}
+
+static SOCKET probe_socket(HANDLE port)
+{
+	net_socket_t sock;
+
+	if (net__sock_new(AF_INET, &sock) != 0)
+		return INVALID_SOCKET;
+	if (CreateIoCompletionPort((HANDLE)(SOCKET)sock, port, 0, 0) == NULL) {
+		closesocket((SOCKET)sock);
+		return INVALID_SOCKET;
+	}
+	return (SOCKET)sock;
+}
+
+static bool probe_bind_any(SOCKET sock)
+{
+	struct sockaddr_in any;
+
+	memset(&any, 0, sizeof(any));
+	any.sin_family = AF_INET;
+	return bind(sock, (struct sockaddr *)&any, sizeof(any)) == 0;
+}
+
+/* Disconnect a connected socket for reuse, the peer closing first. */
+static bool probe_disconnect(HANDLE port, struct probe_io *io, SOCKET sock, SOCKET peer)
+{
+	closesocket(peer);
+	memset(&io->ov, 0, sizeof(io->ov));
+	return started(disconnect_ex(sock, &io->ov, TF_REUSE_SOCKET, 0)) == 0 &&
+	       probe_wait(port, io, PROBE_WAIT_MS);
+}
+
+/* ConnectEx, DisconnectEx(TF_REUSE_SOCKET), ConnectEx again. */
+static bool probe_connect_reuse(HANDLE port, SOCKET listener, const struct sockaddr_in *to)
+{
+	struct probe_io *io = calloc(1, sizeof(*io));
+	SOCKET sock = probe_socket(port);
+	SOCKET peer;
+	bool works = false;
+
+	if (!io || sock == INVALID_SOCKET || !probe_bind_any(sock))
+		goto out;
+	if (started(connect_ex(sock, (const struct sockaddr *)to, sizeof(*to), NULL, 0, NULL,
+			       &io->ov)) != 0 ||
+	    !probe_wait(port, io, PROBE_WAIT_MS))
+		goto out;
+	setsockopt(sock, SOL_SOCKET, SO_UPDATE_CONNECT_CONTEXT, NULL, 0);
+	peer = accept(listener, NULL, NULL);
+	if (peer == INVALID_SOCKET || !probe_disconnect(port, io, sock, peer))
+		goto out;
+	memset(&io->ov, 0, sizeof(io->ov));
+	if (started(connect_ex(sock, (const struct sockaddr *)to, sizeof(*to), NULL, 0, NULL,
+			       &io->ov)) != 0 ||
+	    !probe_wait(port, io, PROBE_WAIT_MS))
+		goto out;
+	peer = accept(listener, NULL, NULL);
+	if (peer != INVALID_SOCKET)
+		closesocket(peer);
+	works = true;
+out:
+	if (sock != INVALID_SOCKET)
+		closesocket(sock);
+	free(io);
+	return works;
+}
+
+static bool probe_accept_into(HANDLE port, struct probe_io *io, SOCKET listener, SOCKET sock,
+			      const struct sockaddr_in *to, SOCKET *client /* OUT */)
+{
+	DWORD bytes;
+
+	memset(&io->ov, 0, sizeof(io->ov));
+	*client = INVALID_SOCKET;
+	if (started(accept_ex(listener, sock, io->addrs, 0, (DWORD)ACCEPT_ADDR_LEN,
+			      (DWORD)ACCEPT_ADDR_LEN, &bytes, &io->ov)) != 0)
+		return false;
+	*client = socket(AF_INET, SOCK_STREAM, IPPROTO_TCP);
+	if (*client == INVALID_SOCKET ||
+	    connect(*client, (const struct sockaddr *)to, sizeof(*to)) != 0 ||
+	    !probe_wait(port, io, PROBE_WAIT_MS))
+		return false;
+	return setsockopt(sock, SOL_SOCKET, SO_UPDATE_ACCEPT_CONTEXT, (const char *)&listener,
+			  sizeof(listener)) == 0;
+}
+
+/* Send io->byte back from sock; the client must get it. */
+static bool probe_echo_back(HANDLE port, struct probe_io *io, SOCKET sock, SOCKET client)
+{
+	struct timeval wait = { 0, PROBE_RECV_WAIT_MS * 1000 };
+	fd_set readable;
+	WSABUF wb;
+	char got = 0;
+
+	wb.len = 1;
+	wb.buf = &io->byte;
+	memset(&io->ov, 0, sizeof(io->ov));
+	if (started(WSASend(sock, &wb, 1, NULL, 0, &io->ov, NULL) == 0) != 0 ||
+	    !probe_wait(port, io, PROBE_WAIT_MS))
+		return false;
+	FD_ZERO(&readable);
+	FD_SET(client, &readable);
+	return select(0, &readable, NULL, NULL, &wait) == 1 && recv(client, &got, 1, 0) == 1 &&
+	       got == io->byte;
+}
+
+/* AcceptEx, DisconnectEx(TF_REUSE_SOCKET), AcceptEx again; then the
+ * reused socket must receive and send (Wine 8: a send fails with
+ * WSAESHUTDOWN; other versions: the receive never completes). */
+static bool probe_accept_reuse(HANDLE port, SOCKET listener, const struct sockaddr_in *to)
+{
+	struct probe_io *io = calloc(1, sizeof(*io));
+	SOCKET sock = probe_socket(port);
+	SOCKET client = INVALID_SOCKET;
+	WSABUF wb;
+	DWORD flags = 0;
+	bool works = false, leak_io = false;
+
+	if (!io || sock == INVALID_SOCKET)
+		goto out;
+	if (!probe_accept_into(port, io, listener, sock, to, &client) ||
+	    !probe_disconnect(port, io, sock, client))
+		goto out;
+	if (!probe_accept_into(port, io, listener, sock, to, &client) ||
+	    send(client, "r", 1, 0) != 1)
+		goto out;
+	wb.len = 1;
+	wb.buf = &io->byte;
+	memset(&io->ov, 0, sizeof(io->ov));
+	if (started(WSARecv(sock, &wb, 1, NULL, &flags, &io->ov, NULL) == 0) != 0)
+		goto out;
+	works = probe_wait(port, io, PROBE_RECV_WAIT_MS) && io->byte == 'r' &&
+		probe_echo_back(port, io, sock, client);
+	if (!works) {
+		/* It may still be pending; if even the cancel does not come
+		 * back, io stays allocated (once per process) rather than be
+		 * written after free. */
+		CancelIoEx((HANDLE)sock, &io->ov);
+		leak_io = !probe_wait(port, io, PROBE_RECV_WAIT_MS);
+	}
+out:
+	if (client != INVALID_SOCKET)
+		closesocket(client);
+	if (sock != INVALID_SOCKET)
+		closesocket(sock);
+	if (!leak_io)
+		free(io);
+	return works;
+}
+
+static void probe_reuse(void)
+{
+	struct sockaddr_storage addr;
+	socklen_t addr_len;
+	net_socket_t listener;
+	uint16_t port_no;
+	HANDLE port = CreateIoCompletionPort(INVALID_HANDLE_VALUE, NULL, 0, 1);
+
+	if (!port)
+		return;
+	if (net__sock_addr("127.0.0.1", 0, &addr, &addr_len) == 0 &&
+	    net__sock_listen(&addr, addr_len, 8, &listener, &port_no) == 0) {
+		((struct sockaddr_in *)&addr)->sin_port = htons(port_no);
+		if (CreateIoCompletionPort((HANDLE)(SOCKET)listener, port, 0, 0) != NULL) {
+			const struct sockaddr_in *to = (const struct sockaddr_in *)&addr;
+
+			if (probe_connect_reuse(port, (SOCKET)listener, to))
+				InterlockedExchange(&connect_reuse_works, 1);
+			accept_reuse_works = probe_accept_reuse(port, (SOCKET)listener, to);
+		}
+		closesocket((SOCKET)listener);
+	}
+	CloseHandle(port);
+}
+
+/* ---- probe, init, fini ------------------------------------------------------------- */
+
+static int load_extension(SOCKET sock, GUID guid, void *fn, size_t fn_size)
+{
+	DWORD bytes;
+
+	if (WSAIoctl(sock, SIO_GET_EXTENSION_FUNCTION_POINTER, &guid, sizeof(guid), fn,
+		     (DWORD)fn_size, &bytes, NULL, NULL) != 0)
+		return net__wsa_errno((DWORD)WSAGetLastError());
+	return 0;
+}
+
+static BOOL CALLBACK probe_run(PINIT_ONCE once, PVOID param, PVOID *context)
+{
+	GUID accept_guid = WSAID_ACCEPTEX, connect_guid = WSAID_CONNECTEX;
+	GUID disconnect_guid = WSAID_DISCONNECTEX, sockaddrs_guid = WSAID_GETACCEPTEXSOCKADDRS;
+	net_socket_t sock;
+	int err;
+
+	(void)once;
+	(void)param;
+	(void)context;
+	err = net__sock_new(AF_INET, &sock);
+	if (err) {
+		probe_status = err;
+		return TRUE;
+	}
+	/* The pointers belong to the TCP provider; IPv4 and IPv6 share it. */
+	err = load_extension((SOCKET)sock, accept_guid, &accept_ex, sizeof(accept_ex));
+	if (!err)
+		err = load_extension((SOCKET)sock, connect_guid, &connect_ex, sizeof(connect_ex));
+	if (!err)
+		err = load_extension((SOCKET)sock, disconnect_guid, &disconnect_ex,
+				     sizeof(disconnect_ex));
+	if (!err)
+		err = load_extension((SOCKET)sock, sockaddrs_guid, &get_accept_ex_sockaddrs,
+				     sizeof(get_accept_ex_sockaddrs));
+	closesocket((SOCKET)sock);
+	probe_status = err;
+	if (!err)
+		probe_reuse();
+	return TRUE;
+}
+
+/* Usable when winsock starts and the Microsoft extension functions load;
+ * the reuse self-test runs here too, once per process. */
+static int iocp_probe(void)
+{
+	InitOnceExecuteOnce(&probe_once, probe_run, NULL, NULL);
+	return probe_status;
+}
+
+static int iocp_init(struct net_loop *loop)
+{
+	struct iocp_state *st = calloc(1, sizeof(*st));
+
+	if (!st)
+		return -ENOMEM;
+	st->port = CreateIoCompletionPort(INVALID_HANDLE_VALUE, NULL, 0, 1);
+	if (!st->port) {
+		int err = net__wsa_errno(GetLastError());
+
+		free(st);
+		return err;
+	}
+	st->buf_size = loop->rt->cfg.recv_buffer_size;
+	st->taken = INVALID_SOCKET;
+	st->accept_reuse_here = accept_reuse_works && loop->rt->loop_count == 1;
+	loop->engine_state = st;
+	return 0;
+}
+
+static void iocp_fini(struct net_loop *loop)
+{
+	struct iocp_state *st = state_of(loop);
+
+	loop->engine_state = NULL;
+	spare_close_all(&st->dialed);
+	spare_close_all(&st->accepted);
+	for (uint32_t i = 0; i < st->buf_count; i++)
+		free(st->bufs[i]);
+	free(st->bufs);
+	free(st->free_ids);
+	CloseHandle(st->port);
+	free(st);
+}
+
+/* ---- attach, detach ------------------------------------------------------------------ */
+
+static bool is_listening(SOCKET sock)
+{
+	BOOL listening = FALSE;
+	int len = sizeof(listening);
+
+	return getsockopt(sock, SOL_SOCKET, SO_ACCEPTCONN, (char *)&listening, &len) == 0 &&
+	       listening;
+}
+
+static int iocp_attach(struct net_loop *loop, struct net__handle *h)
+{
+	struct iocp_state *st = state_of(loop);
+	SOCKET sock = (SOCKET)h->sock;
+	enum completion_key key = is_listening(sock) ? KEY_ACCEPT : KEY_IO;
+
+	h->iocp_flags = 0;
+	if (CreateIoCompletionPort((HANDLE)sock, st->port, (ULONG_PTR)key, 0) != NULL)
+		return 0;
+	/* A pooled socket is on this port already (and only ever on this
+	 * loop's: pools never leave their loop). */
+	if (GetLastError() == ERROR_INVALID_PARAMETER && sock == st->taken) {
+		st->taken = INVALID_SOCKET;
+		h->iocp_flags = IOCP_H_REUSED;
+		return 0;
+	}
+	return net__wsa_errno(GetLastError());
+}
+
+static int family_of(SOCKET sock)
+{
+	struct sockaddr_storage ss;
+	int len = sizeof(ss);
+
+	if (getsockname(sock, (struct sockaddr *)&ss, &len) != 0)
+		return AF_UNSPEC;
+	return ss.ss_family;
+}
+
+static void iocp_detach(struct net_loop *loop, struct net__handle *h)
+{
+	struct iocp_state *st = state_of(loop);
+	struct spare_pool *pool;
+
+	if (!(h->iocp_flags & IOCP_H_REUSABLE))
+		return;
+	pool = h->iocp_flags & IOCP_H_DIALED ? &st->dialed : &st->accepted;
+	if (spare_push(pool, (SOCKET)h->sock, family_of((SOCKET)h->sock)))
+		h->sock = NET__SOCK_INVALID; /* kept: the core's close skips it */
+}
+
+/* ---- accept ---------------------------------------------------------------------------- */
+
+static int accept_post(struct iocp_state *st, struct accept_slot *slot)
+{
+	struct accept_set *set = slot->set;
+	SOCKET sock = INVALID_SOCKET;
+	DWORD bytes;
+	int err;
+
+	if (st->accept_reuse_here)
+		sock = spare_pop(&st->accepted, set->family);
+	slot->reused = sock != INVALID_SOCKET;
+	if (!slot->reused) {
+		net_socket_t fresh;
+
+		err = net__sock_new(set->family, &fresh);
+		if (err)
+			return err;
+		sock = (SOCKET)fresh;
+	}
+	memset(&slot->ov, 0, sizeof(slot->ov));
+	slot->sock = sock;
+	err = started(accept_ex(set->listen, sock, slot->addrs, 0, (DWORD)ACCEPT_ADDR_LEN,
+				(DWORD)ACCEPT_ADDR_LEN, &bytes, &slot->ov));
+	if (err) {
+		closesocket(sock);
+		slot->sock = INVALID_SOCKET;
+		return err;
+	}
+	set->posted++;
+	return 0;
+}
+
+static int accept_start(struct iocp_state *st, struct net__op *op)
+{
+	struct accept_set *set = calloc(1, sizeof(*set));
+	int err = 0;
+
+	if (!set)
+		return -ENOMEM;
+	set->op = op;
+	set->listen = (SOCKET)op->handle->sock;
+	set->family = family_of(set->listen);
+	for (unsigned i = 0; i < ACCEPTS_POSTED; i++) {
+		set->slots[i].set = set;
+		set->slots[i].sock = INVALID_SOCKET;
+		err = accept_post(st, &set->slots[i]);
+		if (err)
+			break;
+	}
+	if (!set->posted) {
+		free(set);
+		return err;
+	}
+	set->next = st->accept_sets;
+	st->accept_sets = set;
+	return 0;
+}
+
+static void accept_set_free(struct iocp_state *st, struct accept_set *set)
+{
+	struct accept_set **p = &st->accept_sets;
+
+	while (*p != set)
+		p = &(*p)->next;
+	*p = set->next;
+	free(set);
+}
+
+/* Errors that end one pending accept but not the listener. */
+static bool accept_error_transient(int32_t res)
+{
+	return res == -ECONNRESET || res == -ECONNABORTED;
+}
+
+static void accept_slot_done(struct net_loop *loop, struct iocp_state *st,
+			     struct accept_slot *slot, DWORD bytes)
+{
+	struct accept_set *set = slot->set;
+	SOCKET sock = slot->sock;
+	int32_t res = io_result(set->listen, &slot->ov, bytes);
+	struct net__cqe cqe = { 0 };
+	int err;
+
+	set->posted--;
+	slot->sock = INVALID_SOCKET;
+	if (res >= 0 && !set->ending) {
+		struct sockaddr *local, *remote;
+		int local_len, remote_len;
+
+		/* The accepted socket takes the listener's properties, so
+		 * getpeername, shutdown and DisconnectEx work on it. */
+		if (setsockopt(sock, SOL_SOCKET, SO_UPDATE_ACCEPT_CONTEXT,
+			       (const char *)&set->listen, sizeof(set->listen)) != 0)
+			res = net__wsa_errno((DWORD)WSAGetLastError());
+		get_accept_ex_sockaddrs(slot->addrs, 0, (DWORD)ACCEPT_ADDR_LEN,
+					(DWORD)ACCEPT_ADDR_LEN, &local, &local_len, &remote,
+					&remote_len);
+		if (res >= 0 && remote_len <= 0)
+			res = -ECONNABORTED; /* no peer address: not a usable connection */
+	}
+	if (res >= 0 && !set->ending) {
+		count(slot->reused ? &n_accept_reused : &n_accept_fresh);
+		/* Keep ACCEPTS_POSTED in flight: re-post before the core sees
+		 * the socket (it may cancel the op from its callback). */
+		err = accept_post(st, slot);
+		if (err && !set->posted) {
+			set->ending = true;
+			set->final_res = err;
+		}
+		if (slot->reused)
+			st->taken = sock;
+		cqe.res = (int32_t)sock;
+		cqe.flags = NET__CQE_MORE;
+		net__complete(loop, set->op, &cqe);
+	} else {
+		if (sock != INVALID_SOCKET)
+			closesocket(sock);
+		if (!set->ending) {
+			err = accept_error_transient(res) ? accept_post(st, slot) : (int)res;
+			if (err && !set->posted) {
+				set->ending = true;
+				set->final_res = err;
+			}
+		}
+	}
+	if (set->posted == 0) {
+		struct net__op *op = set->op;
+
+		cqe.res = set->ending ? set->final_res : -ECANCELED;
+		cqe.flags = 0;
+		accept_set_free(st, set);
+		net__complete(loop, op, &cqe);
+	}
+}
+
+static void accept_cancel(struct iocp_state *st, struct net__op *op)
+{
+	for (struct accept_set *set = st->accept_sets; set; set = set->next) {
+		if (set->op != op || set->ending)
+			continue;
+		set->ending = true;
+		set->final_res = -ECANCELED;
+		/* NULL: every AcceptEx on the listener, whichever thread. */
+		CancelIoEx((HANDLE)set->listen, NULL);
+	}
+}
+
+/* ---- session ops ------------------------------------------------------------------------ */
+
+static int recv_post(struct iocp_state *st, struct net__op *op)
+{
+	WSABUF wb;
+	DWORD flags = 0;
+	uint32_t id;
+	int err = recv_buf_get(st, &id);
+
+	if (err)
+		return err;
+	op->buf_id = id;
+	wb.len = st->buf_size;
+	wb.buf = (char *)st->bufs[id];
+	err = started(WSARecv((SOCKET)op->handle->sock, &wb, 1, NULL, &flags, &op->ov, NULL) == 0);
+	if (err)
+		recv_buf_put(st, id);
+	return err;
+}
+
+static int send_post(struct net__op *op)
+{
+	WSABUF wb[NET__SEND_IOV_MAX];
+
+	for (unsigned i = 0; i < op->iov_count; i++) {
+		wb[i].len = (ULONG)op->iov[i].iov_len;
+		wb[i].buf = op->iov[i].iov_base;
+	}
+	/* WSASend copies the WSABUF array before it returns. */
+	return started(WSASend((SOCKET)op->handle->sock, wb, op->iov_count, NULL, 0, &op->ov,
+			       NULL) == 0);
+}
+
+/* ConnectEx needs a bound socket: any address of the family, port 0. */
+static int bind_any(SOCKET sock, int family)
+{
+	struct sockaddr_storage any;
+
+	memset(&any, 0, sizeof(any));
+	any.ss_family = (ADDRESS_FAMILY)family;
+	if (bind(sock, (struct sockaddr *)&any,
+		 family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in)) != 0)
+		return net__wsa_errno((DWORD)WSAGetLastError());
+	return 0;
+}
+
+/* A reused socket was refused (Wine: WSAEISCONN): turn connect reuse off
+ * for the process and put a new socket, on this port, in its place. */
+static int replace_reused(struct iocp_state *st, struct net__handle *h, int family)
+{
+	net_socket_t fresh;
+	int err;
+
+	InterlockedExchange(&connect_reuse_works, 0);
+	count(&n_reuse_fallbacks);
+	spare_close_all(&st->dialed);
+	closesocket((SOCKET)h->sock);
+	h->sock = NET__SOCK_INVALID;
+	h->iocp_flags &= ~IOCP_H_REUSED;
+	err = net__sock_new(family, &fresh);
+	if (err)
+		return err;
+	err = associate(st, (SOCKET)fresh, KEY_IO);
+	if (err) {
+		closesocket((SOCKET)fresh);
+		return err;
+	}
+	net__sock_tune(fresh);
+	h->sock = fresh;
+	return 0;
+}
+
+static int connect_try(struct net__op *op)
+{
+	SOCKET sock = (SOCKET)op->handle->sock;
+	int err;
+
+	/* A reused socket is still bound from its last connection. */
+	if (!(op->handle->iocp_flags & IOCP_H_REUSED)) {
+		err = bind_any(sock, op->addr.ss_family);
+		if (err)
+			return err;
+	}
+	memset(&op->ov, 0, sizeof(op->ov));
+	return started(connect_ex(sock, (const struct sockaddr *)&op->addr, (int)op->addr_len,
+				 NULL, 0, NULL, &op->ov));
+}
+
+static int connect_post(struct iocp_state *st, struct net__op *op)
+{
+	struct net__handle *h = op->handle;
+	int err;
+
+	h->iocp_flags |= IOCP_H_DIALED;
+	err = connect_try(op);
+	if ((err == -EISCONN || err == -EINVAL) && (h->iocp_flags & IOCP_H_REUSED)) {
+		err = replace_reused(st, h, op->addr.ss_family);
+		if (!err)
+			err = connect_try(op);
+	}
+	if (!err)
+		count(h->iocp_flags & IOCP_H_REUSED ? &n_connect_reused : &n_connect_fresh);
+	return err;
+}
+
+/* A result decided here, delivered by run() like any completion. */
+static int post_done(struct iocp_state *st, struct net__op *op, int32_t res)
+{
+	op->done_res = res;
+	if (!PostQueuedCompletionStatus(st->port, 0, (ULONG_PTR)KEY_DONE, &op->ov))
+		return net__wsa_errno(GetLastError());
+	return 0;
+}
+
+/* Whether a socket closing now could be used again on this loop. */
+static bool reuse_wanted(const struct iocp_state *st, const struct net__handle *h)
+{
+	if (h->iocp_flags & IOCP_H_DIALED)
+		return connect_reuse_on() && st->dialed.count < REUSE_POOL_MAX;
+	return st->accept_reuse_here && st->accepted.count < REUSE_POOL_MAX;
+}
+
+static int shutdown_post(struct iocp_state *st, struct net__op *op)
+{
+	SOCKET sock = (SOCKET)op->handle->sock;
+
+	if (reuse_wanted(st, op->handle))
+		return started(disconnect_ex(sock, &op->ov, TF_REUSE_SOCKET, 0));
+	count(&n_shutdown_close);
+	return post_done(st, op,
+			 shutdown(sock, SD_BOTH) == 0 ? 0
+						      : net__wsa_errno((DWORD)WSAGetLastError()));
+}
+
+static int iocp_submit(struct net_loop *loop, struct net__op *op)
+{
+	struct iocp_state *st = state_of(loop);
+
+	memset(&op->ov, 0, sizeof(op->ov));
+	switch (op->type) {
+	case NET__OP_ACCEPT:
+		return accept_start(st, op);
+	case NET__OP_RECV:
+		return recv_post(st, op);
+	case NET__OP_SEND:
+		return send_post(op);
+	case NET__OP_CONNECT:
+		return connect_post(st, op);
+	case NET__OP_SHUTDOWN:
+		return shutdown_post(st, op);
+	}
+	return -EINVAL;
+}
+
+static void iocp_cancel(struct net_loop *loop, struct net__op *op)
+{
+	struct iocp_state *st = state_of(loop);
+
+	if (op->type == NET__OP_ACCEPT) {
+		accept_cancel(st, op);
+		return;
+	}
+	/* ERROR_NOT_FOUND when it already completed: its packet is queued
+	 * and reports the real result. */
+	CancelIoEx((HANDLE)(SOCKET)op->handle->sock, &op->ov);
+}
+
+/* ---- completions --------------------------------------------------------------------------- */
+
+static void op_done(struct net_loop *loop, struct iocp_state *st, struct net__op *op, DWORD bytes)
+{
+	struct net__handle *h = op->handle;
+	SOCKET sock = (SOCKET)h->sock;
+	struct net__cqe cqe = { 0 };
+
+	cqe.res = io_result(sock, &op->ov, bytes);
+	switch (op->type) {
+	case NET__OP_RECV:
+		if (cqe.res >= 0) {
+			cqe.data = st->bufs[op->buf_id];
+			cqe.buf_id = op->buf_id;
+			cqe.has_buf = true;
+		} else {
+			recv_buf_put(st, op->buf_id);
+		}
+		break;
+	case NET__OP_CONNECT:
+		/* Without the update, getpeername and shutdown fail on it. */
+		if (cqe.res >= 0 && setsockopt(sock, SOL_SOCKET, SO_UPDATE_CONNECT_CONTEXT, NULL, 0) != 0)
+			cqe.res = net__wsa_errno((DWORD)WSAGetLastError());
+		else if (cqe.res > 0)
+			cqe.res = 0;
+		break;
+	case NET__OP_SHUTDOWN:
+		if (cqe.res >= 0) {
+			cqe.res = 0;
+			h->iocp_flags |= IOCP_H_REUSABLE;
+			count(&n_disconnect_reuse);
+		}
+		break;
+	case NET__OP_SEND:
+	case NET__OP_ACCEPT:
+		break;
+	}
+	net__complete(loop, op, &cqe);
+}
+
+static void dispatch(struct net_loop *loop, struct iocp_state *st, const OVERLAPPED_ENTRY *e)
+{
+	struct net__cqe cqe = { 0 };
+	struct net__op *op;
+
+	switch ((enum completion_key)e->lpCompletionKey) {
+	case KEY_WAKE:
+		return;
+	case KEY_ACCEPT:
+		accept_slot_done(loop, st, NET__CONTAINER_OF(e->lpOverlapped, struct accept_slot, ov),
+				 e->dwNumberOfBytesTransferred);
+		return;
+	case KEY_DONE:
+		op = NET__CONTAINER_OF(e->lpOverlapped, struct net__op, ov);
+		cqe.res = op->done_res;
+		net__complete(loop, op, &cqe);
+		return;
+	case KEY_IO:
+		op_done(loop, st, NET__CONTAINER_OF(e->lpOverlapped, struct net__op, ov),
+			e->dwNumberOfBytesTransferred);
+		return;
+	}
+}
+
+static int iocp_run(struct net_loop *loop, int timeout_ms)
+{
+	struct iocp_state *st = state_of(loop);
+	ULONG n = 0;
+
+	if (!GetQueuedCompletionStatusEx(st->port, st->entries, IOCP_BATCH, &n,
+					 timeout_ms < 0 ? INFINITE : (DWORD)timeout_ms, FALSE)) {
+		DWORD err = GetLastError();
+
+		if (err != WAIT_TIMEOUT)
+			return net__wsa_errno(err);
+		n = 0;
+	}
+	loop->now_ms = net__now_ms();
+	for (ULONG i = 0; i < n; i++)
+		dispatch(loop, st, &st->entries[i]);
+	return 0;
+}
+
+static void iocp_wake(struct net_loop *loop)
+{
+	struct iocp_state *st = state_of(loop);
+
+	/* Before init or after fini there is nothing to wake. */
+	if (st)
+		PostQueuedCompletionStatus(st->port, 0, (ULONG_PTR)KEY_WAKE, NULL);
+}
+
+static void iocp_recv_release(struct net_loop *loop, uint32_t buf_id)
+{
+	recv_buf_put(state_of(loop), buf_id);
+}
+
+const struct net__engine net__engine_iocp = {
+	.name = "iocp",
+	.probe = iocp_probe,
+	.init = iocp_init,
+	.fini = iocp_fini,
+	.attach = iocp_attach,
+	.detach = iocp_detach,
+	.submit = iocp_submit,
+	.cancel = iocp_cancel,
+	.run = iocp_run,
+	.wake = iocp_wake,
+	.recv_release = iocp_recv_release,
+};

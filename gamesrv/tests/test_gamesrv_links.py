@@ -643,6 +643,60 @@ def case_crowded_zone(srv, db):
     assert seen == names, names - seen
 
 
+def random_request(rng, c):
+    """A random ClientMessage body, valid or not, as keyword arguments."""
+    kind = rng.choice(["login", "move", "chat", "earn", "ping", "logout", "none"])
+    junk = "".join(rng.choice("ab_-9 \u00e9\n\x00Z") for _ in range(rng.randint(0, 40)))
+    number = rng.choice([0.0, -0.0, 1.5, -999.9, 1000.0, 1e9, float("nan"),
+                         float("inf"), float("-inf"), rng.uniform(-2000, 2000)])
+    if kind == "login":
+        name = rng.choice(["u%d" % rng.randint(1, 8), junk, "x" * rng.randint(30, 40)])
+        return dict(login=c.LoginRequest(name=name, password=rng.choice(["pw", "", junk])))
+    if kind == "move":
+        return dict(move=c.MoveRequest(x=number, y=rng.uniform(-1500, 1500)))
+    if kind == "chat":
+        return dict(chat=c.ChatRequest(text=rng.choice([junk, "ok", "x" * rng.randint(250, 300)])))
+    if kind == "earn":
+        return dict(earn=c.EarnRequest(amount=rng.choice([0, 1, 1000, 1001, 2 ** 32 - 1])))
+    if kind == "ping":
+        return dict(ping=c.PingRequest(client_time=rng.randint(0, 2 ** 64 - 1)))
+    if kind == "logout":
+        return dict(logout=c.LogoutRequest())
+    return {}
+
+
+def case_random_requests(srv, db):
+    """Thousands of random requests, valid and not, pipelined over many
+    client sessions: each gets exactly one reply, and gamesrv stays up. A
+    session that goes (ClientGone) is replaced by a new id, as a gateway
+    does; what it had in flight may go unanswered (nobody is there)."""
+    import random
+    rng = random.Random(20261123)
+    c = rt.client_pb2
+    gate = FakeGate(srv.port)
+    live = list(range(1, 31))
+    next_session = 31
+    gone = set()
+    sent = {}
+    for _ in range(3000):
+        i = rng.randrange(len(live))
+        if rng.random() < 0.02:
+            gate.gone(live[i])
+            gone.add(live[i])
+            live[i], next_session = next_session, next_session + 1
+            continue
+        sent[gate.send_request(live[i], **random_request(rng, c))] = live[i]
+    for seq, session in sent.items():
+        if session not in gone:
+            gate.wait_reply(session, seq)
+    with gate.conn.cond:
+        dup = [m for m in gate.conn.inbox if m.WhichOneof("body") == "to_client"
+               and m.to_client.message.seq in sent
+               and sent[m.to_client.message.seq] not in gone]
+    assert not dup, "a request answered twice: %s" % dup[:3]
+    expect(gate.request(live[0], ping=c.PingRequest(client_time=5)), "pong")
+
+
 CASES = {
     "play": (case_play, []),
     "validation": (case_validation, []),
@@ -657,6 +711,7 @@ CASES = {
     "save_busy": (case_save_busy, []),
     "autosave": (case_autosave, ["--autosave-ms", "100"]),
     "crowded_zone": (case_crowded_zone, []),
+    "random_requests": (case_random_requests, []),
 }
 
 

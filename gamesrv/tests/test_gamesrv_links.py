@@ -697,6 +697,27 @@ def case_random_requests(srv, db):
     expect(gate.request(live[0], ping=c.PingRequest(client_time=5)), "pong")
 
 
+def case_overload(srv, db):
+    """With room for one queued request, a burst is partly refused by the
+    network loop itself (SERVICE_UNAVAILABLE "overloaded"); every request
+    still gets exactly one answer. How many are refused depends on timing,
+    so only the answers are checked."""
+    c = rt.client_pb2
+    gate = FakeGate(srv.port)
+    seqs = [gate.send_request(1 + n % 10, ping=c.PingRequest(client_time=n))
+            for n in range(2000)]
+    refused = 0
+    for n, seq in enumerate(seqs):
+        m = gate.wait_reply(1 + n % 10, seq)
+        if rt.body_of(m) == "error":
+            expect_error(m, "SERVICE_UNAVAILABLE")
+            refused += 1
+        else:
+            assert expect(m, "pong").client_time == n
+    log("%d of %d requests refused as overloaded" % (refused, len(seqs)))
+    expect(gate.login(1, "rosa"), "login")
+
+
 CASES = {
     "play": (case_play, []),
     "validation": (case_validation, []),
@@ -712,6 +733,7 @@ CASES = {
     "autosave": (case_autosave, ["--autosave-ms", "100"]),
     "crowded_zone": (case_crowded_zone, []),
     "random_requests": (case_random_requests, []),
+    "overload": (case_overload, ["--queue-max", "1"]),
 }
 
 

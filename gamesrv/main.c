@@ -127,7 +127,7 @@ int main(int argc, char **argv)
 		.heartbeat_ms = 1000,
 		.dead_ms = 5000,
 		.call_deadline_ms = 5000,
-		.drain_ms = 10000,
+		.drain_ms = 5000,
 		.autosave_ms = 30000,
 		.zone_id = 1,
 		.zone_min_x = -1000, .zone_min_y = -1000,

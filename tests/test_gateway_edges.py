@@ -5,8 +5,9 @@ input -> BAD_REQUEST (and a disconnect for garbage); ClientGone; Kick;
 the link-down push and the redial; SERVER_FULL; IDLE_TIMEOUT; and a
 SIGTERM drain that tells clients SHUTTING_DOWN and exits 0.
 
-The stand-in answers ping with a Pong, move with a Kick of the sender, and
-never answers earn.
+The stand-in answers ping with a Pong, move with a Kick of the sender,
+chat with a flood of pushes (20 MB, far past the gateway's 1 MiB send
+queue and the socket buffers), and never answers earn.
 """
 import os
 import random
@@ -18,6 +19,9 @@ import threading
 
 import ringgate_test as rt
 from ringgate_test import body_of, expect, expect_error
+
+
+FLOOD_PUSHES = 20000
 
 
 class FakeGamesrv:
@@ -99,6 +103,13 @@ class FakeGamesrv:
         elif what == "move":
             self._send(conn, pb.GameToGate(kick=pb.Kick(session=request.session, kicked=cpb.Kicked(
                 code=cpb.LOGGED_IN_ELSEWHERE, message="scripted kick"))))
+        elif what == "chat":
+            line = cpb.ServerMessage(chat_line=cpb.ChatLine(player_id=1, name="flood",
+                                                            text="x" * 1000))
+            frame = pb.GameToGate(to_client=pb.ToClient(sessions=[request.session],
+                                                        message=line)).SerializeToString()
+            framed = rt.encode_varint(len(frame)) + frame
+            conn.sendall(framed * FLOOD_PUSHES)
         # earn: never answered
 
     def drop_link(self):
@@ -158,7 +169,8 @@ def stop_gateway(gateway, client):
 def check_routing(build_dir, log_dir):
     cpb = rt.client_pb2
     gw_port, gs_port = rt.free_ports(2)
-    gateway = start_gateway(build_dir, gw_port, gs_port, os.path.join(log_dir, "a.log"),
+    log_path = os.path.join(log_dir, "a.log")
+    gateway = start_gateway(build_dir, gw_port, gs_port, log_path,
                             "--request-timeout-ms", "300", "--max-clients", "3",
                             "--idle-timeout-ms", "0")
     fake = None
@@ -211,6 +223,16 @@ def check_routing(build_dir, log_dir):
             noisy.send_raw(bytes(rng.randrange(256) for _ in range(rng.randrange(1, 300))))
             noisy.close()
         expect(c.ping(), "pong")
+
+        # A client that does not read while pushes pile up is cut off
+        # (NET_BACKPRESSURE_DISCONNECT), and the others are not held up.
+        slow = connected_client(gw_port, "slow")
+        slow.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        slow.send(cpb.ClientMessage(seq=500, chat=cpb.ChatRequest(text="flood me")))
+        rt.eventually(lambda: "disconnected: send_overflow" in open(log_path).read(),
+                      what="the slow client cut off")
+        expect(c.ping(), "pong")
+        slow.close()  # draining what the kernel still holds would only be slow
 
         # Kick from gamesrv: Kicked, then closed.
         k = connected_client(gw_port, "kicked")

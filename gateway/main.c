@@ -55,7 +55,9 @@ static bool config_valid(const struct gw_config *cfg)
 		{ "gamesrv-port", cfg->gamesrv_port, 1, 65535 },
 		{ "loops", cfg->loops, 0, 64 },
 		{ "max-clients", cfg->max_clients, 1, 1000000 },
-		{ "max-frame", cfg->max_frame, 64, 16 << 20 },
+		/* A forwarded request is the client frame plus a few bytes, and
+		 * must stay far below gamesrv's 4 MiB internal frame limit. */
+		{ "max-frame", cfg->max_frame, 64, 1 << 20 },
 		{ "idle-timeout-ms", cfg->idle_timeout_ms, 0, 86400000 },
 		{ "request-timeout-ms", cfg->request_timeout_ms, 1, 600000 },
 		{ "max-inflight", cfg->max_inflight, 1, 1024 },

@@ -44,7 +44,8 @@
  * shutdown(SD_BOTH), sockets are closed and new ones made; a ConnectEx
  * that still fails with WSAEISCONN on a reused socket turns connect reuse
  * off for the process and retries on a new socket. net_iocp_counters()
- * (net/net_iocp.h) says which paths ran.
+ * (net/net_iocp.h) says which paths ran; RINGGATE_IOCP_REUSE=off|on
+ * overrides the self-test (choose_reuse).
  *
  * The engine is plain C11 plus the Windows API (no compiler extensions).
  */
@@ -472,6 +473,24 @@ static void probe_reuse(void)
 	CloseHandle(port);
 }
 
+/*
+ * RINGGATE_IOCP_REUSE: unset = the self-test decides; "off" = never reuse;
+ * "on" = assume reuse works without the self-test (to check a real Windows
+ * host, or the run-time fallback: a refused ConnectEx still turns connect
+ * reuse off, but nothing catches a broken AcceptEx reuse).
+ */
+static void choose_reuse(const char *mode)
+{
+	if (mode && strcmp(mode, "off") == 0)
+		return;
+	if (mode && strcmp(mode, "on") == 0) {
+		InterlockedExchange(&connect_reuse_works, 1);
+		accept_reuse_works = true;
+		return;
+	}
+	probe_reuse();
+}
+
 /* ---- probe, init, fini ------------------------------------------------------------- */
 
 static int load_extension(SOCKET sock, GUID guid, void *fn, size_t fn_size)
@@ -512,7 +531,7 @@ static BOOL CALLBACK probe_run(PINIT_ONCE once, PVOID param, PVOID *context)
 	closesocket((SOCKET)sock);
 	probe_status = err;
 	if (!err)
-		probe_reuse();
+		choose_reuse(getenv("RINGGATE_IOCP_REUSE"));
 	return TRUE;
 }
 

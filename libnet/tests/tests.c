@@ -887,13 +887,16 @@ static const struct net_session_ops reuse_ops = {
 	.on_frame = reuse_frame,
 };
 
-static void iocp_socket_reuse(void)
+/* A client on `loops` loops that hangs up after each echo and redials,
+ * against an echo server on the same runtime; the counters afterwards. */
+static struct net_iocp_counters hangup_rounds(unsigned loops)
 {
-	struct net_runtime *rt = test_runtime(1);
+	struct net_runtime *rt = test_runtime(loops);
 	struct net_server *srv = start_echo(rt);
 	struct net_client_config cc = {
 		.host = "127.0.0.1",
 		.port = net_server_port(srv),
+		.sessions = loops,
 		.backoff_min_ms = 1,
 		.backoff_max_ms = 2,
 		.session = { .ops = &reuse_ops },
@@ -916,10 +919,43 @@ static void iocp_socket_reuse(void)
 		(unsigned long long)c.shutdown_close, (unsigned long long)c.reuse_fallbacks);
 	CHECK(c.accept_fresh + c.accept_reused >= REUSE_ROUNDS);
 	CHECK(c.connect_fresh + c.connect_reused >= REUSE_ROUNDS);
+	return c;
+}
+
+/* The self-test's verdict holds: reuse where it works, none where not. */
+static void iocp_socket_reuse(void)
+{
+	struct net_iocp_counters c = hangup_rounds(1);
+
 	CHECK(c.connect_reuse_works ? c.connect_reused > 0 : c.connect_reused == 0);
 	CHECK(c.accept_reuse_works ? c.accept_reused > 0 : c.accept_reused == 0);
+	CHECK(c.reuse_fallbacks == 0);
 	if (!c.connect_reuse_works && !c.accept_reuse_works)
 		CHECK(c.disconnect_reuse == 0 && c.shutdown_close >= 2 * REUSE_ROUNDS);
+}
+
+/*
+ * The run-time fallback: RINGGATE_IOCP_REUSE=on skips the self-test, so
+ * dialed sockets are DisconnectEx'd, pooled and handed to the next
+ * ConnectEx. On Wine that ConnectEx is refused (WSAEISCONN): the engine
+ * must turn connect reuse off and dial on a new socket, losing no
+ * connection. On Windows the reused sockets just connect. Two loops keep
+ * accepted sockets out of reuse (the core deals them to other loops).
+ */
+static void iocp_reuse_fallback(void)
+{
+	struct net_iocp_counters c;
+
+	CHECK(putenv("RINGGATE_IOCP_REUSE=on") == 0);
+	c = hangup_rounds(2);
+	CHECK(c.disconnect_reuse > 0 && c.accept_reused == 0);
+	if (c.reuse_fallbacks) {
+		/* At most one per loop: each may have taken a socket before the
+		 * first refusal turned reuse off. */
+		CHECK(c.reuse_fallbacks <= 2 && !c.connect_reuse_works);
+	} else {
+		CHECK(c.connect_reused > 0 && c.connect_reuse_works);
+	}
 }
 #endif /* _WIN32 */
 
@@ -950,6 +986,7 @@ static const struct {
 #ifdef _WIN32
 	/* Registered by CMakeLists.txt on Windows only (it scans for test_*). */
 	{ "iocp_socket_reuse", iocp_socket_reuse },
+	{ "iocp_reuse_fallback", iocp_reuse_fallback },
 #endif
 };
 

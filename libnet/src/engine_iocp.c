@@ -578,6 +578,15 @@ static void iocp_fini(struct net_loop *loop)
 	free(st);
 }
 
+/* Whether a socket closing now could be used again on this loop (and
+ * there is room to keep it). */
+static bool reuse_wanted(const struct iocp_state *st, const struct net__handle *h)
+{
+	if (h->iocp_flags & IOCP_H_DIALED)
+		return connect_reuse_on() && st->dialed.count < REUSE_POOL_MAX;
+	return st->accept_reuse_here && st->accepted.count < REUSE_POOL_MAX;
+}
+
 /* ---- attach, detach ------------------------------------------------------------------ */
 
 static bool is_listening(SOCKET sock)
@@ -623,7 +632,9 @@ static void iocp_detach(struct net_loop *loop, struct net__handle *h)
 	struct iocp_state *st = state_of(loop);
 	struct spare_pool *pool;
 
-	if (!(h->iocp_flags & IOCP_H_REUSABLE))
+	/* Asked again: a refused ConnectEx may have turned reuse off since
+	 * the DisconnectEx was posted. */
+	if (!(h->iocp_flags & IOCP_H_REUSABLE) || !reuse_wanted(st, h))
 		return;
 	pool = h->iocp_flags & IOCP_H_DIALED ? &st->dialed : &st->accepted;
 	if (spare_push(pool, (SOCKET)h->sock, family_of((SOCKET)h->sock)))
@@ -710,6 +721,7 @@ static void accept_slot_done(struct net_loop *loop, struct iocp_state *st,
 {
 	struct accept_set *set = slot->set;
 	SOCKET sock = slot->sock;
+	bool reused = slot->reused;
 	int32_t res = io_result(set->listen, &slot->ov, bytes);
 	struct net__cqe cqe = { 0 };
 	int err;
@@ -732,7 +744,7 @@ static void accept_slot_done(struct net_loop *loop, struct iocp_state *st,
 			res = -ECONNABORTED; /* no peer address: not a usable connection */
 	}
 	if (res >= 0 && !set->ending) {
-		count(slot->reused ? &n_accept_reused : &n_accept_fresh);
+		count(reused ? &n_accept_reused : &n_accept_fresh);
 		/* Keep ACCEPTS_POSTED in flight: re-post before the core sees
 		 * the socket (it may cancel the op from its callback). */
 		err = accept_post(st, slot);
@@ -740,8 +752,8 @@ static void accept_slot_done(struct net_loop *loop, struct iocp_state *st,
 			set->ending = true;
 			set->final_res = err;
 		}
-		if (slot->reused)
-			st->taken = sock;
+		if (reused)
+			st->taken = sock; /* attach finds it on the port already */
 		cqe.res = (int32_t)sock;
 		cqe.flags = NET__CQE_MORE;
 		net__complete(loop, set->op, &cqe);
@@ -890,14 +902,6 @@ static int post_done(struct iocp_state *st, struct net__op *op, int32_t res)
 	if (!PostQueuedCompletionStatus(st->port, 0, (ULONG_PTR)KEY_DONE, &op->ov))
 		return net__wsa_errno(GetLastError());
 	return 0;
-}
-
-/* Whether a socket closing now could be used again on this loop. */
-static bool reuse_wanted(const struct iocp_state *st, const struct net__handle *h)
-{
-	if (h->iocp_flags & IOCP_H_DIALED)
-		return connect_reuse_on() && st->dialed.count < REUSE_POOL_MAX;
-	return st->accept_reuse_here && st->accepted.count < REUSE_POOL_MAX;
 }
 
 static int shutdown_post(struct iocp_state *st, struct net__op *op)

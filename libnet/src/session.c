@@ -516,6 +516,9 @@ static void queued(struct net_session *s)
 	    s->sq_bytes > cfg->send_queue_max / 2) {
 		s->recv_paused = true;
 		NET__COUNT(s->loop, recv_paused, 1);
+		/* A multishot receive would keep delivering: end it. Bytes
+		 * that still arrive are held in rbuf until the pause ends. */
+		cancel_op(s, &s->recv_op);
 	}
 }
 
@@ -897,26 +900,29 @@ static void resume_recv(struct net_session *s)
 	post_recv(s);
 }
 
+/*
+ * A receive completion. Engines may keep one RECV posted for many
+ * completions (io_uring multishot: flagged MORE); without MORE the op has
+ * ended and post_recv() arms the next one unless the session is paused or
+ * closing.
+ */
 static void recv_done(struct net_session *s, const struct net__cqe *cqe)
 {
-	if (cqe->res > 0) {
-		if (s->state == NET__S_CONNECTED)
-			recv_data(s, cqe->data, (size_t)cqe->res);
-		if (cqe->has_buf)
-			s->loop->engine->recv_release(s->loop, cqe->buf_id);
-		post_recv(s);
-		return;
-	}
+	if (cqe->res > 0 && s->state == NET__S_CONNECTED)
+		recv_data(s, cqe->data, (size_t)cqe->res);
 	if (cqe->has_buf)
 		s->loop->engine->recv_release(s->loop, cqe->buf_id);
-	if (cqe->res == 0)
+	if (cqe->res == 0) {
 		net_session_disconnect(s, NET_REASON_PEER_CLOSED);
-	else if (cqe->res == -ENOBUFS)
+	} else if (cqe->res == -ENOBUFS) {
 		/* The provided-buffer ring ran dry: not end-of-stream. Buffers
 		 * come back during this turn; re-post at its end. */
 		s->recv_starved = true;
-	else if (cqe->res != -ECANCELED)
+		return;
+	} else if (cqe->res < 0 && cqe->res != -ECANCELED) {
 		fail(s, NET_REASON_IO_ERROR, cqe->res);
+	}
+	post_recv(s);
 }
 
 /* ---- completions ------------------------------------------------------------ */
@@ -942,8 +948,11 @@ static void connect_done(struct net_session *s, int32_t res)
 static void session_complete(struct net_session *s, struct net__op *op,
 			     const struct net__cqe *cqe)
 {
-	op->in_flight = false;
-	s->ops_in_flight--;
+	/* A multishot op stays in flight until its last completion. */
+	if (!(cqe->flags & NET__CQE_MORE)) {
+		op->in_flight = false;
+		s->ops_in_flight--;
+	}
 	switch (op->type) {
 	case NET__OP_RECV:
 		recv_done(s, cqe);

@@ -748,19 +748,24 @@ static void test_accept_emfile(void)
 {
 	struct net_runtime *rt = test_runtime(1);
 	struct net_server *srv = start_echo(rt);
-	struct rlimit saved, tight;
-	int fds[6];
+	struct rlimit lim;
+	int fds[6], *filler, fillers = 0;
 	uint64_t errors;
 	char got[4];
 
-	/* The clients' sockets exist before the limit tightens; connect()
-	 * needs no new descriptor, accept() does. */
+	/* Fill the descriptor table up to its limit (io_uring takes the limit
+	 * when an accept is armed, so the limit itself must not move), then
+	 * free two slots: two accepts fit, the rest fail with EMFILE. The
+	 * clients' sockets exist first; connect() needs no descriptor. */
 	for (int i = 0; i < 6; i++)
 		CHECK((fds[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) >= 0);
-	CHECK(getrlimit(RLIMIT_NOFILE, &saved) == 0);
-	tight = saved;
-	tight.rlim_cur = (rlim_t)fds[5] + 3; /* room for two accepts */
-	CHECK(setrlimit(RLIMIT_NOFILE, &tight) == 0);
+	CHECK(getrlimit(RLIMIT_NOFILE, &lim) == 0);
+	CHECK((filler = malloc(sizeof(*filler) * lim.rlim_cur)) != NULL);
+	while ((filler[fillers] = dup(fds[0])) >= 0)
+		fillers++;
+	CHECK(errno == EMFILE && fillers > 2);
+	close(filler[--fillers]);
+	close(filler[--fillers]);
 	for (int i = 0; i < 6; i++) {
 		struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(net_server_port(srv)) };
 
@@ -773,7 +778,10 @@ static void test_accept_emfile(void)
 	test_sleep_ms(500);
 	/* ~100 ms between retries: a few more errors, not thousands. */
 	CHECK(stats_of(rt).accept_errors - errors <= 10);
-	CHECK(setrlimit(RLIMIT_NOFILE, &saved) == 0);
+	CHECK(stats_of(rt).accepted == 2);
+	while (fillers > 0)
+		close(filler[--fillers]);
+	free(filler);
 	/* Every waiting client is served once descriptors are back. */
 	for (int i = 0; i < 6; i++) {
 		CHECK(test_write_frame(fds[i], "emfi", 4) == 0);
@@ -784,7 +792,6 @@ static void test_accept_emfile(void)
 	release_seen_session();
 	net_runtime_destroy(rt);
 }
-
 #endif /* !_WIN32 */
 
 static void test_runtime_stop_drains(void)

@@ -11,6 +11,8 @@
  * Every request carries a fresh non-zero seq and waits in the session's
  * pending table until a reply with that seq arrives (latency recorded),
  * an Error arrives (counted by code), or timeout_ms passes (unanswered).
+ * A login that fails either way is retried on a fresh connection: the
+ * session drops itself (counted as expected) and libnet redials.
  * A reply with an unknown seq, of the wrong type, or that does not decode
  * is a protocol error and the session is dropped.
  */
@@ -24,7 +26,6 @@
 #include "frame.h"
 
 #define TICK_MS 10
-#define LOGIN_RETRY_MS 1000
 
 const char *const bot_kind_names[BOT_KIND_COUNT] = { "login", "move", "chat", "ping", "earn" };
 const char *const bot_push_names[PUSH_COUNT] = { "joined", "left", "moved", "chat_line",
@@ -152,34 +153,29 @@ static void pending_remove(struct bot_session *bs, unsigned i)
 	bs->pending[i] = bs->pending[--bs->pending_count];
 }
 
-static bool login_pending(const struct bot_session *bs)
-{
-	for (unsigned i = 0; i < bs->pending_count; i++)
-		if (bs->pending[i].kind == BOT_LOGIN)
-			return true;
-	return false;
-}
-
 /* The tick of one session: expire requests, then what is due. */
 static void session_tick(struct bot_session *bs, uint64_t now_ms, uint64_t now_ns)
 {
 	struct bot_loop *bl = bs->bl;
 	const struct bot_config *cfg = &bl->bot->cfg;
 	uint64_t timeout_ns = (uint64_t)cfg->timeout_ms * 1000000u;
+	bool login_lost = false;
 	for (unsigned i = 0; i < bs->pending_count;) {
 		if (now_ns - bs->pending[i].sent_ns > timeout_ns) {
 			bl->stats.c.unanswered[bs->pending[i].kind]++;
+			login_lost |= bs->pending[i].kind == BOT_LOGIN;
 			pending_remove(bs, i);
 		} else {
 			i++;
 		}
 	}
-	if (!bs->logged_in) {
-		if (now_ms >= bs->next_ms[BOT_LOGIN] && !login_pending(bs))
-			send_login(bs);
+	if (login_lost) {
+		/* Log in again on a fresh connection (see on_frame). */
+		bs->dropping = true;
+		net_session_disconnect(bs->s, NET_REASON_LOCAL);
 		return;
 	}
-	if (!atomic_load_explicit(&bl->bot->acting, memory_order_relaxed))
+	if (!bs->logged_in || !atomic_load_explicit(&bl->bot->acting, memory_order_relaxed))
 		return;
 	for (int kind = BOT_MOVE; kind < BOT_KIND_COUNT; kind++) {
 		if (rate_of(cfg, kind) <= 0 || now_ms < bs->next_ms[kind])
@@ -196,6 +192,9 @@ static void on_tick(struct net_timer *timer, void *arg)
 	struct bot_loop *bl = arg;
 	(void)timer;
 	uint64_t now_ms = net_loop_now(bl->loop), now_ns = bench_now_ns();
+	/* A tick may disconnect its session; if that runs on_disconnected at
+	 * once, the list's last session moves into slot i and is skipped
+	 * until the next tick, which is harmless. */
 	for (unsigned i = 0; i < bl->session_count; i++)
 		session_tick(bl->sessions[i], now_ms, now_ns);
 }
@@ -274,23 +273,98 @@ static bool reply_matches(enum bot_kind kind, Ringgate__Client__ServerMessage__B
 	}
 }
 
-static int on_push(struct bot_session *bs, const Ringgate__Client__ServerMessage *m)
+/* Read one varint at p[*at..len); 0, or -EBADMSG. */
+static int read_varint(const uint8_t *p, size_t len, size_t *at, uint64_t *out)
+{
+	uint64_t v = 0;
+	for (unsigned shift = 0; shift < 64 && *at < len; shift += 7) {
+		uint8_t b = p[(*at)++];
+		v |= (uint64_t)(b & 0x7f) << shift;
+		if (!(b & 0x80)) {
+			*out = v;
+			return 0;
+		}
+	}
+	return -EBADMSG;
+}
+
+/*
+ * Read a ServerMessage's envelope without unpacking it: its seq and the
+ * number of the body field it carries (0 if none). Pushes (seq 0) are most
+ * of the traffic at 1,000s of players, since gamesrv sends every move to
+ * every player of the zone, and counting them needs no more than this; a
+ * full unpack of each would make the bot, not the cluster, the bottleneck.
+ * Returns 0, or -EBADMSG when the wire format is broken.
+ */
+static int peek_envelope(const uint8_t *p, size_t len, uint32_t *seq /* OUT */,
+			 unsigned *body_field /* OUT */)
+{
+	size_t at = 0;
+	*seq = 0;
+	*body_field = 0;
+	while (at < len) {
+		uint64_t tag, v;
+		if (read_varint(p, len, &at, &tag) < 0)
+			return -EBADMSG;
+		unsigned field = (unsigned)(tag >> 3);
+		switch (tag & 7) {
+		case 0: /* varint */
+			if (read_varint(p, len, &at, &v) < 0)
+				return -EBADMSG;
+			if (field == 1)
+				*seq = (uint32_t)v;
+			break;
+		case 1: /* 64-bit */
+			if (len - at < 8)
+				return -EBADMSG;
+			at += 8;
+			break;
+		case 2: /* length-delimited: the oneof bodies are all messages */
+			if (read_varint(p, len, &at, &v) < 0 || v > len - at)
+				return -EBADMSG;
+			at += (size_t)v;
+			if (field >= 10)
+				*body_field = field;
+			break;
+		case 5: /* 32-bit */
+			if (len - at < 4)
+				return -EBADMSG;
+			at += 4;
+			break;
+		default:
+			return -EBADMSG;
+		}
+	}
+	return 0;
+}
+
+/* Count a push by its body field; a Kicked one is unpacked for its code. */
+static int on_push(struct bot_session *bs, unsigned body_field, const uint8_t *body, size_t len)
 {
 	struct bot_counters *c = &bs->bl->stats.c;
-	switch (m->body_case) {
+	switch (body_field) {
 	case RINGGATE__CLIENT__SERVER_MESSAGE__BODY_JOINED: c->pushes[PUSH_JOINED]++; return 0;
 	case RINGGATE__CLIENT__SERVER_MESSAGE__BODY_LEFT: c->pushes[PUSH_LEFT]++; return 0;
 	case RINGGATE__CLIENT__SERVER_MESSAGE__BODY_MOVED: c->pushes[PUSH_MOVED]++; return 0;
 	case RINGGATE__CLIENT__SERVER_MESSAGE__BODY_CHAT_LINE: c->pushes[PUSH_CHAT_LINE]++; return 0;
-	case RINGGATE__CLIENT__SERVER_MESSAGE__BODY_KICKED:
+	case RINGGATE__CLIENT__SERVER_MESSAGE__BODY_KICKED: {
+		Ringgate__Client__ServerMessage *m =
+			ringgate__client__server_message__unpack(NULL, len, body);
+		if (!m || !m->kicked) {
+			if (m)
+				ringgate__client__server_message__free_unpacked(m, NULL);
+			c->protocol_errors++;
+			return -EBADMSG;
+		}
 		c->pushes[PUSH_KICKED]++;
-		if (m->kicked && (unsigned)m->kicked->code < BOT_ERROR_CODES)
+		if ((unsigned)m->kicked->code < BOT_ERROR_CODES)
 			c->errors_by_code[m->kicked->code]++;
+		ringgate__client__server_message__free_unpacked(m, NULL);
 		return 0;
-	case RINGGATE__CLIENT__SERVER_MESSAGE__BODY_ERROR:
-		/* An Error with seq 0 answers a request the gateway could not
-		 * read; the bot never sends one, so it is a protocol error. */
+	}
 	default:
+		/* Includes an Error with seq 0, the answer to a request the
+		 * gateway could not read: the bot never sends one. */
 		c->protocol_errors++;
 		return -EPROTO;
 	}
@@ -302,6 +376,14 @@ static int on_frame(struct net_session *s, const uint8_t *body, size_t len)
 	struct bot_loop *bl = bs->bl;
 	struct bot_counters *c = &bl->stats.c;
 	c->bytes_frames_in += len;
+	uint32_t seq;
+	unsigned body_field;
+	if (peek_envelope(body, len, &seq, &body_field) < 0) {
+		c->protocol_errors++;
+		return -EBADMSG;
+	}
+	if (seq == 0)
+		return on_push(bs, body_field, body, len);
 	Ringgate__Client__ServerMessage *m =
 		ringgate__client__server_message__unpack(NULL, len, body);
 	if (!m) {
@@ -309,10 +391,6 @@ static int on_frame(struct net_session *s, const uint8_t *body, size_t len)
 		return -EBADMSG;
 	}
 	int rc = 0;
-	if (m->seq == 0) {
-		rc = on_push(bs, m);
-		goto out;
-	}
 	unsigned i = 0;
 	while (i < bs->pending_count && bs->pending[i].seq != m->seq)
 		i++;
@@ -332,8 +410,14 @@ static int on_frame(struct net_session *s, const uint8_t *body, size_t len)
 		c->error_replies[kind]++;
 		if (m->error && (unsigned)m->error->code < BOT_ERROR_CODES)
 			c->errors_by_code[m->error->code]++;
-		if (kind == BOT_LOGIN)
-			bs->next_ms[BOT_LOGIN] = net_loop_now(bl->loop) + LOGIN_RETRY_MS;
+		if (kind == BOT_LOGIN) {
+			/* Start again on a fresh connection, as a real client
+			 * would: after a TIMEOUT the login may still complete
+			 * on the server, and this session would then only ever
+			 * hear ALREADY_LOGGED_IN. The error stays counted. */
+			bs->dropping = true;
+			net_session_disconnect(s, NET_REASON_LOCAL);
+		}
 		goto out;
 	}
 	if (!reply_matches(kind, m->body_case)) {

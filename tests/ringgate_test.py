@@ -10,8 +10,10 @@ The Python bindings are generated at test time with protoc into a temporary
 directory (never committed), from the same proto/ files the C code uses.
 """
 
+import atexit
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -33,6 +35,7 @@ def load_protos():
     if client_pb2 is not None:
         return
     out = tempfile.mkdtemp(prefix="ringgate-pb2-")
+    atexit.register(shutil.rmtree, out, ignore_errors=True)
     proto_dir = os.path.join(SOURCE_DIR, "proto")
     subprocess.run(["protoc", "--proto_path=" + proto_dir, "--python_out=" + out,
                     os.path.join(proto_dir, "client.proto"),
@@ -341,6 +344,10 @@ class Cluster:
         if reports and exc_type is None:
             self.dump_logs()
             raise AssertionError("sanitizer reports:\n" + "\n".join(reports))
+        if exc_type is None:
+            shutil.rmtree(self.run_dir, ignore_errors=True)
+        else:
+            print("run directory kept: " + self.run_dir)
         return False
 
 

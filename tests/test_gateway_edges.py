@@ -11,6 +11,7 @@ queue and the socket buffers), and never answers earn.
 """
 import os
 import random
+import shutil
 import signal
 import socket
 import subprocess
@@ -292,6 +293,7 @@ def test(build_dir):
     try:
         check_routing(build_dir, log_dir)
         check_idle(build_dir, log_dir)
+        shutil.rmtree(log_dir, ignore_errors=True)
     except BaseException:
         for name in ("a.log", "b.log"):
             path = os.path.join(log_dir, name)

@@ -44,6 +44,7 @@ struct gw_config {
 	long gamesrv_port;
 	char *instance;           /* name sent in Hello, for gamesrv's logs    */
 	long loops;               /* libnet loop threads                       */
+	char *engine;             /* "uring", "epoll" or "": env, then probe   */
 	long max_clients;         /* more get Kicked SERVER_FULL               */
 	long max_frame;           /* largest client frame body                 */
 	long idle_timeout_ms;     /* a client silent this long is kicked       */

@@ -107,6 +107,7 @@ int main(int argc, char **argv)
 			.gamesrv_port = 7701,
 			.instance = "gateway-1",
 			.loops = 2,
+			.engine = "",
 			.max_clients = 10000,
 			.max_frame = 65536,
 			.idle_timeout_ms = 120000,
@@ -126,6 +127,8 @@ int main(int argc, char **argv)
 		{ "gamesrv-port", RG_OPT_INT, &cfg->gamesrv_port, "gamesrv port" },
 		{ "instance", RG_OPT_STRING, &cfg->instance, "this gateway's name in gamesrv's logs" },
 		{ "loops", RG_OPT_INT, &cfg->loops, "network loop threads (0: one per core)" },
+		{ "engine", RG_OPT_STRING, &cfg->engine,
+		  "uring or epoll (empty: RINGGATE_ENGINE, then the best that works)" },
 		{ "max-clients", RG_OPT_INT, &cfg->max_clients, "clients past this get SERVER_FULL" },
 		{ "max-frame", RG_OPT_INT, &cfg->max_frame, "largest client message body, bytes" },
 		{ "idle-timeout-ms", RG_OPT_INT, &cfg->idle_timeout_ms,
@@ -161,6 +164,7 @@ int main(int argc, char **argv)
 		return 2;
 
 	rt_cfg.loops = (unsigned)cfg->loops;
+	rt_cfg.engine = cfg->engine[0] ? cfg->engine : NULL;
 	err = net_runtime_create(&rt_cfg, &gw.rt);
 	if (err < 0) {
 		RG_ERROR("cannot create the network runtime: %s", net_strerror(err));

@@ -158,7 +158,7 @@ static int epoll_submit(struct net_loop *loop, struct net__op *op)
 			ready_add(st, h);
 		return 0;
 	case NET__OP_CONNECT:
-		if (connect(fd, (struct sockaddr *)&op->addr, op->addr_len) == 0) {
+		if (connect(fd, (const struct sockaddr *)op->addr, op->addr_len) == 0) {
 			done_later(st, op, 0);
 		} else if (errno == EINPROGRESS) {
 			h->writable = false;

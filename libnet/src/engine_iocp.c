@@ -869,12 +869,12 @@ static int connect_try(struct net__op *op)
 
 	/* A reused socket is still bound from its last connection. */
 	if (!(op->handle->iocp_flags & IOCP_H_REUSED)) {
-		err = bind_any(sock, op->addr.ss_family);
+		err = bind_any(sock, op->addr->ss_family);
 		if (err)
 			return err;
 	}
 	memset(&op->ov, 0, sizeof(op->ov));
-	return started(connect_ex(sock, (const struct sockaddr *)&op->addr, (int)op->addr_len,
+	return started(connect_ex(sock, (const struct sockaddr *)op->addr, (int)op->addr_len,
 				 NULL, 0, NULL, &op->ov));
 }
 
@@ -886,7 +886,7 @@ static int connect_post(struct iocp_state *st, struct net__op *op)
 	h->iocp_flags |= IOCP_H_DIALED;
 	err = connect_try(op);
 	if ((err == -EISCONN || err == -EINVAL) && (h->iocp_flags & IOCP_H_REUSED)) {
-		err = replace_reused(st, h, op->addr.ss_family);
+		err = replace_reused(st, h, op->addr->ss_family);
 		if (!err)
 			err = connect_try(op);
 	}

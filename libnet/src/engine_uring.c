@@ -279,13 +279,18 @@ static int uring_submit(struct net_loop *loop, struct net__op *op)
 					   MSG_NOSIGNAL);
 			break;
 		}
-		memset(&op->msg, 0, sizeof(op->msg));
-		op->msg.msg_iov = op->iov;
-		op->msg.msg_iovlen = op->iov_count;
-		io_uring_prep_sendmsg(sqe, fd, &op->msg, MSG_NOSIGNAL);
+		{
+			struct net__send_block *b =
+				NET__CONTAINER_OF(op->iov, struct net__send_block, iov);
+
+			memset(&b->msg, 0, sizeof(b->msg));
+			b->msg.msg_iov = op->iov;
+			b->msg.msg_iovlen = op->iov_count;
+			io_uring_prep_sendmsg(sqe, fd, &b->msg, MSG_NOSIGNAL);
+		}
 		break;
 	case NET__OP_CONNECT:
-		io_uring_prep_connect(sqe, fd, (struct sockaddr *)&op->addr, op->addr_len);
+		io_uring_prep_connect(sqe, fd, (const struct sockaddr *)op->addr, op->addr_len);
 		break;
 	case NET__OP_SHUTDOWN:
 		io_uring_prep_shutdown(sqe, fd, SHUT_RDWR);

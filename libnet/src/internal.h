@@ -73,9 +73,23 @@ struct net__handle {
 };
 
 /*
+ * The gathered buffers of one SEND. At most one send per session is in
+ * flight, so blocks come from a per-loop free list at submit and go back
+ * at completion: an idle session holds none.
+ */
+struct net__send_block {
+	struct net__send_block *next;   /* the loop's free list          */
+	struct iovec iov[NET__SEND_IOV_MAX];
+#ifndef _WIN32
+	struct msghdr msg;              /* uring: sendmsg needs it stable */
+#endif
+};
+
+/*
  * One outstanding operation (the seeds' IocpEvent). Embedded in the object
  * that owns it; `owner` gets the completion. in_flight is true from an
- * accepted submit until its final completion.
+ * accepted submit until its final completion. Kept small: a session
+ * embeds three.
  */
 struct net__op {
 	enum net__op_type type;
@@ -83,15 +97,16 @@ struct net__op {
 	bool cancel_requested;
 	struct net__handle *handle;
 	void *owner;
-	/* SEND */
-	struct iovec iov[NET__SEND_IOV_MAX];
-	unsigned iov_count;
-#ifndef _WIN32
-	struct msghdr msg;           /* uring: sendmsg needs it stable */
-#endif
-	/* CONNECT */
-	struct sockaddr_storage addr;
-	socklen_t addr_len;
+	union {
+		struct {        /* SEND: iov points into a net__send_block */
+			struct iovec *iov;
+			unsigned iov_count;
+		};
+		struct {        /* CONNECT: the service's address, stable */
+			const struct sockaddr_storage *addr;
+			socklen_t addr_len;
+		};
+	};
 	/* epoll: a completion decided outside run(), delivered by run(). */
 	struct net__op *done_next;
 	int32_t done_res;
@@ -101,6 +116,13 @@ struct net__op {
 	OVERLAPPED ov;
 	uint32_t buf_id;
 #endif
+};
+
+/* A peer address, compact (sessions keep it; text is made on demand). */
+struct net__addr {
+	uint8_t bytes[16];              /* IPv4: the first 4              */
+	uint16_t port;
+	uint8_t family;                 /* AF_INET, AF_INET6; 0 = unknown  */
 };
 
 /* A completion as the core sees it. */
@@ -229,7 +251,9 @@ struct net_session {
 	uint32_t client_slot;         /* client services: which dial slot     */
 
 	struct net__handle handle;
-	struct net__op recv_op, send_op, connect_op, shutdown_op;
+	/* ctl_op dials (CONNECT), then later ends the connection (SHUTDOWN):
+	 * the two never overlap. */
+	struct net__op recv_op, send_op, ctl_op;
 	struct net_timer timer;       /* idle / connect / flush deadline      */
 	uint64_t last_recv_ms;
 
@@ -239,7 +263,7 @@ struct net_session {
 	struct net__chunk *sq_head, *sq_tail;
 	size_t sq_bytes;
 
-	char peer[64];
+	struct net__addr peer;
 	max_align_t user[];           /* service's user_size bytes            */
 };
 
@@ -334,6 +358,7 @@ struct net_loop {
 	struct net_session *send_list;   /* sessions with sends to submit     */
 	struct net_session *check_list;  /* sessions to re-check (close, recv) */
 	struct net__chunk *free_chunks;  /* cache of NET__CHUNK_SIZE chunks   */
+	struct net__send_block *free_send_blocks;
 	unsigned free_chunk_count;
 
 	uint8_t *scratch;             /* epoll: one receive buffer per loop    */
@@ -391,8 +416,12 @@ int net__sock_listen(const struct sockaddr_storage *addr, socklen_t addr_len, in
 int net__sock_stream(int family, net_socket_t *out);
 /* Per-connection options (TCP_NODELAY, non-blocking). */
 void net__sock_tune(net_socket_t sock);
-/* "ip:port" of the peer into buf. */
-void net__sock_peer_name(net_socket_t sock, char *buf, size_t len);
+/* The peer of a connected socket (family 0 if it cannot be had). */
+void net__sock_peer_addr(net_socket_t sock, struct net__addr *out);
+/* From a sockaddr (addr.c, shared by every platform). */
+void net__addr_from_sockaddr(const struct sockaddr *sa, struct net__addr *out);
+/* "ip:port" (IPv6: "[ip]:port") into buf. */
+void net__addr_format(const struct net__addr *a, char *buf, size_t len);
 void net__sock_close(net_socket_t sock);
 #ifdef _WIN32
 /* WSAStartup, once per process; 0 or -errno. */

@@ -83,8 +83,6 @@ static struct net_session *session_new(struct net__service *svc, struct net_loop
 	loop->slots[loop->slot_count++] = s;
 	s->recv_op.type = NET__OP_RECV;
 	s->send_op.type = NET__OP_SEND;
-	s->connect_op.type = NET__OP_CONNECT;
-	s->shutdown_op.type = NET__OP_SHUTDOWN;
 	return s;
 }
 
@@ -113,7 +111,7 @@ struct net_session *net__session_acquire(struct net__service *svc, struct net_lo
 	s->shutdown_started = false;
 	s->recv_paused = false;
 	s->recv_starved = false;
-	s->peer[0] = '\0';
+	memset(&s->peer, 0, sizeof(s->peer));
 	s->handle = (struct net__handle){0};
 	memset(s->user, 0, svc->cfg.user_size);
 	return s;
@@ -160,7 +158,14 @@ void net_session_unref(struct net_session *s)
 net_session_id net_session_get_id(const struct net_session *s) { return s->id; }
 struct net_loop *net_session_loop(const struct net_session *s) { return s->loop; }
 void *net_session_service_user(const struct net_session *s) { return s->service->cfg.service_user; }
-const char *net_session_peer(const struct net_session *s) { return s->peer; }
+const char *net_session_peer(const struct net_session *s)
+{
+	/* Made on demand: the session keeps 20 bytes, not the text. */
+	static _Thread_local char text[56];
+
+	net__addr_format(&s->peer, text, sizeof(text));
+	return text;
+}
 int net_session_error(const struct net_session *s) { return s->error; }
 size_t net_session_send_queued(const struct net_session *s) { return s->sq_bytes; }
 
@@ -259,7 +264,8 @@ static void become_connected(struct net_session *s)
 	s->last_recv_ms = loop->now_ms;
 	NET__COUNT(loop, sessions_open, 1);
 	atomic_fetch_add(&s->service->live, 1);
-	net__sock_peer_name(s->handle.sock, s->peer, sizeof(s->peer));
+	if (!s->peer.family)
+		net__sock_peer_addr(s->handle.sock, &s->peer);
 	arm_idle_timer(s);
 	if (s->service->cfg.ops->on_connected)
 		s->service->cfg.ops->on_connected(s);
@@ -295,9 +301,10 @@ int net__session_dial(struct net_session *s, const struct sockaddr_storage *addr
 	err = s->loop->engine->attach(s->loop, &s->handle);
 	if (err)
 		goto out_close;
-	memcpy(&s->connect_op.addr, addr, addr_len);
-	s->connect_op.addr_len = addr_len;
-	err = post_op(s, &s->connect_op);
+	s->ctl_op.type = NET__OP_CONNECT;
+	s->ctl_op.addr = addr;
+	s->ctl_op.addr_len = addr_len;
+	err = post_op(s, &s->ctl_op);
 	if (err)
 		goto out_detach;
 	net_timer_start(&s->timer, timeout_ms, 0);
@@ -324,10 +331,15 @@ static void begin_shutdown(struct net_session *s)
 	net_timer_stop(&s->timer);
 	cancel_op(s, &s->recv_op);
 	cancel_op(s, &s->send_op);
-	cancel_op(s, &s->connect_op);
-	err = post_op(s, &s->shutdown_op);
-	/* No shutdown op: close() at finish still ends the connection. */
-	(void)err;
+	if (s->ctl_op.in_flight) {
+		/* Still dialing: ending the dial is the whole shutdown. */
+		cancel_op(s, &s->ctl_op);
+	} else {
+		s->ctl_op.type = NET__OP_SHUTDOWN;
+		err = post_op(s, &s->ctl_op);
+		/* No shutdown op: close() at finish still ends the connection. */
+		(void)err;
+	}
 	net__session_check_later(s);
 }
 
@@ -336,7 +348,7 @@ void net_session_disconnect(struct net_session *s, enum net_reason reason)
 	if (s->state == NET__S_CONNECTING) {
 		/* A dial in progress just ends; connect_done closes it. */
 		s->reason = reason;
-		cancel_op(s, &s->connect_op);
+		cancel_op(s, &s->ctl_op);
 		return;
 	}
 	if (s->state != NET__S_CONNECTED)
@@ -398,7 +410,7 @@ static void session_timer_fired(struct net_timer *t, void *arg)
 	(void)t;
 	switch (s->state) {
 	case NET__S_CONNECTING:
-		cancel_op(s, &s->connect_op);
+		cancel_op(s, &s->ctl_op);
 		s->error = -ETIMEDOUT;
 		break;
 	case NET__S_CONNECTED:
@@ -678,15 +690,43 @@ int net_disconnect_id(struct net_runtime *rt, net_session_id id, enum net_reason
 	return err;
 }
 
+static struct net__send_block *send_block_get(struct net_loop *loop)
+{
+	struct net__send_block *b = loop->free_send_blocks;
+
+	if (b) {
+		loop->free_send_blocks = b->next;
+		return b;
+	}
+	return malloc(sizeof(*b));
+}
+
+/* A send's buffers go back to the loop once it completes. */
+static void send_block_put(struct net_loop *loop, struct net__op *op)
+{
+	struct net__send_block *b = NET__CONTAINER_OF(op->iov, struct net__send_block, iov);
+
+	b->next = loop->free_send_blocks;
+	loop->free_send_blocks = b;
+	op->iov = NULL;
+}
+
 static void submit_send(struct net_session *s)
 {
 	struct net__op *op = &s->send_op;
+	struct net__send_block *b;
 	unsigned n = 0;
 	int err;
 
 	if (s->send_op.in_flight || s->sq_bytes == 0 ||
 	    (s->state != NET__S_CONNECTED && s->state != NET__S_CLOSING) || s->shutdown_started)
 		return;
+	b = send_block_get(s->loop);
+	if (!b) {
+		fail(s, NET_REASON_IO_ERROR, -ENOMEM);
+		return;
+	}
+	op->iov = b->iov;
 	for (struct net__chunk *c = s->sq_head; c && n < NET__SEND_IOV_MAX; c = c->next) {
 		if (c->end == c->start)
 			continue;
@@ -696,8 +736,10 @@ static void submit_send(struct net_session *s)
 	}
 	op->iov_count = n;
 	err = post_op(s, op);
-	if (err)
+	if (err) {
+		send_block_put(s->loop, op);
 		fail(s, NET_REASON_IO_ERROR, err);
+	}
 }
 
 static void send_done(struct net_session *s, int32_t res)
@@ -705,6 +747,7 @@ static void send_done(struct net_session *s, int32_t res)
 	const struct net_session_config *cfg = &s->service->cfg;
 	size_t left = res > 0 ? (size_t)res : 0;
 
+	send_block_put(s->loop, &s->send_op);
 	if (res < 0) {
 		if (res != -ECANCELED)
 			fail(s, NET_REASON_IO_ERROR, res);
@@ -1010,6 +1053,12 @@ void net__loop_free_sessions(struct net_loop *loop)
 		free(loop->slots[i]);
 	}
 	free(loop->slots);
+	while (loop->free_send_blocks) {
+		struct net__send_block *b = loop->free_send_blocks;
+
+		loop->free_send_blocks = b->next;
+		free(b);
+	}
 	while (loop->free_chunks) {
 		struct net__chunk *c = loop->free_chunks;
 

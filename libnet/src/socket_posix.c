@@ -10,7 +10,6 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -87,27 +86,15 @@ void net__sock_tune(net_socket_t sock)
 		fcntl(fd, F_SETFL, flags | O_NONBLOCK);
 }
 
-void net__sock_peer_name(net_socket_t sock, char *buf, size_t len)
+void net__sock_peer_addr(net_socket_t sock, struct net__addr *out)
 {
 	struct sockaddr_storage ss;
 	socklen_t ss_len = sizeof(ss);
-	char host[INET6_ADDRSTRLEN] = "?";
-	unsigned port = 0;
 
-	if (getpeername((int)sock, (struct sockaddr *)&ss, &ss_len) == 0) {
-		if (ss.ss_family == AF_INET6) {
-			struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
-
-			inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
-			port = ntohs(in6->sin6_port);
-		} else {
-			struct sockaddr_in *in4 = (struct sockaddr_in *)&ss;
-
-			inet_ntop(AF_INET, &in4->sin_addr, host, sizeof(host));
-			port = ntohs(in4->sin_port);
-		}
-	}
-	snprintf(buf, len, "%s:%u", host, port);
+	ss.ss_family = 0;
+	if (getpeername((int)sock, (struct sockaddr *)&ss, &ss_len) != 0)
+		ss.ss_family = 0;
+	net__addr_from_sockaddr((struct sockaddr *)&ss, out);
 }
 
 void net__sock_close(net_socket_t sock)

@@ -1,0 +1,41 @@
+/*
+ * Peer addresses: the compact form sessions keep, and its text. Shared by
+ * every platform; only getpeername() itself lives in socket_*.c.
+ */
+#include "internal.h"
+
+#ifdef _WIN32
+#include <ws2tcpip.h>
+#else
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#endif
+#include <stdio.h>
+#include <string.h>
+
+void net__addr_from_sockaddr(const struct sockaddr *sa, struct net__addr *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in4 = (const struct sockaddr_in *)sa;
+
+		memcpy(out->bytes, &in4->sin_addr, 4);
+		out->port = ntohs(in4->sin_port);
+		out->family = AF_INET;
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+
+		memcpy(out->bytes, &in6->sin6_addr, 16);
+		out->port = ntohs(in6->sin6_port);
+		out->family = AF_INET6;
+	}
+}
+
+void net__addr_format(const struct net__addr *a, char *buf, size_t len)
+{
+	char host[46] = "?"; /* INET6_ADDRSTRLEN */
+
+	if (a->family)
+		inet_ntop(a->family, a->bytes, host, sizeof(host));
+	snprintf(buf, len, a->family == AF_INET6 ? "[%s]:%u" : "%s:%u", host, a->port);
+}

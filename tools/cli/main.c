@@ -488,7 +488,9 @@ int main(int argc, char **argv)
 	cli->reply_timeout_ms = 10000;
 	cli->keepalive_ms = 30000;
 	rc = rg_options_parse(options, "cli",
-			      "ringgate-cli [--host H] [--port P] [--wait-ms N] < commands",
+			      "usage: ringgate-cli [--host H] [--port P] [--wait-ms N] < commands\n"
+			      "commands: login NAME PASSWORD, move X Y, chat TEXT..., earn N, ping, logout,\n"
+			      "          wait MS, help, quit",
 			      argc, argv);
 	if (rc != 0) {
 		free(cli);

@@ -246,6 +246,7 @@ struct net_session {
 	bool shutdown_started;
 	bool recv_paused;             /* PAUSE backpressure                   */
 	bool recv_starved;            /* ENOBUFS: re-post at the end of turn  */
+	bool addr_counted;            /* holds a per-address admission        */
 	bool on_send_list, on_check_list;
 	struct net_session *send_next, *check_next, *pool_next;
 	uint32_t client_slot;         /* client services: which dial slot     */
@@ -256,6 +257,7 @@ struct net_session {
 	struct net__op recv_op, send_op, ctl_op;
 	struct net_timer timer;       /* idle / connect / flush deadline      */
 	uint64_t last_recv_ms;
+	uint64_t partial_since_ms;    /* a partial frame began; 0 = none      */
 
 	uint8_t *rbuf;                /* unconsumed received bytes            */
 	size_t rbuf_len, rbuf_cap;
@@ -311,7 +313,7 @@ void net__client_stop_on_loop(struct net__service *svc, struct net_loop *loop);
  * cost of plain loads and stores: one writer needs no read-modify-write.
  */
 struct net__counters {
-	_Atomic uint64_t accepted, rejected, accept_errors, connected, connect_failed, reused,
+	_Atomic uint64_t accepted, rejected, rejected_addr, accept_errors, connected, connect_failed, reused,
 		sessions_open, bytes_in, bytes_out, frames_in, frames_out, sends_dropped,
 		send_queue_high_water, recv_paused;
 	_Atomic uint64_t disconnects[NET_REASON_COUNT];
@@ -328,6 +330,26 @@ struct net__counters {
 			atomic_store_explicit(&(loop)->stats.field, (uint64_t)(v), \
 					      memory_order_relaxed);            \
 	} while (0)
+
+/* ---- per-address admission (addr_limit.c) --------------------------------- */
+
+struct net__addr_entry;
+
+struct net__addr_limits {
+	unsigned max_live;            /* live sessions per host; 0 = any     */
+	unsigned rate;                /* new connections per second; 0 = any */
+	struct net__addr_entry **buckets;
+	size_t bucket_count, entry_count;
+};
+
+int net__addr_limits_init(struct net__addr_limits *l, unsigned max_live, unsigned rate);
+/* True (and counted) if a connection from a's host may be taken now. */
+bool net__addr_admit(struct net__addr_limits *l, const struct net__addr *a, uint64_t now_ms);
+/* A session admitted for a's host has closed. */
+void net__addr_release(struct net__addr_limits *l, const struct net__addr *a);
+/* Forget hosts with no live session and a full bucket. */
+void net__addr_sweep(struct net__addr_limits *l, uint64_t now_ms);
+void net__addr_limits_free(struct net__addr_limits *l);
 
 /* ---- loops and the runtime ------------------------------------------------ */
 

@@ -430,6 +430,7 @@ void net_runtime_stats(struct net_runtime *rt, struct net_stats *out)
 
 		out->accepted += NET__LOAD(c->accepted);
 		out->rejected += NET__LOAD(c->rejected);
+		out->rejected_addr += NET__LOAD(c->rejected_addr);
 		out->accept_errors += NET__LOAD(c->accept_errors);
 		out->connected += NET__LOAD(c->connected);
 		out->connect_failed += NET__LOAD(c->connect_failed);

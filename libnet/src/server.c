@@ -16,6 +16,8 @@
 
 /* How long to stop accepting after EMFILE/ENFILE/ENOBUFS/ENOMEM. */
 #define ACCEPT_PAUSE_MS 100
+/* How often idle per-address entries are forgotten. */
+#define ADDR_SWEEP_MS 5000
 
 struct net_server {
 	struct net__service svc;      /* first: sessions point at it */
@@ -28,6 +30,9 @@ struct net_server {
 	unsigned max_sessions;
 	atomic_uint sessions;         /* accepted and not yet closed        */
 	unsigned next_loop;           /* round-robin cursor                 */
+	bool addr_limited;            /* per-address limits configured      */
+	struct net__addr_limits addr_limits; /* accept loop only            */
+	struct net_timer sweep_timer;
 };
 
 static void arm_accept(struct net_server *srv);
@@ -57,6 +62,8 @@ int net__session_config_normalize(struct net_session_config *cfg)
 
 void net__service_free(struct net__service *svc)
 {
+	if (svc->kind == NET__SERVER)
+		net__addr_limits_free(&((struct net_server *)svc)->addr_limits);
 	free(svc->owned);
 	free(svc->pool);
 	free(svc);
@@ -74,30 +81,39 @@ static void close_listener(struct net_server *srv)
 
 /* ---- accepting ------------------------------------------------------------ */
 
+/* An accepted socket on its way to the loop that will own it. */
 struct adopt_task {
 	struct net__task task;
 	struct net_server *srv;
 	net_socket_t sock;
+	struct net__addr peer;        /* family 0 when not looked up      */
+	bool addr_counted;
 };
 
-static void adopt(struct net_server *srv, struct net_loop *loop, net_socket_t sock)
+static void release_addr(struct net_server *srv, const struct net__addr *peer);
+
+static void adopt(struct net_server *srv, struct net_loop *loop, const struct adopt_task *at)
 {
 	struct net_session *s;
 
 	if (atomic_load(&srv->svc.stopping) || atomic_load(&loop->stopping) ||
 	    !(s = net__session_acquire(&srv->svc, loop))) {
-		net__sock_close(sock);
+		net__sock_close(at->sock);
+		if (at->addr_counted)
+			release_addr(srv, &at->peer);
 		atomic_fetch_sub(&srv->sessions, 1);
 		return;
 	}
-	net__session_open_accepted(s, sock);
+	s->peer = at->peer;
+	s->addr_counted = at->addr_counted;
+	net__session_open_accepted(s, at->sock);
 }
 
 static void run_adopt(struct net_loop *loop, void *arg)
 {
 	struct adopt_task *at = arg;
 
-	adopt(at->srv, loop, at->sock);
+	adopt(at->srv, loop, at);
 	free(at);
 }
 
@@ -105,30 +121,78 @@ static void dispatch_accepted(struct net_server *srv, net_socket_t sock)
 {
 	struct net_runtime *rt = srv->svc.rt;
 	struct net_loop *target = &rt->loops[srv->next_loop++ % rt->loop_count];
-	struct adopt_task *at;
+	struct adopt_task local = { .srv = srv, .sock = sock }, *at;
 
 	if (srv->max_sessions && atomic_load(&srv->sessions) >= srv->max_sessions) {
 		NET__COUNT(srv->accept_loop, rejected, 1);
 		net__sock_close(sock);
 		return;
 	}
-	atomic_fetch_add(&srv->sessions, 1);
-	if (target == srv->accept_loop) {
-		adopt(srv, target, sock);
-		return;
+	if (srv->addr_limited) {
+		net__sock_peer_addr(sock, &local.peer);
+		if (!net__addr_admit(&srv->addr_limits, &local.peer, srv->accept_loop->now_ms)) {
+			NET__COUNT(srv->accept_loop, rejected_addr, 1);
+			net__sock_close(sock);
+			return;
+		}
+		local.addr_counted = true;
 	}
-	at = malloc(sizeof(*at));
-	if (at) {
+	atomic_fetch_add(&srv->sessions, 1);
+	if (target != srv->accept_loop && (at = malloc(sizeof(*at))) != NULL) {
+		*at = local;
 		at->task.fn = run_adopt;
 		at->task.arg = at;
-		at->srv = srv;
-		at->sock = sock;
 		if (net__loop_post_task(target, &at->task) == 0)
 			return;
 		free(at);
+		target = srv->accept_loop; /* could not hand it over: keep it */
 	}
-	/* Could not hand it over: the accepting loop takes it itself. */
-	adopt(srv, srv->accept_loop, sock);
+	adopt(srv, target, &local);
+}
+
+/* ---- per-address accounting (accept loop) --------------------------------- */
+
+struct release_task {
+	struct net__task task;
+	struct net_server *srv;
+	struct net__addr peer;
+};
+
+static void run_release(struct net_loop *loop, void *arg)
+{
+	struct release_task *rt = arg;
+
+	(void)loop;
+	net__addr_release(&rt->srv->addr_limits, &rt->peer);
+	free(rt);
+}
+
+/* Sessions close on any loop; the table lives on the accepting one. */
+static void release_addr(struct net_server *srv, const struct net__addr *peer)
+{
+	struct release_task *rt;
+
+	if (net__on_loop(srv->accept_loop)) {
+		net__addr_release(&srv->addr_limits, peer);
+		return;
+	}
+	rt = malloc(sizeof(*rt));
+	if (!rt)
+		return; /* the count stays high: stricter, never looser */
+	rt->task.fn = run_release;
+	rt->task.arg = rt;
+	rt->srv = srv;
+	rt->peer = *peer;
+	if (net__loop_post_task(srv->accept_loop, &rt->task) != 0)
+		free(rt);
+}
+
+static void sweep_due(struct net_timer *t, void *arg)
+{
+	struct net_server *srv = arg;
+
+	(void)t;
+	net__addr_sweep(&srv->addr_limits, srv->accept_loop->now_ms);
 }
 
 static bool is_resource_error(int err)
@@ -197,6 +261,7 @@ static void run_start_accept(struct net_loop *loop, void *arg)
 	struct net_server *srv = arg;
 
 	if (net__timer_init(&srv->pause_timer, loop, accept_pause_over, srv) != 0 ||
+	    net__timer_init(&srv->sweep_timer, loop, sweep_due, srv) != 0 ||
 	    loop->engine->attach(loop, &srv->handle) != 0) {
 		/* Cannot listen on this loop after all: report through stats;
 		 * net_server_start already returned. */
@@ -205,6 +270,8 @@ static void run_start_accept(struct net_loop *loop, void *arg)
 		return;
 	}
 	srv->listening = true;
+	if (srv->addr_limited)
+		net_timer_start(&srv->sweep_timer, ADDR_SWEEP_MS, ADDR_SWEEP_MS);
 	arm_accept(srv);
 }
 
@@ -225,6 +292,7 @@ int net_server_start(struct net_runtime *rt, const struct net_server_config *cfg
 	srv->svc.rt = rt;
 	srv->svc.cfg = cfg->session;
 	srv->max_sessions = cfg->max_sessions;
+	srv->addr_limited = cfg->max_sessions_per_addr || cfg->accepts_per_addr_per_sec;
 	srv->accept_loop = &rt->loops[0];
 	err = net__session_config_normalize(&srv->svc.cfg);
 	if (err)
@@ -234,6 +302,10 @@ int net_server_start(struct net_runtime *rt, const struct net_server_config *cfg
 		err = -ENOMEM;
 		goto out_free;
 	}
+	err = net__addr_limits_init(&srv->addr_limits, cfg->max_sessions_per_addr,
+				    cfg->accepts_per_addr_per_sec);
+	if (err)
+		goto out_free_pool;
 	err = net__sock_addr(cfg->host ? cfg->host : "127.0.0.1", cfg->port, &addr, &addr_len);
 	if (err)
 		goto out_free_pool;
@@ -251,6 +323,7 @@ int net_server_start(struct net_runtime *rt, const struct net_server_config *cfg
 out_close:
 	net__sock_close(srv->handle.sock);
 out_free_pool:
+	net__addr_limits_free(&srv->addr_limits);
 	free(srv->svc.pool);
 out_free:
 	free(srv);
@@ -271,6 +344,10 @@ void net__server_session_closed(struct net_session *s)
 {
 	struct net_server *srv = (struct net_server *)s->service;
 
+	if (s->addr_counted) {
+		s->addr_counted = false;
+		release_addr(srv, &s->peer);
+	}
 	atomic_fetch_sub(&srv->sessions, 1);
 }
 

@@ -35,6 +35,8 @@
 static void session_timer_fired(struct net_timer *t, void *arg);
 static void begin_shutdown(struct net_session *s);
 static void resume_recv(struct net_session *s);
+static void check_deadlines(struct net_session *s);
+static void track_partial_frame(struct net_session *s);
 
 /* ---- ids, pool ------------------------------------------------------------ */
 
@@ -111,6 +113,8 @@ struct net_session *net__session_acquire(struct net__service *svc, struct net_lo
 	s->shutdown_started = false;
 	s->recv_paused = false;
 	s->recv_starved = false;
+	s->addr_counted = false;
+	s->partial_since_ms = 0;
 	memset(&s->peer, 0, sizeof(s->peer));
 	s->handle = (struct net__handle){0};
 	memset(s->user, 0, svc->cfg.user_size);
@@ -247,14 +251,6 @@ static void post_recv(struct net_session *s)
 
 /* ---- opening ---------------------------------------------------------------- */
 
-static void arm_idle_timer(struct net_session *s)
-{
-	uint32_t idle = s->service->cfg.idle_timeout_ms;
-
-	if (idle)
-		net_timer_start(&s->timer, idle, 0);
-}
-
 static void become_connected(struct net_session *s)
 {
 	struct net_loop *loop = s->loop;
@@ -266,7 +262,7 @@ static void become_connected(struct net_session *s)
 	atomic_fetch_add(&s->service->live, 1);
 	if (!s->peer.family)
 		net__sock_peer_addr(s->handle.sock, &s->peer);
-	arm_idle_timer(s);
+	check_deadlines(s);
 	if (s->service->cfg.ops->on_connected)
 		s->service->cfg.ops->on_connected(s);
 	post_recv(s);
@@ -402,10 +398,66 @@ static void check(struct net_session *s)
 		finish(s);
 }
 
+/* Arm the session timer for `due` unless it already fires sooner. */
+static void arm_by(struct net_session *s, uint64_t due)
+{
+	uint64_t now = s->loop->now_ms;
+
+	if (!net_timer_active(&s->timer) || s->timer.due > due)
+		net_timer_start(&s->timer, due > now ? due - now : 0, 0);
+}
+
+/*
+ * A connected session's two deadlines share its one timer, checked lazily
+ * when it fires: traffic only stamps times, it never touches the heap.
+ *   idle:  nothing received for idle_timeout_ms;
+ *   frame: a frame begun (partial_since_ms) not completed within
+ *          frame_timeout_ms, which catches a slowloris that trickles
+ *          bytes to dodge the idle timeout.
+ */
+static void check_deadlines(struct net_session *s)
+{
+	const struct net_session_config *cfg = &s->service->cfg;
+	uint64_t now = s->loop->now_ms, next = UINT64_MAX;
+
+	if (cfg->frame_timeout_ms && s->partial_since_ms) {
+		if (now - s->partial_since_ms >= cfg->frame_timeout_ms) {
+			net_session_disconnect(s, NET_REASON_FRAME_TIMEOUT);
+			return;
+		}
+		next = s->partial_since_ms + cfg->frame_timeout_ms;
+	}
+	if (cfg->idle_timeout_ms) {
+		if (now - s->last_recv_ms >= cfg->idle_timeout_ms) {
+			net_session_disconnect(s, NET_REASON_IDLE_TIMEOUT);
+			return;
+		}
+		if (s->last_recv_ms + cfg->idle_timeout_ms < next)
+			next = s->last_recv_ms + cfg->idle_timeout_ms;
+	}
+	if (next != UINT64_MAX)
+		net_timer_start(&s->timer, next - now, 0);
+}
+
+/* After input: start or clear the partial-frame clock. Input held back
+ * by PAUSE is ours to blame, not the peer's, so it does not count. */
+static void track_partial_frame(struct net_session *s)
+{
+	uint32_t limit = s->service->cfg.frame_timeout_ms;
+
+	if (!limit || s->state != NET__S_CONNECTED)
+		return;
+	if (s->rbuf_len == 0 || s->recv_paused) {
+		s->partial_since_ms = 0;
+	} else if (!s->partial_since_ms) {
+		s->partial_since_ms = s->loop->now_ms;
+		arm_by(s, s->partial_since_ms + limit);
+	}
+}
+
 static void session_timer_fired(struct net_timer *t, void *arg)
 {
 	struct net_session *s = arg;
-	uint32_t idle = s->service->cfg.idle_timeout_ms;
 
 	(void)t;
 	switch (s->state) {
@@ -414,11 +466,7 @@ static void session_timer_fired(struct net_timer *t, void *arg)
 		s->error = -ETIMEDOUT;
 		break;
 	case NET__S_CONNECTED:
-		/* Lazy idle check: traffic only stamps last_recv_ms. */
-		if (s->loop->now_ms - s->last_recv_ms >= idle)
-			net_session_disconnect(s, NET_REASON_IDLE_TIMEOUT);
-		else
-			net_timer_start(&s->timer, s->last_recv_ms + idle - s->loop->now_ms, 0);
+		check_deadlines(s);
 		break;
 	case NET__S_CLOSING:
 		begin_shutdown(s); /* flush deadline passed */
@@ -940,6 +988,7 @@ static void resume_recv(struct net_session *s)
 		if (!rbuf_deliver(s) || s->rbuf_len == before)
 			break;
 	}
+	track_partial_frame(s);
 	post_recv(s);
 }
 
@@ -951,8 +1000,10 @@ static void resume_recv(struct net_session *s)
  */
 static void recv_done(struct net_session *s, const struct net__cqe *cqe)
 {
-	if (cqe->res > 0 && s->state == NET__S_CONNECTED)
+	if (cqe->res > 0 && s->state == NET__S_CONNECTED) {
 		recv_data(s, cqe->data, (size_t)cqe->res);
+		track_partial_frame(s);
+	}
 	if (cqe->has_buf)
 		s->loop->engine->recv_release(s->loop, cqe->buf_id);
 	if (cqe->res == 0) {

@@ -15,6 +15,7 @@
 #ifdef _WIN32
 #include <net/net_iocp.h>
 #else
+#include <arpa/inet.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <netinet/in.h>
@@ -705,6 +706,124 @@ static void test_idle_timeout(void)
 	net_runtime_destroy(rt);
 }
 
+/* A slowloris: a frame begun and trickled a byte at a time. Each byte
+ * defeats an idle timeout; the partial-frame deadline does not care. */
+static void test_frame_timeout(void)
+{
+	struct net_runtime *rt = test_runtime(1);
+	struct net_session_config sc = {
+		.ops = &echo_ops, .idle_timeout_ms = 1000, .frame_timeout_ms = 300,
+	};
+	struct net_server *srv = start_server(rt, &sc, 0);
+	int fd = test_connect(net_server_port(srv));
+	uint8_t frame[10 + 100];
+	size_t n = net_varint_encode(100, frame);
+	unsigned long long start;
+	char got[4];
+
+	/* Whole frames sent slowly are fine. */
+	for (int i = 0; i < 3; i++) {
+		test_sleep_ms(150);
+		CHECK(test_write_frame(fd, "slow", 4) == 0);
+		CHECK(test_read_frame(fd, got, sizeof(got), 3000) == 4);
+	}
+	memset(frame + n, 's', 100);
+	start = test_now_ms();
+	for (size_t i = 0; i < n + 100 && test_now_ms() - start < 3000; i++) {
+		if (test_write_all(fd, frame + i, 1) < 0)
+			break;
+		test_sleep_ms(50);
+		if (atomic_load(&seen.disconnected))
+			break;
+	}
+	WAIT_UNTIL(atomic_load(&seen.disconnected) == 1, 3000);
+	CHECK(atomic_load(&seen.last_reason) == NET_REASON_FRAME_TIMEOUT);
+	/* Cut near the deadline, long before the idle timeout could. */
+	CHECK(test_now_ms() - start < 900);
+	CHECK(test_read_until_eof(fd, 3000) >= 0);
+	close(fd);
+	release_seen_session();
+	net_runtime_destroy(rt);
+}
+
+/* A socket connected from a chosen loopback address. */
+static int connect_from(const char *src, uint16_t port)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	CHECK(fd >= 0);
+	CHECK(inet_pton(AF_INET, src, &sa.sin_addr) == 1);
+	CHECK(bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+	sa.sin_port = htons(port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	CHECK(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+	return fd;
+}
+
+static bool echoes(int fd)
+{
+	char got[2];
+
+	return test_write_frame(fd, "hi", 2) == 0 && test_read_frame(fd, got, 2, 3000) == 2;
+}
+
+static void test_per_address_limits(void)
+{
+	struct net_runtime *rt = test_runtime(2);
+	struct net_server_config cfg = {
+		.host = "127.0.0.1",
+		.max_sessions_per_addr = 2,
+		.accepts_per_addr_per_sec = 4,
+		.session = { .ops = &echo_ops },
+	};
+	struct net_server *srv;
+	int a, b, c, d, e;
+	uint16_t port;
+
+	CHECK_OK(net_server_start(rt, &cfg, &srv));
+	port = net_server_port(srv);
+	/* Two live sessions per host... */
+	a = connect_from("127.0.0.2", port);
+	b = connect_from("127.0.0.2", port);
+	CHECK(echoes(a) && echoes(b));
+	c = connect_from("127.0.0.2", port);
+	CHECK(test_read_until_eof(c, 3000) == 0);
+	CHECK(stats_of(rt).rejected_addr == 1);
+	/* ...another host is not affected... */
+	d = connect_from("127.0.0.3", port);
+	CHECK(echoes(d));
+	/* ...and a slot freed is a slot offered again. */
+	close(a);
+	WAIT_UNTIL(net_server_session_count(srv) == 2, 3000);
+	test_sleep_ms(300); /* a token back (4/s) */
+	e = connect_from("127.0.0.2", port);
+	CHECK(echoes(e));
+	close(b);
+	close(c);
+	close(d);
+	close(e);
+	WAIT_UNTIL(net_server_session_count(srv) == 0, 3000);
+	/* A burst from one host: 4 tokens, the rest refused. */
+	{
+		int fds[10], served = 0;
+		uint64_t before = stats_of(rt).rejected_addr;
+
+		test_sleep_ms(1100); /* the bucket refills */
+		for (int i = 0; i < 10; i++)
+			fds[i] = connect_from("127.0.0.4", port);
+		for (int i = 0; i < 10; i++) {
+			served += echoes(fds[i]);
+			close(fds[i]);
+		}
+		/* 2 at a time may live; the burst is held to the bucket. */
+		CHECK(served >= 1 && served <= 4);
+		CHECK(stats_of(rt).rejected_addr - before >= 6);
+	}
+	release_seen_session();
+	net_runtime_destroy(rt);
+}
+
 static void test_max_sessions(void)
 {
 	struct net_runtime *rt = test_runtime(2);
@@ -987,6 +1106,8 @@ static const struct {
 	{ "pause_backpressure", test_pause_backpressure },
 	{ "idle_timeout", test_idle_timeout },
 	{ "max_sessions", test_max_sessions },
+	{ "frame_timeout", test_frame_timeout },
+	{ "per_address_limits", test_per_address_limits },
 	{ "accept_emfile", test_accept_emfile },
 	{ "runtime_stop_drains", test_runtime_stop_drains },
 	{ "engine_fallback", test_engine_fallback },

@@ -79,6 +79,8 @@ enum net_reason {
 	NET_REASON_APP_ERROR,      /* on_recv/on_frame returned an error      */
 	NET_REASON_IDLE_TIMEOUT,   /* nothing received within idle_timeout_ms */
 	NET_REASON_SHUTDOWN,       /* its service or runtime is stopping      */
+	NET_REASON_FRAME_TIMEOUT,  /* a frame begun was not completed within
+				      frame_timeout_ms (slowloris)            */
 	NET_REASON_COUNT
 };
 
@@ -246,6 +248,9 @@ struct net_session_config {
 	enum net_backpressure backpressure;
 	uint32_t idle_timeout_ms;  /* 0: none; else disconnect when silent     */
 	uint32_t flush_timeout_ms; /* disconnect flush deadline, default 2000  */
+	uint32_t frame_timeout_ms; /* 0: none; else a partial frame (or, with
+				      on_recv, unconsumed bytes) must be
+				      completed within this many ms           */
 };
 
 /* The id of a session; stable for this connection only. */
@@ -333,6 +338,11 @@ struct net_server_config {
 				      "127.0.0.1"                             */
 	uint16_t port;             /* 0 picks a free port (net_server_port)    */
 	unsigned max_sessions;     /* 0 = unlimited; more are closed at accept */
+	unsigned max_sessions_per_addr; /* 0 = unlimited: live sessions from one
+				      peer IP address; more are closed at accept */
+	unsigned accepts_per_addr_per_sec; /* 0 = unlimited: new connections one
+				      peer IP may open per second (token
+				      bucket, burst of the same size)         */
 	int backlog;               /* listen backlog, default 1024             */
 	struct net_session_config session;
 };
@@ -390,6 +400,7 @@ NET_EXPORT void net_client_stop(struct net_client *cli);
 struct net_stats {
 	uint64_t accepted;         /* sessions accepted                        */
 	uint64_t rejected;         /* accepts closed at max_sessions           */
+	uint64_t rejected_addr;    /* accepts closed by the per-address limits */
 	uint64_t accept_errors;    /* accept failures (EMFILE, ...)            */
 	uint64_t connected;        /* dials that completed                     */
 	uint64_t connect_failed;   /* dials that failed or timed out           */

@@ -255,9 +255,12 @@ static void on_login_reply(struct bot_session *bs, const Ringgate__Client__Login
 	bs->logged_in = true;
 	bl->stats.c.logins++;
 	bl->stats.c.logged_in_now++;
+	/* A random phase within one period, so that the first actions of a
+	 * short run come at the configured rate too. */
 	for (int kind = BOT_MOVE; kind < BOT_KIND_COUNT; kind++)
 		if (rate_of(&bl->bot->cfg, kind) > 0)
-			bs->next_ms[kind] = next_due(bl, kind, now_ms);
+			bs->next_ms[kind] = now_ms + (uint64_t)(1000.0 / rate_of(&bl->bot->cfg, kind)
+								* random_unit(bl));
 }
 
 /* Does a reply's body answer a request of this kind? */

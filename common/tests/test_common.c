@@ -5,6 +5,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -17,6 +18,7 @@
 #include "rg/heartbeat.h"
 #include "rg/link_auth.h"
 #include "rg/log.h"
+#include "rg/metrics.h"
 #include "rg/options.h"
 #include "rg/pb_arena.h"
 
@@ -516,6 +518,153 @@ static void link_auth_secret_file(void)
 	CHECK(rg_link_key_setup("/tmp", false, &key) == -EINVAL);
 }
 
+/* ---- metrics --------------------------------------------------------------- */
+
+/* Render m; the caller frees the text. */
+static char *render(struct rg_metrics *m)
+{
+	char *text;
+	size_t len;
+
+	CHECK(rg_metrics_render(m, &text, &len) == 0);
+	CHECK(strlen(text) == len);
+	return text;
+}
+
+static void metrics_render(void)
+{
+	struct rg_metrics *m = rg_metrics_create();
+	struct rg_counter *c = rg_metrics_counter(m, "x_requests_total", NULL, "Requests");
+	struct rg_gauge *g = rg_metrics_gauge(m, "x_link_up", "peer=\"db\"", "Link state");
+	char *text;
+
+	rg_counter_add(c, 3);
+	rg_counter_add(c, 2);
+	rg_gauge_set(g, 1);
+	rg_gauge_add(g, -3);
+	CHECK(rg_counter_value(c) == 5 && rg_gauge_value(g) == -2);
+	text = render(m);
+	CHECK(strstr(text, "# HELP x_requests_total Requests\n# TYPE x_requests_total counter\n"
+			   "x_requests_total 5\n"));
+	CHECK(strstr(text, "# TYPE x_link_up gauge\nx_link_up{peer=\"db\"} -2\n"));
+	free(text);
+	/* NULL handles are no-ops, for code run without a registry. */
+	rg_counter_add(NULL, 1);
+	rg_gauge_set(NULL, 1);
+	rg_histogram_observe(NULL, 1);
+	CHECK(rg_metrics_ok(m));
+	rg_metrics_destroy(m);
+}
+
+static void metrics_histogram(void)
+{
+	struct rg_metrics *m = rg_metrics_create();
+	struct rg_histogram *h = rg_metrics_histogram(m, "x_batch", NULL, "Batch sizes",
+						      (struct rg_buckets){ 1, 4, 1.0 });
+	struct rg_histogram *t = rg_metrics_histogram(m, "x_seconds", "op=\"a\"", "Durations",
+						      RG_BUCKETS_SECONDS);
+	char *text;
+
+	/* bounds 1, 2, 4, 8, +Inf; a value equal to a bound goes in it */
+	rg_histogram_observe(h, 0);
+	rg_histogram_observe(h, 1);
+	rg_histogram_observe(h, 2);
+	rg_histogram_observe(h, 3);
+	rg_histogram_observe(h, 8);
+	rg_histogram_observe(h, 100);
+	CHECK(rg_histogram_count(h) == 6);
+	rg_histogram_observe(t, 1500000); /* 1.5 ms */
+	text = render(m);
+	CHECK(strstr(text, "# TYPE x_batch histogram\n"
+			   "x_batch_bucket{le=\"1\"} 2\n"
+			   "x_batch_bucket{le=\"2\"} 3\n"
+			   "x_batch_bucket{le=\"4\"} 4\n"
+			   "x_batch_bucket{le=\"8\"} 5\n"
+			   "x_batch_bucket{le=\"+Inf\"} 6\n"
+			   "x_batch_sum 114\n"
+			   "x_batch_count 6\n"));
+	CHECK(strstr(text, "x_seconds_bucket{op=\"a\",le=\"0.00128\"} 0\n"
+			   "x_seconds_bucket{op=\"a\",le=\"0.00256\"} 1\n"));
+	CHECK(strstr(text, "x_seconds_sum{op=\"a\"} 0.0015\nx_seconds_count{op=\"a\"} 1\n"));
+	free(text);
+	rg_metrics_destroy(m);
+}
+
+static void metrics_families(void)
+{
+	struct rg_metrics *m = rg_metrics_create();
+	struct rg_counter *a = rg_metrics_counter(m, "x_calls_total", "call=\"a\"", "Calls");
+	struct rg_gauge *other = rg_metrics_gauge(m, "x_other", NULL, "Other");
+	struct rg_counter *b = rg_metrics_counter(m, "x_calls_total", "call=\"b\"", "Calls");
+	char *text, *first;
+
+	CHECK(a && b && other);
+	rg_counter_add(b, 7);
+	text = render(m);
+	/* One family: one HELP, its members together, before x_other. */
+	first = strstr(text, "# HELP x_calls_total");
+	CHECK(first && !strstr(first + 1, "# HELP x_calls_total"));
+	CHECK(strstr(text, "x_calls_total{call=\"a\"} 0\nx_calls_total{call=\"b\"} 7\n"
+			   "# HELP x_other"));
+	free(text);
+	rg_metrics_destroy(m);
+}
+
+static void metrics_bad_names(void)
+{
+	struct rg_metrics *m = rg_metrics_create();
+
+	CHECK(rg_metrics_counter(m, "ok_total", NULL, "fine"));
+	CHECK(rg_metrics_ok(m));
+	CHECK(!rg_metrics_counter(m, "9lives", NULL, "leading digit"));
+	CHECK(!rg_metrics_counter(m, "has space", NULL, "space"));
+	CHECK(!rg_metrics_counter(m, "", NULL, "empty"));
+	CHECK(!rg_metrics_counter(m, "ok_total", NULL, "duplicate"));
+	CHECK(!rg_metrics_gauge(m, "ok_total", "x=\"1\"", "other type, same name"));
+	CHECK(!rg_metrics_histogram(m, "h", NULL, "no buckets", (struct rg_buckets){ 1, 0, 1 }));
+	CHECK(!rg_metrics_histogram(m, "h", NULL, "zero bound", (struct rg_buckets){ 0, 4, 1 }));
+	CHECK(!rg_metrics_ok(m));
+	rg_metrics_destroy(m);
+}
+
+#define THREADS 4
+#define ROUNDS 100000
+
+static void *hammer(void *arg)
+{
+	void **handles = arg;
+
+	for (int i = 0; i < ROUNDS; i++) {
+		rg_counter_add(handles[0], 1);
+		rg_gauge_add(handles[1], 1);
+		rg_histogram_observe(handles[2], (uint64_t)i % 16);
+	}
+	return NULL;
+}
+
+/* Updates from several threads while another renders lose nothing. */
+static void metrics_threads(void)
+{
+	struct rg_metrics *m = rg_metrics_create();
+	void *handles[3] = {
+		rg_metrics_counter(m, "t_total", NULL, "c"),
+		rg_metrics_gauge(m, "t_gauge", NULL, "g"),
+		rg_metrics_histogram(m, "t_hist", NULL, "h", RG_BUCKETS_SIZES),
+	};
+	pthread_t threads[THREADS];
+
+	for (int i = 0; i < THREADS; i++)
+		CHECK(pthread_create(&threads[i], NULL, hammer, handles) == 0);
+	for (int i = 0; i < 20; i++)
+		free(render(m));
+	for (int i = 0; i < THREADS; i++)
+		pthread_join(threads[i], NULL);
+	CHECK(rg_counter_value(handles[0]) == (uint64_t)THREADS * ROUNDS);
+	CHECK(rg_gauge_value(handles[1]) == (int64_t)THREADS * ROUNDS);
+	CHECK(rg_histogram_count(handles[2]) == (uint64_t)THREADS * ROUNDS);
+	rg_metrics_destroy(m);
+}
+
 static const struct test_case cases[] = {
 	{ "calls_complete", calls_complete },
 	{ "calls_expire", calls_expire },
@@ -530,6 +679,11 @@ static const struct test_case cases[] = {
 	{ "pb_arena_bounded", pb_arena_bounded },
 	{ "pb_budget_bounded", pb_budget_bounded },
 	{ "heartbeat_rule", heartbeat_rule },
+	{ "metrics_render", metrics_render },
+	{ "metrics_histogram", metrics_histogram },
+	{ "metrics_families", metrics_families },
+	{ "metrics_bad_names", metrics_bad_names },
+	{ "metrics_threads", metrics_threads },
 	{ "link_auth_handshake", link_auth_handshake },
 	{ "link_auth_wrong_secret", link_auth_wrong_secret },
 	{ "link_auth_secret_file", link_auth_secret_file },

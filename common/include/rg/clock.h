@@ -11,6 +11,10 @@
 /* CLOCK_MONOTONIC in milliseconds. Any thread. */
 uint64_t rg_now_ms(void);
 
+/* CLOCK_MONOTONIC in nanoseconds: for measuring durations (rg/metrics.h
+ * histograms). Any thread. */
+uint64_t rg_now_ns(void);
+
 /* CLOCK_REALTIME in milliseconds since the Unix epoch. Any thread. */
 uint64_t rg_wall_ms(void);
 

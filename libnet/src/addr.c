@@ -1,6 +1,7 @@
 /*
- * Peer addresses: the compact form sessions keep, and its text. Shared by
- * every platform; only getpeername() itself lives in socket_*.c.
+ * Addresses: parsing the numeric host:port services are given, and the
+ * compact peer form sessions keep, with its text. Shared by every
+ * platform; only the socket calls themselves live in socket_*.c.
  */
 #include "internal.h"
 
@@ -10,8 +11,31 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #endif
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
+
+int net__sock_addr(const char *host, uint16_t port, struct sockaddr_storage *addr,
+		   socklen_t *addr_len)
+{
+	struct sockaddr_in *in4 = (struct sockaddr_in *)addr;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)addr;
+
+	memset(addr, 0, sizeof(*addr));
+	if (inet_pton(AF_INET, host, &in4->sin_addr) == 1) {
+		in4->sin_family = AF_INET;
+		in4->sin_port = htons(port);
+		*addr_len = sizeof(*in4);
+		return 0;
+	}
+	if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons(port);
+		*addr_len = sizeof(*in6);
+		return 0;
+	}
+	return -EINVAL;
+}
 
 void net__addr_from_sockaddr(const struct sockaddr *sa, struct net__addr *out)
 {

@@ -13,28 +13,6 @@
 #include <string.h>
 #include <unistd.h>
 
-int net__sock_addr(const char *host, uint16_t port, struct sockaddr_storage *addr,
-		   socklen_t *addr_len)
-{
-	struct sockaddr_in *in4 = (struct sockaddr_in *)addr;
-	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)addr;
-
-	memset(addr, 0, sizeof(*addr));
-	if (inet_pton(AF_INET, host, &in4->sin_addr) == 1) {
-		in4->sin_family = AF_INET;
-		in4->sin_port = htons(port);
-		*addr_len = sizeof(*in4);
-		return 0;
-	}
-	if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
-		in6->sin6_family = AF_INET6;
-		in6->sin6_port = htons(port);
-		*addr_len = sizeof(*in6);
-		return 0;
-	}
-	return -EINVAL;
-}
-
 int net__sock_stream(int family, net_socket_t *out)
 {
 	int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);

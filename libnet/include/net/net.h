@@ -265,7 +265,8 @@ NET_EXPORT void *net_session_user(struct net_session *s);
 /* The service_user of the service this session belongs to. */
 NET_EXPORT void *net_session_service_user(const struct net_session *s);
 
-/* The peer address as text ("127.0.0.1:5555"); valid for the session. */
+/* The peer address as text ("127.0.0.1:5555", "[::1]:5555"), in a
+ * per-thread buffer valid until the next call on the same thread. */
 NET_EXPORT const char *net_session_peer(const struct net_session *s);
 
 /* The errno-style code behind NET_REASON_IO_ERROR (negative), else 0. */

@@ -55,6 +55,8 @@ struct dbproxy_config {
 	long heartbeat_ms;
 	long dead_ms;
 	long loops;
+	char *secret_file;
+	bool insecure_no_auth;
 	char *log_level;
 };
 
@@ -159,6 +161,7 @@ int main(int argc, char **argv)
 		.heartbeat_ms = 1000,
 		.dead_ms = 5000,
 		.loops = 1,
+		.secret_file = "",
 		.log_level = "info",
 	};
 	const struct rg_option options[] = {
@@ -183,12 +186,17 @@ int main(int argc, char **argv)
 		{ "heartbeat-ms", RG_OPT_INT, &cfg.heartbeat_ms, "heartbeat interval to gamesrv" },
 		{ "dead-ms", RG_OPT_INT, &cfg.dead_ms, "drop a gamesrv link silent this long" },
 		{ "loops", RG_OPT_INT, &cfg.loops, "network loop threads (0: one per core)" },
+		{ "secret-file", RG_OPT_STRING, &cfg.secret_file,
+		  "the cluster secret (mode 0600) gamesrv must prove on its link" },
+		{ "insecure-no-auth", RG_OPT_BOOL, &cfg.insecure_no_auth,
+		  "accept gamesrv links without the secret (tests only)" },
 		{ "log-level", RG_OPT_STRING, &cfg.log_level, "debug, info, warn or error" },
 		{ 0 },
 	};
 	struct rg_store_config store_cfg = { 0 };
 	struct rg_auth_config auth_cfg = { 0 };
 	struct rg_service_config service_cfg = { 0 };
+	struct rg_link_key link_key;
 	struct net_runtime_config rt_cfg = { 0 };
 	struct rg_writer_stats stats;
 	struct rg_store *store;
@@ -222,6 +230,8 @@ int main(int argc, char **argv)
 	}
 	if (resolve_db_path(&cfg, db_path, sizeof db_path) < 0)
 		return 1;
+	if (rg_link_key_setup(cfg.secret_file, cfg.insecure_no_auth, &link_key) < 0)
+		return 2;
 
 	/* The database first: a bad file fails before anything listens. */
 	lock_fd = lock_database(db_path);
@@ -262,6 +272,7 @@ int main(int argc, char **argv)
 	service_cfg.dead_ms = (uint32_t)cfg.dead_ms;
 	service_cfg.writer = writer;
 	service_cfg.auth = auth;
+	service_cfg.link_key = &link_key;
 	err = rg_service_start(rt, &service_cfg, &svc);
 	if (err < 0) {
 		RG_ERROR("cannot listen on %s:%ld: %s", cfg.host, cfg.port, net_strerror(err));
@@ -303,6 +314,7 @@ out_store:
 	rg_store_close(store);
 out_unlock:
 	close(lock_fd);
+	rg_link_key_wipe(&link_key);
 	if (status == 0)
 		RG_INFO("stopped cleanly");
 	return status;

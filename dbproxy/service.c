@@ -25,6 +25,7 @@
 #include "internal.pb-c.h"
 #include "rg/clock.h"
 #include "rg/heartbeat.h"
+#include "rg/link_auth.h"
 #include "rg/log.h"
 #include "rg/pb_arena.h"
 
@@ -45,13 +46,15 @@ struct rg_service {
 	struct rg_auth *auth;
 	uint32_t heartbeat_ms;
 	uint32_t dead_ms;
+	const struct rg_link_key *link_key;
 };
 
 /* The user area of one gamesrv link; loop thread only. */
 struct link {
 	struct net_session *session;
 	net_session_id id;
-	bool ready;               /* Hello received */
+	bool ready;               /* Hello received (and its proof checked) */
+	struct rg_link_auth auth; /* the handshake: AuthChallenge out, Hello in */
 	struct rg_heartbeat heartbeat;
 	struct net_timer *timer;
 	struct rg_pb_arena arena;
@@ -336,6 +339,8 @@ static int handle_hello(struct rg_service *svc, struct link *link, const GameToD
 	Ringgate__Internal__HelloReply hello = RINGGATE__INTERNAL__HELLO_REPLY__INIT;
 	DbToGame reply = RINGGATE__INTERNAL__DB_TO_GAME__INIT;
 	const char *peer = net_session_peer(link->session);
+	const Ringgate__Internal__Hello *in = msg->hello;
+	uint8_t proof[RG_LINK_PROOF_BYTES];
 
 	if (msg->body_case != RINGGATE__INTERNAL__GAME_TO_DB__BODY_HELLO) {
 		RG_WARN("link %s: first frame is not Hello: disconnecting", peer);
@@ -346,9 +351,19 @@ static int handle_hello(struct rg_service *svc, struct link *link, const GameToD
 			peer, msg->hello->role);
 		return -EPROTO;
 	}
+	if (!rg_link_auth_check_dialer(&link->auth, in->role, in->nonce.data, in->nonce.len,
+				       in->proof.data, in->proof.len, "dbproxy", proof)) {
+		RG_WARN("link %s: Hello does not prove the cluster secret (wrong secret, or "
+			"the peer runs without one): disconnecting", peer);
+		return -EACCES;
+	}
 	link->ready = true;
 	RG_INFO("link %s: gamesrv \"%.64s\" connected", peer, msg->hello->instance);
 	hello.role = "dbproxy";
+	if (!rg_link_auth_insecure(&link->auth)) {
+		hello.proof.data = proof;
+		hello.proof.len = sizeof(proof);
+	}
 	reply.body_case = RINGGATE__INTERNAL__DB_TO_GAME__BODY_HELLO;
 	reply.hello = &hello;
 	send_msg(svc, link->id, &reply);
@@ -421,6 +436,23 @@ static void on_tick(struct net_timer *timer, void *arg)
 	}
 }
 
+/* The handshake's first frame: a fresh nonce gamesrv must prove the secret
+ * over (nothing when running with --insecure-no-auth). */
+static void send_challenge(struct rg_service *svc, struct link *link)
+{
+	Ringgate__Internal__AuthChallenge challenge = RINGGATE__INTERNAL__AUTH_CHALLENGE__INIT;
+	DbToGame msg = RINGGATE__INTERNAL__DB_TO_GAME__INIT;
+	uint8_t nonce[RG_LINK_NONCE_BYTES];
+
+	if (!rg_link_auth_accept(&link->auth, svc->link_key, nonce))
+		return;
+	challenge.nonce.data = nonce;
+	challenge.nonce.len = sizeof(nonce);
+	msg.body_case = RINGGATE__INTERNAL__DB_TO_GAME__BODY_CHALLENGE;
+	msg.challenge = &challenge;
+	send_msg(svc, link->id, &msg);
+}
+
 static void on_connected(struct net_session *s)
 {
 	struct link *link = net_session_user(s);
@@ -444,6 +476,7 @@ static void on_connected(struct net_session *s)
 	}
 	net_timer_start(link->timer, tick ? tick : 1, tick ? tick : 1);
 	RG_DEBUG("link %s: accepted", net_session_peer(s));
+	send_challenge(svc, link);
 }
 
 static int on_frame(struct net_session *s, const uint8_t *body, size_t len)
@@ -512,6 +545,7 @@ int rg_service_start(struct net_runtime *rt, const struct rg_service_config *cfg
 	svc->auth = cfg->auth;
 	svc->heartbeat_ms = cfg->heartbeat_ms;
 	svc->dead_ms = cfg->dead_ms;
+	svc->link_key = cfg->link_key;
 	server_cfg.session.service_user = svc;
 	err = net_server_start(rt, &server_cfg, &svc->server);
 	if (err) {

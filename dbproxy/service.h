@@ -4,8 +4,9 @@
  *
  * A link's state machine:
  *
- *   connected --Hello(role "gamesrv")--> ready --disconnect--> gone
- *       |  any other first frame, or a             |
+ *   connected --AuthChallenge out; Hello(role "gamesrv", right proof)--> ready
+ *       |  any other first frame, a wrong proof,   |   --disconnect--> gone
+ *       |  or a frame that does not decode: disconnect |
  *       |  frame that does not decode: disconnect   | Heartbeat out every
  *       +------------------------------------------+  interval; silence
  *                                                      for dead_ms: disconnect
@@ -23,6 +24,7 @@
 #include <stdint.h>
 
 #include "net/net.h"
+#include "rg/link_auth.h"
 
 #include "auth.h"
 #include "writer.h"
@@ -35,6 +37,8 @@ struct rg_service_config {
 	uint32_t dead_ms;         /* silence after which a link is closed     */
 	struct rg_writer *writer; /* both outlive the service's last reply    */
 	struct rg_auth *auth;
+	const struct rg_link_key *link_key; /* the cluster secret; outlives the
+				     service (rg/link_auth.h)                 */
 };
 
 struct rg_service;

@@ -3,9 +3,14 @@
  *
  * Loop-side states of one connection (struct db_session):
  *
- *   dialed --Hello sent--> waiting --HelloReply--> up --(closed)--> DB_DOWN
- *                             |                                    queued
- *                             +--anything but Heartbeat--> closed (protocol error)
+ *   dialed --AuthChallenge in, Hello (with proof) out--> waiting
+ *   waiting --HelloReply with dbproxy's proof--> up --(closed)--> DB_DOWN queued
+ *      |
+ *      +--a wrong proof, or anything but Heartbeat--> closed (protocol error)
+ *
+ * With --insecure-no-auth, Hello goes out at once and no proof is checked
+ * (rg/link_auth.h). Heartbeats go out only once the link is up, so the
+ * first frame dbproxy gets is always Hello.
  *
  * DB_DOWN is allocated when the connection is made, so the game thread
  * always learns that an up link ended and fails its calls; a call can then
@@ -25,28 +30,40 @@
 struct db_session {
 	struct db_service *svc;
 	struct keepalive keepalive;
-	bool up;                       /* HelloReply received              */
+	bool up;                       /* HelloReply received and checked  */
+	struct rg_link_auth auth;      /* the handshake                    */
 	struct game_event *down_event; /* preallocated DB_DOWN             */
 };
 
 static int send_heartbeat(struct net_session *s)
 {
+	struct db_session *ds = net_session_user(s);
 	Ringgate__Internal__GameToDb out = RINGGATE__INTERNAL__GAME_TO_DB__INIT;
 	Ringgate__Internal__Heartbeat hb = RINGGATE__INTERNAL__HEARTBEAT__INIT;
 
+	if (!ds->up)
+		return 0; /* dbproxy takes nothing before Hello */
 	hb.sent_ms = rg_wall_ms();
 	out.body_case = RINGGATE__INTERNAL__GAME_TO_DB__BODY_HEARTBEAT;
 	out.heartbeat = &hb;
 	return wire_send(s, &out.base);
 }
 
-static int send_hello(struct net_session *s, const char *instance)
+/* Hello; nonce and proof answer dbproxy's AuthChallenge (NULL: insecure). */
+static int send_hello(struct net_session *s, const char *instance, uint8_t *nonce,
+		      uint8_t *proof)
 {
 	Ringgate__Internal__GameToDb out = RINGGATE__INTERNAL__GAME_TO_DB__INIT;
 	Ringgate__Internal__Hello hello = RINGGATE__INTERNAL__HELLO__INIT;
 
 	hello.role = "gamesrv";
 	hello.instance = (char *)instance;
+	if (nonce) {
+		hello.nonce.data = nonce;
+		hello.nonce.len = RG_LINK_NONCE_BYTES;
+		hello.proof.data = proof;
+		hello.proof.len = RG_LINK_PROOF_BYTES;
+	}
 	out.body_case = RINGGATE__INTERNAL__GAME_TO_DB__BODY_HELLO;
 	out.hello = &hello;
 	return wire_send(s, &out.base);
@@ -58,15 +75,36 @@ static void on_connected(struct net_session *s)
 	struct db_service *d = net_session_service_user(s);
 
 	ds->svc = d;
-	RG_INFO("dbproxy link to %s connected, sending Hello", net_session_peer(s));
+	RG_INFO("dbproxy link to %s connected", net_session_peer(s));
 	ds->down_event = game_event_new(GAME_EV_DB_DOWN, net_session_get_id(s), 0);
 	if (!ds->down_event ||
 	    keepalive_start(&ds->keepalive, s, d->cfg.heartbeat_ms, d->cfg.dead_ms,
 			    send_heartbeat, "dbproxy") < 0 ||
-	    send_hello(s, d->cfg.instance) < 0) {
+	    (!rg_link_auth_dial(&ds->auth, d->cfg.link_key) &&
+	     send_hello(s, d->cfg.instance, NULL, NULL) < 0)) {
 		RG_ERROR("dbproxy link to %s: cannot set up, closing it", net_session_peer(s));
 		net_session_disconnect(s, NET_REASON_APP_ERROR);
 	}
+}
+
+/* dbproxy's AuthChallenge: answer it with Hello and our proof. Frees ev. */
+static int answer_challenge(struct net_session *s, struct db_session *ds,
+			    struct game_event *ev)
+{
+	const Ringgate__Internal__AuthChallenge *challenge = ev->db_msg->challenge;
+	uint8_t nonce[RG_LINK_NONCE_BYTES], proof[RG_LINK_PROOF_BYTES];
+	int rc = rg_link_auth_answer(&ds->auth, challenge->nonce.data, challenge->nonce.len,
+				     "gamesrv", nonce, proof);
+
+	game_event_free(ev);
+	if (rc < 0) {
+		RG_WARN("dbproxy link %s: cannot answer its AuthChallenge (%s), closing it",
+			net_session_peer(s),
+			rg_link_auth_insecure(&ds->auth) ? "this gamesrv runs with --insecure-no-auth"
+							  : "repeated or malformed");
+		return -EPROTO;
+	}
+	return send_hello(s, ds->svc->cfg.instance, nonce, proof);
 }
 
 static int on_frame(struct net_session *s, const uint8_t *body, size_t len)
@@ -92,12 +130,21 @@ static int on_frame(struct net_session *s, const uint8_t *body, size_t len)
 	case RINGGATE__INTERNAL__DB_TO_GAME__BODY_HEARTBEAT:
 		game_event_free(ev);
 		return 0;
+	case RINGGATE__INTERNAL__DB_TO_GAME__BODY_CHALLENGE:
+		return answer_challenge(s, ds, ev);
 	case RINGGATE__INTERNAL__DB_TO_GAME__BODY_HELLO:
 		if (ds->up) {
 			RG_WARN("dbproxy link %s: second HelloReply, closing it",
 				net_session_peer(s));
 			game_event_free(ev);
 			return -EPROTO;
+		}
+		if (!rg_link_auth_check_acceptor(&ds->auth, msg->hello->role,
+						 msg->hello->proof.data, msg->hello->proof.len)) {
+			RG_WARN("dbproxy link %s: HelloReply does not prove the cluster secret, "
+				"closing it", net_session_peer(s));
+			game_event_free(ev);
+			return -EACCES;
 		}
 		ds->up = true;
 		RG_INFO("dbproxy link %s up (role \"%.32s\")", net_session_peer(s),

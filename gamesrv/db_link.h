@@ -2,8 +2,10 @@
  * db_link.h: the gamesrv end of the dbproxy link (GameToDb / DbToGame).
  *
  * Loop side (db_service_*): a net_client keeps one session dialed to
- * dbproxy, redialing with backoff. Each connection opens with Hello; when
- * HelloReply arrives the link is up (DB_UP event). Both sides send
+ * dbproxy, redialing with backoff. Each connection opens with dbproxy's
+ * AuthChallenge, answered by our Hello with a proof of the cluster secret
+ * (rg/link_auth.h); when HelloReply arrives with dbproxy's own proof the
+ * link is up (DB_UP event). Both sides send
  * Heartbeat and a link silent for dead_ms is closed (then redialed).
  * Replies are decoded on the loop thread and queued as DB_REPLY events; the
  * end of an up link is queued as DB_DOWN.
@@ -24,6 +26,7 @@
 
 #include <net/net.h>
 #include <rg/calls.h>
+#include <rg/link_auth.h>
 
 #include "internal.pb-c.h"
 #include "queue.h"
@@ -33,6 +36,7 @@ struct db_service_config {
 	const char *host;
 	uint16_t port;
 	const char *instance;      /* sent in Hello, for dbproxy's logs      */
+	const struct rg_link_key *link_key; /* the cluster secret (outlives us) */
 	uint32_t heartbeat_ms;
 	uint32_t dead_ms;
 	size_t max_frame;

@@ -3,10 +3,13 @@
  *
  * Link states (loop side, in struct gate_session):
  *
- *   connected --Hello--> ready --(closed)--> GATE_DOWN queued
- *       |                  |
- *       +--anything else-> closed (protocol error; no event: no client of
- *                                  this link ever reached the game)
+ *   connected --(AuthChallenge out) Hello with the right proof--> ready
+ *       |                                      --(closed)--> GATE_DOWN queued
+ *       +--a wrong proof, or anything else--> closed (protocol error; no
+ *                       event: no client of this link ever reached the game)
+ *
+ * The proof is rg/link_auth.h's (skipped with --insecure-no-auth).
+ * Heartbeats go out only once the link is ready.
  *
  * The GATE_DOWN event is allocated when the link connects, so the end of
  * a link that said Hello always reaches the game thread, even when memory
@@ -28,18 +31,39 @@
 struct gate_session {
 	struct gate_service *svc;
 	struct keepalive keepalive;
-	bool ready;                    /* Hello received                  */
+	bool ready;                    /* Hello received, proof checked   */
+	struct rg_link_auth auth;      /* the handshake                   */
 	struct game_event *down_event; /* preallocated GATE_DOWN          */
 };
 
 static int send_heartbeat(struct net_session *s)
 {
+	struct gate_session *gs = net_session_user(s);
 	Ringgate__Internal__GameToGate out = RINGGATE__INTERNAL__GAME_TO_GATE__INIT;
 	Ringgate__Internal__Heartbeat hb = RINGGATE__INTERNAL__HEARTBEAT__INIT;
 
+	if (!gs->ready)
+		return 0; /* the handshake comes first */
 	hb.sent_ms = rg_wall_ms();
 	out.body_case = RINGGATE__INTERNAL__GAME_TO_GATE__BODY_HEARTBEAT;
 	out.heartbeat = &hb;
+	return wire_send(s, &out.base);
+}
+
+/* The handshake's first frame: a fresh nonce the gateway must prove the
+ * cluster secret over (nothing with --insecure-no-auth). */
+static int send_challenge(struct net_session *s, struct gate_session *gs)
+{
+	Ringgate__Internal__GameToGate out = RINGGATE__INTERNAL__GAME_TO_GATE__INIT;
+	Ringgate__Internal__AuthChallenge challenge = RINGGATE__INTERNAL__AUTH_CHALLENGE__INIT;
+	uint8_t nonce[RG_LINK_NONCE_BYTES];
+
+	if (!rg_link_auth_accept(&gs->auth, gs->svc->cfg.link_key, nonce))
+		return 0;
+	challenge.nonce.data = nonce;
+	challenge.nonce.len = sizeof(nonce);
+	out.body_case = RINGGATE__INTERNAL__GAME_TO_GATE__BODY_CHALLENGE;
+	out.challenge = &challenge;
 	return wire_send(s, &out.base);
 }
 
@@ -53,8 +77,9 @@ static void on_connected(struct net_session *s)
 	gs->down_event = game_event_new(GAME_EV_GATE_DOWN, net_session_get_id(s), 0);
 	if (!gs->down_event ||
 	    keepalive_start(&gs->keepalive, s, g->cfg.heartbeat_ms, g->cfg.dead_ms,
-			    send_heartbeat, "gateway") < 0) {
-		RG_ERROR("gateway link from %s: out of memory, closing it",
+			    send_heartbeat, "gateway") < 0 ||
+	    send_challenge(s, gs) < 0) {
+		RG_ERROR("gateway link from %s: cannot set up, closing it",
 			 net_session_peer(s));
 		net_session_disconnect(s, NET_REASON_APP_ERROR);
 	}
@@ -65,6 +90,7 @@ static int answer_hello(struct net_session *s, struct gate_session *gs,
 {
 	Ringgate__Internal__GameToGate out = RINGGATE__INTERNAL__GAME_TO_GATE__INIT;
 	Ringgate__Internal__HelloReply reply = RINGGATE__INTERNAL__HELLO_REPLY__INIT;
+	uint8_t proof[RG_LINK_PROOF_BYTES];
 
 	if (gs->ready) {
 		RG_WARN("gateway link %s: second Hello, closing it", net_session_peer(s));
@@ -75,10 +101,20 @@ static int answer_hello(struct net_session *s, struct gate_session *gs,
 		RG_WARN("gateway link %s: Hello with role \"%.32s\"", net_session_peer(s),
 			hello->role);
 	}
+	if (!rg_link_auth_check_dialer(&gs->auth, hello->role, hello->nonce.data, hello->nonce.len,
+				       hello->proof.data, hello->proof.len, "gamesrv", proof)) {
+		RG_WARN("gateway link %s: Hello does not prove the cluster secret (wrong "
+			"secret, or the peer runs without one), closing it", net_session_peer(s));
+		return -EACCES;
+	}
 	gs->ready = true;
 	RG_INFO("gateway link %s ready (instance \"%.64s\")", net_session_peer(s),
 		hello->instance);
 	reply.role = "gamesrv";
+	if (!rg_link_auth_insecure(&gs->auth)) {
+		reply.proof.data = proof;
+		reply.proof.len = sizeof(proof);
+	}
 	out.body_case = RINGGATE__INTERNAL__GAME_TO_GATE__BODY_HELLO;
 	out.hello = &reply;
 	return wire_send(s, &out.base);

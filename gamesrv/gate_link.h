@@ -2,8 +2,9 @@
  * gate_link.h: the gamesrv end of gateway links (GateToGame / GameToGate).
  *
  * Loop side (gate_service_*): a net_server with PAUSE backpressure accepts
- * gateways. A link must open with Hello (answered with HelloReply) before
- * anything else; both sides send Heartbeat, and a link silent for dead_ms
+ * gateways. A link opens with our AuthChallenge, and must then send Hello
+ * proving the cluster secret (answered with HelloReply and our own proof,
+ * rg/link_auth.h) before anything else; both sides send Heartbeat, and a link silent for dead_ms
  * is closed. Frames are decoded on the loop thread; client requests and
  * ClientGone go to the game thread as events, and so does the link's end
  * (GATE_DOWN, only for links that said Hello). Malformed frames, a missing
@@ -20,6 +21,7 @@
 #include <stdint.h>
 
 #include <net/net.h>
+#include <rg/link_auth.h>
 
 #include "client.pb-c.h"
 #include "queue.h"
@@ -33,6 +35,7 @@ struct gate_service_config {
 	uint32_t dead_ms;
 	size_t max_frame;          /* largest GateToGame body                */
 	size_t decode_limit;       /* bytes one decoded frame may take       */
+	const struct rg_link_key *link_key; /* the cluster secret (outlives us) */
 };
 
 struct gate_service {

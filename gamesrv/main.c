@@ -56,6 +56,8 @@ struct options {
 	char *engine;
 	char *log_level;
 	char *port_file;
+	char *secret_file;
+	bool insecure_no_auth;
 };
 
 /* Check a parsed integer option; prints why not. */
@@ -138,6 +140,7 @@ int main(int argc, char **argv)
 		.engine = "",
 		.log_level = "info",
 		.port_file = "",
+		.secret_file = "",
 	};
 	const struct rg_option table[] = {
 		{ "listen-host", RG_OPT_STRING, &o.listen_host, "address gateways connect to" },
@@ -162,6 +165,10 @@ int main(int argc, char **argv)
 		{ "engine", RG_OPT_STRING, &o.engine, "uring or epoll (empty: probe)" },
 		{ "log-level", RG_OPT_STRING, &o.log_level, "debug, info, warn or error" },
 		{ "port-file", RG_OPT_STRING, &o.port_file, "write the listening port here once ready" },
+		{ "secret-file", RG_OPT_STRING, &o.secret_file,
+		  "the cluster secret (mode 0600) both internal links prove" },
+		{ "insecure-no-auth", RG_OPT_BOOL, &o.insecure_no_auth,
+		  "internal links without the secret (tests only)" },
 		{ 0 },
 	};
 	enum rg_log_level level = RG_LOG_INFO;
@@ -174,6 +181,7 @@ int main(int argc, char **argv)
 	struct gate_service_config gate_cfg;
 	struct db_service_config db_cfg;
 	struct game_config game_cfg;
+	struct rg_link_key link_key;
 	size_t unsaved;
 	int exit_code = 1;
 	int rc, sig;
@@ -186,6 +194,8 @@ int main(int argc, char **argv)
 	if (!options_valid(&o, &level))
 		return 2;
 	rg_log_init("gamesrv", level);
+	if (rg_link_key_setup(o.secret_file, o.insecure_no_auth, &link_key) < 0)
+		return 2;
 
 	rc = game_queue_init(&queue, (size_t)o.queue_max);
 	if (rc < 0) {
@@ -225,6 +235,7 @@ int main(int argc, char **argv)
 		.dead_ms = (uint32_t)o.dead_ms,
 		.max_frame = INTERNAL_MAX_FRAME,
 		.decode_limit = DECODE_LIMIT,
+		.link_key = &link_key,
 	};
 	rc = gate_service_start(&gates, rt, &queue, &gate_cfg);
 	if (rc < 0) {
@@ -240,6 +251,7 @@ int main(int argc, char **argv)
 		.dead_ms = (uint32_t)o.dead_ms,
 		.max_frame = INTERNAL_MAX_FRAME,
 		.decode_limit = DECODE_LIMIT,
+		.link_key = &link_key,
 	};
 	rc = db_service_start(&db, rt, &queue, &db_cfg);
 	if (rc < 0) {
@@ -287,6 +299,7 @@ out_runtime:
 	net_runtime_destroy(rt);
 out_queue:
 	game_queue_fini(&queue);
+	rg_link_key_wipe(&link_key);
 	if (exit_code == 0)
 		RG_INFO("gamesrv stopped");
 	return exit_code;

@@ -31,6 +31,7 @@
 #include <stdint.h>
 
 #include <net/net.h>
+#include <rg/link_auth.h>
 #include <rg/pb_arena.h>
 
 #include "client.pb-c.h"
@@ -46,13 +47,21 @@ struct gw_config {
 	long loops;               /* libnet loop threads                       */
 	char *engine;             /* "uring", "epoll" or "": env, then probe   */
 	long max_clients;         /* more get Kicked SERVER_FULL               */
+	long max_clients_per_addr; /* live clients from one IP (libnet; 0: any) */
+	long connects_per_addr_per_sec; /* new connections per IP (libnet)     */
 	long max_frame;           /* largest client frame body                 */
+	long frame_timeout_ms;    /* a partial frame must complete this fast   */
 	long idle_timeout_ms;     /* a client silent this long is kicked       */
+	long msg_rate;            /* messages per second per client (0: any)   */
+	long msg_burst;           /* ... of which this many may come at once   */
+	long flood_refusals;      /* RATE_LIMITED answers before a disconnect  */
 	long request_timeout_ms;  /* deadline of each forwarded request        */
 	long max_inflight;        /* requests one client may have pending      */
 	long heartbeat_ms;        /* Heartbeat interval on the gamesrv link    */
 	long dead_ms;             /* gamesrv link silent this long is dropped  */
 	long shutdown_timeout_ms; /* how long a drain may take                 */
+	char *secret_file;        /* the cluster secret (rg/link_auth.h)       */
+	bool insecure_no_auth;    /* no handshake with gamesrv (tests only)    */
 	char *log_level;
 };
 
@@ -72,6 +81,7 @@ struct gw_counters {
 	uint64_t refused;        /* BAD_REQUEST / RATE_LIMITED / INTERNAL    */
 	uint64_t late_replies;   /* replies dropped: the request had ended   */
 	uint64_t kicked;         /* clients kicked by the gateway or gamesrv */
+	uint64_t flooders;       /* ... of them for flooding past msg_rate   */
 };
 
 /* What one loop owns. Touched only on that loop's thread (after start). */
@@ -86,12 +96,14 @@ struct gw_loop {
 	size_t bucket_mask;
 	struct gw_link idle;           /* clients, least recently heard first  */
 	struct gw_counters counters;
+	uint64_t rejected_logged;      /* loop 0: accepts refused, as logged    */
 };
 
 /* The process-wide state. Fields after cfg are set up by main before the
  * runtime starts, except those marked atomic, which any thread may read. */
 struct gateway {
 	struct gw_config cfg;
+	struct rg_link_key link_key;     /* read-only once loaded             */
 	struct net_runtime *rt;
 	struct net_server *clients;
 	struct net_client *upstream;

@@ -116,6 +116,7 @@ int main(int argc, char **argv)
 			.heartbeat_ms = 1000,
 			.dead_ms = 5000,
 			.shutdown_timeout_ms = 5000,
+			.secret_file = "",
 			.log_level = "info",
 		},
 	};
@@ -141,6 +142,10 @@ int main(int argc, char **argv)
 		{ "dead-ms", RG_OPT_INT, &cfg->dead_ms, "drop the gamesrv link when silent this long" },
 		{ "shutdown-timeout-ms", RG_OPT_INT, &cfg->shutdown_timeout_ms,
 		  "how long a drain may wait for clients" },
+		{ "secret-file", RG_OPT_STRING, &cfg->secret_file,
+		  "the cluster secret (mode 0600) proven on the gamesrv link" },
+		{ "insecure-no-auth", RG_OPT_BOOL, &cfg->insecure_no_auth,
+		  "link to gamesrv without the secret (tests only)" },
 		{ "log-level", RG_OPT_STRING, &cfg->log_level, "debug, info, warn or error" },
 		{ 0 },
 	};
@@ -161,6 +166,8 @@ int main(int argc, char **argv)
 	}
 	rg_log_init("gateway", level);
 	if (!config_valid(cfg))
+		return 2;
+	if (rg_link_key_setup(cfg->secret_file, cfg->insecure_no_auth, &gw.link_key) < 0)
 		return 2;
 
 	rt_cfg.loops = (unsigned)cfg->loops;
@@ -214,5 +221,6 @@ out_stop:
 out_destroy:
 	gw_loops_destroy(&gw);
 	net_runtime_destroy(gw.rt);
+	rg_link_key_wipe(&gw.link_key);
 	return err < 0 ? 1 : 0;
 }

@@ -4,10 +4,15 @@
  * libnet's client service dials it and redials it with backoff whenever it
  * drops. On each connection:
  *
- *   connected --(send Hello)--> greeting --(HelloReply "gamesrv")--> up
+ *   connected --(AuthChallenge in, send Hello + proof)--> greeting
+ *   greeting --(HelloReply "gamesrv" + its proof)--> up
  *       ^                           |                                 |
- *       +------ redial (libnet) <---+---- dropped / dead / bad frame -+
+ *       +------ redial (libnet) <---+-- dropped / dead / bad frame / -+
+ *                                       wrong proof
  *
+ * The proofs are rg/link_auth.h's: both sides show they hold the cluster
+ * secret without sending it. With --insecure-no-auth, Hello goes out at
+ * connect and no proof is checked. Heartbeats go out only once up.
  * A link that has not answered Hello within dead_ms is dropped as well.
  * Only an "up" link is published (gateway.upstream_id) and announced to the
  * client loops; clients never see the greeting state. Both sides send
@@ -40,7 +45,8 @@ struct upstream_link {
 	struct rg_heartbeat heartbeat;
 	struct rg_pb_arena arena;
 	uint64_t connected_ms;
-	bool greeted;
+	struct rg_link_auth auth;
+	bool greeted;                   /* HelloReply with a good proof came */
 };
 
 /* Pack msg into a new buffer the caller frees; NULL when out of memory. */
@@ -109,8 +115,8 @@ static void on_link_timer(struct net_timer *timer, void *arg)
 		net_session_disconnect(link->session, NET_REASON_IDLE_TIMEOUT);
 		return;
 	}
-	if (!rg_heartbeat_due(&link->heartbeat, now))
-		return;
+	if (!link->greeted || !rg_heartbeat_due(&link->heartbeat, now))
+		return; /* gamesrv takes nothing before Hello */
 	hb.sent_ms = rg_wall_ms();
 	msg.body_case = RINGGATE__INTERNAL__GATE_TO_GAME__BODY_HEARTBEAT;
 	msg.heartbeat = &hb;
@@ -119,16 +125,40 @@ static void on_link_timer(struct net_timer *timer, void *arg)
 		RG_WARN("heartbeat to gamesrv not sent: %s", net_strerror(err));
 }
 
+/* Say who we are; nonce and proof answer gamesrv's AuthChallenge (NULL
+ * when insecure). A failure drops the link. */
+static void send_hello(struct net_session *s, uint8_t *nonce, uint8_t *proof)
+{
+	struct gateway *gw = net_session_service_user(s);
+	Ringgate__Internal__GateToGame msg = RINGGATE__INTERNAL__GATE_TO_GAME__INIT;
+	Ringgate__Internal__Hello hello = RINGGATE__INTERNAL__HELLO__INIT;
+	int err;
+
+	hello.role = "gateway";
+	hello.instance = gw->cfg.instance;
+	if (nonce) {
+		hello.nonce.data = nonce;
+		hello.nonce.len = RG_LINK_NONCE_BYTES;
+		hello.proof.data = proof;
+		hello.proof.len = RG_LINK_PROOF_BYTES;
+	}
+	msg.body_case = RINGGATE__INTERNAL__GATE_TO_GAME__BODY_HELLO;
+	msg.hello = &hello;
+	err = send_on_session(s, &msg);
+	if (err < 0) {
+		RG_WARN("Hello to gamesrv not sent: %s", net_strerror(err));
+		net_session_disconnect(s, NET_REASON_LOCAL);
+	}
+}
+
 static void on_connected(struct net_session *s)
 {
 	struct gateway *gw = net_session_service_user(s);
 	struct upstream_link *link = net_session_user(s);
-	Ringgate__Internal__GateToGame msg = RINGGATE__INTERNAL__GATE_TO_GAME__INIT;
-	Ringgate__Internal__Hello hello = RINGGATE__INTERNAL__HELLO__INIT;
 	uint64_t check_ms = (uint64_t)gw->cfg.heartbeat_ms / 2 + 1;
 	int err;
 
-	RG_INFO("connected to gamesrv at %s; sending Hello", net_session_peer(s));
+	RG_INFO("connected to gamesrv at %s", net_session_peer(s));
 	link->session = s;
 	link->connected_ms = rg_now_ms();
 	rg_heartbeat_init(&link->heartbeat, (uint64_t)gw->cfg.heartbeat_ms,
@@ -141,16 +171,25 @@ static void on_connected(struct net_session *s)
 		return;
 	}
 	net_timer_start(link->timer, check_ms, check_ms);
+	if (!rg_link_auth_dial(&link->auth, &gw->link_key))
+		send_hello(s, NULL, NULL); /* insecure: no challenge to wait for */
+}
 
-	hello.role = "gateway";
-	hello.instance = gw->cfg.instance;
-	msg.body_case = RINGGATE__INTERNAL__GATE_TO_GAME__BODY_HELLO;
-	msg.hello = &hello;
-	err = send_on_session(s, &msg);
-	if (err < 0) {
-		RG_WARN("Hello to gamesrv not sent: %s", net_strerror(err));
-		net_session_disconnect(s, NET_REASON_LOCAL);
+/* gamesrv's AuthChallenge: answer with Hello and our proof. */
+static int on_challenge(struct net_session *s, struct upstream_link *link,
+			const Ringgate__Internal__AuthChallenge *challenge)
+{
+	uint8_t nonce[RG_LINK_NONCE_BYTES], proof[RG_LINK_PROOF_BYTES];
+
+	if (rg_link_auth_answer(&link->auth, challenge->nonce.data, challenge->nonce.len,
+				"gateway", nonce, proof) < 0) {
+		RG_WARN("cannot answer gamesrv's AuthChallenge (%s); dropping the link",
+			rg_link_auth_insecure(&link->auth) ? "this gateway runs with --insecure-no-auth"
+							    : "repeated or malformed");
+		return -EPROTO;
 	}
+	send_hello(s, nonce, proof);
+	return 0;
 }
 
 /* The link is up: publish it, then tell the client loops. */
@@ -167,6 +206,12 @@ static int on_hello_reply(struct net_session *s, struct upstream_link *link,
 		RG_WARN("peer at %s says it is \"%.32s\", not gamesrv; dropping the link",
 			net_session_peer(s), reply->role);
 		return -EPROTO;
+	}
+	if (!rg_link_auth_check_acceptor(&link->auth, reply->role, reply->proof.data,
+					 reply->proof.len)) {
+		RG_WARN("gamesrv at %s does not prove the cluster secret; dropping the link",
+			net_session_peer(s));
+		return -EACCES;
 	}
 	link->greeted = true;
 	atomic_store(&gw->upstream_id, net_session_get_id(s));
@@ -192,6 +237,9 @@ static int on_frame(struct net_session *s, const uint8_t *body, size_t len)
 	switch (msg->body_case) {
 	case RINGGATE__INTERNAL__GAME_TO_GATE__BODY_HELLO:
 		err = on_hello_reply(s, link, msg->hello);
+		break;
+	case RINGGATE__INTERNAL__GAME_TO_GATE__BODY_CHALLENGE:
+		err = on_challenge(s, link, msg->challenge);
 		break;
 	case RINGGATE__INTERNAL__GAME_TO_GATE__BODY_HEARTBEAT:
 		break; /* heard above, like every frame */

@@ -57,7 +57,9 @@ class Dbproxy:
         self.proc = subprocess.Popen(
             [exe, "--run-dir", run_dir, "--port", "0", "--pwhash", "min",
              "--log-level", "debug", "--heartbeat-ms", "100", "--dead-ms", "1500",
-             *extra],
+             # The scripted gamesrv speaks the handshake-free protocol;
+             # the handshake has its own tests (tests/test_link_auth.py).
+             "--insecure-no-auth", *extra],
             stdin=subprocess.DEVNULL, stdout=log, stderr=log)
         CHILDREN.append(self.proc)
         log.close()
@@ -287,7 +289,7 @@ def scenario(pb, exe, run_dir, log_path):
            "acknowledged state survived SIGKILL: %r (gold should be %d)" % (player, total))
 
     # A second dbproxy on the same database refuses to start.
-    second = subprocess.run([exe, "--run-dir", run_dir, "--port", "0"],
+    second = subprocess.run([exe, "--run-dir", run_dir, "--port", "0", "--insecure-no-auth"],
                             stdin=subprocess.DEVNULL, capture_output=True,
                             timeout=STEP_TIMEOUT)
     expect(second.returncode == 1 and b"in use by another dbproxy" in second.stderr,

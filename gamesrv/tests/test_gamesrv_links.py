@@ -333,7 +333,10 @@ class GameSrv:
         args = [os.path.join(build_dir, "gamesrv", "gamesrv"),
                 "--listen-port", "0", "--port-file", self.port_file,
                 "--dbproxy-port", str(db_port), "--heartbeat-ms", "100",
-                "--dead-ms", "1500", "--log-level", "debug"] + list(extra)
+                "--dead-ms", "1500", "--log-level", "debug",
+                # Scripted peers without the handshake (tested on its own
+                # in tests/test_link_auth.py).
+                "--insecure-no-auth"] + list(extra)
         log("starting", " ".join(args))
         self.logf = open(self.log_path, "w")
         self.proc = subprocess.Popen(args, stdout=self.logf, stderr=subprocess.STDOUT)

@@ -3,11 +3,13 @@
  * own the named client sessions.
  *
  * A ToClient names any number of sessions. Its ServerMessage is packed once
- * into a reference-counted frame; each session gets a small task posted to
- * its own loop that holds one reference. Posting (rather than
- * net_send_to) keeps replies, pushes, kicks and link events for one loop in
- * the order gamesrv produced them, and lets the owning loop match a reply
- * against the client's pending requests without a lock.
+ * into a reference-counted frame, and each loop that owns some of those
+ * sessions gets one task (holding one reference) listing its sessions: a
+ * broadcast to a crowded zone costs one post per loop, not one per player.
+ * Posting (rather than net_send_to) keeps replies, pushes, kicks and link
+ * events for one loop in the order gamesrv produced them, and lets the
+ * owning loop match a reply against the client's pending requests without
+ * a lock.
  *
  * The owning loop is read from the session id itself: libnet documents an
  * id as slot | loop << 24 | generation << 32.
@@ -25,13 +27,14 @@ struct shared_frame {
 	uint8_t bytes[];
 };
 
-/* One delivery to one client session, run on the session's loop. */
+/* One frame for some sessions of one loop, run on that loop. */
 struct delivery_task {
 	struct gw_loop *gl;
 	struct shared_frame *frame;
-	net_session_id session;
 	uint32_t seq;
 	bool kick;
+	size_t count;
+	net_session_id sessions[];
 };
 
 /* One link change, run on one loop. */
@@ -74,80 +77,128 @@ static void run_delivery(struct net_loop *loop, void *arg)
 	struct delivery_task *task = arg;
 
 	(void)loop;
-	gw_loop_deliver(task->gl, task->session, task->seq, task->frame->bytes,
-			task->frame->len, task->kick);
+	for (size_t i = 0; i < task->count; i++)
+		gw_loop_deliver(task->gl, task->sessions[i], task->seq, task->frame->bytes,
+				task->frame->len, task->kick);
 	frame_release(task->frame);
 	free(task);
 }
 
-/*
- * Post one delivery of frame (whose reference the task takes over) to the
- * loop of session. On failure the reference is released here, so the
- * caller never has to (ownership passes on every path).
- */
-static void post_delivery(struct gateway *gw, struct shared_frame *frame,
-			  net_session_id session, uint32_t seq, bool kick)
+/* Post task to its loop; on failure free it and drop its frame reference
+ * (ownership of both passes here on every path). */
+static void post_delivery(struct delivery_task *task)
 {
-	struct gw_loop *gl = gw_route_loop(gw, session);
-	struct delivery_task *task;
-	int err;
+	int err = net_loop_post(task->gl->net, run_delivery, task);
 
-	if (!gl) {
-		RG_WARN("gamesrv named session %#llx, which no loop owns; dropped",
-			(unsigned long long)session);
-		goto out_release;
-	}
-	task = malloc(sizeof(*task));
-	if (!task) {
-		RG_ERROR("out of memory routing to session %#llx",
-			 (unsigned long long)session);
-		goto out_release;
-	}
-	*task = (struct delivery_task){ gl, frame, session, seq, kick };
-	err = net_loop_post(gl->net, run_delivery, task);
 	if (err < 0) {
-		RG_WARN("cannot post to loop %u: %s", net_loop_index(gl->net),
+		RG_WARN("cannot post to loop %u: %s", net_loop_index(task->gl->net),
 			net_strerror(err));
+		frame_release(task->frame);
 		free(task);
-		goto out_release;
 	}
-	return;
+}
 
-out_release:
-	frame_release(frame);
+/* Drop the sessions no loop owns (a corrupt id from gamesrv): counts[i] is
+ * set to how many of the rest belong to loop i. Returns that total. */
+static size_t count_by_loop(struct gateway *gw, const net_session_id *sessions, size_t n,
+			   size_t *counts /* OUT: loop_count entries */)
+{
+	size_t total = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		struct gw_loop *gl = gw_route_loop(gw, sessions[i]);
+
+		if (!gl) {
+			RG_WARN("gamesrv named session %#llx, which no loop owns; dropped",
+				(unsigned long long)sessions[i]);
+			continue;
+		}
+		counts[gl - gw->loops]++;
+		total++;
+	}
+	return total;
 }
 
 void gw_route_to_client(struct gateway *gw, const Ringgate__Internal__ToClient *tc)
 {
-	struct shared_frame *frame;
+	struct delivery_task **tasks = calloc(gw->loop_count, sizeof(*tasks));
+	size_t *counts = calloc(gw->loop_count, sizeof(*counts));
+	struct shared_frame *frame = NULL;
+	unsigned task_count = 0;
 
 	if (!tc->message || tc->n_sessions == 0) {
 		RG_WARN("gamesrv sent a ToClient without message or sessions; dropped");
-		return;
+		goto out_free;
 	}
-	frame = frame_pack(tc->message, (unsigned)tc->n_sessions);
-	if (!frame) {
-		RG_ERROR("out of memory packing a ToClient; dropped");
-		return;
+	if (!tasks || !counts)
+		goto out_oom;
+	if (count_by_loop(gw, tc->sessions, tc->n_sessions, counts) == 0)
+		goto out_free;
+	for (unsigned i = 0; i < gw->loop_count; i++) {
+		if (!counts[i])
+			continue;
+		tasks[i] = malloc(sizeof(*tasks[i]) + counts[i] * sizeof(net_session_id));
+		if (!tasks[i])
+			goto out_oom;
+		*tasks[i] = (struct delivery_task){ .gl = &gw->loops[i], .seq = tc->message->seq };
+		task_count++;
 	}
-	for (size_t i = 0; i < tc->n_sessions; i++)
-		post_delivery(gw, frame, tc->sessions[i], tc->message->seq, false);
+	frame = frame_pack(tc->message, task_count);
+	if (!frame)
+		goto out_oom;
+	for (size_t i = 0; i < tc->n_sessions; i++) {
+		struct gw_loop *gl = gw_route_loop(gw, tc->sessions[i]);
+
+		if (gl) {
+			struct delivery_task *task = tasks[gl - gw->loops];
+
+			task->sessions[task->count++] = tc->sessions[i];
+		}
+	}
+	for (unsigned i = 0; i < gw->loop_count; i++) {
+		if (tasks[i]) {
+			tasks[i]->frame = frame;
+			post_delivery(tasks[i]);
+			tasks[i] = NULL;
+		}
+	}
+	goto out_free;
+
+out_oom:
+	RG_ERROR("out of memory routing a ToClient to %zu sessions; dropped", tc->n_sessions);
+out_free:
+	if (tasks)
+		for (unsigned i = 0; i < gw->loop_count; i++)
+			free(tasks[i]);
+	free(tasks);
+	free(counts);
 }
 
 void gw_route_kick(struct gateway *gw, const Ringgate__Internal__Kick *kick)
 {
 	Ringgate__Client__ServerMessage msg = RINGGATE__CLIENT__SERVER_MESSAGE__INIT;
 	Ringgate__Client__Kicked fallback = RINGGATE__CLIENT__KICKED__INIT;
+	struct gw_loop *gl = gw_route_loop(gw, kick->session);
 	struct shared_frame *frame;
+	struct delivery_task *task;
 
-	msg.body_case = RINGGATE__CLIENT__SERVER_MESSAGE__BODY_KICKED;
-	msg.kicked = kick->kicked ? kick->kicked : &fallback;
-	frame = frame_pack(&msg, 1);
-	if (!frame) {
-		RG_ERROR("out of memory packing a Kick; dropped");
+	if (!gl) {
+		RG_WARN("gamesrv kicked session %#llx, which no loop owns; dropped",
+			(unsigned long long)kick->session);
 		return;
 	}
-	post_delivery(gw, frame, kick->session, 0, true);
+	msg.body_case = RINGGATE__CLIENT__SERVER_MESSAGE__BODY_KICKED;
+	msg.kicked = kick->kicked ? kick->kicked : &fallback;
+	task = malloc(sizeof(*task) + sizeof(net_session_id));
+	frame = task ? frame_pack(&msg, 1) : NULL;
+	if (!frame) {
+		RG_ERROR("out of memory routing a Kick; dropped");
+		free(task);
+		return;
+	}
+	*task = (struct delivery_task){ .gl = gl, .frame = frame, .kick = true, .count = 1 };
+	task->sessions[0] = kick->session;
+	post_delivery(task);
 }
 
 static void run_link_change(struct net_loop *loop, void *arg)

@@ -67,6 +67,8 @@ struct gw_pending {
 	struct gw_client *client;       /* NULL once the client has gone       */
 	struct gw_pending *next;
 	uint64_t call_id;
+	uint64_t sent_ns;               /* rg_now_ns() when forwarded          */
+	unsigned kind;                  /* ClientMessage body case             */
 	uint32_t seq;
 };
 
@@ -241,6 +243,7 @@ static void pending_done(void *ctx, int status, const void *reply)
 				RG_DEBUG("reply to %s not sent: %s",
 					 net_session_peer(c->session), net_strerror(err));
 			n->replied++;
+			gw_metrics_request_done(c->gl->gw, p->kind, rg_now_ns() - p->sent_ns);
 		} else if (status == -ETIMEDOUT) {
 			n->timed_out++;
 			client_error(c, p->seq, RINGGATE__CLIENT__ERROR_CODE__TIMEOUT,
@@ -322,6 +325,8 @@ static void client_request(struct gw_client *c, Ringgate__Client__ClientMessage 
 	}
 	p->client = c;
 	p->seq = msg->seq;
+	p->kind = (unsigned)msg->body_case;
+	p->sent_ns = rg_now_ns();
 	p->call_id = rg_calls_add(gl->calls, rg_now_ms() + (uint64_t)gw->cfg.request_timeout_ms,
 				  pending_done, p);
 	if (p->call_id == 0) {

@@ -63,9 +63,12 @@ struct gw_config {
 	char *secret_file;        /* the cluster secret (rg/link_auth.h)       */
 	bool insecure_no_auth;    /* no handshake with gamesrv (tests only)    */
 	char *log_level;
+	char *admin_host;         /* admin port (GET /metrics) address         */
+	long admin_port;          /* 0: no admin port                          */
 };
 
 struct gw_client;
+struct gw_metrics;
 
 /* A doubly linked list node; a list head is a node pointing at itself. */
 struct gw_link {
@@ -109,6 +112,7 @@ struct gateway {
 	struct net_client *upstream;
 	struct gw_loop *loops;           /* one per runtime loop, same index */
 	unsigned loop_count;
+	struct gw_metrics *metrics;      /* metrics.c; updated from any thread */
 
 	_Atomic uint64_t upstream_id;    /* greeted gamesrv session, 0 = down */
 	atomic_uint client_count;        /* connected client sessions         */
@@ -173,5 +177,28 @@ void gw_route_kick(struct gateway *gw, const Ringgate__Internal__Kick *kick);
 
 /* From the upstream loop: tell every loop the link went up or down. */
 void gw_route_link_changed(struct gateway *gw, bool up);
+
+/* ---- metrics (metrics.c) --------------------------------------------- */
+
+/* Create the registry and every metric (libnet's figures included); after
+ * net_runtime_create. Returns 0 or -ENOMEM. Main thread. */
+int gw_metrics_init(struct gateway *gw);
+
+/* A request of ClientMessage body case `kind` got gamesrv's reply after
+ * elapsed_ns. Any thread. */
+void gw_metrics_request_done(struct gateway *gw, unsigned kind, uint64_t elapsed_ns);
+
+/* The gamesrv link went up (Hello answered) or down. Any thread. */
+void gw_metrics_link_changed(struct gateway *gw, bool up);
+
+/* Serve GET /metrics on --admin-host/--admin-port (port 0: off; a port
+ * that cannot be bound is logged and left off). Main thread. */
+void gw_admin_start(struct gateway *gw);
+
+/* Stop serving metrics; before the runtime stops. Main thread. */
+void gw_admin_stop(struct gateway *gw);
+
+/* Free the registry; after the runtime has stopped. Main thread. */
+void gw_metrics_fini(struct gateway *gw);
 
 #endif /* GATEWAY_GATEWAY_H */

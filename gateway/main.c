@@ -58,6 +58,7 @@ static bool config_valid(const struct gw_config *cfg)
 		/* A forwarded request is the client frame plus a few bytes, and
 		 * must stay far below gamesrv's 4 MiB internal frame limit. */
 		{ "max-frame", cfg->max_frame, 64, 1 << 20 },
+		{ "admin-port", cfg->admin_port, 0, 65535 },
 		{ "idle-timeout-ms", cfg->idle_timeout_ms, 0, 86400000 },
 		{ "request-timeout-ms", cfg->request_timeout_ms, 1, 600000 },
 		{ "max-inflight", cfg->max_inflight, 1, 1024 },
@@ -118,6 +119,8 @@ int main(int argc, char **argv)
 			.shutdown_timeout_ms = 5000,
 			.secret_file = "",
 			.log_level = "info",
+			.admin_host = "127.0.0.1",
+			.admin_port = 7780,
 		},
 	};
 	struct gw_config *cfg = &gw.cfg;
@@ -147,6 +150,9 @@ int main(int argc, char **argv)
 		{ "insecure-no-auth", RG_OPT_BOOL, &cfg->insecure_no_auth,
 		  "link to gamesrv without the secret (tests only)" },
 		{ "log-level", RG_OPT_STRING, &cfg->log_level, "debug, info, warn or error" },
+		{ "admin-host", RG_OPT_STRING, &cfg->admin_host, "address of the metrics port" },
+		{ "admin-port", RG_OPT_INT, &cfg->admin_port,
+		  "serve GET /metrics (Prometheus) on this port (0: off)" },
 		{ 0 },
 	};
 	struct net_runtime_config rt_cfg = { 0 };
@@ -180,6 +186,11 @@ int main(int argc, char **argv)
 	RG_INFO("libnet engine: %s, %u loops", net_runtime_engine(gw.rt),
 		net_runtime_loop_count(gw.rt));
 
+	err = gw_metrics_init(&gw);
+	if (err < 0) {
+		RG_ERROR("cannot set up the metrics: %s", net_strerror(err));
+		goto out_destroy;
+	}
 	err = gw_loops_create(&gw);
 	if (err < 0) {
 		RG_ERROR("cannot set up the loops: %s", net_strerror(err));
@@ -210,6 +221,7 @@ int main(int argc, char **argv)
 	}
 	RG_INFO("listening for clients on %s:%u; gamesrv at %s:%ld", cfg->host,
 		net_server_port(gw.clients), cfg->gamesrv_host, cfg->gamesrv_port);
+	gw_admin_start(&gw);
 
 	sig = rg_signals_wait();
 	RG_INFO("signal %d: draining", sig);
@@ -217,10 +229,12 @@ int main(int argc, char **argv)
 	RG_INFO("drained; stopping");
 
 out_stop:
+	gw_admin_stop(&gw); /* its collectors read the runtime */
 	net_runtime_stop(gw.rt);
 out_destroy:
 	gw_loops_destroy(&gw);
 	net_runtime_destroy(gw.rt);
+	gw_metrics_fini(&gw); /* the loops observed into it until they stopped */
 	rg_link_key_wipe(&gw.link_key);
 	return err < 0 ? 1 : 0;
 }

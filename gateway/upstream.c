@@ -215,6 +215,7 @@ static int on_hello_reply(struct net_session *s, struct upstream_link *link,
 	}
 	link->greeted = true;
 	atomic_store(&gw->upstream_id, net_session_get_id(s));
+	gw_metrics_link_changed(gw, true);
 	RG_INFO("gamesrv link up (%s)", net_session_peer(s));
 	gw_route_link_changed(gw, true);
 	return 0;
@@ -276,6 +277,7 @@ static void on_disconnected(struct net_session *s, enum net_reason reason)
 		return;
 	}
 	atomic_store(&gw->upstream_id, 0);
+	gw_metrics_link_changed(gw, false);
 	if (atomic_load(&gw->shutting_down)) {
 		/* The clients are gone already and the loops are stopping. */
 		RG_INFO("gamesrv link closed for shutdown");

@@ -189,6 +189,28 @@ out_free:
 	return err;
 }
 
+struct rg_admin *rg_admin_start_logged(struct rg_metrics *m, const char *host, long port)
+{
+	struct rg_admin_config cfg = { .host = host, .port = (uint16_t)port, .metrics = m };
+	struct rg_admin *a;
+	int err;
+
+	if (port == 0)
+		return NULL;
+	if (port < 0 || port > 65535) {
+		RG_WARN("admin port %ld is not a port; metrics are off", port);
+		return NULL;
+	}
+	err = rg_admin_start(&cfg, &a);
+	if (err < 0) {
+		RG_WARN("cannot serve metrics on %s:%ld: %s; metrics are off", host, port,
+			net_strerror(err));
+		return NULL;
+	}
+	RG_INFO("metrics at http://%s:%u/metrics", host, (unsigned)rg_admin_port(a));
+	return a;
+}
+
 uint16_t rg_admin_port(const struct rg_admin *a)
 {
 	return net_server_port(a->server);

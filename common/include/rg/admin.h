@@ -44,6 +44,15 @@ struct rg_admin_config {
  */
 int rg_admin_start(const struct rg_admin_config *cfg, struct rg_admin **out /* OUT */);
 
+/*
+ * A process's admin port as its --admin-host/--admin-port options say:
+ * port 0 means off (returns NULL quietly); otherwise start the server and
+ * log where it listens, or log a WARN and return NULL when it cannot
+ * (say, the port is taken): metrics are worth a warning, not the game.
+ * Main thread.
+ */
+struct rg_admin *rg_admin_start_logged(struct rg_metrics *m, const char *host, long port);
+
 /* The port the admin server listens on. */
 uint16_t rg_admin_port(const struct rg_admin *a);
 

@@ -1,0 +1,119 @@
+/*
+ * metrics: what the gateway shows on its admin port (rg/metrics.h), beyond
+ * libnet's own figures:
+ *
+ *   ringgate_gateway_gamesrv_link_up            1 while gamesrv has answered Hello
+ *   ringgate_gateway_gamesrv_reconnects_total   link ups after the first
+ *   ringgate_gateway_clients                    connected client sessions
+ *   ringgate_gateway_request_seconds{request=}  client request -> reply, one
+ *                                               histogram per ClientMessage body
+ *
+ * Only requests answered by gamesrv are timed (a TIMEOUT or
+ * SERVICE_UNAVAILABLE answered by the gateway itself says nothing about
+ * gamesrv's latency). The per-request histograms are named from the
+ * ClientMessage descriptor, so a new request type gets one by itself.
+ * Updates come from any loop thread (atomics); the registry is freed only
+ * after the runtime has stopped, so no loop can observe into freed memory.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <rg/admin.h>
+#include <rg/metrics.h>
+
+#include "gateway.h"
+
+/* ClientMessage body field numbers below this get a histogram. */
+#define REQUEST_KINDS 64
+
+struct gw_metrics {
+	struct rg_metrics *registry;
+	struct rg_admin *admin;
+	struct rg_gauge *link_up;
+	struct rg_counter *reconnects;
+	struct rg_gauge *clients;
+	struct rg_histogram *request_seconds[REQUEST_KINDS];
+	atomic_bool was_up;        /* the link has been up once */
+};
+
+static void collect(void *arg)
+{
+	struct gateway *gw = arg;
+
+	rg_gauge_set(gw->metrics->clients, atomic_load(&gw->client_count));
+}
+
+int gw_metrics_init(struct gateway *gw)
+{
+	const ProtobufCMessageDescriptor *desc = &ringgate__client__client_message__descriptor;
+	struct gw_metrics *mx = calloc(1, sizeof(*mx));
+	struct rg_metrics *r;
+	char labels[64];
+
+	if (!mx)
+		return -ENOMEM;
+	gw->metrics = mx;
+	mx->registry = r = rg_metrics_create();
+	if (!r)
+		return -ENOMEM;
+	mx->link_up = rg_metrics_gauge(r, "ringgate_gateway_gamesrv_link_up", NULL,
+				       "1 while the gamesrv link is up (Hello answered)");
+	mx->reconnects = rg_metrics_counter(r, "ringgate_gateway_gamesrv_reconnects_total", NULL,
+					    "Times the gamesrv link came back up after the first");
+	mx->clients = rg_metrics_gauge(r, "ringgate_gateway_clients", NULL,
+				       "Connected client sessions");
+	for (unsigned i = 0; i < desc->n_fields; i++) {
+		const ProtobufCFieldDescriptor *f = &desc->fields[i];
+
+		if (!(f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) || f->id >= REQUEST_KINDS)
+			continue;
+		snprintf(labels, sizeof(labels), "request=\"%s\"", f->name);
+		mx->request_seconds[f->id] = rg_metrics_histogram(
+			r, "ringgate_gateway_request_seconds", labels,
+			"Client request to gamesrv's reply, by request type", RG_BUCKETS_SECONDS);
+	}
+	rg_metrics_add_net(r, gw->rt);
+	if (rg_metrics_on_collect(r, collect, gw, NULL) < 0 || !rg_metrics_ok(r))
+		return -ENOMEM;
+	return 0;
+}
+
+void gw_metrics_request_done(struct gateway *gw, unsigned kind, uint64_t elapsed_ns)
+{
+	if (kind < REQUEST_KINDS)
+		rg_histogram_observe(gw->metrics->request_seconds[kind], elapsed_ns);
+}
+
+void gw_metrics_link_changed(struct gateway *gw, bool up)
+{
+	struct gw_metrics *mx = gw->metrics;
+
+	rg_gauge_set(mx->link_up, up);
+	if (up && atomic_exchange(&mx->was_up, true))
+		rg_counter_add(mx->reconnects, 1);
+}
+
+void gw_admin_start(struct gateway *gw)
+{
+	gw->metrics->admin = rg_admin_start_logged(gw->metrics->registry, gw->cfg.admin_host,
+						   gw->cfg.admin_port);
+}
+
+void gw_admin_stop(struct gateway *gw)
+{
+	if (!gw->metrics)
+		return;
+	rg_admin_stop(gw->metrics->admin);
+	gw->metrics->admin = NULL;
+}
+
+void gw_metrics_fini(struct gateway *gw)
+{
+	if (!gw->metrics)
+		return;
+	rg_admin_stop(gw->metrics->admin);
+	rg_metrics_destroy(gw->metrics->registry);
+	free(gw->metrics);
+	gw->metrics = NULL;
+}

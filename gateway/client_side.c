@@ -22,6 +22,16 @@
  *   Error SERVICE_UNAVAILABLE; replies that arrive after that are dropped.
  * - Malformed protobuf is answered with Error BAD_REQUEST and a disconnect:
  *   a peer that cannot frame its messages cannot be trusted to recover.
+ * - Message rate: each client has a token bucket (msg_rate per second, up to
+ *   msg_burst). A message with no token is answered Error RATE_LIMITED and
+ *   not forwarded; a client refused more than flood_refusals times without
+ *   one clean second in between is flooding: Kicked RATE_LIMITED, logged.
+ *
+ * Limits enforced by libnet are set from the config here too (frame size,
+ * partial-frame deadline, send queue, per-address count and rate); every
+ * disconnect libnet makes for a limit is logged in on_disconnected with the
+ * client's address, and accepts refused per address are logged (as counts:
+ * libnet closes them before any session exists) by loop 0's tick.
  *
  * The idle timeout is done here rather than with libnet's idle_timeout_ms
  * for two reasons: a client must be told (Kicked IDLE_TIMEOUT), which
@@ -45,6 +55,10 @@
 /* How often a loop expires requests and looks for idle clients. */
 #define TICK_MS 100
 
+/* A client that lets this much pile up unread is cut off (libnet's
+ * default, stated here so the log line can name it). */
+#define CLIENT_SEND_QUEUE_MAX (1 << 20)
+
 /* Our own ServerMessages (errors, kicks) are small; texts are fixed. */
 #define SMALL_FRAME_MAX 512
 
@@ -60,6 +74,10 @@ struct gw_client {
 	unsigned inflight;
 	bool known_upstream;            /* gamesrv has seen it: tell it "gone" */
 	bool closing;
+	uint64_t tokens_milli;          /* rate bucket, 1000 per message       */
+	uint64_t refilled_ms;           /* when tokens_milli was last topped up */
+	uint64_t refused_ms;            /* the last RATE_LIMITED answer        */
+	unsigned refused_streak;        /* answers since a clean second        */
 };
 
 /* One forwarded request awaiting its answer. */
@@ -269,6 +287,55 @@ static void client_refuse(struct gw_client *c, uint32_t seq,
 	client_error(c, seq, code, text);
 }
 
+/*
+ * Take one message's token from the client's bucket. False when the client
+ * is over msg_rate: the message must be refused. A client that keeps a
+ * full second clean of refusals starts a new streak.
+ */
+static bool rate_admit(struct gw_client *c, uint64_t now)
+{
+	const struct gw_config *cfg = &c->gl->gw->cfg;
+	uint64_t cap = (uint64_t)cfg->msg_burst * 1000;
+
+	if (cfg->msg_rate == 0)
+		return true;
+	c->tokens_milli += (now - c->refilled_ms) * (uint64_t)cfg->msg_rate;
+	if (c->tokens_milli > cap)
+		c->tokens_milli = cap;
+	c->refilled_ms = now;
+	if (c->tokens_milli >= 1000) {
+		c->tokens_milli -= 1000;
+		if (c->refused_streak && now - c->refused_ms >= 1000)
+			c->refused_streak = 0;
+		return true;
+	}
+	c->refused_streak++;
+	c->refused_ms = now;
+	return false;
+}
+
+/* msg came over the client's rate: answer RATE_LIMITED, or cut off a
+ * client that keeps flooding. */
+static void client_over_rate(struct gw_client *c, const Ringgate__Client__ClientMessage *msg)
+{
+	const struct gw_config *cfg = &c->gl->gw->cfg;
+
+	if (c->refused_streak > (unsigned)cfg->flood_refusals) {
+		RG_WARN("client %s floods: over --msg-rate %ld/s (burst %ld) for %u messages; "
+			"disconnecting", net_session_peer(c->session), cfg->msg_rate,
+			cfg->msg_burst, c->refused_streak);
+		c->gl->counters.flooders++;
+		client_kick(c, RINGGATE__CLIENT__ERROR_CODE__RATE_LIMITED,
+			    "too many messages per second; disconnected");
+		return;
+	}
+	if (c->refused_streak == 1)
+		RG_INFO("client %s is over --msg-rate %ld/s; answering RATE_LIMITED",
+			net_session_peer(c->session), cfg->msg_rate);
+	client_refuse(c, msg->seq, RINGGATE__CLIENT__ERROR_CODE__RATE_LIMITED,
+		      "too many messages per second");
+}
+
 /* Forward msg to gamesrv and remember it as pending; or answer at once. */
 static void client_request(struct gw_client *c, Ringgate__Client__ClientMessage *msg)
 {
@@ -356,6 +423,8 @@ static void on_connected(struct net_session *s)
 	c->id = net_session_get_id(s);
 	c->gl = &gw->loops[net_loop_index(net_session_loop(s))];
 	c->last_heard_ms = net_loop_now(c->gl->net);
+	c->refilled_ms = c->last_heard_ms;
+	c->tokens_milli = (uint64_t)gw->cfg.msg_burst * 1000;
 	table_insert(c->gl, c);
 	link_append(&c->gl->idle, &c->idle);
 	RG_DEBUG("client %s connected (session %#llx)", net_session_peer(s),
@@ -387,11 +456,53 @@ static int on_frame(struct net_session *s, const uint8_t *body, size_t len)
 		client_refuse(c, 0, RINGGATE__CLIENT__ERROR_CODE__BAD_REQUEST,
 			      "malformed ClientMessage; closing");
 		client_close(c);
+	} else if (!rate_admit(c, c->last_heard_ms)) {
+		client_over_rate(c, msg);
 	} else {
 		client_request(c, msg);
 	}
 	rg_pb_arena_reset(&c->gl->arena);
 	return 0;
+}
+
+/*
+ * Say why a client went. Disconnects the gateway asked for (LOCAL) were
+ * logged where it decided them, and ordinary ends are DEBUG; a limit that
+ * libnet enforced is the only trace of a hostile or broken client.
+ */
+static void log_disconnect(struct net_session *s, enum net_reason reason)
+{
+	const struct gw_config *cfg = &((struct gateway *)net_session_service_user(s))->cfg;
+	const char *peer = net_session_peer(s), *name = net_reason_str(reason);
+
+	switch (reason) {
+	case NET_REASON_FRAME_TOO_LARGE:
+		RG_WARN("client %s disconnected: %s (a frame over --max-frame %ld bytes)",
+			peer, name, cfg->max_frame);
+		break;
+	case NET_REASON_BAD_FRAME:
+		RG_WARN("client %s disconnected: %s (malformed length prefix)", peer, name);
+		break;
+	case NET_REASON_FRAME_TIMEOUT:
+		RG_WARN("client %s disconnected: %s (a partial frame not completed within "
+			"--frame-timeout-ms %ld)", peer, name, cfg->frame_timeout_ms);
+		break;
+	case NET_REASON_SEND_OVERFLOW:
+		RG_WARN("client %s disconnected: %s (it does not read; over %d bytes queued "
+			"for it)", peer, name, CLIENT_SEND_QUEUE_MAX);
+		break;
+	case NET_REASON_RECV_OVERFLOW:
+	case NET_REASON_APP_ERROR:
+		RG_WARN("client %s disconnected: %s", peer, name);
+		break;
+	case NET_REASON_IO_ERROR:
+		RG_INFO("client %s disconnected: %s (%s)", peer, name,
+			net_strerror(net_session_error(s)));
+		break;
+	default:
+		RG_DEBUG("client %s disconnected: %s", peer, name);
+		break;
+	}
 }
 
 static void on_disconnected(struct net_session *s, enum net_reason reason)
@@ -419,8 +530,7 @@ static void on_disconnected(struct net_session *s, enum net_reason reason)
 				 (unsigned long long)c->id);
 	}
 	atomic_fetch_sub(&gw->client_count, 1);
-	RG_DEBUG("client %s disconnected: %s", net_session_peer(s),
-		 net_reason_str(reason));
+	log_disconnect(s, reason);
 }
 
 static const struct net_session_ops client_ops = {
@@ -437,17 +547,44 @@ void gw_clients_config(struct gateway *gw, struct net_server_config *out)
 		/* A hard cap above max_clients: up to it, an extra client is
 		 * told SERVER_FULL; past it, libnet closes it at accept. */
 		.max_sessions = (unsigned)gw->cfg.max_clients + 64,
+		.max_sessions_per_addr = (unsigned)gw->cfg.max_clients_per_addr,
+		.accepts_per_addr_per_sec = (unsigned)gw->cfg.connects_per_addr_per_sec,
 		.session = {
 			.ops = &client_ops,
 			.service_user = gw,
 			.user_size = sizeof(struct gw_client),
 			.max_frame = (size_t)gw->cfg.max_frame,
+			.send_queue_max = CLIENT_SEND_QUEUE_MAX,
 			.backpressure = NET_BACKPRESSURE_DISCONNECT,
+			.frame_timeout_ms = (uint32_t)gw->cfg.frame_timeout_ms,
 		},
 	};
 }
 
 /* ---- per-loop work ----------------------------------------------------- */
+
+/* Loop 0, once a tick: log the accepts libnet refused since the last time
+ * (it closes them before a session exists, so only counts are known). */
+static void log_refused_accepts(struct gw_loop *gl, uint64_t now)
+{
+	const struct gw_config *cfg = &gl->gw->cfg;
+	struct net_stats st;
+	uint64_t refused;
+
+	net_runtime_stats(gl->gw->rt, &st);
+	refused = st.rejected + st.rejected_addr;
+	if (refused == gl->rejected_logged || now - gl->rejected_logged_ms < 1000)
+		return; /* at most one line a second, however hard the flood */
+	RG_WARN("refused %llu connections at accept (now %llu in all: %llu over "
+		"--max-clients-per-addr %ld or --connects-per-addr-per-sec %ld, %llu over the "
+		"hard cap of --max-clients + 64)",
+		(unsigned long long)(refused - gl->rejected_logged),
+		(unsigned long long)refused, (unsigned long long)st.rejected_addr,
+		cfg->max_clients_per_addr, cfg->connects_per_addr_per_sec,
+		(unsigned long long)st.rejected);
+	gl->rejected_logged = refused;
+	gl->rejected_logged_ms = now;
+}
 
 static void on_tick(struct net_timer *timer, void *arg)
 {
@@ -457,6 +594,8 @@ static void on_tick(struct net_timer *timer, void *arg)
 
 	(void)timer;
 	rg_calls_expire(gl->calls, rg_now_ms());
+	if (gl == &gl->gw->loops[0])
+		log_refused_accepts(gl, now);
 	while (idle_ms && link_linked(&gl->idle)) {
 		struct gw_client *c = container_of(gl->idle.next, struct gw_client, idle);
 
@@ -641,6 +780,7 @@ void gw_loops_destroy(struct gateway *gw)
 		sum.refused += n->refused;
 		sum.late_replies += n->late_replies;
 		sum.kicked += n->kicked;
+		sum.flooders += n->flooders;
 		if (gl->calls)
 			rg_calls_destroy(gl->calls);
 		free(gl->buckets);
@@ -649,9 +789,9 @@ void gw_loops_destroy(struct gateway *gw)
 	free(gw->loops);
 	gw->loops = NULL;
 	RG_INFO("requests: %llu forwarded, %llu replied, %llu timed out, %llu unavailable, "
-		"%llu refused, %llu late replies dropped; %llu clients kicked",
+		"%llu refused, %llu late replies dropped; %llu clients kicked (%llu flooding)",
 		(unsigned long long)sum.forwarded, (unsigned long long)sum.replied,
 		(unsigned long long)sum.timed_out, (unsigned long long)sum.unavailable,
 		(unsigned long long)sum.refused, (unsigned long long)sum.late_replies,
-		(unsigned long long)sum.kicked);
+		(unsigned long long)sum.kicked, (unsigned long long)sum.flooders);
 }

@@ -100,6 +100,7 @@ struct gw_loop {
 	struct gw_link idle;           /* clients, least recently heard first  */
 	struct gw_counters counters;
 	uint64_t rejected_logged;      /* loop 0: accepts refused, as logged    */
+	uint64_t rejected_logged_ms;   /* loop 0: when that was logged          */
 };
 
 /* The process-wide state. Fields after cfg are set up by main before the

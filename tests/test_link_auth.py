@@ -36,7 +36,7 @@ import ringgate_test as rt
 from ringgate_test import encode_varint, parse_frame, log, eventually
 
 WAIT = 15
-LABEL = b"ringgate-link-v1\0"
+LABEL = b"ringgate-link-v1"
 CHILDREN = []
 
 

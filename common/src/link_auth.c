@@ -125,7 +125,7 @@ static void make_proof(const struct rg_link_auth *a, char direction, const char 
 
 	crypto_auth_hmacsha512256_init(&st, a->key->key, sizeof(a->key->key));
 	crypto_auth_hmacsha512256_update(&st, (const unsigned char *)proof_label,
-					 sizeof(proof_label)); /* with its NUL */
+					 sizeof(proof_label) - 1); /* without its NUL */
 	crypto_auth_hmacsha512256_update(&st, (const unsigned char *)&direction, 1);
 	crypto_auth_hmacsha512256_update(&st, a->acceptor_nonce, sizeof(a->acceptor_nonce));
 	crypto_auth_hmacsha512256_update(&st, a->dialer_nonce, sizeof(a->dialer_nonce));

@@ -57,6 +57,12 @@ static void send_error(struct game *g, const struct reply_to *to, ErrorCode code
 	ServerMessage msg = RINGGATE__CLIENT__SERVER_MESSAGE__INIT;
 	Ringgate__Client__Error err = RINGGATE__CLIENT__ERROR__INIT;
 
+	const ProtobufCEnumValue *name =
+		protobuf_c_enum_descriptor_get_value(&ringgate__client__error_code__descriptor, code);
+
+	/* The trace of a client that is merely wrong (or probing). */
+	RG_DEBUG("client %#llx seq %u: Error %s: %s", (unsigned long long)to->session,
+		 to->seq, name ? name->name : "?", text);
 	err.code = code;
 	err.message = (char *)text;
 	msg.body_case = RINGGATE__CLIENT__SERVER_MESSAGE__BODY_ERROR;

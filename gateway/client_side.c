@@ -55,10 +55,6 @@
 /* How often a loop expires requests and looks for idle clients. */
 #define TICK_MS 100
 
-/* A client that lets this much pile up unread is cut off (libnet's
- * default, stated here so the log line can name it). */
-#define CLIENT_SEND_QUEUE_MAX (1 << 20)
-
 /* Our own ServerMessages (errors, kicks) are small; texts are fixed. */
 #define SMALL_FRAME_MAX 512
 
@@ -276,6 +272,14 @@ static void pending_done(void *ctx, int status, const void *reply)
 	free(p);
 }
 
+static const char *error_code_name(Ringgate__Client__ErrorCode code)
+{
+	const ProtobufCEnumValue *v =
+		protobuf_c_enum_descriptor_get_value(&ringgate__client__error_code__descriptor, code);
+
+	return v ? v->name : "?";
+}
+
 /* Answer a request at once, without asking gamesrv, and count why. */
 static void client_refuse(struct gw_client *c, uint32_t seq,
 			  Ringgate__Client__ErrorCode code, const char *text)
@@ -284,6 +288,8 @@ static void client_refuse(struct gw_client *c, uint32_t seq,
 		c->gl->counters.unavailable++;
 	else
 		c->gl->counters.refused++;
+	RG_DEBUG("client %s seq %u: Error %s: %s", net_session_peer(c->session), seq,
+		 error_code_name(code), text);
 	client_error(c, seq, code, text);
 }
 
@@ -488,8 +494,8 @@ static void log_disconnect(struct net_session *s, enum net_reason reason)
 			"--frame-timeout-ms %ld)", peer, name, cfg->frame_timeout_ms);
 		break;
 	case NET_REASON_SEND_OVERFLOW:
-		RG_WARN("client %s disconnected: %s (it does not read; over %d bytes queued "
-			"for it)", peer, name, CLIENT_SEND_QUEUE_MAX);
+		RG_WARN("client %s disconnected: %s (it does not read; over --send-queue-max "
+			"%ld bytes queued for it)", peer, name, cfg->send_queue_max);
 		break;
 	case NET_REASON_RECV_OVERFLOW:
 	case NET_REASON_APP_ERROR:
@@ -554,7 +560,7 @@ void gw_clients_config(struct gateway *gw, struct net_server_config *out)
 			.service_user = gw,
 			.user_size = sizeof(struct gw_client),
 			.max_frame = (size_t)gw->cfg.max_frame,
-			.send_queue_max = CLIENT_SEND_QUEUE_MAX,
+			.send_queue_max = (size_t)gw->cfg.send_queue_max,
 			.backpressure = NET_BACKPRESSURE_DISCONNECT,
 			.frame_timeout_ms = (uint32_t)gw->cfg.frame_timeout_ms,
 		},

@@ -51,6 +51,7 @@ struct gw_config {
 	long connects_per_addr_per_sec; /* new connections per IP (libnet)     */
 	long max_frame;           /* largest client frame body                 */
 	long frame_timeout_ms;    /* a partial frame must complete this fast   */
+	long send_queue_max;      /* bytes queued for an unread client, at most */
 	long idle_timeout_ms;     /* a client silent this long is kicked       */
 	long msg_rate;            /* messages per second per client (0: any)   */
 	long msg_burst;           /* ... of which this many may come at once   */

@@ -58,6 +58,9 @@ static bool config_valid(const struct gw_config *cfg)
 		{ "max-clients-per-addr", cfg->max_clients_per_addr, 0, 1000000 },
 		{ "connects-per-addr-per-sec", cfg->connects_per_addr_per_sec, 0, 1000000 },
 		{ "frame-timeout-ms", cfg->frame_timeout_ms, 0, 86400000 },
+		/* Must hold the largest reply gamesrv may send (a LoginReply
+		 * with 256 others is a few KiB) with room to spare. */
+		{ "send-queue-max", cfg->send_queue_max, 16384, 1 << 30 },
 		{ "msg-rate", cfg->msg_rate, 0, 1000000 },
 		{ "msg-burst", cfg->msg_burst, 1, 1000000 },
 		{ "flood-refusals", cfg->flood_refusals, 0, 1000000 },
@@ -123,6 +126,7 @@ int main(int argc, char **argv)
 			.connects_per_addr_per_sec = 500,
 			.max_frame = 65536,
 			.frame_timeout_ms = 10000,
+			.send_queue_max = 1 << 20,
 			.idle_timeout_ms = 120000,
 			.msg_rate = 100,
 			.msg_burst = 200,
@@ -156,6 +160,8 @@ int main(int argc, char **argv)
 		{ "max-frame", RG_OPT_INT, &cfg->max_frame, "largest client message body, bytes" },
 		{ "frame-timeout-ms", RG_OPT_INT, &cfg->frame_timeout_ms,
 		  "close a client whose begun frame is not complete this long after (0: never)" },
+		{ "send-queue-max", RG_OPT_INT, &cfg->send_queue_max,
+		  "bytes queued for a client that does not read before it is cut off" },
 		{ "msg-rate", RG_OPT_INT, &cfg->msg_rate,
 		  "messages per second one client may send; more get RATE_LIMITED (0: any)" },
 		{ "msg-burst", RG_OPT_INT, &cfg->msg_burst,

@@ -20,6 +20,7 @@
 
 #include <errno.h>
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <rg/clock.h>
@@ -236,6 +237,10 @@ bool db_link_up(const struct db_link *l)
 void db_link_on_up(struct db_link *l, net_session_id session)
 {
 	l->session = session;
+	rg_gauge_set(l->metrics->db_link_up, 1);
+	if (l->was_up)
+		rg_counter_add(l->metrics->db_reconnects, 1);
+	l->was_up = true;
 }
 
 void db_link_on_down(struct db_link *l, net_session_id session)
@@ -243,6 +248,7 @@ void db_link_on_down(struct db_link *l, net_session_id session)
 	if (session != l->session)
 		return; /* an older connection's end, already handled */
 	l->session = 0;
+	rg_gauge_set(l->metrics->db_link_up, 0);
 	if (rg_calls_pending(l->calls) > 0)
 		RG_WARN("dbproxy link down: failing %zu pending calls",
 			rg_calls_pending(l->calls));
@@ -266,22 +272,49 @@ size_t db_link_pending(const struct db_link *l)
 	return rg_calls_pending(l->calls);
 }
 
+/* A call on its way: the caller's callback, and when it was sent, so
+ * that the reply's latency can be recorded before the callback runs. */
+struct timed_call {
+	rg_call_fn fn;
+	void *ctx;
+	struct rg_histogram *latency;
+	uint64_t sent_ns;
+};
+
+static void timed_call_done(void *arg, int status, const void *reply)
+{
+	struct timed_call tc = *(struct timed_call *)arg;
+
+	free(arg);
+	if (status == 0)
+		rg_histogram_observe(tc.latency, rg_now_ns() - tc.sent_ns);
+	tc.fn(tc.ctx, status, reply);
+}
+
 /* Register a call for req, stamp its id and relative deadline, send it. */
-static int call(struct db_link *l, Ringgate__Internal__GameToDb *req, uint64_t deadline_ms,
-		rg_call_fn fn, void *ctx)
+static int call(struct db_link *l, enum gs_db_call kind, Ringgate__Internal__GameToDb *req,
+		uint64_t deadline_ms, rg_call_fn fn, void *ctx)
 {
 	uint64_t now = rg_now_ms();
+	struct timed_call *tc;
 	int rc;
 
 	if (!db_link_up(l))
 		return -ENOTCONN;
-	req->request_id = rg_calls_add(l->calls, deadline_ms, fn, ctx);
-	if (req->request_id == 0)
+	tc = malloc(sizeof(*tc));
+	if (!tc)
 		return -ENOMEM;
+	*tc = (struct timed_call){ fn, ctx, l->metrics->db_call_seconds[kind], rg_now_ns() };
+	req->request_id = rg_calls_add(l->calls, deadline_ms, timed_call_done, tc);
+	if (req->request_id == 0) {
+		free(tc);
+		return -ENOMEM;
+	}
 	req->deadline_ms = deadline_ms > now ? (uint32_t)(deadline_ms - now) : 1;
 	rc = wire_send_to(l->rt, l->session, &l->buf, &req->base);
 	if (rc < 0) {
-		rg_calls_cancel(l->calls, req->request_id);
+		rg_calls_cancel(l->calls, req->request_id); /* tc's callback will not run */
+		free(tc);
 		return rc;
 	}
 	return 0;
@@ -298,7 +331,7 @@ int db_link_login(struct db_link *l, const char *name, const char *password,
 	login.password = (char *)password;
 	req.body_case = RINGGATE__INTERNAL__GAME_TO_DB__BODY_LOGIN;
 	req.login = &login;
-	rc = call(l, &req, deadline_ms, fn, ctx);
+	rc = call(l, GS_DB_LOGIN, &req, deadline_ms, fn, ctx);
 	/* The packed copy in l->buf held the password: do not keep it around. */
 	if (l->buf.data)
 		memset(l->buf.data, 0, l->buf.cap);
@@ -317,7 +350,7 @@ int db_link_save(struct db_link *l, uint64_t player_id, uint32_t zone, float x, 
 	save.y = y;
 	req.body_case = RINGGATE__INTERNAL__GAME_TO_DB__BODY_SAVE;
 	req.save = &save;
-	return call(l, &req, deadline_ms, fn, ctx);
+	return call(l, GS_DB_SAVE, &req, deadline_ms, fn, ctx);
 }
 
 int db_link_add_gold(struct db_link *l, uint64_t player_id, uint32_t amount,
@@ -330,5 +363,5 @@ int db_link_add_gold(struct db_link *l, uint64_t player_id, uint32_t amount,
 	add.amount = amount;
 	req.body_case = RINGGATE__INTERNAL__GAME_TO_DB__BODY_ADD_GOLD;
 	req.add_gold = &add;
-	return call(l, &req, deadline_ms, fn, ctx);
+	return call(l, GS_DB_ADD_GOLD, &req, deadline_ms, fn, ctx);
 }

@@ -29,6 +29,7 @@
 #include <rg/link_auth.h>
 
 #include "internal.pb-c.h"
+#include "metrics.h"
 #include "queue.h"
 #include "wire.h"
 
@@ -61,6 +62,8 @@ struct db_link {
 	struct rg_calls *calls;
 	net_session_id session;        /* the up link, or 0 when down      */
 	struct wire_buf buf;
+	struct gs_metrics *metrics;    /* set by the game after init        */
+	bool was_up;                   /* up once: later ups are reconnects */
 };
 
 /* Set up a down link. Returns 0 or -ENOMEM. Game thread. */

@@ -117,9 +117,14 @@ static void *game_main(void *arg)
 		now = rg_now_ms();
 		if (now >= next_tick) {
 			bool autosave_due = g->cfg.autosave_ms > 0 && now >= next_autosave;
+			uint64_t tick_start_ns = rg_now_ns();
 
 			db_link_expire(&g->db, now);
 			play_tick(g, now, autosave_due);
+			rg_histogram_observe(g->cfg.metrics->tick_seconds,
+					     rg_now_ns() - tick_start_ns);
+			rg_gauge_set(g->cfg.metrics->players_online,
+				     (int64_t)g->world.online_count);
 			if (autosave_due)
 				next_autosave = now + g->cfg.autosave_ms;
 			next_tick += g->cfg.tick_ms;
@@ -157,6 +162,7 @@ int game_init(struct game *g, const struct game_config *cfg, struct net_runtime 
 		world_fini(&g->world);
 		return rc;
 	}
+	g->db.metrics = cfg->metrics;
 	return 0;
 }
 

@@ -24,6 +24,7 @@
 
 #include "db_link.h"
 #include "gate_link.h"
+#include "metrics.h"
 #include "queue.h"
 #include "rules.h"
 #include "world.h"
@@ -34,6 +35,7 @@ struct game_config {
 	uint32_t drain_ms;         /* how long shutdown waits for saves       */
 	uint32_t autosave_ms;      /* save moved players this often; 0 = off  */
 	struct zone_bounds zone;   /* the zone players live in                */
+	struct gs_metrics *metrics;/* required; updated by the game thread    */
 };
 
 /* One recipient of a push: a client session on a gateway link. */

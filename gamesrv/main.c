@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include <net/net.h>
+#include <rg/admin.h>
 #include <rg/log.h>
 #include <rg/options.h>
 #include <rg/signals.h>
@@ -28,6 +29,7 @@
 #include "db_link.h"
 #include "game.h"
 #include "gate_link.h"
+#include "metrics.h"
 #include "queue.h"
 
 /* Largest frame on an internal link (the gateway's limit for this link
@@ -56,6 +58,8 @@ struct options {
 	char *engine;
 	char *log_level;
 	char *port_file;
+	char *admin_host;
+	long admin_port;
 	char *secret_file;
 	bool insecure_no_auth;
 };
@@ -86,7 +90,8 @@ static bool options_valid(const struct options *o, enum rg_log_level *level)
 		  in_range("zone-min-y", o->zone_min_y, -1000000000, 1000000000) &&
 		  in_range("max-gateways", o->max_gateways, 0, 100000) &&
 		  in_range("queue-max", o->queue_max, 1, 100000000) &&
-		  in_range("loops", o->loops, 0, 256);
+		  in_range("loops", o->loops, 0, 256) &&
+		  in_range("admin-port", o->admin_port, 0, 65535);
 
 	if (ok && rg_log_level_parse(o->log_level, level) < 0) {
 		fprintf(stderr, "gamesrv: --log-level must be debug, info, warn or error\n");
@@ -140,6 +145,8 @@ int main(int argc, char **argv)
 		.engine = "",
 		.log_level = "info",
 		.port_file = "",
+		.admin_host = "127.0.0.1",
+		.admin_port = 7781,
 		.secret_file = "",
 	};
 	const struct rg_option table[] = {
@@ -165,6 +172,9 @@ int main(int argc, char **argv)
 		{ "engine", RG_OPT_STRING, &o.engine, "uring or epoll (empty: probe)" },
 		{ "log-level", RG_OPT_STRING, &o.log_level, "debug, info, warn or error" },
 		{ "port-file", RG_OPT_STRING, &o.port_file, "write the listening port here once ready" },
+		{ "admin-host", RG_OPT_STRING, &o.admin_host, "address of the metrics port" },
+		{ "admin-port", RG_OPT_INT, &o.admin_port,
+		  "serve GET /metrics (Prometheus) on this port (0: off)" },
 		{ "secret-file", RG_OPT_STRING, &o.secret_file,
 		  "the cluster secret (mode 0600) both internal links prove" },
 		{ "insecure-no-auth", RG_OPT_BOOL, &o.insecure_no_auth,
@@ -174,6 +184,8 @@ int main(int argc, char **argv)
 	enum rg_log_level level = RG_LOG_INFO;
 	struct net_runtime_config rt_cfg = { 0 };
 	struct net_runtime *rt = NULL;
+	struct gs_metrics *metrics = NULL;
+	struct rg_admin *admin = NULL;
 	struct game_queue queue;
 	struct game game;
 	struct gate_service gates;
@@ -211,6 +223,11 @@ int main(int argc, char **argv)
 	}
 	RG_INFO("network engine: %s, %u loops", net_runtime_engine(rt),
 		net_runtime_loop_count(rt));
+	rc = gs_metrics_create(rt, &metrics);
+	if (rc < 0) {
+		RG_ERROR("cannot set up the metrics: %s", strerror(-rc));
+		goto out_runtime;
+	}
 
 	game_cfg = (struct game_config){
 		.tick_ms = (uint32_t)o.tick_ms,
@@ -220,6 +237,7 @@ int main(int argc, char **argv)
 		.zone = { .id = (uint32_t)o.zone_id,
 			  .min_x = (float)o.zone_min_x, .min_y = (float)o.zone_min_y,
 			  .max_x = (float)o.zone_max_x, .max_y = (float)o.zone_max_y },
+		.metrics = metrics,
 	};
 	rc = game_init(&game, &game_cfg, rt, &queue);
 	if (rc < 0) {
@@ -279,6 +297,7 @@ int main(int argc, char **argv)
 			goto out_stop_game;
 		}
 	}
+	admin = rg_admin_start_logged(metrics->registry, o.admin_host, o.admin_port);
 	RG_INFO("gamesrv ready");
 
 	sig = rg_signals_wait();
@@ -295,8 +314,10 @@ out_stop_game:
 out_game:
 	game_fini(&game);
 out_runtime:
+	rg_admin_stop(admin); /* its collectors read the runtime */
 	net_runtime_stop(rt);
 	net_runtime_destroy(rt);
+	gs_metrics_destroy(metrics);
 out_queue:
 	game_queue_fini(&queue);
 	rg_link_key_wipe(&link_key);

@@ -1,0 +1,54 @@
+/* metrics.c: gamesrv's metrics registry (see metrics.h). */
+#include "metrics.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+#include <rg/admin.h>
+
+int gs_metrics_create(struct net_runtime *rt, struct gs_metrics **out)
+{
+	static const char *const call_labels[GS_DB_CALLS] = {
+		[GS_DB_LOGIN] = "call=\"login\"",
+		[GS_DB_SAVE] = "call=\"save\"",
+		[GS_DB_ADD_GOLD] = "call=\"add_gold\"",
+	};
+	struct gs_metrics *m = calloc(1, sizeof(*m));
+	struct rg_metrics *r;
+
+	if (!m)
+		return -ENOMEM;
+	m->registry = r = rg_metrics_create();
+	if (!r) {
+		free(m);
+		return -ENOMEM;
+	}
+	m->db_link_up = rg_metrics_gauge(r, "ringgate_gamesrv_dbproxy_link_up", NULL,
+					 "1 while the dbproxy link is up (Hello answered)");
+	m->db_reconnects = rg_metrics_counter(r, "ringgate_gamesrv_dbproxy_reconnects_total", NULL,
+					      "Times the dbproxy link came back up after the first");
+	m->players_online = rg_metrics_gauge(r, "ringgate_gamesrv_players_online", NULL,
+					     "Players logged in");
+	m->tick_seconds = rg_metrics_histogram(r, "ringgate_gamesrv_tick_seconds", NULL,
+					       "Time the game tick's work took",
+					       RG_BUCKETS_SECONDS);
+	for (int i = 0; i < GS_DB_CALLS; i++)
+		m->db_call_seconds[i] = rg_metrics_histogram(
+			r, "ringgate_gamesrv_db_call_seconds", call_labels[i],
+			"dbproxy call to its reply, by call", RG_BUCKETS_SECONDS);
+	rg_metrics_add_net(r, rt);
+	if (!rg_metrics_ok(r)) {
+		gs_metrics_destroy(m);
+		return -ENOMEM;
+	}
+	*out = m;
+	return 0;
+}
+
+void gs_metrics_destroy(struct gs_metrics *m)
+{
+	if (!m)
+		return;
+	rg_metrics_destroy(m->registry);
+	free(m);
+}

@@ -1,0 +1,41 @@
+/*
+ * metrics.h: what gamesrv shows on its admin port (rg/metrics.h), beyond
+ * libnet's own figures:
+ *
+ *   ringgate_gamesrv_dbproxy_link_up             1 while dbproxy has answered Hello
+ *   ringgate_gamesrv_dbproxy_reconnects_total    link ups after the first
+ *   ringgate_gamesrv_players_online              players logged in
+ *   ringgate_gamesrv_tick_seconds                time the tick's work took
+ *   ringgate_gamesrv_db_call_seconds{call=}      dbproxy call -> its reply
+ *                                                (login, save, add_gold)
+ *
+ * The game thread updates all of them (relaxed atomics); the admin
+ * server's thread reads them. Only calls answered by dbproxy are timed:
+ * timeouts and link-down failures are not latencies.
+ */
+#ifndef GAMESRV_METRICS_H
+#define GAMESRV_METRICS_H
+
+#include <net/net.h>
+#include <rg/metrics.h>
+
+enum gs_db_call { GS_DB_LOGIN, GS_DB_SAVE, GS_DB_ADD_GOLD, GS_DB_CALLS };
+
+struct gs_metrics {
+	struct rg_metrics *registry;
+	struct rg_gauge *db_link_up;
+	struct rg_counter *db_reconnects;
+	struct rg_gauge *players_online;
+	struct rg_histogram *tick_seconds;
+	struct rg_histogram *db_call_seconds[GS_DB_CALLS];
+};
+
+/* Create the registry with every metric above plus rt's libnet figures.
+ * Returns 0 and sets *out, or -ENOMEM. Main thread. */
+int gs_metrics_create(struct net_runtime *rt, struct gs_metrics **out /* OUT */);
+
+/* Free it once nothing updates it (game thread joined, admin stopped).
+ * NULL is fine. */
+void gs_metrics_destroy(struct gs_metrics *m);
+
+#endif /* GAMESRV_METRICS_H */

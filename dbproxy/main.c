@@ -28,11 +28,13 @@
 #include <unistd.h>
 
 #include "net/net.h"
+#include "rg/admin.h"
 #include "rg/log.h"
 #include "rg/options.h"
 #include "rg/signals.h"
 
 #include "auth.h"
+#include "metrics.h"
 #include "service.h"
 #include "store.h"
 #include "writer.h"
@@ -58,6 +60,8 @@ struct dbproxy_config {
 	char *secret_file;
 	bool insecure_no_auth;
 	char *log_level;
+	char *admin_host;
+	long admin_port;
 };
 
 /* Check ranges the option parser cannot; log what is wrong. */
@@ -73,6 +77,7 @@ static bool config_valid(const struct dbproxy_config *cfg)
 		{ "heartbeat-ms", cfg->heartbeat_ms, 10, 600000 },
 		{ "dead-ms", cfg->dead_ms, 20, 3600000 },
 		{ "loops", cfg->loops, 0, 64 },
+		{ "admin-port", cfg->admin_port, 0, 65535 },
 	};
 
 	for (size_t i = 0; i < sizeof checks / sizeof checks[0]; i++) {
@@ -163,6 +168,8 @@ int main(int argc, char **argv)
 		.loops = 1,
 		.secret_file = "",
 		.log_level = "info",
+		.admin_host = "127.0.0.1",
+		.admin_port = 7782,
 	};
 	const struct rg_option options[] = {
 		{ "host", RG_OPT_STRING, &cfg.host, "address gamesrv connects to" },
@@ -191,6 +198,9 @@ int main(int argc, char **argv)
 		{ "insecure-no-auth", RG_OPT_BOOL, &cfg.insecure_no_auth,
 		  "accept gamesrv links without the secret (tests only)" },
 		{ "log-level", RG_OPT_STRING, &cfg.log_level, "debug, info, warn or error" },
+		{ "admin-host", RG_OPT_STRING, &cfg.admin_host, "address of the metrics port" },
+		{ "admin-port", RG_OPT_INT, &cfg.admin_port,
+		  "serve GET /metrics (Prometheus) on this port (0: off)" },
 		{ 0 },
 	};
 	struct rg_store_config store_cfg = { 0 };
@@ -204,6 +214,8 @@ int main(int argc, char **argv)
 	struct rg_auth *auth;
 	struct net_runtime *rt;
 	struct rg_service *svc = NULL;
+	struct dbproxy_metrics *metrics = NULL;
+	struct rg_admin *admin = NULL;
 	enum rg_log_level level;
 	char db_path[DB_PATH_MAX];
 	int rc, err, sig, lock_fd, status = 1;
@@ -265,6 +277,11 @@ int main(int argc, char **argv)
 		goto out_auth;
 	}
 	RG_INFO("libnet engine: %s, %u loops", net_runtime_engine(rt), net_runtime_loop_count(rt));
+	err = dbproxy_metrics_create(rt, writer, &metrics);
+	if (err < 0) {
+		RG_ERROR("cannot set up the metrics: %s", strerror(-err));
+		goto out_runtime;
+	}
 	service_cfg.host = cfg.host;
 	service_cfg.port = (uint16_t)cfg.port;
 	service_cfg.max_links = (unsigned)cfg.max_links;
@@ -286,9 +303,12 @@ int main(int argc, char **argv)
 	RG_INFO("listening on %s:%u; database %s (synchronous=%s, schema %d)", cfg.host,
 		(unsigned)rg_service_port(svc), db_path, cfg.synchronous,
 		RG_STORE_SCHEMA_VERSION);
+	admin = rg_admin_start_logged(dbproxy_metrics_registry(metrics), cfg.admin_host,
+				      cfg.admin_port);
 
 	sig = rg_signals_wait();
 	RG_INFO("%s: draining", sig == SIGINT ? "SIGINT" : "SIGTERM");
+	rg_admin_stop(admin);     /* its collectors read the writer, stopped below */
 	rg_service_stop_accepting(svc);
 	rg_auth_stop(auth);       /* running logins finish, queued ones get DB_BUSY */
 	auth = NULL;
@@ -311,6 +331,7 @@ out_writer:
 	if (writer)
 		rg_writer_stop(writer, NULL);
 out_store:
+	dbproxy_metrics_destroy(metrics); /* the writer observed into it until stopped */
 	rg_store_close(store);
 out_unlock:
 	close(lock_fd);

@@ -24,6 +24,8 @@ struct rg_writer {
 	struct rg_queue queue;
 	size_t batch_max;
 	pthread_t thread;
+	struct rg_histogram *batch_sizes;   /* rg_writer_observe, or NULL */
+	struct rg_histogram *commit_ns;
 
 	_Atomic uint64_t writes;
 	_Atomic uint64_t commits;
@@ -61,6 +63,7 @@ static int apply_write(struct rg_store *st, struct rg_write *w, uint64_t now_ms,
 /* Apply and commit one batch; every write's result is set on return. */
 static void run_batch(struct rg_writer *wr, struct rg_qnode *batch)
 {
+	uint64_t started_ns = rg_now_ns();
 	uint64_t now_ms = rg_now_ms();
 	int64_t wall_ms = (int64_t)rg_wall_ms();
 	int err = rg_store_begin(wr->store);
@@ -76,6 +79,7 @@ static void run_batch(struct rg_writer *wr, struct rg_qnode *batch)
 		err = rg_store_commit(wr->store);
 	if (!err) {
 		atomic_fetch_add(&wr->commits, 1);
+		rg_histogram_observe(wr->commit_ns, rg_now_ns() - started_ns);
 		return;
 	}
 	/* The batch is lost as a whole: nobody may be told "done". */
@@ -92,6 +96,11 @@ static void *writer_main(void *arg)
 	struct rg_qnode *batch;
 
 	while ((batch = rg_queue_pop(&wr->queue, wr->batch_max))) {
+		uint64_t size = 0;
+
+		for (struct rg_qnode *n = batch; n; n = n->next)
+			size++;
+		rg_histogram_observe(wr->batch_sizes, size);
 		run_batch(wr, batch);
 		while (batch) {
 			struct rg_qnode *next = batch->next;
@@ -143,6 +152,13 @@ int rg_writer_submit(struct rg_writer *wr, struct rg_write *w)
 	if (err == -EAGAIN)
 		atomic_fetch_add(&wr->busy_refusals, 1);
 	return err;
+}
+
+void rg_writer_observe(struct rg_writer *wr, struct rg_histogram *batch_sizes,
+		       struct rg_histogram *commit_ns)
+{
+	wr->batch_sizes = batch_sizes;
+	wr->commit_ns = commit_ns;
 }
 
 size_t rg_writer_queued(struct rg_writer *wr)

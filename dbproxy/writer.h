@@ -27,6 +27,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "rg/metrics.h"
+
 #include "queue.h"
 #include "store.h"
 
@@ -101,6 +103,14 @@ int rg_writer_start(struct rg_store *st, size_t queue_max, size_t batch_max,
  * done() is not called and the caller keeps w. Any thread.
  */
 int rg_writer_submit(struct rg_writer *wr, struct rg_write *w);
+
+/*
+ * Record each batch's size and its BEGIN..COMMIT time (nanoseconds) in
+ * these histograms (either may be NULL). Call before the first
+ * rg_writer_submit: the writer thread reads them without a lock.
+ */
+void rg_writer_observe(struct rg_writer *wr, struct rg_histogram *batch_sizes,
+		       struct rg_histogram *commit_ns);
 
 /* Writes queued and not yet taken by the writer thread. Any thread. */
 size_t rg_writer_queued(struct rg_writer *wr);

@@ -1,0 +1,80 @@
+/* metrics.c: dbproxy's metrics registry (see metrics.h). */
+#include "metrics.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+#include "rg/admin.h"
+
+struct dbproxy_metrics {
+	struct rg_metrics *registry;
+	struct rg_writer *writer;
+	struct rg_gauge *queue_depth;
+	struct rg_counter *writes, *commits, *failed_batches, *busy_refusals;
+};
+
+static void collect(void *arg)
+{
+	struct dbproxy_metrics *m = arg;
+	struct rg_writer_stats st;
+
+	rg_gauge_set(m->queue_depth, (int64_t)rg_writer_queued(m->writer));
+	rg_writer_stats(m->writer, &st);
+	rg_counter_set(m->writes, st.writes);
+	rg_counter_set(m->commits, st.commits);
+	rg_counter_set(m->failed_batches, st.failed_batches);
+	rg_counter_set(m->busy_refusals, st.busy_refusals);
+}
+
+int dbproxy_metrics_create(struct net_runtime *rt, struct rg_writer *wr,
+			   struct dbproxy_metrics **out)
+{
+	struct dbproxy_metrics *m = calloc(1, sizeof(*m));
+	struct rg_metrics *r;
+	struct rg_histogram *batch_size, *commit_seconds;
+
+	if (!m)
+		return -ENOMEM;
+	m->writer = wr;
+	m->registry = r = rg_metrics_create();
+	if (!r) {
+		free(m);
+		return -ENOMEM;
+	}
+	batch_size = rg_metrics_histogram(r, "ringgate_dbproxy_batch_size", NULL,
+					  "Writes per group commit", RG_BUCKETS_SIZES);
+	commit_seconds = rg_metrics_histogram(r, "ringgate_dbproxy_commit_seconds", NULL,
+					      "Time from BEGIN to COMMIT of one batch",
+					      RG_BUCKETS_SECONDS);
+	m->queue_depth = rg_metrics_gauge(r, "ringgate_dbproxy_write_queue_depth", NULL,
+					  "Writes queued for the writer thread");
+	m->writes = rg_metrics_counter(r, "ringgate_dbproxy_writes_total", NULL,
+				       "Writes applied and answered");
+	m->commits = rg_metrics_counter(r, "ringgate_dbproxy_commits_total", NULL,
+					"Transactions committed");
+	m->failed_batches = rg_metrics_counter(r, "ringgate_dbproxy_failed_batches_total", NULL,
+					       "Transactions rolled back");
+	m->busy_refusals = rg_metrics_counter(r, "ringgate_dbproxy_busy_refusals_total", NULL,
+					      "Writes refused because the queue was full");
+	rg_metrics_add_net(r, rt);
+	if (rg_metrics_on_collect(r, collect, m, NULL) < 0 || !rg_metrics_ok(r)) {
+		dbproxy_metrics_destroy(m);
+		return -ENOMEM;
+	}
+	rg_writer_observe(wr, batch_size, commit_seconds);
+	*out = m;
+	return 0;
+}
+
+struct rg_metrics *dbproxy_metrics_registry(struct dbproxy_metrics *m)
+{
+	return m->registry;
+}
+
+void dbproxy_metrics_destroy(struct dbproxy_metrics *m)
+{
+	if (!m)
+		return;
+	rg_metrics_destroy(m->registry);
+	free(m);
+}

@@ -1,0 +1,38 @@
+/*
+ * metrics.h: what dbproxy shows on its admin port (rg/metrics.h), beyond
+ * libnet's own figures:
+ *
+ *   ringgate_dbproxy_batch_size            writes per group commit (histogram)
+ *   ringgate_dbproxy_commit_seconds        BEGIN .. COMMIT of a batch (histogram)
+ *   ringgate_dbproxy_write_queue_depth     writes queued for the writer now
+ *   ringgate_dbproxy_writes_total, _commits_total, _failed_batches_total,
+ *   ringgate_dbproxy_busy_refusals_total   the writer's counters
+ *
+ * The writer thread observes the histograms; the rest is read from the
+ * writer at each scrape, so the admin server must stop before the writer.
+ */
+#ifndef RG_DBPROXY_METRICS_H
+#define RG_DBPROXY_METRICS_H
+
+#include "net/net.h"
+#include "rg/metrics.h"
+
+#include "writer.h"
+
+struct dbproxy_metrics;
+
+/*
+ * Create the registry for rt and wr and hook the writer's histograms in
+ * (rg_writer_observe: before the first write is submitted). Returns 0 and
+ * sets *out, or -ENOMEM. Main thread.
+ */
+int dbproxy_metrics_create(struct net_runtime *rt, struct rg_writer *wr,
+			   struct dbproxy_metrics **out /* OUT */);
+
+/* The registry, for the admin server. */
+struct rg_metrics *dbproxy_metrics_registry(struct dbproxy_metrics *m);
+
+/* Free once the writer has stopped and the admin server is gone. NULL is fine. */
+void dbproxy_metrics_destroy(struct dbproxy_metrics *m);
+
+#endif /* RG_DBPROXY_METRICS_H */

@@ -66,7 +66,7 @@ static void start_drain(struct game *g)
 	}
 }
 
-static void handle_event(struct game *g, struct game_event *ev)
+void game_handle_event(struct game *g, struct game_event *ev)
 {
 	struct client *c;
 
@@ -110,7 +110,7 @@ static void *game_main(void *arg)
 		while (ev) {
 			struct game_event *next = ev->next;
 
-			handle_event(g, ev);
+			game_handle_event(g, ev);
 			game_event_free(ev);
 			ev = next;
 		}

@@ -80,6 +80,14 @@ int game_start(struct game *g);
  */
 size_t game_stop(struct game *g);
 
+/*
+ * Apply one event from the queue (a client request, a client or link gone,
+ * a dbproxy reply or link change, the shutdown): the game thread's whole
+ * dispatch. The caller still owns and frees ev. Game thread only; public so
+ * that fuzz/ can drive the game without the thread (fuzz/fuzz_gamesrv.c).
+ */
+void game_handle_event(struct game *g, struct game_event *ev);
+
 /* Free the game state (after game_stop, or if never started). */
 void game_fini(struct game *g);
 

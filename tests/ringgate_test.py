@@ -250,7 +250,11 @@ class Cluster:
 
     def __init__(self, build_dir, extra_env=None):
         self.run_dir = tempfile.mkdtemp(prefix="ringgate-run-")
-        self.gateway_port, self.gamesrv_port, self.dbproxy_port = free_ports(3)
+        (self.gateway_port, self.gamesrv_port, self.dbproxy_port,
+         gateway_admin, gamesrv_admin, dbproxy_admin) = free_ports(6)
+        # Each process's metrics port (GET /metrics), by process name.
+        self.admin_ports = {"gateway": gateway_admin, "gamesrv": gamesrv_admin,
+                            "dbproxy": dbproxy_admin}
         self.env = dict(os.environ)
         self.env.update({
             "RINGGATE_RUN_DIR": self.run_dir,
@@ -259,6 +263,9 @@ class Cluster:
             "RINGGATE_GATEWAY_PORT": str(self.gateway_port),
             "RINGGATE_GAMESRV_PORT": str(self.gamesrv_port),
             "RINGGATE_DBPROXY_PORT": str(self.dbproxy_port),
+            "RINGGATE_GATEWAY_ADMIN_PORT": str(gateway_admin),
+            "RINGGATE_GAMESRV_ADMIN_PORT": str(gamesrv_admin),
+            "RINGGATE_DBPROXY_ADMIN_PORT": str(dbproxy_admin),
             # Tests: the cheap password hash, quick failure detection.
             "RINGGATE_DBPROXY_ARGS": "--pwhash min --log-level debug",
             "RINGGATE_GAMESRV_ARGS": "--log-level debug",

@@ -125,6 +125,7 @@ static int epoll_attach(struct net_loop *loop, struct net__handle *h)
 
 	/* Optimistic: the first recv/send just tries; EAGAIN corrects it. */
 	h->readable = h->writable = true;
+	h->hup = false;
 	h->read_op = h->write_op = NULL;
 	if (epoll_ctl(st->epfd, EPOLL_CTL_ADD, (int)h->sock, &ev) < 0)
 		return -errno;
@@ -209,8 +210,10 @@ static void try_read(struct net_loop *loop, struct net__handle *h)
 			return;
 		}
 		/* A short read drained the socket: skip the EAGAIN probe;
-		 * the next edge sets readable again. */
-		if (n >= 0 && (size_t)n < loop->scratch_size)
+		 * the next edge sets readable again. Not after the peer's
+		 * FIN: it came with the data and no edge will follow, so the
+		 * next recv must run to read the end of the stream. */
+		if (n > 0 && (size_t)n < loop->scratch_size && !h->hup)
 			h->readable = false;
 		h->read_op = NULL;
 		complete_now(loop, op, n < 0 ? -errno : (int32_t)n, loop->scratch, 0);
@@ -338,6 +341,8 @@ static int epoll_run(struct net_loop *loop, int timeout_ms)
 		}
 		if (ev->events & (EPOLLIN | EPOLLRDHUP | EPOLLERR | EPOLLHUP))
 			h->readable = true;
+		if (ev->events & (EPOLLRDHUP | EPOLLERR | EPOLLHUP))
+			h->hup = true;
 		if (ev->events & (EPOLLOUT | EPOLLERR | EPOLLHUP))
 			h->writable = true;
 		if ((h->read_op && h->readable) || (h->write_op && h->writable))

@@ -60,8 +60,9 @@ enum net__op_type {
 /* A handle: one socket and what an engine keeps for it. */
 struct net__handle {
 	net_socket_t sock;
-	/* epoll: cached edge-triggered readiness and the op waiting on it. */
-	bool readable, writable;
+	/* epoll: cached edge-triggered readiness and the op waiting on it;
+	 * hup: the peer's FIN (or an error) was seen, no further edge comes. */
+	bool readable, writable, hup;
 	struct net__op *read_op, *write_op;
 	bool in_ready_list;
 	struct net__handle *ready_prev, *ready_next;

@@ -553,6 +553,40 @@ static void test_disconnect_client_side(void)
 	net_runtime_destroy(rt);
 }
 
+static int count_frame(struct net_session *s, const uint8_t *body, size_t len)
+{
+	(void)s;
+	(void)body;
+	(void)len;
+	atomic_fetch_add(&seen.frames, 1);
+	return 0;
+}
+
+/* Data and FIN in one breath: both must arrive, every time (an
+ * edge-triggered engine gets one edge for the two). */
+static void test_send_then_close(void)
+{
+	static const struct net_session_ops counter_ops = {
+		.on_frame = count_frame,
+		.on_disconnected = record_disconnected,
+	};
+	struct net_runtime *rt = test_runtime(2);
+	struct net_session_config sc = { .ops = &counter_ops };
+	struct net_server *srv = start_server(rt, &sc, 0);
+
+	for (int i = 0; i < 200; i++) {
+		int fd = test_connect(net_server_port(srv));
+
+		CHECK(test_write_frame(fd, "last words", 10) == 0);
+		close(fd);
+	}
+	WAIT_UNTIL(atomic_load(&seen.disconnected) == 200, 10000);
+	CHECK(atomic_load(&seen.disconnected) == 200);
+	CHECK(atomic_load(&seen.frames) == 200);
+	CHECK(stats_of(rt).disconnects[NET_REASON_PEER_CLOSED] == 200);
+	net_runtime_destroy(rt);
+}
+
 static void test_session_reuse(void)
 {
 	struct net_runtime *rt = test_runtime(1);
@@ -1101,6 +1135,7 @@ static const struct {
 	{ "reconnect_backoff", test_reconnect_backoff },
 	{ "disconnect_server_side_flushes", test_disconnect_server_side_flushes },
 	{ "disconnect_client_side", test_disconnect_client_side },
+	{ "send_then_close", test_send_then_close },
 	{ "session_reuse", test_session_reuse },
 	{ "slow_consumer_cut_off", test_slow_consumer_cut_off },
 	{ "pause_backpressure", test_pause_backpressure },

@@ -1,0 +1,289 @@
+"""ringgate_client: a ringgate game client in Python.
+
+Written from proto/client.proto and docs/protocol.md alone (the contract a
+client in any language has), with Debian's python3-protobuf runtime. The
+message classes are generated from proto/client.proto by
+`protoc --python_out` (load_bindings() does it into a temporary directory);
+nothing generated is kept in the repository.
+
+    import ringgate_client as rc
+    rc.load_bindings("proto")                     # or import a client_pb2 you generated
+    with rc.Client("127.0.0.1", 7777) as c:
+        me = c.login("alice", "secret")           # LoginReply
+        c.move(10, 20)                            # MoveReply
+        c.chat("hello")                           # ChatReply
+        print(c.earn(5).gold)                     # EarnReply: committed total
+        c.ping()                                  # Pong
+        for push in c.pushes(timeout=0.5):        # ServerMessage pushes (seq 0)
+            print(push.WhichOneof("body"))
+        c.logout()
+
+The protocol in brief (docs/protocol.md sections 1-3):
+- Frames: a varint body length (1..5 bytes), then one serialized message;
+  ClientMessage from the client, ServerMessage from the gateway.
+- Every request carries a non-zero seq and gets exactly one answer with the
+  same seq: its reply body, or an Error (raised here as ServerError).
+- Pushes carry seq 0 and may arrive at any time, also while a reply is
+  awaited: they are queued in arrival order and read with pushes() /
+  wait_push(). A Kicked push is followed by the gateway closing the
+  connection.
+
+A Client is not thread-safe: use it from one thread.
+"""
+
+import atexit
+import collections
+import importlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+# The generated module (client_pb2); set by load_bindings() or use_bindings().
+pb = None
+
+MAX_BODY = 65536        # the gateway's default --max-frame (docs 1)
+MAX_PREFIX = 5          # a varint of a uint32
+
+
+def use_bindings(module):
+    """Use an already imported client_pb2 module."""
+    global pb
+    pb = module
+
+
+def load_bindings(proto_dir, protoc="protoc"):
+    """Generate client_pb2 from proto_dir/client.proto with protoc into a
+    temporary directory (removed at exit), import it and use it."""
+    out = tempfile.mkdtemp(prefix="ringgate-client-pb2-")
+    atexit.register(shutil.rmtree, out, True)
+    subprocess.run([protoc, "--proto_path=" + proto_dir, "--python_out=" + out,
+                    os.path.join(proto_dir, "client.proto")], check=True)
+    sys.path.insert(0, out)
+    try:
+        use_bindings(importlib.import_module("client_pb2"))
+    finally:
+        sys.path.remove(out)
+    return pb
+
+
+# ---- errors ---------------------------------------------------------------------
+
+class ProtocolError(Exception):
+    """The gateway sent something the protocol does not allow."""
+
+
+class ConnectionClosed(Exception):
+    """The gateway closed the connection (after a Kicked, if kicked is set)."""
+
+    def __init__(self, message, kicked=None):
+        super().__init__(message)
+        self.kicked = kicked
+
+
+class ServerError(Exception):
+    """A request was answered with Error: code (an ErrorCode number),
+    code_name ("WRONG_PASSWORD"), message (for people only)."""
+
+    def __init__(self, seq, code, message):
+        self.seq = seq
+        self.code = code
+        self.code_name = pb.ErrorCode.Name(code) if code in pb.ErrorCode.values() else str(code)
+        self.message = message
+        super().__init__("%s: %s (seq %d)" % (self.code_name, message, seq))
+
+
+# ---- framing ----------------------------------------------------------------------
+
+def encode_varint(value):
+    out = bytearray()
+    while value > 0x7F:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def encode_frame(body):
+    """One frame: the body's length as a varint, then the body."""
+    return encode_varint(len(body)) + body
+
+
+class FrameReader:
+    """Splits a byte stream into frame bodies."""
+
+    def __init__(self, max_body=MAX_BODY):
+        self.buf = bytearray()
+        self.max_body = max_body
+
+    def feed(self, data):
+        """Add received bytes; return the bodies now complete, in order."""
+        self.buf += data
+        bodies = []
+        while True:
+            length, shift, start = 0, 0, None
+            for i, byte in enumerate(self.buf[:MAX_PREFIX]):
+                length |= (byte & 0x7F) << shift
+                shift += 7
+                if not byte & 0x80:
+                    start = i + 1
+                    break
+            if start is None:
+                if len(self.buf) >= MAX_PREFIX:
+                    raise ProtocolError("frame length prefix longer than 5 bytes")
+                return bodies
+            if length > self.max_body:
+                raise ProtocolError("frame of %d bytes announced" % length)
+            if len(self.buf) - start < length:
+                return bodies
+            bodies.append(bytes(self.buf[start:start + length]))
+            del self.buf[:start + length]
+
+
+# ---- the client ----------------------------------------------------------------------
+
+class Client:
+    """One connection to a gateway. The verbs send a request and return its
+    reply body, raising ServerError for an Error answer; pushes that arrive
+    meanwhile are queued (pushes(), wait_push())."""
+
+    def __init__(self, host="127.0.0.1", port=7777, timeout=10.0):
+        if pb is None:
+            raise RuntimeError("call load_bindings() or use_bindings() first")
+        self.timeout = timeout
+        self.sock = socket.create_connection((host, port), timeout=timeout)
+        self.reader = FrameReader()
+        self.last_seq = 0
+        self.replies = {}
+        self.queued = collections.deque()
+        self.closed = None            # ConnectionClosed once the gateway closed
+
+    def close(self):
+        self.sock.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+    # -- low level -------------------------------------------------------------
+
+    def next_seq(self):
+        """Requests count up from 1 and wrap past 2^32-1 back to 1."""
+        self.last_seq = self.last_seq % 0xFFFFFFFF + 1
+        return self.last_seq
+
+    def send(self, **body):
+        """Send a ClientMessage with one body (e.g. ping=PingRequest(...));
+        return its seq without waiting."""
+        seq = self.next_seq()
+        msg = pb.ClientMessage(seq=seq, **body)
+        self.sock.sendall(encode_frame(msg.SerializeToString()))
+        return seq
+
+    def _pump(self, deadline):
+        """Read what arrives until deadline (time.monotonic()); file each
+        message as a reply or a push. False when nothing came in time."""
+        if self.closed:
+            raise self.closed
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return False
+        self.sock.settimeout(remaining)
+        try:
+            data = self.sock.recv(65536)
+        except socket.timeout:
+            return False
+        except ConnectionResetError:
+            data = b""
+        if not data:
+            kicked = next((m.kicked for m in self.queued if m.WhichOneof("body") == "kicked"),
+                          None)
+            self.closed = ConnectionClosed("the gateway closed the connection"
+                                           + (" (kicked: %s)" % pb.ErrorCode.Name(kicked.code)
+                                              if kicked else ""), kicked)
+            raise self.closed
+        for body in self.reader.feed(data):
+            msg = pb.ServerMessage()
+            msg.ParseFromString(body)
+            if msg.seq:
+                self.replies[msg.seq] = msg
+            else:
+                self.queued.append(msg)
+        return True
+
+    def wait_reply(self, seq, timeout=None):
+        """The ServerMessage answering request seq."""
+        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        while seq not in self.replies:
+            if not self._pump(deadline):
+                raise TimeoutError("no answer to request %d" % seq)
+        return self.replies.pop(seq)
+
+    def request(self, reply_body, **body):
+        """Send one request, wait for its answer; return the reply body
+        (e.g. the LoginReply) or raise ServerError."""
+        msg = self.wait_reply(self.send(**body))
+        kind = msg.WhichOneof("body")
+        if kind == "error":
+            raise ServerError(msg.seq, msg.error.code, msg.error.message)
+        if kind != reply_body:
+            raise ProtocolError("request %d: expected %s, got %s" % (msg.seq, reply_body, kind))
+        return getattr(msg, reply_body)
+
+    # -- pushes ----------------------------------------------------------------
+
+    def pushes(self, timeout=0.0):
+        """Yield queued pushes (ServerMessage, seq 0), then those that
+        arrive within timeout seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            while self.queued:
+                yield self.queued.popleft()
+            if not self._pump(deadline):
+                return
+
+    def wait_push(self, predicate, timeout=None):
+        """The first push (queued or arriving) that predicate(msg) accepts;
+        it is taken off the queue, the others stay in order."""
+        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        while True:
+            for i, msg in enumerate(self.queued):
+                if predicate(msg):
+                    del self.queued[i]
+                    return msg
+            if not self._pump(deadline):
+                raise TimeoutError("no matching push")
+
+    # -- the game ---------------------------------------------------------------
+
+    def login(self, name, password):
+        """LoginReply{self, created, zone, others}."""
+        return self.request("login", login=pb.LoginRequest(name=name, password=password))
+
+    def move(self, x, y):
+        """MoveReply{x, y}; the others in the zone get PlayerMoved."""
+        return self.request("move", move=pb.MoveRequest(x=x, y=y))
+
+    def chat(self, text):
+        """ChatReply{}; the others in the zone get ChatLine."""
+        return self.request("chat", chat=pb.ChatRequest(text=text))
+
+    def earn(self, amount):
+        """EarnReply{gold}: the new total, durable when it arrives."""
+        return self.request("earn", earn=pb.EarnRequest(amount=amount))
+
+    def ping(self, client_time=None):
+        """Pong{client_time, server_time_ms}."""
+        if client_time is None:
+            client_time = time.monotonic_ns() // 1000
+        return self.request("pong", ping=pb.PingRequest(client_time=client_time))
+
+    def logout(self):
+        """LogoutReply{} once the player is saved; the connection stays open."""
+        return self.request("logout", logout=pb.LogoutRequest())

@@ -1,0 +1,108 @@
+"""ringgate_client against a real cluster: two players log in, see each
+other join, move, chat, earn (durable totals), ping, are refused where the
+protocol says so, and log out. The cluster is started with deploy/ringgate
+on free ports (tests/ringgate_test.Cluster); the client itself knows only
+proto/ and docs/protocol.md.
+
+usage: test_client.py BUILD_DIR
+"""
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SOURCE_DIR = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(SOURCE_DIR, "tests"))
+
+import ringgate_client as rc  # noqa: E402
+import ringgate_test  # noqa: E402 (the cluster harness only)
+
+
+def kind(msg):
+    return msg.WhichOneof("body")
+
+
+def expect_error(code_name, fn, *args):
+    try:
+        fn(*args)
+    except rc.ServerError as err:
+        assert err.code_name == code_name, "expected %s, got %s" % (code_name, err)
+        return err
+    raise AssertionError("expected Error %s, got a reply" % code_name)
+
+
+def check_framing():
+    """docs/protocol.md section 1's byte examples."""
+    ping = rc.pb.ClientMessage(seq=1, ping=rc.pb.PingRequest(client_time=5))
+    assert rc.encode_frame(ping.SerializeToString()).hex() == "06080172020805"
+    login = rc.pb.ClientMessage(seq=2, login=rc.pb.LoginRequest(name="ann", password="pw"))
+    assert rc.encode_frame(login.SerializeToString()).hex() == "0d080252090a03616e6e12027077"
+    reader = rc.FrameReader()
+    wire = rc.encode_frame(b"x" * 300) + rc.encode_frame(b"")
+    assert reader.feed(wire[:1]) == []
+    assert reader.feed(wire[1:]) == [b"x" * 300, b""]
+    try:
+        rc.FrameReader().feed(b"\x80\x80\x80\x80\x80\x01")
+        raise AssertionError("a 6-byte prefix was accepted")
+    except rc.ProtocolError:
+        pass
+
+
+def test(build_dir):
+    rc.load_bindings(os.path.join(SOURCE_DIR, "proto"))
+    check_framing()
+    with ringgate_test.Cluster(build_dir) as cluster:
+        port = cluster.gateway_port
+        with rc.Client("127.0.0.1", port) as alice, rc.Client("127.0.0.1", port) as bob:
+            a = alice.login("py_alice", "alice-pw")
+            assert a.created and a.self.name == "py_alice" and a.self.gold == 0, a
+            b = bob.login("py_bob", "bob-pw")
+            assert any(o.name == "py_alice" for o in b.others), b
+            alice.wait_push(lambda m: kind(m) == "joined" and m.joined.player.name == "py_bob")
+
+            zone = a.zone
+            x, y = zone.min_x + 3.0, zone.max_y - 4.0
+            moved = alice.move(x, y)
+            assert abs(moved.x - x) < 1e-3 and abs(moved.y - y) < 1e-3, moved
+            push = bob.wait_push(lambda m: kind(m) == "moved")
+            assert push.moved.player_id == a.self.player_id, push
+            assert abs(push.moved.x - x) < 1e-3 and abs(push.moved.y - y) < 1e-3, push
+            expect_error("OUT_OF_BOUNDS", alice.move, zone.max_x + 1, 0)
+
+            bob.chat("hi from python, ünïcode")
+            line = alice.wait_push(lambda m: kind(m) == "chat_line")
+            assert line.chat_line.name == "py_bob", line
+            assert line.chat_line.text == "hi from python, ünïcode", line
+            expect_error("INVALID_CHAT", bob.chat, "")
+
+            assert alice.earn(10).gold == 10
+            assert alice.earn(15).gold == 25
+            expect_error("BAD_REQUEST", alice.earn, 0)
+
+            pong = bob.ping(client_time=12345)
+            assert pong.client_time == 12345 and pong.server_time_ms > 0, pong
+
+            # Pipelined requests: each answer finds its own seq.
+            seqs = [alice.send(ping=rc.pb.PingRequest(client_time=i)) for i in range(1, 6)]
+            for i, seq in enumerate(seqs, 1):
+                assert alice.wait_reply(seq).pong.client_time == i
+
+            with rc.Client("127.0.0.1", port) as mallory:
+                expect_error("NOT_LOGGED_IN", mallory.move, 1, 1)
+                expect_error("WRONG_PASSWORD", mallory.login, "py_alice", "not-her-password")
+                expect_error("INVALID_NAME", mallory.login, "no spaces", "pw")
+
+            bob.logout()
+            alice.wait_push(lambda m: kind(m) == "left" and m.left.player_id == b.self.player_id)
+            alice.logout()
+
+        # The gold was committed: a new session sees it.
+        with rc.Client("127.0.0.1", port) as again:
+            back = again.login("py_alice", "alice-pw")
+            assert not back.created and back.self.gold == 25, back
+            assert abs(back.self.x - x) < 1e-3, back
+            again.logout()
+
+
+if __name__ == "__main__":
+    ringgate_test.main(test)

@@ -143,6 +143,9 @@ static void *game_main(void *arg)
 
 /* ---- life ---------------------------------------------------------------------- */
 
+/* Every handle NULL: updates through it are no-ops (rg/metrics.h). */
+static struct gs_metrics no_metrics;
+
 int game_init(struct game *g, const struct game_config *cfg, struct net_runtime *rt,
 	      struct game_queue *q)
 {
@@ -162,7 +165,10 @@ int game_init(struct game *g, const struct game_config *cfg, struct net_runtime 
 		world_fini(&g->world);
 		return rc;
 	}
-	g->db.metrics = cfg->metrics;
+	/* A harness without a registry gets one that records nothing. */
+	if (!g->cfg.metrics)
+		g->cfg.metrics = &no_metrics;
+	g->db.metrics = g->cfg.metrics;
 	return 0;
 }
 

@@ -35,7 +35,7 @@ struct game_config {
 	uint32_t drain_ms;         /* how long shutdown waits for saves       */
 	uint32_t autosave_ms;      /* save moved players this often; 0 = off  */
 	struct zone_bounds zone;   /* the zone players live in                */
-	struct gs_metrics *metrics;/* required; updated by the game thread    */
+	struct gs_metrics *metrics;/* updated by the game thread; NULL: none  */
 };
 
 /* One recipient of a push: a client session on a gateway link. */

@@ -1,0 +1,59 @@
+/*
+ * harness.h: what the process fuzz targets share: reading an input as a
+ * list of records, the cluster key they authenticate with, and quiet logs.
+ *
+ * An input is a sequence of records, each [op][len lo][len hi][len bytes]
+ * (a record cut short by the end of the input takes what is left). The op
+ * byte chooses what happens (each target documents its own ops); the bytes
+ * are a frame body or a parameter. Targets never trust the input: every
+ * record is valid, so the fuzzer explores behaviour, not the format.
+ */
+#ifndef RINGGATE_FUZZ_HARNESS_H
+#define RINGGATE_FUZZ_HARNESS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <protobuf-c/protobuf-c.h>
+#include <rg/link_auth.h>
+
+#define FUZZ_CHECK(cond)                                                         \
+	do {                                                                     \
+		if (!(cond)) {                                                   \
+			fprintf(stderr, "fuzz: %s:%d: invariant broken: %s\n",   \
+				__FILE__, __LINE__, #cond);                      \
+			abort();                                                 \
+		}                                                                \
+	} while (0)
+
+struct fuzz_input {
+	const uint8_t *data;
+	size_t size, at;
+};
+
+/* The next record; false at the end of the input. */
+bool fuzz_next(struct fuzz_input *in, uint8_t *op /* OUT */, const uint8_t **bytes /* OUT */,
+	       size_t *len /* OUT */);
+
+/* The byte at index i of bytes[0..len), or 0 past the end. */
+uint8_t fuzz_byte(const uint8_t *bytes, size_t len, size_t i);
+
+/*
+ * Set up once per process: logs off (FUZZ_LOG=debug|info|warn|error turns
+ * them on), libsodium initialised. Returns the cluster key the targets use
+ * (a fixed key: the fuzzer plays the processes' peers, which know it).
+ */
+const struct rg_link_key *fuzz_setup(void);
+
+/* Pack m into a new buffer the caller frees; *len is set. */
+uint8_t *fuzz_pack(const ProtobufCMessage *m, size_t *len /* OUT */);
+
+/* Unpack bytes as desc's message with the default allocator; NULL when
+ * they do not decode. Free with protobuf_c_message_free_unpacked(m, NULL). */
+ProtobufCMessage *fuzz_unpack(const ProtobufCMessageDescriptor *desc, const uint8_t *bytes,
+			      size_t len);
+
+#endif /* RINGGATE_FUZZ_HARNESS_H */

@@ -244,6 +244,8 @@ static const struct net_field net_fields[] = {
 	NET_FIELD(reused, "sessions_reused_total", false, "Sessions served from the pool"),
 	NET_FIELD(rejected, "sessions_rejected_total", false,
 		  "Accepts closed at the max_sessions limit"),
+	NET_FIELD(rejected_addr, "sessions_rejected_per_addr_total", false,
+		  "Accepts closed by the per-address count or rate limits"),
 	NET_FIELD(accept_errors, "accept_errors_total", false, "Accept failures"),
 	NET_FIELD(connected, "dials_connected_total", false, "Dials that connected"),
 	NET_FIELD(connect_failed, "dials_failed_total", false, "Dials that failed or timed out"),

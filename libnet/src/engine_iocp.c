@@ -322,6 +322,19 @@ static bool probe_bind_any(SOCKET sock)
 	return bind(sock, (struct sockaddr *)&any, sizeof(any)) == 0;
 }
 
+/* The connection waiting on listener, without blocking for long. */
+static SOCKET probe_accept(SOCKET listener)
+{
+	struct timeval wait = { PROBE_WAIT_MS / 1000, 0 };
+	fd_set readable;
+
+	FD_ZERO(&readable);
+	FD_SET(listener, &readable);
+	if (select(0, &readable, NULL, NULL, &wait) != 1)
+		return INVALID_SOCKET;
+	return accept(listener, NULL, NULL);
+}
+
 /* Disconnect a connected socket for reuse, the peer closing first. */
 static bool probe_disconnect(HANDLE port, struct probe_io *io, SOCKET sock, SOCKET peer)
 {
@@ -346,7 +359,7 @@ static bool probe_connect_reuse(HANDLE port, SOCKET listener, const struct socka
 	    !probe_wait(port, io, PROBE_WAIT_MS))
 		goto out;
 	setsockopt(sock, SOL_SOCKET, SO_UPDATE_CONNECT_CONTEXT, NULL, 0);
-	peer = accept(listener, NULL, NULL);
+	peer = probe_accept(listener);
 	if (peer == INVALID_SOCKET || !probe_disconnect(port, io, sock, peer))
 		goto out;
 	memset(&io->ov, 0, sizeof(io->ov));
@@ -354,7 +367,7 @@ static bool probe_connect_reuse(HANDLE port, SOCKET listener, const struct socka
 			       &io->ov)) != 0 ||
 	    !probe_wait(port, io, PROBE_WAIT_MS))
 		goto out;
-	peer = accept(listener, NULL, NULL);
+	peer = probe_accept(listener);
 	if (peer != INVALID_SOCKET)
 		closesocket(peer);
 	works = true;

@@ -439,9 +439,12 @@ static void on_connected(struct net_session *s)
 	if (atomic_load(&gw->shutting_down))
 		client_kick(c, RINGGATE__CLIENT__ERROR_CODE__SHUTTING_DOWN,
 			    "the gateway is shutting down");
-	else if (count > (unsigned)gw->cfg.max_clients)
+	else if (count > (unsigned)gw->cfg.max_clients) {
+		RG_WARN("client %s: over --max-clients %ld; kicking (SERVER_FULL)",
+			net_session_peer(s), gw->cfg.max_clients);
 		client_kick(c, RINGGATE__CLIENT__ERROR_CODE__SERVER_FULL,
 			    "the gateway is full; try again later");
+	}
 }
 
 static int on_frame(struct net_session *s, const uint8_t *body, size_t len)

@@ -247,6 +247,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 		fake_net_free_sent(sent, n);
 	}
+	/* Stopping the runtime ended every session: none is held. */
+	FUZZ_CHECK(fake_net_session_count() == 0);
 	net_runtime_destroy(h.rt);
 	rg_service_destroy(h.svc);
 	return 0;

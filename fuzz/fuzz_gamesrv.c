@@ -310,6 +310,8 @@ static void teardown(struct harness *h)
 
 		fake_net_free_sent(sent, n);
 	}
+	/* Stopping the runtime ended every session: none is held. */
+	FUZZ_CHECK(fake_net_session_count() == 0);
 	net_runtime_destroy(h->rt);
 	gs_metrics_destroy(h->metrics);
 	game_queue_fini(&h->queue);

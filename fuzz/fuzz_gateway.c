@@ -194,6 +194,8 @@ static void teardown(struct harness *h)
 	fake_net_free_sent(sent, n);
 	gw_loops_destroy(&h->gw);
 	gw_metrics_fini(&h->gw);
+	/* Stopping the runtime ended every session: none is held. */
+	FUZZ_CHECK(fake_net_session_count() == 0);
 	net_runtime_destroy(h->gw.rt);
 }
 

@@ -4,12 +4,15 @@
  *
  * A link's state machine:
  *
- *   connected --AuthChallenge out; Hello(role "gamesrv", right proof)--> ready
- *       |  any other first frame, a wrong proof,   |   --disconnect--> gone
- *       |  or a frame that does not decode: disconnect |
- *       |  frame that does not decode: disconnect   | Heartbeat out every
- *       +------------------------------------------+  interval; silence
- *                                                      for dead_ms: disconnect
+ *   connected --(AuthChallenge out) Hello(role "gamesrv", right proof)--> ready
+ *       |                                                                 |
+ *       | any other first frame, a wrong proof, a frame  disconnect: gone |
+ *       | that does not decode, or silence for dead_ms:   Heartbeat out   |
+ *       +--> disconnect                                   every interval, |
+ *                                                         silence for     |
+ *                                                         dead_ms: disconnect
+ *
+ * The proof is rg/link_auth.h's (none with --insecure-no-auth).
  *
  * In the ready state each request (login, save, add_gold) is validated and
  * queued to the login workers or the writer; their threads answer with

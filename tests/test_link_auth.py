@@ -62,13 +62,14 @@ def write_secret(directory, name, data, mode=0o600):
 # ---- a framed socket ------------------------------------------------------
 
 class Framed:
-    """A blocking framed connection; keeps every byte it sent in self.sent."""
+    """A blocking framed connection; keeps every byte the peer sent in
+    self.received."""
 
     def __init__(self, sock, name):
         self.sock = sock
         self.name = name
         self.buf = b""
-        self.sent = b""
+        self.received = b""
         sock.settimeout(0.2)
 
     @classmethod
@@ -77,9 +78,7 @@ class Framed:
 
     def send(self, msg):
         body = msg.SerializeToString()
-        data = encode_varint(len(body)) + body
-        self.sent += data
-        self.sock.sendall(data)
+        self.sock.sendall(encode_varint(len(body)) + body)
 
     def read(self, parse, timeout=WAIT):
         """The next message, or None when the peer closed the connection."""
@@ -98,6 +97,7 @@ class Framed:
                 return None
             if not data:
                 return None
+            self.received += data
             self.buf += data
 
     def wait_closed(self, parse, skip=("heartbeat",)):
@@ -246,6 +246,7 @@ def acceptor_wrong_secret(build, d):
         return m
     hello = conn.read(parse)
     assert hello is not None and hello.WhichOneof("body") == "hello", hello
+    assert secret not in conn.received and link_key(secret) not in conn.received
     assert len(hello.hello.nonce) == 32
     assert hmac.compare_digest(hello.hello.proof,
                                proof(link_key(secret), b"D", nonce_a, hello.hello.nonce,
@@ -320,7 +321,8 @@ def scripted_handshake(build, d):
         assert hmac.compare_digest(reply.hello.proof,
                                    proof(key, b"A", nonce_a, nonce_d, peer_role)), \
             "%s's proof does not verify" % peer_role
-        assert secret not in conn.sent and key not in conn.sent
+        # The process proved the secret without sending it (or its key).
+        assert secret not in conn.received and key not in conn.received
         return conn, hello
 
     g, hello = handshake(gport, gate_parse, pb.GateToGame, "gateway", "gamesrv")

@@ -19,6 +19,11 @@
  *   - one loop (index 0); session ids follow libnet's layout (slot |
  *     loop << 24 | generation << 32), never 0, never reused.
  *
+ * Every function of net/net.h is defined here, so libnet itself is never
+ * linked in (the process libraries list it, but no member is pulled): when
+ * net.h gains a function that a process calls, add it here too, or the
+ * fuzz targets fail to link (duplicate or missing symbols).
+ *
  * One fake world exists at a time: net_runtime_create() starts it and
  * net_runtime_destroy() frees everything in it (sessions, timers, tasks,
  * the outbox). Not thread-safe; fuzz targets are single-threaded.

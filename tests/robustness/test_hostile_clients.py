@@ -185,6 +185,13 @@ def session_of(cluster, peer):
     return match.group(1)
 
 
+def log_time(stamp):
+    """Seconds of a log line's timestamp (2026-11-23T19:41:12.243Z)."""
+    clock = stamp.split("T")[1].rstrip("Z")
+    hours, minutes, seconds = clock.split(":")
+    return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+
+
 def rss_kib(pid):
     with open("/proc/%d/status" % pid) as f:
         for line in f:
@@ -321,9 +328,15 @@ def attack_slowloris(cluster, n):
     took = time.monotonic() - start
     assert got == b"", got
     assert sent < len(data) - 1 or took < 30, "slowloris was never cut off"
-    log_has(cluster, "gateway", r"client %s disconnected: frame_timeout" % re.escape(peer))
+    cut = log_has(cluster, "gateway",
+                  r"(\S+) \S+ WARN  client %s disconnected: frame_timeout" % re.escape(peer))
+    opened = log_has(cluster, "gateway", r"(\S+) \S+ DEBUG client %s connected" % re.escape(peer))
     sock.close()
-    return "cut after %d bytes, %.1f s (frame_timeout)" % (sent, took)
+    # The first byte went out right after the connect: the gateway's own
+    # timestamps tell how long the partial frame lived.
+    lived = (log_time(cut.group(1)) - log_time(opened.group(1))) % 86400  # midnight
+    return "cut %.2f s after its first byte (--frame-timeout-ms %d), %d bytes sent in %.0f s" % (
+        lived, FRAME_TIMEOUT_MS, sent, took)
 
 
 def attack_never_reads(cluster, n):

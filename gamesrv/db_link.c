@@ -140,6 +140,14 @@ static int on_frame(struct net_session *s, const uint8_t *body, size_t len)
 			game_event_free(ev);
 			return -EPROTO;
 		}
+		if (strcmp(msg->hello->role, "dbproxy") != 0) {
+			/* A proof for another role (say a gamesrv relayed to us)
+			 * must not pass for dbproxy's. */
+			RG_WARN("dbproxy link %s: HelloReply from role \"%.32s\", closing it",
+				net_session_peer(s), msg->hello->role);
+			game_event_free(ev);
+			return -EPROTO;
+		}
 		if (!rg_link_auth_check_acceptor(&ds->auth, msg->hello->role,
 						 msg->hello->proof.data, msg->hello->proof.len)) {
 			RG_WARN("dbproxy link %s: HelloReply does not prove the cluster secret, "

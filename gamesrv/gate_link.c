@@ -97,9 +97,12 @@ static int answer_hello(struct net_session *s, struct gate_session *gs,
 		return -EPROTO;
 	}
 	if (strcmp(hello->role, "gateway") != 0) {
-		/* Not fatal: the role is informative, the messages are what count. */
-		RG_WARN("gateway link %s: Hello with role \"%.32s\"", net_session_peer(s),
-			hello->role);
+		/* Fatal: the proof covers the role its maker claimed, so a proof
+		 * taken from our own dbproxy dial (role "gamesrv") and relayed
+		 * here must not pass for a gateway's. */
+		RG_WARN("gateway link %s: Hello with role \"%.32s\", not gateway, closing it",
+			net_session_peer(s), hello->role);
+		return -EPROTO;
 	}
 	if (!rg_link_auth_check_dialer(&gs->auth, hello->role, hello->nonce.data, hello->nonce.len,
 				       hello->proof.data, hello->proof.len, "gamesrv", proof)) {

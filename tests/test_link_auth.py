@@ -330,6 +330,17 @@ def scripted_handshake(build, d):
     c, _ = handshake(db_port, db_parse, pb.GameToDb, "gamesrv", "dbproxy")
     c.close()
 
+    # A proof relayed from another link (a valid "gamesrv" dialer proof, as
+    # gamesrv makes when it dials dbproxy) does not pass for a gateway's.
+    g = Framed.dial(gport, "relay")
+    nonce_a = g.read(gate_parse).challenge.nonce
+    nonce_d = os.urandom(32)
+    g.send(pb.GateToGame(hello=pb.Hello(role="gamesrv", nonce=nonce_d,
+                                        proof=proof(key, b"D", nonce_a, nonce_d, "gamesrv"))))
+    assert g.wait_closed(gate_parse)
+    eventually(lambda: 'role "gamesrv", not gateway' in gamesrv.text(),
+               timeout=WAIT, what="gamesrv refusing the relayed role")
+
     # A recorded Hello replayed against a fresh challenge is refused.
     g = Framed.dial(gport, "replay")
     assert g.read(gate_parse).WhichOneof("body") == "challenge"

@@ -18,7 +18,10 @@
  *   key     = BLAKE2b-256(contents of the secret file)
  *
  * The direction letter keeps a proof from being reflected back as the
- * other side's; both nonces make each proof fresh for both sides. Proofs
+ * other side's; both nonces make each proof fresh for both sides. Each
+ * side must also insist on the role it expects of its peer (gamesrv takes
+ * only "gateway" dialers, and so on): a proof covers the role its maker
+ * claimed, so a proof relayed from one link to another then fails. Proofs
  * are compared with sodium_memcmp (constant time).
  *
  * The acceptor treats anything but Hello before the handshake as an attack

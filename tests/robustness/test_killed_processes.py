@@ -299,12 +299,12 @@ def run_faults(cluster, earners):
 
     # 3. kill -STOP gamesrv: the gateway and dbproxy notice through heartbeats.
     steady_load(earners)
+    since_gw = len(cluster.log_text("gateway"))  # the relink may follow -CONT at once
     freeze(cluster, "gamesrv",
            [("gateway", r"gamesrv silent for over"),
             ("dbproxy", r"silent for more than")],
            lambda: watcher.request(timeout=30, ping=rt.client_pb2.PingRequest(client_time=1)),
            report)
-    since_gw = len(cluster.log_text("gateway"))
     wait_log(cluster, "gateway", r"gamesrv link up", since_gw)
     wait_acks_resume(earners, "gamesrv was frozen")
     check_earners(earners)

@@ -6,7 +6,7 @@
  *   dialed --AuthChallenge in, Hello (with proof) out--> waiting
  *   waiting --HelloReply with dbproxy's proof--> up --(closed)--> DB_DOWN queued
  *      |
- *      +--a wrong proof, or anything but Heartbeat--> closed (protocol error)
+ *      +--a wrong proof, a wrong role, or anything else--> closed (protocol error)
  *
  * With --insecure-no-auth, Hello goes out at once and no proof is checked
  * (rg/link_auth.h). Heartbeats go out only once the link is up, so the
@@ -130,6 +130,14 @@ static int on_frame(struct net_session *s, const uint8_t *body, size_t len)
 	switch (msg->body_case) {
 	case RINGGATE__INTERNAL__DB_TO_GAME__BODY_HEARTBEAT:
 		game_event_free(ev);
+		if (!ds->up && !rg_link_auth_insecure(&ds->auth)) {
+			/* dbproxy sends none before HelloReply; heartbeats alone
+			 * must not hold a link that never authenticates. (The
+			 * handshake-free mode keeps the old, lenient rule.) */
+			RG_WARN("dbproxy link %s: Heartbeat before HelloReply, closing it",
+				net_session_peer(s));
+			return -EPROTO;
+		}
 		return 0;
 	case RINGGATE__INTERNAL__DB_TO_GAME__BODY_CHALLENGE:
 		return answer_challenge(s, ds, ev);

@@ -33,8 +33,9 @@
  * one send in flight per session.
  *
  * Socket reuse (the seeds' DisconnectEx(TF_REUSE_SOCKET)): where a
- * self-test run once per process shows that it works, SHUTDOWN is a
- * DisconnectEx(TF_REUSE_SOCKET) and detach keeps the socket in a per-loop
+ * self-test run once per process shows that it works, SHUTDOWN of a
+ * connection the peer closed first (so no TIME_WAIT stays on this side) is
+ * a DisconnectEx(TF_REUSE_SOCKET) and detach keeps the socket in a per-loop
  * pool instead of closing it (setting h->sock to NET__SOCK_INVALID):
  * dialed sockets go back to ConnectEx (net__sock_stream takes them),
  * accepted ones to AcceptEx. A pooled socket stays associated with its
@@ -72,6 +73,7 @@ enum completion_key { KEY_IO, KEY_ACCEPT, KEY_DONE, KEY_WAKE };
 #define IOCP_H_DIALED 1u   /* a CONNECT was submitted on it           */
 #define IOCP_H_REUSED 2u   /* taken from the reuse pool               */
 #define IOCP_H_REUSABLE 4u /* DisconnectEx(TF_REUSE_SOCKET) completed */
+#define IOCP_H_PEER_CLOSED 8u /* a receive completed with 0 bytes     */
 
 /* ---- process-wide: extension functions, reuse verdicts, counters -------- */
 
@@ -335,24 +337,42 @@ static SOCKET probe_accept(SOCKET listener)
 	return accept(listener, NULL, NULL);
 }
 
-/* Disconnect a connected socket for reuse, the peer closing first. */
+/* Disconnect a connected socket for reuse as the engine does: only once
+ * the peer's close has arrived (a receive of 0 bytes). */
 static bool probe_disconnect(HANDLE port, struct probe_io *io, SOCKET sock, SOCKET peer)
 {
+	WSABUF wb;
+	DWORD bytes = 0, flags = 0;
+
 	closesocket(peer);
+	wb.len = 1;
+	wb.buf = &io->byte;
+	memset(&io->ov, 0, sizeof(io->ov));
+	if (started(WSARecv(sock, &wb, 1, NULL, &flags, &io->ov, NULL) == 0) != 0 ||
+	    !probe_wait(port, io, PROBE_WAIT_MS) ||
+	    !WSAGetOverlappedResult(sock, &io->ov, &bytes, FALSE, &flags) || bytes != 0)
+		return false;
 	memset(&io->ov, 0, sizeof(io->ov));
 	return started(disconnect_ex(sock, &io->ov, TF_REUSE_SOCKET, 0)) == 0 &&
 	       probe_wait(port, io, PROBE_WAIT_MS);
 }
 
+/*
+ * The self-test's overlapped blocks are static: an operation Wine never
+ * completes must not write into freed memory later. The self-test runs
+ * once per process (INIT_ONCE), so one block per test is enough.
+ */
+static struct probe_io connect_probe_io, accept_probe_io;
+
 /* ConnectEx, DisconnectEx(TF_REUSE_SOCKET), ConnectEx again. */
 static bool probe_connect_reuse(HANDLE port, SOCKET listener, const struct sockaddr_in *to)
 {
-	struct probe_io *io = calloc(1, sizeof(*io));
+	struct probe_io *io = &connect_probe_io;
 	SOCKET sock = probe_socket(port);
 	SOCKET peer;
 	bool works = false;
 
-	if (!io || sock == INVALID_SOCKET || !probe_bind_any(sock))
+	if (sock == INVALID_SOCKET || !probe_bind_any(sock))
 		goto out;
 	if (started(connect_ex(sock, (const struct sockaddr *)to, sizeof(*to), NULL, 0, NULL,
 			       &io->ov)) != 0 ||
@@ -374,7 +394,6 @@ static bool probe_connect_reuse(HANDLE port, SOCKET listener, const struct socka
 out:
 	if (sock != INVALID_SOCKET)
 		closesocket(sock);
-	free(io);
 	return works;
 }
 
@@ -422,19 +441,18 @@ static bool probe_echo_back(HANDLE port, struct probe_io *io, SOCKET sock, SOCKE
  * WSAESHUTDOWN; other versions: the receive never completes). */
 static bool probe_accept_reuse(HANDLE port, SOCKET listener, const struct sockaddr_in *to)
 {
-	struct probe_io *io = calloc(1, sizeof(*io));
+	struct probe_io *io = &accept_probe_io;
 	SOCKET sock = probe_socket(port);
 	SOCKET client = INVALID_SOCKET;
 	WSABUF wb;
 	DWORD flags = 0;
-	bool works = false, leak_io = false;
+	bool works = false, disconnected;
 
-	if (!io || sock == INVALID_SOCKET)
+	if (sock == INVALID_SOCKET || !probe_accept_into(port, io, listener, sock, to, &client))
 		goto out;
-	if (!probe_accept_into(port, io, listener, sock, to, &client) ||
-	    !probe_disconnect(port, io, sock, client))
-		goto out;
-	if (!probe_accept_into(port, io, listener, sock, to, &client) ||
+	disconnected = probe_disconnect(port, io, sock, client);
+	client = INVALID_SOCKET; /* probe_disconnect closed it */
+	if (!disconnected || !probe_accept_into(port, io, listener, sock, to, &client) ||
 	    send(client, "r", 1, 0) != 1)
 		goto out;
 	wb.len = 1;
@@ -444,20 +462,11 @@ static bool probe_accept_reuse(HANDLE port, SOCKET listener, const struct sockad
 		goto out;
 	works = probe_wait(port, io, PROBE_RECV_WAIT_MS) && io->byte == 'r' &&
 		probe_echo_back(port, io, sock, client);
-	if (!works) {
-		/* It may still be pending; if even the cancel does not come
-		 * back, io stays allocated (once per process) rather than be
-		 * written after free. */
-		CancelIoEx((HANDLE)sock, &io->ov);
-		leak_io = !probe_wait(port, io, PROBE_RECV_WAIT_MS);
-	}
 out:
 	if (client != INVALID_SOCKET)
 		closesocket(client);
 	if (sock != INVALID_SOCKET)
 		closesocket(sock);
-	if (!leak_io)
-		free(io);
 	return works;
 }
 
@@ -591,10 +600,17 @@ static void iocp_fini(struct net_loop *loop)
 	free(st);
 }
 
-/* Whether a socket closing now could be used again on this loop (and
- * there is room to keep it). */
+/*
+ * Whether a socket closing now could be used again on this loop (and
+ * there is room to keep it). Only after the peer closed first: the side
+ * that closes first keeps TIME_WAIT, and DisconnectEx on it may not
+ * complete until that ends (minutes), holding the session's close and its
+ * redial. A passive close completes at once.
+ */
 static bool reuse_wanted(const struct iocp_state *st, const struct net__handle *h)
 {
+	if (!(h->iocp_flags & IOCP_H_PEER_CLOSED))
+		return false;
 	if (h->iocp_flags & IOCP_H_DIALED)
 		return connect_reuse_on() && st->dialed.count < REUSE_POOL_MAX;
 	return st->accept_reuse_here && st->accepted.count < REUSE_POOL_MAX;
@@ -973,6 +989,8 @@ static void op_done(struct net_loop *loop, struct iocp_state *st, struct net__op
 	cqe.res = io_result(sock, &op->ov, bytes);
 	switch (op->type) {
 	case NET__OP_RECV:
+		if (cqe.res == 0)
+			h->iocp_flags |= IOCP_H_PEER_CLOSED;
 		if (cqe.res >= 0) {
 			cqe.data = st->bufs[op->buf_id];
 			cqe.buf_id = op->buf_id;

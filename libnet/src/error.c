@@ -8,9 +8,32 @@
 
 const char *net_strerror(int err)
 {
+	int code = err < 0 ? -err : err;
+
+#ifdef _WIN32
+	/* The Windows C runtime's strerror() stops at code 42; the socket
+	 * codes the IOCP engine maps to (POSIX numbering, from errno.h) need
+	 * their own names. */
+	switch (code) {
+	case ECONNRESET: return "Connection reset by peer";
+	case ECONNREFUSED: return "Connection refused";
+	case ECONNABORTED: return "Connection aborted";
+	case ETIMEDOUT: return "Connection timed out";
+	case ENOTCONN: return "Transport endpoint is not connected";
+	case EADDRINUSE: return "Address already in use";
+	case ENETUNREACH: return "Network is unreachable";
+	case EHOSTUNREACH: return "No route to host";
+	case ECANCELED: return "Operation canceled";
+	case ENOBUFS: return "No buffer space available";
+	case EMSGSIZE: return "Message too long";
+	case EBADMSG: return "Bad message";
+	case ENOTSUP: return "Operation not supported";
+	case ESHUTDOWN: return "Cannot send after transport endpoint shutdown";
+	}
+#endif
 	/* strerror() is not thread-safe in general, but glibc's and mingw's
 	 * return static strings for known codes, which is all we pass. */
-	return strerror(err < 0 ? -err : err);
+	return strerror(code);
 }
 
 const char *net_reason_str(enum net_reason reason)

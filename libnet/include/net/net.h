@@ -17,9 +17,10 @@
  * errno-style code on failure; net_strerror() names it. The library never
  * prints, exits or aborts on peer input.
  *
- * Engines: io_uring and epoll on Linux, behind one internal table; chosen at
- * net_runtime_create() (io_uring when it works), overridable with the
- * RINGGATE_ENGINE environment variable ("uring" or "epoll").
+ * Engines: io_uring and epoll on Linux, IOCP on Windows, behind one internal
+ * table; chosen at net_runtime_create() (io_uring when it works, else
+ * epoll), overridable with the RINGGATE_ENGINE environment variable
+ * ("uring", "epoll"; "iocp" is the only one on Windows).
  */
 #ifndef NET_NET_H
 #define NET_NET_H
@@ -109,7 +110,7 @@ struct net_runtime_config {
 NET_EXPORT int net_runtime_create(const struct net_runtime_config *cfg,
 				  struct net_runtime **out /* OUT */);
 
-/* The name of the engine in use ("uring" or "epoll"): log it at start. */
+/* The name of the engine in use ("uring", "epoll", "iocp"): log it at start. */
 NET_EXPORT const char *net_runtime_engine(const struct net_runtime *rt);
 
 /* Number of loops in the runtime. */

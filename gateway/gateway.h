@@ -52,6 +52,7 @@ struct gw_config {
 	long max_frame;           /* largest client frame body                 */
 	long frame_timeout_ms;    /* a partial frame must complete this fast   */
 	long send_queue_max;      /* bytes queued for an unread client, at most */
+	long socket_send_buffer;  /* SO_SNDBUF per client; 0: the kernel's      */
 	long idle_timeout_ms;     /* a client silent this long is kicked       */
 	long msg_rate;            /* messages per second per client (0: any)   */
 	long msg_burst;           /* ... of which this many may come at once   */

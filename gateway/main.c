@@ -61,6 +61,7 @@ static bool config_valid(const struct gw_config *cfg)
 		/* Must hold the largest reply gamesrv may send (a LoginReply
 		 * with 256 others is a few KiB) with room to spare. */
 		{ "send-queue-max", cfg->send_queue_max, 16384, 1 << 30 },
+		{ "socket-send-buffer", cfg->socket_send_buffer, 0, 1 << 26 },
 		{ "msg-rate", cfg->msg_rate, 0, 1000000 },
 		{ "msg-burst", cfg->msg_burst, 1, 1000000 },
 		{ "flood-refusals", cfg->flood_refusals, 0, 1000000 },
@@ -127,6 +128,7 @@ int main(int argc, char **argv)
 			.max_frame = 65536,
 			.frame_timeout_ms = 10000,
 			.send_queue_max = 1 << 20,
+			.socket_send_buffer = 256 << 10,
 			.idle_timeout_ms = 120000,
 			.msg_rate = 100,
 			.msg_burst = 200,
@@ -162,6 +164,9 @@ int main(int argc, char **argv)
 		  "close a client whose begun frame is not complete this long after (0: never)" },
 		{ "send-queue-max", RG_OPT_INT, &cfg->send_queue_max,
 		  "bytes queued for a client that does not read before it is cut off" },
+		{ "socket-send-buffer", RG_OPT_INT, &cfg->socket_send_buffer,
+		  "kernel send buffer per client, bytes (0: the kernel's own, which grows "
+		  "to megabytes for a client that does not read)" },
 		{ "msg-rate", RG_OPT_INT, &cfg->msg_rate,
 		  "messages per second one client may send; more get RATE_LIMITED (0: any)" },
 		{ "msg-burst", RG_OPT_INT, &cfg->msg_burst,

@@ -867,8 +867,10 @@ static int bind_any(SOCKET sock, int family)
 
 /* A reused socket was refused (Wine: WSAEISCONN): turn connect reuse off
  * for the process and put a new socket, on this port, in its place. */
-static int replace_reused(struct iocp_state *st, struct net__handle *h, int family)
+static int replace_reused(struct iocp_state *st, struct net__op *op)
 {
+	struct net__handle *h = op->handle;
+	const struct net_session *s = op->owner;
 	net_socket_t fresh;
 	int err;
 
@@ -878,7 +880,7 @@ static int replace_reused(struct iocp_state *st, struct net__handle *h, int fami
 	closesocket((SOCKET)h->sock);
 	h->sock = NET__SOCK_INVALID;
 	h->iocp_flags &= ~IOCP_H_REUSED;
-	err = net__sock_new(family, &fresh);
+	err = net__sock_new(op->addr->ss_family, &fresh);
 	if (err)
 		return err;
 	err = associate(st, (SOCKET)fresh, KEY_IO);
@@ -886,7 +888,7 @@ static int replace_reused(struct iocp_state *st, struct net__handle *h, int fami
 		closesocket((SOCKET)fresh);
 		return err;
 	}
-	net__sock_tune(fresh);
+	net__sock_tune(fresh, s->service->cfg.socket_send_buffer);
 	h->sock = fresh;
 	return 0;
 }
@@ -915,7 +917,7 @@ static int connect_post(struct iocp_state *st, struct net__op *op)
 	h->iocp_flags |= IOCP_H_DIALED;
 	err = connect_try(op);
 	if ((err == -EISCONN || err == -EINVAL) && (h->iocp_flags & IOCP_H_REUSED)) {
-		err = replace_reused(st, h, op->addr->ss_family);
+		err = replace_reused(st, op);
 		if (!err)
 			err = connect_try(op);
 	}

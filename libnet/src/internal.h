@@ -437,8 +437,9 @@ int net__sock_listen(const struct sockaddr_storage *addr, socklen_t addr_len, in
 		     net_socket_t *out, uint16_t *port_out);
 /* A non-blocking stream socket for dialing addr's family. */
 int net__sock_stream(int family, net_socket_t *out);
-/* Per-connection options (TCP_NODELAY, non-blocking). */
-void net__sock_tune(net_socket_t sock);
+/* Per-connection options (TCP_NODELAY, non-blocking; SO_SNDBUF when
+ * send_buffer is not 0). */
+void net__sock_tune(net_socket_t sock, uint32_t send_buffer);
 /* The peer of a connected socket (family 0 if it cannot be had). */
 void net__sock_peer_addr(net_socket_t sock, struct net__addr *out);
 /* From a sockaddr (addr.c, shared by every platform). */

@@ -273,7 +273,7 @@ void net__session_open_accepted(struct net_session *s, net_socket_t sock)
 	int err;
 
 	s->handle.sock = sock;
-	net__sock_tune(sock);
+	net__sock_tune(sock, s->service->cfg.socket_send_buffer);
 	err = s->loop->engine->attach(s->loop, &s->handle);
 	if (err) {
 		net__sock_close(sock);
@@ -293,7 +293,7 @@ int net__session_dial(struct net_session *s, const struct sockaddr_storage *addr
 
 	if (err)
 		return err;
-	net__sock_tune(s->handle.sock);
+	net__sock_tune(s->handle.sock, s->service->cfg.socket_send_buffer);
 	err = s->loop->engine->attach(s->loop, &s->handle);
 	if (err)
 		goto out_close;

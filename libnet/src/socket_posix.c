@@ -52,14 +52,17 @@ int net__sock_listen(const struct sockaddr_storage *addr, socklen_t addr_len, in
 	return 0;
 }
 
-void net__sock_tune(net_socket_t sock)
+void net__sock_tune(net_socket_t sock, uint32_t send_buffer)
 {
 	int one = 1;
 	int fd = (int)sock;
 	int flags = fcntl(fd, F_GETFL);
+	int sndbuf = (int)send_buffer;
 
 	/* Sends are gathered per loop turn already; Nagle only adds delay. */
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (send_buffer)
+		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
 	if (flags >= 0 && !(flags & O_NONBLOCK))
 		fcntl(fd, F_SETFL, flags | O_NONBLOCK);
 }

@@ -132,13 +132,16 @@ int net__sock_listen(const struct sockaddr_storage *addr, socklen_t addr_len, in
 	return 0;
 }
 
-void net__sock_tune(net_socket_t sock)
+void net__sock_tune(net_socket_t sock, uint32_t send_buffer)
 {
 	BOOL one = TRUE;
+	int sndbuf = (int)send_buffer;
 
 	/* Sends are gathered per loop turn already; Nagle only adds delay.
 	 * No non-blocking mode: every I/O on the socket is overlapped. */
 	setsockopt((SOCKET)sock, IPPROTO_TCP, TCP_NODELAY, (const char *)&one, sizeof(one));
+	if (send_buffer)
+		setsockopt((SOCKET)sock, SOL_SOCKET, SO_SNDBUF, (const char *)&sndbuf, sizeof(sndbuf));
 }
 
 void net__sock_peer_addr(net_socket_t sock, struct net__addr *out)

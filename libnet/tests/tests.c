@@ -648,7 +648,9 @@ static const struct net_session_ops pusher_ops = {
 static void test_slow_consumer_cut_off(void)
 {
 	struct net_runtime *rt = test_runtime(1);
-	struct net_session_config sc = { .ops = &pusher_ops, .send_queue_max = 256 * 1024 };
+	struct net_session_config sc = {
+		.ops = &pusher_ops, .send_queue_max = 256 * 1024, .socket_send_buffer = 64 * 1024,
+	};
 	struct net_server *srv = start_server(rt, &sc, 0);
 	int fd = test_connect(net_server_port(srv));
 	struct net_stats st;

@@ -252,6 +252,10 @@ struct net_session_config {
 	uint32_t frame_timeout_ms; /* 0: none; else a partial frame (or, with
 				      on_recv, unconsumed bytes) must be
 				      completed within this many ms           */
+	uint32_t socket_send_buffer; /* 0: the kernel's (autotuned, up to ~4 MiB
+				      on loopback); else SO_SNDBUF, so a peer
+				      that never reads pins at most this much
+				      kernel memory before send_queue_max  */
 };
 
 /* The id of a session; stable for this connection only. */

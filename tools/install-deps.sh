@@ -9,20 +9,16 @@ packages=(
   build-essential cmake pkg-config
   # libnet, the cluster
   liburing-dev libprotobuf-c-dev protobuf-c-compiler libsqlite3-dev libsodium-dev libinih-dev
-  # tests, tools and the Python client
-  python3 python3-protobuf protobuf-compiler procps iproute2
+  # tests, tools and the Python client; curl for `deploy/ringgate status`,
+  # systemd for `systemd-analyze verify` of the service units
+  python3 python3-protobuf protobuf-compiler procps iproute2 util-linux curl systemd
+  # fuzzing: clang-14 and its libFuzzer runtime
+  clang-14 libclang-rt-14-dev
   # benchmarks (libuv baseline, plots)
   libuv1-dev gnuplot-nox
   # Windows: libnet's IOCP engine, cross-built and run under Wine
   gcc-mingw-w64-x86-64 wine64
 )
-# Packages other parts of the tree added (one per line, # comments).
-extra_file="$(dirname "$0")/extra-packages.txt"
-if [[ -f "$extra_file" ]]; then
-  while read -r pkg _; do
-    [[ -z "$pkg" || "$pkg" == \#* ]] || packages+=("$pkg")
-  done < "$extra_file"
-fi
 
 missing=()
 for pkg in "${packages[@]}"; do

@@ -26,6 +26,10 @@ import tempfile
 import threading
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "..", "tests"))
+from ringgate_test import encode_varint as varint  # noqa: E402
+
 STEP_TIMEOUT = 20.0  # seconds any single step may take (slow sanitizer builds)
 PASSWORD = "pw-never-logged-7f3a"
 CHILDREN = []  # every dbproxy started, killed at exit whatever happened
@@ -33,18 +37,6 @@ CHILDREN = []  # every dbproxy started, killed at exit whatever happened
 
 def fail(message):
     raise AssertionError(message)
-
-
-def varint(value):
-    out = bytearray()
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
 
 
 class Dbproxy:

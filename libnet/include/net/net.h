@@ -301,8 +301,10 @@ NET_EXPORT int net_session_send_frame(struct net_session *s, const void *body,
 /*
  * Reserve room for one frame of exactly body_len bytes in the send queue
  * and return a pointer to write the body into (for example with
- * protobuf_c_message_pack), or NULL with *err set. The frame is sent as
- * it stands at the end of the current callback. Loop thread only.
+ * protobuf_c_message_pack), or NULL with *err set. Write the whole body
+ * before control returns to the loop: queued bytes go to the kernel at the
+ * end of the loop turn, whichever callback (session, timer, posted task)
+ * queued them. Loop thread only.
  */
 NET_EXPORT void *net_session_reserve_frame(struct net_session *s, size_t body_len,
 					   int *err /* OUT */);

@@ -91,8 +91,11 @@ static void post_delivery(struct delivery_task *task)
 	int err = net_loop_post(task->gl->net, run_delivery, task);
 
 	if (err < 0) {
-		RG_WARN("cannot post to loop %u: %s", net_loop_index(task->gl->net),
-			net_strerror(err));
+		/* A stopped loop (shutdown) has no clients left to deliver to:
+		 * only a failure while running is worth a warning. */
+		if (err != -ESHUTDOWN)
+			RG_WARN("cannot post to loop %u: %s", net_loop_index(task->gl->net),
+				net_strerror(err));
 		frame_release(task->frame);
 		free(task);
 	}

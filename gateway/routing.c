@@ -14,6 +14,7 @@
  * The owning loop is read from the session id itself: libnet documents an
  * id as slot | loop << 24 | generation << 32.
  */
+#include <errno.h>
 #include <stdlib.h>
 
 #include <rg/log.h>

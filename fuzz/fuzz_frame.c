@@ -153,20 +153,13 @@ static void decode(const uint8_t *stream, size_t len, const size_t *cuts, size_t
 	free(buf);
 }
 
-/*
- * The same frames and the same ending whatever the split. One known
- * exception (reported, libnet's to decide): a prefix that is both too
- * long (-EBADMSG) and, within its first bytes, already larger than
- * max_body ends -EMSGSIZE when those first bytes arrive alone, -EBADMSG
- * when the whole prefix arrives at once. Both close the session.
- */
+/* The same frames and the same ending whatever the split. */
 static void same_outcome(const struct decoded *whole, const struct decoded *split)
 {
 	CHECK(whole->frames == split->frames);
 	CHECK(whole->digest == split->digest);
 	CHECK(whole->consumed == split->consumed);
-	CHECK(whole->end == split->end ||
-	      (whole->end == -EBADMSG && split->end == -EMSGSIZE));
+	CHECK(whole->end == split->end);
 }
 
 static int cmp_size(const void *a, const void *b)

@@ -24,20 +24,21 @@ int net_frame_parse(const uint8_t *data, size_t len, size_t max_body,
 		    size_t *hdr_len, size_t *body_len)
 {
 	uint64_t value = 0;
+	size_t i;
 
-	for (size_t i = 0; i < NET_VARINT_MAX; i++) {
-		if (i == len)
-			/* Even a partial prefix can prove the frame too large:
-			 * refuse before buffering anything more. */
-			return value > max_body ? -EMSGSIZE : 0;
+	for (i = 0; i < len && i < NET_VARINT_MAX; i++) {
 		value |= (uint64_t)(data[i] & 0x7f) << (7 * i);
+		/* Later bytes only add: once the prefix proves the frame too
+		 * large, refuse before buffering anything more. Checked at
+		 * every byte, so the verdict does not depend on how the bytes
+		 * were split across reads. */
+		if (value > max_body)
+			return -EMSGSIZE;
 		if (!(data[i] & 0x80)) {
-			if (value > max_body)
-				return -EMSGSIZE;
 			*hdr_len = i + 1;
 			*body_len = (size_t)value;
 			return 1;
 		}
 	}
-	return -EBADMSG;
+	return i == NET_VARINT_MAX ? -EBADMSG : 0;
 }

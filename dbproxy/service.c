@@ -201,6 +201,12 @@ static void write_done(struct rg_write *w)
 	reply.message = (char *)detail;
 	if (w->result == 0 && w->kind == RG_WRITE_ADD_GOLD) {
 		gold.gold = w->gold;
+		gold.duplicate = w->duplicate;
+		if (w->duplicate)
+			RG_INFO("add_gold op %llu for player %llu was applied before: "
+				"answered with the current total, nothing added",
+				(unsigned long long)w->add_gold.op_id,
+				(unsigned long long)w->add_gold.player_id);
 		reply.body_case = RINGGATE__INTERNAL__DB_TO_GAME__BODY_ADD_GOLD;
 		reply.add_gold = &gold;
 	} else if (w->result == 0) {
@@ -322,6 +328,12 @@ static void handle_add_gold(struct rg_service *svc, struct link *link, const Gam
 				 "add_gold needs a player_id and an amount > 0");
 		return;
 	}
+	if (req->op_id > INT64_MAX) {
+		/* SQLite stores it as a signed 64-bit integer. */
+		send_bad_request(svc, link->id, msg->request_id,
+				 "add_gold op_id must fit in 63 bits");
+		return;
+	}
 	call = calloc(1, sizeof *call);
 	if (!call) {
 		send_status(svc, link->id, msg->request_id, -ENOMEM);
@@ -330,6 +342,7 @@ static void handle_add_gold(struct rg_service *svc, struct link *link, const Gam
 	call->write.kind = RG_WRITE_ADD_GOLD;
 	call->write.add_gold.player_id = req->player_id;
 	call->write.add_gold.amount = req->amount;
+	call->write.add_gold.op_id = req->op_id;
 	submit_write(svc, link, msg, call);
 }
 

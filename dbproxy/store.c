@@ -43,12 +43,16 @@ static const struct migration migrations[] = {
 	  /* Version 1 did not record when a row last changed. */
 	  "ALTER TABLE players ADD COLUMN updated_at INTEGER NOT NULL DEFAULT 0;"
 	  "UPDATE players SET updated_at = created_at;" },
+	{ 3,
+	  /* The idempotency key of the last AddGold applied (0: none yet), so
+	   * that a resent AddGold is not paid twice (docs/storage.md). */
+	  "ALTER TABLE players ADD COLUMN last_op_id INTEGER NOT NULL DEFAULT 0;" },
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == RG_STORE_SCHEMA_VERSION,
 	       "RG_STORE_SCHEMA_VERSION must name the last migration step");
 
-#define PLAYER_COLUMNS "id, name, zone, x, y, gold, created_at, updated_at"
+#define PLAYER_COLUMNS "id, name, zone, x, y, gold, created_at, updated_at, last_op_id"
 
 enum stmt_id {
 	STMT_BEGIN,
@@ -70,10 +74,13 @@ static const char *const stmt_sql[STMT_COUNT] = {
 	[STMT_FIND_BY_ID] = "SELECT " PLAYER_COLUMNS " FROM players WHERE id = ?1",
 	[STMT_INSERT] = "INSERT INTO players (name, pwhash, zone, x, y, gold, created_at,"
 			" updated_at) VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, ?6)",
-	/* The guard keeps gold + amount inside SQLite's int64: no row means
-	 * either no player or an overflow, told apart afterwards. */
-	[STMT_ADD_GOLD] = "UPDATE players SET gold = gold + ?2, updated_at = ?3"
+	/* The guards keep gold + amount inside SQLite's int64 and skip an
+	 * op_id (?4) already applied: no row means no player, an overflow or
+	 * a duplicate, told apart afterwards. ?4 = 0 carries no key. */
+	[STMT_ADD_GOLD] = "UPDATE players SET gold = gold + ?2, updated_at = ?3,"
+			  " last_op_id = CASE WHEN ?4 = 0 THEN last_op_id ELSE ?4 END"
 			  " WHERE id = ?1 AND gold <= 9223372036854775807 - ?2"
+			  " AND (?4 = 0 OR last_op_id < ?4)"
 			  " RETURNING gold",
 	[STMT_SAVE_POSITION] = "UPDATE players SET zone = ?2, x = ?3, y = ?4, updated_at = ?5"
 			       " WHERE id = ?1",
@@ -377,6 +384,7 @@ static void read_player(sqlite3_stmt *stmt, struct rg_player *out)
 	out->gold = (uint64_t)sqlite3_column_int64(stmt, 5);
 	out->created_at = sqlite3_column_int64(stmt, 6);
 	out->updated_at = sqlite3_column_int64(stmt, 7);
+	out->last_op_id = (uint64_t)sqlite3_column_int64(stmt, 8);
 }
 
 /* Step a one-row query: 0 with the row in *out, -ENOENT, or an error. */
@@ -390,7 +398,7 @@ static int fetch_player(struct rg_store *st, enum stmt_id id, struct rg_player *
 	if (rc == SQLITE_ROW) {
 		read_player(stmt, out);
 		if (pwhash) {
-			const unsigned char *hash = sqlite3_column_text(stmt, 8);
+			const unsigned char *hash = sqlite3_column_text(stmt, 9);
 			snprintf(pwhash, RG_PWHASH_MAX, "%s", hash ? (const char *)hash : "");
 		}
 	} else if (rc == SQLITE_DONE) {
@@ -450,18 +458,22 @@ int rg_store_create_player(struct rg_store *st, const char *name, const char *pw
 }
 
 int rg_store_add_gold(struct rg_store *st, uint64_t player_id, uint32_t amount,
-		      int64_t now_ms, uint64_t *total)
+		      uint64_t op_id, int64_t now_ms, uint64_t *total, bool *duplicate)
 {
 	sqlite3_stmt *stmt = st->stmt[STMT_ADD_GOLD];
 	struct rg_player player;
 	bool updated = false;
 	int rc;
 
+	*duplicate = false;
 	if (player_id > INT64_MAX)
 		return -ENOENT;
+	if (op_id > INT64_MAX)
+		return -ERANGE;
 	sqlite3_bind_int64(stmt, 1, (sqlite3_int64)player_id);
 	sqlite3_bind_int64(stmt, 2, amount);
 	sqlite3_bind_int64(stmt, 3, now_ms);
+	sqlite3_bind_int64(stmt, 4, (sqlite3_int64)op_id);
 	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
 		*total = (uint64_t)sqlite3_column_int64(stmt, 0);
 		updated = true;
@@ -471,9 +483,18 @@ int rg_store_add_gold(struct rg_store *st, uint64_t player_id, uint32_t amount,
 		return store_fail(st, "add gold", rc);
 	if (updated)
 		return 0;
-	/* Nothing matched: a missing player, or the guard refused overflow. */
+	/* Nothing matched: a missing player, a duplicate, or an overflow.
+	 * Writes for one player arrive in op_id order, so an op_id at or
+	 * below the last applied one was applied before. */
 	rc = rg_store_find_by_id(st, player_id, &player);
-	return rc == 0 ? -ERANGE : rc;
+	if (rc < 0)
+		return rc;
+	if (op_id != 0 && op_id <= player.last_op_id) {
+		*total = player.gold;
+		*duplicate = true;
+		return 0;
+	}
+	return -ERANGE;
 }
 
 int rg_store_save_position(struct rg_store *st, uint64_t player_id, uint32_t zone,

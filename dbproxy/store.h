@@ -37,7 +37,7 @@
 #define RG_SPAWN_Y 0.0f
 
 /* The schema version this binary writes (the last migration step). */
-#define RG_STORE_SCHEMA_VERSION 2
+#define RG_STORE_SCHEMA_VERSION 3
 
 /* PRAGMA synchronous for the connection; see docs/storage.md. */
 enum rg_store_sync {
@@ -62,6 +62,7 @@ struct rg_player {
 	uint64_t gold;
 	int64_t created_at;       /* wall clock, ms since the epoch             */
 	int64_t updated_at;
+	uint64_t last_op_id;      /* the last AddGold op_id applied; 0 = none   */
 };
 
 struct rg_store;
@@ -124,11 +125,18 @@ int rg_store_create_player(struct rg_store *st, const char *name, const char *pw
 
 /*
  * Add amount to a player's gold and return the new total in *total.
+ * op_id is the write's idempotency key (proto/internal.proto, DbAddGold):
+ * non-zero and at most the player's last_op_id means it was applied
+ * before, so nothing changes, *duplicate is set and *total is the current
+ * gold; otherwise the gold is added and last_op_id becomes op_id. 0 means
+ * no key: always applied, last_op_id kept.
  * Returns 0, -ENOENT (no such player), -ERANGE (the total would pass
- * INT64_MAX, SQLite's integer range; nothing changes), or a negative code.
+ * INT64_MAX, SQLite's integer range, or op_id does; nothing changes), or
+ * a negative code.
  */
 int rg_store_add_gold(struct rg_store *st, uint64_t player_id, uint32_t amount,
-		      int64_t now_ms, uint64_t *total /* OUT */);
+		      uint64_t op_id, int64_t now_ms, uint64_t *total /* OUT */,
+		      bool *duplicate /* OUT */);
 
 /* Store zone and position. Returns 0, -ENOENT, or a negative code. */
 int rg_store_save_position(struct rg_store *st, uint64_t player_id, uint32_t zone,

@@ -52,7 +52,7 @@ static int apply_write(struct rg_store *st, struct rg_write *w, uint64_t now_ms,
 					      &w->player);
 	case RG_WRITE_ADD_GOLD:
 		return rg_store_add_gold(st, w->add_gold.player_id, w->add_gold.amount,
-					 wall_ms, &w->gold);
+					 w->add_gold.op_id, wall_ms, &w->gold, &w->duplicate);
 	case RG_WRITE_SAVE_POSITION:
 		return rg_store_save_position(st, w->save.player_id, w->save.zone, w->save.x,
 					      w->save.y, wall_ms);

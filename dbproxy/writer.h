@@ -59,6 +59,7 @@ struct rg_write {
 		struct {
 			uint64_t player_id;
 			uint32_t amount;
+			uint64_t op_id;   /* idempotency key; 0 = none */
 		} add_gold;
 		struct {
 			uint64_t player_id;
@@ -73,6 +74,7 @@ struct rg_write {
 	int result;
 	struct rg_player player;  /* CREATE_PLAYER: the new row               */
 	uint64_t gold;            /* ADD_GOLD: the new total                  */
+	bool duplicate;           /* ADD_GOLD: op_id applied before, not again */
 
 	struct rg_qnode node;     /* private to the writer                    */
 };

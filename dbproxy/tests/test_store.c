@@ -116,11 +116,81 @@ static void migrate_from_v1(void)
 		" VALUES ('old', 'h1', 3, 1.5, 2.5, 77, 12345);"
 		"PRAGMA user_version = 1;");
 	st = open_writer();
-	CHECK(rg_store_user_version(st) == 2);
+	CHECK(rg_store_user_version(st) == RG_STORE_SCHEMA_VERSION);
 	CHECK(rg_store_find_by_name(st, "old", &p, hash) == 0);
 	CHECK(p.zone == 3 && p.x == 1.5f && p.y == 2.5f && p.gold == 77);
-	CHECK(p.created_at == 12345 && p.updated_at == 12345);
+	CHECK(p.created_at == 12345 && p.updated_at == 12345 && p.last_op_id == 0);
 	CHECK(strcmp(hash, "h1") == 0);
+	rg_store_close(st);
+	remove_temp_db();
+}
+
+static void migrate_from_v2(void)
+{
+	struct rg_store *st;
+	struct rg_player p;
+	uint64_t total = 0;
+	bool dup;
+
+	temp_db();
+	/* A file written by schema version 2 (no last_op_id column). */
+	raw_sql("CREATE TABLE players (id INTEGER PRIMARY KEY AUTOINCREMENT,"
+		" name TEXT NOT NULL UNIQUE, pwhash TEXT NOT NULL, zone INTEGER NOT NULL,"
+		" x REAL NOT NULL, y REAL NOT NULL,"
+		" gold INTEGER NOT NULL DEFAULT 0 CHECK (gold >= 0),"
+		" created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL DEFAULT 0);"
+		"INSERT INTO players (name, pwhash, zone, x, y, gold, created_at, updated_at)"
+		" VALUES ('old', 'h1', 3, 1.5, 2.5, 77, 12345, 23456);"
+		"PRAGMA user_version = 2;");
+	st = open_writer();
+	CHECK(rg_store_user_version(st) == RG_STORE_SCHEMA_VERSION);
+	CHECK(rg_store_find_by_name(st, "old", &p, NULL) == 0);
+	CHECK(p.gold == 77 && p.updated_at == 23456 && p.last_op_id == 0);
+	/* The first keyed AddGold after the migration is applied. */
+	CHECK(rg_store_add_gold(st, p.id, 3, 1, 30000, &total, &dup) == 0);
+	CHECK(total == 80 && !dup);
+	rg_store_close(st);
+	remove_temp_db();
+}
+
+/* The same op_id twice adds once; lower ones are duplicates too; 0 has no
+ * key and is applied every time without moving last_op_id. */
+static void add_gold_once(void)
+{
+	struct rg_store *st;
+	struct rg_player p, q;
+	uint64_t total = 0;
+	bool dup;
+
+	temp_db();
+	st = open_writer();
+	CHECK(rg_store_create_player(st, "dave", "hash", 1, &p) == 0);
+	CHECK(rg_store_add_gold(st, p.id, 10, 100, 2, &total, &dup) == 0);
+	CHECK(total == 10 && !dup);
+	CHECK(rg_store_add_gold(st, p.id, 10, 100, 3, &total, &dup) == 0);
+	CHECK(total == 10 && dup);
+	CHECK(rg_store_add_gold(st, p.id, 4, 99, 3, &total, &dup) == 0);
+	CHECK(total == 10 && dup);
+	CHECK(rg_store_add_gold(st, p.id, 5, 101, 4, &total, &dup) == 0);
+	CHECK(total == 15 && !dup);
+	CHECK(rg_store_add_gold(st, p.id, 1, 0, 5, &total, &dup) == 0);
+	CHECK(total == 16 && !dup);
+	CHECK(rg_store_add_gold(st, p.id, 1, 0, 5, &total, &dup) == 0);
+	CHECK(total == 17 && !dup);
+	CHECK(rg_store_find_by_id(st, p.id, &q) == 0 && q.gold == 17 && q.last_op_id == 101);
+	/* A duplicate for a missing player is still "no such player". */
+	CHECK(rg_store_add_gold(st, p.id + 1, 1, 100, 5, &total, &dup) == -ENOENT);
+	/* Keys are per player: another player's first op_id 100 is applied. */
+	CHECK(rg_store_create_player(st, "erin", "hash", 1, &q) == 0);
+	CHECK(rg_store_add_gold(st, q.id, 2, 100, 6, &total, &dup) == 0);
+	CHECK(total == 2 && !dup);
+	/* SQLite's integers are signed: a key past INT64_MAX is refused. */
+	CHECK(rg_store_add_gold(st, q.id, 2, (uint64_t)INT64_MAX + 1, 6, &total, &dup) == -ERANGE);
+	/* Survives closing: the key is in the file, not in memory. */
+	rg_store_close(st);
+	st = open_writer();
+	CHECK(rg_store_add_gold(st, p.id, 10, 101, 7, &total, &dup) == 0);
+	CHECK(total == 17 && dup);
 	rg_store_close(st);
 	remove_temp_db();
 }
@@ -164,21 +234,22 @@ static void gold_and_position(void)
 	struct rg_store *st;
 	struct rg_player p, q;
 	uint64_t total = 0;
+	bool dup;
 
 	temp_db();
 	st = open_writer();
 	CHECK(rg_store_create_player(st, "carol", "hash", 1, &p) == 0);
-	CHECK(rg_store_add_gold(st, p.id, 5, 2, &total) == 0 && total == 5);
-	CHECK(rg_store_add_gold(st, p.id + 1, 5, 2, &total) == -ENOENT);
-	CHECK(rg_store_add_gold(st, UINT64_MAX, 5, 2, &total) == -ENOENT);
+	CHECK(rg_store_add_gold(st, p.id, 5, 0, 2, &total, &dup) == 0 && total == 5);
+	CHECK(rg_store_add_gold(st, p.id + 1, 5, 0, 2, &total, &dup) == -ENOENT);
+	CHECK(rg_store_add_gold(st, UINT64_MAX, 5, 0, 2, &total, &dup) == -ENOENT);
 	CHECK(rg_store_save_position(st, p.id, 4, -3.25f, 8.5f, 3) == 0);
 	CHECK(rg_store_save_position(st, p.id + 1, 4, 0, 0, 3) == -ENOENT);
 	CHECK(rg_store_find_by_id(st, p.id, &q) == 0);
 	CHECK(q.zone == 4 && q.x == -3.25f && q.y == 8.5f && q.gold == 5 && q.updated_at == 3);
 	/* Gold stops at SQLite's int64 range instead of wrapping. */
 	raw_sql("UPDATE players SET gold = 9223372036854775800");
-	CHECK(rg_store_add_gold(st, p.id, 7, 4, &total) == 0 && total == INT64_MAX);
-	CHECK(rg_store_add_gold(st, p.id, 1, 4, &total) == -ERANGE);
+	CHECK(rg_store_add_gold(st, p.id, 7, 0, 4, &total, &dup) == 0 && total == INT64_MAX);
+	CHECK(rg_store_add_gold(st, p.id, 1, 0, 4, &total, &dup) == -ERANGE);
 	CHECK(rg_store_find_by_id(st, p.id, &q) == 0 && q.gold == INT64_MAX);
 	rg_store_close(st);
 	remove_temp_db();
@@ -449,11 +520,13 @@ static const struct {
 } cases[] = {
 	{ "migrate_empty", migrate_empty },
 	{ "migrate_from_v1", migrate_from_v1 },
+	{ "migrate_from_v2", migrate_from_v2 },
 	{ "refuse_newer_schema", refuse_newer_schema },
 	{ "refuse_without_wal", refuse_without_wal },
 	{ "reader_needs_migrated_file", reader_needs_migrated_file },
 	{ "gold_and_position", gold_and_position },
 	{ "add_gold_order", add_gold_order },
+	{ "add_gold_once", add_gold_once },
 	{ "writer_busy", writer_busy },
 	{ "writer_deadline", writer_deadline },
 	{ "wrong_password", wrong_password },

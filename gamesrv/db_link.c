@@ -230,16 +230,37 @@ int db_service_start(struct db_service *d, struct net_runtime *rt, struct game_q
 
 /* ---- game side ------------------------------------------------------------ */
 
+/* An AddGold that may be sent more than once, always with its op_id. */
+struct gold_write {
+	struct db_link *link;
+	uint64_t player_id;
+	uint32_t amount;
+	uint64_t op_id;
+	uint64_t deadline_ms;
+	rg_call_fn fn;             /* the caller's callback and context      */
+	void *ctx;
+	unsigned sends;
+};
+
+static void end_held(struct db_link *l, size_t i, int status);
+
 int db_link_init(struct db_link *l, struct net_runtime *rt)
 {
 	memset(l, 0, sizeof(*l));
 	l->rt = rt;
+	/* Strictly increasing within this run, and above the keys of earlier
+	 * runs (proto/internal.proto, DbAddGold, states the rule). */
+	l->next_op_id = rg_wall_ms() << 20;
 	l->calls = rg_calls_create();
 	return l->calls ? 0 : -ENOMEM;
 }
 
 void db_link_fini(struct db_link *l)
 {
+	while (l->held_len > 0)
+		end_held(l, l->held_len - 1, -ECANCELED);
+	free(l->held);
+	l->held = NULL;
 	rg_calls_destroy(l->calls);
 	l->calls = NULL;
 	wire_buf_fini(&l->buf);
@@ -250,13 +271,64 @@ bool db_link_up(const struct db_link *l)
 	return l->session != 0;
 }
 
+static int send_gold(struct db_link *l, struct gold_write *gw);
+
 void db_link_on_up(struct db_link *l, net_session_id session)
 {
+	size_t held = l->held_len;
+
 	l->session = session;
 	rg_gauge_set(l->metrics->db_link_up, 1);
 	if (l->was_up)
 		rg_counter_add(l->metrics->db_reconnects, 1);
 	l->was_up = true;
+	if (held == 0)
+		return;
+	/* Before anything newer can be sent: each player's held write is
+	 * its newest, so dbproxy's key check stays exact. */
+	RG_INFO("dbproxy link up: resending %zu held add_gold writes", held);
+	l->held_len = 0;
+	for (size_t i = 0; i < held; i++) {
+		struct gold_write *gw = l->held[i];
+		int rc = send_gold(l, gw);
+
+		if (rc < 0) {
+			gw->fn(gw->ctx, rc, NULL);
+			free(gw);
+		}
+	}
+}
+
+static int by_player_then_op(const void *a, const void *b)
+{
+	const struct gold_write *x = *(struct gold_write *const *)a;
+	const struct gold_write *y = *(struct gold_write *const *)b;
+
+	if (x->player_id != y->player_id)
+		return x->player_id < y->player_id ? -1 : 1;
+	return x->op_id < y->op_id ? -1 : x->op_id > y->op_id;
+}
+
+/* Keep only each player's newest held write (db_link.h says why); the
+ * older ones fail with -ENOTCONN, as every call did before keys. */
+static void keep_newest_per_player(struct db_link *l)
+{
+	size_t kept = 0;
+
+	if (l->held_len < 2)
+		return; /* nothing to choose from (and qsort wants a non-NULL base) */
+	qsort(l->held, l->held_len, sizeof l->held[0], by_player_then_op);
+	for (size_t i = 0; i < l->held_len; i++) {
+		struct gold_write *gw = l->held[i];
+
+		if (i + 1 < l->held_len && l->held[i + 1]->player_id == gw->player_id) {
+			gw->fn(gw->ctx, -ENOTCONN, NULL);
+			free(gw);
+		} else {
+			l->held[kept++] = gw;
+		}
+	}
+	l->held_len = kept;
 }
 
 void db_link_on_down(struct db_link *l, net_session_id session)
@@ -266,9 +338,13 @@ void db_link_on_down(struct db_link *l, net_session_id session)
 	l->session = 0;
 	rg_gauge_set(l->metrics->db_link_up, 0);
 	if (rg_calls_pending(l->calls) > 0)
-		RG_WARN("dbproxy link down: failing %zu pending calls",
+		RG_WARN("dbproxy link down: ending %zu pending calls",
 			rg_calls_pending(l->calls));
-	rg_calls_fail_all(l->calls, -ENOTCONN);
+	rg_calls_fail_all(l->calls, -ENOTCONN); /* AddGolds go to l->held */
+	keep_newest_per_player(l);
+	if (l->held_len > 0)
+		RG_WARN("dbproxy link down: holding %zu add_gold writes for a resend "
+			"(until their deadlines)", l->held_len);
 }
 
 void db_link_on_reply(struct db_link *l, const Ringgate__Internal__DbToGame *reply)
@@ -278,14 +354,28 @@ void db_link_on_reply(struct db_link *l, const Ringgate__Internal__DbToGame *rep
 			 (unsigned long long)reply->request_id);
 }
 
+/* End held write i with status and close the gap it leaves. */
+static void end_held(struct db_link *l, size_t i, int status)
+{
+	struct gold_write *gw = l->held[i];
+
+	memmove(&l->held[i], &l->held[i + 1], (l->held_len - i - 1) * sizeof l->held[0]);
+	l->held_len--;
+	gw->fn(gw->ctx, status, NULL);
+	free(gw);
+}
+
 void db_link_expire(struct db_link *l, uint64_t now_ms)
 {
 	rg_calls_expire(l->calls, now_ms);
+	for (size_t i = l->held_len; i-- > 0;)
+		if (now_ms >= l->held[i]->deadline_ms)
+			end_held(l, i, -ETIMEDOUT);
 }
 
 size_t db_link_pending(const struct db_link *l)
 {
-	return rg_calls_pending(l->calls);
+	return rg_calls_pending(l->calls) + l->held_len;
 }
 
 /* A call on its way: the caller's callback, and when it was sent, so
@@ -369,15 +459,80 @@ int db_link_save(struct db_link *l, uint64_t player_id, uint32_t zone, float x, 
 	return call(l, GS_DB_SAVE, &req, deadline_ms, fn, ctx);
 }
 
-int db_link_add_gold(struct db_link *l, uint64_t player_id, uint32_t amount,
-		     uint64_t deadline_ms, rg_call_fn fn, void *ctx)
+/* Put gw on the held list (link down). False: no memory to hold it. */
+static bool hold(struct db_link *l, struct gold_write *gw)
+{
+	if (l->held_len == l->held_cap) {
+		size_t cap = l->held_cap ? 2 * l->held_cap : 16;
+		struct gold_write **grown = realloc(l->held, cap * sizeof *grown);
+
+		if (!grown)
+			return false;
+		l->held = grown;
+		l->held_cap = cap;
+	}
+	l->held[l->held_len++] = gw;
+	return true;
+}
+
+/* Every send of an AddGold ends here: a link drop holds it, anything else
+ * ends it for the caller. */
+static void gold_done(void *arg, int status, const void *reply)
+{
+	struct gold_write *gw = arg;
+	const Ringgate__Internal__DbToGame *r = reply;
+
+	if (status == -ENOTCONN && hold(gw->link, gw))
+		return;
+	if (status == 0 && r->body_case == RINGGATE__INTERNAL__DB_TO_GAME__BODY_ADD_GOLD &&
+	    r->add_gold->duplicate) {
+		/* On a first send this would mean keys that went backwards (a
+		 * wall clock stepped back across a restart): worth a warning. */
+		rg_log(gw->sends > 1 ? RG_LOG_INFO : RG_LOG_WARN,
+		       "add_gold op %llu (send %u) was applied before: dbproxy added nothing "
+		       "this time", (unsigned long long)gw->op_id, gw->sends);
+	} else if (status == 0 && gw->sends > 1) {
+		RG_INFO("add_gold op %llu applied on send %u", (unsigned long long)gw->op_id,
+			gw->sends);
+	}
+	gw->fn(gw->ctx, status, reply);
+	free(gw);
+}
+
+/* Send gw (again) under a fresh request id. On failure gw is untouched. */
+static int send_gold(struct db_link *l, struct gold_write *gw)
 {
 	Ringgate__Internal__GameToDb req = RINGGATE__INTERNAL__GAME_TO_DB__INIT;
 	Ringgate__Internal__DbAddGold add = RINGGATE__INTERNAL__DB_ADD_GOLD__INIT;
+	int rc;
 
-	add.player_id = player_id;
-	add.amount = amount;
+	add.player_id = gw->player_id;
+	add.amount = gw->amount;
+	add.op_id = gw->op_id;
 	req.body_case = RINGGATE__INTERNAL__GAME_TO_DB__BODY_ADD_GOLD;
 	req.add_gold = &add;
-	return call(l, GS_DB_ADD_GOLD, &req, deadline_ms, fn, ctx);
+	rc = call(l, GS_DB_ADD_GOLD, &req, gw->deadline_ms, gold_done, gw);
+	if (rc == 0)
+		gw->sends++;
+	return rc;
+}
+
+int db_link_add_gold(struct db_link *l, uint64_t player_id, uint32_t amount,
+		     uint64_t deadline_ms, rg_call_fn fn, void *ctx)
+{
+	struct gold_write *gw;
+	int rc;
+
+	if (!db_link_up(l))
+		return -ENOTCONN; /* issue 3: a call to a down peer fails at once */
+	gw = malloc(sizeof(*gw));
+	if (!gw)
+		return -ENOMEM;
+	*gw = (struct gold_write){ .link = l, .player_id = player_id, .amount = amount,
+				   .op_id = l->next_op_id++, .deadline_ms = deadline_ms,
+				   .fn = fn, .ctx = ctx };
+	rc = send_gold(l, gw);
+	if (rc < 0)
+		free(gw);
+	return rc;
 }

@@ -16,6 +16,16 @@
  * every tick), or -ENOTCONN when the link goes down. A request made while
  * the link is down fails at once (the db_link_* call returns -ENOTCONN
  * and its callback never runs).
+ *
+ * AddGold is the exception to -ENOTCONN: it carries an idempotency key
+ * (op_id, proto/internal.proto), so one in flight when the link goes down
+ * is held and sent again, with the same op_id, once the link is back up;
+ * dbproxy applies it at most once. It still ends at its deadline
+ * (-ETIMEDOUT). Only the newest held AddGold of each player is kept: an
+ * older one fails with -ENOTCONN, because dbproxy's key check ("op_id at
+ * or below the player's last applied one is a duplicate") is exact only
+ * for the newest write it may have seen (an older one may have been
+ * refused, DB_BUSY, while a newer one was applied).
  */
 #ifndef GAMESRV_DB_LINK_H
 #define GAMESRV_DB_LINK_H
@@ -57,6 +67,8 @@ int db_service_start(struct db_service *d, struct net_runtime *rt, struct game_q
 
 /* ---- game side ------------------------------------------------------------ */
 
+struct gold_write;
+
 struct db_link {
 	struct net_runtime *rt;
 	struct rg_calls *calls;
@@ -64,6 +76,9 @@ struct db_link {
 	struct wire_buf buf;
 	struct gs_metrics *metrics;    /* set by the game after init        */
 	bool was_up;                   /* up once: later ups are reconnects */
+	uint64_t next_op_id;           /* AddGold keys: start wall ms << 20, +1 each */
+	struct gold_write **held;      /* AddGolds waiting for the link     */
+	size_t held_len, held_cap;
 };
 
 /* Set up a down link. Returns 0 or -ENOMEM. Game thread. */
@@ -83,7 +98,7 @@ void db_link_on_reply(struct db_link *l, const Ringgate__Internal__DbToGame *rep
 /* End calls past their deadline (now_ms: rg_now_ms()). Game thread. */
 void db_link_expire(struct db_link *l, uint64_t now_ms);
 
-/* Calls not yet ended. */
+/* Calls not yet ended (held AddGolds included). */
 size_t db_link_pending(const struct db_link *l);
 
 /*
@@ -98,6 +113,7 @@ int db_link_login(struct db_link *l, const char *name, const char *password,
 		  uint64_t deadline_ms, rg_call_fn fn, void *ctx);
 int db_link_save(struct db_link *l, uint64_t player_id, uint32_t zone, float x, float y,
 		 uint64_t deadline_ms, rg_call_fn fn, void *ctx);
+/* AddGold: as above, but a link drop holds it for a resend (see the top). */
 int db_link_add_gold(struct db_link *l, uint64_t player_id, uint32_t amount,
 		     uint64_t deadline_ms, rg_call_fn fn, void *ctx);
 

@@ -133,7 +133,9 @@ class FakeDb:
     account), saves and add_gold, and records every request. Knobs:
     answer_gold=False swallows DbAddGold; busy_saves=N refuses the next N
     saves with DB_BUSY; silent=True stops heartbeats and every answer (a
-    hung dbproxy)."""
+    hung dbproxy); refuse=True closes new connections at once (dbproxy
+    down). DbAddGold keeps dbproxy's op_id rule: an op_id at or below the
+    account's last applied one is answered, as a duplicate, not applied."""
 
     def __init__(self):
         i = rt.internal_pb2
@@ -147,6 +149,9 @@ class FakeDb:
         self.saves = []             # DbSavePlayer messages
         self.swallowed = []         # (conn, GameToDb) not answered
         self.answer_gold = True
+        self.gold_requests = []     # every DbAddGold seen, answered or not
+        self.refused = 0            # connections closed at once (refuse)
+        self.refuse = False
         self.busy_saves = 0
         self.refused_saves = 0
         self.silent = False
@@ -161,6 +166,12 @@ class FakeDb:
                 sock, _ = self.listener.accept()
             except OSError:
                 return
+            if self.refuse:
+                sock.close()
+                with self.cond:
+                    self.refused += 1
+                    self.cond.notify_all()
+                continue
             conn = Conn(sock, self._parse, self._heartbeat, "fakedb",
                         on_message=self._handle, silent=self.silent)
             with self.cond:
@@ -179,6 +190,10 @@ class FakeDb:
         kind = req.WhichOneof("body")
         if kind == "heartbeat":
             return True
+        if kind == "add_gold":
+            with self.cond:
+                self.gold_requests.append(req)
+                self.cond.notify_all()
         if self.silent:
             return True
         reply = i.DbToGame(request_id=req.request_id)
@@ -219,12 +234,23 @@ class FakeDb:
                     self.swallowed.append((conn, req))
                     self.cond.notify_all()
                 return True
-            for acct in self.accounts.values():
-                if acct["id"] == req.add_gold.player_id:
-                    acct["gold"] += req.add_gold.amount
-                    reply.add_gold.gold = acct["gold"]
+            reply.add_gold.CopyFrom(self.apply_gold(req.add_gold))
         conn.send(reply)
         return True
+
+    def apply_gold(self, add):
+        """Apply a DbAddGold as dbproxy does; returns the DbAddGoldReply."""
+        out = self.i.DbAddGoldReply()
+        for acct in self.accounts.values():
+            if acct["id"] == add.player_id:
+                if add.op_id and add.op_id <= acct.get("last_op_id", 0):
+                    out.duplicate = True
+                else:
+                    acct["gold"] += add.amount
+                    if add.op_id:
+                        acct["last_op_id"] = add.op_id
+                out.gold = acct["gold"]
+        return out
 
     def wait_for(self, predicate, what, timeout=WAIT):
         deadline = time.monotonic() + timeout
@@ -496,28 +522,44 @@ def case_earn_timeout(srv, db):
 
 
 def case_db_down(srv, db):
-    """With the dbproxy link down, calls fail at once with
-    SERVICE_UNAVAILABLE; the link comes back by itself."""
+    """An earn in flight when the dbproxy link drops is held, not failed:
+    once gamesrv has redialed it is sent again with the same op_id, and a
+    dbproxy that had applied it (the reply was what got lost) answers it
+    as a duplicate, so it is paid once. Calls made while the link is down
+    fail at once with SERVICE_UNAVAILABLE; the link comes back by itself."""
     c = rt.client_pb2
     gate = FakeGate(srv.port)
     expect(gate.login(1, "fred"), "login")
     db.answer_gold = False
     seq = gate.send_request(1, earn=c.EarnRequest(amount=5))
     db.wait_for(lambda: db.swallowed, "the add_gold")
+    first = db.swallowed[0][1]
+    assert first.add_gold.op_id != 0, first
+    db.apply_gold(first.add_gold)   # committed; its reply dies with the link
+    db.refuse = True
     db.drop_connections()
-    # The call in flight fails with the link, not at its deadline.
-    expect_error(gate.wait_reply(1, seq), "SERVICE_UNAVAILABLE")
+    # gamesrv redials only after it has queued the link's end, so from here
+    # on the game thread knows the link is down.
+    db.wait_for(lambda: db.refused >= 1, "a redial while dbproxy is down")
+    expect_error(gate.request(1, earn=c.EarnRequest(amount=7)), "SERVICE_UNAVAILABLE")
+    expect_error(gate.login(2, "gina"), "SERVICE_UNAVAILABLE")
     db.answer_gold = True
-    # Until gamesrv has redialed, new calls fail at once; then they work.
+    db.refuse = False
+    e = expect(gate.wait_reply(1, seq), "earn")
+    assert e.gold == 5, e           # paid once
+    resent = [r for r in db.gold_requests if r.request_id != first.request_id]
+    assert len(resent) == 1 and resent[0].add_gold == first.add_gold, db.gold_requests
     rt.eventually(lambda: rt.body_of(gate.login(2, "gina")) == "login",
                   timeout=WAIT, what="login after the dbproxy link is back")
     e = expect(gate.request(1, earn=c.EarnRequest(amount=3)), "earn")
-    assert e.gold == 3, e
+    assert e.gold == 8, e
+    assert db.gold_requests[-1].add_gold.op_id > first.add_gold.op_id, db.gold_requests
 
 
 def case_db_silent(srv, db):
     """A dbproxy that stops answering (heartbeats included) is noticed
-    within the dead time: its link is closed and calls fail."""
+    within the dead time: its link is closed, and an earn it never applied
+    is held and applied once the link is back."""
     c = rt.client_pb2
     gate = FakeGate(srv.port)
     expect(gate.login(1, "hank"), "login")
@@ -525,12 +567,15 @@ def case_db_silent(srv, db):
     db.silent = True
     for conn in db.conns:
         conn.silent = True
-    # The call deadline is long: only the dead-link rule can end this call.
     seq = gate.send_request(1, earn=c.EarnRequest(amount=5))
-    expect_error(gate.wait_reply(1, seq), "SERVICE_UNAVAILABLE")
+    db.wait_for(lambda: db.gold_requests, "the add_gold (ignored)")
+    # New connections answer again; the silent one is still cut off by the
+    # dead-link rule, and the earn is resent on the next link.
     db.silent = False
-    rt.eventually(lambda: rt.body_of(gate.request(1, earn=c.EarnRequest(amount=1))) == "earn",
-                  timeout=WAIT, what="earn after dbproxy answers again")
+    e = expect(gate.wait_reply(1, seq), "earn")
+    assert e.gold == 5, e
+    assert len(db.gold_requests) == 2, db.gold_requests
+    assert db.gold_requests[0].add_gold == db.gold_requests[1].add_gold, db.gold_requests
 
 
 def case_gate_drop(srv, db):

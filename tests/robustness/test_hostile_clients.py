@@ -227,7 +227,9 @@ def attack_oversize_prefix(cluster, n):
 
 def attack_bad_varint(cluster, n):
     sock, peer = raw_connect(cluster.gateway_port, source_address(n))
-    send_ignoring_reset(sock, b"\xff" * 6 + b"\x01")
+    # Six bytes of prefix whose value stays 0: malformed, not oversize
+    # (a prefix whose value already passes the limit is frame_too_large).
+    send_ignoring_reset(sock, b"\x80" * 6 + b"\x01")
     got = read_until_closed(sock, 10)
     assert got == b"", "a malformed prefix got an answer: %r" % got
     log_has(cluster, "gateway", r"client %s disconnected: bad_frame" % re.escape(peer))

@@ -101,11 +101,10 @@ void net__client_session_connected(struct net_session *s)
 	cli->slots[s->client_slot].delay_ms = cli->backoff_min_ms;
 }
 
-void net__client_session_closed(struct net_session *s, bool had_connected)
+void net__client_session_closed(struct net_session *s)
 {
 	struct net_client *cli = (struct net_client *)s->service;
 
-	(void)had_connected;
 	redial_later(&cli->slots[s->client_slot]);
 }
 

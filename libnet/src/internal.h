@@ -299,7 +299,7 @@ int net__session_config_normalize(struct net_session_config *cfg);
 /* Called by session.c when a session of the service is released after a
  * disconnect (servers drop their count, clients schedule a redial). */
 void net__server_session_closed(struct net_session *s);
-void net__client_session_closed(struct net_session *s, bool had_connected);
+void net__client_session_closed(struct net_session *s);
 /* A dial completed successfully: clients reset their backoff. */
 void net__client_session_connected(struct net_session *s);
 /* The runtime is stopping: services stop on this loop. */
@@ -419,8 +419,6 @@ int net__session_dial(struct net_session *s, const struct sockaddr_storage *addr
 		      socklen_t addr_len, uint32_t timeout_ms);
 /* The session named by id, if it lives on this loop and is current. */
 struct net_session *net__session_lookup(struct net_loop *loop, net_session_id id);
-/* Queue a session for a re-check at the end of the loop turn. */
-void net__session_check_later(struct net_session *s);
 /* End-of-turn work: submit gathered sends, re-post starved receives,
  * finish closed sessions. */
 void net__loop_flush(struct net_loop *loop);

@@ -185,7 +185,8 @@ bool net_session_connected(const struct net_session *s)
 
 /* ---- end-of-turn lists ---------------------------------------------------- */
 
-void net__session_check_later(struct net_session *s)
+/* Queue a session for a re-check at the end of the loop turn. */
+static void check_later(struct net_session *s)
 {
 	if (s->on_check_list)
 		return;
@@ -336,7 +337,7 @@ static void begin_shutdown(struct net_session *s)
 		/* No shutdown op: close() at finish still ends the connection. */
 		(void)err;
 	}
-	net__session_check_later(s);
+	check_later(s);
 }
 
 void net_session_disconnect(struct net_session *s, enum net_reason reason)
@@ -384,7 +385,7 @@ static void finish(struct net_session *s)
 	if (s->service->kind == NET__SERVER)
 		net__server_session_closed(s);
 	else
-		net__client_session_closed(s, was_connected);
+		net__client_session_closed(s);
 	net_session_unref(s);
 }
 
@@ -1036,7 +1037,7 @@ static void connect_done(struct net_session *s, int32_t res)
 	NET__COUNT(s->loop, connect_failed, 1);
 	s->state = NET__S_CLOSING;
 	s->shutdown_started = true;
-	net__session_check_later(s);
+	check_later(s);
 }
 
 static void session_complete(struct net_session *s, struct net__op *op,
@@ -1062,7 +1063,7 @@ static void session_complete(struct net_session *s, struct net__op *op,
 		break;
 	}
 	if (s->state != NET__S_CONNECTED || s->recv_starved)
-		net__session_check_later(s);
+		check_later(s);
 }
 
 void net__complete(struct net_loop *loop, struct net__op *op, const struct net__cqe *cqe)

@@ -468,6 +468,8 @@ static int on_frame(struct net_session *s, const uint8_t *body, size_t len)
 	} else if (!rate_admit(c, c->last_heard_ms)) {
 		client_over_rate(c, msg);
 	} else {
+		/* Forwarded re-encoded: only fields of the contract go on. */
+		rg_pb_drop_unknown(&msg->base);
 		client_request(c, msg);
 	}
 	rg_pb_arena_reset(&c->gl->arena);

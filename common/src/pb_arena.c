@@ -127,3 +127,32 @@ void rg_pb_budget_init(struct rg_pb_budget *budget, size_t limit)
 	budget->limit = limit;
 	budget->used = 0;
 }
+
+void rg_pb_drop_unknown(ProtobufCMessage *msg)
+{
+	const ProtobufCMessageDescriptor *desc = msg->descriptor;
+
+	msg->n_unknown_fields = 0;
+	msg->unknown_fields = NULL;
+	for (unsigned i = 0; i < desc->n_fields; i++) {
+		const ProtobufCFieldDescriptor *f = &desc->fields[i];
+		char *at = (char *)msg + f->offset;
+
+		if (f->type != PROTOBUF_C_TYPE_MESSAGE)
+			continue;
+		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+			size_t n = *(size_t *)((char *)msg + f->quantifier_offset);
+			ProtobufCMessage **items = *(ProtobufCMessage ***)at;
+
+			for (size_t k = 0; k < n; k++)
+				rg_pb_drop_unknown(items[k]);
+			continue;
+		}
+		/* A oneof member is only there when the case names it. */
+		if ((f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
+		    *(uint32_t *)((char *)msg + f->quantifier_offset) != f->id)
+			continue;
+		if (*(ProtobufCMessage **)at)
+			rg_pb_drop_unknown(*(ProtobufCMessage **)at);
+	}
+}

@@ -42,6 +42,16 @@ void rg_pb_arena_reset(struct rg_pb_arena *arena);
 void rg_pb_arena_fini(struct rg_pb_arena *arena);
 
 /*
+ * Forget the unknown fields of msg and of every message inside it, so that
+ * re-encoding it (to forward a peer's message) sends only fields of our
+ * own contract. protobuf-c keeps unknown fields, including ones it should
+ * have refused (field number 0), and packs them back out as given: a
+ * forwarded message could then fail to decode at the next hop. For
+ * arena-decoded messages: the memory stays with the arena.
+ */
+void rg_pb_drop_unknown(ProtobufCMessage *msg);
+
+/*
  * A budget: the bounded allocator for a decoded message that must outlive
  * the decoding thread's turn (it is handed to another thread through a
  * queue, so an arena reset per frame does not fit). Pieces come from

@@ -11,8 +11,8 @@
  * owning loop match a reply against the client's pending requests without
  * a lock.
  *
- * The owning loop is read from the session id itself: libnet documents an
- * id as slot | loop << 24 | generation << 32.
+ * The owning loop is read from the session id itself
+ * (net_session_id_loop).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -66,11 +66,9 @@ static struct shared_frame *frame_pack(const Ringgate__Client__ServerMessage *ms
 
 struct gw_loop *gw_route_loop(struct gateway *gw, net_session_id session)
 {
-	unsigned index = (unsigned)((session >> 24) & 0xff);
+	struct net_loop *loop = net_session_id_loop(gw->rt, session);
 
-	if (session == 0 || index >= gw->loop_count)
-		return NULL;
-	return &gw->loops[index];
+	return loop ? &gw->loops[net_loop_index(loop)] : NULL;
 }
 
 static void run_delivery(struct net_loop *loop, void *arg)

@@ -676,7 +676,7 @@ int net_session_send_frame(struct net_session *s, const void *body, size_t len)
 	return send_on_loop(s, body, len, true);
 }
 
-static struct net_loop *loop_of_id(struct net_runtime *rt, net_session_id id)
+struct net_loop *net_session_id_loop(struct net_runtime *rt, net_session_id id)
 {
 	unsigned index = (unsigned)(id >> 24) & 0xff;
 
@@ -685,7 +685,7 @@ static struct net_loop *loop_of_id(struct net_runtime *rt, net_session_id id)
 
 int net_send_to(struct net_runtime *rt, net_session_id id, const void *body, size_t len)
 {
-	struct net_loop *loop = loop_of_id(rt, id);
+	struct net_loop *loop = net_session_id_loop(rt, id);
 	struct net_session *s;
 
 	if (!loop)
@@ -718,7 +718,7 @@ static void run_posted_disconnect(struct net_loop *loop, void *arg)
 
 int net_disconnect_id(struct net_runtime *rt, net_session_id id, enum net_reason reason)
 {
-	struct net_loop *loop = loop_of_id(rt, id);
+	struct net_loop *loop = net_session_id_loop(rt, id);
 	struct posted_disconnect *pd;
 	int err;
 

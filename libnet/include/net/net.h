@@ -264,6 +264,14 @@ NET_EXPORT net_session_id net_session_get_id(const struct net_session *s);
 /* The loop the session lives on. */
 NET_EXPORT struct net_loop *net_session_loop(const struct net_session *s);
 
+/*
+ * The loop that owns the session named by id (whether or not that session
+ * is still there), or NULL for an id no loop of rt could have made. Any
+ * thread: lets code that keeps per-loop state route work by id without a
+ * session pointer.
+ */
+NET_EXPORT struct net_loop *net_session_id_loop(struct net_runtime *rt, net_session_id id);
+
 /* The per-session user area (user_size bytes), or NULL if user_size == 0. */
 NET_EXPORT void *net_session_user(struct net_session *s);
 

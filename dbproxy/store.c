@@ -202,17 +202,25 @@ out_rollback:
 	return err;
 }
 
-static int migrate(struct rg_store *st)
+/* The file's schema version, refused (-EPROTO) if newer than ours. */
+static int known_version(struct rg_store *st)
 {
 	int version = rg_store_user_version(st);
 
-	if (version < 0)
-		return version;
 	if (version > RG_STORE_SCHEMA_VERSION) {
 		RG_ERROR("store: database schema version %d is newer than this binary's %d",
 			 version, RG_STORE_SCHEMA_VERSION);
 		return -EPROTO;
 	}
+	return version;
+}
+
+static int migrate(struct rg_store *st)
+{
+	int version = known_version(st);
+
+	if (version < 0)
+		return version;
 	for (size_t i = 0; i < sizeof migrations / sizeof migrations[0]; i++) {
 		if (migrations[i].version <= version)
 			continue;
@@ -226,15 +234,10 @@ static int migrate(struct rg_store *st)
 /* A reader never migrates: it needs the writer to have done it. */
 static int check_version(struct rg_store *st)
 {
-	int version = rg_store_user_version(st);
+	int version = known_version(st);
 
 	if (version < 0)
 		return version;
-	if (version > RG_STORE_SCHEMA_VERSION) {
-		RG_ERROR("store: database schema version %d is newer than this binary's %d",
-			 version, RG_STORE_SCHEMA_VERSION);
-		return -EPROTO;
-	}
 	if (version < RG_STORE_SCHEMA_VERSION) {
 		RG_ERROR("store: database schema version %d is not migrated yet", version);
 		return -ENOENT;

@@ -295,6 +295,17 @@ static void submit_write(struct rg_service *svc, struct link *link, const GameTo
 	}
 }
 
+/* A zeroed write call, or NULL after answering the request with -ENOMEM. */
+static struct write_call *write_call_new(struct rg_service *svc, struct link *link,
+					 const GameToDb *msg)
+{
+	struct write_call *call = calloc(1, sizeof *call);
+
+	if (!call)
+		send_status(svc, link->id, msg->request_id, -ENOMEM);
+	return call;
+}
+
 static void handle_save(struct rg_service *svc, struct link *link, const GameToDb *msg)
 {
 	const Ringgate__Internal__DbSavePlayer *req = msg->save;
@@ -305,11 +316,9 @@ static void handle_save(struct rg_service *svc, struct link *link, const GameToD
 				 "save needs a player_id and finite x, y");
 		return;
 	}
-	call = calloc(1, sizeof *call);
-	if (!call) {
-		send_status(svc, link->id, msg->request_id, -ENOMEM);
+	call = write_call_new(svc, link, msg);
+	if (!call)
 		return;
-	}
 	call->write.kind = RG_WRITE_SAVE_POSITION;
 	call->write.save.player_id = req->player_id;
 	call->write.save.zone = req->zone;
@@ -334,11 +343,9 @@ static void handle_add_gold(struct rg_service *svc, struct link *link, const Gam
 				 "add_gold op_id must fit in 63 bits");
 		return;
 	}
-	call = calloc(1, sizeof *call);
-	if (!call) {
-		send_status(svc, link->id, msg->request_id, -ENOMEM);
+	call = write_call_new(svc, link, msg);
+	if (!call)
 		return;
-	}
 	call->write.kind = RG_WRITE_ADD_GOLD;
 	call->write.add_gold.player_id = req->player_id;
 	call->write.add_gold.amount = req->amount;

@@ -275,36 +275,24 @@ static void options_errors(void)
 	snprintf(config_flag, sizeof(config_flag), "--config=%s", path);
 	opt_table(&v, opts);
 	{
-		char *argv[] = { "prog", "--nope=1", NULL };
-		CHECK(parse(opts, 2, argv) == -1);
-	}
-	{
-		char *argv[] = { "prog", "--listen-port=12x", NULL };
-		CHECK(parse(opts, 2, argv) == -1);
-	}
-	{
-		char *argv[] = { "prog", "--listen-port=0x10", NULL };
-		CHECK(parse(opts, 2, argv) == -1);
-	}
-	{
-		char *argv[] = { "prog", "--listen-port=99999999999999999999", NULL };
-		CHECK(parse(opts, 2, argv) == -1);
-	}
-	{
-		char *argv[] = { "prog", "--listen-port", NULL };
-		CHECK(parse(opts, 2, argv) == -1);
-	}
-	{
-		char *argv[] = { "prog", "--verbose=maybe", NULL };
-		CHECK(parse(opts, 2, argv) == -1);
-	}
-	{
-		char *argv[] = { "prog", "positional", NULL };
-		CHECK(parse(opts, 2, argv) == -1);
-	}
-	{
-		char *argv[] = { "prog", "--config=/nonexistent/rg.ini", NULL };
-		CHECK(parse(opts, 2, argv) == -1);
+		/* Each of these alone is an error: unknown, malformed, out of
+		 * range, missing value, positional, unreadable config. */
+		static const char *const bad[] = {
+			"--nope=1",
+			"--listen-port=12x",
+			"--listen-port=0x10",
+			"--listen-port=99999999999999999999",
+			"--listen-port",
+			"--verbose=maybe",
+			"positional",
+			"--config=/nonexistent/rg.ini",
+		};
+
+		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			char *argv[] = { "prog", (char *)bad[i], NULL };
+
+			CHECK(parse(opts, 2, argv) == -1);
+		}
 	}
 	{
 		char *argv[] = { "prog", config_flag, NULL };

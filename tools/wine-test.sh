@@ -45,7 +45,7 @@ trap 'exit 1' INT TERM
 
 echo "== cross-build (mingw-w64) into $build"
 timeout 600 cmake -S "$here" -B "$build" -DCMAKE_TOOLCHAIN_FILE="$here/cmake/mingw-w64.cmake" \
-	-DRINGGATE_LIBNET_ONLY=ON -DLIBNET_ENGINES=iocp >"$work/configure.log" 2>&1 ||
+	-DRINGGATE_LIBNET_ONLY=ON -DRINGGATE_WERROR=ON -DLIBNET_ENGINES=iocp >"$work/configure.log" 2>&1 ||
 	{ cat "$work/configure.log"; die "configure failed"; }
 timeout 900 cmake --build "$build" -j2 >"$work/build.log" 2>&1 ||
 	{ tail -50 "$work/build.log"; die "build failed"; }

@@ -64,9 +64,7 @@ static const struct net__engine *const engines[] = {
 #ifdef _WIN32
 	&net__engine_iocp,
 #else
-#ifdef NET_HAVE_URING   /* set by CMake when liburing is there */
 	&net__engine_uring,
-#endif
 	&net__engine_epoll,
 #endif
 };

@@ -6,53 +6,30 @@ usage: /usr/bin/python3 fuzz/make_corpus.py [OUT_DIR]      (default: fuzz/corpus
 
 The process targets read an input as records [op][len lo][len hi][bytes]
 (fuzz/harness.h); each target's header comment says what its ops do. The
-messages are built with python3-protobuf from proto/ (bindings generated
-with protoc into a temporary directory, never committed). The output is
+messages are built with python3-protobuf from proto/ (the test harness's
+bindings, tests/ringgate_test, generated with protoc at run time and never
+committed; varints are the client library's). The output is
 deterministic: running the script again rewrites the same files, and files
 it did not write (inputs saved from fuzzing runs) are left alone.
 """
 
-import hashlib
 import os
-import shutil
 import struct
-import subprocess
 import sys
-import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(ROOT, "tests"))
+import ringgate_test as rt  # noqa: E402
 
-
-def load_protos():
-    out = tempfile.mkdtemp(prefix="ringgate-corpus-pb2-")
-    proto = os.path.join(ROOT, "proto")
-    subprocess.run(["protoc", "--proto_path=" + proto, "--python_out=" + out,
-                    os.path.join(proto, "client.proto"),
-                    os.path.join(proto, "internal.proto")], check=True)
-    sys.path.insert(0, out)
-    import client_pb2  # noqa: E402
-    import internal_pb2  # noqa: E402
-    shutil.rmtree(out, ignore_errors=True)
-    return client_pb2, internal_pb2
-
-
-c, i = load_protos()
+rt.load_protos()
+c, i = rt.client_pb2, rt.internal_pb2
+varint = rt.encode_varint
 
 # Session ids the fake libnet hands out (fuzz/fake_net.c): slot | 1 << 32,
 # slots counted from 1 in connection order.
 def sid(slot):
     return slot | 1 << 32
-
-
-def varint(n):
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        out.append(b | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
 
 
 def rec(op, body=b""):

@@ -9,13 +9,9 @@ The stand-in answers ping with a Pong, move with a Kick of the sender,
 chat with a flood of pushes (20 MB, far past the gateway's 1 MiB send
 queue and the socket buffers), and never answers earn.
 """
-import os
 import random
-import shutil
 import signal
 import socket
-import subprocess
-import tempfile
 import threading
 
 import ringgate_test as rt
@@ -26,100 +22,74 @@ FLOOD_PUSHES = 20000
 
 
 class FakeGamesrv:
-    """Listens like gamesrv; serves one gateway link at a time."""
+    """Listens like gamesrv once started; serves one gateway link at a
+    time. Before start() its port is bound but refuses connections, as if
+    gamesrv were down."""
 
-    def __init__(self, port):
-        rt.load_protos()
-        self.port = port
+    def __init__(self):
         self.listener = socket.socket()
-        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.listener.bind(("127.0.0.1", port))
-        self.listener.listen(4)
+        self.listener.bind(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
         self.lock = threading.Lock()
         self.seen = []          # GateToGame bodies received, in order
         self.hellos = 0
         self.mute = False       # True: never answer Hello
-        self.conn = None
-        self.stopping = False
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
+        self.link = None
 
-    def _send(self, conn, msg):
-        body = msg.SerializeToString()
-        conn.sendall(rt.encode_varint(len(body)) + body)
+    def start(self):
+        self.listener.listen(4)
+        threading.Thread(target=self._serve, daemon=True).start()
 
     def _serve(self):
-        while not self.stopping:
+        while True:
             try:
-                conn, _ = self.listener.accept()
+                sock, _ = self.listener.accept()
             except OSError:
                 return
             with self.lock:
-                self.conn = conn
-            try:
-                self._serve_link(conn)
-            except OSError:
-                conn.close()  # dropped under us (drop_link): take the next link
+                self.link = rt.Framed(sock, rt.parser(rt.internal_pb2.GateToGame), "fake gamesrv",
+                                      background=True, on_message=self._handle)
 
-    def _serve_link(self, conn):
+    def _handle(self, link, msg):
         pb = rt.internal_pb2
-        buf = b""
-        while True:
-            try:
-                data = conn.recv(65536)
-            except OSError:
-                data = b""
-            if not data:
-                conn.close()
-                return
-            buf += data
-            while True:
-                body, buf = rt.parse_frame(buf)
-                if body is None:
-                    break
-                msg = pb.GateToGame()
-                msg.ParseFromString(body)
-                kind = msg.WhichOneof("body")
-                with self.lock:
-                    self.seen.append(msg)
-                if kind == "hello":
-                    with self.lock:
-                        self.hellos += 1
-                        if self.mute:
-                            continue
-                    self._send(conn, pb.GameToGate(hello=pb.HelloReply(role="gamesrv")))
-                elif kind == "heartbeat":
-                    self._send(conn, pb.GameToGate(heartbeat=pb.Heartbeat(sent_ms=1)))
-                elif kind == "request":
-                    self._answer(conn, msg.request)
+        kind = msg.WhichOneof("body")
+        with self.lock:
+            self.seen.append(msg)
+        if kind == "hello":
+            with self.lock:
+                self.hellos += 1
+                if self.mute:
+                    return True
+            link.send(pb.GameToGate(hello=pb.HelloReply(role="gamesrv")))
+        elif kind == "heartbeat":
+            link.send(pb.GameToGate(heartbeat=pb.Heartbeat(sent_ms=1)))
+        elif kind == "request":
+            self._answer(link, msg.request)
+        return True
 
-    def _answer(self, conn, request):
+    def _answer(self, link, request):
         pb, cpb = rt.internal_pb2, rt.client_pb2
         what = request.message.WhichOneof("body")
         if what == "ping":
             reply = cpb.ServerMessage(seq=request.message.seq, pong=cpb.Pong(
                 client_time=request.message.ping.client_time, server_time_ms=42))
-            self._send(conn, pb.GameToGate(to_client=pb.ToClient(
+            link.send(pb.GameToGate(to_client=pb.ToClient(
                 sessions=[request.session], message=reply)))
         elif what == "move":
-            self._send(conn, pb.GameToGate(kick=pb.Kick(session=request.session, kicked=cpb.Kicked(
+            link.send(pb.GameToGate(kick=pb.Kick(session=request.session, kicked=cpb.Kicked(
                 code=cpb.LOGGED_IN_ELSEWHERE, message="scripted kick"))))
         elif what == "chat":
             line = cpb.ServerMessage(chat_line=cpb.ChatLine(player_id=1, name="flood",
                                                             text="x" * 1000))
             frame = pb.GameToGate(to_client=pb.ToClient(sessions=[request.session],
                                                         message=line)).SerializeToString()
-            framed = rt.encode_varint(len(frame)) + frame
-            conn.sendall(framed * FLOOD_PUSHES)
+            link.send_raw(rt.encode_frame(frame) * FLOOD_PUSHES)
         # earn: never answered
 
     def drop_link(self):
         with self.lock:
-            if self.conn:
-                try:
-                    self.conn.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass  # already closed by the gateway
+            if self.link:
+                self.link.close()
 
     def gone_sessions(self):
         with self.lock:
@@ -130,20 +100,14 @@ class FakeGamesrv:
             return [m.request.session for m in self.seen if m.WhichOneof("body") == "request"]
 
     def close(self):
-        self.stopping = True
         self.listener.close()
         self.drop_link()
 
 
-def start_gateway(build_dir, port, gamesrv_port, log_path, *extra):
-    log = open(log_path, "w")
-    return subprocess.Popen(
-        [os.path.join(build_dir, "gateway", "gateway"), "--port", str(port),
-         "--gamesrv-port", str(gamesrv_port), "--log-level", "debug",
-         "--heartbeat-ms", "100", "--dead-ms", "1000",
-         # The scripted gamesrv skips the handshake (test_link_auth.py has it).
-         "--insecure-no-auth"] + list(extra),
-        stdout=log, stderr=subprocess.STDOUT)
+def start_gateway(build_dir, gamesrv_port, *extra):
+    # The scripted gamesrv skips the handshake (test_link_auth.py has it).
+    return rt.start("gateway", build_dir, rt.temp_dir("ringgate-gw-"), *extra,
+                    peer_port=gamesrv_port, dead_ms=1000, insecure=True)
 
 
 def is_unavailable_push(m):
@@ -169,23 +133,19 @@ def stop_gateway(gateway, client):
     assert gateway.wait(timeout=20) == 0, "gateway exit status"
 
 
-def check_routing(build_dir, log_dir):
+def check_routing(build_dir):
     cpb = rt.client_pb2
-    gw_port, gs_port = rt.free_ports(2)
-    log_path = os.path.join(log_dir, "a.log")
-    gateway = start_gateway(build_dir, gw_port, gs_port, log_path,
-                            "--request-timeout-ms", "300", "--max-clients", "3",
-                            "--idle-timeout-ms", "0")
-    fake = None
+    fake = FakeGamesrv()
     try:
-        rt.eventually(lambda: socket.create_connection(("127.0.0.1", gw_port)).close() or True,
-                      what="gateway listening")
+        gateway = start_gateway(build_dir, fake.port, "--request-timeout-ms", "300",
+                                "--max-clients", "3", "--idle-timeout-ms", "0")
+        gw_port = gateway.port
         c = rt.GameClient(gw_port, "c")
 
         # No gamesrv at all: an immediate, clear error.
         expect_error(c.ping(), "SERVICE_UNAVAILABLE")
 
-        fake = FakeGamesrv(gs_port)
+        fake.start()
         rt.eventually(lambda: body_of(c.ping()) == "pong", what="link up")
         assert fake.hellos == 1
 
@@ -232,7 +192,7 @@ def check_routing(build_dir, log_dir):
         slow = connected_client(gw_port, "slow")
         slow.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         slow.send(cpb.ClientMessage(seq=500, chat=cpb.ChatRequest(text="flood me")))
-        rt.eventually(lambda: "disconnected: send_overflow" in open(log_path).read(),
+        rt.eventually(lambda: "disconnected: send_overflow" in gateway.text(),
                       what="the slow client cut off")
         expect(c.ping(), "pong")
         slow.close()  # draining what the kernel still holds would only be slow
@@ -263,46 +223,25 @@ def check_routing(build_dir, log_dir):
 
         stop_gateway(gateway, c)
     finally:
-        if gateway.poll() is None:
-            gateway.kill()
-            gateway.wait()
-        if fake:
-            fake.close()
+        fake.close()
 
 
-def check_idle(build_dir, log_dir):
-    gw_port, gs_port = rt.free_ports(2)
-    gateway = start_gateway(build_dir, gw_port, gs_port, os.path.join(log_dir, "b.log"),
-                            "--idle-timeout-ms", "300")
+def check_idle(build_dir):
+    no_gamesrv = FakeGamesrv()  # never started
     try:
-        rt.eventually(lambda: socket.create_connection(("127.0.0.1", gw_port)).close() or True,
-                      what="gateway listening")
-        quiet = rt.GameClient(gw_port, "quiet")
+        gateway = start_gateway(build_dir, no_gamesrv.port, "--idle-timeout-ms", "300")
+        quiet = rt.GameClient(gateway.port, "quiet")
         push = quiet.wait_push(lambda m: body_of(m) == "kicked", what="IDLE_TIMEOUT")
         assert push.kicked.code == rt.client_pb2.IDLE_TIMEOUT, push
         quiet.wait_closed()
-        gateway.send_signal(signal.SIGTERM)
-        assert gateway.wait(timeout=20) == 0, "gateway exit status"
+        assert gateway.stop(timeout=20) == 0, "gateway exit status"
     finally:
-        if gateway.poll() is None:
-            gateway.kill()
-            gateway.wait()
+        no_gamesrv.close()
 
 
 def test(build_dir):
-    rt.load_protos()
-    log_dir = tempfile.mkdtemp(prefix="ringgate-gw-")
-    try:
-        check_routing(build_dir, log_dir)
-        check_idle(build_dir, log_dir)
-        shutil.rmtree(log_dir, ignore_errors=True)
-    except BaseException:
-        for name in ("a.log", "b.log"):
-            path = os.path.join(log_dir, name)
-            if os.path.exists(path):
-                print("-----", name)
-                print(open(path).read()[-6000:])
-        raise
+    check_routing(build_dir)
+    check_idle(build_dir)
 
 
 rt.main(test)

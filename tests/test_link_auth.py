@@ -24,20 +24,12 @@ import base64
 import hashlib
 import hmac
 import os
-import shutil
-import socket
 import subprocess
-import sys
-import tempfile
-import threading
-import time
 
 import ringgate_test as rt
-from ringgate_test import encode_varint, parse_frame, log, eventually
+from ringgate_test import WAIT, eventually
 
-WAIT = 15
 LABEL = b"ringgate-link-v1"
-CHILDREN = []
 
 
 # ---- the handshake, as docs/protocol.md describes it ------------------------
@@ -59,141 +51,35 @@ def write_secret(directory, name, data, mode=0o600):
     return path
 
 
-# ---- a framed socket ------------------------------------------------------
-
-class Framed:
-    """A blocking framed connection; keeps every byte the peer sent in
-    self.received."""
-
-    def __init__(self, sock, name):
-        self.sock = sock
-        self.name = name
-        self.buf = b""
-        self.received = b""
-        sock.settimeout(0.2)
-
-    @classmethod
-    def dial(cls, port, name):
-        return cls(socket.create_connection(("127.0.0.1", port), timeout=WAIT), name)
-
-    def send(self, msg):
-        body = msg.SerializeToString()
-        self.sock.sendall(encode_varint(len(body)) + body)
-
-    def read(self, parse, timeout=WAIT):
-        """The next message, or None when the peer closed the connection."""
-        deadline = time.monotonic() + timeout
-        while True:
-            body, self.buf = parse_frame(self.buf)
-            if body is not None:
-                return parse(body)
-            if time.monotonic() > deadline:
-                raise AssertionError("%s: nothing within %d s" % (self.name, timeout))
-            try:
-                data = self.sock.recv(65536)
-            except socket.timeout:
-                continue
-            except ConnectionResetError:
-                return None
-            if not data:
-                return None
-            self.received += data
-            self.buf += data
-
-    def wait_closed(self, parse, skip=("heartbeat",)):
-        """True once the peer closes; messages of the kinds in skip are
-        read past, anything else fails."""
-        while True:
-            msg = self.read(parse)
-            if msg is None:
-                return True
-            if msg.WhichOneof("body") not in skip:
-                raise AssertionError("%s: %r instead of a close" % (self.name, msg))
-
-    def close(self):
-        self.sock.close()
-
+# ---- connections and processes ---------------------------------------------
 
 def gate_parse(body):
-    m = rt.internal_pb2.GameToGate()
-    m.ParseFromString(body)
-    return m
+    return rt.parser(rt.internal_pb2.GameToGate)(body)
 
 
 def db_parse(body):
-    m = rt.internal_pb2.DbToGame()
-    m.ParseFromString(body)
-    return m
+    return rt.parser(rt.internal_pb2.DbToGame)(body)
 
 
-# ---- processes ------------------------------------------------------------
-
-class Proc:
-    def __init__(self, name, argv, directory):
-        self.name = name
-        self.log_path = os.path.join(directory, name + ".log")
-        self.logf = open(self.log_path, "w")
-        log("starting", " ".join(argv))
-        self.proc = subprocess.Popen(argv, stdout=self.logf, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL)
-        CHILDREN.append(self)
-
-    def text(self):
-        with open(self.log_path, errors="replace") as f:
-            return f.read()
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(WAIT)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.logf.close()
+def dial(port, parse, name):
+    """A pull-mode link that records every byte the peer sent."""
+    return rt.Framed(rt.dial(port), parse, name, record=True)
 
 
-def wait_listening(port, proc):
-    def up():
-        if proc.proc.poll() is not None:
-            raise AssertionError("%s exited:\n%s" % (proc.name, proc.text()))
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return True
-        except OSError:
-            return False
-    eventually(up, timeout=WAIT, what=proc.name + " listening")
+def start_dbproxy(build, d, *auth):
+    return rt.start("dbproxy", build, d, *auth, dead_ms=1000)
 
 
-def start_dbproxy(build, directory, port, *auth):
-    p = Proc("dbproxy", [os.path.join(build, "dbproxy", "dbproxy"),
-                         "--run-dir", os.path.join(directory, "run"), "--port", str(port),
-                         "--pwhash", "min", "--heartbeat-ms", "100", "--dead-ms", "1000",
-                         "--log-level", "debug", *auth], directory)
-    wait_listening(port, p)
-    return p
+def start_gamesrv(build, d, db_port, *auth):
+    return rt.start("gamesrv", build, d, *auth, peer_port=db_port, dead_ms=1000)
 
 
-def start_gamesrv(build, directory, port, db_port, *auth):
-    p = Proc("gamesrv", [os.path.join(build, "gamesrv", "gamesrv"),
-                         "--listen-port", str(port), "--dbproxy-port", str(db_port),
-                         "--heartbeat-ms", "100", "--dead-ms", "1000",
-                         "--log-level", "debug", *auth], directory)
-    wait_listening(port, p)
-    return p
-
-
-def start_gateway(build, directory, port, gamesrv_port, *auth):
-    p = Proc("gateway", [os.path.join(build, "gateway", "gateway"),
-                         "--port", str(port), "--gamesrv-port", str(gamesrv_port),
-                         "--heartbeat-ms", "100", "--dead-ms", "1000",
-                         "--log-level", "debug", *auth], directory)
-    wait_listening(port, p)
-    return p
+def start_gateway(build, d, gamesrv_port, *auth):
+    return rt.start("gateway", build, d, *auth, peer_port=gamesrv_port, dead_ms=1000)
 
 
 def count(proc, text):
-    return proc.text().count(text)
+    return proc.count(text)
 
 
 # ---- cases ------------------------------------------------------------------
@@ -201,9 +87,9 @@ def count(proc, text):
 def gateway_wrong_secret(build, d):
     good = write_secret(d, "good", os.urandom(32))
     bad = write_secret(d, "bad", os.urandom(32))
-    gport, db_port, port = rt.free_ports(3)
-    gamesrv = start_gamesrv(build, d, gport, db_port, "--secret-file", good)
-    gateway = start_gateway(build, d, port, gport, "--secret-file", bad)
+    db_listener = rt.listen()  # a dbproxy port nobody answers on
+    gamesrv = start_gamesrv(build, d, db_listener.getsockname()[1], "--secret-file", good)
+    gateway = start_gateway(build, d, gamesrv.port, "--secret-file", bad)
     # Cut off, and again after each redial.
     eventually(lambda: count(gamesrv, "Hello does not prove the cluster secret") >= 2,
                timeout=WAIT, what="gamesrv cutting off the gateway twice")
@@ -214,9 +100,8 @@ def gateway_wrong_secret(build, d):
 def gamesrv_wrong_secret(build, d):
     good = write_secret(d, "good", os.urandom(32))
     bad = write_secret(d, "bad", os.urandom(32))
-    db_port, gport = rt.free_ports(2)
-    dbproxy = start_dbproxy(build, d, db_port, "--secret-file", good)
-    gamesrv = start_gamesrv(build, d, gport, db_port, "--secret-file", bad)
+    dbproxy = start_dbproxy(build, d, "--secret-file", good)
+    gamesrv = start_gamesrv(build, d, dbproxy.port, "--secret-file", bad)
     eventually(lambda: count(dbproxy, "Hello does not prove the cluster secret") >= 2,
                timeout=WAIT, what="dbproxy cutting off gamesrv twice")
     assert "gamesrv \"" not in dbproxy.text(), "dbproxy took the link"
@@ -229,22 +114,14 @@ def acceptor_wrong_secret(build, d):
     HelloReply proof does not, and the gateway drops the link."""
     secret = os.urandom(32)
     path = write_secret(d, "good", secret)
-    listener = socket.socket()
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(4)
+    listener = rt.listen()
     listener.settimeout(WAIT)
-    port, = rt.free_ports(1)
-    gateway = start_gateway(build, d, port, listener.getsockname()[1], "--secret-file", path)
-    conn = Framed(listener.accept()[0], "gateway link")
+    gateway = start_gateway(build, d, listener.getsockname()[1], "--secret-file", path)
+    conn = rt.Framed(listener.accept()[0], rt.parser(rt.internal_pb2.GateToGame),
+                     "gateway link", record=True)
     nonce_a = os.urandom(32)
     conn.send(rt.internal_pb2.GameToGate(challenge=rt.internal_pb2.AuthChallenge(nonce=nonce_a)))
-
-    def parse(body):
-        m = rt.internal_pb2.GateToGame()
-        m.ParseFromString(body)
-        return m
-    hello = conn.read(parse)
+    hello = conn.next(skip=())
     assert hello is not None and hello.WhichOneof("body") == "hello", hello
     assert secret not in conn.received and link_key(secret) not in conn.received
     assert len(hello.hello.nonce) == 32
@@ -254,7 +131,7 @@ def acceptor_wrong_secret(build, d):
     wrong = proof(link_key(os.urandom(32)), b"A", nonce_a, hello.hello.nonce, "gamesrv")
     conn.send(rt.internal_pb2.GameToGate(
         hello=rt.internal_pb2.HelloReply(role="gamesrv", proof=wrong)))
-    assert conn.wait_closed(parse), "gateway kept the link"
+    assert conn.wait_closed(only=("heartbeat",)), "gateway kept the link"
     eventually(lambda: "does not prove the cluster secret" in gateway.text(),
                timeout=WAIT, what="gateway log")
     assert "gamesrv link up" not in gateway.text()
@@ -264,30 +141,30 @@ def acceptor_wrong_secret(build, d):
 
 def request_before_auth(build, d):
     path = write_secret(d, "good", os.urandom(32))
-    db_port, gport = rt.free_ports(2)
-    dbproxy = start_dbproxy(build, d, db_port, "--secret-file", path)
-    gamesrv = start_gamesrv(build, d, gport, db_port, "--secret-file", path)
+    dbproxy = start_dbproxy(build, d, "--secret-file", path)
+    gamesrv = start_gamesrv(build, d, dbproxy.port, "--secret-file", path)
+    db_port, gport = dbproxy.port, gamesrv.port
     pb = rt.internal_pb2
 
     # gamesrv: a client request right after the challenge.
-    g = Framed.dial(gport, "to gamesrv")
-    assert g.read(gate_parse).WhichOneof("body") == "challenge"
+    g = dial(gport, gate_parse, "to gamesrv")
+    assert g.next(skip=()).WhichOneof("body") == "challenge"
     g.send(pb.GateToGame(request=pb.ClientRequest(session=1, message=rt.client_pb2.ClientMessage(
         seq=1, ping=rt.client_pb2.PingRequest()))))
-    assert g.wait_closed(gate_parse)
+    assert g.wait_closed(only=("heartbeat",))
     eventually(lambda: "message before Hello, closing it" in gamesrv.text(),
                timeout=WAIT, what="gamesrv log")
     # ... and a heartbeat before Hello.
-    g = Framed.dial(gport, "to gamesrv (heartbeat)")
-    assert g.read(gate_parse).WhichOneof("body") == "challenge"
+    g = dial(gport, gate_parse, "to gamesrv (heartbeat)")
+    assert g.next(skip=()).WhichOneof("body") == "challenge"
     g.send(pb.GateToGame(heartbeat=pb.Heartbeat(sent_ms=1)))
-    assert g.wait_closed(gate_parse)
+    assert g.wait_closed(only=("heartbeat",))
 
     # dbproxy: a login before Hello.
-    c = Framed.dial(db_port, "to dbproxy")
-    assert c.read(db_parse).WhichOneof("body") == "challenge"
+    c = dial(db_port, db_parse, "to dbproxy")
+    assert c.next(skip=()).WhichOneof("body") == "challenge"
     c.send(pb.GameToDb(request_id=1, login=pb.DbLogin(name="mallory", password="x")))
-    assert c.wait_closed(db_parse)
+    assert c.wait_closed(only=("heartbeat",))
     eventually(lambda: "first frame is not Hello" in dbproxy.text(),
                timeout=WAIT, what="dbproxy log")
     assert "mallory" not in dbproxy.text()
@@ -297,16 +174,16 @@ def scripted_handshake(build, d):
     secret = os.urandom(32)
     path = write_secret(d, "good", secret)
     key = link_key(secret)
-    db_port, gport = rt.free_ports(2)
-    dbproxy = start_dbproxy(build, d, db_port, "--secret-file", path)
-    gamesrv = start_gamesrv(build, d, gport, db_port, "--secret-file", path)
+    dbproxy = start_dbproxy(build, d, "--secret-file", path)
+    gamesrv = start_gamesrv(build, d, dbproxy.port, "--secret-file", path)
+    db_port, gport = dbproxy.port, gamesrv.port
     pb = rt.internal_pb2
     eventually(lambda: " up (role" in gamesrv.text(), timeout=WAIT,
                what="gamesrv's own dbproxy link up")
 
     def handshake(port, parse, envelope, role, peer_role):
-        conn = Framed.dial(port, "to " + peer_role)
-        challenge = conn.read(parse)
+        conn = dial(port, parse, "to " + peer_role)
+        challenge = conn.next(skip=())
         assert challenge.WhichOneof("body") == "challenge", challenge
         nonce_a = challenge.challenge.nonce
         assert len(nonce_a) == 32
@@ -314,9 +191,7 @@ def scripted_handshake(build, d):
         hello = pb.Hello(role=role, instance="test", nonce=nonce_d,
                          proof=proof(key, b"D", nonce_a, nonce_d, role))
         conn.send(envelope(hello=hello))
-        reply = conn.read(parse)
-        while reply.WhichOneof("body") == "heartbeat":
-            reply = conn.read(parse)
+        reply = conn.next()
         assert reply.WhichOneof("body") == "hello", reply
         assert hmac.compare_digest(reply.hello.proof,
                                    proof(key, b"A", nonce_a, nonce_d, peer_role)), \
@@ -332,34 +207,34 @@ def scripted_handshake(build, d):
 
     # A proof relayed from another link (a valid "gamesrv" dialer proof, as
     # gamesrv makes when it dials dbproxy) does not pass for a gateway's.
-    g = Framed.dial(gport, "relay")
-    nonce_a = g.read(gate_parse).challenge.nonce
+    g = dial(gport, gate_parse, "relay")
+    nonce_a = g.next(skip=()).challenge.nonce
     nonce_d = os.urandom(32)
     g.send(pb.GateToGame(hello=pb.Hello(role="gamesrv", nonce=nonce_d,
                                         proof=proof(key, b"D", nonce_a, nonce_d, "gamesrv"))))
-    assert g.wait_closed(gate_parse)
+    assert g.wait_closed(only=("heartbeat",))
     eventually(lambda: 'role "gamesrv", not gateway' in gamesrv.text(),
                timeout=WAIT, what="gamesrv refusing the relayed role")
 
     # A recorded Hello replayed against a fresh challenge is refused.
-    g = Framed.dial(gport, "replay")
-    assert g.read(gate_parse).WhichOneof("body") == "challenge"
+    g = dial(gport, gate_parse, "replay")
+    assert g.next(skip=()).WhichOneof("body") == "challenge"
     g.send(pb.GateToGame(hello=hello))
-    assert g.wait_closed(gate_parse)
+    assert g.wait_closed(only=("heartbeat",))
     eventually(lambda: "Hello does not prove the cluster secret" in gamesrv.text(),
                timeout=WAIT, what="gamesrv refusing the replay")
-    assert dbproxy.proc.poll() is None and gamesrv.proc.poll() is None
+    assert dbproxy.alive() and gamesrv.alive()
 
 
 def silent_peer(build, d):
     path = write_secret(d, "good", os.urandom(32))
-    db_port, gport = rt.free_ports(2)
-    dbproxy = start_dbproxy(build, d, db_port, "--secret-file", path)
-    gamesrv = start_gamesrv(build, d, gport, db_port, "--secret-file", path)
-    g = Framed.dial(gport, "silent to gamesrv")
-    c = Framed.dial(db_port, "silent to dbproxy")
-    assert g.wait_closed(gate_parse, skip=("challenge", "heartbeat"))
-    assert c.wait_closed(db_parse, skip=("challenge", "heartbeat"))
+    dbproxy = start_dbproxy(build, d, "--secret-file", path)
+    gamesrv = start_gamesrv(build, d, dbproxy.port, "--secret-file", path)
+    db_port, gport = dbproxy.port, gamesrv.port
+    g = dial(gport, gate_parse, "silent to gamesrv")
+    c = dial(db_port, db_parse, "silent to dbproxy")
+    assert g.wait_closed(only=("challenge", "heartbeat"))
+    assert c.wait_closed(only=("challenge", "heartbeat"))
     eventually(lambda: "silent for more than" in gamesrv.text(), timeout=WAIT,
                what="gamesrv log")
     eventually(lambda: "silent for more than" in dbproxy.text(), timeout=WAIT,
@@ -369,15 +244,14 @@ def silent_peer(build, d):
 def refuse_to_start(build, d):
     open_mode = write_secret(d, "open", os.urandom(32), mode=0o644)
     for proc in ("gateway", "gamesrv", "dbproxy"):
-        exe = os.path.join(build, proc, proc)
-        extra = ["--run-dir", os.path.join(d, "run")] if proc == "dbproxy" else []
-        for flags, why in (([], "no --secret-file"),
-                           (["--secret-file", os.path.join(d, "missing")], "cannot read"),
-                           (["--secret-file", open_mode], "readable by group or others")):
-            r = subprocess.run([exe, "--port" if proc != "gamesrv" else "--listen-port", "0",
-                                *extra, *flags], capture_output=True, text=True,
+        run_dir = os.path.join(d, "run") if proc == "dbproxy" else None
+        for secret, why in ((None, "no --secret-file"),
+                            (os.path.join(d, "missing"), "cannot read"),
+                            (open_mode, "readable by group or others")):
+            argv = rt.procs.argv(proc, build, run_dir=run_dir, secret_file=secret)
+            r = subprocess.run(argv, capture_output=True, text=True,
                                timeout=WAIT, stdin=subprocess.DEVNULL)
-            assert r.returncode == 2 and why in r.stderr, (proc, flags, r)
+            assert r.returncode == 2 and why in r.stderr, (proc, secret, r)
 
 
 def no_secrets_in_logs(build, d):
@@ -410,45 +284,15 @@ def no_secrets_in_logs(build, d):
                 assert needle not in data, "%s found in %s.log" % (what, proc)
 
 
-CASES = {f.__name__: f for f in (gateway_wrong_secret, gamesrv_wrong_secret,
-                                  acceptor_wrong_secret, request_before_auth,
-                                  scripted_handshake, silent_peer, refuse_to_start,
-                                  no_secrets_in_logs)}
+def with_dir(case):
+    """case(build, d) as a test of build alone: d is a new temporary directory."""
+    return lambda build: case(build, rt.temp_dir("ringgate-auth-"))
 
 
-def main():
-    if len(sys.argv) != 3 or sys.argv[2] not in CASES:
-        print("usage: %s BUILD_DIR CASE\ncases: %s" % (sys.argv[0], " ".join(CASES)))
-        sys.exit(2)
-    rt.load_protos()
-    d = tempfile.mkdtemp(prefix="ringgate-auth-")
-    ok = False
-    try:
-        CASES[sys.argv[2]](sys.argv[1], d)
-        ok = True
-    except Exception:
-        import traceback
-        traceback.print_exc()
-    finally:
-        for p in CHILDREN:
-            p.stop()
-        reports = []
-        for p in CHILDREN:
-            for line in p.text().splitlines():
-                if "Sanitizer" in line or "runtime error:" in line:
-                    reports.append("%s: %s" % (p.name, line))
-        if reports:
-            ok = False
-            print("sanitizer reports:\n" + "\n".join(reports))
-        if not ok:
-            for p in CHILDREN:
-                print("----- %s.log (last 40 lines) -----" % p.name)
-                print("\n".join(p.text().splitlines()[-40:]))
-        shutil.rmtree(d, ignore_errors=True)
-    print("PASS" if ok else "FAIL")
-    sys.exit(0 if ok else 1)
-
+CASES = {f.__name__: with_dir(f) for f in (gateway_wrong_secret, gamesrv_wrong_secret,
+                                            acceptor_wrong_secret, request_before_auth,
+                                            scripted_handshake, silent_peer, refuse_to_start,
+                                            no_secrets_in_logs)}
 
 if __name__ == "__main__":
-    threading.current_thread().name = "test"
-    main()
+    rt.main(cases=CASES)

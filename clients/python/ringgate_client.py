@@ -112,6 +112,26 @@ def encode_frame(body):
     return encode_varint(len(body)) + body
 
 
+def decode_frame(buf, max_body=MAX_BODY):
+    """The first complete frame in buf (bytes or bytearray): (body, bytes
+    it took), or (None, 0) while it is incomplete. max_body None: no limit.
+    Raises ProtocolError for a length prefix past 5 bytes or over max_body."""
+    length, shift = 0, 0
+    for i, byte in enumerate(buf[:MAX_PREFIX]):
+        length |= (byte & 0x7F) << shift
+        shift += 7
+        if not byte & 0x80:
+            if max_body is not None and length > max_body:
+                raise ProtocolError("frame of %d bytes announced" % length)
+            start = i + 1
+            if len(buf) - start < length:
+                return None, 0
+            return bytes(buf[start:start + length]), start + length
+    if len(buf) >= MAX_PREFIX:
+        raise ProtocolError("frame length prefix longer than 5 bytes")
+    return None, 0
+
+
 class FrameReader:
     """Splits a byte stream into frame bodies."""
 
@@ -124,23 +144,11 @@ class FrameReader:
         self.buf += data
         bodies = []
         while True:
-            length, shift, start = 0, 0, None
-            for i, byte in enumerate(self.buf[:MAX_PREFIX]):
-                length |= (byte & 0x7F) << shift
-                shift += 7
-                if not byte & 0x80:
-                    start = i + 1
-                    break
-            if start is None:
-                if len(self.buf) >= MAX_PREFIX:
-                    raise ProtocolError("frame length prefix longer than 5 bytes")
+            body, used = decode_frame(self.buf, self.max_body)
+            if body is None:
                 return bodies
-            if length > self.max_body:
-                raise ProtocolError("frame of %d bytes announced" % length)
-            if len(self.buf) - start < length:
-                return bodies
-            bodies.append(bytes(self.buf[start:start + length]))
-            del self.buf[:start + length]
+            bodies.append(body)
+            del self.buf[:used]
 
 
 # ---- the client ----------------------------------------------------------------------

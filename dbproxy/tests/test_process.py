@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Process-level test of dbproxy: a real process on 127.0.0.1, spoken to
-over TCP with internal.proto (Python bindings generated here by protoc from
-proto/, so the test always matches the contract).
+over TCP with internal.proto (Python bindings generated at test time by
+protoc from proto/, so the test always matches the contract).
 
 It logs in (creating the account), checks a wrong password, adds gold and
 saves a position, then kills dbproxy with SIGKILL, starts it again on the
@@ -11,150 +11,51 @@ oversized frame, a missing, repeated or foreign Hello and a silent peer
 close the link; that a second dbproxy on the same database refuses to
 start; that passwords never reach the log; and that SIGTERM exits 0.
 
-Every wait is bounded (STEP_TIMEOUT); the dbproxy child is killed and the
-temporary directory removed on every exit path.
+Every wait is bounded (STEP_TIMEOUT); the harness (tests/ringgate_test)
+stops dbproxy on every exit path and fails the test on a sanitizer report.
+usage: test_process.py BUILD_DIR
 """
-import argparse
 import os
-import re
-import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
-import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "..", "tests"))
-from ringgate_test import encode_varint as varint  # noqa: E402
+import ringgate_test as rt  # noqa: E402
 
 STEP_TIMEOUT = 20.0  # seconds any single step may take (slow sanitizer builds)
 PASSWORD = "pw-never-logged-7f3a"
-CHILDREN = []  # every dbproxy started, killed at exit whatever happened
 
 
 def fail(message):
     raise AssertionError(message)
 
 
-class Dbproxy:
-    """One dbproxy child; its stderr is appended to log_path."""
+class Link(rt.Framed):
+    """A gamesrv-like link: Hello, request ids, heartbeats (counting the
+    ones dbproxy sends)."""
 
-    def __init__(self, exe, run_dir, log_path, extra=()):
-        self.log_path = log_path
-        self.log_start = os.path.getsize(log_path) if os.path.exists(log_path) else 0
-        log = open(log_path, "ab")
-        self.proc = subprocess.Popen(
-            [exe, "--run-dir", run_dir, "--port", "0", "--pwhash", "min",
-             "--log-level", "debug", "--heartbeat-ms", "100", "--dead-ms", "1500",
-             # The scripted gamesrv speaks the handshake-free protocol;
-             # the handshake has its own tests (tests/test_link_auth.py).
-             "--insecure-no-auth", *extra],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=log)
-        CHILDREN.append(self.proc)
-        log.close()
-        self.port = self._wait_listening()
-
-    def log_text(self):
-        with open(self.log_path, "rb") as f:
-            f.seek(self.log_start)
-            return f.read().decode("utf-8", "replace")
-
-    def _wait_listening(self):
-        deadline = time.monotonic() + STEP_TIMEOUT
-        while time.monotonic() < deadline:
-            match = re.search(r"listening on 127\.0\.0\.1:(\d+)", self.log_text())
-            if match:
-                return int(match.group(1))
-            if self.proc.poll() is not None:
-                fail("dbproxy exited with %d before listening:\n%s"
-                     % (self.proc.returncode, self.log_text()))
-            time.sleep(0.05)
-        fail("dbproxy did not listen within %.0f s" % STEP_TIMEOUT)
-
-    def kill(self, sig):
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        try:
-            return self.proc.wait(timeout=STEP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-            fail("dbproxy did not exit within %.0f s of signal %d" % (STEP_TIMEOUT, sig))
-
-
-class Link:
-    """A gamesrv-like link: framing, Hello, request ids, heartbeats."""
-
-    def __init__(self, pb, port, heartbeats=True):
-        self.pb = pb
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=STEP_TIMEOUT)
-        self.buf = b""
-        self.lock = threading.Lock()
+    def __init__(self, port, heartbeats=True):
+        self.pb = rt.internal_pb2
         self.next_id = 1
         self.heartbeats_seen = 0
-        self.stopping = threading.Event()
-        self.heartbeat_thread = None
-        if heartbeats:
-            self.heartbeat_thread = threading.Thread(target=self._beat, daemon=True)
-            self.heartbeat_thread.start()
+        super().__init__(rt.dial(port, timeout=STEP_TIMEOUT), rt.parser(self.pb.DbToGame),
+                         "link", on_message=self._count_heartbeat,
+                         heartbeat=self._heartbeat if heartbeats else None)
 
-    def _beat(self):
-        while not self.stopping.wait(0.1):
-            msg = self.pb.GameToDb()
-            msg.heartbeat.sent_ms = int(time.time() * 1000)
-            try:
-                self.send(msg)
-            except OSError:
-                return
+    def _heartbeat(self):
+        return self.pb.GameToDb(heartbeat=self.pb.Heartbeat(sent_ms=int(time.time() * 1000)))
 
-    def close(self):
-        self.stopping.set()
-        if self.heartbeat_thread:
-            self.heartbeat_thread.join()
-        self.sock.close()
-
-    def send_raw(self, data):
-        with self.lock:
-            self.sock.sendall(data)
-
-    def send(self, msg):
-        body = msg.SerializeToString()
-        self.send_raw(varint(len(body)) + body)
-
-    def _read_frame(self):
-        """The next frame's body, or None when the peer closed."""
-        while True:
-            length, shift, pos = 0, 0, 0
-            while pos < len(self.buf):
-                byte = self.buf[pos]
-                length |= (byte & 0x7F) << shift
-                shift += 7
-                pos += 1
-                if not byte & 0x80:
-                    if len(self.buf) >= pos + length:
-                        body = self.buf[pos:pos + length]
-                        self.buf = self.buf[pos + length:]
-                        return body
-                    break
-            data = self.sock.recv(65536)
-            if not data:
-                return None
-            self.buf += data
+    def _count_heartbeat(self, conn, msg):
+        if msg.WhichOneof("body") == "heartbeat":
+            self.heartbeats_seen += 1
+        return False
 
     def recv(self):
         """The next DbToGame that is not a heartbeat, or None on close."""
-        while True:
-            body = self._read_frame()
-            if body is None:
-                return None
-            msg = self.pb.DbToGame()
-            msg.ParseFromString(body)
-            if msg.WhichOneof("body") != "heartbeat":
-                return msg
-            self.heartbeats_seen += 1
+        return self.next(timeout=STEP_TIMEOUT)
 
     def hello(self):
         msg = self.pb.GameToDb()
@@ -190,12 +91,9 @@ class Link:
             m.login.password = password
         return self.call(fill)
 
-    def wait_closed(self):
+    def closes(self):
         """True when dbproxy closes the link (heartbeats are skipped)."""
-        try:
-            return self.recv() is None
-        except ConnectionResetError:
-            return True
+        return self.wait_closed(timeout=STEP_TIMEOUT, only=("heartbeat",))
 
 
 def expect(cond, message):
@@ -203,10 +101,16 @@ def expect(cond, message):
         fail(message)
 
 
-def scenario(pb, exe, run_dir, log_path):
+def start(build_dir, work, *extra):
+    return rt.start("dbproxy", build_dir, work, *extra, insecure=True)
+
+
+def test(build_dir):
+    pb = rt.internal_pb2
+    work = rt.temp_dir("dbproxy_process.")
     ok = pb.DB_OK
-    server = Dbproxy(exe, run_dir, log_path)
-    link = Link(pb, server.port)
+    server = start(build_dir, work)
+    link = Link(server.port)
     link.hello()
 
     reply = link.login("alice", PASSWORD)
@@ -268,11 +172,11 @@ def scenario(pb, exe, run_dir, log_path):
 
     # kill -9 right after the acknowledgements: they must survive it.
     link.close()
-    expect(server.kill(signal.SIGKILL) == -signal.SIGKILL, "SIGKILL")
+    expect(server.kill() == -signal.SIGKILL, "SIGKILL")
     # The second life runs more loops and workers: replies must still find
     # the link they belong to.
-    server = Dbproxy(exe, run_dir, log_path, ("--loops", "3", "--login-threads", "3"))
-    link = Link(pb, server.port)
+    server = start(build_dir, work, "--loops", "3", "--login-threads", "3")
+    link = Link(server.port)
     link.hello()
     reply = link.login("alice", PASSWORD)
     player = reply.login.player
@@ -281,46 +185,47 @@ def scenario(pb, exe, run_dir, log_path):
            "acknowledged state survived SIGKILL: %r (gold should be %d)" % (player, total))
 
     # A second dbproxy on the same database refuses to start.
-    second = subprocess.run([exe, "--run-dir", run_dir, "--port", "0", "--insecure-no-auth"],
+    second = subprocess.run(rt.procs.argv("dbproxy", build_dir, run_dir=os.path.join(work, "run"),
+                                          insecure=True),
                             stdin=subprocess.DEVNULL, capture_output=True,
                             timeout=STEP_TIMEOUT)
     expect(second.returncode == 1 and b"in use by another dbproxy" in second.stderr,
            "second instance refused: %r" % (second,))
 
     # Untrusted input closes the link; the process carries on.
-    garbage = Link(pb, server.port, heartbeats=False)
+    garbage = Link(server.port, heartbeats=False)
     garbage.hello()
     garbage.send_raw(b"\x04\xff\xff\xff\xff")
-    expect(garbage.wait_closed(), "undecodable frame closes the link")
+    expect(garbage.closes(), "undecodable frame closes the link")
     garbage.close()
 
-    no_hello = Link(pb, server.port, heartbeats=False)
+    no_hello = Link(server.port, heartbeats=False)
     no_hello.request(add(1))
-    expect(no_hello.wait_closed(), "a request before Hello closes the link")
+    expect(no_hello.closes(), "a request before Hello closes the link")
     no_hello.close()
 
-    huge = Link(pb, server.port, heartbeats=False)
-    huge.send_raw(varint(1 << 30))
-    expect(huge.wait_closed(), "an oversized frame header closes the link")
+    huge = Link(server.port, heartbeats=False)
+    huge.send_raw(rt.encode_varint(1 << 30))
+    expect(huge.closes(), "an oversized frame header closes the link")
     huge.close()
 
-    twice = Link(pb, server.port, heartbeats=False)
+    twice = Link(server.port, heartbeats=False)
     twice.hello()
     hello = pb.GameToDb()
     hello.hello.role = "gamesrv"
     twice.send(hello)
-    expect(twice.wait_closed(), "a second Hello closes the link")
+    expect(twice.closes(), "a second Hello closes the link")
     twice.close()
 
-    wrong_role = Link(pb, server.port, heartbeats=False)
+    wrong_role = Link(server.port, heartbeats=False)
     hello.hello.role = "gateway"
     wrong_role.send(hello)
-    expect(wrong_role.wait_closed(), "a Hello from another role closes the link")
+    expect(wrong_role.closes(), "a Hello from another role closes the link")
     wrong_role.close()
 
-    silent = Link(pb, server.port, heartbeats=False)
+    silent = Link(server.port, heartbeats=False)
     silent.hello()
-    expect(silent.wait_closed(), "a silent peer is dropped after the dead time")
+    expect(silent.closes(), "a silent peer is dropped after the dead time")
     silent.close()
 
     reply = link.login("alice", PASSWORD)
@@ -330,48 +235,14 @@ def scenario(pb, exe, run_dir, log_path):
     expect(link.heartbeats_seen > 0, "dbproxy sends heartbeats")
     link.close()
 
-    code = server.kill(signal.SIGTERM)
-    log = server.log_text()
+    code = server.stop()
+    log = server.text()
     expect(code == 0, "SIGTERM exits 0, got %d" % code)
     expect("stopped cleanly" in log, "drain logged")
-    with open(log_path, "rb") as f:
+    with open(server.log_path, "rb") as f:  # both lives
         expect(PASSWORD.encode() not in f.read(), "the password appears in the log")
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dbproxy", required=True)
-    parser.add_argument("--proto-dir", required=True)
-    parser.add_argument("--protoc", default="protoc")
-    args = parser.parse_args()
-
-    tmp = tempfile.mkdtemp(prefix="dbproxy_process.")
-    log_path = os.path.join(tmp, "dbproxy.log")
-    try:
-        gen = os.path.join(tmp, "gen")
-        os.mkdir(gen)
-        subprocess.run([args.protoc, "--proto_path=" + args.proto_dir, "--python_out=" + gen,
-                        os.path.join(args.proto_dir, "client.proto"),
-                        os.path.join(args.proto_dir, "internal.proto")],
-                       check=True, timeout=STEP_TIMEOUT)
-        sys.path.insert(0, gen)
-        import internal_pb2  # noqa: E402 (generated above)
-        scenario(internal_pb2, args.dbproxy, os.path.join(tmp, "run"), log_path)
-        print("dbproxy.process: ok")
-        return 0
-    except (AssertionError, OSError, subprocess.SubprocessError) as exc:
-        print("dbproxy.process: FAILED: %s" % exc, file=sys.stderr)
-        if os.path.exists(log_path):
-            with open(log_path, "rb") as f:
-                sys.stderr.write("---- dbproxy log ----\n" + f.read().decode("utf-8", "replace"))
-        return 1
-    finally:
-        for proc in CHILDREN:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-        shutil.rmtree(tmp, ignore_errors=True)
-
 
 if __name__ == "__main__":
-    sys.exit(main())
+    rt.main(test)

@@ -9,121 +9,19 @@ takeover of an account by a second login, and the drain on SIGTERM.
 
 usage: test_gamesrv_links.py BUILD_DIR CASE   (one CTest test per case)
 
-Every wait has a deadline; no test measures time. The proto bindings,
-framing and helpers come from tests/ringgate_test.py.
+Every wait has a deadline; no test measures time. The process, the framed
+connections and the bindings come from the harness (tests/ringgate_test).
 """
 
 import os
-import shutil
-import signal
-import socket
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "..", "tests"))
 import ringgate_test as rt  # noqa: E402
-from ringgate_test import encode_varint, parse_frame, log  # noqa: E402
-
-WAIT = 15  # seconds any single expected event may take at most
-
-
-class Conn:
-    """A framed TCP connection with a reader thread. Decoded messages are
-    kept in self.inbox (in arrival order); a heartbeat thread sends the
-    given heartbeat message every 100 ms unless self.silent is set."""
-
-    def __init__(self, sock, parse, heartbeat, name, on_message=None, silent=False):
-        self.sock = sock
-        self.parse = parse
-        self.heartbeat = heartbeat
-        self.name = name
-        self.inbox = []
-        self.cond = threading.Condition()
-        self.closed = False
-        self.silent = silent
-        # Called on the reader thread; returns True when it consumed msg.
-        self.on_message = on_message
-        self.lock = threading.Lock()
-        threading.Thread(target=self._read, daemon=True).start()
-        threading.Thread(target=self._beat, daemon=True).start()
-
-    def send(self, msg):
-        self.send_raw_body(msg.SerializeToString())
-
-    def send_raw_body(self, body):
-        self.send_raw(encode_varint(len(body)) + body)
-
-    def send_raw(self, data):
-        with self.lock:
-            try:
-                self.sock.sendall(data)
-            except OSError:
-                pass
-
-    def _read(self):
-        buf = b""
-        while True:
-            try:
-                data = self.sock.recv(65536)
-            except OSError:
-                data = b""
-            if not data:
-                break
-            buf += data
-            while True:
-                body, buf = parse_frame(buf)
-                if body is None:
-                    break
-                msg = self.parse(body)
-                if self.on_message and self.on_message(self, msg):
-                    continue
-                with self.cond:
-                    self.inbox.append(msg)
-                    self.cond.notify_all()
-        with self.cond:
-            self.closed = True
-            self.cond.notify_all()
-
-    def _beat(self):
-        while not self.closed:
-            if not self.silent:
-                self.send(self.heartbeat())
-            time.sleep(0.1)
-
-    def wait(self, predicate, what, timeout=WAIT):
-        """The first inbox message predicate accepts (consumed)."""
-        deadline = time.monotonic() + timeout
-        with self.cond:
-            while True:
-                for i, msg in enumerate(self.inbox):
-                    if predicate(msg):
-                        del self.inbox[i]
-                        return msg
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or self.closed:
-                    raise AssertionError("%s: no %s (closed=%s); inbox: %s"
-                                         % (self.name, what, self.closed, self.inbox))
-                self.cond.wait(remaining)
-
-    def wait_closed(self, timeout=WAIT):
-        deadline = time.monotonic() + timeout
-        with self.cond:
-            while not self.closed:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise AssertionError(self.name + ": still open")
-                self.cond.wait(remaining)
-
-    def close(self):
-        try:
-            self.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        self.sock.close()
+from ringgate_test import WAIT, expect, expect_error, log  # noqa: E402
 
 
 # ---- the dbproxy stand-in -----------------------------------------------------
@@ -140,10 +38,7 @@ class FakeDb:
     def __init__(self):
         i = rt.internal_pb2
         self.i = i
-        self.listener = socket.socket()
-        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.listener.bind(("127.0.0.1", 0))
-        self.listener.listen(8)
+        self.listener = rt.listen()
         self.port = self.listener.getsockname()[1]
         self.accounts = {}          # name -> dict
         self.saves = []             # DbSavePlayer messages
@@ -172,15 +67,11 @@ class FakeDb:
                     self.refused += 1
                     self.cond.notify_all()
                 continue
-            conn = Conn(sock, self._parse, self._heartbeat, "fakedb",
-                        on_message=self._handle, silent=self.silent)
+            conn = rt.Framed(sock, rt.parser(self.i.GameToDb), "fakedb", background=True,
+                             on_message=self._handle, heartbeat=self._heartbeat,
+                             silent=self.silent)
             with self.cond:
                 self.conns.append(conn)
-
-    def _parse(self, body):
-        msg = self.i.GameToDb()
-        msg.ParseFromString(body)
-        return msg
 
     def _heartbeat(self):
         return self.i.DbToGame(heartbeat=self.i.Heartbeat(sent_ms=1))
@@ -286,20 +177,14 @@ class FakeGate:
         i = rt.internal_pb2
         self.i = i
         self.c = rt.client_pb2
-        sock = socket.create_connection(("127.0.0.1", port), timeout=WAIT)
-        sock.settimeout(None)
         # Silent until Hello is answered: Hello must be the first frame.
-        self.conn = Conn(sock, self._parse, self._heartbeat, "fakegate", silent=True)
+        self.conn = rt.Framed(rt.dial(port), rt.parser(i.GameToGate), "fakegate",
+                              background=True, heartbeat=self._heartbeat, silent=True)
         self.seq = 0
         if hello:
             self.conn.send(i.GateToGame(hello=i.Hello(role="gateway", instance="test")))
             self.conn.wait(lambda m: m.WhichOneof("body") == "hello", "HelloReply")
             self.conn.silent = False
-
-    def _parse(self, body):
-        msg = self.i.GameToGate()
-        msg.ParseFromString(body)
-        return msg
 
     def _heartbeat(self):
         return self.i.GateToGame(heartbeat=self.i.Heartbeat(sent_ms=1))
@@ -339,57 +224,6 @@ class FakeGate:
 
     def gone(self, session):
         self.conn.send(self.i.GateToGame(gone=self.i.ClientGone(session=session)))
-
-
-def expect(msg, body):
-    return rt.expect(msg, body)
-
-
-def expect_error(msg, code):
-    return rt.expect_error(msg, code)
-
-
-# ---- gamesrv -------------------------------------------------------------------
-
-class GameSrv:
-    def __init__(self, build_dir, db_port, *extra):
-        self.dir = tempfile.mkdtemp(prefix="gamesrv-test-")
-        self.port_file = os.path.join(self.dir, "port")
-        self.log_path = os.path.join(self.dir, "gamesrv.log")
-        args = [os.path.join(build_dir, "gamesrv", "gamesrv"),
-                "--listen-port", "0", "--port-file", self.port_file,
-                "--dbproxy-port", str(db_port), "--heartbeat-ms", "100",
-                "--dead-ms", "1500", "--log-level", "debug",
-                # Scripted peers without the handshake (tested on its own
-                # in tests/test_link_auth.py).
-                "--insecure-no-auth"] + list(extra)
-        log("starting", " ".join(args))
-        self.logf = open(self.log_path, "w")
-        self.proc = subprocess.Popen(args, stdout=self.logf, stderr=subprocess.STDOUT)
-        rt.eventually(lambda: os.path.exists(self.port_file) or self.proc.poll() is not None,
-                      timeout=WAIT, what="gamesrv port file")
-        if self.proc.poll() is not None:
-            raise AssertionError("gamesrv exited at start: %d" % self.proc.returncode)
-        with open(self.port_file) as f:
-            self.port = int(f.read())
-
-    def terminate(self, timeout=WAIT):
-        """SIGTERM; returns the exit code."""
-        self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(timeout)
-
-    def kill(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-
-    def log_text(self):
-        with open(self.log_path, errors="replace") as f:
-            return f.read()
-
-    def cleanup(self):
-        self.logf.close()
-        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 # ---- cases ---------------------------------------------------------------------
@@ -465,7 +299,7 @@ def case_validation(srv, db):
             session=1, message=c.ClientMessage(seq=gate.seq,
                                                chat=c.ChatRequest(text=marker.decode()))))
         raw = msg.SerializeToString().replace(marker, bad)
-        gate.conn.send_raw_body(raw)
+        gate.conn.send_body(raw)
         expect_error(gate.wait_reply(1, gate.seq), "INVALID_CHAT")
     for amount in (0, 1001, 2 ** 32 - 1):
         expect_error(gate.request(1, earn=c.EarnRequest(amount=amount)), "BAD_REQUEST")
@@ -625,7 +459,7 @@ def case_bad_frames(srv, db):
     g.conn.wait_closed()
     g = FakeGate(srv.port)
     expect(g.request(1, ping=c.PingRequest()), "pong")
-    assert srv.proc.poll() is None
+    assert srv.alive()
 
 
 def case_drain(srv, db):
@@ -636,14 +470,14 @@ def case_drain(srv, db):
     ids = [expect(gate.login(s, n), "login").self.player_id
            for s, n in ((1, "mia"), (2, "noah"))]
     expect(gate.request(2, move=c.MoveRequest(x=-7, y=8)), "move")
-    code = srv.terminate()
+    code = srv.stop()
     assert code == 0, "gamesrv exit code %d" % code
     for s in (1, 2):
         k = gate.wait_kick(s)
         assert k.kicked.code == c.ErrorCode.Value("SHUTTING_DOWN"), k
     assert db.saved_ids() == sorted(ids), db.saved_ids()
     assert any(s.x == -7 and s.y == 8 for s in db.saves), db.saves
-    assert "NOT saved" not in srv.log_text()
+    assert "NOT saved" not in srv.text()
 
 
 def case_save_busy(srv, db):
@@ -785,38 +619,23 @@ CASES = {
 }
 
 
-def main():
-    if len(sys.argv) != 3 or sys.argv[2] not in CASES:
-        print("usage: %s BUILD_DIR CASE\ncases: %s" % (sys.argv[0], " ".join(CASES)))
-        sys.exit(2)
-    rt.load_protos()
-    fn, extra = CASES[sys.argv[2]]
-    db = FakeDb()
-    srv = GameSrv(sys.argv[1], db.port, *extra)
-    ok = False
-    try:
-        wait_db_link(db)
-        fn(srv, db)
-        # Every case ends with a clean drain, and no sanitizer report.
-        if srv.proc.poll() is None:
-            code = srv.terminate()
-            assert code == 0, "gamesrv exit code %d after SIGTERM" % code
-        for bad in ("AddressSanitizer", "LeakSanitizer", "ThreadSanitizer", "runtime error:"):
-            assert bad not in srv.log_text(), "sanitizer report in the gamesrv log"
-        ok = True
-    except Exception:
-        import traceback
-        traceback.print_exc()
-    finally:
-        srv.kill()
-        db.stop()
-        if not ok:
-            print("----- gamesrv log (last 80 lines) -----")
-            print("\n".join(srv.log_text().splitlines()[-80:]))
-        srv.cleanup()
-    print("PASS" if ok else "FAIL")
-    sys.exit(0 if ok else 1)
+def run(case_fn, extra):
+    """A case as a test: gamesrv between a FakeDb and the case's FakeGates,
+    ending with a clean drain."""
+    def test(build_dir):
+        db = FakeDb()
+        try:
+            srv = rt.start("gamesrv", build_dir, rt.temp_dir("gamesrv-test-"), *extra,
+                           peer_port=db.port, insecure=True)
+            wait_db_link(db)
+            case_fn(srv, db)
+            if srv.alive():
+                code = srv.stop()
+                assert code == 0, "gamesrv exit code %d after SIGTERM" % code
+        finally:
+            db.stop()
+    return test
 
 
 if __name__ == "__main__":
-    main()
+    rt.main(cases={name: run(fn, extra) for name, (fn, extra) in CASES.items()})

@@ -19,7 +19,6 @@ import os
 import random
 import re
 import socket
-import struct
 import sys
 import threading
 import time
@@ -57,27 +56,6 @@ def source_address(n):
     return "127.0.0.%d" % (10 + n)
 
 
-class Client(rt.GameClient):
-    """A GameClient that connects from a chosen loopback address and can
-    ask for a small receive buffer (a client that does not read)."""
-
-    def __init__(self, port, name, source, rcvbuf=None):
-        rt.load_protos()
-        self.name = name
-        self.sock = socket.socket()
-        if rcvbuf:
-            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-        self.sock.bind((source, 0))
-        self.sock.settimeout(10)
-        self.sock.connect(("127.0.0.1", port))
-        self.peer = "%s:%d" % self.sock.getsockname()
-        self.buf = b""
-        self.seq = 0
-        self.pushes = []
-        self.replies = {}
-        self.closed = False
-
-
 # ---- the well-behaved client ------------------------------------------------
 
 class Pinger(threading.Thread):
@@ -109,7 +87,7 @@ class Pinger(threading.Thread):
             except Exception as exc:  # the test fails on any of these
                 self.failures.append("%s: %r" % (phase, exc))
                 return
-            self.client.pushes.clear()  # chat and moves of others: not ours
+            self.client.take_pushes()  # chat and moves of others: not ours
             self.stop.wait(PING_INTERVAL_S)
 
     def count(self, phase):
@@ -157,10 +135,7 @@ def frames_of(data):
 
 
 def raw_connect(port, source):
-    sock = socket.socket()
-    sock.bind((source, 0))
-    sock.settimeout(10)
-    sock.connect(("127.0.0.1", port))
+    sock = rt.dial(port, source, timeout=10)
     return sock, "%s:%d" % sock.getsockname()
 
 
@@ -209,8 +184,7 @@ def length_field(number, payload):
     return encode_varint(number << 3 | 2) + encode_varint(len(payload)) + payload
 
 
-def frame(body):
-    return encode_varint(len(body)) + body
+frame = rt.encode_frame
 
 
 # ---- the attacks ----------------------------------------------------------------
@@ -259,7 +233,7 @@ def attack_garbage(cluster, n):
 
 
 def attack_unknown_type(cluster, n):
-    c = Client(cluster.gateway_port, "unknown-type", source_address(n))
+    c = rt.GameClient(cluster.gateway_port, "unknown-type", source_address(n))
     # Field 99 is no ClientMessage body: empty message, then a varint.
     c.send_raw(frame(client_message(7, length_field(99, b""))))
     error = expect_error(c.wait_reply(7), "BAD_REQUEST")
@@ -274,7 +248,7 @@ def attack_unknown_type(cluster, n):
 
 def attack_bad_fields(cluster, n):
     pb = rt.client_pb2
-    c = Client(cluster.gateway_port, "bad-fields", source_address(n))
+    c = rt.GameClient(cluster.gateway_port, "bad-fields", source_address(n))
     session = session_of(cluster, c.peer)
     expect_error(c.request(login=pb.LoginRequest(name="n" * 60000, password="x")),
                  "INVALID_NAME")
@@ -302,7 +276,7 @@ def attack_bad_fields(cluster, n):
 
 
 def attack_before_login(cluster, n):
-    c = Client(cluster.gateway_port, "no-login", source_address(n))
+    c = rt.GameClient(cluster.gateway_port, "no-login", source_address(n))
     session = session_of(cluster, c.peer)
     expect_error(c.move(1, 1), "NOT_LOGGED_IN")
     expect_error(c.chat("hello"), "NOT_LOGGED_IN")
@@ -346,11 +320,11 @@ def attack_never_reads(cluster, n):
     # A small receive buffer, so that its own kernel soaks up little. The
     # gateway's kernel send buffer still grows to a few MiB (tcp_wmem)
     # before libnet's queue for it starts to fill.
-    victim = Client(cluster.gateway_port, "never-reads", source_address(n), rcvbuf=4096)
+    victim = rt.GameClient(cluster.gateway_port, "never-reads", source_address(n), rcvbuf=4096)
     expect(victim.login("neverreads", "neverreads-pw"), "login")
     talkers = []
     for i in range(TALKERS):
-        t = Client(cluster.gateway_port, "talker%d" % i, source_address(n + 1 + i))
+        t = rt.GameClient(cluster.gateway_port, "talker%d" % i, source_address(n + 1 + i))
         expect(t.login("talker%d" % i, "talker-pw"), "login")
         t.sock.setblocking(False)
         talkers.append(t)
@@ -429,7 +403,7 @@ def attack_connection_flood(cluster, n):
 def attack_message_flood(cluster, n):
     pb = rt.client_pb2
     # A short burst over the rate: some RATE_LIMITED, no disconnect.
-    c = Client(cluster.gateway_port, "burst", source_address(n))
+    c = rt.GameClient(cluster.gateway_port, "burst", source_address(n))
     expect(c.login("burster", "burster-pw"), "login")
     time.sleep(MSG_BURST / MSG_RATE)  # a full bucket again
     # Over the bucket by half the flood allowance: refused in part, not cut.
@@ -439,7 +413,7 @@ def attack_message_flood(cluster, n):
     for seq in range(1000, 1000 + burst):
         ping.seq = seq
         body = ping.SerializeToString()
-        data += encode_varint(len(body)) + body
+        data += frame(body)
     c.send_raw(data)
     limited = 0
     for seq in range(1000, 1000 + burst):
@@ -454,10 +428,10 @@ def attack_message_flood(cluster, n):
     c.close()
 
     # A sustained flood: RATE_LIMITED, then Kicked RATE_LIMITED and closed.
-    f = Client(cluster.gateway_port, "flood", source_address(n + 1))
+    f = rt.GameClient(cluster.gateway_port, "flood", source_address(n + 1))
     expect(f.login("flooder", "flooder-pw"), "login")
     seq, errors = 1, 0
-    frames = []
+    got = b""
     try:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -466,7 +440,7 @@ def attack_message_flood(cluster, n):
                 seq += 1
                 ping.seq = seq
                 body = ping.SerializeToString()
-                chunk += encode_varint(len(body)) + body
+                chunk += frame(body)
             f.sock.sendall(chunk)
             f.sock.setblocking(False)
             try:
@@ -474,15 +448,15 @@ def attack_message_flood(cluster, n):
                     data = f.sock.recv(65536)
                     if not data:
                         raise ConnectionResetError
-                    f.buf += data
+                    got += data
             except BlockingIOError:
                 pass
             finally:
                 f.sock.setblocking(True)
     except (ConnectionResetError, BrokenPipeError):
         pass
-    f.buf += read_until_closed(f.sock, 10)
-    frames = frames_of(f.buf)
+    got += read_until_closed(f.sock, 10)
+    frames = frames_of(got)
     errors = sum(1 for m in frames if body_of(m) == "error"
                  and m.error.code == pb.RATE_LIMITED)
     kicked = [m for m in frames if body_of(m) == "kicked"]

@@ -98,10 +98,9 @@ class Earner(threading.Thread):
         return False
 
     def count_pushes(self):
-        for push in self.client.pushes:
+        for push in self.client.take_pushes():
             if body_of(push) == "error" and push.error.code == rt.client_pb2.SERVICE_UNAVAILABLE:
                 self.link_down_pushes += 1
-        self.client.pushes.clear()
 
     def run(self):
         try:

@@ -1,8 +1,8 @@
 #!/usr/bin/python3
 """Smoke test of the load bot against a stand-in gateway.
 
-The stand-in speaks client.proto (Python bindings generated here with
-protoc, into --work-dir) on 127.0.0.1, port chosen by the kernel: it answers
+The stand-in speaks client.proto (the test harness's bindings and the
+client library's framing) on 127.0.0.1, port chosen by the kernel: it answers
 Login with a zone, Move, Chat, Ping, Earn and Logout, and sends a
 PlayerJoined push after each login, so the bot exercises replies and
 pushes. The bot runs a ramp, a short steady phase and a reconnect storm;
@@ -18,27 +18,19 @@ import subprocess
 import sys
 import threading
 
-
-def varint(n):
-    out = bytearray()
-    while n >= 0x80:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tests"))
+import ringgate_test as rt  # noqa: E402
 
 
-async def read_frame(reader):
-    length, shift = 0, 0
+async def read_frames(reader):
+    """The frame bodies arriving on an asyncio stream, until it ends."""
+    frames = rt.protos.ringgate_client.FrameReader()
     while True:
-        b = (await reader.readexactly(1))[0]
-        length |= (b & 0x7F) << shift
-        if not b & 0x80:
-            break
-        shift += 7
-        if shift > 28:
-            raise ValueError("varint too long")
-    return await reader.readexactly(length)
+        data = await reader.read(65536)
+        if not data:
+            return
+        for body in frames.feed(data):
+            yield body
 
 
 def make_handler(pb):
@@ -47,8 +39,8 @@ def make_handler(pb):
     async def handle(reader, writer):
         name = None
         try:
-            while True:
-                msg = pb.ClientMessage.FromString(await read_frame(reader))
+            async for body in read_frames(reader):
+                msg = pb.ClientMessage.FromString(body)
                 out = pb.ServerMessage(seq=msg.seq)
                 kind = msg.WhichOneof("body")
                 if kind == "login":
@@ -69,15 +61,13 @@ def make_handler(pb):
                     out.earn.gold = gold[name]
                 elif kind == "logout":
                     out.logout.SetInParent()
-                body = out.SerializeToString()
-                writer.write(varint(len(body)) + body)
+                writer.write(rt.encode_frame(out.SerializeToString()))
                 if kind == "login":
                     push = pb.ServerMessage(seq=0)
                     push.joined.player.name = name
-                    body = push.SerializeToString()
-                    writer.write(varint(len(body)) + body)
+                    writer.write(rt.encode_frame(push.SerializeToString()))
                 await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError):
+        except ConnectionError:
             pass
         finally:
             writer.close()
@@ -99,17 +89,11 @@ def serve(pb, ready):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bot", required=True)
-    ap.add_argument("--protoc", default="protoc")
-    ap.add_argument("--proto-dir", required=True)
     ap.add_argument("--work-dir", required=True)
     args = ap.parse_args()
 
-    gen = os.path.join(args.work_dir, "smoke_py")
-    os.makedirs(gen, exist_ok=True)
-    subprocess.run([args.protoc, f"--proto_path={args.proto_dir}", f"--python_out={gen}",
-                    os.path.join(args.proto_dir, "client.proto")], check=True)
-    sys.path.insert(0, gen)
-    import client_pb2 as pb  # noqa: E402  (generated just above)
+    rt.load_protos()  # exits 77 (skipped) without protoc or python3-protobuf
+    pb = rt.client_pb2
 
     ready = {"event": threading.Event()}
     threading.Thread(target=serve, args=(pb, ready), daemon=True).start()

@@ -1,0 +1,136 @@
+"""Cluster: a whole cluster run by deploy/ringgate in a private run
+directory, as an operator runs it, for the end-to-end tests.
+"""
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+
+from .base import SOURCE_DIR, eventually, log, sanitizer_reports, temp_dir
+from .conn import GameClient
+
+DEPLOY = os.path.join(SOURCE_DIR, "deploy", "ringgate")
+
+
+def free_ports(count):
+    """Ports nobody listens on now (bound to port 0, then released).
+    Only for deploy/ringgate, which takes its ports from the environment
+    before anything starts: another program may take such a port in
+    between, so everything else starts on port 0 (see procs.py)."""
+    socks, ports = [], []
+    for _ in range(count):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        socks.append(s)
+        ports.append(s.getsockname()[1])
+    for s in socks:
+        s.close()
+    return ports
+
+
+# ---- the cluster -----------------------------------------------------------
+
+class Cluster:
+    """A cluster run by deploy/ringgate in its own temporary run directory,
+    on free ports. Use as a context manager: it is always brought down,
+    and a sanitizer report in any log fails the test."""
+
+    def __init__(self, build_dir, extra_env=None):
+        self.run_dir = temp_dir("ringgate-run-")
+        (self.gateway_port, self.gamesrv_port, self.dbproxy_port,
+         gateway_admin, gamesrv_admin, dbproxy_admin) = free_ports(6)
+        # Each process's metrics port (GET /metrics), by process name.
+        self.admin_ports = {"gateway": gateway_admin, "gamesrv": gamesrv_admin,
+                            "dbproxy": dbproxy_admin}
+        self.env = dict(os.environ)
+        self.env.update({
+            "RINGGATE_RUN_DIR": self.run_dir,
+            "RINGGATE_BUILD_DIR": build_dir,
+            "RINGGATE_BUILD": "0",  # CTest built them; never build from a test
+            "RINGGATE_GATEWAY_PORT": str(self.gateway_port),
+            "RINGGATE_GAMESRV_PORT": str(self.gamesrv_port),
+            "RINGGATE_DBPROXY_PORT": str(self.dbproxy_port),
+            "RINGGATE_GATEWAY_ADMIN_PORT": str(gateway_admin),
+            "RINGGATE_GAMESRV_ADMIN_PORT": str(gamesrv_admin),
+            "RINGGATE_DBPROXY_ADMIN_PORT": str(dbproxy_admin),
+            # Tests: the cheap password hash, quick failure detection.
+            "RINGGATE_DBPROXY_ARGS": "--pwhash min --log-level debug",
+            "RINGGATE_GAMESRV_ARGS": "--log-level debug",
+            "RINGGATE_GATEWAY_ARGS": "--log-level debug --heartbeat-ms 200 --dead-ms 1000",
+        })
+        self.env.update(extra_env or {})
+
+    def deploy(self, *args, check=True):
+        log("deploy/ringgate", *args)
+        proc = subprocess.run([DEPLOY] + list(args), env=self.env, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        sys.stdout.write(proc.stdout)
+        if check and proc.returncode != 0:
+            raise AssertionError("deploy/ringgate %s failed (%d)" % (args, proc.returncode))
+        return proc
+
+    def up(self):
+        """deploy/ringgate up, then wait until both links have finished
+        their Hello (deploy only waits for ports and TCP links), so the
+        first request of a test never races the handshakes."""
+        before = {proc: len(self.log_text(proc)) for proc in ("gamesrv", "gateway")}
+        self.deploy("up")
+        db_link_up = re.compile(r"dbproxy link \S+ up")
+        eventually(lambda: db_link_up.search(self.log_text("gamesrv")[before["gamesrv"]:]),
+                   what="gamesrv's dbproxy link up")
+        eventually(lambda: "gamesrv link up" in self.log_text("gateway")[before["gateway"]:],
+                   what="gateway's gamesrv link up")
+
+    def down(self):
+        self.deploy("down", check=False)
+
+    def pid(self, proc):
+        with open(os.path.join(self.run_dir, proc + ".pid")) as f:
+            return int(f.read().strip())
+
+    def kill(self, proc, sig=signal.SIGKILL):
+        pid = self.pid(proc)
+        log("kill -%d %s (pid %d)" % (sig, proc, pid))
+        os.kill(pid, sig)
+        eventually(lambda: not os.path.exists("/proc/%d" % pid)
+                   or open("/proc/%d/stat" % pid).read().split()[2] == "Z",
+                   what=proc + " exit")
+
+    def log_text(self, proc):
+        try:
+            with open(os.path.join(self.run_dir, proc + ".log"), errors="replace") as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
+    def client(self, name="client"):
+        return GameClient(self.gateway_port, name)
+
+    def dump_logs(self):
+        for proc in ("dbproxy", "gamesrv", "gateway"):
+            text = self.log_text(proc)
+            print("----- %s.log (last 60 lines) -----" % proc)
+            print("\n".join(text.splitlines()[-60:]))
+
+    def __enter__(self):
+        try:
+            self.up()
+        except BaseException:
+            self.dump_logs()
+            self.down()
+            raise
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is not None:
+            self.dump_logs()
+        self.down()
+        reports = [line for proc in ("dbproxy", "gamesrv", "gateway")
+                   for line in sanitizer_reports(proc, self.log_text(proc))]
+        if reports and exc_type is None:
+            self.dump_logs()
+            raise AssertionError("sanitizer reports:\n" + "\n".join(reports))
+        return False

@@ -1,0 +1,199 @@
+"""Starting gateway, gamesrv and dbproxy for tests: the one place that
+knows their command-line flags, how each tells which port it listens on,
+and how each is stopped. A test names a process and the few settings it is
+about; everything else is here.
+
+Ports: a process listens on port 0 (the kernel picks a free one) and says
+which: through --port-file where it supports it, else in its "listening"
+log line. No test binds a port, releases it and hopes it is still free.
+Every process started here is stopped when the test program ends, and
+main() fails the test if any log holds a sanitizer report.
+"""
+
+import atexit
+import collections
+import os
+import re
+import signal
+import subprocess
+
+from .base import WAIT, eventually, log, sanitizer_reports
+
+# What the harness knows of each process:
+#   port_flag   the flag that sets the port it listens on
+#   port_file   whether it writes that port to --port-file once listening
+#   listening   the log line that names its port (for those that do not)
+#   peer_flag   the flag that sets the port of the peer it dials
+#   test_flags  flags every test wants (dbproxy: the cheap password hash)
+Spec = collections.namedtuple("Spec", "port_flag port_file listening peer_flag test_flags")
+SPECS = {
+    "gateway": Spec("--port", False, r"listening for clients on \S+:(\d+);",
+                    "--gamesrv-port", []),
+    "gamesrv": Spec("--listen-port", True, r"listening for gateways on \S+:(\d+);",
+                    "--dbproxy-port", []),
+    "dbproxy": Spec("--port", False, r"listening on \S+:(\d+);", None, ["--pwhash", "min"]),
+}
+
+_children = []
+
+
+def binary(build_dir, name):
+    return os.path.join(build_dir, name, name)
+
+
+def listen_args(name, port=0, port_file=None):
+    """The flags that make process name listen on port (0: any) and, where
+    it supports it, write the port to port_file."""
+    spec = SPECS[name]
+    args = [spec.port_flag, str(port)]
+    if spec.port_file and port_file:
+        args += ["--port-file", port_file]
+    return args
+
+
+def argv(name, build_dir, *extra, port=0, port_file=None, peer_port=None, run_dir=None,
+         log_level="debug", heartbeat_ms=100, dead_ms=1500, insecure=False,
+         secret_file=None, admin_port=0):
+    """The command line of process name. peer_port: where its peer listens;
+    run_dir: dbproxy's database directory; insecure: links without the
+    shared-secret handshake (for scripted peers; the handshake has its own
+    tests); secret_file: the cluster secret; admin_port: where GET /metrics
+    is served (0: nowhere, so that tests never meet on a fixed port).
+    extra flags go last."""
+    spec = SPECS[name]
+    args = [binary(build_dir, name)] + listen_args(name, port, port_file) + spec.test_flags
+    if peer_port is not None:
+        args += [spec.peer_flag, str(peer_port)]
+    if run_dir is not None:
+        args += ["--run-dir", run_dir]
+    if log_level:
+        args += ["--log-level", log_level]
+    if heartbeat_ms:
+        args += ["--heartbeat-ms", str(heartbeat_ms)]
+    if dead_ms:
+        args += ["--dead-ms", str(dead_ms)]
+    if insecure:
+        args.append("--insecure-no-auth")
+    if secret_file:
+        args += ["--secret-file", secret_file]
+    if admin_port is not None:
+        args += ["--admin-port", str(admin_port)]
+    return args + list(extra)
+
+
+class Process:
+    """One process; its stdout and stderr go to log_path (appended to, so
+    that a process started again on the same files has one log)."""
+
+    def __init__(self, name, args, log_path, port_file=None, env=None):
+        self.name = name
+        self.log_path = log_path
+        self.port_file = port_file
+        self.port = None
+        self.log_start = os.path.getsize(log_path) if os.path.exists(log_path) else 0
+        log("starting", " ".join(args))
+        with open(log_path, "ab") as logf:
+            self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=logf,
+                                         stderr=subprocess.STDOUT, env=env)
+        _children.append(self)
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def text(self):
+        """The log of this run of the process."""
+        try:
+            with open(self.log_path, "rb") as f:
+                f.seek(self.log_start)
+                return f.read().decode("utf-8", "replace")
+        except FileNotFoundError:
+            return ""
+
+    def count(self, text):
+        return self.text().count(text)
+
+    def wait_listening(self, timeout=WAIT):
+        """The port it listens on, once it does; fails if it exits first."""
+        pattern = re.compile(SPECS[self.name].listening)
+
+        def port():
+            if self.proc.poll() is not None:
+                raise AssertionError("%s exited with %d at start:\n%s"
+                                     % (self.name, self.proc.returncode, self.text()))
+            if self.port_file:
+                if os.path.exists(self.port_file):
+                    with open(self.port_file) as f:
+                        return int(f.read())
+                return None
+            match = pattern.search(self.text())
+            return int(match.group(1)) if match else None
+        self.port = eventually(port, timeout=timeout, what=self.name + " listening",
+                               interval=0.05)
+        return self.port
+
+    def send_signal(self, sig):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+
+    def wait(self, timeout=WAIT):
+        """Its exit code once it exits; SIGKILL and AssertionError if it
+        has not within timeout."""
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise AssertionError("%s did not exit within %s s" % (self.name, timeout))
+
+    def stop(self, sig=signal.SIGTERM, timeout=WAIT):
+        """Send sig (SIGTERM: drain and exit) and wait(timeout)."""
+        self.send_signal(sig)
+        return self.wait(timeout)
+
+    def kill(self):
+        """SIGKILL, at once; its exit code."""
+        return self.stop(signal.SIGKILL)
+
+    def sanitizer_reports(self):
+        return sanitizer_reports(self.name, self.text())
+
+
+def start(name, build_dir, work_dir, *extra, wait=True, log_name=None, env=None, **settings):
+    """Start process name (gateway, gamesrv, dbproxy) from build_dir with
+    its files in work_dir (log, port file; dbproxy's database in
+    work_dir/run unless run_dir is given); settings are argv()'s. With
+    wait, returns once it listens, its port in .port."""
+    log_name = log_name or name
+    port_file = os.path.join(work_dir, log_name + ".port")
+    if os.path.exists(port_file):
+        os.unlink(port_file)
+    if name == "dbproxy":
+        settings.setdefault("run_dir", os.path.join(work_dir, "run"))
+    args = argv(name, build_dir, *extra, port_file=port_file, **settings)
+    p = Process(name, args, os.path.join(work_dir, log_name + ".log"),
+                port_file if SPECS[name].port_file else None, env)
+    if wait:
+        p.wait_listening()
+    return p
+
+
+def children():
+    """Every process started so far."""
+    return list(_children)
+
+
+def stop_all():
+    """Stop every process still running (SIGTERM, then SIGKILL)."""
+    for p in _children:
+        if p.alive():
+            try:
+                p.stop()
+            except AssertionError as err:
+                print(err)
+
+
+atexit.register(stop_all)

@@ -66,16 +66,17 @@ def dial(port, parse, name):
     return rt.Framed(rt.dial(port), parse, name, record=True)
 
 
-def start_dbproxy(build, d, *auth):
-    return rt.start("dbproxy", build, d, *auth, dead_ms=1000)
+def start_dbproxy(build, d, secret):
+    return rt.start("dbproxy", build, d, secret_file=secret, dead_ms=1000)
 
 
-def start_gamesrv(build, d, db_port, *auth):
-    return rt.start("gamesrv", build, d, *auth, peer_port=db_port, dead_ms=1000)
+def start_gamesrv(build, d, db_port, secret):
+    return rt.start("gamesrv", build, d, peer_port=db_port, secret_file=secret, dead_ms=1000)
 
 
-def start_gateway(build, d, gamesrv_port, *auth):
-    return rt.start("gateway", build, d, *auth, peer_port=gamesrv_port, dead_ms=1000)
+def start_gateway(build, d, gamesrv_port, secret):
+    return rt.start("gateway", build, d, peer_port=gamesrv_port, secret_file=secret,
+                    dead_ms=1000)
 
 
 def count(proc, text):
@@ -88,8 +89,8 @@ def gateway_wrong_secret(build, d):
     good = write_secret(d, "good", os.urandom(32))
     bad = write_secret(d, "bad", os.urandom(32))
     db_listener = rt.listen()  # a dbproxy port nobody answers on
-    gamesrv = start_gamesrv(build, d, db_listener.getsockname()[1], "--secret-file", good)
-    gateway = start_gateway(build, d, gamesrv.port, "--secret-file", bad)
+    gamesrv = start_gamesrv(build, d, db_listener.getsockname()[1], good)
+    gateway = start_gateway(build, d, gamesrv.port, bad)
     # Cut off, and again after each redial.
     eventually(lambda: count(gamesrv, "Hello does not prove the cluster secret") >= 2,
                timeout=WAIT, what="gamesrv cutting off the gateway twice")
@@ -100,8 +101,8 @@ def gateway_wrong_secret(build, d):
 def gamesrv_wrong_secret(build, d):
     good = write_secret(d, "good", os.urandom(32))
     bad = write_secret(d, "bad", os.urandom(32))
-    dbproxy = start_dbproxy(build, d, "--secret-file", good)
-    gamesrv = start_gamesrv(build, d, dbproxy.port, "--secret-file", bad)
+    dbproxy = start_dbproxy(build, d, good)
+    gamesrv = start_gamesrv(build, d, dbproxy.port, bad)
     eventually(lambda: count(dbproxy, "Hello does not prove the cluster secret") >= 2,
                timeout=WAIT, what="dbproxy cutting off gamesrv twice")
     assert "gamesrv \"" not in dbproxy.text(), "dbproxy took the link"
@@ -116,7 +117,7 @@ def acceptor_wrong_secret(build, d):
     path = write_secret(d, "good", secret)
     listener = rt.listen()
     listener.settimeout(WAIT)
-    gateway = start_gateway(build, d, listener.getsockname()[1], "--secret-file", path)
+    gateway = start_gateway(build, d, listener.getsockname()[1], path)
     conn = rt.Framed(listener.accept()[0], rt.parser(rt.internal_pb2.GateToGame),
                      "gateway link", record=True)
     nonce_a = os.urandom(32)
@@ -141,8 +142,8 @@ def acceptor_wrong_secret(build, d):
 
 def request_before_auth(build, d):
     path = write_secret(d, "good", os.urandom(32))
-    dbproxy = start_dbproxy(build, d, "--secret-file", path)
-    gamesrv = start_gamesrv(build, d, dbproxy.port, "--secret-file", path)
+    dbproxy = start_dbproxy(build, d, path)
+    gamesrv = start_gamesrv(build, d, dbproxy.port, path)
     db_port, gport = dbproxy.port, gamesrv.port
     pb = rt.internal_pb2
 
@@ -174,8 +175,8 @@ def scripted_handshake(build, d):
     secret = os.urandom(32)
     path = write_secret(d, "good", secret)
     key = link_key(secret)
-    dbproxy = start_dbproxy(build, d, "--secret-file", path)
-    gamesrv = start_gamesrv(build, d, dbproxy.port, "--secret-file", path)
+    dbproxy = start_dbproxy(build, d, path)
+    gamesrv = start_gamesrv(build, d, dbproxy.port, path)
     db_port, gport = dbproxy.port, gamesrv.port
     pb = rt.internal_pb2
     eventually(lambda: " up (role" in gamesrv.text(), timeout=WAIT,
@@ -228,8 +229,8 @@ def scripted_handshake(build, d):
 
 def silent_peer(build, d):
     path = write_secret(d, "good", os.urandom(32))
-    dbproxy = start_dbproxy(build, d, "--secret-file", path)
-    gamesrv = start_gamesrv(build, d, dbproxy.port, "--secret-file", path)
+    dbproxy = start_dbproxy(build, d, path)
+    gamesrv = start_gamesrv(build, d, dbproxy.port, path)
     db_port, gport = dbproxy.port, gamesrv.port
     g = dial(gport, gate_parse, "silent to gamesrv")
     c = dial(db_port, db_parse, "silent to dbproxy")

@@ -44,11 +44,9 @@ def exec_start(unit_text):
 def start_like_the_unit(process, argv, work):
     """Run argv (the unit's ExecStart, paths made local, listening on
     free ports) until it is listening, then SIGTERM it: it must exit 0."""
-    argv = argv + rt.procs.listen_args(process, 0, os.path.join(work, process + ".port")) + [
-        "--admin-port", "0"]
-    p = rt.procs.Process(process, argv, os.path.join(work, process + ".log"),
-                         os.path.join(work, process + ".port")
-                         if rt.procs.SPECS[process].port_file else None)
+    port_file = os.path.join(work, process + ".port")
+    argv = argv + rt.procs.listen_args(process, 0, port_file)
+    p = rt.procs.Process(process, argv, os.path.join(work, process + ".log"), port_file)
     p.wait_listening(timeout=30)
     code = p.stop(timeout=30)
     assert code == 0, "%s exited %d on SIGTERM:\n%s" % (process, code, p.text())

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 
+from . import procs
 from .base import SOURCE_DIR, eventually, log, sanitizer_reports, temp_dir
 from .conn import GameClient
 
@@ -36,9 +37,18 @@ def free_ports(count):
 class Cluster:
     """A cluster run by deploy/ringgate in its own temporary run directory,
     on free ports. Use as a context manager: it is always brought down,
-    and a sanitizer report in any log fails the test."""
+    and a sanitizer report in any log fails the test.
 
-    def __init__(self, build_dir, extra_env=None):
+    Each process runs at log_level (None: the config file's) with the
+    tests' settings (procs); the links keep the processes' heartbeat and
+    dead times, but for the
+    gateway's 200/1000 ms (a dead gamesrv noticed quickly), unless link_ms
+    = (heartbeat_ms, dead_ms) sets them for every link end. args: {process:
+    [flags]} added to a process's command line; extra_env: environment
+    variables for deploy/ringgate (RINGGATE_<PROCESS>_ARGS replaces all of
+    a process's flags)."""
+
+    def __init__(self, build_dir, extra_env=None, link_ms=None, args=None, log_level="debug"):
         self.run_dir = temp_dir("ringgate-run-")
         (self.gateway_port, self.gamesrv_port, self.dbproxy_port,
          gateway_admin, gamesrv_admin, dbproxy_admin) = free_ports(6)
@@ -56,11 +66,14 @@ class Cluster:
             "RINGGATE_GATEWAY_ADMIN_PORT": str(gateway_admin),
             "RINGGATE_GAMESRV_ADMIN_PORT": str(gamesrv_admin),
             "RINGGATE_DBPROXY_ADMIN_PORT": str(dbproxy_admin),
-            # Tests: the cheap password hash, quick failure detection.
-            "RINGGATE_DBPROXY_ARGS": "--pwhash min --log-level debug",
-            "RINGGATE_GAMESRV_ARGS": "--log-level debug",
-            "RINGGATE_GATEWAY_ARGS": "--log-level debug --heartbeat-ms 200 --dead-ms 1000",
         })
+        for name in ("dbproxy", "gamesrv", "gateway"):
+            heartbeat_ms, dead_ms = link_ms or ((200, 1000) if name == "gateway"
+                                                else (None, None))
+            flags = procs.settings_args(name, log_level=log_level, heartbeat_ms=heartbeat_ms,
+                                        dead_ms=dead_ms)
+            self.env["RINGGATE_%s_ARGS" % name.upper()] = " ".join(
+                flags + (args or {}).get(name, []))
         self.env.update(extra_env or {})
 
     def deploy(self, *args, check=True):

@@ -41,27 +41,29 @@ def binary(build_dir, name):
     return os.path.join(build_dir, name, name)
 
 
-def listen_args(name, port=0, port_file=None):
-    """The flags that make process name listen on port (0: any) and, where
-    it supports it, write the port to port_file."""
+def listen_args(name, port=0, port_file=None, admin_port=0):
+    """The flags that make process name listen on port (0: any), write that
+    port to port_file where it supports it, and serve GET /metrics on
+    admin_port (0: nowhere, so that tests never meet on a fixed port)."""
     spec = SPECS[name]
     args = [spec.port_flag, str(port)]
     if spec.port_file and port_file:
         args += ["--port-file", port_file]
+    if admin_port is not None:
+        args += ["--admin-port", str(admin_port)]
     return args
 
 
-def argv(name, build_dir, *extra, port=0, port_file=None, peer_port=None, run_dir=None,
-         log_level="debug", heartbeat_ms=100, dead_ms=1500, insecure=False,
-         secret_file=None, admin_port=0):
-    """The command line of process name. peer_port: where its peer listens;
-    run_dir: dbproxy's database directory; insecure: links without the
-    shared-secret handshake (for scripted peers; the handshake has its own
-    tests); secret_file: the cluster secret; admin_port: where GET /metrics
-    is served (0: nowhere, so that tests never meet on a fixed port).
-    extra flags go last."""
+def settings_args(name, peer_port=None, run_dir=None, log_level="debug", heartbeat_ms=100,
+                  dead_ms=1500, insecure=False, secret_file=None):
+    """The flags of process name's settings that tests set: peer_port,
+    where its peer listens; run_dir, dbproxy's database directory; the log
+    level; the links' heartbeat and dead times (None: the process's
+    defaults); insecure, links without the shared-secret handshake (for
+    scripted peers; the handshake has its own tests); secret_file, the
+    cluster secret. Every test also gets the process's test_flags."""
     spec = SPECS[name]
-    args = [binary(build_dir, name)] + listen_args(name, port, port_file) + spec.test_flags
+    args = list(spec.test_flags)
     if peer_port is not None:
         args += [spec.peer_flag, str(peer_port)]
     if run_dir is not None:
@@ -76,30 +78,32 @@ def argv(name, build_dir, *extra, port=0, port_file=None, peer_port=None, run_di
         args.append("--insecure-no-auth")
     if secret_file:
         args += ["--secret-file", secret_file]
-    if admin_port is not None:
-        args += ["--admin-port", str(admin_port)]
-    return args + list(extra)
+    return args
+
+
+def argv(name, build_dir, *extra, port=0, port_file=None, admin_port=0, **settings):
+    """The command line of process name: listen_args(), settings_args()
+    (settings are its keywords), then the extra flags."""
+    return ([binary(build_dir, name)] + listen_args(name, port, port_file, admin_port)
+            + settings_args(name, **settings) + list(extra))
 
 
 class Process:
-    """One process; its stdout and stderr go to log_path (appended to, so
-    that a process started again on the same files has one log)."""
+    """One process started with args; its stdout and stderr go to log_path
+    (appended to, so that a process started again on the same files has
+    one log). port_file: where listen_args() asked it to write its port."""
 
-    def __init__(self, name, args, log_path, port_file=None, env=None):
+    def __init__(self, name, args, log_path, port_file=None):
         self.name = name
         self.log_path = log_path
-        self.port_file = port_file
+        self.port_file = port_file if SPECS[name].port_file else None
         self.port = None
         self.log_start = os.path.getsize(log_path) if os.path.exists(log_path) else 0
         log("starting", " ".join(args))
         with open(log_path, "ab") as logf:
             self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=logf,
-                                         stderr=subprocess.STDOUT, env=env)
+                                         stderr=subprocess.STDOUT)
         _children.append(self)
-
-    @property
-    def pid(self):
-        return self.proc.pid
 
     def alive(self):
         return self.proc.poll() is None
@@ -162,22 +166,19 @@ class Process:
         return sanitizer_reports(self.name, self.text())
 
 
-def start(name, build_dir, work_dir, *extra, wait=True, log_name=None, env=None, **settings):
+def start(name, build_dir, work_dir, *extra, **settings):
     """Start process name (gateway, gamesrv, dbproxy) from build_dir with
-    its files in work_dir (log, port file; dbproxy's database in
-    work_dir/run unless run_dir is given); settings are argv()'s. With
-    wait, returns once it listens, its port in .port."""
-    log_name = log_name or name
-    port_file = os.path.join(work_dir, log_name + ".port")
+    its files in work_dir (<name>.log, <name>.port; dbproxy's database in
+    work_dir/run unless run_dir is given) and return it once it listens,
+    its port in .port. settings are argv()'s keywords."""
+    port_file = os.path.join(work_dir, name + ".port")
     if os.path.exists(port_file):
-        os.unlink(port_file)
+        os.unlink(port_file)  # a second life on the same files
     if name == "dbproxy":
         settings.setdefault("run_dir", os.path.join(work_dir, "run"))
-    args = argv(name, build_dir, *extra, port_file=port_file, **settings)
-    p = Process(name, args, os.path.join(work_dir, log_name + ".log"),
-                port_file if SPECS[name].port_file else None, env)
-    if wait:
-        p.wait_listening()
+    p = Process(name, argv(name, build_dir, *extra, port_file=port_file, **settings),
+                os.path.join(work_dir, name + ".log"), port_file)
+    p.wait_listening()
     return p
 
 

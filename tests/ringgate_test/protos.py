@@ -24,13 +24,13 @@ client_pb2 = None
 internal_pb2 = None
 
 
-def load_protos(protoc=None):
+def load_protos():
     """Generate and import client_pb2 / internal_pb2 (once per process).
     Skips the test (exit 77) without protoc or Python's protobuf runtime."""
     global client_pb2, internal_pb2
     if client_pb2 is not None:
         return
-    protoc = protoc or shutil.which("protoc")
+    protoc = shutil.which("protoc")
     if not protoc:
         skip("no protoc (Debian: protobuf-compiler)")
     try:

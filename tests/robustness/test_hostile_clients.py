@@ -37,12 +37,11 @@ CONNECTS_PER_SEC = 20
 SEND_QUEUE_MAX = 65536
 MAX_FRAME = 65536
 
-GATEWAY_ARGS = ("--log-level debug --heartbeat-ms 200 --dead-ms 1000 "
-                "--frame-timeout-ms %d --msg-rate %d --msg-burst %d --flood-refusals %d "
+GATEWAY_ARGS = ("--frame-timeout-ms %d --msg-rate %d --msg-burst %d --flood-refusals %d "
                 "--max-clients-per-addr %d --connects-per-addr-per-sec %d "
                 "--send-queue-max %d --max-frame %d"
                 % (FRAME_TIMEOUT_MS, MSG_RATE, MSG_BURST, FLOOD_REFUSALS, MAX_PER_ADDR,
-                   CONNECTS_PER_SEC, SEND_QUEUE_MAX, MAX_FRAME))
+                   CONNECTS_PER_SEC, SEND_QUEUE_MAX, MAX_FRAME)).split()
 
 TALKERS = 8                 # clients chatting at the one that never reads
 TALK_RATE = 400             # chat lines per second each, inside MSG_RATE
@@ -504,13 +503,13 @@ def warm_up(cluster, pinger):
 
 
 def test(build_dir):
-    env = {"RINGGATE_GATEWAY_ARGS": GATEWAY_ARGS}
+    env = {}
     # Under ASan, freed memory waits in a quarantine (256 MiB by default)
     # that would read as growth; a small one keeps the RSS check meaningful.
     # Other builds ignore the variable.
     env["ASAN_OPTIONS"] = (os.environ.get("ASAN_OPTIONS", "") +
                            ":quarantine_size_mb=4").lstrip(":")
-    with rt.Cluster(build_dir, extra_env=env) as cluster:
+    with rt.Cluster(build_dir, extra_env=env, args={"gateway": GATEWAY_ARGS}) as cluster:
         gateway_pid = cluster.pid("gateway")
         pinger = Pinger(cluster.gateway_port)
         pinger.start()

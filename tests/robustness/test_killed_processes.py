@@ -55,7 +55,6 @@ EARNERS = 4
 EARN_PAUSE_S = 0.02     # a steady load well inside the gateway's --msg-rate
 LOAD_S = 1.0            # load before each fault
 GAMESRV_AWAY_S = 1.5    # gamesrv stays dead this long: the gateway redials
-LINK_ARGS = "--heartbeat-ms %d --dead-ms %d" % (HEARTBEAT_MS, DEAD_MS)
 
 
 class Earner(threading.Thread):
@@ -325,12 +324,7 @@ def freeze(cluster, proc, peer_checks, request_fn, report):
 
 
 def test(build_dir):
-    env = {
-        "RINGGATE_DBPROXY_ARGS": "--pwhash min --log-level debug " + LINK_ARGS,
-        "RINGGATE_GAMESRV_ARGS": "--log-level debug " + LINK_ARGS,
-        "RINGGATE_GATEWAY_ARGS": "--log-level debug " + LINK_ARGS,
-    }
-    with rt.Cluster(build_dir, extra_env=env) as cluster:
+    with rt.Cluster(build_dir, link_ms=(HEARTBEAT_MS, DEAD_MS)) as cluster:
         earners = [Earner(cluster, i) for i in range(EARNERS)]
         try:
             for e in earners:

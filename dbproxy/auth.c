@@ -60,7 +60,8 @@ int rg_pwhash_profile_parse(const char *text, enum rg_pwhash_profile *out)
 	return 0;
 }
 
-int rg_pwhash(enum rg_pwhash_profile profile, const char *password, char out[RG_PWHASH_MAX])
+int rg_pwhash(enum rg_pwhash_profile profile, const uint8_t *password, size_t len,
+	      char out[RG_PWHASH_MAX])
 {
 	unsigned long long ops = profile == RG_PWHASH_MIN ? crypto_pwhash_OPSLIMIT_MIN
 							  : crypto_pwhash_OPSLIMIT_INTERACTIVE;
@@ -68,14 +69,14 @@ int rg_pwhash(enum rg_pwhash_profile profile, const char *password, char out[RG_
 					      : crypto_pwhash_MEMLIMIT_INTERACTIVE;
 
 	/* The only failure libsodium documents is running out of memory. */
-	if (crypto_pwhash_str(out, password, strlen(password), ops, mem) != 0)
+	if (crypto_pwhash_str(out, (const char *)password, len, ops, mem) != 0)
 		return -ENOMEM;
 	return 0;
 }
 
-bool rg_pwhash_verify(const char *hash, const char *password)
+bool rg_pwhash_verify(const char *hash, const uint8_t *password, size_t len)
 {
-	return crypto_pwhash_str_verify(hash, password, strlen(password)) == 0;
+	return crypto_pwhash_str_verify(hash, (const char *)password, len) == 0;
 }
 
 static void login_finish(struct rg_login *l, int result)
@@ -129,7 +130,7 @@ static int start_create(struct rg_auth *a, struct rg_login *l)
 	w->deadline_ms = l->deadline_ms;
 	w->done = create_done;
 	memcpy(w->create.name, l->name, sizeof w->create.name);
-	err = rg_pwhash(a->profile, l->password, w->create.pwhash);
+	err = rg_pwhash(a->profile, l->password, l->password_len, w->create.pwhash);
 	if (err)
 		return err;
 	creates_add(a, 1);
@@ -156,7 +157,7 @@ static void run_login(struct auth_worker *wk, struct rg_login *l)
 		if (err == 0)
 			return; /* create_done finishes it */
 	} else if (err == 0) {
-		err = rg_pwhash_verify(hash, l->password) ? 0 : -EACCES;
+		err = rg_pwhash_verify(hash, l->password, l->password_len) ? 0 : -EACCES;
 		l->created = false;
 	}
 	sodium_memzero(hash, sizeof hash);

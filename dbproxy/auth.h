@@ -43,7 +43,8 @@ typedef void (*rg_login_done_fn)(struct rg_login *l);
 struct rg_login {
 	/* IN */
 	char name[RG_NAME_MAX + 1];
-	char password[RG_PASSWORD_MAX + 1]; /* wiped before done()            */
+	uint8_t password[RG_PASSWORD_MAX]; /* any bytes; wiped before done()   */
+	size_t password_len;      /* 1..RG_PASSWORD_MAX: all of it counts      */
 	uint64_t deadline_ms;     /* rg_now_ms() time; 0 = none                */
 	rg_login_done_fn done;
 
@@ -78,11 +79,12 @@ int rg_pwhash_profile_parse(const char *text, enum rg_pwhash_profile *out /* OUT
  * Hash a password with the profile into out (RG_PWHASH_MAX bytes). Slow by
  * design: never on a network loop. Returns 0 or -ENOMEM. Any thread.
  */
-int rg_pwhash(enum rg_pwhash_profile profile, const char *password,
+int rg_pwhash(enum rg_pwhash_profile profile, const uint8_t *password, size_t len,
 	      char out[RG_PWHASH_MAX] /* OUT */);
 
-/* True when password matches a hash made by rg_pwhash(). Slow. Any thread. */
-bool rg_pwhash_verify(const char *hash, const char *password);
+/* True when password[0..len) matches a hash made by rg_pwhash(): every
+ * byte counts, so a prefix never matches. Slow. Any thread. */
+bool rg_pwhash_verify(const char *hash, const uint8_t *password, size_t len);
 
 /*
  * Initialise libsodium, open one read connection per worker (so a bad path

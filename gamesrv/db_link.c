@@ -426,7 +426,7 @@ static int call(struct db_link *l, enum gs_db_call kind, Ringgate__Internal__Gam
 	return 0;
 }
 
-int db_link_login(struct db_link *l, const char *name, const char *password,
+int db_link_login(struct db_link *l, const char *name, const ProtobufCBinaryData *password,
 		  uint64_t deadline_ms, rg_call_fn fn, void *ctx)
 {
 	Ringgate__Internal__GameToDb req = RINGGATE__INTERNAL__GAME_TO_DB__INIT;
@@ -434,7 +434,7 @@ int db_link_login(struct db_link *l, const char *name, const char *password,
 	int rc;
 
 	login.name = (char *)name;
-	login.password = (char *)password;
+	login.password = *password;
 	req.body_case = RINGGATE__INTERNAL__GAME_TO_DB__BODY_LOGIN;
 	req.login = &login;
 	rc = call(l, GS_DB_LOGIN, &req, deadline_ms, fn, ctx);

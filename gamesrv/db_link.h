@@ -109,7 +109,8 @@ size_t db_link_pending(const struct db_link *l);
  * when the link is down, -ENOMEM.
  * Game thread.
  */
-int db_link_login(struct db_link *l, const char *name, const char *password,
+/* Login: the password is its whole byte string (NULs included). */
+int db_link_login(struct db_link *l, const char *name, const ProtobufCBinaryData *password,
 		  uint64_t deadline_ms, rg_call_fn fn, void *ctx);
 int db_link_save(struct db_link *l, uint64_t player_id, uint32_t zone, float x, float y,
 		 uint64_t deadline_ms, rg_call_fn fn, void *ctx);

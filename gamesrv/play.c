@@ -561,7 +561,7 @@ static void handle_login(struct game *g, const struct reply_to *to, struct clien
 			   "a name is 1..32 characters of A-Z a-z 0-9 _ -");
 		return;
 	}
-	if (!rules_password_valid(req->password)) {
+	if (!rules_password_valid(req->password.len)) {
 		send_error(g, to, RINGGATE__CLIENT__ERROR_CODE__BAD_REQUEST,
 			   "a password is 1..128 bytes");
 		return;
@@ -585,7 +585,7 @@ static void handle_login(struct game *g, const struct reply_to *to, struct clien
 	lc->pinned = world_player_find(&g->world, lc->name);
 	if (lc->pinned)
 		world_player_pin(lc->pinned);
-	rc = db_link_login(&g->db, lc->name, req->password, deadline_ms, on_login_reply, lc);
+	rc = db_link_login(&g->db, lc->name, &req->password, deadline_ms, on_login_reply, lc);
 	if (rc < 0) {
 		send_call_error(g, to, rc);
 		if (lc->pinned)

@@ -342,6 +342,25 @@ static void client_over_rate(struct gw_client *c, const Ringgate__Client__Client
 		      "too many messages per second");
 }
 
+/*
+ * The client's bytes hold a string field with a NUL (rg_pb_find_nul). A
+ * decoded string would read as its prefix and be forwarded cut short
+ * ("bob\0x" logging in as "bob"), so it is refused whole, with the code of
+ * the rule it breaks. Passwords are bytes and may hold NULs.
+ */
+static void client_refuse_nul(struct gw_client *c, const Ringgate__Client__ClientMessage *msg)
+{
+	if (msg->body_case == RINGGATE__CLIENT__CLIENT_MESSAGE__BODY_LOGIN)
+		client_refuse(c, msg->seq, RINGGATE__CLIENT__ERROR_CODE__INVALID_NAME,
+			      "a name may not contain NUL");
+	else if (msg->body_case == RINGGATE__CLIENT__CLIENT_MESSAGE__BODY_CHAT)
+		client_refuse(c, msg->seq, RINGGATE__CLIENT__ERROR_CODE__INVALID_CHAT,
+			      "chat may not contain NUL (or any control character)");
+	else
+		client_refuse(c, msg->seq, RINGGATE__CLIENT__ERROR_CODE__BAD_REQUEST,
+			      "a string field holds a NUL");
+}
+
 /* Forward msg to gamesrv and remember it as pending; or answer at once. */
 static void client_request(struct gw_client *c, Ringgate__Client__ClientMessage *msg)
 {
@@ -467,6 +486,9 @@ static int on_frame(struct net_session *s, const uint8_t *body, size_t len)
 		client_close(c);
 	} else if (!rate_admit(c, c->last_heard_ms)) {
 		client_over_rate(c, msg);
+	} else if (msg->seq != 0 &&
+		   rg_pb_find_nul(&ringgate__client__client_message__descriptor, body, len)) {
+		client_refuse_nul(c, msg);
 	} else {
 		/* Forwarded re-encoded: only fields of the contract go on. */
 		rg_pb_drop_unknown(&msg->base);

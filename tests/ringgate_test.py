@@ -188,7 +188,8 @@ class GameClient:
     # -- game verbs ----------------------------------------------------------
 
     def login(self, name, password):
-        return self.request(login=client_pb2.LoginRequest(name=name, password=password))
+        """password: bytes, or str (sent as its UTF-8 bytes)."""
+        return self.request(login=client_pb2.LoginRequest(name=name, password=as_bytes(password)))
 
     def move(self, x, y):
         return self.request(move=client_pb2.MoveRequest(x=x, y=y))
@@ -204,6 +205,11 @@ class GameClient:
 
     def logout(self):
         return self.request(logout=client_pb2.LogoutRequest())
+
+
+def as_bytes(text):
+    """A password for LoginRequest (a bytes field): str becomes its UTF-8."""
+    return text.encode() if isinstance(text, str) else text
 
 
 def body_of(msg):

@@ -286,7 +286,7 @@ def request_before_auth(build, d):
     # dbproxy: a login before Hello.
     c = Framed.dial(db_port, "to dbproxy")
     assert c.read(db_parse).WhichOneof("body") == "challenge"
-    c.send(pb.GameToDb(request_id=1, login=pb.DbLogin(name="mallory", password="x")))
+    c.send(pb.GameToDb(request_id=1, login=pb.DbLogin(name="mallory", password=b"x")))
     assert c.wait_closed(db_parse)
     eventually(lambda: "first frame is not Hello" in dbproxy.text(),
                timeout=WAIT, what="dbproxy log")

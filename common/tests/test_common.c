@@ -21,6 +21,7 @@
 #include "rg/metrics.h"
 #include "rg/options.h"
 #include "rg/pb_arena.h"
+#include "internal.pb-c.h"
 
 /* ---- calls --------------------------------------------------------------- */
 
@@ -381,6 +382,56 @@ static void pb_budget_bounded(void)
 	a->free(a->allocator_data, q);
 }
 
+/* Pack a GateToGame carrying a ClientMessage into buf; returns its length. */
+static size_t pack_request(uint8_t *buf, Ringgate__Client__ClientMessage *cm)
+{
+	Ringgate__Internal__GateToGame out = RINGGATE__INTERNAL__GATE_TO_GAME__INIT;
+	Ringgate__Internal__ClientRequest req = RINGGATE__INTERNAL__CLIENT_REQUEST__INIT;
+
+	req.session = 7;
+	req.message = cm;
+	out.body_case = RINGGATE__INTERNAL__GATE_TO_GAME__BODY_REQUEST;
+	out.request = &req;
+	return ringgate__internal__gate_to_game__pack(&out, buf);
+}
+
+/* A NUL inside a string field is found at any depth, by the field's own
+ * length; a NUL in a bytes field (a password) is not a finding. */
+static void pb_find_nul(void)
+{
+	const ProtobufCMessageDescriptor *top = &ringgate__internal__gate_to_game__descriptor;
+	Ringgate__Client__ClientMessage cm = RINGGATE__CLIENT__CLIENT_MESSAGE__INIT;
+	Ringgate__Client__LoginRequest login = RINGGATE__CLIENT__LOGIN_REQUEST__INIT;
+	static const uint8_t pw[] = { 'a', 'b', 0, 'c' };
+	const ProtobufCFieldDescriptor *f;
+	uint8_t buf[256];
+	size_t len;
+
+	cm.seq = 1;
+	cm.body_case = RINGGATE__CLIENT__CLIENT_MESSAGE__BODY_LOGIN;
+	cm.login = &login;
+	login.name = "bob";
+	login.password.data = (uint8_t *)pw;
+	login.password.len = sizeof(pw);
+	len = pack_request(buf, &cm);
+	CHECK(rg_pb_find_nul(top, buf, len) == NULL);
+	/* protobuf-c packs a char * string with strlen, so plant the NUL in
+	 * the packed bytes: "bob" becomes "b\0b", same length. */
+	{
+		size_t at = 0;
+
+		while (at + 3 <= len && memcmp(buf + at, "bob", 3) != 0)
+			at++;
+		CHECK(at + 3 <= len);
+		buf[at + 1] = '\0';
+	}
+	f = rg_pb_find_nul(top, buf, len);
+	CHECK(f != NULL && strcmp(f->name, "name") == 0);
+	/* Malformed bytes are not a finding: the unpack refuses them. */
+	CHECK(rg_pb_find_nul(top, buf, len - 1) == NULL);
+	CHECK(rg_pb_find_nul(top, (const uint8_t *)"\xff\xff", 2) == NULL);
+}
+
 static void heartbeat_rule(void)
 {
 	struct rg_heartbeat hb;
@@ -665,6 +716,7 @@ static const struct test_case cases[] = {
 	{ "options_help", options_help },
 	{ "log_levels", log_levels },
 	{ "pb_arena_bounded", pb_arena_bounded },
+	{ "pb_find_nul", pb_find_nul },
 	{ "pb_budget_bounded", pb_budget_bounded },
 	{ "heartbeat_rule", heartbeat_rule },
 	{ "metrics_render", metrics_render },

@@ -187,7 +187,7 @@ class Link:
     def login(self, name, password):
         def fill(m):
             m.login.name = name
-            m.login.password = password
+            m.login.password = password.encode()  # a bytes field
         return self.call(fill)
 
     def wait_closed(self):

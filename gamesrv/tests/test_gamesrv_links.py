@@ -335,7 +335,8 @@ class FakeGate:
                               "Kick of session %d" % session).kick
 
     def login(self, session, name, password="pw"):
-        return self.request(session, login=self.c.LoginRequest(name=name, password=password))
+        return self.request(session, login=self.c.LoginRequest(name=name,
+                                                               password=rt.as_bytes(password)))
 
     def gone(self, session):
         self.conn.send(self.i.GateToGame(gone=self.i.ClientGone(session=session)))
@@ -678,7 +679,7 @@ def case_crowded_zone(srv, db):
     crowd = 300
     names = set()
     for s in range(1, crowd + 1):
-        seq = gate.send_request(s, login=gate.c.LoginRequest(name="p%d" % s, password="pw"))
+        seq = gate.send_request(s, login=gate.c.LoginRequest(name="p%d" % s, password=b"pw"))
         expect(gate.wait_reply(s, seq), "login")
         names.add("p%d" % s)
     with gate.conn.cond:  # forget the pushes so far
@@ -699,7 +700,7 @@ def random_request(rng, c):
                          float("inf"), float("-inf"), rng.uniform(-2000, 2000)])
     if kind == "login":
         name = rng.choice(["u%d" % rng.randint(1, 8), junk, "x" * rng.randint(30, 40)])
-        return dict(login=c.LoginRequest(name=name, password=rng.choice(["pw", "", junk])))
+        return dict(login=c.LoginRequest(name=name, password=rng.choice([b"pw", b"", junk.encode()])))
     if kind == "move":
         return dict(move=c.MoveRequest(x=number, y=rng.uniform(-1500, 1500)))
     if kind == "chat":

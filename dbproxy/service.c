@@ -121,6 +121,12 @@ static Ringgate__Internal__DbStatus status_of(int result, const char **detail)
 	case -ETIMEDOUT:
 		*detail = "deadline passed while queued; not applied";
 		return RINGGATE__INTERNAL__DB_STATUS__DB_BUSY;
+	case -EPERM:
+		*detail = "too many wrong passwords for this account; retry in a while";
+		return RINGGATE__INTERNAL__DB_STATUS__DB_THROTTLED;
+	case -EDQUOT:
+		*detail = "no new account now (too many were created); retry later";
+		return RINGGATE__INTERNAL__DB_STATUS__DB_THROTTLED;
 	case -ERANGE:
 		*detail = "gold total would overflow";
 		return RINGGATE__INTERNAL__DB_STATUS__DB_BAD_REQUEST;
@@ -265,6 +271,7 @@ static void handle_login(struct rg_service *svc, struct link *link, const GameTo
 	memcpy(call->login.name, req->name, strlen(req->name) + 1);
 	memcpy(call->login.password, req->password.data, password_len);
 	call->login.password_len = password_len;
+	call->login.no_create = req->no_create;
 	call->login.deadline_ms = deadline_of(msg);
 	call->login.done = login_done;
 	err = rg_auth_submit(svc->auth, &call->login);

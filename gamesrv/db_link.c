@@ -427,7 +427,7 @@ static int call(struct db_link *l, enum gs_db_call kind, Ringgate__Internal__Gam
 }
 
 int db_link_login(struct db_link *l, const char *name, const ProtobufCBinaryData *password,
-		  uint64_t deadline_ms, rg_call_fn fn, void *ctx)
+		  bool no_create, uint64_t deadline_ms, rg_call_fn fn, void *ctx)
 {
 	Ringgate__Internal__GameToDb req = RINGGATE__INTERNAL__GAME_TO_DB__INIT;
 	Ringgate__Internal__DbLogin login = RINGGATE__INTERNAL__DB_LOGIN__INIT;
@@ -435,6 +435,7 @@ int db_link_login(struct db_link *l, const char *name, const ProtobufCBinaryData
 
 	login.name = (char *)name;
 	login.password = *password;
+	login.no_create = no_create;
 	req.body_case = RINGGATE__INTERNAL__GAME_TO_DB__BODY_LOGIN;
 	req.login = &login;
 	rc = call(l, GS_DB_LOGIN, &req, deadline_ms, fn, ctx);

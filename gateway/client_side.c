@@ -26,6 +26,8 @@
  *   msg_burst). A message with no token is answered Error RATE_LIMITED and
  *   not forwarded; a client refused more than flood_refusals times without
  *   one clean second in between is flooding: Kicked RATE_LIMITED, logged.
+ * - Logins pass the per-address login guard (login_guard.c) before they are
+ *   forwarded, and their replies are shown to it.
  *
  * Limits enforced by libnet are set from the config here too (frame size,
  * partial-frame deadline, send queue, per-address count and rate); every
@@ -42,6 +44,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <rg/calls.h>
 #include <rg/clock.h>
@@ -74,6 +77,7 @@ struct gw_client {
 	uint64_t refilled_ms;           /* when tokens_milli was last topped up */
 	uint64_t refused_ms;            /* the last RATE_LIMITED answer        */
 	unsigned refused_streak;        /* answers since a clean second        */
+	char addr[GW_ADDR_MAX];         /* the peer's IP, the login guard's key */
 };
 
 /* One forwarded request awaiting its answer. */
@@ -84,6 +88,8 @@ struct gw_pending {
 	uint64_t sent_ns;               /* rg_now_ns() when forwarded          */
 	unsigned kind;                  /* ClientMessage body case             */
 	uint32_t seq;
+	struct gateway *gw;
+	char addr[GW_ADDR_MAX];         /* the client's, for the login guard   */
 };
 
 /* What a reply hands to the call table's completion. */
@@ -245,6 +251,11 @@ static void pending_done(void *ctx, int status, const void *reply)
 	struct gw_pending *p = ctx;
 	struct gw_client *c = p->client;
 
+	if (status == 0 && p->kind == RINGGATE__CLIENT__CLIENT_MESSAGE__BODY_LOGIN) {
+		const struct reply_frame *r = reply;
+
+		gw_guard_login_replied(p->gw, p->addr, r->bytes, r->len);
+	}
 	if (c) {
 		struct gw_counters *n = &c->gl->counters;
 
@@ -396,6 +407,17 @@ static void client_request(struct gw_client *c, Ringgate__Client__ClientMessage 
 			     "the game server is unavailable");
 		return;
 	}
+	if (msg->body_case == RINGGATE__CLIENT__CLIENT_MESSAGE__BODY_LOGIN) {
+		Ringgate__Client__ErrorCode code;
+		bool no_create = false;
+		char text[96];
+
+		if (gw_guard_login(gw, c->addr, &no_create, &code, text, sizeof(text)) < 0) {
+			client_refuse(c, msg->seq, code, text);
+			return;
+		}
+		request.no_create = no_create;
+	}
 
 	p = calloc(1, sizeof(*p));
 	if (!p) {
@@ -416,6 +438,8 @@ static void client_request(struct gw_client *c, Ringgate__Client__ClientMessage 
 		return;
 	}
 	p->client = c;
+	p->gw = gw;
+	memcpy(p->addr, c->addr, sizeof(p->addr));
 	p->seq = msg->seq;
 	p->kind = (unsigned)msg->body_case;
 	p->sent_ns = rg_now_ns();
@@ -450,6 +474,7 @@ static void on_connected(struct net_session *s)
 	c->last_heard_ms = net_loop_now(c->gl->net);
 	c->refilled_ms = c->last_heard_ms;
 	c->tokens_milli = (uint64_t)gw->cfg.msg_burst * 1000;
+	gw_guard_addr(net_session_peer(s), c->addr);
 	table_insert(c->gl, c);
 	link_append(&c->gl->idle, &c->idle);
 	RG_DEBUG("client %s connected (session %#llx)", net_session_peer(s),
@@ -701,6 +726,9 @@ int gw_loops_create(struct gateway *gw)
 	size_t buckets;
 	int err;
 
+	err = gw_guard_create(gw);
+	if (err < 0)
+		return err;
 	gw->loop_count = net_runtime_loop_count(gw->rt);
 	gw->loops = calloc(gw->loop_count, sizeof(*gw->loops));
 	if (!gw->loops)
@@ -801,6 +829,7 @@ void gw_loops_destroy(struct gateway *gw)
 {
 	struct gw_counters sum = { 0 };
 
+	gw_guard_destroy(gw);
 	if (!gw->loops)
 		return;
 	for (unsigned i = 0; i < gw->loop_count; i++) {

@@ -102,10 +102,13 @@ class GameClient:
     the ServerMessage that answers it; everything else that arrives (pushes)
     is kept in self.pushes, in order."""
 
-    def __init__(self, port, name="client"):
+    def __init__(self, port, name="client", source=None):
+        """source: the loopback address to connect from (127.0.0.x), so
+        that per-address limits see another machine; default 127.0.0.1."""
         load_protos()
         self.name = name
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10,
+                                             source_address=(source, 0) if source else None)
         self.buf = b""
         self.seq = 0
         self.pushes = []
@@ -322,8 +325,8 @@ class Cluster:
         except FileNotFoundError:
             return ""
 
-    def client(self, name="client"):
-        return GameClient(self.gateway_port, name)
+    def client(self, name="client", source=None):
+        return GameClient(self.gateway_port, name, source)
 
     def dump_logs(self):
         for proc in ("dbproxy", "gamesrv", "gateway"):
@@ -366,10 +369,11 @@ class Cluster:
 
 def main(test_fn):
     """Run test_fn(build_dir) as a test program: exit 0 on success, 1 on a
-    failure (with the traceback printed)."""
+    failure (with the traceback printed). Arguments after BUILD_DIR (a case
+    name) are test_fn's to read from sys.argv."""
     import traceback
-    if len(sys.argv) != 2:
-        print("usage: %s BUILD_DIR" % sys.argv[0])
+    if len(sys.argv) < 2:
+        print("usage: %s BUILD_DIR [CASE]" % sys.argv[0])
         sys.exit(2)
     try:
         test_fn(sys.argv[1])

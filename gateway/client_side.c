@@ -89,7 +89,7 @@ struct gw_pending {
 	unsigned kind;                  /* ClientMessage body case             */
 	uint32_t seq;
 	struct gateway *gw;
-	char addr[GW_ADDR_MAX];         /* the client's, for the login guard   */
+	char addr[GW_ADDR_MAX];         /* a login's client address (guard)    */
 };
 
 /* What a reply hands to the call table's completion. */
@@ -439,7 +439,8 @@ static void client_request(struct gw_client *c, Ringgate__Client__ClientMessage 
 	}
 	p->client = c;
 	p->gw = gw;
-	memcpy(p->addr, c->addr, sizeof(p->addr));
+	if (msg->body_case == RINGGATE__CLIENT__CLIENT_MESSAGE__BODY_LOGIN)
+		memcpy(p->addr, c->addr, sizeof(p->addr));
 	p->seq = msg->seq;
 	p->kind = (unsigned)msg->body_case;
 	p->sent_ns = rg_now_ns();

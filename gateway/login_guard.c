@@ -26,6 +26,7 @@
  * unthrottled.
  */
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -70,6 +71,18 @@ void gw_guard_addr(const char *peer, char out[GW_ADDR_MAX])
 	out[len] = '\0';
 }
 
+/* The table has no room for another address: say so, at most once a
+ * second however many logins are refused. Any thread. */
+static void warn_table_full(void)
+{
+	static _Atomic uint64_t warned_ms;
+	uint64_t now = rg_now_ms(), last = atomic_load(&warned_ms);
+
+	if (now - last >= 1000 && atomic_compare_exchange_strong(&warned_ms, &last, now))
+		RG_WARN("login guard: %d addresses tracked, all throttled (or out of memory); "
+			"refusing logins from new ones (SERVER_BUSY)", GUARD_ADDRS_MAX);
+}
+
 int gw_guard_login(struct gateway *gw, const char *addr, bool *no_create,
 		   Ringgate__Client__ErrorCode *code, char *text, size_t text_size)
 {
@@ -93,8 +106,7 @@ int gw_guard_login(struct gateway *gw, const char *addr, bool *no_create,
 			 (unsigned long long)wait_ms);
 		break;
 	default:
-		RG_WARN("login guard: %d addresses tracked, all throttled; refusing new ones",
-			GUARD_ADDRS_MAX);
+		warn_table_full();
 		*code = RINGGATE__CLIENT__ERROR_CODE__SERVER_BUSY;
 		snprintf(text, text_size, "too many addresses logging in; retry later");
 		break;

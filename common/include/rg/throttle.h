@@ -68,7 +68,8 @@ void rg_throttle_destroy(struct rg_throttle *t);
 /*
  * An attempt by key at now_ms. Returns 0 (allowed: an attempt token was
  * taken), -EAGAIN (over the attempt rate), -EBUSY (in failure backoff) or
- * -ENOSPC (the table is full of keys that matter); for -EAGAIN and -EBUSY
+ * -ENOSPC (the table is full of keys that matter, or no memory for a new
+ * one); for -EAGAIN and -EBUSY
  * *wait_ms says how long until an attempt may succeed. With quota_ok
  * (may be NULL) also says whether the key has a quota token now.
  */

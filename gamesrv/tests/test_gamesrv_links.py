@@ -441,6 +441,10 @@ def case_validation(srv, db):
         expect_error(gate.login(1, name), "INVALID_NAME")
     expect_error(gate.login(1, "carol", password=""), "BAD_REQUEST")
     expect_error(gate.login(1, "carol", password="p" * 129), "BAD_REQUEST")
+    # A NUL in a string is refused whole ("carol\0x" is not carol), and a
+    # password is every one of its bytes (this one makes "nul"'s account).
+    expect_error(gate.login(1, "carol\0x"), "BAD_REQUEST")
+    expect(gate.login(3, "nul", password=b"a\0b"), "login")
     # seq 0 and an empty body.
     gate.conn.send(gate.i.GateToGame(request=gate.i.ClientRequest(
         session=1, message=c.ClientMessage(seq=0, ping=c.PingRequest()))))
@@ -458,6 +462,7 @@ def case_validation(srv, db):
     for text in ("", "x" * 257, "line\nbreak", "\x1b[2J"):
         expect_error(gate.request(1, chat=c.ChatRequest(text=text)), "INVALID_CHAT")
     expect(gate.request(1, chat=c.ChatRequest(text="\u20ac" * 85)), "chat")  # 255 bytes
+    expect_error(gate.request(1, chat=c.ChatRequest(text="a\0b")), "BAD_REQUEST")
     # Invalid UTF-8 cannot be built by the Python library: patch the bytes.
     for bad in (b"\xc3\x28", b"\xed\xa0\x80", b"\xc0\xaf", b"\xff\xfe"):
         gate.seq += 1

@@ -294,6 +294,17 @@ def scenario(pb, exe, run_dir, log_path):
     expect(garbage.wait_closed(), "undecodable frame closes the link")
     garbage.close()
 
+    # A name with a NUL would read as its prefix ("alice"): the link goes.
+    nul = Link(pb, server.port, heartbeats=False)
+    nul.hello()
+
+    def nul_name(m):
+        m.login.name = "alice\0x"
+        m.login.password = PASSWORD.encode()
+    nul.request(nul_name)
+    expect(nul.wait_closed(), "a NUL in a string closes the link")
+    nul.close()
+
     no_hello = Link(pb, server.port, heartbeats=False)
     no_hello.request(add(1))
     expect(no_hello.wait_closed(), "a request before Hello closes the link")

@@ -237,7 +237,6 @@ static void run_login(struct auth_worker *wk, struct rg_login *l)
 	login_finish(l, err);
 }
 
-
 static void *worker_main(void *arg)
 {
 	struct auth_worker *wk = arg;

@@ -44,7 +44,6 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include <rg/calls.h>
 #include <rg/clock.h>
@@ -88,8 +87,6 @@ struct gw_pending {
 	uint64_t sent_ns;               /* rg_now_ns() when forwarded          */
 	unsigned kind;                  /* ClientMessage body case             */
 	uint32_t seq;
-	struct gateway *gw;
-	char addr[GW_ADDR_MAX];         /* a login's client address (guard)    */
 };
 
 /* What a reply hands to the call table's completion. */
@@ -251,10 +248,10 @@ static void pending_done(void *ctx, int status, const void *reply)
 	struct gw_pending *p = ctx;
 	struct gw_client *c = p->client;
 
-	if (status == 0 && p->kind == RINGGATE__CLIENT__CLIENT_MESSAGE__BODY_LOGIN) {
+	if (c && status == 0 && p->kind == RINGGATE__CLIENT__CLIENT_MESSAGE__BODY_LOGIN) {
 		const struct reply_frame *r = reply;
 
-		gw_guard_login_replied(p->gw, p->addr, r->bytes, r->len);
+		gw_guard_login_replied(c->gl->gw, c->addr, r->bytes, r->len);
 	}
 	if (c) {
 		struct gw_counters *n = &c->gl->counters;
@@ -438,9 +435,6 @@ static void client_request(struct gw_client *c, Ringgate__Client__ClientMessage 
 		return;
 	}
 	p->client = c;
-	p->gw = gw;
-	if (msg->body_case == RINGGATE__CLIENT__CLIENT_MESSAGE__BODY_LOGIN)
-		memcpy(p->addr, c->addr, sizeof(p->addr));
 	p->seq = msg->seq;
 	p->kind = (unsigned)msg->body_case;
 	p->sent_ns = rg_now_ns();
@@ -573,8 +567,12 @@ static void on_disconnected(struct net_session *s, enum net_reason reason)
 	table_remove(gl, c);
 	if (link_linked(&c->idle))
 		link_remove(&c->idle);
-	for (struct gw_pending *p = c->pending; p; p = p->next)
+	for (struct gw_pending *p = c->pending; p; p = p->next) {
+		/* Its answer will find no client to show the guard. */
+		if (p->kind == RINGGATE__CLIENT__CLIENT_MESSAGE__BODY_LOGIN)
+			gw_guard_login_abandoned(gw, c->addr);
 		p->client = NULL;
+	}
 	c->pending = NULL;
 
 	if (c->known_upstream && gl->link_up) {

@@ -191,6 +191,11 @@ int gw_guard_login(struct gateway *gw, const char *addr, bool *no_create /* OUT 
 void gw_guard_login_replied(struct gateway *gw, const char *addr, const uint8_t *frame,
 			    size_t len);
 
+/* A client from addr went with its login unanswered: its answer will not
+ * be seen, so it counts as a failure (a guesser cannot dodge the count by
+ * hanging up). Any loop thread. */
+void gw_guard_login_abandoned(struct gateway *gw, const char *addr);
+
 /* ---- upstream link (upstream.c) -------------------------------------- */
 
 /* Fill in the gamesrv client-service config. */

@@ -19,9 +19,11 @@
  *   open an existing account but not make one (dbproxy refuses:
  *   RATE_LIMITED). The quota is spent when a LoginReply says created, so
  *   logins racing each other may overshoot it by the attempts in flight.
- * The verdicts come from gamesrv's replies (gw_guard_login_replied), read
- * whether or not the client is still connected: hanging up right after a
- * wrong guess does not dodge the count. A table full of addresses that
+ * The verdicts come from gamesrv's replies (gw_guard_login_replied). A
+ * client that hangs up before its login is answered is not there to see
+ * the answer, so that login counts as a failure (gw_guard_login_abandoned):
+ * hanging up right after a guess does not dodge the count, and a player
+ * who closes the game mid-login five times in a row waits a second. A table full of addresses that
  * matter answers new addresses SERVER_BUSY rather than let them in
  * unthrottled.
  */
@@ -130,4 +132,9 @@ void gw_guard_login_replied(struct gateway *gw, const char *addr, const uint8_t 
 		rg_throttle_failed(gw->logins, addr, rg_now_ms());
 	}
 	ringgate__client__server_message__free_unpacked(msg, NULL);
+}
+
+void gw_guard_login_abandoned(struct gateway *gw, const char *addr)
+{
+	rg_throttle_failed(gw->logins, addr, rg_now_ms());
 }

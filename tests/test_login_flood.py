@@ -21,7 +21,9 @@ as other machines would:
   repeated_failures    5 wrong passwords in a row from an address make its
                        next login wait (RATE_LIMITED, even with the right
                        password); the account backs off for other addresses
-                       too; after the backoff the right password works.
+                       too; after the backoff the right password works; 5
+                       logins abandoned (hung up before the answer) count
+                       as failures at their address.
   creation_bounded     --creates-per-addr-per-hour 3: the 4th new account from
                        an address is refused (RATE_LIMITED) while its existing
                        accounts still log in; dbproxy's --creates-per-sec 4
@@ -143,6 +145,18 @@ def repeated_failures(cluster):
     # Both backoffs are 1 s after the 5th failure; then the owner gets in.
     time.sleep(1.2)
     expect(other.login("guessme", "right-pw"), "login")
+    # Hanging up before the answer does not dodge the count: an abandoned
+    # login counts as a failure at its address.
+    for n in range(5):
+        quitter = cluster.client("quitter%d" % n, "127.0.0.73")
+        quitter.seq += 1
+        quitter.send(rt.client_pb2.ClientMessage(seq=1, login=rt.client_pb2.LoginRequest(
+            name="guessme", password=b"guess%d" % n)))
+        quitter.close()
+    time.sleep(0.3)  # the gateway sees the closes
+    late = cluster.client("late", "127.0.0.73")
+    err = expect_error(late.login("guessme", "right-pw"), "RATE_LIMITED")
+    assert "failed logins from your address" in err.message, err
 
 
 def creation_bounded(cluster):

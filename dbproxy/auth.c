@@ -7,6 +7,10 @@
  *            else hash, submit create  -> writer commits -> create_done:
  *                 created              -> done(0, created)
  *                 name taken meanwhile -> queue again once (now it is found)
+ * Before any of that, rg_auth_submit refuses a login that would wait past
+ * its deadline (-EAGAIN) or whose account is backing off (-EPERM); the
+ * worker checks the backoff again (failures may have come in meanwhile)
+ * and the creation bound before it hashes.
  * Stopping: logins still queued are answered -ESHUTDOWN without running;
  * a login a worker is running, and its create in the writer, finish.
  * Invariant: rg_auth_stop() returns only when no create it submitted is
@@ -25,6 +29,10 @@
 
 #include "rg/clock.h"
 #include "rg/log.h"
+#include "rg/throttle.h"
+
+/* Accounts whose failures are remembered at once (a name is <= 33 bytes). */
+#define FAILING_ACCOUNTS_MAX 65536
 
 _Static_assert(crypto_pwhash_STRBYTES <= RG_PWHASH_MAX, "RG_PWHASH_MAX too small");
 
@@ -41,9 +49,14 @@ struct rg_auth {
 	enum rg_pwhash_profile profile;
 	struct rg_writer *writer;
 
-	pthread_mutex_t lock;     /* guards creates_in_flight */
+	pthread_mutex_t lock;     /* guards creates_in_flight and creates */
 	pthread_cond_t creates_done;
 	unsigned creates_in_flight;
+	struct rg_bucket creates; /* the creation bound                   */
+	unsigned creates_per_sec;
+	struct rg_throttle *failing; /* per account: failure backoff      */
+	_Atomic uint64_t login_us; /* a login's time, cautiously (note_login_time) */
+	atomic_uint running;      /* logins a worker is running now       */
 
 	unsigned nworkers;
 	struct auth_worker workers[];
@@ -60,7 +73,8 @@ int rg_pwhash_profile_parse(const char *text, enum rg_pwhash_profile *out)
 	return 0;
 }
 
-int rg_pwhash(enum rg_pwhash_profile profile, const char *password, char out[RG_PWHASH_MAX])
+int rg_pwhash(enum rg_pwhash_profile profile, const uint8_t *password, size_t len,
+	      char out[RG_PWHASH_MAX])
 {
 	unsigned long long ops = profile == RG_PWHASH_MIN ? crypto_pwhash_OPSLIMIT_MIN
 							  : crypto_pwhash_OPSLIMIT_INTERACTIVE;
@@ -68,14 +82,14 @@ int rg_pwhash(enum rg_pwhash_profile profile, const char *password, char out[RG_
 					      : crypto_pwhash_MEMLIMIT_INTERACTIVE;
 
 	/* The only failure libsodium documents is running out of memory. */
-	if (crypto_pwhash_str(out, password, strlen(password), ops, mem) != 0)
+	if (crypto_pwhash_str(out, (const char *)password, len, ops, mem) != 0)
 		return -ENOMEM;
 	return 0;
 }
 
-bool rg_pwhash_verify(const char *hash, const char *password)
+bool rg_pwhash_verify(const char *hash, const uint8_t *password, size_t len)
 {
-	return crypto_pwhash_str_verify(hash, password, strlen(password)) == 0;
+	return crypto_pwhash_str_verify(hash, (const char *)password, len) == 0;
 }
 
 static void login_finish(struct rg_login *l, int result)
@@ -129,7 +143,7 @@ static int start_create(struct rg_auth *a, struct rg_login *l)
 	w->deadline_ms = l->deadline_ms;
 	w->done = create_done;
 	memcpy(w->create.name, l->name, sizeof w->create.name);
-	err = rg_pwhash(a->profile, l->password, w->create.pwhash);
+	err = rg_pwhash(a->profile, l->password, l->password_len, w->create.pwhash);
 	if (err)
 		return err;
 	creates_add(a, 1);
@@ -141,23 +155,83 @@ static int start_create(struct rg_auth *a, struct rg_login *l)
 	return err;
 }
 
+/*
+ * Fold the time of one login that hashed into the cautious estimate: a
+ * slower login raises it at once, faster ones lower it by an eighth of the
+ * difference each. Admission errs on the side of "busy now" rather than
+ * "timed out later": hashes slow down together when the cores are shared.
+ * Logins refused without a hash are not counted: they would drag the
+ * estimate to nothing during a flood, when it matters most.
+ */
+static void note_login_time(struct rg_auth *a, uint64_t us)
+{
+	uint64_t est = atomic_load(&a->login_us);
+
+	atomic_store(&a->login_us, us >= est ? us : est - est / 8 + us / 8);
+}
+
+/* What one login is expected to take, in ms, with half again as margin:
+ * hashes on shared cores vary by that much from one to the next. */
+static uint64_t login_cost_ms(struct rg_auth *a)
+{
+	return atomic_load(&a->login_us) * 3 / 2 / 1000;
+}
+
+/* True when the account may try a password now (not backing off). */
+static bool account_may_try(struct rg_auth *a, const char *name)
+{
+	uint64_t wait_ms;
+
+	return !a->failing || !rg_throttle_backing_off(a->failing, name, rg_now_ms(), &wait_ms);
+}
+
+/* Take a token of the creation bound; false when spent. */
+static bool may_create(struct rg_auth *a)
+{
+	bool ok;
+
+	pthread_mutex_lock(&a->lock);
+	ok = rg_bucket_take(&a->creates, a->creates_per_sec, 1000, rg_now_ms(), NULL);
+	pthread_mutex_unlock(&a->lock);
+	return ok;
+}
+
 static void run_login(struct auth_worker *wk, struct rg_login *l)
 {
+	struct rg_auth *a = wk->auth;
 	char hash[RG_PWHASH_MAX];
+	uint64_t began;
 	int err;
 
-	if (l->deadline_ms && rg_now_ms() > l->deadline_ms) {
+	/* Work that cannot end by the deadline is refused now, busy, while
+	 * the answer can still arrive in time. */
+	if (l->deadline_ms && rg_now_ms() + login_cost_ms(a) > l->deadline_ms) {
 		login_finish(l, -ETIMEDOUT);
 		return;
 	}
+	if (!account_may_try(a, l->name)) {
+		login_finish(l, -EPERM);
+		return;
+	}
+	began = rg_now_ns();
 	err = rg_store_find_by_name(wk->store, l->name, &l->player, hash);
 	if (err == -ENOENT) {
-		err = start_create(wk->auth, l);
+		if (l->no_create || !may_create(a)) {
+			login_finish(l, -EDQUOT);
+			return;
+		}
+		err = start_create(a, l);
+		note_login_time(a, (rg_now_ns() - began) / 1000);
 		if (err == 0)
 			return; /* create_done finishes it */
 	} else if (err == 0) {
-		err = rg_pwhash_verify(hash, l->password) ? 0 : -EACCES;
+		err = rg_pwhash_verify(hash, l->password, l->password_len) ? 0 : -EACCES;
+		note_login_time(a, (rg_now_ns() - began) / 1000);
 		l->created = false;
+		if (a->failing && err == -EACCES)
+			rg_throttle_failed(a->failing, l->name, rg_now_ms());
+		else if (a->failing && err == 0)
+			rg_throttle_succeeded(a->failing, l->name, rg_now_ms(), false);
 	}
 	sodium_memzero(hash, sizeof hash);
 	login_finish(l, err);
@@ -173,10 +247,13 @@ static void *worker_main(void *arg)
 
 		/* At shutdown a queued login is not worth a slow hash: the
 		 * caller gets DB_BUSY at once instead. */
-		if (atomic_load(&wk->auth->stopping))
+		if (atomic_load(&wk->auth->stopping)) {
 			login_finish(l, -ESHUTDOWN);
-		else
+		} else {
+			atomic_fetch_add(&wk->auth->running, 1);
 			run_login(wk, l);
+			atomic_fetch_sub(&wk->auth->running, 1);
+		}
 	}
 	return NULL;
 }
@@ -207,6 +284,17 @@ int rg_auth_start(const struct rg_auth_config *cfg, struct rg_auth **out)
 	a->profile = cfg->profile;
 	a->writer = cfg->writer;
 	a->nworkers = cfg->threads;
+	a->creates_per_sec = cfg->creates_per_sec;
+	if (cfg->failures_per_account) {
+		struct rg_throttle_config tc = {
+			.free_failures = cfg->failures_per_account,
+			.max_keys = FAILING_ACCOUNTS_MAX,
+		};
+
+		err = rg_throttle_create(&tc, &a->failing);
+		if (err)
+			goto out_free;
+	}
 	err = rg_queue_init(&a->queue, cfg->queue_max);
 	if (err)
 		goto out_free;
@@ -240,12 +328,33 @@ out_lock:
 out_queue:
 	rg_queue_destroy(&a->queue);
 out_free:
+	rg_throttle_destroy(a->failing);
 	free(a);
 	return err;
 }
 
+/*
+ * Would l end past its deadline? Each worker runs one login at a time, so
+ * l is done after about (queued + running) / workers + 1 logins, each
+ * taking the estimate (on the safe side: the running ones are partly
+ * done).
+ */
+static bool would_miss_deadline(struct rg_auth *a, const struct rg_login *l)
+{
+	uint64_t ahead;
+
+	if (!l->deadline_ms)
+		return false;
+	ahead = rg_queue_length(&a->queue) + atomic_load(&a->running);
+	return rg_now_ms() + (ahead / a->nworkers + 1) * login_cost_ms(a) > l->deadline_ms;
+}
+
 int rg_auth_submit(struct rg_auth *a, struct rg_login *l)
 {
+	if (!account_may_try(a, l->name))
+		return -EPERM;
+	if (would_miss_deadline(a, l))
+		return -EAGAIN;
 	l->auth = a;
 	l->result = 0;
 	l->created = false;
@@ -265,5 +374,6 @@ void rg_auth_stop(struct rg_auth *a)
 	pthread_cond_destroy(&a->creates_done);
 	pthread_mutex_destroy(&a->lock);
 	rg_queue_destroy(&a->queue);
+	rg_throttle_destroy(a->failing);
 	free(a);
 }

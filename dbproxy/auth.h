@@ -10,8 +10,20 @@
  * behind the writer's transactions (WAL readers see the last commit).
  *
  * Logins queue in a bounded FIFO like writes: a full queue refuses at once
- * (-EAGAIN -> DB_BUSY). Passwords are wiped from memory before done() and
- * never logged.
+ * (-EAGAIN -> DB_BUSY). So does a login that would end past its deadline:
+ * the pool keeps a cautious estimate of how long a login takes (a hash is
+ * tens of milliseconds, far more on busy cores), so a flood is answered
+ * busy at once instead of filling the queue with work that would only
+ * time out; a worker also refuses a login it could not end in time.
+ * Passwords are wiped from memory before done() and never logged.
+ *
+ * Throttles (rg/throttle.h), since each login costs a slow hash:
+ * - per account: after failures_per_account wrong passwords in a row, the
+ *   account's logins are refused without a hash (-EPERM) for a backoff
+ *   that doubles per further failure (1 s .. 60 s); a success clears it.
+ * - account creation: at most creates_per_sec new accounts a second over
+ *   the whole pool, and none for a login marked no_create (the gateway's
+ *   per-address bound): refused with -EDQUOT, nothing created.
  */
 #ifndef RG_DBPROXY_AUTH_H
 #define RG_DBPROXY_AUTH_H
@@ -43,13 +55,17 @@ typedef void (*rg_login_done_fn)(struct rg_login *l);
 struct rg_login {
 	/* IN */
 	char name[RG_NAME_MAX + 1];
-	char password[RG_PASSWORD_MAX + 1]; /* wiped before done()            */
+	uint8_t password[RG_PASSWORD_MAX]; /* any bytes; wiped before done()   */
+	size_t password_len;      /* 1..RG_PASSWORD_MAX: all of it counts      */
+	bool no_create;           /* an unknown name is refused, not created   */
 	uint64_t deadline_ms;     /* rg_now_ms() time; 0 = none                */
 	rg_login_done_fn done;
 
 	/* OUT, valid in done(): 0, -EACCES (wrong password), -ETIMEDOUT
-	 * (deadline passed while queued), -EAGAIN (writer queue full),
-	 * -ESHUTDOWN (stopping), or a database/hash failure (-EIO, -ENOMEM). */
+	 * (could not end by its deadline: not run), -EAGAIN (writer queue full),
+	 * -EPERM (the account is backing off after failures), -EDQUOT (a
+	 * create refused by the creation bound or no_create), -ESHUTDOWN
+	 * (stopping), or a database/hash failure (-EIO, -ENOMEM). */
 	int result;
 	bool created;             /* this login made the account               */
 	struct rg_player player;
@@ -67,6 +83,8 @@ struct rg_auth_config {
 	size_t queue_max;
 	enum rg_pwhash_profile profile;
 	struct rg_writer *writer; /* creates go through it; outlives the pool  */
+	unsigned creates_per_sec; /* new accounts a second, all told; 0: any   */
+	unsigned failures_per_account; /* wrong passwords before a backoff; 0: none */
 };
 
 struct rg_auth;
@@ -78,11 +96,12 @@ int rg_pwhash_profile_parse(const char *text, enum rg_pwhash_profile *out /* OUT
  * Hash a password with the profile into out (RG_PWHASH_MAX bytes). Slow by
  * design: never on a network loop. Returns 0 or -ENOMEM. Any thread.
  */
-int rg_pwhash(enum rg_pwhash_profile profile, const char *password,
+int rg_pwhash(enum rg_pwhash_profile profile, const uint8_t *password, size_t len,
 	      char out[RG_PWHASH_MAX] /* OUT */);
 
-/* True when password matches a hash made by rg_pwhash(). Slow. Any thread. */
-bool rg_pwhash_verify(const char *hash, const char *password);
+/* True when password[0..len) matches a hash made by rg_pwhash(): every
+ * byte counts, so a prefix never matches. Slow. Any thread. */
+bool rg_pwhash_verify(const char *hash, const uint8_t *password, size_t len);
 
 /*
  * Initialise libsodium, open one read connection per worker (so a bad path
@@ -91,8 +110,10 @@ bool rg_pwhash_verify(const char *hash, const char *password);
  */
 int rg_auth_start(const struct rg_auth_config *cfg, struct rg_auth **out /* OUT */);
 
-/* Queue a login. Returns 0 (done() will run once), -EAGAIN when full,
- * -ESHUTDOWN when stopping; on error the caller keeps l. Any thread. */
+/* Queue a login. Returns 0 (done() will run once); -EAGAIN when the queue
+ * is full or the login would wait in it past l->deadline_ms; -EPERM when
+ * the account is backing off; -ESHUTDOWN when stopping. On error the
+ * caller keeps l. Any thread. */
 int rg_auth_submit(struct rg_auth *a, struct rg_login *l);
 
 /*

@@ -52,6 +52,8 @@ struct dbproxy_config {
 	long batch_max;
 	long login_queue_max;
 	long login_threads;
+	long creates_per_sec;
+	long login_failures_per_account;
 	char *pwhash;
 	long max_links;
 	long heartbeat_ms;
@@ -73,6 +75,8 @@ static bool config_valid(const struct dbproxy_config *cfg)
 		{ "batch-max", cfg->batch_max, 1, 1 << 20 },
 		{ "login-queue-max", cfg->login_queue_max, 1, 1 << 24 },
 		{ "login-threads", cfg->login_threads, 1, 64 },
+		{ "creates-per-sec", cfg->creates_per_sec, 0, 1000000 },
+		{ "login-failures-per-account", cfg->login_failures_per_account, 0, 1000000 },
 		{ "max-links", cfg->max_links, 0, 100000 },
 		{ "heartbeat-ms", cfg->heartbeat_ms, 10, 600000 },
 		{ "dead-ms", cfg->dead_ms, 20, 3600000 },
@@ -161,6 +165,8 @@ int main(int argc, char **argv)
 		.batch_max = 256,
 		.login_queue_max = 1024,
 		.login_threads = 2,
+		.creates_per_sec = 20,
+		.login_failures_per_account = 5,
 		.pwhash = "interactive",
 		.max_links = 64,
 		.heartbeat_ms = 1000,
@@ -187,6 +193,11 @@ int main(int argc, char **argv)
 		  "queued logins; past it logins get DB_BUSY" },
 		{ "login-threads", RG_OPT_INT, &cfg.login_threads,
 		  "threads that read accounts and hash passwords" },
+		{ "creates-per-sec", RG_OPT_INT, &cfg.creates_per_sec,
+		  "new accounts per second, as a burst too; more get DB_THROTTLED (0: any)" },
+		{ "login-failures-per-account", RG_OPT_INT, &cfg.login_failures_per_account,
+		  "wrong passwords in a row before an account's logins back off "
+		  "(1 s, doubling to 60 s; 0: never)" },
 		{ "pwhash", RG_OPT_STRING, &cfg.pwhash,
 		  "password hash cost: interactive, or min (tests and benchmarks only)" },
 		{ "max-links", RG_OPT_INT, &cfg.max_links, "gamesrv links at once (0: unlimited)" },
@@ -264,6 +275,8 @@ int main(int argc, char **argv)
 	auth_cfg.threads = (unsigned)cfg.login_threads;
 	auth_cfg.queue_max = (size_t)cfg.login_queue_max;
 	auth_cfg.writer = writer;
+	auth_cfg.creates_per_sec = (unsigned)cfg.creates_per_sec;
+	auth_cfg.failures_per_account = (unsigned)cfg.login_failures_per_account;
 	err = rg_auth_start(&auth_cfg, &auth);
 	if (err < 0) {
 		RG_ERROR("cannot start the login workers: %s", strerror(-err));

@@ -121,6 +121,12 @@ static Ringgate__Internal__DbStatus status_of(int result, const char **detail)
 	case -ETIMEDOUT:
 		*detail = "deadline passed while queued; not applied";
 		return RINGGATE__INTERNAL__DB_STATUS__DB_BUSY;
+	case -EPERM:
+		*detail = "too many wrong passwords for this account; retry in a while";
+		return RINGGATE__INTERNAL__DB_STATUS__DB_THROTTLED;
+	case -EDQUOT:
+		*detail = "no new account now (too many were created); retry later";
+		return RINGGATE__INTERNAL__DB_STATUS__DB_THROTTLED;
 	case -ERANGE:
 		*detail = "gold total would overflow";
 		return RINGGATE__INTERNAL__DB_STATUS__DB_BAD_REQUEST;
@@ -245,7 +251,7 @@ static uint64_t deadline_of(const GameToDb *msg)
 static void handle_login(struct rg_service *svc, struct link *link, const GameToDb *msg)
 {
 	Ringgate__Internal__DbLogin *req = msg->login;
-	size_t password_len = strlen(req->password);
+	size_t password_len = req->password.len; /* bytes: NULs are its own */
 	struct login_call *call;
 	int err;
 
@@ -263,7 +269,9 @@ static void handle_login(struct rg_service *svc, struct link *link, const GameTo
 	call->link = link->id;
 	call->request_id = msg->request_id;
 	memcpy(call->login.name, req->name, strlen(req->name) + 1);
-	memcpy(call->login.password, req->password, password_len + 1);
+	memcpy(call->login.password, req->password.data, password_len);
+	call->login.password_len = password_len;
+	call->login.no_create = req->no_create;
 	call->login.deadline_ms = deadline_of(msg);
 	call->login.done = login_done;
 	err = rg_auth_submit(svc->auth, &call->login);
@@ -274,7 +282,7 @@ static void handle_login(struct rg_service *svc, struct link *link, const GameTo
 	}
 out_wipe:
 	/* The decoded copy sits in the arena, which is reused, not cleared. */
-	sodium_memzero(req->password, password_len);
+	sodium_memzero(req->password.data, password_len);
 }
 
 /* Queue a filled write; on refusal answer at once (the push-back). */
@@ -511,6 +519,17 @@ static int on_frame(struct net_session *s, const uint8_t *body, size_t len)
 	if (!msg) {
 		RG_WARN("link %s: a %zu-byte frame is not a GameToDb: disconnecting",
 			net_session_peer(s), len);
+		rg_pb_arena_reset(&link->arena);
+		return -EBADMSG;
+	}
+	if (rg_pb_find_nul(&ringgate__internal__game_to_db__descriptor, body, len)) {
+		/* Read up to its NUL, "bob\0x" would be bob's account: gamesrv
+		 * never sends one (its gateway refuses them), so this peer is
+		 * broken or hostile. */
+		RG_WARN("link %s: a GameToDb string holds a NUL: disconnecting",
+			net_session_peer(s));
+		if (msg->body_case == RINGGATE__INTERNAL__GAME_TO_DB__BODY_LOGIN)
+			sodium_memzero(msg->login->password.data, msg->login->password.len);
 		rg_pb_arena_reset(&link->arena);
 		return -EBADMSG;
 	}

@@ -42,7 +42,7 @@ def cm(seq, **body):
     return c.ClientMessage(seq=seq, **body)
 
 
-LOGIN = cm(1, login=c.LoginRequest(name="alice", password="secret-pw"))
+LOGIN = cm(1, login=c.LoginRequest(name="alice", password=b"secret-pw"))
 MOVE = cm(2, move=c.MoveRequest(x=3.5, y=-4.0))
 CHAT = cm(3, chat=c.ChatRequest(text="hello zone"))
 EARN = cm(4, earn=c.EarnRequest(amount=25))
@@ -150,7 +150,7 @@ def gamesrv_corpus():
         "login": req(1, LOGIN),
         "play": b"".join(req(1, m) for m in (LOGIN, MOVE, CHAT, EARN, PING, LOGOUT)),
         "two_players": req(1, LOGIN) + req(2, cm(1, login=c.LoginRequest(
-            name="bob", password="pw2"))) + req(1, MOVE) + req(2, CHAT),
+            name="bob", password=b"pw2"))) + req(1, MOVE) + req(2, CHAT),
         "takeover": req(1, LOGIN) + req(2, LOGIN),
         "move_out_of_bounds": req(1, LOGIN) + req(1, cm(2, move=c.MoveRequest(x=1e9, y=0))),
         "move_nan": req(1, LOGIN) + req(1, cm(2, move=c.MoveRequest(x=float("nan"), y=1))),
@@ -159,10 +159,10 @@ def gamesrv_corpus():
         "earn_zero_and_huge": req(1, LOGIN) + req(1, cm(4, earn=c.EarnRequest(amount=0)))
         + req(1, cm(5, earn=c.EarnRequest(amount=4000000000))),
         "before_login": req(1, MOVE) + req(1, EARN) + req(1, LOGOUT),
-        "bad_names": req(1, cm(1, login=c.LoginRequest(name="", password="x")))
-        + req(2, cm(1, login=c.LoginRequest(name="a b!", password="x")))
-        + req(3, cm(1, login=c.LoginRequest(name="n" * 40, password="")))
-        + req(4, cm(1, login=c.LoginRequest(name="ok", password="p" * 200))),
+        "bad_names": req(1, cm(1, login=c.LoginRequest(name="", password=b"x")))
+        + req(2, cm(1, login=c.LoginRequest(name="a b!", password=b"x")))
+        + req(3, cm(1, login=c.LoginRequest(name="n" * 40, password=b"")))
+        + req(4, cm(1, login=c.LoginRequest(name="ok", password=b"p" * 200))),
         "client_gone": req(1, LOGIN) + rec(7),
         "gone_mid_login": rec(5, b"\x03") + req(1, LOGIN) + rec(7) + rec(5, b"\x00"),
         "db_busy": rec(5, b"\x01") + req(1, LOGIN),
@@ -198,7 +198,7 @@ def db(request_id, **body):
 
 
 def dbproxy_corpus():
-    login = db(1, login=i.DbLogin(name="alice", password="pw"))
+    login = db(1, login=i.DbLogin(name="alice", password=b"pw"))
     save = db(2, save=i.DbSavePlayer(player_id=1, zone=1, x=1.5, y=2.5))
     gold = db(3, add_gold=i.DbAddGold(player_id=1, amount=10))
     ok = b"\x00\x00\x01"   # complete one, result 0, detail 1
@@ -207,14 +207,14 @@ def dbproxy_corpus():
         "all_requests": rec(0, login) + rec(0, save) + rec(0, gold) + rec(1, b"\x07\x00\x01\x00\x02\x00\x03"),
         "errors": rec(0, login) + rec(0, save) + rec(0, gold)
         + rec(1, b"\x07\x03\x00\x04\x00\x06\x00\x07\x00\x0a\x00\x0b\x00\x0c\x00"),
-        "bad_login": rec(0, db(4, login=i.DbLogin(name="", password="pw")))
-        + rec(0, db(5, login=i.DbLogin(name="bad name", password="")))
-        + rec(0, db(6, login=i.DbLogin(name="a" * 33, password="p" * 129))),
+        "bad_login": rec(0, db(4, login=i.DbLogin(name="", password=b"pw")))
+        + rec(0, db(5, login=i.DbLogin(name="bad name", password=b"")))
+        + rec(0, db(6, login=i.DbLogin(name="a" * 33, password=b"p" * 129))),
         "bad_save": rec(0, db(7, save=i.DbSavePlayer(player_id=0)))
         + rec(0, db(8, save=i.DbSavePlayer(player_id=1, x=float("inf")))),
         "bad_gold": rec(0, db(9, add_gold=i.DbAddGold(player_id=0, amount=1)))
         + rec(0, db(10, add_gold=i.DbAddGold(player_id=1, amount=0))),
-        "no_request_id": rec(0, i.GameToDb(login=i.DbLogin(name="x", password="y"))),
+        "no_request_id": rec(0, i.GameToDb(login=i.DbLogin(name="x", password=b"y"))),
         "unknown_body": rec(0, i.GameToDb(request_id=11)),
         "second_hello": rec(0, i.GameToDb(hello=i.Hello(role="gamesrv"))),
         "heartbeat": rec(0, i.GameToDb(heartbeat=i.Heartbeat(sent_ms=5))),
@@ -232,7 +232,7 @@ def dbproxy_corpus():
         "silence": rec(2, b"\xff") * 3,
         "time_and_heartbeats": rec(0, login) + rec(2, b"\x0a") + rec(1, ok) + rec(2, b"\x0a"),
         "empty_frame": rec(0, b""),
-        "long_password": rec(0, db(30, login=i.DbLogin(name="bob", password="q" * 128))) + rec(1, ok),
+        "long_password": rec(0, db(30, login=i.DbLogin(name="bob", password=b"q" * 128))) + rec(1, ok),
         "created": rec(0, login) + rec(1, b"\x00\x00\x03"),
     }
 

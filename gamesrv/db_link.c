@@ -426,15 +426,16 @@ static int call(struct db_link *l, enum gs_db_call kind, Ringgate__Internal__Gam
 	return 0;
 }
 
-int db_link_login(struct db_link *l, const char *name, const char *password,
-		  uint64_t deadline_ms, rg_call_fn fn, void *ctx)
+int db_link_login(struct db_link *l, const char *name, const ProtobufCBinaryData *password,
+		  bool no_create, uint64_t deadline_ms, rg_call_fn fn, void *ctx)
 {
 	Ringgate__Internal__GameToDb req = RINGGATE__INTERNAL__GAME_TO_DB__INIT;
 	Ringgate__Internal__DbLogin login = RINGGATE__INTERNAL__DB_LOGIN__INIT;
 	int rc;
 
 	login.name = (char *)name;
-	login.password = (char *)password;
+	login.password = *password;
+	login.no_create = no_create;
 	req.body_case = RINGGATE__INTERNAL__GAME_TO_DB__BODY_LOGIN;
 	req.login = &login;
 	rc = call(l, GS_DB_LOGIN, &req, deadline_ms, fn, ctx);

@@ -109,8 +109,10 @@ size_t db_link_pending(const struct db_link *l);
  * when the link is down, -ENOMEM.
  * Game thread.
  */
-int db_link_login(struct db_link *l, const char *name, const char *password,
-		  uint64_t deadline_ms, rg_call_fn fn, void *ctx);
+/* Login: the password is its whole byte string (NULs included); with
+ * no_create an unknown name is refused (DB_THROTTLED), not created. */
+int db_link_login(struct db_link *l, const char *name, const ProtobufCBinaryData *password,
+		  bool no_create, uint64_t deadline_ms, rg_call_fn fn, void *ctx);
 int db_link_save(struct db_link *l, uint64_t player_id, uint32_t zone, float x, float y,
 		 uint64_t deadline_ms, rg_call_fn fn, void *ctx);
 /* AddGold: as above, but a link drop holds it for a resend (see the top). */

@@ -123,8 +123,10 @@ static int answer_hello(struct net_session *s, struct gate_session *gs,
 	return wire_send(s, &out.base);
 }
 
-/* The game thread is behind: answer the client here instead of queueing. */
-static void answer_overloaded(struct net_session *s, const Ringgate__Internal__ClientRequest *req)
+/* Answer a client's request here, without the game thread: it is behind,
+ * or the request cannot be read as sent. */
+static void answer_now(struct net_session *s, const Ringgate__Internal__ClientRequest *req,
+		       Ringgate__Client__ErrorCode code, const char *text)
 {
 	Ringgate__Internal__GameToGate out = RINGGATE__INTERNAL__GAME_TO_GATE__INIT;
 	Ringgate__Internal__ToClient to = RINGGATE__INTERNAL__TO_CLIENT__INIT;
@@ -132,8 +134,8 @@ static void answer_overloaded(struct net_session *s, const Ringgate__Internal__C
 	Ringgate__Client__Error err = RINGGATE__CLIENT__ERROR__INIT;
 	uint64_t session = req->session;
 
-	err.code = RINGGATE__CLIENT__ERROR_CODE__SERVICE_UNAVAILABLE;
-	err.message = "game server overloaded, retry later";
+	err.code = code;
+	err.message = (char *)text;
 	msg.seq = req->message ? req->message->seq : 0;
 	msg.body_case = RINGGATE__CLIENT__SERVER_MESSAGE__BODY_ERROR;
 	msg.error = &err;
@@ -177,11 +179,19 @@ static int on_frame(struct net_session *s, const uint8_t *body, size_t len)
 	case RINGGATE__INTERNAL__GATE_TO_GAME__BODY_HEARTBEAT:
 		break; /* keepalive_heard above is all it is for */
 	case RINGGATE__INTERNAL__GATE_TO_GAME__BODY_REQUEST:
+		if (rg_pb_find_nul(&ringgate__internal__gate_to_game__descriptor, body, len)) {
+			/* Read up to the NUL, a name or chat would be cut short;
+			 * our gateway refuses these, so say so plainly. */
+			answer_now(s, msg->request, RINGGATE__CLIENT__ERROR_CODE__BAD_REQUEST,
+				   "a string field holds a NUL");
+			break;
+		}
 		if (game_queue_push(g->queue, ev) == 0)
 			return 0;
 		RG_WARN("game queue full: refusing a request from gateway %s",
 			net_session_peer(s));
-		answer_overloaded(s, msg->request);
+		answer_now(s, msg->request, RINGGATE__CLIENT__ERROR_CODE__SERVICE_UNAVAILABLE,
+			   "game server overloaded, retry later");
 		break;
 	case RINGGATE__INTERNAL__GATE_TO_GAME__BODY_GONE:
 		ev->type = GAME_EV_CLIENT_GONE;

@@ -97,8 +97,14 @@ static void send_db_status_error(struct game *g, const struct reply_to *to,
 			   "wrong password for this account");
 		return;
 	case RINGGATE__INTERNAL__DB_STATUS__DB_BUSY:
-		send_error(g, to, RINGGATE__CLIENT__ERROR_CODE__SERVICE_UNAVAILABLE,
+		/* Refused before it was applied (queue full, or its deadline
+		 * passed while queued): nothing happened, so say busy. */
+		send_error(g, to, RINGGATE__CLIENT__ERROR_CODE__SERVER_BUSY,
 			   "the database is busy, retry later");
+		return;
+	case RINGGATE__INTERNAL__DB_STATUS__DB_THROTTLED:
+		send_error(g, to, RINGGATE__CLIENT__ERROR_CODE__RATE_LIMITED,
+			   r->message[0] ? r->message : "too many logins, retry later");
 		return;
 	case RINGGATE__INTERNAL__DB_STATUS__DB_BAD_REQUEST:
 		send_error(g, to, RINGGATE__CLIENT__ERROR_CODE__BAD_REQUEST,
@@ -544,8 +550,11 @@ out:
 	free(lc);
 }
 
+/* no_create: the gateway's creation bound for the client's address is
+ * spent; the login may only open an existing account. */
 static void handle_login(struct game *g, const struct reply_to *to, struct client *c,
-			 uint64_t deadline_ms, const Ringgate__Client__LoginRequest *req)
+			 uint64_t deadline_ms, const Ringgate__Client__LoginRequest *req,
+			 bool no_create)
 {
 	struct login_call *lc;
 	int rc;
@@ -561,7 +570,7 @@ static void handle_login(struct game *g, const struct reply_to *to, struct clien
 			   "a name is 1..32 characters of A-Z a-z 0-9 _ -");
 		return;
 	}
-	if (!rules_password_valid(req->password)) {
+	if (!rules_password_valid(req->password.len)) {
 		send_error(g, to, RINGGATE__CLIENT__ERROR_CODE__BAD_REQUEST,
 			   "a password is 1..128 bytes");
 		return;
@@ -585,7 +594,8 @@ static void handle_login(struct game *g, const struct reply_to *to, struct clien
 	lc->pinned = world_player_find(&g->world, lc->name);
 	if (lc->pinned)
 		world_player_pin(lc->pinned);
-	rc = db_link_login(&g->db, lc->name, req->password, deadline_ms, on_login_reply, lc);
+	rc = db_link_login(&g->db, lc->name, &req->password, no_create, deadline_ms,
+			   on_login_reply, lc);
 	if (rc < 0) {
 		send_call_error(g, to, rc);
 		if (lc->pinned)
@@ -756,7 +766,7 @@ void play_request(struct game *g, net_session_id link,
 	}
 	switch (m->body_case) {
 	case RINGGATE__CLIENT__CLIENT_MESSAGE__BODY_LOGIN:
-		handle_login(g, &to, c, deadline, m->login);
+		handle_login(g, &to, c, deadline, m->login, req->no_create);
 		return;
 	case RINGGATE__CLIENT__CLIENT_MESSAGE__BODY_PING:
 		handle_ping(g, &to, m->ping);

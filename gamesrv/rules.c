@@ -5,7 +5,6 @@
 #include "rules.h"
 
 #include <math.h>
-#include <string.h>
 
 bool rules_name_valid(const char *name)
 {
@@ -24,13 +23,8 @@ bool rules_name_valid(const char *name)
 	return len > 0;
 }
 
-bool rules_password_valid(const char *password)
+bool rules_password_valid(size_t len)
 {
-	size_t len;
-
-	if (!password)
-		return false;
-	len = strnlen(password, RULES_PASSWORD_MAX + 1);
 	return len >= 1 && len <= RULES_PASSWORD_MAX;
 }
 

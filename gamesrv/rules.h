@@ -26,11 +26,12 @@ struct zone_bounds {
 	float max_x, max_y;
 };
 
-/* True for 1..RULES_NAME_MAX characters, each of [A-Za-z0-9_-]. */
+/* True for 1..RULES_NAME_MAX characters, each of [A-Za-z0-9_-]. (A name
+ * from a decode holds no NUL: the gateway refuses those, rg_pb_find_nul.) */
 bool rules_name_valid(const char *name);
 
-/* True for 1..RULES_PASSWORD_MAX bytes. */
-bool rules_password_valid(const char *password);
+/* True for 1..RULES_PASSWORD_MAX bytes, of any value (NUL included). */
+bool rules_password_valid(size_t len);
 
 /* True when the bounds are finite and min <= max on both axes. */
 bool rules_zone_valid(const struct zone_bounds *z);

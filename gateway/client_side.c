@@ -26,6 +26,8 @@
  *   msg_burst). A message with no token is answered Error RATE_LIMITED and
  *   not forwarded; a client refused more than flood_refusals times without
  *   one clean second in between is flooding: Kicked RATE_LIMITED, logged.
+ * - Logins pass the per-address login guard (login_guard.c) before they are
+ *   forwarded, and their replies are shown to it.
  *
  * Limits enforced by libnet are set from the config here too (frame size,
  * partial-frame deadline, send queue, per-address count and rate); every
@@ -74,6 +76,7 @@ struct gw_client {
 	uint64_t refilled_ms;           /* when tokens_milli was last topped up */
 	uint64_t refused_ms;            /* the last RATE_LIMITED answer        */
 	unsigned refused_streak;        /* answers since a clean second        */
+	char addr[GW_ADDR_MAX];         /* the peer's IP, the login guard's key */
 };
 
 /* One forwarded request awaiting its answer. */
@@ -245,6 +248,11 @@ static void pending_done(void *ctx, int status, const void *reply)
 	struct gw_pending *p = ctx;
 	struct gw_client *c = p->client;
 
+	if (c && status == 0 && p->kind == RINGGATE__CLIENT__CLIENT_MESSAGE__BODY_LOGIN) {
+		const struct reply_frame *r = reply;
+
+		gw_guard_login_replied(c->gl->gw, c->addr, r->bytes, r->len);
+	}
 	if (c) {
 		struct gw_counters *n = &c->gl->counters;
 
@@ -342,6 +350,25 @@ static void client_over_rate(struct gw_client *c, const Ringgate__Client__Client
 		      "too many messages per second");
 }
 
+/*
+ * The client's bytes hold a string field with a NUL (rg_pb_find_nul). A
+ * decoded string would read as its prefix and be forwarded cut short
+ * ("bob\0x" logging in as "bob"), so it is refused whole, with the code of
+ * the rule it breaks. Passwords are bytes and may hold NULs.
+ */
+static void client_refuse_nul(struct gw_client *c, const Ringgate__Client__ClientMessage *msg)
+{
+	if (msg->body_case == RINGGATE__CLIENT__CLIENT_MESSAGE__BODY_LOGIN)
+		client_refuse(c, msg->seq, RINGGATE__CLIENT__ERROR_CODE__INVALID_NAME,
+			      "a name may not contain NUL");
+	else if (msg->body_case == RINGGATE__CLIENT__CLIENT_MESSAGE__BODY_CHAT)
+		client_refuse(c, msg->seq, RINGGATE__CLIENT__ERROR_CODE__INVALID_CHAT,
+			      "chat may not contain NUL (or any control character)");
+	else
+		client_refuse(c, msg->seq, RINGGATE__CLIENT__ERROR_CODE__BAD_REQUEST,
+			      "a string field holds a NUL");
+}
+
 /* Forward msg to gamesrv and remember it as pending; or answer at once. */
 static void client_request(struct gw_client *c, Ringgate__Client__ClientMessage *msg)
 {
@@ -376,6 +403,17 @@ static void client_request(struct gw_client *c, Ringgate__Client__ClientMessage 
 		client_refuse(c, msg->seq, RINGGATE__CLIENT__ERROR_CODE__SERVICE_UNAVAILABLE,
 			     "the game server is unavailable");
 		return;
+	}
+	if (msg->body_case == RINGGATE__CLIENT__CLIENT_MESSAGE__BODY_LOGIN) {
+		Ringgate__Client__ErrorCode code;
+		bool no_create = false;
+		char text[96];
+
+		if (gw_guard_login(gw, c->addr, &no_create, &code, text, sizeof(text)) < 0) {
+			client_refuse(c, msg->seq, code, text);
+			return;
+		}
+		request.no_create = no_create;
 	}
 
 	p = calloc(1, sizeof(*p));
@@ -431,6 +469,7 @@ static void on_connected(struct net_session *s)
 	c->last_heard_ms = net_loop_now(c->gl->net);
 	c->refilled_ms = c->last_heard_ms;
 	c->tokens_milli = (uint64_t)gw->cfg.msg_burst * 1000;
+	gw_guard_addr(net_session_peer(s), c->addr);
 	table_insert(c->gl, c);
 	link_append(&c->gl->idle, &c->idle);
 	RG_DEBUG("client %s connected (session %#llx)", net_session_peer(s),
@@ -467,6 +506,9 @@ static int on_frame(struct net_session *s, const uint8_t *body, size_t len)
 		client_close(c);
 	} else if (!rate_admit(c, c->last_heard_ms)) {
 		client_over_rate(c, msg);
+	} else if (msg->seq != 0 &&
+		   rg_pb_find_nul(&ringgate__client__client_message__descriptor, body, len)) {
+		client_refuse_nul(c, msg);
 	} else {
 		/* Forwarded re-encoded: only fields of the contract go on. */
 		rg_pb_drop_unknown(&msg->base);
@@ -525,8 +567,12 @@ static void on_disconnected(struct net_session *s, enum net_reason reason)
 	table_remove(gl, c);
 	if (link_linked(&c->idle))
 		link_remove(&c->idle);
-	for (struct gw_pending *p = c->pending; p; p = p->next)
+	for (struct gw_pending *p = c->pending; p; p = p->next) {
+		/* Its answer will find no client to show the guard. */
+		if (p->kind == RINGGATE__CLIENT__CLIENT_MESSAGE__BODY_LOGIN)
+			gw_guard_login_abandoned(gw, c->addr);
 		p->client = NULL;
+	}
 	c->pending = NULL;
 
 	if (c->known_upstream && gl->link_up) {
@@ -679,6 +725,9 @@ int gw_loops_create(struct gateway *gw)
 	size_t buckets;
 	int err;
 
+	err = gw_guard_create(gw);
+	if (err < 0)
+		return err;
 	gw->loop_count = net_runtime_loop_count(gw->rt);
 	gw->loops = calloc(gw->loop_count, sizeof(*gw->loops));
 	if (!gw->loops)
@@ -779,6 +828,7 @@ void gw_loops_destroy(struct gateway *gw)
 {
 	struct gw_counters sum = { 0 };
 
+	gw_guard_destroy(gw);
 	if (!gw->loops)
 		return;
 	for (unsigned i = 0; i < gw->loop_count; i++) {

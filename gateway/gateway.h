@@ -33,6 +33,7 @@
 #include <net/net.h>
 #include <rg/link_auth.h>
 #include <rg/pb_arena.h>
+#include <rg/throttle.h>
 
 #include "client.pb-c.h"
 #include "internal.pb-c.h"
@@ -57,6 +58,9 @@ struct gw_config {
 	long msg_rate;            /* messages per second per client (0: any)   */
 	long msg_burst;           /* ... of which this many may come at once   */
 	long flood_refusals;      /* RATE_LIMITED answers before a disconnect  */
+	long logins_per_addr_per_sec; /* login attempts per IP (login_guard.c) */
+	long login_failures_per_addr; /* wrong passwords before a backoff      */
+	long creates_per_addr_per_hour; /* new accounts per IP                 */
 	long request_timeout_ms;  /* deadline of each forwarded request        */
 	long max_inflight;        /* requests one client may have pending      */
 	long heartbeat_ms;        /* Heartbeat interval on the gamesrv link    */
@@ -116,6 +120,7 @@ struct gateway {
 	struct gw_loop *loops;           /* one per runtime loop, same index */
 	unsigned loop_count;
 	struct gw_metrics *metrics;      /* metrics.c; updated from any thread */
+	struct rg_throttle *logins;      /* login_guard.c; any thread (locked) */
 
 	_Atomic uint64_t upstream_id;    /* greeted gamesrv session, 0 = down */
 	atomic_uint client_count;        /* connected client sessions         */
@@ -128,8 +133,8 @@ struct gateway {
 /* Fill in the client-facing server config (ops, user area, limits). */
 void gw_clients_config(struct gateway *gw, struct net_server_config *out /* OUT */);
 
-/* Create every loop's state (client table, call table, timer); before
- * net_runtime_start. Returns 0 or a negative code. */
+/* Create every loop's state (client table, call table, timer) and the
+ * login guard; before net_runtime_start. Returns 0 or a negative code. */
 int gw_loops_create(struct gateway *gw);
 
 /* Start every loop's housekeeping timer (posted; after net_runtime_start). */
@@ -157,6 +162,39 @@ void gw_loop_link_changed(struct gw_loop *gl, bool up);
  */
 void gw_loop_deliver(struct gw_loop *gl, net_session_id session, uint32_t seq,
 		     const uint8_t *frame, size_t len, bool kick);
+
+/* ---- login guard (login_guard.c) ------------------------------------- */
+
+/* Room for a client's IP address as text ("[v6]" included), NUL too. */
+#define GW_ADDR_MAX 64
+
+/* Create / free gw->logins from the config. Create returns 0 or a
+ * negative code. Main thread, before / after the loops run. */
+int gw_guard_create(struct gateway *gw);
+void gw_guard_destroy(struct gateway *gw);
+
+/* The address part of a peer's "A:P" text (net_session_peer). */
+void gw_guard_addr(const char *peer, char out[GW_ADDR_MAX] /* OUT */);
+
+/*
+ * A login from addr: 0 when it may go on (*no_create: the address's
+ * account-creation quota is spent), or a negative code with the Error to
+ * answer at once in *code and text. Any loop thread.
+ */
+int gw_guard_login(struct gateway *gw, const char *addr, bool *no_create /* OUT */,
+		   Ringgate__Client__ErrorCode *code /* OUT */, char *text /* OUT */,
+		   size_t text_size);
+
+/* gamesrv answered a login from addr with the packed ServerMessage frame:
+ * count a wrong password, clear failures (and spend quota on a create)
+ * on success. Any loop thread. */
+void gw_guard_login_replied(struct gateway *gw, const char *addr, const uint8_t *frame,
+			    size_t len);
+
+/* A client from addr went with its login unanswered: its answer will not
+ * be seen, so it counts as a failure (a guesser cannot dodge the count by
+ * hanging up). Any loop thread. */
+void gw_guard_login_abandoned(struct gateway *gw, const char *addr);
 
 /* ---- upstream link (upstream.c) -------------------------------------- */
 

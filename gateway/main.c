@@ -65,6 +65,9 @@ static bool config_valid(const struct gw_config *cfg)
 		{ "msg-rate", cfg->msg_rate, 0, 1000000 },
 		{ "msg-burst", cfg->msg_burst, 1, 1000000 },
 		{ "flood-refusals", cfg->flood_refusals, 0, 1000000 },
+		{ "logins-per-addr-per-sec", cfg->logins_per_addr_per_sec, 0, 1000000 },
+		{ "login-failures-per-addr", cfg->login_failures_per_addr, 0, 1000000 },
+		{ "creates-per-addr-per-hour", cfg->creates_per_addr_per_hour, 0, 1000000 },
 		/* A forwarded request is the client frame plus a few bytes, and
 		 * must stay far below gamesrv's 4 MiB internal frame limit. */
 		{ "max-frame", cfg->max_frame, 64, 1 << 20 },
@@ -133,6 +136,10 @@ int main(int argc, char **argv)
 			.msg_rate = 100,
 			.msg_burst = 200,
 			.flood_refusals = 100,
+			/* Each login costs dbproxy a slow hash (login_guard.c). */
+			.logins_per_addr_per_sec = 20,
+			.login_failures_per_addr = 5,
+			.creates_per_addr_per_hour = 100,
 			.request_timeout_ms = 5000,
 			.max_inflight = 32,
 			.heartbeat_ms = 1000,
@@ -173,6 +180,14 @@ int main(int argc, char **argv)
 		  "messages one client may send at once (the rate bucket's size)" },
 		{ "flood-refusals", RG_OPT_INT, &cfg->flood_refusals,
 		  "RATE_LIMITED answers, with no clean second between, before a disconnect" },
+		{ "logins-per-addr-per-sec", RG_OPT_INT, &cfg->logins_per_addr_per_sec,
+		  "login attempts one IP address may make per second, as a burst too; more "
+		  "get RATE_LIMITED (0: any)" },
+		{ "login-failures-per-addr", RG_OPT_INT, &cfg->login_failures_per_addr,
+		  "wrong passwords in a row from one IP address before its logins back off "
+		  "(1 s, doubling to 60 s; 0: never)" },
+		{ "creates-per-addr-per-hour", RG_OPT_INT, &cfg->creates_per_addr_per_hour,
+		  "new accounts one IP address may create per hour (0: any)" },
 		{ "idle-timeout-ms", RG_OPT_INT, &cfg->idle_timeout_ms,
 		  "kick a client silent this long (0: never)" },
 		{ "request-timeout-ms", RG_OPT_INT, &cfg->request_timeout_ms,

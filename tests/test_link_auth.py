@@ -164,7 +164,7 @@ def request_before_auth(build, d):
     # dbproxy: a login before Hello.
     c = dial(db_port, db_parse, "to dbproxy")
     assert c.next(skip=()).WhichOneof("body") == "challenge"
-    c.send(pb.GameToDb(request_id=1, login=pb.DbLogin(name="mallory", password="x")))
+    c.send(pb.GameToDb(request_id=1, login=pb.DbLogin(name="mallory", password=b"x")))
     assert c.wait_closed(only=("heartbeat",))
     eventually(lambda: "first frame is not Hello" in dbproxy.text(),
                timeout=WAIT, what="dbproxy log")

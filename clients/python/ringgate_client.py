@@ -271,7 +271,10 @@ class Client:
     # -- the game ---------------------------------------------------------------
 
     def login(self, name, password):
-        """LoginReply{self, created, zone, others}."""
+        """LoginReply{self, created, zone, others}. password: bytes (the
+        proto field is bytes), or str, sent as its UTF-8."""
+        if isinstance(password, str):
+            password = password.encode()
         return self.request("login", login=pb.LoginRequest(name=name, password=password))
 
     def move(self, x, y):

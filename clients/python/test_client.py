@@ -35,7 +35,7 @@ def check_framing():
     """docs/protocol.md section 1's byte examples."""
     ping = rc.pb.ClientMessage(seq=1, ping=rc.pb.PingRequest(client_time=5))
     assert rc.encode_frame(ping.SerializeToString()).hex() == "06080172020805"
-    login = rc.pb.ClientMessage(seq=2, login=rc.pb.LoginRequest(name="ann", password="pw"))
+    login = rc.pb.ClientMessage(seq=2, login=rc.pb.LoginRequest(name="ann", password=b"pw"))
     assert rc.encode_frame(login.SerializeToString()).hex() == "0d080252090a03616e6e12027077"
     reader = rc.FrameReader()
     wire = rc.encode_frame(b"x" * 300) + rc.encode_frame(b"")

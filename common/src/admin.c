@@ -11,8 +11,13 @@
  *                                               --> disconnect (flushes it)
  *
  * Bytes after the head, or after the answer, are consumed and ignored: the
- * connection is closing. libnet's idle timeout ends a client that connects
- * and says nothing, and max_sessions bounds how many may try at once.
+ * connection is closing. Deadlines (RG_ADMIN_REQUEST_TIMEOUT_MS): libnet's
+ * idle timeout ends a client that connects and says nothing, and its
+ * partial-input deadline (frame_timeout_ms, which counts from the first
+ * unconsumed byte and is not reset by more bytes) ends one that trickles a
+ * head byte by byte. max_sessions bounds how many may try at once, and
+ * max_sessions_per_addr how many of those one address may hold, so a
+ * slowloris from one host cannot take every slot from the scraper.
  * The HTTP parsing is only what a scraper (Prometheus, curl, urllib)
  * sends: a request line "METHOD TARGET HTTP/1.x" and headers that we skip.
  */
@@ -28,7 +33,6 @@
 #include "rg/log.h"
 
 #define ADMIN_MAX_CONNECTIONS 64
-#define ADMIN_IDLE_TIMEOUT_MS 10000
 #define ADMIN_SEND_QUEUE_MAX (16u << 20)
 
 struct rg_admin {
@@ -152,6 +156,7 @@ int rg_admin_start(const struct rg_admin_config *cfg, struct rg_admin **out)
 		.host = cfg->host ? cfg->host : "127.0.0.1",
 		.port = cfg->port,
 		.max_sessions = ADMIN_MAX_CONNECTIONS,
+		.max_sessions_per_addr = RG_ADMIN_MAX_PER_ADDR,
 		.session = {
 			.ops = &admin_ops,
 			.user_size = sizeof(struct admin_conn),
@@ -159,7 +164,8 @@ int rg_admin_start(const struct rg_admin_config *cfg, struct rg_admin **out)
 			 * answers 431 before libnet would cut the session off. */
 			.recv_buffer_max = 2 * RG_ADMIN_HEADER_MAX,
 			.send_queue_max = ADMIN_SEND_QUEUE_MAX,
-			.idle_timeout_ms = ADMIN_IDLE_TIMEOUT_MS,
+			.idle_timeout_ms = RG_ADMIN_REQUEST_TIMEOUT_MS,
+			.frame_timeout_ms = RG_ADMIN_REQUEST_TIMEOUT_MS,
 			.backpressure = NET_BACKPRESSURE_DISCONNECT,
 		},
 	};

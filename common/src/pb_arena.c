@@ -5,14 +5,16 @@
  * of its own. Pieces are 16-byte aligned (max_align_t on x86-64), which
  * covers every field type protobuf-c stores. Invariant: used <= limit.
  *
- * The budget allocator at the end is the malloc-backed sibling for
- * messages that change threads.
+ * The budget allocator is the malloc-backed sibling for messages that
+ * change threads; rg_pb_find_nul, at the end, walks raw wire bytes.
  */
 #include "rg/pb_arena.h"
 
 #include <stdalign.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define BLOCK_BYTES 4096u
 #define PIECE_ALIGN ((size_t)alignof(max_align_t))
@@ -155,4 +157,76 @@ void rg_pb_drop_unknown(ProtobufCMessage *msg)
 		if (*(ProtobufCMessage **)at)
 			rg_pb_drop_unknown(*(ProtobufCMessage **)at);
 	}
+}
+
+/* Nesting deeper than this is not walked (ours is at most 4 deep). */
+#define FIND_NUL_DEPTH_MAX 32
+
+/* Read a varint at *at (< end) into *out; false when malformed. */
+static bool read_varint(const uint8_t **at, const uint8_t *end, uint64_t *out)
+{
+	uint64_t v = 0;
+
+	for (unsigned shift = 0; shift < 64 && *at < end; shift += 7) {
+		uint8_t b = *(*at)++;
+
+		v |= (uint64_t)(b & 0x7F) << shift;
+		if (!(b & 0x80)) {
+			*out = v;
+			return true;
+		}
+	}
+	return false;
+}
+
+static const ProtobufCFieldDescriptor *find_nul(const ProtobufCMessageDescriptor *desc,
+						const uint8_t *at, const uint8_t *end,
+						unsigned depth)
+{
+	while (at < end) {
+		const ProtobufCFieldDescriptor *f, *inner;
+		uint64_t tag, n;
+
+		if (!read_varint(&at, end, &tag))
+			return NULL;
+		switch (tag & 7) {
+		case 0: /* varint */
+			if (!read_varint(&at, end, &n))
+				return NULL;
+			continue;
+		case 1: /* 64-bit */
+			n = 8;
+			break;
+		case 5: /* 32-bit */
+			n = 4;
+			break;
+		case 2: /* length-delimited */
+			if (!read_varint(&at, end, &n) || n > (uint64_t)(end - at))
+				return NULL;
+			f = tag >> 3 <= UINT32_MAX
+				    ? protobuf_c_message_descriptor_get_field(desc,
+									      (unsigned)(tag >> 3))
+				    : NULL;
+			if (f && f->type == PROTOBUF_C_TYPE_STRING && memchr(at, '\0', (size_t)n))
+				return f;
+			if (f && f->type == PROTOBUF_C_TYPE_MESSAGE && depth < FIND_NUL_DEPTH_MAX) {
+				inner = find_nul(f->descriptor, at, at + n, depth + 1);
+				if (inner)
+					return inner;
+			}
+			break;
+		default: /* groups (never ours) or garbage */
+			return NULL;
+		}
+		if (n > (uint64_t)(end - at))
+			return NULL;
+		at += n;
+	}
+	return NULL;
+}
+
+const ProtobufCFieldDescriptor *rg_pb_find_nul(const ProtobufCMessageDescriptor *desc,
+					       const uint8_t *data, size_t len)
+{
+	return find_nul(desc, data, data + len, 0);
 }

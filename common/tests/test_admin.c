@@ -44,18 +44,26 @@ static void stop(struct fixture *f)
 	rg_metrics_destroy(f->metrics);
 }
 
-static int dial(uint16_t port)
+/* Connect to 127.0.0.1:port from loopback address `from` (127.0.0.x). */
+static int dial_from(uint16_t port, uint32_t from)
 {
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
+	struct sockaddr_in src = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(from) };
 	struct timeval tv = { .tv_sec = 10 };
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
 
 	CHECK(fd >= 0);
+	CHECK(bind(fd, (struct sockaddr *)&src, sizeof(src)) == 0);
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	CHECK(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
 	/* A bound on every read: a server that never answers fails the case. */
 	CHECK(setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == 0);
 	return fd;
+}
+
+static int dial(uint16_t port)
+{
+	return dial_from(port, INADDR_LOOPBACK);
 }
 
 static void send_all(int fd, const char *data, size_t len)
@@ -107,6 +115,15 @@ static char *exchange(const struct fixture *f, const char *request, size_t len)
 	int fd = dial(rg_admin_port(f->admin));
 
 	send_all(fd, request, len);
+	return read_all(fd);
+}
+
+/* One request from loopback address `from`; the whole response. */
+static char *exchange_from(const struct fixture *f, uint32_t from, const char *request)
+{
+	int fd = dial_from(rg_admin_port(f->admin), from);
+
+	send_all(fd, request, strlen(request));
 	return read_all(fd);
 }
 
@@ -247,6 +264,70 @@ static void admin_split_request(void)
 	stop(&f);
 }
 
+/* Milliseconds on the monotonic clock. */
+static long long mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A request trickled a byte a second (each byte would reset an idle
+ * timer) is cut off at the request deadline, unanswered. */
+static void admin_request_deadline(void)
+{
+	static const char request[] = "GET /metrics HTTP/1.1\r\nX-Slow: aaaaaaaaaaaaaaaaaaaa";
+
+	_Static_assert(sizeof(request) > RG_ADMIN_REQUEST_TIMEOUT_MS / 1000 + 4, "too short");
+	struct fixture f;
+	long long began;
+	bool closed = false;
+	int fd;
+
+	start(&f);
+	fd = dial(rg_admin_port(f.admin));
+	began = mono_ms();
+	/* Bounded: past the deadline and a margin, it has failed. */
+	for (size_t i = 0; i < RG_ADMIN_REQUEST_TIMEOUT_MS / 1000 + 4 && !closed; i++) {
+		char c;
+
+		/* A close shows as a failed send or as EOF on a peek. */
+		if (send(fd, request + i, 1, MSG_NOSIGNAL) != 1 ||
+		    recv(fd, &c, 1, MSG_DONTWAIT) == 0)
+			closed = true;
+		else
+			sleep_ms(1000);
+	}
+	CHECK(closed);
+	CHECK(mono_ms() - began <= RG_ADMIN_REQUEST_TIMEOUT_MS + 2000);
+	close(fd);
+	stop(&f);
+}
+
+/* Slow connections from one address take at most RG_ADMIN_MAX_PER_ADDR
+ * slots: a scrape from another address is still answered at once. */
+static void admin_per_addr_cap(void)
+{
+	enum { HOLDERS = 64 };
+	int holders[HOLDERS];
+	struct fixture f;
+	char *r;
+
+	start(&f);
+	for (int i = 0; i < HOLDERS; i++) {
+		holders[i] = dial(rg_admin_port(f.admin));
+		send_all(holders[i], "G", 1);
+	}
+	sleep_ms(200); /* let the server see them all */
+	r = exchange_from(&f, INADDR_LOOPBACK + 1, "GET /metrics HTTP/1.1\r\n\r\n");
+	CHECK(strncmp(r, "HTTP/1.1 200 OK\r\n", 17) == 0);
+	free(r);
+	for (int i = 0; i < HOLDERS; i++)
+		close(holders[i]);
+	stop(&f);
+}
+
 /* The value of an unlabelled sample `name` in a scrape, or -1. */
 static long long sample(const char *text, const char *name)
 {
@@ -325,6 +406,8 @@ static const struct test_case cases[] = {
 	{ "admin_head_too_large", admin_head_too_large },
 	{ "admin_split_request", admin_split_request },
 	{ "admin_net_figures", admin_net_figures },
+	{ "admin_request_deadline", admin_request_deadline },
+	{ "admin_per_addr_cap", admin_per_addr_cap },
 	{ NULL, NULL },
 };
 

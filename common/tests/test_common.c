@@ -21,6 +21,8 @@
 #include "rg/metrics.h"
 #include "rg/options.h"
 #include "rg/pb_arena.h"
+#include "rg/throttle.h"
+#include "internal.pb-c.h"
 
 /* ---- calls --------------------------------------------------------------- */
 
@@ -381,6 +383,146 @@ static void pb_budget_bounded(void)
 	a->free(a->allocator_data, q);
 }
 
+/* Pack a GateToGame carrying a ClientMessage into buf; returns its length. */
+static size_t pack_request(uint8_t *buf, Ringgate__Client__ClientMessage *cm)
+{
+	Ringgate__Internal__GateToGame out = RINGGATE__INTERNAL__GATE_TO_GAME__INIT;
+	Ringgate__Internal__ClientRequest req = RINGGATE__INTERNAL__CLIENT_REQUEST__INIT;
+
+	req.session = 7;
+	req.message = cm;
+	out.body_case = RINGGATE__INTERNAL__GATE_TO_GAME__BODY_REQUEST;
+	out.request = &req;
+	return ringgate__internal__gate_to_game__pack(&out, buf);
+}
+
+/* A NUL inside a string field is found at any depth, by the field's own
+ * length; a NUL in a bytes field (a password) is not a finding. */
+static void pb_find_nul(void)
+{
+	const ProtobufCMessageDescriptor *top = &ringgate__internal__gate_to_game__descriptor;
+	Ringgate__Client__ClientMessage cm = RINGGATE__CLIENT__CLIENT_MESSAGE__INIT;
+	Ringgate__Client__LoginRequest login = RINGGATE__CLIENT__LOGIN_REQUEST__INIT;
+	static const uint8_t pw[] = { 'a', 'b', 0, 'c' };
+	const ProtobufCFieldDescriptor *f;
+	uint8_t buf[256];
+	size_t len;
+
+	cm.seq = 1;
+	cm.body_case = RINGGATE__CLIENT__CLIENT_MESSAGE__BODY_LOGIN;
+	cm.login = &login;
+	login.name = "bob";
+	login.password.data = (uint8_t *)pw;
+	login.password.len = sizeof(pw);
+	len = pack_request(buf, &cm);
+	CHECK(rg_pb_find_nul(top, buf, len) == NULL);
+	/* protobuf-c packs a char * string with strlen, so plant the NUL in
+	 * the packed bytes: "bob" becomes "b\0b", same length. */
+	{
+		size_t at = 0;
+
+		while (at + 3 <= len && memcmp(buf + at, "bob", 3) != 0)
+			at++;
+		CHECK(at + 3 <= len);
+		buf[at + 1] = '\0';
+	}
+	f = rg_pb_find_nul(top, buf, len);
+	CHECK(f != NULL && strcmp(f->name, "name") == 0);
+	/* Malformed bytes are not a finding: the unpack refuses them. */
+	CHECK(rg_pb_find_nul(top, buf, len - 1) == NULL);
+	CHECK(rg_pb_find_nul(top, (const uint8_t *)"\xff\xff", 2) == NULL);
+}
+
+/* ---- throttles ------------------------------------------------------------ */
+
+/* A bucket holds `rate` tokens and refills exactly, slow rates included. */
+static void throttle_bucket(void)
+{
+	struct rg_bucket b = { 0 };
+	uint64_t wait = 0;
+
+	for (int i = 0; i < 3; i++)
+		CHECK(rg_bucket_take(&b, 3, 3600000, 1000, NULL));
+	CHECK(!rg_bucket_take(&b, 3, 3600000, 1000, &wait));
+	CHECK(wait == 1200000); /* one token per 20 minutes */
+	/* Called every millisecond, it still refills (no rounding to 0). */
+	for (uint64_t now = 1001; now < 1000 + 1200000; now += 997)
+		CHECK(!rg_bucket_take(&b, 3, 3600000, now, NULL));
+	CHECK(rg_bucket_take(&b, 3, 3600000, 1000 + 1200000, NULL));
+	CHECK(rg_bucket_take(&b, 0, 0, 5, NULL)); /* rate 0: no limit */
+}
+
+/* Failures past the free ones back off, doubling to the cap; a success
+ * clears them; attempts are rate limited and quota is peeked, then used. */
+static void throttle_backoff(void)
+{
+	struct rg_throttle_config cfg = {
+		.attempt_rate = 2, .attempt_period_ms = 1000,
+		.quota_rate = 1, .quota_period_ms = 60000,
+		.free_failures = 3, .max_keys = 16,
+	};
+	struct rg_throttle *t;
+	uint64_t now = 5000, wait = 0;
+	bool quota = false;
+
+	CHECK(rg_throttle_create(&cfg, &t) == 0);
+	CHECK(rg_throttle_attempt(t, "a", now, &wait, &quota) == 0 && quota);
+	CHECK(rg_throttle_attempt(t, "a", now, &wait, NULL) == 0);
+	CHECK(rg_throttle_attempt(t, "a", now, &wait, NULL) == -EAGAIN && wait == 500);
+	CHECK(rg_throttle_attempt(t, "b", now, &wait, NULL) == 0); /* keys apart */
+	rg_throttle_succeeded(t, "a", now, true);
+	now += 1000;
+	CHECK(rg_throttle_attempt(t, "a", now, &wait, &quota) == 0 && !quota);
+	for (int i = 0; i < 3; i++)
+		rg_throttle_failed(t, "a", now);
+	CHECK(rg_throttle_attempt(t, "a", now, &wait, NULL) == -EBUSY);
+	CHECK(wait == RG_BACKOFF_FIRST_MS);
+	CHECK(rg_throttle_backing_off(t, "a", now, &wait) && wait == RG_BACKOFF_FIRST_MS);
+	CHECK(!rg_throttle_backing_off(t, "b", now, &wait));
+	CHECK(!rg_throttle_backing_off(t, "unknown", now, &wait));
+	rg_throttle_failed(t, "a", now);
+	CHECK(rg_throttle_backing_off(t, "a", now, &wait) && wait == 2 * RG_BACKOFF_FIRST_MS);
+	for (int i = 0; i < 20; i++)
+		rg_throttle_failed(t, "a", now);
+	CHECK(rg_throttle_backing_off(t, "a", now, &wait) && wait == RG_BACKOFF_MAX_MS);
+	now += RG_BACKOFF_MAX_MS;
+	CHECK(rg_throttle_attempt(t, "a", now, &wait, NULL) == 0);
+	rg_throttle_succeeded(t, "a", now, false);
+	rg_throttle_failed(t, "a", now);
+	CHECK(!rg_throttle_backing_off(t, "a", now, &wait)); /* counted from 0 again */
+	/* Failures long past are forgotten. */
+	rg_throttle_failed(t, "a", now);
+	rg_throttle_failed(t, "a", now);
+	CHECK(rg_throttle_backing_off(t, "a", now, &wait));
+	CHECK(!rg_throttle_backing_off(t, "a", now + RG_BACKOFF_FORGET_MS, &wait));
+	rg_throttle_destroy(t);
+}
+
+/* The table never holds more than max_keys: keys worth nothing make room,
+ * keys that matter are kept and a new one is refused -ENOSPC. */
+static void throttle_bounded(void)
+{
+	struct rg_throttle_config cfg = {
+		.attempt_rate = 1, .attempt_period_ms = 1000, .free_failures = 1, .max_keys = 4,
+	};
+	struct rg_throttle *t;
+	uint64_t wait = 0;
+	char key[16];
+
+	CHECK(rg_throttle_create(&cfg, &t) == 0);
+	for (int i = 0; i < 4; i++) {
+		snprintf(key, sizeof(key), "k%d", i);
+		CHECK(rg_throttle_attempt(t, key, 100, &wait, NULL) == 0);
+	}
+	CHECK(rg_throttle_attempt(t, "new", 100, &wait, NULL) == -ENOSPC);
+	rg_throttle_failed(t, "k0", 900); /* backs off until 1900 */
+	/* A second later k1..k3 are full again (worth nothing); k0 is not. */
+	CHECK(rg_throttle_attempt(t, "new", 1100, &wait, NULL) == 0);
+	CHECK(rg_throttle_keys(t) == 2);
+	CHECK(rg_throttle_attempt(t, "k0", 1100, &wait, NULL) == -EBUSY);
+	rg_throttle_destroy(t);
+}
+
 static void heartbeat_rule(void)
 {
 	struct rg_heartbeat hb;
@@ -665,6 +807,10 @@ static const struct test_case cases[] = {
 	{ "options_help", options_help },
 	{ "log_levels", log_levels },
 	{ "pb_arena_bounded", pb_arena_bounded },
+	{ "pb_find_nul", pb_find_nul },
+	{ "throttle_bucket", throttle_bucket },
+	{ "throttle_backoff", throttle_backoff },
+	{ "throttle_bounded", throttle_bounded },
 	{ "pb_budget_bounded", pb_budget_bounded },
 	{ "heartbeat_rule", heartbeat_rule },
 	{ "metrics_render", metrics_render },

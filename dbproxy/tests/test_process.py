@@ -88,7 +88,7 @@ class Link(rt.Framed):
     def login(self, name, password):
         def fill(m):
             m.login.name = name
-            m.login.password = password
+            m.login.password = password.encode()  # a bytes field
         return self.call(fill)
 
     def closes(self):
@@ -198,6 +198,17 @@ def test(build_dir):
     garbage.send_raw(b"\x04\xff\xff\xff\xff")
     expect(garbage.closes(), "undecodable frame closes the link")
     garbage.close()
+
+    # A name with a NUL would read as its prefix ("alice"): the link goes.
+    nul = Link(server.port, heartbeats=False)
+    nul.hello()
+
+    def nul_name(m):
+        m.login.name = "alice\0x"
+        m.login.password = PASSWORD.encode()
+    nul.request(nul_name)
+    expect(nul.closes(), "a NUL in a string closes the link")
+    nul.close()
 
     no_hello = Link(server.port, heartbeats=False)
     no_hello.request(add(1))

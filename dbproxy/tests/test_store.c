@@ -396,15 +396,32 @@ static void login_signal(struct rg_login *l)
 	sem_post(&RG_CONTAINER_OF(l, struct login_wait, login)->done);
 }
 
-static void submit_login(struct rg_auth *a, struct login_wait *lw, const char *name,
-			 const char *password)
+/* Submit a login whose password is password[0..len), NULs included. */
+static void submit_login_bytes(struct rg_auth *a, struct login_wait *lw, const char *name,
+			       const char *password, size_t len)
 {
 	memset(lw, 0, sizeof *lw);
 	CHECK(sem_init(&lw->done, 0, 0) == 0);
+	CHECK(len <= sizeof lw->login.password);
 	snprintf(lw->login.name, sizeof lw->login.name, "%s", name);
-	snprintf(lw->login.password, sizeof lw->login.password, "%s", password);
+	memcpy(lw->login.password, password, len);
+	lw->login.password_len = len;
 	lw->login.done = login_signal;
 	CHECK(rg_auth_submit(a, &lw->login) == 0);
+}
+
+static void submit_login(struct rg_auth *a, struct login_wait *lw, const char *name,
+			 const char *password)
+{
+	submit_login_bytes(a, lw, name, password, strlen(password));
+}
+
+/* Wait for a submitted login's result. */
+static struct rg_login *wait_login(struct login_wait *lw)
+{
+	sem_wait(&lw->done);
+	sem_destroy(&lw->done);
+	return &lw->login;
 }
 
 /* Submit a login and wait for its result. */
@@ -412,21 +429,90 @@ static struct rg_login *do_login(struct rg_auth *a, struct login_wait *lw, const
 				 const char *password)
 {
 	submit_login(a, lw, name, password);
-	sem_wait(&lw->done);
-	sem_destroy(&lw->done);
-	return &lw->login;
+	return wait_login(lw);
 }
 
-static void start_auth(struct rg_store **st, struct rg_writer **wr, struct rg_auth **a)
+/* Start a writer and a login pool with the throttles given (0: off). */
+static void start_auth_throttled(struct rg_store **st, struct rg_writer **wr, struct rg_auth **a,
+				 unsigned creates_per_sec, unsigned failures_per_account)
 {
 	struct rg_auth_config cfg = {
 		.db_path = db_path, .threads = 2, .queue_max = 16, .profile = RG_PWHASH_MIN,
+		.creates_per_sec = creates_per_sec, .failures_per_account = failures_per_account,
 	};
 
 	*st = open_writer();
 	CHECK(rg_writer_start(*st, 64, 16, wr) == 0);
 	cfg.writer = *wr;
 	CHECK(rg_auth_start(&cfg, a) == 0);
+}
+
+static void start_auth(struct rg_store **st, struct rg_writer **wr, struct rg_auth **a)
+{
+	start_auth_throttled(st, wr, a, 0, 0);
+}
+
+/* A password is its whole byte string: one with a NUL inside does not
+ * match its prefix (the old strlen cut made "ab" open "ab\0secretpart"). */
+static void password_with_nul(void)
+{
+	static const char pw[] = "ab\0secretpart";
+	struct rg_store *st;
+	struct rg_writer *wr;
+	struct rg_auth *a;
+	struct login_wait lw;
+
+	temp_db();
+	start_auth(&st, &wr, &a);
+	submit_login_bytes(a, &lw, "hank", pw, sizeof pw - 1);
+	CHECK(wait_login(&lw)->result == 0 && lw.login.created);
+	submit_login_bytes(a, &lw, "hank", pw, 2);
+	CHECK(wait_login(&lw)->result == -EACCES);
+	submit_login_bytes(a, &lw, "hank", pw, 3);
+	CHECK(wait_login(&lw)->result == -EACCES);
+	submit_login_bytes(a, &lw, "hank", pw, sizeof pw - 1);
+	CHECK(wait_login(&lw)->result == 0 && !lw.login.created);
+	rg_auth_stop(a);
+	rg_writer_stop(wr, NULL);
+	rg_store_close(st);
+}
+
+/* An account backs off after failures (refused at submit, no hash); the
+ * creation bound and no_create refuse an unknown name, -EDQUOT. */
+static void login_throttles(void)
+{
+	struct rg_store *st;
+	struct rg_writer *wr;
+	struct rg_auth *a;
+	struct login_wait lw;
+
+	temp_db();
+	start_auth_throttled(&st, &wr, &a, 1, 2);
+	CHECK(do_login(a, &lw, "ivy", "pw")->result == 0 && lw.login.created);
+	/* The creation bound (1 a second) is spent. */
+	CHECK(do_login(a, &lw, "jack", "pw")->result == -EDQUOT);
+	CHECK(do_login(a, &lw, "ivy", "bad")->result == -EACCES);
+	CHECK(do_login(a, &lw, "ivy", "bad")->result == -EACCES);
+	/* Two failures in a row: backing off for a second, even the right one. */
+	memset(&lw, 0, sizeof lw);
+	snprintf(lw.login.name, sizeof lw.login.name, "ivy");
+	CHECK(rg_auth_submit(a, &lw.login) == -EPERM);
+	sleep(1);
+	CHECK(do_login(a, &lw, "ivy", "pw")->result == 0 && !lw.login.created);
+	/* no_create: an unknown name is refused with the bound to spare (a
+	 * second has passed). */
+	memset(&lw, 0, sizeof lw);
+	CHECK(sem_init(&lw.done, 0, 0) == 0);
+	snprintf(lw.login.name, sizeof lw.login.name, "lou");
+	memcpy(lw.login.password, "pw", 2);
+	lw.login.password_len = 2;
+	lw.login.no_create = true;
+	lw.login.done = login_signal;
+	CHECK(rg_auth_submit(a, &lw.login) == 0);
+	CHECK(wait_login(&lw)->result == -EDQUOT);
+	rg_auth_stop(a);
+	rg_writer_stop(wr, NULL);
+	rg_store_close(st);
 }
 
 static void wrong_password(void)
@@ -451,7 +537,7 @@ static void wrong_password(void)
 	l = do_login(a, &lw, "gina", "correct horse");
 	CHECK(l->result == 0 && !l->created && l->player.id == id);
 	/* Passwords are wiped from the request once it is answered. */
-	CHECK(l->password[0] == '\0');
+	CHECK(l->password[0] == 0 && l->password[1] == 0);
 	rg_auth_stop(a);
 	rg_writer_stop(wr, NULL);
 
@@ -530,6 +616,8 @@ static const struct {
 	{ "writer_busy", writer_busy },
 	{ "writer_deadline", writer_deadline },
 	{ "wrong_password", wrong_password },
+	{ "password_with_nul", password_with_nul },
+	{ "login_throttles", login_throttles },
 	{ "create_race", create_race },
 	{ "stop_drains", stop_drains },
 };

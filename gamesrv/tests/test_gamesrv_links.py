@@ -220,7 +220,8 @@ class FakeGate:
                               "Kick of session %d" % session).kick
 
     def login(self, session, name, password="pw"):
-        return self.request(session, login=self.c.LoginRequest(name=name, password=password))
+        return self.request(session, login=self.c.LoginRequest(name=name,
+                                                               password=rt.as_bytes(password)))
 
     def gone(self, session):
         self.conn.send(self.i.GateToGame(gone=self.i.ClientGone(session=session)))
@@ -274,6 +275,10 @@ def case_validation(srv, db):
         expect_error(gate.login(1, name), "INVALID_NAME")
     expect_error(gate.login(1, "carol", password=""), "BAD_REQUEST")
     expect_error(gate.login(1, "carol", password="p" * 129), "BAD_REQUEST")
+    # A NUL in a string is refused whole ("carol\0x" is not carol), and a
+    # password is every one of its bytes (this one makes "nul"'s account).
+    expect_error(gate.login(1, "carol\0x"), "BAD_REQUEST")
+    expect(gate.login(3, "nul", password=b"a\0b"), "login")
     # seq 0 and an empty body.
     gate.conn.send(gate.i.GateToGame(request=gate.i.ClientRequest(
         session=1, message=c.ClientMessage(seq=0, ping=c.PingRequest()))))
@@ -291,6 +296,7 @@ def case_validation(srv, db):
     for text in ("", "x" * 257, "line\nbreak", "\x1b[2J"):
         expect_error(gate.request(1, chat=c.ChatRequest(text=text)), "INVALID_CHAT")
     expect(gate.request(1, chat=c.ChatRequest(text="\u20ac" * 85)), "chat")  # 255 bytes
+    expect_error(gate.request(1, chat=c.ChatRequest(text="a\0b")), "BAD_REQUEST")
     # Invalid UTF-8 cannot be built by the Python library: patch the bytes.
     for bad in (b"\xc3\x28", b"\xed\xa0\x80", b"\xc0\xaf", b"\xff\xfe"):
         gate.seq += 1
@@ -512,7 +518,7 @@ def case_crowded_zone(srv, db):
     crowd = 300
     names = set()
     for s in range(1, crowd + 1):
-        seq = gate.send_request(s, login=gate.c.LoginRequest(name="p%d" % s, password="pw"))
+        seq = gate.send_request(s, login=gate.c.LoginRequest(name="p%d" % s, password=b"pw"))
         expect(gate.wait_reply(s, seq), "login")
         names.add("p%d" % s)
     with gate.conn.cond:  # forget the pushes so far
@@ -533,7 +539,7 @@ def random_request(rng, c):
                          float("inf"), float("-inf"), rng.uniform(-2000, 2000)])
     if kind == "login":
         name = rng.choice(["u%d" % rng.randint(1, 8), junk, "x" * rng.randint(30, 40)])
-        return dict(login=c.LoginRequest(name=name, password=rng.choice(["pw", "", junk])))
+        return dict(login=c.LoginRequest(name=name, password=rng.choice([b"pw", b"", junk.encode()])))
     if kind == "move":
         return dict(move=c.MoveRequest(x=number, y=rng.uniform(-1500, 1500)))
     if kind == "chat":

@@ -42,17 +42,11 @@ static void name_length(void)
 
 static void password_length(void)
 {
-	char pw[200];
-
-	CHECK(!rules_password_valid(""));
-	CHECK(!rules_password_valid(NULL));
-	CHECK(rules_password_valid("x"));
-	memset(pw, 'p', sizeof(pw));
-	pw[128] = '\0';
-	CHECK(rules_password_valid(pw));
-	pw[128] = 'p';
-	pw[129] = '\0';
-	CHECK(!rules_password_valid(pw));
+	/* By length only: the bytes (NULs too) are the password's own. */
+	CHECK(!rules_password_valid(0));
+	CHECK(rules_password_valid(1));
+	CHECK(rules_password_valid(128));
+	CHECK(!rules_password_valid(129));
 }
 
 static void zone_bounds(void)

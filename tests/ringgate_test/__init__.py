@@ -21,7 +21,7 @@ from . import procs, protos
 from .base import (SKIP, SOURCE_DIR, WAIT, body_of, eventually, expect, expect_error, log,
                    skip, temp_dir)
 from .cluster import Cluster, free_ports
-from .conn import (Closed, Framed, GameClient, dial, encode_frame, encode_varint, listen,
+from .conn import (Closed, as_bytes, Framed, GameClient, dial, encode_frame, encode_varint, listen,
                    parse_frame)
 from .procs import start
 from .protos import load_protos, parser
@@ -29,7 +29,7 @@ from . import base
 
 __all__ = ["SKIP", "SOURCE_DIR", "WAIT", "body_of", "eventually", "expect", "expect_error",
            "log", "skip", "temp_dir", "Cluster", "free_ports", "Closed", "Framed",
-           "GameClient", "dial", "encode_frame", "encode_varint", "listen", "parse_frame", "start",
+           "GameClient", "as_bytes", "dial", "encode_frame", "encode_varint", "listen", "parse_frame", "start",
            "load_protos", "parser", "main", "procs"]
 
 

@@ -119,8 +119,11 @@ class Cluster:
         except FileNotFoundError:
             return ""
 
-    def client(self, name="client"):
-        return GameClient(self.gateway_port, name)
+    def client(self, name="client", source=None):
+        """A GameClient on the gateway; source: the loopback address to
+        connect from (127.0.0.x), so that per-address limits see another
+        machine."""
+        return GameClient(self.gateway_port, name, source)
 
     def dump_logs(self):
         for proc in ("dbproxy", "gamesrv", "gateway"):

@@ -29,6 +29,12 @@ class Closed(AssertionError):
     """The peer closed the connection while a message was awaited."""
 
 
+def as_bytes(password):
+    """A password for LoginRequest or DbLogin (bytes fields): a str is sent
+    as its UTF-8 bytes."""
+    return password.encode() if isinstance(password, str) else password
+
+
 def dial(port, source=None, rcvbuf=None, timeout=WAIT):
     """A TCP connection to 127.0.0.1:port, from loopback address source
     (any 127.0.0.0/8 address is this machine) and with a receive buffer of
@@ -265,7 +271,9 @@ class GameClient(Framed):
     # -- game verbs ----------------------------------------------------------
 
     def login(self, name, password):
-        return self.request(login=protos.client_pb2.LoginRequest(name=name, password=password))
+        """password: bytes, or str (see as_bytes)."""
+        return self.request(login=protos.client_pb2.LoginRequest(name=name,
+                                                                password=as_bytes(password)))
 
     def move(self, x, y):
         return self.request(move=protos.client_pb2.MoveRequest(x=x, y=y))

@@ -249,11 +249,11 @@ def attack_bad_fields(cluster, n):
     pb = rt.client_pb2
     c = rt.GameClient(cluster.gateway_port, "bad-fields", source_address(n))
     session = session_of(cluster, c.peer)
-    expect_error(c.request(login=pb.LoginRequest(name="n" * 60000, password="x")),
+    expect_error(c.request(login=pb.LoginRequest(name="n" * 60000, password=b"x")),
                  "INVALID_NAME")
-    expect_error(c.request(login=pb.LoginRequest(name="bad name!", password="x")),
+    expect_error(c.request(login=pb.LoginRequest(name="bad name!", password=b"x")),
                  "INVALID_NAME")
-    expect_error(c.request(login=pb.LoginRequest(name="badfields", password="p" * 60000)),
+    expect_error(c.request(login=pb.LoginRequest(name="badfields", password=b"p" * 60000)),
                  "BAD_REQUEST")
     expect(c.login("badfields", "badfields-pw"), "login")
     for x, y in ((1e9, 0), (-1e9, 5), (float("nan"), 1), (float("inf"), 1), (1, -1e30)):

@@ -102,7 +102,8 @@ static void send_login(struct bot_session *bs)
 	snprintf(name, sizeof(name), "%s%ld", cfg->name_prefix, bs->player);
 	Ringgate__Client__LoginRequest login = RINGGATE__CLIENT__LOGIN_REQUEST__INIT;
 	login.name = name;
-	login.password = (char *)cfg->password;
+	login.password.data = (uint8_t *)cfg->password;
+	login.password.len = strlen(cfg->password);
 	Ringgate__Client__ClientMessage msg = RINGGATE__CLIENT__CLIENT_MESSAGE__INIT;
 	msg.body_case = RINGGATE__CLIENT__CLIENT_MESSAGE__BODY_LOGIN;
 	msg.login = &login;

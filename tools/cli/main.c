@@ -263,7 +263,8 @@ static bool run_command(struct cli *cli, char *line, uint64_t *wait_until_ms /* 
 		Ringgate__Client__LoginRequest login = RINGGATE__CLIENT__LOGIN_REQUEST__INIT;
 
 		login.name = arg1;
-		login.password = arg2;
+		login.password.data = (uint8_t *)arg2;
+		login.password.len = strlen(arg2);
 		msg.body_case = RINGGATE__CLIENT__CLIENT_MESSAGE__BODY_LOGIN;
 		msg.login = &login;
 		send_request(cli, &msg, false);

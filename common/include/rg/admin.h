@@ -30,6 +30,15 @@
 /* Largest request head (request line + headers) accepted. */
 #define RG_ADMIN_HEADER_MAX 8192
 
+/* A connection must send its first byte within this many ms of connecting,
+ * and its whole request head within this many ms of that first byte;
+ * otherwise it is closed unanswered (a slowloris cannot hold a slot). */
+#define RG_ADMIN_REQUEST_TIMEOUT_MS 5000
+
+/* Connections one address may hold open at once (of 64 in all); more are
+ * closed at accept, so one slow client cannot take every slot. */
+#define RG_ADMIN_MAX_PER_ADDR 8
+
 struct rg_admin;
 
 struct rg_admin_config {

@@ -20,6 +20,7 @@
 #define RG_PB_ARENA_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <protobuf-c/protobuf-c.h>
 
@@ -50,6 +51,18 @@ void rg_pb_arena_fini(struct rg_pb_arena *arena);
  * arena-decoded messages: the memory stays with the arena.
  */
 void rg_pb_drop_unknown(ProtobufCMessage *msg);
+
+/*
+ * The first string field - of the message whose wire bytes are data[0..len),
+ * or of any message inside it - whose value holds a NUL byte; NULL when
+ * none does, and also when the bytes are malformed (the unpack then refuses
+ * them itself). protobuf-c hands a string over NUL-terminated with no
+ * length, so such a value would read as its prefix ("bob\0x" as "bob") and
+ * be re-encoded cut short: call this on peer input and refuse what it
+ * names. Fields the descriptor does not know are skipped. Any thread.
+ */
+const ProtobufCFieldDescriptor *rg_pb_find_nul(const ProtobufCMessageDescriptor *desc,
+					       const uint8_t *data, size_t len);
 
 /*
  * A budget: the bounded allocator for a decoded message that must outlive

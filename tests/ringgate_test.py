@@ -244,6 +244,17 @@ def eventually(fn, timeout=30, what="condition", interval=0.1):
 
 # ---- the cluster -----------------------------------------------------------
 
+def all_threads_stopped(pid):
+    """Every thread of pid is in state T: SIGSTOP has taken effect (a
+    signal stops the threads one by one)."""
+    task_dir = "/proc/%d/task" % pid
+    for tid in os.listdir(task_dir):
+        with open("%s/%s/stat" % (task_dir, tid)) as f:
+            if f.read().rsplit(")", 1)[1].split()[0] != "T":
+                return False
+    return True
+
+
 class Cluster:
     """A cluster run by deploy/ringgate in its own temporary run directory,
     on free ports. Use as a context manager: it is always brought down."""

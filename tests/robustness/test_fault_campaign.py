@@ -136,7 +136,7 @@ class Processes:
         pid = self.pids[proc]
         os.kill(pid, signal.SIGSTOP)
         self.stopped.add(pid)
-        rt.eventually(lambda: all_threads_stopped(pid), what=proc + " stopped")
+        rt.eventually(lambda: rt.all_threads_stopped(pid), what=proc + " stopped")
 
     def cont(self, proc):
         pid = self.pids[proc]
@@ -196,16 +196,6 @@ def faketime_library():
         if found:
             return found[0]
     return None
-
-
-def all_threads_stopped(pid):
-    """Every thread of pid is in state T (a signal stops them one by one)."""
-    task_dir = "/proc/%d/task" % pid
-    for tid in os.listdir(task_dir):
-        with open("%s/%s/stat" % (task_dir, tid)) as f:
-            if f.read().rsplit(")", 1)[1].split()[0] != "T":
-                return False
-    return True
 
 
 # ---- accounted players ------------------------------------------------------
@@ -600,7 +590,9 @@ class Campaign:
             time.sleep(away)
             self.procs.start()
         elif kind.startswith("stop_"):
-            held = dead_s * (self.rng.uniform(0.3, 0.9) if kind.startswith("stop_short")
+            # Below: the peers' last heartbeat may be one interval older
+            # than the stop, so "below" keeps that much and more in hand.
+            held = dead_s * (self.rng.uniform(0.2, 0.8) if kind.startswith("stop_short")
                              else self.rng.uniform(1.5, 3.0))
             self.note(number, "%s for %.2f s (dead time %.2f s)" % (what, held, dead_s))
             flooders = self.flooders(number, held) if kind.endswith("_flood") else []

@@ -73,8 +73,9 @@ INVARIANTS = ("gold_bounds", "earn_lost", "earn_twice", "earn_unknown", "online_
               "unexpected_exits")
 
 # Every fault kind, dealt from a shuffled deck. The *_flood kinds stop
-# gamesrv while flooders push FLOOD_BYTES of oversized chats at the gateway
-# and then hang up: the internal link's queue fills while gamesrv is away.
+# gamesrv while FLOODERS connections each send FLOOD_CHATS chats of up to
+# FLOOD_CHAT bytes and LEAVERS more hang up late in the stop: the gateway's
+# queue to gamesrv fills while gamesrv is away, with ClientGones behind.
 DECK = ([("kill9", p) for p in PROCS] + [("stop_short", p) for p in PROCS] +
         [("stop_long", p) for p in PROCS] + [("restart", p) for p in PROCS] +
         [("clockback", "gamesrv"), ("stop_short_flood", "gamesrv"),
@@ -91,6 +92,13 @@ def f32(v):
 
 def error_name(msg):
     return rt.client_pb2.ErrorCode.Name(msg.error.code)
+
+
+def tells_gone(push):
+    """A push that tells a client its session is gone: Kicked, or the
+    gateway's SERVICE_UNAVAILABLE when its gamesrv link went down."""
+    return body_of(push) == "kicked" or (
+        body_of(push) == "error" and push.error.code == rt.client_pb2.SERVICE_UNAVAILABLE)
 
 
 class Findings:
@@ -288,12 +296,9 @@ class Player(threading.Thread):
         self.logged_in = False
 
     def scan_pushes(self, conn):
-        """Note on conn what it was told (Kicked; the game server gone)."""
-        for push in conn.pushes:
-            kind = body_of(push)
-            if kind == "kicked" or (kind == "error" and push.error.code ==
-                                    rt.client_pb2.SERVICE_UNAVAILABLE):
-                conn.told = True
+        """Note on conn whether it was told its session is gone."""
+        if any(tells_gone(push) for push in conn.pushes):
+            conn.told = True
         conn.pushes.clear()
 
     def call(self, conn, **body):
@@ -451,6 +456,10 @@ class Player(threading.Thread):
             if final:
                 time.sleep(max(0.0, due - time.monotonic()))
             verdict = self.judge_replaced(conn, acc)
+            while final and verdict == "retry" and probes < 5:
+                time.sleep(2)
+                probes += 1
+                verdict = self.judge_replaced(conn, acc)
             if verdict == "retry" and probes < 5:
                 entry[2] = time.monotonic() + 2
                 entry[3] += 1
@@ -465,11 +474,15 @@ class Player(threading.Thread):
                                     "kicked nor closed" % (acc.name, REPLACED_CHECK_S))
 
     def judge_replaced(self, conn, acc):
+        """"told", "online" (still served), "not_told" (silently logged
+        out) or "retry" (the game server is away: ask again later)."""
         try:
-            while conn._read_some(time.monotonic() + 0.05):
-                pass
+            conn.wait_push(tells_gone, timeout=0.05, what="a kick")
+            return "told"
         except (rt.Closed, OSError):
             return "told"
+        except AssertionError:
+            pass  # nothing more has come
         self.scan_pushes(conn)
         if conn.told:
             return "told"
@@ -486,6 +499,9 @@ class Player(threading.Thread):
 # ---- the campaign -----------------------------------------------------------
 
 class Campaign:
+    """The run: load (players, the bot), the faults from the seed's RNG on
+    the main thread, and the checks once the load has stopped."""
+
     def __init__(self, cluster, args):
         self.cluster = cluster
         self.args = args

@@ -612,7 +612,8 @@ class Campaign:
                              else self.rng.uniform(1.5, 3.0))
             self.note(number, "%s for %.2f s (dead time %.2f s)" % (what, held, dead_s))
             flooders = self.flooders(number, held) if kind.endswith("_flood") else []
-            dropped = self.metric("gateway", "ringgate_net_sends_dropped_total")
+            if flooders:
+                dropped = self.metric("gateway", "ringgate_net_sends_dropped_total")
             self.procs.stop(proc)
             try:
                 for f in flooders:
@@ -795,7 +796,7 @@ class Campaign:
                            self.args.bot_players if self.bot else 0))
         print("faults injected (%d):" % sum(self.faults.values()))
         for (kind, proc), n in sorted(self.faults.items()):
-            print("  %-10s %-8s %3d" % (kind, proc, n))
+            print("  %-16s %-8s %3d" % (kind, proc, n))
         times = [r for _, r in self.recoveries if r is not None]
         if times:
             print("new login after each fault: median %.2f s, max %.2f s, never %d" % (

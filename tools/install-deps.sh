@@ -10,8 +10,9 @@ packages=(
   # libnet, the cluster
   liburing-dev libprotobuf-c-dev protobuf-c-compiler libsqlite3-dev libsodium-dev libinih-dev
   # tests, tools and the Python client; curl for `deploy/ringgate status`,
-  # systemd for `systemd-analyze verify` of the service units
-  python3 python3-protobuf protobuf-compiler procps iproute2 util-linux curl systemd
+  # systemd for `systemd-analyze verify` of the service units; faketime for
+  # the fault campaign's gamesrv restarted with its clock behind
+  python3 python3-protobuf protobuf-compiler procps iproute2 util-linux curl systemd faketime
   # fuzzing: clang-14 and its libFuzzer runtime
   clang-14 libclang-rt-14-dev
   # benchmarks (libuv baseline, plots)

@@ -23,13 +23,13 @@ from .base import (SKIP, SOURCE_DIR, WAIT, body_of, eventually, expect, expect_e
 from .cluster import Cluster, free_ports
 from .conn import (Closed, as_bytes, Framed, GameClient, dial, encode_frame, encode_varint, listen,
                    parse_frame)
-from .procs import start
+from .procs import all_threads_stopped, start
 from .protos import load_protos, parser
 from . import base
 
 __all__ = ["SKIP", "SOURCE_DIR", "WAIT", "body_of", "eventually", "expect", "expect_error",
            "log", "skip", "temp_dir", "Cluster", "free_ports", "Closed", "Framed",
-           "GameClient", "as_bytes", "dial", "encode_frame", "encode_varint", "listen", "parse_frame", "start",
+           "GameClient", "as_bytes", "dial", "encode_frame", "encode_varint", "listen", "parse_frame", "start", "all_threads_stopped",
            "load_protos", "parser", "main", "procs"]
 
 

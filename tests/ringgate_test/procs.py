@@ -198,3 +198,14 @@ def stop_all():
 
 
 atexit.register(stop_all)
+
+
+def all_threads_stopped(pid):
+    """Every thread of pid is in state T: SIGSTOP has taken effect (a
+    signal stops the threads one by one)."""
+    task_dir = "/proc/%d/task" % pid
+    for tid in os.listdir(task_dir):
+        with open("%s/%s/stat" % (task_dir, tid)) as f:
+            if f.read().rsplit(")", 1)[1].split()[0] != "T":
+                return False
+    return True

@@ -139,7 +139,7 @@ def start_gateway(build_dir, port, gamesrv_port, log_path, *extra):
     log = open(log_path, "w")
     return subprocess.Popen(
         [os.path.join(build_dir, "gateway", "gateway"), "--port", str(port),
-         "--gamesrv-port", str(gamesrv_port), "--log-level", "debug",
+         "--gamesrv-port", str(gamesrv_port), "--log-level", "debug", "--admin-port", "0",
          "--heartbeat-ms", "100", "--dead-ms", "1000",
          # The scripted gamesrv skips the handshake (test_link_auth.py has it).
          "--insecure-no-auth"] + list(extra),

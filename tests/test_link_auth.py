@@ -169,16 +169,16 @@ def start_dbproxy(build, directory, port, *auth):
     p = Proc("dbproxy", [os.path.join(build, "dbproxy", "dbproxy"),
                          "--run-dir", os.path.join(directory, "run"), "--port", str(port),
                          "--pwhash", "min", "--heartbeat-ms", "100", "--dead-ms", "1000",
-                         "--log-level", "debug", *auth], directory)
+                         "--log-level", "debug", "--admin-port", "0", *auth], directory)
     wait_listening(port, p)
     return p
 
 
 def start_gamesrv(build, directory, port, db_port, *auth):
     p = Proc("gamesrv", [os.path.join(build, "gamesrv", "gamesrv"),
-                         "--listen-port", str(port), "--dbproxy-port", str(db_port),
+                         "--port", str(port), "--dbproxy-port", str(db_port),
                          "--heartbeat-ms", "100", "--dead-ms", "1000",
-                         "--log-level", "debug", *auth], directory)
+                         "--log-level", "debug", "--admin-port", "0", *auth], directory)
     wait_listening(port, p)
     return p
 
@@ -187,7 +187,7 @@ def start_gateway(build, directory, port, gamesrv_port, *auth):
     p = Proc("gateway", [os.path.join(build, "gateway", "gateway"),
                          "--port", str(port), "--gamesrv-port", str(gamesrv_port),
                          "--heartbeat-ms", "100", "--dead-ms", "1000",
-                         "--log-level", "debug", *auth], directory)
+                         "--log-level", "debug", "--admin-port", "0", *auth], directory)
     wait_listening(port, p)
     return p
 
@@ -374,7 +374,7 @@ def refuse_to_start(build, d):
         for flags, why in (([], "no --secret-file"),
                            (["--secret-file", os.path.join(d, "missing")], "cannot read"),
                            (["--secret-file", open_mode], "readable by group or others")):
-            r = subprocess.run([exe, "--port" if proc != "gamesrv" else "--listen-port", "0",
+            r = subprocess.run([exe, "--port", "0",
                                 *extra, *flags], capture_output=True, text=True,
                                timeout=WAIT, stdin=subprocess.DEVNULL)
             assert r.returncode == 2 and why in r.stderr, (proc, flags, r)

@@ -49,6 +49,7 @@ class Dbproxy:
         self.proc = subprocess.Popen(
             [exe, "--run-dir", run_dir, "--port", "0", "--pwhash", "min",
              "--log-level", "debug", "--heartbeat-ms", "100", "--dead-ms", "1500",
+             "--admin-port", "0",
              # The scripted gamesrv speaks the handshake-free protocol;
              # the handshake has its own tests (tests/test_link_auth.py).
              "--insecure-no-auth", *extra],

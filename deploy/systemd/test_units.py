@@ -31,7 +31,7 @@ STATE_DIR = "/var/lib/ringgate"
 # listening sockets to free ports (0) for this test.
 READY = {"dbproxy": "listening on", "gamesrv": "gamesrv ready",
          "gateway": "listening for clients"}
-FREE_PORTS = {"dbproxy": ["--port", "0"], "gamesrv": ["--listen-port", "0"],
+FREE_PORTS = {"dbproxy": ["--port", "0"], "gamesrv": ["--port", "0"],
               "gateway": ["--port", "0"]}
 
 

@@ -357,9 +357,9 @@ class GameSrv:
         self.port_file = os.path.join(self.dir, "port")
         self.log_path = os.path.join(self.dir, "gamesrv.log")
         args = [os.path.join(build_dir, "gamesrv", "gamesrv"),
-                "--listen-port", "0", "--port-file", self.port_file,
+                "--port", "0", "--port-file", self.port_file,
                 "--dbproxy-port", str(db_port), "--heartbeat-ms", "100",
-                "--dead-ms", "1500", "--log-level", "debug",
+                "--dead-ms", "1500", "--log-level", "debug", "--admin-port", "0",
                 # Scripted peers without the handshake (tested on its own
                 # in tests/test_link_auth.py).
                 "--insecure-no-auth"] + list(extra)

@@ -47,17 +47,12 @@ static const struct rg_option dbproxy_options[] = {
 
 int dbproxy_config_load(struct dbproxy_config *cfg, int argc, char **argv)
 {
-	int rc = rg_options_parse(dbproxy_options, cfg, "dbproxy",
-				  "usage: dbproxy [--config FILE] [options]", argc, argv);
+	int rc = rg_options_load(dbproxy_options, cfg, &cfg->common, "dbproxy", argc, argv);
 
 	if (rc != 0)
 		return rc;
-	if (rg_common_log_init(&cfg->common, "dbproxy") < 0)
+	if (!rg_options_less("heartbeat-ms", cfg->heartbeat_ms, "dead-ms", cfg->dead_ms))
 		return -1;
-	if (cfg->dead_ms <= cfg->heartbeat_ms) {
-		RG_ERROR("--dead-ms must be longer than --heartbeat-ms");
-		return -1;
-	}
 	if (rg_store_sync_parse(cfg->synchronous, &cfg->sync) < 0) {
 		RG_ERROR("--synchronous must be full or normal, not \"%s\"", cfg->synchronous);
 		return -1;

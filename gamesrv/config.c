@@ -47,17 +47,12 @@ static const struct rg_option gs_options[] = {
 
 int gs_config_load(struct gs_config *cfg, int argc, char **argv)
 {
-	int rc = rg_options_parse(gs_options, cfg, "gamesrv",
-				  "usage: gamesrv [--config FILE] [options]", argc, argv);
+	int rc = rg_options_load(gs_options, cfg, &cfg->common, "gamesrv", argc, argv);
 
 	if (rc != 0)
 		return rc;
-	if (rg_common_log_init(&cfg->common, "gamesrv") < 0)
+	if (!rg_options_less("heartbeat-ms", cfg->heartbeat_ms, "dead-ms", cfg->dead_ms))
 		return -1;
-	if (cfg->dead_ms <= cfg->heartbeat_ms) {
-		RG_ERROR("--dead-ms must be longer than --heartbeat-ms");
-		return -1;
-	}
 	if (cfg->zone_max_x < cfg->zone_min_x || cfg->zone_max_y < cfg->zone_min_y) {
 		RG_ERROR("--zone-max-x/y must not be below --zone-min-x/y");
 		return -1;

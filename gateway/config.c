@@ -4,8 +4,6 @@
  */
 #include "config.h"
 
-#include <rg/log.h>
-
 #define ROW_INT(name, field, dflt, lo, hi, help) \
 	RG_OPTION_INT(name, struct gw_config, field, dflt, lo, hi, help)
 #define ROW_STRING(name, field, dflt, help) \
@@ -65,16 +63,11 @@ void gw_config_defaults(struct gw_config *cfg)
 
 int gw_config_load(struct gw_config *cfg, int argc, char **argv)
 {
-	int rc = rg_options_parse(gw_options, cfg, "gateway",
-				  "usage: gateway [--config FILE] [options]", argc, argv);
+	int rc = rg_options_load(gw_options, cfg, &cfg->common, "gateway", argc, argv);
 
 	if (rc != 0)
 		return rc;
-	if (rg_common_log_init(&cfg->common, "gateway") < 0)
+	if (!rg_options_less("heartbeat-ms", cfg->heartbeat_ms, "dead-ms", cfg->dead_ms))
 		return -1;
-	if (cfg->dead_ms <= cfg->heartbeat_ms) {
-		RG_ERROR("--dead-ms must be longer than --heartbeat-ms");
-		return -1;
-	}
 	return 0;
 }

@@ -412,16 +412,34 @@ int rg_options_parse(const struct rg_option *opts, void *config, const char *ini
 	return 0;
 }
 
-int rg_common_log_init(const struct rg_common_config *c, const char *name)
+int rg_options_load(const struct rg_option *opts, void *config,
+		    const struct rg_common_config *common, const char *process, int argc,
+		    char **argv)
 {
+	char usage[128];
 	enum rg_log_level level;
+	int rc;
 
-	if (rg_log_level_parse(c->log_level, &level) < 0) {
-		fprintf(stderr, "%s: unknown --log-level \"%s\"\n", name, c->log_level);
-		return -EINVAL;
+	snprintf(usage, sizeof(usage), "usage: %s [--config FILE] [options]", process);
+	rc = rg_options_parse(opts, config, process, usage, argc, argv);
+	if (rc != 0)
+		return rc;
+	if (rg_log_level_parse(common->log_level, &level) < 0) {
+		/* Only a table whose log-level row lacks the word list gets here. */
+		fprintf(stderr, "%s: unknown --log-level \"%s\"\n", process, common->log_level);
+		return -1;
 	}
-	rg_log_init(name, level);
+	rg_log_init(process, level);
 	return 0;
+}
+
+bool rg_options_less(const char *lower_name, long lower, const char *higher_name, long higher)
+{
+	if (lower < higher)
+		return true;
+	RG_ERROR("--%s (%ld) must be more than --%s (%ld)", higher_name, higher, lower_name,
+		 lower);
+	return false;
 }
 
 int rg_port_file_write(const struct rg_common_config *c, uint16_t port)

@@ -393,6 +393,21 @@ static void options_help(void)
 	CHECK(strstr(text, "--rate=X") && strstr(text, "(0..1000; default: 0.5)"));
 }
 
+/* The process start: parse, then logging at --log-level; rules between rows. */
+static void options_load(void)
+{
+	struct opt_vars v;
+	char *argv[] = { "prog", "--log-level=warn", NULL };
+	char *bad[] = { "prog", "--port=x", NULL };
+
+	memset(&v, 0x5a, sizeof(v));
+	CHECK(rg_options_load(opts, &v, &v.common, "gamesrv", 2, argv) == 0);
+	CHECK(!rg_log_enabled(RG_LOG_INFO) && rg_log_enabled(RG_LOG_WARN));
+	CHECK(rg_options_load(opts, &v, &v.common, "gamesrv", 2, bad) == -1);
+	CHECK(rg_options_less("heartbeat-ms", 1000, "dead-ms", 1001));
+	CHECK(!rg_options_less("heartbeat-ms", 1000, "dead-ms", 1000));
+}
+
 /* --port-file: written whole (through a rename), or not at all. */
 static void options_port_file(void)
 {
@@ -759,6 +774,7 @@ static const struct test_case cases[] = {
 	{ "options_ini_then_flags", options_ini_then_flags },
 	{ "options_errors", options_errors },
 	{ "options_help", options_help },
+	{ "options_load", options_load },
 	{ "options_port_file", options_port_file },
 	{ "log_levels", log_levels },
 	{ "pb_arena_bounded", pb_arena_bounded },

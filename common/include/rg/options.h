@@ -140,10 +140,21 @@ int rg_options_parse(const struct rg_option *opts, void *config, const char *ini
 		     const char *usage_line, int argc, char **argv);
 
 /*
- * Start logging for process `name` at c->log_level. Returns 0, or -EINVAL
- * (printed) for a level rg_options_parse would not have let through.
+ * A process's start: rg_options_parse with the usage line
+ * "usage: <process> [--config FILE] [options]" and section [<process>],
+ * then logging started as "<process>" at common->log_level (common is the
+ * struct rg_common_config inside *config). process must be a literal.
+ * Returns like rg_options_parse. Main thread, once.
  */
-int rg_common_log_init(const struct rg_common_config *c, const char *name);
+int rg_options_load(const struct rg_option *opts, void *config,
+		    const struct rg_common_config *common, const char *process, int argc,
+		    char **argv);
+
+/*
+ * For rules between two options: true when lower < higher, else logs
+ * "--<higher_name> must be more than --<lower_name>" and returns false.
+ */
+bool rg_options_less(const char *lower_name, long lower, const char *higher_name, long higher);
 
 /*
  * --port-file: when c->port_file is set, write port to it through a

@@ -129,10 +129,13 @@ int main(int argc, char **argv)
 	}
 	RG_INFO("listening for clients on %s:%u; gamesrv at %s:%ld", cfg->host,
 		net_server_port(gw.clients), cfg->gamesrv_host, cfg->gamesrv_port);
-	gw_admin_start(&gw);
+	err = rg_port_file_write(&cfg->common, net_server_port(gw.clients));
+	if (err < 0)
+		goto out_drain;
 
 	sig = rg_signals_wait();
 	RG_INFO("signal %d: draining", sig);
+out_drain:
 	drain(&gw);
 	RG_INFO("drained; stopping");
 

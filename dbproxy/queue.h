@@ -18,8 +18,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define RG_CONTAINER_OF(ptr, type, member) \
-	((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+#include <rg/container_of.h>
 
 struct rg_qnode {
 	struct rg_qnode *next;

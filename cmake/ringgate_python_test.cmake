@@ -27,3 +27,15 @@ function(ringgate_python_test name script)
     set_tests_properties(${name} PROPERTIES LABELS "${T_LABELS}")
   endif()
 endfunction()
+
+# ringgate_python_cases(PREFIX SCRIPT CASES case... [TIMEOUT seconds] [LABELS label...])
+#
+# One test PREFIX.CASE per case of a Python test program that runs one
+# named case at a time (`python3 SCRIPT BUILD_DIR CASE`; rt.main(cases=...)).
+function(ringgate_python_cases prefix script)
+  cmake_parse_arguments(T "" "TIMEOUT" "CASES;LABELS" ${ARGN})
+  foreach(case ${T_CASES})
+    ringgate_python_test(${prefix}.${case} ${script} ARGS ${case}
+      TIMEOUT ${T_TIMEOUT} LABELS ${T_LABELS})
+  endforeach()
+endfunction()

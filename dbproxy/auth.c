@@ -44,7 +44,7 @@ struct auth_worker {
 };
 
 struct rg_auth {
-	struct rg_queue queue;
+	struct dbp_queue queue;
 	atomic_bool stopping;     /* set by rg_auth_stop: refuse what is queued */
 	enum rg_pwhash_profile profile;
 	struct rg_writer *writer;
@@ -123,7 +123,7 @@ static void create_done(struct rg_write *w)
 		/* Another login created the name between our read and our
 		 * insert: run again; the read now finds it and verifies. */
 		l->retried = true;
-		result = rg_queue_push(&a->queue, &l->node);
+		result = dbp_queue_push(&a->queue, &l->node);
 		if (result == 0)
 			goto out;
 	}
@@ -240,9 +240,9 @@ static void run_login(struct auth_worker *wk, struct rg_login *l)
 static void *worker_main(void *arg)
 {
 	struct auth_worker *wk = arg;
-	struct rg_qnode *n;
+	struct dbp_qnode *n;
 
-	while ((n = rg_queue_pop(&wk->auth->queue, 1))) {
+	while ((n = dbp_queue_pop(&wk->auth->queue, 1))) {
 		struct rg_login *l = RG_CONTAINER_OF(n, struct rg_login, node);
 
 		/* At shutdown a queued login is not worth a slow hash: the
@@ -295,7 +295,7 @@ int rg_auth_start(const struct rg_auth_config *cfg, struct rg_auth **out)
 		if (err)
 			goto out_free;
 	}
-	err = rg_queue_init(&a->queue, cfg->queue_max);
+	err = dbp_queue_init(&a->queue, cfg->queue_max);
 	if (err)
 		goto out_free;
 	err = -pthread_mutex_init(&a->lock, NULL);
@@ -320,13 +320,13 @@ int rg_auth_start(const struct rg_auth_config *cfg, struct rg_auth **out)
 	return 0;
 
 out_workers:
-	rg_queue_close(&a->queue);
+	dbp_queue_close(&a->queue);
 	workers_fini(a);
 	pthread_cond_destroy(&a->creates_done);
 out_lock:
 	pthread_mutex_destroy(&a->lock);
 out_queue:
-	rg_queue_destroy(&a->queue);
+	dbp_queue_destroy(&a->queue);
 out_free:
 	rg_throttle_destroy(a->failing);
 	free(a);
@@ -359,13 +359,13 @@ int rg_auth_submit(struct rg_auth *a, struct rg_login *l)
 	l->result = 0;
 	l->created = false;
 	l->retried = false;
-	return rg_queue_push(&a->queue, &l->node);
+	return dbp_queue_push(&a->queue, &l->node);
 }
 
 void rg_auth_stop(struct rg_auth *a)
 {
 	atomic_store(&a->stopping, true);
-	rg_queue_close(&a->queue);
+	dbp_queue_close(&a->queue);
 	workers_fini(a);
 	pthread_mutex_lock(&a->lock);
 	while (a->creates_in_flight > 0)
@@ -373,7 +373,7 @@ void rg_auth_stop(struct rg_auth *a)
 	pthread_mutex_unlock(&a->lock);
 	pthread_cond_destroy(&a->creates_done);
 	pthread_mutex_destroy(&a->lock);
-	rg_queue_destroy(&a->queue);
+	dbp_queue_destroy(&a->queue);
 	rg_throttle_destroy(a->failing);
 	free(a);
 }

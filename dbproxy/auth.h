@@ -71,7 +71,7 @@ struct rg_login {
 	struct rg_player player;
 
 	/* private */
-	struct rg_qnode node;
+	struct dbp_qnode node;
 	struct rg_write create;
 	struct rg_auth *auth;
 	bool retried;             /* lost a create race once already           */

@@ -7,7 +7,7 @@
 
 #include <errno.h>
 
-int rg_queue_init(struct rg_queue *q, size_t max)
+int dbp_queue_init(struct dbp_queue *q, size_t max)
 {
 	int err;
 
@@ -29,13 +29,13 @@ int rg_queue_init(struct rg_queue *q, size_t max)
 	return 0;
 }
 
-void rg_queue_destroy(struct rg_queue *q)
+void dbp_queue_destroy(struct dbp_queue *q)
 {
 	pthread_cond_destroy(&q->nonempty);
 	pthread_mutex_destroy(&q->lock);
 }
 
-int rg_queue_push(struct rg_queue *q, struct rg_qnode *node)
+int dbp_queue_push(struct dbp_queue *q, struct dbp_qnode *node)
 {
 	int err = 0;
 
@@ -55,9 +55,9 @@ int rg_queue_push(struct rg_queue *q, struct rg_qnode *node)
 	return err;
 }
 
-struct rg_qnode *rg_queue_pop(struct rg_queue *q, size_t max)
+struct dbp_qnode *dbp_queue_pop(struct dbp_queue *q, size_t max)
 {
-	struct rg_qnode *first, *last;
+	struct dbp_qnode *first, *last;
 	size_t taken = 1;
 
 	pthread_mutex_lock(&q->lock);
@@ -80,7 +80,7 @@ struct rg_qnode *rg_queue_pop(struct rg_queue *q, size_t max)
 	return first;
 }
 
-void rg_queue_close(struct rg_queue *q)
+void dbp_queue_close(struct dbp_queue *q)
 {
 	pthread_mutex_lock(&q->lock);
 	q->closed = true;
@@ -88,7 +88,7 @@ void rg_queue_close(struct rg_queue *q)
 	pthread_mutex_unlock(&q->lock);
 }
 
-size_t rg_queue_length(struct rg_queue *q)
+size_t dbp_queue_length(struct dbp_queue *q)
 {
 	size_t length;
 

@@ -7,29 +7,28 @@
  * arrives and take it in batches. Closing lets consumers drain what is
  * queued and then see the end; pushes after close fail with -ESHUTDOWN.
  *
- * Items are struct rg_qnode members embedded in the caller's objects
+ * Items are struct dbp_qnode members embedded in the caller's objects
  * (RG_CONTAINER_OF gets the object back), so a push never allocates.
  * All functions are safe from any thread.
  */
-#ifndef RG_DBPROXY_QUEUE_H
-#define RG_DBPROXY_QUEUE_H
+#ifndef DBP_QUEUE_H
+#define DBP_QUEUE_H
 
 #include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 
-#define RG_CONTAINER_OF(ptr, type, member) \
-	((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+#include <rg/container_of.h>
 
-struct rg_qnode {
-	struct rg_qnode *next;
+struct dbp_qnode {
+	struct dbp_qnode *next;
 };
 
-struct rg_queue {
+struct dbp_queue {
 	pthread_mutex_t lock;
 	pthread_cond_t nonempty;
-	struct rg_qnode *head;
-	struct rg_qnode **tail;
+	struct dbp_qnode *head;
+	struct dbp_qnode **tail;
 	size_t length;
 	size_t max;               /* bound on length */
 	bool closed;
@@ -37,26 +36,26 @@ struct rg_queue {
 
 /* Initialise an empty open queue holding at most max items (max >= 1).
  * Returns 0 or a negative errno. */
-int rg_queue_init(struct rg_queue *q, size_t max);
+int dbp_queue_init(struct dbp_queue *q, size_t max);
 
 /* Free the queue's lock and condition; it must be empty (drained). */
-void rg_queue_destroy(struct rg_queue *q);
+void dbp_queue_destroy(struct dbp_queue *q);
 
 /* Append a node. Returns 0, -EAGAIN when full, -ESHUTDOWN after close; on
  * failure the caller keeps the node. */
-int rg_queue_push(struct rg_queue *q, struct rg_qnode *node);
+int dbp_queue_push(struct dbp_queue *q, struct dbp_qnode *node);
 
 /*
  * Take up to max nodes (oldest first) as a chain linked by ->next and ending
  * in NULL, blocking while the queue is empty and open. Returns the chain,
  * or NULL once the queue is closed and empty.
  */
-struct rg_qnode *rg_queue_pop(struct rg_queue *q, size_t max);
+struct dbp_qnode *dbp_queue_pop(struct dbp_queue *q, size_t max);
 
 /* Refuse further pushes and wake every consumer. */
-void rg_queue_close(struct rg_queue *q);
+void dbp_queue_close(struct dbp_queue *q);
 
 /* Items queued now (a snapshot). */
-size_t rg_queue_length(struct rg_queue *q);
+size_t dbp_queue_length(struct dbp_queue *q);
 
-#endif /* RG_DBPROXY_QUEUE_H */
+#endif /* DBP_QUEUE_H */

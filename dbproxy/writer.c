@@ -21,7 +21,7 @@
 
 struct rg_writer {
 	struct rg_store *store;
-	struct rg_queue queue;
+	struct dbp_queue queue;
 	size_t batch_max;
 	pthread_t thread;
 	struct rg_histogram *batch_sizes;   /* rg_writer_observe, or NULL */
@@ -61,14 +61,14 @@ static int apply_write(struct rg_store *st, struct rg_write *w, uint64_t now_ms,
 }
 
 /* Apply and commit one batch; every write's result is set on return. */
-static void run_batch(struct rg_writer *wr, struct rg_qnode *batch)
+static void run_batch(struct rg_writer *wr, struct dbp_qnode *batch)
 {
 	uint64_t started_ns = rg_now_ns();
 	uint64_t now_ms = rg_now_ms();
 	int64_t wall_ms = (int64_t)rg_wall_ms();
 	int err = rg_store_begin(wr->store);
 
-	for (struct rg_qnode *n = batch; n && !err; n = n->next) {
+	for (struct dbp_qnode *n = batch; n && !err; n = n->next) {
 		struct rg_write *w = RG_CONTAINER_OF(n, struct rg_write, node);
 
 		w->result = apply_write(wr->store, w, now_ms, wall_ms);
@@ -86,24 +86,24 @@ static void run_batch(struct rg_writer *wr, struct rg_qnode *batch)
 	rg_store_rollback(wr->store);
 	atomic_fetch_add(&wr->failed_batches, 1);
 	RG_ERROR("writer: batch rolled back: %s", strerror(-err));
-	for (struct rg_qnode *n = batch; n; n = n->next)
+	for (struct dbp_qnode *n = batch; n; n = n->next)
 		RG_CONTAINER_OF(n, struct rg_write, node)->result = err;
 }
 
 static void *writer_main(void *arg)
 {
 	struct rg_writer *wr = arg;
-	struct rg_qnode *batch;
+	struct dbp_qnode *batch;
 
-	while ((batch = rg_queue_pop(&wr->queue, wr->batch_max))) {
+	while ((batch = dbp_queue_pop(&wr->queue, wr->batch_max))) {
 		uint64_t size = 0;
 
-		for (struct rg_qnode *n = batch; n; n = n->next)
+		for (struct dbp_qnode *n = batch; n; n = n->next)
 			size++;
 		rg_histogram_observe(wr->batch_sizes, size);
 		run_batch(wr, batch);
 		while (batch) {
-			struct rg_qnode *next = batch->next;
+			struct dbp_qnode *next = batch->next;
 			struct rg_write *w = RG_CONTAINER_OF(batch, struct rg_write, node);
 
 			atomic_fetch_add(&wr->writes, 1);
@@ -127,7 +127,7 @@ int rg_writer_start(struct rg_store *st, size_t queue_max, size_t batch_max,
 		return -ENOMEM;
 	wr->store = st;
 	wr->batch_max = batch_max;
-	err = rg_queue_init(&wr->queue, queue_max);
+	err = dbp_queue_init(&wr->queue, queue_max);
 	if (err)
 		goto out_free;
 	err = -pthread_create(&wr->thread, NULL, writer_main, wr);
@@ -137,7 +137,7 @@ int rg_writer_start(struct rg_store *st, size_t queue_max, size_t batch_max,
 	return 0;
 
 out_queue:
-	rg_queue_destroy(&wr->queue);
+	dbp_queue_destroy(&wr->queue);
 out_free:
 	free(wr);
 	return err;
@@ -148,7 +148,7 @@ int rg_writer_submit(struct rg_writer *wr, struct rg_write *w)
 	int err;
 
 	w->result = 0;
-	err = rg_queue_push(&wr->queue, &w->node);
+	err = dbp_queue_push(&wr->queue, &w->node);
 	if (err == -EAGAIN)
 		atomic_fetch_add(&wr->busy_refusals, 1);
 	return err;
@@ -163,7 +163,7 @@ void rg_writer_observe(struct rg_writer *wr, struct rg_histogram *batch_sizes,
 
 size_t rg_writer_queued(struct rg_writer *wr)
 {
-	return rg_queue_length(&wr->queue);
+	return dbp_queue_length(&wr->queue);
 }
 
 void rg_writer_stats(struct rg_writer *wr, struct rg_writer_stats *out)
@@ -176,10 +176,10 @@ void rg_writer_stats(struct rg_writer *wr, struct rg_writer_stats *out)
 
 void rg_writer_stop(struct rg_writer *wr, struct rg_writer_stats *final)
 {
-	rg_queue_close(&wr->queue);
+	dbp_queue_close(&wr->queue);
 	pthread_join(wr->thread, NULL);
 	if (final)
 		rg_writer_stats(wr, final);
-	rg_queue_destroy(&wr->queue);
+	dbp_queue_destroy(&wr->queue);
 	free(wr);
 }

@@ -76,7 +76,7 @@ struct rg_write {
 	uint64_t gold;            /* ADD_GOLD: the new total                  */
 	bool duplicate;           /* ADD_GOLD: op_id applied before, not again */
 
-	struct rg_qnode node;     /* private to the writer                    */
+	struct dbp_qnode node;     /* private to the writer                    */
 };
 
 /* Counters for logs and benchmarks; read with rg_writer_stats(). */

@@ -155,19 +155,13 @@ static void setup(struct harness *h, const struct rg_link_key *key)
 	struct net_server_config server_cfg;
 	struct net_client_config upstream_cfg;
 
-	/* gateway/main.c's defaults. */
-	h->gw.cfg = (struct gw_config){
-		.host = "127.0.0.1", .port = 7777,
-		.gamesrv_host = "127.0.0.1", .gamesrv_port = 7701,
-		.instance = "gateway-fuzz", .loops = 1, .engine = "",
-		.max_clients = 10000, .max_clients_per_addr = 1000,
-		.connects_per_addr_per_sec = 500, .max_frame = 65536,
-		.frame_timeout_ms = 10000, .send_queue_max = 1 << 20,
-		.idle_timeout_ms = 120000, .msg_rate = 100, .msg_burst = 200,
-		.flood_refusals = 100, .request_timeout_ms = 5000, .max_inflight = 32,
-		.heartbeat_ms = 1000, .dead_ms = 5000, .shutdown_timeout_ms = 5000,
-		.secret_file = "", .log_level = "error", .admin_host = "127.0.0.1",
-	};
+	/* The gateway's own defaults (gateway/config.c), quiet and named. */
+	gw_config_defaults(&h->gw.cfg);
+	h->gw.cfg.instance = "gateway-fuzz";
+	h->gw.cfg.common.loops = 1;
+	h->gw.cfg.common.log_level = "error";
+	h->gw.cfg.socket_send_buffer = 0; /* the fake network has no kernel buffer */
+	h->gw.cfg.common.admin_port = 0;
 	h->gw.link_key = *key;
 	FUZZ_CHECK(net_runtime_create(NULL, &h->gw.rt) == 0);
 	FUZZ_CHECK(gw_metrics_init(&h->gw) == 0);

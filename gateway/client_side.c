@@ -47,12 +47,10 @@
 
 #include <rg/calls.h>
 #include <rg/clock.h>
+#include <rg/container_of.h>
 #include <rg/log.h>
 
 #include "gateway.h"
-
-#define container_of(ptr, type, member) \
-	((type *)(void *)((char *)(ptr) - offsetof(type, member)))
 
 /* How often a loop expires requests and looks for idle clients. */
 #define TICK_MS 100
@@ -655,7 +653,7 @@ static void on_tick(struct net_timer *timer, void *arg)
 	if (gl == &gl->gw->loops[0])
 		log_refused_accepts(gl, now);
 	while (idle_ms && link_linked(&gl->idle)) {
-		struct gw_client *c = container_of(gl->idle.next, struct gw_client, idle);
+		struct gw_client *c = RG_CONTAINER_OF(gl->idle.next, struct gw_client, idle);
 
 		if (now - c->last_heard_ms < idle_ms)
 			break;
@@ -673,7 +671,7 @@ void gw_loop_link_changed(struct gw_loop *gl, bool up)
 		return;
 	rg_calls_fail_all(gl->calls, -ENOTCONN);
 	for (struct gw_link *at = gl->idle.next; at != &gl->idle; at = at->next) {
-		struct gw_client *c = container_of(at, struct gw_client, idle);
+		struct gw_client *c = RG_CONTAINER_OF(at, struct gw_client, idle);
 
 		/* gamesrv dropped every player of this gateway with the link. */
 		c->known_upstream = false;
@@ -790,7 +788,7 @@ static void run_kick_all(struct net_loop *loop, void *arg)
 
 	(void)loop;
 	while (link_linked(&gl->idle))
-		client_kick(container_of(gl->idle.next, struct gw_client, idle),
+		client_kick(RG_CONTAINER_OF(gl->idle.next, struct gw_client, idle),
 			    RINGGATE__CLIENT__ERROR_CODE__SHUTTING_DOWN,
 			    "the gateway is shutting down");
 }

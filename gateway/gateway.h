@@ -36,42 +36,8 @@
 #include <rg/throttle.h>
 
 #include "client.pb-c.h"
+#include "config.h"
 #include "internal.pb-c.h"
-
-/* Settings: defaults, then the [gateway] section of --config, then flags. */
-struct gw_config {
-	char *host;               /* client-facing address                     */
-	long port;                /* client-facing port                        */
-	char *gamesrv_host;
-	long gamesrv_port;
-	char *instance;           /* name sent in Hello, for gamesrv's logs    */
-	long loops;               /* libnet loop threads                       */
-	char *engine;             /* "uring", "epoll" or "": env, then probe   */
-	long max_clients;         /* more get Kicked SERVER_FULL               */
-	long max_clients_per_addr; /* live clients from one IP (libnet; 0: any) */
-	long connects_per_addr_per_sec; /* new connections per IP (libnet)     */
-	long max_frame;           /* largest client frame body                 */
-	long frame_timeout_ms;    /* a partial frame must complete this fast   */
-	long send_queue_max;      /* bytes queued for an unread client, at most */
-	long socket_send_buffer;  /* SO_SNDBUF per client; 0: the kernel's      */
-	long idle_timeout_ms;     /* a client silent this long is kicked       */
-	long msg_rate;            /* messages per second per client (0: any)   */
-	long msg_burst;           /* ... of which this many may come at once   */
-	long flood_refusals;      /* RATE_LIMITED answers before a disconnect  */
-	long logins_per_addr_per_sec; /* login attempts per IP (login_guard.c) */
-	long login_failures_per_addr; /* wrong passwords before a backoff      */
-	long creates_per_addr_per_hour; /* new accounts per IP                 */
-	long request_timeout_ms;  /* deadline of each forwarded request        */
-	long max_inflight;        /* requests one client may have pending      */
-	long heartbeat_ms;        /* Heartbeat interval on the gamesrv link    */
-	long dead_ms;             /* gamesrv link silent this long is dropped  */
-	long shutdown_timeout_ms; /* how long a drain may take                 */
-	char *secret_file;        /* the cluster secret (rg/link_auth.h)       */
-	bool insecure_no_auth;    /* no handshake with gamesrv (tests only)    */
-	char *log_level;
-	char *admin_host;         /* admin port (GET /metrics) address         */
-	long admin_port;          /* 0: no admin port                          */
-};
 
 struct gw_client;
 struct gw_metrics;
@@ -232,9 +198,10 @@ void gw_metrics_request_done(struct gateway *gw, unsigned kind, uint64_t elapsed
 /* The gamesrv link went up (Hello answered) or down. Any thread. */
 void gw_metrics_link_changed(struct gateway *gw, bool up);
 
-/* Serve GET /metrics on --admin-host/--admin-port (port 0: off; a port
- * that cannot be bound is logged and left off). Main thread. */
-void gw_admin_start(struct gateway *gw);
+/* Serve GET /metrics on --admin-host/--admin-port (port 0: off).
+ * Returns 0, or a negative code (logged) when the port cannot be bound.
+ * Main thread. */
+int gw_admin_start(struct gateway *gw);
 
 /* Stop serving metrics; before the runtime stops. Main thread. */
 void gw_admin_stop(struct gateway *gw);

@@ -98,10 +98,10 @@ void gw_metrics_link_changed(struct gateway *gw, bool up)
 		rg_counter_add(mx->reconnects, 1);
 }
 
-void gw_admin_start(struct gateway *gw)
+int gw_admin_start(struct gateway *gw)
 {
-	gw->metrics->admin = rg_admin_start_logged(gw->metrics->registry, gw->cfg.admin_host,
-						   gw->cfg.admin_port);
+	return rg_admin_start_logged(gw->metrics->registry, gw->cfg.common.admin_host,
+				     gw->cfg.common.admin_port, &gw->metrics->admin);
 }
 
 void gw_admin_stop(struct gateway *gw)

@@ -195,26 +195,27 @@ out_free:
 	return err;
 }
 
-struct rg_admin *rg_admin_start_logged(struct rg_metrics *m, const char *host, long port)
+int rg_admin_start_logged(struct rg_metrics *m, const char *host, long port,
+			  struct rg_admin **out)
 {
 	struct rg_admin_config cfg = { .host = host, .port = (uint16_t)port, .metrics = m };
-	struct rg_admin *a;
 	int err;
 
+	*out = NULL;
 	if (port == 0)
-		return NULL;
+		return 0;
 	if (port < 0 || port > 65535) {
-		RG_WARN("admin port %ld is not a port; metrics are off", port);
-		return NULL;
+		RG_ERROR("--admin-port %ld is not a port", port);
+		return -EINVAL;
 	}
-	err = rg_admin_start(&cfg, &a);
+	err = rg_admin_start(&cfg, out);
 	if (err < 0) {
-		RG_WARN("cannot serve metrics on %s:%ld: %s; metrics are off", host, port,
-			net_strerror(err));
-		return NULL;
+		RG_ERROR("cannot serve metrics on --admin-host %s --admin-port %ld: %s", host,
+			 port, net_strerror(err));
+		return err;
 	}
-	RG_INFO("metrics at http://%s:%u/metrics", host, (unsigned)rg_admin_port(a));
-	return a;
+	RG_INFO("metrics at http://%s:%u/metrics", host, (unsigned)rg_admin_port(*out));
+	return 0;
 }
 
 uint16_t rg_admin_port(const struct rg_admin *a)

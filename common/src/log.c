@@ -49,22 +49,16 @@ static const char *level_name(enum rg_log_level level)
 	return level_names[level];
 }
 
+/* Indexed by enum rg_log_level. */
+const char *const rg_log_level_names[] = { "debug", "info", "warn", "error", NULL };
+
 int rg_log_level_parse(const char *text, enum rg_log_level *out)
 {
-	static const struct {
-		const char *name;
-		enum rg_log_level level;
-	} names[] = {
-		{ "debug", RG_LOG_DEBUG }, { "info", RG_LOG_INFO },
-		{ "warn", RG_LOG_WARN },   { "warning", RG_LOG_WARN },
-		{ "error", RG_LOG_ERROR },
-	};
-
 	if (!text)
 		return -EINVAL;
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		if (strcasecmp(text, names[i].name) == 0) {
-			*out = names[i].level;
+	for (int i = RG_LOG_DEBUG; i <= RG_LOG_ERROR; i++) {
+		if (strcasecmp(text, rg_log_level_names[i]) == 0) {
+			*out = (enum rg_log_level)i;
 			return 0;
 		}
 	}

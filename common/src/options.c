@@ -1,11 +1,14 @@
 /*
- * options.c: defaults < INI file < command-line flags (see rg/options.h).
+ * options.c: row defaults < INI file < command-line flags (see
+ * rg/options.h), and the helpers behind the shared flags.
  *
  * Parsing is two passes over argv: the first only looks for --help and
  * --config (so the file is applied before any flag, whatever their order),
- * the second applies every other flag. Strings set by the file or flags are
- * strdup'ed and remembered in a process-lifetime list, so they stay valid
- * and reachable (no leak reports) until exit.
+ * the second applies every other flag. Every value, from a file or a flag,
+ * goes through the one set_value(), so the rows' ranges and word lists hold
+ * for both. Strings set by the file or flags are copied and remembered in a
+ * process-lifetime list, so they stay valid and reachable (no leak reports)
+ * until exit.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "rg/options.h"
@@ -17,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 /* Strings this module allocated: kept reachable for the process's life. */
 struct owned_string {
@@ -52,6 +56,12 @@ static bool name_equal(const char *a, const char *b, size_t b_len)
 			return false;
 	}
 	return i == b_len && a[i] == '\0';
+}
+
+/* Where o's value lives in config. */
+static void *value_of(const struct rg_option *o, void *config)
+{
+	return (char *)config + o->offset;
 }
 
 static const struct rg_option *find_option(const struct rg_option *opts,
@@ -95,30 +105,96 @@ static int parse_long(const char *text, long *out)
 	return 0;
 }
 
-/* Store text into the option's variable; prints why on error.
- * origin names where the value came from, for the message. */
-static int set_value(const struct rg_option *o, const char *text, const char *origin)
+static bool is_choice(const struct rg_option *o, const char *text)
 {
+	for (const char *const *c = o->choices; *c; c++)
+		if (strcasecmp(*c, text) == 0)
+			return true;
+	return false;
+}
+
+/* Print o's word list as "a, b or c". */
+static void print_choices(FILE *out, const struct rg_option *o)
+{
+	for (const char *const *c = o->choices; *c; c++)
+		fprintf(out, "%s%s", *c, !c[1] ? "" : !c[2] ? " or " : ", ");
+}
+
+static int parse_double(const char *text, double *out)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(text, &end);
+	if (errno != 0 || end == text || *end != '\0' || v != v /* NaN */)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+/* Check text against o's row and store it into config; prints why not.
+ * origin names where the value came from, for the message. */
+static int set_value(const struct rg_option *o, void *config, const char *text,
+		     const char *origin)
+{
+	void *value = value_of(o, config);
+
 	switch (o->type) {
 	case RG_OPT_STRING: {
-		char *copy = keep_string(text);
+		char *copy;
 
+		if (o->choices && !is_choice(o, text)) {
+			fprintf(stderr, "%s: --%s must be ", origin, o->name);
+			print_choices(stderr, o);
+			fprintf(stderr, ", not \"%s\"\n", text);
+			return -EINVAL;
+		}
+		copy = keep_string(text);
 		if (!copy) {
 			fprintf(stderr, "%s: out of memory\n", origin);
 			return -ENOMEM;
 		}
-		*(char **)o->value = copy;
+		*(char **)value = copy;
 		return 0;
 	}
-	case RG_OPT_INT:
-		if (parse_long(text, (long *)o->value) == 0)
-			return 0;
-		fprintf(stderr, "%s: %s wants an integer, got \"%s\"\n", origin, o->name, text);
-		return -EINVAL;
+	case RG_OPT_INT: {
+		long v;
+
+		if (parse_long(text, &v) < 0) {
+			fprintf(stderr, "%s: --%s wants an integer, got \"%s\"\n", origin,
+				o->name, text);
+			return -EINVAL;
+		}
+		if (v < o->min || v > o->max) {
+			fprintf(stderr, "%s: --%s=%ld is outside %ld..%ld\n", origin, o->name, v,
+				o->min, o->max);
+			return -ERANGE;
+		}
+		*(long *)value = v;
+		return 0;
+	}
+	case RG_OPT_DOUBLE: {
+		double v;
+
+		if (parse_double(text, &v) < 0) {
+			fprintf(stderr, "%s: --%s wants a number, got \"%s\"\n", origin, o->name,
+				text);
+			return -EINVAL;
+		}
+		if (v < o->dmin || v > o->dmax) {
+			fprintf(stderr, "%s: --%s=%g is outside %g..%g\n", origin, o->name, v,
+				o->dmin, o->dmax);
+			return -ERANGE;
+		}
+		*(double *)value = v;
+		return 0;
+	}
 	case RG_OPT_BOOL:
-		if (parse_bool(text, (bool *)o->value) == 0)
+		if (parse_bool(text, (bool *)value) == 0)
 			return 0;
-		fprintf(stderr, "%s: %s wants true or false, got \"%s\"\n", origin, o->name, text);
+		fprintf(stderr, "%s: --%s wants true or false, got \"%s\"\n", origin, o->name,
+			text);
 		return -EINVAL;
 	}
 	return -EINVAL;
@@ -126,6 +202,7 @@ static int set_value(const struct rg_option *o, const char *text, const char *or
 
 struct ini_state {
 	const struct rg_option *opts;
+	void *config;
 	const char *section;
 	const char *path;
 	int error;
@@ -147,16 +224,17 @@ static int on_ini_entry(void *user, const char *section, const char *name, const
 		st->error = -EINVAL;
 		return 0;
 	}
-	if (set_value(o, value, origin) < 0) {
+	if (set_value(o, st->config, value, origin) < 0) {
 		st->error = -EINVAL;
 		return 0;
 	}
 	return 1;
 }
 
-static int load_ini(const struct rg_option *opts, const char *section, const char *path)
+static int load_ini(const struct rg_option *opts, void *config, const char *section,
+		    const char *path)
 {
-	struct ini_state st = { .opts = opts, .section = section, .path = path };
+	struct ini_state st = { .opts = opts, .config = config, .section = section, .path = path };
 	int rc = ini_parse(path, on_ini_entry, &st);
 
 	if (rc == -1) {
@@ -171,20 +249,26 @@ static int load_ini(const struct rg_option *opts, const char *section, const cha
 	return st.error;
 }
 
-static void print_default(const struct rg_option *o)
+/* What o accepts and its default, for --help. */
+static void print_accepts(const struct rg_option *o)
 {
 	switch (o->type) {
-	case RG_OPT_STRING: {
-		const char *s = *(char *const *)o->value;
-
-		printf(" (default: \"%s\")", s ? s : "");
+	case RG_OPT_STRING:
+		printf(" (");
+		if (o->choices) {
+			print_choices(stdout, o);
+			printf("; ");
+		}
+		printf("default: \"%s\")", o->def_text ? o->def_text : "");
 		break;
-	}
 	case RG_OPT_INT:
-		printf(" (default: %ld)", *(const long *)o->value);
+		printf(" (%ld..%ld; default: %ld)", o->min, o->max, o->def);
+		break;
+	case RG_OPT_DOUBLE:
+		printf(" (%g..%g; default: %g)", o->dmin, o->dmax, o->ddef);
 		break;
 	case RG_OPT_BOOL:
-		printf(" (default: %s)", *(const bool *)o->value ? "true" : "false");
+		printf(" (default: %s)", o->def ? "true" : "false");
 		break;
 	}
 }
@@ -194,6 +278,7 @@ static void print_usage(const struct rg_option *opts, const char *section,
 {
 	static const char *const metavar[] = {
 		[RG_OPT_STRING] = "=TEXT", [RG_OPT_INT] = "=N", [RG_OPT_BOOL] = "[=BOOL]",
+		[RG_OPT_DOUBLE] = "=X",
 	};
 
 	printf("%s\n\noptions (also read from section [%s] of --config FILE;"
@@ -205,7 +290,7 @@ static void print_usage(const struct rg_option *opts, const char *section,
 
 		snprintf(flag, sizeof(flag), "--%s%s", o->name, metavar[o->type]);
 		printf("  %-28s %s", flag, o->help ? o->help : "");
-		print_default(o);
+		print_accepts(o);
 		printf("\n");
 	}
 }
@@ -249,11 +334,35 @@ static bool is_flag(const char *arg, const char *name)
 	       (arg[2 + len] == '\0' || arg[2 + len] == '=');
 }
 
-int rg_options_parse(const struct rg_option *opts, const char *ini_section,
+void rg_options_defaults(const struct rg_option *opts, void *config)
+{
+	for (const struct rg_option *o = opts; o->name; o++) {
+		void *value = value_of(o, config);
+
+		switch (o->type) {
+		case RG_OPT_STRING:
+			/* Never written through: replacements are new copies. */
+			*(char **)value = (char *)(o->def_text ? o->def_text : "");
+			break;
+		case RG_OPT_INT:
+			*(long *)value = o->def;
+			break;
+		case RG_OPT_BOOL:
+			*(bool *)value = o->def != 0;
+			break;
+		case RG_OPT_DOUBLE:
+			*(double *)value = o->ddef;
+			break;
+		}
+	}
+}
+
+int rg_options_parse(const struct rg_option *opts, void *config, const char *ini_section,
 		     const char *usage_line, int argc, char **argv)
 {
-	const char *config = NULL;
+	const char *ini_path = NULL;
 
+	rg_options_defaults(opts, config);
 	/* Pass 1: --help and --config, wherever they are. */
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
@@ -264,16 +373,16 @@ int rg_options_parse(const struct rg_option *opts, const char *ini_section,
 			const char *eq = strchr(argv[i], '=');
 
 			if (eq) {
-				config = eq + 1;
+				ini_path = eq + 1;
 			} else if (i + 1 < argc) {
-				config = argv[++i];
+				ini_path = argv[++i];
 			} else {
 				fprintf(stderr, "option --config needs a file\n");
 				return -1;
 			}
 		}
 	}
-	if (config && load_ini(opts, ini_section, config) < 0)
+	if (ini_path && load_ini(opts, config, ini_section, ini_path) < 0)
 		return -1;
 
 	/* Pass 2: every other flag, in order; the last one wins. */
@@ -294,11 +403,69 @@ int rg_options_parse(const struct rg_option *opts, const char *ini_section,
 		if (!o)
 			return -1;
 		if (!value) {
-			*(bool *)o->value = true;
+			*(bool *)value_of(o, config) = true;
 			continue;
 		}
-		if (set_value(o, value, "command line") < 0)
+		if (set_value(o, config, value, "command line") < 0)
 			return -1;
 	}
 	return 0;
+}
+
+int rg_options_load(const struct rg_option *opts, void *config,
+		    const struct rg_common_config *common, const char *process, int argc,
+		    char **argv)
+{
+	char usage[128];
+	enum rg_log_level level;
+	int rc;
+
+	snprintf(usage, sizeof(usage), "usage: %s [--config FILE] [options]", process);
+	rc = rg_options_parse(opts, config, process, usage, argc, argv);
+	if (rc != 0)
+		return rc;
+	if (rg_log_level_parse(common->log_level, &level) < 0) {
+		/* Only a table whose log-level row lacks the word list gets here. */
+		fprintf(stderr, "%s: unknown --log-level \"%s\"\n", process, common->log_level);
+		return -1;
+	}
+	rg_log_init(process, level);
+	return 0;
+}
+
+bool rg_options_less(const char *lower_name, long lower, const char *higher_name, long higher)
+{
+	if (lower < higher)
+		return true;
+	RG_ERROR("--%s (%ld) must be more than --%s (%ld)", higher_name, higher, lower_name,
+		 lower);
+	return false;
+}
+
+int rg_port_file_write(const struct rg_common_config *c, uint16_t port)
+{
+	char tmp[4096];
+	FILE *f;
+	int err = 0;
+
+	if (!c->port_file[0])
+		return 0;
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp", c->port_file) >= (int)sizeof(tmp)) {
+		err = -ENAMETOOLONG;
+		goto out_log;
+	}
+	f = fopen(tmp, "w");
+	if (!f) {
+		err = -errno;
+		goto out_log;
+	}
+	fprintf(f, "%u\n", (unsigned)port);
+	if (fclose(f) != 0 || rename(tmp, c->port_file) != 0) {
+		err = -errno;
+		unlink(tmp);
+	}
+out_log:
+	if (err < 0)
+		RG_ERROR("cannot write the port file %s: %s", c->port_file, strerror(-err));
+	return err;
 }

@@ -168,24 +168,29 @@ struct opt_vars {
 	long port;
 	bool verbose;
 	char *name;
+	char *mode;
+	double rate;
+	struct rg_common_config common;
 };
 
-static void opt_table(struct opt_vars *v, struct rg_option out[5])
-{
-	v->host = "127.0.0.1";
-	v->port = 7701;
-	v->verbose = false;
-	v->name = "default-name";
-	out[0] = (struct rg_option){ "listen-host", RG_OPT_STRING, &v->host, "address" };
-	out[1] = (struct rg_option){ "listen_port", RG_OPT_INT, &v->port, "port" };
-	out[2] = (struct rg_option){ "verbose", RG_OPT_BOOL, &v->verbose, "chatty" };
-	out[3] = (struct rg_option){ "name", RG_OPT_STRING, &v->name, "a name" };
-	out[4] = (struct rg_option){ 0 };
-}
+static const char *const modes[] = { "full", "normal", NULL };
 
-static int parse(const struct rg_option *opts, int argc, char **argv)
+static const struct rg_option opts[] = {
+	RG_OPTION_STRING("host", struct opt_vars, host, "127.0.0.1", NULL, "address"),
+	RG_OPTION_INT("port", struct opt_vars, port, 7701, 0, 65535, "port"),
+	RG_OPTION_BOOL("verbose", struct opt_vars, verbose, false, "chatty"),
+	RG_OPTION_STRING("name", struct opt_vars, name, "default-name", NULL, "a name"),
+	RG_OPTION_STRING("mode", struct opt_vars, mode, "full", modes, "how"),
+	RG_OPTION_DOUBLE("rate", struct opt_vars, rate, 0.5, 0, 1000, "how often"),
+	RG_COMMON_OPTIONS(struct opt_vars, common, 2, 7781),
+	{ 0 },
+};
+
+static int parse(struct opt_vars *v, int argc, char **argv)
 {
-	return rg_options_parse(opts, "gamesrv", "usage: test", argc, argv);
+	/* Garbage first: parsing must set every field from the rows. */
+	memset(v, 0x5a, sizeof(*v));
+	return rg_options_parse(opts, v, "gamesrv", "usage: test", argc, argv);
 }
 
 static void write_file(const char *path, const char *text)
@@ -197,69 +202,100 @@ static void write_file(const char *path, const char *text)
 	CHECK(fclose(f) == 0);
 }
 
+/* A temporary INI file holding text; its --config=PATH flag in flag. */
+static void temp_ini(char path[32], char flag[64], const char *text)
+{
+	int fd;
+
+	strcpy(path, "/tmp/rg-test-options-XXXXXX");
+	fd = mkstemp(path);
+	CHECK(fd >= 0);
+	close(fd);
+	write_file(path, text);
+	snprintf(flag, 64, "--config=%s", path);
+}
+
 static void options_defaults(void)
 {
 	struct opt_vars v;
-	struct rg_option opts[5];
 	char *argv[] = { "prog", NULL };
 
-	opt_table(&v, opts);
-	CHECK(parse(opts, 1, argv) == 0);
+	CHECK(parse(&v, 1, argv) == 0);
 	CHECK(strcmp(v.host, "127.0.0.1") == 0 && v.port == 7701 && !v.verbose);
+	CHECK(strcmp(v.name, "default-name") == 0 && strcmp(v.mode, "full") == 0);
+	CHECK(v.rate == 0.5);
+	/* The shared rows, with this process's defaults for loops and admin. */
+	CHECK(v.common.loops == 2 && v.common.admin_port == 7781);
+	CHECK(strcmp(v.common.engine, "") == 0 && strcmp(v.common.log_level, "info") == 0);
+	CHECK(strcmp(v.common.admin_host, "127.0.0.1") == 0);
+	CHECK(strcmp(v.common.secret_file, "") == 0 && !v.common.insecure_no_auth);
+	CHECK(strcmp(v.common.port_file, "") == 0);
+	{
+		/* rg_options_defaults fills the same values without a command line. */
+		struct opt_vars d;
+
+		memset(&d, 0x5a, sizeof(d));
+		rg_options_defaults(opts, &d);
+		CHECK(d.port == 7701 && d.common.admin_port == 7781 && !d.verbose);
+		CHECK(strcmp(d.common.log_level, "info") == 0);
+	}
 }
 
 static void options_flags(void)
 {
 	struct opt_vars v;
-	struct rg_option opts[5];
-	char *argv[] = { "prog", "--listen-host=0.0.0.0", "--listen-port", "9000",
-			 "--verbose", "--name", "x", "--listen_port=9001", NULL };
+	char *argv[] = { "prog", "--host=0.0.0.0", "--port", "9000", "--verbose", "--name", "x",
+			 "--port=9001", "--MODE=x", NULL };
 
-	opt_table(&v, opts);
-	CHECK(parse(opts, 8, argv) == 0);
+	/* Names are case-sensitive: --MODE is unknown. */
+	CHECK(parse(&v, 9, argv) == -1);
+	CHECK(parse(&v, 8, argv) == 0);
 	CHECK(strcmp(v.host, "0.0.0.0") == 0);
 	CHECK(v.port == 9001); /* the last flag wins */
-	{
-		char *argv2[] = { "prog", "--listen-port=07701", NULL };
-
-		CHECK(parse(opts, 2, argv2) == 0);
-		CHECK(v.port == 7701); /* decimal, not octal */
-	}
 	CHECK(v.verbose);
 	CHECK(strcmp(v.name, "x") == 0);
+	{
+		char *argv2[] = { "prog", "--port=07701", "--mode", "NORMAL", "--admin_port=0",
+				  "--log-level=debug", "--loops=255", "--port-file", "/tmp/p",
+				  "--insecure-no-auth", "--rate=1e2", NULL };
+
+		CHECK(parse(&v, 11, argv2) == 0);
+		CHECK(v.rate == 100);
+		CHECK(v.port == 7701); /* decimal, not octal */
+		CHECK(strcmp(v.mode, "NORMAL") == 0); /* words match in any case */
+		CHECK(v.common.admin_port == 0 && v.common.loops == NET_LOOPS_MAX);
+		CHECK(strcmp(v.common.log_level, "debug") == 0);
+		CHECK(strcmp(v.common.port_file, "/tmp/p") == 0 && v.common.insecure_no_auth);
+	}
 }
 
 static void options_ini_then_flags(void)
 {
 	struct opt_vars v;
-	struct rg_option opts[5];
-	char path[] = "/tmp/rg-test-options-XXXXXX";
-	int fd = mkstemp(path);
-	char config_flag[64];
+	char path[32], config_flag[64];
 
-	CHECK(fd >= 0);
-	close(fd);
-	write_file(path, "; cluster file\n[dbproxy]\nport = 1\nunknown_there = 1\n"
-			 "[gamesrv]\nlisten-host = 10.0.0.1\nlisten_port = 8000\n"
-			 "verbose = yes\nname = from-file\n");
-	snprintf(config_flag, sizeof(config_flag), "--config=%s", path);
+	temp_ini(path, config_flag,
+		 "; cluster file\n[dbproxy]\nport = 1\nunknown_there = 1\nloops = 999\n"
+		 "[gamesrv]\nhost = 10.0.0.1\nport = 8000\nverbose = yes\nname = from-file\n"
+		 "admin_port = 9100\nloops = 3\n");
 	{
 		/* The flag comes before --config: the file is still applied first. */
-		char *argv[] = { "prog", "--name=from-flag", config_flag, NULL };
+		char *argv[] = { "prog", "--name=from-flag", "--loops=4", config_flag, NULL };
 
-		opt_table(&v, opts);
-		CHECK(parse(opts, 3, argv) == 0);
+		CHECK(parse(&v, 4, argv) == 0);
 	}
 	CHECK(strcmp(v.host, "10.0.0.1") == 0);
 	CHECK(v.port == 8000);
 	CHECK(v.verbose);
 	CHECK(strcmp(v.name, "from-flag") == 0);
+	CHECK(v.common.admin_port == 9100); /* a shared row from the file */
+	CHECK(v.common.loops == 4);          /* ... overridden by a flag */
+	CHECK(strcmp(v.mode, "full") == 0);  /* in neither: the row's default */
 	{
 		char *argv[] = { "prog", "--config", path, "--verbose=false", NULL };
 
-		opt_table(&v, opts);
-		CHECK(parse(opts, 4, argv) == 0);
-		CHECK(!v.verbose && v.port == 8000);
+		CHECK(parse(&v, 4, argv) == 0);
+		CHECK(!v.verbose && v.port == 8000 && v.common.loops == 3);
 	}
 	unlink(path);
 }
@@ -267,58 +303,133 @@ static void options_ini_then_flags(void)
 static void options_errors(void)
 {
 	struct opt_vars v;
-	struct rg_option opts[5];
-	char path[] = "/tmp/rg-test-options-XXXXXX";
-	int fd = mkstemp(path);
-	char config_flag[64];
+	/* Each of these alone is an error: unknown, malformed, out of range
+	 * (the row's and libnet's), a word not in the list, missing value,
+	 * positional, unreadable config. */
+	static const char *const bad[] = {
+		"--nope=1",
+		"--port=12x",
+		"--port=0x10",
+		"--port=99999999999999999999",
+		"--port=65536",
+		"--port=-1",
+		"--admin-port=70000",
+		"--loops=256",
+		"--loops=-1",
+		"--mode=fast",
+		"--rate=1001",
+		"--rate=nan",
+		"--rate=-0.1",
+		"--rate=1x",
+		"--log-level=loud",
+		"--port",
+		"--verbose=maybe",
+		"positional",
+		"--config=/nonexistent/rg.ini",
+	};
 
-	CHECK(fd >= 0);
-	close(fd);
-	snprintf(config_flag, sizeof(config_flag), "--config=%s", path);
-	opt_table(&v, opts);
-	{
-		/* Each of these alone is an error: unknown, malformed, out of
-		 * range, missing value, positional, unreadable config. */
-		static const char *const bad[] = {
-			"--nope=1",
-			"--listen-port=12x",
-			"--listen-port=0x10",
-			"--listen-port=99999999999999999999",
-			"--listen-port",
-			"--verbose=maybe",
-			"positional",
-			"--config=/nonexistent/rg.ini",
-		};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char *argv[] = { "prog", (char *)bad[i], NULL };
 
-		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-			char *argv[] = { "prog", (char *)bad[i], NULL };
-
-			CHECK(parse(opts, 2, argv) == -1);
+		if (parse(&v, 2, argv) != -1) {
+			fprintf(stderr, "accepted: %s\n", bad[i]);
+			CHECK(false);
 		}
 	}
 	{
-		char *argv[] = { "prog", config_flag, NULL };
+		/* The file goes through the same rows: unknown key, malformed,
+		 * out of range, not a listed word, syntax. */
+		static const char *const bad_files[] = {
+			"[gamesrv]\nport = 1\ntypo = 2\n",
+			"[gamesrv]\nport = abc\n",
+			"[gamesrv]\nport = 65536\n",
+			"[gamesrv]\nloops = 256\n",
+			"[gamesrv]\nmode = fast\n",
+			"[gamesrv\nport = 1\n",
+		};
 
-		write_file(path, "[gamesrv]\nlisten_port = 1\ntypo = 2\n");
-		CHECK(parse(opts, 2, argv) == -1);
-		write_file(path, "[gamesrv]\nlisten_port = abc\n");
-		CHECK(parse(opts, 2, argv) == -1);
-		write_file(path, "[gamesrv\nlisten_port = 1\n");
-		CHECK(parse(opts, 2, argv) == -1);
+		for (size_t i = 0; i < sizeof(bad_files) / sizeof(bad_files[0]); i++) {
+			char path[32], config_flag[64];
+			char *argv[] = { "prog", config_flag, NULL };
+
+			temp_ini(path, config_flag, bad_files[i]);
+			if (parse(&v, 2, argv) != -1) {
+				fprintf(stderr, "accepted the file: %s\n", bad_files[i]);
+				CHECK(false);
+			}
+			unlink(path);
+		}
 	}
-	unlink(path);
 }
 
 static void options_help(void)
 {
 	struct opt_vars v;
-	struct rg_option opts[5];
-	char *argv[] = { "prog", "--listen-port=5", "--help", "--nope", NULL };
+	char *argv[] = { "prog", "--port=5", "--help", "--nope", NULL };
+	char path[] = "/tmp/rg-test-help-XXXXXX";
+	int fd = mkstemp(path), saved = dup(STDOUT_FILENO);
+	char text[8192];
+	ssize_t n;
 
-	opt_table(&v, opts);
-	/* --help wins over everything else, even an unknown flag. */
-	CHECK(parse(opts, 4, argv) == 1);
+	CHECK(fd >= 0 && saved >= 0);
+	/* --help wins over everything else, even an unknown flag; its text is
+	 * generated from the rows: range, default, word list. */
+	fflush(stdout);
+	CHECK(dup2(fd, STDOUT_FILENO) == STDOUT_FILENO);
+	CHECK(parse(&v, 4, argv) == 1);
+	fflush(stdout);
+	CHECK(dup2(saved, STDOUT_FILENO) == STDOUT_FILENO);
+	close(saved);
+	n = pread(fd, text, sizeof(text) - 1, 0);
+	close(fd);
+	unlink(path);
+	CHECK(n > 0);
+	text[n] = '\0';
 	CHECK(v.port == 7701);
+	CHECK(strstr(text, "usage: test") != NULL);
+	CHECK(strstr(text, "--port=N") && strstr(text, "(0..65535; default: 7701)"));
+	CHECK(strstr(text, "--mode=TEXT") && strstr(text, "(full or normal; default: \"full\")"));
+	CHECK(strstr(text, "--loops=N") && strstr(text, "(0..255; default: 2)"));
+	CHECK(strstr(text, "debug, info, warn or error"));
+	CHECK(strstr(text, "--verbose[=BOOL]") && strstr(text, "(default: false)"));
+	CHECK(strstr(text, "--rate=X") && strstr(text, "(0..1000; default: 0.5)"));
+}
+
+/* The process start: parse, then logging at --log-level; rules between rows. */
+static void options_load(void)
+{
+	struct opt_vars v;
+	char *argv[] = { "prog", "--log-level=warn", NULL };
+	char *bad[] = { "prog", "--port=x", NULL };
+
+	memset(&v, 0x5a, sizeof(v));
+	CHECK(rg_options_load(opts, &v, &v.common, "gamesrv", 2, argv) == 0);
+	CHECK(!rg_log_enabled(RG_LOG_INFO) && rg_log_enabled(RG_LOG_WARN));
+	CHECK(rg_options_load(opts, &v, &v.common, "gamesrv", 2, bad) == -1);
+	CHECK(rg_options_less("heartbeat-ms", 1000, "dead-ms", 1001));
+	CHECK(!rg_options_less("heartbeat-ms", 1000, "dead-ms", 1000));
+}
+
+/* --port-file: written whole (through a rename), or not at all. */
+static void options_port_file(void)
+{
+	struct rg_common_config c = { .port_file = "" };
+	char path[64], tmp[80], text[16] = { 0 };
+	FILE *f;
+
+	CHECK(rg_port_file_write(&c, 1234) == 0); /* unset: nothing to do */
+	snprintf(path, sizeof(path), "/tmp/rg-test-port-%ld", (long)getpid());
+	c.port_file = path;
+	CHECK(rg_port_file_write(&c, 40123) == 0);
+	f = fopen(path, "r");
+	CHECK(f && fgets(text, sizeof(text), f));
+	fclose(f);
+	CHECK(strcmp(text, "40123\n") == 0);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	CHECK(access(tmp, F_OK) != 0); /* the temporary file was renamed */
+	unlink(path);
+	c.port_file = "/nonexistent-dir/port";
+	CHECK(rg_port_file_write(&c, 1) == -ENOENT);
 }
 
 /* ---- log, arena, heartbeat ----------------------------------------------- */
@@ -329,7 +440,7 @@ static void log_levels(void)
 
 	CHECK(rg_log_level_parse("debug", &level) == 0 && level == RG_LOG_DEBUG);
 	CHECK(rg_log_level_parse("INFO", &level) == 0 && level == RG_LOG_INFO);
-	CHECK(rg_log_level_parse("warning", &level) == 0 && level == RG_LOG_WARN);
+	CHECK(rg_log_level_parse("Warn", &level) == 0 && level == RG_LOG_WARN);
 	CHECK(rg_log_level_parse("error", &level) == 0 && level == RG_LOG_ERROR);
 	CHECK(rg_log_level_parse("loud", &level) == -EINVAL && level == RG_LOG_ERROR);
 	rg_log_init("test", RG_LOG_WARN);
@@ -805,6 +916,8 @@ static const struct test_case cases[] = {
 	{ "options_ini_then_flags", options_ini_then_flags },
 	{ "options_errors", options_errors },
 	{ "options_help", options_help },
+	{ "options_load", options_load },
+	{ "options_port_file", options_port_file },
 	{ "log_levels", log_levels },
 	{ "pb_arena_bounded", pb_arena_bounded },
 	{ "pb_find_nul", pb_find_nul },

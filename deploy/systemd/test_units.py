@@ -45,7 +45,7 @@ def start_like_the_unit(process, argv, work):
     """Run argv (the unit's ExecStart, paths made local, listening on
     free ports) until it is listening, then SIGTERM it: it must exit 0."""
     port_file = os.path.join(work, process + ".port")
-    argv = argv + rt.procs.listen_args(process, 0, port_file)
+    argv = argv + rt.procs.listen_args(0, port_file)
     p = rt.procs.Process(process, argv, os.path.join(work, process + ".log"), port_file)
     p.wait_listening(timeout=30)
     code = p.stop(timeout=30)

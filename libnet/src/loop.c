@@ -297,8 +297,7 @@ int net_runtime_create(const struct net_runtime_config *cfg, struct net_runtime 
 #endif
 		rt->loop_count = cores > 0 ? (unsigned)cores : 1;
 	}
-	/* Session ids carry the loop index in 8 bits. */
-	if (rt->loop_count > 255) {
+	if (rt->loop_count > NET_LOOPS_MAX) {
 		err = -EINVAL;
 		goto out_free;
 	}

@@ -3,9 +3,9 @@ knows their command-line flags, how each tells which port it listens on,
 and how each is stopped. A test names a process and the few settings it is
 about; everything else is here.
 
-Ports: a process listens on port 0 (the kernel picks a free one) and says
-which: through --port-file where it supports it, else in its "listening"
-log line. No test binds a port, releases it and hopes it is still free.
+Ports: a process listens on port 0 (the kernel picks a free one) and
+writes the port it got to --port-file once it listens. No test binds a
+port, releases it and hopes it is still free.
 Every process started here is stopped when the test program ends, and
 main() fails the test if any log holds a sanitizer report.
 """
@@ -13,25 +13,20 @@ main() fails the test if any log holds a sanitizer report.
 import atexit
 import collections
 import os
-import re
 import signal
 import subprocess
 
 from .base import WAIT, eventually, log, sanitizer_reports
 
-# What the harness knows of each process:
-#   port_flag   the flag that sets the port it listens on
-#   port_file   whether it writes that port to --port-file once listening
-#   listening   the log line that names its port (for those that do not)
+# What the harness knows of each process (all listen on --port and write
+# it to --port-file):
 #   peer_flag   the flag that sets the port of the peer it dials
 #   test_flags  flags every test wants (dbproxy: the cheap password hash)
-Spec = collections.namedtuple("Spec", "port_flag port_file listening peer_flag test_flags")
+Spec = collections.namedtuple("Spec", "peer_flag test_flags")
 SPECS = {
-    "gateway": Spec("--port", False, r"listening for clients on \S+:(\d+);",
-                    "--gamesrv-port", []),
-    "gamesrv": Spec("--listen-port", True, r"listening for gateways on \S+:(\d+);",
-                    "--dbproxy-port", []),
-    "dbproxy": Spec("--port", False, r"listening on \S+:(\d+);", None, ["--pwhash", "min"]),
+    "gateway": Spec("--gamesrv-port", []),
+    "gamesrv": Spec("--dbproxy-port", []),
+    "dbproxy": Spec(None, ["--pwhash", "min"]),
 }
 
 _children = []
@@ -41,13 +36,12 @@ def binary(build_dir, name):
     return os.path.join(build_dir, name, name)
 
 
-def listen_args(name, port=0, port_file=None, admin_port=0):
-    """The flags that make process name listen on port (0: any), write that
-    port to port_file where it supports it, and serve GET /metrics on
-    admin_port (0: nowhere, so that tests never meet on a fixed port)."""
-    spec = SPECS[name]
-    args = [spec.port_flag, str(port)]
-    if spec.port_file and port_file:
+def listen_args(port=0, port_file=None, admin_port=0):
+    """The flags that make a process listen on port (0: any), write that
+    port to port_file, and serve GET /metrics on admin_port (0: nowhere,
+    so that tests never meet on a fixed port)."""
+    args = ["--port", str(port)]
+    if port_file:
         args += ["--port-file", port_file]
     if admin_port is not None:
         args += ["--admin-port", str(admin_port)]
@@ -84,7 +78,7 @@ def settings_args(name, peer_port=None, run_dir=None, log_level="debug", heartbe
 def argv(name, build_dir, *extra, port=0, port_file=None, admin_port=0, **settings):
     """The command line of process name: listen_args(), settings_args()
     (settings are its keywords), then the extra flags."""
-    return ([binary(build_dir, name)] + listen_args(name, port, port_file, admin_port)
+    return ([binary(build_dir, name)] + listen_args(port, port_file, admin_port)
             + settings_args(name, **settings) + list(extra))
 
 
@@ -96,7 +90,7 @@ class Process:
     def __init__(self, name, args, log_path, port_file=None):
         self.name = name
         self.log_path = log_path
-        self.port_file = port_file if SPECS[name].port_file else None
+        self.port_file = port_file
         self.port = None
         self.log_start = os.path.getsize(log_path) if os.path.exists(log_path) else 0
         log("starting", " ".join(args))
@@ -121,20 +115,16 @@ class Process:
         return self.text().count(text)
 
     def wait_listening(self, timeout=WAIT):
-        """The port it listens on, once it does; fails if it exits first."""
-        pattern = re.compile(SPECS[self.name].listening)
-
+        """The port it listens on (from its port file), once it does; fails
+        if it exits first."""
         def port():
             if self.proc.poll() is not None:
                 raise AssertionError("%s exited with %d at start:\n%s"
                                      % (self.name, self.proc.returncode, self.text()))
-            if self.port_file:
-                if os.path.exists(self.port_file):
-                    with open(self.port_file) as f:
-                        return int(f.read())
-                return None
-            match = pattern.search(self.text())
-            return int(match.group(1)) if match else None
+            if os.path.exists(self.port_file):
+                with open(self.port_file) as f:
+                    return int(f.read())
+            return None
         self.port = eventually(port, timeout=timeout, what=self.name + " listening",
                                interval=0.05)
         return self.port

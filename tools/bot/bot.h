@@ -34,7 +34,7 @@ enum bot_push { PUSH_JOINED, PUSH_LEFT, PUSH_MOVED, PUSH_CHAT_LINE, PUSH_KICKED,
 #define BOT_MAX_PENDING 32      /* requests outstanding per session, hard cap */
 
 struct bot_config {
-	const char *host;
+	char *host;
 	long port;
 	long players;
 	double ramp_per_s;        /* players started per second; 0 = all at once */
@@ -45,9 +45,9 @@ struct bot_config {
 	long timeout_ms;          /* a request unanswered this long is an error  */
 	long max_pending;         /* per session, <= BOT_MAX_PENDING             */
 	long loops;
-	const char *name_prefix;
-	const char *password;
-	const char *json_path;
+	char *name_prefix;
+	char *password;
+	char *json_path;
 };
 
 /* Counters of one loop; summed over loops into a snapshot. */

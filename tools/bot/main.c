@@ -304,77 +304,45 @@ static int write_json(const struct run *r, const char *path, bool ok, uint64_t e
 	return 0;
 }
 
-/* Parse a non-negative (or, with allow_negative, any) decimal option. */
-static int parse_number(const char *name, const char *text, bool allow_negative, double *out)
-{
-	char *end;
-	errno = 0;
-	double v = strtod(text, &end);
-	if (errno || end == text || *end || (!allow_negative && v < 0)) {
-		fprintf(stderr, "bot: --%s: not a number: %s\n", name, text);
-		return -1;
-	}
-	*out = v;
-	return 0;
-}
+#define ROW_INT(name, field, dflt, lo, hi, help) \
+	RG_OPTION_INT(name, struct bot_config, field, dflt, lo, hi, help)
+#define ROW_RATE(name, field, dflt, help) \
+	RG_OPTION_DOUBLE(name, struct bot_config, field, dflt, 0, 1e6, help)
+#define ROW_STRING(name, field, dflt, help) \
+	RG_OPTION_STRING(name, struct bot_config, field, dflt, NULL, help)
 
-static int parse_options(int argc, char **argv, struct bot_config *cfg)
-{
-	char *ramp = "100", *duration = "10", *move = "2", *chat = "0.2", *ping = "1",
-	     *earn = "0.1", *storm_at = "-1", *storm_fraction = "0.2";
-	*cfg = (struct bot_config){ .host = "127.0.0.1", .port = 7777, .players = 100,
-				    .timeout_ms = 5000, .max_pending = 8, .loops = 1,
-				    .name_prefix = "bot", .password = "bot-password",
-				    .json_path = "" };
-	const struct rg_option opts[] = {
-		{ "host", RG_OPT_STRING, &cfg->host, "gateway address (numeric)" },
-		{ "port", RG_OPT_INT, &cfg->port, "gateway client port" },
-		{ "players", RG_OPT_INT, &cfg->players, "players (sessions) to run" },
-		{ "ramp", RG_OPT_STRING, &ramp, "players started per second (0: all at once)" },
-		{ "duration", RG_OPT_STRING, &duration, "seconds of steady phase after the ramp" },
-		{ "move-rate", RG_OPT_STRING, &move, "moves per player per second" },
-		{ "chat-rate", RG_OPT_STRING, &chat, "chats per player per second" },
-		{ "ping-rate", RG_OPT_STRING, &ping, "pings per player per second" },
-		{ "earn-rate", RG_OPT_STRING, &earn, "earns per player per second" },
-		{ "storm-at", RG_OPT_STRING, &storm_at,
-		  "reconnect storm this many seconds into the steady phase (<0: none)" },
-		{ "storm-fraction", RG_OPT_STRING, &storm_fraction,
-		  "fraction of players the storm drops and logs in again" },
-		{ "timeout-ms", RG_OPT_INT, &cfg->timeout_ms, "a request unanswered this long fails" },
-		{ "max-pending", RG_OPT_INT, &cfg->max_pending, "requests in flight per player (<=32)" },
-		{ "loops", RG_OPT_INT, &cfg->loops, "libnet loop threads" },
-		{ "name-prefix", RG_OPT_STRING, &cfg->name_prefix, "player names are PREFIX<n>" },
-		{ "password", RG_OPT_STRING, &cfg->password, "every player's password" },
-		{ "json", RG_OPT_STRING, &cfg->json_path, "write every figure to this JSON file" },
-		{ 0 },
-	};
-	int rc = rg_options_parse(opts, "bot", "usage: bot [--config FILE] [options]", argc, argv);
-	if (rc != 0)
-		return rc;
-	if (parse_number("ramp", ramp, false, &cfg->ramp_per_s) < 0
-	    || parse_number("duration", duration, false, &cfg->duration_s) < 0
-	    || parse_number("move-rate", move, false, &cfg->move_per_s) < 0
-	    || parse_number("chat-rate", chat, false, &cfg->chat_per_s) < 0
-	    || parse_number("ping-rate", ping, false, &cfg->ping_per_s) < 0
-	    || parse_number("earn-rate", earn, false, &cfg->earn_per_s) < 0
-	    || parse_number("storm-at", storm_at, true, &cfg->storm_at_s) < 0
-	    || parse_number("storm-fraction", storm_fraction, false, &cfg->storm_fraction) < 0)
-		return -1;
-	if (cfg->port < 1 || cfg->port > 65535 || cfg->players < 1 || cfg->players > 1000000
-	    || cfg->timeout_ms < 1 || cfg->max_pending < 1 || cfg->max_pending > BOT_MAX_PENDING
-	    || cfg->loops < 1 || cfg->loops > 64 || cfg->storm_fraction > 1) {
-		fprintf(stderr, "bot: an option is out of range (see --help)\n");
-		return -1;
-	}
-	return 0;
-}
+static const struct rg_option bot_options[] = {
+	ROW_STRING("host", host, "127.0.0.1", "gateway address (numeric)"),
+	ROW_INT("port", port, 7777, 1, 65535, "gateway client port"),
+	ROW_INT("players", players, 100, 1, 1000000, "players (sessions) to run"),
+	ROW_RATE("ramp", ramp_per_s, 100, "players started per second (0: all at once)"),
+	RG_OPTION_DOUBLE("duration", struct bot_config, duration_s, 10, 0, 1e7,
+			 "seconds of steady phase after the ramp"),
+	ROW_RATE("move-rate", move_per_s, 2, "moves per player per second"),
+	ROW_RATE("chat-rate", chat_per_s, 0.2, "chats per player per second"),
+	ROW_RATE("ping-rate", ping_per_s, 1, "pings per player per second"),
+	ROW_RATE("earn-rate", earn_per_s, 0.1, "earns per player per second"),
+	RG_OPTION_DOUBLE("storm-at", struct bot_config, storm_at_s, -1, -1, 1e7,
+			 "reconnect storm this many seconds into the steady phase (<0: none)"),
+	RG_OPTION_DOUBLE("storm-fraction", struct bot_config, storm_fraction, 0.2, 0, 1,
+			 "fraction of players the storm drops and logs in again"),
+	ROW_INT("timeout-ms", timeout_ms, 5000, 1, 86400000,
+		"a request unanswered this long fails"),
+	ROW_INT("max-pending", max_pending, 8, 1, BOT_MAX_PENDING, "requests in flight per player"),
+	ROW_INT("loops", loops, 1, 1, NET_LOOPS_MAX, "libnet loop threads"),
+	ROW_STRING("name-prefix", name_prefix, "bot", "player names are PREFIX<n>"),
+	ROW_STRING("password", password, "bot-password", "every player's password"),
+	ROW_STRING("json", json_path, "", "write every figure to this JSON file"),
+	{ 0 },
+};
 
 int main(int argc, char **argv)
 {
 	static struct run r; /* static: several histograms of 60 KB */
 	rg_signals_block();
 	rg_log_init("bot", RG_LOG_WARN);
-	int rc = parse_options(argc, argv, &r.bot.cfg);
+	int rc = rg_options_parse(bot_options, &r.bot.cfg, "bot",
+				  "usage: bot [--config FILE] [options]", argc, argv);
 	if (rc != 0)
 		return rc > 0 ? 0 : 2;
 

@@ -54,8 +54,24 @@ struct cli {
 	uint64_t awaiting_deadline_ms;
 	uint32_t keepalive_seq;       /* a silent ping; its Pong is not shown */
 	uint64_t last_request_ms;
+	/* Options (cli_options). */
+	char *host;
+	long port;
+	long wait_ms;
 	long reply_timeout_ms;
 	long keepalive_ms;
+};
+
+static const struct rg_option cli_options[] = {
+	RG_OPTION_STRING("host", struct cli, host, "127.0.0.1", NULL, "gateway address"),
+	RG_OPTION_INT("port", struct cli, port, 7777, 1, 65535, "gateway port"),
+	RG_OPTION_INT("wait-ms", struct cli, wait_ms, 0, 0, 86400000,
+		      "after the last command, keep printing pushes this long"),
+	RG_OPTION_INT("reply-timeout-ms", struct cli, reply_timeout_ms, 10000, 1, 86400000,
+		      "give up waiting for a reply after this long"),
+	RG_OPTION_INT("keepalive-ms", struct cli, keepalive_ms, 30000, 0, 86400000,
+		      "send a silent ping after this long without a request (0: never)"),
+	{ 0 },
 };
 
 /* ---- the connection ---------------------------------------------------- */
@@ -465,20 +481,7 @@ static void linger(struct cli *cli, long wait_ms)
 
 int main(int argc, char **argv)
 {
-	char *host = "127.0.0.1";
-	long port = 7777, wait_ms = 0;
 	struct cli *cli = calloc(1, sizeof(*cli));
-	const struct rg_option options[] = {
-		{ "host", RG_OPT_STRING, &host, "gateway address" },
-		{ "port", RG_OPT_INT, &port, "gateway port" },
-		{ "wait-ms", RG_OPT_INT, &wait_ms,
-		  "after the last command, keep printing pushes this long" },
-		{ "reply-timeout-ms", RG_OPT_INT, &cli->reply_timeout_ms,
-		  "give up waiting for a reply after this long" },
-		{ "keepalive-ms", RG_OPT_INT, &cli->keepalive_ms,
-		  "send a silent ping after this long without a request (0: never)" },
-		{ 0 },
-	};
 	char port_text[16];
 	int rc;
 
@@ -486,9 +489,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "ringgate-cli: out of memory\n");
 		return 1;
 	}
-	cli->reply_timeout_ms = 10000;
-	cli->keepalive_ms = 30000;
-	rc = rg_options_parse(options, "cli",
+	rc = rg_options_parse(cli_options, cli, "cli",
 			      "usage: ringgate-cli [--host H] [--port P] [--wait-ms N] < commands\n"
 			      "commands: login NAME PASSWORD, move X Y, chat TEXT..., earn N, ping, logout,\n"
 			      "          wait MS, help, quit",
@@ -497,16 +498,10 @@ int main(int argc, char **argv)
 		free(cli);
 		return rc > 0 ? 0 : 2;
 	}
-	if (port < 1 || port > 65535 || wait_ms < 0 || cli->reply_timeout_ms < 1 ||
-	    cli->keepalive_ms < 0) {
-		fprintf(stderr, "ringgate-cli: a port, wait or timeout is out of range\n");
-		free(cli);
-		return 2;
-	}
 	/* Script output is read line by line by other programs. */
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	snprintf(port_text, sizeof(port_text), "%ld", port);
-	cli->fd = dial(host, port_text);
+	snprintf(port_text, sizeof(port_text), "%ld", cli->port);
+	cli->fd = dial(cli->host, port_text);
 	if (cli->fd < 0) {
 		free(cli);
 		return 1;
@@ -514,10 +509,10 @@ int main(int argc, char **argv)
 	cli->interactive = isatty(STDIN_FILENO);
 	cli->last_request_ms = rg_now_ms();
 	if (cli->interactive)
-		printf("! connected to %s:%ld; type help for commands\n", host, port);
+		printf("! connected to %s:%ld; type help for commands\n", cli->host, cli->port);
 
 	run(cli);
-	linger(cli, wait_ms);
+	linger(cli, cli->wait_ms);
 	rc = cli->server_closed ? 1 : 0;
 	close(cli->fd);
 	free(cli);

@@ -55,12 +55,15 @@ int rg_admin_start(const struct rg_admin_config *cfg, struct rg_admin **out /* O
 
 /*
  * A process's admin port as its --admin-host/--admin-port options say:
- * port 0 means off (returns NULL quietly); otherwise start the server and
- * log where it listens, or log a WARN and return NULL when it cannot
- * (say, the port is taken): metrics are worth a warning, not the game.
- * Main thread.
+ * port 0 means off (*out = NULL, returns 0); otherwise start the server,
+ * log where it listens and return 0, or log an ERROR and return the
+ * negative code (say -EADDRINUSE). The process must then not start: a
+ * taken admin port most likely belongs to another cluster on this host,
+ * and a scrape of it (deploy/ringgate status) would show that cluster's
+ * figures as this one's. Main thread.
  */
-struct rg_admin *rg_admin_start_logged(struct rg_metrics *m, const char *host, long port);
+int rg_admin_start_logged(struct rg_metrics *m, const char *host, long port,
+			  struct rg_admin **out /* OUT */);
 
 /* The port the admin server listens on. */
 uint16_t rg_admin_port(const struct rg_admin *a);

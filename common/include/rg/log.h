@@ -40,8 +40,12 @@ void rg_log(enum rg_log_level level, const char *fmt, ...) RG_PRINTF(2, 3);
 #define RG_WARN(...)  rg_log(RG_LOG_WARN, __VA_ARGS__)
 #define RG_ERROR(...) rg_log(RG_LOG_ERROR, __VA_ARGS__)
 
+/* The level names rg_log_level_parse accepts, NULL-ended (for the
+ * --log-level option row, rg/options.h). */
+extern const char *const rg_log_level_names[];
+
 /*
- * Parse "debug", "info", "warn"/"warning" or "error" (any case) into *out.
+ * Parse one of rg_log_level_names (any case) into *out.
  * Returns 0, or -EINVAL (then *out is untouched).
  */
 int rg_log_level_parse(const char *text, enum rg_log_level *out /* OUT */);

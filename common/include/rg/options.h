@@ -1,44 +1,168 @@
 /*
- * rg/options.h: one option table per process, filled in three layers.
+ * rg/options.h: one table per process, one row per option (redis's
+ * createIntConfig("port", ..., 0, 65535, server.port, 6379, ...) rows are
+ * the model). A row names the option, where it lives in the process's
+ * config struct, its default, what it accepts (an integer range, or a list
+ * of words) and its help, so adding an option is one line. The values are
+ * filled in three layers:
  *
- *   1. the defaults already stored in the variables the table points to;
+ *   1. each row's default;
  *   2. an INI file given with --config FILE (or --config=FILE): only the
  *      keys of the process's own [section] are read, other sections are
  *      ignored so that one cluster file can configure every process;
  *   3. command-line flags --name=value or --name value (a BOOL flag alone,
  *      --name, means true).
+ *
  * Later layers win. In both INI keys and flags '-' and '_' are the same
- * character (listen_port == listen-port). An unknown key in the process's
- * section, an unknown flag, a positional argument or a malformed value is
- * an error. --help prints the usage generated from the table.
+ * character (admin_port == admin-port). An unknown key in the process's
+ * section, an unknown flag, a positional argument, a malformed value, an
+ * integer outside its row's range or a word not in its row's list is an
+ * error that names the option and what it accepts. --help prints the usage
+ * generated from the table.
+ *
+ * The flags every process shares (loops, engine, log level, admin port,
+ * secret file, port file) are RG_COMMON_OPTIONS rows over a
+ * struct rg_common_config, written once here.
  */
 #ifndef RG_OPTIONS_H
 #define RG_OPTIONS_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
-enum rg_opt_type { RG_OPT_STRING, RG_OPT_INT, RG_OPT_BOOL };
+#include <net/net.h> /* NET_LOOPS_MAX */
+
+#include "rg/log.h"    /* rg_log_level_names */
+
+enum rg_opt_type { RG_OPT_STRING, RG_OPT_INT, RG_OPT_BOOL, RG_OPT_DOUBLE };
 
 /*
- * value points to: char * (STRING; the preset default is never freed,
- * replacements are strdup'ed and live for the process), long (INT) or
- * bool (BOOL). A table ends with an entry whose name is NULL ({0}).
+ * One option. The value lives at offset in the config struct handed to
+ * rg_options_parse: a char * (STRING; defaults are never freed, replacements
+ * are copied and live for the process), a long (INT), a bool (BOOL) or a
+ * double (DOUBLE).
+ * Write rows with the RG_OPTION_* macros below, which check the field's
+ * type; a table ends with an entry whose name is NULL ({ 0 }).
  */
 struct rg_option {
-	const char *name;
+	const char *name;            /* flag and INI key                        */
 	enum rg_opt_type type;
-	void *value;
+	size_t offset;               /* of the value in the config struct       */
 	const char *help;
+	long def;                    /* INT, BOOL: the default                  */
+	const char *def_text;        /* STRING: the default                     */
+	long min, max;               /* INT: the accepted range, inclusive      */
+	double ddef, dmin, dmax;     /* DOUBLE: default and range, inclusive    */
+	const char *const *choices;  /* STRING: the accepted words, NULL-ended;
+				      * NULL accepts any text                   */
+};
+
+/* offsetof(type, field), and a compile error unless field is a ctype. */
+#define RG_OPTION_FIELD(type, field, ctype) \
+	_Generic(((type *)0)->field, ctype: offsetof(type, field))
+
+/* An integer option: default dflt, accepted lo..hi. */
+#define RG_OPTION_INT(name, type, field, dflt, lo, hi, help)                      \
+	{ (name), RG_OPT_INT, RG_OPTION_FIELD(type, field, long), (help),          \
+	  .def = (dflt), .min = (lo), .max = (hi) }
+
+/* A text option: default dflt; words is NULL (any text) or a NULL-ended
+ * list of the accepted values. */
+#define RG_OPTION_STRING(name, type, field, dflt, words, help)                    \
+	{ (name), RG_OPT_STRING, RG_OPTION_FIELD(type, field, char *), (help),     \
+	  .def_text = (dflt), .choices = (words) }
+
+/* A decimal number option: default dflt, accepted lo..hi. */
+#define RG_OPTION_DOUBLE(name, type, field, dflt, lo, hi, help)                   \
+	{ (name), RG_OPT_DOUBLE, RG_OPTION_FIELD(type, field, double), (help),     \
+	  .ddef = (dflt), .dmin = (lo), .dmax = (hi) }
+
+/* A true/false option. */
+#define RG_OPTION_BOOL(name, type, field, dflt, help)                             \
+	{ (name), RG_OPT_BOOL, RG_OPTION_FIELD(type, field, bool), (help),         \
+	  .def = (dflt) }
+
+/* The values of the flags every process shares. */
+struct rg_common_config {
+	long loops;             /* libnet loop threads; 0: one per core       */
+	char *engine;           /* "uring", "epoll", ...; "": env, then probe  */
+	char *log_level;        /* one of rg_log_level_names (rg/log.h)        */
+	char *admin_host;       /* GET /metrics address                        */
+	long admin_port;        /* 0: no admin port                            */
+	char *secret_file;      /* the cluster secret (rg/link_auth.h)         */
+	bool insecure_no_auth;  /* internal links without the secret (tests)   */
+	char *port_file;        /* write the bound listening port here         */
 };
 
 /*
- * Apply defaults < INI < flags as described above. ini_section is the
- * section read from the config file ("gamesrv"); usage_line heads --help
- * ("usage: gamesrv [--config FILE] [options]").
+ * The shared rows, for a process whose config struct `type` holds a
+ * struct rg_common_config named `member`. The defaults that must differ
+ * between processes on one host (the admin port) or by workload (loops)
+ * are arguments; everything else is the same everywhere.
+ */
+#define RG_COMMON_OPTIONS(type, member, loops_default, admin_port_default)        \
+	RG_OPTION_INT("loops", type, member.loops, loops_default, 0, NET_LOOPS_MAX,\
+		      "network loop threads (0: one per core)"),                   \
+	RG_OPTION_STRING("engine", type, member.engine, "", NULL,                  \
+			 "libnet engine: uring or epoll (empty: RINGGATE_ENGINE, " \
+			 "then the best that works here)"),                        \
+	RG_OPTION_STRING("log-level", type, member.log_level, "info",              \
+			 rg_log_level_names, "least severe message logged"),       \
+	RG_OPTION_STRING("admin-host", type, member.admin_host, "127.0.0.1", NULL, \
+			 "address of the metrics port (keep it on loopback)"),     \
+	RG_OPTION_INT("admin-port", type, member.admin_port, admin_port_default,   \
+		      0, 65535, "serve GET /metrics (Prometheus) on this port "    \
+		      "(0: off); a port that is taken stops the start"),           \
+	RG_OPTION_STRING("secret-file", type, member.secret_file, "", NULL,        \
+			 "the cluster secret (mode 0600) proven on internal links"),\
+	RG_OPTION_BOOL("insecure-no-auth", type, member.insecure_no_auth, false,   \
+		       "internal links without the secret (tests only)"),          \
+	RG_OPTION_STRING("port-file", type, member.port_file, "", NULL,            \
+			 "once listening, write the bound --port here (through a " \
+			 "rename), so --port 0 can be read back")
+
+/*
+ * Fill *config (the struct the table's offsets point into) with the rows'
+ * defaults only: for code that builds a process's config without a
+ * command line (fuzz harnesses). Any thread.
+ */
+void rg_options_defaults(const struct rg_option *opts, void *config);
+
+/*
+ * Apply defaults < INI < flags as described above to *config. ini_section
+ * is the section read from the config file ("gamesrv"); usage_line heads
+ * --help ("usage: gamesrv [--config FILE] [options]").
  * Returns 0 to go on, 1 when --help was printed to stdout (exit 0), -1
  * when an error was printed to stderr (exit 2). Main thread, once.
  */
-int rg_options_parse(const struct rg_option *opts, const char *ini_section,
+int rg_options_parse(const struct rg_option *opts, void *config, const char *ini_section,
 		     const char *usage_line, int argc, char **argv);
+
+/*
+ * A process's start: rg_options_parse with the usage line
+ * "usage: <process> [--config FILE] [options]" and section [<process>],
+ * then logging started as "<process>" at common->log_level (common is the
+ * struct rg_common_config inside *config). process must be a literal.
+ * Returns like rg_options_parse. Main thread, once.
+ */
+int rg_options_load(const struct rg_option *opts, void *config,
+		    const struct rg_common_config *common, const char *process, int argc,
+		    char **argv);
+
+/*
+ * For rules between two options: true when lower < higher, else logs
+ * "--<higher_name> must be more than --<lower_name>" and returns false.
+ */
+bool rg_options_less(const char *lower_name, long lower, const char *higher_name, long higher);
+
+/*
+ * --port-file: when c->port_file is set, write port to it through a
+ * temporary file and a rename, so a reader never sees a half-written
+ * number. Call it once the process listens and is ready: a test that
+ * passes --port 0 waits for the file instead of binding and releasing a
+ * port itself (a race). Returns 0 (also when unset) or -errno (logged).
+ */
+int rg_port_file_write(const struct rg_common_config *c, uint16_t port);
 
 #endif /* RG_OPTIONS_H */

@@ -95,8 +95,12 @@ NET_EXPORT const char *net_strerror(int err);
 /* Runtime and loops (the seeds' IocpCore)                                  */
 /* ------------------------------------------------------------------------ */
 
+/* Most loops a runtime can have: a session id carries the loop index in
+ * 8 bits. net_runtime_create refuses more with -EINVAL. */
+#define NET_LOOPS_MAX 255
+
 struct net_runtime_config {
-	unsigned loops;          /* loop threads; 0 = one per online core      */
+	unsigned loops;          /* loop threads (<= NET_LOOPS_MAX); 0 = one per online core */
 	const char *engine;      /* "uring", "epoll" or NULL: env, then probe  */
 	unsigned recv_buffers;   /* io_uring provided buffers per loop; 0 = 512 */
 	unsigned recv_buffer_size; /* bytes each; 0 = 16384                    */

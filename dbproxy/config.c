@@ -1,0 +1,91 @@
+/*
+ * dbproxy/config.c: every dbproxy option, one row each (rg/options.h).
+ * A new option is a field in config.h and a row here.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <rg/log.h>
+
+#define ROW_INT(name, field, dflt, lo, hi, help) \
+	RG_OPTION_INT(name, struct dbproxy_config, field, dflt, lo, hi, help)
+#define ROW_STRING(name, field, dflt, help) \
+	RG_OPTION_STRING(name, struct dbproxy_config, field, dflt, NULL, help)
+
+static const struct rg_option dbproxy_options[] = {
+	ROW_STRING("host", host, "127.0.0.1", "address gamesrv connects to"),
+	ROW_INT("port", port, 7702, 0, 65535, "port gamesrv connects to (0: any free port)"),
+	ROW_STRING("run-dir", run_dir, "run",
+		   "run directory; the database defaults to <run-dir>/ringgate.db"),
+	ROW_STRING("db", db, "", "database file (overrides the run-dir default)"),
+	/* The words are checked by rg_store_sync_parse and
+	 * rg_pwhash_profile_parse, which own them. */
+	ROW_STRING("synchronous", synchronous, "full",
+		   "full: commits survive power loss; normal: faster, survive kill -9 only "
+		   "(docs/storage.md)"),
+	ROW_INT("write-queue-max", write_queue_max, 4096, 1, 1 << 24,
+		"queued writes; past it requests get DB_BUSY"),
+	ROW_INT("batch-max", batch_max, 256, 1, 1 << 20, "writes per group commit"),
+	ROW_INT("login-queue-max", login_queue_max, 1024, 1, 1 << 24,
+		"queued logins; past it logins get DB_BUSY"),
+	ROW_INT("login-threads", login_threads, 2, 1, 64,
+		"threads that read accounts and hash passwords"),
+	ROW_INT("creates-per-sec", creates_per_sec, 20, 0, 1000000,
+		"new accounts per second, as a burst too; more get DB_THROTTLED (0: any)"),
+	ROW_INT("login-failures-per-account", login_failures_per_account, 5, 0, 1000000,
+		"wrong passwords in a row before an account's logins back off "
+		"(1 s, doubling to 60 s; 0: never)"),
+	ROW_STRING("pwhash", pwhash, "interactive",
+		   "password hash cost: interactive, or min (tests and benchmarks only)"),
+	ROW_INT("max-links", max_links, 64, 0, 100000, "gamesrv links at once (0: unlimited)"),
+	ROW_INT("heartbeat-ms", heartbeat_ms, 1000, 10, 600000, "heartbeat interval to gamesrv"),
+	ROW_INT("dead-ms", dead_ms, 5000, 20, 3600000,
+		"drop a gamesrv link silent this long (> heartbeat-ms)"),
+	/* One loop: dbproxy's work is on the writer and login threads. */
+	RG_COMMON_OPTIONS(struct dbproxy_config, common, 1, 7782),
+	{ 0 },
+};
+
+int dbproxy_config_load(struct dbproxy_config *cfg, int argc, char **argv)
+{
+	int rc = rg_options_load(dbproxy_options, cfg, &cfg->common, "dbproxy", argc, argv);
+
+	if (rc != 0)
+		return rc;
+	if (!rg_options_less("heartbeat-ms", cfg->heartbeat_ms, "dead-ms", cfg->dead_ms))
+		return -1;
+	if (rg_store_sync_parse(cfg->synchronous, &cfg->sync) < 0) {
+		RG_ERROR("--synchronous must be full or normal, not \"%s\"", cfg->synchronous);
+		return -1;
+	}
+	if (rg_pwhash_profile_parse(cfg->pwhash, &cfg->profile) < 0) {
+		RG_ERROR("--pwhash must be interactive or min, not \"%s\"", cfg->pwhash);
+		return -1;
+	}
+	return 0;
+}
+
+int dbproxy_config_db_path(const struct dbproxy_config *cfg, char *out, size_t size)
+{
+	int n;
+
+	if (cfg->db[0]) {
+		n = snprintf(out, size, "%s", cfg->db);
+	} else {
+		if (mkdir(cfg->run_dir, 0755) != 0 && errno != EEXIST) {
+			int err = -errno;
+			RG_ERROR("cannot create run directory %s: %s", cfg->run_dir, strerror(-err));
+			return err;
+		}
+		n = snprintf(out, size, "%s/ringgate.db", cfg->run_dir);
+	}
+	if (n < 0 || (size_t)n >= size) {
+		RG_ERROR("database path too long");
+		return -ENAMETOOLONG;
+	}
+	return 0;
+}

@@ -1,0 +1,61 @@
+/*
+ * gamesrv/config.c: every gamesrv option, one row each (rg/options.h).
+ * A new option is a field in config.h and a row here.
+ */
+#include "config.h"
+
+#include <stdint.h>
+
+#include <rg/log.h>
+
+#define ROW_INT(name, field, dflt, lo, hi, help) \
+	RG_OPTION_INT(name, struct gs_config, field, dflt, lo, hi, help)
+#define ROW_STRING(name, field, dflt, help) \
+	RG_OPTION_STRING(name, struct gs_config, field, dflt, NULL, help)
+
+/* How far from the origin a zone bound may lie. */
+#define COORD_MAX 1000000000L
+
+static const struct rg_option gs_options[] = {
+	ROW_STRING("host", host, "127.0.0.1", "address gateways connect to"),
+	ROW_INT("port", port, 7701, 0, 65535, "port gateways connect to (0: any free port)"),
+	ROW_STRING("dbproxy-host", dbproxy_host, "127.0.0.1", "dbproxy address"),
+	ROW_INT("dbproxy-port", dbproxy_port, 7702, 1, 65535, "dbproxy port"),
+	ROW_STRING("instance", instance, "gamesrv", "this server's name in peers' logs"),
+	ROW_INT("tick-ms", tick_ms, 20, 1, 1000, "game tick"),
+	ROW_INT("heartbeat-ms", heartbeat_ms, 1000, 10, 600000,
+		"heartbeat interval on internal links"),
+	ROW_INT("dead-ms", dead_ms, 5000, 20, 3600000,
+		"close an internal link silent this long (> heartbeat-ms)"),
+	ROW_INT("call-deadline-ms", call_deadline_ms, 5000, 1, 600000,
+		"deadline of each dbproxy call"),
+	ROW_INT("drain-ms", drain_ms, 5000, 0, 600000, "on SIGTERM, wait this long for saves"),
+	ROW_INT("autosave-ms", autosave_ms, 30000, 0, 86400000,
+		"save moved players this often (0: off)"),
+	ROW_INT("zone-id", zone_id, 1, 0, (long)UINT32_MAX, "id of the zone"),
+	ROW_INT("zone-min-x", zone_min_x, -1000, -COORD_MAX, COORD_MAX, "zone bounds"),
+	ROW_INT("zone-min-y", zone_min_y, -1000, -COORD_MAX, COORD_MAX, "zone bounds"),
+	ROW_INT("zone-max-x", zone_max_x, 1000, -COORD_MAX, COORD_MAX, "zone bounds"),
+	ROW_INT("zone-max-y", zone_max_y, 1000, -COORD_MAX, COORD_MAX, "zone bounds"),
+	ROW_INT("max-gateways", max_gateways, 64, 0, 100000,
+		"gateway links accepted (0: no limit)"),
+	ROW_INT("queue-max", queue_max, 65536, 1, 100000000,
+		"client requests queued for the game thread"),
+	RG_COMMON_OPTIONS(struct gs_config, common, 2, 7781),
+	{ 0 },
+};
+
+int gs_config_load(struct gs_config *cfg, int argc, char **argv)
+{
+	int rc = rg_options_load(gs_options, cfg, &cfg->common, "gamesrv", argc, argv);
+
+	if (rc != 0)
+		return rc;
+	if (!rg_options_less("heartbeat-ms", cfg->heartbeat_ms, "dead-ms", cfg->dead_ms))
+		return -1;
+	if (cfg->zone_max_x < cfg->zone_min_x || cfg->zone_max_y < cfg->zone_min_y) {
+		RG_ERROR("--zone-max-x/y must not be below --zone-min-x/y");
+		return -1;
+	}
+	return 0;
+}

@@ -1,0 +1,38 @@
+/*
+ * gamesrv/config.h: gamesrv's settings, one row each in config.c
+ * (rg/options.h): the rows' defaults, then the [gamesrv] section of
+ * --config, then flags.
+ */
+#ifndef GAMESRV_CONFIG_H
+#define GAMESRV_CONFIG_H
+
+#include <rg/options.h>
+
+struct gs_config {
+	char *host;               /* address gateways connect to               */
+	long port;                /* port gateways connect to (0: any)         */
+	char *dbproxy_host;
+	long dbproxy_port;
+	char *instance;           /* name sent in Hello, for dbproxy's logs    */
+	long tick_ms;
+	long heartbeat_ms;        /* on both internal links                    */
+	long dead_ms;             /* an internal link silent this long closes  */
+	long call_deadline_ms;    /* each dbproxy call                         */
+	long drain_ms;            /* on SIGTERM, how long saves may take       */
+	long autosave_ms;         /* 0: no autosave                            */
+	long zone_id;
+	long zone_min_x, zone_min_y, zone_max_x, zone_max_y;
+	long max_gateways;        /* gateway links accepted (0: any)           */
+	long queue_max;           /* client requests queued for the game       */
+	struct rg_common_config common; /* loops, engine, log, admin, secret   */
+};
+
+/*
+ * Fill *cfg from the table, --config's [gamesrv] section and the flags,
+ * check what one row cannot (dead-ms > heartbeat-ms, zone bounds in
+ * order), and start logging. Returns 0 to go on, 1 after --help (exit 0),
+ * -1 after printing an error (exit 2). Main thread, once.
+ */
+int gs_config_load(struct gs_config *cfg, int argc, char **argv);
+
+#endif /* GAMESRV_CONFIG_H */

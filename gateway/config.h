@@ -1,0 +1,51 @@
+/*
+ * gateway/config.h: the gateway's settings, one row each in config.c
+ * (rg/options.h): the rows' defaults, then the [gateway] section of
+ * --config, then flags.
+ */
+#ifndef GATEWAY_CONFIG_H
+#define GATEWAY_CONFIG_H
+
+#include <rg/options.h>
+
+struct gw_config {
+	char *host;               /* client-facing address                     */
+	long port;                /* client-facing port                        */
+	char *gamesrv_host;
+	long gamesrv_port;
+	char *instance;           /* name sent in Hello, for gamesrv's logs    */
+	long max_clients;         /* more get Kicked SERVER_FULL               */
+	long max_clients_per_addr; /* live clients from one IP (libnet; 0: any) */
+	long connects_per_addr_per_sec; /* new connections per IP (libnet)     */
+	long max_frame;           /* largest client frame body                 */
+	long frame_timeout_ms;    /* a partial frame must complete this fast   */
+	long send_queue_max;      /* bytes queued for an unread client, at most */
+	long socket_send_buffer;  /* SO_SNDBUF per client; 0: the kernel's      */
+	long idle_timeout_ms;     /* a client silent this long is kicked       */
+	long msg_rate;            /* messages per second per client (0: any)   */
+	long msg_burst;           /* ... of which this many may come at once   */
+	long flood_refusals;      /* RATE_LIMITED answers before a disconnect  */
+	long logins_per_addr_per_sec; /* login attempts per IP (login_guard.c) */
+	long login_failures_per_addr; /* wrong passwords before a backoff      */
+	long creates_per_addr_per_hour; /* new accounts per IP                 */
+	long request_timeout_ms;  /* deadline of each forwarded request        */
+	long max_inflight;        /* requests one client may have pending      */
+	long heartbeat_ms;        /* Heartbeat interval on the gamesrv link    */
+	long dead_ms;             /* gamesrv link silent this long is dropped  */
+	long drain_ms;            /* how long a drain may wait for clients     */
+	struct rg_common_config common; /* loops, engine, log, admin, secret   */
+};
+
+/*
+ * Fill *cfg from the table, --config's [gateway] section and the flags,
+ * check what one row cannot (dead-ms > heartbeat-ms), and start logging.
+ * Returns 0 to go on, 1 after --help (exit 0), -1 after printing an error
+ * (exit 2). Main thread, once.
+ */
+int gw_config_load(struct gw_config *cfg, int argc, char **argv);
+
+/* Fill *cfg with the table's defaults only (for harnesses that build a
+ * gateway without a command line). */
+void gw_config_defaults(struct gw_config *cfg);
+
+#endif /* GATEWAY_CONFIG_H */

@@ -345,7 +345,7 @@ static bool would_miss_deadline(struct rg_auth *a, const struct rg_login *l)
 
 	if (!l->deadline_ms)
 		return false;
-	ahead = rg_queue_length(&a->queue) + atomic_load(&a->running);
+	ahead = dbp_queue_length(&a->queue) + atomic_load(&a->running);
 	return rg_now_ms() + (ahead / a->nworkers + 1) * login_cost_ms(a) > l->deadline_ms;
 }
 

@@ -54,8 +54,11 @@ struct dbproxy_config {
 	long login_threads;
 	char *pwhash;
 	long max_links;
+	long max_pending_links;
+	long max_pending_links_per_addr;
 	long heartbeat_ms;
 	long dead_ms;
+	long handshake_ms;
 	long loops;
 	char *secret_file;
 	bool insecure_no_auth;
@@ -76,6 +79,10 @@ static bool config_valid(const struct dbproxy_config *cfg)
 		{ "max-links", cfg->max_links, 0, 100000 },
 		{ "heartbeat-ms", cfg->heartbeat_ms, 10, 600000 },
 		{ "dead-ms", cfg->dead_ms, 20, 3600000 },
+		{ "handshake-ms", cfg->handshake_ms, 10, 600000 },
+		{ "max-pending-links", cfg->max_pending_links, 1, 256 },
+		{ "max-pending-links-per-addr", cfg->max_pending_links_per_addr, 1,
+		  cfg->max_pending_links },
 		{ "loops", cfg->loops, 0, 64 },
 		{ "admin-port", cfg->admin_port, 0, 65535 },
 	};
@@ -165,6 +172,9 @@ int main(int argc, char **argv)
 		.max_links = 64,
 		.heartbeat_ms = 1000,
 		.dead_ms = 5000,
+		.handshake_ms = 2000,
+		.max_pending_links = 16,
+		.max_pending_links_per_addr = 4,
 		.loops = 1,
 		.secret_file = "",
 		.log_level = "info",
@@ -192,6 +202,12 @@ int main(int argc, char **argv)
 		{ "max-links", RG_OPT_INT, &cfg.max_links, "gamesrv links at once (0: unlimited)" },
 		{ "heartbeat-ms", RG_OPT_INT, &cfg.heartbeat_ms, "heartbeat interval to gamesrv" },
 		{ "dead-ms", RG_OPT_INT, &cfg.dead_ms, "drop a gamesrv link silent this long" },
+		{ "handshake-ms", RG_OPT_INT, &cfg.handshake_ms,
+		  "drop a gamesrv link not authenticated this long after connecting" },
+		{ "max-pending-links", RG_OPT_INT, &cfg.max_pending_links,
+		  "gamesrv links still in their handshake at once (a newcomer evicts the oldest)" },
+		{ "max-pending-links-per-addr", RG_OPT_INT, &cfg.max_pending_links_per_addr,
+		  "... of them from one address" },
 		{ "loops", RG_OPT_INT, &cfg.loops, "network loop threads (0: one per core)" },
 		{ "secret-file", RG_OPT_STRING, &cfg.secret_file,
 		  "the cluster secret (mode 0600) gamesrv must prove on its link" },
@@ -285,8 +301,13 @@ int main(int argc, char **argv)
 	service_cfg.host = cfg.host;
 	service_cfg.port = (uint16_t)cfg.port;
 	service_cfg.max_links = (unsigned)cfg.max_links;
-	service_cfg.heartbeat_ms = (uint32_t)cfg.heartbeat_ms;
-	service_cfg.dead_ms = (uint32_t)cfg.dead_ms;
+	service_cfg.pending_max = (unsigned)cfg.max_pending_links;
+	service_cfg.pending_per_addr = (unsigned)cfg.max_pending_links_per_addr;
+	service_cfg.rules = (struct rg_link_rules){
+		.heartbeat_ms = (uint32_t)cfg.heartbeat_ms,
+		.dead_ms = (uint32_t)cfg.dead_ms,
+		.handshake_ms = (uint32_t)cfg.handshake_ms,
+	};
 	service_cfg.writer = writer;
 	service_cfg.auth = auth;
 	service_cfg.link_key = &link_key;

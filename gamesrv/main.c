@@ -47,12 +47,15 @@ struct options {
 	long tick_ms;
 	long heartbeat_ms;
 	long dead_ms;
+	long handshake_ms;
 	long call_deadline_ms;
 	long drain_ms;
 	long autosave_ms;
 	long zone_id;
 	long zone_min_x, zone_min_y, zone_max_x, zone_max_y;
 	long max_gateways;
+	long max_pending_links;
+	long max_pending_links_per_addr;
 	long queue_max;
 	long loops;
 	char *engine;
@@ -80,6 +83,7 @@ static bool options_valid(const struct options *o, enum rg_log_level *level)
 		  in_range("tick-ms", o->tick_ms, 1, 1000) &&
 		  in_range("heartbeat-ms", o->heartbeat_ms, 10, 600000) &&
 		  in_range("dead-ms", o->dead_ms, o->heartbeat_ms + 1, 3600000) &&
+		  in_range("handshake-ms", o->handshake_ms, 10, 600000) &&
 		  in_range("call-deadline-ms", o->call_deadline_ms, 1, 600000) &&
 		  in_range("drain-ms", o->drain_ms, 0, 600000) &&
 		  in_range("autosave-ms", o->autosave_ms, 0, 86400000) &&
@@ -89,6 +93,9 @@ static bool options_valid(const struct options *o, enum rg_log_level *level)
 		  in_range("zone-min-x", o->zone_min_x, -1000000000, 1000000000) &&
 		  in_range("zone-min-y", o->zone_min_y, -1000000000, 1000000000) &&
 		  in_range("max-gateways", o->max_gateways, 0, 100000) &&
+		  in_range("max-pending-links", o->max_pending_links, 1, 256) &&
+		  in_range("max-pending-links-per-addr", o->max_pending_links_per_addr, 1,
+			   o->max_pending_links) &&
 		  in_range("queue-max", o->queue_max, 1, 100000000) &&
 		  in_range("loops", o->loops, 0, 256) &&
 		  in_range("admin-port", o->admin_port, 0, 65535);
@@ -133,6 +140,7 @@ int main(int argc, char **argv)
 		.tick_ms = 20,
 		.heartbeat_ms = 1000,
 		.dead_ms = 5000,
+		.handshake_ms = 2000,
 		.call_deadline_ms = 5000,
 		.drain_ms = 5000,
 		.autosave_ms = 30000,
@@ -140,6 +148,8 @@ int main(int argc, char **argv)
 		.zone_min_x = -1000, .zone_min_y = -1000,
 		.zone_max_x = 1000, .zone_max_y = 1000,
 		.max_gateways = 64,
+		.max_pending_links = 16,
+		.max_pending_links_per_addr = 4,
 		.queue_max = 65536,
 		.loops = 2,
 		.engine = "",
@@ -158,6 +168,8 @@ int main(int argc, char **argv)
 		{ "tick-ms", RG_OPT_INT, &o.tick_ms, "game tick" },
 		{ "heartbeat-ms", RG_OPT_INT, &o.heartbeat_ms, "heartbeat interval on internal links" },
 		{ "dead-ms", RG_OPT_INT, &o.dead_ms, "close an internal link silent this long" },
+		{ "handshake-ms", RG_OPT_INT, &o.handshake_ms,
+		  "close an internal link not authenticated this long after connecting" },
 		{ "call-deadline-ms", RG_OPT_INT, &o.call_deadline_ms, "deadline of each dbproxy call" },
 		{ "drain-ms", RG_OPT_INT, &o.drain_ms, "on SIGTERM, wait this long for saves" },
 		{ "autosave-ms", RG_OPT_INT, &o.autosave_ms, "save moved players this often (0: off)" },
@@ -167,6 +179,10 @@ int main(int argc, char **argv)
 		{ "zone-max-x", RG_OPT_INT, &o.zone_max_x, "zone bounds" },
 		{ "zone-max-y", RG_OPT_INT, &o.zone_max_y, "zone bounds" },
 		{ "max-gateways", RG_OPT_INT, &o.max_gateways, "gateway links accepted (0: no limit)" },
+		{ "max-pending-links", RG_OPT_INT, &o.max_pending_links,
+		  "gateway links still in their handshake at once (a newcomer evicts the oldest)" },
+		{ "max-pending-links-per-addr", RG_OPT_INT, &o.max_pending_links_per_addr,
+		  "... of them from one address" },
 		{ "queue-max", RG_OPT_INT, &o.queue_max, "client requests queued for the game thread" },
 		{ "loops", RG_OPT_INT, &o.loops, "network loop threads (0: one per core)" },
 		{ "engine", RG_OPT_STRING, &o.engine, "uring or epoll (empty: probe)" },
@@ -188,11 +204,12 @@ int main(int argc, char **argv)
 	struct rg_admin *admin = NULL;
 	struct game_queue queue;
 	struct game game;
-	struct gate_service gates;
-	struct db_service db;
+	struct gate_service gates = { 0 };
+	struct db_service db = { 0 };
 	struct gate_service_config gate_cfg;
 	struct db_service_config db_cfg;
 	struct game_config game_cfg;
+	struct rg_link_rules link_rules;
 	struct rg_link_key link_key;
 	size_t unsaved;
 	int exit_code = 1;
@@ -245,12 +262,16 @@ int main(int argc, char **argv)
 		goto out_runtime;
 	}
 
+	link_rules = (struct rg_link_rules){ .heartbeat_ms = (uint32_t)o.heartbeat_ms,
+					     .dead_ms = (uint32_t)o.dead_ms,
+					     .handshake_ms = (uint32_t)o.handshake_ms };
 	gate_cfg = (struct gate_service_config){
 		.host = o.listen_host,
 		.port = (uint16_t)o.listen_port,
 		.max_gateways = (unsigned)o.max_gateways,
-		.heartbeat_ms = (uint32_t)o.heartbeat_ms,
-		.dead_ms = (uint32_t)o.dead_ms,
+		.pending_max = (unsigned)o.max_pending_links,
+		.pending_per_addr = (unsigned)o.max_pending_links_per_addr,
+		.rules = link_rules,
 		.max_frame = INTERNAL_MAX_FRAME,
 		.decode_limit = DECODE_LIMIT,
 		.link_key = &link_key,
@@ -265,8 +286,7 @@ int main(int argc, char **argv)
 		.host = o.dbproxy_host,
 		.port = (uint16_t)o.dbproxy_port,
 		.instance = o.instance,
-		.heartbeat_ms = (uint32_t)o.heartbeat_ms,
-		.dead_ms = (uint32_t)o.dead_ms,
+		.rules = link_rules,
 		.max_frame = INTERNAL_MAX_FRAME,
 		.decode_limit = DECODE_LIMIT,
 		.link_key = &link_key,
@@ -318,6 +338,8 @@ out_runtime:
 	net_runtime_stop(rt);
 	net_runtime_destroy(rt);
 	gs_metrics_destroy(metrics);
+	gate_service_fini(&gates);
+	db_service_fini(&db);
 out_queue:
 	game_queue_fini(&queue);
 	rg_link_key_wipe(&link_key);

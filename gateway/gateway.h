@@ -31,6 +31,7 @@
 #include <stdint.h>
 
 #include <net/net.h>
+#include <rg/link.h>
 #include <rg/link_auth.h>
 #include <rg/pb_arena.h>
 
@@ -61,6 +62,8 @@ struct gw_config {
 	long max_inflight;        /* requests one client may have pending      */
 	long heartbeat_ms;        /* Heartbeat interval on the gamesrv link    */
 	long dead_ms;             /* gamesrv link silent this long is dropped  */
+	long handshake_ms;        /* gamesrv link not authenticated this long
+				     after connecting is dropped (rg/link.h) */
 	long shutdown_timeout_ms; /* how long a drain may take                 */
 	char *secret_file;        /* the cluster secret (rg/link_auth.h)       */
 	bool insecure_no_auth;    /* no handshake with gamesrv (tests only)    */
@@ -113,6 +116,7 @@ struct gateway {
 	struct net_runtime *rt;
 	struct net_server *clients;
 	struct net_client *upstream;
+	struct rg_link_service upstream_link; /* the gamesrv link's rules    */
 	struct gw_loop *loops;           /* one per runtime loop, same index */
 	unsigned loop_count;
 	struct gw_metrics *metrics;      /* metrics.c; updated from any thread */
@@ -160,8 +164,9 @@ void gw_loop_deliver(struct gw_loop *gl, net_session_id session, uint32_t seq,
 
 /* ---- upstream link (upstream.c) -------------------------------------- */
 
-/* Fill in the gamesrv client-service config. */
-void gw_upstream_config(struct gateway *gw, struct net_client_config *out /* OUT */);
+/* Set up gw->upstream_link and fill in the gamesrv client-service config.
+ * Returns 0 or a negative errno (logged). Main thread. */
+int gw_upstream_config(struct gateway *gw, struct net_client_config *out /* OUT */);
 
 /* Send one GateToGame to gamesrv from any thread. Returns 0 when handed to
  * libnet, -ENOTCONN when the link is down, or another negative code. */

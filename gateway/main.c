@@ -74,6 +74,7 @@ static bool config_valid(const struct gw_config *cfg)
 		{ "max-inflight", cfg->max_inflight, 1, 1024 },
 		{ "heartbeat-ms", cfg->heartbeat_ms, 10, 600000 },
 		{ "dead-ms", cfg->dead_ms, 20, 3600000 },
+		{ "handshake-ms", cfg->handshake_ms, 10, 600000 },
 		{ "shutdown-timeout-ms", cfg->shutdown_timeout_ms, 0, 600000 },
 	};
 
@@ -137,6 +138,7 @@ int main(int argc, char **argv)
 			.max_inflight = 32,
 			.heartbeat_ms = 1000,
 			.dead_ms = 5000,
+			.handshake_ms = 2000,
 			.shutdown_timeout_ms = 5000,
 			.secret_file = "",
 			.log_level = "info",
@@ -181,6 +183,8 @@ int main(int argc, char **argv)
 		  "unanswered requests one client may have" },
 		{ "heartbeat-ms", RG_OPT_INT, &cfg->heartbeat_ms, "heartbeat interval to gamesrv" },
 		{ "dead-ms", RG_OPT_INT, &cfg->dead_ms, "drop the gamesrv link when silent this long" },
+		{ "handshake-ms", RG_OPT_INT, &cfg->handshake_ms,
+		  "drop the gamesrv link when not authenticated this long after connecting" },
 		{ "shutdown-timeout-ms", RG_OPT_INT, &cfg->shutdown_timeout_ms,
 		  "how long a drain may wait for clients" },
 		{ "secret-file", RG_OPT_STRING, &cfg->secret_file,
@@ -240,7 +244,9 @@ int main(int argc, char **argv)
 		RG_ERROR("cannot listen on %s:%ld: %s", cfg->host, cfg->port, net_strerror(err));
 		goto out_destroy;
 	}
-	gw_upstream_config(&gw, &upstream_cfg);
+	err = gw_upstream_config(&gw, &upstream_cfg);
+	if (err < 0)
+		goto out_destroy;
 	err = net_client_start(gw.rt, &upstream_cfg, &gw.upstream);
 	if (err < 0) {
 		RG_ERROR("cannot start the gamesrv link to %s:%ld: %s", cfg->gamesrv_host,
@@ -273,6 +279,7 @@ out_destroy:
 	gw_loops_destroy(&gw);
 	net_runtime_destroy(gw.rt);
 	gw_metrics_fini(&gw); /* the loops observed into it until they stopped */
+	rg_link_service_fini(&gw.upstream_link);
 	rg_link_key_wipe(&gw.link_key);
 	return err < 0 ? 1 : 0;
 }

@@ -288,7 +288,7 @@ def request_before_auth(build, d):
     assert c.read(db_parse).WhichOneof("body") == "challenge"
     c.send(pb.GameToDb(request_id=1, login=pb.DbLogin(name="mallory", password="x")))
     assert c.wait_closed(db_parse)
-    eventually(lambda: "first frame is not Hello" in dbproxy.text(),
+    eventually(lambda: "message before Hello, closing it" in dbproxy.text(),
                timeout=WAIT, what="dbproxy log")
     assert "mallory" not in dbproxy.text()
 

@@ -1,6 +1,6 @@
 /*
  * test_common.c: unit tests of the common library (calls table, options,
- * log level names, protobuf arena, heartbeat rule, link handshake). Each case is run as
+ * log level names, protobuf arena, link handshake). Each case is run as
  * its own CTest test: `test_common <case>`.
  */
 #define _POSIX_C_SOURCE 200809L
@@ -15,7 +15,6 @@
 
 #include "check.h"
 #include "rg/calls.h"
-#include "rg/heartbeat.h"
 #include "rg/link_auth.h"
 #include "rg/log.h"
 #include "rg/metrics.h"
@@ -319,7 +318,7 @@ static void options_help(void)
 	CHECK(v.port == 7701);
 }
 
-/* ---- log, arena, heartbeat ----------------------------------------------- */
+/* ---- log, arena ----------------------------------------------- */
 
 static void log_levels(void)
 {
@@ -379,21 +378,6 @@ static void pb_budget_bounded(void)
 	CHECK(a->alloc(a->allocator_data, 1) == NULL);
 	a->free(a->allocator_data, p);
 	a->free(a->allocator_data, q);
-}
-
-static void heartbeat_rule(void)
-{
-	struct rg_heartbeat hb;
-
-	rg_heartbeat_init(&hb, 1000, 5000, 100);
-	CHECK(!rg_heartbeat_due(&hb, 500));
-	CHECK(rg_heartbeat_due(&hb, 1100));
-	CHECK(!rg_heartbeat_due(&hb, 1100));
-	CHECK(!rg_heartbeat_dead(&hb, 5100));
-	CHECK(rg_heartbeat_dead(&hb, 5101));
-	rg_heartbeat_heard(&hb, 5000);
-	CHECK(!rg_heartbeat_dead(&hb, 9000));
-	CHECK(rg_heartbeat_dead(&hb, 10001));
 }
 
 /* ---- link authentication ------------------------------------------------- */
@@ -666,7 +650,6 @@ static const struct test_case cases[] = {
 	{ "log_levels", log_levels },
 	{ "pb_arena_bounded", pb_arena_bounded },
 	{ "pb_budget_bounded", pb_budget_bounded },
-	{ "heartbeat_rule", heartbeat_rule },
 	{ "metrics_render", metrics_render },
 	{ "metrics_histogram", metrics_histogram },
 	{ "metrics_families", metrics_families },

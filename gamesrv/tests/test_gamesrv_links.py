@@ -172,8 +172,10 @@ class FakeDb:
                     self.refused += 1
                     self.cond.notify_all()
                 continue
+            # Silent until Hello is answered: no Heartbeat may come before
+            # HelloReply (rg/link.h), here as from a real dbproxy.
             conn = Conn(sock, self._parse, self._heartbeat, "fakedb",
-                        on_message=self._handle, silent=self.silent)
+                        on_message=self._handle, silent=True)
             with self.cond:
                 self.conns.append(conn)
 
@@ -236,6 +238,8 @@ class FakeDb:
                 return True
             reply.add_gold.CopyFrom(self.apply_gold(req.add_gold))
         conn.send(reply)
+        if kind == "hello":
+            conn.silent = False
         return True
 
     def apply_gold(self, add):

@@ -13,7 +13,7 @@
  * thread always learns that a link came up and that an up link ended, and
  * fails its calls; a call can then never wait on a link that no longer
  * exists. Replies are decoded straight into a game event's budget
- * (rg_link_ops.decode_into) and queued as DB_REPLY.
+ * (game_event_decode_into) and queued as DB_REPLY.
  */
 #include "db_link.h"
 
@@ -57,29 +57,12 @@ static int on_up(struct rg_link *link)
 	return 0;
 }
 
-/* Every frame is decoded into a new event's budget (replies go to the game). */
-static ProtobufCAllocator *decode_into(struct rg_link *link, void **token)
-{
-	struct db_service *d = rg_link_service_user(link);
-	struct game_event *ev = game_event_new(GAME_EV_DB_REPLY,
-					       net_session_get_id(rg_link_session(link)),
-					       d->cfg.decode_limit);
-
-	*token = ev;
-	return ev ? &ev->budget.allocator : NULL;
-}
-
-static void decode_drop(struct rg_link *link, void *token)
-{
-	(void)link;
-	game_event_free(token);
-}
-
 static int on_message(struct rg_link *link, ProtobufCMessage *m, void *token)
 {
 	struct db_service *d = rg_link_service_user(link);
 	struct game_event *ev = token;
 
+	ev->type = GAME_EV_DB_REPLY;
 	ev->db_msg = (Ringgate__Internal__DbToGame *)m;
 	if (ev->db_msg->request_id == 0) {
 		RG_WARN("dbproxy link %s: unexpected DbToGame (no request id), closing it",
@@ -114,8 +97,8 @@ static const struct rg_link_ops db_ops = {
 	.on_up = on_up,
 	.on_message = on_message,
 	.on_down = on_down,
-	.decode_into = decode_into,
-	.decode_drop = decode_drop,
+	.decode_into = game_event_decode_into,
+	.decode_drop = game_event_decode_drop,
 };
 
 int db_service_start(struct db_service *d, struct net_runtime *rt, struct game_queue *q,
@@ -128,13 +111,8 @@ int db_service_start(struct db_service *d, struct net_runtime *rt, struct game_q
 		.instance = cfg->instance,
 		.key = cfg->link_key,
 		.rules = cfg->rules,
-		.in = { &ringgate__internal__db_to_game__descriptor,
-			RINGGATE__INTERNAL__DB_TO_GAME__BODY_HELLO,
-			RINGGATE__INTERNAL__DB_TO_GAME__BODY_HEARTBEAT,
-			RINGGATE__INTERNAL__DB_TO_GAME__BODY_CHALLENGE },
-		.out = { &ringgate__internal__game_to_db__descriptor,
-			 RINGGATE__INTERNAL__GAME_TO_DB__BODY_HELLO,
-			 RINGGATE__INTERNAL__GAME_TO_DB__BODY_HEARTBEAT, 0 },
+		.in = rg_link_db_to_game,
+		.out = rg_link_game_to_db,
 		.max_frame = cfg->max_frame,
 		.decode_limit = cfg->decode_limit,
 		.user_size = sizeof(struct db_session),

@@ -11,7 +11,7 @@
  *                       link ever reached the game)
  *
  * Frames are decoded straight into a game event's bounded budget
- * (rg_link_ops.decode_into), since the message goes on to the game thread.
+ * (game_event_decode_into), since the message goes on to the game thread.
  *
  * The GATE_DOWN event is allocated when the link connects, so the end of
  * a link that was up always reaches the game thread, even when memory
@@ -39,24 +39,6 @@ static int on_connected(struct rg_link *link)
 	gs->down_event = game_event_new(GAME_EV_GATE_DOWN,
 					net_session_get_id(rg_link_session(link)), 0);
 	return gs->down_event ? 0 : -ENOMEM;
-}
-
-/* Every frame is decoded into a new event's budget (it may go to the game). */
-static ProtobufCAllocator *decode_into(struct rg_link *link, void **token)
-{
-	struct gate_service *g = rg_link_service_user(link);
-	struct game_event *ev = game_event_new(GAME_EV_CLIENT_REQUEST,
-					       net_session_get_id(rg_link_session(link)),
-					       g->cfg.decode_limit);
-
-	*token = ev;
-	return ev ? &ev->budget.allocator : NULL;
-}
-
-static void decode_drop(struct rg_link *link, void *token)
-{
-	(void)link;
-	game_event_free(token);
 }
 
 /* The game thread is behind: answer the client here instead of queueing. */
@@ -91,6 +73,7 @@ static int on_message(struct rg_link *link, ProtobufCMessage *m, void *token)
 	ev->gate_msg = msg;
 	switch (msg->body_case) {
 	case RINGGATE__INTERNAL__GATE_TO_GAME__BODY_REQUEST:
+		ev->type = GAME_EV_CLIENT_REQUEST;
 		if (game_queue_push(g->queue, ev) == 0)
 			return 0;
 		RG_WARN("game queue full: refusing a request from gateway %s",
@@ -130,8 +113,8 @@ static const struct rg_link_ops gate_ops = {
 	.on_connected = on_connected,
 	.on_message = on_message,
 	.on_down = on_down,
-	.decode_into = decode_into,
-	.decode_drop = decode_drop,
+	.decode_into = game_event_decode_into,
+	.decode_drop = game_event_decode_drop,
 };
 
 int gate_service_start(struct gate_service *g, struct net_runtime *rt,
@@ -143,13 +126,8 @@ int gate_service_start(struct gate_service *g, struct net_runtime *rt,
 		.peer_role = "gateway",
 		.key = cfg->link_key,
 		.rules = cfg->rules,
-		.in = { &ringgate__internal__gate_to_game__descriptor,
-			RINGGATE__INTERNAL__GATE_TO_GAME__BODY_HELLO,
-			RINGGATE__INTERNAL__GATE_TO_GAME__BODY_HEARTBEAT, 0 },
-		.out = { &ringgate__internal__game_to_gate__descriptor,
-			 RINGGATE__INTERNAL__GAME_TO_GATE__BODY_HELLO,
-			 RINGGATE__INTERNAL__GAME_TO_GATE__BODY_HEARTBEAT,
-			 RINGGATE__INTERNAL__GAME_TO_GATE__BODY_CHALLENGE },
+		.in = rg_link_gate_to_game,
+		.out = rg_link_game_to_gate,
 		.max_frame = cfg->max_frame,
 		.decode_limit = cfg->decode_limit,
 		.user_size = sizeof(struct gate_session),

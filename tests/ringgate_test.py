@@ -268,7 +268,9 @@ class Cluster:
             "RINGGATE_DBPROXY_ADMIN_PORT": str(dbproxy_admin),
             # Tests: the cheap password hash, quick failure detection.
             "RINGGATE_DBPROXY_ARGS": "--pwhash min --log-level debug",
-            "RINGGATE_GAMESRV_ARGS": "--log-level debug",
+            # gamesrv's heartbeats must come well within the gateway's
+            # dead time, not every second against its one second.
+            "RINGGATE_GAMESRV_ARGS": "--log-level debug --heartbeat-ms 200",
             "RINGGATE_GATEWAY_ARGS": "--log-level debug --heartbeat-ms 200 --dead-ms 1000",
         })
         self.env.update(extra_env or {})

@@ -2,10 +2,13 @@
  * link.c: one end of an internal link (see rg/link.h for the rules and
  * the states).
  *
- * Every link has one timer, ticking a few times per the shortest of its
- * deadlines; each tick checks, in this order: the handshake deadline (not
- * up yet), the dead time, then whether a Heartbeat is due (up only). All
- * times are the loop's clock (net_loop_now).
+ * Every link has one one-shot timer, armed for the earliest of what is
+ * due next: the handshake deadline (not up yet) or the next Heartbeat (up),
+ * and the moment the peer would have been silent for longer than the dead
+ * time. When it fires it checks them in that order and arms itself again;
+ * a frame that arrives meanwhile only moves last_heard_ms, so a busy link
+ * costs no timer work per frame. All times are the loop's clock
+ * (net_loop_now).
  *
  * The module speaks the handshake in the process's own envelopes without
  * knowing their C types: rg_link_service_init looks the handshake fields
@@ -60,6 +63,29 @@ struct rg_link {
 };
 
 /* ---- envelopes ------------------------------------------------------------ */
+
+const struct rg_link_envelope rg_link_gate_to_game = {
+	&ringgate__internal__gate_to_game__descriptor,
+	RINGGATE__INTERNAL__GATE_TO_GAME__BODY_HELLO,
+	RINGGATE__INTERNAL__GATE_TO_GAME__BODY_HEARTBEAT, 0,
+};
+const struct rg_link_envelope rg_link_game_to_gate = {
+	&ringgate__internal__game_to_gate__descriptor,
+	RINGGATE__INTERNAL__GAME_TO_GATE__BODY_HELLO,
+	RINGGATE__INTERNAL__GAME_TO_GATE__BODY_HEARTBEAT,
+	RINGGATE__INTERNAL__GAME_TO_GATE__BODY_CHALLENGE,
+};
+const struct rg_link_envelope rg_link_game_to_db = {
+	&ringgate__internal__game_to_db__descriptor,
+	RINGGATE__INTERNAL__GAME_TO_DB__BODY_HELLO,
+	RINGGATE__INTERNAL__GAME_TO_DB__BODY_HEARTBEAT, 0,
+};
+const struct rg_link_envelope rg_link_db_to_game = {
+	&ringgate__internal__db_to_game__descriptor,
+	RINGGATE__INTERNAL__DB_TO_GAME__BODY_HELLO,
+	RINGGATE__INTERNAL__DB_TO_GAME__BODY_HEARTBEAT,
+	RINGGATE__INTERNAL__DB_TO_GAME__BODY_CHALLENGE,
+};
 
 /* The field `number` of desc, checked to be a member of its oneof that
  * carries a `want` message; NULL (logged) when it is not. */
@@ -344,13 +370,29 @@ static void admit_release(struct rg_link *link)
 
 /* ---- the handshake frames we receive -------------------------------------- */
 
-/* Authenticated: lift the frame limit, count it, tell the process. */
+/* Arm the timer for the earliest of: handshake deadline or next Heartbeat,
+ * and the first moment past the dead time. At least 1 ms ahead. */
+static void arm(struct rg_link *link, uint64_t now)
+{
+	const struct rg_link_rules *r = &link->svc->cfg.rules;
+	uint64_t due = link->last_heard_ms + r->dead_ms + 1;
+	uint64_t next = link->up ? link->last_sent_ms + r->heartbeat_ms
+				 : link->connected_ms + r->handshake_ms;
+
+	if (next < due)
+		due = next;
+	net_timer_start(link->timer, due > now ? due - now : 1, 0);
+}
+
+/* Authenticated: lift the frame limit, start heartbeats, tell the process. */
 static int link_up(struct rg_link *link)
 {
 	const struct rg_link_ops *ops = link->svc->cfg.ops;
+	uint64_t now = net_loop_now(net_session_loop(link->session));
 
 	link->up = true;
-	link->last_sent_ms = net_loop_now(net_session_loop(link->session));
+	link->last_sent_ms = now;
+	arm(link, now);
 	net_session_set_max_frame(link->session, 0);
 	return ops->on_up ? ops->on_up(link) : 0;
 }
@@ -459,26 +501,19 @@ static void on_tick(struct net_timer *timer, void *arg)
 		RG_WARN("%s link %s: no handshake within %u ms, closing it",
 			link->svc->cfg.peer_role, net_session_peer(link->session), r->handshake_ms);
 		net_session_disconnect(link->session, NET_REASON_IDLE_TIMEOUT);
-	} else if (now - link->last_heard_ms > r->dead_ms) {
+		return;
+	}
+	if (now - link->last_heard_ms > r->dead_ms) {
 		RG_WARN("%s link %s silent for more than %u ms: closing it",
 			link->svc->cfg.peer_role, net_session_peer(link->session), r->dead_ms);
 		net_session_disconnect(link->session, NET_REASON_IDLE_TIMEOUT);
-	} else if (link->up && now - link->last_sent_ms >= r->heartbeat_ms) {
+		return;
+	}
+	if (link->up && now - link->last_sent_ms >= r->heartbeat_ms) {
 		link->last_sent_ms = now;
 		send_heartbeat(link);
 	}
-}
-
-/* Tick often enough to send on time and to notice a deadline promptly. */
-static uint64_t tick_ms(const struct rg_link_rules *r)
-{
-	uint32_t shortest = r->heartbeat_ms;
-
-	if (r->dead_ms < shortest)
-		shortest = r->dead_ms;
-	if (r->handshake_ms < shortest)
-		shortest = r->handshake_ms;
-	return shortest / 4 > 5 ? shortest / 4 : 5;
+	arm(link, now);
 }
 
 /* Set the link up; the handshake's first move. Returns 0 or -errno. */
@@ -486,7 +521,6 @@ static int start(struct rg_link *link)
 {
 	const struct rg_link_config *cfg = &link->svc->cfg;
 	uint8_t nonce[RG_LINK_NONCE_BYTES];
-	uint64_t tick = tick_ms(&cfg->rules);
 	int rc;
 
 	rc = net_timer_create(net_session_loop(link->session), on_tick, link, &link->timer);
@@ -494,7 +528,7 @@ static int start(struct rg_link *link)
 		link->timer = NULL;
 		return rc;
 	}
-	net_timer_start(link->timer, tick, tick);
+	arm(link, link->connected_ms);
 	if (cfg->ops->on_connected) {
 		rc = cfg->ops->on_connected(link);
 		if (rc < 0)
@@ -559,7 +593,7 @@ static int on_frame(struct net_session *s, const uint8_t *frame, size_t len)
 
 	link->last_heard_ms = net_loop_now(net_session_loop(s));
 	if (ops->decode_into) {
-		alloc = ops->decode_into(link, &token);
+		alloc = ops->decode_into(link, svc->cfg.decode_limit, &token);
 		if (!alloc)
 			return -ENOMEM;
 	}

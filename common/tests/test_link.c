@@ -145,17 +145,6 @@ static const struct rg_link_ops ops = {
 
 static int acc_side = ACC, dial_side = DIAL;
 
-static const struct rg_link_envelope gate_to_game = {
-	&ringgate__internal__gate_to_game__descriptor,
-	RINGGATE__INTERNAL__GATE_TO_GAME__BODY_HELLO,
-	RINGGATE__INTERNAL__GATE_TO_GAME__BODY_HEARTBEAT, 0,
-};
-static const struct rg_link_envelope game_to_gate = {
-	&ringgate__internal__game_to_gate__descriptor,
-	RINGGATE__INTERNAL__GAME_TO_GATE__BODY_HELLO,
-	RINGGATE__INTERNAL__GAME_TO_GATE__BODY_HEARTBEAT,
-	RINGGATE__INTERNAL__GAME_TO_GATE__BODY_CHALLENGE,
-};
 
 /* ---- fixture ------------------------------------------------------------ */
 
@@ -198,7 +187,7 @@ static uint16_t start_acceptor(struct fixture *f, struct rg_link_rules r, unsign
 {
 	struct rg_link_config cfg = {
 		.side = RG_LINK_ACCEPTOR, .role = "gamesrv", .peer_role = "gateway",
-		.key = &f->key, .rules = r, .in = gate_to_game, .out = game_to_gate,
+		.key = &f->key, .rules = r, .in = rg_link_gate_to_game, .out = rg_link_game_to_gate,
 		.max_frame = 4u << 20, .decode_limit = 1u << 20, .ops = &ops, .user = &acc_side,
 		.max_links = max_links, .pending_max = pending_max, .pending_per_addr = per_addr,
 	};
@@ -218,8 +207,8 @@ static void start_dialer(struct fixture *f, uint16_t port, struct rg_link_rules 
 {
 	struct rg_link_config cfg = {
 		.side = RG_LINK_DIALER, .role = role, .peer_role = "gamesrv",
-		.instance = instance, .key = key, .rules = r, .in = game_to_gate,
-		.out = gate_to_game, .max_frame = 4u << 20, .decode_limit = 1u << 20,
+		.instance = instance, .key = key, .rules = r, .in = rg_link_game_to_gate,
+		.out = rg_link_gate_to_game, .max_frame = 4u << 20, .decode_limit = 1u << 20,
 		.ops = &ops, .user = &dial_side,
 	};
 	struct net_client_config cc = {
@@ -361,6 +350,17 @@ static uint64_t raw_wait_closed(int fd, const ProtobufCMessageDescriptor *desc, 
 	return rg_now_ms();
 }
 
+/* The peer (the link module) closes fd, at least min_ms and less than
+ * max_ms after t0; then fd is closed. desc: what the peer sends. */
+static void expect_closed(int fd, const ProtobufCMessageDescriptor *desc, uint64_t t0,
+			  uint64_t min_ms, uint64_t max_ms)
+{
+	uint64_t closed = raw_wait_closed(fd, desc, NULL);
+
+	CHECK(closed - t0 >= min_ms && closed - t0 < max_ms);
+	close(fd);
+}
+
 /* True when fd is still open after ms (no EOF, no data). */
 static bool raw_still_open(int fd, int ms)
 {
@@ -410,17 +410,23 @@ static void raw_handshake(int fd, const struct rg_link_key *key)
 
 /* ---- cases: both ends are the module ---------------------------------------- */
 
+/* An acceptor and a dialer with rules r, both up (the dialer named instance). */
+static void start_pair_up(struct fixture *f, struct rg_link_rules r, const char *instance)
+{
+	uint16_t port = start_acceptor(f, r, 4, 4, 2);
+
+	start_dialer(f, port, r, &f->key, "gateway", instance, 1);
+	CHECK(wait_for(&ev.up[ACC], 1) && wait_for(&ev.up[DIAL], 1));
+}
+
 /* Handshake, then traffic both ways; heartbeats keep the link up past
  * several dead times. */
 static void link_up_and_messages(void)
 {
 	struct fixture f;
-	uint16_t port;
 
 	fixture_init(&f, false);
-	port = start_acceptor(&f, rules(20, 200, 1000), 4, 4, 2);
-	start_dialer(&f, port, rules(20, 200, 1000), &f.key, "gateway", "test", 1);
-	CHECK(wait_for(&ev.up[ACC], 1) && wait_for(&ev.up[DIAL], 1));
+	start_pair_up(&f, rules(20, 200, 1000), "test");
 	CHECK(wait_for(&ev.messages[ACC], 1) && wait_for(&ev.messages[DIAL], 1));
 	sleep_ms(800); /* four dead times: only heartbeats flow */
 	CHECK(atomic_load(&ev.down[ACC]) == 0 && atomic_load(&ev.down[DIAL]) == 0);
@@ -432,12 +438,9 @@ static void link_up_and_messages(void)
 static void link_insecure(void)
 {
 	struct fixture f;
-	uint16_t port;
 
 	fixture_init(&f, true);
-	port = start_acceptor(&f, rules(50, 500, 1000), 4, 4, 2);
-	start_dialer(&f, port, rules(50, 500, 1000), &f.key, "gateway", "test", 1);
-	CHECK(wait_for(&ev.up[ACC], 1) && wait_for(&ev.up[DIAL], 1));
+	start_pair_up(&f, rules(50, 500, 1000), "test");
 	CHECK(wait_for(&ev.messages[DIAL], 1));
 	fixture_fini(&f);
 }
@@ -476,11 +479,10 @@ static void link_long_instance(void)
 	char name[RG_LINK_INSTANCE_MAX + 2];
 	struct rg_link_config cfg = {
 		.side = RG_LINK_DIALER, .role = "gateway", .peer_role = "gamesrv",
-		.instance = name, .rules = rules(50, 500, 1000), .in = game_to_gate,
-		.out = gate_to_game, .max_frame = 1024, .decode_limit = 4096, .ops = &ops,
+		.instance = name, .rules = rules(50, 500, 1000), .in = rg_link_game_to_gate,
+		.out = rg_link_gate_to_game, .max_frame = 1024, .decode_limit = 4096, .ops = &ops,
 	};
 	struct rg_link_service svc;
-	uint16_t port;
 
 	fixture_init(&f, false);
 	cfg.key = &f.key;
@@ -488,9 +490,7 @@ static void link_long_instance(void)
 	name[sizeof(name) - 1] = '\0';
 	CHECK(rg_link_service_init(&svc, &cfg) == -EINVAL);
 	name[RG_LINK_INSTANCE_MAX] = '\0';
-	port = start_acceptor(&f, rules(50, 500, 1000), 4, 4, 2);
-	start_dialer(&f, port, rules(50, 500, 1000), &f.key, "gateway", name, 1);
-	CHECK(wait_for(&ev.up[ACC], 1) && wait_for(&ev.up[DIAL], 1));
+	start_pair_up(&f, rules(50, 500, 1000), name);
 	fixture_fini(&f);
 }
 
@@ -519,7 +519,7 @@ static void link_handshake_deadline(void)
 {
 	struct fixture f;
 	uint8_t nonce[RG_LINK_NONCE_BYTES];
-	uint64_t t0, closed;
+	uint64_t t0;
 	uint16_t port;
 	int fd;
 
@@ -528,9 +528,7 @@ static void link_handshake_deadline(void)
 	fd = raw_dial(port, "127.0.0.1");
 	t0 = rg_now_ms();
 	raw_read_challenge(fd, nonce);
-	closed = raw_wait_closed(fd, &ringgate__internal__game_to_gate__descriptor, NULL);
-	CHECK(closed - t0 >= 150 && closed - t0 < 3000);
-	close(fd);
+	expect_closed(fd, &ringgate__internal__game_to_gate__descriptor, t0, 150, 3000);
 	fixture_fini(&f);
 }
 
@@ -543,7 +541,7 @@ static void link_hello_reply_deadline(void)
 	Ringgate__Internal__AuthChallenge challenge = RINGGATE__INTERNAL__AUTH_CHALLENGE__INIT;
 	Ringgate__Internal__GateToGame *hello;
 	uint8_t nonce[RG_LINK_NONCE_BYTES] = { 1, 2, 3 };
-	uint64_t t0, closed;
+	uint64_t t0;
 	uint16_t port;
 	int lfd, fd;
 
@@ -559,10 +557,8 @@ static void link_hello_reply_deadline(void)
 	hello = (void *)raw_read_msg(fd, &ringgate__internal__gate_to_game__descriptor);
 	CHECK(hello && hello->body_case == RINGGATE__INTERNAL__GATE_TO_GAME__BODY_HELLO);
 	protobuf_c_message_free_unpacked(&hello->base, NULL);
-	closed = raw_wait_closed(fd, &ringgate__internal__gate_to_game__descriptor, NULL);
-	CHECK(closed - t0 >= 150 && closed - t0 < 3000);
+	expect_closed(fd, &ringgate__internal__gate_to_game__descriptor, t0, 150, 3000);
 	CHECK(atomic_load(&ev.up[DIAL]) == 0);
-	close(fd);
 	close(lfd);
 	fixture_fini(&f);
 }
@@ -575,7 +571,7 @@ static void link_preauth_frame_limit(void)
 	uint8_t big[16];
 	size_t hdr = net_varint_encode(4u << 20, big);
 	uint8_t nonce[RG_LINK_NONCE_BYTES];
-	uint64_t t0, closed;
+	uint64_t t0;
 	uint16_t port;
 	int lfd, fd;
 
@@ -586,18 +582,14 @@ static void link_preauth_frame_limit(void)
 	t0 = rg_now_ms();
 	raw_send(fd, big, hdr);
 	raw_send(fd, "0123456789", 10);
-	closed = raw_wait_closed(fd, &ringgate__internal__game_to_gate__descriptor, NULL);
-	CHECK(closed - t0 < 1000);
-	close(fd);
+	expect_closed(fd, &ringgate__internal__game_to_gate__descriptor, t0, 0, 1000);
 
 	lfd = raw_listen(&port);
 	start_dialer(&f, port, rules(1000, 20000, 10000), &f.key, "gateway", "test", 1);
 	fd = raw_accept(lfd);
 	t0 = rg_now_ms();
 	raw_send(fd, big, hdr);
-	closed = raw_wait_closed(fd, &ringgate__internal__gate_to_game__descriptor, NULL);
-	CHECK(closed - t0 < 1000);
-	close(fd);
+	expect_closed(fd, &ringgate__internal__gate_to_game__descriptor, t0, 0, 1000);
 	close(lfd);
 	fixture_fini(&f);
 }
@@ -628,9 +620,7 @@ static void link_before_hello(void)
 		}
 		t0 = rg_now_ms();
 		raw_send_msg(fd, &out.base);
-		CHECK(raw_wait_closed(fd, &ringgate__internal__game_to_gate__descriptor, NULL) -
-		      t0 < 1000);
-		close(fd);
+		expect_closed(fd, &ringgate__internal__game_to_gate__descriptor, t0, 0, 1000);
 	}
 	CHECK(atomic_load(&ev.up[ACC]) == 0 && atomic_load(&ev.messages[ACC]) == 0);
 	fixture_fini(&f);

@@ -90,6 +90,13 @@ struct rg_link_envelope {
 	uint32_t challenge;        /* AuthChallenge, acceptor -> dialer; or 0 */
 };
 
+/* The envelopes of the two link types of proto/internal.proto, both ends
+ * of each declared here once. */
+extern const struct rg_link_envelope rg_link_gate_to_game; /* gateway -> gamesrv */
+extern const struct rg_link_envelope rg_link_game_to_gate; /* gamesrv -> gateway */
+extern const struct rg_link_envelope rg_link_game_to_db;   /* gamesrv -> dbproxy */
+extern const struct rg_link_envelope rg_link_db_to_game;   /* dbproxy -> gamesrv */
+
 struct rg_link;
 
 /* What a process does with its links. Every hook runs on the link's loop
@@ -117,12 +124,14 @@ struct rg_link_ops {
 
 	/*
 	 * Optional: decode each frame with the allocator this returns (NULL:
-	 * no memory, which closes the link) and hand the message to
-	 * on_message with *token, for a message that must outlive the frame
-	 * (it crosses to another thread). Without it, frames are decoded into
-	 * the link's bounded arena (decode_limit bytes).
+	 * no memory, which closes the link), which should allow at most
+	 * limit (cfg.decode_limit) bytes, and hand the message to on_message
+	 * with *token, for a message that must outlive the frame (it crosses
+	 * to another thread). Without it, frames are decoded into the link's
+	 * bounded arena (decode_limit bytes).
 	 */
-	ProtobufCAllocator *(*decode_into)(struct rg_link *link, void **token /* OUT */);
+	ProtobufCAllocator *(*decode_into)(struct rg_link *link, size_t limit,
+					   void **token /* OUT */);
 
 	/* With decode_into: the frame was not handed on (handshake, heartbeat,
 	 * malformed, refused); the module has freed the message, if any, and

@@ -720,11 +720,6 @@ unsigned rg_link_server_max_sessions(const struct rg_link_service *svc)
 	return svc->cfg.max_links ? svc->cfg.max_links + 2 * svc->cfg.pending_max : 0;
 }
 
-struct rg_link *rg_link_of(struct net_session *s)
-{
-	return net_session_user(s);
-}
-
 struct net_session *rg_link_session(const struct rg_link *link)
 {
 	return link->session;
@@ -738,9 +733,4 @@ void *rg_link_user(struct rg_link *link)
 void *rg_link_service_user(const struct rg_link *link)
 {
 	return link->svc->cfg.user;
-}
-
-bool rg_link_is_up(const struct rg_link *link)
-{
-	return link->up;
 }

@@ -194,18 +194,18 @@ void rg_link_service_fini(struct rg_link_service *svc);
 /*
  * Fill in the session part of a net_server_config or net_client_config
  * (ops, user area, max_frame, PAUSE backpressure: a peer server is slowed
- * down, never cut off for being slow). For a server, also returns the
- * max_sessions libnet should enforce: authenticated links plus pending
- * ones, plus as many again for sessions that are still closing (0 when
- * max_links is 0).
+ * down, never cut off for being slow). Main thread.
  */
 void rg_link_session_config(struct rg_link_service *svc, struct net_session_config *out /* OUT */);
+
+/* For an acceptor's net_server_config: the max_sessions libnet should
+ * enforce, authenticated links plus pending ones plus as many again for
+ * sessions still closing (0, no limit, when max_links is 0). */
 unsigned rg_link_server_max_sessions(const struct rg_link_service *svc);
 
 /* ---- per link (its loop thread) ------------------------------------------ */
 
-/* The link of a session of a link service, and back. */
-struct rg_link *rg_link_of(struct net_session *s);
+/* The session of a link. */
 struct net_session *rg_link_session(const struct rg_link *link);
 
 /* The process's area of a link (cfg.user_size bytes, zeroed at connect). */
@@ -213,9 +213,6 @@ void *rg_link_user(struct rg_link *link);
 
 /* The cfg.user of the link's service. */
 void *rg_link_service_user(const struct rg_link *link);
-
-/* True once the handshake has succeeded (on_up ran). */
-bool rg_link_is_up(const struct rg_link *link);
 
 /* Pack m (the link's outgoing envelope) straight into the session's send
  * queue as one frame. Returns 0 or a negative errno. Loop thread. */

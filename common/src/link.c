@@ -20,7 +20,6 @@
 #include "rg/link.h"
 
 #include <errno.h>
-#include <stdalign.h>
 #include <stdlib.h>
 #include <string.h>
 

@@ -229,7 +229,7 @@ def gamesrv_wrong_secret(build, d):
     gamesrv = start_gamesrv(build, d, gport, db_port, "--secret-file", bad)
     eventually(lambda: count(dbproxy, "Hello does not prove the cluster secret") >= 2,
                timeout=WAIT, what="dbproxy cutting off gamesrv twice")
-    assert "gamesrv \"" not in dbproxy.text(), "dbproxy took the link"
+    assert "ready (instance" not in dbproxy.text(), "dbproxy took the link"
     assert " up (role" not in gamesrv.text(), "gamesrv took the link as up"
 
 

@@ -299,14 +299,13 @@ static void admit(struct rg_link *link)
 	struct rg_link_pending me = { .id = net_session_get_id(link->session) };
 	net_session_id victim = 0;
 	uint64_t evicted = 0, now = rg_now_ms();
-	bool log_it = false;
+	bool same_addr, log_it = false;
 
 	peer_addr(link->session, me.addr);
 	pthread_mutex_lock(&svc->lock);
-	if (count_addr(svc, me.addr) >= svc->cfg.pending_per_addr ||
-	    svc->pending_len >= svc->cfg.pending_max) {
-		unsigned i = count_addr(svc, me.addr) >= svc->cfg.pending_per_addr
-				     ? oldest_of(svc, me.addr) : victim_of_full(svc);
+	same_addr = count_addr(svc, me.addr) >= svc->cfg.pending_per_addr;
+	if (same_addr || svc->pending_len >= svc->cfg.pending_max) {
+		unsigned i = same_addr ? oldest_of(svc, me.addr) : victim_of_full(svc);
 
 		victim = svc->pending[i].id;
 		pending_remove(svc, i);

@@ -2,8 +2,9 @@
  * test_link.c: the internal-link module (rg/link.h) over real loopback
  * libnet sessions. Both ends are the module itself (an acceptor and a
  * dialer with the gateway <-> gamesrv envelopes), or one end is a plain
- * socket driven by the test to play a peer that misbehaves. Each case is
- * one CTest test: `test_link <case>`.
+ * socket driven by the test to play a peer that misbehaves. The proofs of
+ * the handshake (rg/link_auth.h) are checked first on their own. Each
+ * case is one CTest test: `test_link <case>`.
  *
  * Times are chosen so that every check has a wide margin: a deadline of
  * 200 ms is checked as "closed after at least 150 ms and within 3 s".
@@ -21,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
@@ -53,7 +55,6 @@ struct fixture {
 	struct rg_link_service acc, dial;
 	struct net_server *server;
 	struct net_client *client;
-	char secret[2][64];
 };
 
 static void sleep_ms(unsigned ms)
@@ -146,32 +147,128 @@ static const struct rg_link_ops ops = {
 static int acc_side = ACC, dial_side = DIAL;
 
 
-/* ---- fixture ------------------------------------------------------------ */
+/* ---- the handshake's proofs (rg/link_auth.h), without a network --------- */
 
-/* A secret file of 32 random-ish bytes, mode 0600 (mkstemp's). */
-static void make_secret(char path[64], unsigned seed)
+/* Write a secret file with the given mode; returns its path (static). */
+static const char *secret_file(const char *contents, mode_t mode)
 {
-	unsigned char bytes[32];
-	int fd;
+	static char path[64];
+	FILE *f;
 
-	snprintf(path, 64, "/tmp/rg-test-link-XXXXXX");
-	fd = mkstemp(path);
-	CHECK(fd >= 0);
-	for (size_t i = 0; i < sizeof(bytes); i++)
-		bytes[i] = (unsigned char)(seed * 131 + i * 7 + (unsigned)getpid());
-	CHECK(write(fd, bytes, sizeof(bytes)) == (ssize_t)sizeof(bytes));
-	close(fd);
+	snprintf(path, sizeof(path), "/tmp/rg-secret-%ld", (long)getpid());
+	unlink(path);
+	f = fopen(path, "w");
+	CHECK(f != NULL);
+	fputs(contents, f);
+	fclose(f);
+	CHECK(chmod(path, mode) == 0);
+	return path;
 }
+
+/* Run a full handshake between keys a (acceptor) and d (dialer); returns
+ * 0 when both sides accepted, 1 when the acceptor refused the dialer, 2
+ * when the dialer refused the acceptor. */
+static int handshake(const struct rg_link_key *acceptor_key, const struct rg_link_key *dialer_key)
+{
+	struct rg_link_auth acc, dial;
+	uint8_t nonce_a[RG_LINK_NONCE_BYTES], nonce_d[RG_LINK_NONCE_BYTES];
+	uint8_t proof_d[RG_LINK_PROOF_BYTES], proof_a[RG_LINK_PROOF_BYTES];
+
+	CHECK(rg_link_auth_accept(&acc, acceptor_key, nonce_a));
+	CHECK(rg_link_auth_dial(&dial, dialer_key));
+	CHECK(rg_link_auth_answer(&dial, nonce_a, sizeof(nonce_a), "gamesrv", nonce_d, proof_d) == 0);
+	/* A second challenge on the same link is a protocol error. */
+	CHECK(rg_link_auth_answer(&dial, nonce_a, sizeof(nonce_a), "gamesrv", nonce_d, proof_d) < 0);
+	if (!rg_link_auth_check_dialer(&acc, "gamesrv", nonce_d, sizeof(nonce_d), proof_d,
+				       sizeof(proof_d), "dbproxy", proof_a))
+		return 1;
+	if (!rg_link_auth_check_acceptor(&dial, "dbproxy", proof_a, sizeof(proof_a)))
+		return 2;
+	return 0;
+}
+
+static void link_auth_handshake(void)
+{
+	struct rg_link_key key, insecure;
+	struct rg_link_auth acc, dial;
+	uint8_t nonce_a[RG_LINK_NONCE_BYTES], nonce_d[RG_LINK_NONCE_BYTES];
+	uint8_t proof_d[RG_LINK_PROOF_BYTES], proof_a[RG_LINK_PROOF_BYTES];
+	const char *path = secret_file("0123456789abcdef-the-cluster-secret", 0600);
+
+	CHECK(rg_link_key_setup(path, false, &key) == 0);
+	unlink(path);
+	CHECK(!key.insecure);
+	CHECK(handshake(&key, &key) == 0);
+
+	/* A proof for another role, a reflected proof, a short proof or a
+	 * replayed Hello (old nonce_d and proof against a new challenge) fail. */
+	CHECK(rg_link_auth_accept(&acc, &key, nonce_a));
+	CHECK(rg_link_auth_dial(&dial, &key));
+	CHECK(rg_link_auth_answer(&dial, nonce_a, sizeof(nonce_a), "gamesrv", nonce_d, proof_d) == 0);
+	CHECK(!rg_link_auth_check_dialer(&acc, "gateway", nonce_d, sizeof(nonce_d), proof_d,
+					 sizeof(proof_d), "dbproxy", proof_a));
+	CHECK(rg_link_auth_accept(&acc, &key, nonce_a));
+	CHECK(!rg_link_auth_check_dialer(&acc, "gamesrv", nonce_d, sizeof(nonce_d), proof_d,
+					 sizeof(proof_d), "dbproxy", proof_a));
+	CHECK(rg_link_auth_accept(&acc, &key, nonce_a));
+	CHECK(!rg_link_auth_check_dialer(&acc, "gamesrv", nonce_d, sizeof(nonce_d), proof_d,
+					 sizeof(proof_d) - 1, "dbproxy", proof_a));
+	CHECK(!rg_link_auth_check_dialer(&acc, "gamesrv", nonce_d, 8, proof_d,
+					 sizeof(proof_d), "dbproxy", proof_a));
+
+	/* Insecure: no challenge, nothing checked; an insecure dialer cannot
+	 * answer a challenge. */
+	CHECK(rg_link_key_setup(NULL, true, &insecure) == 0 && insecure.insecure);
+	CHECK(!rg_link_auth_accept(&acc, &insecure, nonce_a));
+	CHECK(!rg_link_auth_dial(&dial, &insecure));
+	CHECK(rg_link_auth_check_dialer(&acc, "gamesrv", NULL, 0, NULL, 0, "dbproxy", proof_a));
+	CHECK(rg_link_auth_accept(&acc, &key, nonce_a));
+	CHECK(!rg_link_auth_dial(&dial, &insecure));
+	CHECK(rg_link_auth_answer(&dial, nonce_a, sizeof(nonce_a), "gamesrv", nonce_d, proof_d) < 0);
+	rg_link_key_wipe(&key);
+}
+
+static void link_auth_wrong_secret(void)
+{
+	struct rg_link_key good, bad;
+	const char *path = secret_file("0123456789abcdef-the-cluster-secret", 0600);
+
+	CHECK(rg_link_key_setup(path, false, &good) == 0);
+	path = secret_file("0123456789abcdef-the-cluster-secreT", 0400);
+	CHECK(rg_link_key_setup(path, false, &bad) == 0);
+	unlink(path);
+	CHECK(handshake(&good, &bad) == 1); /* the acceptor refuses the dialer */
+	CHECK(handshake(&bad, &bad) == 0);
+}
+
+static void link_auth_secret_file(void)
+{
+	struct rg_link_key key;
+	const char *path;
+
+	CHECK(rg_link_key_setup(NULL, false, &key) == -EINVAL);
+	CHECK(rg_link_key_setup("", false, &key) == -EINVAL);
+	CHECK(rg_link_key_setup("/nonexistent/rg.secret", false, &key) == -ENOENT);
+	path = secret_file("0123456789abcdef-the-cluster-secret", 0640);
+	CHECK(rg_link_key_setup(path, false, &key) == -EPERM);
+	path = secret_file("too short", 0600);
+	CHECK(rg_link_key_setup(path, false, &key) == -EMSGSIZE);
+	unlink(path);
+	CHECK(rg_link_key_setup("/tmp", false, &key) == -EINVAL);
+}
+
+/* ---- fixture ------------------------------------------------------------ */
 
 static void fixture_init(struct fixture *f, bool insecure)
 {
 	memset(f, 0, sizeof(*f));
 	memset(&ev, 0, sizeof(ev));
 	rg_log_init("test_link", getenv("TEST_LINK_DEBUG") ? RG_LOG_DEBUG : RG_LOG_ERROR);
-	make_secret(f->secret[0], 1);
-	make_secret(f->secret[1], 2);
-	CHECK(rg_link_key_setup(f->secret[0], insecure, &f->key) == 0);
-	CHECK(rg_link_key_setup(f->secret[1], insecure, &f->other_key) == 0);
+	CHECK(rg_link_key_setup(secret_file("0123456789abcdef-the-cluster-secret", 0600),
+				insecure, &f->key) == 0);
+	CHECK(rg_link_key_setup(secret_file("0123456789abcdef-another-secret", 0600),
+				insecure, &f->other_key) == 0);
+	unlink(secret_file("", 0600));
 	CHECK(net_runtime_create(&(struct net_runtime_config){ .loops = 2 }, &f->rt) == 0);
 	CHECK(net_runtime_start(f->rt) == 0);
 }
@@ -229,8 +326,6 @@ static void fixture_fini(struct fixture *f)
 	rg_link_service_fini(&f->dial);
 	rg_link_key_wipe(&f->key);
 	rg_link_key_wipe(&f->other_key);
-	unlink(f->secret[0]);
-	unlink(f->secret[1]);
 }
 
 /* ---- a plain-socket peer ---------------------------------------------------- */
@@ -736,6 +831,9 @@ static void link_flood_does_not_block(void)
 }
 
 static const struct test_case cases[] = {
+	{ "link_auth_handshake", link_auth_handshake },
+	{ "link_auth_wrong_secret", link_auth_wrong_secret },
+	{ "link_auth_secret_file", link_auth_secret_file },
 	{ "link_up_and_messages", link_up_and_messages },
 	{ "link_insecure", link_insecure },
 	{ "link_wrong_secret", link_wrong_secret },

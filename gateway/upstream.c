@@ -18,7 +18,6 @@
  */
 #include <errno.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include <rg/link.h>
 #include <rg/log.h>

@@ -495,6 +495,8 @@ static void on_tick(struct net_timer *timer, void *arg)
 	uint64_t now = net_loop_now(net_session_loop(link->session));
 
 	(void)timer;
+	if (!net_session_connected(link->session))
+		return; /* closing already: nothing is due any more */
 	if (!link->up && now - link->connected_ms >= r->handshake_ms) {
 		RG_WARN("%s link %s: no handshake within %u ms, closing it",
 			link->svc->cfg.peer_role, net_session_peer(link->session), r->handshake_ms);

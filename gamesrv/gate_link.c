@@ -42,7 +42,7 @@ static int on_connected(struct rg_link *link)
 }
 
 /* The game thread is behind: answer the client here instead of queueing. */
-static void answer_overloaded(struct net_session *s, const Ringgate__Internal__ClientRequest *req)
+static void answer_overloaded(struct rg_link *link, const Ringgate__Internal__ClientRequest *req)
 {
 	Ringgate__Internal__GameToGate out = RINGGATE__INTERNAL__GAME_TO_GATE__INIT;
 	Ringgate__Internal__ToClient to = RINGGATE__INTERNAL__TO_CLIENT__INIT;
@@ -60,7 +60,7 @@ static void answer_overloaded(struct net_session *s, const Ringgate__Internal__C
 	to.message = &msg;
 	out.body_case = RINGGATE__INTERNAL__GAME_TO_GATE__BODY_TO_CLIENT;
 	out.to_client = &to;
-	(void)wire_send(s, &out.base);
+	(void)rg_link_send(link, &out.base);
 }
 
 static int on_message(struct rg_link *link, ProtobufCMessage *m, void *token)
@@ -78,7 +78,7 @@ static int on_message(struct rg_link *link, ProtobufCMessage *m, void *token)
 			return 0;
 		RG_WARN("game queue full: refusing a request from gateway %s",
 			net_session_peer(s));
-		answer_overloaded(s, msg->request);
+		answer_overloaded(link, msg->request);
 		break;
 	case RINGGATE__INTERNAL__GATE_TO_GAME__BODY_GONE:
 		ev->type = GAME_EV_CLIENT_GONE;

@@ -45,6 +45,12 @@ static const struct rg_option dbproxy_options[] = {
 	ROW_INT("heartbeat-ms", heartbeat_ms, 1000, 10, 600000, "heartbeat interval to gamesrv"),
 	ROW_INT("dead-ms", dead_ms, 5000, 20, 3600000,
 		"drop a gamesrv link silent this long (> heartbeat-ms)"),
+	ROW_INT("handshake-ms", handshake_ms, 2000, 10, 600000,
+		"close a gamesrv link not authenticated this long after connecting"),
+	ROW_INT("max-pending-links", max_pending_links, 16, 1, 256,
+		"gamesrv links still in their handshake at once (a newcomer evicts the oldest)"),
+	ROW_INT("max-pending-links-per-addr", max_pending_links_per_addr, 4, 1, 256,
+		"... of them from one address (at most max-pending-links)"),
 	/* One loop: dbproxy's work is on the writer and login threads. */
 	RG_COMMON_OPTIONS(struct dbproxy_config, common, 1, 7782),
 	{ 0 },
@@ -58,6 +64,10 @@ int dbproxy_config_load(struct dbproxy_config *cfg, int argc, char **argv)
 		return rc;
 	if (!rg_options_less("heartbeat-ms", cfg->heartbeat_ms, "dead-ms", cfg->dead_ms))
 		return -1;
+	if (cfg->max_pending_links_per_addr > cfg->max_pending_links) {
+		RG_ERROR("--max-pending-links-per-addr must not be above --max-pending-links");
+		return -1;
+	}
 	if (rg_store_sync_parse(cfg->synchronous, &cfg->sync) < 0) {
 		RG_ERROR("--synchronous must be full or normal, not \"%s\"", cfg->synchronous);
 		return -1;

@@ -29,6 +29,9 @@ struct dbproxy_config {
 	long max_links;           /* gamesrv links at once (0: any)            */
 	long heartbeat_ms;
 	long dead_ms;
+	long handshake_ms;        /* a link not authenticated this long closes */
+	long max_pending_links;   /* links in their handshake at once          */
+	long max_pending_links_per_addr; /* ... from one address               */
 	struct rg_common_config common; /* loops, engine, log, admin, secret   */
 	/* Derived by dbproxy_config_load from the text options above. */
 	enum rg_store_sync sync;

@@ -24,10 +24,8 @@
 
 #include "internal.pb-c.h"
 #include "rg/clock.h"
-#include "rg/heartbeat.h"
-#include "rg/link_auth.h"
+#include "rg/link.h"
 #include "rg/log.h"
-#include "rg/pb_arena.h"
 
 /* A GameToDb is a few hundred bytes; this leaves room for new fields. */
 #define MAX_FRAME 16384
@@ -44,20 +42,13 @@ struct rg_service {
 	struct net_server *server;
 	struct rg_writer *writer;
 	struct rg_auth *auth;
-	uint32_t heartbeat_ms;
-	uint32_t dead_ms;
-	const struct rg_link_key *link_key;
+	struct rg_link_service link;  /* the links' rules (rg/link.h)     */
 };
 
-/* The user area of one gamesrv link; loop thread only. */
+/* The process's area of one gamesrv link (rg_link_user); loop thread only. */
 struct link {
 	struct net_session *session;
 	net_session_id id;
-	bool ready;               /* Hello received (and its proof checked) */
-	struct rg_link_auth auth; /* the handshake: AuthChallenge out, Hello in */
-	struct rg_heartbeat heartbeat;
-	struct net_timer *timer;
-	struct rg_pb_arena arena;
 };
 
 /* A login on its way through the workers (and maybe the writer). */
@@ -361,56 +352,24 @@ static void handle_add_gold(struct rg_service *svc, struct link *link, const Gam
 	submit_write(svc, link, msg, call);
 }
 
-/* The first frame: returns 0 when the link is now ready. */
-static int handle_hello(struct rg_service *svc, struct link *link, const GameToDb *msg)
+/* One of gamesrv's requests on an up link (rg/link.h handles the
+ * handshake and heartbeats). A negative return closes the link. */
+static int on_message(struct rg_link *l, ProtobufCMessage *m, void *token)
 {
-	Ringgate__Internal__HelloReply hello = RINGGATE__INTERNAL__HELLO_REPLY__INIT;
-	DbToGame reply = RINGGATE__INTERNAL__DB_TO_GAME__INIT;
-	const char *peer = net_session_peer(link->session);
-	const Ringgate__Internal__Hello *in = msg->hello;
-	uint8_t proof[RG_LINK_PROOF_BYTES];
+	struct rg_service *svc = rg_link_service_user(l);
+	struct link *link = rg_link_user(l);
+	const GameToDb *msg = (const GameToDb *)m;
 
-	if (msg->body_case != RINGGATE__INTERNAL__GAME_TO_DB__BODY_HELLO) {
-		RG_WARN("link %s: first frame is not Hello: disconnecting", peer);
-		return -EPROTO;
-	}
-	if (strcmp(msg->hello->role, "gamesrv") != 0) {
-		RG_WARN("link %s: Hello from role \"%.32s\", expected \"gamesrv\": disconnecting",
-			peer, msg->hello->role);
-		return -EPROTO;
-	}
-	if (!rg_link_auth_check_dialer(&link->auth, in->role, in->nonce.data, in->nonce.len,
-				       in->proof.data, in->proof.len, "dbproxy", proof)) {
-		RG_WARN("link %s: Hello does not prove the cluster secret (wrong secret, or "
-			"the peer runs without one): disconnecting", peer);
-		return -EACCES;
-	}
-	link->ready = true;
-	RG_INFO("link %s: gamesrv \"%.64s\" connected", peer, msg->hello->instance);
-	hello.role = "dbproxy";
-	if (!rg_link_auth_insecure(&link->auth)) {
-		hello.proof.data = proof;
-		hello.proof.len = sizeof(proof);
-	}
-	reply.body_case = RINGGATE__INTERNAL__DB_TO_GAME__BODY_HELLO;
-	reply.hello = &hello;
-	send_msg(svc, link->id, &reply);
-	return 0;
-}
-
-/* One decoded frame on a link. A negative return closes the link. */
-static int handle_msg(struct rg_service *svc, struct link *link, const GameToDb *msg)
-{
-	if (!link->ready)
-		return handle_hello(svc, link, msg);
-	switch (msg->body_case) {
-	case RINGGATE__INTERNAL__GAME_TO_DB__BODY_HEARTBEAT:
-		return 0; /* on_frame already noted that the peer is alive */
-	case RINGGATE__INTERNAL__GAME_TO_DB__BODY_HELLO:
-		RG_WARN("link %s: second Hello: disconnecting", net_session_peer(link->session));
-		return -EPROTO;
-	default:
-		break;
+	(void)token;
+	if (rg_link_frame_has_nul(l)) {
+		/* Read up to its NUL, "bob\0x" would be bob's account: gamesrv
+		 * never sends one (its gateway refuses them), so this peer is
+		 * broken or hostile. */
+		RG_WARN("link %s: a GameToDb string holds a NUL: closing it",
+			net_session_peer(link->session));
+		if (msg->body_case == RINGGATE__INTERNAL__GAME_TO_DB__BODY_LOGIN)
+			sodium_memzero(msg->login->password.data, msg->login->password.len);
+		return -EBADMSG;
 	}
 	if (msg->request_id == 0) {
 		/* Nothing to answer to; an unknown notification from a newer
@@ -438,122 +397,26 @@ static int handle_msg(struct rg_service *svc, struct link *link, const GameToDb 
 
 /* ---- link callbacks (loop thread) -------------------------------------- */
 
-static void on_tick(struct net_timer *timer, void *arg)
+static int on_connected(struct rg_link *l)
 {
-	struct net_session *s = arg;
-	struct link *link = net_session_user(s);
-	struct rg_service *svc = net_session_service_user(s);
-	uint64_t now = net_loop_now(net_session_loop(s));
+	struct link *link = rg_link_user(l);
 
-	(void)timer;
-	if (rg_heartbeat_dead(&link->heartbeat, now)) {
-		RG_WARN("link %s: silent for more than %u ms: disconnecting",
-			net_session_peer(s), svc->dead_ms);
-		net_session_disconnect(s, NET_REASON_IDLE_TIMEOUT);
-		return;
-	}
-	/* Heartbeats start after Hello: HelloReply is the first frame out. */
-	if (link->ready && rg_heartbeat_due(&link->heartbeat, now)) {
-		Ringgate__Internal__Heartbeat hb = RINGGATE__INTERNAL__HEARTBEAT__INIT;
-		DbToGame msg = RINGGATE__INTERNAL__DB_TO_GAME__INIT;
-
-		hb.sent_ms = rg_wall_ms();
-		msg.body_case = RINGGATE__INTERNAL__DB_TO_GAME__BODY_HEARTBEAT;
-		msg.heartbeat = &hb;
-		send_msg(svc, link->id, &msg);
-	}
+	link->session = rg_link_session(l);
+	link->id = net_session_get_id(link->session);
+	return 0;
 }
 
-/* The handshake's first frame: a fresh nonce gamesrv must prove the secret
- * over (nothing when running with --insecure-no-auth). */
-static void send_challenge(struct rg_service *svc, struct link *link)
+static void on_down(struct rg_link *l, bool was_up, enum net_reason reason)
 {
-	Ringgate__Internal__AuthChallenge challenge = RINGGATE__INTERNAL__AUTH_CHALLENGE__INIT;
-	DbToGame msg = RINGGATE__INTERNAL__DB_TO_GAME__INIT;
-	uint8_t nonce[RG_LINK_NONCE_BYTES];
-
-	if (!rg_link_auth_accept(&link->auth, svc->link_key, nonce))
-		return;
-	challenge.nonce.data = nonce;
-	challenge.nonce.len = sizeof(nonce);
-	msg.body_case = RINGGATE__INTERNAL__DB_TO_GAME__BODY_CHALLENGE;
-	msg.challenge = &challenge;
-	send_msg(svc, link->id, &msg);
+	if (was_up)
+		RG_INFO("link %s: closed (%s)", net_session_peer(rg_link_session(l)),
+			net_reason_str(reason));
 }
 
-static void on_connected(struct net_session *s)
-{
-	struct link *link = net_session_user(s);
-	struct rg_service *svc = net_session_service_user(s);
-	struct net_loop *loop = net_session_loop(s);
-	/* Tick often enough to send on time and to notice death promptly. */
-	uint64_t tick = svc->heartbeat_ms < svc->dead_ms / 2 ? svc->heartbeat_ms
-							     : svc->dead_ms / 2;
-	int err;
-
-	link->session = s;
-	link->id = net_session_get_id(s);
-	rg_pb_arena_init(&link->arena, DECODE_LIMIT);
-	rg_heartbeat_init(&link->heartbeat, svc->heartbeat_ms, svc->dead_ms, net_loop_now(loop));
-	err = net_timer_create(loop, on_tick, s, &link->timer);
-	if (err) {
-		RG_ERROR("link %s: no heartbeat timer (%s): disconnecting", net_session_peer(s),
-			 net_strerror(err));
-		net_session_disconnect(s, NET_REASON_LOCAL);
-		return;
-	}
-	net_timer_start(link->timer, tick ? tick : 1, tick ? tick : 1);
-	RG_DEBUG("link %s: accepted", net_session_peer(s));
-	send_challenge(svc, link);
-}
-
-static int on_frame(struct net_session *s, const uint8_t *body, size_t len)
-{
-	struct link *link = net_session_user(s);
-	struct rg_service *svc = net_session_service_user(s);
-	GameToDb *msg;
-	int err;
-
-	rg_heartbeat_heard(&link->heartbeat, net_loop_now(net_session_loop(s)));
-	msg = ringgate__internal__game_to_db__unpack(&link->arena.allocator, len, body);
-	if (!msg) {
-		RG_WARN("link %s: a %zu-byte frame is not a GameToDb: disconnecting",
-			net_session_peer(s), len);
-		rg_pb_arena_reset(&link->arena);
-		return -EBADMSG;
-	}
-	if (rg_pb_find_nul(&ringgate__internal__game_to_db__descriptor, body, len)) {
-		/* Read up to its NUL, "bob\0x" would be bob's account: gamesrv
-		 * never sends one (its gateway refuses them), so this peer is
-		 * broken or hostile. */
-		RG_WARN("link %s: a GameToDb string holds a NUL: disconnecting",
-			net_session_peer(s));
-		if (msg->body_case == RINGGATE__INTERNAL__GAME_TO_DB__BODY_LOGIN)
-			sodium_memzero(msg->login->password.data, msg->login->password.len);
-		rg_pb_arena_reset(&link->arena);
-		return -EBADMSG;
-	}
-	err = handle_msg(svc, link, msg);
-	rg_pb_arena_reset(&link->arena);
-	return err;
-}
-
-static void on_disconnected(struct net_session *s, enum net_reason reason)
-{
-	struct link *link = net_session_user(s);
-
-	if (link->timer)
-		net_timer_destroy(link->timer);
-	link->timer = NULL;
-	rg_pb_arena_fini(&link->arena);
-	if (link->ready || reason != NET_REASON_PEER_CLOSED)
-		RG_INFO("link %s: closed (%s)", net_session_peer(s), net_reason_str(reason));
-}
-
-static const struct net_session_ops link_ops = {
+static const struct rg_link_ops link_ops = {
 	.on_connected = on_connected,
-	.on_frame = on_frame,
-	.on_disconnected = on_disconnected,
+	.on_message = on_message,
+	.on_down = on_down,
 };
 
 /* ---- service ----------------------------------------------------------- */
@@ -562,18 +425,26 @@ int rg_service_start(struct net_runtime *rt, const struct rg_service_config *cfg
 		     struct rg_service **out)
 {
 	struct rg_service *svc = calloc(1, sizeof *svc);
+	struct rg_link_config link = {
+		.side = RG_LINK_ACCEPTOR,
+		.role = "dbproxy",
+		.peer_role = "gamesrv",
+		.key = cfg->link_key,
+		.rules = cfg->rules,
+		.in = rg_link_game_to_db,
+		.out = rg_link_db_to_game,
+		.max_frame = MAX_FRAME,
+		.decode_limit = DECODE_LIMIT,
+		.user_size = sizeof(struct link),
+		.ops = &link_ops,
+		.user = svc,
+		.max_links = cfg->max_links,
+		.pending_max = cfg->pending_max,
+		.pending_per_addr = cfg->pending_per_addr,
+	};
 	struct net_server_config server_cfg = {
 		.host = cfg->host,
 		.port = cfg->port,
-		.max_sessions = cfg->max_links,
-		.session = {
-			.ops = &link_ops,
-			.user_size = sizeof(struct link),
-			.max_frame = MAX_FRAME,
-			/* An internal link: stop reading when gamesrv does not
-			 * read its replies, rather than drop it. */
-			.backpressure = NET_BACKPRESSURE_PAUSE,
-		},
 	};
 	int err;
 
@@ -582,17 +453,20 @@ int rg_service_start(struct net_runtime *rt, const struct rg_service_config *cfg
 	svc->rt = rt;
 	svc->writer = cfg->writer;
 	svc->auth = cfg->auth;
-	svc->heartbeat_ms = cfg->heartbeat_ms;
-	svc->dead_ms = cfg->dead_ms;
-	svc->link_key = cfg->link_key;
-	server_cfg.session.service_user = svc;
+	err = rg_link_service_init(&svc->link, &link);
+	if (err)
+		goto out_free;
+	server_cfg.max_sessions = rg_link_server_max_sessions(&svc->link);
+	rg_link_session_config(&svc->link, &server_cfg.session);
 	err = net_server_start(rt, &server_cfg, &svc->server);
-	if (err) {
-		free(svc);
-		return err;
-	}
+	if (err)
+		goto out_free;
 	*out = svc;
 	return 0;
+out_free:
+	rg_link_service_fini(&svc->link);
+	free(svc);
+	return err;
 }
 
 uint16_t rg_service_port(const struct rg_service *svc)
@@ -607,6 +481,9 @@ void rg_service_stop_accepting(struct rg_service *svc)
 
 void rg_service_destroy(struct rg_service *svc)
 {
-	/* free(NULL) is fine: main calls this on every exit path. */
+	/* NULL is fine: main calls this on every exit path. */
+	if (!svc)
+		return;
+	rg_link_service_fini(&svc->link);
 	free(svc);
 }

@@ -2,19 +2,13 @@
  * service: dbproxy's listening side for gamesrv links (internal.proto,
  * GameToDb in, DbToGame out, varint-length-delimited frames).
  *
- * A link's state machine:
+ * Each link is an rg/link.h acceptor: our AuthChallenge, then gamesrv's
+ * Hello(role "gamesrv", right proof) within the handshake deadline, then
+ * HelloReply with our proof; anything else before that, a frame that does
+ * not decode, or silence for dead_ms closes the link. Heartbeats and the
+ * caps on links still in their handshake are rg/link.h's too.
  *
- *   connected --(AuthChallenge out) Hello(role "gamesrv", right proof)--> ready
- *       |                                                                 |
- *       | any other first frame, a wrong proof, a frame  disconnect: gone |
- *       | that does not decode, or silence for dead_ms:   Heartbeat out   |
- *       +--> disconnect                                   every interval, |
- *                                                         silence for     |
- *                                                         dead_ms: disconnect
- *
- * The proof is rg/link_auth.h's (none with --insecure-no-auth).
- *
- * In the ready state each request (login, save, add_gold) is validated and
+ * Once up each request (login, save, add_gold) is validated and
  * queued to the login workers or the writer; their threads answer with
  * DbToGame carrying the request's request_id, sent with net_send_to() by
  * session id (the link may be gone by then: the reply is dropped). A full
@@ -27,7 +21,7 @@
 #include <stdint.h>
 
 #include "net/net.h"
-#include "rg/link_auth.h"
+#include "rg/link.h"
 
 #include "auth.h"
 #include "writer.h"
@@ -35,9 +29,10 @@
 struct rg_service_config {
 	const char *host;         /* listen address (numeric)                 */
 	uint16_t port;            /* 0 picks a free port                      */
-	unsigned max_links;       /* gamesrv links at once; 0 = unlimited     */
-	uint32_t heartbeat_ms;    /* Heartbeat send interval                  */
-	uint32_t dead_ms;         /* silence after which a link is closed     */
+	unsigned max_links;       /* authenticated gamesrv links; 0 = any     */
+	unsigned pending_max;     /* links in their handshake (rg/link.h)     */
+	unsigned pending_per_addr; /* ... from one address                    */
+	struct rg_link_rules rules; /* heartbeat, dead time, handshake deadline */
 	struct rg_writer *writer; /* both outlive the service's last reply    */
 	struct rg_auth *auth;
 	const struct rg_link_key *link_key; /* the cluster secret; outlives the

@@ -43,6 +43,7 @@ struct net_session {
 	bool disconnecting;   /* disconnect begun; on_disconnected is pending  */
 	enum net_reason reason;
 	unsigned refs;
+	size_t max_frame;     /* net_session_set_max_frame; <= the service's   */
 	char peer[32];
 };
 
@@ -360,6 +361,13 @@ int net_session_send_frame(struct net_session *s, const void *body, size_t len)
 	return 0;
 }
 
+void net_session_set_max_frame(struct net_session *s, size_t max_frame)
+{
+	size_t cap = s->svc->cfg.max_frame;
+
+	s->max_frame = max_frame == 0 || max_frame > cap ? cap : max_frame;
+}
+
 void *net_session_reserve_frame(struct net_session *s, size_t body_len, int *err)
 {
 	if (!net_session_connected(s)) {
@@ -597,6 +605,7 @@ struct net_session *fake_net_connect(unsigned service)
 	w.next_slot++;
 	s->svc = svc;
 	s->connected = true;
+	s->max_frame = svc->cfg.max_frame;
 	snprintf(s->peer, sizeof(s->peer), "127.0.0.1:%u", 40000 + (w.next_slot & 0x3fff));
 	PUSH(w.sessions, s);
 	id = s->id;
@@ -615,7 +624,7 @@ int fake_net_frame(net_session_id id, const uint8_t *body, size_t len)
 
 	if (!s || !net_session_connected(s))
 		return -ENOTCONN;
-	if (len > s->svc->cfg.max_frame) {
+	if (len > s->max_frame) {
 		net_session_disconnect(s, NET_REASON_FRAME_TOO_LARGE);
 		fake_net_settle();
 		return -EMSGSIZE;

@@ -64,8 +64,9 @@ struct net_session *fake_net_find(net_session_id id);
 /*
  * Deliver one frame body to a live session's on_frame (nothing when it is
  * disconnecting), disconnecting it with NET_REASON_APP_ERROR on a negative
- * return as libnet does, then settle. Bodies longer than the service's
- * max_frame are refused as libnet would (NET_REASON_FRAME_TOO_LARGE).
+ * return as libnet does, then settle. Bodies longer than the session's
+ * max frame (net_session_set_max_frame, else the service's max_frame) are
+ * refused as libnet would (NET_REASON_FRAME_TOO_LARGE).
  * Returns on_frame's result, or -ENOTCONN / -EMSGSIZE.
  */
 int fake_net_frame(net_session_id id, const uint8_t *body, size_t len);

@@ -193,7 +193,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct harness h;
 	struct fuzz_input in = { data, size, 0 };
 	struct rg_service_config cfg = {
-		.host = "127.0.0.1", .max_links = 64, .heartbeat_ms = 1000, .dead_ms = 5000,
+		.host = "127.0.0.1", .max_links = 64, .pending_max = 16, .pending_per_addr = 4,
+		.rules = { .heartbeat_ms = 1000, .dead_ms = 5000, .handshake_ms = 2000 },
 		/* Never dereferenced: this file's stubs stand for them. */
 		.writer = (struct rg_writer *)&work, .auth = (struct rg_auth *)&work,
 	};

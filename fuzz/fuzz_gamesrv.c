@@ -269,13 +269,15 @@ static void setup(struct harness *h)
 		.zone = { .id = 1, .min_x = -1000, .min_y = -1000, .max_x = 1000, .max_y = 1000 },
 	};
 	struct gate_service_config gate_cfg = {
-		.host = "127.0.0.1", .max_gateways = 64, .heartbeat_ms = 1000, .dead_ms = 5000,
+		.host = "127.0.0.1", .max_gateways = 64, .pending_max = 16, .pending_per_addr = 4,
+		.rules = { .heartbeat_ms = 1000, .dead_ms = 5000, .handshake_ms = 2000 },
 		.max_frame = INTERNAL_MAX_FRAME, .decode_limit = 4u * INTERNAL_MAX_FRAME,
 		.link_key = h->key,
 	};
 	struct db_service_config db_cfg = {
 		.host = "127.0.0.1", .port = 7702, .instance = "gamesrv-fuzz",
-		.heartbeat_ms = 1000, .dead_ms = 5000, .max_frame = INTERNAL_MAX_FRAME,
+		.rules = { .heartbeat_ms = 1000, .dead_ms = 5000, .handshake_ms = 2000 },
+		.max_frame = INTERNAL_MAX_FRAME,
 		.decode_limit = 4u * INTERNAL_MAX_FRAME, .link_key = h->key,
 	};
 
@@ -313,6 +315,8 @@ static void teardown(struct harness *h)
 	/* Stopping the runtime ended every session: none is held. */
 	FUZZ_CHECK(fake_net_session_count() == 0);
 	net_runtime_destroy(h->rt);
+	gate_service_fini(&h->gates);
+	db_service_fini(&h->db);
 	gs_metrics_destroy(h->metrics);
 	game_queue_fini(&h->queue);
 }

@@ -168,7 +168,7 @@ static void setup(struct harness *h, const struct rg_link_key *key)
 	FUZZ_CHECK(gw_loops_create(&h->gw) == 0);
 	gw_clients_config(&h->gw, &server_cfg);
 	FUZZ_CHECK(net_server_start(h->gw.rt, &server_cfg, &h->gw.clients) == 0);
-	gw_upstream_config(&h->gw, &upstream_cfg);
+	FUZZ_CHECK(gw_upstream_config(&h->gw, &upstream_cfg) == 0);
 	FUZZ_CHECK(net_client_start(h->gw.rt, &upstream_cfg, &h->gw.upstream) == 0);
 	FUZZ_CHECK(gw_loops_start(&h->gw) == 0);
 	fake_net_settle();
@@ -191,6 +191,7 @@ static void teardown(struct harness *h)
 	/* Stopping the runtime ended every session: none is held. */
 	FUZZ_CHECK(fake_net_session_count() == 0);
 	net_runtime_destroy(h->gw.rt);
+	rg_link_service_fini(&h->gw.upstream_link);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

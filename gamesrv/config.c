@@ -27,6 +27,8 @@ static const struct rg_option gs_options[] = {
 		"heartbeat interval on internal links"),
 	ROW_INT("dead-ms", dead_ms, 5000, 20, 3600000,
 		"close an internal link silent this long (> heartbeat-ms)"),
+	ROW_INT("handshake-ms", handshake_ms, 2000, 10, 600000,
+		"close an internal link not authenticated this long after connecting"),
 	ROW_INT("call-deadline-ms", call_deadline_ms, 5000, 1, 600000,
 		"deadline of each dbproxy call"),
 	ROW_INT("drain-ms", drain_ms, 5000, 0, 600000, "on SIGTERM, wait this long for saves"),
@@ -39,6 +41,10 @@ static const struct rg_option gs_options[] = {
 	ROW_INT("zone-max-y", zone_max_y, 1000, -COORD_MAX, COORD_MAX, "zone bounds"),
 	ROW_INT("max-gateways", max_gateways, 64, 0, 100000,
 		"gateway links accepted (0: no limit)"),
+	ROW_INT("max-pending-links", max_pending_links, 16, 1, 256,
+		"gateway links still in their handshake at once (a newcomer evicts the oldest)"),
+	ROW_INT("max-pending-links-per-addr", max_pending_links_per_addr, 4, 1, 256,
+		"... of them from one address (at most max-pending-links)"),
 	ROW_INT("queue-max", queue_max, 65536, 1, 100000000,
 		"client requests queued for the game thread"),
 	RG_COMMON_OPTIONS(struct gs_config, common, 2, 7781),
@@ -53,6 +59,10 @@ int gs_config_load(struct gs_config *cfg, int argc, char **argv)
 		return rc;
 	if (!rg_options_less("heartbeat-ms", cfg->heartbeat_ms, "dead-ms", cfg->dead_ms))
 		return -1;
+	if (cfg->max_pending_links_per_addr > cfg->max_pending_links) {
+		RG_ERROR("--max-pending-links-per-addr must not be above --max-pending-links");
+		return -1;
+	}
 	if (cfg->zone_max_x < cfg->zone_min_x || cfg->zone_max_y < cfg->zone_min_y) {
 		RG_ERROR("--zone-max-x/y must not be below --zone-min-x/y");
 		return -1;

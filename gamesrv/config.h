@@ -17,12 +17,16 @@ struct gs_config {
 	long tick_ms;
 	long heartbeat_ms;        /* on both internal links                    */
 	long dead_ms;             /* an internal link silent this long closes  */
+	long handshake_ms;        /* ... not authenticated this long after
+				     connecting closes (rg/link.h)         */
 	long call_deadline_ms;    /* each dbproxy call                         */
 	long drain_ms;            /* on SIGTERM, how long saves may take       */
 	long autosave_ms;         /* 0: no autosave                            */
 	long zone_id;
 	long zone_min_x, zone_min_y, zone_max_x, zone_max_y;
 	long max_gateways;        /* gateway links accepted (0: any)           */
+	long max_pending_links;   /* gateway links in their handshake at once  */
+	long max_pending_links_per_addr; /* ... from one address               */
 	long queue_max;           /* client requests queued for the game       */
 	struct rg_common_config common; /* loops, engine, log, admin, secret   */
 };

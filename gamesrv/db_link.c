@@ -1,20 +1,19 @@
 /*
  * db_link.c: the dbproxy link, loop side and game side (see db_link.h).
  *
- * Loop-side states of one connection (struct db_session):
+ * The link itself (dbproxy's AuthChallenge, our Hello with a proof,
+ * dbproxy's HelloReply with its own, the deadlines, heartbeats) is
+ * rg/link.h's; the loop side adds what gamesrv does with it:
  *
- *   dialed --AuthChallenge in, Hello (with proof) out--> waiting
- *   waiting --HelloReply with dbproxy's proof--> up --(closed)--> DB_DOWN queued
+ *   dialed --handshake (rg/link.h)--> up: DB_UP queued --(closed)--> DB_DOWN queued
  *      |
- *      +--a wrong proof, a wrong role, or anything else--> closed (protocol error)
+ *      +--closed before it was up--> nothing queued
  *
- * With --insecure-no-auth, Hello goes out at once and no proof is checked
- * (rg/link_auth.h). Heartbeats go out only once the link is up, so the
- * first frame dbproxy gets is always Hello.
- *
- * DB_DOWN is allocated when the connection is made, so the game thread
- * always learns that an up link ended and fails its calls; a call can then
- * never wait on a link that no longer exists.
+ * DB_UP and DB_DOWN are allocated when the connection is made, so the game
+ * thread always learns that a link came up and that an up link ended, and
+ * fails its calls; a call can then never wait on a link that no longer
+ * exists. Replies are decoded straight into a game event's budget
+ * (game_event_decode_into) and queued as DB_REPLY.
  */
 #include "db_link.h"
 
@@ -26,206 +25,120 @@
 #include <rg/clock.h>
 #include <rg/log.h>
 
-#include "keepalive.h"
-
 struct db_session {
-	struct db_service *svc;
-	struct keepalive keepalive;
-	bool up;                       /* HelloReply received and checked  */
-	struct rg_link_auth auth;      /* the handshake                    */
+	struct game_event *up_event;   /* preallocated DB_UP               */
 	struct game_event *down_event; /* preallocated DB_DOWN             */
 };
 
-static int send_heartbeat(struct net_session *s)
+static int on_connected(struct rg_link *link)
 {
-	struct db_session *ds = net_session_user(s);
-	Ringgate__Internal__GameToDb out = RINGGATE__INTERNAL__GAME_TO_DB__INIT;
-	Ringgate__Internal__Heartbeat hb = RINGGATE__INTERNAL__HEARTBEAT__INIT;
+	struct db_session *ds = rg_link_user(link);
+	net_session_id id = net_session_get_id(rg_link_session(link));
 
-	if (!ds->up)
-		return 0; /* dbproxy takes nothing before Hello */
-	hb.sent_ms = rg_wall_ms();
-	out.body_case = RINGGATE__INTERNAL__GAME_TO_DB__BODY_HEARTBEAT;
-	out.heartbeat = &hb;
-	return wire_send(s, &out.base);
+	RG_INFO("dbproxy link to %s connected", net_session_peer(rg_link_session(link)));
+	ds->up_event = game_event_new(GAME_EV_DB_UP, id, 0);
+	ds->down_event = game_event_new(GAME_EV_DB_DOWN, id, 0);
+	if (ds->up_event && ds->down_event)
+		return 0;
+	game_event_free(ds->up_event);
+	game_event_free(ds->down_event);
+	*ds = (struct db_session){ 0 };
+	return -ENOMEM;
 }
 
-/* Hello; nonce and proof answer dbproxy's AuthChallenge (NULL: insecure). */
-static int send_hello(struct net_session *s, const char *instance, uint8_t *nonce,
-		      uint8_t *proof)
+static int on_up(struct rg_link *link)
 {
-	Ringgate__Internal__GameToDb out = RINGGATE__INTERNAL__GAME_TO_DB__INIT;
-	Ringgate__Internal__Hello hello = RINGGATE__INTERNAL__HELLO__INIT;
+	struct db_service *d = rg_link_service_user(link);
+	struct db_session *ds = rg_link_user(link);
 
-	hello.role = "gamesrv";
-	hello.instance = (char *)instance;
-	if (nonce) {
-		hello.nonce.data = nonce;
-		hello.nonce.len = RG_LINK_NONCE_BYTES;
-		hello.proof.data = proof;
-		hello.proof.len = RG_LINK_PROOF_BYTES;
-	}
-	out.body_case = RINGGATE__INTERNAL__GAME_TO_DB__BODY_HELLO;
-	out.hello = &hello;
-	return wire_send(s, &out.base);
+	RG_INFO("dbproxy link %s up (role \"dbproxy\")", net_session_peer(rg_link_session(link)));
+	game_queue_push(d->queue, ds->up_event); /* never refused */
+	ds->up_event = NULL;
+	return 0;
 }
 
-static void on_connected(struct net_session *s)
+static int on_message(struct rg_link *link, ProtobufCMessage *m, void *token)
 {
-	struct db_session *ds = net_session_user(s);
-	struct db_service *d = net_session_service_user(s);
+	struct db_service *d = rg_link_service_user(link);
+	struct game_event *ev = token;
 
-	ds->svc = d;
-	RG_INFO("dbproxy link to %s connected", net_session_peer(s));
-	ds->down_event = game_event_new(GAME_EV_DB_DOWN, net_session_get_id(s), 0);
-	if (!ds->down_event ||
-	    keepalive_start(&ds->keepalive, s, d->cfg.heartbeat_ms, d->cfg.dead_ms,
-			    send_heartbeat, "dbproxy") < 0 ||
-	    (!rg_link_auth_dial(&ds->auth, d->cfg.link_key) &&
-	     send_hello(s, d->cfg.instance, NULL, NULL) < 0)) {
-		RG_ERROR("dbproxy link to %s: cannot set up, closing it", net_session_peer(s));
-		net_session_disconnect(s, NET_REASON_APP_ERROR);
-	}
-}
-
-/* dbproxy's AuthChallenge: answer it with Hello and our proof. Frees ev. */
-static int answer_challenge(struct net_session *s, struct db_session *ds,
-			    struct game_event *ev)
-{
-	const Ringgate__Internal__AuthChallenge *challenge = ev->db_msg->challenge;
-	uint8_t nonce[RG_LINK_NONCE_BYTES], proof[RG_LINK_PROOF_BYTES];
-	int rc = rg_link_auth_answer(&ds->auth, challenge->nonce.data, challenge->nonce.len,
-				     "gamesrv", nonce, proof);
-
-	game_event_free(ev);
-	if (rc < 0) {
-		RG_WARN("dbproxy link %s: cannot answer its AuthChallenge (%s), closing it",
-			net_session_peer(s),
-			rg_link_auth_insecure(&ds->auth) ? "this gamesrv runs with --insecure-no-auth"
-							  : "repeated or malformed");
+	ev->type = GAME_EV_DB_REPLY;
+	ev->db_msg = (Ringgate__Internal__DbToGame *)m;
+	if (ev->db_msg->request_id == 0) {
+		RG_WARN("dbproxy link %s: unexpected DbToGame (no request id), closing it",
+			net_session_peer(rg_link_session(link)));
+		game_event_free(ev);
 		return -EPROTO;
 	}
-	return send_hello(s, ds->svc->cfg.instance, nonce, proof);
+	game_queue_push(d->queue, ev); /* replies are never refused */
+	return 0;
 }
 
-static int on_frame(struct net_session *s, const uint8_t *body, size_t len)
+static void on_down(struct rg_link *link, bool was_up, enum net_reason reason)
 {
-	struct db_session *ds = net_session_user(s);
-	struct db_service *d = ds->svc;
-	struct game_event *ev;
-	Ringgate__Internal__DbToGame *msg;
+	struct db_service *d = rg_link_service_user(link);
+	struct db_session *ds = rg_link_user(link);
 
-	keepalive_heard(&ds->keepalive);
-	ev = game_event_new(GAME_EV_DB_REPLY, net_session_get_id(s), d->cfg.decode_limit);
-	if (!ev)
-		return -ENOMEM;
-	msg = ringgate__internal__db_to_game__unpack(&ev->budget.allocator, len, body);
-	if (!msg) {
-		RG_WARN("dbproxy link %s: malformed DbToGame (%zu bytes), closing it",
-			net_session_peer(s), len);
-		game_event_free(ev);
-		return -EBADMSG;
-	}
-	ev->db_msg = msg;
-	switch (msg->body_case) {
-	case RINGGATE__INTERNAL__DB_TO_GAME__BODY_HEARTBEAT:
-		game_event_free(ev);
-		if (!ds->up && !rg_link_auth_insecure(&ds->auth)) {
-			/* dbproxy sends none before HelloReply; heartbeats alone
-			 * must not hold a link that never authenticates. (The
-			 * handshake-free mode keeps the old, lenient rule.) */
-			RG_WARN("dbproxy link %s: Heartbeat before HelloReply, closing it",
-				net_session_peer(s));
-			return -EPROTO;
-		}
-		return 0;
-	case RINGGATE__INTERNAL__DB_TO_GAME__BODY_CHALLENGE:
-		return answer_challenge(s, ds, ev);
-	case RINGGATE__INTERNAL__DB_TO_GAME__BODY_HELLO:
-		if (ds->up) {
-			RG_WARN("dbproxy link %s: second HelloReply, closing it",
-				net_session_peer(s));
-			game_event_free(ev);
-			return -EPROTO;
-		}
-		if (strcmp(msg->hello->role, "dbproxy") != 0) {
-			/* A proof for another role (say a gamesrv relayed to us)
-			 * must not pass for dbproxy's. */
-			RG_WARN("dbproxy link %s: HelloReply from role \"%.32s\", closing it",
-				net_session_peer(s), msg->hello->role);
-			game_event_free(ev);
-			return -EPROTO;
-		}
-		if (!rg_link_auth_check_acceptor(&ds->auth, msg->hello->role,
-						 msg->hello->proof.data, msg->hello->proof.len)) {
-			RG_WARN("dbproxy link %s: HelloReply does not prove the cluster secret, "
-				"closing it", net_session_peer(s));
-			game_event_free(ev);
-			return -EACCES;
-		}
-		ds->up = true;
-		RG_INFO("dbproxy link %s up (role \"%.32s\")", net_session_peer(s),
-			msg->hello->role);
-		/* Reuse the event: DB_UP carries no message. */
-		protobuf_c_message_free_unpacked(&msg->base, &ev->budget.allocator);
-		ev->db_msg = NULL;
-		ev->type = GAME_EV_DB_UP;
-		game_queue_push(d->queue, ev); /* never refused */
-		return 0;
-	default:
-		if (!ds->up || msg->request_id == 0) {
-			RG_WARN("dbproxy link %s: unexpected DbToGame (%s), closing it",
-				net_session_peer(s), ds->up ? "no request id" : "before HelloReply");
-			game_event_free(ev);
-			return -EPROTO;
-		}
-		game_queue_push(d->queue, ev); /* replies are never refused */
-		return 0;
-	}
-}
-
-static void on_disconnected(struct net_session *s, enum net_reason reason)
-{
-	struct db_session *ds = net_session_user(s);
-
-	keepalive_stop(&ds->keepalive);
-	if (ds->up) {
+	if (was_up) {
 		/* Our own shutdown is no cause for alarm; anything else is. */
 		rg_log(reason == NET_REASON_SHUTDOWN ? RG_LOG_INFO : RG_LOG_WARN,
-		       "dbproxy link %s down (%s)", net_session_peer(s), net_reason_str(reason));
-		game_queue_push(ds->svc->queue, ds->down_event); /* never refused */
+		       "dbproxy link %s down (%s)", net_session_peer(rg_link_session(link)),
+		       net_reason_str(reason));
+		game_queue_push(d->queue, ds->down_event); /* never refused */
 	} else {
-		RG_INFO("dbproxy link %s closed before it was up (%s)", net_session_peer(s),
-			net_reason_str(reason));
 		game_event_free(ds->down_event);
 	}
-	ds->down_event = NULL;
+	game_event_free(ds->up_event); /* set only when on_up never ran */
+	*ds = (struct db_session){ 0 };
 }
 
-static const struct net_session_ops db_ops = {
+static const struct rg_link_ops db_ops = {
 	.on_connected = on_connected,
-	.on_frame = on_frame,
-	.on_disconnected = on_disconnected,
+	.on_up = on_up,
+	.on_message = on_message,
+	.on_down = on_down,
+	.decode_into = game_event_decode_into,
+	.decode_drop = game_event_decode_drop,
 };
 
 int db_service_start(struct db_service *d, struct net_runtime *rt, struct game_queue *q,
 		     const struct db_service_config *cfg)
 {
+	const struct rg_link_config link = {
+		.side = RG_LINK_DIALER,
+		.role = "gamesrv",
+		.peer_role = "dbproxy",
+		.instance = cfg->instance,
+		.key = cfg->link_key,
+		.rules = cfg->rules,
+		.in = rg_link_db_to_game,
+		.out = rg_link_game_to_db,
+		.max_frame = cfg->max_frame,
+		.decode_limit = cfg->decode_limit,
+		.user_size = sizeof(struct db_session),
+		.ops = &db_ops,
+		.user = d,
+	};
 	struct net_client_config cc;
+	int rc;
 
 	memset(&cc, 0, sizeof(cc));
 	d->queue = q;
 	d->cfg = *cfg;
 	d->client = NULL;
+	rc = rg_link_service_init(&d->link, &link);
+	if (rc < 0)
+		return rc;
 	cc.host = cfg->host;
 	cc.port = cfg->port;
 	cc.sessions = 1;
-	cc.session.ops = &db_ops;
-	cc.session.service_user = d;
-	cc.session.user_size = sizeof(struct db_session);
-	cc.session.max_frame = cfg->max_frame;
-	cc.session.backpressure = NET_BACKPRESSURE_PAUSE;
+	rg_link_session_config(&d->link, &cc.session);
 	return net_client_start(rt, &cc, &d->client);
+}
+
+void db_service_fini(struct db_service *d)
+{
+	rg_link_service_fini(&d->link);
 }
 
 /* ---- game side ------------------------------------------------------------ */

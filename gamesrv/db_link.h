@@ -2,11 +2,11 @@
  * db_link.h: the gamesrv end of the dbproxy link (GameToDb / DbToGame).
  *
  * Loop side (db_service_*): a net_client keeps one session dialed to
- * dbproxy, redialing with backoff. Each connection opens with dbproxy's
- * AuthChallenge, answered by our Hello with a proof of the cluster secret
- * (rg/link_auth.h); when HelloReply arrives with dbproxy's own proof the
- * link is up (DB_UP event). Both sides send
- * Heartbeat and a link silent for dead_ms is closed (then redialed).
+ * dbproxy, redialing with backoff; each connection is an rg/link.h dialer.
+ * It opens with dbproxy's AuthChallenge, answered by our Hello with a
+ * proof of the cluster secret; when HelloReply arrives with dbproxy's own
+ * proof, within the handshake deadline, the link is up (DB_UP event).
+ * Heartbeats and the dead time (then a redial) are rg/link.h's.
  * Replies are decoded on the loop thread and queued as DB_REPLY events; the
  * end of an up link is queued as DB_DOWN.
  *
@@ -36,7 +36,7 @@
 
 #include <net/net.h>
 #include <rg/calls.h>
-#include <rg/link_auth.h>
+#include <rg/link.h>
 
 #include "internal.pb-c.h"
 #include "metrics.h"
@@ -48,8 +48,7 @@ struct db_service_config {
 	uint16_t port;
 	const char *instance;      /* sent in Hello, for dbproxy's logs      */
 	const struct rg_link_key *link_key; /* the cluster secret (outlives us) */
-	uint32_t heartbeat_ms;
-	uint32_t dead_ms;
+	struct rg_link_rules rules;
 	size_t max_frame;
 	size_t decode_limit;
 };
@@ -58,12 +57,16 @@ struct db_service {
 	struct game_queue *queue;
 	struct net_client *client;
 	struct db_service_config cfg;
+	struct rg_link_service link;
 };
 
 /* Start dialing dbproxy; events go to q. d must stay at its address until
  * the runtime is destroyed. Returns 0 or a negative errno. Main thread. */
 int db_service_start(struct db_service *d, struct net_runtime *rt, struct game_queue *q,
 		     const struct db_service_config *cfg);
+
+/* Free what start set up; after the runtime has stopped. Main thread. */
+void db_service_fini(struct db_service *d);
 
 /* ---- game side ------------------------------------------------------------ */
 

@@ -1,18 +1,20 @@
 /*
  * gate_link.c: gateway links, loop side and game side (see gate_link.h).
  *
- * Link states (loop side, in struct gate_session):
+ * The link itself (our AuthChallenge, the gateway's Hello with its proof,
+ * our HelloReply, the deadlines, heartbeats, admission) is rg/link.h's;
+ * this file adds what gamesrv does with a link:
  *
- *   connected --(AuthChallenge out) Hello with the right proof--> ready
- *       |                                      --(closed)--> GATE_DOWN queued
- *       +--a wrong proof, or anything else--> closed (protocol error; no
- *                       event: no client of this link ever reached the game)
+ *   connected --handshake (rg/link.h)--> up --(closed)--> GATE_DOWN queued
+ *       |
+ *       +--closed before it was up--> nothing queued (no client of this
+ *                       link ever reached the game)
  *
- * The proof is rg/link_auth.h's (skipped with --insecure-no-auth).
- * Heartbeats go out only once the link is ready.
+ * Frames are decoded straight into a game event's bounded budget
+ * (game_event_decode_into), since the message goes on to the game thread.
  *
  * The GATE_DOWN event is allocated when the link connects, so the end of
- * a link that said Hello always reaches the game thread, even when memory
+ * a link that was up always reaches the game thread, even when memory
  * is short at that moment; without it players would stay online for a
  * gateway that is gone.
  */
@@ -22,110 +24,26 @@
 #include <stdbool.h>
 #include <string.h>
 
-#include <rg/clock.h>
 #include <rg/log.h>
 
 #include "internal.pb-c.h"
-#include "keepalive.h"
 
 struct gate_session {
-	struct gate_service *svc;
-	struct keepalive keepalive;
-	bool ready;                    /* Hello received, proof checked   */
-	struct rg_link_auth auth;      /* the handshake                   */
 	struct game_event *down_event; /* preallocated GATE_DOWN          */
 };
 
-static int send_heartbeat(struct net_session *s)
+static int on_connected(struct rg_link *link)
 {
-	struct gate_session *gs = net_session_user(s);
-	Ringgate__Internal__GameToGate out = RINGGATE__INTERNAL__GAME_TO_GATE__INIT;
-	Ringgate__Internal__Heartbeat hb = RINGGATE__INTERNAL__HEARTBEAT__INIT;
+	struct gate_session *gs = rg_link_user(link);
 
-	if (!gs->ready)
-		return 0; /* the handshake comes first */
-	hb.sent_ms = rg_wall_ms();
-	out.body_case = RINGGATE__INTERNAL__GAME_TO_GATE__BODY_HEARTBEAT;
-	out.heartbeat = &hb;
-	return wire_send(s, &out.base);
-}
-
-/* The handshake's first frame: a fresh nonce the gateway must prove the
- * cluster secret over (nothing with --insecure-no-auth). */
-static int send_challenge(struct net_session *s, struct gate_session *gs)
-{
-	Ringgate__Internal__GameToGate out = RINGGATE__INTERNAL__GAME_TO_GATE__INIT;
-	Ringgate__Internal__AuthChallenge challenge = RINGGATE__INTERNAL__AUTH_CHALLENGE__INIT;
-	uint8_t nonce[RG_LINK_NONCE_BYTES];
-
-	if (!rg_link_auth_accept(&gs->auth, gs->svc->cfg.link_key, nonce))
-		return 0;
-	challenge.nonce.data = nonce;
-	challenge.nonce.len = sizeof(nonce);
-	out.body_case = RINGGATE__INTERNAL__GAME_TO_GATE__BODY_CHALLENGE;
-	out.challenge = &challenge;
-	return wire_send(s, &out.base);
-}
-
-static void on_connected(struct net_session *s)
-{
-	struct gate_session *gs = net_session_user(s);
-	struct gate_service *g = net_session_service_user(s);
-
-	gs->svc = g;
-	RG_INFO("gateway link from %s connected", net_session_peer(s));
-	gs->down_event = game_event_new(GAME_EV_GATE_DOWN, net_session_get_id(s), 0);
-	if (!gs->down_event ||
-	    keepalive_start(&gs->keepalive, s, g->cfg.heartbeat_ms, g->cfg.dead_ms,
-			    send_heartbeat, "gateway") < 0 ||
-	    send_challenge(s, gs) < 0) {
-		RG_ERROR("gateway link from %s: cannot set up, closing it",
-			 net_session_peer(s));
-		net_session_disconnect(s, NET_REASON_APP_ERROR);
-	}
-}
-
-static int answer_hello(struct net_session *s, struct gate_session *gs,
-			const Ringgate__Internal__Hello *hello)
-{
-	Ringgate__Internal__GameToGate out = RINGGATE__INTERNAL__GAME_TO_GATE__INIT;
-	Ringgate__Internal__HelloReply reply = RINGGATE__INTERNAL__HELLO_REPLY__INIT;
-	uint8_t proof[RG_LINK_PROOF_BYTES];
-
-	if (gs->ready) {
-		RG_WARN("gateway link %s: second Hello, closing it", net_session_peer(s));
-		return -EPROTO;
-	}
-	if (strcmp(hello->role, "gateway") != 0) {
-		/* Fatal: the proof covers the role its maker claimed, so a proof
-		 * taken from our own dbproxy dial (role "gamesrv") and relayed
-		 * here must not pass for a gateway's. */
-		RG_WARN("gateway link %s: Hello with role \"%.32s\", not gateway, closing it",
-			net_session_peer(s), hello->role);
-		return -EPROTO;
-	}
-	if (!rg_link_auth_check_dialer(&gs->auth, hello->role, hello->nonce.data, hello->nonce.len,
-				       hello->proof.data, hello->proof.len, "gamesrv", proof)) {
-		RG_WARN("gateway link %s: Hello does not prove the cluster secret (wrong "
-			"secret, or the peer runs without one), closing it", net_session_peer(s));
-		return -EACCES;
-	}
-	gs->ready = true;
-	RG_INFO("gateway link %s ready (instance \"%.64s\")", net_session_peer(s),
-		hello->instance);
-	reply.role = "gamesrv";
-	if (!rg_link_auth_insecure(&gs->auth)) {
-		reply.proof.data = proof;
-		reply.proof.len = sizeof(proof);
-	}
-	out.body_case = RINGGATE__INTERNAL__GAME_TO_GATE__BODY_HELLO;
-	out.hello = &reply;
-	return wire_send(s, &out.base);
+	gs->down_event = game_event_new(GAME_EV_GATE_DOWN,
+					net_session_get_id(rg_link_session(link)), 0);
+	return gs->down_event ? 0 : -ENOMEM;
 }
 
 /* Answer a client's request here, without the game thread: it is behind,
  * or the request cannot be read as sent. */
-static void answer_now(struct net_session *s, const Ringgate__Internal__ClientRequest *req,
+static void answer_now(struct rg_link *link, const Ringgate__Internal__ClientRequest *req,
 		       Ringgate__Client__ErrorCode code, const char *text)
 {
 	Ringgate__Internal__GameToGate out = RINGGATE__INTERNAL__GAME_TO_GATE__INIT;
@@ -144,53 +62,32 @@ static void answer_now(struct net_session *s, const Ringgate__Internal__ClientRe
 	to.message = &msg;
 	out.body_case = RINGGATE__INTERNAL__GAME_TO_GATE__BODY_TO_CLIENT;
 	out.to_client = &to;
-	(void)wire_send(s, &out.base);
+	(void)rg_link_send(link, &out.base);
 }
 
-static int on_frame(struct net_session *s, const uint8_t *body, size_t len)
+static int on_message(struct rg_link *link, ProtobufCMessage *m, void *token)
 {
-	struct gate_session *gs = net_session_user(s);
-	struct gate_service *g = gs->svc;
-	struct game_event *ev;
-	Ringgate__Internal__GateToGame *msg;
-	int rc = 0;
+	struct gate_service *g = rg_link_service_user(link);
+	struct net_session *s = rg_link_session(link);
+	struct game_event *ev = token;
+	Ringgate__Internal__GateToGame *msg = (Ringgate__Internal__GateToGame *)m;
 
-	keepalive_heard(&gs->keepalive);
-	ev = game_event_new(GAME_EV_CLIENT_REQUEST, net_session_get_id(s), g->cfg.decode_limit);
-	if (!ev)
-		return -ENOMEM;
-	msg = ringgate__internal__gate_to_game__unpack(&ev->budget.allocator, len, body);
-	if (!msg) {
-		RG_WARN("gateway link %s: malformed GateToGame (%zu bytes), closing it",
-			net_session_peer(s), len);
-		game_event_free(ev);
-		return -EBADMSG;
-	}
 	ev->gate_msg = msg;
-	if (!gs->ready && msg->body_case != RINGGATE__INTERNAL__GATE_TO_GAME__BODY_HELLO) {
-		RG_WARN("gateway link %s: message before Hello, closing it", net_session_peer(s));
-		game_event_free(ev);
-		return -EPROTO;
-	}
 	switch (msg->body_case) {
-	case RINGGATE__INTERNAL__GATE_TO_GAME__BODY_HELLO:
-		rc = answer_hello(s, gs, msg->hello);
-		break;
-	case RINGGATE__INTERNAL__GATE_TO_GAME__BODY_HEARTBEAT:
-		break; /* keepalive_heard above is all it is for */
 	case RINGGATE__INTERNAL__GATE_TO_GAME__BODY_REQUEST:
-		if (rg_pb_find_nul(&ringgate__internal__gate_to_game__descriptor, body, len)) {
+		if (rg_link_frame_has_nul(link)) {
 			/* Read up to the NUL, a name or chat would be cut short;
 			 * our gateway refuses these, so say so plainly. */
-			answer_now(s, msg->request, RINGGATE__CLIENT__ERROR_CODE__BAD_REQUEST,
+			answer_now(link, msg->request, RINGGATE__CLIENT__ERROR_CODE__BAD_REQUEST,
 				   "a string field holds a NUL");
 			break;
 		}
+		ev->type = GAME_EV_CLIENT_REQUEST;
 		if (game_queue_push(g->queue, ev) == 0)
 			return 0;
 		RG_WARN("game queue full: refusing a request from gateway %s",
 			net_session_peer(s));
-		answer_now(s, msg->request, RINGGATE__CLIENT__ERROR_CODE__SERVICE_UNAVAILABLE,
+		answer_now(link, msg->request, RINGGATE__CLIENT__ERROR_CODE__SERVICE_UNAVAILABLE,
 			   "game server overloaded, retry later");
 		break;
 	case RINGGATE__INTERNAL__GATE_TO_GAME__BODY_GONE:
@@ -200,51 +97,71 @@ static int on_frame(struct net_session *s, const uint8_t *body, size_t len)
 	default:
 		RG_WARN("gateway link %s: GateToGame without a body, closing it",
 			net_session_peer(s));
-		rc = -EPROTO;
-		break;
+		game_event_free(ev);
+		return -EPROTO;
 	}
 	game_event_free(ev);
-	return rc;
+	return 0;
 }
 
-static void on_disconnected(struct net_session *s, enum net_reason reason)
+static void on_down(struct rg_link *link, bool was_up, enum net_reason reason)
 {
-	struct gate_session *gs = net_session_user(s);
+	struct gate_service *g = rg_link_service_user(link);
+	struct gate_session *gs = rg_link_user(link);
 
-	keepalive_stop(&gs->keepalive);
-	RG_INFO("gateway link %s closed (%s)", net_session_peer(s), net_reason_str(reason));
-	if (gs->ready && gs->down_event)
-		game_queue_push(gs->svc->queue, gs->down_event); /* never refused */
-	else
+	if (was_up) {
+		RG_INFO("gateway link %s closed (%s)", net_session_peer(rg_link_session(link)),
+			net_reason_str(reason));
+		game_queue_push(g->queue, gs->down_event); /* never refused */
+	} else {
 		game_event_free(gs->down_event);
+	}
 	gs->down_event = NULL;
 }
 
-static const struct net_session_ops gate_ops = {
+static const struct rg_link_ops gate_ops = {
 	.on_connected = on_connected,
-	.on_frame = on_frame,
-	.on_disconnected = on_disconnected,
+	.on_message = on_message,
+	.on_down = on_down,
+	.decode_into = game_event_decode_into,
+	.decode_drop = game_event_decode_drop,
 };
 
 int gate_service_start(struct gate_service *g, struct net_runtime *rt,
 		       struct game_queue *q, const struct gate_service_config *cfg)
 {
+	const struct rg_link_config link = {
+		.side = RG_LINK_ACCEPTOR,
+		.role = "gamesrv",
+		.peer_role = "gateway",
+		.key = cfg->link_key,
+		.rules = cfg->rules,
+		.in = rg_link_gate_to_game,
+		.out = rg_link_game_to_gate,
+		.max_frame = cfg->max_frame,
+		.decode_limit = cfg->decode_limit,
+		.user_size = sizeof(struct gate_session),
+		.ops = &gate_ops,
+		.user = g,
+		.max_links = cfg->max_gateways,
+		.pending_max = cfg->pending_max,
+		.pending_per_addr = cfg->pending_per_addr,
+	};
 	struct net_server_config sc;
+	int rc;
 
 	memset(&sc, 0, sizeof(sc));
 	g->rt = rt;
 	g->queue = q;
 	g->cfg = *cfg;
 	g->server = NULL;
+	rc = rg_link_service_init(&g->link, &link);
+	if (rc < 0)
+		return rc;
 	sc.host = cfg->host;
 	sc.port = cfg->port;
-	sc.max_sessions = cfg->max_gateways;
-	sc.session.ops = &gate_ops;
-	sc.session.service_user = g;
-	sc.session.user_size = sizeof(struct gate_session);
-	sc.session.max_frame = cfg->max_frame;
-	/* A gateway is a peer server: slow it down, never cut it off. */
-	sc.session.backpressure = NET_BACKPRESSURE_PAUSE;
+	sc.max_sessions = rg_link_server_max_sessions(&g->link);
+	rg_link_session_config(&g->link, &sc.session);
 	return net_server_start(rt, &sc, &g->server);
 }
 
@@ -257,6 +174,11 @@ void gate_service_stop_accepting(struct gate_service *g)
 {
 	if (g->server)
 		net_server_stop(g->server, false);
+}
+
+void gate_service_fini(struct gate_service *g)
+{
+	rg_link_service_fini(&g->link);
 }
 
 /* ---- game side ------------------------------------------------------------ */

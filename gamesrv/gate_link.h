@@ -1,14 +1,15 @@
 /*
  * gate_link.h: the gamesrv end of gateway links (GateToGame / GameToGate).
  *
- * Loop side (gate_service_*): a net_server with PAUSE backpressure accepts
- * gateways. A link opens with our AuthChallenge, and must then send Hello
- * proving the cluster secret (answered with HelloReply and our own proof,
- * rg/link_auth.h) before anything else; both sides send Heartbeat, and a link silent for dead_ms
- * is closed. Frames are decoded on the loop thread; client requests and
+ * Loop side (gate_service_*): a net_server accepts gateways, each link an
+ * rg/link.h acceptor: our AuthChallenge, then the gateway's Hello proving
+ * the cluster secret (answered with HelloReply and our own proof) before
+ * anything else, within the handshake deadline; heartbeats, the dead
+ * time and the caps on links still in their handshake are rg/link.h's
+ * too. Frames are decoded on the loop thread; client requests and
  * ClientGone go to the game thread as events, and so does the link's end
- * (GATE_DOWN, only for links that said Hello). Malformed frames, a missing
- * Hello or a second Hello close the link.
+ * (GATE_DOWN, only for links that were up). Malformed frames close the
+ * link.
  *
  * Game side (gate_out_*): what the game thread sends to clients through a
  * gateway link - replies, pushes, kicks - addressed by (link, client
@@ -21,7 +22,7 @@
 #include <stdint.h>
 
 #include <net/net.h>
-#include <rg/link_auth.h>
+#include <rg/link.h>
 
 #include "client.pb-c.h"
 #include "queue.h"
@@ -30,9 +31,10 @@
 struct gate_service_config {
 	const char *host;
 	uint16_t port;             /* 0 picks a free port                    */
-	unsigned max_gateways;     /* 0 = unlimited                          */
-	uint32_t heartbeat_ms;
-	uint32_t dead_ms;
+	unsigned max_gateways;     /* authenticated links; 0 = unlimited     */
+	unsigned pending_max;      /* links in their handshake (rg/link.h)   */
+	unsigned pending_per_addr; /* ... from one address                   */
+	struct rg_link_rules rules;
 	size_t max_frame;          /* largest GateToGame body                */
 	size_t decode_limit;       /* bytes one decoded frame may take       */
 	const struct rg_link_key *link_key; /* the cluster secret (outlives us) */
@@ -43,6 +45,7 @@ struct gate_service {
 	struct game_queue *queue;
 	struct net_server *server;
 	struct gate_service_config cfg;
+	struct rg_link_service link;
 };
 
 /*
@@ -58,6 +61,9 @@ uint16_t gate_service_port(const struct gate_service *g);
 
 /* Stop accepting new gateways; existing links stay (for the drain). */
 void gate_service_stop_accepting(struct gate_service *g);
+
+/* Free what start set up; after the runtime has stopped. Main thread. */
+void gate_service_fini(struct gate_service *g);
 
 /* ---- game side ------------------------------------------------------------ */
 

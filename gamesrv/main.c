@@ -41,11 +41,12 @@ int main(int argc, char **argv)
 	struct rg_admin *admin = NULL;
 	struct game_queue queue;
 	struct game game;
-	struct gate_service gates;
-	struct db_service db;
+	struct gate_service gates = { 0 };
+	struct db_service db = { 0 };
 	struct gate_service_config gate_cfg;
 	struct db_service_config db_cfg;
 	struct game_config game_cfg;
+	struct rg_link_rules link_rules;
 	struct rg_link_key link_key;
 	size_t unsaved;
 	int exit_code = 1;
@@ -99,12 +100,16 @@ int main(int argc, char **argv)
 		goto out_runtime;
 	}
 
+	link_rules = (struct rg_link_rules){ .heartbeat_ms = (uint32_t)o.heartbeat_ms,
+					     .dead_ms = (uint32_t)o.dead_ms,
+					     .handshake_ms = (uint32_t)o.handshake_ms };
 	gate_cfg = (struct gate_service_config){
 		.host = o.host,
 		.port = (uint16_t)o.port,
 		.max_gateways = (unsigned)o.max_gateways,
-		.heartbeat_ms = (uint32_t)o.heartbeat_ms,
-		.dead_ms = (uint32_t)o.dead_ms,
+		.pending_max = (unsigned)o.max_pending_links,
+		.pending_per_addr = (unsigned)o.max_pending_links_per_addr,
+		.rules = link_rules,
 		.max_frame = INTERNAL_MAX_FRAME,
 		.decode_limit = DECODE_LIMIT,
 		.link_key = &link_key,
@@ -119,8 +124,7 @@ int main(int argc, char **argv)
 		.host = o.dbproxy_host,
 		.port = (uint16_t)o.dbproxy_port,
 		.instance = o.instance,
-		.heartbeat_ms = (uint32_t)o.heartbeat_ms,
-		.dead_ms = (uint32_t)o.dead_ms,
+		.rules = link_rules,
 		.max_frame = INTERNAL_MAX_FRAME,
 		.decode_limit = DECODE_LIMIT,
 		.link_key = &link_key,
@@ -166,6 +170,8 @@ out_runtime:
 	net_runtime_stop(rt);
 	net_runtime_destroy(rt);
 	gs_metrics_destroy(metrics);
+	gate_service_fini(&gates);
+	db_service_fini(&db);
 out_queue:
 	game_queue_fini(&queue);
 	rg_link_key_wipe(&link_key);

@@ -72,6 +72,21 @@ void game_event_free(struct game_event *ev)
 	free(ev);
 }
 
+ProtobufCAllocator *game_event_decode_into(struct rg_link *link, size_t limit, void **token)
+{
+	struct game_event *ev = game_event_new(GAME_EV_CLIENT_REQUEST,
+					       net_session_get_id(rg_link_session(link)), limit);
+
+	*token = ev;
+	return ev ? &ev->budget.allocator : NULL;
+}
+
+void game_event_decode_drop(struct rg_link *link, void *token)
+{
+	(void)link;
+	game_event_free(token);
+}
+
 int game_queue_push(struct game_queue *q, struct game_event *ev)
 {
 	bool is_request = ev->type == GAME_EV_CLIENT_REQUEST;

@@ -23,6 +23,7 @@
 
 #include <net/net.h>
 #include <protobuf-c/protobuf-c.h>
+#include <rg/link.h>
 #include <rg/pb_arena.h>
 
 #include "internal.pb-c.h"
@@ -69,6 +70,16 @@ struct game_event *game_event_new(enum game_event_type type, net_session_id link
 
 /* Free an event and its message. Any thread (its owner). */
 void game_event_free(struct game_event *ev);
+
+/*
+ * rg_link_ops.decode_into and .decode_drop of gamesrv's links: each frame
+ * is decoded into a new event's budget of limit bytes (the token is the
+ * event, for the link's session; its on_message sets the type), since
+ * what it carries goes on to the game thread. Loop thread.
+ */
+ProtobufCAllocator *game_event_decode_into(struct rg_link *link, size_t limit,
+					   void **token /* OUT */);
+void game_event_decode_drop(struct rg_link *link, void *token);
 
 /*
  * Queue ev for the game thread, which owns it from then on. Returns 0, or

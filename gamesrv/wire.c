@@ -6,18 +6,6 @@
 #include <errno.h>
 #include <stdlib.h>
 
-int wire_send(struct net_session *s, const ProtobufCMessage *m)
-{
-	size_t len = protobuf_c_message_get_packed_size(m);
-	int err = 0;
-	uint8_t *body = net_session_reserve_frame(s, len, &err);
-
-	if (!body)
-		return err < 0 ? err : -ENOMEM;
-	protobuf_c_message_pack(m, body);
-	return 0;
-}
-
 int wire_send_to(struct net_runtime *rt, net_session_id id, struct wire_buf *b,
 		 const ProtobufCMessage *m)
 {

@@ -1,10 +1,8 @@
 /*
- * wire.h: sending protobuf-c messages as varint-delimited frames.
- *
- * On a loop thread the message is packed straight into the session's send
- * queue (net_session_reserve_frame: no intermediate copy). From the game
- * thread it is packed into that thread's reusable buffer and handed to
- * net_send_to, which copies it to the session's loop.
+ * wire.h: sending protobuf-c messages as varint-delimited frames from the
+ * game thread: packed into that thread's reusable buffer and handed to
+ * net_send_to, which copies it to the session's loop. (On a link's own
+ * loop thread, rg_link_send packs straight into the send queue.)
  */
 #ifndef GAMESRV_WIRE_H
 #define GAMESRV_WIRE_H
@@ -14,9 +12,6 @@
 
 #include <net/net.h>
 #include <protobuf-c/protobuf-c.h>
-
-/* Pack m as one frame on s. Returns 0 or a negative errno. Loop thread. */
-int wire_send(struct net_session *s, const ProtobufCMessage *m);
 
 /* A growable pack buffer owned by one thread. Zero-initialise it. */
 struct wire_buf {

@@ -59,6 +59,8 @@ static const struct rg_option gw_options[] = {
 	ROW_INT("heartbeat-ms", heartbeat_ms, 1000, 10, 600000, "heartbeat interval to gamesrv"),
 	ROW_INT("dead-ms", dead_ms, 5000, 20, 3600000,
 		"drop the gamesrv link when silent this long (> heartbeat-ms)"),
+	ROW_INT("handshake-ms", handshake_ms, 2000, 10, 600000,
+		"close the gamesrv link not authenticated this long after connecting"),
 	ROW_INT("drain-ms", drain_ms, 5000, 0, 600000,
 		"on SIGTERM, wait this long for clients to go"),
 	RG_COMMON_OPTIONS(struct gw_config, common, 2, 7780),

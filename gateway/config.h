@@ -32,6 +32,8 @@ struct gw_config {
 	long max_inflight;        /* requests one client may have pending      */
 	long heartbeat_ms;        /* Heartbeat interval on the gamesrv link    */
 	long dead_ms;             /* gamesrv link silent this long is dropped  */
+	long handshake_ms;        /* gamesrv link not authenticated this long
+				     after connecting is dropped (rg/link.h) */
 	long drain_ms;            /* how long a drain may wait for clients     */
 	struct rg_common_config common; /* loops, engine, log, admin, secret   */
 };

@@ -31,6 +31,7 @@
 #include <stdint.h>
 
 #include <net/net.h>
+#include <rg/link.h>
 #include <rg/link_auth.h>
 #include <rg/pb_arena.h>
 #include <rg/throttle.h>
@@ -83,6 +84,7 @@ struct gateway {
 	struct net_runtime *rt;
 	struct net_server *clients;
 	struct net_client *upstream;
+	struct rg_link_service upstream_link; /* the gamesrv link's rules    */
 	struct gw_loop *loops;           /* one per runtime loop, same index */
 	unsigned loop_count;
 	struct gw_metrics *metrics;      /* metrics.c; updated from any thread */
@@ -164,8 +166,9 @@ void gw_guard_login_abandoned(struct gateway *gw, const char *addr);
 
 /* ---- upstream link (upstream.c) -------------------------------------- */
 
-/* Fill in the gamesrv client-service config. */
-void gw_upstream_config(struct gateway *gw, struct net_client_config *out /* OUT */);
+/* Set up gw->upstream_link and fill in the gamesrv client-service config.
+ * Returns 0 or a negative errno (logged). Main thread. */
+int gw_upstream_config(struct gateway *gw, struct net_client_config *out /* OUT */);
 
 /* Send one GateToGame to gamesrv from any thread. Returns 0 when handed to
  * libnet, -ENOTCONN when the link is down, or another negative code. */

@@ -110,7 +110,9 @@ int main(int argc, char **argv)
 		RG_ERROR("cannot listen on %s:%ld: %s", cfg->host, cfg->port, net_strerror(err));
 		goto out_destroy;
 	}
-	gw_upstream_config(&gw, &upstream_cfg);
+	err = gw_upstream_config(&gw, &upstream_cfg);
+	if (err < 0)
+		goto out_destroy;
 	err = net_client_start(gw.rt, &upstream_cfg, &gw.upstream);
 	if (err < 0) {
 		RG_ERROR("cannot start the gamesrv link to %s:%ld: %s", cfg->gamesrv_host,
@@ -146,6 +148,7 @@ out_destroy:
 	gw_loops_destroy(&gw);
 	net_runtime_destroy(gw.rt);
 	gw_metrics_fini(&gw); /* the loops observed into it until they stopped */
+	rg_link_service_fini(&gw.upstream_link);
 	rg_link_key_wipe(&gw.link_key);
 	return err < 0 ? 1 : 0;
 }

@@ -15,6 +15,14 @@ docs/protocol.md "Link authentication") against real processes on loopback:
   refuse_to_start        no secret file, or one readable by others: exit 2
   no_secrets_in_logs     a whole cluster run: neither the password nor the
                          secret (raw, hex or base64) is in any log
+  unauthenticated_flood  200 redialing sockets that never authenticate, on
+                         dbproxy's link port (from the real peer's own
+                         address) and gamesrv's (from another), do not
+                         keep gamesrv from linking to dbproxy nor the
+                         gateway to gamesrv (issue 11, item 12)
+  preauth_big_frame      before the handshake a 4 MiB frame header is
+                         refused at once, by gamesrv, dbproxy and the
+                         gateway (issue 11, item 12)
 
 usage: test_link_auth.py BUILD_DIR CASE   (one CTest test per case)
 Every wait has a deadline; no timing thresholds.
@@ -24,7 +32,12 @@ import base64
 import hashlib
 import hmac
 import os
+import re
+import selectors
+import socket
 import subprocess
+import threading
+import time
 
 import ringgate_test as rt
 from ringgate_test import WAIT, eventually
@@ -105,7 +118,7 @@ def gamesrv_wrong_secret(build, d):
     gamesrv = start_gamesrv(build, d, dbproxy.port, bad)
     eventually(lambda: count(dbproxy, "Hello does not prove the cluster secret") >= 2,
                timeout=WAIT, what="dbproxy cutting off gamesrv twice")
-    assert "gamesrv \"" not in dbproxy.text(), "dbproxy took the link"
+    assert "ready (instance" not in dbproxy.text(), "dbproxy took the link"
     assert " up (role" not in gamesrv.text(), "gamesrv took the link as up"
 
 
@@ -166,7 +179,7 @@ def request_before_auth(build, d):
     assert c.next(skip=()).WhichOneof("body") == "challenge"
     c.send(pb.GameToDb(request_id=1, login=pb.DbLogin(name="mallory", password=b"x")))
     assert c.wait_closed(only=("heartbeat",))
-    eventually(lambda: "first frame is not Hello" in dbproxy.text(),
+    eventually(lambda: "message before Hello, closing it" in dbproxy.text(),
                timeout=WAIT, what="dbproxy log")
     assert "mallory" not in dbproxy.text()
 
@@ -242,6 +255,125 @@ def silent_peer(build, d):
                what="dbproxy log")
 
 
+class Flood:
+    """count sockets from address src to port that never send a byte,
+    read and drop whatever comes, and dial again at once whenever they are
+    closed: a local process holding a link port's slots without the
+    secret. Runs on its own thread until stop()."""
+
+    def __init__(self, port, src, count=200):
+        self.port, self.src, self.count = port, src, count
+        self.dials = 0
+        self.running = True
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _dial(self, sel):
+        s = socket.socket()
+        s.bind((self.src, 0))
+        s.settimeout(2)
+        try:
+            s.connect(("127.0.0.1", self.port))
+        except OSError:
+            s.close()
+            time.sleep(0.01)
+            return
+        s.setblocking(False)
+        sel.register(s, selectors.EVENT_READ)
+        self.dials += 1
+
+    def _run(self):
+        sel = selectors.DefaultSelector()
+        while self.running:
+            while len(sel.get_map()) < self.count and self.running:
+                self._dial(sel)
+            for key, _ in sel.select(timeout=0.05):
+                try:
+                    data = key.fileobj.recv(65536)
+                except BlockingIOError:
+                    continue
+                except OSError:
+                    data = b""
+                if not data:
+                    sel.unregister(key.fileobj)
+                    key.fileobj.close()
+        for key in list(sel.get_map().values()):
+            key.fileobj.close()
+
+    def stop(self):
+        self.running = False
+        self.thread.join(WAIT)
+
+
+# The process defaults for the dead time and the handshake (5 s, 2 s): a
+# peer that never authenticates must not hold a slot for the dead time.
+PRODUCTION_TIMES = dict(heartbeat_ms=1000, dead_ms=5000, log_level="info")
+
+
+def unauthenticated_flood(build, d):
+    """Before the fix the flooders held all 64 slots for the 5 s dead time
+    and won every race for a freed one: gamesrv linked after 14 to 30 s,
+    if at all. Now each must link within 10 s (it takes about 1 s)."""
+    path = write_secret(d, "good", os.urandom(32))
+    floods = []
+    try:
+        dbproxy = rt.start("dbproxy", build, d, secret_file=path, **PRODUCTION_TIMES)
+        # From 127.0.0.1, the address gamesrv dials from: the per-address
+        # cap cannot tell them apart, only the eviction of the oldest.
+        floods.append(Flood(dbproxy.port, "127.0.0.1"))
+        eventually(lambda: floods[0].dials >= floods[0].count, timeout=WAIT,
+                   what="the flood on dbproxy")
+        gamesrv = rt.start("gamesrv", build, d, peer_port=dbproxy.port, secret_file=path,
+                           **PRODUCTION_TIMES)
+        eventually(lambda: re.search(r"dbproxy link \S+ up", gamesrv.text()), timeout=10,
+                   what="gamesrv linked to dbproxy through the flood")
+        floods.append(Flood(gamesrv.port, "127.0.0.2"))
+        eventually(lambda: floods[1].dials >= floods[1].count, timeout=WAIT,
+                   what="the flood on gamesrv")
+        gateway = rt.start("gateway", build, d, peer_port=gamesrv.port, secret_file=path,
+                           **PRODUCTION_TIMES)
+        eventually(lambda: "gamesrv link up" in gateway.text(), timeout=10,
+                   what="the gateway linked to gamesrv through the flood")
+        # The flooders held no slot for long: they were evicted and dialed
+        # again many times over, and said so in the logs.
+        for flood, proc in zip(floods, (dbproxy, gamesrv)):
+            rt.log("flood on %s: %d dials" % (proc.name, flood.dials))
+            assert flood.dials > 2 * flood.count, (proc.name, flood.dials)
+            assert "still in their handshake to make room" in proc.text(), proc.name
+    finally:
+        for flood in floods:
+            flood.stop()
+
+
+def preauth_big_frame(build, d):
+    path = write_secret(d, "good", os.urandom(32))
+    # Deadlines far away: only the frame limit can close these links.
+    slow = dict(secret_file=path, dead_ms=60000)
+    dbproxy = rt.start("dbproxy", build, d, "--handshake-ms", "60000", **slow)
+    gamesrv = rt.start("gamesrv", build, d, "--handshake-ms", "60000",
+                       peer_port=dbproxy.port, **slow)
+    big = rt.encode_varint(4 << 20) + b"x" * 1000
+    for port, parse in ((gamesrv.port, gate_parse), (dbproxy.port, db_parse)):
+        conn = dial(port, parse, "big frame to %d" % port)
+        assert conn.next(skip=()).WhichOneof("body") == "challenge"
+        t0 = time.monotonic()
+        conn.send_raw(big)
+        assert conn.wait_closed()
+        assert time.monotonic() - t0 < 5, "not refused at once"
+        conn.close()
+    # The dialing side too: a gamesrv stand-in that sends one.
+    listener = rt.listen()
+    rt.start("gateway", build, d, "--handshake-ms", "60000",
+             peer_port=listener.getsockname()[1], **slow)
+    conn = rt.Framed(listener.accept()[0], gate_parse, "gateway link")
+    t0 = time.monotonic()
+    conn.send_raw(big)
+    assert conn.wait_closed()
+    assert time.monotonic() - t0 < 5, "the gateway did not refuse it at once"
+    conn.close()
+    listener.close()
+
+
 def refuse_to_start(build, d):
     open_mode = write_secret(d, "open", os.urandom(32), mode=0o644)
     for proc in ("gateway", "gamesrv", "dbproxy"):
@@ -293,7 +425,8 @@ def with_dir(case):
 CASES = {f.__name__: with_dir(f) for f in (gateway_wrong_secret, gamesrv_wrong_secret,
                                             acceptor_wrong_secret, request_before_auth,
                                             scripted_handshake, silent_peer, refuse_to_start,
-                                            no_secrets_in_logs)}
+                                            no_secrets_in_logs, unauthenticated_flood,
+                                            preauth_big_frame)}
 
 if __name__ == "__main__":
     rt.main(cases=CASES)

@@ -1,6 +1,6 @@
 /*
  * test_common.c: unit tests of the common library (calls table, options,
- * log level names, protobuf arena, heartbeat rule, link handshake). Each case is run as
+ * log level names, protobuf arena, metrics). Each case is run as
  * its own CTest test: `test_common <case>`.
  */
 #define _POSIX_C_SOURCE 200809L
@@ -10,13 +10,10 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "check.h"
 #include "rg/calls.h"
-#include "rg/heartbeat.h"
-#include "rg/link_auth.h"
 #include "rg/log.h"
 #include "rg/metrics.h"
 #include "rg/options.h"
@@ -432,7 +429,7 @@ static void options_port_file(void)
 	CHECK(rg_port_file_write(&c, 1) == -ENOENT);
 }
 
-/* ---- log, arena, heartbeat ----------------------------------------------- */
+/* ---- log, arena ----------------------------------------------- */
 
 static void log_levels(void)
 {
@@ -634,131 +631,6 @@ static void throttle_bounded(void)
 	rg_throttle_destroy(t);
 }
 
-static void heartbeat_rule(void)
-{
-	struct rg_heartbeat hb;
-
-	rg_heartbeat_init(&hb, 1000, 5000, 100);
-	CHECK(!rg_heartbeat_due(&hb, 500));
-	CHECK(rg_heartbeat_due(&hb, 1100));
-	CHECK(!rg_heartbeat_due(&hb, 1100));
-	CHECK(!rg_heartbeat_dead(&hb, 5100));
-	CHECK(rg_heartbeat_dead(&hb, 5101));
-	rg_heartbeat_heard(&hb, 5000);
-	CHECK(!rg_heartbeat_dead(&hb, 9000));
-	CHECK(rg_heartbeat_dead(&hb, 10001));
-}
-
-/* ---- link authentication ------------------------------------------------- */
-
-/* Write a secret file with the given mode; returns its path (static). */
-static const char *secret_file(const char *contents, mode_t mode)
-{
-	static char path[64];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/tmp/rg-secret-%ld", (long)getpid());
-	unlink(path);
-	f = fopen(path, "w");
-	CHECK(f != NULL);
-	fputs(contents, f);
-	fclose(f);
-	CHECK(chmod(path, mode) == 0);
-	return path;
-}
-
-/* Run a full handshake between keys a (acceptor) and d (dialer); returns
- * 0 when both sides accepted, 1 when the acceptor refused the dialer, 2
- * when the dialer refused the acceptor. */
-static int handshake(const struct rg_link_key *acceptor_key, const struct rg_link_key *dialer_key)
-{
-	struct rg_link_auth acc, dial;
-	uint8_t nonce_a[RG_LINK_NONCE_BYTES], nonce_d[RG_LINK_NONCE_BYTES];
-	uint8_t proof_d[RG_LINK_PROOF_BYTES], proof_a[RG_LINK_PROOF_BYTES];
-
-	CHECK(rg_link_auth_accept(&acc, acceptor_key, nonce_a));
-	CHECK(rg_link_auth_dial(&dial, dialer_key));
-	CHECK(rg_link_auth_answer(&dial, nonce_a, sizeof(nonce_a), "gamesrv", nonce_d, proof_d) == 0);
-	/* A second challenge on the same link is a protocol error. */
-	CHECK(rg_link_auth_answer(&dial, nonce_a, sizeof(nonce_a), "gamesrv", nonce_d, proof_d) < 0);
-	if (!rg_link_auth_check_dialer(&acc, "gamesrv", nonce_d, sizeof(nonce_d), proof_d,
-				       sizeof(proof_d), "dbproxy", proof_a))
-		return 1;
-	if (!rg_link_auth_check_acceptor(&dial, "dbproxy", proof_a, sizeof(proof_a)))
-		return 2;
-	return 0;
-}
-
-static void link_auth_handshake(void)
-{
-	struct rg_link_key key, insecure;
-	struct rg_link_auth acc, dial;
-	uint8_t nonce_a[RG_LINK_NONCE_BYTES], nonce_d[RG_LINK_NONCE_BYTES];
-	uint8_t proof_d[RG_LINK_PROOF_BYTES], proof_a[RG_LINK_PROOF_BYTES];
-	const char *path = secret_file("0123456789abcdef-the-cluster-secret", 0600);
-
-	CHECK(rg_link_key_setup(path, false, &key) == 0);
-	unlink(path);
-	CHECK(!key.insecure);
-	CHECK(handshake(&key, &key) == 0);
-
-	/* A proof for another role, a reflected proof, a short proof or a
-	 * replayed Hello (old nonce_d and proof against a new challenge) fail. */
-	CHECK(rg_link_auth_accept(&acc, &key, nonce_a));
-	CHECK(rg_link_auth_dial(&dial, &key));
-	CHECK(rg_link_auth_answer(&dial, nonce_a, sizeof(nonce_a), "gamesrv", nonce_d, proof_d) == 0);
-	CHECK(!rg_link_auth_check_dialer(&acc, "gateway", nonce_d, sizeof(nonce_d), proof_d,
-					 sizeof(proof_d), "dbproxy", proof_a));
-	CHECK(rg_link_auth_accept(&acc, &key, nonce_a));
-	CHECK(!rg_link_auth_check_dialer(&acc, "gamesrv", nonce_d, sizeof(nonce_d), proof_d,
-					 sizeof(proof_d), "dbproxy", proof_a));
-	CHECK(rg_link_auth_accept(&acc, &key, nonce_a));
-	CHECK(!rg_link_auth_check_dialer(&acc, "gamesrv", nonce_d, sizeof(nonce_d), proof_d,
-					 sizeof(proof_d) - 1, "dbproxy", proof_a));
-	CHECK(!rg_link_auth_check_dialer(&acc, "gamesrv", nonce_d, 8, proof_d,
-					 sizeof(proof_d), "dbproxy", proof_a));
-
-	/* Insecure: no challenge, nothing checked; an insecure dialer cannot
-	 * answer a challenge. */
-	CHECK(rg_link_key_setup(NULL, true, &insecure) == 0 && insecure.insecure);
-	CHECK(!rg_link_auth_accept(&acc, &insecure, nonce_a));
-	CHECK(!rg_link_auth_dial(&dial, &insecure));
-	CHECK(rg_link_auth_check_dialer(&acc, "gamesrv", NULL, 0, NULL, 0, "dbproxy", proof_a));
-	CHECK(rg_link_auth_accept(&acc, &key, nonce_a));
-	CHECK(!rg_link_auth_dial(&dial, &insecure));
-	CHECK(rg_link_auth_answer(&dial, nonce_a, sizeof(nonce_a), "gamesrv", nonce_d, proof_d) < 0);
-	rg_link_key_wipe(&key);
-}
-
-static void link_auth_wrong_secret(void)
-{
-	struct rg_link_key good, bad;
-	const char *path = secret_file("0123456789abcdef-the-cluster-secret", 0600);
-
-	CHECK(rg_link_key_setup(path, false, &good) == 0);
-	path = secret_file("0123456789abcdef-the-cluster-secreT", 0400);
-	CHECK(rg_link_key_setup(path, false, &bad) == 0);
-	unlink(path);
-	CHECK(handshake(&good, &bad) == 1); /* the acceptor refuses the dialer */
-	CHECK(handshake(&bad, &bad) == 0);
-}
-
-static void link_auth_secret_file(void)
-{
-	struct rg_link_key key;
-	const char *path;
-
-	CHECK(rg_link_key_setup(NULL, false, &key) == -EINVAL);
-	CHECK(rg_link_key_setup("", false, &key) == -EINVAL);
-	CHECK(rg_link_key_setup("/nonexistent/rg.secret", false, &key) == -ENOENT);
-	path = secret_file("0123456789abcdef-the-cluster-secret", 0640);
-	CHECK(rg_link_key_setup(path, false, &key) == -EPERM);
-	path = secret_file("too short", 0600);
-	CHECK(rg_link_key_setup(path, false, &key) == -EMSGSIZE);
-	unlink(path);
-	CHECK(rg_link_key_setup("/tmp", false, &key) == -EINVAL);
-}
-
 /* ---- metrics --------------------------------------------------------------- */
 
 /* Render m; the caller frees the text. */
@@ -925,15 +797,11 @@ static const struct test_case cases[] = {
 	{ "throttle_backoff", throttle_backoff },
 	{ "throttle_bounded", throttle_bounded },
 	{ "pb_budget_bounded", pb_budget_bounded },
-	{ "heartbeat_rule", heartbeat_rule },
 	{ "metrics_render", metrics_render },
 	{ "metrics_histogram", metrics_histogram },
 	{ "metrics_families", metrics_families },
 	{ "metrics_bad_names", metrics_bad_names },
 	{ "metrics_threads", metrics_threads },
-	{ "link_auth_handshake", link_auth_handshake },
-	{ "link_auth_wrong_secret", link_auth_wrong_secret },
-	{ "link_auth_secret_file", link_auth_secret_file },
 	{ NULL, NULL },
 };
 

@@ -67,9 +67,11 @@ class FakeDb:
                     self.refused += 1
                     self.cond.notify_all()
                 continue
+            # Silent until Hello is answered: no Heartbeat may come before
+            # HelloReply (rg/link.h), here as from a real dbproxy.
             conn = rt.Framed(sock, rt.parser(self.i.GameToDb), "fakedb", background=True,
                              on_message=self._handle, heartbeat=self._heartbeat,
-                             silent=self.silent)
+                             silent=True)
             with self.cond:
                 self.conns.append(conn)
 
@@ -127,6 +129,8 @@ class FakeDb:
                 return True
             reply.add_gold.CopyFrom(self.apply_gold(req.add_gold))
         conn.send(reply)
+        if kind == "hello":
+            conn.silent = False
         return True
 
     def apply_gold(self, add):

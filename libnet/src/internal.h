@@ -259,6 +259,8 @@ struct net_session {
 	struct net_timer timer;       /* idle / connect / flush deadline      */
 	uint64_t last_recv_ms;
 	uint64_t partial_since_ms;    /* a partial frame began; 0 = none      */
+	size_t max_frame;             /* framing limit now (net_session_set_
+					 max_frame); <= the service's        */
 
 	uint8_t *rbuf;                /* unconsumed received bytes            */
 	size_t rbuf_len, rbuf_cap;

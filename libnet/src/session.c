@@ -115,6 +115,7 @@ struct net_session *net__session_acquire(struct net__service *svc, struct net_lo
 	s->recv_starved = false;
 	s->addr_counted = false;
 	s->partial_since_ms = 0;
+	s->max_frame = svc->cfg.max_frame;
 	memset(&s->peer, 0, sizeof(s->peer));
 	s->handle = (struct net__handle){0};
 	memset(s->user, 0, svc->cfg.user_size);
@@ -181,6 +182,13 @@ void *net_session_user(struct net_session *s)
 bool net_session_connected(const struct net_session *s)
 {
 	return s->state == NET__S_CONNECTED;
+}
+
+void net_session_set_max_frame(struct net_session *s, size_t max_frame)
+{
+	size_t cap = s->service->cfg.max_frame;
+
+	s->max_frame = max_frame == 0 || max_frame > cap ? cap : max_frame;
 }
 
 /* ---- end-of-turn lists ---------------------------------------------------- */
@@ -853,7 +861,7 @@ static long deliver(struct net_session *s, const uint8_t *data, size_t len)
 	/* PAUSE stops delivery mid-buffer: the rest waits in rbuf. */
 	while (s->state == NET__S_CONNECTED && used < len && !s->recv_paused) {
 		size_t hdr_len, body_len;
-		int rc = net_frame_parse(data + used, len - used, cfg->max_frame, &hdr_len, &body_len);
+		int rc = net_frame_parse(data + used, len - used, s->max_frame, &hdr_len, &body_len);
 
 		if (rc < 0) {
 			net_session_disconnect(s, rc == -EMSGSIZE ? NET_REASON_FRAME_TOO_LARGE
@@ -929,7 +937,7 @@ static size_t rbuf_wants(struct net_session *s, size_t len)
 
 	if (!cfg->ops->on_frame)
 		return len;
-	rc = net_frame_parse(s->rbuf, s->rbuf_len, cfg->max_frame, &hdr_len, &body_len);
+	rc = net_frame_parse(s->rbuf, s->rbuf_len, s->max_frame, &hdr_len, &body_len);
 	if (rc < 0)
 		return len;                 /* deliver() reports it */
 	missing = rc == 0 ? 1 : hdr_len + body_len - s->rbuf_len;

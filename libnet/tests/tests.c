@@ -341,6 +341,57 @@ static void test_oversize_frame(void)
 	expect_cut(hdr, n, NET_REASON_FRAME_TOO_LARGE);
 }
 
+/* A session that takes frames of at most 16 bytes until one says "open"
+ * (a handshake), then the service's max_frame. */
+static void small_until_open_connected(struct net_session *s)
+{
+	record_connected(s);
+	net_session_set_max_frame(s, 16);
+}
+
+static int small_until_open_frame(struct net_session *s, const uint8_t *body, size_t len)
+{
+	if (len == 4 && memcmp(body, "open", 4) == 0)
+		net_session_set_max_frame(s, 0);
+	return echo_frame(s, body, len);
+}
+
+static const struct net_session_ops small_until_open_ops = {
+	.on_connected = small_until_open_connected,
+	.on_frame = small_until_open_frame,
+	.on_disconnected = record_disconnected,
+};
+
+static void test_session_max_frame(void)
+{
+	struct net_runtime *rt = test_runtime(1);
+	struct net_session_config sc = { .ops = &small_until_open_ops, .max_frame = 1024 };
+	struct net_server *srv = start_server(rt, &sc, 0);
+	uint8_t big[1000], got[1024], hdr[10];
+	int fd = test_connect(net_server_port(srv));
+
+	memset(big, 'b', sizeof(big));
+	CHECK(test_write_frame(fd, big, 16) == 0);
+	CHECK(test_read_frame(fd, got, sizeof(got), 3000) == 16);
+	/* "open" and a big frame in one write: the limit is lifted in time. */
+	CHECK(test_write_frame(fd, "open", 4) == 0 && test_write_frame(fd, big, sizeof(big)) == 0);
+	CHECK(test_read_frame(fd, got, sizeof(got), 3000) == 4);
+	CHECK(test_read_frame(fd, got, sizeof(got), 3000) == (long)sizeof(big));
+	close(fd);
+	WAIT_UNTIL(atomic_load(&seen.disconnected) == 1, 3000);
+	release_seen_session();
+
+	/* Before "open", a header announcing 17 bytes is refused at once. */
+	fd = test_connect(net_server_port(srv));
+	CHECK(test_write_all(fd, hdr, net_varint_encode(17, hdr)) == 0);
+	CHECK(test_read_until_eof(fd, 3000) == 0);
+	WAIT_UNTIL(atomic_load(&seen.disconnected) == 2, 3000);
+	CHECK(atomic_load(&seen.last_reason) == NET_REASON_FRAME_TOO_LARGE);
+	close(fd);
+	release_seen_session();
+	net_runtime_destroy(rt);
+}
+
 static void test_bad_varint(void)
 {
 	const uint8_t bad[6] = { 0x80, 0x80, 0x80, 0x80, 0x80, 0x01 };
@@ -1148,6 +1199,7 @@ static const struct {
 	{ "echo_pingpong", test_echo_pingpong },
 	{ "split_and_batched_frames", test_split_and_batched_frames },
 	{ "oversize_frame", test_oversize_frame },
+	{ "session_max_frame", test_session_max_frame },
 	{ "bad_varint", test_bad_varint },
 	{ "send_order_threads", test_send_order_threads },
 	{ "reconnect_backoff", test_reconnect_backoff },

@@ -41,8 +41,8 @@ class Cluster:
 
     Each process runs at log_level (None: the config file's) with the
     tests' settings (procs); the links keep the processes' heartbeat and
-    dead times, but for the
-    gateway's 200/1000 ms (a dead gamesrv noticed quickly), unless link_ms
+    dead times, but for the gateway's 200/1000 ms (a dead gamesrv noticed
+    quickly) and gamesrv's 200 ms heartbeat, unless link_ms
     = (heartbeat_ms, dead_ms) sets them for every link end. args: {process:
     [flags]} added to a process's command line; extra_env: environment
     variables for deploy/ringgate (RINGGATE_<PROCESS>_ARGS replaces all of
@@ -67,9 +67,12 @@ class Cluster:
             "RINGGATE_GAMESRV_ADMIN_PORT": str(gamesrv_admin),
             "RINGGATE_DBPROXY_ADMIN_PORT": str(dbproxy_admin),
         })
+        # The gateway notices a dead gamesrv within a second, so gamesrv's
+        # heartbeats must come well within that, not every second.
+        default_link_ms = {"gateway": (200, 1000), "gamesrv": (200, None),
+                           "dbproxy": (None, None)}
         for name in ("dbproxy", "gamesrv", "gateway"):
-            heartbeat_ms, dead_ms = link_ms or ((200, 1000) if name == "gateway"
-                                                else (None, None))
+            heartbeat_ms, dead_ms = link_ms or default_link_ms[name]
             flags = procs.settings_args(name, log_level=log_level, heartbeat_ms=heartbeat_ms,
                                         dead_ms=dead_ms)
             self.env["RINGGATE_%s_ARGS" % name.upper()] = " ".join(

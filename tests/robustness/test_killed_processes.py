@@ -380,7 +380,7 @@ def run_faults(cluster, earners):
     steady_load(earners)
     since_gw = len(cluster.log_text("gateway"))  # the relink may follow -CONT at once
     freeze(cluster, "gamesrv",
-           [("gateway", r"gamesrv silent for over"),
+           [("gateway", r"gamesrv link \S+ silent for more than"),
             ("dbproxy", r"silent for more than")],
            lambda: watcher.request(timeout=30, ping=rt.client_pb2.PingRequest(client_time=1)),
            report)

@@ -24,9 +24,10 @@
  * claimed, so a proof relayed from one link to another then fails. Proofs
  * are compared with sodium_memcmp (constant time).
  *
- * The acceptor treats anything but Hello before the handshake as an attack
- * and disconnects; the processes' dead time bounds how long a peer may stay
- * silent. With --insecure-no-auth (never the default) no AuthChallenge is
+ * rg/link.h runs this handshake on every link end: before it completes each
+ * side takes nothing but handshake frames (of at most a few hundred bytes)
+ * and disconnects on anything else, and a handshake deadline bounds how long
+ * a peer may take. With --insecure-no-auth (never the default) no AuthChallenge is
  * sent and no proof is checked: the pre-authentication protocol, for tests
  * with scripted peers. The two ends must agree: a mismatch fails the
  * handshake and is logged.

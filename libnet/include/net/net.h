@@ -292,6 +292,18 @@ NET_EXPORT int net_session_error(const struct net_session *s);
 /* True from on_connected until disconnect begins. */
 NET_EXPORT bool net_session_connected(const struct net_session *s);
 
+/*
+ * Set the largest frame body this session accepts from now on (framing
+ * with on_frame only): a header announcing more ends the session with
+ * NET_REASON_FRAME_TOO_LARGE as soon as it arrives, before any body is
+ * buffered. 0, or a value above the service's max_frame, means the
+ * service's max_frame (the receive buffer is sized for it). Applies to the
+ * next frame header parsed, including the next one of the same receive
+ * when called from on_frame. For protocols that allow only small frames
+ * until a handshake ends. Loop thread only.
+ */
+NET_EXPORT void net_session_set_max_frame(struct net_session *s, size_t max_frame);
+
 /* Bytes queued and not yet handed to the kernel. */
 NET_EXPORT size_t net_session_send_queued(const struct net_session *s);
 

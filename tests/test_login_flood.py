@@ -29,6 +29,7 @@ as other machines would:
                        accounts still log in; dbproxy's --creates-per-sec 4
                        bounds creation over all addresses.
 """
+import math
 import time
 
 import ringgate_test as rt
@@ -172,9 +173,15 @@ def creation_bounded(cluster):
     # get at most 4 (the bucket) plus what refills meanwhile.
     many = [cluster.client("many%d" % i, "127.0.0.%d" % (90 + i)) for i in range(12)]
     began = send_logins(many, ["burst%d" % i for i in range(12)], b"pw")
-    answers = [c for c, _ in collect(many, began)]
-    rt.log("12 creations at once: %s" % {k: answers.count(k) for k in set(answers)})
-    assert answers.count("login") <= 6, answers
+    replies = collect(many, began)
+    answers = [c for c, _ in replies]
+    # The bucket refills 4 tokens a second while the hashes run (slow on a
+    # loaded machine): the bound is the bucket plus what the last answer's
+    # time let refill, not a fixed count.
+    allowed = 4 + math.ceil(4 * max(t for _, t in replies))
+    rt.log("12 creations at once: %s (at most %d)"
+           % ({k: answers.count(k) for k in set(answers)}, allowed))
+    assert answers.count("login") <= min(allowed, 11), answers
     # Over the bound: RATE_LIMITED; or busy, when the hashes cannot all end
     # by the deadline (a rare TIMEOUT: see one_address_flood).
     assert set(answers) <= {"login", "RATE_LIMITED", "SERVER_BUSY", "TIMEOUT"}, answers

@@ -17,7 +17,7 @@ import sys
 import threading
 import traceback
 
-from . import procs, protos
+from . import base, procs, protos
 from .base import (SKIP, SOURCE_DIR, WAIT, body_of, eventually, expect, expect_error, log,
                    skip, temp_dir)
 from .cluster import Cluster, free_ports
@@ -25,7 +25,6 @@ from .conn import (Closed, as_bytes, Framed, GameClient, dial, encode_frame, enc
                    parse_frame)
 from .procs import all_threads_stopped, start
 from .protos import load_protos, parser
-from . import base
 
 __all__ = ["SKIP", "SOURCE_DIR", "WAIT", "body_of", "eventually", "expect", "expect_error",
            "log", "skip", "temp_dir", "Cluster", "free_ports", "Closed", "Framed",

@@ -193,6 +193,7 @@ static void write_done(struct rg_write *w)
 	struct write_call *call = RG_CONTAINER_OF(w, struct write_call, write);
 	Ringgate__Internal__DbSaveReply save = RINGGATE__INTERNAL__DB_SAVE_REPLY__INIT;
 	Ringgate__Internal__DbAddGoldReply gold = RINGGATE__INTERNAL__DB_ADD_GOLD_REPLY__INIT;
+	Ringgate__Internal__DbNewEpochReply epoch = RINGGATE__INTERNAL__DB_NEW_EPOCH_REPLY__INIT;
 	DbToGame reply = RINGGATE__INTERNAL__DB_TO_GAME__INIT;
 	const char *detail;
 
@@ -209,6 +210,11 @@ static void write_done(struct rg_write *w)
 				(unsigned long long)w->add_gold.player_id);
 		reply.body_case = RINGGATE__INTERNAL__DB_TO_GAME__BODY_ADD_GOLD;
 		reply.add_gold = &gold;
+	} else if (w->result == 0 && w->kind == RG_WRITE_NEW_EPOCH) {
+		epoch.epoch = w->epoch;
+		RG_INFO("op_id epoch %llu issued", (unsigned long long)w->epoch);
+		reply.body_case = RINGGATE__INTERNAL__DB_TO_GAME__BODY_NEW_EPOCH;
+		reply.new_epoch = &epoch;
 	} else if (w->result == 0) {
 		reply.body_case = RINGGATE__INTERNAL__DB_TO_GAME__BODY_SAVE;
 		reply.save = &save;
@@ -353,6 +359,18 @@ static void handle_add_gold(struct rg_service *svc, struct link *link, const Gam
 	submit_write(svc, link, msg, call);
 }
 
+/* Issue an op_id epoch through the writer, so it is committed before the
+ * reply (proto/internal.proto, DbNewEpoch). */
+static void handle_new_epoch(struct rg_service *svc, struct link *link, const GameToDb *msg)
+{
+	struct write_call *call = write_call_new(svc, link, msg);
+
+	if (!call)
+		return;
+	call->write.kind = RG_WRITE_NEW_EPOCH;
+	submit_write(svc, link, msg, call);
+}
+
 /* The first frame: returns 0 when the link is now ready. */
 static int handle_hello(struct rg_service *svc, struct link *link, const GameToDb *msg)
 {
@@ -420,6 +438,9 @@ static int handle_msg(struct rg_service *svc, struct link *link, const GameToDb 
 		break;
 	case RINGGATE__INTERNAL__GAME_TO_DB__BODY_ADD_GOLD:
 		handle_add_gold(svc, link, msg);
+		break;
+	case RINGGATE__INTERNAL__GAME_TO_DB__BODY_NEW_EPOCH:
+		handle_new_epoch(svc, link, msg);
 		break;
 	default:
 		send_bad_request(svc, link->id, msg->request_id, "unknown request");

@@ -12,6 +12,7 @@ int gs_metrics_create(struct net_runtime *rt, struct gs_metrics **out)
 		[GS_DB_LOGIN] = "call=\"login\"",
 		[GS_DB_SAVE] = "call=\"save\"",
 		[GS_DB_ADD_GOLD] = "call=\"add_gold\"",
+		[GS_DB_NEW_EPOCH] = "call=\"new_epoch\"",
 	};
 	struct gs_metrics *m = calloc(1, sizeof(*m));
 	struct rg_metrics *r;

@@ -19,7 +19,7 @@
 #include <net/net.h>
 #include <rg/metrics.h>
 
-enum gs_db_call { GS_DB_LOGIN, GS_DB_SAVE, GS_DB_ADD_GOLD, GS_DB_CALLS };
+enum gs_db_call { GS_DB_LOGIN, GS_DB_SAVE, GS_DB_ADD_GOLD, GS_DB_NEW_EPOCH, GS_DB_CALLS };
 
 struct gs_metrics {
 	struct rg_metrics *registry;

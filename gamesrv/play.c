@@ -79,6 +79,9 @@ static void send_call_error(struct game *g, const struct reply_to *to, int statu
 	else if (status == -ECANCELED)
 		send_error(g, to, RINGGATE__CLIENT__ERROR_CODE__SHUTTING_DOWN,
 			   "the game server is stopping");
+	else if (status == -EPROTO)
+		send_error(g, to, RINGGATE__CLIENT__ERROR_CODE__INTERNAL,
+			   "a server-side failure, retry later");
 	else
 		send_error(g, to, RINGGATE__CLIENT__ERROR_CODE__SERVICE_UNAVAILABLE,
 			   "the database is unreachable");

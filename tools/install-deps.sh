@@ -12,6 +12,8 @@ packages=(
   # tests, tools and the Python client; curl for `deploy/ringgate status`,
   # systemd for `systemd-analyze verify` of the service units
   python3 python3-protobuf protobuf-compiler procps iproute2 util-linux curl systemd
+  # a gamesrv restarted with its clock stepped back (tests/test_earn_ids.py)
+  faketime
   # fuzzing: clang-14 and its libFuzzer runtime
   clang-14 libclang-rt-14-dev
   # benchmarks (libuv baseline, plots)

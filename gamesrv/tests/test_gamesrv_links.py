@@ -134,8 +134,10 @@ class FakeDb:
     answer_gold=False swallows DbAddGold; busy_saves=N refuses the next N
     saves with DB_BUSY; silent=True stops heartbeats and every answer (a
     hung dbproxy); refuse=True closes new connections at once (dbproxy
-    down). DbAddGold keeps dbproxy's op_id rule: an op_id at or below the
-    account's last applied one is answered, as a duplicate, not applied."""
+    down). DbNewEpoch is answered with 1, 2, ... as dbproxy's counter
+    would. DbAddGold keeps dbproxy's op_id rule: an op_id of the same epoch
+    as the account's last applied one, at or below it, is answered, as a
+    duplicate, not applied."""
 
     def __init__(self):
         i = rt.internal_pb2
@@ -158,6 +160,7 @@ class FakeDb:
         self.conns = []
         self.cond = threading.Condition()
         self.hellos = 0
+        self.epochs = 0             # DbNewEpoch requests answered
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self):
@@ -216,6 +219,10 @@ class FakeDb:
             p = reply.login.player
             p.player_id, p.name, p.zone = acct["id"], req.login.name, acct["zone"]
             p.x, p.y, p.gold = acct["x"], acct["y"], acct["gold"]
+        elif kind == "new_epoch":
+            with self.cond:
+                self.epochs += 1
+                reply.new_epoch.epoch = self.epochs
         elif kind == "save" and self.busy_saves > 0:
             self.busy_saves -= 1
             self.refused_saves += 1
@@ -243,7 +250,8 @@ class FakeDb:
         out = self.i.DbAddGoldReply()
         for acct in self.accounts.values():
             if acct["id"] == add.player_id:
-                if add.op_id and add.op_id <= acct.get("last_op_id", 0):
+                last = acct.get("last_op_id", 0)
+                if add.op_id and add.op_id >> 32 == last >> 32 and add.op_id <= last:
                     out.duplicate = True
                 else:
                     acct["gold"] += add.amount

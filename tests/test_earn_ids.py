@@ -1,0 +1,141 @@
+"""Earn idempotency keys come from the database, not from a clock
+(issue 11, item 1). Each case is an acknowledged earn that the old
+clock-made keys (gamesrv's wall ms << 20) answered as a success while the
+database never changed:
+
+  clock_behind    gamesrv restarted with its wall clock 60 s behind the
+                  previous run (libfaketime; exits 77 without it):
+                  "earn 7" then "earn 9" must both land in the database.
+  second_gamesrv  a second gamesrv (and gateway) on the same dbproxy,
+                  started later: a player's earns made alternately through
+                  both must all land.
+
+Usage: test_earn_ids.py BUILD_DIR CASE
+"""
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+
+import ringgate_test as rt
+from ringgate_test import body_of, expect
+
+FAKETIME_LIB = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
+
+
+def db_gold(cluster, name):
+    """The player's gold as the database file says (WAL readers are fine)."""
+    db = sqlite3.connect(os.path.join(cluster.run_dir, "ringgate.db"), timeout=10)
+    try:
+        row = db.execute("SELECT gold FROM players WHERE name = ?", (name,)).fetchone()
+    finally:
+        db.close()
+    return row[0]
+
+
+def clock_behind(build_dir):
+    if not os.path.exists(FAKETIME_LIB):
+        print("SKIP: libfaketime not installed (Debian package faketime)")
+        sys.exit(77)
+    with rt.Cluster(build_dir) as cluster:
+        gus = cluster.client("gus")
+        expect(gus.login("gus", "gus-pw"), "login")
+        assert expect(gus.earn(5), "earn").gold == 5
+        gus.close()
+
+        cluster.kill("gamesrv")
+        # The wall clock only: monotonic time (deadlines, ticks) is not
+        # what the bug was about. ASan must accept a preload before it.
+        cluster.env.update({
+            "LD_PRELOAD": FAKETIME_LIB,
+            "FAKETIME": "-60s",
+            "FAKETIME_DONT_FAKE_MONOTONIC": "1",
+            "ASAN_OPTIONS": os.environ.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0",
+        })
+        cluster.up()
+        del cluster.env["LD_PRELOAD"]  # `down` and anything later run normally
+
+        gus = cluster.client("gus-again")
+        rt.eventually(lambda: body_of(gus.ping()) == "pong", what="gateway relinked")
+        skew = time.time() - expect(gus.ping(), "pong").server_time_ms / 1000.0
+        assert 50 < skew < 70, "gamesrv's clock is not 60 s behind: %.1f s" % skew
+        expect(gus.login("gus", "gus-pw"), "login")
+        assert expect(gus.earn(7), "earn").gold == 12
+        assert expect(gus.earn(9), "earn").gold == 21
+        assert db_gold(cluster, "gus") == 21
+
+
+class Extra:
+    """A process of our own beside the cluster's, on the cluster's config
+    and secret; stopped (and its log checked for sanitizer reports) by
+    stop()."""
+
+    def __init__(self, cluster, build_dir, proc, args):
+        self.name = proc + "-2"
+        self.log_path = os.path.join(cluster.run_dir, self.name + ".log")
+        argv = [os.path.join(build_dir, proc, proc), "--config",
+                os.path.join(rt.SOURCE_DIR, "deploy", "cluster.ini"),
+                "--secret-file", os.path.join(cluster.run_dir, "cluster.secret"),
+                "--admin-port", "0", "--log-level", "debug"] + args
+        with open(self.log_path, "w") as log:
+            self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
+                                         env=cluster.env)
+
+    def text(self):
+        with open(self.log_path, errors="replace") as f:
+            return f.read()
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        reports = [line for line in self.text().splitlines()
+                   if "Sanitizer" in line or "runtime error:" in line]
+        assert not reports, "%s: sanitizer reports:\n%s" % (self.name, "\n".join(reports))
+
+
+def second_gamesrv(build_dir):
+    with rt.Cluster(build_dir) as cluster:
+        gamesrv_port, gateway_port = rt.free_ports(2)
+        extras = []
+        try:
+            # Started after the cluster's gamesrv: a later clock base.
+            time.sleep(0.1)
+            extras.append(Extra(cluster, build_dir, "gamesrv",
+                                ["--listen-port", str(gamesrv_port),
+                                 "--dbproxy-port", str(cluster.dbproxy_port)]))
+            extras.append(Extra(cluster, build_dir, "gateway",
+                                ["--port", str(gateway_port),
+                                 "--gamesrv-port", str(gamesrv_port)]))
+            rt.eventually(lambda: "gamesrv link up" in extras[1].text(),
+                          what="second gateway linked to the second gamesrv")
+
+            first = cluster.client("hal-1")
+            second = rt.GameClient(gateway_port, "hal-2")
+            expect(first.login("hal", "hal-pw"), "login")
+            rt.eventually(lambda: body_of(second.login("hal", "hal-pw")) == "login",
+                          what="login through the second gamesrv")
+            assert expect(first.earn(5), "earn").gold == 5
+            assert expect(second.earn(7), "earn").gold == 12
+            # The first gamesrv's keys were numerically below the second's.
+            assert expect(first.earn(9), "earn").gold == 21
+            assert db_gold(cluster, "hal") == 21
+        finally:
+            for extra in reversed(extras):
+                extra.stop()
+
+
+CASES = {"clock_behind": clock_behind, "second_gamesrv": second_gamesrv}
+
+if __name__ == "__main__":
+    if len(sys.argv) != 3 or sys.argv[2] not in CASES:
+        print("usage: %s BUILD_DIR {%s}" % (sys.argv[0], "|".join(CASES)))
+        sys.exit(2)
+    case = CASES[sys.argv[2]]
+    sys.argv = sys.argv[:2]
+    rt.main(case)

@@ -28,6 +28,7 @@
 #include "rg/link_auth.h"
 #include "rg/log.h"
 #include "rg/pb_arena.h"
+#include "rg/peer_clock.h"
 
 /* A GameToDb is a few hundred bytes; this leaves room for new fields. */
 #define MAX_FRAME 16384
@@ -58,6 +59,7 @@ struct link {
 	struct rg_heartbeat heartbeat;
 	struct net_timer *timer;
 	struct rg_pb_arena arena;
+	struct rg_peer_clock clock; /* ages of gamesrv's requests          */
 };
 
 /* A login on its way through the workers (and maybe the writer). */
@@ -242,10 +244,11 @@ static bool valid_name(const char *name)
 	return true;
 }
 
-/* The absolute rg_now_ms() deadline of a request; 0 when it has none. */
-static uint64_t deadline_of(const GameToDb *msg)
+/* The absolute rg_now_ms() deadline of a request, counting the time it
+ * spent in transit (rg/peer_clock.h); 0 when it has none. */
+static uint64_t deadline_of(struct link *link, const GameToDb *msg)
 {
-	return msg->deadline_ms ? rg_now_ms() + msg->deadline_ms : 0;
+	return rg_peer_clock_deadline(&link->clock, msg->sent_ms, msg->deadline_ms, rg_now_ms());
 }
 
 static void handle_login(struct rg_service *svc, struct link *link, const GameToDb *msg)
@@ -270,7 +273,7 @@ static void handle_login(struct rg_service *svc, struct link *link, const GameTo
 	call->request_id = msg->request_id;
 	memcpy(call->login.name, req->name, strlen(req->name) + 1);
 	memcpy(call->login.password, req->password, password_len + 1);
-	call->login.deadline_ms = deadline_of(msg);
+	call->login.deadline_ms = deadline_of(link, msg);
 	call->login.done = login_done;
 	err = rg_auth_submit(svc->auth, &call->login);
 	if (err) {
@@ -292,7 +295,7 @@ static void submit_write(struct rg_service *svc, struct link *link, const GameTo
 	call->svc = svc;
 	call->link = link->id;
 	call->request_id = msg->request_id;
-	call->write.deadline_ms = deadline_of(msg);
+	call->write.deadline_ms = deadline_of(link, msg);
 	call->write.done = write_done;
 	err = rg_writer_submit(svc->writer, &call->write);
 	if (err) {
@@ -507,6 +510,7 @@ static void on_connected(struct net_session *s)
 	link->session = s;
 	link->id = net_session_get_id(s);
 	rg_pb_arena_init(&link->arena, DECODE_LIMIT);
+	rg_peer_clock_init(&link->clock);
 	rg_heartbeat_init(&link->heartbeat, svc->heartbeat_ms, svc->dead_ms, net_loop_now(loop));
 	err = net_timer_create(loop, on_tick, s, &link->timer);
 	if (err) {

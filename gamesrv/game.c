@@ -72,7 +72,7 @@ void game_handle_event(struct game *g, struct game_event *ev)
 
 	switch (ev->type) {
 	case GAME_EV_CLIENT_REQUEST:
-		play_request(g, ev->link, ev->gate_msg->request);
+		play_request(g, ev->link, ev->deadline_ms, ev->gate_msg->request);
 		break;
 	case GAME_EV_CLIENT_GONE:
 		c = world_client_find(&g->world, ev->link, ev->gate_msg->gone->session);

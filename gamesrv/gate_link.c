@@ -24,6 +24,7 @@
 
 #include <rg/clock.h>
 #include <rg/log.h>
+#include <rg/peer_clock.h>
 
 #include "internal.pb-c.h"
 #include "keepalive.h"
@@ -34,6 +35,7 @@ struct gate_session {
 	bool ready;                    /* Hello received, proof checked   */
 	struct rg_link_auth auth;      /* the handshake                   */
 	struct game_event *down_event; /* preallocated GATE_DOWN          */
+	struct rg_peer_clock clock;    /* ages of the gateway's requests  */
 };
 
 static int send_heartbeat(struct net_session *s)
@@ -73,6 +75,7 @@ static void on_connected(struct net_session *s)
 	struct gate_service *g = net_session_service_user(s);
 
 	gs->svc = g;
+	rg_peer_clock_init(&gs->clock);
 	RG_INFO("gateway link from %s connected", net_session_peer(s));
 	gs->down_event = game_event_new(GAME_EV_GATE_DOWN, net_session_get_id(s), 0);
 	if (!gs->down_event ||
@@ -132,6 +135,7 @@ static void answer_overloaded(struct net_session *s, const Ringgate__Internal__C
 	Ringgate__Client__Error err = RINGGATE__CLIENT__ERROR__INIT;
 	uint64_t session = req->session;
 
+	to.request_id = req->request_id;
 	err.code = RINGGATE__CLIENT__ERROR_CODE__SERVICE_UNAVAILABLE;
 	err.message = "game server overloaded, retry later";
 	msg.seq = req->message ? req->message->seq : 0;
@@ -177,6 +181,10 @@ static int on_frame(struct net_session *s, const uint8_t *body, size_t len)
 	case RINGGATE__INTERNAL__GATE_TO_GAME__BODY_HEARTBEAT:
 		break; /* keepalive_heard above is all it is for */
 	case RINGGATE__INTERNAL__GATE_TO_GAME__BODY_REQUEST:
+		/* Stamped here, before the queue: time spent in it (and in the
+		 * socket, if we were stopped) counts against the deadline. */
+		ev->deadline_ms = rg_peer_clock_deadline(&gs->clock, msg->request->sent_ms,
+							 msg->request->deadline_ms, rg_now_ms());
 		if (game_queue_push(g->queue, ev) == 0)
 			return 0;
 		RG_WARN("game queue full: refusing a request from gateway %s",
@@ -251,20 +259,35 @@ void gate_service_stop_accepting(struct gate_service *g)
 
 /* ---- game side ------------------------------------------------------------ */
 
-int gate_out_send(struct gate_out *o, net_session_id link, const uint64_t *sessions,
-		  size_t count, const Ringgate__Client__ServerMessage *msg)
+/* One ToClient frame; request_id as gate_out_reply's, or 0. */
+static int send_to_client(struct gate_out *o, net_session_id link, const uint64_t *sessions,
+			  size_t count, uint64_t request_id,
+			  const Ringgate__Client__ServerMessage *msg)
 {
 	Ringgate__Internal__GameToGate out = RINGGATE__INTERNAL__GAME_TO_GATE__INIT;
 	Ringgate__Internal__ToClient to = RINGGATE__INTERNAL__TO_CLIENT__INIT;
 
 	if (count == 0)
 		return 0;
+	to.request_id = request_id;
 	to.n_sessions = count;
 	to.sessions = (uint64_t *)sessions; /* protobuf-c's packer only reads */
 	to.message = (Ringgate__Client__ServerMessage *)msg;
 	out.body_case = RINGGATE__INTERNAL__GAME_TO_GATE__BODY_TO_CLIENT;
 	out.to_client = &to;
 	return wire_send_to(o->rt, link, &o->buf, &out.base);
+}
+
+int gate_out_send(struct gate_out *o, net_session_id link, const uint64_t *sessions,
+		  size_t count, const Ringgate__Client__ServerMessage *msg)
+{
+	return send_to_client(o, link, sessions, count, 0, msg);
+}
+
+int gate_out_reply(struct gate_out *o, net_session_id link, uint64_t session,
+		   uint64_t request_id, const Ringgate__Client__ServerMessage *msg)
+{
+	return send_to_client(o, link, &session, 1, request_id, msg);
 }
 
 int gate_out_kick(struct gate_out *o, net_session_id link, uint64_t session,

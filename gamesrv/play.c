@@ -30,12 +30,13 @@
 typedef Ringgate__Client__ServerMessage ServerMessage;
 typedef Ringgate__Client__ErrorCode ErrorCode;
 
-/* Who a reply goes to: a client session on a gateway link and the seq of
- * its request. */
+/* Who a reply goes to: a client session on a gateway link, the seq of its
+ * request, and the gateway's id of that request (0 and 0 for a push). */
 struct reply_to {
 	net_session_id link;
 	uint64_t session;
 	uint32_t seq;
+	uint64_t request_id;
 };
 
 /* ---- sending -------------------------------------------------------------- */
@@ -45,7 +46,7 @@ static void send_to(struct game *g, const struct reply_to *to, ServerMessage *ms
 	int rc;
 
 	msg->seq = to->seq;
-	rc = gate_out_send(&g->out, to->link, &to->session, 1, msg);
+	rc = gate_out_reply(&g->out, to->link, to->session, to->request_id, msg);
 	if (rc < 0)
 		RG_DEBUG("reply to client %llu not sent: %s", (unsigned long long)to->session,
 			 net_strerror(rc));
@@ -411,6 +412,7 @@ static void send_rest_of_zone(struct game *g, const struct reply_to *to,
 	struct reply_to push = *to;
 
 	push.seq = 0;
+	push.request_id = 0;
 	for (const struct player *o = from; o; o = o->zone_next) {
 		ServerMessage msg = RINGGATE__CLIENT__SERVER_MESSAGE__INIT;
 		Ringgate__Client__PlayerJoined joined = RINGGATE__CLIENT__PLAYER_JOINED__INIT;
@@ -731,21 +733,31 @@ static void handle_ping(struct game *g, const struct reply_to *to,
 
 /* ---- dispatch ---------------------------------------------------------------- */
 
-void play_request(struct game *g, net_session_id link,
-			   const Ringgate__Internal__ClientRequest *req)
+void play_request(struct game *g, net_session_id link, uint64_t deadline_ms,
+		  const Ringgate__Internal__ClientRequest *req)
 {
 	const Ringgate__Client__ClientMessage *m = req->message;
-	struct reply_to to = { .link = link, .session = req->session, .seq = m ? m->seq : 0 };
+	struct reply_to to = { .link = link, .session = req->session, .seq = m ? m->seq : 0,
+			       .request_id = req->request_id };
 	struct client *c = world_client_find(&g->world, link, req->session);
 	struct player *p = c ? c->player : NULL;
-	uint64_t deadline = rg_now_ms();
+	uint64_t now = rg_now_ms();
+	uint64_t deadline = now + g->cfg.call_deadline_ms;
 
 	/* The earlier of our own deadline and the one the gateway applies:
 	 * answering after the gateway gave up would help nobody. */
-	if (req->deadline_ms > 0 && req->deadline_ms < g->cfg.call_deadline_ms)
-		deadline += req->deadline_ms;
-	else
-		deadline += g->cfg.call_deadline_ms;
+	if (deadline_ms != 0 && deadline_ms < deadline)
+		deadline = deadline_ms;
+	if (now >= deadline) {
+		/* The client has been told TIMEOUT (or will be at the
+		 * gateway's next tick): doing it now would apply a request
+		 * its sender was told had failed. */
+		RG_DEBUG("client %#llx seq %u: deadline passed %llu ms before it was handled; "
+			 "dropped unapplied", (unsigned long long)req->session, to.seq,
+			 (unsigned long long)(now - deadline));
+		rg_counter_add(g->cfg.metrics->requests_expired, 1);
+		return;
+	}
 
 	if (!m || m->seq == 0) {
 		send_error(g, &to, RINGGATE__CLIENT__ERROR_CODE__BAD_REQUEST,

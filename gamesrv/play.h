@@ -12,8 +12,10 @@
 #include "internal.pb-c.h"
 
 /* Handle one client request that came over gateway link `link`: validate
- * it, apply it, and answer (now, or when its dbproxy call ends). */
-void play_request(struct game *g, net_session_id link,
+ * it, apply it, and answer (now, or when its dbproxy call ends). A request
+ * whose deadline_ms (rg_now_ms() clock; 0: none) has passed is dropped
+ * unapplied: the gateway has answered it TIMEOUT. */
+void play_request(struct game *g, net_session_id link, uint64_t deadline_ms,
 		  const Ringgate__Internal__ClientRequest *req);
 
 /* A client session ended (ClientGone, link down, drain, kick): its player,

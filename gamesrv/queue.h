@@ -41,6 +41,9 @@ struct game_event {
 	struct game_event *next;
 	enum game_event_type type;
 	net_session_id link;          /* the gateway or dbproxy session      */
+	uint64_t deadline_ms;         /* CLIENT_REQUEST: when the gateway gives
+					 up, on our rg_now_ms() clock (0: no
+					 deadline; rg/peer_clock.h)          */
 	Ringgate__Internal__GateToGame *gate_msg; /* CLIENT_REQUEST / _GONE  */
 	Ringgate__Internal__DbToGame *db_msg;     /* DB_REPLY                */
 	struct rg_pb_budget budget;   /* allocated the message               */

@@ -316,6 +316,18 @@ class Cluster:
         except FileNotFoundError:
             return ""
 
+    def db_player(self, name):
+        """The player's row as the database file says (read beside the
+        running dbproxy, which WAL allows): a dict of gold, zone, x, y."""
+        import sqlite3
+        db = sqlite3.connect(os.path.join(self.run_dir, "ringgate.db"), timeout=10)
+        try:
+            row = db.execute("SELECT gold, zone, x, y FROM players WHERE name = ?",
+                             (name,)).fetchone()
+        finally:
+            db.close()
+        return dict(zip(("gold", "zone", "x", "y"), row))
+
     def client(self, name="client"):
         return GameClient(self.gateway_port, name)
 

@@ -13,7 +13,6 @@ database never changed:
 Usage: test_earn_ids.py BUILD_DIR CASE
 """
 import os
-import sqlite3
 import subprocess
 import sys
 import time
@@ -22,16 +21,6 @@ import ringgate_test as rt
 from ringgate_test import body_of, expect
 
 FAKETIME_LIB = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
-
-
-def db_gold(cluster, name):
-    """The player's gold as the database file says (WAL readers are fine)."""
-    db = sqlite3.connect(os.path.join(cluster.run_dir, "ringgate.db"), timeout=10)
-    try:
-        row = db.execute("SELECT gold FROM players WHERE name = ?", (name,)).fetchone()
-    finally:
-        db.close()
-    return row[0]
 
 
 def clock_behind(build_dir):
@@ -63,7 +52,7 @@ def clock_behind(build_dir):
         expect(gus.login("gus", "gus-pw"), "login")
         assert expect(gus.earn(7), "earn").gold == 12
         assert expect(gus.earn(9), "earn").gold == 21
-        assert db_gold(cluster, "gus") == 21
+        assert cluster.db_player("gus")["gold"] == 21
 
 
 class Extra:
@@ -124,7 +113,7 @@ def second_gamesrv(build_dir):
             assert expect(second.earn(7), "earn").gold == 12
             # The first gamesrv's keys were numerically below the second's.
             assert expect(first.earn(9), "earn").gold == 21
-            assert db_gold(cluster, "hal") == 21
+            assert cluster.db_player("hal")["gold"] == 21
         finally:
             for extra in reversed(extras):
                 extra.stop()

@@ -223,12 +223,23 @@ static void broadcast_left(struct game *g, struct player *p)
  * A save of one player's position. It pins the player until it ends. A
  * save that dbproxy refuses with DB_BUSY (its write queue is full) waits on
  * g->save_retries and is sent again by a later tick, after a delay that
- * doubles from SAVE_RETRY_MS, up to SAVE_ATTEMPTS sends in all; any other
- * failure ends it. A failed save leaves the player dirty,
- * so the next autosave tries again if the player is still around.
+ * doubles from SAVE_RETRY_MS, up to SAVE_ATTEMPTS sends in all.
+ *
+ * The save of a player who has left (logout, disconnect, the gateway link
+ * lost) is the last chance to keep its acknowledged moves: when the dbproxy
+ * link is down (at send, or dropped with the save in flight, as after a
+ * gamesrv stall that both its links outlived) it is held on
+ * g->save_retries too and sent again once the link is back up, for up to
+ * SAVE_HOLD_MS after it was made; the player stays pinned (in memory, the
+ * freshest copy for a login meanwhile) until then. A save is idempotent
+ * (it writes the position current when it is sent), so a resend is safe.
+ *
+ * Any other failure ends the save. A failed save leaves the player dirty,
+ * so the next autosave tries again if the player is still online.
  */
 #define SAVE_ATTEMPTS 5
 #define SAVE_RETRY_MS 50
+#define SAVE_HOLD_MS 60000
 
 struct save_call {
 	struct game *g;
@@ -237,6 +248,10 @@ struct save_call {
 	struct reply_to to;
 	unsigned attempts;
 	uint64_t retry_at_ms;      /* waiting on g->save_retries until then */
+	bool leaving;              /* the player leaves: its last save       */
+	uint64_t hold_until_ms;    /* a leaving player's save waits for the
+				      link until then                        */
+	bool wait_link;            /* on g->save_retries for the link        */
 	struct save_call *next_retry;
 };
 
@@ -273,6 +288,20 @@ static void save_end(struct save_call *sc, int status, const Ringgate__Internal_
 	free(sc);
 }
 
+/* Put sc on g->save_retries: for the link (wait_link), or until retry_at_ms. */
+static void save_wait(struct save_call *sc, bool wait_link)
+{
+	sc->wait_link = wait_link;
+	sc->next_retry = sc->g->save_retries;
+	sc->g->save_retries = sc;
+}
+
+/* True when a save that found the link down is to wait for it. */
+static bool save_may_hold(const struct save_call *sc, int status)
+{
+	return status == -ENOTCONN && sc->leaving && rg_now_ms() < sc->hold_until_ms;
+}
+
 static void on_save_reply(void *ctx, int status, const void *reply)
 {
 	struct save_call *sc = ctx;
@@ -281,8 +310,14 @@ static void on_save_reply(void *ctx, int status, const void *reply)
 	if (status == 0 && r->status == RINGGATE__INTERNAL__DB_STATUS__DB_BUSY &&
 	    sc->attempts < SAVE_ATTEMPTS) {
 		sc->retry_at_ms = rg_now_ms() + ((uint64_t)SAVE_RETRY_MS << (sc->attempts - 1));
-		sc->next_retry = sc->g->save_retries;
-		sc->g->save_retries = sc;
+		save_wait(sc, false);
+		return;
+	}
+	if (save_may_hold(sc, status)) {
+		RG_DEBUG("player %s (%llu): dbproxy link lost with the save in flight; "
+			 "holding it for a resend", sc->player->name,
+			 (unsigned long long)sc->player->id);
+		save_wait(sc, true);
 		return;
 	}
 	save_end(sc, status, r);
@@ -296,16 +331,24 @@ static void save_send(struct save_call *sc)
 	uint64_t deadline = rg_now_ms() + g->cfg.call_deadline_ms;
 	int rc;
 
-	sc->attempts++;
 	p->dirty = false;
 	rc = db_link_save(&g->db, p->id, p->zone->bounds.id, p->x, p->y, deadline,
 			  on_save_reply, sc);
-	if (rc < 0)
+	if (rc == 0) {
+		sc->attempts++;
+	} else if (save_may_hold(sc, rc)) {
+		RG_DEBUG("player %s (%llu): dbproxy link down; holding the save until it is back",
+			 p->name, (unsigned long long)p->id);
+		save_wait(sc, true);
+	} else {
 		save_end(sc, rc, NULL);
+	}
 }
 
-/* Save p's position; answer (may be NULL) is a logout waiting for it. */
-static void save_player(struct game *g, struct player *p, const struct reply_to *answer)
+/* Save p's position; answer (may be NULL) is a logout waiting for it;
+ * leaving: p is leaving the game (the save is held if the link is down). */
+static void save_player(struct game *g, struct player *p, const struct reply_to *answer,
+			bool leaving)
 {
 	struct save_call *sc = calloc(1, sizeof(*sc));
 
@@ -320,6 +363,8 @@ static void save_player(struct game *g, struct player *p, const struct reply_to 
 	}
 	sc->g = g;
 	sc->player = p;
+	sc->leaving = leaving;
+	sc->hold_until_ms = rg_now_ms() + SAVE_HOLD_MS;
 	sc->answer = answer != NULL;
 	if (answer)
 		sc->to = *answer;
@@ -327,23 +372,31 @@ static void save_player(struct game *g, struct player *p, const struct reply_to 
 	save_send(sc);
 }
 
-/* Send again the saves dbproxy refused as busy, once due. */
+/* Send again the saves dbproxy refused as busy, once due, and the held
+ * ones once the link is back (ending those held too long). */
 static void retry_saves(struct game *g, uint64_t now)
 {
 	struct save_call *sc = g->save_retries;
+	size_t held_sent = 0;
 
 	g->save_retries = NULL;
 	while (sc) {
 		struct save_call *next = sc->next_retry;
 
-		if (now >= sc->retry_at_ms) {
+		if (!sc->wait_link && now >= sc->retry_at_ms) {
 			save_send(sc);
+		} else if (sc->wait_link && db_link_up(&g->db)) {
+			held_sent++;
+			save_send(sc);
+		} else if (sc->wait_link && now >= sc->hold_until_ms) {
+			save_end(sc, -ENOTCONN, NULL);
 		} else {
-			sc->next_retry = g->save_retries;
-			g->save_retries = sc;
+			save_wait(sc, sc->wait_link);
 		}
 		sc = next;
 	}
+	if (held_sent > 0)
+		RG_INFO("dbproxy link back: sent %zu saves held for it", held_sent);
 }
 
 /* Save every online player that moved since its last save, so a crash of
@@ -354,7 +407,7 @@ static void autosave(struct game *g)
 
 	for (struct player *p = g->world.player_list; p; p = p->next) {
 		if (p->state == PLAYER_ONLINE && p->dirty) {
-			save_player(g, p, NULL);
+			save_player(g, p, NULL, false);
 			n++;
 		}
 	}
@@ -374,7 +427,7 @@ static void leave(struct game *g, struct player *p, const struct reply_to *answe
 
 	broadcast_left(g, p);
 	RG_INFO("player %s (%llu) leaves", p->name, (unsigned long long)p->id);
-	save_player(g, p, answer); /* pins p while the save is out */
+	save_player(g, p, answer, true); /* pins p while the save is out */
 	world_player_unbind(&g->world, p);
 	world_client_remove(&g->world, c);
 }

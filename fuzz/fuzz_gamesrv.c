@@ -80,7 +80,7 @@ static void run_game(struct harness *h)
 		struct game_event *next = ev->next;
 
 		game_handle_event(&h->game, ev);
-		game_event_free(ev);
+		game_queue_release(&h->queue, ev);
 		ev = next;
 	}
 }
@@ -279,7 +279,7 @@ static void setup(struct harness *h)
 		.decode_limit = 4u * INTERNAL_MAX_FRAME, .link_key = h->key,
 	};
 
-	FUZZ_CHECK(game_queue_init(&h->queue, 16) == 0);
+	FUZZ_CHECK(game_queue_init(&h->queue, 16, 1u << 30) == 0);
 	FUZZ_CHECK(net_runtime_create(NULL, &h->rt) == 0);
 	FUZZ_CHECK(gs_metrics_create(h->rt, &h->metrics) == 0);
 	game_cfg.metrics = h->metrics;

@@ -111,7 +111,7 @@ static void *game_main(void *arg)
 			struct game_event *next = ev->next;
 
 			game_handle_event(g, ev);
-			game_event_free(ev);
+			game_queue_release(g->queue, ev);
 			ev = next;
 		}
 		now = rg_now_ms();

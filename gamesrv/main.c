@@ -54,6 +54,7 @@ struct options {
 	long zone_min_x, zone_min_y, zone_max_x, zone_max_y;
 	long max_gateways;
 	long queue_max;
+	long queue_max_bytes;
 	long loops;
 	char *engine;
 	char *log_level;
@@ -90,6 +91,9 @@ static bool options_valid(const struct options *o, enum rg_log_level *level)
 		  in_range("zone-min-y", o->zone_min_y, -1000000000, 1000000000) &&
 		  in_range("max-gateways", o->max_gateways, 0, 100000) &&
 		  in_range("queue-max", o->queue_max, 1, 100000000) &&
+		  /* at least one request of the largest decode fits */
+		  in_range("queue-max-bytes", o->queue_max_bytes, 2 * DECODE_LIMIT,
+			   (long)1 << 40) &&
 		  in_range("loops", o->loops, 0, 256) &&
 		  in_range("admin-port", o->admin_port, 0, 65535);
 
@@ -141,6 +145,7 @@ int main(int argc, char **argv)
 		.zone_max_x = 1000, .zone_max_y = 1000,
 		.max_gateways = 64,
 		.queue_max = 65536,
+		.queue_max_bytes = 64L << 20,
 		.loops = 2,
 		.engine = "",
 		.log_level = "info",
@@ -168,6 +173,8 @@ int main(int argc, char **argv)
 		{ "zone-max-y", RG_OPT_INT, &o.zone_max_y, "zone bounds" },
 		{ "max-gateways", RG_OPT_INT, &o.max_gateways, "gateway links accepted (0: no limit)" },
 		{ "queue-max", RG_OPT_INT, &o.queue_max, "client requests queued for the game thread" },
+		{ "queue-max-bytes", RG_OPT_INT, &o.queue_max_bytes,
+		  "bytes of requests queued for the game thread (more: SERVICE_UNAVAILABLE)" },
 		{ "loops", RG_OPT_INT, &o.loops, "network loop threads (0: one per core)" },
 		{ "engine", RG_OPT_STRING, &o.engine, "uring or epoll (empty: probe)" },
 		{ "log-level", RG_OPT_STRING, &o.log_level, "debug, info, warn or error" },
@@ -209,7 +216,7 @@ int main(int argc, char **argv)
 	if (rg_link_key_setup(o.secret_file, o.insecure_no_auth, &link_key) < 0)
 		return 2;
 
-	rc = game_queue_init(&queue, (size_t)o.queue_max);
+	rc = game_queue_init(&queue, (size_t)o.queue_max, (size_t)o.queue_max_bytes);
 	if (rc < 0) {
 		RG_ERROR("cannot create the game queue: %s", strerror(-rc));
 		return 1;

@@ -399,20 +399,58 @@ static void retry_saves(struct game *g, uint64_t now)
 		RG_INFO("dbproxy link back: sent %zu saves held for it", held_sent);
 }
 
-/* Save every online player that moved since its last save, so a crash of
- * gamesrv loses at most autosave_ms of movement. */
-static void autosave(struct game *g)
+/*
+ * Save the online players that moved since their last save, so a crash of
+ * gamesrv loses about autosave_ms of movement at most, spread evenly over
+ * that time: a cursor walks the player list, and each tick visits its
+ * share of it (online players x elapsed / autosave_ms, the fraction
+ * carried to the next tick), so one pass takes about autosave_ms. Saving
+ * every moved player in one tick, as before, sent more saves than
+ * dbproxy's write queue holds (4096) once that many had moved, and the
+ * earns queued behind them were refused DB_BUSY.
+ *
+ * The cursor pins the player it stops at, so that player cannot be freed
+ * (a player that leaves stays in the list while pinned).
+ */
+static void autosave(struct game *g, uint64_t now)
 {
-	size_t n = 0;
+	uint64_t elapsed = now - g->autosave_last_ms;
+	uint64_t visits;
+	struct player *p = g->world.player_list;
+	size_t saved = 0;
 
-	for (struct player *p = g->world.player_list; p; p = p->next) {
+	g->autosave_last_ms = now;
+	if (g->cfg.autosave_ms == 0)
+		return;
+	/* After a stall, catch up at no more than ten ticks' worth. */
+	if (elapsed > 10 * (uint64_t)g->cfg.tick_ms)
+		elapsed = 10 * (uint64_t)g->cfg.tick_ms;
+	g->autosave_credit += (uint64_t)g->world.online_count * elapsed;
+	visits = g->autosave_credit / g->cfg.autosave_ms;
+	g->autosave_credit %= g->cfg.autosave_ms;
+	if (visits == 0)
+		return;
+	if (g->autosave_at) {
+		struct player *at = g->autosave_at;
+
+		/* Go on at `at`, the first player not yet visited; one that
+		 * has left needs no autosave, and the unpin may free it. */
+		p = at->state == PLAYER_ONLINE ? at : at->next;
+		g->autosave_at = NULL;
+		world_player_unpin(&g->world, at);
+	}
+	for (; p && visits > 0; p = p->next, visits--) {
 		if (p->state == PLAYER_ONLINE && p->dirty) {
 			save_player(g, p, NULL, false);
-			n++;
+			saved++;
 		}
 	}
-	if (n > 0)
-		RG_DEBUG("autosave: %zu players", n);
+	if (p) { /* the pass goes on from p; at the end it starts over */
+		world_player_pin(p);
+		g->autosave_at = p;
+	}
+	if (saved > 0)
+		RG_DEBUG("autosave: %zu players", saved);
 }
 
 /*
@@ -860,11 +898,10 @@ void play_request(struct game *g, net_session_id link, uint64_t deadline_ms,
 	}
 }
 
-void play_tick(struct game *g, uint64_t now, bool autosave_due)
+void play_tick(struct game *g, uint64_t now)
 {
 	retry_saves(g, now);
-	if (autosave_due)
-		autosave(g);
+	autosave(g, now);
 }
 
 bool play_saves_waiting(const struct game *g)
@@ -874,6 +911,10 @@ bool play_saves_waiting(const struct game *g)
 
 void play_fini(struct game *g)
 {
+	if (g->autosave_at) {
+		world_player_unpin(&g->world, g->autosave_at);
+		g->autosave_at = NULL;
+	}
 	while (g->save_retries) {
 		struct save_call *sc = g->save_retries;
 

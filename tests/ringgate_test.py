@@ -242,6 +242,40 @@ def eventually(fn, timeout=30, what="condition", interval=0.1):
         time.sleep(interval)
 
 
+# ---- a process of a test's own ------------------------------------------------
+
+class Process:
+    """A program started by a test beside (or instead of) a cluster, its
+    output in DIRECTORY/NAME.log. stop() ends it: SIGTERM, then SIGKILL
+    after `wait` seconds."""
+
+    def __init__(self, name, argv, directory, env=None):
+        self.name = name
+        self.log_path = os.path.join(directory, name + ".log")
+        self.logf = open(self.log_path, "w")
+        log("starting", " ".join(argv))
+        self.proc = subprocess.Popen(argv, stdout=self.logf, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL, env=env)
+
+    def text(self):
+        with open(self.log_path, errors="replace") as f:
+            return f.read()
+
+    def sanitizer_reports(self):
+        return [line for line in self.text().splitlines()
+                if "Sanitizer" in line or "runtime error:" in line]
+
+    def stop(self, wait=15):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(wait)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.logf.close()
+
+
 # ---- the cluster -----------------------------------------------------------
 
 class Cluster:
@@ -368,6 +402,16 @@ class Cluster:
         else:
             print("run directory kept: " + self.run_dir)
         return False
+
+
+def main_cases(cases):
+    """Run one of several cases as a test program: BUILD_DIR CASE on the
+    command line, CASE a key of cases (a dict of test_fn(build_dir))."""
+    if len(sys.argv) != 3 or sys.argv[2] not in cases:
+        print("usage: %s BUILD_DIR {%s}" % (sys.argv[0], "|".join(cases)))
+        sys.exit(2)
+    test_fn = cases[sys.argv.pop(2)]
+    main(test_fn)
 
 
 def main(test_fn):

@@ -18,7 +18,6 @@ Usage: test_deadlines.py BUILD_DIR CASE
 import contextlib
 import os
 import signal
-import sys
 
 import ringgate_test as rt
 from ringgate_test import body_of, expect, expect_error
@@ -65,40 +64,21 @@ def seq_reuse(build_dir):
         assert (row["x"], row["y"]) == (1, 1), "a move told TIMEOUT was applied: %s" % row
 
 
-def earn_gamesrv_stall(build_dir):
+def earn_stall(build_dir, proc):
+    """An earn answered TIMEOUT while proc was stopped is never applied."""
     with rt.Cluster(build_dir, STALL_ENV) as cluster:
         jo = cluster.client("jo")
         expect(jo.login("jo", "jo-pw"), "login")
         assert expect(jo.earn(5), "earn").gold == 5
-        with stopped(cluster, "gamesrv"):
+        with stopped(cluster, proc):
             timed_out(jo, 50, earn=rt.client_pb2.EarnRequest(amount=7))
         jo.seq = 100
-        # Answered after gamesrv has read (and dropped) the old earn.
+        # Answered after the old earn was read (and dropped): gamesrv
+        # handles a link's requests in order, dbproxy's writer is FIFO.
         assert expect(jo.earn(1), "earn").gold == 6, "an earn told TIMEOUT was applied"
         assert cluster.db_player("jo")["gold"] == 6
 
 
-def earn_dbproxy_stall(build_dir):
-    with rt.Cluster(build_dir, STALL_ENV) as cluster:
-        kit = cluster.client("kit")
-        expect(kit.login("kit", "kit-pw"), "login")
-        assert expect(kit.earn(5), "earn").gold == 5
-        with stopped(cluster, "dbproxy"):
-            timed_out(kit, 50, earn=rt.client_pb2.EarnRequest(amount=7))
-        kit.seq = 100
-        # dbproxy's writer is FIFO: this one is applied after the old one
-        # was (or was not).
-        assert expect(kit.earn(1), "earn").gold == 6, "an earn told TIMEOUT was applied"
-        assert cluster.db_player("kit")["gold"] == 6
-
-
-CASES = {"seq_reuse": seq_reuse, "earn_gamesrv_stall": earn_gamesrv_stall,
-         "earn_dbproxy_stall": earn_dbproxy_stall}
-
-if __name__ == "__main__":
-    if len(sys.argv) != 3 or sys.argv[2] not in CASES:
-        print("usage: %s BUILD_DIR {%s}" % (sys.argv[0], "|".join(CASES)))
-        sys.exit(2)
-    case = CASES[sys.argv[2]]
-    sys.argv = sys.argv[:2]
-    rt.main(case)
+rt.main_cases({"seq_reuse": seq_reuse,
+               "earn_gamesrv_stall": lambda build_dir: earn_stall(build_dir, "gamesrv"),
+               "earn_dbproxy_stall": lambda build_dir: earn_stall(build_dir, "dbproxy")})

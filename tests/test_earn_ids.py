@@ -13,7 +13,6 @@ database never changed:
 Usage: test_earn_ids.py BUILD_DIR CASE
 """
 import os
-import subprocess
 import sys
 import time
 
@@ -55,37 +54,13 @@ def clock_behind(build_dir):
         assert cluster.db_player("gus")["gold"] == 21
 
 
-class Extra:
-    """A process of our own beside the cluster's, on the cluster's config
-    and secret; stopped (and its log checked for sanitizer reports) by
-    stop()."""
-
-    def __init__(self, cluster, build_dir, proc, args):
-        self.name = proc + "-2"
-        self.log_path = os.path.join(cluster.run_dir, self.name + ".log")
-        argv = [os.path.join(build_dir, proc, proc), "--config",
-                os.path.join(rt.SOURCE_DIR, "deploy", "cluster.ini"),
-                "--secret-file", os.path.join(cluster.run_dir, "cluster.secret"),
-                "--admin-port", "0", "--log-level", "debug"] + args
-        with open(self.log_path, "w") as log:
-            self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
-                                         env=cluster.env)
-
-    def text(self):
-        with open(self.log_path, errors="replace") as f:
-            return f.read()
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        reports = [line for line in self.text().splitlines()
-                   if "Sanitizer" in line or "runtime error:" in line]
-        assert not reports, "%s: sanitizer reports:\n%s" % (self.name, "\n".join(reports))
+def extra(cluster, build_dir, proc, args):
+    """A second `proc` beside the cluster's, on its config and secret."""
+    argv = [os.path.join(build_dir, proc, proc), "--config",
+            os.path.join(rt.SOURCE_DIR, "deploy", "cluster.ini"),
+            "--secret-file", os.path.join(cluster.run_dir, "cluster.secret"),
+            "--admin-port", "0", "--log-level", "debug"] + args
+    return rt.Process(proc + "-2", argv, cluster.run_dir, env=cluster.env)
 
 
 def second_gamesrv(build_dir):
@@ -95,10 +70,10 @@ def second_gamesrv(build_dir):
         try:
             # Started after the cluster's gamesrv: a later clock base.
             time.sleep(0.1)
-            extras.append(Extra(cluster, build_dir, "gamesrv",
+            extras.append(extra(cluster, build_dir, "gamesrv",
                                 ["--listen-port", str(gamesrv_port),
                                  "--dbproxy-port", str(cluster.dbproxy_port)]))
-            extras.append(Extra(cluster, build_dir, "gateway",
+            extras.append(extra(cluster, build_dir, "gateway",
                                 ["--port", str(gateway_port),
                                  "--gamesrv-port", str(gamesrv_port)]))
             rt.eventually(lambda: "gamesrv link up" in extras[1].text(),
@@ -115,16 +90,10 @@ def second_gamesrv(build_dir):
             assert expect(first.earn(9), "earn").gold == 21
             assert cluster.db_player("hal")["gold"] == 21
         finally:
-            for extra in reversed(extras):
-                extra.stop()
+            for p in reversed(extras):
+                p.stop()
+        reports = [r for p in extras for r in p.sanitizer_reports()]
+        assert not reports, "sanitizer reports:\n" + "\n".join(reports)
 
 
-CASES = {"clock_behind": clock_behind, "second_gamesrv": second_gamesrv}
-
-if __name__ == "__main__":
-    if len(sys.argv) != 3 or sys.argv[2] not in CASES:
-        print("usage: %s BUILD_DIR {%s}" % (sys.argv[0], "|".join(CASES)))
-        sys.exit(2)
-    case = CASES[sys.argv[2]]
-    sys.argv = sys.argv[:2]
-    rt.main(case)
+rt.main_cases({"clock_behind": clock_behind, "second_gamesrv": second_gamesrv})

@@ -33,7 +33,7 @@ import threading
 import time
 
 import ringgate_test as rt
-from ringgate_test import encode_varint, parse_frame, log, eventually
+from ringgate_test import encode_varint, parse_frame, eventually
 
 WAIT = 15
 LABEL = b"ringgate-link-v1"
@@ -128,29 +128,15 @@ def db_parse(body):
 
 # ---- processes ------------------------------------------------------------
 
-class Proc:
+class Proc(rt.Process):
+    """A process of this test, stopped (and checked) at the end."""
+
     def __init__(self, name, argv, directory):
-        self.name = name
-        self.log_path = os.path.join(directory, name + ".log")
-        self.logf = open(self.log_path, "w")
-        log("starting", " ".join(argv))
-        self.proc = subprocess.Popen(argv, stdout=self.logf, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL)
+        super().__init__(name, argv, directory)
         CHILDREN.append(self)
 
-    def text(self):
-        with open(self.log_path, errors="replace") as f:
-            return f.read()
-
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(WAIT)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.logf.close()
+        super().stop(WAIT)
 
 
 def wait_listening(port, proc):
@@ -432,11 +418,8 @@ def main():
     finally:
         for p in CHILDREN:
             p.stop()
-        reports = []
-        for p in CHILDREN:
-            for line in p.text().splitlines():
-                if "Sanitizer" in line or "runtime error:" in line:
-                    reports.append("%s: %s" % (p.name, line))
+        reports = ["%s: %s" % (p.name, line) for p in CHILDREN
+                   for line in p.sanitizer_reports()]
         if reports:
             ok = False
             print("sanitizer reports:\n" + "\n".join(reports))

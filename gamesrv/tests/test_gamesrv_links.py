@@ -531,6 +531,24 @@ def case_earn_timeout(srv, db):
                 and m.to_client.message.seq == seq], gate.conn.inbox
 
 
+def case_earn_first_duplicate(srv, db):
+    """An earn is keyed epoch << 32 | seq with the epoch dbproxy issued,
+    and a duplicate answer to its first send is an error, never an
+    EarnReply (issue 11 item 1: with wall-clock keys a gamesrv restarted
+    with its clock behind was told "success" while nothing was added)."""
+    c, i = rt.client_pb2, rt.internal_pb2
+    gate = FakeGate(srv.port)
+    expect(gate.login(1, "flo"), "login")
+    db.answer_gold = False
+    seq = gate.send_request(1, earn=c.EarnRequest(amount=5))
+    db.wait_for(lambda: db.swallowed, "the add_gold")
+    conn, req = db.swallowed[0]
+    assert req.add_gold.op_id == (db.epochs << 32 | 1), (req.add_gold.op_id, db.epochs)
+    conn.send(i.DbToGame(request_id=req.request_id,
+                         add_gold=i.DbAddGoldReply(gold=0, duplicate=True)))
+    expect_error(gate.wait_reply(1, seq), "INTERNAL")
+
+
 def case_db_down(srv, db):
     """An earn in flight when the dbproxy link drops is held, not failed:
     once gamesrv has redialed it is sent again with the same op_id, and a
@@ -808,6 +826,7 @@ CASES = {
     "validation": (case_validation, []),
     "takeover": (case_takeover, []),
     "earn_timeout": (case_earn_timeout, ["--call-deadline-ms", "300"]),
+    "earn_first_duplicate": (case_earn_first_duplicate, []),
     "db_down": (case_db_down, []),
     "db_silent": (case_db_silent, ["--call-deadline-ms", "60000"]),
     "gate_drop": (case_gate_drop, []),

@@ -26,6 +26,7 @@
 #include "rg/clock.h"
 #include "rg/link.h"
 #include "rg/log.h"
+#include "rg/peer_clock.h"
 
 /* A GameToDb is a few hundred bytes; this leaves room for new fields. */
 #define MAX_FRAME 16384
@@ -49,6 +50,7 @@ struct rg_service {
 struct link {
 	struct net_session *session;
 	net_session_id id;
+	struct rg_peer_clock clock; /* ages of gamesrv's requests          */
 };
 
 /* A login on its way through the workers (and maybe the writer). */
@@ -190,6 +192,7 @@ static void write_done(struct rg_write *w)
 	struct write_call *call = RG_CONTAINER_OF(w, struct write_call, write);
 	Ringgate__Internal__DbSaveReply save = RINGGATE__INTERNAL__DB_SAVE_REPLY__INIT;
 	Ringgate__Internal__DbAddGoldReply gold = RINGGATE__INTERNAL__DB_ADD_GOLD_REPLY__INIT;
+	Ringgate__Internal__DbNewEpochReply epoch = RINGGATE__INTERNAL__DB_NEW_EPOCH_REPLY__INIT;
 	DbToGame reply = RINGGATE__INTERNAL__DB_TO_GAME__INIT;
 	const char *detail;
 
@@ -206,6 +209,11 @@ static void write_done(struct rg_write *w)
 				(unsigned long long)w->add_gold.player_id);
 		reply.body_case = RINGGATE__INTERNAL__DB_TO_GAME__BODY_ADD_GOLD;
 		reply.add_gold = &gold;
+	} else if (w->result == 0 && w->kind == RG_WRITE_NEW_EPOCH) {
+		epoch.epoch = w->epoch;
+		RG_INFO("op_id epoch %llu issued", (unsigned long long)w->epoch);
+		reply.body_case = RINGGATE__INTERNAL__DB_TO_GAME__BODY_NEW_EPOCH;
+		reply.new_epoch = &epoch;
 	} else if (w->result == 0) {
 		reply.body_case = RINGGATE__INTERNAL__DB_TO_GAME__BODY_SAVE;
 		reply.save = &save;
@@ -233,10 +241,11 @@ static bool valid_name(const char *name)
 	return true;
 }
 
-/* The absolute rg_now_ms() deadline of a request; 0 when it has none. */
-static uint64_t deadline_of(const GameToDb *msg)
+/* The absolute rg_now_ms() deadline of a request, counting the time it
+ * spent in transit (rg/peer_clock.h); 0 when it has none. */
+static uint64_t deadline_of(struct link *link, const GameToDb *msg)
 {
-	return msg->deadline_ms ? rg_now_ms() + msg->deadline_ms : 0;
+	return rg_peer_clock_deadline(&link->clock, msg->sent_ms, msg->deadline_ms, rg_now_ms());
 }
 
 static void handle_login(struct rg_service *svc, struct link *link, const GameToDb *msg)
@@ -263,7 +272,7 @@ static void handle_login(struct rg_service *svc, struct link *link, const GameTo
 	memcpy(call->login.password, req->password.data, password_len);
 	call->login.password_len = password_len;
 	call->login.no_create = req->no_create;
-	call->login.deadline_ms = deadline_of(msg);
+	call->login.deadline_ms = deadline_of(link, msg);
 	call->login.done = login_done;
 	err = rg_auth_submit(svc->auth, &call->login);
 	if (err) {
@@ -285,7 +294,7 @@ static void submit_write(struct rg_service *svc, struct link *link, const GameTo
 	call->svc = svc;
 	call->link = link->id;
 	call->request_id = msg->request_id;
-	call->write.deadline_ms = deadline_of(msg);
+	call->write.deadline_ms = deadline_of(link, msg);
 	call->write.done = write_done;
 	err = rg_writer_submit(svc->writer, &call->write);
 	if (err) {
@@ -352,6 +361,18 @@ static void handle_add_gold(struct rg_service *svc, struct link *link, const Gam
 	submit_write(svc, link, msg, call);
 }
 
+/* Issue an op_id epoch through the writer, so it is committed before the
+ * reply (proto/internal.proto, DbNewEpoch). */
+static void handle_new_epoch(struct rg_service *svc, struct link *link, const GameToDb *msg)
+{
+	struct write_call *call = write_call_new(svc, link, msg);
+
+	if (!call)
+		return;
+	call->write.kind = RG_WRITE_NEW_EPOCH;
+	submit_write(svc, link, msg, call);
+}
+
 /* One of gamesrv's requests on an up link (rg/link.h handles the
  * handshake and heartbeats). A negative return closes the link. */
 static int on_message(struct rg_link *l, ProtobufCMessage *m, void *token)
@@ -388,6 +409,9 @@ static int on_message(struct rg_link *l, ProtobufCMessage *m, void *token)
 	case RINGGATE__INTERNAL__GAME_TO_DB__BODY_ADD_GOLD:
 		handle_add_gold(svc, link, msg);
 		break;
+	case RINGGATE__INTERNAL__GAME_TO_DB__BODY_NEW_EPOCH:
+		handle_new_epoch(svc, link, msg);
+		break;
 	default:
 		send_bad_request(svc, link->id, msg->request_id, "unknown request");
 		break;
@@ -403,6 +427,7 @@ static int on_connected(struct rg_link *l)
 
 	link->session = rg_link_session(l);
 	link->id = net_session_get_id(link->session);
+	rg_peer_clock_init(&link->clock);
 	return 0;
 }
 

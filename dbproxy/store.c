@@ -47,6 +47,14 @@ static const struct migration migrations[] = {
 	  /* The idempotency key of the last AddGold applied (0: none yet), so
 	   * that a resent AddGold is not paid twice (docs/storage.md). */
 	  "ALTER TABLE players ADD COLUMN last_op_id INTEGER NOT NULL DEFAULT 0;" },
+	{ 4,
+	  /* op_ids come from epochs the database issues (op_id = epoch << 32
+	   * | seq), not from gamesrv's wall clock. The counter starts above
+	   * the "epoch" part of every key written so far, so an old clock-made
+	   * key can never be taken for one of a new epoch. */
+	  "CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);"
+	  "INSERT INTO counters SELECT 'op_epoch', COALESCE(MAX(last_op_id >> 32), 0)"
+	  " FROM players;" },
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == RG_STORE_SCHEMA_VERSION,
@@ -63,6 +71,7 @@ enum stmt_id {
 	STMT_INSERT,
 	STMT_ADD_GOLD,
 	STMT_SAVE_POSITION,
+	STMT_NEW_EPOCH,
 	STMT_COUNT
 };
 
@@ -75,15 +84,18 @@ static const char *const stmt_sql[STMT_COUNT] = {
 	[STMT_INSERT] = "INSERT INTO players (name, pwhash, zone, x, y, gold, created_at,"
 			" updated_at) VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, ?6)",
 	/* The guards keep gold + amount inside SQLite's int64 and skip an
-	 * op_id (?4) already applied: no row means no player, an overflow or
-	 * a duplicate, told apart afterwards. ?4 = 0 carries no key. */
+	 * op_id (?4) already applied (same epoch, seq not above the last):
+	 * no row means no player, an overflow or a duplicate, told apart
+	 * afterwards. ?4 = 0 carries no key. */
 	[STMT_ADD_GOLD] = "UPDATE players SET gold = gold + ?2, updated_at = ?3,"
 			  " last_op_id = CASE WHEN ?4 = 0 THEN last_op_id ELSE ?4 END"
 			  " WHERE id = ?1 AND gold <= 9223372036854775807 - ?2"
-			  " AND (?4 = 0 OR last_op_id < ?4)"
+			  " AND (?4 = 0 OR last_op_id >> 32 != ?4 >> 32 OR last_op_id < ?4)"
 			  " RETURNING gold",
 	[STMT_SAVE_POSITION] = "UPDATE players SET zone = ?2, x = ?3, y = ?4, updated_at = ?5"
 			       " WHERE id = ?1",
+	[STMT_NEW_EPOCH] = "UPDATE counters SET value = value + 1 WHERE name = 'op_epoch'"
+			   " RETURNING value",
 };
 
 struct rg_store {
@@ -487,17 +499,46 @@ int rg_store_add_gold(struct rg_store *st, uint64_t player_id, uint32_t amount,
 	if (updated)
 		return 0;
 	/* Nothing matched: a missing player, a duplicate, or an overflow.
-	 * Writes for one player arrive in op_id order, so an op_id at or
-	 * below the last applied one was applied before. */
+	 * Writes of one epoch for one player arrive in op_id order, so an
+	 * op_id of the last applied one's epoch, at or below it, was applied
+	 * before. */
 	rc = rg_store_find_by_id(st, player_id, &player);
 	if (rc < 0)
 		return rc;
-	if (op_id != 0 && op_id <= player.last_op_id) {
+	if (rg_store_op_is_duplicate(op_id, player.last_op_id)) {
 		*total = player.gold;
 		*duplicate = true;
 		return 0;
 	}
 	return -ERANGE;
+}
+
+bool rg_store_op_is_duplicate(uint64_t op_id, uint64_t last_op_id)
+{
+	return op_id != 0 && op_id >> 32 == last_op_id >> 32 && op_id <= last_op_id;
+}
+
+int rg_store_new_epoch(struct rg_store *st, uint64_t *epoch)
+{
+	sqlite3_stmt *stmt = st->stmt[STMT_NEW_EPOCH];
+	sqlite3_int64 value = 0;
+	bool found = false;
+	int rc;
+
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		value = sqlite3_column_int64(stmt, 0);
+		found = true;
+	}
+	stmt_done(stmt);
+	if (rc != SQLITE_DONE)
+		return store_fail(st, "new epoch", rc);
+	if (!found)
+		return -EIO; /* the migration made the row: a damaged file */
+	/* The epoch is the top half of a 63-bit op_id. */
+	if (value < 1 || value > INT32_MAX)
+		return -ERANGE;
+	*epoch = (uint64_t)value;
+	return 0;
 }
 
 int rg_store_save_position(struct rg_store *st, uint64_t player_id, uint32_t zone,

@@ -37,7 +37,7 @@
 #define RG_SPAWN_Y 0.0f
 
 /* The schema version this binary writes (the last migration step). */
-#define RG_STORE_SCHEMA_VERSION 3
+#define RG_STORE_SCHEMA_VERSION 4
 
 /* PRAGMA synchronous for the connection; see docs/storage.md. */
 enum rg_store_sync {
@@ -126,10 +126,10 @@ int rg_store_create_player(struct rg_store *st, const char *name, const char *pw
 /*
  * Add amount to a player's gold and return the new total in *total.
  * op_id is the write's idempotency key (proto/internal.proto, DbAddGold):
- * non-zero and at most the player's last_op_id means it was applied
- * before, so nothing changes, *duplicate is set and *total is the current
- * gold; otherwise the gold is added and last_op_id becomes op_id. 0 means
- * no key: always applied, last_op_id kept.
+ * when rg_store_op_is_duplicate(op_id, the player's last_op_id) it was
+ * applied before, so nothing changes, *duplicate is set and *total is the
+ * current gold; otherwise the gold is added and last_op_id becomes op_id.
+ * 0 means no key: always applied, last_op_id kept.
  * Returns 0, -ENOENT (no such player), -ERANGE (the total would pass
  * INT64_MAX, SQLite's integer range, or op_id does; nothing changes), or
  * a negative code.
@@ -137,6 +137,18 @@ int rg_store_create_player(struct rg_store *st, const char *name, const char *pw
 int rg_store_add_gold(struct rg_store *st, uint64_t player_id, uint32_t amount,
 		      uint64_t op_id, int64_t now_ms, uint64_t *total /* OUT */,
 		      bool *duplicate /* OUT */);
+
+/* True when op_id (epoch << 32 | seq) counts as applied already, given
+ * the last op_id applied to the player: same epoch, seq not above. */
+bool rg_store_op_is_duplicate(uint64_t op_id, uint64_t last_op_id);
+
+/*
+ * Issue a new op_id epoch: increment the database's counter and return
+ * the new value (1 .. INT32_MAX) in *epoch. Inside the caller's
+ * transaction: the epoch is issued once that commits. Returns 0, -ERANGE
+ * (the counter is used up), or a negative code.
+ */
+int rg_store_new_epoch(struct rg_store *st, uint64_t *epoch /* OUT */);
 
 /* Store zone and position. Returns 0, -ENOENT, or a negative code. */
 int rg_store_save_position(struct rg_store *st, uint64_t player_id, uint32_t zone,

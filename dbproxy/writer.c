@@ -56,6 +56,8 @@ static int apply_write(struct rg_store *st, struct rg_write *w, uint64_t now_ms,
 	case RG_WRITE_SAVE_POSITION:
 		return rg_store_save_position(st, w->save.player_id, w->save.zone, w->save.x,
 					      w->save.y, wall_ms);
+	case RG_WRITE_NEW_EPOCH:
+		return rg_store_new_epoch(st, &w->epoch);
 	}
 	return -EINVAL;
 }

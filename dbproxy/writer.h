@@ -36,6 +36,7 @@ enum rg_write_kind {
 	RG_WRITE_CREATE_PLAYER,
 	RG_WRITE_ADD_GOLD,
 	RG_WRITE_SAVE_POSITION,
+	RG_WRITE_NEW_EPOCH,       /* issue an op_id epoch (rg_store_new_epoch) */
 };
 
 struct rg_write;
@@ -75,6 +76,7 @@ struct rg_write {
 	struct rg_player player;  /* CREATE_PLAYER: the new row               */
 	uint64_t gold;            /* ADD_GOLD: the new total                  */
 	bool duplicate;           /* ADD_GOLD: op_id applied before, not again */
+	uint64_t epoch;           /* NEW_EPOCH: the epoch issued              */
 
 	struct dbp_qnode node;     /* private to the writer                    */
 };

@@ -16,7 +16,7 @@
  *   op % 8 == 1  a frame from dbproxy (DbToGame bytes)
  *   op % 8 == 2  time passes: bytes[0] * 50 ms of link timers, and a game
  *                tick bytes[1] * 100 ms in the future (call deadlines,
- *                save retries, autosave when bytes[2] is odd)
+ *                save retries, the tick's share of the autosave pass)
  *   op % 8 == 3  the gateway link drops; the gateway dials again
  *   op % 8 == 4  the dbproxy link drops; gamesrv redials
  *   op % 8 == 5  dbproxy mode = bytes[0] % 4: answer OK, BUSY, ERROR, or
@@ -80,7 +80,7 @@ static void run_game(struct harness *h)
 		struct game_event *next = ev->next;
 
 		game_handle_event(&h->game, ev);
-		game_event_free(ev);
+		game_queue_release(&h->queue, ev);
 		ev = next;
 	}
 }
@@ -262,10 +262,11 @@ static void client_gone(struct harness *h, uint64_t session)
 static void setup(struct harness *h)
 {
 	/* gamesrv/main.c's defaults, with a small queue so that overload is
-	 * reachable. */
+	 * reachable, and an autosave pass short enough that a few ticks save
+	 * someone. */
 	struct game_config game_cfg = {
 		.tick_ms = 20, .call_deadline_ms = 5000, .drain_ms = 5000,
-		.autosave_ms = 30000,
+		.autosave_ms = 100,
 		.zone = { .id = 1, .min_x = -1000, .min_y = -1000, .max_x = 1000, .max_y = 1000 },
 	};
 	struct gate_service_config gate_cfg = {
@@ -281,7 +282,7 @@ static void setup(struct harness *h)
 		.decode_limit = 4u * INTERNAL_MAX_FRAME, .link_key = h->key,
 	};
 
-	FUZZ_CHECK(game_queue_init(&h->queue, 16) == 0);
+	FUZZ_CHECK(game_queue_init(&h->queue, 16, 1u << 30) == 0);
 	FUZZ_CHECK(net_runtime_create(NULL, &h->rt) == 0);
 	FUZZ_CHECK(gs_metrics_create(h->rt, &h->metrics) == 0);
 	game_cfg.metrics = h->metrics;
@@ -350,7 +351,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			fake_net_advance((uint64_t)fuzz_byte(bytes, len, 0) * 50);
 			run_game(&h);
 			db_link_expire(&h.game.db, now);
-			play_tick(&h.game, now, fuzz_byte(bytes, len, 2) & 1);
+			play_tick(&h.game, now);
 			break;
 		}
 		case 3:

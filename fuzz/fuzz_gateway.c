@@ -108,6 +108,7 @@ static void answer_upstream(struct harness *h, const Ringgate__Internal__GateToG
 		msg.seq = in->request->message->seq;
 		msg.body_case = RINGGATE__CLIENT__SERVER_MESSAGE__BODY_PONG;
 		msg.pong = &pong;
+		to.request_id = in->request->request_id;
 		to.n_sessions = 1;
 		to.sessions = &session;
 		to.message = &msg;

@@ -47,6 +47,10 @@ static const struct rg_option gs_options[] = {
 		"... of them from one address (at most max-pending-links)"),
 	ROW_INT("queue-max", queue_max, 65536, 1, 100000000,
 		"client requests queued for the game thread"),
+	/* At least one request of the largest decode fits. */
+	ROW_INT("queue-max-bytes", queue_max_bytes, 64L << 20, 2 * (long)DECODE_LIMIT,
+		(long)1 << 40,
+		"bytes of requests queued for the game thread (more: SERVICE_UNAVAILABLE)"),
 	RG_COMMON_OPTIONS(struct gs_config, common, 2, 7781),
 	{ 0 },
 };

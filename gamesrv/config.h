@@ -8,6 +8,12 @@
 
 #include <rg/options.h>
 
+/* Largest frame on an internal link (the gateway's limit for this link
+ * too: a client message it accepts must never be too big here), and what
+ * one decode may allocate. */
+#define INTERNAL_MAX_FRAME (4u << 20)
+#define DECODE_LIMIT (4u * INTERNAL_MAX_FRAME)
+
 struct gs_config {
 	char *host;               /* address gateways connect to               */
 	long port;                /* port gateways connect to (0: any)         */
@@ -28,6 +34,7 @@ struct gs_config {
 	long max_pending_links;   /* gateway links in their handshake at once  */
 	long max_pending_links_per_addr; /* ... from one address               */
 	long queue_max;           /* client requests queued for the game       */
+	long queue_max_bytes;     /* ... and their bytes                       */
 	struct rg_common_config common; /* loops, engine, log, admin, secret   */
 };
 

@@ -148,22 +148,26 @@ struct gold_write {
 	struct db_link *link;
 	uint64_t player_id;
 	uint32_t amount;
-	uint64_t op_id;
+	uint64_t op_id;            /* 0 until the link's epoch is known     */
 	uint64_t deadline_ms;
 	rg_call_fn fn;             /* the caller's callback and context      */
 	void *ctx;
 	unsigned sends;
 };
 
+/* A DbNewEpoch may take this long; a failed one is asked again at the
+ * next tick (db_link_expire). */
+#define EPOCH_CALL_MS 5000
+
 static void end_held(struct db_link *l, size_t i, int status);
+static void ask_epoch(struct db_link *l);
+static int call(struct db_link *l, enum gs_db_call kind, Ringgate__Internal__GameToDb *req,
+		uint64_t deadline_ms, rg_call_fn fn, void *ctx);
 
 int db_link_init(struct db_link *l, struct net_runtime *rt)
 {
 	memset(l, 0, sizeof(*l));
 	l->rt = rt;
-	/* Strictly increasing within this run, and above the keys of earlier
-	 * runs (proto/internal.proto, DbAddGold, states the rule). */
-	l->next_op_id = rg_wall_ms() << 20;
 	l->calls = rg_calls_create();
 	return l->calls ? 0 : -ENOMEM;
 }
@@ -188,28 +192,82 @@ static int send_gold(struct db_link *l, struct gold_write *gw);
 
 void db_link_on_up(struct db_link *l, net_session_id session)
 {
-	size_t held = l->held_len;
-
 	l->session = session;
+	l->epoch = 0;
 	rg_gauge_set(l->metrics->db_link_up, 1);
 	if (l->was_up)
 		rg_counter_add(l->metrics->db_reconnects, 1);
 	l->was_up = true;
+	ask_epoch(l); /* the held writes go out once it is known */
+}
+
+/* Send the held writes: first those sent before (each player's newest,
+ * keyed in an older epoch), so that dbproxy sees them before anything
+ * newer of their players; then the unkeyed ones, keyed in this epoch. */
+static void send_held(struct db_link *l)
+{
+	size_t held = l->held_len;
+
 	if (held == 0)
 		return;
-	/* Before anything newer can be sent: each player's held write is
-	 * its newest, so dbproxy's key check stays exact. */
 	RG_INFO("dbproxy link up: resending %zu held add_gold writes", held);
 	l->held_len = 0;
-	for (size_t i = 0; i < held; i++) {
-		struct gold_write *gw = l->held[i];
-		int rc = send_gold(l, gw);
+	for (int pass = 0; pass < 2; pass++) {
+		for (size_t i = 0; i < held; i++) {
+			struct gold_write *gw = l->held[i];
+			int rc;
 
-		if (rc < 0) {
-			gw->fn(gw->ctx, rc, NULL);
-			free(gw);
+			if (!gw || (gw->op_id == 0) != (pass == 1))
+				continue;
+			l->held[i] = NULL;
+			if (gw->op_id == 0)
+				gw->op_id = l->epoch << 32 | ++l->seq;
+			rc = send_gold(l, gw); /* a drop now puts it back on l->held */
+			if (rc < 0) {
+				gw->fn(gw->ctx, rc, NULL);
+				free(gw);
+			}
 		}
 	}
+}
+
+/* The answer to DbNewEpoch: the link may take AddGolds from now on. */
+static void epoch_done(void *ctx, int status, const void *reply)
+{
+	struct db_link *l = ctx;
+	const Ringgate__Internal__DbToGame *r = reply;
+
+	l->epoch_asked = false;
+	if (status != 0 || r->status != RINGGATE__INTERNAL__DB_STATUS__DB_OK ||
+	    r->body_case != RINGGATE__INTERNAL__DB_TO_GAME__BODY_NEW_EPOCH ||
+	    r->new_epoch->epoch == 0 || r->new_epoch->epoch > INT32_MAX) {
+		if (db_link_up(l))
+			RG_WARN("dbproxy gave no op_id epoch (%s); asking again",
+				status ? net_strerror(status) : r->message);
+		return;
+	}
+	l->epoch = r->new_epoch->epoch;
+	l->seq = 0;
+	RG_INFO("dbproxy link: op_id epoch %llu", (unsigned long long)l->epoch);
+	send_held(l);
+}
+
+/* Ask dbproxy for a new epoch, unless one is asked for already. */
+static void ask_epoch(struct db_link *l)
+{
+	Ringgate__Internal__GameToDb req = RINGGATE__INTERNAL__GAME_TO_DB__INIT;
+	Ringgate__Internal__DbNewEpoch body = RINGGATE__INTERNAL__DB_NEW_EPOCH__INIT;
+	int rc;
+
+	if (l->epoch_asked || !db_link_up(l))
+		return;
+	req.body_case = RINGGATE__INTERNAL__GAME_TO_DB__BODY_NEW_EPOCH;
+	req.new_epoch = &body;
+	rc = call(l, GS_DB_NEW_EPOCH, &req, rg_now_ms() + EPOCH_CALL_MS, epoch_done, l);
+	if (rc < 0)
+		RG_WARN("cannot ask dbproxy for an op_id epoch: %s (next tick)", net_strerror(rc));
+	else
+		l->epoch_asked = true;
 }
 
 static int by_player_then_op(const void *a, const void *b)
@@ -222,8 +280,9 @@ static int by_player_then_op(const void *a, const void *b)
 	return x->op_id < y->op_id ? -1 : x->op_id > y->op_id;
 }
 
-/* Keep only each player's newest held write (db_link.h says why); the
- * older ones fail with -ENOTCONN, as every call did before keys. */
+/* Keep only each player's newest keyed held write (db_link.h says why);
+ * the older ones fail with -ENOTCONN, as every call did before keys.
+ * Unkeyed ones (never sent) all stay. */
 static void keep_newest_per_player(struct db_link *l)
 {
 	size_t kept = 0;
@@ -234,7 +293,8 @@ static void keep_newest_per_player(struct db_link *l)
 	for (size_t i = 0; i < l->held_len; i++) {
 		struct gold_write *gw = l->held[i];
 
-		if (i + 1 < l->held_len && l->held[i + 1]->player_id == gw->player_id) {
+		if (gw->op_id != 0 && i + 1 < l->held_len &&
+		    l->held[i + 1]->player_id == gw->player_id) {
 			gw->fn(gw->ctx, -ENOTCONN, NULL);
 			free(gw);
 		} else {
@@ -249,6 +309,7 @@ void db_link_on_down(struct db_link *l, net_session_id session)
 	if (session != l->session)
 		return; /* an older connection's end, already handled */
 	l->session = 0;
+	l->epoch = 0;
 	rg_gauge_set(l->metrics->db_link_up, 0);
 	if (rg_calls_pending(l->calls) > 0)
 		RG_WARN("dbproxy link down: ending %zu pending calls",
@@ -284,6 +345,8 @@ void db_link_expire(struct db_link *l, uint64_t now_ms)
 	for (size_t i = l->held_len; i-- > 0;)
 		if (now_ms >= l->held[i]->deadline_ms)
 			end_held(l, i, -ETIMEDOUT);
+	if (db_link_up(l) && l->epoch == 0)
+		ask_epoch(l);
 }
 
 size_t db_link_pending(const struct db_link *l)
@@ -329,7 +392,10 @@ static int call(struct db_link *l, enum gs_db_call kind, Ringgate__Internal__Gam
 		free(tc);
 		return -ENOMEM;
 	}
+	/* What is left of the deadline, and our clock, so that dbproxy
+	 * counts the time the request spends in transit (internal.proto). */
 	req->deadline_ms = deadline_ms > now ? (uint32_t)(deadline_ms - now) : 1;
+	req->sent_ms = now;
 	rc = wire_send_to(l->rt, l->session, &l->buf, &req->base);
 	if (rc < 0) {
 		rg_calls_cancel(l->calls, req->request_id); /* tc's callback will not run */
@@ -400,11 +466,18 @@ static void gold_done(void *arg, int status, const void *reply)
 		return;
 	if (status == 0 && r->body_case == RINGGATE__INTERNAL__DB_TO_GAME__BODY_ADD_GOLD &&
 	    r->add_gold->duplicate) {
-		/* On a first send this would mean keys that went backwards (a
-		 * wall clock stepped back across a restart): worth a warning. */
-		rg_log(gw->sends > 1 ? RG_LOG_INFO : RG_LOG_WARN,
-		       "add_gold op %llu (send %u) was applied before: dbproxy added nothing "
-		       "this time", (unsigned long long)gw->op_id, gw->sends);
+		if (gw->sends == 1) {
+			/* Nothing of ours can have been applied under a key
+			 * the database issued for this link alone: broken
+			 * keys. Never pass this off as a success. */
+			RG_ERROR("add_gold op %llu: dbproxy calls its first send a duplicate; "
+				 "failing it", (unsigned long long)gw->op_id);
+			status = -EPROTO;
+			reply = NULL;
+		} else {
+			RG_INFO("add_gold op %llu (send %u) was applied before: dbproxy added "
+				"nothing this time", (unsigned long long)gw->op_id, gw->sends);
+		}
 	} else if (status == 0 && gw->sends > 1) {
 		RG_INFO("add_gold op %llu applied on send %u", (unsigned long long)gw->op_id,
 			gw->sends);
@@ -439,12 +512,24 @@ int db_link_add_gold(struct db_link *l, uint64_t player_id, uint32_t amount,
 
 	if (!db_link_up(l))
 		return -ENOTCONN; /* issue 3: a call to a down peer fails at once */
+	if (l->epoch != 0 && l->seq == UINT32_MAX) {
+		l->epoch = 0; /* this epoch's keys are used up: a new one */
+		ask_epoch(l);
+	}
 	gw = malloc(sizeof(*gw));
 	if (!gw)
 		return -ENOMEM;
 	*gw = (struct gold_write){ .link = l, .player_id = player_id, .amount = amount,
-				   .op_id = l->next_op_id++, .deadline_ms = deadline_ms,
-				   .fn = fn, .ctx = ctx };
+				   .deadline_ms = deadline_ms, .fn = fn, .ctx = ctx };
+	if (l->epoch == 0) {
+		/* Keyed and sent when the epoch arrives (or ended at its
+		 * deadline meanwhile). */
+		if (hold(l, gw))
+			return 0;
+		free(gw);
+		return -ENOMEM;
+	}
+	gw->op_id = l->epoch << 32 | ++l->seq;
 	rc = send_gold(l, gw);
 	if (rc < 0)
 		free(gw);

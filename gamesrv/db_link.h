@@ -18,14 +18,22 @@
  * and its callback never runs).
  *
  * AddGold is the exception to -ENOTCONN: it carries an idempotency key
- * (op_id, proto/internal.proto), so one in flight when the link goes down
- * is held and sent again, with the same op_id, once the link is back up;
- * dbproxy applies it at most once. It still ends at its deadline
- * (-ETIMEDOUT). Only the newest held AddGold of each player is kept: an
- * older one fails with -ENOTCONN, because dbproxy's key check ("op_id at
- * or below the player's last applied one is a duplicate") is exact only
- * for the newest write it may have seen (an older one may have been
- * refused, DB_BUSY, while a newer one was applied).
+ * (op_id = epoch << 32 | seq, proto/internal.proto), so one in flight when
+ * the link goes down is held and sent again, with the same op_id, once the
+ * link is back up; dbproxy applies it at most once. It still ends at its
+ * deadline (-ETIMEDOUT). Only the newest held AddGold of each player is
+ * kept: an older one fails with -ENOTCONN, because dbproxy's key check
+ * ("an op_id of the same epoch at or below the player's last applied one
+ * is a duplicate") is exact only for the newest write it may have seen (an
+ * older one may have been refused, DB_BUSY, while a newer one was applied).
+ *
+ * Epochs: each time the link comes up, the game side asks dbproxy for a
+ * new epoch (DbNewEpoch, issued by the database, so never the same twice,
+ * whatever the clocks say), and numbers that link's AddGolds 1, 2, ... in
+ * it. An AddGold made before the epoch is known waits on the held list
+ * too, unkeyed, and gets its key when the epoch arrives. A duplicate
+ * answer to a first send can only mean broken keys: the call fails
+ * (-EPROTO), never passes for a success.
  */
 #ifndef GAMESRV_DB_LINK_H
 #define GAMESRV_DB_LINK_H
@@ -79,8 +87,11 @@ struct db_link {
 	struct wire_buf buf;
 	struct gs_metrics *metrics;    /* set by the game after init        */
 	bool was_up;                   /* up once: later ups are reconnects */
-	uint64_t next_op_id;           /* AddGold keys: start wall ms << 20, +1 each */
-	struct gold_write **held;      /* AddGolds waiting for the link     */
+	uint64_t epoch;                /* this link's op_id epoch; 0: none yet */
+	uint32_t seq;                  /* the last op_id seq used in it       */
+	bool epoch_asked;              /* a DbNewEpoch is out                  */
+	struct gold_write **held;      /* AddGolds waiting for the link or
+					  its epoch                          */
 	size_t held_len, held_cap;
 };
 
@@ -98,7 +109,8 @@ void db_link_on_up(struct db_link *l, net_session_id session);
 void db_link_on_down(struct db_link *l, net_session_id session);
 void db_link_on_reply(struct db_link *l, const Ringgate__Internal__DbToGame *reply);
 
-/* End calls past their deadline (now_ms: rg_now_ms()). Game thread. */
+/* End calls past their deadline (now_ms: rg_now_ms()), and ask for an
+ * epoch again if the last request for one failed. Game thread. */
 void db_link_expire(struct db_link *l, uint64_t now_ms);
 
 /* Calls not yet ended (held AddGolds included). */

@@ -72,7 +72,7 @@ void game_handle_event(struct game *g, struct game_event *ev)
 
 	switch (ev->type) {
 	case GAME_EV_CLIENT_REQUEST:
-		play_request(g, ev->link, ev->gate_msg->request);
+		play_request(g, ev->link, ev->deadline_ms, ev->gate_msg->request);
 		break;
 	case GAME_EV_CLIENT_GONE:
 		c = world_client_find(&g->world, ev->link, ev->gate_msg->gone->session);
@@ -101,7 +101,6 @@ static void *game_main(void *arg)
 {
 	struct game *g = arg;
 	uint64_t next_tick = rg_now_ms() + g->cfg.tick_ms;
-	uint64_t next_autosave = rg_now_ms() + g->cfg.autosave_ms;
 
 	for (;;) {
 		struct game_event *ev = game_queue_take(g->queue, next_tick);
@@ -111,22 +110,19 @@ static void *game_main(void *arg)
 			struct game_event *next = ev->next;
 
 			game_handle_event(g, ev);
-			game_event_free(ev);
+			game_queue_release(g->queue, ev);
 			ev = next;
 		}
 		now = rg_now_ms();
 		if (now >= next_tick) {
-			bool autosave_due = g->cfg.autosave_ms > 0 && now >= next_autosave;
 			uint64_t tick_start_ns = rg_now_ns();
 
 			db_link_expire(&g->db, now);
-			play_tick(g, now, autosave_due);
+			play_tick(g, now);
 			rg_histogram_observe(g->cfg.metrics->tick_seconds,
 					     rg_now_ns() - tick_start_ns);
 			rg_gauge_set(g->cfg.metrics->players_online,
 				     (int64_t)g->world.online_count);
-			if (autosave_due)
-				next_autosave = now + g->cfg.autosave_ms;
 			next_tick += g->cfg.tick_ms;
 			if (next_tick <= now) /* late: skip, do not burst */
 				next_tick = now + g->cfg.tick_ms;

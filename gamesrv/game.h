@@ -58,6 +58,11 @@ struct game {
 	uint64_t drain_deadline_ms;
 	struct save_call *save_retries;   /* play.c: refused as busy, resent
 					     by a later tick                */
+	struct player *autosave_at;       /* play.c: where the autosave pass
+					     goes on (pinned), NULL: start  */
+	uint64_t autosave_credit;         /* play.c: players to visit, times
+					     autosave_ms                    */
+	uint64_t autosave_last_ms;        /* play.c: the last autosave step */
 	struct game_target *targets;   /* scratch for broadcasts          */
 	uint64_t *target_sessions;
 	size_t targets_cap;

@@ -24,18 +24,22 @@
 #include <stdbool.h>
 #include <string.h>
 
+#include <rg/clock.h>
 #include <rg/log.h>
+#include <rg/peer_clock.h>
 
 #include "internal.pb-c.h"
 
 struct gate_session {
 	struct game_event *down_event; /* preallocated GATE_DOWN          */
+	struct rg_peer_clock clock;    /* ages of the gateway's requests  */
 };
 
 static int on_connected(struct rg_link *link)
 {
 	struct gate_session *gs = rg_link_user(link);
 
+	rg_peer_clock_init(&gs->clock);
 	gs->down_event = game_event_new(GAME_EV_GATE_DOWN,
 					net_session_get_id(rg_link_session(link)), 0);
 	return gs->down_event ? 0 : -ENOMEM;
@@ -52,6 +56,7 @@ static void answer_now(struct rg_link *link, const Ringgate__Internal__ClientReq
 	Ringgate__Client__Error err = RINGGATE__CLIENT__ERROR__INIT;
 	uint64_t session = req->session;
 
+	to.request_id = req->request_id;
 	err.code = code;
 	err.message = (char *)text;
 	msg.seq = req->message ? req->message->seq : 0;
@@ -68,6 +73,7 @@ static void answer_now(struct rg_link *link, const Ringgate__Internal__ClientReq
 static int on_message(struct rg_link *link, ProtobufCMessage *m, void *token)
 {
 	struct gate_service *g = rg_link_service_user(link);
+	struct gate_session *gs = rg_link_user(link);
 	struct net_session *s = rg_link_session(link);
 	struct game_event *ev = token;
 	Ringgate__Internal__GateToGame *msg = (Ringgate__Internal__GateToGame *)m;
@@ -83,6 +89,10 @@ static int on_message(struct rg_link *link, ProtobufCMessage *m, void *token)
 			break;
 		}
 		ev->type = GAME_EV_CLIENT_REQUEST;
+		/* Stamped here, before the queue: time spent in it (and in the
+		 * socket, if we were stopped) counts against the deadline. */
+		ev->deadline_ms = rg_peer_clock_deadline(&gs->clock, msg->request->sent_ms,
+							 msg->request->deadline_ms, rg_now_ms());
 		if (game_queue_push(g->queue, ev) == 0)
 			return 0;
 		RG_WARN("game queue full: refusing a request from gateway %s",
@@ -183,20 +193,35 @@ void gate_service_fini(struct gate_service *g)
 
 /* ---- game side ------------------------------------------------------------ */
 
-int gate_out_send(struct gate_out *o, net_session_id link, const uint64_t *sessions,
-		  size_t count, const Ringgate__Client__ServerMessage *msg)
+/* One ToClient frame; request_id as gate_out_reply's, or 0. */
+static int send_to_client(struct gate_out *o, net_session_id link, const uint64_t *sessions,
+			  size_t count, uint64_t request_id,
+			  const Ringgate__Client__ServerMessage *msg)
 {
 	Ringgate__Internal__GameToGate out = RINGGATE__INTERNAL__GAME_TO_GATE__INIT;
 	Ringgate__Internal__ToClient to = RINGGATE__INTERNAL__TO_CLIENT__INIT;
 
 	if (count == 0)
 		return 0;
+	to.request_id = request_id;
 	to.n_sessions = count;
 	to.sessions = (uint64_t *)sessions; /* protobuf-c's packer only reads */
 	to.message = (Ringgate__Client__ServerMessage *)msg;
 	out.body_case = RINGGATE__INTERNAL__GAME_TO_GATE__BODY_TO_CLIENT;
 	out.to_client = &to;
 	return wire_send_to(o->rt, link, &o->buf, &out.base);
+}
+
+int gate_out_send(struct gate_out *o, net_session_id link, const uint64_t *sessions,
+		  size_t count, const Ringgate__Client__ServerMessage *msg)
+{
+	return send_to_client(o, link, sessions, count, 0, msg);
+}
+
+int gate_out_reply(struct gate_out *o, net_session_id link, uint64_t session,
+		   uint64_t request_id, const Ringgate__Client__ServerMessage *msg)
+{
+	return send_to_client(o, link, &session, 1, request_id, msg);
 }
 
 int gate_out_kick(struct gate_out *o, net_session_id link, uint64_t session,

@@ -72,10 +72,16 @@ struct gate_out {
 	struct wire_buf buf;
 };
 
-/* Send msg to the given client sessions of one gateway link (one frame).
- * Returns 0 or a negative errno; a link that has gone drops it. Game thread. */
+/* Send msg, a push, to the given client sessions of one gateway link (one
+ * frame). Returns 0 or a negative errno; a link that has gone drops it.
+ * Game thread. */
 int gate_out_send(struct gate_out *o, net_session_id link, const uint64_t *sessions,
 		  size_t count, const Ringgate__Client__ServerMessage *msg);
+
+/* Send msg to one client session as the reply to the gateway's request
+ * request_id (ClientRequest.request_id; 0 makes it a push). As above. */
+int gate_out_reply(struct gate_out *o, net_session_id link, uint64_t session,
+		   uint64_t request_id, const Ringgate__Client__ServerMessage *msg);
 
 /* Tell a gateway to send Kicked(code, text) to a client and close it. Game thread. */
 int gate_out_kick(struct gate_out *o, net_session_id link, uint64_t session,

@@ -26,12 +26,6 @@
 #include "metrics.h"
 #include "queue.h"
 
-/* Largest frame on an internal link (the gateway's limit for this link
- * too: a client message it accepts must never be too big here), and what
- * one decode may allocate. */
-#define INTERNAL_MAX_FRAME (4u << 20)
-#define DECODE_LIMIT (4u * INTERNAL_MAX_FRAME)
-
 int main(int argc, char **argv)
 {
 	struct gs_config o;
@@ -59,7 +53,7 @@ int main(int argc, char **argv)
 	if (rg_link_key_setup(o.common.secret_file, o.common.insecure_no_auth, &link_key) < 0)
 		return 2;
 
-	rc = game_queue_init(&queue, (size_t)o.queue_max);
+	rc = game_queue_init(&queue, (size_t)o.queue_max, (size_t)o.queue_max_bytes);
 	if (rc < 0) {
 		RG_ERROR("cannot create the game queue: %s", strerror(-rc));
 		return 1;

@@ -12,6 +12,7 @@ int gs_metrics_create(struct net_runtime *rt, struct gs_metrics **out)
 		[GS_DB_LOGIN] = "call=\"login\"",
 		[GS_DB_SAVE] = "call=\"save\"",
 		[GS_DB_ADD_GOLD] = "call=\"add_gold\"",
+		[GS_DB_NEW_EPOCH] = "call=\"new_epoch\"",
 	};
 	struct gs_metrics *m = calloc(1, sizeof(*m));
 	struct rg_metrics *r;
@@ -36,6 +37,9 @@ int gs_metrics_create(struct net_runtime *rt, struct gs_metrics **out)
 		m->db_call_seconds[i] = rg_metrics_histogram(
 			r, "ringgate_gamesrv_db_call_seconds", call_labels[i],
 			"dbproxy call to its reply, by call", RG_BUCKETS_SECONDS);
+	m->requests_expired = rg_metrics_counter(
+		r, "ringgate_gamesrv_requests_expired_total", NULL,
+		"Client requests dropped unapplied: their deadline passed before they were handled");
 	rg_metrics_add_net(r, rt);
 	if (!rg_metrics_ok(r)) {
 		gs_metrics_destroy(m);

@@ -7,7 +7,9 @@
  *   ringgate_gamesrv_players_online              players logged in
  *   ringgate_gamesrv_tick_seconds                time the tick's work took
  *   ringgate_gamesrv_db_call_seconds{call=}      dbproxy call -> its reply
- *                                                (login, save, add_gold)
+ *                                                (login, save, add_gold, new_epoch)
+ *   ringgate_gamesrv_requests_expired_total      client requests dropped unapplied:
+ *                                                their deadline passed first
  *
  * The game thread updates all of them (relaxed atomics); the admin
  * server's thread reads them. Only calls answered by dbproxy are timed:
@@ -19,7 +21,7 @@
 #include <net/net.h>
 #include <rg/metrics.h>
 
-enum gs_db_call { GS_DB_LOGIN, GS_DB_SAVE, GS_DB_ADD_GOLD, GS_DB_CALLS };
+enum gs_db_call { GS_DB_LOGIN, GS_DB_SAVE, GS_DB_ADD_GOLD, GS_DB_NEW_EPOCH, GS_DB_CALLS };
 
 struct gs_metrics {
 	struct rg_metrics *registry;
@@ -28,6 +30,7 @@ struct gs_metrics {
 	struct rg_gauge *players_online;
 	struct rg_histogram *tick_seconds;
 	struct rg_histogram *db_call_seconds[GS_DB_CALLS];
+	struct rg_counter *requests_expired;
 };
 
 /* Create the registry with every metric above plus rt's libnet figures.

@@ -30,12 +30,13 @@
 typedef Ringgate__Client__ServerMessage ServerMessage;
 typedef Ringgate__Client__ErrorCode ErrorCode;
 
-/* Who a reply goes to: a client session on a gateway link and the seq of
- * its request. */
+/* Who a reply goes to: a client session on a gateway link, the seq of its
+ * request, and the gateway's id of that request (0 and 0 for a push). */
 struct reply_to {
 	net_session_id link;
 	uint64_t session;
 	uint32_t seq;
+	uint64_t request_id;
 };
 
 /* ---- sending -------------------------------------------------------------- */
@@ -45,7 +46,7 @@ static void send_to(struct game *g, const struct reply_to *to, ServerMessage *ms
 	int rc;
 
 	msg->seq = to->seq;
-	rc = gate_out_send(&g->out, to->link, &to->session, 1, msg);
+	rc = gate_out_reply(&g->out, to->link, to->session, to->request_id, msg);
 	if (rc < 0)
 		RG_DEBUG("reply to client %llu not sent: %s", (unsigned long long)to->session,
 			 net_strerror(rc));
@@ -79,6 +80,9 @@ static void send_call_error(struct game *g, const struct reply_to *to, int statu
 	else if (status == -ECANCELED)
 		send_error(g, to, RINGGATE__CLIENT__ERROR_CODE__SHUTTING_DOWN,
 			   "the game server is stopping");
+	else if (status == -EPROTO)
+		send_error(g, to, RINGGATE__CLIENT__ERROR_CODE__INTERNAL,
+			   "a server-side failure, retry later");
 	else
 		send_error(g, to, RINGGATE__CLIENT__ERROR_CODE__SERVICE_UNAVAILABLE,
 			   "the database is unreachable");
@@ -225,12 +229,23 @@ static void broadcast_left(struct game *g, struct player *p)
  * A save of one player's position. It pins the player until it ends. A
  * save that dbproxy refuses with DB_BUSY (its write queue is full) waits on
  * g->save_retries and is sent again by a later tick, after a delay that
- * doubles from SAVE_RETRY_MS, up to SAVE_ATTEMPTS sends in all; any other
- * failure ends it. A failed save leaves the player dirty,
- * so the next autosave tries again if the player is still around.
+ * doubles from SAVE_RETRY_MS, up to SAVE_ATTEMPTS sends in all.
+ *
+ * The save of a player who has left (logout, disconnect, the gateway link
+ * lost) is the last chance to keep its acknowledged moves: when the dbproxy
+ * link is down (at send, or dropped with the save in flight, as after a
+ * gamesrv stall that both its links outlived) it is held on
+ * g->save_retries too and sent again once the link is back up, for up to
+ * SAVE_HOLD_MS after it was made; the player stays pinned (in memory, the
+ * freshest copy for a login meanwhile) until then. A save is idempotent
+ * (it writes the position current when it is sent), so a resend is safe.
+ *
+ * Any other failure ends the save. A failed save leaves the player dirty,
+ * so the next autosave tries again if the player is still online.
  */
 #define SAVE_ATTEMPTS 5
 #define SAVE_RETRY_MS 50
+#define SAVE_HOLD_MS 60000
 
 struct save_call {
 	struct game *g;
@@ -239,6 +254,10 @@ struct save_call {
 	struct reply_to to;
 	unsigned attempts;
 	uint64_t retry_at_ms;      /* waiting on g->save_retries until then */
+	bool leaving;              /* the player leaves: its last save       */
+	uint64_t hold_until_ms;    /* a leaving player's save waits for the
+				      link until then                        */
+	bool wait_link;            /* on g->save_retries for the link        */
 	struct save_call *next_retry;
 };
 
@@ -275,6 +294,20 @@ static void save_end(struct save_call *sc, int status, const Ringgate__Internal_
 	free(sc);
 }
 
+/* Put sc on g->save_retries: for the link (wait_link), or until retry_at_ms. */
+static void save_wait(struct save_call *sc, bool wait_link)
+{
+	sc->wait_link = wait_link;
+	sc->next_retry = sc->g->save_retries;
+	sc->g->save_retries = sc;
+}
+
+/* True when a save that found the link down is to wait for it. */
+static bool save_may_hold(const struct save_call *sc, int status)
+{
+	return status == -ENOTCONN && sc->leaving && rg_now_ms() < sc->hold_until_ms;
+}
+
 static void on_save_reply(void *ctx, int status, const void *reply)
 {
 	struct save_call *sc = ctx;
@@ -283,8 +316,14 @@ static void on_save_reply(void *ctx, int status, const void *reply)
 	if (status == 0 && r->status == RINGGATE__INTERNAL__DB_STATUS__DB_BUSY &&
 	    sc->attempts < SAVE_ATTEMPTS) {
 		sc->retry_at_ms = rg_now_ms() + ((uint64_t)SAVE_RETRY_MS << (sc->attempts - 1));
-		sc->next_retry = sc->g->save_retries;
-		sc->g->save_retries = sc;
+		save_wait(sc, false);
+		return;
+	}
+	if (save_may_hold(sc, status)) {
+		RG_DEBUG("player %s (%llu): dbproxy link lost with the save in flight; "
+			 "holding it for a resend", sc->player->name,
+			 (unsigned long long)sc->player->id);
+		save_wait(sc, true);
 		return;
 	}
 	save_end(sc, status, r);
@@ -298,16 +337,24 @@ static void save_send(struct save_call *sc)
 	uint64_t deadline = rg_now_ms() + g->cfg.call_deadline_ms;
 	int rc;
 
-	sc->attempts++;
 	p->dirty = false;
 	rc = db_link_save(&g->db, p->id, p->zone->bounds.id, p->x, p->y, deadline,
 			  on_save_reply, sc);
-	if (rc < 0)
+	if (rc == 0) {
+		sc->attempts++;
+	} else if (save_may_hold(sc, rc)) {
+		RG_DEBUG("player %s (%llu): dbproxy link down; holding the save until it is back",
+			 p->name, (unsigned long long)p->id);
+		save_wait(sc, true);
+	} else {
 		save_end(sc, rc, NULL);
+	}
 }
 
-/* Save p's position; answer (may be NULL) is a logout waiting for it. */
-static void save_player(struct game *g, struct player *p, const struct reply_to *answer)
+/* Save p's position; answer (may be NULL) is a logout waiting for it;
+ * leaving: p is leaving the game (the save is held if the link is down). */
+static void save_player(struct game *g, struct player *p, const struct reply_to *answer,
+			bool leaving)
 {
 	struct save_call *sc = calloc(1, sizeof(*sc));
 
@@ -322,6 +369,8 @@ static void save_player(struct game *g, struct player *p, const struct reply_to 
 	}
 	sc->g = g;
 	sc->player = p;
+	sc->leaving = leaving;
+	sc->hold_until_ms = rg_now_ms() + SAVE_HOLD_MS;
 	sc->answer = answer != NULL;
 	if (answer)
 		sc->to = *answer;
@@ -329,39 +378,85 @@ static void save_player(struct game *g, struct player *p, const struct reply_to 
 	save_send(sc);
 }
 
-/* Send again the saves dbproxy refused as busy, once due. */
+/* Send again the saves dbproxy refused as busy, once due, and the held
+ * ones once the link is back (ending those held too long). */
 static void retry_saves(struct game *g, uint64_t now)
 {
 	struct save_call *sc = g->save_retries;
+	size_t held_sent = 0;
 
 	g->save_retries = NULL;
 	while (sc) {
 		struct save_call *next = sc->next_retry;
 
-		if (now >= sc->retry_at_ms) {
+		if (!sc->wait_link && now >= sc->retry_at_ms) {
 			save_send(sc);
+		} else if (sc->wait_link && db_link_up(&g->db)) {
+			held_sent++;
+			save_send(sc);
+		} else if (sc->wait_link && now >= sc->hold_until_ms) {
+			save_end(sc, -ENOTCONN, NULL);
 		} else {
-			sc->next_retry = g->save_retries;
-			g->save_retries = sc;
+			save_wait(sc, sc->wait_link);
 		}
 		sc = next;
 	}
+	if (held_sent > 0)
+		RG_INFO("dbproxy link back: sent %zu saves held for it", held_sent);
 }
 
-/* Save every online player that moved since its last save, so a crash of
- * gamesrv loses at most autosave_ms of movement. */
-static void autosave(struct game *g)
+/*
+ * Save the online players that moved since their last save, so a crash of
+ * gamesrv loses about autosave_ms of movement at most, spread evenly over
+ * that time: a cursor walks the player list, and each tick visits its
+ * share of it (online players x elapsed / autosave_ms, the fraction
+ * carried to the next tick), so one pass takes about autosave_ms. Saving
+ * every moved player in one tick, as before, sent more saves than
+ * dbproxy's write queue holds (4096) once that many had moved, and the
+ * earns queued behind them were refused DB_BUSY.
+ *
+ * The cursor pins the player it stops at, so that player cannot be freed
+ * (a player that leaves stays in the list while pinned).
+ */
+static void autosave(struct game *g, uint64_t now)
 {
-	size_t n = 0;
+	uint64_t elapsed = now - g->autosave_last_ms;
+	uint64_t visits;
+	struct player *p = g->world.player_list;
+	size_t saved = 0;
 
-	for (struct player *p = g->world.player_list; p; p = p->next) {
+	g->autosave_last_ms = now;
+	if (g->cfg.autosave_ms == 0)
+		return;
+	/* After a stall, catch up at no more than ten ticks' worth. */
+	if (elapsed > 10 * (uint64_t)g->cfg.tick_ms)
+		elapsed = 10 * (uint64_t)g->cfg.tick_ms;
+	g->autosave_credit += (uint64_t)g->world.online_count * elapsed;
+	visits = g->autosave_credit / g->cfg.autosave_ms;
+	g->autosave_credit %= g->cfg.autosave_ms;
+	if (visits == 0)
+		return;
+	if (g->autosave_at) {
+		struct player *at = g->autosave_at;
+
+		/* Go on at `at`, the first player not yet visited; one that
+		 * has left needs no autosave, and the unpin may free it. */
+		p = at->state == PLAYER_ONLINE ? at : at->next;
+		g->autosave_at = NULL;
+		world_player_unpin(&g->world, at);
+	}
+	for (; p && visits > 0; p = p->next, visits--) {
 		if (p->state == PLAYER_ONLINE && p->dirty) {
-			save_player(g, p, NULL);
-			n++;
+			save_player(g, p, NULL, false);
+			saved++;
 		}
 	}
-	if (n > 0)
-		RG_DEBUG("autosave: %zu players", n);
+	if (p) { /* the pass goes on from p; at the end it starts over */
+		world_player_pin(p);
+		g->autosave_at = p;
+	}
+	if (saved > 0)
+		RG_DEBUG("autosave: %zu players", saved);
 }
 
 /*
@@ -376,7 +471,7 @@ static void leave(struct game *g, struct player *p, const struct reply_to *answe
 
 	broadcast_left(g, p);
 	RG_INFO("player %s (%llu) leaves", p->name, (unsigned long long)p->id);
-	save_player(g, p, answer); /* pins p while the save is out */
+	save_player(g, p, answer, true); /* pins p while the save is out */
 	world_player_unbind(&g->world, p);
 	world_client_remove(&g->world, c);
 }
@@ -414,6 +509,7 @@ static void send_rest_of_zone(struct game *g, const struct reply_to *to,
 	struct reply_to push = *to;
 
 	push.seq = 0;
+	push.request_id = 0;
 	for (const struct player *o = from; o; o = o->zone_next) {
 		ServerMessage msg = RINGGATE__CLIENT__SERVER_MESSAGE__INIT;
 		Ringgate__Client__PlayerJoined joined = RINGGATE__CLIENT__PLAYER_JOINED__INIT;
@@ -738,21 +834,31 @@ static void handle_ping(struct game *g, const struct reply_to *to,
 
 /* ---- dispatch ---------------------------------------------------------------- */
 
-void play_request(struct game *g, net_session_id link,
-			   const Ringgate__Internal__ClientRequest *req)
+void play_request(struct game *g, net_session_id link, uint64_t deadline_ms,
+		  const Ringgate__Internal__ClientRequest *req)
 {
 	const Ringgate__Client__ClientMessage *m = req->message;
-	struct reply_to to = { .link = link, .session = req->session, .seq = m ? m->seq : 0 };
+	struct reply_to to = { .link = link, .session = req->session, .seq = m ? m->seq : 0,
+			       .request_id = req->request_id };
 	struct client *c = world_client_find(&g->world, link, req->session);
 	struct player *p = c ? c->player : NULL;
-	uint64_t deadline = rg_now_ms();
+	uint64_t now = rg_now_ms();
+	uint64_t deadline = now + g->cfg.call_deadline_ms;
 
 	/* The earlier of our own deadline and the one the gateway applies:
 	 * answering after the gateway gave up would help nobody. */
-	if (req->deadline_ms > 0 && req->deadline_ms < g->cfg.call_deadline_ms)
-		deadline += req->deadline_ms;
-	else
-		deadline += g->cfg.call_deadline_ms;
+	if (deadline_ms != 0 && deadline_ms < deadline)
+		deadline = deadline_ms;
+	if (now >= deadline) {
+		/* The client has been told TIMEOUT (or will be at the
+		 * gateway's next tick): doing it now would apply a request
+		 * its sender was told had failed. */
+		RG_DEBUG("client %#llx seq %u: deadline passed %llu ms before it was handled; "
+			 "dropped unapplied", (unsigned long long)req->session, to.seq,
+			 (unsigned long long)(now - deadline));
+		rg_counter_add(g->cfg.metrics->requests_expired, 1);
+		return;
+	}
 
 	if (!m || m->seq == 0) {
 		send_error(g, &to, RINGGATE__CLIENT__ERROR_CODE__BAD_REQUEST,
@@ -802,11 +908,10 @@ void play_request(struct game *g, net_session_id link,
 	}
 }
 
-void play_tick(struct game *g, uint64_t now, bool autosave_due)
+void play_tick(struct game *g, uint64_t now)
 {
 	retry_saves(g, now);
-	if (autosave_due)
-		autosave(g);
+	autosave(g, now);
 }
 
 bool play_saves_waiting(const struct game *g)
@@ -816,6 +921,10 @@ bool play_saves_waiting(const struct game *g)
 
 void play_fini(struct game *g)
 {
+	if (g->autosave_at) {
+		world_player_unpin(&g->world, g->autosave_at);
+		g->autosave_at = NULL;
+	}
 	while (g->save_retries) {
 		struct save_call *sc = g->save_retries;
 

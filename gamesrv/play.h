@@ -12,8 +12,10 @@
 #include "internal.pb-c.h"
 
 /* Handle one client request that came over gateway link `link`: validate
- * it, apply it, and answer (now, or when its dbproxy call ends). */
-void play_request(struct game *g, net_session_id link,
+ * it, apply it, and answer (now, or when its dbproxy call ends). A request
+ * whose deadline_ms (rg_now_ms() clock; 0: none) has passed is dropped
+ * unapplied: the gateway has answered it TIMEOUT. */
+void play_request(struct game *g, net_session_id link, uint64_t deadline_ms,
 		  const Ringgate__Internal__ClientRequest *req);
 
 /* A client session ended (ClientGone, link down, drain, kick): its player,
@@ -21,9 +23,11 @@ void play_request(struct game *g, net_session_id link,
  * answered to nobody. c is freed. */
 void play_client_gone(struct game *g, struct client *c);
 
-/* Time-driven work at a tick: resend saves refused as busy once due, and
- * when autosave_due, save every online player that moved. */
-void play_tick(struct game *g, uint64_t now_ms, bool autosave_due);
+/* Time-driven work at a tick: resend saves refused as busy once due (and
+ * held ones once the dbproxy link is back), and the tick's share of the
+ * autosave pass (every online player that moved is saved about once per
+ * autosave_ms, spread evenly over it). */
+void play_tick(struct game *g, uint64_t now_ms);
 
 /* True while refused saves wait for their resend (the drain waits too). */
 bool play_saves_waiting(const struct game *g);

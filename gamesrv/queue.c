@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <time.h>
 
-int game_queue_init(struct game_queue *q, size_t max_requests)
+int game_queue_init(struct game_queue *q, size_t max_requests, size_t max_bytes)
 {
 	pthread_condattr_t attr;
 	int rc;
@@ -18,6 +18,8 @@ int game_queue_init(struct game_queue *q, size_t max_requests)
 	q->head = q->tail = NULL;
 	q->requests = 0;
 	q->max_requests = max_requests;
+	q->bytes = 0;
+	q->max_bytes = max_bytes;
 	rc = pthread_mutex_init(&q->lock, NULL);
 	if (rc != 0)
 		return -rc;
@@ -92,13 +94,16 @@ int game_queue_push(struct game_queue *q, struct game_event *ev)
 	bool is_request = ev->type == GAME_EV_CLIENT_REQUEST;
 
 	ev->next = NULL;
+	ev->cost = sizeof(*ev) + ev->budget.used;
 	pthread_mutex_lock(&q->lock);
-	if (is_request && q->requests >= q->max_requests) {
+	if (is_request && (q->requests >= q->max_requests ||
+			   q->bytes + ev->cost > q->max_bytes)) {
 		pthread_mutex_unlock(&q->lock);
 		return -ENOBUFS;
 	}
 	if (is_request)
 		q->requests++;
+	q->bytes += ev->cost;
 	if (q->tail)
 		q->tail->next = ev;
 	else
@@ -124,7 +129,16 @@ struct game_event *game_queue_take(struct game_queue *q, uint64_t deadline_ms)
 	}
 	list = q->head;
 	q->head = q->tail = NULL;
-	q->requests = 0;
 	pthread_mutex_unlock(&q->lock);
 	return list;
+}
+
+void game_queue_release(struct game_queue *q, struct game_event *ev)
+{
+	pthread_mutex_lock(&q->lock);
+	if (ev->type == GAME_EV_CLIENT_REQUEST)
+		q->requests--;
+	q->bytes -= ev->cost;
+	pthread_mutex_unlock(&q->lock);
+	game_event_free(ev);
 }

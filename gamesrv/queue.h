@@ -6,12 +6,20 @@
  * order: a link lives on one loop). An event owns its decoded message and
  * frees it in game_event_free().
  *
- * The queue is bounded for what can be refused: client requests past
- * max_requests are not queued (the caller answers the client itself), so a
- * slow game thread pushes back on gateways instead of growing without end.
- * Link and session life-cycle events are never refused, because losing
- * one would leave game state wrong (a player never saved, a link never
- * forgotten); they are few, one per connection at most.
+ * The queue is bounded for what can be refused: a client request is not
+ * queued when max_requests requests are held already, or when its bytes
+ * would take the held bytes past max_bytes; the caller then answers the
+ * client itself (gate_link.c: Error SERVICE_UNAVAILABLE "game server
+ * overloaded"), so a slow game thread pushes back on gateways instead of
+ * growing without end, and no request is dropped unanswered. "Held" means
+ * queued or taken by the game thread and not yet released: a take does not
+ * make room, only game_queue_release does, so the events a slow game
+ * thread is still working through count too. An event's bytes are its
+ * struct and its decoded message (the decode budget it used).
+ * Link and session life-cycle events and dbproxy replies are never
+ * refused, because losing one would leave game state wrong (a player never
+ * saved, a link never forgotten, a call never ended); they count in bytes
+ * but are few: one per connection, or one per call in flight.
  */
 #ifndef GAMESRV_QUEUE_H
 #define GAMESRV_QUEUE_H
@@ -42,21 +50,27 @@ struct game_event {
 	struct game_event *next;
 	enum game_event_type type;
 	net_session_id link;          /* the gateway or dbproxy session      */
+	uint64_t deadline_ms;         /* CLIENT_REQUEST: when the gateway gives
+					 up, on our rg_now_ms() clock (0: no
+					 deadline; rg/peer_clock.h)          */
 	Ringgate__Internal__GateToGame *gate_msg; /* CLIENT_REQUEST / _GONE  */
 	Ringgate__Internal__DbToGame *db_msg;     /* DB_REPLY                */
 	struct rg_pb_budget budget;   /* allocated the message               */
+	size_t cost;                  /* bytes counted while held (push)     */
 };
 
 struct game_queue {
 	pthread_mutex_t lock;
 	pthread_cond_t ready;         /* signalled on push; CLOCK_MONOTONIC  */
 	struct game_event *head, *tail;
-	size_t requests;              /* queued CLIENT_REQUEST events        */
+	size_t requests;              /* CLIENT_REQUEST events held          */
 	size_t max_requests;
+	size_t bytes;                 /* bytes of every event held           */
+	size_t max_bytes;
 };
 
 /* Set up an empty queue. Returns 0 or a negative errno. */
-int game_queue_init(struct game_queue *q, size_t max_requests);
+int game_queue_init(struct game_queue *q, size_t max_requests, size_t max_bytes);
 
 /* Free what is still queued, then the queue. No pusher may remain. */
 void game_queue_fini(struct game_queue *q);
@@ -82,11 +96,16 @@ ProtobufCAllocator *game_event_decode_into(struct rg_link *link, size_t limit,
 void game_event_decode_drop(struct rg_link *link, void *token);
 
 /*
- * Queue ev for the game thread, which owns it from then on. Returns 0, or
- * -ENOBUFS for a CLIENT_REQUEST while max_requests are queued (the caller
- * still owns ev). Any thread.
+ * Queue ev for the game thread, which owns it from then on (and hands it
+ * back with game_queue_release). Returns 0, or -ENOBUFS for a
+ * CLIENT_REQUEST while max_requests are held or when it would take the
+ * held bytes past max_bytes (the caller still owns ev). Any thread.
  */
 int game_queue_push(struct game_queue *q, struct game_event *ev);
+
+/* The game thread is done with ev, a pushed event: make its room free
+ * again and free it. Game thread. */
+void game_queue_release(struct game_queue *q, struct game_event *ev);
 
 /*
  * Take every queued event (a list in push order, linked by next), waiting

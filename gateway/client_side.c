@@ -229,6 +229,17 @@ static struct gw_pending *pending_find(struct gw_client *c, uint32_t seq)
 	return p;
 }
 
+/* The client's pending request with this call id (the reply's
+ * request_id), or NULL: ended already, or another client's. */
+static struct gw_pending *pending_find_call(struct gw_client *c, uint64_t call_id)
+{
+	struct gw_pending *p = c->pending;
+
+	while (p && p->call_id != call_id)
+		p = p->next;
+	return p;
+}
+
 static void pending_unlink(struct gw_client *c, struct gw_pending *p)
 {
 	struct gw_pending **at = &c->pending;
@@ -415,18 +426,29 @@ static void client_request(struct gw_client *c, Ringgate__Client__ClientMessage 
 	}
 
 	p = calloc(1, sizeof(*p));
-	if (!p) {
+	if (p)
+		p->call_id = rg_calls_add(gl->calls,
+					  rg_now_ms() + (uint64_t)gw->cfg.request_timeout_ms,
+					  pending_done, p);
+	if (!p || p->call_id == 0) {
+		free(p);
 		client_refuse(c, msg->seq, RINGGATE__CLIENT__ERROR_CODE__INTERNAL,
 			     "gateway out of memory");
 		return;
 	}
+	/* gamesrv's reply names the call id, not the client's seq: a seq may
+	 * be reused once its request has ended (with TIMEOUT, say), and the
+	 * old request's late reply must not answer the new one. */
 	request.session = c->id;
+	request.request_id = p->call_id;
 	request.deadline_ms = (uint32_t)gw->cfg.request_timeout_ms;
+	request.sent_ms = rg_now_ms();
 	request.message = msg;
 	out.body_case = RINGGATE__INTERNAL__GATE_TO_GAME__BODY_REQUEST;
 	out.request = &request;
 	err = gw_upstream_send(gw, &out);
 	if (err < 0) {
+		rg_calls_cancel(gl->calls, p->call_id); /* pending_done will not run */
 		free(p);
 		client_refuse(c, msg->seq, RINGGATE__CLIENT__ERROR_CODE__SERVICE_UNAVAILABLE,
 			     "the game server is unavailable");
@@ -436,16 +458,6 @@ static void client_request(struct gw_client *c, Ringgate__Client__ClientMessage 
 	p->seq = msg->seq;
 	p->kind = (unsigned)msg->body_case;
 	p->sent_ns = rg_now_ns();
-	p->call_id = rg_calls_add(gl->calls, rg_now_ms() + (uint64_t)gw->cfg.request_timeout_ms,
-				  pending_done, p);
-	if (p->call_id == 0) {
-		/* Sent but untracked: its reply will be dropped as late, so the
-		 * client must hear now that this request has ended. */
-		free(p);
-		client_refuse(c, msg->seq, RINGGATE__CLIENT__ERROR_CODE__INTERNAL,
-			     "gateway out of memory");
-		return;
-	}
 	p->next = c->pending;
 	c->pending = p;
 	c->inflight++;
@@ -680,21 +692,21 @@ void gw_loop_link_changed(struct gw_loop *gl, bool up)
 	}
 }
 
-void gw_loop_deliver(struct gw_loop *gl, net_session_id session, uint32_t seq,
+void gw_loop_deliver(struct gw_loop *gl, net_session_id session, uint64_t request_id,
 		     const uint8_t *frame, size_t len, bool kick)
 {
 	struct gw_client *c = table_find(gl, session);
 
 	if (!c || c->closing)
 		return;
-	if (seq != 0) {
-		struct gw_pending *p = pending_find(c, seq);
+	if (request_id != 0) {
+		struct gw_pending *p = pending_find_call(c, request_id);
 		struct reply_frame reply = { frame, len };
 
-		if (!p || !rg_calls_complete(gl->calls, p->call_id, &reply)) {
+		if (!p || !rg_calls_complete(gl->calls, request_id, &reply)) {
 			gl->counters.late_replies++;
-			RG_DEBUG("late reply seq %u for %s dropped", seq,
-				 net_session_peer(c->session));
+			RG_DEBUG("late reply to request %llu for %s dropped",
+				 (unsigned long long)request_id, net_session_peer(c->session));
 		}
 	} else {
 		int err = net_session_send_frame(c->session, frame, len);

@@ -123,12 +123,14 @@ void gw_loops_destroy(struct gateway *gw);
 void gw_loop_link_changed(struct gw_loop *gl, bool up);
 
 /*
- * On loop gl's thread: gamesrv sent `frame` (a packed ServerMessage whose
- * seq is `seq`) for client `session`; with kick, close the client after it.
- * A reply (seq != 0) is delivered only while its request is pending: a late
- * reply to a request that already got TIMEOUT is dropped.
+ * On loop gl's thread: gamesrv sent `frame` (a packed ServerMessage) for
+ * client `session`; with kick, close the client after it. A reply
+ * (request_id != 0: the ClientRequest.request_id it answers) is delivered
+ * only while that request of that client is pending: a late reply to a
+ * request that already got TIMEOUT is dropped, even when the client has
+ * reused its seq since. request_id 0 is a push.
  */
-void gw_loop_deliver(struct gw_loop *gl, net_session_id session, uint32_t seq,
+void gw_loop_deliver(struct gw_loop *gl, net_session_id session, uint64_t request_id,
 		     const uint8_t *frame, size_t len, bool kick);
 
 /* ---- login guard (login_guard.c) ------------------------------------- */

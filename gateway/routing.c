@@ -32,7 +32,7 @@ struct shared_frame {
 struct delivery_task {
 	struct gw_loop *gl;
 	struct shared_frame *frame;
-	uint32_t seq;
+	uint64_t request_id;           /* the request answered; 0: a push */
 	bool kick;
 	size_t count;
 	net_session_id sessions[];
@@ -77,7 +77,7 @@ static void run_delivery(struct net_loop *loop, void *arg)
 
 	(void)loop;
 	for (size_t i = 0; i < task->count; i++)
-		gw_loop_deliver(task->gl, task->sessions[i], task->seq, task->frame->bytes,
+		gw_loop_deliver(task->gl, task->sessions[i], task->request_id, task->frame->bytes,
 				task->frame->len, task->kick);
 	frame_release(task->frame);
 	free(task);
@@ -132,6 +132,15 @@ void gw_route_to_client(struct gateway *gw, const Ringgate__Internal__ToClient *
 		RG_WARN("gamesrv sent a ToClient without message or sessions; dropped");
 		goto out_free;
 	}
+	if ((tc->request_id == 0 && tc->message->seq != 0) ||
+	    (tc->request_id != 0 && tc->n_sessions != 1)) {
+		/* A reply names its one request (by request_id: the seq is
+		 * the client's and may be reused); a push names none. */
+		RG_WARN("gamesrv sent a ToClient with seq %u, request_id %llu and %zu sessions; "
+			"dropped", tc->message->seq, (unsigned long long)tc->request_id,
+			tc->n_sessions);
+		goto out_free;
+	}
 	if (!tasks || !counts)
 		goto out_oom;
 	if (count_by_loop(gw, tc->sessions, tc->n_sessions, counts) == 0)
@@ -142,7 +151,8 @@ void gw_route_to_client(struct gateway *gw, const Ringgate__Internal__ToClient *
 		tasks[i] = malloc(sizeof(*tasks[i]) + counts[i] * sizeof(net_session_id));
 		if (!tasks[i])
 			goto out_oom;
-		*tasks[i] = (struct delivery_task){ .gl = &gw->loops[i], .seq = tc->message->seq };
+		*tasks[i] = (struct delivery_task){ .gl = &gw->loops[i],
+						    .request_id = tc->request_id };
 		task_count++;
 	}
 	frame = frame_pack(tc->message, task_count);

@@ -74,7 +74,8 @@ class FakeGamesrv:
             reply = cpb.ServerMessage(seq=request.message.seq, pong=cpb.Pong(
                 client_time=request.message.ping.client_time, server_time_ms=42))
             link.send(pb.GameToGate(to_client=pb.ToClient(
-                sessions=[request.session], message=reply)))
+                sessions=[request.session], message=reply,
+                request_id=request.request_id)))
         elif what == "move":
             link.send(pb.GameToGate(kick=pb.Kick(session=request.session, kicked=cpb.Kicked(
                 code=cpb.LOGGED_IN_ELSEWHERE, message="scripted kick"))))

@@ -11,7 +11,8 @@ packages=(
   liburing-dev libprotobuf-c-dev protobuf-c-compiler libsqlite3-dev libsodium-dev libinih-dev
   # tests, tools and the Python client; curl for `deploy/ringgate status`,
   # systemd for `systemd-analyze verify` of the service units; faketime for
-  # the fault campaign's gamesrv restarted with its clock behind
+  # a gamesrv restarted with its clock behind (the fault campaign,
+  # tests/test_earn_ids.py)
   python3 python3-protobuf protobuf-compiler procps iproute2 util-linux curl systemd faketime
   # fuzzing: clang-14 and its libFuzzer runtime
   clang-14 libclang-rt-14-dev

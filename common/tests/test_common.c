@@ -20,6 +20,7 @@
 #include "rg/pb_arena.h"
 #include "rg/throttle.h"
 #include "internal.pb-c.h"
+#include "rg/peer_clock.h"
 
 /* ---- calls --------------------------------------------------------------- */
 
@@ -504,6 +505,36 @@ static size_t pack_request(uint8_t *buf, Ringgate__Client__ClientMessage *cm)
 	return ringgate__internal__gate_to_game__pack(&out, buf);
 }
 
+/*
+ * A peer whose clock reads 1,000,000 ms more than ours: the first stamp
+ * sets the mark, a quicker one lowers it, and a request that sat 3 s in a
+ * buffer (the receiver stopped) is 3 s old, so its 2 s deadline is past.
+ */
+static void peer_clock_age(void)
+{
+	struct rg_peer_clock pc;
+	const uint64_t skew = 1000000;
+	uint64_t deadline;
+
+	rg_peer_clock_init(&pc);
+	CHECK(rg_peer_clock_deadline(&pc, 0, 0, 5000) == 0);       /* no deadline */
+	CHECK(rg_peer_clock_deadline(&pc, 0, 2000, 5000) == 7000); /* unstamped */
+	CHECK(rg_peer_clock_deadline(&pc, 5000 + skew - 2, 2000, 5000) == 7000);
+	/* 1 ms of transit less than the first: the first had 1 ms in it. */
+	CHECK(rg_peer_clock_deadline(&pc, 6000 + skew - 1, 2000, 6000) == 8000);
+	CHECK(rg_peer_clock_deadline(&pc, 6100 + skew, 2000, 6101) == 8101);
+	/* Sent at 7000 (ours), read at 10000: 3 s old, deadline 9000 passed. */
+	CHECK(rg_peer_clock_deadline(&pc, 7000 + skew - 1, 2000, 10000) == 9000);
+	/* Long past: still in the past, never 0 (which means "none"). */
+	deadline = rg_peer_clock_deadline(&pc, 1 + skew, 10, 9000000);
+	CHECK(deadline != 0 && deadline < 9000000);
+	/* Drift: after 100 s without a quicker stamp, a request that looks
+	 * 20 ms old (200 ppm of 100 s) counts as fresh. */
+	rg_peer_clock_init(&pc);
+	CHECK(rg_peer_clock_deadline(&pc, 1000 + skew, 500, 1000) == 1500);
+	CHECK(rg_peer_clock_deadline(&pc, 101000 + skew - 20, 500, 101000) == 101500);
+}
+
 /* A NUL inside a string field is found at any depth, by the field's own
  * length; a NUL in a bytes field (a password) is not a finding. */
 static void pb_find_nul(void)
@@ -797,6 +828,7 @@ static const struct test_case cases[] = {
 	{ "throttle_backoff", throttle_backoff },
 	{ "throttle_bounded", throttle_bounded },
 	{ "pb_budget_bounded", pb_budget_bounded },
+	{ "peer_clock_age", peer_clock_age },
 	{ "metrics_render", metrics_render },
 	{ "metrics_histogram", metrics_histogram },
 	{ "metrics_families", metrics_families },

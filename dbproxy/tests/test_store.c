@@ -195,6 +195,95 @@ static void add_gold_once(void)
 	remove_temp_db();
 }
 
+/*
+ * Issue 11 item 1: keys of different epochs never shadow each other. An
+ * op_id of another epoch is applied even when it is numerically lower (a
+ * second gamesrv, or one whose epoch is older); within an epoch the old
+ * rule holds.
+ */
+static void add_gold_epochs(void)
+{
+	struct rg_store *st;
+	struct rg_player p, q;
+	uint64_t total = 0;
+	bool dup;
+
+	temp_db();
+	st = open_writer();
+	CHECK(rg_store_create_player(st, "fay", "hash", 1, &p) == 0);
+	CHECK(rg_store_add_gold(st, p.id, 5, 6ull << 32 | 1, 2, &total, &dup) == 0);
+	CHECK(total == 5 && !dup);
+	/* Epoch 5's first write comes after epoch 6's: applied, not a duplicate. */
+	CHECK(rg_store_add_gold(st, p.id, 7, 5ull << 32 | 1, 3, &total, &dup) == 0);
+	CHECK(total == 12 && !dup);
+	CHECK(rg_store_add_gold(st, p.id, 9, 5ull << 32 | 2, 4, &total, &dup) == 0);
+	CHECK(total == 21 && !dup);
+	/* A resend of epoch 5's newest write is a duplicate, so is an older one. */
+	CHECK(rg_store_add_gold(st, p.id, 9, 5ull << 32 | 2, 5, &total, &dup) == 0);
+	CHECK(total == 21 && dup);
+	CHECK(rg_store_add_gold(st, p.id, 7, 5ull << 32 | 1, 5, &total, &dup) == 0);
+	CHECK(total == 21 && dup);
+	CHECK(rg_store_find_by_id(st, p.id, &q) == 0 && q.last_op_id == (5ull << 32 | 2));
+	CHECK(rg_store_op_is_duplicate(5ull << 32 | 2, 5ull << 32 | 2));
+	CHECK(!rg_store_op_is_duplicate(4ull << 32 | 2, 5ull << 32 | 2));
+	CHECK(!rg_store_op_is_duplicate(0, 0));
+	rg_store_close(st);
+	remove_temp_db();
+}
+
+/* Epochs come from a counter in the file: each call a new one, also after
+ * reopening, and only once its transaction commits. */
+static void new_epoch(void)
+{
+	struct rg_store *st;
+	uint64_t a = 0, b = 0, c = 0;
+
+	temp_db();
+	st = open_writer();
+	CHECK(rg_store_new_epoch(st, &a) == 0 && a == 1);
+	CHECK(rg_store_new_epoch(st, &b) == 0 && b == 2);
+	CHECK(rg_store_begin(st) == 0);
+	CHECK(rg_store_new_epoch(st, &c) == 0 && c == 3);
+	rg_store_rollback(st);
+	rg_store_close(st);
+	st = open_writer();
+	CHECK(rg_store_new_epoch(st, &c) == 0 && c == 3);
+	rg_store_close(st);
+	remove_temp_db();
+}
+
+/* A version 3 file holds clock-made keys (wall ms << 20): the counter
+ * starts above their "epoch" half, so no new key can be taken for one. */
+static void migrate_from_v3(void)
+{
+	struct rg_store *st;
+	struct rg_player p;
+	uint64_t epoch = 0, total = 0, old_key = 1764590000000ull << 20;
+	bool dup;
+	char sql[1024];
+
+	temp_db();
+	snprintf(sql, sizeof sql,
+		 "CREATE TABLE players (id INTEGER PRIMARY KEY AUTOINCREMENT,"
+		 " name TEXT NOT NULL UNIQUE, pwhash TEXT NOT NULL, zone INTEGER NOT NULL,"
+		 " x REAL NOT NULL, y REAL NOT NULL,"
+		 " gold INTEGER NOT NULL DEFAULT 0 CHECK (gold >= 0),"
+		 " created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL DEFAULT 0,"
+		 " last_op_id INTEGER NOT NULL DEFAULT 0);"
+		 "INSERT INTO players (name, pwhash, zone, x, y, gold, created_at, updated_at,"
+		 " last_op_id) VALUES ('old', 'h1', 1, 0, 0, 10, 1, 1, %llu);"
+		 "PRAGMA user_version = 3;", (unsigned long long)old_key);
+	raw_sql(sql);
+	st = open_writer();
+	CHECK(rg_store_user_version(st) == RG_STORE_SCHEMA_VERSION);
+	CHECK(rg_store_new_epoch(st, &epoch) == 0 && epoch == (old_key >> 32) + 1);
+	CHECK(rg_store_find_by_name(st, "old", &p, NULL) == 0);
+	CHECK(rg_store_add_gold(st, p.id, 3, epoch << 32 | 1, 2, &total, &dup) == 0);
+	CHECK(total == 13 && !dup);
+	rg_store_close(st);
+	remove_temp_db();
+}
+
 static void refuse_newer_schema(void)
 {
 	struct rg_store_config cfg = { .path = db_path };
@@ -613,6 +702,9 @@ static const struct {
 	{ "gold_and_position", gold_and_position },
 	{ "add_gold_order", add_gold_order },
 	{ "add_gold_once", add_gold_once },
+	{ "add_gold_epochs", add_gold_epochs },
+	{ "new_epoch", new_epoch },
+	{ "migrate_from_v3", migrate_from_v3 },
 	{ "writer_busy", writer_busy },
 	{ "writer_deadline", writer_deadline },
 	{ "wrong_password", wrong_password },

@@ -32,8 +32,10 @@ class FakeDb:
     answer_gold=False swallows DbAddGold; busy_saves=N refuses the next N
     saves with DB_BUSY; silent=True stops heartbeats and every answer (a
     hung dbproxy); refuse=True closes new connections at once (dbproxy
-    down). DbAddGold keeps dbproxy's op_id rule: an op_id at or below the
-    account's last applied one is answered, as a duplicate, not applied."""
+    down). DbNewEpoch is answered with 1, 2, ... as dbproxy's counter
+    would. DbAddGold keeps dbproxy's op_id rule: an op_id of the same epoch
+    as the account's last applied one, at or below it, is answered, as a
+    duplicate, not applied."""
 
     def __init__(self):
         i = rt.internal_pb2
@@ -42,6 +44,7 @@ class FakeDb:
         self.port = self.listener.getsockname()[1]
         self.accounts = {}          # name -> dict
         self.saves = []             # DbSavePlayer messages
+        self.save_times = []        # time.monotonic() of each, in order
         self.swallowed = []         # (conn, GameToDb) not answered
         self.answer_gold = True
         self.gold_requests = []     # every DbAddGold seen, answered or not
@@ -53,6 +56,7 @@ class FakeDb:
         self.conns = []
         self.cond = threading.Condition()
         self.hellos = 0
+        self.epochs = 0             # DbNewEpoch requests answered
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self):
@@ -109,6 +113,10 @@ class FakeDb:
             p = reply.login.player
             p.player_id, p.name, p.zone = acct["id"], req.login.name, acct["zone"]
             p.x, p.y, p.gold = acct["x"], acct["y"], acct["gold"]
+        elif kind == "new_epoch":
+            with self.cond:
+                self.epochs += 1
+                reply.new_epoch.epoch = self.epochs
         elif kind == "save" and self.busy_saves > 0:
             self.busy_saves -= 1
             self.refused_saves += 1
@@ -116,6 +124,7 @@ class FakeDb:
         elif kind == "save":
             with self.cond:
                 self.saves.append(req.save)
+                self.save_times.append(time.monotonic())
                 self.cond.notify_all()
             for acct in self.accounts.values():
                 if acct["id"] == req.save.player_id:
@@ -138,7 +147,8 @@ class FakeDb:
         out = self.i.DbAddGoldReply()
         for acct in self.accounts.values():
             if acct["id"] == add.player_id:
-                if add.op_id and add.op_id <= acct.get("last_op_id", 0):
+                last = acct.get("last_op_id", 0)
+                if add.op_id and add.op_id >> 32 == last >> 32 and add.op_id <= last:
                     out.duplicate = True
                 else:
                     acct["gold"] += add.amount
@@ -365,6 +375,24 @@ def case_earn_timeout(srv, db):
                 and m.to_client.message.seq == seq], gate.conn.inbox
 
 
+def case_earn_first_duplicate(srv, db):
+    """An earn is keyed epoch << 32 | seq with the epoch dbproxy issued,
+    and a duplicate answer to its first send is an error, never an
+    EarnReply (issue 11 item 1: with wall-clock keys a gamesrv restarted
+    with its clock behind was told "success" while nothing was added)."""
+    c, i = rt.client_pb2, rt.internal_pb2
+    gate = FakeGate(srv.port)
+    expect(gate.login(1, "flo"), "login")
+    db.answer_gold = False
+    seq = gate.send_request(1, earn=c.EarnRequest(amount=5))
+    db.wait_for(lambda: db.swallowed, "the add_gold")
+    conn, req = db.swallowed[0]
+    assert req.add_gold.op_id == (db.epochs << 32 | 1), (req.add_gold.op_id, db.epochs)
+    conn.send(i.DbToGame(request_id=req.request_id,
+                         add_gold=i.DbAddGoldReply(gold=0, duplicate=True)))
+    expect_error(gate.wait_reply(1, seq), "INTERNAL")
+
+
 def case_db_down(srv, db):
     """An earn in flight when the dbproxy link drops is held, not failed:
     once gamesrv has redialed it is sent again with the same op_id, and a
@@ -515,6 +543,33 @@ def case_autosave(srv, db):
     assert set(db.saved_ids()) == {pid}, db.saved_ids()
 
 
+def case_autosave_spread(srv, db):
+    """Autosave spreads its saves over the interval (issue 11, item 15):
+    200 players move at once; with --autosave-ms 2000 their saves must
+    arrive over about 2 s, not all in one tick (which, past 4096 players,
+    overflowed dbproxy's write queue and failed the earns behind them)."""
+    c = rt.client_pb2
+    gate = FakeGate(srv.port)
+    players = 200
+    for s in range(1, players + 1):
+        seq = gate.send_request(s, login=gate.c.LoginRequest(name="m%d" % s, password="pw"))
+        expect(gate.wait_reply(s, seq), "login")
+    seqs = [(s, gate.send_request(s, move=c.MoveRequest(x=5, y=s % 100)))
+            for s in range(1, players + 1)]
+    for s, seq in seqs:
+        expect(gate.wait_reply(s, seq), "move")
+    db.wait_for(lambda: len({(v.player_id) for v in db.saves}) >= players,
+                "every moved player autosaved", timeout=20)
+    with db.cond:
+        times = list(db.save_times)
+    window = 0.25
+    burst = max(sum(1 for t in times if start <= t < start + window) for start in times)
+    log("autosave: %d saves over %.2f s, at most %d in %.2f s"
+        % (len(times), times[-1] - times[0], burst, window))
+    # Evenly spread: about 25 per 0.25 s; all in one tick would be 200.
+    assert burst <= 60, "autosave burst: %d saves within %.2f s" % (burst, window)
+
+
 def case_crowded_zone(srv, db):
     """A login into a crowded zone lists at most 256 others in LoginReply;
     the rest arrive as PlayerJoined pushes right after it."""
@@ -615,6 +670,7 @@ CASES = {
     "validation": (case_validation, []),
     "takeover": (case_takeover, []),
     "earn_timeout": (case_earn_timeout, ["--call-deadline-ms", "300"]),
+    "earn_first_duplicate": (case_earn_first_duplicate, []),
     "db_down": (case_db_down, []),
     "db_silent": (case_db_silent, ["--call-deadline-ms", "60000"]),
     "gate_drop": (case_gate_drop, []),
@@ -623,6 +679,7 @@ CASES = {
     "drain": (case_drain, []),
     "save_busy": (case_save_busy, []),
     "autosave": (case_autosave, ["--autosave-ms", "100"]),
+    "autosave_spread": (case_autosave_spread, ["--autosave-ms", "2000"]),
     "crowded_zone": (case_crowded_zone, []),
     "random_requests": (case_random_requests, []),
     "overload": (case_overload, ["--queue-max", "1"]),

@@ -6,6 +6,7 @@ import os
 import re
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 
@@ -121,6 +122,17 @@ class Cluster:
                 return f.read()
         except FileNotFoundError:
             return ""
+
+    def db_player(self, name):
+        """The player's row as the database file says (read beside the
+        running dbproxy, which WAL allows): a dict of gold, zone, x, y."""
+        db = sqlite3.connect(os.path.join(self.run_dir, "ringgate.db"), timeout=10)
+        try:
+            row = db.execute("SELECT gold, zone, x, y FROM players WHERE name = ?",
+                             (name,)).fetchone()
+        finally:
+            db.close()
+        return dict(zip(("gold", "zone", "x", "y"), row))
 
     def client(self, name="client", source=None):
         """A GameClient on the gateway; source: the loopback address to

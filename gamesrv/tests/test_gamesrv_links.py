@@ -552,7 +552,7 @@ def case_autosave_spread(srv, db):
     gate = FakeGate(srv.port)
     players = 200
     for s in range(1, players + 1):
-        seq = gate.send_request(s, login=gate.c.LoginRequest(name="m%d" % s, password="pw"))
+        seq = gate.send_request(s, login=gate.c.LoginRequest(name="m%d" % s, password=b"pw"))
         expect(gate.wait_reply(s, seq), "login")
     seqs = [(s, gate.send_request(s, move=c.MoveRequest(x=5, y=s % 100)))
             for s in range(1, players + 1)]

@@ -31,6 +31,7 @@
 #include "gate_link.h"
 #include "metrics.h"
 #include "queue.h"
+#include "rules.h"
 
 /* Largest frame on an internal link (the gateway's limit for this link
  * too: a client message it accepts must never be too big here), and what
@@ -52,6 +53,9 @@ struct options {
 	long autosave_ms;
 	long zone_id;
 	long zone_min_x, zone_min_y, zone_max_x, zone_max_y;
+	char *zones;
+	char *interest;
+	long view_radius, view_hysteresis, client_budget_bytes;
 	long max_gateways;
 	long queue_max;
 	long loops;
@@ -88,11 +92,18 @@ static bool options_valid(const struct options *o, enum rg_log_level *level)
 		  in_range("zone-max-y", o->zone_max_y, o->zone_min_y, 1000000000) &&
 		  in_range("zone-min-x", o->zone_min_x, -1000000000, 1000000000) &&
 		  in_range("zone-min-y", o->zone_min_y, -1000000000, 1000000000) &&
+		  in_range("view-radius", o->view_radius, 1, 1000000000) &&
+		  in_range("view-hysteresis", o->view_hysteresis, 0, 1000000000) &&
+		  in_range("client-budget-bytes", o->client_budget_bytes, 64, 1 << 20) &&
 		  in_range("max-gateways", o->max_gateways, 0, 100000) &&
 		  in_range("queue-max", o->queue_max, 1, 100000000) &&
 		  in_range("loops", o->loops, 0, 256) &&
 		  in_range("admin-port", o->admin_port, 0, 65535);
 
+	if (ok && strcmp(o->interest, "view") != 0 && strcmp(o->interest, "broadcast") != 0) {
+		fprintf(stderr, "gamesrv: --interest must be view or broadcast\n");
+		ok = false;
+	}
 	if (ok && rg_log_level_parse(o->log_level, level) < 0) {
 		fprintf(stderr, "gamesrv: --log-level must be debug, info, warn or error\n");
 		ok = false;
@@ -139,6 +150,11 @@ int main(int argc, char **argv)
 		.zone_id = 1,
 		.zone_min_x = -1000, .zone_min_y = -1000,
 		.zone_max_x = 1000, .zone_max_y = 1000,
+		.zones = "",
+		.interest = "view",
+		.view_radius = 100,
+		.view_hysteresis = 10,
+		.client_budget_bytes = 8192,
 		.max_gateways = 64,
 		.queue_max = 65536,
 		.loops = 2,
@@ -166,6 +182,16 @@ int main(int argc, char **argv)
 		{ "zone-min-y", RG_OPT_INT, &o.zone_min_y, "zone bounds" },
 		{ "zone-max-x", RG_OPT_INT, &o.zone_max_x, "zone bounds" },
 		{ "zone-max-y", RG_OPT_INT, &o.zone_max_y, "zone bounds" },
+		{ "zones", RG_OPT_STRING, &o.zones,
+		  "more zones: ID:MIN_X:MIN_Y:MAX_X:MAX_Y[,...] (ids non-zero, unique)" },
+		{ "interest", RG_OPT_STRING, &o.interest,
+		  "view: each player sees those within view-radius, one update per tick; "
+		  "broadcast: every event to the whole zone at once (the old way)" },
+		{ "view-radius", RG_OPT_INT, &o.view_radius, "a player sees others this near" },
+		{ "view-hysteresis", RG_OPT_INT, &o.view_hysteresis,
+		  "... and loses them beyond view-radius + this" },
+		{ "client-budget-bytes", RG_OPT_INT, &o.client_budget_bytes,
+		  "entered/moved bytes per client per tick; the rest waits, coalesced" },
 		{ "max-gateways", RG_OPT_INT, &o.max_gateways, "gateway links accepted (0: no limit)" },
 		{ "queue-max", RG_OPT_INT, &o.queue_max, "client requests queued for the game thread" },
 		{ "loops", RG_OPT_INT, &o.loops, "network loop threads (0: one per core)" },
@@ -194,6 +220,8 @@ int main(int argc, char **argv)
 	struct db_service_config db_cfg;
 	struct game_config game_cfg;
 	struct rg_link_key link_key;
+	struct zone_bounds more_zones[RULES_ZONES_MAX];
+	int more_zone_count;
 	size_t unsaved;
 	int exit_code = 1;
 	int rc, sig;
@@ -205,6 +233,12 @@ int main(int argc, char **argv)
 		return rc > 0 ? 0 : 2;
 	if (!options_valid(&o, &level))
 		return 2;
+	more_zone_count = rules_zones_parse(o.zones, more_zones, RULES_ZONES_MAX - 1);
+	if (more_zone_count < 0) {
+		fprintf(stderr, "gamesrv: --zones must be ID:MIN_X:MIN_Y:MAX_X:MAX_Y[,...] "
+			"with valid bounds, at most %d zones\n", RULES_ZONES_MAX - 1);
+		return 2;
+	}
 	rg_log_init("gamesrv", level);
 	if (rg_link_key_setup(o.secret_file, o.insecure_no_auth, &link_key) < 0)
 		return 2;
@@ -237,6 +271,12 @@ int main(int argc, char **argv)
 		.zone = { .id = (uint32_t)o.zone_id,
 			  .min_x = (float)o.zone_min_x, .min_y = (float)o.zone_min_y,
 			  .max_x = (float)o.zone_max_x, .max_y = (float)o.zone_max_y },
+		.more_zones = more_zones,
+		.more_zone_count = (size_t)more_zone_count,
+		.interest = { .enabled = strcmp(o.interest, "view") == 0,
+			      .radius = (float)o.view_radius,
+			      .hysteresis = (float)o.view_hysteresis,
+			      .budget_bytes = (uint32_t)o.client_budget_bytes },
 		.metrics = metrics,
 	};
 	rc = game_init(&game, &game_cfg, rt, &queue);

@@ -204,6 +204,27 @@ static bool run_ok(const struct run *r, uint64_t *errors_out)
 	       && (long)r->end_logged_in == r->bot.cfg.players;
 }
 
+/* Pushes of one kind per player per second of the steady phase. */
+static double per_player_s(const struct run *r, enum bot_push p)
+{
+	if (r->steady_s <= 0)
+		return 0;
+	return (double)(r->final.c.pushes[p] - r->steady_start.c.pushes[p])
+	       / r->steady_s / (double)r->bot.cfg.players;
+}
+
+/* Positions received (WorldUpdate.moved entries and PlayerMoved pushes)
+ * per player per second of the steady phase. */
+static double positions_per_player_s(const struct run *r)
+{
+	const struct bot_counters *c = &r->final.c, *s0 = &r->steady_start.c;
+	if (r->steady_s <= 0)
+		return 0;
+	return (double)(c->entries[ENTRY_MOVED] - s0->entries[ENTRY_MOVED]
+			+ c->pushes[PUSH_MOVED] - s0->pushes[PUSH_MOVED])
+	       / r->steady_s / (double)r->bot.cfg.players;
+}
+
 static void print_summary(const struct run *r)
 {
 	const struct bot_counters *c = &r->final.c, *s0 = &r->steady_start.c;
@@ -221,6 +242,16 @@ static void print_summary(const struct run *r)
 	printf("pushes:");
 	for (int p = 0; p < PUSH_COUNT; p++)
 		printf(" %s %llu", bot_push_names[p], (unsigned long long)c->pushes[p]);
+	printf("\nupdate entries:");
+	for (int e = 0; e < ENTRY_COUNT; e++)
+		printf(" %s %llu", bot_entry_names[e], (unsigned long long)c->entries[e]);
+	const struct hist *push = &r->final.push;
+	printf("\npush latency (move sent -> observer has it, %llu timed): p50 %.3f p99 %.3f "
+	       "p99.9 %.3f max %.3f ms\n", (unsigned long long)c->positions_matched,
+	       ms(hist_percentile(push, 50)), ms(hist_percentile(push, 99)),
+	       ms(hist_percentile(push, 99.9)), ms(push->max));
+	printf("per player per second (steady): %.2f update messages, %.2f positions",
+	       per_player_s(r, PUSH_UPDATE), positions_per_player_s(r));
 	printf("\nplayers %ld, logged in at end %llu, connects %llu, relogins %llu, storm drops %llu,"
 	       " unexpected disconnects %llu, protocol errors %llu, late replies %llu,"
 	       " skipped (max pending) %llu\n",
@@ -257,10 +288,11 @@ static int write_json(const struct run *r, const char *path, bool ok, uint64_t e
 	fprintf(f, "{\"config\":{\"host\":\"%s\",\"port\":%ld,\"players\":%ld,\"ramp_per_s\":%g,"
 		"\"duration_s\":%g,\"move_per_s\":%g,\"chat_per_s\":%g,\"ping_per_s\":%g,"
 		"\"earn_per_s\":%g,\"storm_at_s\":%g,\"storm_fraction\":%g,\"timeout_ms\":%ld,"
-		"\"loops\":%u},\n",
+		"\"loops\":%u,\"walk_step\":%g,\"crowd\":%s,\"crowd_size\":%g},\n",
 		cfg->host, cfg->port, cfg->players, cfg->ramp_per_s, cfg->duration_s, cfg->move_per_s,
 		cfg->chat_per_s, cfg->ping_per_s, cfg->earn_per_s, cfg->storm_at_s,
-		cfg->storm_fraction, cfg->timeout_ms, r->bot.loop_count);
+		cfg->storm_fraction, cfg->timeout_ms, r->bot.loop_count, cfg->walk_step,
+		cfg->crowd ? "true" : "false", cfg->crowd_size);
 	fprintf(f, "\"steady_s\":%.3f,\"requests\":{", r->steady_s);
 	for (int k = 0; k < BOT_KIND_COUNT; k++) {
 		double rate = r->steady_s > 0 ? (double)(c->answered[k] - s0->answered[k]) / r->steady_s : 0;
@@ -276,7 +308,16 @@ static int write_json(const struct run *r, const char *path, bool ok, uint64_t e
 	for (int p = 0; p < PUSH_COUNT; p++)
 		fprintf(f, "%s\"%s\":%llu", p ? "," : "", bot_push_names[p],
 			(unsigned long long)c->pushes[p]);
-	fprintf(f, "},\n\"error_codes\":{");
+	fprintf(f, "},\n\"update_entries\":{");
+	for (int e = 0; e < ENTRY_COUNT; e++)
+		fprintf(f, "%s\"%s\":%llu", e ? "," : "", bot_entry_names[e],
+			(unsigned long long)c->entries[e]);
+	fprintf(f, "},\n\"push_latency\":{\"timed\":%llu,",
+		(unsigned long long)c->positions_matched);
+	json_hist(f, &r->final.push);
+	fprintf(f, "},\n\"updates_per_player_s\":%.3f,\"positions_per_player_s\":%.3f,",
+		per_player_s(r, PUSH_UPDATE), positions_per_player_s(r));
+	fprintf(f, "\n\"error_codes\":{");
 	bool first = true;
 	for (int code = 1; code < BOT_ERROR_CODES; code++) {
 		if (!c->errors_by_code[code])
@@ -320,8 +361,9 @@ static int parse_number(const char *name, const char *text, bool allow_negative,
 
 static int parse_options(int argc, char **argv, struct bot_config *cfg)
 {
-	char *ramp = "100", *duration = "10", *move = "2", *chat = "0.2", *ping = "1",
-	     *earn = "0.1", *storm_at = "-1", *storm_fraction = "0.2";
+	char *ramp = "100", *duration = "10", *move = "10", *chat = "0.2", *ping = "1",
+	     *earn = "0.1", *storm_at = "-1", *storm_fraction = "0.2", *walk_step = "5",
+	     *crowd_size = "50";
 	*cfg = (struct bot_config){ .host = "127.0.0.1", .port = 7777, .players = 100,
 				    .timeout_ms = 5000, .max_pending = 8, .loops = 1,
 				    .name_prefix = "bot", .password = "bot-password",
@@ -333,6 +375,10 @@ static int parse_options(int argc, char **argv, struct bot_config *cfg)
 		{ "ramp", RG_OPT_STRING, &ramp, "players started per second (0: all at once)" },
 		{ "duration", RG_OPT_STRING, &duration, "seconds of steady phase after the ramp" },
 		{ "move-rate", RG_OPT_STRING, &move, "moves per player per second" },
+		{ "walk-step", RG_OPT_STRING, &walk_step, "distance of one move of the random walk" },
+		{ "crowd", RG_OPT_BOOL, &cfg->crowd,
+		  "everyone walks in one square at the first zone's centre (the worst case)" },
+		{ "crowd-size", RG_OPT_STRING, &crowd_size, "side of the crowd's square" },
 		{ "chat-rate", RG_OPT_STRING, &chat, "chats per player per second" },
 		{ "ping-rate", RG_OPT_STRING, &ping, "pings per player per second" },
 		{ "earn-rate", RG_OPT_STRING, &earn, "earns per player per second" },
@@ -354,6 +400,8 @@ static int parse_options(int argc, char **argv, struct bot_config *cfg)
 	if (parse_number("ramp", ramp, false, &cfg->ramp_per_s) < 0
 	    || parse_number("duration", duration, false, &cfg->duration_s) < 0
 	    || parse_number("move-rate", move, false, &cfg->move_per_s) < 0
+	    || parse_number("walk-step", walk_step, false, &cfg->walk_step) < 0
+	    || parse_number("crowd-size", crowd_size, false, &cfg->crowd_size) < 0
 	    || parse_number("chat-rate", chat, false, &cfg->chat_per_s) < 0
 	    || parse_number("ping-rate", ping, false, &cfg->ping_per_s) < 0
 	    || parse_number("earn-rate", earn, false, &cfg->earn_per_s) < 0

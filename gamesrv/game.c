@@ -121,8 +121,6 @@ static void *game_main(void *arg)
 
 			db_link_expire(&g->db, now);
 			play_tick(g, now, autosave_due);
-			if (g->cfg.interest.enabled)
-				bundle_tick(&g->views, &g->world, &g->out);
 			rg_histogram_observe(g->cfg.metrics->tick_seconds,
 					     rg_now_ns() - tick_start_ns);
 			rg_gauge_set(g->cfg.metrics->players_online,

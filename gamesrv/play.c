@@ -849,6 +849,8 @@ void play_tick(struct game *g, uint64_t now, bool autosave_due)
 	retry_saves(g, now);
 	if (autosave_due)
 		autosave(g);
+	if (g->cfg.interest.enabled)
+		bundle_tick(&g->views, &g->world, &g->out);
 }
 
 bool play_saves_waiting(const struct game *g)

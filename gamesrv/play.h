@@ -21,8 +21,9 @@ void play_request(struct game *g, net_session_id link,
  * answered to nobody. c is freed. */
 void play_client_gone(struct game *g, struct client *c);
 
-/* Time-driven work at a tick: resend saves refused as busy once due, and
- * when autosave_due, save every online player that moved. */
+/* Time-driven work at a tick: resend saves refused as busy once due,
+ * when autosave_due save every online player that moved, and under
+ * interest management send each client its WorldUpdate. */
 void play_tick(struct game *g, uint64_t now_ms, bool autosave_due);
 
 /* True while refused saves wait for their resend (the drain waits too). */

@@ -10,6 +10,8 @@
 
 #include <rg/log.h>
 
+#include "array.h"
+
 int bundle_init(struct bundle *b, const struct interest_config *cfg)
 {
 	memset(b, 0, sizeof(*b));
@@ -58,9 +60,8 @@ int bundle_player_moved(struct bundle *b, struct player *p)
 	return aoi_entity_move(&b->aoi, p->aoi, p->zone->bounds.id, p->x, p->y);
 }
 
-int bundle_chat(struct bundle *b, struct player *p, const char *text)
+int bundle_chat(struct player *p, const char *text)
 {
-	(void)b;
 	return aoi_chat_post(p->aoi, p->name, text);
 }
 
@@ -110,29 +111,19 @@ static size_t entered_size(const struct player *p)
 	       1 + varint_size(p->zone->bounds.id) + 5 + 5 + 1 + varint_size(p->gold);
 }
 
-/* Make the scratch hold n states, n moved and n chat lines. */
+/* Make the scratch hold `states` states, `moved` positions and `chat`
+ * lines, each with its pointer array. Returns 0 or -ENOMEM. */
 static int reserve(struct bundle *b, size_t states, size_t moved, size_t chat)
 {
-#define GROW(arr, ptrs, cap, n)                                                  \
-	if ((n) > (cap)) {                                                       \
-		size_t c = (cap) ? (cap) : 64;                                   \
-		void *a2, *p2;                                                   \
-		while (c < (n))                                                  \
-			c *= 2;                                                  \
-		a2 = realloc((arr), c * sizeof(*(arr)));                         \
-		if (!a2)                                                         \
-			return -ENOMEM;                                          \
-		(arr) = a2;                                                      \
-		p2 = realloc((ptrs), c * sizeof(*(ptrs)));                       \
-		if (!p2)                                                         \
-			return -ENOMEM;                                          \
-		(ptrs) = p2;                                                     \
-		(cap) = c;                                                       \
-	}
-	GROW(b->states, b->state_ptrs, b->states_cap, states)
-	GROW(b->moved, b->moved_ptrs, b->moved_cap, moved)
-	GROW(b->chat, b->chat_ptrs, b->chat_cap, chat)
-#undef GROW
+#define RESERVE(arr, cap, n) array_grow((void **)&(arr), &(cap), (n), sizeof(*(arr)))
+	if (RESERVE(b->states, b->states_cap, states) < 0 ||
+	    RESERVE(b->state_ptrs, b->state_ptrs_cap, states) < 0 ||
+	    RESERVE(b->moved, b->moved_cap, moved) < 0 ||
+	    RESERVE(b->moved_ptrs, b->moved_ptrs_cap, moved) < 0 ||
+	    RESERVE(b->chat, b->chat_cap, chat) < 0 ||
+	    RESERVE(b->chat_ptrs, b->chat_ptrs_cap, chat) < 0)
+		return -ENOMEM;
+#undef RESERVE
 	return 0;
 }
 

@@ -40,16 +40,17 @@ struct interest_config {
 struct bundle {
 	struct aoi aoi;
 	uint32_t budget_bytes;
-	/* Scratch for building one WorldUpdate. */
+	/* Scratch for building one WorldUpdate: entries and the pointer
+	 * arrays protobuf-c wants, each with its capacity. */
 	Ringgate__Client__PlayerState *states;
 	Ringgate__Client__PlayerState **state_ptrs;
-	size_t states_cap;
+	size_t states_cap, state_ptrs_cap;
 	Ringgate__Client__PlayerMoved *moved;
 	Ringgate__Client__PlayerMoved **moved_ptrs;
-	size_t moved_cap;
+	size_t moved_cap, moved_ptrs_cap;
 	Ringgate__Client__ChatLine *chat;
 	Ringgate__Client__ChatLine **chat_ptrs;
-	size_t chat_cap;
+	size_t chat_cap, chat_ptrs_cap;
 };
 
 /* Set up for cfg (enabled). Returns 0 or -EINVAL (bad radius). */
@@ -71,7 +72,7 @@ int bundle_player_moved(struct bundle *b, struct player *p);
 
 /* Queue a chat line of p for every player in its view. Returns the
  * number of recipients or -ENOMEM. */
-int bundle_chat(struct bundle *b, struct player *p, const char *text);
+int bundle_chat(struct player *p, const char *text);
 
 /*
  * The view of p for its LoginReply: start p's view afresh and fill

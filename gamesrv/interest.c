@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "array.h"
+
 /* The hash key of a cell; zeroed before filling, since hmap hashes bytes. */
 struct cell_key {
 	uint32_t zone;
@@ -28,24 +30,6 @@ struct aoi_cell {
 	struct aoi_entity *members;
 	size_t count;
 };
-
-/* Grow *buf (elements of size elem) to hold at least n. Returns 0 or -ENOMEM. */
-static int grow(void **buf, size_t *cap, size_t n, size_t elem)
-{
-	size_t c = *cap ? *cap : 16;
-	void *p;
-
-	if (n <= *cap)
-		return 0;
-	while (c < n)
-		c *= 2;
-	p = realloc(*buf, c * elem);
-	if (!p)
-		return -ENOMEM;
-	*buf = p;
-	*cap = c;
-	return 0;
-}
 
 static struct cell_key key_of(const struct aoi *a, uint32_t zone, float x, float y)
 {
@@ -251,8 +235,8 @@ int aoi_view_refresh(struct aoi *a, struct aoi_entity *o, struct aoi_delta *out)
 
 	memset(out, 0, sizeof(*out));
 	/* Room for the worst case first, so that a failure changes nothing. */
-	if (grow((void **)&a->left_buf, &a->left_cap, o->view_count, sizeof(uint64_t)) < 0 ||
-	    grow((void **)&a->moved_buf, &a->moved_cap, o->view_count, sizeof(size_t)) < 0)
+	if (array_grow((void **)&a->left_buf, &a->left_cap, o->view_count, sizeof(uint64_t)) < 0 ||
+	    array_grow((void **)&a->moved_buf, &a->moved_cap, o->view_count, sizeof(size_t)) < 0)
 		return -ENOMEM;
 	if (++a->stamp == 0) { /* wrapped: no entity may carry the new stamp */
 		for (struct aoi_entity *e = a->all; e; e = e->all_next)
@@ -296,7 +280,7 @@ int aoi_view_refresh(struct aoi *a, struct aoi_entity *o, struct aoi_delta *out)
 			for (struct aoi_entity *e = c->members; e; e = e->cell_next) {
 				if (e == o || e->mark == a->stamp || !within(o, e, a->radius))
 					continue;
-				if (grow((void **)&a->entered_buf, &a->entered_cap, ne + 1,
+				if (array_grow((void **)&a->entered_buf, &a->entered_cap, ne + 1,
 					 sizeof(*a->entered_buf)) < 0)
 					goto out; /* report what fits; the rest next time */
 				a->entered_buf[ne++] = e;
@@ -325,7 +309,7 @@ void aoi_view_set_cursor(struct aoi_entity *o, size_t idx)
 
 int aoi_view_add(struct aoi_entity *o, struct aoi_entity *e)
 {
-	if (grow((void **)&o->view, &o->view_cap, o->view_count + 1, sizeof(*o->view)) < 0)
+	if (array_grow((void **)&o->view, &o->view_cap, o->view_count + 1, sizeof(*o->view)) < 0)
 		return -ENOMEM;
 	o->view[o->view_count].e = e;
 	o->view[o->view_count].sent_seq = e->move_seq;
@@ -350,7 +334,7 @@ int aoi_chat_post(struct aoi_entity *speaker, const char *name, const char *text
 	for (size_t i = 0; i < speaker->view_count; i++) {
 		struct aoi_entity *r = speaker->view[i].e;
 
-		if (!r->gone && grow((void **)&r->chat, &r->chat_cap, r->chat_count + 1,
+		if (!r->gone && array_grow((void **)&r->chat, &r->chat_cap, r->chat_count + 1,
 				     sizeof(*r->chat)) < 0)
 			return -ENOMEM;
 	}

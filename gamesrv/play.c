@@ -686,7 +686,7 @@ static void handle_chat(struct game *g, const struct reply_to *to, struct player
 			   "chat is 1..256 bytes of UTF-8 without control characters");
 		return;
 	}
-	if (g->cfg.interest.enabled && bundle_chat(&g->views, p, req->text) < 0) {
+	if (g->cfg.interest.enabled && bundle_chat(p, req->text) < 0) {
 		send_error(g, to, RINGGATE__CLIENT__ERROR_CODE__INTERNAL, "out of memory");
 		return;
 	}

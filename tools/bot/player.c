@@ -404,6 +404,52 @@ static int read_varint(const uint8_t *p, size_t len, size_t *at, uint64_t *out)
 	return -EBADMSG;
 }
 
+/* One field of a protobuf message, as next_field reads it. */
+struct pb_field {
+	unsigned number;
+	unsigned wire;             /* 0 varint, 1 fixed64, 2 bytes, 5 fixed32 */
+	uint64_t value;            /* varint, fixed64 or fixed32 (low bits)   */
+	const uint8_t *bytes;      /* wire 2: the field's bytes               */
+	size_t len;
+};
+
+/* Read the field at p[*at..len) and step past it. Returns 0, or -EBADMSG
+ * when the wire format is broken (groups included: client.proto has none). */
+static int next_field(const uint8_t *p, size_t len, size_t *at, struct pb_field *f /* OUT */)
+{
+	uint64_t tag;
+	if (read_varint(p, len, at, &tag) < 0)
+		return -EBADMSG;
+	f->number = (unsigned)(tag >> 3);
+	f->wire = (unsigned)(tag & 7);
+	f->value = 0;
+	f->bytes = NULL;
+	f->len = 0;
+	switch (f->wire) {
+	case 0:
+		return read_varint(p, len, at, &f->value);
+	case 1:
+	case 5: {
+		size_t n = f->wire == 1 ? 8 : 4;
+		if (len - *at < n)
+			return -EBADMSG;
+		for (size_t i = 0; i < n; i++)
+			f->value |= (uint64_t)p[*at + i] << (8 * i);
+		*at += n;
+		return 0;
+	}
+	case 2:
+		if (read_varint(p, len, at, &f->value) < 0 || f->value > len - *at)
+			return -EBADMSG;
+		f->bytes = p + *at;
+		f->len = (size_t)f->value;
+		*at += f->len;
+		return 0;
+	default:
+		return -EBADMSG;
+	}
+}
+
 /*
  * Read a ServerMessage's envelope without unpacking it: its seq, the
  * number of the body field it carries (0 if none) and where that body's
@@ -416,84 +462,45 @@ static int peek_envelope(const uint8_t *p, size_t len, uint32_t *seq /* OUT */,
 			 unsigned *body_field /* OUT */, const uint8_t **body /* OUT */,
 			 size_t *body_len /* OUT */)
 {
+	struct pb_field f;
 	size_t at = 0;
 	*seq = 0;
 	*body_field = 0;
 	*body = NULL;
 	*body_len = 0;
 	while (at < len) {
-		uint64_t tag, v;
-		if (read_varint(p, len, &at, &tag) < 0)
+		if (next_field(p, len, &at, &f) < 0)
 			return -EBADMSG;
-		unsigned field = (unsigned)(tag >> 3);
-		switch (tag & 7) {
-		case 0: /* varint */
-			if (read_varint(p, len, &at, &v) < 0)
-				return -EBADMSG;
-			if (field == 1)
-				*seq = (uint32_t)v;
-			break;
-		case 1: /* 64-bit */
-			if (len - at < 8)
-				return -EBADMSG;
-			at += 8;
-			break;
-		case 2: /* length-delimited: the oneof bodies are all messages */
-			if (read_varint(p, len, &at, &v) < 0 || v > len - at)
-				return -EBADMSG;
-			if (field >= 10) {
-				*body_field = field;
-				*body = p + at;
-				*body_len = (size_t)v;
-			}
-			at += (size_t)v;
-			break;
-		case 5: /* 32-bit */
-			if (len - at < 4)
-				return -EBADMSG;
-			at += 4;
-			break;
-		default:
-			return -EBADMSG;
+		if (f.number == 1 && f.wire == 0) {
+			*seq = (uint32_t)f.value;
+		} else if (f.number >= 10 && f.wire == 2) { /* the oneof bodies */
+			*body_field = f.number;
+			*body = f.bytes;
+			*body_len = f.len;
 		}
 	}
 	return 0;
 }
 
-/*
- * Read a PlayerMoved body (player_id = 1, x = 2, y = 3) by hand, like the
- * envelope. Returns 0, or -EBADMSG.
- */
+/* Read a PlayerMoved body (player_id = 1, x = 2, y = 3). Returns 0, or
+ * -EBADMSG. */
 static int decode_moved(const uint8_t *p, size_t len, uint64_t *id /* OUT */,
 			float *x /* OUT */, float *y /* OUT */)
 {
+	struct pb_field f;
 	size_t at = 0;
 	*id = 0;
 	*x = *y = 0;
 	while (at < len) {
-		uint64_t tag, v;
-		if (read_varint(p, len, &at, &tag) < 0)
+		if (next_field(p, len, &at, &f) < 0)
 			return -EBADMSG;
-		if ((tag & 7) == 0) {
-			if (read_varint(p, len, &at, &v) < 0)
-				return -EBADMSG;
-			if (tag >> 3 == 1)
-				*id = v;
-		} else if ((tag & 7) == 5 && len - at >= 4) {
-			uint32_t bits = (uint32_t)p[at] | (uint32_t)p[at + 1] << 8
-					| (uint32_t)p[at + 2] << 16 | (uint32_t)p[at + 3] << 24;
-			if (tag >> 3 == 2)
-				memcpy(x, &bits, sizeof(*x));
-			else if (tag >> 3 == 3)
-				memcpy(y, &bits, sizeof(*y));
-			at += 4;
-		} else if ((tag & 7) == 2) {
-			if (read_varint(p, len, &at, &v) < 0 || v > len - at)
-				return -EBADMSG;
-			at += (size_t)v;
-		} else {
-			return -EBADMSG;
-		}
+		uint32_t bits = (uint32_t)f.value;
+		if (f.number == 1 && f.wire == 0)
+			*id = f.value;
+		else if (f.number == 2 && f.wire == 5)
+			memcpy(x, &bits, sizeof(*x));
+		else if (f.number == 3 && f.wire == 5)
+			memcpy(y, &bits, sizeof(*y));
 	}
 	return 0;
 }
@@ -505,36 +512,26 @@ static int decode_moved(const uint8_t *p, size_t len, uint64_t *id /* OUT */,
 static int on_update(struct bot_loop *bl, const uint8_t *p, size_t len, uint64_t now_ns)
 {
 	struct bot_counters *c = &bl->stats.c;
+	struct pb_field f;
 	size_t at = 0;
 	while (at < len) {
-		uint64_t tag, v;
-		if (read_varint(p, len, &at, &tag) < 0)
+		if (next_field(p, len, &at, &f) < 0)
 			return -EBADMSG;
-		unsigned field = (unsigned)(tag >> 3);
-		if ((tag & 7) == 0) { /* left, unpacked */
-			if (read_varint(p, len, &at, &v) < 0)
-				return -EBADMSG;
+		if (f.number == 1 && f.wire == 0) {        /* left, unpacked */
 			c->entries[ENTRY_LEFT]++;
-			continue;
-		}
-		if ((tag & 7) != 2 || read_varint(p, len, &at, &v) < 0 || v > len - at)
-			return -EBADMSG;
-		const uint8_t *sub = p + at;
-		size_t sub_len = (size_t)v;
-		at += sub_len;
-		if (field == 1) { /* left, packed: one varint each */
-			for (size_t i = 0; i < sub_len; i++)
-				c->entries[ENTRY_LEFT] += !(sub[i] & 0x80);
-		} else if (field == 2) {
+		} else if (f.number == 1 && f.wire == 2) { /* left, packed */
+			for (size_t i = 0; i < f.len; i++)
+				c->entries[ENTRY_LEFT] += !(f.bytes[i] & 0x80);
+		} else if (f.number == 2) {
 			c->entries[ENTRY_ENTERED]++;
-		} else if (field == 3) {
+		} else if (f.number == 3 && f.wire == 2) {
 			uint64_t id;
 			float x, y;
-			if (decode_moved(sub, sub_len, &id, &x, &y) < 0)
+			if (decode_moved(f.bytes, f.len, &id, &x, &y) < 0)
 				return -EBADMSG;
 			c->entries[ENTRY_MOVED]++;
 			position_seen(bl, id, x, y, now_ns);
-		} else if (field == 4) {
+		} else if (f.number == 4) {
 			c->entries[ENTRY_CHAT]++;
 		}
 	}

@@ -178,6 +178,9 @@ static void update_one(struct bundle *b, struct player *p, struct gate_out *out)
 	/* Cut by the budget: the next scan starts with the first held back. */
 	if (sent_moved < d.moved_count)
 		aoi_view_set_cursor(o, d.moved[sent_moved]);
+	if (b->metrics)
+		rg_counter_add(b->metrics->entries_held,
+			       d.entered_count - ne + d.moved_count - sent_moved);
 	for (size_t i = 0; i < o->chat_count; i++) {
 		ringgate__client__chat_line__init(&b->chat[i]);
 		b->chat[i].player_id = o->chat[i]->player_id;
@@ -200,6 +203,8 @@ static void update_one(struct bundle *b, struct player *p, struct gate_out *out)
 	rc = gate_out_send(out, p->client->key.link, &p->client->key.session, 1, &msg);
 	if (rc < 0)
 		RG_DEBUG("world update to %s not sent: %s", p->name, net_strerror(rc));
+	else if (b->metrics)
+		rg_counter_add(b->metrics->world_updates, 1);
 	aoi_chat_clear(o);
 }
 

@@ -26,6 +26,7 @@
 #include "client.pb-c.h"
 #include "gate_link.h"
 #include "interest.h"
+#include "metrics.h"
 #include "world.h"
 
 struct interest_config {
@@ -40,6 +41,7 @@ struct interest_config {
 struct bundle {
 	struct aoi aoi;
 	uint32_t budget_bytes;
+	struct gs_metrics *metrics;        /* set by the owner; NULL: none   */
 	/* Scratch for building one WorldUpdate: entries and the pointer
 	 * arrays protobuf-c wants, each with its capacity. */
 	Ringgate__Client__PlayerState *states;

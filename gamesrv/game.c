@@ -190,6 +190,7 @@ int game_init(struct game *g, const struct game_config *cfg, struct net_runtime 
 	if (!g->cfg.metrics)
 		g->cfg.metrics = &no_metrics;
 	g->db.metrics = g->cfg.metrics;
+	g->views.metrics = g->cfg.metrics;
 	return 0;
 }
 

@@ -260,11 +260,11 @@ int aoi_view_refresh(struct aoi *a, struct aoi_entity *o, struct aoi_delta *out)
 	/* Moved scan, round robin from the cursor. */
 	if (o->cursor >= o->view_count)
 		o->cursor = 0;
-	for (size_t k = 0; k < o->view_count; k++) {
-		size_t i = (o->cursor + k) % o->view_count;
-
+	for (size_t k = 0, i = o->cursor; k < o->view_count; k++) {
 		if (o->view[i].sent_seq != o->view[i].e->move_seq)
 			a->moved_buf[nm++] = i;
+		if (++i == o->view_count)
+			i = 0;
 	}
 	/* Enter test over the 3x3 cells around o. */
 	for (int64_t dx = -1; dx <= 1; dx++) {

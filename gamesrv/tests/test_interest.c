@@ -204,6 +204,39 @@ static void chat_to_view(void)
 	aoi_fini(&a);
 }
 
+/* A budget that sends one moved entry per refresh (bundle.c's cut) while
+ * everyone keeps moving: the movers take turns (round robin from the
+ * cursor), each sent at its newest position. */
+static void held_back_round_robin(void)
+{
+	struct aoi a;
+	struct aoi_entity *o, *m[3];
+	struct aoi_delta d;
+	uint64_t sent[3] = { 0 };
+
+	CHECK(aoi_init(&a, R, H) == 0);
+	o = aoi_entity_add(&a, 1, NULL, 1, 0, 0);
+	for (int i = 0; i < 3; i++)
+		CHECK((m[i] = aoi_entity_add(&a, 10 + (uint64_t)i, NULL, 1, (float)i, 1)) != NULL);
+	CHECK(refresh(&a, o).entered == 3);
+	for (int round = 0; round < 3; round++) {
+		for (int step = 0; step < 2; step++)
+			for (int i = 0; i < 3; i++)
+				CHECK(aoi_entity_move(&a, m[i], 1, (float)i,
+						      (float)round + 0.5f * (float)step) == 0);
+		CHECK(aoi_view_refresh(&a, o, &d) == 0);
+		CHECK(d.moved_count == 3);
+		struct aoi_entity *e = o->view[d.moved[0]].e;
+		CHECK(e->y == (float)round + 0.5f); /* the newest position */
+		sent[e->id - 10]++;
+		aoi_view_sent(o, d.moved[0]);
+		aoi_view_set_cursor(o, d.moved[1]);
+	}
+	CHECK(sent[0] == 1 && sent[1] == 1 && sent[2] == 1);
+	CHECK(aoi_view_refresh(&a, o, &d) == 0 && d.moved_count == 2); /* still held */
+	aoi_fini(&a);
+}
+
 static void bad_config(void)
 {
 	struct aoi a;
@@ -219,6 +252,7 @@ static const struct test_case cases[] = {
 	{ "zones_apart", zones_apart },
 	{ "leave_game", leave_game },
 	{ "chat_to_view", chat_to_view },
+	{ "held_back_round_robin", held_back_round_robin },
 	{ "bad_config", bad_config },
 	{ NULL, NULL },
 };

@@ -853,6 +853,14 @@ def case_view_cells_zones(srv, db):
     # A new login sees its neighbours in LoginReply.
     a2 = expect(gate.login(2, "ann"), "login")
     assert a2.self.zone == 2 and [x.name for x in a2.others] == ["obs"], a2
+    # A second login of obs takes the player over: its LoginReply carries
+    # the view afresh, and updates go on from there to the new session.
+    o2 = expect(gate.login(4, "obs"), "login")
+    gate.wait_kick(1)
+    assert [x.name for x in o2.others] == ["ann"], o2.others
+    view2 = ViewOf(gate, 4, o2)
+    move(gate, 2, 2, 2)
+    view2.until(lambda: view2.seen[aid][:2] == (2, 2), "ann seen by the new session")
 
 
 def case_view_bundle(srv, db):

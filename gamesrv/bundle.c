@@ -134,7 +134,7 @@ static void update_one(struct bundle *b, struct player *p, struct gate_out *out)
 	Ringgate__Client__WorldUpdate wu = RINGGATE__CLIENT__WORLD_UPDATE__INIT;
 	struct aoi_entity *o = p->aoi;
 	struct aoi_delta d;
-	size_t budget = b->budget_bytes, used = 0, ne = 0, nm = 0;
+	size_t budget = b->budget_bytes, used = 0, ne = 0, nm = 0, nc = 0;
 	size_t sent_moved = 0;
 	int rc;
 
@@ -181,14 +181,18 @@ static void update_one(struct bundle *b, struct player *p, struct gate_out *out)
 	if (b->metrics)
 		rg_counter_add(b->metrics->entries_held,
 			       d.entered_count - ne + d.moved_count - sent_moved);
-	for (size_t i = 0; i < o->chat_count; i++) {
+	for (size_t i = 0, chat_bytes = 0; i < o->chat_count; i++) {
+		chat_bytes += 8 + strlen(o->chat[i]->name) + strlen(o->chat[i]->text);
+		if (i > 0 && chat_bytes > BUNDLE_CHAT_BYTES)
+			break;
+		nc++;
 		ringgate__client__chat_line__init(&b->chat[i]);
 		b->chat[i].player_id = o->chat[i]->player_id;
 		b->chat[i].name = o->chat[i]->name;
 		b->chat[i].text = o->chat[i]->text;
 		b->chat_ptrs[i] = &b->chat[i];
 	}
-	if (d.left_count + ne + nm + o->chat_count == 0)
+	if (d.left_count + ne + nm + nc == 0)
 		return;
 	wu.n_left = d.left_count;
 	wu.left = (uint64_t *)d.left; /* the packer only reads */
@@ -196,7 +200,7 @@ static void update_one(struct bundle *b, struct player *p, struct gate_out *out)
 	wu.entered = b->state_ptrs;
 	wu.n_moved = nm;
 	wu.moved = b->moved_ptrs;
-	wu.n_chat = o->chat_count;
+	wu.n_chat = nc;
 	wu.chat = b->chat_ptrs;
 	msg.body_case = RINGGATE__CLIENT__SERVER_MESSAGE__BODY_UPDATE;
 	msg.update = &wu;
@@ -205,7 +209,7 @@ static void update_one(struct bundle *b, struct player *p, struct gate_out *out)
 		RG_DEBUG("world update to %s not sent: %s", p->name, net_strerror(rc));
 	else if (b->metrics)
 		rg_counter_add(b->metrics->world_updates, 1);
-	aoi_chat_clear(o);
+	aoi_chat_consume(o, nc);
 }
 
 void bundle_tick(struct bundle *b, struct world *w, struct gate_out *out)

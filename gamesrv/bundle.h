@@ -13,8 +13,10 @@
  * budget_bytes (an estimate of their encoded size, never less than one
  * entry). What does not fit stays pending in the view, coalesced: a mover
  * held back is sent later once, at its newest position. Left entries and
- * chat lines always go out. Replies are not bundled (play.c answers each
- * request at once). Game thread only.
+ * chat lines are never dropped: chat beyond BUNDLE_CHAT_BYTES in one tick
+ * waits, in order, for the next update, so that an update stays well
+ * inside the 64 KiB a client accepts. Replies are not bundled (play.c
+ * answers each request at once). Game thread only.
  */
 #ifndef GAMESRV_BUNDLE_H
 #define GAMESRV_BUNDLE_H
@@ -28,6 +30,12 @@
 #include "interest.h"
 #include "metrics.h"
 #include "world.h"
+
+/* Chat bytes one WorldUpdate carries at most (at least one line); with the
+ * largest budget (BUNDLE_BUDGET_MAX) an update stays under 64 KiB unless
+ * thousands of players leave one view in the same tick. */
+#define BUNDLE_CHAT_BYTES 16384
+#define BUNDLE_BUDGET_MAX 32768
 
 struct interest_config {
 	bool enabled;              /* false: every push to the whole zone at

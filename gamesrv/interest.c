@@ -364,9 +364,17 @@ int aoi_chat_post(struct aoi_entity *speaker, const char *name, const char *text
 	return n;
 }
 
+void aoi_chat_consume(struct aoi_entity *o, size_t n)
+{
+	if (n == 0)
+		return; /* o->chat may be NULL: no memmove from it */
+	for (size_t i = 0; i < n; i++)
+		chat_unref(o->chat[i]);
+	memmove(o->chat, o->chat + n, (o->chat_count - n) * sizeof(*o->chat));
+	o->chat_count -= n;
+}
+
 void aoi_chat_clear(struct aoi_entity *o)
 {
-	for (size_t i = 0; i < o->chat_count; i++)
-		chat_unref(o->chat[i]);
-	o->chat_count = 0;
+	aoi_chat_consume(o, o->chat_count);
 }

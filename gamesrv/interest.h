@@ -151,7 +151,10 @@ bool aoi_view_has(const struct aoi_entity *o, const struct aoi_entity *e);
  */
 int aoi_chat_post(struct aoi_entity *speaker, const char *name, const char *text);
 
-/* Drop o's queued chat lines (after they were sent). */
+/* Drop the oldest n of o's queued chat lines (after they were sent). */
+void aoi_chat_consume(struct aoi_entity *o, size_t n);
+
+/* Drop all of o's queued chat lines. */
 void aoi_chat_clear(struct aoi_entity *o);
 
 #endif /* GAMESRV_INTEREST_H */

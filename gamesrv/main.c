@@ -94,7 +94,7 @@ static bool options_valid(const struct options *o, enum rg_log_level *level)
 		  in_range("zone-min-y", o->zone_min_y, -1000000000, 1000000000) &&
 		  in_range("view-radius", o->view_radius, 1, 1000000000) &&
 		  in_range("view-hysteresis", o->view_hysteresis, 0, 1000000000) &&
-		  in_range("client-budget-bytes", o->client_budget_bytes, 64, 1 << 20) &&
+		  in_range("client-budget-bytes", o->client_budget_bytes, 64, BUNDLE_BUDGET_MAX) &&
 		  in_range("max-gateways", o->max_gateways, 0, 100000) &&
 		  in_range("queue-max", o->queue_max, 1, 100000000) &&
 		  in_range("loops", o->loops, 0, 256) &&

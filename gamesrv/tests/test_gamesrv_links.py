@@ -865,7 +865,8 @@ def case_view_cells_zones(srv, db):
 
 def case_view_bundle(srv, db):
     """One update per tick (a 1 s tick here) with a mover's newest position
-    once, however often it moved; chat lines ride in the same update."""
+    once, however often it moved; chat lines ride in the same update, and
+    a burst of chat is spread over updates in order."""
     gate = FakeGate(srv.port)
     view = ViewOf(gate, 1, expect(gate.login(1, "obs"), "login"))
     aid = expect(gate.login(2, "ann"), "login").self.player_id
@@ -879,6 +880,16 @@ def case_view_bundle(srv, db):
     sent = [e for e in view.events if e[0] == "moved" and e[1] == aid]
     assert len(sent) < 10, "ten moves in about one tick sent %d times" % len(sent)
     assert view.chat == [("ann", "one"), ("ann", "two")], view.chat
+    # More chat than one update carries (16 KiB): the rest follows in
+    # order in the next updates, none lost, every update small.
+    lines = ["%03d " % i + "x" * 250 for i in range(100)]
+    seqs = [gate.send_request(2, chat=gate.c.ChatRequest(text=t)) for t in lines]
+    for seq in seqs:
+        expect(gate.wait_reply(2, seq), "chat")
+    view.until(lambda: len(view.chat) == 2 + len(lines), "every chat line")
+    assert [t for _, t in view.chat[2:]] == lines
+    for u in view.updates:
+        assert u.ByteSize() < 20000, "an update of %d bytes" % u.ByteSize()
 
 
 def case_view_slow_client(srv, db):

@@ -135,13 +135,18 @@ static void update_one(struct bundle *b, struct player *p, struct gate_out *out)
 	struct aoi_entity *o = p->aoi;
 	struct aoi_delta d;
 	size_t budget = b->budget_bytes, used = 0, ne = 0, nm = 0, nc = 0;
-	size_t sent_moved = 0;
+	size_t sent_moved = 0, chat_room = o->chat_count;
 	int rc;
 
-	if (aoi_view_refresh(&b->aoi, o, &d) < 0 ||
-	    reserve(b, d.entered_count, d.moved_count, o->chat_count) < 0) {
+	if (aoi_view_refresh(&b->aoi, o, &d) < 0) {
 		RG_ERROR("out of memory: the view of %s waits for a later tick", p->name);
 		return;
+	}
+	if (reserve(b, d.entered_count, d.moved_count, o->chat_count) < 0) {
+		/* The left entries are out of the view already: send them
+		 * alone; entered, moved and chat stay pending for later. */
+		RG_ERROR("out of memory: the update of %s carries only left", p->name);
+		d.entered_count = d.moved_count = chat_room = 0;
 	}
 	/* Entered first (a player you do not see yet matters more than a
 	 * newer position of one you do), then moved; at least one entry goes
@@ -181,7 +186,7 @@ static void update_one(struct bundle *b, struct player *p, struct gate_out *out)
 	if (b->metrics)
 		rg_counter_add(b->metrics->entries_held,
 			       d.entered_count - ne + d.moved_count - sent_moved);
-	for (size_t i = 0, chat_bytes = 0; i < o->chat_count; i++) {
+	for (size_t i = 0, chat_bytes = 0; i < chat_room; i++) {
 		chat_bytes += 8 + strlen(o->chat[i]->name) + strlen(o->chat[i]->text);
 		if (i > 0 && chat_bytes > BUNDLE_CHAT_BYTES)
 			break;

@@ -268,6 +268,8 @@ static void setup(struct harness *h)
 		.tick_ms = 20, .call_deadline_ms = 5000, .drain_ms = 5000,
 		.autosave_ms = 100,
 		.zone = { .id = 1, .min_x = -1000, .min_y = -1000, .max_x = 1000, .max_y = 1000 },
+		.interest = { .enabled = true, .radius = 100, .hysteresis = 10,
+			      .budget_bytes = 8192 },
 	};
 	struct gate_service_config gate_cfg = {
 		.host = "127.0.0.1", .max_gateways = 64, .pending_max = 16, .pending_per_addr = 4,

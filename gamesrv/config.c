@@ -8,10 +8,14 @@
 
 #include <rg/log.h>
 
+#include "bundle.h"
+
 #define ROW_INT(name, field, dflt, lo, hi, help) \
 	RG_OPTION_INT(name, struct gs_config, field, dflt, lo, hi, help)
 #define ROW_STRING(name, field, dflt, help) \
 	RG_OPTION_STRING(name, struct gs_config, field, dflt, NULL, help)
+
+static const char *const interest_modes[] = { "view", "broadcast", NULL };
 
 /* How far from the origin a zone bound may lie. */
 #define COORD_MAX 1000000000L
@@ -39,6 +43,16 @@ static const struct rg_option gs_options[] = {
 	ROW_INT("zone-min-y", zone_min_y, -1000, -COORD_MAX, COORD_MAX, "zone bounds"),
 	ROW_INT("zone-max-x", zone_max_x, 1000, -COORD_MAX, COORD_MAX, "zone bounds"),
 	ROW_INT("zone-max-y", zone_max_y, 1000, -COORD_MAX, COORD_MAX, "zone bounds"),
+	ROW_STRING("zones", zones, "",
+		   "more zones: ID:MIN_X:MIN_Y:MAX_X:MAX_Y[,...] (ids non-zero, unique)"),
+	RG_OPTION_STRING("interest", struct gs_config, interest, "view", interest_modes,
+			 "view: each player sees those within view-radius, one update per tick; "
+			 "broadcast: every event to the whole zone at once (the old way)"),
+	ROW_INT("view-radius", view_radius, 100, 1, COORD_MAX, "a player sees others this near"),
+	ROW_INT("view-hysteresis", view_hysteresis, 10, 0, COORD_MAX,
+		"... and loses them beyond view-radius + this"),
+	ROW_INT("client-budget-bytes", client_budget_bytes, 8192, 64, BUNDLE_BUDGET_MAX,
+		"entered/moved bytes per client per tick; the rest waits, coalesced"),
 	ROW_INT("max-gateways", max_gateways, 64, 0, 100000,
 		"gateway links accepted (0: no limit)"),
 	ROW_INT("max-pending-links", max_pending_links, 16, 1, 256,
@@ -65,6 +79,13 @@ int gs_config_load(struct gs_config *cfg, int argc, char **argv)
 		return -1;
 	if (cfg->max_pending_links_per_addr > cfg->max_pending_links) {
 		RG_ERROR("--max-pending-links-per-addr must not be above --max-pending-links");
+		return -1;
+	}
+	cfg->more_zone_count = rules_zones_parse(cfg->zones, cfg->more_zones,
+						 RULES_ZONES_MAX - 1);
+	if (cfg->more_zone_count < 0) {
+		RG_ERROR("--zones must be ID:MIN_X:MIN_Y:MAX_X:MAX_Y[,...] with valid bounds, "
+			 "at most %d zones", RULES_ZONES_MAX - 1);
 		return -1;
 	}
 	if (cfg->zone_max_x < cfg->zone_min_x || cfg->zone_max_y < cfg->zone_min_y) {

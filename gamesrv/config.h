@@ -8,6 +8,8 @@
 
 #include <rg/options.h>
 
+#include "rules.h"
+
 /* Largest frame on an internal link (the gateway's limit for this link
  * too: a client message it accepts must never be too big here), and what
  * one decode may allocate. */
@@ -30,12 +32,19 @@ struct gs_config {
 	long autosave_ms;         /* 0: no autosave                            */
 	long zone_id;
 	long zone_min_x, zone_min_y, zone_max_x, zone_max_y;
+	char *zones;              /* more zones: ID:MIN_X:MIN_Y:MAX_X:MAX_Y,...  */
+	char *interest;           /* "view" or "broadcast"                     */
+	long view_radius, view_hysteresis; /* interest management (interest.h) */
+	long client_budget_bytes; /* entered/moved bytes per client per tick   */
 	long max_gateways;        /* gateway links accepted (0: any)           */
 	long max_pending_links;   /* gateway links in their handshake at once  */
 	long max_pending_links_per_addr; /* ... from one address               */
 	long queue_max;           /* client requests queued for the game       */
 	long queue_max_bytes;     /* ... and their bytes                       */
 	struct rg_common_config common; /* loops, engine, log, admin, secret   */
+	/* Derived by gs_config_load from zones. */
+	struct zone_bounds more_zones[RULES_ZONES_MAX];
+	int more_zone_count;
 };
 
 /*

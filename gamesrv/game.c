@@ -139,6 +139,26 @@ static void *game_main(void *arg)
 
 /* ---- life ---------------------------------------------------------------------- */
 
+/* The zones (the first, then the others) and, when on, the views. */
+static int game_world_init(struct game *g, const struct game_config *cfg)
+{
+	struct zone_bounds zones[RULES_ZONES_MAX];
+	int rc;
+
+	if (cfg->more_zone_count >= RULES_ZONES_MAX)
+		return -EINVAL;
+	zones[0] = cfg->zone;
+	if (cfg->more_zone_count > 0)
+		memcpy(&zones[1], cfg->more_zones, cfg->more_zone_count * sizeof(zones[0]));
+	rc = world_init(&g->world, zones, 1 + cfg->more_zone_count);
+	if (rc < 0 || !cfg->interest.enabled)
+		return rc;
+	rc = bundle_init(&g->views, &cfg->interest);
+	if (rc < 0)
+		world_fini(&g->world);
+	return rc;
+}
+
 /* Every handle NULL: updates through it are no-ops (rg/metrics.h). */
 static struct gs_metrics no_metrics;
 
@@ -153,11 +173,12 @@ int game_init(struct game *g, const struct game_config *cfg, struct net_runtime 
 	g->out.rt = rt;
 	if (g->cfg.tick_ms == 0)
 		g->cfg.tick_ms = 1;
-	rc = world_init(&g->world, &cfg->zone, 1);
+	rc = game_world_init(g, cfg);
 	if (rc < 0)
 		return rc;
 	rc = db_link_init(&g->db, rt);
 	if (rc < 0) {
+		bundle_fini(&g->views);
 		world_fini(&g->world);
 		return rc;
 	}
@@ -165,6 +186,7 @@ int game_init(struct game *g, const struct game_config *cfg, struct net_runtime 
 	if (!g->cfg.metrics)
 		g->cfg.metrics = &no_metrics;
 	g->db.metrics = g->cfg.metrics;
+	g->views.metrics = g->cfg.metrics;
 	return 0;
 }
 
@@ -202,6 +224,7 @@ void game_fini(struct game *g)
 	play_fini(g);
 	db_link_fini(&g->db);
 	world_fini(&g->world);
+	bundle_fini(&g->views); /* all zero when interest is off: a no-op */
 	gate_out_fini(&g->out);
 	free(g->targets);
 	free(g->target_sessions);

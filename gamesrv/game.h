@@ -22,6 +22,7 @@
 
 #include <net/net.h>
 
+#include "bundle.h"
 #include "db_link.h"
 #include "gate_link.h"
 #include "metrics.h"
@@ -34,7 +35,10 @@ struct game_config {
 	uint32_t call_deadline_ms; /* deadline of each dbproxy call           */
 	uint32_t drain_ms;         /* how long shutdown waits for saves       */
 	uint32_t autosave_ms;      /* save moved players this often; 0 = off  */
-	struct zone_bounds zone;   /* the zone players live in                */
+	struct zone_bounds zone;   /* the first zone (new players start here) */
+	const struct zone_bounds *more_zones; /* and these (copied)            */
+	size_t more_zone_count;
+	struct interest_config interest; /* who sees whom; off: broadcast   */
 	struct gs_metrics *metrics;/* updated by the game thread; NULL: none  */
 };
 
@@ -52,6 +56,7 @@ struct game {
 	struct world world;
 	struct db_link db;
 	struct gate_out out;
+	struct bundle views;       /* cfg.interest.enabled: the views        */
 	pthread_t thread;
 	bool thread_started;
 	bool draining;

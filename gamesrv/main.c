@@ -25,6 +25,7 @@
 #include "gate_link.h"
 #include "metrics.h"
 #include "queue.h"
+#include "rules.h"
 
 int main(int argc, char **argv)
 {
@@ -86,6 +87,12 @@ int main(int argc, char **argv)
 		.zone = { .id = (uint32_t)o.zone_id,
 			  .min_x = (float)o.zone_min_x, .min_y = (float)o.zone_min_y,
 			  .max_x = (float)o.zone_max_x, .max_y = (float)o.zone_max_y },
+		.more_zones = o.more_zones,
+		.more_zone_count = (size_t)o.more_zone_count,
+		.interest = { .enabled = strcmp(o.interest, "view") == 0,
+			      .radius = (float)o.view_radius,
+			      .hysteresis = (float)o.view_hysteresis,
+			      .budget_bytes = (uint32_t)o.client_budget_bytes },
 		.metrics = metrics,
 	};
 	rc = game_init(&game, &game_cfg, rt, &queue);

@@ -33,6 +33,11 @@ int gs_metrics_create(struct net_runtime *rt, struct gs_metrics **out)
 	m->tick_seconds = rg_metrics_histogram(r, "ringgate_gamesrv_tick_seconds", NULL,
 					       "Time the game tick's work took",
 					       RG_BUCKETS_SECONDS);
+	m->world_updates = rg_metrics_counter(r, "ringgate_gamesrv_world_updates_total", NULL,
+					      "WorldUpdate pushes sent (one per client per tick at most)");
+	m->entries_held = rg_metrics_counter(
+		r, "ringgate_gamesrv_update_entries_held_total", NULL,
+		"Entered/moved entries a client's budget held back to a later tick (coalesced)");
 	for (int i = 0; i < GS_DB_CALLS; i++)
 		m->db_call_seconds[i] = rg_metrics_histogram(
 			r, "ringgate_gamesrv_db_call_seconds", call_labels[i],

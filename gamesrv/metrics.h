@@ -29,6 +29,9 @@ struct gs_metrics {
 	struct rg_counter *db_reconnects;
 	struct rg_gauge *players_online;
 	struct rg_histogram *tick_seconds;
+	struct rg_counter *world_updates;   /* WorldUpdates sent             */
+	struct rg_counter *entries_held;    /* entered/moved held back by the
+					       per-client budget             */
 	struct rg_histogram *db_call_seconds[GS_DB_CALLS];
 	struct rg_counter *requests_expired;
 };

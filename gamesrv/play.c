@@ -189,23 +189,16 @@ static void broadcast(struct game *g, struct zone *z, const struct player *excep
 	}
 }
 
-static void fill_state(Ringgate__Client__PlayerState *st, const struct player *p)
-{
-	st->player_id = p->id;
-	st->name = (char *)p->name;
-	st->zone = p->zone->bounds.id;
-	st->x = p->x;
-	st->y = p->y;
-	st->gold = p->gold;
-}
-
+/* The pushes below are the broadcast mode (interest management off):
+ * each event at once to the whole zone. Under interest management the
+ * views say the same once per tick (bundle.h). */
 static void broadcast_joined(struct game *g, struct player *p)
 {
 	ServerMessage msg = RINGGATE__CLIENT__SERVER_MESSAGE__INIT;
 	Ringgate__Client__PlayerJoined joined = RINGGATE__CLIENT__PLAYER_JOINED__INIT;
 	Ringgate__Client__PlayerState st = RINGGATE__CLIENT__PLAYER_STATE__INIT;
 
-	fill_state(&st, p);
+	bundle_fill_state(&st, p);
 	joined.player = &st;
 	msg.body_case = RINGGATE__CLIENT__SERVER_MESSAGE__BODY_JOINED;
 	msg.joined = &joined;
@@ -469,7 +462,10 @@ static void leave(struct game *g, struct player *p, const struct reply_to *answe
 {
 	struct client *c = p->client;
 
-	broadcast_left(g, p);
+	if (g->cfg.interest.enabled)
+		bundle_player_offline(&g->views, p);
+	else
+		broadcast_left(g, p);
 	RG_INFO("player %s (%llu) leaves", p->name, (unsigned long long)p->id);
 	save_player(g, p, answer, true); /* pins p while the save is out */
 	world_player_unbind(&g->world, p);
@@ -517,12 +513,22 @@ static void send_rest_of_zone(struct game *g, const struct reply_to *to,
 
 		if (o == p)
 			continue;
-		fill_state(&st, o);
+		bundle_fill_state(&st, o);
 		joined.player = &st;
 		msg.body_case = RINGGATE__CLIENT__SERVER_MESSAGE__BODY_JOINED;
 		msg.joined = &joined;
 		send_to(g, &push, &msg);
 	}
+}
+
+static void fill_zone(Ringgate__Client__Zone *out, const struct zone *z)
+{
+	ringgate__client__zone__init(out);
+	out->id = z->bounds.id;
+	out->min_x = z->bounds.min_x;
+	out->min_y = z->bounds.min_y;
+	out->max_x = z->bounds.max_x;
+	out->max_y = z->bounds.max_y;
 }
 
 /* Answer a login with the player and the zone around it. */
@@ -535,29 +541,38 @@ static void send_login_reply(struct game *g, const struct reply_to *to, struct p
 	Ringgate__Client__Zone zone = RINGGATE__CLIENT__ZONE__INIT;
 	Ringgate__Client__PlayerState states[LOGIN_OTHERS_MAX];
 	Ringgate__Client__PlayerState *others[LOGIN_OTHERS_MAX];
+	Ringgate__Client__Zone zones[RULES_ZONES_MAX];
+	Ringgate__Client__Zone *zone_ptrs[RULES_ZONES_MAX];
 	struct zone *z = p->zone;
 	struct player *o = z->members;
 	size_t n = 0;
 
+	if (g->cfg.interest.enabled) {
+		/* The view: the rest enters with the next WorldUpdates. */
+		n = bundle_login_view(&g->views, p, states, others, LOGIN_OTHERS_MAX);
+		o = NULL;
+	}
 	for (; o && n < LOGIN_OTHERS_MAX; o = o->zone_next) {
 		if (o == p)
 			continue;
 		ringgate__client__player_state__init(&states[n]);
-		fill_state(&states[n], o);
+		bundle_fill_state(&states[n], o);
 		others[n] = &states[n];
 		n++;
 	}
-	fill_state(&self, p);
-	zone.id = z->bounds.id;
-	zone.min_x = z->bounds.min_x;
-	zone.min_y = z->bounds.min_y;
-	zone.max_x = z->bounds.max_x;
-	zone.max_y = z->bounds.max_y;
+	bundle_fill_state(&self, p);
+	fill_zone(&zone, z);
+	for (size_t i = 0; i < g->world.zone_count; i++) {
+		fill_zone(&zones[i], &g->world.zones[i]);
+		zone_ptrs[i] = &zones[i];
+	}
 	lr.self = &self;
 	lr.created = created;
 	lr.zone = &zone;
 	lr.n_others = n;
 	lr.others = others;
+	lr.n_zones = g->world.zone_count;
+	lr.zones = zone_ptrs;
 	msg.body_case = RINGGATE__CLIENT__SERVER_MESSAGE__BODY_LOGIN;
 	msg.login = &lr;
 	send_to(g, to, &msg);
@@ -599,7 +614,14 @@ static struct player *take_account(struct game *g, struct client *c, const char 
 		if (!p)
 			return NULL;
 	}
-	broadcast_joined(g, p);
+	if (!g->cfg.interest.enabled) {
+		broadcast_joined(g, p);
+	} else if (bundle_player_online(&g->views, p) < 0) {
+		/* Unseen by the others, it would play in a false world. */
+		save_player(g, p, NULL, true);
+		world_player_unbind(&g->world, p);
+		return NULL;
+	}
 	return p;
 }
 
@@ -711,20 +733,44 @@ static void handle_move(struct game *g, const struct reply_to *to, struct player
 	ServerMessage msg = RINGGATE__CLIENT__SERVER_MESSAGE__INIT;
 	Ringgate__Client__MoveReply mr = RINGGATE__CLIENT__MOVE_REPLY__INIT;
 	Ringgate__Client__PlayerMoved moved = RINGGATE__CLIENT__PLAYER_MOVED__INIT;
+	struct zone *from = p->zone;
+	struct zone *z = req->zone == 0 ? from : world_zone(&g->world, req->zone);
+	float old_x = p->x, old_y = p->y;
 
-	if (!rules_point_in_zone(&p->zone->bounds, req->x, req->y)) {
+	if (!z) {
+		send_error(g, to, RINGGATE__CLIENT__ERROR_CODE__OUT_OF_BOUNDS,
+			   "no such zone");
+		return;
+	}
+	if (!rules_point_in_zone(&z->bounds, req->x, req->y)) {
 		send_error(g, to, RINGGATE__CLIENT__ERROR_CODE__OUT_OF_BOUNDS,
 			   "the target is outside the zone (or not a finite number)");
 		return;
 	}
+	if (z != from && !g->cfg.interest.enabled)
+		broadcast_left(g, p);
+	if (z != from)
+		world_player_set_zone(p, z);
 	world_player_move(p, req->x, req->y);
+	if (g->cfg.interest.enabled && bundle_player_moved(&g->views, p) < 0) {
+		world_player_set_zone(p, from);
+		world_player_move(p, old_x, old_y);
+		send_error(g, to, RINGGATE__CLIENT__ERROR_CODE__INTERNAL, "out of memory");
+		return;
+	}
 	p->dirty = true;
 	mr.x = p->x;
 	mr.y = p->y;
+	mr.zone = p->zone->bounds.id;
 	msg.body_case = RINGGATE__CLIENT__SERVER_MESSAGE__BODY_MOVE;
 	msg.move = &mr;
 	send_to(g, to, &msg);
-
+	if (g->cfg.interest.enabled)
+		return; /* the views tell the others at the tick */
+	if (z != from) {
+		broadcast_joined(g, p);
+		return;
+	}
 	moved.player_id = p->id;
 	moved.x = p->x;
 	moved.y = p->y;
@@ -746,9 +792,15 @@ static void handle_chat(struct game *g, const struct reply_to *to, struct player
 			   "chat is 1..256 bytes of UTF-8 without control characters");
 		return;
 	}
+	if (g->cfg.interest.enabled && bundle_chat(p, req->text) < 0) {
+		send_error(g, to, RINGGATE__CLIENT__ERROR_CODE__INTERNAL, "out of memory");
+		return;
+	}
 	msg.body_case = RINGGATE__CLIENT__SERVER_MESSAGE__BODY_CHAT;
 	msg.chat = &cr;
 	send_to(g, to, &msg);
+	if (g->cfg.interest.enabled)
+		return; /* in the listeners' next WorldUpdate */
 
 	line.player_id = p->id;
 	line.name = p->name;
@@ -912,6 +964,8 @@ void play_tick(struct game *g, uint64_t now)
 {
 	retry_saves(g, now);
 	autosave(g, now);
+	if (g->cfg.interest.enabled)
+		bundle_tick(&g->views, &g->world, &g->out);
 }
 
 bool play_saves_waiting(const struct game *g)

@@ -24,9 +24,10 @@ void play_request(struct game *g, net_session_id link, uint64_t deadline_ms,
 void play_client_gone(struct game *g, struct client *c);
 
 /* Time-driven work at a tick: resend saves refused as busy once due (and
- * held ones once the dbproxy link is back), and the tick's share of the
+ * held ones once the dbproxy link is back), the tick's share of the
  * autosave pass (every online player that moved is saved about once per
- * autosave_ms, spread evenly over it). */
+ * autosave_ms, spread evenly over it), and under interest management each
+ * client's WorldUpdate. */
 void play_tick(struct game *g, uint64_t now_ms);
 
 /* True while refused saves wait for their resend (the drain waits too). */

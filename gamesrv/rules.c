@@ -4,7 +4,10 @@
 #define _POSIX_C_SOURCE 200809L
 #include "rules.h"
 
+#include <errno.h>
 #include <math.h>
+#include <stdlib.h>
+#include <string.h>
 
 bool rules_name_valid(const char *name)
 {
@@ -26,6 +29,36 @@ bool rules_name_valid(const char *name)
 bool rules_password_valid(size_t len)
 {
 	return len >= 1 && len <= RULES_PASSWORD_MAX;
+}
+
+int rules_zones_parse(const char *spec, struct zone_bounds *out, size_t max)
+{
+	size_t n = 0;
+
+	while (*spec) {
+		long long v[5];
+		char *end;
+
+		if (n == max)
+			return -EINVAL;
+		for (int i = 0; i < 5; i++) {
+			v[i] = strtoll(spec, &end, 10);
+			if (end == spec || *end != (i < 4 ? ':' : (*end ? ',' : '\0')))
+				return -EINVAL;
+			if (v[i] < -1000000000 || v[i] > (i == 0 ? (long long)UINT32_MAX : 1000000000))
+				return -EINVAL;
+			spec = *end ? end + 1 : end;
+		}
+		if (v[0] <= 0)
+			return -EINVAL;
+		out[n] = (struct zone_bounds){ .id = (uint32_t)v[0],
+			.min_x = (float)v[1], .min_y = (float)v[2],
+			.max_x = (float)v[3], .max_y = (float)v[4] };
+		if (!rules_zone_valid(&out[n]))
+			return -EINVAL;
+		n++;
+	}
+	return (int)n;
 }
 
 bool rules_zone_valid(const struct zone_bounds *z)

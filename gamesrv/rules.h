@@ -36,6 +36,17 @@ bool rules_password_valid(size_t len);
 /* True when the bounds are finite and min <= max on both axes. */
 bool rules_zone_valid(const struct zone_bounds *z);
 
+/* The most zones one world holds. */
+#define RULES_ZONES_MAX 64
+
+/*
+ * Parse a zone list "ID:MIN_X:MIN_Y:MAX_X:MAX_Y[,...]" (integers; empty
+ * spec: no zone) into out[0..max). Each zone must be valid and its id
+ * non-zero (MoveRequest.zone 0 means "this zone"). Returns the number of
+ * zones, or -EINVAL (malformed, invalid, more than max).
+ */
+int rules_zones_parse(const char *spec, struct zone_bounds *out /* OUT */, size_t max);
+
 /* True when (x, y) is finite (no NaN, no infinity) and inside z. */
 bool rules_point_in_zone(const struct zone_bounds *z, float x, float y);
 

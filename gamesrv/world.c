@@ -37,9 +37,13 @@ int world_init(struct world *w, const struct zone_bounds *zones, size_t count)
 	hmap_init(&w->players);
 	if (count == 0)
 		return -EINVAL;
-	for (size_t i = 0; i < count; i++)
+	for (size_t i = 0; i < count; i++) {
 		if (!rules_zone_valid(&zones[i]))
 			return -EINVAL;
+		for (size_t j = 0; j < i; j++)
+			if (zones[j].id == zones[i].id)
+				return -EINVAL;
+	}
 	w->zones = calloc(count, sizeof(*w->zones));
 	if (!w->zones)
 		return -ENOMEM;
@@ -205,4 +209,13 @@ void world_player_move(struct player *p, float x, float y)
 {
 	p->x = x;
 	p->y = y;
+}
+
+void world_player_set_zone(struct player *p, struct zone *z)
+{
+	LIST_UNLINK(p->zone->members, p, zone_prev, zone_next);
+	p->zone->member_count--;
+	p->zone = z;
+	LIST_PUSH(z->members, p, zone_prev, zone_next);
+	z->member_count++;
 }

@@ -38,6 +38,7 @@
 #include "rules.h"
 
 struct player;
+struct aoi_entity;
 
 /* The key of a client session: which gateway link, which session on it. */
 struct client_key {
@@ -65,6 +66,8 @@ struct player {
 	struct client *client;         /* ONLINE: its session; else NULL    */
 	unsigned pins;                 /* calls in flight that refer to it  */
 	struct player *zone_prev, *zone_next; /* ONLINE: zone membership    */
+	struct aoi_entity *aoi;        /* ONLINE under interest management:
+					  how others see it (bundle.h)      */
 	struct player *prev, *next;    /* the world's list of players       */
 };
 
@@ -86,8 +89,8 @@ struct world {
 
 /*
  * Set up a world with the given zones (copied; the first is where players
- * outside any known zone are placed). Returns 0, -EINVAL for no zone or an
- * invalid one, -ENOMEM.
+ * outside any known zone are placed). Returns 0, -EINVAL for no zone, an
+ * invalid one or two with one id, -ENOMEM.
  */
 int world_init(struct world *w, const struct zone_bounds *zones, size_t count);
 
@@ -149,5 +152,9 @@ void world_player_unpin(struct world *w, struct player *p);
 
 /* Move an ONLINE player (the caller checked the point is in its zone). */
 void world_player_move(struct player *p, float x, float y);
+
+/* Make an ONLINE player a member of zone z instead of its own (the caller
+ * then moves it to a point inside z). */
+void world_player_set_zone(struct player *p, struct zone *z);
 
 #endif /* GAMESRV_WORLD_H */

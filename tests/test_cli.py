@@ -16,6 +16,19 @@ def run_cli(build_dir, port, script, *args):
     return proc
 
 
+def hears(text):
+    """A push carrying chat line `text`: a WorldUpdate (interest management)
+    or a ChatLine (broadcast mode)."""
+    return lambda m: (rt.body_of(m) == "update" and any(c.text == text for c in m.update.chat)
+                      or rt.body_of(m) == "chat_line" and m.chat_line.text == text)
+
+
+def sees_enter(name):
+    """A push in which player `name` comes into view."""
+    return lambda m: (rt.body_of(m) == "update" and any(p.name == name for p in m.update.entered)
+                      or rt.body_of(m) == "joined" and m.joined.player.name == name)
+
+
 def test(build_dir):
     with rt.Cluster(build_dir) as cluster:
         # A Python client watches the zone; the CLI plays.
@@ -27,14 +40,13 @@ def test(build_dir):
                        "ping\nmove 1e9 0\nfrobnicate\nlogout\nquit\n")
         assert proc.returncode == 0, proc.returncode
         out = proc.stdout.splitlines()
-        for want in ("< login ok", "< move ok x=3.0 y=4.0", "< chat ok", "< earn ok gold=15",
+        for want in ("< login ok", "< move ok x=3.0 y=4.0 zone=1", "< chat ok", "< earn ok gold=15",
                      "< pong", "< error seq=6 code=OUT_OF_BOUNDS", "! unknown",
                      "< logout ok"):
             assert any(line.startswith(want) for line in out), "missing %r" % want
         assert any(line.startswith("<   other") and "name=watcher" in line for line in out)
 
-        watcher.wait_push(lambda m: rt.body_of(m) == "chat_line"
-                          and m.chat_line.text == "hello from the cli", what="cli chat")
+        watcher.wait_push(hears("hello from the cli"), what="cli chat")
 
         # Pushes after the last command: the watcher chats while the CLI
         # waits; --wait-ms keeps it listening after its input ends.
@@ -46,8 +58,7 @@ def test(build_dir):
             listener.stdin.write("login ivan i-pw\n")
             listener.stdin.close()
             assert listener.stdout.readline().startswith("< login ok")
-            watcher.wait_push(lambda m: rt.body_of(m) == "joined"
-                              and m.joined.player.name == "ivan", what="ivan joined")
+            watcher.wait_push(sees_enter("ivan"), what="ivan entered the view")
             expect(watcher.chat("are you there, ivan?"), "chat")
             while True:
                 line = listener.stdout.readline()

@@ -14,17 +14,20 @@ def test(build_dir):
 
         grace = cluster.client("grace")
         state = expect(grace.login("grace", "grace-pw"), "login")
-        zone = state.zone
-        x, y = zone.min_x + 7.0, zone.min_y + 9.0
+        # Near the watcher (both started at the zone's centre), so that
+        # grace stays in its view until she drops.
+        x, y = state.self.x + 7.0, state.self.y + 9.0
         expect(grace.move(x, y), "move")
         gold = expect(grace.earn(9), "earn").gold
 
         # Drop the TCP connection with a reset, as a crashed client would.
         grace.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         grace.close()
-        # gamesrv has handled the disconnect once the zone hears grace left.
-        watcher.wait_push(lambda m: body_of(m) == "left"
-                          and m.left.player_id == state.self.player_id,
+        # gamesrv has handled the disconnect once the watcher sees grace
+        # leave (a WorldUpdate's left; PlayerLeft in broadcast mode).
+        gid = state.self.player_id
+        watcher.wait_push(lambda m: body_of(m) == "update" and gid in m.update.left
+                          or body_of(m) == "left" and m.left.player_id == gid,
                           what="grace left")
 
         back = expect(cluster.client("grace-again").login("grace", "grace-pw"), "login")

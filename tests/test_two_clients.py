@@ -14,7 +14,10 @@ def is_chat(name, text):
 
 
 def test(build_dir):
-    with rt.Cluster(build_dir) as cluster:
+    # Zone-wide pushes (the players stand in opposite corners): gamesrv's
+    # broadcast mode; clients/python's test covers the views.
+    with rt.Cluster(build_dir, extra_env={
+            "RINGGATE_GAMESRV_ARGS": "--log-level debug --interest broadcast"}) as cluster:
         alice, bob = cluster.client("alice"), cluster.client("bob")
         a = expect(alice.login("alice", "alice-pw"), "login")
         assert a.created, a

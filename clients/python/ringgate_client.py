@@ -18,6 +18,10 @@ nothing generated is kept in the repository.
             print(push.WhichOneof("body"))
         c.logout()
 
+    # Or let the client keep the world it sees (c.world, a World):
+        c.wait_event(lambda e: e.kind == "entered" and e.name == "bob")
+        print(c.world.players)                    # id -> Seen(name, zone, x, y)
+
 The protocol in brief (docs/protocol.md sections 1-3):
 - Frames: a varint body length (1..5 bytes), then one serialized message;
   ClientMessage from the client, ServerMessage from the gateway.
@@ -25,8 +29,12 @@ The protocol in brief (docs/protocol.md sections 1-3):
   same seq: its reply body, or an Error (raised here as ServerError).
 - Pushes carry seq 0 and may arrive at any time, also while a reply is
   awaited: they are queued in arrival order and read with pushes() /
-  wait_push(). A Kicked push is followed by the gateway closing the
-  connection.
+  wait_push(), or applied to c.world with wait_event(). A Kicked push is
+  followed by the gateway closing the connection.
+- What you see of the world (docs/protocol.md "World updates"): the
+  LoginReply's others, then WorldUpdate pushes - left, entered, moved,
+  chat, applied in that order - or, from a gamesrv in broadcast mode,
+  PlayerJoined / PlayerLeft / PlayerMoved / ChatLine. World handles both.
 
 A Client is not thread-safe: use it from one thread.
 """
@@ -151,6 +159,79 @@ class FrameReader:
             del self.buf[:used]
 
 
+# ---- the world as a client sees it --------------------------------------------
+
+# One change to what a client sees. kind: "entered" (name, zone, x, y set),
+# "left", "moved" (x, y) or "chat" (name, text); player_id always.
+Event = collections.namedtuple("Event", "kind player_id name zone x y text")
+Event.__new__.__defaults__ = (None,) * 5
+
+# A player in view.
+Seen = collections.namedtuple("Seen", "name zone x y")
+
+
+class World:
+    """The players a client sees (players: id -> Seen) and the chat lines
+    it heard (chat: [(name, text)]), kept from LoginReply, MoveReply and
+    the pushes, as docs/protocol.md "World updates" says."""
+
+    def __init__(self):
+        self.me = None          # PlayerState of this client's player
+        self.zone = None        # Zone it is in
+        self.zones = {}         # id -> Zone, every zone of the world
+        self.players = {}
+        self.chat = []
+
+    def on_login(self, reply):
+        self.me = reply.self
+        self.zone = reply.zone
+        self.zones = {z.id: z for z in reply.zones} or {reply.zone.id: reply.zone}
+        self.players = {o.player_id: Seen(o.name, o.zone, o.x, o.y) for o in reply.others}
+
+    def on_move(self, reply):
+        if reply.zone and reply.zone in self.zones:
+            self.zone = self.zones[reply.zone]
+
+    def apply(self, msg):
+        """Apply one push (a ServerMessage with seq 0); return its Events
+        in order. Pushes that do not change the world give none."""
+        kind = msg.WhichOneof("body")
+        if kind == "update":
+            u = msg.update
+            return ([self._left(pid) for pid in u.left]
+                    + [self._entered(st) for st in u.entered]
+                    + [self._moved(m) for m in u.moved]
+                    + [self._chat(line) for line in u.chat])
+        if kind == "joined":
+            return [self._entered(msg.joined.player)]
+        if kind == "left":
+            return [self._left(msg.left.player_id)]
+        if kind == "moved":
+            return [self._moved(msg.moved)]
+        if kind == "chat_line":
+            return [self._chat(msg.chat_line)]
+        return []
+
+    def _entered(self, st):
+        self.players[st.player_id] = Seen(st.name, st.zone, st.x, st.y)
+        return Event("entered", st.player_id, st.name, st.zone, st.x, st.y)
+
+    def _left(self, player_id):
+        self.players.pop(player_id, None)
+        return Event("left", player_id)
+
+    def _moved(self, m):
+        old = self.players.get(m.player_id)
+        if old is None:
+            raise ProtocolError("moved: player %d is not in view" % m.player_id)
+        self.players[m.player_id] = old._replace(x=m.x, y=m.y)
+        return Event("moved", m.player_id, old.name, old.zone, m.x, m.y)
+
+    def _chat(self, line):
+        self.chat.append((line.name, line.text))
+        return Event("chat", line.player_id, line.name, text=line.text)
+
+
 # ---- the client ----------------------------------------------------------------------
 
 class Client:
@@ -168,6 +249,7 @@ class Client:
         self.replies = {}
         self.queued = collections.deque()
         self.closed = None            # ConnectionClosed once the gateway closed
+        self.world = World()          # kept by login(), move(), wait_event()
 
     def close(self):
         self.sock.close()
@@ -268,21 +350,41 @@ class Client:
             if not self._pump(deadline):
                 raise TimeoutError("no matching push")
 
+    def wait_event(self, predicate, timeout=None):
+        """Apply pushes to self.world in arrival order until one gives an
+        Event that predicate(event) accepts, and return that Event (the
+        pushes before it are applied and gone; use this or wait_push, not
+        both, or the world misses what wait_push took)."""
+        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        while True:
+            while self.queued:
+                for event in self.world.apply(self.queued.popleft()):
+                    if predicate(event):
+                        return event
+            if not self._pump(deadline):
+                raise TimeoutError("no matching event")
+
     # -- the game ---------------------------------------------------------------
 
     def login(self, name, password):
-        """LoginReply{self, created, zone, others}. password: bytes (the
-        proto field is bytes), or str, sent as its UTF-8."""
+        """LoginReply{self, created, zone, others, zones}; self.world
+        starts from it. password: bytes (the proto field is bytes), or str,
+        sent as its UTF-8."""
         if isinstance(password, str):
             password = password.encode()
-        return self.request("login", login=pb.LoginRequest(name=name, password=password))
+        reply = self.request("login", login=pb.LoginRequest(name=name, password=password))
+        self.world.on_login(reply)
+        return reply
 
-    def move(self, x, y):
-        """MoveReply{x, y}; the others in the zone get PlayerMoved."""
-        return self.request("move", move=pb.MoveRequest(x=x, y=y))
+    def move(self, x, y, zone=0):
+        """MoveReply{x, y, zone}: to (x, y) in this zone, or in zone `zone`
+        (travel); those who see you get your new position."""
+        reply = self.request("move", move=pb.MoveRequest(x=x, y=y, zone=zone))
+        self.world.on_move(reply)
+        return reply
 
     def chat(self, text):
-        """ChatReply{}; the others in the zone get ChatLine."""
+        """ChatReply{}; those who see you get the line."""
         return self.request("chat", chat=pb.ChatRequest(text=text))
 
     def earn(self, amount):

@@ -18,10 +18,6 @@ import ringgate_client as rc  # noqa: E402
 import ringgate_test  # noqa: E402 (the cluster harness only)
 
 
-def kind(msg):
-    return msg.WhichOneof("body")
-
-
 def expect_error(code_name, fn, *args):
     try:
         fn(*args)
@@ -51,29 +47,45 @@ def check_framing():
 def test(build_dir):
     rc.load_bindings(os.path.join(SOURCE_DIR, "proto"))
     check_framing()
-    with ringgate_test.Cluster(build_dir) as cluster:
+    # Two zones; views of radius 100 (gamesrv's default).
+    env = {"RINGGATE_GAMESRV_ARGS": "--log-level debug --zones 2:0:0:500:500"}
+    with ringgate_test.Cluster(build_dir, extra_env=env) as cluster:
         port = cluster.gateway_port
         with rc.Client("127.0.0.1", port) as alice, rc.Client("127.0.0.1", port) as bob:
             a = alice.login("py_alice", "alice-pw")
             assert a.created and a.self.name == "py_alice" and a.self.gold == 0, a
             b = bob.login("py_bob", "bob-pw")
             assert any(o.name == "py_alice" for o in b.others), b
-            alice.wait_push(lambda m: kind(m) == "joined" and m.joined.player.name == "py_bob")
+            assert sorted(alice.world.zones) == [1, 2], alice.world.zones
+            alice.wait_event(lambda e: e.kind == "entered" and e.name == "py_bob")
+            aid, bid = a.self.player_id, b.self.player_id
 
             zone = a.zone
-            x, y = zone.min_x + 3.0, zone.max_y - 4.0
+            x, y = 30.0, -40.0  # both started at (0, 0): still in view
             moved = alice.move(x, y)
             assert abs(moved.x - x) < 1e-3 and abs(moved.y - y) < 1e-3, moved
-            push = bob.wait_push(lambda m: kind(m) == "moved")
-            assert push.moved.player_id == a.self.player_id, push
-            assert abs(push.moved.x - x) < 1e-3 and abs(push.moved.y - y) < 1e-3, push
+            ev = bob.wait_event(lambda e: e.kind == "moved")
+            assert ev.player_id == aid and abs(ev.x - x) < 1e-3 and abs(ev.y - y) < 1e-3, ev
             expect_error("OUT_OF_BOUNDS", alice.move, zone.max_x + 1, 0)
 
             bob.chat("hi from python, ünïcode")
-            line = alice.wait_push(lambda m: kind(m) == "chat_line")
-            assert line.chat_line.name == "py_bob", line
-            assert line.chat_line.text == "hi from python, ünïcode", line
+            ev = alice.wait_event(lambda e: e.kind == "chat")
+            assert (ev.name, ev.text) == ("py_bob", "hi from python, ünïcode"), ev
             expect_error("INVALID_CHAT", bob.chat, "")
+
+            # Out of view across cells, back in, then away to zone 2.
+            alice.move(x + 300, y)
+            bob.wait_event(lambda e: e.kind == "left" and e.player_id == aid)
+            assert aid not in bob.world.players
+            alice.move(x, y)
+            bob.wait_event(lambda e: e.kind == "entered" and e.player_id == aid)
+            assert bob.world.players[aid][2:] == (x, y), bob.world.players
+            assert alice.move(10, 10, zone=2).zone == 2 and alice.world.zone.id == 2
+            bob.wait_event(lambda e: e.kind == "left" and e.player_id == aid)
+            alice.wait_event(lambda e: e.kind == "left" and e.player_id == bid)
+            bob.move(12, 12, zone=2)
+            alice.wait_event(lambda e: e.kind == "entered" and e.player_id == bid)
+            x, y = 10.0, 10.0
 
             assert alice.earn(10).gold == 10
             assert alice.earn(15).gold == 25
@@ -93,7 +105,8 @@ def test(build_dir):
                 expect_error("INVALID_NAME", mallory.login, "no spaces", "pw")
 
             bob.logout()
-            alice.wait_push(lambda m: kind(m) == "left" and m.left.player_id == b.self.player_id)
+            alice.wait_event(lambda e: e.kind == "left" and e.player_id == bid)
+            assert alice.world.players == {}, alice.world.players
             alice.logout()
 
         # The gold was committed: a new session sees it.

@@ -665,10 +665,171 @@ def case_overload(srv, db):
     expect(gate.login(1, "rosa"), "login")
 
 
+# ---- interest management (--interest view, the default) ---------------------
+
+class ViewOf:
+    """What one client session sees: its LoginReply's others, then each
+    WorldUpdate applied in the documented order (left, entered, moved,
+    chat), checking the rules a client may rely on as it goes."""
+
+    def __init__(self, gate, session, login):
+        self.gate, self.session = gate, session
+        self.seen = {o.player_id: (o.x, o.y, o.zone) for o in login.others}
+        self.chat = []
+        self.events = []  # (kind, player_id, x, y) in arrival order
+        self.updates = []
+
+    def step(self, what):
+        u = self.gate.wait_push(self.session, "update", what).update
+        self.updates.append(u)
+        moved = [m.player_id for m in u.moved]
+        assert len(moved) == len(set(moved)), "a mover twice in one update: %s" % u
+        for pid in u.left:
+            assert pid in self.seen, "left %d, never seen" % pid
+            del self.seen[pid]
+            self.events.append(("left", pid, None, None))
+        for st in u.entered:
+            assert st.player_id not in self.seen, "entered twice: %s" % st
+            self.seen[st.player_id] = (st.x, st.y, st.zone)
+            self.events.append(("entered", st.player_id, st.x, st.y))
+        for m in u.moved:
+            assert m.player_id in self.seen and m.player_id not in [
+                e.player_id for e in u.entered], "moved, unseen: %s" % m
+            self.seen[m.player_id] = (m.x, m.y, self.seen[m.player_id][2])
+            self.events.append(("moved", m.player_id, m.x, m.y))
+        self.chat.extend((line.name, line.text) for line in u.chat)
+        return u
+
+    def until(self, cond, what):
+        while not cond():
+            self.step(what)
+
+
+def move(gate, session, x, y, zone=0):
+    return expect(gate.request(session, move=gate.c.MoveRequest(x=x, y=y, zone=zone)), "move")
+
+
+def case_view_cells_zones(srv, db):
+    """Who sees whom after moves across grid cells (view radius 100 =
+    cell size, hysteresis 10) and zones."""
+    gate = FakeGate(srv.port)
+    o = expect(gate.login(1, "obs"), "login")
+    assert sorted(z.id for z in o.zones) == [1, 2], o.zones
+    view = ViewOf(gate, 1, o)
+    a = expect(gate.login(2, "ann"), "login")
+    aid = a.self.player_id
+    assert [x.name for x in a.others] == ["obs"], a.others  # both at (0, 0)
+    view.until(lambda: aid in view.seen, "ann entered")
+    move(gate, 2, 99, 0)             # cell (0, 0), inside
+    view.until(lambda: view.seen[aid][:2] == (99, 0), "ann at 99")
+    move(gate, 2, 108, 0)            # cell (1, 0), in the hysteresis band
+    view.until(lambda: view.seen[aid][:2] == (108, 0), "ann at 108")
+    move(gate, 2, 150, 0)            # beyond 110: leaves
+    view.until(lambda: aid not in view.seen, "ann left")
+    move(gate, 2, 105, 0)            # band again, but not within 100: unseen
+    move(gate, 2, -95, -5)           # cell (-1, -1): back in view
+    view.until(lambda: view.seen.get(aid, (0, 0))[:2] == (-95, -5), "ann back")
+    assert ("entered", aid, 105, 0) not in view.events, view.events
+    # Zones: ann travels to zone 2 and disappears; obs follows and sees her.
+    m = move(gate, 2, 0, 0, zone=2)
+    assert m.zone == 2, m
+    view.until(lambda: aid not in view.seen, "ann left for zone 2")
+    expect_error(gate.request(1, move=gate.c.MoveRequest(x=0, y=0, zone=7)), "OUT_OF_BOUNDS")
+    expect_error(gate.request(1, move=gate.c.MoveRequest(x=900, y=0, zone=2)),
+                 "OUT_OF_BOUNDS")
+    move(gate, 1, 3, 4, zone=2)
+    view.until(lambda: view.seen.get(aid) == (0, 0, 2), "ann in zone 2")
+    # A player at the same spot of zone 1 is never seen from zone 2.
+    b = expect(gate.login(3, "ben"), "login")
+    assert b.zone.id == 1 and not b.others, b
+    move(gate, 3, 3, 4)
+    move(gate, 2, 1, 1)
+    view.until(lambda: view.seen[aid][:2] == (1, 1), "ann at 1,1")
+    assert b.self.player_id not in view.seen
+    # Logging out is leaving the view.
+    expect(gate.request(2, logout=gate.c.LogoutRequest()), "logout")
+    view.until(lambda: aid not in view.seen, "ann logged out")
+    # A new login sees its neighbours in LoginReply.
+    a2 = expect(gate.login(2, "ann"), "login")
+    assert a2.self.zone == 2 and [x.name for x in a2.others] == ["obs"], a2
+    # A second login of obs takes the player over: its LoginReply carries
+    # the view afresh, and updates go on from there to the new session.
+    o2 = expect(gate.login(4, "obs"), "login")
+    gate.wait_kick(1)
+    assert [x.name for x in o2.others] == ["ann"], o2.others
+    view2 = ViewOf(gate, 4, o2)
+    move(gate, 2, 2, 2)
+    view2.until(lambda: view2.seen[aid][:2] == (2, 2), "ann seen by the new session")
+
+
+def case_view_bundle(srv, db):
+    """One update per tick (a 1 s tick here) with a mover's newest position
+    once, however often it moved; chat lines ride in the same update, and
+    a burst of chat is spread over updates in order."""
+    gate = FakeGate(srv.port)
+    view = ViewOf(gate, 1, expect(gate.login(1, "obs"), "login"))
+    aid = expect(gate.login(2, "ann"), "login").self.player_id
+    view.until(lambda: aid in view.seen, "ann entered")
+    seqs = [gate.send_request(2, move=gate.c.MoveRequest(x=i, y=1)) for i in range(10)]
+    seqs.append(gate.send_request(2, chat=gate.c.ChatRequest(text="one")))
+    seqs.append(gate.send_request(2, chat=gate.c.ChatRequest(text="two")))
+    for seq in seqs:
+        assert rt.body_of(gate.wait_reply(2, seq)) in ("move", "chat")
+    view.until(lambda: view.seen[aid][:2] == (9, 1) and len(view.chat) == 2, "newest")
+    sent = [e for e in view.events if e[0] == "moved" and e[1] == aid]
+    assert len(sent) < 10, "ten moves in about one tick sent %d times" % len(sent)
+    assert view.chat == [("ann", "one"), ("ann", "two")], view.chat
+    # More chat than one update carries (16 KiB): the rest follows in
+    # order in the next updates, none lost, every update small.
+    lines = ["%03d " % i + "x" * 250 for i in range(100)]
+    seqs = [gate.send_request(2, chat=gate.c.ChatRequest(text=t)) for t in lines]
+    for seq in seqs:
+        expect(gate.wait_reply(2, seq), "chat")
+    view.until(lambda: len(view.chat) == 2 + len(lines), "every chat line")
+    assert [t for _, t in view.chat[2:]] == lines
+    for u in view.updates:
+        assert u.ByteSize() < 20000, "an update of %d bytes" % u.ByteSize()
+
+
+def case_view_slow_client(srv, db):
+    """A client whose budget (64 bytes a tick) cannot take all that
+    changes: positions come late but coalesced, each at most once per
+    update and the newest last; every reply and chat line arrives."""
+    gate = FakeGate(srv.port)
+    view = ViewOf(gate, 1, expect(gate.login(1, "obs"), "login"))
+    movers = {}
+    for s in range(2, 14):
+        movers[s] = expect(gate.login(s, "m%d" % s), "login").self.player_id
+    view.until(lambda: all(pid in view.seen for pid in movers.values()), "movers entered")
+    seqs = []
+    for step in range(5):
+        for s in movers:
+            seqs.append((s, gate.send_request(s, move=gate.c.MoveRequest(
+                x=s + step * 0.25, y=-s))))
+    for s in movers:
+        seqs.append((s, gate.send_request(s, chat=gate.c.ChatRequest(text="hi %d" % s))))
+    for s, seq in seqs:
+        assert rt.body_of(gate.wait_reply(s, seq)) in ("move", "chat")
+    final = {pid: (s + 1.0, -s) for s, pid in movers.items()}
+    view.until(lambda: all(view.seen.get(pid, (None, None))[:2] == xy
+                           for pid, xy in final.items())
+               and len(view.chat) == len(movers), "every mover's newest position")
+    for u in view.updates:
+        assert len(u.entered) + len(u.moved) <= 4, "over budget: %s" % u
+    moved = [e for e in view.events if e[0] == "moved"]
+    log("%d updates, %d moved entries for %d moves"
+        % (len(view.updates), len(moved), 5 * len(movers)))
+    assert len(moved) < 5 * len(movers), "not coalesced: %d" % len(moved)
+    assert sorted(view.chat) == sorted(("m%d" % s, "hi %d" % s) for s in movers)
+
+
+# The cases written for the old zone-wide pushes run gamesrv in that mode.
+BROADCAST = ["--interest", "broadcast"]
+
 CASES = {
-    "play": (case_play, []),
+    "play": (case_play, BROADCAST),
     "validation": (case_validation, []),
-    "takeover": (case_takeover, []),
+    "takeover": (case_takeover, BROADCAST),
     "earn_timeout": (case_earn_timeout, ["--call-deadline-ms", "300"]),
     "earn_first_duplicate": (case_earn_first_duplicate, []),
     "db_down": (case_db_down, []),
@@ -680,9 +841,13 @@ CASES = {
     "save_busy": (case_save_busy, []),
     "autosave": (case_autosave, ["--autosave-ms", "100"]),
     "autosave_spread": (case_autosave_spread, ["--autosave-ms", "2000"]),
-    "crowded_zone": (case_crowded_zone, []),
+    "crowded_zone": (case_crowded_zone, BROADCAST),
     "random_requests": (case_random_requests, []),
     "overload": (case_overload, ["--queue-max", "1"]),
+    "view_cells_zones": (case_view_cells_zones, ["--zones", "2:-500:-500:500:500"]),
+    "view_bundle": (case_view_bundle, ["--tick-ms", "1000"]),
+    "view_slow_client": (case_view_slow_client,
+                         ["--client-budget-bytes", "64", "--tick-ms", "100"]),
 }
 
 

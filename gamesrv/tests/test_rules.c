@@ -263,6 +263,24 @@ static void world_bad_saved_spot(void)
 	world_fini(&w);
 }
 
+static void zones_parse(void)
+{
+	struct zone_bounds z[3];
+
+	CHECK(rules_zones_parse("", z, 3) == 0);
+	CHECK(rules_zones_parse("2:0:0:100:50", z, 3) == 1);
+	CHECK(z[0].id == 2 && z[0].min_x == 0 && z[0].max_x == 100 && z[0].max_y == 50);
+	CHECK(rules_zones_parse("2:-10:-20:10:20,7:0:0:1:1", z, 3) == 2);
+	CHECK(z[1].id == 7 && z[0].min_y == -20);
+	CHECK(rules_zones_parse("2:0:0:1:1,3:0:0:1:1", z, 1) == -EINVAL); /* too many */
+	CHECK(rules_zones_parse("0:0:0:1:1", z, 3) == -EINVAL);       /* id 0      */
+	CHECK(rules_zones_parse("2:5:0:1:1", z, 3) == -EINVAL);       /* min > max */
+	CHECK(rules_zones_parse("2:0:0:1", z, 3) == -EINVAL);         /* short     */
+	CHECK(rules_zones_parse("2:0:0:1:1:", z, 3) == -EINVAL);
+	CHECK(rules_zones_parse("2:0:x:1:1", z, 3) == -EINVAL);
+	CHECK(rules_zones_parse("2:0:0:1:1;3:0:0:1:1", z, 3) == -EINVAL);
+}
+
 static const struct test_case cases[] = {
 	{ "name_charset", name_charset },
 	{ "name_length", name_length },
@@ -277,6 +295,7 @@ static const struct test_case cases[] = {
 	{ "world_login_leave", world_login_leave },
 	{ "world_takeover", world_takeover },
 	{ "world_bad_saved_spot", world_bad_saved_spot },
+	{ "zones_parse", zones_parse },
 	{ NULL, NULL },
 };
 

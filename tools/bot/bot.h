@@ -11,6 +11,19 @@
  * identity when it connects and gives it back when it disconnects, so a
  * player dropped by the reconnect storm logs in again, under the same name,
  * on whichever session libnet redials next.
+ *
+ * Movement: each player walks at --move-rate (default 10 Hz): the first
+ * move puts it at a random point of its zone (identity i lives in the
+ * i-th zone of LoginReply.zones, round robin), then each move is a step of
+ * --walk-step in a random direction, kept inside the zone. With --crowd
+ * everyone walks inside one square of --crowd-size at the centre of the
+ * first zone: every player sees every other, the worst case.
+ *
+ * Push latency: a move's target and send time are kept per identity
+ * (struct bot_mover, written by the mover's loop, read by any loop); when
+ * an observer in this process receives a position (WorldUpdate.moved or
+ * PlayerMoved) of a player of ours, the time since that exact target was
+ * sent is recorded: request leaves the bot -> observer has the update.
  */
 #ifndef BOT_BOT_H
 #define BOT_BOT_H
@@ -28,10 +41,15 @@
 enum bot_kind { BOT_LOGIN, BOT_MOVE, BOT_CHAT, BOT_PING, BOT_EARN, BOT_KIND_COUNT };
 
 /* The push kinds the bot counts. */
-enum bot_push { PUSH_JOINED, PUSH_LEFT, PUSH_MOVED, PUSH_CHAT_LINE, PUSH_KICKED, PUSH_COUNT };
+enum bot_push { PUSH_JOINED, PUSH_LEFT, PUSH_MOVED, PUSH_CHAT_LINE, PUSH_KICKED, PUSH_UPDATE,
+		PUSH_COUNT };
+
+/* The entries of WorldUpdate pushes the bot counts. */
+enum bot_entry { ENTRY_LEFT, ENTRY_ENTERED, ENTRY_MOVED, ENTRY_CHAT, ENTRY_COUNT };
 
 #define BOT_ERROR_CODES 16      /* ErrorCode values 0..15 of client.proto */
 #define BOT_MAX_PENDING 32      /* requests outstanding per session, hard cap */
+#define BOT_MOVER_RING 16       /* recent move targets kept per identity     */
 
 struct bot_config {
 	char *host;
@@ -45,6 +63,9 @@ struct bot_config {
 	long timeout_ms;          /* a request unanswered this long is an error  */
 	long max_pending;         /* per session, <= BOT_MAX_PENDING             */
 	long loops;
+	double walk_step;         /* distance of one move                        */
+	bool crowd;               /* everyone inside one square                  */
+	double crowd_size;        /* side of that square                         */
 	char *name_prefix;
 	char *password;
 	char *json_path;
@@ -59,6 +80,8 @@ struct bot_counters {
 	uint64_t skipped_full;                   /* actions skipped: max_pending  */
 	uint64_t errors_by_code[BOT_ERROR_CODES];
 	uint64_t pushes[PUSH_COUNT];
+	uint64_t entries[ENTRY_COUNT];           /* inside WorldUpdates           */
+	uint64_t positions_matched;              /* positions timed (push latency) */
 	uint64_t protocol_errors;                /* undecodable, unknown seq, ... */
 	uint64_t late_replies;                   /* replies after their timeout   */
 	uint64_t connects, logins, relogins;
@@ -71,6 +94,7 @@ struct bot_stats {
 	struct bot_counters c;
 	struct hist total[BOT_KIND_COUNT];       /* whole run, per kind           */
 	struct hist interval;                    /* since the last snapshot, all  */
+	struct hist push;                        /* push latency, whole run       */
 };
 
 /* One loop's bookkeeping. */
@@ -100,9 +124,21 @@ struct bot_session {
 	unsigned slot;                           /* index in bl->sessions         */
 	uint32_t next_seq;
 	uint64_t next_ms[BOT_KIND_COUNT];        /* when each action is due       */
-	float min_x, min_y, max_x, max_y;        /* the zone, from LoginReply     */
+	float min_x, min_y, max_x, max_y;        /* where it walks (its zone, or
+						    the crowd's square)          */
+	uint32_t zone;                           /* its zone's id                 */
+	bool placed;                             /* the first move was sent       */
+	float x, y;                              /* the last move's target        */
 	unsigned pending_count;
 	struct bot_pending pending[BOT_MAX_PENDING];
+};
+
+/* The recent move targets of one identity: x and y as float bits in one
+ * word, and when the move left. Written by the mover's loop, read by any. */
+struct bot_mover {
+	_Atomic uint64_t xy[BOT_MOVER_RING];
+	_Atomic uint64_t sent_ns[BOT_MOVER_RING];
+	_Atomic unsigned head;
 };
 
 struct bot {
@@ -118,6 +154,12 @@ struct bot {
 	long *free_players;                      /* stack of unused identities    */
 	long free_count;
 	bool *ever_logged;                       /* per identity: a login was sent */
+	/* Lock-free, any loop: player id -> identity (open addressing, keys
+	 * written once), and each identity's recent moves. */
+	_Atomic uint64_t *id_keys;
+	_Atomic long *id_identity;
+	size_t id_mask;
+	struct bot_mover *movers;
 	/* Rendez-vous of run_everywhere(): each loop runs the task, then counts. */
 	pthread_cond_t done_cv;
 	unsigned done_count;
@@ -157,5 +199,6 @@ uint64_t bot_outstanding(const struct bot_stats *st);
 
 extern const char *const bot_kind_names[BOT_KIND_COUNT];
 extern const char *const bot_push_names[PUSH_COUNT];
+extern const char *const bot_entry_names[ENTRY_COUNT];
 
 #endif /* BOT_BOT_H */

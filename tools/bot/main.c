@@ -204,6 +204,27 @@ static bool run_ok(const struct run *r, uint64_t *errors_out)
 	       && (long)r->end_logged_in == r->bot.cfg.players;
 }
 
+/* Pushes of one kind per player per second of the steady phase. */
+static double per_player_s(const struct run *r, enum bot_push p)
+{
+	if (r->steady_s <= 0)
+		return 0;
+	return (double)(r->final.c.pushes[p] - r->steady_start.c.pushes[p])
+	       / r->steady_s / (double)r->bot.cfg.players;
+}
+
+/* Positions received (WorldUpdate.moved entries and PlayerMoved pushes)
+ * per player per second of the steady phase. */
+static double positions_per_player_s(const struct run *r)
+{
+	const struct bot_counters *c = &r->final.c, *s0 = &r->steady_start.c;
+	if (r->steady_s <= 0)
+		return 0;
+	return (double)(c->entries[ENTRY_MOVED] - s0->entries[ENTRY_MOVED]
+			+ c->pushes[PUSH_MOVED] - s0->pushes[PUSH_MOVED])
+	       / r->steady_s / (double)r->bot.cfg.players;
+}
+
 static void print_summary(const struct run *r)
 {
 	const struct bot_counters *c = &r->final.c, *s0 = &r->steady_start.c;
@@ -221,6 +242,16 @@ static void print_summary(const struct run *r)
 	printf("pushes:");
 	for (int p = 0; p < PUSH_COUNT; p++)
 		printf(" %s %llu", bot_push_names[p], (unsigned long long)c->pushes[p]);
+	printf("\nupdate entries:");
+	for (int e = 0; e < ENTRY_COUNT; e++)
+		printf(" %s %llu", bot_entry_names[e], (unsigned long long)c->entries[e]);
+	const struct hist *push = &r->final.push;
+	printf("\npush latency (move sent -> observer has it, %llu timed): p50 %.3f p99 %.3f "
+	       "p99.9 %.3f max %.3f ms\n", (unsigned long long)c->positions_matched,
+	       ms(hist_percentile(push, 50)), ms(hist_percentile(push, 99)),
+	       ms(hist_percentile(push, 99.9)), ms(push->max));
+	printf("per player per second (steady): %.2f update messages, %.2f positions",
+	       per_player_s(r, PUSH_UPDATE), positions_per_player_s(r));
 	printf("\nplayers %ld, logged in at end %llu, connects %llu, relogins %llu, storm drops %llu,"
 	       " unexpected disconnects %llu, protocol errors %llu, late replies %llu,"
 	       " skipped (max pending) %llu\n",
@@ -257,10 +288,11 @@ static int write_json(const struct run *r, const char *path, bool ok, uint64_t e
 	fprintf(f, "{\"config\":{\"host\":\"%s\",\"port\":%ld,\"players\":%ld,\"ramp_per_s\":%g,"
 		"\"duration_s\":%g,\"move_per_s\":%g,\"chat_per_s\":%g,\"ping_per_s\":%g,"
 		"\"earn_per_s\":%g,\"storm_at_s\":%g,\"storm_fraction\":%g,\"timeout_ms\":%ld,"
-		"\"loops\":%u},\n",
+		"\"loops\":%u,\"walk_step\":%g,\"crowd\":%s,\"crowd_size\":%g},\n",
 		cfg->host, cfg->port, cfg->players, cfg->ramp_per_s, cfg->duration_s, cfg->move_per_s,
 		cfg->chat_per_s, cfg->ping_per_s, cfg->earn_per_s, cfg->storm_at_s,
-		cfg->storm_fraction, cfg->timeout_ms, r->bot.loop_count);
+		cfg->storm_fraction, cfg->timeout_ms, r->bot.loop_count, cfg->walk_step,
+		cfg->crowd ? "true" : "false", cfg->crowd_size);
 	fprintf(f, "\"steady_s\":%.3f,\"requests\":{", r->steady_s);
 	for (int k = 0; k < BOT_KIND_COUNT; k++) {
 		double rate = r->steady_s > 0 ? (double)(c->answered[k] - s0->answered[k]) / r->steady_s : 0;
@@ -276,7 +308,16 @@ static int write_json(const struct run *r, const char *path, bool ok, uint64_t e
 	for (int p = 0; p < PUSH_COUNT; p++)
 		fprintf(f, "%s\"%s\":%llu", p ? "," : "", bot_push_names[p],
 			(unsigned long long)c->pushes[p]);
-	fprintf(f, "},\n\"error_codes\":{");
+	fprintf(f, "},\n\"update_entries\":{");
+	for (int e = 0; e < ENTRY_COUNT; e++)
+		fprintf(f, "%s\"%s\":%llu", e ? "," : "", bot_entry_names[e],
+			(unsigned long long)c->entries[e]);
+	fprintf(f, "},\n\"push_latency\":{\"timed\":%llu,",
+		(unsigned long long)c->positions_matched);
+	json_hist(f, &r->final.push);
+	fprintf(f, "},\n\"updates_per_player_s\":%.3f,\"positions_per_player_s\":%.3f,",
+		per_player_s(r, PUSH_UPDATE), positions_per_player_s(r));
+	fprintf(f, "\n\"error_codes\":{");
 	bool first = true;
 	for (int code = 1; code < BOT_ERROR_CODES; code++) {
 		if (!c->errors_by_code[code])
@@ -318,7 +359,13 @@ static const struct rg_option bot_options[] = {
 	ROW_RATE("ramp", ramp_per_s, 100, "players started per second (0: all at once)"),
 	RG_OPTION_DOUBLE("duration", struct bot_config, duration_s, 10, 0, 1e7,
 			 "seconds of steady phase after the ramp"),
-	ROW_RATE("move-rate", move_per_s, 2, "moves per player per second"),
+	ROW_RATE("move-rate", move_per_s, 10, "moves per player per second"),
+	RG_OPTION_DOUBLE("walk-step", struct bot_config, walk_step, 5, 0, 1e9,
+			 "distance of one move of the random walk"),
+	RG_OPTION_BOOL("crowd", struct bot_config, crowd, false,
+		       "everyone walks in one square at the first zone's centre (the worst case)"),
+	RG_OPTION_DOUBLE("crowd-size", struct bot_config, crowd_size, 50, 0, 1e9,
+			 "side of the crowd's square"),
 	ROW_RATE("chat-rate", chat_per_s, 0.2, "chats per player per second"),
 	ROW_RATE("ping-rate", ping_per_s, 1, "pings per player per second"),
 	ROW_RATE("earn-rate", earn_per_s, 0.1, "earns per player per second"),

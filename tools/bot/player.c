@@ -19,6 +19,7 @@
 #include "bot.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,7 +30,8 @@
 
 const char *const bot_kind_names[BOT_KIND_COUNT] = { "login", "move", "chat", "ping", "earn" };
 const char *const bot_push_names[PUSH_COUNT] = { "joined", "left", "moved", "chat_line",
-						 "kicked" };
+						 "kicked", "update" };
+const char *const bot_entry_names[ENTRY_COUNT] = { "left", "entered", "moved", "chat" };
 
 /* xorshift64: a per-loop generator, so no thread shares one. */
 static uint64_t next_random(struct bot_loop *bl)
@@ -110,6 +112,99 @@ static void send_login(struct bot_session *bs)
 	send_request(bs, BOT_LOGIN, &msg);
 }
 
+/* ---- movement and push latency ---- */
+
+static uint64_t xy_bits(float x, float y)
+{
+	uint32_t a, b;
+	memcpy(&a, &x, sizeof(a));
+	memcpy(&b, &y, sizeof(b));
+	return (uint64_t)a << 32 | b;
+}
+
+static float clampf(float v, float lo, float hi)
+{
+	return v < lo ? lo : v > hi ? hi : v;
+}
+
+/* The next target: a random point of the area first, then one step of
+ * the random walk. Sets move->zone on the first move (travel). */
+static void next_target(struct bot_session *bs, Ringgate__Client__MoveRequest *move)
+{
+	struct bot_loop *bl = bs->bl;
+	if (!bs->placed) {
+		bs->x = bs->min_x + (float)random_unit(bl) * (bs->max_x - bs->min_x);
+		bs->y = bs->min_y + (float)random_unit(bl) * (bs->max_y - bs->min_y);
+		move->zone = bs->zone;
+		bs->placed = true;
+	} else {
+		double angle = random_unit(bl) * 6.283185307179586;
+		double step = bl->bot->cfg.walk_step;
+		bs->x = clampf(bs->x + (float)(step * cos(angle)), bs->min_x, bs->max_x);
+		bs->y = clampf(bs->y + (float)(step * sin(angle)), bs->min_y, bs->max_y);
+	}
+	move->x = bs->x;
+	move->y = bs->y;
+}
+
+/* Remember that this identity's move to (x, y) left now. */
+static void mover_record(struct bot *bot, long identity, float x, float y, uint64_t now_ns)
+{
+	struct bot_mover *m = &bot->movers[identity];
+	unsigned i = atomic_fetch_add_explicit(&m->head, 1, memory_order_relaxed) % BOT_MOVER_RING;
+	atomic_store_explicit(&m->sent_ns[i], 0, memory_order_relaxed);
+	atomic_store_explicit(&m->xy[i], xy_bits(x, y), memory_order_release);
+	atomic_store_explicit(&m->sent_ns[i], now_ns, memory_order_release);
+}
+
+/* The identity of player id, or -1 when it is not one of ours. */
+static long identity_of(struct bot *bot, uint64_t id)
+{
+	for (size_t i = id & bot->id_mask, n = 0; n <= bot->id_mask; i = (i + 1) & bot->id_mask, n++) {
+		uint64_t k = atomic_load_explicit(&bot->id_keys[i], memory_order_acquire);
+		if (k == id)
+			return atomic_load_explicit(&bot->id_identity[i], memory_order_acquire);
+		if (k == 0)
+			return -1;
+	}
+	return -1;
+}
+
+/* Note that player id is identity (after its login; ids never change). */
+static void identity_register(struct bot *bot, uint64_t id, long identity)
+{
+	if (id == 0)
+		return;
+	for (size_t i = id & bot->id_mask, n = 0; n <= bot->id_mask; i = (i + 1) & bot->id_mask, n++) {
+		uint64_t expected = 0;
+		if (atomic_compare_exchange_strong(&bot->id_keys[i], &expected, id) || expected == id) {
+			atomic_store_explicit(&bot->id_identity[i], identity, memory_order_release);
+			return;
+		}
+	}
+}
+
+/* An observer got player id's position (x, y): time it, if the move came
+ * from this process. */
+static void position_seen(struct bot_loop *bl, uint64_t id, float x, float y, uint64_t now_ns)
+{
+	long identity = identity_of(bl->bot, id);
+	if (identity < 0)
+		return;
+	struct bot_mover *m = &bl->bot->movers[identity];
+	uint64_t want = xy_bits(x, y);
+	for (unsigned i = 0; i < BOT_MOVER_RING; i++) {
+		if (atomic_load_explicit(&m->xy[i], memory_order_acquire) != want)
+			continue;
+		uint64_t sent = atomic_load_explicit(&m->sent_ns[i], memory_order_acquire);
+		if (sent == 0 || sent > now_ns)
+			return;
+		hist_record(&bl->stats.push, now_ns - sent);
+		bl->stats.c.positions_matched++;
+		return;
+	}
+}
+
 static void send_action(struct bot_session *bs, enum bot_kind kind)
 {
 	struct bot_loop *bl = bs->bl;
@@ -121,8 +216,7 @@ static void send_action(struct bot_session *bs, enum bot_kind kind)
 	char text[64];
 	switch (kind) {
 	case BOT_MOVE:
-		move.x = bs->min_x + (float)random_unit(bl) * (bs->max_x - bs->min_x);
-		move.y = bs->min_y + (float)random_unit(bl) * (bs->max_y - bs->min_y);
+		next_target(bs, &move);
 		msg.body_case = RINGGATE__CLIENT__CLIENT_MESSAGE__BODY_MOVE;
 		msg.move = &move;
 		break;
@@ -146,6 +240,8 @@ static void send_action(struct bot_session *bs, enum bot_kind kind)
 		return;
 	}
 	send_request(bs, kind, &msg);
+	if (kind == BOT_MOVE)
+		mover_record(bl->bot, bs->player, move.x, move.y, bench_now_ns());
 }
 
 /* Remove pending entry i (order does not matter). */
@@ -244,15 +340,32 @@ static void on_login_reply(struct bot_session *bs, const Ringgate__Client__Login
 			   uint64_t now_ms)
 {
 	struct bot_loop *bl = bs->bl;
-	if (!reply->zone || reply->zone->max_x < reply->zone->min_x
-	    || reply->zone->max_y < reply->zone->min_y) {
+	const struct bot_config *cfg = &bl->bot->cfg;
+	/* Its zone: round robin over the world's (crowd: the first), or the
+	 * one it is in when the server lists none. */
+	const Ringgate__Client__Zone *z = reply->zone;
+	if (reply->n_zones > 0)
+		z = reply->zones[cfg->crowd ? 0 : (size_t)bs->player % reply->n_zones];
+	if (!z || z->max_x < z->min_x || z->max_y < z->min_y) {
 		bl->stats.c.protocol_errors++; /* LoginReply must name a valid zone */
 		return;
 	}
-	bs->min_x = reply->zone->min_x;
-	bs->max_x = reply->zone->max_x;
-	bs->min_y = reply->zone->min_y;
-	bs->max_y = reply->zone->max_y;
+	bs->zone = z->id;
+	bs->min_x = z->min_x;
+	bs->max_x = z->max_x;
+	bs->min_y = z->min_y;
+	bs->max_y = z->max_y;
+	if (cfg->crowd) {
+		float cx = (z->min_x + z->max_x) / 2, cy = (z->min_y + z->max_y) / 2;
+		float half = (float)cfg->crowd_size / 2;
+		bs->min_x = fmaxf(z->min_x, cx - half);
+		bs->max_x = fminf(z->max_x, cx + half);
+		bs->min_y = fmaxf(z->min_y, cy - half);
+		bs->max_y = fminf(z->max_y, cy + half);
+	}
+	bs->placed = false;
+	if (reply->self)
+		identity_register(bl->bot, reply->self->player_id, bs->player);
 	bs->logged_in = true;
 	bl->stats.c.logins++;
 	bl->stats.c.logged_in_now++;
@@ -292,68 +405,170 @@ static int read_varint(const uint8_t *p, size_t len, size_t *at, uint64_t *out)
 	return -EBADMSG;
 }
 
+/* One field of a protobuf message, as next_field reads it. */
+struct pb_field {
+	unsigned number;
+	unsigned wire;             /* 0 varint, 1 fixed64, 2 bytes, 5 fixed32 */
+	uint64_t value;            /* varint, fixed64 or fixed32 (low bits)   */
+	const uint8_t *bytes;      /* wire 2: the field's bytes               */
+	size_t len;
+};
+
+/* Read the field at p[*at..len) and step past it. Returns 0, or -EBADMSG
+ * when the wire format is broken (groups included: client.proto has none). */
+static int next_field(const uint8_t *p, size_t len, size_t *at, struct pb_field *f /* OUT */)
+{
+	uint64_t tag;
+	if (read_varint(p, len, at, &tag) < 0)
+		return -EBADMSG;
+	f->number = (unsigned)(tag >> 3);
+	f->wire = (unsigned)(tag & 7);
+	f->value = 0;
+	f->bytes = NULL;
+	f->len = 0;
+	switch (f->wire) {
+	case 0:
+		return read_varint(p, len, at, &f->value);
+	case 1:
+	case 5: {
+		size_t n = f->wire == 1 ? 8 : 4;
+		if (len - *at < n)
+			return -EBADMSG;
+		for (size_t i = 0; i < n; i++)
+			f->value |= (uint64_t)p[*at + i] << (8 * i);
+		*at += n;
+		return 0;
+	}
+	case 2:
+		if (read_varint(p, len, at, &f->value) < 0 || f->value > len - *at)
+			return -EBADMSG;
+		f->bytes = p + *at;
+		f->len = (size_t)f->value;
+		*at += f->len;
+		return 0;
+	default:
+		return -EBADMSG;
+	}
+}
+
 /*
- * Read a ServerMessage's envelope without unpacking it: its seq and the
- * number of the body field it carries (0 if none). Pushes (seq 0) are most
- * of the traffic at 1,000s of players, since gamesrv sends every move to
- * every player of the zone, and counting them needs no more than this; a
- * full unpack of each would make the bot, not the cluster, the bottleneck.
- * Returns 0, or -EBADMSG when the wire format is broken.
+ * Read a ServerMessage's envelope without unpacking it: its seq, the
+ * number of the body field it carries (0 if none) and where that body's
+ * bytes lie. Pushes (seq 0) are most of the traffic at 1,000s of players,
+ * and reading them by hand (here, decode_moved, on_update) costs no
+ * allocation; a full unpack of each would make the bot, not the cluster,
+ * the bottleneck. Returns 0, or -EBADMSG when the wire format is broken.
  */
 static int peek_envelope(const uint8_t *p, size_t len, uint32_t *seq /* OUT */,
-			 unsigned *body_field /* OUT */)
+			 unsigned *body_field /* OUT */, const uint8_t **body /* OUT */,
+			 size_t *body_len /* OUT */)
 {
+	struct pb_field f;
 	size_t at = 0;
 	*seq = 0;
 	*body_field = 0;
+	*body = NULL;
+	*body_len = 0;
 	while (at < len) {
-		uint64_t tag, v;
-		if (read_varint(p, len, &at, &tag) < 0)
+		if (next_field(p, len, &at, &f) < 0)
 			return -EBADMSG;
-		unsigned field = (unsigned)(tag >> 3);
-		switch (tag & 7) {
-		case 0: /* varint */
-			if (read_varint(p, len, &at, &v) < 0)
-				return -EBADMSG;
-			if (field == 1)
-				*seq = (uint32_t)v;
-			break;
-		case 1: /* 64-bit */
-			if (len - at < 8)
-				return -EBADMSG;
-			at += 8;
-			break;
-		case 2: /* length-delimited: the oneof bodies are all messages */
-			if (read_varint(p, len, &at, &v) < 0 || v > len - at)
-				return -EBADMSG;
-			at += (size_t)v;
-			if (field >= 10)
-				*body_field = field;
-			break;
-		case 5: /* 32-bit */
-			if (len - at < 4)
-				return -EBADMSG;
-			at += 4;
-			break;
-		default:
-			return -EBADMSG;
+		if (f.number == 1 && f.wire == 0) {
+			*seq = (uint32_t)f.value;
+		} else if (f.number >= 10 && f.wire == 2) { /* the oneof bodies */
+			*body_field = f.number;
+			*body = f.bytes;
+			*body_len = f.len;
 		}
 	}
 	return 0;
 }
 
-/* Count a push by its body field; a Kicked one is unpacked for its code. */
-static int on_push(struct bot_session *bs, unsigned body_field, const uint8_t *body, size_t len)
+/* Read a PlayerMoved body (player_id = 1, x = 2, y = 3). Returns 0, or
+ * -EBADMSG. */
+static int decode_moved(const uint8_t *p, size_t len, uint64_t *id /* OUT */,
+			float *x /* OUT */, float *y /* OUT */)
+{
+	struct pb_field f;
+	size_t at = 0;
+	*id = 0;
+	*x = *y = 0;
+	while (at < len) {
+		if (next_field(p, len, &at, &f) < 0)
+			return -EBADMSG;
+		uint32_t bits = (uint32_t)f.value;
+		if (f.number == 1 && f.wire == 0)
+			*id = f.value;
+		else if (f.number == 2 && f.wire == 5)
+			memcpy(x, &bits, sizeof(*x));
+		else if (f.number == 3 && f.wire == 5)
+			memcpy(y, &bits, sizeof(*y));
+	}
+	return 0;
+}
+
+/*
+ * Walk a WorldUpdate (left = 1, entered = 2, moved = 3, chat = 4): count
+ * its entries and time the positions in moved. Returns 0, or -EBADMSG.
+ */
+static int on_update(struct bot_loop *bl, const uint8_t *p, size_t len, uint64_t now_ns)
+{
+	struct bot_counters *c = &bl->stats.c;
+	struct pb_field f;
+	size_t at = 0;
+	while (at < len) {
+		if (next_field(p, len, &at, &f) < 0)
+			return -EBADMSG;
+		if (f.number == 1 && f.wire == 0) {        /* left, unpacked */
+			c->entries[ENTRY_LEFT]++;
+		} else if (f.number == 1 && f.wire == 2) { /* left, packed */
+			for (size_t i = 0; i < f.len; i++)
+				c->entries[ENTRY_LEFT] += !(f.bytes[i] & 0x80);
+		} else if (f.number == 2) {
+			c->entries[ENTRY_ENTERED]++;
+		} else if (f.number == 3 && f.wire == 2) {
+			uint64_t id;
+			float x, y;
+			if (decode_moved(f.bytes, f.len, &id, &x, &y) < 0)
+				return -EBADMSG;
+			c->entries[ENTRY_MOVED]++;
+			position_seen(bl, id, x, y, now_ns);
+		} else if (f.number == 4) {
+			c->entries[ENTRY_CHAT]++;
+		}
+	}
+	return 0;
+}
+
+/* Count a push by its body field and time the positions it carries; a
+ * Kicked one is unpacked for its code. */
+static int on_push(struct bot_session *bs, unsigned body_field, const uint8_t *body, size_t len,
+		   const uint8_t *frame, size_t frame_len)
 {
 	struct bot_counters *c = &bs->bl->stats.c;
+	uint64_t id;
+	float x, y;
 	switch (body_field) {
 	case RINGGATE__CLIENT__SERVER_MESSAGE__BODY_JOINED: c->pushes[PUSH_JOINED]++; return 0;
 	case RINGGATE__CLIENT__SERVER_MESSAGE__BODY_LEFT: c->pushes[PUSH_LEFT]++; return 0;
-	case RINGGATE__CLIENT__SERVER_MESSAGE__BODY_MOVED: c->pushes[PUSH_MOVED]++; return 0;
+	case RINGGATE__CLIENT__SERVER_MESSAGE__BODY_MOVED:
+		c->pushes[PUSH_MOVED]++;
+		if (decode_moved(body, len, &id, &x, &y) < 0) {
+			c->protocol_errors++;
+			return -EBADMSG;
+		}
+		position_seen(bs->bl, id, x, y, bench_now_ns());
+		return 0;
+	case RINGGATE__CLIENT__SERVER_MESSAGE__BODY_UPDATE:
+		c->pushes[PUSH_UPDATE]++;
+		if (on_update(bs->bl, body, len, bench_now_ns()) < 0) {
+			c->protocol_errors++;
+			return -EBADMSG;
+		}
+		return 0;
 	case RINGGATE__CLIENT__SERVER_MESSAGE__BODY_CHAT_LINE: c->pushes[PUSH_CHAT_LINE]++; return 0;
 	case RINGGATE__CLIENT__SERVER_MESSAGE__BODY_KICKED: {
 		Ringgate__Client__ServerMessage *m =
-			ringgate__client__server_message__unpack(NULL, len, body);
+			ringgate__client__server_message__unpack(NULL, frame_len, frame);
 		if (!m || !m->kicked) {
 			if (m)
 				ringgate__client__server_message__free_unpacked(m, NULL);
@@ -382,12 +597,14 @@ static int on_frame(struct net_session *s, const uint8_t *body, size_t len)
 	c->bytes_frames_in += len;
 	uint32_t seq;
 	unsigned body_field;
-	if (peek_envelope(body, len, &seq, &body_field) < 0) {
+	const uint8_t *inner;
+	size_t inner_len;
+	if (peek_envelope(body, len, &seq, &body_field, &inner, &inner_len) < 0) {
 		c->protocol_errors++;
 		return -EBADMSG;
 	}
 	if (seq == 0)
-		return on_push(bs, body_field, body, len);
+		return on_push(bs, body_field, inner, inner_len, body, len);
 	Ringgate__Client__ServerMessage *m =
 		ringgate__client__server_message__unpack(NULL, len, body);
 	if (!m) {
@@ -541,6 +758,7 @@ static void task_snapshot(struct net_loop *loop, void *arg)
 	for (int k = 0; k < BOT_KIND_COUNT; k++)
 		hist_merge(&bot->snapshot->total[k], &bl->stats.total[k]);
 	hist_merge(&bot->snapshot->interval, &bl->stats.interval);
+	hist_merge(&bot->snapshot->push, &bl->stats.push);
 	if (bot->restart_interval)
 		hist_reset(&bl->stats.interval);
 	bot->done_count++;
@@ -588,7 +806,15 @@ int bot_players_init(struct bot *bot)
 	bot->loops = calloc(bot->loop_count, sizeof(*bot->loops));
 	bot->free_players = calloc((size_t)bot->cfg.players, sizeof(*bot->free_players));
 	bot->ever_logged = calloc((size_t)bot->cfg.players, sizeof(*bot->ever_logged));
-	if (!bot->loops || !bot->free_players || !bot->ever_logged)
+	bot->movers = calloc((size_t)bot->cfg.players, sizeof(*bot->movers));
+	size_t slots = 16;
+	while (slots < 2 * (size_t)bot->cfg.players)
+		slots *= 2;
+	bot->id_mask = slots - 1;
+	bot->id_keys = calloc(slots, sizeof(*bot->id_keys));
+	bot->id_identity = calloc(slots, sizeof(*bot->id_identity));
+	if (!bot->loops || !bot->free_players || !bot->ever_logged || !bot->movers
+	    || !bot->id_keys || !bot->id_identity)
 		return -ENOMEM;
 	/* Stack order: player 0 is handed out first. */
 	for (long i = 0; i < bot->cfg.players; i++)
@@ -619,6 +845,9 @@ void bot_players_free(struct bot *bot)
 	free(bot->loops);
 	free(bot->free_players);
 	free(bot->ever_logged);
+	free(bot->movers);
+	free(bot->id_keys);
+	free(bot->id_identity);
 	pthread_cond_destroy(&bot->done_cv);
 	pthread_mutex_destroy(&bot->lock);
 }
@@ -629,6 +858,7 @@ void bot_snapshot(struct bot *bot, bool restart_interval, struct bot_stats *out)
 	for (int k = 0; k < BOT_KIND_COUNT; k++)
 		hist_reset(&out->total[k]);
 	hist_reset(&out->interval);
+	hist_reset(&out->push);
 	pthread_mutex_lock(&bot->lock);
 	bot->snapshot = out;
 	bot->restart_interval = restart_interval;

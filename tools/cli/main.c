@@ -3,7 +3,7 @@
  *
  *   ringgate-cli [--host H] [--port P] [--wait-ms N] < commands
  *
- * Commands, one per line: login NAME PASSWORD | move X Y | chat TEXT... |
+ * Commands, one per line: login NAME PASSWORD | move X Y [ZONE] | chat TEXT... |
  * earn N | ping | logout | wait MS | help | quit. Server output is printed
  * as "< ..." lines (print.c); the tool's own notes start with "! ".
  *
@@ -214,7 +214,7 @@ static void read_socket(struct cli *cli)
 
 static void print_help(void)
 {
-	printf("! commands: login NAME PASSWORD | move X Y | chat TEXT... | earn N | ping |\n"
+	printf("! commands: login NAME PASSWORD | move X Y [ZONE] | chat TEXT... | earn N | ping |\n"
 	       "!           logout | wait MS | help | quit\n");
 }
 
@@ -286,11 +286,15 @@ static bool run_command(struct cli *cli, char *line, uint64_t *wait_until_ms /* 
 		send_request(cli, &msg, false);
 	} else if (strcmp(verb, "move") == 0) {
 		Ringgate__Client__MoveRequest move = RINGGATE__CLIENT__MOVE_REQUEST__INIT;
+		char *arg3 = strtok(NULL, " \t");
+		unsigned long zone = 0;
 
-		if (!parse_float(arg1, &move.x) || !parse_float(arg2, &move.y)) {
-			printf("! usage: move X Y (numbers)\n");
+		if (!parse_float(arg1, &move.x) || !parse_float(arg2, &move.y) ||
+		    (arg3 && !parse_ulong(arg3, UINT32_MAX, &zone))) {
+			printf("! usage: move X Y [ZONE] (numbers; ZONE: travel there)\n");
 			return true;
 		}
+		move.zone = (uint32_t)zone;
 		msg.body_case = RINGGATE__CLIENT__CLIENT_MESSAGE__BODY_MOVE;
 		msg.move = &move;
 		send_request(cli, &msg, false);
@@ -491,7 +495,7 @@ int main(int argc, char **argv)
 	}
 	rc = rg_options_parse(cli_options, cli, "cli",
 			      "usage: ringgate-cli [--host H] [--port P] [--wait-ms N] < commands\n"
-			      "commands: login NAME PASSWORD, move X Y, chat TEXT..., earn N, ping, logout,\n"
+			      "commands: login NAME PASSWORD, move X Y [ZONE], chat TEXT..., earn N, ping, logout,\n"
 			      "          wait MS, help, quit",
 			      argc, argv);
 	if (rc != 0) {

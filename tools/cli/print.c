@@ -4,7 +4,10 @@
  * Lines start with "< " so a script can tell server output from anything
  * else; the first word says what arrived ("login", "moved", "error", ...),
  * then key=value pairs. Replies to requests read "<verb> ok ..."; pushes
- * use the push's own name. Floats print with one decimal.
+ * use the push's own name. A WorldUpdate prints as its entries in the
+ * order a client applies them, each named like the broadcast push of the
+ * same meaning (left, joined = entered your view, moved, chat_line), so a
+ * script reads either mode alike. Floats print with one decimal.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -26,6 +29,36 @@ static void print_player(const char *prefix, const Ringgate__Client__PlayerState
 	       prefix, p->player_id, p->name, p->zone, (double)p->x, (double)p->y, p->gold);
 }
 
+static void print_zone(const char *prefix, const Ringgate__Client__Zone *z)
+{
+	printf("%s id=%u bounds=(%.1f,%.1f)-(%.1f,%.1f)\n", prefix, z->id, (double)z->min_x,
+	       (double)z->min_y, (double)z->max_x, (double)z->max_y);
+}
+
+static void print_moved(const Ringgate__Client__PlayerMoved *m)
+{
+	printf("< moved player=%" PRIu64 " x=%.1f y=%.1f\n", m->player_id, (double)m->x,
+	       (double)m->y);
+}
+
+static void print_chat_line(const Ringgate__Client__ChatLine *c)
+{
+	printf("< chat_line player=%" PRIu64 " name=%s text=\"%s\"\n", c->player_id, c->name,
+	       c->text);
+}
+
+static void print_update(const Ringgate__Client__WorldUpdate *u)
+{
+	for (size_t i = 0; i < u->n_left; i++)
+		printf("< left player=%" PRIu64 "\n", u->left[i]);
+	for (size_t i = 0; i < u->n_entered; i++)
+		print_player("< joined", u->entered[i]);
+	for (size_t i = 0; i < u->n_moved; i++)
+		print_moved(u->moved[i]);
+	for (size_t i = 0; i < u->n_chat; i++)
+		print_chat_line(u->chat[i]);
+}
+
 void cli_print_message(const Ringgate__Client__ServerMessage *m, uint64_t now_ms)
 {
 	switch (m->body_case) {
@@ -45,15 +78,16 @@ void cli_print_message(const Ringgate__Client__ServerMessage *m, uint64_t now_ms
 		else
 			printf("< login ok (no player state)\n");
 		if (r->zone)
-			printf("<   zone id=%u bounds=(%.1f,%.1f)-(%.1f,%.1f)\n", r->zone->id,
-			       (double)r->zone->min_x, (double)r->zone->min_y,
-			       (double)r->zone->max_x, (double)r->zone->max_y);
+			print_zone("<   zone", r->zone);
+		for (size_t i = 0; i < r->n_zones; i++)
+			print_zone("<   world zone", r->zones[i]);
 		for (size_t i = 0; i < r->n_others; i++)
 			print_player("<   other", r->others[i]);
 		break;
 	}
 	case RINGGATE__CLIENT__SERVER_MESSAGE__BODY_MOVE:
-		printf("< move ok x=%.1f y=%.1f\n", (double)m->move->x, (double)m->move->y);
+		printf("< move ok x=%.1f y=%.1f zone=%u\n", (double)m->move->x, (double)m->move->y,
+		       m->move->zone);
 		break;
 	case RINGGATE__CLIENT__SERVER_MESSAGE__BODY_CHAT:
 		printf("< chat ok\n");
@@ -76,12 +110,13 @@ void cli_print_message(const Ringgate__Client__ServerMessage *m, uint64_t now_ms
 		printf("< left player=%" PRIu64 "\n", m->left->player_id);
 		break;
 	case RINGGATE__CLIENT__SERVER_MESSAGE__BODY_MOVED:
-		printf("< moved player=%" PRIu64 " x=%.1f y=%.1f\n", m->moved->player_id,
-		       (double)m->moved->x, (double)m->moved->y);
+		print_moved(m->moved);
 		break;
 	case RINGGATE__CLIENT__SERVER_MESSAGE__BODY_CHAT_LINE:
-		printf("< chat_line player=%" PRIu64 " name=%s text=\"%s\"\n",
-		       m->chat_line->player_id, m->chat_line->name, m->chat_line->text);
+		print_chat_line(m->chat_line);
+		break;
+	case RINGGATE__CLIENT__SERVER_MESSAGE__BODY_UPDATE:
+		print_update(m->update);
 		break;
 	case RINGGATE__CLIENT__SERVER_MESSAGE__BODY_KICKED:
 		printf("< kicked code=%s message=\"%s\"\n", cli_error_name(m->kicked->code),

@@ -1,0 +1,104 @@
+/*
+ * bundle.h: what each client sees of the world under interest management,
+ * and the one WorldUpdate per client per tick that tells it (the hooks the
+ * request handlers call, and the tick's output).
+ *
+ * Output rule (proto/client.proto WorldUpdate, docs/protocol.md "World
+ * updates"): at each tick every client whose view changed gets one
+ * WorldUpdate with everything since its previous one: the players that
+ * left its view, those that entered (full state), the newest position of
+ * each seen player that moved, and the chat lines of players it sees.
+ *
+ * Overload policy: entered and moved entries of one update are limited to
+ * budget_bytes (an estimate of their encoded size, never less than one
+ * entry). What does not fit stays pending in the view, coalesced: a mover
+ * held back is sent later once, at its newest position. Left entries and
+ * chat lines are never dropped: chat beyond BUNDLE_CHAT_BYTES in one tick
+ * waits, in order, for the next update, so that an update stays well
+ * inside the 64 KiB a client accepts. Replies are not bundled (play.c
+ * answers each request at once). Game thread only.
+ */
+#ifndef GAMESRV_BUNDLE_H
+#define GAMESRV_BUNDLE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "client.pb-c.h"
+#include "gate_link.h"
+#include "interest.h"
+#include "metrics.h"
+#include "world.h"
+
+/* Chat bytes one WorldUpdate carries at most (at least one line); with the
+ * largest budget (BUNDLE_BUDGET_MAX) an update stays under 64 KiB unless
+ * thousands of players leave one view in the same tick. */
+#define BUNDLE_CHAT_BYTES 16384
+#define BUNDLE_BUDGET_MAX 32768
+
+struct interest_config {
+	bool enabled;              /* false: every push to the whole zone at
+				      once (the broadcast of old, kept for
+				      before/after benchmarks)              */
+	float radius;              /* a player sees others within this       */
+	float hysteresis;          /* ... until they are beyond radius + this */
+	uint32_t budget_bytes;     /* entered + moved bytes per client per tick */
+};
+
+struct bundle {
+	struct aoi aoi;
+	uint32_t budget_bytes;
+	struct gs_metrics *metrics;        /* set by the owner; NULL: none   */
+	/* Scratch for building one WorldUpdate: entries and the pointer
+	 * arrays protobuf-c wants, each with its capacity. */
+	Ringgate__Client__PlayerState *states;
+	Ringgate__Client__PlayerState **state_ptrs;
+	size_t states_cap, state_ptrs_cap;
+	Ringgate__Client__PlayerMoved *moved;
+	Ringgate__Client__PlayerMoved **moved_ptrs;
+	size_t moved_cap, moved_ptrs_cap;
+	Ringgate__Client__ChatLine *chat;
+	Ringgate__Client__ChatLine **chat_ptrs;
+	size_t chat_cap, chat_ptrs_cap;
+};
+
+/* Set up for cfg (enabled). Returns 0 or -EINVAL (bad radius). */
+int bundle_init(struct bundle *b, const struct interest_config *cfg);
+
+/* Free the grid, every view and the scratch. */
+void bundle_fini(struct bundle *b);
+
+/* An ONLINE player without an entity enters the grid (login, or taken back
+ * while leaving). Returns 0 or -ENOMEM. */
+int bundle_player_online(struct bundle *b, struct player *p);
+
+/* p leaves the game: those who see it get it in `left` at the next tick. */
+void bundle_player_offline(struct bundle *b, struct player *p);
+
+/* p moved (world_player_move/set_zone done). Returns 0 or -ENOMEM (the
+ * grid could not follow: the caller should undo the move). */
+int bundle_player_moved(struct bundle *b, struct player *p);
+
+/* Queue a chat line of p for every player in its view. Returns the
+ * number of recipients or -ENOMEM. */
+int bundle_chat(struct player *p, const char *text);
+
+/*
+ * The view of p for its LoginReply: start p's view afresh and fill
+ * states[0..max) with the players it sees now (the rest arrive as entered
+ * in the next updates). The states point into the players (valid until
+ * they change). Returns how many.
+ */
+size_t bundle_login_view(struct bundle *b, struct player *p,
+			 Ringgate__Client__PlayerState *states /* OUT */,
+			 Ringgate__Client__PlayerState **ptrs /* OUT */, size_t max);
+
+/* Fill a PlayerState from p (the strings point into p). */
+void bundle_fill_state(Ringgate__Client__PlayerState *st, const struct player *p);
+
+/* The tick's output: one WorldUpdate to every online client whose view
+ * changed. */
+void bundle_tick(struct bundle *b, struct world *w, struct gate_out *out);
+
+#endif /* GAMESRV_BUNDLE_H */

@@ -86,10 +86,14 @@ def names_takeover(cluster):
     first.wait_push(lambda m: body_of(m) == "kicked", what="Kicked LOGGED_IN_ELSEWHERE")
     time.sleep(0.5)  # room for any PlayerLeft / PlayerJoined to arrive
     expect(watcher.ping(), "pong")
-    # The watcher saw "taken" join and move, and nothing of the takeover.
+    # The watcher saw "taken" come into view once, and nothing of the
+    # takeover: no left, no second entered (WorldUpdate, docs/protocol.md).
     pushes = watcher.take_pushes()
-    seen = [body_of(m) for m in pushes]
-    assert seen == ["joined", "moved"], pushes
+    taken = took.self.player_id
+    entered = [e for m in pushes if body_of(m) == "update" for e in m.update.entered
+               if e.player_id == taken]
+    left = [i for m in pushes if body_of(m) == "update" for i in m.update.left if i == taken]
+    assert len(entered) == 1 and not left, pushes
 
 
 def flood_kick(cluster):

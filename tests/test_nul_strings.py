@@ -36,10 +36,12 @@ def test(build_dir):
         for text in ("a\0b", "a\nb", "a\x1bb", "a\x7fb", "a\u0085b"):
             expect_error(alice.chat(text), "INVALID_CHAT")
         expect(alice.chat("a b"), "chat")
-        line = bob.wait_push(lambda m: m.WhichOneof("body") == "chat_line", what="chat line")
-        assert line.chat_line.text == "a b", line
+        update = bob.wait_push(lambda m: m.WhichOneof("body") == "update" and m.update.chat,
+                               what="chat line")
+        assert [c.text for c in update.update.chat] == ["a b"], update
         pushes = bob.take_pushes()
-        assert not [m for m in pushes if m.WhichOneof("body") == "chat_line"], pushes
+        assert not [m for m in pushes if m.WhichOneof("body") == "update" and m.update.chat], \
+            pushes
 
 
 rt.main(test)

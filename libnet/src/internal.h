@@ -184,6 +184,7 @@ void net__complete(struct net_loop *loop, struct net__op *op, const struct net__
 struct net_timer {
 	struct net_loop *loop;
 	uint64_t due;
+	uint64_t seq;                 /* arming order: breaks ties on due */
 	uint64_t repeat;
 	net_timer_fn fn;
 	void *arg;
@@ -370,8 +371,9 @@ struct net_loop {
 	atomic_bool stopping;         /* any thread                            */
 	bool stopped;                 /* posts are refused from now on         */
 
-	struct net_timer **timers;    /* binary min-heap on due                */
+	struct net_timer **timers;    /* binary min-heap on (due, seq)         */
 	size_t timer_count, timer_cap;
+	uint64_t timer_seq;           /* next arming's sequence number         */
 	size_t timer_reserved;        /* timers that exist: cap >= reserved */
 
 	struct net_session **slots;   /* every session ever made on this loop  */

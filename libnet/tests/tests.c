@@ -206,6 +206,121 @@ static void test_timers(void)
 	net_runtime_destroy(rt);
 }
 
+/*
+ * Timers due at the same millisecond fire in arming order, and re-arming
+ * moves a timer to the back of its millisecond.
+ */
+#define TIE_TIMERS 16
+static struct {
+	struct net_timer *t[TIE_TIMERS];
+	atomic_int order[TIE_TIMERS];
+	atomic_int fired;
+	atomic_bool freed;
+} ties;
+
+static void tie_fired(struct net_timer *t, void *arg)
+{
+	(void)t;
+	ties.order[atomic_fetch_add(&ties.fired, 1)] = (int)(intptr_t)arg;
+}
+
+static void start_ties(struct net_loop *loop, void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < TIE_TIMERS; i++)
+		CHECK_OK(net_timer_create(loop, tie_fired, (void *)(intptr_t)i, &ties.t[i]));
+	/* All in one callback: the same cached now_ms, the same due. */
+	for (int i = 0; i < TIE_TIMERS; i++)
+		net_timer_start(ties.t[i], 20, 0);
+	net_timer_start(ties.t[3], 20, 0);
+}
+
+static void free_ties(struct net_loop *loop, void *arg)
+{
+	(void)loop;
+	(void)arg;
+	for (int i = 0; i < TIE_TIMERS; i++)
+		net_timer_destroy(ties.t[i]);
+	atomic_store(&ties.freed, true);
+}
+
+static void test_timer_ties(void)
+{
+	struct net_runtime *rt = test_runtime(1);
+	int expect = 0;
+
+	CHECK_OK(net_loop_post(net_runtime_loop(rt, 0), start_ties, NULL));
+	WAIT_UNTIL(atomic_load(&ties.fired) == TIE_TIMERS, 3000);
+	CHECK(atomic_load(&ties.fired) == TIE_TIMERS);
+	for (int i = 0; i < TIE_TIMERS - 1; i++, expect++) {
+		if (expect == 3)
+			expect++;
+		CHECK(ties.order[i] == expect);
+	}
+	CHECK(ties.order[TIE_TIMERS - 1] == 3);
+	CHECK_OK(net_loop_post(net_runtime_loop(rt, 0), free_ties, NULL));
+	WAIT_UNTIL(atomic_load(&ties.freed), 3000);
+	net_runtime_destroy(rt);
+}
+
+/*
+ * A timer that re-arms itself with 0 ms from its own callback runs once
+ * per loop turn, not forever within one: posted tasks (and so stop) still
+ * run, and it fires a bounded number of times.
+ */
+static struct {
+	struct net_timer *t;
+	atomic_ulong fires;
+	atomic_bool task_ran;
+	atomic_bool freed;
+} spin;
+
+static void spin_fired(struct net_timer *t, void *arg)
+{
+	(void)arg;
+	atomic_fetch_add(&spin.fires, 1);
+	net_timer_start(t, 0, 0);
+}
+
+static void start_spin(struct net_loop *loop, void *arg)
+{
+	(void)arg;
+	CHECK_OK(net_timer_create(loop, spin_fired, NULL, &spin.t));
+	net_timer_start(spin.t, 0, 0);
+}
+
+static void mark_task_ran(struct net_loop *loop, void *arg)
+{
+	(void)loop;
+	(void)arg;
+	atomic_store(&spin.task_ran, true);
+}
+
+static void free_spin(struct net_loop *loop, void *arg)
+{
+	(void)loop;
+	(void)arg;
+	net_timer_destroy(spin.t);
+	atomic_store(&spin.freed, true);
+}
+
+static void test_timer_zero_rearm(void)
+{
+	struct net_runtime *rt = test_runtime(1);
+	struct net_loop *loop = net_runtime_loop(rt, 0);
+
+	CHECK_OK(net_loop_post(loop, start_spin, NULL));
+	WAIT_UNTIL(atomic_load(&spin.fires) > 10, 3000);
+	CHECK(atomic_load(&spin.fires) > 10);
+	CHECK_OK(net_loop_post(loop, mark_task_ran, NULL));
+	WAIT_UNTIL(atomic_load(&spin.task_ran), 3000);
+	CHECK(atomic_load(&spin.task_ran));
+	CHECK_OK(net_loop_post(loop, free_spin, NULL));
+	WAIT_UNTIL(atomic_load(&spin.freed), 3000);
+	CHECK(atomic_load(&spin.freed));
+	net_runtime_destroy(rt);
+}
+
 /* ---- echo ping-pong (the seeds' test) --------------------------------------- */
 
 #define PINGPONG_SESSIONS 100
@@ -1145,6 +1260,8 @@ static const struct {
 } cases[] = {
 	{ "frame_parse", test_frame_parse },
 	{ "timers", test_timers },
+	{ "timer_ties", test_timer_ties },
+	{ "timer_zero_rearm", test_timer_zero_rearm },
 	{ "echo_pingpong", test_echo_pingpong },
 	{ "split_and_batched_frames", test_split_and_batched_frames },
 	{ "oversize_frame", test_oversize_frame },

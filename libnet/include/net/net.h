@@ -169,7 +169,10 @@ NET_EXPORT int net_timer_create(struct net_loop *loop, net_timer_fn fn, void *ar
 				struct net_timer **out /* OUT */);
 
 /* Arm: first fire after timeout_ms, then every repeat_ms (0 = once).
- * Restarting an armed timer re-arms it. Loop thread only. */
+ * Restarting an armed timer re-arms it. Timers due at the same time fire
+ * in the order they were armed. A timer armed (or re-armed, even with 0 ms)
+ * from a timer callback fires on a later loop turn, never in the same pass.
+ * Loop thread only. */
 NET_EXPORT void net_timer_start(struct net_timer *timer, uint64_t timeout_ms,
 				uint64_t repeat_ms);
 

@@ -260,6 +260,13 @@ static void run_start_accept(struct net_loop *loop, void *arg)
 {
 	struct net_server *srv = arg;
 
+	/* Started while the runtime drains: this loop has already stopped its
+	 * services, and a listener armed now would keep it from ever being
+	 * idle (net_runtime_stop would never return). */
+	if (atomic_load(&loop->stopping)) {
+		net__sock_close(srv->handle.sock);
+		return;
+	}
 	if (net__timer_init(&srv->pause_timer, loop, accept_pause_over, srv) != 0 ||
 	    net__timer_init(&srv->sweep_timer, loop, sweep_due, srv) != 0 ||
 	    loop->engine->attach(loop, &srv->handle) != 0) {
@@ -294,6 +301,10 @@ int net_server_start(struct net_runtime *rt, const struct net_server_config *cfg
 	srv->max_sessions = cfg->max_sessions;
 	srv->addr_limited = cfg->max_sessions_per_addr || cfg->accepts_per_addr_per_sec;
 	srv->accept_loop = &rt->loops[0];
+	if (atomic_load(&srv->accept_loop->stopping)) {
+		err = -ESHUTDOWN;
+		goto out_free;
+	}
 	err = net__session_config_normalize(&srv->svc.cfg);
 	if (err)
 		goto out_free;
@@ -313,15 +324,18 @@ int net_server_start(struct net_runtime *rt, const struct net_server_config *cfg
 			       &srv->handle.sock, &srv->port);
 	if (err)
 		goto out_free_pool;
-	err = net_loop_post(srv->accept_loop, run_start_accept, srv);
-	if (err)
-		goto out_close;
+	/* Registered before the loop can start accepting, so that a stop
+	 * that begins in between finds the server and closes its listener.
+	 * From here on the runtime owns srv, even if the post fails. */
 	net__service_register(rt, &srv->svc);
+	err = net_loop_post(srv->accept_loop, run_start_accept, srv);
+	if (err) {
+		net__sock_close(srv->handle.sock);
+		return err;
+	}
 	*out = srv;
 	return 0;
 
-out_close:
-	net__sock_close(srv->handle.sock);
 out_free_pool:
 	net__addr_limits_free(&srv->addr_limits);
 	free(srv->svc.pool);

@@ -1084,6 +1084,65 @@ static void test_runtime_stop_drains(void)
 	net_runtime_destroy(rt);
 }
 
+/*
+ * A server started while the runtime drains (here: a session still
+ * flushing to a peer that does not read) must not keep the stop waiting:
+ * it either fails with -ESHUTDOWN or never listens.
+ */
+static void queue_big_reply(struct net_session *s)
+{
+	static uint8_t big[4 << 20];
+
+	record_connected(s);
+	CHECK_OK(net_session_send(s, big, sizeof(big)));
+}
+
+static const struct net_session_ops big_reply_ops = {
+	.on_connected = queue_big_reply,
+	.on_frame = ignore_frame,
+	.on_disconnected = record_disconnected,
+};
+
+static atomic_bool stop_returned;
+
+static void *stop_main(void *arg)
+{
+	net_runtime_stop(arg);
+	atomic_store(&stop_returned, true);
+	return NULL;
+}
+
+static void test_server_start_while_stopping(void)
+{
+	struct net_runtime *rt = test_runtime(1);
+	struct net_session_config sc = {
+		.ops = &big_reply_ops,
+		.send_queue_max = 8u << 20,
+		.socket_send_buffer = 64 * 1024,
+		.flush_timeout_ms = 1500,
+	};
+	struct net_server *srv = start_server(rt, &sc, 0), *late;
+	struct net_server_config late_cfg = { .host = "127.0.0.1", .session = { .ops = &echo_ops } };
+	int fd = test_connect(net_server_port(srv));
+	pthread_t stopper;
+	int err;
+
+	/* The peer never reads: the stop waits for the flush deadline. */
+	WAIT_UNTIL(atomic_load(&seen.connected) == 1, 3000);
+	release_seen_session();
+	CHECK(pthread_create(&stopper, NULL, stop_main, rt) == 0);
+	test_sleep_ms(300);
+	CHECK(!atomic_load(&stop_returned));
+	err = net_server_start(rt, &late_cfg, &late);
+	CHECK(err == 0 || err == -ESHUTDOWN);
+	WAIT_UNTIL(atomic_load(&stop_returned), 6000);
+	CHECK(atomic_load(&stop_returned));
+	pthread_join(stopper, NULL);
+	CHECK(atomic_load(&seen.last_reason) == NET_REASON_SHUTDOWN);
+	close(fd);
+	net_runtime_destroy(rt);
+}
+
 /* ---- engine choice ----------------------------------------------------------- */
 
 #ifndef _WIN32
@@ -1280,6 +1339,7 @@ static const struct {
 	{ "per_address_limits", test_per_address_limits },
 	{ "accept_emfile", test_accept_emfile },
 	{ "runtime_stop_drains", test_runtime_stop_drains },
+	{ "server_start_while_stopping", test_server_start_while_stopping },
 	{ "engine_fallback", test_engine_fallback },
 #ifdef _WIN32
 	/* Registered by CMakeLists.txt on Windows only (it scans for test_*). */

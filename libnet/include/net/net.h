@@ -368,7 +368,9 @@ struct net_server_config {
 
 /*
  * Bind, listen and start accepting on loop 0; accepted sessions are spread
- * round-robin over all loops. Errors such as -EADDRINUSE are returned here.
+ * round-robin over all loops. Errors such as -EADDRINUSE are returned here;
+ * -ESHUTDOWN once net_runtime_stop() has begun (a server whose start races
+ * with the stop never accepts, and does not delay the stop).
  * Any thread; the runtime may be running or not yet started.
  */
 NET_EXPORT int net_server_start(struct net_runtime *rt, const struct net_server_config *cfg,

@@ -169,7 +169,7 @@ static int epoll_submit(struct net_loop *loop, struct net__op *op)
 		}
 		return 0;
 	case NET__OP_SHUTDOWN:
-		done_later(st, op, shutdown(fd, SHUT_RDWR) == 0 ? 0 : -errno);
+		done_later(st, op, shutdown(fd, SHUT_WR) == 0 ? 0 : -errno);
 		return 0;
 	}
 	return -EINVAL;

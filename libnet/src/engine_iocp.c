@@ -41,8 +41,9 @@
  * accepted ones to AcceptEx. A pooled socket stays associated with its
  * loop's port and so never leaves that loop: accepted sockets are reused
  * only when the runtime has one loop, since the core deals accepted
- * sockets to all loops. Where reuse does not work (Wine), SHUTDOWN is
- * shutdown(SD_BOTH), sockets are closed and new ones made; a ConnectEx
+ * sockets to all loops. Otherwise SHUTDOWN is shutdown(SD_SEND) (the core
+ * reads on until the peer's EOF, then closes); where reuse does not work
+ * (Wine) that is always so, sockets are closed and new ones made; a ConnectEx
  * that still fails with WSAEISCONN on a reused socket turns connect reuse
  * off for the process and retries on a new socket. net_iocp_counters()
  * (net/net_iocp.h) says which paths ran; RINGGATE_IOCP_REUSE=off|on
@@ -943,7 +944,7 @@ static int shutdown_post(struct iocp_state *st, struct net__op *op)
 		return started(disconnect_ex(sock, &op->ov, TF_REUSE_SOCKET, 0));
 	count(&n_shutdown_close);
 	return post_done(st, op,
-			 shutdown(sock, SD_BOTH) == 0 ? 0
+			 shutdown(sock, SD_SEND) == 0 ? 0
 						      : net__wsa_errno((DWORD)WSAGetLastError()));
 }
 

@@ -293,7 +293,7 @@ static int uring_submit(struct net_loop *loop, struct net__op *op)
 		io_uring_prep_connect(sqe, fd, (const struct sockaddr *)op->addr, op->addr_len);
 		break;
 	case NET__OP_SHUTDOWN:
-		io_uring_prep_shutdown(sqe, fd, SHUT_RDWR);
+		io_uring_prep_shutdown(sqe, fd, SHUT_WR);
 		break;
 	}
 	io_uring_sqe_set_data(sqe, op);

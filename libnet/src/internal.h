@@ -54,7 +54,8 @@ enum net__op_type {
 	NET__OP_CONNECT,   /* res 0 or -errno                                 */
 	NET__OP_RECV,      /* res bytes (0 = peer closed); data via the cqe    */
 	NET__OP_SEND,      /* gathered iov; res bytes sent (may be short)      */
-	NET__OP_SHUTDOWN,  /* both directions; res 0 or -errno                 */
+	NET__OP_SHUTDOWN,  /* the write side only (the peer reads EOF after the
+			      last queued byte); res 0 or -errno          */
 };
 
 /* A handle: one socket and what an engine keeps for it. */
@@ -245,7 +246,10 @@ struct net_session {
 	atomic_int refs;              /* any thread                           */
 	unsigned ops_in_flight;
 	bool was_connected;           /* on_connected ran: on_disconnected owed */
-	bool shutdown_started;
+	bool shutdown_started;        /* CLOSING: write side shut (flushed)   */
+	bool peer_eof;                /* the peer's EOF (or a receive error)  */
+	bool aborting;                /* CLOSING: deadline passed or I/O
+					 error: cancel everything and close    */
 	bool recv_paused;             /* PAUSE backpressure                   */
 	bool recv_starved;            /* ENOBUFS: re-post at the end of turn  */
 	bool addr_counted;            /* holds a per-address admission        */

@@ -7,11 +7,14 @@
  *     ^                   |dial failed            |
  *     |                   v                       | disconnect(reason)
  *     |                 (closed, redial)          v
- *     |                                        CLOSING: recv cancelled,
- *     |                                          queued sends flushed up to
- *     |                                          the flush deadline, then a
- *     |                                          SHUTDOWN op
- *     |                                           | last op completed
+ *     |                                        CLOSING: queued sends are
+ *     |                                          flushed, then the write
+ *     |                                          side is shut (SHUTDOWN op);
+ *     |                                          received bytes are read and
+ *     |                                          discarded until the peer's
+ *     |                                          EOF; the flush deadline
+ *     |                                          cancels whatever is left
+ *     |                                           | EOF and last op completed
  *     +--- last unref <--- CLOSED <--- close(), on_disconnected
  *
  * Invariants:
@@ -33,7 +36,8 @@
 #include <string.h>
 
 static void session_timer_fired(struct net_timer *t, void *arg);
-static void begin_shutdown(struct net_session *s);
+static void shut_write(struct net_session *s);
+static void abort_close(struct net_session *s);
 static void resume_recv(struct net_session *s);
 static void check_deadlines(struct net_session *s);
 static void track_partial_frame(struct net_session *s);
@@ -111,6 +115,8 @@ struct net_session *net__session_acquire(struct net__service *svc, struct net_lo
 	atomic_store(&s->refs, 1);
 	s->was_connected = false;
 	s->shutdown_started = false;
+	s->peer_eof = false;
+	s->aborting = false;
 	s->recv_paused = false;
 	s->recv_starved = false;
 	s->addr_counted = false;
@@ -234,20 +240,36 @@ static void fail(struct net_session *s, enum net_reason reason, int err)
 	if (!s->error)
 		s->error = err;
 	net_session_disconnect(s, reason);
-	/* An I/O error means the socket is done: no flush. */
+	/* An I/O error means the socket is done: no flush (also when the
+	 * session was already closing for another reason). */
 	if (reason == NET_REASON_IO_ERROR)
-		begin_shutdown(s);
+		abort_close(s);
 }
 
+/*
+ * Keep one receive posted while connected (unless PAUSE holds it back) and
+ * while closing until the peer's EOF: a closing session reads and discards,
+ * since unread bytes at close() make the kernel reset the connection and
+ * throw away what it has not sent yet.
+ */
 static void post_recv(struct net_session *s)
 {
+	bool reading = s->state == NET__S_CONNECTED ? !s->recv_paused
+			: s->state == NET__S_CLOSING && !s->peer_eof && !s->aborting;
 	int err;
 
-	if (s->state != NET__S_CONNECTED || s->recv_op.in_flight || s->recv_paused)
+	if (!reading || s->recv_op.in_flight)
 		return;
 	err = post_op(s, &s->recv_op);
-	if (err)
+	if (!err)
+		return;
+	if (s->state == NET__S_CONNECTED) {
 		fail(s, NET_REASON_IO_ERROR, err);
+	} else {
+		/* Closing: stop lingering; the flush still completes. */
+		s->peer_eof = true;
+		check_later(s);
+	}
 }
 
 /* ---- opening ---------------------------------------------------------------- */
@@ -318,25 +340,36 @@ out_close:
 
 static void free_send_queue(struct net_session *s);
 
-static void begin_shutdown(struct net_session *s)
+/*
+ * Everything queued went out: shut the write side down, so the peer reads
+ * EOF right after the last byte. Reading goes on until the peer's EOF (or
+ * the flush deadline), then finish() closes.
+ */
+static void shut_write(struct net_session *s)
 {
 	int err;
 
-	if (s->shutdown_started)
+	if (s->shutdown_started || s->aborting)
 		return;
 	s->shutdown_started = true;
+	s->ctl_op.type = NET__OP_SHUTDOWN;
+	err = post_op(s, &s->ctl_op);
+	/* No shutdown op: close() at finish still ends the connection. */
+	(void)err;
+	check_later(s);
+}
+
+/* Stop waiting (the flush deadline passed, the socket failed, or a dial
+ * ended): cancel what is in flight; finish() closes once it is back. */
+static void abort_close(struct net_session *s)
+{
+	if (s->aborting)
+		return;
+	s->aborting = true;
 	net_timer_stop(&s->timer);
 	cancel_op(s, &s->recv_op);
 	cancel_op(s, &s->send_op);
-	if (s->ctl_op.in_flight) {
-		/* Still dialing: ending the dial is the whole shutdown. */
-		cancel_op(s, &s->ctl_op);
-	} else {
-		s->ctl_op.type = NET__OP_SHUTDOWN;
-		err = post_op(s, &s->ctl_op);
-		/* No shutdown op: close() at finish still ends the connection. */
-		(void)err;
-	}
+	cancel_op(s, &s->ctl_op);
 	check_later(s);
 }
 
@@ -353,12 +386,15 @@ void net_session_disconnect(struct net_session *s, enum net_reason reason)
 	s->state = NET__S_CLOSING;
 	s->reason = reason;
 	NET__COUNT(s->loop, disconnects[reason < NET_REASON_COUNT ? reason : NET_REASON_LOCAL], 1);
-	cancel_op(s, &s->recv_op);
-	if (s->sq_bytes == 0 || reason == NET_REASON_IO_ERROR) {
-		begin_shutdown(s);
+	if (reason == NET_REASON_IO_ERROR) {
+		abort_close(s);
 		return;
 	}
+	/* One deadline for the flush and the wait for the peer's EOF. */
 	net_timer_start(&s->timer, s->service->cfg.flush_timeout_ms, 0);
+	post_recv(s); /* a PAUSE-held receive drains now */
+	if (s->sq_bytes == 0)
+		shut_write(s);
 }
 
 /* The last op of a closing (or failed-dial) session completed. */
@@ -391,11 +427,12 @@ static void finish(struct net_session *s)
 
 static void check(struct net_session *s)
 {
-	if (s->state == NET__S_CONNECTED && s->recv_starved) {
+	if (s->recv_starved) {
 		s->recv_starved = false;
 		post_recv(s);
 	}
-	if (s->state == NET__S_CLOSING && s->shutdown_started && s->ops_in_flight == 0)
+	if (s->state == NET__S_CLOSING && s->ops_in_flight == 0 &&
+	    (s->aborting || (s->shutdown_started && s->peer_eof)))
 		finish(s);
 }
 
@@ -470,7 +507,7 @@ static void session_timer_fired(struct net_timer *t, void *arg)
 		check_deadlines(s);
 		break;
 	case NET__S_CLOSING:
-		begin_shutdown(s); /* flush deadline passed */
+		abort_close(s); /* flush (or EOF) deadline passed */
 		break;
 	default:
 		break;
@@ -768,7 +805,8 @@ static void submit_send(struct net_session *s)
 	int err;
 
 	if (s->send_op.in_flight || s->sq_bytes == 0 ||
-	    (s->state != NET__S_CONNECTED && s->state != NET__S_CLOSING) || s->shutdown_started)
+	    (s->state != NET__S_CONNECTED && s->state != NET__S_CLOSING) || s->shutdown_started ||
+	    s->aborting)
 		return;
 	b = send_block_get(s->loop);
 	if (!b) {
@@ -821,12 +859,12 @@ static void send_done(struct net_session *s, int32_t res)
 	}
 	if (cfg->ops->on_sent && s->state == NET__S_CONNECTED)
 		cfg->ops->on_sent(s, (size_t)res);
-	if (s->recv_paused && s->sq_bytes < cfg->send_queue_max / 4)
+	if (s->recv_paused && s->state == NET__S_CONNECTED && s->sq_bytes < cfg->send_queue_max / 4)
 		resume_recv(s);
 	if (s->sq_bytes)
 		send_later(s);
 	else if (s->state == NET__S_CLOSING)
-		begin_shutdown(s); /* flushed */
+		shut_write(s); /* flushed */
 }
 
 /* ---- receiving -------------------------------------------------------------- */
@@ -1001,6 +1039,7 @@ static void resume_recv(struct net_session *s)
  */
 static void recv_done(struct net_session *s, const struct net__cqe *cqe)
 {
+	/* Closing: bytes are read only to be discarded. */
 	if (cqe->res > 0 && s->state == NET__S_CONNECTED) {
 		recv_data(s, cqe->data, (size_t)cqe->res);
 		track_partial_frame(s);
@@ -1008,6 +1047,7 @@ static void recv_done(struct net_session *s, const struct net__cqe *cqe)
 	if (cqe->has_buf)
 		s->loop->engine->recv_release(s->loop, cqe->buf_id);
 	if (cqe->res == 0) {
+		s->peer_eof = true;
 		net_session_disconnect(s, NET_REASON_PEER_CLOSED);
 	} else if (cqe->res == -ENOBUFS) {
 		/* The provided-buffer ring ran dry: not end-of-stream. Buffers
@@ -1036,8 +1076,7 @@ static void connect_done(struct net_session *s, int32_t res)
 		s->error = res < 0 ? res : -ECONNABORTED;
 	NET__COUNT(s->loop, connect_failed, 1);
 	s->state = NET__S_CLOSING;
-	s->shutdown_started = true;
-	check_later(s);
+	abort_close(s);
 }
 
 static void session_complete(struct net_session *s, struct net__op *op,

@@ -122,6 +122,14 @@ long test_read_until_eof(int fd, unsigned timeout_ms)
 	}
 }
 
+bool test_peer_closed(int fd)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	char c;
+
+	return poll(&pfd, 1, 0) == 1 && recv(fd, &c, 1, MSG_PEEK) == 0;
+}
+
 int test_write_frame(int fd, const void *body, size_t len)
 {
 	uint8_t hdr[10];

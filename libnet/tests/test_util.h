@@ -14,6 +14,7 @@
 #include "test_win.h"
 #endif
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -68,6 +69,9 @@ int test_read_exact(int fd, void *buf, size_t len, unsigned timeout_ms);
 /* Wait until the peer closes (read returns 0 or an error) within
  * timeout_ms, discarding data; returns bytes discarded, or -1 on timeout. */
 long test_read_until_eof(int fd, unsigned timeout_ms);
+
+/* True if the peer has closed its side (EOF is waiting); never blocks. */
+bool test_peer_closed(int fd);
 
 /* Write one varint-framed message. */
 int test_write_frame(int fd, const void *body, size_t len);

@@ -439,11 +439,11 @@ static void expect_cut(const uint8_t *bytes, size_t len, enum net_reason reason)
 	CHECK(test_write_all(fd, bytes, len) == 0);
 	/* The server closes without waiting for a body it will never take. */
 	CHECK(test_read_until_eof(fd, 3000) == 0);
+	close(fd);
 	WAIT_UNTIL(atomic_load(&seen.disconnected) == 1, 3000);
 	CHECK(atomic_load(&seen.last_reason) == (int)reason);
 	CHECK(atomic_load(&seen.frames) == 0);
 	CHECK(stats_of(rt).disconnects[reason] == 1);
-	close(fd);
 	release_seen_session();
 	net_runtime_destroy(rt);
 }
@@ -638,9 +638,61 @@ static void test_disconnect_server_side_flushes(void)
 	CHECK(test_write_frame(fd, "bye", 3) == 0);
 	/* Everything queued before the disconnect arrives, then EOF. */
 	CHECK(test_read_until_eof(fd, 5000) == 200000);
+	close(fd);
 	WAIT_UNTIL(atomic_load(&seen.disconnected) == 1, 3000);
 	CHECK(atomic_load(&seen.last_reason) == NET_REASON_LOCAL);
+	release_seen_session();
+	net_runtime_destroy(rt);
+}
+
+/*
+ * A graceful disconnect with a large queue, while the peer keeps sending:
+ * every queued byte arrives, then a clean EOF. Closing both directions (or
+ * closing with the peer's bytes unread) made Linux reset the connection
+ * and drop most of the queue.
+ */
+#define GRACEFUL_BYTES (1u << 20)
+
+static int queue_then_close(struct net_session *s, const uint8_t *body, size_t len)
+{
+	static uint8_t big[GRACEFUL_BYTES];
+
+	(void)body;
+	(void)len;
+	memset(big, 'g', sizeof(big));
+	CHECK_OK(net_session_send(s, big, sizeof(big)));
+	net_session_disconnect(s, NET_REASON_LOCAL);
+	return 0;
+}
+
+static void test_disconnect_while_peer_sends(void)
+{
+	static const struct net_session_ops ops = {
+		.on_connected = record_connected,
+		.on_frame = queue_then_close,
+		.on_disconnected = record_disconnected,
+	};
+	struct net_runtime *rt = test_runtime(1);
+	struct net_session_config sc = { .ops = &ops, .send_queue_max = 2 * GRACEFUL_BYTES };
+	struct net_server *srv = start_server(rt, &sc, 0);
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(net_server_port(srv)) };
+	int fd = socket(AF_INET, SOCK_STREAM, 0), rcvbuf = 32 * 1024;
+
+	/* A small receive window keeps most of the queue on the server's
+	 * side, where a reset would throw it away. */
+	CHECK(fd >= 0);
+	CHECK(setsockopt(fd, SOL_SOCKET, SO_RCVBUF, (const void *)&rcvbuf, sizeof(rcvbuf)) == 0);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	CHECK(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+	CHECK(test_write_frame(fd, "bye", 3) == 0);
+	test_sleep_ms(100);
+	/* A heartbeat that reaches the server after its disconnect began. */
+	CHECK(test_write_all(fd, "0123456789", 10) == 0);
+	test_sleep_ms(100);
+	CHECK(test_read_until_eof(fd, 5000) == (long)GRACEFUL_BYTES);
 	close(fd);
+	WAIT_UNTIL(atomic_load(&seen.disconnected) == 1, 3000);
+	CHECK(atomic_load(&seen.last_reason) == NET_REASON_LOCAL);
 	release_seen_session();
 	net_runtime_destroy(rt);
 }
@@ -850,9 +902,9 @@ static void test_idle_timeout(void)
 	CHECK(atomic_load(&seen.disconnected) == 0);
 	/* ...silence ends it. */
 	CHECK(test_read_until_eof(fd, 3000) == 0);
+	close(fd);
 	WAIT_UNTIL(atomic_load(&seen.disconnected) == 1, 3000);
 	CHECK(atomic_load(&seen.last_reason) == NET_REASON_IDLE_TIMEOUT);
-	close(fd);
 	release_seen_session();
 	net_runtime_destroy(rt);
 }
@@ -881,18 +933,16 @@ static void test_frame_timeout(void)
 	memset(frame + n, 's', 100);
 	start = test_now_ms();
 	for (size_t i = 0; i < n + 100 && test_now_ms() - start < 3000; i++) {
-		if (test_write_all(fd, frame + i, 1) < 0)
+		if (test_write_all(fd, frame + i, 1) < 0 || test_peer_closed(fd))
 			break;
 		test_sleep_ms(50);
-		if (atomic_load(&seen.disconnected))
-			break;
 	}
-	WAIT_UNTIL(atomic_load(&seen.disconnected) == 1, 3000);
-	CHECK(atomic_load(&seen.last_reason) == NET_REASON_FRAME_TIMEOUT);
+	CHECK(test_read_until_eof(fd, 3000) >= 0);
 	/* Cut near the deadline, long before the idle timeout could. */
 	CHECK(test_now_ms() - start < 900);
-	CHECK(test_read_until_eof(fd, 3000) >= 0);
 	close(fd);
+	WAIT_UNTIL(atomic_load(&seen.disconnected) == 1, 3000);
+	CHECK(atomic_load(&seen.last_reason) == NET_REASON_FRAME_TIMEOUT);
 	release_seen_session();
 	net_runtime_destroy(rt);
 }
@@ -1328,6 +1378,7 @@ static const struct {
 	{ "send_order_threads", test_send_order_threads },
 	{ "reconnect_backoff", test_reconnect_backoff },
 	{ "disconnect_server_side_flushes", test_disconnect_server_side_flushes },
+	{ "disconnect_while_peer_sends", test_disconnect_while_peer_sends },
 	{ "disconnect_client_side", test_disconnect_client_side },
 	{ "send_then_close", test_send_then_close },
 	{ "session_reuse", test_session_reuse },

@@ -251,7 +251,8 @@ struct net_session_config {
 				      max_frame + 16                           */
 	enum net_backpressure backpressure;
 	uint32_t idle_timeout_ms;  /* 0: none; else disconnect when silent     */
-	uint32_t flush_timeout_ms; /* disconnect flush deadline, default 2000  */
+	uint32_t flush_timeout_ms; /* disconnect deadline (flush, then the
+				      peer's EOF), default 2000              */
 	uint32_t frame_timeout_ms; /* 0: none; else a partial frame (or, with
 				      on_recv, unconsumed bytes) must be
 				      completed within this many ms           */
@@ -329,10 +330,15 @@ NET_EXPORT int net_send_to(struct net_runtime *rt, net_session_id id,
 			   const void *body, size_t len);
 
 /*
- * Begin a disconnect: runs once (later calls are ignored). Receiving stops,
- * queued sends are flushed up to flush_timeout_ms, then the socket is shut
- * down and closed and on_disconnected(reason) runs. Loop thread only;
- * other threads use net_disconnect_id().
+ * Begin a disconnect: runs once (later calls are ignored). Delivery stops
+ * at once (no more on_recv/on_frame); queued sends are flushed, then the
+ * write side is shut down, so the peer reads EOF right after the last
+ * byte; whatever the peer still sends is read and discarded until its EOF
+ * (closing with unread bytes would make the kernel reset the connection
+ * and drop what it had not sent). Then the socket is closed and
+ * on_disconnected(reason) runs. flush_timeout_ms bounds all of it: at the
+ * deadline what is left is dropped and the socket closed. An I/O error
+ * closes at once. Loop thread only; other threads use net_disconnect_id().
  */
 NET_EXPORT void net_session_disconnect(struct net_session *s, enum net_reason reason);
 

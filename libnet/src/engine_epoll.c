@@ -106,10 +106,10 @@ static void ready_remove(struct epoll_state *st, struct net__handle *h)
 
 static void done_later(struct epoll_state *st, struct net__op *op, int32_t res)
 {
-	op->done_res = res;
-	op->done_next = NULL;
+	op->priv.epoll.done_res = res;
+	op->priv.epoll.done_next = NULL;
 	if (st->done_tail)
-		st->done_tail->done_next = op;
+		st->done_tail->priv.epoll.done_next = op;
 	else
 		st->done_head = op;
 	st->done_tail = op;
@@ -308,10 +308,10 @@ static void run_done(struct net_loop *loop)
 	while (st->done_head) {
 		struct net__op *op = st->done_head;
 
-		st->done_head = op->done_next;
+		st->done_head = op->priv.epoll.done_next;
 		if (!st->done_head)
 			st->done_tail = NULL;
-		complete_now(loop, op, op->done_res, NULL, 0);
+		complete_now(loop, op, op->priv.epoll.done_res, NULL, 0);
 	}
 }
 

@@ -109,14 +109,25 @@ struct net__op {
 			socklen_t addr_len;
 		};
 	};
-	/* epoll: a completion decided outside run(), delivered by run(). */
-	struct net__op *done_next;
-	int32_t done_res;
 #ifdef _WIN32
-	/* iocp: the overlapped block of this op's I/O, and the receive
-	 * buffer a RECV holds while in flight. */
+	/* iocp: the overlapped block of this op's I/O, the receive buffer a
+	 * RECV holds while in flight, and a result decided by the engine. */
 	OVERLAPPED ov;
 	uint32_t buf_id;
+	int32_t done_res;
+#else
+	/* Engine-private: each engine touches only its own member. */
+	union {
+		struct {        /* a completion decided outside run() */
+			struct net__op *done_next;
+			int32_t done_res;
+		} epoll;
+		struct {        /* on one of the engine's backlogs (a submit or a
+				   cancel waiting for a free SQE) */
+			struct net__op *prev, *next;
+			uint8_t backlog;
+		} uring;
+	} priv;
 #endif
 };
 

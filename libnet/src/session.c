@@ -1065,6 +1065,9 @@ static void recv_done(struct net_session *s, const struct net__cqe *cqe)
 static void connect_done(struct net_session *s, int32_t res)
 {
 	if (res == 0 && s->reason == NET_REASON_NONE) {
+		/* The dial won a race with its own timeout (the cancel came too
+		 * late): connected, and the timeout's error does not stay. */
+		s->error = 0;
 		net_timer_stop(&s->timer);
 		NET__COUNT(s->loop, connected, 1);
 		net__client_session_connected(s);

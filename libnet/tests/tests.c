@@ -644,6 +644,51 @@ static void test_reconnect_backoff(void)
 	net_runtime_destroy(rt);
 }
 
+/*
+ * A dial whose connect timer fires in the same turn as its successful
+ * connect completes: the dial won, so the session is connected with no
+ * error (a stale -ETIMEDOUT made a later reset read as a timeout). Many
+ * dials with a 1 ms timeout make that race happen.
+ */
+static atomic_int race_connects, race_stale;
+
+static void race_connected(struct net_session *s)
+{
+	atomic_fetch_add(&race_connects, 1);
+	if (net_session_error(s) != 0)
+		atomic_fetch_add(&race_stale, 1);
+	net_session_disconnect(s, NET_REASON_LOCAL);
+}
+
+static void test_connect_timeout_race(void)
+{
+	static const struct net_session_ops ops = { .on_connected = race_connected, .on_frame = ignore_frame };
+	struct net_runtime *rt = test_runtime(1);
+	struct net_server *srv = start_echo(rt);
+	struct net_client_config cc = {
+		.host = "127.0.0.1",
+		.port = net_server_port(srv),
+		.sessions = 32,
+		.backoff_min_ms = 1,
+		.backoff_max_ms = 2,
+		.connect_timeout_ms = 1,
+		.session = { .ops = &ops },
+	};
+	struct net_client *cli;
+	struct net_stats st;
+
+	CHECK_OK(net_client_start(rt, &cc, &cli));
+	WAIT_UNTIL(atomic_load(&race_stale) > 0, 2000);
+	st = stats_of(rt);
+	fprintf(stderr, "connected %d, failed %llu, with a stale error %d\n", atomic_load(&race_connects),
+		(unsigned long long)st.connect_failed, atomic_load(&race_stale));
+	CHECK(atomic_load(&race_connects) > 0);
+	CHECK(atomic_load(&race_stale) == 0);
+	net_client_stop(cli);
+	release_seen_session();
+	net_runtime_destroy(rt);
+}
+
 /* ---- disconnects ---------------------------------------------------------- */
 
 static int reply_then_close(struct net_session *s, const uint8_t *body, size_t len)
@@ -1415,6 +1460,7 @@ static const struct {
 	{ "bad_varint", test_bad_varint },
 	{ "send_order_threads", test_send_order_threads },
 	{ "tiny_ring", test_tiny_ring },
+	{ "connect_timeout_race", test_connect_timeout_race },
 	{ "reconnect_backoff", test_reconnect_backoff },
 	{ "disconnect_server_side_flushes", test_disconnect_server_side_flushes },
 	{ "disconnect_while_peer_sends", test_disconnect_while_peer_sends },

@@ -234,6 +234,8 @@ struct net__chunk {
 	uint8_t data[];
 };
 #define NET__CHUNK_SIZE (16384 - sizeof(struct net__chunk))
+/* The most one chunk (so one send, header included) can hold. */
+#define NET__CHUNK_MAX ((size_t)UINT32_MAX)
 
 /* ---- sessions ------------------------------------------------------------ */
 

@@ -589,6 +589,15 @@ static uint8_t *sq_reserve(struct net_session *s, size_t need)
 	return c->data + c->end - need;
 }
 
+/*
+ * Chunks count their bytes in 32 bits: one send, header included, must fit
+ * in a chunk. Checked before anything is copied, on every path.
+ */
+static bool send_too_long(size_t len, bool framed)
+{
+	return len > NET__CHUNK_MAX - (framed ? NET_VARINT_MAX : 0);
+}
+
 /* Check the cap for `len` more bytes; applies the service's policy. */
 static int admit(struct net_session *s, size_t len)
 {
@@ -625,8 +634,11 @@ static int send_on_loop(struct net_session *s, const void *data, size_t len, boo
 	uint8_t hdr[10];
 	size_t hdr_len = framed ? net_varint_encode(len, hdr) : 0;
 	uint8_t *dst;
-	int err = admit(s, hdr_len + len);
+	int err;
 
+	if (send_too_long(len, framed))
+		return -EMSGSIZE;
+	err = admit(s, hdr_len + len);
 	if (err)
 		return err;
 	dst = sq_reserve(s, hdr_len + len);
@@ -646,7 +658,7 @@ void *net_session_reserve_frame(struct net_session *s, size_t body_len, int *err
 	size_t hdr_len = net_varint_encode(body_len, hdr);
 	uint8_t *dst;
 
-	*err = admit(s, hdr_len + body_len);
+	*err = send_too_long(body_len, true) ? -EMSGSIZE : admit(s, hdr_len + body_len);
 	if (*err)
 		return NULL;
 	dst = sq_reserve(s, hdr_len + body_len);
@@ -682,9 +694,12 @@ static void run_posted_send(struct net_loop *loop, void *arg)
 static int post_send(struct net_loop *loop, net_session_id id, const void *data, size_t len,
 		     bool framed)
 {
-	struct posted_send *ps = malloc(sizeof(*ps) + len);
+	struct posted_send *ps;
 	int err;
 
+	if (send_too_long(len, framed))
+		return -EMSGSIZE;
+	ps = malloc(sizeof(*ps) + len);
 	if (!ps)
 		return -ENOMEM;
 	ps->task.fn = run_posted_send;
@@ -727,6 +742,8 @@ int net_send_to(struct net_runtime *rt, net_session_id id, const void *body, siz
 
 	if (!loop)
 		return -EINVAL;
+	if (send_too_long(len, true))
+		return -EMSGSIZE;
 	if (!net__on_loop(loop))
 		return post_send(loop, id, body, len, true);
 	s = net__session_lookup(loop, id);

@@ -19,6 +19,7 @@
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <netinet/in.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -1052,6 +1053,61 @@ static bool echoes(int fd)
 	return test_write_frame(fd, "hi", 2) == 0 && test_read_frame(fd, got, 2, 3000) == 2;
 }
 
+#ifndef _WIN32
+/*
+ * A send of 4 GiB or more (possible with send_queue_max that high) is
+ * refused with -EMSGSIZE on every path, rather than queued with its size
+ * cut to 32 bits. The bytes are a read-only mapping of zero pages, so the
+ * case costs no memory once the check is there.
+ */
+#define HUGE_SEND ((size_t)1 << 32)
+static const uint8_t *huge;
+static atomic_int huge_checked;
+
+static void huge_connected(struct net_session *s)
+{
+	int err = 0;
+
+	record_connected(s);
+	CHECK(net_session_send(s, huge, HUGE_SEND) == -EMSGSIZE);
+	CHECK(net_session_send_frame(s, huge, HUGE_SEND - 2) == -EMSGSIZE);
+	CHECK(net_session_reserve_frame(s, HUGE_SEND, &err) == NULL && err == -EMSGSIZE);
+	CHECK(net_send_to(net_loop_runtime(net_session_loop(s)), net_session_get_id(s), huge,
+			  HUGE_SEND) == -EMSGSIZE);
+	/* Refused, not queued: the session still works. */
+	CHECK(net_session_send_queued(s) == 0 && net_session_connected(s));
+	atomic_store(&huge_checked, 1);
+}
+
+static void test_send_too_large(void)
+{
+	static const struct net_session_ops ops = {
+		.on_connected = huge_connected,
+		.on_frame = echo_frame,
+		.on_disconnected = record_disconnected,
+	};
+	struct net_runtime *rt = test_runtime(1);
+	struct net_session_config sc = { .ops = &ops, .send_queue_max = SIZE_MAX / 2 };
+	struct net_server *srv = start_server(rt, &sc, 0);
+	int fd;
+
+	huge = mmap(NULL, HUGE_SEND + 16, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	CHECK(huge != MAP_FAILED);
+	fd = test_connect(net_server_port(srv));
+	WAIT_UNTIL(atomic_load(&huge_checked), 5000);
+	CHECK(atomic_load(&huge_checked));
+	/* From another thread too. */
+	CHECK(net_session_send(atomic_load(&seen.session), huge, HUGE_SEND) == -EMSGSIZE);
+	CHECK(echoes(fd));
+	close(fd);
+	release_seen_session();
+	net_runtime_destroy(rt);
+	munmap((void *)huge, HUGE_SEND + 16);
+}
+#else
+#define test_send_too_large not_on_windows
+#endif
+
 static void test_per_address_limits(void)
 {
 	struct net_runtime *rt = test_runtime(2);
@@ -1469,6 +1525,7 @@ static const struct {
 	{ "session_reuse", test_session_reuse },
 	{ "slow_consumer_cut_off", test_slow_consumer_cut_off },
 	{ "pause_backpressure", test_pause_backpressure },
+	{ "send_too_large", test_send_too_large },
 	{ "idle_timeout", test_idle_timeout },
 	{ "max_sessions", test_max_sessions },
 	{ "frame_timeout", test_frame_timeout },

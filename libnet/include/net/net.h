@@ -305,8 +305,9 @@ NET_EXPORT size_t net_session_send_queued(const struct net_session *s);
  * once; from any other thread they are posted to the loop (the caller must
  * keep the session alive, e.g. with net_session_ref, or use net_send_to).
  * Returns 0, -ENOTCONN if the session is disconnecting, -ENOBUFS when the
- * PAUSE cap is reached, -ENOMEM. With the DISCONNECT policy, passing the
- * cap returns -ENOBUFS and starts the disconnect.
+ * PAUSE cap is reached, -ENOMEM, -EMSGSIZE for 4 GiB or more (one send,
+ * frame header included, must be below 4 GiB). With the DISCONNECT policy,
+ * passing the cap returns -ENOBUFS and starts the disconnect.
  */
 NET_EXPORT int net_session_send(struct net_session *s, const void *data, size_t len);
 
@@ -328,7 +329,8 @@ NET_EXPORT void *net_session_reserve_frame(struct net_session *s, size_t body_le
 /*
  * Queue a frame for a session named by id, from any thread. The session
  * may have gone: then the frame is dropped and counted. Returns 0 when
- * posted, -EINVAL for a malformed id, -ENOMEM.
+ * posted, -EINVAL for a malformed id, -ENOMEM, -EMSGSIZE (as
+ * net_session_send).
  */
 NET_EXPORT int net_send_to(struct net_runtime *rt, net_session_id id,
 			   const void *body, size_t len);

@@ -215,13 +215,26 @@ struct net__task {
 	struct net__task *next;
 	net_task_fn fn;
 	void *arg;
+	size_t bytes;                 /* counted against post_queue_max    */
 };
 
 /* Wake a loop unless it has already stopped (any thread). */
 void net__loop_wake(struct net_loop *loop);
 
-/* Queue an already allocated task; takes ownership (fn must free it). */
-int net__loop_post_task(struct net_loop *loop, struct net__task *task);
+/*
+ * Queue an already allocated task of `bytes` bytes (fn must free it). A
+ * bounded post (data: sends, the application's tasks) is refused with
+ * -ENOBUFS when the loop's queue would pass post_queue_max; control posts
+ * (disconnects, releases, accepted sockets, service start and stop) are
+ * counted but never refused, since refusing them would lose the very
+ * work that frees resources; each is bounded by what it is about.
+ * -ESHUTDOWN once the loop has stopped. On an error the task stays the
+ * caller's.
+ */
+int net__loop_post_task(struct net_loop *loop, struct net__task *task, size_t bytes,
+			bool bounded);
+/* net_loop_post for libnet's own control tasks: never refused by the bound. */
+int net__loop_post_control(struct net_loop *loop, net_task_fn fn, void *arg);
 
 /* ---- send queue ---------------------------------------------------------- */
 
@@ -382,8 +395,9 @@ struct net_loop {
 	pthread_t thread;
 	uint64_t now_ms;
 
-	pthread_mutex_t post_lock;    /* guards post_head/tail, any thread     */
+	pthread_mutex_t post_lock;    /* guards post_*, any thread             */
 	struct net__task *post_head, *post_tail;
+	size_t post_bytes;            /* bytes of the tasks queued             */
 	atomic_bool wake_pending;     /* any thread                            */
 	atomic_bool stopping;         /* any thread                            */
 	bool stopped;                 /* posts are refused from now on         */

@@ -105,14 +105,23 @@ void net__loop_wake(struct net_loop *loop)
 	pthread_mutex_unlock(&loop->post_lock);
 }
 
-int net__loop_post_task(struct net_loop *loop, struct net__task *task)
+int net__loop_post_task(struct net_loop *loop, struct net__task *task, size_t bytes,
+			bool bounded)
 {
+	int err = 0;
+
 	task->next = NULL;
+	task->bytes = bytes;
 	pthread_mutex_lock(&loop->post_lock);
-	if (loop->stopped) {
+	if (loop->stopped)
+		err = -ESHUTDOWN;
+	else if (bounded && loop->post_bytes + bytes > loop->rt->cfg.post_queue_max)
+		err = -ENOBUFS;
+	if (err) {
 		pthread_mutex_unlock(&loop->post_lock);
-		return -ESHUTDOWN;
+		return err;
 	}
+	loop->post_bytes += bytes;
 	if (loop->post_tail)
 		loop->post_tail->next = task;
 	else
@@ -142,7 +151,7 @@ static void run_plain_task(struct net_loop *loop, void *arg)
 	fn(loop, fn_arg);
 }
 
-int net_loop_post(struct net_loop *loop, net_task_fn fn, void *arg)
+static int post_plain(struct net_loop *loop, net_task_fn fn, void *arg, bool bounded)
 {
 	struct plain_task *pt = malloc(sizeof(*pt));
 	int err;
@@ -153,10 +162,20 @@ int net_loop_post(struct net_loop *loop, net_task_fn fn, void *arg)
 	pt->task.arg = pt;
 	pt->fn = fn;
 	pt->arg = arg;
-	err = net__loop_post_task(loop, &pt->task);
+	err = net__loop_post_task(loop, &pt->task, sizeof(*pt), bounded);
 	if (err)
 		free(pt);
 	return err;
+}
+
+int net_loop_post(struct net_loop *loop, net_task_fn fn, void *arg)
+{
+	return post_plain(loop, fn, arg, true);
+}
+
+int net__loop_post_control(struct net_loop *loop, net_task_fn fn, void *arg)
+{
+	return post_plain(loop, fn, arg, false);
 }
 
 static bool run_posted(struct net_loop *loop)
@@ -167,6 +186,8 @@ static bool run_posted(struct net_loop *loop)
 	pthread_mutex_lock(&loop->post_lock);
 	task = loop->post_head;
 	loop->post_head = loop->post_tail = NULL;
+	/* The batch leaves the queue now and is run (and freed) below. */
+	loop->post_bytes = 0;
 	pthread_mutex_unlock(&loop->post_lock);
 	if (!task)
 		return false;
@@ -285,6 +306,8 @@ int net_runtime_create(const struct net_runtime_config *cfg, struct net_runtime 
 		rt->cfg.recv_buffers = 512;
 	if (!rt->cfg.recv_buffer_size)
 		rt->cfg.recv_buffer_size = 16384;
+	if (!rt->cfg.post_queue_max)
+		rt->cfg.post_queue_max = 64u << 20;
 	rt->loop_count = rt->cfg.loops;
 	if (!rt->loop_count) {
 #ifdef _WIN32

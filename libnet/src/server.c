@@ -142,7 +142,7 @@ static void dispatch_accepted(struct net_server *srv, net_socket_t sock)
 		*at = local;
 		at->task.fn = run_adopt;
 		at->task.arg = at;
-		if (net__loop_post_task(target, &at->task) == 0)
+		if (net__loop_post_task(target, &at->task, sizeof(*at), false) == 0)
 			return;
 		free(at);
 		target = srv->accept_loop; /* could not hand it over: keep it */
@@ -183,7 +183,7 @@ static void release_addr(struct net_server *srv, const struct net__addr *peer)
 	rt->task.arg = rt;
 	rt->srv = srv;
 	rt->peer = *peer;
-	if (net__loop_post_task(srv->accept_loop, &rt->task) != 0)
+	if (net__loop_post_task(srv->accept_loop, &rt->task, sizeof(*rt), false) != 0)
 		free(rt);
 }
 
@@ -328,7 +328,7 @@ int net_server_start(struct net_runtime *rt, const struct net_server_config *cfg
 	 * that begins in between finds the server and closes its listener.
 	 * From here on the runtime owns srv, even if the post fails. */
 	net__service_register(rt, &srv->svc);
-	err = net_loop_post(srv->accept_loop, run_start_accept, srv);
+	err = net__loop_post_control(srv->accept_loop, run_start_accept, srv);
 	if (err) {
 		net__sock_close(srv->handle.sock);
 		return err;
@@ -407,9 +407,9 @@ void net_server_stop(struct net_server *srv, bool disconnect_all)
 	struct net_runtime *rt = srv->svc.rt;
 
 	atomic_store(&srv->svc.stopping, true);
-	(void)net_loop_post(srv->accept_loop, run_stop_listener, srv);
+	(void)net__loop_post_control(srv->accept_loop, run_stop_listener, srv);
 	if (!disconnect_all)
 		return;
 	for (unsigned i = 0; i < rt->loop_count; i++)
-		(void)net_loop_post(&rt->loops[i], run_disconnect_all, &srv->svc);
+		(void)net__loop_post_control(&rt->loops[i], run_disconnect_all, &srv->svc);
 }

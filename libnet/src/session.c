@@ -160,7 +160,7 @@ void net_session_unref(struct net_session *s)
 	if (net__on_loop(s->loop))
 		release_to_pool(s);
 	else
-		(void)net_loop_post(s->loop, unref_on_loop, s);
+		(void)net__loop_post_control(s->loop, unref_on_loop, s);
 }
 
 /* ---- accessors ------------------------------------------------------------ */
@@ -708,7 +708,7 @@ static int post_send(struct net_loop *loop, net_session_id id, const void *data,
 	ps->framed = framed;
 	ps->len = len;
 	memcpy(ps->data, data, len);
-	err = net__loop_post_task(loop, &ps->task);
+	err = net__loop_post_task(loop, &ps->task, sizeof(*ps) + len, true);
 	if (err)
 		free(ps);
 	return err;
@@ -787,7 +787,7 @@ int net_disconnect_id(struct net_runtime *rt, net_session_id id, enum net_reason
 	pd->reason = reason;
 	/* Posted even on the loop thread: the caller may be inside one of
 	 * the session's own callbacks. */
-	err = net__loop_post_task(loop, &pd->task);
+	err = net__loop_post_task(loop, &pd->task, sizeof(*pd), false);
 	if (err)
 		free(pd);
 	return err;

@@ -32,8 +32,18 @@ unsigned long long test_now_ms(void)
 struct net_runtime *test_runtime(unsigned loops)
 {
 	struct net_runtime_config cfg = { .loops = loops };
+
+	return test_runtime_cfg(&cfg);
+}
+
+struct net_runtime *test_runtime_cfg(const struct net_runtime_config *want)
+{
+	struct net_runtime_config cfg = *want;
 	struct net_runtime *rt;
-	int err = net_runtime_create(&cfg, &rt);
+	int err;
+
+	cfg.engine = NULL; /* RINGGATE_ENGINE decides */
+	err = net_runtime_create(&cfg, &rt);
 
 	if (err == -ENOTSUP) {
 		fprintf(stderr, "engine %s not usable here: skipped\n", getenv("RINGGATE_ENGINE"));

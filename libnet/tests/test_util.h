@@ -56,6 +56,9 @@ unsigned long long test_now_ms(void);
  * started. Exits 77 if the engine is not usable here. */
 struct net_runtime *test_runtime(unsigned loops);
 
+/* The same with a whole configuration (its engine field is ignored). */
+struct net_runtime *test_runtime_cfg(const struct net_runtime_config *cfg);
+
 /* A blocking TCP client socket connected to 127.0.0.1:port. */
 int test_connect(uint16_t port);
 

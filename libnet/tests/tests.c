@@ -568,6 +568,75 @@ static void test_tiny_ring(void)
 	test_send_order_threads();
 }
 
+/*
+ * The queue of work posted to a loop from other threads is bounded in
+ * bytes: while the loop is busy, cross-thread sends and tasks past
+ * post_queue_max fail with -ENOBUFS (nothing queued), control posts such as
+ * a disconnect still go through, and what was accepted all arrives.
+ */
+static atomic_bool loop_blocked, loop_release;
+
+static void block_loop(struct net_loop *loop, void *arg)
+{
+	(void)loop;
+	(void)arg;
+	atomic_store(&loop_blocked, true);
+	while (!atomic_load(&loop_release))
+		test_sleep_ms(1);
+}
+
+static void nothing(struct net_loop *loop, void *arg)
+{
+	(void)loop;
+	(void)arg;
+}
+
+static void test_post_queue_bound(void)
+{
+	struct net_runtime_config rc = { .loops = 1, .post_queue_max = 64 * 1024 };
+	struct net_runtime *rt = test_runtime_cfg(&rc);
+	struct net_server *srv = start_echo(rt);
+	struct net_loop *loop = net_runtime_loop(rt, 0);
+	int fd = test_connect(net_server_port(srv));
+	uint32_t body[256] = { 0 };
+	unsigned accepted = 0;
+	int err = 0;
+
+	WAIT_UNTIL(atomic_load(&seen.session) != NULL, 3000);
+	CHECK(atomic_load(&seen.session) != NULL);
+	CHECK_OK(net_loop_post(loop, block_loop, NULL));
+	WAIT_UNTIL(atomic_load(&loop_blocked), 3000);
+	/* 1 KiB frames: the bound is met after about 64 of them. */
+	while (accepted < 10000) {
+		body[0] = accepted;
+		err = net_session_send_frame(atomic_load(&seen.session), body, sizeof(body));
+		if (err)
+			break;
+		accepted++;
+	}
+	CHECK(err == -ENOBUFS);
+	CHECK(accepted > 32 && accepted <= 64);
+	CHECK(net_send_to(rt, net_session_get_id(atomic_load(&seen.session)), body, sizeof(body)) ==
+	      -ENOBUFS);
+	/* Tasks are bounded too: the rest of the room fills up. */
+	for (int i = 0; i < 10000 && (err = net_loop_post(loop, nothing, NULL)) == 0; i++)
+		;
+	CHECK(err == -ENOBUFS);
+	atomic_store(&loop_release, true);
+	/* Every accepted frame arrives, in order. */
+	for (unsigned i = 0; i < accepted; i++) {
+		CHECK(test_read_frame(fd, body, sizeof(body), 5000) == sizeof(body));
+		CHECK(body[0] == i);
+	}
+	/* Drained: posting works again, and so does a disconnect. */
+	WAIT_UNTIL(net_loop_post(loop, nothing, NULL) == 0, 3000);
+	CHECK_OK(net_disconnect_id(rt, net_session_get_id(atomic_load(&seen.session)), NET_REASON_LOCAL));
+	CHECK(test_read_until_eof(fd, 3000) == 0);
+	close(fd);
+	release_seen_session();
+	net_runtime_destroy(rt);
+}
+
 /* ---- connect, backoff, reconnect -------------------------------------------- */
 
 static atomic_int dialed;
@@ -1516,6 +1585,7 @@ static const struct {
 	{ "bad_varint", test_bad_varint },
 	{ "send_order_threads", test_send_order_threads },
 	{ "tiny_ring", test_tiny_ring },
+	{ "post_queue_bound", test_post_queue_bound },
 	{ "connect_timeout_race", test_connect_timeout_race },
 	{ "reconnect_backoff", test_reconnect_backoff },
 	{ "disconnect_server_side_flushes", test_disconnect_server_side_flushes },

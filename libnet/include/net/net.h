@@ -104,6 +104,11 @@ struct net_runtime_config {
 	const char *engine;      /* "uring", "epoll" or NULL: env, then probe  */
 	unsigned recv_buffers;   /* io_uring provided buffers per loop; 0 = 512 */
 	unsigned recv_buffer_size; /* bytes each; 0 = 16384                    */
+	size_t post_queue_max;   /* bytes of work posted to one loop from other
+				    threads and not yet run (sends with their
+				    copies, tasks); 0 = 64 MiB. At the bound
+				    a post fails with -ENOBUFS and nothing is
+				    queued: see net_loop_post. */
 };
 
 /*
@@ -153,8 +158,11 @@ typedef void (*net_task_fn)(struct net_loop *loop, void *arg);
 
 /*
  * Run fn(loop, arg) on the loop's thread, in posting order. Any thread.
- * Returns -ENOMEM if the task could not be queued (then fn is not run),
- * -ESHUTDOWN if the loop has stopped.
+ * Returns -ENOMEM if the task could not be queued, -ENOBUFS if the loop's
+ * queue of posted work already holds post_queue_max bytes (a loop that
+ * cannot keep up: the poster decides whether to retry later or give up),
+ * -ESHUTDOWN if the loop has stopped; on any error fn is not run. Posts
+ * from the loop's own thread count too.
  */
 NET_EXPORT int net_loop_post(struct net_loop *loop, net_task_fn fn, void *arg);
 
@@ -303,7 +311,9 @@ NET_EXPORT size_t net_session_send_queued(const struct net_session *s);
  * Queue len bytes (copied) for sending. Ordered; never interleaved with
  * another send. On the session's loop thread the bytes are queued at
  * once; from any other thread they are posted to the loop (the caller must
- * keep the session alive, e.g. with net_session_ref, or use net_send_to).
+ * keep the session alive, e.g. with net_session_ref, or use net_send_to),
+ * and -ENOBUFS then also means the loop's post queue is full
+ * (post_queue_max).
  * Returns 0, -ENOTCONN if the session is disconnecting, -ENOBUFS when the
  * PAUSE cap is reached, -ENOMEM, -EMSGSIZE for 4 GiB or more (one send,
  * frame header included, must be below 4 GiB). With the DISCONNECT policy,

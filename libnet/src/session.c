@@ -672,6 +672,21 @@ void *net_session_reserve_frame(struct net_session *s, size_t body_len, int *err
 	return dst + hdr_len;
 }
 
+/*
+ * A frame that another thread handed over (or that net_send_to was given)
+ * and that cannot be queued for its live session (PAUSE cap, memory, the
+ * loop's post queue full) would leave a gap in the stream that nobody sees:
+ * the session is disconnected instead (NET_REASON_SEND_OVERFLOW), so its
+ * owner learns through on_disconnected and rebuilds the link. A closing
+ * session needs nothing more: on_disconnected is coming.
+ */
+static void handover_failed(struct net_session *s, int err)
+{
+	NET__COUNT(s->loop, sends_dropped, 1);
+	if (err != -ENOTCONN)
+		net_session_disconnect(s, NET_REASON_SEND_OVERFLOW);
+}
+
 /* A send posted from another thread: it carries its own copy. */
 struct posted_send {
 	struct net__task task;
@@ -685,9 +700,13 @@ static void run_posted_send(struct net_loop *loop, void *arg)
 {
 	struct posted_send *ps = arg;
 	struct net_session *s = net__session_lookup(loop, ps->id);
+	int err;
 
-	if (!s || send_on_loop(s, ps->data, ps->len, ps->framed) != 0)
-		NET__COUNT(loop, sends_dropped, 1);
+	if (!s) {
+		NET__COUNT(loop, sends_dropped, 1); /* gone: its owner knows */
+	} else if ((err = send_on_loop(s, ps->data, ps->len, ps->framed)) != 0) {
+		handover_failed(s, err);
+	}
 	free(ps);
 }
 
@@ -700,8 +719,10 @@ static int post_send(struct net_loop *loop, net_session_id id, const void *data,
 	if (send_too_long(len, framed))
 		return -EMSGSIZE;
 	ps = malloc(sizeof(*ps) + len);
-	if (!ps)
-		return -ENOMEM;
+	if (!ps) {
+		err = -ENOMEM;
+		goto out_disconnect;
+	}
 	ps->task.fn = run_posted_send;
 	ps->task.arg = ps;
 	ps->id = id;
@@ -709,8 +730,15 @@ static int post_send(struct net_loop *loop, net_session_id id, const void *data,
 	ps->len = len;
 	memcpy(ps->data, data, len);
 	err = net__loop_post_task(loop, &ps->task, sizeof(*ps) + len, true);
-	if (err)
-		free(ps);
+	if (!err)
+		return 0;
+	free(ps);
+	if (err == -ESHUTDOWN)
+		return err;
+out_disconnect:
+	/* Not queued: end the session rather than leave a gap in its stream
+	 * (a disconnect is a control post, never refused by the bound). */
+	(void)net_disconnect_id(loop->rt, id, NET_REASON_SEND_OVERFLOW);
 	return err;
 }
 
@@ -739,6 +767,7 @@ int net_send_to(struct net_runtime *rt, net_session_id id, const void *body, siz
 {
 	struct net_loop *loop = net_session_id_loop(rt, id);
 	struct net_session *s;
+	int err;
 
 	if (!loop)
 		return -EINVAL;
@@ -747,11 +776,14 @@ int net_send_to(struct net_runtime *rt, net_session_id id, const void *body, siz
 	if (!net__on_loop(loop))
 		return post_send(loop, id, body, len, true);
 	s = net__session_lookup(loop, id);
-	if (!s || send_on_loop(s, body, len, true) != 0) {
+	if (!s) {
 		NET__COUNT(loop, sends_dropped, 1);
 		return 0;
 	}
-	return 0;
+	err = send_on_loop(s, body, len, true);
+	if (err)
+		handover_failed(s, err);
+	return err;
 }
 
 struct posted_disconnect {

@@ -1036,6 +1036,64 @@ static void test_pause_backpressure(void)
 	net_runtime_destroy(rt);
 }
 
+/*
+ * A PAUSE session whose queue is at its cap while another thread keeps
+ * sending to it with net_send_to (a stalled peer server): the first frame
+ * that cannot be queued disconnects the session (SEND_OVERFLOW) instead
+ * of vanishing, so the peer receives an unbroken prefix of the stream and
+ * then EOF, never a stream with a hole in it.
+ */
+static void test_send_to_overflow_disconnects(void)
+{
+	struct net_runtime *rt = test_runtime(2);
+	struct net_session_config sc = {
+		.ops = &echo_ops,
+		.send_queue_max = 64 * 1024,
+		.socket_send_buffer = 16 * 1024,
+		.backpressure = NET_BACKPRESSURE_PAUSE,
+	};
+	struct net_server *srv = start_server(rt, &sc, 0);
+	int fd = socket(AF_INET, SOCK_STREAM, 0), rcvbuf = 16 * 1024;
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(net_server_port(srv)) };
+	uint32_t body[256] = { 0 }, sent = 0, next = 0;
+	net_session_id id;
+
+	CHECK(fd >= 0);
+	CHECK(setsockopt(fd, SOL_SOCKET, SO_RCVBUF, (const void *)&rcvbuf, sizeof(rcvbuf)) == 0);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	CHECK(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+	WAIT_UNTIL(atomic_load(&seen.session) != NULL, 3000);
+	CHECK(atomic_load(&seen.session) != NULL);
+	id = net_session_get_id(atomic_load(&seen.session));
+	/* The peer does not read: far more than the cap, from this thread. */
+	for (; sent < 2000 && atomic_load(&seen.disconnected) == 0; sent++) {
+		int err;
+
+		body[0] = sent;
+		err = net_send_to(rt, id, body, sizeof(body));
+		if (err)
+			break;
+		test_sleep_ms(sent % 64 == 0);
+	}
+	WAIT_UNTIL(atomic_load(&seen.disconnected) == 1, 5000);
+	CHECK(atomic_load(&seen.disconnected) == 1);
+	CHECK(atomic_load(&seen.last_reason) == NET_REASON_SEND_OVERFLOW);
+	CHECK(stats_of(rt).disconnects[NET_REASON_SEND_OVERFLOW] == 1);
+	/* What arrived is every frame up to the overflow, in order. */
+	for (;;) {
+		long n = test_read_frame(fd, body, sizeof(body), 3000);
+
+		if (n < 0)
+			break;
+		CHECK(n == sizeof(body) && body[0] == next);
+		next++;
+	}
+	CHECK(next > 0 && next < sent);
+	close(fd);
+	release_seen_session();
+	net_runtime_destroy(rt);
+}
+
 /* ---- limits ------------------------------------------------------------------ */
 
 static void test_idle_timeout(void)
@@ -1595,6 +1653,7 @@ static const struct {
 	{ "session_reuse", test_session_reuse },
 	{ "slow_consumer_cut_off", test_slow_consumer_cut_off },
 	{ "pause_backpressure", test_pause_backpressure },
+	{ "send_to_overflow_disconnects", test_send_to_overflow_disconnects },
 	{ "send_too_large", test_send_too_large },
 	{ "idle_timeout", test_idle_timeout },
 	{ "max_sessions", test_max_sessions },

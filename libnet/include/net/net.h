@@ -312,8 +312,8 @@ NET_EXPORT size_t net_session_send_queued(const struct net_session *s);
  * another send. On the session's loop thread the bytes are queued at
  * once; from any other thread they are posted to the loop (the caller must
  * keep the session alive, e.g. with net_session_ref, or use net_send_to),
- * and -ENOBUFS then also means the loop's post queue is full
- * (post_queue_max).
+ * under net_send_to's rule: bytes handed over that cannot be queued
+ * disconnect the session.
  * Returns 0, -ENOTCONN if the session is disconnecting, -ENOBUFS when the
  * PAUSE cap is reached, -ENOMEM, -EMSGSIZE for 4 GiB or more (one send,
  * frame header included, must be below 4 GiB). With the DISCONNECT policy,
@@ -337,10 +337,23 @@ NET_EXPORT void *net_session_reserve_frame(struct net_session *s, size_t body_le
 					   int *err /* OUT */);
 
 /*
- * Queue a frame for a session named by id, from any thread. The session
- * may have gone: then the frame is dropped and counted. Returns 0 when
- * posted, -EINVAL for a malformed id, -ENOMEM, -EMSGSIZE (as
- * net_session_send).
+ * Queue a frame for a session named by id, from any thread (from other
+ * threads the frame is copied and posted to the session's loop). The
+ * session may have gone: then the frame is dropped and counted in
+ * sends_dropped (its on_disconnected has told its owner already).
+ *
+ * No silent gaps: a frame that cannot be queued for a live session (its
+ * PAUSE cap is reached, memory is short, or the loop's post queue is full)
+ * disconnects that session with NET_REASON_SEND_OVERFLOW, so the frames
+ * after it are never delivered without it; the owner learns through
+ * on_disconnected and rebuilds the link (a client service redials).
+ *
+ * Returns 0 when queued or posted (a posted frame that meets the cap on
+ * the loop still disconnects as said), -EINVAL for a malformed id,
+ * -EMSGSIZE (as net_session_send, nothing else happens), -ENOBUFS or
+ * -ENOMEM when it could not be queued (the session is being disconnected),
+ * -ENOTCONN when it is already closing (on the loop thread), -ESHUTDOWN
+ * once the loop has stopped.
  */
 NET_EXPORT int net_send_to(struct net_runtime *rt, net_session_id id,
 			   const void *body, size_t len);

@@ -5,7 +5,8 @@
  * are drained in batches (GetQueuedCompletionStatusEx) and other threads
  * wake the loop with PostQueuedCompletionStatus. Every socket is associated
  * with its loop's port at attach, and every op carries its own OVERLAPPED
- * (struct net__op.ov), so a completion leads straight back to its op.
+ * (struct net__iocp_op.ov, engine.h), so a completion leads straight back
+ * to its op.
  * Completion packets are always queued, even for calls that finish at once
  * (FILE_SKIP_COMPLETION_PORT_ON_SUCCESS is not set): that is what keeps
  * completions out of submit().
@@ -16,7 +17,7 @@
  *   KEY_ACCEPT  an AcceptEx on a listening socket: the OVERLAPPED is an
  *               accept slot's;
  *   KEY_DONE    a result the engine decided itself (shutdown()), posted so
- *               it is delivered by run(): op->done_res;
+ *               it is delivered by run(): op->priv.iocp.done_res;
  *   KEY_WAKE    a cross-thread wake; nothing to dispatch.
  *
  * Accept: the core posts one multishot ACCEPT op; the engine keeps
@@ -70,7 +71,7 @@
 
 enum completion_key { KEY_IO, KEY_ACCEPT, KEY_DONE, KEY_WAKE };
 
-/* net__handle.iocp_flags */
+/* net__iocp_handle.flags */
 #define IOCP_H_DIALED 1u   /* a CONNECT was submitted on it           */
 #define IOCP_H_REUSED 2u   /* taken from the reuse pool               */
 #define IOCP_H_REUSABLE 4u /* DisconnectEx(TF_REUSE_SOCKET) completed */
@@ -263,7 +264,7 @@ static void spare_close_all(struct spare_pool *pool)
 		closesocket(pool->sock[--pool->count]);
 }
 
-bool net__iocp_reuse_take(struct net_loop *loop, int family, net_socket_t *out)
+bool net__iocp_reuse_take(struct net_loop *loop, int family, net__sock_t *out)
 {
 	struct iocp_state *st = state_of(loop);
 	SOCKET sock;
@@ -275,7 +276,7 @@ bool net__iocp_reuse_take(struct net_loop *loop, int family, net_socket_t *out)
 		return false;
 	/* attach will find it already on this port and must accept that. */
 	st->taken = sock;
-	*out = (net_socket_t)sock;
+	*out = (net__sock_t)sock;
 	return true;
 }
 
@@ -305,7 +306,7 @@ static bool probe_wait(HANDLE port, struct probe_io *io, DWORD ms)
 
 static SOCKET probe_socket(HANDLE port)
 {
-	net_socket_t sock;
+	net__sock_t sock;
 
 	if (net__sock_new(AF_INET, &sock) != 0)
 		return INVALID_SOCKET;
@@ -475,7 +476,7 @@ static void probe_reuse(void)
 {
 	struct sockaddr_storage addr;
 	socklen_t addr_len;
-	net_socket_t listener;
+	net__sock_t listener;
 	uint16_t port_no;
 	HANDLE port = CreateIoCompletionPort(INVALID_HANDLE_VALUE, NULL, 0, 1);
 
@@ -530,7 +531,7 @@ static BOOL CALLBACK probe_run(PINIT_ONCE once, PVOID param, PVOID *context)
 {
 	GUID accept_guid = WSAID_ACCEPTEX, connect_guid = WSAID_CONNECTEX;
 	GUID disconnect_guid = WSAID_DISCONNECTEX, sockaddrs_guid = WSAID_GETACCEPTEXSOCKADDRS;
-	net_socket_t sock;
+	net__sock_t sock;
 	int err;
 
 	(void)once;
@@ -610,9 +611,9 @@ static void iocp_fini(struct net_loop *loop)
  */
 static bool reuse_wanted(const struct iocp_state *st, const struct net__handle *h)
 {
-	if (!(h->iocp_flags & IOCP_H_PEER_CLOSED))
+	if (!(h->priv.iocp.flags & IOCP_H_PEER_CLOSED))
 		return false;
-	if (h->iocp_flags & IOCP_H_DIALED)
+	if (h->priv.iocp.flags & IOCP_H_DIALED)
 		return connect_reuse_on() && st->dialed.count < REUSE_POOL_MAX;
 	return st->accept_reuse_here && st->accepted.count < REUSE_POOL_MAX;
 }
@@ -634,14 +635,14 @@ static int iocp_attach(struct net_loop *loop, struct net__handle *h)
 	SOCKET sock = (SOCKET)h->sock;
 	enum completion_key key = is_listening(sock) ? KEY_ACCEPT : KEY_IO;
 
-	h->iocp_flags = 0;
+	h->priv.iocp.flags = 0;
 	if (CreateIoCompletionPort((HANDLE)sock, st->port, (ULONG_PTR)key, 0) != NULL)
 		return 0;
 	/* A pooled socket is on this port already (and only ever on this
 	 * loop's: pools never leave their loop). */
 	if (GetLastError() == ERROR_INVALID_PARAMETER && sock == st->taken) {
 		st->taken = INVALID_SOCKET;
-		h->iocp_flags = IOCP_H_REUSED;
+		h->priv.iocp.flags = IOCP_H_REUSED;
 		return 0;
 	}
 	return net__wsa_errno(GetLastError());
@@ -664,9 +665,9 @@ static void iocp_detach(struct net_loop *loop, struct net__handle *h)
 
 	/* Asked again: a refused ConnectEx may have turned reuse off since
 	 * the DisconnectEx was posted. */
-	if (!(h->iocp_flags & IOCP_H_REUSABLE) || !reuse_wanted(st, h))
+	if (!(h->priv.iocp.flags & IOCP_H_REUSABLE) || !reuse_wanted(st, h))
 		return;
-	pool = h->iocp_flags & IOCP_H_DIALED ? &st->dialed : &st->accepted;
+	pool = h->priv.iocp.flags & IOCP_H_DIALED ? &st->dialed : &st->accepted;
 	if (spare_push(pool, (SOCKET)h->sock, family_of((SOCKET)h->sock)))
 		h->sock = NET__SOCK_INVALID; /* kept: the core's close skips it */
 }
@@ -684,7 +685,7 @@ static int accept_post(struct iocp_state *st, struct accept_slot *slot)
 		sock = spare_pop(&st->accepted, set->family);
 	slot->reused = sock != INVALID_SOCKET;
 	if (!slot->reused) {
-		net_socket_t fresh;
+		net__sock_t fresh;
 
 		err = net__sock_new(set->family, &fresh);
 		if (err)
@@ -831,10 +832,10 @@ static int recv_post(struct iocp_state *st, struct net__op *op)
 
 	if (err)
 		return err;
-	op->buf_id = id;
+	op->priv.iocp.buf_id = id;
 	wb.len = st->buf_size;
 	wb.buf = (char *)st->bufs[id];
-	err = started(WSARecv((SOCKET)op->handle->sock, &wb, 1, NULL, &flags, &op->ov, NULL) == 0);
+	err = started(WSARecv((SOCKET)op->handle->sock, &wb, 1, NULL, &flags, &op->priv.iocp.ov, NULL) == 0);
 	if (err)
 		recv_buf_put(st, id);
 	return err;
@@ -849,7 +850,7 @@ static int send_post(struct net__op *op)
 		wb[i].buf = op->iov[i].iov_base;
 	}
 	/* WSASend copies the WSABUF array before it returns. */
-	return started(WSASend((SOCKET)op->handle->sock, wb, op->iov_count, NULL, 0, &op->ov,
+	return started(WSASend((SOCKET)op->handle->sock, wb, op->iov_count, NULL, 0, &op->priv.iocp.ov,
 			       NULL) == 0);
 }
 
@@ -872,7 +873,7 @@ static int replace_reused(struct iocp_state *st, struct net__op *op)
 {
 	struct net__handle *h = op->handle;
 	const struct net_session *s = op->owner;
-	net_socket_t fresh;
+	net__sock_t fresh;
 	int err;
 
 	InterlockedExchange(&connect_reuse_works, 0);
@@ -880,7 +881,7 @@ static int replace_reused(struct iocp_state *st, struct net__op *op)
 	spare_close_all(&st->dialed);
 	closesocket((SOCKET)h->sock);
 	h->sock = NET__SOCK_INVALID;
-	h->iocp_flags &= ~IOCP_H_REUSED;
+	h->priv.iocp.flags &= ~IOCP_H_REUSED;
 	err = net__sock_new(op->addr->ss_family, &fresh);
 	if (err)
 		return err;
@@ -900,14 +901,14 @@ static int connect_try(struct net__op *op)
 	int err;
 
 	/* A reused socket is still bound from its last connection. */
-	if (!(op->handle->iocp_flags & IOCP_H_REUSED)) {
+	if (!(op->handle->priv.iocp.flags & IOCP_H_REUSED)) {
 		err = bind_any(sock, op->addr->ss_family);
 		if (err)
 			return err;
 	}
-	memset(&op->ov, 0, sizeof(op->ov));
+	memset(&op->priv.iocp.ov, 0, sizeof(op->priv.iocp.ov));
 	return started(connect_ex(sock, (const struct sockaddr *)op->addr, (int)op->addr_len,
-				 NULL, 0, NULL, &op->ov));
+				 NULL, 0, NULL, &op->priv.iocp.ov));
 }
 
 static int connect_post(struct iocp_state *st, struct net__op *op)
@@ -915,23 +916,23 @@ static int connect_post(struct iocp_state *st, struct net__op *op)
 	struct net__handle *h = op->handle;
 	int err;
 
-	h->iocp_flags |= IOCP_H_DIALED;
+	h->priv.iocp.flags |= IOCP_H_DIALED;
 	err = connect_try(op);
-	if ((err == -EISCONN || err == -EINVAL) && (h->iocp_flags & IOCP_H_REUSED)) {
+	if ((err == -EISCONN || err == -EINVAL) && (h->priv.iocp.flags & IOCP_H_REUSED)) {
 		err = replace_reused(st, op);
 		if (!err)
 			err = connect_try(op);
 	}
 	if (!err)
-		count(h->iocp_flags & IOCP_H_REUSED ? &n_connect_reused : &n_connect_fresh);
+		count(h->priv.iocp.flags & IOCP_H_REUSED ? &n_connect_reused : &n_connect_fresh);
 	return err;
 }
 
 /* A result decided here, delivered by run() like any completion. */
 static int post_done(struct iocp_state *st, struct net__op *op, int32_t res)
 {
-	op->done_res = res;
-	if (!PostQueuedCompletionStatus(st->port, 0, (ULONG_PTR)KEY_DONE, &op->ov))
+	op->priv.iocp.done_res = res;
+	if (!PostQueuedCompletionStatus(st->port, 0, (ULONG_PTR)KEY_DONE, &op->priv.iocp.ov))
 		return net__wsa_errno(GetLastError());
 	return 0;
 }
@@ -941,7 +942,7 @@ static int shutdown_post(struct iocp_state *st, struct net__op *op)
 	SOCKET sock = (SOCKET)op->handle->sock;
 
 	if (reuse_wanted(st, op->handle))
-		return started(disconnect_ex(sock, &op->ov, TF_REUSE_SOCKET, 0));
+		return started(disconnect_ex(sock, &op->priv.iocp.ov, TF_REUSE_SOCKET, 0));
 	count(&n_shutdown_close);
 	return post_done(st, op,
 			 shutdown(sock, SD_SEND) == 0 ? 0
@@ -952,7 +953,7 @@ static int iocp_submit(struct net_loop *loop, struct net__op *op)
 {
 	struct iocp_state *st = state_of(loop);
 
-	memset(&op->ov, 0, sizeof(op->ov));
+	memset(&op->priv.iocp.ov, 0, sizeof(op->priv.iocp.ov));
 	switch (op->type) {
 	case NET__OP_ACCEPT:
 		return accept_start(st, op);
@@ -978,7 +979,7 @@ static void iocp_cancel(struct net_loop *loop, struct net__op *op)
 	}
 	/* ERROR_NOT_FOUND when it already completed: its packet is queued
 	 * and reports the real result. */
-	CancelIoEx((HANDLE)(SOCKET)op->handle->sock, &op->ov);
+	CancelIoEx((HANDLE)(SOCKET)op->handle->sock, &op->priv.iocp.ov);
 }
 
 /* ---- completions --------------------------------------------------------------------------- */
@@ -989,17 +990,17 @@ static void op_done(struct net_loop *loop, struct iocp_state *st, struct net__op
 	SOCKET sock = (SOCKET)h->sock;
 	struct net__cqe cqe = { 0 };
 
-	cqe.res = io_result(sock, &op->ov, bytes);
+	cqe.res = io_result(sock, &op->priv.iocp.ov, bytes);
 	switch (op->type) {
 	case NET__OP_RECV:
 		if (cqe.res == 0)
-			h->iocp_flags |= IOCP_H_PEER_CLOSED;
+			h->priv.iocp.flags |= IOCP_H_PEER_CLOSED;
 		if (cqe.res >= 0) {
-			cqe.data = st->bufs[op->buf_id];
-			cqe.buf_id = op->buf_id;
+			cqe.data = st->bufs[op->priv.iocp.buf_id];
+			cqe.buf_id = op->priv.iocp.buf_id;
 			cqe.has_buf = true;
 		} else {
-			recv_buf_put(st, op->buf_id);
+			recv_buf_put(st, op->priv.iocp.buf_id);
 		}
 		break;
 	case NET__OP_CONNECT:
@@ -1012,7 +1013,7 @@ static void op_done(struct net_loop *loop, struct iocp_state *st, struct net__op
 	case NET__OP_SHUTDOWN:
 		if (cqe.res >= 0) {
 			cqe.res = 0;
-			h->iocp_flags |= IOCP_H_REUSABLE;
+			h->priv.iocp.flags |= IOCP_H_REUSABLE;
 			count(&n_disconnect_reuse);
 		}
 		break;
@@ -1036,12 +1037,12 @@ static void dispatch(struct net_loop *loop, struct iocp_state *st, const OVERLAP
 				 e->dwNumberOfBytesTransferred);
 		return;
 	case KEY_DONE:
-		op = NET__CONTAINER_OF(e->lpOverlapped, struct net__op, ov);
-		cqe.res = op->done_res;
+		op = NET__CONTAINER_OF(e->lpOverlapped, struct net__op, priv.iocp.ov);
+		cqe.res = op->priv.iocp.done_res;
 		net__complete(loop, op, &cqe);
 		return;
 	case KEY_IO:
-		op_done(loop, st, NET__CONTAINER_OF(e->lpOverlapped, struct net__op, ov),
+		op_done(loop, st, NET__CONTAINER_OF(e->lpOverlapped, struct net__op, priv.iocp.ov),
 			e->dwNumberOfBytesTransferred);
 		return;
 	}

@@ -348,11 +348,12 @@ static void prep_op(struct uring_state *st, struct io_uring_sqe *sqe, struct net
 		{
 			struct net__send_block *b =
 				NET__CONTAINER_OF(op->iov, struct net__send_block, iov);
+			struct msghdr *msg = &b->priv.uring.msg;
 
-			memset(&b->msg, 0, sizeof(b->msg));
-			b->msg.msg_iov = op->iov;
-			b->msg.msg_iovlen = op->iov_count;
-			io_uring_prep_sendmsg(sqe, fd, &b->msg, MSG_NOSIGNAL);
+			memset(msg, 0, sizeof(*msg));
+			msg->msg_iov = op->iov;
+			msg->msg_iovlen = op->iov_count;
+			io_uring_prep_sendmsg(sqe, fd, msg, MSG_NOSIGNAL);
 		}
 		break;
 	case NET__OP_CONNECT:

@@ -1,13 +1,7 @@
 /*
- * libnet internals: the structures shared by the core and the engines.
- *
- * The core (loop.c, session.c, server.c, client.c, timer.c) speaks only in
- * operations and completions. An engine (engine_uring.c, engine_epoll.c)
- * takes a posted operation and later reports exactly one completion for it
- * through net__complete() (a multishot accept reports many, each flagged
- * NET__CQE_MORE but the last). How it gets there (a submission ring, or
- * readiness plus the syscall) is its own business. That is the seeds'
- * IocpCore contract, and it is what an IOCP engine provides natively.
+ * libnet internals: the core's structures (loops, timers, sessions,
+ * services) and the small inline calls through which it drives its engine.
+ * The engine contract itself is engine.h.
  *
  * Threading: everything here is touched only by the loop's own thread,
  * except the fields marked "any thread".
@@ -23,113 +17,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#ifdef _WIN32
-#include <errno.h>
-#include <winsock2.h>
-#include <ws2tcpip.h>
-/* WSABUF's members are in the other order; the IOCP engine converts. */
-struct iovec { void *iov_base; size_t iov_len; };
-/* The CRT's errno.h has no ESHUTDOWN; the winsock code is the nearest. */
-#ifndef ESHUTDOWN
-#define ESHUTDOWN WSAESHUTDOWN
-#endif
-#else
-#include <sys/socket.h>
-#include <sys/uio.h>
-#endif
+#include "engine.h"
 
 #define NET__CONTAINER_OF(ptr, type, member) \
 	((type *)((char *)(ptr) - offsetof(type, member)))
 
-/* Most buffers one gathered send covers (Linux IOV_MAX is 1024). */
-#define NET__SEND_IOV_MAX 64
-
-struct net__engine;
 struct net__service;
-
-/* ---- operations ---------------------------------------------------------- */
-
-enum net__op_type {
-	NET__OP_ACCEPT,    /* multishot: each completion's res is a new socket */
-	NET__OP_CONNECT,   /* res 0 or -errno                                 */
-	NET__OP_RECV,      /* res bytes (0 = peer closed); data via the cqe    */
-	NET__OP_SEND,      /* gathered iov; res bytes sent (may be short)      */
-	NET__OP_SHUTDOWN,  /* the write side only (the peer reads EOF after the
-			      last queued byte); res 0 or -errno          */
-};
-
-/* A handle: one socket and what an engine keeps for it. */
-struct net__handle {
-	net_socket_t sock;
-	/* epoll: cached edge-triggered readiness and the op waiting on it;
-	 * hup: the peer's FIN (or an error) was seen, no further edge comes. */
-	bool readable, writable, hup;
-	struct net__op *read_op, *write_op;
-	bool in_ready_list;
-	struct net__handle *ready_prev, *ready_next;
-#ifdef _WIN32
-	/* iocp: where the socket came from and whether detach may keep it
-	 * for a later AcceptEx/ConnectEx (IOCP_H_* bits, engine_iocp.c). */
-	unsigned iocp_flags;
-#endif
-};
-
-/*
- * The gathered buffers of one SEND. At most one send per session is in
- * flight, so blocks come from a per-loop free list at submit and go back
- * at completion: an idle session holds none.
- */
-struct net__send_block {
-	struct net__send_block *next;   /* the loop's free list          */
-	struct iovec iov[NET__SEND_IOV_MAX];
-#ifndef _WIN32
-	struct msghdr msg;              /* uring: sendmsg needs it stable */
-#endif
-};
-
-/*
- * One outstanding operation (the seeds' IocpEvent). Embedded in the object
- * that owns it; `owner` gets the completion. in_flight is true from an
- * accepted submit until its final completion. Kept small: a session
- * embeds three.
- */
-struct net__op {
-	enum net__op_type type;
-	bool in_flight;
-	bool cancel_requested;
-	struct net__handle *handle;
-	void *owner;
-	union {
-		struct {        /* SEND: iov points into a net__send_block */
-			struct iovec *iov;
-			unsigned iov_count;
-		};
-		struct {        /* CONNECT: the service's address, stable */
-			const struct sockaddr_storage *addr;
-			socklen_t addr_len;
-		};
-	};
-#ifdef _WIN32
-	/* iocp: the overlapped block of this op's I/O, the receive buffer a
-	 * RECV holds while in flight, and a result decided by the engine. */
-	OVERLAPPED ov;
-	uint32_t buf_id;
-	int32_t done_res;
-#else
-	/* Engine-private: each engine touches only its own member. */
-	union {
-		struct {        /* a completion decided outside run() */
-			struct net__op *done_next;
-			int32_t done_res;
-		} epoll;
-		struct {        /* on one of the engine's backlogs (a submit or a
-				   cancel waiting for a free SQE) */
-			struct net__op *prev, *next;
-			uint8_t backlog;
-		} uring;
-	} priv;
-#endif
-};
 
 /* A peer address, compact (sessions keep it; text is made on demand). */
 struct net__addr {
@@ -137,59 +30,6 @@ struct net__addr {
 	uint16_t port;
 	uint8_t family;                 /* AF_INET, AF_INET6; 0 = unknown  */
 };
-
-/* A completion as the core sees it. */
-struct net__cqe {
-	int32_t res;
-	uint32_t flags;               /* NET__CQE_MORE */
-	const uint8_t *data;          /* RECV: res bytes, valid until release */
-	uint32_t buf_id;              /* RECV: engine's token for recv_release */
-	bool has_buf;
-};
-#define NET__CQE_MORE 1u
-
-/* ---- the engine table ---------------------------------------------------- */
-
-struct net__engine {
-	const char *name;
-	/* 0 if this engine works on this kernel/sandbox, else -errno. */
-	int (*probe)(void);
-	/* Set up loop->engine_state. Runs on the loop's own thread (io_uring's
-	 * SINGLE_ISSUER ring belongs to the thread that creates it). */
-	int (*init)(struct net_loop *loop);
-	void (*fini)(struct net_loop *loop);
-	/* Associate a socket with the loop before any op on it; detach before
-	 * close. detach may keep the socket for reuse (iocp: after a
-	 * DisconnectEx(TF_REUSE_SOCKET)); it then sets h->sock to
-	 * NET__SOCK_INVALID, which net__sock_close ignores. */
-	int (*attach)(struct net_loop *loop, struct net__handle *h);
-	void (*detach)(struct net_loop *loop, struct net__handle *h);
-	/* Post an op. 0: exactly one final completion will follow, never from
-	 * inside this call. <0: no completion. */
-	int (*submit)(struct net_loop *loop, struct net__op *op);
-	/* Ask an in-flight op to end soon; it completes with -ECANCELED (or
-	 * its real result if it won the race). */
-	void (*cancel)(struct net_loop *loop, struct net__op *op);
-	/* Flush submissions, wait up to timeout_ms (-1: forever) for at least
-	 * one event, and dispatch completions via net__complete(). */
-	int (*run)(struct net_loop *loop, int timeout_ms);
-	/* Any thread: make a waiting run() return soon. */
-	void (*wake)(struct net_loop *loop);
-	/* Give a RECV buffer back once its bytes are consumed or copied. */
-	void (*recv_release)(struct net_loop *loop, uint32_t buf_id);
-};
-
-#ifdef _WIN32
-extern const struct net__engine net__engine_iocp;
-#define NET__SOCK_INVALID ((net_socket_t)INVALID_SOCKET)
-#else
-extern const struct net__engine net__engine_uring;
-extern const struct net__engine net__engine_epoll;
-#define NET__SOCK_INVALID ((net_socket_t)-1)
-#endif
-
-/* Called by engines for every completion. */
-void net__complete(struct net_loop *loop, struct net__op *op, const struct net__cqe *cqe);
 
 /* ---- timers -------------------------------------------------------------- */
 
@@ -228,7 +68,7 @@ void net__loop_wake(struct net_loop *loop);
  * (disconnects, releases, accepted sockets, service start and stop) are
  * counted but never refused, since refusing them would lose the very
  * work that frees resources; each is bounded by what it is about.
- * -ESHUTDOWN once the loop has stopped. On an error the task stays the
+ * -NET_ESHUTDOWN once the loop has stopped. On an error the task stays the
  * caller's.
  */
 int net__loop_post_task(struct net_loop *loop, struct net__task *task, size_t bytes,
@@ -417,9 +257,6 @@ struct net_loop {
 	struct net__send_block *free_send_blocks;
 	unsigned free_chunk_count;
 
-	uint8_t *scratch;             /* epoll: one receive buffer per loop    */
-	size_t scratch_size;
-
 	struct net__counters stats;
 };
 
@@ -436,6 +273,53 @@ struct net_runtime {
 	struct net__service *services;
 };
 
+/* ---- calling the engine (engine.h has the contract) ---------------------- */
+
+static inline int net__engine_init(struct net_loop *loop)
+{
+	return loop->engine->init(loop);
+}
+
+static inline void net__engine_fini(struct net_loop *loop)
+{
+	loop->engine->fini(loop);
+}
+
+static inline int net__engine_attach(struct net_loop *loop, struct net__handle *h)
+{
+	return loop->engine->attach(loop, h);
+}
+
+static inline void net__engine_detach(struct net_loop *loop, struct net__handle *h)
+{
+	loop->engine->detach(loop, h);
+}
+
+static inline int net__engine_submit(struct net_loop *loop, struct net__op *op)
+{
+	return loop->engine->submit(loop, op);
+}
+
+static inline void net__engine_cancel(struct net_loop *loop, struct net__op *op)
+{
+	loop->engine->cancel(loop, op);
+}
+
+static inline int net__engine_run(struct net_loop *loop, int timeout_ms)
+{
+	return loop->engine->run(loop, timeout_ms);
+}
+
+static inline void net__engine_wake(struct net_loop *loop)
+{
+	loop->engine->wake(loop);
+}
+
+static inline void net__engine_recv_release(struct net_loop *loop, uint32_t buf_id)
+{
+	loop->engine->recv_release(loop, buf_id);
+}
+
 /* Monotonic milliseconds. */
 uint64_t net__now_ms(void);
 bool net__on_loop(const struct net_loop *loop);
@@ -446,7 +330,7 @@ bool net__on_loop(const struct net_loop *loop);
  * fresh id. NULL on allocation failure. */
 struct net_session *net__session_acquire(struct net__service *svc, struct net_loop *loop);
 /* An accepted, connected socket becomes a live session. */
-void net__session_open_accepted(struct net_session *s, net_socket_t sock);
+void net__session_open_accepted(struct net_session *s, net__sock_t sock);
 /* Start dialing; the session reports through the client service. */
 int net__session_dial(struct net_session *s, const struct sockaddr_storage *addr,
 		      socklen_t addr_len, uint32_t timeout_ms);
@@ -465,29 +349,29 @@ int net__sock_addr(const char *host, uint16_t port, struct sockaddr_storage *add
 		   socklen_t *addr_len /* OUT */);
 /* A bound, listening, non-blocking socket; *port_out gets the real port. */
 int net__sock_listen(const struct sockaddr_storage *addr, socklen_t addr_len, int backlog,
-		     net_socket_t *out, uint16_t *port_out);
+		     net__sock_t *out, uint16_t *port_out);
 /* A non-blocking stream socket for dialing addr's family. */
-int net__sock_stream(int family, net_socket_t *out);
+int net__sock_stream(int family, net__sock_t *out);
 /* Per-connection options (TCP_NODELAY, non-blocking; SO_SNDBUF when
  * send_buffer is not 0). */
-void net__sock_tune(net_socket_t sock, uint32_t send_buffer);
+void net__sock_tune(net__sock_t sock, uint32_t send_buffer);
 /* The peer of a connected socket (family 0 if it cannot be had). */
-void net__sock_peer_addr(net_socket_t sock, struct net__addr *out);
+void net__sock_peer_addr(net__sock_t sock, struct net__addr *out);
 /* From a sockaddr (addr.c, shared by every platform). */
 void net__addr_from_sockaddr(const struct sockaddr *sa, struct net__addr *out);
 /* "ip:port" (IPv6: "[ip]:port") into buf. */
 void net__addr_format(const struct net__addr *a, char *buf, size_t len);
-void net__sock_close(net_socket_t sock);
+void net__sock_close(net__sock_t sock);
 #ifdef _WIN32
 /* WSAStartup, once per process; 0 or -errno. */
 int net__wsa_init(void);
 /* A winsock or Win32 error code as a negative errno value. */
 int net__wsa_errno(DWORD wsa_error);
 /* A new overlapped, non-inheritable TCP socket (no reuse pool). */
-int net__sock_new(int family, net_socket_t *out /* OUT */);
+int net__sock_new(int family, net__sock_t *out /* OUT */);
 /* engine_iocp.c: take a socket of `family` from this loop's reuse pool
  * (already on the loop's completion port); false if there is none. */
-bool net__iocp_reuse_take(struct net_loop *loop, int family, net_socket_t *out /* OUT */);
+bool net__iocp_reuse_take(struct net_loop *loop, int family, net__sock_t *out /* OUT */);
 #endif
 
 #endif /* NET_INTERNAL_H */

@@ -6,7 +6,7 @@
  *   2. run due timers;
  *   3. flush: submit one gathered send per session with queued bytes,
  *      re-post starved receives, finish sessions whose last op completed;
- *   4. engine->run(): submit, wait for completions (until the next timer,
+ *   4. the engine's run(): submit, wait for completions (until the next timer,
  *      or not at all if a task is already queued), dispatch them.
  * Steps 1-3 come before the wait so that everything a turn produced goes to
  * the kernel in the same io_uring_enter (or the same pass of syscalls).
@@ -101,7 +101,7 @@ void net__loop_wake(struct net_loop *loop)
 {
 	pthread_mutex_lock(&loop->post_lock);
 	if (!loop->stopped)
-		loop->engine->wake(loop);
+		net__engine_wake(loop);
 	pthread_mutex_unlock(&loop->post_lock);
 }
 
@@ -114,7 +114,7 @@ int net__loop_post_task(struct net_loop *loop, struct net__task *task, size_t by
 	task->bytes = bytes;
 	pthread_mutex_lock(&loop->post_lock);
 	if (loop->stopped)
-		err = -ESHUTDOWN;
+		err = -NET_ESHUTDOWN;
 	else if (bounded && loop->post_bytes + bytes > loop->rt->cfg.post_queue_max)
 		err = -ENOBUFS;
 	if (err) {
@@ -130,7 +130,7 @@ int net__loop_post_task(struct net_loop *loop, struct net__task *task, size_t by
 	/* One wake-up per batch: only the poster that flips the flag pays for
 	 * the wake; the loop clears it before draining. */
 	if (!atomic_exchange(&loop->wake_pending, true) && !net__on_loop(loop))
-		loop->engine->wake(loop);
+		net__engine_wake(loop);
 	pthread_mutex_unlock(&loop->post_lock);
 	return 0;
 }
@@ -252,7 +252,7 @@ static void *loop_thread(void *arg)
 
 	current_loop = loop;
 	loop->now_ms = net__now_ms();
-	err = loop->engine->init(loop);
+	err = net__engine_init(loop);
 	pthread_mutex_lock(&rt->lock);
 	if (err && !rt->start_error)
 		rt->start_error = err;
@@ -276,7 +276,7 @@ static void *loop_thread(void *arg)
 				break;
 		}
 		timeout = atomic_load(&loop->wake_pending) ? 0 : net__timers_next_timeout(loop);
-		loop->engine->run(loop, timeout);
+		net__engine_run(loop, timeout);
 	}
 
 	/* Refuse new posts, then run what slipped in before the refusal
@@ -285,7 +285,7 @@ static void *loop_thread(void *arg)
 	loop->stopped = true;
 	pthread_mutex_unlock(&loop->post_lock);
 	run_posted(loop);
-	loop->engine->fini(loop);
+	net__engine_fini(loop);
 	current_loop = NULL;
 	return NULL;
 }
@@ -430,7 +430,6 @@ void net_runtime_destroy(struct net_runtime *rt)
 
 		net__loop_free_sessions(loop);
 		free(loop->timers);
-		free(loop->scratch);
 		pthread_mutex_destroy(&loop->post_lock);
 	}
 	while (rt->services) {

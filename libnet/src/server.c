@@ -75,7 +75,7 @@ static void close_listener(struct net_server *srv)
 		return;
 	srv->listening = false;
 	net_timer_stop(&srv->pause_timer);
-	srv->accept_loop->engine->detach(srv->accept_loop, &srv->handle);
+	net__engine_detach(srv->accept_loop, &srv->handle);
 	net__sock_close(srv->handle.sock);
 }
 
@@ -85,7 +85,7 @@ static void close_listener(struct net_server *srv)
 struct adopt_task {
 	struct net__task task;
 	struct net_server *srv;
-	net_socket_t sock;
+	net__sock_t sock;
 	struct net__addr peer;        /* family 0 when not looked up      */
 	bool addr_counted;
 };
@@ -117,7 +117,7 @@ static void run_adopt(struct net_loop *loop, void *arg)
 	free(at);
 }
 
-static void dispatch_accepted(struct net_server *srv, net_socket_t sock)
+static void dispatch_accepted(struct net_server *srv, net__sock_t sock)
 {
 	struct net_runtime *rt = srv->svc.rt;
 	struct net_loop *target = &rt->loops[srv->next_loop++ % rt->loop_count];
@@ -212,16 +212,16 @@ void net__listener_complete(void *listener, const struct net__cqe *cqe)
 	}
 	if (cqe->res >= 0) {
 		if (srv->listening)
-			dispatch_accepted(srv, (net_socket_t)cqe->res);
+			dispatch_accepted(srv, (net__sock_t)cqe->res);
 		else
-			net__sock_close((net_socket_t)cqe->res);
+			net__sock_close((net__sock_t)cqe->res);
 	} else if (cqe->res != -ECANCELED) {
 		NET__COUNT(loop, accept_errors, 1);
 		if (is_resource_error(cqe->res)) {
 			/* Out of descriptors or memory: retrying at once would
 			 * fail again at once. Back off, then re-arm. */
 			if (more)
-				loop->engine->cancel(loop, &srv->accept_op);
+				net__engine_cancel(loop, &srv->accept_op);
 			net_timer_start(&srv->pause_timer, ACCEPT_PAUSE_MS, 0);
 			return;
 		}
@@ -239,7 +239,7 @@ static void arm_accept(struct net_server *srv)
 	srv->accept_op.type = NET__OP_ACCEPT;
 	srv->accept_op.handle = &srv->handle;
 	srv->accept_op.owner = srv;
-	if (loop->engine->submit(loop, &srv->accept_op) == 0) {
+	if (net__engine_submit(loop, &srv->accept_op) == 0) {
 		srv->accept_op.in_flight = true;
 		loop->listener_ops++;
 		return;
@@ -269,7 +269,7 @@ static void run_start_accept(struct net_loop *loop, void *arg)
 	}
 	if (net__timer_init(&srv->pause_timer, loop, accept_pause_over, srv) != 0 ||
 	    net__timer_init(&srv->sweep_timer, loop, sweep_due, srv) != 0 ||
-	    loop->engine->attach(loop, &srv->handle) != 0) {
+	    net__engine_attach(loop, &srv->handle) != 0) {
 		/* Cannot listen on this loop after all: report through stats;
 		 * net_server_start already returned. */
 		NET__COUNT(loop, accept_errors, 1);
@@ -302,7 +302,7 @@ int net_server_start(struct net_runtime *rt, const struct net_server_config *cfg
 	srv->addr_limited = cfg->max_sessions_per_addr || cfg->accepts_per_addr_per_sec;
 	srv->accept_loop = &rt->loops[0];
 	if (atomic_load(&srv->accept_loop->stopping)) {
-		err = -ESHUTDOWN;
+		err = -NET_ESHUTDOWN;
 		goto out_free;
 	}
 	err = net__session_config_normalize(&srv->svc.cfg);
@@ -382,7 +382,7 @@ void net__server_stop_on_loop(struct net__service *svc, struct net_loop *loop)
 	atomic_store(&svc->stopping, true);
 	if (loop == srv->accept_loop) {
 		if (srv->accept_op.in_flight)
-			loop->engine->cancel(loop, &srv->accept_op);
+			net__engine_cancel(loop, &srv->accept_op);
 		close_listener(srv);
 	}
 	disconnect_all_on_loop(svc, loop);
@@ -393,7 +393,7 @@ static void run_stop_listener(struct net_loop *loop, void *arg)
 	struct net_server *srv = arg;
 
 	if (srv->accept_op.in_flight)
-		loop->engine->cancel(loop, &srv->accept_op);
+		net__engine_cancel(loop, &srv->accept_op);
 	close_listener(srv);
 }
 

@@ -219,7 +219,7 @@ static int post_op(struct net_session *s, struct net__op *op)
 	op->handle = &s->handle;
 	op->owner = s;
 	op->cancel_requested = false;
-	err = s->loop->engine->submit(s->loop, op);
+	err = net__engine_submit(s->loop, op);
 	if (err)
 		return err;
 	op->in_flight = true;
@@ -231,7 +231,7 @@ static void cancel_op(struct net_session *s, struct net__op *op)
 {
 	if (op->in_flight && !op->cancel_requested) {
 		op->cancel_requested = true;
-		s->loop->engine->cancel(s->loop, op);
+		net__engine_cancel(s->loop, op);
 	}
 }
 
@@ -291,13 +291,13 @@ static void become_connected(struct net_session *s)
 	post_recv(s);
 }
 
-void net__session_open_accepted(struct net_session *s, net_socket_t sock)
+void net__session_open_accepted(struct net_session *s, net__sock_t sock)
 {
 	int err;
 
 	s->handle.sock = sock;
 	net__sock_tune(sock, s->service->cfg.socket_send_buffer);
-	err = s->loop->engine->attach(s->loop, &s->handle);
+	err = net__engine_attach(s->loop, &s->handle);
 	if (err) {
 		net__sock_close(sock);
 		s->state = NET__S_CLOSED;
@@ -317,7 +317,7 @@ int net__session_dial(struct net_session *s, const struct sockaddr_storage *addr
 	if (err)
 		return err;
 	net__sock_tune(s->handle.sock, s->service->cfg.socket_send_buffer);
-	err = s->loop->engine->attach(s->loop, &s->handle);
+	err = net__engine_attach(s->loop, &s->handle);
 	if (err)
 		goto out_close;
 	s->ctl_op.type = NET__OP_CONNECT;
@@ -330,7 +330,7 @@ int net__session_dial(struct net_session *s, const struct sockaddr_storage *addr
 	return 0;
 
 out_detach:
-	s->loop->engine->detach(s->loop, &s->handle);
+	net__engine_detach(s->loop, &s->handle);
 out_close:
 	net__sock_close(s->handle.sock);
 	return err;
@@ -405,7 +405,7 @@ static void finish(struct net_session *s)
 	bool was_connected = s->was_connected;
 
 	net_timer_stop(&s->timer);
-	loop->engine->detach(loop, &s->handle);
+	net__engine_detach(loop, &s->handle);
 	net__sock_close(s->handle.sock);
 	free(s->rbuf);
 	s->rbuf = NULL;
@@ -733,7 +733,7 @@ static int post_send(struct net_loop *loop, net_session_id id, const void *data,
 	if (!err)
 		return 0;
 	free(ps);
-	if (err == -ESHUTDOWN)
+	if (err == -NET_ESHUTDOWN)
 		return err;
 out_disconnect:
 	/* Not queued: end the session rather than leave a gap in its stream
@@ -1094,7 +1094,7 @@ static void recv_done(struct net_session *s, const struct net__cqe *cqe)
 		track_partial_frame(s);
 	}
 	if (cqe->has_buf)
-		s->loop->engine->recv_release(s->loop, cqe->buf_id);
+		net__engine_recv_release(s->loop, cqe->buf_id);
 	if (cqe->res == 0) {
 		s->peer_eof = true;
 		net_session_disconnect(s, NET_REASON_PEER_CLOSED);

@@ -20,6 +20,5 @@
 #define poll(fds, n, timeout) WSAPoll((fds), (n), (timeout))
 #define SOCK_CLOEXEC 0   /* sockets are not inherited by default */
 #define MSG_NOSIGNAL 0   /* no SIGPIPE on Windows */
-#define ESHUTDOWN WSAESHUTDOWN /* as libnet defines it there */
 
 #endif /* NET_TEST_WIN_H */

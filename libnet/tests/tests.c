@@ -1403,7 +1403,7 @@ static void test_runtime_stop_drains(void)
 /*
  * A server started while the runtime drains (here: a session still
  * flushing to a peer that does not read) must not keep the stop waiting:
- * it either fails with -ESHUTDOWN or never listens.
+ * it either fails with -NET_ESHUTDOWN or never listens.
  */
 static void queue_big_reply(struct net_session *s)
 {
@@ -1450,7 +1450,7 @@ static void test_server_start_while_stopping(void)
 	test_sleep_ms(300);
 	CHECK(!atomic_load(&stop_returned));
 	err = net_server_start(rt, &late_cfg, &late);
-	CHECK(err == 0 || err == -ESHUTDOWN);
+	CHECK(err == 0 || err == -NET_ESHUTDOWN);
 	WAIT_UNTIL(atomic_load(&stop_returned), 6000);
 	CHECK(atomic_load(&stop_returned));
 	pthread_join(stopper, NULL);

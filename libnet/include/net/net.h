@@ -29,6 +29,7 @@
 #ifndef NET_NET_H
 #define NET_NET_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -46,15 +47,27 @@ extern "C" {
 #endif
 
 /* ------------------------------------------------------------------------ */
-/* Basic types                                                              */
+/* Error codes                                                              */
 /* ------------------------------------------------------------------------ */
 
 /*
- * A socket handle of libnet's own: an fd on Linux, a SOCKET on Windows.
- * Only the engines look inside it; it is public so that embedders can pass
- * one through opaque APIs without an int/SOCKET mismatch.
+ * libnet returns errors as negative errno values. Those it promises in this
+ * header are errno.h names that every supported C library defines (the
+ * Windows CRT has EINVAL, ENOMEM, ENOBUFS, ENOTCONN, EMSGSIZE, EBADMSG,
+ * ENOTSUP, EALREADY, ECANCELED, ETIMEDOUT, EADDRINUSE, ...), except
+ * ESHUTDOWN, which the Windows CRT lacks: compare with NET_ESHUTDOWN,
+ * which is ESHUTDOWN where it exists and Winsock's WSAESHUTDOWN value
+ * otherwise. net_strerror() names any of them.
  */
-typedef uintptr_t net_socket_t;
+#ifdef ESHUTDOWN
+#define NET_ESHUTDOWN ESHUTDOWN
+#else
+#define NET_ESHUTDOWN 10058 /* WSAESHUTDOWN */
+#endif
+
+/* ------------------------------------------------------------------------ */
+/* Basic types                                                              */
+/* ------------------------------------------------------------------------ */
 
 /*
  * A session id names a session across threads and processes without a
@@ -161,7 +174,7 @@ typedef void (*net_task_fn)(struct net_loop *loop, void *arg);
  * Returns -ENOMEM if the task could not be queued, -ENOBUFS if the loop's
  * queue of posted work already holds post_queue_max bytes (a loop that
  * cannot keep up: the poster decides whether to retry later or give up),
- * -ESHUTDOWN if the loop has stopped; on any error fn is not run. Posts
+ * -NET_ESHUTDOWN if the loop has stopped; on any error fn is not run. Posts
  * from the loop's own thread count too.
  */
 NET_EXPORT int net_loop_post(struct net_loop *loop, net_task_fn fn, void *arg);
@@ -352,7 +365,7 @@ NET_EXPORT void *net_session_reserve_frame(struct net_session *s, size_t body_le
  * the loop still disconnects as said), -EINVAL for a malformed id,
  * -EMSGSIZE (as net_session_send, nothing else happens), -ENOBUFS or
  * -ENOMEM when it could not be queued (the session is being disconnected),
- * -ENOTCONN when it is already closing (on the loop thread), -ESHUTDOWN
+ * -ENOTCONN when it is already closing (on the loop thread), -NET_ESHUTDOWN
  * once the loop has stopped.
  */
 NET_EXPORT int net_send_to(struct net_runtime *rt, net_session_id id,
@@ -404,7 +417,7 @@ struct net_server_config {
 /*
  * Bind, listen and start accepting on loop 0; accepted sessions are spread
  * round-robin over all loops. Errors such as -EADDRINUSE are returned here;
- * -ESHUTDOWN once net_runtime_stop() has begun (a server whose start races
+ * -NET_ESHUTDOWN once net_runtime_stop() has begun (a server whose start races
  * with the stop never accepts, and does not delay the stop).
  * Any thread; the runtime may be running or not yet started.
  */

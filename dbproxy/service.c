@@ -358,7 +358,7 @@ static int handle_hello(struct rg_service *svc, struct link *link, const GameToD
 {
 	Ringgate__Internal__HelloReply hello = RINGGATE__INTERNAL__HELLO_REPLY__INIT;
 	DbToGame reply = RINGGATE__INTERNAL__DB_TO_GAME__INIT;
-	const char *peer = net_session_peer(link->session);
+	const char *peer = NET_SESSION_PEER(link->session);
 	const Ringgate__Internal__Hello *in = msg->hello;
 	uint8_t proof[RG_LINK_PROOF_BYTES];
 
@@ -399,7 +399,7 @@ static int handle_msg(struct rg_service *svc, struct link *link, const GameToDb 
 	case RINGGATE__INTERNAL__GAME_TO_DB__BODY_HEARTBEAT:
 		return 0; /* on_frame already noted that the peer is alive */
 	case RINGGATE__INTERNAL__GAME_TO_DB__BODY_HELLO:
-		RG_WARN("link %s: second Hello: disconnecting", net_session_peer(link->session));
+		RG_WARN("link %s: second Hello: disconnecting", NET_SESSION_PEER(link->session));
 		return -EPROTO;
 	default:
 		break;
@@ -408,7 +408,7 @@ static int handle_msg(struct rg_service *svc, struct link *link, const GameToDb 
 		/* Nothing to answer to; an unknown notification from a newer
 		 * gamesrv is not worth closing the link for. */
 		RG_WARN("link %s: request without request_id (body %d) ignored",
-			net_session_peer(link->session), (int)msg->body_case);
+			NET_SESSION_PEER(link->session), (int)msg->body_case);
 		return 0;
 	}
 	switch (msg->body_case) {
@@ -440,7 +440,7 @@ static void on_tick(struct net_timer *timer, void *arg)
 	(void)timer;
 	if (rg_heartbeat_dead(&link->heartbeat, now)) {
 		RG_WARN("link %s: silent for more than %u ms: disconnecting",
-			net_session_peer(s), svc->dead_ms);
+			NET_SESSION_PEER(s), svc->dead_ms);
 		net_session_disconnect(s, NET_REASON_IDLE_TIMEOUT);
 		return;
 	}
@@ -489,13 +489,13 @@ static void on_connected(struct net_session *s)
 	rg_heartbeat_init(&link->heartbeat, svc->heartbeat_ms, svc->dead_ms, net_loop_now(loop));
 	err = net_timer_create(loop, on_tick, s, &link->timer);
 	if (err) {
-		RG_ERROR("link %s: no heartbeat timer (%s): disconnecting", net_session_peer(s),
+		RG_ERROR("link %s: no heartbeat timer (%s): disconnecting", NET_SESSION_PEER(s),
 			 net_strerror(err));
 		net_session_disconnect(s, NET_REASON_LOCAL);
 		return;
 	}
 	net_timer_start(link->timer, tick ? tick : 1, tick ? tick : 1);
-	RG_DEBUG("link %s: accepted", net_session_peer(s));
+	RG_DEBUG("link %s: accepted", NET_SESSION_PEER(s));
 	send_challenge(svc, link);
 }
 
@@ -510,7 +510,7 @@ static int on_frame(struct net_session *s, const uint8_t *body, size_t len)
 	msg = ringgate__internal__game_to_db__unpack(&link->arena.allocator, len, body);
 	if (!msg) {
 		RG_WARN("link %s: a %zu-byte frame is not a GameToDb: disconnecting",
-			net_session_peer(s), len);
+			NET_SESSION_PEER(s), len);
 		rg_pb_arena_reset(&link->arena);
 		return -EBADMSG;
 	}
@@ -528,7 +528,7 @@ static void on_disconnected(struct net_session *s, enum net_reason reason)
 	link->timer = NULL;
 	rg_pb_arena_fini(&link->arena);
 	if (link->ready || reason != NET_REASON_PEER_CLOSED)
-		RG_INFO("link %s: closed (%s)", net_session_peer(s), net_reason_str(reason));
+		RG_INFO("link %s: closed (%s)", NET_SESSION_PEER(s), net_reason_str(reason));
 }
 
 static const struct net_session_ops link_ops = {

@@ -76,14 +76,14 @@ static void on_connected(struct net_session *s)
 	struct db_service *d = net_session_service_user(s);
 
 	ds->svc = d;
-	RG_INFO("dbproxy link to %s connected", net_session_peer(s));
+	RG_INFO("dbproxy link to %s connected", NET_SESSION_PEER(s));
 	ds->down_event = game_event_new(GAME_EV_DB_DOWN, net_session_get_id(s), 0);
 	if (!ds->down_event ||
 	    keepalive_start(&ds->keepalive, s, d->cfg.heartbeat_ms, d->cfg.dead_ms,
 			    send_heartbeat, "dbproxy") < 0 ||
 	    (!rg_link_auth_dial(&ds->auth, d->cfg.link_key) &&
 	     send_hello(s, d->cfg.instance, NULL, NULL) < 0)) {
-		RG_ERROR("dbproxy link to %s: cannot set up, closing it", net_session_peer(s));
+		RG_ERROR("dbproxy link to %s: cannot set up, closing it", NET_SESSION_PEER(s));
 		net_session_disconnect(s, NET_REASON_APP_ERROR);
 	}
 }
@@ -100,7 +100,7 @@ static int answer_challenge(struct net_session *s, struct db_session *ds,
 	game_event_free(ev);
 	if (rc < 0) {
 		RG_WARN("dbproxy link %s: cannot answer its AuthChallenge (%s), closing it",
-			net_session_peer(s),
+			NET_SESSION_PEER(s),
 			rg_link_auth_insecure(&ds->auth) ? "this gamesrv runs with --insecure-no-auth"
 							  : "repeated or malformed");
 		return -EPROTO;
@@ -122,7 +122,7 @@ static int on_frame(struct net_session *s, const uint8_t *body, size_t len)
 	msg = ringgate__internal__db_to_game__unpack(&ev->budget.allocator, len, body);
 	if (!msg) {
 		RG_WARN("dbproxy link %s: malformed DbToGame (%zu bytes), closing it",
-			net_session_peer(s), len);
+			NET_SESSION_PEER(s), len);
 		game_event_free(ev);
 		return -EBADMSG;
 	}
@@ -135,7 +135,7 @@ static int on_frame(struct net_session *s, const uint8_t *body, size_t len)
 			 * must not hold a link that never authenticates. (The
 			 * handshake-free mode keeps the old, lenient rule.) */
 			RG_WARN("dbproxy link %s: Heartbeat before HelloReply, closing it",
-				net_session_peer(s));
+				NET_SESSION_PEER(s));
 			return -EPROTO;
 		}
 		return 0;
@@ -144,7 +144,7 @@ static int on_frame(struct net_session *s, const uint8_t *body, size_t len)
 	case RINGGATE__INTERNAL__DB_TO_GAME__BODY_HELLO:
 		if (ds->up) {
 			RG_WARN("dbproxy link %s: second HelloReply, closing it",
-				net_session_peer(s));
+				NET_SESSION_PEER(s));
 			game_event_free(ev);
 			return -EPROTO;
 		}
@@ -152,19 +152,19 @@ static int on_frame(struct net_session *s, const uint8_t *body, size_t len)
 			/* A proof for another role (say a gamesrv relayed to us)
 			 * must not pass for dbproxy's. */
 			RG_WARN("dbproxy link %s: HelloReply from role \"%.32s\", closing it",
-				net_session_peer(s), msg->hello->role);
+				NET_SESSION_PEER(s), msg->hello->role);
 			game_event_free(ev);
 			return -EPROTO;
 		}
 		if (!rg_link_auth_check_acceptor(&ds->auth, msg->hello->role,
 						 msg->hello->proof.data, msg->hello->proof.len)) {
 			RG_WARN("dbproxy link %s: HelloReply does not prove the cluster secret, "
-				"closing it", net_session_peer(s));
+				"closing it", NET_SESSION_PEER(s));
 			game_event_free(ev);
 			return -EACCES;
 		}
 		ds->up = true;
-		RG_INFO("dbproxy link %s up (role \"%.32s\")", net_session_peer(s),
+		RG_INFO("dbproxy link %s up (role \"%.32s\")", NET_SESSION_PEER(s),
 			msg->hello->role);
 		/* Reuse the event: DB_UP carries no message. */
 		protobuf_c_message_free_unpacked(&msg->base, &ev->budget.allocator);
@@ -175,7 +175,7 @@ static int on_frame(struct net_session *s, const uint8_t *body, size_t len)
 	default:
 		if (!ds->up || msg->request_id == 0) {
 			RG_WARN("dbproxy link %s: unexpected DbToGame (%s), closing it",
-				net_session_peer(s), ds->up ? "no request id" : "before HelloReply");
+				NET_SESSION_PEER(s), ds->up ? "no request id" : "before HelloReply");
 			game_event_free(ev);
 			return -EPROTO;
 		}
@@ -192,10 +192,10 @@ static void on_disconnected(struct net_session *s, enum net_reason reason)
 	if (ds->up) {
 		/* Our own shutdown is no cause for alarm; anything else is. */
 		rg_log(reason == NET_REASON_SHUTDOWN ? RG_LOG_INFO : RG_LOG_WARN,
-		       "dbproxy link %s down (%s)", net_session_peer(s), net_reason_str(reason));
+		       "dbproxy link %s down (%s)", NET_SESSION_PEER(s), net_reason_str(reason));
 		game_queue_push(ds->svc->queue, ds->down_event); /* never refused */
 	} else {
-		RG_INFO("dbproxy link %s closed before it was up (%s)", net_session_peer(s),
+		RG_INFO("dbproxy link %s closed before it was up (%s)", NET_SESSION_PEER(s),
 			net_reason_str(reason));
 		game_event_free(ds->down_event);
 	}

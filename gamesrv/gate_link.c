@@ -73,14 +73,14 @@ static void on_connected(struct net_session *s)
 	struct gate_service *g = net_session_service_user(s);
 
 	gs->svc = g;
-	RG_INFO("gateway link from %s connected", net_session_peer(s));
+	RG_INFO("gateway link from %s connected", NET_SESSION_PEER(s));
 	gs->down_event = game_event_new(GAME_EV_GATE_DOWN, net_session_get_id(s), 0);
 	if (!gs->down_event ||
 	    keepalive_start(&gs->keepalive, s, g->cfg.heartbeat_ms, g->cfg.dead_ms,
 			    send_heartbeat, "gateway") < 0 ||
 	    send_challenge(s, gs) < 0) {
 		RG_ERROR("gateway link from %s: cannot set up, closing it",
-			 net_session_peer(s));
+			 NET_SESSION_PEER(s));
 		net_session_disconnect(s, NET_REASON_APP_ERROR);
 	}
 }
@@ -93,7 +93,7 @@ static int answer_hello(struct net_session *s, struct gate_session *gs,
 	uint8_t proof[RG_LINK_PROOF_BYTES];
 
 	if (gs->ready) {
-		RG_WARN("gateway link %s: second Hello, closing it", net_session_peer(s));
+		RG_WARN("gateway link %s: second Hello, closing it", NET_SESSION_PEER(s));
 		return -EPROTO;
 	}
 	if (strcmp(hello->role, "gateway") != 0) {
@@ -101,17 +101,17 @@ static int answer_hello(struct net_session *s, struct gate_session *gs,
 		 * taken from our own dbproxy dial (role "gamesrv") and relayed
 		 * here must not pass for a gateway's. */
 		RG_WARN("gateway link %s: Hello with role \"%.32s\", not gateway, closing it",
-			net_session_peer(s), hello->role);
+			NET_SESSION_PEER(s), hello->role);
 		return -EPROTO;
 	}
 	if (!rg_link_auth_check_dialer(&gs->auth, hello->role, hello->nonce.data, hello->nonce.len,
 				       hello->proof.data, hello->proof.len, "gamesrv", proof)) {
 		RG_WARN("gateway link %s: Hello does not prove the cluster secret (wrong "
-			"secret, or the peer runs without one), closing it", net_session_peer(s));
+			"secret, or the peer runs without one), closing it", NET_SESSION_PEER(s));
 		return -EACCES;
 	}
 	gs->ready = true;
-	RG_INFO("gateway link %s ready (instance \"%.64s\")", net_session_peer(s),
+	RG_INFO("gateway link %s ready (instance \"%.64s\")", NET_SESSION_PEER(s),
 		hello->instance);
 	reply.role = "gamesrv";
 	if (!rg_link_auth_insecure(&gs->auth)) {
@@ -160,13 +160,13 @@ static int on_frame(struct net_session *s, const uint8_t *body, size_t len)
 	msg = ringgate__internal__gate_to_game__unpack(&ev->budget.allocator, len, body);
 	if (!msg) {
 		RG_WARN("gateway link %s: malformed GateToGame (%zu bytes), closing it",
-			net_session_peer(s), len);
+			NET_SESSION_PEER(s), len);
 		game_event_free(ev);
 		return -EBADMSG;
 	}
 	ev->gate_msg = msg;
 	if (!gs->ready && msg->body_case != RINGGATE__INTERNAL__GATE_TO_GAME__BODY_HELLO) {
-		RG_WARN("gateway link %s: message before Hello, closing it", net_session_peer(s));
+		RG_WARN("gateway link %s: message before Hello, closing it", NET_SESSION_PEER(s));
 		game_event_free(ev);
 		return -EPROTO;
 	}
@@ -180,7 +180,7 @@ static int on_frame(struct net_session *s, const uint8_t *body, size_t len)
 		if (game_queue_push(g->queue, ev) == 0)
 			return 0;
 		RG_WARN("game queue full: refusing a request from gateway %s",
-			net_session_peer(s));
+			NET_SESSION_PEER(s));
 		answer_overloaded(s, msg->request);
 		break;
 	case RINGGATE__INTERNAL__GATE_TO_GAME__BODY_GONE:
@@ -189,7 +189,7 @@ static int on_frame(struct net_session *s, const uint8_t *body, size_t len)
 		return 0;
 	default:
 		RG_WARN("gateway link %s: GateToGame without a body, closing it",
-			net_session_peer(s));
+			NET_SESSION_PEER(s));
 		rc = -EPROTO;
 		break;
 	}
@@ -202,7 +202,7 @@ static void on_disconnected(struct net_session *s, enum net_reason reason)
 	struct gate_session *gs = net_session_user(s);
 
 	keepalive_stop(&gs->keepalive);
-	RG_INFO("gateway link %s closed (%s)", net_session_peer(s), net_reason_str(reason));
+	RG_INFO("gateway link %s closed (%s)", NET_SESSION_PEER(s), net_reason_str(reason));
 	if (gs->ready && gs->down_event)
 		game_queue_push(gs->svc->queue, gs->down_event); /* never refused */
 	else

@@ -14,7 +14,7 @@ static void on_check(struct net_timer *timer, void *arg)
 	(void)timer;
 	if (rg_heartbeat_dead(&k->hb, now)) {
 		RG_WARN("%s link %s silent for more than %llu ms: closing it", k->peer_role,
-			net_session_peer(k->session), (unsigned long long)k->hb.dead_ms);
+			NET_SESSION_PEER(k->session), (unsigned long long)k->hb.dead_ms);
 		net_session_disconnect(k->session, NET_REASON_IDLE_TIMEOUT);
 		return;
 	}
@@ -22,7 +22,7 @@ static void on_check(struct net_timer *timer, void *arg)
 		rc = k->send(k->session);
 		if (rc < 0)
 			RG_WARN("%s link %s: heartbeat not sent: %s", k->peer_role,
-				net_session_peer(k->session), net_strerror(rc));
+				NET_SESSION_PEER(k->session), net_strerror(rc));
 	}
 }
 

@@ -158,7 +158,7 @@ static void on_connected(struct net_session *s)
 	uint64_t check_ms = (uint64_t)gw->cfg.heartbeat_ms / 2 + 1;
 	int err;
 
-	RG_INFO("connected to gamesrv at %s", net_session_peer(s));
+	RG_INFO("connected to gamesrv at %s", NET_SESSION_PEER(s));
 	link->session = s;
 	link->connected_ms = rg_now_ms();
 	rg_heartbeat_init(&link->heartbeat, (uint64_t)gw->cfg.heartbeat_ms,
@@ -204,19 +204,19 @@ static int on_hello_reply(struct net_session *s, struct upstream_link *link,
 	}
 	if (strcmp(reply->role, "gamesrv") != 0) {
 		RG_WARN("peer at %s says it is \"%.32s\", not gamesrv; dropping the link",
-			net_session_peer(s), reply->role);
+			NET_SESSION_PEER(s), reply->role);
 		return -EPROTO;
 	}
 	if (!rg_link_auth_check_acceptor(&link->auth, reply->role, reply->proof.data,
 					 reply->proof.len)) {
 		RG_WARN("gamesrv at %s does not prove the cluster secret; dropping the link",
-			net_session_peer(s));
+			NET_SESSION_PEER(s));
 		return -EACCES;
 	}
 	link->greeted = true;
 	atomic_store(&gw->upstream_id, net_session_get_id(s));
 	gw_metrics_link_changed(gw, true);
-	RG_INFO("gamesrv link up (%s)", net_session_peer(s));
+	RG_INFO("gamesrv link up (%s)", NET_SESSION_PEER(s));
 	gw_route_link_changed(gw, true);
 	return 0;
 }
@@ -273,7 +273,7 @@ static void on_disconnected(struct net_session *s, enum net_reason reason)
 	rg_pb_arena_fini(&link->arena);
 	if (!link->greeted) {
 		RG_WARN("gamesrv link at %s closed before HelloReply: %s",
-			net_session_peer(s), net_reason_str(reason));
+			NET_SESSION_PEER(s), net_reason_str(reason));
 		return;
 	}
 	atomic_store(&gw->upstream_id, 0);
@@ -283,7 +283,7 @@ static void on_disconnected(struct net_session *s, enum net_reason reason)
 		RG_INFO("gamesrv link closed for shutdown");
 		return;
 	}
-	RG_WARN("gamesrv link down (%s): %s; redialing", net_session_peer(s),
+	RG_WARN("gamesrv link down (%s): %s; redialing", NET_SESSION_PEER(s),
 		net_reason_str(reason));
 	gw_route_link_changed(gw, false);
 }

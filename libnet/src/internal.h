@@ -141,41 +141,7 @@ struct net_session {
 	max_align_t user[];           /* service's user_size bytes            */
 };
 
-/* ---- services ------------------------------------------------------------ */
-
-enum net__service_kind { NET__SERVER, NET__CLIENT };
-
-/* What server and client services share: config and per-loop pools. */
-struct net__service {
-	enum net__service_kind kind;
-	struct net_runtime *rt;
-	struct net_session_config cfg;
-	struct net__service *next;    /* runtime's list                        */
-	atomic_bool stopping;
-	atomic_uint live;             /* connected sessions, any thread        */
-	/* Per loop: free sessions of this service (sized for user_size). */
-	struct net_session **pool;
-	void *owned;                  /* freed with the service (client slots) */
-};
-
-/* An accept completion for a server's listener (server.c). */
-void net__listener_complete(void *listener, const struct net__cqe *cqe);
-/* Free a service at runtime destroy. */
-void net__service_free(struct net__service *svc);
-/* Register a service with the runtime (for stop and destroy). */
-void net__service_register(struct net_runtime *rt, struct net__service *svc);
-/* Fill defaults into a session config; -EINVAL if it has no receive hook. */
-int net__session_config_normalize(struct net_session_config *cfg);
-
-/* Called by session.c when a session of the service is released after a
- * disconnect (servers drop their count, clients schedule a redial). */
-void net__server_session_closed(struct net_session *s);
-void net__client_session_closed(struct net_session *s);
-/* A dial completed successfully: clients reset their backoff. */
-void net__client_session_connected(struct net_session *s);
-/* The runtime is stopping: services stop on this loop. */
-void net__server_stop_on_loop(struct net__service *svc, struct net_loop *loop);
-void net__client_stop_on_loop(struct net__service *svc, struct net_loop *loop);
+#include "service.h"
 
 /* ---- counters ------------------------------------------------------------- */
 
@@ -334,6 +300,36 @@ void net__session_open_accepted(struct net_session *s, net__sock_t sock);
 /* Start dialing; the session reports through the client service. */
 int net__session_dial(struct net_session *s, const struct sockaddr_storage *addr,
 		      socklen_t addr_len, uint32_t timeout_ms);
+/* An I/O error (or memory) ends the session at once: no flush. */
+void net__session_fail(struct net_session *s, enum net_reason reason, int err);
+
+/* ---- the send queue (sendq.c) ---------------------------------------------- */
+
+/* Room for `need` contiguous bytes at the tail of s's queue, counted in
+ * sq_bytes; NULL when out of memory. need < 4 GiB. */
+uint8_t *net__sq_reserve(struct net_session *s, size_t need);
+/* Point iov[0..max) at the queued bytes, oldest first; returns how many. */
+unsigned net__sq_gather(const struct net_session *s, struct iovec *iov, unsigned max);
+/* `sent` bytes from the head of the queue went to the kernel. */
+void net__sq_consume(struct net_session *s, size_t sent);
+/* Drop everything queued. */
+void net__sq_free(struct net_session *s);
+/* A send block for the one SEND in flight (NULL: no memory), and back. */
+struct net__send_block *net__send_block_get(struct net_loop *loop);
+void net__send_block_put(struct net_loop *loop, struct net__op *op);
+/* Free the loop's chunk and send-block caches. */
+void net__sq_loop_free(struct net_loop *loop);
+
+/* ---- receive reassembly (recv.c) ---------------------------------------------- */
+
+/* Bytes received on a connected session: deliver what completes, keep the
+ * rest in rbuf. May disconnect the session. */
+void net__recv_data(struct net_session *s, const uint8_t *data, size_t len);
+/* PAUSE lifted: deliver the input held back in rbuf. */
+void net__recv_drain(struct net_session *s);
+/* Free rbuf (closing, or runtime destroy). */
+void net__rbuf_free(struct net_session *s);
+
 /* The session named by id, if it lives on this loop and is current. */
 struct net_session *net__session_lookup(struct net_loop *loop, net_session_id id);
 /* End-of-turn work: submit gathered sends, re-post starved receives,

@@ -209,12 +209,8 @@ static void stop_services_on_loop(struct net_loop *loop)
 	pthread_mutex_lock(&loop->rt->lock);
 	svc = loop->rt->services;
 	pthread_mutex_unlock(&loop->rt->lock);
-	for (; svc; svc = svc->next) {
-		if (svc->kind == NET__SERVER)
-			net__server_stop_on_loop(svc, loop);
-		else
-			net__client_stop_on_loop(svc, loop);
-	}
+	for (; svc; svc = svc->next)
+		net__service_stop_on_loop(svc, loop);
 }
 
 /*

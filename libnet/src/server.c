@@ -37,36 +37,9 @@ struct net_server {
 
 static void arm_accept(struct net_server *srv);
 
-void net__service_register(struct net_runtime *rt, struct net__service *svc)
+void net__server_fini(struct net__service *svc)
 {
-	pthread_mutex_lock(&rt->lock);
-	svc->next = rt->services;
-	rt->services = svc;
-	pthread_mutex_unlock(&rt->lock);
-}
-
-int net__session_config_normalize(struct net_session_config *cfg)
-{
-	if (!cfg->ops || (!cfg->ops->on_recv && !cfg->ops->on_frame))
-		return -EINVAL;
-	if (!cfg->max_frame)
-		cfg->max_frame = 65536;
-	if (!cfg->send_queue_max)
-		cfg->send_queue_max = 1u << 20;
-	if (!cfg->recv_buffer_max)
-		cfg->recv_buffer_max = cfg->max_frame + NET_VARINT_MAX;
-	if (!cfg->flush_timeout_ms)
-		cfg->flush_timeout_ms = 2000;
-	return 0;
-}
-
-void net__service_free(struct net__service *svc)
-{
-	if (svc->kind == NET__SERVER)
-		net__addr_limits_free(&((struct net_server *)svc)->addr_limits);
-	free(svc->owned);
-	free(svc->pool);
-	free(svc);
+	net__addr_limits_free(&((struct net_server *)svc)->addr_limits);
 }
 
 static void close_listener(struct net_server *srv)

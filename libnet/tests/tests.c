@@ -759,6 +759,48 @@ static void test_connect_timeout_race(void)
 	net_runtime_destroy(rt);
 }
 
+/*
+ * A config names exactly one receive hook (with both, one would silently
+ * be ignored), and net_session_peer writes into the caller's buffer.
+ */
+static long consume_all(struct net_session *s, const uint8_t *data, size_t len)
+{
+	(void)s;
+	(void)data;
+	return (long)len;
+}
+
+static void test_config_and_peer(void)
+{
+	static const struct net_session_ops both = { .on_recv = consume_all, .on_frame = ignore_frame };
+	static const struct net_session_ops neither = { .on_connected = record_connected };
+	struct net_runtime *rt = test_runtime(1);
+	struct net_server_config cfg = { .host = "127.0.0.1", .session = { .ops = &both } };
+	struct net_client_config cc = { .host = "127.0.0.1", .port = 1, .session = { .ops = &both } };
+	struct net_server *srv;
+	struct net_client *cli;
+	char peer[NET_PEER_STRLEN], small[6];
+	int fd;
+
+	CHECK(net_server_start(rt, &cfg, &srv) == -EINVAL);
+	CHECK(net_client_start(rt, &cc, &cli) == -EINVAL);
+	cfg.session.ops = &neither;
+	CHECK(net_server_start(rt, &cfg, &srv) == -EINVAL);
+	srv = start_echo(rt);
+	fd = test_connect(net_server_port(srv));
+	WAIT_UNTIL(atomic_load(&seen.session) != NULL, 3000);
+	CHECK(atomic_load(&seen.session) != NULL);
+	CHECK(net_session_peer(atomic_load(&seen.session), peer, sizeof(peer)) == peer);
+	CHECK(strncmp(peer, "127.0.0.1:", 10) == 0 && strlen(peer) > 10);
+	/* Too small: cut, still terminated. */
+	net_session_peer(atomic_load(&seen.session), small, sizeof(small));
+	CHECK(strcmp(small, "127.0") == 0);
+	CHECK(strcmp(NET_SESSION_PEER(atomic_load(&seen.session)), peer) == 0);
+	close(fd);
+	release_seen_session();
+	net_runtime_destroy(rt);
+}
+
 /* ---- disconnects ---------------------------------------------------------- */
 
 static int reply_then_close(struct net_session *s, const uint8_t *body, size_t len)
@@ -1643,6 +1685,7 @@ static const struct {
 	{ "bad_varint", test_bad_varint },
 	{ "send_order_threads", test_send_order_threads },
 	{ "tiny_ring", test_tiny_ring },
+	{ "config_and_peer", test_config_and_peer },
 	{ "post_queue_bound", test_post_queue_bound },
 	{ "connect_timeout_race", test_connect_timeout_race },
 	{ "reconnect_backoff", test_reconnect_backoff },

@@ -13,6 +13,19 @@
  * runs on that loop's thread, so session state needs no lock. Functions say
  * which thread may call them; "any thread" functions are safe everywhere.
  *
+ * Callbacks never run from inside the libnet call that causes them: a
+ * send, disconnect, timer start or post made from a callback (or from any
+ * thread) has its effect, and its callbacks, later in the loop's turn or a
+ * later turn. So state may be changed after such a call without a callback
+ * having run in between.
+ *
+ * Lifetimes: a runtime owns its loops, servers, clients and sessions, and
+ * frees them in net_runtime_destroy(); pointers to them stay valid until
+ * then (a session pointer names a pooled object: hold a ref across threads,
+ * or use its id). Configs are copied at start, except what they point to:
+ * `ops` (the callback table) and `service_user` must outlive the runtime,
+ * `host` strings need not.
+ *
  * Errors: functions return 0 (or a count) on success and a negative
  * errno-style code on failure; net_strerror() names it. The library never
  * prints, exits or aborts on peer input.
@@ -38,8 +51,18 @@
 extern "C" {
 #endif
 
-#if defined(_WIN32)
+/*
+ * NET_EXPORT marks the public functions. libnet is built as a static
+ * library, and a static library needs no marks: the default. A shared
+ * build of libnet on Windows defines NET_SHARED and NET_BUILDING while
+ * compiling libnet (dllexport), and its users define NET_SHARED
+ * (dllimport). Elsewhere the mark keeps the symbol visible under
+ * -fvisibility=hidden.
+ */
+#if defined(_WIN32) && defined(NET_SHARED) && defined(NET_BUILDING)
 #define NET_EXPORT __declspec(dllexport)
+#elif defined(_WIN32) && defined(NET_SHARED)
+#define NET_EXPORT __declspec(dllimport)
 #elif defined(__GNUC__)
 #define NET_EXPORT __attribute__((visibility("default")))
 #else
@@ -216,7 +239,9 @@ NET_EXPORT void net_timer_destroy(struct net_timer *timer);
 
 /*
  * The callbacks of a service's sessions. All run on the session's loop.
- * Any may be NULL except one of on_recv / on_frame.
+ * Exactly one of on_recv / on_frame must be set (a config with both, or
+ * neither, is refused with -EINVAL); the others may be NULL. The table is
+ * not copied: it must outlive the runtime (a static const table is usual).
  */
 struct net_session_ops {
 	/* Connected (accepted, or a dial completed). The session's user area
@@ -227,7 +252,7 @@ struct net_session_ops {
 	 * Raw bytes arrived: data[0..len) is everything buffered so far.
 	 * Return how many bytes were consumed (the rest stays buffered and is
 	 * offered again with more data), or a negative code to disconnect
-	 * with NET_REASON_APP_ERROR. Ignored when on_frame is set.
+	 * with NET_REASON_APP_ERROR.
 	 */
 	long (*on_recv)(struct net_session *s, const uint8_t *data, size_t len);
 
@@ -267,8 +292,10 @@ enum net_backpressure {
  * write per session per loop turn, so Nagle would only add latency.
  */
 struct net_session_config {
-	const struct net_session_ops *ops;
-	void *service_user;        /* net_session_service_user() returns it   */
+	const struct net_session_ops *ops; /* not copied: outlives the runtime */
+	void *service_user;        /* net_session_service_user() returns it;
+				      libnet never touches it, and it must
+				      stay valid while callbacks can run     */
 	size_t user_size;          /* bytes of per-session user area (zeroed)  */
 	size_t max_frame;          /* framing: largest body, default 65536     */
 	size_t send_queue_max;     /* default 1 MiB                            */
@@ -307,9 +334,20 @@ NET_EXPORT void *net_session_user(struct net_session *s);
 /* The service_user of the service this session belongs to. */
 NET_EXPORT void *net_session_service_user(const struct net_session *s);
 
-/* The peer address as text ("127.0.0.1:5555", "[::1]:5555"), in a
- * per-thread buffer valid until the next call on the same thread. */
-NET_EXPORT const char *net_session_peer(const struct net_session *s);
+/* Room for any address net_session_peer writes, its NUL included. */
+#define NET_PEER_STRLEN 56
+
+/*
+ * The peer address as text ("127.0.0.1:5555", "[::1]:5555") written into
+ * buf (size bytes, NET_PEER_STRLEN is always enough; shorter text is cut
+ * and NUL-terminated); returns buf ("?:0" when the address is unknown). The
+ * session's loop thread, or any thread holding a ref.
+ */
+NET_EXPORT const char *net_session_peer(const struct net_session *s, char *buf, size_t size);
+
+/* net_session_peer into a buffer of the enclosing block (C only): for a
+ * log line, NET_SESSION_PEER(s) is the text. */
+#define NET_SESSION_PEER(s) net_session_peer((s), (char[NET_PEER_STRLEN]){ 0 }, NET_PEER_STRLEN)
 
 /* The errno-style code behind NET_REASON_IO_ERROR (negative), else 0. */
 NET_EXPORT int net_session_error(const struct net_session *s);
@@ -451,7 +489,8 @@ struct net_client_config {
  * Dial cfg->sessions sessions to host:port, spread over the loops, and keep
  * them dialed: a failed dial or a dropped session is redialed after an
  * exponential backoff with jitter (reset by a successful connect). Any
- * thread.
+ * thread. The client object is the runtime's: it stays valid (stopped or
+ * not) until net_runtime_destroy(), which frees it.
  */
 NET_EXPORT int net_client_start(struct net_runtime *rt, const struct net_client_config *cfg,
 				struct net_client **out /* OUT */);

@@ -48,11 +48,13 @@
  * that still fails with WSAEISCONN on a reused socket turns connect reuse
  * off for the process and retries on a new socket. net_iocp_counters()
  * (net/net_iocp.h) says which paths ran; RINGGATE_IOCP_REUSE=off|on
- * overrides the self-test (choose_reuse).
+ * overrides the self-test (choose_reuse). The self-test itself is
+ * iocp_reuse_probe.c.
  *
  * The engine is plain C11 plus the Windows API (no compiler extensions).
  */
 #include "internal.h"
+#include "iocp.h"
 #include "net/net_iocp.h"
 
 #include <mswsock.h>
@@ -62,12 +64,6 @@
 #define IOCP_BATCH 256
 #define ACCEPTS_POSTED 8
 #define REUSE_POOL_MAX 256
-/* AcceptEx wants 16 bytes more than the largest address, per address. */
-#define ACCEPT_ADDR_LEN (sizeof(struct sockaddr_storage) + 16)
-/* Self-test: how long a loopback operation may take before it counts as
- * never completing. Generous: a wrong "no" only costs the optimisation. */
-#define PROBE_WAIT_MS 2000
-#define PROBE_RECV_WAIT_MS 300
 
 enum completion_key { KEY_IO, KEY_ACCEPT, KEY_DONE, KEY_WAKE };
 
@@ -164,18 +160,6 @@ struct iocp_state {
 static struct iocp_state *state_of(struct net_loop *loop)
 {
 	return loop->engine_state;
-}
-
-/* 0 when an overlapped call is under way (its completion will be queued),
- * else the call's error. */
-static int started(bool ok)
-{
-	DWORD err;
-
-	if (ok)
-		return 0;
-	err = (DWORD)WSAGetLastError();
-	return err == WSA_IO_PENDING ? 0 : net__wsa_errno(err);
 }
 
 /* The result of a completed overlapped call: bytes, or -errno. */
@@ -280,223 +264,6 @@ bool net__iocp_reuse_take(struct net_loop *loop, int family, net__sock_t *out)
 	return true;
 }
 
-/* ---- the self-test: does socket reuse work here? ---------------------------------- */
-
-struct probe_io {
-	OVERLAPPED ov;
-	char addrs[2 * ACCEPT_ADDR_LEN];
-	char byte;
-};
-
-/* Wait for io's own completion; false on failure or timeout. */
-static bool probe_wait(HANDLE port, struct probe_io *io, DWORD ms)
-{
-	for (;;) {
-		DWORD bytes;
-		ULONG_PTR key;
-		OVERLAPPED *ov = NULL;
-		BOOL ok = GetQueuedCompletionStatus(port, &bytes, &key, &ov, ms);
-
-		if (!ov)
-			return false;
-		if (ov == &io->ov)
-			return ok != FALSE;
-	}
-}
-
-static SOCKET probe_socket(HANDLE port)
-{
-	net__sock_t sock;
-
-	if (net__sock_new(AF_INET, &sock) != 0)
-		return INVALID_SOCKET;
-	if (CreateIoCompletionPort((HANDLE)(SOCKET)sock, port, 0, 0) == NULL) {
-		closesocket((SOCKET)sock);
-		return INVALID_SOCKET;
-	}
-	return (SOCKET)sock;
-}
-
-static bool probe_bind_any(SOCKET sock)
-{
-	struct sockaddr_in any;
-
-	memset(&any, 0, sizeof(any));
-	any.sin_family = AF_INET;
-	return bind(sock, (struct sockaddr *)&any, sizeof(any)) == 0;
-}
-
-/* The connection waiting on listener, without blocking for long. */
-static SOCKET probe_accept(SOCKET listener)
-{
-	struct timeval wait = { PROBE_WAIT_MS / 1000, 0 };
-	fd_set readable;
-
-	FD_ZERO(&readable);
-	FD_SET(listener, &readable);
-	if (select(0, &readable, NULL, NULL, &wait) != 1)
-		return INVALID_SOCKET;
-	return accept(listener, NULL, NULL);
-}
-
-/* Disconnect a connected socket for reuse as the engine does: only once
- * the peer's close has arrived (a receive of 0 bytes). */
-static bool probe_disconnect(HANDLE port, struct probe_io *io, SOCKET sock, SOCKET peer)
-{
-	WSABUF wb;
-	DWORD bytes = 0, flags = 0;
-
-	closesocket(peer);
-	wb.len = 1;
-	wb.buf = &io->byte;
-	memset(&io->ov, 0, sizeof(io->ov));
-	if (started(WSARecv(sock, &wb, 1, NULL, &flags, &io->ov, NULL) == 0) != 0 ||
-	    !probe_wait(port, io, PROBE_WAIT_MS) ||
-	    !WSAGetOverlappedResult(sock, &io->ov, &bytes, FALSE, &flags) || bytes != 0)
-		return false;
-	memset(&io->ov, 0, sizeof(io->ov));
-	return started(disconnect_ex(sock, &io->ov, TF_REUSE_SOCKET, 0)) == 0 &&
-	       probe_wait(port, io, PROBE_WAIT_MS);
-}
-
-/*
- * The self-test's overlapped blocks are static: an operation Wine never
- * completes must not write into freed memory later. The self-test runs
- * once per process (INIT_ONCE), so one block per test is enough.
- */
-static struct probe_io connect_probe_io, accept_probe_io;
-
-/* ConnectEx, DisconnectEx(TF_REUSE_SOCKET), ConnectEx again. */
-static bool probe_connect_reuse(HANDLE port, SOCKET listener, const struct sockaddr_in *to)
-{
-	struct probe_io *io = &connect_probe_io;
-	SOCKET sock = probe_socket(port);
-	SOCKET peer;
-	bool works = false;
-
-	if (sock == INVALID_SOCKET || !probe_bind_any(sock))
-		goto out;
-	if (started(connect_ex(sock, (const struct sockaddr *)to, sizeof(*to), NULL, 0, NULL,
-			       &io->ov)) != 0 ||
-	    !probe_wait(port, io, PROBE_WAIT_MS))
-		goto out;
-	setsockopt(sock, SOL_SOCKET, SO_UPDATE_CONNECT_CONTEXT, NULL, 0);
-	peer = probe_accept(listener);
-	if (peer == INVALID_SOCKET || !probe_disconnect(port, io, sock, peer))
-		goto out;
-	memset(&io->ov, 0, sizeof(io->ov));
-	if (started(connect_ex(sock, (const struct sockaddr *)to, sizeof(*to), NULL, 0, NULL,
-			       &io->ov)) != 0 ||
-	    !probe_wait(port, io, PROBE_WAIT_MS))
-		goto out;
-	peer = probe_accept(listener);
-	if (peer != INVALID_SOCKET)
-		closesocket(peer);
-	works = true;
-out:
-	if (sock != INVALID_SOCKET)
-		closesocket(sock);
-	return works;
-}
-
-static bool probe_accept_into(HANDLE port, struct probe_io *io, SOCKET listener, SOCKET sock,
-			      const struct sockaddr_in *to, SOCKET *client /* OUT */)
-{
-	DWORD bytes;
-
-	memset(&io->ov, 0, sizeof(io->ov));
-	*client = INVALID_SOCKET;
-	if (started(accept_ex(listener, sock, io->addrs, 0, (DWORD)ACCEPT_ADDR_LEN,
-			      (DWORD)ACCEPT_ADDR_LEN, &bytes, &io->ov)) != 0)
-		return false;
-	*client = socket(AF_INET, SOCK_STREAM, IPPROTO_TCP);
-	if (*client == INVALID_SOCKET ||
-	    connect(*client, (const struct sockaddr *)to, sizeof(*to)) != 0 ||
-	    !probe_wait(port, io, PROBE_WAIT_MS))
-		return false;
-	return setsockopt(sock, SOL_SOCKET, SO_UPDATE_ACCEPT_CONTEXT, (const char *)&listener,
-			  sizeof(listener)) == 0;
-}
-
-/* Send io->byte back from sock; the client must get it. */
-static bool probe_echo_back(HANDLE port, struct probe_io *io, SOCKET sock, SOCKET client)
-{
-	struct timeval wait = { 0, PROBE_RECV_WAIT_MS * 1000 };
-	fd_set readable;
-	WSABUF wb;
-	char got = 0;
-
-	wb.len = 1;
-	wb.buf = &io->byte;
-	memset(&io->ov, 0, sizeof(io->ov));
-	if (started(WSASend(sock, &wb, 1, NULL, 0, &io->ov, NULL) == 0) != 0 ||
-	    !probe_wait(port, io, PROBE_WAIT_MS))
-		return false;
-	FD_ZERO(&readable);
-	FD_SET(client, &readable);
-	return select(0, &readable, NULL, NULL, &wait) == 1 && recv(client, &got, 1, 0) == 1 &&
-	       got == io->byte;
-}
-
-/* AcceptEx, DisconnectEx(TF_REUSE_SOCKET), AcceptEx again; then the
- * reused socket must receive and send (Wine 8: a send fails with
- * WSAESHUTDOWN; other versions: the receive never completes). */
-static bool probe_accept_reuse(HANDLE port, SOCKET listener, const struct sockaddr_in *to)
-{
-	struct probe_io *io = &accept_probe_io;
-	SOCKET sock = probe_socket(port);
-	SOCKET client = INVALID_SOCKET;
-	WSABUF wb;
-	DWORD flags = 0;
-	bool works = false, disconnected;
-
-	if (sock == INVALID_SOCKET || !probe_accept_into(port, io, listener, sock, to, &client))
-		goto out;
-	disconnected = probe_disconnect(port, io, sock, client);
-	client = INVALID_SOCKET; /* probe_disconnect closed it */
-	if (!disconnected || !probe_accept_into(port, io, listener, sock, to, &client) ||
-	    send(client, "r", 1, 0) != 1)
-		goto out;
-	wb.len = 1;
-	wb.buf = &io->byte;
-	memset(&io->ov, 0, sizeof(io->ov));
-	if (started(WSARecv(sock, &wb, 1, NULL, &flags, &io->ov, NULL) == 0) != 0)
-		goto out;
-	works = probe_wait(port, io, PROBE_RECV_WAIT_MS) && io->byte == 'r' &&
-		probe_echo_back(port, io, sock, client);
-out:
-	if (client != INVALID_SOCKET)
-		closesocket(client);
-	if (sock != INVALID_SOCKET)
-		closesocket(sock);
-	return works;
-}
-
-static void probe_reuse(void)
-{
-	struct sockaddr_storage addr;
-	socklen_t addr_len;
-	net__sock_t listener;
-	uint16_t port_no;
-	HANDLE port = CreateIoCompletionPort(INVALID_HANDLE_VALUE, NULL, 0, 1);
-
-	if (!port)
-		return;
-	if (net__sock_addr("127.0.0.1", 0, &addr, &addr_len) == 0 &&
-	    net__sock_listen(&addr, addr_len, 8, &listener, &port_no) == 0) {
-		((struct sockaddr_in *)&addr)->sin_port = htons(port_no);
-		if (CreateIoCompletionPort((HANDLE)(SOCKET)listener, port, 0, 0) != NULL) {
-			const struct sockaddr_in *to = (const struct sockaddr_in *)&addr;
-
-			if (probe_connect_reuse(port, (SOCKET)listener, to))
-				InterlockedExchange(&connect_reuse_works, 1);
-			accept_reuse_works = probe_accept_reuse(port, (SOCKET)listener, to);
-		}
-		closesocket((SOCKET)listener);
-	}
-	CloseHandle(port);
-}
-
 /*
  * RINGGATE_IOCP_REUSE: unset = the self-test decides; "off" = never reuse;
  * "on" = assume reuse works without the self-test (to check a real Windows
@@ -512,7 +279,15 @@ static void choose_reuse(const char *mode)
 		accept_reuse_works = true;
 		return;
 	}
-	probe_reuse();
+	{
+		const struct net__iocp_ext ext = { accept_ex, connect_ex, disconnect_ex };
+		bool connect_works, accept_works;
+
+		net__iocp_probe_reuse(&ext, &connect_works, &accept_works);
+		if (connect_works)
+			InterlockedExchange(&connect_reuse_works, 1);
+		accept_reuse_works = accept_works;
+	}
 }
 
 /* ---- probe, init, fini ------------------------------------------------------------- */
@@ -694,7 +469,7 @@ static int accept_post(struct iocp_state *st, struct accept_slot *slot)
 	}
 	memset(&slot->ov, 0, sizeof(slot->ov));
 	slot->sock = sock;
-	err = started(accept_ex(set->listen, sock, slot->addrs, 0, (DWORD)ACCEPT_ADDR_LEN,
+	err = net__iocp_started(accept_ex(set->listen, sock, slot->addrs, 0, (DWORD)ACCEPT_ADDR_LEN,
 				(DWORD)ACCEPT_ADDR_LEN, &bytes, &slot->ov));
 	if (err) {
 		closesocket(sock);
@@ -835,7 +610,8 @@ static int recv_post(struct iocp_state *st, struct net__op *op)
 	op->priv.iocp.buf_id = id;
 	wb.len = st->buf_size;
 	wb.buf = (char *)st->bufs[id];
-	err = started(WSARecv((SOCKET)op->handle->sock, &wb, 1, NULL, &flags, &op->priv.iocp.ov, NULL) == 0);
+	err = net__iocp_started(WSARecv((SOCKET)op->handle->sock, &wb, 1, NULL, &flags,
+					&op->priv.iocp.ov, NULL) == 0);
 	if (err)
 		recv_buf_put(st, id);
 	return err;
@@ -850,8 +626,8 @@ static int send_post(struct net__op *op)
 		wb[i].buf = op->iov[i].iov_base;
 	}
 	/* WSASend copies the WSABUF array before it returns. */
-	return started(WSASend((SOCKET)op->handle->sock, wb, op->iov_count, NULL, 0, &op->priv.iocp.ov,
-			       NULL) == 0);
+	return net__iocp_started(WSASend((SOCKET)op->handle->sock, wb, op->iov_count, NULL, 0,
+					 &op->priv.iocp.ov, NULL) == 0);
 }
 
 /* ConnectEx needs a bound socket: any address of the family, port 0. */
@@ -907,7 +683,7 @@ static int connect_try(struct net__op *op)
 			return err;
 	}
 	memset(&op->priv.iocp.ov, 0, sizeof(op->priv.iocp.ov));
-	return started(connect_ex(sock, (const struct sockaddr *)op->addr, (int)op->addr_len,
+	return net__iocp_started(connect_ex(sock, (const struct sockaddr *)op->addr, (int)op->addr_len,
 				 NULL, 0, NULL, &op->priv.iocp.ov));
 }
 
@@ -942,7 +718,7 @@ static int shutdown_post(struct iocp_state *st, struct net__op *op)
 	SOCKET sock = (SOCKET)op->handle->sock;
 
 	if (reuse_wanted(st, op->handle))
-		return started(disconnect_ex(sock, &op->priv.iocp.ov, TF_REUSE_SOCKET, 0));
+		return net__iocp_started(disconnect_ex(sock, &op->priv.iocp.ov, TF_REUSE_SOCKET, 0));
 	count(&n_shutdown_close);
 	return post_done(st, op,
 			 shutdown(sock, SD_SEND) == 0 ? 0

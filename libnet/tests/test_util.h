@@ -1,9 +1,10 @@
 /*
- * A tiny test harness for libnet. Each case is a function registered in
- * one table (tests.c); CTest runs `libnet_tests <case>` once per engine
- * (RINGGATE_ENGINE=uring|epoll), so every case is its own process with its
- * own timeout, and one crash or hang is reported without ending the run.
- * Exit 0 = pass, 1 = fail, 77 = skipped (engine unavailable here).
+ * The harness of libnet's tests. Each case is its own process with its own
+ * timeout (CTest runs `libnet_tests <case>` once per engine, with
+ * RINGGATE_ENGINE=uring|epoll|iocp), so one crash or hang is reported
+ * without ending the run. Exit 0 = pass, 1 = fail, TEST_SKIP (77) =
+ * skipped (the engine is not usable here). CHECK, the case table and
+ * test_main are ringgate's one test header, common/tests/check.h.
  */
 #ifndef NET_TEST_UTIL_H
 #define NET_TEST_UTIL_H
@@ -18,14 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#define CHECK(cond)                                                             \
-	do {                                                                    \
-		if (!(cond)) {                                                  \
-			fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__,  \
-				__LINE__, #cond);                               \
-			exit(1);                                                \
-		}                                                               \
-	} while (0)
+#include "check.h"
 
 #define CHECK_OK(expr)                                                          \
 	do {                                                                    \

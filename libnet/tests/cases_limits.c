@@ -126,13 +126,16 @@ void test_send_too_large(void)
 		.on_frame = echo_frame,
 		.on_disconnected = record_disconnected,
 	};
-	struct net_runtime *rt = test_runtime(1);
 	struct net_session_config sc = { .ops = &ops, .send_queue_max = SIZE_MAX / 2 };
-	struct net_server *srv = start_server(rt, &sc, 0);
+	struct net_runtime *rt;
+	struct net_server *srv;
 	int fd;
 
+	/* Mapped before the loop thread starts, which then reads it. */
 	huge = mmap(NULL, HUGE_SEND + 16, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	CHECK(huge != MAP_FAILED);
+	rt = test_runtime(1);
+	srv = start_server(rt, &sc, 0);
 	fd = test_connect(net_server_port(srv));
 	WAIT_UNTIL(atomic_load(&huge_checked), 5000);
 	CHECK(atomic_load(&huge_checked));

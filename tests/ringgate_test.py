@@ -242,6 +242,16 @@ def eventually(fn, timeout=30, what="condition", interval=0.1):
         time.sleep(interval)
 
 
+def all_threads_stopped(pid):
+    """Every thread of pid is in state T (SIGSTOP stops them one by one)."""
+    task_dir = "/proc/%d/task" % pid
+    for tid in os.listdir(task_dir):
+        with open("%s/%s/stat" % (task_dir, tid)) as f:
+            if f.read().rsplit(")", 1)[1].split()[0] != "T":
+                return False
+    return True
+
+
 # ---- the cluster -----------------------------------------------------------
 
 class Cluster:

@@ -44,16 +44,6 @@ def players_online(cluster):
     return metric(cluster, "gamesrv", "ringgate_gamesrv_players_online")
 
 
-def all_threads_stopped(pid):
-    """Every thread of pid is in state T (a signal stops them one by one)."""
-    task_dir = "/proc/%d/task" % pid
-    for tid in os.listdir(task_dir):
-        with open("%s/%s/stat" % (task_dir, tid)) as f:
-            if f.read().rsplit(")", 1)[1].split()[0] != "T":
-                return False
-    return True
-
-
 def test(build_dir):
     # The default heartbeat and dead time (1 s, 5 s): the stall stays below
     # it, so only the backed-up queue can end the link.
@@ -71,7 +61,7 @@ def test(build_dir):
         os.kill(pid, signal.SIGSTOP)
         stopped = time.monotonic()
         try:
-            eventually(lambda: all_threads_stopped(pid), what="gamesrv stopped")
+            eventually(lambda: rt.all_threads_stopped(pid), what="gamesrv stopped")
             for size in CHAT_SIZES:
                 for c in clients:
                     c.seq += 1

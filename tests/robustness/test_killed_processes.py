@@ -229,7 +229,7 @@ def kill_dbproxy_with_earns_in_flight(cluster, earners, report):
     pid = cluster.pid("dbproxy")
     os.kill(pid, signal.SIGSTOP)
     try:
-        rt.eventually(lambda: all_threads_stopped(pid), what="dbproxy stopped")
+        rt.eventually(lambda: rt.all_threads_stopped(pid), what="dbproxy stopped")
         resume_earners(earners)
         rt.eventually(lambda: all(e.in_flight and e.earns > earns_before[e.name_]
                                   for e in earners), what="an earn of every earner in flight")
@@ -285,16 +285,6 @@ def check_earners(earners):
         assert e.failure is None, "%s: %s" % (e.name_, e.failure)
 
 
-def all_threads_stopped(pid):
-    """Every thread of pid is in state T (a signal stops them one by one)."""
-    task_dir = "/proc/%d/task" % pid
-    for tid in os.listdir(task_dir):
-        with open("%s/%s/stat" % (task_dir, tid)) as f:
-            if f.read().rsplit(")", 1)[1].split()[0] != "T":
-                return False
-    return True
-
-
 def freeze(cluster, proc, peer_checks, request_fn, report):
     """kill -STOP proc; each (peer, pattern) of peer_checks must appear in
     peer's log within DEAD_MS + SLACK_MS; request_fn() must be answered
@@ -305,7 +295,7 @@ def freeze(cluster, proc, peer_checks, request_fn, report):
     rt.log("kill -STOP %s (pid %d)" % (proc, pid))
     os.kill(pid, signal.SIGSTOP)
     try:
-        rt.eventually(lambda: all_threads_stopped(pid), what=proc + " stopped")
+        rt.eventually(lambda: rt.all_threads_stopped(pid), what=proc + " stopped")
         start = time.monotonic()
         reply = request_fn()
         answered_s = time.monotonic() - start

@@ -387,7 +387,7 @@ static int on_message(struct rg_link *l, ProtobufCMessage *m, void *token)
 		 * never sends one (its gateway refuses them), so this peer is
 		 * broken or hostile. */
 		RG_WARN("link %s: a GameToDb string holds a NUL: closing it",
-			net_session_peer(link->session));
+			NET_SESSION_PEER(link->session));
 		if (msg->body_case == RINGGATE__INTERNAL__GAME_TO_DB__BODY_LOGIN)
 			sodium_memzero(msg->login->password.data, msg->login->password.len);
 		return -EBADMSG;
@@ -396,7 +396,7 @@ static int on_message(struct rg_link *l, ProtobufCMessage *m, void *token)
 		/* Nothing to answer to; an unknown notification from a newer
 		 * gamesrv is not worth closing the link for. */
 		RG_WARN("link %s: request without request_id (body %d) ignored",
-			net_session_peer(link->session), (int)msg->body_case);
+			NET_SESSION_PEER(link->session), (int)msg->body_case);
 		return 0;
 	}
 	switch (msg->body_case) {
@@ -434,7 +434,7 @@ static int on_connected(struct rg_link *l)
 static void on_down(struct rg_link *l, bool was_up, enum net_reason reason)
 {
 	if (was_up)
-		RG_INFO("link %s: closed (%s)", net_session_peer(rg_link_session(l)),
+		RG_INFO("link %s: closed (%s)", NET_SESSION_PEER(rg_link_session(l)),
 			net_reason_str(reason));
 }
 

@@ -303,9 +303,10 @@ void *net_session_service_user(const struct net_session *s)
 	return s->svc->cfg.service_user;
 }
 
-const char *net_session_peer(const struct net_session *s)
+const char *net_session_peer(const struct net_session *s, char *buf, size_t size)
 {
-	return s->peer;
+	snprintf(buf, size, "%s", s->peer);
+	return buf;
 }
 
 int net_session_error(const struct net_session *s)

@@ -35,7 +35,7 @@ static int on_connected(struct rg_link *link)
 	struct db_session *ds = rg_link_user(link);
 	net_session_id id = net_session_get_id(rg_link_session(link));
 
-	RG_INFO("dbproxy link to %s connected", net_session_peer(rg_link_session(link)));
+	RG_INFO("dbproxy link to %s connected", NET_SESSION_PEER(rg_link_session(link)));
 	ds->up_event = game_event_new(GAME_EV_DB_UP, id, 0);
 	ds->down_event = game_event_new(GAME_EV_DB_DOWN, id, 0);
 	if (ds->up_event && ds->down_event)
@@ -51,7 +51,7 @@ static int on_up(struct rg_link *link)
 	struct db_service *d = rg_link_service_user(link);
 	struct db_session *ds = rg_link_user(link);
 
-	RG_INFO("dbproxy link %s up (role \"dbproxy\")", net_session_peer(rg_link_session(link)));
+	RG_INFO("dbproxy link %s up (role \"dbproxy\")", NET_SESSION_PEER(rg_link_session(link)));
 	game_queue_push(d->queue, ds->up_event); /* never refused */
 	ds->up_event = NULL;
 	return 0;
@@ -66,7 +66,7 @@ static int on_message(struct rg_link *link, ProtobufCMessage *m, void *token)
 	ev->db_msg = (Ringgate__Internal__DbToGame *)m;
 	if (ev->db_msg->request_id == 0) {
 		RG_WARN("dbproxy link %s: unexpected DbToGame (no request id), closing it",
-			net_session_peer(rg_link_session(link)));
+			NET_SESSION_PEER(rg_link_session(link)));
 		game_event_free(ev);
 		return -EPROTO;
 	}
@@ -82,7 +82,7 @@ static void on_down(struct rg_link *link, bool was_up, enum net_reason reason)
 	if (was_up) {
 		/* Our own shutdown is no cause for alarm; anything else is. */
 		rg_log(reason == NET_REASON_SHUTDOWN ? RG_LOG_INFO : RG_LOG_WARN,
-		       "dbproxy link %s down (%s)", net_session_peer(rg_link_session(link)),
+		       "dbproxy link %s down (%s)", NET_SESSION_PEER(rg_link_session(link)),
 		       net_reason_str(reason));
 		game_queue_push(d->queue, ds->down_event); /* never refused */
 	} else {

@@ -96,7 +96,7 @@ static int on_message(struct rg_link *link, ProtobufCMessage *m, void *token)
 		if (game_queue_push(g->queue, ev) == 0)
 			return 0;
 		RG_WARN("game queue full: refusing a request from gateway %s",
-			net_session_peer(s));
+			NET_SESSION_PEER(s));
 		answer_now(link, msg->request, RINGGATE__CLIENT__ERROR_CODE__SERVICE_UNAVAILABLE,
 			   "game server overloaded, retry later");
 		break;
@@ -106,7 +106,7 @@ static int on_message(struct rg_link *link, ProtobufCMessage *m, void *token)
 		return 0;
 	default:
 		RG_WARN("gateway link %s: GateToGame without a body, closing it",
-			net_session_peer(s));
+			NET_SESSION_PEER(s));
 		game_event_free(ev);
 		return -EPROTO;
 	}
@@ -120,7 +120,7 @@ static void on_down(struct rg_link *link, bool was_up, enum net_reason reason)
 	struct gate_session *gs = rg_link_user(link);
 
 	if (was_up) {
-		RG_INFO("gateway link %s closed (%s)", net_session_peer(rg_link_session(link)),
+		RG_INFO("gateway link %s closed (%s)", NET_SESSION_PEER(rg_link_session(link)),
 			net_reason_str(reason));
 		game_queue_push(g->queue, gs->down_event); /* never refused */
 	} else {

@@ -169,7 +169,7 @@ static void client_send(struct gw_client *c, const Ringgate__Client__ServerMessa
 	ringgate__client__server_message__pack(msg, buf);
 	err = net_session_send_frame(c->session, buf, len);
 	if (err < 0)
-		RG_DEBUG("send to client %s failed: %s", net_session_peer(c->session),
+		RG_DEBUG("send to client %s failed: %s", NET_SESSION_PEER(c->session),
 			 net_strerror(err));
 }
 
@@ -272,7 +272,7 @@ static void pending_done(void *ctx, int status, const void *reply)
 
 			if (err < 0)
 				RG_DEBUG("reply to %s not sent: %s",
-					 net_session_peer(c->session), net_strerror(err));
+					 NET_SESSION_PEER(c->session), net_strerror(err));
 			n->replied++;
 			gw_metrics_request_done(c->gl->gw, p->kind, rg_now_ns() - p->sent_ns);
 		} else if (status == -ETIMEDOUT) {
@@ -305,7 +305,7 @@ static void client_refuse(struct gw_client *c, uint32_t seq,
 		c->gl->counters.unavailable++;
 	else
 		c->gl->counters.refused++;
-	RG_DEBUG("client %s seq %u: Error %s: %s", net_session_peer(c->session), seq,
+	RG_DEBUG("client %s seq %u: Error %s: %s", NET_SESSION_PEER(c->session), seq,
 		 error_code_name(code), text);
 	client_error(c, seq, code, text);
 }
@@ -345,7 +345,7 @@ static void client_over_rate(struct gw_client *c, const Ringgate__Client__Client
 
 	if (c->refused_streak > (unsigned)cfg->flood_refusals) {
 		RG_WARN("client %s floods: over --msg-rate %ld/s (burst %ld) for %u messages; "
-			"disconnecting", net_session_peer(c->session), cfg->msg_rate,
+			"disconnecting", NET_SESSION_PEER(c->session), cfg->msg_rate,
 			cfg->msg_burst, c->refused_streak);
 		c->gl->counters.flooders++;
 		client_kick(c, RINGGATE__CLIENT__ERROR_CODE__RATE_LIMITED,
@@ -354,7 +354,7 @@ static void client_over_rate(struct gw_client *c, const Ringgate__Client__Client
 	}
 	if (c->refused_streak == 1)
 		RG_INFO("client %s is over --msg-rate %ld/s; answering RATE_LIMITED",
-			net_session_peer(c->session), cfg->msg_rate);
+			NET_SESSION_PEER(c->session), cfg->msg_rate);
 	client_refuse(c, msg->seq, RINGGATE__CLIENT__ERROR_CODE__RATE_LIMITED,
 		      "too many messages per second");
 }
@@ -479,10 +479,10 @@ static void on_connected(struct net_session *s)
 	c->last_heard_ms = net_loop_now(c->gl->net);
 	c->refilled_ms = c->last_heard_ms;
 	c->tokens_milli = (uint64_t)gw->cfg.msg_burst * 1000;
-	gw_guard_addr(net_session_peer(s), c->addr);
+	gw_guard_addr(NET_SESSION_PEER(s), c->addr);
 	table_insert(c->gl, c);
 	link_append(&c->gl->idle, &c->idle);
-	RG_DEBUG("client %s connected (session %#llx)", net_session_peer(s),
+	RG_DEBUG("client %s connected (session %#llx)", NET_SESSION_PEER(s),
 		 (unsigned long long)c->id);
 
 	if (atomic_load(&gw->shutting_down))
@@ -490,7 +490,7 @@ static void on_connected(struct net_session *s)
 			    "the gateway is shutting down");
 	else if (count > (unsigned)gw->cfg.max_clients) {
 		RG_WARN("client %s: over --max-clients %ld; kicking (SERVER_FULL)",
-			net_session_peer(s), gw->cfg.max_clients);
+			NET_SESSION_PEER(s), gw->cfg.max_clients);
 		client_kick(c, RINGGATE__CLIENT__ERROR_CODE__SERVER_FULL,
 			    "the gateway is full; try again later");
 	}
@@ -510,7 +510,7 @@ static int on_frame(struct net_session *s, const uint8_t *body, size_t len)
 	msg = ringgate__client__client_message__unpack(&c->gl->arena.allocator, len, body);
 	if (!msg) {
 		RG_INFO("client %s sent a malformed message; disconnecting",
-			net_session_peer(s));
+			NET_SESSION_PEER(s));
 		client_refuse(c, 0, RINGGATE__CLIENT__ERROR_CODE__BAD_REQUEST,
 			      "malformed ClientMessage; closing");
 		client_close(c);
@@ -536,7 +536,7 @@ static int on_frame(struct net_session *s, const uint8_t *body, size_t len)
 static void log_disconnect(struct net_session *s, enum net_reason reason)
 {
 	const struct gw_config *cfg = &((struct gateway *)net_session_service_user(s))->cfg;
-	const char *peer = net_session_peer(s), *name = net_reason_str(reason);
+	const char *peer = NET_SESSION_PEER(s), *name = net_reason_str(reason);
 
 	switch (reason) {
 	case NET_REASON_FRAME_TOO_LARGE:
@@ -669,7 +669,7 @@ static void on_tick(struct net_timer *timer, void *arg)
 
 		if (now - c->last_heard_ms < idle_ms)
 			break;
-		RG_INFO("client %s idle for %llu ms; kicking", net_session_peer(c->session),
+		RG_INFO("client %s idle for %llu ms; kicking", NET_SESSION_PEER(c->session),
 			(unsigned long long)(now - c->last_heard_ms));
 		client_kick(c, RINGGATE__CLIENT__ERROR_CODE__IDLE_TIMEOUT,
 			    "nothing received for too long");
@@ -706,13 +706,13 @@ void gw_loop_deliver(struct gw_loop *gl, net_session_id session, uint64_t reques
 		if (!p || !rg_calls_complete(gl->calls, request_id, &reply)) {
 			gl->counters.late_replies++;
 			RG_DEBUG("late reply to request %llu for %s dropped",
-				 (unsigned long long)request_id, net_session_peer(c->session));
+				 (unsigned long long)request_id, NET_SESSION_PEER(c->session));
 		}
 	} else {
 		int err = net_session_send_frame(c->session, frame, len);
 
 		if (err < 0)
-			RG_DEBUG("push to %s not sent: %s", net_session_peer(c->session),
+			RG_DEBUG("push to %s not sent: %s", NET_SESSION_PEER(c->session),
 				 net_strerror(err));
 	}
 	if (kick) {

@@ -67,7 +67,7 @@ static int on_up(struct rg_link *link)
 
 	atomic_store(&gw->upstream_id, net_session_get_id(s));
 	gw_metrics_link_changed(gw, true);
-	RG_INFO("gamesrv link up (%s)", net_session_peer(s));
+	RG_INFO("gamesrv link up (%s)", NET_SESSION_PEER(s));
 	gw_route_link_changed(gw, true);
 	return 0;
 }
@@ -105,7 +105,7 @@ static void on_down(struct rg_link *link, bool was_up, enum net_reason reason)
 		RG_INFO("gamesrv link closed for shutdown");
 		return;
 	}
-	RG_WARN("gamesrv link down (%s): %s; redialing", net_session_peer(rg_link_session(link)),
+	RG_WARN("gamesrv link down (%s): %s; redialing", NET_SESSION_PEER(rg_link_session(link)),
 		net_reason_str(reason));
 	gw_route_link_changed(gw, false);
 }

@@ -218,7 +218,7 @@ static void send_heartbeat(struct rg_link *link)
 	err = send_body(link, link->svc->cfg.out.heartbeat, &hb.base);
 	if (err < 0)
 		RG_WARN("%s link %s: heartbeat not sent: %s", link->svc->cfg.peer_role,
-			net_session_peer(link->session), net_strerror(err));
+			NET_SESSION_PEER(link->session), net_strerror(err));
 }
 
 /* ---- admission (acceptors) ------------------------------------------------ */
@@ -226,7 +226,7 @@ static void send_heartbeat(struct rg_link *link)
 /* The host part of a peer's "host:port" text. */
 static void peer_addr(struct net_session *s, char out[ADDR_TEXT])
 {
-	const char *peer = net_session_peer(s);
+	const char *peer = NET_SESSION_PEER(s);
 	const char *colon = strrchr(peer, ':');
 	size_t len = colon ? (size_t)(colon - peer) : strlen(peer);
 
@@ -348,7 +348,7 @@ static int admit_up(struct rg_link *link)
 	pthread_mutex_unlock(&svc->lock);
 	if (rc == -EUSERS)
 		RG_WARN("%s link %s: %u %s links are up already (the most allowed), closing it",
-			svc->cfg.peer_role, net_session_peer(link->session), svc->cfg.max_links,
+			svc->cfg.peer_role, NET_SESSION_PEER(link->session), svc->cfg.max_links,
 			svc->cfg.peer_role);
 	link->counted_up = rc == 0;
 	return rc;
@@ -400,7 +400,7 @@ static int link_up(struct rg_link *link)
 static int on_hello(struct rg_link *link, const Ringgate__Internal__Hello *hello)
 {
 	const struct rg_link_config *cfg = &link->svc->cfg;
-	const char *peer = net_session_peer(link->session);
+	const char *peer = NET_SESSION_PEER(link->session);
 	uint8_t proof[RG_LINK_PROOF_BYTES];
 	int rc;
 
@@ -430,7 +430,7 @@ static int on_hello(struct rg_link *link, const Ringgate__Internal__Hello *hello
 static int on_hello_reply(struct rg_link *link, const Ringgate__Internal__HelloReply *reply)
 {
 	const struct rg_link_config *cfg = &link->svc->cfg;
-	const char *peer = net_session_peer(link->session);
+	const char *peer = NET_SESSION_PEER(link->session);
 
 	if (strcmp(reply->role, cfg->peer_role) != 0) {
 		RG_WARN("%s link %s: HelloReply from role \"%.32s\", not %s, closing it",
@@ -454,7 +454,7 @@ static int on_challenge(struct rg_link *link, const Ringgate__Internal__AuthChal
 	if (rg_link_auth_answer(&link->auth, c->nonce.data, c->nonce.len, link->svc->cfg.role,
 				nonce, proof) < 0) {
 		RG_WARN("%s link %s: cannot answer its AuthChallenge (%s), closing it",
-			link->svc->cfg.peer_role, net_session_peer(link->session),
+			link->svc->cfg.peer_role, NET_SESSION_PEER(link->session),
 			rg_link_auth_insecure(&link->auth) ? "this process runs with --insecure-no-auth"
 							    : "repeated or malformed");
 		return -EPROTO;
@@ -474,7 +474,7 @@ static int on_link_frame(struct rg_link *link, const ProtobufCMessage *msg, uint
 			return 0; /* heard, like every frame */
 	} else if (link->up) {
 		RG_WARN("%s link %s: a second %s, closing it", cfg->peer_role,
-			net_session_peer(link->session),
+			NET_SESSION_PEER(link->session),
 			body == cfg->in.hello ? (acceptor ? "Hello" : "HelloReply") : "AuthChallenge");
 		return -EPROTO;
 	} else if (body == cfg->in.challenge) {
@@ -483,7 +483,7 @@ static int on_link_frame(struct rg_link *link, const ProtobufCMessage *msg, uint
 		return acceptor ? on_hello(link, m) : on_hello_reply(link, m);
 	}
 	RG_WARN("%s link %s: Heartbeat before %s, closing it", cfg->peer_role,
-		net_session_peer(link->session), acceptor ? "Hello" : "HelloReply");
+		NET_SESSION_PEER(link->session), acceptor ? "Hello" : "HelloReply");
 	return -EPROTO;
 }
 
@@ -500,13 +500,13 @@ static void on_tick(struct net_timer *timer, void *arg)
 		return; /* closing already: nothing is due any more */
 	if (!link->up && now - link->connected_ms >= r->handshake_ms) {
 		RG_WARN("%s link %s: no handshake within %u ms, closing it",
-			link->svc->cfg.peer_role, net_session_peer(link->session), r->handshake_ms);
+			link->svc->cfg.peer_role, NET_SESSION_PEER(link->session), r->handshake_ms);
 		net_session_disconnect(link->session, NET_REASON_IDLE_TIMEOUT);
 		return;
 	}
 	if (now - link->last_heard_ms > r->dead_ms) {
 		RG_WARN("%s link %s silent for more than %u ms: closing it",
-			link->svc->cfg.peer_role, net_session_peer(link->session), r->dead_ms);
+			link->svc->cfg.peer_role, NET_SESSION_PEER(link->session), r->dead_ms);
 		net_session_disconnect(link->session, NET_REASON_IDLE_TIMEOUT);
 		return;
 	}
@@ -555,13 +555,13 @@ static void on_connected(struct net_session *s)
 	link->connected_ms = link->last_heard_ms = link->last_sent_ms = now;
 	rg_pb_arena_init(&link->arena, svc->cfg.decode_limit);
 	net_session_set_max_frame(s, RG_LINK_PREAUTH_MAX_FRAME);
-	RG_DEBUG("%s link %s connected", svc->cfg.peer_role, net_session_peer(s));
+	RG_DEBUG("%s link %s connected", svc->cfg.peer_role, NET_SESSION_PEER(s));
 	if (svc->cfg.side == RG_LINK_ACCEPTOR)
 		admit(link);
 	rc = start(link);
 	if (rc < 0) {
 		RG_ERROR("%s link %s: cannot set it up (%s), closing it", svc->cfg.peer_role,
-			 net_session_peer(s), net_strerror(rc));
+			 NET_SESSION_PEER(s), net_strerror(rc));
 		net_session_disconnect(s, NET_REASON_APP_ERROR);
 	}
 }
@@ -601,7 +601,7 @@ static int on_frame(struct net_session *s, const uint8_t *frame, size_t len)
 	msg = protobuf_c_message_unpack(svc->cfg.in.desc, alloc, len, frame);
 	if (!msg) {
 		RG_WARN("%s link %s: malformed %s (%zu bytes), closing it", svc->cfg.peer_role,
-			net_session_peer(s), svc->cfg.in.desc->short_name, len);
+			NET_SESSION_PEER(s), svc->cfg.in.desc->short_name, len);
 		release(link, NULL, alloc, token);
 		return -EBADMSG;
 	}
@@ -614,7 +614,7 @@ static int on_frame(struct net_session *s, const uint8_t *frame, size_t len)
 	}
 	if (!link->up) {
 		RG_WARN("%s link %s: message before %s, closing it", svc->cfg.peer_role,
-			net_session_peer(s), svc->cfg.side == RG_LINK_ACCEPTOR ? "Hello" : "HelloReply");
+			NET_SESSION_PEER(s), svc->cfg.side == RG_LINK_ACCEPTOR ? "Hello" : "HelloReply");
 		release(link, msg, alloc, token);
 		return -EPROTO;
 	}
@@ -638,7 +638,7 @@ static void on_disconnected(struct net_session *s, enum net_reason reason)
 	if (!link->up)
 		rg_log(svc->cfg.side == RG_LINK_DIALER ? RG_LOG_INFO : RG_LOG_DEBUG,
 		       "%s link %s closed before the handshake (%s)", svc->cfg.peer_role,
-		       net_session_peer(s), net_reason_str(reason));
+		       NET_SESSION_PEER(s), net_reason_str(reason));
 	if (link->process_connected && svc->cfg.ops->on_down)
 		svc->cfg.ops->on_down(link, link->up, reason);
 	rg_pb_arena_fini(&link->arena);

@@ -18,6 +18,10 @@
 		}                                                            \
 	} while (0)
 
+/* The exit code of a case that cannot run here (a kernel feature or an
+ * engine is missing): CTest's SKIP_RETURN_CODE, as in autotools. */
+#define TEST_SKIP 77
+
 /* One named case of a test program's list. */
 struct test_case {
 	const char *name;

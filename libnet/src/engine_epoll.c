@@ -31,7 +31,11 @@ struct epoll_state {
 	struct net__handle *ready;          /* handles with work to try   */
 	struct net__op *done_head, *done_tail;
 	struct epoll_event events[EPOLL_BATCH];
+	uint8_t scratch[SCRATCH_SIZE];      /* every recv reads into it   */
 };
+
+/* This engine's part of a handle (engine.h). */
+#define EP(h) (&(h)->priv.epoll)
 
 static int epoll_probe(void)
 {
@@ -51,13 +55,11 @@ static int epoll_init(struct net_loop *loop)
 
 	if (!st)
 		return -ENOMEM;
-	loop->scratch = malloc(SCRATCH_SIZE);
-	loop->scratch_size = SCRATCH_SIZE;
 	st->epfd = epoll_create1(EPOLL_CLOEXEC);
 	st->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (!loop->scratch || st->epfd < 0 || st->wakefd < 0 ||
+	if (st->epfd < 0 || st->wakefd < 0 ||
 	    epoll_ctl(st->epfd, EPOLL_CTL_ADD, st->wakefd, &ev) < 0) {
-		err = loop->scratch ? -errno : -ENOMEM;
+		err = -errno;
 		if (st->epfd >= 0)
 			close(st->epfd);
 		if (st->wakefd >= 0)
@@ -81,35 +83,35 @@ static void epoll_fini(struct net_loop *loop)
 
 static void ready_add(struct epoll_state *st, struct net__handle *h)
 {
-	if (h->in_ready_list)
+	if (EP(h)->in_ready_list)
 		return;
-	h->in_ready_list = true;
-	h->ready_prev = NULL;
-	h->ready_next = st->ready;
+	EP(h)->in_ready_list = true;
+	EP(h)->ready_prev = NULL;
+	EP(h)->ready_next = st->ready;
 	if (st->ready)
-		st->ready->ready_prev = h;
+		EP(st->ready)->ready_prev = h;
 	st->ready = h;
 }
 
 static void ready_remove(struct epoll_state *st, struct net__handle *h)
 {
-	if (!h->in_ready_list)
+	if (!EP(h)->in_ready_list)
 		return;
-	if (h->ready_prev)
-		h->ready_prev->ready_next = h->ready_next;
+	if (EP(h)->ready_prev)
+		EP(EP(h)->ready_prev)->ready_next = EP(h)->ready_next;
 	else
-		st->ready = h->ready_next;
-	if (h->ready_next)
-		h->ready_next->ready_prev = h->ready_prev;
-	h->in_ready_list = false;
+		st->ready = EP(h)->ready_next;
+	if (EP(h)->ready_next)
+		EP(EP(h)->ready_next)->ready_prev = EP(h)->ready_prev;
+	EP(h)->in_ready_list = false;
 }
 
 static void done_later(struct epoll_state *st, struct net__op *op, int32_t res)
 {
-	op->done_res = res;
-	op->done_next = NULL;
+	op->priv.epoll.done_res = res;
+	op->priv.epoll.done_next = NULL;
 	if (st->done_tail)
-		st->done_tail->done_next = op;
+		st->done_tail->priv.epoll.done_next = op;
 	else
 		st->done_head = op;
 	st->done_tail = op;
@@ -124,9 +126,9 @@ static int epoll_attach(struct net_loop *loop, struct net__handle *h)
 	};
 
 	/* Optimistic: the first recv/send just tries; EAGAIN corrects it. */
-	h->readable = h->writable = true;
-	h->hup = false;
-	h->read_op = h->write_op = NULL;
+	EP(h)->readable = EP(h)->writable = true;
+	EP(h)->hup = false;
+	EP(h)->read_op = EP(h)->write_op = NULL;
 	if (epoll_ctl(st->epfd, EPOLL_CTL_ADD, (int)h->sock, &ev) < 0)
 		return -errno;
 	return 0;
@@ -149,27 +151,27 @@ static int epoll_submit(struct net_loop *loop, struct net__op *op)
 	switch (op->type) {
 	case NET__OP_ACCEPT:
 	case NET__OP_RECV:
-		h->read_op = op;
-		if (h->readable)
+		EP(h)->read_op = op;
+		if (EP(h)->readable)
 			ready_add(st, h);
 		return 0;
 	case NET__OP_SEND:
-		h->write_op = op;
-		if (h->writable)
+		EP(h)->write_op = op;
+		if (EP(h)->writable)
 			ready_add(st, h);
 		return 0;
 	case NET__OP_CONNECT:
 		if (connect(fd, (const struct sockaddr *)op->addr, op->addr_len) == 0) {
 			done_later(st, op, 0);
 		} else if (errno == EINPROGRESS) {
-			h->writable = false;
-			h->write_op = op;
+			EP(h)->writable = false;
+			EP(h)->write_op = op;
 		} else {
 			done_later(st, op, -errno);
 		}
 		return 0;
 	case NET__OP_SHUTDOWN:
-		done_later(st, op, shutdown(fd, SHUT_RDWR) == 0 ? 0 : -errno);
+		done_later(st, op, shutdown(fd, SHUT_WR) == 0 ? 0 : -errno);
 		return 0;
 	}
 	return -EINVAL;
@@ -180,10 +182,10 @@ static void epoll_cancel(struct net_loop *loop, struct net__op *op)
 	struct epoll_state *st = loop->engine_state;
 	struct net__handle *h = op->handle;
 
-	if (h->read_op == op)
-		h->read_op = NULL;
-	else if (h->write_op == op)
-		h->write_op = NULL;
+	if (EP(h)->read_op == op)
+		EP(h)->read_op = NULL;
+	else if (EP(h)->write_op == op)
+		EP(h)->write_op = NULL;
 	else
 		return; /* already decided; its completion is queued */
 	done_later(st, op, -ECANCELED);
@@ -199,27 +201,28 @@ static void complete_now(struct net_loop *loop, struct net__op *op, int32_t res,
 
 static void try_read(struct net_loop *loop, struct net__handle *h)
 {
-	struct net__op *op = h->read_op;
+	struct epoll_state *st = loop->engine_state;
+	struct net__op *op = EP(h)->read_op;
 	int fd = (int)h->sock;
 
 	if (op->type == NET__OP_RECV) {
-		ssize_t n = recv(fd, loop->scratch, loop->scratch_size, 0);
+		ssize_t n = recv(fd, st->scratch, sizeof(st->scratch), 0);
 
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			h->readable = false;
+			EP(h)->readable = false;
 			return;
 		}
 		/* A short read drained the socket: skip the EAGAIN probe;
 		 * the next edge sets readable again. Not after the peer's
 		 * FIN: it came with the data and no edge will follow, so the
 		 * next recv must run to read the end of the stream. */
-		if (n > 0 && (size_t)n < loop->scratch_size && !h->hup)
-			h->readable = false;
-		h->read_op = NULL;
-		complete_now(loop, op, n < 0 ? -errno : (int32_t)n, loop->scratch, 0);
+		if (n > 0 && (size_t)n < sizeof(st->scratch) && !EP(h)->hup)
+			EP(h)->readable = false;
+		EP(h)->read_op = NULL;
+		complete_now(loop, op, n < 0 ? -errno : (int32_t)n, st->scratch, 0);
 		return;
 	}
-	for (int i = 0; i < ACCEPTS_PER_TURN && h->read_op == op; i++) {
+	for (int i = 0; i < ACCEPTS_PER_TURN && EP(h)->read_op == op; i++) {
 		int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 		if (cfd >= 0) {
@@ -227,13 +230,13 @@ static void try_read(struct net_loop *loop, struct net__handle *h)
 			continue;
 		}
 		if (errno == EAGAIN || errno == EWOULDBLOCK) {
-			h->readable = false;
+			EP(h)->readable = false;
 			return;
 		}
 		if (errno == EINTR || errno == ECONNABORTED)
 			continue;
 		/* Like a multishot accept that fails: the op ends. */
-		h->read_op = NULL;
+		EP(h)->read_op = NULL;
 		complete_now(loop, op, -errno, NULL, 0);
 		return;
 	}
@@ -241,7 +244,7 @@ static void try_read(struct net_loop *loop, struct net__handle *h)
 
 static void try_write(struct net_loop *loop, struct net__handle *h)
 {
-	struct net__op *op = h->write_op;
+	struct net__op *op = EP(h)->write_op;
 	int fd = (int)h->sock;
 
 	if (op->type == NET__OP_CONNECT) {
@@ -250,7 +253,7 @@ static void try_write(struct net_loop *loop, struct net__handle *h)
 
 		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0)
 			soerr = errno;
-		h->write_op = NULL;
+		EP(h)->write_op = NULL;
 		complete_now(loop, op, -soerr, NULL, 0);
 		return;
 	}
@@ -263,20 +266,20 @@ static void try_write(struct net_loop *loop, struct net__handle *h)
 		total += op->iov[i].iov_len;
 	n = sendmsg(fd, &msg, MSG_NOSIGNAL);
 	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-		h->writable = false;
+		EP(h)->writable = false;
 		return;
 	}
 	if (n >= 0 && (size_t)n < total)
-		h->writable = false; /* the kernel buffer is full */
-	h->write_op = NULL;
+		EP(h)->writable = false; /* the kernel buffer is full */
+	EP(h)->write_op = NULL;
 	complete_now(loop, op, n < 0 ? -errno : (int32_t)n, NULL, 0);
 }
 
 static void try_handle(struct net_loop *loop, struct net__handle *h)
 {
-	if (h->read_op && h->readable)
+	if (EP(h)->read_op && EP(h)->readable)
 		try_read(loop, h);
-	if (h->write_op && h->writable)
+	if (EP(h)->write_op && EP(h)->writable)
 		try_write(loop, h);
 }
 
@@ -288,14 +291,14 @@ static void run_ready(struct net_loop *loop)
 	struct net__handle *h = st->ready;
 
 	st->ready = NULL;
-	for (struct net__handle *p = h; p; p = p->ready_next)
-		p->in_ready_list = false;
+	for (struct net__handle *p = h; p; p = EP(p)->ready_next)
+		EP(p)->in_ready_list = false;
 	while (h) {
-		struct net__handle *next = h->ready_next;
+		struct net__handle *next = EP(h)->ready_next;
 
 		try_handle(loop, h);
 		/* A still-ready accept (limit reached) gets another turn. */
-		if (h->read_op && h->readable && h->read_op->type == NET__OP_ACCEPT)
+		if (EP(h)->read_op && EP(h)->readable && EP(h)->read_op->type == NET__OP_ACCEPT)
 			ready_add(st, h);
 		h = next;
 	}
@@ -308,10 +311,10 @@ static void run_done(struct net_loop *loop)
 	while (st->done_head) {
 		struct net__op *op = st->done_head;
 
-		st->done_head = op->done_next;
+		st->done_head = op->priv.epoll.done_next;
 		if (!st->done_head)
 			st->done_tail = NULL;
-		complete_now(loop, op, op->done_res, NULL, 0);
+		complete_now(loop, op, op->priv.epoll.done_res, NULL, 0);
 	}
 }
 
@@ -340,12 +343,12 @@ static int epoll_run(struct net_loop *loop, int timeout_ms)
 			continue;
 		}
 		if (ev->events & (EPOLLIN | EPOLLRDHUP | EPOLLERR | EPOLLHUP))
-			h->readable = true;
+			EP(h)->readable = true;
 		if (ev->events & (EPOLLRDHUP | EPOLLERR | EPOLLHUP))
-			h->hup = true;
+			EP(h)->hup = true;
 		if (ev->events & (EPOLLOUT | EPOLLERR | EPOLLHUP))
-			h->writable = true;
-		if ((h->read_op && h->readable) || (h->write_op && h->writable))
+			EP(h)->writable = true;
+		if ((EP(h)->read_op && EP(h)->readable) || (EP(h)->write_op && EP(h)->writable))
 			ready_add(st, h);
 	}
 	run_ready(loop);
@@ -366,7 +369,7 @@ static void epoll_wake(struct net_loop *loop)
 static void epoll_recv_release(struct net_loop *loop, uint32_t buf_id)
 {
 	(void)loop;
-	(void)buf_id; /* the per-loop scratch buffer is reused as is */
+	(void)buf_id; /* the engine's scratch buffer is reused as is */
 }
 
 const struct net__engine net__engine_epoll = {

@@ -5,7 +5,8 @@
  * are drained in batches (GetQueuedCompletionStatusEx) and other threads
  * wake the loop with PostQueuedCompletionStatus. Every socket is associated
  * with its loop's port at attach, and every op carries its own OVERLAPPED
- * (struct net__op.ov), so a completion leads straight back to its op.
+ * (struct net__iocp_op.ov, engine.h), so a completion leads straight back
+ * to its op.
  * Completion packets are always queued, even for calls that finish at once
  * (FILE_SKIP_COMPLETION_PORT_ON_SUCCESS is not set): that is what keeps
  * completions out of submit().
@@ -16,7 +17,7 @@
  *   KEY_ACCEPT  an AcceptEx on a listening socket: the OVERLAPPED is an
  *               accept slot's;
  *   KEY_DONE    a result the engine decided itself (shutdown()), posted so
- *               it is delivered by run(): op->done_res;
+ *               it is delivered by run(): op->priv.iocp.done_res;
  *   KEY_WAKE    a cross-thread wake; nothing to dispatch.
  *
  * Accept: the core posts one multishot ACCEPT op; the engine keeps
@@ -41,16 +42,19 @@
  * accepted ones to AcceptEx. A pooled socket stays associated with its
  * loop's port and so never leaves that loop: accepted sockets are reused
  * only when the runtime has one loop, since the core deals accepted
- * sockets to all loops. Where reuse does not work (Wine), SHUTDOWN is
- * shutdown(SD_BOTH), sockets are closed and new ones made; a ConnectEx
+ * sockets to all loops. Otherwise SHUTDOWN is shutdown(SD_SEND) (the core
+ * reads on until the peer's EOF, then closes); where reuse does not work
+ * (Wine) that is always so, sockets are closed and new ones made; a ConnectEx
  * that still fails with WSAEISCONN on a reused socket turns connect reuse
  * off for the process and retries on a new socket. net_iocp_counters()
  * (net/net_iocp.h) says which paths ran; RINGGATE_IOCP_REUSE=off|on
- * overrides the self-test (choose_reuse).
+ * overrides the self-test (choose_reuse). The self-test itself is
+ * iocp_reuse_probe.c.
  *
  * The engine is plain C11 plus the Windows API (no compiler extensions).
  */
 #include "internal.h"
+#include "iocp.h"
 #include "net/net_iocp.h"
 
 #include <mswsock.h>
@@ -60,16 +64,10 @@
 #define IOCP_BATCH 256
 #define ACCEPTS_POSTED 8
 #define REUSE_POOL_MAX 256
-/* AcceptEx wants 16 bytes more than the largest address, per address. */
-#define ACCEPT_ADDR_LEN (sizeof(struct sockaddr_storage) + 16)
-/* Self-test: how long a loopback operation may take before it counts as
- * never completing. Generous: a wrong "no" only costs the optimisation. */
-#define PROBE_WAIT_MS 2000
-#define PROBE_RECV_WAIT_MS 300
 
 enum completion_key { KEY_IO, KEY_ACCEPT, KEY_DONE, KEY_WAKE };
 
-/* net__handle.iocp_flags */
+/* net__iocp_handle.flags */
 #define IOCP_H_DIALED 1u   /* a CONNECT was submitted on it           */
 #define IOCP_H_REUSED 2u   /* taken from the reuse pool               */
 #define IOCP_H_REUSABLE 4u /* DisconnectEx(TF_REUSE_SOCKET) completed */
@@ -164,18 +162,6 @@ static struct iocp_state *state_of(struct net_loop *loop)
 	return loop->engine_state;
 }
 
-/* 0 when an overlapped call is under way (its completion will be queued),
- * else the call's error. */
-static int started(bool ok)
-{
-	DWORD err;
-
-	if (ok)
-		return 0;
-	err = (DWORD)WSAGetLastError();
-	return err == WSA_IO_PENDING ? 0 : net__wsa_errno(err);
-}
-
 /* The result of a completed overlapped call: bytes, or -errno. */
 static int32_t io_result(SOCKET sock, OVERLAPPED *ov, DWORD bytes)
 {
@@ -262,7 +248,7 @@ static void spare_close_all(struct spare_pool *pool)
 		closesocket(pool->sock[--pool->count]);
 }
 
-bool net__iocp_reuse_take(struct net_loop *loop, int family, net_socket_t *out)
+bool net__iocp_reuse_take(struct net_loop *loop, int family, net__sock_t *out)
 {
 	struct iocp_state *st = state_of(loop);
 	SOCKET sock;
@@ -274,225 +260,8 @@ bool net__iocp_reuse_take(struct net_loop *loop, int family, net_socket_t *out)
 		return false;
 	/* attach will find it already on this port and must accept that. */
 	st->taken = sock;
-	*out = (net_socket_t)sock;
+	*out = (net__sock_t)sock;
 	return true;
-}
-
-/* ---- the self-test: does socket reuse work here? ---------------------------------- */
-
-struct probe_io {
-	OVERLAPPED ov;
-	char addrs[2 * ACCEPT_ADDR_LEN];
-	char byte;
-};
-
-/* Wait for io's own completion; false on failure or timeout. */
-static bool probe_wait(HANDLE port, struct probe_io *io, DWORD ms)
-{
-	for (;;) {
-		DWORD bytes;
-		ULONG_PTR key;
-		OVERLAPPED *ov = NULL;
-		BOOL ok = GetQueuedCompletionStatus(port, &bytes, &key, &ov, ms);
-
-		if (!ov)
-			return false;
-		if (ov == &io->ov)
-			return ok != FALSE;
-	}
-}
-
-static SOCKET probe_socket(HANDLE port)
-{
-	net_socket_t sock;
-
-	if (net__sock_new(AF_INET, &sock) != 0)
-		return INVALID_SOCKET;
-	if (CreateIoCompletionPort((HANDLE)(SOCKET)sock, port, 0, 0) == NULL) {
-		closesocket((SOCKET)sock);
-		return INVALID_SOCKET;
-	}
-	return (SOCKET)sock;
-}
-
-static bool probe_bind_any(SOCKET sock)
-{
-	struct sockaddr_in any;
-
-	memset(&any, 0, sizeof(any));
-	any.sin_family = AF_INET;
-	return bind(sock, (struct sockaddr *)&any, sizeof(any)) == 0;
-}
-
-/* The connection waiting on listener, without blocking for long. */
-static SOCKET probe_accept(SOCKET listener)
-{
-	struct timeval wait = { PROBE_WAIT_MS / 1000, 0 };
-	fd_set readable;
-
-	FD_ZERO(&readable);
-	FD_SET(listener, &readable);
-	if (select(0, &readable, NULL, NULL, &wait) != 1)
-		return INVALID_SOCKET;
-	return accept(listener, NULL, NULL);
-}
-
-/* Disconnect a connected socket for reuse as the engine does: only once
- * the peer's close has arrived (a receive of 0 bytes). */
-static bool probe_disconnect(HANDLE port, struct probe_io *io, SOCKET sock, SOCKET peer)
-{
-	WSABUF wb;
-	DWORD bytes = 0, flags = 0;
-
-	closesocket(peer);
-	wb.len = 1;
-	wb.buf = &io->byte;
-	memset(&io->ov, 0, sizeof(io->ov));
-	if (started(WSARecv(sock, &wb, 1, NULL, &flags, &io->ov, NULL) == 0) != 0 ||
-	    !probe_wait(port, io, PROBE_WAIT_MS) ||
-	    !WSAGetOverlappedResult(sock, &io->ov, &bytes, FALSE, &flags) || bytes != 0)
-		return false;
-	memset(&io->ov, 0, sizeof(io->ov));
-	return started(disconnect_ex(sock, &io->ov, TF_REUSE_SOCKET, 0)) == 0 &&
-	       probe_wait(port, io, PROBE_WAIT_MS);
-}
-
-/*
- * The self-test's overlapped blocks are static: an operation Wine never
- * completes must not write into freed memory later. The self-test runs
- * once per process (INIT_ONCE), so one block per test is enough.
- */
-static struct probe_io connect_probe_io, accept_probe_io;
-
-/* ConnectEx, DisconnectEx(TF_REUSE_SOCKET), ConnectEx again. */
-static bool probe_connect_reuse(HANDLE port, SOCKET listener, const struct sockaddr_in *to)
-{
-	struct probe_io *io = &connect_probe_io;
-	SOCKET sock = probe_socket(port);
-	SOCKET peer;
-	bool works = false;
-
-	if (sock == INVALID_SOCKET || !probe_bind_any(sock))
-		goto out;
-	if (started(connect_ex(sock, (const struct sockaddr *)to, sizeof(*to), NULL, 0, NULL,
-			       &io->ov)) != 0 ||
-	    !probe_wait(port, io, PROBE_WAIT_MS))
-		goto out;
-	setsockopt(sock, SOL_SOCKET, SO_UPDATE_CONNECT_CONTEXT, NULL, 0);
-	peer = probe_accept(listener);
-	if (peer == INVALID_SOCKET || !probe_disconnect(port, io, sock, peer))
-		goto out;
-	memset(&io->ov, 0, sizeof(io->ov));
-	if (started(connect_ex(sock, (const struct sockaddr *)to, sizeof(*to), NULL, 0, NULL,
-			       &io->ov)) != 0 ||
-	    !probe_wait(port, io, PROBE_WAIT_MS))
-		goto out;
-	peer = probe_accept(listener);
-	if (peer != INVALID_SOCKET)
-		closesocket(peer);
-	works = true;
-out:
-	if (sock != INVALID_SOCKET)
-		closesocket(sock);
-	return works;
-}
-
-static bool probe_accept_into(HANDLE port, struct probe_io *io, SOCKET listener, SOCKET sock,
-			      const struct sockaddr_in *to, SOCKET *client /* OUT */)
-{
-	DWORD bytes;
-
-	memset(&io->ov, 0, sizeof(io->ov));
-	*client = INVALID_SOCKET;
-	if (started(accept_ex(listener, sock, io->addrs, 0, (DWORD)ACCEPT_ADDR_LEN,
-			      (DWORD)ACCEPT_ADDR_LEN, &bytes, &io->ov)) != 0)
-		return false;
-	*client = socket(AF_INET, SOCK_STREAM, IPPROTO_TCP);
-	if (*client == INVALID_SOCKET ||
-	    connect(*client, (const struct sockaddr *)to, sizeof(*to)) != 0 ||
-	    !probe_wait(port, io, PROBE_WAIT_MS))
-		return false;
-	return setsockopt(sock, SOL_SOCKET, SO_UPDATE_ACCEPT_CONTEXT, (const char *)&listener,
-			  sizeof(listener)) == 0;
-}
-
-/* Send io->byte back from sock; the client must get it. */
-static bool probe_echo_back(HANDLE port, struct probe_io *io, SOCKET sock, SOCKET client)
-{
-	struct timeval wait = { 0, PROBE_RECV_WAIT_MS * 1000 };
-	fd_set readable;
-	WSABUF wb;
-	char got = 0;
-
-	wb.len = 1;
-	wb.buf = &io->byte;
-	memset(&io->ov, 0, sizeof(io->ov));
-	if (started(WSASend(sock, &wb, 1, NULL, 0, &io->ov, NULL) == 0) != 0 ||
-	    !probe_wait(port, io, PROBE_WAIT_MS))
-		return false;
-	FD_ZERO(&readable);
-	FD_SET(client, &readable);
-	return select(0, &readable, NULL, NULL, &wait) == 1 && recv(client, &got, 1, 0) == 1 &&
-	       got == io->byte;
-}
-
-/* AcceptEx, DisconnectEx(TF_REUSE_SOCKET), AcceptEx again; then the
- * reused socket must receive and send (Wine 8: a send fails with
- * WSAESHUTDOWN; other versions: the receive never completes). */
-static bool probe_accept_reuse(HANDLE port, SOCKET listener, const struct sockaddr_in *to)
-{
-	struct probe_io *io = &accept_probe_io;
-	SOCKET sock = probe_socket(port);
-	SOCKET client = INVALID_SOCKET;
-	WSABUF wb;
-	DWORD flags = 0;
-	bool works = false, disconnected;
-
-	if (sock == INVALID_SOCKET || !probe_accept_into(port, io, listener, sock, to, &client))
-		goto out;
-	disconnected = probe_disconnect(port, io, sock, client);
-	client = INVALID_SOCKET; /* probe_disconnect closed it */
-	if (!disconnected || !probe_accept_into(port, io, listener, sock, to, &client) ||
-	    send(client, "r", 1, 0) != 1)
-		goto out;
-	wb.len = 1;
-	wb.buf = &io->byte;
-	memset(&io->ov, 0, sizeof(io->ov));
-	if (started(WSARecv(sock, &wb, 1, NULL, &flags, &io->ov, NULL) == 0) != 0)
-		goto out;
-	works = probe_wait(port, io, PROBE_RECV_WAIT_MS) && io->byte == 'r' &&
-		probe_echo_back(port, io, sock, client);
-out:
-	if (client != INVALID_SOCKET)
-		closesocket(client);
-	if (sock != INVALID_SOCKET)
-		closesocket(sock);
-	return works;
-}
-
-static void probe_reuse(void)
-{
-	struct sockaddr_storage addr;
-	socklen_t addr_len;
-	net_socket_t listener;
-	uint16_t port_no;
-	HANDLE port = CreateIoCompletionPort(INVALID_HANDLE_VALUE, NULL, 0, 1);
-
-	if (!port)
-		return;
-	if (net__sock_addr("127.0.0.1", 0, &addr, &addr_len) == 0 &&
-	    net__sock_listen(&addr, addr_len, 8, &listener, &port_no) == 0) {
-		((struct sockaddr_in *)&addr)->sin_port = htons(port_no);
-		if (CreateIoCompletionPort((HANDLE)(SOCKET)listener, port, 0, 0) != NULL) {
-			const struct sockaddr_in *to = (const struct sockaddr_in *)&addr;
-
-			if (probe_connect_reuse(port, (SOCKET)listener, to))
-				InterlockedExchange(&connect_reuse_works, 1);
-			accept_reuse_works = probe_accept_reuse(port, (SOCKET)listener, to);
-		}
-		closesocket((SOCKET)listener);
-	}
-	CloseHandle(port);
 }
 
 /*
@@ -510,7 +279,15 @@ static void choose_reuse(const char *mode)
 		accept_reuse_works = true;
 		return;
 	}
-	probe_reuse();
+	{
+		const struct net__iocp_ext ext = { accept_ex, connect_ex, disconnect_ex };
+		bool connect_works, accept_works;
+
+		net__iocp_probe_reuse(&ext, &connect_works, &accept_works);
+		if (connect_works)
+			InterlockedExchange(&connect_reuse_works, 1);
+		accept_reuse_works = accept_works;
+	}
 }
 
 /* ---- probe, init, fini ------------------------------------------------------------- */
@@ -529,7 +306,7 @@ static BOOL CALLBACK probe_run(PINIT_ONCE once, PVOID param, PVOID *context)
 {
 	GUID accept_guid = WSAID_ACCEPTEX, connect_guid = WSAID_CONNECTEX;
 	GUID disconnect_guid = WSAID_DISCONNECTEX, sockaddrs_guid = WSAID_GETACCEPTEXSOCKADDRS;
-	net_socket_t sock;
+	net__sock_t sock;
 	int err;
 
 	(void)once;
@@ -609,9 +386,9 @@ static void iocp_fini(struct net_loop *loop)
  */
 static bool reuse_wanted(const struct iocp_state *st, const struct net__handle *h)
 {
-	if (!(h->iocp_flags & IOCP_H_PEER_CLOSED))
+	if (!(h->priv.iocp.flags & IOCP_H_PEER_CLOSED))
 		return false;
-	if (h->iocp_flags & IOCP_H_DIALED)
+	if (h->priv.iocp.flags & IOCP_H_DIALED)
 		return connect_reuse_on() && st->dialed.count < REUSE_POOL_MAX;
 	return st->accept_reuse_here && st->accepted.count < REUSE_POOL_MAX;
 }
@@ -633,14 +410,14 @@ static int iocp_attach(struct net_loop *loop, struct net__handle *h)
 	SOCKET sock = (SOCKET)h->sock;
 	enum completion_key key = is_listening(sock) ? KEY_ACCEPT : KEY_IO;
 
-	h->iocp_flags = 0;
+	h->priv.iocp.flags = 0;
 	if (CreateIoCompletionPort((HANDLE)sock, st->port, (ULONG_PTR)key, 0) != NULL)
 		return 0;
 	/* A pooled socket is on this port already (and only ever on this
 	 * loop's: pools never leave their loop). */
 	if (GetLastError() == ERROR_INVALID_PARAMETER && sock == st->taken) {
 		st->taken = INVALID_SOCKET;
-		h->iocp_flags = IOCP_H_REUSED;
+		h->priv.iocp.flags = IOCP_H_REUSED;
 		return 0;
 	}
 	return net__wsa_errno(GetLastError());
@@ -663,9 +440,9 @@ static void iocp_detach(struct net_loop *loop, struct net__handle *h)
 
 	/* Asked again: a refused ConnectEx may have turned reuse off since
 	 * the DisconnectEx was posted. */
-	if (!(h->iocp_flags & IOCP_H_REUSABLE) || !reuse_wanted(st, h))
+	if (!(h->priv.iocp.flags & IOCP_H_REUSABLE) || !reuse_wanted(st, h))
 		return;
-	pool = h->iocp_flags & IOCP_H_DIALED ? &st->dialed : &st->accepted;
+	pool = h->priv.iocp.flags & IOCP_H_DIALED ? &st->dialed : &st->accepted;
 	if (spare_push(pool, (SOCKET)h->sock, family_of((SOCKET)h->sock)))
 		h->sock = NET__SOCK_INVALID; /* kept: the core's close skips it */
 }
@@ -683,7 +460,7 @@ static int accept_post(struct iocp_state *st, struct accept_slot *slot)
 		sock = spare_pop(&st->accepted, set->family);
 	slot->reused = sock != INVALID_SOCKET;
 	if (!slot->reused) {
-		net_socket_t fresh;
+		net__sock_t fresh;
 
 		err = net__sock_new(set->family, &fresh);
 		if (err)
@@ -692,7 +469,7 @@ static int accept_post(struct iocp_state *st, struct accept_slot *slot)
 	}
 	memset(&slot->ov, 0, sizeof(slot->ov));
 	slot->sock = sock;
-	err = started(accept_ex(set->listen, sock, slot->addrs, 0, (DWORD)ACCEPT_ADDR_LEN,
+	err = net__iocp_started(accept_ex(set->listen, sock, slot->addrs, 0, (DWORD)ACCEPT_ADDR_LEN,
 				(DWORD)ACCEPT_ADDR_LEN, &bytes, &slot->ov));
 	if (err) {
 		closesocket(sock);
@@ -830,10 +607,11 @@ static int recv_post(struct iocp_state *st, struct net__op *op)
 
 	if (err)
 		return err;
-	op->buf_id = id;
+	op->priv.iocp.buf_id = id;
 	wb.len = st->buf_size;
 	wb.buf = (char *)st->bufs[id];
-	err = started(WSARecv((SOCKET)op->handle->sock, &wb, 1, NULL, &flags, &op->ov, NULL) == 0);
+	err = net__iocp_started(WSARecv((SOCKET)op->handle->sock, &wb, 1, NULL, &flags,
+					&op->priv.iocp.ov, NULL) == 0);
 	if (err)
 		recv_buf_put(st, id);
 	return err;
@@ -848,8 +626,8 @@ static int send_post(struct net__op *op)
 		wb[i].buf = op->iov[i].iov_base;
 	}
 	/* WSASend copies the WSABUF array before it returns. */
-	return started(WSASend((SOCKET)op->handle->sock, wb, op->iov_count, NULL, 0, &op->ov,
-			       NULL) == 0);
+	return net__iocp_started(WSASend((SOCKET)op->handle->sock, wb, op->iov_count, NULL, 0,
+					 &op->priv.iocp.ov, NULL) == 0);
 }
 
 /* ConnectEx needs a bound socket: any address of the family, port 0. */
@@ -871,7 +649,7 @@ static int replace_reused(struct iocp_state *st, struct net__op *op)
 {
 	struct net__handle *h = op->handle;
 	const struct net_session *s = op->owner;
-	net_socket_t fresh;
+	net__sock_t fresh;
 	int err;
 
 	InterlockedExchange(&connect_reuse_works, 0);
@@ -879,7 +657,7 @@ static int replace_reused(struct iocp_state *st, struct net__op *op)
 	spare_close_all(&st->dialed);
 	closesocket((SOCKET)h->sock);
 	h->sock = NET__SOCK_INVALID;
-	h->iocp_flags &= ~IOCP_H_REUSED;
+	h->priv.iocp.flags &= ~IOCP_H_REUSED;
 	err = net__sock_new(op->addr->ss_family, &fresh);
 	if (err)
 		return err;
@@ -899,14 +677,14 @@ static int connect_try(struct net__op *op)
 	int err;
 
 	/* A reused socket is still bound from its last connection. */
-	if (!(op->handle->iocp_flags & IOCP_H_REUSED)) {
+	if (!(op->handle->priv.iocp.flags & IOCP_H_REUSED)) {
 		err = bind_any(sock, op->addr->ss_family);
 		if (err)
 			return err;
 	}
-	memset(&op->ov, 0, sizeof(op->ov));
-	return started(connect_ex(sock, (const struct sockaddr *)op->addr, (int)op->addr_len,
-				 NULL, 0, NULL, &op->ov));
+	memset(&op->priv.iocp.ov, 0, sizeof(op->priv.iocp.ov));
+	return net__iocp_started(connect_ex(sock, (const struct sockaddr *)op->addr, (int)op->addr_len,
+				 NULL, 0, NULL, &op->priv.iocp.ov));
 }
 
 static int connect_post(struct iocp_state *st, struct net__op *op)
@@ -914,23 +692,23 @@ static int connect_post(struct iocp_state *st, struct net__op *op)
 	struct net__handle *h = op->handle;
 	int err;
 
-	h->iocp_flags |= IOCP_H_DIALED;
+	h->priv.iocp.flags |= IOCP_H_DIALED;
 	err = connect_try(op);
-	if ((err == -EISCONN || err == -EINVAL) && (h->iocp_flags & IOCP_H_REUSED)) {
+	if ((err == -EISCONN || err == -EINVAL) && (h->priv.iocp.flags & IOCP_H_REUSED)) {
 		err = replace_reused(st, op);
 		if (!err)
 			err = connect_try(op);
 	}
 	if (!err)
-		count(h->iocp_flags & IOCP_H_REUSED ? &n_connect_reused : &n_connect_fresh);
+		count(h->priv.iocp.flags & IOCP_H_REUSED ? &n_connect_reused : &n_connect_fresh);
 	return err;
 }
 
 /* A result decided here, delivered by run() like any completion. */
 static int post_done(struct iocp_state *st, struct net__op *op, int32_t res)
 {
-	op->done_res = res;
-	if (!PostQueuedCompletionStatus(st->port, 0, (ULONG_PTR)KEY_DONE, &op->ov))
+	op->priv.iocp.done_res = res;
+	if (!PostQueuedCompletionStatus(st->port, 0, (ULONG_PTR)KEY_DONE, &op->priv.iocp.ov))
 		return net__wsa_errno(GetLastError());
 	return 0;
 }
@@ -940,10 +718,10 @@ static int shutdown_post(struct iocp_state *st, struct net__op *op)
 	SOCKET sock = (SOCKET)op->handle->sock;
 
 	if (reuse_wanted(st, op->handle))
-		return started(disconnect_ex(sock, &op->ov, TF_REUSE_SOCKET, 0));
+		return net__iocp_started(disconnect_ex(sock, &op->priv.iocp.ov, TF_REUSE_SOCKET, 0));
 	count(&n_shutdown_close);
 	return post_done(st, op,
-			 shutdown(sock, SD_BOTH) == 0 ? 0
+			 shutdown(sock, SD_SEND) == 0 ? 0
 						      : net__wsa_errno((DWORD)WSAGetLastError()));
 }
 
@@ -951,7 +729,7 @@ static int iocp_submit(struct net_loop *loop, struct net__op *op)
 {
 	struct iocp_state *st = state_of(loop);
 
-	memset(&op->ov, 0, sizeof(op->ov));
+	memset(&op->priv.iocp.ov, 0, sizeof(op->priv.iocp.ov));
 	switch (op->type) {
 	case NET__OP_ACCEPT:
 		return accept_start(st, op);
@@ -977,7 +755,7 @@ static void iocp_cancel(struct net_loop *loop, struct net__op *op)
 	}
 	/* ERROR_NOT_FOUND when it already completed: its packet is queued
 	 * and reports the real result. */
-	CancelIoEx((HANDLE)(SOCKET)op->handle->sock, &op->ov);
+	CancelIoEx((HANDLE)(SOCKET)op->handle->sock, &op->priv.iocp.ov);
 }
 
 /* ---- completions --------------------------------------------------------------------------- */
@@ -988,17 +766,17 @@ static void op_done(struct net_loop *loop, struct iocp_state *st, struct net__op
 	SOCKET sock = (SOCKET)h->sock;
 	struct net__cqe cqe = { 0 };
 
-	cqe.res = io_result(sock, &op->ov, bytes);
+	cqe.res = io_result(sock, &op->priv.iocp.ov, bytes);
 	switch (op->type) {
 	case NET__OP_RECV:
 		if (cqe.res == 0)
-			h->iocp_flags |= IOCP_H_PEER_CLOSED;
+			h->priv.iocp.flags |= IOCP_H_PEER_CLOSED;
 		if (cqe.res >= 0) {
-			cqe.data = st->bufs[op->buf_id];
-			cqe.buf_id = op->buf_id;
+			cqe.data = st->bufs[op->priv.iocp.buf_id];
+			cqe.buf_id = op->priv.iocp.buf_id;
 			cqe.has_buf = true;
 		} else {
-			recv_buf_put(st, op->buf_id);
+			recv_buf_put(st, op->priv.iocp.buf_id);
 		}
 		break;
 	case NET__OP_CONNECT:
@@ -1011,7 +789,7 @@ static void op_done(struct net_loop *loop, struct iocp_state *st, struct net__op
 	case NET__OP_SHUTDOWN:
 		if (cqe.res >= 0) {
 			cqe.res = 0;
-			h->iocp_flags |= IOCP_H_REUSABLE;
+			h->priv.iocp.flags |= IOCP_H_REUSABLE;
 			count(&n_disconnect_reuse);
 		}
 		break;
@@ -1035,12 +813,12 @@ static void dispatch(struct net_loop *loop, struct iocp_state *st, const OVERLAP
 				 e->dwNumberOfBytesTransferred);
 		return;
 	case KEY_DONE:
-		op = NET__CONTAINER_OF(e->lpOverlapped, struct net__op, ov);
-		cqe.res = op->done_res;
+		op = NET__CONTAINER_OF(e->lpOverlapped, struct net__op, priv.iocp.ov);
+		cqe.res = op->priv.iocp.done_res;
 		net__complete(loop, op, &cqe);
 		return;
 	case KEY_IO:
-		op_done(loop, st, NET__CONTAINER_OF(e->lpOverlapped, struct net__op, ov),
+		op_done(loop, st, NET__CONTAINER_OF(e->lpOverlapped, struct net__op, priv.iocp.ov),
 			e->dwNumberOfBytesTransferred);
 		return;
 	}

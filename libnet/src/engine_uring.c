@@ -16,6 +16,16 @@
  * user_data is the op pointer; 0 marks a cancel request (its own CQE is
  * ignored: the cancelled op reports -ECANCELED itself); WAKE_TAG is the
  * eventfd read that lets other threads wake the loop.
+ *
+ * A full submission queue is submitted to the kernel to make room. If even
+ * that fails (io_uring_enter refusing for lack of memory, or while
+ * completions overflow), nothing is dropped: the op, or the cancel, waits
+ * on a backlog (SUBMIT, CANCEL) that run() hands to the ring before it
+ * waits; an op cancelled while still on the SUBMIT backlog never reaches
+ * the kernel and completes with -ECANCELED from run() (DONE). The wake-up
+ * read is re-armed the same way. So submit() and cancel() never fail for
+ * want of an SQE, and the contract (one completion per accepted submit,
+ * never from inside the call) holds.
  */
 #include "internal.h"
 
@@ -24,18 +34,34 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <poll.h>
 #include <stdio.h>
 #include <sys/mman.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
+/* Submission queue size; the completion queue is four times as big.
+ * RINGGATE_URING_ENTRIES overrides it (a power of two, 1..4096): the tests
+ * run with a tiny ring so that the full-queue paths execute. */
 #define SQ_ENTRIES 4096
-#define CQ_ENTRIES 16384
+#define CQ_PER_SQ 4
 #define BUF_GROUP 0
 #define WAKE_TAG 1
 
+/* The backlogs (net__op.priv.uring.backlog). */
+enum { BL_NONE, BL_SUBMIT, BL_CANCEL, BL_DONE, BL_COUNT };
+
+struct backlog {
+	struct net__op *head, *tail;
+};
+
+/* Most to wait when io_uring_enter keeps failing, so run() never spins. */
+#define ERROR_BACKOFF_MS 10
+
 struct uring_state {
 	struct io_uring ring;
+	struct backlog backlog[BL_COUNT]; /* [BL_NONE] unused             */
+	bool wake_armed;
 	struct io_uring_buf_ring *br;
 	size_t br_bytes;
 	uint8_t *bufs;
@@ -147,6 +173,8 @@ static int uring_probe(void)
 	return err;
 }
 
+/* A free SQE, or NULL when the queue is full and the kernel would not
+ * take what it holds. */
 static struct io_uring_sqe *get_sqe(struct uring_state *st)
 {
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&st->ring);
@@ -159,15 +187,45 @@ static struct io_uring_sqe *get_sqe(struct uring_state *st)
 	return sqe;
 }
 
-static int arm_wake(struct uring_state *st)
+static void backlog_push(struct uring_state *st, struct net__op *op, uint8_t which)
+{
+	struct backlog *bl = &st->backlog[which];
+
+	op->priv.uring.backlog = which;
+	op->priv.uring.next = NULL;
+	op->priv.uring.prev = bl->tail;
+	if (bl->tail)
+		bl->tail->priv.uring.next = op;
+	else
+		bl->head = op;
+	bl->tail = op;
+}
+
+static void backlog_remove(struct uring_state *st, struct net__op *op)
+{
+	struct backlog *bl = &st->backlog[op->priv.uring.backlog];
+
+	if (op->priv.uring.prev)
+		op->priv.uring.prev->priv.uring.next = op->priv.uring.next;
+	else
+		bl->head = op->priv.uring.next;
+	if (op->priv.uring.next)
+		op->priv.uring.next->priv.uring.prev = op->priv.uring.prev;
+	else
+		bl->tail = op->priv.uring.prev;
+	op->priv.uring.backlog = BL_NONE;
+}
+
+/* Re-arm the wake-up read; if there is no SQE now, run() retries. */
+static void arm_wake(struct uring_state *st)
 {
 	struct io_uring_sqe *sqe = get_sqe(st);
 
+	st->wake_armed = sqe != NULL;
 	if (!sqe)
-		return -EBUSY;
+		return;
 	io_uring_prep_read(sqe, st->wakefd, &st->wake_value, sizeof(st->wake_value), 0);
 	io_uring_sqe_set_data64(sqe, WAKE_TAG);
-	return 0;
 }
 
 /* Multishot recv came in 6.0; no opcode probe reports flag support. */
@@ -181,16 +239,25 @@ static bool kernel_at_least(int major, int minor)
 	return ma > major || (ma == major && mi >= minor);
 }
 
+/* The submission queue size: SQ_ENTRIES, or RINGGATE_URING_ENTRIES. */
+static unsigned ring_entries(void)
+{
+	const char *env = getenv("RINGGATE_URING_ENTRIES");
+	unsigned long n = env && *env ? strtoul(env, NULL, 10) : 0;
+
+	return n >= 1 && n <= SQ_ENTRIES ? round_pow2((unsigned)n) : SQ_ENTRIES;
+}
+
 static int uring_init(struct net_loop *loop)
 {
 	const struct net_runtime_config *cfg = &loop->rt->cfg;
 	struct uring_state *st = calloc(1, sizeof(*st));
-	unsigned workers[2] = { 2, 2 };
+	unsigned workers[2] = { 2, 2 }, entries = ring_entries();
 	int err;
 
 	if (!st)
 		return -ENOMEM;
-	err = ring_create(&st->ring, SQ_ENTRIES, CQ_ENTRIES);
+	err = ring_create(&st->ring, entries, entries * CQ_PER_SQ);
 	if (err)
 		goto out_free;
 	/* Blocking fallbacks (rare for sockets) must not grow threads
@@ -205,9 +272,11 @@ static int uring_init(struct net_loop *loop)
 		err = -errno;
 		goto out_bufs;
 	}
-	err = arm_wake(st);
-	if (err)
+	arm_wake(st);
+	if (!st->wake_armed) {
+		err = -EBUSY;
 		goto out_wakefd;
+	}
 	loop->engine_state = st;
 	return 0;
 
@@ -246,14 +315,11 @@ static void uring_detach(struct net_loop *loop, struct net__handle *h)
 	(void)h;
 }
 
-static int uring_submit(struct net_loop *loop, struct net__op *op)
+/* Fill sqe for op. */
+static void prep_op(struct uring_state *st, struct io_uring_sqe *sqe, struct net__op *op)
 {
-	struct uring_state *st = loop->engine_state;
-	struct io_uring_sqe *sqe = get_sqe(st);
 	int fd = (int)op->handle->sock;
 
-	if (!sqe)
-		return -EBUSY;
 	switch (op->type) {
 	case NET__OP_ACCEPT:
 		io_uring_prep_multishot_accept(sqe, fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -282,35 +348,109 @@ static int uring_submit(struct net_loop *loop, struct net__op *op)
 		{
 			struct net__send_block *b =
 				NET__CONTAINER_OF(op->iov, struct net__send_block, iov);
+			struct msghdr *msg = &b->priv.uring.msg;
 
-			memset(&b->msg, 0, sizeof(b->msg));
-			b->msg.msg_iov = op->iov;
-			b->msg.msg_iovlen = op->iov_count;
-			io_uring_prep_sendmsg(sqe, fd, &b->msg, MSG_NOSIGNAL);
+			memset(msg, 0, sizeof(*msg));
+			msg->msg_iov = op->iov;
+			msg->msg_iovlen = op->iov_count;
+			io_uring_prep_sendmsg(sqe, fd, msg, MSG_NOSIGNAL);
 		}
 		break;
 	case NET__OP_CONNECT:
 		io_uring_prep_connect(sqe, fd, (const struct sockaddr *)op->addr, op->addr_len);
 		break;
 	case NET__OP_SHUTDOWN:
-		io_uring_prep_shutdown(sqe, fd, SHUT_RDWR);
+		io_uring_prep_shutdown(sqe, fd, SHUT_WR);
 		break;
 	}
 	io_uring_sqe_set_data(sqe, op);
+}
+
+static void prep_cancel(struct io_uring_sqe *sqe, struct net__op *op)
+{
+	io_uring_prep_cancel(sqe, op, 0);
+	io_uring_sqe_set_data64(sqe, 0);
+}
+
+static int uring_submit(struct net_loop *loop, struct net__op *op)
+{
+	struct uring_state *st = loop->engine_state;
+	struct io_uring_sqe *sqe;
+
+	op->priv.uring.backlog = BL_NONE;
+	/* Behind a backlog: queue too, so ops keep their order. */
+	sqe = st->backlog[BL_SUBMIT].head ? NULL : get_sqe(st);
+	if (!sqe) {
+		backlog_push(st, op, BL_SUBMIT);
+		return 0;
+	}
+	prep_op(st, sqe, op);
 	return 0;
 }
 
 static void uring_cancel(struct net_loop *loop, struct net__op *op)
 {
 	struct uring_state *st = loop->engine_state;
-	struct io_uring_sqe *sqe = get_sqe(st);
+	struct io_uring_sqe *sqe;
 
-	/* With no SQE even after a submit, the op still ends: close() or
-	 * the peer will complete it; cancellation only hurries it. */
-	if (!sqe)
+	switch (op->priv.uring.backlog) {
+	case BL_SUBMIT:
+		/* The kernel never saw it: it ends here, from run(). */
+		backlog_remove(st, op);
+		backlog_push(st, op, BL_DONE);
 		return;
-	io_uring_prep_cancel(sqe, op, 0);
-	io_uring_sqe_set_data64(sqe, 0);
+	case BL_CANCEL:
+	case BL_DONE:
+		return;
+	}
+	sqe = st->backlog[BL_SUBMIT].head ? NULL : get_sqe(st);
+	if (!sqe) {
+		backlog_push(st, op, BL_CANCEL);
+		return;
+	}
+	prep_cancel(sqe, op);
+}
+
+/* Hand the backlogs to the ring, oldest first and submits before cancels
+ * (a cancel may be for an op on the SUBMIT backlog). False if some are
+ * still waiting. */
+static bool flush_backlogs(struct uring_state *st)
+{
+	static const uint8_t order[] = { BL_SUBMIT, BL_CANCEL };
+
+	if (!st->wake_armed)
+		arm_wake(st);
+	for (size_t i = 0; i < sizeof(order); i++) {
+		struct backlog *bl = &st->backlog[order[i]];
+
+		while (bl->head) {
+			struct net__op *op = bl->head;
+			struct io_uring_sqe *sqe = get_sqe(st);
+
+			if (!sqe)
+				return false;
+			backlog_remove(st, op);
+			if (order[i] == BL_SUBMIT)
+				prep_op(st, sqe, op);
+			else
+				prep_cancel(sqe, op);
+		}
+	}
+	return st->wake_armed;
+}
+
+/* Ops cancelled before they were submitted end now, with -ECANCELED. */
+static void complete_cancelled(struct net_loop *loop, struct uring_state *st)
+{
+	struct backlog *bl = &st->backlog[BL_DONE];
+
+	while (bl->head) {
+		struct net__op *op = bl->head;
+		struct net__cqe c = { .res = -ECANCELED };
+
+		backlog_remove(st, op);
+		net__complete(loop, op, &c);
+	}
 }
 
 static void dispatch(struct net_loop *loop, struct uring_state *st, struct io_uring_cqe *cqe)
@@ -324,8 +464,15 @@ static void dispatch(struct net_loop *loop, struct uring_state *st, struct io_ur
 		arm_wake(st);
 		return;
 	}
-	if (cqe->flags & IORING_CQE_F_MORE)
+	if (cqe->flags & IORING_CQE_F_MORE) {
 		c.flags |= NET__CQE_MORE;
+	} else {
+		struct net__op *op = io_uring_cqe_get_data(cqe);
+
+		/* Its final completion: a cancel still waiting is moot. */
+		if (op->priv.uring.backlog == BL_CANCEL)
+			backlog_remove(st, op);
+	}
 	if (cqe->flags & IORING_CQE_F_BUFFER) {
 		c.has_buf = true;
 		c.buf_id = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
@@ -341,6 +488,9 @@ static int uring_run(struct net_loop *loop, int timeout_ms)
 	unsigned head, seen = 0;
 	int err;
 
+	/* Work still waiting for SQEs, or ops to end: do not sleep on it. */
+	if (!flush_backlogs(st) || st->backlog[BL_DONE].head)
+		timeout_ms = 0;
 	if (timeout_ms == 0) {
 		err = io_uring_submit_and_get_events(&st->ring);
 	} else if (timeout_ms < 0) {
@@ -353,14 +503,25 @@ static int uring_run(struct net_loop *loop, int timeout_ms)
 
 		err = io_uring_submit_and_wait_timeout(&st->ring, &cqe, 1, &ts, NULL);
 	}
-	if (err < 0 && err != -ETIME && err != -EINTR && err != -EBUSY)
-		return err;
 	loop->now_ms = net__now_ms();
+	/* Whatever the error, dispatch what is there: -EBUSY, for one, means
+	 * completions are waiting to be reaped. */
 	io_uring_for_each_cqe(&st->ring, head, cqe) {
 		dispatch(loop, st, cqe);
 		seen++;
 	}
 	io_uring_cq_advance(&st->ring, seen);
+	complete_cancelled(loop, st);
+	if (err < 0 && err != -ETIME && err != -EINTR && !seen) {
+		/* Nothing came of it (-ENOMEM, -EAGAIN ...): wait a little for
+		 * a completion rather than spin, then the loop tries again. */
+		struct pollfd pfd = { .fd = st->ring.ring_fd, .events = POLLIN };
+		int ms = timeout_ms < 0 || timeout_ms > ERROR_BACKOFF_MS ? ERROR_BACKOFF_MS : timeout_ms;
+
+		(void)poll(&pfd, 1, ms);
+		loop->now_ms = net__now_ms();
+		return err;
+	}
 	return 0;
 }
 

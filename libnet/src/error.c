@@ -28,7 +28,7 @@ const char *net_strerror(int err)
 	case EMSGSIZE: return "Message too long";
 	case EBADMSG: return "Bad message";
 	case ENOTSUP: return "Operation not supported";
-	case ESHUTDOWN: return "Cannot send after transport endpoint shutdown";
+	case NET_ESHUTDOWN: return "Cannot send after transport endpoint shutdown";
 	}
 #endif
 	/* strerror() is not thread-safe in general, but glibc's and mingw's

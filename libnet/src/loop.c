@@ -6,7 +6,7 @@
  *   2. run due timers;
  *   3. flush: submit one gathered send per session with queued bytes,
  *      re-post starved receives, finish sessions whose last op completed;
- *   4. engine->run(): submit, wait for completions (until the next timer,
+ *   4. the engine's run(): submit, wait for completions (until the next timer,
  *      or not at all if a task is already queued), dispatch them.
  * Steps 1-3 come before the wait so that everything a turn produced goes to
  * the kernel in the same io_uring_enter (or the same pass of syscalls).
@@ -101,18 +101,27 @@ void net__loop_wake(struct net_loop *loop)
 {
 	pthread_mutex_lock(&loop->post_lock);
 	if (!loop->stopped)
-		loop->engine->wake(loop);
+		net__engine_wake(loop);
 	pthread_mutex_unlock(&loop->post_lock);
 }
 
-int net__loop_post_task(struct net_loop *loop, struct net__task *task)
+int net__loop_post_task(struct net_loop *loop, struct net__task *task, size_t bytes,
+			bool bounded)
 {
+	int err = 0;
+
 	task->next = NULL;
+	task->bytes = bytes;
 	pthread_mutex_lock(&loop->post_lock);
-	if (loop->stopped) {
+	if (loop->stopped)
+		err = -NET_ESHUTDOWN;
+	else if (bounded && loop->post_bytes + bytes > loop->rt->cfg.post_queue_max)
+		err = -ENOBUFS;
+	if (err) {
 		pthread_mutex_unlock(&loop->post_lock);
-		return -ESHUTDOWN;
+		return err;
 	}
+	loop->post_bytes += bytes;
 	if (loop->post_tail)
 		loop->post_tail->next = task;
 	else
@@ -121,7 +130,7 @@ int net__loop_post_task(struct net_loop *loop, struct net__task *task)
 	/* One wake-up per batch: only the poster that flips the flag pays for
 	 * the wake; the loop clears it before draining. */
 	if (!atomic_exchange(&loop->wake_pending, true) && !net__on_loop(loop))
-		loop->engine->wake(loop);
+		net__engine_wake(loop);
 	pthread_mutex_unlock(&loop->post_lock);
 	return 0;
 }
@@ -142,7 +151,7 @@ static void run_plain_task(struct net_loop *loop, void *arg)
 	fn(loop, fn_arg);
 }
 
-int net_loop_post(struct net_loop *loop, net_task_fn fn, void *arg)
+static int post_plain(struct net_loop *loop, net_task_fn fn, void *arg, bool bounded)
 {
 	struct plain_task *pt = malloc(sizeof(*pt));
 	int err;
@@ -153,10 +162,20 @@ int net_loop_post(struct net_loop *loop, net_task_fn fn, void *arg)
 	pt->task.arg = pt;
 	pt->fn = fn;
 	pt->arg = arg;
-	err = net__loop_post_task(loop, &pt->task);
+	err = net__loop_post_task(loop, &pt->task, sizeof(*pt), bounded);
 	if (err)
 		free(pt);
 	return err;
+}
+
+int net_loop_post(struct net_loop *loop, net_task_fn fn, void *arg)
+{
+	return post_plain(loop, fn, arg, true);
+}
+
+int net__loop_post_control(struct net_loop *loop, net_task_fn fn, void *arg)
+{
+	return post_plain(loop, fn, arg, false);
 }
 
 static bool run_posted(struct net_loop *loop)
@@ -167,6 +186,8 @@ static bool run_posted(struct net_loop *loop)
 	pthread_mutex_lock(&loop->post_lock);
 	task = loop->post_head;
 	loop->post_head = loop->post_tail = NULL;
+	/* The batch leaves the queue now and is run (and freed) below. */
+	loop->post_bytes = 0;
 	pthread_mutex_unlock(&loop->post_lock);
 	if (!task)
 		return false;
@@ -188,12 +209,8 @@ static void stop_services_on_loop(struct net_loop *loop)
 	pthread_mutex_lock(&loop->rt->lock);
 	svc = loop->rt->services;
 	pthread_mutex_unlock(&loop->rt->lock);
-	for (; svc; svc = svc->next) {
-		if (svc->kind == NET__SERVER)
-			net__server_stop_on_loop(svc, loop);
-		else
-			net__client_stop_on_loop(svc, loop);
-	}
+	for (; svc; svc = svc->next)
+		net__service_stop_on_loop(svc, loop);
 }
 
 /*
@@ -231,7 +248,7 @@ static void *loop_thread(void *arg)
 
 	current_loop = loop;
 	loop->now_ms = net__now_ms();
-	err = loop->engine->init(loop);
+	err = net__engine_init(loop);
 	pthread_mutex_lock(&rt->lock);
 	if (err && !rt->start_error)
 		rt->start_error = err;
@@ -255,7 +272,7 @@ static void *loop_thread(void *arg)
 				break;
 		}
 		timeout = atomic_load(&loop->wake_pending) ? 0 : net__timers_next_timeout(loop);
-		loop->engine->run(loop, timeout);
+		net__engine_run(loop, timeout);
 	}
 
 	/* Refuse new posts, then run what slipped in before the refusal
@@ -264,7 +281,7 @@ static void *loop_thread(void *arg)
 	loop->stopped = true;
 	pthread_mutex_unlock(&loop->post_lock);
 	run_posted(loop);
-	loop->engine->fini(loop);
+	net__engine_fini(loop);
 	current_loop = NULL;
 	return NULL;
 }
@@ -285,6 +302,8 @@ int net_runtime_create(const struct net_runtime_config *cfg, struct net_runtime 
 		rt->cfg.recv_buffers = 512;
 	if (!rt->cfg.recv_buffer_size)
 		rt->cfg.recv_buffer_size = 16384;
+	if (!rt->cfg.post_queue_max)
+		rt->cfg.post_queue_max = 64u << 20;
 	rt->loop_count = rt->cfg.loops;
 	if (!rt->loop_count) {
 #ifdef _WIN32
@@ -406,7 +425,6 @@ void net_runtime_destroy(struct net_runtime *rt)
 
 		net__loop_free_sessions(loop);
 		free(loop->timers);
-		free(loop->scratch);
 		pthread_mutex_destroy(&loop->post_lock);
 	}
 	while (rt->services) {

@@ -37,36 +37,9 @@ struct net_server {
 
 static void arm_accept(struct net_server *srv);
 
-void net__service_register(struct net_runtime *rt, struct net__service *svc)
+void net__server_fini(struct net__service *svc)
 {
-	pthread_mutex_lock(&rt->lock);
-	svc->next = rt->services;
-	rt->services = svc;
-	pthread_mutex_unlock(&rt->lock);
-}
-
-int net__session_config_normalize(struct net_session_config *cfg)
-{
-	if (!cfg->ops || (!cfg->ops->on_recv && !cfg->ops->on_frame))
-		return -EINVAL;
-	if (!cfg->max_frame)
-		cfg->max_frame = 65536;
-	if (!cfg->send_queue_max)
-		cfg->send_queue_max = 1u << 20;
-	if (!cfg->recv_buffer_max)
-		cfg->recv_buffer_max = cfg->max_frame + NET_VARINT_MAX;
-	if (!cfg->flush_timeout_ms)
-		cfg->flush_timeout_ms = 2000;
-	return 0;
-}
-
-void net__service_free(struct net__service *svc)
-{
-	if (svc->kind == NET__SERVER)
-		net__addr_limits_free(&((struct net_server *)svc)->addr_limits);
-	free(svc->owned);
-	free(svc->pool);
-	free(svc);
+	net__addr_limits_free(&((struct net_server *)svc)->addr_limits);
 }
 
 static void close_listener(struct net_server *srv)
@@ -75,7 +48,7 @@ static void close_listener(struct net_server *srv)
 		return;
 	srv->listening = false;
 	net_timer_stop(&srv->pause_timer);
-	srv->accept_loop->engine->detach(srv->accept_loop, &srv->handle);
+	net__engine_detach(srv->accept_loop, &srv->handle);
 	net__sock_close(srv->handle.sock);
 }
 
@@ -85,7 +58,7 @@ static void close_listener(struct net_server *srv)
 struct adopt_task {
 	struct net__task task;
 	struct net_server *srv;
-	net_socket_t sock;
+	net__sock_t sock;
 	struct net__addr peer;        /* family 0 when not looked up      */
 	bool addr_counted;
 };
@@ -117,7 +90,7 @@ static void run_adopt(struct net_loop *loop, void *arg)
 	free(at);
 }
 
-static void dispatch_accepted(struct net_server *srv, net_socket_t sock)
+static void dispatch_accepted(struct net_server *srv, net__sock_t sock)
 {
 	struct net_runtime *rt = srv->svc.rt;
 	struct net_loop *target = &rt->loops[srv->next_loop++ % rt->loop_count];
@@ -142,7 +115,7 @@ static void dispatch_accepted(struct net_server *srv, net_socket_t sock)
 		*at = local;
 		at->task.fn = run_adopt;
 		at->task.arg = at;
-		if (net__loop_post_task(target, &at->task) == 0)
+		if (net__loop_post_task(target, &at->task, sizeof(*at), false) == 0)
 			return;
 		free(at);
 		target = srv->accept_loop; /* could not hand it over: keep it */
@@ -183,7 +156,7 @@ static void release_addr(struct net_server *srv, const struct net__addr *peer)
 	rt->task.arg = rt;
 	rt->srv = srv;
 	rt->peer = *peer;
-	if (net__loop_post_task(srv->accept_loop, &rt->task) != 0)
+	if (net__loop_post_task(srv->accept_loop, &rt->task, sizeof(*rt), false) != 0)
 		free(rt);
 }
 
@@ -212,16 +185,16 @@ void net__listener_complete(void *listener, const struct net__cqe *cqe)
 	}
 	if (cqe->res >= 0) {
 		if (srv->listening)
-			dispatch_accepted(srv, (net_socket_t)cqe->res);
+			dispatch_accepted(srv, (net__sock_t)cqe->res);
 		else
-			net__sock_close((net_socket_t)cqe->res);
+			net__sock_close((net__sock_t)cqe->res);
 	} else if (cqe->res != -ECANCELED) {
 		NET__COUNT(loop, accept_errors, 1);
 		if (is_resource_error(cqe->res)) {
 			/* Out of descriptors or memory: retrying at once would
 			 * fail again at once. Back off, then re-arm. */
 			if (more)
-				loop->engine->cancel(loop, &srv->accept_op);
+				net__engine_cancel(loop, &srv->accept_op);
 			net_timer_start(&srv->pause_timer, ACCEPT_PAUSE_MS, 0);
 			return;
 		}
@@ -239,7 +212,7 @@ static void arm_accept(struct net_server *srv)
 	srv->accept_op.type = NET__OP_ACCEPT;
 	srv->accept_op.handle = &srv->handle;
 	srv->accept_op.owner = srv;
-	if (loop->engine->submit(loop, &srv->accept_op) == 0) {
+	if (net__engine_submit(loop, &srv->accept_op) == 0) {
 		srv->accept_op.in_flight = true;
 		loop->listener_ops++;
 		return;
@@ -260,9 +233,16 @@ static void run_start_accept(struct net_loop *loop, void *arg)
 {
 	struct net_server *srv = arg;
 
+	/* Started while the runtime drains: this loop has already stopped its
+	 * services, and a listener armed now would keep it from ever being
+	 * idle (net_runtime_stop would never return). */
+	if (atomic_load(&loop->stopping)) {
+		net__sock_close(srv->handle.sock);
+		return;
+	}
 	if (net__timer_init(&srv->pause_timer, loop, accept_pause_over, srv) != 0 ||
 	    net__timer_init(&srv->sweep_timer, loop, sweep_due, srv) != 0 ||
-	    loop->engine->attach(loop, &srv->handle) != 0) {
+	    net__engine_attach(loop, &srv->handle) != 0) {
 		/* Cannot listen on this loop after all: report through stats;
 		 * net_server_start already returned. */
 		NET__COUNT(loop, accept_errors, 1);
@@ -294,6 +274,10 @@ int net_server_start(struct net_runtime *rt, const struct net_server_config *cfg
 	srv->max_sessions = cfg->max_sessions;
 	srv->addr_limited = cfg->max_sessions_per_addr || cfg->accepts_per_addr_per_sec;
 	srv->accept_loop = &rt->loops[0];
+	if (atomic_load(&srv->accept_loop->stopping)) {
+		err = -NET_ESHUTDOWN;
+		goto out_free;
+	}
 	err = net__session_config_normalize(&srv->svc.cfg);
 	if (err)
 		goto out_free;
@@ -313,15 +297,18 @@ int net_server_start(struct net_runtime *rt, const struct net_server_config *cfg
 			       &srv->handle.sock, &srv->port);
 	if (err)
 		goto out_free_pool;
-	err = net_loop_post(srv->accept_loop, run_start_accept, srv);
-	if (err)
-		goto out_close;
+	/* Registered before the loop can start accepting, so that a stop
+	 * that begins in between finds the server and closes its listener.
+	 * From here on the runtime owns srv, even if the post fails. */
 	net__service_register(rt, &srv->svc);
+	err = net__loop_post_control(srv->accept_loop, run_start_accept, srv);
+	if (err) {
+		net__sock_close(srv->handle.sock);
+		return err;
+	}
 	*out = srv;
 	return 0;
 
-out_close:
-	net__sock_close(srv->handle.sock);
 out_free_pool:
 	net__addr_limits_free(&srv->addr_limits);
 	free(srv->svc.pool);
@@ -368,7 +355,7 @@ void net__server_stop_on_loop(struct net__service *svc, struct net_loop *loop)
 	atomic_store(&svc->stopping, true);
 	if (loop == srv->accept_loop) {
 		if (srv->accept_op.in_flight)
-			loop->engine->cancel(loop, &srv->accept_op);
+			net__engine_cancel(loop, &srv->accept_op);
 		close_listener(srv);
 	}
 	disconnect_all_on_loop(svc, loop);
@@ -379,7 +366,7 @@ static void run_stop_listener(struct net_loop *loop, void *arg)
 	struct net_server *srv = arg;
 
 	if (srv->accept_op.in_flight)
-		loop->engine->cancel(loop, &srv->accept_op);
+		net__engine_cancel(loop, &srv->accept_op);
 	close_listener(srv);
 }
 
@@ -393,9 +380,9 @@ void net_server_stop(struct net_server *srv, bool disconnect_all)
 	struct net_runtime *rt = srv->svc.rt;
 
 	atomic_store(&srv->svc.stopping, true);
-	(void)net_loop_post(srv->accept_loop, run_stop_listener, srv);
+	(void)net__loop_post_control(srv->accept_loop, run_stop_listener, srv);
 	if (!disconnect_all)
 		return;
 	for (unsigned i = 0; i < rt->loop_count; i++)
-		(void)net_loop_post(&rt->loops[i], run_disconnect_all, &srv->svc);
+		(void)net__loop_post_control(&rt->loops[i], run_disconnect_all, &srv->svc);
 }

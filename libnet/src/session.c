@@ -1,18 +1,38 @@
 /*
  * Sessions: one connection each (the seeds' Session).
  *
- * State machine (all on the session's loop thread):
+ * State machine (all on the session's loop thread), with the function that
+ * performs each transition:
  *
- *   FREE --acquire--> CONNECTING --dial ok--> CONNECTED
- *     ^                   |dial failed            |
- *     |                   v                       | disconnect(reason)
- *     |                 (closed, redial)          v
- *     |                                        CLOSING: recv cancelled,
- *     |                                          queued sends flushed up to
- *     |                                          the flush deadline, then a
- *     |                                          SHUTDOWN op
- *     |                                           | last op completed
- *     +--- last unref <--- CLOSED <--- close(), on_disconnected
+ *            net__session_acquire()              connect_done(0)
+ *   FREE -------------------------> CONNECTING -----------------> CONNECTED
+ *    ^                               |   |  (become_connected)      ^  |
+ *    |          accepted: net__session_open_accepted() ------------+  |
+ *    |                               |   |                             |
+ *    |    dial could not start:      |   | connect_done(<0), the       |
+ *    |    dial() in client.c         |   | connect timeout, or a       |
+ *    |    (no op in flight)          |   | disconnect while dialing    |
+ *    |                               |   v (abort_close)               |
+ *    |                               | CLOSING <-----------------------+
+ *    |                               |   |    net_session_disconnect(reason)
+ *    |   accepted but attach failed: |   |    (or net__session_fail())
+ *    |   net__session_open_accepted()|   |
+ *    |                               v   v    finish(), from check() at the
+ *    +--- release_to_pool() <------ CLOSED    end of the turn: socket closed,
+ *         (net_session_unref(),               on_disconnected if on_connected
+ *          last ref)                          ran, the service told
+ *
+ * CLOSING, step by step: queued sends are flushed (send_done), then the
+ * write side is shut (shut_write: a SHUTDOWN op), so the peer reads EOF
+ * after the last byte; received bytes are read and discarded until the
+ * peer's EOF (recv_done sets peer_eof); finish() runs once both are done
+ * and no op is in flight. The flush deadline (session_timer_fired), an I/O
+ * error (net__session_fail) or a failed dial sets aborting instead
+ * (abort_close): everything in flight is cancelled and finish() runs when
+ * it is back.
+ *
+ * The send queue's allocator is sendq.c; what is done with received bytes
+ * (framing, rbuf) is recv.c.
  *
  * Invariants:
  *   - ops_in_flight counts submitted ops without their final completion;
@@ -33,7 +53,8 @@
 #include <string.h>
 
 static void session_timer_fired(struct net_timer *t, void *arg);
-static void begin_shutdown(struct net_session *s);
+static void shut_write(struct net_session *s);
+static void abort_close(struct net_session *s);
 static void resume_recv(struct net_session *s);
 static void check_deadlines(struct net_session *s);
 static void track_partial_frame(struct net_session *s);
@@ -111,6 +132,8 @@ struct net_session *net__session_acquire(struct net__service *svc, struct net_lo
 	atomic_store(&s->refs, 1);
 	s->was_connected = false;
 	s->shutdown_started = false;
+	s->peer_eof = false;
+	s->aborting = false;
 	s->recv_paused = false;
 	s->recv_starved = false;
 	s->addr_counted = false;
@@ -155,7 +178,7 @@ void net_session_unref(struct net_session *s)
 	if (net__on_loop(s->loop))
 		release_to_pool(s);
 	else
-		(void)net_loop_post(s->loop, unref_on_loop, s);
+		(void)net__loop_post_control(s->loop, unref_on_loop, s);
 }
 
 /* ---- accessors ------------------------------------------------------------ */
@@ -163,13 +186,11 @@ void net_session_unref(struct net_session *s)
 net_session_id net_session_get_id(const struct net_session *s) { return s->id; }
 struct net_loop *net_session_loop(const struct net_session *s) { return s->loop; }
 void *net_session_service_user(const struct net_session *s) { return s->service->cfg.service_user; }
-const char *net_session_peer(const struct net_session *s)
+const char *net_session_peer(const struct net_session *s, char *buf, size_t size)
 {
 	/* Made on demand: the session keeps 20 bytes, not the text. */
-	static _Thread_local char text[56];
-
-	net__addr_format(&s->peer, text, sizeof(text));
-	return text;
+	net__addr_format(&s->peer, buf, size);
+	return buf;
 }
 int net_session_error(const struct net_session *s) { return s->error; }
 size_t net_session_send_queued(const struct net_session *s) { return s->sq_bytes; }
@@ -221,7 +242,7 @@ static int post_op(struct net_session *s, struct net__op *op)
 	op->handle = &s->handle;
 	op->owner = s;
 	op->cancel_requested = false;
-	err = s->loop->engine->submit(s->loop, op);
+	err = net__engine_submit(s->loop, op);
 	if (err)
 		return err;
 	op->in_flight = true;
@@ -233,29 +254,45 @@ static void cancel_op(struct net_session *s, struct net__op *op)
 {
 	if (op->in_flight && !op->cancel_requested) {
 		op->cancel_requested = true;
-		s->loop->engine->cancel(s->loop, op);
+		net__engine_cancel(s->loop, op);
 	}
 }
 
-static void fail(struct net_session *s, enum net_reason reason, int err)
+void net__session_fail(struct net_session *s, enum net_reason reason, int err)
 {
 	if (!s->error)
 		s->error = err;
 	net_session_disconnect(s, reason);
-	/* An I/O error means the socket is done: no flush. */
+	/* An I/O error means the socket is done: no flush (also when the
+	 * session was already closing for another reason). */
 	if (reason == NET_REASON_IO_ERROR)
-		begin_shutdown(s);
+		abort_close(s);
 }
 
+/*
+ * Keep one receive posted while connected (unless PAUSE holds it back) and
+ * while closing until the peer's EOF: a closing session reads and discards,
+ * since unread bytes at close() make the kernel reset the connection and
+ * throw away what it has not sent yet.
+ */
 static void post_recv(struct net_session *s)
 {
+	bool reading = s->state == NET__S_CONNECTED ? !s->recv_paused
+			: s->state == NET__S_CLOSING && !s->peer_eof && !s->aborting;
 	int err;
 
-	if (s->state != NET__S_CONNECTED || s->recv_op.in_flight || s->recv_paused)
+	if (!reading || s->recv_op.in_flight)
 		return;
 	err = post_op(s, &s->recv_op);
-	if (err)
-		fail(s, NET_REASON_IO_ERROR, err);
+	if (!err)
+		return;
+	if (s->state == NET__S_CONNECTED) {
+		net__session_fail(s, NET_REASON_IO_ERROR, err);
+	} else {
+		/* Closing: stop lingering; the flush still completes. */
+		s->peer_eof = true;
+		check_later(s);
+	}
 }
 
 /* ---- opening ---------------------------------------------------------------- */
@@ -277,13 +314,13 @@ static void become_connected(struct net_session *s)
 	post_recv(s);
 }
 
-void net__session_open_accepted(struct net_session *s, net_socket_t sock)
+void net__session_open_accepted(struct net_session *s, net__sock_t sock)
 {
 	int err;
 
 	s->handle.sock = sock;
 	net__sock_tune(sock, s->service->cfg.socket_send_buffer);
-	err = s->loop->engine->attach(s->loop, &s->handle);
+	err = net__engine_attach(s->loop, &s->handle);
 	if (err) {
 		net__sock_close(sock);
 		s->state = NET__S_CLOSED;
@@ -303,7 +340,7 @@ int net__session_dial(struct net_session *s, const struct sockaddr_storage *addr
 	if (err)
 		return err;
 	net__sock_tune(s->handle.sock, s->service->cfg.socket_send_buffer);
-	err = s->loop->engine->attach(s->loop, &s->handle);
+	err = net__engine_attach(s->loop, &s->handle);
 	if (err)
 		goto out_close;
 	s->ctl_op.type = NET__OP_CONNECT;
@@ -316,7 +353,7 @@ int net__session_dial(struct net_session *s, const struct sockaddr_storage *addr
 	return 0;
 
 out_detach:
-	s->loop->engine->detach(s->loop, &s->handle);
+	net__engine_detach(s->loop, &s->handle);
 out_close:
 	net__sock_close(s->handle.sock);
 	return err;
@@ -324,27 +361,36 @@ out_close:
 
 /* ---- closing ---------------------------------------------------------------- */
 
-static void free_send_queue(struct net_session *s);
-
-static void begin_shutdown(struct net_session *s)
+/*
+ * Everything queued went out: shut the write side down, so the peer reads
+ * EOF right after the last byte. Reading goes on until the peer's EOF (or
+ * the flush deadline), then finish() closes.
+ */
+static void shut_write(struct net_session *s)
 {
 	int err;
 
-	if (s->shutdown_started)
+	if (s->shutdown_started || s->aborting)
 		return;
 	s->shutdown_started = true;
+	s->ctl_op.type = NET__OP_SHUTDOWN;
+	err = post_op(s, &s->ctl_op);
+	/* No shutdown op: close() at finish still ends the connection. */
+	(void)err;
+	check_later(s);
+}
+
+/* Stop waiting (the flush deadline passed, the socket failed, or a dial
+ * ended): cancel what is in flight; finish() closes once it is back. */
+static void abort_close(struct net_session *s)
+{
+	if (s->aborting)
+		return;
+	s->aborting = true;
 	net_timer_stop(&s->timer);
 	cancel_op(s, &s->recv_op);
 	cancel_op(s, &s->send_op);
-	if (s->ctl_op.in_flight) {
-		/* Still dialing: ending the dial is the whole shutdown. */
-		cancel_op(s, &s->ctl_op);
-	} else {
-		s->ctl_op.type = NET__OP_SHUTDOWN;
-		err = post_op(s, &s->ctl_op);
-		/* No shutdown op: close() at finish still ends the connection. */
-		(void)err;
-	}
+	cancel_op(s, &s->ctl_op);
 	check_later(s);
 }
 
@@ -361,12 +407,15 @@ void net_session_disconnect(struct net_session *s, enum net_reason reason)
 	s->state = NET__S_CLOSING;
 	s->reason = reason;
 	NET__COUNT(s->loop, disconnects[reason < NET_REASON_COUNT ? reason : NET_REASON_LOCAL], 1);
-	cancel_op(s, &s->recv_op);
-	if (s->sq_bytes == 0 || reason == NET_REASON_IO_ERROR) {
-		begin_shutdown(s);
+	if (reason == NET_REASON_IO_ERROR) {
+		abort_close(s);
 		return;
 	}
+	/* One deadline for the flush and the wait for the peer's EOF. */
 	net_timer_start(&s->timer, s->service->cfg.flush_timeout_ms, 0);
+	post_recv(s); /* a PAUSE-held receive drains now */
+	if (s->sq_bytes == 0)
+		shut_write(s);
 }
 
 /* The last op of a closing (or failed-dial) session completed. */
@@ -377,12 +426,10 @@ static void finish(struct net_session *s)
 	bool was_connected = s->was_connected;
 
 	net_timer_stop(&s->timer);
-	loop->engine->detach(loop, &s->handle);
+	net__engine_detach(loop, &s->handle);
 	net__sock_close(s->handle.sock);
-	free(s->rbuf);
-	s->rbuf = NULL;
-	s->rbuf_len = s->rbuf_cap = 0;
-	free_send_queue(s);
+	net__rbuf_free(s);
+	net__sq_free(s);
 	s->state = NET__S_CLOSED;
 	if (was_connected) {
 		NET__COUNT(loop, sessions_open, -1);
@@ -390,20 +437,18 @@ static void finish(struct net_session *s)
 		if (ops->on_disconnected)
 			ops->on_disconnected(s, s->reason);
 	}
-	if (s->service->kind == NET__SERVER)
-		net__server_session_closed(s);
-	else
-		net__client_session_closed(s);
+	net__service_session_closed(s);
 	net_session_unref(s);
 }
 
 static void check(struct net_session *s)
 {
-	if (s->state == NET__S_CONNECTED && s->recv_starved) {
+	if (s->recv_starved) {
 		s->recv_starved = false;
 		post_recv(s);
 	}
-	if (s->state == NET__S_CLOSING && s->shutdown_started && s->ops_in_flight == 0)
+	if (s->state == NET__S_CLOSING && s->ops_in_flight == 0 &&
+	    (s->aborting || (s->shutdown_started && s->peer_eof)))
 		finish(s);
 }
 
@@ -478,7 +523,7 @@ static void session_timer_fired(struct net_timer *t, void *arg)
 		check_deadlines(s);
 		break;
 	case NET__S_CLOSING:
-		begin_shutdown(s); /* flush deadline passed */
+		abort_close(s); /* flush (or EOF) deadline passed */
 		break;
 	default:
 		break;
@@ -487,77 +532,13 @@ static void session_timer_fired(struct net_timer *t, void *arg)
 
 /* ---- sending --------------------------------------------------------------- */
 
-static struct net__chunk *chunk_alloc(struct net_loop *loop, size_t need)
-{
-	struct net__chunk *c;
-
-	if (need <= NET__CHUNK_SIZE && loop->free_chunks) {
-		c = loop->free_chunks;
-		loop->free_chunks = c->next;
-		loop->free_chunk_count--;
-	} else {
-		size_t cap = need <= NET__CHUNK_SIZE ? NET__CHUNK_SIZE : need;
-
-		c = malloc(sizeof(*c) + cap);
-		if (!c)
-			return NULL;
-		c->cap = (uint32_t)cap;
-	}
-	c->next = NULL;
-	c->start = c->end = 0;
-	return c;
-}
-
-/* Keep a few standard chunks per loop; the rest go back to malloc, so a
- * burst does not pin memory forever. */
-#define NET__FREE_CHUNKS_MAX 256
-
-static void chunk_free(struct net_loop *loop, struct net__chunk *c)
-{
-	if (c->cap == NET__CHUNK_SIZE && loop->free_chunk_count < NET__FREE_CHUNKS_MAX) {
-		c->next = loop->free_chunks;
-		loop->free_chunks = c;
-		loop->free_chunk_count++;
-		return;
-	}
-	free(c);
-}
-
-static void free_send_queue(struct net_session *s)
-{
-	while (s->sq_head) {
-		struct net__chunk *c = s->sq_head;
-
-		s->sq_head = c->next;
-		chunk_free(s->loop, c);
-	}
-	s->sq_tail = NULL;
-	s->sq_bytes = 0;
-}
-
 /*
- * Room for `need` contiguous bytes at the tail of the send queue. Bytes
- * already in the tail chunk may be in flight: we only ever append after
- * them, never move them.
+ * Chunks count their bytes in 32 bits: one send, header included, must fit
+ * in a chunk. Checked before anything is copied, on every path.
  */
-static uint8_t *sq_reserve(struct net_session *s, size_t need)
+static bool send_too_long(size_t len, bool framed)
 {
-	struct net__chunk *c = s->sq_tail;
-
-	if (!c || c->cap - c->end < need) {
-		c = chunk_alloc(s->loop, need);
-		if (!c)
-			return NULL;
-		if (s->sq_tail)
-			s->sq_tail->next = c;
-		else
-			s->sq_head = c;
-		s->sq_tail = c;
-	}
-	c->end += (uint32_t)need;
-	s->sq_bytes += need;
-	NET__COUNT_MAX(s->loop, send_queue_high_water, s->sq_bytes);
-	return c->data + c->end - need;
+	return len > NET__CHUNK_MAX - (framed ? NET_VARINT_MAX : 0);
 }
 
 /* Check the cap for `len` more bytes; applies the service's policy. */
@@ -596,11 +577,14 @@ static int send_on_loop(struct net_session *s, const void *data, size_t len, boo
 	uint8_t hdr[10];
 	size_t hdr_len = framed ? net_varint_encode(len, hdr) : 0;
 	uint8_t *dst;
-	int err = admit(s, hdr_len + len);
+	int err;
 
+	if (send_too_long(len, framed))
+		return -EMSGSIZE;
+	err = admit(s, hdr_len + len);
 	if (err)
 		return err;
-	dst = sq_reserve(s, hdr_len + len);
+	dst = net__sq_reserve(s, hdr_len + len);
 	if (!dst)
 		return -ENOMEM;
 	memcpy(dst, hdr, hdr_len);
@@ -617,10 +601,10 @@ void *net_session_reserve_frame(struct net_session *s, size_t body_len, int *err
 	size_t hdr_len = net_varint_encode(body_len, hdr);
 	uint8_t *dst;
 
-	*err = admit(s, hdr_len + body_len);
+	*err = send_too_long(body_len, true) ? -EMSGSIZE : admit(s, hdr_len + body_len);
 	if (*err)
 		return NULL;
-	dst = sq_reserve(s, hdr_len + body_len);
+	dst = net__sq_reserve(s, hdr_len + body_len);
 	if (!dst) {
 		*err = -ENOMEM;
 		return NULL;
@@ -629,6 +613,21 @@ void *net_session_reserve_frame(struct net_session *s, size_t body_len, int *err
 	NET__COUNT(s->loop, frames_out, 1);
 	queued(s);
 	return dst + hdr_len;
+}
+
+/*
+ * A frame that another thread handed over (or that net_send_to was given)
+ * and that cannot be queued for its live session (PAUSE cap, memory, the
+ * loop's post queue full) would leave a gap in the stream that nobody sees:
+ * the session is disconnected instead (NET_REASON_SEND_OVERFLOW), so its
+ * owner learns through on_disconnected and rebuilds the link. A closing
+ * session needs nothing more: on_disconnected is coming.
+ */
+static void handover_failed(struct net_session *s, int err)
+{
+	NET__COUNT(s->loop, sends_dropped, 1);
+	if (err != -ENOTCONN)
+		net_session_disconnect(s, NET_REASON_SEND_OVERFLOW);
 }
 
 /* A send posted from another thread: it carries its own copy. */
@@ -644,29 +643,45 @@ static void run_posted_send(struct net_loop *loop, void *arg)
 {
 	struct posted_send *ps = arg;
 	struct net_session *s = net__session_lookup(loop, ps->id);
+	int err;
 
-	if (!s || send_on_loop(s, ps->data, ps->len, ps->framed) != 0)
-		NET__COUNT(loop, sends_dropped, 1);
+	if (!s) {
+		NET__COUNT(loop, sends_dropped, 1); /* gone: its owner knows */
+	} else if ((err = send_on_loop(s, ps->data, ps->len, ps->framed)) != 0) {
+		handover_failed(s, err);
+	}
 	free(ps);
 }
 
 static int post_send(struct net_loop *loop, net_session_id id, const void *data, size_t len,
 		     bool framed)
 {
-	struct posted_send *ps = malloc(sizeof(*ps) + len);
+	struct posted_send *ps;
 	int err;
 
-	if (!ps)
-		return -ENOMEM;
+	if (send_too_long(len, framed))
+		return -EMSGSIZE;
+	ps = malloc(sizeof(*ps) + len);
+	if (!ps) {
+		err = -ENOMEM;
+		goto out_disconnect;
+	}
 	ps->task.fn = run_posted_send;
 	ps->task.arg = ps;
 	ps->id = id;
 	ps->framed = framed;
 	ps->len = len;
 	memcpy(ps->data, data, len);
-	err = net__loop_post_task(loop, &ps->task);
-	if (err)
-		free(ps);
+	err = net__loop_post_task(loop, &ps->task, sizeof(*ps) + len, true);
+	if (!err)
+		return 0;
+	free(ps);
+	if (err == -NET_ESHUTDOWN)
+		return err;
+out_disconnect:
+	/* Not queued: end the session rather than leave a gap in its stream
+	 * (a disconnect is a control post, never refused by the bound). */
+	(void)net_disconnect_id(loop->rt, id, NET_REASON_SEND_OVERFLOW);
 	return err;
 }
 
@@ -695,17 +710,23 @@ int net_send_to(struct net_runtime *rt, net_session_id id, const void *body, siz
 {
 	struct net_loop *loop = net_session_id_loop(rt, id);
 	struct net_session *s;
+	int err;
 
 	if (!loop)
 		return -EINVAL;
+	if (send_too_long(len, true))
+		return -EMSGSIZE;
 	if (!net__on_loop(loop))
 		return post_send(loop, id, body, len, true);
 	s = net__session_lookup(loop, id);
-	if (!s || send_on_loop(s, body, len, true) != 0) {
+	if (!s) {
 		NET__COUNT(loop, sends_dropped, 1);
 		return 0;
 	}
-	return 0;
+	err = send_on_loop(s, body, len, true);
+	if (err)
+		handover_failed(s, err);
+	return err;
 }
 
 struct posted_disconnect {
@@ -741,262 +762,66 @@ int net_disconnect_id(struct net_runtime *rt, net_session_id id, enum net_reason
 	pd->reason = reason;
 	/* Posted even on the loop thread: the caller may be inside one of
 	 * the session's own callbacks. */
-	err = net__loop_post_task(loop, &pd->task);
+	err = net__loop_post_task(loop, &pd->task, sizeof(*pd), false);
 	if (err)
 		free(pd);
 	return err;
-}
-
-static struct net__send_block *send_block_get(struct net_loop *loop)
-{
-	struct net__send_block *b = loop->free_send_blocks;
-
-	if (b) {
-		loop->free_send_blocks = b->next;
-		return b;
-	}
-	return malloc(sizeof(*b));
-}
-
-/* A send's buffers go back to the loop once it completes. */
-static void send_block_put(struct net_loop *loop, struct net__op *op)
-{
-	struct net__send_block *b = NET__CONTAINER_OF(op->iov, struct net__send_block, iov);
-
-	b->next = loop->free_send_blocks;
-	loop->free_send_blocks = b;
-	op->iov = NULL;
 }
 
 static void submit_send(struct net_session *s)
 {
 	struct net__op *op = &s->send_op;
 	struct net__send_block *b;
-	unsigned n = 0;
 	int err;
 
 	if (s->send_op.in_flight || s->sq_bytes == 0 ||
-	    (s->state != NET__S_CONNECTED && s->state != NET__S_CLOSING) || s->shutdown_started)
+	    (s->state != NET__S_CONNECTED && s->state != NET__S_CLOSING) || s->shutdown_started ||
+	    s->aborting)
 		return;
-	b = send_block_get(s->loop);
+	b = net__send_block_get(s->loop);
 	if (!b) {
-		fail(s, NET_REASON_IO_ERROR, -ENOMEM);
+		net__session_fail(s, NET_REASON_IO_ERROR, -ENOMEM);
 		return;
 	}
 	op->iov = b->iov;
-	for (struct net__chunk *c = s->sq_head; c && n < NET__SEND_IOV_MAX; c = c->next) {
-		if (c->end == c->start)
-			continue;
-		op->iov[n].iov_base = c->data + c->start;
-		op->iov[n].iov_len = c->end - c->start;
-		n++;
-	}
-	op->iov_count = n;
+	op->iov_count = net__sq_gather(s, op->iov, NET__SEND_IOV_MAX);
 	err = post_op(s, op);
 	if (err) {
-		send_block_put(s->loop, op);
-		fail(s, NET_REASON_IO_ERROR, err);
+		net__send_block_put(s->loop, op);
+		net__session_fail(s, NET_REASON_IO_ERROR, err);
 	}
 }
 
 static void send_done(struct net_session *s, int32_t res)
 {
 	const struct net_session_config *cfg = &s->service->cfg;
-	size_t left = res > 0 ? (size_t)res : 0;
+	size_t sent = res > 0 ? (size_t)res : 0;
 
-	send_block_put(s->loop, &s->send_op);
+	net__send_block_put(s->loop, &s->send_op);
 	if (res < 0) {
 		if (res != -ECANCELED)
-			fail(s, NET_REASON_IO_ERROR, res);
+			net__session_fail(s, NET_REASON_IO_ERROR, res);
 		return;
 	}
-	NET__COUNT(s->loop, bytes_out, left);
-	s->sq_bytes -= left;
-	while (left) {
-		struct net__chunk *c = s->sq_head;
-		size_t n = c->end - c->start;
-
-		if (n > left)
-			n = left;
-		c->start += (uint32_t)n;
-		left -= n;
-		if (c->start == c->end) {
-			s->sq_head = c->next;
-			if (!s->sq_head)
-				s->sq_tail = NULL;
-			chunk_free(s->loop, c);
-		}
-	}
+	NET__COUNT(s->loop, bytes_out, sent);
+	net__sq_consume(s, sent);
 	if (cfg->ops->on_sent && s->state == NET__S_CONNECTED)
 		cfg->ops->on_sent(s, (size_t)res);
-	if (s->recv_paused && s->sq_bytes < cfg->send_queue_max / 4)
+	if (s->recv_paused && s->state == NET__S_CONNECTED && s->sq_bytes < cfg->send_queue_max / 4)
 		resume_recv(s);
 	if (s->sq_bytes)
 		send_later(s);
 	else if (s->state == NET__S_CLOSING)
-		begin_shutdown(s); /* flushed */
+		shut_write(s); /* flushed */
 }
 
 /* ---- receiving -------------------------------------------------------------- */
-
-/*
- * Hand buffered bytes to the application. Returns bytes consumed, or -1
- * after starting a disconnect.
- */
-static long deliver(struct net_session *s, const uint8_t *data, size_t len)
-{
-	const struct net_session_config *cfg = &s->service->cfg;
-	const struct net_session_ops *ops = cfg->ops;
-	size_t used = 0;
-
-	if (!ops->on_frame) {
-		long n = ops->on_recv(s, data, len);
-
-		if (n < 0 || (size_t)n > len) {
-			net_session_disconnect(s, NET_REASON_APP_ERROR);
-			return -1;
-		}
-		return n;
-	}
-	/* PAUSE stops delivery mid-buffer: the rest waits in rbuf. */
-	while (s->state == NET__S_CONNECTED && used < len && !s->recv_paused) {
-		size_t hdr_len, body_len;
-		int rc = net_frame_parse(data + used, len - used, s->max_frame, &hdr_len, &body_len);
-
-		if (rc < 0) {
-			net_session_disconnect(s, rc == -EMSGSIZE ? NET_REASON_FRAME_TOO_LARGE
-								   : NET_REASON_BAD_FRAME);
-			return -1;
-		}
-		if (rc == 0 || len - used - hdr_len < body_len)
-			break;
-		NET__COUNT(s->loop, frames_in, 1);
-		if (ops->on_frame(s, data + used + hdr_len, body_len) < 0) {
-			net_session_disconnect(s, NET_REASON_APP_ERROR);
-			return -1;
-		}
-		used += hdr_len + body_len;
-	}
-	return (long)used;
-}
-
-/*
- * Append to rbuf. Outside PAUSE the cap is recv_buffer_max: rbuf then holds
- * at most one partial frame (or what on_recv left). While paused it may
- * also hold the rest of the one engine buffer that arrived as the pause
- * began; no receive is posted while paused, so that too is bounded.
- */
-static bool rbuf_append(struct net_session *s, const uint8_t *data, size_t len)
-{
-	const struct net_session_config *cfg = &s->service->cfg;
-	size_t need = s->rbuf_len + len;
-
-	if (need > cfg->recv_buffer_max && !s->recv_paused) {
-		net_session_disconnect(s, NET_REASON_RECV_OVERFLOW);
-		return false;
-	}
-	if (need > s->rbuf_cap) {
-		size_t cap = s->rbuf_cap ? s->rbuf_cap * 2 : 256;
-		uint8_t *buf;
-
-		while (cap < need)
-			cap *= 2;
-		buf = realloc(s->rbuf, cap);
-		if (!buf) {
-			fail(s, NET_REASON_IO_ERROR, -ENOMEM);
-			return false;
-		}
-		s->rbuf = buf;
-		s->rbuf_cap = cap;
-	}
-	memcpy(s->rbuf + s->rbuf_len, data, len);
-	s->rbuf_len = need;
-	return true;
-}
-
-static void rbuf_consume(struct net_session *s, size_t used)
-{
-	s->rbuf_len -= used;
-	if (s->rbuf_len == 0) {
-		/* An idle session keeps no receive buffer. */
-		free(s->rbuf);
-		s->rbuf = NULL;
-		s->rbuf_cap = 0;
-	} else if (used) {
-		memmove(s->rbuf, s->rbuf + used, s->rbuf_len);
-	}
-}
-
-/* Bytes of new data to add to rbuf: with framing, just enough to complete
- * its first frame (so rbuf stays one frame long); else everything. */
-static size_t rbuf_wants(struct net_session *s, size_t len)
-{
-	const struct net_session_config *cfg = &s->service->cfg;
-	size_t hdr_len, body_len, missing;
-	int rc;
-
-	if (!cfg->ops->on_frame)
-		return len;
-	rc = net_frame_parse(s->rbuf, s->rbuf_len, s->max_frame, &hdr_len, &body_len);
-	if (rc < 0)
-		return len;                 /* deliver() reports it */
-	missing = rc == 0 ? 1 : hdr_len + body_len - s->rbuf_len;
-	return missing < len ? missing : len;
-}
-
-/* Deliver what rbuf holds; true if the session can take more input. */
-static bool rbuf_deliver(struct net_session *s)
-{
-	long used = deliver(s, s->rbuf, s->rbuf_len);
-
-	if (used < 0)
-		return false;
-	rbuf_consume(s, (size_t)used);
-	return s->state == NET__S_CONNECTED;
-}
-
-static void recv_data(struct net_session *s, const uint8_t *data, size_t len)
-{
-	NET__COUNT(s->loop, bytes_in, len);
-	s->last_recv_ms = s->loop->now_ms;
-	while (len > 0 && s->state == NET__S_CONNECTED) {
-		size_t take;
-
-		if (s->rbuf_len == 0) {
-			/* Fast path: parse straight from the engine's buffer. */
-			long used = s->recv_paused ? 0 : deliver(s, data, len);
-
-			if (used < 0)
-				return;
-			data += used;
-			len -= (size_t)used;
-			break;
-		}
-		take = rbuf_wants(s, len);
-		if (take == 0)
-			break;                  /* paused on a complete frame */
-		if (!rbuf_append(s, data, take))
-			return;
-		data += take;
-		len -= take;
-		if (!rbuf_deliver(s))
-			return;
-	}
-	/* A partial frame, or input held back by PAUSE. */
-	if (len > 0 && s->state == NET__S_CONNECTED)
-		rbuf_append(s, data, len);
-}
 
 /* PAUSE lifted: first the input held back, then receive again. */
 static void resume_recv(struct net_session *s)
 {
 	s->recv_paused = false;
-	while (s->rbuf_len > 0 && !s->recv_paused) {
-		size_t before = s->rbuf_len;
-
-		if (!rbuf_deliver(s) || s->rbuf_len == before)
-			break;
-	}
+	net__recv_drain(s);
 	track_partial_frame(s);
 	post_recv(s);
 }
@@ -1009,13 +834,15 @@ static void resume_recv(struct net_session *s)
  */
 static void recv_done(struct net_session *s, const struct net__cqe *cqe)
 {
+	/* Closing: bytes are read only to be discarded. */
 	if (cqe->res > 0 && s->state == NET__S_CONNECTED) {
-		recv_data(s, cqe->data, (size_t)cqe->res);
+		net__recv_data(s, cqe->data, (size_t)cqe->res);
 		track_partial_frame(s);
 	}
 	if (cqe->has_buf)
-		s->loop->engine->recv_release(s->loop, cqe->buf_id);
+		net__engine_recv_release(s->loop, cqe->buf_id);
 	if (cqe->res == 0) {
+		s->peer_eof = true;
 		net_session_disconnect(s, NET_REASON_PEER_CLOSED);
 	} else if (cqe->res == -ENOBUFS) {
 		/* The provided-buffer ring ran dry: not end-of-stream. Buffers
@@ -1023,7 +850,7 @@ static void recv_done(struct net_session *s, const struct net__cqe *cqe)
 		s->recv_starved = true;
 		return;
 	} else if (cqe->res < 0 && cqe->res != -ECANCELED) {
-		fail(s, NET_REASON_IO_ERROR, cqe->res);
+		net__session_fail(s, NET_REASON_IO_ERROR, cqe->res);
 	}
 	post_recv(s);
 }
@@ -1033,6 +860,9 @@ static void recv_done(struct net_session *s, const struct net__cqe *cqe)
 static void connect_done(struct net_session *s, int32_t res)
 {
 	if (res == 0 && s->reason == NET_REASON_NONE) {
+		/* The dial won a race with its own timeout (the cancel came too
+		 * late): connected, and the timeout's error does not stay. */
+		s->error = 0;
 		net_timer_stop(&s->timer);
 		NET__COUNT(s->loop, connected, 1);
 		net__client_session_connected(s);
@@ -1044,8 +874,7 @@ static void connect_done(struct net_session *s, int32_t res)
 		s->error = res < 0 ? res : -ECONNABORTED;
 	NET__COUNT(s->loop, connect_failed, 1);
 	s->state = NET__S_CLOSING;
-	s->shutdown_started = true;
-	check_later(s);
+	abort_close(s);
 }
 
 static void session_complete(struct net_session *s, struct net__op *op,
@@ -1108,21 +937,10 @@ void net__loop_flush(struct net_loop *loop)
 void net__loop_free_sessions(struct net_loop *loop)
 {
 	for (uint32_t i = 0; i < loop->slot_count; i++) {
-		free(loop->slots[i]->rbuf);
-		free_send_queue(loop->slots[i]);
+		net__rbuf_free(loop->slots[i]);
+		net__sq_free(loop->slots[i]);
 		free(loop->slots[i]);
 	}
 	free(loop->slots);
-	while (loop->free_send_blocks) {
-		struct net__send_block *b = loop->free_send_blocks;
-
-		loop->free_send_blocks = b->next;
-		free(b);
-	}
-	while (loop->free_chunks) {
-		struct net__chunk *c = loop->free_chunks;
-
-		loop->free_chunks = c->next;
-		free(c);
-	}
+	net__sq_loop_free(loop);
 }

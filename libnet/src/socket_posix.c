@@ -13,22 +13,22 @@
 #include <string.h>
 #include <unistd.h>
 
-int net__sock_stream(int family, net_socket_t *out)
+int net__sock_stream(int family, net__sock_t *out)
 {
 	int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 
 	if (fd < 0)
 		return -errno;
-	*out = (net_socket_t)fd;
+	*out = (net__sock_t)fd;
 	return 0;
 }
 
 int net__sock_listen(const struct sockaddr_storage *addr, socklen_t addr_len, int backlog,
-		     net_socket_t *out, uint16_t *port_out)
+		     net__sock_t *out, uint16_t *port_out)
 {
 	struct sockaddr_storage bound;
 	socklen_t bound_len = sizeof(bound);
-	net_socket_t sock = 0;
+	net__sock_t sock = 0;
 	int one = 1;
 	int fd, err;
 
@@ -52,7 +52,7 @@ int net__sock_listen(const struct sockaddr_storage *addr, socklen_t addr_len, in
 	return 0;
 }
 
-void net__sock_tune(net_socket_t sock, uint32_t send_buffer)
+void net__sock_tune(net__sock_t sock, uint32_t send_buffer)
 {
 	int one = 1;
 	int fd = (int)sock;
@@ -67,7 +67,7 @@ void net__sock_tune(net_socket_t sock, uint32_t send_buffer)
 		fcntl(fd, F_SETFL, flags | O_NONBLOCK);
 }
 
-void net__sock_peer_addr(net_socket_t sock, struct net__addr *out)
+void net__sock_peer_addr(net__sock_t sock, struct net__addr *out)
 {
 	struct sockaddr_storage ss;
 	socklen_t ss_len = sizeof(ss);
@@ -78,7 +78,7 @@ void net__sock_peer_addr(net_socket_t sock, struct net__addr *out)
 	net__addr_from_sockaddr((struct sockaddr *)&ss, out);
 }
 
-void net__sock_close(net_socket_t sock)
+void net__sock_close(net__sock_t sock)
 {
 	close((int)sock);
 }

@@ -64,7 +64,7 @@ int net__wsa_errno(DWORD wsa_error)
 	case WSAENOBUFS: case ERROR_NOT_ENOUGH_MEMORY: case ERROR_OUTOFMEMORY: return -ENOBUFS;
 	case WSAEISCONN: return -EISCONN;
 	case WSAENOTCONN: case ERROR_NOT_CONNECTED: return -ENOTCONN;
-	case WSAESHUTDOWN: return -ESHUTDOWN;
+	case WSAESHUTDOWN: return -NET_ESHUTDOWN;
 	case WSAETIMEDOUT: case ERROR_SEM_TIMEOUT: case WAIT_TIMEOUT: return -ETIMEDOUT;
 	case WSAECONNREFUSED: case ERROR_CONNECTION_REFUSED: return -ECONNREFUSED;
 	case WSAEHOSTUNREACH: case ERROR_HOST_UNREACHABLE: return -EHOSTUNREACH;
@@ -74,7 +74,7 @@ int net__wsa_errno(DWORD wsa_error)
 	}
 }
 
-int net__sock_new(int family, net_socket_t *out)
+int net__sock_new(int family, net__sock_t *out)
 {
 	SOCKET sock;
 	int err = net__wsa_init();
@@ -85,11 +85,11 @@ int net__sock_new(int family, net_socket_t *out)
 			  WSA_FLAG_OVERLAPPED | WSA_FLAG_NO_HANDLE_INHERIT);
 	if (sock == INVALID_SOCKET)
 		return net__wsa_errno((DWORD)WSAGetLastError());
-	*out = (net_socket_t)sock;
+	*out = (net__sock_t)sock;
 	return 0;
 }
 
-int net__sock_stream(int family, net_socket_t *out)
+int net__sock_stream(int family, net__sock_t *out)
 {
 	struct net_loop *loop = net_loop_current();
 
@@ -101,12 +101,12 @@ int net__sock_stream(int family, net_socket_t *out)
 }
 
 int net__sock_listen(const struct sockaddr_storage *addr, socklen_t addr_len, int backlog,
-		     net_socket_t *out, uint16_t *port_out)
+		     net__sock_t *out, uint16_t *port_out)
 {
 	struct sockaddr_storage bound;
 	int bound_len = sizeof(bound);
 	BOOL exclusive = TRUE;
-	net_socket_t handle;
+	net__sock_t handle;
 	SOCKET sock;
 	int err;
 
@@ -128,11 +128,11 @@ int net__sock_listen(const struct sockaddr_storage *addr, socklen_t addr_len, in
 	*port_out = ntohs(bound.ss_family == AF_INET6
 				  ? ((struct sockaddr_in6 *)&bound)->sin6_port
 				  : ((struct sockaddr_in *)&bound)->sin_port);
-	*out = (net_socket_t)sock;
+	*out = (net__sock_t)sock;
 	return 0;
 }
 
-void net__sock_tune(net_socket_t sock, uint32_t send_buffer)
+void net__sock_tune(net__sock_t sock, uint32_t send_buffer)
 {
 	BOOL one = TRUE;
 	int sndbuf = (int)send_buffer;
@@ -144,7 +144,7 @@ void net__sock_tune(net_socket_t sock, uint32_t send_buffer)
 		setsockopt((SOCKET)sock, SOL_SOCKET, SO_SNDBUF, (const char *)&sndbuf, sizeof(sndbuf));
 }
 
-void net__sock_peer_addr(net_socket_t sock, struct net__addr *out)
+void net__sock_peer_addr(net__sock_t sock, struct net__addr *out)
 {
 	struct sockaddr_storage ss;
 	int ss_len = sizeof(ss);
@@ -157,7 +157,7 @@ void net__sock_peer_addr(net_socket_t sock, struct net__addr *out)
 	net__addr_from_sockaddr((struct sockaddr *)&ss, out);
 }
 
-void net__sock_close(net_socket_t sock)
+void net__sock_close(net__sock_t sock)
 {
 	/* NET__SOCK_INVALID: the engine kept the socket for reuse. */
 	if (sock != NET__SOCK_INVALID)

@@ -1,9 +1,15 @@
 /*
- * Timers: one binary min-heap per loop, keyed on the due time. Start and
- * stop are O(log n) and each timer remembers its heap index, so a timer per
- * session stays cheap at 100k sessions. Sessions use lazy re-arming for
- * idle timeouts (the timer checks last activity when it fires) so traffic
- * does not touch the heap at all.
+ * Timers: one binary min-heap per loop, keyed on the due time and then on
+ * the arming order, so timers due at the same millisecond fire in the order
+ * they were armed. Start and stop are O(log n) and each timer remembers its
+ * heap index, so a timer per session stays cheap at 100k sessions. Sessions
+ * use lazy re-arming for idle timeouts (the timer checks last activity when
+ * it fires) so traffic does not touch the heap at all.
+ *
+ * A pass runs only the timers that were armed before it began (libuv's
+ * two-phase run): a callback that re-arms its timer with 0 ms, or arms
+ * another one already due, waits for the next loop turn, so I/O, posted
+ * tasks and stop still get their turn between fires.
  */
 #include "internal.h"
 
@@ -12,7 +18,7 @@
 
 static bool due_before(const struct net_timer *a, const struct net_timer *b)
 {
-	return a->due < b->due;
+	return a->due < b->due || (a->due == b->due && a->seq < b->seq);
 }
 
 static void heap_set(struct net_loop *loop, size_t i, struct net_timer *t)
@@ -126,6 +132,7 @@ void net_timer_start(struct net_timer *t, uint64_t timeout_ms, uint64_t repeat_m
 	if (t->heap_index != NET__TIMER_IDLE)
 		heap_remove(loop, t);
 	t->due = loop->now_ms + timeout_ms;
+	t->seq = loop->timer_seq++;
 	t->repeat = repeat_ms;
 	heap_set(loop, loop->timer_count++, t);
 	sift_up(loop, t->heap_index);
@@ -165,7 +172,13 @@ int net__timers_next_timeout(struct net_loop *loop)
 
 void net__timers_run(struct net_loop *loop)
 {
-	while (loop->timer_count > 0 && loop->timers[0]->due <= loop->now_ms) {
+	/* Armed from here on: next turn. A timer armed during the pass has
+	 * due >= now_ms, so it sorts after every older timer that is due:
+	 * the first one met ends the pass. */
+	uint64_t pass_seq = loop->timer_seq;
+
+	while (loop->timer_count > 0 && loop->timers[0]->due <= loop->now_ms &&
+	       loop->timers[0]->seq < pass_seq) {
 		struct net_timer *t = loop->timers[0];
 
 		heap_remove(loop, t);

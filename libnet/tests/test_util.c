@@ -1,6 +1,7 @@
-/* Helpers for libnet's tests: a runtime on the chosen engine, and a
- * blocking socket peer for the side of a test that is not libnet. */
-#include "test_util.h"
+/* Helpers for libnet's tests: a runtime on the chosen engine, a blocking
+ * socket peer for the side of a test that is not libnet, and the
+ * server-side callbacks most cases share (cases.h). */
+#include "cases.h"
 
 #include <errno.h>
 #include <string.h>
@@ -32,12 +33,22 @@ unsigned long long test_now_ms(void)
 struct net_runtime *test_runtime(unsigned loops)
 {
 	struct net_runtime_config cfg = { .loops = loops };
+
+	return test_runtime_cfg(&cfg);
+}
+
+struct net_runtime *test_runtime_cfg(const struct net_runtime_config *want)
+{
+	struct net_runtime_config cfg = *want;
 	struct net_runtime *rt;
-	int err = net_runtime_create(&cfg, &rt);
+	int err;
+
+	cfg.engine = NULL; /* RINGGATE_ENGINE decides */
+	err = net_runtime_create(&cfg, &rt);
 
 	if (err == -ENOTSUP) {
 		fprintf(stderr, "engine %s not usable here: skipped\n", getenv("RINGGATE_ENGINE"));
-		exit(77);
+		exit(TEST_SKIP);
 	}
 	CHECK_OK(err);
 	CHECK_OK(net_runtime_start(rt));
@@ -122,6 +133,14 @@ long test_read_until_eof(int fd, unsigned timeout_ms)
 	}
 }
 
+bool test_peer_closed(int fd)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	char c;
+
+	return poll(&pfd, 1, 0) == 1 && recv(fd, &c, 1, MSG_PEEK) == 0;
+}
+
 int test_write_frame(int fd, const void *body, size_t len)
 {
 	uint8_t hdr[10];
@@ -152,4 +171,76 @@ long test_read_frame(int fd, void *buf, size_t cap, unsigned timeout_ms)
 	if (test_read_exact(fd, buf, body_len, timeout_ms) < 0)
 		return -1;
 	return (long)body_len;
+}
+
+/* ---- what the cases share (cases.h) ------------------------------------------ */
+
+struct test_seen seen;
+
+void record_connected(struct net_session *s)
+{
+	net_session_ref(s);
+	atomic_store(&seen.session, s);
+	atomic_fetch_add(&seen.connected, 1);
+}
+
+void record_disconnected(struct net_session *s, enum net_reason reason)
+{
+	(void)s;
+	atomic_store(&seen.last_reason, reason);
+	atomic_fetch_add(&seen.disconnected, 1);
+}
+
+int echo_frame(struct net_session *s, const uint8_t *body, size_t len)
+{
+	atomic_fetch_add(&seen.frames, 1);
+	return net_session_send_frame(s, body, len);
+}
+
+const struct net_session_ops echo_ops = {
+	.on_connected = record_connected,
+	.on_frame = echo_frame,
+	.on_disconnected = record_disconnected,
+};
+
+struct net_server *start_server(struct net_runtime *rt, const struct net_session_config *sc,
+				unsigned max_sessions)
+{
+	struct net_server_config cfg = { .host = "127.0.0.1", .max_sessions = max_sessions };
+	struct net_server *srv;
+
+	cfg.session = *sc;
+	CHECK_OK(net_server_start(rt, &cfg, &srv));
+	return srv;
+}
+
+struct net_server *start_echo(struct net_runtime *rt)
+{
+	struct net_session_config sc = { .ops = &echo_ops };
+
+	return start_server(rt, &sc, 0);
+}
+
+void release_seen_session(void)
+{
+	struct net_session *s = atomic_exchange(&seen.session, NULL);
+
+	if (s)
+		net_session_unref(s);
+}
+
+struct net_stats stats_of(struct net_runtime *rt)
+{
+	struct net_stats st;
+
+	net_runtime_stats(rt, &st);
+	return st;
+}
+
+int ignore_frame(struct net_session *s, const uint8_t *body, size_t len)
+{
+	(void)s;
+	(void)body;
+	(void)len;
+	return 0;
 }

@@ -1,9 +1,10 @@
 /*
- * A tiny test harness for libnet. Each case is a function registered in
- * one table (tests.c); CTest runs `libnet_tests <case>` once per engine
- * (RINGGATE_ENGINE=uring|epoll), so every case is its own process with its
- * own timeout, and one crash or hang is reported without ending the run.
- * Exit 0 = pass, 1 = fail, 77 = skipped (engine unavailable here).
+ * The harness of libnet's tests. Each case is its own process with its own
+ * timeout (CTest runs `libnet_tests <case>` once per engine, with
+ * RINGGATE_ENGINE=uring|epoll|iocp), so one crash or hang is reported
+ * without ending the run. Exit 0 = pass, 1 = fail, TEST_SKIP (77) =
+ * skipped (the engine is not usable here). CHECK, the case table and
+ * test_main are ringgate's one test header, common/tests/check.h.
  */
 #ifndef NET_TEST_UTIL_H
 #define NET_TEST_UTIL_H
@@ -14,17 +15,11 @@
 #include "test_win.h"
 #endif
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 
-#define CHECK(cond)                                                             \
-	do {                                                                    \
-		if (!(cond)) {                                                  \
-			fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__,  \
-				__LINE__, #cond);                               \
-			exit(1);                                                \
-		}                                                               \
-	} while (0)
+#include "check.h"
 
 #define CHECK_OK(expr)                                                          \
 	do {                                                                    \
@@ -55,6 +50,9 @@ unsigned long long test_now_ms(void);
  * started. Exits 77 if the engine is not usable here. */
 struct net_runtime *test_runtime(unsigned loops);
 
+/* The same with a whole configuration (its engine field is ignored). */
+struct net_runtime *test_runtime_cfg(const struct net_runtime_config *cfg);
+
 /* A blocking TCP client socket connected to 127.0.0.1:port. */
 int test_connect(uint16_t port);
 
@@ -68,6 +66,9 @@ int test_read_exact(int fd, void *buf, size_t len, unsigned timeout_ms);
 /* Wait until the peer closes (read returns 0 or an error) within
  * timeout_ms, discarding data; returns bytes discarded, or -1 on timeout. */
 long test_read_until_eof(int fd, unsigned timeout_ms);
+
+/* True if the peer has closed its side (EOF is waiting); never blocks. */
+bool test_peer_closed(int fd);
 
 /* Write one varint-framed message. */
 int test_write_frame(int fd, const void *body, size_t len);

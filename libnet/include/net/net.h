@@ -13,6 +13,19 @@
  * runs on that loop's thread, so session state needs no lock. Functions say
  * which thread may call them; "any thread" functions are safe everywhere.
  *
+ * Callbacks never run from inside the libnet call that causes them: a
+ * send, disconnect, timer start or post made from a callback (or from any
+ * thread) has its effect, and its callbacks, later in the loop's turn or a
+ * later turn. So state may be changed after such a call without a callback
+ * having run in between.
+ *
+ * Lifetimes: a runtime owns its loops, servers, clients and sessions, and
+ * frees them in net_runtime_destroy(); pointers to them stay valid until
+ * then (a session pointer names a pooled object: hold a ref across threads,
+ * or use its id). Configs are copied at start, except what they point to:
+ * `ops` (the callback table) and `service_user` must outlive the runtime,
+ * `host` strings need not.
+ *
  * Errors: functions return 0 (or a count) on success and a negative
  * errno-style code on failure; net_strerror() names it. The library never
  * prints, exits or aborts on peer input.
@@ -21,10 +34,15 @@
  * table; chosen at net_runtime_create() (io_uring when it works, else
  * epoll), overridable with the RINGGATE_ENGINE environment variable
  * ("uring", "epoll"; "iocp" is the only one on Windows).
+ * RINGGATE_URING_ENTRIES sets io_uring's submission queue size per loop
+ * (a power of two, 1..4096, default 4096; the completion queue is four
+ * times as big). A full queue never loses an operation at any size; the
+ * tests run with 2 so that the full-queue paths execute.
  */
 #ifndef NET_NET_H
 #define NET_NET_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -33,8 +51,18 @@
 extern "C" {
 #endif
 
-#if defined(_WIN32)
+/*
+ * NET_EXPORT marks the public functions. libnet is built as a static
+ * library, and a static library needs no marks: the default. A shared
+ * build of libnet on Windows defines NET_SHARED and NET_BUILDING while
+ * compiling libnet (dllexport), and its users define NET_SHARED
+ * (dllimport). Elsewhere the mark keeps the symbol visible under
+ * -fvisibility=hidden.
+ */
+#if defined(_WIN32) && defined(NET_SHARED) && defined(NET_BUILDING)
 #define NET_EXPORT __declspec(dllexport)
+#elif defined(_WIN32) && defined(NET_SHARED)
+#define NET_EXPORT __declspec(dllimport)
 #elif defined(__GNUC__)
 #define NET_EXPORT __attribute__((visibility("default")))
 #else
@@ -42,15 +70,27 @@ extern "C" {
 #endif
 
 /* ------------------------------------------------------------------------ */
-/* Basic types                                                              */
+/* Error codes                                                              */
 /* ------------------------------------------------------------------------ */
 
 /*
- * A socket handle of libnet's own: an fd on Linux, a SOCKET on Windows.
- * Only the engines look inside it; it is public so that embedders can pass
- * one through opaque APIs without an int/SOCKET mismatch.
+ * libnet returns errors as negative errno values. Those it promises in this
+ * header are errno.h names that every supported C library defines (the
+ * Windows CRT has EINVAL, ENOMEM, ENOBUFS, ENOTCONN, EMSGSIZE, EBADMSG,
+ * ENOTSUP, EALREADY, ECANCELED, ETIMEDOUT, EADDRINUSE, ...), except
+ * ESHUTDOWN, which the Windows CRT lacks: compare with NET_ESHUTDOWN,
+ * which is ESHUTDOWN where it exists and Winsock's WSAESHUTDOWN value
+ * otherwise. net_strerror() names any of them.
  */
-typedef uintptr_t net_socket_t;
+#ifdef ESHUTDOWN
+#define NET_ESHUTDOWN ESHUTDOWN
+#else
+#define NET_ESHUTDOWN 10058 /* WSAESHUTDOWN */
+#endif
+
+/* ------------------------------------------------------------------------ */
+/* Basic types                                                              */
+/* ------------------------------------------------------------------------ */
 
 /*
  * A session id names a session across threads and processes without a
@@ -104,6 +144,11 @@ struct net_runtime_config {
 	const char *engine;      /* "uring", "epoll" or NULL: env, then probe  */
 	unsigned recv_buffers;   /* io_uring provided buffers per loop; 0 = 512 */
 	unsigned recv_buffer_size; /* bytes each; 0 = 16384                    */
+	size_t post_queue_max;   /* bytes of work posted to one loop from other
+				    threads and not yet run (sends with their
+				    copies, tasks); 0 = 64 MiB. At the bound
+				    a post fails with -ENOBUFS and nothing is
+				    queued: see net_loop_post. */
 };
 
 /*
@@ -153,8 +198,11 @@ typedef void (*net_task_fn)(struct net_loop *loop, void *arg);
 
 /*
  * Run fn(loop, arg) on the loop's thread, in posting order. Any thread.
- * Returns -ENOMEM if the task could not be queued (then fn is not run),
- * -ESHUTDOWN if the loop has stopped.
+ * Returns -ENOMEM if the task could not be queued, -ENOBUFS if the loop's
+ * queue of posted work already holds post_queue_max bytes (a loop that
+ * cannot keep up: the poster decides whether to retry later or give up),
+ * -NET_ESHUTDOWN if the loop has stopped; on any error fn is not run. Posts
+ * from the loop's own thread count too.
  */
 NET_EXPORT int net_loop_post(struct net_loop *loop, net_task_fn fn, void *arg);
 
@@ -173,7 +221,10 @@ NET_EXPORT int net_timer_create(struct net_loop *loop, net_timer_fn fn, void *ar
 				struct net_timer **out /* OUT */);
 
 /* Arm: first fire after timeout_ms, then every repeat_ms (0 = once).
- * Restarting an armed timer re-arms it. Loop thread only. */
+ * Restarting an armed timer re-arms it. Timers due at the same time fire
+ * in the order they were armed. A timer armed (or re-armed, even with 0 ms)
+ * from a timer callback fires on a later loop turn, never in the same pass.
+ * Loop thread only. */
 NET_EXPORT void net_timer_start(struct net_timer *timer, uint64_t timeout_ms,
 				uint64_t repeat_ms);
 
@@ -192,7 +243,9 @@ NET_EXPORT void net_timer_destroy(struct net_timer *timer);
 
 /*
  * The callbacks of a service's sessions. All run on the session's loop.
- * Any may be NULL except one of on_recv / on_frame.
+ * Exactly one of on_recv / on_frame must be set (a config with both, or
+ * neither, is refused with -EINVAL); the others may be NULL. The table is
+ * not copied: it must outlive the runtime (a static const table is usual).
  */
 struct net_session_ops {
 	/* Connected (accepted, or a dial completed). The session's user area
@@ -203,7 +256,7 @@ struct net_session_ops {
 	 * Raw bytes arrived: data[0..len) is everything buffered so far.
 	 * Return how many bytes were consumed (the rest stays buffered and is
 	 * offered again with more data), or a negative code to disconnect
-	 * with NET_REASON_APP_ERROR. Ignored when on_frame is set.
+	 * with NET_REASON_APP_ERROR.
 	 */
 	long (*on_recv)(struct net_session *s, const uint8_t *data, size_t len);
 
@@ -243,8 +296,10 @@ enum net_backpressure {
  * write per session per loop turn, so Nagle would only add latency.
  */
 struct net_session_config {
-	const struct net_session_ops *ops;
-	void *service_user;        /* net_session_service_user() returns it   */
+	const struct net_session_ops *ops; /* not copied: outlives the runtime */
+	void *service_user;        /* net_session_service_user() returns it;
+				      libnet never touches it, and it must
+				      stay valid while callbacks can run     */
 	size_t user_size;          /* bytes of per-session user area (zeroed)  */
 	size_t max_frame;          /* framing: largest body, default 65536     */
 	size_t send_queue_max;     /* default 1 MiB                            */
@@ -252,7 +307,8 @@ struct net_session_config {
 				      max_frame + 16                           */
 	enum net_backpressure backpressure;
 	uint32_t idle_timeout_ms;  /* 0: none; else disconnect when silent     */
-	uint32_t flush_timeout_ms; /* disconnect flush deadline, default 2000  */
+	uint32_t flush_timeout_ms; /* disconnect deadline (flush, then the
+				      peer's EOF), default 2000              */
 	uint32_t frame_timeout_ms; /* 0: none; else a partial frame (or, with
 				      on_recv, unconsumed bytes) must be
 				      completed within this many ms           */
@@ -282,9 +338,20 @@ NET_EXPORT void *net_session_user(struct net_session *s);
 /* The service_user of the service this session belongs to. */
 NET_EXPORT void *net_session_service_user(const struct net_session *s);
 
-/* The peer address as text ("127.0.0.1:5555", "[::1]:5555"), in a
- * per-thread buffer valid until the next call on the same thread. */
-NET_EXPORT const char *net_session_peer(const struct net_session *s);
+/* Room for any address net_session_peer writes, its NUL included. */
+#define NET_PEER_STRLEN 56
+
+/*
+ * The peer address as text ("127.0.0.1:5555", "[::1]:5555") written into
+ * buf (size bytes, NET_PEER_STRLEN is always enough; shorter text is cut
+ * and NUL-terminated); returns buf ("?:0" when the address is unknown). The
+ * session's loop thread, or any thread holding a ref.
+ */
+NET_EXPORT const char *net_session_peer(const struct net_session *s, char *buf, size_t size);
+
+/* net_session_peer into a buffer of the enclosing block (C only): for a
+ * log line, NET_SESSION_PEER(s) is the text. */
+#define NET_SESSION_PEER(s) net_session_peer((s), (char[NET_PEER_STRLEN]){ 0 }, NET_PEER_STRLEN)
 
 /* The errno-style code behind NET_REASON_IO_ERROR (negative), else 0. */
 NET_EXPORT int net_session_error(const struct net_session *s);
@@ -311,10 +378,13 @@ NET_EXPORT size_t net_session_send_queued(const struct net_session *s);
  * Queue len bytes (copied) for sending. Ordered; never interleaved with
  * another send. On the session's loop thread the bytes are queued at
  * once; from any other thread they are posted to the loop (the caller must
- * keep the session alive, e.g. with net_session_ref, or use net_send_to).
+ * keep the session alive, e.g. with net_session_ref, or use net_send_to),
+ * under net_send_to's rule: bytes handed over that cannot be queued
+ * disconnect the session.
  * Returns 0, -ENOTCONN if the session is disconnecting, -ENOBUFS when the
- * PAUSE cap is reached, -ENOMEM. With the DISCONNECT policy, passing the
- * cap returns -ENOBUFS and starts the disconnect.
+ * PAUSE cap is reached, -ENOMEM, -EMSGSIZE for 4 GiB or more (one send,
+ * frame header included, must be below 4 GiB). With the DISCONNECT policy,
+ * passing the cap returns -ENOBUFS and starts the disconnect.
  */
 NET_EXPORT int net_session_send(struct net_session *s, const void *data, size_t len);
 
@@ -334,18 +404,37 @@ NET_EXPORT void *net_session_reserve_frame(struct net_session *s, size_t body_le
 					   int *err /* OUT */);
 
 /*
- * Queue a frame for a session named by id, from any thread. The session
- * may have gone: then the frame is dropped and counted. Returns 0 when
- * posted, -EINVAL for a malformed id, -ENOMEM.
+ * Queue a frame for a session named by id, from any thread (from other
+ * threads the frame is copied and posted to the session's loop). The
+ * session may have gone: then the frame is dropped and counted in
+ * sends_dropped (its on_disconnected has told its owner already).
+ *
+ * No silent gaps: a frame that cannot be queued for a live session (its
+ * PAUSE cap is reached, memory is short, or the loop's post queue is full)
+ * disconnects that session with NET_REASON_SEND_OVERFLOW, so the frames
+ * after it are never delivered without it; the owner learns through
+ * on_disconnected and rebuilds the link (a client service redials).
+ *
+ * Returns 0 when queued or posted (a posted frame that meets the cap on
+ * the loop still disconnects as said), -EINVAL for a malformed id,
+ * -EMSGSIZE (as net_session_send, nothing else happens), -ENOBUFS or
+ * -ENOMEM when it could not be queued (the session is being disconnected),
+ * -ENOTCONN when it is already closing (on the loop thread), -NET_ESHUTDOWN
+ * once the loop has stopped.
  */
 NET_EXPORT int net_send_to(struct net_runtime *rt, net_session_id id,
 			   const void *body, size_t len);
 
 /*
- * Begin a disconnect: runs once (later calls are ignored). Receiving stops,
- * queued sends are flushed up to flush_timeout_ms, then the socket is shut
- * down and closed and on_disconnected(reason) runs. Loop thread only;
- * other threads use net_disconnect_id().
+ * Begin a disconnect: runs once (later calls are ignored). Delivery stops
+ * at once (no more on_recv/on_frame); queued sends are flushed, then the
+ * write side is shut down, so the peer reads EOF right after the last
+ * byte; whatever the peer still sends is read and discarded until its EOF
+ * (closing with unread bytes would make the kernel reset the connection
+ * and drop what it had not sent). Then the socket is closed and
+ * on_disconnected(reason) runs. flush_timeout_ms bounds all of it: at the
+ * deadline what is left is dropped and the socket closed. An I/O error
+ * closes at once. Loop thread only; other threads use net_disconnect_id().
  */
 NET_EXPORT void net_session_disconnect(struct net_session *s, enum net_reason reason);
 
@@ -381,7 +470,9 @@ struct net_server_config {
 
 /*
  * Bind, listen and start accepting on loop 0; accepted sessions are spread
- * round-robin over all loops. Errors such as -EADDRINUSE are returned here.
+ * round-robin over all loops. Errors such as -EADDRINUSE are returned here;
+ * -NET_ESHUTDOWN once net_runtime_stop() has begun (a server whose start races
+ * with the stop never accepts, and does not delay the stop).
  * Any thread; the runtime may be running or not yet started.
  */
 NET_EXPORT int net_server_start(struct net_runtime *rt, const struct net_server_config *cfg,
@@ -414,7 +505,8 @@ struct net_client_config {
  * Dial cfg->sessions sessions to host:port, spread over the loops, and keep
  * them dialed: a failed dial or a dropped session is redialed after an
  * exponential backoff with jitter (reset by a successful connect). Any
- * thread.
+ * thread. The client object is the runtime's: it stays valid (stopped or
+ * not) until net_runtime_destroy(), which frees it.
  */
 NET_EXPORT int net_client_start(struct net_runtime *rt, const struct net_client_config *cfg,
 				struct net_client **out /* OUT */);

@@ -328,7 +328,7 @@ class Player(threading.Thread):
         drop the connection) or "refused" (an Error: try again later)."""
         acc = self.account
         reply = self.call(conn, login=rt.client_pb2.LoginRequest(name=acc.name,
-                                                                 password=acc.password))
+                                                                 password=rt.as_bytes(acc.password)))
         if reply is None:
             return "lost"
         if body_of(reply) == "login":

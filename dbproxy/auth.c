@@ -7,13 +7,13 @@
  *            else hash, submit create  -> writer commits -> create_done:
  *                 created              -> done(0, created)
  *                 name taken meanwhile -> queue again once (now it is found)
- * Before any of that, rg_auth_submit refuses a login that would wait past
+ * Before any of that, dbp_auth_submit refuses a login that would wait past
  * its deadline (-EAGAIN) or whose account is backing off (-EPERM); the
  * worker checks the backoff again (failures may have come in meanwhile)
  * and the creation bound before it hashes.
  * Stopping: logins still queued are answered -ESHUTDOWN without running;
  * a login a worker is running, and its create in the writer, finish.
- * Invariant: rg_auth_stop() returns only when no create it submitted is
+ * Invariant: dbp_auth_stop() returns only when no create it submitted is
  * still inside the writer (creates_in_flight == 0), because create_done
  * touches the pool.
  */
@@ -34,20 +34,20 @@
 /* Accounts whose failures are remembered at once (a name is <= 33 bytes). */
 #define FAILING_ACCOUNTS_MAX 65536
 
-_Static_assert(crypto_pwhash_STRBYTES <= RG_PWHASH_MAX, "RG_PWHASH_MAX too small");
+_Static_assert(crypto_pwhash_STRBYTES <= DBP_PWHASH_MAX, "DBP_PWHASH_MAX too small");
 
 struct auth_worker {
-	struct rg_auth *auth;
-	struct rg_store *store;   /* this worker's read connection */
+	struct dbp_auth *auth;
+	struct dbp_store *store;   /* this worker's read connection */
 	pthread_t thread;
 	bool started;
 };
 
-struct rg_auth {
+struct dbp_auth {
 	struct dbp_queue queue;
-	atomic_bool stopping;     /* set by rg_auth_stop: refuse what is queued */
-	enum rg_pwhash_profile profile;
-	struct rg_writer *writer;
+	atomic_bool stopping;     /* set by dbp_auth_stop: refuse what is queued */
+	enum dbp_pwhash_profile profile;
+	struct dbp_writer *writer;
 
 	pthread_mutex_t lock;     /* guards creates_in_flight and creates */
 	pthread_cond_t creates_done;
@@ -62,23 +62,23 @@ struct rg_auth {
 	struct auth_worker workers[];
 };
 
-int rg_pwhash_profile_parse(const char *text, enum rg_pwhash_profile *out)
+int dbp_pwhash_profile_parse(const char *text, enum dbp_pwhash_profile *out)
 {
 	if (strcmp(text, "interactive") == 0)
-		*out = RG_PWHASH_INTERACTIVE;
+		*out = DBP_PWHASH_INTERACTIVE;
 	else if (strcmp(text, "min") == 0)
-		*out = RG_PWHASH_MIN;
+		*out = DBP_PWHASH_MIN;
 	else
 		return -EINVAL;
 	return 0;
 }
 
-int rg_pwhash(enum rg_pwhash_profile profile, const uint8_t *password, size_t len,
-	      char out[RG_PWHASH_MAX])
+int dbp_pwhash(enum dbp_pwhash_profile profile, const uint8_t *password, size_t len,
+	      char out[DBP_PWHASH_MAX])
 {
-	unsigned long long ops = profile == RG_PWHASH_MIN ? crypto_pwhash_OPSLIMIT_MIN
+	unsigned long long ops = profile == DBP_PWHASH_MIN ? crypto_pwhash_OPSLIMIT_MIN
 							  : crypto_pwhash_OPSLIMIT_INTERACTIVE;
-	size_t mem = profile == RG_PWHASH_MIN ? crypto_pwhash_MEMLIMIT_MIN
+	size_t mem = profile == DBP_PWHASH_MIN ? crypto_pwhash_MEMLIMIT_MIN
 					      : crypto_pwhash_MEMLIMIT_INTERACTIVE;
 
 	/* The only failure libsodium documents is running out of memory. */
@@ -87,19 +87,19 @@ int rg_pwhash(enum rg_pwhash_profile profile, const uint8_t *password, size_t le
 	return 0;
 }
 
-bool rg_pwhash_verify(const char *hash, const uint8_t *password, size_t len)
+bool dbp_pwhash_verify(const char *hash, const uint8_t *password, size_t len)
 {
 	return crypto_pwhash_str_verify(hash, (const char *)password, len) == 0;
 }
 
-static void login_finish(struct rg_login *l, int result)
+static void login_finish(struct dbp_login *l, int result)
 {
 	sodium_memzero(l->password, sizeof l->password);
 	l->result = result;
 	l->done(l);
 }
 
-static void creates_add(struct rg_auth *a, int delta)
+static void creates_add(struct dbp_auth *a, int delta)
 {
 	pthread_mutex_lock(&a->lock);
 	a->creates_in_flight += (unsigned)delta;
@@ -109,10 +109,10 @@ static void creates_add(struct rg_auth *a, int delta)
 }
 
 /* Writer thread: the account's INSERT has committed (or failed). */
-static void create_done(struct rg_write *w)
+static void create_done(struct dbp_write *w)
 {
-	struct rg_login *l = RG_CONTAINER_OF(w, struct rg_login, create);
-	struct rg_auth *a = l->auth;
+	struct dbp_login *l = RG_CONTAINER_OF(w, struct dbp_login, create);
+	struct dbp_auth *a = l->auth;
 	int result = w->result;
 
 	sodium_memzero(w->create.pwhash, sizeof w->create.pwhash);
@@ -133,21 +133,21 @@ out:
 }
 
 /* Worker thread: an unknown name. Hash and hand the INSERT to the writer. */
-static int start_create(struct rg_auth *a, struct rg_login *l)
+static int start_create(struct dbp_auth *a, struct dbp_login *l)
 {
-	struct rg_write *w = &l->create;
+	struct dbp_write *w = &l->create;
 	int err;
 
 	memset(w, 0, sizeof *w);
-	w->kind = RG_WRITE_CREATE_PLAYER;
+	w->kind = DBP_WRITE_CREATE_PLAYER;
 	w->deadline_ms = l->deadline_ms;
 	w->done = create_done;
 	memcpy(w->create.name, l->name, sizeof w->create.name);
-	err = rg_pwhash(a->profile, l->password, l->password_len, w->create.pwhash);
+	err = dbp_pwhash(a->profile, l->password, l->password_len, w->create.pwhash);
 	if (err)
 		return err;
 	creates_add(a, 1);
-	err = rg_writer_submit(a->writer, w);
+	err = dbp_writer_submit(a->writer, w);
 	if (err) {
 		sodium_memzero(w->create.pwhash, sizeof w->create.pwhash);
 		creates_add(a, -1);
@@ -163,7 +163,7 @@ static int start_create(struct rg_auth *a, struct rg_login *l)
  * Logins refused without a hash are not counted: they would drag the
  * estimate to nothing during a flood, when it matters most.
  */
-static void note_login_time(struct rg_auth *a, uint64_t us)
+static void note_login_time(struct dbp_auth *a, uint64_t us)
 {
 	uint64_t est = atomic_load(&a->login_us);
 
@@ -172,13 +172,13 @@ static void note_login_time(struct rg_auth *a, uint64_t us)
 
 /* What one login is expected to take, in ms, with half again as margin:
  * hashes on shared cores vary by that much from one to the next. */
-static uint64_t login_cost_ms(struct rg_auth *a)
+static uint64_t login_cost_ms(struct dbp_auth *a)
 {
 	return atomic_load(&a->login_us) * 3 / 2 / 1000;
 }
 
 /* True when the account may try a password now (not backing off). */
-static bool account_may_try(struct rg_auth *a, const char *name)
+static bool account_may_try(struct dbp_auth *a, const char *name)
 {
 	uint64_t wait_ms;
 
@@ -186,7 +186,7 @@ static bool account_may_try(struct rg_auth *a, const char *name)
 }
 
 /* Take a token of the creation bound; false when spent. */
-static bool may_create(struct rg_auth *a)
+static bool may_create(struct dbp_auth *a)
 {
 	bool ok;
 
@@ -196,10 +196,10 @@ static bool may_create(struct rg_auth *a)
 	return ok;
 }
 
-static void run_login(struct auth_worker *wk, struct rg_login *l)
+static void run_login(struct auth_worker *wk, struct dbp_login *l)
 {
-	struct rg_auth *a = wk->auth;
-	char hash[RG_PWHASH_MAX];
+	struct dbp_auth *a = wk->auth;
+	char hash[DBP_PWHASH_MAX];
 	uint64_t began;
 	int err;
 
@@ -214,7 +214,7 @@ static void run_login(struct auth_worker *wk, struct rg_login *l)
 		return;
 	}
 	began = rg_now_ns();
-	err = rg_store_find_by_name(wk->store, l->name, &l->player, hash);
+	err = dbp_store_find_by_name(wk->store, l->name, &l->player, hash);
 	if (err == -ENOENT) {
 		if (l->no_create || !may_create(a)) {
 			login_finish(l, -EDQUOT);
@@ -225,7 +225,7 @@ static void run_login(struct auth_worker *wk, struct rg_login *l)
 		if (err == 0)
 			return; /* create_done finishes it */
 	} else if (err == 0) {
-		err = rg_pwhash_verify(hash, l->password, l->password_len) ? 0 : -EACCES;
+		err = dbp_pwhash_verify(hash, l->password, l->password_len) ? 0 : -EACCES;
 		note_login_time(a, (rg_now_ns() - began) / 1000);
 		l->created = false;
 		if (a->failing && err == -EACCES)
@@ -243,7 +243,7 @@ static void *worker_main(void *arg)
 	struct dbp_qnode *n;
 
 	while ((n = dbp_queue_pop(&wk->auth->queue, 1))) {
-		struct rg_login *l = RG_CONTAINER_OF(n, struct rg_login, node);
+		struct dbp_login *l = RG_CONTAINER_OF(n, struct dbp_login, node);
 
 		/* At shutdown a queued login is not worth a slow hash: the
 		 * caller gets DB_BUSY at once instead. */
@@ -259,19 +259,19 @@ static void *worker_main(void *arg)
 }
 
 /* Join started workers and close every connection; the queue is closed. */
-static void workers_fini(struct rg_auth *a)
+static void workers_fini(struct dbp_auth *a)
 {
 	for (unsigned i = 0; i < a->nworkers; i++) {
 		if (a->workers[i].started)
 			pthread_join(a->workers[i].thread, NULL);
-		rg_store_close(a->workers[i].store);
+		dbp_store_close(a->workers[i].store);
 	}
 }
 
-int rg_auth_start(const struct rg_auth_config *cfg, struct rg_auth **out)
+int dbp_auth_start(const struct dbp_auth_config *cfg, struct dbp_auth **out)
 {
-	struct rg_store_config store_cfg = { .path = cfg->db_path, .read_only = true };
-	struct rg_auth *a;
+	struct dbp_store_config store_cfg = { .path = cfg->db_path, .read_only = true };
+	struct dbp_auth *a;
 	int err;
 
 	if (cfg->threads == 0)
@@ -306,7 +306,7 @@ int rg_auth_start(const struct rg_auth_config *cfg, struct rg_auth **out)
 		goto out_lock;
 	for (unsigned i = 0; i < a->nworkers; i++) {
 		a->workers[i].auth = a;
-		err = rg_store_open(&store_cfg, &a->workers[i].store);
+		err = dbp_store_open(&store_cfg, &a->workers[i].store);
 		if (err)
 			goto out_workers;
 	}
@@ -339,7 +339,7 @@ out_free:
  * taking the estimate (on the safe side: the running ones are partly
  * done).
  */
-static bool would_miss_deadline(struct rg_auth *a, const struct rg_login *l)
+static bool would_miss_deadline(struct dbp_auth *a, const struct dbp_login *l)
 {
 	uint64_t ahead;
 
@@ -349,7 +349,7 @@ static bool would_miss_deadline(struct rg_auth *a, const struct rg_login *l)
 	return rg_now_ms() + (ahead / a->nworkers + 1) * login_cost_ms(a) > l->deadline_ms;
 }
 
-int rg_auth_submit(struct rg_auth *a, struct rg_login *l)
+int dbp_auth_submit(struct dbp_auth *a, struct dbp_login *l)
 {
 	if (!account_may_try(a, l->name))
 		return -EPERM;
@@ -362,7 +362,7 @@ int rg_auth_submit(struct rg_auth *a, struct rg_login *l)
 	return dbp_queue_push(&a->queue, &l->node);
 }
 
-void rg_auth_stop(struct rg_auth *a)
+void dbp_auth_stop(struct dbp_auth *a)
 {
 	atomic_store(&a->stopping, true);
 	dbp_queue_close(&a->queue);

@@ -25,8 +25,8 @@
  *   the whole pool, and none for a login marked no_create (the gateway's
  *   per-address bound): refused with -EDQUOT, nothing created.
  */
-#ifndef RG_DBPROXY_AUTH_H
-#define RG_DBPROXY_AUTH_H
+#ifndef DBP_AUTH_H
+#define DBP_AUTH_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -37,29 +37,29 @@
 #include "writer.h"
 
 /* Longest password in bytes (the client contract: 1..128). */
-#define RG_PASSWORD_MAX 128
+#define DBP_PASSWORD_MAX 128
 
 /* How expensive a new password hash is. Verification reads the cost from
  * the stored hash, so switching profiles keeps old accounts working. */
-enum rg_pwhash_profile {
-	RG_PWHASH_INTERACTIVE,    /* libsodium's interactive limits: production */
-	RG_PWHASH_MIN,            /* the smallest limits: tests and benchmarks  */
+enum dbp_pwhash_profile {
+	DBP_PWHASH_INTERACTIVE,    /* libsodium's interactive limits: production */
+	DBP_PWHASH_MIN,            /* the smallest limits: tests and benchmarks  */
 };
 
-struct rg_login;
+struct dbp_login;
 
 /* Called once per login, on a login worker or on the writer thread (when
  * the login created the account). The callee owns the login again. */
-typedef void (*rg_login_done_fn)(struct rg_login *l);
+typedef void (*dbp_login_done_fn)(struct dbp_login *l);
 
-struct rg_login {
+struct dbp_login {
 	/* IN */
-	char name[RG_NAME_MAX + 1];
-	uint8_t password[RG_PASSWORD_MAX]; /* any bytes; wiped before done()   */
-	size_t password_len;      /* 1..RG_PASSWORD_MAX: all of it counts      */
+	char name[DBP_NAME_MAX + 1];
+	uint8_t password[DBP_PASSWORD_MAX]; /* any bytes; wiped before done()   */
+	size_t password_len;      /* 1..DBP_PASSWORD_MAX: all of it counts      */
 	bool no_create;           /* an unknown name is refused, not created   */
 	uint64_t deadline_ms;     /* rg_now_ms() time; 0 = none                */
-	rg_login_done_fn done;
+	dbp_login_done_fn done;
 
 	/* OUT, valid in done(): 0, -EACCES (wrong password), -ETIMEDOUT
 	 * (could not end by its deadline: not run), -EAGAIN (writer queue full),
@@ -68,61 +68,61 @@ struct rg_login {
 	 * (stopping), or a database/hash failure (-EIO, -ENOMEM). */
 	int result;
 	bool created;             /* this login made the account               */
-	struct rg_player player;
+	struct dbp_player player;
 
 	/* private */
 	struct dbp_qnode node;
-	struct rg_write create;
-	struct rg_auth *auth;
+	struct dbp_write create;
+	struct dbp_auth *auth;
 	bool retried;             /* lost a create race once already           */
 };
 
-struct rg_auth_config {
+struct dbp_auth_config {
 	const char *db_path;      /* opened read-only once per worker          */
 	unsigned threads;         /* workers, >= 1                             */
 	size_t queue_max;
-	enum rg_pwhash_profile profile;
-	struct rg_writer *writer; /* creates go through it; outlives the pool  */
+	enum dbp_pwhash_profile profile;
+	struct dbp_writer *writer; /* creates go through it; outlives the pool  */
 	unsigned creates_per_sec; /* new accounts a second, all told; 0: any   */
 	unsigned failures_per_account; /* wrong passwords before a backoff; 0: none */
 };
 
-struct rg_auth;
+struct dbp_auth;
 
 /* Parse "interactive" or "min". Returns 0 or -EINVAL. */
-int rg_pwhash_profile_parse(const char *text, enum rg_pwhash_profile *out /* OUT */);
+int dbp_pwhash_profile_parse(const char *text, enum dbp_pwhash_profile *out /* OUT */);
 
 /*
- * Hash a password with the profile into out (RG_PWHASH_MAX bytes). Slow by
+ * Hash a password with the profile into out (DBP_PWHASH_MAX bytes). Slow by
  * design: never on a network loop. Returns 0 or -ENOMEM. Any thread.
  */
-int rg_pwhash(enum rg_pwhash_profile profile, const uint8_t *password, size_t len,
-	      char out[RG_PWHASH_MAX] /* OUT */);
+int dbp_pwhash(enum dbp_pwhash_profile profile, const uint8_t *password, size_t len,
+	      char out[DBP_PWHASH_MAX] /* OUT */);
 
-/* True when password[0..len) matches a hash made by rg_pwhash(): every
+/* True when password[0..len) matches a hash made by dbp_pwhash(): every
  * byte counts, so a prefix never matches. Slow. Any thread. */
-bool rg_pwhash_verify(const char *hash, const uint8_t *password, size_t len);
+bool dbp_pwhash_verify(const char *hash, const uint8_t *password, size_t len);
 
 /*
  * Initialise libsodium, open one read connection per worker (so a bad path
  * fails here, not later) and start the workers. Returns 0 and sets *out, or
  * a negative errno. Any thread.
  */
-int rg_auth_start(const struct rg_auth_config *cfg, struct rg_auth **out /* OUT */);
+int dbp_auth_start(const struct dbp_auth_config *cfg, struct dbp_auth **out /* OUT */);
 
 /* Queue a login. Returns 0 (done() will run once); -EAGAIN when the queue
  * is full or the login would wait in it past l->deadline_ms; -EPERM when
  * the account is backing off; -ESHUTDOWN when stopping. On error the
  * caller keeps l. Any thread. */
-int rg_auth_submit(struct rg_auth *a, struct rg_login *l);
+int dbp_auth_submit(struct dbp_auth *a, struct dbp_login *l);
 
 /*
  * Refuse new logins, answer the queued ones -ESHUTDOWN (no slow hashing at
  * shutdown), let the running ones finish (their account creates included),
  * join the workers, close their connections, free. Call before
- * rg_writer_stop() (logins create through the writer). Any thread except a
+ * dbp_writer_stop() (logins create through the writer). Any thread except a
  * worker.
  */
-void rg_auth_stop(struct rg_auth *a);
+void dbp_auth_stop(struct dbp_auth *a);
 
-#endif /* RG_DBPROXY_AUTH_H */
+#endif /* DBP_AUTH_H */

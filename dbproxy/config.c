@@ -22,8 +22,8 @@ static const struct rg_option dbproxy_options[] = {
 	ROW_STRING("run-dir", run_dir, "run",
 		   "run directory; the database defaults to <run-dir>/ringgate.db"),
 	ROW_STRING("db", db, "", "database file (overrides the run-dir default)"),
-	/* The words are checked by rg_store_sync_parse and
-	 * rg_pwhash_profile_parse, which own them. */
+	/* The words are checked by dbp_store_sync_parse and
+	 * dbp_pwhash_profile_parse, which own them. */
 	ROW_STRING("synchronous", synchronous, "full",
 		   "full: commits survive power loss; normal: faster, survive kill -9 only "
 		   "(docs/storage.md)"),
@@ -68,11 +68,11 @@ int dbproxy_config_load(struct dbproxy_config *cfg, int argc, char **argv)
 		RG_ERROR("--max-pending-links-per-addr must not be above --max-pending-links");
 		return -1;
 	}
-	if (rg_store_sync_parse(cfg->synchronous, &cfg->sync) < 0) {
+	if (dbp_store_sync_parse(cfg->synchronous, &cfg->sync) < 0) {
 		RG_ERROR("--synchronous must be full or normal, not \"%s\"", cfg->synchronous);
 		return -1;
 	}
-	if (rg_pwhash_profile_parse(cfg->pwhash, &cfg->profile) < 0) {
+	if (dbp_pwhash_profile_parse(cfg->pwhash, &cfg->profile) < 0) {
 		RG_ERROR("--pwhash must be interactive or min, not \"%s\"", cfg->pwhash);
 		return -1;
 	}

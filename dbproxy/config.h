@@ -34,8 +34,8 @@ struct dbproxy_config {
 	long max_pending_links_per_addr; /* ... from one address               */
 	struct rg_common_config common; /* loops, engine, log, admin, secret   */
 	/* Derived by dbproxy_config_load from the text options above. */
-	enum rg_store_sync sync;
-	enum rg_pwhash_profile profile;
+	enum dbp_store_sync sync;
+	enum dbp_pwhash_profile profile;
 };
 
 /*

@@ -76,17 +76,17 @@ static int lock_database(const char *db_path)
 int main(int argc, char **argv)
 {
 	struct dbproxy_config cfg;
-	struct rg_store_config store_cfg = { 0 };
-	struct rg_auth_config auth_cfg = { 0 };
-	struct rg_service_config service_cfg = { 0 };
+	struct dbp_store_config store_cfg = { 0 };
+	struct dbp_auth_config auth_cfg = { 0 };
+	struct dbp_service_config service_cfg = { 0 };
 	struct rg_link_key link_key;
 	struct net_runtime_config rt_cfg = { 0 };
-	struct rg_writer_stats stats;
-	struct rg_store *store;
-	struct rg_writer *writer;
-	struct rg_auth *auth;
+	struct dbp_writer_stats stats;
+	struct dbp_store *store;
+	struct dbp_writer *writer;
+	struct dbp_auth *auth;
 	struct net_runtime *rt;
-	struct rg_service *svc = NULL;
+	struct dbp_service *svc = NULL;
 	struct dbproxy_metrics *metrics = NULL;
 	struct rg_admin *admin = NULL;
 	char db_path[DB_PATH_MAX];
@@ -108,12 +108,12 @@ int main(int argc, char **argv)
 	if (lock_fd < 0)
 		return 1;
 	store_cfg.path = db_path;
-	err = rg_store_open(&store_cfg, &store);
+	err = dbp_store_open(&store_cfg, &store);
 	if (err < 0) {
 		RG_ERROR("cannot open database %s: %s", db_path, strerror(-err));
 		goto out_unlock;
 	}
-	err = rg_writer_start(store, (size_t)cfg.write_queue_max, (size_t)cfg.batch_max, &writer);
+	err = dbp_writer_start(store, (size_t)cfg.write_queue_max, (size_t)cfg.batch_max, &writer);
 	if (err < 0) {
 		RG_ERROR("cannot start the writer: %s", strerror(-err));
 		goto out_store;
@@ -124,7 +124,7 @@ int main(int argc, char **argv)
 	auth_cfg.writer = writer;
 	auth_cfg.creates_per_sec = (unsigned)cfg.creates_per_sec;
 	auth_cfg.failures_per_account = (unsigned)cfg.login_failures_per_account;
-	err = rg_auth_start(&auth_cfg, &auth);
+	err = dbp_auth_start(&auth_cfg, &auth);
 	if (err < 0) {
 		RG_ERROR("cannot start the login workers: %s", strerror(-err));
 		goto out_writer;
@@ -161,7 +161,7 @@ int main(int argc, char **argv)
 	service_cfg.writer = writer;
 	service_cfg.auth = auth;
 	service_cfg.link_key = &link_key;
-	err = rg_service_start(rt, &service_cfg, &svc);
+	err = dbp_service_start(rt, &service_cfg, &svc);
 	if (err < 0) {
 		RG_ERROR("cannot listen on %s:%ld: %s", cfg.host, cfg.port, net_strerror(err));
 		goto out_runtime;
@@ -172,9 +172,9 @@ int main(int argc, char **argv)
 		goto out_runtime;
 	}
 	RG_INFO("listening on %s:%u; database %s (synchronous=%s, schema %d)", cfg.host,
-		(unsigned)rg_service_port(svc), db_path, cfg.synchronous,
-		RG_STORE_SCHEMA_VERSION);
-	err = rg_port_file_write(&cfg.common, rg_service_port(svc));
+		(unsigned)dbp_service_port(svc), db_path, cfg.synchronous,
+		DBP_STORE_SCHEMA_VERSION);
+	err = rg_port_file_write(&cfg.common, dbp_service_port(svc));
 	if (err < 0)
 		goto out_runtime;
 
@@ -182,11 +182,11 @@ int main(int argc, char **argv)
 	RG_INFO("%s: draining", sig == SIGINT ? "SIGINT" : "SIGTERM");
 	rg_admin_stop(admin);     /* its collectors read the writer, stopped below */
 	admin = NULL;
-	rg_service_stop_accepting(svc);
-	rg_auth_stop(auth);       /* running logins finish, queued ones get DB_BUSY */
+	dbp_service_stop_accepting(svc);
+	dbp_auth_stop(auth);       /* running logins finish, queued ones get DB_BUSY */
 	auth = NULL;
-	RG_INFO("committing %zu queued writes", rg_writer_queued(writer));
-	rg_writer_stop(writer, &stats); /* every queued write committed and answered */
+	RG_INFO("committing %zu queued writes", dbp_writer_queued(writer));
+	dbp_writer_stop(writer, &stats); /* every queued write committed and answered */
 	writer = NULL;
 	RG_INFO("writer: %llu writes in %llu commits, %llu failed batches, %llu refused busy",
 		(unsigned long long)stats.writes, (unsigned long long)stats.commits,
@@ -197,16 +197,16 @@ int main(int argc, char **argv)
 out_runtime:
 	rg_admin_stop(admin);     /* still running when the start failed */
 	net_runtime_destroy(rt);
-	rg_service_destroy(svc);
+	dbp_service_destroy(svc);
 out_auth:
 	if (auth)
-		rg_auth_stop(auth);
+		dbp_auth_stop(auth);
 out_writer:
 	if (writer)
-		rg_writer_stop(writer, NULL);
+		dbp_writer_stop(writer, NULL);
 out_store:
 	dbproxy_metrics_destroy(metrics); /* the writer observed into it until stopped */
-	rg_store_close(store);
+	dbp_store_close(store);
 out_unlock:
 	close(lock_fd);
 	rg_link_key_wipe(&link_key);

@@ -8,7 +8,7 @@
 
 struct dbproxy_metrics {
 	struct rg_metrics *registry;
-	struct rg_writer *writer;
+	struct dbp_writer *writer;
 	struct rg_gauge *queue_depth;
 	struct rg_counter *writes, *commits, *failed_batches, *busy_refusals;
 };
@@ -16,17 +16,17 @@ struct dbproxy_metrics {
 static void collect(void *arg)
 {
 	struct dbproxy_metrics *m = arg;
-	struct rg_writer_stats st;
+	struct dbp_writer_stats st;
 
-	rg_gauge_set(m->queue_depth, (int64_t)rg_writer_queued(m->writer));
-	rg_writer_stats(m->writer, &st);
+	rg_gauge_set(m->queue_depth, (int64_t)dbp_writer_queued(m->writer));
+	dbp_writer_stats(m->writer, &st);
 	rg_counter_set(m->writes, st.writes);
 	rg_counter_set(m->commits, st.commits);
 	rg_counter_set(m->failed_batches, st.failed_batches);
 	rg_counter_set(m->busy_refusals, st.busy_refusals);
 }
 
-int dbproxy_metrics_create(struct net_runtime *rt, struct rg_writer *wr,
+int dbproxy_metrics_create(struct net_runtime *rt, struct dbp_writer *wr,
 			   struct dbproxy_metrics **out)
 {
 	struct dbproxy_metrics *m = calloc(1, sizeof(*m));
@@ -61,7 +61,7 @@ int dbproxy_metrics_create(struct net_runtime *rt, struct rg_writer *wr,
 		dbproxy_metrics_destroy(m);
 		return -ENOMEM;
 	}
-	rg_writer_observe(wr, batch_size, commit_seconds);
+	dbp_writer_observe(wr, batch_size, commit_seconds);
 	*out = m;
 	return 0;
 }

@@ -11,8 +11,8 @@
  * The writer thread observes the histograms; the rest is read from the
  * writer at each scrape, so the admin server must stop before the writer.
  */
-#ifndef RG_DBPROXY_METRICS_H
-#define RG_DBPROXY_METRICS_H
+#ifndef DBP_METRICS_H
+#define DBP_METRICS_H
 
 #include "net/net.h"
 #include "rg/metrics.h"
@@ -23,10 +23,10 @@ struct dbproxy_metrics;
 
 /*
  * Create the registry for rt and wr and hook the writer's histograms in
- * (rg_writer_observe: before the first write is submitted). Returns 0 and
+ * (dbp_writer_observe: before the first write is submitted). Returns 0 and
  * sets *out, or -ENOMEM. Main thread.
  */
-int dbproxy_metrics_create(struct net_runtime *rt, struct rg_writer *wr,
+int dbproxy_metrics_create(struct net_runtime *rt, struct dbp_writer *wr,
 			   struct dbproxy_metrics **out /* OUT */);
 
 /* The registry, for the admin server. */
@@ -35,4 +35,4 @@ struct rg_metrics *dbproxy_metrics_registry(struct dbproxy_metrics *m);
 /* Free once the writer has stopped and the admin server is gone. NULL is fine. */
 void dbproxy_metrics_destroy(struct dbproxy_metrics *m);
 
-#endif /* RG_DBPROXY_METRICS_H */
+#endif /* DBP_METRICS_H */

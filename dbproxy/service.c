@@ -38,11 +38,11 @@
 typedef Ringgate__Internal__GameToDb GameToDb;
 typedef Ringgate__Internal__DbToGame DbToGame;
 
-struct rg_service {
+struct dbp_service {
 	struct net_runtime *rt;
 	struct net_server *server;
-	struct rg_writer *writer;
-	struct rg_auth *auth;
+	struct dbp_writer *writer;
+	struct dbp_auth *auth;
 	struct rg_link_service link;  /* the links' rules (rg/link.h)     */
 };
 
@@ -55,16 +55,16 @@ struct link {
 
 /* A login on its way through the workers (and maybe the writer). */
 struct login_call {
-	struct rg_login login;
-	struct rg_service *svc;
+	struct dbp_login login;
+	struct dbp_service *svc;
 	net_session_id link;
 	uint64_t request_id;
 };
 
 /* A save or add_gold on its way through the writer. */
 struct write_call {
-	struct rg_write write;
-	struct rg_service *svc;
+	struct dbp_write write;
+	struct dbp_service *svc;
 	net_session_id link;
 	uint64_t request_id;
 };
@@ -72,7 +72,7 @@ struct write_call {
 /* ---- replies ----------------------------------------------------------- */
 
 /* Pack msg and queue it to the link named by id. Any thread. */
-static void send_msg(struct rg_service *svc, net_session_id id, const DbToGame *msg)
+static void send_msg(struct dbp_service *svc, net_session_id id, const DbToGame *msg)
 {
 	uint8_t stack[REPLY_STACK_BYTES];
 	size_t len = ringgate__internal__db_to_game__get_packed_size(msg);
@@ -130,7 +130,7 @@ static Ringgate__Internal__DbStatus status_of(int result, const char **detail)
 }
 
 /* Send a reply with no body: an error, or a bodiless success. */
-static void send_status(struct rg_service *svc, net_session_id id, uint64_t request_id,
+static void send_status(struct dbp_service *svc, net_session_id id, uint64_t request_id,
 			int result)
 {
 	DbToGame reply = RINGGATE__INTERNAL__DB_TO_GAME__INIT;
@@ -142,7 +142,7 @@ static void send_status(struct rg_service *svc, net_session_id id, uint64_t requ
 	send_msg(svc, id, &reply);
 }
 
-static void send_bad_request(struct rg_service *svc, net_session_id id, uint64_t request_id,
+static void send_bad_request(struct dbp_service *svc, net_session_id id, uint64_t request_id,
 			     const char *detail)
 {
 	DbToGame reply = RINGGATE__INTERNAL__DB_TO_GAME__INIT;
@@ -155,7 +155,7 @@ static void send_bad_request(struct rg_service *svc, net_session_id id, uint64_t
 
 /* ---- completions (worker and writer threads) --------------------------- */
 
-static void login_done(struct rg_login *l)
+static void login_done(struct dbp_login *l)
 {
 	struct login_call *call = RG_CONTAINER_OF(l, struct login_call, login);
 	Ringgate__Client__PlayerState player = RINGGATE__CLIENT__PLAYER_STATE__INIT;
@@ -187,7 +187,7 @@ static void login_done(struct rg_login *l)
 	free(call);
 }
 
-static void write_done(struct rg_write *w)
+static void write_done(struct dbp_write *w)
 {
 	struct write_call *call = RG_CONTAINER_OF(w, struct write_call, write);
 	Ringgate__Internal__DbSaveReply save = RINGGATE__INTERNAL__DB_SAVE_REPLY__INIT;
@@ -199,7 +199,7 @@ static void write_done(struct rg_write *w)
 	reply.request_id = call->request_id;
 	reply.status = status_of(w->result, &detail);
 	reply.message = (char *)detail;
-	if (w->result == 0 && w->kind == RG_WRITE_ADD_GOLD) {
+	if (w->result == 0 && w->kind == DBP_WRITE_ADD_GOLD) {
 		gold.gold = w->gold;
 		gold.duplicate = w->duplicate;
 		if (w->duplicate)
@@ -209,7 +209,7 @@ static void write_done(struct rg_write *w)
 				(unsigned long long)w->add_gold.player_id);
 		reply.body_case = RINGGATE__INTERNAL__DB_TO_GAME__BODY_ADD_GOLD;
 		reply.add_gold = &gold;
-	} else if (w->result == 0 && w->kind == RG_WRITE_NEW_EPOCH) {
+	} else if (w->result == 0 && w->kind == DBP_WRITE_NEW_EPOCH) {
 		epoch.epoch = w->epoch;
 		RG_INFO("op_id epoch %llu issued", (unsigned long long)w->epoch);
 		reply.body_case = RINGGATE__INTERNAL__DB_TO_GAME__BODY_NEW_EPOCH;
@@ -224,12 +224,12 @@ static void write_done(struct rg_write *w)
 
 /* ---- requests (loop thread) -------------------------------------------- */
 
-/* The client contract's names: 1..RG_NAME_MAX of [A-Za-z0-9_-]. */
+/* The client contract's names: 1..DBP_NAME_MAX of [A-Za-z0-9_-]. */
 static bool valid_name(const char *name)
 {
 	size_t len = strlen(name);
 
-	if (len == 0 || len > RG_NAME_MAX)
+	if (len == 0 || len > DBP_NAME_MAX)
 		return false;
 	for (size_t i = 0; i < len; i++) {
 		char c = name[i];
@@ -248,14 +248,14 @@ static uint64_t deadline_of(struct link *link, const GameToDb *msg)
 	return rg_peer_clock_deadline(&link->clock, msg->sent_ms, msg->deadline_ms, rg_now_ms());
 }
 
-static void handle_login(struct rg_service *svc, struct link *link, const GameToDb *msg)
+static void handle_login(struct dbp_service *svc, struct link *link, const GameToDb *msg)
 {
 	Ringgate__Internal__DbLogin *req = msg->login;
 	size_t password_len = req->password.len; /* bytes: NULs are its own */
 	struct login_call *call;
 	int err;
 
-	if (!valid_name(req->name) || password_len == 0 || password_len > RG_PASSWORD_MAX) {
+	if (!valid_name(req->name) || password_len == 0 || password_len > DBP_PASSWORD_MAX) {
 		send_bad_request(svc, link->id, msg->request_id,
 				 "name must be 1..32 of [A-Za-z0-9_-], password 1..128 bytes");
 		goto out_wipe;
@@ -274,7 +274,7 @@ static void handle_login(struct rg_service *svc, struct link *link, const GameTo
 	call->login.no_create = req->no_create;
 	call->login.deadline_ms = deadline_of(link, msg);
 	call->login.done = login_done;
-	err = rg_auth_submit(svc->auth, &call->login);
+	err = dbp_auth_submit(svc->auth, &call->login);
 	if (err) {
 		sodium_memzero(call->login.password, sizeof call->login.password);
 		free(call);
@@ -286,7 +286,7 @@ out_wipe:
 }
 
 /* Queue a filled write; on refusal answer at once (the push-back). */
-static void submit_write(struct rg_service *svc, struct link *link, const GameToDb *msg,
+static void submit_write(struct dbp_service *svc, struct link *link, const GameToDb *msg,
 			 struct write_call *call)
 {
 	int err;
@@ -296,7 +296,7 @@ static void submit_write(struct rg_service *svc, struct link *link, const GameTo
 	call->request_id = msg->request_id;
 	call->write.deadline_ms = deadline_of(link, msg);
 	call->write.done = write_done;
-	err = rg_writer_submit(svc->writer, &call->write);
+	err = dbp_writer_submit(svc->writer, &call->write);
 	if (err) {
 		free(call);
 		send_status(svc, link->id, msg->request_id, err);
@@ -304,7 +304,7 @@ static void submit_write(struct rg_service *svc, struct link *link, const GameTo
 }
 
 /* A zeroed write call, or NULL after answering the request with -ENOMEM. */
-static struct write_call *write_call_new(struct rg_service *svc, struct link *link,
+static struct write_call *write_call_new(struct dbp_service *svc, struct link *link,
 					 const GameToDb *msg)
 {
 	struct write_call *call = calloc(1, sizeof *call);
@@ -314,7 +314,7 @@ static struct write_call *write_call_new(struct rg_service *svc, struct link *li
 	return call;
 }
 
-static void handle_save(struct rg_service *svc, struct link *link, const GameToDb *msg)
+static void handle_save(struct dbp_service *svc, struct link *link, const GameToDb *msg)
 {
 	const Ringgate__Internal__DbSavePlayer *req = msg->save;
 	struct write_call *call;
@@ -327,7 +327,7 @@ static void handle_save(struct rg_service *svc, struct link *link, const GameToD
 	call = write_call_new(svc, link, msg);
 	if (!call)
 		return;
-	call->write.kind = RG_WRITE_SAVE_POSITION;
+	call->write.kind = DBP_WRITE_SAVE_POSITION;
 	call->write.save.player_id = req->player_id;
 	call->write.save.zone = req->zone;
 	call->write.save.x = req->x;
@@ -335,7 +335,7 @@ static void handle_save(struct rg_service *svc, struct link *link, const GameToD
 	submit_write(svc, link, msg, call);
 }
 
-static void handle_add_gold(struct rg_service *svc, struct link *link, const GameToDb *msg)
+static void handle_add_gold(struct dbp_service *svc, struct link *link, const GameToDb *msg)
 {
 	const Ringgate__Internal__DbAddGold *req = msg->add_gold;
 	struct write_call *call;
@@ -354,7 +354,7 @@ static void handle_add_gold(struct rg_service *svc, struct link *link, const Gam
 	call = write_call_new(svc, link, msg);
 	if (!call)
 		return;
-	call->write.kind = RG_WRITE_ADD_GOLD;
+	call->write.kind = DBP_WRITE_ADD_GOLD;
 	call->write.add_gold.player_id = req->player_id;
 	call->write.add_gold.amount = req->amount;
 	call->write.add_gold.op_id = req->op_id;
@@ -363,13 +363,13 @@ static void handle_add_gold(struct rg_service *svc, struct link *link, const Gam
 
 /* Issue an op_id epoch through the writer, so it is committed before the
  * reply (proto/internal.proto, DbNewEpoch). */
-static void handle_new_epoch(struct rg_service *svc, struct link *link, const GameToDb *msg)
+static void handle_new_epoch(struct dbp_service *svc, struct link *link, const GameToDb *msg)
 {
 	struct write_call *call = write_call_new(svc, link, msg);
 
 	if (!call)
 		return;
-	call->write.kind = RG_WRITE_NEW_EPOCH;
+	call->write.kind = DBP_WRITE_NEW_EPOCH;
 	submit_write(svc, link, msg, call);
 }
 
@@ -377,7 +377,7 @@ static void handle_new_epoch(struct rg_service *svc, struct link *link, const Ga
  * handshake and heartbeats). A negative return closes the link. */
 static int on_message(struct rg_link *l, ProtobufCMessage *m, void *token)
 {
-	struct rg_service *svc = rg_link_service_user(l);
+	struct dbp_service *svc = rg_link_service_user(l);
 	struct link *link = rg_link_user(l);
 	const GameToDb *msg = (const GameToDb *)m;
 
@@ -446,10 +446,10 @@ static const struct rg_link_ops link_ops = {
 
 /* ---- service ----------------------------------------------------------- */
 
-int rg_service_start(struct net_runtime *rt, const struct rg_service_config *cfg,
-		     struct rg_service **out)
+int dbp_service_start(struct net_runtime *rt, const struct dbp_service_config *cfg,
+		     struct dbp_service **out)
 {
-	struct rg_service *svc = calloc(1, sizeof *svc);
+	struct dbp_service *svc = calloc(1, sizeof *svc);
 	struct rg_link_config link = {
 		.side = RG_LINK_ACCEPTOR,
 		.role = "dbproxy",
@@ -494,17 +494,17 @@ out_free:
 	return err;
 }
 
-uint16_t rg_service_port(const struct rg_service *svc)
+uint16_t dbp_service_port(const struct dbp_service *svc)
 {
 	return net_server_port(svc->server);
 }
 
-void rg_service_stop_accepting(struct rg_service *svc)
+void dbp_service_stop_accepting(struct dbp_service *svc)
 {
 	net_server_stop(svc->server, false);
 }
 
-void rg_service_destroy(struct rg_service *svc)
+void dbp_service_destroy(struct dbp_service *svc)
 {
 	/* NULL is fine: main calls this on every exit path. */
 	if (!svc)

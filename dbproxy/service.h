@@ -15,8 +15,8 @@
  * queue answers DB_BUSY at once; see docs/storage.md for why dbproxy does
  * not pause reading instead.
  */
-#ifndef RG_DBPROXY_SERVICE_H
-#define RG_DBPROXY_SERVICE_H
+#ifndef DBP_SERVICE_H
+#define DBP_SERVICE_H
 
 #include <stdint.h>
 
@@ -26,37 +26,37 @@
 #include "auth.h"
 #include "writer.h"
 
-struct rg_service_config {
+struct dbp_service_config {
 	const char *host;         /* listen address (numeric)                 */
 	uint16_t port;            /* 0 picks a free port                      */
 	unsigned max_links;       /* authenticated gamesrv links; 0 = any     */
 	unsigned pending_max;     /* links in their handshake (rg/link.h)     */
 	unsigned pending_per_addr; /* ... from one address                    */
 	struct rg_link_rules rules; /* heartbeat, dead time, handshake deadline */
-	struct rg_writer *writer; /* both outlive the service's last reply    */
-	struct rg_auth *auth;
+	struct dbp_writer *writer; /* both outlive the service's last reply    */
+	struct dbp_auth *auth;
 	const struct rg_link_key *link_key; /* the cluster secret; outlives the
 				     service (rg/link_auth.h)                 */
 };
 
-struct rg_service;
+struct dbp_service;
 
 /*
  * Listen for gamesrv links on the runtime. Returns 0 and sets *out, or a
  * negative errno (-EADDRINUSE, ...). Main thread, before or after
  * net_runtime_start().
  */
-int rg_service_start(struct net_runtime *rt, const struct rg_service_config *cfg,
-		     struct rg_service **out /* OUT */);
+int dbp_service_start(struct net_runtime *rt, const struct dbp_service_config *cfg,
+		     struct dbp_service **out /* OUT */);
 
 /* The port actually listened on. */
-uint16_t rg_service_port(const struct rg_service *svc);
+uint16_t dbp_service_port(const struct dbp_service *svc);
 
 /* Stop accepting new links; live links go on being served. Any thread. */
-void rg_service_stop_accepting(struct rg_service *svc);
+void dbp_service_stop_accepting(struct dbp_service *svc);
 
 /* Free the service once its runtime has stopped (no callback can run).
  * NULL is ignored. */
-void rg_service_destroy(struct rg_service *svc);
+void dbp_service_destroy(struct dbp_service *svc);
 
-#endif /* RG_DBPROXY_SERVICE_H */
+#endif /* DBP_SERVICE_H */

@@ -57,8 +57,8 @@ static const struct migration migrations[] = {
 	  " FROM players;" },
 };
 
-_Static_assert(sizeof migrations / sizeof migrations[0] == RG_STORE_SCHEMA_VERSION,
-	       "RG_STORE_SCHEMA_VERSION must name the last migration step");
+_Static_assert(sizeof migrations / sizeof migrations[0] == DBP_STORE_SCHEMA_VERSION,
+	       "DBP_STORE_SCHEMA_VERSION must name the last migration step");
 
 #define PLAYER_COLUMNS "id, name, zone, x, y, gold, created_at, updated_at, last_op_id"
 
@@ -98,7 +98,7 @@ static const char *const stmt_sql[STMT_COUNT] = {
 			   " RETURNING value",
 };
 
-struct rg_store {
+struct dbp_store {
 	sqlite3 *db;
 	sqlite3_stmt *stmt[STMT_COUNT];
 };
@@ -126,7 +126,7 @@ static int sqlite_to_errno(int rc)
 }
 
 /* Log a failure with SQLite's own words and return its errno form. */
-static int store_fail(struct rg_store *st, const char *what, int rc)
+static int store_fail(struct dbp_store *st, const char *what, int rc)
 {
 	/* A unique-name clash is an expected outcome, not an incident. */
 	if (rc != SQLITE_CONSTRAINT_UNIQUE)
@@ -141,7 +141,7 @@ static void stmt_done(sqlite3_stmt *stmt)
 }
 
 /* Run a statement that returns no rows. */
-static int run_simple(struct rg_store *st, enum stmt_id id)
+static int run_simple(struct dbp_store *st, enum stmt_id id)
 {
 	sqlite3_stmt *stmt = st->stmt[id];
 	int rc = sqlite3_step(stmt);
@@ -152,7 +152,7 @@ static int run_simple(struct rg_store *st, enum stmt_id id)
 	return 0;
 }
 
-static int exec_sql(struct rg_store *st, const char *sql)
+static int exec_sql(struct dbp_store *st, const char *sql)
 {
 	int rc = sqlite3_exec(st->db, sql, NULL, NULL, NULL);
 
@@ -161,18 +161,18 @@ static int exec_sql(struct rg_store *st, const char *sql)
 	return 0;
 }
 
-int rg_store_sync_parse(const char *text, enum rg_store_sync *out)
+int dbp_store_sync_parse(const char *text, enum dbp_store_sync *out)
 {
 	if (strcmp(text, "full") == 0)
-		*out = RG_STORE_SYNC_FULL;
+		*out = DBP_STORE_SYNC_FULL;
 	else if (strcmp(text, "normal") == 0)
-		*out = RG_STORE_SYNC_NORMAL;
+		*out = DBP_STORE_SYNC_NORMAL;
 	else
 		return -EINVAL;
 	return 0;
 }
 
-int rg_store_user_version(struct rg_store *st)
+int dbp_store_user_version(struct dbp_store *st)
 {
 	sqlite3_stmt *stmt;
 	int rc = sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &stmt, NULL);
@@ -187,7 +187,7 @@ int rg_store_user_version(struct rg_store *st)
 }
 
 /* Apply one migration step and its version bump atomically. */
-static int apply_migration(struct rg_store *st, const struct migration *m)
+static int apply_migration(struct dbp_store *st, const struct migration *m)
 {
 	char bump[64];
 	int err;
@@ -215,19 +215,19 @@ out_rollback:
 }
 
 /* The file's schema version, refused (-EPROTO) if newer than ours. */
-static int known_version(struct rg_store *st)
+static int known_version(struct dbp_store *st)
 {
-	int version = rg_store_user_version(st);
+	int version = dbp_store_user_version(st);
 
-	if (version > RG_STORE_SCHEMA_VERSION) {
+	if (version > DBP_STORE_SCHEMA_VERSION) {
 		RG_ERROR("store: database schema version %d is newer than this binary's %d",
-			 version, RG_STORE_SCHEMA_VERSION);
+			 version, DBP_STORE_SCHEMA_VERSION);
 		return -EPROTO;
 	}
 	return version;
 }
 
-static int migrate(struct rg_store *st)
+static int migrate(struct dbp_store *st)
 {
 	int version = known_version(st);
 
@@ -244,20 +244,20 @@ static int migrate(struct rg_store *st)
 }
 
 /* A reader never migrates: it needs the writer to have done it. */
-static int check_version(struct rg_store *st)
+static int check_version(struct dbp_store *st)
 {
 	int version = known_version(st);
 
 	if (version < 0)
 		return version;
-	if (version < RG_STORE_SCHEMA_VERSION) {
+	if (version < DBP_STORE_SCHEMA_VERSION) {
 		RG_ERROR("store: database schema version %d is not migrated yet", version);
 		return -ENOENT;
 	}
 	return 0;
 }
 
-static int store_prepare(struct rg_store *st)
+static int store_prepare(struct dbp_store *st)
 {
 	for (int i = 0; i < STMT_COUNT; i++) {
 		int rc = sqlite3_prepare_v3(st->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
@@ -273,7 +273,7 @@ static int store_prepare(struct rg_store *st)
  * quietly keeps the old one where WAL cannot work (some network file
  * systems): refuse to run then, since readers would block the writer.
  */
-static int enable_wal(struct rg_store *st)
+static int enable_wal(struct dbp_store *st)
 {
 	sqlite3_stmt *stmt;
 	const unsigned char *mode;
@@ -295,7 +295,7 @@ static int enable_wal(struct rg_store *st)
 }
 
 /* Connection settings: WAL, sync level, then schema. */
-static int store_setup(struct rg_store *st, const struct rg_store_config *cfg)
+static int store_setup(struct dbp_store *st, const struct dbp_store_config *cfg)
 {
 	int err;
 
@@ -308,7 +308,7 @@ static int store_setup(struct rg_store *st, const struct rg_store_config *cfg)
 		if (err)
 			return err;
 	}
-	err = exec_sql(st, cfg->sync == RG_STORE_SYNC_FULL ? "PRAGMA synchronous = FULL"
+	err = exec_sql(st, cfg->sync == DBP_STORE_SYNC_FULL ? "PRAGMA synchronous = FULL"
 							   : "PRAGMA synchronous = NORMAL");
 	if (err)
 		return err;
@@ -325,10 +325,10 @@ static int store_setup(struct rg_store *st, const struct rg_store_config *cfg)
 	return store_prepare(st);
 }
 
-int rg_store_open(const struct rg_store_config *cfg, struct rg_store **out)
+int dbp_store_open(const struct dbp_store_config *cfg, struct dbp_store **out)
 {
 	int flags = SQLITE_OPEN_READWRITE | (cfg->read_only ? 0 : SQLITE_OPEN_CREATE);
-	struct rg_store *st = calloc(1, sizeof *st);
+	struct dbp_store *st = calloc(1, sizeof *st);
 	int rc, err;
 
 	if (!st)
@@ -347,11 +347,11 @@ int rg_store_open(const struct rg_store_config *cfg, struct rg_store **out)
 	return 0;
 
 out_close:
-	rg_store_close(st);
+	dbp_store_close(st);
 	return err;
 }
 
-void rg_store_close(struct rg_store *st)
+void dbp_store_close(struct dbp_store *st)
 {
 	if (!st)
 		return;
@@ -363,29 +363,29 @@ void rg_store_close(struct rg_store *st)
 	free(st);
 }
 
-int rg_store_begin(struct rg_store *st)
+int dbp_store_begin(struct dbp_store *st)
 {
 	return run_simple(st, STMT_BEGIN);
 }
 
-int rg_store_commit(struct rg_store *st)
+int dbp_store_commit(struct dbp_store *st)
 {
 	return run_simple(st, STMT_COMMIT);
 }
 
-void rg_store_rollback(struct rg_store *st)
+void dbp_store_rollback(struct dbp_store *st)
 {
-	if (rg_store_in_transaction(st))
+	if (dbp_store_in_transaction(st))
 		run_simple(st, STMT_ROLLBACK);
 }
 
-bool rg_store_in_transaction(struct rg_store *st)
+bool dbp_store_in_transaction(struct dbp_store *st)
 {
 	return !sqlite3_get_autocommit(st->db);
 }
 
 /* Fill *out from a row of PLAYER_COLUMNS. */
-static void read_player(sqlite3_stmt *stmt, struct rg_player *out)
+static void read_player(sqlite3_stmt *stmt, struct dbp_player *out)
 {
 	const unsigned char *name = sqlite3_column_text(stmt, 1);
 
@@ -403,7 +403,7 @@ static void read_player(sqlite3_stmt *stmt, struct rg_player *out)
 }
 
 /* Step a one-row query: 0 with the row in *out, -ENOENT, or an error. */
-static int fetch_player(struct rg_store *st, enum stmt_id id, struct rg_player *out,
+static int fetch_player(struct dbp_store *st, enum stmt_id id, struct dbp_player *out,
 			char *pwhash)
 {
 	sqlite3_stmt *stmt = st->stmt[id];
@@ -414,7 +414,7 @@ static int fetch_player(struct rg_store *st, enum stmt_id id, struct rg_player *
 		read_player(stmt, out);
 		if (pwhash) {
 			const unsigned char *hash = sqlite3_column_text(stmt, 9);
-			snprintf(pwhash, RG_PWHASH_MAX, "%s", hash ? (const char *)hash : "");
+			snprintf(pwhash, DBP_PWHASH_MAX, "%s", hash ? (const char *)hash : "");
 		}
 	} else if (rc == SQLITE_DONE) {
 		err = -ENOENT;
@@ -425,7 +425,7 @@ static int fetch_player(struct rg_store *st, enum stmt_id id, struct rg_player *
 	return err;
 }
 
-int rg_store_find_by_name(struct rg_store *st, const char *name, struct rg_player *out,
+int dbp_store_find_by_name(struct dbp_store *st, const char *name, struct dbp_player *out,
 			  char *pwhash)
 {
 	sqlite3_stmt *stmt = st->stmt[STMT_FIND_BY_NAME];
@@ -434,7 +434,7 @@ int rg_store_find_by_name(struct rg_store *st, const char *name, struct rg_playe
 	return fetch_player(st, STMT_FIND_BY_NAME, out, pwhash);
 }
 
-int rg_store_find_by_id(struct rg_store *st, uint64_t id, struct rg_player *out)
+int dbp_store_find_by_id(struct dbp_store *st, uint64_t id, struct dbp_player *out)
 {
 	sqlite3_stmt *stmt = st->stmt[STMT_FIND_BY_ID];
 
@@ -444,17 +444,17 @@ int rg_store_find_by_id(struct rg_store *st, uint64_t id, struct rg_player *out)
 	return fetch_player(st, STMT_FIND_BY_ID, out, NULL);
 }
 
-int rg_store_create_player(struct rg_store *st, const char *name, const char *pwhash,
-			   int64_t now_ms, struct rg_player *out)
+int dbp_store_create_player(struct dbp_store *st, const char *name, const char *pwhash,
+			   int64_t now_ms, struct dbp_player *out)
 {
 	sqlite3_stmt *stmt = st->stmt[STMT_INSERT];
 	int rc;
 
 	sqlite3_bind_text(stmt, 1, name, -1, SQLITE_STATIC);
 	sqlite3_bind_text(stmt, 2, pwhash, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(stmt, 3, RG_SPAWN_ZONE);
-	sqlite3_bind_double(stmt, 4, RG_SPAWN_X);
-	sqlite3_bind_double(stmt, 5, RG_SPAWN_Y);
+	sqlite3_bind_int64(stmt, 3, DBP_SPAWN_ZONE);
+	sqlite3_bind_double(stmt, 4, DBP_SPAWN_X);
+	sqlite3_bind_double(stmt, 5, DBP_SPAWN_Y);
 	sqlite3_bind_int64(stmt, 6, now_ms);
 	rc = sqlite3_step(stmt);
 	stmt_done(stmt);
@@ -464,19 +464,19 @@ int rg_store_create_player(struct rg_store *st, const char *name, const char *pw
 	memset(out, 0, sizeof *out);
 	out->id = (uint64_t)sqlite3_last_insert_rowid(st->db);
 	snprintf(out->name, sizeof out->name, "%s", name);
-	out->zone = RG_SPAWN_ZONE;
-	out->x = RG_SPAWN_X;
-	out->y = RG_SPAWN_Y;
+	out->zone = DBP_SPAWN_ZONE;
+	out->x = DBP_SPAWN_X;
+	out->y = DBP_SPAWN_Y;
 	out->created_at = now_ms;
 	out->updated_at = now_ms;
 	return 0;
 }
 
-int rg_store_add_gold(struct rg_store *st, uint64_t player_id, uint32_t amount,
+int dbp_store_add_gold(struct dbp_store *st, uint64_t player_id, uint32_t amount,
 		      uint64_t op_id, int64_t now_ms, uint64_t *total, bool *duplicate)
 {
 	sqlite3_stmt *stmt = st->stmt[STMT_ADD_GOLD];
-	struct rg_player player;
+	struct dbp_player player;
 	bool updated = false;
 	int rc;
 
@@ -502,10 +502,10 @@ int rg_store_add_gold(struct rg_store *st, uint64_t player_id, uint32_t amount,
 	 * Writes of one epoch for one player arrive in op_id order, so an
 	 * op_id of the last applied one's epoch, at or below it, was applied
 	 * before. */
-	rc = rg_store_find_by_id(st, player_id, &player);
+	rc = dbp_store_find_by_id(st, player_id, &player);
 	if (rc < 0)
 		return rc;
-	if (rg_store_op_is_duplicate(op_id, player.last_op_id)) {
+	if (dbp_store_op_is_duplicate(op_id, player.last_op_id)) {
 		*total = player.gold;
 		*duplicate = true;
 		return 0;
@@ -513,12 +513,12 @@ int rg_store_add_gold(struct rg_store *st, uint64_t player_id, uint32_t amount,
 	return -ERANGE;
 }
 
-bool rg_store_op_is_duplicate(uint64_t op_id, uint64_t last_op_id)
+bool dbp_store_op_is_duplicate(uint64_t op_id, uint64_t last_op_id)
 {
 	return op_id != 0 && op_id >> 32 == last_op_id >> 32 && op_id <= last_op_id;
 }
 
-int rg_store_new_epoch(struct rg_store *st, uint64_t *epoch)
+int dbp_store_new_epoch(struct dbp_store *st, uint64_t *epoch)
 {
 	sqlite3_stmt *stmt = st->stmt[STMT_NEW_EPOCH];
 	sqlite3_int64 value = 0;
@@ -541,7 +541,7 @@ int rg_store_new_epoch(struct rg_store *st, uint64_t *epoch)
 	return 0;
 }
 
-int rg_store_save_position(struct rg_store *st, uint64_t player_id, uint32_t zone,
+int dbp_store_save_position(struct dbp_store *st, uint64_t player_id, uint32_t zone,
 			   float x, float y, int64_t now_ms)
 {
 	sqlite3_stmt *stmt = st->stmt[STMT_SAVE_POSITION];

@@ -3,7 +3,7 @@
  *
  * The thread's life: pop a batch (blocks while the queue is empty) ->
  * BEGIN -> apply each write -> COMMIT (or ROLLBACK) -> done() for each,
- * oldest first -> pop again. rg_writer_stop() closes the queue; the pop
+ * oldest first -> pop again. dbp_writer_stop() closes the queue; the pop
  * then hands out what is left and finally NULL, which ends the thread, so
  * every accepted write is applied and answered before stop returns.
  */
@@ -19,12 +19,12 @@
 #include "rg/clock.h"
 #include "rg/log.h"
 
-struct rg_writer {
-	struct rg_store *store;
+struct dbp_writer {
+	struct dbp_store *store;
 	struct dbp_queue queue;
 	size_t batch_max;
 	pthread_t thread;
-	struct rg_histogram *batch_sizes;   /* rg_writer_observe, or NULL */
+	struct rg_histogram *batch_sizes;   /* dbp_writer_observe, or NULL */
 	struct rg_histogram *commit_ns;
 
 	_Atomic uint64_t writes;
@@ -41,60 +41,60 @@ static bool is_own_result(int result)
 	       result == -ERANGE || result == -ETIMEDOUT;
 }
 
-static int apply_write(struct rg_store *st, struct rg_write *w, uint64_t now_ms,
+static int apply_write(struct dbp_store *st, struct dbp_write *w, uint64_t now_ms,
 		       int64_t wall_ms)
 {
 	if (w->deadline_ms && now_ms > w->deadline_ms)
 		return -ETIMEDOUT;
 	switch (w->kind) {
-	case RG_WRITE_CREATE_PLAYER:
-		return rg_store_create_player(st, w->create.name, w->create.pwhash, wall_ms,
+	case DBP_WRITE_CREATE_PLAYER:
+		return dbp_store_create_player(st, w->create.name, w->create.pwhash, wall_ms,
 					      &w->player);
-	case RG_WRITE_ADD_GOLD:
-		return rg_store_add_gold(st, w->add_gold.player_id, w->add_gold.amount,
+	case DBP_WRITE_ADD_GOLD:
+		return dbp_store_add_gold(st, w->add_gold.player_id, w->add_gold.amount,
 					 w->add_gold.op_id, wall_ms, &w->gold, &w->duplicate);
-	case RG_WRITE_SAVE_POSITION:
-		return rg_store_save_position(st, w->save.player_id, w->save.zone, w->save.x,
+	case DBP_WRITE_SAVE_POSITION:
+		return dbp_store_save_position(st, w->save.player_id, w->save.zone, w->save.x,
 					      w->save.y, wall_ms);
-	case RG_WRITE_NEW_EPOCH:
-		return rg_store_new_epoch(st, &w->epoch);
+	case DBP_WRITE_NEW_EPOCH:
+		return dbp_store_new_epoch(st, &w->epoch);
 	}
 	return -EINVAL;
 }
 
 /* Apply and commit one batch; every write's result is set on return. */
-static void run_batch(struct rg_writer *wr, struct dbp_qnode *batch)
+static void run_batch(struct dbp_writer *wr, struct dbp_qnode *batch)
 {
 	uint64_t started_ns = rg_now_ns();
 	uint64_t now_ms = rg_now_ms();
 	int64_t wall_ms = (int64_t)rg_wall_ms();
-	int err = rg_store_begin(wr->store);
+	int err = dbp_store_begin(wr->store);
 
 	for (struct dbp_qnode *n = batch; n && !err; n = n->next) {
-		struct rg_write *w = RG_CONTAINER_OF(n, struct rg_write, node);
+		struct dbp_write *w = RG_CONTAINER_OF(n, struct dbp_write, node);
 
 		w->result = apply_write(wr->store, w, now_ms, wall_ms);
 		if (!is_own_result(w->result))
 			err = w->result;
 	}
 	if (!err)
-		err = rg_store_commit(wr->store);
+		err = dbp_store_commit(wr->store);
 	if (!err) {
 		atomic_fetch_add(&wr->commits, 1);
 		rg_histogram_observe(wr->commit_ns, rg_now_ns() - started_ns);
 		return;
 	}
 	/* The batch is lost as a whole: nobody may be told "done". */
-	rg_store_rollback(wr->store);
+	dbp_store_rollback(wr->store);
 	atomic_fetch_add(&wr->failed_batches, 1);
 	RG_ERROR("writer: batch rolled back: %s", strerror(-err));
 	for (struct dbp_qnode *n = batch; n; n = n->next)
-		RG_CONTAINER_OF(n, struct rg_write, node)->result = err;
+		RG_CONTAINER_OF(n, struct dbp_write, node)->result = err;
 }
 
 static void *writer_main(void *arg)
 {
-	struct rg_writer *wr = arg;
+	struct dbp_writer *wr = arg;
 	struct dbp_qnode *batch;
 
 	while ((batch = dbp_queue_pop(&wr->queue, wr->batch_max))) {
@@ -106,7 +106,7 @@ static void *writer_main(void *arg)
 		run_batch(wr, batch);
 		while (batch) {
 			struct dbp_qnode *next = batch->next;
-			struct rg_write *w = RG_CONTAINER_OF(batch, struct rg_write, node);
+			struct dbp_write *w = RG_CONTAINER_OF(batch, struct dbp_write, node);
 
 			atomic_fetch_add(&wr->writes, 1);
 			w->done(w); /* may free w */
@@ -116,10 +116,10 @@ static void *writer_main(void *arg)
 	return NULL;
 }
 
-int rg_writer_start(struct rg_store *st, size_t queue_max, size_t batch_max,
-		    struct rg_writer **out)
+int dbp_writer_start(struct dbp_store *st, size_t queue_max, size_t batch_max,
+		    struct dbp_writer **out)
 {
-	struct rg_writer *wr;
+	struct dbp_writer *wr;
 	int err;
 
 	if (batch_max == 0)
@@ -145,7 +145,7 @@ out_free:
 	return err;
 }
 
-int rg_writer_submit(struct rg_writer *wr, struct rg_write *w)
+int dbp_writer_submit(struct dbp_writer *wr, struct dbp_write *w)
 {
 	int err;
 
@@ -156,19 +156,19 @@ int rg_writer_submit(struct rg_writer *wr, struct rg_write *w)
 	return err;
 }
 
-void rg_writer_observe(struct rg_writer *wr, struct rg_histogram *batch_sizes,
+void dbp_writer_observe(struct dbp_writer *wr, struct rg_histogram *batch_sizes,
 		       struct rg_histogram *commit_ns)
 {
 	wr->batch_sizes = batch_sizes;
 	wr->commit_ns = commit_ns;
 }
 
-size_t rg_writer_queued(struct rg_writer *wr)
+size_t dbp_writer_queued(struct dbp_writer *wr)
 {
 	return dbp_queue_length(&wr->queue);
 }
 
-void rg_writer_stats(struct rg_writer *wr, struct rg_writer_stats *out)
+void dbp_writer_stats(struct dbp_writer *wr, struct dbp_writer_stats *out)
 {
 	out->writes = atomic_load(&wr->writes);
 	out->commits = atomic_load(&wr->commits);
@@ -176,12 +176,12 @@ void rg_writer_stats(struct rg_writer *wr, struct rg_writer_stats *out)
 	out->busy_refusals = atomic_load(&wr->busy_refusals);
 }
 
-void rg_writer_stop(struct rg_writer *wr, struct rg_writer_stats *final)
+void dbp_writer_stop(struct dbp_writer *wr, struct dbp_writer_stats *final)
 {
 	dbp_queue_close(&wr->queue);
 	pthread_join(wr->thread, NULL);
 	if (final)
-		rg_writer_stats(wr, final);
+		dbp_writer_stats(wr, final);
 	dbp_queue_destroy(&wr->queue);
 	free(wr);
 }

@@ -1,7 +1,7 @@
 /*
  * writer: the one thread that changes the database, with group commit.
  *
- * Network threads queue writes (struct rg_write) into a bounded FIFO; the
+ * Network threads queue writes (struct dbp_write) into a bounded FIFO; the
  * writer thread takes up to batch_max of them at a time and applies them
  * in one transaction (BEGIN; the statements; COMMIT), so one fsync covers
  * the whole batch. Only after COMMIT has returned does it call each write's
@@ -21,8 +21,8 @@
  * rolls the whole batch back and every write in it gets the error: nothing
  * of a batch is acknowledged unless all of it is durable.
  */
-#ifndef RG_DBPROXY_WRITER_H
-#define RG_DBPROXY_WRITER_H
+#ifndef DBP_WRITER_H
+#define DBP_WRITER_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -32,30 +32,30 @@
 #include "queue.h"
 #include "store.h"
 
-enum rg_write_kind {
-	RG_WRITE_CREATE_PLAYER,
-	RG_WRITE_ADD_GOLD,
-	RG_WRITE_SAVE_POSITION,
-	RG_WRITE_NEW_EPOCH,       /* issue an op_id epoch (rg_store_new_epoch) */
+enum dbp_write_kind {
+	DBP_WRITE_CREATE_PLAYER,
+	DBP_WRITE_ADD_GOLD,
+	DBP_WRITE_SAVE_POSITION,
+	DBP_WRITE_NEW_EPOCH,       /* issue an op_id epoch (dbp_store_new_epoch) */
 };
 
-struct rg_write;
+struct dbp_write;
 
 /* Called on the writer thread once the write's transaction has ended; the
  * callee owns the write again (and usually frees it). Keep it short: the
  * next batch waits for it. */
-typedef void (*rg_write_done_fn)(struct rg_write *w);
+typedef void (*dbp_write_done_fn)(struct dbp_write *w);
 
 /* One queued write. The caller fills the IN part, the writer the OUT part. */
-struct rg_write {
+struct dbp_write {
 	/* IN */
-	enum rg_write_kind kind;
+	enum dbp_write_kind kind;
 	uint64_t deadline_ms;     /* rg_now_ms() time after which the write is
 				     not applied (-ETIMEDOUT); 0 = none       */
 	union {
 		struct {
-			char name[RG_NAME_MAX + 1];
-			char pwhash[RG_PWHASH_MAX];
+			char name[DBP_NAME_MAX + 1];
+			char pwhash[DBP_PWHASH_MAX];
 		} create;
 		struct {
 			uint64_t player_id;
@@ -68,12 +68,12 @@ struct rg_write {
 			float x, y;
 		} save;
 	};
-	rg_write_done_fn done;
+	dbp_write_done_fn done;
 
 	/* OUT, valid in done(): 0 or a negative errno (-ENOENT, -EEXIST,
 	 * -ERANGE, -ETIMEDOUT, or a database failure such as -EIO/-ENOSPC). */
 	int result;
-	struct rg_player player;  /* CREATE_PLAYER: the new row               */
+	struct dbp_player player;  /* CREATE_PLAYER: the new row               */
 	uint64_t gold;            /* ADD_GOLD: the new total                  */
 	bool duplicate;           /* ADD_GOLD: op_id applied before, not again */
 	uint64_t epoch;           /* NEW_EPOCH: the epoch issued              */
@@ -81,52 +81,52 @@ struct rg_write {
 	struct dbp_qnode node;     /* private to the writer                    */
 };
 
-/* Counters for logs and benchmarks; read with rg_writer_stats(). */
-struct rg_writer_stats {
+/* Counters for logs and benchmarks; read with dbp_writer_stats(). */
+struct dbp_writer_stats {
 	uint64_t writes;          /* writes that reached done()               */
 	uint64_t commits;         /* transactions committed                   */
 	uint64_t failed_batches;  /* transactions rolled back                 */
 	uint64_t busy_refusals;   /* submits refused because the queue was full */
 };
 
-struct rg_writer;
+struct dbp_writer;
 
 /*
  * Start the writer thread on an open write connection. From now until
- * rg_writer_stop() returns, only the writer thread uses st; the caller
+ * dbp_writer_stop() returns, only the writer thread uses st; the caller
  * still owns it and closes it afterwards. queue_max bounds the queue,
  * batch_max the writes per transaction (1 = one transaction per write).
  * Returns 0 and sets *out, or a negative errno. Any thread.
  */
-int rg_writer_start(struct rg_store *st, size_t queue_max, size_t batch_max,
-		    struct rg_writer **out /* OUT */);
+int dbp_writer_start(struct dbp_store *st, size_t queue_max, size_t batch_max,
+		    struct dbp_writer **out /* OUT */);
 
 /*
  * Queue a write. Returns 0 (done() will be called exactly once), -EAGAIN
  * when the queue is full, or -ESHUTDOWN once stopping has begun; on error
  * done() is not called and the caller keeps w. Any thread.
  */
-int rg_writer_submit(struct rg_writer *wr, struct rg_write *w);
+int dbp_writer_submit(struct dbp_writer *wr, struct dbp_write *w);
 
 /*
  * Record each batch's size and its BEGIN..COMMIT time (nanoseconds) in
  * these histograms (either may be NULL). Call before the first
- * rg_writer_submit: the writer thread reads them without a lock.
+ * dbp_writer_submit: the writer thread reads them without a lock.
  */
-void rg_writer_observe(struct rg_writer *wr, struct rg_histogram *batch_sizes,
+void dbp_writer_observe(struct dbp_writer *wr, struct rg_histogram *batch_sizes,
 		       struct rg_histogram *commit_ns);
 
 /* Writes queued and not yet taken by the writer thread. Any thread. */
-size_t rg_writer_queued(struct rg_writer *wr);
+size_t dbp_writer_queued(struct dbp_writer *wr);
 
 /* A snapshot of the counters. Any thread. */
-void rg_writer_stats(struct rg_writer *wr, struct rg_writer_stats *out /* OUT */);
+void dbp_writer_stats(struct dbp_writer *wr, struct dbp_writer_stats *out /* OUT */);
 
 /*
  * Refuse new writes, apply and commit everything already queued (calling
  * every done()), join the thread and free the writer; the final counters
  * go to *final unless it is NULL. Not from done().
  */
-void rg_writer_stop(struct rg_writer *wr, struct rg_writer_stats *final /* OUT */);
+void dbp_writer_stop(struct dbp_writer *wr, struct dbp_writer_stats *final /* OUT */);
 
-#endif /* RG_DBPROXY_WRITER_H */
+#endif /* DBP_WRITER_H */

@@ -2,7 +2,7 @@
  * fuzz_dbproxy: dbproxy's message handling (dbproxy/service.c: the
  * handshake, GameToDb decode, validation, dispatch to the login workers and
  * the writer, every reply) with libnet replaced by fuzz/fake_net.c and the
- * store behind a stub: this file's rg_auth_submit / rg_writer_submit queue
+ * store behind a stub: this file's dbp_auth_submit / dbp_writer_submit queue
  * the work, and the fuzzer decides when it completes and with which result
  * (success, or any error the real workers report), so every reply path of
  * service.c is reachable without SQLite or threads. The store itself has
@@ -39,8 +39,8 @@
 
 /* The work service.c handed to the stub "threads", oldest first. */
 struct pending {
-	struct rg_login *login;   /* one of the two is set */
-	struct rg_write *write;
+	struct dbp_login *login;   /* one of the two is set */
+	struct dbp_write *write;
 };
 
 static struct {
@@ -49,7 +49,7 @@ static struct {
 	bool refuse;              /* answer submits with -EAGAIN */
 } work;
 
-int rg_auth_submit(struct rg_auth *a, struct rg_login *l)
+int dbp_auth_submit(struct dbp_auth *a, struct dbp_login *l)
 {
 	(void)a;
 	if (work.refuse || work.n == PENDING_MAX)
@@ -58,7 +58,7 @@ int rg_auth_submit(struct rg_auth *a, struct rg_login *l)
 	return 0;
 }
 
-int rg_writer_submit(struct rg_writer *wr, struct rg_write *w)
+int dbp_writer_submit(struct dbp_writer *wr, struct dbp_write *w)
 {
 	(void)wr;
 	if (work.refuse || work.n == PENDING_MAX)
@@ -85,7 +85,7 @@ static void complete_one(int result, uint8_t detail)
 	memmove(work.at, work.at + 1, (work.n - 1) * sizeof(work.at[0]));
 	work.n--;
 	if (p.login) {
-		struct rg_login *l = p.login;
+		struct dbp_login *l = p.login;
 
 		/* The contract: the password is wiped before done(). */
 		memset(l->password, 0, sizeof(l->password));
@@ -99,7 +99,7 @@ static void complete_one(int result, uint8_t detail)
 		}
 		l->done(l);
 	} else {
-		struct rg_write *w = p.write;
+		struct dbp_write *w = p.write;
 
 		w->result = result;
 		w->gold = (uint64_t)detail * 1000;
@@ -110,7 +110,7 @@ static void complete_one(int result, uint8_t detail)
 struct harness {
 	const struct rg_link_key *key;
 	struct net_runtime *rt;
-	struct rg_service *svc;
+	struct dbp_service *svc;
 	net_session_id link;
 	struct rg_link_auth auth;     /* our side: the dialing gamesrv */
 	bool answering;               /* play gamesrv's handshake       */
@@ -192,11 +192,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct harness h;
 	struct fuzz_input in = { data, size, 0 };
-	struct rg_service_config cfg = {
+	struct dbp_service_config cfg = {
 		.host = "127.0.0.1", .max_links = 64, .pending_max = 16, .pending_per_addr = 4,
 		.rules = { .heartbeat_ms = 1000, .dead_ms = 5000, .handshake_ms = 2000 },
 		/* Never dereferenced: this file's stubs stand for them. */
-		.writer = (struct rg_writer *)&work, .auth = (struct rg_auth *)&work,
+		.writer = (struct dbp_writer *)&work, .auth = (struct dbp_auth *)&work,
 	};
 	uint8_t op;
 	const uint8_t *bytes;
@@ -207,7 +207,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	h.key = fuzz_setup();
 	cfg.link_key = h.key;
 	FUZZ_CHECK(net_runtime_create(NULL, &h.rt) == 0);
-	FUZZ_CHECK(rg_service_start(h.rt, &cfg, &h.svc) == 0);
+	FUZZ_CHECK(dbp_service_start(h.rt, &cfg, &h.svc) == 0);
 	link_connect(&h, true);
 	pump(&h);
 	while (fuzz_next(&in, &op, &bytes, &len)) {
@@ -251,6 +251,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* Stopping the runtime ended every session: none is held. */
 	FUZZ_CHECK(fake_net_session_count() == 0);
 	net_runtime_destroy(h.rt);
-	rg_service_destroy(h.svc);
+	dbp_service_destroy(h.svc);
 	return 0;
 }

@@ -38,7 +38,7 @@
 
 /* One client's write slot: the write and when it was submitted. */
 struct slot {
-	struct rg_write w;        /* first: done() gets &slot->w                */
+	struct dbp_write w;        /* first: done() gets &slot->w                */
 	struct bench *bench;
 	unsigned client;
 	uint64_t submit_ns;
@@ -59,7 +59,7 @@ struct options {
 	const char *dir;
 	unsigned clients, rounds, batch_max;
 	double duration;
-	enum rg_store_sync sync;
+	enum dbp_store_sync sync;
 	const char *json;
 };
 
@@ -71,7 +71,7 @@ struct result {
 	bool consistent;
 };
 
-static void on_done(struct rg_write *w)
+static void on_done(struct dbp_write *w)
 {
 	struct slot *s = (struct slot *)w;
 	struct bench *b = s->bench;
@@ -79,7 +79,7 @@ static void on_done(struct rg_write *w)
 	pthread_mutex_lock(&b->lock);
 	if (w->result == 0) {
 		b->acked++;
-		if (w->kind == RG_WRITE_ADD_GOLD)
+		if (w->kind == DBP_WRITE_ADD_GOLD)
 			b->acked_gold[s->client] += w->add_gold.amount;
 		else
 			b->player_id[s->client] = w->player.id;
@@ -93,12 +93,12 @@ static void on_done(struct rg_write *w)
 	pthread_mutex_unlock(&b->lock);
 }
 
-static int submit(struct rg_writer *wr, struct slot *s)
+static int submit(struct dbp_writer *wr, struct slot *s)
 {
 	s->submit_ns = bench_now_ns();
 	int rc;
 	/* A full queue cannot happen with queue_max >= clients; retry anyway. */
-	while ((rc = rg_writer_submit(wr, &s->w)) == -EAGAIN)
+	while ((rc = dbp_writer_submit(wr, &s->w)) == -EAGAIN)
 		usleep(100);
 	return rc;
 }
@@ -123,13 +123,13 @@ static int run_mode(const struct options *o, const char *mode, size_t batch_max,
 	char path[4096];
 	snprintf(path, sizeof(path), "%s/writes-%u-%s.db", o->dir, run_no, mode);
 	unlink(path);
-	struct rg_store_config cfg = { .path = path, .sync = o->sync };
-	struct rg_store *st;
-	struct rg_writer *wr;
-	if (rg_store_open(&cfg, &st) < 0)
+	struct dbp_store_config cfg = { .path = path, .sync = o->sync };
+	struct dbp_store *st;
+	struct dbp_writer *wr;
+	if (dbp_store_open(&cfg, &st) < 0)
 		return -1;
-	if (rg_writer_start(st, o->clients * 2, batch_max, &wr) < 0) {
-		rg_store_close(st);
+	if (dbp_writer_start(st, o->clients * 2, batch_max, &wr) < 0) {
+		dbp_store_close(st);
 		return -1;
 	}
 	static struct bench b; /* static: the histogram is 60 KB */
@@ -150,7 +150,7 @@ static int run_mode(const struct options *o, const char *mode, size_t batch_max,
 		struct slot *s = &slots[i];
 		s->bench = &b;
 		s->client = i;
-		s->w.kind = RG_WRITE_CREATE_PLAYER;
+		s->w.kind = DBP_WRITE_CREATE_PLAYER;
 		s->w.done = on_done;
 		snprintf(s->w.create.name, sizeof(s->w.create.name), "bench%u", i);
 		snprintf(s->w.create.pwhash, sizeof(s->w.create.pwhash), "not-a-real-hash");
@@ -163,15 +163,15 @@ static int run_mode(const struct options *o, const char *mode, size_t batch_max,
 		goto out;
 	hist_reset(&b.latency);
 	b.acked = 0;
-	struct rg_writer_stats before, after;
-	rg_writer_stats(wr, &before);
+	struct dbp_writer_stats before, after;
+	dbp_writer_stats(wr, &before);
 
 	/* Closed loop: every client keeps one write outstanding. */
 	uint64_t start = bench_now_ns(), end = start + (uint64_t)(o->duration * 1e9);
 	uint64_t seq = 0;
 	for (unsigned i = 0; i < o->clients; i++) {
 		struct slot *s = &slots[i];
-		s->w.kind = RG_WRITE_ADD_GOLD;
+		s->w.kind = DBP_WRITE_ADD_GOLD;
 		s->w.add_gold.player_id = b.player_id[i];
 		s->w.add_gold.amount = (uint32_t)(1 + seq++ % 1000);
 		if (submit(wr, s) < 0)
@@ -196,16 +196,16 @@ static int run_mode(const struct options *o, const char *mode, size_t batch_max,
 			outstanding++;
 		}
 	}
-	rg_writer_stats(wr, &after);
+	dbp_writer_stats(wr, &after);
 	double elapsed = (double)(stopped_at - start) / 1e9;
 
 	/* Read every player back once the writer has let the store go. */
-	rg_writer_stop(wr, NULL);
+	dbp_writer_stop(wr, NULL);
 	wr = NULL;
 	bool consistent = b.failed == 0;
 	for (unsigned i = 0; i < o->clients; i++) {
-		struct rg_player p;
-		if (rg_store_find_by_id(st, b.player_id[i], &p) < 0 || p.gold != b.acked_gold[i]) {
+		struct dbp_player p;
+		if (dbp_store_find_by_id(st, b.player_id[i], &p) < 0 || p.gold != b.acked_gold[i]) {
 			fprintf(stderr, "dbproxy_writes: player %u: gold differs from acknowledged\n", i);
 			consistent = false;
 		}
@@ -225,8 +225,8 @@ static int run_mode(const struct options *o, const char *mode, size_t batch_max,
 	status = 0;
 out:
 	if (wr)
-		rg_writer_stop(wr, NULL);
-	rg_store_close(st);
+		dbp_writer_stop(wr, NULL);
+	dbp_store_close(st);
 	unlink(path);
 	for (const char *suffix = "-wal"; suffix; suffix = suffix[1] == 'w' ? "-shm" : NULL) {
 		char side[4200];
@@ -269,7 +269,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{ NULL, 0, NULL, 0 },
 	};
 	*o = (struct options){ .dir = NULL, .clients = 64, .rounds = 3, .batch_max = 256,
-			       .duration = 2, .sync = RG_STORE_SYNC_FULL };
+			       .duration = 2, .sync = DBP_STORE_SYNC_FULL };
 	int ch;
 	while ((ch = getopt_long(argc, argv, "", longs, NULL)) != -1) {
 		switch (ch) {
@@ -279,7 +279,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		case 'r': o->rounds = (unsigned)strtoul(optarg, NULL, 10); break;
 		case 'b': o->batch_max = (unsigned)strtoul(optarg, NULL, 10); break;
 		case 's':
-			if (rg_store_sync_parse(optarg, &o->sync) < 0)
+			if (dbp_store_sync_parse(optarg, &o->sync) < 0)
 				return -1;
 			break;
 		case 'j': o->json = optarg; break;
@@ -343,7 +343,7 @@ int main(int argc, char **argv)
 	double speedup = med[0][0] > 0 ? med[1][0] / med[0][0] : 0;
 	printf("group commit: %.1fx the acknowledged writes of one transaction per write "
 	       "(%u clients, sync %s)%s\n", speedup, o.clients,
-	       o.sync == RG_STORE_SYNC_FULL ? "full" : "normal",
+	       o.sync == DBP_STORE_SYNC_FULL ? "full" : "normal",
 	       consistent ? "" : "  INCONSISTENT");
 	if (o.json) {
 		FILE *f = fopen(o.json, "w");
@@ -354,7 +354,7 @@ int main(int argc, char **argv)
 		fprintf(f, "{\"clients\":%u,\"rounds\":%u,\"duration_s\":%.3f,\"batch_max\":%u,"
 			"\"sync\":\"%s\",\"consistent\":%s,\"speedup\":%.3f,\"medians\":[",
 			o.clients, o.rounds, o.duration, o.batch_max,
-			o.sync == RG_STORE_SYNC_FULL ? "full" : "normal", consistent ? "true" : "false",
+			o.sync == DBP_STORE_SYNC_FULL ? "full" : "normal", consistent ? "true" : "false",
 			speedup);
 		for (int m = 0; m < 2; m++)
 			fprintf(f, "%s{\"mode\":\"%s\",\"acks_per_s\":%.1f,\"writes_per_commit\":%.2f,"

@@ -52,12 +52,12 @@ static void remove_temp_db(void)
 	rmdir(dir);
 }
 
-static struct rg_store *open_writer(void)
+static struct dbp_store *open_writer(void)
 {
-	struct rg_store_config cfg = { .path = db_path, .sync = RG_STORE_SYNC_NORMAL };
-	struct rg_store *st = NULL;
+	struct dbp_store_config cfg = { .path = db_path, .sync = DBP_STORE_SYNC_NORMAL };
+	struct dbp_store *st = NULL;
 
-	CHECK(rg_store_open(&cfg, &st) == 0);
+	CHECK(dbp_store_open(&cfg, &st) == 0);
 	return st;
 }
 
@@ -75,35 +75,35 @@ static void raw_sql(const char *sql)
 
 static void migrate_empty(void)
 {
-	struct rg_store_config reader_cfg = { .path = db_path, .read_only = true };
-	struct rg_store *st, *reader;
-	struct rg_player p, q;
+	struct dbp_store_config reader_cfg = { .path = db_path, .read_only = true };
+	struct dbp_store *st, *reader;
+	struct dbp_player p, q;
 
 	temp_db();
 	st = open_writer();
-	CHECK(rg_store_user_version(st) == RG_STORE_SCHEMA_VERSION);
-	CHECK(rg_store_create_player(st, "alice", "hash", 1000, &p) == 0);
-	CHECK(p.id > 0 && p.zone == RG_SPAWN_ZONE && p.gold == 0);
-	CHECK(rg_store_create_player(st, "alice", "hash", 1000, &q) == -EEXIST);
-	rg_store_close(st);
+	CHECK(dbp_store_user_version(st) == DBP_STORE_SCHEMA_VERSION);
+	CHECK(dbp_store_create_player(st, "alice", "hash", 1000, &p) == 0);
+	CHECK(p.id > 0 && p.zone == DBP_SPAWN_ZONE && p.gold == 0);
+	CHECK(dbp_store_create_player(st, "alice", "hash", 1000, &q) == -EEXIST);
+	dbp_store_close(st);
 
 	/* Opening again migrates nothing and keeps the row. */
 	st = open_writer();
-	CHECK(rg_store_user_version(st) == RG_STORE_SCHEMA_VERSION);
-	CHECK(rg_store_open(&reader_cfg, &reader) == 0);
-	CHECK(rg_store_find_by_name(reader, "alice", &q, NULL) == 0);
+	CHECK(dbp_store_user_version(st) == DBP_STORE_SCHEMA_VERSION);
+	CHECK(dbp_store_open(&reader_cfg, &reader) == 0);
+	CHECK(dbp_store_find_by_name(reader, "alice", &q, NULL) == 0);
 	CHECK(q.id == p.id && q.created_at == 1000 && q.updated_at == 1000);
-	CHECK(rg_store_find_by_name(reader, "bob", &q, NULL) == -ENOENT);
-	rg_store_close(reader);
-	rg_store_close(st);
+	CHECK(dbp_store_find_by_name(reader, "bob", &q, NULL) == -ENOENT);
+	dbp_store_close(reader);
+	dbp_store_close(st);
 	remove_temp_db();
 }
 
 static void migrate_from_v1(void)
 {
-	struct rg_store *st;
-	struct rg_player p;
-	char hash[RG_PWHASH_MAX];
+	struct dbp_store *st;
+	struct dbp_player p;
+	char hash[DBP_PWHASH_MAX];
 
 	temp_db();
 	/* A file written by schema version 1 (no updated_at column). */
@@ -116,19 +116,19 @@ static void migrate_from_v1(void)
 		" VALUES ('old', 'h1', 3, 1.5, 2.5, 77, 12345);"
 		"PRAGMA user_version = 1;");
 	st = open_writer();
-	CHECK(rg_store_user_version(st) == RG_STORE_SCHEMA_VERSION);
-	CHECK(rg_store_find_by_name(st, "old", &p, hash) == 0);
+	CHECK(dbp_store_user_version(st) == DBP_STORE_SCHEMA_VERSION);
+	CHECK(dbp_store_find_by_name(st, "old", &p, hash) == 0);
 	CHECK(p.zone == 3 && p.x == 1.5f && p.y == 2.5f && p.gold == 77);
 	CHECK(p.created_at == 12345 && p.updated_at == 12345 && p.last_op_id == 0);
 	CHECK(strcmp(hash, "h1") == 0);
-	rg_store_close(st);
+	dbp_store_close(st);
 	remove_temp_db();
 }
 
 static void migrate_from_v2(void)
 {
-	struct rg_store *st;
-	struct rg_player p;
+	struct dbp_store *st;
+	struct dbp_player p;
 	uint64_t total = 0;
 	bool dup;
 
@@ -143,13 +143,13 @@ static void migrate_from_v2(void)
 		" VALUES ('old', 'h1', 3, 1.5, 2.5, 77, 12345, 23456);"
 		"PRAGMA user_version = 2;");
 	st = open_writer();
-	CHECK(rg_store_user_version(st) == RG_STORE_SCHEMA_VERSION);
-	CHECK(rg_store_find_by_name(st, "old", &p, NULL) == 0);
+	CHECK(dbp_store_user_version(st) == DBP_STORE_SCHEMA_VERSION);
+	CHECK(dbp_store_find_by_name(st, "old", &p, NULL) == 0);
 	CHECK(p.gold == 77 && p.updated_at == 23456 && p.last_op_id == 0);
 	/* The first keyed AddGold after the migration is applied. */
-	CHECK(rg_store_add_gold(st, p.id, 3, 1, 30000, &total, &dup) == 0);
+	CHECK(dbp_store_add_gold(st, p.id, 3, 1, 30000, &total, &dup) == 0);
 	CHECK(total == 80 && !dup);
-	rg_store_close(st);
+	dbp_store_close(st);
 	remove_temp_db();
 }
 
@@ -157,41 +157,41 @@ static void migrate_from_v2(void)
  * key and is applied every time without moving last_op_id. */
 static void add_gold_once(void)
 {
-	struct rg_store *st;
-	struct rg_player p, q;
+	struct dbp_store *st;
+	struct dbp_player p, q;
 	uint64_t total = 0;
 	bool dup;
 
 	temp_db();
 	st = open_writer();
-	CHECK(rg_store_create_player(st, "dave", "hash", 1, &p) == 0);
-	CHECK(rg_store_add_gold(st, p.id, 10, 100, 2, &total, &dup) == 0);
+	CHECK(dbp_store_create_player(st, "dave", "hash", 1, &p) == 0);
+	CHECK(dbp_store_add_gold(st, p.id, 10, 100, 2, &total, &dup) == 0);
 	CHECK(total == 10 && !dup);
-	CHECK(rg_store_add_gold(st, p.id, 10, 100, 3, &total, &dup) == 0);
+	CHECK(dbp_store_add_gold(st, p.id, 10, 100, 3, &total, &dup) == 0);
 	CHECK(total == 10 && dup);
-	CHECK(rg_store_add_gold(st, p.id, 4, 99, 3, &total, &dup) == 0);
+	CHECK(dbp_store_add_gold(st, p.id, 4, 99, 3, &total, &dup) == 0);
 	CHECK(total == 10 && dup);
-	CHECK(rg_store_add_gold(st, p.id, 5, 101, 4, &total, &dup) == 0);
+	CHECK(dbp_store_add_gold(st, p.id, 5, 101, 4, &total, &dup) == 0);
 	CHECK(total == 15 && !dup);
-	CHECK(rg_store_add_gold(st, p.id, 1, 0, 5, &total, &dup) == 0);
+	CHECK(dbp_store_add_gold(st, p.id, 1, 0, 5, &total, &dup) == 0);
 	CHECK(total == 16 && !dup);
-	CHECK(rg_store_add_gold(st, p.id, 1, 0, 5, &total, &dup) == 0);
+	CHECK(dbp_store_add_gold(st, p.id, 1, 0, 5, &total, &dup) == 0);
 	CHECK(total == 17 && !dup);
-	CHECK(rg_store_find_by_id(st, p.id, &q) == 0 && q.gold == 17 && q.last_op_id == 101);
+	CHECK(dbp_store_find_by_id(st, p.id, &q) == 0 && q.gold == 17 && q.last_op_id == 101);
 	/* A duplicate for a missing player is still "no such player". */
-	CHECK(rg_store_add_gold(st, p.id + 1, 1, 100, 5, &total, &dup) == -ENOENT);
+	CHECK(dbp_store_add_gold(st, p.id + 1, 1, 100, 5, &total, &dup) == -ENOENT);
 	/* Keys are per player: another player's first op_id 100 is applied. */
-	CHECK(rg_store_create_player(st, "erin", "hash", 1, &q) == 0);
-	CHECK(rg_store_add_gold(st, q.id, 2, 100, 6, &total, &dup) == 0);
+	CHECK(dbp_store_create_player(st, "erin", "hash", 1, &q) == 0);
+	CHECK(dbp_store_add_gold(st, q.id, 2, 100, 6, &total, &dup) == 0);
 	CHECK(total == 2 && !dup);
 	/* SQLite's integers are signed: a key past INT64_MAX is refused. */
-	CHECK(rg_store_add_gold(st, q.id, 2, (uint64_t)INT64_MAX + 1, 6, &total, &dup) == -ERANGE);
+	CHECK(dbp_store_add_gold(st, q.id, 2, (uint64_t)INT64_MAX + 1, 6, &total, &dup) == -ERANGE);
 	/* Survives closing: the key is in the file, not in memory. */
-	rg_store_close(st);
+	dbp_store_close(st);
 	st = open_writer();
-	CHECK(rg_store_add_gold(st, p.id, 10, 101, 7, &total, &dup) == 0);
+	CHECK(dbp_store_add_gold(st, p.id, 10, 101, 7, &total, &dup) == 0);
 	CHECK(total == 17 && dup);
-	rg_store_close(st);
+	dbp_store_close(st);
 	remove_temp_db();
 }
 
@@ -203,31 +203,31 @@ static void add_gold_once(void)
  */
 static void add_gold_epochs(void)
 {
-	struct rg_store *st;
-	struct rg_player p, q;
+	struct dbp_store *st;
+	struct dbp_player p, q;
 	uint64_t total = 0;
 	bool dup;
 
 	temp_db();
 	st = open_writer();
-	CHECK(rg_store_create_player(st, "fay", "hash", 1, &p) == 0);
-	CHECK(rg_store_add_gold(st, p.id, 5, 6ull << 32 | 1, 2, &total, &dup) == 0);
+	CHECK(dbp_store_create_player(st, "fay", "hash", 1, &p) == 0);
+	CHECK(dbp_store_add_gold(st, p.id, 5, 6ull << 32 | 1, 2, &total, &dup) == 0);
 	CHECK(total == 5 && !dup);
 	/* Epoch 5's first write comes after epoch 6's: applied, not a duplicate. */
-	CHECK(rg_store_add_gold(st, p.id, 7, 5ull << 32 | 1, 3, &total, &dup) == 0);
+	CHECK(dbp_store_add_gold(st, p.id, 7, 5ull << 32 | 1, 3, &total, &dup) == 0);
 	CHECK(total == 12 && !dup);
-	CHECK(rg_store_add_gold(st, p.id, 9, 5ull << 32 | 2, 4, &total, &dup) == 0);
+	CHECK(dbp_store_add_gold(st, p.id, 9, 5ull << 32 | 2, 4, &total, &dup) == 0);
 	CHECK(total == 21 && !dup);
 	/* A resend of epoch 5's newest write is a duplicate, so is an older one. */
-	CHECK(rg_store_add_gold(st, p.id, 9, 5ull << 32 | 2, 5, &total, &dup) == 0);
+	CHECK(dbp_store_add_gold(st, p.id, 9, 5ull << 32 | 2, 5, &total, &dup) == 0);
 	CHECK(total == 21 && dup);
-	CHECK(rg_store_add_gold(st, p.id, 7, 5ull << 32 | 1, 5, &total, &dup) == 0);
+	CHECK(dbp_store_add_gold(st, p.id, 7, 5ull << 32 | 1, 5, &total, &dup) == 0);
 	CHECK(total == 21 && dup);
-	CHECK(rg_store_find_by_id(st, p.id, &q) == 0 && q.last_op_id == (5ull << 32 | 2));
-	CHECK(rg_store_op_is_duplicate(5ull << 32 | 2, 5ull << 32 | 2));
-	CHECK(!rg_store_op_is_duplicate(4ull << 32 | 2, 5ull << 32 | 2));
-	CHECK(!rg_store_op_is_duplicate(0, 0));
-	rg_store_close(st);
+	CHECK(dbp_store_find_by_id(st, p.id, &q) == 0 && q.last_op_id == (5ull << 32 | 2));
+	CHECK(dbp_store_op_is_duplicate(5ull << 32 | 2, 5ull << 32 | 2));
+	CHECK(!dbp_store_op_is_duplicate(4ull << 32 | 2, 5ull << 32 | 2));
+	CHECK(!dbp_store_op_is_duplicate(0, 0));
+	dbp_store_close(st);
 	remove_temp_db();
 }
 
@@ -235,20 +235,20 @@ static void add_gold_epochs(void)
  * reopening, and only once its transaction commits. */
 static void new_epoch(void)
 {
-	struct rg_store *st;
+	struct dbp_store *st;
 	uint64_t a = 0, b = 0, c = 0;
 
 	temp_db();
 	st = open_writer();
-	CHECK(rg_store_new_epoch(st, &a) == 0 && a == 1);
-	CHECK(rg_store_new_epoch(st, &b) == 0 && b == 2);
-	CHECK(rg_store_begin(st) == 0);
-	CHECK(rg_store_new_epoch(st, &c) == 0 && c == 3);
-	rg_store_rollback(st);
-	rg_store_close(st);
+	CHECK(dbp_store_new_epoch(st, &a) == 0 && a == 1);
+	CHECK(dbp_store_new_epoch(st, &b) == 0 && b == 2);
+	CHECK(dbp_store_begin(st) == 0);
+	CHECK(dbp_store_new_epoch(st, &c) == 0 && c == 3);
+	dbp_store_rollback(st);
+	dbp_store_close(st);
 	st = open_writer();
-	CHECK(rg_store_new_epoch(st, &c) == 0 && c == 3);
-	rg_store_close(st);
+	CHECK(dbp_store_new_epoch(st, &c) == 0 && c == 3);
+	dbp_store_close(st);
 	remove_temp_db();
 }
 
@@ -256,8 +256,8 @@ static void new_epoch(void)
  * starts above their "epoch" half, so no new key can be taken for one. */
 static void migrate_from_v3(void)
 {
-	struct rg_store *st;
-	struct rg_player p;
+	struct dbp_store *st;
+	struct dbp_player p;
 	uint64_t epoch = 0, total = 0, old_key = 1764590000000ull << 20;
 	bool dup;
 	char sql[1024];
@@ -275,23 +275,23 @@ static void migrate_from_v3(void)
 		 "PRAGMA user_version = 3;", (unsigned long long)old_key);
 	raw_sql(sql);
 	st = open_writer();
-	CHECK(rg_store_user_version(st) == RG_STORE_SCHEMA_VERSION);
-	CHECK(rg_store_new_epoch(st, &epoch) == 0 && epoch == (old_key >> 32) + 1);
-	CHECK(rg_store_find_by_name(st, "old", &p, NULL) == 0);
-	CHECK(rg_store_add_gold(st, p.id, 3, epoch << 32 | 1, 2, &total, &dup) == 0);
+	CHECK(dbp_store_user_version(st) == DBP_STORE_SCHEMA_VERSION);
+	CHECK(dbp_store_new_epoch(st, &epoch) == 0 && epoch == (old_key >> 32) + 1);
+	CHECK(dbp_store_find_by_name(st, "old", &p, NULL) == 0);
+	CHECK(dbp_store_add_gold(st, p.id, 3, epoch << 32 | 1, 2, &total, &dup) == 0);
 	CHECK(total == 13 && !dup);
-	rg_store_close(st);
+	dbp_store_close(st);
 	remove_temp_db();
 }
 
 static void refuse_newer_schema(void)
 {
-	struct rg_store_config cfg = { .path = db_path };
-	struct rg_store *st = NULL;
+	struct dbp_store_config cfg = { .path = db_path };
+	struct dbp_store *st = NULL;
 
 	temp_db();
 	raw_sql("PRAGMA user_version = 99;");
-	CHECK(rg_store_open(&cfg, &st) == -EPROTO);
+	CHECK(dbp_store_open(&cfg, &st) == -EPROTO);
 	CHECK(st == NULL);
 	remove_temp_db();
 }
@@ -299,48 +299,48 @@ static void refuse_newer_schema(void)
 /* Where WAL cannot work the store refuses to open (here: a memory db). */
 static void refuse_without_wal(void)
 {
-	struct rg_store_config cfg = { .path = ":memory:" };
-	struct rg_store *st = NULL;
+	struct dbp_store_config cfg = { .path = ":memory:" };
+	struct dbp_store *st = NULL;
 
-	CHECK(rg_store_open(&cfg, &st) == -EIO);
+	CHECK(dbp_store_open(&cfg, &st) == -EIO);
 	CHECK(st == NULL);
 }
 
 static void reader_needs_migrated_file(void)
 {
-	struct rg_store_config cfg = { .path = db_path, .read_only = true };
-	struct rg_store *st = NULL;
+	struct dbp_store_config cfg = { .path = db_path, .read_only = true };
+	struct dbp_store *st = NULL;
 
 	temp_db();
-	CHECK(rg_store_open(&cfg, &st) == -ENOENT); /* no file */
+	CHECK(dbp_store_open(&cfg, &st) == -ENOENT); /* no file */
 	raw_sql("PRAGMA user_version = 1;");
-	CHECK(rg_store_open(&cfg, &st) == -ENOENT); /* not migrated */
+	CHECK(dbp_store_open(&cfg, &st) == -ENOENT); /* not migrated */
 	remove_temp_db();
 }
 
 static void gold_and_position(void)
 {
-	struct rg_store *st;
-	struct rg_player p, q;
+	struct dbp_store *st;
+	struct dbp_player p, q;
 	uint64_t total = 0;
 	bool dup;
 
 	temp_db();
 	st = open_writer();
-	CHECK(rg_store_create_player(st, "carol", "hash", 1, &p) == 0);
-	CHECK(rg_store_add_gold(st, p.id, 5, 0, 2, &total, &dup) == 0 && total == 5);
-	CHECK(rg_store_add_gold(st, p.id + 1, 5, 0, 2, &total, &dup) == -ENOENT);
-	CHECK(rg_store_add_gold(st, UINT64_MAX, 5, 0, 2, &total, &dup) == -ENOENT);
-	CHECK(rg_store_save_position(st, p.id, 4, -3.25f, 8.5f, 3) == 0);
-	CHECK(rg_store_save_position(st, p.id + 1, 4, 0, 0, 3) == -ENOENT);
-	CHECK(rg_store_find_by_id(st, p.id, &q) == 0);
+	CHECK(dbp_store_create_player(st, "carol", "hash", 1, &p) == 0);
+	CHECK(dbp_store_add_gold(st, p.id, 5, 0, 2, &total, &dup) == 0 && total == 5);
+	CHECK(dbp_store_add_gold(st, p.id + 1, 5, 0, 2, &total, &dup) == -ENOENT);
+	CHECK(dbp_store_add_gold(st, UINT64_MAX, 5, 0, 2, &total, &dup) == -ENOENT);
+	CHECK(dbp_store_save_position(st, p.id, 4, -3.25f, 8.5f, 3) == 0);
+	CHECK(dbp_store_save_position(st, p.id + 1, 4, 0, 0, 3) == -ENOENT);
+	CHECK(dbp_store_find_by_id(st, p.id, &q) == 0);
 	CHECK(q.zone == 4 && q.x == -3.25f && q.y == 8.5f && q.gold == 5 && q.updated_at == 3);
 	/* Gold stops at SQLite's int64 range instead of wrapping. */
 	raw_sql("UPDATE players SET gold = 9223372036854775800");
-	CHECK(rg_store_add_gold(st, p.id, 7, 0, 4, &total, &dup) == 0 && total == INT64_MAX);
-	CHECK(rg_store_add_gold(st, p.id, 1, 0, 4, &total, &dup) == -ERANGE);
-	CHECK(rg_store_find_by_id(st, p.id, &q) == 0 && q.gold == INT64_MAX);
-	rg_store_close(st);
+	CHECK(dbp_store_add_gold(st, p.id, 7, 0, 4, &total, &dup) == 0 && total == INT64_MAX);
+	CHECK(dbp_store_add_gold(st, p.id, 1, 0, 4, &total, &dup) == -ERANGE);
+	CHECK(dbp_store_find_by_id(st, p.id, &q) == 0 && q.gold == INT64_MAX);
+	dbp_store_close(st);
 	remove_temp_db();
 }
 
@@ -351,12 +351,12 @@ static void gold_and_position(void)
 struct gold_log {
 	pthread_mutex_t lock;
 	size_t count;
-	struct rg_write *order[GOLD_WRITES];
+	struct dbp_write *order[GOLD_WRITES];
 };
 
 static struct gold_log gold_log = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
-static void log_gold(struct rg_write *w)
+static void log_gold(struct dbp_write *w)
 {
 	pthread_mutex_lock(&gold_log.lock);
 	gold_log.order[gold_log.count++] = w;
@@ -365,25 +365,25 @@ static void log_gold(struct rg_write *w)
 
 static void add_gold_order(void)
 {
-	static struct rg_write writes[GOLD_WRITES];
-	struct rg_writer_stats stats;
-	struct rg_writer *wr;
-	struct rg_store *st;
-	struct rg_player p;
+	static struct dbp_write writes[GOLD_WRITES];
+	struct dbp_writer_stats stats;
+	struct dbp_writer *wr;
+	struct dbp_store *st;
+	struct dbp_player p;
 	uint64_t expect = 0;
 
 	temp_db();
 	st = open_writer();
-	CHECK(rg_store_create_player(st, "dave", "hash", 1, &p) == 0);
-	CHECK(rg_writer_start(st, GOLD_WRITES, 7, &wr) == 0);
+	CHECK(dbp_store_create_player(st, "dave", "hash", 1, &p) == 0);
+	CHECK(dbp_writer_start(st, GOLD_WRITES, 7, &wr) == 0);
 	for (size_t i = 0; i < GOLD_WRITES; i++) {
-		writes[i].kind = RG_WRITE_ADD_GOLD;
+		writes[i].kind = DBP_WRITE_ADD_GOLD;
 		writes[i].add_gold.player_id = p.id;
 		writes[i].add_gold.amount = (uint32_t)(i % 13 + 1);
 		writes[i].done = log_gold;
-		CHECK(rg_writer_submit(wr, &writes[i]) == 0);
+		CHECK(dbp_writer_submit(wr, &writes[i]) == 0);
 	}
-	rg_writer_stop(wr, &stats);
+	dbp_writer_stop(wr, &stats);
 	CHECK(stats.writes == GOLD_WRITES && stats.failed_batches == 0);
 	CHECK(stats.commits >= GOLD_WRITES / 7 && stats.commits <= GOLD_WRITES);
 	/* Answered in submit order, each total the running sum. */
@@ -393,18 +393,18 @@ static void add_gold_order(void)
 		CHECK(gold_log.order[i] == &writes[i]);
 		CHECK(writes[i].result == 0 && writes[i].gold == expect);
 	}
-	rg_store_close(st);
+	dbp_store_close(st);
 
 	/* And it is all in the file. */
 	st = open_writer();
-	CHECK(rg_store_find_by_id(st, p.id, &p) == 0 && p.gold == expect);
-	rg_store_close(st);
+	CHECK(dbp_store_find_by_id(st, p.id, &p) == 0 && p.gold == expect);
+	dbp_store_close(st);
 	remove_temp_db();
 }
 
 static sem_t entered, release;
 
-static void block_first(struct rg_write *w)
+static void block_first(struct dbp_write *w)
 {
 	if (w->add_gold.amount == 1) {
 		sem_post(&entered);
@@ -415,78 +415,78 @@ static void block_first(struct rg_write *w)
 static void writer_busy(void)
 {
 	enum { QUEUE_MAX = 4 };
-	static struct rg_write writes[QUEUE_MAX + 2];
-	struct rg_writer_stats stats;
-	struct rg_writer *wr;
-	struct rg_store *st;
-	struct rg_player p;
+	static struct dbp_write writes[QUEUE_MAX + 2];
+	struct dbp_writer_stats stats;
+	struct dbp_writer *wr;
+	struct dbp_store *st;
+	struct dbp_player p;
 
 	temp_db();
 	CHECK(sem_init(&entered, 0, 0) == 0 && sem_init(&release, 0, 0) == 0);
 	st = open_writer();
-	CHECK(rg_store_create_player(st, "erin", "hash", 1, &p) == 0);
-	CHECK(rg_writer_start(st, QUEUE_MAX, 16, &wr) == 0);
+	CHECK(dbp_store_create_player(st, "erin", "hash", 1, &p) == 0);
+	CHECK(dbp_writer_start(st, QUEUE_MAX, 16, &wr) == 0);
 	for (size_t i = 0; i < QUEUE_MAX + 2; i++) {
-		writes[i].kind = RG_WRITE_ADD_GOLD;
+		writes[i].kind = DBP_WRITE_ADD_GOLD;
 		writes[i].add_gold.player_id = p.id;
 		writes[i].add_gold.amount = (uint32_t)(i + 1);
 		writes[i].done = block_first;
 	}
 	/* The writer thread is held inside the first write's done(). */
-	CHECK(rg_writer_submit(wr, &writes[0]) == 0);
+	CHECK(dbp_writer_submit(wr, &writes[0]) == 0);
 	sem_wait(&entered);
 	for (size_t i = 1; i <= QUEUE_MAX; i++)
-		CHECK(rg_writer_submit(wr, &writes[i]) == 0);
-	CHECK(rg_writer_submit(wr, &writes[QUEUE_MAX + 1]) == -EAGAIN);
-	CHECK(rg_writer_queued(wr) == QUEUE_MAX);
+		CHECK(dbp_writer_submit(wr, &writes[i]) == 0);
+	CHECK(dbp_writer_submit(wr, &writes[QUEUE_MAX + 1]) == -EAGAIN);
+	CHECK(dbp_writer_queued(wr) == QUEUE_MAX);
 	sem_post(&release);
-	rg_writer_stop(wr, &stats);
+	dbp_writer_stop(wr, &stats);
 	CHECK(stats.writes == QUEUE_MAX + 1 && stats.busy_refusals == 1);
 	CHECK(writes[QUEUE_MAX].result == 0);
 	CHECK(writes[QUEUE_MAX].gold == (QUEUE_MAX + 1) * (QUEUE_MAX + 2) / 2);
-	rg_store_close(st);
+	dbp_store_close(st);
 	remove_temp_db();
 }
 
 /* A write whose deadline passed while it was queued is not applied. */
 static void writer_deadline(void)
 {
-	static struct rg_write w;
-	struct rg_writer *wr;
-	struct rg_store *st;
-	struct rg_player p;
+	static struct dbp_write w;
+	struct dbp_writer *wr;
+	struct dbp_store *st;
+	struct dbp_player p;
 
 	temp_db();
 	st = open_writer();
-	CHECK(rg_store_create_player(st, "fay", "hash", 1, &p) == 0);
-	CHECK(rg_writer_start(st, 8, 8, &wr) == 0);
-	w.kind = RG_WRITE_ADD_GOLD;
+	CHECK(dbp_store_create_player(st, "fay", "hash", 1, &p) == 0);
+	CHECK(dbp_writer_start(st, 8, 8, &wr) == 0);
+	w.kind = DBP_WRITE_ADD_GOLD;
 	w.add_gold.player_id = p.id;
 	w.add_gold.amount = 10;
 	w.deadline_ms = 1; /* long past on the monotonic clock */
 	w.done = log_gold;
-	CHECK(rg_writer_submit(wr, &w) == 0);
-	rg_writer_stop(wr, NULL);
+	CHECK(dbp_writer_submit(wr, &w) == 0);
+	dbp_writer_stop(wr, NULL);
 	CHECK(w.result == -ETIMEDOUT);
-	CHECK(rg_store_find_by_id(st, p.id, &p) == 0 && p.gold == 0);
-	rg_store_close(st);
+	CHECK(dbp_store_find_by_id(st, p.id, &p) == 0 && p.gold == 0);
+	dbp_store_close(st);
 	remove_temp_db();
 }
 
 /* ---- logins ------------------------------------------------------------- */
 
 struct login_wait {
-	struct rg_login login;
+	struct dbp_login login;
 	sem_t done;
 };
 
-static void login_signal(struct rg_login *l)
+static void login_signal(struct dbp_login *l)
 {
 	sem_post(&RG_CONTAINER_OF(l, struct login_wait, login)->done);
 }
 
 /* Submit a login whose password is password[0..len), NULs included. */
-static void submit_login_bytes(struct rg_auth *a, struct login_wait *lw, const char *name,
+static void submit_login_bytes(struct dbp_auth *a, struct login_wait *lw, const char *name,
 			       const char *password, size_t len)
 {
 	memset(lw, 0, sizeof *lw);
@@ -496,17 +496,17 @@ static void submit_login_bytes(struct rg_auth *a, struct login_wait *lw, const c
 	memcpy(lw->login.password, password, len);
 	lw->login.password_len = len;
 	lw->login.done = login_signal;
-	CHECK(rg_auth_submit(a, &lw->login) == 0);
+	CHECK(dbp_auth_submit(a, &lw->login) == 0);
 }
 
-static void submit_login(struct rg_auth *a, struct login_wait *lw, const char *name,
+static void submit_login(struct dbp_auth *a, struct login_wait *lw, const char *name,
 			 const char *password)
 {
 	submit_login_bytes(a, lw, name, password, strlen(password));
 }
 
 /* Wait for a submitted login's result. */
-static struct rg_login *wait_login(struct login_wait *lw)
+static struct dbp_login *wait_login(struct login_wait *lw)
 {
 	sem_wait(&lw->done);
 	sem_destroy(&lw->done);
@@ -514,7 +514,7 @@ static struct rg_login *wait_login(struct login_wait *lw)
 }
 
 /* Submit a login and wait for its result. */
-static struct rg_login *do_login(struct rg_auth *a, struct login_wait *lw, const char *name,
+static struct dbp_login *do_login(struct dbp_auth *a, struct login_wait *lw, const char *name,
 				 const char *password)
 {
 	submit_login(a, lw, name, password);
@@ -522,21 +522,21 @@ static struct rg_login *do_login(struct rg_auth *a, struct login_wait *lw, const
 }
 
 /* Start a writer and a login pool with the throttles given (0: off). */
-static void start_auth_throttled(struct rg_store **st, struct rg_writer **wr, struct rg_auth **a,
+static void start_auth_throttled(struct dbp_store **st, struct dbp_writer **wr, struct dbp_auth **a,
 				 unsigned creates_per_sec, unsigned failures_per_account)
 {
-	struct rg_auth_config cfg = {
-		.db_path = db_path, .threads = 2, .queue_max = 16, .profile = RG_PWHASH_MIN,
+	struct dbp_auth_config cfg = {
+		.db_path = db_path, .threads = 2, .queue_max = 16, .profile = DBP_PWHASH_MIN,
 		.creates_per_sec = creates_per_sec, .failures_per_account = failures_per_account,
 	};
 
 	*st = open_writer();
-	CHECK(rg_writer_start(*st, 64, 16, wr) == 0);
+	CHECK(dbp_writer_start(*st, 64, 16, wr) == 0);
 	cfg.writer = *wr;
-	CHECK(rg_auth_start(&cfg, a) == 0);
+	CHECK(dbp_auth_start(&cfg, a) == 0);
 }
 
-static void start_auth(struct rg_store **st, struct rg_writer **wr, struct rg_auth **a)
+static void start_auth(struct dbp_store **st, struct dbp_writer **wr, struct dbp_auth **a)
 {
 	start_auth_throttled(st, wr, a, 0, 0);
 }
@@ -546,9 +546,9 @@ static void start_auth(struct rg_store **st, struct rg_writer **wr, struct rg_au
 static void password_with_nul(void)
 {
 	static const char pw[] = "ab\0secretpart";
-	struct rg_store *st;
-	struct rg_writer *wr;
-	struct rg_auth *a;
+	struct dbp_store *st;
+	struct dbp_writer *wr;
+	struct dbp_auth *a;
 	struct login_wait lw;
 
 	temp_db();
@@ -561,18 +561,18 @@ static void password_with_nul(void)
 	CHECK(wait_login(&lw)->result == -EACCES);
 	submit_login_bytes(a, &lw, "hank", pw, sizeof pw - 1);
 	CHECK(wait_login(&lw)->result == 0 && !lw.login.created);
-	rg_auth_stop(a);
-	rg_writer_stop(wr, NULL);
-	rg_store_close(st);
+	dbp_auth_stop(a);
+	dbp_writer_stop(wr, NULL);
+	dbp_store_close(st);
 }
 
 /* An account backs off after failures (refused at submit, no hash); the
  * creation bound and no_create refuse an unknown name, -EDQUOT. */
 static void login_throttles(void)
 {
-	struct rg_store *st;
-	struct rg_writer *wr;
-	struct rg_auth *a;
+	struct dbp_store *st;
+	struct dbp_writer *wr;
+	struct dbp_auth *a;
 	struct login_wait lw;
 
 	temp_db();
@@ -585,7 +585,7 @@ static void login_throttles(void)
 	/* Two failures in a row: backing off for a second, even the right one. */
 	memset(&lw, 0, sizeof lw);
 	snprintf(lw.login.name, sizeof lw.login.name, "ivy");
-	CHECK(rg_auth_submit(a, &lw.login) == -EPERM);
+	CHECK(dbp_auth_submit(a, &lw.login) == -EPERM);
 	sleep(1);
 	CHECK(do_login(a, &lw, "ivy", "pw")->result == 0 && !lw.login.created);
 	/* no_create: an unknown name is refused with the bound to spare (a
@@ -597,23 +597,23 @@ static void login_throttles(void)
 	lw.login.password_len = 2;
 	lw.login.no_create = true;
 	lw.login.done = login_signal;
-	CHECK(rg_auth_submit(a, &lw.login) == 0);
+	CHECK(dbp_auth_submit(a, &lw.login) == 0);
 	CHECK(wait_login(&lw)->result == -EDQUOT);
-	rg_auth_stop(a);
-	rg_writer_stop(wr, NULL);
-	rg_store_close(st);
+	dbp_auth_stop(a);
+	dbp_writer_stop(wr, NULL);
+	dbp_store_close(st);
 }
 
 static void wrong_password(void)
 {
-	struct rg_store *st;
-	struct rg_writer *wr;
-	struct rg_auth *a;
+	struct dbp_store *st;
+	struct dbp_writer *wr;
+	struct dbp_auth *a;
 	struct login_wait lw;
-	struct rg_login *l;
+	struct dbp_login *l;
 	uint64_t id;
-	char hash[RG_PWHASH_MAX];
-	struct rg_player p;
+	char hash[DBP_PWHASH_MAX];
+	struct dbp_player p;
 
 	temp_db();
 	start_auth(&st, &wr, &a);
@@ -627,22 +627,22 @@ static void wrong_password(void)
 	CHECK(l->result == 0 && !l->created && l->player.id == id);
 	/* Passwords are wiped from the request once it is answered. */
 	CHECK(l->password[0] == 0 && l->password[1] == 0);
-	rg_auth_stop(a);
-	rg_writer_stop(wr, NULL);
+	dbp_auth_stop(a);
+	dbp_writer_stop(wr, NULL);
 
 	/* Stored as a real hash, never in clear. */
-	CHECK(rg_store_find_by_name(st, "gina", &p, hash) == 0);
+	CHECK(dbp_store_find_by_name(st, "gina", &p, hash) == 0);
 	CHECK(strncmp(hash, "$argon2id$", 10) == 0 && strstr(hash, "horse") == NULL);
-	rg_store_close(st);
+	dbp_store_close(st);
 	remove_temp_db();
 }
 
 /* Two first logins of one name at once: one creates, both end logged in. */
 static void create_race(void)
 {
-	struct rg_store *st;
-	struct rg_writer *wr;
-	struct rg_auth *a;
+	struct dbp_store *st;
+	struct dbp_writer *wr;
+	struct dbp_auth *a;
 	struct login_wait one, two;
 
 	temp_db();
@@ -654,18 +654,18 @@ static void create_race(void)
 	CHECK(one.login.result == 0 && two.login.result == 0);
 	CHECK(one.login.created != two.login.created);
 	CHECK(one.login.player.id == two.login.player.id);
-	rg_auth_stop(a);
-	rg_writer_stop(wr, NULL);
-	rg_store_close(st);
+	dbp_auth_stop(a);
+	dbp_writer_stop(wr, NULL);
+	dbp_store_close(st);
 	remove_temp_db();
 }
 
 /* Stopping the workers answers every queued login: done or refused. */
 static void stop_drains(void)
 {
-	struct rg_store *st;
-	struct rg_writer *wr;
-	struct rg_auth *a;
+	struct dbp_store *st;
+	struct dbp_writer *wr;
+	struct dbp_auth *a;
 	struct login_wait lw[4];
 
 	temp_db();
@@ -675,15 +675,15 @@ static void stop_drains(void)
 		snprintf(name, sizeof name, "p%d", i);
 		submit_login(a, &lw[i], name, "pw");
 	}
-	rg_auth_stop(a);
+	dbp_auth_stop(a);
 	for (int i = 0; i < 4; i++) {
 		int result = lw[i].login.result;
 
 		CHECK(sem_trywait(&lw[i].done) == 0); /* already answered */
 		CHECK((result == 0 && lw[i].login.created) || result == -ESHUTDOWN);
 	}
-	rg_writer_stop(wr, NULL);
-	rg_store_close(st);
+	dbp_writer_stop(wr, NULL);
+	dbp_store_close(st);
 	remove_temp_db();
 }
 

@@ -12,11 +12,11 @@
 #include <rg/log.h>
 
 #define ROW_INT(name, field, dflt, lo, hi, help) \
-	RG_OPTION_INT(name, struct dbproxy_config, field, dflt, lo, hi, help)
+	RG_OPTION_INT(name, struct dbp_config, field, dflt, lo, hi, help)
 #define ROW_STRING(name, field, dflt, help) \
-	RG_OPTION_STRING(name, struct dbproxy_config, field, dflt, NULL, help)
+	RG_OPTION_STRING(name, struct dbp_config, field, dflt, NULL, help)
 
-static const struct rg_option dbproxy_options[] = {
+static const struct rg_option dbp_options[] = {
 	ROW_STRING("host", host, "127.0.0.1", "address gamesrv connects to"),
 	ROW_INT("port", port, 7702, 0, 65535, "port gamesrv connects to (0: any free port)"),
 	ROW_STRING("run-dir", run_dir, "run",
@@ -52,13 +52,13 @@ static const struct rg_option dbproxy_options[] = {
 	ROW_INT("max-pending-links-per-addr", max_pending_links_per_addr, 4, 1, 256,
 		"... of them from one address (at most max-pending-links)"),
 	/* One loop: dbproxy's work is on the writer and login threads. */
-	RG_COMMON_OPTIONS(struct dbproxy_config, common, 1, 7782),
+	RG_COMMON_OPTIONS(struct dbp_config, common, 1, 7782),
 	{ 0 },
 };
 
-int dbproxy_config_load(struct dbproxy_config *cfg, int argc, char **argv)
+int dbp_config_load(struct dbp_config *cfg, int argc, char **argv)
 {
-	int rc = rg_options_load(dbproxy_options, cfg, &cfg->common, "dbproxy", argc, argv);
+	int rc = rg_options_load(dbp_options, cfg, &cfg->common, "dbproxy", argc, argv);
 
 	if (rc != 0)
 		return rc;
@@ -79,7 +79,7 @@ int dbproxy_config_load(struct dbproxy_config *cfg, int argc, char **argv)
 	return 0;
 }
 
-int dbproxy_config_db_path(const struct dbproxy_config *cfg, char *out, size_t size)
+int dbp_config_db_path(const struct dbp_config *cfg, char *out, size_t size)
 {
 	int n;
 

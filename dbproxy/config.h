@@ -13,7 +13,7 @@
 #include "auth.h"
 #include "store.h"
 
-struct dbproxy_config {
+struct dbp_config {
 	char *host;               /* address gamesrv connects to               */
 	long port;                /* port gamesrv connects to (0: any)         */
 	char *run_dir;            /* the database's directory unless --db      */
@@ -33,7 +33,7 @@ struct dbproxy_config {
 	long max_pending_links;   /* links in their handshake at once          */
 	long max_pending_links_per_addr; /* ... from one address               */
 	struct rg_common_config common; /* loops, engine, log, admin, secret   */
-	/* Derived by dbproxy_config_load from the text options above. */
+	/* Derived by dbp_config_load from the text options above. */
 	enum dbp_store_sync sync;
 	enum dbp_pwhash_profile profile;
 };
@@ -44,12 +44,12 @@ struct dbproxy_config {
  * pwhash words), and start logging. Returns 0 to go on, 1 after --help
  * (exit 0), -1 after printing an error (exit 2). Main thread, once.
  */
-int dbproxy_config_load(struct dbproxy_config *cfg, int argc, char **argv);
+int dbp_config_load(struct dbp_config *cfg, int argc, char **argv);
 
 /*
  * The database path into out: --db as given, else <run-dir>/ringgate.db
  * (creating the run directory). Returns 0 or -errno (logged).
  */
-int dbproxy_config_db_path(const struct dbproxy_config *cfg, char *out, size_t size);
+int dbp_config_db_path(const struct dbp_config *cfg, char *out, size_t size);
 
 #endif /* DBPROXY_CONFIG_H */

@@ -75,7 +75,7 @@ static int lock_database(const char *db_path)
 
 int main(int argc, char **argv)
 {
-	struct dbproxy_config cfg;
+	struct dbp_config cfg;
 	struct dbp_store_config store_cfg = { 0 };
 	struct dbp_auth_config auth_cfg = { 0 };
 	struct dbp_service_config service_cfg = { 0 };
@@ -87,18 +87,18 @@ int main(int argc, char **argv)
 	struct dbp_auth *auth;
 	struct net_runtime *rt;
 	struct dbp_service *svc = NULL;
-	struct dbproxy_metrics *metrics = NULL;
+	struct dbp_metrics *metrics = NULL;
 	struct rg_admin *admin = NULL;
 	char db_path[DB_PATH_MAX];
 	int rc, err, sig, lock_fd, status = 1;
 
 	rg_signals_block();
-	rc = dbproxy_config_load(&cfg, argc, argv);
+	rc = dbp_config_load(&cfg, argc, argv);
 	if (rc != 0)
 		return rc > 0 ? 0 : 2;
 	store_cfg.sync = cfg.sync;
 	auth_cfg.profile = cfg.profile;
-	if (dbproxy_config_db_path(&cfg, db_path, sizeof db_path) < 0)
+	if (dbp_config_db_path(&cfg, db_path, sizeof db_path) < 0)
 		return 1;
 	if (rg_link_key_setup(cfg.common.secret_file, cfg.common.insecure_no_auth, &link_key) < 0)
 		return 2;
@@ -138,13 +138,13 @@ int main(int argc, char **argv)
 		goto out_auth;
 	}
 	RG_INFO("libnet engine: %s, %u loops", net_runtime_engine(rt), net_runtime_loop_count(rt));
-	err = dbproxy_metrics_create(rt, writer, &metrics);
+	err = dbp_metrics_create(rt, writer, &metrics);
 	if (err < 0) {
 		RG_ERROR("cannot set up the metrics: %s", strerror(-err));
 		goto out_runtime;
 	}
 	/* Before anything listens: a taken admin port stops the start. */
-	err = rg_admin_start_logged(dbproxy_metrics_registry(metrics), cfg.common.admin_host,
+	err = rg_admin_start_logged(dbp_metrics_registry(metrics), cfg.common.admin_host,
 				    cfg.common.admin_port, &admin);
 	if (err < 0)
 		goto out_runtime;
@@ -205,7 +205,7 @@ out_writer:
 	if (writer)
 		dbp_writer_stop(writer, NULL);
 out_store:
-	dbproxy_metrics_destroy(metrics); /* the writer observed into it until stopped */
+	dbp_metrics_destroy(metrics); /* the writer observed into it until stopped */
 	dbp_store_close(store);
 out_unlock:
 	close(lock_fd);

@@ -6,7 +6,7 @@
 
 #include "rg/admin.h"
 
-struct dbproxy_metrics {
+struct dbp_metrics {
 	struct rg_metrics *registry;
 	struct dbp_writer *writer;
 	struct rg_gauge *queue_depth;
@@ -15,7 +15,7 @@ struct dbproxy_metrics {
 
 static void collect(void *arg)
 {
-	struct dbproxy_metrics *m = arg;
+	struct dbp_metrics *m = arg;
 	struct dbp_writer_stats st;
 
 	rg_gauge_set(m->queue_depth, (int64_t)dbp_writer_queued(m->writer));
@@ -26,10 +26,10 @@ static void collect(void *arg)
 	rg_counter_set(m->busy_refusals, st.busy_refusals);
 }
 
-int dbproxy_metrics_create(struct net_runtime *rt, struct dbp_writer *wr,
-			   struct dbproxy_metrics **out)
+int dbp_metrics_create(struct net_runtime *rt, struct dbp_writer *wr,
+			   struct dbp_metrics **out)
 {
-	struct dbproxy_metrics *m = calloc(1, sizeof(*m));
+	struct dbp_metrics *m = calloc(1, sizeof(*m));
 	struct rg_metrics *r;
 	struct rg_histogram *batch_size, *commit_seconds;
 
@@ -58,7 +58,7 @@ int dbproxy_metrics_create(struct net_runtime *rt, struct dbp_writer *wr,
 					      "Writes refused because the queue was full");
 	rg_metrics_add_net(r, rt);
 	if (rg_metrics_on_collect(r, collect, m, NULL) < 0 || !rg_metrics_ok(r)) {
-		dbproxy_metrics_destroy(m);
+		dbp_metrics_destroy(m);
 		return -ENOMEM;
 	}
 	dbp_writer_observe(wr, batch_size, commit_seconds);
@@ -66,12 +66,12 @@ int dbproxy_metrics_create(struct net_runtime *rt, struct dbp_writer *wr,
 	return 0;
 }
 
-struct rg_metrics *dbproxy_metrics_registry(struct dbproxy_metrics *m)
+struct rg_metrics *dbp_metrics_registry(struct dbp_metrics *m)
 {
 	return m->registry;
 }
 
-void dbproxy_metrics_destroy(struct dbproxy_metrics *m)
+void dbp_metrics_destroy(struct dbp_metrics *m)
 {
 	if (!m)
 		return;

@@ -19,20 +19,20 @@
 
 #include "writer.h"
 
-struct dbproxy_metrics;
+struct dbp_metrics;
 
 /*
  * Create the registry for rt and wr and hook the writer's histograms in
  * (dbp_writer_observe: before the first write is submitted). Returns 0 and
  * sets *out, or -ENOMEM. Main thread.
  */
-int dbproxy_metrics_create(struct net_runtime *rt, struct dbp_writer *wr,
-			   struct dbproxy_metrics **out /* OUT */);
+int dbp_metrics_create(struct net_runtime *rt, struct dbp_writer *wr,
+			   struct dbp_metrics **out /* OUT */);
 
 /* The registry, for the admin server. */
-struct rg_metrics *dbproxy_metrics_registry(struct dbproxy_metrics *m);
+struct rg_metrics *dbp_metrics_registry(struct dbp_metrics *m);
 
 /* Free once the writer has stopped and the admin server is gone. NULL is fine. */
-void dbproxy_metrics_destroy(struct dbproxy_metrics *m);
+void dbp_metrics_destroy(struct dbp_metrics *m);
 
 #endif /* DBP_METRICS_H */

@@ -42,15 +42,8 @@ static const struct rg_option dbp_options[] = {
 	ROW_STRING("pwhash", pwhash, "interactive",
 		   "password hash cost: interactive, or min (tests and benchmarks only)"),
 	ROW_INT("max-links", max_links, 64, 0, 100000, "gamesrv links at once (0: unlimited)"),
-	ROW_INT("heartbeat-ms", heartbeat_ms, 1000, 10, 600000, "heartbeat interval to gamesrv"),
-	ROW_INT("dead-ms", dead_ms, 5000, 20, 3600000,
-		"drop a gamesrv link silent this long (> heartbeat-ms)"),
-	ROW_INT("handshake-ms", handshake_ms, 2000, 10, 600000,
-		"close a gamesrv link not authenticated this long after connecting"),
-	ROW_INT("max-pending-links", max_pending_links, 16, 1, 256,
-		"gamesrv links still in their handshake at once (a newcomer evicts the oldest)"),
-	ROW_INT("max-pending-links-per-addr", max_pending_links_per_addr, 4, 1, 256,
-		"... of them from one address (at most max-pending-links)"),
+	RG_LINK_OPTIONS(struct dbp_config, link, "gamesrv"),
+	RG_LINK_ACCEPT_OPTIONS(struct dbp_config, link, "gamesrv"),
 	/* One loop: dbproxy's work is on the writer and login threads. */
 	RG_COMMON_OPTIONS(struct dbp_config, common, 1, 7782),
 	{ 0 },
@@ -62,12 +55,8 @@ int dbp_config_load(struct dbp_config *cfg, int argc, char **argv)
 
 	if (rc != 0)
 		return rc;
-	if (!rg_options_less("heartbeat-ms", cfg->heartbeat_ms, "dead-ms", cfg->dead_ms))
+	if (!rg_link_options_valid(&cfg->link))
 		return -1;
-	if (cfg->max_pending_links_per_addr > cfg->max_pending_links) {
-		RG_ERROR("--max-pending-links-per-addr must not be above --max-pending-links");
-		return -1;
-	}
 	if (dbp_store_sync_parse(cfg->synchronous, &cfg->sync) < 0) {
 		RG_ERROR("--synchronous must be full or normal, not \"%s\"", cfg->synchronous);
 		return -1;

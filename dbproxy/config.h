@@ -27,11 +27,7 @@ struct dbp_config {
 	long login_failures_per_account;
 	char *pwhash;             /* "interactive" or "min" (tests)            */
 	long max_links;           /* gamesrv links at once (0: any)            */
-	long heartbeat_ms;
-	long dead_ms;
-	long handshake_ms;        /* a link not authenticated this long closes */
-	long max_pending_links;   /* links in their handshake at once          */
-	long max_pending_links_per_addr; /* ... from one address               */
+	struct rg_link_options link; /* gamesrv links: timings, admission */
 	struct rg_common_config common; /* loops, engine, log, admin, secret   */
 	/* Derived by dbp_config_load from the text options above. */
 	enum dbp_store_sync sync;

@@ -151,13 +151,9 @@ int main(int argc, char **argv)
 	service_cfg.host = cfg.host;
 	service_cfg.port = (uint16_t)cfg.port;
 	service_cfg.max_links = (unsigned)cfg.max_links;
-	service_cfg.pending_max = (unsigned)cfg.max_pending_links;
-	service_cfg.pending_per_addr = (unsigned)cfg.max_pending_links_per_addr;
-	service_cfg.rules = (struct rg_link_rules){
-		.heartbeat_ms = (uint32_t)cfg.heartbeat_ms,
-		.dead_ms = (uint32_t)cfg.dead_ms,
-		.handshake_ms = (uint32_t)cfg.handshake_ms,
-	};
+	service_cfg.pending_max = (unsigned)cfg.link.max_pending_links;
+	service_cfg.pending_per_addr = (unsigned)cfg.link.max_pending_links_per_addr;
+	service_cfg.rules = rg_link_rules_of(&cfg.link);
 	service_cfg.writer = writer;
 	service_cfg.auth = auth;
 	service_cfg.link_key = &link_key;

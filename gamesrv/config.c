@@ -27,12 +27,7 @@ static const struct rg_option gs_options[] = {
 	ROW_INT("dbproxy-port", dbproxy_port, 7702, 1, 65535, "dbproxy port"),
 	ROW_STRING("instance", instance, "gamesrv", "this server's name in peers' logs"),
 	ROW_INT("tick-ms", tick_ms, 20, 1, 1000, "game tick"),
-	ROW_INT("heartbeat-ms", heartbeat_ms, 1000, 10, 600000,
-		"heartbeat interval on internal links"),
-	ROW_INT("dead-ms", dead_ms, 5000, 20, 3600000,
-		"close an internal link silent this long (> heartbeat-ms)"),
-	ROW_INT("handshake-ms", handshake_ms, 2000, 10, 600000,
-		"close an internal link not authenticated this long after connecting"),
+	RG_LINK_OPTIONS(struct gs_config, link, "gateway and dbproxy"),
 	ROW_INT("call-deadline-ms", call_deadline_ms, 5000, 1, 600000,
 		"deadline of each dbproxy call"),
 	ROW_INT("drain-ms", drain_ms, 5000, 0, 600000, "on SIGTERM, wait this long for saves"),
@@ -55,10 +50,7 @@ static const struct rg_option gs_options[] = {
 		"entered/moved bytes per client per tick; the rest waits, coalesced"),
 	ROW_INT("max-gateways", max_gateways, 64, 0, 100000,
 		"gateway links accepted (0: no limit)"),
-	ROW_INT("max-pending-links", max_pending_links, 16, 1, 256,
-		"gateway links still in their handshake at once (a newcomer evicts the oldest)"),
-	ROW_INT("max-pending-links-per-addr", max_pending_links_per_addr, 4, 1, 256,
-		"... of them from one address (at most max-pending-links)"),
+	RG_LINK_ACCEPT_OPTIONS(struct gs_config, link, "gateway"),
 	ROW_INT("queue-max", queue_max, 65536, 1, 100000000,
 		"client requests queued for the game thread"),
 	/* At least one request of the largest decode fits. */
@@ -75,12 +67,8 @@ int gs_config_load(struct gs_config *cfg, int argc, char **argv)
 
 	if (rc != 0)
 		return rc;
-	if (!rg_options_less("heartbeat-ms", cfg->heartbeat_ms, "dead-ms", cfg->dead_ms))
+	if (!rg_link_options_valid(&cfg->link))
 		return -1;
-	if (cfg->max_pending_links_per_addr > cfg->max_pending_links) {
-		RG_ERROR("--max-pending-links-per-addr must not be above --max-pending-links");
-		return -1;
-	}
 	cfg->more_zone_count = rules_zones_parse(cfg->zones, cfg->more_zones,
 						 RULES_ZONES_MAX - 1);
 	if (cfg->more_zone_count < 0) {

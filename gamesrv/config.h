@@ -23,10 +23,8 @@ struct gs_config {
 	long dbproxy_port;
 	char *instance;           /* name sent in Hello, for dbproxy's logs    */
 	long tick_ms;
-	long heartbeat_ms;        /* on both internal links                    */
-	long dead_ms;             /* an internal link silent this long closes  */
-	long handshake_ms;        /* ... not authenticated this long after
-				     connecting closes (rg/link.h)         */
+	struct rg_link_options link; /* both internal links; admission of
+					gateway links                      */
 	long call_deadline_ms;    /* each dbproxy call                         */
 	long drain_ms;            /* on SIGTERM, how long saves may take       */
 	long autosave_ms;         /* 0: no autosave                            */
@@ -37,8 +35,6 @@ struct gs_config {
 	long view_radius, view_hysteresis; /* interest management (interest.h) */
 	long client_budget_bytes; /* entered/moved bytes per client per tick   */
 	long max_gateways;        /* gateway links accepted (0: any)           */
-	long max_pending_links;   /* gateway links in their handshake at once  */
-	long max_pending_links_per_addr; /* ... from one address               */
 	long queue_max;           /* client requests queued for the game       */
 	long queue_max_bytes;     /* ... and their bytes                       */
 	struct rg_common_config common; /* loops, engine, log, admin, secret   */

@@ -101,15 +101,13 @@ int main(int argc, char **argv)
 		goto out_runtime;
 	}
 
-	link_rules = (struct rg_link_rules){ .heartbeat_ms = (uint32_t)o.heartbeat_ms,
-					     .dead_ms = (uint32_t)o.dead_ms,
-					     .handshake_ms = (uint32_t)o.handshake_ms };
+	link_rules = rg_link_rules_of(&o.link);
 	gate_cfg = (struct gate_service_config){
 		.host = o.host,
 		.port = (uint16_t)o.port,
 		.max_gateways = (unsigned)o.max_gateways,
-		.pending_max = (unsigned)o.max_pending_links,
-		.pending_per_addr = (unsigned)o.max_pending_links_per_addr,
+		.pending_max = (unsigned)o.link.max_pending_links,
+		.pending_per_addr = (unsigned)o.link.max_pending_links_per_addr,
 		.rules = link_rules,
 		.max_frame = INTERNAL_MAX_FRAME,
 		.decode_limit = DECODE_LIMIT,

@@ -56,11 +56,7 @@ static const struct rg_option gw_options[] = {
 		"a request unanswered this long gets Error TIMEOUT"),
 	ROW_INT("max-inflight", max_inflight, 32, 1, 1024,
 		"unanswered requests one client may have"),
-	ROW_INT("heartbeat-ms", heartbeat_ms, 1000, 10, 600000, "heartbeat interval to gamesrv"),
-	ROW_INT("dead-ms", dead_ms, 5000, 20, 3600000,
-		"drop the gamesrv link when silent this long (> heartbeat-ms)"),
-	ROW_INT("handshake-ms", handshake_ms, 2000, 10, 600000,
-		"close the gamesrv link not authenticated this long after connecting"),
+	RG_LINK_OPTIONS(struct gw_config, link, "gamesrv"),
 	ROW_INT("drain-ms", drain_ms, 5000, 0, 600000,
 		"on SIGTERM, wait this long for clients to go"),
 	RG_COMMON_OPTIONS(struct gw_config, common, 2, 7780),
@@ -78,7 +74,7 @@ int gw_config_load(struct gw_config *cfg, int argc, char **argv)
 
 	if (rc != 0)
 		return rc;
-	if (!rg_options_less("heartbeat-ms", cfg->heartbeat_ms, "dead-ms", cfg->dead_ms))
+	if (!rg_link_options_valid(&cfg->link))
 		return -1;
 	return 0;
 }

@@ -30,10 +30,7 @@ struct gw_config {
 	long creates_per_addr_per_hour; /* new accounts per IP                 */
 	long request_timeout_ms;  /* deadline of each forwarded request        */
 	long max_inflight;        /* requests one client may have pending      */
-	long heartbeat_ms;        /* Heartbeat interval on the gamesrv link    */
-	long dead_ms;             /* gamesrv link silent this long is dropped  */
-	long handshake_ms;        /* gamesrv link not authenticated this long
-				     after connecting is dropped (rg/link.h) */
+	struct rg_link_options link; /* the gamesrv link's timings         */
 	long drain_ms;            /* how long a drain may wait for clients     */
 	struct rg_common_config common; /* loops, engine, log, admin, secret   */
 };

@@ -722,6 +722,13 @@ unsigned rg_link_server_max_sessions(const struct rg_link_service *svc)
 	return svc->cfg.max_links ? svc->cfg.max_links + 2 * svc->cfg.pending_max : 0;
 }
 
+struct rg_link_rules rg_link_rules_of(const struct rg_link_options *o)
+{
+	return (struct rg_link_rules){ .heartbeat_ms = (uint32_t)o->heartbeat_ms,
+				       .dead_ms = (uint32_t)o->dead_ms,
+				       .handshake_ms = (uint32_t)o->handshake_ms };
+}
+
 struct net_session *rg_link_session(const struct rg_link *link)
 {
 	return link->session;

@@ -442,6 +442,18 @@ bool rg_options_less(const char *lower_name, long lower, const char *higher_name
 	return false;
 }
 
+bool rg_link_options_valid(const struct rg_link_options *o)
+{
+	if (!rg_options_less("heartbeat-ms", o->heartbeat_ms, "dead-ms", o->dead_ms))
+		return false;
+	/* Zero when the process accepts no links (the rows are absent). */
+	if (o->max_pending_links_per_addr > o->max_pending_links) {
+		RG_ERROR("--max-pending-links-per-addr must not be above --max-pending-links");
+		return false;
+	}
+	return true;
+}
+
 int rg_port_file_write(const struct rg_common_config *c, uint16_t port)
 {
 	char tmp[4096];

@@ -59,6 +59,7 @@
 #include <protobuf-c/protobuf-c.h>
 
 #include "rg/link_auth.h"
+#include "rg/options.h"
 #include "rg/pb_arena.h"
 
 /* Largest frame body before authentication: AuthChallenge, Hello (with an
@@ -76,6 +77,9 @@ struct rg_link_rules {
 	uint32_t dead_ms;          /* nothing heard this long: close           */
 	uint32_t handshake_ms;     /* not authenticated this long: close       */
 };
+
+/* The rules of the settings an options table read (rg/options.h). */
+struct rg_link_rules rg_link_rules_of(const struct rg_link_options *o);
 
 /*
  * One direction's envelope of a link type (GateToGame, DbToGame, ...): its

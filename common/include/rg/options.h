@@ -122,6 +122,39 @@ struct rg_common_config {
 			 "once listening, write the bound --port here (through a " \
 			 "rename), so --port 0 can be read back")
 
+/* The settings of an internal link end (rg/link.h's rules and admission). */
+struct rg_link_options {
+	long heartbeat_ms;      /* Heartbeat out this often, once up           */
+	long dead_ms;           /* nothing heard this long: close               */
+	long handshake_ms;      /* not authenticated this long: close           */
+	long max_pending_links; /* acceptors: links in their handshake at once  */
+	long max_pending_links_per_addr; /* ... of them from one address        */
+};
+
+/* The rows of every link end, for a struct rg_link_options named `member`
+ * of `type`; peer names the other side in the help ("gamesrv"). */
+#define RG_LINK_OPTIONS(type, member, peer)                                         \
+	RG_OPTION_INT("heartbeat-ms", type, member.heartbeat_ms, 1000, 10, 600000,  \
+		      "Heartbeat interval on " peer " links"),                     \
+	RG_OPTION_INT("dead-ms", type, member.dead_ms, 5000, 20, 3600000,          \
+		      "close a " peer " link silent this long (> heartbeat-ms)"),  \
+	RG_OPTION_INT("handshake-ms", type, member.handshake_ms, 2000, 10, 600000,  \
+		      "close a " peer " link not authenticated this long after "    \
+		      "connecting")
+
+/* The rows of an accepting link end, besides RG_LINK_OPTIONS's. */
+#define RG_LINK_ACCEPT_OPTIONS(type, member, peer)                                  \
+	RG_OPTION_INT("max-pending-links", type, member.max_pending_links, 16, 1, 256,\
+		      peer " links still in their handshake at once (a newcomer "   \
+		      "evicts the oldest)"),                                       \
+	RG_OPTION_INT("max-pending-links-per-addr", type,                          \
+		      member.max_pending_links_per_addr, 4, 1, 256,                \
+		      "... of them from one address (at most max-pending-links)")
+
+/* Check what the link rows cannot alone (dead-ms above heartbeat-ms, the
+ * per-address cap within the total); logs what is wrong. */
+bool rg_link_options_valid(const struct rg_link_options *o);
+
 /*
  * Fill *config (the struct the table's offsets point into) with the rows'
  * defaults only: for code that builds a process's config without a

@@ -11,37 +11,34 @@
 
 #include <rg/log.h>
 
-#define ROW_INT(name, field, dflt, lo, hi, help) \
-	RG_OPTION_INT(name, struct dbp_config, field, dflt, lo, hi, help)
-#define ROW_STRING(name, field, dflt, help) \
-	RG_OPTION_STRING(name, struct dbp_config, field, dflt, NULL, help)
+#define RG_OPTIONS_TYPE struct dbp_config
 
 static const struct rg_option dbp_options[] = {
-	ROW_STRING("host", host, "127.0.0.1", "address gamesrv connects to"),
-	ROW_INT("port", port, 7702, 0, 65535, "port gamesrv connects to (0: any free port)"),
-	ROW_STRING("run-dir", run_dir, "run",
+	RG_ROW_STRING("host", host, "127.0.0.1", "address gamesrv connects to"),
+	RG_ROW_INT("port", port, 7702, 0, 65535, "port gamesrv connects to (0: any free port)"),
+	RG_ROW_STRING("run-dir", run_dir, "run",
 		   "run directory; the database defaults to <run-dir>/ringgate.db"),
-	ROW_STRING("db", db, "", "database file (overrides the run-dir default)"),
+	RG_ROW_STRING("db", db, "", "database file (overrides the run-dir default)"),
 	/* The words are checked by dbp_store_sync_parse and
 	 * dbp_pwhash_profile_parse, which own them. */
-	ROW_STRING("synchronous", synchronous, "full",
+	RG_ROW_STRING("synchronous", synchronous, "full",
 		   "full: commits survive power loss; normal: faster, survive kill -9 only "
 		   "(docs/storage.md)"),
-	ROW_INT("write-queue-max", write_queue_max, 4096, 1, 1 << 24,
+	RG_ROW_INT("write-queue-max", write_queue_max, 4096, 1, 1 << 24,
 		"queued writes; past it requests get DB_BUSY"),
-	ROW_INT("batch-max", batch_max, 256, 1, 1 << 20, "writes per group commit"),
-	ROW_INT("login-queue-max", login_queue_max, 1024, 1, 1 << 24,
+	RG_ROW_INT("batch-max", batch_max, 256, 1, 1 << 20, "writes per group commit"),
+	RG_ROW_INT("login-queue-max", login_queue_max, 1024, 1, 1 << 24,
 		"queued logins; past it logins get DB_BUSY"),
-	ROW_INT("login-threads", login_threads, 2, 1, 64,
+	RG_ROW_INT("login-threads", login_threads, 2, 1, 64,
 		"threads that read accounts and hash passwords"),
-	ROW_INT("creates-per-sec", creates_per_sec, 20, 0, 1000000,
+	RG_ROW_INT("creates-per-sec", creates_per_sec, 20, 0, 1000000,
 		"new accounts per second, as a burst too; more get DB_THROTTLED (0: any)"),
-	ROW_INT("login-failures-per-account", login_failures_per_account, 5, 0, 1000000,
+	RG_ROW_INT("login-failures-per-account", login_failures_per_account, 5, 0, 1000000,
 		"wrong passwords in a row before an account's logins back off "
 		"(1 s, doubling to 60 s; 0: never)"),
-	ROW_STRING("pwhash", pwhash, "interactive",
+	RG_ROW_STRING("pwhash", pwhash, "interactive",
 		   "password hash cost: interactive, or min (tests and benchmarks only)"),
-	ROW_INT("max-links", max_links, 64, 0, 100000, "gamesrv links at once (0: unlimited)"),
+	RG_ROW_INT("max-links", max_links, 64, 0, 100000, "gamesrv links at once (0: unlimited)"),
 	RG_LINK_OPTIONS(struct dbp_config, link, "gamesrv"),
 	RG_LINK_ACCEPT_OPTIONS(struct dbp_config, link, "gamesrv"),
 	/* One loop: dbproxy's work is on the writer and login threads. */

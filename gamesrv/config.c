@@ -10,10 +10,7 @@
 
 #include "bundle.h"
 
-#define ROW_INT(name, field, dflt, lo, hi, help) \
-	RG_OPTION_INT(name, struct gs_config, field, dflt, lo, hi, help)
-#define ROW_STRING(name, field, dflt, help) \
-	RG_OPTION_STRING(name, struct gs_config, field, dflt, NULL, help)
+#define RG_OPTIONS_TYPE struct gs_config
 
 static const char *const interest_modes[] = { "view", "broadcast", NULL };
 
@@ -21,40 +18,40 @@ static const char *const interest_modes[] = { "view", "broadcast", NULL };
 #define COORD_MAX 1000000000L
 
 static const struct rg_option gs_options[] = {
-	ROW_STRING("host", host, "127.0.0.1", "address gateways connect to"),
-	ROW_INT("port", port, 7701, 0, 65535, "port gateways connect to (0: any free port)"),
-	ROW_STRING("dbproxy-host", dbproxy_host, "127.0.0.1", "dbproxy address"),
-	ROW_INT("dbproxy-port", dbproxy_port, 7702, 1, 65535, "dbproxy port"),
-	ROW_STRING("instance", instance, "gamesrv", "this server's name in peers' logs"),
-	ROW_INT("tick-ms", tick_ms, 20, 1, 1000, "game tick"),
+	RG_ROW_STRING("host", host, "127.0.0.1", "address gateways connect to"),
+	RG_ROW_INT("port", port, 7701, 0, 65535, "port gateways connect to (0: any free port)"),
+	RG_ROW_STRING("dbproxy-host", dbproxy_host, "127.0.0.1", "dbproxy address"),
+	RG_ROW_INT("dbproxy-port", dbproxy_port, 7702, 1, 65535, "dbproxy port"),
+	RG_ROW_STRING("instance", instance, "gamesrv", "this server's name in peers' logs"),
+	RG_ROW_INT("tick-ms", tick_ms, 20, 1, 1000, "game tick"),
 	RG_LINK_OPTIONS(struct gs_config, link, "gateway and dbproxy"),
-	ROW_INT("call-deadline-ms", call_deadline_ms, 5000, 1, 600000,
+	RG_ROW_INT("call-deadline-ms", call_deadline_ms, 5000, 1, 600000,
 		"deadline of each dbproxy call"),
-	ROW_INT("drain-ms", drain_ms, 5000, 0, 600000, "on SIGTERM, wait this long for saves"),
-	ROW_INT("autosave-ms", autosave_ms, 30000, 0, 86400000,
+	RG_ROW_INT("drain-ms", drain_ms, 5000, 0, 600000, "on SIGTERM, wait this long for saves"),
+	RG_ROW_INT("autosave-ms", autosave_ms, 30000, 0, 86400000,
 		"save moved players this often (0: off)"),
-	ROW_INT("zone-id", zone_id, 1, 0, (long)UINT32_MAX, "id of the zone"),
-	ROW_INT("zone-min-x", zone_min_x, -1000, -COORD_MAX, COORD_MAX, "zone bounds"),
-	ROW_INT("zone-min-y", zone_min_y, -1000, -COORD_MAX, COORD_MAX, "zone bounds"),
-	ROW_INT("zone-max-x", zone_max_x, 1000, -COORD_MAX, COORD_MAX, "zone bounds"),
-	ROW_INT("zone-max-y", zone_max_y, 1000, -COORD_MAX, COORD_MAX, "zone bounds"),
-	ROW_STRING("zones", zones, "",
+	RG_ROW_INT("zone-id", zone_id, 1, 0, (long)UINT32_MAX, "id of the zone"),
+	RG_ROW_INT("zone-min-x", zone_min_x, -1000, -COORD_MAX, COORD_MAX, "zone bounds"),
+	RG_ROW_INT("zone-min-y", zone_min_y, -1000, -COORD_MAX, COORD_MAX, "zone bounds"),
+	RG_ROW_INT("zone-max-x", zone_max_x, 1000, -COORD_MAX, COORD_MAX, "zone bounds"),
+	RG_ROW_INT("zone-max-y", zone_max_y, 1000, -COORD_MAX, COORD_MAX, "zone bounds"),
+	RG_ROW_STRING("zones", zones, "",
 		   "more zones: ID:MIN_X:MIN_Y:MAX_X:MAX_Y[,...] (ids non-zero, unique)"),
 	RG_OPTION_STRING("interest", struct gs_config, interest, "view", interest_modes,
 			 "view: each player sees those within view-radius, one update per tick; "
 			 "broadcast: every event to the whole zone at once (the old way)"),
-	ROW_INT("view-radius", view_radius, 100, 1, COORD_MAX, "a player sees others this near"),
-	ROW_INT("view-hysteresis", view_hysteresis, 10, 0, COORD_MAX,
+	RG_ROW_INT("view-radius", view_radius, 100, 1, COORD_MAX, "a player sees others this near"),
+	RG_ROW_INT("view-hysteresis", view_hysteresis, 10, 0, COORD_MAX,
 		"... and loses them beyond view-radius + this"),
-	ROW_INT("client-budget-bytes", client_budget_bytes, 8192, 64, BUNDLE_BUDGET_MAX,
+	RG_ROW_INT("client-budget-bytes", client_budget_bytes, 8192, 64, BUNDLE_BUDGET_MAX,
 		"entered/moved bytes per client per tick; the rest waits, coalesced"),
-	ROW_INT("max-gateways", max_gateways, 64, 0, 100000,
+	RG_ROW_INT("max-gateways", max_gateways, 64, 0, 100000,
 		"gateway links accepted (0: no limit)"),
 	RG_LINK_ACCEPT_OPTIONS(struct gs_config, link, "gateway"),
-	ROW_INT("queue-max", queue_max, 65536, 1, 100000000,
+	RG_ROW_INT("queue-max", queue_max, 65536, 1, 100000000,
 		"client requests queued for the game thread"),
 	/* At least one request of the largest decode fits. */
-	ROW_INT("queue-max-bytes", queue_max_bytes, 64L << 20, 2 * (long)DECODE_LIMIT,
+	RG_ROW_INT("queue-max-bytes", queue_max_bytes, 64L << 20, 2 * (long)DECODE_LIMIT,
 		(long)1 << 40,
 		"bytes of requests queued for the game thread (more: SERVICE_UNAVAILABLE)"),
 	RG_COMMON_OPTIONS(struct gs_config, common, 2, 7781),

@@ -4,60 +4,57 @@
  */
 #include "config.h"
 
-#define ROW_INT(name, field, dflt, lo, hi, help) \
-	RG_OPTION_INT(name, struct gw_config, field, dflt, lo, hi, help)
-#define ROW_STRING(name, field, dflt, help) \
-	RG_OPTION_STRING(name, struct gw_config, field, dflt, NULL, help)
+#define RG_OPTIONS_TYPE struct gw_config
 
 static const struct rg_option gw_options[] = {
-	ROW_STRING("host", host, "127.0.0.1", "address clients connect to"),
-	ROW_INT("port", port, 7777, 0, 65535, "port clients connect to (0: any free port)"),
-	ROW_STRING("gamesrv-host", gamesrv_host, "127.0.0.1", "gamesrv address"),
-	ROW_INT("gamesrv-port", gamesrv_port, 7701, 1, 65535, "gamesrv port"),
-	ROW_STRING("instance", instance, "gateway-1", "this gateway's name in gamesrv's logs"),
-	ROW_INT("max-clients", max_clients, 10000, 1, 1000000,
+	RG_ROW_STRING("host", host, "127.0.0.1", "address clients connect to"),
+	RG_ROW_INT("port", port, 7777, 0, 65535, "port clients connect to (0: any free port)"),
+	RG_ROW_STRING("gamesrv-host", gamesrv_host, "127.0.0.1", "gamesrv address"),
+	RG_ROW_INT("gamesrv-port", gamesrv_port, 7701, 1, 65535, "gamesrv port"),
+	RG_ROW_STRING("instance", instance, "gateway-1", "this gateway's name in gamesrv's logs"),
+	RG_ROW_INT("max-clients", max_clients, 10000, 1, 1000000,
 		"clients past this get SERVER_FULL"),
 	/* Players share addresses (NAT, carrier-grade NAT): the per-address
 	 * limits stop one machine's flood, not a crowded office. */
-	ROW_INT("max-clients-per-addr", max_clients_per_addr, 1000, 0, 1000000,
+	RG_ROW_INT("max-clients-per-addr", max_clients_per_addr, 1000, 0, 1000000,
 		"live clients one IP address may have; more are closed at accept (0: any)"),
-	ROW_INT("connects-per-addr-per-sec", connects_per_addr_per_sec, 500, 0, 1000000,
+	RG_ROW_INT("connects-per-addr-per-sec", connects_per_addr_per_sec, 500, 0, 1000000,
 		"new connections one IP address may open per second, as a burst too (0: any)"),
 	/* A forwarded request is the client frame plus a few bytes, and must
 	 * stay far below gamesrv's 4 MiB internal frame limit. */
-	ROW_INT("max-frame", max_frame, 65536, 64, 1 << 20, "largest client message body, bytes"),
-	ROW_INT("frame-timeout-ms", frame_timeout_ms, 10000, 0, 86400000,
+	RG_ROW_INT("max-frame", max_frame, 65536, 64, 1 << 20, "largest client message body, bytes"),
+	RG_ROW_INT("frame-timeout-ms", frame_timeout_ms, 10000, 0, 86400000,
 		"close a client whose begun frame is not complete this long after (0: never)"),
 	/* Must hold the largest reply gamesrv may send (a LoginReply with 256
 	 * others is a few KiB) with room to spare. */
-	ROW_INT("send-queue-max", send_queue_max, 1 << 20, 16384, 1 << 30,
+	RG_ROW_INT("send-queue-max", send_queue_max, 1 << 20, 16384, 1 << 30,
 		"bytes queued for a client that does not read before it is cut off"),
-	ROW_INT("socket-send-buffer", socket_send_buffer, 256 << 10, 0, 1 << 26,
+	RG_ROW_INT("socket-send-buffer", socket_send_buffer, 256 << 10, 0, 1 << 26,
 		"kernel send buffer per client, bytes (0: the kernel's own, which grows "
 		"to megabytes for a client that does not read)"),
-	ROW_INT("msg-rate", msg_rate, 100, 0, 1000000,
+	RG_ROW_INT("msg-rate", msg_rate, 100, 0, 1000000,
 		"messages per second one client may send; more get RATE_LIMITED (0: any)"),
-	ROW_INT("msg-burst", msg_burst, 200, 1, 1000000,
+	RG_ROW_INT("msg-burst", msg_burst, 200, 1, 1000000,
 		"messages one client may send at once (the rate bucket's size)"),
-	ROW_INT("flood-refusals", flood_refusals, 100, 0, 1000000,
+	RG_ROW_INT("flood-refusals", flood_refusals, 100, 0, 1000000,
 		"RATE_LIMITED answers, with no clean second between, before a disconnect"),
 	/* Each login costs dbproxy a slow hash (login_guard.c). */
-	ROW_INT("logins-per-addr-per-sec", logins_per_addr_per_sec, 20, 0, 1000000,
+	RG_ROW_INT("logins-per-addr-per-sec", logins_per_addr_per_sec, 20, 0, 1000000,
 		"login attempts one IP address may make per second, as a burst too; more "
 		"get RATE_LIMITED (0: any)"),
-	ROW_INT("login-failures-per-addr", login_failures_per_addr, 5, 0, 1000000,
+	RG_ROW_INT("login-failures-per-addr", login_failures_per_addr, 5, 0, 1000000,
 		"wrong passwords in a row from one IP address before its logins back off "
 		"(1 s, doubling to 60 s; 0: never)"),
-	ROW_INT("creates-per-addr-per-hour", creates_per_addr_per_hour, 100, 0, 1000000,
+	RG_ROW_INT("creates-per-addr-per-hour", creates_per_addr_per_hour, 100, 0, 1000000,
 		"new accounts one IP address may create per hour (0: any)"),
-	ROW_INT("idle-timeout-ms", idle_timeout_ms, 120000, 0, 86400000,
+	RG_ROW_INT("idle-timeout-ms", idle_timeout_ms, 120000, 0, 86400000,
 		"kick a client silent this long (0: never)"),
-	ROW_INT("request-timeout-ms", request_timeout_ms, 5000, 1, 600000,
+	RG_ROW_INT("request-timeout-ms", request_timeout_ms, 5000, 1, 600000,
 		"a request unanswered this long gets Error TIMEOUT"),
-	ROW_INT("max-inflight", max_inflight, 32, 1, 1024,
+	RG_ROW_INT("max-inflight", max_inflight, 32, 1, 1024,
 		"unanswered requests one client may have"),
 	RG_LINK_OPTIONS(struct gw_config, link, "gamesrv"),
-	ROW_INT("drain-ms", drain_ms, 5000, 0, 600000,
+	RG_ROW_INT("drain-ms", drain_ms, 5000, 0, 600000,
 		"on SIGTERM, wait this long for clients to go"),
 	RG_COMMON_OPTIONS(struct gw_config, common, 2, 7780),
 	{ 0 },

@@ -345,17 +345,14 @@ static int write_json(const struct run *r, const char *path, bool ok, uint64_t e
 	return 0;
 }
 
-#define ROW_INT(name, field, dflt, lo, hi, help) \
-	RG_OPTION_INT(name, struct bot_config, field, dflt, lo, hi, help)
+#define RG_OPTIONS_TYPE struct bot_config
 #define ROW_RATE(name, field, dflt, help) \
 	RG_OPTION_DOUBLE(name, struct bot_config, field, dflt, 0, 1e6, help)
-#define ROW_STRING(name, field, dflt, help) \
-	RG_OPTION_STRING(name, struct bot_config, field, dflt, NULL, help)
 
 static const struct rg_option bot_options[] = {
-	ROW_STRING("host", host, "127.0.0.1", "gateway address (numeric)"),
-	ROW_INT("port", port, 7777, 1, 65535, "gateway client port"),
-	ROW_INT("players", players, 100, 1, 1000000, "players (sessions) to run"),
+	RG_ROW_STRING("host", host, "127.0.0.1", "gateway address (numeric)"),
+	RG_ROW_INT("port", port, 7777, 1, 65535, "gateway client port"),
+	RG_ROW_INT("players", players, 100, 1, 1000000, "players (sessions) to run"),
 	ROW_RATE("ramp", ramp_per_s, 100, "players started per second (0: all at once)"),
 	RG_OPTION_DOUBLE("duration", struct bot_config, duration_s, 10, 0, 1e7,
 			 "seconds of steady phase after the ramp"),
@@ -373,13 +370,13 @@ static const struct rg_option bot_options[] = {
 			 "reconnect storm this many seconds into the steady phase (<0: none)"),
 	RG_OPTION_DOUBLE("storm-fraction", struct bot_config, storm_fraction, 0.2, 0, 1,
 			 "fraction of players the storm drops and logs in again"),
-	ROW_INT("timeout-ms", timeout_ms, 5000, 1, 86400000,
+	RG_ROW_INT("timeout-ms", timeout_ms, 5000, 1, 86400000,
 		"a request unanswered this long fails"),
-	ROW_INT("max-pending", max_pending, 8, 1, BOT_MAX_PENDING, "requests in flight per player"),
-	ROW_INT("loops", loops, 1, 1, NET_LOOPS_MAX, "libnet loop threads"),
-	ROW_STRING("name-prefix", name_prefix, "bot", "player names are PREFIX<n>"),
-	ROW_STRING("password", password, "bot-password", "every player's password"),
-	ROW_STRING("json", json_path, "", "write every figure to this JSON file"),
+	RG_ROW_INT("max-pending", max_pending, 8, 1, BOT_MAX_PENDING, "requests in flight per player"),
+	RG_ROW_INT("loops", loops, 1, 1, NET_LOOPS_MAX, "libnet loop threads"),
+	RG_ROW_STRING("name-prefix", name_prefix, "bot", "player names are PREFIX<n>"),
+	RG_ROW_STRING("password", password, "bot-password", "every player's password"),
+	RG_ROW_STRING("json", json_path, "", "write every figure to this JSON file"),
 	{ 0 },
 };
 

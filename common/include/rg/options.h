@@ -83,6 +83,15 @@ struct rg_option {
 	{ (name), RG_OPT_BOOL, RG_OPTION_FIELD(type, field, bool), (help),         \
 	  .def = (dflt) }
 
+/*
+ * Short rows for a table over one config struct, by field name: define
+ * RG_OPTIONS_TYPE as that struct type first (each config.c does).
+ */
+#define RG_ROW_INT(name, field, dflt, lo, hi, help) \
+	RG_OPTION_INT(name, RG_OPTIONS_TYPE, field, dflt, lo, hi, help)
+#define RG_ROW_STRING(name, field, dflt, help) \
+	RG_OPTION_STRING(name, RG_OPTIONS_TYPE, field, dflt, NULL, help)
+
 /* The values of the flags every process shares. */
 struct rg_common_config {
 	long loops;             /* libnet loop threads; 0: one per core       */

@@ -50,4 +50,11 @@ static inline int test_main(const struct test_case *cases, int argc, char **argv
 	return 2;
 }
 
+/* The main() of a test program whose case list is `cases`. */
+#define TEST_MAIN(cases)                                                     \
+	int main(int argc, char **argv)                                      \
+	{                                                                    \
+		return test_main((cases), argc, argv);                       \
+	}
+
 #endif /* RG_TEST_CHECK_H */

@@ -18,17 +18,10 @@
 #include <sqlite3.h>
 
 #include "auth.h"
+#include "check.h"
 #include "rg/log.h"
 #include "store.h"
 #include "writer.h"
-
-#define CHECK(cond)                                                                    \
-	do {                                                                           \
-		if (!(cond)) {                                                         \
-			fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-			exit(1);                                                       \
-		}                                                                      \
-	} while (0)
 
 static char dir[64];
 static char db_path[128];
@@ -689,10 +682,7 @@ static void stop_drains(void)
 
 /* ---- runner ------------------------------------------------------------- */
 
-static const struct {
-	const char *name;
-	void (*fn)(void);
-} cases[] = {
+static const struct test_case cases[] = {
 	{ "migrate_empty", migrate_empty },
 	{ "migrate_from_v1", migrate_from_v1 },
 	{ "migrate_from_v2", migrate_from_v2 },
@@ -712,21 +702,11 @@ static const struct {
 	{ "login_throttles", login_throttles },
 	{ "create_race", create_race },
 	{ "stop_drains", stop_drains },
+	{ NULL, NULL },
 };
 
 int main(int argc, char **argv)
 {
 	rg_log_init("test_store", RG_LOG_WARN);
-	if (argc != 2) {
-		fprintf(stderr, "usage: test_store CASE\n");
-		return 2;
-	}
-	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-		if (strcmp(argv[1], cases[i].name) == 0) {
-			cases[i].fn();
-			return 0;
-		}
-	}
-	fprintf(stderr, "test_store: no case %s\n", argv[1]);
-	return 2;
+	return test_main(cases, argc, argv);
 }

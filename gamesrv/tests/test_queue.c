@@ -110,7 +110,4 @@ static const struct test_case cases[] = {
 	{ NULL, NULL },
 };
 
-int main(int argc, char **argv)
-{
-	return test_main(cases, argc, argv);
-}
+TEST_MAIN(cases)

@@ -198,6 +198,11 @@ int net_loop_post(struct net_loop *loop, net_task_fn fn, void *arg)
 	return 0;
 }
 
+int net_loop_post_control(struct net_loop *loop, net_task_fn fn, void *arg)
+{
+	return net_loop_post(loop, fn, arg);
+}
+
 /* ---- timers ---------------------------------------------------------------- */
 
 int net_timer_create(struct net_loop *loop, net_timer_fn fn, void *arg, struct net_timer **out)

@@ -183,9 +183,12 @@ int gw_upstream_send(struct gateway *gw, const Ringgate__Internal__GateToGame *m
 struct gw_loop *gw_route_loop(struct gateway *gw, net_session_id session);
 
 /* From the upstream loop: deliver a ToClient / Kick from gamesrv to the
- * loops of the named sessions. Malformed ones are logged and dropped. */
-void gw_route_to_client(struct gateway *gw, const Ringgate__Internal__ToClient *tc);
-void gw_route_kick(struct gateway *gw, const Ringgate__Internal__Kick *kick);
+ * loops of the named sessions. Malformed ones are logged and dropped (0).
+ * Returns a negative errno when a delivery could not be queued (a client
+ * loop past its post queue bound, or out of memory): the caller must then
+ * drop the gamesrv link, so that both sides resync (never a lost reply). */
+int gw_route_to_client(struct gateway *gw, const Ringgate__Internal__ToClient *tc);
+int gw_route_kick(struct gateway *gw, const Ringgate__Internal__Kick *kick);
 
 /* From the upstream loop: tell every loop the link went up or down. */
 void gw_route_link_changed(struct gateway *gw, bool up);

@@ -84,20 +84,22 @@ static void run_delivery(struct net_loop *loop, void *arg)
 }
 
 /* Post task to its loop; on failure free it and drop its frame reference
- * (ownership of both passes here on every path). */
-static void post_delivery(struct delivery_task *task)
+ * (ownership of both passes here on every path). Returns 0, or the error
+ * of a delivery lost while the loop runs (a stopped loop, at shutdown, has
+ * no clients left to deliver to). */
+static int post_delivery(struct delivery_task *task)
 {
 	int err = net_loop_post(task->gl->net, run_delivery, task);
 
 	if (err < 0) {
-		/* A stopped loop (shutdown) has no clients left to deliver to:
-		 * only a failure while running is worth a warning. */
-		if (err != -ESHUTDOWN)
+		if (err != -NET_ESHUTDOWN)
 			RG_WARN("cannot post to loop %u: %s", net_loop_index(task->gl->net),
 				net_strerror(err));
 		frame_release(task->frame);
 		free(task);
+		return err == -NET_ESHUTDOWN ? 0 : err;
 	}
+	return 0;
 }
 
 /* Drop the sessions no loop owns (a corrupt id from gamesrv): counts[i] is
@@ -121,12 +123,13 @@ static size_t count_by_loop(struct gateway *gw, const net_session_id *sessions, 
 	return total;
 }
 
-void gw_route_to_client(struct gateway *gw, const Ringgate__Internal__ToClient *tc)
+int gw_route_to_client(struct gateway *gw, const Ringgate__Internal__ToClient *tc)
 {
 	struct delivery_task **tasks = calloc(gw->loop_count, sizeof(*tasks));
 	size_t *counts = calloc(gw->loop_count, sizeof(*counts));
 	struct shared_frame *frame = NULL;
 	unsigned task_count = 0;
+	int err = 0;
 
 	if (!tc->message || tc->n_sessions == 0) {
 		RG_WARN("gamesrv sent a ToClient without message or sessions; dropped");
@@ -169,24 +172,30 @@ void gw_route_to_client(struct gateway *gw, const Ringgate__Internal__ToClient *
 	}
 	for (unsigned i = 0; i < gw->loop_count; i++) {
 		if (tasks[i]) {
+			int rc;
+
 			tasks[i]->frame = frame;
-			post_delivery(tasks[i]);
+			rc = post_delivery(tasks[i]);
+			if (rc < 0)
+				err = rc;
 			tasks[i] = NULL;
 		}
 	}
 	goto out_free;
 
 out_oom:
-	RG_ERROR("out of memory routing a ToClient to %zu sessions; dropped", tc->n_sessions);
+	RG_ERROR("out of memory routing a ToClient to %zu sessions", tc->n_sessions);
+	err = -ENOMEM;
 out_free:
 	if (tasks)
 		for (unsigned i = 0; i < gw->loop_count; i++)
 			free(tasks[i]);
 	free(tasks);
 	free(counts);
+	return err;
 }
 
-void gw_route_kick(struct gateway *gw, const Ringgate__Internal__Kick *kick)
+int gw_route_kick(struct gateway *gw, const Ringgate__Internal__Kick *kick)
 {
 	Ringgate__Client__ServerMessage msg = RINGGATE__CLIENT__SERVER_MESSAGE__INIT;
 	Ringgate__Client__Kicked fallback = RINGGATE__CLIENT__KICKED__INIT;
@@ -197,20 +206,20 @@ void gw_route_kick(struct gateway *gw, const Ringgate__Internal__Kick *kick)
 	if (!gl) {
 		RG_WARN("gamesrv kicked session %#llx, which no loop owns; dropped",
 			(unsigned long long)kick->session);
-		return;
+		return 0;
 	}
 	msg.body_case = RINGGATE__CLIENT__SERVER_MESSAGE__BODY_KICKED;
 	msg.kicked = kick->kicked ? kick->kicked : &fallback;
 	task = malloc(sizeof(*task) + sizeof(net_session_id));
 	frame = task ? frame_pack(&msg, 1) : NULL;
 	if (!frame) {
-		RG_ERROR("out of memory routing a Kick; dropped");
+		RG_ERROR("out of memory routing a Kick");
 		free(task);
-		return;
+		return -ENOMEM;
 	}
 	*task = (struct delivery_task){ .gl = gl, .frame = frame, .kick = true, .count = 1 };
 	task->sessions[0] = kick->session;
-	post_delivery(task);
+	return post_delivery(task);
 }
 
 static void run_link_change(struct net_loop *loop, void *arg)
@@ -233,7 +242,9 @@ void gw_route_link_changed(struct gateway *gw, bool up)
 			continue;
 		}
 		*task = (struct link_task){ &gw->loops[i], up };
-		err = net_loop_post(gw->loops[i].net, run_link_change, task);
+		/* Never refused for a full queue: a loop that missed a link
+		 * change would keep its clients' state diverged for good. */
+		err = net_loop_post_control(gw->loops[i].net, run_link_change, task);
 		if (err < 0) {
 			RG_WARN("cannot post a link change to loop %u: %s", i,
 				net_strerror(err));

@@ -77,19 +77,24 @@ static int on_message(struct rg_link *link, ProtobufCMessage *m, void *token)
 	struct gateway *gw = rg_link_service_user(link);
 	const Ringgate__Internal__GameToGate *msg = (const Ringgate__Internal__GameToGate *)m;
 
+	int err = 0;
+
 	(void)token;
 	switch (msg->body_case) {
 	case RINGGATE__INTERNAL__GAME_TO_GATE__BODY_TO_CLIENT:
-		gw_route_to_client(gw, msg->to_client);
+		err = gw_route_to_client(gw, msg->to_client);
 		break;
 	case RINGGATE__INTERNAL__GAME_TO_GATE__BODY_KICK:
-		gw_route_kick(gw, msg->kick);
+		err = gw_route_kick(gw, msg->kick);
 		break;
 	default:
 		RG_WARN("gamesrv sent a GameToGate with no known body; ignored");
 		break;
 	}
-	return 0;
+	if (err < 0)
+		RG_ERROR("a message from gamesrv could not reach its clients (%s): dropping the "
+			 "link so that gamesrv and the clients resync", net_strerror(err));
+	return err;
 }
 
 static void on_down(struct rg_link *link, bool was_up, enum net_reason reason)

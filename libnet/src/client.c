@@ -165,7 +165,7 @@ int net_client_start(struct net_runtime *rt, const struct net_client_config *cfg
 	/* Registered first: from here on the runtime owns cli, even if a
 	 * post below fails because a loop is already stopping. */
 	for (unsigned i = 0; i < cli->slot_count; i++)
-		(void)net__loop_post_control(cli->slots[i].loop, run_start_slot, &cli->slots[i]);
+		(void)net_loop_post_control(cli->slots[i].loop, run_start_slot, &cli->slots[i]);
 	*out = cli;
 	return 0;
 
@@ -192,5 +192,5 @@ void net_client_stop(struct net_client *cli)
 
 	atomic_store(&cli->svc.stopping, true);
 	for (unsigned i = 0; i < rt->loop_count; i++)
-		(void)net__loop_post_control(&rt->loops[i], run_stop_client, &cli->svc);
+		(void)net_loop_post_control(&rt->loops[i], run_stop_client, &cli->svc);
 }

@@ -73,8 +73,6 @@ void net__loop_wake(struct net_loop *loop);
  */
 int net__loop_post_task(struct net_loop *loop, struct net__task *task, size_t bytes,
 			bool bounded);
-/* net_loop_post for libnet's own control tasks: never refused by the bound. */
-int net__loop_post_control(struct net_loop *loop, net_task_fn fn, void *arg);
 
 /* ---- send queue ---------------------------------------------------------- */
 

@@ -173,7 +173,7 @@ int net_loop_post(struct net_loop *loop, net_task_fn fn, void *arg)
 	return post_plain(loop, fn, arg, true);
 }
 
-int net__loop_post_control(struct net_loop *loop, net_task_fn fn, void *arg)
+int net_loop_post_control(struct net_loop *loop, net_task_fn fn, void *arg)
 {
 	return post_plain(loop, fn, arg, false);
 }

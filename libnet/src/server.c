@@ -301,7 +301,7 @@ int net_server_start(struct net_runtime *rt, const struct net_server_config *cfg
 	 * that begins in between finds the server and closes its listener.
 	 * From here on the runtime owns srv, even if the post fails. */
 	net__service_register(rt, &srv->svc);
-	err = net__loop_post_control(srv->accept_loop, run_start_accept, srv);
+	err = net_loop_post_control(srv->accept_loop, run_start_accept, srv);
 	if (err) {
 		net__sock_close(srv->handle.sock);
 		return err;
@@ -380,9 +380,9 @@ void net_server_stop(struct net_server *srv, bool disconnect_all)
 	struct net_runtime *rt = srv->svc.rt;
 
 	atomic_store(&srv->svc.stopping, true);
-	(void)net__loop_post_control(srv->accept_loop, run_stop_listener, srv);
+	(void)net_loop_post_control(srv->accept_loop, run_stop_listener, srv);
 	if (!disconnect_all)
 		return;
 	for (unsigned i = 0; i < rt->loop_count; i++)
-		(void)net__loop_post_control(&rt->loops[i], run_disconnect_all, &srv->svc);
+		(void)net_loop_post_control(&rt->loops[i], run_disconnect_all, &srv->svc);
 }

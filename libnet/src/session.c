@@ -178,7 +178,7 @@ void net_session_unref(struct net_session *s)
 	if (net__on_loop(s->loop))
 		release_to_pool(s);
 	else
-		(void)net__loop_post_control(s->loop, unref_on_loop, s);
+		(void)net_loop_post_control(s->loop, unref_on_loop, s);
 }
 
 /* ---- accessors ------------------------------------------------------------ */

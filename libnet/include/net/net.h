@@ -206,6 +206,14 @@ typedef void (*net_task_fn)(struct net_loop *loop, void *arg);
  */
 NET_EXPORT int net_loop_post(struct net_loop *loop, net_task_fn fn, void *arg);
 
+/*
+ * As net_loop_post, but never refused for the post_queue_max bound (still
+ * -ENOMEM or -NET_ESHUTDOWN): for rare control messages that keep state
+ * consistent (a link went down, a service stops), never for traffic that
+ * grows with load. Any thread.
+ */
+NET_EXPORT int net_loop_post_control(struct net_loop *loop, net_task_fn fn, void *arg);
+
 /* ------------------------------------------------------------------------ */
 /* Timers                                                                   */
 /* ------------------------------------------------------------------------ */

@@ -623,8 +623,10 @@ class Campaign:
             for f in flooders:
                 f.join(timeout=CLIENT_TIMEOUT_S)
             if flooders:
+                # Since libnet's no-silent-drop rule these are frames for
+                # sessions already closing or cut off (send_overflow).
                 rt.log("flood: %d connections sent %d chats of up to %d KiB in all; all hung "
-                       "up; the gateway's sends_dropped grew by %d" % (
+                       "up; the gateway's sends_dropped (to closing sessions) grew by %d" % (
                            len(flooders), self.flood_sent[0], FLOOD_CHAT // 1024,
                            self.metric("gateway", "ringgate_net_sends_dropped_total") - dropped))
                 self.flood_sent[0] = 0

@@ -19,13 +19,19 @@ def test(build_dir):
         x, y = state.self.x + 7.0, state.self.y + 9.0
         expect(grace.move(x, y), "move")
         gold = expect(grace.earn(9), "earn").gold
+        # The watcher has her in its view before she drops: entering and
+        # leaving within one tick would show the watcher nothing at all.
+        gid = state.self.player_id
+        watcher.wait_push(lambda m: body_of(m) == "update"
+                          and any(e.player_id == gid for e in m.update.entered)
+                          or body_of(m) == "joined" and m.joined.player.player_id == gid,
+                          what="grace entered")
 
         # Drop the TCP connection with a reset, as a crashed client would.
         grace.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         grace.close()
         # gamesrv has handled the disconnect once the watcher sees grace
         # leave (a WorldUpdate's left; PlayerLeft in broadcast mode).
-        gid = state.self.player_id
         watcher.wait_push(lambda m: body_of(m) == "update" and gid in m.update.left
                           or body_of(m) == "left" and m.left.player_id == gid,
                           what="grace left")

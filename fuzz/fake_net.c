@@ -420,6 +420,11 @@ void net_session_disconnect(struct net_session *s, enum net_reason reason)
 	s->reason = reason;
 }
 
+void net_session_abort(struct net_session *s, enum net_reason reason)
+{
+	net_session_disconnect(s, reason); /* no socket: nothing to flush either way */
+}
+
 int net_disconnect_id(struct net_runtime *rt, net_session_id id, enum net_reason reason)
 {
 	struct net_session *s;

@@ -507,7 +507,10 @@ static void on_tick(struct net_timer *timer, void *arg)
 	if (now - link->last_heard_ms > r->dead_ms) {
 		RG_WARN("%s link %s silent for more than %u ms: closing it",
 			link->svc->cfg.peer_role, NET_SESSION_PEER(link->session), r->dead_ms);
-		net_session_disconnect(link->session, NET_REASON_IDLE_TIMEOUT);
+		/* Abortive: a graceful close would wait flush_timeout_ms for a
+		 * peer judged dead to read and close, so on_down (clients told,
+		 * redial, held writes) would come that much after the dead time. */
+		net_session_abort(link->session, NET_REASON_IDLE_TIMEOUT);
 		return;
 	}
 	if (link->up && now - link->last_sent_ms >= r->heartbeat_ms) {

@@ -394,7 +394,9 @@ static void abort_close(struct net_session *s)
 	check_later(s);
 }
 
-void net_session_disconnect(struct net_session *s, enum net_reason reason)
+/* net_session_disconnect and net_session_abort: abortive skips the flush
+ * and the wait for the peer's EOF. */
+static void begin_close(struct net_session *s, enum net_reason reason, bool abortive)
 {
 	if (s->state == NET__S_CONNECTING) {
 		/* A dial in progress just ends; connect_done closes it. */
@@ -407,7 +409,7 @@ void net_session_disconnect(struct net_session *s, enum net_reason reason)
 	s->state = NET__S_CLOSING;
 	s->reason = reason;
 	NET__COUNT(s->loop, disconnects[reason < NET_REASON_COUNT ? reason : NET_REASON_LOCAL], 1);
-	if (reason == NET_REASON_IO_ERROR) {
+	if (abortive || reason == NET_REASON_IO_ERROR) {
 		abort_close(s);
 		return;
 	}
@@ -416,6 +418,16 @@ void net_session_disconnect(struct net_session *s, enum net_reason reason)
 	post_recv(s); /* a PAUSE-held receive drains now */
 	if (s->sq_bytes == 0)
 		shut_write(s);
+}
+
+void net_session_disconnect(struct net_session *s, enum net_reason reason)
+{
+	begin_close(s, reason, false);
+}
+
+void net_session_abort(struct net_session *s, enum net_reason reason)
+{
+	begin_close(s, reason, true);
 }
 
 /* The last op of a closing (or failed-dial) session completed. */

@@ -1,6 +1,6 @@
 /*
  * libnet tests. Disconnects: flushing, the graceful close while the peer
- * sends, peer closes, session reuse.
+ * sends, the abortive close, peer closes, session reuse.
  */
 #include "cases.h"
 
@@ -49,6 +49,9 @@ void test_disconnect_server_side_flushes(void)
  */
 #define GRACEFUL_BYTES (1u << 20)
 
+/* How queue_then_close closes: gracefully, or net_session_abort. */
+static void (*close_queued)(struct net_session *, enum net_reason) = net_session_disconnect;
+
 static int queue_then_close(struct net_session *s, const uint8_t *body, size_t len)
 {
 	static uint8_t big[GRACEFUL_BYTES];
@@ -57,7 +60,7 @@ static int queue_then_close(struct net_session *s, const uint8_t *body, size_t l
 	(void)len;
 	memset(big, 'g', sizeof(big));
 	CHECK_OK(net_session_send(s, big, sizeof(big)));
-	net_session_disconnect(s, NET_REASON_LOCAL);
+	close_queued(s, NET_REASON_LOCAL);
 	return 0;
 }
 
@@ -89,6 +92,40 @@ void test_disconnect_while_peer_sends(void)
 	close(fd);
 	WAIT_UNTIL(atomic_load(&seen.disconnected) == 1, 3000);
 	CHECK(atomic_load(&seen.last_reason) == NET_REASON_LOCAL);
+	release_seen_session();
+	net_runtime_destroy(rt);
+}
+
+/*
+ * net_session_abort, for a peer judged dead: with a queue the peer does
+ * not read and an EOF it never sends, the session still closes at once,
+ * not at the flush deadline (10 s here) that a graceful close waits for.
+ */
+void test_abort_skips_flush(void)
+{
+	static const struct net_session_ops ops = {
+		.on_connected = record_connected,
+		.on_frame = queue_then_close,
+		.on_disconnected = record_disconnected,
+	};
+	struct net_session_config sc = { .ops = &ops, .send_queue_max = 2 * GRACEFUL_BYTES,
+					 .flush_timeout_ms = 10000 };
+	struct net_runtime *rt;
+	struct net_server *srv;
+	unsigned long long t0;
+	int fd;
+
+	close_queued = net_session_abort; /* before the loop thread starts */
+	rt = test_runtime(1);
+	srv = start_server(rt, &sc, 0);
+	fd = test_connect(net_server_port(srv));
+	t0 = test_now_ms();
+	CHECK(test_write_frame(fd, "bye", 3) == 0);
+	WAIT_UNTIL(atomic_load(&seen.disconnected) == 1, 8000);
+	CHECK(atomic_load(&seen.disconnected) == 1);
+	CHECK(test_now_ms() - t0 < 3000);
+	CHECK(atomic_load(&seen.last_reason) == NET_REASON_LOCAL);
+	close(fd);
 	release_seen_session();
 	net_runtime_destroy(rt);
 }

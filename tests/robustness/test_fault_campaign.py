@@ -297,9 +297,8 @@ class Player(threading.Thread):
 
     def scan_pushes(self, conn):
         """Note on conn whether it was told its session is gone."""
-        if any(tells_gone(push) for push in conn.pushes):
+        if any(tells_gone(push) for push in conn.take_pushes()):
             conn.told = True
-        conn.pushes.clear()
 
     def call(self, conn, **body):
         """The reply to one request on conn, or None when the connection
@@ -624,8 +623,10 @@ class Campaign:
             for f in flooders:
                 f.join(timeout=CLIENT_TIMEOUT_S)
             if flooders:
+                # Since libnet's no-silent-drop rule these are frames for
+                # sessions already closing or cut off (send_overflow).
                 rt.log("flood: %d connections sent %d chats of up to %d KiB in all; all hung "
-                       "up; the gateway's sends_dropped grew by %d" % (
+                       "up; the gateway's sends_dropped (to closing sessions) grew by %d" % (
                            len(flooders), self.flood_sent[0], FLOOD_CHAT // 1024,
                            self.metric("gateway", "ringgate_net_sends_dropped_total") - dropped))
                 self.flood_sent[0] = 0
@@ -716,7 +717,10 @@ class Campaign:
 
     def check_ghosts(self):
         """With every client gone, gamesrv must hold no player (its one
-        zone's count); an observer's login lists those that stayed."""
+        zone's count). The count is the metric's; an observer's login names
+        those of them it can see (with interest management only those
+        within its view radius of the spawn point, so the names are an
+        example, not the list)."""
         limit = 2 * self.args.dead_ms / 1000 + 10
         try:
             rt.eventually(lambda: self.players_online() == 0, timeout=limit,
@@ -724,19 +728,20 @@ class Campaign:
             return
         except (AssertionError, OSError):
             pass
+        ghosts = self.players_online()
         observer = self.cluster.client("observer")
         reply = observer.login("fc%dobserver" % (self.seed % 1000), "observer-pw")
         observer.close()
         if body_of(reply) != "login":
-            self.findings.add("ghosts", "players_online is %s with no client; the observer "
-                              "could not log in: %s" % (self.players_online(), reply))
+            self.findings.add("ghosts", "players_online is %d with no client; the observer "
+                              "could not log in: %s" % (ghosts, reply), n=ghosts)
             return
         ids = [o.player_id for o in reply.login.others]
         names = sorted(o.name for o in reply.login.others)
         if len(set(ids)) != len(ids):
             self.findings.add("online_twice", "the zone lists a player twice: %s" % names)
-        self.findings.add("ghosts", "online with no client, %.0f s after the last left: %s"
-                          % (limit, names[:20]), n=len(names))
+        self.findings.add("ghosts", "%d online with no client, %.0f s after the last left; "
+                          "the observer sees %s" % (ghosts, limit, names[:20]), n=ghosts)
 
     def players_online(self):
         return self.metric("gamesrv", "ringgate_gamesrv_players_online")

@@ -446,6 +446,17 @@ NET_EXPORT int net_send_to(struct net_runtime *rt, net_session_id id,
  */
 NET_EXPORT void net_session_disconnect(struct net_session *s, enum net_reason reason);
 
+/*
+ * Close at once, for a peer judged dead (silent past its dead time): no
+ * flush and no wait for the peer's EOF, which a stopped or vanished peer
+ * would make last the whole flush_timeout_ms. Queued sends are dropped
+ * (the owner rebuilds its state from on_disconnected, as for any lost
+ * connection); in-flight operations are cancelled, the socket closed and
+ * on_disconnected(reason) runs. Like net_session_disconnect it runs once:
+ * a session already closing is left to that close. Loop thread only.
+ */
+NET_EXPORT void net_session_abort(struct net_session *s, enum net_reason reason);
+
 /* net_session_disconnect for a session named by id; any thread. */
 NET_EXPORT int net_disconnect_id(struct net_runtime *rt, net_session_id id,
 				 enum net_reason reason);

@@ -581,9 +581,27 @@ static int on_push(struct bot_session *bs, unsigned body_field, const uint8_t *b
 		ringgate__client__server_message__free_unpacked(m, NULL);
 		return 0;
 	}
+	case RINGGATE__CLIENT__SERVER_MESSAGE__BODY_ERROR: {
+		/* SERVICE_UNAVAILABLE with seq 0: the game server link went
+		 * down and the player was logged out (docs/protocol.md); the
+		 * bot starts over on a new connection. Any other Error push
+		 * answers a request the gateway could not read, which the bot
+		 * never sends. */
+		Ringgate__Client__ServerMessage *m =
+			ringgate__client__server_message__unpack(NULL, frame_len, frame);
+		bool logged_out = m && m->error &&
+				  m->error->code == RINGGATE__CLIENT__ERROR_CODE__SERVICE_UNAVAILABLE;
+
+		if (m && m->error && (unsigned)m->error->code < BOT_ERROR_CODES)
+			c->errors_by_code[m->error->code]++;
+		if (m)
+			ringgate__client__server_message__free_unpacked(m, NULL);
+		if (logged_out)
+			return -ECONNRESET;
+		c->protocol_errors++;
+		return -EPROTO;
+	}
 	default:
-		/* Includes an Error with seq 0, the answer to a request the
-		 * gateway could not read: the bot never sends one. */
 		c->protocol_errors++;
 		return -EPROTO;
 	}

@@ -314,6 +314,15 @@ const char *net_session_peer(const struct net_session *s, char *buf, size_t size
 	return buf;
 }
 
+const char *net_session_peer_host(const struct net_session *s, char *buf, size_t size)
+{
+	const char *colon = strrchr(s->peer, ':');
+	int len = colon ? (int)(colon - s->peer) : (int)strlen(s->peer);
+
+	snprintf(buf, size, "%.*s", len, s->peer);
+	return buf;
+}
+
 int net_session_error(const struct net_session *s)
 {
 	(void)s;

@@ -479,7 +479,7 @@ static void on_connected(struct net_session *s)
 	c->last_heard_ms = net_loop_now(c->gl->net);
 	c->refilled_ms = c->last_heard_ms;
 	c->tokens_milli = (uint64_t)gw->cfg.msg_burst * 1000;
-	gw_guard_addr(NET_SESSION_PEER(s), c->addr);
+	net_session_peer_host(s, c->addr, sizeof(c->addr));
 	table_insert(c->gl, c);
 	link_append(&c->gl->idle, &c->idle);
 	RG_DEBUG("client %s connected (session %#llx)", NET_SESSION_PEER(s),

@@ -143,9 +143,6 @@ void gw_loop_deliver(struct gw_loop *gl, net_session_id session, uint64_t reques
 int gw_guard_create(struct gateway *gw);
 void gw_guard_destroy(struct gateway *gw);
 
-/* The address part of a peer's "A:P" text (net_session_peer). */
-void gw_guard_addr(const char *peer, char out[GW_ADDR_MAX] /* OUT */);
-
 /*
  * A login from addr: 0 when it may go on (*no_create: the address's
  * account-creation quota is spent), or a negative code with the Error to

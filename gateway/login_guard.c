@@ -61,18 +61,6 @@ void gw_guard_destroy(struct gateway *gw)
 	gw->logins = NULL;
 }
 
-void gw_guard_addr(const char *peer, char out[GW_ADDR_MAX])
-{
-	const char *colon = strrchr(peer, ':');
-	size_t len = colon ? (size_t)(colon - peer) : strlen(peer);
-
-	/* "1.2.3.4:5" and "[::1]:5": the port is after the last colon. */
-	if (len >= GW_ADDR_MAX)
-		len = GW_ADDR_MAX - 1;
-	memcpy(out, peer, len);
-	out[len] = '\0';
-}
-
 /* The table has no room for another address: say so, at most once a
  * second however many logins are refused. Any thread. */
 static void warn_table_full(void)

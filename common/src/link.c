@@ -223,19 +223,6 @@ static void send_heartbeat(struct rg_link *link)
 
 /* ---- admission (acceptors) ------------------------------------------------ */
 
-/* The host part of a peer's "host:port" text. */
-static void peer_addr(struct net_session *s, char out[ADDR_TEXT])
-{
-	const char *peer = NET_SESSION_PEER(s);
-	const char *colon = strrchr(peer, ':');
-	size_t len = colon ? (size_t)(colon - peer) : strlen(peer);
-
-	if (len >= ADDR_TEXT)
-		len = ADDR_TEXT - 1;
-	memcpy(out, peer, len);
-	out[len] = '\0';
-}
-
 static unsigned count_addr(const struct rg_link_service *svc, const char *addr)
 {
 	unsigned n = 0;
@@ -302,7 +289,7 @@ static void admit(struct rg_link *link)
 	uint64_t evicted = 0, now = rg_now_ms();
 	bool same_addr, log_it = false;
 
-	peer_addr(link->session, me.addr);
+	net_session_peer_host(link->session, me.addr, sizeof(me.addr));
 	pthread_mutex_lock(&svc->lock);
 	same_addr = count_addr(svc, me.addr) >= svc->cfg.pending_per_addr;
 	if (same_addr || svc->pending_len >= svc->cfg.pending_max) {

@@ -55,11 +55,14 @@ void net__addr_from_sockaddr(const struct sockaddr *sa, struct net__addr *out)
 	}
 }
 
-void net__addr_format(const struct net__addr *a, char *buf, size_t len)
+void net__addr_format(const struct net__addr *a, char *buf, size_t len, bool with_port)
 {
 	char host[46] = "?"; /* INET6_ADDRSTRLEN */
 
 	if (a->family)
 		inet_ntop(a->family, a->bytes, host, sizeof(host));
-	snprintf(buf, len, a->family == AF_INET6 ? "[%s]:%u" : "%s:%u", host, a->port);
+	if (with_port)
+		snprintf(buf, len, a->family == AF_INET6 ? "[%s]:%u" : "%s:%u", host, a->port);
+	else
+		snprintf(buf, len, a->family == AF_INET6 ? "[%s]" : "%s", host);
 }

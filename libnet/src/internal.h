@@ -356,7 +356,7 @@ void net__sock_peer_addr(net__sock_t sock, struct net__addr *out);
 /* From a sockaddr (addr.c, shared by every platform). */
 void net__addr_from_sockaddr(const struct sockaddr *sa, struct net__addr *out);
 /* "ip:port" (IPv6: "[ip]:port") into buf. */
-void net__addr_format(const struct net__addr *a, char *buf, size_t len);
+void net__addr_format(const struct net__addr *a, char *buf, size_t len, bool with_port);
 void net__sock_close(net__sock_t sock);
 #ifdef _WIN32
 /* WSAStartup, once per process; 0 or -errno. */

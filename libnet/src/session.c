@@ -189,7 +189,13 @@ void *net_session_service_user(const struct net_session *s) { return s->service-
 const char *net_session_peer(const struct net_session *s, char *buf, size_t size)
 {
 	/* Made on demand: the session keeps 20 bytes, not the text. */
-	net__addr_format(&s->peer, buf, size);
+	net__addr_format(&s->peer, buf, size, true);
+	return buf;
+}
+
+const char *net_session_peer_host(const struct net_session *s, char *buf, size_t size)
+{
+	net__addr_format(&s->peer, buf, size, false);
 	return buf;
 }
 int net_session_error(const struct net_session *s) { return s->error; }

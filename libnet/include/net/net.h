@@ -357,6 +357,11 @@ NET_EXPORT void *net_session_service_user(const struct net_session *s);
  */
 NET_EXPORT const char *net_session_peer(const struct net_session *s, char *buf, size_t size);
 
+/* As net_session_peer, without the port ("127.0.0.1", "[::1]"): the key
+ * of per-address limits. */
+NET_EXPORT const char *net_session_peer_host(const struct net_session *s, char *buf,
+					     size_t size);
+
 /* net_session_peer into a buffer of the enclosing block (C only): for a
  * log line, NET_SESSION_PEER(s) is the text. */
 #define NET_SESSION_PEER(s) net_session_peer((s), (char[NET_PEER_STRLEN]){ 0 }, NET_PEER_STRLEN)

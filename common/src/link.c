@@ -58,7 +58,8 @@ struct rg_link {
 	bool up;                      /* the handshake succeeded              */
 	bool counted_up;              /* acceptor: counted in svc->up_links   */
 	bool process_connected;       /* ops->on_connected succeeded: owe on_down */
-	bool frame_has_nul;           /* the frame in on_message: see .h      */
+	const uint8_t *frame;         /* the frame on_message is handling,    */
+	size_t frame_len;             /* for rg_link_frame_has_nul; else NULL */
 	max_align_t user[];           /* the process's cfg.user_size bytes    */
 };
 
@@ -608,8 +609,10 @@ static int on_frame(struct net_session *s, const uint8_t *frame, size_t len)
 		release(link, msg, alloc, token);
 		return -EPROTO;
 	}
-	link->frame_has_nul = rg_pb_find_nul(svc->cfg.in.desc, frame, len) != NULL;
+	link->frame = frame;
+	link->frame_len = len;
 	rc = ops->on_message(link, msg, token);
+	link->frame = NULL;
 	if (!ops->decode_into)
 		rg_pb_arena_reset(&link->arena);
 	return rc;
@@ -726,7 +729,10 @@ struct net_session *rg_link_session(const struct rg_link *link)
 
 bool rg_link_frame_has_nul(const struct rg_link *link)
 {
-	return link->frame_has_nul;
+	/* Scanned only when asked: not every link end cares (the gateway's
+	 * does not), and the frames are every message of the cluster. */
+	return link->frame &&
+	       rg_pb_find_nul(link->svc->cfg.in.desc, link->frame, link->frame_len) != NULL;
 }
 
 void *rg_link_user(struct rg_link *link)

@@ -35,17 +35,18 @@ def as_bytes(password):
     return password.encode() if isinstance(password, str) else password
 
 
-def dial(port, source=None, rcvbuf=None, timeout=WAIT):
-    """A TCP connection to 127.0.0.1:port, from loopback address source
-    (any 127.0.0.0/8 address is this machine) and with a receive buffer of
-    rcvbuf bytes when given (a peer that soaks up little)."""
+def dial(port, source=None, rcvbuf=None, timeout=WAIT, address="127.0.0.1"):
+    """A TCP connection to address:port (loopback unless a test runs hosts,
+    see netns.py), from loopback address source (any 127.0.0.0/8 address
+    is this machine) and with a receive buffer of rcvbuf bytes when given
+    (a peer that soaks up little)."""
     sock = socket.socket()
     if rcvbuf:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
     if source:
         sock.bind((source, 0))
     sock.settimeout(timeout)
-    sock.connect(("127.0.0.1", port))
+    sock.connect((address, port))
     return sock
 
 
@@ -238,11 +239,12 @@ class GameClient(Framed):
     """A game client's connection to the gateway (client.proto), in pull
     mode. request() sends a ClientMessage and returns the ServerMessage
     that answers it, an Error included (see expect_error); pushes (seq 0)
-    stay in the inbox for wait_push(). source and rcvbuf: see dial()."""
+    stay in the inbox for wait_push(). source, rcvbuf and address: see
+    dial()."""
 
-    def __init__(self, port, name="client", source=None, rcvbuf=None):
+    def __init__(self, port, name="client", source=None, rcvbuf=None, address="127.0.0.1"):
         protos.load_protos()
-        sock = dial(port, source, rcvbuf, timeout=10)
+        sock = dial(port, source, rcvbuf, timeout=10, address=address)
         super().__init__(sock, protos.parser(protos.client_pb2.ServerMessage), name)
         self.peer = "%s:%d" % sock.getsockname()
         self.seq = 0

@@ -87,8 +87,10 @@ class Process:
     (appended to, so that a process started again on the same files has
     one log). port_file: where listen_args() asked it to write its port."""
 
-    def __init__(self, name, args, log_path, port_file=None):
+    def __init__(self, name, args, log_path, port_file=None, host=None):
         self.name = name
+        if host is not None:
+            args = host.wrap(args)  # `ip netns exec` execs it: same pid
         self.log_path = log_path
         self.port_file = port_file
         self.port = None
@@ -98,6 +100,8 @@ class Process:
             self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=logf,
                                          stderr=subprocess.STDOUT)
         _children.append(self)
+        if host is not None:
+            host.adopt(self)
 
     def alive(self):
         return self.proc.poll() is None
@@ -156,18 +160,21 @@ class Process:
         return sanitizer_reports(self.name, self.text())
 
 
-def start(name, build_dir, work_dir, *extra, **settings):
+def start(name, build_dir, work_dir, *extra, host=None, **settings):
     """Start process name (gateway, gamesrv, dbproxy) from build_dir with
     its files in work_dir (<name>.log, <name>.port; dbproxy's database in
     work_dir/run unless run_dir is given) and return it once it listens,
-    its port in .port. settings are argv()'s keywords."""
+    its port in .port. settings are argv()'s keywords. host: a
+    netns.Host to run it on (it listens on the host's address)."""
     port_file = os.path.join(work_dir, name + ".port")
     if os.path.exists(port_file):
         os.unlink(port_file)  # a second life on the same files
     if name == "dbproxy":
         settings.setdefault("run_dir", os.path.join(work_dir, "run"))
+    if host is not None:
+        extra = ("--host", host.addr) + extra
     p = Process(name, argv(name, build_dir, *extra, port_file=port_file, **settings),
-                os.path.join(work_dir, name + ".log"), port_file)
+                os.path.join(work_dir, name + ".log"), port_file, host)
     p.wait_listening()
     return p
 

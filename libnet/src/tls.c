@@ -46,6 +46,7 @@ struct net_tls {
 	SSL_SESSION *resume;          /* client: the last session (ticket)    */
 	char *host;                   /* client: the name the peer must have  */
 	bool host_is_ip;
+	atomic_bool no_resume;        /* client: never offer `resume`         */
 	_Atomic uint64_t handshakes, resumed, tls13, reloads;
 	_Atomic uint64_t failures[NET_TLS_FAIL_COUNT];
 };
@@ -213,6 +214,11 @@ int net_tls_client_create(const char *ca_file, const char *host_name, char *err,
 	return 0;
 }
 
+void net_tls_client_resume(struct net_tls *tls, bool on)
+{
+	atomic_store(&tls->no_resume, !on);
+}
+
 int net_tls_reload(struct net_tls *tls, const char *cert_file, const char *key_file, char *err,
 		   size_t err_size)
 {
@@ -275,7 +281,7 @@ int net__tls_open(struct net_session *s)
 	c->tls = tls;
 	pthread_mutex_lock(&tls->lock);
 	c->ssl = SSL_new(tls->ctx);
-	if (c->ssl && tls->resume)
+	if (c->ssl && tls->resume && !atomic_load(&tls->no_resume))
 		SSL_set_session(c->ssl, tls->resume);
 	pthread_mutex_unlock(&tls->lock);
 	c->rbio = BIO_new(BIO_s_mem());

@@ -243,7 +243,8 @@ void test_tls_large_transfer(void)
 	net_tls_destroy(ctls);
 }
 
-/* A second dial offers the ticket of the first: an abbreviated handshake. */
+/* A second dial offers the ticket of the first: an abbreviated handshake;
+ * with net_tls_client_resume off, a full one again. */
 void test_tls_resume(void)
 {
 	struct net_runtime *rt = test_runtime(1);
@@ -262,6 +263,15 @@ void test_tls_resume(void)
 	CHECK(atomic_load(&cli_side.resumed) == 1);
 	net_tls_get_stats(stls, &st);
 	CHECK(st.handshakes == 2 && st.resumed == 1);
+	/* With resumption off, the next dial is a full handshake again. */
+	net_tls_client_resume(ctls, false);
+	atomic_store(&cli_side.frames, 0);
+	CHECK_OK(net_disconnect_id(rt, atomic_load(&srv_side.last_id), NET_REASON_LOCAL));
+	WAIT_UNTIL(atomic_load(&cli_side.frames) == frames_to_send, 5000);
+	CHECK(atomic_load(&cli_side.frames) == frames_to_send);
+	CHECK(atomic_load(&cli_side.resumed) == 1);
+	net_tls_get_stats(stls, &st);
+	CHECK(st.handshakes == 3 && st.resumed == 1);
 	net_client_stop(cli);
 	net_runtime_destroy(rt);
 	net_tls_destroy(stls);

@@ -92,6 +92,14 @@ NET_EXPORT int net_tls_client_create(const char *ca_file, const char *host_name,
 				     struct net_tls **out /* OUT */);
 
 /*
+ * Whether a client context offers its last session ticket on the next dial
+ * (on by default). Off makes every handshake a full one, and the server
+ * cannot link this client's connections (for privacy, and for measuring
+ * full handshakes). Any thread.
+ */
+NET_EXPORT void net_tls_client_resume(struct net_tls *tls, bool on);
+
+/*
  * Load a new certificate and key into a server context: connections
  * accepted from now on use them, live ones keep what they started with,
  * and session tickets issued before stay valid. On failure nothing

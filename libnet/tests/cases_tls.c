@@ -243,6 +243,16 @@ void test_tls_large_transfer(void)
 	net_tls_destroy(ctls);
 }
 
+/* The server drops the client's session; the client service redials and
+ * its frames come back again. */
+static void redial(struct net_runtime *rt)
+{
+	atomic_store(&cli_side.frames, 0);
+	CHECK_OK(net_disconnect_id(rt, atomic_load(&srv_side.last_id), NET_REASON_LOCAL));
+	WAIT_UNTIL(atomic_load(&cli_side.frames) == frames_to_send, 5000);
+	CHECK(atomic_load(&cli_side.frames) == frames_to_send);
+}
+
 /* A second dial offers the ticket of the first: an abbreviated handshake;
  * with net_tls_client_resume off, a full one again. */
 void test_tls_resume(void)
@@ -255,20 +265,13 @@ void test_tls_resume(void)
 
 	WAIT_UNTIL(atomic_load(&cli_side.frames) == frames_to_send, 5000);
 	CHECK(atomic_load(&cli_side.resumed) == 0);
-	/* The server drops it; the client service redials with the ticket. */
-	atomic_store(&cli_side.frames, 0);
-	CHECK_OK(net_disconnect_id(rt, atomic_load(&srv_side.last_id), NET_REASON_LOCAL));
-	WAIT_UNTIL(atomic_load(&cli_side.frames) == frames_to_send, 5000);
-	CHECK(atomic_load(&cli_side.frames) == frames_to_send);
+	redial(rt);
 	CHECK(atomic_load(&cli_side.resumed) == 1);
 	net_tls_get_stats(stls, &st);
 	CHECK(st.handshakes == 2 && st.resumed == 1);
 	/* With resumption off, the next dial is a full handshake again. */
 	net_tls_client_resume(ctls, false);
-	atomic_store(&cli_side.frames, 0);
-	CHECK_OK(net_disconnect_id(rt, atomic_load(&srv_side.last_id), NET_REASON_LOCAL));
-	WAIT_UNTIL(atomic_load(&cli_side.frames) == frames_to_send, 5000);
-	CHECK(atomic_load(&cli_side.frames) == frames_to_send);
+	redial(rt);
 	CHECK(atomic_load(&cli_side.resumed) == 1);
 	net_tls_get_stats(stls, &st);
 	CHECK(st.handshakes == 3 && st.resumed == 1);

@@ -352,6 +352,8 @@ bool net__tls_pending(const struct net_session *s);
 size_t net__tls_next_send(struct net_session *s, const uint8_t **out /* OUT */);
 /* `sent` bytes of those records went to the kernel. */
 void net__tls_sent(struct net_session *s, size_t sent);
+/* True while s->tls has not completed (nor failed) its handshake. */
+bool net__tls_handshaking(const struct net_session *s);
 #else
 /* Without OpenSSL no service has a TLS context (service start refuses
  * one), so s->tls is always NULL and these are never reached. */
@@ -365,6 +367,7 @@ static inline bool net__tls_pending(const struct net_session *s) { (void)s; retu
 static inline size_t net__tls_next_send(struct net_session *s, const uint8_t **out)
 { (void)s; *out = NULL; return 0; }
 static inline void net__tls_sent(struct net_session *s, size_t sent) { (void)s; (void)sent; }
+static inline bool net__tls_handshaking(const struct net_session *s) { (void)s; return false; }
 #endif
 
 /* The session named by id, if it lives on this loop and is current. */

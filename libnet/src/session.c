@@ -335,6 +335,7 @@ static void become_connected(struct net_session *s)
 		net__session_fail(s, NET_REASON_IO_ERROR, err);
 	else if (send_pending(s))
 		send_later(s); /* a client's ClientHello */
+	track_partial_frame(s); /* TLS: the handshake's deadline */
 	post_recv(s);
 }
 
@@ -533,14 +534,17 @@ static void check_deadlines(struct net_session *s)
 }
 
 /* After input: start or clear the partial-frame clock. Input held back
- * by PAUSE is ours to blame, not the peer's, so it does not count. */
+ * by PAUSE is ours to blame, not the peer's, so it does not count. A TLS
+ * handshake counts as a frame begun: it must end within the same limit,
+ * so a peer cannot dribble a ClientHello to hold a session. */
 static void track_partial_frame(struct net_session *s)
 {
 	uint32_t limit = s->service->cfg.frame_timeout_ms;
+	bool handshaking = s->tls && net__tls_handshaking(s);
 
 	if (!limit || s->state != NET__S_CONNECTED)
 		return;
-	if (s->rbuf_len == 0 || s->recv_paused) {
+	if ((s->rbuf_len == 0 && !handshaking) || s->recv_paused) {
 		s->partial_since_ms = 0;
 	} else if (!s->partial_since_ms) {
 		s->partial_since_ms = s->loop->now_ms;

@@ -525,6 +525,11 @@ void net__tls_sent(struct net_session *s, size_t sent)
 
 /* ---- accessors ------------------------------------------------------------ */
 
+bool net__tls_handshaking(const struct net_session *s)
+{
+	return !s->tls->established && !s->tls->failed;
+}
+
 bool net_session_tls_established(const struct net_session *s)
 {
 	return s->tls && s->tls->established;

@@ -417,3 +417,30 @@ void test_tls_wrong_host(void)
 	refused("wrong-host", "ca.pem", "localhost", "certificate verify failed: hostname mismatch",
 		"bad certificate");
 }
+
+/* A peer that connects to a TLS listener and never finishes its handshake
+ * (here: sends nothing, then half a ClientHello) is cut off at the
+ * frame deadline, as a slowloris frame would be. */
+void test_tls_handshake_deadline(void)
+{
+	struct net_runtime *rt = test_runtime(1);
+	struct net_tls *stls = server_tls("server");
+	struct net_session_config sc = { .ops = &srv_ops, .tls = stls, .frame_timeout_ms = 300 };
+	struct net_server *srv = start_server(rt, &sc, 0);
+	static const uint8_t half_hello[] = { 0x16, 0x03, 0x01, 0x00, 0xee, 0x01, 0x00 };
+	unsigned long long t0 = test_now_ms();
+	int silent = test_connect(net_server_port(srv));
+	int dribbler = test_connect(net_server_port(srv));
+
+	CHECK(test_write_all(dribbler, half_hello, sizeof(half_hello)) == 0);
+	CHECK(test_read_until_eof(silent, 5000) >= 0);
+	CHECK(test_read_until_eof(dribbler, 5000) >= 0);
+	fprintf(stderr, "both cut off after %llu ms\n", test_now_ms() - t0);
+	CHECK(test_now_ms() - t0 < 3000);
+	WAIT_UNTIL(atomic_load(&srv_side.disconnected) == 2, 3000);
+	CHECK(stats_of(rt).disconnects[NET_REASON_FRAME_TIMEOUT] == 2);
+	close(silent);
+	close(dribbler);
+	net_runtime_destroy(rt);
+	net_tls_destroy(stls);
+}

@@ -13,6 +13,8 @@ and certificate made by deploy/ringgate up.
 - reload_under_load: clients keep playing over TLS while the certificate is
   reloaded again and again; no request is lost, nobody is dropped, and new
   clients get the new certificate.
+- bad_config: a gateway told --tls=on without a certificate, with a missing
+  file or with a key that does not match refuses to start, saying why.
 """
 import os
 import shutil
@@ -203,5 +205,24 @@ def case_reload_under_load(build_dir):
         assert m.get('ringgate_net_disconnects_total{reason="tls"}', 0) == 0, m
 
 
+def case_bad_config(build_dir):
+    certs = rt.temp_dir("ringgate-certs-")
+    subprocess.run([os.path.join(SOURCE_DIR, "tools", "tls-certs.sh"), certs, "--test"],
+                   check=True)
+    gateway = [os.path.join(build_dir, "gateway", "gateway"), "--insecure-no-auth",
+               "--admin-port", "0", "--port", "0", "--tls=on"]
+    for flags, status, says in (
+            ([], 2, "--tls on needs --tls-cert and --tls-key"),
+            (["--tls-cert", os.path.join(certs, "missing.pem"), "--tls-key",
+              os.path.join(certs, "server.key")], 1, "missing.pem"),
+            (["--tls-cert", os.path.join(certs, "server2.pem"), "--tls-key",
+              os.path.join(certs, "server.key")], 1,
+             "key values mismatch")):
+        r = subprocess.run(gateway + flags, capture_output=True, text=True, timeout=30,
+                           stdin=subprocess.DEVNULL)
+        rt.log("gateway %s -> %d: %s" % (" ".join(flags), r.returncode, r.stderr.strip()))
+        assert r.returncode == status and says in r.stderr, (flags, r.returncode, r.stderr)
+
+
 rt.main(cases={"play": case_play, "expired": case_expired, "plain_port": case_plain_port,
-               "reload_under_load": case_reload_under_load})
+               "reload_under_load": case_reload_under_load, "bad_config": case_bad_config})

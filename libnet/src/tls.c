@@ -132,12 +132,9 @@ static SSL_CTX *server_ctx_new(struct net_tls *tls, const char *cert_file, const
 		openssl_error(err, size, "certificate", cert_file);
 		goto out_free;
 	}
+	/* Also checks that the key is the certificate's ("key values mismatch"). */
 	if (SSL_CTX_use_PrivateKey_file(ctx, key_file, SSL_FILETYPE_PEM) != 1) {
 		openssl_error(err, size, "private key", key_file);
-		goto out_free;
-	}
-	if (SSL_CTX_check_private_key(ctx) != 1) {
-		openssl_error(err, size, "private key does not match the certificate", key_file);
 		goto out_free;
 	}
 	/* TLS 1.3 tickets are stateless: no server-side session cache to grow.

@@ -625,6 +625,7 @@ void gw_clients_config(struct gateway *gw, struct net_server_config *out)
 			.backpressure = NET_BACKPRESSURE_DISCONNECT,
 			.frame_timeout_ms = (uint32_t)gw->cfg.frame_timeout_ms,
 			.socket_send_buffer = (uint32_t)gw->cfg.socket_send_buffer,
+			.tls = gw->client_tls,
 		},
 	};
 }

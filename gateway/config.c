@@ -9,6 +9,13 @@
 static const struct rg_option gw_options[] = {
 	RG_ROW_STRING("host", host, "127.0.0.1", "address clients connect to"),
 	RG_ROW_INT("port", port, 7777, 0, 65535, "port clients connect to (0: any free port)"),
+	/* TLS for game clients (docs/tls.md): required on `port` when on. */
+	RG_OPTION_BOOL("tls", RG_OPTIONS_TYPE, tls, false,
+		       "clients must speak TLS 1.3 on --port (needs --tls-cert and --tls-key)"),
+	RG_ROW_STRING("tls-cert", tls_cert, "",
+		      "PEM certificate chain of the client listener (reread on SIGHUP)"),
+	RG_ROW_STRING("tls-key", tls_key, "",
+		      "PEM private key of --tls-cert (reread on SIGHUP)"),
 	RG_ROW_STRING("gamesrv-host", gamesrv_host, "127.0.0.1", "gamesrv address"),
 	RG_ROW_INT("gamesrv-port", gamesrv_port, 7701, 1, 65535, "gamesrv port"),
 	RG_ROW_STRING("instance", instance, "gateway-1", "this gateway's name in gamesrv's logs"),
@@ -73,5 +80,9 @@ int gw_config_load(struct gw_config *cfg, int argc, char **argv)
 		return rc;
 	if (!rg_link_options_valid(&cfg->link))
 		return -1;
+	if (cfg->tls && (!cfg->tls_cert[0] || !cfg->tls_key[0])) {
+		RG_ERROR("--tls on needs --tls-cert and --tls-key");
+		return -1;
+	}
 	return 0;
 }

@@ -11,6 +11,8 @@
 struct gw_config {
 	char *host;               /* client-facing address                     */
 	long port;                /* client-facing port                        */
+	bool tls;                 /* clients must speak TLS on port            */
+	char *tls_cert, *tls_key; /* PEM files of the client listener          */
 	char *gamesrv_host;
 	long gamesrv_port;
 	char *instance;           /* name sent in Hello, for gamesrv's logs    */

@@ -88,6 +88,10 @@ struct gateway {
 	struct gw_loop *loops;           /* one per runtime loop, same index */
 	unsigned loop_count;
 	struct gw_metrics *metrics;      /* metrics.c; updated from any thread */
+	/* tls.c: with --tls on, the TLS context of the client listeners (NULL:
+	 * plaintext). A WebSocket listener gets wss by setting it as its
+	 * session config's .tls too; SIGHUP reloads both at once. */
+	struct net_tls *client_tls;
 	struct rg_throttle *logins;      /* login_guard.c; any thread (locked) */
 
 	_Atomic uint64_t upstream_id;    /* greeted gamesrv session, 0 = down */
@@ -132,6 +136,23 @@ void gw_loop_link_changed(struct gw_loop *gl, bool up);
  */
 void gw_loop_deliver(struct gw_loop *gl, net_session_id session, uint64_t request_id,
 		     const uint8_t *frame, size_t len, bool kick);
+
+/* ---- TLS (tls.c, linked into the executable only) --------------------- */
+
+/* With --tls on: make gw->client_tls from --tls-cert/--tls-key and add its
+ * metrics. Returns 0, or -1 after logging why. Main thread, before the
+ * client listener starts. */
+int gw_tls_setup(struct gateway *gw);
+
+/* SIGHUP: reread --tls-cert/--tls-key for new connections (live ones keep
+ * theirs); a bad file is logged and the old certificate stays. Main thread. */
+void gw_tls_reload(void *gw);
+
+/* Free gw->client_tls; after net_runtime_destroy. */
+void gw_tls_fini(struct gateway *gw);
+
+/* The metrics registry (NULL without gw_metrics_init), for tls.c. */
+struct rg_metrics *gw_metrics_registry(struct gateway *gw);
 
 /* ---- login guard (login_guard.c) ------------------------------------- */
 

@@ -99,6 +99,10 @@ int main(int argc, char **argv)
 	err = gw_admin_start(&gw);
 	if (err < 0)
 		goto out_destroy;
+	if (gw_tls_setup(&gw) < 0) {
+		err = -EINVAL;
+		goto out_destroy;
+	}
 	err = gw_loops_create(&gw);
 	if (err < 0) {
 		RG_ERROR("cannot set up the loops: %s", net_strerror(err));
@@ -129,13 +133,14 @@ int main(int argc, char **argv)
 		RG_ERROR("cannot start the loop timers: %s", net_strerror(err));
 		goto out_stop;
 	}
-	RG_INFO("listening for clients on %s:%u; gamesrv at %s:%ld", cfg->host,
-		net_server_port(gw.clients), cfg->gamesrv_host, cfg->gamesrv_port);
+	RG_INFO("listening for clients on %s:%u (%s); gamesrv at %s:%ld", cfg->host,
+		net_server_port(gw.clients), cfg->tls ? "TLS" : "plain TCP", cfg->gamesrv_host,
+		cfg->gamesrv_port);
 	err = rg_port_file_write(&cfg->common, net_server_port(gw.clients));
 	if (err < 0)
 		goto out_drain;
 
-	sig = rg_signals_wait();
+	sig = rg_signals_wait_reload(gw_tls_reload, &gw);
 	RG_INFO("signal %d: draining", sig);
 out_drain:
 	drain(&gw);
@@ -147,6 +152,7 @@ out_destroy:
 	gw_admin_stop(&gw); /* its collectors read the runtime */
 	gw_loops_destroy(&gw);
 	net_runtime_destroy(gw.rt);
+	gw_tls_fini(&gw); /* no session uses it any more */
 	gw_metrics_fini(&gw); /* the loops observed into it until they stopped */
 	rg_link_service_fini(&gw.upstream_link);
 	rg_link_key_wipe(&gw.link_key);

@@ -98,6 +98,11 @@ void gw_metrics_link_changed(struct gateway *gw, bool up)
 		rg_counter_add(mx->reconnects, 1);
 }
 
+struct rg_metrics *gw_metrics_registry(struct gateway *gw)
+{
+	return gw->metrics ? gw->metrics->registry : NULL;
+}
+
 int gw_admin_start(struct gateway *gw)
 {
 	return rg_admin_start_logged(gw->metrics->registry, gw->cfg.common.admin_host,

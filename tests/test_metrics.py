@@ -2,32 +2,16 @@
 traffic, the figures move with it; deploy status reads link state from
 them; a gamesrv restart shows as the gateway's link going down and a
 reconnect. Only movements are checked, never timings."""
-import re
 import urllib.error
 import urllib.request
 
 import ringgate_test as rt
 from ringgate_test import expect, eventually
 
-SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*(?:\{[^}]*\})?) (\S+)$')
-
 
 def scrape(cluster, proc):
     """{'name{labels}': value} from proc's /metrics; checks the headers."""
-    url = "http://127.0.0.1:%d/metrics" % cluster.admin_ports[proc]
-    with urllib.request.urlopen(url, timeout=10) as resp:
-        assert resp.status == 200, resp.status
-        ctype = resp.headers["Content-Type"]
-        assert ctype.startswith("text/plain; version=0.0.4"), ctype
-        text = resp.read().decode()
-    samples = {}
-    for line in text.splitlines():
-        if not line or line.startswith("#"):
-            continue
-        m = SAMPLE.match(line)
-        assert m, "%s: not a sample line: %r" % (proc, line)
-        samples[m.group(1)] = float(m.group(2))
-    return samples
+    return cluster.metrics(proc)
 
 
 def grew(before, after, key, by=1):

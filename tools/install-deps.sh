@@ -8,7 +8,7 @@ packages=(
   # build
   build-essential cmake pkg-config
   # libnet, the cluster
-  liburing-dev libprotobuf-c-dev protobuf-c-compiler libsqlite3-dev libsodium-dev libinih-dev
+  liburing-dev libssl-dev openssl libprotobuf-c-dev protobuf-c-compiler libsqlite3-dev libsodium-dev libinih-dev
   # tests, tools and the Python client; curl for `deploy/ringgate status`,
   # systemd for `systemd-analyze verify` of the service units; faketime for
   # a gamesrv restarted with its clock behind (the fault campaign,

@@ -18,6 +18,12 @@ nothing generated is kept in the repository.
             print(push.WhichOneof("body"))
         c.logout()
 
+    # Over TLS (a gateway with tls = on; docs/tls.md): the certificate is
+    # verified against ca_file (or, with tls=True alone, the system's CAs)
+    # and must name the host dialed (or server_name); there is no way to
+    # skip the check.
+    with rc.Client("127.0.0.1", 7777, ca_file="run/tls/ca.pem") as c: ...
+
     # Or let the client keep the world it sees (c.world, a World):
         c.wait_event(lambda e: e.kind == "entered" and e.name == "bob")
         print(c.world.players)                    # id -> Seen(name, zone, x, y)
@@ -45,6 +51,7 @@ import importlib
 import os
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -234,16 +241,40 @@ class World:
 
 # ---- the client ----------------------------------------------------------------------
 
+def tls_context(ca_file=None):
+    """A client TLS context: TLS 1.3 only, the peer's certificate verified
+    against ca_file (PEM; None: the system's trust store) and its host name
+    checked. Python's defaults already refuse an unverified peer; this says
+    so explicitly."""
+    ctx = ssl.create_default_context(cafile=ca_file)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+    ctx.check_hostname = True
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    return ctx
+
+
 class Client:
     """One connection to a gateway. The verbs send a request and return its
     reply body, raising ServerError for an Error answer; pushes that arrive
     meanwhile are queued (pushes(), wait_push())."""
 
-    def __init__(self, host="127.0.0.1", port=7777, timeout=10.0):
+    def __init__(self, host="127.0.0.1", port=7777, timeout=10.0, ca_file=None, tls=False,
+                 server_name=None):
+        """Plain TCP unless ca_file or tls is given: then TLS 1.3, with the
+        gateway's certificate verified against ca_file (else the system's
+        CAs) for the name server_name (default: host). A refused
+        certificate raises ssl.SSLCertVerificationError saying why."""
         if pb is None:
             raise RuntimeError("call load_bindings() or use_bindings() first")
         self.timeout = timeout
         self.sock = socket.create_connection((host, port), timeout=timeout)
+        if ca_file or tls:
+            try:
+                self.sock = tls_context(ca_file).wrap_socket(
+                    self.sock, server_hostname=server_name or host)
+            except BaseException:
+                self.sock.close()
+                raise
         self.reader = FrameReader()
         self.last_seq = 0
         self.replies = {}
@@ -289,7 +320,7 @@ class Client:
             data = self.sock.recv(65536)
         except socket.timeout:
             return False
-        except ConnectionResetError:
+        except (ConnectionResetError, ssl.SSLEOFError, ssl.SSLZeroReturnError):
             data = b""
         if not data:
             kicked = next((m.kicked for m in self.queued if m.WhichOneof("body") == "kicked"),

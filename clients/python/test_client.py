@@ -1,12 +1,15 @@
 """ringgate_client against a real cluster: two players log in, see each
 other join, move, chat, earn (durable totals), ping, are refused where the
-protocol says so, and log out. The cluster is started with deploy/ringgate
+protocol says so, and log out; then, on a gateway with TLS on, a client that
+trusts the cluster's CA plays, and one expecting another name or trusting
+only the system's CAs is refused. The cluster is started with deploy/ringgate
 on free ports (tests/ringgate_test.Cluster); the client itself knows only
 proto/ and docs/protocol.md.
 
 usage: test_client.py BUILD_DIR
 """
 import os
+import ssl
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -115,6 +118,27 @@ def test(build_dir):
             assert not back.created and back.self.gold == 25, back
             assert abs(back.self.x - x) < 1e-3, back
             again.logout()
+    check_tls(build_dir)
+
+
+def check_tls(build_dir):
+    """Over TLS: the CA deploy/ringgate made is trusted, nothing else."""
+    with ringgate_test.Cluster(build_dir, extra_env={"RINGGATE_GATEWAY_TLS": "on"}) as cluster:
+        port = cluster.gateway_port
+        with rc.Client("127.0.0.1", port, ca_file=cluster.ca_file) as carol:
+            assert carol.sock.version() == "TLSv1.3", carol.sock.version()
+            assert carol.login("py_carol", "carol-pw").created
+            assert carol.earn(4).gold == 4
+            carol.logout()
+        for kwargs, why in (({"ca_file": cluster.ca_file, "server_name": "game.example"},
+                             "Hostname mismatch"),
+                            ({"tls": True}, "unable to get local issuer certificate")):
+            try:
+                rc.Client("127.0.0.1", port, **kwargs).close()
+            except ssl.SSLCertVerificationError as err:
+                assert why in str(err), err
+            else:
+                raise AssertionError("a TLS client with %s was let in" % kwargs)
 
 
 if __name__ == "__main__":

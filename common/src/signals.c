@@ -21,17 +21,29 @@ void rg_signals_block(void)
 
 	signal(SIGPIPE, SIG_IGN);
 	shutdown_set(&set);
+	sigaddset(&set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 }
 
-int rg_signals_wait(void)
+int rg_signals_wait_reload(void (*reload)(void *arg), void *arg)
 {
 	sigset_t set;
 	int sig = 0;
 
 	shutdown_set(&set);
-	/* sigwait only fails for an invalid set; loop for robustness anyway. */
-	while (sigwait(&set, &sig) != 0)
-		;
-	return sig;
+	if (reload)
+		sigaddset(&set, SIGHUP);
+	for (;;) {
+		/* sigwait only fails for an invalid set; loop for robustness. */
+		if (sigwait(&set, &sig) != 0)
+			continue;
+		if (sig != SIGHUP)
+			return sig;
+		reload(arg);
+	}
+}
+
+int rg_signals_wait(void)
+{
+	return rg_signals_wait_reload(NULL, NULL);
 }

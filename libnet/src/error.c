@@ -51,6 +51,7 @@ const char *net_reason_str(enum net_reason reason)
 		[NET_REASON_IDLE_TIMEOUT] = "idle_timeout",
 		[NET_REASON_SHUTDOWN] = "shutdown",
 		[NET_REASON_FRAME_TIMEOUT] = "frame_timeout",
+		[NET_REASON_TLS] = "tls",
 	};
 
 	if ((unsigned)reason >= NET_REASON_COUNT)

@@ -138,6 +138,7 @@ struct net_session {
 	size_t sq_bytes;
 
 	struct net__addr peer;
+	struct net__tls_conn *tls;    /* TLS state (tls.c); NULL: plaintext   */
 	max_align_t user[];           /* service's user_size bytes            */
 };
 
@@ -329,6 +330,45 @@ void net__recv_data(struct net_session *s, const uint8_t *data, size_t len);
 void net__recv_drain(struct net_session *s);
 /* Free rbuf (closing, or runtime destroy). */
 void net__rbuf_free(struct net_session *s);
+
+/* ---- TLS (tls.c, built with OpenSSL; see net_tls.h) ------------------------ */
+
+struct net__tls_conn;
+#ifdef NET_HAVE_TLS
+/* A connected session of a TLS service gets its SSL object (a client's
+ * ClientHello is then pending); 0 or -ENOMEM. */
+int net__tls_open(struct net_session *s);
+/* Free s->tls, if any (finish, runtime destroy). */
+void net__tls_close(struct net_session *s);
+/* Received records: run the handshake, hand plaintext to net__recv_data.
+ * May end the session (NET_REASON_TLS). */
+void net__tls_recv(struct net_session *s, const uint8_t *data, size_t len);
+/* The peer's EOF: NET_REASON_TLS (and why) if the handshake was not done. */
+enum net_reason net__tls_eof_reason(struct net_session *s);
+/* True while records (handshake, data, alerts, close_notify) wait to go. */
+bool net__tls_pending(const struct net_session *s);
+/* With no send in flight: encrypt a batch of queued plaintext and point
+ * *out at the records to send; returns their length (0: none). */
+size_t net__tls_next_send(struct net_session *s, const uint8_t **out /* OUT */);
+/* `sent` bytes of those records went to the kernel. */
+void net__tls_sent(struct net_session *s, size_t sent);
+/* True while s->tls has not completed (nor failed) its handshake. */
+bool net__tls_handshaking(const struct net_session *s);
+#else
+/* Without OpenSSL no service has a TLS context (service start refuses
+ * one), so s->tls is always NULL and these are never reached. */
+static inline int net__tls_open(struct net_session *s) { (void)s; return -ENOTSUP; }
+static inline void net__tls_close(struct net_session *s) { (void)s; }
+static inline void net__tls_recv(struct net_session *s, const uint8_t *d, size_t n)
+{ (void)s; (void)d; (void)n; }
+static inline enum net_reason net__tls_eof_reason(struct net_session *s)
+{ (void)s; return NET_REASON_PEER_CLOSED; }
+static inline bool net__tls_pending(const struct net_session *s) { (void)s; return false; }
+static inline size_t net__tls_next_send(struct net_session *s, const uint8_t **out)
+{ (void)s; *out = NULL; return 0; }
+static inline void net__tls_sent(struct net_session *s, size_t sent) { (void)s; (void)sent; }
+static inline bool net__tls_handshaking(const struct net_session *s) { (void)s; return false; }
+#endif
 
 /* The session named by id, if it lives on this loop and is current. */
 struct net_session *net__session_lookup(struct net_loop *loop, net_session_id id);

@@ -21,6 +21,10 @@ int net__session_config_normalize(struct net_session_config *cfg)
 	/* Exactly one receive hook: with both, one would be ignored. */
 	if (!cfg->ops || !cfg->ops->on_recv == !cfg->ops->on_frame)
 		return -EINVAL;
+#ifndef NET_HAVE_TLS
+	if (cfg->tls)
+		return -ENOTSUP; /* built without OpenSSL: net_tls.h */
+#endif
 	if (!cfg->max_frame)
 		cfg->max_frame = 65536;
 	if (!cfg->send_queue_max)

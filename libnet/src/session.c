@@ -32,7 +32,9 @@
  * it is back.
  *
  * The send queue's allocator is sendq.c; what is done with received bytes
- * (framing, rbuf) is recv.c.
+ * (framing, rbuf) is recv.c. A TLS session (tls.c) has two hooks here:
+ * received bytes go through net__tls_recv before recv.c, and a SEND
+ * carries the records net__tls_next_send made from the queued plaintext.
  *
  * Invariants:
  *   - ops_in_flight counts submitted ops without their final completion;
@@ -232,11 +234,20 @@ static void check_later(struct net_session *s)
 
 static void send_later(struct net_session *s)
 {
+	if (s->send_op.in_flight)
+		return; /* send_done looks again */
 	if (s->on_send_list)
 		return;
 	s->on_send_list = true;
 	s->send_next = s->loop->send_list;
 	s->loop->send_list = s;
+}
+
+/* Bytes still to hand to the engine: queued plaintext, and for TLS the
+ * records (and alerts) not yet sent. */
+static bool send_pending(const struct net_session *s)
+{
+	return s->sq_bytes || (s->tls && net__tls_pending(s));
 }
 
 /* ---- posting ops ----------------------------------------------------------- */
@@ -306,6 +317,7 @@ static void post_recv(struct net_session *s)
 static void become_connected(struct net_session *s)
 {
 	struct net_loop *loop = s->loop;
+	int err;
 
 	s->state = NET__S_CONNECTED;
 	s->was_connected = true;
@@ -315,8 +327,15 @@ static void become_connected(struct net_session *s)
 	if (!s->peer.family)
 		net__sock_peer_addr(s->handle.sock, &s->peer);
 	check_deadlines(s);
+	/* TLS first, so on_connected's sends queue behind the handshake. */
+	err = s->service->cfg.tls ? net__tls_open(s) : 0;
 	if (s->service->cfg.ops->on_connected)
 		s->service->cfg.ops->on_connected(s);
+	if (err)
+		net__session_fail(s, NET_REASON_IO_ERROR, err);
+	else if (send_pending(s))
+		send_later(s); /* a client's ClientHello */
+	track_partial_frame(s); /* TLS: the handshake's deadline */
 	post_recv(s);
 }
 
@@ -422,8 +441,10 @@ static void begin_close(struct net_session *s, enum net_reason reason, bool abor
 	/* One deadline for the flush and the wait for the peer's EOF. */
 	net_timer_start(&s->timer, s->service->cfg.flush_timeout_ms, 0);
 	post_recv(s); /* a PAUSE-held receive drains now */
-	if (s->sq_bytes == 0)
+	if (!send_pending(s))
 		shut_write(s);
+	else
+		send_later(s); /* TLS: a close_notify or an alert to write */
 }
 
 void net_session_disconnect(struct net_session *s, enum net_reason reason)
@@ -455,6 +476,7 @@ static void finish(struct net_session *s)
 		if (ops->on_disconnected)
 			ops->on_disconnected(s, s->reason);
 	}
+	net__tls_close(s); /* after: net_session_tls_error stays readable */
 	net__service_session_closed(s);
 	net_session_unref(s);
 }
@@ -512,14 +534,17 @@ static void check_deadlines(struct net_session *s)
 }
 
 /* After input: start or clear the partial-frame clock. Input held back
- * by PAUSE is ours to blame, not the peer's, so it does not count. */
+ * by PAUSE is ours to blame, not the peer's, so it does not count. A TLS
+ * handshake counts as a frame begun: it must end within the same limit,
+ * so a peer cannot dribble a ClientHello to hold a session. */
 static void track_partial_frame(struct net_session *s)
 {
 	uint32_t limit = s->service->cfg.frame_timeout_ms;
+	bool handshaking = s->tls && net__tls_handshaking(s);
 
 	if (!limit || s->state != NET__S_CONNECTED)
 		return;
-	if (s->rbuf_len == 0 || s->recv_paused) {
+	if ((s->rbuf_len == 0 && !handshaking) || s->recv_paused) {
 		s->partial_since_ms = 0;
 	} else if (!s->partial_since_ms) {
 		s->partial_since_ms = s->loop->now_ms;
@@ -790,19 +815,35 @@ static void submit_send(struct net_session *s)
 {
 	struct net__op *op = &s->send_op;
 	struct net__send_block *b;
+	const uint8_t *records = NULL;
+	size_t records_len = 0;
 	int err;
 
-	if (s->send_op.in_flight || s->sq_bytes == 0 ||
+	if (s->send_op.in_flight || !send_pending(s) ||
 	    (s->state != NET__S_CONNECTED && s->state != NET__S_CLOSING) || s->shutdown_started ||
 	    s->aborting)
 		return;
+	if (s->tls) {
+		/* TLS: the engine sends records, made here from the plaintext. */
+		records_len = net__tls_next_send(s, &records);
+		if (records_len == 0) {
+			if (s->state == NET__S_CLOSING && !send_pending(s))
+				shut_write(s);
+			return;
+		}
+	}
 	b = net__send_block_get(s->loop);
 	if (!b) {
 		net__session_fail(s, NET_REASON_IO_ERROR, -ENOMEM);
 		return;
 	}
 	op->iov = b->iov;
-	op->iov_count = net__sq_gather(s, op->iov, NET__SEND_IOV_MAX);
+	if (s->tls) {
+		op->iov[0] = (struct iovec){ .iov_base = (void *)records, .iov_len = records_len };
+		op->iov_count = 1;
+	} else {
+		op->iov_count = net__sq_gather(s, op->iov, NET__SEND_IOV_MAX);
+	}
 	err = post_op(s, op);
 	if (err) {
 		net__send_block_put(s->loop, op);
@@ -822,12 +863,15 @@ static void send_done(struct net_session *s, int32_t res)
 		return;
 	}
 	NET__COUNT(s->loop, bytes_out, sent);
-	net__sq_consume(s, sent);
+	if (s->tls)
+		net__tls_sent(s, sent);
+	else
+		net__sq_consume(s, sent);
 	if (cfg->ops->on_sent && s->state == NET__S_CONNECTED)
 		cfg->ops->on_sent(s, (size_t)res);
 	if (s->recv_paused && s->state == NET__S_CONNECTED && s->sq_bytes < cfg->send_queue_max / 4)
 		resume_recv(s);
-	if (s->sq_bytes)
+	if (send_pending(s))
 		send_later(s);
 	else if (s->state == NET__S_CLOSING)
 		shut_write(s); /* flushed */
@@ -854,14 +898,20 @@ static void recv_done(struct net_session *s, const struct net__cqe *cqe)
 {
 	/* Closing: bytes are read only to be discarded. */
 	if (cqe->res > 0 && s->state == NET__S_CONNECTED) {
-		net__recv_data(s, cqe->data, (size_t)cqe->res);
+		if (s->tls) {
+			net__tls_recv(s, cqe->data, (size_t)cqe->res);
+			if (send_pending(s))
+				send_later(s); /* handshake replies, alerts */
+		} else {
+			net__recv_data(s, cqe->data, (size_t)cqe->res);
+		}
 		track_partial_frame(s);
 	}
 	if (cqe->has_buf)
 		net__engine_recv_release(s->loop, cqe->buf_id);
 	if (cqe->res == 0) {
 		s->peer_eof = true;
-		net_session_disconnect(s, NET_REASON_PEER_CLOSED);
+		net_session_disconnect(s, s->tls ? net__tls_eof_reason(s) : NET_REASON_PEER_CLOSED);
 	} else if (cqe->res == -ENOBUFS) {
 		/* The provided-buffer ring ran dry: not end-of-stream. Buffers
 		 * come back during this turn; re-post at its end. */
@@ -957,6 +1007,7 @@ void net__loop_free_sessions(struct net_loop *loop)
 	for (uint32_t i = 0; i < loop->slot_count; i++) {
 		net__rbuf_free(loop->slots[i]);
 		net__sq_free(loop->slots[i]);
+		net__tls_close(loop->slots[i]);
 		free(loop->slots[i]);
 	}
 	free(loop->slots);

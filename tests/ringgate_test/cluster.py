@@ -9,12 +9,35 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import urllib.request
 
 from . import procs
 from .base import SOURCE_DIR, eventually, log, sanitizer_reports, temp_dir
 from .conn import GameClient
 
 DEPLOY = os.path.join(SOURCE_DIR, "deploy", "ringgate")
+
+# One sample line of the Prometheus text format: name{labels} value.
+SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*(?:\{[^}]*\})?) (\S+)$')
+
+
+def scrape(port, proc="process"):
+    """{'name{labels}': value} from GET /metrics on 127.0.0.1:port;
+    checks the status, the content type and every line's form."""
+    url = "http://127.0.0.1:%d/metrics" % port
+    with urllib.request.urlopen(url, timeout=10) as resp:
+        assert resp.status == 200, resp.status
+        ctype = resp.headers["Content-Type"]
+        assert ctype.startswith("text/plain; version=0.0.4"), ctype
+        text = resp.read().decode()
+    samples = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        m = SAMPLE.match(line)
+        assert m, "%s: not a sample line: %r" % (proc, line)
+        samples[m.group(1)] = float(m.group(2))
+    return samples
 
 
 def free_ports(count):
@@ -134,11 +157,21 @@ class Cluster:
             db.close()
         return dict(zip(("gold", "zone", "x", "y"), row))
 
-    def client(self, name="client", source=None):
+    def metrics(self, proc):
+        """proc's /metrics samples (scrape())."""
+        return scrape(self.admin_ports[proc], proc)
+
+    @property
+    def ca_file(self):
+        """The local CA deploy/ringgate made for a gateway with TLS on."""
+        return os.path.join(self.run_dir, "tls", "ca.pem")
+
+    def client(self, name="client", source=None, ca_file=None, server_name="localhost"):
         """A GameClient on the gateway; source: the loopback address to
         connect from (127.0.0.x), so that per-address limits see another
-        machine."""
-        return GameClient(self.gateway_port, name, source)
+        machine. With ca_file, over TLS (a gateway with --tls on)."""
+        return GameClient(self.gateway_port, name, source, ca_file=ca_file,
+                          server_name=server_name)
 
     def dump_logs(self):
         for proc in ("dbproxy", "gamesrv", "gateway"):

@@ -8,6 +8,7 @@ client library is the one encoder and decoder.
 """
 
 import socket
+import ssl
 import threading
 import time
 
@@ -35,11 +36,15 @@ def as_bytes(password):
     return password.encode() if isinstance(password, str) else password
 
 
-def dial(port, source=None, rcvbuf=None, timeout=WAIT, address="127.0.0.1"):
-    """A TCP connection to address:port (loopback unless a test runs hosts,
-    see netns.py), from loopback address source (any 127.0.0.0/8 address
-    is this machine) and with a receive buffer of rcvbuf bytes when given
-    (a peer that soaks up little)."""
+def dial(port, source=None, rcvbuf=None, timeout=WAIT, ca_file=None, server_name="localhost",
+         address="127.0.0.1"):
+    """A TCP connection to address:port (loopback unless a test runs hosts:
+    netns.py), from loopback address source
+    (any 127.0.0.0/8 address is this machine) and with a receive buffer of
+    rcvbuf bytes when given (a peer that soaks up little). With ca_file, TLS
+    1.3 over it: the certificate must chain to ca_file and name server_name
+    (the Python client's own rules, rc.tls_context); a refusal raises
+    ssl.SSLError saying why."""
     sock = socket.socket()
     if rcvbuf:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
@@ -47,6 +52,12 @@ def dial(port, source=None, rcvbuf=None, timeout=WAIT, address="127.0.0.1"):
         sock.bind((source, 0))
     sock.settimeout(timeout)
     sock.connect((address, port))
+    if ca_file:
+        try:
+            sock = rc.tls_context(ca_file).wrap_socket(sock, server_hostname=server_name)
+        except BaseException:
+            sock.close()
+            raise
     return sock
 
 
@@ -140,7 +151,7 @@ class Framed:
     def _recv(self):
         try:
             return self.sock.recv(65536)
-        except (ConnectionResetError, BrokenPipeError):
+        except (ConnectionResetError, BrokenPipeError, ssl.SSLEOFError, ssl.SSLZeroReturnError):
             return b""
 
     def _read_loop(self):
@@ -239,12 +250,14 @@ class GameClient(Framed):
     """A game client's connection to the gateway (client.proto), in pull
     mode. request() sends a ClientMessage and returns the ServerMessage
     that answers it, an Error included (see expect_error); pushes (seq 0)
-    stay in the inbox for wait_push(). source, rcvbuf and address: see
-    dial()."""
+    stay in the inbox for wait_push(). source, rcvbuf, ca_file,
+    server_name and address: see dial()."""
 
-    def __init__(self, port, name="client", source=None, rcvbuf=None, address="127.0.0.1"):
+    def __init__(self, port, name="client", source=None, rcvbuf=None, ca_file=None,
+                 server_name="localhost", address="127.0.0.1"):
         protos.load_protos()
-        sock = dial(port, source, rcvbuf, timeout=10, address=address)
+        sock = dial(port, source, rcvbuf, timeout=10, ca_file=ca_file, server_name=server_name,
+                    address=address)
         super().__init__(sock, protos.parser(protos.client_pb2.ServerMessage), name)
         self.peer = "%s:%d" % sock.getsockname()
         self.seq = 0

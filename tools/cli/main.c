@@ -1,8 +1,11 @@
 /*
  * ringgate-cli: talk to a ringgate gateway from a terminal or a script.
  *
- *   ringgate-cli [--host H] [--port P] [--wait-ms N] < commands
+ *   ringgate-cli [--host H] [--port P] [--ca-file F | --tls] [--wait-ms N] < commands
  *
+ * With --ca-file (or --tls: the system's CAs) it speaks TLS 1.3 and
+ * verifies the gateway's certificate for --host (or --server-name); a
+ * refused certificate ends it with exit status 1 and the reason (tls.c).
  * Commands, one per line: login NAME PASSWORD | move X Y [ZONE] | chat TEXT... |
  * earn N | ping | logout | wait MS | help | quit. Server output is printed
  * as "< ..." lines (print.c); the tool's own notes start with "! ".
@@ -42,6 +45,7 @@
 
 struct cli {
 	int fd;
+	SSL *ssl;                     /* TLS (--ca-file, --tls); NULL: plain */
 	uint8_t recv_buf[MAX_FRAME + NET_VARINT_MAX];
 	size_t recv_len;
 	char line_buf[LINE_MAX_BYTES];
@@ -60,6 +64,9 @@ struct cli {
 	long wait_ms;
 	long reply_timeout_ms;
 	long keepalive_ms;
+	char *ca_file;
+	bool tls;
+	char *server_name;
 };
 
 static const struct rg_option cli_options[] = {
@@ -71,6 +78,12 @@ static const struct rg_option cli_options[] = {
 		      "give up waiting for a reply after this long"),
 	RG_OPTION_INT("keepalive-ms", struct cli, keepalive_ms, 30000, 0, 86400000,
 		      "send a silent ping after this long without a request (0: never)"),
+	RG_OPTION_STRING("ca-file", struct cli, ca_file, "", NULL,
+			 "TLS: trust the gateway's certificate only if it chains to this PEM file"),
+	RG_OPTION_BOOL("tls", struct cli, tls, false,
+		       "TLS with the system's CAs (implied by --ca-file)"),
+	RG_OPTION_STRING("server-name", struct cli, server_name, "", NULL,
+			 "TLS: the name the certificate must have (default: --host)"),
 	{ 0 },
 };
 
@@ -129,6 +142,8 @@ static int send_message(struct cli *cli, const Ringgate__Client__ClientMessage *
 		return -EMSGSIZE;
 	hdr_len = net_varint_encode(body_len, frame);
 	ringgate__client__client_message__pack(msg, frame + hdr_len);
+	if (cli->ssl)
+		return cli_tls_write(cli->ssl, frame, hdr_len + body_len);
 	return write_all(cli->fd, frame, hdr_len + body_len);
 }
 
@@ -167,18 +182,29 @@ static void handle_message(struct cli *cli, const Ringgate__Client__ServerMessag
 		cli->awaiting_seq = 0;
 }
 
+/* recv, or SSL_read over TLS: bytes, 0 at the server's close, or -errno
+ * (-EAGAIN / -EINTR: nothing this time). */
+static long read_some(struct cli *cli, void *buf, size_t len)
+{
+	ssize_t n;
+
+	if (cli->ssl)
+		return cli_tls_read(cli->ssl, buf, len);
+	n = recv(cli->fd, buf, len, 0);
+	return n < 0 ? -errno : n;
+}
+
 /* Read what the socket has and handle every complete frame. */
 static void read_socket(struct cli *cli)
 {
-	ssize_t n = recv(cli->fd, cli->recv_buf + cli->recv_len,
-			 sizeof(cli->recv_buf) - cli->recv_len, 0);
+	long n = read_some(cli, cli->recv_buf + cli->recv_len, sizeof(cli->recv_buf) - cli->recv_len);
 	size_t used = 0;
 
-	if (n < 0 && errno == EINTR)
+	if (n == -EINTR || n == -EAGAIN)
 		return;
 	if (n <= 0) {
 		printf("! connection closed by the server%s%s\n", n < 0 ? ": " : "",
-		       n < 0 ? strerror(errno) : "");
+		       n < 0 ? strerror((int)-n) : "");
 		cli->server_closed = true;
 		return;
 	}
@@ -208,6 +234,10 @@ static void read_socket(struct cli *cli)
 	}
 	memmove(cli->recv_buf, cli->recv_buf + used, cli->recv_len - used);
 	cli->recv_len -= used;
+	/* TLS: a whole record was decrypted, the rest of it waits in the SSL
+	 * and poll() will not report it. */
+	if (cli->ssl && cli_tls_pending(cli->ssl) && !cli->server_closed)
+		read_socket(cli);
 }
 
 /* ---- commands ---------------------------------------------------------- */
@@ -494,7 +524,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	rc = rg_options_parse(cli_options, cli, "cli",
-			      "usage: ringgate-cli [--host H] [--port P] [--wait-ms N] < commands\n"
+			      "usage: ringgate-cli [--host H] [--port P] [--ca-file F | --tls] [--wait-ms N] < commands\n"
 			      "commands: login NAME PASSWORD, move X Y [ZONE], chat TEXT..., earn N, ping, logout,\n"
 			      "          wait MS, help, quit",
 			      argc, argv);
@@ -510,6 +540,15 @@ int main(int argc, char **argv)
 		free(cli);
 		return 1;
 	}
+	if (cli->ca_file[0] || cli->tls) {
+		cli->ssl = cli_tls_connect(cli->fd, cli->ca_file,
+					   cli->server_name[0] ? cli->server_name : cli->host);
+		if (!cli->ssl) {
+			close(cli->fd);
+			free(cli);
+			return 1;
+		}
+	}
 	cli->interactive = isatty(STDIN_FILENO);
 	cli->last_request_ms = rg_now_ms();
 	if (cli->interactive)
@@ -518,6 +557,8 @@ int main(int argc, char **argv)
 	run(cli);
 	linger(cli, cli->wait_ms);
 	rc = cli->server_closed ? 1 : 0;
+	if (cli->ssl)
+		cli_tls_close(cli->ssl);
 	close(cli->fd);
 	free(cli);
 	return rc;

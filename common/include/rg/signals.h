@@ -1,7 +1,8 @@
 /*
  * rg/signals.h: the shutdown signals of a ringgate process.
  *
- * The main thread blocks SIGINT and SIGTERM before creating any thread, so
+ * The main thread blocks SIGINT, SIGTERM and SIGHUP (reload) before
+ * creating any thread, so
  * every thread inherits the mask and the signals stay pending until the
  * main thread collects them with sigwait: no async handler, no flag
  * polling. SIGPIPE is ignored so a peer closing a socket never kills us
@@ -15,7 +16,12 @@
 void rg_signals_block(void);
 
 /* Wait for SIGINT or SIGTERM and return its number. Main thread, after
- * rg_signals_block(). */
+ * rg_signals_block(). SIGHUP is blocked too and stays pending: a process
+ * with nothing to reload ignores it. */
 int rg_signals_wait(void);
+
+/* As rg_signals_wait, but each SIGHUP meanwhile runs reload(arg) (on the
+ * main thread) and the wait goes on. */
+int rg_signals_wait_reload(void (*reload)(void *arg), void *arg);
 
 #endif /* RG_SIGNALS_H */

@@ -106,6 +106,7 @@ struct net_session;
 struct net_server;
 struct net_client;
 struct net_timer;
+struct net_tls;
 
 /* Why a session ended; passed to on_disconnected and counted in stats. */
 enum net_reason {
@@ -122,6 +123,8 @@ enum net_reason {
 	NET_REASON_SHUTDOWN,       /* its service or runtime is stopping      */
 	NET_REASON_FRAME_TIMEOUT,  /* a frame begun was not completed within
 				      frame_timeout_ms (slowloris)            */
+	NET_REASON_TLS,            /* the TLS handshake failed or a record was
+				      bad: net_session_tls_error (net_tls.h) */
 	NET_REASON_COUNT
 };
 
@@ -324,6 +327,9 @@ struct net_session_config {
 				      on loopback); else SO_SNDBUF, so a peer
 				      that never reads pins at most this much
 				      kernel memory before send_queue_max  */
+	struct net_tls *tls;       /* NULL: plaintext; else every session runs
+				      TLS with this context (net_tls.h; not
+				      copied: it must outlive the runtime)   */
 };
 
 /* The id of a session; stable for this connection only. */

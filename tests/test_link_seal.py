@@ -222,5 +222,87 @@ def relay_inject(build_dir):
     spoiled_earn(build_dir, "inject")
 
 
+# ---- the capture ---------------------------------------------------------------
+
+# The links captured, by name: the port that tells a packet's link, and
+# whether its bytes may hold the password and the name in clear. The client
+# link is plain TCP until the gateway's TLS listener is used here; then it
+# joins the sealed ones (clear=False) and the client connects over TLS.
+def captured_links(cluster):
+    return {"client": (cluster.gateway_port, True),
+            "gateway-gamesrv": (cluster.gamesrv_port, False),
+            "gamesrv-dbproxy": (cluster.dbproxy_port, False)}
+
+
+class Capture:
+    """tshark on lo, kept to the given ports, writing work_dir/lo.pcapng;
+    skips the test when tshark is missing or may not capture here."""
+
+    def __init__(self, work_dir, ports):
+        if not shutil.which("tshark"):
+            rt.skip("tshark is not installed (Debian: tshark; tools/install-deps.sh)")
+        self.path = os.path.join(work_dir, "lo.pcapng")
+        self.err_path = os.path.join(work_dir, "tshark.err")
+        flt = " or ".join("tcp port %d" % p for p in ports)
+        with open(self.err_path, "w") as err:
+            self.proc = subprocess.Popen(["tshark", "-i", "lo", "-f", flt, "-w", self.path, "-q"],
+                                         stdout=subprocess.DEVNULL, stderr=err)
+        deadline = time.monotonic() + WAIT
+        while "Capture started" not in self._err() and "Capturing on" not in self._err():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                rt.skip("tshark cannot capture on lo here: " + self._err().strip()[-300:])
+            time.sleep(0.1)
+        time.sleep(0.5)  # the capture filter is in place once it says so
+
+    def _err(self):
+        with open(self.err_path, errors="replace") as f:
+            return f.read()
+
+    def stop(self):
+        if self.proc.poll() is None:
+            time.sleep(0.5)  # the last segments reach the capture
+            self.proc.terminate()
+            self.proc.wait(timeout=WAIT)
+
+    def payloads(self, port):
+        """Every TCP payload to or from port, in capture order, joined."""
+        out = subprocess.run(["tshark", "-r", self.path, "-Y", "tcp.port == %d && tcp.len > 0" % port,
+                              "-T", "fields", "-e", "tcp.payload"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, check=True)
+        return b"".join(bytes.fromhex(line.replace(":", "")) for line in out.stdout.split())
+
+
+def capture_clear(build_dir):
+    name, password = "capture-kiwi", "Pw-of-capture-Zebra91"
+    cluster = rt.Cluster(build_dir)
+    links = captured_links(cluster)
+    capture = Capture(rt.temp_dir("ringgate-capture-"), [p for p, _ in links.values()])
+    try:
+        with cluster:
+            a = cluster.client(name)
+            expect(a.login(name, password), "login")
+            b = cluster.client("capture-peer")
+            expect(b.login("capture-peer", "peer-pw-Quince7"), "login")
+            expect(a.chat("hello from " + name), "chat")
+            expect(b.chat("hello back"), "chat")
+            a.close()
+            b.close()
+    finally:
+        capture.stop()
+    for link, (port, clear_allowed) in links.items():
+        data = capture.payloads(port)
+        rt.log("%s (port %d): %d payload bytes captured" % (link, port, len(data)))
+        assert len(data) > 200, "%s: too little captured to judge" % link
+        found = [w for w in (name, password, "peer-pw-Quince7") if w.encode() in data]
+        if clear_allowed:
+            # The capture sees what is in clear: the plain client link shows
+            # the password, so the checks below are not vacuous.
+            assert password.encode() in data, "%s: the capture missed the login" % link
+        else:
+            assert not found, "%s carries %s in clear" % (link, found)
+
+
 rt.main(cases={"relay_flip": relay_flip, "relay_replay": relay_replay,
-               "relay_reorder": relay_reorder, "relay_inject": relay_inject})
+               "relay_reorder": relay_reorder, "relay_inject": relay_inject,
+               "capture_clear": capture_clear})

@@ -178,7 +178,7 @@ static const struct net_frame_sealer link_sealer = {
 };
 
 /* The handshake is done: derive the keys and seal from now on, unless the
- * link runs plain (--link-seal off, or --insecure-no-auth: no nonces). */
+ * link runs plain (--link-seal=off, or --insecure-no-auth: no nonces). */
 static void seal_start(struct rg_link *link, const char *dialer_instance)
 {
 	const struct rg_link_config *cfg = &link->svc->cfg;
@@ -194,7 +194,7 @@ static void seal_start(struct rg_link *link, const char *dialer_instance)
 	if (cfg->rules.plain || rg_link_auth_insecure(&link->auth)) {
 		RG_WARN("%s link %s: frames are NOT sealed (%s)", cfg->peer_role,
 			NET_SESSION_PEER(link->session),
-			cfg->rules.plain ? "--link-seal off" : "--insecure-no-auth");
+			cfg->rules.plain ? "--link-seal=off" : "--insecure-no-auth");
 		return;
 	}
 	rg_link_seal_init(&link->seal, link->auth.key->key, &t, dialer);
@@ -220,7 +220,7 @@ static int open_frame(struct rg_link *link, const uint8_t *frame, size_t len,
 	if (rg_link_seal_open(&link->seal.in, link->opened, frame, len, plain_len) < 0) {
 		RG_WARN("%s link %s: sealed frame #%llu (%zu bytes) does not open: altered, "
 			"replayed, reordered or injected on the way (or the peer runs with "
-			"--link-seal off); nothing of it applied, closing the link",
+			"--link-seal=off); nothing of it applied, closing the link",
 			cfg->peer_role, NET_SESSION_PEER(link->session),
 			(unsigned long long)link->seal.in.counter, len);
 		return -EBADMSG;

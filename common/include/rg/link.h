@@ -43,7 +43,7 @@
  *      before any of it is decoded. The handshake frames themselves are
  *      plain (they carry nonces, proofs, roles and the instance name, no
  *      secret) and are bound into the keys. Off only with plain rules
- *      (--link-seal off, for benchmarks on loopback) or an insecure key.
+ *      (--link-seal=off, for benchmarks on loopback) or an insecure key.
  *
  * The link states (struct rg_link, on the session's loop thread):
  *
@@ -86,7 +86,7 @@ struct rg_link_rules {
 	uint32_t heartbeat_ms;     /* Heartbeat out every interval, once up   */
 	uint32_t dead_ms;          /* nothing heard this long: close           */
 	uint32_t handshake_ms;     /* not authenticated this long: close       */
-	bool plain;                /* frames NOT sealed (--link-seal off)      */
+	bool plain;                /* frames NOT sealed (--link-seal=off)      */
 };
 
 /* The rules of the settings an options table read (rg/options.h). */

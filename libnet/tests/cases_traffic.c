@@ -133,11 +133,10 @@ void test_send_order_threads(void)
  * frames enter the send queue, whichever thread sent them: the test's
  * sealer flips the body's bits and appends a per-session counter, and the
  * reader finds the counters 0, 1, 2, ... with frames of two sending
- * threads (net_send_to, net_session_send_frame) and of the loop (echoes)
- * interleaved. Raw bytes would bypass the seal: refused, and a posted one
+ * threads (send_order_threads' senders: net_send_to, net_session_send_frame)
+ * and of the loop (echoes) interleaved. Raw bytes would bypass the seal: refused, and a posted one
  * ends the session.
  */
-#define SEALED_SENDS 2000
 #define SEALED_ECHOES 100
 
 static void test_seal(struct net_session *s, uint8_t *out, const uint8_t *body, size_t len)
@@ -166,24 +165,6 @@ static const struct net_session_ops sealed_ops = {
 	.on_disconnected = record_disconnected,
 };
 
-static void *sealed_sender(void *arg)
-{
-	struct sender *sd = arg;
-	net_session_id id = net_session_get_id(sd->s);
-
-	for (uint32_t seq = 0; seq < SEALED_SENDS; seq++) {
-		uint32_t body[2] = { (uint32_t)sd->index, seq };
-		int err;
-
-		do {
-			err = sd->index ? net_session_send_frame(sd->s, body, sizeof(body))
-					: net_send_to(sd->rt, id, body, sizeof(body));
-		} while (err == -ENOMEM);
-		CHECK(err == 0);
-	}
-	return NULL;
-}
-
 void test_frame_sealer(void)
 {
 	struct net_runtime *rt = test_runtime(2);
@@ -195,21 +176,22 @@ void test_frame_sealer(void)
 	pthread_t threads[2];
 	uint32_t next[2] = { 0 }, echoes = 0;
 	uint8_t got[64];
+	uint32_t body[8];
 
 	WAIT_UNTIL(atomic_load(&seen.session) != NULL, 3000);
 	CHECK(atomic_load(&seen.session) != NULL);
 	for (int i = 0; i < 2; i++) {
 		senders[i] = (struct sender){ rt, atomic_load(&seen.session), i };
-		CHECK(pthread_create(&threads[i], NULL, sealed_sender, &senders[i]) == 0);
+		CHECK(pthread_create(&threads[i], NULL, sender_main, &senders[i]) == 0);
 	}
 	for (uint32_t i = 0; i < SEALED_ECHOES; i++) {
 		uint8_t frame[8] = { 3, 'e', 'c', (uint8_t)i };
 
 		CHECK(test_write_all(fd, frame, 4) == 0);
 	}
-	for (uint32_t n = 0; n < 2 * SEALED_SENDS + SEALED_ECHOES; n++) {
+	for (uint32_t n = 0; n < 2 * SENDS_PER_THREAD + SEALED_ECHOES; n++) {
 		long len = test_read_frame(fd, got, sizeof(got), 10000);
-		uint32_t counter, body[2];
+		uint32_t counter;
 
 		CHECK(len >= 4);
 		memcpy(&counter, got + len - 4, sizeof(counter));
@@ -224,6 +206,7 @@ void test_frame_sealer(void)
 		CHECK(len - 4 == sizeof(body));
 		memcpy(body, got, sizeof(body));
 		CHECK(body[0] < 2 && body[1] == next[body[0]]);
+		CHECK(body[7] == body[1] * 31u + 7u);
 		next[body[0]]++;
 	}
 	CHECK(echoes == SEALED_ECHOES);

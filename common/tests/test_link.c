@@ -4,7 +4,8 @@
  * dialer with the gateway <-> gamesrv envelopes), or one end is a plain
  * socket driven by the test to play a peer that misbehaves. The proofs of
  * the handshake (rg/link_auth.h) are checked first on their own. Each
- * case is one CTest test: `test_link <case>`.
+ * case is one CTest test: `test_link <case>`. Once up, links seal their
+ * frames (rg/link_seal.h); the raw peer seals and opens its own alike.
  *
  * Times are chosen so that every check has a wide margin: a deadline of
  * 200 ms is checked as "closed after at least 150 ms and within 3 s".

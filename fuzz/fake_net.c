@@ -44,6 +44,7 @@ struct net_session {
 	enum net_reason reason;
 	unsigned refs;
 	size_t max_frame;     /* net_session_set_max_frame; <= the service's   */
+	const struct net_frame_sealer *sealer; /* net_session_set_sealer        */
 	char peer[32];
 };
 
@@ -360,10 +361,22 @@ static uint8_t *outbox_add(struct net_session *s, const void *data, size_t len, 
 	return sent.bytes;
 }
 
+/* A frame for the outbox, through the session's sealer as libnet does. */
+static void outbox_frame(struct net_session *s, const void *body, size_t len)
+{
+	if (!s->sealer) {
+		outbox_add(s, body, len, true);
+		return;
+	}
+	s->sealer->seal(s, outbox_add(s, NULL, len + s->sealer->overhead, true), body, len);
+}
+
 int net_session_send(struct net_session *s, const void *data, size_t len)
 {
 	if (!net_session_connected(s))
 		return -ENOTCONN;
+	if (s->sealer)
+		return -EPERM;
 	outbox_add(s, data, len, false);
 	return 0;
 }
@@ -372,8 +385,13 @@ int net_session_send_frame(struct net_session *s, const void *body, size_t len)
 {
 	if (!net_session_connected(s))
 		return -ENOTCONN;
-	outbox_add(s, body, len, true);
+	outbox_frame(s, body, len);
 	return 0;
+}
+
+void net_session_set_sealer(struct net_session *s, const struct net_frame_sealer *sealer)
+{
+	s->sealer = sealer;
 }
 
 void net_session_set_max_frame(struct net_session *s, size_t max_frame)
@@ -417,7 +435,7 @@ int net_send_to(struct net_runtime *rt, net_session_id id, const void *body, siz
 		return -EINVAL;
 	s = fake_net_find(id);
 	if (s && net_session_connected(s))
-		outbox_add(s, body, len, true);
+		outbox_frame(s, body, len);
 	return 0; /* a session that has gone drops it, as libnet does */
 }
 

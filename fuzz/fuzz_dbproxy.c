@@ -194,7 +194,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct fuzz_input in = { data, size, 0 };
 	struct dbp_service_config cfg = {
 		.host = "127.0.0.1", .max_links = 64, .pending_max = 16, .pending_per_addr = 4,
-		.rules = { .heartbeat_ms = 1000, .dead_ms = 5000, .handshake_ms = 2000 },
+		.rules = FUZZ_PLAIN_RULES,
 		/* Never dereferenced: this file's stubs stand for them. */
 		.writer = (struct dbp_writer *)&work, .auth = (struct dbp_auth *)&work,
 	};

@@ -273,13 +273,13 @@ static void setup(struct harness *h)
 	};
 	struct gate_service_config gate_cfg = {
 		.host = "127.0.0.1", .max_gateways = 64, .pending_max = 16, .pending_per_addr = 4,
-		.rules = { .heartbeat_ms = 1000, .dead_ms = 5000, .handshake_ms = 2000 },
+		.rules = FUZZ_PLAIN_RULES,
 		.max_frame = INTERNAL_MAX_FRAME, .decode_limit = 4u * INTERNAL_MAX_FRAME,
 		.link_key = h->key,
 	};
 	struct db_service_config db_cfg = {
 		.host = "127.0.0.1", .port = 7702, .instance = "gamesrv-fuzz",
-		.rules = { .heartbeat_ms = 1000, .dead_ms = 5000, .handshake_ms = 2000 },
+		.rules = FUZZ_PLAIN_RULES,
 		.max_frame = INTERNAL_MAX_FRAME,
 		.decode_limit = 4u * INTERNAL_MAX_FRAME, .link_key = h->key,
 	};

@@ -163,6 +163,7 @@ static void setup(struct harness *h, const struct rg_link_key *key)
 	h->gw.cfg.common.log_level = "error";
 	h->gw.cfg.socket_send_buffer = 0; /* the fake network has no kernel buffer */
 	h->gw.cfg.common.admin_port = 0;
+	h->gw.cfg.link.seal = false; /* see FUZZ_PLAIN_RULES */
 	h->gw.link_key = *key;
 	FUZZ_CHECK(net_runtime_create(NULL, &h->gw.rt) == 0);
 	FUZZ_CHECK(gw_metrics_init(&h->gw) == 0);

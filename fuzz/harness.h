@@ -42,6 +42,15 @@ bool fuzz_next(struct fuzz_input *in, uint8_t *op /* OUT */, const uint8_t **byt
 uint8_t fuzz_byte(const uint8_t *bytes, size_t len, size_t i);
 
 /*
+ * The link rules of the process targets: the usual timings, frames not
+ * sealed, so the fuzzer's bytes reach the message handling instead of all
+ * failing to open. The sealed-frame decoder has its own target
+ * (fuzz_seal.c); links open through the real handshake either way.
+ */
+#define FUZZ_PLAIN_RULES \
+	{ .heartbeat_ms = 1000, .dead_ms = 5000, .handshake_ms = 2000, .plain = true }
+
+/*
  * Set up once per process: logs off (FUZZ_LOG=debug|info|warn|error turns
  * them on), libsodium initialised. Returns the cluster key the targets use
  * (a fixed key: the fuzzer plays the processes' peers, which know it).

@@ -237,6 +237,29 @@ def dbproxy_corpus():
     }
 
 
+# ---- seal: records [op][len][bytes]; op & 7: 0 send, 1 raw, 2 flip, 3 replay,
+# 4 lose, 5 stream, 6/7 rekey and send; op & 0x80: open in place -----------
+
+def seal_corpus():
+    login = i.GateToGame(request=i.ClientRequest(session=sid(1), message=LOGIN))
+    body = login.SerializeToString()
+    return {
+        "send_one": rec(0, body),
+        "send_many": b"".join(rec(n & 0x80, body) for n in range(8)),
+        "empty_frames": rec(0) + rec(0x80) + rec(0),
+        "forged": rec(1, body + b"\x00" * 16) + rec(0, body),
+        "short_forgery": rec(1, b"\x01\x02\x03"),
+        "flip": rec(0, body) + rec(2, b"\x05\x00" + body),
+        "flip_tag": rec(2, b"\xff\x01"),
+        "replay": rec(0, body) + rec(3) + rec(0x83),
+        "lost_then_more": rec(0, body) + rec(4, body) + rec(0, body) + rec(0x80, body),
+        "stream": rec(5, varint(len(body)) + body + varint(3) + b"abc" + varint(300)),
+        "stream_bad_varint": rec(5, b"\xff" * 12),
+        "rekey": rec(4, body) + rec(6, body) + rec(0, body) + rec(7),
+        "big": rec(0, b"\x5a" * 60000),
+    }
+
+
 def write(out_dir, target, inputs):
     d = os.path.join(out_dir, target)
     os.makedirs(d, exist_ok=True)
@@ -249,6 +272,7 @@ def write(out_dir, target, inputs):
 def main():
     out_dir = sys.argv[1] if len(sys.argv) > 1 else os.path.join(HERE, "corpus")
     write(out_dir, "frame", frame_corpus())
+    write(out_dir, "seal", seal_corpus())
     write(out_dir, "gateway", gateway_corpus())
     write(out_dir, "gamesrv", gamesrv_corpus())
     write(out_dir, "dbproxy", dbproxy_corpus())

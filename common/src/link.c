@@ -25,6 +25,7 @@
 
 #include "internal.pb-c.h"
 #include "rg/clock.h"
+#include "rg/link_seal.h"
 #include "rg/log.h"
 
 /* Room for an outgoing envelope built on the stack; checked at init. */
@@ -60,6 +61,10 @@ struct rg_link {
 	bool process_connected;       /* ops->on_connected succeeded: owe on_down */
 	const uint8_t *frame;         /* the frame on_message is handling,    */
 	size_t frame_len;             /* for rg_link_frame_has_nul; else NULL */
+	bool sealed;                  /* up, and frames are sealed both ways  */
+	struct rg_link_seal seal;     /* the keys and counters, when sealed   */
+	uint8_t *opened;              /* an opened frame's plaintext; grows   */
+	size_t opened_cap;            /* to the largest frame received        */
 	max_align_t user[];           /* the process's cfg.user_size bytes    */
 };
 
@@ -142,15 +147,100 @@ static const void *body_of(const struct rg_link_service *svc, const ProtobufCMes
 	return *(void *const *)((const char *)msg + f->offset);
 }
 
+/* ---- sealing ------------------------------------------------------------- */
+
+/*
+ * Where frames are sealed. Every frame a link end sends after its
+ * handshake is sealed here, on the link's loop thread, so the counter
+ * nonce follows the order of the send queue (and so the wire):
+ *   - rg_link_send (this module's frames, and the process's on the loop)
+ *     reserves the frame in the send queue, packs into it and seals it in
+ *     place: no copy at all;
+ *   - net_send_to / net_session_send_frame, from any thread (the processes'
+ *     replies and requests from their worker or game threads), go through
+ *     libnet's frame sealer, which calls seal_hook when the frame enters
+ *     the queue on the loop thread; the seal writes straight into the
+ *     queue, in place of the copy libnet would make anyway.
+ * Sealing on the caller's thread instead (under a lock per link) would
+ * not do: a frame posted from another thread is queued later than one
+ * sent on the loop meanwhile, so its counter would arrive out of order.
+ */
+static void seal_hook(struct net_session *s, uint8_t *out, const uint8_t *body, size_t len)
+{
+	struct rg_link *link = net_session_user(s);
+
+	rg_link_seal_frame(&link->seal.out, out, body, len);
+}
+
+static const struct net_frame_sealer link_sealer = {
+	.overhead = RG_LINK_SEAL_OVERHEAD,
+	.seal = seal_hook,
+};
+
+/* The handshake is done: derive the keys and seal from now on, unless the
+ * link runs plain (--link-seal=off, or --insecure-no-auth: no nonces). */
+static void seal_start(struct rg_link *link, const char *dialer_instance)
+{
+	const struct rg_link_config *cfg = &link->svc->cfg;
+	bool dialer = cfg->side == RG_LINK_DIALER;
+	struct rg_link_transcript t = {
+		.acceptor_nonce = link->auth.acceptor_nonce,
+		.dialer_nonce = link->auth.dialer_nonce,
+		.dialer_role = dialer ? cfg->role : cfg->peer_role,
+		.acceptor_role = dialer ? cfg->peer_role : cfg->role,
+		.instance = dialer_instance,
+	};
+
+	if (cfg->rules.plain || rg_link_auth_insecure(&link->auth)) {
+		RG_WARN("%s link %s: frames are NOT sealed (%s)", cfg->peer_role,
+			NET_SESSION_PEER(link->session),
+			cfg->rules.plain ? "--link-seal=off" : "--insecure-no-auth");
+		return;
+	}
+	rg_link_seal_init(&link->seal, link->auth.key->key, &t, dialer);
+	link->sealed = true;
+	net_session_set_sealer(link->session, &link_sealer);
+}
+
+/* Open a sealed frame into link->opened; returns 0 (*plain, *plain_len
+ * set) or -errno, logged: any failure closes the link. */
+static int open_frame(struct rg_link *link, const uint8_t *frame, size_t len,
+		      const uint8_t **plain /* OUT */, size_t *plain_len /* OUT */)
+{
+	const struct rg_link_config *cfg = &link->svc->cfg;
+
+	if (len > link->opened_cap) {
+		uint8_t *grown = realloc(link->opened, len);
+
+		if (!grown)
+			return -ENOMEM;
+		link->opened = grown;
+		link->opened_cap = len;
+	}
+	if (rg_link_seal_open(&link->seal.in, link->opened, frame, len, plain_len) < 0) {
+		RG_WARN("%s link %s: sealed frame #%llu (%zu bytes) does not open: altered, "
+			"replayed, reordered or injected on the way (or the peer runs with "
+			"--link-seal=off); nothing of it applied, closing the link",
+			cfg->peer_role, NET_SESSION_PEER(link->session),
+			(unsigned long long)link->seal.in.counter, len);
+		return -EBADMSG;
+	}
+	*plain = link->opened;
+	return 0;
+}
+
 int rg_link_send(struct rg_link *link, const ProtobufCMessage *m)
 {
 	size_t len = protobuf_c_message_get_packed_size(m);
+	size_t extra = link->sealed ? RG_LINK_SEAL_OVERHEAD : 0;
 	int err = 0;
-	uint8_t *frame = net_session_reserve_frame(link->session, len, &err);
+	uint8_t *frame = net_session_reserve_frame(link->session, len + extra, &err);
 
 	if (!frame)
 		return err < 0 ? err : -ENOMEM;
 	protobuf_c_message_pack(m, frame);
+	if (link->sealed) /* reserved frames bypass libnet's sealer: seal here */
+		rg_link_seal_frame(&link->seal.out, frame, frame, len);
 	return 0;
 }
 
@@ -371,12 +461,14 @@ static void arm(struct rg_link *link, uint64_t now)
 	net_timer_start(link->timer, due > now ? due - now : 1, 0);
 }
 
-/* Authenticated: lift the frame limit, start heartbeats, tell the process. */
-static int link_up(struct rg_link *link)
+/* Authenticated: seal, lift the frame limit, start heartbeats, tell the
+ * process. dialer_instance is the instance name the dialer's Hello carried. */
+static int link_up(struct rg_link *link, const char *dialer_instance)
 {
 	const struct rg_link_ops *ops = link->svc->cfg.ops;
 	uint64_t now = net_loop_now(net_session_loop(link->session));
 
+	seal_start(link, dialer_instance);
 	link->up = true;
 	link->last_sent_ms = now;
 	arm(link, now);
@@ -411,7 +503,7 @@ static int on_hello(struct rg_link *link, const Ringgate__Internal__Hello *hello
 		return rc;
 	RG_INFO("%s link %s ready (instance \"%.64s\")", cfg->peer_role, peer, hello->instance);
 	rc = send_hello_reply(link, proof);
-	return rc < 0 ? rc : link_up(link);
+	return rc < 0 ? rc : link_up(link, hello->instance);
 }
 
 /* Dialer: the acceptor's HelloReply. */
@@ -431,7 +523,7 @@ static int on_hello_reply(struct rg_link *link, const Ringgate__Internal__HelloR
 			cfg->peer_role, peer);
 		return -EACCES;
 	}
-	return link_up(link);
+	return link_up(link, cfg->instance);
 }
 
 /* Dialer: the acceptor's AuthChallenge; answer it with Hello and our proof. */
@@ -583,6 +675,11 @@ static int on_frame(struct net_session *s, const uint8_t *frame, size_t len)
 	uint32_t body;
 	int rc;
 
+	if (link->sealed) {
+		rc = open_frame(link, frame, len, &frame, &len);
+		if (rc < 0)
+			return rc;
+	}
 	link->last_heard_ms = net_loop_now(net_session_loop(s));
 	if (ops->decode_into) {
 		alloc = ops->decode_into(link, svc->cfg.decode_limit, &token);
@@ -635,6 +732,9 @@ static void on_disconnected(struct net_session *s, enum net_reason reason)
 	if (link->process_connected && svc->cfg.ops->on_down)
 		svc->cfg.ops->on_down(link, link->up, reason);
 	rg_pb_arena_fini(&link->arena);
+	rg_link_seal_wipe(&link->seal);
+	free(link->opened);
+	link->opened = NULL;
 }
 
 static const struct net_session_ops link_ops = {
@@ -719,7 +819,8 @@ struct rg_link_rules rg_link_rules_of(const struct rg_link_options *o)
 {
 	return (struct rg_link_rules){ .heartbeat_ms = (uint32_t)o->heartbeat_ms,
 				       .dead_ms = (uint32_t)o->dead_ms,
-				       .handshake_ms = (uint32_t)o->handshake_ms };
+				       .handshake_ms = (uint32_t)o->handshake_ms,
+				       .plain = !o->seal };
 }
 
 struct net_session *rg_link_session(const struct rg_link *link)

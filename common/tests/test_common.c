@@ -1,6 +1,6 @@
 /*
  * test_common.c: unit tests of the common library (calls table, options,
- * log level names, protobuf arena, metrics). Each case is run as
+ * log level names, protobuf arena, metrics, the links' frame seal). Each case is run as
  * its own CTest test: `test_common <case>`.
  */
 #define _POSIX_C_SOURCE 200809L
@@ -14,6 +14,8 @@
 
 #include "check.h"
 #include "rg/calls.h"
+#include "rg/link_auth.h"
+#include "rg/link_seal.h"
 #include "rg/log.h"
 #include "rg/metrics.h"
 #include "rg/options.h"
@@ -809,6 +811,192 @@ static void metrics_threads(void)
 	rg_metrics_destroy(m);
 }
 
+/* ---- link seal (rg/link_seal.h), without libnet ----------------------------- */
+
+/* A dialer's and an acceptor's seal of one handshake (fresh nonces). */
+struct seal_pair {
+	uint8_t nonce_a[RG_LINK_NONCE_BYTES], nonce_d[RG_LINK_NONCE_BYTES];
+	struct rg_link_key key;
+	struct rg_link_seal dialer, acceptor;
+};
+
+static void seal_transcript(const struct seal_pair *p, const char *instance,
+			    struct rg_link_transcript *t /* OUT */)
+{
+	*t = (struct rg_link_transcript){ .acceptor_nonce = p->nonce_a,
+					  .dialer_nonce = p->nonce_d,
+					  .dialer_role = "gateway",
+					  .acceptor_role = "gamesrv",
+					  .instance = instance };
+}
+
+static void seal_pair_init(struct seal_pair *p)
+{
+	struct rg_link_transcript t;
+
+	rg_log_init("test_common", RG_LOG_ERROR);
+	/* The insecure set-up initialises libsodium; the key is made real. */
+	CHECK(rg_link_key_setup(NULL, true, &p->key) == 0);
+	memset(p->key.key, 0x42, sizeof(p->key.key));
+	for (size_t i = 0; i < RG_LINK_NONCE_BYTES; i++) {
+		p->nonce_a[i] = (uint8_t)i;
+		p->nonce_d[i] = (uint8_t)(0xa0 + i);
+	}
+	seal_transcript(p, "gw-1", &t);
+	rg_link_seal_init(&p->dialer, p->key.key, &t, true);
+	rg_link_seal_init(&p->acceptor, p->key.key, &t, false);
+}
+
+/* Seal text as the next frame of d into buf; returns the sealed length. */
+static size_t seal_text(struct rg_link_seal_dir *d, const char *text, uint8_t *buf)
+{
+	size_t len = strlen(text);
+
+	rg_link_seal_frame(d, buf, (const uint8_t *)text, len);
+	return len + RG_LINK_SEAL_OVERHEAD;
+}
+
+/* True when frame[0..len) opens as the next frame of d and reads text. */
+static bool opens_as(struct rg_link_seal_dir *d, const uint8_t *frame, size_t len,
+		     const char *text)
+{
+	uint8_t out[256];
+	size_t out_len = 0;
+
+	return rg_link_seal_open(d, out, frame, len, &out_len) == 0 &&
+	       out_len == strlen(text) && memcmp(out, text, out_len) == 0;
+}
+
+/* Both directions, in order, in place and not, an empty frame too; the
+ * plaintext is not on the wire; the same text sealed twice differs. */
+static void seal_round_trip(void)
+{
+	struct seal_pair p;
+	uint8_t a[256], b[256];
+	size_t la, lb;
+
+	seal_pair_init(&p);
+	la = seal_text(&p.dialer.out, "password=hunter2", a);
+	lb = seal_text(&p.dialer.out, "password=hunter2", b);
+	CHECK(la == lb && memcmp(a, b, la) != 0); /* another nonce */
+	for (size_t i = 0; i + 7 <= la; i++)
+		CHECK(memcmp(a + i, "hunter2", 7) != 0);
+	CHECK(opens_as(&p.acceptor.in, a, la, "password=hunter2"));
+	CHECK(opens_as(&p.acceptor.in, b, lb, "password=hunter2"));
+	CHECK(p.dialer.out.counter == 2 && p.acceptor.in.counter == 2);
+	la = seal_text(&p.acceptor.out, "", a);
+	CHECK(la == RG_LINK_SEAL_OVERHEAD && opens_as(&p.dialer.in, a, la, ""));
+	/* In place both ways. */
+	memcpy(a, "in place", 8);
+	rg_link_seal_frame(&p.acceptor.out, a, a, 8);
+	CHECK(rg_link_seal_open(&p.dialer.in, a, a, 8 + RG_LINK_SEAL_OVERHEAD, &la) == 0);
+	CHECK(la == 8 && memcmp(a, "in place", 8) == 0);
+	rg_link_seal_wipe(&p.dialer);
+	CHECK(p.dialer.out.counter == 0 && p.dialer.out.key[0] == 0);
+}
+
+/* Any one bit flipped anywhere fails; a failed open leaves the counter,
+ * so the genuine frame still opens after it. */
+static void seal_tamper(void)
+{
+	struct seal_pair p;
+	uint8_t frame[256], bad[256];
+	size_t len;
+
+	seal_pair_init(&p);
+	len = seal_text(&p.dialer.out, "earn 100", frame);
+	for (size_t bit = 0; bit < 8 * len; bit++) {
+		memcpy(bad, frame, len);
+		bad[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+		CHECK(!opens_as(&p.acceptor.in, bad, len, "earn 100"));
+		CHECK(p.acceptor.in.counter == 0);
+	}
+	CHECK(opens_as(&p.acceptor.in, frame, len, "earn 100"));
+}
+
+/* A replayed frame, a frame out of order, and a frame sealed for the other
+ * direction all fail. */
+static void seal_replay_reorder(void)
+{
+	struct seal_pair p;
+	uint8_t f0[64], f1[64], f2[64], back[64];
+	size_t l0, l1, l2, lb;
+
+	seal_pair_init(&p);
+	l0 = seal_text(&p.dialer.out, "zero", f0);
+	l1 = seal_text(&p.dialer.out, "one", f1);
+	l2 = seal_text(&p.dialer.out, "two", f2);
+	lb = seal_text(&p.acceptor.out, "zero", back);
+	CHECK(!opens_as(&p.acceptor.in, f1, l1, "one"));    /* 1 before 0 */
+	CHECK(!opens_as(&p.acceptor.in, back, lb, "zero")); /* reflected */
+	CHECK(opens_as(&p.acceptor.in, f0, l0, "zero"));
+	CHECK(!opens_as(&p.acceptor.in, f0, l0, "zero"));   /* replayed */
+	CHECK(!opens_as(&p.acceptor.in, f2, l2, "two"));    /* 1 skipped */
+	CHECK(opens_as(&p.acceptor.in, f1, l1, "one"));
+	CHECK(opens_as(&p.acceptor.in, f2, l2, "two"));
+}
+
+/* Keys from another cluster secret, or from a transcript that differs in
+ * anything (a nonce, the instance, a role), open nothing. */
+static void seal_wrong_key(void)
+{
+	struct seal_pair p;
+	struct rg_link_transcript t;
+	struct rg_link_seal other;
+	unsigned char key[RG_LINK_KEY_BYTES];
+	uint8_t frame[64];
+	size_t len;
+
+	seal_pair_init(&p);
+	len = seal_text(&p.dialer.out, "hello", frame);
+
+	memcpy(key, p.key.key, sizeof(key));
+	key[0] ^= 1;
+	seal_transcript(&p, "gw-1", &t);
+	rg_link_seal_init(&other, key, &t, false);
+	CHECK(!opens_as(&other.in, frame, len, "hello"));
+
+	seal_transcript(&p, "gw-2", &t);           /* the Hello's instance altered */
+	rg_link_seal_init(&other, p.key.key, &t, false);
+	CHECK(!opens_as(&other.in, frame, len, "hello"));
+
+	seal_transcript(&p, "gw-1", &t);
+	t.acceptor_role = "dbproxy";
+	rg_link_seal_init(&other, p.key.key, &t, false);
+	CHECK(!opens_as(&other.in, frame, len, "hello"));
+
+	p.nonce_d[5] ^= 1;
+	seal_transcript(&p, "gw-1", &t);
+	rg_link_seal_init(&other, p.key.key, &t, false);
+	CHECK(!opens_as(&other.in, frame, len, "hello"));
+	p.nonce_d[5] ^= 1;
+
+	/* Role and instance are length-prefixed: moving a byte between them
+	 * is another transcript. */
+	seal_transcript(&p, "gw-1", &t);
+	t.acceptor_role = "gamesrvg";
+	t.instance = "w-1";
+	rg_link_seal_init(&other, p.key.key, &t, false);
+	CHECK(!opens_as(&other.in, frame, len, "hello"));
+
+	CHECK(opens_as(&p.acceptor.in, frame, len, "hello"));
+}
+
+/* Shorter than the tag, or cut anywhere: -EBADMSG, the counter kept. */
+static void seal_truncated(void)
+{
+	struct seal_pair p;
+	uint8_t frame[64], out[64];
+	size_t len, out_len;
+
+	seal_pair_init(&p);
+	len = seal_text(&p.dialer.out, "a frame", frame);
+	for (size_t cut = 0; cut < len; cut++)
+		CHECK(rg_link_seal_open(&p.acceptor.in, out, frame, cut, &out_len) == -EBADMSG);
+	CHECK(p.acceptor.in.counter == 0);
+	CHECK(opens_as(&p.acceptor.in, frame, len, "a frame"));
+}
+
 static const struct test_case cases[] = {
 	{ "calls_complete", calls_complete },
 	{ "calls_expire", calls_expire },
@@ -827,6 +1015,11 @@ static const struct test_case cases[] = {
 	{ "throttle_bucket", throttle_bucket },
 	{ "throttle_backoff", throttle_backoff },
 	{ "throttle_bounded", throttle_bounded },
+	{ "seal_round_trip", seal_round_trip },
+	{ "seal_tamper", seal_tamper },
+	{ "seal_replay_reorder", seal_replay_reorder },
+	{ "seal_wrong_key", seal_wrong_key },
+	{ "seal_truncated", seal_truncated },
 	{ "pb_budget_bounded", pb_budget_bounded },
 	{ "peer_clock_age", peer_clock_age },
 	{ "metrics_render", metrics_render },

@@ -4,7 +4,8 @@
  * dialer with the gateway <-> gamesrv envelopes), or one end is a plain
  * socket driven by the test to play a peer that misbehaves. The proofs of
  * the handshake (rg/link_auth.h) are checked first on their own. Each
- * case is one CTest test: `test_link <case>`.
+ * case is one CTest test: `test_link <case>`. Once up, links seal their
+ * frames (rg/link_seal.h); the raw peer seals and opens its own alike.
  *
  * Times are chosen so that every check has a wide margin: a deadline of
  * 200 ms is checked as "closed after at least 150 ms and within 3 s".
@@ -31,6 +32,7 @@
 #include "internal.pb-c.h"
 #include "rg/clock.h"
 #include "rg/link.h"
+#include "rg/link_seal.h"
 #include "rg/log.h"
 
 #define WAIT_MS 5000
@@ -48,6 +50,13 @@ struct events {
 };
 
 static struct events ev;
+
+/* The dialer's session id once up, for net_send_to from the test thread. */
+static _Atomic net_session_id dial_id;
+
+/* A raw peer's seal, once raw_handshake has made the link up. */
+static struct rg_link_seal raw_seal;
+static bool raw_sealed;
 
 struct fixture {
 	struct net_runtime *rt;
@@ -99,6 +108,7 @@ static int on_up(struct rg_link *link)
 			;
 		return 0;
 	}
+	atomic_store(&dial_id, net_session_get_id(rg_link_session(link)));
 	/* The dialer speaks first once up: a ClientGone for session 7. */
 	gone.session = 7;
 	out.body_case = RINGGATE__INTERNAL__GATE_TO_GAME__BODY_GONE;
@@ -275,7 +285,8 @@ static void fixture_init(struct fixture *f, bool insecure)
 
 static struct rg_link_rules rules(uint32_t heartbeat, uint32_t dead, uint32_t handshake)
 {
-	return (struct rg_link_rules){ heartbeat, dead, handshake };
+	return (struct rg_link_rules){ .heartbeat_ms = heartbeat, .dead_ms = dead,
+				       .handshake_ms = handshake };
 }
 
 /* The acceptor ("gamesrv", taking "gateway" dialers) on a free port. */
@@ -378,13 +389,26 @@ static void raw_send(int fd, const void *data, size_t len)
 	CHECK(send(fd, data, len, MSG_NOSIGNAL) == (ssize_t)len);
 }
 
+/* m as one frame in buf (sealed once the raw link is up); returns its
+ * length, header included. */
+static size_t raw_frame(const ProtobufCMessage *m, uint8_t buf[1024])
+{
+	size_t len = protobuf_c_message_get_packed_size(m);
+	size_t extra = raw_sealed ? RG_LINK_SEAL_OVERHEAD : 0;
+	size_t hdr = net_varint_encode(len + extra, buf);
+
+	CHECK(hdr + len + extra <= 1024);
+	protobuf_c_message_pack(m, buf + hdr);
+	if (raw_sealed)
+		rg_link_seal_frame(&raw_seal.out, buf + hdr, buf + hdr, len);
+	return hdr + len + extra;
+}
+
 static void raw_send_msg(int fd, const ProtobufCMessage *m)
 {
 	uint8_t buf[1024];
-	size_t hdr = net_varint_encode(protobuf_c_message_get_packed_size(m), buf);
-	size_t len = protobuf_c_message_pack(m, buf + hdr);
 
-	raw_send(fd, buf, hdr + len);
+	raw_send(fd, buf, raw_frame(m, buf));
 }
 
 /* Read exactly len bytes; false on EOF or reset. A timeout fails the case. */
@@ -424,6 +448,8 @@ static ProtobufCMessage *raw_read_msg(int fd, const ProtobufCMessageDescriptor *
 	}
 	if (!raw_read(fd, body, body_len))
 		return NULL;
+	if (raw_sealed)
+		CHECK(rg_link_seal_open(&raw_seal.in, body, body, body_len, &body_len) == 0);
 	m = protobuf_c_message_unpack(desc, NULL, body_len, body);
 	CHECK(m);
 	return m;
@@ -476,7 +502,8 @@ static void raw_read_challenge(int fd, uint8_t nonce[RG_LINK_NONCE_BYTES])
 	protobuf_c_message_free_unpacked(&m->base, NULL);
 }
 
-/* As a gateway: answer the challenge with a right Hello, read HelloReply. */
+/* As a gateway: answer the challenge with a right Hello, read HelloReply;
+ * from then on raw frames are sealed both ways, as the module's. */
 static void raw_handshake(int fd, const struct rg_link_key *key)
 {
 	struct rg_link_auth auth;
@@ -486,6 +513,7 @@ static void raw_handshake(int fd, const struct rg_link_key *key)
 	Ringgate__Internal__Hello hello = RINGGATE__INTERNAL__HELLO__INIT;
 	Ringgate__Internal__GameToGate *reply;
 
+	raw_sealed = false; /* the handshake itself is plain */
 	raw_read_challenge(fd, challenge);
 	CHECK(rg_link_auth_dial(&auth, key));
 	CHECK(rg_link_auth_answer(&auth, challenge, sizeof(challenge), "gateway", nonce, proof) == 0);
@@ -501,6 +529,14 @@ static void raw_handshake(int fd, const struct rg_link_key *key)
 	CHECK(rg_link_auth_check_acceptor(&auth, reply->hello->role, reply->hello->proof.data,
 					  reply->hello->proof.len));
 	protobuf_c_message_free_unpacked(&reply->base, NULL);
+	rg_link_seal_init(&raw_seal, key->key,
+			  &(struct rg_link_transcript){ .acceptor_nonce = challenge,
+							.dialer_nonce = nonce,
+							.dialer_role = "gateway",
+							.acceptor_role = "gamesrv",
+							.instance = "raw" },
+			  true);
+	raw_sealed = true;
 }
 
 /* ---- cases: both ends are the module ---------------------------------------- */
@@ -749,6 +785,101 @@ static void link_heartbeats_and_dead_peer(void)
 	fixture_fini(&f);
 }
 
+/* Frames sent from another thread (net_send_to, posted to the loop) and
+ * on the loop (replies, heartbeats every 5 ms) interleave: each is sealed
+ * when it enters the send queue, so the counters follow the wire and every
+ * frame opens. */
+static void link_sealed_from_threads(void)
+{
+	enum { N = 300 };
+	struct fixture f;
+	Ringgate__Internal__GateToGame out = RINGGATE__INTERNAL__GATE_TO_GAME__INIT;
+	Ringgate__Internal__ClientGone gone = RINGGATE__INTERNAL__CLIENT_GONE__INIT;
+	uint8_t buf[64];
+	size_t len;
+
+	fixture_init(&f, false);
+	start_pair_up(&f, rules(5, 2000, 1000), "test");
+	CHECK(wait_for(&ev.messages[DIAL], 1));
+	gone.session = 7;
+	out.body_case = RINGGATE__INTERNAL__GATE_TO_GAME__BODY_GONE;
+	out.gone = &gone;
+	len = protobuf_c_message_pack(&out.base, buf);
+	for (int i = 0; i < N; i++) {
+		CHECK(net_send_to(f.rt, atomic_load(&dial_id), buf, len) == 0);
+		if (i % 16 == 0)
+			sleep_ms(1);
+	}
+	CHECK(wait_for(&ev.messages[ACC], N + 1) && wait_for(&ev.messages[DIAL], N + 1));
+	CHECK(atomic_load(&ev.down[ACC]) == 0 && atomic_load(&ev.down[DIAL]) == 0);
+	fixture_fini(&f);
+}
+
+/* How a raw peer spoils its second sealed frame. */
+enum spoil { FLIP_BIT, REPLAY, SKIP_ONE, INJECT_PLAIN, TRUNCATE };
+
+/* A raw gateway, up and sealed, sends one good ClientGone (applied), then
+ * a spoiled one: the acceptor closes the link at once and applies nothing
+ * of it (its on_message never runs again). */
+static void link_sealed_tamper(void)
+{
+	static const enum spoil spoils[] = { FLIP_BIT, REPLAY, SKIP_ONE, INJECT_PLAIN, TRUNCATE };
+	struct fixture f;
+	uint16_t port;
+
+	fixture_init(&f, false);
+	port = start_acceptor(&f, rules(50, 2000, 1000), 8, 8, 8);
+	for (size_t i = 0; i < sizeof(spoils) / sizeof(spoils[0]); i++) {
+		Ringgate__Internal__GateToGame out = RINGGATE__INTERNAL__GATE_TO_GAME__INIT;
+		Ringgate__Internal__ClientGone gone = RINGGATE__INTERNAL__CLIENT_GONE__INIT;
+		uint8_t good[1024], bad[1024];
+		size_t good_len, bad_len;
+		int fd = raw_dial(port, "127.0.0.1");
+		uint64_t t0;
+
+		raw_handshake(fd, &f.key);
+		CHECK(wait_for(&ev.up[ACC], (int)i + 1));
+		gone.session = 7;
+		out.body_case = RINGGATE__INTERNAL__GATE_TO_GAME__BODY_GONE;
+		out.gone = &gone;
+		good_len = raw_frame(&out.base, good);
+		raw_send(fd, good, good_len);
+		CHECK(wait_for(&ev.messages[ACC], (int)i + 1));
+		switch (spoils[i]) {
+		case FLIP_BIT:
+			bad_len = raw_frame(&out.base, bad);
+			bad[bad_len / 2] ^= 0x10;
+			break;
+		case REPLAY:
+			memcpy(bad, good, good_len);
+			bad_len = good_len;
+			break;
+		case SKIP_ONE: /* the one after next: as if reordered */
+			(void)raw_frame(&out.base, bad);
+			bad_len = raw_frame(&out.base, bad);
+			break;
+		case INJECT_PLAIN:
+			raw_sealed = false;
+			bad_len = raw_frame(&out.base, bad);
+			break;
+		case TRUNCATE: /* a frame shorter than its tag */
+			bad[0] = 3;
+			memcpy(bad + 1, "abc", 3);
+			bad_len = 4;
+			break;
+		}
+		t0 = rg_now_ms();
+		raw_send(fd, bad, bad_len);
+		while (recv(fd, good, sizeof(good), 0) > 0)
+			; /* heartbeats, then the EOF (a receive timeout fails below) */
+		CHECK(rg_now_ms() - t0 < 1500);
+		close(fd);
+		CHECK(wait_for(&ev.down_up[ACC], (int)i + 1));
+		CHECK(atomic_load(&ev.messages[ACC]) == (int)i + 1);
+	}
+	fixture_fini(&f);
+}
+
 /* A newcomer from an address that holds pending_per_addr handshakes
  * evicts that address's oldest; other addresses are left alone. */
 static void link_evicts_same_address(void)
@@ -851,6 +982,8 @@ static const struct test_case cases[] = {
 	{ "link_heartbeats_and_dead_peer", link_heartbeats_and_dead_peer },
 	{ "link_evicts_same_address", link_evicts_same_address },
 	{ "link_flood_does_not_block", link_flood_does_not_block },
+	{ "link_sealed_from_threads", link_sealed_from_threads },
+	{ "link_sealed_tamper", link_sealed_tamper },
 	{ NULL, NULL },
 };
 

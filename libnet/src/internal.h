@@ -130,6 +130,7 @@ struct net_session {
 	uint64_t partial_since_ms;    /* a partial frame began; 0 = none      */
 	size_t max_frame;             /* framing limit now (net_session_set_
 					 max_frame); <= the service's        */
+	const struct net_frame_sealer *sealer; /* net_session_set_sealer, or NULL */
 
 	uint8_t *rbuf;                /* unconsumed received bytes            */
 	size_t rbuf_len, rbuf_cap;

@@ -141,6 +141,7 @@ struct net_session *net__session_acquire(struct net__service *svc, struct net_lo
 	s->addr_counted = false;
 	s->partial_since_ms = 0;
 	s->max_frame = svc->cfg.max_frame;
+	s->sealer = NULL;
 	memset(&s->peer, 0, sizeof(s->peer));
 	s->handle = (struct net__handle){0};
 	memset(s->user, 0, svc->cfg.user_size);
@@ -218,6 +219,11 @@ void net_session_set_max_frame(struct net_session *s, size_t max_frame)
 	size_t cap = s->service->cfg.max_frame;
 
 	s->max_frame = max_frame == 0 || max_frame > cap ? cap : max_frame;
+}
+
+void net_session_set_sealer(struct net_session *s, const struct net_frame_sealer *sealer)
+{
+	s->sealer = sealer;
 }
 
 /* ---- end-of-turn lists ---------------------------------------------------- */
@@ -615,23 +621,33 @@ static void queued(struct net_session *s)
 	}
 }
 
+/* Every send but net_session_reserve_frame's ends here, on the loop
+ * thread: the one place a session's sealer sees its frames, in queue order.
+ * The seal writes straight into the send queue (it is the copy). */
 static int send_on_loop(struct net_session *s, const void *data, size_t len, bool framed)
 {
+	const struct net_frame_sealer *sealer = framed ? s->sealer : NULL;
+	size_t body_len = sealer ? len + sealer->overhead : len;
 	uint8_t hdr[10];
-	size_t hdr_len = framed ? net_varint_encode(len, hdr) : 0;
+	size_t hdr_len = framed ? net_varint_encode(body_len, hdr) : 0;
 	uint8_t *dst;
 	int err;
 
-	if (send_too_long(len, framed))
+	if (!framed && s->sealer)
+		return -EPERM; /* raw bytes would bypass the seal */
+	if (send_too_long(body_len, framed))
 		return -EMSGSIZE;
-	err = admit(s, hdr_len + len);
+	err = admit(s, hdr_len + body_len);
 	if (err)
 		return err;
-	dst = net__sq_reserve(s, hdr_len + len);
+	dst = net__sq_reserve(s, hdr_len + body_len);
 	if (!dst)
 		return -ENOMEM;
 	memcpy(dst, hdr, hdr_len);
-	memcpy(dst + hdr_len, data, len);
+	if (sealer)
+		sealer->seal(s, dst + hdr_len, data, len);
+	else
+		memcpy(dst + hdr_len, data, len);
 	if (framed)
 		NET__COUNT(s->loop, frames_out, 1);
 	queued(s);

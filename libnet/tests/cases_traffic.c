@@ -129,6 +129,99 @@ void test_send_order_threads(void)
 }
 
 /*
+ * A frame sealer sees every frame of its session once, in the order the
+ * frames enter the send queue, whichever thread sent them: the test's
+ * sealer flips the body's bits and appends a per-session counter, and the
+ * reader finds the counters 0, 1, 2, ... with frames of two sending
+ * threads (send_order_threads' senders: net_send_to, net_session_send_frame)
+ * and of the loop (echoes) interleaved. Raw bytes would bypass the seal: refused, and a posted one
+ * ends the session.
+ */
+#define SEALED_ECHOES 100
+
+static void test_seal(struct net_session *s, uint8_t *out, const uint8_t *body, size_t len)
+{
+	uint32_t *counter = net_session_user(s);
+
+	for (size_t i = 0; i < len; i++)
+		out[i] = body[i] ^ 0xa5;
+	memcpy(out + len, counter, sizeof(*counter));
+	(*counter)++;
+}
+
+static const struct net_frame_sealer test_sealer = { .overhead = 4, .seal = test_seal };
+
+static void sealed_connected(struct net_session *s)
+{
+	record_connected(s);
+	net_session_set_sealer(s, &test_sealer);
+	/* On the loop a raw send is refused at once, nothing queued. */
+	CHECK(net_session_send(s, "raw", 3) == -EPERM);
+}
+
+static const struct net_session_ops sealed_ops = {
+	.on_connected = sealed_connected,
+	.on_frame = echo_frame,
+	.on_disconnected = record_disconnected,
+};
+
+void test_frame_sealer(void)
+{
+	struct net_runtime *rt = test_runtime(2);
+	struct net_session_config sc = { .ops = &sealed_ops, .user_size = sizeof(uint32_t),
+					 .send_queue_max = 16u << 20 };
+	struct net_server *srv = start_server(rt, &sc, 0);
+	int fd = test_connect(net_server_port(srv));
+	struct sender senders[2];
+	pthread_t threads[2];
+	uint32_t next[2] = { 0 }, echoes = 0;
+	uint8_t got[64];
+	uint32_t body[8];
+
+	WAIT_UNTIL(atomic_load(&seen.session) != NULL, 3000);
+	CHECK(atomic_load(&seen.session) != NULL);
+	for (int i = 0; i < 2; i++) {
+		senders[i] = (struct sender){ rt, atomic_load(&seen.session), i };
+		CHECK(pthread_create(&threads[i], NULL, sender_main, &senders[i]) == 0);
+	}
+	for (uint32_t i = 0; i < SEALED_ECHOES; i++) {
+		uint8_t frame[8] = { 3, 'e', 'c', (uint8_t)i };
+
+		CHECK(test_write_all(fd, frame, 4) == 0);
+	}
+	for (uint32_t n = 0; n < 2 * SENDS_PER_THREAD + SEALED_ECHOES; n++) {
+		long len = test_read_frame(fd, got, sizeof(got), 10000);
+		uint32_t counter;
+
+		CHECK(len >= 4);
+		memcpy(&counter, got + len - 4, sizeof(counter));
+		CHECK(counter == n); /* the wire order is the seal order */
+		for (long k = 0; k < len - 4; k++)
+			got[k] ^= 0xa5;
+		if (len - 4 == 3) { /* an echo, sealed on the loop */
+			CHECK(got[0] == 'e' && got[1] == 'c' && got[2] == (uint8_t)echoes);
+			echoes++;
+			continue;
+		}
+		CHECK(len - 4 == sizeof(body));
+		memcpy(body, got, sizeof(body));
+		CHECK(body[0] < 2 && body[1] == next[body[0]]);
+		CHECK(body[7] == body[1] * 31u + 7u);
+		next[body[0]]++;
+	}
+	CHECK(echoes == SEALED_ECHOES);
+	for (int i = 0; i < 2; i++)
+		pthread_join(threads[i], NULL);
+	/* From another thread a raw send is posted; on the loop it would go
+	 * out unsealed, so the session is ended instead. */
+	CHECK_OK(net_session_send(atomic_load(&seen.session), "raw", 3));
+	CHECK(test_read_frame(fd, got, sizeof(got), 5000) < 0);
+	close(fd);
+	release_seen_session();
+	net_runtime_destroy(rt);
+}
+
+/*
  * io_uring with a two-entry submission queue: nearly every loop turn fills
  * it (sends, receives, cross-thread wake-ups, and at stop one cancel per
  * session), so the full-queue paths run. Nothing may be lost: every echo

@@ -35,6 +35,15 @@
  *      the slots of ones that do: a new peer always gets to try its
  *      handshake, and keeps its place for as long as the handshake takes
  *      unless that many newer peers arrive first.
+ *   7. Sealing. Once up, every frame either way is sealed
+ *      (rg/link_seal.h: keys per direction from the handshake and the
+ *      cluster secret, XChaCha20-Poly1305 with a counter nonce), whichever
+ *      thread or function sent it; a frame that does not open (altered,
+ *      replayed, reordered, injected) closes the link with a log line
+ *      before any of it is decoded. The handshake frames themselves are
+ *      plain (they carry nonces, proofs, roles and the instance name, no
+ *      secret) and are bound into the keys. Off only with plain rules
+ *      (--link-seal=off, for benchmarks on loopback) or an insecure key.
  *
  * The link states (struct rg_link, on the session's loop thread):
  *
@@ -71,11 +80,13 @@
 
 enum rg_link_side { RG_LINK_DIALER, RG_LINK_ACCEPTOR };
 
-/* The timing rules of a link (rules 2, 4, 5 above), in milliseconds. */
+/* The rules of a link: timing (rules 2, 4, 5 above, in milliseconds) and
+ * sealing (rule 7). Zeroed means sealed: plain must be asked for. */
 struct rg_link_rules {
 	uint32_t heartbeat_ms;     /* Heartbeat out every interval, once up   */
 	uint32_t dead_ms;          /* nothing heard this long: close           */
 	uint32_t handshake_ms;     /* not authenticated this long: close       */
+	bool plain;                /* frames NOT sealed (--link-seal=off)      */
 };
 
 /* The rules of the settings an options table read (rg/options.h). */
@@ -226,7 +237,10 @@ void *rg_link_user(struct rg_link *link);
 void *rg_link_service_user(const struct rg_link *link);
 
 /* Pack m (the link's outgoing envelope) straight into the session's send
- * queue as one frame. Returns 0 or a negative errno. Loop thread. */
+ * queue as one frame, sealed there once the link is up. Returns 0 or a
+ * negative errno. Loop thread. (Other threads use net_send_to with the
+ * link's session id: libnet queues the frame on the loop thread through
+ * this module's sealer.) */
 int rg_link_send(struct rg_link *link, const ProtobufCMessage *m);
 
 #endif /* RG_LINK_H */

@@ -138,6 +138,7 @@ struct rg_link_options {
 	long handshake_ms;      /* not authenticated this long: close           */
 	long max_pending_links; /* acceptors: links in their handshake at once  */
 	long max_pending_links_per_addr; /* ... of them from one address        */
+	bool seal;              /* seal frames once up (rg/link_seal.h)         */
 };
 
 /* The rows of every link end, for a struct rg_link_options named `member`
@@ -149,7 +150,11 @@ struct rg_link_options {
 		      "close a " peer " link silent this long (> heartbeat-ms)"),  \
 	RG_OPTION_INT("handshake-ms", type, member.handshake_ms, 2000, 10, 600000,  \
 		      "close a " peer " link not authenticated this long after "    \
-		      "connecting")
+		      "connecting"),                                               \
+	RG_OPTION_BOOL("link-seal", type, member.seal, true,                       \
+		       "seal every frame on " peer " links after the handshake "   \
+		       "(off: plain, for benchmarks on loopback only; both ends "   \
+		       "must agree)")
 
 /* The rows of an accepting link end, besides RG_LINK_OPTIONS's. */
 #define RG_LINK_ACCEPT_OPTIONS(type, member, peer)                                  \

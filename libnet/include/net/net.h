@@ -423,6 +423,33 @@ NET_EXPORT void *net_session_reserve_frame(struct net_session *s, size_t body_le
 					   int *err /* OUT */);
 
 /*
+ * A frame sealer: a transform every outgoing frame of a session passes
+ * through once it is installed (rg/link.h seals the internal links with
+ * one). seal writes the sealed form of body[0..len) into
+ * out[0..len + overhead), which never overlaps body. It runs on the
+ * session's loop thread, once per frame, in the order the frames enter the
+ * send queue: per-session state it keeps (a nonce counter) follows the
+ * order on the wire whichever thread sent the frame. It cannot fail.
+ */
+struct net_frame_sealer {
+	size_t overhead;
+	void (*seal)(struct net_session *s, uint8_t *out, const uint8_t *body, size_t len);
+};
+
+/*
+ * Seal every frame queued for s from now on with sealer (NULL: stop):
+ * net_session_send_frame and net_send_to, from any thread (a frame posted
+ * from another thread is sealed when it is queued on the loop). Raw
+ * net_session_send is refused with -EPERM on a sealed session (it would
+ * go out unsealed). net_session_reserve_frame is not sealed: its caller
+ * writes the body in place and must seal it there itself before control
+ * returns to the loop (the sealer's owner does, with the same code). The
+ * sealer is not copied and must outlive the session. Loop thread only.
+ */
+NET_EXPORT void net_session_set_sealer(struct net_session *s,
+				       const struct net_frame_sealer *sealer);
+
+/*
  * Queue a frame for a session named by id, from any thread (from other
  * threads the frame is copied and posted to the session's loop). The
  * session may have gone: then the frame is dropped and counted in

@@ -862,18 +862,31 @@ CASES = {
 def run(case_fn, extra):
     """A case as a test: gamesrv between a FakeDb and the case's FakeGates,
     ending with a clean drain."""
+    return run_with_dbs(case_fn, extra, 1)
+
+
+def run_with_dbs(case_fn, extra, count):
+    """gamesrv between count FakeDbs sharing one database (more than one:
+    --dbproxies names them all, and the case gets the list) and the case's
+    FakeGates, ending with a clean drain."""
     def test(build_dir):
-        db = FakeDb()
+        dbs = [FakeDb()]
+        dbs += [FakeDb(share=dbs[0]) for _ in range(count - 1)]
+        flags = dict(peer_port=dbs[0].port) if count == 1 else {}
+        addrs = [] if count == 1 else [
+            "--dbproxies", ",".join("127.0.0.1:%d" % db.port for db in dbs)]
         try:
             srv = rt.start("gamesrv", build_dir, rt.temp_dir("gamesrv-test-"), *extra,
-                           peer_port=db.port, insecure=True)
-            wait_db_link(db)
-            case_fn(srv, db)
+                           *addrs, insecure=True, **flags)
+            for db in dbs:
+                wait_db_link(db)
+            case_fn(srv, dbs[0] if count == 1 else dbs)
             if srv.alive():
                 code = srv.stop()
                 assert code == 0, "gamesrv exit code %d after SIGTERM" % code
         finally:
-            db.stop()
+            for db in dbs:
+                db.stop()
     return test
 
 
@@ -979,28 +992,7 @@ TWO_DB_CASES = {
 }
 
 
-def run_two_db(case_fn):
-    """A case as a test: gamesrv with --dbproxies naming two FakeDbs that
-    share one database."""
-    def test(build_dir):
-        dbs = [FakeDb()]
-        dbs.append(FakeDb(share=dbs[0]))
-        try:
-            srv = rt.start("gamesrv", build_dir, rt.temp_dir("gamesrv-test-"), "--dbproxies",
-                           ",".join("127.0.0.1:%d" % db.port for db in dbs), insecure=True)
-            for db in dbs:
-                wait_db_link(db)
-            case_fn(srv, dbs)
-            if srv.alive():
-                code = srv.stop()
-                assert code == 0, "gamesrv exit code %d after SIGTERM" % code
-        finally:
-            for db in dbs:
-                db.stop()
-    return test
-
-
 if __name__ == "__main__":
     all_cases = {name: run(fn, extra) for name, (fn, extra) in CASES.items()}
-    all_cases.update({name: run_two_db(fn) for name, fn in TWO_DB_CASES.items()})
+    all_cases.update({name: run_with_dbs(fn, [], 2) for name, fn in TWO_DB_CASES.items()})
     rt.main(cases=all_cases)

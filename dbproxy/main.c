@@ -11,7 +11,8 @@
  *                                                              connection)
  *   replies go back by session id from whichever thread finished the work.
  *
- * main: options (config.c) -> open the database (migrations) -> writer -> auth
+ * main: options (config.c) -> open the database (SQLite file or PostgreSQL
+ * server, store.h; migrations) -> writer -> auth
  * workers -> libnet runtime + service -> wait for SIGTERM/SIGINT -> drain:
  * stop accepting, finish running logins (queued ones get DB_BUSY), commit
  * and answer every queued write, flush replies and close links, close the
@@ -96,16 +97,25 @@ int main(int argc, char **argv)
 	rc = dbp_config_load(&cfg, argc, argv);
 	if (rc != 0)
 		return rc > 0 ? 0 : 2;
+	store_cfg.backend = cfg.backend_kind;
+	store_cfg.dsn = cfg.postgres_dsn;
 	store_cfg.sync = cfg.sync;
 	auth_cfg.profile = cfg.profile;
-	if (dbp_config_db_path(&cfg, db_path, sizeof db_path) < 0)
-		return 1;
+	if (cfg.backend_kind == DBP_STORE_SQLITE) {
+		if (dbp_config_db_path(&cfg, db_path, sizeof db_path) < 0)
+			return 1;
+	} else {
+		/* Named in logs; the DSN itself may hold a password. */
+		snprintf(db_path, sizeof db_path, "on the PostgreSQL server");
+	}
 	if (rg_link_key_setup(cfg.common.secret_file, cfg.common.insecure_no_auth, &link_key) < 0)
 		return 2;
 
-	/* The database first: a bad file fails before anything listens. */
-	lock_fd = lock_database(db_path);
-	if (lock_fd < 0)
+	/* The database first: a bad file, DSN or server fails before anything
+	 * listens. A server backend has no file to lock: several dbproxies
+	 * share it, each write's transaction keeps them apart. */
+	lock_fd = cfg.backend_kind == DBP_STORE_SQLITE ? lock_database(db_path) : -1;
+	if (cfg.backend_kind == DBP_STORE_SQLITE && lock_fd < 0)
 		return 1;
 	store_cfg.path = db_path;
 	err = dbp_store_open(&store_cfg, &store);
@@ -118,7 +128,7 @@ int main(int argc, char **argv)
 		RG_ERROR("cannot start the writer: %s", strerror(-err));
 		goto out_store;
 	}
-	auth_cfg.db_path = db_path;
+	auth_cfg.store = &store_cfg;
 	auth_cfg.threads = (unsigned)cfg.login_threads;
 	auth_cfg.queue_max = (size_t)cfg.login_queue_max;
 	auth_cfg.writer = writer;
@@ -167,8 +177,8 @@ int main(int argc, char **argv)
 		RG_ERROR("cannot start the network loops: %s", net_strerror(err));
 		goto out_runtime;
 	}
-	RG_INFO("listening on %s:%u; database %s (synchronous=%s, schema %d)", cfg.host,
-		(unsigned)dbp_service_port(svc), db_path, cfg.synchronous,
+	RG_INFO("listening on %s:%u; %s database %s (synchronous=%s, schema %d)", cfg.host,
+		(unsigned)dbp_service_port(svc), cfg.backend, db_path, cfg.synchronous,
 		DBP_STORE_SCHEMA_VERSION);
 	err = rg_port_file_write(&cfg.common, dbp_service_port(svc));
 	if (err < 0)
@@ -184,9 +194,11 @@ int main(int argc, char **argv)
 	RG_INFO("committing %zu queued writes", dbp_writer_queued(writer));
 	dbp_writer_stop(writer, &stats); /* every queued write committed and answered */
 	writer = NULL;
-	RG_INFO("writer: %llu writes in %llu commits, %llu failed batches, %llu refused busy",
+	RG_INFO("writer: %llu writes in %llu commits, %llu failed batches, %llu refused busy, "
+		"%llu unavailable, %llu reconnects",
 		(unsigned long long)stats.writes, (unsigned long long)stats.commits,
-		(unsigned long long)stats.failed_batches, (unsigned long long)stats.busy_refusals);
+		(unsigned long long)stats.failed_batches, (unsigned long long)stats.busy_refusals,
+		(unsigned long long)stats.unavailable, (unsigned long long)stats.reconnects);
 	net_runtime_stop(rt);     /* flushes the last replies, then closes the links */
 	status = 0;
 
@@ -204,7 +216,8 @@ out_store:
 	dbp_metrics_destroy(metrics); /* the writer observed into it until stopped */
 	dbp_store_close(store);
 out_unlock:
-	close(lock_fd);
+	if (lock_fd >= 0)
+		close(lock_fd);
 	rg_link_key_wipe(&link_key);
 	if (status == 0)
 		RG_INFO("stopped cleanly");

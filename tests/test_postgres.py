@@ -182,7 +182,7 @@ class Bot:
     printed, not checked: the faults make some of its requests fail)."""
 
     def __init__(self, build_dir, port, seconds, prefix="load"):
-        path = os.path.join(build_dir, "tools", "bot", "bot")
+        path = os.path.join(build_dir, "bench", "bot", "bot")
         if not os.access(path, os.X_OK):
             rt.skip("no load bot at %s (build the ringgate_bot target)" % path)
         self.proc = subprocess.Popen(

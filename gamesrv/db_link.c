@@ -267,7 +267,7 @@ static void send_held(struct db_link *l)
 
 	if (held == 0 || l->epoch == 0 || !db_link_up(l))
 		return;
-	RG_INFO("dbproxy links: sending %zu held add_gold writes", held);
+	RG_INFO("dbproxy links: resending %zu held add_gold writes", held);
 	l->held_len = 0;
 	for (int pass = 0; pass < 2; pass++) {
 		for (size_t i = 0; i < held; i++) {

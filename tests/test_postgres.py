@@ -277,8 +277,10 @@ def dbproxy_start_error(build_dir, dsn):
 
 
 def case_bad_dsn(build_dir):
-    """A DSN libpq cannot parse, a server nobody runs, a database that does
-    not exist: each a clear error at start, never a hang."""
+    """A DSN libpq cannot parse, a port nobody listens on, a server that
+    accepts the connection and never answers (dbproxy's own connect bound,
+    the DSN giving none), a database that does not exist: each a clear
+    error at start, never a hang."""
     require_postgres()
     pg = postgres.start()
     out = dbproxy_start_error(build_dir, "this is = not a dsn '")
@@ -287,6 +289,13 @@ def case_bad_dsn(build_dir):
     out = dbproxy_start_error(build_dir, "host=127.0.0.1 port=%d dbname=ringgate "
                               "connect_timeout=2" % port)
     assert "127.0.0.1" in out or "refused" in out.lower(), out
+    silent = rt.listen()  # connections complete in its backlog; nothing answers
+    try:
+        out = dbproxy_start_error(build_dir, "host=127.0.0.1 port=%d dbname=ringgate"
+                                  % silent.getsockname()[1])
+        assert "timeout" in out.lower(), out
+    finally:
+        silent.close()
     out = dbproxy_start_error(build_dir, pg.dsn.replace("dbname=postgres", "dbname=nosuchdb"))
     assert "nosuchdb" in out, out
 

@@ -7,9 +7,10 @@
  * with player names of its own), creates one player per client, then keeps
  * --clients ADD_GOLD writes outstanding (closed loop: a client whose write
  * is acknowledged submits the next one) for --duration seconds.
- * --writers N runs N writers, each with its own connection, on the one
- * database, as N dbproxies would (PostgreSQL only: SQLite has one owner);
- * client i writes through writer i % N, so each player has one writer. An acknowledgement is done() after COMMIT has returned, so it
+ * --writers N runs N writers on the one database, as N dbproxies would
+ * (PostgreSQL only: SQLite has one owner), each a pool of --connections
+ * write connections (dbproxy --write-connections); client i writes
+ * through writer i % N, so each player has one writer. An acknowledgement is done() after COMMIT has returned, so it
  * is durable at the sync level (FULL by default: one fsync per COMMIT).
  * The two modes, "per-write" (batch_max 1) and "group" (batch_max
  * --batch-max), alternate over --rounds rounds; medians are reported.
@@ -19,6 +20,7 @@
  * the amounts acknowledged for it. Exit status 1 if not.
  *
  * Usage: dbproxy_writes [--backend sqlite|postgres] [--dsn DSN] [--writers 1]
+ *                       [--connections 1]
  *                       [--dir DIR] [--clients 64] [--duration 2]
  *                       [--rounds 3] [--batch-max 256] [--sync full|normal]
  *                       [--json FILE] [--smoke]
@@ -62,12 +64,13 @@ struct bench {
 };
 
 #define WRITERS_MAX 8
+#define CONNECTIONS_MAX 16
 
 struct options {
 	const char *dir;
 	enum dbp_store_backend backend;
 	const char *dsn;
-	unsigned writers;
+	unsigned writers, connections;
 	unsigned clients, rounds, batch_max;
 	double duration;
 	enum dbp_store_sync sync;
@@ -143,8 +146,10 @@ static int run_mode(const struct options *o, const char *mode, size_t batch_max,
 	struct dbp_store_config cfg = {
 		.backend = o->backend, .path = path, .dsn = o->dsn, .sync = o->sync,
 	};
-	struct dbp_store *st[WRITERS_MAX] = { NULL };
+	/* Writer k owns the stores st[k * connections ..]. */
+	struct dbp_store *st[WRITERS_MAX * CONNECTIONS_MAX] = { NULL };
 	struct dbp_writer *wr[WRITERS_MAX] = { NULL };
+	unsigned nstores = o->writers * o->connections;
 	static struct bench b; /* static: the histogram is 60 KB */
 	memset(&b, 0, sizeof(b));
 	pthread_mutex_init(&b.lock, NULL);
@@ -157,9 +162,13 @@ static int run_mode(const struct options *o, const char *mode, size_t batch_max,
 	int status = -1;
 	if (!b.ready || !b.acked_gold || !b.player_id || !slots || !ready)
 		goto out;
+	for (unsigned k = 0; k < nstores; k++) {
+		if (dbp_store_open(&cfg, &st[k]) < 0)
+			goto out;
+	}
 	for (unsigned k = 0; k < o->writers; k++) {
-		if (dbp_store_open(&cfg, &st[k]) < 0
-		    || dbp_writer_start(st[k], o->clients * 2, batch_max, &wr[k]) < 0)
+		if (dbp_writer_start_pool(&st[k * o->connections], o->connections, o->clients * 2,
+					  batch_max, &wr[k]) < 0)
 			goto out;
 	}
 
@@ -260,8 +269,9 @@ out:
 	for (unsigned k = 0; k < o->writers; k++) {
 		if (wr[k])
 			dbp_writer_stop(wr[k], NULL);
-		dbp_store_close(st[k]);
 	}
+	for (unsigned k = 0; k < nstores; k++)
+		dbp_store_close(st[k]);
 	unlink(path);
 	for (const char *suffix = "-wal"; suffix; suffix = suffix[1] == 'w' ? "-shm" : NULL) {
 		char side[4200];
@@ -303,10 +313,12 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{ "json", required_argument, NULL, 'j' },     { "smoke", no_argument, NULL, 'S' },
 		{ "backend", required_argument, NULL, 'B' },  { "dsn", required_argument, NULL, 'D' },
 		{ "writers", required_argument, NULL, 'w' },
+		{ "connections", required_argument, NULL, 'C' },
 		{ NULL, 0, NULL, 0 },
 	};
 	*o = (struct options){ .dir = NULL, .clients = 64, .rounds = 3, .batch_max = 256,
-			       .duration = 2, .sync = DBP_STORE_SYNC_FULL, .writers = 1 };
+			       .duration = 2, .sync = DBP_STORE_SYNC_FULL, .writers = 1,
+			       .connections = 1 };
 	int ch;
 	while ((ch = getopt_long(argc, argv, "", longs, NULL)) != -1) {
 		switch (ch) {
@@ -326,6 +338,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 			break;
 		case 'D': o->dsn = optarg; break;
 		case 'w': o->writers = (unsigned)strtoul(optarg, NULL, 10); break;
+		case 'C': o->connections = (unsigned)strtoul(optarg, NULL, 10); break;
 		case 'S': o->clients = 16; o->rounds = 1; o->duration = 0.3; break;
 		default: return -1;
 		}
@@ -333,7 +346,8 @@ static int parse_options(int argc, char **argv, struct options *o)
 	if (o->clients == 0 || o->rounds == 0 || o->rounds > 32 || o->batch_max < 2
 	    || o->duration <= 0 || optind != argc || o->writers == 0 || o->writers > WRITERS_MAX
 	    || (o->backend == DBP_STORE_POSTGRES) != (o->dsn != NULL)
-	    || (o->backend == DBP_STORE_SQLITE && o->writers != 1))
+	    || o->connections == 0 || o->connections > CONNECTIONS_MAX
+	    || (o->backend == DBP_STORE_SQLITE && o->writers * o->connections != 1))
 		return -1;
 	return 0;
 }
@@ -343,10 +357,12 @@ int main(int argc, char **argv)
 	struct options o;
 	if (parse_options(argc, argv, &o) < 0) {
 		fputs("usage: dbproxy_writes [--backend sqlite|postgres --dsn DSN] [--writers 1]\n"
+		      "                      [--connections 1]\n"
 		      "                      [--dir DIR] [--clients 64] [--duration 2] [--rounds 3]\n"
 		      "                      [--batch-max 256] [--sync full|normal] [--json FILE]"
 		      " [--smoke]\n"
-		      "(--dsn with --backend postgres only; --writers > 1 on PostgreSQL only)\n",
+		      "(--dsn with --backend postgres only; more than one writer or connection\n"
+		      " on PostgreSQL only)\n",
 		      stderr);
 		return 2;
 	}
@@ -390,8 +406,8 @@ int main(int argc, char **argv)
 	}
 	double speedup = med[0][0] > 0 ? med[1][0] / med[0][0] : 0;
 	printf("group commit: %.1fx the acknowledged writes of one transaction per write "
-	       "(%s, %u writers, %u clients, sync %s)%s\n", speedup,
-	       dbp_store_backend_name(o.backend), o.writers, o.clients,
+	       "(%s, %u writers x %u connections, %u clients, sync %s)%s\n", speedup,
+	       dbp_store_backend_name(o.backend), o.writers, o.connections, o.clients,
 	       o.sync == DBP_STORE_SYNC_FULL ? "full" : "normal",
 	       consistent ? "" : "  INCONSISTENT");
 	if (o.json) {
@@ -400,10 +416,10 @@ int main(int argc, char **argv)
 			perror("dbproxy_writes: json");
 			return 1;
 		}
-		fprintf(f, "{\"backend\":\"%s\",\"writers\":%u,"
+		fprintf(f, "{\"backend\":\"%s\",\"writers\":%u,\"connections\":%u,"
 			"\"clients\":%u,\"rounds\":%u,\"duration_s\":%.3f,\"batch_max\":%u,"
 			"\"sync\":\"%s\",\"consistent\":%s,\"speedup\":%.3f,\"medians\":[",
-			dbp_store_backend_name(o.backend), o.writers,
+			dbp_store_backend_name(o.backend), o.writers, o.connections,
 			o.clients, o.rounds, o.duration, o.batch_max,
 			o.sync == DBP_STORE_SYNC_FULL ? "full" : "normal", consistent ? "true" : "false",
 			speedup);

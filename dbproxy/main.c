@@ -86,7 +86,7 @@ int main(int argc, char **argv)
 	struct net_runtime_config rt_cfg = { 0 };
 	struct dbp_writer_stats stats;
 	struct dbp_store *stores[WRITE_CONNECTIONS_MAX] = { NULL };
-	size_t nstores;
+	size_t nstores = 0;
 	struct dbp_writer *writer;
 	struct dbp_auth *auth;
 	struct net_runtime *rt;

@@ -35,6 +35,9 @@ static const struct rg_option dbp_options[] = {
 	RG_ROW_INT("write-queue-max", write_queue_max, 4096, 1, 1 << 24,
 		"queued writes; past it requests get DB_BUSY"),
 	RG_ROW_INT("batch-max", batch_max, 256, 1, 1 << 20, "writes per group commit"),
+	RG_ROW_INT("write-connections", write_connections, 2, 1, 16,
+		"postgres: write connections, each committing its own batches (a player's "
+		"writes always on the same one); sqlite has one writer"),
 	RG_ROW_INT("login-queue-max", login_queue_max, 1024, 1, 1 << 24,
 		"queued logins; past it logins get DB_BUSY"),
 	RG_ROW_INT("login-threads", login_threads, 2, 1, 64,

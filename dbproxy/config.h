@@ -23,6 +23,7 @@ struct dbp_config {
 	char *synchronous;        /* "full" or "normal" (docs/storage.md)      */
 	long write_queue_max;
 	long batch_max;           /* writes per group commit                   */
+	long write_connections;   /* postgres: writer lanes (sqlite: 1)        */
 	long login_queue_max;
 	long login_threads;
 	long creates_per_sec;

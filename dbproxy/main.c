@@ -41,6 +41,8 @@
 
 /* Longest database path accepted (Linux's PATH_MAX). */
 #define DB_PATH_MAX 4096
+/* --write-connections' upper bound (config.c's row). */
+#define WRITE_CONNECTIONS_MAX 16
 
 /*
  * Hold <db>.lock for the life of the process, so a second dbproxy started
@@ -83,7 +85,8 @@ int main(int argc, char **argv)
 	struct rg_link_key link_key;
 	struct net_runtime_config rt_cfg = { 0 };
 	struct dbp_writer_stats stats;
-	struct dbp_store *store;
+	struct dbp_store *stores[WRITE_CONNECTIONS_MAX] = { NULL };
+	size_t nstores = 0;
 	struct dbp_writer *writer;
 	struct dbp_auth *auth;
 	struct net_runtime *rt;
@@ -118,12 +121,17 @@ int main(int argc, char **argv)
 	if (cfg.backend_kind == DBP_STORE_SQLITE && lock_fd < 0)
 		return 1;
 	store_cfg.path = db_path;
-	err = dbp_store_open(&store_cfg, &store);
-	if (err < 0) {
-		RG_ERROR("cannot open database %s: %s", db_path, strerror(-err));
-		goto out_unlock;
+	/* The first opens (and migrates); a server backend gets a pool. */
+	nstores = cfg.backend_kind == DBP_STORE_SQLITE ? 1 : (size_t)cfg.write_connections;
+	for (size_t i = 0; i < nstores; i++) {
+		err = dbp_store_open(&store_cfg, &stores[i]);
+		if (err < 0) {
+			RG_ERROR("cannot open database %s: %s", db_path, strerror(-err));
+			goto out_store;
+		}
 	}
-	err = dbp_writer_start(store, (size_t)cfg.write_queue_max, (size_t)cfg.batch_max, &writer);
+	err = dbp_writer_start_pool(stores, nstores, (size_t)cfg.write_queue_max,
+				    (size_t)cfg.batch_max, &writer);
 	if (err < 0) {
 		RG_ERROR("cannot start the writer: %s", strerror(-err));
 		goto out_store;
@@ -214,8 +222,8 @@ out_writer:
 		dbp_writer_stop(writer, NULL);
 out_store:
 	dbp_metrics_destroy(metrics); /* the writer observed into it until stopped */
-	dbp_store_close(store);
-out_unlock:
+	for (size_t i = 0; i < nstores; i++)
+		dbp_store_close(stores[i]);
 	if (lock_fd >= 0)
 		close(lock_fd);
 	rg_link_key_wipe(&link_key);

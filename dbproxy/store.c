@@ -96,6 +96,19 @@ int dbp_store_reconnect(struct dbp_store *st)
 	return st->ops->reconnect(st);
 }
 
+void dbp__store_new_player(struct dbp_player *out, uint64_t id, const char *name,
+			   int64_t now_ms)
+{
+	memset(out, 0, sizeof *out);
+	out->id = id;
+	snprintf(out->name, sizeof out->name, "%s", name);
+	out->zone = DBP_SPAWN_ZONE;
+	out->x = DBP_SPAWN_X;
+	out->y = DBP_SPAWN_Y;
+	out->created_at = now_ms;
+	out->updated_at = now_ms;
+}
+
 bool dbp__store_answer_out_of_range(struct dbp_write *w)
 {
 	if (w->kind == DBP_WRITE_ADD_GOLD && w->add_gold.player_id > INT64_MAX)

@@ -23,6 +23,24 @@
 
 #include "store.h"
 
+/* The statements every backend prepares once per connection, each in its
+ * own SQL dialect, and the columns (in this order) a player row is read
+ * with; find by name adds pwhash after them. */
+enum dbp__stmt {
+	STMT_BEGIN,
+	STMT_COMMIT,
+	STMT_ROLLBACK,
+	STMT_FIND_BY_NAME,
+	STMT_FIND_BY_ID,
+	STMT_INSERT,
+	STMT_ADD_GOLD,
+	STMT_SAVE_POSITION,
+	STMT_NEW_EPOCH,
+	STMT_COUNT
+};
+
+#define PLAYER_COLUMNS "id, name, zone, x, y, gold, created_at, updated_at, last_op_id"
+
 struct dbp_store_ops {
 	const char *name;
 
@@ -67,6 +85,10 @@ extern const struct dbp_store_ops dbp__store_postgres;
 /* True for the results that belong to one write (the batch goes on);
  * anything else is a database failure that dooms the whole batch. */
 bool dbp__store_is_own_result(int result);
+
+/* Fill *out as a player created now: id, name, the spawn point, 0 gold. */
+void dbp__store_new_player(struct dbp_player *out, uint64_t id, const char *name,
+			   int64_t now_ms);
 
 /* Answer a write whose ids no database can hold (past the signed 64-bit
  * range of both backends): sets w->result and returns true. Backends call

@@ -58,21 +58,6 @@ extern const unsigned char dbp__schema_postgres[];
 #define MIGRATION_LOCK "7022364853725506925"
 #define MAX_PARAMS 6
 
-#define PLAYER_COLUMNS "id, name, zone, x, y, gold, created_at, updated_at, last_op_id"
-
-enum stmt_id {
-	STMT_BEGIN,
-	STMT_COMMIT,
-	STMT_ROLLBACK,
-	STMT_FIND_BY_NAME,
-	STMT_FIND_BY_ID,
-	STMT_INSERT,
-	STMT_ADD_GOLD,
-	STMT_SAVE_POSITION,
-	STMT_NEW_EPOCH,
-	STMT_COUNT
-};
-
 static const char *const stmt_name[STMT_COUNT] = {
 	[STMT_BEGIN] = "rg_begin",
 	[STMT_COMMIT] = "rg_commit",
@@ -106,7 +91,7 @@ static const char *const stmt_sql[STMT_COUNT] = {
 
 /* One statement of an exchange: its parameters as text, then its result. */
 struct pg_cmd {
-	enum stmt_id stmt;
+	enum dbp__stmt stmt;
 	int nparams;
 	const char *params[MAX_PARAMS];
 	char text[MAX_PARAMS][32];  /* room for numbers the params point at   */
@@ -631,14 +616,8 @@ static int write_result(const struct pg_cmd *c, int64_t now_ms)
 	case DBP_WRITE_CREATE_PLAYER:
 		if (PQntuples(res) != 1)
 			return -EEXIST;
-		memset(&w->player, 0, sizeof w->player);
-		w->player.id = (uint64_t)value_i64(res, 0);
-		snprintf(w->player.name, sizeof w->player.name, "%s", w->create.name);
-		w->player.zone = DBP_SPAWN_ZONE;
-		w->player.x = DBP_SPAWN_X;
-		w->player.y = DBP_SPAWN_Y;
-		w->player.created_at = now_ms;
-		w->player.updated_at = now_ms;
+		dbp__store_new_player(&w->player, (uint64_t)value_i64(res, 0), w->create.name,
+				      now_ms);
 		return 0;
 	case DBP_WRITE_ADD_GOLD:
 		/* present, applied, gold, last_op_id (schema_postgres.sql) */
@@ -704,7 +683,7 @@ static int pg_apply(struct dbp_store *base, struct dbp_write *w, int64_t now_ms)
 }
 
 /* Run one statement without parameters (BEGIN, COMMIT, ROLLBACK). */
-static int run_simple(struct pg_store *st, enum stmt_id id)
+static int run_simple(struct pg_store *st, enum dbp__stmt id)
 {
 	struct pg_cmd *c = cmds_get(st, 1);
 	int err;

@@ -67,21 +67,6 @@ static const struct migration migrations[] = {
 _Static_assert(sizeof migrations / sizeof migrations[0] == DBP_STORE_SCHEMA_VERSION,
 	       "DBP_STORE_SCHEMA_VERSION must name the last migration step");
 
-#define PLAYER_COLUMNS "id, name, zone, x, y, gold, created_at, updated_at, last_op_id"
-
-enum stmt_id {
-	STMT_BEGIN,
-	STMT_COMMIT,
-	STMT_ROLLBACK,
-	STMT_FIND_BY_NAME,
-	STMT_FIND_BY_ID,
-	STMT_INSERT,
-	STMT_ADD_GOLD,
-	STMT_SAVE_POSITION,
-	STMT_NEW_EPOCH,
-	STMT_COUNT
-};
-
 static const char *const stmt_sql[STMT_COUNT] = {
 	[STMT_BEGIN] = "BEGIN IMMEDIATE",
 	[STMT_COMMIT] = "COMMIT",
@@ -154,7 +139,7 @@ static void stmt_done(sqlite3_stmt *stmt)
 }
 
 /* Run a statement that returns no rows. */
-static int run_simple(struct sqlite_store *st, enum stmt_id id)
+static int run_simple(struct sqlite_store *st, enum dbp__stmt id)
 {
 	sqlite3_stmt *stmt = st->stmt[id];
 	int rc = sqlite3_step(stmt);
@@ -411,7 +396,7 @@ static void read_player(sqlite3_stmt *stmt, struct dbp_player *out)
 }
 
 /* Step a one-row query: 0 with the row in *out, -ENOENT, or an error. */
-static int fetch_player(struct sqlite_store *st, enum stmt_id id, struct dbp_player *out,
+static int fetch_player(struct sqlite_store *st, enum dbp__stmt id, struct dbp_player *out,
 			char *pwhash)
 {
 	sqlite3_stmt *stmt = st->stmt[id];
@@ -463,14 +448,7 @@ static int create_player(struct sqlite_store *st, const char *name, const char *
 	if (rc != SQLITE_DONE)
 		return store_fail(st, "insert player", rc);
 
-	memset(out, 0, sizeof *out);
-	out->id = (uint64_t)sqlite3_last_insert_rowid(st->db);
-	snprintf(out->name, sizeof out->name, "%s", name);
-	out->zone = DBP_SPAWN_ZONE;
-	out->x = DBP_SPAWN_X;
-	out->y = DBP_SPAWN_Y;
-	out->created_at = now_ms;
-	out->updated_at = now_ms;
+	dbp__store_new_player(out, (uint64_t)sqlite3_last_insert_rowid(st->db), name, now_ms);
 	return 0;
 }
 

@@ -1,16 +1,21 @@
 /*
- * writer: the one thread that changes the database, with group commit.
+ * writer: the threads that change the database, with group commit.
  *
- * Network threads queue writes (struct dbp_write) into a bounded FIFO; the
+ * Network threads queue writes (struct dbp_write) into a bounded FIFO; a
  * writer thread takes up to batch_max of them at a time and applies them
- * in one transaction (BEGIN; the statements; COMMIT), so one fsync covers
- * the whole batch. Only after COMMIT has returned does it call each write's
+ * in one transaction (dbp_store_apply_batch), so one fsync covers the
+ * whole batch. Only after COMMIT has returned does it call each write's
  * done() callback, oldest first: an acknowledgement sent from done() means
  * the write is durable (at the store's sync level; see docs/storage.md).
  *
- * Order: there is one queue and one thread, so writes are applied in the
- * order they were queued; in particular writes for one player are applied
- * in the order they arrived on a link.
+ * A pool (dbp_writer_start_pool, a server backend) runs one such queue and
+ * thread per write connection, "lanes" that commit side by side; SQLite
+ * has one writer per file, so one lane.
+ *
+ * Order: each player's writes go to one lane (by player id; a create by
+ * its name), and a lane is one queue and one thread, so writes for one
+ * player are applied in the order they were queued, that is the order
+ * they arrived on a link.
  *
  * Push-back: a full queue refuses the write at once (-EAGAIN) instead of
  * blocking the caller's network loop; dbproxy answers DB_BUSY.
@@ -51,7 +56,8 @@ struct dbp_writer_stats {
 	uint64_t busy_refusals;   /* submits refused because the queue was full */
 	uint64_t unavailable;     /* writes answered -ENOTCONN (database down) */
 	uint64_t reconnects;      /* times the connection came back           */
-	bool up;                  /* the database is reachable (as last seen) */
+	bool up;                  /* every lane reaches the database (as last
+				     seen)                                    */
 };
 
 struct dbp_writer;
@@ -65,6 +71,14 @@ struct dbp_writer;
  */
 int dbp_writer_start(struct dbp_store *st, size_t queue_max, size_t batch_max,
 		    struct dbp_writer **out /* OUT */);
+
+/*
+ * dbp_writer_start with one lane per store (nstores write connections to
+ * one database, each used only by its lane's thread until stop). The
+ * queue_max bound is split over the lanes. Returns 0 or a negative errno.
+ */
+int dbp_writer_start_pool(struct dbp_store *const *stores, size_t nstores, size_t queue_max,
+			  size_t batch_max, struct dbp_writer **out /* OUT */);
 
 /*
  * Queue a write. Returns 0 (done() will be called exactly once), -EAGAIN

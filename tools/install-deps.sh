@@ -9,6 +9,9 @@ packages=(
   build-essential cmake pkg-config
   # libnet, the cluster
   liburing-dev libprotobuf-c-dev protobuf-c-compiler libsqlite3-dev libsodium-dev libinih-dev
+  # dbproxy's PostgreSQL backend (libpq), and the server its tests and
+  # benchmark start privately (initdb into a temporary directory)
+  libpq-dev postgresql
   # tests, tools and the Python client; curl for `deploy/ringgate status`,
   # systemd for `systemd-analyze verify` of the service units; faketime for
   # a gamesrv restarted with its clock behind (the fault campaign,

@@ -504,6 +504,57 @@ static void add_gold_order(void)
 	remove_temp_db();
 }
 
+/* A pool of two write connections: each player's writes are applied in
+ * submit order (its running totals), across players the lanes commit
+ * side by side, and everything lands. */
+static void writer_pool(void)
+{
+	enum { PLAYERS = 6, EACH = 40 };
+	static struct dbp_write writes[PLAYERS * EACH];
+	struct dbp_store *st[2];
+	struct dbp_writer_stats stats;
+	struct dbp_writer *wr;
+	struct dbp_player p[PLAYERS];
+
+	temp_db();
+	st[0] = open_writer();
+	st[1] = open_writer();
+	for (int i = 0; i < PLAYERS; i++) {
+		char name[16];
+
+		snprintf(name, sizeof name, "pool%d", i);
+		CHECK(dbp_store_create_player(st[0], name, "hash", 1, &p[i]) == 0);
+	}
+	gold_log.count = 0;
+	CHECK(dbp_writer_start_pool(st, 2, PLAYERS * EACH, 5, &wr) == 0);
+	for (int k = 0; k < EACH; k++) {
+		for (int i = 0; i < PLAYERS; i++) {
+			struct dbp_write *w = &writes[k * PLAYERS + i];
+
+			w->kind = DBP_WRITE_ADD_GOLD;
+			w->add_gold.player_id = p[i].id;
+			w->add_gold.amount = (uint32_t)(k + 1);
+			w->done = log_gold;
+			CHECK(dbp_writer_submit(wr, w) == 0);
+		}
+	}
+	dbp_writer_stop(wr, &stats);
+	CHECK(stats.writes == PLAYERS * EACH && stats.failed_batches == 0 && stats.up);
+	for (int i = 0; i < PLAYERS; i++) {
+		uint64_t expect = 0;
+
+		for (int k = 0; k < EACH; k++) {
+			expect += (uint64_t)k + 1;
+			CHECK(writes[k * PLAYERS + i].result == 0);
+			CHECK(writes[k * PLAYERS + i].gold == expect);
+		}
+		CHECK(dbp_store_find_by_id(st[1], p[i].id, &p[i]) == 0 && p[i].gold == expect);
+	}
+	dbp_store_close(st[1]);
+	dbp_store_close(st[0]);
+	remove_temp_db();
+}
+
 static sem_t entered, release;
 
 static void block_first(struct dbp_write *w)
@@ -807,6 +858,7 @@ static const struct test_case cases[] = {
 	{ "add_gold_epochs", add_gold_epochs },
 	{ "new_epoch", new_epoch },
 	{ "migrate_from_v3", migrate_from_v3 },
+	{ "writer_pool", writer_pool },
 	{ "writer_busy", writer_busy },
 	{ "writer_deadline", writer_deadline },
 	{ "wrong_password", wrong_password },

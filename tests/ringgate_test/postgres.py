@@ -28,6 +28,8 @@ import sys
 import tempfile
 import time
 
+from .base import skip
+
 # Where Debian's postgresql-15 puts its server binaries; RINGGATE_PG_BIN
 # overrides (another version or layout).
 DEFAULT_BIN = "/usr/lib/postgresql/15/bin"
@@ -232,8 +234,7 @@ def start(tcp=False, settings=None):
     program as skipped (77) when PostgreSQL is not installed here."""
     reason = missing_reason()
     if reason:
-        print("SKIP: " + reason, flush=True)
-        sys.exit(77)
+        skip(reason)
     for attempt in range(3):
         srv = Server(tcp=tcp, settings=settings)
         _servers.append(srv)

@@ -277,18 +277,13 @@ def dbproxy_start_error(build_dir, dsn):
 
 
 def case_bad_dsn(build_dir):
-    """A DSN libpq cannot parse, a port nobody listens on, a server that
-    accepts the connection and never answers (dbproxy's own connect bound,
-    the DSN giving none), a database that does not exist: each a clear
-    error at start, never a hang."""
+    """Start-up errors beyond dbproxy.postgres.bad_start's (no DSN, one that
+    does not parse, a port nobody listens on): a server that accepts the
+    connection and never answers (dbproxy's own connect bound, the DSN
+    giving none), and a database that does not exist. Each a clear error at
+    start, never a hang."""
     require_postgres()
     pg = postgres.start()
-    out = dbproxy_start_error(build_dir, "this is = not a dsn '")
-    assert "postgres" in out.lower(), out
-    port = rt.free_ports(1)[0]
-    out = dbproxy_start_error(build_dir, "host=127.0.0.1 port=%d dbname=ringgate "
-                              "connect_timeout=2" % port)
-    assert "127.0.0.1" in out or "refused" in out.lower(), out
     silent = rt.listen()  # connections complete in its backlog; nothing answers
     try:
         out = dbproxy_start_error(build_dir, "host=127.0.0.1 port=%d dbname=ringgate"

@@ -16,7 +16,7 @@ import sqlite3
 import subprocess
 import sys
 
-from . import postgres, procs
+from . import procs
 from .base import SOURCE_DIR, eventually, log, sanitizer_reports, skip, temp_dir
 from .conn import GameClient
 
@@ -34,6 +34,9 @@ def test_backend():
 
 def require_postgres():
     """Skip the test (77) when PostgreSQL's server or psycopg2 is missing."""
+    # Imported here, not with the package: `python3 -m ringgate_test.postgres`
+    # must not find the module loaded already.
+    from . import postgres
     reason = postgres.missing_reason()
     if reason is None:
         try:

@@ -134,7 +134,7 @@ int main(int argc, char **argv)
 			.decode_limit = DECODE_LIMIT,
 			.link_key = &link_key,
 		};
-		db_started = i + 1; /* finied below even when its start fails */
+		db_started = i + 1; /* db_service_fini below, even when its start fails */
 		rc = db_service_start(&db[i], rt, &queue, &db_cfg);
 		if (rc < 0) {
 			RG_ERROR("cannot start the dbproxy client for %s:%u: %s", a->host,

@@ -17,9 +17,9 @@ packages=(
   # a gamesrv restarted with its clock behind (the fault campaign,
   # tests/test_earn_ids.py)
   python3 python3-protobuf protobuf-compiler procps iproute2 util-linux curl systemd faketime
-  # PostgreSQL: deploy's private server and the postgres-labelled tests
-  # (postgresql-15), the SQLite to PostgreSQL copy (tools/db-copy)
-  postgresql-15 python3-psycopg2
+  # the SQLite to PostgreSQL copy (tools/db-copy) and the tests reading
+  # PostgreSQL (deploy's private server is the postgresql package above)
+  python3-psycopg2
   # fuzzing: clang-14 and its libFuzzer runtime
   clang-14 libclang-rt-14-dev
   # benchmarks (libuv baseline, plots)

@@ -1,6 +1,8 @@
-# ringgate_python_test(NAME SCRIPT [ARGS arg...] [TIMEOUT seconds] [LABELS label...])
+# ringgate_python_test(NAME SCRIPT [ARGS arg...] [TIMEOUT seconds] [LABELS label...]
+#                      [ENV VAR=value...])
 #
-# One CTest test that runs `python3 SCRIPT BUILD_DIR [ARGS...]`: a Python
+# One CTest test that runs `python3 SCRIPT BUILD_DIR [ARGS...]` (with the
+# ENV variables set, e.g. RINGGATE_TEST_BACKEND=postgres): a Python
 # test on the harness in tests/ringgate_test (process wrappers, framed
 # connections, bindings generated from proto/ at test time). Exit code 77
 # is a skip (a missing prerequisite such as protoc or python3-protobuf).
@@ -13,7 +15,7 @@ if(NOT RINGGATE_TEST_PYTHON)
 endif()
 
 function(ringgate_python_test name script)
-  cmake_parse_arguments(T "" "TIMEOUT" "ARGS;LABELS" ${ARGN})
+  cmake_parse_arguments(T "" "TIMEOUT" "ARGS;LABELS;ENV" ${ARGN})
   if(NOT T_TIMEOUT)
     set(T_TIMEOUT 60)
   endif()
@@ -22,7 +24,7 @@ function(ringgate_python_test name script)
   set_tests_properties(${name} PROPERTIES
     TIMEOUT ${T_TIMEOUT}
     SKIP_RETURN_CODE 77
-    ENVIRONMENT "RINGGATE_SOURCE_DIR=${PROJECT_SOURCE_DIR};PYTHONDONTWRITEBYTECODE=1")
+    ENVIRONMENT "RINGGATE_SOURCE_DIR=${PROJECT_SOURCE_DIR};PYTHONDONTWRITEBYTECODE=1;${T_ENV}")
   if(T_LABELS)
     set_tests_properties(${name} PROPERTIES LABELS "${T_LABELS}")
   endif()

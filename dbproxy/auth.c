@@ -270,10 +270,11 @@ static void workers_fini(struct dbp_auth *a)
 
 int dbp_auth_start(const struct dbp_auth_config *cfg, struct dbp_auth **out)
 {
-	struct dbp_store_config store_cfg = { .path = cfg->db_path, .read_only = true };
+	struct dbp_store_config store_cfg = *cfg->store;
 	struct dbp_auth *a;
 	int err;
 
+	store_cfg.read_only = true;
 	if (cfg->threads == 0)
 		return -EINVAL;
 	if (sodium_init() < 0)

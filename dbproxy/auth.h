@@ -78,7 +78,8 @@ struct dbp_login {
 };
 
 struct dbp_auth_config {
-	const char *db_path;      /* opened read-only once per worker          */
+	const struct dbp_store_config *store; /* the database; opened read-only
+				     once per worker (read_only is set here) */
 	unsigned threads;         /* workers, >= 1                             */
 	size_t queue_max;
 	enum dbp_pwhash_profile profile;

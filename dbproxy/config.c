@@ -16,6 +16,14 @@
 static const struct rg_option dbp_options[] = {
 	RG_ROW_STRING("host", host, "127.0.0.1", "address gamesrv connects to"),
 	RG_ROW_INT("port", port, 7702, 0, 65535, "port gamesrv connects to (0: any free port)"),
+	/* Checked by dbp_store_backend_parse, which owns the words. */
+	RG_ROW_STRING("backend", backend, "sqlite",
+			 "sqlite: a file in the run directory (one dbproxy); postgres: a "
+			 "PostgreSQL server at --postgres-dsn (several dbproxies may share it)"),
+	RG_ROW_STRING("postgres-dsn", postgres_dsn, "",
+		   "libpq connection string for --backend postgres, e.g. "
+		   "\"host=db1 dbname=ringgate user=ringgate\" (a password is better in "
+		   "~/.pgpass than here)"),
 	RG_ROW_STRING("run-dir", run_dir, "run",
 		   "run directory; the database defaults to <run-dir>/ringgate.db"),
 	RG_ROW_STRING("db", db, "", "database file (overrides the run-dir default)"),
@@ -27,6 +35,9 @@ static const struct rg_option dbp_options[] = {
 	RG_ROW_INT("write-queue-max", write_queue_max, 4096, 1, 1 << 24,
 		"queued writes; past it requests get DB_BUSY"),
 	RG_ROW_INT("batch-max", batch_max, 256, 1, 1 << 20, "writes per group commit"),
+	RG_ROW_INT("write-connections", write_connections, 2, 1, 16,
+		"postgres: write connections, each committing its own batches (a player's "
+		"writes always on the same one); sqlite has one writer"),
 	RG_ROW_INT("login-queue-max", login_queue_max, 1024, 1, 1 << 24,
 		"queued logins; past it logins get DB_BUSY"),
 	RG_ROW_INT("login-threads", login_threads, 2, 1, 64,
@@ -54,6 +65,14 @@ int dbp_config_load(struct dbp_config *cfg, int argc, char **argv)
 		return rc;
 	if (!rg_link_options_valid(&cfg->link))
 		return -1;
+	if (dbp_store_backend_parse(cfg->backend, &cfg->backend_kind) < 0) {
+		RG_ERROR("--backend must be sqlite or postgres, not \"%s\"", cfg->backend);
+		return -1;
+	}
+	if (cfg->backend_kind == DBP_STORE_POSTGRES && !cfg->postgres_dsn[0]) {
+		RG_ERROR("--backend postgres needs --postgres-dsn (a libpq connection string)");
+		return -1;
+	}
 	if (dbp_store_sync_parse(cfg->synchronous, &cfg->sync) < 0) {
 		RG_ERROR("--synchronous must be full or normal, not \"%s\"", cfg->synchronous);
 		return -1;

@@ -11,7 +11,8 @@
  *                                                              connection)
  *   replies go back by session id from whichever thread finished the work.
  *
- * main: options (config.c) -> open the database (migrations) -> writer -> auth
+ * main: options (config.c) -> open the database (SQLite file or PostgreSQL
+ * server, store.h; migrations) -> writer -> auth
  * workers -> libnet runtime + service -> wait for SIGTERM/SIGINT -> drain:
  * stop accepting, finish running logins (queued ones get DB_BUSY), commit
  * and answer every queued write, flush replies and close links, close the
@@ -40,6 +41,8 @@
 
 /* Longest database path accepted (Linux's PATH_MAX). */
 #define DB_PATH_MAX 4096
+/* --write-connections' upper bound (config.c's row). */
+#define WRITE_CONNECTIONS_MAX 16
 
 /*
  * Hold <db>.lock for the life of the process, so a second dbproxy started
@@ -82,7 +85,8 @@ int main(int argc, char **argv)
 	struct rg_link_key link_key;
 	struct net_runtime_config rt_cfg = { 0 };
 	struct dbp_writer_stats stats;
-	struct dbp_store *store;
+	struct dbp_store *stores[WRITE_CONNECTIONS_MAX] = { NULL };
+	size_t nstores = 0;
 	struct dbp_writer *writer;
 	struct dbp_auth *auth;
 	struct net_runtime *rt;
@@ -96,29 +100,43 @@ int main(int argc, char **argv)
 	rc = dbp_config_load(&cfg, argc, argv);
 	if (rc != 0)
 		return rc > 0 ? 0 : 2;
+	store_cfg.backend = cfg.backend_kind;
+	store_cfg.dsn = cfg.postgres_dsn;
 	store_cfg.sync = cfg.sync;
 	auth_cfg.profile = cfg.profile;
-	if (dbp_config_db_path(&cfg, db_path, sizeof db_path) < 0)
-		return 1;
+	if (cfg.backend_kind == DBP_STORE_SQLITE) {
+		if (dbp_config_db_path(&cfg, db_path, sizeof db_path) < 0)
+			return 1;
+	} else {
+		/* Named in logs; the DSN itself may hold a password. */
+		snprintf(db_path, sizeof db_path, "on the PostgreSQL server");
+	}
 	if (rg_link_key_setup(cfg.common.secret_file, cfg.common.insecure_no_auth, &link_key) < 0)
 		return 2;
 
-	/* The database first: a bad file fails before anything listens. */
-	lock_fd = lock_database(db_path);
-	if (lock_fd < 0)
+	/* The database first: a bad file, DSN or server fails before anything
+	 * listens. A server backend has no file to lock: several dbproxies
+	 * share it, each write's transaction keeps them apart. */
+	lock_fd = cfg.backend_kind == DBP_STORE_SQLITE ? lock_database(db_path) : -1;
+	if (cfg.backend_kind == DBP_STORE_SQLITE && lock_fd < 0)
 		return 1;
 	store_cfg.path = db_path;
-	err = dbp_store_open(&store_cfg, &store);
-	if (err < 0) {
-		RG_ERROR("cannot open database %s: %s", db_path, strerror(-err));
-		goto out_unlock;
+	/* The first opens (and migrates); a server backend gets a pool. */
+	nstores = cfg.backend_kind == DBP_STORE_SQLITE ? 1 : (size_t)cfg.write_connections;
+	for (size_t i = 0; i < nstores; i++) {
+		err = dbp_store_open(&store_cfg, &stores[i]);
+		if (err < 0) {
+			RG_ERROR("cannot open database %s: %s", db_path, strerror(-err));
+			goto out_store;
+		}
 	}
-	err = dbp_writer_start(store, (size_t)cfg.write_queue_max, (size_t)cfg.batch_max, &writer);
+	err = dbp_writer_start_pool(stores, nstores, (size_t)cfg.write_queue_max,
+				    (size_t)cfg.batch_max, &writer);
 	if (err < 0) {
 		RG_ERROR("cannot start the writer: %s", strerror(-err));
 		goto out_store;
 	}
-	auth_cfg.db_path = db_path;
+	auth_cfg.store = &store_cfg;
 	auth_cfg.threads = (unsigned)cfg.login_threads;
 	auth_cfg.queue_max = (size_t)cfg.login_queue_max;
 	auth_cfg.writer = writer;
@@ -167,8 +185,8 @@ int main(int argc, char **argv)
 		RG_ERROR("cannot start the network loops: %s", net_strerror(err));
 		goto out_runtime;
 	}
-	RG_INFO("listening on %s:%u; database %s (synchronous=%s, schema %d)", cfg.host,
-		(unsigned)dbp_service_port(svc), db_path, cfg.synchronous,
+	RG_INFO("listening on %s:%u; %s database %s (synchronous=%s, schema %d)", cfg.host,
+		(unsigned)dbp_service_port(svc), cfg.backend, db_path, cfg.synchronous,
 		DBP_STORE_SCHEMA_VERSION);
 	err = rg_port_file_write(&cfg.common, dbp_service_port(svc));
 	if (err < 0)
@@ -184,9 +202,11 @@ int main(int argc, char **argv)
 	RG_INFO("committing %zu queued writes", dbp_writer_queued(writer));
 	dbp_writer_stop(writer, &stats); /* every queued write committed and answered */
 	writer = NULL;
-	RG_INFO("writer: %llu writes in %llu commits, %llu failed batches, %llu refused busy",
+	RG_INFO("writer: %llu writes in %llu commits, %llu failed batches, %llu refused busy, "
+		"%llu unavailable, %llu reconnects",
 		(unsigned long long)stats.writes, (unsigned long long)stats.commits,
-		(unsigned long long)stats.failed_batches, (unsigned long long)stats.busy_refusals);
+		(unsigned long long)stats.failed_batches, (unsigned long long)stats.busy_refusals,
+		(unsigned long long)stats.unavailable, (unsigned long long)stats.reconnects);
 	net_runtime_stop(rt);     /* flushes the last replies, then closes the links */
 	status = 0;
 
@@ -202,9 +222,10 @@ out_writer:
 		dbp_writer_stop(writer, NULL);
 out_store:
 	dbp_metrics_destroy(metrics); /* the writer observed into it until stopped */
-	dbp_store_close(store);
-out_unlock:
-	close(lock_fd);
+	for (size_t i = 0; i < nstores; i++)
+		dbp_store_close(stores[i]);
+	if (lock_fd >= 0)
+		close(lock_fd);
 	rg_link_key_wipe(&link_key);
 	if (status == 0)
 		RG_INFO("stopped cleanly");

@@ -9,8 +9,9 @@
 struct dbp_metrics {
 	struct rg_metrics *registry;
 	struct dbp_writer *writer;
-	struct rg_gauge *queue_depth;
+	struct rg_gauge *queue_depth, *backend_up;
 	struct rg_counter *writes, *commits, *failed_batches, *busy_refusals;
+	struct rg_counter *unavailable, *reconnects;
 };
 
 static void collect(void *arg)
@@ -24,6 +25,9 @@ static void collect(void *arg)
 	rg_counter_set(m->commits, st.commits);
 	rg_counter_set(m->failed_batches, st.failed_batches);
 	rg_counter_set(m->busy_refusals, st.busy_refusals);
+	rg_gauge_set(m->backend_up, st.up);
+	rg_counter_set(m->unavailable, st.unavailable);
+	rg_counter_set(m->reconnects, st.reconnects);
 }
 
 int dbp_metrics_create(struct net_runtime *rt, struct dbp_writer *wr,
@@ -56,6 +60,12 @@ int dbp_metrics_create(struct net_runtime *rt, struct dbp_writer *wr,
 					       "Transactions rolled back");
 	m->busy_refusals = rg_metrics_counter(r, "ringgate_dbproxy_busy_refusals_total", NULL,
 					      "Writes refused because the queue was full");
+	m->backend_up = rg_metrics_gauge(r, "ringgate_dbproxy_backend_up", NULL,
+					 "1 while the database is reachable (SQLite: always)");
+	m->unavailable = rg_metrics_counter(r, "ringgate_dbproxy_unavailable_total", NULL,
+					    "Writes answered unavailable: the database was down");
+	m->reconnects = rg_metrics_counter(r, "ringgate_dbproxy_backend_reconnects_total", NULL,
+					   "Times the database connection came back");
 	rg_metrics_add_net(r, rt);
 	if (rg_metrics_on_collect(r, collect, m, NULL) < 0 || !rg_metrics_ok(r)) {
 		dbp_metrics_destroy(m);

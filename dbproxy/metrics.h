@@ -7,6 +7,9 @@
  *   ringgate_dbproxy_write_queue_depth     writes queued for the writer now
  *   ringgate_dbproxy_writes_total, _commits_total, _failed_batches_total,
  *   ringgate_dbproxy_busy_refusals_total   the writer's counters
+ *   ringgate_dbproxy_backend_up            1 while the database is reachable
+ *   ringgate_dbproxy_unavailable_total     writes answered DB_UNAVAILABLE
+ *   ringgate_dbproxy_backend_reconnects_total  times the database came back
  *
  * The writer thread observes the histograms; the rest is read from the
  * writer at each scrape, so the admin server must stop before the writer.

@@ -52,6 +52,14 @@ int dbp_queue_push(struct dbp_queue *q, struct dbp_qnode *node);
  */
 struct dbp_qnode *dbp_queue_pop(struct dbp_queue *q, size_t max);
 
+/*
+ * dbp_queue_pop, waiting at most timeout_ms (< 0: no limit). Returns the
+ * chain, or NULL on timeout or once the queue is closed and empty; *ended
+ * tells the latter apart (set when closed and empty, which is final).
+ */
+struct dbp_qnode *dbp_queue_pop_timed(struct dbp_queue *q, size_t max, int timeout_ms,
+				      bool *ended /* OUT */);
+
 /* Refuse further pushes and wake every consumer. */
 void dbp_queue_close(struct dbp_queue *q);
 

@@ -120,6 +120,9 @@ static Ringgate__Internal__DbStatus status_of(int result, const char **detail)
 	case -EDQUOT:
 		*detail = "no new account now (too many were created); retry later";
 		return RINGGATE__INTERNAL__DB_STATUS__DB_THROTTLED;
+	case -ENOTCONN:
+		*detail = "the database is unreachable; retry later";
+		return RINGGATE__INTERNAL__DB_STATUS__DB_UNAVAILABLE;
 	case -ERANGE:
 		*detail = "gold total would overflow";
 		return RINGGATE__INTERNAL__DB_STATUS__DB_BAD_REQUEST;
@@ -346,7 +349,7 @@ static void handle_add_gold(struct dbp_service *svc, struct link *link, const Ga
 		return;
 	}
 	if (req->op_id > INT64_MAX) {
-		/* SQLite stores it as a signed 64-bit integer. */
+		/* Both databases store it as a signed 64-bit integer. */
 		send_bad_request(svc, link->id, msg->request_id,
 				 "add_gold op_id must fit in 63 bits");
 		return;

@@ -1,18 +1,26 @@
 /*
- * store: the SQLite database of ringgate's players, behind a small API.
+ * store: ringgate's player database, behind one API and two backends.
  *
- * One struct dbp_store is one SQLite connection, used by one thread at a
+ * One struct dbp_store is one database connection, used by one thread at a
  * time. dbproxy opens one write connection (owned by the writer thread,
  * which alone runs migrations and changes rows) and one read connection per
- * login worker; WAL mode lets the readers run while the writer commits.
+ * login worker, so reads never wait behind the writer's transactions.
  *
- * Every statement is prepared once at open and reset after each use; no SQL
- * text is ever built from input.
+ * Backends (store_backend.h is their contract; one file each, chosen at
+ * run time by dbp_store_config.backend, like libnet's engines):
+ *   sqlite    store_sqlite.c: a file beside dbproxy; WAL lets the readers
+ *             run while the writer commits. The embedded default.
+ *   postgres  store_postgres.c: a PostgreSQL server through libpq; the
+ *             writer sends a whole batch in one pipeline (one round trip,
+ *             one commit). Several dbproxies may share one database.
+ * Everything above this API (the writer's group commit, the login workers,
+ * the service, the metrics) is the same for both.
  *
- * The schema is versioned by PRAGMA user_version: opening a write
- * connection applies the missing migration steps in order, each in its own
- * transaction together with its user_version bump, so a crash leaves the
- * file at some whole version. A file newer than this binary is refused.
+ * The schema is versioned: opening a write connection applies the missing
+ * migration steps in order (SQLite: store_sqlite.c's list and PRAGMA
+ * user_version; PostgreSQL: schema_postgres.sql and its ringgate_schema
+ * table), so a crash leaves the database at some whole version. A
+ * database newer than this binary is refused.
  *
  * This is the library target ringgate_store (with writer.c), so that
  * benchmarks and tools can use the store without the network service.
@@ -23,6 +31,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "queue.h"
 
 /* Longest player name in bytes (the client contract: 1..32 of [A-Za-z0-9_-]). */
 #define DBP_NAME_MAX 32
@@ -39,18 +49,29 @@
 /* The schema version this binary writes (the last migration step). */
 #define DBP_STORE_SCHEMA_VERSION 4
 
-/* PRAGMA synchronous for the connection; see docs/storage.md. */
+/* Durability of a COMMIT; see docs/storage.md. SQLite: PRAGMA
+ * synchronous; PostgreSQL: normal sets synchronous_commit = off, full
+ * keeps the server's setting (on by default). */
 enum dbp_store_sync {
 	DBP_STORE_SYNC_FULL = 0,   /* each COMMIT survives power loss          */
-	DBP_STORE_SYNC_NORMAL,     /* survives kill -9; power loss may drop the
-				     last commits (never corrupts)             */
+	DBP_STORE_SYNC_NORMAL,     /* survives kill -9 of dbproxy; power loss
+				     (or a PostgreSQL crash) may drop the last
+				     commits (never corrupts)                  */
+};
+
+enum dbp_store_backend {
+	DBP_STORE_SQLITE = 0,
+	DBP_STORE_POSTGRES,
 };
 
 struct dbp_store_config {
-	const char *path;         /* database file; created if missing (writer) */
-	bool read_only;           /* a reader: no migrations, query_only        */
+	enum dbp_store_backend backend;
+	const char *path;         /* sqlite: database file; created if missing
+				     (writer)                                 */
+	const char *dsn;          /* postgres: a libpq connection string      */
+	bool read_only;           /* a reader: no migrations, no writes       */
 	enum dbp_store_sync sync;
-	int busy_timeout_ms;      /* 0 = 5000                                   */
+	int busy_timeout_ms;      /* sqlite: lock wait; 0 = 5000              */
 };
 
 /* One player row. */
@@ -65,6 +86,60 @@ struct dbp_player {
 	uint64_t last_op_id;      /* the last AddGold op_id applied; 0 = none   */
 };
 
+enum dbp_write_kind {
+	DBP_WRITE_CREATE_PLAYER,
+	DBP_WRITE_ADD_GOLD,
+	DBP_WRITE_SAVE_POSITION,
+	DBP_WRITE_NEW_EPOCH,       /* issue an op_id epoch (dbp_store_new_epoch) */
+};
+
+struct dbp_write;
+
+/* Called on the writer thread once the write's transaction has ended; the
+ * callee owns the write again (and usually frees it). Keep it short: the
+ * next batch waits for it. */
+typedef void (*dbp_write_done_fn)(struct dbp_write *w);
+
+/*
+ * One write, as the writer queues it (writer.h) and a backend applies it
+ * (dbp_store_apply_batch). The caller fills the IN part, the store the
+ * OUT part.
+ */
+struct dbp_write {
+	/* IN */
+	enum dbp_write_kind kind;
+	uint64_t deadline_ms;     /* rg_now_ms() time after which the write is
+				     not applied (-ETIMEDOUT); 0 = none       */
+	union {
+		struct {
+			char name[DBP_NAME_MAX + 1];
+			char pwhash[DBP_PWHASH_MAX];
+		} create;
+		struct {
+			uint64_t player_id;
+			uint32_t amount;
+			uint64_t op_id;   /* idempotency key; 0 = none */
+		} add_gold;
+		struct {
+			uint64_t player_id;
+			uint32_t zone;
+			float x, y;
+		} save;
+	};
+	dbp_write_done_fn done;
+
+	/* OUT, valid in done(): 0 or a negative errno (-ENOENT, -EEXIST,
+	 * -ERANGE, -ETIMEDOUT, -ENOTCONN when the database is unreachable,
+	 * or a database failure such as -EIO/-ENOSPC). */
+	int result;
+	struct dbp_player player;  /* CREATE_PLAYER: the new row               */
+	uint64_t gold;            /* ADD_GOLD: the new total                  */
+	bool duplicate;           /* ADD_GOLD: op_id applied before, not again */
+	uint64_t epoch;           /* NEW_EPOCH: the epoch issued              */
+
+	struct dbp_qnode node;     /* private to the writer                    */
+};
+
 struct dbp_store;
 
 /*
@@ -72,35 +147,65 @@ struct dbp_store;
  */
 int dbp_store_sync_parse(const char *text, enum dbp_store_sync *out /* OUT */);
 
+/* Parse "sqlite" or "postgres" into *out. Returns 0 or -EINVAL. */
+int dbp_store_backend_parse(const char *text, enum dbp_store_backend *out /* OUT */);
+
+/* The backend's name ("sqlite", "postgres"). */
+const char *dbp_store_backend_name(enum dbp_store_backend backend);
+
 /*
- * Open a connection: WAL mode, the configured synchronous level, then (for
- * a writer) the migrations up to DBP_STORE_SCHEMA_VERSION; then prepare the
+ * Open a connection with cfg->backend: the durability level, then (for a
+ * writer) the migrations up to DBP_STORE_SCHEMA_VERSION; then prepare the
  * statements. A reader requires the schema to be current already (open the
- * writer first). Failures are logged with SQLite's message.
+ * writer first). Failures are logged with the database's own message.
  * Returns 0 and sets *out, or -ENOENT (reader on a missing or unmigrated
- * file), -EPROTO (file from a newer binary), -EIO, -ENOMEM.
- * Any thread; the connection then belongs to the caller's thread.
+ * database), -EPROTO (database from a newer binary), -EINVAL (a DSN that
+ * does not parse), -ENOTCONN (the server cannot be reached), -EIO,
+ * -ENOMEM. Any thread; the connection then belongs to the caller's thread.
  */
 int dbp_store_open(const struct dbp_store_config *cfg, struct dbp_store **out /* OUT */);
 
 /* Finalize the statements and close the connection. NULL is ignored. */
 void dbp_store_close(struct dbp_store *st);
 
-/* The file's PRAGMA user_version, or a negative code. */
+/* The database's schema version, or a negative code. */
 int dbp_store_user_version(struct dbp_store *st);
 
 /*
- * Transactions for group commit: BEGIN IMMEDIATE takes the write lock up
- * front (so a batch never fails half-way for a lock), COMMIT makes every
- * change since BEGIN durable per the sync level, ROLLBACK drops them.
- * Return 0 or a negative code (-EBUSY, -ENOSPC, -EIO).
+ * Apply writes[0..n) in this order in one transaction and commit it:
+ * group commit. On 0 the transaction is durable (at the sync level) and
+ * each write's result is its own outcome (0, -ENOENT, -EEXIST, -ERANGE;
+ * the OUT fields filled). On a negative code (-ENOTCONN, -EIO, -ENOSPC,
+ * ...) the batch failed as a whole: nothing of it may be acknowledged
+ * (with -ENOTCONN the server may or may not have committed it; every
+ * write is safe to resend: see docs/storage.md). Deadlines are the
+ * caller's (the writer checks them). Not inside dbp_store_begin.
+ */
+int dbp_store_apply_batch(struct dbp_store *st, struct dbp_write *const *writes, size_t n,
+			  int64_t now_ms);
+
+/*
+ * False once the connection is known to be lost (a server backend after a
+ * failed exchange); SQLite is always up. dbp_store_reconnect() tries to
+ * get it back, at most once per backoff step (100 ms doubling to 5 s, so
+ * callers may call it often): 0 when up again, else -ENOTCONN at once.
+ */
+bool dbp_store_up(struct dbp_store *st);
+int dbp_store_reconnect(struct dbp_store *st);
+
+/*
+ * Explicit transactions (tests and tools; the writer uses
+ * dbp_store_apply_batch): BEGIN (SQLite: IMMEDIATE, taking the write lock
+ * up front), COMMIT makes every change since BEGIN durable per the sync
+ * level, ROLLBACK drops them. Return 0 or a negative code (-EBUSY,
+ * -ENOSPC, -EIO, -ENOTCONN).
  */
 int dbp_store_begin(struct dbp_store *st);
 int dbp_store_commit(struct dbp_store *st);
 void dbp_store_rollback(struct dbp_store *st);
 
-/* True while a transaction is open (false after SQLite rolled one back by
- * itself, as it does on some I/O errors). */
+/* True while a transaction is open (false after the database rolled one
+ * back by itself, as SQLite does on some I/O errors). */
 bool dbp_store_in_transaction(struct dbp_store *st);
 
 /*
@@ -131,8 +236,8 @@ int dbp_store_create_player(struct dbp_store *st, const char *name, const char *
  * current gold; otherwise the gold is added and last_op_id becomes op_id.
  * 0 means no key: always applied, last_op_id kept.
  * Returns 0, -ENOENT (no such player), -ERANGE (the total would pass
- * INT64_MAX, SQLite's integer range, or op_id does; nothing changes), or
- * a negative code.
+ * INT64_MAX, the databases' integer range, or op_id does; nothing
+ * changes), or a negative code.
  */
 int dbp_store_add_gold(struct dbp_store *st, uint64_t player_id, uint32_t amount,
 		      uint64_t op_id, int64_t now_ms, uint64_t *total /* OUT */,

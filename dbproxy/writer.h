@@ -1,16 +1,21 @@
 /*
- * writer: the one thread that changes the database, with group commit.
+ * writer: the threads that change the database, with group commit.
  *
- * Network threads queue writes (struct dbp_write) into a bounded FIFO; the
+ * Network threads queue writes (struct dbp_write) into a bounded FIFO; a
  * writer thread takes up to batch_max of them at a time and applies them
- * in one transaction (BEGIN; the statements; COMMIT), so one fsync covers
- * the whole batch. Only after COMMIT has returned does it call each write's
+ * in one transaction (dbp_store_apply_batch), so one fsync covers the
+ * whole batch. Only after COMMIT has returned does it call each write's
  * done() callback, oldest first: an acknowledgement sent from done() means
  * the write is durable (at the store's sync level; see docs/storage.md).
  *
- * Order: there is one queue and one thread, so writes are applied in the
- * order they were queued; in particular writes for one player are applied
- * in the order they arrived on a link.
+ * A pool (dbp_writer_start_pool, a server backend) runs one such queue and
+ * thread per write connection, "lanes" that commit side by side; SQLite
+ * has one writer per file, so one lane.
+ *
+ * Order: each player's writes go to one lane (by player id; a create by
+ * its name), and a lane is one queue and one thread, so writes for one
+ * player are applied in the order they were queued, that is the order
+ * they arrived on a link.
  *
  * Push-back: a full queue refuses the write at once (-EAGAIN) instead of
  * blocking the caller's network loop; dbproxy answers DB_BUSY.
@@ -20,6 +25,15 @@
  * the batch goes on. A database failure (I/O, disk full) or a failed COMMIT
  * rolls the whole batch back and every write in it gets the error: nothing
  * of a batch is acknowledged unless all of it is durable.
+ *
+ * Database down (a server backend): a batch that finds the connection
+ * lost gets -ENOTCONN as a whole, and from then on submits are refused
+ * with -ENOTCONN at once (dbproxy answers DB_UNAVAILABLE, never making a
+ * caller wait) while the thread retries the connection
+ * (dbp_store_reconnect's capped backoff) until it is back:
+ *
+ *   up --(a batch fails -ENOTCONN)--> down --(dbp_store_reconnect 0)--> up
+ *      run_batch                          writer_main, every RETRY_POLL_MS
  */
 #ifndef DBP_WRITER_H
 #define DBP_WRITER_H
@@ -32,54 +46,7 @@
 #include "queue.h"
 #include "store.h"
 
-enum dbp_write_kind {
-	DBP_WRITE_CREATE_PLAYER,
-	DBP_WRITE_ADD_GOLD,
-	DBP_WRITE_SAVE_POSITION,
-	DBP_WRITE_NEW_EPOCH,       /* issue an op_id epoch (dbp_store_new_epoch) */
-};
-
-struct dbp_write;
-
-/* Called on the writer thread once the write's transaction has ended; the
- * callee owns the write again (and usually frees it). Keep it short: the
- * next batch waits for it. */
-typedef void (*dbp_write_done_fn)(struct dbp_write *w);
-
-/* One queued write. The caller fills the IN part, the writer the OUT part. */
-struct dbp_write {
-	/* IN */
-	enum dbp_write_kind kind;
-	uint64_t deadline_ms;     /* rg_now_ms() time after which the write is
-				     not applied (-ETIMEDOUT); 0 = none       */
-	union {
-		struct {
-			char name[DBP_NAME_MAX + 1];
-			char pwhash[DBP_PWHASH_MAX];
-		} create;
-		struct {
-			uint64_t player_id;
-			uint32_t amount;
-			uint64_t op_id;   /* idempotency key; 0 = none */
-		} add_gold;
-		struct {
-			uint64_t player_id;
-			uint32_t zone;
-			float x, y;
-		} save;
-	};
-	dbp_write_done_fn done;
-
-	/* OUT, valid in done(): 0 or a negative errno (-ENOENT, -EEXIST,
-	 * -ERANGE, -ETIMEDOUT, or a database failure such as -EIO/-ENOSPC). */
-	int result;
-	struct dbp_player player;  /* CREATE_PLAYER: the new row               */
-	uint64_t gold;            /* ADD_GOLD: the new total                  */
-	bool duplicate;           /* ADD_GOLD: op_id applied before, not again */
-	uint64_t epoch;           /* NEW_EPOCH: the epoch issued              */
-
-	struct dbp_qnode node;     /* private to the writer                    */
-};
+/* struct dbp_write, the unit of work, is in store.h: the backends apply it. */
 
 /* Counters for logs and benchmarks; read with dbp_writer_stats(). */
 struct dbp_writer_stats {
@@ -87,6 +54,10 @@ struct dbp_writer_stats {
 	uint64_t commits;         /* transactions committed                   */
 	uint64_t failed_batches;  /* transactions rolled back                 */
 	uint64_t busy_refusals;   /* submits refused because the queue was full */
+	uint64_t unavailable;     /* writes answered -ENOTCONN (database down) */
+	uint64_t reconnects;      /* times the connection came back           */
+	bool up;                  /* every lane reaches the database (as last
+				     seen)                                    */
 };
 
 struct dbp_writer;
@@ -102,9 +73,18 @@ int dbp_writer_start(struct dbp_store *st, size_t queue_max, size_t batch_max,
 		    struct dbp_writer **out /* OUT */);
 
 /*
+ * dbp_writer_start with one lane per store (nstores write connections to
+ * one database, each used only by its lane's thread until stop). The
+ * queue_max bound is split over the lanes. Returns 0 or a negative errno.
+ */
+int dbp_writer_start_pool(struct dbp_store *const *stores, size_t nstores, size_t queue_max,
+			  size_t batch_max, struct dbp_writer **out /* OUT */);
+
+/*
  * Queue a write. Returns 0 (done() will be called exactly once), -EAGAIN
- * when the queue is full, or -ESHUTDOWN once stopping has begun; on error
- * done() is not called and the caller keeps w. Any thread.
+ * when the queue is full, -ENOTCONN while the database is down, or
+ * -ESHUTDOWN once stopping has begun; on error done() is not called and
+ * the caller keeps w. Any thread.
  */
 int dbp_writer_submit(struct dbp_writer *wr, struct dbp_write *w);
 

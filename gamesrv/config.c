@@ -4,7 +4,11 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include <rg/log.h>
 
@@ -22,6 +26,9 @@ static const struct rg_option gs_options[] = {
 	RG_ROW_INT("port", port, 7701, 0, 65535, "port gateways connect to (0: any free port)"),
 	RG_ROW_STRING("dbproxy-host", dbproxy_host, "127.0.0.1", "dbproxy address"),
 	RG_ROW_INT("dbproxy-port", dbproxy_port, 7702, 1, 65535, "dbproxy port"),
+	RG_ROW_STRING("dbproxies", dbproxies, "",
+		   "several dbproxies on one database: HOST:PORT[,HOST:PORT...] (at most 16; "
+		   "overrides dbproxy-host/-port; docs/storage.md)"),
 	RG_ROW_STRING("instance", instance, "gamesrv", "this server's name in peers' logs"),
 	RG_ROW_INT("tick-ms", tick_ms, 20, 1, 1000, "game tick"),
 	RG_LINK_OPTIONS(struct gs_config, link, "gateway and dbproxy"),
@@ -58,6 +65,74 @@ static const struct rg_option gs_options[] = {
 	{ 0 },
 };
 
+/* One HOST:PORT of --dbproxies, [start, end), into *out. HOST may be
+ * [an IPv6 address]. Returns 0 or -EINVAL. */
+static int parse_dbproxy(const char *start, const char *end, struct gs_dbproxy_addr *out)
+{
+	const char *colon = end;
+	const char *host = start;
+	size_t host_len;
+	char *stop;
+	long port;
+
+	while (colon > start && colon[-1] != ':')
+		colon--;
+	if (colon == start || colon == end)
+		return -EINVAL; /* no ':', or no port after it */
+	host_len = (size_t)(colon - 1 - start);
+	if (host_len >= 2 && host[0] == '[' && host[host_len - 1] == ']') {
+		host++;
+		host_len -= 2;
+	}
+	if (host_len == 0 || host_len >= sizeof out->host)
+		return -EINVAL;
+	port = strtol(colon, &stop, 10);
+	if (stop != end || port < 1 || port > 65535)
+		return -EINVAL;
+	memcpy(out->host, host, host_len);
+	out->host[host_len] = '\0';
+	out->port = (uint16_t)port;
+	return 0;
+}
+
+/* cfg->dbproxy_addrs from --dbproxies, else from dbproxy-host/-port.
+ * Returns 0 or -1 after logging what is wrong. */
+static int parse_dbproxies(struct gs_config *cfg)
+{
+	const char *p = cfg->dbproxies;
+
+	cfg->dbproxy_count = 0;
+	if (!*p) {
+		int n = snprintf(cfg->dbproxy_addrs[0].host, sizeof cfg->dbproxy_addrs[0].host,
+				 "%s", cfg->dbproxy_host);
+
+		if (n < 0 || (size_t)n >= sizeof cfg->dbproxy_addrs[0].host) {
+			RG_ERROR("--dbproxy-host is too long");
+			return -1;
+		}
+		cfg->dbproxy_addrs[0].port = (uint16_t)cfg->dbproxy_port;
+		cfg->dbproxy_count = 1;
+		return 0;
+	}
+	for (;;) {
+		const char *end = strchr(p, ',');
+
+		if (!end)
+			end = p + strlen(p);
+		if (cfg->dbproxy_count == DB_LINKS_MAX ||
+		    parse_dbproxy(p, end, &cfg->dbproxy_addrs[cfg->dbproxy_count]) < 0) {
+			RG_ERROR("--dbproxies must be HOST:PORT[,HOST:PORT...] with ports "
+				 "1..65535, at most %d of them, not \"%s\"", DB_LINKS_MAX,
+				 cfg->dbproxies);
+			return -1;
+		}
+		cfg->dbproxy_count++;
+		if (!*end)
+			return 0;
+		p = end + 1;
+	}
+}
+
 int gs_config_load(struct gs_config *cfg, int argc, char **argv)
 {
 	int rc = rg_options_load(gs_options, cfg, &cfg->common, "gamesrv", argc, argv);
@@ -77,5 +152,5 @@ int gs_config_load(struct gs_config *cfg, int argc, char **argv)
 		RG_ERROR("--zone-max-x/y must not be below --zone-min-x/y");
 		return -1;
 	}
-	return 0;
+	return parse_dbproxies(cfg);
 }

@@ -8,6 +8,7 @@
 
 #include <rg/options.h>
 
+#include "db_link.h"
 #include "rules.h"
 
 /* Largest frame on an internal link (the gateway's limit for this link
@@ -21,6 +22,7 @@ struct gs_config {
 	long port;                /* port gateways connect to (0: any)         */
 	char *dbproxy_host;
 	long dbproxy_port;
+	char *dbproxies;          /* HOST:PORT[,...]; "": the two above        */
 	char *instance;           /* name sent in Hello, for dbproxy's logs    */
 	long tick_ms;
 	struct rg_link_options link; /* both internal links; admission of
@@ -41,12 +43,19 @@ struct gs_config {
 	/* Derived by gs_config_load from zones. */
 	struct zone_bounds more_zones[RULES_ZONES_MAX];
 	int more_zone_count;
+	/* Derived from dbproxies (or dbproxy-host/-port): the dbproxies, in
+	 * order (db_link.h: their index). */
+	struct gs_dbproxy_addr {
+		char host[256];
+		uint16_t port;
+	} dbproxy_addrs[DB_LINKS_MAX];
+	unsigned dbproxy_count;
 };
 
 /*
  * Fill *cfg from the table, --config's [gamesrv] section and the flags,
  * check what one row cannot (dead-ms > heartbeat-ms, zone bounds in
- * order), and start logging. Returns 0 to go on, 1 after --help (exit 0),
+ * order, the dbproxies list), and start logging. Returns 0 to go on, 1 after --help (exit 0),
  * -1 after printing an error (exit 2). Main thread, once.
  */
 int gs_config_load(struct gs_config *cfg, int argc, char **argv);

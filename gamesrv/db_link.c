@@ -32,14 +32,18 @@ struct db_session {
 
 static int on_connected(struct rg_link *link)
 {
+	struct db_service *d = rg_link_service_user(link);
 	struct db_session *ds = rg_link_user(link);
 	net_session_id id = net_session_get_id(rg_link_session(link));
 
 	RG_INFO("dbproxy link to %s connected", NET_SESSION_PEER(rg_link_session(link)));
 	ds->up_event = game_event_new(GAME_EV_DB_UP, id, 0);
 	ds->down_event = game_event_new(GAME_EV_DB_DOWN, id, 0);
-	if (ds->up_event && ds->down_event)
+	if (ds->up_event && ds->down_event) {
+		ds->up_event->db_index = d->cfg.index;
+		ds->down_event->db_index = d->cfg.index;
 		return 0;
+	}
 	game_event_free(ds->up_event);
 	game_event_free(ds->down_event);
 	*ds = (struct db_session){ 0 };
@@ -63,6 +67,7 @@ static int on_message(struct rg_link *link, ProtobufCMessage *m, void *token)
 	struct game_event *ev = token;
 
 	ev->type = GAME_EV_DB_REPLY;
+	ev->db_index = d->cfg.index;
 	ev->db_msg = (Ringgate__Internal__DbToGame *)m;
 	if (ev->db_msg->request_id == 0) {
 		RG_WARN("dbproxy link %s: unexpected DbToGame (no request id), closing it",
@@ -148,11 +153,19 @@ struct gold_write {
 	struct db_link *link;
 	uint64_t player_id;
 	uint32_t amount;
-	uint64_t op_id;            /* 0 until the link's epoch is known     */
+	uint64_t op_id;            /* 0 until the epoch is known             */
 	uint64_t deadline_ms;
 	rg_call_fn fn;             /* the caller's callback and context      */
 	void *ctx;
 	unsigned sends;
+};
+
+/* A player with calls in flight, and the link they are all on (the
+ * routing rule in db_link.h). */
+struct db_route {
+	uint64_t player_id;        /* hmap key                               */
+	unsigned conn;
+	unsigned calls;
 };
 
 /* A DbNewEpoch may take this long; a failed one is asked again at the
@@ -162,14 +175,25 @@ struct gold_write {
 static void end_held(struct db_link *l, size_t i, int status);
 static void ask_epoch(struct db_link *l);
 static int call(struct db_link *l, enum gs_db_call kind, Ringgate__Internal__GameToDb *req,
-		uint64_t deadline_ms, rg_call_fn fn, void *ctx);
+		uint64_t player_id, uint64_t hash, uint64_t deadline_ms, rg_call_fn fn,
+		void *ctx);
 
-int db_link_init(struct db_link *l, struct net_runtime *rt)
+int db_link_init(struct db_link *l, struct net_runtime *rt, unsigned conn_count)
 {
 	memset(l, 0, sizeof(*l));
 	l->rt = rt;
-	l->calls = rg_calls_create();
-	return l->calls ? 0 : -ENOMEM;
+	l->conn_count = conn_count ? conn_count : 1;
+	if (l->conn_count > DB_LINKS_MAX)
+		return -EINVAL;
+	hmap_init(&l->routes);
+	for (unsigned i = 0; i < l->conn_count; i++) {
+		l->conns[i].calls = rg_calls_create();
+		if (!l->conns[i].calls) {
+			db_link_fini(l);
+			return -ENOMEM;
+		}
+	}
+	return 0;
 }
 
 void db_link_fini(struct db_link *l)
@@ -178,39 +202,72 @@ void db_link_fini(struct db_link *l)
 		end_held(l, l->held_len - 1, -ECANCELED);
 	free(l->held);
 	l->held = NULL;
-	rg_calls_destroy(l->calls);
-	l->calls = NULL;
+	for (unsigned i = 0; i < l->conn_count; i++) {
+		rg_calls_destroy(l->conns[i].calls); /* their routes are released */
+		l->conns[i].calls = NULL;
+	}
+	hmap_fini(&l->routes);
 	wire_buf_fini(&l->buf);
 }
 
 bool db_link_up(const struct db_link *l)
 {
-	return l->session != 0;
+	return l->up_count > 0;
+}
+
+/* splitmix64's finalizer: player ids are dense, homes should not be. */
+static uint64_t mix64(uint64_t x)
+{
+	x ^= x >> 30;
+	x *= 0xbf58476d1ce4e5b9ULL;
+	x ^= x >> 27;
+	x *= 0x94d049bb133111ebULL;
+	return x ^ (x >> 31);
+}
+
+/* FNV-1a of a name, for routing logins. */
+static uint64_t name_hash(const char *name)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+
+	for (; *name; name++)
+		h = (h ^ (unsigned char)*name) * 0x100000001b3ULL;
+	return h;
+}
+
+/* The home link of hash, or the next one up after it; -1: none up. */
+static int pick(const struct db_link *l, uint64_t hash)
+{
+	unsigned home = (unsigned)(hash % l->conn_count);
+
+	for (unsigned i = 0; i < l->conn_count; i++) {
+		unsigned c = (home + i) % l->conn_count;
+
+		if (l->conns[c].session != 0)
+			return (int)c;
+	}
+	return -1;
+}
+
+static void set_gauges(struct db_link *l)
+{
+	rg_gauge_set(l->metrics->db_link_up, l->up_count > 0);
+	rg_gauge_set(l->metrics->db_links_up, l->up_count);
 }
 
 static int send_gold(struct db_link *l, struct gold_write *gw);
 
-void db_link_on_up(struct db_link *l, net_session_id session)
-{
-	l->session = session;
-	l->epoch = 0;
-	rg_gauge_set(l->metrics->db_link_up, 1);
-	if (l->was_up)
-		rg_counter_add(l->metrics->db_reconnects, 1);
-	l->was_up = true;
-	ask_epoch(l); /* the held writes go out once it is known */
-}
-
 /* Send the held writes: first those sent before (each player's newest,
- * keyed in an older epoch), so that dbproxy sees them before anything
- * newer of their players; then the unkeyed ones, keyed in this epoch. */
+ * already keyed), so that dbproxy sees them before anything newer of their
+ * players; then the unkeyed ones, keyed now. Each goes where the routing
+ * rule says: for a player whose link dropped, another link that is up. */
 static void send_held(struct db_link *l)
 {
 	size_t held = l->held_len;
 
-	if (held == 0)
+	if (held == 0 || l->epoch == 0 || !db_link_up(l))
 		return;
-	RG_INFO("dbproxy link up: resending %zu held add_gold writes", held);
+	RG_INFO("dbproxy links: resending %zu held add_gold writes", held);
 	l->held_len = 0;
 	for (int pass = 0; pass < 2; pass++) {
 		for (size_t i = 0; i < held; i++) {
@@ -231,7 +288,26 @@ static void send_held(struct db_link *l)
 	}
 }
 
-/* The answer to DbNewEpoch: the link may take AddGolds from now on. */
+void db_link_on_up(struct db_link *l, unsigned index, net_session_id session)
+{
+	struct db_conn *c;
+
+	if (index >= l->conn_count || l->conns[index].session != 0)
+		return;
+	c = &l->conns[index];
+	c->session = session;
+	l->up_count++;
+	set_gauges(l);
+	if (c->was_up)
+		rg_counter_add(l->metrics->db_reconnects, 1);
+	c->was_up = true;
+	if (l->epoch == 0)
+		ask_epoch(l); /* the held writes go out once it is known */
+	else
+		send_held(l);
+}
+
+/* The answer to DbNewEpoch: AddGolds may go out from now on. */
 static void epoch_done(void *ctx, int status, const void *reply)
 {
 	struct db_link *l = ctx;
@@ -248,11 +324,11 @@ static void epoch_done(void *ctx, int status, const void *reply)
 	}
 	l->epoch = r->new_epoch->epoch;
 	l->seq = 0;
-	RG_INFO("dbproxy link: op_id epoch %llu", (unsigned long long)l->epoch);
+	RG_INFO("dbproxy links: op_id epoch %llu", (unsigned long long)l->epoch);
 	send_held(l);
 }
 
-/* Ask dbproxy for a new epoch, unless one is asked for already. */
+/* Ask a dbproxy for a new epoch, unless one is asked for already. */
 static void ask_epoch(struct db_link *l)
 {
 	Ringgate__Internal__GameToDb req = RINGGATE__INTERNAL__GAME_TO_DB__INIT;
@@ -263,7 +339,7 @@ static void ask_epoch(struct db_link *l)
 		return;
 	req.body_case = RINGGATE__INTERNAL__GAME_TO_DB__BODY_NEW_EPOCH;
 	req.new_epoch = &body;
-	rc = call(l, GS_DB_NEW_EPOCH, &req, rg_now_ms() + EPOCH_CALL_MS, epoch_done, l);
+	rc = call(l, GS_DB_NEW_EPOCH, &req, 0, 0, rg_now_ms() + EPOCH_CALL_MS, epoch_done, l);
 	if (rc < 0)
 		RG_WARN("cannot ask dbproxy for an op_id epoch: %s (next tick)", net_strerror(rc));
 	else
@@ -304,26 +380,39 @@ static void keep_newest_per_player(struct db_link *l)
 	l->held_len = kept;
 }
 
-void db_link_on_down(struct db_link *l, net_session_id session)
+void db_link_on_down(struct db_link *l, unsigned index, net_session_id session)
 {
-	if (session != l->session)
+	struct db_conn *c;
+
+	if (index >= l->conn_count || session != l->conns[index].session)
 		return; /* an older connection's end, already handled */
-	l->session = 0;
-	l->epoch = 0;
-	rg_gauge_set(l->metrics->db_link_up, 0);
-	if (rg_calls_pending(l->calls) > 0)
-		RG_WARN("dbproxy link down: ending %zu pending calls",
-			rg_calls_pending(l->calls));
-	rg_calls_fail_all(l->calls, -ENOTCONN); /* AddGolds go to l->held */
+	c = &l->conns[index];
+	c->session = 0;
+	l->up_count--;
+	set_gauges(l);
+	if (rg_calls_pending(c->calls) > 0)
+		RG_WARN("dbproxy link %u down: ending its %zu pending calls", index,
+			rg_calls_pending(c->calls));
+	rg_calls_fail_all(c->calls, -ENOTCONN); /* AddGolds go to l->held */
 	keep_newest_per_player(l);
-	if (l->held_len > 0)
-		RG_WARN("dbproxy link down: holding %zu add_gold writes for a resend "
-			"(until their deadlines)", l->held_len);
+	if (l->held_len == 0)
+		return;
+	if (db_link_up(l) && l->epoch != 0) {
+		RG_WARN("dbproxy link %u down: moving %zu add_gold writes to the links still up",
+			index, l->held_len);
+		send_held(l);
+	} else {
+		RG_WARN("dbproxy link %u down: holding %zu add_gold writes for a resend "
+			"(until their deadlines)", index, l->held_len);
+		ask_epoch(l); /* if the one asked for was on this link */
+	}
 }
 
-void db_link_on_reply(struct db_link *l, const Ringgate__Internal__DbToGame *reply)
+void db_link_on_reply(struct db_link *l, unsigned index, const Ringgate__Internal__DbToGame *reply)
 {
-	if (!rg_calls_complete(l->calls, reply->request_id, reply))
+	if (index >= l->conn_count)
+		return;
+	if (!rg_calls_complete(l->conns[index].calls, reply->request_id, reply))
 		RG_DEBUG("dbproxy reply %llu came after its deadline: dropped",
 			 (unsigned long long)reply->request_id);
 }
@@ -341,7 +430,8 @@ static void end_held(struct db_link *l, size_t i, int status)
 
 void db_link_expire(struct db_link *l, uint64_t now_ms)
 {
-	rg_calls_expire(l->calls, now_ms);
+	for (unsigned i = 0; i < l->conn_count; i++)
+		rg_calls_expire(l->conns[i].calls, now_ms);
 	for (size_t i = l->held_len; i-- > 0;)
 		if (now_ms >= l->held[i]->deadline_ms)
 			end_held(l, i, -ETIMEDOUT);
@@ -351,16 +441,61 @@ void db_link_expire(struct db_link *l, uint64_t now_ms)
 
 size_t db_link_pending(const struct db_link *l)
 {
-	return rg_calls_pending(l->calls) + l->held_len;
+	size_t n = l->held_len;
+
+	for (unsigned i = 0; i < l->conn_count; i++)
+		n += rg_calls_pending(l->conns[i].calls);
+	return n;
+}
+
+/* The route of player_id with one more call on it: the link its calls in
+ * flight are on, else the one pick() gives for hash. NULL: no memory. */
+static struct db_route *route_take(struct db_link *l, uint64_t player_id, uint64_t hash)
+{
+	struct db_route *r = hmap_get(&l->routes, &player_id, sizeof player_id);
+
+	if (r && l->conns[r->conn].session == 0) {
+		/* Its link just dropped and a callback of the calls it is
+		 * failing makes a new one: they are all ending, move on. */
+		r->conn = (unsigned)pick(l, hash);
+	} else if (!r) {
+		r = malloc(sizeof(*r));
+		if (!r)
+			return NULL;
+		*r = (struct db_route){ .player_id = player_id, .conn = (unsigned)pick(l, hash) };
+		if (hmap_put(&l->routes, &r->player_id, sizeof r->player_id, r) < 0) {
+			free(r);
+			return NULL;
+		}
+	}
+	r->calls++;
+	return r;
+}
+
+/* One call of player_id ended: forget its route with its last call. */
+static void route_release(struct db_link *l, uint64_t player_id)
+{
+	struct db_route *r;
+
+	if (player_id == 0)
+		return;
+	r = hmap_get(&l->routes, &player_id, sizeof player_id);
+	if (r && --r->calls == 0) {
+		hmap_remove(&l->routes, &player_id, sizeof player_id);
+		free(r);
+	}
 }
 
 /* A call on its way: the caller's callback, and when it was sent, so
- * that the reply's latency can be recorded before the callback runs. */
+ * that the reply's latency can be recorded before the callback runs; and
+ * whose route it holds. */
 struct timed_call {
 	rg_call_fn fn;
 	void *ctx;
 	struct rg_histogram *latency;
 	uint64_t sent_ns;
+	struct db_link *link;
+	uint64_t player_id;        /* 0: routed by hash only, no route held */
 };
 
 static void timed_call_done(void *arg, int status, const void *reply)
@@ -368,41 +503,63 @@ static void timed_call_done(void *arg, int status, const void *reply)
 	struct timed_call tc = *(struct timed_call *)arg;
 
 	free(arg);
+	/* Before the callback: a resend it makes is routed afresh. */
+	route_release(tc.link, tc.player_id);
 	if (status == 0)
 		rg_histogram_observe(tc.latency, rg_now_ns() - tc.sent_ns);
 	tc.fn(tc.ctx, status, reply);
 }
 
-/* Register a call for req, stamp its id and relative deadline, send it. */
+/*
+ * Register a call for req on the link the routing rule picks (player_id:
+ * the player whose write it is, 0 for none; hash: where it lives when it
+ * has no route), stamp its id and relative deadline, send it.
+ */
 static int call(struct db_link *l, enum gs_db_call kind, Ringgate__Internal__GameToDb *req,
-		uint64_t deadline_ms, rg_call_fn fn, void *ctx)
+		uint64_t player_id, uint64_t hash, uint64_t deadline_ms, rg_call_fn fn,
+		void *ctx)
 {
 	uint64_t now = rg_now_ms();
+	struct db_route *route = NULL;
 	struct timed_call *tc;
+	struct db_conn *c;
 	int rc;
 
 	if (!db_link_up(l))
 		return -ENOTCONN;
+	if (player_id != 0) {
+		route = route_take(l, player_id, mix64(player_id));
+		if (!route)
+			return -ENOMEM;
+		c = &l->conns[route->conn];
+	} else {
+		c = &l->conns[pick(l, hash)];
+	}
 	tc = malloc(sizeof(*tc));
-	if (!tc)
-		return -ENOMEM;
-	*tc = (struct timed_call){ fn, ctx, l->metrics->db_call_seconds[kind], rg_now_ns() };
-	req->request_id = rg_calls_add(l->calls, deadline_ms, timed_call_done, tc);
+	if (!tc) {
+		rc = -ENOMEM;
+		goto out_route;
+	}
+	*tc = (struct timed_call){ fn, ctx, l->metrics->db_call_seconds[kind], rg_now_ns(), l,
+				   player_id };
+	req->request_id = rg_calls_add(c->calls, deadline_ms, timed_call_done, tc);
 	if (req->request_id == 0) {
-		free(tc);
-		return -ENOMEM;
+		rc = -ENOMEM;
+		goto out_tc;
 	}
 	/* What is left of the deadline, and our clock, so that dbproxy
 	 * counts the time the request spends in transit (internal.proto). */
 	req->deadline_ms = deadline_ms > now ? (uint32_t)(deadline_ms - now) : 1;
 	req->sent_ms = now;
-	rc = wire_send_to(l->rt, l->session, &l->buf, &req->base);
-	if (rc < 0) {
-		rg_calls_cancel(l->calls, req->request_id); /* tc's callback will not run */
-		free(tc);
-		return rc;
-	}
-	return 0;
+	rc = wire_send_to(l->rt, c->session, &l->buf, &req->base);
+	if (rc == 0)
+		return 0;
+	rg_calls_cancel(c->calls, req->request_id); /* tc's callback will not run */
+out_tc:
+	free(tc);
+out_route:
+	route_release(l, player_id);
+	return rc;
 }
 
 int db_link_login(struct db_link *l, const char *name, const ProtobufCBinaryData *password,
@@ -417,7 +574,7 @@ int db_link_login(struct db_link *l, const char *name, const ProtobufCBinaryData
 	login.no_create = no_create;
 	req.body_case = RINGGATE__INTERNAL__GAME_TO_DB__BODY_LOGIN;
 	req.login = &login;
-	rc = call(l, GS_DB_LOGIN, &req, deadline_ms, fn, ctx);
+	rc = call(l, GS_DB_LOGIN, &req, 0, name_hash(name), deadline_ms, fn, ctx);
 	/* The packed copy in l->buf held the password: do not keep it around. */
 	if (l->buf.data)
 		memset(l->buf.data, 0, l->buf.cap);
@@ -436,10 +593,10 @@ int db_link_save(struct db_link *l, uint64_t player_id, uint32_t zone, float x, 
 	save.y = y;
 	req.body_case = RINGGATE__INTERNAL__GAME_TO_DB__BODY_SAVE;
 	req.save = &save;
-	return call(l, GS_DB_SAVE, &req, deadline_ms, fn, ctx);
+	return call(l, GS_DB_SAVE, &req, player_id, 0, deadline_ms, fn, ctx);
 }
 
-/* Put gw on the held list (link down). False: no memory to hold it. */
+/* Put gw on the held list (its link down). False: no memory to hold it. */
 static bool hold(struct db_link *l, struct gold_write *gw)
 {
 	if (l->held_len == l->held_cap) {
@@ -468,8 +625,8 @@ static void gold_done(void *arg, int status, const void *reply)
 	    r->add_gold->duplicate) {
 		if (gw->sends == 1) {
 			/* Nothing of ours can have been applied under a key
-			 * the database issued for this link alone: broken
-			 * keys. Never pass this off as a success. */
+			 * the database issued to us alone: broken keys.
+			 * Never pass this off as a success. */
 			RG_ERROR("add_gold op %llu: dbproxy calls its first send a duplicate; "
 				 "failing it", (unsigned long long)gw->op_id);
 			status = -EPROTO;
@@ -498,7 +655,7 @@ static int send_gold(struct db_link *l, struct gold_write *gw)
 	add.op_id = gw->op_id;
 	req.body_case = RINGGATE__INTERNAL__GAME_TO_DB__BODY_ADD_GOLD;
 	req.add_gold = &add;
-	rc = call(l, GS_DB_ADD_GOLD, &req, gw->deadline_ms, gold_done, gw);
+	rc = call(l, GS_DB_ADD_GOLD, &req, gw->player_id, 0, gw->deadline_ms, gold_done, gw);
 	if (rc == 0)
 		gw->sends++;
 	return rc;

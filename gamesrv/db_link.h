@@ -1,39 +1,64 @@
 /*
- * db_link.h: the gamesrv end of the dbproxy link (GameToDb / DbToGame).
+ * db_link.h: the gamesrv end of the dbproxy links (GameToDb / DbToGame).
  *
- * Loop side (db_service_*): a net_client keeps one session dialed to
+ * gamesrv may link to several dbproxies that share one database
+ * (PostgreSQL; docs/storage.md): --dbproxies lists them, and each gets a
+ * db_service, numbered 0, 1, ... in that order (its index). With one
+ * dbproxy (the default, --dbproxy-host/--dbproxy-port) everything below
+ * holds with N = 1.
+ *
+ * Loop side (db_service_*): a net_client keeps one session dialed to one
  * dbproxy, redialing with backoff; each connection is an rg/link.h dialer.
  * It opens with dbproxy's AuthChallenge, answered by our Hello with a
  * proof of the cluster secret; when HelloReply arrives with dbproxy's own
  * proof, within the handshake deadline, the link is up (DB_UP event).
  * Heartbeats and the dead time (then a redial) are rg/link.h's.
  * Replies are decoded on the loop thread and queued as DB_REPLY events; the
- * end of an up link is queued as DB_DOWN.
+ * end of an up link is queued as DB_DOWN. Every event carries the
+ * service's index (game_event.db_index).
  *
- * Game side (db_link_*): the game thread's view of the link and its calls.
- * Every request gets an id and a deadline in an rg_calls table, so each
- * ends exactly once: with the reply, -ETIMEDOUT at the deadline (checked
- * every tick), or -ENOTCONN when the link goes down. A request made while
- * the link is down fails at once (the db_link_* call returns -ENOTCONN
- * and its callback never runs).
+ * Game side (db_link_*): the game thread's view of the links and its
+ * calls. Every request gets an id and a deadline in its link's rg_calls
+ * table, so each ends exactly once: with the reply, -ETIMEDOUT at the
+ * deadline (checked every tick), or -ENOTCONN when its link goes down. A
+ * request made while no link is up fails at once (the db_link_* call
+ * returns -ENOTCONN and its callback never runs).
+ *
+ * Routing: a player's saves and AddGolds go to one link, so that dbproxy
+ * applies them in the order they were made: while the player has calls in
+ * flight, the link they are on; otherwise its home link (a hash of the
+ * player id over the N links), or when that is down the next one up, in
+ * index order. So a player moves only when its link drops (its calls there
+ * have all ended) or, back to its home, once nothing of it is in flight.
+ * Logins go by a hash of the name the same way (reads, and a create whose
+ * name the database keeps unique). A link that drops takes nothing with
+ * it: its AddGolds are held and resent on another link (below), and a
+ * held save is play.c's, resent once db_link_up.
  *
  * AddGold is the exception to -ENOTCONN: it carries an idempotency key
  * (op_id = epoch << 32 | seq, proto/internal.proto), so one in flight when
- * the link goes down is held and sent again, with the same op_id, once the
- * link is back up; dbproxy applies it at most once. It still ends at its
- * deadline (-ETIMEDOUT). Only the newest held AddGold of each player is
- * kept: an older one fails with -ENOTCONN, because dbproxy's key check
- * ("an op_id of the same epoch at or below the player's last applied one
- * is a duplicate") is exact only for the newest write it may have seen (an
- * older one may have been refused, DB_BUSY, while a newer one was applied).
+ * its link goes down is held and sent again, with the same op_id, on
+ * another link that is up (or the same one once it is back); dbproxy
+ * applies it at most once. It still ends at its deadline (-ETIMEDOUT).
+ * Only the newest held AddGold of each player is kept: an older one fails
+ * with -ENOTCONN, because dbproxy's key check ("an op_id of the same epoch
+ * at or below the player's last applied one is a duplicate") is exact only
+ * for the newest write it may have seen (an older one may have been
+ * refused, DB_BUSY, while a newer one was applied).
  *
- * Epochs: each time the link comes up, the game side asks dbproxy for a
- * new epoch (DbNewEpoch, issued by the database, so never the same twice,
- * whatever the clocks say), and numbers that link's AddGolds 1, 2, ... in
- * it. An AddGold made before the epoch is known waits on the held list
- * too, unkeyed, and gets its key when the epoch arrives. A duplicate
- * answer to a first send can only mean broken keys: the call fails
- * (-EPROTO), never passes for a success.
+ * Epochs: the first link that comes up asks dbproxy for an epoch
+ * (DbNewEpoch, issued by the database, so never the same twice, whatever
+ * the clocks say), and every AddGold of this gamesrv, on any link, is
+ * numbered 1, 2, ... in it; a new epoch is asked only when the seqs are
+ * used up. One epoch for all links is what makes moving a player safe: a
+ * write of the dropped link that its dbproxy applies late (it was still
+ * queued there) has a lower seq, in the same epoch, than everything sent
+ * for the player since, so dbproxy takes it for the duplicate it is; with
+ * an epoch per link it would be applied a second time. An AddGold made
+ * before the epoch is known waits on the held list too, unkeyed, and gets
+ * its key when the epoch arrives. A duplicate answer to a first send can
+ * only mean broken keys: the call fails (-EPROTO), never passes for a
+ * success.
  */
 #ifndef GAMESRV_DB_LINK_H
 #define GAMESRV_DB_LINK_H
@@ -46,14 +71,19 @@
 #include <rg/calls.h>
 #include <rg/link.h>
 
+#include "hmap.h"
 #include "internal.pb-c.h"
 #include "metrics.h"
 #include "queue.h"
 #include "wire.h"
 
+/* Most dbproxies one gamesrv links to. */
+#define DB_LINKS_MAX 16
+
 struct db_service_config {
 	const char *host;
 	uint16_t port;
+	unsigned index;            /* this dbproxy's place in the list, 0..   */
 	const char *instance;      /* sent in Hello, for dbproxy's logs      */
 	const struct rg_link_key *link_key; /* the cluster secret (outlives us) */
 	struct rg_link_rules rules;
@@ -80,34 +110,46 @@ void db_service_fini(struct db_service *d);
 
 struct gold_write;
 
+/* One dbproxy link as the game thread sees it. */
+struct db_conn {
+	net_session_id session;        /* the up link, or 0 when down      */
+	struct rg_calls *calls;        /* its calls in flight              */
+	bool was_up;                   /* up once: later ups are reconnects */
+};
+
 struct db_link {
 	struct net_runtime *rt;
-	struct rg_calls *calls;
-	net_session_id session;        /* the up link, or 0 when down      */
+	struct db_conn conns[DB_LINKS_MAX];
+	unsigned conn_count;
+	unsigned up_count;             /* conns up now                      */
 	struct wire_buf buf;
 	struct gs_metrics *metrics;    /* set by the game after init        */
-	bool was_up;                   /* up once: later ups are reconnects */
-	uint64_t epoch;                /* this link's op_id epoch; 0: none yet */
+	uint64_t epoch;                /* the op_id epoch; 0: none yet      */
 	uint32_t seq;                  /* the last op_id seq used in it       */
 	bool epoch_asked;              /* a DbNewEpoch is out                  */
-	struct gold_write **held;      /* AddGolds waiting for the link or
-					  its epoch                          */
+	struct hmap routes;            /* player id -> struct db_route, while
+					  the player has calls in flight   */
+	struct gold_write **held;      /* AddGolds waiting for a link or the
+					  epoch                              */
 	size_t held_len, held_cap;
 };
 
-/* Set up a down link. Returns 0 or -ENOMEM. Game thread. */
-int db_link_init(struct db_link *l, struct net_runtime *rt);
+/* Set up conn_count (1..DB_LINKS_MAX; 0 means 1) down links. Returns 0,
+ * -EINVAL or -ENOMEM. Game thread. */
+int db_link_init(struct db_link *l, struct net_runtime *rt, unsigned conn_count);
 
 /* End pending calls with -ECANCELED and free. Game thread. */
 void db_link_fini(struct db_link *l);
 
-/* True while the link is up. */
+/* True while at least one link is up. */
 bool db_link_up(const struct db_link *l);
 
-/* Handle DB_UP, DB_DOWN and DB_REPLY events. Game thread. */
-void db_link_on_up(struct db_link *l, net_session_id session);
-void db_link_on_down(struct db_link *l, net_session_id session);
-void db_link_on_reply(struct db_link *l, const Ringgate__Internal__DbToGame *reply);
+/* Handle DB_UP, DB_DOWN and DB_REPLY events of link index (the event's
+ * db_index; an index out of range is ignored). Game thread. */
+void db_link_on_up(struct db_link *l, unsigned index, net_session_id session);
+void db_link_on_down(struct db_link *l, unsigned index, net_session_id session);
+void db_link_on_reply(struct db_link *l, unsigned index,
+		      const Ringgate__Internal__DbToGame *reply);
 
 /* End calls past their deadline (now_ms: rg_now_ms()), and ask for an
  * epoch again if the last request for one failed. Game thread. */
@@ -121,7 +163,8 @@ size_t db_link_pending(const struct db_link *l);
  * when sent (fn runs exactly once later, as rg/calls.h says; with status 0
  * its reply is the Ringgate__Internal__DbToGame, whose status the callee
  * still checks), or a negative errno when not (fn never runs): -ENOTCONN
- * when the link is down, -ENOMEM.
+ * when no link is up, -ENOMEM. Each goes to the link the routing rule
+ * (top) picks.
  * Game thread.
  */
 /* Login: the password is its whole byte string (NULs included); with

@@ -83,13 +83,13 @@ void game_handle_event(struct game *g, struct game_event *ev)
 		gate_down(g, ev->link);
 		break;
 	case GAME_EV_DB_UP:
-		db_link_on_up(&g->db, ev->link);
+		db_link_on_up(&g->db, ev->db_index, ev->link);
 		break;
 	case GAME_EV_DB_DOWN:
-		db_link_on_down(&g->db, ev->link);
+		db_link_on_down(&g->db, ev->db_index, ev->link);
 		break;
 	case GAME_EV_DB_REPLY:
-		db_link_on_reply(&g->db, ev->db_msg);
+		db_link_on_reply(&g->db, ev->db_index, ev->db_msg);
 		break;
 	case GAME_EV_SHUTDOWN:
 		start_drain(g);
@@ -176,7 +176,7 @@ int game_init(struct game *g, const struct game_config *cfg, struct net_runtime 
 	rc = game_world_init(g, cfg);
 	if (rc < 0)
 		return rc;
-	rc = db_link_init(&g->db, rt);
+	rc = db_link_init(&g->db, rt, cfg->dbproxy_count);
 	if (rc < 0) {
 		bundle_fini(&g->views);
 		world_fini(&g->world);

@@ -40,6 +40,7 @@ struct game_config {
 	size_t more_zone_count;
 	struct interest_config interest; /* who sees whom; off: broadcast   */
 	struct gs_metrics *metrics;/* updated by the game thread; NULL: none  */
+	unsigned dbproxy_count;    /* dbproxy links (db_link.h); 0 = 1        */
 };
 
 /* One recipient of a push: a client session on a gateway link. */

@@ -37,13 +37,14 @@ int main(int argc, char **argv)
 	struct game_queue queue;
 	struct game game;
 	struct gate_service gates = { 0 };
-	struct db_service db = { 0 };
+	struct db_service db[DB_LINKS_MAX] = { 0 };
 	struct gate_service_config gate_cfg;
 	struct db_service_config db_cfg;
 	struct game_config game_cfg;
 	struct rg_link_rules link_rules;
 	struct rg_link_key link_key;
 	size_t unsaved;
+	unsigned db_started = 0;
 	int exit_code = 1;
 	int rc, sig;
 
@@ -94,6 +95,7 @@ int main(int argc, char **argv)
 			      .hysteresis = (float)o.view_hysteresis,
 			      .budget_bytes = (uint32_t)o.client_budget_bytes },
 		.metrics = metrics,
+		.dbproxy_count = o.dbproxy_count,
 	};
 	rc = game_init(&game, &game_cfg, rt, &queue);
 	if (rc < 0) {
@@ -119,20 +121,26 @@ int main(int argc, char **argv)
 			 net_strerror(rc));
 		goto out_game;
 	}
-	db_cfg = (struct db_service_config){
-		.host = o.dbproxy_host,
-		.port = (uint16_t)o.dbproxy_port,
-		.instance = o.instance,
-		.rules = link_rules,
-		.max_frame = INTERNAL_MAX_FRAME,
-		.decode_limit = DECODE_LIMIT,
-		.link_key = &link_key,
-	};
-	rc = db_service_start(&db, rt, &queue, &db_cfg);
-	if (rc < 0) {
-		RG_ERROR("cannot start the dbproxy client for %s:%ld: %s", o.dbproxy_host,
-			 o.dbproxy_port, net_strerror(rc));
-		goto out_game;
+	for (unsigned i = 0; i < o.dbproxy_count; i++) {
+		const struct gs_dbproxy_addr *a = &o.dbproxy_addrs[i];
+
+		db_cfg = (struct db_service_config){
+			.host = a->host,
+			.port = a->port,
+			.index = i,
+			.instance = o.instance,
+			.rules = link_rules,
+			.max_frame = INTERNAL_MAX_FRAME,
+			.decode_limit = DECODE_LIMIT,
+			.link_key = &link_key,
+		};
+		db_started = i + 1; /* db_service_fini below, even when its start fails */
+		rc = db_service_start(&db[i], rt, &queue, &db_cfg);
+		if (rc < 0) {
+			RG_ERROR("cannot start the dbproxy client for %s:%u: %s", a->host,
+				 (unsigned)a->port, net_strerror(rc));
+			goto out_game;
+		}
 	}
 
 	rc = game_start(&game);
@@ -145,8 +153,10 @@ int main(int argc, char **argv)
 		RG_ERROR("cannot start the network loops: %s", net_strerror(rc));
 		goto out_stop_game;
 	}
-	RG_INFO("listening for gateways on %s:%u; dbproxy at %s:%ld", o.host,
-		(unsigned)gate_service_port(&gates), o.dbproxy_host, o.dbproxy_port);
+	RG_INFO("listening for gateways on %s:%u; dbproxy at %s:%u%s", o.host,
+		(unsigned)gate_service_port(&gates), o.dbproxy_addrs[0].host,
+		(unsigned)o.dbproxy_addrs[0].port,
+		o.dbproxy_count > 1 ? " and the others of --dbproxies" : "");
 	if (rg_port_file_write(&o.common, gate_service_port(&gates)) < 0)
 		goto out_stop_game;
 	RG_INFO("gamesrv ready");
@@ -170,7 +180,8 @@ out_runtime:
 	net_runtime_destroy(rt);
 	gs_metrics_destroy(metrics);
 	gate_service_fini(&gates);
-	db_service_fini(&db);
+	while (db_started > 0)
+		db_service_fini(&db[--db_started]);
 out_queue:
 	game_queue_fini(&queue);
 	rg_link_key_wipe(&link_key);

@@ -25,7 +25,9 @@ int gs_metrics_create(struct net_runtime *rt, struct gs_metrics **out)
 		return -ENOMEM;
 	}
 	m->db_link_up = rg_metrics_gauge(r, "ringgate_gamesrv_dbproxy_link_up", NULL,
-					 "1 while the dbproxy link is up (Hello answered)");
+					 "1 while a dbproxy link is up (Hello answered)");
+	m->db_links_up = rg_metrics_gauge(r, "ringgate_gamesrv_dbproxy_links_up", NULL,
+					  "dbproxy links up, of those --dbproxies lists");
 	m->db_reconnects = rg_metrics_counter(r, "ringgate_gamesrv_dbproxy_reconnects_total", NULL,
 					      "Times the dbproxy link came back up after the first");
 	m->players_online = rg_metrics_gauge(r, "ringgate_gamesrv_players_online", NULL,

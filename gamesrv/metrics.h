@@ -2,7 +2,8 @@
  * metrics.h: what gamesrv shows on its admin port (rg/metrics.h), beyond
  * libnet's own figures:
  *
- *   ringgate_gamesrv_dbproxy_link_up             1 while dbproxy has answered Hello
+ *   ringgate_gamesrv_dbproxy_link_up             1 while a dbproxy has answered Hello
+ *   ringgate_gamesrv_dbproxy_links_up            dbproxy links up (of --dbproxies)
  *   ringgate_gamesrv_dbproxy_reconnects_total    link ups after the first
  *   ringgate_gamesrv_players_online              players logged in
  *   ringgate_gamesrv_tick_seconds                time the tick's work took
@@ -26,6 +27,7 @@ enum gs_db_call { GS_DB_LOGIN, GS_DB_SAVE, GS_DB_ADD_GOLD, GS_DB_NEW_EPOCH, GS_D
 struct gs_metrics {
 	struct rg_metrics *registry;
 	struct rg_gauge *db_link_up;
+	struct rg_gauge *db_links_up;
 	struct rg_counter *db_reconnects;
 	struct rg_gauge *players_online;
 	struct rg_histogram *tick_seconds;

@@ -106,6 +106,10 @@ static void send_db_status_error(struct game *g, const struct reply_to *to,
 		send_error(g, to, RINGGATE__CLIENT__ERROR_CODE__SERVER_BUSY,
 			   "the database is busy, retry later");
 		return;
+	case RINGGATE__INTERNAL__DB_STATUS__DB_UNAVAILABLE:
+		send_error(g, to, RINGGATE__CLIENT__ERROR_CODE__SERVICE_UNAVAILABLE,
+			   "the database is unreachable, retry later");
+		return;
 	case RINGGATE__INTERNAL__DB_STATUS__DB_THROTTLED:
 		send_error(g, to, RINGGATE__CLIENT__ERROR_CODE__RATE_LIMITED,
 			   r->message[0] ? r->message : "too many logins, retry later");

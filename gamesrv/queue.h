@@ -50,6 +50,7 @@ struct game_event {
 	struct game_event *next;
 	enum game_event_type type;
 	net_session_id link;          /* the gateway or dbproxy session      */
+	unsigned db_index;            /* DB_*: which dbproxy (db_link.h)     */
 	uint64_t deadline_ms;         /* CLIENT_REQUEST: when the gateway gives
 					 up, on our rg_now_ms() clock (0: no
 					 deadline; rg/peer_clock.h)          */

@@ -108,6 +108,12 @@ def bad_options(build, work):
         assert r.returncode == 0, r.returncode
         for flag in SHARED:
             assert flag in r.stdout, (proc, flag)
+    # gamesrv's list of dbproxies: HOST:PORT, comma-separated, at most 16.
+    for dbproxies in ("127.0.0.1", "127.0.0.1:0", "127.0.0.1:7702,", ":7702",
+                      "127.0.0.1:77x", ",".join(["127.0.0.1:7702"] * 17)):
+        r = run(argv_of(build, "gamesrv", work, "--admin-port", "0", "--dbproxies", dbproxies))
+        assert r.returncode == 2 and "--dbproxies must be HOST:PORT" in r.stderr, \
+            (dbproxies, r.stderr)
 
 
 CASES = {f.__name__: f for f in (port_file, admin_port_taken, bad_options)}

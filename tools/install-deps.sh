@@ -9,6 +9,9 @@ packages=(
   build-essential cmake pkg-config
   # libnet, the cluster
   liburing-dev libssl-dev openssl libprotobuf-c-dev protobuf-c-compiler libsqlite3-dev libsodium-dev libinih-dev
+  # dbproxy's PostgreSQL backend (libpq), and the server its tests and
+  # benchmark start privately (initdb into a temporary directory)
+  libpq-dev postgresql
   # tests, tools and the Python client; curl for `deploy/ringgate status`,
   # systemd for `systemd-analyze verify` of the service units; faketime for
   # a gamesrv restarted with its clock behind (the fault campaign,
@@ -16,6 +19,9 @@ packages=(
   python3 python3-protobuf protobuf-compiler procps iproute2 util-linux curl systemd faketime
   # packet captures of the cluster's links (tests/test_link_seal.py)
   tshark
+  # the SQLite to PostgreSQL copy (tools/db-copy) and the tests reading
+  # PostgreSQL (deploy's private server is the postgresql package above)
+  python3-psycopg2
   # fuzzing: clang-14 and its libFuzzer runtime
   clang-14 libclang-rt-14-dev
   # benchmarks (libuv baseline, plots)

@@ -3,10 +3,14 @@
  * writer (the ringgate_store library), with group commit against one
  * transaction per write, in the same run.
  *
- * Each run opens a fresh database file, creates one player per client,
- * then keeps --clients ADD_GOLD writes outstanding (closed loop: a client
- * whose write is acknowledged submits the next one) for --duration
- * seconds. An acknowledgement is done() after COMMIT has returned, so it
+ * Each run opens a fresh database file (SQLite) or uses --dsn (PostgreSQL,
+ * with player names of its own), creates one player per client, then keeps
+ * --clients ADD_GOLD writes outstanding (closed loop: a client whose write
+ * is acknowledged submits the next one) for --duration seconds.
+ * --writers N runs N writers on the one database, as N dbproxies would
+ * (PostgreSQL only: SQLite has one owner), each a pool of --connections
+ * write connections (dbproxy --write-connections); client i writes
+ * through writer i % N, so each player has one writer. An acknowledgement is done() after COMMIT has returned, so it
  * is durable at the sync level (FULL by default: one fsync per COMMIT).
  * The two modes, "per-write" (batch_max 1) and "group" (batch_max
  * --batch-max), alternate over --rounds rounds; medians are reported.
@@ -15,9 +19,13 @@
  * each player's gold read back after the writer stopped equals the sum of
  * the amounts acknowledged for it. Exit status 1 if not.
  *
- * Usage: dbproxy_writes [--dir DIR] [--clients 64] [--duration 2]
+ * Usage: dbproxy_writes [--backend sqlite|postgres] [--dsn DSN] [--writers 1]
+ *                       [--connections 1]
+ *                       [--dir DIR] [--clients 64] [--duration 2]
  *                       [--rounds 3] [--batch-max 256] [--sync full|normal]
  *                       [--json FILE] [--smoke]
+ * bench/run_db runs the whole comparison (both backends, 1 and 2 writers)
+ * on a private PostgreSQL and prints one table.
  */
 #define _GNU_SOURCE
 #include "frame.h"
@@ -55,8 +63,14 @@ struct bench {
 	uint64_t *player_id;      /* per client                                  */
 };
 
+#define WRITERS_MAX 8
+#define CONNECTIONS_MAX 16
+
 struct options {
 	const char *dir;
+	enum dbp_store_backend backend;
+	const char *dsn;
+	unsigned writers, connections;
 	unsigned clients, rounds, batch_max;
 	double duration;
 	enum dbp_store_sync sync;
@@ -93,6 +107,12 @@ static void on_done(struct dbp_write *w)
 	pthread_mutex_unlock(&b->lock);
 }
 
+/* The writer of client i: each player is written through one writer. */
+static struct dbp_writer *writer_of(struct dbp_writer **wr, unsigned writers, unsigned client)
+{
+	return wr[client % writers];
+}
+
 static int submit(struct dbp_writer *wr, struct slot *s)
 {
 	s->submit_ns = bench_now_ns();
@@ -123,15 +143,13 @@ static int run_mode(const struct options *o, const char *mode, size_t batch_max,
 	char path[4096];
 	snprintf(path, sizeof(path), "%s/writes-%u-%s.db", o->dir, run_no, mode);
 	unlink(path);
-	struct dbp_store_config cfg = { .path = path, .sync = o->sync };
-	struct dbp_store *st;
-	struct dbp_writer *wr;
-	if (dbp_store_open(&cfg, &st) < 0)
-		return -1;
-	if (dbp_writer_start(st, o->clients * 2, batch_max, &wr) < 0) {
-		dbp_store_close(st);
-		return -1;
-	}
+	struct dbp_store_config cfg = {
+		.backend = o->backend, .path = path, .dsn = o->dsn, .sync = o->sync,
+	};
+	/* Writer k owns the stores st[k * connections ..]. */
+	struct dbp_store *st[WRITERS_MAX * CONNECTIONS_MAX] = { NULL };
+	struct dbp_writer *wr[WRITERS_MAX] = { NULL };
+	unsigned nstores = o->writers * o->connections;
 	static struct bench b; /* static: the histogram is 60 KB */
 	memset(&b, 0, sizeof(b));
 	pthread_mutex_init(&b.lock, NULL);
@@ -144,6 +162,15 @@ static int run_mode(const struct options *o, const char *mode, size_t batch_max,
 	int status = -1;
 	if (!b.ready || !b.acked_gold || !b.player_id || !slots || !ready)
 		goto out;
+	for (unsigned k = 0; k < nstores; k++) {
+		if (dbp_store_open(&cfg, &st[k]) < 0)
+			goto out;
+	}
+	for (unsigned k = 0; k < o->writers; k++) {
+		if (dbp_writer_start_pool(&st[k * o->connections], o->connections, o->clients * 2,
+					  batch_max, &wr[k]) < 0)
+			goto out;
+	}
 
 	/* Setup (not timed): one player per client. */
 	for (unsigned i = 0; i < o->clients; i++) {
@@ -152,9 +179,12 @@ static int run_mode(const struct options *o, const char *mode, size_t batch_max,
 		s->client = i;
 		s->w.kind = DBP_WRITE_CREATE_PLAYER;
 		s->w.done = on_done;
-		snprintf(s->w.create.name, sizeof(s->w.create.name), "bench%u", i);
+		/* Unique per process and run: a PostgreSQL database keeps the
+		 * rows of earlier runs. */
+		snprintf(s->w.create.name, sizeof(s->w.create.name), "b%ld_%u%c%u", (long)getpid(),
+			 run_no, mode[0], i);
 		snprintf(s->w.create.pwhash, sizeof(s->w.create.pwhash), "not-a-real-hash");
-		if (submit(wr, s) < 0)
+		if (submit(writer_of(wr, o->writers, i), s) < 0)
 			goto out;
 	}
 	for (unsigned got = 0; got < o->clients;)
@@ -163,8 +193,13 @@ static int run_mode(const struct options *o, const char *mode, size_t batch_max,
 		goto out;
 	hist_reset(&b.latency);
 	b.acked = 0;
-	struct dbp_writer_stats before, after;
-	dbp_writer_stats(wr, &before);
+	struct dbp_writer_stats before = { 0 }, after = { 0 };
+	for (unsigned k = 0; k < o->writers; k++) {
+		struct dbp_writer_stats one;
+		dbp_writer_stats(wr[k], &one);
+		before.commits += one.commits;
+		before.writes += one.writes;
+	}
 
 	/* Closed loop: every client keeps one write outstanding. */
 	uint64_t start = bench_now_ns(), end = start + (uint64_t)(o->duration * 1e9);
@@ -174,7 +209,7 @@ static int run_mode(const struct options *o, const char *mode, size_t batch_max,
 		s->w.kind = DBP_WRITE_ADD_GOLD;
 		s->w.add_gold.player_id = b.player_id[i];
 		s->w.add_gold.amount = (uint32_t)(1 + seq++ % 1000);
-		if (submit(wr, s) < 0)
+		if (submit(writer_of(wr, o->writers, i), s) < 0)
 			goto out;
 	}
 	unsigned outstanding = o->clients;
@@ -191,21 +226,28 @@ static int run_mode(const struct options *o, const char *mode, size_t batch_max,
 		for (unsigned k = 0; k < n; k++) {
 			struct slot *s = &slots[ready[k]];
 			s->w.add_gold.amount = (uint32_t)(1 + seq++ % 1000);
-			if (submit(wr, s) < 0)
+			if (submit(writer_of(wr, o->writers, ready[k]), s) < 0)
 				goto out;
 			outstanding++;
 		}
 	}
-	dbp_writer_stats(wr, &after);
+	for (unsigned k = 0; k < o->writers; k++) {
+		struct dbp_writer_stats one;
+		dbp_writer_stats(wr[k], &one);
+		after.commits += one.commits;
+		after.writes += one.writes;
+	}
 	double elapsed = (double)(stopped_at - start) / 1e9;
 
-	/* Read every player back once the writer has let the store go. */
-	dbp_writer_stop(wr, NULL);
-	wr = NULL;
+	/* Read every player back once the writers have let the stores go. */
+	for (unsigned k = 0; k < o->writers; k++) {
+		dbp_writer_stop(wr[k], NULL);
+		wr[k] = NULL;
+	}
 	bool consistent = b.failed == 0;
 	for (unsigned i = 0; i < o->clients; i++) {
 		struct dbp_player p;
-		if (dbp_store_find_by_id(st, b.player_id[i], &p) < 0 || p.gold != b.acked_gold[i]) {
+		if (dbp_store_find_by_id(st[0], b.player_id[i], &p) < 0 || p.gold != b.acked_gold[i]) {
 			fprintf(stderr, "dbproxy_writes: player %u: gold differs from acknowledged\n", i);
 			consistent = false;
 		}
@@ -224,9 +266,12 @@ static int run_mode(const struct options *o, const char *mode, size_t batch_max,
 	};
 	status = 0;
 out:
-	if (wr)
-		dbp_writer_stop(wr, NULL);
-	dbp_store_close(st);
+	for (unsigned k = 0; k < o->writers; k++) {
+		if (wr[k])
+			dbp_writer_stop(wr[k], NULL);
+	}
+	for (unsigned k = 0; k < nstores; k++)
+		dbp_store_close(st[k]);
 	unlink(path);
 	for (const char *suffix = "-wal"; suffix; suffix = suffix[1] == 'w' ? "-shm" : NULL) {
 		char side[4200];
@@ -266,10 +311,14 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{ "duration", required_argument, NULL, 't' }, { "rounds", required_argument, NULL, 'r' },
 		{ "batch-max", required_argument, NULL, 'b' }, { "sync", required_argument, NULL, 's' },
 		{ "json", required_argument, NULL, 'j' },     { "smoke", no_argument, NULL, 'S' },
+		{ "backend", required_argument, NULL, 'B' },  { "dsn", required_argument, NULL, 'D' },
+		{ "writers", required_argument, NULL, 'w' },
+		{ "connections", required_argument, NULL, 'C' },
 		{ NULL, 0, NULL, 0 },
 	};
 	*o = (struct options){ .dir = NULL, .clients = 64, .rounds = 3, .batch_max = 256,
-			       .duration = 2, .sync = DBP_STORE_SYNC_FULL };
+			       .duration = 2, .sync = DBP_STORE_SYNC_FULL, .writers = 1,
+			       .connections = 1 };
 	int ch;
 	while ((ch = getopt_long(argc, argv, "", longs, NULL)) != -1) {
 		switch (ch) {
@@ -283,12 +332,22 @@ static int parse_options(int argc, char **argv, struct options *o)
 				return -1;
 			break;
 		case 'j': o->json = optarg; break;
+		case 'B':
+			if (dbp_store_backend_parse(optarg, &o->backend) < 0)
+				return -1;
+			break;
+		case 'D': o->dsn = optarg; break;
+		case 'w': o->writers = (unsigned)strtoul(optarg, NULL, 10); break;
+		case 'C': o->connections = (unsigned)strtoul(optarg, NULL, 10); break;
 		case 'S': o->clients = 16; o->rounds = 1; o->duration = 0.3; break;
 		default: return -1;
 		}
 	}
 	if (o->clients == 0 || o->rounds == 0 || o->rounds > 32 || o->batch_max < 2
-	    || o->duration <= 0 || optind != argc)
+	    || o->duration <= 0 || optind != argc || o->writers == 0 || o->writers > WRITERS_MAX
+	    || (o->backend == DBP_STORE_POSTGRES) != (o->dsn != NULL)
+	    || o->connections == 0 || o->connections > CONNECTIONS_MAX
+	    || (o->backend == DBP_STORE_SQLITE && o->writers * o->connections != 1))
 		return -1;
 	return 0;
 }
@@ -297,9 +356,14 @@ int main(int argc, char **argv)
 {
 	struct options o;
 	if (parse_options(argc, argv, &o) < 0) {
-		fputs("usage: dbproxy_writes [--dir DIR] [--clients 64] [--duration 2] [--rounds 3]\n"
+		fputs("usage: dbproxy_writes [--backend sqlite|postgres --dsn DSN] [--writers 1]\n"
+		      "                      [--connections 1]\n"
+		      "                      [--dir DIR] [--clients 64] [--duration 2] [--rounds 3]\n"
 		      "                      [--batch-max 256] [--sync full|normal] [--json FILE]"
-		      " [--smoke]\n", stderr);
+		      " [--smoke]\n"
+		      "(--dsn with --backend postgres only; more than one writer or connection\n"
+		      " on PostgreSQL only)\n",
+		      stderr);
 		return 2;
 	}
 	rg_log_init("dbproxy_writes", RG_LOG_WARN);
@@ -342,7 +406,8 @@ int main(int argc, char **argv)
 	}
 	double speedup = med[0][0] > 0 ? med[1][0] / med[0][0] : 0;
 	printf("group commit: %.1fx the acknowledged writes of one transaction per write "
-	       "(%u clients, sync %s)%s\n", speedup, o.clients,
+	       "(%s, %u writers x %u connections, %u clients, sync %s)%s\n", speedup,
+	       dbp_store_backend_name(o.backend), o.writers, o.connections, o.clients,
 	       o.sync == DBP_STORE_SYNC_FULL ? "full" : "normal",
 	       consistent ? "" : "  INCONSISTENT");
 	if (o.json) {
@@ -351,8 +416,10 @@ int main(int argc, char **argv)
 			perror("dbproxy_writes: json");
 			return 1;
 		}
-		fprintf(f, "{\"clients\":%u,\"rounds\":%u,\"duration_s\":%.3f,\"batch_max\":%u,"
+		fprintf(f, "{\"backend\":\"%s\",\"writers\":%u,\"connections\":%u,"
+			"\"clients\":%u,\"rounds\":%u,\"duration_s\":%.3f,\"batch_max\":%u,"
 			"\"sync\":\"%s\",\"consistent\":%s,\"speedup\":%.3f,\"medians\":[",
+			dbp_store_backend_name(o.backend), o.writers, o.connections,
 			o.clients, o.rounds, o.duration, o.batch_max,
 			o.sync == DBP_STORE_SYNC_FULL ? "full" : "normal", consistent ? "true" : "false",
 			speedup);

@@ -1,8 +1,13 @@
 /*
  * test_store.c: unit tests of dbproxy's store, writer and login workers
  * (the ringgate_store library), without any network. Each case is its own
- * CTest test: `test_store <case>`; each works in a fresh temporary
- * directory that it removes at the end.
+ * CTest test: `test_store <case>`.
+ *
+ * Backends: SQLite by default, each case in a fresh temporary directory
+ * that it removes at the end; PostgreSQL when RINGGATE_TEST_PG_DSN names a
+ * fresh server (tests/ringgate_test/postgres.py starts one per run). The
+ * same cases must pass on both; the ones about SQLite's own history (files
+ * from schema versions before PostgreSQL support, WAL) are SQLite's only.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
@@ -15,6 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <libpq-fe.h>
 #include <sqlite3.h>
 
 #include "auth.h"
@@ -25,9 +31,12 @@
 
 static char dir[64];
 static char db_path[128];
+static const char *pg_dsn;  /* RINGGATE_TEST_PG_DSN: run on PostgreSQL */
 
 static void temp_db(void)
 {
+	if (pg_dsn)
+		return; /* the fixture's server is fresh for each run */
 	snprintf(dir, sizeof dir, "/tmp/test_store.XXXXXX");
 	CHECK(mkdtemp(dir) != NULL);
 	snprintf(db_path, sizeof db_path, "%s/test.db", dir);
@@ -38,6 +47,8 @@ static void remove_temp_db(void)
 	const char *suffixes[] = { "", "-wal", "-shm", "-journal" };
 	char path[160];
 
+	if (pg_dsn)
+		return;
 	for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
 		snprintf(path, sizeof path, "%s%s", db_path, suffixes[i]);
 		unlink(path);
@@ -45,30 +56,71 @@ static void remove_temp_db(void)
 	rmdir(dir);
 }
 
+/* The store configuration of the backend under test. */
+static struct dbp_store_config store_config(bool read_only)
+{
+	struct dbp_store_config cfg = {
+		.backend = pg_dsn ? DBP_STORE_POSTGRES : DBP_STORE_SQLITE,
+		.path = db_path,
+		.dsn = pg_dsn,
+		.read_only = read_only,
+		.sync = DBP_STORE_SYNC_NORMAL,
+	};
+
+	return cfg;
+}
+
 static struct dbp_store *open_writer(void)
 {
-	struct dbp_store_config cfg = { .path = db_path, .sync = DBP_STORE_SYNC_NORMAL };
+	struct dbp_store_config cfg = store_config(false);
 	struct dbp_store *st = NULL;
 
 	CHECK(dbp_store_open(&cfg, &st) == 0);
 	return st;
 }
 
-/* Run SQL on the file with plain SQLite, as an older binary would have. */
+/* Run SQL on the database behind the store's back: with plain SQLite, as
+ * an older binary would have, or with libpq. */
 static void raw_sql(const char *sql)
 {
-	sqlite3 *db;
+	if (pg_dsn) {
+		PGconn *conn = PQconnectdb(pg_dsn);
+		PGresult *res;
 
-	CHECK(sqlite3_open(db_path, &db) == SQLITE_OK);
-	CHECK(sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK);
-	sqlite3_close(db);
+		CHECK(PQstatus(conn) == CONNECTION_OK);
+		res = PQexec(conn, sql);
+		if (PQresultStatus(res) != PGRES_COMMAND_OK)
+			fprintf(stderr, "raw_sql: %s", PQerrorMessage(conn));
+		CHECK(PQresultStatus(res) == PGRES_COMMAND_OK);
+		PQclear(res);
+		PQfinish(conn);
+	} else {
+		sqlite3 *db;
+
+		CHECK(sqlite3_open(db_path, &db) == SQLITE_OK);
+		CHECK(sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK);
+		sqlite3_close(db);
+	}
+}
+
+/* SQL that sets the schema version to v behind the store's back. */
+static void set_schema_version(int v)
+{
+	char sql[160];
+
+	if (pg_dsn)
+		snprintf(sql, sizeof sql, "CREATE TABLE IF NOT EXISTS ringgate_schema"
+			 " (version integer PRIMARY KEY); INSERT INTO ringgate_schema VALUES (%d)", v);
+	else
+		snprintf(sql, sizeof sql, "PRAGMA user_version = %d;", v);
+	raw_sql(sql);
 }
 
 /* ---- schema ------------------------------------------------------------- */
 
 static void migrate_empty(void)
 {
-	struct dbp_store_config reader_cfg = { .path = db_path, .read_only = true };
+	struct dbp_store_config reader_cfg = store_config(true);
 	struct dbp_store *st, *reader;
 	struct dbp_player p, q;
 
@@ -177,7 +229,7 @@ static void add_gold_once(void)
 	CHECK(dbp_store_create_player(st, "erin", "hash", 1, &q) == 0);
 	CHECK(dbp_store_add_gold(st, q.id, 2, 100, 6, &total, &dup) == 0);
 	CHECK(total == 2 && !dup);
-	/* SQLite's integers are signed: a key past INT64_MAX is refused. */
+	/* The databases' integers are signed: a key past INT64_MAX is refused. */
 	CHECK(dbp_store_add_gold(st, q.id, 2, (uint64_t)INT64_MAX + 1, 6, &total, &dup) == -ERANGE);
 	/* Survives closing: the key is in the file, not in memory. */
 	dbp_store_close(st);
@@ -279,11 +331,11 @@ static void migrate_from_v3(void)
 
 static void refuse_newer_schema(void)
 {
-	struct dbp_store_config cfg = { .path = db_path };
+	struct dbp_store_config cfg = store_config(false);
 	struct dbp_store *st = NULL;
 
 	temp_db();
-	raw_sql("PRAGMA user_version = 99;");
+	set_schema_version(99);
 	CHECK(dbp_store_open(&cfg, &st) == -EPROTO);
 	CHECK(st == NULL);
 	remove_temp_db();
@@ -301,12 +353,12 @@ static void refuse_without_wal(void)
 
 static void reader_needs_migrated_file(void)
 {
-	struct dbp_store_config cfg = { .path = db_path, .read_only = true };
+	struct dbp_store_config cfg = store_config(true);
 	struct dbp_store *st = NULL;
 
 	temp_db();
-	CHECK(dbp_store_open(&cfg, &st) == -ENOENT); /* no file */
-	raw_sql("PRAGMA user_version = 1;");
+	CHECK(dbp_store_open(&cfg, &st) == -ENOENT); /* no file, empty database */
+	set_schema_version(DBP_STORE_SCHEMA_VERSION - 1);
 	CHECK(dbp_store_open(&cfg, &st) == -ENOENT); /* not migrated */
 	remove_temp_db();
 }
@@ -328,11 +380,68 @@ static void gold_and_position(void)
 	CHECK(dbp_store_save_position(st, p.id + 1, 4, 0, 0, 3) == -ENOENT);
 	CHECK(dbp_store_find_by_id(st, p.id, &q) == 0);
 	CHECK(q.zone == 4 && q.x == -3.25f && q.y == 8.5f && q.gold == 5 && q.updated_at == 3);
-	/* Gold stops at SQLite's int64 range instead of wrapping. */
+	/* Gold stops at the databases' int64 range instead of wrapping. */
 	raw_sql("UPDATE players SET gold = 9223372036854775800");
 	CHECK(dbp_store_add_gold(st, p.id, 7, 0, 4, &total, &dup) == 0 && total == INT64_MAX);
 	CHECK(dbp_store_add_gold(st, p.id, 1, 0, 4, &total, &dup) == -ERANGE);
 	CHECK(dbp_store_find_by_id(st, p.id, &q) == 0 && q.gold == INT64_MAX);
+	dbp_store_close(st);
+	remove_temp_db();
+}
+
+/* One batch holding every kind of write and every own outcome: each
+ * write gets its own result and the batch commits as a whole (on
+ * PostgreSQL no write's outcome may abort its batch-mates' pipeline). */
+static void batch_own_results(void)
+{
+	struct dbp_write w[8];
+	struct dbp_write *batch[8];
+	struct dbp_store *st;
+	struct dbp_player p, q;
+
+	temp_db();
+	st = open_writer();
+	CHECK(dbp_store_create_player(st, "kim", "hash", 1, &p) == 0);
+	memset(w, 0, sizeof w);
+	for (int i = 0; i < 8; i++)
+		batch[i] = &w[i];
+	w[0].kind = DBP_WRITE_CREATE_PLAYER;
+	snprintf(w[0].create.name, sizeof w[0].create.name, "kim");
+	snprintf(w[0].create.pwhash, sizeof w[0].create.pwhash, "h");
+	w[1].kind = DBP_WRITE_CREATE_PLAYER;
+	snprintf(w[1].create.name, sizeof w[1].create.name, "lee");
+	snprintf(w[1].create.pwhash, sizeof w[1].create.pwhash, "h2");
+	w[2].kind = DBP_WRITE_ADD_GOLD;
+	w[2].add_gold.player_id = p.id + 1000;
+	w[2].add_gold.amount = 1;
+	w[3].kind = DBP_WRITE_ADD_GOLD;
+	w[3].add_gold.player_id = p.id;
+	w[3].add_gold.amount = 5;
+	w[3].add_gold.op_id = 1ull << 32 | 1;
+	w[4] = w[3]; /* the same op again: a duplicate */
+	w[5].kind = DBP_WRITE_SAVE_POSITION;
+	w[5].save.player_id = p.id + 1000;
+	w[5].save.zone = 2;
+	w[6].kind = DBP_WRITE_NEW_EPOCH;
+	w[7].kind = DBP_WRITE_ADD_GOLD;
+	w[7].add_gold.player_id = UINT64_MAX;
+	w[7].add_gold.amount = 1;
+	CHECK(dbp_store_apply_batch(st, batch, 8, 50) == 0);
+	CHECK(w[0].result == -EEXIST);
+	CHECK(w[1].result == 0 && w[1].player.id > p.id && w[1].player.created_at == 50);
+	CHECK(w[2].result == -ENOENT);
+	CHECK(w[3].result == 0 && w[3].gold == 5 && !w[3].duplicate);
+	CHECK(w[4].result == 0 && w[4].gold == 5 && w[4].duplicate);
+	CHECK(w[5].result == -ENOENT);
+	CHECK(w[6].result == 0 && w[6].epoch == 1);
+	CHECK(w[7].result == -ENOENT);
+	CHECK(!dbp_store_in_transaction(st));
+	dbp_store_close(st);
+
+	/* Committed: a new connection sees it. */
+	st = open_writer();
+	CHECK(dbp_store_find_by_name(st, "lee", &q, NULL) == 0 && q.id == w[1].player.id);
+	CHECK(dbp_store_find_by_id(st, p.id, &q) == 0 && q.gold == 5);
 	dbp_store_close(st);
 	remove_temp_db();
 }
@@ -392,6 +501,57 @@ static void add_gold_order(void)
 	st = open_writer();
 	CHECK(dbp_store_find_by_id(st, p.id, &p) == 0 && p.gold == expect);
 	dbp_store_close(st);
+	remove_temp_db();
+}
+
+/* A pool of two write connections: each player's writes are applied in
+ * submit order (its running totals), across players the lanes commit
+ * side by side, and everything lands. */
+static void writer_pool(void)
+{
+	enum { PLAYERS = 6, EACH = 40 };
+	static struct dbp_write writes[PLAYERS * EACH];
+	struct dbp_store *st[2];
+	struct dbp_writer_stats stats;
+	struct dbp_writer *wr;
+	struct dbp_player p[PLAYERS];
+
+	temp_db();
+	st[0] = open_writer();
+	st[1] = open_writer();
+	for (int i = 0; i < PLAYERS; i++) {
+		char name[16];
+
+		snprintf(name, sizeof name, "pool%d", i);
+		CHECK(dbp_store_create_player(st[0], name, "hash", 1, &p[i]) == 0);
+	}
+	gold_log.count = 0;
+	CHECK(dbp_writer_start_pool(st, 2, PLAYERS * EACH, 5, &wr) == 0);
+	for (int k = 0; k < EACH; k++) {
+		for (int i = 0; i < PLAYERS; i++) {
+			struct dbp_write *w = &writes[k * PLAYERS + i];
+
+			w->kind = DBP_WRITE_ADD_GOLD;
+			w->add_gold.player_id = p[i].id;
+			w->add_gold.amount = (uint32_t)(k + 1);
+			w->done = log_gold;
+			CHECK(dbp_writer_submit(wr, w) == 0);
+		}
+	}
+	dbp_writer_stop(wr, &stats);
+	CHECK(stats.writes == PLAYERS * EACH && stats.failed_batches == 0 && stats.up);
+	for (int i = 0; i < PLAYERS; i++) {
+		uint64_t expect = 0;
+
+		for (int k = 0; k < EACH; k++) {
+			expect += (uint64_t)k + 1;
+			CHECK(writes[k * PLAYERS + i].result == 0);
+			CHECK(writes[k * PLAYERS + i].gold == expect);
+		}
+		CHECK(dbp_store_find_by_id(st[1], p[i].id, &p[i]) == 0 && p[i].gold == expect);
+	}
+	dbp_store_close(st[1]);
+	dbp_store_close(st[0]);
 	remove_temp_db();
 }
 
@@ -518,11 +678,13 @@ static struct dbp_login *do_login(struct dbp_auth *a, struct login_wait *lw, con
 static void start_auth_throttled(struct dbp_store **st, struct dbp_writer **wr, struct dbp_auth **a,
 				 unsigned creates_per_sec, unsigned failures_per_account)
 {
+	static struct dbp_store_config store_cfg;
 	struct dbp_auth_config cfg = {
-		.db_path = db_path, .threads = 2, .queue_max = 16, .profile = DBP_PWHASH_MIN,
+		.store = &store_cfg, .threads = 2, .queue_max = 16, .profile = DBP_PWHASH_MIN,
 		.creates_per_sec = creates_per_sec, .failures_per_account = failures_per_account,
 	};
 
+	store_cfg = store_config(false);
 	*st = open_writer();
 	CHECK(dbp_writer_start(*st, 64, 16, wr) == 0);
 	cfg.writer = *wr;
@@ -690,11 +852,13 @@ static const struct test_case cases[] = {
 	{ "refuse_without_wal", refuse_without_wal },
 	{ "reader_needs_migrated_file", reader_needs_migrated_file },
 	{ "gold_and_position", gold_and_position },
+	{ "batch_own_results", batch_own_results },
 	{ "add_gold_order", add_gold_order },
 	{ "add_gold_once", add_gold_once },
 	{ "add_gold_epochs", add_gold_epochs },
 	{ "new_epoch", new_epoch },
 	{ "migrate_from_v3", migrate_from_v3 },
+	{ "writer_pool", writer_pool },
 	{ "writer_busy", writer_busy },
 	{ "writer_deadline", writer_deadline },
 	{ "wrong_password", wrong_password },
@@ -707,6 +871,7 @@ static const struct test_case cases[] = {
 
 int main(int argc, char **argv)
 {
+	pg_dsn = getenv("RINGGATE_TEST_PG_DSN");
 	rg_log_init("test_store", RG_LOG_WARN);
 	return test_main(cases, argc, argv);
 }

@@ -35,14 +35,16 @@ class FakeDb:
     down). DbNewEpoch is answered with 1, 2, ... as dbproxy's counter
     would. DbAddGold keeps dbproxy's op_id rule: an op_id of the same epoch
     as the account's last applied one, at or below it, is answered, as a
-    duplicate, not applied."""
+    duplicate, not applied. share: another FakeDb whose database (accounts,
+    epoch counter) this one uses too, as two dbproxies on one PostgreSQL."""
 
-    def __init__(self):
+    def __init__(self, share=None):
         i = rt.internal_pb2
         self.i = i
         self.listener = rt.listen()
         self.port = self.listener.getsockname()[1]
-        self.accounts = {}          # name -> dict
+        self.accounts = share.accounts if share else {}   # name -> dict
+        self.database = share.database if share else {"epoch": 0, "lock": threading.Lock()}
         self.saves = []             # DbSavePlayer messages
         self.save_times = []        # time.monotonic() of each, in order
         self.swallowed = []         # (conn, GameToDb) not answered
@@ -100,13 +102,14 @@ class FakeDb:
                 self.hellos += 1
                 self.cond.notify_all()
         elif kind == "login":
-            acct = self.accounts.get(req.login.name)
-            if acct is None:
-                acct = dict(id=len(self.accounts) + 1, password=req.login.password,
-                            zone=1, x=0.0, y=0.0, gold=0)
-                self.accounts[req.login.name] = acct
-                reply.login.created = True
-            elif acct["password"] != req.login.password:
+            with self.database["lock"]:
+                acct = self.accounts.get(req.login.name)
+                if acct is None:
+                    acct = dict(id=len(self.accounts) + 1, password=req.login.password,
+                                zone=1, x=0.0, y=0.0, gold=0)
+                    self.accounts[req.login.name] = acct
+                    reply.login.created = True
+            if not reply.login.created and acct["password"] != req.login.password:
                 reply.status = i.DB_WRONG_PASSWORD
                 conn.send(reply)
                 return True
@@ -114,9 +117,10 @@ class FakeDb:
             p.player_id, p.name, p.zone = acct["id"], req.login.name, acct["zone"]
             p.x, p.y, p.gold = acct["x"], acct["y"], acct["gold"]
         elif kind == "new_epoch":
-            with self.cond:
+            with self.cond, self.database["lock"]:
                 self.epochs += 1
-                reply.new_epoch.epoch = self.epochs
+                self.database["epoch"] += 1
+                reply.new_epoch.epoch = self.database["epoch"]
         elif kind == "save" and self.busy_saves > 0:
             self.busy_saves -= 1
             self.refused_saves += 1
@@ -145,6 +149,11 @@ class FakeDb:
     def apply_gold(self, add):
         """Apply a DbAddGold as dbproxy does; returns the DbAddGoldReply."""
         out = self.i.DbAddGoldReply()
+        with self.database["lock"]:
+            self._apply_gold(add, out)
+        return out
+
+    def _apply_gold(self, add, out):
         for acct in self.accounts.values():
             if acct["id"] == add.player_id:
                 last = acct.get("last_op_id", 0)
@@ -155,7 +164,6 @@ class FakeDb:
                     if add.op_id:
                         acct["last_op_id"] = add.op_id
                 out.gold = acct["gold"]
-        return out
 
     def wait_for(self, predicate, what, timeout=WAIT):
         deadline = time.monotonic() + timeout
@@ -854,20 +862,137 @@ CASES = {
 def run(case_fn, extra):
     """A case as a test: gamesrv between a FakeDb and the case's FakeGates,
     ending with a clean drain."""
+    return run_with_dbs(case_fn, extra, 1)
+
+
+def run_with_dbs(case_fn, extra, count):
+    """gamesrv between count FakeDbs sharing one database (more than one:
+    --dbproxies names them all, and the case gets the list) and the case's
+    FakeGates, ending with a clean drain."""
     def test(build_dir):
-        db = FakeDb()
+        dbs = [FakeDb()]
+        dbs += [FakeDb(share=dbs[0]) for _ in range(count - 1)]
+        flags = dict(peer_port=dbs[0].port) if count == 1 else {}
+        addrs = [] if count == 1 else [
+            "--dbproxies", ",".join("127.0.0.1:%d" % db.port for db in dbs)]
         try:
             srv = rt.start("gamesrv", build_dir, rt.temp_dir("gamesrv-test-"), *extra,
-                           peer_port=db.port, insecure=True)
-            wait_db_link(db)
-            case_fn(srv, db)
+                           *addrs, insecure=True, **flags)
+            for db in dbs:
+                wait_db_link(db)
+            case_fn(srv, dbs[0] if count == 1 else dbs)
             if srv.alive():
                 code = srv.stop()
                 assert code == 0, "gamesrv exit code %d after SIGTERM" % code
         finally:
-            db.stop()
+            for db in dbs:
+                db.stop()
     return test
 
 
+# ---- two dbproxies on one database (--dbproxies) ------------------------------
+
+def gold_dbs(dbs, player_id):
+    """The indexes of the dbs that were sent add_gold for player_id."""
+    return {n for n, db in enumerate(dbs)
+            if any(r.add_gold.player_id == player_id for r in db.gold_requests)}
+
+
+def case_two_db_spread(srv, dbs):
+    """Each player's writes go to one dbproxy, the same every time; the
+    players spread over both; one epoch numbers them all."""
+    c = rt.client_pb2
+    gate = FakeGate(srv.port)
+    ids = []
+    for n in range(1, 13):
+        ids.append(getattr(expect(gate.login(n, "spread%d" % n), "login"), "self").player_id)
+        for amount in (1, 2):
+            expect(gate.request(n, earn=c.EarnRequest(amount=amount)), "earn")
+    homes = [gold_dbs(dbs, pid) for pid in ids]
+    assert all(len(h) == 1 for h in homes), homes
+    assert {next(iter(h)) for h in homes} == {0, 1}, homes
+    ops = [r.add_gold.op_id for db in dbs for r in db.gold_requests]
+    assert len({op >> 32 for op in ops}) == 1 and len(set(ops)) == len(ops), ops
+    assert sum(db.epochs for db in dbs) == 1, [db.epochs for db in dbs]
+
+
+def case_two_db_move(srv, dbs):
+    """A player's dbproxy drops with its earn in flight (unapplied, still
+    queued there): the earn moves to the other dbproxy with its op_id and
+    is paid once; new earns go there too, and logins work on, instead of
+    SERVICE_UNAVAILABLE. When the first dbproxy applies the stuck write
+    late, after newer ones, it is a duplicate (one epoch for every link:
+    with an epoch per link it would be paid twice). Once the first is back,
+    the player's writes go home again; the gold is exactly the
+    acknowledged earns."""
+    c = rt.client_pb2
+    gate = FakeGate(srv.port)
+    pid = getattr(expect(gate.login(1, "mover"), "login"), "self").player_id
+    acked = expect(gate.request(1, earn=c.EarnRequest(amount=1)), "earn").gold
+    (home,) = gold_dbs(dbs, pid)
+    a, b = dbs[home], dbs[1 - home]
+    a.answer_gold = False
+    seq = gate.send_request(1, earn=c.EarnRequest(amount=10))
+    a.wait_for(lambda: a.swallowed, "the add_gold")
+    stuck = a.swallowed[0][1].add_gold
+    a.refuse = True
+    a.drop_connections()
+    e = expect(gate.wait_reply(1, seq), "earn")
+    assert e.gold == acked + 10, e
+    moved = [r.add_gold for r in b.gold_requests]
+    assert moved == [stuck], (moved, stuck)
+    e = expect(gate.request(1, earn=c.EarnRequest(amount=100)), "earn")
+    assert e.gold == acked + 110, e
+    expect(gate.login(2, "while_down"), "login")
+    late = a.apply_gold(stuck)      # the stuck write, applied at last
+    assert late.duplicate and late.gold == acked + 110, late
+    total = acked + 110
+    a.answer_gold = True
+    a.refuse = False
+    wait_db_link(a, 2)
+
+    def earn_lands_home():
+        nonlocal total
+        count = len(a.gold_requests)
+        e = expect(gate.request(1, earn=c.EarnRequest(amount=1000)), "earn")
+        total += 1000
+        assert e.gold == total, (e, total)
+        return len(a.gold_requests) > count
+    rt.eventually(earn_lands_home, what="the player's earns going home")
+    assert a.accounts["mover"]["gold"] == total, (a.accounts["mover"], total)
+
+
+def case_two_db_both_down(srv, dbs):
+    """With every dbproxy down an earn in flight is held and a new call
+    fails at once; the first dbproxy back takes the held earn."""
+    c = rt.client_pb2
+    gate = FakeGate(srv.port)
+    expect(gate.login(1, "both"), "login")
+    for db in dbs:
+        db.answer_gold = False
+    seq = gate.send_request(1, earn=c.EarnRequest(amount=5))
+    rt.eventually(lambda: any(db.swallowed for db in dbs), what="the add_gold")
+    for db in dbs:
+        db.refuse = True
+        db.drop_connections()
+    for db in dbs:
+        db.wait_for(lambda db=db: db.refused >= 1, "a redial while dbproxy is down")
+    expect_error(gate.request(1, earn=c.EarnRequest(amount=7)), "SERVICE_UNAVAILABLE")
+    dbs[1].answer_gold = True
+    dbs[1].refuse = False
+    e = expect(gate.wait_reply(1, seq), "earn")
+    assert e.gold == 5, e
+    dbs[0].refuse = False
+
+
+TWO_DB_CASES = {
+    "two_db_spread": case_two_db_spread,
+    "two_db_move": case_two_db_move,
+    "two_db_both_down": case_two_db_both_down,
+}
+
+
 if __name__ == "__main__":
-    rt.main(cases={name: run(fn, extra) for name, (fn, extra) in CASES.items()})
+    all_cases = {name: run(fn, extra) for name, (fn, extra) in CASES.items()}
+    all_cases.update({name: run_with_dbs(fn, [], 2) for name, fn in TWO_DB_CASES.items()})
+    rt.main(cases=all_cases)

@@ -1,5 +1,11 @@
 """Cluster: a whole cluster run by deploy/ringgate in a private run
 directory, as an operator runs it, for the end-to-end tests.
+
+Backends: a cluster keeps its data in SQLite (the default) or PostgreSQL.
+RINGGATE_TEST_BACKEND=postgres (CTest's tests labelled "postgres" set it)
+runs every Cluster of a test on PostgreSQL: deploy/ringgate's private
+server in the run directory, or the server of Cluster(postgres_dsn=...).
+A machine without PostgreSQL skips such a test (exit 77).
 """
 
 import os
@@ -12,7 +18,7 @@ import sys
 import urllib.request
 
 from . import procs
-from .base import SOURCE_DIR, eventually, log, sanitizer_reports, temp_dir
+from .base import SOURCE_DIR, eventually, log, sanitizer_reports, skip, temp_dir
 from .conn import GameClient
 
 DEPLOY = os.path.join(SOURCE_DIR, "deploy", "ringgate")
@@ -38,6 +44,30 @@ def scrape(port, proc="process"):
         assert m, "%s: not a sample line: %r" % (proc, line)
         samples[m.group(1)] = float(m.group(2))
     return samples
+
+
+def test_backend():
+    """The backend a test's clusters use: RINGGATE_TEST_BACKEND, default sqlite."""
+    backend = os.environ.get("RINGGATE_TEST_BACKEND", "sqlite")
+    if backend not in ("sqlite", "postgres"):
+        raise AssertionError("RINGGATE_TEST_BACKEND must be sqlite or postgres, not %r"
+                             % backend)
+    return backend
+
+
+def require_postgres():
+    """Skip the test (77) when PostgreSQL's server or psycopg2 is missing."""
+    # Imported here, not with the package: `python3 -m ringgate_test.postgres`
+    # must not find the module loaded already.
+    from . import postgres
+    reason = postgres.missing_reason()
+    if reason is None:
+        try:
+            import psycopg2  # noqa: F401
+        except ImportError:
+            reason = "Python's psycopg2 is missing (tools/install-deps.sh: python3-psycopg2)"
+    if reason:
+        skip(reason)
 
 
 def free_ports(count):
@@ -70,9 +100,15 @@ class Cluster:
     = (heartbeat_ms, dead_ms) sets them for every link end. args: {process:
     [flags]} added to a process's command line; extra_env: environment
     variables for deploy/ringgate (RINGGATE_<PROCESS>_ARGS replaces all of
-    a process's flags)."""
+    a process's flags). backend: "sqlite" or "postgres" (default:
+    test_backend()); postgres_dsn: the PostgreSQL server to use (default:
+    deploy's private one in the run directory)."""
 
-    def __init__(self, build_dir, extra_env=None, link_ms=None, args=None, log_level="debug"):
+    def __init__(self, build_dir, extra_env=None, link_ms=None, args=None, log_level="debug",
+                 backend=None, postgres_dsn=None):
+        self.backend = backend or test_backend()
+        if self.backend == "postgres":
+            require_postgres()
         self.run_dir = temp_dir("ringgate-run-")
         (self.gateway_port, self.gamesrv_port, self.dbproxy_port,
          gateway_admin, gamesrv_admin, dbproxy_admin) = free_ports(6)
@@ -101,7 +137,15 @@ class Cluster:
                                         dead_ms=dead_ms)
             self.env["RINGGATE_%s_ARGS" % name.upper()] = " ".join(
                 flags + (args or {}).get(name, []))
+        self.env["RINGGATE_BACKEND"] = self.backend
+        if postgres_dsn:
+            self.env["RINGGATE_POSTGRES_DSN"] = postgres_dsn
         self.env.update(extra_env or {})
+        # Where the tests read the database: deploy's private server in the
+        # run directory unless a server was given.
+        self.postgres_dsn = postgres_dsn or (
+            "host=%s port=5432 user=postgres dbname=ringgate"
+            % os.path.join(self.run_dir, "postgres", "sock"))
 
     def deploy(self, *args, check=True):
         log("deploy/ringgate", *args)
@@ -146,16 +190,29 @@ class Cluster:
         except FileNotFoundError:
             return ""
 
-    def db_player(self, name):
-        """The player's row as the database file says (read beside the
-        running dbproxy, which WAL allows): a dict of gold, zone, x, y."""
+    def db_rows(self, sql, params=()):
+        """The rows of a query on the cluster's database, whichever the
+        backend (SQLite beside the running dbproxy, which WAL allows; or
+        PostgreSQL). sql uses ? for parameters."""
+        if self.backend == "postgres":
+            import psycopg2
+            db = psycopg2.connect(self.postgres_dsn)
+            try:
+                with db, db.cursor() as cur:
+                    cur.execute(sql.replace("?", "%s"), params)
+                    return cur.fetchall()
+            finally:
+                db.close()
         db = sqlite3.connect(os.path.join(self.run_dir, "ringgate.db"), timeout=10)
         try:
-            row = db.execute("SELECT gold, zone, x, y FROM players WHERE name = ?",
-                             (name,)).fetchone()
+            return db.execute(sql, params).fetchall()
         finally:
             db.close()
-        return dict(zip(("gold", "zone", "x", "y"), row))
+
+    def db_player(self, name):
+        """The player's row as the database says: a dict of gold, zone, x, y."""
+        rows = self.db_rows("SELECT gold, zone, x, y FROM players WHERE name = ?", (name,))
+        return dict(zip(("gold", "zone", "x", "y"), rows[0]))
 
     def metrics(self, proc):
         """proc's /metrics samples (scrape())."""
@@ -178,6 +235,11 @@ class Cluster:
             text = self.log_text(proc)
             print("----- %s.log (last 60 lines) -----" % proc)
             print("\n".join(text.splitlines()[-60:]))
+        pg_log = os.path.join(self.run_dir, "postgres", "server.log")
+        if os.path.exists(pg_log):
+            with open(pg_log, errors="replace") as f:
+                print("----- postgres/server.log (last 30 lines) -----")
+                print("".join(f.readlines()[-30:]))
 
     def __enter__(self):
         try:

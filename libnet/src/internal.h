@@ -76,17 +76,35 @@ int net__loop_post_task(struct net_loop *loop, struct net__task *task, size_t by
 
 /* ---- send queue ---------------------------------------------------------- */
 
-/* A block of queued send bytes; blocks form a FIFO per session. */
+/*
+ * A block of queued send bytes; blocks form a FIFO per session. Its bytes
+ * are its own (data[], cap of them) or, for a shared buffer queued by
+ * reference, buf's (cap 0, so nothing is ever appended after them).
+ */
 struct net__chunk {
 	struct net__chunk *next;
 	uint32_t start;               /* first byte not yet sent             */
 	uint32_t end;                 /* first free byte                     */
 	uint32_t cap;
+	uint8_t cls;                  /* size class (sendq.c); or NET__CLS_NONE */
+	struct net_buf *buf;          /* shared bytes; NULL: data[] holds them */
 	uint8_t data[];
 };
-#define NET__CHUNK_SIZE (16384 - sizeof(struct net__chunk))
+/* Size classes: 0 is a bare chunk (a shared buffer's), 1..N hold 128 << k
+ * bytes with the header; a larger send gets a chunk of its own size. */
+#define NET__CLS_COUNT 8
+#define NET__CLS_NONE 0xff
 /* The most one chunk (so one send, header included) can hold. */
 #define NET__CHUNK_MAX ((size_t)UINT32_MAX)
+
+/* An encoded frame shared by many sends (net_buf_*): immutable once made;
+ * frame bytes are data[off, off + len). */
+struct net_buf {
+	atomic_uint refs;             /* any thread                          */
+	uint32_t off;
+	uint32_t len;
+	uint8_t data[];
+};
 
 /* ---- sessions ------------------------------------------------------------ */
 
@@ -219,9 +237,9 @@ struct net_loop {
 	unsigned listener_ops;        /* accept ops in flight (see loop_idle) */
 	struct net_session *send_list;   /* sessions with sends to submit     */
 	struct net_session *check_list;  /* sessions to re-check (close, recv) */
-	struct net__chunk *free_chunks;  /* cache of NET__CHUNK_SIZE chunks   */
+	struct net__chunk *free_chunks[NET__CLS_COUNT]; /* per size class */
+	unsigned free_chunk_count[NET__CLS_COUNT];
 	struct net__send_block *free_send_blocks;
-	unsigned free_chunk_count;
 
 	struct net__counters stats;
 };
@@ -308,7 +326,11 @@ void net__session_fail(struct net_session *s, enum net_reason reason, int err);
 /* Room for `need` contiguous bytes at the tail of s's queue, counted in
  * sq_bytes; NULL when out of memory. need < 4 GiB. */
 uint8_t *net__sq_reserve(struct net_session *s, size_t need);
-/* Point iov[0..max) at the queued bytes, oldest first; returns how many. */
+/* Queue b's frame by reference (one ref taken, dropped once it is sent or
+ * dropped), counted in sq_bytes; -ENOMEM. */
+int net__sq_append_buf(struct net_session *s, struct net_buf *b);
+/* Point iov[0..max) at the queued bytes, oldest first; returns how many.
+ * This is where queued bytes leave the queue for the engine (a SEND). */
 unsigned net__sq_gather(const struct net_session *s, struct iovec *iov, unsigned max);
 /* `sent` bytes from the head of the queue went to the kernel. */
 void net__sq_consume(struct net_session *s, size_t sent);

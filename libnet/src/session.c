@@ -747,6 +747,140 @@ int net_send_to(struct net_runtime *rt, net_session_id id, const void *body, siz
 	return err;
 }
 
+/* ---- shared buffers ---------------------------------------------------------- */
+
+static int send_buf_on_loop(struct net_session *s, struct net_buf *b)
+{
+	int err = admit(s, b->len);
+
+	if (err)
+		return err;
+	err = net__sq_append_buf(s, b);
+	if (err)
+		return err;
+	NET__COUNT(s->loop, frames_out, 1);
+	queued(s);
+	return 0;
+}
+
+int net_session_send_buf(struct net_session *s, struct net_buf *b)
+{
+	return send_buf_on_loop(s, b);
+}
+
+/* Queue b for one session named by id, on its loop; a frame that cannot
+ * be queued for a live session disconnects it (net_send_to's rule). */
+static void send_buf_to(struct net_loop *loop, net_session_id id, struct net_buf *b)
+{
+	struct net_session *s = net__session_lookup(loop, id);
+	int err;
+
+	if (!s) {
+		NET__COUNT(loop, sends_dropped, 1);
+		return;
+	}
+	err = send_buf_on_loop(s, b);
+	if (err)
+		handover_failed(s, err);
+}
+
+/* One loop's share of a net_send_buf_many from another thread. */
+struct posted_many {
+	struct net__task task;
+	struct net_buf *buf;           /* one reference                       */
+	size_t count;
+	net_session_id ids[];
+};
+
+static void run_posted_many(struct net_loop *loop, void *arg)
+{
+	struct posted_many *pm = arg;
+
+	for (size_t i = 0; i < pm->count; i++)
+		send_buf_to(loop, pm->ids[i], pm->buf);
+	net_buf_unref(pm->buf);
+	free(pm);
+}
+
+/* Post ids[0..n) (all of `loop`) with a reference to b. If that fails the
+ * sessions are disconnected: no silent gap in their streams. */
+static int post_many(struct net_loop *loop, const net_session_id *ids, size_t n,
+		     struct net_buf *b)
+{
+	size_t bytes = sizeof(struct posted_many) + n * sizeof(net_session_id);
+	struct posted_many *pm = malloc(bytes);
+	int err = -ENOMEM;
+
+	if (pm) {
+		pm->task.fn = run_posted_many;
+		pm->task.arg = pm;
+		pm->buf = b;
+		pm->count = n;
+		memcpy(pm->ids, ids, n * sizeof(*ids));
+		net_buf_ref(b);
+		/* Counted against the bound as what it costs: the ids and,
+		 * once per loop, the frame. */
+		err = net__loop_post_task(loop, &pm->task, bytes + b->len, true);
+		if (!err)
+			return 0;
+		net_buf_unref(b);
+		free(pm);
+		if (err == -NET_ESHUTDOWN)
+			return err;
+	}
+	for (size_t i = 0; i < n; i++)
+		(void)net_disconnect_id(loop->rt, ids[i], NET_REASON_SEND_OVERFLOW);
+	return err;
+}
+
+int net_send_buf_many(struct net_runtime *rt, const net_session_id *ids, size_t n,
+		      struct net_buf *b)
+{
+	net_session_id *sorted;
+	size_t *counts, first = 0;
+	int err = 0;
+
+	for (size_t i = 0; i < n; i++)
+		if (!net_session_id_loop(rt, ids[i]))
+			return -EINVAL;
+	counts = calloc(rt->loop_count + 1, sizeof(*counts));
+	sorted = malloc((n ? n : 1) * sizeof(*sorted));
+	if (!counts || !sorted) {
+		free(counts);
+		free(sorted);
+		return -ENOMEM;
+	}
+	/* Group by loop (a counting sort, stable: each session's frames keep
+	 * the caller's order), then one post per loop, or direct sends on
+	 * the caller's own loop. */
+	for (size_t i = 0; i < n; i++)
+		counts[net_session_id_loop(rt, ids[i])->index + 1]++;
+	for (unsigned l = 0; l < rt->loop_count; l++)
+		counts[l + 1] += counts[l];
+	for (size_t i = 0; i < n; i++)
+		sorted[counts[net_session_id_loop(rt, ids[i])->index]++] = ids[i];
+	for (unsigned l = 0; l < rt->loop_count; l++) {
+		struct net_loop *loop = &rt->loops[l];
+		size_t end = counts[l], count = end - first;
+		int rc = 0;
+
+		if (count == 0)
+			continue;
+		if (net__on_loop(loop)) {
+			for (size_t i = first; i < end; i++)
+				send_buf_to(loop, sorted[i], b);
+		} else {
+			rc = post_many(loop, sorted + first, count, b);
+		}
+		if (rc && !err)
+			err = rc;
+		first = end;
+	}
+	free(sorted);
+	free(counts);
+	return err;
+}
+
 struct posted_disconnect {
 	struct net__task task;
 	net_session_id id;

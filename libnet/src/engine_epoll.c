@@ -11,6 +11,14 @@
  *
  * Handles to try live on a doubly linked ready list; detach unlinks in O(1)
  * so a session can be reused while its old handle was queued.
+ *
+ * Work already known when run() is called (the sends a loop turn queued,
+ * completions decided outside run()) is done at once, and run() returns
+ * without asking the kernel for events: the loop comes round, flushes what
+ * those completions caused, and the next run() waits. So a ping-pong costs
+ * epoll_wait, recv and sendmsg, not a zero-timeout epoll_wait besides. The
+ * call after such a shortcut always waits (with a zero timeout if work is
+ * still there), so sockets that stay ready cannot keep new edges unread.
  */
 #include "internal.h"
 
@@ -30,6 +38,7 @@ struct epoll_state {
 	int wakefd;
 	struct net__handle *ready;          /* handles with work to try   */
 	struct net__op *done_head, *done_tail;
+	bool waited;                        /* the last run() called epoll_wait */
 	struct epoll_event events[EPOLL_BATCH];
 	uint8_t scratch[SCRATCH_SIZE];      /* every recv reads into it   */
 };
@@ -55,6 +64,7 @@ static int epoll_init(struct net_loop *loop)
 
 	if (!st)
 		return -ENOMEM;
+	st->waited = true;
 	st->epfd = epoll_create1(EPOLL_CLOEXEC);
 	st->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (st->epfd < 0 || st->wakefd < 0 ||
@@ -323,10 +333,18 @@ static int epoll_run(struct net_loop *loop, int timeout_ms)
 	struct epoll_state *st = loop->engine_state;
 	int n;
 
-	/* Nothing is performed before the wait: a completion dispatched here
-	 * could queue core work (a send) that a blocking wait would strand. */
+	if ((st->ready || st->done_head) && st->waited) {
+		/* Return before any wait: a completion dispatched here may
+		 * queue core work (a send) that a blocking wait would strand. */
+		st->waited = false;
+		run_ready(loop);
+		run_done(loop);
+		return 0;
+	}
 	if (st->ready || st->done_head)
 		timeout_ms = 0;
+	st->waited = true;
+	NET__COUNT(loop, waits, 1);
 	n = epoll_wait(st->epfd, st->events, EPOLL_BATCH, timeout_ms);
 	if (n < 0)
 		n = 0; /* EINTR: the loop turn simply comes round again */

@@ -171,7 +171,7 @@ struct net_session {
 struct net__counters {
 	_Atomic uint64_t accepted, rejected, rejected_addr, accept_errors, connected, connect_failed, reused,
 		sessions_open, bytes_in, bytes_out, frames_in, frames_out, sends_dropped,
-		send_queue_high_water, recv_paused;
+		send_queue_high_water, recv_paused, waits;
 	_Atomic uint64_t disconnects[NET_REASON_COUNT];
 };
 

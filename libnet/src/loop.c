@@ -463,5 +463,6 @@ void net_runtime_stats(struct net_runtime *rt, struct net_stats *out)
 		if (NET__LOAD(c->send_queue_high_water) > out->send_queue_high_water)
 			out->send_queue_high_water = NET__LOAD(c->send_queue_high_water);
 		out->recv_paused += NET__LOAD(c->recv_paused);
+		out->waits += NET__LOAD(c->waits);
 	}
 }

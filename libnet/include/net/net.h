@@ -612,6 +612,9 @@ struct net_stats {
 	uint64_t sends_dropped;    /* net_send_to for a session that had gone  */
 	uint64_t send_queue_high_water; /* largest queue seen on any session   */
 	uint64_t recv_paused;      /* times PAUSE backpressure stopped reading */
+	uint64_t waits;            /* calls into the kernel for events: one
+				      epoll_wait, or one io_uring_enter per
+				      loop turn (submit and wait)             */
 };
 
 /* Sum the loops' counters into *out. Any thread; figures are approximate

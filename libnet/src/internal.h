@@ -140,9 +140,12 @@ struct net_session {
 	uint32_t client_slot;         /* client services: which dial slot     */
 
 	struct net__handle handle;
-	/* ctl_op dials (CONNECT), then later ends the connection (SHUTDOWN):
-	 * the two never overlap. */
-	struct net__op recv_op, send_op, ctl_op;
+	struct net__op recv_op;
+	/* The write side's one op in flight, or NULL: a dial (CONNECT), a
+	 * SEND (in a send block), or the end of the stream (SHUTDOWN). They
+	 * never overlap (sends start once connected; the shutdown once all is
+	 * sent), so an idle session holds none of them. */
+	struct net__op *wop;
 	struct net_timer timer;       /* idle / connect / flush deadline      */
 	uint64_t last_recv_ms;
 	uint64_t partial_since_ms;    /* a partial frame began; 0 = none      */
@@ -336,7 +339,8 @@ unsigned net__sq_gather(const struct net_session *s, struct iovec *iov, unsigned
 void net__sq_consume(struct net_session *s, size_t sent);
 /* Drop everything queued. */
 void net__sq_free(struct net_session *s);
-/* A send block for the one SEND in flight (NULL: no memory), and back. */
+/* A send block for the one SEND in flight (NULL: no memory), and back
+ * (given its op). */
 struct net__send_block *net__send_block_get(struct net_loop *loop);
 void net__send_block_put(struct net_loop *loop, struct net__op *op);
 /* Free the loop's chunk and send-block caches. */

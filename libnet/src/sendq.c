@@ -227,11 +227,10 @@ struct net__send_block *net__send_block_get(struct net_loop *loop)
 /* A send's buffers go back to the loop once it completes. */
 void net__send_block_put(struct net_loop *loop, struct net__op *op)
 {
-	struct net__send_block *b = NET__CONTAINER_OF(op->iov, struct net__send_block, iov);
+	struct net__send_block *b = NET__CONTAINER_OF(op, struct net__send_block, op);
 
 	b->next = loop->free_send_blocks;
 	loop->free_send_blocks = b;
-	op->iov = NULL;
 }
 
 /* ---- shared buffers ------------------------------------------------------ */

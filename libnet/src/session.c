@@ -105,7 +105,6 @@ static struct net_session *session_new(struct net__service *svc, struct net_loop
 	s->slot = loop->slot_count;
 	loop->slots[loop->slot_count++] = s;
 	s->recv_op.type = NET__OP_RECV;
-	s->send_op.type = NET__OP_SEND;
 	return s;
 }
 
@@ -256,9 +255,33 @@ static int post_op(struct net_session *s, struct net__op *op)
 	return 0;
 }
 
+/*
+ * A CONNECT or SHUTDOWN op of its own for the write side (freed at its
+ * completion), posted. -ENOMEM, or the engine's error: nothing is kept.
+ */
+static int post_ctl(struct net_session *s, enum net__op_type type,
+		    const struct sockaddr_storage *addr, socklen_t addr_len)
+{
+	struct net__op *op = calloc(1, sizeof(*op));
+	int err;
+
+	if (!op)
+		return -ENOMEM;
+	op->type = type;
+	op->addr = addr;
+	op->addr_len = addr_len;
+	err = post_op(s, op);
+	if (err) {
+		free(op);
+		return err;
+	}
+	s->wop = op;
+	return 0;
+}
+
 static void cancel_op(struct net_session *s, struct net__op *op)
 {
-	if (op->in_flight && !op->cancel_requested) {
+	if (op && op->in_flight && !op->cancel_requested) {
 		op->cancel_requested = true;
 		net__engine_cancel(s->loop, op);
 	}
@@ -349,10 +372,7 @@ int net__session_dial(struct net_session *s, const struct sockaddr_storage *addr
 	err = net__engine_attach(s->loop, &s->handle);
 	if (err)
 		goto out_close;
-	s->ctl_op.type = NET__OP_CONNECT;
-	s->ctl_op.addr = addr;
-	s->ctl_op.addr_len = addr_len;
-	err = post_op(s, &s->ctl_op);
+	err = post_ctl(s, NET__OP_CONNECT, addr, addr_len);
 	if (err)
 		goto out_detach;
 	net_timer_start(&s->timer, timeout_ms, 0);
@@ -379,8 +399,7 @@ static void shut_write(struct net_session *s)
 	if (s->shutdown_started || s->aborting)
 		return;
 	s->shutdown_started = true;
-	s->ctl_op.type = NET__OP_SHUTDOWN;
-	err = post_op(s, &s->ctl_op);
+	err = post_ctl(s, NET__OP_SHUTDOWN, NULL, 0);
 	/* No shutdown op: close() at finish still ends the connection. */
 	(void)err;
 	check_later(s);
@@ -395,8 +414,7 @@ static void abort_close(struct net_session *s)
 	s->aborting = true;
 	net_timer_stop(&s->timer);
 	cancel_op(s, &s->recv_op);
-	cancel_op(s, &s->send_op);
-	cancel_op(s, &s->ctl_op);
+	cancel_op(s, s->wop);
 	check_later(s);
 }
 
@@ -407,7 +425,7 @@ static void begin_close(struct net_session *s, enum net_reason reason, bool abor
 	if (s->state == NET__S_CONNECTING) {
 		/* A dial in progress just ends; connect_done closes it. */
 		s->reason = reason;
-		cancel_op(s, &s->ctl_op);
+		cancel_op(s, s->wop);
 		return;
 	}
 	if (s->state != NET__S_CONNECTED)
@@ -534,7 +552,7 @@ static void session_timer_fired(struct net_timer *t, void *arg)
 	(void)t;
 	switch (s->state) {
 	case NET__S_CONNECTING:
-		cancel_op(s, &s->ctl_op);
+		cancel_op(s, s->wop);
 		s->error = -ETIMEDOUT;
 		break;
 	case NET__S_CONNECTED:
@@ -578,7 +596,7 @@ static void queued(struct net_session *s)
 {
 	const struct net_session_config *cfg = &s->service->cfg;
 
-	if (!s->send_op.in_flight)
+	if (!s->wop)
 		send_later(s);
 	if (cfg->backpressure == NET_BACKPRESSURE_PAUSE && !s->recv_paused &&
 	    s->sq_bytes > cfg->send_queue_max / 2) {
@@ -922,11 +940,11 @@ int net_disconnect_id(struct net_runtime *rt, net_session_id id, enum net_reason
 
 static void submit_send(struct net_session *s)
 {
-	struct net__op *op = &s->send_op;
 	struct net__send_block *b;
+	struct net__op *op;
 	int err;
 
-	if (s->send_op.in_flight || s->sq_bytes == 0 ||
+	if (s->wop || s->sq_bytes == 0 ||
 	    (s->state != NET__S_CONNECTED && s->state != NET__S_CLOSING) || s->shutdown_started ||
 	    s->aborting)
 		return;
@@ -935,13 +953,17 @@ static void submit_send(struct net_session *s)
 		net__session_fail(s, NET_REASON_IO_ERROR, -ENOMEM);
 		return;
 	}
+	op = &b->op;
+	op->type = NET__OP_SEND;
 	op->iov = b->iov;
 	op->iov_count = net__sq_gather(s, op->iov, NET__SEND_IOV_MAX);
 	err = post_op(s, op);
 	if (err) {
 		net__send_block_put(s->loop, op);
 		net__session_fail(s, NET_REASON_IO_ERROR, err);
+		return;
 	}
+	s->wop = op;
 }
 
 static void send_done(struct net_session *s, int32_t res)
@@ -949,7 +971,6 @@ static void send_done(struct net_session *s, int32_t res)
 	const struct net_session_config *cfg = &s->service->cfg;
 	size_t sent = res > 0 ? (size_t)res : 0;
 
-	net__send_block_put(s->loop, &s->send_op);
 	if (res < 0) {
 		if (res != -ECANCELED)
 			net__session_fail(s, NET_REASON_IO_ERROR, res);
@@ -1032,12 +1053,23 @@ static void connect_done(struct net_session *s, int32_t res)
 static void session_complete(struct net_session *s, struct net__op *op,
 			     const struct net__cqe *cqe)
 {
+	enum net__op_type type = op->type;
+
 	/* A multishot op stays in flight until its last completion. */
 	if (!(cqe->flags & NET__CQE_MORE)) {
 		op->in_flight = false;
 		s->ops_in_flight--;
 	}
-	switch (op->type) {
+	if (op == s->wop) {
+		/* The write side's op is done: give it back before the
+		 * handlers, which may start the next one. */
+		s->wop = NULL;
+		if (type == NET__OP_SEND)
+			net__send_block_put(s->loop, op);
+		else
+			free(op);
+	}
+	switch (type) {
 	case NET__OP_RECV:
 		recv_done(s, cqe);
 		break;

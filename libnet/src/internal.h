@@ -33,18 +33,39 @@ struct net__addr {
 
 /* ---- timers -------------------------------------------------------------- */
 
-struct net_timer {
-	struct net_loop *loop;
+/*
+ * A place in the loop's heap of deadlines, shared by net_timer and a
+ * session's own deadline: a session needs no callback, argument or loop
+ * pointer of its own, so it keeps 24 bytes instead of a whole timer.
+ */
+struct net__tnode {
 	uint64_t due;
 	uint64_t seq;                 /* arming order: breaks ties on due */
+	uint32_t heap_index;          /* NET__TIMER_IDLE when not armed */
+	bool is_session;              /* a session's deadline; else a net_timer */
+};
+#define NET__TIMER_IDLE UINT32_MAX
+
+struct net_timer {
+	struct net__tnode node;
+	struct net_loop *loop;
 	uint64_t repeat;
 	net_timer_fn fn;
 	void *arg;
-	size_t heap_index;            /* NET__TIMER_IDLE when not armed */
 };
-#define NET__TIMER_IDLE SIZE_MAX
 
 int net__timer_init(struct net_timer *t, struct net_loop *loop, net_timer_fn fn, void *arg);
+/* A new node, not armed, with its heap slot reserved (so arming it never
+ * allocates, and a deadline cannot be lost to OOM); -ENOMEM. */
+int net__tnode_init(struct net__tnode *n, struct net_loop *loop, bool is_session);
+/* Arm n to fire timeout_ms from the loop's now (re-arming if armed). */
+void net__tnode_start(struct net_loop *loop, struct net__tnode *n, uint64_t timeout_ms);
+/* Disarm; harmless if not armed. */
+void net__tnode_stop(struct net_loop *loop, struct net__tnode *n);
+static inline bool net__tnode_active(const struct net__tnode *n)
+{
+	return n->heap_index != NET__TIMER_IDLE;
+}
 /* Milliseconds until the next timer is due (-1: none), for the engine wait. */
 int net__timers_next_timeout(struct net_loop *loop);
 void net__timers_run(struct net_loop *loop);
@@ -146,7 +167,7 @@ struct net_session {
 	 * never overlap (sends start once connected; the shutdown once all is
 	 * sent), so an idle session holds none of them. */
 	struct net__op *wop;
-	struct net_timer timer;       /* idle / connect / flush deadline      */
+	struct net__tnode deadline;   /* idle / connect / flush deadline      */
 	uint64_t last_recv_ms;
 	uint64_t partial_since_ms;    /* a partial frame began; 0 = none      */
 	size_t max_frame;             /* framing limit now (net_session_set_
@@ -229,7 +250,7 @@ struct net_loop {
 	atomic_bool stopping;         /* any thread                            */
 	bool stopped;                 /* posts are refused from now on         */
 
-	struct net_timer **timers;    /* binary min-heap on (due, seq)         */
+	struct net__tnode **timers;   /* binary min-heap on (due, seq)         */
 	size_t timer_count, timer_cap;
 	uint64_t timer_seq;           /* next arming's sequence number         */
 	size_t timer_reserved;        /* timers that exist: cap >= reserved */
@@ -321,6 +342,8 @@ void net__session_open_accepted(struct net_session *s, net__sock_t sock);
 /* Start dialing; the session reports through the client service. */
 int net__session_dial(struct net_session *s, const struct sockaddr_storage *addr,
 		      socklen_t addr_len, uint32_t timeout_ms);
+/* The session's deadline came (timer.c calls it). */
+void net__session_deadline(struct net_session *s);
 /* An I/O error (or memory) ends the session at once: no flush. */
 void net__session_fail(struct net_session *s, enum net_reason reason, int err);
 

@@ -26,7 +26,7 @@
  * write side is shut (shut_write: a SHUTDOWN op), so the peer reads EOF
  * after the last byte; received bytes are read and discarded until the
  * peer's EOF (recv_done sets peer_eof); finish() runs once both are done
- * and no op is in flight. The flush deadline (session_timer_fired), an I/O
+ * and no op is in flight. The flush deadline (net__session_deadline), an I/O
  * error (net__session_fail) or a failed dial sets aborting instead
  * (abort_close): everything in flight is cancelled and finish() runs when
  * it is back.
@@ -52,7 +52,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void session_timer_fired(struct net_timer *t, void *arg);
 static void shut_write(struct net_session *s);
 static void abort_close(struct net_session *s);
 static void resume_recv(struct net_session *s);
@@ -96,7 +95,7 @@ static struct net_session *session_new(struct net__service *svc, struct net_loop
 	s = calloc(1, sizeof(*s) + svc->cfg.user_size);
 	if (!s)
 		return NULL;
-	if (net__timer_init(&s->timer, loop, session_timer_fired, s)) {
+	if (net__tnode_init(&s->deadline, loop, true)) {
 		free(s);
 		return NULL;
 	}
@@ -375,7 +374,7 @@ int net__session_dial(struct net_session *s, const struct sockaddr_storage *addr
 	err = post_ctl(s, NET__OP_CONNECT, addr, addr_len);
 	if (err)
 		goto out_detach;
-	net_timer_start(&s->timer, timeout_ms, 0);
+	net__tnode_start(s->loop, &s->deadline, timeout_ms);
 	return 0;
 
 out_detach:
@@ -412,7 +411,7 @@ static void abort_close(struct net_session *s)
 	if (s->aborting)
 		return;
 	s->aborting = true;
-	net_timer_stop(&s->timer);
+	net__tnode_stop(s->loop, &s->deadline);
 	cancel_op(s, &s->recv_op);
 	cancel_op(s, s->wop);
 	check_later(s);
@@ -438,7 +437,7 @@ static void begin_close(struct net_session *s, enum net_reason reason, bool abor
 		return;
 	}
 	/* One deadline for the flush and the wait for the peer's EOF. */
-	net_timer_start(&s->timer, s->service->cfg.flush_timeout_ms, 0);
+	net__tnode_start(s->loop, &s->deadline, s->service->cfg.flush_timeout_ms);
 	post_recv(s); /* a PAUSE-held receive drains now */
 	if (s->sq_bytes == 0)
 		shut_write(s);
@@ -461,7 +460,7 @@ static void finish(struct net_session *s)
 	const struct net_session_ops *ops = s->service->cfg.ops;
 	bool was_connected = s->was_connected;
 
-	net_timer_stop(&s->timer);
+	net__tnode_stop(s->loop, &s->deadline);
 	net__engine_detach(loop, &s->handle);
 	net__sock_close(s->handle.sock);
 	net__rbuf_free(s);
@@ -493,8 +492,8 @@ static void arm_by(struct net_session *s, uint64_t due)
 {
 	uint64_t now = s->loop->now_ms;
 
-	if (!net_timer_active(&s->timer) || s->timer.due > due)
-		net_timer_start(&s->timer, due > now ? due - now : 0, 0);
+	if (!net__tnode_active(&s->deadline) || s->deadline.due > due)
+		net__tnode_start(s->loop, &s->deadline, due > now ? due - now : 0);
 }
 
 /*
@@ -526,7 +525,7 @@ static void check_deadlines(struct net_session *s)
 			next = s->last_recv_ms + cfg->idle_timeout_ms;
 	}
 	if (next != UINT64_MAX)
-		net_timer_start(&s->timer, next - now, 0);
+		net__tnode_start(s->loop, &s->deadline, next - now);
 }
 
 /* After input: start or clear the partial-frame clock. Input held back
@@ -545,11 +544,8 @@ static void track_partial_frame(struct net_session *s)
 	}
 }
 
-static void session_timer_fired(struct net_timer *t, void *arg)
+void net__session_deadline(struct net_session *s)
 {
-	struct net_session *s = arg;
-
-	(void)t;
 	switch (s->state) {
 	case NET__S_CONNECTING:
 		cancel_op(s, s->wop);
@@ -1036,7 +1032,7 @@ static void connect_done(struct net_session *s, int32_t res)
 		/* The dial won a race with its own timeout (the cancel came too
 		 * late): connected, and the timeout's error does not stay. */
 		s->error = 0;
-		net_timer_stop(&s->timer);
+		net__tnode_stop(s->loop, &s->deadline);
 		NET__COUNT(s->loop, connected, 1);
 		net__client_session_connected(s);
 		become_connected(s);

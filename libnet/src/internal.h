@@ -140,25 +140,32 @@ enum net__session_state {
 struct net_session {
 	struct net_loop *loop;
 	struct net__service *service;
-	net_session_id id;
+	/* The id (net_session_get_id) is made from slot, the loop's index
+	 * and generation when asked for, not stored. */
 	uint32_t slot;
 	uint32_t generation;
-	enum net__session_state state;
-	enum net_reason reason;
 	int error;
 	atomic_int refs;              /* any thread                           */
-	unsigned ops_in_flight;
-	bool was_connected;           /* on_connected ran: on_disconnected owed */
-	bool shutdown_started;        /* CLOSING: write side shut (flushed)   */
-	bool peer_eof;                /* the peer's EOF (or a receive error)  */
-	bool aborting;                /* CLOSING: deadline passed or I/O
-					 error: cancel everything and close    */
-	bool recv_paused;             /* PAUSE backpressure                   */
-	bool recv_starved;            /* ENOBUFS: re-post at the end of turn  */
-	bool addr_counted;            /* holds a per-address admission        */
-	bool on_send_list, on_check_list;
-	struct net_session *send_next, *check_next, *pool_next;
 	uint32_t client_slot;         /* client services: which dial slot     */
+	uint32_t max_frame;           /* framing limit now (net_session_set_
+					 max_frame); <= the service's        */
+	uint8_t state;                /* enum net__session_state              */
+	uint8_t reason;               /* enum net_reason                      */
+	uint8_t ops_in_flight;        /* at most a RECV and a write-side op   */
+	bool was_connected : 1;       /* on_connected ran: on_disconnected owed */
+	bool shutdown_started : 1;    /* CLOSING: write side shut (flushed)   */
+	bool peer_eof : 1;            /* the peer's EOF (or a receive error)  */
+	bool aborting : 1;            /* CLOSING: deadline passed or I/O
+					 error: cancel everything and close    */
+	bool recv_paused : 1;         /* PAUSE backpressure                   */
+	bool recv_starved : 1;        /* ENOBUFS: re-post at the end of turn  */
+	bool addr_counted : 1;        /* holds a per-address admission        */
+	bool on_send_list : 1, on_check_list : 1;
+	struct net_session *send_next;
+	union {                       /* a FREE session is on no check list   */
+		struct net_session *check_next;
+		struct net_session *pool_next;
+	};
 
 	struct net__handle handle;
 	struct net__op recv_op;
@@ -170,8 +177,6 @@ struct net_session {
 	struct net__tnode deadline;   /* idle / connect / flush deadline      */
 	uint64_t last_recv_ms;
 	uint64_t partial_since_ms;    /* a partial frame began; 0 = none      */
-	size_t max_frame;             /* framing limit now (net_session_set_
-					 max_frame); <= the service's        */
 
 	uint8_t *rbuf;                /* unconsumed received bytes            */
 	size_t rbuf_len, rbuf_cap;

@@ -6,6 +6,7 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 
 void net__service_register(struct net_runtime *rt, struct net__service *svc)
@@ -23,6 +24,9 @@ int net__session_config_normalize(struct net_session_config *cfg)
 		return -EINVAL;
 	if (!cfg->max_frame)
 		cfg->max_frame = 65536;
+	/* A session keeps its limit in 32 bits (as chunks count theirs). */
+	if (cfg->max_frame > UINT32_MAX)
+		cfg->max_frame = UINT32_MAX;
 	if (!cfg->send_queue_max)
 		cfg->send_queue_max = 1u << 20;
 	if (!cfg->recv_buffer_max)

@@ -74,7 +74,7 @@ struct net_session *net__session_lookup(struct net_loop *loop, net_session_id id
 	if (slot >= loop->slot_count)
 		return NULL;
 	s = loop->slots[slot];
-	return s->id == id ? s : NULL;
+	return s->generation == (uint32_t)(id >> 32) ? s : NULL;
 }
 
 static struct net_session *session_new(struct net__service *svc, struct net_loop *loop)
@@ -123,7 +123,6 @@ struct net_session *net__session_acquire(struct net__service *svc, struct net_lo
 	s->generation++;
 	if (s->generation == 0)
 		s->generation = 1;
-	s->id = make_id(s->slot, loop->index, s->generation);
 	s->state = NET__S_CONNECTING;
 	s->reason = NET_REASON_NONE;
 	s->error = 0;
@@ -136,7 +135,7 @@ struct net_session *net__session_acquire(struct net__service *svc, struct net_lo
 	s->recv_starved = false;
 	s->addr_counted = false;
 	s->partial_since_ms = 0;
-	s->max_frame = svc->cfg.max_frame;
+	s->max_frame = (uint32_t)svc->cfg.max_frame;
 	memset(&s->peer, 0, sizeof(s->peer));
 	s->handle = (struct net__handle){0};
 	memset(s->user, 0, svc->cfg.user_size);
@@ -150,7 +149,6 @@ static void release_to_pool(struct net_session *s)
 	s->state = NET__S_FREE;
 	/* A new generation at once, so stale ids stop matching right now. */
 	s->generation++;
-	s->id = make_id(s->slot, s->loop->index, s->generation);
 	s->pool_next = svc->pool[s->loop->index];
 	svc->pool[s->loop->index] = s;
 }
@@ -181,7 +179,10 @@ void net_session_unref(struct net_session *s)
 
 /* ---- accessors ------------------------------------------------------------ */
 
-net_session_id net_session_get_id(const struct net_session *s) { return s->id; }
+net_session_id net_session_get_id(const struct net_session *s)
+{
+	return make_id(s->slot, s->loop->index, s->generation);
+}
 struct net_loop *net_session_loop(const struct net_session *s) { return s->loop; }
 void *net_session_service_user(const struct net_session *s) { return s->service->cfg.service_user; }
 const char *net_session_peer(const struct net_session *s, char *buf, size_t size)
@@ -213,7 +214,7 @@ void net_session_set_max_frame(struct net_session *s, size_t max_frame)
 {
 	size_t cap = s->service->cfg.max_frame;
 
-	s->max_frame = max_frame == 0 || max_frame > cap ? cap : max_frame;
+	s->max_frame = (uint32_t)(max_frame == 0 || max_frame > cap ? cap : max_frame);
 }
 
 /* ---- end-of-turn lists ---------------------------------------------------- */
@@ -720,14 +721,14 @@ out_disconnect:
 int net_session_send(struct net_session *s, const void *data, size_t len)
 {
 	if (!net__on_loop(s->loop))
-		return post_send(s->loop, s->id, data, len, false);
+		return post_send(s->loop, net_session_get_id(s), data, len, false);
 	return send_on_loop(s, data, len, false);
 }
 
 int net_session_send_frame(struct net_session *s, const void *body, size_t len)
 {
 	if (!net__on_loop(s->loop))
-		return post_send(s->loop, s->id, body, len, true);
+		return post_send(s->loop, net_session_get_id(s), body, len, true);
 	return send_on_loop(s, body, len, true);
 }
 

@@ -309,7 +309,8 @@ struct net_session_config {
 				      libnet never touches it, and it must
 				      stay valid while callbacks can run     */
 	size_t user_size;          /* bytes of per-session user area (zeroed)  */
-	size_t max_frame;          /* framing: largest body, default 65536     */
+	size_t max_frame;          /* framing: largest body, default 65536,
+				      at most 4 GiB - 1                       */
 	size_t send_queue_max;     /* default 1 MiB                            */
 	size_t recv_buffer_max;    /* buffered unconsumed bytes, default
 				      max_frame + 16                           */

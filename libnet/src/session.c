@@ -52,6 +52,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* An idle connection's memory is mostly this object (issue 12): keep it
+ * from creeping back. IOCP's ops carry an OVERLAPPED, so Windows has its
+ * own, larger figure. */
+#ifndef _WIN32
+_Static_assert(sizeof(struct net_session) <= 256, "struct net_session grew past 256 bytes");
+#endif
+
 static void shut_write(struct net_session *s);
 static void abort_close(struct net_session *s);
 static void resume_recv(struct net_session *s);

@@ -23,6 +23,7 @@
 	((type *)((char *)(ptr) - offsetof(type, member)))
 
 struct net__service;
+struct net__slab;
 
 /* A peer address, compact (sessions keep it; text is made on demand). */
 struct net__addr {
@@ -269,6 +270,7 @@ struct net_loop {
 	struct net__chunk *free_chunks[NET__CLS_COUNT]; /* per size class */
 	unsigned free_chunk_count[NET__CLS_COUNT];
 	struct net__send_block *free_send_blocks;
+	struct net__slab *slabs;      /* sessions are carved from these       */
 
 	struct net__counters stats;
 };

@@ -84,9 +84,58 @@ struct net_session *net__session_lookup(struct net_loop *loop, net_session_id id
 	return s->generation == (uint32_t)(id >> 32) ? s : NULL;
 }
 
+/*
+ * Sessions are carved from per-loop slabs of NET__SLAB_SESSIONS, so that
+ * each carries no malloc header of its own (an idle connection's memory is
+ * mostly its session: issue 12). A slab holds sessions of one size
+ * (services differ by user_size). Sessions are pooled by their service and
+ * never freed one by one: slabs are freed with the loop.
+ */
+#define NET__SLAB_SESSIONS 64
+
+struct net__slab {
+	struct net__slab *next;       /* the loop's slabs, newest first       */
+	size_t size;                  /* of each session carved from it       */
+	unsigned left;                /* sessions not carved yet              */
+	max_align_t data[];
+};
+
+/* The newest slab of sessions of this size, or NULL. */
+static struct net__slab *slab_of(struct net_loop *loop, size_t size)
+{
+	struct net__slab *slab = loop->slabs;
+
+	while (slab && slab->size != size)
+		slab = slab->next;
+	return slab;
+}
+
+/* A zeroed session of `size` bytes (a multiple of max_align_t), or NULL. */
+static struct net_session *session_carve(struct net_loop *loop, size_t size)
+{
+	struct net__slab *slab = slab_of(loop, size);
+	struct net_session *s;
+
+	if (!slab || !slab->left) {
+		/* Not zeroed: only the pages of sessions carved become resident. */
+		slab = malloc(sizeof(*slab) + NET__SLAB_SESSIONS * size);
+		if (!slab)
+			return NULL;
+		slab->size = size;
+		slab->left = NET__SLAB_SESSIONS;
+		slab->next = loop->slabs;
+		loop->slabs = slab;
+	}
+	s = (struct net_session *)((char *)slab->data + (NET__SLAB_SESSIONS - slab->left) * size);
+	slab->left--;
+	memset(s, 0, size);
+	return s;
+}
+
 static struct net_session *session_new(struct net__service *svc, struct net_loop *loop)
 {
 	struct net_session *s;
+	size_t size;
 
 	if (loop->slot_count >= 0xffffff)
 		return NULL;
@@ -99,11 +148,13 @@ static struct net_session *session_new(struct net__service *svc, struct net_loop
 		loop->slots = slots;
 		loop->slot_cap = cap;
 	}
-	s = calloc(1, sizeof(*s) + svc->cfg.user_size);
+	size = (sizeof(*s) + svc->cfg.user_size + sizeof(max_align_t) - 1) /
+	       sizeof(max_align_t) * sizeof(max_align_t);
+	s = session_carve(loop, size);
 	if (!s)
 		return NULL;
 	if (net__tnode_init(&s->deadline, loop, true)) {
-		free(s);
+		slab_of(loop, size)->left++; /* the one just carved goes back */
 		return NULL;
 	}
 	s->loop = loop;
@@ -1127,8 +1178,13 @@ void net__loop_free_sessions(struct net_loop *loop)
 	for (uint32_t i = 0; i < loop->slot_count; i++) {
 		net__rbuf_free(loop->slots[i]);
 		net__sq_free(loop->slots[i]);
-		free(loop->slots[i]);
 	}
 	free(loop->slots);
+	while (loop->slabs) {
+		struct net__slab *slab = loop->slabs;
+
+		loop->slabs = slab->next;
+		free(slab);
+	}
 	net__sq_loop_free(loop);
 }

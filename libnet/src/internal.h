@@ -32,6 +32,29 @@ struct net__addr {
 	uint8_t family;                 /* AF_INET, AF_INET6; 0 = unknown  */
 };
 
+/* ---- paged pointer arrays ---------------------------------------------------- */
+
+/*
+ * A growable array of pointers kept in pages that never move: growing adds
+ * a page and copies nothing. (A realloc'd array copies itself at each
+ * doubling and leaves the old copies resident: ~16 bytes per session at
+ * 10k sessions, for the slot table and again for the timer heap.)
+ */
+#define NET__PAGE_PTRS 1024
+struct net__pages {
+	void ***pages;
+	size_t page_count;            /* room for page_count * NET__PAGE_PTRS */
+};
+
+static inline void **net__page_at(const struct net__pages *a, size_t i)
+{
+	return &a->pages[i / NET__PAGE_PTRS][i % NET__PAGE_PTRS];
+}
+
+/* Room for at least n pointers (loop.c); 0 or -ENOMEM. */
+int net__pages_reserve(struct net__pages *a, size_t n);
+void net__pages_free(struct net__pages *a);
+
 /* ---- timers -------------------------------------------------------------- */
 
 /*
@@ -256,13 +279,13 @@ struct net_loop {
 	atomic_bool stopping;         /* any thread                            */
 	bool stopped;                 /* posts are refused from now on         */
 
-	struct net__tnode **timers;   /* binary min-heap on (due, seq)         */
-	size_t timer_count, timer_cap;
+	struct net__pages timers;     /* binary min-heap on (due, seq)         */
+	size_t timer_count;
 	uint64_t timer_seq;           /* next arming's sequence number         */
-	size_t timer_reserved;        /* timers that exist: cap >= reserved */
+	size_t timer_reserved;        /* timers that exist: room for them all */
 
-	struct net_session **slots;   /* every session ever made on this loop  */
-	uint32_t slot_count, slot_cap;
+	struct net__pages slots;      /* every session ever made on this loop  */
+	uint32_t slot_count;
 
 	unsigned listener_ops;        /* accept ops in flight (see loop_idle) */
 	struct net_session *send_list;   /* sessions with sends to submit     */
@@ -385,6 +408,12 @@ void net__recv_data(struct net_session *s, const uint8_t *data, size_t len);
 void net__recv_drain(struct net_session *s);
 /* Free rbuf (closing, or runtime destroy). */
 void net__rbuf_free(struct net_session *s);
+
+/* Session number i (< slot_count) of a loop. */
+static inline struct net_session *net__slot(const struct net_loop *loop, uint32_t i)
+{
+	return *net__page_at(&loop->slots, i);
+}
 
 /* The session named by id, if it lives on this loop and is current. */
 struct net_session *net__session_lookup(struct net_loop *loop, net_session_id id);

@@ -80,7 +80,7 @@ struct net_session *net__session_lookup(struct net_loop *loop, net_session_id id
 
 	if (slot >= loop->slot_count)
 		return NULL;
-	s = loop->slots[slot];
+	s = net__slot(loop, slot);
 	return s->generation == (uint32_t)(id >> 32) ? s : NULL;
 }
 
@@ -139,15 +139,8 @@ static struct net_session *session_new(struct net__service *svc, struct net_loop
 
 	if (loop->slot_count >= 0xffffff)
 		return NULL;
-	if (loop->slot_count == loop->slot_cap) {
-		uint32_t cap = loop->slot_cap ? loop->slot_cap * 2 : 64;
-		struct net_session **slots = realloc(loop->slots, cap * sizeof(*slots));
-
-		if (!slots)
-			return NULL;
-		loop->slots = slots;
-		loop->slot_cap = cap;
-	}
+	if (net__pages_reserve(&loop->slots, loop->slot_count + 1))
+		return NULL;
 	size = (sizeof(*s) + svc->cfg.user_size + sizeof(max_align_t) - 1) /
 	       sizeof(max_align_t) * sizeof(max_align_t);
 	s = session_carve(loop, size);
@@ -160,7 +153,7 @@ static struct net_session *session_new(struct net__service *svc, struct net_loop
 	s->loop = loop;
 	s->service = svc;
 	s->slot = loop->slot_count;
-	loop->slots[loop->slot_count++] = s;
+	*net__page_at(&loop->slots, loop->slot_count++) = s;
 	s->recv_op.type = NET__OP_RECV;
 	return s;
 }
@@ -1176,10 +1169,10 @@ void net__loop_flush(struct net_loop *loop)
 void net__loop_free_sessions(struct net_loop *loop)
 {
 	for (uint32_t i = 0; i < loop->slot_count; i++) {
-		net__rbuf_free(loop->slots[i]);
-		net__sq_free(loop->slots[i]);
+		net__rbuf_free(net__slot(loop, i));
+		net__sq_free(net__slot(loop, i));
 	}
-	free(loop->slots);
+	net__pages_free(&loop->slots);
 	while (loop->slabs) {
 		struct net__slab *slab = loop->slabs;
 

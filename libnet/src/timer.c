@@ -24,22 +24,29 @@ static bool due_before(const struct net__tnode *a, const struct net__tnode *b)
 	return a->due < b->due || (a->due == b->due && a->seq < b->seq);
 }
 
+/* The heap lives in a paged array (struct net__pages): growing it never
+ * copies it. */
+static struct net__tnode *heap_at(const struct net_loop *loop, size_t i)
+{
+	return *net__page_at(&loop->timers, i);
+}
+
 static void heap_set(struct net_loop *loop, size_t i, struct net__tnode *n)
 {
-	loop->timers[i] = n;
+	*net__page_at(&loop->timers, i) = n;
 	n->heap_index = (uint32_t)i;
 }
 
 static void sift_up(struct net_loop *loop, size_t i)
 {
-	struct net__tnode *n = loop->timers[i];
+	struct net__tnode *n = heap_at(loop, i);
 
 	while (i > 0) {
 		size_t parent = (i - 1) / 2;
 
-		if (!due_before(n, loop->timers[parent]))
+		if (!due_before(n, heap_at(loop, parent)))
 			break;
-		heap_set(loop, i, loop->timers[parent]);
+		heap_set(loop, i, heap_at(loop, parent));
 		i = parent;
 	}
 	heap_set(loop, i, n);
@@ -47,7 +54,7 @@ static void sift_up(struct net_loop *loop, size_t i)
 
 static void sift_down(struct net_loop *loop, size_t i)
 {
-	struct net__tnode *n = loop->timers[i];
+	struct net__tnode *n = heap_at(loop, i);
 
 	for (;;) {
 		size_t child = 2 * i + 1;
@@ -55,11 +62,11 @@ static void sift_down(struct net_loop *loop, size_t i)
 		if (child >= loop->timer_count)
 			break;
 		if (child + 1 < loop->timer_count &&
-		    due_before(loop->timers[child + 1], loop->timers[child]))
+		    due_before(heap_at(loop, child + 1), heap_at(loop, child)))
 			child++;
-		if (!due_before(loop->timers[child], n))
+		if (!due_before(heap_at(loop, child), n))
 			break;
-		heap_set(loop, i, loop->timers[child]);
+		heap_set(loop, i, heap_at(loop, child));
 		i = child;
 	}
 	heap_set(loop, i, n);
@@ -68,7 +75,7 @@ static void sift_down(struct net_loop *loop, size_t i)
 static void heap_remove(struct net_loop *loop, struct net__tnode *n)
 {
 	size_t i = n->heap_index;
-	struct net__tnode *last = loop->timers[--loop->timer_count];
+	struct net__tnode *last = heap_at(loop, --loop->timer_count);
 
 	n->heap_index = NET__TIMER_IDLE;
 	if (last == n)
@@ -84,18 +91,13 @@ static void heap_remove(struct net_loop *loop, struct net__tnode *n)
  */
 static int reserve_slot(struct net_loop *loop)
 {
-	if (loop->timer_reserved == loop->timer_cap) {
-		size_t cap = loop->timer_cap ? loop->timer_cap * 2 : 64;
-		struct net__tnode **heap;
+	int err;
 
-		if (cap > NET__TIMER_IDLE)
-			return -ENOMEM;
-		heap = realloc(loop->timers, cap * sizeof(*heap));
-		if (!heap)
-			return -ENOMEM;
-		loop->timers = heap;
-		loop->timer_cap = cap;
-	}
+	if (loop->timer_reserved >= NET__TIMER_IDLE)
+		return -ENOMEM;
+	err = net__pages_reserve(&loop->timers, loop->timer_reserved + 1);
+	if (err)
+		return err;
 	loop->timer_reserved++;
 	return 0;
 }
@@ -189,7 +191,7 @@ int net__timers_next_timeout(struct net_loop *loop)
 
 	if (loop->timer_count == 0)
 		return -1;
-	due = loop->timers[0]->due;
+	due = heap_at(loop, 0)->due;
 	if (due <= loop->now_ms)
 		return 0;
 	return due - loop->now_ms > INT32_MAX ? INT32_MAX : (int)(due - loop->now_ms);
@@ -202,9 +204,9 @@ void net__timers_run(struct net_loop *loop)
 	 * the first one met ends the pass. */
 	uint64_t pass_seq = loop->timer_seq;
 
-	while (loop->timer_count > 0 && loop->timers[0]->due <= loop->now_ms &&
-	       loop->timers[0]->seq < pass_seq) {
-		struct net__tnode *n = loop->timers[0];
+	while (loop->timer_count > 0 && heap_at(loop, 0)->due <= loop->now_ms &&
+	       heap_at(loop, 0)->seq < pass_seq) {
+		struct net__tnode *n = heap_at(loop, 0);
 		struct net_timer *t;
 
 		heap_remove(loop, n);

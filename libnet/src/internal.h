@@ -199,11 +199,12 @@ struct net_session {
 	 * sent), so an idle session holds none of them. */
 	struct net__op *wop;
 	struct net__tnode deadline;   /* idle / connect / flush deadline      */
-	uint64_t last_recv_ms;
-	uint64_t partial_since_ms;    /* a partial frame began; 0 = none      */
+	uint32_t last_recv_ms;        /* the loop clock's low 32 bits         */
+	uint32_t partial_since_ms;    /* a partial frame began (low 32 bits);
+					 0 = none                             */
 
 	uint8_t *rbuf;                /* unconsumed received bytes            */
-	size_t rbuf_len, rbuf_cap;
+	uint32_t rbuf_len, rbuf_cap;  /* < 4 GiB: recv_buffer_max is capped   */
 
 	struct net__chunk *sq_head, *sq_tail;
 	size_t sq_bytes;

@@ -31,6 +31,10 @@ int net__session_config_normalize(struct net_session_config *cfg)
 		cfg->send_queue_max = 1u << 20;
 	if (!cfg->recv_buffer_max)
 		cfg->recv_buffer_max = cfg->max_frame + NET_VARINT_MAX;
+	/* rbuf counts in 32 bits, may pass the cap by one engine buffer
+	 * while paused, and doubles its capacity to grow. */
+	if (cfg->recv_buffer_max > UINT32_MAX / 4)
+		cfg->recv_buffer_max = UINT32_MAX / 4;
 	if (!cfg->flush_timeout_ms)
 		cfg->flush_timeout_ms = 2000;
 	return 0;

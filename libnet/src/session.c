@@ -56,7 +56,7 @@
  * from creeping back. IOCP's ops carry an OVERLAPPED, so Windows has its
  * own, larger figure. */
 #ifndef _WIN32
-_Static_assert(sizeof(struct net_session) <= 256, "struct net_session grew past 256 bytes");
+_Static_assert(sizeof(struct net_session) <= 240, "struct net_session grew past 240 bytes");
 #endif
 
 static void shut_write(struct net_session *s);
@@ -560,21 +560,28 @@ static void check_deadlines(struct net_session *s)
 {
 	const struct net_session_config *cfg = &s->service->cfg;
 	uint64_t now = s->loop->now_ms, next = UINT64_MAX;
+	/* The stamps keep the clock's low 32 bits: differences in 32 bits
+	 * are right for spans under 49 days, and every timeout is shorter. */
+	uint32_t now32 = (uint32_t)now;
 
 	if (cfg->frame_timeout_ms && s->partial_since_ms) {
-		if (now - s->partial_since_ms >= cfg->frame_timeout_ms) {
+		uint32_t spent = now32 - s->partial_since_ms;
+
+		if (spent >= cfg->frame_timeout_ms) {
 			net_session_disconnect(s, NET_REASON_FRAME_TIMEOUT);
 			return;
 		}
-		next = s->partial_since_ms + cfg->frame_timeout_ms;
+		next = now + (cfg->frame_timeout_ms - spent);
 	}
 	if (cfg->idle_timeout_ms) {
-		if (now - s->last_recv_ms >= cfg->idle_timeout_ms) {
+		uint32_t quiet = now32 - s->last_recv_ms;
+
+		if (quiet >= cfg->idle_timeout_ms) {
 			net_session_disconnect(s, NET_REASON_IDLE_TIMEOUT);
 			return;
 		}
-		if (s->last_recv_ms + cfg->idle_timeout_ms < next)
-			next = s->last_recv_ms + cfg->idle_timeout_ms;
+		if (now + (cfg->idle_timeout_ms - quiet) < next)
+			next = now + (cfg->idle_timeout_ms - quiet);
 	}
 	if (next != UINT64_MAX)
 		net__tnode_start(s->loop, &s->deadline, next - now);
@@ -591,8 +598,9 @@ static void track_partial_frame(struct net_session *s)
 	if (s->rbuf_len == 0 || s->recv_paused) {
 		s->partial_since_ms = 0;
 	} else if (!s->partial_since_ms) {
-		s->partial_since_ms = s->loop->now_ms;
-		arm_by(s, s->partial_since_ms + limit);
+		/* 0 means none: a clock that wraps to 0 stamps 1 ms late. */
+		s->partial_since_ms = (uint32_t)s->loop->now_ms ? (uint32_t)s->loop->now_ms : 1;
+		arm_by(s, s->loop->now_ms + limit);
 	}
 }
 

@@ -313,7 +313,7 @@ struct net_session_config {
 				      at most 4 GiB - 1                       */
 	size_t send_queue_max;     /* default 1 MiB                            */
 	size_t recv_buffer_max;    /* buffered unconsumed bytes, default
-				      max_frame + 16                           */
+				      max_frame + 16, at most 1 GiB           */
 	enum net_backpressure backpressure;
 	uint32_t idle_timeout_ms;  /* 0: none; else disconnect when silent     */
 	uint32_t flush_timeout_ms; /* disconnect deadline (flush, then the

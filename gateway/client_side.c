@@ -679,22 +679,37 @@ static void on_tick(struct net_timer *timer, void *arg)
 
 void gw_loop_link_changed(struct gw_loop *gl, bool up)
 {
+	Ringgate__Client__ServerMessage msg = RINGGATE__CLIENT__SERVER_MESSAGE__INIT;
+	Ringgate__Client__Error error = RINGGATE__CLIENT__ERROR__INIT;
+	struct net_buf *push;
+
 	gl->link_up = up;
 	if (up)
 		return;
 	rg_calls_fail_all(gl->calls, -ENOTCONN);
+	/* The same push for every client: packed once, queued by reference. */
+	error.code = RINGGATE__CLIENT__ERROR_CODE__SERVICE_UNAVAILABLE;
+	error.message = "lost the game server link; log in again once it is back";
+	msg.body_case = RINGGATE__CLIENT__SERVER_MESSAGE__BODY_ERROR;
+	msg.error = &error;
+	push = gw_frame_pack(&msg);
+	if (!push)
+		RG_ERROR("out of memory telling clients that the game server link is down");
 	for (struct gw_link *at = gl->idle.next; at != &gl->idle; at = at->next) {
 		struct gw_client *c = RG_CONTAINER_OF(at, struct gw_client, idle);
+		int err = push ? net_session_send_buf(c->session, push) : -ENOMEM;
 
 		/* gamesrv dropped every player of this gateway with the link. */
 		c->known_upstream = false;
-		client_error(c, 0, RINGGATE__CLIENT__ERROR_CODE__SERVICE_UNAVAILABLE,
-			     "lost the game server link; log in again once it is back");
+		if (err < 0)
+			RG_DEBUG("send to client %s failed: %s", NET_SESSION_PEER(c->session),
+				 net_strerror(err));
 	}
+	net_buf_unref(push);
 }
 
 void gw_loop_deliver(struct gw_loop *gl, net_session_id session, uint64_t request_id,
-		     const uint8_t *frame, size_t len, bool kick)
+		     struct net_buf *frame, bool kick)
 {
 	struct gw_client *c = table_find(gl, session);
 
@@ -702,15 +717,16 @@ void gw_loop_deliver(struct gw_loop *gl, net_session_id session, uint64_t reques
 		return;
 	if (request_id != 0) {
 		struct gw_pending *p = pending_find_call(c, request_id);
-		struct reply_frame reply = { frame, len };
+		struct reply_frame reply;
 
+		reply.bytes = net_buf_body(frame, &reply.len);
 		if (!p || !rg_calls_complete(gl->calls, request_id, &reply)) {
 			gl->counters.late_replies++;
 			RG_DEBUG("late reply to request %llu for %s dropped",
 				 (unsigned long long)request_id, NET_SESSION_PEER(c->session));
 		}
 	} else {
-		int err = net_session_send_frame(c->session, frame, len);
+		int err = net_session_send_buf(c->session, frame);
 
 		if (err < 0)
 			RG_DEBUG("push to %s not sent: %s", NET_SESSION_PEER(c->session),

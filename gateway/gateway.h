@@ -126,16 +126,22 @@ void gw_loops_destroy(struct gateway *gw);
  * pending request with SERVICE_UNAVAILABLE and tells every client. */
 void gw_loop_link_changed(struct gw_loop *gl, bool up);
 
+/* msg packed into a new shared frame holding one reference (the
+ * caller's), or NULL when memory is short. Any thread. */
+struct net_buf *gw_frame_pack(const Ringgate__Client__ServerMessage *msg);
+
 /*
- * On loop gl's thread: gamesrv sent `frame` (a packed ServerMessage) for
- * client `session`; with kick, close the client after it. A reply
+ * On loop gl's thread: gamesrv sent `frame` (a packed ServerMessage, shared
+ * with the other clients it names: a push is queued by reference; the
+ * caller keeps its reference) for client `session`; with kick, close the
+ * client after it. A reply
  * (request_id != 0: the ClientRequest.request_id it answers) is delivered
  * only while that request of that client is pending: a late reply to a
  * request that already got TIMEOUT is dropped, even when the client has
  * reused its seq since. request_id 0 is a push.
  */
 void gw_loop_deliver(struct gw_loop *gl, net_session_id session, uint64_t request_id,
-		     const uint8_t *frame, size_t len, bool kick);
+		     struct net_buf *frame, bool kick);
 
 /* ---- TLS (tls.c, linked into the executable only) --------------------- */
 

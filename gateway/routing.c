@@ -3,9 +3,11 @@
  * own the named client sessions.
  *
  * A ToClient names any number of sessions. Its ServerMessage is packed once
- * into a reference-counted frame, and each loop that owns some of those
- * sessions gets one task (holding one reference) listing its sessions: a
- * broadcast to a crowded zone costs one post per loop, not one per player.
+ * into a shared frame (libnet's struct net_buf), and each loop that owns
+ * some of those sessions gets one task (holding one reference) listing its
+ * sessions: a broadcast to a crowded zone costs one post per loop, not one
+ * per player, and each session's send queue holds the frame by reference,
+ * never a copy of it.
  * Posting (rather than net_send_to) keeps replies, pushes, kicks and link
  * events for one loop in the order gamesrv produced them, and lets the
  * owning loop match a reply against the client's pending requests without
@@ -21,17 +23,10 @@
 
 #include "gateway.h"
 
-/* One packed ServerMessage shared by the tasks that deliver it. */
-struct shared_frame {
-	atomic_uint refs;
-	size_t len;
-	uint8_t bytes[];
-};
-
 /* One frame for some sessions of one loop, run on that loop. */
 struct delivery_task {
 	struct gw_loop *gl;
-	struct shared_frame *frame;
+	struct net_buf *frame;         /* one reference                 */
 	uint64_t request_id;           /* the request answered; 0: a push */
 	bool kick;
 	size_t count;
@@ -44,23 +39,14 @@ struct link_task {
 	bool up;
 };
 
-static void frame_release(struct shared_frame *frame)
-{
-	if (atomic_fetch_sub(&frame->refs, 1) == 1)
-		free(frame);
-}
-
-/* Pack msg into a new frame holding `refs` references. */
-static struct shared_frame *frame_pack(const Ringgate__Client__ServerMessage *msg,
-				       unsigned refs)
+struct net_buf *gw_frame_pack(const Ringgate__Client__ServerMessage *msg)
 {
 	size_t len = ringgate__client__server_message__get_packed_size(msg);
-	struct shared_frame *frame = malloc(sizeof(*frame) + len);
+	struct net_buf *frame;
+	uint8_t *body = net_buf_frame(len, &frame);
 
-	if (!frame)
-		return NULL;
-	atomic_init(&frame->refs, refs);
-	frame->len = ringgate__client__server_message__pack(msg, frame->bytes);
+	if (body)
+		ringgate__client__server_message__pack(msg, body);
 	return frame;
 }
 
@@ -77,9 +63,9 @@ static void run_delivery(struct net_loop *loop, void *arg)
 
 	(void)loop;
 	for (size_t i = 0; i < task->count; i++)
-		gw_loop_deliver(task->gl, task->sessions[i], task->request_id, task->frame->bytes,
-				task->frame->len, task->kick);
-	frame_release(task->frame);
+		gw_loop_deliver(task->gl, task->sessions[i], task->request_id, task->frame,
+				task->kick);
+	net_buf_unref(task->frame);
 	free(task);
 }
 
@@ -95,7 +81,7 @@ static int post_delivery(struct delivery_task *task)
 		if (err != -NET_ESHUTDOWN)
 			RG_WARN("cannot post to loop %u: %s", net_loop_index(task->gl->net),
 				net_strerror(err));
-		frame_release(task->frame);
+		net_buf_unref(task->frame);
 		free(task);
 		return err == -NET_ESHUTDOWN ? 0 : err;
 	}
@@ -127,7 +113,7 @@ int gw_route_to_client(struct gateway *gw, const Ringgate__Internal__ToClient *t
 {
 	struct delivery_task **tasks = calloc(gw->loop_count, sizeof(*tasks));
 	size_t *counts = calloc(gw->loop_count, sizeof(*counts));
-	struct shared_frame *frame = NULL;
+	struct net_buf *frame = NULL;
 	unsigned task_count = 0;
 	int err = 0;
 
@@ -158,7 +144,7 @@ int gw_route_to_client(struct gateway *gw, const Ringgate__Internal__ToClient *t
 						    .request_id = tc->request_id };
 		task_count++;
 	}
-	frame = frame_pack(tc->message, task_count);
+	frame = gw_frame_pack(tc->message);
 	if (!frame)
 		goto out_oom;
 	for (size_t i = 0; i < tc->n_sessions; i++) {
@@ -174,6 +160,7 @@ int gw_route_to_client(struct gateway *gw, const Ringgate__Internal__ToClient *t
 		if (tasks[i]) {
 			int rc;
 
+			net_buf_ref(frame);
 			tasks[i]->frame = frame;
 			rc = post_delivery(tasks[i]);
 			if (rc < 0)
@@ -192,6 +179,7 @@ out_free:
 			free(tasks[i]);
 	free(tasks);
 	free(counts);
+	net_buf_unref(frame);
 	return err;
 }
 
@@ -200,7 +188,7 @@ int gw_route_kick(struct gateway *gw, const Ringgate__Internal__Kick *kick)
 	Ringgate__Client__ServerMessage msg = RINGGATE__CLIENT__SERVER_MESSAGE__INIT;
 	Ringgate__Client__Kicked fallback = RINGGATE__CLIENT__KICKED__INIT;
 	struct gw_loop *gl = gw_route_loop(gw, kick->session);
-	struct shared_frame *frame;
+	struct net_buf *frame;
 	struct delivery_task *task;
 
 	if (!gl) {
@@ -211,7 +199,7 @@ int gw_route_kick(struct gateway *gw, const Ringgate__Internal__Kick *kick)
 	msg.body_case = RINGGATE__CLIENT__SERVER_MESSAGE__BODY_KICKED;
 	msg.kicked = kick->kicked ? kick->kicked : &fallback;
 	task = malloc(sizeof(*task) + sizeof(net_session_id));
-	frame = task ? frame_pack(&msg, 1) : NULL;
+	frame = task ? gw_frame_pack(&msg) : NULL;
 	if (!frame) {
 		RG_ERROR("out of memory routing a Kick");
 		free(task);

@@ -117,8 +117,8 @@ void net__client_stop_on_loop(struct net__service *svc, struct net_loop *loop)
 		if (cli->slots[i].loop == loop && cli->slots[i].timer_ready)
 			net_timer_stop(&cli->slots[i].timer);
 	for (uint32_t i = 0; i < loop->slot_count; i++)
-		if (loop->slots[i]->service == svc)
-			net_session_disconnect(loop->slots[i], NET_REASON_SHUTDOWN);
+		if (net__slot(loop, i)->service == svc)
+			net_session_disconnect(net__slot(loop, i), NET_REASON_SHUTDOWN);
 }
 
 int net_client_start(struct net_runtime *rt, const struct net_client_config *cfg,

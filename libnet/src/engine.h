@@ -19,8 +19,9 @@
  *   - An op, its handle and (for SEND) its iov stay valid and untouched by
  *     the core from an accepted submit until its final completion.
  *   - Each engine keeps its private per-socket and per-op state in its own
- *     member of the `priv` unions below; the core never reads them, and an
- *     engine never reads another's. Whatever an engine allocates (rings,
+ *     member of the `priv` unions below (or, per socket, in a table of its
+ *     own: epoll); the core never reads them, and an engine never reads
+ *     another's. Whatever an engine allocates (rings,
  *     buffers, its loop state) it frees in fini().
  */
 #ifndef NET_ENGINE_H
@@ -58,16 +59,6 @@ struct net__op;
 /* ---- per-engine private state ---------------------------------------------- */
 
 #ifndef _WIN32
-/* epoll, per socket: cached edge-triggered readiness, the op waiting on
- * each side, and the link on the engine's list of sockets to try. hup: the
- * peer's FIN (or an error) was seen, so no further edge comes. */
-struct net__epoll_handle {
-	bool readable, writable, hup;
-	bool in_ready_list;
-	struct net__op *read_op, *write_op;
-	struct net__handle *ready_prev, *ready_next;
-};
-
 /* epoll, per op: a completion decided outside run(), delivered by run(). */
 struct net__epoll_op {
 	struct net__op *done_next;
@@ -114,38 +105,24 @@ enum net__op_type {
 			      last queued byte); res 0 or -errno          */
 };
 
-/* A handle: one socket and what an engine keeps for it. */
+/* A handle: one socket, and what an engine keeps for it where that engine
+ * needs it beside the socket (epoll keeps its per-socket state in a table
+ * of its own, so that io_uring's sessions do not carry it). */
 struct net__handle {
 	net__sock_t sock;
-	union {
 #ifdef _WIN32
-		struct net__iocp_handle iocp;
-#else
-		struct net__epoll_handle epoll;
-#endif
-	} priv;
-};
-
-/*
- * The gathered buffers of one SEND. At most one send per session is in
- * flight, so blocks come from a per-loop free list at submit and go back
- * at completion: an idle session holds none.
- */
-struct net__send_block {
-	struct net__send_block *next;   /* the loop's free list          */
-	struct iovec iov[NET__SEND_IOV_MAX];
-#ifndef _WIN32
 	union {
-		struct net__uring_send uring;
+		struct net__iocp_handle iocp;
 	} priv;
 #endif
 };
 
 /*
  * One outstanding operation (the seeds' IocpEvent). Embedded in the object
- * that owns it; `owner` gets the completion. in_flight is true from an
- * accepted submit until its final completion. Kept small: a session
- * embeds three.
+ * that owns it (a session's RECV), or lent to it while in flight (its
+ * SEND in a send block, a CONNECT or SHUTDOWN allocated for the call);
+ * `owner` gets the completion. in_flight is true from an accepted submit
+ * until its final completion.
  */
 struct net__op {
 	enum net__op_type type;
@@ -171,6 +148,22 @@ struct net__op {
 		struct net__uring_op uring;
 #endif
 	} priv;
+};
+
+/*
+ * The one SEND of a session in flight: its op and its gathered buffers.
+ * Blocks come from a per-loop free list at submit and go back at
+ * completion: an idle session holds none.
+ */
+struct net__send_block {
+	struct net__send_block *next;   /* the loop's free list          */
+	struct net__op op;
+	struct iovec iov[NET__SEND_IOV_MAX];
+#ifndef _WIN32
+	union {
+		struct net__uring_send uring;
+	} priv;
+#endif
 };
 
 /* A completion as the core sees it. */

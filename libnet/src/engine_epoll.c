@@ -9,8 +9,19 @@
  * receive buffer per loop serves every recv (the core copies only the
  * unconsumed tail), so idle connections hold no buffer.
  *
- * Handles to try live on a doubly linked ready list; detach unlinks in O(1)
- * so a session can be reused while its old handle was queued.
+ * What the engine keeps per socket lives in its own table indexed by fd
+ * (struct ep_fd), not in the core's handle, so the other engines' sessions
+ * do not carry it. Sockets to try live on a doubly linked ready list of
+ * fds; detach unlinks in O(1) so a session can be reused while its old
+ * socket was queued.
+ *
+ * Work already known when run() is called (the sends a loop turn queued,
+ * completions decided outside run()) is done at once, and run() returns
+ * without asking the kernel for events: the loop comes round, flushes what
+ * those completions caused, and the next run() waits. So a ping-pong costs
+ * epoll_wait, recv and sendmsg, not a zero-timeout epoll_wait besides. The
+ * call after such a shortcut always waits (with a zero timeout if work is
+ * still there), so sockets that stay ready cannot keep new edges unread.
  */
 #include "internal.h"
 
@@ -25,17 +36,30 @@
 #define ACCEPTS_PER_TURN 64
 #define SCRATCH_SIZE 65536
 
+/* Per socket: cached edge-triggered readiness, the op waiting on each
+ * side, and the link on the list of sockets to try. hup: the peer's FIN
+ * (or an error) was seen, so no further edge comes. */
+struct ep_fd {
+	bool readable, writable, hup;
+	bool in_ready_list;
+	int ready_prev, ready_next;         /* fds; -1: none              */
+	struct net__op *read_op, *write_op;
+};
+
 struct epoll_state {
 	int epfd;
 	int wakefd;
-	struct net__handle *ready;          /* handles with work to try   */
+	int ready;                          /* first fd to try; -1: none  */
+	struct ep_fd *fds;                  /* by fd, fd_cap of them      */
+	size_t fd_cap;
 	struct net__op *done_head, *done_tail;
+	bool waited;                        /* the last run() called epoll_wait */
 	struct epoll_event events[EPOLL_BATCH];
 	uint8_t scratch[SCRATCH_SIZE];      /* every recv reads into it   */
 };
 
-/* This engine's part of a handle (engine.h). */
-#define EP(h) (&(h)->priv.epoll)
+/* This engine's state for socket fd (attached, so in the table). */
+#define EP(st, fd) (&(st)->fds[fd])
 
 static int epoll_probe(void)
 {
@@ -50,13 +74,16 @@ static int epoll_probe(void)
 static int epoll_init(struct net_loop *loop)
 {
 	struct epoll_state *st = calloc(1, sizeof(*st));
-	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = NULL };
+	struct epoll_event ev = { .events = EPOLLIN };
 	int err;
 
 	if (!st)
 		return -ENOMEM;
+	st->waited = true;
+	st->ready = -1;
 	st->epfd = epoll_create1(EPOLL_CLOEXEC);
 	st->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	ev.data.fd = st->wakefd;
 	if (st->epfd < 0 || st->wakefd < 0 ||
 	    epoll_ctl(st->epfd, EPOLL_CTL_ADD, st->wakefd, &ev) < 0) {
 		err = -errno;
@@ -77,33 +104,38 @@ static void epoll_fini(struct net_loop *loop)
 
 	close(st->epfd);
 	close(st->wakefd);
+	free(st->fds);
 	free(st);
 	loop->engine_state = NULL;
 }
 
-static void ready_add(struct epoll_state *st, struct net__handle *h)
+static void ready_add(struct epoll_state *st, int fd)
 {
-	if (EP(h)->in_ready_list)
+	struct ep_fd *e = EP(st, fd);
+
+	if (e->in_ready_list)
 		return;
-	EP(h)->in_ready_list = true;
-	EP(h)->ready_prev = NULL;
-	EP(h)->ready_next = st->ready;
-	if (st->ready)
-		EP(st->ready)->ready_prev = h;
-	st->ready = h;
+	e->in_ready_list = true;
+	e->ready_prev = -1;
+	e->ready_next = st->ready;
+	if (st->ready >= 0)
+		EP(st, st->ready)->ready_prev = fd;
+	st->ready = fd;
 }
 
-static void ready_remove(struct epoll_state *st, struct net__handle *h)
+static void ready_remove(struct epoll_state *st, int fd)
 {
-	if (!EP(h)->in_ready_list)
+	struct ep_fd *e = EP(st, fd);
+
+	if (!e->in_ready_list)
 		return;
-	if (EP(h)->ready_prev)
-		EP(EP(h)->ready_prev)->ready_next = EP(h)->ready_next;
+	if (e->ready_prev >= 0)
+		EP(st, e->ready_prev)->ready_next = e->ready_next;
 	else
-		st->ready = EP(h)->ready_next;
-	if (EP(h)->ready_next)
-		EP(EP(h)->ready_next)->ready_prev = EP(h)->ready_prev;
-	EP(h)->in_ready_list = false;
+		st->ready = e->ready_next;
+	if (e->ready_next >= 0)
+		EP(st, e->ready_next)->ready_prev = e->ready_prev;
+	e->in_ready_list = false;
 }
 
 static void done_later(struct epoll_state *st, struct net__op *op, int32_t res)
@@ -120,16 +152,29 @@ static void done_later(struct epoll_state *st, struct net__op *op, int32_t res)
 static int epoll_attach(struct net_loop *loop, struct net__handle *h)
 {
 	struct epoll_state *st = loop->engine_state;
+	int fd = (int)h->sock;
 	struct epoll_event ev = {
 		.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
-		.data.ptr = h,
+		.data.fd = fd,
 	};
 
+	if ((size_t)fd >= st->fd_cap) {
+		size_t cap = st->fd_cap ? st->fd_cap : 64;
+		struct ep_fd *fds;
+
+		while (cap <= (size_t)fd)
+			cap *= 2;
+		fds = realloc(st->fds, cap * sizeof(*fds));
+		if (!fds)
+			return -ENOMEM;
+		memset(fds + st->fd_cap, 0, (cap - st->fd_cap) * sizeof(*fds));
+		st->fds = fds;
+		st->fd_cap = cap;
+	}
 	/* Optimistic: the first recv/send just tries; EAGAIN corrects it. */
-	EP(h)->readable = EP(h)->writable = true;
-	EP(h)->hup = false;
-	EP(h)->read_op = EP(h)->write_op = NULL;
-	if (epoll_ctl(st->epfd, EPOLL_CTL_ADD, (int)h->sock, &ev) < 0)
+	*EP(st, fd) = (struct ep_fd){ .readable = true, .writable = true,
+				      .ready_prev = -1, .ready_next = -1 };
+	if (epoll_ctl(st->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
 		return -errno;
 	return 0;
 }
@@ -138,34 +183,34 @@ static void epoll_detach(struct net_loop *loop, struct net__handle *h)
 {
 	struct epoll_state *st = loop->engine_state;
 
-	ready_remove(st, h);
+	ready_remove(st, (int)h->sock);
 	epoll_ctl(st->epfd, EPOLL_CTL_DEL, (int)h->sock, NULL);
 }
 
 static int epoll_submit(struct net_loop *loop, struct net__op *op)
 {
 	struct epoll_state *st = loop->engine_state;
-	struct net__handle *h = op->handle;
-	int fd = (int)h->sock;
+	int fd = (int)op->handle->sock;
+	struct ep_fd *e = EP(st, fd);
 
 	switch (op->type) {
 	case NET__OP_ACCEPT:
 	case NET__OP_RECV:
-		EP(h)->read_op = op;
-		if (EP(h)->readable)
-			ready_add(st, h);
+		e->read_op = op;
+		if (e->readable)
+			ready_add(st, fd);
 		return 0;
 	case NET__OP_SEND:
-		EP(h)->write_op = op;
-		if (EP(h)->writable)
-			ready_add(st, h);
+		e->write_op = op;
+		if (e->writable)
+			ready_add(st, fd);
 		return 0;
 	case NET__OP_CONNECT:
 		if (connect(fd, (const struct sockaddr *)op->addr, op->addr_len) == 0) {
 			done_later(st, op, 0);
 		} else if (errno == EINPROGRESS) {
-			EP(h)->writable = false;
-			EP(h)->write_op = op;
+			e->writable = false;
+			e->write_op = op;
 		} else {
 			done_later(st, op, -errno);
 		}
@@ -180,12 +225,12 @@ static int epoll_submit(struct net_loop *loop, struct net__op *op)
 static void epoll_cancel(struct net_loop *loop, struct net__op *op)
 {
 	struct epoll_state *st = loop->engine_state;
-	struct net__handle *h = op->handle;
+	struct ep_fd *e = EP(st, (int)op->handle->sock);
 
-	if (EP(h)->read_op == op)
-		EP(h)->read_op = NULL;
-	else if (EP(h)->write_op == op)
-		EP(h)->write_op = NULL;
+	if (e->read_op == op)
+		e->read_op = NULL;
+	else if (e->write_op == op)
+		e->write_op = NULL;
 	else
 		return; /* already decided; its completion is queued */
 	done_later(st, op, -ECANCELED);
@@ -199,30 +244,31 @@ static void complete_now(struct net_loop *loop, struct net__op *op, int32_t res,
 	net__complete(loop, op, &cqe);
 }
 
-static void try_read(struct net_loop *loop, struct net__handle *h)
+/* Completions may attach sockets (an accept) and so move the table: an
+ * entry is looked up again after each one, never kept across it. */
+static void try_read(struct net_loop *loop, int fd)
 {
 	struct epoll_state *st = loop->engine_state;
-	struct net__op *op = EP(h)->read_op;
-	int fd = (int)h->sock;
+	struct net__op *op = EP(st, fd)->read_op;
 
 	if (op->type == NET__OP_RECV) {
 		ssize_t n = recv(fd, st->scratch, sizeof(st->scratch), 0);
 
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			EP(h)->readable = false;
+			EP(st, fd)->readable = false;
 			return;
 		}
 		/* A short read drained the socket: skip the EAGAIN probe;
 		 * the next edge sets readable again. Not after the peer's
 		 * FIN: it came with the data and no edge will follow, so the
 		 * next recv must run to read the end of the stream. */
-		if (n > 0 && (size_t)n < sizeof(st->scratch) && !EP(h)->hup)
-			EP(h)->readable = false;
-		EP(h)->read_op = NULL;
+		if (n > 0 && (size_t)n < sizeof(st->scratch) && !EP(st, fd)->hup)
+			EP(st, fd)->readable = false;
+		EP(st, fd)->read_op = NULL;
 		complete_now(loop, op, n < 0 ? -errno : (int32_t)n, st->scratch, 0);
 		return;
 	}
-	for (int i = 0; i < ACCEPTS_PER_TURN && EP(h)->read_op == op; i++) {
+	for (int i = 0; i < ACCEPTS_PER_TURN && EP(st, fd)->read_op == op; i++) {
 		int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 		if (cfd >= 0) {
@@ -230,22 +276,22 @@ static void try_read(struct net_loop *loop, struct net__handle *h)
 			continue;
 		}
 		if (errno == EAGAIN || errno == EWOULDBLOCK) {
-			EP(h)->readable = false;
+			EP(st, fd)->readable = false;
 			return;
 		}
 		if (errno == EINTR || errno == ECONNABORTED)
 			continue;
 		/* Like a multishot accept that fails: the op ends. */
-		EP(h)->read_op = NULL;
+		EP(st, fd)->read_op = NULL;
 		complete_now(loop, op, -errno, NULL, 0);
 		return;
 	}
 }
 
-static void try_write(struct net_loop *loop, struct net__handle *h)
+static void try_write(struct net_loop *loop, int fd)
 {
-	struct net__op *op = EP(h)->write_op;
-	int fd = (int)h->sock;
+	struct epoll_state *st = loop->engine_state;
+	struct net__op *op = EP(st, fd)->write_op;
 
 	if (op->type == NET__OP_CONNECT) {
 		int soerr = 0;
@@ -253,7 +299,7 @@ static void try_write(struct net_loop *loop, struct net__handle *h)
 
 		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0)
 			soerr = errno;
-		EP(h)->write_op = NULL;
+		EP(st, fd)->write_op = NULL;
 		complete_now(loop, op, -soerr, NULL, 0);
 		return;
 	}
@@ -266,21 +312,23 @@ static void try_write(struct net_loop *loop, struct net__handle *h)
 		total += op->iov[i].iov_len;
 	n = sendmsg(fd, &msg, MSG_NOSIGNAL);
 	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-		EP(h)->writable = false;
+		EP(st, fd)->writable = false;
 		return;
 	}
 	if (n >= 0 && (size_t)n < total)
-		EP(h)->writable = false; /* the kernel buffer is full */
-	EP(h)->write_op = NULL;
+		EP(st, fd)->writable = false; /* the kernel buffer is full */
+	EP(st, fd)->write_op = NULL;
 	complete_now(loop, op, n < 0 ? -errno : (int32_t)n, NULL, 0);
 }
 
-static void try_handle(struct net_loop *loop, struct net__handle *h)
+static void try_fd(struct net_loop *loop, int fd)
 {
-	if (EP(h)->read_op && EP(h)->readable)
-		try_read(loop, h);
-	if (EP(h)->write_op && EP(h)->writable)
-		try_write(loop, h);
+	struct epoll_state *st = loop->engine_state;
+
+	if (EP(st, fd)->read_op && EP(st, fd)->readable)
+		try_read(loop, fd);
+	if (EP(st, fd)->write_op && EP(st, fd)->writable)
+		try_write(loop, fd);
 }
 
 /* Try a snapshot of the ready list: what completions re-add waits for the
@@ -288,19 +336,21 @@ static void try_handle(struct net_loop *loop, struct net__handle *h)
 static void run_ready(struct net_loop *loop)
 {
 	struct epoll_state *st = loop->engine_state;
-	struct net__handle *h = st->ready;
+	int fd = st->ready;
 
-	st->ready = NULL;
-	for (struct net__handle *p = h; p; p = EP(p)->ready_next)
-		EP(p)->in_ready_list = false;
-	while (h) {
-		struct net__handle *next = EP(h)->ready_next;
+	st->ready = -1;
+	for (int p = fd; p >= 0; p = EP(st, p)->ready_next)
+		EP(st, p)->in_ready_list = false;
+	while (fd >= 0) {
+		int next = EP(st, fd)->ready_next;
+		struct ep_fd *e;
 
-		try_handle(loop, h);
+		try_fd(loop, fd);
 		/* A still-ready accept (limit reached) gets another turn. */
-		if (EP(h)->read_op && EP(h)->readable && EP(h)->read_op->type == NET__OP_ACCEPT)
-			ready_add(st, h);
-		h = next;
+		e = EP(st, fd);
+		if (e->read_op && e->readable && e->read_op->type == NET__OP_ACCEPT)
+			ready_add(st, fd);
+		fd = next;
 	}
 }
 
@@ -323,33 +373,43 @@ static int epoll_run(struct net_loop *loop, int timeout_ms)
 	struct epoll_state *st = loop->engine_state;
 	int n;
 
-	/* Nothing is performed before the wait: a completion dispatched here
-	 * could queue core work (a send) that a blocking wait would strand. */
-	if (st->ready || st->done_head)
+	if ((st->ready >= 0 || st->done_head) && st->waited) {
+		/* Return before any wait: a completion dispatched here may
+		 * queue core work (a send) that a blocking wait would strand. */
+		st->waited = false;
+		run_ready(loop);
+		run_done(loop);
+		return 0;
+	}
+	if (st->ready >= 0 || st->done_head)
 		timeout_ms = 0;
+	st->waited = true;
+	NET__COUNT(loop, waits, 1);
 	n = epoll_wait(st->epfd, st->events, EPOLL_BATCH, timeout_ms);
 	if (n < 0)
 		n = 0; /* EINTR: the loop turn simply comes round again */
 	loop->now_ms = net__now_ms();
 	for (int i = 0; i < n; i++) {
 		struct epoll_event *ev = &st->events[i];
-		struct net__handle *h = ev->data.ptr;
+		int fd = ev->data.fd;
+		struct ep_fd *e;
 
-		if (!h) {
+		if (fd == st->wakefd) {
 			uint64_t v;
 
 			while (read(st->wakefd, &v, sizeof(v)) > 0)
 				;
 			continue;
 		}
+		e = EP(st, fd);
 		if (ev->events & (EPOLLIN | EPOLLRDHUP | EPOLLERR | EPOLLHUP))
-			EP(h)->readable = true;
+			e->readable = true;
 		if (ev->events & (EPOLLRDHUP | EPOLLERR | EPOLLHUP))
-			EP(h)->hup = true;
+			e->hup = true;
 		if (ev->events & (EPOLLOUT | EPOLLERR | EPOLLHUP))
-			EP(h)->writable = true;
-		if ((EP(h)->read_op && EP(h)->readable) || (EP(h)->write_op && EP(h)->writable))
-			ready_add(st, h);
+			e->writable = true;
+		if ((e->read_op && e->readable) || (e->write_op && e->writable))
+			ready_add(st, fd);
 	}
 	run_ready(loop);
 	run_done(loop);

@@ -829,6 +829,7 @@ static int iocp_run(struct net_loop *loop, int timeout_ms)
 	struct iocp_state *st = state_of(loop);
 	ULONG n = 0;
 
+	NET__COUNT(loop, waits, 1);
 	if (!GetQueuedCompletionStatusEx(st->port, st->entries, IOCP_BATCH, &n,
 					 timeout_ms < 0 ? INFINITE : (DWORD)timeout_ms, FALSE)) {
 		DWORD err = GetLastError();

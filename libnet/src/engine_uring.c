@@ -491,6 +491,7 @@ static int uring_run(struct net_loop *loop, int timeout_ms)
 	/* Work still waiting for SQEs, or ops to end: do not sleep on it. */
 	if (!flush_backlogs(st) || st->backlog[BL_DONE].head)
 		timeout_ms = 0;
+	NET__COUNT(loop, waits, 1);
 	if (timeout_ms == 0) {
 		err = io_uring_submit_and_get_events(&st->ring);
 	} else if (timeout_ms < 0) {

@@ -23,6 +23,7 @@
 	((type *)((char *)(ptr) - offsetof(type, member)))
 
 struct net__service;
+struct net__slab;
 
 /* A peer address, compact (sessions keep it; text is made on demand). */
 struct net__addr {
@@ -31,20 +32,64 @@ struct net__addr {
 	uint8_t family;                 /* AF_INET, AF_INET6; 0 = unknown  */
 };
 
+/* ---- paged pointer arrays ---------------------------------------------------- */
+
+/*
+ * A growable array of pointers kept in pages that never move: growing adds
+ * a page and copies nothing. (A realloc'd array copies itself at each
+ * doubling and leaves the old copies resident: ~16 bytes per session at
+ * 10k sessions, for the slot table and again for the timer heap.)
+ */
+#define NET__PAGE_PTRS 1024
+struct net__pages {
+	void ***pages;
+	size_t page_count;            /* room for page_count * NET__PAGE_PTRS */
+};
+
+static inline void **net__page_at(const struct net__pages *a, size_t i)
+{
+	return &a->pages[i / NET__PAGE_PTRS][i % NET__PAGE_PTRS];
+}
+
+/* Room for at least n pointers (loop.c); 0 or -ENOMEM. */
+int net__pages_reserve(struct net__pages *a, size_t n);
+void net__pages_free(struct net__pages *a);
+
 /* ---- timers -------------------------------------------------------------- */
 
-struct net_timer {
-	struct net_loop *loop;
+/*
+ * A place in the loop's heap of deadlines, shared by net_timer and a
+ * session's own deadline: a session needs no callback, argument or loop
+ * pointer of its own, so it keeps 24 bytes instead of a whole timer.
+ */
+struct net__tnode {
 	uint64_t due;
 	uint64_t seq;                 /* arming order: breaks ties on due */
+	uint32_t heap_index;          /* NET__TIMER_IDLE when not armed */
+	bool is_session;              /* a session's deadline; else a net_timer */
+};
+#define NET__TIMER_IDLE UINT32_MAX
+
+struct net_timer {
+	struct net__tnode node;
+	struct net_loop *loop;
 	uint64_t repeat;
 	net_timer_fn fn;
 	void *arg;
-	size_t heap_index;            /* NET__TIMER_IDLE when not armed */
 };
-#define NET__TIMER_IDLE SIZE_MAX
 
 int net__timer_init(struct net_timer *t, struct net_loop *loop, net_timer_fn fn, void *arg);
+/* A new node, not armed, with its heap slot reserved (so arming it never
+ * allocates, and a deadline cannot be lost to OOM); -ENOMEM. */
+int net__tnode_init(struct net__tnode *n, struct net_loop *loop, bool is_session);
+/* Arm n to fire timeout_ms from the loop's now (re-arming if armed). */
+void net__tnode_start(struct net_loop *loop, struct net__tnode *n, uint64_t timeout_ms);
+/* Disarm; harmless if not armed. */
+void net__tnode_stop(struct net_loop *loop, struct net__tnode *n);
+static inline bool net__tnode_active(const struct net__tnode *n)
+{
+	return n->heap_index != NET__TIMER_IDLE;
+}
 /* Milliseconds until the next timer is due (-1: none), for the engine wait. */
 int net__timers_next_timeout(struct net_loop *loop);
 void net__timers_run(struct net_loop *loop);
@@ -76,17 +121,35 @@ int net__loop_post_task(struct net_loop *loop, struct net__task *task, size_t by
 
 /* ---- send queue ---------------------------------------------------------- */
 
-/* A block of queued send bytes; blocks form a FIFO per session. */
+/*
+ * A block of queued send bytes; blocks form a FIFO per session. Its bytes
+ * are its own (data[], cap of them) or, for a shared buffer queued by
+ * reference, buf's (cap 0, so nothing is ever appended after them).
+ */
 struct net__chunk {
 	struct net__chunk *next;
 	uint32_t start;               /* first byte not yet sent             */
 	uint32_t end;                 /* first free byte                     */
 	uint32_t cap;
+	uint8_t cls;                  /* size class (sendq.c); or NET__CLS_NONE */
+	struct net_buf *buf;          /* shared bytes; NULL: data[] holds them */
 	uint8_t data[];
 };
-#define NET__CHUNK_SIZE (16384 - sizeof(struct net__chunk))
+/* Size classes: 0 is a bare chunk (a shared buffer's), 1..N hold 128 << k
+ * bytes with the header; a larger send gets a chunk of its own size. */
+#define NET__CLS_COUNT 8
+#define NET__CLS_NONE 0xff
 /* The most one chunk (so one send, header included) can hold. */
 #define NET__CHUNK_MAX ((size_t)UINT32_MAX)
+
+/* An encoded frame shared by many sends (net_buf_*): immutable once made;
+ * frame bytes are data[off, off + len). */
+struct net_buf {
+	atomic_uint refs;             /* any thread                          */
+	uint32_t off;
+	uint32_t len;
+	uint8_t data[];
+};
 
 /* ---- sessions ------------------------------------------------------------ */
 
@@ -101,39 +164,48 @@ enum net__session_state {
 struct net_session {
 	struct net_loop *loop;
 	struct net__service *service;
-	net_session_id id;
+	/* The id (net_session_get_id) is made from slot, the loop's index
+	 * and generation when asked for, not stored. */
 	uint32_t slot;
 	uint32_t generation;
-	enum net__session_state state;
-	enum net_reason reason;
 	int error;
 	atomic_int refs;              /* any thread                           */
-	unsigned ops_in_flight;
-	bool was_connected;           /* on_connected ran: on_disconnected owed */
-	bool shutdown_started;        /* CLOSING: write side shut (flushed)   */
-	bool peer_eof;                /* the peer's EOF (or a receive error)  */
-	bool aborting;                /* CLOSING: deadline passed or I/O
-					 error: cancel everything and close    */
-	bool recv_paused;             /* PAUSE backpressure                   */
-	bool recv_starved;            /* ENOBUFS: re-post at the end of turn  */
-	bool addr_counted;            /* holds a per-address admission        */
-	bool on_send_list, on_check_list;
-	struct net_session *send_next, *check_next, *pool_next;
 	uint32_t client_slot;         /* client services: which dial slot     */
+	uint32_t max_frame;           /* framing limit now (net_session_set_
+					 max_frame); <= the service's        */
+	uint8_t state;                /* enum net__session_state              */
+	uint8_t reason;               /* enum net_reason                      */
+	uint8_t ops_in_flight;        /* at most a RECV and a write-side op   */
+	bool was_connected : 1;       /* on_connected ran: on_disconnected owed */
+	bool shutdown_started : 1;    /* CLOSING: write side shut (flushed)   */
+	bool peer_eof : 1;            /* the peer's EOF (or a receive error)  */
+	bool aborting : 1;            /* CLOSING: deadline passed or I/O
+					 error: cancel everything and close    */
+	bool recv_paused : 1;         /* PAUSE backpressure                   */
+	bool recv_starved : 1;        /* ENOBUFS: re-post at the end of turn  */
+	bool addr_counted : 1;        /* holds a per-address admission        */
+	bool on_send_list : 1, on_check_list : 1;
+	struct net_session *send_next;
+	union {                       /* a FREE session is on no check list   */
+		struct net_session *check_next;
+		struct net_session *pool_next;
+	};
 
 	struct net__handle handle;
-	/* ctl_op dials (CONNECT), then later ends the connection (SHUTDOWN):
-	 * the two never overlap. */
-	struct net__op recv_op, send_op, ctl_op;
-	struct net_timer timer;       /* idle / connect / flush deadline      */
-	uint64_t last_recv_ms;
-	uint64_t partial_since_ms;    /* a partial frame began; 0 = none      */
-	size_t max_frame;             /* framing limit now (net_session_set_
-					 max_frame); <= the service's        */
+	struct net__op recv_op;
+	/* The write side's one op in flight, or NULL: a dial (CONNECT), a
+	 * SEND (in a send block), or the end of the stream (SHUTDOWN). They
+	 * never overlap (sends start once connected; the shutdown once all is
+	 * sent), so an idle session holds none of them. */
+	struct net__op *wop;
+	struct net__tnode deadline;   /* idle / connect / flush deadline      */
+	uint32_t last_recv_ms;        /* the loop clock's low 32 bits         */
+	uint32_t partial_since_ms;    /* a partial frame began (low 32 bits);
+					 0 = none                             */
 	const struct net_frame_sealer *sealer; /* net_session_set_sealer, or NULL */
 
 	uint8_t *rbuf;                /* unconsumed received bytes            */
-	size_t rbuf_len, rbuf_cap;
+	uint32_t rbuf_len, rbuf_cap;  /* < 4 GiB: recv_buffer_max is capped   */
 
 	struct net__chunk *sq_head, *sq_tail;
 	size_t sq_bytes;
@@ -155,7 +227,7 @@ struct net_session {
 struct net__counters {
 	_Atomic uint64_t accepted, rejected, rejected_addr, accept_errors, connected, connect_failed, reused,
 		sessions_open, bytes_in, bytes_out, frames_in, frames_out, sends_dropped,
-		send_queue_high_water, recv_paused;
+		send_queue_high_water, recv_paused, waits;
 	_Atomic uint64_t disconnects[NET_REASON_COUNT];
 };
 
@@ -210,20 +282,21 @@ struct net_loop {
 	atomic_bool stopping;         /* any thread                            */
 	bool stopped;                 /* posts are refused from now on         */
 
-	struct net_timer **timers;    /* binary min-heap on (due, seq)         */
-	size_t timer_count, timer_cap;
+	struct net__pages timers;     /* binary min-heap on (due, seq)         */
+	size_t timer_count;
 	uint64_t timer_seq;           /* next arming's sequence number         */
-	size_t timer_reserved;        /* timers that exist: cap >= reserved */
+	size_t timer_reserved;        /* timers that exist: room for them all */
 
-	struct net_session **slots;   /* every session ever made on this loop  */
-	uint32_t slot_count, slot_cap;
+	struct net__pages slots;      /* every session ever made on this loop  */
+	uint32_t slot_count;
 
 	unsigned listener_ops;        /* accept ops in flight (see loop_idle) */
 	struct net_session *send_list;   /* sessions with sends to submit     */
 	struct net_session *check_list;  /* sessions to re-check (close, recv) */
-	struct net__chunk *free_chunks;  /* cache of NET__CHUNK_SIZE chunks   */
+	struct net__chunk *free_chunks[NET__CLS_COUNT]; /* per size class */
+	unsigned free_chunk_count[NET__CLS_COUNT];
 	struct net__send_block *free_send_blocks;
-	unsigned free_chunk_count;
+	struct net__slab *slabs;      /* sessions are carved from these       */
 
 	struct net__counters stats;
 };
@@ -302,6 +375,8 @@ void net__session_open_accepted(struct net_session *s, net__sock_t sock);
 /* Start dialing; the session reports through the client service. */
 int net__session_dial(struct net_session *s, const struct sockaddr_storage *addr,
 		      socklen_t addr_len, uint32_t timeout_ms);
+/* The session's deadline came (timer.c calls it). */
+void net__session_deadline(struct net_session *s);
 /* An I/O error (or memory) ends the session at once: no flush. */
 void net__session_fail(struct net_session *s, enum net_reason reason, int err);
 
@@ -310,13 +385,18 @@ void net__session_fail(struct net_session *s, enum net_reason reason, int err);
 /* Room for `need` contiguous bytes at the tail of s's queue, counted in
  * sq_bytes; NULL when out of memory. need < 4 GiB. */
 uint8_t *net__sq_reserve(struct net_session *s, size_t need);
-/* Point iov[0..max) at the queued bytes, oldest first; returns how many. */
+/* Queue b's frame by reference (one ref taken, dropped once it is sent or
+ * dropped), counted in sq_bytes; -ENOMEM. */
+int net__sq_append_buf(struct net_session *s, struct net_buf *b);
+/* Point iov[0..max) at the queued bytes, oldest first; returns how many.
+ * This is where queued bytes leave the queue for the engine (a SEND). */
 unsigned net__sq_gather(const struct net_session *s, struct iovec *iov, unsigned max);
 /* `sent` bytes from the head of the queue went to the kernel. */
 void net__sq_consume(struct net_session *s, size_t sent);
 /* Drop everything queued. */
 void net__sq_free(struct net_session *s);
-/* A send block for the one SEND in flight (NULL: no memory), and back. */
+/* A send block for the one SEND in flight (NULL: no memory), and back
+ * (given its op). */
 struct net__send_block *net__send_block_get(struct net_loop *loop);
 void net__send_block_put(struct net_loop *loop, struct net__op *op);
 /* Free the loop's chunk and send-block caches. */
@@ -370,6 +450,12 @@ static inline size_t net__tls_next_send(struct net_session *s, const uint8_t **o
 static inline void net__tls_sent(struct net_session *s, size_t sent) { (void)s; (void)sent; }
 static inline bool net__tls_handshaking(const struct net_session *s) { (void)s; return false; }
 #endif
+
+/* Session number i (< slot_count) of a loop. */
+static inline struct net_session *net__slot(const struct net_loop *loop, uint32_t i)
+{
+	return *net__page_at(&loop->slots, i);
+}
 
 /* The session named by id, if it lives on this loop and is current. */
 struct net_session *net__session_lookup(struct net_loop *loop, net_session_id id);

@@ -58,6 +58,34 @@ uint64_t net_loop_now(const struct net_loop *loop)
 	return loop->now_ms;
 }
 
+/* ---- paged pointer arrays ---------------------------------------------------- */
+
+int net__pages_reserve(struct net__pages *a, size_t n)
+{
+	while (a->page_count * NET__PAGE_PTRS < n) {
+		void ***pages = realloc(a->pages, (a->page_count + 1) * sizeof(*pages));
+
+		if (!pages)
+			return -ENOMEM;
+		a->pages = pages;
+		/* Not zeroed: a page becomes resident as it is filled. */
+		pages[a->page_count] = malloc(NET__PAGE_PTRS * sizeof(void *));
+		if (!pages[a->page_count])
+			return -ENOMEM;
+		a->page_count++;
+	}
+	return 0;
+}
+
+void net__pages_free(struct net__pages *a)
+{
+	for (size_t i = 0; i < a->page_count; i++)
+		free(a->pages[i]);
+	free(a->pages);
+	a->pages = NULL;
+	a->page_count = 0;
+}
+
 /* ---- engine choice -------------------------------------------------------- */
 
 static const struct net__engine *const engines[] = {
@@ -223,7 +251,7 @@ static bool loop_idle(const struct net_loop *loop)
 	if (loop->listener_ops)
 		return false;
 	for (uint32_t i = 0; i < loop->slot_count; i++) {
-		enum net__session_state st = loop->slots[i]->state;
+		enum net__session_state st = net__slot(loop, i)->state;
 
 		if (st != NET__S_FREE && st != NET__S_CLOSED)
 			return false;
@@ -424,7 +452,7 @@ void net_runtime_destroy(struct net_runtime *rt)
 		struct net_loop *loop = &rt->loops[i];
 
 		net__loop_free_sessions(loop);
-		free(loop->timers);
+		net__pages_free(&loop->timers);
 		pthread_mutex_destroy(&loop->post_lock);
 	}
 	while (rt->services) {
@@ -463,5 +491,6 @@ void net_runtime_stats(struct net_runtime *rt, struct net_stats *out)
 		if (NET__LOAD(c->send_queue_high_water) > out->send_queue_high_water)
 			out->send_queue_high_water = NET__LOAD(c->send_queue_high_water);
 		out->recv_paused += NET__LOAD(c->recv_paused);
+		out->waits += NET__LOAD(c->waits);
 	}
 }

@@ -341,7 +341,7 @@ void net__server_session_closed(struct net_session *s)
 static void disconnect_all_on_loop(struct net__service *svc, struct net_loop *loop)
 {
 	for (uint32_t i = 0; i < loop->slot_count; i++) {
-		struct net_session *s = loop->slots[i];
+		struct net_session *s = net__slot(loop, i);
 
 		if (s->service == svc)
 			net_session_disconnect(s, NET_REASON_SHUTDOWN);

@@ -6,6 +6,7 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 
 void net__service_register(struct net_runtime *rt, struct net__service *svc)
@@ -27,10 +28,17 @@ int net__session_config_normalize(struct net_session_config *cfg)
 #endif
 	if (!cfg->max_frame)
 		cfg->max_frame = 65536;
+	/* A session keeps its limit in 32 bits (as chunks count theirs). */
+	if (cfg->max_frame > UINT32_MAX)
+		cfg->max_frame = UINT32_MAX;
 	if (!cfg->send_queue_max)
 		cfg->send_queue_max = 1u << 20;
 	if (!cfg->recv_buffer_max)
 		cfg->recv_buffer_max = cfg->max_frame + NET_VARINT_MAX;
+	/* rbuf counts in 32 bits, may pass the cap by one engine buffer
+	 * while paused, and doubles its capacity to grow. */
+	if (cfg->recv_buffer_max > UINT32_MAX / 4)
+		cfg->recv_buffer_max = UINT32_MAX / 4;
 	if (!cfg->flush_timeout_ms)
 		cfg->flush_timeout_ms = 2000;
 	return 0;

@@ -26,7 +26,7 @@
  * write side is shut (shut_write: a SHUTDOWN op), so the peer reads EOF
  * after the last byte; received bytes are read and discarded until the
  * peer's EOF (recv_done sets peer_eof); finish() runs once both are done
- * and no op is in flight. The flush deadline (session_timer_fired), an I/O
+ * and no op is in flight. The flush deadline (net__session_deadline), an I/O
  * error (net__session_fail) or a failed dial sets aborting instead
  * (abort_close): everything in flight is cancelled and finish() runs when
  * it is back.
@@ -54,7 +54,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void session_timer_fired(struct net_timer *t, void *arg);
+/* An idle connection's memory is mostly this object (issue 12): keep it
+ * from creeping back. IOCP's ops carry an OVERLAPPED, so Windows has its
+ * own, larger figure. */
+#ifndef _WIN32
+_Static_assert(sizeof(struct net_session) <= 240, "struct net_session grew past 240 bytes");
+#endif
+
 static void shut_write(struct net_session *s);
 static void abort_close(struct net_session *s);
 static void resume_recv(struct net_session *s);
@@ -76,38 +82,81 @@ struct net_session *net__session_lookup(struct net_loop *loop, net_session_id id
 
 	if (slot >= loop->slot_count)
 		return NULL;
-	s = loop->slots[slot];
-	return s->id == id ? s : NULL;
+	s = net__slot(loop, slot);
+	return s->generation == (uint32_t)(id >> 32) ? s : NULL;
+}
+
+/*
+ * Sessions are carved from per-loop slabs of NET__SLAB_SESSIONS, so that
+ * each carries no malloc header of its own (an idle connection's memory is
+ * mostly its session: issue 12). A slab holds sessions of one size
+ * (services differ by user_size). Sessions are pooled by their service and
+ * never freed one by one: slabs are freed with the loop.
+ */
+#define NET__SLAB_SESSIONS 64
+
+struct net__slab {
+	struct net__slab *next;       /* the loop's slabs, newest first       */
+	size_t size;                  /* of each session carved from it       */
+	unsigned left;                /* sessions not carved yet              */
+	max_align_t data[];
+};
+
+/* The newest slab of sessions of this size, or NULL. */
+static struct net__slab *slab_of(struct net_loop *loop, size_t size)
+{
+	struct net__slab *slab = loop->slabs;
+
+	while (slab && slab->size != size)
+		slab = slab->next;
+	return slab;
+}
+
+/* A zeroed session of `size` bytes (a multiple of max_align_t), or NULL. */
+static struct net_session *session_carve(struct net_loop *loop, size_t size)
+{
+	struct net__slab *slab = slab_of(loop, size);
+	struct net_session *s;
+
+	if (!slab || !slab->left) {
+		/* Not zeroed: only the pages of sessions carved become resident. */
+		slab = malloc(sizeof(*slab) + NET__SLAB_SESSIONS * size);
+		if (!slab)
+			return NULL;
+		slab->size = size;
+		slab->left = NET__SLAB_SESSIONS;
+		slab->next = loop->slabs;
+		loop->slabs = slab;
+	}
+	s = (struct net_session *)((char *)slab->data + (NET__SLAB_SESSIONS - slab->left) * size);
+	slab->left--;
+	memset(s, 0, size);
+	return s;
 }
 
 static struct net_session *session_new(struct net__service *svc, struct net_loop *loop)
 {
 	struct net_session *s;
+	size_t size;
 
 	if (loop->slot_count >= 0xffffff)
 		return NULL;
-	if (loop->slot_count == loop->slot_cap) {
-		uint32_t cap = loop->slot_cap ? loop->slot_cap * 2 : 64;
-		struct net_session **slots = realloc(loop->slots, cap * sizeof(*slots));
-
-		if (!slots)
-			return NULL;
-		loop->slots = slots;
-		loop->slot_cap = cap;
-	}
-	s = calloc(1, sizeof(*s) + svc->cfg.user_size);
+	if (net__pages_reserve(&loop->slots, loop->slot_count + 1))
+		return NULL;
+	size = (sizeof(*s) + svc->cfg.user_size + sizeof(max_align_t) - 1) /
+	       sizeof(max_align_t) * sizeof(max_align_t);
+	s = session_carve(loop, size);
 	if (!s)
 		return NULL;
-	if (net__timer_init(&s->timer, loop, session_timer_fired, s)) {
-		free(s);
+	if (net__tnode_init(&s->deadline, loop, true)) {
+		slab_of(loop, size)->left++; /* the one just carved goes back */
 		return NULL;
 	}
 	s->loop = loop;
 	s->service = svc;
 	s->slot = loop->slot_count;
-	loop->slots[loop->slot_count++] = s;
+	*net__page_at(&loop->slots, loop->slot_count++) = s;
 	s->recv_op.type = NET__OP_RECV;
-	s->send_op.type = NET__OP_SEND;
 	return s;
 }
 
@@ -127,7 +176,6 @@ struct net_session *net__session_acquire(struct net__service *svc, struct net_lo
 	s->generation++;
 	if (s->generation == 0)
 		s->generation = 1;
-	s->id = make_id(s->slot, loop->index, s->generation);
 	s->state = NET__S_CONNECTING;
 	s->reason = NET_REASON_NONE;
 	s->error = 0;
@@ -140,7 +188,7 @@ struct net_session *net__session_acquire(struct net__service *svc, struct net_lo
 	s->recv_starved = false;
 	s->addr_counted = false;
 	s->partial_since_ms = 0;
-	s->max_frame = svc->cfg.max_frame;
+	s->max_frame = (uint32_t)svc->cfg.max_frame;
 	s->sealer = NULL;
 	memset(&s->peer, 0, sizeof(s->peer));
 	s->handle = (struct net__handle){0};
@@ -155,7 +203,6 @@ static void release_to_pool(struct net_session *s)
 	s->state = NET__S_FREE;
 	/* A new generation at once, so stale ids stop matching right now. */
 	s->generation++;
-	s->id = make_id(s->slot, s->loop->index, s->generation);
 	s->pool_next = svc->pool[s->loop->index];
 	svc->pool[s->loop->index] = s;
 }
@@ -186,7 +233,10 @@ void net_session_unref(struct net_session *s)
 
 /* ---- accessors ------------------------------------------------------------ */
 
-net_session_id net_session_get_id(const struct net_session *s) { return s->id; }
+net_session_id net_session_get_id(const struct net_session *s)
+{
+	return make_id(s->slot, s->loop->index, s->generation);
+}
 struct net_loop *net_session_loop(const struct net_session *s) { return s->loop; }
 void *net_session_service_user(const struct net_session *s) { return s->service->cfg.service_user; }
 const char *net_session_peer(const struct net_session *s, char *buf, size_t size)
@@ -218,7 +268,7 @@ void net_session_set_max_frame(struct net_session *s, size_t max_frame)
 {
 	size_t cap = s->service->cfg.max_frame;
 
-	s->max_frame = max_frame == 0 || max_frame > cap ? cap : max_frame;
+	s->max_frame = (uint32_t)(max_frame == 0 || max_frame > cap ? cap : max_frame);
 }
 
 void net_session_set_sealer(struct net_session *s, const struct net_frame_sealer *sealer)
@@ -273,9 +323,33 @@ static int post_op(struct net_session *s, struct net__op *op)
 	return 0;
 }
 
+/*
+ * A CONNECT or SHUTDOWN op of its own for the write side (freed at its
+ * completion), posted. -ENOMEM, or the engine's error: nothing is kept.
+ */
+static int post_ctl(struct net_session *s, enum net__op_type type,
+		    const struct sockaddr_storage *addr, socklen_t addr_len)
+{
+	struct net__op *op = calloc(1, sizeof(*op));
+	int err;
+
+	if (!op)
+		return -ENOMEM;
+	op->type = type;
+	op->addr = addr;
+	op->addr_len = addr_len;
+	err = post_op(s, op);
+	if (err) {
+		free(op);
+		return err;
+	}
+	s->wop = op;
+	return 0;
+}
+
 static void cancel_op(struct net_session *s, struct net__op *op)
 {
-	if (op->in_flight && !op->cancel_requested) {
+	if (op && op->in_flight && !op->cancel_requested) {
 		op->cancel_requested = true;
 		net__engine_cancel(s->loop, op);
 	}
@@ -374,13 +448,10 @@ int net__session_dial(struct net_session *s, const struct sockaddr_storage *addr
 	err = net__engine_attach(s->loop, &s->handle);
 	if (err)
 		goto out_close;
-	s->ctl_op.type = NET__OP_CONNECT;
-	s->ctl_op.addr = addr;
-	s->ctl_op.addr_len = addr_len;
-	err = post_op(s, &s->ctl_op);
+	err = post_ctl(s, NET__OP_CONNECT, addr, addr_len);
 	if (err)
 		goto out_detach;
-	net_timer_start(&s->timer, timeout_ms, 0);
+	net__tnode_start(s->loop, &s->deadline, timeout_ms);
 	return 0;
 
 out_detach:
@@ -404,8 +475,7 @@ static void shut_write(struct net_session *s)
 	if (s->shutdown_started || s->aborting)
 		return;
 	s->shutdown_started = true;
-	s->ctl_op.type = NET__OP_SHUTDOWN;
-	err = post_op(s, &s->ctl_op);
+	err = post_ctl(s, NET__OP_SHUTDOWN, NULL, 0);
 	/* No shutdown op: close() at finish still ends the connection. */
 	(void)err;
 	check_later(s);
@@ -418,10 +488,9 @@ static void abort_close(struct net_session *s)
 	if (s->aborting)
 		return;
 	s->aborting = true;
-	net_timer_stop(&s->timer);
+	net__tnode_stop(s->loop, &s->deadline);
 	cancel_op(s, &s->recv_op);
-	cancel_op(s, &s->send_op);
-	cancel_op(s, &s->ctl_op);
+	cancel_op(s, s->wop);
 	check_later(s);
 }
 
@@ -432,7 +501,7 @@ static void begin_close(struct net_session *s, enum net_reason reason, bool abor
 	if (s->state == NET__S_CONNECTING) {
 		/* A dial in progress just ends; connect_done closes it. */
 		s->reason = reason;
-		cancel_op(s, &s->ctl_op);
+		cancel_op(s, s->wop);
 		return;
 	}
 	if (s->state != NET__S_CONNECTED)
@@ -445,7 +514,7 @@ static void begin_close(struct net_session *s, enum net_reason reason, bool abor
 		return;
 	}
 	/* One deadline for the flush and the wait for the peer's EOF. */
-	net_timer_start(&s->timer, s->service->cfg.flush_timeout_ms, 0);
+	net__tnode_start(s->loop, &s->deadline, s->service->cfg.flush_timeout_ms);
 	post_recv(s); /* a PAUSE-held receive drains now */
 	if (!send_pending(s))
 		shut_write(s);
@@ -470,7 +539,7 @@ static void finish(struct net_session *s)
 	const struct net_session_ops *ops = s->service->cfg.ops;
 	bool was_connected = s->was_connected;
 
-	net_timer_stop(&s->timer);
+	net__tnode_stop(s->loop, &s->deadline);
 	net__engine_detach(loop, &s->handle);
 	net__sock_close(s->handle.sock);
 	net__rbuf_free(s);
@@ -503,8 +572,8 @@ static void arm_by(struct net_session *s, uint64_t due)
 {
 	uint64_t now = s->loop->now_ms;
 
-	if (!net_timer_active(&s->timer) || s->timer.due > due)
-		net_timer_start(&s->timer, due > now ? due - now : 0, 0);
+	if (!net__tnode_active(&s->deadline) || s->deadline.due > due)
+		net__tnode_start(s->loop, &s->deadline, due > now ? due - now : 0);
 }
 
 /*
@@ -519,24 +588,31 @@ static void check_deadlines(struct net_session *s)
 {
 	const struct net_session_config *cfg = &s->service->cfg;
 	uint64_t now = s->loop->now_ms, next = UINT64_MAX;
+	/* The stamps keep the clock's low 32 bits: differences in 32 bits
+	 * are right for spans under 49 days, and every timeout is shorter. */
+	uint32_t now32 = (uint32_t)now;
 
 	if (cfg->frame_timeout_ms && s->partial_since_ms) {
-		if (now - s->partial_since_ms >= cfg->frame_timeout_ms) {
+		uint32_t spent = now32 - s->partial_since_ms;
+
+		if (spent >= cfg->frame_timeout_ms) {
 			net_session_disconnect(s, NET_REASON_FRAME_TIMEOUT);
 			return;
 		}
-		next = s->partial_since_ms + cfg->frame_timeout_ms;
+		next = now + (cfg->frame_timeout_ms - spent);
 	}
 	if (cfg->idle_timeout_ms) {
-		if (now - s->last_recv_ms >= cfg->idle_timeout_ms) {
+		uint32_t quiet = now32 - s->last_recv_ms;
+
+		if (quiet >= cfg->idle_timeout_ms) {
 			net_session_disconnect(s, NET_REASON_IDLE_TIMEOUT);
 			return;
 		}
-		if (s->last_recv_ms + cfg->idle_timeout_ms < next)
-			next = s->last_recv_ms + cfg->idle_timeout_ms;
+		if (now + (cfg->idle_timeout_ms - quiet) < next)
+			next = now + (cfg->idle_timeout_ms - quiet);
 	}
 	if (next != UINT64_MAX)
-		net_timer_start(&s->timer, next - now, 0);
+		net__tnode_start(s->loop, &s->deadline, next - now);
 }
 
 /* After input: start or clear the partial-frame clock. Input held back
@@ -553,19 +629,17 @@ static void track_partial_frame(struct net_session *s)
 	if ((s->rbuf_len == 0 && !handshaking) || s->recv_paused) {
 		s->partial_since_ms = 0;
 	} else if (!s->partial_since_ms) {
-		s->partial_since_ms = s->loop->now_ms;
-		arm_by(s, s->partial_since_ms + limit);
+		/* 0 means none: a clock that wraps to 0 stamps 1 ms late. */
+		s->partial_since_ms = (uint32_t)s->loop->now_ms ? (uint32_t)s->loop->now_ms : 1;
+		arm_by(s, s->loop->now_ms + limit);
 	}
 }
 
-static void session_timer_fired(struct net_timer *t, void *arg)
+void net__session_deadline(struct net_session *s)
 {
-	struct net_session *s = arg;
-
-	(void)t;
 	switch (s->state) {
 	case NET__S_CONNECTING:
-		cancel_op(s, &s->ctl_op);
+		cancel_op(s, s->wop);
 		s->error = -ETIMEDOUT;
 		break;
 	case NET__S_CONNECTED:
@@ -609,7 +683,7 @@ static void queued(struct net_session *s)
 {
 	const struct net_session_config *cfg = &s->service->cfg;
 
-	if (!s->send_op.in_flight)
+	if (!s->wop)
 		send_later(s);
 	if (cfg->backpressure == NET_BACKPRESSURE_PAUSE && !s->recv_paused &&
 	    s->sq_bytes > cfg->send_queue_max / 2) {
@@ -747,14 +821,14 @@ out_disconnect:
 int net_session_send(struct net_session *s, const void *data, size_t len)
 {
 	if (!net__on_loop(s->loop))
-		return post_send(s->loop, s->id, data, len, false);
+		return post_send(s->loop, net_session_get_id(s), data, len, false);
 	return send_on_loop(s, data, len, false);
 }
 
 int net_session_send_frame(struct net_session *s, const void *body, size_t len)
 {
 	if (!net__on_loop(s->loop))
-		return post_send(s->loop, s->id, body, len, true);
+		return post_send(s->loop, net_session_get_id(s), body, len, true);
 	return send_on_loop(s, body, len, true);
 }
 
@@ -785,6 +859,140 @@ int net_send_to(struct net_runtime *rt, net_session_id id, const void *body, siz
 	err = send_on_loop(s, body, len, true);
 	if (err)
 		handover_failed(s, err);
+	return err;
+}
+
+/* ---- shared buffers ---------------------------------------------------------- */
+
+static int send_buf_on_loop(struct net_session *s, struct net_buf *b)
+{
+	int err = admit(s, b->len);
+
+	if (err)
+		return err;
+	err = net__sq_append_buf(s, b);
+	if (err)
+		return err;
+	NET__COUNT(s->loop, frames_out, 1);
+	queued(s);
+	return 0;
+}
+
+int net_session_send_buf(struct net_session *s, struct net_buf *b)
+{
+	return send_buf_on_loop(s, b);
+}
+
+/* Queue b for one session named by id, on its loop; a frame that cannot
+ * be queued for a live session disconnects it (net_send_to's rule). */
+static void send_buf_to(struct net_loop *loop, net_session_id id, struct net_buf *b)
+{
+	struct net_session *s = net__session_lookup(loop, id);
+	int err;
+
+	if (!s) {
+		NET__COUNT(loop, sends_dropped, 1);
+		return;
+	}
+	err = send_buf_on_loop(s, b);
+	if (err)
+		handover_failed(s, err);
+}
+
+/* One loop's share of a net_send_buf_many from another thread. */
+struct posted_many {
+	struct net__task task;
+	struct net_buf *buf;           /* one reference                       */
+	size_t count;
+	net_session_id ids[];
+};
+
+static void run_posted_many(struct net_loop *loop, void *arg)
+{
+	struct posted_many *pm = arg;
+
+	for (size_t i = 0; i < pm->count; i++)
+		send_buf_to(loop, pm->ids[i], pm->buf);
+	net_buf_unref(pm->buf);
+	free(pm);
+}
+
+/* Post ids[0..n) (all of `loop`) with a reference to b. If that fails the
+ * sessions are disconnected: no silent gap in their streams. */
+static int post_many(struct net_loop *loop, const net_session_id *ids, size_t n,
+		     struct net_buf *b)
+{
+	size_t bytes = sizeof(struct posted_many) + n * sizeof(net_session_id);
+	struct posted_many *pm = malloc(bytes);
+	int err = -ENOMEM;
+
+	if (pm) {
+		pm->task.fn = run_posted_many;
+		pm->task.arg = pm;
+		pm->buf = b;
+		pm->count = n;
+		memcpy(pm->ids, ids, n * sizeof(*ids));
+		net_buf_ref(b);
+		/* Counted against the bound as what it costs: the ids and,
+		 * once per loop, the frame. */
+		err = net__loop_post_task(loop, &pm->task, bytes + b->len, true);
+		if (!err)
+			return 0;
+		net_buf_unref(b);
+		free(pm);
+		if (err == -NET_ESHUTDOWN)
+			return err;
+	}
+	for (size_t i = 0; i < n; i++)
+		(void)net_disconnect_id(loop->rt, ids[i], NET_REASON_SEND_OVERFLOW);
+	return err;
+}
+
+int net_send_buf_many(struct net_runtime *rt, const net_session_id *ids, size_t n,
+		      struct net_buf *b)
+{
+	net_session_id *sorted;
+	size_t *counts, first = 0;
+	int err = 0;
+
+	for (size_t i = 0; i < n; i++)
+		if (!net_session_id_loop(rt, ids[i]))
+			return -EINVAL;
+	counts = calloc(rt->loop_count + 1, sizeof(*counts));
+	sorted = malloc((n ? n : 1) * sizeof(*sorted));
+	if (!counts || !sorted) {
+		free(counts);
+		free(sorted);
+		return -ENOMEM;
+	}
+	/* Group by loop (a counting sort, stable: each session's frames keep
+	 * the caller's order), then one post per loop, or direct sends on
+	 * the caller's own loop. */
+	for (size_t i = 0; i < n; i++)
+		counts[net_session_id_loop(rt, ids[i])->index + 1]++;
+	for (unsigned l = 0; l < rt->loop_count; l++)
+		counts[l + 1] += counts[l];
+	for (size_t i = 0; i < n; i++)
+		sorted[counts[net_session_id_loop(rt, ids[i])->index]++] = ids[i];
+	for (unsigned l = 0; l < rt->loop_count; l++) {
+		struct net_loop *loop = &rt->loops[l];
+		size_t end = counts[l], count = end - first;
+		int rc = 0;
+
+		if (count == 0)
+			continue;
+		if (net__on_loop(loop)) {
+			for (size_t i = first; i < end; i++)
+				send_buf_to(loop, sorted[i], b);
+		} else {
+			rc = post_many(loop, sorted + first, count, b);
+		}
+		if (rc && !err)
+			err = rc;
+		first = end;
+	}
+	free(sorted);
+	free(counts);
 	return err;
 }
 
@@ -829,13 +1037,13 @@ int net_disconnect_id(struct net_runtime *rt, net_session_id id, enum net_reason
 
 static void submit_send(struct net_session *s)
 {
-	struct net__op *op = &s->send_op;
 	struct net__send_block *b;
 	const uint8_t *records = NULL;
 	size_t records_len = 0;
+	struct net__op *op;
 	int err;
 
-	if (s->send_op.in_flight || !send_pending(s) ||
+	if (s->wop || !send_pending(s) ||
 	    (s->state != NET__S_CONNECTED && s->state != NET__S_CLOSING) || s->shutdown_started ||
 	    s->aborting)
 		return;
@@ -853,6 +1061,8 @@ static void submit_send(struct net_session *s)
 		net__session_fail(s, NET_REASON_IO_ERROR, -ENOMEM);
 		return;
 	}
+	op = &b->op;
+	op->type = NET__OP_SEND;
 	op->iov = b->iov;
 	if (s->tls) {
 		op->iov[0] = (struct iovec){ .iov_base = (void *)records, .iov_len = records_len };
@@ -864,7 +1074,9 @@ static void submit_send(struct net_session *s)
 	if (err) {
 		net__send_block_put(s->loop, op);
 		net__session_fail(s, NET_REASON_IO_ERROR, err);
+		return;
 	}
+	s->wop = op;
 }
 
 static void send_done(struct net_session *s, int32_t res)
@@ -872,7 +1084,6 @@ static void send_done(struct net_session *s, int32_t res)
 	const struct net_session_config *cfg = &s->service->cfg;
 	size_t sent = res > 0 ? (size_t)res : 0;
 
-	net__send_block_put(s->loop, &s->send_op);
 	if (res < 0) {
 		if (res != -ECANCELED)
 			net__session_fail(s, NET_REASON_IO_ERROR, res);
@@ -947,7 +1158,7 @@ static void connect_done(struct net_session *s, int32_t res)
 		/* The dial won a race with its own timeout (the cancel came too
 		 * late): connected, and the timeout's error does not stay. */
 		s->error = 0;
-		net_timer_stop(&s->timer);
+		net__tnode_stop(s->loop, &s->deadline);
 		NET__COUNT(s->loop, connected, 1);
 		net__client_session_connected(s);
 		become_connected(s);
@@ -964,12 +1175,23 @@ static void connect_done(struct net_session *s, int32_t res)
 static void session_complete(struct net_session *s, struct net__op *op,
 			     const struct net__cqe *cqe)
 {
+	enum net__op_type type = op->type;
+
 	/* A multishot op stays in flight until its last completion. */
 	if (!(cqe->flags & NET__CQE_MORE)) {
 		op->in_flight = false;
 		s->ops_in_flight--;
 	}
-	switch (op->type) {
+	if (op == s->wop) {
+		/* The write side's op is done: give it back before the
+		 * handlers, which may start the next one. */
+		s->wop = NULL;
+		if (type == NET__OP_SEND)
+			net__send_block_put(s->loop, op);
+		else
+			free(op);
+	}
+	switch (type) {
 	case NET__OP_RECV:
 		recv_done(s, cqe);
 		break;
@@ -1021,11 +1243,16 @@ void net__loop_flush(struct net_loop *loop)
 void net__loop_free_sessions(struct net_loop *loop)
 {
 	for (uint32_t i = 0; i < loop->slot_count; i++) {
-		net__rbuf_free(loop->slots[i]);
-		net__sq_free(loop->slots[i]);
-		net__tls_close(loop->slots[i]);
-		free(loop->slots[i]);
+		net__rbuf_free(net__slot(loop, i));
+		net__sq_free(net__slot(loop, i));
+		net__tls_close(net__slot(loop, i));
 	}
-	free(loop->slots);
+	net__pages_free(&loop->slots);
+	while (loop->slabs) {
+		struct net__slab *slab = loop->slabs;
+
+		loop->slabs = slab->next;
+		free(slab);
+	}
 	net__sq_loop_free(loop);
 }

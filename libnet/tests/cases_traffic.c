@@ -329,3 +329,45 @@ void test_post_queue_bound(void)
 	release_seen_session();
 	net_runtime_destroy(rt);
 }
+
+/*
+ * One connection's ping-pong: every echo arrives, in order. On epoll the
+ * echo a loop turn queues is sent at the start of the next run(), without
+ * a zero-timeout epoll_wait before it: one wait per round trip, plus
+ * stray wake-ups. An engine that waits again before each send makes two
+ * per trip (599 for 300 before this was fixed), which the bound refuses.
+ */
+#define WAIT_TRIPS 300
+
+void test_pingpong_waits(void)
+{
+	struct net_runtime *rt = test_runtime(1);
+	struct net_server *srv = start_echo(rt);
+	int fd = test_connect(net_server_port(srv));
+	uint64_t waits0;
+	uint8_t frame[17], body[16];
+
+	WAIT_UNTIL(atomic_load(&seen.session) != NULL, 3000);
+	CHECK(atomic_load(&seen.session) != NULL);
+	test_sleep_ms(50); /* let the accept's turns settle */
+	waits0 = stats_of(rt).waits;
+	for (uint32_t i = 0; i < WAIT_TRIPS; i++) {
+		/* Header and body in one write: one receive per trip. */
+		frame[0] = sizeof(body);
+		for (size_t k = 0; k < sizeof(body); k++)
+			frame[1 + k] = (uint8_t)(i * 7 + k);
+		CHECK(test_write_all(fd, frame, sizeof(frame)) == 0);
+		CHECK(test_read_frame(fd, body, sizeof(body), 5000) == sizeof(body));
+		CHECK(memcmp(body, frame + 1, sizeof(body)) == 0);
+	}
+	if (strcmp(net_runtime_engine(rt), "epoll") == 0) {
+		uint64_t waits = stats_of(rt).waits - waits0;
+
+		printf("epoll_wait calls for %d round trips: %llu\n", WAIT_TRIPS,
+		       (unsigned long long)waits);
+		CHECK(waits < WAIT_TRIPS * 3 / 2);
+	}
+	close(fd);
+	release_seen_session();
+	net_runtime_destroy(rt);
+}

@@ -225,6 +225,15 @@ static double positions_per_player_s(const struct run *r)
 	       / r->steady_s / (double)r->bot.cfg.players;
 }
 
+/* Frame bytes received per player per second of the steady phase. */
+static double bytes_per_player_s(const struct run *r)
+{
+	if (r->steady_s <= 0)
+		return 0;
+	return (double)(r->final.c.bytes_frames_in - r->steady_start.c.bytes_frames_in)
+	       / r->steady_s / (double)r->bot.cfg.players;
+}
+
 static void print_summary(const struct run *r)
 {
 	const struct bot_counters *c = &r->final.c, *s0 = &r->steady_start.c;
@@ -315,8 +324,9 @@ static int write_json(const struct run *r, const char *path, bool ok, uint64_t e
 	fprintf(f, "},\n\"push_latency\":{\"timed\":%llu,",
 		(unsigned long long)c->positions_matched);
 	json_hist(f, &r->final.push);
-	fprintf(f, "},\n\"updates_per_player_s\":%.3f,\"positions_per_player_s\":%.3f,",
-		per_player_s(r, PUSH_UPDATE), positions_per_player_s(r));
+	fprintf(f, "},\n\"updates_per_player_s\":%.3f,\"positions_per_player_s\":%.3f,"
+		"\"bytes_in_per_player_s\":%.1f,",
+		per_player_s(r, PUSH_UPDATE), positions_per_player_s(r), bytes_per_player_s(r));
 	fprintf(f, "\n\"error_codes\":{");
 	bool first = true;
 	for (int code = 1; code < BOT_ERROR_CODES; code++) {

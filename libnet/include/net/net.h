@@ -312,10 +312,11 @@ struct net_session_config {
 				      libnet never touches it, and it must
 				      stay valid while callbacks can run     */
 	size_t user_size;          /* bytes of per-session user area (zeroed)  */
-	size_t max_frame;          /* framing: largest body, default 65536     */
+	size_t max_frame;          /* framing: largest body, default 65536,
+				      at most 4 GiB - 1                       */
 	size_t send_queue_max;     /* default 1 MiB                            */
 	size_t recv_buffer_max;    /* buffered unconsumed bytes, default
-				      max_frame + 16                           */
+				      max_frame + 16, at most 1 GiB           */
 	enum net_backpressure backpressure;
 	uint32_t idle_timeout_ms;  /* 0: none; else disconnect when silent     */
 	uint32_t flush_timeout_ms; /* disconnect deadline (flush, then the
@@ -472,6 +473,58 @@ NET_EXPORT int net_send_to(struct net_runtime *rt, net_session_id id,
 			   const void *body, size_t len);
 
 /*
+ * Encode once, send to many. A struct net_buf is one frame (varint length
+ * prefix and body) that any number of sessions, on any loops, queue by
+ * reference: the bytes are written once and never copied per session;
+ * each queue holds a reference until its send completes (or the session
+ * closes), and the buffer is freed with its last reference.
+ *
+ * Thread rules: a buffer is written only by its creator, before it is
+ * first sent or shared; after that it is read-only and may be sent from,
+ * referenced and released on any thread (the reference count is atomic).
+ */
+struct net_buf;
+
+/*
+ * A new shared frame with room for a body of exactly body_len bytes,
+ * holding one reference (the caller's). Returns where to write the body
+ * (for example with protobuf_c_message_pack), or NULL with *out NULL when
+ * memory is short or body_len is 4 GiB or more. Any thread.
+ */
+NET_EXPORT void *net_buf_frame(size_t body_len, struct net_buf **out /* OUT */);
+
+/* The body of a shared frame (*len: its length), without the prefix. */
+NET_EXPORT const uint8_t *net_buf_body(const struct net_buf *b, size_t *len /* OUT */);
+
+/* Take and drop a reference; the last net_buf_unref frees the buffer.
+ * net_buf_unref(NULL) does nothing. Any thread. */
+NET_EXPORT void net_buf_ref(struct net_buf *b);
+NET_EXPORT void net_buf_unref(struct net_buf *b);
+
+/*
+ * Queue the frame of b for sending, by reference (the session takes its
+ * own reference; the caller keeps its own). Ordered with the session's
+ * other sends, under the same cap and policy as net_session_send_frame,
+ * with the same returns. Loop thread only.
+ */
+NET_EXPORT int net_session_send_buf(struct net_session *s, struct net_buf *b);
+
+/*
+ * Queue the frame of b for each of the n sessions named by ids, from any
+ * thread, under net_send_to's rules for each one (a session that has gone
+ * is skipped and counted in sends_dropped; one that cannot take the frame
+ * is disconnected with NET_REASON_SEND_OVERFLOW, never left with a gap).
+ * Sessions on the caller's own loop are queued at once; each other loop
+ * gets one posted task holding one reference, whatever the number of its
+ * sessions. The caller keeps its own reference either way.
+ * Returns 0; -EINVAL if an id names no loop (nothing is sent); -ENOMEM
+ * (nothing is sent); or the error of a loop's post that failed (-ENOBUFS,
+ * -ENOMEM: that loop's sessions are being disconnected; -NET_ESHUTDOWN).
+ */
+NET_EXPORT int net_send_buf_many(struct net_runtime *rt, const net_session_id *ids, size_t n,
+				 struct net_buf *b);
+
+/*
  * Begin a disconnect: runs once (later calls are ignored). Delivery stops
  * at once (no more on_recv/on_frame); queued sends are flushed, then the
  * write side is shut down, so the peer reads EOF right after the last
@@ -593,6 +646,9 @@ struct net_stats {
 	uint64_t sends_dropped;    /* net_send_to for a session that had gone  */
 	uint64_t send_queue_high_water; /* largest queue seen on any session   */
 	uint64_t recv_paused;      /* times PAUSE backpressure stopped reading */
+	uint64_t waits;            /* calls into the kernel for events: one
+				      epoll_wait, or one io_uring_enter per
+				      loop turn (submit and wait)             */
 };
 
 /* Sum the loops' counters into *out. Any thread; figures are approximate

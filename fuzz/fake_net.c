@@ -389,6 +389,48 @@ int net_session_send_frame(struct net_session *s, const void *body, size_t len)
 	return 0;
 }
 
+/* Shared frames: one thread here, so a plain count; a session "queues"
+ * one by copying its body into the outbox, as a send would. */
+struct net_buf {
+	unsigned refs;
+	size_t len;
+	uint8_t body[];
+};
+
+void *net_buf_frame(size_t body_len, struct net_buf **out)
+{
+	struct net_buf *b = malloc(sizeof(*b) + body_len);
+
+	*out = b;
+	if (!b)
+		return NULL;
+	b->refs = 1;
+	b->len = body_len;
+	return b->body;
+}
+
+const uint8_t *net_buf_body(const struct net_buf *b, size_t *len)
+{
+	*len = b->len;
+	return b->body;
+}
+
+void net_buf_ref(struct net_buf *b)
+{
+	b->refs++;
+}
+
+void net_buf_unref(struct net_buf *b)
+{
+	if (b && --b->refs == 0)
+		free(b);
+}
+
+int net_session_send_buf(struct net_session *s, struct net_buf *b)
+{
+	return net_session_send_frame(s, b->body, b->len);
+}
+
 void net_session_set_sealer(struct net_session *s, const struct net_frame_sealer *sealer)
 {
 	s->sealer = sealer;

@@ -58,7 +58,7 @@
  * from creeping back. IOCP's ops carry an OVERLAPPED, so Windows has its
  * own, larger figure. */
 #ifndef _WIN32
-_Static_assert(sizeof(struct net_session) <= 240, "struct net_session grew past 240 bytes");
+_Static_assert(sizeof(struct net_session) <= 256, "struct net_session grew past 256 bytes");
 #endif
 
 static void shut_write(struct net_session *s);
@@ -290,7 +290,7 @@ static void check_later(struct net_session *s)
 
 static void send_later(struct net_session *s)
 {
-	if (s->send_op.in_flight)
+	if (s->wop && s->wop->type == NET__OP_SEND)
 		return; /* send_done looks again */
 	if (s->on_send_list)
 		return;

@@ -61,6 +61,7 @@
 /* The user area of a client session. */
 struct gw_client {
 	struct net_session *session;
+	const struct gw_transport *tp;  /* how its messages travel          */
 	struct gw_loop *gl;
 	net_session_id id;
 	struct gw_client *hash_next;
@@ -167,7 +168,7 @@ static void client_send(struct gw_client *c, const Ringgate__Client__ServerMessa
 		return;
 	}
 	ringgate__client__server_message__pack(msg, buf);
-	err = net_session_send_frame(c->session, buf, len);
+	err = c->tp->send(c->session, buf, len);
 	if (err < 0)
 		RG_DEBUG("send to client %s failed: %s", NET_SESSION_PEER(c->session),
 			 net_strerror(err));
@@ -197,7 +198,7 @@ static void client_close(struct gw_client *c)
 	c->closing = true;
 	if (link_linked(&c->idle))
 		link_remove(&c->idle);
-	net_session_disconnect(c->session, NET_REASON_LOCAL);
+	c->tp->close(c->session);
 }
 
 /* Tell the client why (Kicked push), then close it. */
@@ -268,7 +269,7 @@ static void pending_done(void *ctx, int status, const void *reply)
 		pending_unlink(c, p);
 		if (status == 0) {
 			const struct reply_frame *r = reply;
-			int err = net_session_send_frame(c->session, r->bytes, r->len);
+			int err = c->tp->send(c->session, r->bytes, r->len);
 
 			if (err < 0)
 				RG_DEBUG("reply to %s not sent: %s",
@@ -467,13 +468,14 @@ static void client_request(struct gw_client *c, Ringgate__Client__ClientMessage 
 
 /* ---- session callbacks ------------------------------------------------- */
 
-static void on_connected(struct net_session *s)
+void gw_client_open(struct net_session *s, const struct gw_transport *tp)
 {
 	struct gateway *gw = net_session_service_user(s);
 	struct gw_client *c = net_session_user(s);
 	unsigned count = atomic_fetch_add(&gw->client_count, 1) + 1;
 
 	c->session = s;
+	c->tp = tp;
 	c->id = net_session_get_id(s);
 	c->gl = &gw->loops[net_loop_index(net_session_loop(s))];
 	c->last_heard_ms = net_loop_now(c->gl->net);
@@ -482,8 +484,8 @@ static void on_connected(struct net_session *s)
 	net_session_peer_host(s, c->addr, sizeof(c->addr));
 	table_insert(c->gl, c);
 	link_append(&c->gl->idle, &c->idle);
-	RG_DEBUG("client %s connected (session %#llx)", NET_SESSION_PEER(s),
-		 (unsigned long long)c->id);
+	RG_DEBUG("client %s connected over %s (session %#llx)", NET_SESSION_PEER(s),
+		 tp->name, (unsigned long long)c->id);
 
 	if (atomic_load(&gw->shutting_down))
 		client_kick(c, RINGGATE__CLIENT__ERROR_CODE__SHUTTING_DOWN,
@@ -496,13 +498,13 @@ static void on_connected(struct net_session *s)
 	}
 }
 
-static int on_frame(struct net_session *s, const uint8_t *body, size_t len)
+void gw_client_message(struct net_session *s, const uint8_t *body, size_t len)
 {
 	struct gw_client *c = net_session_user(s);
 	Ringgate__Client__ClientMessage *msg;
 
 	if (c->closing)
-		return 0;
+		return;
 	c->last_heard_ms = net_loop_now(c->gl->net);
 	link_remove(&c->idle);
 	link_append(&c->gl->idle, &c->idle);
@@ -525,7 +527,6 @@ static int on_frame(struct net_session *s, const uint8_t *body, size_t len)
 		client_request(c, msg);
 	}
 	rg_pb_arena_reset(&c->gl->arena);
-	return 0;
 }
 
 /*
@@ -568,7 +569,7 @@ static void log_disconnect(struct net_session *s, enum net_reason reason)
 	}
 }
 
-static void on_disconnected(struct net_session *s, enum net_reason reason)
+void gw_client_gone(struct net_session *s, enum net_reason reason)
 {
 	struct gateway *gw = net_session_service_user(s);
 	struct gw_client *c = net_session_user(s);
@@ -600,26 +601,66 @@ static void on_disconnected(struct net_session *s, enum net_reason reason)
 	log_disconnect(s, reason);
 }
 
+size_t gw_client_area_size(void)
+{
+	/* Rounded so that a transport's area after it is aligned for anything. */
+	return (sizeof(struct gw_client) + 15) & ~(size_t)15;
+}
+
+/* ---- the TCP transport: one varint-delimited frame per message ---------- */
+
+static int tcp_send(struct net_session *s, const uint8_t *msg, size_t len)
+{
+	return net_session_send_frame(s, msg, len);
+}
+
+static void tcp_close(struct net_session *s)
+{
+	net_session_disconnect(s, NET_REASON_LOCAL);
+}
+
+static const struct gw_transport tcp_transport = {
+	.name = "tcp",
+	.send = tcp_send,
+	.close = tcp_close,
+};
+
+static void tcp_on_connected(struct net_session *s)
+{
+	gw_client_open(s, &tcp_transport);
+}
+
+static int tcp_on_frame(struct net_session *s, const uint8_t *body, size_t len)
+{
+	gw_client_message(s, body, len);
+	return 0;
+}
+
 static const struct net_session_ops client_ops = {
-	.on_connected = on_connected,
-	.on_frame = on_frame,
-	.on_disconnected = on_disconnected,
+	.on_connected = tcp_on_connected,
+	.on_frame = tcp_on_frame,
+	.on_disconnected = gw_client_gone,
 };
 
 void gw_clients_config(struct gateway *gw, struct net_server_config *out)
 {
+	gw_clients_limits(gw, out);
+	out->host = gw->cfg.host;
+	out->port = (uint16_t)gw->cfg.port;
+	out->session.ops = &client_ops;
+	out->session.user_size = sizeof(struct gw_client);
+}
+
+void gw_clients_limits(struct gateway *gw, struct net_server_config *out)
+{
 	*out = (struct net_server_config){
-		.host = gw->cfg.host,
-		.port = (uint16_t)gw->cfg.port,
 		/* A hard cap above max_clients: up to it, an extra client is
 		 * told SERVER_FULL; past it, libnet closes it at accept. */
 		.max_sessions = (unsigned)gw->cfg.max_clients + 64,
 		.max_sessions_per_addr = (unsigned)gw->cfg.max_clients_per_addr,
 		.accepts_per_addr_per_sec = (unsigned)gw->cfg.connects_per_addr_per_sec,
 		.session = {
-			.ops = &client_ops,
 			.service_user = gw,
-			.user_size = sizeof(struct gw_client),
 			.max_frame = (size_t)gw->cfg.max_frame,
 			.send_queue_max = (size_t)gw->cfg.send_queue_max,
 			.backpressure = NET_BACKPRESSURE_DISCONNECT,
@@ -709,7 +750,7 @@ void gw_loop_deliver(struct gw_loop *gl, net_session_id session, uint64_t reques
 				 (unsigned long long)request_id, NET_SESSION_PEER(c->session));
 		}
 	} else {
-		int err = net_session_send_frame(c->session, frame, len);
+		int err = c->tp->send(c->session, frame, len);
 
 		if (err < 0)
 			RG_DEBUG("push to %s not sent: %s", NET_SESSION_PEER(c->session),

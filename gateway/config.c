@@ -9,6 +9,15 @@
 static const struct rg_option gw_options[] = {
 	RG_ROW_STRING("host", host, "127.0.0.1", "address clients connect to"),
 	RG_ROW_INT("port", port, 7777, 0, 65535, "port clients connect to (0: any free port)"),
+	RG_ROW_INT("ws-port", ws_port, 7778, -1, 65535,
+		"port of WebSocket clients and the world page at / (0: any free port; -1: off)"),
+	RG_ROW_STRING("ws-port-file", ws_port_file, "",
+		"write the bound WebSocket port to this file once listening"),
+	RG_ROW_STRING("web-dir", web_dir, RG_WEB_DIR_DEFAULT,
+		"directory of the world page's files (the sources' web/; beside it "
+		"../proto/client.proto)"),
+	RG_ROW_INT("ws-handshake-timeout-ms", ws_handshake_timeout_ms, 10000, 100, 600000,
+		"a WebSocket/HTTP connection must send its whole request head this fast"),
 	RG_ROW_STRING("gamesrv-host", gamesrv_host, "127.0.0.1", "gamesrv address"),
 	RG_ROW_INT("gamesrv-port", gamesrv_port, 7701, 1, 65535, "gamesrv port"),
 	RG_ROW_STRING("instance", instance, "gateway-1", "this gateway's name in gamesrv's logs"),

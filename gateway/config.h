@@ -11,6 +11,10 @@
 struct gw_config {
 	char *host;               /* client-facing address                     */
 	long port;                /* client-facing port                        */
+	long ws_port;             /* WebSocket + page port (-1: off)           */
+	char *ws_port_file;       /* write the bound WebSocket port here       */
+	char *web_dir;            /* the page's files (web/ of the sources)    */
+	long ws_handshake_timeout_ms; /* the HTTP request must be whole by then */
 	char *gamesrv_host;
 	long gamesrv_port;
 	char *instance;           /* name sent in Hello, for gamesrv's logs    */

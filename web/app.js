@@ -1,0 +1,277 @@
+// The ringgate world page: one WebSocket to the gateway (ws://<host>/ws),
+// each binary message one ClientMessage / ServerMessage of
+// proto/client.proto (docs/protocol.md, "WebSocket"), encoded and decoded
+// by protobufjs from that very file: no protocol code is written here.
+//
+// State kept: the players this client sees (by id), its own player, the
+// zone; each push updates it and the canvas is redrawn every frame. The
+// page's state is window.ringgate (read by tests/test_browser.py).
+"use strict";
+
+(function () {
+  const $ = (id) => document.getElementById(id);
+  const canvas = $("world"), ctx2d = canvas.getContext("2d");
+
+  const rg = {
+    ready: false,           // the protocol is loaded
+    connected: false,       // the WebSocket is open
+    loggedIn: false,
+    self: null,             // PlayerState as an object
+    zone: null,
+    players: new Map(),     // player id (string) -> {id, name, x, y}
+    chat: [],               // {name, text}
+    gold: 0,
+    errors: [],             // Error replies and Kicked pushes, as text
+    received: 0,            // ServerMessages received on this page
+  };
+  window.ringgate = rg;
+
+  let ClientMessage, ServerMessage, ErrorCode, ws = null, seq = 0;
+  const pending = new Map();  // seq -> what the request was ("login", "move", ...)
+
+  function status(text) { $("status").textContent = text; }
+
+  function errorName(code) { return (ErrorCode && ErrorCode.valuesById[code]) || String(code); }
+
+  function send(body) {
+    if (!ws || ws.readyState !== WebSocket.OPEN) return;
+    seq = (seq % 0xffffffff) + 1;
+    const kind = Object.keys(body)[0];
+    pending.set(seq, kind);
+    const msg = ClientMessage.create(Object.assign({ seq: seq }, body));
+    ws.send(ClientMessage.encode(msg).finish());
+  }
+
+  // ---- world state ----------------------------------------------------------
+
+  function idOf(v) { return String(v); }
+
+  function setPlayer(p) {
+    const id = idOf(p.playerId);
+    if (rg.self && id === idOf(rg.self.playerId)) {
+      rg.self.x = p.x; rg.self.y = p.y;
+      return;
+    }
+    rg.players.set(id, { id: id, name: p.name, x: p.x, y: p.y });
+  }
+
+  function movePlayer(m) {
+    const id = idOf(m.playerId);
+    if (rg.self && id === idOf(rg.self.playerId)) {
+      rg.self.x = m.x; rg.self.y = m.y;
+      return;
+    }
+    const p = rg.players.get(id);
+    if (p) { p.x = m.x; p.y = m.y; }
+  }
+
+  function addChat(name, text) {
+    rg.chat.push({ name: name, text: text });
+    const line = document.createElement("div");
+    const who = document.createElement("b");
+    who.textContent = name + ": ";
+    line.appendChild(who);
+    line.appendChild(document.createTextNode(text));
+    const log = $("chat-log");
+    log.appendChild(line);
+    log.scrollTop = log.scrollHeight;
+  }
+
+  function setGold(gold) {
+    rg.gold = Number(gold);
+    $("gold").textContent = String(rg.gold);
+  }
+
+  // ---- messages from the gateway ---------------------------------------------
+
+  function onLogin(reply) {
+    rg.loggedIn = true;
+    rg.self = { playerId: reply.self.playerId, name: reply.self.name,
+                x: reply.self.x, y: reply.self.y };
+    rg.zone = reply.zone;
+    rg.players.clear();
+    reply.others.forEach(setPlayer);
+    setGold(reply.self.gold);
+    $("self-name").textContent = reply.self.name;
+    $("zone-id").textContent = String(reply.zone.id);
+    $("login").classList.add("hidden");
+    $("game").classList.remove("hidden");
+    status(reply.created ? "account created; logged in" : "logged in");
+    canvas.focus();
+  }
+
+  function onReply(msg, kind) {
+    switch (msg.body) {
+      case "login": onLogin(msg.login); break;
+      case "move": if (rg.self) { rg.self.x = msg.move.x; rg.self.y = msg.move.y; } break;
+      case "earn": setGold(msg.earn.gold); break;
+      case "logout": rg.loggedIn = false; status("logged out"); ws.close(1000); break;
+      case "error": {
+        const text = kind + ": " + errorName(msg.error.code) + " (" + msg.error.message + ")";
+        rg.errors.push(text);
+        status(text);
+        break;
+      }
+      default: break;
+    }
+  }
+
+  function onPush(msg) {
+    switch (msg.body) {
+      case "joined": setPlayer(msg.joined.player); break;
+      case "left": rg.players.delete(idOf(msg.left.playerId)); break;
+      case "moved": movePlayer(msg.moved); break;
+      case "chatLine": addChat(msg.chatLine.name, msg.chatLine.text); break;
+      case "update": {
+        const u = msg.update;
+        u.left.forEach((id) => rg.players.delete(idOf(id)));
+        u.entered.forEach(setPlayer);
+        u.moved.forEach(movePlayer);
+        u.chat.forEach((c) => addChat(c.name, c.text));
+        break;
+      }
+      case "kicked": {
+        const text = "kicked: " + errorName(msg.kicked.code) + " (" + msg.kicked.message + ")";
+        rg.errors.push(text);
+        status(text);
+        break;
+      }
+      case "error":
+        rg.errors.push("error: " + errorName(msg.error.code) + " (" + msg.error.message + ")");
+        status(rg.errors[rg.errors.length - 1]);
+        break;
+      default: break;
+    }
+  }
+
+  function onMessage(ev) {
+    let msg;
+    try {
+      msg = ServerMessage.decode(new Uint8Array(ev.data));
+    } catch (err) {
+      status("undecodable message from the gateway: " + err.message);
+      return;
+    }
+    rg.received++;
+    if (msg.seq !== 0) {
+      const kind = pending.get(msg.seq) || "?";
+      pending.delete(msg.seq);
+      onReply(msg, kind);
+    } else {
+      onPush(msg);
+    }
+  }
+
+  // ---- connecting -------------------------------------------------------------
+
+  function connect(name, password) {
+    const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+    ws = new WebSocket(scheme + "//" + location.host + "/ws");
+    ws.binaryType = "arraybuffer";
+    status("connecting…");
+    ws.onopen = () => {
+      rg.connected = true;
+      status("connected; logging in");
+      send({ login: { name: name, password: new TextEncoder().encode(password) } });
+    };
+    ws.onmessage = onMessage;
+    ws.onclose = (ev) => {
+      rg.connected = false;
+      rg.loggedIn = false;
+      status("disconnected (" + ev.code + (ev.reason ? " " + ev.reason : "") + ")");
+      $("login").classList.remove("hidden");
+    };
+  }
+
+  // ---- drawing ------------------------------------------------------------------
+
+  function toCanvas(x, y) {
+    const z = rg.zone;
+    return [(x - z.minX) / (z.maxX - z.minX) * canvas.width,
+            (y - z.minY) / (z.maxY - z.minY) * canvas.height];
+  }
+
+  function fromCanvas(cx, cy) {
+    const z = rg.zone;
+    return [z.minX + cx / canvas.width * (z.maxX - z.minX),
+            z.minY + cy / canvas.height * (z.maxY - z.minY)];
+  }
+
+  function drawPlayer(p, colour) {
+    const [cx, cy] = toCanvas(p.x, p.y);
+    ctx2d.fillStyle = colour;
+    ctx2d.beginPath();
+    ctx2d.arc(cx, cy, 7, 0, 2 * Math.PI);
+    ctx2d.fill();
+    ctx2d.fillStyle = "#fff";
+    ctx2d.fillText(p.name, cx + 9, cy - 6);
+  }
+
+  function draw() {
+    ctx2d.fillStyle = "#1d3b2a";
+    ctx2d.fillRect(0, 0, canvas.width, canvas.height);
+    if (rg.zone && rg.self) {
+      ctx2d.font = "12px 'DejaVu Sans', sans-serif";
+      rg.players.forEach((p) => drawPlayer(p, "#6fb7ff"));
+      drawPlayer(rg.self, "#ffd23f");
+    }
+    requestAnimationFrame(draw);
+  }
+
+  // ---- input ---------------------------------------------------------------------
+
+  function moveTo(x, y) {
+    const z = rg.zone;
+    x = Math.min(Math.max(x, z.minX), z.maxX);
+    y = Math.min(Math.max(y, z.minY), z.maxY);
+    send({ move: { x: x, y: y } });
+  }
+
+  const keys = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1],
+                 a: [-1, 0], d: [1, 0], w: [0, -1], s: [0, 1] };
+
+  canvas.addEventListener("keydown", (ev) => {
+    const dir = keys[ev.key];
+    if (!dir || !rg.loggedIn) return;
+    ev.preventDefault();
+    const step = (rg.zone.maxX - rg.zone.minX) / 40;
+    moveTo(rg.self.x + dir[0] * step, rg.self.y + dir[1] * step);
+  });
+
+  canvas.addEventListener("click", (ev) => {
+    if (!rg.loggedIn) return;
+    const r = canvas.getBoundingClientRect();
+    const [x, y] = fromCanvas((ev.clientX - r.left) * canvas.width / r.width,
+                              (ev.clientY - r.top) * canvas.height / r.height);
+    canvas.focus();
+    moveTo(x, y);
+  });
+
+  $("login").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    if (!rg.ready) return;
+    connect($("name").value, $("password").value);
+  });
+
+  $("chat-form").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const text = $("chat").value;
+    if (text) send({ chat: { text: text } });
+    $("chat").value = "";
+  });
+
+  $("earn").addEventListener("click", () => send({ earn: { amount: 10 } }));
+  $("logout").addEventListener("click", () => send({ logout: {} }));
+
+  // The gateway kicks a client silent for its idle timeout: ping now and then.
+  setInterval(() => { if (rg.loggedIn) send({ ping: { clientTime: Date.now() } }); }, 20000);
+
+  protobuf.load("/client.proto").then((root) => {
+    ClientMessage = root.lookupType("ringgate.client.ClientMessage");
+    ServerMessage = root.lookupType("ringgate.client.ServerMessage");
+    ErrorCode = root.lookupEnum("ringgate.client.ErrorCode");
+    rg.ready = true;
+    status("ready: log in (a new name creates an account)");
+    requestAnimationFrame(draw);
+  }, (err) => status("cannot load /client.proto: " + err.message));
+})();

@@ -73,9 +73,12 @@ struct ws_conn {
 	const uint8_t *in;             /* on_recv's bytes, for the recv hook  */
 	size_t in_len, in_off;
 	bool in_recv;                  /* inside wslay_event_recv: no sends   */
+	bool close_wanted;             /* the client side closes it: 1000     */
+	bool closing;                  /* our close frame is out: disconnecting */
 	uint64_t fed;                  /* bytes handed to wslay               */
 	uint64_t framed;               /* ... of them in frames wholly read   */
 	uint64_t frame_bytes;          /* the frame being read, header too    */
+	uint64_t msg_bytes;            /* payload of the data message so far  */
 	bool fragmented;               /* a data message awaits continuation  */
 };
 
@@ -165,9 +168,22 @@ static ssize_t wslay_send_hook(wslay_event_context_ptr ctx, const uint8_t *data,
 	return (ssize_t)len;
 }
 
-/* A frame header was read: note the frame's size on the wire, so that
- * "fed != framed" says a frame is partly here. (A client frame is masked
- * and its length minimally encoded; one that is not is closed anyway.) */
+/* Stop reading and close with code: the peer broke a rule. */
+static void ws_refuse(struct ws_conn *ws, uint16_t code, const char *why)
+{
+	RG_INFO("ws client %s: %s; closing (%u)", NET_SESSION_PEER(ws->s), why, (unsigned)code);
+	wslay_event_queue_close(ws->ctx, code, (const uint8_t *)why, strlen(why));
+	wslay_event_shutdown_read(ws->ctx);
+}
+
+/*
+ * A frame header was read. Sizes are judged here, before any payload is
+ * buffered (wslay's own bound only counts payload as it arrives): a data
+ * message past --max-frame is 1009, a control frame over 125 bytes or
+ * fragmented is 1002. Note the frame's size on the wire too, so that
+ * "fed != framed" says a frame is partly here (a client frame is masked
+ * and its length minimally encoded; one that is not is closed anyway).
+ */
 static void wslay_frame_start_hook(wslay_event_context_ptr ctx,
 				   const struct wslay_event_on_frame_recv_start_arg *arg, void *user)
 {
@@ -176,9 +192,18 @@ static void wslay_frame_start_hook(wslay_event_context_ptr ctx,
 
 	(void)ctx;
 	ws->frame_bytes = 2 + 4 + len + (len > 65535 ? 8 : len >= 126 ? 2 : 0);
-	if (arg->opcode == WSLAY_TEXT_FRAME || arg->opcode == WSLAY_BINARY_FRAME ||
-	    arg->opcode == WSLAY_CONTINUATION_FRAME)
-		ws->fragmented = !arg->fin;
+	if (arg->opcode & 0x8) {
+		if (len > 125 || !arg->fin)
+			ws_refuse(ws, WSLAY_CODE_PROTOCOL_ERROR,
+				  "control frame over 125 bytes or fragmented");
+		return;
+	}
+	if (arg->opcode != WSLAY_CONTINUATION_FRAME)
+		ws->msg_bytes = 0;
+	ws->msg_bytes += len;
+	ws->fragmented = !arg->fin;
+	if (ws->msg_bytes > (uint64_t)ws->gw->cfg.max_frame)
+		ws_refuse(ws, WSLAY_CODE_MESSAGE_TOO_BIG, "message over --max-frame");
 }
 
 static void wslay_frame_end_hook(wslay_event_context_ptr ctx, void *user)
@@ -227,18 +252,29 @@ static const struct wslay_event_callbacks wslay_hooks = {
  * the connection (the peer's answer, if any, is read and dropped). */
 static void ws_flush(struct ws_conn *ws)
 {
-	if (ws->in_recv || !ws->ctx)
+	int rc;
+
+	if (ws->in_recv || !ws->ctx || ws->closing)
 		return; /* on_recv flushes after wslay_event_recv returns */
-	if (wslay_event_send(ws->ctx) != 0) {
-		net_session_disconnect(ws->s, NET_REASON_LOCAL);
-		return;
+	rc = wslay_event_send(ws->ctx);
+	/* wslay sends control frames ahead of data: a close the client side
+	 * asked for (after a Kicked, an Error) is queued once the data is out. */
+	if (rc == 0 && ws->close_wanted && !wslay_event_get_close_sent(ws->ctx)) {
+		wslay_event_queue_close(ws->ctx, WSLAY_CODE_NORMAL_CLOSURE, NULL, 0);
+		rc = wslay_event_send(ws->ctx);
 	}
-	if (wslay_event_get_close_sent(ws->ctx) && !wslay_event_want_write(ws->ctx)) {
+	if (rc != 0) {
+		ws->closing = true;
+	} else if (wslay_event_get_close_sent(ws->ctx) && !wslay_event_want_write(ws->ctx)) {
 		uint16_t code = wslay_event_get_status_code_sent(ws->ctx);
 
 		if (code != WSLAY_CODE_NORMAL_CLOSURE && code != WSLAY_CODE_GOING_AWAY)
 			RG_INFO("ws client %s: closed with code %u", NET_SESSION_PEER(ws->s),
 				(unsigned)code);
+		ws->closing = true;
+	}
+	if (ws->closing) {
+		net_timer_stop(ws->deadline);
 		net_session_disconnect(ws->s, NET_REASON_LOCAL);
 	}
 }
@@ -258,12 +294,15 @@ static long ws_feed(struct ws_conn *ws, const uint8_t *data, size_t len)
 	ws->in_recv = false;
 	ws->in = NULL;
 	if (rc != 0) {
-		/* A hook failed (a send, or a ping over 125 bytes): protocol error. */
-		RG_INFO("ws client %s: frame layer failed (wslay %d); closing (1002)",
+		/* The frame layer gave up (a frame it cannot take): it has queued
+		 * its own close frame (without a code) when it could. */
+		RG_INFO("ws client %s: frame layer failed (wslay %d); closing",
 			NET_SESSION_PEER(ws->s), rc);
 		wslay_event_queue_close(ws->ctx, WSLAY_CODE_PROTOCOL_ERROR, NULL, 0);
 	}
 	ws_flush(ws);
+	if (ws->closing)
+		return (long)len;
 	if (ws->fed != ws->framed || ws->fragmented) {
 		if (frame_timeout && !net_timer_active(ws->deadline))
 			net_timer_start(ws->deadline, frame_timeout, 0);
@@ -290,7 +329,7 @@ static void ws_close(struct net_session *s)
 {
 	struct ws_conn *ws = ws_of(s);
 
-	wslay_event_queue_close(ws->ctx, WSLAY_CODE_NORMAL_CLOSURE, NULL, 0);
+	ws->close_wanted = true;
 	ws_flush(ws);
 }
 
@@ -348,6 +387,8 @@ static void on_deadline(struct net_timer *timer, void *arg)
 	struct ws_conn *ws = arg;
 
 	(void)timer;
+	if (ws->closing)
+		return;
 	if (ws->state == WS_HTTP) {
 		http_error(ws, 408, "the request head did not come in time");
 	} else if (ws->state == WS_OPEN) {

@@ -27,7 +27,7 @@
   window.ringgate = rg;
 
   let ClientMessage, ServerMessage, ErrorCode, ws = null, seq = 0;
-  const pending = new Map();  // seq -> what the request was ("login", "move", ...)
+  const pending = new Map();  // seq -> the request's body ({chat: {...}}, ...)
 
   function status(text) { $("status").textContent = text; }
 
@@ -36,8 +36,7 @@
   function send(body) {
     if (!ws || ws.readyState !== WebSocket.OPEN) return;
     seq = (seq % 0xffffffff) + 1;
-    const kind = Object.keys(body)[0];
-    pending.set(seq, kind);
+    pending.set(seq, body);
     const msg = ClientMessage.create(Object.assign({ seq: seq }, body));
     ws.send(ClientMessage.encode(msg).finish());
   }
@@ -100,11 +99,14 @@
     canvas.focus();
   }
 
-  function onReply(msg, kind) {
+  function onReply(msg, request) {
+    const kind = Object.keys(request)[0];
     switch (msg.body) {
       case "login": onLogin(msg.login); break;
       case "move": if (rg.self) { rg.self.x = msg.move.x; rg.self.y = msg.move.y; } break;
       case "earn": setGold(msg.earn.gold); break;
+      // The gateway sends one's own chat to the others only: show it here.
+      case "chat": addChat(rg.self.name, request.chat.text); break;
       case "logout": rg.loggedIn = false; status("logged out"); ws.close(1000); break;
       case "error": {
         const text = kind + ": " + errorName(msg.error.code) + " (" + msg.error.message + ")";
@@ -154,9 +156,9 @@
     }
     rg.received++;
     if (msg.seq !== 0) {
-      const kind = pending.get(msg.seq) || "?";
+      const request = pending.get(msg.seq) || { unknown: {} };
       pending.delete(msg.seq);
-      onReply(msg, kind);
+      onReply(msg, request);
     } else {
       onPush(msg);
     }

@@ -125,6 +125,22 @@ def test(build_dir):
             rt.eventually(lambda: alice.find_element(By.ID, "gold").text == "20",
                           what="alice's page shows 20 gold")
 
+            # A dropped WebSocket (docs/protocol.md, "Session resume"): the
+            # page resumes on a new one and gets what was said meanwhile,
+            # once. Only when the server hands out resume tokens.
+            if state(alice, "rg.token !== null"):
+                alice.execute_script("window.ringgate.dropConnection()")
+                bob.find_element(By.ID, "chat").send_keys("said during the gap")
+                bob.find_element(By.ID, "chat-send").click()
+                rt.eventually(lambda: state(alice, "rg.resumes") == 1 and
+                              state(alice, "rg.loggedIn"), what="alice's page resumed")
+                rt.eventually(lambda: [l["text"] for l in state(alice, "rg.chat")].count(
+                    "said during the gap") == 1, what="the gap's chat, once")
+                assert state(alice, "rg.relogins") == 0, state(alice, "rg.relogins")
+                rt.log("alice's page: " + alice.find_element(By.ID, "status").text)
+            else:
+                rt.log("the cluster gives no resume tokens: resume not exercised")
+
             # A TCP client in the same zone: it sees the browsers, they see it.
             tcp = c.client("carol")
             login = expect(tcp.login("carol", "carol-pw"), "login")

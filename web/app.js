@@ -6,6 +6,14 @@
 // State kept: the players this client sees (by id), its own player, the
 // zone; each push updates it and the canvas is redrawn every frame. The
 // page's state is window.ringgate (read by tests/test_browser.py).
+//
+// Resume (docs/protocol.md, "Session resume"): the page keeps the newest
+// resume token and the highest msg_no received; when the WebSocket drops
+// without a logout or a kick, it opens a new one and sends resume{token,
+// last_received} as its first request. The replayed messages that follow
+// are handled like any others. RESUME_EXPIRED or BAD_REQUEST: it logs in
+// again with the name and password typed (kept in memory only); another
+// error: it tries again while the grace period lasts.
 "use strict";
 
 (function () {
@@ -23,10 +31,19 @@
     gold: 0,
     errors: [],             // Error replies and Kicked pushes, as text
     received: 0,            // ServerMessages received on this page
+    token: null,            // the newest ResumeToken.token (Uint8Array)
+    graceMs: 0,             // ... its grace period
+    last: 0,                // the highest msg_no received
+    resumes: 0,             // sessions taken back after a drop
+    replayed: 0,            // messages replayed by those resumes, in all
+    relogins: 0,            // drops that ended in a fresh login instead
   };
   window.ringgate = rg;
 
   let ClientMessage, ServerMessage, ErrorCode, ws = null, seq = 0;
+  let credentials = null;     // {name, password}: for a login after a failed resume
+  let stayDown = false;       // a logout or a kick: do not resume
+  let droppedAt = 0;          // when the connection to resume dropped (ms)
   const pending = new Map();  // seq -> the request's body ({chat: {...}}, ...)
 
   function status(text) { $("status").textContent = text; }
@@ -83,8 +100,16 @@
 
   // ---- messages from the gateway ---------------------------------------------
 
+  function keepToken(t) {
+    if (t && t.token && t.token.length) {
+      rg.token = t.token;
+      rg.graceMs = t.graceMs;
+    }
+  }
+
   function onLogin(reply) {
     rg.loggedIn = true;
+    keepToken(reply.resume);
     rg.self = { playerId: reply.self.playerId, name: reply.self.name,
                 x: reply.self.x, y: reply.self.y };
     rg.zone = reply.zone;
@@ -107,13 +132,26 @@
       case "earn": setGold(msg.earn.gold); break;
       // The gateway sends one's own chat to the others only: show it here.
       case "chat": addChat(rg.self.name, request.chat.text); break;
-      case "logout": rg.loggedIn = false; status("logged out"); ws.close(1000); break;
-      case "error": {
-        const text = kind + ": " + errorName(msg.error.code) + " (" + msg.error.message + ")";
-        rg.errors.push(text);
-        status(text);
+      case "logout":
+        rg.loggedIn = false; stayDown = true; rg.token = null;
+        status("logged out"); ws.close(1000);
         break;
-      }
+      case "resume":
+        keepToken(msg.resume.resume);
+        rg.loggedIn = true;
+        rg.resumes++;
+        rg.replayed += msg.resume.replayed;
+        status("resumed, " + msg.resume.replayed + " messages replayed");
+        break;
+      case "error":
+        if (kind === "resume") {
+          resumeFailed(msg.error);
+        } else {
+          const text = kind + ": " + errorName(msg.error.code) + " (" + msg.error.message + ")";
+          rg.errors.push(text);
+          status(text);
+        }
+        break;
       default: break;
     }
   }
@@ -132,7 +170,9 @@
         u.chat.forEach((c) => addChat(c.name, c.text));
         break;
       }
+      case "token": keepToken(msg.token); break;
       case "kicked": {
+        stayDown = true;
         const text = "kicked: " + errorName(msg.kicked.code) + " (" + msg.kicked.message + ")";
         rg.errors.push(text);
         status(text);
@@ -155,6 +195,7 @@
       return;
     }
     rg.received++;
+    if (Number(msg.msgNo) > rg.last) rg.last = Number(msg.msgNo);
     if (msg.seq !== 0) {
       const request = pending.get(msg.seq) || { unknown: {} };
       pending.delete(msg.seq);
@@ -166,24 +207,62 @@
 
   // ---- connecting -------------------------------------------------------------
 
-  function connect(name, password) {
+  function sendLogin() {
+    rg.token = null;
+    rg.last = 0;
+    send({ login: { name: credentials.name,
+                    password: new TextEncoder().encode(credentials.password) } });
+  }
+
+  // A resume was refused: RESUME_EXPIRED / BAD_REQUEST log in afresh;
+  // other errors leave the token good: try again within the grace period.
+  function resumeFailed(error) {
+    const code = errorName(error.code);
+    if (code !== "RESUME_EXPIRED" && code !== "BAD_REQUEST" &&
+        Date.now() - droppedAt < rg.graceMs) {
+      status("resume failed (" + code + "); trying again");
+      setTimeout(() => ws.close(4000, "retry resume"), 500);
+      return;
+    }
+    rg.relogins++;
+    status("could not resume (" + code + "); logging in again");
+    sendLogin();
+  }
+
+  // Open the WebSocket: a login, or with a token a resume of the session.
+  function connect() {
     const scheme = location.protocol === "https:" ? "wss:" : "ws:";
     ws = new WebSocket(scheme + "//" + location.host + "/ws");
     ws.binaryType = "arraybuffer";
     status("connecting…");
     ws.onopen = () => {
       rg.connected = true;
-      status("connected; logging in");
-      send({ login: { name: name, password: new TextEncoder().encode(password) } });
+      if (rg.token) {
+        status("connected; resuming");
+        send({ resume: { token: rg.token, lastReceived: rg.last } });
+      } else {
+        status("connected; logging in");
+        sendLogin();
+      }
     };
     ws.onmessage = onMessage;
     ws.onclose = (ev) => {
+      const resuming = rg.token && !stayDown;
       rg.connected = false;
       rg.loggedIn = false;
-      status("disconnected (" + ev.code + (ev.reason ? " " + ev.reason : "") + ")");
+      status("disconnected (" + ev.code + (ev.reason ? " " + ev.reason : "") + ")" +
+             (resuming ? "; resuming" : ""));
+      if (resuming) {
+        if (!droppedAt || ev.code !== 4000) droppedAt = Date.now();
+        setTimeout(connect, 300);
+        return;
+      }
       $("login").classList.remove("hidden");
     };
   }
+
+  // For tests: drop the connection as a network would (no logout).
+  rg.dropConnection = () => { if (ws) ws.close(4001, "dropped"); };
 
   // ---- drawing ------------------------------------------------------------------
 
@@ -252,7 +331,10 @@
   $("login").addEventListener("submit", (ev) => {
     ev.preventDefault();
     if (!rg.ready) return;
-    connect($("name").value, $("password").value);
+    credentials = { name: $("name").value, password: $("password").value };
+    stayDown = false;
+    rg.token = null;
+    connect();
   });
 
   $("chat-form").addEventListener("submit", (ev) => {

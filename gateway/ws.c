@@ -34,6 +34,7 @@
 #include <wslay/wslay.h>
 
 #include <rg/log.h>
+#include <rg/ws_feed.h>
 
 #include "gateway.h"
 #include "http.h"
@@ -70,13 +71,12 @@ struct ws_conn {
 	enum ws_state state;
 	struct net_timer *deadline;    /* head, then partial-message deadline */
 	wslay_event_context_ptr ctx;   /* OPEN only                           */
-	const uint8_t *in;             /* on_recv's bytes, for the recv hook  */
-	size_t in_len, in_off;
+	struct rg_ws_feed in;          /* on_recv's bytes, for the recv hook;
+					  in.total: bytes handed to wslay     */
 	bool in_recv;                  /* inside wslay_event_recv: no sends   */
 	bool close_wanted;             /* the client side closes it: 1000     */
 	bool closing;                  /* our close frame is out: disconnecting */
-	uint64_t fed;                  /* bytes handed to wslay               */
-	uint64_t framed;               /* ... of them in frames wholly read   */
+	uint64_t framed;               /* bytes in frames wholly read         */
 	uint64_t frame_bytes;          /* the frame being read, header too    */
 	uint64_t msg_bytes;            /* payload of the data message so far  */
 	bool fragmented;               /* a data message awaits continuation  */
@@ -138,20 +138,8 @@ static void serve_file(struct ws_conn *ws, const char *path)
 static ssize_t wslay_recv_hook(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
 			       int flags, void *user)
 {
-	struct ws_conn *ws = user;
-	size_t n = ws->in_len - ws->in_off;
-
 	(void)flags;
-	if (n == 0) {
-		wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
-		return -1;
-	}
-	if (n > len)
-		n = len;
-	memcpy(buf, ws->in + ws->in_off, n);
-	ws->in_off += n;
-	ws->fed += n;
-	return (ssize_t)n;
+	return rg_ws_feed_read(ctx, &((struct ws_conn *)user)->in, buf, len);
 }
 
 static ssize_t wslay_send_hook(wslay_event_context_ptr ctx, const uint8_t *data, size_t len,
@@ -181,7 +169,7 @@ static void ws_refuse(struct ws_conn *ws, uint16_t code, const char *why)
  * buffered (wslay's own bound only counts payload as it arrives): a data
  * message past --max-frame is 1009, a control frame over 125 bytes or
  * fragmented is 1002. Note the frame's size on the wire too, so that
- * "fed != framed" says a frame is partly here (a client frame is masked
+ * "in.total != framed" says a frame is partly here (a client frame is masked
  * and its length minimally encoded; one that is not is closed anyway).
  */
 static void wslay_frame_start_hook(wslay_event_context_ptr ctx,
@@ -286,13 +274,11 @@ static long ws_feed(struct ws_conn *ws, const uint8_t *data, size_t len)
 	uint32_t frame_timeout = (uint32_t)ws->gw->cfg.frame_timeout_ms;
 	int rc;
 
-	ws->in = data;
-	ws->in_len = len;
-	ws->in_off = 0;
+	rg_ws_feed_set(&ws->in, data, len);
 	ws->in_recv = true;
 	rc = wslay_event_recv(ws->ctx);
 	ws->in_recv = false;
-	ws->in = NULL;
+	rg_ws_feed_set(&ws->in, NULL, 0);
 	if (rc != 0) {
 		/* The frame layer gave up (a frame it cannot take): it has queued
 		 * its own close frame (without a code) when it could. */
@@ -303,7 +289,7 @@ static long ws_feed(struct ws_conn *ws, const uint8_t *data, size_t len)
 	ws_flush(ws);
 	if (ws->closing)
 		return (long)len;
-	if (ws->fed != ws->framed || ws->fragmented) {
+	if (ws->in.total != ws->framed || ws->fragmented) {
 		if (frame_timeout && !net_timer_active(ws->deadline))
 			net_timer_start(ws->deadline, frame_timeout, 0);
 	} else {

@@ -20,30 +20,20 @@
 
 #include <wslay/wslay.h>
 
+#include <rg/ws_feed.h>
+
 /* A WebSocket session's state, allocated by bot_ws_open. */
 struct bot_ws {
 	wslay_event_context_ptr ctx;    /* once upgraded                  */
-	const uint8_t *in;              /* on_recv's bytes, for the hook  */
-	size_t in_len, in_off;
+	struct rg_ws_feed in;           /* on_recv's bytes, for the hook  */
 	int failed;                     /* a message handler's error      */
 };
 
 static ssize_t recv_hook(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags,
 			 void *user)
 {
-	struct bot_ws *ws = ((struct bot_session *)user)->ws;
-	size_t n = ws->in_len - ws->in_off;
-
 	(void)flags;
-	if (n == 0) {
-		wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
-		return -1;
-	}
-	if (n > len)
-		n = len;
-	memcpy(buf, ws->in + ws->in_off, n);
-	ws->in_off += n;
-	return (ssize_t)n;
+	return rg_ws_feed_read(ctx, &((struct bot_session *)user)->ws->in, buf, len);
 }
 
 static ssize_t send_hook(wslay_event_context_ptr ctx, const uint8_t *data, size_t len,
@@ -120,9 +110,7 @@ long bot_ws_recv(struct bot_session *bs, const uint8_t *data, size_t len)
 		used = (size_t)(end - data);
 		bot_session_ready(bs);
 	}
-	ws->in = data + used;
-	ws->in_len = len - used;
-	ws->in_off = 0;
+	rg_ws_feed_set(&ws->in, data + used, len - used);
 	if (wslay_event_recv(ws->ctx) != 0 || ws->failed)
 		return ws->failed ? ws->failed : -EPROTO;
 	if (!wslay_event_want_read(ws->ctx))

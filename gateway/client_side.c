@@ -484,8 +484,8 @@ void gw_client_open(struct net_session *s, const struct gw_transport *tp)
 	net_session_peer_host(s, c->addr, sizeof(c->addr));
 	table_insert(c->gl, c);
 	link_append(&c->gl->idle, &c->idle);
-	RG_DEBUG("client %s connected over %s (session %#llx)", NET_SESSION_PEER(s),
-		 tp->name, (unsigned long long)c->id);
+	RG_DEBUG("client %s connected (session %#llx)", NET_SESSION_PEER(s),
+		 (unsigned long long)c->id);
 
 	if (atomic_load(&gw->shutting_down))
 		client_kick(c, RINGGATE__CLIENT__ERROR_CODE__SHUTTING_DOWN,
@@ -620,7 +620,6 @@ static void tcp_close(struct net_session *s)
 }
 
 static const struct gw_transport tcp_transport = {
-	.name = "tcp",
 	.send = tcp_send,
 	.close = tcp_close,
 };

@@ -110,7 +110,6 @@ struct gateway {
  * session's loop thread.
  */
 struct gw_transport {
-	const char *name;  /* "tcp" or "ws", for logs */
 	/* Queue one packed ServerMessage for the client: 0 or a negative code. */
 	int (*send)(struct net_session *s, const uint8_t *msg, size_t len);
 	/* Close the client after what was queued (a kick, a bad message). */

@@ -320,7 +320,6 @@ static void ws_close(struct net_session *s)
 }
 
 static const struct gw_transport ws_transport = {
-	.name = "ws",
 	.send = ws_send,
 	.close = ws_close,
 };
@@ -362,6 +361,7 @@ static long http_request(struct ws_conn *ws, const uint8_t *data, size_t len, lo
 		return (long)len;
 	net_timer_stop(ws->deadline);
 	ws->state = WS_OPEN;
+	RG_DEBUG("ws client %s upgraded to WebSocket", NET_SESSION_PEER(ws->s));
 	gw_client_open(ws->s, &ws_transport);
 	if (!net_session_connected(ws->s) || (size_t)head_len == len)
 		return (long)len;

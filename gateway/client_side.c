@@ -360,6 +360,26 @@ static void client_over_rate(struct gw_client *c, const Ringgate__Client__Client
 		      "too many messages per second");
 }
 
+bool gw_client_admit_control(struct net_session *s)
+{
+	struct gw_client *c = net_session_user(s);
+	const struct gw_config *cfg = &c->gl->gw->cfg;
+
+	if (c->closing)
+		return false;
+	if (rate_admit(c, net_loop_now(c->gl->net)))
+		return true;
+	if (c->refused_streak > (unsigned)cfg->flood_refusals) {
+		RG_WARN("client %s floods control frames: over --msg-rate %ld/s (burst %ld) for "
+			"%u frames; disconnecting", NET_SESSION_PEER(s), cfg->msg_rate,
+			cfg->msg_burst, c->refused_streak);
+		c->gl->counters.flooders++;
+		client_kick(c, RINGGATE__CLIENT__ERROR_CODE__RATE_LIMITED,
+			    "too many messages per second; disconnected");
+	}
+	return false;
+}
+
 /*
  * The client's bytes hold a string field with a NUL (rg_pb_find_nul). A
  * decoded string would read as its prefix and be forwarded cut short

@@ -127,6 +127,12 @@ void gw_client_open(struct net_session *s, const struct gw_transport *tp);
 /* One complete ClientMessage (its bytes, no framing) from an open client. */
 void gw_client_message(struct net_session *s, const uint8_t *body, size_t len);
 
+/* A transport's control frame (a WebSocket ping or pong) from an open
+ * client: it takes a token of the message rate like a message. False when
+ * over the rate; past --flood-refusals in a row the client is kicked
+ * (RATE_LIMITED), as for messages. */
+bool gw_client_admit_control(struct net_session *s);
+
 /* An open client's session ended (its on_disconnected). */
 void gw_client_gone(struct net_session *s, enum net_reason reason);
 

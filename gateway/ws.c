@@ -184,6 +184,8 @@ static void wslay_frame_start_hook(wslay_event_context_ptr ctx,
 		if (len > 125 || !arg->fin)
 			ws_refuse(ws, WSLAY_CODE_PROTOCOL_ERROR,
 				  "control frame over 125 bytes or fragmented");
+		else if (arg->opcode != WSLAY_CONNECTION_CLOSE)
+			gw_client_admit_control(ws->s); /* a ping flood meets the rate */
 		return;
 	}
 	if (arg->opcode != WSLAY_CONTINUATION_FRAME)

@@ -229,6 +229,21 @@ def ping_close(build_dir):
         assert alice.reader.close_code == 1000, alice.reader.control
 
 
+def ping_flood(build_dir):
+    """Pings take the message rate's tokens: a ping flood is kicked like a
+    message flood (Kicked RATE_LIMITED, then close 1000)."""
+    with cluster(build_dir, ["--msg-rate", "20", "--msg-burst", "20",
+                             "--flood-refusals", "10"]) as c:
+        client = c.ws_client("flooder")
+        client.send_raw(b"".join(ws.frame(ws.PING, b"x") for _ in range(200)))
+        kicked = client.wait(lambda m: body_of(m) == "kicked", "kicked", timeout=5)
+        assert kicked.kicked.code == rt.client_pb2.RATE_LIMITED, kicked
+        client.wait_closed(timeout=5)
+        assert client.reader.close_code == 1000, client.reader.control
+        rt.eventually(lambda: "floods control frames" in c.log_text("gateway"),
+                      what="the flood logged")
+
+
 def idle_kick(build_dir):
     with cluster(build_dir, ["--idle-timeout-ms", "600"]) as c:
         client = c.ws_client("idler")
@@ -263,4 +278,5 @@ def ws_and_tcp(build_dir):
 
 
 rt.main(cases={f.__name__: f for f in (handshake_good, bad_handshakes, oversize_headers,
-                                       slowloris, frames, ping_close, idle_kick, ws_and_tcp)})
+                                       slowloris, frames, ping_close, ping_flood, idle_kick,
+                                       ws_and_tcp)})

@@ -8,6 +8,8 @@ of dbproxy, gamesrv and one or two gateways:
   other_gateway    the same through a second gateway on the same gamesrv,
                    with an earn in flight (dbproxy stopped) at the drop: it
                    is listed pending and answered on the new connection.
+  broadcast_mode   same_gateway with zone-wide pushes (gamesrv --interest
+                   broadcast): per-session numbers in shared frames.
   grace_over       no resume within a short grace period: the others see the
                    player leave, the resume gets RESUME_EXPIRED, a login works.
   token_expiry     a token past its life is refused RESUME_EXPIRED; one
@@ -197,6 +199,15 @@ def other_gateway(build_dir):
     print("resume figures (another gateway): " + figures, flush=True)
 
 
+def broadcast_mode(build_dir):
+    """The zone-wide pushes: one frame for many sessions, each client's
+    msg_no written in by the gateway."""
+    cluster = Cluster(build_dir, gamesrv_args=["--interest", "broadcast"])
+    reply, figures = play_through_drop(cluster)
+    assert reply.replayed >= 40, reply  # a chat_line and a moved per gap line
+    print("resume figures (broadcast mode): " + figures, flush=True)
+
+
 def grace_over(build_dir):
     cluster = Cluster(build_dir, gamesrv_args=["--resume-grace-ms", "500"])
     ann = cluster.login("ann")
@@ -355,6 +366,7 @@ def cli(build_dir):
 
 
 if __name__ == "__main__":
-    rt.main(cases={fn.__name__: fn for fn in (same_gateway, other_gateway, grace_over,
+    rt.main(cases={fn.__name__: fn for fn in (same_gateway, other_gateway, broadcast_mode,
+                                              grace_over,
                                               token_expiry, token_replayed, buffer_gap,
                                               garbage_tokens, cli)})

@@ -1004,12 +1004,40 @@ static void take_session(struct game *g, struct player *p, struct client *c)
 	world_client_remove(&g->world, old);
 }
 
-/* Refuse a resume (counted: a flood of forged tokens shows here). */
-static void refuse_resume(struct game *g, const struct reply_to *to, ErrorCode code,
-			  const char *text)
+/*
+ * Why a Resume cannot be honoured, with the text to answer; ERROR_NONE
+ * when it can: then *pp is the player whose session it names and *count
+ * how many kept messages follow last_received.
+ */
+static ErrorCode resume_refusal(struct game *g, const Ringgate__Client__ResumeRequest *req,
+				struct player **pp /* OUT */, long *count /* OUT */,
+				const char **text /* OUT */)
 {
-	rg_counter_add(g->cfg.metrics->resumes_refused, 1);
-	send_error(g, to, code, text);
+	struct stream_claim claim;
+	int rc;
+
+	*text = "resume is off on this server: log in";
+	if (!streams_on(&g->streams))
+		return RINGGATE__CLIENT__ERROR_CODE__RESUME_EXPIRED;
+	rc = stream_token_check(&g->streams, req->token.data, req->token.len, &claim);
+	*text = "not a resume token of this cluster: log in";
+	if (rc == -EBADMSG)
+		return RINGGATE__CLIENT__ERROR_CODE__BAD_REQUEST;
+	*text = "the resume token has expired: log in";
+	if (rc < 0)
+		return RINGGATE__CLIENT__ERROR_CODE__RESUME_EXPIRED;
+	*pp = world_player_find(&g->world, claim.name);
+	*text = "the session is over, or a newer login or resume took it: log in";
+	if (!*pp || (*pp)->state != PLAYER_ONLINE || !stream_is_session(*pp, &claim))
+		return RINGGATE__CLIENT__ERROR_CODE__RESUME_EXPIRED;
+	*count = stream_replay_count(*pp, req->last_received);
+	*text = "last_received must be 1 or more, and at most the last msg_no sent";
+	if (*count == -EINVAL)
+		return RINGGATE__CLIENT__ERROR_CODE__BAD_REQUEST;
+	*text = "messages after last_received are no longer kept: log in";
+	if (*count < 0)
+		return RINGGATE__CLIENT__ERROR_CODE__RESUME_EXPIRED;
+	return RINGGATE__CLIENT__ERROR_CODE__ERROR_NONE;
 }
 
 /*
@@ -1025,10 +1053,11 @@ static void handle_resume(struct game *g, const struct reply_to *to, struct clie
 	Ringgate__Client__ResumeReply rr = RINGGATE__CLIENT__RESUME_REPLY__INIT;
 	Ringgate__Client__ResumeToken tok = RINGGATE__CLIENT__RESUME_TOKEN__INIT;
 	uint8_t token_buf[STREAM_TOKEN_MAX];
-	struct stream_claim claim;
-	struct player *p;
+	struct player *p = NULL;
 	uint32_t *pending;
-	long count, n_pending, replayed;
+	long count = 0, n_pending, replayed;
+	const char *text;
+	ErrorCode code;
 	int rc;
 
 	if (c) {
@@ -1037,37 +1066,11 @@ static void handle_resume(struct game *g, const struct reply_to *to, struct clie
 				     : "a login on this session is in progress");
 		return;
 	}
-	if (!streams_on(&g->streams)) {
-		refuse_resume(g, to, RINGGATE__CLIENT__ERROR_CODE__RESUME_EXPIRED,
-			   "resume is off on this server: log in");
-		return;
-	}
-	rc = stream_token_check(&g->streams, req->token.data, req->token.len, &claim);
-	if (rc == -EBADMSG) {
-		refuse_resume(g, to, RINGGATE__CLIENT__ERROR_CODE__BAD_REQUEST,
-			   "not a resume token of this cluster: log in");
-		return;
-	}
-	if (rc < 0) {
-		refuse_resume(g, to, RINGGATE__CLIENT__ERROR_CODE__RESUME_EXPIRED,
-			   "the resume token has expired: log in");
-		return;
-	}
-	p = world_player_find(&g->world, claim.name);
-	if (!p || p->state != PLAYER_ONLINE || !stream_is_session(p, &claim)) {
-		refuse_resume(g, to, RINGGATE__CLIENT__ERROR_CODE__RESUME_EXPIRED,
-			   "the session is over, or a newer login or resume took it: log in");
-		return;
-	}
-	count = stream_replay_count(p, req->last_received);
-	if (count == -EINVAL) {
-		refuse_resume(g, to, RINGGATE__CLIENT__ERROR_CODE__BAD_REQUEST,
-			   "last_received must be 1 or more, and at most the last msg_no sent");
-		return;
-	}
-	if (count < 0) {
-		refuse_resume(g, to, RINGGATE__CLIENT__ERROR_CODE__RESUME_EXPIRED,
-			   "messages after last_received are no longer kept: log in");
+	code = resume_refusal(g, req, &p, &count, &text);
+	if (code != RINGGATE__CLIENT__ERROR_CODE__ERROR_NONE) {
+		/* Counted: a flood of forged tokens shows here. */
+		rg_counter_add(g->cfg.metrics->resumes_refused, 1);
+		send_error(g, to, code, text);
 		return;
 	}
 	n_pending = pending_seqs(p, &pending);

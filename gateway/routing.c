@@ -13,9 +13,18 @@
  *
  * The owning loop is read from the session id itself
  * (net_session_id_loop).
+ *
+ * Session resume (docs/protocol.md section 10): a push to many sessions
+ * names each one's ServerMessage.msg_no in ToClient.msg_nos. The frame is
+ * still packed once, without it; each client's copy is that frame with
+ * the msg_no field appended (protobuf takes fields in any order), built
+ * in the task's own scratch space on the client's loop. A ToClient marked
+ * resumed (a replay, or the answer to a request of an earlier connection)
+ * is delivered as a push although its seq is not 0.
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <rg/log.h>
 
@@ -28,6 +37,10 @@ struct shared_frame {
 	uint8_t bytes[];
 };
 
+/* The msg_no field appended to a copy: its tag and a varint. */
+#define MSG_NO_FIELD_MAX 11
+#define MSG_NO_TAG 0x10 /* field 2, varint (proto/client.proto) */
+
 /* One frame for some sessions of one loop, run on that loop. */
 struct delivery_task {
 	struct gw_loop *gl;
@@ -35,7 +48,9 @@ struct delivery_task {
 	uint64_t request_id;           /* the request answered; 0: a push */
 	bool kick;
 	size_t count;
-	net_session_id sessions[];
+	uint64_t *msg_nos;             /* NULL, or one per session          */
+	uint8_t *scratch;              /* msg_nos: frame + MSG_NO_FIELD_MAX  */
+	net_session_id sessions[];     /* then msg_nos, then scratch        */
 };
 
 /* One link change, run on one loop. */
@@ -74,11 +89,21 @@ struct gw_loop *gw_route_loop(struct gateway *gw, net_session_id session)
 static void run_delivery(struct net_loop *loop, void *arg)
 {
 	struct delivery_task *task = arg;
+	const struct shared_frame *frame = task->frame;
 
 	(void)loop;
-	for (size_t i = 0; i < task->count; i++)
-		gw_loop_deliver(task->gl, task->sessions[i], task->request_id, task->frame->bytes,
-				task->frame->len, task->kick);
+	if (task->msg_nos)
+		memcpy(task->scratch, frame->bytes, frame->len);
+	for (size_t i = 0; i < task->count; i++) {
+		size_t len = frame->len;
+
+		if (task->msg_nos && task->msg_nos[i] != 0) {
+			task->scratch[len++] = MSG_NO_TAG;
+			len += net_varint_encode(task->msg_nos[i], task->scratch + len);
+		}
+		gw_loop_deliver(task->gl, task->sessions[i], task->request_id,
+				task->msg_nos ? task->scratch : frame->bytes, len, task->kick);
+	}
 	frame_release(task->frame);
 	free(task);
 }
@@ -135,13 +160,16 @@ int gw_route_to_client(struct gateway *gw, const Ringgate__Internal__ToClient *t
 		RG_WARN("gamesrv sent a ToClient without message or sessions; dropped");
 		goto out_free;
 	}
-	if ((tc->request_id == 0 && tc->message->seq != 0) ||
-	    (tc->request_id != 0 && tc->n_sessions != 1)) {
+	if ((tc->request_id == 0 && tc->message->seq != 0 && !tc->resumed) ||
+	    (tc->request_id != 0 && (tc->n_sessions != 1 || tc->resumed)) ||
+	    (tc->n_msg_nos != 0 && tc->n_msg_nos != tc->n_sessions)) {
 		/* A reply names its one request (by request_id: the seq is
-		 * the client's and may be reused); a push names none. */
-		RG_WARN("gamesrv sent a ToClient with seq %u, request_id %llu and %zu sessions; "
-			"dropped", tc->message->seq, (unsigned long long)tc->request_id,
-			tc->n_sessions);
+		 * the client's and may be reused); a push names none, and
+		 * only a resumed one may carry a seq. */
+		RG_WARN("gamesrv sent a ToClient with seq %u, request_id %llu, %zu sessions, "
+			"%zu msg_nos%s; dropped", tc->message->seq,
+			(unsigned long long)tc->request_id, tc->n_sessions, tc->n_msg_nos,
+			tc->resumed ? ", resumed" : "");
 		goto out_free;
 	}
 	if (!tasks || !counts)
@@ -149,13 +177,23 @@ int gw_route_to_client(struct gateway *gw, const Ringgate__Internal__ToClient *t
 	if (count_by_loop(gw, tc->sessions, tc->n_sessions, counts) == 0)
 		goto out_free;
 	for (unsigned i = 0; i < gw->loop_count; i++) {
+		size_t numbered = 0;
+
 		if (!counts[i])
 			continue;
-		tasks[i] = malloc(sizeof(*tasks[i]) + counts[i] * sizeof(net_session_id));
+		if (tc->n_msg_nos)
+			numbered = counts[i] * sizeof(uint64_t) + MSG_NO_FIELD_MAX +
+				   ringgate__client__server_message__get_packed_size(tc->message);
+		tasks[i] = malloc(sizeof(*tasks[i]) + counts[i] * sizeof(net_session_id) +
+				  numbered);
 		if (!tasks[i])
 			goto out_oom;
 		*tasks[i] = (struct delivery_task){ .gl = &gw->loops[i],
 						    .request_id = tc->request_id };
+		if (numbered) {
+			tasks[i]->msg_nos = (uint64_t *)(tasks[i]->sessions + counts[i]);
+			tasks[i]->scratch = (uint8_t *)(tasks[i]->msg_nos + counts[i]);
+		}
 		task_count++;
 	}
 	frame = frame_pack(tc->message, task_count);
@@ -167,6 +205,8 @@ int gw_route_to_client(struct gateway *gw, const Ringgate__Internal__ToClient *t
 		if (gl) {
 			struct delivery_task *task = tasks[gl - gw->loops];
 
+			if (task->msg_nos)
+				task->msg_nos[task->count] = tc->msg_nos[i];
 			task->sessions[task->count++] = tc->sessions[i];
 		}
 	}

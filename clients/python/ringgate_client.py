@@ -18,6 +18,11 @@ nothing generated is kept in the repository.
             print(push.WhichOneof("body"))
         c.logout()
 
+    # After a dropped connection (ConnectionClosed without a kick, or
+    # OSError), within the grace period, through any gateway:
+        r = c.resume(port=7778)                   # ResumeReply; missed messages follow
+        # ServerError RESUME_EXPIRED (or BAD_REQUEST): log in again instead
+
     # Or let the client keep the world it sees (c.world, a World):
         c.wait_event(lambda e: e.kind == "entered" and e.name == "bob")
         print(c.world.players)                    # id -> Seen(name, zone, x, y)
@@ -31,6 +36,10 @@ The protocol in brief (docs/protocol.md sections 1-3):
   awaited: they are queued in arrival order and read with pushes() /
   wait_push(), or applied to c.world with wait_event(). A Kicked push is
   followed by the gateway closing the connection.
+- Session resume (docs/protocol.md section 10): every message of a login
+  session carries a msg_no; the client keeps the highest and the newest
+  resume token, and resume() sends them over a new connection, which gets
+  every message it missed, in order, once.
 - What you see of the world (docs/protocol.md "World updates"): the
   LoginReply's others, then WorldUpdate pushes - left, entered, moved,
   chat, applied in that order - or, from a gamesrv in broadcast mode,
@@ -243,8 +252,11 @@ class Client:
         if pb is None:
             raise RuntimeError("call load_bindings() or use_bindings() first")
         self.timeout = timeout
+        self.host, self.port = host, port
         self.sock = socket.create_connection((host, port), timeout=timeout)
         self.reader = FrameReader()
+        self.token = None             # the newest resume token (docs section 10)
+        self.last_msg_no = 0          # the highest msg_no received
         self.last_seq = 0
         self.replies = {}
         self.queued = collections.deque()
@@ -301,11 +313,24 @@ class Client:
         for body in self.reader.feed(data):
             msg = pb.ServerMessage()
             msg.ParseFromString(body)
+            self._note(msg)
             if msg.seq:
                 self.replies[msg.seq] = msg
             else:
                 self.queued.append(msg)
         return True
+
+    def _note(self, msg):
+        """Keep what a resume needs: the highest msg_no, the newest token."""
+        if msg.msg_no:
+            self.last_msg_no = msg.msg_no
+        kind = msg.WhichOneof("body")
+        if kind == "login" and msg.login.HasField("resume"):
+            self.token = msg.login.resume.token
+        elif kind == "token":
+            self.token = msg.token.token
+        elif kind == "resume":
+            self.token = msg.resume.resume.token
 
     def wait_reply(self, seq, timeout=None):
         """The ServerMessage answering request seq."""
@@ -399,4 +424,26 @@ class Client:
 
     def logout(self):
         """LogoutReply{} once the player is saved; the connection stays open."""
-        return self.request("logout", logout=pb.LogoutRequest())
+        reply = self.request("logout", logout=pb.LogoutRequest())
+        self.token = None  # the session is over: nothing to resume
+        return reply
+
+    def resume(self, host=None, port=None):
+        """Take the session back over a new connection (to host:port, by
+        default the gateway of this one) after this one dropped, within
+        the grace period (docs/protocol.md section 10). Returns the
+        ResumeReply{resume, replayed, pending}; the `replayed` messages it
+        missed follow and are read like any others (replies by seq: a
+        wait_reply() for a request in flight at the drop gets its answer
+        when it was replayed or is listed in pending; pushes queued, in
+        order). Raises ServerError: RESUME_EXPIRED or BAD_REQUEST mean log
+        in again with login()."""
+        if self.token is None:
+            raise RuntimeError("nothing to resume: no login session")
+        self.sock.close()
+        self.host, self.port = host or self.host, port or self.port
+        self.sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
+        self.reader = FrameReader()
+        self.closed = None
+        return self.request("resume", resume=pb.ResumeRequest(token=self.token,
+                                                               last_received=self.last_msg_no))

@@ -578,6 +578,8 @@ static int on_push(struct bot_session *bs, unsigned body_field, const uint8_t *b
 		}
 		return 0;
 	case RINGGATE__CLIENT__SERVER_MESSAGE__BODY_CHAT_LINE: c->pushes[PUSH_CHAT_LINE]++; return 0;
+	case RINGGATE__CLIENT__SERVER_MESSAGE__BODY_TOKEN:
+		return 0; /* a fresh resume token (every few minutes): bots never resume */
 	case RINGGATE__CLIENT__SERVER_MESSAGE__BODY_KICKED: {
 		Ringgate__Client__ServerMessage *m =
 			ringgate__client__server_message__unpack(NULL, frame_len, frame);

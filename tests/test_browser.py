@@ -129,13 +129,18 @@ def test(build_dir):
             # page resumes on a new one and gets what was said meanwhile,
             # once. Only when the server hands out resume tokens.
             if state(alice, "rg.token !== null"):
-                alice.execute_script("window.ringgate.dropConnection()")
+                alice.execute_script("window.ringgate.dropConnection(4000)")
+                rt.eventually(lambda: not state(alice, "rg.connected"), what="alice dropped")
                 bob.find_element(By.ID, "chat").send_keys("said during the gap")
                 bob.find_element(By.ID, "chat-send").click()
+                rt.eventually(lambda: any(l["text"] == "said during the gap"
+                                          for l in state(bob, "rg.chat")), what="bob's chat sent")
+                assert not state(alice, "rg.connected"), "alice came back too soon"
                 rt.eventually(lambda: state(alice, "rg.resumes") == 1 and
                               state(alice, "rg.loggedIn"), what="alice's page resumed")
                 rt.eventually(lambda: [l["text"] for l in state(alice, "rg.chat")].count(
                     "said during the gap") == 1, what="the gap's chat, once")
+                assert state(alice, "rg.replayed") >= 1, state(alice, "rg.replayed")
                 assert state(alice, "rg.relogins") == 0, state(alice, "rg.relogins")
                 rt.log("alice's page: " + alice.find_element(By.ID, "status").text)
             else:

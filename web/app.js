@@ -44,6 +44,7 @@
   let credentials = null;     // {name, password}: for a login after a failed resume
   let stayDown = false;       // a logout or a kick: do not resume
   let droppedAt = 0;          // when the connection to resume dropped (ms)
+  let holdMs = 0;             // tests: how long to stay away after a drop
   const pending = new Map();  // seq -> the request's body ({chat: {...}}, ...)
 
   function status(text) { $("status").textContent = text; }
@@ -254,15 +255,20 @@
              (resuming ? "; resuming" : ""));
       if (resuming) {
         if (!droppedAt || ev.code !== 4000) droppedAt = Date.now();
-        setTimeout(connect, 300);
+        setTimeout(connect, 300 + holdMs);
+        holdMs = 0;
         return;
       }
       $("login").classList.remove("hidden");
     };
   }
 
-  // For tests: drop the connection as a network would (no logout).
-  rg.dropConnection = () => { if (ws) ws.close(4001, "dropped"); };
+  // For tests: drop the connection as a network would (no logout), and
+  // stay away for awayMs before resuming.
+  rg.dropConnection = (awayMs) => {
+    holdMs = awayMs || 0;
+    if (ws) ws.close(4001, "dropped");
+  };
 
   // ---- drawing ------------------------------------------------------------------
 

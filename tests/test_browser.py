@@ -73,8 +73,8 @@ def test(build_dir):
 
     # Chromium starting takes both cores of a small machine for seconds:
     # links with the test's 1 s dead time would drop under it.
-    with rt.Cluster(build_dir, link_ms=(1000, 20000), extra_env={
-            "RINGGATE_GAMESRV_ARGS": "--log-level debug --interest broadcast"}) as c:
+    with rt.Cluster(build_dir, link_ms=(1000, 20000),
+                    args={"gamesrv": ["--interest", "broadcast"]}) as c:
         url = "http://127.0.0.1:%d/" % c.ws_port
         alice = browser()
         bob = None

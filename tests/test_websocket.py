@@ -255,8 +255,7 @@ def idle_kick(build_dir):
 
 
 def ws_and_tcp(build_dir):
-    with rt.Cluster(build_dir, extra_env={
-            "RINGGATE_GAMESRV_ARGS": "--log-level debug --interest broadcast"}) as c:
+    with rt.Cluster(build_dir, args={"gamesrv": ["--interest", "broadcast"]}) as c:
         web, tcp = c.ws_client("web"), c.client("tcp")
         a = expect(web.login("webby", "pw"), "login")
         b = expect(tcp.login("tcpy", "pw"), "login")
@@ -277,6 +276,52 @@ def ws_and_tcp(build_dir):
         assert gold == 25, gold
 
 
+def chat_lines(msg):
+    if body_of(msg) == "chat_line":
+        return [msg.chat_line.text]
+    if body_of(msg) == "update":
+        return [c.text for c in msg.update.chat]
+    return []
+
+
+def hear(client, count):
+    lines = []
+    while len(lines) < count:
+        lines += chat_lines(client.wait(lambda m: m.seq == 0, "chat (%d heard)" % len(lines)))
+    return lines
+
+
+def resume_across(build_dir):
+    """Session resume (docs/protocol.md section 10) across transports: a
+    WebSocket client dropped resumes over WebSocket, then, dropped again,
+    over TCP; a TCP client resumes over WebSocket. What was said in each
+    gap arrives once, in order."""
+    with rt.Cluster(build_dir, args={"gamesrv": ["--interest", "broadcast"]}) as c:
+        web, tcp, bob = c.ws_client("web"), c.client("tcp"), c.client("bob")
+        expect(web.login("webby", "pw"), "login")
+        expect(tcp.login("tcpy", "pw"), "login")
+        expect(bob.login("bob", "pw"), "login")
+        assert web.token and tcp.token, "no resume tokens"
+        steps = (("ws -> ws", lambda: web),
+                 ("ws -> tcp", lambda: ws.take_over(web, c.client("web-tcp"))),
+                 ("tcp -> ws", lambda: ws.take_over(tcp, c.ws_client("tcp-ws"))))
+        for step, (what, successor) in enumerate(steps):
+            old = web if step < 2 else tcp
+            expect(old.ping(), "pong")  # read all it was sent: last_msg_no is current
+            old.take_pushes()
+            old.drop()
+            said = ["%s gap %d" % (what, i) for i in range(5)]
+            for text in said:
+                expect(bob.chat(text), "chat")
+            client = successor()
+            reply = expect(client.resume(), "resume")
+            assert reply.replayed >= 1, (what, reply)
+            assert hear(client, 5) == said, what
+            expect(bob.chat(what + " after"), "chat")
+            assert hear(client, 1) == [what + " after"], what
+            web = client if step < 2 else web
+
+
 rt.main(cases={f.__name__: f for f in (handshake_good, bad_handshakes, oversize_headers,
                                        slowloris, frames, ping_close, ping_flood, idle_kick,
-                                       ws_and_tcp)})
+                                       ws_and_tcp, resume_across)})

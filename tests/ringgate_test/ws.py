@@ -148,18 +148,56 @@ class WsGameClient(GameClient):
 
     def __init__(self, port, name="ws-client", source=None):
         protos.load_protos()
+        sock, rest = self._upgrade(port, source)
+        Framed.__init__(self, sock, protos.parser(protos.client_pb2.ServerMessage), name)
+        self.reader = Reader()
+        self.port = port
+        self.peer = "%s:%d" % sock.getsockname()
+        self.seq = 0
+        self.token = None
+        self.last_msg_no = 0
+        self.msg_nos = []
+        if rest:
+            self._file(rest)
+
+    @staticmethod
+    def _upgrade(port, source):
+        """A connection to port, upgraded: (socket, bytes after the 101)."""
         sock = dial(port, source, timeout=10)
         status, headers, _, rest = handshake(sock, key=new_key())
         assert status == 101, "handshake answered %d %s" % (status, headers)
-        Framed.__init__(self, sock, protos.parser(protos.client_pb2.ServerMessage), name)
+        return sock, rest
+
+    def resume(self, port=None, source=None, token=None, last=None, timeout=WAIT):
+        """GameClient.resume over a new WebSocket (port: a gateway's
+        WebSocket port, default this client's)."""
+        if self.sock.fileno() >= 0:
+            self.drop()
+        self.sock, rest = self._upgrade(port or self.port, source)
+        self.port = port or self.port
+        self.peer = "%s:%d" % self.sock.getsockname()
         self.reader = Reader()
-        self.peer = "%s:%d" % sock.getsockname()
-        self.seq = 0
+        with self.cond:
+            self.closed = False
         if rest:
             self._file(rest)
+        return self.request(resume=protos.client_pb2.ResumeRequest(
+            token=self.token if token is None else token,
+            last_received=self.last_msg_no if last is None else last), timeout=timeout)
 
     def send_body(self, body):
         self.send_raw(frame(BINARY, body))
 
     def send_frame(self, opcode, payload=b"", **kw):
         self.send_raw(frame(opcode, payload, **kw))
+
+
+def take_over(old, new_client):
+    """new_client (a GameClient or WsGameClient, just connected) continues
+    the login session of old (dropped): its token, last msg_no and seqs.
+    Then new_client.resume() resumes it over new_client's transport."""
+    new_client.token = old.token
+    new_client.last_msg_no = old.last_msg_no
+    new_client.msg_nos = list(old.msg_nos)
+    new_client.seq = old.seq
+    return new_client

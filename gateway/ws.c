@@ -20,9 +20,10 @@
  * handed to on_recv, its send callback queues on the libnet session.
  *
  * Deadlines (one timer per connection): the request head must be whole
- * within --ws-handshake-timeout-ms of the connect (else 408), and a message
- * begun must be whole within --frame-timeout-ms (else close 1008), like a
- * TCP client's partial frame. Everything else - rates, idle kicks, the
+ * within --ws-handshake-timeout-ms of the connect (else 408); and while a
+ * frame or a fragmented message is incomplete, some frame must complete
+ * every --frame-timeout-ms (else close 1008), like a TCP client's partial
+ * frame. Everything else - rates, idle kicks, the
  * limits per address, max-clients - is the TCP listener's, shared through
  * gw_clients_limits and client_side.c.
  */
@@ -274,6 +275,7 @@ static void ws_flush(struct ws_conn *ws)
 static long ws_feed(struct ws_conn *ws, const uint8_t *data, size_t len)
 {
 	uint32_t frame_timeout = (uint32_t)ws->gw->cfg.frame_timeout_ms;
+	uint64_t framed = ws->framed;
 	int rc;
 
 	rg_ws_feed_set(&ws->in, data, len);
@@ -292,7 +294,9 @@ static long ws_feed(struct ws_conn *ws, const uint8_t *data, size_t len)
 	if (ws->closing)
 		return (long)len;
 	if (ws->in.total != ws->framed || ws->fragmented) {
-		if (frame_timeout && !net_timer_active(ws->deadline))
+		/* The deadline runs from the last frame completed, so a client
+		 * streaming big messages whose reads end mid-frame is not cut. */
+		if (frame_timeout && (!net_timer_active(ws->deadline) || ws->framed != framed))
 			net_timer_start(ws->deadline, frame_timeout, 0);
 	} else {
 		net_timer_stop(ws->deadline);

@@ -140,6 +140,18 @@ def slowloris(build_dir):
         assert client.reader.close_code == 1008, client.reader.control
         rt.eventually(lambda: "a message not completed within" in c.log_text("gateway"),
                       what="the slow message logged")
+        # A message whose fragments keep coming is not cut, however long it
+        # takes in all (6 fragments 400 ms apart, over a 800 ms deadline).
+        client = c.ws_client("steady")
+        body = rt.client_pb2.ClientMessage(
+            seq=1, ping=rt.client_pb2.PingRequest(client_time=1)).SerializeToString()
+        parts = [body[i:i + 1] for i in range(len(body))] + [b""] * 6
+        parts = [p for p in parts[:5]] + [b"".join(parts[5:])]
+        for i, part in enumerate(parts):
+            client.send_frame(ws.BINARY if i == 0 else ws.CONT, part, fin=i == len(parts) - 1)
+            time.sleep(0.4)
+        reply = client.wait_reply(1, timeout=5)
+        assert body_of(reply) in ("pong", "error"), reply  # answered, not closed
         # A fragmented message left open does not escape it either.
         client = c.ws_client("slow2")
         client.send_frame(ws.BINARY, b"abc", fin=False)

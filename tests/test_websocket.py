@@ -145,8 +145,7 @@ def slowloris(build_dir):
         client = c.ws_client("steady")
         body = rt.client_pb2.ClientMessage(
             seq=1, ping=rt.client_pb2.PingRequest(client_time=1)).SerializeToString()
-        parts = [body[i:i + 1] for i in range(len(body))] + [b""] * 6
-        parts = [p for p in parts[:5]] + [b"".join(parts[5:])]
+        parts = [body[i:i + 1] for i in range(5)] + [body[5:]]
         for i, part in enumerate(parts):
             client.send_frame(ws.BINARY if i == 0 else ws.CONT, part, fin=i == len(parts) - 1)
             time.sleep(0.4)

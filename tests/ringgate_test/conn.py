@@ -255,8 +255,9 @@ class GameClient(Framed):
 
     def __init__(self, port, name="client", source=None, rcvbuf=None):
         protos.load_protos()
-        sock = dial(port, source, rcvbuf, timeout=10)
+        sock = self._connect(port, source, rcvbuf)
         super().__init__(sock, protos.parser(protos.client_pb2.ServerMessage), name)
+        self.reader = self._new_reader()
         self.port = port
         self.peer = "%s:%d" % sock.getsockname()
         self.seq = 0
@@ -277,6 +278,15 @@ class GameClient(Framed):
         elif body == "resume":
             self.token = msg.resume.resume.token
 
+    # The transport (ws.WsGameClient overrides both): a connected socket
+    # ready for messages, and the parser of what arrives on it.
+    def _connect(self, port, source=None, rcvbuf=None):
+        return dial(port, source, rcvbuf, timeout=10)
+
+    @staticmethod
+    def _new_reader():
+        return rc.FrameReader(max_body=None)
+
     def drop(self, abort=True):
         """Lose the connection as a network would: a reset (abort) or a
         plain close. What was not read yet is lost with it."""
@@ -293,10 +303,10 @@ class GameClient(Framed):
         there."""
         if self.sock.fileno() >= 0:
             self.drop()
-        self.sock = dial(port or self.port, source, timeout=10)
+        self.reader = self._new_reader()
+        self.sock = self._connect(port or self.port, source)
         self.port = port or self.port
         self.peer = "%s:%d" % self.sock.getsockname()
-        self.reader = rc.FrameReader(max_body=None)
         with self.cond:
             self.closed = False
         return self.request(resume=protos.client_pb2.ResumeRequest(

@@ -17,7 +17,7 @@ import struct
 
 from . import protos
 from .base import WAIT
-from .conn import GameClient, Framed, dial
+from .conn import GameClient, dial
 
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 CONT, TEXT, BINARY, CLOSE, PING, PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
@@ -143,47 +143,29 @@ class Reader:
 
 class WsGameClient(GameClient):
     """GameClient over the gateway's WebSocket port: the same verbs
-    (login, move, chat, ...), each ClientMessage one masked binary
+    (login, move, chat, resume, ...), each ClientMessage one masked binary
     message. send_frame() sends raw frames for protocol tests."""
 
     def __init__(self, port, name="ws-client", source=None):
-        protos.load_protos()
-        sock, rest = self._upgrade(port, source)
-        Framed.__init__(self, sock, protos.parser(protos.client_pb2.ServerMessage), name)
-        self.reader = Reader()
-        self.port = port
-        self.peer = "%s:%d" % sock.getsockname()
-        self.seq = 0
-        self.token = None
-        self.last_msg_no = 0
-        self.msg_nos = []
-        if rest:
-            self._file(rest)
+        super().__init__(port, name, source)
 
-    @staticmethod
-    def _upgrade(port, source):
-        """A connection to port, upgraded: (socket, bytes after the 101)."""
-        sock = dial(port, source, timeout=10)
+    def _connect(self, port, source=None, rcvbuf=None):
+        """A connection to port, upgraded; bytes that came with the 101
+        are filed as the first received."""
+        sock = dial(port, source, rcvbuf, timeout=10)
         status, headers, _, rest = handshake(sock, key=new_key())
         assert status == 101, "handshake answered %d %s" % (status, headers)
-        return sock, rest
+        self._early = rest
+        return sock
 
-    def resume(self, port=None, source=None, token=None, last=None, timeout=WAIT):
-        """GameClient.resume over a new WebSocket (port: a gateway's
-        WebSocket port, default this client's)."""
-        if self.sock.fileno() >= 0:
-            self.drop()
-        self.sock, rest = self._upgrade(port or self.port, source)
-        self.port = port or self.port
-        self.peer = "%s:%d" % self.sock.getsockname()
-        self.reader = Reader()
-        with self.cond:
-            self.closed = False
-        if rest:
-            self._file(rest)
-        return self.request(resume=protos.client_pb2.ResumeRequest(
-            token=self.token if token is None else token,
-            last_received=self.last_msg_no if last is None else last), timeout=timeout)
+    @staticmethod
+    def _new_reader():
+        return Reader()
+
+    def _recv(self):
+        """The bytes that came with the 101 first, then the socket's."""
+        early, self._early = self._early, b""
+        return early or super()._recv()
 
     def send_body(self, body):
         self.send_raw(frame(BINARY, body))

@@ -45,6 +45,8 @@ struct net_session {
 	unsigned refs;
 	size_t max_frame;     /* net_session_set_max_frame; <= the service's   */
 	const struct net_frame_sealer *sealer; /* net_session_set_sealer        */
+	uint8_t *unread;      /* on_recv services: bytes not yet consumed      */
+	size_t unread_len;
 	char peer[32];
 };
 
@@ -431,6 +433,21 @@ int net_session_send_buf(struct net_session *s, struct net_buf *b)
 	return net_session_send_frame(s, b->body, b->len);
 }
 
+int net_session_send_buf_suffixed(struct net_session *s, struct net_buf *b, const void *suffix,
+				  size_t suffix_len)
+{
+	uint8_t *joined = malloc(b->len + suffix_len + 1);
+	int err;
+
+	if (!joined)
+		abort();
+	memcpy(joined, b->body, b->len);
+	memcpy(joined + b->len, suffix, suffix_len);
+	err = net_session_send_frame(s, joined, b->len + suffix_len);
+	free(joined);
+	return err;
+}
+
 void net_session_set_sealer(struct net_session *s, const struct net_frame_sealer *sealer)
 {
 	s->sealer = sealer;
@@ -557,6 +574,7 @@ void fake_net_settle(void)
 		struct net_session *s = w.sessions.at[i];
 
 		if (!s->connected && s->refs == 0) {
+			free(s->unread);
 			free(s->user);
 			free(s);
 		} else {
@@ -720,6 +738,52 @@ int fake_net_frame(net_session_id id, const uint8_t *body, size_t len)
 		net_session_disconnect(s, NET_REASON_APP_ERROR);
 	fake_net_settle();
 	return rc;
+}
+
+int fake_net_recv(net_session_id id, const uint8_t *data, size_t len)
+{
+	struct net_session *s = fake_net_find(id);
+	size_t cap = s ? s->svc->cfg.recv_buffer_max : 0;
+	uint8_t *buf;
+	long rc;
+
+	if (!s || !net_session_connected(s) || s->disconnecting)
+		return -ENOTCONN;
+	if (cap == 0)
+		cap = s->svc->cfg.max_frame + 16;
+	if (s->unread_len + len > cap) {
+		net_session_disconnect(s, NET_REASON_RECV_OVERFLOW);
+		fake_net_settle();
+		return -ENOBUFS;
+	}
+	/* Exactly the unread bytes: a read past them is an ASan report. */
+	buf = malloc(s->unread_len + len ? s->unread_len + len : 1);
+	if (!buf)
+		abort();
+	if (s->unread_len)
+		memcpy(buf, s->unread, s->unread_len);
+	memcpy(buf + s->unread_len, data, len);
+	len += s->unread_len;
+	free(s->unread);
+	s->unread = NULL;
+	s->unread_len = 0;
+	rc = s->svc->cfg.ops->on_recv(s, buf, len);
+	if (rc < 0 || (size_t)rc > len) {
+		if (rc >= 0) {
+			fprintf(stderr, "fake_net: on_recv consumed %ld of %zu bytes\n", rc, len);
+			abort();
+		}
+		net_session_disconnect(s, NET_REASON_APP_ERROR);
+		free(buf);
+	} else if ((size_t)rc < len) {
+		memmove(buf, buf + rc, len - (size_t)rc);
+		s->unread = buf;
+		s->unread_len = len - (size_t)rc;
+	} else {
+		free(buf);
+	}
+	fake_net_settle();
+	return rc < 0 ? (int)rc : 0;
 }
 
 void fake_net_close(net_session_id id)

@@ -71,6 +71,14 @@ struct net_session *fake_net_find(net_session_id id);
  */
 int fake_net_frame(net_session_id id, const uint8_t *body, size_t len);
 
+/*
+ * Deliver raw bytes to a live session of an on_recv service: they join the
+ * bytes it left unconsumed, and on_recv sees them all, as libnet does
+ * (past the service's recv_buffer_max: NET_REASON_RECV_OVERFLOW; a negative
+ * return: NET_REASON_APP_ERROR), then settle. Returns 0 or a negative code.
+ */
+int fake_net_recv(net_session_id id, const uint8_t *data, size_t len);
+
 /* The peer closes the session (NET_REASON_PEER_CLOSED), then settle. */
 void fake_net_close(net_session_id id);
 

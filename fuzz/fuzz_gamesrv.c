@@ -270,6 +270,8 @@ static void setup(struct harness *h)
 		.zone = { .id = 1, .min_x = -1000, .min_y = -1000, .max_x = 1000, .max_y = 1000 },
 		.interest = { .enabled = true, .radius = 100, .hysteresis = 10,
 			      .budget_bytes = 8192 },
+		.resume = { .grace_ms = 20000, .session_bytes = 256u << 10,
+			    .total_bytes = 64u << 20, .token_ttl_ms = 600000 },
 	};
 	struct gate_service_config gate_cfg = {
 		.host = "127.0.0.1", .max_gateways = 64, .pending_max = 16, .pending_per_addr = 4,
@@ -288,6 +290,7 @@ static void setup(struct harness *h)
 	FUZZ_CHECK(net_runtime_create(NULL, &h->rt) == 0);
 	FUZZ_CHECK(gs_metrics_create(h->rt, &h->metrics) == 0);
 	game_cfg.metrics = h->metrics;
+	game_cfg.link_key = h->key;
 	FUZZ_CHECK(game_init(&h->game, &game_cfg, h->rt, &h->queue) == 0);
 	FUZZ_CHECK(gate_service_start(&h->gates, h->rt, &h->queue, &gate_cfg) == 0);
 	FUZZ_CHECK(db_service_start(&h->db, h->rt, &h->queue, &db_cfg) == 0);

@@ -260,6 +260,81 @@ def seal_corpus():
     }
 
 
+# ---- http: the bytes of a request head (gateway/http.c) ------------------
+
+def ws_key():
+    return "dGhlIHNhbXBsZSBub25jZQ=="
+
+
+def head(*lines):
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+UPGRADE = head("GET /ws HTTP/1.1", "Host: x", "Upgrade: websocket", "Connection: keep-alive, Upgrade",
+               "Sec-WebSocket-Key: " + ws_key(), "Sec-WebSocket-Version: 13")
+
+
+def http_corpus():
+    return {
+        "upgrade": UPGRADE,
+        "page": head("GET / HTTP/1.1", "Host: x"),
+        "page_query": head("GET /app.js?v=1 HTTP/1.0"),
+        "bad_version": UPGRADE.replace(b"Version: 13", b"Version: 8"),
+        "no_upgrade": head("GET /ws HTTP/1.1", "Sec-WebSocket-Key: " + ws_key(),
+                           "Sec-WebSocket-Version: 13"),
+        "short_key": UPGRADE.replace(ws_key().encode(), b"c2hvcnQ="),
+        "two_keys": UPGRADE.replace(b"\r\n\r\n", b"\r\nSec-WebSocket-Key: x\r\n\r\n"),
+        "post": head("POST /ws HTTP/1.1"),
+        "http2": head("GET / HTTP/2.0"),
+        "bare_lf": b"GET / HTTP/1.1\nHost: x\n\n",
+        "folded": head("GET / HTTP/1.1", " folded", "Host: x"),
+        "long_target": head("GET /" + "a" * 300 + " HTTP/1.1"),
+        "partial": b"GET / HTTP/1.1\r\nHost",
+        "many_headers": head("GET / HTTP/1.1", *["X-%d: y" % n for n in range(70)]),
+        "ctl_in_value": head("GET / HTTP/1.1", "X: a\x01b"),
+    }
+
+
+# ---- ws: ops 0 bytes, 1 new connection (bytes[0] odd: no upgrade first),
+# 2 time, 3 peer closes (fuzz_ws.c) ---------------------------------------------
+
+def ws_frame(opcode, payload=b"", fin=True, mask=True):
+    b0 = (0x80 if fin else 0) | opcode
+    n = len(payload)
+    if n < 126:
+        hdr = bytes([b0, (0x80 if mask else 0) | n])
+    else:
+        hdr = bytes([b0, (0x80 if mask else 0) | 126]) + struct.pack(">H", n)
+    if not mask:
+        return hdr + payload
+    key = b"\x11\x22\x33\x44"
+    return hdr + key + bytes(b ^ key[j % 4] for j, b in enumerate(payload))
+
+
+def ws_corpus():
+    login = LOGIN.SerializeToString()
+    return {
+        "login": rec(0, ws_frame(2, login)),
+        "all_requests": b"".join(rec(0, ws_frame(2, m.SerializeToString()))
+                                 for m in (LOGIN, MOVE, CHAT, EARN, PING, LOGOUT)),
+        "fragmented_ping_between": rec(0, ws_frame(2, login[:3], fin=False) + ws_frame(9, b"hi")
+                                       + ws_frame(0, login[3:])),
+        "split_bytes": rec(0, ws_frame(2, login)[:5]) + rec(0, ws_frame(2, login)[5:]),
+        "unmasked": rec(0, ws_frame(2, login, mask=False)),
+        "text": rec(0, ws_frame(1, b"hello")),
+        "oversize": rec(0, ws_frame(2, b"\0" * 1100)),
+        "big_ping": rec(0, ws_frame(9, b"p" * 126)),
+        "close": rec(0, ws_frame(8, struct.pack(">H", 1000))),
+        "garbage_message": rec(0, ws_frame(2, b"\xff\xff\xff")),
+        "slow_message": rec(0, ws_frame(2, login)[:6]) + rec(2, b"\xff"),
+        "no_upgrade_page": rec(1, b"\x01") + rec(0, head("GET / HTTP/1.1")),
+        "slow_head": rec(1, b"\x01") + rec(0, b"GET / HT") + rec(2, b"\xff"),
+        "bad_head": rec(1, b"\x01") + rec(0, b"\x16\x03\x01\r\n\r\n"),
+        "idle": rec(2, b"\xff") * 12,
+        "peer_closes": rec(0, ws_frame(2, login)) + rec(3) + rec(0, ws_frame(2, login)),
+    }
+
+
 def write(out_dir, target, inputs):
     d = os.path.join(out_dir, target)
     os.makedirs(d, exist_ok=True)
@@ -274,6 +349,8 @@ def main():
     write(out_dir, "frame", frame_corpus())
     write(out_dir, "seal", seal_corpus())
     write(out_dir, "gateway", gateway_corpus())
+    write(out_dir, "http", http_corpus())
+    write(out_dir, "ws", ws_corpus())
     write(out_dir, "gamesrv", gamesrv_corpus())
     write(out_dir, "dbproxy", dbproxy_corpus())
 

@@ -2,7 +2,7 @@
 # fuzz/run.sh: build ringgate's libFuzzer targets with clang in a build tree
 # of their own, then fuzz each for a while, and say how far each got.
 #
-#   fuzz/run.sh [--build-only] [TARGET...]     TARGET: frame seal gateway gamesrv dbproxy
+#   fuzz/run.sh [--build-only] [TARGET...]     TARGET: frame seal gateway http ws gamesrv dbproxy
 #
 # Environment:
 #   FUZZ_BUILD_DIR  the clang build tree (default: build-fuzz)
@@ -21,7 +21,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=${FUZZ_BUILD_DIR:-$ROOT/build-fuzz}
 TIME=${FUZZ_TIME:-60}
-ALL=(frame seal gateway gamesrv dbproxy)
+ALL=(frame seal gateway http ws gamesrv dbproxy)
 build_only=0
 if [[ ${1:-} == --build-only ]]; then
 	build_only=1

@@ -29,6 +29,7 @@
 #include "gate_link.h"
 #include "interest.h"
 #include "metrics.h"
+#include "stream.h"
 #include "world.h"
 
 /* Chat bytes one WorldUpdate carries at most (at least one line); with the
@@ -98,7 +99,7 @@ size_t bundle_login_view(struct bundle *b, struct player *p,
 void bundle_fill_state(Ringgate__Client__PlayerState *st, const struct player *p);
 
 /* The tick's output: one WorldUpdate to every online client whose view
- * changed. */
-void bundle_tick(struct bundle *b, struct world *w, struct gate_out *out);
+ * changed, as a message of its player's session (stream_send). */
+void bundle_tick(struct bundle *b, struct world *w, struct streams *out);
 
 #endif /* GAMESRV_BUNDLE_H */

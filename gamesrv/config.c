@@ -61,6 +61,15 @@ static const struct rg_option gs_options[] = {
 	RG_ROW_INT("queue-max-bytes", queue_max_bytes, 64L << 20, 2 * (long)DECODE_LIMIT,
 		(long)1 << 40,
 		"bytes of requests queued for the game thread (more: SERVICE_UNAVAILABLE)"),
+	RG_ROW_INT("resume-grace-ms", resume_grace_ms, 20000, 0, 3600000,
+		"after a client's connection drops, keep its player in the world this "
+		"long for a resume (0: resume off)"),
+	RG_ROW_INT("resume-buffer-bytes", resume_buffer_bytes, 256L << 10, 1024, 1L << 30,
+		"messages kept per session for a resume (the oldest go first)"),
+	RG_ROW_INT("resume-buffer-total-bytes", resume_buffer_total_bytes, 64L << 20, 1024,
+		1L << 40, "messages kept for resumes in all (the oldest go first)"),
+	RG_ROW_INT("resume-token-ttl-ms", resume_token_ttl_ms, 600000, 1000, 86400000,
+		"a resume token's life (a fresh one is sent at half of it)"),
 	RG_COMMON_OPTIONS(struct gs_config, common, 2, 7781),
 	{ 0 },
 };

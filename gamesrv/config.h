@@ -39,6 +39,10 @@ struct gs_config {
 	long max_gateways;        /* gateway links accepted (0: any)           */
 	long queue_max;           /* client requests queued for the game       */
 	long queue_max_bytes;     /* ... and their bytes                       */
+	long resume_grace_ms;     /* a dropped player waits this long (0: off) */
+	long resume_buffer_bytes; /* messages kept per session for a resume    */
+	long resume_buffer_total_bytes; /* ... and for all sessions            */
+	long resume_token_ttl_ms; /* a resume token's life                     */
 	struct rg_common_config common; /* loops, engine, log, admin, secret   */
 	/* Derived by gs_config_load from zones. */
 	struct zone_bounds more_zones[RULES_ZONES_MAX];

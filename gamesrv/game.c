@@ -58,9 +58,10 @@ static void start_drain(struct game *g)
 	while (c) {
 		struct client *next = c->next;
 
-		(void)gate_out_kick(&g->out, c->key.link, c->key.session,
-				    RINGGATE__CLIENT__ERROR_CODE__SHUTTING_DOWN,
-				    "the game server is stopping");
+		if (!c->player || !c->player->stream.detached)
+			(void)gate_out_kick(&g->out, c->key.link, c->key.session,
+					    RINGGATE__CLIENT__ERROR_CODE__SHUTTING_DOWN,
+					    "the game server is stopping");
 		play_client_gone(g, c);
 		c = next;
 	}
@@ -123,6 +124,10 @@ static void *game_main(void *arg)
 					     rg_now_ns() - tick_start_ns);
 			rg_gauge_set(g->cfg.metrics->players_online,
 				     (int64_t)g->world.online_count);
+			rg_gauge_set(g->cfg.metrics->players_detached,
+				     (int64_t)g->streams.detached_count);
+			rg_gauge_set(g->cfg.metrics->resume_kept_bytes,
+				     (int64_t)g->streams.total_bytes);
 			next_tick += g->cfg.tick_ms;
 			if (next_tick <= now) /* late: skip, do not burst */
 				next_tick = now + g->cfg.tick_ms;
@@ -177,7 +182,10 @@ int game_init(struct game *g, const struct game_config *cfg, struct net_runtime 
 	if (rc < 0)
 		return rc;
 	rc = db_link_init(&g->db, rt, cfg->dbproxy_count);
+	if (rc == 0)
+		rc = streams_init(&g->streams, &cfg->resume, cfg->link_key, &g->out);
 	if (rc < 0) {
+		db_link_fini(&g->db);
 		bundle_fini(&g->views);
 		world_fini(&g->world);
 		return rc;
@@ -187,6 +195,7 @@ int game_init(struct game *g, const struct game_config *cfg, struct net_runtime 
 		g->cfg.metrics = &no_metrics;
 	g->db.metrics = g->cfg.metrics;
 	g->views.metrics = g->cfg.metrics;
+	g->streams.metrics = g->cfg.metrics;
 	return 0;
 }
 
@@ -224,8 +233,10 @@ void game_fini(struct game *g)
 	play_fini(g);
 	db_link_fini(&g->db);
 	world_fini(&g->world);
+	streams_fini(&g->streams); /* after the players that referred to it */
 	bundle_fini(&g->views); /* all zero when interest is off: a no-op */
 	gate_out_fini(&g->out);
 	free(g->targets);
 	free(g->target_sessions);
+	free(g->target_msg_nos);
 }

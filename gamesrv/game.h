@@ -28,6 +28,7 @@
 #include "metrics.h"
 #include "queue.h"
 #include "rules.h"
+#include "stream.h"
 #include "world.h"
 
 struct game_config {
@@ -39,6 +40,9 @@ struct game_config {
 	const struct zone_bounds *more_zones; /* and these (copied)            */
 	size_t more_zone_count;
 	struct interest_config interest; /* who sees whom; off: broadcast   */
+	struct stream_config resume;     /* grace_ms 0: no resume            */
+	const struct rg_link_key *link_key; /* resume tokens' key (may be NULL:
+					       a random one)                 */
 	struct gs_metrics *metrics;/* updated by the game thread; NULL: none  */
 	unsigned dbproxy_count;    /* dbproxy links (db_link.h); 0 = 1        */
 };
@@ -47,6 +51,7 @@ struct game_config {
 struct game_target {
 	net_session_id link;
 	uint64_t session;
+	uint64_t msg_no;           /* its number of the push (0: resume off) */
 };
 
 struct save_call;
@@ -58,6 +63,7 @@ struct game {
 	struct db_link db;
 	struct gate_out out;
 	struct bundle views;       /* cfg.interest.enabled: the views        */
+	struct streams streams;    /* players' sessions, kept for resumes    */
 	pthread_t thread;
 	bool thread_started;
 	bool draining;
@@ -71,6 +77,7 @@ struct game {
 	uint64_t autosave_last_ms;        /* play.c: the last autosave step */
 	struct game_target *targets;   /* scratch for broadcasts          */
 	uint64_t *target_sessions;
+	uint64_t *target_msg_nos;
 	size_t targets_cap;
 };
 

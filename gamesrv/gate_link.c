@@ -193,10 +193,11 @@ void gate_service_fini(struct gate_service *g)
 
 /* ---- game side ------------------------------------------------------------ */
 
-/* One ToClient frame; request_id as gate_out_reply's, or 0. */
+/* One ToClient frame; request_id as gate_out_reply's, or 0; msg_nos NULL
+ * or one per session; resumed as gate_out_resumed's. */
 static int send_to_client(struct gate_out *o, net_session_id link, const uint64_t *sessions,
-			  size_t count, uint64_t request_id,
-			  const Ringgate__Client__ServerMessage *msg)
+			  const uint64_t *msg_nos, size_t count, uint64_t request_id,
+			  bool resumed, const Ringgate__Client__ServerMessage *msg)
 {
 	Ringgate__Internal__GameToGate out = RINGGATE__INTERNAL__GAME_TO_GATE__INIT;
 	Ringgate__Internal__ToClient to = RINGGATE__INTERNAL__TO_CLIENT__INIT;
@@ -204,8 +205,13 @@ static int send_to_client(struct gate_out *o, net_session_id link, const uint64_
 	if (count == 0)
 		return 0;
 	to.request_id = request_id;
+	to.resumed = resumed;
 	to.n_sessions = count;
 	to.sessions = (uint64_t *)sessions; /* protobuf-c's packer only reads */
+	if (msg_nos) {
+		to.n_msg_nos = count;
+		to.msg_nos = (uint64_t *)msg_nos;
+	}
 	to.message = (Ringgate__Client__ServerMessage *)msg;
 	out.body_case = RINGGATE__INTERNAL__GAME_TO_GATE__BODY_TO_CLIENT;
 	out.to_client = &to;
@@ -213,15 +219,22 @@ static int send_to_client(struct gate_out *o, net_session_id link, const uint64_
 }
 
 int gate_out_send(struct gate_out *o, net_session_id link, const uint64_t *sessions,
-		  size_t count, const Ringgate__Client__ServerMessage *msg)
+		  const uint64_t *msg_nos, size_t count,
+		  const Ringgate__Client__ServerMessage *msg)
 {
-	return send_to_client(o, link, sessions, count, 0, msg);
+	return send_to_client(o, link, sessions, msg_nos, count, 0, false, msg);
 }
 
 int gate_out_reply(struct gate_out *o, net_session_id link, uint64_t session,
 		   uint64_t request_id, const Ringgate__Client__ServerMessage *msg)
 {
-	return send_to_client(o, link, &session, 1, request_id, msg);
+	return send_to_client(o, link, &session, NULL, 1, request_id, false, msg);
+}
+
+int gate_out_resumed(struct gate_out *o, net_session_id link, uint64_t session,
+		     const Ringgate__Client__ServerMessage *msg)
+{
+	return send_to_client(o, link, &session, NULL, 1, 0, true, msg);
 }
 
 int gate_out_kick(struct gate_out *o, net_session_id link, uint64_t session,

@@ -18,6 +18,7 @@
 #ifndef GAMESRV_GATE_LINK_H
 #define GAMESRV_GATE_LINK_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -73,15 +74,24 @@ struct gate_out {
 };
 
 /* Send msg, a push, to the given client sessions of one gateway link (one
- * frame). Returns 0 or a negative errno; a link that has gone drops it.
- * Game thread. */
+ * frame); msg_nos: NULL, or each session's ServerMessage.msg_no (the
+ * gateway writes it into that client's copy). Returns 0 or a negative
+ * errno; a link that has gone drops it. Game thread. */
 int gate_out_send(struct gate_out *o, net_session_id link, const uint64_t *sessions,
-		  size_t count, const Ringgate__Client__ServerMessage *msg);
+		  const uint64_t *msg_nos, size_t count,
+		  const Ringgate__Client__ServerMessage *msg);
 
 /* Send msg to one client session as the reply to the gateway's request
  * request_id (ClientRequest.request_id; 0 makes it a push). As above. */
 int gate_out_reply(struct gate_out *o, net_session_id link, uint64_t session,
 		   uint64_t request_id, const Ringgate__Client__ServerMessage *msg);
+
+/* Send msg to one client session as a message of its player's session
+ * that answers no request of that gateway session (ToClient.resumed: a
+ * replay after a resume, or the answer to a request of an earlier
+ * connection); its seq may be non-zero. As above. */
+int gate_out_resumed(struct gate_out *o, net_session_id link, uint64_t session,
+		     const Ringgate__Client__ServerMessage *msg);
 
 /* Tell a gateway to send Kicked(code, text) to a client and close it. Game thread. */
 int gate_out_kick(struct gate_out *o, net_session_id link, uint64_t session,

@@ -94,6 +94,11 @@ int main(int argc, char **argv)
 			      .radius = (float)o.view_radius,
 			      .hysteresis = (float)o.view_hysteresis,
 			      .budget_bytes = (uint32_t)o.client_budget_bytes },
+		.resume = { .grace_ms = (uint32_t)o.resume_grace_ms,
+			    .session_bytes = (size_t)o.resume_buffer_bytes,
+			    .total_bytes = (size_t)o.resume_buffer_total_bytes,
+			    .token_ttl_ms = (uint32_t)o.resume_token_ttl_ms },
+		.link_key = &link_key,
 		.metrics = metrics,
 		.dbproxy_count = o.dbproxy_count,
 	};

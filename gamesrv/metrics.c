@@ -47,6 +47,21 @@ int gs_metrics_create(struct net_runtime *rt, struct gs_metrics **out)
 	m->requests_expired = rg_metrics_counter(
 		r, "ringgate_gamesrv_requests_expired_total", NULL,
 		"Client requests dropped unapplied: their deadline passed before they were handled");
+	m->players_detached = rg_metrics_gauge(
+		r, "ringgate_gamesrv_players_detached", NULL,
+		"Players whose connection went, kept in the world for a resume");
+	m->resumes = rg_metrics_counter(r, "ringgate_gamesrv_resumes_total", NULL,
+					"Sessions resumed on a new connection");
+	m->resumes_refused = rg_metrics_counter(
+		r, "ringgate_gamesrv_resumes_refused_total", NULL,
+		"Resumes answered RESUME_EXPIRED or BAD_REQUEST");
+	m->resume_replayed = rg_metrics_counter(r, "ringgate_gamesrv_resume_replayed_total", NULL,
+						"Messages replayed by resumes");
+	m->resume_kept_bytes = rg_metrics_gauge(r, "ringgate_gamesrv_resume_kept_bytes", NULL,
+						"Bytes of messages kept for resumes, all sessions");
+	m->resume_evicted = rg_metrics_counter(
+		r, "ringgate_gamesrv_resume_evicted_total", NULL,
+		"Kept messages dropped, oldest first, for the per-session or total bound");
 	rg_metrics_add_net(r, rt);
 	if (!rg_metrics_ok(r)) {
 		gs_metrics_destroy(m);

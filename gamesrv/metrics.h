@@ -11,6 +11,14 @@
  *                                                (login, save, add_gold, new_epoch)
  *   ringgate_gamesrv_requests_expired_total      client requests dropped unapplied:
  *                                                their deadline passed first
+ *   ringgate_gamesrv_players_detached            players whose connection went,
+ *                                                waiting for a resume (stream.h)
+ *   ringgate_gamesrv_resumes_total               sessions resumed
+ *   ringgate_gamesrv_resumes_refused_total       resumes answered RESUME_EXPIRED
+ *                                                or BAD_REQUEST
+ *   ringgate_gamesrv_resume_replayed_total       messages replayed by resumes
+ *   ringgate_gamesrv_resume_kept_bytes           bytes kept for resumes, all sessions
+ *   ringgate_gamesrv_resume_evicted_total        kept messages dropped for the bounds
  *
  * The game thread updates all of them (relaxed atomics); the admin
  * server's thread reads them. Only calls answered by dbproxy are timed:
@@ -36,6 +44,12 @@ struct gs_metrics {
 					       per-client budget             */
 	struct rg_histogram *db_call_seconds[GS_DB_CALLS];
 	struct rg_counter *requests_expired;
+	struct rg_gauge *players_detached;
+	struct rg_counter *resumes;
+	struct rg_counter *resumes_refused;
+	struct rg_counter *resume_replayed;
+	struct rg_gauge *resume_kept_bytes;
+	struct rg_counter *resume_evicted;
 };
 
 /* Create the registry with every metric above plus rt's libnet figures.

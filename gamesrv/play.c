@@ -31,22 +31,44 @@ typedef Ringgate__Client__ServerMessage ServerMessage;
 typedef Ringgate__Client__ErrorCode ErrorCode;
 
 /* Who a reply goes to: a client session on a gateway link, the seq of its
- * request, and the gateway's id of that request (0 and 0 for a push). */
+ * request, and the gateway's id of that request (0 and 0 for a push); the
+ * player that session played when the request came, if any, and the
+ * login session it was in (stream.h), so that an answer that comes after
+ * a resume finds the player's new connection. */
 struct reply_to {
 	net_session_id link;
 	uint64_t session;
 	uint32_t seq;
 	uint64_t request_id;
+	struct player *player;     /* valid while the request's call pins it */
+	uint64_t login_no;
 };
 
 /* ---- sending -------------------------------------------------------------- */
 
+/*
+ * Every message to a client goes out here. To a client that plays a
+ * player it is a message of the player's session: numbered and kept for a
+ * resume (stream_send). When the client has gone but its player resumed
+ * on another connection in the same login session since, the answer goes
+ * there, as a resumed message (the new gateway session never saw the
+ * request). Otherwise (before a login, or the player has left) it goes
+ * to the session as it is.
+ */
 static void send_to(struct game *g, const struct reply_to *to, ServerMessage *msg)
 {
+	struct client *c = world_client_find(&g->world, to->link, to->session);
+	struct player *p = to->player;
 	int rc;
 
 	msg->seq = to->seq;
-	rc = gate_out_reply(&g->out, to->link, to->session, to->request_id, msg);
+	if (c && c->player)
+		rc = stream_send(&g->streams, c->player, to->request_id, false, msg);
+	else if (!c && p && p->state == PLAYER_ONLINE && to->login_no != 0 &&
+		 p->stream.login_no == to->login_no)
+		rc = stream_send(&g->streams, p, 0, true, msg);
+	else
+		rc = gate_out_reply(&g->out, to->link, to->session, to->request_id, msg);
 	if (rc < 0)
 		RG_DEBUG("reply to client %llu not sent: %s", (unsigned long long)to->session,
 			 net_strerror(rc));
@@ -155,13 +177,18 @@ static int reserve_targets(struct game *g, size_t n)
 	if (!s)
 		return -ENOMEM;
 	g->target_sessions = s;
+	s = realloc(g->target_msg_nos, cap * sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	g->target_msg_nos = s;
 	g->targets_cap = cap;
 	return 0;
 }
 
 /*
  * Push msg (seq 0) to every player in zone z but `except` (may be NULL):
- * one ToClient frame per gateway link, carrying all its recipients.
+ * one ToClient frame per gateway link, carrying all its recipients and
+ * (resume on) each one's msg_no. A detached player's copy is only kept.
  */
 static void broadcast(struct game *g, struct zone *z, const struct player *except,
 		      ServerMessage *msg)
@@ -172,23 +199,33 @@ static void broadcast(struct game *g, struct zone *z, const struct player *excep
 		RG_ERROR("out of memory: a push to zone %u was dropped", z->bounds.id);
 		return;
 	}
+	msg->seq = 0;
 	for (struct player *p = z->members; p; p = p->zone_next) {
+		uint64_t no;
+
 		if (p == except)
+			continue;
+		no = stream_keep(&g->streams, p, msg);
+		if (p->stream.detached)
 			continue;
 		g->targets[n].link = p->client->key.link;
 		g->targets[n].session = p->client->key.session;
+		g->targets[n].msg_no = no;
 		n++;
 	}
 	if (n == 0)
 		return;
 	qsort(g->targets, n, sizeof(*g->targets), compare_targets);
-	msg->seq = 0;
 	for (size_t i = 0; i < n;) {
 		size_t j = i;
 
-		for (; j < n && g->targets[j].link == g->targets[i].link; j++)
+		for (; j < n && g->targets[j].link == g->targets[i].link; j++) {
 			g->target_sessions[j - i] = g->targets[j].session;
-		(void)gate_out_send(&g->out, g->targets[i].link, g->target_sessions, j - i, msg);
+			g->target_msg_nos[j - i] = g->targets[j].msg_no;
+		}
+		(void)gate_out_send(&g->out, g->targets[i].link, g->target_sessions,
+				    streams_on(&g->streams) ? g->target_msg_nos : NULL, j - i,
+				    msg);
 		i = j;
 	}
 }
@@ -471,6 +508,7 @@ static void leave(struct game *g, struct player *p, const struct reply_to *answe
 	else
 		broadcast_left(g, p);
 	RG_INFO("player %s (%llu) leaves", p->name, (unsigned long long)p->id);
+	stream_end(&g->streams, p); /* nothing to resume after this */
 	save_player(g, p, answer, true); /* pins p while the save is out */
 	world_player_unbind(&g->world, p);
 	world_client_remove(&g->world, c);
@@ -478,8 +516,20 @@ static void leave(struct game *g, struct player *p, const struct reply_to *answe
 
 void play_client_gone(struct game *g, struct client *c)
 {
-	if (c->player)
-		leave(g, c->player, NULL);
+	struct player *p = c->player;
+
+	if (p && streams_on(&g->streams) && !g->draining) {
+		/* Stays in the world, unseen to go, until a resume or the end
+		 * of its grace period (play_tick). */
+		if (!p->stream.detached) {
+			RG_INFO("player %s (%llu): connection gone; kept %u ms for a resume",
+				p->name, (unsigned long long)p->id, g->streams.cfg.grace_ms);
+			stream_detach(&g->streams, p, rg_now_ms());
+		}
+		return;
+	}
+	if (p)
+		leave(g, p, NULL);
 	else
 		world_client_remove(&g->world, c);
 }
@@ -547,6 +597,8 @@ static void send_login_reply(struct game *g, const struct reply_to *to, struct p
 	Ringgate__Client__PlayerState *others[LOGIN_OTHERS_MAX];
 	Ringgate__Client__Zone zones[RULES_ZONES_MAX];
 	Ringgate__Client__Zone *zone_ptrs[RULES_ZONES_MAX];
+	Ringgate__Client__ResumeToken tok = RINGGATE__CLIENT__RESUME_TOKEN__INIT;
+	uint8_t token_buf[STREAM_TOKEN_MAX];
 	struct zone *z = p->zone;
 	struct player *o = z->members;
 	size_t n = 0;
@@ -577,6 +629,10 @@ static void send_login_reply(struct game *g, const struct reply_to *to, struct p
 	lr.others = others;
 	lr.n_zones = g->world.zone_count;
 	lr.zones = zone_ptrs;
+	if (streams_on(&g->streams)) {
+		stream_token(&g->streams, p, &tok, token_buf);
+		lr.resume = &tok;
+	}
 	msg.body_case = RINGGATE__CLIENT__SERVER_MESSAGE__BODY_LOGIN;
 	msg.login = &lr;
 	send_to(g, to, &msg);
@@ -601,13 +657,17 @@ static struct player *take_account(struct game *g, struct client *c, const char 
 	if (p && p->state == PLAYER_ONLINE) {
 		struct client *old = p->client;
 
-		RG_INFO("player %s (%llu) logged in elsewhere: kicking the old session",
-			p->name, (unsigned long long)p->id);
-		(void)gate_out_kick(&g->out, old->key.link, old->key.session,
-				    RINGGATE__CLIENT__ERROR_CODE__LOGGED_IN_ELSEWHERE,
-				    "this account logged in from another session");
+		RG_INFO("player %s (%llu) logged in elsewhere: %s", p->name,
+			(unsigned long long)p->id,
+			p->stream.detached ? "its session waiting for a resume ends"
+					   : "kicking the old session");
+		if (!p->stream.detached)
+			(void)gate_out_kick(&g->out, old->key.link, old->key.session,
+					    RINGGATE__CLIENT__ERROR_CODE__LOGGED_IN_ELSEWHERE,
+					    "this account logged in from another session");
 		world_player_transfer(p, c);
 		world_client_remove(&g->world, old);
+		stream_start(&g->streams, p); /* a new session: old tokens die */
 		return p;
 	}
 	if (p) {
@@ -626,6 +686,7 @@ static struct player *take_account(struct game *g, struct client *c, const char 
 		world_player_unbind(&g->world, p);
 		return NULL;
 	}
+	stream_start(&g->streams, p);
 	return p;
 }
 
@@ -815,17 +876,32 @@ static void handle_chat(struct game *g, const struct reply_to *to, struct player
 	broadcast(g, p->zone, p, &msg);
 }
 
+/* An earn waiting for dbproxy; on its player's list, whose seqs a
+ * ResumeReply names as pending. */
 struct earn_call {
 	struct game *g;
 	struct reply_to to;
 	struct player *player;     /* pinned until the call ends */
+	struct earn_call *prev, *next;
 };
+
+static void earn_unlink(struct earn_call *ec)
+{
+	if (ec->prev)
+		ec->prev->next = ec->next;
+	else
+		ec->player->earns = ec->next;
+	if (ec->next)
+		ec->next->prev = ec->prev;
+}
 
 static void on_earn_reply(void *ctx, int status, const void *reply)
 {
 	struct earn_call *ec = ctx;
 	struct game *g = ec->g;
 	const Ringgate__Internal__DbToGame *r = reply;
+
+	earn_unlink(ec);
 
 	if (status != 0) {
 		/* Not acknowledged: the write may or may not have committed. */
@@ -872,7 +948,12 @@ static void handle_earn(struct game *g, const struct reply_to *to, struct player
 		send_call_error(g, to, rc);
 		world_player_unpin(&g->world, p);
 		free(ec);
+		return;
 	}
+	ec->next = p->earns;
+	if (p->earns)
+		p->earns->prev = ec;
+	p->earns = ec;
 }
 
 static void handle_ping(struct game *g, const struct reply_to *to,
@@ -888,16 +969,174 @@ static void handle_ping(struct game *g, const struct reply_to *to,
 	send_to(g, to, &msg);
 }
 
+/* ---- resume -------------------------------------------------------------------- */
+
+/* The seqs of p's earns still in flight from this login session (made on
+ * an earlier connection: the resume's client has made none yet). Returns
+ * how many, in a malloc'd *out (NULL when none or out of memory: -1). */
+static long pending_seqs(const struct player *p, uint32_t **out /* OUT */)
+{
+	long n = 0;
+
+	*out = NULL;
+	for (const struct earn_call *ec = p->earns; ec; ec = ec->next)
+		n += ec->to.login_no == p->stream.login_no;
+	if (n == 0)
+		return 0;
+	*out = malloc((size_t)n * sizeof(**out));
+	if (!*out)
+		return -1;
+	n = 0;
+	for (const struct earn_call *ec = p->earns; ec; ec = ec->next)
+		if (ec->to.login_no == p->stream.login_no)
+			(*out)[n++] = ec->to.seq;
+	return n;
+}
+
+/* Move p's session to the client `to` names: the old connection, if the
+ * game still had it, is kicked; the token is replaced. */
+static void take_session(struct game *g, struct player *p, struct client *c)
+{
+	struct client *old = p->client;
+
+	if (!p->stream.detached)
+		(void)gate_out_kick(&g->out, old->key.link, old->key.session,
+				    RINGGATE__CLIENT__ERROR_CODE__LOGGED_IN_ELSEWHERE,
+				    "this session was resumed on another connection");
+	stream_attach(&g->streams, p);
+	world_player_transfer(p, c);
+	world_client_remove(&g->world, old);
+}
+
+/*
+ * Why a Resume cannot be honoured, with the text to answer; ERROR_NONE
+ * when it can: then *pp is the player whose session it names and *count
+ * how many kept messages follow last_received.
+ */
+static ErrorCode resume_refusal(struct game *g, const Ringgate__Client__ResumeRequest *req,
+				struct player **pp /* OUT */, long *count /* OUT */,
+				const char **text /* OUT */)
+{
+	struct stream_claim claim;
+	int rc;
+
+	*text = "resume is off on this server: log in";
+	if (!streams_on(&g->streams))
+		return RINGGATE__CLIENT__ERROR_CODE__RESUME_EXPIRED;
+	rc = stream_token_check(&g->streams, req->token.data, req->token.len, &claim);
+	*text = "not a resume token of this cluster: log in";
+	if (rc == -EBADMSG)
+		return RINGGATE__CLIENT__ERROR_CODE__BAD_REQUEST;
+	*text = "the resume token has expired: log in";
+	if (rc < 0)
+		return RINGGATE__CLIENT__ERROR_CODE__RESUME_EXPIRED;
+	*pp = world_player_find(&g->world, claim.name);
+	*text = "the session is over, or a newer login or resume took it: log in";
+	if (!*pp || (*pp)->state != PLAYER_ONLINE || !stream_is_session(*pp, &claim))
+		return RINGGATE__CLIENT__ERROR_CODE__RESUME_EXPIRED;
+	*count = stream_replay_count(*pp, req->last_received);
+	*text = "last_received must be 1 or more, and at most the last msg_no sent";
+	if (*count == -EINVAL)
+		return RINGGATE__CLIENT__ERROR_CODE__BAD_REQUEST;
+	*text = "messages after last_received are no longer kept: log in";
+	if (*count < 0)
+		return RINGGATE__CLIENT__ERROR_CODE__RESUME_EXPIRED;
+	return RINGGATE__CLIENT__ERROR_CODE__ERROR_NONE;
+}
+
+/*
+ * A Resume (docs/protocol.md section 10): check the token and the gap,
+ * move the player's session to this client, answer ResumeReply (msg_no 0:
+ * it belongs to this connection, not the session) and replay what the
+ * client missed. Nothing here waits for dbproxy.
+ */
+static void handle_resume(struct game *g, const struct reply_to *to, struct client *c,
+			  const Ringgate__Client__ResumeRequest *req)
+{
+	ServerMessage msg = RINGGATE__CLIENT__SERVER_MESSAGE__INIT;
+	Ringgate__Client__ResumeReply rr = RINGGATE__CLIENT__RESUME_REPLY__INIT;
+	Ringgate__Client__ResumeToken tok = RINGGATE__CLIENT__RESUME_TOKEN__INIT;
+	uint8_t token_buf[STREAM_TOKEN_MAX];
+	struct player *p = NULL;
+	uint32_t *pending;
+	long count = 0, n_pending, replayed;
+	const char *text;
+	ErrorCode code;
+	int rc;
+
+	if (c) {
+		send_error(g, to, RINGGATE__CLIENT__ERROR_CODE__ALREADY_LOGGED_IN,
+			   c->player ? "this session is logged in already"
+				     : "a login on this session is in progress");
+		return;
+	}
+	code = resume_refusal(g, req, &p, &count, &text);
+	if (code != RINGGATE__CLIENT__ERROR_CODE__ERROR_NONE) {
+		/* Counted: a flood of forged tokens shows here. */
+		rg_counter_add(g->cfg.metrics->resumes_refused, 1);
+		send_error(g, to, code, text);
+		return;
+	}
+	n_pending = pending_seqs(p, &pending);
+	c = n_pending >= 0 ? world_client_add(&g->world, to->link, to->session) : NULL;
+	if (!c) {
+		free(pending);
+		send_error(g, to, RINGGATE__CLIENT__ERROR_CODE__INTERNAL, "out of memory");
+		return;
+	}
+	take_session(g, p, c);
+	stream_token(&g->streams, p, &tok, token_buf);
+	rr.resume = &tok;
+	rr.replayed = (uint32_t)count;
+	rr.n_pending = (size_t)n_pending;
+	rr.pending = pending;
+	msg.seq = to->seq;
+	msg.body_case = RINGGATE__CLIENT__SERVER_MESSAGE__BODY_RESUME;
+	msg.resume = &rr;
+	rc = gate_out_reply(&g->out, to->link, to->session, to->request_id, &msg);
+	free(pending);
+	replayed = rc < 0 ? rc : stream_replay(&g->streams, p, req->last_received);
+	if (replayed != count) {
+		/* The client would go on with a hole: make it resume again. */
+		RG_ERROR("player %s (%llu): replay after a resume failed (%s); closing the "
+			 "connection", p->name, (unsigned long long)p->id,
+			 net_strerror(replayed < 0 ? (int)replayed : -EIO));
+		(void)gate_out_kick(&g->out, to->link, to->session,
+				    RINGGATE__CLIENT__ERROR_CODE__INTERNAL,
+				    "the replay failed; resume again");
+		return;
+	}
+	rg_counter_add(g->cfg.metrics->resumes, 1);
+	rg_counter_add(g->cfg.metrics->resume_replayed, (uint64_t)replayed);
+	RG_INFO("player %s (%llu) resumed after message %llu: %ld replayed, %ld pending",
+		p->name, (unsigned long long)p->id, (unsigned long long)req->last_received,
+		replayed, n_pending);
+}
+
+/* Detached players whose grace period is over leave the game, as after a
+ * disconnect without resume. */
+static void end_grace(struct game *g, uint64_t now)
+{
+	struct player *p;
+
+	while ((p = stream_grace_due(&g->streams, now))) {
+		RG_INFO("player %s (%llu): no resume within %u ms", p->name,
+			(unsigned long long)p->id, g->streams.cfg.grace_ms);
+		leave(g, p, NULL);
+	}
+}
+
 /* ---- dispatch ---------------------------------------------------------------- */
 
 void play_request(struct game *g, net_session_id link, uint64_t deadline_ms,
 		  const Ringgate__Internal__ClientRequest *req)
 {
 	const Ringgate__Client__ClientMessage *m = req->message;
-	struct reply_to to = { .link = link, .session = req->session, .seq = m ? m->seq : 0,
-			       .request_id = req->request_id };
 	struct client *c = world_client_find(&g->world, link, req->session);
 	struct player *p = c ? c->player : NULL;
+	struct reply_to to = { .link = link, .session = req->session, .seq = m ? m->seq : 0,
+			       .request_id = req->request_id, .player = p,
+			       .login_no = p ? p->stream.login_no : 0 };
 	uint64_t now = rg_now_ms();
 	uint64_t deadline = now + g->cfg.call_deadline_ms;
 
@@ -929,6 +1168,9 @@ void play_request(struct game *g, net_session_id link, uint64_t deadline_ms,
 	switch (m->body_case) {
 	case RINGGATE__CLIENT__CLIENT_MESSAGE__BODY_LOGIN:
 		handle_login(g, &to, c, deadline, m->login, req->no_create);
+		return;
+	case RINGGATE__CLIENT__CLIENT_MESSAGE__BODY_RESUME:
+		handle_resume(g, &to, c, m->resume);
 		return;
 	case RINGGATE__CLIENT__CLIENT_MESSAGE__BODY_PING:
 		handle_ping(g, &to, m->ping);
@@ -967,9 +1209,10 @@ void play_request(struct game *g, net_session_id link, uint64_t deadline_ms,
 void play_tick(struct game *g, uint64_t now)
 {
 	retry_saves(g, now);
+	end_grace(g, now);
 	autosave(g, now);
 	if (g->cfg.interest.enabled)
-		bundle_tick(&g->views, &g->world, &g->out);
+		bundle_tick(&g->views, &g->world, &g->streams);
 }
 
 bool play_saves_waiting(const struct game *g)

@@ -19,12 +19,15 @@ void play_request(struct game *g, net_session_id link, uint64_t deadline_ms,
 		  const Ringgate__Internal__ClientRequest *req);
 
 /* A client session ended (ClientGone, link down, drain, kick): its player,
- * if it had one, leaves the game and is saved; a login still out will be
- * answered to nobody. c is freed. */
+ * if it had one, leaves the game and is saved (c is freed); with resume on
+ * and not draining, it stays in the game, detached, for the grace period
+ * instead (c stays, under its old key; stream.h). A login still out will
+ * be answered to nobody. */
 void play_client_gone(struct game *g, struct client *c);
 
 /* Time-driven work at a tick: resend saves refused as busy once due (and
- * held ones once the dbproxy link is back), the tick's share of the
+ * held ones once the dbproxy link is back), end the grace period of
+ * detached players whose time is up, the tick's share of the
  * autosave pass (every online player that moved is saved about once per
  * autosave_ms, spread evenly over it), and under interest management each
  * client's WorldUpdate. */

@@ -23,7 +23,10 @@
  * may not have reached yet. Invariant:
  * an ONLINE player has exactly one client and that client points back to
  * it; no two players share a name (so never two live copies of one
- * account).
+ * account). An ONLINE player whose connection has gone but who waits for
+ * a resume (stream.h: detached) keeps its client, under the old key:
+ * nothing more arrives for that key, and what is sent to the player is
+ * kept, not sent.
  */
 #ifndef GAMESRV_WORLD_H
 #define GAMESRV_WORLD_H
@@ -36,9 +39,11 @@
 
 #include "hmap.h"
 #include "rules.h"
+#include "stream.h"
 
 struct player;
 struct aoi_entity;
+struct earn_call;
 
 /* The key of a client session: which gateway link, which session on it. */
 struct client_key {
@@ -68,6 +73,11 @@ struct player {
 	struct player *zone_prev, *zone_next; /* ONLINE: zone membership    */
 	struct aoi_entity *aoi;        /* ONLINE under interest management:
 					  how others see it (bundle.h)      */
+	struct stream stream;          /* ONLINE: its login session, numbered
+					  and kept for a resume (stream.h);
+					  detached: its client's connection
+					  is gone, the player stays         */
+	struct earn_call *earns;       /* play.c: its earns in flight        */
 	struct player *prev, *next;    /* the world's list of players       */
 };
 

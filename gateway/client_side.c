@@ -61,6 +61,7 @@
 /* The user area of a client session. */
 struct gw_client {
 	struct net_session *session;
+	const struct gw_transport *tp;  /* how its messages travel          */
 	struct gw_loop *gl;
 	net_session_id id;
 	struct gw_client *hash_next;
@@ -87,10 +88,12 @@ struct gw_pending {
 	uint32_t seq;
 };
 
-/* What a reply hands to the call table's completion. */
+/* What a reply hands to the call table's completion: the shared frame
+ * and this client's own fields after it. */
 struct reply_frame {
-	const uint8_t *bytes;
-	size_t len;
+	struct net_buf *frame;
+	const uint8_t *suffix;
+	size_t suffix_len;
 };
 
 /* ---- lists and the session table -------------------------------------- */
@@ -167,7 +170,7 @@ static void client_send(struct gw_client *c, const Ringgate__Client__ServerMessa
 		return;
 	}
 	ringgate__client__server_message__pack(msg, buf);
-	err = net_session_send_frame(c->session, buf, len);
+	err = c->tp->send(c->session, buf, len);
 	if (err < 0)
 		RG_DEBUG("send to client %s failed: %s", NET_SESSION_PEER(c->session),
 			 net_strerror(err));
@@ -197,7 +200,7 @@ static void client_close(struct gw_client *c)
 	c->closing = true;
 	if (link_linked(&c->idle))
 		link_remove(&c->idle);
-	net_session_disconnect(c->session, NET_REASON_LOCAL);
+	c->tp->close(c->session);
 }
 
 /* Tell the client why (Kicked push), then close it. */
@@ -259,8 +262,10 @@ static void pending_done(void *ctx, int status, const void *reply)
 
 	if (c && status == 0 && p->kind == RINGGATE__CLIENT__CLIENT_MESSAGE__BODY_LOGIN) {
 		const struct reply_frame *r = reply;
+		size_t len;
+		const uint8_t *bytes = net_buf_body(r->frame, &len);
 
-		gw_guard_login_replied(c->gl->gw, c->addr, r->bytes, r->len);
+		gw_guard_login_replied(c->gl->gw, c->addr, bytes, len);
 	}
 	if (c) {
 		struct gw_counters *n = &c->gl->counters;
@@ -268,7 +273,7 @@ static void pending_done(void *ctx, int status, const void *reply)
 		pending_unlink(c, p);
 		if (status == 0) {
 			const struct reply_frame *r = reply;
-			int err = net_session_send_frame(c->session, r->bytes, r->len);
+			int err = c->tp->send_shared(c->session, r->frame, r->suffix, r->suffix_len);
 
 			if (err < 0)
 				RG_DEBUG("reply to %s not sent: %s",
@@ -357,6 +362,26 @@ static void client_over_rate(struct gw_client *c, const Ringgate__Client__Client
 			NET_SESSION_PEER(c->session), cfg->msg_rate);
 	client_refuse(c, msg->seq, RINGGATE__CLIENT__ERROR_CODE__RATE_LIMITED,
 		      "too many messages per second");
+}
+
+bool gw_client_admit_control(struct net_session *s)
+{
+	struct gw_client *c = net_session_user(s);
+	const struct gw_config *cfg = &c->gl->gw->cfg;
+
+	if (c->closing)
+		return false;
+	if (rate_admit(c, net_loop_now(c->gl->net)))
+		return true;
+	if (c->refused_streak > (unsigned)cfg->flood_refusals) {
+		RG_WARN("client %s floods control frames: over --msg-rate %ld/s (burst %ld) for "
+			"%u frames; disconnecting", NET_SESSION_PEER(s), cfg->msg_rate,
+			cfg->msg_burst, c->refused_streak);
+		c->gl->counters.flooders++;
+		client_kick(c, RINGGATE__CLIENT__ERROR_CODE__RATE_LIMITED,
+			    "too many messages per second; disconnected");
+	}
+	return false;
 }
 
 /*
@@ -467,13 +492,14 @@ static void client_request(struct gw_client *c, Ringgate__Client__ClientMessage 
 
 /* ---- session callbacks ------------------------------------------------- */
 
-static void on_connected(struct net_session *s)
+void gw_client_open(struct net_session *s, const struct gw_transport *tp)
 {
 	struct gateway *gw = net_session_service_user(s);
 	struct gw_client *c = net_session_user(s);
 	unsigned count = atomic_fetch_add(&gw->client_count, 1) + 1;
 
 	c->session = s;
+	c->tp = tp;
 	c->id = net_session_get_id(s);
 	c->gl = &gw->loops[net_loop_index(net_session_loop(s))];
 	c->last_heard_ms = net_loop_now(c->gl->net);
@@ -496,13 +522,13 @@ static void on_connected(struct net_session *s)
 	}
 }
 
-static int on_frame(struct net_session *s, const uint8_t *body, size_t len)
+void gw_client_message(struct net_session *s, const uint8_t *body, size_t len)
 {
 	struct gw_client *c = net_session_user(s);
 	Ringgate__Client__ClientMessage *msg;
 
 	if (c->closing)
-		return 0;
+		return;
 	c->last_heard_ms = net_loop_now(c->gl->net);
 	link_remove(&c->idle);
 	link_append(&c->gl->idle, &c->idle);
@@ -525,7 +551,6 @@ static int on_frame(struct net_session *s, const uint8_t *body, size_t len)
 		client_request(c, msg);
 	}
 	rg_pb_arena_reset(&c->gl->arena);
-	return 0;
 }
 
 /*
@@ -568,7 +593,7 @@ static void log_disconnect(struct net_session *s, enum net_reason reason)
 	}
 }
 
-static void on_disconnected(struct net_session *s, enum net_reason reason)
+void gw_client_gone(struct net_session *s, enum net_reason reason)
 {
 	struct gateway *gw = net_session_service_user(s);
 	struct gw_client *c = net_session_user(s);
@@ -600,26 +625,72 @@ static void on_disconnected(struct net_session *s, enum net_reason reason)
 	log_disconnect(s, reason);
 }
 
+size_t gw_client_area_size(void)
+{
+	/* Rounded so that a transport's area after it is aligned for anything. */
+	return (sizeof(struct gw_client) + 15) & ~(size_t)15;
+}
+
+/* ---- the TCP transport: one varint-delimited frame per message ---------- */
+
+static int tcp_send(struct net_session *s, const uint8_t *msg, size_t len)
+{
+	return net_session_send_frame(s, msg, len);
+}
+
+static int tcp_send_shared(struct net_session *s, struct net_buf *msg, const uint8_t *suffix,
+			   size_t suffix_len)
+{
+	return net_session_send_buf_suffixed(s, msg, suffix, suffix_len);
+}
+
+static void tcp_close(struct net_session *s)
+{
+	net_session_disconnect(s, NET_REASON_LOCAL);
+}
+
+static const struct gw_transport tcp_transport = {
+	.send = tcp_send,
+	.send_shared = tcp_send_shared,
+	.close = tcp_close,
+};
+
+static void tcp_on_connected(struct net_session *s)
+{
+	gw_client_open(s, &tcp_transport);
+}
+
+static int tcp_on_frame(struct net_session *s, const uint8_t *body, size_t len)
+{
+	gw_client_message(s, body, len);
+	return 0;
+}
+
 static const struct net_session_ops client_ops = {
-	.on_connected = on_connected,
-	.on_frame = on_frame,
-	.on_disconnected = on_disconnected,
+	.on_connected = tcp_on_connected,
+	.on_frame = tcp_on_frame,
+	.on_disconnected = gw_client_gone,
 };
 
 void gw_clients_config(struct gateway *gw, struct net_server_config *out)
 {
+	gw_clients_limits(gw, out);
+	out->host = gw->cfg.host;
+	out->port = (uint16_t)gw->cfg.port;
+	out->session.ops = &client_ops;
+	out->session.user_size = sizeof(struct gw_client);
+}
+
+void gw_clients_limits(struct gateway *gw, struct net_server_config *out)
+{
 	*out = (struct net_server_config){
-		.host = gw->cfg.host,
-		.port = (uint16_t)gw->cfg.port,
 		/* A hard cap above max_clients: up to it, an extra client is
 		 * told SERVER_FULL; past it, libnet closes it at accept. */
 		.max_sessions = (unsigned)gw->cfg.max_clients + 64,
 		.max_sessions_per_addr = (unsigned)gw->cfg.max_clients_per_addr,
 		.accepts_per_addr_per_sec = (unsigned)gw->cfg.connects_per_addr_per_sec,
 		.session = {
-			.ops = &client_ops,
 			.service_user = gw,
-			.user_size = sizeof(struct gw_client),
 			.max_frame = (size_t)gw->cfg.max_frame,
 			.send_queue_max = (size_t)gw->cfg.send_queue_max,
 			.backpressure = NET_BACKPRESSURE_DISCONNECT,
@@ -697,7 +768,7 @@ void gw_loop_link_changed(struct gw_loop *gl, bool up)
 		RG_ERROR("out of memory telling clients that the game server link is down");
 	for (struct gw_link *at = gl->idle.next; at != &gl->idle; at = at->next) {
 		struct gw_client *c = RG_CONTAINER_OF(at, struct gw_client, idle);
-		int err = push ? net_session_send_buf(c->session, push) : -ENOMEM;
+		int err = push ? c->tp->send_shared(c->session, push, NULL, 0) : -ENOMEM;
 
 		/* gamesrv dropped every player of this gateway with the link. */
 		c->known_upstream = false;
@@ -708,25 +779,34 @@ void gw_loop_link_changed(struct gw_loop *gl, bool up)
 	net_buf_unref(push);
 }
 
+size_t gw_msg_no_field(uint64_t msg_no, uint8_t out[GW_MSG_NO_FIELD_MAX])
+{
+	if (msg_no == 0)
+		return 0;
+	out[0] = 0x10; /* field 2 (msg_no), varint: proto/client.proto */
+	return 1 + net_varint_encode(msg_no, out + 1);
+}
+
 void gw_loop_deliver(struct gw_loop *gl, net_session_id session, uint64_t request_id,
-		     struct net_buf *frame, bool kick)
+		     struct net_buf *frame, uint64_t msg_no, bool kick)
 {
 	struct gw_client *c = table_find(gl, session);
+	uint8_t suffix[GW_MSG_NO_FIELD_MAX];
+	size_t suffix_len = gw_msg_no_field(msg_no, suffix);
 
 	if (!c || c->closing)
 		return;
 	if (request_id != 0) {
 		struct gw_pending *p = pending_find_call(c, request_id);
-		struct reply_frame reply;
+		struct reply_frame reply = { frame, suffix, suffix_len };
 
-		reply.bytes = net_buf_body(frame, &reply.len);
 		if (!p || !rg_calls_complete(gl->calls, request_id, &reply)) {
 			gl->counters.late_replies++;
 			RG_DEBUG("late reply to request %llu for %s dropped",
 				 (unsigned long long)request_id, NET_SESSION_PEER(c->session));
 		}
 	} else {
-		int err = net_session_send_buf(c->session, frame);
+		int err = c->tp->send_shared(c->session, frame, suffix, suffix_len);
 
 		if (err < 0)
 			RG_DEBUG("push to %s not sent: %s", NET_SESSION_PEER(c->session),

@@ -13,6 +13,10 @@ struct gw_config {
 	long port;                /* client-facing port                        */
 	bool tls;                 /* clients must speak TLS on port            */
 	char *tls_cert, *tls_key; /* PEM files of the client listener          */
+	long ws_port;             /* WebSocket + page port (-1: off)           */
+	char *ws_port_file;       /* write the bound WebSocket port here       */
+	char *web_dir;            /* the page's files (web/ of the sources)    */
+	long ws_handshake_timeout_ms; /* the HTTP request must be whole by then */
 	char *gamesrv_host;
 	long gamesrv_port;
 	char *instance;           /* name sent in Hello, for gamesrv's logs    */

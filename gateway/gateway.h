@@ -42,6 +42,7 @@
 
 struct gw_client;
 struct gw_metrics;
+struct gw_web;
 
 /* A doubly linked list node; a list head is a node pointing at itself. */
 struct gw_link {
@@ -83,6 +84,8 @@ struct gateway {
 	struct rg_link_key link_key;     /* read-only once loaded             */
 	struct net_runtime *rt;
 	struct net_server *clients;
+	struct net_server *ws_clients;   /* NULL when --ws-port is off        */
+	struct gw_web *web;              /* ws.c: the page's files, read-only */
 	struct net_client *upstream;
 	struct rg_link_service upstream_link; /* the gamesrv link's rules    */
 	struct gw_loop *loops;           /* one per runtime loop, same index */
@@ -102,8 +105,64 @@ struct gateway {
 
 /* ---- client side (client_side.c) ------------------------------------ */
 
-/* Fill in the client-facing server config (ops, user area, limits). */
+/*
+ * The client-transport seam: how a client's messages travel. TCP clients
+ * send and get varint-delimited frames (client_side.c); WebSocket clients
+ * one binary message per ClientMessage / ServerMessage (ws.c). Everything
+ * else about a client (requests, limits, rates, idle kicks, the login
+ * guard) is client_side.c's, written once for both. Hooks run on the
+ * session's loop thread.
+ */
+struct gw_transport {
+	/* Queue one packed ServerMessage for the client: 0 or a negative code. */
+	int (*send)(struct net_session *s, const uint8_t *msg, size_t len);
+	/* Queue a ServerMessage packed once for many clients (gw_frame_pack),
+	 * with suffix (this client's own fields: gw_msg_no_field) after it:
+	 * 0 or a negative code. */
+	int (*send_shared)(struct net_session *s, struct net_buf *msg, const uint8_t *suffix,
+			   size_t suffix_len);
+	/* Close the client after what was queued (a kick, a bad message). */
+	void (*close)(struct net_session *s);
+};
+
+/* Bytes of a client session's user area that client_side.c owns; a
+ * transport keeps its own state right after them (aligned for anything). */
+size_t gw_client_area_size(void);
+
+/* A transport's session became a client: count it, start its idle clock,
+ * kick it at once when the gateway is full or draining. */
+void gw_client_open(struct net_session *s, const struct gw_transport *tp);
+
+/* One complete ClientMessage (its bytes, no framing) from an open client. */
+void gw_client_message(struct net_session *s, const uint8_t *body, size_t len);
+
+/* A transport's control frame (a WebSocket ping or pong) from an open
+ * client: it takes a token of the message rate like a message. False when
+ * over the rate; past --flood-refusals in a row the client is kicked
+ * (RATE_LIMITED), as for messages. */
+bool gw_client_admit_control(struct net_session *s);
+
+/* An open client's session ended (its on_disconnected). */
+void gw_client_gone(struct net_session *s, enum net_reason reason);
+
+/* Fill in the TCP client-facing server config (ops, user area, limits). */
 void gw_clients_config(struct gateway *gw, struct net_server_config *out /* OUT */);
+
+/* Fill in the limits every client listener shares (session caps, per-address
+ * counts and rates, frame size, send queue, partial-message deadline);
+ * the caller sets host, port, ops and user area. */
+void gw_clients_limits(struct gateway *gw, struct net_server_config *out /* OUT */);
+
+/* ---- WebSocket clients and the world page (ws.c, http.c) -------------- */
+
+/* Fill in the WebSocket listener's config, and load the page's files from
+ * --web-dir into memory (a missing directory leaves the page off, logged).
+ * Returns 0 or a negative code (logged). Main thread, before the runtime
+ * starts. */
+int gw_ws_config(struct gateway *gw, struct net_server_config *out /* OUT */);
+
+/* Free the page's files; after the runtime has stopped. */
+void gw_ws_fini(struct gateway *gw);
 
 /* Create every loop's state (client table, call table, timer) and the
  * login guard; before net_runtime_start. Returns 0 or a negative code. */
@@ -130,18 +189,26 @@ void gw_loop_link_changed(struct gw_loop *gl, bool up);
  * caller's), or NULL when memory is short. Any thread. */
 struct net_buf *gw_frame_pack(const Ringgate__Client__ServerMessage *msg);
 
+/* Bytes of the ServerMessage.msg_no field as a suffix (gw_transport
+ * send_shared): its tag and a varint. */
+#define GW_MSG_NO_FIELD_MAX 11
+
+/* msg_no as a field appended to a packed ServerMessage (protobuf merges
+ * it in) into out; its length, 0 for msg_no 0 (not numbered). */
+size_t gw_msg_no_field(uint64_t msg_no, uint8_t out[GW_MSG_NO_FIELD_MAX]);
+
 /*
  * On loop gl's thread: gamesrv sent `frame` (a packed ServerMessage, shared
- * with the other clients it names: a push is queued by reference; the
- * caller keeps its reference) for client `session`; with kick, close the
- * client after it. A reply
- * (request_id != 0: the ClientRequest.request_id it answers) is delivered
- * only while that request of that client is pending: a late reply to a
- * request that already got TIMEOUT is dropped, even when the client has
- * reused its seq since. request_id 0 is a push.
+ * with the other clients it names: it is queued by reference; the caller
+ * keeps its reference) for client `session`, numbered msg_no for it (0:
+ * not numbered; docs/protocol.md section 10); with kick, close the client
+ * after it. A reply (request_id != 0: the ClientRequest.request_id it
+ * answers) is delivered only while that request of that client is
+ * pending: a late reply to a request that already got TIMEOUT is dropped,
+ * even when the client has reused its seq since. request_id 0 is a push.
  */
 void gw_loop_deliver(struct gw_loop *gl, net_session_id session, uint64_t request_id,
-		     struct net_buf *frame, bool kick);
+		     struct net_buf *frame, uint64_t msg_no, bool kick);
 
 /* ---- TLS (tls.c, linked into the executable only) --------------------- */
 

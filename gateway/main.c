@@ -1,6 +1,6 @@
 /*
  * gateway main: parse config, create the loops, start the client-facing
- * server and the gamesrv link, run until SIGTERM/SIGINT, then drain:
+ * servers (TCP, and WebSocket with the world page) and the gamesrv link, run until SIGTERM/SIGINT, then drain:
  *
  *   stop accepting -> kick every client (SHUTTING_DOWN) -> wait for them to
  *   go (bounded) -> stop loop timers -> stop the runtime (flushes the
@@ -53,6 +53,8 @@ static void drain(struct gateway *gw)
 
 	atomic_store(&gw->shutting_down, true);
 	net_server_stop(gw->clients, false);
+	if (gw->ws_clients)
+		net_server_stop(gw->ws_clients, false);
 	gw_loops_kick_all(gw);
 	if (!wait_until(gw, no_clients, deadline))
 		RG_WARN("%u clients still connected at the drain deadline; cutting them off",
@@ -114,6 +116,16 @@ int main(int argc, char **argv)
 		RG_ERROR("cannot listen on %s:%ld: %s", cfg->host, cfg->port, net_strerror(err));
 		goto out_destroy;
 	}
+	if (cfg->ws_port >= 0) {
+		err = gw_ws_config(&gw, &server_cfg);
+		if (err == 0)
+			err = net_server_start(gw.rt, &server_cfg, &gw.ws_clients);
+		if (err < 0) {
+			RG_ERROR("cannot listen for WebSocket clients on %s:%ld: %s", cfg->host,
+				 cfg->ws_port, net_strerror(err));
+			goto out_destroy;
+		}
+	}
 	err = gw_upstream_config(&gw, &upstream_cfg);
 	if (err < 0)
 		goto out_destroy;
@@ -136,6 +148,16 @@ int main(int argc, char **argv)
 	RG_INFO("listening for clients on %s:%u (%s); gamesrv at %s:%ld", cfg->host,
 		net_server_port(gw.clients), cfg->tls ? "TLS" : "plain TCP", cfg->gamesrv_host,
 		cfg->gamesrv_port);
+	if (gw.ws_clients) {
+		uint16_t ws_port = net_server_port(gw.ws_clients);
+
+		RG_INFO("listening for WebSocket clients on %s:%u; the world page is "
+			"%s://%s:%u/", cfg->host, ws_port, cfg->tls ? "https" : "http", cfg->host,
+			ws_port);
+		err = rg_port_file_write_path(cfg->ws_port_file, ws_port);
+		if (err < 0)
+			goto out_drain;
+	}
 	err = rg_port_file_write(&cfg->common, net_server_port(gw.clients));
 	if (err < 0)
 		goto out_drain;
@@ -152,6 +174,7 @@ out_destroy:
 	gw_admin_stop(&gw); /* its collectors read the runtime */
 	gw_loops_destroy(&gw);
 	net_runtime_destroy(gw.rt);
+	gw_ws_fini(&gw);
 	gw_tls_fini(&gw); /* no session uses it any more */
 	gw_metrics_fini(&gw); /* the loops observed into it until they stopped */
 	rg_link_service_fini(&gw.upstream_link);

@@ -15,9 +15,19 @@
  *
  * The owning loop is read from the session id itself
  * (net_session_id_loop).
+ *
+ * Session resume (docs/protocol.md section 10): a push to many sessions
+ * names each one's ServerMessage.msg_no in ToClient.msg_nos. The frame is
+ * still packed once, without it, and still shared: each client's queue
+ * holds it by reference followed by that client's msg_no field (protobuf
+ * merges fields appended to a message; gw_msg_no_field,
+ * net_session_send_buf_suffixed). A ToClient marked
+ * resumed (a replay, or the answer to a request of an earlier connection)
+ * is delivered as a push although its seq is not 0.
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <rg/log.h>
 
@@ -30,7 +40,8 @@ struct delivery_task {
 	uint64_t request_id;           /* the request answered; 0: a push */
 	bool kick;
 	size_t count;
-	net_session_id sessions[];
+	uint64_t *msg_nos;             /* NULL, or one per session          */
+	net_session_id sessions[];     /* then msg_nos                      */
 };
 
 /* One link change, run on one loop. */
@@ -64,7 +75,7 @@ static void run_delivery(struct net_loop *loop, void *arg)
 	(void)loop;
 	for (size_t i = 0; i < task->count; i++)
 		gw_loop_deliver(task->gl, task->sessions[i], task->request_id, task->frame,
-				task->kick);
+				task->msg_nos ? task->msg_nos[i] : 0, task->kick);
 	net_buf_unref(task->frame);
 	free(task);
 }
@@ -121,13 +132,16 @@ int gw_route_to_client(struct gateway *gw, const Ringgate__Internal__ToClient *t
 		RG_WARN("gamesrv sent a ToClient without message or sessions; dropped");
 		goto out_free;
 	}
-	if ((tc->request_id == 0 && tc->message->seq != 0) ||
-	    (tc->request_id != 0 && tc->n_sessions != 1)) {
+	if ((tc->request_id == 0 && tc->message->seq != 0 && !tc->resumed) ||
+	    (tc->request_id != 0 && (tc->n_sessions != 1 || tc->resumed)) ||
+	    (tc->n_msg_nos != 0 && tc->n_msg_nos != tc->n_sessions)) {
 		/* A reply names its one request (by request_id: the seq is
-		 * the client's and may be reused); a push names none. */
-		RG_WARN("gamesrv sent a ToClient with seq %u, request_id %llu and %zu sessions; "
-			"dropped", tc->message->seq, (unsigned long long)tc->request_id,
-			tc->n_sessions);
+		 * the client's and may be reused); a push names none, and
+		 * only a resumed one may carry a seq. */
+		RG_WARN("gamesrv sent a ToClient with seq %u, request_id %llu, %zu sessions, "
+			"%zu msg_nos%s; dropped", tc->message->seq,
+			(unsigned long long)tc->request_id, tc->n_sessions, tc->n_msg_nos,
+			tc->resumed ? ", resumed" : "");
 		goto out_free;
 	}
 	if (!tasks || !counts)
@@ -135,13 +149,18 @@ int gw_route_to_client(struct gateway *gw, const Ringgate__Internal__ToClient *t
 	if (count_by_loop(gw, tc->sessions, tc->n_sessions, counts) == 0)
 		goto out_free;
 	for (unsigned i = 0; i < gw->loop_count; i++) {
+		size_t numbered = tc->n_msg_nos ? counts[i] * sizeof(uint64_t) : 0;
+
 		if (!counts[i])
 			continue;
-		tasks[i] = malloc(sizeof(*tasks[i]) + counts[i] * sizeof(net_session_id));
+		tasks[i] = malloc(sizeof(*tasks[i]) + counts[i] * sizeof(net_session_id) +
+				  numbered);
 		if (!tasks[i])
 			goto out_oom;
 		*tasks[i] = (struct delivery_task){ .gl = &gw->loops[i],
 						    .request_id = tc->request_id };
+		if (numbered)
+			tasks[i]->msg_nos = (uint64_t *)(tasks[i]->sessions + counts[i]);
 		task_count++;
 	}
 	frame = gw_frame_pack(tc->message);
@@ -153,6 +172,8 @@ int gw_route_to_client(struct gateway *gw, const Ringgate__Internal__ToClient *t
 		if (gl) {
 			struct delivery_task *task = tasks[gl - gw->loops];
 
+			if (task->msg_nos)
+				task->msg_nos[task->count] = tc->msg_nos[i];
 			task->sessions[task->count++] = tc->sessions[i];
 		}
 	}

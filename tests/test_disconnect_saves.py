@@ -1,5 +1,6 @@
 """A client that drops its connection mid-session has its position and
-gold saved."""
+gold saved (once its short resume grace period is over: docs/protocol.md
+section 10)."""
 import socket
 import struct
 
@@ -8,7 +9,7 @@ from ringgate_test import body_of, expect
 
 
 def test(build_dir):
-    with rt.Cluster(build_dir) as cluster:
+    with rt.Cluster(build_dir, args={"gamesrv": ["--resume-grace-ms", "300"]}) as cluster:
         watcher = cluster.client("watcher")
         expect(watcher.login("watcher", "watcher-pw"), "login")
 

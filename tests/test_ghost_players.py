@@ -48,7 +48,9 @@ def test(build_dir):
     # The default heartbeat and dead time (1 s, 5 s): the stall stays below
     # it, so only the backed-up queue can end the link.
     env = {"RINGGATE_GATEWAY_ARGS": "--log-level debug"}
-    with rt.Cluster(build_dir, extra_env=env) as cluster:
+    # Players of a link that went wait for a resume: briefly, here.
+    with rt.Cluster(build_dir, extra_env=env,
+                    args={"gamesrv": ["--resume-grace-ms", "300"]}) as cluster:
         clients = []
         for i in range(CLIENTS):
             c = cluster.client("ghost%d" % i)

@@ -31,6 +31,8 @@ def argv_of(build, proc, work, *extra):
     argv = [os.path.join(build, proc, proc), "--insecure-no-auth", "--log-level", "info"]
     if proc == "dbproxy":
         argv += ["--run-dir", os.path.join(work, "run"), "--pwhash", "min"]
+    if proc == "gateway":
+        argv += ["--ws-port", "0"]  # not the default 7778 another test may hold
     return argv + list(extra)
 
 

@@ -12,6 +12,9 @@ packages=(
   # dbproxy's PostgreSQL backend (libpq), and the server its tests and
   # benchmark start privately (initdb into a temporary directory)
   libpq-dev postgresql
+  # the gateway's WebSocket port: libwslay (frames; libssl-dev's libcrypto
+  # does the handshake's SHA-1 and base64)
+  libwslay-dev
   # tests, tools and the Python client; curl for `deploy/ringgate status`,
   # systemd for `systemd-analyze verify` of the service units; faketime for
   # a gamesrv restarted with its clock behind (the fault campaign,
@@ -22,6 +25,8 @@ packages=(
   # the SQLite to PostgreSQL copy (tools/db-copy) and the tests reading
   # PostgreSQL (deploy's private server is the postgresql package above)
   python3-psycopg2
+  # the world page's browser test (tests/test_browser.py)
+  chromium chromium-driver python3-selenium
   # fuzzing: clang-14 and its libFuzzer runtime
   clang-14 libclang-rt-14-dev
   # benchmarks (libuv baseline, plots)
@@ -30,17 +35,32 @@ packages=(
   gcc-mingw-w64-x86-64 wine64
 )
 
+# The world page's JavaScript (protobufjs) comes from the npm registry, at
+# the versions web/package-lock.json pins; Debian's npm only if there is no
+# npm at all (one installed otherwise, e.g. with Node.js, is used as is).
+command -v npm >/dev/null || packages+=(npm)
+
 missing=()
 for pkg in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done
 if ((${#missing[@]} == 0)); then
-  echo "install-deps: everything is installed"
-  exit 0
+  echo "install-deps: every package is installed"
+else
+  echo "install-deps: installing ${missing[*]}"
+  SUDO=""
+  [[ $(id -u) -eq 0 ]] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-echo "install-deps: installing ${missing[*]}"
-SUDO=""
-[[ $(id -u) -eq 0 ]] || SUDO="sudo"
-$SUDO apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+
+# web/node_modules from the lock file (npm ci), unless it was made from this
+# very lock file already (a stamp beside it): then no network is touched.
+web=$(cd "$(dirname "$0")/../web" && pwd)
+stamp=$web/node_modules/.ringgate-lock
+if ! cmp -s "$web/package-lock.json" "$stamp"; then
+  echo "install-deps: npm ci in $web"
+  (cd "$web" && npm ci --no-audit --no-fund --ignore-scripts >/dev/null)
+  cp "$web/package-lock.json" "$stamp"
+fi
 echo "install-deps: done"

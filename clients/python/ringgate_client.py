@@ -23,6 +23,10 @@ nothing generated is kept in the repository.
     # and must name the host dialed (or server_name); there is no way to
     # skip the check.
     with rc.Client("127.0.0.1", 7777, ca_file="run/tls/ca.pem") as c: ...
+    # After a dropped connection (ConnectionClosed without a kick, or
+    # OSError), within the grace period, through any gateway:
+        r = c.resume(port=7778)                   # ResumeReply; missed messages follow
+        # ServerError RESUME_EXPIRED (or BAD_REQUEST): log in again instead
 
     # Or let the client keep the world it sees (c.world, a World):
         c.wait_event(lambda e: e.kind == "entered" and e.name == "bob")
@@ -37,6 +41,10 @@ The protocol in brief (docs/protocol.md sections 1-3):
   awaited: they are queued in arrival order and read with pushes() /
   wait_push(), or applied to c.world with wait_event(). A Kicked push is
   followed by the gateway closing the connection.
+- Session resume (docs/protocol.md section 10): every message of a login
+  session carries a msg_no; the client keeps the highest and the newest
+  resume token, and resume() sends them over a new connection, which gets
+  every message it missed, in order, once.
 - What you see of the world (docs/protocol.md "World updates"): the
   LoginReply's others, then WorldUpdate pushes - left, entered, moved,
   chat, applied in that order - or, from a gamesrv in broadcast mode,
@@ -267,20 +275,31 @@ class Client:
         if pb is None:
             raise RuntimeError("call load_bindings() or use_bindings() first")
         self.timeout = timeout
-        self.sock = socket.create_connection((host, port), timeout=timeout)
-        if ca_file or tls:
-            try:
-                self.sock = tls_context(ca_file).wrap_socket(
-                    self.sock, server_hostname=server_name or host)
-            except BaseException:
-                self.sock.close()
-                raise
+        self.host, self.port = host, port
+        self.tls = (ca_file, server_name) if ca_file or tls else None
+        self.sock = self._dial()
         self.reader = FrameReader()
+        self.token = None             # the newest resume token (docs section 10)
+        self.last_msg_no = 0          # the highest msg_no received
         self.last_seq = 0
         self.replies = {}
         self.queued = collections.deque()
         self.closed = None            # ConnectionClosed once the gateway closed
         self.world = World()          # kept by login(), move(), wait_event()
+
+    def _dial(self):
+        """A connection to self.host:self.port, over TLS when this client
+        speaks it (the same CA and name on every dial, resume's included)."""
+        sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
+        if self.tls:
+            ca_file, server_name = self.tls
+            try:
+                sock = tls_context(ca_file).wrap_socket(sock,
+                                                        server_hostname=server_name or self.host)
+            except BaseException:
+                sock.close()
+                raise
+        return sock
 
     def close(self):
         self.sock.close()
@@ -332,11 +351,24 @@ class Client:
         for body in self.reader.feed(data):
             msg = pb.ServerMessage()
             msg.ParseFromString(body)
+            self._note(msg)
             if msg.seq:
                 self.replies[msg.seq] = msg
             else:
                 self.queued.append(msg)
         return True
+
+    def _note(self, msg):
+        """Keep what a resume needs: the highest msg_no, the newest token."""
+        if msg.msg_no:
+            self.last_msg_no = msg.msg_no
+        kind = msg.WhichOneof("body")
+        if kind == "login" and msg.login.HasField("resume"):
+            self.token = msg.login.resume.token
+        elif kind == "token":
+            self.token = msg.token.token
+        elif kind == "resume":
+            self.token = msg.resume.resume.token
 
     def wait_reply(self, seq, timeout=None):
         """The ServerMessage answering request seq."""
@@ -430,4 +462,26 @@ class Client:
 
     def logout(self):
         """LogoutReply{} once the player is saved; the connection stays open."""
-        return self.request("logout", logout=pb.LogoutRequest())
+        reply = self.request("logout", logout=pb.LogoutRequest())
+        self.token = None  # the session is over: nothing to resume
+        return reply
+
+    def resume(self, host=None, port=None):
+        """Take the session back over a new connection (to host:port, by
+        default the gateway of this one) after this one dropped, within
+        the grace period (docs/protocol.md section 10). Returns the
+        ResumeReply{resume, replayed, pending}; the `replayed` messages it
+        missed follow and are read like any others (replies by seq: a
+        wait_reply() for a request in flight at the drop gets its answer
+        when it was replayed or is listed in pending; pushes queued, in
+        order). Raises ServerError: RESUME_EXPIRED or BAD_REQUEST mean log
+        in again with login()."""
+        if self.token is None:
+            raise RuntimeError("nothing to resume: no login session")
+        self.sock.close()
+        self.host, self.port = host or self.host, port or self.port
+        self.sock = self._dial()
+        self.reader = FrameReader()
+        self.closed = None
+        return self.request("resume", resume=pb.ResumeRequest(token=self.token,
+                                                               last_received=self.last_msg_no))

@@ -1,8 +1,9 @@
 """ringgate_client against a real cluster: two players log in, see each
-other join, move, chat, earn (durable totals), ping, are refused where the
-protocol says so, and log out; then, on a gateway with TLS on, a client that
-trusts the cluster's CA plays, and one expecting another name or trusting
-only the system's CAs is refused. The cluster is started with deploy/ringgate
+other join, move, chat, earn (durable totals), ping, resume after a dropped
+connection, are refused where the protocol says so, and log out; then, on a
+gateway with TLS on, a client that trusts the cluster's CA plays, and one
+expecting another name or trusting only the system's CAs is refused. The
+cluster is started with deploy/ringgate
 on free ports (tests/ringgate_test.Cluster); the client itself knows only
 proto/ and docs/protocol.md.
 
@@ -11,6 +12,7 @@ usage: test_client.py BUILD_DIR
 import os
 import ssl
 import sys
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE_DIR = os.path.dirname(os.path.dirname(HERE))
@@ -101,6 +103,16 @@ def test(build_dir):
             seqs = [alice.send(ping=rc.pb.PingRequest(client_time=i)) for i in range(1, 6)]
             for i, seq in enumerate(seqs, 1):
                 assert alice.wait_reply(seq).pong.client_time == i
+
+            # Session resume: bob's connection drops; what alice says
+            # meanwhile reaches him, once, when he takes the session back.
+            bob.sock.close()
+            alice.chat("while you were away")
+            time.sleep(0.2)  # a tick or more: the update is made and kept
+            r = bob.resume()
+            assert r.replayed >= 1 and r.resume.token == bob.token, r
+            ev = bob.wait_event(lambda e: e.kind == "chat")
+            assert ev.text == "while you were away", ev
 
             with rc.Client("127.0.0.1", port) as mallory:
                 expect_error("NOT_LOGGED_IN", mallory.move, 1, 1)

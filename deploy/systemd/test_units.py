@@ -46,6 +46,8 @@ def start_like_the_unit(process, argv, work):
     free ports) until it is listening, then SIGTERM it: it must exit 0."""
     port_file = os.path.join(work, process + ".port")
     argv = argv + rt.procs.listen_args(0, port_file)
+    if process == "gateway":
+        argv += ["--ws-port", "0"]  # not the default 7778 another test may hold
     p = rt.procs.Process(process, argv, os.path.join(work, process + ".log"), port_file)
     p.wait_listening(timeout=30)
     code = p.stop(timeout=30)

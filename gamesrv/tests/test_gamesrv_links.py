@@ -459,7 +459,8 @@ def case_db_silent(srv, db):
 
 
 def case_gate_drop(srv, db):
-    """A gateway link that closes, or a ClientGone, saves the players."""
+    """A gateway link that closes, or a ClientGone, saves the players once
+    their grace period for a resume is over."""
     gate = FakeGate(srv.port)
     ids = [expect(gate.login(s, n), "login").self.player_id
            for s, n in ((1, "ivan"), (2, "jill"), (3, "kate"))]
@@ -477,7 +478,7 @@ def case_gate_drop(srv, db):
 
 def case_gate_silent(srv, db):
     """A gateway that stops sending (no heartbeats) is disconnected within
-    the dead time, and its players are saved."""
+    the dead time, and its players are saved (after the resume grace)."""
     gate = FakeGate(srv.port)
     pid = expect(gate.login(1, "liam"), "login").self.player_id
     gate.conn.silent = True
@@ -842,8 +843,9 @@ CASES = {
     "earn_first_duplicate": (case_earn_first_duplicate, []),
     "db_down": (case_db_down, []),
     "db_silent": (case_db_silent, ["--call-deadline-ms", "60000"]),
-    "gate_drop": (case_gate_drop, []),
-    "gate_silent": (case_gate_silent, []),
+    # The players of a link that goes wait for a resume first (grace).
+    "gate_drop": (case_gate_drop, ["--resume-grace-ms", "300"]),
+    "gate_silent": (case_gate_silent, ["--resume-grace-ms", "300"]),
     "bad_frames": (case_bad_frames, []),
     "drain": (case_drain, []),
     "save_busy": (case_save_busy, []),

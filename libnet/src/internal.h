@@ -385,9 +385,10 @@ void net__session_fail(struct net_session *s, enum net_reason reason, int err);
 /* Room for `need` contiguous bytes at the tail of s's queue, counted in
  * sq_bytes; NULL when out of memory. need < 4 GiB. */
 uint8_t *net__sq_reserve(struct net_session *s, size_t need);
-/* Queue b's frame by reference (one ref taken, dropped once it is sent or
- * dropped), counted in sq_bytes; -ENOMEM. */
-int net__sq_append_buf(struct net_session *s, struct net_buf *b);
+/* Queue bytes [start, start + len) of b's data by reference (one ref
+ * taken, dropped once they are sent or dropped), counted in sq_bytes;
+ * -ENOMEM. */
+int net__sq_append_ref(struct net_session *s, struct net_buf *b, uint32_t start, uint32_t len);
 /* Point iov[0..max) at the queued bytes, oldest first; returns how many.
  * This is where queued bytes leave the queue for the engine (a SEND). */
 unsigned net__sq_gather(const struct net_session *s, struct iovec *iov, unsigned max);

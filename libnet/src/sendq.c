@@ -142,7 +142,7 @@ uint8_t *net__sq_reserve(struct net_session *s, size_t need)
 	return c->data + c->end - need;
 }
 
-int net__sq_append_buf(struct net_session *s, struct net_buf *b)
+int net__sq_append_ref(struct net_session *s, struct net_buf *b, uint32_t start, uint32_t len)
 {
 	struct net__chunk *c = chunk_alloc(s->loop, 0, 0);
 
@@ -150,10 +150,10 @@ int net__sq_append_buf(struct net_session *s, struct net_buf *b)
 		return -ENOMEM;
 	net_buf_ref(b);
 	c->buf = b;
-	c->start = b->off;
-	c->end = b->off + b->len;
+	c->start = start;
+	c->end = start + len;
 	sq_link(s, c);
-	sq_count(s, b->len);
+	sq_count(s, len);
 	return 0;
 }
 

@@ -866,11 +866,14 @@ int net_send_to(struct net_runtime *rt, net_session_id id, const void *body, siz
 
 static int send_buf_on_loop(struct net_session *s, struct net_buf *b)
 {
-	int err = admit(s, b->len);
+	int err;
 
+	if (s->sealer)
+		return -EPERM; /* a shared frame is never sealed */
+	err = admit(s, b->len);
 	if (err)
 		return err;
-	err = net__sq_append_buf(s, b);
+	err = net__sq_append_ref(s, b, b->off, b->len);
 	if (err)
 		return err;
 	NET__COUNT(s->loop, frames_out, 1);
@@ -881,6 +884,46 @@ static int send_buf_on_loop(struct net_session *s, struct net_buf *b)
 int net_session_send_buf(struct net_session *s, struct net_buf *b)
 {
 	return send_buf_on_loop(s, b);
+}
+
+int net_session_send_buf_suffixed(struct net_session *s, struct net_buf *b, const void *suffix,
+				  size_t suffix_len)
+{
+	uint32_t body_off = NET_VARINT_MAX; /* net_buf_frame: the body's place */
+	uint32_t body_len = b->len - (body_off - b->off);
+	uint8_t hdr[NET_VARINT_MAX];
+	size_t hdr_len = net_varint_encode((uint64_t)body_len + suffix_len, hdr);
+	uint8_t *dst;
+	int err;
+
+	if (suffix_len == 0)
+		return send_buf_on_loop(s, b);
+	if (s->sealer)
+		return -EPERM;
+	if (send_too_long((size_t)body_len + suffix_len, true))
+		return -EMSGSIZE;
+	err = admit(s, hdr_len + body_len + suffix_len);
+	if (err)
+		return err;
+	dst = net__sq_reserve(s, hdr_len);
+	if (!dst)
+		return -ENOMEM;
+	memcpy(dst, hdr, hdr_len);
+	/* The length prefix is queued: a failure from here on would leave a
+	 * torn frame, so it ends the session instead. */
+	err = net__sq_append_ref(s, b, body_off, body_len);
+	if (!err) {
+		dst = net__sq_reserve(s, suffix_len);
+		err = dst ? 0 : -ENOMEM;
+	}
+	if (err) {
+		net__session_fail(s, NET_REASON_IO_ERROR, err);
+		return err;
+	}
+	memcpy(dst, suffix, suffix_len);
+	NET__COUNT(s->loop, frames_out, 1);
+	queued(s);
+	return 0;
 }
 
 /* Queue b for one session named by id, on its loop; a frame that cannot

@@ -10,6 +10,8 @@ is a few lines of what it checks, not a copy of how to start a process.
   procs     starting gateway, gamesrv and dbproxy: their flags, ports
             (--port-file or the log line), stopping them
   cluster   a whole cluster through deploy/ringgate
+  ws        the gateway's WebSocket port over raw sockets: handshakes,
+            frames, and WsGameClient (GameClient over WebSocket)
   and main() here, which runs a test program.
 """
 
@@ -17,7 +19,7 @@ import sys
 import threading
 import traceback
 
-from . import base, procs, protos
+from . import base, procs, protos, ws
 from .base import (SKIP, SOURCE_DIR, WAIT, body_of, eventually, expect, expect_error, log,
                    skip, temp_dir)
 from .cluster import Cluster, free_ports
@@ -29,7 +31,7 @@ from .protos import load_protos, parser
 __all__ = ["SKIP", "SOURCE_DIR", "WAIT", "body_of", "eventually", "expect", "expect_error",
            "log", "skip", "temp_dir", "Cluster", "free_ports", "Closed", "Framed",
            "GameClient", "as_bytes", "dial", "encode_frame", "encode_varint", "listen", "parse_frame", "start", "all_threads_stopped",
-           "load_protos", "parser", "main", "procs"]
+           "load_protos", "parser", "main", "procs", "ws"]
 
 
 def __getattr__(name):

@@ -111,7 +111,7 @@ class Cluster:
             require_postgres()
         self.run_dir = temp_dir("ringgate-run-")
         (self.gateway_port, self.gamesrv_port, self.dbproxy_port,
-         gateway_admin, gamesrv_admin, dbproxy_admin) = free_ports(6)
+         gateway_admin, gamesrv_admin, dbproxy_admin, self.ws_port) = free_ports(7)
         # Each process's metrics port (GET /metrics), by process name.
         self.admin_ports = {"gateway": gateway_admin, "gamesrv": gamesrv_admin,
                             "dbproxy": dbproxy_admin}
@@ -121,6 +121,7 @@ class Cluster:
             "RINGGATE_BUILD_DIR": build_dir,
             "RINGGATE_BUILD": "0",  # CTest built them; never build from a test
             "RINGGATE_GATEWAY_PORT": str(self.gateway_port),
+            "RINGGATE_GATEWAY_WS_PORT": str(self.ws_port),
             "RINGGATE_GAMESRV_PORT": str(self.gamesrv_port),
             "RINGGATE_DBPROXY_PORT": str(self.dbproxy_port),
             "RINGGATE_GATEWAY_ADMIN_PORT": str(gateway_admin),
@@ -229,6 +230,11 @@ class Cluster:
         machine. With ca_file, over TLS (a gateway with --tls on)."""
         return GameClient(self.gateway_port, name, source, ca_file=ca_file,
                           server_name=server_name)
+
+    def ws_client(self, name="ws-client", source=None):
+        """A WsGameClient on the gateway's WebSocket port."""
+        from .ws import WsGameClient
+        return WsGameClient(self.ws_port, name, source)
 
     def dump_logs(self):
         for proc in ("dbproxy", "gamesrv", "gateway"):

@@ -9,6 +9,7 @@ client library is the one encoder and decoder.
 
 import socket
 import ssl
+import struct
 import threading
 import time
 
@@ -142,11 +143,18 @@ class Framed:
             self.received += data
         for body in self.reader.feed(data):
             msg = self.parse(body)
+            self.note(msg)
             if self.on_message and self.on_message(self, msg):
                 continue
             with self.cond:
                 self.inbox.append(msg)
                 self.cond.notify_all()
+
+    def note(self, msg):
+        """Called with each message as it arrives, before it is filed (a
+        method, not a callback attribute: no reference cycle keeps a
+        dropped connection's socket open until the garbage collector
+        runs)."""
 
     def _recv(self):
         try:
@@ -251,16 +259,78 @@ class GameClient(Framed):
     mode. request() sends a ClientMessage and returns the ServerMessage
     that answers it, an Error included (see expect_error); pushes (seq 0)
     stay in the inbox for wait_push(). source, rcvbuf, ca_file,
-    server_name and address: see dial()."""
+    server_name and address: see dial().
+
+    For session resume (docs/protocol.md section 10) it keeps, as messages
+    arrive: token, the newest resume token; last_msg_no, the highest
+    msg_no; msg_nos, every non-zero msg_no in arrival order (across
+    resumes). resume() carries the session over to a new connection, over
+    the same transport (TLS included)."""
 
     def __init__(self, port, name="client", source=None, rcvbuf=None, ca_file=None,
                  server_name="localhost", address="127.0.0.1"):
         protos.load_protos()
-        sock = dial(port, source, rcvbuf, timeout=10, ca_file=ca_file, server_name=server_name,
-                    address=address)
+        self.tls = (ca_file, server_name)
+        self.address = address
+        sock = self._connect(port, source, rcvbuf)
         super().__init__(sock, protos.parser(protos.client_pb2.ServerMessage), name)
+        self.reader = self._new_reader()
+        self.port = port
         self.peer = "%s:%d" % sock.getsockname()
         self.seq = 0
+        self.token = None
+        self.last_msg_no = 0
+        self.msg_nos = []
+
+    def note(self, msg):
+        """Keep what a resume needs from msg, as it arrives."""
+        if msg.msg_no:
+            self.last_msg_no = msg.msg_no
+            self.msg_nos.append(msg.msg_no)
+        body = msg.WhichOneof("body")
+        if body == "login" and msg.login.HasField("resume"):
+            self.token = msg.login.resume.token
+        elif body == "token":
+            self.token = msg.token.token
+        elif body == "resume":
+            self.token = msg.resume.resume.token
+
+    # The transport (ws.WsGameClient overrides both): a connected socket
+    # ready for messages, and the parser of what arrives on it.
+    def _connect(self, port, source=None, rcvbuf=None):
+        ca_file, server_name = self.tls
+        return dial(port, source, rcvbuf, timeout=10, ca_file=ca_file, server_name=server_name,
+                    address=self.address)
+
+    @staticmethod
+    def _new_reader():
+        return rc.FrameReader(max_body=None)
+
+    def drop(self, abort=True):
+        """Lose the connection as a network would: a reset (abort) or a
+        plain close. What was not read yet is lost with it."""
+        if abort:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.sock.close()
+
+    def resume(self, port=None, source=None, token=None, last=None, timeout=WAIT):
+        """Drop this connection if it is open, dial port (default: the
+        gateway this client used) and send ResumeRequest{token, last}
+        (default: self.token and self.last_msg_no) as the first request.
+        Returns the ServerMessage answering it (resume, or an Error); the
+        replayed messages follow it into the inbox, after those already
+        there."""
+        if self.sock.fileno() >= 0:
+            self.drop()
+        self.reader = self._new_reader()
+        self.sock = self._connect(port or self.port, source)
+        self.port = port or self.port
+        self.peer = "%s:%d" % self.sock.getsockname()
+        with self.cond:
+            self.closed = False
+        return self.request(resume=protos.client_pb2.ResumeRequest(
+            token=self.token if token is None else token,
+            last_received=self.last_msg_no if last is None else last), timeout=timeout)
 
     def wait_reply(self, seq, timeout=WAIT):
         """The reply to request seq."""

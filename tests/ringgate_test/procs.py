@@ -16,7 +16,7 @@ import os
 import signal
 import subprocess
 
-from .base import WAIT, eventually, log, sanitizer_reports
+from .base import SOURCE_DIR, WAIT, eventually, log, sanitizer_reports
 
 # What the harness knows of each process (all listen on --port and write
 # it to --port-file):
@@ -94,6 +94,7 @@ class Process:
         self.log_path = log_path
         self.port_file = port_file
         self.port = None
+        self.ws_port = None  # a gateway's WebSocket port (procs.start)
         self.log_start = os.path.getsize(log_path) if os.path.exists(log_path) else 0
         log("starting", " ".join(args))
         with open(log_path, "ab") as logf:
@@ -167,15 +168,26 @@ def start(name, build_dir, work_dir, *extra, host=None, **settings):
     its port in .port. settings are argv()'s keywords. host: a
     netns.Host to run it on (it listens on the host's address)."""
     port_file = os.path.join(work_dir, name + ".port")
-    if os.path.exists(port_file):
-        os.unlink(port_file)  # a second life on the same files
+    ws_port_file = os.path.join(work_dir, name + ".ws-port")
+    for f in (port_file, ws_port_file):
+        if os.path.exists(f):
+            os.unlink(f)  # a second life on the same files
     if name == "dbproxy":
         settings.setdefault("run_dir", os.path.join(work_dir, "run"))
+    if name == "gateway":
+        # Any free WebSocket port (the default would make two tests, or a
+        # deploy, meet on 7778), the page from the sources; the gateway
+        # writes it before its --port-file, so it is there once that is.
+        extra = ("--ws-port", "0", "--ws-port-file", ws_port_file,
+                 "--web-dir", os.path.join(SOURCE_DIR, "web")) + extra
     if host is not None:
         extra = ("--host", host.addr) + extra
     p = Process(name, argv(name, build_dir, *extra, port_file=port_file, **settings),
                 os.path.join(work_dir, name + ".log"), port_file, host)
     p.wait_listening()
+    if name == "gateway" and os.path.exists(ws_port_file):
+        with open(ws_port_file) as f:
+            p.ws_port = int(f.read())
     return p
 
 

@@ -69,6 +69,7 @@ struct bot_config {
 	char *name_prefix;
 	char *password;
 	char *json_path;
+	char *transport;          /* "tcp" (varint frames) or "ws" (WebSocket)   */
 };
 
 /* Counters of one loop; summed over loops into a snapshot. */
@@ -118,6 +119,7 @@ struct bot_pending {
 struct bot_session {
 	struct net_session *s;
 	struct bot_loop *bl;
+	struct bot_ws *ws;                       /* --transport ws, else NULL     */
 	long player;                             /* identity, -1 while none       */
 	bool logged_in;
 	bool dropping;                           /* the storm cut it: expected    */
@@ -196,6 +198,30 @@ void bot_set_acting(struct bot *bot, bool acting);
 
 /* Requests outstanding right now, summed over the loops (from a snapshot). */
 uint64_t bot_outstanding(const struct bot_stats *st);
+
+/* ---- player.c, for the transports ---- */
+
+/* The connection is ready for messages (WebSocket: upgraded): log in. */
+void bot_session_ready(struct bot_session *bs);
+
+/* One ServerMessage (its bytes) arrived. 0, or a negative code: drop the
+ * session (a protocol error, counted). */
+int bot_session_message(struct bot_session *bs, const uint8_t *body, size_t len);
+
+/* ---- ws.c: the WebSocket transport (loop thread of the session) ---- */
+
+/* Allocate bs->ws and send the upgrade request. 0 or a negative code. */
+int bot_ws_open(struct bot_session *bs, const char *host, long port);
+
+/* on_recv for a WebSocket session: the 101, then frames; returns the
+ * bytes consumed or a negative code (the session ends). */
+long bot_ws_recv(struct bot_session *bs, const uint8_t *data, size_t len);
+
+/* Queue one ClientMessage as a binary message. 0 or a negative code. */
+int bot_ws_send(struct bot_session *bs, const uint8_t *msg, size_t len);
+
+/* Free bs->ws (on_disconnected). */
+void bot_ws_free(struct bot_session *bs);
 
 extern const char *const bot_kind_names[BOT_KIND_COUNT];
 extern const char *const bot_push_names[PUSH_COUNT];

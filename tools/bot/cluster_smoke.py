@@ -5,7 +5,8 @@ answered without an Error, no protocol error, nobody dropped) and its JSON
 shows the views at work: WorldUpdates arrived and push latencies were
 timed. No figure is asserted: the machine is shared.
 
-usage: cluster_smoke.py BUILD_DIR
+usage: cluster_smoke.py BUILD_DIR [ws]     (ws: 100 players over the
+gateway's WebSocket port, bot --transport ws)
 """
 import json
 import os
@@ -18,7 +19,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(HERE)), "tests")
 import ringgate_test as rt  # noqa: E402
 
 
-def test(build_dir):
+def test(build_dir, transport="tcp"):
     # Two zones; every bot comes from 127.0.0.1, so the login limits that
     # stop one machine's flood are lifted.
     args = {"gamesrv": ["--log-level", "info", "--zones", "2:0:0:400:400"],
@@ -26,8 +27,10 @@ def test(build_dir):
             "dbproxy": ["--creates-per-sec", "0"]}
     with rt.Cluster(build_dir, args=args) as cluster:
         out_json = os.path.join(cluster.run_dir, "bot.json")
-        cmd = [os.path.join(build_dir, "bench", "bot", "bot"),
-               "--port", str(cluster.gateway_port), "--players", "200", "--ramp", "400",
+        players = 200 if transport == "tcp" else 100
+        port = cluster.gateway_port if transport == "tcp" else cluster.ws_port
+        cmd = [os.path.join(build_dir, "bench", "bot", "bot"), "--transport", transport,
+               "--port", str(port), "--players", str(players), "--ramp", "400",
                "--duration", "3", "--move-rate", "10", "--chat-rate", "0.2",
                "--ping-rate", "1", "--earn-rate", "0.2", "--walk-step", "20",
                "--timeout-ms", "20000", "--json", out_json]
@@ -38,7 +41,7 @@ def test(build_dir):
         assert status == 0, "bot exit status %d" % status
         for kind, r in report["requests"].items():
             assert r["sent"] > 0 and r["answered"] == r["sent"], (kind, r)
-        assert report["logged_in_at_end"] == 200, report["logged_in_at_end"]
+        assert report["logged_in_at_end"] == players, report["logged_in_at_end"]
         assert report["pushes"]["update"] > 0, report["pushes"]
         assert report["update_entries"]["moved"] > 0, report["update_entries"]
         assert report["push_latency"]["timed"] > 0, report["push_latency"]
@@ -48,4 +51,7 @@ def test(build_dir):
 
 
 if __name__ == "__main__":
-    rt.main(test)
+    if len(sys.argv) == 3 and sys.argv[2] == "ws":
+        rt.main(cases={"ws": lambda build_dir: test(build_dir, "ws")})
+    else:
+        rt.main(test)

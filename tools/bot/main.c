@@ -359,6 +359,8 @@ static int write_json(const struct run *r, const char *path, bool ok, uint64_t e
 #define ROW_RATE(name, field, dflt, help) \
 	RG_OPTION_DOUBLE(name, struct bot_config, field, dflt, 0, 1e6, help)
 
+static const char *const transports[] = { "tcp", "ws", NULL };
+
 static const struct rg_option bot_options[] = {
 	RG_ROW_STRING("host", host, "127.0.0.1", "gateway address (numeric)"),
 	RG_ROW_INT("port", port, 7777, 1, 65535, "gateway client port"),
@@ -387,6 +389,9 @@ static const struct rg_option bot_options[] = {
 	RG_ROW_STRING("name-prefix", name_prefix, "bot", "player names are PREFIX<n>"),
 	RG_ROW_STRING("password", password, "bot-password", "every player's password"),
 	RG_ROW_STRING("json", json_path, "", "write every figure to this JSON file"),
+	RG_OPTION_STRING("transport", struct bot_config, transport, "tcp", transports,
+			 "tcp: varint frames; ws: WebSocket messages (--port is then the "
+			 "gateway's --ws-port)"),
 	{ 0 },
 };
 

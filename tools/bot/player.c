@@ -74,6 +74,8 @@ static int send_message(struct bot_session *bs, Ringgate__Client__ClientMessage 
 	if (len > sizeof(buf))
 		return -EMSGSIZE;
 	ringgate__client__client_message__pack(msg, buf);
+	if (bs->ws)
+		return bot_ws_send(bs, buf, len);
 	return net_session_send_frame(bs->s, buf, len);
 }
 
@@ -333,6 +335,16 @@ static void on_connected(struct net_session *s)
 		net_session_disconnect(s, NET_REASON_LOCAL);
 		return;
 	}
+	if (strcmp(bot->cfg.transport, "ws") != 0) {
+		send_login(bs);
+	} else if (bot_ws_open(bs, bot->cfg.host, bot->cfg.port) < 0) {
+		bl->stats.c.protocol_errors++;
+		net_session_disconnect(s, NET_REASON_LOCAL);
+	}
+}
+
+void bot_session_ready(struct bot_session *bs)
+{
 	send_login(bs);
 }
 
@@ -566,6 +578,8 @@ static int on_push(struct bot_session *bs, unsigned body_field, const uint8_t *b
 		}
 		return 0;
 	case RINGGATE__CLIENT__SERVER_MESSAGE__BODY_CHAT_LINE: c->pushes[PUSH_CHAT_LINE]++; return 0;
+	case RINGGATE__CLIENT__SERVER_MESSAGE__BODY_TOKEN:
+		return 0; /* a fresh resume token (every few minutes): bots never resume */
 	case RINGGATE__CLIENT__SERVER_MESSAGE__BODY_KICKED: {
 		Ringgate__Client__ServerMessage *m =
 			ringgate__client__server_message__unpack(NULL, frame_len, frame);
@@ -609,7 +623,17 @@ static int on_push(struct bot_session *bs, unsigned body_field, const uint8_t *b
 
 static int on_frame(struct net_session *s, const uint8_t *body, size_t len)
 {
-	struct bot_session *bs = net_session_user(s);
+	return bot_session_message(net_session_user(s), body, len);
+}
+
+static long on_recv(struct net_session *s, const uint8_t *data, size_t len)
+{
+	return bot_ws_recv(net_session_user(s), data, len);
+}
+
+int bot_session_message(struct bot_session *bs, const uint8_t *body, size_t len)
+{
+	struct net_session *s = bs->s;
 	struct bot_loop *bl = bs->bl;
 	struct bot_counters *c = &bl->stats.c;
 	c->bytes_frames_in += len;
@@ -685,6 +709,7 @@ static void on_disconnected(struct net_session *s, enum net_reason reason)
 	struct bot *bot = bl->bot;
 	struct bot_counters *c = &bl->stats.c;
 	bool expected = bs->dropping || reason == NET_REASON_SHUTDOWN;
+	bot_ws_free(bs);
 	for (unsigned i = 0; i < bs->pending_count; i++) {
 		if (expected)
 			c->abandoned[bs->pending[i].kind]++;
@@ -813,9 +838,12 @@ static void task_storm(struct net_loop *loop, void *arg)
 
 int bot_players_init(struct bot *bot)
 {
+	bool ws = strcmp(bot->cfg.transport, "ws") == 0;
+
 	bot->ops = (struct net_session_ops){
 		.on_connected = on_connected,
-		.on_frame = on_frame,
+		.on_frame = ws ? NULL : on_frame,
+		.on_recv = ws ? on_recv : NULL,
 		.on_disconnected = on_disconnected,
 	};
 	pthread_mutex_init(&bot->lock, NULL);

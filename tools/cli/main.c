@@ -18,8 +18,16 @@
  * A keepalive ping, whose Pong is not printed, is sent after
  * --keepalive-ms without a request, so an idle terminal is not kicked.
  *
+ * Session resume (docs/protocol.md section 10): the tool keeps the
+ * newest resume token and the highest msg_no it received. When the
+ * connection drops without a Kicked, it dials the gateway again (for up
+ * to the session's grace period) and sends ResumeRequest instead of
+ * reading more input; the ResumeReply prints "! resumed, N messages
+ * replayed", and the missed messages follow as usual. --resume 0 turns
+ * this off.
+ *
  * Exit status: 0 when the input ended (or quit), 1 when the connection
- * failed or was closed by the server, 2 on bad usage.
+ * failed or was closed by the server (and not resumed), 2 on bad usage.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -32,6 +40,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <net/net.h>
@@ -42,6 +51,10 @@
 
 #define MAX_FRAME 65536
 #define LINE_MAX_BYTES 1024
+#define TOKEN_MAX 128
+/* How long to try to come back when the server gave no grace period. */
+#define DEFAULT_GRACE_MS 20000
+#define REDIAL_MS 200
 
 struct cli {
 	int fd;
@@ -58,6 +71,17 @@ struct cli {
 	uint64_t awaiting_deadline_ms;
 	uint32_t keepalive_seq;       /* a silent ping; its Pong is not shown */
 	uint64_t last_request_ms;
+	/* Session resume. */
+	uint8_t token[TOKEN_MAX];     /* the newest resume token              */
+	size_t token_len;             /* 0: no session to resume              */
+	uint32_t grace_ms;
+	uint64_t last_msg_no;         /* the highest msg_no received          */
+	bool kicked;                  /* a Kicked came: the close is meant    */
+	uint32_t resume_seq;          /* the Resume awaiting its answer       */
+	enum { RESUME_WAITING, RESUME_RETRY, RESUME_DONE } resume_state;
+	uint32_t lost_seq;            /* awaited when the connection dropped  */
+	uint32_t replay_left;         /* replayed messages still to come      */
+	char port_text[16];
 	/* Options (cli_options). */
 	char *host;
 	long port;
@@ -67,6 +91,7 @@ struct cli {
 	char *ca_file;
 	bool tls;
 	char *server_name;
+	bool resume;
 };
 
 static const struct rg_option cli_options[] = {
@@ -84,6 +109,8 @@ static const struct rg_option cli_options[] = {
 		       "TLS with the system's CAs (implied by --ca-file)"),
 	RG_OPTION_STRING("server-name", struct cli, server_name, "", NULL,
 			 "TLS: the name the certificate must have (default: --host)"),
+	RG_OPTION_BOOL("resume", struct cli, resume, true,
+		       "on a dropped connection, dial again and resume the session"),
 	{ 0 },
 };
 
@@ -170,16 +197,111 @@ static void send_request(struct cli *cli, Ringgate__Client__ClientMessage *msg, 
 	}
 }
 
+/* Keep tok as the session's newest resume token. */
+static void keep_token(struct cli *cli, const Ringgate__Client__ResumeToken *tok)
+{
+	if (!tok || tok->token.len == 0 || tok->token.len > sizeof(cli->token))
+		return;
+	memcpy(cli->token, tok->token.data, tok->token.len);
+	cli->token_len = tok->token.len;
+	cli->grace_ms = tok->grace_ms;
+}
+
+/* Note what a resume needs from m: its msg_no and any token in it. */
+static void note_session(struct cli *cli, const Ringgate__Client__ServerMessage *m)
+{
+	if (m->msg_no != 0)
+		cli->last_msg_no = m->msg_no;
+	switch (m->body_case) {
+	case RINGGATE__CLIENT__SERVER_MESSAGE__BODY_LOGIN:
+		keep_token(cli, m->login->resume);
+		break;
+	case RINGGATE__CLIENT__SERVER_MESSAGE__BODY_TOKEN:
+		keep_token(cli, m->token);
+		break;
+	case RINGGATE__CLIENT__SERVER_MESSAGE__BODY_RESUME:
+		keep_token(cli, m->resume->resume);
+		break;
+	case RINGGATE__CLIENT__SERVER_MESSAGE__BODY_LOGOUT:
+		cli->token_len = 0; /* the session is over */
+		break;
+	case RINGGATE__CLIENT__SERVER_MESSAGE__BODY_KICKED:
+		cli->kicked = true;
+		break;
+	default:
+		break;
+	}
+}
+
+/* The replay is over: a request awaited at the drop whose answer was not
+ * in it, nor pending, never reached the game server. */
+static void lost_request_done(struct cli *cli)
+{
+	if (cli->lost_seq)
+		printf("! seq %u was lost with the connection: not applied\n", cli->lost_seq);
+	cli->lost_seq = 0;
+}
+
+/* The answer to our Resume: on success, keep waiting for a request the
+ * game server still works on, or see whether the replay answers it. */
+static void resumed(struct cli *cli, const Ringgate__Client__ServerMessage *m)
+{
+	const Ringgate__Client__ResumeReply *r = m->resume;
+
+	cli->resume_seq = 0;
+	cli->awaiting_seq = 0;
+	cli->resume_state = RESUME_DONE;
+	if (m->body_case != RINGGATE__CLIENT__SERVER_MESSAGE__BODY_RESUME) {
+		Ringgate__Client__ErrorCode code = m->body_case ==
+			RINGGATE__CLIENT__SERVER_MESSAGE__BODY_ERROR ? m->error->code : 0;
+
+		if (code == RINGGATE__CLIENT__ERROR_CODE__RESUME_EXPIRED ||
+		    code == RINGGATE__CLIENT__ERROR_CODE__BAD_REQUEST ||
+		    code == RINGGATE__CLIENT__ERROR_CODE__ALREADY_LOGGED_IN ||
+		    code == RINGGATE__CLIENT__ERROR_CODE__ERROR_NONE) {
+			printf("! resume failed; log in again\n");
+			cli->token_len = 0;
+			cli->lost_seq = 0;
+		} else {
+			cli->resume_state = RESUME_RETRY; /* not done: the token holds */
+		}
+		return;
+	}
+	printf("! resumed, %u messages replayed\n", r->replayed);
+	for (size_t i = 0; i < r->n_pending && cli->lost_seq; i++) {
+		if (r->pending[i] == cli->lost_seq) {
+			/* Its answer comes later: wait for it as before. */
+			cli->awaiting_seq = cli->lost_seq;
+			cli->awaiting_deadline_ms = rg_now_ms() + (uint64_t)cli->reply_timeout_ms;
+			cli->lost_seq = 0;
+		}
+	}
+	cli->replay_left = r->replayed;
+	if (cli->replay_left == 0)
+		lost_request_done(cli);
+}
+
 static void handle_message(struct cli *cli, const Ringgate__Client__ServerMessage *m)
 {
+	note_session(cli, m);
+	if (m->body_case == RINGGATE__CLIENT__SERVER_MESSAGE__BODY_TOKEN)
+		return; /* kept; nothing to show */
 	if (m->seq != 0 && m->seq == cli->keepalive_seq) {
 		cli->keepalive_seq = 0;
 		if (m->body_case == RINGGATE__CLIENT__SERVER_MESSAGE__BODY_PONG)
 			return;
 	}
 	cli_print_message(m, rg_now_ms());
+	if (m->seq != 0 && m->seq == cli->resume_seq) {
+		resumed(cli, m);
+		return;
+	}
 	if (m->seq != 0 && m->seq == cli->awaiting_seq)
 		cli->awaiting_seq = 0;
+	if (m->seq != 0 && m->seq == cli->lost_seq)
+		cli->lost_seq = 0; /* answered in the replay */
+	if (m->msg_no != 0 && cli->replay_left > 0 && --cli->replay_left == 0)
+		lost_request_done(cli);
 }
 
 /* recv, or SSL_read over TLS: bytes, 0 at the server's close, or -errno
@@ -421,6 +543,93 @@ static int ms_until(uint64_t when, uint64_t now)
 	return when - now > 60000 ? 60000 : (int)(when - now);
 }
 
+/* Dial the gateway, and speak TLS on the connection when asked (the same
+ * CA and name on every dial, a resume's included). 0, or -1 after saying
+ * why. */
+static int connect_gateway(struct cli *cli)
+{
+	cli->fd = dial(cli->host, cli->port_text);
+	if (cli->fd < 0)
+		return -1;
+	if (cli->ca_file[0] || cli->tls) {
+		cli->ssl = cli_tls_connect(cli->fd, cli->ca_file,
+					   cli->server_name[0] ? cli->server_name : cli->host);
+		if (!cli->ssl) {
+			close(cli->fd);
+			cli->fd = -1;
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Close the connection (TLS's close_notify first). */
+static void disconnect_gateway(struct cli *cli)
+{
+	if (cli->ssl)
+		cli_tls_close(cli->ssl);
+	cli->ssl = NULL;
+	close(cli->fd);
+	cli->fd = -1;
+}
+
+/*
+ * The connection dropped: dial the gateway again and ask for the session
+ * back, until the answer is final or the grace period is over (a gateway
+ * still without its game server link answers SERVICE_UNAVAILABLE: try
+ * again). Returns false when there is nothing to resume or it could not be
+ * asked in time; true when connected (resumed, or told to log in).
+ */
+static bool resume_session(struct cli *cli)
+{
+	uint64_t deadline = rg_now_ms() + (cli->grace_ms ? cli->grace_ms : DEFAULT_GRACE_MS);
+	Ringgate__Client__ClientMessage msg = RINGGATE__CLIENT__CLIENT_MESSAGE__INIT;
+	Ringgate__Client__ResumeRequest req = RINGGATE__CLIENT__RESUME_REQUEST__INIT;
+	struct timespec pause = { .tv_nsec = REDIAL_MS * 1000000L };
+
+	if (!cli->resume || cli->kicked || cli->token_len == 0)
+		return false;
+	printf("! connection lost; resuming the session after message %llu\n",
+	       (unsigned long long)cli->last_msg_no);
+	disconnect_gateway(cli);
+	cli->lost_seq = cli->awaiting_seq;
+	cli->replay_left = 0;
+	for (;;) {
+		if (cli->fd < 0 && connect_gateway(cli) == 0) {
+			cli->recv_len = 0;
+			cli->server_closed = false;
+		}
+		if (cli->fd >= 0) {
+			req.token.data = cli->token;
+			req.token.len = cli->token_len;
+			req.last_received = cli->last_msg_no;
+			msg.body_case = RINGGATE__CLIENT__CLIENT_MESSAGE__BODY_RESUME;
+			msg.resume = &req;
+			cli->resume_state = RESUME_WAITING;
+			send_request(cli, &msg, false);
+			cli->resume_seq = msg.seq;
+			while (cli->resume_state == RESUME_WAITING && !cli->server_closed &&
+			       rg_now_ms() < deadline) {
+				struct pollfd pfd = { cli->fd, POLLIN, 0 };
+
+				if (poll(&pfd, 1, ms_until(deadline, rg_now_ms())) > 0)
+					read_socket(cli);
+			}
+			if (cli->resume_state == RESUME_DONE)
+				return true;
+			if (cli->server_closed)
+				disconnect_gateway(cli);
+		}
+		if (rg_now_ms() >= deadline) {
+			printf("! could not resume within the grace period\n");
+			cli->resume_seq = 0;
+			cli->awaiting_seq = 0;
+			return cli->fd >= 0;
+		}
+		nanosleep(&pause, NULL);
+	}
+}
+
 /* Serve the socket (and stdin, when a command may be read) until quit,
  * the end of input, or the connection ends. */
 static void run(struct cli *cli)
@@ -436,7 +645,7 @@ static void run(struct cli *cli)
 		uint64_t wake;
 		int nfds = 1, rc;
 
-		if (cli->server_closed)
+		if (cli->server_closed && !resume_session(cli))
 			return;
 		if (cli->awaiting_seq && now >= cli->awaiting_deadline_ms) {
 			printf("! no reply to seq %u within %ld ms\n", cli->awaiting_seq,
@@ -502,10 +711,12 @@ static void linger(struct cli *cli, long wait_ms)
 {
 	uint64_t end = rg_now_ms() + (uint64_t)wait_ms;
 
-	while (!cli->server_closed) {
+	for (;;) {
 		uint64_t now = rg_now_ms();
 		struct pollfd pfd = { cli->fd, POLLIN, 0 };
 
+		if (cli->server_closed && !resume_session(cli))
+			return;
 		if (now >= end)
 			return;
 		if (poll(&pfd, 1, ms_until(end, now)) > 0)
@@ -516,7 +727,6 @@ static void linger(struct cli *cli, long wait_ms)
 int main(int argc, char **argv)
 {
 	struct cli *cli = calloc(1, sizeof(*cli));
-	char port_text[16];
 	int rc;
 
 	if (!cli) {
@@ -534,20 +744,10 @@ int main(int argc, char **argv)
 	}
 	/* Script output is read line by line by other programs. */
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	snprintf(port_text, sizeof(port_text), "%ld", cli->port);
-	cli->fd = dial(cli->host, port_text);
-	if (cli->fd < 0) {
+	snprintf(cli->port_text, sizeof(cli->port_text), "%ld", cli->port);
+	if (connect_gateway(cli) < 0) {
 		free(cli);
 		return 1;
-	}
-	if (cli->ca_file[0] || cli->tls) {
-		cli->ssl = cli_tls_connect(cli->fd, cli->ca_file,
-					   cli->server_name[0] ? cli->server_name : cli->host);
-		if (!cli->ssl) {
-			close(cli->fd);
-			free(cli);
-			return 1;
-		}
 	}
 	cli->interactive = isatty(STDIN_FILENO);
 	cli->last_request_ms = rg_now_ms();
@@ -557,9 +757,7 @@ int main(int argc, char **argv)
 	run(cli);
 	linger(cli, cli->wait_ms);
 	rc = cli->server_closed ? 1 : 0;
-	if (cli->ssl)
-		cli_tls_close(cli->ssl);
-	close(cli->fd);
+	disconnect_gateway(cli);
 	free(cli);
 	return rc;
 }

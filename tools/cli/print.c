@@ -118,6 +118,10 @@ void cli_print_message(const Ringgate__Client__ServerMessage *m, uint64_t now_ms
 	case RINGGATE__CLIENT__SERVER_MESSAGE__BODY_UPDATE:
 		print_update(m->update);
 		break;
+	case RINGGATE__CLIENT__SERVER_MESSAGE__BODY_RESUME:
+		printf("< resume ok replayed=%u pending=%zu\n", m->resume->replayed,
+		       m->resume->n_pending);
+		break;
 	case RINGGATE__CLIENT__SERVER_MESSAGE__BODY_KICKED:
 		printf("< kicked code=%s message=\"%s\"\n", cli_error_name(m->kicked->code),
 		       m->kicked->message);

@@ -212,4 +212,8 @@ bool rg_options_less(const char *lower_name, long lower, const char *higher_name
  */
 int rg_port_file_write(const struct rg_common_config *c, uint16_t port);
 
+/* As rg_port_file_write, to path ("" writes nothing): for a process's
+ * second listener (the gateway's --ws-port-file). */
+int rg_port_file_write_path(const char *path, uint16_t port);
+
 #endif /* RG_OPTIONS_H */

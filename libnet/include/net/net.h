@@ -510,6 +510,18 @@ NET_EXPORT void net_buf_unref(struct net_buf *b);
 NET_EXPORT int net_session_send_buf(struct net_session *s, struct net_buf *b);
 
 /*
+ * As net_session_send_buf, with suffix[0..suffix_len) (copied) after the
+ * body: one frame of the shared body and then the suffix, its length
+ * prefix made for this session. For a message that is the same for many
+ * sessions but for a few bytes each: protobuf merges fields appended to an
+ * encoded message, so a per-session field can be the suffix while the rest
+ * is shared. A failure after the prefix was queued ends the session (no
+ * torn frame goes out). Loop thread only.
+ */
+NET_EXPORT int net_session_send_buf_suffixed(struct net_session *s, struct net_buf *b,
+					     const void *suffix, size_t suffix_len);
+
+/*
  * Queue the frame of b for each of the n sessions named by ids, from any
  * thread, under net_send_to's rules for each one (a session that has gone
  * is skipped and counted in sends_dropped; one that cannot take the frame

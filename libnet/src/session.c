@@ -891,7 +891,7 @@ int net_session_send_buf_suffixed(struct net_session *s, struct net_buf *b, cons
 {
 	uint32_t body_off = NET_VARINT_MAX; /* net_buf_frame: the body's place */
 	uint32_t body_len = b->len - (body_off - b->off);
-	uint8_t hdr[NET_VARINT_MAX];
+	uint8_t hdr[10];
 	size_t hdr_len = net_varint_encode((uint64_t)body_len + suffix_len, hdr);
 	uint8_t *dst;
 	int err;

@@ -87,6 +87,24 @@ static void session_bound(void)
 	streams_fini(&s);
 }
 
+static void oversize_not_kept(void)
+{
+	struct stream_config small = cfg;
+	struct streams s;
+	struct player p;
+
+	small.session_bytes = 1024;
+	CHECK(streams_init(&s, &small, NULL, NULL) == 0);
+	player_init(&s, &p, 7, "ann");
+	CHECK(keep_line(&s, &p, 10) == 1);
+	CHECK(keep_line(&s, &p, 1500) == 2); /* numbered, but alone over the bound */
+	CHECK(p.stream.bytes == 0 && s.total_bytes == 0 && p.stream.kept_from == 3);
+	CHECK(stream_replay_count(&p, 1) == -ERANGE);
+	CHECK(stream_replay_count(&p, 2) == 0);
+	stream_end(&s, &p);
+	streams_fini(&s);
+}
+
 static void total_bound(void)
 {
 	struct streams s;
@@ -221,6 +239,7 @@ static void resume_off(void)
 static const struct test_case cases[] = {
 	{ "numbering_and_gap", numbering_and_gap },
 	{ "session_bound", session_bound },
+	{ "oversize_not_kept", oversize_not_kept },
 	{ "total_bound", total_bound },
 	{ "tokens", tokens },
 	{ "token_expiry", token_expiry },

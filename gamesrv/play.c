@@ -957,6 +957,8 @@ static void handle_earn(struct game *g, const struct reply_to *to, struct player
 	if (p->earns)
 		p->earns->prev = ec;
 	p->earns = ec;
+	RG_DEBUG("player %s (%llu) seq %u: earning %u, asking dbproxy", p->name,
+		 (unsigned long long)p->id, to->seq, req->amount);
 }
 
 static void handle_ping(struct game *g, const struct reply_to *to,

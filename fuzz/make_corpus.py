@@ -187,6 +187,19 @@ def gamesrv_corpus():
                 player_id=5, name="alice", zone=77, x=1e30, y=-1e30, gold=1 << 62)))),
         "db_garbage": rec(1, b"\x08"),
         "overload": b"".join(req(1 + n % 4, PING) for n in range(40)),
+        # Session resume: a player kept for its grace period (20 s, the
+        # harness's), pushed to meanwhile, then gone; forged resumes (the
+        # first well formed, so only its MAC is wrong).
+        "grace_then_leave": req(1, LOGIN) + req(2, cm(1, login=c.LoginRequest(
+            name="bob", password=b"pw2"))) + rec(7) + req(2, CHAT) + req(2, MOVE)
+        + rec(2, b"\x01\x01") + rec(2, b"\x01\xc8"),
+        "gate_down_grace": req(1, LOGIN) + rec(3) + rec(2, b"\x01\x01") + req(1, PING),
+        "resume_forged": req(1, LOGIN) + rec(7) + req(2, cm(
+            7, resume=c.ResumeRequest(token=b"\x01" + b"\x00" * 32 + b"\x05alice" + b"m" * 32,
+                                      last_received=1)))
+        + req(3, cm(8, resume=c.ResumeRequest())) + req(1, cm(9, resume=c.ResumeRequest(
+            token=b"x" * 200, last_received=1 << 60))),
+        "takeover_of_detached": req(1, LOGIN) + rec(7) + req(2, LOGIN) + req(2, PING),
     }
 
 

@@ -237,6 +237,58 @@ int gate_out_resumed(struct gate_out *o, net_session_id link, uint64_t session,
 	return send_to_client(o, link, &session, NULL, 1, 0, true, msg);
 }
 
+/* Bytes of v as a varint. */
+static size_t varint_len(uint64_t v)
+{
+	size_t n = 1;
+
+	while (v >= 0x80) {
+		v >>= 7;
+		n++;
+	}
+	return n;
+}
+
+/* Write a field's key (wire type wt) and, for LEN (2), its length. */
+static uint8_t *put_key(uint8_t *at, unsigned field, unsigned wt, size_t len)
+{
+	*at++ = (uint8_t)(field << 3 | wt);
+	if (wt == 2)
+		at += net_varint_encode(len, at);
+	return at;
+}
+
+int gate_out_send_packed(struct gate_out *o, net_session_id link, uint64_t session,
+			 uint64_t request_id, bool resumed, const uint8_t *msg, size_t msg_len)
+{
+	/* GameToGate{to_client = 3: ToClient{sessions = 1 (packed),
+	 * message = 2, request_id = 3, resumed = 4}} (proto/internal.proto),
+	 * fields in number order as protobuf-c writes them. */
+	size_t sess_len = varint_len(session);
+	size_t tc_len = 1 + varint_len(sess_len) + sess_len + 1 + varint_len(msg_len) + msg_len +
+			(request_id ? 1 + varint_len(request_id) : 0) + (resumed ? 2 : 0);
+	size_t len = 1 + varint_len(tc_len) + tc_len;
+	uint8_t *at;
+
+	if (wire_buf_reserve(&o->buf, len) < 0)
+		return -ENOMEM;
+	at = put_key(o->buf.data, 3, 2, tc_len);
+	at = put_key(at, 1, 2, sess_len);
+	at += net_varint_encode(session, at);
+	at = put_key(at, 2, 2, msg_len);
+	memcpy(at, msg, msg_len);
+	at += msg_len;
+	if (request_id) {
+		at = put_key(at, 3, 0, 0);
+		at += net_varint_encode(request_id, at);
+	}
+	if (resumed) {
+		at = put_key(at, 4, 0, 0);
+		*at++ = 1;
+	}
+	return net_send_to(o->rt, link, o->buf.data, (size_t)(at - o->buf.data));
+}
+
 int gate_out_kick(struct gate_out *o, net_session_id link, uint64_t session,
 		  Ringgate__Client__ErrorCode code, const char *text)
 {

@@ -93,6 +93,13 @@ int gate_out_reply(struct gate_out *o, net_session_id link, uint64_t session,
 int gate_out_resumed(struct gate_out *o, net_session_id link, uint64_t session,
 		     const Ringgate__Client__ServerMessage *msg);
 
+/* As gate_out_reply (resumed: as gate_out_resumed), for a ServerMessage
+ * packed already (msg_len bytes at msg): the ToClient around it is
+ * written here, so a message kept packed for a resume (stream.c) is not
+ * packed a second time. Game thread. */
+int gate_out_send_packed(struct gate_out *o, net_session_id link, uint64_t session,
+			 uint64_t request_id, bool resumed, const uint8_t *msg, size_t msg_len);
+
 /* Tell a gateway to send Kicked(code, text) to a client and close it. Game thread. */
 int gate_out_kick(struct gate_out *o, net_session_id link, uint64_t session,
 		  Ringgate__Client__ErrorCode code, const char *text);

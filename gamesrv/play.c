@@ -733,6 +733,17 @@ out:
 	free(lc);
 }
 
+/* A login or resume on a session that plays already (or is logging in):
+ * answered ALREADY_LOGGED_IN; true when c is such a session. */
+static bool refuse_in_session(struct game *g, const struct reply_to *to, const struct client *c)
+{
+	if (c)
+		send_error(g, to, RINGGATE__CLIENT__ERROR_CODE__ALREADY_LOGGED_IN,
+			   c->player ? "this session is logged in already"
+				     : "a login on this session is in progress");
+	return c != NULL;
+}
+
 /* no_create: the gateway's creation bound for the client's address is
  * spent; the login may only open an existing account. */
 static void handle_login(struct game *g, const struct reply_to *to, struct client *c,
@@ -742,12 +753,8 @@ static void handle_login(struct game *g, const struct reply_to *to, struct clien
 	struct login_call *lc;
 	int rc;
 
-	if (c) {
-		send_error(g, to, RINGGATE__CLIENT__ERROR_CODE__ALREADY_LOGGED_IN,
-			   c->player ? "this session is logged in already"
-				     : "a login on this session is in progress");
+	if (refuse_in_session(g, to, c))
 		return;
-	}
 	if (!rules_name_valid(req->name)) {
 		send_error(g, to, RINGGATE__CLIENT__ERROR_CODE__INVALID_NAME,
 			   "a name is 1..32 characters of A-Z a-z 0-9 _ -");
@@ -954,6 +961,8 @@ static void handle_earn(struct game *g, const struct reply_to *to, struct player
 	if (p->earns)
 		p->earns->prev = ec;
 	p->earns = ec;
+	RG_DEBUG("player %s (%llu) seq %u: earning %u, asking dbproxy", p->name,
+		 (unsigned long long)p->id, to->seq, req->amount);
 }
 
 static void handle_ping(struct game *g, const struct reply_to *to,
@@ -1064,12 +1073,8 @@ static void handle_resume(struct game *g, const struct reply_to *to, struct clie
 	ErrorCode code;
 	int rc;
 
-	if (c) {
-		send_error(g, to, RINGGATE__CLIENT__ERROR_CODE__ALREADY_LOGGED_IN,
-			   c->player ? "this session is logged in already"
-				     : "a login on this session is in progress");
+	if (refuse_in_session(g, to, c))
 		return;
-	}
 	code = resume_refusal(g, req, &p, &count, &text);
 	if (code != RINGGATE__CLIENT__ERROR_CODE__ERROR_NONE) {
 		/* Counted: a flood of forged tokens shows here. */

@@ -109,8 +109,10 @@ static void count_eviction(struct streams *s)
 }
 
 /* Keep a packed copy of msg (its msg_no set) at the end of st, then
- * enforce the bounds, oldest first. */
-static void keep(struct streams *s, struct stream *st, const Ringgate__Client__ServerMessage *msg)
+ * enforce the bounds, oldest first. Returns the copy, or NULL when it is
+ * not kept (out of memory, or alone larger than a bound). */
+static struct stream_rec *keep(struct streams *s, struct stream *st,
+			       const Ringgate__Client__ServerMessage *msg)
 {
 	size_t len = ringgate__client__server_message__get_packed_size(msg);
 	struct stream_rec *r = malloc(sizeof(*r) + len);
@@ -122,7 +124,7 @@ static void keep(struct streams *s, struct stream *st, const Ringgate__Client__S
 		while (st->head)
 			evict(s, st->head);
 		st->kept_from = msg->msg_no + 1;
-		return;
+		return NULL;
 	}
 	r->owner = st;
 	r->next = NULL;
@@ -142,14 +144,20 @@ static void keep(struct streams *s, struct stream *st, const Ringgate__Client__S
 	s->newest = r;
 	st->bytes += rec_cost(r);
 	s->total_bytes += rec_cost(r);
-	while (st->bytes > s->cfg.session_bytes) {
+	while (st->bytes > s->cfg.session_bytes && st->head != r) {
 		evict(s, st->head);
 		count_eviction(s);
 	}
-	while (s->total_bytes > s->cfg.total_bytes) {
+	while (s->total_bytes > s->cfg.total_bytes && s->oldest != r) {
 		evict(s, s->oldest);
 		count_eviction(s);
 	}
+	if (st->bytes > s->cfg.session_bytes || s->total_bytes > s->cfg.total_bytes) {
+		evict(s, r); /* the only one left of its session, or of all */
+		count_eviction(s);
+		return NULL;
+	}
+	return r;
 }
 
 static void grace_unlink(struct streams *s, struct stream *st)
@@ -306,11 +314,16 @@ int stream_send(struct streams *s, struct player *p, uint64_t request_id, bool r
 
 	msg->msg_no = 0;
 	if (st->next_no != 0) {
+		struct stream_rec *r;
+
 		msg->msg_no = st->next_no++;
-		keep(s, st, msg);
+		r = keep(s, st, msg);
 		if (st->detached)
 			return 0;
 		renew_token(s, p);
+		if (r) /* packed once: for the copy and the wire */
+			return gate_out_send_packed(s->out, to->link, to->session, request_id,
+						    resumed, r->bytes, r->len);
 	}
 	if (resumed)
 		return gate_out_resumed(s->out, to->link, to->session, msg);
@@ -374,16 +387,11 @@ long stream_replay(struct streams *s, struct player *p, uint64_t last_received)
 	long n = 0;
 
 	for (struct stream_rec *r = p->stream.head; r; r = r->next) {
-		Ringgate__Client__ServerMessage *m;
 		int rc;
 
 		if (r->msg_no <= last_received)
 			continue;
-		m = ringgate__client__server_message__unpack(NULL, r->len, r->bytes);
-		if (!m)
-			return -ENOMEM; /* we packed it: only memory can fail */
-		rc = gate_out_resumed(s->out, to->link, to->session, m);
-		ringgate__client__server_message__free_unpacked(m, NULL);
+		rc = gate_out_send_packed(s->out, to->link, to->session, 0, true, r->bytes, r->len);
 		if (rc < 0)
 			return rc;
 		n++;

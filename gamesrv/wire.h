@@ -24,6 +24,9 @@ struct wire_buf {
 int wire_send_to(struct net_runtime *rt, net_session_id id, struct wire_buf *b,
 		 const ProtobufCMessage *m);
 
+/* Make b hold at least len bytes. Returns 0 or -ENOMEM. */
+int wire_buf_reserve(struct wire_buf *b, size_t len);
+
 /* Free b's memory. */
 void wire_buf_fini(struct wire_buf *b);
 

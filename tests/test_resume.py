@@ -134,11 +134,15 @@ def drop_and_talk(ann, bob, gap_lines):
     return dropped
 
 
-def send_earn(ann):
-    """An earn of 7 sent without waiting for its answer; its seq."""
+def send_earn(cluster, ann):
+    """An earn of 7 sent without waiting for its answer; its seq, once
+    gamesrv has asked dbproxy (so it is in flight there, whatever link a
+    resume comes on later)."""
     ann.seq += 1
     ann.send(rt.client_pb2.ClientMessage(seq=ann.seq, earn=rt.client_pb2.EarnRequest(amount=7)))
-    time.sleep(0.3)  # forwarded to gamesrv, and its AddGold to dbproxy
+    line = "seq %d: earning 7, asking dbproxy" % ann.seq
+    rt.eventually(lambda: line in cluster.gamesrv.text(), what="the earn at gamesrv",
+                  interval=0.02)
     return ann.seq
 
 
@@ -155,7 +159,7 @@ def play_through_drop(cluster, resume_port=None, earn_in_flight=False):
         expect(bob.chat(text), "chat")
     assert hear(ann, 5) == lines[:5]
     with stopped(cluster.dbproxy) if earn_in_flight else contextlib.nullcontext():
-        earn_seq = send_earn(ann) if earn_in_flight else None
+        earn_seq = send_earn(cluster, ann) if earn_in_flight else None
         dropped = drop_and_talk(ann, bob, lines[5:25])
         gap_ms = (time.monotonic() - dropped) * 1000
         start = time.monotonic()

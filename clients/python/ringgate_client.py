@@ -174,6 +174,19 @@ class FrameReader:
             del self.buf[:used]
 
 
+def resume_token_of(msg):
+    """The resume token a ServerMessage brings (LoginReply.resume, a token
+    push, ResumeReply.resume), or None (docs/protocol.md section 10)."""
+    kind = msg.WhichOneof("body")
+    if kind == "login" and msg.login.HasField("resume"):
+        return msg.login.resume.token
+    if kind == "token":
+        return msg.token.token
+    if kind == "resume":
+        return msg.resume.resume.token
+    return None
+
+
 # ---- the world as a client sees it --------------------------------------------
 
 # One change to what a client sees. kind: "entered" (name, zone, x, y set),
@@ -362,13 +375,7 @@ class Client:
         """Keep what a resume needs: the highest msg_no, the newest token."""
         if msg.msg_no:
             self.last_msg_no = msg.msg_no
-        kind = msg.WhichOneof("body")
-        if kind == "login" and msg.login.HasField("resume"):
-            self.token = msg.login.resume.token
-        elif kind == "token":
-            self.token = msg.token.token
-        elif kind == "resume":
-            self.token = msg.resume.resume.token
+        self.token = resume_token_of(msg) or self.token
 
     def wait_reply(self, seq, timeout=None):
         """The ServerMessage answering request seq."""

@@ -287,13 +287,7 @@ class GameClient(Framed):
         if msg.msg_no:
             self.last_msg_no = msg.msg_no
             self.msg_nos.append(msg.msg_no)
-        body = msg.WhichOneof("body")
-        if body == "login" and msg.login.HasField("resume"):
-            self.token = msg.login.resume.token
-        elif body == "token":
-            self.token = msg.token.token
-        elif body == "resume":
-            self.token = msg.resume.resume.token
+        self.token = rc.resume_token_of(msg) or self.token
 
     # The transport (ws.WsGameClient overrides both): a connected socket
     # ready for messages, and the parser of what arrives on it.

@@ -41,18 +41,18 @@ struct reply_to {
 
 /* ---- sending -------------------------------------------------------------- */
 
-static void send_to(struct game *g, const struct reply_to *to, ServerMessage *msg)
+static void send_to(struct gs_game *g, const struct reply_to *to, ServerMessage *msg)
 {
 	int rc;
 
 	msg->seq = to->seq;
-	rc = gate_out_reply(&g->out, to->link, to->session, to->request_id, msg);
+	rc = gs_gate_out_reply(&g->out, to->link, to->session, to->request_id, msg);
 	if (rc < 0)
 		RG_DEBUG("reply to client %llu not sent: %s", (unsigned long long)to->session,
 			 net_strerror(rc));
 }
 
-static void send_error(struct game *g, const struct reply_to *to, ErrorCode code,
+static void send_error(struct gs_game *g, const struct reply_to *to, ErrorCode code,
 		       const char *text)
 {
 	ServerMessage msg = RINGGATE__CLIENT__SERVER_MESSAGE__INIT;
@@ -72,7 +72,7 @@ static void send_error(struct game *g, const struct reply_to *to, ErrorCode code
 }
 
 /* The error a client sees when a dbproxy call ended without a reply. */
-static void send_call_error(struct game *g, const struct reply_to *to, int status)
+static void send_call_error(struct gs_game *g, const struct reply_to *to, int status)
 {
 	if (status == -ETIMEDOUT)
 		send_error(g, to, RINGGATE__CLIENT__ERROR_CODE__TIMEOUT,
@@ -92,7 +92,7 @@ static void send_call_error(struct game *g, const struct reply_to *to, int statu
  * The error a client sees for a dbproxy reply whose status is not DB_OK,
  * or for a DB_OK reply that lacks the body it must carry.
  */
-static void send_db_status_error(struct game *g, const struct reply_to *to,
+static void send_db_status_error(struct gs_game *g, const struct reply_to *to,
 				 const Ringgate__Internal__DbToGame *r)
 {
 	switch (r->status) {
@@ -125,7 +125,7 @@ static void send_db_status_error(struct game *g, const struct reply_to *to,
 
 static int compare_targets(const void *a, const void *b)
 {
-	const struct game_target *x = a, *y = b;
+	const struct gs_game_target *x = a, *y = b;
 
 	if (x->link != y->link)
 		return x->link < y->link ? -1 : 1;
@@ -133,9 +133,9 @@ static int compare_targets(const void *a, const void *b)
 }
 
 /* Make room for n broadcast targets. Returns 0 or -ENOMEM. */
-static int reserve_targets(struct game *g, size_t n)
+static int reserve_targets(struct gs_game *g, size_t n)
 {
-	struct game_target *t;
+	struct gs_game_target *t;
 	uint64_t *s;
 	size_t cap = g->targets_cap ? g->targets_cap : 64;
 
@@ -159,7 +159,7 @@ static int reserve_targets(struct game *g, size_t n)
  * Push msg (seq 0) to every player in zone z but `except` (may be NULL):
  * one ToClient frame per gateway link, carrying all its recipients.
  */
-static void broadcast(struct game *g, struct zone *z, const struct player *except,
+static void broadcast(struct gs_game *g, struct gs_zone *z, const struct gs_player *except,
 		      ServerMessage *msg)
 {
 	size_t n = 0;
@@ -168,7 +168,7 @@ static void broadcast(struct game *g, struct zone *z, const struct player *excep
 		RG_ERROR("out of memory: a push to zone %u was dropped", z->bounds.id);
 		return;
 	}
-	for (struct player *p = z->members; p; p = p->zone_next) {
+	for (struct gs_player *p = z->members; p; p = p->zone_next) {
 		if (p == except)
 			continue;
 		g->targets[n].link = p->client->key.link;
@@ -184,7 +184,7 @@ static void broadcast(struct game *g, struct zone *z, const struct player *excep
 
 		for (; j < n && g->targets[j].link == g->targets[i].link; j++)
 			g->target_sessions[j - i] = g->targets[j].session;
-		(void)gate_out_send(&g->out, g->targets[i].link, g->target_sessions, j - i, msg);
+		(void)gs_gate_out_send(&g->out, g->targets[i].link, g->target_sessions, j - i, msg);
 		i = j;
 	}
 }
@@ -192,20 +192,20 @@ static void broadcast(struct game *g, struct zone *z, const struct player *excep
 /* The pushes below are the broadcast mode (interest management off):
  * each event at once to the whole zone. Under interest management the
  * views say the same once per tick (bundle.h). */
-static void broadcast_joined(struct game *g, struct player *p)
+static void broadcast_joined(struct gs_game *g, struct gs_player *p)
 {
 	ServerMessage msg = RINGGATE__CLIENT__SERVER_MESSAGE__INIT;
 	Ringgate__Client__PlayerJoined joined = RINGGATE__CLIENT__PLAYER_JOINED__INIT;
 	Ringgate__Client__PlayerState st = RINGGATE__CLIENT__PLAYER_STATE__INIT;
 
-	bundle_fill_state(&st, p);
+	gs_bundle_fill_state(&st, p);
 	joined.player = &st;
 	msg.body_case = RINGGATE__CLIENT__SERVER_MESSAGE__BODY_JOINED;
 	msg.joined = &joined;
 	broadcast(g, p->zone, p, &msg);
 }
 
-static void broadcast_left(struct game *g, struct player *p)
+static void broadcast_left(struct gs_game *g, struct gs_player *p)
 {
 	ServerMessage msg = RINGGATE__CLIENT__SERVER_MESSAGE__INIT;
 	Ringgate__Client__PlayerLeft left = RINGGATE__CLIENT__PLAYER_LEFT__INIT;
@@ -240,9 +240,9 @@ static void broadcast_left(struct game *g, struct player *p)
 #define SAVE_RETRY_MS 50
 #define SAVE_HOLD_MS 60000
 
-struct save_call {
-	struct game *g;
-	struct player *player;     /* pinned until the save ends          */
+struct gs_save_call {
+	struct gs_game *g;
+	struct gs_player *player;     /* pinned until the save ends          */
 	bool answer;               /* a LogoutRequest waits for this save */
 	struct reply_to to;
 	unsigned attempts;
@@ -251,15 +251,15 @@ struct save_call {
 	uint64_t hold_until_ms;    /* a leaving player's save waits for the
 				      link until then                        */
 	bool wait_link;            /* on g->save_retries for the link        */
-	struct save_call *next_retry;
+	struct gs_save_call *next_retry;
 };
 
 /* End a save: log, answer a waiting logout, release the player. status and
  * r as an rg_call_fn gets them (r is NULL unless status is 0). */
-static void save_end(struct save_call *sc, int status, const Ringgate__Internal__DbToGame *r)
+static void save_end(struct gs_save_call *sc, int status, const Ringgate__Internal__DbToGame *r)
 {
-	struct game *g = sc->g;
-	struct player *p = sc->player;
+	struct gs_game *g = sc->g;
+	struct gs_player *p = sc->player;
 	bool saved = status == 0 && r->status == RINGGATE__INTERNAL__DB_STATUS__DB_OK;
 
 	if (saved) {
@@ -283,12 +283,12 @@ static void save_end(struct save_call *sc, int status, const Ringgate__Internal_
 			send_db_status_error(g, &sc->to, r);
 		}
 	}
-	world_player_unpin(&g->world, p);
+	gs_world_player_unpin(&g->world, p);
 	free(sc);
 }
 
 /* Put sc on g->save_retries: for the link (wait_link), or until retry_at_ms. */
-static void save_wait(struct save_call *sc, bool wait_link)
+static void save_wait(struct gs_save_call *sc, bool wait_link)
 {
 	sc->wait_link = wait_link;
 	sc->next_retry = sc->g->save_retries;
@@ -296,14 +296,14 @@ static void save_wait(struct save_call *sc, bool wait_link)
 }
 
 /* True when a save that found the link down is to wait for it. */
-static bool save_may_hold(const struct save_call *sc, int status)
+static bool save_may_hold(const struct gs_save_call *sc, int status)
 {
 	return status == -ENOTCONN && sc->leaving && rg_now_ms() < sc->hold_until_ms;
 }
 
 static void on_save_reply(void *ctx, int status, const void *reply)
 {
-	struct save_call *sc = ctx;
+	struct gs_save_call *sc = ctx;
 	const Ringgate__Internal__DbToGame *r = reply;
 
 	if (status == 0 && r->status == RINGGATE__INTERNAL__DB_STATUS__DB_BUSY &&
@@ -323,15 +323,15 @@ static void on_save_reply(void *ctx, int status, const void *reply)
 }
 
 /* Send (or send again) a save of the player's current position. */
-static void save_send(struct save_call *sc)
+static void save_send(struct gs_save_call *sc)
 {
-	struct game *g = sc->g;
-	struct player *p = sc->player;
+	struct gs_game *g = sc->g;
+	struct gs_player *p = sc->player;
 	uint64_t deadline = rg_now_ms() + g->cfg.call_deadline_ms;
 	int rc;
 
 	p->dirty = false;
-	rc = db_link_save(&g->db, p->id, p->zone->bounds.id, p->x, p->y, deadline,
+	rc = gs_db_link_save(&g->db, p->id, p->zone->bounds.id, p->x, p->y, deadline,
 			  on_save_reply, sc);
 	if (rc == 0) {
 		sc->attempts++;
@@ -346,10 +346,10 @@ static void save_send(struct save_call *sc)
 
 /* Save p's position; answer (may be NULL) is a logout waiting for it;
  * leaving: p is leaving the game (the save is held if the link is down). */
-static void save_player(struct game *g, struct player *p, const struct reply_to *answer,
+static void save_player(struct gs_game *g, struct gs_player *p, const struct reply_to *answer,
 			bool leaving)
 {
-	struct save_call *sc = calloc(1, sizeof(*sc));
+	struct gs_save_call *sc = calloc(1, sizeof(*sc));
 
 	if (!sc) {
 		p->dirty = true;
@@ -367,24 +367,24 @@ static void save_player(struct game *g, struct player *p, const struct reply_to 
 	sc->answer = answer != NULL;
 	if (answer)
 		sc->to = *answer;
-	world_player_pin(p);
+	gs_world_player_pin(p);
 	save_send(sc);
 }
 
 /* Send again the saves dbproxy refused as busy, once due, and the held
  * ones once the link is back (ending those held too long). */
-static void retry_saves(struct game *g, uint64_t now)
+static void retry_saves(struct gs_game *g, uint64_t now)
 {
-	struct save_call *sc = g->save_retries;
+	struct gs_save_call *sc = g->save_retries;
 	size_t held_sent = 0;
 
 	g->save_retries = NULL;
 	while (sc) {
-		struct save_call *next = sc->next_retry;
+		struct gs_save_call *next = sc->next_retry;
 
 		if (!sc->wait_link && now >= sc->retry_at_ms) {
 			save_send(sc);
-		} else if (sc->wait_link && db_link_up(&g->db)) {
+		} else if (sc->wait_link && gs_db_link_up(&g->db)) {
 			held_sent++;
 			save_send(sc);
 		} else if (sc->wait_link && now >= sc->hold_until_ms) {
@@ -411,11 +411,11 @@ static void retry_saves(struct game *g, uint64_t now)
  * The cursor pins the player it stops at, so that player cannot be freed
  * (a player that leaves stays in the list while pinned).
  */
-static void autosave(struct game *g, uint64_t now)
+static void autosave(struct gs_game *g, uint64_t now)
 {
 	uint64_t elapsed = now - g->autosave_last_ms;
 	uint64_t visits;
-	struct player *p = g->world.player_list;
+	struct gs_player *p = g->world.player_list;
 	size_t saved = 0;
 
 	g->autosave_last_ms = now;
@@ -430,22 +430,22 @@ static void autosave(struct game *g, uint64_t now)
 	if (visits == 0)
 		return;
 	if (g->autosave_at) {
-		struct player *at = g->autosave_at;
+		struct gs_player *at = g->autosave_at;
 
 		/* Go on at `at`, the first player not yet visited; one that
 		 * has left needs no autosave, and the unpin may free it. */
-		p = at->state == PLAYER_ONLINE ? at : at->next;
+		p = at->state == GS_PLAYER_ONLINE ? at : at->next;
 		g->autosave_at = NULL;
-		world_player_unpin(&g->world, at);
+		gs_world_player_unpin(&g->world, at);
 	}
 	for (; p && visits > 0; p = p->next, visits--) {
-		if (p->state == PLAYER_ONLINE && p->dirty) {
+		if (p->state == GS_PLAYER_ONLINE && p->dirty) {
 			save_player(g, p, NULL, false);
 			saved++;
 		}
 	}
 	if (p) { /* the pass goes on from p; at the end it starts over */
-		world_player_pin(p);
+		gs_world_player_pin(p);
 		g->autosave_at = p;
 	}
 	if (saved > 0)
@@ -458,35 +458,35 @@ static void autosave(struct game *g, uint64_t now)
  * for the save: it gets LogoutReply once the save is durable, or the error
  * that stopped it (the player is logged out either way).
  */
-static void leave(struct game *g, struct player *p, const struct reply_to *answer)
+static void leave(struct gs_game *g, struct gs_player *p, const struct reply_to *answer)
 {
-	struct client *c = p->client;
+	struct gs_client *c = p->client;
 
 	if (g->cfg.interest.enabled)
-		bundle_player_offline(&g->views, p);
+		gs_bundle_player_offline(&g->views, p);
 	else
 		broadcast_left(g, p);
 	RG_INFO("player %s (%llu) leaves", p->name, (unsigned long long)p->id);
 	save_player(g, p, answer, true); /* pins p while the save is out */
-	world_player_unbind(&g->world, p);
-	world_client_remove(&g->world, c);
+	gs_world_player_unbind(&g->world, p);
+	gs_world_client_remove(&g->world, c);
 }
 
-void play_client_gone(struct game *g, struct client *c)
+void gs_play_client_gone(struct gs_game *g, struct gs_client *c)
 {
 	if (c->player)
 		leave(g, c->player, NULL);
 	else
-		world_client_remove(&g->world, c);
+		gs_world_client_remove(&g->world, c);
 }
 
 /* ---- login ------------------------------------------------------------------ */
 
 struct login_call {
-	struct game *g;
+	struct gs_game *g;
 	struct reply_to to;
-	struct player *pinned;     /* the account's player if it existed  */
-	char name[RULES_NAME_MAX + 1];
+	struct gs_player *pinned;     /* the account's player if it existed  */
+	char name[GS_RULES_NAME_MAX + 1];
 };
 
 /*
@@ -499,21 +499,21 @@ struct login_call {
 
 /* Tell `to` about the players of p's zone that did not fit in its
  * LoginReply: `from` on, p itself excluded. */
-static void send_rest_of_zone(struct game *g, const struct reply_to *to,
-			      const struct player *p, const struct player *from)
+static void send_rest_of_zone(struct gs_game *g, const struct reply_to *to,
+			      const struct gs_player *p, const struct gs_player *from)
 {
 	struct reply_to push = *to;
 
 	push.seq = 0;
 	push.request_id = 0;
-	for (const struct player *o = from; o; o = o->zone_next) {
+	for (const struct gs_player *o = from; o; o = o->zone_next) {
 		ServerMessage msg = RINGGATE__CLIENT__SERVER_MESSAGE__INIT;
 		Ringgate__Client__PlayerJoined joined = RINGGATE__CLIENT__PLAYER_JOINED__INIT;
 		Ringgate__Client__PlayerState st = RINGGATE__CLIENT__PLAYER_STATE__INIT;
 
 		if (o == p)
 			continue;
-		bundle_fill_state(&st, o);
+		gs_bundle_fill_state(&st, o);
 		joined.player = &st;
 		msg.body_case = RINGGATE__CLIENT__SERVER_MESSAGE__BODY_JOINED;
 		msg.joined = &joined;
@@ -521,7 +521,7 @@ static void send_rest_of_zone(struct game *g, const struct reply_to *to,
 	}
 }
 
-static void fill_zone(Ringgate__Client__Zone *out, const struct zone *z)
+static void fill_zone(Ringgate__Client__Zone *out, const struct gs_zone *z)
 {
 	ringgate__client__zone__init(out);
 	out->id = z->bounds.id;
@@ -532,7 +532,7 @@ static void fill_zone(Ringgate__Client__Zone *out, const struct zone *z)
 }
 
 /* Answer a login with the player and the zone around it. */
-static void send_login_reply(struct game *g, const struct reply_to *to, struct player *p,
+static void send_login_reply(struct gs_game *g, const struct reply_to *to, struct gs_player *p,
 			     bool created)
 {
 	ServerMessage msg = RINGGATE__CLIENT__SERVER_MESSAGE__INIT;
@@ -541,26 +541,26 @@ static void send_login_reply(struct game *g, const struct reply_to *to, struct p
 	Ringgate__Client__Zone zone = RINGGATE__CLIENT__ZONE__INIT;
 	Ringgate__Client__PlayerState states[LOGIN_OTHERS_MAX];
 	Ringgate__Client__PlayerState *others[LOGIN_OTHERS_MAX];
-	Ringgate__Client__Zone zones[RULES_ZONES_MAX];
-	Ringgate__Client__Zone *zone_ptrs[RULES_ZONES_MAX];
-	struct zone *z = p->zone;
-	struct player *o = z->members;
+	Ringgate__Client__Zone zones[GS_RULES_ZONES_MAX];
+	Ringgate__Client__Zone *zone_ptrs[GS_RULES_ZONES_MAX];
+	struct gs_zone *z = p->zone;
+	struct gs_player *o = z->members;
 	size_t n = 0;
 
 	if (g->cfg.interest.enabled) {
 		/* The view: the rest enters with the next WorldUpdates. */
-		n = bundle_login_view(&g->views, p, states, others, LOGIN_OTHERS_MAX);
+		n = gs_bundle_login_view(&g->views, p, states, others, LOGIN_OTHERS_MAX);
 		o = NULL;
 	}
 	for (; o && n < LOGIN_OTHERS_MAX; o = o->zone_next) {
 		if (o == p)
 			continue;
 		ringgate__client__player_state__init(&states[n]);
-		bundle_fill_state(&states[n], o);
+		gs_bundle_fill_state(&states[n], o);
 		others[n] = &states[n];
 		n++;
 	}
-	bundle_fill_state(&self, p);
+	gs_bundle_fill_state(&self, p);
 	fill_zone(&zone, z);
 	for (size_t i = 0; i < g->world.zone_count; i++) {
 		fill_zone(&zones[i], &g->world.zones[i]);
@@ -586,40 +586,40 @@ static void send_login_reply(struct game *g, const struct reply_to *to, struct p
  * LEAVING one (save in flight) is taken back. Returns the player, or NULL
  * when out of memory.
  */
-static struct player *take_account(struct game *g, struct client *c, const char *name,
+static struct gs_player *take_account(struct gs_game *g, struct gs_client *c, const char *name,
 				   const Ringgate__Client__PlayerState *loaded)
 {
-	struct player *p = world_player_find(&g->world, name);
+	struct gs_player *p = gs_world_player_find(&g->world, name);
 
 	if (p && p->id != loaded->player_id)
 		RG_ERROR("account %s: dbproxy says id %llu, memory says %llu; keeping memory",
 			 name, (unsigned long long)loaded->player_id, (unsigned long long)p->id);
-	if (p && p->state == PLAYER_ONLINE) {
-		struct client *old = p->client;
+	if (p && p->state == GS_PLAYER_ONLINE) {
+		struct gs_client *old = p->client;
 
 		RG_INFO("player %s (%llu) logged in elsewhere: kicking the old session",
 			p->name, (unsigned long long)p->id);
-		(void)gate_out_kick(&g->out, old->key.link, old->key.session,
+		(void)gs_gate_out_kick(&g->out, old->key.link, old->key.session,
 				    RINGGATE__CLIENT__ERROR_CODE__LOGGED_IN_ELSEWHERE,
 				    "this account logged in from another session");
-		world_player_transfer(p, c);
-		world_client_remove(&g->world, old);
+		gs_world_player_transfer(p, c);
+		gs_world_client_remove(&g->world, old);
 		return p;
 	}
 	if (p) {
-		world_player_bind(&g->world, p, c);
+		gs_world_player_bind(&g->world, p, c);
 	} else {
-		p = world_player_add(&g->world, c, loaded->player_id, name, loaded->zone,
+		p = gs_world_player_add(&g->world, c, loaded->player_id, name, loaded->zone,
 				     loaded->x, loaded->y, loaded->gold);
 		if (!p)
 			return NULL;
 	}
 	if (!g->cfg.interest.enabled) {
 		broadcast_joined(g, p);
-	} else if (bundle_player_online(&g->views, p) < 0) {
+	} else if (gs_bundle_player_online(&g->views, p) < 0) {
 		/* Unseen by the others, it would play in a false world. */
 		save_player(g, p, NULL, true);
-		world_player_unbind(&g->world, p);
+		gs_world_player_unbind(&g->world, p);
 		return NULL;
 	}
 	return p;
@@ -628,10 +628,10 @@ static struct player *take_account(struct game *g, struct client *c, const char 
 static void on_login_reply(void *ctx, int status, const void *reply)
 {
 	struct login_call *lc = ctx;
-	struct game *g = lc->g;
+	struct gs_game *g = lc->g;
 	const Ringgate__Internal__DbToGame *r = reply;
-	struct client *c = world_client_find(&g->world, lc->to.link, lc->to.session);
-	struct player *p;
+	struct gs_client *c = gs_world_client_find(&g->world, lc->to.link, lc->to.session);
+	struct gs_player *p;
 
 	if (!c || !c->login_pending)
 		goto out; /* the session went away meanwhile: nobody to answer */
@@ -661,16 +661,16 @@ static void on_login_reply(void *ctx, int status, const void *reply)
 	send_login_reply(g, &lc->to, p, r->login->created);
 	goto out;
 out_remove:
-	world_client_remove(&g->world, c);
+	gs_world_client_remove(&g->world, c);
 out:
 	if (lc->pinned)
-		world_player_unpin(&g->world, lc->pinned);
+		gs_world_player_unpin(&g->world, lc->pinned);
 	free(lc);
 }
 
 /* no_create: the gateway's creation bound for the client's address is
  * spent; the login may only open an existing account. */
-static void handle_login(struct game *g, const struct reply_to *to, struct client *c,
+static void handle_login(struct gs_game *g, const struct reply_to *to, struct gs_client *c,
 			 uint64_t deadline_ms, const Ringgate__Client__LoginRequest *req,
 			 bool no_create)
 {
@@ -683,22 +683,22 @@ static void handle_login(struct game *g, const struct reply_to *to, struct clien
 				     : "a login on this session is in progress");
 		return;
 	}
-	if (!rules_name_valid(req->name)) {
+	if (!gs_rules_name_valid(req->name)) {
 		send_error(g, to, RINGGATE__CLIENT__ERROR_CODE__INVALID_NAME,
 			   "a name is 1..32 characters of A-Z a-z 0-9 _ -");
 		return;
 	}
-	if (!rules_password_valid(req->password.len)) {
+	if (!gs_rules_password_valid(req->password.len)) {
 		send_error(g, to, RINGGATE__CLIENT__ERROR_CODE__BAD_REQUEST,
 			   "a password is 1..128 bytes");
 		return;
 	}
-	if (!db_link_up(&g->db)) {
+	if (!gs_db_link_up(&g->db)) {
 		send_call_error(g, to, -ENOTCONN);
 		return;
 	}
 	lc = calloc(1, sizeof(*lc));
-	c = lc ? world_client_add(&g->world, to->link, to->session) : NULL;
+	c = lc ? gs_world_client_add(&g->world, to->link, to->session) : NULL;
 	if (!c) {
 		free(lc);
 		send_error(g, to, RINGGATE__CLIENT__ERROR_CODE__INTERNAL, "out of memory");
@@ -709,17 +709,17 @@ static void handle_login(struct game *g, const struct reply_to *to, struct clien
 	snprintf(lc->name, sizeof(lc->name), "%s", req->name);
 	/* Keep an in-memory copy of the account alive until the reply: it is
 	 * fresher than what the database may return (see take_account). */
-	lc->pinned = world_player_find(&g->world, lc->name);
+	lc->pinned = gs_world_player_find(&g->world, lc->name);
 	if (lc->pinned)
-		world_player_pin(lc->pinned);
-	rc = db_link_login(&g->db, lc->name, &req->password, no_create, deadline_ms,
+		gs_world_player_pin(lc->pinned);
+	rc = gs_db_link_login(&g->db, lc->name, &req->password, no_create, deadline_ms,
 			   on_login_reply, lc);
 	if (rc < 0) {
 		send_call_error(g, to, rc);
 		if (lc->pinned)
-			world_player_unpin(&g->world, lc->pinned);
+			gs_world_player_unpin(&g->world, lc->pinned);
 		free(lc);
-		world_client_remove(&g->world, c);
+		gs_world_client_remove(&g->world, c);
 		return;
 	}
 	c->login_pending = true;
@@ -727,14 +727,14 @@ static void handle_login(struct game *g, const struct reply_to *to, struct clien
 
 /* ---- play ------------------------------------------------------------------- */
 
-static void handle_move(struct game *g, const struct reply_to *to, struct player *p,
+static void handle_move(struct gs_game *g, const struct reply_to *to, struct gs_player *p,
 			const Ringgate__Client__MoveRequest *req)
 {
 	ServerMessage msg = RINGGATE__CLIENT__SERVER_MESSAGE__INIT;
 	Ringgate__Client__MoveReply mr = RINGGATE__CLIENT__MOVE_REPLY__INIT;
 	Ringgate__Client__PlayerMoved moved = RINGGATE__CLIENT__PLAYER_MOVED__INIT;
-	struct zone *from = p->zone;
-	struct zone *z = req->zone == 0 ? from : world_zone(&g->world, req->zone);
+	struct gs_zone *from = p->zone;
+	struct gs_zone *z = req->zone == 0 ? from : gs_world_zone(&g->world, req->zone);
 	float old_x = p->x, old_y = p->y;
 
 	if (!z) {
@@ -742,7 +742,7 @@ static void handle_move(struct game *g, const struct reply_to *to, struct player
 			   "no such zone");
 		return;
 	}
-	if (!rules_point_in_zone(&z->bounds, req->x, req->y)) {
+	if (!gs_rules_point_in_zone(&z->bounds, req->x, req->y)) {
 		send_error(g, to, RINGGATE__CLIENT__ERROR_CODE__OUT_OF_BOUNDS,
 			   "the target is outside the zone (or not a finite number)");
 		return;
@@ -750,11 +750,11 @@ static void handle_move(struct game *g, const struct reply_to *to, struct player
 	if (z != from && !g->cfg.interest.enabled)
 		broadcast_left(g, p);
 	if (z != from)
-		world_player_set_zone(p, z);
-	world_player_move(p, req->x, req->y);
-	if (g->cfg.interest.enabled && bundle_player_moved(&g->views, p) < 0) {
-		world_player_set_zone(p, from);
-		world_player_move(p, old_x, old_y);
+		gs_world_player_set_zone(p, z);
+	gs_world_player_move(p, req->x, req->y);
+	if (g->cfg.interest.enabled && gs_bundle_player_moved(&g->views, p) < 0) {
+		gs_world_player_set_zone(p, from);
+		gs_world_player_move(p, old_x, old_y);
 		send_error(g, to, RINGGATE__CLIENT__ERROR_CODE__INTERNAL, "out of memory");
 		return;
 	}
@@ -780,19 +780,19 @@ static void handle_move(struct game *g, const struct reply_to *to, struct player
 	broadcast(g, p->zone, p, &msg);
 }
 
-static void handle_chat(struct game *g, const struct reply_to *to, struct player *p,
+static void handle_chat(struct gs_game *g, const struct reply_to *to, struct gs_player *p,
 			const Ringgate__Client__ChatRequest *req)
 {
 	ServerMessage msg = RINGGATE__CLIENT__SERVER_MESSAGE__INIT;
 	Ringgate__Client__ChatReply cr = RINGGATE__CLIENT__CHAT_REPLY__INIT;
 	Ringgate__Client__ChatLine line = RINGGATE__CLIENT__CHAT_LINE__INIT;
 
-	if (!rules_chat_valid(req->text, strlen(req->text))) {
+	if (!gs_rules_chat_valid(req->text, strlen(req->text))) {
 		send_error(g, to, RINGGATE__CLIENT__ERROR_CODE__INVALID_CHAT,
 			   "chat is 1..256 bytes of UTF-8 without control characters");
 		return;
 	}
-	if (g->cfg.interest.enabled && bundle_chat(p, req->text) < 0) {
+	if (g->cfg.interest.enabled && gs_bundle_chat(p, req->text) < 0) {
 		send_error(g, to, RINGGATE__CLIENT__ERROR_CODE__INTERNAL, "out of memory");
 		return;
 	}
@@ -812,15 +812,15 @@ static void handle_chat(struct game *g, const struct reply_to *to, struct player
 }
 
 struct earn_call {
-	struct game *g;
+	struct gs_game *g;
 	struct reply_to to;
-	struct player *player;     /* pinned until the call ends */
+	struct gs_player *player;     /* pinned until the call ends */
 };
 
 static void on_earn_reply(void *ctx, int status, const void *reply)
 {
 	struct earn_call *ec = ctx;
-	struct game *g = ec->g;
+	struct gs_game *g = ec->g;
 	const Ringgate__Internal__DbToGame *r = reply;
 
 	if (status != 0) {
@@ -839,17 +839,17 @@ static void on_earn_reply(void *ctx, int status, const void *reply)
 		msg.earn = &er;
 		send_to(g, &ec->to, &msg);
 	}
-	world_player_unpin(&g->world, ec->player);
+	gs_world_player_unpin(&g->world, ec->player);
 	free(ec);
 }
 
-static void handle_earn(struct game *g, const struct reply_to *to, struct player *p,
+static void handle_earn(struct gs_game *g, const struct reply_to *to, struct gs_player *p,
 			uint64_t deadline_ms, const Ringgate__Client__EarnRequest *req)
 {
 	struct earn_call *ec;
 	int rc;
 
-	if (!rules_earn_valid(req->amount)) {
+	if (!gs_rules_earn_valid(req->amount)) {
 		send_error(g, to, RINGGATE__CLIENT__ERROR_CODE__BAD_REQUEST,
 			   "earn 1..1000 gold at a time");
 		return;
@@ -862,16 +862,16 @@ static void handle_earn(struct game *g, const struct reply_to *to, struct player
 	ec->g = g;
 	ec->to = *to;
 	ec->player = p;
-	world_player_pin(p);
-	rc = db_link_add_gold(&g->db, p->id, req->amount, deadline_ms, on_earn_reply, ec);
+	gs_world_player_pin(p);
+	rc = gs_db_link_add_gold(&g->db, p->id, req->amount, deadline_ms, on_earn_reply, ec);
 	if (rc < 0) {
 		send_call_error(g, to, rc);
-		world_player_unpin(&g->world, p);
+		gs_world_player_unpin(&g->world, p);
 		free(ec);
 	}
 }
 
-static void handle_ping(struct game *g, const struct reply_to *to,
+static void handle_ping(struct gs_game *g, const struct reply_to *to,
 			const Ringgate__Client__PingRequest *req)
 {
 	ServerMessage msg = RINGGATE__CLIENT__SERVER_MESSAGE__INIT;
@@ -886,14 +886,14 @@ static void handle_ping(struct game *g, const struct reply_to *to,
 
 /* ---- dispatch ---------------------------------------------------------------- */
 
-void play_request(struct game *g, net_session_id link, uint64_t deadline_ms,
+void gs_play_request(struct gs_game *g, net_session_id link, uint64_t deadline_ms,
 		  const Ringgate__Internal__ClientRequest *req)
 {
 	const Ringgate__Client__ClientMessage *m = req->message;
 	struct reply_to to = { .link = link, .session = req->session, .seq = m ? m->seq : 0,
 			       .request_id = req->request_id };
-	struct client *c = world_client_find(&g->world, link, req->session);
-	struct player *p = c ? c->player : NULL;
+	struct gs_client *c = gs_world_client_find(&g->world, link, req->session);
+	struct gs_player *p = c ? c->player : NULL;
 	uint64_t now = rg_now_ms();
 	uint64_t deadline = now + g->cfg.call_deadline_ms;
 
@@ -960,27 +960,27 @@ void play_request(struct game *g, net_session_id link, uint64_t deadline_ms,
 	}
 }
 
-void play_tick(struct game *g, uint64_t now)
+void gs_play_tick(struct gs_game *g, uint64_t now)
 {
 	retry_saves(g, now);
 	autosave(g, now);
 	if (g->cfg.interest.enabled)
-		bundle_tick(&g->views, &g->world, &g->out);
+		gs_bundle_tick(&g->views, &g->world, &g->out);
 }
 
-bool play_saves_waiting(const struct game *g)
+bool gs_play_saves_waiting(const struct gs_game *g)
 {
 	return g->save_retries != NULL;
 }
 
-void play_fini(struct game *g)
+void gs_play_fini(struct gs_game *g)
 {
 	if (g->autosave_at) {
-		world_player_unpin(&g->world, g->autosave_at);
+		gs_world_player_unpin(&g->world, g->autosave_at);
 		g->autosave_at = NULL;
 	}
 	while (g->save_retries) {
-		struct save_call *sc = g->save_retries;
+		struct gs_save_call *sc = g->save_retries;
 
 		g->save_retries = sc->next_retry;
 		save_end(sc, -ECANCELED, NULL);

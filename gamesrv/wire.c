@@ -6,7 +6,7 @@
 #include <errno.h>
 #include <stdlib.h>
 
-int wire_send_to(struct net_runtime *rt, net_session_id id, struct wire_buf *b,
+int gs_wire_send_to(struct net_runtime *rt, net_session_id id, struct gs_wire_buf *b,
 		 const ProtobufCMessage *m)
 {
 	size_t len = protobuf_c_message_get_packed_size(m);
@@ -27,7 +27,7 @@ int wire_send_to(struct net_runtime *rt, net_session_id id, struct wire_buf *b,
 	return net_send_to(rt, id, b->data, len);
 }
 
-void wire_buf_fini(struct wire_buf *b)
+void gs_wire_buf_fini(struct gs_wire_buf *b)
 {
 	free(b->data);
 	b->data = NULL;

@@ -33,6 +33,7 @@
 
 #include <rg/clock.h>
 
+#include "config.h"
 #include "db_link.h"
 #include "fake_net.h"
 #include "game.h"
@@ -44,8 +45,6 @@
 
 enum { SVC_GATE = 0, SVC_DB = 1 };
 enum db_mode { DB_ANSWER_OK, DB_ANSWER_BUSY, DB_ANSWER_ERROR, DB_SILENT };
-
-#define GS_INTERNAL_MAX_FRAME (4u << 20)
 
 struct harness {
 	const struct rg_link_key *key;
@@ -274,14 +273,14 @@ static void setup(struct harness *h)
 	struct gs_gate_service_config gate_cfg = {
 		.host = "127.0.0.1", .max_gateways = 64, .pending_max = 16, .pending_per_addr = 4,
 		.rules = { .heartbeat_ms = 1000, .dead_ms = 5000, .handshake_ms = 2000 },
-		.max_frame = GS_INTERNAL_MAX_FRAME, .decode_limit = 4u * GS_INTERNAL_MAX_FRAME,
+		.max_frame = GS_INTERNAL_MAX_FRAME, .decode_limit = GS_DECODE_LIMIT,
 		.link_key = h->key,
 	};
 	struct gs_db_service_config db_cfg = {
 		.host = "127.0.0.1", .port = 7702, .instance = "gamesrv-fuzz",
 		.rules = { .heartbeat_ms = 1000, .dead_ms = 5000, .handshake_ms = 2000 },
 		.max_frame = GS_INTERNAL_MAX_FRAME,
-		.decode_limit = 4u * GS_INTERNAL_MAX_FRAME, .link_key = h->key,
+		.decode_limit = GS_DECODE_LIMIT, .link_key = h->key,
 	};
 
 	FUZZ_CHECK(gs_game_queue_init(&h->queue, 16, 1u << 30) == 0);

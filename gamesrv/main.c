@@ -74,8 +74,7 @@ int main(int argc, char **argv)
 		goto out_runtime;
 	}
 	/* Before anything listens: a taken admin port stops the start. */
-	rc = rg_admin_start_logged(metrics->registry, o.common.admin_host, o.common.admin_port,
-				   &admin);
+	rc = rg_admin_start_logged(metrics->registry, &o.common, &admin);
 	if (rc < 0)
 		goto out_runtime;
 
@@ -147,7 +146,7 @@ int main(int argc, char **argv)
 	}
 	RG_INFO("listening for gateways on %s:%u; dbproxy at %s:%ld", o.host,
 		(unsigned)gs_gate_service_port(&gates), o.dbproxy_host, o.dbproxy_port);
-	if (rg_port_file_write(&o.common, gs_gate_service_port(&gates)) < 0)
+	if (rg_port_file_write(o.common.port_file, gs_gate_service_port(&gates)) < 0)
 		goto out_stop_game;
 	RG_INFO("gamesrv ready");
 

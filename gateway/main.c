@@ -131,7 +131,7 @@ int main(int argc, char **argv)
 	}
 	RG_INFO("listening for clients on %s:%u; gamesrv at %s:%ld", cfg->host,
 		net_server_port(gw.clients), cfg->gamesrv_host, cfg->gamesrv_port);
-	err = rg_port_file_write(&cfg->common, net_server_port(gw.clients));
+	err = rg_port_file_write(cfg->common.port_file, net_server_port(gw.clients));
 	if (err < 0)
 		goto out_drain;
 

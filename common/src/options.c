@@ -454,15 +454,15 @@ bool rg_link_options_valid(const struct rg_link_options *o)
 	return true;
 }
 
-int rg_port_file_write(const struct rg_common_config *c, uint16_t port)
+int rg_port_file_write(const char *path, uint16_t port)
 {
 	char tmp[4096];
 	FILE *f;
 	int err = 0;
 
-	if (!c->port_file[0])
+	if (!path || !path[0])
 		return 0;
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp", c->port_file) >= (int)sizeof(tmp)) {
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp)) {
 		err = -ENAMETOOLONG;
 		goto out_log;
 	}
@@ -472,12 +472,12 @@ int rg_port_file_write(const struct rg_common_config *c, uint16_t port)
 		goto out_log;
 	}
 	fprintf(f, "%u\n", (unsigned)port);
-	if (fclose(f) != 0 || rename(tmp, c->port_file) != 0) {
+	if (fclose(f) != 0 || rename(tmp, path) != 0) {
 		err = -errno;
 		unlink(tmp);
 	}
 out_log:
 	if (err < 0)
-		RG_ERROR("cannot write the port file %s: %s", c->port_file, strerror(-err));
+		RG_ERROR("cannot write the port file %s: %s", path, strerror(-err));
 	return err;
 }

@@ -116,17 +116,10 @@ static void answer_gate(struct harness *h, const Ringgate__Internal__GameToGate 
 	if (in->body_case == RINGGATE__INTERNAL__GAME_TO_GATE__BODY_CHALLENGE) {
 		Ringgate__Internal__GateToGame out = RINGGATE__INTERNAL__GATE_TO_GAME__INIT;
 		Ringgate__Internal__Hello hello = RINGGATE__INTERNAL__HELLO__INIT;
-		uint8_t nonce[RG_LINK_NONCE_BYTES], proof[RG_LINK_PROOF_BYTES];
+		struct fuzz_hello_bytes bytes;
 
-		if (rg_link_auth_answer(&h->gate_auth, in->challenge->nonce.data,
-					in->challenge->nonce.len, "gateway", nonce, proof) < 0)
+		if (fuzz_hello(&h->gate_auth, in->challenge, "gateway", &hello, &bytes) < 0)
 			return;
-		hello.role = "gateway";
-		hello.instance = "fuzz";
-		hello.nonce.data = nonce;
-		hello.nonce.len = sizeof(nonce);
-		hello.proof.data = proof;
-		hello.proof.len = sizeof(proof);
 		out.body_case = RINGGATE__INTERNAL__GATE_TO_GAME__BODY_HELLO;
 		out.hello = &hello;
 		send_packed(h->gate, &out.base);

@@ -182,3 +182,12 @@ class Cluster:
             self.dump_logs()
             raise AssertionError("sanitizer reports:\n" + "\n".join(reports))
         return False
+
+
+def on_cluster(case, **cluster_args):
+    """case(cluster) as an rt.main() case: fn(build_dir) runs it on a
+    Cluster of its own (cluster_args: Cluster's keywords)."""
+    def fn(build_dir):
+        with Cluster(build_dir, **cluster_args) as cluster:
+            case(cluster)
+    return fn

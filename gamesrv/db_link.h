@@ -1,7 +1,7 @@
 /*
  * db_link.h: the gamesrv end of the dbproxy link (GameToDb / DbToGame).
  *
- * Loop side (db_service_*): a net_client keeps one session dialed to
+ * Loop side (gs_db_service_*): a net_client keeps one session dialed to
  * dbproxy, redialing with backoff; each connection is an rg/link.h dialer.
  * It opens with dbproxy's AuthChallenge, answered by our Hello with a
  * proof of the cluster secret; when HelloReply arrives with dbproxy's own
@@ -10,11 +10,11 @@
  * Replies are decoded on the loop thread and queued as DB_REPLY events; the
  * end of an up link is queued as DB_DOWN.
  *
- * Game side (db_link_*): the game thread's view of the link and its calls.
+ * Game side (gs_db_link_*): the game thread's view of the link and its calls.
  * Every request gets an id and a deadline in an rg_calls table, so each
  * ends exactly once: with the reply, -ETIMEDOUT at the deadline (checked
  * every tick), or -ENOTCONN when the link goes down. A request made while
- * the link is down fails at once (the db_link_* call returns -ENOTCONN
+ * the link is down fails at once (the gs_db_link_* call returns -ENOTCONN
  * and its callback never runs).
  *
  * AddGold is the exception to -ENOTCONN: it carries an idempotency key

@@ -162,8 +162,7 @@ int main(int argc, char **argv)
 		goto out_runtime;
 	}
 	/* Before anything listens: a taken admin port stops the start. */
-	err = rg_admin_start_logged(dbp_metrics_registry(metrics), cfg.common.admin_host,
-				    cfg.common.admin_port, &admin);
+	err = rg_admin_start_logged(dbp_metrics_registry(metrics), &cfg.common, &admin);
 	if (err < 0)
 		goto out_runtime;
 	service_cfg.host = cfg.host;
@@ -188,7 +187,7 @@ int main(int argc, char **argv)
 	RG_INFO("listening on %s:%u; %s database %s (synchronous=%s, schema %d)", cfg.host,
 		(unsigned)dbp_service_port(svc), cfg.backend, db_path, cfg.synchronous,
 		DBP_STORE_SCHEMA_VERSION);
-	err = rg_port_file_write(&cfg.common, dbp_service_port(svc));
+	err = rg_port_file_write(cfg.common.port_file, dbp_service_port(svc));
 	if (err < 0)
 		goto out_runtime;
 

@@ -143,17 +143,9 @@ static void answer(struct harness *h, const Ringgate__Internal__DbToGame *in)
 	if (in->body_case == RINGGATE__INTERNAL__DB_TO_GAME__BODY_CHALLENGE) {
 		Ringgate__Internal__GameToDb out = RINGGATE__INTERNAL__GAME_TO_DB__INIT;
 		Ringgate__Internal__Hello hello = RINGGATE__INTERNAL__HELLO__INIT;
-		uint8_t nonce[RG_LINK_NONCE_BYTES], proof[RG_LINK_PROOF_BYTES];
+		struct fuzz_hello_bytes bytes;
 
-		FUZZ_CHECK(rg_link_auth_answer(&h->auth, in->challenge->nonce.data,
-					       in->challenge->nonce.len, "gamesrv", nonce,
-					       proof) == 0);
-		hello.role = "gamesrv";
-		hello.instance = "fuzz";
-		hello.nonce.data = nonce;
-		hello.nonce.len = sizeof(nonce);
-		hello.proof.data = proof;
-		hello.proof.len = sizeof(proof);
+		FUZZ_CHECK(fuzz_hello(&h->auth, in->challenge, "gamesrv", &hello, &bytes) == 0);
 		out.body_case = RINGGATE__INTERNAL__GAME_TO_DB__BODY_HELLO;
 		out.hello = &hello;
 		send_packed(h->link, &out.base);

@@ -1,7 +1,7 @@
 /*
  * fuzz_gamesrv: gamesrv's message handling - the gateway link (GateToGame
  * decode, the handshake, the queue to the game), the game's dispatch
- * (game_handle_event: login, move, chat, earn, ping, logout, client gone,
+ * (gs_game_handle_event: login, move, chat, earn, ping, logout, client gone,
  * link down) and the dbproxy link (DbToGame decode, replies meeting their
  * calls) - with libnet replaced by fuzz/fake_net.c and the game thread
  * replaced by this loop: after each step the queued events are taken and
@@ -45,16 +45,16 @@
 enum { SVC_GATE = 0, SVC_DB = 1 };
 enum db_mode { DB_ANSWER_OK, DB_ANSWER_BUSY, DB_ANSWER_ERROR, DB_SILENT };
 
-#define INTERNAL_MAX_FRAME (4u << 20)
+#define GS_INTERNAL_MAX_FRAME (4u << 20)
 
 struct harness {
 	const struct rg_link_key *key;
-	struct game_queue queue;
+	struct gs_game_queue queue;
 	struct net_runtime *rt;
 	struct gs_metrics *metrics;
-	struct game game;
-	struct gate_service gates;
-	struct db_service db;
+	struct gs_game game;
+	struct gs_gate_service gates;
+	struct gs_db_service db;
 	net_session_id gate, dbs;
 	struct rg_link_auth gate_auth;   /* our side: the dialing gateway     */
 	struct rg_link_auth db_auth;     /* our side: the accepting dbproxy   */
@@ -74,13 +74,13 @@ static void send_packed(net_session_id id, const ProtobufCMessage *m)
 /* Hand what the loops queued to the game, as its thread does. */
 static void run_game(struct harness *h)
 {
-	struct game_event *ev = game_queue_take(&h->queue, 0);
+	struct gs_game_event *ev = gs_game_queue_take(&h->queue, 0);
 
 	while (ev) {
-		struct game_event *next = ev->next;
+		struct gs_game_event *next = ev->next;
 
-		game_handle_event(&h->game, ev);
-		game_queue_release(&h->queue, ev);
+		gs_game_handle_event(&h->game, ev);
+		gs_game_queue_release(&h->queue, ev);
 		ev = next;
 	}
 }
@@ -264,7 +264,7 @@ static void setup(struct harness *h)
 	/* gamesrv/main.c's defaults, with a small queue so that overload is
 	 * reachable, and an autosave pass short enough that a few ticks save
 	 * someone. */
-	struct game_config game_cfg = {
+	struct gs_game_config game_cfg = {
 		.tick_ms = 20, .call_deadline_ms = 5000, .drain_ms = 5000,
 		.autosave_ms = 100,
 		.zone = { .id = 1, .min_x = -1000, .min_y = -1000, .max_x = 1000, .max_y = 1000 },
@@ -273,27 +273,27 @@ static void setup(struct harness *h)
 		.resume = { .grace_ms = 20000, .session_bytes = 256u << 10,
 			    .total_bytes = 64u << 20, .token_ttl_ms = 600000 },
 	};
-	struct gate_service_config gate_cfg = {
+	struct gs_gate_service_config gate_cfg = {
 		.host = "127.0.0.1", .max_gateways = 64, .pending_max = 16, .pending_per_addr = 4,
 		.rules = FUZZ_PLAIN_RULES,
-		.max_frame = INTERNAL_MAX_FRAME, .decode_limit = 4u * INTERNAL_MAX_FRAME,
+		.max_frame = GS_INTERNAL_MAX_FRAME, .decode_limit = 4u * GS_INTERNAL_MAX_FRAME,
 		.link_key = h->key,
 	};
-	struct db_service_config db_cfg = {
+	struct gs_db_service_config db_cfg = {
 		.host = "127.0.0.1", .port = 7702, .instance = "gamesrv-fuzz",
 		.rules = FUZZ_PLAIN_RULES,
-		.max_frame = INTERNAL_MAX_FRAME,
-		.decode_limit = 4u * INTERNAL_MAX_FRAME, .link_key = h->key,
+		.max_frame = GS_INTERNAL_MAX_FRAME,
+		.decode_limit = 4u * GS_INTERNAL_MAX_FRAME, .link_key = h->key,
 	};
 
-	FUZZ_CHECK(game_queue_init(&h->queue, 16, 1u << 30) == 0);
+	FUZZ_CHECK(gs_game_queue_init(&h->queue, 16, 1u << 30) == 0);
 	FUZZ_CHECK(net_runtime_create(NULL, &h->rt) == 0);
 	FUZZ_CHECK(gs_metrics_create(h->rt, &h->metrics) == 0);
 	game_cfg.metrics = h->metrics;
 	game_cfg.link_key = h->key;
-	FUZZ_CHECK(game_init(&h->game, &game_cfg, h->rt, &h->queue) == 0);
-	FUZZ_CHECK(gate_service_start(&h->gates, h->rt, &h->queue, &gate_cfg) == 0);
-	FUZZ_CHECK(db_service_start(&h->db, h->rt, &h->queue, &db_cfg) == 0);
+	FUZZ_CHECK(gs_game_init(&h->game, &game_cfg, h->rt, &h->queue) == 0);
+	FUZZ_CHECK(gs_gate_service_start(&h->gates, h->rt, &h->queue, &gate_cfg) == 0);
+	FUZZ_CHECK(gs_db_service_start(&h->db, h->rt, &h->queue, &db_cfg) == 0);
 	db_connect(h);
 	pump(h);
 	gate_connect(h);
@@ -302,15 +302,15 @@ static void setup(struct harness *h)
 
 static void teardown(struct harness *h)
 {
-	struct game_event *shutdown = game_event_new(GAME_EV_SHUTDOWN, 0, 0);
+	struct gs_game_event *shutdown = gs_game_event_new(GS_GAME_EV_SHUTDOWN, 0, 0);
 
-	/* What game_stop asks the thread to do: kick and save everyone. */
+	/* What gs_game_stop asks the thread to do: kick and save everyone. */
 	FUZZ_CHECK(shutdown != NULL);
-	game_handle_event(&h->game, shutdown);
-	game_event_free(shutdown);
+	gs_game_handle_event(&h->game, shutdown);
+	gs_game_event_free(shutdown);
 	pump(h);
-	gate_service_stop_accepting(&h->gates);
-	game_fini(&h->game);
+	gs_gate_service_stop_accepting(&h->gates);
+	gs_game_fini(&h->game);
 	net_runtime_stop(h->rt);
 	{
 		size_t n;
@@ -321,10 +321,10 @@ static void teardown(struct harness *h)
 	/* Stopping the runtime ended every session: none is held. */
 	FUZZ_CHECK(fake_net_session_count() == 0);
 	net_runtime_destroy(h->rt);
-	gate_service_fini(&h->gates);
-	db_service_fini(&h->db);
+	gs_gate_service_fini(&h->gates);
+	gs_db_service_fini(&h->db);
 	gs_metrics_destroy(h->metrics);
-	game_queue_fini(&h->queue);
+	gs_game_queue_fini(&h->queue);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -355,8 +355,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 			fake_net_advance((uint64_t)fuzz_byte(bytes, len, 0) * 50);
 			run_game(&h);
-			db_link_expire(&h.game.db, now);
-			play_tick(&h.game, now);
+			gs_db_link_expire(&h.game.db, now);
+			gs_play_tick(&h.game, now);
 			break;
 		}
 		case 3:

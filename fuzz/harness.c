@@ -69,3 +69,21 @@ ProtobufCMessage *fuzz_unpack(const ProtobufCMessageDescriptor *desc, const uint
 {
 	return protobuf_c_message_unpack(desc, NULL, len, bytes);
 }
+
+int fuzz_hello(struct rg_link_auth *auth, const Ringgate__Internal__AuthChallenge *ch,
+	       const char *role, Ringgate__Internal__Hello *hello,
+	       struct fuzz_hello_bytes *bytes)
+{
+	int err = rg_link_auth_answer(auth, ch->nonce.data, ch->nonce.len, role, bytes->nonce,
+				      bytes->proof);
+
+	if (err < 0)
+		return err;
+	hello->role = (char *)role;
+	hello->instance = "fuzz";
+	hello->nonce.data = bytes->nonce;
+	hello->nonce.len = sizeof(bytes->nonce);
+	hello->proof.data = bytes->proof;
+	hello->proof.len = sizeof(bytes->proof);
+	return 0;
+}

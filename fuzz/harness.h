@@ -20,6 +20,8 @@
 #include <protobuf-c/protobuf-c.h>
 #include <rg/link_auth.h>
 
+#include "internal.pb-c.h"
+
 #define FUZZ_CHECK(cond)                                                         \
 	do {                                                                     \
 		if (!(cond)) {                                                   \
@@ -64,5 +66,20 @@ uint8_t *fuzz_pack(const ProtobufCMessage *m, size_t *len /* OUT */);
  * they do not decode. Free with protobuf_c_message_free_unpacked(m, NULL). */
 ProtobufCMessage *fuzz_unpack(const ProtobufCMessageDescriptor *desc, const uint8_t *bytes,
 			      size_t len);
+
+/* What a Hello made by fuzz_hello points into; it must outlive the Hello. */
+struct fuzz_hello_bytes {
+	uint8_t nonce[RG_LINK_NONCE_BYTES];
+	uint8_t proof[RG_LINK_PROOF_BYTES];
+};
+
+/*
+ * Play a dialer answering the AuthChallenge ch as role (instance "fuzz"):
+ * fill *hello, pointing into *bytes. Returns 0, or rg_link_auth_answer's
+ * negative code (hello untouched).
+ */
+int fuzz_hello(struct rg_link_auth *auth, const Ringgate__Internal__AuthChallenge *ch,
+	       const char *role, Ringgate__Internal__Hello *hello /* OUT */,
+	       struct fuzz_hello_bytes *bytes /* OUT */);
 
 #endif /* RINGGATE_FUZZ_HARNESS_H */

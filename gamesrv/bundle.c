@@ -12,16 +12,16 @@
 
 #include "array.h"
 
-int bundle_init(struct bundle *b, const struct interest_config *cfg)
+int gs_bundle_init(struct gs_bundle *b, const struct gs_interest_config *cfg)
 {
 	memset(b, 0, sizeof(*b));
 	b->budget_bytes = cfg->budget_bytes;
-	return aoi_init(&b->aoi, cfg->radius, cfg->hysteresis);
+	return gs_aoi_init(&b->aoi, cfg->radius, cfg->hysteresis);
 }
 
-void bundle_fini(struct bundle *b)
+void gs_bundle_fini(struct gs_bundle *b)
 {
-	aoi_fini(&b->aoi);
+	gs_aoi_fini(&b->aoi);
 	free(b->states);
 	free(b->state_ptrs);
 	free(b->moved);
@@ -31,7 +31,7 @@ void bundle_fini(struct bundle *b)
 	memset(b, 0, sizeof(*b));
 }
 
-void bundle_fill_state(Ringgate__Client__PlayerState *st, const struct player *p)
+void gs_bundle_fill_state(Ringgate__Client__PlayerState *st, const struct gs_player *p)
 {
 	st->player_id = p->id;
 	st->name = (char *)p->name;
@@ -41,45 +41,45 @@ void bundle_fill_state(Ringgate__Client__PlayerState *st, const struct player *p
 	st->gold = p->gold;
 }
 
-int bundle_player_online(struct bundle *b, struct player *p)
+int gs_bundle_player_online(struct gs_bundle *b, struct gs_player *p)
 {
-	p->aoi = aoi_entity_add(&b->aoi, p->id, p, p->zone->bounds.id, p->x, p->y);
+	p->aoi = gs_aoi_entity_add(&b->aoi, p->id, p, p->zone->bounds.id, p->x, p->y);
 	return p->aoi ? 0 : -ENOMEM;
 }
 
-void bundle_player_offline(struct bundle *b, struct player *p)
+void gs_bundle_player_offline(struct gs_bundle *b, struct gs_player *p)
 {
 	if (!p->aoi)
 		return;
-	aoi_entity_remove(&b->aoi, p->aoi);
+	gs_aoi_entity_remove(&b->aoi, p->aoi);
 	p->aoi = NULL;
 }
 
-int bundle_player_moved(struct bundle *b, struct player *p)
+int gs_bundle_player_moved(struct gs_bundle *b, struct gs_player *p)
 {
-	return aoi_entity_move(&b->aoi, p->aoi, p->zone->bounds.id, p->x, p->y);
+	return gs_aoi_entity_move(&b->aoi, p->aoi, p->zone->bounds.id, p->x, p->y);
 }
 
-int bundle_chat(struct player *p, const char *text)
+int gs_bundle_chat(struct gs_player *p, const char *text)
 {
-	return aoi_chat_post(p->aoi, p->name, text);
+	return gs_aoi_chat_post(p->aoi, p->name, text);
 }
 
-size_t bundle_login_view(struct bundle *b, struct player *p,
+size_t gs_bundle_login_view(struct gs_bundle *b, struct gs_player *p,
 			 Ringgate__Client__PlayerState *states,
 			 Ringgate__Client__PlayerState **ptrs, size_t max)
 {
-	struct aoi_delta d;
+	struct gs_aoi_delta d;
 	size_t n = 0;
 
-	aoi_view_reset(&b->aoi, p->aoi);
-	if (aoi_view_refresh(&b->aoi, p->aoi, &d) < 0)
+	gs_aoi_view_reset(&b->aoi, p->aoi);
+	if (gs_aoi_view_refresh(&b->aoi, p->aoi, &d) < 0)
 		return 0; /* out of memory: the view fills at the next ticks */
 	for (size_t i = 0; i < d.entered_count && n < max; i++) {
-		if (aoi_view_add(p->aoi, d.entered[i]) < 0)
+		if (gs_aoi_view_add(p->aoi, d.entered[i]) < 0)
 			break;
 		ringgate__client__player_state__init(&states[n]);
-		bundle_fill_state(&states[n], d.entered[i]->owner);
+		gs_bundle_fill_state(&states[n], d.entered[i]->owner);
 		ptrs[n] = &states[n];
 		n++;
 	}
@@ -105,7 +105,7 @@ static size_t moved_size(uint64_t id)
 	return 2 + 1 + varint_size(id) + 5 + 5;
 }
 
-static size_t entered_size(const struct player *p)
+static size_t entered_size(const struct gs_player *p)
 {
 	return 3 + 1 + varint_size(p->id) + 2 + strlen(p->name) +
 	       1 + varint_size(p->zone->bounds.id) + 5 + 5 + 1 + varint_size(p->gold);
@@ -113,7 +113,7 @@ static size_t entered_size(const struct player *p)
 
 /* Make the scratch hold `states` states, `moved` positions and `chat`
  * lines, each with its pointer array. Returns 0 or -ENOMEM. */
-static int reserve(struct bundle *b, size_t states, size_t moved, size_t chat)
+static int reserve(struct gs_bundle *b, size_t states, size_t moved, size_t chat)
 {
 #define RESERVE(arr, cap, n) array_grow((void **)&(arr), &(cap), (n), sizeof(*(arr)))
 	if (RESERVE(b->states, b->states_cap, states) < 0 ||
@@ -128,17 +128,17 @@ static int reserve(struct bundle *b, size_t states, size_t moved, size_t chat)
 }
 
 /* Build and send one client's WorldUpdate, if anything changed. */
-static void update_one(struct bundle *b, struct player *p, struct streams *out)
+static void update_one(struct gs_bundle *b, struct gs_player *p, struct streams *out)
 {
 	Ringgate__Client__ServerMessage msg = RINGGATE__CLIENT__SERVER_MESSAGE__INIT;
 	Ringgate__Client__WorldUpdate wu = RINGGATE__CLIENT__WORLD_UPDATE__INIT;
-	struct aoi_entity *o = p->aoi;
-	struct aoi_delta d;
+	struct gs_aoi_entity *o = p->aoi;
+	struct gs_aoi_delta d;
 	size_t budget = b->budget_bytes, used = 0, ne = 0, nm = 0, nc = 0;
 	size_t sent_moved = 0, chat_room = o->chat_count;
 	int rc;
 
-	if (aoi_view_refresh(&b->aoi, o, &d) < 0) {
+	if (gs_aoi_view_refresh(&b->aoi, o, &d) < 0) {
 		RG_ERROR("out of memory: the view of %s waits for a later tick", p->name);
 		return;
 	}
@@ -152,21 +152,21 @@ static void update_one(struct bundle *b, struct player *p, struct streams *out)
 	 * newer position of one you do), then moved; at least one entry goes
 	 * whatever the budget, so a client always makes progress. */
 	for (size_t i = 0; i < d.entered_count; i++) {
-		const struct player *e = d.entered[i]->owner;
+		const struct gs_player *e = d.entered[i]->owner;
 		size_t sz = entered_size(e);
 
 		if (ne > 0 && used + sz > budget)
 			break;
-		if (aoi_view_add(o, d.entered[i]) < 0)
+		if (gs_aoi_view_add(o, d.entered[i]) < 0)
 			break;
 		ringgate__client__player_state__init(&b->states[ne]);
-		bundle_fill_state(&b->states[ne], e);
+		gs_bundle_fill_state(&b->states[ne], e);
 		b->state_ptrs[ne] = &b->states[ne];
 		ne++;
 		used += sz;
 	}
 	for (; sent_moved < d.moved_count; sent_moved++) {
-		struct aoi_view_entry *v = &o->view[d.moved[sent_moved]];
+		struct gs_aoi_view_entry *v = &o->view[d.moved[sent_moved]];
 		size_t sz = moved_size(v->e->id);
 
 		if (ne + nm > 0 && used + sz > budget)
@@ -176,19 +176,19 @@ static void update_one(struct bundle *b, struct player *p, struct streams *out)
 		b->moved[nm].x = v->e->x;
 		b->moved[nm].y = v->e->y;
 		b->moved_ptrs[nm] = &b->moved[nm];
-		aoi_view_sent(o, d.moved[sent_moved]);
+		gs_aoi_view_sent(o, d.moved[sent_moved]);
 		nm++;
 		used += sz;
 	}
 	/* Cut by the budget: the next scan starts with the first held back. */
 	if (sent_moved < d.moved_count)
-		aoi_view_set_cursor(o, d.moved[sent_moved]);
+		gs_aoi_view_set_cursor(o, d.moved[sent_moved]);
 	if (b->metrics)
 		rg_counter_add(b->metrics->entries_held,
 			       d.entered_count - ne + d.moved_count - sent_moved);
 	for (size_t i = 0, chat_bytes = 0; i < chat_room; i++) {
 		chat_bytes += 8 + strlen(o->chat[i]->name) + strlen(o->chat[i]->text);
-		if (i > 0 && chat_bytes > BUNDLE_CHAT_BYTES)
+		if (i > 0 && chat_bytes > GS_BUNDLE_CHAT_BYTES)
 			break;
 		nc++;
 		ringgate__client__chat_line__init(&b->chat[i]);
@@ -214,12 +214,12 @@ static void update_one(struct bundle *b, struct player *p, struct streams *out)
 		RG_DEBUG("world update to %s not sent: %s", p->name, net_strerror(rc));
 	else if (b->metrics)
 		rg_counter_add(b->metrics->world_updates, 1);
-	aoi_chat_consume(o, nc);
+	gs_aoi_chat_consume(o, nc);
 }
 
-void bundle_tick(struct bundle *b, struct world *w, struct streams *out)
+void gs_bundle_tick(struct gs_bundle *b, struct gs_world *w, struct streams *out)
 {
-	for (struct client *c = w->client_list; c; c = c->next)
+	for (struct gs_client *c = w->client_list; c; c = c->next)
 		if (c->player && c->player->aoi)
 			update_one(b, c->player, out);
 }

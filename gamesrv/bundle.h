@@ -13,7 +13,7 @@
  * budget_bytes (an estimate of their encoded size, never less than one
  * entry). What does not fit stays pending in the view, coalesced: a mover
  * held back is sent later once, at its newest position. Left entries and
- * chat lines are never dropped: chat beyond BUNDLE_CHAT_BYTES in one tick
+ * chat lines are never dropped: chat beyond GS_BUNDLE_CHAT_BYTES in one tick
  * waits, in order, for the next update, so that an update stays well
  * inside the 64 KiB a client accepts. Replies are not bundled (play.c
  * answers each request at once). Game thread only.
@@ -33,12 +33,12 @@
 #include "world.h"
 
 /* Chat bytes one WorldUpdate carries at most (at least one line); with the
- * largest budget (BUNDLE_BUDGET_MAX) an update stays under 64 KiB unless
+ * largest budget (GS_BUNDLE_BUDGET_MAX) an update stays under 64 KiB unless
  * thousands of players leave one view in the same tick. */
-#define BUNDLE_CHAT_BYTES 16384
-#define BUNDLE_BUDGET_MAX 32768
+#define GS_BUNDLE_CHAT_BYTES 16384
+#define GS_BUNDLE_BUDGET_MAX 32768
 
-struct interest_config {
+struct gs_interest_config {
 	bool enabled;              /* false: every push to the whole zone at
 				      once (the broadcast of old, kept for
 				      before/after benchmarks)              */
@@ -47,8 +47,8 @@ struct interest_config {
 	uint32_t budget_bytes;     /* entered + moved bytes per client per tick */
 };
 
-struct bundle {
-	struct aoi aoi;
+struct gs_bundle {
+	struct gs_aoi aoi;
 	uint32_t budget_bytes;
 	struct gs_metrics *metrics;        /* set by the owner; NULL: none   */
 	/* Scratch for building one WorldUpdate: entries and the pointer
@@ -65,25 +65,25 @@ struct bundle {
 };
 
 /* Set up for cfg (enabled). Returns 0 or -EINVAL (bad radius). */
-int bundle_init(struct bundle *b, const struct interest_config *cfg);
+int gs_bundle_init(struct gs_bundle *b, const struct gs_interest_config *cfg);
 
 /* Free the grid, every view and the scratch. */
-void bundle_fini(struct bundle *b);
+void gs_bundle_fini(struct gs_bundle *b);
 
 /* An ONLINE player without an entity enters the grid (login, or taken back
  * while leaving). Returns 0 or -ENOMEM. */
-int bundle_player_online(struct bundle *b, struct player *p);
+int gs_bundle_player_online(struct gs_bundle *b, struct gs_player *p);
 
 /* p leaves the game: those who see it get it in `left` at the next tick. */
-void bundle_player_offline(struct bundle *b, struct player *p);
+void gs_bundle_player_offline(struct gs_bundle *b, struct gs_player *p);
 
-/* p moved (world_player_move/set_zone done). Returns 0 or -ENOMEM (the
+/* p moved (gs_world_player_move/set_zone done). Returns 0 or -ENOMEM (the
  * grid could not follow: the caller should undo the move). */
-int bundle_player_moved(struct bundle *b, struct player *p);
+int gs_bundle_player_moved(struct gs_bundle *b, struct gs_player *p);
 
 /* Queue a chat line of p for every player in its view. Returns the
  * number of recipients or -ENOMEM. */
-int bundle_chat(struct player *p, const char *text);
+int gs_bundle_chat(struct gs_player *p, const char *text);
 
 /*
  * The view of p for its LoginReply: start p's view afresh and fill
@@ -91,15 +91,15 @@ int bundle_chat(struct player *p, const char *text);
  * in the next updates). The states point into the players (valid until
  * they change). Returns how many.
  */
-size_t bundle_login_view(struct bundle *b, struct player *p,
+size_t gs_bundle_login_view(struct gs_bundle *b, struct gs_player *p,
 			 Ringgate__Client__PlayerState *states /* OUT */,
 			 Ringgate__Client__PlayerState **ptrs /* OUT */, size_t max);
 
 /* Fill a PlayerState from p (the strings point into p). */
-void bundle_fill_state(Ringgate__Client__PlayerState *st, const struct player *p);
+void gs_bundle_fill_state(Ringgate__Client__PlayerState *st, const struct gs_player *p);
 
 /* The tick's output: one WorldUpdate to every online client whose view
  * changed, as a message of its player's session (stream_send). */
-void bundle_tick(struct bundle *b, struct world *w, struct streams *out);
+void gs_bundle_tick(struct gs_bundle *b, struct gs_world *w, struct streams *out);
 
 #endif /* GAMESRV_BUNDLE_H */

@@ -50,7 +50,7 @@ static const struct rg_option gs_options[] = {
 	RG_ROW_INT("view-radius", view_radius, 100, 1, COORD_MAX, "a player sees others this near"),
 	RG_ROW_INT("view-hysteresis", view_hysteresis, 10, 0, COORD_MAX,
 		"... and loses them beyond view-radius + this"),
-	RG_ROW_INT("client-budget-bytes", client_budget_bytes, 8192, 64, BUNDLE_BUDGET_MAX,
+	RG_ROW_INT("client-budget-bytes", client_budget_bytes, 8192, 64, GS_BUNDLE_BUDGET_MAX,
 		"entered/moved bytes per client per tick; the rest waits, coalesced"),
 	RG_ROW_INT("max-gateways", max_gateways, 64, 0, 100000,
 		"gateway links accepted (0: no limit)"),
@@ -58,7 +58,7 @@ static const struct rg_option gs_options[] = {
 	RG_ROW_INT("queue-max", queue_max, 65536, 1, 100000000,
 		"client requests queued for the game thread"),
 	/* At least one request of the largest decode fits. */
-	RG_ROW_INT("queue-max-bytes", queue_max_bytes, 64L << 20, 2 * (long)DECODE_LIMIT,
+	RG_ROW_INT("queue-max-bytes", queue_max_bytes, 64L << 20, 2 * (long)GS_DECODE_LIMIT,
 		(long)1 << 40,
 		"bytes of requests queued for the game thread (more: SERVICE_UNAVAILABLE)"),
 	RG_ROW_INT("resume-grace-ms", resume_grace_ms, 20000, 0, 3600000,
@@ -150,11 +150,11 @@ int gs_config_load(struct gs_config *cfg, int argc, char **argv)
 		return rc;
 	if (!rg_link_options_valid(&cfg->link))
 		return -1;
-	cfg->more_zone_count = rules_zones_parse(cfg->zones, cfg->more_zones,
-						 RULES_ZONES_MAX - 1);
+	cfg->more_zone_count = gs_rules_zones_parse(cfg->zones, cfg->more_zones,
+						 GS_RULES_ZONES_MAX - 1);
 	if (cfg->more_zone_count < 0) {
 		RG_ERROR("--zones must be ID:MIN_X:MIN_Y:MAX_X:MAX_Y[,...] with valid bounds, "
-			 "at most %d zones", RULES_ZONES_MAX - 1);
+			 "at most %d zones", GS_RULES_ZONES_MAX - 1);
 		return -1;
 	}
 	if (cfg->zone_max_x < cfg->zone_min_x || cfg->zone_max_y < cfg->zone_min_y) {

@@ -14,8 +14,8 @@
 /* Largest frame on an internal link (the gateway's limit for this link
  * too: a client message it accepts must never be too big here), and what
  * one decode may allocate. */
-#define INTERNAL_MAX_FRAME (4u << 20)
-#define DECODE_LIMIT (4u * INTERNAL_MAX_FRAME)
+#define GS_INTERNAL_MAX_FRAME (4u << 20)
+#define GS_DECODE_LIMIT (4u * GS_INTERNAL_MAX_FRAME)
 
 struct gs_config {
 	char *host;               /* address gateways connect to               */
@@ -45,7 +45,7 @@ struct gs_config {
 	long resume_token_ttl_ms; /* a resume token's life                     */
 	struct rg_common_config common; /* loops, engine, log, admin, secret   */
 	/* Derived by gs_config_load from zones. */
-	struct zone_bounds more_zones[RULES_ZONES_MAX];
+	struct gs_zone_bounds more_zones[GS_RULES_ZONES_MAX];
 	int more_zone_count;
 	/* Derived from dbproxies (or dbproxy-host/-port): the dbproxies, in
 	 * order (db_link.h: their index). */

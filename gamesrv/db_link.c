@@ -13,7 +13,7 @@
  * thread always learns that a link came up and that an up link ended, and
  * fails its calls; a call can then never wait on a link that no longer
  * exists. Replies are decoded straight into a game event's budget
- * (game_event_decode_into) and queued as DB_REPLY.
+ * (gs_game_event_decode_into) and queued as DB_REPLY.
  */
 #include "db_link.h"
 
@@ -26,62 +26,62 @@
 #include <rg/log.h>
 
 struct db_session {
-	struct game_event *up_event;   /* preallocated DB_UP               */
-	struct game_event *down_event; /* preallocated DB_DOWN             */
+	struct gs_game_event *up_event;   /* preallocated DB_UP               */
+	struct gs_game_event *down_event; /* preallocated DB_DOWN             */
 };
 
 static int on_connected(struct rg_link *link)
 {
-	struct db_service *d = rg_link_service_user(link);
+	struct gs_db_service *d = rg_link_service_user(link);
 	struct db_session *ds = rg_link_user(link);
 	net_session_id id = net_session_get_id(rg_link_session(link));
 
 	RG_INFO("dbproxy link to %s connected", NET_SESSION_PEER(rg_link_session(link)));
-	ds->up_event = game_event_new(GAME_EV_DB_UP, id, 0);
-	ds->down_event = game_event_new(GAME_EV_DB_DOWN, id, 0);
+	ds->up_event = gs_game_event_new(GS_GAME_EV_DB_UP, id, 0);
+	ds->down_event = gs_game_event_new(GS_GAME_EV_DB_DOWN, id, 0);
 	if (ds->up_event && ds->down_event) {
 		ds->up_event->db_index = d->cfg.index;
 		ds->down_event->db_index = d->cfg.index;
 		return 0;
 	}
-	game_event_free(ds->up_event);
-	game_event_free(ds->down_event);
+	gs_game_event_free(ds->up_event);
+	gs_game_event_free(ds->down_event);
 	*ds = (struct db_session){ 0 };
 	return -ENOMEM;
 }
 
 static int on_up(struct rg_link *link)
 {
-	struct db_service *d = rg_link_service_user(link);
+	struct gs_db_service *d = rg_link_service_user(link);
 	struct db_session *ds = rg_link_user(link);
 
 	RG_INFO("dbproxy link %s up (role \"dbproxy\")", NET_SESSION_PEER(rg_link_session(link)));
-	game_queue_push(d->queue, ds->up_event); /* never refused */
+	gs_game_queue_push(d->queue, ds->up_event); /* never refused */
 	ds->up_event = NULL;
 	return 0;
 }
 
 static int on_message(struct rg_link *link, ProtobufCMessage *m, void *token)
 {
-	struct db_service *d = rg_link_service_user(link);
-	struct game_event *ev = token;
+	struct gs_db_service *d = rg_link_service_user(link);
+	struct gs_game_event *ev = token;
 
-	ev->type = GAME_EV_DB_REPLY;
+	ev->type = GS_GAME_EV_DB_REPLY;
 	ev->db_index = d->cfg.index;
 	ev->db_msg = (Ringgate__Internal__DbToGame *)m;
 	if (ev->db_msg->request_id == 0) {
 		RG_WARN("dbproxy link %s: unexpected DbToGame (no request id), closing it",
 			NET_SESSION_PEER(rg_link_session(link)));
-		game_event_free(ev);
+		gs_game_event_free(ev);
 		return -EPROTO;
 	}
-	game_queue_push(d->queue, ev); /* replies are never refused */
+	gs_game_queue_push(d->queue, ev); /* replies are never refused */
 	return 0;
 }
 
 static void on_down(struct rg_link *link, bool was_up, enum net_reason reason)
 {
-	struct db_service *d = rg_link_service_user(link);
+	struct gs_db_service *d = rg_link_service_user(link);
 	struct db_session *ds = rg_link_user(link);
 
 	if (was_up) {
@@ -89,11 +89,11 @@ static void on_down(struct rg_link *link, bool was_up, enum net_reason reason)
 		rg_log(reason == NET_REASON_SHUTDOWN ? RG_LOG_INFO : RG_LOG_WARN,
 		       "dbproxy link %s down (%s)", NET_SESSION_PEER(rg_link_session(link)),
 		       net_reason_str(reason));
-		game_queue_push(d->queue, ds->down_event); /* never refused */
+		gs_game_queue_push(d->queue, ds->down_event); /* never refused */
 	} else {
-		game_event_free(ds->down_event);
+		gs_game_event_free(ds->down_event);
 	}
-	game_event_free(ds->up_event); /* set only when on_up never ran */
+	gs_game_event_free(ds->up_event); /* set only when on_up never ran */
 	*ds = (struct db_session){ 0 };
 }
 
@@ -102,12 +102,12 @@ static const struct rg_link_ops db_ops = {
 	.on_up = on_up,
 	.on_message = on_message,
 	.on_down = on_down,
-	.decode_into = game_event_decode_into,
-	.decode_drop = game_event_decode_drop,
+	.decode_into = gs_game_event_decode_into,
+	.decode_drop = gs_game_event_decode_drop,
 };
 
-int db_service_start(struct db_service *d, struct net_runtime *rt, struct game_queue *q,
-		     const struct db_service_config *cfg)
+int gs_db_service_start(struct gs_db_service *d, struct net_runtime *rt, struct gs_game_queue *q,
+		     const struct gs_db_service_config *cfg)
 {
 	const struct rg_link_config link = {
 		.side = RG_LINK_DIALER,
@@ -141,7 +141,7 @@ int db_service_start(struct db_service *d, struct net_runtime *rt, struct game_q
 	return net_client_start(rt, &cc, &d->client);
 }
 
-void db_service_fini(struct db_service *d)
+void gs_db_service_fini(struct gs_db_service *d)
 {
 	rg_link_service_fini(&d->link);
 }
@@ -149,8 +149,8 @@ void db_service_fini(struct db_service *d)
 /* ---- game side ------------------------------------------------------------ */
 
 /* An AddGold that may be sent more than once, always with its op_id. */
-struct gold_write {
-	struct db_link *link;
+struct gs_gold_write {
+	struct gs_db_link *link;
 	uint64_t player_id;
 	uint32_t amount;
 	uint64_t op_id;            /* 0 until the epoch is known             */
@@ -169,34 +169,34 @@ struct db_route {
 };
 
 /* A DbNewEpoch may take this long; a failed one is asked again at the
- * next tick (db_link_expire). */
+ * next tick (gs_db_link_expire). */
 #define EPOCH_CALL_MS 5000
 
-static void end_held(struct db_link *l, size_t i, int status);
-static void ask_epoch(struct db_link *l);
-static int call(struct db_link *l, enum gs_db_call kind, Ringgate__Internal__GameToDb *req,
+static void end_held(struct gs_db_link *l, size_t i, int status);
+static void ask_epoch(struct gs_db_link *l);
+static int call(struct gs_db_link *l, enum gs_db_call kind, Ringgate__Internal__GameToDb *req,
 		uint64_t player_id, uint64_t hash, uint64_t deadline_ms, rg_call_fn fn,
 		void *ctx);
 
-int db_link_init(struct db_link *l, struct net_runtime *rt, unsigned conn_count)
+int gs_db_link_init(struct gs_db_link *l, struct net_runtime *rt, unsigned conn_count)
 {
 	memset(l, 0, sizeof(*l));
 	l->rt = rt;
 	l->conn_count = conn_count ? conn_count : 1;
 	if (l->conn_count > DB_LINKS_MAX)
 		return -EINVAL;
-	hmap_init(&l->routes);
+	gs_hmap_init(&l->routes);
 	for (unsigned i = 0; i < l->conn_count; i++) {
 		l->conns[i].calls = rg_calls_create();
 		if (!l->conns[i].calls) {
-			db_link_fini(l);
+			gs_db_link_fini(l);
 			return -ENOMEM;
 		}
 	}
 	return 0;
 }
 
-void db_link_fini(struct db_link *l)
+void gs_db_link_fini(struct gs_db_link *l)
 {
 	while (l->held_len > 0)
 		end_held(l, l->held_len - 1, -ECANCELED);
@@ -206,11 +206,11 @@ void db_link_fini(struct db_link *l)
 		rg_calls_destroy(l->conns[i].calls); /* their routes are released */
 		l->conns[i].calls = NULL;
 	}
-	hmap_fini(&l->routes);
-	wire_buf_fini(&l->buf);
+	gs_hmap_fini(&l->routes);
+	gs_wire_buf_fini(&l->buf);
 }
 
-bool db_link_up(const struct db_link *l)
+bool gs_db_link_up(const struct gs_db_link *l)
 {
 	return l->up_count > 0;
 }
@@ -236,7 +236,7 @@ static uint64_t name_hash(const char *name)
 }
 
 /* The home link of hash, or the next one up after it; -1: none up. */
-static int pick(const struct db_link *l, uint64_t hash)
+static int pick(const struct gs_db_link *l, uint64_t hash)
 {
 	unsigned home = (unsigned)(hash % l->conn_count);
 
@@ -249,29 +249,29 @@ static int pick(const struct db_link *l, uint64_t hash)
 	return -1;
 }
 
-static void set_gauges(struct db_link *l)
+static void set_gauges(struct gs_db_link *l)
 {
 	rg_gauge_set(l->metrics->db_link_up, l->up_count > 0);
 	rg_gauge_set(l->metrics->db_links_up, l->up_count);
 }
 
-static int send_gold(struct db_link *l, struct gold_write *gw);
+static int send_gold(struct gs_db_link *l, struct gs_gold_write *gw);
 
 /* Send the held writes: first those sent before (each player's newest,
  * already keyed), so that dbproxy sees them before anything newer of their
  * players; then the unkeyed ones, keyed now. Each goes where the routing
  * rule says: for a player whose link dropped, another link that is up. */
-static void send_held(struct db_link *l)
+static void send_held(struct gs_db_link *l)
 {
 	size_t held = l->held_len;
 
-	if (held == 0 || l->epoch == 0 || !db_link_up(l))
+	if (held == 0 || l->epoch == 0 || !gs_db_link_up(l))
 		return;
 	RG_INFO("dbproxy links: resending %zu held add_gold writes", held);
 	l->held_len = 0;
 	for (int pass = 0; pass < 2; pass++) {
 		for (size_t i = 0; i < held; i++) {
-			struct gold_write *gw = l->held[i];
+			struct gs_gold_write *gw = l->held[i];
 			int rc;
 
 			if (!gw || (gw->op_id == 0) != (pass == 1))
@@ -288,7 +288,7 @@ static void send_held(struct db_link *l)
 	}
 }
 
-void db_link_on_up(struct db_link *l, unsigned index, net_session_id session)
+void gs_db_link_on_up(struct gs_db_link *l, unsigned index, net_session_id session)
 {
 	struct db_conn *c;
 
@@ -310,14 +310,14 @@ void db_link_on_up(struct db_link *l, unsigned index, net_session_id session)
 /* The answer to DbNewEpoch: AddGolds may go out from now on. */
 static void epoch_done(void *ctx, int status, const void *reply)
 {
-	struct db_link *l = ctx;
+	struct gs_db_link *l = ctx;
 	const Ringgate__Internal__DbToGame *r = reply;
 
 	l->epoch_asked = false;
 	if (status != 0 || r->status != RINGGATE__INTERNAL__DB_STATUS__DB_OK ||
 	    r->body_case != RINGGATE__INTERNAL__DB_TO_GAME__BODY_NEW_EPOCH ||
 	    r->new_epoch->epoch == 0 || r->new_epoch->epoch > INT32_MAX) {
-		if (db_link_up(l))
+		if (gs_db_link_up(l))
 			RG_WARN("dbproxy gave no op_id epoch (%s); asking again",
 				status ? net_strerror(status) : r->message);
 		return;
@@ -329,13 +329,13 @@ static void epoch_done(void *ctx, int status, const void *reply)
 }
 
 /* Ask a dbproxy for a new epoch, unless one is asked for already. */
-static void ask_epoch(struct db_link *l)
+static void ask_epoch(struct gs_db_link *l)
 {
 	Ringgate__Internal__GameToDb req = RINGGATE__INTERNAL__GAME_TO_DB__INIT;
 	Ringgate__Internal__DbNewEpoch body = RINGGATE__INTERNAL__DB_NEW_EPOCH__INIT;
 	int rc;
 
-	if (l->epoch_asked || !db_link_up(l))
+	if (l->epoch_asked || !gs_db_link_up(l))
 		return;
 	req.body_case = RINGGATE__INTERNAL__GAME_TO_DB__BODY_NEW_EPOCH;
 	req.new_epoch = &body;
@@ -348,8 +348,8 @@ static void ask_epoch(struct db_link *l)
 
 static int by_player_then_op(const void *a, const void *b)
 {
-	const struct gold_write *x = *(struct gold_write *const *)a;
-	const struct gold_write *y = *(struct gold_write *const *)b;
+	const struct gs_gold_write *x = *(struct gs_gold_write *const *)a;
+	const struct gs_gold_write *y = *(struct gs_gold_write *const *)b;
 
 	if (x->player_id != y->player_id)
 		return x->player_id < y->player_id ? -1 : 1;
@@ -359,7 +359,7 @@ static int by_player_then_op(const void *a, const void *b)
 /* Keep only each player's newest keyed held write (db_link.h says why);
  * the older ones fail with -ENOTCONN, as every call did before keys.
  * Unkeyed ones (never sent) all stay. */
-static void keep_newest_per_player(struct db_link *l)
+static void keep_newest_per_player(struct gs_db_link *l)
 {
 	size_t kept = 0;
 
@@ -367,7 +367,7 @@ static void keep_newest_per_player(struct db_link *l)
 		return; /* nothing to choose from (and qsort wants a non-NULL base) */
 	qsort(l->held, l->held_len, sizeof l->held[0], by_player_then_op);
 	for (size_t i = 0; i < l->held_len; i++) {
-		struct gold_write *gw = l->held[i];
+		struct gs_gold_write *gw = l->held[i];
 
 		if (gw->op_id != 0 && i + 1 < l->held_len &&
 		    l->held[i + 1]->player_id == gw->player_id) {
@@ -380,7 +380,7 @@ static void keep_newest_per_player(struct db_link *l)
 	l->held_len = kept;
 }
 
-void db_link_on_down(struct db_link *l, unsigned index, net_session_id session)
+void gs_db_link_on_down(struct gs_db_link *l, unsigned index, net_session_id session)
 {
 	struct db_conn *c;
 
@@ -397,7 +397,7 @@ void db_link_on_down(struct db_link *l, unsigned index, net_session_id session)
 	keep_newest_per_player(l);
 	if (l->held_len == 0)
 		return;
-	if (db_link_up(l) && l->epoch != 0) {
+	if (gs_db_link_up(l) && l->epoch != 0) {
 		RG_WARN("dbproxy link %u down: moving %zu add_gold writes to the links still up",
 			index, l->held_len);
 		send_held(l);
@@ -408,7 +408,7 @@ void db_link_on_down(struct db_link *l, unsigned index, net_session_id session)
 	}
 }
 
-void db_link_on_reply(struct db_link *l, unsigned index, const Ringgate__Internal__DbToGame *reply)
+void gs_db_link_on_reply(struct gs_db_link *l, unsigned index, const Ringgate__Internal__DbToGame *reply)
 {
 	if (index >= l->conn_count)
 		return;
@@ -418,9 +418,9 @@ void db_link_on_reply(struct db_link *l, unsigned index, const Ringgate__Interna
 }
 
 /* End held write i with status and close the gap it leaves. */
-static void end_held(struct db_link *l, size_t i, int status)
+static void end_held(struct gs_db_link *l, size_t i, int status)
 {
-	struct gold_write *gw = l->held[i];
+	struct gs_gold_write *gw = l->held[i];
 
 	memmove(&l->held[i], &l->held[i + 1], (l->held_len - i - 1) * sizeof l->held[0]);
 	l->held_len--;
@@ -428,18 +428,18 @@ static void end_held(struct db_link *l, size_t i, int status)
 	free(gw);
 }
 
-void db_link_expire(struct db_link *l, uint64_t now_ms)
+void gs_db_link_expire(struct gs_db_link *l, uint64_t now_ms)
 {
 	for (unsigned i = 0; i < l->conn_count; i++)
 		rg_calls_expire(l->conns[i].calls, now_ms);
 	for (size_t i = l->held_len; i-- > 0;)
 		if (now_ms >= l->held[i]->deadline_ms)
 			end_held(l, i, -ETIMEDOUT);
-	if (db_link_up(l) && l->epoch == 0)
+	if (gs_db_link_up(l) && l->epoch == 0)
 		ask_epoch(l);
 }
 
-size_t db_link_pending(const struct db_link *l)
+size_t gs_db_link_pending(const struct gs_db_link *l)
 {
 	size_t n = l->held_len;
 
@@ -450,9 +450,9 @@ size_t db_link_pending(const struct db_link *l)
 
 /* The route of player_id with one more call on it: the link its calls in
  * flight are on, else the one pick() gives for hash. NULL: no memory. */
-static struct db_route *route_take(struct db_link *l, uint64_t player_id, uint64_t hash)
+static struct db_route *route_take(struct gs_db_link *l, uint64_t player_id, uint64_t hash)
 {
-	struct db_route *r = hmap_get(&l->routes, &player_id, sizeof player_id);
+	struct db_route *r = gs_hmap_get(&l->routes, &player_id, sizeof player_id);
 
 	if (r && l->conns[r->conn].session == 0) {
 		/* Its link just dropped and a callback of the calls it is
@@ -463,7 +463,7 @@ static struct db_route *route_take(struct db_link *l, uint64_t player_id, uint64
 		if (!r)
 			return NULL;
 		*r = (struct db_route){ .player_id = player_id, .conn = (unsigned)pick(l, hash) };
-		if (hmap_put(&l->routes, &r->player_id, sizeof r->player_id, r) < 0) {
+		if (gs_hmap_put(&l->routes, &r->player_id, sizeof r->player_id, r) < 0) {
 			free(r);
 			return NULL;
 		}
@@ -473,15 +473,15 @@ static struct db_route *route_take(struct db_link *l, uint64_t player_id, uint64
 }
 
 /* One call of player_id ended: forget its route with its last call. */
-static void route_release(struct db_link *l, uint64_t player_id)
+static void route_release(struct gs_db_link *l, uint64_t player_id)
 {
 	struct db_route *r;
 
 	if (player_id == 0)
 		return;
-	r = hmap_get(&l->routes, &player_id, sizeof player_id);
+	r = gs_hmap_get(&l->routes, &player_id, sizeof player_id);
 	if (r && --r->calls == 0) {
-		hmap_remove(&l->routes, &player_id, sizeof player_id);
+		gs_hmap_remove(&l->routes, &player_id, sizeof player_id);
 		free(r);
 	}
 }
@@ -494,7 +494,7 @@ struct timed_call {
 	void *ctx;
 	struct rg_histogram *latency;
 	uint64_t sent_ns;
-	struct db_link *link;
+	struct gs_db_link *link;
 	uint64_t player_id;        /* 0: routed by hash only, no route held */
 };
 
@@ -515,7 +515,7 @@ static void timed_call_done(void *arg, int status, const void *reply)
  * the player whose write it is, 0 for none; hash: where it lives when it
  * has no route), stamp its id and relative deadline, send it.
  */
-static int call(struct db_link *l, enum gs_db_call kind, Ringgate__Internal__GameToDb *req,
+static int call(struct gs_db_link *l, enum gs_db_call kind, Ringgate__Internal__GameToDb *req,
 		uint64_t player_id, uint64_t hash, uint64_t deadline_ms, rg_call_fn fn,
 		void *ctx)
 {
@@ -525,7 +525,7 @@ static int call(struct db_link *l, enum gs_db_call kind, Ringgate__Internal__Gam
 	struct db_conn *c;
 	int rc;
 
-	if (!db_link_up(l))
+	if (!gs_db_link_up(l))
 		return -ENOTCONN;
 	if (player_id != 0) {
 		route = route_take(l, player_id, mix64(player_id));
@@ -551,7 +551,7 @@ static int call(struct db_link *l, enum gs_db_call kind, Ringgate__Internal__Gam
 	 * counts the time the request spends in transit (internal.proto). */
 	req->deadline_ms = deadline_ms > now ? (uint32_t)(deadline_ms - now) : 1;
 	req->sent_ms = now;
-	rc = wire_send_to(l->rt, c->session, &l->buf, &req->base);
+	rc = gs_wire_send_to(l->rt, c->session, &l->buf, &req->base);
 	if (rc == 0)
 		return 0;
 	rg_calls_cancel(c->calls, req->request_id); /* tc's callback will not run */
@@ -562,7 +562,7 @@ out_route:
 	return rc;
 }
 
-int db_link_login(struct db_link *l, const char *name, const ProtobufCBinaryData *password,
+int gs_db_link_login(struct gs_db_link *l, const char *name, const ProtobufCBinaryData *password,
 		  bool no_create, uint64_t deadline_ms, rg_call_fn fn, void *ctx)
 {
 	Ringgate__Internal__GameToDb req = RINGGATE__INTERNAL__GAME_TO_DB__INIT;
@@ -581,7 +581,7 @@ int db_link_login(struct db_link *l, const char *name, const ProtobufCBinaryData
 	return rc;
 }
 
-int db_link_save(struct db_link *l, uint64_t player_id, uint32_t zone, float x, float y,
+int gs_db_link_save(struct gs_db_link *l, uint64_t player_id, uint32_t zone, float x, float y,
 		 uint64_t deadline_ms, rg_call_fn fn, void *ctx)
 {
 	Ringgate__Internal__GameToDb req = RINGGATE__INTERNAL__GAME_TO_DB__INIT;
@@ -597,11 +597,11 @@ int db_link_save(struct db_link *l, uint64_t player_id, uint32_t zone, float x, 
 }
 
 /* Put gw on the held list (its link down). False: no memory to hold it. */
-static bool hold(struct db_link *l, struct gold_write *gw)
+static bool hold(struct gs_db_link *l, struct gs_gold_write *gw)
 {
 	if (l->held_len == l->held_cap) {
 		size_t cap = l->held_cap ? 2 * l->held_cap : 16;
-		struct gold_write **grown = realloc(l->held, cap * sizeof *grown);
+		struct gs_gold_write **grown = realloc(l->held, cap * sizeof *grown);
 
 		if (!grown)
 			return false;
@@ -616,7 +616,7 @@ static bool hold(struct db_link *l, struct gold_write *gw)
  * ends it for the caller. */
 static void gold_done(void *arg, int status, const void *reply)
 {
-	struct gold_write *gw = arg;
+	struct gs_gold_write *gw = arg;
 	const Ringgate__Internal__DbToGame *r = reply;
 
 	if (status == -ENOTCONN && hold(gw->link, gw))
@@ -644,7 +644,7 @@ static void gold_done(void *arg, int status, const void *reply)
 }
 
 /* Send gw (again) under a fresh request id. On failure gw is untouched. */
-static int send_gold(struct db_link *l, struct gold_write *gw)
+static int send_gold(struct gs_db_link *l, struct gs_gold_write *gw)
 {
 	Ringgate__Internal__GameToDb req = RINGGATE__INTERNAL__GAME_TO_DB__INIT;
 	Ringgate__Internal__DbAddGold add = RINGGATE__INTERNAL__DB_ADD_GOLD__INIT;
@@ -661,13 +661,13 @@ static int send_gold(struct db_link *l, struct gold_write *gw)
 	return rc;
 }
 
-int db_link_add_gold(struct db_link *l, uint64_t player_id, uint32_t amount,
+int gs_db_link_add_gold(struct gs_db_link *l, uint64_t player_id, uint32_t amount,
 		     uint64_t deadline_ms, rg_call_fn fn, void *ctx)
 {
-	struct gold_write *gw;
+	struct gs_gold_write *gw;
 	int rc;
 
-	if (!db_link_up(l))
+	if (!gs_db_link_up(l))
 		return -ENOTCONN; /* issue 3: a call to a down peer fails at once */
 	if (l->epoch != 0 && l->seq == UINT32_MAX) {
 		l->epoch = 0; /* this epoch's keys are used up: a new one */
@@ -676,7 +676,7 @@ int db_link_add_gold(struct db_link *l, uint64_t player_id, uint32_t amount,
 	gw = malloc(sizeof(*gw));
 	if (!gw)
 		return -ENOMEM;
-	*gw = (struct gold_write){ .link = l, .player_id = player_id, .amount = amount,
+	*gw = (struct gs_gold_write){ .link = l, .player_id = player_id, .amount = amount,
 				   .deadline_ms = deadline_ms, .fn = fn, .ctx = ctx };
 	if (l->epoch == 0) {
 		/* Keyed and sent when the epoch arrives (or ended at its

@@ -80,7 +80,7 @@
 /* Most dbproxies one gamesrv links to. */
 #define DB_LINKS_MAX 16
 
-struct db_service_config {
+struct gs_db_service_config {
 	const char *host;
 	uint16_t port;
 	unsigned index;            /* this dbproxy's place in the list, 0..   */
@@ -91,24 +91,24 @@ struct db_service_config {
 	size_t decode_limit;
 };
 
-struct db_service {
-	struct game_queue *queue;
+struct gs_db_service {
+	struct gs_game_queue *queue;
 	struct net_client *client;
-	struct db_service_config cfg;
+	struct gs_db_service_config cfg;
 	struct rg_link_service link;
 };
 
 /* Start dialing dbproxy; events go to q. d must stay at its address until
  * the runtime is destroyed. Returns 0 or a negative errno. Main thread. */
-int db_service_start(struct db_service *d, struct net_runtime *rt, struct game_queue *q,
-		     const struct db_service_config *cfg);
+int gs_db_service_start(struct gs_db_service *d, struct net_runtime *rt, struct gs_game_queue *q,
+		     const struct gs_db_service_config *cfg);
 
 /* Free what start set up; after the runtime has stopped. Main thread. */
-void db_service_fini(struct db_service *d);
+void gs_db_service_fini(struct gs_db_service *d);
 
 /* ---- game side ------------------------------------------------------------ */
 
-struct gold_write;
+struct gs_gold_write;
 
 /* One dbproxy link as the game thread sees it. */
 struct db_conn {
@@ -117,46 +117,46 @@ struct db_conn {
 	bool was_up;                   /* up once: later ups are reconnects */
 };
 
-struct db_link {
+struct gs_db_link {
 	struct net_runtime *rt;
 	struct db_conn conns[DB_LINKS_MAX];
 	unsigned conn_count;
 	unsigned up_count;             /* conns up now                      */
-	struct wire_buf buf;
+	struct gs_wire_buf buf;
 	struct gs_metrics *metrics;    /* set by the game after init        */
 	uint64_t epoch;                /* the op_id epoch; 0: none yet      */
 	uint32_t seq;                  /* the last op_id seq used in it       */
 	bool epoch_asked;              /* a DbNewEpoch is out                  */
-	struct hmap routes;            /* player id -> struct db_route, while
+	struct gs_hmap routes;            /* player id -> struct db_route, while
 					  the player has calls in flight   */
-	struct gold_write **held;      /* AddGolds waiting for a link or the
+	struct gs_gold_write **held;      /* AddGolds waiting for a link or the
 					  epoch                              */
 	size_t held_len, held_cap;
 };
 
 /* Set up conn_count (1..DB_LINKS_MAX; 0 means 1) down links. Returns 0,
  * -EINVAL or -ENOMEM. Game thread. */
-int db_link_init(struct db_link *l, struct net_runtime *rt, unsigned conn_count);
+int gs_db_link_init(struct gs_db_link *l, struct net_runtime *rt, unsigned conn_count);
 
 /* End pending calls with -ECANCELED and free. Game thread. */
-void db_link_fini(struct db_link *l);
+void gs_db_link_fini(struct gs_db_link *l);
 
 /* True while at least one link is up. */
-bool db_link_up(const struct db_link *l);
+bool gs_db_link_up(const struct gs_db_link *l);
 
 /* Handle DB_UP, DB_DOWN and DB_REPLY events of link index (the event's
  * db_index; an index out of range is ignored). Game thread. */
-void db_link_on_up(struct db_link *l, unsigned index, net_session_id session);
-void db_link_on_down(struct db_link *l, unsigned index, net_session_id session);
-void db_link_on_reply(struct db_link *l, unsigned index,
+void gs_db_link_on_up(struct gs_db_link *l, unsigned index, net_session_id session);
+void gs_db_link_on_down(struct gs_db_link *l, unsigned index, net_session_id session);
+void gs_db_link_on_reply(struct gs_db_link *l, unsigned index,
 		      const Ringgate__Internal__DbToGame *reply);
 
 /* End calls past their deadline (now_ms: rg_now_ms()), and ask for an
  * epoch again if the last request for one failed. Game thread. */
-void db_link_expire(struct db_link *l, uint64_t now_ms);
+void gs_db_link_expire(struct gs_db_link *l, uint64_t now_ms);
 
 /* Calls not yet ended (held AddGolds included). */
-size_t db_link_pending(const struct db_link *l);
+size_t gs_db_link_pending(const struct gs_db_link *l);
 
 /*
  * Requests. deadline_ms is absolute (rg_now_ms() clock). Each returns 0
@@ -169,12 +169,12 @@ size_t db_link_pending(const struct db_link *l);
  */
 /* Login: the password is its whole byte string (NULs included); with
  * no_create an unknown name is refused (DB_THROTTLED), not created. */
-int db_link_login(struct db_link *l, const char *name, const ProtobufCBinaryData *password,
+int gs_db_link_login(struct gs_db_link *l, const char *name, const ProtobufCBinaryData *password,
 		  bool no_create, uint64_t deadline_ms, rg_call_fn fn, void *ctx);
-int db_link_save(struct db_link *l, uint64_t player_id, uint32_t zone, float x, float y,
+int gs_db_link_save(struct gs_db_link *l, uint64_t player_id, uint32_t zone, float x, float y,
 		 uint64_t deadline_ms, rg_call_fn fn, void *ctx);
 /* AddGold: as above, but a link drop holds it for a resend (see the top). */
-int db_link_add_gold(struct db_link *l, uint64_t player_id, uint32_t amount,
+int gs_db_link_add_gold(struct gs_db_link *l, uint64_t player_id, uint32_t amount,
 		     uint64_t deadline_ms, rg_call_fn fn, void *ctx);
 
 #endif /* GAMESRV_DB_LINK_H */

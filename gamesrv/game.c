@@ -4,7 +4,7 @@
  * are in play.c.
  *
  * Threading: everything here runs on the game thread, except
- * game_init/start/stop/fini (main thread, while the game thread is not
+ * gs_game_init/start/stop/fini (main thread, while the game thread is not
  * running, or talking to it through the queue). Game state therefore needs
  * no lock.
  *
@@ -29,16 +29,16 @@
 #include "play.h"
 
 /* Every client of a gateway link that closed is gone. */
-static void gate_down(struct game *g, net_session_id link)
+static void gate_down(struct gs_game *g, net_session_id link)
 {
-	struct client *c = g->world.client_list;
+	struct gs_client *c = g->world.client_list;
 	size_t n = 0;
 
 	while (c) {
-		struct client *next = c->next;
+		struct gs_client *next = c->next;
 
 		if (c->key.link == link) {
-			play_client_gone(g, c);
+			gs_play_client_gone(g, c);
 			n++;
 		}
 		c = next;
@@ -47,52 +47,52 @@ static void gate_down(struct game *g, net_session_id link)
 }
 
 /* Shutdown: stop taking requests, kick everyone, save every player. */
-static void start_drain(struct game *g)
+static void start_drain(struct gs_game *g)
 {
-	struct client *c = g->world.client_list;
+	struct gs_client *c = g->world.client_list;
 	size_t players = g->world.online_count;
 
 	g->draining = true;
 	g->drain_deadline_ms = rg_now_ms() + g->cfg.drain_ms;
 	RG_INFO("draining: saving %zu online players", players);
 	while (c) {
-		struct client *next = c->next;
+		struct gs_client *next = c->next;
 
 		if (!c->player || !c->player->stream.detached)
-			(void)gate_out_kick(&g->out, c->key.link, c->key.session,
+			(void)gs_gate_out_kick(&g->out, c->key.link, c->key.session,
 					    RINGGATE__CLIENT__ERROR_CODE__SHUTTING_DOWN,
 					    "the game server is stopping");
-		play_client_gone(g, c);
+		gs_play_client_gone(g, c);
 		c = next;
 	}
 }
 
-void game_handle_event(struct game *g, struct game_event *ev)
+void gs_game_handle_event(struct gs_game *g, struct gs_game_event *ev)
 {
-	struct client *c;
+	struct gs_client *c;
 
 	switch (ev->type) {
-	case GAME_EV_CLIENT_REQUEST:
-		play_request(g, ev->link, ev->deadline_ms, ev->gate_msg->request);
+	case GS_GAME_EV_CLIENT_REQUEST:
+		gs_play_request(g, ev->link, ev->deadline_ms, ev->gate_msg->request);
 		break;
-	case GAME_EV_CLIENT_GONE:
-		c = world_client_find(&g->world, ev->link, ev->gate_msg->gone->session);
+	case GS_GAME_EV_CLIENT_GONE:
+		c = gs_world_client_find(&g->world, ev->link, ev->gate_msg->gone->session);
 		if (c)
-			play_client_gone(g, c);
+			gs_play_client_gone(g, c);
 		break;
-	case GAME_EV_GATE_DOWN:
+	case GS_GAME_EV_GATE_DOWN:
 		gate_down(g, ev->link);
 		break;
-	case GAME_EV_DB_UP:
-		db_link_on_up(&g->db, ev->db_index, ev->link);
+	case GS_GAME_EV_DB_UP:
+		gs_db_link_on_up(&g->db, ev->db_index, ev->link);
 		break;
-	case GAME_EV_DB_DOWN:
-		db_link_on_down(&g->db, ev->db_index, ev->link);
+	case GS_GAME_EV_DB_DOWN:
+		gs_db_link_on_down(&g->db, ev->db_index, ev->link);
 		break;
-	case GAME_EV_DB_REPLY:
-		db_link_on_reply(&g->db, ev->db_index, ev->db_msg);
+	case GS_GAME_EV_DB_REPLY:
+		gs_db_link_on_reply(&g->db, ev->db_index, ev->db_msg);
 		break;
-	case GAME_EV_SHUTDOWN:
+	case GS_GAME_EV_SHUTDOWN:
 		start_drain(g);
 		break;
 	}
@@ -100,26 +100,26 @@ void game_handle_event(struct game *g, struct game_event *ev)
 
 static void *game_main(void *arg)
 {
-	struct game *g = arg;
+	struct gs_game *g = arg;
 	uint64_t next_tick = rg_now_ms() + g->cfg.tick_ms;
 
 	for (;;) {
-		struct game_event *ev = game_queue_take(g->queue, next_tick);
+		struct gs_game_event *ev = gs_game_queue_take(g->queue, next_tick);
 		uint64_t now;
 
 		while (ev) {
-			struct game_event *next = ev->next;
+			struct gs_game_event *next = ev->next;
 
-			game_handle_event(g, ev);
-			game_queue_release(g->queue, ev);
+			gs_game_handle_event(g, ev);
+			gs_game_queue_release(g->queue, ev);
 			ev = next;
 		}
 		now = rg_now_ms();
 		if (now >= next_tick) {
 			uint64_t tick_start_ns = rg_now_ns();
 
-			db_link_expire(&g->db, now);
-			play_tick(g, now);
+			gs_db_link_expire(&g->db, now);
+			gs_play_tick(g, now);
 			rg_histogram_observe(g->cfg.metrics->tick_seconds,
 					     rg_now_ns() - tick_start_ns);
 			rg_gauge_set(g->cfg.metrics->players_online,
@@ -132,12 +132,12 @@ static void *game_main(void *arg)
 			if (next_tick <= now) /* late: skip, do not burst */
 				next_tick = now + g->cfg.tick_ms;
 		}
-		if (g->draining && db_link_pending(&g->db) == 0 && !play_saves_waiting(g)) {
+		if (g->draining && gs_db_link_pending(&g->db) == 0 && !gs_play_saves_waiting(g)) {
 			RG_INFO("drain done: every dbproxy call answered");
 			break;
 		}
 		if (g->draining && now >= g->drain_deadline_ms)
-			break; /* game_stop reports what is left */
+			break; /* gs_game_stop reports what is left */
 	}
 	return NULL;
 }
@@ -145,30 +145,30 @@ static void *game_main(void *arg)
 /* ---- life ---------------------------------------------------------------------- */
 
 /* The zones (the first, then the others) and, when on, the views. */
-static int game_world_init(struct game *g, const struct game_config *cfg)
+static int game_world_init(struct gs_game *g, const struct gs_game_config *cfg)
 {
-	struct zone_bounds zones[RULES_ZONES_MAX];
+	struct gs_zone_bounds zones[GS_RULES_ZONES_MAX];
 	int rc;
 
-	if (cfg->more_zone_count >= RULES_ZONES_MAX)
+	if (cfg->more_zone_count >= GS_RULES_ZONES_MAX)
 		return -EINVAL;
 	zones[0] = cfg->zone;
 	if (cfg->more_zone_count > 0)
 		memcpy(&zones[1], cfg->more_zones, cfg->more_zone_count * sizeof(zones[0]));
-	rc = world_init(&g->world, zones, 1 + cfg->more_zone_count);
+	rc = gs_world_init(&g->world, zones, 1 + cfg->more_zone_count);
 	if (rc < 0 || !cfg->interest.enabled)
 		return rc;
-	rc = bundle_init(&g->views, &cfg->interest);
+	rc = gs_bundle_init(&g->views, &cfg->interest);
 	if (rc < 0)
-		world_fini(&g->world);
+		gs_world_fini(&g->world);
 	return rc;
 }
 
 /* Every handle NULL: updates through it are no-ops (rg/metrics.h). */
 static struct gs_metrics no_metrics;
 
-int game_init(struct game *g, const struct game_config *cfg, struct net_runtime *rt,
-	      struct game_queue *q)
+int gs_game_init(struct gs_game *g, const struct gs_game_config *cfg, struct net_runtime *rt,
+	      struct gs_game_queue *q)
 {
 	int rc;
 
@@ -181,13 +181,13 @@ int game_init(struct game *g, const struct game_config *cfg, struct net_runtime 
 	rc = game_world_init(g, cfg);
 	if (rc < 0)
 		return rc;
-	rc = db_link_init(&g->db, rt, cfg->dbproxy_count);
+	rc = gs_db_link_init(&g->db, rt, cfg->dbproxy_count);
 	if (rc == 0)
 		rc = streams_init(&g->streams, &cfg->resume, cfg->link_key, &g->out);
 	if (rc < 0) {
-		db_link_fini(&g->db);
-		bundle_fini(&g->views);
-		world_fini(&g->world);
+		gs_db_link_fini(&g->db);
+		gs_bundle_fini(&g->views);
+		gs_world_fini(&g->world);
 		return rc;
 	}
 	/* A harness without a registry gets one that records nothing. */
@@ -199,7 +199,7 @@ int game_init(struct game *g, const struct game_config *cfg, struct net_runtime 
 	return 0;
 }
 
-int game_start(struct game *g)
+int gs_game_start(struct gs_game *g)
 {
 	int rc = pthread_create(&g->thread, NULL, game_main, g);
 
@@ -209,33 +209,33 @@ int game_start(struct game *g)
 	return 0;
 }
 
-size_t game_stop(struct game *g)
+size_t gs_game_stop(struct gs_game *g)
 {
-	struct game_event *ev;
+	struct gs_game_event *ev;
 
 	if (!g->thread_started)
 		return 0;
 	/* Allocation can fail, the shutdown cannot: retry until it is queued. */
-	while (!(ev = game_event_new(GAME_EV_SHUTDOWN, 0, 0))) {
+	while (!(ev = gs_game_event_new(GS_GAME_EV_SHUTDOWN, 0, 0))) {
 		struct timespec pause = { .tv_nsec = 10 * 1000 * 1000 };
 
 		nanosleep(&pause, NULL);
 	}
-	game_queue_push(g->queue, ev);
+	gs_game_queue_push(g->queue, ev);
 	pthread_join(g->thread, NULL);
 	g->thread_started = false;
-	return db_link_pending(&g->db) + play_saves_waiting(g);
+	return gs_db_link_pending(&g->db) + gs_play_saves_waiting(g);
 }
 
-void game_fini(struct game *g)
+void gs_game_fini(struct gs_game *g)
 {
 	/* Saves and calls first: they still refer to players and clients. */
-	play_fini(g);
-	db_link_fini(&g->db);
-	world_fini(&g->world);
+	gs_play_fini(g);
+	gs_db_link_fini(&g->db);
+	gs_world_fini(&g->world);
 	streams_fini(&g->streams); /* after the players that referred to it */
-	bundle_fini(&g->views); /* all zero when interest is off: a no-op */
-	gate_out_fini(&g->out);
+	gs_bundle_fini(&g->views); /* all zero when interest is off: a no-op */
+	gs_gate_out_fini(&g->out);
 	free(g->targets);
 	free(g->target_sessions);
 	free(g->target_msg_nos);

@@ -8,9 +8,9 @@
  * work (call deadlines, save retries, autosave). It never touches a
  * socket: all output goes through libnet's any-thread functions.
  *
- * Life: game_init -> game_start -> (events...) -> game_stop (pushes the
+ * Life: gs_game_init -> gs_game_start -> (events...) -> gs_game_stop (pushes the
  * shutdown event and joins: the thread kicks and saves every online
- * player, waits for the replies up to drain_ms, then exits) -> game_fini.
+ * player, waits for the replies up to drain_ms, then exits) -> gs_game_fini.
  */
 #ifndef GAMESRV_GAME_H
 #define GAMESRV_GAME_H
@@ -31,15 +31,15 @@
 #include "stream.h"
 #include "world.h"
 
-struct game_config {
+struct gs_game_config {
 	uint32_t tick_ms;          /* the fixed tick                          */
 	uint32_t call_deadline_ms; /* deadline of each dbproxy call           */
 	uint32_t drain_ms;         /* how long shutdown waits for saves       */
 	uint32_t autosave_ms;      /* save moved players this often; 0 = off  */
-	struct zone_bounds zone;   /* the first zone (new players start here) */
-	const struct zone_bounds *more_zones; /* and these (copied)            */
+	struct gs_zone_bounds zone;   /* the first zone (new players start here) */
+	const struct gs_zone_bounds *more_zones; /* and these (copied)            */
 	size_t more_zone_count;
-	struct interest_config interest; /* who sees whom; off: broadcast   */
+	struct gs_interest_config interest; /* who sees whom; off: broadcast   */
 	struct stream_config resume;     /* grace_ms 0: no resume            */
 	const struct rg_link_key *link_key; /* resume tokens' key (may be NULL:
 					       a random one)                 */
@@ -48,34 +48,34 @@ struct game_config {
 };
 
 /* One recipient of a push: a client session on a gateway link. */
-struct game_target {
+struct gs_game_target {
 	net_session_id link;
 	uint64_t session;
 	uint64_t msg_no;           /* its number of the push (0: resume off) */
 };
 
-struct save_call;
+struct gs_save_call;
 
-struct game {
-	struct game_config cfg;
-	struct game_queue *queue;
-	struct world world;
-	struct db_link db;
-	struct gate_out out;
-	struct bundle views;       /* cfg.interest.enabled: the views        */
+struct gs_game {
+	struct gs_game_config cfg;
+	struct gs_game_queue *queue;
+	struct gs_world world;
+	struct gs_db_link db;
+	struct gs_gate_out out;
+	struct gs_bundle views;       /* cfg.interest.enabled: the views        */
 	struct streams streams;    /* players' sessions, kept for resumes    */
 	pthread_t thread;
 	bool thread_started;
 	bool draining;
 	uint64_t drain_deadline_ms;
-	struct save_call *save_retries;   /* play.c: refused as busy, resent
+	struct gs_save_call *save_retries;   /* play.c: refused as busy, resent
 					     by a later tick                */
-	struct player *autosave_at;       /* play.c: where the autosave pass
+	struct gs_player *autosave_at;       /* play.c: where the autosave pass
 					     goes on (pinned), NULL: start  */
 	uint64_t autosave_credit;         /* play.c: players to visit, times
 					     autosave_ms                    */
 	uint64_t autosave_last_ms;        /* play.c: the last autosave step */
-	struct game_target *targets;   /* scratch for broadcasts          */
+	struct gs_game_target *targets;   /* scratch for broadcasts          */
 	uint64_t *target_sessions;
 	uint64_t *target_msg_nos;
 	size_t targets_cap;
@@ -83,11 +83,11 @@ struct game {
 
 /* Set up the game state (not running). Returns 0, -EINVAL for a bad zone,
  * -ENOMEM. Main thread. */
-int game_init(struct game *g, const struct game_config *cfg, struct net_runtime *rt,
-	      struct game_queue *q);
+int gs_game_init(struct gs_game *g, const struct gs_game_config *cfg, struct net_runtime *rt,
+	      struct gs_game_queue *q);
 
 /* Start the game thread. Returns 0 or a negative errno. Main thread. */
-int game_start(struct game *g);
+int gs_game_start(struct gs_game *g);
 
 /*
  * Drain and stop: queue the shutdown event and wait for the game thread to
@@ -96,7 +96,7 @@ int game_start(struct game *g);
  * a count, not exact when busy saves were waiting for a retry).
  * Main thread; the runtime must still be running so saves can go out.
  */
-size_t game_stop(struct game *g);
+size_t gs_game_stop(struct gs_game *g);
 
 /*
  * Apply one event from the queue (a client request, a client or link gone,
@@ -104,9 +104,9 @@ size_t game_stop(struct game *g);
  * dispatch. The caller still owns and frees ev. Game thread only; public so
  * that fuzz/ can drive the game without the thread (fuzz/fuzz_gamesrv.c).
  */
-void game_handle_event(struct game *g, struct game_event *ev);
+void gs_game_handle_event(struct gs_game *g, struct gs_game_event *ev);
 
-/* Free the game state (after game_stop, or if never started). */
-void game_fini(struct game *g);
+/* Free the game state (after gs_game_stop, or if never started). */
+void gs_game_fini(struct gs_game *g);
 
 #endif /* GAMESRV_GAME_H */

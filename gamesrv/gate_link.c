@@ -11,7 +11,7 @@
  *                       link ever reached the game)
  *
  * Frames are decoded straight into a game event's bounded budget
- * (game_event_decode_into), since the message goes on to the game thread.
+ * (gs_game_event_decode_into), since the message goes on to the game thread.
  *
  * The GATE_DOWN event is allocated when the link connects, so the end of
  * a link that was up always reaches the game thread, even when memory
@@ -31,7 +31,7 @@
 #include "internal.pb-c.h"
 
 struct gate_session {
-	struct game_event *down_event; /* preallocated GATE_DOWN          */
+	struct gs_game_event *down_event; /* preallocated GATE_DOWN          */
 	struct rg_peer_clock clock;    /* ages of the gateway's requests  */
 };
 
@@ -40,7 +40,7 @@ static int on_connected(struct rg_link *link)
 	struct gate_session *gs = rg_link_user(link);
 
 	rg_peer_clock_init(&gs->clock);
-	gs->down_event = game_event_new(GAME_EV_GATE_DOWN,
+	gs->down_event = gs_game_event_new(GS_GAME_EV_GATE_DOWN,
 					net_session_get_id(rg_link_session(link)), 0);
 	return gs->down_event ? 0 : -ENOMEM;
 }
@@ -72,10 +72,10 @@ static void answer_now(struct rg_link *link, const Ringgate__Internal__ClientReq
 
 static int on_message(struct rg_link *link, ProtobufCMessage *m, void *token)
 {
-	struct gate_service *g = rg_link_service_user(link);
+	struct gs_gate_service *g = rg_link_service_user(link);
 	struct gate_session *gs = rg_link_user(link);
 	struct net_session *s = rg_link_session(link);
-	struct game_event *ev = token;
+	struct gs_game_event *ev = token;
 	Ringgate__Internal__GateToGame *msg = (Ringgate__Internal__GateToGame *)m;
 
 	ev->gate_msg = msg;
@@ -88,12 +88,12 @@ static int on_message(struct rg_link *link, ProtobufCMessage *m, void *token)
 				   "a string field holds a NUL");
 			break;
 		}
-		ev->type = GAME_EV_CLIENT_REQUEST;
+		ev->type = GS_GAME_EV_CLIENT_REQUEST;
 		/* Stamped here, before the queue: time spent in it (and in the
 		 * socket, if we were stopped) counts against the deadline. */
 		ev->deadline_ms = rg_peer_clock_deadline(&gs->clock, msg->request->sent_ms,
 							 msg->request->deadline_ms, rg_now_ms());
-		if (game_queue_push(g->queue, ev) == 0)
+		if (gs_game_queue_push(g->queue, ev) == 0)
 			return 0;
 		RG_WARN("game queue full: refusing a request from gateway %s",
 			NET_SESSION_PEER(s));
@@ -101,30 +101,30 @@ static int on_message(struct rg_link *link, ProtobufCMessage *m, void *token)
 			   "game server overloaded, retry later");
 		break;
 	case RINGGATE__INTERNAL__GATE_TO_GAME__BODY_GONE:
-		ev->type = GAME_EV_CLIENT_GONE;
-		game_queue_push(g->queue, ev); /* never refused */
+		ev->type = GS_GAME_EV_CLIENT_GONE;
+		gs_game_queue_push(g->queue, ev); /* never refused */
 		return 0;
 	default:
 		RG_WARN("gateway link %s: GateToGame without a body, closing it",
 			NET_SESSION_PEER(s));
-		game_event_free(ev);
+		gs_game_event_free(ev);
 		return -EPROTO;
 	}
-	game_event_free(ev);
+	gs_game_event_free(ev);
 	return 0;
 }
 
 static void on_down(struct rg_link *link, bool was_up, enum net_reason reason)
 {
-	struct gate_service *g = rg_link_service_user(link);
+	struct gs_gate_service *g = rg_link_service_user(link);
 	struct gate_session *gs = rg_link_user(link);
 
 	if (was_up) {
 		RG_INFO("gateway link %s closed (%s)", NET_SESSION_PEER(rg_link_session(link)),
 			net_reason_str(reason));
-		game_queue_push(g->queue, gs->down_event); /* never refused */
+		gs_game_queue_push(g->queue, gs->down_event); /* never refused */
 	} else {
-		game_event_free(gs->down_event);
+		gs_game_event_free(gs->down_event);
 	}
 	gs->down_event = NULL;
 }
@@ -133,12 +133,12 @@ static const struct rg_link_ops gate_ops = {
 	.on_connected = on_connected,
 	.on_message = on_message,
 	.on_down = on_down,
-	.decode_into = game_event_decode_into,
-	.decode_drop = game_event_decode_drop,
+	.decode_into = gs_game_event_decode_into,
+	.decode_drop = gs_game_event_decode_drop,
 };
 
-int gate_service_start(struct gate_service *g, struct net_runtime *rt,
-		       struct game_queue *q, const struct gate_service_config *cfg)
+int gs_gate_service_start(struct gs_gate_service *g, struct net_runtime *rt,
+		       struct gs_game_queue *q, const struct gs_gate_service_config *cfg)
 {
 	const struct rg_link_config link = {
 		.side = RG_LINK_ACCEPTOR,
@@ -175,27 +175,27 @@ int gate_service_start(struct gate_service *g, struct net_runtime *rt,
 	return net_server_start(rt, &sc, &g->server);
 }
 
-uint16_t gate_service_port(const struct gate_service *g)
+uint16_t gs_gate_service_port(const struct gs_gate_service *g)
 {
 	return net_server_port(g->server);
 }
 
-void gate_service_stop_accepting(struct gate_service *g)
+void gs_gate_service_stop_accepting(struct gs_gate_service *g)
 {
 	if (g->server)
 		net_server_stop(g->server, false);
 }
 
-void gate_service_fini(struct gate_service *g)
+void gs_gate_service_fini(struct gs_gate_service *g)
 {
 	rg_link_service_fini(&g->link);
 }
 
 /* ---- game side ------------------------------------------------------------ */
 
-/* One ToClient frame; request_id as gate_out_reply's, or 0; msg_nos NULL
+/* One ToClient frame; request_id as gs_gate_out_reply's, or 0; msg_nos NULL
  * or one per session; resumed as gate_out_resumed's. */
-static int send_to_client(struct gate_out *o, net_session_id link, const uint64_t *sessions,
+static int send_to_client(struct gs_gate_out *o, net_session_id link, const uint64_t *sessions,
 			  const uint64_t *msg_nos, size_t count, uint64_t request_id,
 			  bool resumed, const Ringgate__Client__ServerMessage *msg)
 {
@@ -215,23 +215,23 @@ static int send_to_client(struct gate_out *o, net_session_id link, const uint64_
 	to.message = (Ringgate__Client__ServerMessage *)msg;
 	out.body_case = RINGGATE__INTERNAL__GAME_TO_GATE__BODY_TO_CLIENT;
 	out.to_client = &to;
-	return wire_send_to(o->rt, link, &o->buf, &out.base);
+	return gs_wire_send_to(o->rt, link, &o->buf, &out.base);
 }
 
-int gate_out_send(struct gate_out *o, net_session_id link, const uint64_t *sessions,
+int gs_gate_out_send(struct gs_gate_out *o, net_session_id link, const uint64_t *sessions,
 		  const uint64_t *msg_nos, size_t count,
 		  const Ringgate__Client__ServerMessage *msg)
 {
 	return send_to_client(o, link, sessions, msg_nos, count, 0, false, msg);
 }
 
-int gate_out_reply(struct gate_out *o, net_session_id link, uint64_t session,
+int gs_gate_out_reply(struct gs_gate_out *o, net_session_id link, uint64_t session,
 		   uint64_t request_id, const Ringgate__Client__ServerMessage *msg)
 {
 	return send_to_client(o, link, &session, NULL, 1, request_id, false, msg);
 }
 
-int gate_out_resumed(struct gate_out *o, net_session_id link, uint64_t session,
+int gate_out_resumed(struct gs_gate_out *o, net_session_id link, uint64_t session,
 		     const Ringgate__Client__ServerMessage *msg)
 {
 	return send_to_client(o, link, &session, NULL, 1, 0, true, msg);
@@ -258,7 +258,7 @@ static uint8_t *put_key(uint8_t *at, unsigned field, unsigned wt, size_t len)
 	return at;
 }
 
-int gate_out_send_packed(struct gate_out *o, net_session_id link, uint64_t session,
+int gate_out_send_packed(struct gs_gate_out *o, net_session_id link, uint64_t session,
 			 uint64_t request_id, bool resumed, const uint8_t *msg, size_t msg_len)
 {
 	/* GameToGate{to_client = 3: ToClient{sessions = 1 (packed),
@@ -289,7 +289,7 @@ int gate_out_send_packed(struct gate_out *o, net_session_id link, uint64_t sessi
 	return net_send_to(o->rt, link, o->buf.data, (size_t)(at - o->buf.data));
 }
 
-int gate_out_kick(struct gate_out *o, net_session_id link, uint64_t session,
+int gs_gate_out_kick(struct gs_gate_out *o, net_session_id link, uint64_t session,
 		  Ringgate__Client__ErrorCode code, const char *text)
 {
 	Ringgate__Internal__GameToGate out = RINGGATE__INTERNAL__GAME_TO_GATE__INIT;
@@ -302,10 +302,10 @@ int gate_out_kick(struct gate_out *o, net_session_id link, uint64_t session,
 	kick.kicked = &kicked;
 	out.body_case = RINGGATE__INTERNAL__GAME_TO_GATE__BODY_KICK;
 	out.kick = &kick;
-	return wire_send_to(o->rt, link, &o->buf, &out.base);
+	return gs_wire_send_to(o->rt, link, &o->buf, &out.base);
 }
 
-void gate_out_fini(struct gate_out *o)
+void gs_gate_out_fini(struct gs_gate_out *o)
 {
-	wire_buf_fini(&o->buf);
+	gs_wire_buf_fini(&o->buf);
 }

@@ -29,7 +29,7 @@
 #include "queue.h"
 #include "wire.h"
 
-struct gate_service_config {
+struct gs_gate_service_config {
 	const char *host;
 	uint16_t port;             /* 0 picks a free port                    */
 	unsigned max_gateways;     /* authenticated links; 0 = unlimited     */
@@ -41,11 +41,11 @@ struct gate_service_config {
 	const struct rg_link_key *link_key; /* the cluster secret (outlives us) */
 };
 
-struct gate_service {
+struct gs_gate_service {
 	struct net_runtime *rt;
-	struct game_queue *queue;
+	struct gs_game_queue *queue;
 	struct net_server *server;
-	struct gate_service_config cfg;
+	struct gs_gate_service_config cfg;
 	struct rg_link_service link;
 };
 
@@ -54,57 +54,57 @@ struct gate_service {
  * until the runtime is destroyed. Returns 0 or a negative errno (the bind
  * error, e.g. -EADDRINUSE). Main thread.
  */
-int gate_service_start(struct gate_service *g, struct net_runtime *rt,
-		       struct game_queue *q, const struct gate_service_config *cfg);
+int gs_gate_service_start(struct gs_gate_service *g, struct net_runtime *rt,
+		       struct gs_game_queue *q, const struct gs_gate_service_config *cfg);
 
 /* The port gateways connect to. */
-uint16_t gate_service_port(const struct gate_service *g);
+uint16_t gs_gate_service_port(const struct gs_gate_service *g);
 
 /* Stop accepting new gateways; existing links stay (for the drain). */
-void gate_service_stop_accepting(struct gate_service *g);
+void gs_gate_service_stop_accepting(struct gs_gate_service *g);
 
 /* Free what start set up; after the runtime has stopped. Main thread. */
-void gate_service_fini(struct gate_service *g);
+void gs_gate_service_fini(struct gs_gate_service *g);
 
 /* ---- game side ------------------------------------------------------------ */
 
-struct gate_out {
+struct gs_gate_out {
 	struct net_runtime *rt;
-	struct wire_buf buf;
+	struct gs_wire_buf buf;
 };
 
 /* Send msg, a push, to the given client sessions of one gateway link (one
  * frame); msg_nos: NULL, or each session's ServerMessage.msg_no (the
  * gateway writes it into that client's copy). Returns 0 or a negative
  * errno; a link that has gone drops it. Game thread. */
-int gate_out_send(struct gate_out *o, net_session_id link, const uint64_t *sessions,
+int gs_gate_out_send(struct gs_gate_out *o, net_session_id link, const uint64_t *sessions,
 		  const uint64_t *msg_nos, size_t count,
 		  const Ringgate__Client__ServerMessage *msg);
 
 /* Send msg to one client session as the reply to the gateway's request
  * request_id (ClientRequest.request_id; 0 makes it a push). As above. */
-int gate_out_reply(struct gate_out *o, net_session_id link, uint64_t session,
+int gs_gate_out_reply(struct gs_gate_out *o, net_session_id link, uint64_t session,
 		   uint64_t request_id, const Ringgate__Client__ServerMessage *msg);
 
 /* Send msg to one client session as a message of its player's session
  * that answers no request of that gateway session (ToClient.resumed: a
  * replay after a resume, or the answer to a request of an earlier
  * connection); its seq may be non-zero. As above. */
-int gate_out_resumed(struct gate_out *o, net_session_id link, uint64_t session,
+int gate_out_resumed(struct gs_gate_out *o, net_session_id link, uint64_t session,
 		     const Ringgate__Client__ServerMessage *msg);
 
-/* As gate_out_reply (resumed: as gate_out_resumed), for a ServerMessage
+/* As gs_gate_out_reply (resumed: as gate_out_resumed), for a ServerMessage
  * packed already (msg_len bytes at msg): the ToClient around it is
  * written here, so a message kept packed for a resume (stream.c) is not
  * packed a second time. Game thread. */
-int gate_out_send_packed(struct gate_out *o, net_session_id link, uint64_t session,
+int gate_out_send_packed(struct gs_gate_out *o, net_session_id link, uint64_t session,
 			 uint64_t request_id, bool resumed, const uint8_t *msg, size_t msg_len);
 
 /* Tell a gateway to send Kicked(code, text) to a client and close it. Game thread. */
-int gate_out_kick(struct gate_out *o, net_session_id link, uint64_t session,
+int gs_gate_out_kick(struct gs_gate_out *o, net_session_id link, uint64_t session,
 		  Ringgate__Client__ErrorCode code, const char *text);
 
 /* Free the send buffer. */
-void gate_out_fini(struct gate_out *o);
+void gs_gate_out_fini(struct gs_gate_out *o);
 
 #endif /* GAMESRV_GATE_LINK_H */

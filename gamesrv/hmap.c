@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct hmap_entry {
-	struct hmap_entry *next;
+struct gs_hmap_entry {
+	struct gs_hmap_entry *next;
 	uint64_t hash;
 	const void *key;
 	size_t len;
@@ -28,37 +28,37 @@ static uint64_t hash_bytes(const void *key, size_t len)
 	return h;
 }
 
-void hmap_init(struct hmap *m)
+void gs_hmap_init(struct gs_hmap *m)
 {
 	m->buckets = NULL;
 	m->bucket_count = 0;
 	m->count = 0;
 }
 
-void hmap_fini(struct hmap *m)
+void gs_hmap_fini(struct gs_hmap *m)
 {
 	for (size_t i = 0; i < m->bucket_count; i++) {
-		struct hmap_entry *e = m->buckets[i];
+		struct gs_hmap_entry *e = m->buckets[i];
 
 		while (e) {
-			struct hmap_entry *next = e->next;
+			struct gs_hmap_entry *next = e->next;
 
 			free(e);
 			e = next;
 		}
 	}
 	free(m->buckets);
-	hmap_init(m);
+	gs_hmap_init(m);
 }
 
 /* The link that points at key's entry (or at the NULL ending its chain). */
-static struct hmap_entry **find_link(const struct hmap *m, uint64_t hash,
+static struct gs_hmap_entry **find_link(const struct gs_hmap *m, uint64_t hash,
 				     const void *key, size_t len)
 {
-	struct hmap_entry **link = &m->buckets[hash & (m->bucket_count - 1)];
+	struct gs_hmap_entry **link = &m->buckets[hash & (m->bucket_count - 1)];
 
 	for (; *link; link = &(*link)->next) {
-		const struct hmap_entry *e = *link;
+		const struct gs_hmap_entry *e = *link;
 
 		if (e->hash == hash && e->len == len && memcmp(e->key, key, len) == 0)
 			break;
@@ -66,9 +66,9 @@ static struct hmap_entry **find_link(const struct hmap *m, uint64_t hash,
 	return link;
 }
 
-void *hmap_get(const struct hmap *m, const void *key, size_t len)
+void *gs_hmap_get(const struct gs_hmap *m, const void *key, size_t len)
 {
-	struct hmap_entry *e;
+	struct gs_hmap_entry *e;
 
 	if (m->count == 0)
 		return NULL;
@@ -76,18 +76,18 @@ void *hmap_get(const struct hmap *m, const void *key, size_t len)
 	return e ? e->value : NULL;
 }
 
-static int grow(struct hmap *m)
+static int grow(struct gs_hmap *m)
 {
 	size_t count = m->bucket_count ? m->bucket_count * 2 : 16;
-	struct hmap_entry **buckets = calloc(count, sizeof(*buckets));
+	struct gs_hmap_entry **buckets = calloc(count, sizeof(*buckets));
 
 	if (!buckets)
 		return -ENOMEM;
 	for (size_t i = 0; i < m->bucket_count; i++) {
-		struct hmap_entry *e = m->buckets[i];
+		struct gs_hmap_entry *e = m->buckets[i];
 
 		while (e) {
-			struct hmap_entry *next = e->next;
+			struct gs_hmap_entry *next = e->next;
 			size_t b = e->hash & (count - 1);
 
 			e->next = buckets[b];
@@ -101,9 +101,9 @@ static int grow(struct hmap *m)
 	return 0;
 }
 
-int hmap_put(struct hmap *m, const void *key, size_t len, void *value)
+int gs_hmap_put(struct gs_hmap *m, const void *key, size_t len, void *value)
 {
-	struct hmap_entry *e;
+	struct gs_hmap_entry *e;
 	size_t b;
 
 	if (m->count >= m->bucket_count && grow(m) < 0 && m->bucket_count == 0)
@@ -122,10 +122,10 @@ int hmap_put(struct hmap *m, const void *key, size_t len, void *value)
 	return 0;
 }
 
-void *hmap_remove(struct hmap *m, const void *key, size_t len)
+void *gs_hmap_remove(struct gs_hmap *m, const void *key, size_t len)
 {
-	struct hmap_entry **link;
-	struct hmap_entry *e;
+	struct gs_hmap_entry **link;
+	struct gs_hmap_entry *e;
 	void *value;
 
 	if (m->count == 0)

@@ -13,27 +13,27 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct hmap_entry;
+struct gs_hmap_entry;
 
-struct hmap {
-	struct hmap_entry **buckets;
+struct gs_hmap {
+	struct gs_hmap_entry **buckets;
 	size_t bucket_count; /* power of two, or 0 before the first insert */
 	size_t count;
 };
 
 /* An empty map; allocates nothing until the first insert. */
-void hmap_init(struct hmap *m);
+void gs_hmap_init(struct gs_hmap *m);
 
 /* Free the map's own memory (not the values). */
-void hmap_fini(struct hmap *m);
+void gs_hmap_fini(struct gs_hmap *m);
 
 /* The value stored under key[0..len), or NULL. */
-void *hmap_get(const struct hmap *m, const void *key, size_t len);
+void *gs_hmap_get(const struct gs_hmap *m, const void *key, size_t len);
 
 /* Store value under key (not already present). Returns 0 or -ENOMEM. */
-int hmap_put(struct hmap *m, const void *key, size_t len, void *value);
+int gs_hmap_put(struct gs_hmap *m, const void *key, size_t len, void *value);
 
 /* Remove the entry under key; returns its value, or NULL if absent. */
-void *hmap_remove(struct hmap *m, const void *key, size_t len);
+void *gs_hmap_remove(struct gs_hmap *m, const void *key, size_t len);
 
 #endif /* GAMESRV_HMAP_H */

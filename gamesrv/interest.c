@@ -25,13 +25,13 @@ struct cell_key {
 	int64_t cx, cy;
 };
 
-struct aoi_cell {
+struct gs_aoi_cell {
 	struct cell_key key;
-	struct aoi_entity *members;
+	struct gs_aoi_entity *members;
 	size_t count;
 };
 
-static struct cell_key key_of(const struct aoi *a, uint32_t zone, float x, float y)
+static struct cell_key key_of(const struct gs_aoi *a, uint32_t zone, float x, float y)
 {
 	struct cell_key k;
 
@@ -42,25 +42,25 @@ static struct cell_key key_of(const struct aoi *a, uint32_t zone, float x, float
 	return k;
 }
 
-static bool within(const struct aoi_entity *o, const struct aoi_entity *e, float r)
+static bool within(const struct gs_aoi_entity *o, const struct gs_aoi_entity *e, float r)
 {
 	double dx = (double)e->x - o->x, dy = (double)e->y - o->y;
 
 	return dx * dx + dy * dy <= (double)r * r;
 }
 
-int aoi_init(struct aoi *a, float radius, float hysteresis)
+int gs_aoi_init(struct gs_aoi *a, float radius, float hysteresis)
 {
 	memset(a, 0, sizeof(*a));
 	if (!(radius > 0) || !isfinite(radius) || !(hysteresis >= 0) || !isfinite(hysteresis))
 		return -EINVAL;
 	a->radius = radius;
 	a->leave_radius = radius + hysteresis;
-	hmap_init(&a->cells);
+	gs_hmap_init(&a->cells);
 	return 0;
 }
 
-static void chat_unref(struct aoi_chat *c)
+static void chat_unref(struct gs_aoi_chat *c)
 {
 	if (--c->refs > 0)
 		return;
@@ -69,7 +69,7 @@ static void chat_unref(struct aoi_chat *c)
 	free(c);
 }
 
-static void entity_unref(struct aoi *a, struct aoi_entity *e)
+static void entity_unref(struct gs_aoi *a, struct gs_aoi_entity *e)
 {
 	if (--e->refs > 0)
 		return;
@@ -85,9 +85,9 @@ static void entity_unref(struct aoi *a, struct aoi_entity *e)
 }
 
 /* Take e out of its cell, freeing the cell when it empties. */
-static void cell_unlink(struct aoi *a, struct aoi_entity *e)
+static void cell_unlink(struct gs_aoi *a, struct gs_aoi_entity *e)
 {
-	struct aoi_cell *c = e->cell;
+	struct gs_aoi_cell *c = e->cell;
 
 	if (e->cell_prev)
 		e->cell_prev->cell_next = e->cell_next;
@@ -98,12 +98,12 @@ static void cell_unlink(struct aoi *a, struct aoi_entity *e)
 	e->cell_prev = e->cell_next = NULL;
 	e->cell = NULL;
 	if (--c->count == 0) {
-		hmap_remove(&a->cells, &c->key, sizeof(c->key));
+		gs_hmap_remove(&a->cells, &c->key, sizeof(c->key));
 		free(c);
 	}
 }
 
-static void cell_link(struct aoi_cell *c, struct aoi_entity *e)
+static void cell_link(struct gs_aoi_cell *c, struct gs_aoi_entity *e)
 {
 	e->cell = c;
 	e->cell_prev = NULL;
@@ -115,9 +115,9 @@ static void cell_link(struct aoi_cell *c, struct aoi_entity *e)
 }
 
 /* The cell under key, made if missing. NULL on ENOMEM. */
-static struct aoi_cell *cell_get(struct aoi *a, const struct cell_key *key)
+static struct gs_aoi_cell *cell_get(struct gs_aoi *a, const struct cell_key *key)
 {
-	struct aoi_cell *c = hmap_get(&a->cells, key, sizeof(*key));
+	struct gs_aoi_cell *c = gs_hmap_get(&a->cells, key, sizeof(*key));
 
 	if (c)
 		return c;
@@ -125,22 +125,22 @@ static struct aoi_cell *cell_get(struct aoi *a, const struct cell_key *key)
 	if (!c)
 		return NULL;
 	c->key = *key;
-	if (hmap_put(&a->cells, &c->key, sizeof(c->key), c) < 0) {
+	if (gs_hmap_put(&a->cells, &c->key, sizeof(c->key), c) < 0) {
 		free(c);
 		return NULL;
 	}
 	return c;
 }
 
-void aoi_fini(struct aoi *a)
+void gs_aoi_fini(struct gs_aoi *a)
 {
-	struct aoi_entity *e = a->all;
+	struct gs_aoi_entity *e = a->all;
 
 	/* Every entity is on the list whatever its count: free them all. */
 	while (e) {
-		struct aoi_entity *next = e->all_next;
+		struct gs_aoi_entity *next = e->all_next;
 
-		aoi_chat_clear(e);
+		gs_aoi_chat_clear(e);
 		if (e->cell)
 			cell_unlink(a, e);
 		free(e->view);
@@ -148,19 +148,19 @@ void aoi_fini(struct aoi *a)
 		free(e);
 		e = next;
 	}
-	hmap_fini(&a->cells);
+	gs_hmap_fini(&a->cells);
 	free(a->left_buf);
 	free(a->entered_buf);
 	free(a->moved_buf);
 	memset(a, 0, sizeof(*a));
 }
 
-struct aoi_entity *aoi_entity_add(struct aoi *a, uint64_t id, void *owner, uint32_t zone,
+struct gs_aoi_entity *gs_aoi_entity_add(struct gs_aoi *a, uint64_t id, void *owner, uint32_t zone,
 				  float x, float y)
 {
 	struct cell_key key = key_of(a, zone, x, y);
-	struct aoi_entity *e = calloc(1, sizeof(*e));
-	struct aoi_cell *c;
+	struct gs_aoi_entity *e = calloc(1, sizeof(*e));
+	struct gs_aoi_cell *c;
 
 	if (!e)
 		return NULL;
@@ -183,12 +183,12 @@ struct aoi_entity *aoi_entity_add(struct aoi *a, uint64_t id, void *owner, uint3
 	return e;
 }
 
-int aoi_entity_move(struct aoi *a, struct aoi_entity *e, uint32_t zone, float x, float y)
+int gs_aoi_entity_move(struct gs_aoi *a, struct gs_aoi_entity *e, uint32_t zone, float x, float y)
 {
 	struct cell_key key = key_of(a, zone, x, y);
 
 	if (memcmp(&key, &e->cell->key, sizeof(key)) != 0) {
-		struct aoi_cell *c = cell_get(a, &key);
+		struct gs_aoi_cell *c = cell_get(a, &key);
 
 		if (!c)
 			return -ENOMEM;
@@ -204,7 +204,7 @@ int aoi_entity_move(struct aoi *a, struct aoi_entity *e, uint32_t zone, float x,
 
 /* Let go of every view entry of o (references dropped, freeing gone
  * entities whose last holder o was). */
-static void view_release(struct aoi *a, struct aoi_entity *o)
+static void view_release(struct gs_aoi *a, struct gs_aoi_entity *o)
 {
 	for (size_t i = 0; i < o->view_count; i++)
 		entity_unref(a, o->view[i].e);
@@ -212,23 +212,23 @@ static void view_release(struct aoi *a, struct aoi_entity *o)
 	o->cursor = 0;
 }
 
-void aoi_entity_remove(struct aoi *a, struct aoi_entity *e)
+void gs_aoi_entity_remove(struct gs_aoi *a, struct gs_aoi_entity *e)
 {
 	cell_unlink(a, e);
 	e->gone = true;
 	e->owner = NULL;
 	view_release(a, e);
-	aoi_chat_clear(e);
+	gs_aoi_chat_clear(e);
 	entity_unref(a, e);
 }
 
-void aoi_view_reset(struct aoi *a, struct aoi_entity *o)
+void gs_aoi_view_reset(struct gs_aoi *a, struct gs_aoi_entity *o)
 {
 	view_release(a, o);
-	aoi_chat_clear(o);
+	gs_aoi_chat_clear(o);
 }
 
-int aoi_view_refresh(struct aoi *a, struct aoi_entity *o, struct aoi_delta *out)
+int gs_aoi_view_refresh(struct gs_aoi *a, struct gs_aoi_entity *o, struct gs_aoi_delta *out)
 {
 	struct cell_key key = key_of(a, o->zone, o->x, o->y);
 	size_t nl = 0, ne = 0, nm = 0;
@@ -239,14 +239,14 @@ int aoi_view_refresh(struct aoi *a, struct aoi_entity *o, struct aoi_delta *out)
 	    array_grow((void **)&a->moved_buf, &a->moved_cap, o->view_count, sizeof(size_t)) < 0)
 		return -ENOMEM;
 	if (++a->stamp == 0) { /* wrapped: no entity may carry the new stamp */
-		for (struct aoi_entity *e = a->all; e; e = e->all_next)
+		for (struct gs_aoi_entity *e = a->all; e; e = e->all_next)
 			e->mark = 0;
 		a->stamp = 1;
 	}
 
 	/* Leave test: gone, another zone, or beyond the leave radius. */
 	for (size_t i = 0; i < o->view_count;) {
-		struct aoi_entity *e = o->view[i].e;
+		struct gs_aoi_entity *e = o->view[i].e;
 
 		if (e->gone || e->zone != o->zone || !within(o, e, a->leave_radius)) {
 			a->left_buf[nl++] = e->id;
@@ -270,14 +270,14 @@ int aoi_view_refresh(struct aoi *a, struct aoi_entity *o, struct aoi_delta *out)
 	for (int64_t dx = -1; dx <= 1; dx++) {
 		for (int64_t dy = -1; dy <= 1; dy++) {
 			struct cell_key k = key;
-			struct aoi_cell *c;
+			struct gs_aoi_cell *c;
 
 			k.cx += dx;
 			k.cy += dy;
-			c = hmap_get(&a->cells, &k, sizeof(k));
+			c = gs_hmap_get(&a->cells, &k, sizeof(k));
 			if (!c)
 				continue;
-			for (struct aoi_entity *e = c->members; e; e = e->cell_next) {
+			for (struct gs_aoi_entity *e = c->members; e; e = e->cell_next) {
 				if (e == o || e->mark == a->stamp || !within(o, e, a->radius))
 					continue;
 				if (array_grow((void **)&a->entered_buf, &a->entered_cap, ne + 1,
@@ -297,17 +297,17 @@ out:
 	return 0;
 }
 
-void aoi_view_sent(struct aoi_entity *o, size_t idx)
+void gs_aoi_view_sent(struct gs_aoi_entity *o, size_t idx)
 {
 	o->view[idx].sent_seq = o->view[idx].e->move_seq;
 }
 
-void aoi_view_set_cursor(struct aoi_entity *o, size_t idx)
+void gs_aoi_view_set_cursor(struct gs_aoi_entity *o, size_t idx)
 {
 	o->cursor = idx;
 }
 
-int aoi_view_add(struct aoi_entity *o, struct aoi_entity *e)
+int gs_aoi_view_add(struct gs_aoi_entity *o, struct gs_aoi_entity *e)
 {
 	if (array_grow((void **)&o->view, &o->view_cap, o->view_count + 1, sizeof(*o->view)) < 0)
 		return -ENOMEM;
@@ -318,7 +318,7 @@ int aoi_view_add(struct aoi_entity *o, struct aoi_entity *e)
 	return 0;
 }
 
-bool aoi_view_has(const struct aoi_entity *o, const struct aoi_entity *e)
+bool gs_aoi_view_has(const struct gs_aoi_entity *o, const struct gs_aoi_entity *e)
 {
 	for (size_t i = 0; i < o->view_count; i++)
 		if (o->view[i].e == e)
@@ -326,13 +326,13 @@ bool aoi_view_has(const struct aoi_entity *o, const struct aoi_entity *e)
 	return false;
 }
 
-int aoi_chat_post(struct aoi_entity *speaker, const char *name, const char *text)
+int gs_aoi_chat_post(struct gs_aoi_entity *speaker, const char *name, const char *text)
 {
-	struct aoi_chat *line;
+	struct gs_aoi_chat *line;
 	int n = 0;
 
 	for (size_t i = 0; i < speaker->view_count; i++) {
-		struct aoi_entity *r = speaker->view[i].e;
+		struct gs_aoi_entity *r = speaker->view[i].e;
 
 		if (!r->gone && array_grow((void **)&r->chat, &r->chat_cap, r->chat_count + 1,
 				     sizeof(*r->chat)) < 0)
@@ -352,7 +352,7 @@ int aoi_chat_post(struct aoi_entity *speaker, const char *name, const char *text
 	line->player_id = speaker->id;
 	line->refs = 1; /* ours, until every recipient holds one */
 	for (size_t i = 0; i < speaker->view_count; i++) {
-		struct aoi_entity *r = speaker->view[i].e;
+		struct gs_aoi_entity *r = speaker->view[i].e;
 
 		if (r->gone)
 			continue;
@@ -364,7 +364,7 @@ int aoi_chat_post(struct aoi_entity *speaker, const char *name, const char *text
 	return n;
 }
 
-void aoi_chat_consume(struct aoi_entity *o, size_t n)
+void gs_aoi_chat_consume(struct gs_aoi_entity *o, size_t n)
 {
 	if (n == 0)
 		return; /* o->chat may be NULL: no memmove from it */
@@ -374,7 +374,7 @@ void aoi_chat_consume(struct aoi_entity *o, size_t n)
 	o->chat_count -= n;
 }
 
-void aoi_chat_clear(struct aoi_entity *o)
+void gs_aoi_chat_clear(struct gs_aoi_entity *o)
 {
-	aoi_chat_consume(o, o->chat_count);
+	gs_aoi_chat_consume(o, o->chat_count);
 }

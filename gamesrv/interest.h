@@ -10,7 +10,7 @@
  *
  * Each entity is also an observer with a view: the set of other entities
  * it currently sees, each with the move counter it was last told about.
- * aoi_view_refresh computes, once per tick, what changed:
+ * gs_aoi_view_refresh computes, once per tick, what changed:
  *   - an entity enters the view when it is in the same zone within
  *     `radius`;
  *   - it leaves only beyond `radius + hysteresis` (or on changing zone or
@@ -20,7 +20,7 @@
  *     newest position, and one not reported this time (budget) stays
  *     pending, coalesced, for the next refresh.
  *
- * Life of an entity: aoi_entity_add (live, in the grid) -> aoi_entity_remove
+ * Life of an entity: gs_aoi_entity_add (live, in the grid) -> gs_aoi_entity_remove
  * (gone: out of the grid; views that hold it report it as left at their
  * next refresh) -> freed when the last view has let go (reference count:
  * one for being live, one per view holding it). Game thread only.
@@ -34,10 +34,10 @@
 
 #include "hmap.h"
 
-struct aoi_cell;
+struct gs_aoi_cell;
 
 /* A chat line waiting in observers' queues; shared, reference-counted. */
-struct aoi_chat {
+struct gs_aoi_chat {
 	unsigned refs;
 	uint64_t player_id;
 	char *name;
@@ -45,51 +45,51 @@ struct aoi_chat {
 };
 
 /* One entity in an observer's view. */
-struct aoi_view_entry {
-	struct aoi_entity *e;      /* holds a reference                        */
+struct gs_aoi_view_entry {
+	struct gs_aoi_entity *e;      /* holds a reference                        */
 	uint32_t sent_seq;         /* e->move_seq the observer was told about  */
 };
 
-struct aoi_entity {
+struct gs_aoi_entity {
 	uint64_t id;               /* the player id                            */
 	void *owner;               /* the player; NULL once gone               */
 	uint32_t zone;
 	float x, y;
-	uint32_t move_seq;         /* bumped by every aoi_entity_move          */
+	uint32_t move_seq;         /* bumped by every gs_aoi_entity_move          */
 	unsigned refs;
 	bool gone;
-	uint32_t mark;             /* scratch of aoi_view_refresh              */
-	struct aoi_cell *cell;     /* live: the cell it is listed in           */
-	struct aoi_entity *cell_prev, *cell_next;
-	struct aoi_entity *all_prev, *all_next; /* every allocated entity      */
+	uint32_t mark;             /* scratch of gs_aoi_view_refresh              */
+	struct gs_aoi_cell *cell;     /* live: the cell it is listed in           */
+	struct gs_aoi_entity *cell_prev, *cell_next;
+	struct gs_aoi_entity *all_prev, *all_next; /* every allocated entity      */
 	/* As an observer: */
-	struct aoi_view_entry *view;
+	struct gs_aoi_view_entry *view;
 	size_t view_count, view_cap;
 	size_t cursor;             /* where the next "moved" scan starts       */
-	struct aoi_chat **chat;    /* lines for this observer, oldest first    */
+	struct gs_aoi_chat **chat;    /* lines for this observer, oldest first    */
 	size_t chat_count, chat_cap;
 };
 
 /* What one refresh found; the arrays are the aoi's scratch, valid until
  * the next refresh. */
-struct aoi_delta {
+struct gs_aoi_delta {
 	const uint64_t *left;      /* ids gone from the view (already removed) */
 	size_t left_count;
-	struct aoi_entity *const *entered; /* candidates, not yet in the view  */
+	struct gs_aoi_entity *const *entered; /* candidates, not yet in the view  */
 	size_t entered_count;
 	const size_t *moved;       /* indexes into the observer's view         */
 	size_t moved_count;
 };
 
-struct aoi {
+struct gs_aoi {
 	float radius;              /* enter within this distance               */
 	float leave_radius;        /* leave beyond this one (radius+hysteresis)*/
-	struct hmap cells;         /* cell key -> struct aoi_cell              */
-	struct aoi_entity *all;
+	struct gs_hmap cells;         /* cell key -> struct gs_aoi_cell              */
+	struct gs_aoi_entity *all;
 	uint32_t stamp;
 	uint64_t *left_buf;
 	size_t left_cap;
-	struct aoi_entity **entered_buf;
+	struct gs_aoi_entity **entered_buf;
 	size_t entered_cap;
 	size_t *moved_buf;
 	size_t moved_cap;
@@ -97,64 +97,64 @@ struct aoi {
 
 /* Set up an empty grid. radius > 0 and finite, hysteresis >= 0. Returns 0
  * or -EINVAL. */
-int aoi_init(struct aoi *a, float radius, float hysteresis);
+int gs_aoi_init(struct gs_aoi *a, float radius, float hysteresis);
 
 /* Free every cell, entity, view and queued chat line. */
-void aoi_fini(struct aoi *a);
+void gs_aoi_fini(struct gs_aoi *a);
 
 /* A new live entity at (zone, x, y) with an empty view, or NULL (ENOMEM). */
-struct aoi_entity *aoi_entity_add(struct aoi *a, uint64_t id, void *owner, uint32_t zone,
+struct gs_aoi_entity *gs_aoi_entity_add(struct gs_aoi *a, uint64_t id, void *owner, uint32_t zone,
 				  float x, float y);
 
 /* Move e (to another zone too). Returns 0 or -ENOMEM (a new cell could not
  * be made: e stays where it was, its move counter unchanged). */
-int aoi_entity_move(struct aoi *a, struct aoi_entity *e, uint32_t zone, float x, float y);
+int gs_aoi_entity_move(struct gs_aoi *a, struct gs_aoi_entity *e, uint32_t zone, float x, float y);
 
 /* e leaves the game: out of the grid, its own view and chat queue
  * released; the views holding it report it at their next refresh. e may be
  * freed on return. */
-void aoi_entity_remove(struct aoi *a, struct aoi_entity *e);
+void gs_aoi_entity_remove(struct gs_aoi *a, struct gs_aoi_entity *e);
 
 /*
  * Compute o's changes since its last refresh (see the top of the file):
  * left entries are removed from the view now; entered candidates are
- * only listed - the caller adds those it sends with aoi_view_add - and
+ * only listed - the caller adds those it sends with gs_aoi_view_add - and
  * moved entries are listed starting at o->cursor (round robin, so a budget
  * that cuts the list starves nobody) - the caller marks those it sends
- * with aoi_view_sent. Returns 0 or -ENOMEM (the scratch could not grow:
+ * with gs_aoi_view_sent. Returns 0 or -ENOMEM (the scratch could not grow:
  * nothing changed).
  */
-int aoi_view_refresh(struct aoi *a, struct aoi_entity *o, struct aoi_delta *out /* OUT */);
+int gs_aoi_view_refresh(struct gs_aoi *a, struct gs_aoi_entity *o, struct gs_aoi_delta *out /* OUT */);
 
 /* Mark o's view entry idx (from a delta's moved list) as sent at the
  * entity's current position. */
-void aoi_view_sent(struct aoi_entity *o, size_t idx);
+void gs_aoi_view_sent(struct gs_aoi_entity *o, size_t idx);
 
 /* Set where o's next moved scan starts (an index into its view). */
-void aoi_view_set_cursor(struct aoi_entity *o, size_t idx);
+void gs_aoi_view_set_cursor(struct gs_aoi_entity *o, size_t idx);
 
 /* Put e (a live entity, not yet in it) into o's view as sent at its
  * current position. Returns 0 or -ENOMEM. Invalidates view indexes only by
  * appending. */
-int aoi_view_add(struct aoi_entity *o, struct aoi_entity *e);
+int gs_aoi_view_add(struct gs_aoi_entity *o, struct gs_aoi_entity *e);
 
 /* Empty o's view and chat queue without reporting anything (a new client
  * took the player over and is told its view afresh). */
-void aoi_view_reset(struct aoi *a, struct aoi_entity *o);
+void gs_aoi_view_reset(struct gs_aoi *a, struct gs_aoi_entity *o);
 
 /* True when e is in o's view. O(view). */
-bool aoi_view_has(const struct aoi_entity *o, const struct aoi_entity *e);
+bool gs_aoi_view_has(const struct gs_aoi_entity *o, const struct gs_aoi_entity *e);
 
 /*
  * Queue a chat line said by `speaker` for every live entity in its view.
  * Returns the number of recipients, or -ENOMEM (then nobody got it).
  */
-int aoi_chat_post(struct aoi_entity *speaker, const char *name, const char *text);
+int gs_aoi_chat_post(struct gs_aoi_entity *speaker, const char *name, const char *text);
 
 /* Drop the oldest n of o's queued chat lines (after they were sent). */
-void aoi_chat_consume(struct aoi_entity *o, size_t n);
+void gs_aoi_chat_consume(struct gs_aoi_entity *o, size_t n);
 
 /* Drop all of o's queued chat lines. */
-void aoi_chat_clear(struct aoi_entity *o);
+void gs_aoi_chat_clear(struct gs_aoi_entity *o);
 
 #endif /* GAMESRV_INTEREST_H */

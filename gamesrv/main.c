@@ -34,13 +34,13 @@ int main(int argc, char **argv)
 	struct net_runtime *rt = NULL;
 	struct gs_metrics *metrics = NULL;
 	struct rg_admin *admin = NULL;
-	struct game_queue queue;
-	struct game game;
-	struct gate_service gates = { 0 };
-	struct db_service db[DB_LINKS_MAX] = { 0 };
-	struct gate_service_config gate_cfg;
-	struct db_service_config db_cfg;
-	struct game_config game_cfg;
+	struct gs_game_queue queue;
+	struct gs_game game;
+	struct gs_gate_service gates = { 0 };
+	struct gs_db_service db[DB_LINKS_MAX] = { 0 };
+	struct gs_gate_service_config gate_cfg;
+	struct gs_db_service_config db_cfg;
+	struct gs_game_config game_cfg;
 	struct rg_link_rules link_rules;
 	struct rg_link_key link_key;
 	size_t unsaved;
@@ -55,7 +55,7 @@ int main(int argc, char **argv)
 	if (rg_link_key_setup(o.common.secret_file, o.common.insecure_no_auth, &link_key) < 0)
 		return 2;
 
-	rc = game_queue_init(&queue, (size_t)o.queue_max, (size_t)o.queue_max_bytes);
+	rc = gs_game_queue_init(&queue, (size_t)o.queue_max, (size_t)o.queue_max_bytes);
 	if (rc < 0) {
 		RG_ERROR("cannot create the game queue: %s", strerror(-rc));
 		return 1;
@@ -80,7 +80,7 @@ int main(int argc, char **argv)
 	if (rc < 0)
 		goto out_runtime;
 
-	game_cfg = (struct game_config){
+	game_cfg = (struct gs_game_config){
 		.tick_ms = (uint32_t)o.tick_ms,
 		.call_deadline_ms = (uint32_t)o.call_deadline_ms,
 		.drain_ms = (uint32_t)o.drain_ms,
@@ -102,25 +102,25 @@ int main(int argc, char **argv)
 		.metrics = metrics,
 		.dbproxy_count = o.dbproxy_count,
 	};
-	rc = game_init(&game, &game_cfg, rt, &queue);
+	rc = gs_game_init(&game, &game_cfg, rt, &queue);
 	if (rc < 0) {
 		RG_ERROR("cannot set up the game: %s", strerror(-rc));
 		goto out_runtime;
 	}
 
 	link_rules = rg_link_rules_of(&o.link);
-	gate_cfg = (struct gate_service_config){
+	gate_cfg = (struct gs_gate_service_config){
 		.host = o.host,
 		.port = (uint16_t)o.port,
 		.max_gateways = (unsigned)o.max_gateways,
 		.pending_max = (unsigned)o.link.max_pending_links,
 		.pending_per_addr = (unsigned)o.link.max_pending_links_per_addr,
 		.rules = link_rules,
-		.max_frame = INTERNAL_MAX_FRAME,
-		.decode_limit = DECODE_LIMIT,
+		.max_frame = GS_INTERNAL_MAX_FRAME,
+		.decode_limit = GS_DECODE_LIMIT,
 		.link_key = &link_key,
 	};
-	rc = gate_service_start(&gates, rt, &queue, &gate_cfg);
+	rc = gs_gate_service_start(&gates, rt, &queue, &gate_cfg);
 	if (rc < 0) {
 		RG_ERROR("cannot listen on %s:%ld: %s", o.host, o.port,
 			 net_strerror(rc));
@@ -129,18 +129,18 @@ int main(int argc, char **argv)
 	for (unsigned i = 0; i < o.dbproxy_count; i++) {
 		const struct gs_dbproxy_addr *a = &o.dbproxy_addrs[i];
 
-		db_cfg = (struct db_service_config){
+		db_cfg = (struct gs_db_service_config){
 			.host = a->host,
 			.port = a->port,
 			.index = i,
 			.instance = o.instance,
 			.rules = link_rules,
-			.max_frame = INTERNAL_MAX_FRAME,
-			.decode_limit = DECODE_LIMIT,
+			.max_frame = GS_INTERNAL_MAX_FRAME,
+			.decode_limit = GS_DECODE_LIMIT,
 			.link_key = &link_key,
 		};
-		db_started = i + 1; /* db_service_fini below, even when its start fails */
-		rc = db_service_start(&db[i], rt, &queue, &db_cfg);
+		db_started = i + 1; /* gs_db_service_fini below, even when its start fails */
+		rc = gs_db_service_start(&db[i], rt, &queue, &db_cfg);
 		if (rc < 0) {
 			RG_ERROR("cannot start the dbproxy client for %s:%u: %s", a->host,
 				 (unsigned)a->port, net_strerror(rc));
@@ -148,7 +148,7 @@ int main(int argc, char **argv)
 		}
 	}
 
-	rc = game_start(&game);
+	rc = gs_game_start(&game);
 	if (rc < 0) {
 		RG_ERROR("cannot start the game thread: %s", strerror(-rc));
 		goto out_game;
@@ -159,10 +159,10 @@ int main(int argc, char **argv)
 		goto out_stop_game;
 	}
 	RG_INFO("listening for gateways on %s:%u; dbproxy at %s:%u%s", o.host,
-		(unsigned)gate_service_port(&gates), o.dbproxy_addrs[0].host,
+		(unsigned)gs_gate_service_port(&gates), o.dbproxy_addrs[0].host,
 		(unsigned)o.dbproxy_addrs[0].port,
 		o.dbproxy_count > 1 ? " and the others of --dbproxies" : "");
-	if (rg_port_file_write(&o.common, gate_service_port(&gates)) < 0)
+	if (rg_port_file_write(&o.common, gs_gate_service_port(&gates)) < 0)
 		goto out_stop_game;
 	RG_INFO("gamesrv ready");
 
@@ -171,24 +171,24 @@ int main(int argc, char **argv)
 	exit_code = 0;
 
 out_stop_game:
-	gate_service_stop_accepting(&gates);
-	unsaved = game_stop(&game);
+	gs_gate_service_stop_accepting(&gates);
+	unsaved = gs_game_stop(&game);
 	if (unsaved > 0) {
 		RG_ERROR("drain deadline passed with %zu dbproxy calls unanswered", unsaved);
 		exit_code = 1;
 	}
 out_game:
-	game_fini(&game);
+	gs_game_fini(&game);
 out_runtime:
 	rg_admin_stop(admin); /* its collectors read the runtime */
 	net_runtime_stop(rt);
 	net_runtime_destroy(rt);
 	gs_metrics_destroy(metrics);
-	gate_service_fini(&gates);
+	gs_gate_service_fini(&gates);
 	while (db_started > 0)
-		db_service_fini(&db[--db_started]);
+		gs_db_service_fini(&db[--db_started]);
 out_queue:
-	game_queue_fini(&queue);
+	gs_game_queue_fini(&queue);
 	rg_link_key_wipe(&link_key);
 	if (exit_code == 0)
 		RG_INFO("gamesrv stopped");

@@ -40,7 +40,7 @@ struct reply_to {
 	uint64_t session;
 	uint32_t seq;
 	uint64_t request_id;
-	struct player *player;     /* valid while the request's call pins it */
+	struct gs_player *player;     /* valid while the request's call pins it */
 	uint64_t login_no;
 };
 
@@ -55,26 +55,26 @@ struct reply_to {
  * request). Otherwise (before a login, or the player has left) it goes
  * to the session as it is.
  */
-static void send_to(struct game *g, const struct reply_to *to, ServerMessage *msg)
+static void send_to(struct gs_game *g, const struct reply_to *to, ServerMessage *msg)
 {
-	struct client *c = world_client_find(&g->world, to->link, to->session);
-	struct player *p = to->player;
+	struct gs_client *c = gs_world_client_find(&g->world, to->link, to->session);
+	struct gs_player *p = to->player;
 	int rc;
 
 	msg->seq = to->seq;
 	if (c && c->player)
 		rc = stream_send(&g->streams, c->player, to->request_id, false, msg);
-	else if (!c && p && p->state == PLAYER_ONLINE && to->login_no != 0 &&
+	else if (!c && p && p->state == GS_PLAYER_ONLINE && to->login_no != 0 &&
 		 p->stream.login_no == to->login_no)
 		rc = stream_send(&g->streams, p, 0, true, msg);
 	else
-		rc = gate_out_reply(&g->out, to->link, to->session, to->request_id, msg);
+		rc = gs_gate_out_reply(&g->out, to->link, to->session, to->request_id, msg);
 	if (rc < 0)
 		RG_DEBUG("reply to client %llu not sent: %s", (unsigned long long)to->session,
 			 net_strerror(rc));
 }
 
-static void send_error(struct game *g, const struct reply_to *to, ErrorCode code,
+static void send_error(struct gs_game *g, const struct reply_to *to, ErrorCode code,
 		       const char *text)
 {
 	ServerMessage msg = RINGGATE__CLIENT__SERVER_MESSAGE__INIT;
@@ -94,7 +94,7 @@ static void send_error(struct game *g, const struct reply_to *to, ErrorCode code
 }
 
 /* The error a client sees when a dbproxy call ended without a reply. */
-static void send_call_error(struct game *g, const struct reply_to *to, int status)
+static void send_call_error(struct gs_game *g, const struct reply_to *to, int status)
 {
 	if (status == -ETIMEDOUT)
 		send_error(g, to, RINGGATE__CLIENT__ERROR_CODE__TIMEOUT,
@@ -114,7 +114,7 @@ static void send_call_error(struct game *g, const struct reply_to *to, int statu
  * The error a client sees for a dbproxy reply whose status is not DB_OK,
  * or for a DB_OK reply that lacks the body it must carry.
  */
-static void send_db_status_error(struct game *g, const struct reply_to *to,
+static void send_db_status_error(struct gs_game *g, const struct reply_to *to,
 				 const Ringgate__Internal__DbToGame *r)
 {
 	switch (r->status) {
@@ -151,7 +151,7 @@ static void send_db_status_error(struct game *g, const struct reply_to *to,
 
 static int compare_targets(const void *a, const void *b)
 {
-	const struct game_target *x = a, *y = b;
+	const struct gs_game_target *x = a, *y = b;
 
 	if (x->link != y->link)
 		return x->link < y->link ? -1 : 1;
@@ -159,9 +159,9 @@ static int compare_targets(const void *a, const void *b)
 }
 
 /* Make room for n broadcast targets. Returns 0 or -ENOMEM. */
-static int reserve_targets(struct game *g, size_t n)
+static int reserve_targets(struct gs_game *g, size_t n)
 {
-	struct game_target *t;
+	struct gs_game_target *t;
 	uint64_t *s;
 	size_t cap = g->targets_cap ? g->targets_cap : 64;
 
@@ -190,7 +190,7 @@ static int reserve_targets(struct game *g, size_t n)
  * one ToClient frame per gateway link, carrying all its recipients and
  * (resume on) each one's msg_no. A detached player's copy is only kept.
  */
-static void broadcast(struct game *g, struct zone *z, const struct player *except,
+static void broadcast(struct gs_game *g, struct gs_zone *z, const struct gs_player *except,
 		      ServerMessage *msg)
 {
 	size_t n = 0;
@@ -200,7 +200,7 @@ static void broadcast(struct game *g, struct zone *z, const struct player *excep
 		return;
 	}
 	msg->seq = 0;
-	for (struct player *p = z->members; p; p = p->zone_next) {
+	for (struct gs_player *p = z->members; p; p = p->zone_next) {
 		uint64_t no;
 
 		if (p == except)
@@ -223,7 +223,7 @@ static void broadcast(struct game *g, struct zone *z, const struct player *excep
 			g->target_sessions[j - i] = g->targets[j].session;
 			g->target_msg_nos[j - i] = g->targets[j].msg_no;
 		}
-		(void)gate_out_send(&g->out, g->targets[i].link, g->target_sessions,
+		(void)gs_gate_out_send(&g->out, g->targets[i].link, g->target_sessions,
 				    streams_on(&g->streams) ? g->target_msg_nos : NULL, j - i,
 				    msg);
 		i = j;
@@ -233,20 +233,20 @@ static void broadcast(struct game *g, struct zone *z, const struct player *excep
 /* The pushes below are the broadcast mode (interest management off):
  * each event at once to the whole zone. Under interest management the
  * views say the same once per tick (bundle.h). */
-static void broadcast_joined(struct game *g, struct player *p)
+static void broadcast_joined(struct gs_game *g, struct gs_player *p)
 {
 	ServerMessage msg = RINGGATE__CLIENT__SERVER_MESSAGE__INIT;
 	Ringgate__Client__PlayerJoined joined = RINGGATE__CLIENT__PLAYER_JOINED__INIT;
 	Ringgate__Client__PlayerState st = RINGGATE__CLIENT__PLAYER_STATE__INIT;
 
-	bundle_fill_state(&st, p);
+	gs_bundle_fill_state(&st, p);
 	joined.player = &st;
 	msg.body_case = RINGGATE__CLIENT__SERVER_MESSAGE__BODY_JOINED;
 	msg.joined = &joined;
 	broadcast(g, p->zone, p, &msg);
 }
 
-static void broadcast_left(struct game *g, struct player *p)
+static void broadcast_left(struct gs_game *g, struct gs_player *p)
 {
 	ServerMessage msg = RINGGATE__CLIENT__SERVER_MESSAGE__INIT;
 	Ringgate__Client__PlayerLeft left = RINGGATE__CLIENT__PLAYER_LEFT__INIT;
@@ -281,9 +281,9 @@ static void broadcast_left(struct game *g, struct player *p)
 #define SAVE_RETRY_MS 50
 #define SAVE_HOLD_MS 60000
 
-struct save_call {
-	struct game *g;
-	struct player *player;     /* pinned until the save ends          */
+struct gs_save_call {
+	struct gs_game *g;
+	struct gs_player *player;     /* pinned until the save ends          */
 	bool answer;               /* a LogoutRequest waits for this save */
 	struct reply_to to;
 	unsigned attempts;
@@ -292,15 +292,15 @@ struct save_call {
 	uint64_t hold_until_ms;    /* a leaving player's save waits for the
 				      link until then                        */
 	bool wait_link;            /* on g->save_retries for the link        */
-	struct save_call *next_retry;
+	struct gs_save_call *next_retry;
 };
 
 /* End a save: log, answer a waiting logout, release the player. status and
  * r as an rg_call_fn gets them (r is NULL unless status is 0). */
-static void save_end(struct save_call *sc, int status, const Ringgate__Internal__DbToGame *r)
+static void save_end(struct gs_save_call *sc, int status, const Ringgate__Internal__DbToGame *r)
 {
-	struct game *g = sc->g;
-	struct player *p = sc->player;
+	struct gs_game *g = sc->g;
+	struct gs_player *p = sc->player;
 	bool saved = status == 0 && r->status == RINGGATE__INTERNAL__DB_STATUS__DB_OK;
 
 	if (saved) {
@@ -324,12 +324,12 @@ static void save_end(struct save_call *sc, int status, const Ringgate__Internal_
 			send_db_status_error(g, &sc->to, r);
 		}
 	}
-	world_player_unpin(&g->world, p);
+	gs_world_player_unpin(&g->world, p);
 	free(sc);
 }
 
 /* Put sc on g->save_retries: for the link (wait_link), or until retry_at_ms. */
-static void save_wait(struct save_call *sc, bool wait_link)
+static void save_wait(struct gs_save_call *sc, bool wait_link)
 {
 	sc->wait_link = wait_link;
 	sc->next_retry = sc->g->save_retries;
@@ -337,14 +337,14 @@ static void save_wait(struct save_call *sc, bool wait_link)
 }
 
 /* True when a save that found the link down is to wait for it. */
-static bool save_may_hold(const struct save_call *sc, int status)
+static bool save_may_hold(const struct gs_save_call *sc, int status)
 {
 	return status == -ENOTCONN && sc->leaving && rg_now_ms() < sc->hold_until_ms;
 }
 
 static void on_save_reply(void *ctx, int status, const void *reply)
 {
-	struct save_call *sc = ctx;
+	struct gs_save_call *sc = ctx;
 	const Ringgate__Internal__DbToGame *r = reply;
 
 	if (status == 0 && r->status == RINGGATE__INTERNAL__DB_STATUS__DB_BUSY &&
@@ -364,15 +364,15 @@ static void on_save_reply(void *ctx, int status, const void *reply)
 }
 
 /* Send (or send again) a save of the player's current position. */
-static void save_send(struct save_call *sc)
+static void save_send(struct gs_save_call *sc)
 {
-	struct game *g = sc->g;
-	struct player *p = sc->player;
+	struct gs_game *g = sc->g;
+	struct gs_player *p = sc->player;
 	uint64_t deadline = rg_now_ms() + g->cfg.call_deadline_ms;
 	int rc;
 
 	p->dirty = false;
-	rc = db_link_save(&g->db, p->id, p->zone->bounds.id, p->x, p->y, deadline,
+	rc = gs_db_link_save(&g->db, p->id, p->zone->bounds.id, p->x, p->y, deadline,
 			  on_save_reply, sc);
 	if (rc == 0) {
 		sc->attempts++;
@@ -387,10 +387,10 @@ static void save_send(struct save_call *sc)
 
 /* Save p's position; answer (may be NULL) is a logout waiting for it;
  * leaving: p is leaving the game (the save is held if the link is down). */
-static void save_player(struct game *g, struct player *p, const struct reply_to *answer,
+static void save_player(struct gs_game *g, struct gs_player *p, const struct reply_to *answer,
 			bool leaving)
 {
-	struct save_call *sc = calloc(1, sizeof(*sc));
+	struct gs_save_call *sc = calloc(1, sizeof(*sc));
 
 	if (!sc) {
 		p->dirty = true;
@@ -408,24 +408,24 @@ static void save_player(struct game *g, struct player *p, const struct reply_to 
 	sc->answer = answer != NULL;
 	if (answer)
 		sc->to = *answer;
-	world_player_pin(p);
+	gs_world_player_pin(p);
 	save_send(sc);
 }
 
 /* Send again the saves dbproxy refused as busy, once due, and the held
  * ones once the link is back (ending those held too long). */
-static void retry_saves(struct game *g, uint64_t now)
+static void retry_saves(struct gs_game *g, uint64_t now)
 {
-	struct save_call *sc = g->save_retries;
+	struct gs_save_call *sc = g->save_retries;
 	size_t held_sent = 0;
 
 	g->save_retries = NULL;
 	while (sc) {
-		struct save_call *next = sc->next_retry;
+		struct gs_save_call *next = sc->next_retry;
 
 		if (!sc->wait_link && now >= sc->retry_at_ms) {
 			save_send(sc);
-		} else if (sc->wait_link && db_link_up(&g->db)) {
+		} else if (sc->wait_link && gs_db_link_up(&g->db)) {
 			held_sent++;
 			save_send(sc);
 		} else if (sc->wait_link && now >= sc->hold_until_ms) {
@@ -452,11 +452,11 @@ static void retry_saves(struct game *g, uint64_t now)
  * The cursor pins the player it stops at, so that player cannot be freed
  * (a player that leaves stays in the list while pinned).
  */
-static void autosave(struct game *g, uint64_t now)
+static void autosave(struct gs_game *g, uint64_t now)
 {
 	uint64_t elapsed = now - g->autosave_last_ms;
 	uint64_t visits;
-	struct player *p = g->world.player_list;
+	struct gs_player *p = g->world.player_list;
 	size_t saved = 0;
 
 	g->autosave_last_ms = now;
@@ -471,22 +471,22 @@ static void autosave(struct game *g, uint64_t now)
 	if (visits == 0)
 		return;
 	if (g->autosave_at) {
-		struct player *at = g->autosave_at;
+		struct gs_player *at = g->autosave_at;
 
 		/* Go on at `at`, the first player not yet visited; one that
 		 * has left needs no autosave, and the unpin may free it. */
-		p = at->state == PLAYER_ONLINE ? at : at->next;
+		p = at->state == GS_PLAYER_ONLINE ? at : at->next;
 		g->autosave_at = NULL;
-		world_player_unpin(&g->world, at);
+		gs_world_player_unpin(&g->world, at);
 	}
 	for (; p && visits > 0; p = p->next, visits--) {
-		if (p->state == PLAYER_ONLINE && p->dirty) {
+		if (p->state == GS_PLAYER_ONLINE && p->dirty) {
 			save_player(g, p, NULL, false);
 			saved++;
 		}
 	}
 	if (p) { /* the pass goes on from p; at the end it starts over */
-		world_player_pin(p);
+		gs_world_player_pin(p);
 		g->autosave_at = p;
 	}
 	if (saved > 0)
@@ -499,28 +499,28 @@ static void autosave(struct game *g, uint64_t now)
  * for the save: it gets LogoutReply once the save is durable, or the error
  * that stopped it (the player is logged out either way).
  */
-static void leave(struct game *g, struct player *p, const struct reply_to *answer)
+static void leave(struct gs_game *g, struct gs_player *p, const struct reply_to *answer)
 {
-	struct client *c = p->client;
+	struct gs_client *c = p->client;
 
 	if (g->cfg.interest.enabled)
-		bundle_player_offline(&g->views, p);
+		gs_bundle_player_offline(&g->views, p);
 	else
 		broadcast_left(g, p);
 	RG_INFO("player %s (%llu) leaves", p->name, (unsigned long long)p->id);
 	stream_end(&g->streams, p); /* nothing to resume after this */
 	save_player(g, p, answer, true); /* pins p while the save is out */
-	world_player_unbind(&g->world, p);
-	world_client_remove(&g->world, c);
+	gs_world_player_unbind(&g->world, p);
+	gs_world_client_remove(&g->world, c);
 }
 
-void play_client_gone(struct game *g, struct client *c)
+void gs_play_client_gone(struct gs_game *g, struct gs_client *c)
 {
-	struct player *p = c->player;
+	struct gs_player *p = c->player;
 
 	if (p && streams_on(&g->streams) && !g->draining) {
 		/* Stays in the world, unseen to go, until a resume or the end
-		 * of its grace period (play_tick). */
+		 * of its grace period (gs_play_tick). */
 		if (!p->stream.detached) {
 			RG_INFO("player %s (%llu): connection gone; kept %u ms for a resume",
 				p->name, (unsigned long long)p->id, g->streams.cfg.grace_ms);
@@ -531,16 +531,16 @@ void play_client_gone(struct game *g, struct client *c)
 	if (p)
 		leave(g, p, NULL);
 	else
-		world_client_remove(&g->world, c);
+		gs_world_client_remove(&g->world, c);
 }
 
 /* ---- login ------------------------------------------------------------------ */
 
 struct login_call {
-	struct game *g;
+	struct gs_game *g;
 	struct reply_to to;
-	struct player *pinned;     /* the account's player if it existed  */
-	char name[RULES_NAME_MAX + 1];
+	struct gs_player *pinned;     /* the account's player if it existed  */
+	char name[GS_RULES_NAME_MAX + 1];
 };
 
 /*
@@ -553,21 +553,21 @@ struct login_call {
 
 /* Tell `to` about the players of p's zone that did not fit in its
  * LoginReply: `from` on, p itself excluded. */
-static void send_rest_of_zone(struct game *g, const struct reply_to *to,
-			      const struct player *p, const struct player *from)
+static void send_rest_of_zone(struct gs_game *g, const struct reply_to *to,
+			      const struct gs_player *p, const struct gs_player *from)
 {
 	struct reply_to push = *to;
 
 	push.seq = 0;
 	push.request_id = 0;
-	for (const struct player *o = from; o; o = o->zone_next) {
+	for (const struct gs_player *o = from; o; o = o->zone_next) {
 		ServerMessage msg = RINGGATE__CLIENT__SERVER_MESSAGE__INIT;
 		Ringgate__Client__PlayerJoined joined = RINGGATE__CLIENT__PLAYER_JOINED__INIT;
 		Ringgate__Client__PlayerState st = RINGGATE__CLIENT__PLAYER_STATE__INIT;
 
 		if (o == p)
 			continue;
-		bundle_fill_state(&st, o);
+		gs_bundle_fill_state(&st, o);
 		joined.player = &st;
 		msg.body_case = RINGGATE__CLIENT__SERVER_MESSAGE__BODY_JOINED;
 		msg.joined = &joined;
@@ -575,7 +575,7 @@ static void send_rest_of_zone(struct game *g, const struct reply_to *to,
 	}
 }
 
-static void fill_zone(Ringgate__Client__Zone *out, const struct zone *z)
+static void fill_zone(Ringgate__Client__Zone *out, const struct gs_zone *z)
 {
 	ringgate__client__zone__init(out);
 	out->id = z->bounds.id;
@@ -586,7 +586,7 @@ static void fill_zone(Ringgate__Client__Zone *out, const struct zone *z)
 }
 
 /* Answer a login with the player and the zone around it. */
-static void send_login_reply(struct game *g, const struct reply_to *to, struct player *p,
+static void send_login_reply(struct gs_game *g, const struct reply_to *to, struct gs_player *p,
 			     bool created)
 {
 	ServerMessage msg = RINGGATE__CLIENT__SERVER_MESSAGE__INIT;
@@ -595,28 +595,28 @@ static void send_login_reply(struct game *g, const struct reply_to *to, struct p
 	Ringgate__Client__Zone zone = RINGGATE__CLIENT__ZONE__INIT;
 	Ringgate__Client__PlayerState states[LOGIN_OTHERS_MAX];
 	Ringgate__Client__PlayerState *others[LOGIN_OTHERS_MAX];
-	Ringgate__Client__Zone zones[RULES_ZONES_MAX];
-	Ringgate__Client__Zone *zone_ptrs[RULES_ZONES_MAX];
+	Ringgate__Client__Zone zones[GS_RULES_ZONES_MAX];
+	Ringgate__Client__Zone *zone_ptrs[GS_RULES_ZONES_MAX];
 	Ringgate__Client__ResumeToken tok = RINGGATE__CLIENT__RESUME_TOKEN__INIT;
 	uint8_t token_buf[STREAM_TOKEN_MAX];
-	struct zone *z = p->zone;
-	struct player *o = z->members;
+	struct gs_zone *z = p->zone;
+	struct gs_player *o = z->members;
 	size_t n = 0;
 
 	if (g->cfg.interest.enabled) {
 		/* The view: the rest enters with the next WorldUpdates. */
-		n = bundle_login_view(&g->views, p, states, others, LOGIN_OTHERS_MAX);
+		n = gs_bundle_login_view(&g->views, p, states, others, LOGIN_OTHERS_MAX);
 		o = NULL;
 	}
 	for (; o && n < LOGIN_OTHERS_MAX; o = o->zone_next) {
 		if (o == p)
 			continue;
 		ringgate__client__player_state__init(&states[n]);
-		bundle_fill_state(&states[n], o);
+		gs_bundle_fill_state(&states[n], o);
 		others[n] = &states[n];
 		n++;
 	}
-	bundle_fill_state(&self, p);
+	gs_bundle_fill_state(&self, p);
 	fill_zone(&zone, z);
 	for (size_t i = 0; i < g->world.zone_count; i++) {
 		fill_zone(&zones[i], &g->world.zones[i]);
@@ -646,44 +646,44 @@ static void send_login_reply(struct game *g, const struct reply_to *to, struct p
  * LEAVING one (save in flight) is taken back. Returns the player, or NULL
  * when out of memory.
  */
-static struct player *take_account(struct game *g, struct client *c, const char *name,
+static struct gs_player *take_account(struct gs_game *g, struct gs_client *c, const char *name,
 				   const Ringgate__Client__PlayerState *loaded)
 {
-	struct player *p = world_player_find(&g->world, name);
+	struct gs_player *p = gs_world_player_find(&g->world, name);
 
 	if (p && p->id != loaded->player_id)
 		RG_ERROR("account %s: dbproxy says id %llu, memory says %llu; keeping memory",
 			 name, (unsigned long long)loaded->player_id, (unsigned long long)p->id);
-	if (p && p->state == PLAYER_ONLINE) {
-		struct client *old = p->client;
+	if (p && p->state == GS_PLAYER_ONLINE) {
+		struct gs_client *old = p->client;
 
 		RG_INFO("player %s (%llu) logged in elsewhere: %s", p->name,
 			(unsigned long long)p->id,
 			p->stream.detached ? "its session waiting for a resume ends"
 					   : "kicking the old session");
 		if (!p->stream.detached)
-			(void)gate_out_kick(&g->out, old->key.link, old->key.session,
+			(void)gs_gate_out_kick(&g->out, old->key.link, old->key.session,
 					    RINGGATE__CLIENT__ERROR_CODE__LOGGED_IN_ELSEWHERE,
 					    "this account logged in from another session");
-		world_player_transfer(p, c);
-		world_client_remove(&g->world, old);
+		gs_world_player_transfer(p, c);
+		gs_world_client_remove(&g->world, old);
 		stream_start(&g->streams, p); /* a new session: old tokens die */
 		return p;
 	}
 	if (p) {
-		world_player_bind(&g->world, p, c);
+		gs_world_player_bind(&g->world, p, c);
 	} else {
-		p = world_player_add(&g->world, c, loaded->player_id, name, loaded->zone,
+		p = gs_world_player_add(&g->world, c, loaded->player_id, name, loaded->zone,
 				     loaded->x, loaded->y, loaded->gold);
 		if (!p)
 			return NULL;
 	}
 	if (!g->cfg.interest.enabled) {
 		broadcast_joined(g, p);
-	} else if (bundle_player_online(&g->views, p) < 0) {
+	} else if (gs_bundle_player_online(&g->views, p) < 0) {
 		/* Unseen by the others, it would play in a false world. */
 		save_player(g, p, NULL, true);
-		world_player_unbind(&g->world, p);
+		gs_world_player_unbind(&g->world, p);
 		return NULL;
 	}
 	stream_start(&g->streams, p);
@@ -693,10 +693,10 @@ static struct player *take_account(struct game *g, struct client *c, const char 
 static void on_login_reply(void *ctx, int status, const void *reply)
 {
 	struct login_call *lc = ctx;
-	struct game *g = lc->g;
+	struct gs_game *g = lc->g;
 	const Ringgate__Internal__DbToGame *r = reply;
-	struct client *c = world_client_find(&g->world, lc->to.link, lc->to.session);
-	struct player *p;
+	struct gs_client *c = gs_world_client_find(&g->world, lc->to.link, lc->to.session);
+	struct gs_player *p;
 
 	if (!c || !c->login_pending)
 		goto out; /* the session went away meanwhile: nobody to answer */
@@ -726,16 +726,16 @@ static void on_login_reply(void *ctx, int status, const void *reply)
 	send_login_reply(g, &lc->to, p, r->login->created);
 	goto out;
 out_remove:
-	world_client_remove(&g->world, c);
+	gs_world_client_remove(&g->world, c);
 out:
 	if (lc->pinned)
-		world_player_unpin(&g->world, lc->pinned);
+		gs_world_player_unpin(&g->world, lc->pinned);
 	free(lc);
 }
 
 /* A login or resume on a session that plays already (or is logging in):
  * answered ALREADY_LOGGED_IN; true when c is such a session. */
-static bool refuse_in_session(struct game *g, const struct reply_to *to, const struct client *c)
+static bool refuse_in_session(struct gs_game *g, const struct reply_to *to, const struct gs_client *c)
 {
 	if (c)
 		send_error(g, to, RINGGATE__CLIENT__ERROR_CODE__ALREADY_LOGGED_IN,
@@ -746,7 +746,7 @@ static bool refuse_in_session(struct game *g, const struct reply_to *to, const s
 
 /* no_create: the gateway's creation bound for the client's address is
  * spent; the login may only open an existing account. */
-static void handle_login(struct game *g, const struct reply_to *to, struct client *c,
+static void handle_login(struct gs_game *g, const struct reply_to *to, struct gs_client *c,
 			 uint64_t deadline_ms, const Ringgate__Client__LoginRequest *req,
 			 bool no_create)
 {
@@ -755,22 +755,22 @@ static void handle_login(struct game *g, const struct reply_to *to, struct clien
 
 	if (refuse_in_session(g, to, c))
 		return;
-	if (!rules_name_valid(req->name)) {
+	if (!gs_rules_name_valid(req->name)) {
 		send_error(g, to, RINGGATE__CLIENT__ERROR_CODE__INVALID_NAME,
 			   "a name is 1..32 characters of A-Z a-z 0-9 _ -");
 		return;
 	}
-	if (!rules_password_valid(req->password.len)) {
+	if (!gs_rules_password_valid(req->password.len)) {
 		send_error(g, to, RINGGATE__CLIENT__ERROR_CODE__BAD_REQUEST,
 			   "a password is 1..128 bytes");
 		return;
 	}
-	if (!db_link_up(&g->db)) {
+	if (!gs_db_link_up(&g->db)) {
 		send_call_error(g, to, -ENOTCONN);
 		return;
 	}
 	lc = calloc(1, sizeof(*lc));
-	c = lc ? world_client_add(&g->world, to->link, to->session) : NULL;
+	c = lc ? gs_world_client_add(&g->world, to->link, to->session) : NULL;
 	if (!c) {
 		free(lc);
 		send_error(g, to, RINGGATE__CLIENT__ERROR_CODE__INTERNAL, "out of memory");
@@ -781,17 +781,17 @@ static void handle_login(struct game *g, const struct reply_to *to, struct clien
 	snprintf(lc->name, sizeof(lc->name), "%s", req->name);
 	/* Keep an in-memory copy of the account alive until the reply: it is
 	 * fresher than what the database may return (see take_account). */
-	lc->pinned = world_player_find(&g->world, lc->name);
+	lc->pinned = gs_world_player_find(&g->world, lc->name);
 	if (lc->pinned)
-		world_player_pin(lc->pinned);
-	rc = db_link_login(&g->db, lc->name, &req->password, no_create, deadline_ms,
+		gs_world_player_pin(lc->pinned);
+	rc = gs_db_link_login(&g->db, lc->name, &req->password, no_create, deadline_ms,
 			   on_login_reply, lc);
 	if (rc < 0) {
 		send_call_error(g, to, rc);
 		if (lc->pinned)
-			world_player_unpin(&g->world, lc->pinned);
+			gs_world_player_unpin(&g->world, lc->pinned);
 		free(lc);
-		world_client_remove(&g->world, c);
+		gs_world_client_remove(&g->world, c);
 		return;
 	}
 	c->login_pending = true;
@@ -799,14 +799,14 @@ static void handle_login(struct game *g, const struct reply_to *to, struct clien
 
 /* ---- play ------------------------------------------------------------------- */
 
-static void handle_move(struct game *g, const struct reply_to *to, struct player *p,
+static void handle_move(struct gs_game *g, const struct reply_to *to, struct gs_player *p,
 			const Ringgate__Client__MoveRequest *req)
 {
 	ServerMessage msg = RINGGATE__CLIENT__SERVER_MESSAGE__INIT;
 	Ringgate__Client__MoveReply mr = RINGGATE__CLIENT__MOVE_REPLY__INIT;
 	Ringgate__Client__PlayerMoved moved = RINGGATE__CLIENT__PLAYER_MOVED__INIT;
-	struct zone *from = p->zone;
-	struct zone *z = req->zone == 0 ? from : world_zone(&g->world, req->zone);
+	struct gs_zone *from = p->zone;
+	struct gs_zone *z = req->zone == 0 ? from : gs_world_zone(&g->world, req->zone);
 	float old_x = p->x, old_y = p->y;
 
 	if (!z) {
@@ -814,7 +814,7 @@ static void handle_move(struct game *g, const struct reply_to *to, struct player
 			   "no such zone");
 		return;
 	}
-	if (!rules_point_in_zone(&z->bounds, req->x, req->y)) {
+	if (!gs_rules_point_in_zone(&z->bounds, req->x, req->y)) {
 		send_error(g, to, RINGGATE__CLIENT__ERROR_CODE__OUT_OF_BOUNDS,
 			   "the target is outside the zone (or not a finite number)");
 		return;
@@ -822,11 +822,11 @@ static void handle_move(struct game *g, const struct reply_to *to, struct player
 	if (z != from && !g->cfg.interest.enabled)
 		broadcast_left(g, p);
 	if (z != from)
-		world_player_set_zone(p, z);
-	world_player_move(p, req->x, req->y);
-	if (g->cfg.interest.enabled && bundle_player_moved(&g->views, p) < 0) {
-		world_player_set_zone(p, from);
-		world_player_move(p, old_x, old_y);
+		gs_world_player_set_zone(p, z);
+	gs_world_player_move(p, req->x, req->y);
+	if (g->cfg.interest.enabled && gs_bundle_player_moved(&g->views, p) < 0) {
+		gs_world_player_set_zone(p, from);
+		gs_world_player_move(p, old_x, old_y);
 		send_error(g, to, RINGGATE__CLIENT__ERROR_CODE__INTERNAL, "out of memory");
 		return;
 	}
@@ -852,19 +852,19 @@ static void handle_move(struct game *g, const struct reply_to *to, struct player
 	broadcast(g, p->zone, p, &msg);
 }
 
-static void handle_chat(struct game *g, const struct reply_to *to, struct player *p,
+static void handle_chat(struct gs_game *g, const struct reply_to *to, struct gs_player *p,
 			const Ringgate__Client__ChatRequest *req)
 {
 	ServerMessage msg = RINGGATE__CLIENT__SERVER_MESSAGE__INIT;
 	Ringgate__Client__ChatReply cr = RINGGATE__CLIENT__CHAT_REPLY__INIT;
 	Ringgate__Client__ChatLine line = RINGGATE__CLIENT__CHAT_LINE__INIT;
 
-	if (!rules_chat_valid(req->text, strlen(req->text))) {
+	if (!gs_rules_chat_valid(req->text, strlen(req->text))) {
 		send_error(g, to, RINGGATE__CLIENT__ERROR_CODE__INVALID_CHAT,
 			   "chat is 1..256 bytes of UTF-8 without control characters");
 		return;
 	}
-	if (g->cfg.interest.enabled && bundle_chat(p, req->text) < 0) {
+	if (g->cfg.interest.enabled && gs_bundle_chat(p, req->text) < 0) {
 		send_error(g, to, RINGGATE__CLIENT__ERROR_CODE__INTERNAL, "out of memory");
 		return;
 	}
@@ -886,9 +886,9 @@ static void handle_chat(struct game *g, const struct reply_to *to, struct player
 /* An earn waiting for dbproxy; on its player's list, whose seqs a
  * ResumeReply names as pending. */
 struct earn_call {
-	struct game *g;
+	struct gs_game *g;
 	struct reply_to to;
-	struct player *player;     /* pinned until the call ends */
+	struct gs_player *player;     /* pinned until the call ends */
 	struct earn_call *prev, *next;
 };
 
@@ -905,7 +905,7 @@ static void earn_unlink(struct earn_call *ec)
 static void on_earn_reply(void *ctx, int status, const void *reply)
 {
 	struct earn_call *ec = ctx;
-	struct game *g = ec->g;
+	struct gs_game *g = ec->g;
 	const Ringgate__Internal__DbToGame *r = reply;
 
 	earn_unlink(ec);
@@ -926,17 +926,17 @@ static void on_earn_reply(void *ctx, int status, const void *reply)
 		msg.earn = &er;
 		send_to(g, &ec->to, &msg);
 	}
-	world_player_unpin(&g->world, ec->player);
+	gs_world_player_unpin(&g->world, ec->player);
 	free(ec);
 }
 
-static void handle_earn(struct game *g, const struct reply_to *to, struct player *p,
+static void handle_earn(struct gs_game *g, const struct reply_to *to, struct gs_player *p,
 			uint64_t deadline_ms, const Ringgate__Client__EarnRequest *req)
 {
 	struct earn_call *ec;
 	int rc;
 
-	if (!rules_earn_valid(req->amount)) {
+	if (!gs_rules_earn_valid(req->amount)) {
 		send_error(g, to, RINGGATE__CLIENT__ERROR_CODE__BAD_REQUEST,
 			   "earn 1..1000 gold at a time");
 		return;
@@ -949,11 +949,11 @@ static void handle_earn(struct game *g, const struct reply_to *to, struct player
 	ec->g = g;
 	ec->to = *to;
 	ec->player = p;
-	world_player_pin(p);
-	rc = db_link_add_gold(&g->db, p->id, req->amount, deadline_ms, on_earn_reply, ec);
+	gs_world_player_pin(p);
+	rc = gs_db_link_add_gold(&g->db, p->id, req->amount, deadline_ms, on_earn_reply, ec);
 	if (rc < 0) {
 		send_call_error(g, to, rc);
-		world_player_unpin(&g->world, p);
+		gs_world_player_unpin(&g->world, p);
 		free(ec);
 		return;
 	}
@@ -965,7 +965,7 @@ static void handle_earn(struct game *g, const struct reply_to *to, struct player
 		 (unsigned long long)p->id, to->seq, req->amount);
 }
 
-static void handle_ping(struct game *g, const struct reply_to *to,
+static void handle_ping(struct gs_game *g, const struct reply_to *to,
 			const Ringgate__Client__PingRequest *req)
 {
 	ServerMessage msg = RINGGATE__CLIENT__SERVER_MESSAGE__INIT;
@@ -983,7 +983,7 @@ static void handle_ping(struct game *g, const struct reply_to *to,
 /* The seqs of p's earns still in flight from this login session (made on
  * an earlier connection: the resume's client has made none yet). Returns
  * how many, in a malloc'd *out (NULL when none or out of memory: -1). */
-static long pending_seqs(const struct player *p, uint32_t **out /* OUT */)
+static long pending_seqs(const struct gs_player *p, uint32_t **out /* OUT */)
 {
 	long n = 0;
 
@@ -1004,17 +1004,17 @@ static long pending_seqs(const struct player *p, uint32_t **out /* OUT */)
 
 /* Move p's session to the client `to` names: the old connection, if the
  * game still had it, is kicked; the token is replaced. */
-static void take_session(struct game *g, struct player *p, struct client *c)
+static void take_session(struct gs_game *g, struct gs_player *p, struct gs_client *c)
 {
-	struct client *old = p->client;
+	struct gs_client *old = p->client;
 
 	if (!p->stream.detached)
-		(void)gate_out_kick(&g->out, old->key.link, old->key.session,
+		(void)gs_gate_out_kick(&g->out, old->key.link, old->key.session,
 				    RINGGATE__CLIENT__ERROR_CODE__LOGGED_IN_ELSEWHERE,
 				    "this session was resumed on another connection");
 	stream_attach(&g->streams, p);
-	world_player_transfer(p, c);
-	world_client_remove(&g->world, old);
+	gs_world_player_transfer(p, c);
+	gs_world_client_remove(&g->world, old);
 }
 
 /*
@@ -1022,8 +1022,8 @@ static void take_session(struct game *g, struct player *p, struct client *c)
  * when it can: then *pp is the player whose session it names and *count
  * how many kept messages follow last_received.
  */
-static ErrorCode resume_refusal(struct game *g, const Ringgate__Client__ResumeRequest *req,
-				struct player **pp /* OUT */, long *count /* OUT */,
+static ErrorCode resume_refusal(struct gs_game *g, const Ringgate__Client__ResumeRequest *req,
+				struct gs_player **pp /* OUT */, long *count /* OUT */,
 				const char **text /* OUT */)
 {
 	struct stream_claim claim;
@@ -1039,9 +1039,9 @@ static ErrorCode resume_refusal(struct game *g, const Ringgate__Client__ResumeRe
 	*text = "the resume token has expired: log in";
 	if (rc < 0)
 		return RINGGATE__CLIENT__ERROR_CODE__RESUME_EXPIRED;
-	*pp = world_player_find(&g->world, claim.name);
+	*pp = gs_world_player_find(&g->world, claim.name);
 	*text = "the session is over, or a newer login or resume took it: log in";
-	if (!*pp || (*pp)->state != PLAYER_ONLINE || !stream_is_session(*pp, &claim))
+	if (!*pp || (*pp)->state != GS_PLAYER_ONLINE || !stream_is_session(*pp, &claim))
 		return RINGGATE__CLIENT__ERROR_CODE__RESUME_EXPIRED;
 	*count = stream_replay_count(*pp, req->last_received);
 	*text = "last_received must be 1 or more, and at most the last msg_no sent";
@@ -1059,14 +1059,14 @@ static ErrorCode resume_refusal(struct game *g, const Ringgate__Client__ResumeRe
  * it belongs to this connection, not the session) and replay what the
  * client missed. Nothing here waits for dbproxy.
  */
-static void handle_resume(struct game *g, const struct reply_to *to, struct client *c,
+static void handle_resume(struct gs_game *g, const struct reply_to *to, struct gs_client *c,
 			  const Ringgate__Client__ResumeRequest *req)
 {
 	ServerMessage msg = RINGGATE__CLIENT__SERVER_MESSAGE__INIT;
 	Ringgate__Client__ResumeReply rr = RINGGATE__CLIENT__RESUME_REPLY__INIT;
 	Ringgate__Client__ResumeToken tok = RINGGATE__CLIENT__RESUME_TOKEN__INIT;
 	uint8_t token_buf[STREAM_TOKEN_MAX];
-	struct player *p = NULL;
+	struct gs_player *p = NULL;
 	uint32_t *pending;
 	long count = 0, n_pending, replayed;
 	const char *text;
@@ -1083,7 +1083,7 @@ static void handle_resume(struct game *g, const struct reply_to *to, struct clie
 		return;
 	}
 	n_pending = pending_seqs(p, &pending);
-	c = n_pending >= 0 ? world_client_add(&g->world, to->link, to->session) : NULL;
+	c = n_pending >= 0 ? gs_world_client_add(&g->world, to->link, to->session) : NULL;
 	if (!c) {
 		free(pending);
 		send_error(g, to, RINGGATE__CLIENT__ERROR_CODE__INTERNAL, "out of memory");
@@ -1098,7 +1098,7 @@ static void handle_resume(struct game *g, const struct reply_to *to, struct clie
 	msg.seq = to->seq;
 	msg.body_case = RINGGATE__CLIENT__SERVER_MESSAGE__BODY_RESUME;
 	msg.resume = &rr;
-	rc = gate_out_reply(&g->out, to->link, to->session, to->request_id, &msg);
+	rc = gs_gate_out_reply(&g->out, to->link, to->session, to->request_id, &msg);
 	free(pending);
 	replayed = rc < 0 ? rc : stream_replay(&g->streams, p, req->last_received);
 	if (replayed != count) {
@@ -1106,7 +1106,7 @@ static void handle_resume(struct game *g, const struct reply_to *to, struct clie
 		RG_ERROR("player %s (%llu): replay after a resume failed (%s); closing the "
 			 "connection", p->name, (unsigned long long)p->id,
 			 net_strerror(replayed < 0 ? (int)replayed : -EIO));
-		(void)gate_out_kick(&g->out, to->link, to->session,
+		(void)gs_gate_out_kick(&g->out, to->link, to->session,
 				    RINGGATE__CLIENT__ERROR_CODE__INTERNAL,
 				    "the replay failed; resume again");
 		return;
@@ -1120,9 +1120,9 @@ static void handle_resume(struct game *g, const struct reply_to *to, struct clie
 
 /* Detached players whose grace period is over leave the game, as after a
  * disconnect without resume. */
-static void end_grace(struct game *g, uint64_t now)
+static void end_grace(struct gs_game *g, uint64_t now)
 {
-	struct player *p;
+	struct gs_player *p;
 
 	while ((p = stream_grace_due(&g->streams, now))) {
 		RG_INFO("player %s (%llu): no resume within %u ms", p->name,
@@ -1133,12 +1133,12 @@ static void end_grace(struct game *g, uint64_t now)
 
 /* ---- dispatch ---------------------------------------------------------------- */
 
-void play_request(struct game *g, net_session_id link, uint64_t deadline_ms,
+void gs_play_request(struct gs_game *g, net_session_id link, uint64_t deadline_ms,
 		  const Ringgate__Internal__ClientRequest *req)
 {
 	const Ringgate__Client__ClientMessage *m = req->message;
-	struct client *c = world_client_find(&g->world, link, req->session);
-	struct player *p = c ? c->player : NULL;
+	struct gs_client *c = gs_world_client_find(&g->world, link, req->session);
+	struct gs_player *p = c ? c->player : NULL;
 	struct reply_to to = { .link = link, .session = req->session, .seq = m ? m->seq : 0,
 			       .request_id = req->request_id, .player = p,
 			       .login_no = p ? p->stream.login_no : 0 };
@@ -1211,28 +1211,28 @@ void play_request(struct game *g, net_session_id link, uint64_t deadline_ms,
 	}
 }
 
-void play_tick(struct game *g, uint64_t now)
+void gs_play_tick(struct gs_game *g, uint64_t now)
 {
 	retry_saves(g, now);
 	end_grace(g, now);
 	autosave(g, now);
 	if (g->cfg.interest.enabled)
-		bundle_tick(&g->views, &g->world, &g->streams);
+		gs_bundle_tick(&g->views, &g->world, &g->streams);
 }
 
-bool play_saves_waiting(const struct game *g)
+bool gs_play_saves_waiting(const struct gs_game *g)
 {
 	return g->save_retries != NULL;
 }
 
-void play_fini(struct game *g)
+void gs_play_fini(struct gs_game *g)
 {
 	if (g->autosave_at) {
-		world_player_unpin(&g->world, g->autosave_at);
+		gs_world_player_unpin(&g->world, g->autosave_at);
 		g->autosave_at = NULL;
 	}
 	while (g->save_retries) {
-		struct save_call *sc = g->save_retries;
+		struct gs_save_call *sc = g->save_retries;
 
 		g->save_retries = sc->next_retry;
 		save_end(sc, -ECANCELED, NULL);

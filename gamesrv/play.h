@@ -15,7 +15,7 @@
  * it, apply it, and answer (now, or when its dbproxy call ends). A request
  * whose deadline_ms (rg_now_ms() clock; 0: none) has passed is dropped
  * unapplied: the gateway has answered it TIMEOUT. */
-void play_request(struct game *g, net_session_id link, uint64_t deadline_ms,
+void gs_play_request(struct gs_game *g, net_session_id link, uint64_t deadline_ms,
 		  const Ringgate__Internal__ClientRequest *req);
 
 /* A client session ended (ClientGone, link down, drain, kick): its player,
@@ -23,7 +23,7 @@ void play_request(struct game *g, net_session_id link, uint64_t deadline_ms,
  * and not draining, it stays in the game, detached, for the grace period
  * instead (c stays, under its old key; stream.h). A login still out will
  * be answered to nobody. */
-void play_client_gone(struct game *g, struct client *c);
+void gs_play_client_gone(struct gs_game *g, struct gs_client *c);
 
 /* Time-driven work at a tick: resend saves refused as busy once due (and
  * held ones once the dbproxy link is back), end the grace period of
@@ -31,12 +31,12 @@ void play_client_gone(struct game *g, struct client *c);
  * autosave pass (every online player that moved is saved about once per
  * autosave_ms, spread evenly over it), and under interest management each
  * client's WorldUpdate. */
-void play_tick(struct game *g, uint64_t now_ms);
+void gs_play_tick(struct gs_game *g, uint64_t now_ms);
 
 /* True while refused saves wait for their resend (the drain waits too). */
-bool play_saves_waiting(const struct game *g);
+bool gs_play_saves_waiting(const struct gs_game *g);
 
-/* End the saves still waiting with -ECANCELED (before db_link_fini). */
-void play_fini(struct game *g);
+/* End the saves still waiting with -ECANCELED (before gs_db_link_fini). */
+void gs_play_fini(struct gs_game *g);
 
 #endif /* GAMESRV_PLAY_H */

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <time.h>
 
-int game_queue_init(struct game_queue *q, size_t max_requests, size_t max_bytes)
+int gs_game_queue_init(struct gs_game_queue *q, size_t max_requests, size_t max_bytes)
 {
 	pthread_condattr_t attr;
 	int rc;
@@ -35,14 +35,14 @@ int game_queue_init(struct game_queue *q, size_t max_requests, size_t max_bytes)
 	return 0;
 }
 
-void game_queue_fini(struct game_queue *q)
+void gs_game_queue_fini(struct gs_game_queue *q)
 {
-	struct game_event *ev = q->head;
+	struct gs_game_event *ev = q->head;
 
 	while (ev) {
-		struct game_event *next = ev->next;
+		struct gs_game_event *next = ev->next;
 
-		game_event_free(ev);
+		gs_game_event_free(ev);
 		ev = next;
 	}
 	q->head = q->tail = NULL;
@@ -50,10 +50,10 @@ void game_queue_fini(struct game_queue *q)
 	pthread_mutex_destroy(&q->lock);
 }
 
-struct game_event *game_event_new(enum game_event_type type, net_session_id link,
+struct gs_game_event *gs_game_event_new(enum gs_game_event_type type, net_session_id link,
 				  size_t decode_limit)
 {
-	struct game_event *ev = calloc(1, sizeof(*ev));
+	struct gs_game_event *ev = calloc(1, sizeof(*ev));
 
 	if (!ev)
 		return NULL;
@@ -63,7 +63,7 @@ struct game_event *game_event_new(enum game_event_type type, net_session_id link
 	return ev;
 }
 
-void game_event_free(struct game_event *ev)
+void gs_game_event_free(struct gs_game_event *ev)
 {
 	if (!ev)
 		return;
@@ -74,24 +74,24 @@ void game_event_free(struct game_event *ev)
 	free(ev);
 }
 
-ProtobufCAllocator *game_event_decode_into(struct rg_link *link, size_t limit, void **token)
+ProtobufCAllocator *gs_game_event_decode_into(struct rg_link *link, size_t limit, void **token)
 {
-	struct game_event *ev = game_event_new(GAME_EV_CLIENT_REQUEST,
+	struct gs_game_event *ev = gs_game_event_new(GS_GAME_EV_CLIENT_REQUEST,
 					       net_session_get_id(rg_link_session(link)), limit);
 
 	*token = ev;
 	return ev ? &ev->budget.allocator : NULL;
 }
 
-void game_event_decode_drop(struct rg_link *link, void *token)
+void gs_game_event_decode_drop(struct rg_link *link, void *token)
 {
 	(void)link;
-	game_event_free(token);
+	gs_game_event_free(token);
 }
 
-int game_queue_push(struct game_queue *q, struct game_event *ev)
+int gs_game_queue_push(struct gs_game_queue *q, struct gs_game_event *ev)
 {
-	bool is_request = ev->type == GAME_EV_CLIENT_REQUEST;
+	bool is_request = ev->type == GS_GAME_EV_CLIENT_REQUEST;
 
 	ev->next = NULL;
 	ev->cost = sizeof(*ev) + ev->budget.used;
@@ -114,13 +114,13 @@ int game_queue_push(struct game_queue *q, struct game_event *ev)
 	return 0;
 }
 
-struct game_event *game_queue_take(struct game_queue *q, uint64_t deadline_ms)
+struct gs_game_event *gs_game_queue_take(struct gs_game_queue *q, uint64_t deadline_ms)
 {
 	struct timespec until = {
 		.tv_sec = (time_t)(deadline_ms / 1000),
 		.tv_nsec = (long)(deadline_ms % 1000) * 1000000L,
 	};
-	struct game_event *list;
+	struct gs_game_event *list;
 
 	pthread_mutex_lock(&q->lock);
 	while (!q->head) {
@@ -133,12 +133,12 @@ struct game_event *game_queue_take(struct game_queue *q, uint64_t deadline_ms)
 	return list;
 }
 
-void game_queue_release(struct game_queue *q, struct game_event *ev)
+void gs_game_queue_release(struct gs_game_queue *q, struct gs_game_event *ev)
 {
 	pthread_mutex_lock(&q->lock);
-	if (ev->type == GAME_EV_CLIENT_REQUEST)
+	if (ev->type == GS_GAME_EV_CLIENT_REQUEST)
 		q->requests--;
 	q->bytes -= ev->cost;
 	pthread_mutex_unlock(&q->lock);
-	game_event_free(ev);
+	gs_game_event_free(ev);
 }

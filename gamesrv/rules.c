@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-bool rules_name_valid(const char *name)
+bool gs_rules_name_valid(const char *name)
 {
 	size_t len = 0;
 
@@ -20,18 +20,18 @@ bool rules_name_valid(const char *name)
 		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
 			  (c >= '0' && c <= '9') || c == '_' || c == '-';
 
-		if (!ok || len >= RULES_NAME_MAX)
+		if (!ok || len >= GS_RULES_NAME_MAX)
 			return false;
 	}
 	return len > 0;
 }
 
-bool rules_password_valid(size_t len)
+bool gs_rules_password_valid(size_t len)
 {
-	return len >= 1 && len <= RULES_PASSWORD_MAX;
+	return len >= 1 && len <= GS_RULES_PASSWORD_MAX;
 }
 
-int rules_zones_parse(const char *spec, struct zone_bounds *out, size_t max)
+int gs_rules_zones_parse(const char *spec, struct gs_zone_bounds *out, size_t max)
 {
 	size_t n = 0;
 
@@ -51,23 +51,23 @@ int rules_zones_parse(const char *spec, struct zone_bounds *out, size_t max)
 		}
 		if (v[0] <= 0)
 			return -EINVAL;
-		out[n] = (struct zone_bounds){ .id = (uint32_t)v[0],
+		out[n] = (struct gs_zone_bounds){ .id = (uint32_t)v[0],
 			.min_x = (float)v[1], .min_y = (float)v[2],
 			.max_x = (float)v[3], .max_y = (float)v[4] };
-		if (!rules_zone_valid(&out[n]))
+		if (!gs_rules_zone_valid(&out[n]))
 			return -EINVAL;
 		n++;
 	}
 	return (int)n;
 }
 
-bool rules_zone_valid(const struct zone_bounds *z)
+bool gs_rules_zone_valid(const struct gs_zone_bounds *z)
 {
 	return isfinite(z->min_x) && isfinite(z->min_y) && isfinite(z->max_x) &&
 	       isfinite(z->max_y) && z->min_x <= z->max_x && z->min_y <= z->max_y;
 }
 
-bool rules_point_in_zone(const struct zone_bounds *z, float x, float y)
+bool gs_rules_point_in_zone(const struct gs_zone_bounds *z, float x, float y)
 {
 	/* Comparisons with NaN are false, but say it outright. */
 	if (!isfinite(x) || !isfinite(y))
@@ -131,19 +131,19 @@ static bool utf8_scan(const char *text, size_t len, bool controls_ok)
 	return true;
 }
 
-bool rules_utf8_valid(const char *text, size_t len)
+bool gs_rules_utf8_valid(const char *text, size_t len)
 {
 	return utf8_scan(text, len, true);
 }
 
-bool rules_chat_valid(const char *text, size_t len)
+bool gs_rules_chat_valid(const char *text, size_t len)
 {
-	if (!text || len < 1 || len > RULES_CHAT_MAX)
+	if (!text || len < 1 || len > GS_RULES_CHAT_MAX)
 		return false;
 	return utf8_scan(text, len, false);
 }
 
-bool rules_earn_valid(uint32_t amount)
+bool gs_rules_earn_valid(uint32_t amount)
 {
-	return amount >= 1 && amount <= RULES_EARN_MAX;
+	return amount >= 1 && amount <= GS_RULES_EARN_MAX;
 }

@@ -14,30 +14,30 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define RULES_NAME_MAX 32      /* bytes of [A-Za-z0-9_-]              */
-#define RULES_PASSWORD_MAX 128 /* bytes, any content                  */
-#define RULES_CHAT_MAX 256     /* bytes of valid UTF-8                */
-#define RULES_EARN_MAX 1000    /* gold per EarnRequest                */
+#define GS_RULES_NAME_MAX 32      /* bytes of [A-Za-z0-9_-]              */
+#define GS_RULES_PASSWORD_MAX 128 /* bytes, any content                  */
+#define GS_RULES_CHAT_MAX 256     /* bytes of valid UTF-8                */
+#define GS_RULES_EARN_MAX 1000    /* gold per EarnRequest                */
 
 /* A rectangular zone; a point on an edge is inside. */
-struct zone_bounds {
+struct gs_zone_bounds {
 	uint32_t id;
 	float min_x, min_y;
 	float max_x, max_y;
 };
 
-/* True for 1..RULES_NAME_MAX characters, each of [A-Za-z0-9_-]. (A name
+/* True for 1..GS_RULES_NAME_MAX characters, each of [A-Za-z0-9_-]. (A name
  * from a decode holds no NUL: the gateway refuses those, rg_pb_find_nul.) */
-bool rules_name_valid(const char *name);
+bool gs_rules_name_valid(const char *name);
 
-/* True for 1..RULES_PASSWORD_MAX bytes, of any value (NUL included). */
-bool rules_password_valid(size_t len);
+/* True for 1..GS_RULES_PASSWORD_MAX bytes, of any value (NUL included). */
+bool gs_rules_password_valid(size_t len);
 
 /* True when the bounds are finite and min <= max on both axes. */
-bool rules_zone_valid(const struct zone_bounds *z);
+bool gs_rules_zone_valid(const struct gs_zone_bounds *z);
 
 /* The most zones one world holds. */
-#define RULES_ZONES_MAX 64
+#define GS_RULES_ZONES_MAX 64
 
 /*
  * Parse a zone list "ID:MIN_X:MIN_Y:MAX_X:MAX_Y[,...]" (integers; empty
@@ -45,25 +45,25 @@ bool rules_zone_valid(const struct zone_bounds *z);
  * non-zero (MoveRequest.zone 0 means "this zone"). Returns the number of
  * zones, or -EINVAL (malformed, invalid, more than max).
  */
-int rules_zones_parse(const char *spec, struct zone_bounds *out /* OUT */, size_t max);
+int gs_rules_zones_parse(const char *spec, struct gs_zone_bounds *out /* OUT */, size_t max);
 
 /* True when (x, y) is finite (no NaN, no infinity) and inside z. */
-bool rules_point_in_zone(const struct zone_bounds *z, float x, float y);
+bool gs_rules_point_in_zone(const struct gs_zone_bounds *z, float x, float y);
 
 /*
  * True when text[0..len) is valid UTF-8 as RFC 3629 defines it: no
  * overlong forms, no surrogates (U+D800..U+DFFF), nothing above U+10FFFF.
  */
-bool rules_utf8_valid(const char *text, size_t len);
+bool gs_rules_utf8_valid(const char *text, size_t len);
 
 /*
- * True for a chat line: 1..RULES_CHAT_MAX bytes of valid UTF-8 without
+ * True for a chat line: 1..GS_RULES_CHAT_MAX bytes of valid UTF-8 without
  * control characters (C0, DEL, C1), so a line cannot forge extra lines or
  * terminal escapes in another player's client.
  */
-bool rules_chat_valid(const char *text, size_t len);
+bool gs_rules_chat_valid(const char *text, size_t len);
 
-/* True for an EarnRequest amount of 1..RULES_EARN_MAX gold. */
-bool rules_earn_valid(uint32_t amount);
+/* True for an EarnRequest amount of 1..GS_RULES_EARN_MAX gold. */
+bool gs_rules_earn_valid(uint32_t amount);
 
 #endif /* GAMESRV_RULES_H */

@@ -44,7 +44,7 @@ static size_t rec_cost(const struct stream_rec *r)
 }
 
 int streams_init(struct streams *s, const struct stream_config *cfg,
-		 const struct rg_link_key *link_key, struct gate_out *out)
+		 const struct rg_link_key *link_key, struct gs_gate_out *out)
 {
 	memset(s, 0, sizeof(*s));
 	s->cfg = *cfg;
@@ -177,7 +177,7 @@ static void grace_unlink(struct streams *s, struct stream *st)
 	s->detached_count--;
 }
 
-void stream_end(struct streams *s, struct player *p)
+void stream_end(struct streams *s, struct gs_player *p)
 {
 	struct stream *st = &p->stream;
 
@@ -188,7 +188,7 @@ void stream_end(struct streams *s, struct player *p)
 	st->kept_from = 0;
 }
 
-void stream_start(struct streams *s, struct player *p)
+void stream_start(struct streams *s, struct gs_player *p)
 {
 	struct stream *st = &p->stream;
 
@@ -218,7 +218,7 @@ static uint64_t get_u64(const uint8_t *at)
 	return v;
 }
 
-void stream_token(struct streams *s, struct player *p, Ringgate__Client__ResumeToken *tok,
+void stream_token(struct streams *s, struct gs_player *p, Ringgate__Client__ResumeToken *tok,
 		  uint8_t *token_buf)
 {
 	size_t name_len = strlen(p->name);
@@ -247,7 +247,7 @@ int stream_token_check(const struct streams *s, const uint8_t *token, size_t len
 	    token[0] != TOKEN_VERSION)
 		return -EBADMSG;
 	name_len = token[TOKEN_HEAD - 1];
-	if (name_len == 0 || name_len > RULES_NAME_MAX || len != TOKEN_HEAD + name_len + TOKEN_MAC)
+	if (name_len == 0 || name_len > GS_RULES_NAME_MAX || len != TOKEN_HEAD + name_len + TOKEN_MAC)
 		return -EBADMSG;
 	if (crypto_auth_hmacsha512256_verify(token + TOKEN_HEAD + name_len, token,
 					     TOKEN_HEAD + name_len, s->key) != 0)
@@ -256,7 +256,7 @@ int stream_token_check(const struct streams *s, const uint8_t *token, size_t len
 	 * leak must not reach the world's tables with a bad name). */
 	memcpy(claim->name, token + TOKEN_HEAD, name_len);
 	claim->name[name_len] = '\0';
-	if (!rules_name_valid(claim->name))
+	if (!gs_rules_name_valid(claim->name))
 		return -EBADMSG;
 	claim->player_id = get_u64(token + 1);
 	memcpy(claim->session_id, token + 9, STREAM_SESSION_ID_BYTES);
@@ -265,7 +265,7 @@ int stream_token_check(const struct streams *s, const uint8_t *token, size_t len
 	return 0;
 }
 
-bool stream_is_session(const struct player *p, const struct stream_claim *claim)
+bool stream_is_session(const struct gs_player *p, const struct stream_claim *claim)
 {
 	return p->stream.next_no != 0 && p->id == claim->player_id &&
 	       sodium_memcmp(p->stream.session_id, claim->session_id,
@@ -276,7 +276,7 @@ bool stream_is_session(const struct player *p, const struct stream_claim *claim)
 
 /* Send p's connection a fresh token when the one it has is half through
  * its life (a ResumeToken push, msg_no 0: never replayed). */
-static void renew_token(struct streams *s, struct player *p)
+static void renew_token(struct streams *s, struct gs_player *p)
 {
 	Ringgate__Client__ServerMessage msg = RINGGATE__CLIENT__SERVER_MESSAGE__INIT;
 	Ringgate__Client__ResumeToken tok = RINGGATE__CLIENT__RESUME_TOKEN__INIT;
@@ -287,10 +287,10 @@ static void renew_token(struct streams *s, struct player *p)
 	stream_token(s, p, &tok, buf);
 	msg.body_case = RINGGATE__CLIENT__SERVER_MESSAGE__BODY_TOKEN;
 	msg.token = &tok;
-	(void)gate_out_reply(s->out, p->client->key.link, p->client->key.session, 0, &msg);
+	(void)gs_gate_out_reply(s->out, p->client->key.link, p->client->key.session, 0, &msg);
 }
 
-uint64_t stream_keep(struct streams *s, struct player *p, Ringgate__Client__ServerMessage *msg)
+uint64_t stream_keep(struct streams *s, struct gs_player *p, Ringgate__Client__ServerMessage *msg)
 {
 	struct stream *st = &p->stream;
 	uint64_t no = st->next_no;
@@ -306,11 +306,11 @@ uint64_t stream_keep(struct streams *s, struct player *p, Ringgate__Client__Serv
 	return no;
 }
 
-int stream_send(struct streams *s, struct player *p, uint64_t request_id, bool resumed,
+int stream_send(struct streams *s, struct gs_player *p, uint64_t request_id, bool resumed,
 		Ringgate__Client__ServerMessage *msg)
 {
 	struct stream *st = &p->stream;
-	const struct client_key *to = &p->client->key;
+	const struct gs_client_key *to = &p->client->key;
 
 	msg->msg_no = 0;
 	if (st->next_no != 0) {
@@ -327,12 +327,12 @@ int stream_send(struct streams *s, struct player *p, uint64_t request_id, bool r
 	}
 	if (resumed)
 		return gate_out_resumed(s->out, to->link, to->session, msg);
-	return gate_out_reply(s->out, to->link, to->session, request_id, msg);
+	return gs_gate_out_reply(s->out, to->link, to->session, request_id, msg);
 }
 
 /* ---- grace and resume ---------------------------------------------------------- */
 
-void stream_detach(struct streams *s, struct player *p, uint64_t now_ms)
+void stream_detach(struct streams *s, struct gs_player *p, uint64_t now_ms)
 {
 	struct stream *st = &p->stream;
 
@@ -351,16 +351,16 @@ void stream_detach(struct streams *s, struct player *p, uint64_t now_ms)
 	s->grace_tail = st;
 }
 
-struct player *stream_grace_due(struct streams *s, uint64_t now_ms)
+struct gs_player *stream_grace_due(struct streams *s, uint64_t now_ms)
 {
 	struct stream *st = s->grace_head;
 
 	if (!st || st->grace_until_ms > now_ms)
 		return NULL;
-	return RG_CONTAINER_OF(st, struct player, stream);
+	return RG_CONTAINER_OF(st, struct gs_player, stream);
 }
 
-long stream_replay_count(const struct player *p, uint64_t last_received)
+long stream_replay_count(const struct gs_player *p, uint64_t last_received)
 {
 	const struct stream *st = &p->stream;
 
@@ -375,15 +375,15 @@ long stream_replay_count(const struct player *p, uint64_t last_received)
 	return (long)(st->next_no - 1 - last_received);
 }
 
-void stream_attach(struct streams *s, struct player *p)
+void stream_attach(struct streams *s, struct gs_player *p)
 {
 	grace_unlink(s, &p->stream);
 	randombytes_buf(p->stream.session_id, sizeof(p->stream.session_id));
 }
 
-long stream_replay(struct streams *s, struct player *p, uint64_t last_received)
+long stream_replay(struct streams *s, struct gs_player *p, uint64_t last_received)
 {
-	const struct client_key *to = &p->client->key;
+	const struct gs_client_key *to = &p->client->key;
 	long n = 0;
 
 	for (struct stream_rec *r = p->stream.head; r; r = r->next) {

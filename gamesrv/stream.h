@@ -11,7 +11,7 @@
  * go first (a global list in send order, so the oldest of all is also the
  * oldest of its session).
  *
- * A session's life (struct stream, inside struct player):
+ * A session's life (struct stream, inside struct gs_player):
  *
  *   (off) --stream_start (login)--> attached --stream_detach (gone)--> detached
  *     ^                               ^  |                               |
@@ -47,9 +47,9 @@
 
 /* Declared only, so that world.h (which holds a struct stream in each
  * player) needs neither protobuf-c nor the links. */
-struct gate_out;
+struct gs_gate_out;
 struct gs_metrics;
-struct player;
+struct gs_player;
 struct rg_link_key;
 struct stream_rec;
 struct Ringgate__Client__ResumeToken;
@@ -80,7 +80,7 @@ struct stream {
 
 struct streams {
 	struct stream_config cfg;
-	struct gate_out *out;
+	struct gs_gate_out *out;
 	unsigned char key[32];     /* the resume key                          */
 	struct stream_rec *oldest, *newest; /* every kept message, in order  */
 	size_t total_bytes;
@@ -101,10 +101,10 @@ struct stream_claim {
  * link_key is the process's (insecure: a random resume key). Returns 0 or
  * -EIO when libsodium cannot start. */
 int streams_init(struct streams *s, const struct stream_config *cfg,
-		 const struct rg_link_key *link_key, struct gate_out *out);
+		 const struct rg_link_key *link_key, struct gs_gate_out *out);
 
 /* Free every kept message (the players may be gone already: after
- * world_fini). */
+ * gs_world_fini). */
 void streams_fini(struct streams *s);
 
 /* True when resume is on. */
@@ -112,10 +112,10 @@ bool streams_on(const struct streams *s);
 
 /* A new login session for p (bound to a client): numbering from 1,
  * nothing kept, a new session id; a previous session is ended first. */
-void stream_start(struct streams *s, struct player *p);
+void stream_start(struct streams *s, struct gs_player *p);
 
 /* End p's session: drop what is kept, leave the grace list. */
-void stream_end(struct streams *s, struct player *p);
+void stream_end(struct streams *s, struct gs_player *p);
 
 /*
  * Send msg (seq already set) to p's connection: number it, keep a copy,
@@ -125,7 +125,7 @@ void stream_end(struct streams *s, struct player *p);
  * With resume off it just goes out. Returns 0 or a negative errno (not
  * sent; it is kept all the same).
  */
-int stream_send(struct streams *s, struct player *p, uint64_t request_id, bool resumed,
+int stream_send(struct streams *s, struct gs_player *p, uint64_t request_id, bool resumed,
 		struct Ringgate__Client__ServerMessage *msg);
 
 /*
@@ -133,19 +133,19 @@ int stream_send(struct streams *s, struct player *p, uint64_t request_id, bool r
  * put back to 0 after). Returns the number (0: resume off), which the
  * caller sends in ToClient.msg_nos when p is not detached.
  */
-uint64_t stream_keep(struct streams *s, struct player *p,
+uint64_t stream_keep(struct streams *s, struct gs_player *p,
 		     struct Ringgate__Client__ServerMessage *msg);
 
 /* The connection went: keep p in the world until grace_ms from now. */
-void stream_detach(struct streams *s, struct player *p, uint64_t now_ms);
+void stream_detach(struct streams *s, struct gs_player *p, uint64_t now_ms);
 
 /* A detached player whose grace period is over (the caller ends its
  * session, taking it off the list), or NULL. */
-struct player *stream_grace_due(struct streams *s, uint64_t now_ms);
+struct gs_player *stream_grace_due(struct streams *s, uint64_t now_ms);
 
 /* Fill tok with a token for p's session (and its grace_ms); token_buf
  * (STREAM_TOKEN_MAX bytes) holds its bytes. */
-void stream_token(struct streams *s, struct player *p, struct Ringgate__Client__ResumeToken *tok,
+void stream_token(struct streams *s, struct gs_player *p, struct Ringgate__Client__ResumeToken *tok,
 		  uint8_t *token_buf);
 
 /* Check a token: 0 and *claim filled, -EBADMSG (not one of ours: size,
@@ -154,19 +154,19 @@ int stream_token_check(const struct streams *s, const uint8_t *token, size_t len
 		       struct stream_claim *claim /* OUT */);
 
 /* True when claim names p's current session. */
-bool stream_is_session(const struct player *p, const struct stream_claim *claim);
+bool stream_is_session(const struct gs_player *p, const struct stream_claim *claim);
 
 /* The number of kept messages after last_received, or -ERANGE when some
  * are no longer kept (-EINVAL: last_received is 0, or beyond anything
  * sent). */
-long stream_replay_count(const struct player *p, uint64_t last_received);
+long stream_replay_count(const struct gs_player *p, uint64_t last_received);
 
 /* p resumed on its (new) client: off the grace list, a new session id. */
-void stream_attach(struct streams *s, struct player *p);
+void stream_attach(struct streams *s, struct gs_player *p);
 
 /* Send p's new client every kept message after last_received, as
  * resumed pushes, in order. Returns how many, or a negative errno (a
  * decode or send failed: the rest is not sent). */
-long stream_replay(struct streams *s, struct player *p, uint64_t last_received);
+long stream_replay(struct streams *s, struct gs_player *p, uint64_t last_received);
 
 #endif /* GAMESRV_STREAM_H */

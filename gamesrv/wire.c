@@ -6,7 +6,7 @@
 #include <errno.h>
 #include <stdlib.h>
 
-int wire_buf_reserve(struct wire_buf *b, size_t len)
+int wire_buf_reserve(struct gs_wire_buf *b, size_t len)
 {
 	size_t cap = b->cap ? b->cap : 256;
 	uint8_t *data;
@@ -23,7 +23,7 @@ int wire_buf_reserve(struct wire_buf *b, size_t len)
 	return 0;
 }
 
-int wire_send_to(struct net_runtime *rt, net_session_id id, struct wire_buf *b,
+int gs_wire_send_to(struct net_runtime *rt, net_session_id id, struct gs_wire_buf *b,
 		 const ProtobufCMessage *m)
 {
 	size_t len = protobuf_c_message_get_packed_size(m);
@@ -34,7 +34,7 @@ int wire_send_to(struct net_runtime *rt, net_session_id id, struct wire_buf *b,
 	return net_send_to(rt, id, b->data, len);
 }
 
-void wire_buf_fini(struct wire_buf *b)
+void gs_wire_buf_fini(struct gs_wire_buf *b)
 {
 	free(b->data);
 	b->data = NULL;

@@ -14,20 +14,20 @@
 #include <protobuf-c/protobuf-c.h>
 
 /* A growable pack buffer owned by one thread. Zero-initialise it. */
-struct wire_buf {
+struct gs_wire_buf {
 	uint8_t *data;
 	size_t cap;
 };
 
 /* Pack m into b and queue it as one frame for session id. Returns 0, or a
  * negative errno (-ENOMEM, or net_send_to's). The owner thread of b. */
-int wire_send_to(struct net_runtime *rt, net_session_id id, struct wire_buf *b,
+int gs_wire_send_to(struct net_runtime *rt, net_session_id id, struct gs_wire_buf *b,
 		 const ProtobufCMessage *m);
 
 /* Make b hold at least len bytes. Returns 0 or -ENOMEM. */
-int wire_buf_reserve(struct wire_buf *b, size_t len);
+int wire_buf_reserve(struct gs_wire_buf *b, size_t len);
 
 /* Free b's memory. */
-void wire_buf_fini(struct wire_buf *b);
+void gs_wire_buf_fini(struct gs_wire_buf *b);
 
 #endif /* GAMESRV_WIRE_H */

@@ -8,15 +8,15 @@
  * client session id): session ids of different gateways may collide, the
  * pair never does. A player is one account's in-memory state:
  *
- *          world_player_add          world_player_unbind
+ *          gs_world_player_add          gs_world_player_unbind
  *   (new) -----------------> ONLINE ---------------------> LEAVING --> freed
  *                           |  ^  ^  (left its zone,          |    (last pin
- *   world_player_transfer   +--+  |   unbound, save in flight) |     dropped)
- *   (a new login takes an         +--- world_player_bind ------+
+ *   gs_world_player_transfer   +--+  |   unbound, save in flight) |     dropped)
+ *   (a new login takes an         +--- gs_world_player_bind ------+
  *    ONLINE player's place)           (a new login takes it back)
  *
  * Being ONLINE holds one pin. A LEAVING player stays indexed by name until
- * its last pin is dropped (world_player_unpin): calls in flight that refer
+ * its last pin is dropped (gs_world_player_unpin): calls in flight that refer
  * to it (its save, earns, a login of the same name) pin it, so it is
  * never freed under them, and a new login of the account takes the
  * in-memory state over instead of a database copy that the pending save
@@ -41,59 +41,59 @@
 #include "rules.h"
 #include "stream.h"
 
-struct player;
-struct aoi_entity;
+struct gs_player;
+struct gs_aoi_entity;
 struct earn_call;
 
 /* The key of a client session: which gateway link, which session on it. */
-struct client_key {
+struct gs_client_key {
 	net_session_id link;
 	uint64_t session;
 };
 
-struct client {
-	struct client_key key;      /* hmap key: never changes              */
-	struct player *player;      /* bound player, or NULL                */
+struct gs_client {
+	struct gs_client_key key;      /* hmap key: never changes              */
+	struct gs_player *player;      /* bound player, or NULL                */
 	bool login_pending;         /* a DbLogin for this session is out    */
-	struct client *prev, *next; /* the world's list of clients          */
+	struct gs_client *prev, *next; /* the world's list of clients          */
 };
 
-enum player_state { PLAYER_ONLINE, PLAYER_LEAVING };
+enum gs_player_state { GS_PLAYER_ONLINE, GS_PLAYER_LEAVING };
 
-struct player {
+struct gs_player {
 	uint64_t id;
-	char name[RULES_NAME_MAX + 1]; /* hmap key: never changes           */
-	struct zone *zone;
+	char name[GS_RULES_NAME_MAX + 1]; /* hmap key: never changes           */
+	struct gs_zone *zone;
 	float x, y;
 	uint64_t gold;                 /* the last durable total we know    */
 	bool dirty;                    /* moved since the last save was sent */
-	enum player_state state;
-	struct client *client;         /* ONLINE: its session; else NULL    */
+	enum gs_player_state state;
+	struct gs_client *client;         /* ONLINE: its session; else NULL    */
 	unsigned pins;                 /* calls in flight that refer to it  */
-	struct player *zone_prev, *zone_next; /* ONLINE: zone membership    */
-	struct aoi_entity *aoi;        /* ONLINE under interest management:
+	struct gs_player *zone_prev, *zone_next; /* ONLINE: zone membership    */
+	struct gs_aoi_entity *aoi;        /* ONLINE under interest management:
 					  how others see it (bundle.h)      */
 	struct stream stream;          /* ONLINE: its login session, numbered
 					  and kept for a resume (stream.h);
 					  detached: its client's connection
 					  is gone, the player stays         */
 	struct earn_call *earns;       /* play.c: its earns in flight        */
-	struct player *prev, *next;    /* the world's list of players       */
+	struct gs_player *prev, *next;    /* the world's list of players       */
 };
 
-struct zone {
-	struct zone_bounds bounds;
-	struct player *members;        /* ONLINE players in the zone        */
+struct gs_zone {
+	struct gs_zone_bounds bounds;
+	struct gs_player *members;        /* ONLINE players in the zone        */
 	size_t member_count;
 };
 
-struct world {
-	struct zone *zones;
+struct gs_world {
+	struct gs_zone *zones;
 	size_t zone_count;
-	struct hmap clients;           /* struct client_key -> client       */
-	struct hmap players;           /* name -> player                    */
-	struct client *client_list;
-	struct player *player_list;
+	struct gs_hmap clients;           /* struct gs_client_key -> client       */
+	struct gs_hmap players;           /* name -> player                    */
+	struct gs_client *client_list;
+	struct gs_player *player_list;
 	size_t online_count;
 };
 
@@ -102,29 +102,29 @@ struct world {
  * outside any known zone are placed). Returns 0, -EINVAL for no zone, an
  * invalid one or two with one id, -ENOMEM.
  */
-int world_init(struct world *w, const struct zone_bounds *zones, size_t count);
+int gs_world_init(struct gs_world *w, const struct gs_zone_bounds *zones, size_t count);
 
 /* Free every client, player and zone. */
-void world_fini(struct world *w);
+void gs_world_fini(struct gs_world *w);
 
 /* The zone with this id, or NULL. */
-struct zone *world_zone(struct world *w, uint32_t id);
+struct gs_zone *gs_world_zone(struct gs_world *w, uint32_t id);
 
 /* ---- clients ------------------------------------------------------------- */
 
 /* The client for (link, session), or NULL. */
-struct client *world_client_find(struct world *w, net_session_id link, uint64_t session);
+struct gs_client *gs_world_client_find(struct gs_world *w, net_session_id link, uint64_t session);
 
 /* Register a new client (must not exist). Returns it, or NULL on ENOMEM. */
-struct client *world_client_add(struct world *w, net_session_id link, uint64_t session);
+struct gs_client *gs_world_client_add(struct gs_world *w, net_session_id link, uint64_t session);
 
 /* Forget a client; its player must have been unbound first. */
-void world_client_remove(struct world *w, struct client *c);
+void gs_world_client_remove(struct gs_world *w, struct gs_client *c);
 
 /* ---- players ------------------------------------------------------------- */
 
 /* The player (ONLINE or LEAVING) with this name, or NULL. */
-struct player *world_player_find(struct world *w, const char *name);
+struct gs_player *gs_world_player_find(struct gs_world *w, const char *name);
 
 /*
  * Create a player from loaded state (name must be valid and not present)
@@ -133,38 +133,38 @@ struct player *world_player_find(struct world *w, const char *name);
  * finite, puts the player at the centre of the first zone. Returns the
  * player, or NULL on ENOMEM.
  */
-struct player *world_player_add(struct world *w, struct client *c, uint64_t id,
+struct gs_player *gs_world_player_add(struct gs_world *w, struct gs_client *c, uint64_t id,
 				const char *name, uint32_t zone_id, float x, float y,
 				uint64_t gold);
 
 /* Make a LEAVING player ONLINE again: bound to c (which has no player)
  * and a member of its zone (a new login took it over). */
-void world_player_bind(struct world *w, struct player *p, struct client *c);
+void gs_world_player_bind(struct gs_world *w, struct gs_player *p, struct gs_client *c);
 
 /* Move an ONLINE player from its client to c (which has no player): a
  * second login of the account took over. The old client is left without
  * a player for the caller to remove. Zone membership is unchanged. */
-void world_player_transfer(struct player *p, struct client *c);
+void gs_world_player_transfer(struct gs_player *p, struct gs_client *c);
 
 /*
  * Make an ONLINE player LEAVING: out of its zone and unbound from its
  * client. Being ONLINE holds one pin, dropped here: pin the player for its
  * save first, or it is freed before this returns.
  */
-void world_player_unbind(struct world *w, struct player *p);
+void gs_world_player_unbind(struct gs_world *w, struct gs_player *p);
 
-/* Pin p for a call in flight; each pin needs one world_player_unpin. */
-void world_player_pin(struct player *p);
+/* Pin p for a call in flight; each pin needs one gs_world_player_unpin. */
+void gs_world_player_pin(struct gs_player *p);
 
 /* Drop a pin; a LEAVING player with no pins left is freed (so p may be
  * gone on return). */
-void world_player_unpin(struct world *w, struct player *p);
+void gs_world_player_unpin(struct gs_world *w, struct gs_player *p);
 
 /* Move an ONLINE player (the caller checked the point is in its zone). */
-void world_player_move(struct player *p, float x, float y);
+void gs_world_player_move(struct gs_player *p, float x, float y);
 
 /* Make an ONLINE player a member of zone z instead of its own (the caller
  * then moves it to a point inside z). */
-void world_player_set_zone(struct player *p, struct zone *z);
+void gs_world_player_set_zone(struct gs_player *p, struct gs_zone *z);
 
 #endif /* GAMESRV_WORLD_H */

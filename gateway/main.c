@@ -154,11 +154,11 @@ int main(int argc, char **argv)
 		RG_INFO("listening for WebSocket clients on %s:%u; the world page is "
 			"%s://%s:%u/", cfg->host, ws_port, cfg->tls ? "https" : "http", cfg->host,
 			ws_port);
-		err = rg_port_file_write_path(cfg->ws_port_file, ws_port);
+		err = rg_port_file_write(cfg->ws_port_file, ws_port);
 		if (err < 0)
 			goto out_drain;
 	}
-	err = rg_port_file_write(&cfg->common, net_server_port(gw.clients));
+	err = rg_port_file_write(cfg->common.port_file, net_server_port(gw.clients));
 	if (err < 0)
 		goto out_drain;
 

@@ -105,8 +105,8 @@ struct rg_metrics *gw_metrics_registry(struct gateway *gw)
 
 int gw_admin_start(struct gateway *gw)
 {
-	return rg_admin_start_logged(gw->metrics->registry, gw->cfg.common.admin_host,
-				     gw->cfg.common.admin_port, &gw->metrics->admin);
+	return rg_admin_start_logged(gw->metrics->registry, &gw->cfg.common,
+				     &gw->metrics->admin);
 }
 
 void gw_admin_stop(struct gateway *gw)

@@ -12,7 +12,8 @@
 
 Each case runs a copy of deploy/ (the script and cluster.ini) in a
 temporary directory, which is then the "checkout" the script belongs to,
-with the real processes from the build tree on free loopback ports.
+with the real processes from the build tree on any free loopback ports
+(the kernel's pick, recorded in the run directory).
 `rebuilds` puts a tiny CMake project in that checkout whose programs exec
 the real ones, so that a build is seconds, not the whole tree.
 """
@@ -22,49 +23,33 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 
 import ringgate_test as rt
 
-PROCS = ("dbproxy", "gamesrv", "gateway")
 WAIT = 30
-
-
-def alive(pid):
-    """The process exists and is not a zombie."""
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (FileNotFoundError, IndexError):
-        return False
 
 
 class Checkout:
     """A temporary directory holding deploy/ringgate and deploy/cluster.ini,
-    and the environment that runs them on free ports."""
+    and the environment that runs them on any free ports."""
 
     def __init__(self, build_dir):
-        self.root = tempfile.mkdtemp(prefix="ringgate-deploy-")
+        self.root = rt.temp_dir("ringgate-deploy-")
         os.mkdir(os.path.join(self.root, "deploy"))
         for name in ("ringgate", "cluster.ini"):
             shutil.copy2(os.path.join(rt.SOURCE_DIR, "deploy", name),
                          os.path.join(self.root, "deploy", name))
         self.script = os.path.join(self.root, "deploy", "ringgate")
-        ports = rt.free_ports(6)
-        self.env = dict(os.environ)
-        for name in list(self.env):
-            if name.startswith("RINGGATE_"):
-                del self.env[name]
+        self.env = {name: value for name, value in os.environ.items()
+                    if not name.startswith("RINGGATE_")}
+        self.env.update(rt.any_port_env())
         self.env.update({
             "RINGGATE_BUILD_DIR": build_dir,
             "RINGGATE_BUILD": "0",
             "RINGGATE_READY_TIMEOUT_S": "20",
             "RINGGATE_DBPROXY_ARGS": "--pwhash min",
         })
-        for proc, port, admin in zip(PROCS, ports[:3], ports[3:]):
-            self.env["RINGGATE_%s_PORT" % proc.upper()] = str(port)
-            self.env["RINGGATE_%s_ADMIN_PORT" % proc.upper()] = str(admin)
         self.pids = set()
 
     def deploy(self, *args, cwd=None):
@@ -94,16 +79,15 @@ class Checkout:
         """Stop whatever a case left running (a failed case included)."""
         self.deploy("down")
         for pid in self.pids:
-            if alive(pid):
+            if rt.procs.alive(pid):
                 rt.log("left running: pid %d; killing it" % pid)
                 os.kill(pid, signal.SIGKILL)
-        shutil.rmtree(self.root, ignore_errors=True)
 
 
 def assert_stopped(checkout, what):
     for pid in checkout.pids:
-        rt.eventually(lambda: not alive(pid), timeout=WAIT, what="pid %d stopped (%s)"
-                      % (pid, what))
+        rt.eventually(lambda: not rt.procs.alive(pid), timeout=WAIT,
+                      what="pid %d stopped (%s)" % (pid, what))
 
 
 def run_dir_default(c):
@@ -149,7 +133,7 @@ def up_stops_started(c):
     assert "max-frame" in c.log_text("gateway")
     assert len(c.pids) == 2, "dbproxy and gamesrv should have started: %s" % c.pids
     assert_stopped(c, "up failed later")
-    for proc in PROCS:
+    for proc in rt.PROCS:
         assert not os.path.exists(os.path.join(c.run_dir(), proc + ".pid")), proc
 
 
@@ -203,32 +187,24 @@ def rebuilds(c):
     assert_stopped(c, "down")
 
 
-CASES = {f.__name__: f for f in (run_dir_default, admin_port_taken, up_stops_started,
-                                 rebuilds)}
+def on_checkout(case):
+    """case(checkout) as a harness case: on a fresh Checkout, stopped
+    whatever happens, its logs printed when it fails."""
+    def run(build_dir):
+        if not shutil.which("ss"):
+            rt.skip("deploy/ringgate needs ss (iproute2)")
+        c = Checkout(os.path.abspath(build_dir))
+        try:
+            case(c)
+        except BaseException:
+            for proc in rt.PROCS:
+                print("----- %s.log -----\n%s" % (proc, c.log_text(proc)[-3000:]))
+            raise
+        finally:
+            c.cleanup()
+    return run
 
 
-def main():
-    if len(sys.argv) != 3 or sys.argv[2] not in CASES:
-        print("usage: %s BUILD_DIR CASE (%s)" % (sys.argv[0], ", ".join(CASES)))
-        sys.exit(2)
-    if not shutil.which("ss"):
-        print("SKIP: deploy/ringgate needs ss (iproute2)")
-        sys.exit(77)
-    c = Checkout(os.path.abspath(sys.argv[1]))
-    try:
-        CASES[sys.argv[2]](c)
-    except Exception:
-        import traceback
-        traceback.print_exc()
-        for proc in PROCS:
-            print("----- %s.log -----\n%s" % (proc, c.log_text(proc)[-3000:]))
-        c.cleanup()
-        print("FAIL")
-        sys.exit(1)
-    c.cleanup()
-    print("PASS")
-    sys.exit(0)
-
-
-if __name__ == "__main__":
-    main()
+rt.main(cases={f.__name__: on_checkout(f) for f in (run_dir_default, admin_port_taken,
+                                                    up_stops_started, rebuilds)},
+        bindings=False)

@@ -197,12 +197,5 @@ CASES = {
 }
 
 
-def run(case, case_env):
-    """A case as main() runs it: fn(build_dir) on a cluster of its own."""
-    def fn(build_dir):
-        with rt.Cluster(build_dir, extra_env=case_env) as cluster:
-            case(cluster)
-    return fn
-
-
-rt.main(cases={name: run(case, env) for name, (case, env) in CASES.items()})
+rt.main(cases={name: rt.on_cluster(case, extra_env=case_env)
+               for name, (case, case_env) in CASES.items()})

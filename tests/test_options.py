@@ -2,7 +2,8 @@
 on the three real binaries, one case per argument:
 
   port_file         --port 0 --port-file F: F holds the bound port once the
-                    process is ready; it serves there and its admin port,
+                    process is ready; --admin-port 0 --admin-port-file A: A
+                    holds a free admin port that serves GET /metrics; it
                     logs no ERROR, and exits 0 on SIGTERM
   admin_port_taken  a taken --admin-port stops the start (exit 1, an error
                     naming --admin-port) before the port file is written
@@ -11,80 +12,66 @@ on the three real binaries, one case per argument:
                     same from the INI file; --help lists the shared flags
 """
 import os
-import signal
 import socket
 import subprocess
-import sys
-import tempfile
 import urllib.request
 
 import ringgate_test as rt
 
-PROCS = ("dbproxy", "gamesrv", "gateway")
 SHARED = ("--loops=N", "--engine=TEXT", "--log-level=TEXT", "--admin-host=TEXT",
           "--admin-port=N", "--secret-file=TEXT", "--insecure-no-auth", "--port-file=TEXT",
-          "--host=TEXT", "--port=N")
-WAIT = 30
+          "--admin-port-file=TEXT", "--host=TEXT", "--port=N")
 
 
-def argv_of(build, proc, work, *extra):
-    argv = [os.path.join(build, proc, proc), "--insecure-no-auth", "--log-level", "info"]
-    if proc == "dbproxy":
-        argv += ["--run-dir", os.path.join(work, "run"), "--pwhash", "min"]
+def argv_of(build, proc, work, *extra, **listen):
+    """proc's command line: links without the secret, INFO logs, its own
+    link timings, dbproxy's database in work, the gateway's WebSocket port
+    on any free port (not the default 7778 another test may hold); listen:
+    procs.listen_args()'s keywords; then extra."""
+    run_dir = os.path.join(work, "run") if proc == "dbproxy" else None
     if proc == "gateway":
-        argv += ["--ws-port", "0"]  # not the default 7778 another test may hold
-    return argv + list(extra)
+        extra = ("--ws-port", "0") + extra
+    return rt.procs.argv(proc, build, *extra, run_dir=run_dir, log_level="info",
+                         heartbeat_ms=None, dead_ms=None, insecure=True, **listen)
 
 
 def run(argv):
-    r = subprocess.run(argv, capture_output=True, text=True, timeout=WAIT,
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=rt.WAIT,
                        stdin=subprocess.DEVNULL)
     rt.log("$ %s -> %d\n%s%s" % (" ".join(argv), r.returncode, r.stdout[-2000:], r.stderr))
     return r
 
 
-def port_file(build, work):
-    for proc in PROCS:
-        path = os.path.join(work, proc + ".port")
-        admin = rt.free_ports(1)[0]
-        log_path = os.path.join(work, proc + ".log")
-        with open(log_path, "w") as log:
-            child = subprocess.Popen(argv_of(build, proc, work, "--port", "0", "--port-file",
-                                             path, "--admin-port", str(admin)),
-                                     stdout=log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL)
-        try:
-            rt.eventually(lambda: os.path.exists(path) or child.poll() is not None,
-                          timeout=WAIT, what=proc + " port file")
-            assert child.poll() is None, "%s exited: %d" % (proc, child.returncode)
-            with open(path) as f:
-                port = int(f.read())
-            assert 0 < port < 65536, port
-            socket.create_connection(("127.0.0.1", port), timeout=5).close()
-            url = "http://127.0.0.1:%d/metrics" % admin
-            text = urllib.request.urlopen(url, timeout=5).read().decode()
-            assert "ringgate_net_" in text, text[:200]
-            child.send_signal(signal.SIGTERM)
-            assert child.wait(WAIT) == 0, "%s did not exit 0" % proc
-        finally:
-            if child.poll() is None:
-                child.kill()
-                child.wait()
-        with open(log_path, errors="replace") as f:
-            text = f.read()
-        assert " ERROR " not in text and "Sanitizer" not in text, text
+def port_file(build):
+    work = rt.temp_dir("ringgate-options-")
+    for proc in rt.PROCS:
+        path, admin_path = (os.path.join(work, proc + ext) for ext in (".port", ".admin-port"))
+        p = rt.procs.Process(proc, argv_of(build, proc, work, port_file=path,
+                                           admin_port_file=admin_path),
+                             os.path.join(work, proc + ".log"), path)
+        port = p.wait_listening()
+        assert 0 < port < 65536, port
+        socket.create_connection(("127.0.0.1", port), timeout=5).close()
+        # Written before the port file: it is there now.
+        admin = rt.procs.port_in(admin_path)
+        assert admin and admin != port, admin
+        url = "http://127.0.0.1:%d/metrics" % admin
+        text = urllib.request.urlopen(url, timeout=5).read().decode()
+        assert "ringgate_net_" in text, text[:200]
+        assert p.stop() == 0, "%s did not exit 0" % proc
+        assert " ERROR " not in p.text(), p.text()
 
 
-def admin_port_taken(build, work):
+def admin_port_taken(build):
+    work = rt.temp_dir("ringgate-options-")
     holder = socket.socket()
     holder.bind(("127.0.0.1", 0))
     holder.listen(8)
     taken = holder.getsockname()[1]
     try:
-        for proc in PROCS:
+        for proc in rt.PROCS:
             path = os.path.join(work, proc + ".port")
-            r = run(argv_of(build, proc, work, "--port", "0", "--port-file", path,
-                            "--admin-port", str(taken)))
+            r = run(argv_of(build, proc, work, "--admin-port", str(taken), port_file=path))
             assert r.returncode == 1, (proc, r.returncode)
             assert "--admin-port %d" % taken in r.stderr, r.stderr
             assert not os.path.exists(path), proc + " wrote its port file"
@@ -92,21 +79,22 @@ def admin_port_taken(build, work):
         holder.close()
 
 
-def bad_options(build, work):
+def bad_options(build):
+    work = rt.temp_dir("ringgate-options-")
     ini = os.path.join(work, "cluster.ini")
-    for proc in PROCS:
+    for proc in rt.PROCS:
         for flags, says in ((["--loops", "256"], "--loops=256 is outside 0..255"),
                             (["--port=65536"], "--port=65536 is outside 0..65535"),
                             (["--log-level", "loud"], "--log-level must be debug, info,"),
                             (["--listen-port", "1"], "unknown option: --listen-port")):
-            r = run(argv_of(build, proc, work, "--admin-port", "0", *flags))
+            r = run(argv_of(build, proc, work, *flags))
             assert r.returncode == 2 and says in r.stderr, (proc, flags, r.stderr)
         with open(ini, "w") as f:
             f.write("[%s]\nadmin_port = 70000\n" % proc)
         r = run(argv_of(build, proc, work, "--config", ini))
         assert r.returncode == 2 and "--admin-port=70000 is outside 0..65535" in r.stderr, \
             r.stderr
-        r = run([os.path.join(build, proc, proc), "--help"])
+        r = run([rt.procs.binary(build, proc), "--help"])
         assert r.returncode == 0, r.returncode
         for flag in SHARED:
             assert flag in r.stdout, (proc, flag)
@@ -118,28 +106,5 @@ def bad_options(build, work):
             (dbproxies, r.stderr)
 
 
-CASES = {f.__name__: f for f in (port_file, admin_port_taken, bad_options)}
-
-
-def main():
-    if len(sys.argv) != 3 or sys.argv[2] not in CASES:
-        print("usage: %s BUILD_DIR CASE (%s)" % (sys.argv[0], ", ".join(CASES)))
-        sys.exit(2)
-    with tempfile.TemporaryDirectory(prefix="ringgate-options-") as work:
-        try:
-            CASES[sys.argv[2]](os.path.abspath(sys.argv[1]), work)
-        except Exception:
-            import traceback
-            traceback.print_exc()
-            for name in sorted(os.listdir(work)):
-                if name.endswith(".log"):
-                    with open(os.path.join(work, name), errors="replace") as f:
-                        print("----- %s -----\n%s" % (name, f.read()[-3000:]))
-            print("FAIL")
-            sys.exit(1)
-    print("PASS")
-    sys.exit(0)
-
-
-if __name__ == "__main__":
-    main()
+rt.main(cases={f.__name__: f for f in (port_file, admin_port_taken, bad_options)},
+        bindings=False)

@@ -195,27 +195,35 @@ out_free:
 	return err;
 }
 
-int rg_admin_start_logged(struct rg_metrics *m, const char *host, long port,
+int rg_admin_start_logged(struct rg_metrics *m, const struct rg_common_config *c,
 			  struct rg_admin **out)
 {
-	struct rg_admin_config cfg = { .host = host, .port = (uint16_t)port, .metrics = m };
+	struct rg_admin_config cfg = { .host = c->admin_host, .port = (uint16_t)c->admin_port,
+				       .metrics = m };
+	bool has_file = c->admin_port_file && c->admin_port_file[0];
 	int err;
 
 	*out = NULL;
-	if (port == 0)
+	/* 0 has always meant "off"; a port file is what asks for "any". */
+	if (c->admin_port == 0 && !has_file)
 		return 0;
-	if (port < 0 || port > 65535) {
-		RG_ERROR("--admin-port %ld is not a port", port);
+	if (c->admin_port < 0 || c->admin_port > 65535) {
+		RG_ERROR("--admin-port %ld is not a port", c->admin_port);
 		return -EINVAL;
 	}
 	err = rg_admin_start(&cfg, out);
 	if (err < 0) {
-		RG_ERROR("cannot serve metrics on --admin-host %s --admin-port %ld: %s", host,
-			 port, net_strerror(err));
+		RG_ERROR("cannot serve metrics on --admin-host %s --admin-port %ld: %s",
+			 c->admin_host, c->admin_port, net_strerror(err));
 		return err;
 	}
-	RG_INFO("metrics at http://%s:%u/metrics", host, (unsigned)rg_admin_port(*out));
-	return 0;
+	RG_INFO("metrics at http://%s:%u/metrics", c->admin_host, (unsigned)rg_admin_port(*out));
+	err = rg_port_file_write(c->admin_port_file, rg_admin_port(*out));
+	if (err < 0) {
+		rg_admin_stop(*out);
+		*out = NULL;
+	}
+	return err;
 }
 
 uint16_t rg_admin_port(const struct rg_admin *a)

@@ -454,18 +454,13 @@ bool rg_link_options_valid(const struct rg_link_options *o)
 	return true;
 }
 
-int rg_port_file_write(const struct rg_common_config *c, uint16_t port)
-{
-	return rg_port_file_write_path(c->port_file, port);
-}
-
-int rg_port_file_write_path(const char *path, uint16_t port)
+int rg_port_file_write(const char *path, uint16_t port)
 {
 	char tmp[4096];
 	FILE *f;
 	int err = 0;
 
-	if (!path[0])
+	if (!path || !path[0])
 		return 0;
 	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp)) {
 		err = -ENAMETOOLONG;

@@ -398,6 +398,38 @@ static void admin_net_figures(void)
 	net_runtime_destroy(rt);
 }
 
+/*
+ * The options' rule (rg_admin_start_logged): --admin-port 0 alone is off;
+ * with --admin-port-file it is any free port, written to the file once
+ * the server listens there; an unwritable file stops the start.
+ */
+static void admin_port_file(void)
+{
+	struct rg_common_config c = { .admin_host = "127.0.0.1", .admin_port = 0,
+				      .admin_port_file = "" };
+	struct fixture f = { .metrics = rg_metrics_create() };
+	char path[64], text[16] = { 0 }, *reply;
+	FILE *file;
+
+	CHECK(f.metrics);
+	CHECK(rg_admin_start_logged(f.metrics, &c, &f.admin) == 0 && !f.admin);
+	snprintf(path, sizeof(path), "/tmp/rg-test-admin-port-%ld", (long)getpid());
+	c.admin_port_file = path;
+	CHECK(rg_admin_start_logged(f.metrics, &c, &f.admin) == 0 && f.admin);
+	file = fopen(path, "r");
+	CHECK(file && fgets(text, sizeof(text), file));
+	fclose(file);
+	unlink(path);
+	CHECK(strtol(text, NULL, 10) == rg_admin_port(f.admin) && rg_admin_port(f.admin) != 0);
+	reply = get(&f, "GET /metrics HTTP/1.1\r\n\r\n");
+	CHECK(strncmp(reply, "HTTP/1.1 200 ", 13) == 0);
+	free(reply);
+	rg_admin_stop(f.admin);
+	c.admin_port_file = "/nonexistent-dir/admin-port";
+	CHECK(rg_admin_start_logged(f.metrics, &c, &f.admin) == -ENOENT && !f.admin);
+	rg_metrics_destroy(f.metrics);
+}
+
 static const struct test_case cases[] = {
 	{ "admin_metrics", admin_metrics },
 	{ "admin_not_found", admin_not_found },
@@ -408,6 +440,7 @@ static const struct test_case cases[] = {
 	{ "admin_net_figures", admin_net_figures },
 	{ "admin_request_deadline", admin_request_deadline },
 	{ "admin_per_addr_cap", admin_per_addr_cap },
+	{ "admin_port_file", admin_port_file },
 	{ NULL, NULL },
 };
 

@@ -413,14 +413,13 @@ static void options_load(void)
 /* --port-file: written whole (through a rename), or not at all. */
 static void options_port_file(void)
 {
-	struct rg_common_config c = { .port_file = "" };
 	char path[64], tmp[80], text[16] = { 0 };
 	FILE *f;
 
-	CHECK(rg_port_file_write(&c, 1234) == 0); /* unset: nothing to do */
+	CHECK(rg_port_file_write("", 1234) == 0); /* unset: nothing to do */
+	CHECK(rg_port_file_write(NULL, 1234) == 0);
 	snprintf(path, sizeof(path), "/tmp/rg-test-port-%ld", (long)getpid());
-	c.port_file = path;
-	CHECK(rg_port_file_write(&c, 40123) == 0);
+	CHECK(rg_port_file_write(path, 40123) == 0);
 	f = fopen(path, "r");
 	CHECK(f && fgets(text, sizeof(text), f));
 	fclose(f);
@@ -428,8 +427,7 @@ static void options_port_file(void)
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
 	CHECK(access(tmp, F_OK) != 0); /* the temporary file was renamed */
 	unlink(path);
-	c.port_file = "/nonexistent-dir/port";
-	CHECK(rg_port_file_write(&c, 1) == -ENOENT);
+	CHECK(rg_port_file_write("/nonexistent-dir/port", 1) == -ENOENT);
 }
 
 /* ---- log, arena ----------------------------------------------- */

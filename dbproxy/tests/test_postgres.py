@@ -17,6 +17,7 @@ Cases:
 usage: test_postgres.py BUILD_DIR CASE
 """
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -33,9 +34,11 @@ from test_process import PASSWORD, STEP_TIMEOUT, Link, expect  # noqa: E402
 PROMPT_S = 1.5
 
 
-def start_dbproxy(build_dir, work, pg, *extra, admin_port=0):
+def start_dbproxy(build_dir, work, pg, *extra, admin_port_file=None):
+    """dbproxy on pg; with admin_port_file, its metrics on any free port,
+    written there."""
     return rt.start("dbproxy", build_dir, work, "--backend", "postgres", "--postgres-dsn",
-                    pg.dsn, *extra, insecure=True, admin_port=admin_port)
+                    pg.dsn, *extra, insecure=True, admin_port_file=admin_port_file)
 
 
 def metric(admin_port, name):
@@ -108,8 +111,9 @@ def server_restart(build_dir):
     pb = rt.internal_pb2
     pg = postgres.start()
     work = rt.temp_dir("dbproxy_pg.")
-    admin = rt.free_ports(1)[0]
-    server = start_dbproxy(build_dir, work, pg, admin_port=admin)
+    admin_file = os.path.join(work, "dbproxy.admin-port")
+    server = start_dbproxy(build_dir, work, pg, admin_port_file=admin_file)
+    admin = rt.procs.port_in(admin_file)
     link = Link(server.port)
     link.hello()
     player = login(link, "bob")
@@ -164,7 +168,11 @@ def bad_start(build_dir):
     if pg_missing:
         rt.skip(pg_missing)
     work = rt.temp_dir("dbproxy_pg.")
-    port = rt.free_ports(1)[0]  # nobody listens there
+    # A port nobody listens on: one bound (so that nobody else takes it)
+    # and never listened on, which refuses connections.
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    port = holder.getsockname()[1]
 
     def run(*args):
         began = time.monotonic()

@@ -12,9 +12,9 @@
 #include "queue.h"
 
 /* A request event whose decoded message took `bytes` of its budget. */
-static struct game_event *request(size_t bytes)
+static struct gs_game_event *request(size_t bytes)
 {
-	struct game_event *ev = game_event_new(GAME_EV_CLIENT_REQUEST, 1, 1u << 20);
+	struct gs_game_event *ev = gs_game_event_new(GS_GAME_EV_CLIENT_REQUEST, 1, 1u << 20);
 	Ringgate__Internal__GateToGame *msg;
 
 	CHECK(ev != NULL);
@@ -35,12 +35,12 @@ static struct game_event *request(size_t bytes)
 }
 
 /* Release every event of a taken list. */
-static void release_all(struct game_queue *q, struct game_event *ev)
+static void release_all(struct gs_game_queue *q, struct gs_game_event *ev)
 {
 	while (ev) {
-		struct game_event *next = ev->next;
+		struct gs_game_event *next = ev->next;
 
-		game_queue_release(q, ev);
+		gs_game_queue_release(q, ev);
 		ev = next;
 	}
 }
@@ -52,56 +52,56 @@ static void release_all(struct game_queue *q, struct game_event *ev)
  */
 static void bytes_bounded_until_release(void)
 {
-	struct game_queue q;
-	struct game_event *ev, *taken;
+	struct gs_game_queue q;
+	struct gs_game_event *ev, *taken;
 	size_t accepted = 0;
 
-	CHECK(game_queue_init(&q, 1000, 1u << 20) == 0);
+	CHECK(gs_game_queue_init(&q, 1000, 1u << 20) == 0);
 	for (;;) {
 		ev = request(64u << 10);
-		if (game_queue_push(&q, ev) < 0)
+		if (gs_game_queue_push(&q, ev) < 0)
 			break;
 		accepted++;
 	}
 	CHECK(accepted >= 14 && accepted <= 16);
 	CHECK(q.bytes <= q.max_bytes);
-	taken = game_queue_take(&q, 0);
+	taken = gs_game_queue_take(&q, 0);
 	CHECK(taken != NULL);
 	/* Still held by the game thread: refused (the caller answers it). */
-	CHECK(game_queue_push(&q, ev) == -ENOBUFS);
+	CHECK(gs_game_queue_push(&q, ev) == -ENOBUFS);
 	/* Life-cycle events are never refused, and count in bytes too. */
 	{
-		struct game_event *gone = game_event_new(GAME_EV_CLIENT_GONE, 1, 0);
+		struct gs_game_event *gone = gs_game_event_new(GS_GAME_EV_CLIENT_GONE, 1, 0);
 
 		CHECK(gone != NULL);
-		CHECK(game_queue_push(&q, gone) == 0);
+		CHECK(gs_game_queue_push(&q, gone) == 0);
 		CHECK(q.bytes > q.max_bytes - (64u << 10));
-		release_all(&q, game_queue_take(&q, 0));
+		release_all(&q, gs_game_queue_take(&q, 0));
 	}
 	release_all(&q, taken);
 	CHECK(q.bytes == 0 && q.requests == 0);
-	CHECK(game_queue_push(&q, ev) == 0);
-	release_all(&q, game_queue_take(&q, 0));
+	CHECK(gs_game_queue_push(&q, ev) == 0);
+	release_all(&q, gs_game_queue_take(&q, 0));
 	CHECK(q.bytes == 0);
-	game_queue_fini(&q);
+	gs_game_queue_fini(&q);
 }
 
 /* The count bound holds the same way: max_requests held, not queued. */
 static void count_bounded_until_release(void)
 {
-	struct game_queue q;
-	struct game_event *taken, *ev;
+	struct gs_game_queue q;
+	struct gs_game_event *taken, *ev;
 
-	CHECK(game_queue_init(&q, 3, 1u << 30) == 0);
+	CHECK(gs_game_queue_init(&q, 3, 1u << 30) == 0);
 	for (int i = 0; i < 3; i++)
-		CHECK(game_queue_push(&q, request(100)) == 0);
-	taken = game_queue_take(&q, 0);
+		CHECK(gs_game_queue_push(&q, request(100)) == 0);
+	taken = gs_game_queue_take(&q, 0);
 	ev = request(100);
-	CHECK(game_queue_push(&q, ev) == -ENOBUFS);
+	CHECK(gs_game_queue_push(&q, ev) == -ENOBUFS);
 	release_all(&q, taken);
-	CHECK(game_queue_push(&q, ev) == 0);
+	CHECK(gs_game_queue_push(&q, ev) == 0);
 	/* Left queued: fini frees it. */
-	game_queue_fini(&q);
+	gs_game_queue_fini(&q);
 }
 
 static const struct test_case cases[] = {

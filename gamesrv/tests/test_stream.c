@@ -22,7 +22,7 @@ static const struct stream_config cfg = {
 };
 
 /* A detached player named name with a fresh session. */
-static void player_init(struct streams *s, struct player *p, uint64_t id, const char *name)
+static void player_init(struct streams *s, struct gs_player *p, uint64_t id, const char *name)
 {
 	memset(p, 0, sizeof(*p));
 	p->id = id;
@@ -32,7 +32,7 @@ static void player_init(struct streams *s, struct player *p, uint64_t id, const 
 }
 
 /* Keep a chat line of `len` bytes for p; its msg_no. */
-static uint64_t keep_line(struct streams *s, struct player *p, size_t len)
+static uint64_t keep_line(struct streams *s, struct gs_player *p, size_t len)
 {
 	Ringgate__Client__ServerMessage msg = RINGGATE__CLIENT__SERVER_MESSAGE__INIT;
 	Ringgate__Client__ChatLine line = RINGGATE__CLIENT__CHAT_LINE__INIT;
@@ -51,7 +51,7 @@ static uint64_t keep_line(struct streams *s, struct player *p, size_t len)
 static void numbering_and_gap(void)
 {
 	struct streams s;
-	struct player p;
+	struct gs_player p;
 
 	CHECK(streams_init(&s, &cfg, NULL, NULL) == 0);
 	player_init(&s, &p, 7, "ann");
@@ -69,7 +69,7 @@ static void numbering_and_gap(void)
 static void session_bound(void)
 {
 	struct streams s;
-	struct player p;
+	struct gs_player p;
 	uint64_t last = 0;
 
 	CHECK(streams_init(&s, &cfg, NULL, NULL) == 0);
@@ -91,7 +91,7 @@ static void oversize_not_kept(void)
 {
 	struct stream_config small = cfg;
 	struct streams s;
-	struct player p;
+	struct gs_player p;
 
 	small.session_bytes = 1024;
 	CHECK(streams_init(&s, &small, NULL, NULL) == 0);
@@ -108,7 +108,7 @@ static void oversize_not_kept(void)
 static void total_bound(void)
 {
 	struct streams s;
-	struct player a, b;
+	struct gs_player a, b;
 
 	CHECK(streams_init(&s, &cfg, NULL, NULL) == 0);
 	player_init(&s, &a, 1, "ann");
@@ -130,7 +130,7 @@ static void tokens(void)
 {
 	struct rg_link_key key = { .insecure = false };
 	struct streams s;
-	struct player p, other;
+	struct gs_player p, other;
 	struct stream_claim claim;
 	Ringgate__Client__ResumeToken tok = RINGGATE__CLIENT__RESUME_TOKEN__INIT;
 	uint8_t buf[STREAM_TOKEN_MAX], old[STREAM_TOKEN_MAX];
@@ -181,7 +181,7 @@ static void token_expiry(void)
 {
 	struct stream_config short_life = cfg;
 	struct streams s;
-	struct player p;
+	struct gs_player p;
 	struct stream_claim claim;
 	Ringgate__Client__ResumeToken tok = RINGGATE__CLIENT__RESUME_TOKEN__INIT;
 	uint8_t buf[STREAM_TOKEN_MAX];
@@ -198,7 +198,7 @@ static void token_expiry(void)
 static void grace_list(void)
 {
 	struct streams s;
-	struct player a, b;
+	struct gs_player a, b;
 
 	CHECK(streams_init(&s, &cfg, NULL, NULL) == 0);
 	memset(&a, 0, sizeof(a));
@@ -224,7 +224,7 @@ static void resume_off(void)
 {
 	struct stream_config off = cfg;
 	struct streams s;
-	struct player p;
+	struct gs_player p;
 
 	off.grace_ms = 0;
 	CHECK(streams_init(&s, &off, NULL, NULL) == 0);

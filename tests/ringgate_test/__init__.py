@@ -22,16 +22,17 @@ import traceback
 from . import base, procs, protos, ws
 from .base import (SKIP, SOURCE_DIR, WAIT, body_of, eventually, expect, expect_error, log,
                    skip, temp_dir)
-from .cluster import Cluster, free_ports
+from .cluster import Cluster, any_port_env, on_cluster, recorded_port
 from .conn import (Closed, as_bytes, Framed, GameClient, dial, encode_frame, encode_varint, listen,
                    parse_frame)
-from .procs import all_threads_stopped, start
+from .procs import PROCS, all_threads_stopped, start
 from .protos import load_protos, parser
 
-__all__ = ["SKIP", "SOURCE_DIR", "WAIT", "body_of", "eventually", "expect", "expect_error",
-           "log", "skip", "temp_dir", "Cluster", "free_ports", "Closed", "Framed",
-           "GameClient", "as_bytes", "dial", "encode_frame", "encode_varint", "listen", "parse_frame", "start", "all_threads_stopped",
-           "load_protos", "parser", "main", "procs", "ws"]
+__all__ = ["SKIP", "SOURCE_DIR", "WAIT", "body_of", "eventually", "expect", "expect_error", "log",
+           "skip", "temp_dir", "PROCS", "Cluster", "any_port_env", "on_cluster", "recorded_port",
+           "Closed", "Framed", "GameClient", "as_bytes", "dial", "encode_frame", "encode_varint",
+           "listen", "parse_frame", "start", "all_threads_stopped", "load_protos", "parser", "main",
+           "procs", "ws"]
 
 
 def __getattr__(name):

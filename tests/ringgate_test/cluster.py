@@ -11,7 +11,6 @@ A machine without PostgreSQL skips such a test (exit 77).
 import os
 import re
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -22,6 +21,7 @@ from .base import SOURCE_DIR, eventually, log, sanitizer_reports, skip, temp_dir
 from .conn import GameClient
 
 DEPLOY = os.path.join(SOURCE_DIR, "deploy", "ringgate")
+PROCS = procs.PROCS
 
 # One sample line of the Prometheus text format: name{labels} value.
 SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*(?:\{[^}]*\})?) (\S+)$')
@@ -70,28 +70,44 @@ def require_postgres():
         skip(reason)
 
 
-def free_ports(count):
-    """Ports nobody listens on now (bound to port 0, then released).
-    Only for deploy/ringgate, which takes its ports from the environment
-    before anything starts: another program may take such a port in
-    between, so everything else starts on port 0 (see procs.py)."""
-    socks, ports = [], []
-    for _ in range(count):
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        socks.append(s)
-        ports.append(s.getsockname()[1])
-    for s in socks:
-        s.close()
-    return ports
+def any_port_env():
+    """The environment that has deploy/ringgate run every process on any
+    free port and admin port (the kernel's pick, which each process records
+    in the run directory): no test binds a port and releases it."""
+    env = {}
+    for proc in PROCS:
+        env["RINGGATE_%s_PORT" % proc.upper()] = "0"
+        env["RINGGATE_%s_ADMIN_PORT" % proc.upper()] = "any"
+    env["RINGGATE_GATEWAY_WS_PORT"] = "0"
+    return env
+
+
+def recorded_port(run_dir, proc, kind="port"):
+    """The port proc recorded in deploy/ringgate's run_dir: its listening
+    port (kind "port") or its admin port ("admin-port")."""
+    port = procs.port_in(os.path.join(run_dir, "%s.%s" % (proc, kind)))
+    if port is None:
+        raise AssertionError("%s has recorded no %s in %s" % (proc, kind, run_dir))
+    return port
+
+
+class AdminPorts:
+    """admin_ports[proc]: proc's admin port as recorded in run_dir now."""
+
+    def __init__(self, run_dir):
+        self.run_dir = run_dir
+
+    def __getitem__(self, proc):
+        return recorded_port(self.run_dir, proc, "admin-port")
 
 
 # ---- the cluster -----------------------------------------------------------
 
 class Cluster:
     """A cluster run by deploy/ringgate in its own temporary run directory,
-    on free ports. Use as a context manager: it is always brought down,
-    and a sanitizer report in any log fails the test.
+    on any free ports (read back as port(proc), gateway_port, gamesrv_port,
+    dbproxy_port and admin_ports[proc]). Use as a context manager: it is
+    always brought down, and a sanitizer report in any log fails the test.
 
     Each process runs at log_level (None: the config file's) with the
     tests' settings (procs); the links keep the processes' heartbeat and
@@ -110,29 +126,18 @@ class Cluster:
         if self.backend == "postgres":
             require_postgres()
         self.run_dir = temp_dir("ringgate-run-")
-        (self.gateway_port, self.gamesrv_port, self.dbproxy_port,
-         gateway_admin, gamesrv_admin, dbproxy_admin, self.ws_port) = free_ports(7)
-        # Each process's metrics port (GET /metrics), by process name.
-        self.admin_ports = {"gateway": gateway_admin, "gamesrv": gamesrv_admin,
-                            "dbproxy": dbproxy_admin}
         self.env = dict(os.environ)
+        self.env.update(any_port_env())
         self.env.update({
             "RINGGATE_RUN_DIR": self.run_dir,
             "RINGGATE_BUILD_DIR": build_dir,
             "RINGGATE_BUILD": "0",  # CTest built them; never build from a test
-            "RINGGATE_GATEWAY_PORT": str(self.gateway_port),
-            "RINGGATE_GATEWAY_WS_PORT": str(self.ws_port),
-            "RINGGATE_GAMESRV_PORT": str(self.gamesrv_port),
-            "RINGGATE_DBPROXY_PORT": str(self.dbproxy_port),
-            "RINGGATE_GATEWAY_ADMIN_PORT": str(gateway_admin),
-            "RINGGATE_GAMESRV_ADMIN_PORT": str(gamesrv_admin),
-            "RINGGATE_DBPROXY_ADMIN_PORT": str(dbproxy_admin),
         })
         # The gateway notices a dead gamesrv within a second, so gamesrv's
         # heartbeats must come well within that, not every second.
         default_link_ms = {"gateway": (200, 1000), "gamesrv": (200, None),
                            "dbproxy": (None, None)}
-        for name in ("dbproxy", "gamesrv", "gateway"):
+        for name in PROCS:
             heartbeat_ms, dead_ms = link_ms or default_link_ms[name]
             flags = procs.settings_args(name, log_level=log_level, heartbeat_ms=heartbeat_ms,
                                         dead_ms=dead_ms)
@@ -172,6 +177,22 @@ class Cluster:
     def down(self):
         self.deploy("down", check=False)
 
+    def port(self, proc):
+        """The port proc listens on (kept across its restarts by `up`)."""
+        return recorded_port(self.run_dir, proc)
+
+    gateway_port = property(lambda self: self.port("gateway"))
+    gamesrv_port = property(lambda self: self.port("gamesrv"))
+    dbproxy_port = property(lambda self: self.port("dbproxy"))
+    # The gateway's WebSocket port (the world page), recorded like the others.
+    ws_port = property(lambda self: recorded_port(self.run_dir, "gateway", "ws-port"))
+
+    @property
+    def admin_ports(self):
+        """Each process's metrics port (GET /metrics), by name, read when
+        looked up (a process picks a new one at each start)."""
+        return AdminPorts(self.run_dir)
+
     def pid(self, proc):
         with open(os.path.join(self.run_dir, proc + ".pid")) as f:
             return int(f.read().strip())
@@ -180,9 +201,7 @@ class Cluster:
         pid = self.pid(proc)
         log("kill -%d %s (pid %d)" % (sig, proc, pid))
         os.kill(pid, sig)
-        eventually(lambda: not os.path.exists("/proc/%d" % pid)
-                   or open("/proc/%d/stat" % pid).read().split()[2] == "Z",
-                   what=proc + " exit")
+        eventually(lambda: not procs.alive(pid), what=proc + " exit")
 
     def log_text(self, proc):
         try:
@@ -237,7 +256,7 @@ class Cluster:
         return WsGameClient(self.ws_port, name, source)
 
     def dump_logs(self):
-        for proc in ("dbproxy", "gamesrv", "gateway"):
+        for proc in PROCS:
             text = self.log_text(proc)
             print("----- %s.log (last 60 lines) -----" % proc)
             print("\n".join(text.splitlines()[-60:]))
@@ -260,9 +279,18 @@ class Cluster:
         if exc_type is not None:
             self.dump_logs()
         self.down()
-        reports = [line for proc in ("dbproxy", "gamesrv", "gateway")
+        reports = [line for proc in PROCS
                    for line in sanitizer_reports(proc, self.log_text(proc))]
         if reports and exc_type is None:
             self.dump_logs()
             raise AssertionError("sanitizer reports:\n" + "\n".join(reports))
         return False
+
+
+def on_cluster(case, **cluster_args):
+    """case(cluster) as an rt.main() case: fn(build_dir) runs it on a
+    Cluster of its own (cluster_args: Cluster's keywords)."""
+    def fn(build_dir):
+        with Cluster(build_dir, **cluster_args) as cluster:
+            case(cluster)
+    return fn

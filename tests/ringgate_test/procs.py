@@ -4,8 +4,9 @@ and how each is stopped. A test names a process and the few settings it is
 about; everything else is here.
 
 Ports: a process listens on port 0 (the kernel picks a free one) and
-writes the port it got to --port-file once it listens. No test binds a
-port, releases it and hopes it is still free.
+writes the port it got to --port-file once it listens (its admin port,
+when asked for with --admin-port 0, to --admin-port-file). No test binds
+a port, releases it and hopes it is still free.
 Every process started here is stopped when the test program ends, and
 main() fails the test if any log holds a sanitizer report.
 """
@@ -29,6 +30,9 @@ SPECS = {
     "dbproxy": Spec(None, ["--pwhash", "min"]),
 }
 
+# The processes, in the order a cluster starts them.
+PROCS = ("dbproxy", "gamesrv", "gateway")
+
 _children = []
 
 
@@ -36,16 +40,29 @@ def binary(build_dir, name):
     return os.path.join(build_dir, name, name)
 
 
-def listen_args(port=0, port_file=None, admin_port=0):
+def listen_args(port=0, port_file=None, admin_port=0, admin_port_file=None):
     """The flags that make a process listen on port (0: any), write that
     port to port_file, and serve GET /metrics on admin_port (0: nowhere,
-    so that tests never meet on a fixed port)."""
+    so that tests never meet on a fixed port; any free port when
+    admin_port_file is given, which it is written to)."""
     args = ["--port", str(port)]
     if port_file:
         args += ["--port-file", port_file]
     if admin_port is not None:
         args += ["--admin-port", str(admin_port)]
+    if admin_port_file:
+        args += ["--admin-port-file", admin_port_file]
     return args
+
+
+def port_in(path):
+    """The port a process wrote to path (--port-file, --admin-port-file),
+    or None while there is none."""
+    try:
+        with open(path) as f:
+            return int(f.read())
+    except FileNotFoundError:
+        return None
 
 
 def settings_args(name, peer_port=None, run_dir=None, log_level="debug", heartbeat_ms=100,
@@ -75,10 +92,11 @@ def settings_args(name, peer_port=None, run_dir=None, log_level="debug", heartbe
     return args
 
 
-def argv(name, build_dir, *extra, port=0, port_file=None, admin_port=0, **settings):
+def argv(name, build_dir, *extra, port=0, port_file=None, admin_port=0, admin_port_file=None,
+         **settings):
     """The command line of process name: listen_args(), settings_args()
     (settings are its keywords), then the extra flags."""
-    return ([binary(build_dir, name)] + listen_args(port, port_file, admin_port)
+    return ([binary(build_dir, name)] + listen_args(port, port_file, admin_port, admin_port_file)
             + settings_args(name, **settings) + list(extra))
 
 
@@ -126,10 +144,7 @@ class Process:
             if self.proc.poll() is not None:
                 raise AssertionError("%s exited with %d at start:\n%s"
                                      % (self.name, self.proc.returncode, self.text()))
-            if os.path.exists(self.port_file):
-                with open(self.port_file) as f:
-                    return int(f.read())
-            return None
+            return port_in(self.port_file)
         self.port = eventually(port, timeout=timeout, what=self.name + " listening",
                                interval=0.05)
         return self.port
@@ -207,6 +222,15 @@ def stop_all():
 
 
 atexit.register(stop_all)
+
+
+def alive(pid):
+    """The process pid exists and has not exited (a zombie has)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, IndexError):
+        return False
 
 
 def all_threads_stopped(pid):

@@ -26,6 +26,7 @@
 #include <net/net.h>
 
 #include "rg/metrics.h"
+#include "rg/options.h"
 
 /* Largest request head (request line + headers) accepted. */
 #define RG_ADMIN_HEADER_MAX 8192
@@ -54,15 +55,17 @@ struct rg_admin_config {
 int rg_admin_start(const struct rg_admin_config *cfg, struct rg_admin **out /* OUT */);
 
 /*
- * A process's admin port as its --admin-host/--admin-port options say:
- * port 0 means off (*out = NULL, returns 0); otherwise start the server,
+ * A process's admin port as its --admin-host, --admin-port and
+ * --admin-port-file options in c say: port 0 without a port file means
+ * off (*out = NULL, returns 0); otherwise start the server (port 0: on
+ * any free port), write the bound port to the port file if one is set,
  * log where it listens and return 0, or log an ERROR and return the
  * negative code (say -EADDRINUSE). The process must then not start: a
  * taken admin port most likely belongs to another cluster on this host,
  * and a scrape of it (deploy/ringgate status) would show that cluster's
  * figures as this one's. Main thread.
  */
-int rg_admin_start_logged(struct rg_metrics *m, const char *host, long port,
+int rg_admin_start_logged(struct rg_metrics *m, const struct rg_common_config *c,
 			  struct rg_admin **out /* OUT */);
 
 /* The port the admin server listens on. */

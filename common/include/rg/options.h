@@ -21,7 +21,7 @@
  * generated from the table.
  *
  * The flags every process shares (loops, engine, log level, admin port,
- * secret file, port file) are RG_COMMON_OPTIONS rows over a
+ * secret file, port files) are RG_COMMON_OPTIONS rows over a
  * struct rg_common_config, written once here.
  */
 #ifndef RG_OPTIONS_H
@@ -98,10 +98,11 @@ struct rg_common_config {
 	char *engine;           /* "uring", "epoll", ...; "": env, then probe  */
 	char *log_level;        /* one of rg_log_level_names (rg/log.h)        */
 	char *admin_host;       /* GET /metrics address                        */
-	long admin_port;        /* 0: no admin port                            */
+	long admin_port;        /* 0: none, or any with admin_port_file        */
 	char *secret_file;      /* the cluster secret (rg/link_auth.h)         */
 	bool insecure_no_auth;  /* internal links without the secret (tests)   */
 	char *port_file;        /* write the bound listening port here         */
+	char *admin_port_file;  /* write the bound admin port here             */
 };
 
 /*
@@ -122,14 +123,19 @@ struct rg_common_config {
 			 "address of the metrics port (keep it on loopback)"),     \
 	RG_OPTION_INT("admin-port", type, member.admin_port, admin_port_default,   \
 		      0, 65535, "serve GET /metrics (Prometheus) on this port "    \
-		      "(0: off); a port that is taken stops the start"),           \
+		      "(0: off, or any free port when --admin-port-file is set); " \
+		      "a port that is taken stops the start"),                     \
 	RG_OPTION_STRING("secret-file", type, member.secret_file, "", NULL,        \
 			 "the cluster secret (mode 0600) proven on internal links"),\
 	RG_OPTION_BOOL("insecure-no-auth", type, member.insecure_no_auth, false,   \
 		       "internal links without the secret (tests only)"),          \
 	RG_OPTION_STRING("port-file", type, member.port_file, "", NULL,            \
 			 "once listening, write the bound --port here (through a " \
-			 "rename), so --port 0 can be read back")
+			 "rename), so --port 0 can be read back"),                 \
+	RG_OPTION_STRING("admin-port-file", type, member.admin_port_file, "", NULL,\
+			 "once the admin port listens (before --port-file is "     \
+			 "written), write it here; with --admin-port 0 it asks "   \
+			 "for any free port instead of none")
 
 /* The settings of an internal link end (rg/link.h's rules and admission). */
 struct rg_link_options {
@@ -204,16 +210,13 @@ int rg_options_load(const struct rg_option *opts, void *config,
 bool rg_options_less(const char *lower_name, long lower, const char *higher_name, long higher);
 
 /*
- * --port-file: when c->port_file is set, write port to it through a
- * temporary file and a rename, so a reader never sees a half-written
- * number. Call it once the process listens and is ready: a test that
- * passes --port 0 waits for the file instead of binding and releasing a
- * port itself (a race). Returns 0 (also when unset) or -errno (logged).
+ * --port-file, --admin-port-file: when path is set (not NULL or ""), write
+ * port to it through a temporary file and a rename, so a reader never
+ * sees a half-written number. Call it once the port listens (--port-file:
+ * once the process is ready): a test or deploy/ringgate that passes port
+ * 0 waits for the file instead of binding and releasing a port itself (a
+ * race). Returns 0 (also when unset) or -errno (logged).
  */
-int rg_port_file_write(const struct rg_common_config *c, uint16_t port);
-
-/* As rg_port_file_write, to path ("" writes nothing): for a process's
- * second listener (the gateway's --ws-port-file). */
-int rg_port_file_write_path(const char *path, uint16_t port);
+int rg_port_file_write(const char *path, uint16_t port);
 
 #endif /* RG_OPTIONS_H */

@@ -33,6 +33,7 @@
 
 #include <rg/clock.h>
 
+#include "config.h"
 #include "db_link.h"
 #include "fake_net.h"
 #include "game.h"
@@ -44,8 +45,6 @@
 
 enum { SVC_GATE = 0, SVC_DB = 1 };
 enum db_mode { DB_ANSWER_OK, DB_ANSWER_BUSY, DB_ANSWER_ERROR, DB_SILENT };
-
-#define GS_INTERNAL_MAX_FRAME (4u << 20)
 
 struct harness {
 	const struct rg_link_key *key;
@@ -117,17 +116,10 @@ static void answer_gate(struct harness *h, const Ringgate__Internal__GameToGate 
 	if (in->body_case == RINGGATE__INTERNAL__GAME_TO_GATE__BODY_CHALLENGE) {
 		Ringgate__Internal__GateToGame out = RINGGATE__INTERNAL__GATE_TO_GAME__INIT;
 		Ringgate__Internal__Hello hello = RINGGATE__INTERNAL__HELLO__INIT;
-		uint8_t nonce[RG_LINK_NONCE_BYTES], proof[RG_LINK_PROOF_BYTES];
+		struct fuzz_hello_bytes bytes;
 
-		if (rg_link_auth_answer(&h->gate_auth, in->challenge->nonce.data,
-					in->challenge->nonce.len, "gateway", nonce, proof) < 0)
+		if (fuzz_hello(&h->gate_auth, in->challenge, "gateway", &hello, &bytes) < 0)
 			return;
-		hello.role = "gateway";
-		hello.instance = "fuzz";
-		hello.nonce.data = nonce;
-		hello.nonce.len = sizeof(nonce);
-		hello.proof.data = proof;
-		hello.proof.len = sizeof(proof);
 		out.body_case = RINGGATE__INTERNAL__GATE_TO_GAME__BODY_HELLO;
 		out.hello = &hello;
 		send_packed(h->gate, &out.base);
@@ -276,14 +268,14 @@ static void setup(struct harness *h)
 	struct gs_gate_service_config gate_cfg = {
 		.host = "127.0.0.1", .max_gateways = 64, .pending_max = 16, .pending_per_addr = 4,
 		.rules = FUZZ_PLAIN_RULES,
-		.max_frame = GS_INTERNAL_MAX_FRAME, .decode_limit = 4u * GS_INTERNAL_MAX_FRAME,
+		.max_frame = GS_INTERNAL_MAX_FRAME, .decode_limit = GS_DECODE_LIMIT,
 		.link_key = h->key,
 	};
 	struct gs_db_service_config db_cfg = {
 		.host = "127.0.0.1", .port = 7702, .instance = "gamesrv-fuzz",
 		.rules = FUZZ_PLAIN_RULES,
 		.max_frame = GS_INTERNAL_MAX_FRAME,
-		.decode_limit = 4u * GS_INTERNAL_MAX_FRAME, .link_key = h->key,
+		.decode_limit = GS_DECODE_LIMIT, .link_key = h->key,
 	};
 
 	FUZZ_CHECK(gs_game_queue_init(&h->queue, 16, 1u << 30) == 0);

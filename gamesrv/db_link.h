@@ -7,7 +7,7 @@
  * dbproxy (the default, --dbproxy-host/--dbproxy-port) everything below
  * holds with N = 1.
  *
- * Loop side (db_service_*): a net_client keeps one session dialed to one
+ * Loop side (gs_db_service_*): a net_client keeps one session dialed to one
  * dbproxy, redialing with backoff; each connection is an rg/link.h dialer.
  * It opens with dbproxy's AuthChallenge, answered by our Hello with a
  * proof of the cluster secret; when HelloReply arrives with dbproxy's own
@@ -17,11 +17,11 @@
  * end of an up link is queued as DB_DOWN. Every event carries the
  * service's index (game_event.db_index).
  *
- * Game side (db_link_*): the game thread's view of the links and its
+ * Game side (gs_db_link_*): the game thread's view of the links and its
  * calls. Every request gets an id and a deadline in its link's rg_calls
  * table, so each ends exactly once: with the reply, -ETIMEDOUT at the
  * deadline (checked every tick), or -ENOTCONN when its link goes down. A
- * request made while no link is up fails at once (the db_link_* call
+ * request made while no link is up fails at once (the gs_db_link_* call
  * returns -ENOTCONN and its callback never runs).
  *
  * Routing: a player's saves and AddGolds go to one link, so that dbproxy

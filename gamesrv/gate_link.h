@@ -1,7 +1,7 @@
 /*
  * gate_link.h: the gamesrv end of gateway links (GateToGame / GameToGate).
  *
- * Loop side (gate_service_*): a net_server accepts gateways, each link an
+ * Loop side (gs_gate_service_*): a net_server accepts gateways, each link an
  * rg/link.h acceptor: our AuthChallenge, then the gateway's Hello proving
  * the cluster secret (answered with HelloReply and our own proof) before
  * anything else, within the handshake deadline; heartbeats, the dead
@@ -11,7 +11,7 @@
  * (GATE_DOWN, only for links that were up). Malformed frames close the
  * link.
  *
- * Game side (gate_out_*): what the game thread sends to clients through a
+ * Game side (gs_gate_out_*): what the game thread sends to clients through a
  * gateway link - replies, pushes, kicks - addressed by (link, client
  * session id) and handed to libnet's any-thread net_send_to.
  */

@@ -75,8 +75,7 @@ int main(int argc, char **argv)
 		goto out_runtime;
 	}
 	/* Before anything listens: a taken admin port stops the start. */
-	rc = rg_admin_start_logged(metrics->registry, o.common.admin_host, o.common.admin_port,
-				   &admin);
+	rc = rg_admin_start_logged(metrics->registry, &o.common, &admin);
 	if (rc < 0)
 		goto out_runtime;
 
@@ -162,7 +161,7 @@ int main(int argc, char **argv)
 		(unsigned)gs_gate_service_port(&gates), o.dbproxy_addrs[0].host,
 		(unsigned)o.dbproxy_addrs[0].port,
 		o.dbproxy_count > 1 ? " and the others of --dbproxies" : "");
-	if (rg_port_file_write(&o.common, gs_gate_service_port(&gates)) < 0)
+	if (rg_port_file_write(o.common.port_file, gs_gate_service_port(&gates)) < 0)
 		goto out_stop_game;
 	RG_INFO("gamesrv ready");
 

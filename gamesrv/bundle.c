@@ -128,7 +128,7 @@ static int reserve(struct gs_bundle *b, size_t states, size_t moved, size_t chat
 }
 
 /* Build and send one client's WorldUpdate, if anything changed. */
-static void update_one(struct gs_bundle *b, struct gs_player *p, struct streams *out)
+static void update_one(struct gs_bundle *b, struct gs_player *p, struct gs_streams *out)
 {
 	Ringgate__Client__ServerMessage msg = RINGGATE__CLIENT__SERVER_MESSAGE__INIT;
 	Ringgate__Client__WorldUpdate wu = RINGGATE__CLIENT__WORLD_UPDATE__INIT;
@@ -209,7 +209,7 @@ static void update_one(struct gs_bundle *b, struct gs_player *p, struct streams 
 	wu.chat = b->chat_ptrs;
 	msg.body_case = RINGGATE__CLIENT__SERVER_MESSAGE__BODY_UPDATE;
 	msg.update = &wu;
-	rc = stream_send(out, p, 0, false, &msg);
+	rc = gs_stream_send(out, p, 0, false, &msg);
 	if (rc < 0)
 		RG_DEBUG("world update to %s not sent: %s", p->name, net_strerror(rc));
 	else if (b->metrics)
@@ -217,7 +217,7 @@ static void update_one(struct gs_bundle *b, struct gs_player *p, struct streams 
 	gs_aoi_chat_consume(o, nc);
 }
 
-void gs_bundle_tick(struct gs_bundle *b, struct gs_world *w, struct streams *out)
+void gs_bundle_tick(struct gs_bundle *b, struct gs_world *w, struct gs_streams *out)
 {
 	for (struct gs_client *c = w->client_list; c; c = c->next)
 		if (c->player && c->player->aoi)

@@ -99,7 +99,7 @@ size_t gs_bundle_login_view(struct gs_bundle *b, struct gs_player *p,
 void gs_bundle_fill_state(Ringgate__Client__PlayerState *st, const struct gs_player *p);
 
 /* The tick's output: one WorldUpdate to every online client whose view
- * changed, as a message of its player's session (stream_send). */
-void gs_bundle_tick(struct gs_bundle *b, struct gs_world *w, struct streams *out);
+ * changed, as a message of its player's session (gs_stream_send). */
+void gs_bundle_tick(struct gs_bundle *b, struct gs_world *w, struct gs_streams *out);
 
 #endif /* GAMESRV_BUNDLE_H */

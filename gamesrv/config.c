@@ -128,10 +128,10 @@ static int parse_dbproxies(struct gs_config *cfg)
 
 		if (!end)
 			end = p + strlen(p);
-		if (cfg->dbproxy_count == DB_LINKS_MAX ||
+		if (cfg->dbproxy_count == GS_DB_LINKS_MAX ||
 		    parse_dbproxy(p, end, &cfg->dbproxy_addrs[cfg->dbproxy_count]) < 0) {
 			RG_ERROR("--dbproxies must be HOST:PORT[,HOST:PORT...] with ports "
-				 "1..65535, at most %d of them, not \"%s\"", DB_LINKS_MAX,
+				 "1..65535, at most %d of them, not \"%s\"", GS_DB_LINKS_MAX,
 				 cfg->dbproxies);
 			return -1;
 		}

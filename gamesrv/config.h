@@ -52,7 +52,7 @@ struct gs_config {
 	struct gs_dbproxy_addr {
 		char host[256];
 		uint16_t port;
-	} dbproxy_addrs[DB_LINKS_MAX];
+	} dbproxy_addrs[GS_DB_LINKS_MAX];
 	unsigned dbproxy_count;
 };
 

@@ -183,7 +183,7 @@ int gs_db_link_init(struct gs_db_link *l, struct net_runtime *rt, unsigned conn_
 	memset(l, 0, sizeof(*l));
 	l->rt = rt;
 	l->conn_count = conn_count ? conn_count : 1;
-	if (l->conn_count > DB_LINKS_MAX)
+	if (l->conn_count > GS_DB_LINKS_MAX)
 		return -EINVAL;
 	gs_hmap_init(&l->routes);
 	for (unsigned i = 0; i < l->conn_count; i++) {
@@ -290,7 +290,7 @@ static void send_held(struct gs_db_link *l)
 
 void gs_db_link_on_up(struct gs_db_link *l, unsigned index, net_session_id session)
 {
-	struct db_conn *c;
+	struct gs_db_conn *c;
 
 	if (index >= l->conn_count || l->conns[index].session != 0)
 		return;
@@ -382,7 +382,7 @@ static void keep_newest_per_player(struct gs_db_link *l)
 
 void gs_db_link_on_down(struct gs_db_link *l, unsigned index, net_session_id session)
 {
-	struct db_conn *c;
+	struct gs_db_conn *c;
 
 	if (index >= l->conn_count || session != l->conns[index].session)
 		return; /* an older connection's end, already handled */
@@ -522,7 +522,7 @@ static int call(struct gs_db_link *l, enum gs_db_call kind, Ringgate__Internal__
 	uint64_t now = rg_now_ms();
 	struct db_route *route = NULL;
 	struct timed_call *tc;
-	struct db_conn *c;
+	struct gs_db_conn *c;
 	int rc;
 
 	if (!gs_db_link_up(l))

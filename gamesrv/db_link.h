@@ -78,7 +78,7 @@
 #include "wire.h"
 
 /* Most dbproxies one gamesrv links to. */
-#define DB_LINKS_MAX 16
+#define GS_DB_LINKS_MAX 16
 
 struct gs_db_service_config {
 	const char *host;
@@ -111,7 +111,7 @@ void gs_db_service_fini(struct gs_db_service *d);
 struct gs_gold_write;
 
 /* One dbproxy link as the game thread sees it. */
-struct db_conn {
+struct gs_db_conn {
 	net_session_id session;        /* the up link, or 0 when down      */
 	struct rg_calls *calls;        /* its calls in flight              */
 	bool was_up;                   /* up once: later ups are reconnects */
@@ -119,7 +119,7 @@ struct db_conn {
 
 struct gs_db_link {
 	struct net_runtime *rt;
-	struct db_conn conns[DB_LINKS_MAX];
+	struct gs_db_conn conns[GS_DB_LINKS_MAX];
 	unsigned conn_count;
 	unsigned up_count;             /* conns up now                      */
 	struct gs_wire_buf buf;
@@ -134,7 +134,7 @@ struct gs_db_link {
 	size_t held_len, held_cap;
 };
 
-/* Set up conn_count (1..DB_LINKS_MAX; 0 means 1) down links. Returns 0,
+/* Set up conn_count (1..GS_DB_LINKS_MAX; 0 means 1) down links. Returns 0,
  * -EINVAL or -ENOMEM. Game thread. */
 int gs_db_link_init(struct gs_db_link *l, struct net_runtime *rt, unsigned conn_count);
 

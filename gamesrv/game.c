@@ -183,7 +183,7 @@ int gs_game_init(struct gs_game *g, const struct gs_game_config *cfg, struct net
 		return rc;
 	rc = gs_db_link_init(&g->db, rt, cfg->dbproxy_count);
 	if (rc == 0)
-		rc = streams_init(&g->streams, &cfg->resume, cfg->link_key, &g->out);
+		rc = gs_streams_init(&g->streams, &cfg->resume, cfg->link_key, &g->out);
 	if (rc < 0) {
 		gs_db_link_fini(&g->db);
 		gs_bundle_fini(&g->views);
@@ -233,7 +233,7 @@ void gs_game_fini(struct gs_game *g)
 	gs_play_fini(g);
 	gs_db_link_fini(&g->db);
 	gs_world_fini(&g->world);
-	streams_fini(&g->streams); /* after the players that referred to it */
+	gs_streams_fini(&g->streams); /* after the players that referred to it */
 	gs_bundle_fini(&g->views); /* all zero when interest is off: a no-op */
 	gs_gate_out_fini(&g->out);
 	free(g->targets);

@@ -40,7 +40,7 @@ struct gs_game_config {
 	const struct gs_zone_bounds *more_zones; /* and these (copied)            */
 	size_t more_zone_count;
 	struct gs_interest_config interest; /* who sees whom; off: broadcast   */
-	struct stream_config resume;     /* grace_ms 0: no resume            */
+	struct gs_stream_config resume;     /* grace_ms 0: no resume            */
 	const struct rg_link_key *link_key; /* resume tokens' key (may be NULL:
 					       a random one)                 */
 	struct gs_metrics *metrics;/* updated by the game thread; NULL: none  */
@@ -63,7 +63,7 @@ struct gs_game {
 	struct gs_db_link db;
 	struct gs_gate_out out;
 	struct gs_bundle views;       /* cfg.interest.enabled: the views        */
-	struct streams streams;    /* players' sessions, kept for resumes    */
+	struct gs_streams streams;    /* players' sessions, kept for resumes    */
 	pthread_t thread;
 	bool thread_started;
 	bool draining;

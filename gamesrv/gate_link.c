@@ -194,7 +194,7 @@ void gs_gate_service_fini(struct gs_gate_service *g)
 /* ---- game side ------------------------------------------------------------ */
 
 /* One ToClient frame; request_id as gs_gate_out_reply's, or 0; msg_nos NULL
- * or one per session; resumed as gate_out_resumed's. */
+ * or one per session; resumed as gs_gate_out_resumed's. */
 static int send_to_client(struct gs_gate_out *o, net_session_id link, const uint64_t *sessions,
 			  const uint64_t *msg_nos, size_t count, uint64_t request_id,
 			  bool resumed, const Ringgate__Client__ServerMessage *msg)
@@ -231,7 +231,7 @@ int gs_gate_out_reply(struct gs_gate_out *o, net_session_id link, uint64_t sessi
 	return send_to_client(o, link, &session, NULL, 1, request_id, false, msg);
 }
 
-int gate_out_resumed(struct gs_gate_out *o, net_session_id link, uint64_t session,
+int gs_gate_out_resumed(struct gs_gate_out *o, net_session_id link, uint64_t session,
 		     const Ringgate__Client__ServerMessage *msg)
 {
 	return send_to_client(o, link, &session, NULL, 1, 0, true, msg);
@@ -258,7 +258,7 @@ static uint8_t *put_key(uint8_t *at, unsigned field, unsigned wt, size_t len)
 	return at;
 }
 
-int gate_out_send_packed(struct gs_gate_out *o, net_session_id link, uint64_t session,
+int gs_gate_out_send_packed(struct gs_gate_out *o, net_session_id link, uint64_t session,
 			 uint64_t request_id, bool resumed, const uint8_t *msg, size_t msg_len)
 {
 	/* GameToGate{to_client = 3: ToClient{sessions = 1 (packed),
@@ -270,7 +270,7 @@ int gate_out_send_packed(struct gs_gate_out *o, net_session_id link, uint64_t se
 	size_t len = 1 + varint_len(tc_len) + tc_len;
 	uint8_t *at;
 
-	if (wire_buf_reserve(&o->buf, len) < 0)
+	if (gs_wire_buf_reserve(&o->buf, len) < 0)
 		return -ENOMEM;
 	at = put_key(o->buf.data, 3, 2, tc_len);
 	at = put_key(at, 1, 2, sess_len);

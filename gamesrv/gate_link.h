@@ -90,14 +90,14 @@ int gs_gate_out_reply(struct gs_gate_out *o, net_session_id link, uint64_t sessi
  * that answers no request of that gateway session (ToClient.resumed: a
  * replay after a resume, or the answer to a request of an earlier
  * connection); its seq may be non-zero. As above. */
-int gate_out_resumed(struct gs_gate_out *o, net_session_id link, uint64_t session,
+int gs_gate_out_resumed(struct gs_gate_out *o, net_session_id link, uint64_t session,
 		     const Ringgate__Client__ServerMessage *msg);
 
-/* As gs_gate_out_reply (resumed: as gate_out_resumed), for a ServerMessage
+/* As gs_gate_out_reply (resumed: as gs_gate_out_resumed), for a ServerMessage
  * packed already (msg_len bytes at msg): the ToClient around it is
  * written here, so a message kept packed for a resume (stream.c) is not
  * packed a second time. Game thread. */
-int gate_out_send_packed(struct gs_gate_out *o, net_session_id link, uint64_t session,
+int gs_gate_out_send_packed(struct gs_gate_out *o, net_session_id link, uint64_t session,
 			 uint64_t request_id, bool resumed, const uint8_t *msg, size_t msg_len);
 
 /* Tell a gateway to send Kicked(code, text) to a client and close it. Game thread. */

@@ -37,7 +37,7 @@ int main(int argc, char **argv)
 	struct gs_game_queue queue;
 	struct gs_game game;
 	struct gs_gate_service gates = { 0 };
-	struct gs_db_service db[DB_LINKS_MAX] = { 0 };
+	struct gs_db_service db[GS_DB_LINKS_MAX] = { 0 };
 	struct gs_gate_service_config gate_cfg;
 	struct gs_db_service_config db_cfg;
 	struct gs_game_config game_cfg;

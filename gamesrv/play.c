@@ -49,7 +49,7 @@ struct reply_to {
 /*
  * Every message to a client goes out here. To a client that plays a
  * player it is a message of the player's session: numbered and kept for a
- * resume (stream_send). When the client has gone but its player resumed
+ * resume (gs_stream_send). When the client has gone but its player resumed
  * on another connection in the same login session since, the answer goes
  * there, as a resumed message (the new gateway session never saw the
  * request). Otherwise (before a login, or the player has left) it goes
@@ -63,10 +63,10 @@ static void send_to(struct gs_game *g, const struct reply_to *to, ServerMessage 
 
 	msg->seq = to->seq;
 	if (c && c->player)
-		rc = stream_send(&g->streams, c->player, to->request_id, false, msg);
+		rc = gs_stream_send(&g->streams, c->player, to->request_id, false, msg);
 	else if (!c && p && p->state == GS_PLAYER_ONLINE && to->login_no != 0 &&
 		 p->stream.login_no == to->login_no)
-		rc = stream_send(&g->streams, p, 0, true, msg);
+		rc = gs_stream_send(&g->streams, p, 0, true, msg);
 	else
 		rc = gs_gate_out_reply(&g->out, to->link, to->session, to->request_id, msg);
 	if (rc < 0)
@@ -205,7 +205,7 @@ static void broadcast(struct gs_game *g, struct gs_zone *z, const struct gs_play
 
 		if (p == except)
 			continue;
-		no = stream_keep(&g->streams, p, msg);
+		no = gs_stream_keep(&g->streams, p, msg);
 		if (p->stream.detached)
 			continue;
 		g->targets[n].link = p->client->key.link;
@@ -224,7 +224,7 @@ static void broadcast(struct gs_game *g, struct gs_zone *z, const struct gs_play
 			g->target_msg_nos[j - i] = g->targets[j].msg_no;
 		}
 		(void)gs_gate_out_send(&g->out, g->targets[i].link, g->target_sessions,
-				    streams_on(&g->streams) ? g->target_msg_nos : NULL, j - i,
+				    gs_streams_on(&g->streams) ? g->target_msg_nos : NULL, j - i,
 				    msg);
 		i = j;
 	}
@@ -508,7 +508,7 @@ static void leave(struct gs_game *g, struct gs_player *p, const struct reply_to 
 	else
 		broadcast_left(g, p);
 	RG_INFO("player %s (%llu) leaves", p->name, (unsigned long long)p->id);
-	stream_end(&g->streams, p); /* nothing to resume after this */
+	gs_stream_end(&g->streams, p); /* nothing to resume after this */
 	save_player(g, p, answer, true); /* pins p while the save is out */
 	gs_world_player_unbind(&g->world, p);
 	gs_world_client_remove(&g->world, c);
@@ -518,13 +518,13 @@ void gs_play_client_gone(struct gs_game *g, struct gs_client *c)
 {
 	struct gs_player *p = c->player;
 
-	if (p && streams_on(&g->streams) && !g->draining) {
+	if (p && gs_streams_on(&g->streams) && !g->draining) {
 		/* Stays in the world, unseen to go, until a resume or the end
 		 * of its grace period (gs_play_tick). */
 		if (!p->stream.detached) {
 			RG_INFO("player %s (%llu): connection gone; kept %u ms for a resume",
 				p->name, (unsigned long long)p->id, g->streams.cfg.grace_ms);
-			stream_detach(&g->streams, p, rg_now_ms());
+			gs_stream_detach(&g->streams, p, rg_now_ms());
 		}
 		return;
 	}
@@ -598,7 +598,7 @@ static void send_login_reply(struct gs_game *g, const struct reply_to *to, struc
 	Ringgate__Client__Zone zones[GS_RULES_ZONES_MAX];
 	Ringgate__Client__Zone *zone_ptrs[GS_RULES_ZONES_MAX];
 	Ringgate__Client__ResumeToken tok = RINGGATE__CLIENT__RESUME_TOKEN__INIT;
-	uint8_t token_buf[STREAM_TOKEN_MAX];
+	uint8_t token_buf[GS_STREAM_TOKEN_MAX];
 	struct gs_zone *z = p->zone;
 	struct gs_player *o = z->members;
 	size_t n = 0;
@@ -629,8 +629,8 @@ static void send_login_reply(struct gs_game *g, const struct reply_to *to, struc
 	lr.others = others;
 	lr.n_zones = g->world.zone_count;
 	lr.zones = zone_ptrs;
-	if (streams_on(&g->streams)) {
-		stream_token(&g->streams, p, &tok, token_buf);
+	if (gs_streams_on(&g->streams)) {
+		gs_stream_token(&g->streams, p, &tok, token_buf);
 		lr.resume = &tok;
 	}
 	msg.body_case = RINGGATE__CLIENT__SERVER_MESSAGE__BODY_LOGIN;
@@ -667,7 +667,7 @@ static struct gs_player *take_account(struct gs_game *g, struct gs_client *c, co
 					    "this account logged in from another session");
 		gs_world_player_transfer(p, c);
 		gs_world_client_remove(&g->world, old);
-		stream_start(&g->streams, p); /* a new session: old tokens die */
+		gs_stream_start(&g->streams, p); /* a new session: old tokens die */
 		return p;
 	}
 	if (p) {
@@ -686,7 +686,7 @@ static struct gs_player *take_account(struct gs_game *g, struct gs_client *c, co
 		gs_world_player_unbind(&g->world, p);
 		return NULL;
 	}
-	stream_start(&g->streams, p);
+	gs_stream_start(&g->streams, p);
 	return p;
 }
 
@@ -1012,7 +1012,7 @@ static void take_session(struct gs_game *g, struct gs_player *p, struct gs_clien
 		(void)gs_gate_out_kick(&g->out, old->key.link, old->key.session,
 				    RINGGATE__CLIENT__ERROR_CODE__LOGGED_IN_ELSEWHERE,
 				    "this session was resumed on another connection");
-	stream_attach(&g->streams, p);
+	gs_stream_attach(&g->streams, p);
 	gs_world_player_transfer(p, c);
 	gs_world_client_remove(&g->world, old);
 }
@@ -1026,13 +1026,13 @@ static ErrorCode resume_refusal(struct gs_game *g, const Ringgate__Client__Resum
 				struct gs_player **pp /* OUT */, long *count /* OUT */,
 				const char **text /* OUT */)
 {
-	struct stream_claim claim;
+	struct gs_stream_claim claim;
 	int rc;
 
 	*text = "resume is off on this server: log in";
-	if (!streams_on(&g->streams))
+	if (!gs_streams_on(&g->streams))
 		return RINGGATE__CLIENT__ERROR_CODE__RESUME_EXPIRED;
-	rc = stream_token_check(&g->streams, req->token.data, req->token.len, &claim);
+	rc = gs_stream_token_check(&g->streams, req->token.data, req->token.len, &claim);
 	*text = "not a resume token of this cluster: log in";
 	if (rc == -EBADMSG)
 		return RINGGATE__CLIENT__ERROR_CODE__BAD_REQUEST;
@@ -1041,9 +1041,9 @@ static ErrorCode resume_refusal(struct gs_game *g, const Ringgate__Client__Resum
 		return RINGGATE__CLIENT__ERROR_CODE__RESUME_EXPIRED;
 	*pp = gs_world_player_find(&g->world, claim.name);
 	*text = "the session is over, or a newer login or resume took it: log in";
-	if (!*pp || (*pp)->state != GS_PLAYER_ONLINE || !stream_is_session(*pp, &claim))
+	if (!*pp || (*pp)->state != GS_PLAYER_ONLINE || !gs_stream_is_session(*pp, &claim))
 		return RINGGATE__CLIENT__ERROR_CODE__RESUME_EXPIRED;
-	*count = stream_replay_count(*pp, req->last_received);
+	*count = gs_stream_replay_count(*pp, req->last_received);
 	*text = "last_received must be 1 or more, and at most the last msg_no sent";
 	if (*count == -EINVAL)
 		return RINGGATE__CLIENT__ERROR_CODE__BAD_REQUEST;
@@ -1065,7 +1065,7 @@ static void handle_resume(struct gs_game *g, const struct reply_to *to, struct g
 	ServerMessage msg = RINGGATE__CLIENT__SERVER_MESSAGE__INIT;
 	Ringgate__Client__ResumeReply rr = RINGGATE__CLIENT__RESUME_REPLY__INIT;
 	Ringgate__Client__ResumeToken tok = RINGGATE__CLIENT__RESUME_TOKEN__INIT;
-	uint8_t token_buf[STREAM_TOKEN_MAX];
+	uint8_t token_buf[GS_STREAM_TOKEN_MAX];
 	struct gs_player *p = NULL;
 	uint32_t *pending;
 	long count = 0, n_pending, replayed;
@@ -1090,7 +1090,7 @@ static void handle_resume(struct gs_game *g, const struct reply_to *to, struct g
 		return;
 	}
 	take_session(g, p, c);
-	stream_token(&g->streams, p, &tok, token_buf);
+	gs_stream_token(&g->streams, p, &tok, token_buf);
 	rr.resume = &tok;
 	rr.replayed = (uint32_t)count;
 	rr.n_pending = (size_t)n_pending;
@@ -1100,7 +1100,7 @@ static void handle_resume(struct gs_game *g, const struct reply_to *to, struct g
 	msg.resume = &rr;
 	rc = gs_gate_out_reply(&g->out, to->link, to->session, to->request_id, &msg);
 	free(pending);
-	replayed = rc < 0 ? rc : stream_replay(&g->streams, p, req->last_received);
+	replayed = rc < 0 ? rc : gs_stream_replay(&g->streams, p, req->last_received);
 	if (replayed != count) {
 		/* The client would go on with a hole: make it resume again. */
 		RG_ERROR("player %s (%llu): replay after a resume failed (%s); closing the "
@@ -1124,7 +1124,7 @@ static void end_grace(struct gs_game *g, uint64_t now)
 {
 	struct gs_player *p;
 
-	while ((p = stream_grace_due(&g->streams, now))) {
+	while ((p = gs_stream_grace_due(&g->streams, now))) {
 		RG_INFO("player %s (%llu): no resume within %u ms", p->name,
 			(unsigned long long)p->id, g->streams.cfg.grace_ms);
 		leave(g, p, NULL);

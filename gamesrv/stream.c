@@ -23,7 +23,7 @@
 
 /* One kept message: in its session's list and in the global one. */
 struct stream_rec {
-	struct stream *owner;
+	struct gs_stream *owner;
 	struct stream_rec *next;             /* the session's next (newer)   */
 	struct stream_rec *older, *newer;    /* the global list              */
 	uint64_t msg_no;
@@ -32,7 +32,7 @@ struct stream_rec {
 };
 
 #define TOKEN_VERSION 1
-#define TOKEN_HEAD (1 + 8 + STREAM_SESSION_ID_BYTES + 8 + 1)
+#define TOKEN_HEAD (1 + 8 + GS_STREAM_SESSION_ID_BYTES + 8 + 1)
 #define TOKEN_MAC crypto_auth_hmacsha512256_BYTES
 
 static const char key_context[] = "ringgate-resume-v1";
@@ -43,7 +43,7 @@ static size_t rec_cost(const struct stream_rec *r)
 	return sizeof(*r) + r->len;
 }
 
-int streams_init(struct streams *s, const struct stream_config *cfg,
+int gs_streams_init(struct gs_streams *s, const struct gs_stream_config *cfg,
 		 const struct rg_link_key *link_key, struct gs_gate_out *out)
 {
 	memset(s, 0, sizeof(*s));
@@ -61,15 +61,15 @@ int streams_init(struct streams *s, const struct stream_config *cfg,
 	return 0;
 }
 
-bool streams_on(const struct streams *s)
+bool gs_streams_on(const struct gs_streams *s)
 {
 	return s->cfg.grace_ms != 0;
 }
 
 /* Drop r, the oldest kept message of its session. */
-static void evict(struct streams *s, struct stream_rec *r)
+static void evict(struct gs_streams *s, struct stream_rec *r)
 {
-	struct stream *st = r->owner;
+	struct gs_stream *st = r->owner;
 
 	st->head = r->next;
 	if (!st->head)
@@ -88,7 +88,7 @@ static void evict(struct streams *s, struct stream_rec *r)
 	free(r);
 }
 
-void streams_fini(struct streams *s)
+void gs_streams_fini(struct gs_streams *s)
 {
 	/* The players (the records' owners) are gone already: free only. */
 	while (s->oldest) {
@@ -102,7 +102,7 @@ void streams_fini(struct streams *s)
 	sodium_memzero(s->key, sizeof(s->key));
 }
 
-static void count_eviction(struct streams *s)
+static void count_eviction(struct gs_streams *s)
 {
 	if (s->metrics)
 		rg_counter_add(s->metrics->resume_evicted, 1);
@@ -111,7 +111,7 @@ static void count_eviction(struct streams *s)
 /* Keep a packed copy of msg (its msg_no set) at the end of st, then
  * enforce the bounds, oldest first. Returns the copy, or NULL when it is
  * not kept (out of memory, or alone larger than a bound). */
-static struct stream_rec *keep(struct streams *s, struct stream *st,
+static struct stream_rec *keep(struct gs_streams *s, struct gs_stream *st,
 			       const Ringgate__Client__ServerMessage *msg)
 {
 	size_t len = ringgate__client__server_message__get_packed_size(msg);
@@ -160,7 +160,7 @@ static struct stream_rec *keep(struct streams *s, struct stream *st,
 	return r;
 }
 
-static void grace_unlink(struct streams *s, struct stream *st)
+static void grace_unlink(struct gs_streams *s, struct gs_stream *st)
 {
 	if (!st->detached)
 		return;
@@ -177,9 +177,9 @@ static void grace_unlink(struct streams *s, struct stream *st)
 	s->detached_count--;
 }
 
-void stream_end(struct streams *s, struct gs_player *p)
+void gs_stream_end(struct gs_streams *s, struct gs_player *p)
 {
-	struct stream *st = &p->stream;
+	struct gs_stream *st = &p->stream;
 
 	grace_unlink(s, st);
 	while (st->head)
@@ -188,13 +188,13 @@ void stream_end(struct streams *s, struct gs_player *p)
 	st->kept_from = 0;
 }
 
-void stream_start(struct streams *s, struct gs_player *p)
+void gs_stream_start(struct gs_streams *s, struct gs_player *p)
 {
-	struct stream *st = &p->stream;
+	struct gs_stream *st = &p->stream;
 
-	stream_end(s, p);
+	gs_stream_end(s, p);
 	st->login_no = ++s->logins;
-	if (!streams_on(s))
+	if (!gs_streams_on(s))
 		return;
 	st->next_no = 1;
 	st->kept_from = 1;
@@ -218,7 +218,7 @@ static uint64_t get_u64(const uint8_t *at)
 	return v;
 }
 
-void stream_token(struct streams *s, struct gs_player *p, Ringgate__Client__ResumeToken *tok,
+void gs_stream_token(struct gs_streams *s, struct gs_player *p, Ringgate__Client__ResumeToken *tok,
 		  uint8_t *token_buf)
 {
 	size_t name_len = strlen(p->name);
@@ -226,8 +226,8 @@ void stream_token(struct streams *s, struct gs_player *p, Ringgate__Client__Resu
 
 	at[0] = TOKEN_VERSION;
 	put_u64(at + 1, p->id);
-	memcpy(at + 9, p->stream.session_id, STREAM_SESSION_ID_BYTES);
-	put_u64(at + 9 + STREAM_SESSION_ID_BYTES, rg_wall_ms() + s->cfg.token_ttl_ms);
+	memcpy(at + 9, p->stream.session_id, GS_STREAM_SESSION_ID_BYTES);
+	put_u64(at + 9 + GS_STREAM_SESSION_ID_BYTES, rg_wall_ms() + s->cfg.token_ttl_ms);
 	at[TOKEN_HEAD - 1] = (uint8_t)name_len;
 	memcpy(at + TOKEN_HEAD, p->name, name_len);
 	crypto_auth_hmacsha512256(at + TOKEN_HEAD + name_len, at, TOKEN_HEAD + name_len, s->key);
@@ -238,12 +238,12 @@ void stream_token(struct streams *s, struct gs_player *p, Ringgate__Client__Resu
 	p->stream.token_renew_ms = rg_now_ms() + s->cfg.token_ttl_ms / 2;
 }
 
-int stream_token_check(const struct streams *s, const uint8_t *token, size_t len,
-		       struct stream_claim *claim)
+int gs_stream_token_check(const struct gs_streams *s, const uint8_t *token, size_t len,
+		       struct gs_stream_claim *claim)
 {
 	size_t name_len;
 
-	if (len < TOKEN_HEAD + 1 + TOKEN_MAC || len > STREAM_TOKEN_MAX ||
+	if (len < TOKEN_HEAD + 1 + TOKEN_MAC || len > GS_STREAM_TOKEN_MAX ||
 	    token[0] != TOKEN_VERSION)
 		return -EBADMSG;
 	name_len = token[TOKEN_HEAD - 1];
@@ -259,40 +259,40 @@ int stream_token_check(const struct streams *s, const uint8_t *token, size_t len
 	if (!gs_rules_name_valid(claim->name))
 		return -EBADMSG;
 	claim->player_id = get_u64(token + 1);
-	memcpy(claim->session_id, token + 9, STREAM_SESSION_ID_BYTES);
-	if (rg_wall_ms() >= get_u64(token + 9 + STREAM_SESSION_ID_BYTES))
+	memcpy(claim->session_id, token + 9, GS_STREAM_SESSION_ID_BYTES);
+	if (rg_wall_ms() >= get_u64(token + 9 + GS_STREAM_SESSION_ID_BYTES))
 		return -ETIME;
 	return 0;
 }
 
-bool stream_is_session(const struct gs_player *p, const struct stream_claim *claim)
+bool gs_stream_is_session(const struct gs_player *p, const struct gs_stream_claim *claim)
 {
 	return p->stream.next_no != 0 && p->id == claim->player_id &&
 	       sodium_memcmp(p->stream.session_id, claim->session_id,
-			     STREAM_SESSION_ID_BYTES) == 0;
+			     GS_STREAM_SESSION_ID_BYTES) == 0;
 }
 
 /* ---- sending ----------------------------------------------------------------- */
 
 /* Send p's connection a fresh token when the one it has is half through
  * its life (a ResumeToken push, msg_no 0: never replayed). */
-static void renew_token(struct streams *s, struct gs_player *p)
+static void renew_token(struct gs_streams *s, struct gs_player *p)
 {
 	Ringgate__Client__ServerMessage msg = RINGGATE__CLIENT__SERVER_MESSAGE__INIT;
 	Ringgate__Client__ResumeToken tok = RINGGATE__CLIENT__RESUME_TOKEN__INIT;
-	uint8_t buf[STREAM_TOKEN_MAX];
+	uint8_t buf[GS_STREAM_TOKEN_MAX];
 
 	if (rg_now_ms() < p->stream.token_renew_ms)
 		return;
-	stream_token(s, p, &tok, buf);
+	gs_stream_token(s, p, &tok, buf);
 	msg.body_case = RINGGATE__CLIENT__SERVER_MESSAGE__BODY_TOKEN;
 	msg.token = &tok;
 	(void)gs_gate_out_reply(s->out, p->client->key.link, p->client->key.session, 0, &msg);
 }
 
-uint64_t stream_keep(struct streams *s, struct gs_player *p, Ringgate__Client__ServerMessage *msg)
+uint64_t gs_stream_keep(struct gs_streams *s, struct gs_player *p, Ringgate__Client__ServerMessage *msg)
 {
-	struct stream *st = &p->stream;
+	struct gs_stream *st = &p->stream;
 	uint64_t no = st->next_no;
 
 	if (no == 0)
@@ -306,10 +306,10 @@ uint64_t stream_keep(struct streams *s, struct gs_player *p, Ringgate__Client__S
 	return no;
 }
 
-int stream_send(struct streams *s, struct gs_player *p, uint64_t request_id, bool resumed,
+int gs_stream_send(struct gs_streams *s, struct gs_player *p, uint64_t request_id, bool resumed,
 		Ringgate__Client__ServerMessage *msg)
 {
-	struct stream *st = &p->stream;
+	struct gs_stream *st = &p->stream;
 	const struct gs_client_key *to = &p->client->key;
 
 	msg->msg_no = 0;
@@ -322,19 +322,19 @@ int stream_send(struct streams *s, struct gs_player *p, uint64_t request_id, boo
 			return 0;
 		renew_token(s, p);
 		if (r) /* packed once: for the copy and the wire */
-			return gate_out_send_packed(s->out, to->link, to->session, request_id,
+			return gs_gate_out_send_packed(s->out, to->link, to->session, request_id,
 						    resumed, r->bytes, r->len);
 	}
 	if (resumed)
-		return gate_out_resumed(s->out, to->link, to->session, msg);
+		return gs_gate_out_resumed(s->out, to->link, to->session, msg);
 	return gs_gate_out_reply(s->out, to->link, to->session, request_id, msg);
 }
 
 /* ---- grace and resume ---------------------------------------------------------- */
 
-void stream_detach(struct streams *s, struct gs_player *p, uint64_t now_ms)
+void gs_stream_detach(struct gs_streams *s, struct gs_player *p, uint64_t now_ms)
 {
-	struct stream *st = &p->stream;
+	struct gs_stream *st = &p->stream;
 
 	if (st->detached)
 		return;
@@ -351,18 +351,18 @@ void stream_detach(struct streams *s, struct gs_player *p, uint64_t now_ms)
 	s->grace_tail = st;
 }
 
-struct gs_player *stream_grace_due(struct streams *s, uint64_t now_ms)
+struct gs_player *gs_stream_grace_due(struct gs_streams *s, uint64_t now_ms)
 {
-	struct stream *st = s->grace_head;
+	struct gs_stream *st = s->grace_head;
 
 	if (!st || st->grace_until_ms > now_ms)
 		return NULL;
 	return RG_CONTAINER_OF(st, struct gs_player, stream);
 }
 
-long stream_replay_count(const struct gs_player *p, uint64_t last_received)
+long gs_stream_replay_count(const struct gs_player *p, uint64_t last_received)
 {
-	const struct stream *st = &p->stream;
+	const struct gs_stream *st = &p->stream;
 
 	/* The token came in the LoginReply, msg_no 1: a client that has one
 	 * has received at least that (and a replayed LoginReply would hand it
@@ -375,13 +375,13 @@ long stream_replay_count(const struct gs_player *p, uint64_t last_received)
 	return (long)(st->next_no - 1 - last_received);
 }
 
-void stream_attach(struct streams *s, struct gs_player *p)
+void gs_stream_attach(struct gs_streams *s, struct gs_player *p)
 {
 	grace_unlink(s, &p->stream);
 	randombytes_buf(p->stream.session_id, sizeof(p->stream.session_id));
 }
 
-long stream_replay(struct streams *s, struct gs_player *p, uint64_t last_received)
+long gs_stream_replay(struct gs_streams *s, struct gs_player *p, uint64_t last_received)
 {
 	const struct gs_client_key *to = &p->client->key;
 	long n = 0;
@@ -391,7 +391,7 @@ long stream_replay(struct streams *s, struct gs_player *p, uint64_t last_receive
 
 		if (r->msg_no <= last_received)
 			continue;
-		rc = gate_out_send_packed(s->out, to->link, to->session, 0, true, r->bytes, r->len);
+		rc = gs_gate_out_send_packed(s->out, to->link, to->session, 0, true, r->bytes, r->len);
 		if (rc < 0)
 			return rc;
 		n++;

@@ -11,19 +11,19 @@
  * go first (a global list in send order, so the oldest of all is also the
  * oldest of its session).
  *
- * A session's life (struct stream, inside struct gs_player):
+ * A session's life (struct gs_stream, inside struct gs_player):
  *
- *   (off) --stream_start (login)--> attached --stream_detach (gone)--> detached
+ *   (off) --gs_stream_start (login)--> attached --gs_stream_detach (gone)--> detached
  *     ^                               ^  |                               |
- *     |                               |  +-- stream_attach (resume) -----+
- *     +---- stream_end (leaves the game: logout, grace over, drain) -----+
+ *     |                               |  +-- gs_stream_attach (resume) -----+
+ *     +---- gs_stream_end (leaves the game: logout, grace over, drain) -----+
  *
- * stream_start again (a newer login of the account) starts a new session:
+ * gs_stream_start again (a newer login of the account) starts a new session:
  * numbers from 1, nothing kept, a new session id. The session id (random,
- * 128 bits) is what a resume token names; stream_attach replaces it, so
+ * 128 bits) is what a resume token names; gs_stream_attach replaces it, so
  * a token works once, and a newer login replaces it too.
  *
- * Resume tokens (at most STREAM_TOKEN_MAX bytes, opaque to clients):
+ * Resume tokens (at most GS_STREAM_TOKEN_MAX bytes, opaque to clients):
  *
  *   version (1) | player_id (8, LE) | session id (16) | expires_ms (8, LE,
  *   wall clock) | name length (1) | name | MAC (32)
@@ -42,10 +42,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define STREAM_SESSION_ID_BYTES 16
-#define STREAM_TOKEN_MAX 128
+#define GS_STREAM_SESSION_ID_BYTES 16
+#define GS_STREAM_TOKEN_MAX 128
 
-/* Declared only, so that world.h (which holds a struct stream in each
+/* Declared only, so that world.h (which holds a struct gs_stream in each
  * player) needs neither protobuf-c nor the links. */
 struct gs_gate_out;
 struct gs_metrics;
@@ -55,7 +55,7 @@ struct stream_rec;
 struct Ringgate__Client__ResumeToken;
 struct Ringgate__Client__ServerMessage;
 
-struct stream_config {
+struct gs_stream_config {
 	uint32_t grace_ms;         /* a detached player waits this long; 0: off */
 	size_t session_bytes;      /* kept per session, at most                 */
 	size_t total_bytes;        /* kept in all, at most                      */
@@ -63,7 +63,7 @@ struct stream_config {
 };
 
 /* One player's session. Zero (as calloc leaves it) is "no session". */
-struct stream {
+struct gs_stream {
 	uint64_t next_no;          /* msg_no of the next message; 0: none     */
 	uint64_t kept_from;        /* the oldest msg_no still kept (next_no
 				      when nothing is)                      */
@@ -71,51 +71,51 @@ struct stream {
 				      started; a resume keeps it)           */
 	struct stream_rec *head, *tail; /* kept messages, oldest first        */
 	size_t bytes;              /* what they take                          */
-	uint8_t session_id[STREAM_SESSION_ID_BYTES];
+	uint8_t session_id[GS_STREAM_SESSION_ID_BYTES];
 	uint64_t token_renew_ms;   /* rg_now_ms(): send a fresh token after   */
 	bool detached;             /* the connection is gone: keep, not send  */
 	uint64_t grace_until_ms;   /* detached: rg_now_ms() when it leaves    */
-	struct stream *grace_prev, *grace_next; /* detached, by grace_until */
+	struct gs_stream *grace_prev, *grace_next; /* detached, by grace_until */
 };
 
-struct streams {
-	struct stream_config cfg;
+struct gs_streams {
+	struct gs_stream_config cfg;
 	struct gs_gate_out *out;
 	unsigned char key[32];     /* the resume key                          */
 	struct stream_rec *oldest, *newest; /* every kept message, in order  */
 	size_t total_bytes;
-	struct stream *grace_head, *grace_tail; /* detached, soonest first  */
+	struct gs_stream *grace_head, *grace_tail; /* detached, soonest first  */
 	uint64_t logins;           /* login_no of the newest session          */
 	size_t detached_count;     /* streams on the grace list               */
 	struct gs_metrics *metrics;/* set by the owner; NULL: none            */
 };
 
 /* What a good token says. */
-struct stream_claim {
+struct gs_stream_claim {
 	uint64_t player_id;
-	uint8_t session_id[STREAM_SESSION_ID_BYTES];
+	uint8_t session_id[GS_STREAM_SESSION_ID_BYTES];
 	char name[33];
 };
 
 /* Set up (cfg copied; grace_ms 0 turns resume off). Sends go through out.
  * link_key is the process's (insecure: a random resume key). Returns 0 or
  * -EIO when libsodium cannot start. */
-int streams_init(struct streams *s, const struct stream_config *cfg,
+int gs_streams_init(struct gs_streams *s, const struct gs_stream_config *cfg,
 		 const struct rg_link_key *link_key, struct gs_gate_out *out);
 
 /* Free every kept message (the players may be gone already: after
  * gs_world_fini). */
-void streams_fini(struct streams *s);
+void gs_streams_fini(struct gs_streams *s);
 
 /* True when resume is on. */
-bool streams_on(const struct streams *s);
+bool gs_streams_on(const struct gs_streams *s);
 
 /* A new login session for p (bound to a client): numbering from 1,
  * nothing kept, a new session id; a previous session is ended first. */
-void stream_start(struct streams *s, struct gs_player *p);
+void gs_stream_start(struct gs_streams *s, struct gs_player *p);
 
 /* End p's session: drop what is kept, leave the grace list. */
-void stream_end(struct streams *s, struct gs_player *p);
+void gs_stream_end(struct gs_streams *s, struct gs_player *p);
 
 /*
  * Send msg (seq already set) to p's connection: number it, keep a copy,
@@ -125,7 +125,7 @@ void stream_end(struct streams *s, struct gs_player *p);
  * With resume off it just goes out. Returns 0 or a negative errno (not
  * sent; it is kept all the same).
  */
-int stream_send(struct streams *s, struct gs_player *p, uint64_t request_id, bool resumed,
+int gs_stream_send(struct gs_streams *s, struct gs_player *p, uint64_t request_id, bool resumed,
 		struct Ringgate__Client__ServerMessage *msg);
 
 /*
@@ -133,40 +133,40 @@ int stream_send(struct streams *s, struct gs_player *p, uint64_t request_id, boo
  * put back to 0 after). Returns the number (0: resume off), which the
  * caller sends in ToClient.msg_nos when p is not detached.
  */
-uint64_t stream_keep(struct streams *s, struct gs_player *p,
+uint64_t gs_stream_keep(struct gs_streams *s, struct gs_player *p,
 		     struct Ringgate__Client__ServerMessage *msg);
 
 /* The connection went: keep p in the world until grace_ms from now. */
-void stream_detach(struct streams *s, struct gs_player *p, uint64_t now_ms);
+void gs_stream_detach(struct gs_streams *s, struct gs_player *p, uint64_t now_ms);
 
 /* A detached player whose grace period is over (the caller ends its
  * session, taking it off the list), or NULL. */
-struct gs_player *stream_grace_due(struct streams *s, uint64_t now_ms);
+struct gs_player *gs_stream_grace_due(struct gs_streams *s, uint64_t now_ms);
 
 /* Fill tok with a token for p's session (and its grace_ms); token_buf
- * (STREAM_TOKEN_MAX bytes) holds its bytes. */
-void stream_token(struct streams *s, struct gs_player *p, struct Ringgate__Client__ResumeToken *tok,
+ * (GS_STREAM_TOKEN_MAX bytes) holds its bytes. */
+void gs_stream_token(struct gs_streams *s, struct gs_player *p, struct Ringgate__Client__ResumeToken *tok,
 		  uint8_t *token_buf);
 
 /* Check a token: 0 and *claim filled, -EBADMSG (not one of ours: size,
  * version, MAC, name) or -ETIME (expired). */
-int stream_token_check(const struct streams *s, const uint8_t *token, size_t len,
-		       struct stream_claim *claim /* OUT */);
+int gs_stream_token_check(const struct gs_streams *s, const uint8_t *token, size_t len,
+		       struct gs_stream_claim *claim /* OUT */);
 
 /* True when claim names p's current session. */
-bool stream_is_session(const struct gs_player *p, const struct stream_claim *claim);
+bool gs_stream_is_session(const struct gs_player *p, const struct gs_stream_claim *claim);
 
 /* The number of kept messages after last_received, or -ERANGE when some
  * are no longer kept (-EINVAL: last_received is 0, or beyond anything
  * sent). */
-long stream_replay_count(const struct gs_player *p, uint64_t last_received);
+long gs_stream_replay_count(const struct gs_player *p, uint64_t last_received);
 
 /* p resumed on its (new) client: off the grace list, a new session id. */
-void stream_attach(struct streams *s, struct gs_player *p);
+void gs_stream_attach(struct gs_streams *s, struct gs_player *p);
 
 /* Send p's new client every kept message after last_received, as
  * resumed pushes, in order. Returns how many, or a negative errno (a
  * decode or send failed: the rest is not sent). */
-long stream_replay(struct streams *s, struct gs_player *p, uint64_t last_received);
+long gs_stream_replay(struct gs_streams *s, struct gs_player *p, uint64_t last_received);
 
 #endif /* GAMESRV_STREAM_H */

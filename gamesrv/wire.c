@@ -6,7 +6,7 @@
 #include <errno.h>
 #include <stdlib.h>
 
-int wire_buf_reserve(struct gs_wire_buf *b, size_t len)
+int gs_wire_buf_reserve(struct gs_wire_buf *b, size_t len)
 {
 	size_t cap = b->cap ? b->cap : 256;
 	uint8_t *data;
@@ -28,7 +28,7 @@ int gs_wire_send_to(struct net_runtime *rt, net_session_id id, struct gs_wire_bu
 {
 	size_t len = protobuf_c_message_get_packed_size(m);
 
-	if (wire_buf_reserve(b, len) < 0)
+	if (gs_wire_buf_reserve(b, len) < 0)
 		return -ENOMEM;
 	protobuf_c_message_pack(m, b->data);
 	return net_send_to(rt, id, b->data, len);

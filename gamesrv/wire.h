@@ -25,7 +25,7 @@ int gs_wire_send_to(struct net_runtime *rt, net_session_id id, struct gs_wire_bu
 		 const ProtobufCMessage *m);
 
 /* Make b hold at least len bytes. Returns 0 or -ENOMEM. */
-int wire_buf_reserve(struct gs_wire_buf *b, size_t len);
+int gs_wire_buf_reserve(struct gs_wire_buf *b, size_t len);
 
 /* Free b's memory. */
 void gs_wire_buf_fini(struct gs_wire_buf *b);

@@ -73,7 +73,7 @@ struct gs_player {
 	struct gs_player *zone_prev, *zone_next; /* ONLINE: zone membership    */
 	struct gs_aoi_entity *aoi;        /* ONLINE under interest management:
 					  how others see it (bundle.h)      */
-	struct stream stream;          /* ONLINE: its login session, numbered
+	struct gs_stream stream;          /* ONLINE: its login session, numbered
 					  and kept for a resume (stream.h);
 					  detached: its client's connection
 					  is gone, the player stays         */

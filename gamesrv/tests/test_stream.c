@@ -17,22 +17,22 @@
 #include "stream.h"
 #include "world.h"
 
-static const struct stream_config cfg = {
+static const struct gs_stream_config cfg = {
 	.grace_ms = 1000, .session_bytes = 4096, .total_bytes = 6000, .token_ttl_ms = 60000,
 };
 
 /* A detached player named name with a fresh session. */
-static void player_init(struct streams *s, struct gs_player *p, uint64_t id, const char *name)
+static void player_init(struct gs_streams *s, struct gs_player *p, uint64_t id, const char *name)
 {
 	memset(p, 0, sizeof(*p));
 	p->id = id;
 	snprintf(p->name, sizeof(p->name), "%s", name);
-	stream_start(s, p);
-	stream_detach(s, p, 0);
+	gs_stream_start(s, p);
+	gs_stream_detach(s, p, 0);
 }
 
 /* Keep a chat line of `len` bytes for p; its msg_no. */
-static uint64_t keep_line(struct streams *s, struct gs_player *p, size_t len)
+static uint64_t keep_line(struct gs_streams *s, struct gs_player *p, size_t len)
 {
 	Ringgate__Client__ServerMessage msg = RINGGATE__CLIENT__SERVER_MESSAGE__INIT;
 	Ringgate__Client__ChatLine line = RINGGATE__CLIENT__CHAT_LINE__INIT;
@@ -45,72 +45,72 @@ static uint64_t keep_line(struct streams *s, struct gs_player *p, size_t len)
 	line.text = text;
 	msg.body_case = RINGGATE__CLIENT__SERVER_MESSAGE__BODY_CHAT_LINE;
 	msg.chat_line = &line;
-	return stream_keep(s, p, &msg);
+	return gs_stream_keep(s, p, &msg);
 }
 
 static void numbering_and_gap(void)
 {
-	struct streams s;
+	struct gs_streams s;
 	struct gs_player p;
 
-	CHECK(streams_init(&s, &cfg, NULL, NULL) == 0);
+	CHECK(gs_streams_init(&s, &cfg, NULL, NULL) == 0);
 	player_init(&s, &p, 7, "ann");
 	for (uint64_t i = 1; i <= 5; i++)
 		CHECK(keep_line(&s, &p, 10) == i);
-	CHECK(stream_replay_count(&p, 2) == 3);
-	CHECK(stream_replay_count(&p, 5) == 0);
-	CHECK(stream_replay_count(&p, 0) == -EINVAL); /* below the LoginReply */
-	CHECK(stream_replay_count(&p, 6) == -EINVAL); /* never sent */
-	stream_end(&s, &p);
+	CHECK(gs_stream_replay_count(&p, 2) == 3);
+	CHECK(gs_stream_replay_count(&p, 5) == 0);
+	CHECK(gs_stream_replay_count(&p, 0) == -EINVAL); /* below the LoginReply */
+	CHECK(gs_stream_replay_count(&p, 6) == -EINVAL); /* never sent */
+	gs_stream_end(&s, &p);
 	CHECK(p.stream.next_no == 0 && s.total_bytes == 0 && s.detached_count == 0);
-	streams_fini(&s);
+	gs_streams_fini(&s);
 }
 
 static void session_bound(void)
 {
-	struct streams s;
+	struct gs_streams s;
 	struct gs_player p;
 	uint64_t last = 0;
 
-	CHECK(streams_init(&s, &cfg, NULL, NULL) == 0);
+	CHECK(gs_streams_init(&s, &cfg, NULL, NULL) == 0);
 	player_init(&s, &p, 7, "ann");
 	for (int i = 0; i < 40; i++) {
 		last = keep_line(&s, &p, 500);
 		CHECK(p.stream.bytes <= cfg.session_bytes);
 	}
 	/* The oldest went: an early resume is refused, a recent one is not. */
-	CHECK(stream_replay_count(&p, 1) == -ERANGE);
+	CHECK(gs_stream_replay_count(&p, 1) == -ERANGE);
 	CHECK(p.stream.kept_from > 2);
-	CHECK(stream_replay_count(&p, p.stream.kept_from - 1) ==
+	CHECK(gs_stream_replay_count(&p, p.stream.kept_from - 1) ==
 	      (long)(last - p.stream.kept_from + 1));
-	stream_end(&s, &p);
-	streams_fini(&s);
+	gs_stream_end(&s, &p);
+	gs_streams_fini(&s);
 }
 
 static void oversize_not_kept(void)
 {
-	struct stream_config small = cfg;
-	struct streams s;
+	struct gs_stream_config small = cfg;
+	struct gs_streams s;
 	struct gs_player p;
 
 	small.session_bytes = 1024;
-	CHECK(streams_init(&s, &small, NULL, NULL) == 0);
+	CHECK(gs_streams_init(&s, &small, NULL, NULL) == 0);
 	player_init(&s, &p, 7, "ann");
 	CHECK(keep_line(&s, &p, 10) == 1);
 	CHECK(keep_line(&s, &p, 1500) == 2); /* numbered, but alone over the bound */
 	CHECK(p.stream.bytes == 0 && s.total_bytes == 0 && p.stream.kept_from == 3);
-	CHECK(stream_replay_count(&p, 1) == -ERANGE);
-	CHECK(stream_replay_count(&p, 2) == 0);
-	stream_end(&s, &p);
-	streams_fini(&s);
+	CHECK(gs_stream_replay_count(&p, 1) == -ERANGE);
+	CHECK(gs_stream_replay_count(&p, 2) == 0);
+	gs_stream_end(&s, &p);
+	gs_streams_fini(&s);
 }
 
 static void total_bound(void)
 {
-	struct streams s;
+	struct gs_streams s;
 	struct gs_player a, b;
 
-	CHECK(streams_init(&s, &cfg, NULL, NULL) == 0);
+	CHECK(gs_streams_init(&s, &cfg, NULL, NULL) == 0);
 	player_init(&s, &a, 1, "ann");
 	player_init(&s, &b, 2, "bob");
 	for (int i = 0; i < 30; i++) {
@@ -119,121 +119,121 @@ static void total_bound(void)
 		CHECK(s.total_bytes <= cfg.total_bytes);
 	}
 	/* The oldest of all went first: both lost their beginnings. */
-	CHECK(stream_replay_count(&a, 1) == -ERANGE);
-	CHECK(stream_replay_count(&b, 1) == -ERANGE);
-	stream_end(&s, &a);
+	CHECK(gs_stream_replay_count(&a, 1) == -ERANGE);
+	CHECK(gs_stream_replay_count(&b, 1) == -ERANGE);
+	gs_stream_end(&s, &a);
 	CHECK(s.total_bytes == b.stream.bytes);
-	streams_fini(&s); /* b still holds records: freed here */
+	gs_streams_fini(&s); /* b still holds records: freed here */
 }
 
 static void tokens(void)
 {
 	struct rg_link_key key = { .insecure = false };
-	struct streams s;
+	struct gs_streams s;
 	struct gs_player p, other;
-	struct stream_claim claim;
+	struct gs_stream_claim claim;
 	Ringgate__Client__ResumeToken tok = RINGGATE__CLIENT__RESUME_TOKEN__INIT;
-	uint8_t buf[STREAM_TOKEN_MAX], old[STREAM_TOKEN_MAX];
+	uint8_t buf[GS_STREAM_TOKEN_MAX], old[GS_STREAM_TOKEN_MAX];
 	size_t len;
 
 	memset(key.key, 0x5a, sizeof(key.key));
-	CHECK(streams_init(&s, &cfg, &key, NULL) == 0);
+	CHECK(gs_streams_init(&s, &cfg, &key, NULL) == 0);
 	player_init(&s, &p, 42, "Casey_2");
 	player_init(&s, &other, 43, "dana");
-	stream_token(&s, &p, &tok, buf);
+	gs_stream_token(&s, &p, &tok, buf);
 	len = tok.token.len;
-	CHECK(len <= STREAM_TOKEN_MAX && tok.grace_ms == cfg.grace_ms);
-	CHECK(stream_token_check(&s, buf, len, &claim) == 0);
+	CHECK(len <= GS_STREAM_TOKEN_MAX && tok.grace_ms == cfg.grace_ms);
+	CHECK(gs_stream_token_check(&s, buf, len, &claim) == 0);
 	CHECK(claim.player_id == 42 && strcmp(claim.name, "Casey_2") == 0);
-	CHECK(stream_is_session(&p, &claim) && !stream_is_session(&other, &claim));
+	CHECK(gs_stream_is_session(&p, &claim) && !gs_stream_is_session(&other, &claim));
 	/* Every single flipped bit is caught. */
 	for (size_t i = 0; i < len * 8; i++) {
 		buf[i / 8] ^= (uint8_t)(1u << (i % 8));
-		CHECK(stream_token_check(&s, buf, len, &claim) == -EBADMSG);
+		CHECK(gs_stream_token_check(&s, buf, len, &claim) == -EBADMSG);
 		buf[i / 8] ^= (uint8_t)(1u << (i % 8));
 	}
-	CHECK(stream_token_check(&s, buf, len - 1, &claim) == -EBADMSG);
-	CHECK(stream_token_check(&s, buf, 0, &claim) == -EBADMSG);
+	CHECK(gs_stream_token_check(&s, buf, len - 1, &claim) == -EBADMSG);
+	CHECK(gs_stream_token_check(&s, buf, 0, &claim) == -EBADMSG);
 	/* Another cluster's key: not ours. */
 	{
-		struct streams t;
+		struct gs_streams t;
 
 		key.key[0] ^= 1;
-		CHECK(streams_init(&t, &cfg, &key, NULL) == 0);
-		CHECK(stream_token_check(&t, buf, len, &claim) == -EBADMSG);
-		streams_fini(&t);
+		CHECK(gs_streams_init(&t, &cfg, &key, NULL) == 0);
+		CHECK(gs_stream_token_check(&t, buf, len, &claim) == -EBADMSG);
+		gs_streams_fini(&t);
 	}
 	/* A resume replaces the session: the old token names nothing. */
 	memcpy(old, buf, len);
-	stream_attach(&s, &p);
-	CHECK(stream_token_check(&s, old, len, &claim) == 0);
-	CHECK(!stream_is_session(&p, &claim));
+	gs_stream_attach(&s, &p);
+	CHECK(gs_stream_token_check(&s, old, len, &claim) == 0);
+	CHECK(!gs_stream_is_session(&p, &claim));
 	/* A new login does too. */
-	stream_token(&s, &p, &tok, buf);
-	stream_start(&s, &p);
-	CHECK(stream_token_check(&s, buf, len, &claim) == 0 && !stream_is_session(&p, &claim));
-	stream_end(&s, &p);
-	stream_end(&s, &other);
-	streams_fini(&s);
+	gs_stream_token(&s, &p, &tok, buf);
+	gs_stream_start(&s, &p);
+	CHECK(gs_stream_token_check(&s, buf, len, &claim) == 0 && !gs_stream_is_session(&p, &claim));
+	gs_stream_end(&s, &p);
+	gs_stream_end(&s, &other);
+	gs_streams_fini(&s);
 }
 
 static void token_expiry(void)
 {
-	struct stream_config short_life = cfg;
-	struct streams s;
+	struct gs_stream_config short_life = cfg;
+	struct gs_streams s;
 	struct gs_player p;
-	struct stream_claim claim;
+	struct gs_stream_claim claim;
 	Ringgate__Client__ResumeToken tok = RINGGATE__CLIENT__RESUME_TOKEN__INIT;
-	uint8_t buf[STREAM_TOKEN_MAX];
+	uint8_t buf[GS_STREAM_TOKEN_MAX];
 
 	short_life.token_ttl_ms = 0; /* expired as soon as made */
-	CHECK(streams_init(&s, &short_life, NULL, NULL) == 0);
+	CHECK(gs_streams_init(&s, &short_life, NULL, NULL) == 0);
 	player_init(&s, &p, 1, "ann");
-	stream_token(&s, &p, &tok, buf);
-	CHECK(stream_token_check(&s, buf, tok.token.len, &claim) == -ETIME);
-	stream_end(&s, &p);
-	streams_fini(&s);
+	gs_stream_token(&s, &p, &tok, buf);
+	CHECK(gs_stream_token_check(&s, buf, tok.token.len, &claim) == -ETIME);
+	gs_stream_end(&s, &p);
+	gs_streams_fini(&s);
 }
 
 static void grace_list(void)
 {
-	struct streams s;
+	struct gs_streams s;
 	struct gs_player a, b;
 
-	CHECK(streams_init(&s, &cfg, NULL, NULL) == 0);
+	CHECK(gs_streams_init(&s, &cfg, NULL, NULL) == 0);
 	memset(&a, 0, sizeof(a));
 	memset(&b, 0, sizeof(b));
-	stream_start(&s, &a);
-	stream_start(&s, &b);
-	stream_detach(&s, &a, 100);
-	stream_detach(&s, &b, 200);
-	stream_detach(&s, &a, 300); /* already detached: its time stands */
+	gs_stream_start(&s, &a);
+	gs_stream_start(&s, &b);
+	gs_stream_detach(&s, &a, 100);
+	gs_stream_detach(&s, &b, 200);
+	gs_stream_detach(&s, &a, 300); /* already detached: its time stands */
 	CHECK(s.detached_count == 2);
-	CHECK(stream_grace_due(&s, 1099) == NULL);
-	CHECK(stream_grace_due(&s, 1100) == &a);
-	stream_attach(&s, &a); /* resumed: off the list */
+	CHECK(gs_stream_grace_due(&s, 1099) == NULL);
+	CHECK(gs_stream_grace_due(&s, 1100) == &a);
+	gs_stream_attach(&s, &a); /* resumed: off the list */
 	CHECK(!a.stream.detached && s.detached_count == 1);
-	CHECK(stream_grace_due(&s, 5000) == &b);
-	stream_end(&s, &b);
-	CHECK(stream_grace_due(&s, 5000) == NULL && s.detached_count == 0);
-	stream_end(&s, &a);
-	streams_fini(&s);
+	CHECK(gs_stream_grace_due(&s, 5000) == &b);
+	gs_stream_end(&s, &b);
+	CHECK(gs_stream_grace_due(&s, 5000) == NULL && s.detached_count == 0);
+	gs_stream_end(&s, &a);
+	gs_streams_fini(&s);
 }
 
 static void resume_off(void)
 {
-	struct stream_config off = cfg;
-	struct streams s;
+	struct gs_stream_config off = cfg;
+	struct gs_streams s;
 	struct gs_player p;
 
 	off.grace_ms = 0;
-	CHECK(streams_init(&s, &off, NULL, NULL) == 0);
-	CHECK(!streams_on(&s));
+	CHECK(gs_streams_init(&s, &off, NULL, NULL) == 0);
+	CHECK(!gs_streams_on(&s));
 	memset(&p, 0, sizeof(p));
-	stream_start(&s, &p);
+	gs_stream_start(&s, &p);
 	CHECK(p.stream.next_no == 0 && p.stream.login_no != 0);
 	CHECK(keep_line(&s, &p, 10) == 0 && s.total_bytes == 0);
-	streams_fini(&s);
+	gs_streams_fini(&s);
 }
 
 static const struct test_case cases[] = {

@@ -436,9 +436,12 @@ int net_session_send_buf(struct net_session *s, struct net_buf *b)
 int net_session_send_buf_suffixed(struct net_session *s, struct net_buf *b, const void *suffix,
 				  size_t suffix_len)
 {
-	uint8_t *joined = malloc(b->len + suffix_len + 1);
+	uint8_t *joined;
 	int err;
 
+	if (suffix_len == 0)
+		return net_session_send_buf(s, b);
+	joined = malloc(b->len + suffix_len);
 	if (!joined)
 		abort();
 	memcpy(joined, b->body, b->len);

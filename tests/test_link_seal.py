@@ -17,10 +17,11 @@ spoiled earn must not be applied (replay: applied once at most, never
 twice: the database and a fresh login say so), and the link must come
 back through the relay (the gateway redials) and carry an earn again.
 
-  capture_clear  tshark on lo, filtered to the cluster's ports, while a
-                 player logs in and chats: no internal link's packets hold
-                 the password or the player's name in clear. (Skipped,
-                 exit 77, without tshark or when capturing is not allowed.)
+  capture_clear  tshark on lo, filtered to the cluster's ports, while two
+                 players log in over TLS and chat: no link's packets (the
+                 client link, gateway-gamesrv, gamesrv-dbproxy) hold a
+                 password or a player's name in clear. (Skipped, exit 77,
+                 without tshark or when capturing is not allowed.)
 
 usage: test_link_seal.py BUILD_DIR CASE   (one CTest test per case)
 """
@@ -51,8 +52,7 @@ class Relay:
     first request-sized frame after the handshake (mode: flip, replay,
     reorder, inject), then sets fired and goes back to passing frames."""
 
-    def __init__(self, host, port):
-        self.target_port = port
+    def __init__(self, host, port=0):
         self.mode = None
         self.fired = threading.Event()
         self.lock = threading.Lock()
@@ -60,6 +60,7 @@ class Relay:
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind((host, port))
         self.sock.listen(8)
+        self.target_port = self.sock.getsockname()[1]
         self.conns = []
         threading.Thread(target=self._accept, daemon=True).start()
 
@@ -149,12 +150,16 @@ class Relay:
 
 
 def relayed_cluster(build_dir):
-    """A cluster whose gateway reaches gamesrv through a Relay: gamesrv
-    listens where deploy/ringgate says (127.0.0.1, its port), the relay on
-    the same port of 127.0.0.2, which the gateway dials (deploy checks the
-    port of the gateway's link, not the address)."""
-    cluster = rt.Cluster(build_dir, args={"gateway": ["--gamesrv-host", RELAY_HOST]})
-    return cluster, Relay(RELAY_HOST, cluster.gamesrv_port)
+    """A cluster whose gateway reaches gamesrv through a Relay: the relay
+    listens on a port the kernel picks on 127.0.0.2, which the gateway
+    dials, and gamesrv on the same port of 127.0.0.1 (deploy gives the
+    gateway gamesrv's port; the address is the gateway's flag). The relay
+    keeps its port bound, and gamesrv's address is another one, so no
+    port is released and picked again."""
+    relay = Relay(RELAY_HOST)
+    cluster = rt.Cluster(build_dir, extra_env={"RINGGATE_GAMESRV_PORT": str(relay.target_port)},
+                         args={"gateway": ["--gamesrv-host", RELAY_HOST]})
+    return cluster, relay
 
 
 def fresh_login(cluster, name, password):
@@ -224,14 +229,13 @@ def relay_inject(build_dir):
 
 # ---- the capture ---------------------------------------------------------------
 
-# The links captured, by name: the port that tells a packet's link, and
-# whether its bytes may hold the password and the name in clear. The client
-# link is plain TCP until the gateway's TLS listener is used here; then it
-# joins the sealed ones (clear=False) and the client connects over TLS.
+# The links captured, by name: the port that tells a packet's link. None may
+# hold the password or a player's name in clear: the client link is TLS,
+# the internal ones sealed.
 def captured_links(cluster):
-    return {"client": (cluster.gateway_port, True),
-            "gateway-gamesrv": (cluster.gamesrv_port, False),
-            "gamesrv-dbproxy": (cluster.dbproxy_port, False)}
+    return {"client": cluster.gateway_port,
+            "gateway-gamesrv": cluster.gamesrv_port,
+            "gamesrv-dbproxy": cluster.dbproxy_port}
 
 
 class Capture:
@@ -275,32 +279,31 @@ class Capture:
 
 def capture_clear(build_dir):
     name, password = "capture-kiwi", "Pw-of-capture-Zebra91"
-    cluster = rt.Cluster(build_dir)
-    links = captured_links(cluster)
-    capture = Capture(rt.temp_dir("ringgate-capture-"), [p for p, _ in links.values()])
-    try:
-        with cluster:
-            a = cluster.client(name)
+    # Clients over TLS, every internal link sealed: nothing in clear anywhere.
+    with rt.Cluster(build_dir, extra_env={"RINGGATE_GATEWAY_TLS": "on"}) as cluster:
+        links = captured_links(cluster)
+        capture = Capture(rt.temp_dir("ringgate-capture-"), list(links.values()))
+        try:
+            a = cluster.client(name, ca_file=cluster.ca_file)
             expect(a.login(name, password), "login")
-            b = cluster.client("capture-peer")
+            b = cluster.client("capture-peer", ca_file=cluster.ca_file)
             expect(b.login("capture-peer", "peer-pw-Quince7"), "login")
             expect(a.chat("hello from " + name), "chat")
             expect(b.chat("hello back"), "chat")
             a.close()
             b.close()
-    finally:
-        capture.stop()
-    for link, (port, clear_allowed) in links.items():
+        finally:
+            capture.stop()
+    for link, port in links.items():
         data = capture.payloads(port)
         rt.log("%s (port %d): %d payload bytes captured" % (link, port, len(data)))
         assert len(data) > 200, "%s: too little captured to judge" % link
         found = [w for w in (name, password, "peer-pw-Quince7") if w.encode() in data]
-        if clear_allowed:
-            # The capture sees what is in clear: the plain client link shows
-            # the password, so the checks below are not vacuous.
-            assert password.encode() in data, "%s: the capture missed the login" % link
-        else:
-            assert not found, "%s carries %s in clear" % (link, found)
+        assert not found, "%s carries %s in clear" % (link, found)
+    # Not vacuous: the client link's capture begins with a TLS handshake
+    # record, and the internal links' logins went through it (the players
+    # logged in), sealed.
+    assert capture.payloads(links["client"])[:2] == b"\x16\x03", "no TLS handshake captured"
 
 
 rt.main(cases={"relay_flip": relay_flip, "relay_replay": relay_replay,

@@ -60,6 +60,9 @@ from ringgate_test import body_of  # noqa: E402
 
 PROCS = ("dbproxy", "gamesrv", "gateway")
 HEARTBEAT_MS = 200
+# gamesrv keeps a dropped player this long for a resume (its
+# --resume-grace-ms); see campaign().
+RESUME_GRACE_MS = 1000
 CLIENT_TIMEOUT_S = 10       # a request unanswered this long: the connection is dropped
 REPLACED_CHECK_S = 8        # a replaced connection must have been told by then
 RECOVERY_LIMIT_S = 30       # give up probing for a working login after this
@@ -721,7 +724,7 @@ class Campaign:
         those of them it can see (with interest management only those
         within its view radius of the spawn point, so the names are an
         example, not the list)."""
-        limit = 2 * self.args.dead_ms / 1000 + 10
+        limit = (2 * self.args.dead_ms + RESUME_GRACE_MS) / 1000 + 10
         try:
             rt.eventually(lambda: self.players_online() == 0, timeout=limit,
                           what="gamesrv's players_online at 0")
@@ -876,7 +879,11 @@ def campaign(args):
     # Every player and flood comes from 127.0.0.1: lift the login limits
     # that exist to stop one machine's flood (they have tests of their own).
     lifted = {"gateway": ["--logins-per-addr-per-sec", "0", "--creates-per-addr-per-hour", "0"],
-              "dbproxy": ["--creates-per-sec", "0"]}
+              "dbproxy": ["--creates-per-sec", "0"],
+              # A dropped player stays for a resume this long (the players
+              # here log in afresh): short, so that the ghost check's wait
+              # covers it.
+              "gamesrv": ["--resume-grace-ms", str(RESUME_GRACE_MS)]}
     with rt.Cluster(args.build_dir, link_ms=(HEARTBEAT_MS, args.dead_ms),
                     args=lifted) as cluster:
         install_gold_log(cluster)

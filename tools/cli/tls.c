@@ -55,6 +55,11 @@ SSL *cli_tls_connect(int fd, const char *ca_file, const char *name)
 		goto out_error;
 	SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION);
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	/* A record without data (TLS 1.3's session tickets come after the
+	 * handshake) must end SSL_read with WANT_READ: with auto-retry it
+	 * would wait on the blocking socket for data that may never come,
+	 * while the user's next command is not read (poll said readable). */
+	SSL_CTX_clear_mode(ctx, SSL_MODE_AUTO_RETRY);
 	if (ca_file[0] ? SSL_CTX_load_verify_locations(ctx, ca_file, NULL) != 1
 		       : SSL_CTX_set_default_verify_paths(ctx) != 1) {
 		fprintf(stderr, "ringgate-cli: TLS: cannot load the CA file %s: %s\n",

@@ -223,6 +223,9 @@ struct net_loop {
 	struct net__chunk *free_chunks;  /* cache of NET__CHUNK_SIZE chunks   */
 	struct net__send_block *free_send_blocks;
 	unsigned free_chunk_count;
+	/* TLS sessions holding OpenSSL record buffers, least recently active
+	 * first (tls.c gives an idle one's buffers back). */
+	struct net__tls_conn *tls_warm_head, *tls_warm_tail;
 
 	struct net__counters stats;
 };

@@ -38,6 +38,8 @@
 #define NET__TLS_BATCH (256u * 1024)
 /* An out buffer larger than this is freed once its records are sent. */
 #define NET__TLS_OUT_KEEP (64u * 1024)
+/* A session quiet this long gives its OpenSSL record buffers back. */
+#define NET__TLS_WARM_MS 1000u
 
 struct net_tls {
 	bool server;
@@ -57,6 +59,10 @@ struct net__tls_conn {
 	BIO *rbio, *wbio;             /* network side of the SSL object       */
 	uint8_t *out;                 /* records handed to the engine         */
 	size_t out_off, out_len, out_cap;
+	struct net_loop *loop;
+	struct net__tls_conn *warm_prev, *warm_next; /* loop's warm list      */
+	uint64_t active_ms;           /* last record in or out                */
+	bool warm;                    /* on the loop's warm list              */
 	bool established, failed, notify_sent;
 	char err[192];
 };
@@ -116,8 +122,9 @@ static SSL_CTX *ctx_new(struct net_tls *tls, char *err, size_t size)
 	}
 	SSL_CTX_set_app_data(ctx, tls);
 	SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION);
-	/* An idle session gives its record buffers back. */
-	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+	/* No SSL_MODE_RELEASE_BUFFERS: it frees and mallocs both 17 KiB
+	 * record buffers for every record (an eighth of the TLS cost of a
+	 * small message). An idle session gives them back instead (warm()). */
 	return ctx;
 }
 
@@ -268,6 +275,46 @@ void net_tls_destroy(struct net_tls *tls)
 
 /* ---- connections ---------------------------------------------------------- */
 
+static void warm_unlink(struct net__tls_conn *c)
+{
+	struct net_loop *loop = c->loop;
+
+	if (!c->warm)
+		return;
+	*(c->warm_prev ? &c->warm_prev->warm_next : &loop->tls_warm_head) = c->warm_next;
+	*(c->warm_next ? &c->warm_next->warm_prev : &loop->tls_warm_tail) = c->warm_prev;
+	c->warm_prev = c->warm_next = NULL;
+	c->warm = false;
+}
+
+/*
+ * c moved records: it is the loop's most recently active TLS session, and
+ * it may hold OpenSSL's record buffers. Sessions quiet for NET__TLS_WARM_MS
+ * (the head of the list) give theirs back, so an idle session holds no
+ * record buffer while a busy one does not pay malloc/free per record. The
+ * sweep rides on traffic: a loop with no TLS traffic at all keeps the
+ * buffers of the sessions active in its last second.
+ */
+static void warm(struct net__tls_conn *c)
+{
+	struct net_loop *loop = c->loop;
+	struct net__tls_conn *old;
+
+	c->active_ms = loop->now_ms;
+	if (loop->tls_warm_tail != c) {
+		warm_unlink(c);
+		c->warm_prev = loop->tls_warm_tail;
+		*(c->warm_prev ? &c->warm_prev->warm_next : &loop->tls_warm_head) = c;
+		loop->tls_warm_tail = c;
+		c->warm = true;
+	}
+	while ((old = loop->tls_warm_head) != c && loop->now_ms - old->active_ms >= NET__TLS_WARM_MS) {
+		warm_unlink(old);
+		/* Refused (kept) while a partial record is buffered. */
+		(void)SSL_free_buffers(old->ssl);
+	}
+}
+
 int net__tls_open(struct net_session *s)
 {
 	struct net_tls *tls = s->service->cfg.tls;
@@ -276,6 +323,7 @@ int net__tls_open(struct net_session *s)
 	if (!c)
 		return -ENOMEM;
 	c->tls = tls;
+	c->loop = s->loop;
 	pthread_mutex_lock(&tls->lock);
 	c->ssl = SSL_new(tls->ctx);
 	if (c->ssl && tls->resume && !atomic_load(&tls->no_resume))
@@ -323,6 +371,7 @@ void net__tls_close(struct net_session *s)
 
 	if (!c)
 		return;
+	warm_unlink(c);
 	SSL_free(c->ssl);
 	free(c->out);
 	free(c);
@@ -388,6 +437,7 @@ void net__tls_recv(struct net_session *s, const uint8_t *data, size_t len)
 	ERR_clear_error();
 	if (len) {
 		s->last_recv_ms = s->loop->now_ms; /* handshake bytes count as life */
+		warm(c);
 		if (BIO_write(c->rbio, data, (int)len) != (int)len) {
 			tls_fail(s, NET_TLS_FAIL_OTHER, "%s", "out of memory");
 			return;
@@ -410,6 +460,10 @@ void net__tls_recv(struct net_session *s, const uint8_t *data, size_t len)
 
 		if (n > 0) {
 			net__recv_data(s, plain, (size_t)n);
+			/* Nothing buffered: skip the SSL_read that would only say
+			 * WANT_READ (a tenth of the TLS cost of a small message). */
+			if (!SSL_has_pending(c->ssl) && BIO_ctrl_pending(c->rbio) == 0)
+				return;
 			continue;
 		}
 		switch (SSL_get_error(c->ssl, n)) {
@@ -477,8 +531,10 @@ size_t net__tls_next_send(struct net_session *s, const uint8_t **out)
 	if (c->out_off == c->out_len) {
 		c->out_off = c->out_len = 0;
 		ERR_clear_error();
-		if (c->established && !c->failed && s->sq_bytes)
+		if (c->established && !c->failed && s->sq_bytes) {
+			warm(c);
 			encrypt_queued(s);
+		}
 		if (!c->established || c->failed) {
 			/* Plaintext that can never be encrypted once closing. */
 			if (s->state != NET__S_CONNECTED)

@@ -4,7 +4,8 @@
  *
  * Per session (struct net__tls_conn, made when the session connects):
  *
- *   engine RECV --BIO_write--> rbio --SSL_do_handshake / SSL_read--> plaintext
+ *   engine RECV --(rbio reads it in place)--> SSL_do_handshake / SSL_read
+ *                                                   --> plaintext
  *                                                   --> net__recv_data()
  *   sq (plaintext) --SSL_write--> wbio --BIO_read--> out --> engine SEND
  *
@@ -38,12 +39,16 @@
 #define NET__TLS_BATCH (256u * 1024)
 /* An out buffer larger than this is freed once its records are sent. */
 #define NET__TLS_OUT_KEEP (64u * 1024)
-/* A session quiet this long gives its OpenSSL record buffers back. */
+/* A session quiet this long gives its OpenSSL record buffers back; its
+ * place in the loop's list is refreshed at most every NET__TLS_WARM_STEP_MS
+ * (a busy session does not touch its neighbours for every record). */
 #define NET__TLS_WARM_MS 1000u
+#define NET__TLS_WARM_STEP_MS 100u
 
 struct net_tls {
 	bool server;
 	pthread_mutex_t lock;         /* guards ctx and resume                */
+	BIO_METHOD *recv_method;      /* rbio of every connection (recv_bio_*) */
 	SSL_CTX *ctx;                 /* for new connections                  */
 	SSL_SESSION *resume;          /* client: the last session (ticket)    */
 	char *host;                   /* client: the name the peer must have  */
@@ -57,6 +62,8 @@ struct net__tls_conn {
 	struct net_tls *tls;
 	SSL *ssl;
 	BIO *rbio, *wbio;             /* network side of the SSL object       */
+	const uint8_t *in;            /* rbio's bytes: the RECV being handled */
+	size_t in_len;
 	uint8_t *out;                 /* records handed to the engine         */
 	size_t out_off, out_len, out_cap;
 	struct net_loop *loop;
@@ -80,6 +87,61 @@ const char *net_tls_failure_str(enum net_tls_failure f)
 	};
 
 	return (unsigned)f < NET_TLS_FAIL_COUNT ? names[f] : "unknown";
+}
+
+/* ---- the receive BIO --------------------------------------------------------- */
+
+/*
+ * OpenSSL reads records straight from the engine's receive buffer, with no
+ * copy into a memory BIO: net__tls_recv points c->in at the completion's
+ * bytes and consumes them all before it returns (OpenSSL keeps a partial
+ * record in its own buffer), then clears it. Empty means "wait for more".
+ */
+static int recv_bio_read(BIO *b, char *out, size_t len, size_t *got)
+{
+	struct net__tls_conn *c = BIO_get_data(b);
+
+	BIO_clear_retry_flags(b);
+	if (!c->in_len) {
+		BIO_set_retry_read(b);
+		*got = 0;
+		return 0;
+	}
+	if (len > c->in_len)
+		len = c->in_len;
+	memcpy(out, c->in, len);
+	c->in += len;
+	c->in_len -= len;
+	*got = len;
+	return 1;
+}
+
+static long recv_bio_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+	struct net__tls_conn *c = BIO_get_data(b);
+
+	(void)num;
+	(void)ptr;
+	switch (cmd) {
+	case BIO_CTRL_PENDING:
+		return (long)c->in_len;
+	case BIO_CTRL_FLUSH:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+static BIO_METHOD *recv_method_new(void)
+{
+	BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "libnet recv");
+
+	if (m && (BIO_meth_set_read_ex(m, recv_bio_read) != 1 ||
+		  BIO_meth_set_ctrl(m, recv_bio_ctrl) != 1)) {
+		BIO_meth_free(m);
+		m = NULL;
+	}
+	return m;
 }
 
 /* ---- contexts ------------------------------------------------------------- */
@@ -172,6 +234,11 @@ static int tls_alloc(bool server, struct net_tls **out)
 	if (!tls)
 		return -ENOMEM;
 	tls->server = server;
+	tls->recv_method = recv_method_new();
+	if (!tls->recv_method) {
+		free(tls);
+		return -ENOMEM;
+	}
 	pthread_mutex_init(&tls->lock, NULL);
 	*out = tls;
 	return 0;
@@ -279,6 +346,7 @@ void net_tls_destroy(struct net_tls *tls)
 	if (tls->resume)
 		SSL_SESSION_free(tls->resume);
 	free(tls->host);
+	BIO_meth_free(tls->recv_method);
 	pthread_mutex_destroy(&tls->lock);
 	free(tls);
 }
@@ -300,7 +368,7 @@ static void warm_unlink(struct net__tls_conn *c)
 /*
  * c moved records: it is the loop's most recently active TLS session, and
  * it may hold OpenSSL's record buffers. Sessions quiet for NET__TLS_WARM_MS
- * (the head of the list) give theirs back, so an idle session holds no
+ * (about: see NET__TLS_WARM_STEP_MS; the head of the list) give theirs back, so an idle session holds no
  * record buffer while a busy one does not pay malloc/free per record. The
  * sweep rides on traffic: a loop with no TLS traffic at all keeps the
  * buffers of the sessions active in its last second.
@@ -310,6 +378,8 @@ static void warm(struct net__tls_conn *c)
 	struct net_loop *loop = c->loop;
 	struct net__tls_conn *old;
 
+	if (c->warm && loop->now_ms - c->active_ms < NET__TLS_WARM_STEP_MS)
+		return;
 	c->active_ms = loop->now_ms;
 	if (loop->tls_warm_tail != c) {
 		warm_unlink(c);
@@ -339,12 +409,12 @@ int net__tls_open(struct net_session *s)
 	if (c->ssl && tls->resume && !atomic_load(&tls->no_resume))
 		SSL_set_session(c->ssl, tls->resume);
 	pthread_mutex_unlock(&tls->lock);
-	c->rbio = BIO_new(BIO_s_mem());
+	c->rbio = BIO_new(tls->recv_method);
 	c->wbio = BIO_new(BIO_s_mem());
 	if (!c->ssl || !c->rbio || !c->wbio)
 		goto out_free;
-	/* An empty read BIO means "wait for more", not end of stream. */
-	BIO_set_mem_eof_return(c->rbio, -1);
+	BIO_set_data(c->rbio, c);
+	BIO_set_init(c->rbio, 1);
 	SSL_set_bio(c->ssl, c->rbio, c->wbio); /* the SSL owns them now */
 	s->tls = c;
 	if (tls->server) {
@@ -439,20 +509,12 @@ static void established(struct net__tls_conn *c)
 		TLS_COUNT(c->tls->tls13);
 }
 
-void net__tls_recv(struct net_session *s, const uint8_t *data, size_t len)
+/* Handshake, then decrypt, what rbio holds (c->in). */
+static void recv_records(struct net_session *s)
 {
 	struct net__tls_conn *c = s->tls;
 	uint8_t plain[16384];
 
-	ERR_clear_error();
-	if (len) {
-		s->last_recv_ms = s->loop->now_ms; /* handshake bytes count as life */
-		warm(c);
-		if (BIO_write(c->rbio, data, (int)len) != (int)len) {
-			tls_fail(s, NET_TLS_FAIL_OTHER, "%s", "out of memory");
-			return;
-		}
-	}
 	if (!c->established) {
 		int rc = SSL_do_handshake(c->ssl);
 
@@ -487,6 +549,26 @@ void net__tls_recv(struct net_session *s, const uint8_t *data, size_t len)
 			tls_fail_ssl(s);
 			return;
 		}
+	}
+}
+
+void net__tls_recv(struct net_session *s, const uint8_t *data, size_t len)
+{
+	struct net__tls_conn *c = s->tls;
+
+	ERR_clear_error();
+	if (len) {
+		s->last_recv_ms = s->loop->now_ms; /* handshake bytes count as life */
+		warm(c);
+	}
+	c->in = data;
+	c->in_len = len;
+	recv_records(s);
+	/* What a session that ended (or failed) did not read is dropped. */
+	c = s->tls;
+	if (c) {
+		c->in = NULL;
+		c->in_len = 0;
 	}
 }
 

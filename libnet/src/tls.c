@@ -498,6 +498,15 @@ static void tls_fail_ssl(struct net_session *s)
 		tls_fail(s, NET_TLS_FAIL_OTHER, "%s", text);
 }
 
+/* An empty error queue before an SSL call, as SSL_get_error needs. Peek
+ * first: ERR_clear_error wipes every slot of the queue each time, a cost
+ * paid twice per echoed message. */
+static void errors_clear(void)
+{
+	if (ERR_peek_error())
+		ERR_clear_error();
+}
+
 /* The handshake just completed: count it once. */
 static void established(struct net__tls_conn *c)
 {
@@ -556,7 +565,7 @@ void net__tls_recv(struct net_session *s, const uint8_t *data, size_t len)
 {
 	struct net__tls_conn *c = s->tls;
 
-	ERR_clear_error();
+	errors_clear();
 	if (len) {
 		s->last_recv_ms = s->loop->now_ms; /* handshake bytes count as life */
 		warm(c);
@@ -622,7 +631,7 @@ size_t net__tls_next_send(struct net_session *s, const uint8_t **out)
 
 	if (c->out_off == c->out_len) {
 		c->out_off = c->out_len = 0;
-		ERR_clear_error();
+		errors_clear();
 		if (c->established && !c->failed && s->sq_bytes) {
 			warm(c);
 			encrypt_queued(s);

@@ -367,11 +367,12 @@ static void warm_unlink(struct net__tls_conn *c)
 
 /*
  * c moved records: it is the loop's most recently active TLS session, and
- * it may hold OpenSSL's record buffers. Sessions quiet for NET__TLS_WARM_MS
- * (about: see NET__TLS_WARM_STEP_MS; the head of the list) give theirs back, so an idle session holds no
- * record buffer while a busy one does not pay malloc/free per record. The
- * sweep rides on traffic: a loop with no TLS traffic at all keeps the
- * buffers of the sessions active in its last second.
+ * it may hold OpenSSL's record buffers. Sessions quiet for about
+ * NET__TLS_WARM_MS (to within NET__TLS_WARM_STEP_MS; the head of the list)
+ * give theirs back, so an idle session holds no record buffer while a busy
+ * one does not pay malloc/free per record. The sweep rides on traffic: a
+ * loop with no TLS traffic at all keeps the buffers of the sessions active
+ * in its last second.
  */
 static void warm(struct net__tls_conn *c)
 {

@@ -297,6 +297,9 @@ struct net_loop {
 	unsigned free_chunk_count[NET__CLS_COUNT];
 	struct net__send_block *free_send_blocks;
 	struct net__slab *slabs;      /* sessions are carved from these       */
+	/* TLS sessions holding OpenSSL record buffers, least recently active
+	 * first (tls.c gives an idle one's buffers back). */
+	struct net__tls_conn *tls_warm_head, *tls_warm_tail;
 
 	struct net__counters stats;
 };

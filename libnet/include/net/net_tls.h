@@ -7,8 +7,8 @@
  * a TLS context there cannot be made.
  *
  * How it runs: no socket call ever blocks and OpenSSL never touches the
- * socket. Each session has an SSL object between two memory BIOs: the
- * engine's receive completions are written into the read BIO and SSL_read
+ * socket. Each session has an SSL object that reads the engine's receive
+ * completions in place (a read BIO of libnet's) and SSL_read
  * hands the plaintext to on_recv / on_frame exactly as for a plain
  * session; at the end of the loop turn, when no send is in flight, the
  * plaintext queued by net_session_send* is encrypted (SSL_write) and the

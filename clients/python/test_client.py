@@ -106,6 +106,9 @@ def test(build_dir):
 
             # Session resume: bob's connection drops; what alice says
             # meanwhile reaches him, once, when he takes the session back.
+            # (He hears those in his view: alice, once his view has her.)
+            if aid not in bob.world.players:
+                bob.wait_event(lambda e: e.kind == "entered" and e.player_id == aid)
             bob.sock.close()
             alice.chat("while you were away")
             time.sleep(0.2)  # a tick or more: the update is made and kept

@@ -10,6 +10,9 @@ and certificate made by deploy/ringgate up.
   certificate; reloading a good one heals.
 - plain_port: a TLS client on a plaintext gateway is cut off cleanly and
   the gateway goes on serving plaintext clients.
+- wss: with tls = on the WebSocket port is wss: a client that trusts the CA
+  plays over it and gets the world page over HTTPS; a plain WebSocket
+  client is cut off cleanly.
 - reload_under_load: clients keep playing over TLS while the certificate is
   reloaded again and again; no request is lost, nobody is dropped, and new
   clients get the new certificate.
@@ -162,6 +165,25 @@ def case_plain_port(build_dir):
         play(cluster.client("plain"), "plain")
 
 
+def case_wss(build_dir):
+    with rt.Cluster(build_dir, extra_env=TLS_ON) as cluster:
+        ws = cluster.ws_client("wss", ca_file=cluster.ca_file)
+        assert ws.sock.version() == "TLSv1.3", ws.sock.version()
+        play(ws, "wss_player")
+        page = rt.dial(cluster.ws_port, ca_file=cluster.ca_file)
+        page.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        status, headers, _, _ = rt.ws.read_response(page)
+        assert status == 200 and headers["content-type"].startswith("text/html"), headers
+        page.close()
+        try:
+            cluster.ws_client("plain-ws").close()
+        except (AssertionError, ConnectionError, Closed, OSError) as err:
+            rt.log("plain WebSocket cut off as expected: %r" % err)
+        else:
+            raise AssertionError("a plain WebSocket upgrade succeeded on the wss port")
+        expect(ws.ping(), "pong")
+
+
 def case_reload_under_load(build_dir):
     with rt.Cluster(build_dir, extra_env=TLS_ON) as cluster:
         certs = test_certs(cluster)
@@ -225,4 +247,5 @@ def case_bad_config(build_dir):
 
 
 rt.main(cases={"play": case_play, "expired": case_expired, "plain_port": case_plain_port,
+               "wss": case_wss,
                "reload_under_load": case_reload_under_load, "bad_config": case_bad_config})

@@ -250,10 +250,11 @@ class Cluster:
         return GameClient(self.gateway_port, name, source, ca_file=ca_file,
                           server_name=server_name)
 
-    def ws_client(self, name="ws-client", source=None):
-        """A WsGameClient on the gateway's WebSocket port."""
+    def ws_client(self, name="ws-client", source=None, ca_file=None):
+        """A WsGameClient on the gateway's WebSocket port; with ca_file,
+        over TLS (wss)."""
         from .ws import WsGameClient
-        return WsGameClient(self.ws_port, name, source)
+        return WsGameClient(self.ws_port, name, source, ca_file=ca_file)
 
     def dump_logs(self):
         for proc in PROCS:

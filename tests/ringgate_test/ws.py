@@ -144,15 +144,18 @@ class Reader:
 class WsGameClient(GameClient):
     """GameClient over the gateway's WebSocket port: the same verbs
     (login, move, chat, resume, ...), each ClientMessage one masked binary
-    message. send_frame() sends raw frames for protocol tests."""
+    message. send_frame() sends raw frames for protocol tests. With
+    ca_file, over TLS (wss: a gateway with --tls on), as GameClient."""
 
-    def __init__(self, port, name="ws-client", source=None):
-        super().__init__(port, name, source)
+    def __init__(self, port, name="ws-client", source=None, ca_file=None,
+                 server_name="localhost"):
+        super().__init__(port, name, source, ca_file=ca_file, server_name=server_name)
 
     def _connect(self, port, source=None, rcvbuf=None):
-        """A connection to port, upgraded; bytes that came with the 101
-        are filed as the first received."""
-        sock = dial(port, source, rcvbuf, timeout=10)
+        """A connection to port (TLS first when asked), upgraded; bytes
+        that came with the 101 are filed as the first received."""
+        ca_file, server_name = self.tls
+        sock = dial(port, source, rcvbuf, timeout=10, ca_file=ca_file, server_name=server_name)
         status, headers, _, rest = handshake(sock, key=new_key())
         assert status == 101, "handshake answered %d %s" % (status, headers)
         self._early = rest

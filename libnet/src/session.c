@@ -889,8 +889,8 @@ int net_session_send_buf(struct net_session *s, struct net_buf *b)
 int net_session_send_buf_suffixed(struct net_session *s, struct net_buf *b, const void *suffix,
 				  size_t suffix_len)
 {
-	uint32_t body_off = NET_VARINT_MAX; /* net_buf_frame: the body's place */
-	uint32_t body_len = b->len - (body_off - b->off);
+	size_t body_len;
+	const uint8_t *body = net_buf_body(b, &body_len);
 	uint8_t hdr[10];
 	size_t hdr_len = net_varint_encode((uint64_t)body_len + suffix_len, hdr);
 	uint8_t *dst;
@@ -900,7 +900,7 @@ int net_session_send_buf_suffixed(struct net_session *s, struct net_buf *b, cons
 		return send_buf_on_loop(s, b);
 	if (s->sealer)
 		return -EPERM;
-	if (send_too_long((size_t)body_len + suffix_len, true))
+	if (send_too_long(body_len + suffix_len, true))
 		return -EMSGSIZE;
 	err = admit(s, hdr_len + body_len + suffix_len);
 	if (err)
@@ -911,7 +911,7 @@ int net_session_send_buf_suffixed(struct net_session *s, struct net_buf *b, cons
 	memcpy(dst, hdr, hdr_len);
 	/* The length prefix is queued: a failure from here on would leave a
 	 * torn frame, so it ends the session instead. */
-	err = net__sq_append_ref(s, b, body_off, body_len);
+	err = net__sq_append_ref(s, b, (uint32_t)(body - b->data), (uint32_t)body_len);
 	if (!err) {
 		dst = net__sq_reserve(s, suffix_len);
 		err = dst ? 0 : -ENOMEM;

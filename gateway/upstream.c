@@ -106,6 +106,11 @@ static int on_message(struct rg_link *link, ProtobufCMessage *m, void *token)
 	case RINGGATE__INTERNAL__GAME_TO_GATE__BODY_KICK:
 		err = gw_route_kick(sh->gw, sh->id, msg->kick);
 		break;
+	case RINGGATE__INTERNAL__GAME_TO_GATE__BODY_REDIRECT:
+	case RINGGATE__INTERNAL__GAME_TO_GATE__BODY_HANDOFF:
+	case RINGGATE__INTERNAL__GAME_TO_GATE__BODY_ADOPT_RESULT:
+		err = gw_route_relay(sh->gw, sh->id, msg);
+		break;
 	default:
 		RG_WARN("gamesrv (shard %u) sent a GameToGate with no known body; ignored", sh->id);
 		break;

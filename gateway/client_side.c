@@ -656,8 +656,7 @@ static void client_request(struct gw_client *c, Ringgate__Client__ClientMessage 
  * years, and then starts again from 1. */
 static uint64_t session_id_make(struct gw_loop *gl)
 {
-	gl->sessions_made = (gl->sessions_made & GW_SESSION_COUNT_MASK) + 1;
-	if (gl->sessions_made > GW_SESSION_COUNT_MASK)
+	if (++gl->sessions_made > GW_SESSION_COUNT_MASK)
 		gl->sessions_made = 1;
 	return (uint64_t)gl->gw->cfg.gateway_id << GW_SESSION_GATEWAY_SHIFT |
 	       (uint64_t)net_loop_index(gl->net) << GW_SESSION_LOOP_SHIFT | gl->sessions_made;
@@ -1009,6 +1008,8 @@ void gw_loop_handoff(struct gw_loop *gl, uint32_t from, const Ringgate__Internal
 		return;
 	}
 	p = c && h->request_id ? pending_find_call(c, h->request_id) : NULL;
+	if (p && p->shard != from)
+		p = NULL; /* not the source's to hand on: it keeps waiting where it is */
 	ho = calloc(1, sizeof(*ho));
 	request.session = h->session;
 	request.request_id = h->request_id;

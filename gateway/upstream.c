@@ -85,6 +85,10 @@ static int on_up(struct rg_link *link)
 			 NET_SESSION_PEER(s), told, sh->id);
 		return -EPROTO;
 	}
+	if (told == 0 && sh->gw->shard_count > 1)
+		RG_WARN("gamesrv link %u (%s) did not say which shard it is (a gamesrv from before "
+			"shards); taken as shard %u, its place in --gamesrvs", sh->id,
+			NET_SESSION_PEER(s), sh->id);
 	atomic_store(&sh->session, net_session_get_id(s));
 	gw_metrics_link_changed(sh->gw, sh->id, true);
 	RG_INFO("gamesrv link up (%s, shard %u)", NET_SESSION_PEER(s), sh->id);

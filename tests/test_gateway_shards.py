@@ -23,6 +23,7 @@ be made to happen:
             that says it is another shard than its place in --gamesrvs is
             refused.
 """
+import contextlib
 import os
 
 import ringgate_test as rt
@@ -134,6 +135,23 @@ def start_gateway(build_dir, shards, *extra):
     return gw
 
 
+@contextlib.contextmanager
+def gateway_on_shards(build_dir, count, up, *extra):
+    """A gateway on `count` scripted shards, of which the first `up` run
+    (the others refuse connections, as if down), once their links are up;
+    yields (gateway, shards) and closes the shards after."""
+    shards = [Shard(i + 1) for i in range(count)]
+    try:
+        for s in shards[:up]:
+            s.start()
+        gw = start_gateway(build_dir, shards, *extra)
+        wait_links(gw, *range(1, up + 1))
+        yield gw, shards
+    finally:
+        for s in shards:
+            s.close()
+
+
 def metrics(gw):
     return scrape(gw.admin_port, "gateway")
 
@@ -150,12 +168,7 @@ def answered_by(client):
 
 
 def check_routing(build_dir):
-    a, b = Shard(1), Shard(2)
-    for s in (a, b):
-        s.start()
-    try:
-        gw = start_gateway(build_dir, [a, b])
-        wait_links(gw, 1, 2)
+    with gateway_on_shards(build_dir, 2, 2) as (gw, (a, b)):
         assert all(h.gateway_id == GATEWAY_ID for h in a.hellos + b.hellos), a.hellos
 
         # Logins start at FNV-1a(name) % 2; the client then plays there.
@@ -218,19 +231,12 @@ def check_routing(build_dir):
         assert m['ringgate_gateway_shard_requests_total{shard="2"}'] >= 6, m
         assert m["ringgate_gateway_gamesrv_link_up"] == 1, m
         assert gw.stop(timeout=20) == 0, "gateway exit status"
-    finally:
-        a.close()
-        b.close()
 
 
 def check_handoff(build_dir):
     cpb = rt.client_pb2
-    a, b, down = Shard(1), Shard(2), Shard(3)  # shard 3 never starts
-    for s in (a, b):
-        s.start()
-    try:
-        gw = start_gateway(build_dir, [a, b, down], "--request-timeout-ms", "3000")
-        wait_links(gw, 1, 2)
+    # Shard 3 never starts.
+    with gateway_on_shards(build_dir, 3, 2, "--request-timeout-ms", "3000") as (gw, (a, b, _)):
         p = rt.GameClient(gw.port, "p")
         expect(p.login(name_for(0, 3, "p"), "pw"), "login")
         assert answered_by(p) == 1
@@ -295,18 +301,10 @@ def check_handoff(build_dir):
         assert m['ringgate_gateway_handoffs_total{result="ok"}'] == 2, m
         assert m['ringgate_gateway_handoffs_total{result="failed"}'] == 6, m
         assert gw.stop(timeout=20) == 0, "gateway exit status"
-    finally:
-        for s in (a, b, down):
-            s.close()
 
 
 def check_link_down(build_dir):
-    a, b = Shard(1), Shard(2)
-    for s in (a, b):
-        s.start()
-    try:
-        gw = start_gateway(build_dir, [a, b])
-        wait_links(gw, 1, 2)
+    with gateway_on_shards(build_dir, 2, 2) as (gw, (a, b)):
         x, y = rt.GameClient(gw.port, "x"), rt.GameClient(gw.port, "y")
         on1 = name_for(0, 2, "x")
         expect(x.login(on1, "pw"), "login")
@@ -334,8 +332,6 @@ def check_link_down(build_dir):
         expect_error(rt.GameClient(wrong.port, "z").ping(), "SERVICE_UNAVAILABLE")
         assert metrics(wrong)['ringgate_gateway_shard_link_up{shard="1"}'] == 0
         assert wrong.stop(timeout=20) == 0, "gateway exit status"
-    finally:
-        b.close()
 
 
 rt.main(cases={"routing": check_routing, "handoff": check_handoff,

@@ -22,6 +22,7 @@ be made to happen:
             stay connected and may log in on another shard); a gamesrv
             that says it is another shard than its place in --gamesrvs is
             refused.
+  options   --gamesrvs and --gateway-id refuse what they cannot use.
   real      the same through real processes: one dbproxy, two gamesrv
             shards (zone 2 is shard 2's) and two gateways: a walk into
             zone 2 and back hands the player over each way with its gold
@@ -34,6 +35,7 @@ be made to happen:
 import contextlib
 import os
 import signal
+import subprocess
 
 import ringgate_test as rt
 from ringgate_test import body_of, expect, expect_error
@@ -343,6 +345,22 @@ def check_link_down(build_dir):
         assert wrong.stop(timeout=20) == 0, "gateway exit status"
 
 
+def check_options(build_dir):
+    def refused(*flags):
+        r = subprocess.run(rt.procs.argv("gateway", build_dir, "--ws-port", "0", *flags,
+                                         insecure=True),
+                           capture_output=True, text=True, timeout=rt.WAIT,
+                           stdin=subprocess.DEVNULL)
+        assert r.returncode == 2, (flags, r.returncode, r.stderr)
+        return r.stderr
+
+    for shards in ("127.0.0.1", "127.0.0.1:0", "127.0.0.1:7701,", ":7701", "127.0.0.1:77x",
+                   "[::1]", ",".join(["127.0.0.1:7701"] * 17)):
+        assert "--gamesrvs must be HOST:PORT" in refused("--gamesrvs", shards), shards
+    for gateway_id in ("0", "65536"):
+        assert "is outside 1..65535" in refused("--gateway-id", gateway_id), gateway_id
+
+
 # Shard 2 owns zone 2; zone 1 (every new player's) is shard 1's.
 ZONE2 = (2000.0, 0.0)  # a point of zone 2
 REAL_ZONES = ["--zone-id", "1", "--zones", "2:2000:0:3000:1000", "--zone-shards", "2:2"]
@@ -440,4 +458,5 @@ def check_real(build_dir):
 
 
 rt.main(cases={"routing": check_routing, "handoff": check_handoff,
-               "link_down": check_link_down, "real": check_real})
+               "link_down": check_link_down, "options": check_options,
+               "real": check_real})

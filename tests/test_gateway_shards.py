@@ -373,13 +373,19 @@ def check_real(build_dir):
     with open(os.open(secret, os.O_WRONLY | os.O_CREAT, 0o600), "wb") as f:
         f.write(os.urandom(32))
     dbproxy = rt.start("dbproxy", build_dir, work, secret_file=secret)
-    shards = {}
-    for shard in (1, 2):
+    ports = {}
+
+    def start_shard(shard):
+        """Shard `shard`, on the port it had before (any free one at first)."""
         d = os.path.join(work, "shard%d" % shard)
-        os.mkdir(d)
-        shards[shard] = rt.start("gamesrv", build_dir, d, "--shard", str(shard),
-                                 "--lease-ms", "1500", *REAL_ZONES, peer_port=dbproxy.port,
-                                 secret_file=secret)
+        os.makedirs(d, exist_ok=True)
+        p = rt.start("gamesrv", build_dir, d, "--shard", str(shard), "--lease-ms", "1500",
+                     *REAL_ZONES, peer_port=dbproxy.port, secret_file=secret,
+                     port=ports.get(shard, 0))
+        ports[shard] = p.port
+        return p
+
+    shards = {shard: start_shard(shard) for shard in (1, 2)}
     gws = []
     for gw_id in (1, 2):
         d = os.path.join(work, "gateway%d" % gw_id)
@@ -453,6 +459,17 @@ def check_real(build_dir):
     expect_error(bob.earn(1), "NOT_LOGGED_IN")
     assert expect(again.earn(1), "earn").gold == 22
     assert expect(again.ping(), "pong")
+
+    # Shard 2 comes back on its port: bob, still connected, logs in again
+    # (refused while shard 2 is down or his old lease runs) and is where
+    # he was.
+    shards[2] = start_shard(2)
+
+    def bob_back():
+        reply = bob.login("bob", "bob-pw")
+        assert body_of(reply) == "login", reply
+        return reply.login
+    assert rt.eventually(bob_back, timeout=30, what="bob back on shard 2").self.zone == 2
     for gw in gws:
         assert gw.stop(timeout=20) == 0, "gateway exit status"
 

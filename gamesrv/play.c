@@ -1587,14 +1587,16 @@ static const char *adopt_refusal(struct gs_game *g, net_session_id link,
 	return NULL;
 }
 
-/* ClientRequest.adopt: take over a player another shard hands over. */
+/* ClientRequest.adopt: take over a player another shard hands over, by
+ * deadline_ms (0: it has passed already). */
 static void handle_adopt(struct gs_game *g, net_session_id link, uint64_t deadline_ms,
 			 const Ringgate__Internal__ClientRequest *req)
 {
 	const Ringgate__Internal__Adopt *a = req->adopt;
 	struct reply_to to = { .link = link, .session = req->session, .seq = a->seq,
 			       .request_id = req->request_id };
-	const char *why = adopt_refusal(g, link, req);
+	const char *why = deadline_ms == 0 ? "its deadline has passed"
+					   : adopt_refusal(g, link, req);
 	struct adopt_call *ac = NULL;
 	struct gs_client *c = NULL;
 
@@ -1996,6 +1998,12 @@ void gs_play_request(struct gs_game *g, net_session_id link, uint64_t deadline_m
 	 * answering after the gateway gave up would help nobody. */
 	if (deadline_ms != 0 && deadline_ms < deadline)
 		deadline = deadline_ms;
+	if (req->adopt) {
+		/* Even one past its deadline is answered (refused): the source
+		 * waits for the result to let its frozen player go on. */
+		handle_adopt(g, link, now < deadline ? deadline : 0, req);
+		return;
+	}
 	if (now >= deadline) {
 		/* The client has been told TIMEOUT (or will be at the
 		 * gateway's next tick): doing it now would apply a request
@@ -2007,10 +2015,6 @@ void gs_play_request(struct gs_game *g, net_session_id link, uint64_t deadline_m
 		return;
 	}
 
-	if (req->adopt) {
-		handle_adopt(g, link, deadline, req);
-		return;
-	}
 	if (!m || m->seq == 0) {
 		send_error(g, &to, RINGGATE__CLIENT__ERROR_CODE__BAD_REQUEST,
 			   "a request needs a message with a non-zero seq");

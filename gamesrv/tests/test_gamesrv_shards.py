@@ -26,6 +26,8 @@ Cases:
                    nothing applied) and it drops the player
   adopt_gone       the client goes while shard 2 adopts it: shard 2 still
                    says ok (the source lets go) and the lease ends released
+  adopt_late       an adopt past its deadline is refused (AdoptResult not
+                   ok), not dropped
   handoff_timeout  no HandoffResult by the call deadline: shard 1 drops the
                    frozen player unsaved
 
@@ -328,6 +330,31 @@ def adopt_gone(s):
                    what="shard 1 letting go")
 
 
+def adopt_late(s):
+    """An adopt whose deadline passed on the way is refused, not dropped:
+    the source waits for the result to let its player go on."""
+    c = rt.client_pb2
+    expect(s.login(1, 1, "hank"), "login")
+    seq, _ = s.send(1, 1, move=c.MoveRequest(x=2500, y=500, zone=2))
+    ho = s.take(1, "handoff")
+    g = s.gate[2]
+    # Teach shard 2 the link's clock distance with a fresh request, then
+    # send the adopt stamped 10 s before it, with 5 s left.
+    g.seq += 1
+    g.conn.send(g.i.GateToGame(request=g.i.ClientRequest(
+        session=9, deadline_ms=5000, request_id=s.next_request_id(), sent_ms=1000000,
+        message=c.ClientMessage(seq=g.seq, ping=c.PingRequest()))))
+    g.wait_reply(9, g.seq)
+    g.conn.send(g.i.GateToGame(request=g.i.ClientRequest(
+        session=ho.session, deadline_ms=5000, request_id=ho.request_id, sent_ms=990000,
+        adopt=ho.adopt)))
+    ar = s.take(2, "adopt_result")
+    assert not ar.ok and ar.player_id == ho.adopt.player_id, ar
+    s.handoff_result(1, 1, ho.adopt.player_id, False)
+    expect_error(s.gate[1].wait_reply(1, seq), "SERVICE_UNAVAILABLE")
+    assert s.row("hank")["lease_epoch"] == 1 and s.row("hank")["lease_shard"] == 1
+
+
 def handoff_timeout(s):
     c = rt.client_pb2
     pid = expect(s.login(1, 1, "gil"), "login").self.player_id
@@ -347,6 +374,7 @@ CASES = {
     "login_handoff": (login_handoff, []),
     "fenced": (fenced, []),
     "adopt_gone": (adopt_gone, ["--resume-grace-ms", "0"]),
+    "adopt_late": (adopt_late, []),
     "handoff_timeout": (handoff_timeout, ["--call-deadline-ms", "1500"]),
 }
 

@@ -2057,6 +2057,14 @@ void gs_play_request(struct gs_game *g, net_session_id link, uint64_t deadline_m
 			   "log in first");
 		return;
 	}
+	if (gs_lease_ending(g, p, now)) {
+		/* Requests queued while this shard stalled past the lease come
+		 * before the tick's self-fence: none is played on it. */
+		send_error(g, &to, RINGGATE__CLIENT__ERROR_CODE__SERVICE_UNAVAILABLE,
+			   "the game server lost its database");
+		gs_lease_self_fence(g, p);
+		return;
+	}
 	switch (m->body_case) {
 	case RINGGATE__CLIENT__CLIENT_MESSAGE__BODY_MOVE:
 		handle_move(g, &to, p, m->move);

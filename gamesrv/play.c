@@ -1,6 +1,7 @@
 /*
  * play.c: the game's request handlers - login, move, chat, earn, ping,
- * logout - and the saves that follow players out of the game. Called by
+ * logout, and the handoffs of players between shards - and the saves that
+ * follow players out of the game. Called by
  * game.c on the game thread only (see play.h).
  *
  * A client session's life (the "client" record of world.h):
@@ -10,6 +11,21 @@
  *      +-------------------------+----------------------------+
  *        LogoutRequest / ClientGone / gateway link down / drain / kicked
  *        by a newer login (the player is saved when it leaves "playing")
+ *
+ * Across shards (docs/protocol.md section 11), more states, in each of
+ * which the session's requests are answered ZONE_HANDOFF:
+ *
+ *   playing --move into another shard's zone (handoff_move)--> frozen
+ *   login pending --DbLogin ok, zone of another shard (handoff_login)-->
+ *       handing over (no player here)
+ *   frozen / handing over --HandoffResult ok--> (none), the player dropped
+ *       unsaved; not ok--> playing again (frozen) or (none) (handing over);
+ *       no result in time--> (none) (handoff_end)
+ *   (none) --ClientRequest.adopt (handle_adopt)--> adopting --DbAdopt ok-->
+ *       playing; refused--> (none) (on_adopt_reply)
+ *
+ * A player leaves "playing" without a save when its lease is no longer
+ * surely this shard's (gs_play_drop: lost, fenced, self-fenced).
  *
  * Every dbproxy call carries a small context (who to answer, which player
  * it pins); callbacks look the client up again by (link, session), because

@@ -203,10 +203,10 @@ class Cluster:
 
     def links_up(self, gateway):
         """How many of its shard links the gateway says are up (its
-        ringgate_gateway_gamesrv_link_up{shard="i"} gauges)."""
+        ringgate_gateway_shard_link_up{shard="i"} gauges)."""
         samples = self.metrics(gateway)
         return sum(1 for i in range(1, len(self.shards) + 1)
-                   if samples.get('ringgate_gateway_gamesrv_link_up{shard="%d"}' % i) == 1)
+                   if samples.get('ringgate_gateway_shard_link_up{shard="%d"}' % i) == 1)
 
     def down(self):
         self.deploy("down", check=False)

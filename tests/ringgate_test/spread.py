@@ -178,7 +178,7 @@ class Spread:
     def link_up(self, gateway, shard):
         """The gateway's own word on its link to shard (Hello answered)."""
         m = self.metrics("gateway", gateway)
-        value = m.get('ringgate_gateway_gamesrv_link_up{shard="%d"}' % shard)
+        value = m.get('ringgate_gateway_shard_link_up{shard="%d"}' % shard)
         if value is None and self.n_shards == 1:
             value = m.get("ringgate_gateway_gamesrv_link_up")
         return value == 1

@@ -145,6 +145,10 @@ class Spread:
                         admin_port_file=admin_file, **self.common)
         p.admin_port = eventually(lambda: procs.port_in(admin_file), timeout=10,
                                   what=kind + "'s admin port")
+        if kind == "gamesrv":
+            # Its lease owner id is its op_id epoch: no login before it.
+            eventually(lambda: "op_id epoch" in p.text(), timeout=15,
+                       what="shard %d's op_id epoch from dbproxy" % i)
         p.started_at = time.time()
         return p
 

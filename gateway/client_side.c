@@ -63,13 +63,15 @@ struct gw_client {
 	struct net_session *session;
 	const struct gw_transport *tp;  /* how its messages travel          */
 	struct gw_loop *gl;
-	net_session_id id;
+	uint64_t id;                    /* its wire session id                 */
 	struct gw_client *hash_next;
 	struct gw_link idle;            /* in gl->idle unless closing          */
 	uint64_t last_heard_ms;
 	struct gw_pending *pending;     /* requests awaiting an answer         */
 	unsigned inflight;
-	bool known_upstream;            /* gamesrv has seen it: tell it "gone" */
+	uint32_t shard;                 /* the shard it plays on; 0: none      */
+	uint32_t seen;                  /* bit k: shard k has seen it since its
+					 * link came up: tell it "gone"        */
 	bool closing;
 	uint64_t tokens_milli;          /* rate bucket, 1000 per message       */
 	uint64_t refilled_ms;           /* when tokens_milli was last topped up */
@@ -86,6 +88,7 @@ struct gw_pending {
 	uint64_t sent_ns;               /* rg_now_ns() when forwarded          */
 	unsigned kind;                  /* ClientMessage body case             */
 	uint32_t seq;
+	uint32_t shard;                 /* the shard it waits on               */
 };
 
 /* What a reply hands to the call table's completion: the shared frame
@@ -123,10 +126,10 @@ static void link_append(struct gw_link *head, struct gw_link *node)
 	head->prev = node;
 }
 
-static size_t bucket_of(const struct gw_loop *gl, net_session_id id)
+static size_t bucket_of(const struct gw_loop *gl, uint64_t id)
 {
-	/* Fibonacci hashing: ids differ mostly in low slot bits and the
-	 * generation; the multiply spreads both over the index bits. */
+	/* Fibonacci hashing: ids differ mostly in their low count bits; the
+	 * multiply spreads them over the index bits. */
 	return (size_t)((id * 0x9E3779B97F4A7C15ull) >> 32) & gl->bucket_mask;
 }
 
@@ -148,7 +151,7 @@ static void table_remove(struct gw_loop *gl, struct gw_client *c)
 		*at = c->hash_next;
 }
 
-static struct gw_client *table_find(struct gw_loop *gl, net_session_id id)
+static struct gw_client *table_find(struct gw_loop *gl, uint64_t id)
 {
 	struct gw_client *c = gl->buckets[bucket_of(gl, id)];
 
@@ -403,15 +406,70 @@ static void client_refuse_nul(struct gw_client *c, const Ringgate__Client__Clien
 			      "a string field holds a NUL");
 }
 
-/* Forward msg to gamesrv and remember it as pending; or answer at once. */
+/* ---- which shard -------------------------------------------------------- */
+
+/* The first shard whose link this loop sees up, trying them in order from
+ * index start (0-based, wrapping); 0 when none is up. */
+static uint32_t first_up_from(const struct gw_loop *gl, uint32_t start)
+{
+	uint32_t m = gl->gw->shard_count;
+
+	for (uint32_t i = 0; i < m; i++) {
+		uint32_t shard = (start + i) % m + 1;
+
+		if (gl->link_up[shard])
+			return shard;
+	}
+	return 0;
+}
+
+/* Where msg from c goes: a shard id whose link is up, or 0 with the Error
+ * to answer in *code and *why. */
+static uint32_t route_request(const struct gw_client *c, const Ringgate__Client__ClientMessage *msg,
+			      Ringgate__Client__ErrorCode *code /* OUT */,
+			      const char **why /* OUT */)
+{
+	uint32_t shard = first_up_from(c->gl, 0);
+
+	(void)msg;
+	if (!shard) {
+		*code = RINGGATE__CLIENT__ERROR_CODE__SERVICE_UNAVAILABLE;
+		*why = "the game server is unavailable";
+	}
+	return shard;
+}
+
+/* Send request (its request_id, deadline_ms and body set) for client c to
+ * shard, stamped with c's session and the send time. Returns 0 or a
+ * negative code (the link is down). */
+static int client_to_shard(struct gw_client *c, uint32_t shard,
+			   Ringgate__Internal__ClientRequest *request)
+{
+	Ringgate__Internal__GateToGame out = RINGGATE__INTERNAL__GATE_TO_GAME__INIT;
+	int err;
+
+	request->session = c->id;
+	request->sent_ms = rg_now_ms();
+	out.body_case = RINGGATE__INTERNAL__GATE_TO_GAME__BODY_REQUEST;
+	out.request = request;
+	err = gw_shard_send(c->gl->gw, shard, &out);
+	if (err < 0)
+		return err;
+	c->seen |= UINT32_C(1) << shard;
+	gw_metrics_request_sent(c->gl->gw, shard);
+	return 0;
+}
+
+/* Forward msg to its shard and remember it as pending; or answer at once. */
 static void client_request(struct gw_client *c, Ringgate__Client__ClientMessage *msg)
 {
 	struct gw_loop *gl = c->gl;
 	struct gateway *gw = gl->gw;
-	Ringgate__Internal__GateToGame out = RINGGATE__INTERNAL__GATE_TO_GAME__INIT;
 	Ringgate__Internal__ClientRequest request = RINGGATE__INTERNAL__CLIENT_REQUEST__INIT;
+	Ringgate__Client__ErrorCode code;
+	const char *why;
 	struct gw_pending *p;
-	int err;
+	uint32_t shard;
 
 	if (msg->seq == 0) {
 		client_refuse(c, 0, RINGGATE__CLIENT__ERROR_CODE__BAD_REQUEST,
@@ -433,13 +491,12 @@ static void client_request(struct gw_client *c, Ringgate__Client__ClientMessage 
 			     "too many requests in flight");
 		return;
 	}
-	if (!gl->link_up) {
-		client_refuse(c, msg->seq, RINGGATE__CLIENT__ERROR_CODE__SERVICE_UNAVAILABLE,
-			     "the game server is unavailable");
+	shard = route_request(c, msg, &code, &why);
+	if (!shard) {
+		client_refuse(c, msg->seq, code, why);
 		return;
 	}
 	if (msg->body_case == RINGGATE__CLIENT__CLIENT_MESSAGE__BODY_LOGIN) {
-		Ringgate__Client__ErrorCode code;
 		bool no_create = false;
 		char text[96];
 
@@ -461,18 +518,13 @@ static void client_request(struct gw_client *c, Ringgate__Client__ClientMessage 
 			     "gateway out of memory");
 		return;
 	}
-	/* gamesrv's reply names the call id, not the client's seq: a seq may
+	/* The shard's reply names the call id, not the client's seq: a seq may
 	 * be reused once its request has ended (with TIMEOUT, say), and the
 	 * old request's late reply must not answer the new one. */
-	request.session = c->id;
 	request.request_id = p->call_id;
 	request.deadline_ms = (uint32_t)gw->cfg.request_timeout_ms;
-	request.sent_ms = rg_now_ms();
 	request.message = msg;
-	out.body_case = RINGGATE__INTERNAL__GATE_TO_GAME__BODY_REQUEST;
-	out.request = &request;
-	err = gw_upstream_send(gw, &out);
-	if (err < 0) {
+	if (client_to_shard(c, shard, &request) < 0) {
 		rg_calls_cancel(gl->calls, p->call_id); /* pending_done will not run */
 		free(p);
 		client_refuse(c, msg->seq, RINGGATE__CLIENT__ERROR_CODE__SERVICE_UNAVAILABLE,
@@ -482,15 +534,27 @@ static void client_request(struct gw_client *c, Ringgate__Client__ClientMessage 
 	p->client = c;
 	p->seq = msg->seq;
 	p->kind = (unsigned)msg->body_case;
+	p->shard = shard;
 	p->sent_ns = rg_now_ns();
 	p->next = c->pending;
 	c->pending = p;
 	c->inflight++;
-	c->known_upstream = true;
 	gl->counters.forwarded++;
 }
 
 /* ---- session callbacks ------------------------------------------------- */
+
+/* A new wire session id of loop gl (see gateway.h). The count has 40 bits:
+ * a loop that accepted a thousand clients a second would wrap it after 34
+ * years, and then starts again from 1. */
+static uint64_t session_id_make(struct gw_loop *gl)
+{
+	gl->sessions_made = (gl->sessions_made & GW_SESSION_COUNT_MASK) + 1;
+	if (gl->sessions_made > GW_SESSION_COUNT_MASK)
+		gl->sessions_made = 1;
+	return (uint64_t)gl->gw->cfg.gateway_id << GW_SESSION_GATEWAY_SHIFT |
+	       (uint64_t)net_loop_index(gl->net) << GW_SESSION_LOOP_SHIFT | gl->sessions_made;
+}
 
 void gw_client_open(struct net_session *s, const struct gw_transport *tp)
 {
@@ -500,8 +564,8 @@ void gw_client_open(struct net_session *s, const struct gw_transport *tp)
 
 	c->session = s;
 	c->tp = tp;
-	c->id = net_session_get_id(s);
 	c->gl = &gw->loops[net_loop_index(net_session_loop(s))];
+	c->id = session_id_make(c->gl);
 	c->last_heard_ms = net_loop_now(c->gl->net);
 	c->refilled_ms = c->last_heard_ms;
 	c->tokens_milli = (uint64_t)gw->cfg.msg_burst * 1000;
@@ -593,6 +657,24 @@ static void log_disconnect(struct net_session *s, enum net_reason reason)
 	}
 }
 
+/* Send ClientGone{session} to every shard of the mask (bit k: shard k)
+ * whose link is up: a login, a redirect or an adopt may be pending on
+ * any of them. */
+static void tell_gone(struct gw_loop *gl, uint64_t session, uint32_t shards)
+{
+	Ringgate__Internal__GateToGame out = RINGGATE__INTERNAL__GATE_TO_GAME__INIT;
+	Ringgate__Internal__ClientGone gone = RINGGATE__INTERNAL__CLIENT_GONE__INIT;
+
+	gone.session = session;
+	out.body_case = RINGGATE__INTERNAL__GATE_TO_GAME__BODY_GONE;
+	out.gone = &gone;
+	for (uint32_t shard = 1; shard <= gl->gw->shard_count; shard++)
+		if ((shards & UINT32_C(1) << shard) && gl->link_up[shard] &&
+		    gw_shard_send(gl->gw, shard, &out) < 0)
+			RG_DEBUG("could not tell shard %u that %#llx went", shard,
+				 (unsigned long long)session);
+}
+
 void gw_client_gone(struct net_session *s, enum net_reason reason)
 {
 	struct gateway *gw = net_session_service_user(s);
@@ -610,17 +692,7 @@ void gw_client_gone(struct net_session *s, enum net_reason reason)
 	}
 	c->pending = NULL;
 
-	if (c->known_upstream && gl->link_up) {
-		Ringgate__Internal__GateToGame out = RINGGATE__INTERNAL__GATE_TO_GAME__INIT;
-		Ringgate__Internal__ClientGone gone = RINGGATE__INTERNAL__CLIENT_GONE__INIT;
-
-		gone.session = c->id;
-		out.body_case = RINGGATE__INTERNAL__GATE_TO_GAME__BODY_GONE;
-		out.gone = &gone;
-		if (gw_upstream_send(gw, &out) < 0)
-			RG_DEBUG("could not tell gamesrv that %#llx went",
-				 (unsigned long long)c->id);
-	}
+	tell_gone(gl, c->id, c->seen);
 	atomic_fetch_sub(&gw->client_count, 1);
 	log_disconnect(s, reason);
 }
@@ -748,17 +820,33 @@ static void on_tick(struct net_timer *timer, void *arg)
 	}
 }
 
-void gw_loop_link_changed(struct gw_loop *gl, bool up)
+/* End c's requests that wait on shard with SERVICE_UNAVAILABLE. */
+static void fail_calls_on(struct gw_client *c, uint32_t shard)
+{
+	struct gw_pending *p = c->pending, *next;
+
+	for (; p; p = next) {
+		next = p->next;
+		if (p->shard != shard)
+			continue;
+		rg_calls_cancel(c->gl->calls, p->call_id);
+		pending_done(p, -ENOTCONN, NULL); /* unlinks and frees p */
+	}
+}
+
+void gw_loop_link_changed(struct gw_loop *gl, uint32_t shard, bool up)
 {
 	Ringgate__Client__ServerMessage msg = RINGGATE__CLIENT__SERVER_MESSAGE__INIT;
 	Ringgate__Client__Error error = RINGGATE__CLIENT__ERROR__INIT;
 	struct net_buf *push;
 
-	gl->link_up = up;
+	if (shard == 0 || shard > gl->gw->shard_count)
+		return;
+	gl->link_up[shard] = up;
 	if (up)
 		return;
-	rg_calls_fail_all(gl->calls, -ENOTCONN);
-	/* The same push for every client: packed once, queued by reference. */
+	/* The same push for every client of the shard: packed once, queued
+	 * by reference. */
 	error.code = RINGGATE__CLIENT__ERROR_CODE__SERVICE_UNAVAILABLE;
 	error.message = "lost the game server link; log in again once it is back";
 	msg.body_case = RINGGATE__CLIENT__SERVER_MESSAGE__BODY_ERROR;
@@ -766,15 +854,27 @@ void gw_loop_link_changed(struct gw_loop *gl, bool up)
 	push = gw_frame_pack(&msg);
 	if (!push)
 		RG_ERROR("out of memory telling clients that the game server link is down");
-	for (struct gw_link *at = gl->idle.next; at != &gl->idle; at = at->next) {
-		struct gw_client *c = RG_CONTAINER_OF(at, struct gw_client, idle);
-		int err = push ? c->tp->send_shared(c->session, push, NULL, 0) : -ENOMEM;
+	for (size_t b = 0; b <= gl->bucket_mask; b++) {
+		for (struct gw_client *c = gl->buckets[b]; c; c = c->hash_next) {
+			uint32_t bit = UINT32_C(1) << shard;
+			bool told = c->shard == shard || (c->shard == 0 && (c->seen & bit));
+			int err;
 
-		/* gamesrv dropped every player of this gateway with the link. */
-		c->known_upstream = false;
-		if (err < 0)
-			RG_DEBUG("send to client %s failed: %s", NET_SESSION_PEER(c->session),
-				 net_strerror(err));
+			fail_calls_on(c, shard);
+			/* The shard dropped every player of this gateway with the
+			 * link: a new link starts from nothing. */
+			c->seen &= ~bit;
+			/* Told: its players, and the clients on no shard that
+			 * talked to it (their requests went there). */
+			if (!told)
+				continue;
+			if (c->shard == shard)
+				c->shard = 0; /* it may log in again, on a shard that is up */
+			err = push ? c->tp->send_shared(c->session, push, NULL, 0) : -ENOMEM;
+			if (err < 0)
+				RG_DEBUG("send to client %s failed: %s",
+					 NET_SESSION_PEER(c->session), net_strerror(err));
+		}
 	}
 	net_buf_unref(push);
 }
@@ -787,8 +887,26 @@ size_t gw_msg_no_field(uint64_t msg_no, uint8_t out[GW_MSG_NO_FIELD_MAX])
 	return 1 + net_varint_encode(msg_no, out + 1);
 }
 
-void gw_loop_deliver(struct gw_loop *gl, net_session_id session, uint64_t request_id,
-		     struct net_buf *frame, uint64_t msg_no, bool kick)
+/* A reply from shard of ServerMessage body case `body` answered one of c's
+ * requests: a login or a resume puts the client on that shard, a logout
+ * takes it off. */
+static void client_placed(struct gw_client *c, uint32_t shard, unsigned body)
+{
+	switch (body) {
+	case RINGGATE__CLIENT__SERVER_MESSAGE__BODY_LOGIN:
+	case RINGGATE__CLIENT__SERVER_MESSAGE__BODY_RESUME:
+		c->shard = shard;
+		break;
+	case RINGGATE__CLIENT__SERVER_MESSAGE__BODY_LOGOUT:
+		c->shard = 0;
+		break;
+	default:
+		break;
+	}
+}
+
+void gw_loop_deliver(struct gw_loop *gl, uint64_t session, const struct gw_delivery *d,
+		     struct net_buf *frame, uint64_t msg_no)
 {
 	struct gw_client *c = table_find(gl, session);
 	uint8_t suffix[GW_MSG_NO_FIELD_MAX];
@@ -796,14 +914,16 @@ void gw_loop_deliver(struct gw_loop *gl, net_session_id session, uint64_t reques
 
 	if (!c || c->closing)
 		return;
-	if (request_id != 0) {
-		struct gw_pending *p = pending_find_call(c, request_id);
+	if (d->request_id != 0) {
+		struct gw_pending *p = pending_find_call(c, d->request_id);
 		struct reply_frame reply = { frame, suffix, suffix_len };
 
-		if (!p || !rg_calls_complete(gl->calls, request_id, &reply)) {
+		if (!p || !rg_calls_complete(gl->calls, d->request_id, &reply)) {
 			gl->counters.late_replies++;
 			RG_DEBUG("late reply to request %llu for %s dropped",
-				 (unsigned long long)request_id, NET_SESSION_PEER(c->session));
+				 (unsigned long long)d->request_id, NET_SESSION_PEER(c->session));
+		} else {
+			client_placed(c, d->shard, d->body);
 		}
 	} else {
 		int err = c->tp->send_shared(c->session, frame, suffix, suffix_len);
@@ -812,7 +932,7 @@ void gw_loop_deliver(struct gw_loop *gl, net_session_id session, uint64_t reques
 			RG_DEBUG("push to %s not sent: %s", NET_SESSION_PEER(c->session),
 				 net_strerror(err));
 	}
-	if (kick) {
+	if (d->kick) {
 		gl->counters.kicked++;
 		client_close(c);
 	}

@@ -545,6 +545,7 @@ def deploy_2x2(build_dir):
         players = {s: cluster.metrics(s)["ringgate_gamesrv_players_online"]
                    for s in cluster.shards}
         assert players == {"gamesrv": 1, "gamesrv-2": 1}, players
+        assert leases.assert_online_once(cluster.lease_runs()) == 3  # bo twice (a handoff)
         pids = [cluster.pid(p) for p in cluster.instances]
         cluster.down()
         for pid in pids:

@@ -8,12 +8,14 @@ server in the run directory, or the server of Cluster(postgres_dsn=...).
 A machine without PostgreSQL skips such a test (exit 77).
 """
 
+import calendar
 import os
 import re
 import signal
 import sqlite3
 import subprocess
 import sys
+import time
 import urllib.request
 
 from . import procs
@@ -22,6 +24,9 @@ from .conn import GameClient
 
 DEPLOY = os.path.join(SOURCE_DIR, "deploy", "ringgate")
 PROCS = procs.PROCS
+
+# The line deploy/ringgate writes to a log before each start of its process.
+STARTING = re.compile(r"^=== (\S+) starting: .*$", re.M)
 
 # One sample line of the Prometheus text format: name{labels} value.
 SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*(?:\{[^}]*\})?) (\S+)$')
@@ -243,6 +248,27 @@ class Cluster:
                 return f.read()
         except FileNotFoundError:
             return ""
+
+    def lease_runs(self):
+        """Every run of every shard in its log (deploy/ringgate appends a
+        "=== <time> starting:" line before each), as leases.Run: an earlier
+        run ends at the next one's start, the last one runs on unless its
+        process is gone. What leases.assert_online_once checks."""
+        from .leases import Run
+        runs = []
+        for i, shard in enumerate(self.shards, 1):
+            parts = STARTING.split(self.log_text(shard))
+            starts = [calendar.timegm(time.strptime(t, "%Y-%m-%dT%H:%M:%SZ"))
+                      for t in parts[1::2]]
+            for k, text in enumerate(parts[2::2]):
+                if k + 1 < len(starts):
+                    end = starts[k + 1]
+                else:
+                    alive = os.path.exists(os.path.join(self.run_dir, shard + ".pid")) and \
+                        procs.alive(self.pid(shard))
+                    end = None if alive else time.time()
+                runs.append(Run(i, text, end))
+        return runs
 
     def db_rows(self, sql, params=()):
         """The rows of a query on the cluster's database, whichever the

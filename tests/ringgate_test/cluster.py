@@ -114,6 +114,26 @@ class AdminPorts:
         return recorded_port(self.run_dir, proc, "admin-port")
 
 
+def db_query(sql, params=(), postgres_dsn=None, sqlite_path=None):
+    """The rows of a query on a cluster's database: the PostgreSQL server
+    at postgres_dsn, else the SQLite file at sqlite_path (beside the
+    running dbproxy, which WAL allows). sql uses ? for parameters."""
+    if postgres_dsn:
+        import psycopg2
+        db = psycopg2.connect(postgres_dsn)
+        try:
+            with db, db.cursor() as cur:
+                cur.execute(sql.replace("?", "%s"), params)
+                return cur.fetchall()
+        finally:
+            db.close()
+    db = sqlite3.connect(sqlite_path, timeout=10)
+    try:
+        return db.execute(sql, params).fetchall()
+    finally:
+        db.close()
+
+
 # ---- the cluster -----------------------------------------------------------
 
 class Cluster:
@@ -271,23 +291,10 @@ class Cluster:
         return runs
 
     def db_rows(self, sql, params=()):
-        """The rows of a query on the cluster's database, whichever the
-        backend (SQLite beside the running dbproxy, which WAL allows; or
-        PostgreSQL). sql uses ? for parameters."""
+        """The rows of a query on the cluster's database (db_query)."""
         if self.backend == "postgres":
-            import psycopg2
-            db = psycopg2.connect(self.postgres_dsn)
-            try:
-                with db, db.cursor() as cur:
-                    cur.execute(sql.replace("?", "%s"), params)
-                    return cur.fetchall()
-            finally:
-                db.close()
-        db = sqlite3.connect(os.path.join(self.run_dir, "ringgate.db"), timeout=10)
-        try:
-            return db.execute(sql, params).fetchall()
-        finally:
-            db.close()
+            return db_query(sql, params, postgres_dsn=self.postgres_dsn)
+        return db_query(sql, params, sqlite_path=os.path.join(self.run_dir, "ringgate.db"))
 
     def db_player(self, name):
         """The player's row as the database says: a dict of gold, zone, x, y."""

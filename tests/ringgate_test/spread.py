@@ -23,12 +23,11 @@ loopback (metrics(proc) reads them from inside that host).
 
 import os
 import signal
-import sqlite3
 import time
 
 from . import procs
 from .base import eventually, log, temp_dir
-from .cluster import scrape
+from .cluster import db_query, scrape
 from .conn import GameClient
 from .leases import Run
 
@@ -202,23 +201,9 @@ class Spread:
                               address=self.addr("gateway", gateway))
 
     def db_rows(self, sql, params=()):
-        """A query on the database (SQLite beside the running dbproxy, as
-        WAL allows; or PostgreSQL). sql uses ? for parameters."""
-        if self.postgres_dsn:
-            import psycopg2
-            db = psycopg2.connect(self.postgres_dsn)
-            try:
-                with db, db.cursor() as cur:
-                    cur.execute(sql.replace("?", "%s"), params)
-                    return cur.fetchall()
-            finally:
-                db.close()
-        db = sqlite3.connect(os.path.join(self._dir("dbproxy", 1), "run", "ringgate.db"),
-                             timeout=10)
-        try:
-            return db.execute(sql, params).fetchall()
-        finally:
-            db.close()
+        """The rows of a query on the database (cluster.db_query)."""
+        return db_query(sql, params, postgres_dsn=self.postgres_dsn,
+                        sqlite_path=os.path.join(self._dir("dbproxy", 1), "run", "ringgate.db"))
 
     def db_gold(self, name):
         """The player's gold as the database says."""

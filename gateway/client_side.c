@@ -70,6 +70,7 @@ struct gw_client {
 	struct gw_pending *pending;     /* requests awaiting an answer         */
 	unsigned inflight;
 	uint32_t shard;                 /* the shard it plays on; 0: none      */
+	struct gw_handoff *handoff;     /* its move between shards in flight   */
 	uint32_t seen;                  /* bit k: shard k has seen it since its
 					 * link came up: tell it "gone"        */
 	bool closing;
@@ -89,6 +90,22 @@ struct gw_pending {
 	unsigned kind;                  /* ClientMessage body case             */
 	uint32_t seq;
 	uint32_t shard;                 /* the shard it waits on               */
+	uint64_t deadline_ms;           /* rg_now_ms() when it times out       */
+};
+
+/* A handoff the gateway relays (docs/protocol.md section 11), in its
+ * loop's list from the source's Handoff until the target's AdoptResult,
+ * either link going down, or expires_ms (no word from the target: the
+ * source gives up on its own then). Outlives its client: the source must
+ * still hear how it ended. */
+struct gw_handoff {
+	struct gw_link node;            /* in gl->handoffs                     */
+	struct gw_client *client;       /* NULL once the client has gone       */
+	uint64_t session;
+	uint64_t player_id;
+	uint64_t request_id;            /* the call the move answers (0: none) */
+	uint64_t expires_ms;            /* rg_now_ms() clock                   */
+	uint32_t source, target;
 };
 
 /* What a reply hands to the call table's completion: the shared frame
@@ -287,13 +304,19 @@ static void pending_done(void *ctx, int status, const void *reply)
 			n->timed_out++;
 			client_error(c, p->seq, RINGGATE__CLIENT__ERROR_CODE__TIMEOUT,
 				     "the game server did not answer in time");
-		} else if (status == -ENOTCONN) {
-			n->unavailable++;
-			client_error(c, p->seq,
-				     RINGGATE__CLIENT__ERROR_CODE__SERVICE_UNAVAILABLE,
-				     "the game server link went down");
 		}
 	}
+	free(p);
+}
+
+/* End c's request p at once with Error SERVICE_UNAVAILABLE (why), in place
+ * of the shard's answer. */
+static void pending_unavailable(struct gw_client *c, struct gw_pending *p, const char *why)
+{
+	rg_calls_cancel(c->gl->calls, p->call_id); /* pending_done will not run */
+	pending_unlink(c, p);
+	c->gl->counters.unavailable++;
+	client_error(c, p->seq, RINGGATE__CLIENT__ERROR_CODE__SERVICE_UNAVAILABLE, why);
 	free(p);
 }
 
@@ -423,41 +446,125 @@ static uint32_t first_up_from(const struct gw_loop *gl, uint32_t start)
 	return 0;
 }
 
-/* Where msg from c goes: a shard id whose link is up, or 0 with the Error
- * to answer in *code and *why. */
+/* FNV-1a (32 bits) of a name: where its logins start looking for a shard,
+ * so that every gateway tries the same shard first for the same name. */
+static uint32_t name_hash(const char *name)
+{
+	uint32_t h = 2166136261u;
+
+	for (; *name; name++)
+		h = (h ^ (uint8_t)*name) * 16777619u;
+	return h;
+}
+
+/* The shard of c's newest pending login or resume (0: none), so that what
+ * a client sends right behind its login follows it. */
+static uint32_t pending_login_shard(const struct gw_client *c)
+{
+	for (const struct gw_pending *p = c->pending; p; p = p->next)
+		if (p->kind == RINGGATE__CLIENT__CLIENT_MESSAGE__BODY_LOGIN ||
+		    p->kind == RINGGATE__CLIENT__CLIENT_MESSAGE__BODY_RESUME)
+			return p->shard;
+	return 0;
+}
+
+/* Resume tokens of version 2 name their shard: byte 0 is 2, bytes 1..2
+ * the shard id, little-endian (docs/protocol.md section 11). */
+#define RESUME_TOKEN_SHARDED 2
+
+/*
+ * Where msg from c goes (docs/protocol.md section 11): a shard id whose
+ * link is up, or 0 with the Error to answer in *code and *why.
+ * - LoginRequest: ALREADY_LOGGED_IN while c plays on a shard that is up;
+ *   else the first shard up from FNV-1a(name) % M (a shard that does not
+ *   hold the account's lease redirects it to the one that does).
+ * - ResumeRequest: the shard its token names (version 2); a token of
+ *   another version goes to the first shard up, which answers
+ *   RESUME_EXPIRED.
+ * - Anything else: c's shard, else that of its pending login, else the
+ *   first shard up (which answers NOT_LOGGED_IN).
+ */
 static uint32_t route_request(const struct gw_client *c, const Ringgate__Client__ClientMessage *msg,
 			      Ringgate__Client__ErrorCode *code /* OUT */,
 			      const char **why /* OUT */)
 {
-	uint32_t shard = first_up_from(c->gl, 0);
+	const struct gw_loop *gl = c->gl;
+	uint32_t m = gl->gw->shard_count, shard = 0;
 
-	(void)msg;
-	if (!shard) {
-		*code = RINGGATE__CLIENT__ERROR_CODE__SERVICE_UNAVAILABLE;
-		*why = "the game server is unavailable";
+	*code = RINGGATE__CLIENT__ERROR_CODE__SERVICE_UNAVAILABLE;
+	*why = "the game server is unavailable";
+	switch (msg->body_case) {
+	case RINGGATE__CLIENT__CLIENT_MESSAGE__BODY_LOGIN:
+		if (c->shard && gl->link_up[c->shard]) {
+			*code = RINGGATE__CLIENT__ERROR_CODE__ALREADY_LOGGED_IN;
+			*why = "already logged in on this connection";
+			return 0;
+		}
+		return first_up_from(gl, name_hash(msg->login->name) % m);
+	case RINGGATE__CLIENT__CLIENT_MESSAGE__BODY_RESUME: {
+		const ProtobufCBinaryData *token = &msg->resume->token;
+
+		if (token->len < 3 || token->data[0] != RESUME_TOKEN_SHARDED)
+			return first_up_from(gl, 0);
+		shard = (uint32_t)token->data[1] | (uint32_t)token->data[2] << 8;
+		if (shard == 0 || shard > m) {
+			*code = RINGGATE__CLIENT__ERROR_CODE__RESUME_EXPIRED;
+			*why = "the resume token names no game server of this gateway";
+			return 0;
+		}
+		if (!gl->link_up[shard]) {
+			*why = "the game server of this session is unavailable";
+			return 0;
+		}
+		return shard;
 	}
-	return shard;
+	default:
+		shard = c->shard ? c->shard : pending_login_shard(c);
+		return shard && gl->link_up[shard] ? shard : first_up_from(gl, 0);
+	}
 }
 
-/* Send request (its request_id, deadline_ms and body set) for client c to
- * shard, stamped with c's session and the send time. Returns 0 or a
- * negative code (the link is down). */
-static int client_to_shard(struct gw_client *c, uint32_t shard,
-			   Ringgate__Internal__ClientRequest *request)
+/* Send request (its session, request_id, deadline_ms and body set) to
+ * shard, stamped with the send time. Returns 0 or a negative code (the
+ * link is down). */
+static int shard_request(struct gateway *gw, uint32_t shard,
+			 Ringgate__Internal__ClientRequest *request)
 {
 	Ringgate__Internal__GateToGame out = RINGGATE__INTERNAL__GATE_TO_GAME__INIT;
 	int err;
 
-	request->session = c->id;
 	request->sent_ms = rg_now_ms();
 	out.body_case = RINGGATE__INTERNAL__GATE_TO_GAME__BODY_REQUEST;
 	out.request = request;
-	err = gw_shard_send(c->gl->gw, shard, &out);
-	if (err < 0)
-		return err;
-	c->seen |= UINT32_C(1) << shard;
-	gw_metrics_request_sent(c->gl->gw, shard);
-	return 0;
+	err = gw_shard_send(gw, shard, &out);
+	if (err == 0)
+		gw_metrics_request_sent(gw, shard);
+	return err;
+}
+
+/* shard_request for client c, which the shard then knows. */
+static int client_to_shard(struct gw_client *c, uint32_t shard,
+			   Ringgate__Internal__ClientRequest *request)
+{
+	int err;
+
+	request->session = c->id;
+	err = shard_request(c->gl->gw, shard, request);
+	if (err == 0)
+		c->seen |= UINT32_C(1) << shard;
+	return err;
+}
+
+/* What is left of p's deadline for a request sent on its behalf now; the
+ * full --request-timeout-ms when nothing is (p has ended, or ends at this
+ * tick): work that must be done whether or not the client still waits. */
+static uint32_t deadline_left(const struct gw_loop *gl, const struct gw_pending *p)
+{
+	uint64_t now = rg_now_ms();
+
+	if (p && p->deadline_ms > now)
+		return (uint32_t)(p->deadline_ms - now);
+	return (uint32_t)gl->gw->cfg.request_timeout_ms;
 }
 
 /* Forward msg to its shard and remember it as pending; or answer at once. */
@@ -508,10 +615,10 @@ static void client_request(struct gw_client *c, Ringgate__Client__ClientMessage 
 	}
 
 	p = calloc(1, sizeof(*p));
-	if (p)
-		p->call_id = rg_calls_add(gl->calls,
-					  rg_now_ms() + (uint64_t)gw->cfg.request_timeout_ms,
-					  pending_done, p);
+	if (p) {
+		p->deadline_ms = rg_now_ms() + (uint64_t)gw->cfg.request_timeout_ms;
+		p->call_id = rg_calls_add(gl->calls, p->deadline_ms, pending_done, p);
+	}
 	if (!p || p->call_id == 0) {
 		free(p);
 		client_refuse(c, msg->seq, RINGGATE__CLIENT__ERROR_CODE__INTERNAL,
@@ -549,8 +656,7 @@ static void client_request(struct gw_client *c, Ringgate__Client__ClientMessage 
  * years, and then starts again from 1. */
 static uint64_t session_id_make(struct gw_loop *gl)
 {
-	gl->sessions_made = (gl->sessions_made & GW_SESSION_COUNT_MASK) + 1;
-	if (gl->sessions_made > GW_SESSION_COUNT_MASK)
+	if (++gl->sessions_made > GW_SESSION_COUNT_MASK)
 		gl->sessions_made = 1;
 	return (uint64_t)gl->gw->cfg.gateway_id << GW_SESSION_GATEWAY_SHIFT |
 	       (uint64_t)net_loop_index(gl->net) << GW_SESSION_LOOP_SHIFT | gl->sessions_made;
@@ -691,6 +797,8 @@ void gw_client_gone(struct net_session *s, enum net_reason reason)
 		p->client = NULL;
 	}
 	c->pending = NULL;
+	if (c->handoff)
+		c->handoff->client = NULL; /* the source must still hear the end */
 
 	tell_gone(gl, c->id, c->seen);
 	atomic_fetch_sub(&gw->client_count, 1);
@@ -773,6 +881,250 @@ void gw_clients_limits(struct gateway *gw, struct net_server_config *out)
 	};
 }
 
+/* ---- redirects and handoffs between shards ------------------------------ */
+
+/* A shard may redirect a request this many times (ClientRequest.hops); a
+ * Redirect past it is a loop between shards that disagree. */
+#define REDIRECT_HOPS_MAX 3
+
+/* Whether shard is one of this gateway's, other than `not`. */
+static bool shard_valid(const struct gw_loop *gl, uint32_t shard, uint32_t not)
+{
+	return shard != 0 && shard <= gl->gw->shard_count && shard != not;
+}
+
+void gw_loop_redirect(struct gw_loop *gl, uint32_t from, const Ringgate__Internal__Redirect *r)
+{
+	Ringgate__Internal__ClientRequest request = RINGGATE__INTERNAL__CLIENT_REQUEST__INIT;
+	struct gw_client *c = table_find(gl, r->session);
+	struct gw_pending *p = c && !c->closing ? pending_find_call(c, r->request_id) : NULL;
+
+	if (!p) {
+		gl->counters.late_replies++;
+		RG_DEBUG("shard %u redirected request %llu of %#llx, which has ended; dropped", from,
+			 (unsigned long long)r->request_id, (unsigned long long)r->session);
+		return;
+	}
+	if (p->shard != from) {
+		RG_WARN("shard %u redirected request %llu of %#llx, which waits on shard %u; "
+			"ignored", from, (unsigned long long)r->request_id,
+			(unsigned long long)r->session, p->shard);
+		return;
+	}
+	if (!shard_valid(gl, r->shard, from) || !r->message || r->hops > REDIRECT_HOPS_MAX) {
+		RG_WARN("shard %u redirected request %llu of %s to shard %u (%u hops%s), which this "
+			"gateway cannot follow (it has shards 1..%u); answering SERVICE_UNAVAILABLE",
+			from, (unsigned long long)r->request_id, NET_SESSION_PEER(c->session),
+			r->shard, r->hops, r->message ? "" : ", no message", gl->gw->shard_count);
+		pending_unavailable(c, p, "the game server sent the request nowhere");
+		return;
+	}
+	request.request_id = p->call_id;
+	request.deadline_ms = deadline_left(gl, p);
+	request.message = r->message;
+	request.no_create = r->no_create;
+	request.hops = r->hops;
+	if (!gl->link_up[r->shard] || client_to_shard(c, r->shard, &request) < 0) {
+		pending_unavailable(c, p, "the game server that holds this account is unavailable");
+		return;
+	}
+	RG_DEBUG("request %llu of %s: redirected from shard %u to shard %u",
+		 (unsigned long long)p->call_id, NET_SESSION_PEER(c->session), from, r->shard);
+	p->shard = r->shard;
+	gl->counters.redirected++;
+	gw_metrics_redirected(gl->gw);
+}
+
+/* Tell a handoff's source shard how it ended (HandoffResult). */
+static void handoff_result(struct gw_loop *gl, uint32_t source, uint64_t session,
+			   uint64_t player_id, bool ok)
+{
+	Ringgate__Internal__GateToGame out = RINGGATE__INTERNAL__GATE_TO_GAME__INIT;
+	Ringgate__Internal__HandoffResult result = RINGGATE__INTERNAL__HANDOFF_RESULT__INIT;
+
+	result.session = session;
+	result.player_id = player_id;
+	result.ok = ok;
+	out.body_case = RINGGATE__INTERNAL__GATE_TO_GAME__BODY_HANDOFF_RESULT;
+	out.handoff_result = &result;
+	if (gw_shard_send(gl->gw, source, &out) < 0)
+		RG_INFO("cannot tell shard %u how the handoff of player %llu ended (ok %d): its "
+			"link is down", source, (unsigned long long)player_id, ok);
+	gw_metrics_handoff(gl->gw, ok ? GW_HANDOFF_OK : GW_HANDOFF_FAILED);
+}
+
+/* The handoff is over: forget it (its client, if any, is free to move
+ * again). */
+static void handoff_forget(struct gw_handoff *ho)
+{
+	if (ho->client)
+		ho->client->handoff = NULL;
+	link_remove(&ho->node);
+	free(ho);
+}
+
+/* The handoff failed with the client (if still here) back on the source:
+ * the source answers the move, so the call waits on it again. */
+static void handoff_back_to_source(struct gw_handoff *ho)
+{
+	struct gw_client *c = ho->client;
+	struct gw_pending *p;
+
+	if (!c)
+		return;
+	c->shard = ho->source;
+	p = ho->request_id ? pending_find_call(c, ho->request_id) : NULL;
+	if (p)
+		p->shard = ho->source;
+}
+
+void gw_loop_handoff(struct gw_loop *gl, uint32_t from, const Ringgate__Internal__Handoff *h)
+{
+	Ringgate__Internal__ClientRequest request = RINGGATE__INTERNAL__CLIENT_REQUEST__INIT;
+	struct gw_client *c = table_find(gl, h->session);
+	uint64_t player_id = h->adopt ? h->adopt->player_id : 0;
+	struct gw_pending *p;
+	struct gw_handoff *ho;
+
+	if (!shard_valid(gl, h->target_shard, from) || !h->adopt) {
+		RG_WARN("shard %u handed session %#llx (player %llu) to shard %u%s, which this "
+			"gateway cannot follow (it has shards 1..%u); refused", from,
+			(unsigned long long)h->session, (unsigned long long)player_id,
+			h->target_shard, h->adopt ? "" : " without the player", gl->gw->shard_count);
+		handoff_result(gl, from, h->session, player_id, false);
+		return;
+	}
+	if (!gl->link_up[h->target_shard]) {
+		RG_INFO("shard %u handed player %llu to shard %u, whose link is down; refused", from,
+			(unsigned long long)player_id, h->target_shard);
+		handoff_result(gl, from, h->session, player_id, false);
+		return;
+	}
+	if (c && c->handoff) {
+		RG_WARN("shard %u handed player %llu of %s to shard %u while its move from shard %u "
+			"is in flight; refused", from, (unsigned long long)player_id,
+			NET_SESSION_PEER(c->session), h->target_shard, c->handoff->source);
+		handoff_result(gl, from, h->session, player_id, false);
+		return;
+	}
+	p = c && h->request_id ? pending_find_call(c, h->request_id) : NULL;
+	if (p && p->shard != from)
+		p = NULL; /* not the source's to hand on: it keeps waiting where it is */
+	ho = calloc(1, sizeof(*ho));
+	request.session = h->session;
+	request.request_id = h->request_id;
+	request.deadline_ms = deadline_left(gl, p);
+	request.adopt = h->adopt;
+	if (!ho || shard_request(gl->gw, h->target_shard, &request) < 0) {
+		RG_WARN("cannot pass player %llu from shard %u to shard %u (%s); refused",
+			(unsigned long long)player_id, from, h->target_shard,
+			ho ? "its link is down" : "out of memory");
+		free(ho);
+		handoff_result(gl, from, h->session, player_id, false);
+		return;
+	}
+	*ho = (struct gw_handoff){
+		.client = c, .session = h->session, .player_id = player_id,
+		.request_id = h->request_id,
+		.expires_ms = rg_now_ms() + 2 * (uint64_t)gl->gw->cfg.request_timeout_ms,
+		.source = from, .target = h->target_shard,
+	};
+	link_append(&gl->handoffs, &ho->node);
+	gl->counters.handoffs++;
+	RG_DEBUG("player %llu (session %#llx): handoff from shard %u to shard %u relayed",
+		 (unsigned long long)player_id, (unsigned long long)h->session, from,
+		 h->target_shard);
+	if (!c) {
+		/* Gone meanwhile: the target adopts, then hears it went. */
+		tell_gone(gl, h->session, UINT32_C(1) << h->target_shard);
+		return;
+	}
+	c->handoff = ho;
+	c->shard = h->target_shard;
+	c->seen |= UINT32_C(1) << h->target_shard;
+	if (p)
+		p->shard = h->target_shard;
+}
+
+/* The handoff in flight for session, or NULL. */
+static struct gw_handoff *handoff_find(struct gw_loop *gl, uint64_t session)
+{
+	struct gw_client *c = table_find(gl, session);
+
+	if (c)
+		return c->handoff;
+	for (struct gw_link *at = gl->handoffs.next; at != &gl->handoffs; at = at->next) {
+		struct gw_handoff *ho = RG_CONTAINER_OF(at, struct gw_handoff, node);
+
+		if (ho->session == session)
+			return ho;
+	}
+	return NULL;
+}
+
+void gw_loop_adopt_result(struct gw_loop *gl, uint32_t from,
+			  const Ringgate__Internal__AdoptResult *r)
+{
+	struct gw_handoff *ho = handoff_find(gl, r->session);
+
+	if (!ho || ho->target != from || ho->player_id != r->player_id) {
+		RG_INFO("shard %u reported the adoption of player %llu (session %#llx, ok %d), "
+			"which is no handoff in flight to it; ignored", from,
+			(unsigned long long)r->player_id, (unsigned long long)r->session, r->ok);
+		return;
+	}
+	RG_DEBUG("player %llu: shard %u %s it from shard %u", (unsigned long long)r->player_id,
+		 from, r->ok ? "adopted" : "did not adopt", ho->source);
+	handoff_result(gl, ho->source, ho->session, ho->player_id, r->ok);
+	if (!r->ok)
+		handoff_back_to_source(ho);
+	handoff_forget(ho);
+}
+
+/* Shard's link went down: the handoffs in flight to it fail (the source
+ * hears it, and answers the move), those from it are forgotten (the target
+ * goes on; nobody is left to tell). Before the calls on shard fail, so a
+ * move that goes back to its source is not failed with them. */
+static void handoffs_link_down(struct gw_loop *gl, uint32_t shard)
+{
+	struct gw_link *at = gl->handoffs.next, *next;
+
+	for (; at != &gl->handoffs; at = next) {
+		struct gw_handoff *ho = RG_CONTAINER_OF(at, struct gw_handoff, node);
+
+		next = at->next;
+		if (ho->target == shard) {
+			RG_INFO("player %llu: shard %u went down while adopting it from shard %u",
+				(unsigned long long)ho->player_id, shard, ho->source);
+			handoff_result(gl, ho->source, ho->session, ho->player_id, false);
+			handoff_back_to_source(ho);
+			handoff_forget(ho);
+		} else if (ho->source == shard) {
+			gw_metrics_handoff(gl->gw, GW_HANDOFF_ABANDONED);
+			handoff_forget(ho);
+		}
+	}
+}
+
+/* Forget handoffs whose target has said nothing by their expiry: their
+ * source gives up on its own by then (its call deadline). */
+static void handoffs_expire(struct gw_loop *gl, uint64_t now_ms)
+{
+	struct gw_link *at = gl->handoffs.next, *next;
+
+	for (; at != &gl->handoffs; at = next) {
+		struct gw_handoff *ho = RG_CONTAINER_OF(at, struct gw_handoff, node);
+
+		next = at->next;
+		if (ho->expires_ms > now_ms)
+			continue;
+		RG_WARN("player %llu: shard %u said nothing about adopting it from shard %u in "
+			"time; forgotten", (unsigned long long)ho->player_id, ho->target, ho->source);
+		gw_metrics_handoff(gl->gw, GW_HANDOFF_ABANDONED);
+		handoff_forget(ho);
+	}
+}
+
 /* ---- per-loop work ----------------------------------------------------- */
 
 /* Loop 0, once a tick: log the accepts libnet refused since the last time
@@ -806,6 +1158,7 @@ static void on_tick(struct net_timer *timer, void *arg)
 
 	(void)timer;
 	rg_calls_expire(gl->calls, rg_now_ms());
+	handoffs_expire(gl, rg_now_ms());
 	if (gl == &gl->gw->loops[0])
 		log_refused_accepts(gl, now);
 	while (idle_ms && link_linked(&gl->idle)) {
@@ -829,8 +1182,7 @@ static void fail_calls_on(struct gw_client *c, uint32_t shard)
 		next = p->next;
 		if (p->shard != shard)
 			continue;
-		rg_calls_cancel(c->gl->calls, p->call_id);
-		pending_done(p, -ENOTCONN, NULL); /* unlinks and frees p */
+		pending_unavailable(c, p, "the game server link went down");
 	}
 }
 
@@ -845,6 +1197,7 @@ void gw_loop_link_changed(struct gw_loop *gl, uint32_t shard, bool up)
 	gl->link_up[shard] = up;
 	if (up)
 		return;
+	handoffs_link_down(gl, shard);
 	/* The same push for every client of the shard: packed once, queued
 	 * by reference. */
 	error.code = RINGGATE__CLIENT__ERROR_CODE__SERVICE_UNAVAILABLE;
@@ -966,6 +1319,7 @@ int gw_loops_create(struct gateway *gw)
 		gl->gw = gw;
 		gl->net = net_runtime_loop(gw->rt, i);
 		link_init(&gl->idle);
+		link_init(&gl->handoffs);
 		/* A decode may take a few times its frame in structs and
 		 * strings; anything needing more is hostile. */
 		rg_pb_arena_init(&gl->arena, 4 * (size_t)gw->cfg.max_frame + 4096);
@@ -1070,6 +1424,10 @@ void gw_loops_destroy(struct gateway *gw)
 		sum.late_replies += n->late_replies;
 		sum.kicked += n->kicked;
 		sum.flooders += n->flooders;
+		sum.redirected += n->redirected;
+		sum.handoffs += n->handoffs;
+		while (link_linked(&gl->handoffs))
+			handoff_forget(RG_CONTAINER_OF(gl->handoffs.next, struct gw_handoff, node));
 		if (gl->calls)
 			rg_calls_destroy(gl->calls);
 		free(gl->buckets);
@@ -1078,9 +1436,11 @@ void gw_loops_destroy(struct gateway *gw)
 	free(gw->loops);
 	gw->loops = NULL;
 	RG_INFO("requests: %llu forwarded, %llu replied, %llu timed out, %llu unavailable, "
-		"%llu refused, %llu late replies dropped; %llu clients kicked (%llu flooding)",
+		"%llu refused, %llu late replies dropped, %llu redirected; %llu handoffs relayed; "
+		"%llu clients kicked (%llu flooding)",
 		(unsigned long long)sum.forwarded, (unsigned long long)sum.replied,
 		(unsigned long long)sum.timed_out, (unsigned long long)sum.unavailable,
 		(unsigned long long)sum.refused, (unsigned long long)sum.late_replies,
+		(unsigned long long)sum.redirected, (unsigned long long)sum.handoffs,
 		(unsigned long long)sum.kicked, (unsigned long long)sum.flooders);
 }

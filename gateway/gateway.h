@@ -69,6 +69,8 @@ struct gw_counters {
 	uint64_t unavailable;    /* answered SERVICE_UNAVAILABLE (link down) */
 	uint64_t refused;        /* BAD_REQUEST / RATE_LIMITED / INTERNAL    */
 	uint64_t late_replies;   /* replies dropped: the request had ended   */
+	uint64_t redirected;     /* requests resent to another shard         */
+	uint64_t handoffs;       /* handoffs relayed to their target shard   */
 	uint64_t kicked;         /* clients kicked by the gateway or gamesrv */
 	uint64_t flooders;       /* ... of them for flooding past msg_rate   */
 };
@@ -84,6 +86,7 @@ struct gw_loop {
 	 * never up): changed only by the posted link events. */
 	bool link_up[GW_SHARDS_MAX + 1];
 	uint64_t sessions_made;        /* the count of the last session id     */
+	struct gw_link handoffs;       /* struct gw_handoff: relayed, in flight */
 	struct gw_client **buckets;    /* session id -> client, chained        */
 	size_t bucket_mask;
 	struct gw_link idle;           /* clients, least recently heard first  */
@@ -210,6 +213,18 @@ void gw_loops_destroy(struct gateway *gw);
  * tells the clients playing on it (they stay connected). */
 void gw_loop_link_changed(struct gw_loop *gl, uint32_t shard, bool up);
 
+/* On loop gl's thread: shard `from` sent a Redirect (its request for
+ * r->session goes to r->shard instead), a Handoff (the session's player
+ * moves to h->target_shard) or an AdoptResult (the target shard's word on
+ * such a move). Each is checked against what this loop knows (the
+ * session, its pending request, the handoff in flight); what does not fit
+ * is logged and refused or dropped, never trusted (docs/protocol.md
+ * section 11). */
+void gw_loop_redirect(struct gw_loop *gl, uint32_t from, const Ringgate__Internal__Redirect *r);
+void gw_loop_handoff(struct gw_loop *gl, uint32_t from, const Ringgate__Internal__Handoff *h);
+void gw_loop_adopt_result(struct gw_loop *gl, uint32_t from,
+			  const Ringgate__Internal__AdoptResult *r);
+
 /* msg packed into a new shared frame holding one reference (the
  * caller's), or NULL when memory is short. Any thread. */
 struct net_buf *gw_frame_pack(const Ringgate__Client__ServerMessage *msg);
@@ -326,6 +341,13 @@ int gw_route_to_client(struct gateway *gw, uint32_t shard,
 		       const Ringgate__Internal__ToClient *tc);
 int gw_route_kick(struct gateway *gw, uint32_t shard, const Ringgate__Internal__Kick *kick);
 
+/* From shard's link loop: carry a Redirect, Handoff or AdoptResult (the
+ * body of msg) to the loop of the session it names (gw_loop_redirect ...),
+ * in order with that shard's replies. An unknown session is logged and
+ * dropped (0). Returns a negative errno when it could not be queued: the
+ * caller must drop the link, as for gw_route_to_client. */
+int gw_route_relay(struct gateway *gw, uint32_t shard, const Ringgate__Internal__GameToGate *msg);
+
 /* From shard's link loop: tell every loop its link went up or down. */
 void gw_route_link_changed(struct gateway *gw, uint32_t shard, bool up);
 
@@ -344,6 +366,21 @@ void gw_metrics_link_changed(struct gateway *gw, uint32_t shard, bool up);
 
 /* A request went to shard. Any thread. */
 void gw_metrics_request_sent(struct gateway *gw, uint32_t shard);
+
+/* A request was redirected to another shard. Any thread. */
+void gw_metrics_redirected(struct gateway *gw);
+
+/* How a relayed handoff ended. */
+enum gw_handoff_end {
+	GW_HANDOFF_OK,        /* the target adopted the player              */
+	GW_HANDOFF_FAILED,    /* refused, the target down, or not adopted   */
+	GW_HANDOFF_ABANDONED, /* no word from the target in time, or the
+			       * source went down: nobody left to tell      */
+	GW_HANDOFF_ENDS
+};
+
+/* A handoff the gateway relayed (or refused) ended so. Any thread. */
+void gw_metrics_handoff(struct gateway *gw, enum gw_handoff_end end);
 
 /* Serve GET /metrics on --admin-host/--admin-port (port 0: off).
  * Returns 0, or a negative code (logged) when the port cannot be bound.

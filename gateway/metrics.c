@@ -7,6 +7,9 @@
  *   ringgate_gateway_shard_link_up{shard=}      1 while that shard has answered Hello
  *   ringgate_gateway_shard_reconnects_total{shard=}  its link ups after the first
  *   ringgate_gateway_shard_requests_total{shard=}    client requests sent to it
+ *   ringgate_gateway_redirects_total            requests a shard sent to another
+ *   ringgate_gateway_handoffs_total{result=}    players moved between shards through
+ *                                               this gateway: ok, failed, abandoned
  *   ringgate_gateway_clients                    connected client sessions
  *   ringgate_gateway_request_seconds{request=}  client request -> reply, one
  *                                               histogram per ClientMessage body
@@ -51,6 +54,8 @@ struct gw_metrics {
 	struct rg_gauge *clients;
 	struct rg_histogram *request_seconds[REQUEST_KINDS];
 	struct gw_shard_metrics shards[GW_SHARDS_MAX];
+	struct rg_counter *redirects;
+	struct rg_counter *handoffs[GW_HANDOFF_ENDS];
 	atomic_uint links_up;      /* shard links up now */
 };
 
@@ -85,6 +90,21 @@ int gw_metrics_init(struct gateway *gw)
 					    "first, all shards");
 	mx->clients = rg_metrics_gauge(r, "ringgate_gateway_clients", NULL,
 				       "Connected client sessions");
+	mx->redirects = rg_metrics_counter(r, "ringgate_gateway_redirects_total", NULL,
+					   "Client requests a game shard sent on to another (the one "
+					   "holding the account)");
+	for (unsigned i = 0; i < GW_HANDOFF_ENDS; i++) {
+		static const char *const ends[GW_HANDOFF_ENDS] = {
+			[GW_HANDOFF_OK] = "ok",
+			[GW_HANDOFF_FAILED] = "failed",
+			[GW_HANDOFF_ABANDONED] = "abandoned",
+		};
+
+		snprintf(labels, sizeof(labels), "result=\"%s\"", ends[i]);
+		mx->handoffs[i] = rg_metrics_counter(r, "ringgate_gateway_handoffs_total", labels,
+						     "Players handed from one game shard to another "
+						     "through this gateway, by how it ended");
+	}
 	for (unsigned i = 0; i < gw->cfg.shard_count; i++) {
 		struct gw_shard_metrics *sm = &mx->shards[i];
 
@@ -144,6 +164,18 @@ void gw_metrics_request_sent(struct gateway *gw, uint32_t shard)
 {
 	if (gw->metrics && shard != 0 && shard <= gw->cfg.shard_count)
 		rg_counter_add(gw->metrics->shards[shard - 1].requests, 1);
+}
+
+void gw_metrics_redirected(struct gateway *gw)
+{
+	if (gw->metrics)
+		rg_counter_add(gw->metrics->redirects, 1);
+}
+
+void gw_metrics_handoff(struct gateway *gw, enum gw_handoff_end end)
+{
+	if (gw->metrics && end < GW_HANDOFF_ENDS)
+		rg_counter_add(gw->metrics->handoffs[end], 1);
 }
 
 struct rg_metrics *gw_metrics_registry(struct gateway *gw)

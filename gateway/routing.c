@@ -240,6 +240,99 @@ int gw_route_kick(struct gateway *gw, uint32_t shard, const Ringgate__Internal__
 	return post_delivery(task);
 }
 
+/* A Redirect, Handoff or AdoptResult from a shard, packed, for one loop
+ * (decoded there: the link's decode lives only until on_message returns). */
+struct relay_task {
+	struct gw_loop *gl;
+	uint32_t shard;                /* the shard that sent it        */
+	uint32_t body;                 /* its GameToGate body case      */
+	size_t len;
+	uint8_t bytes[];
+};
+
+static void run_relay(struct net_loop *loop, void *arg)
+{
+	struct relay_task *task = arg;
+	struct gw_loop *gl = task->gl;
+	ProtobufCAllocator *alloc = &gl->arena.allocator;
+	void *m = NULL;
+
+	(void)loop;
+	switch (task->body) {
+	case RINGGATE__INTERNAL__GAME_TO_GATE__BODY_REDIRECT:
+		m = ringgate__internal__redirect__unpack(alloc, task->len, task->bytes);
+		if (m)
+			gw_loop_redirect(gl, task->shard, m);
+		break;
+	case RINGGATE__INTERNAL__GAME_TO_GATE__BODY_HANDOFF:
+		m = ringgate__internal__handoff__unpack(alloc, task->len, task->bytes);
+		if (m)
+			gw_loop_handoff(gl, task->shard, m);
+		break;
+	default:
+		m = ringgate__internal__adopt_result__unpack(alloc, task->len, task->bytes);
+		if (m)
+			gw_loop_adopt_result(gl, task->shard, m);
+		break;
+	}
+	if (!m) /* it was decoded once already: only memory can be short */
+		RG_ERROR("out of memory decoding a relayed message from shard %u (body %u); "
+			 "dropped", task->shard, task->body);
+	rg_pb_arena_reset(&gl->arena);
+	free(task);
+}
+
+int gw_route_relay(struct gateway *gw, uint32_t shard, const Ringgate__Internal__GameToGate *msg)
+{
+	const ProtobufCMessage *body;
+	struct relay_task *task;
+	struct gw_loop *gl;
+	uint64_t session;
+	size_t len;
+	int err;
+
+	switch (msg->body_case) {
+	case RINGGATE__INTERNAL__GAME_TO_GATE__BODY_REDIRECT:
+		body = &msg->redirect->base;
+		session = msg->redirect->session;
+		break;
+	case RINGGATE__INTERNAL__GAME_TO_GATE__BODY_HANDOFF:
+		body = &msg->handoff->base;
+		session = msg->handoff->session;
+		break;
+	case RINGGATE__INTERNAL__GAME_TO_GATE__BODY_ADOPT_RESULT:
+		body = &msg->adopt_result->base;
+		session = msg->adopt_result->session;
+		break;
+	default:
+		return 0;
+	}
+	gl = gw_route_loop(gw, session);
+	if (!gl) {
+		RG_WARN("shard %u sent a %s for session %#llx, which is not one of this gateway's; "
+			"dropped", shard, body->descriptor->short_name, (unsigned long long)session);
+		return 0;
+	}
+	len = protobuf_c_message_get_packed_size(body);
+	task = malloc(sizeof(*task) + len);
+	if (!task) {
+		RG_ERROR("out of memory relaying a %s", body->descriptor->short_name);
+		return -ENOMEM;
+	}
+	*task = (struct relay_task){ .gl = gl, .shard = shard, .body = msg->body_case,
+				     .len = len };
+	protobuf_c_message_pack(body, task->bytes);
+	err = net_loop_post(gl->net, run_relay, task);
+	if (err < 0) {
+		free(task);
+		if (err == -NET_ESHUTDOWN)
+			return 0; /* stopping: no client is left to relay to */
+		RG_WARN("cannot post to loop %u: %s", net_loop_index(gl->net), net_strerror(err));
+		return err;
+	}
+	return 0;
+}
+
 static void run_link_change(struct net_loop *loop, void *arg)
 {
 	struct link_task *task = arg;

@@ -85,6 +85,10 @@ static int on_up(struct rg_link *link)
 			 NET_SESSION_PEER(s), told, sh->id);
 		return -EPROTO;
 	}
+	if (told == 0 && sh->gw->shard_count > 1)
+		RG_WARN("gamesrv link %u (%s) did not say which shard it is (a gamesrv from before "
+			"shards); taken as shard %u, its place in --gamesrvs", sh->id,
+			NET_SESSION_PEER(s), sh->id);
 	atomic_store(&sh->session, net_session_get_id(s));
 	gw_metrics_link_changed(sh->gw, sh->id, true);
 	RG_INFO("gamesrv link up (%s, shard %u)", NET_SESSION_PEER(s), sh->id);
@@ -105,6 +109,11 @@ static int on_message(struct rg_link *link, ProtobufCMessage *m, void *token)
 		break;
 	case RINGGATE__INTERNAL__GAME_TO_GATE__BODY_KICK:
 		err = gw_route_kick(sh->gw, sh->id, msg->kick);
+		break;
+	case RINGGATE__INTERNAL__GAME_TO_GATE__BODY_REDIRECT:
+	case RINGGATE__INTERNAL__GAME_TO_GATE__BODY_HANDOFF:
+	case RINGGATE__INTERNAL__GAME_TO_GATE__BODY_ADOPT_RESULT:
+		err = gw_route_relay(sh->gw, sh->id, msg);
 		break;
 	default:
 		RG_WARN("gamesrv (shard %u) sent a GameToGate with no known body; ignored", sh->id);

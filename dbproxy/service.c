@@ -402,9 +402,8 @@ static void handle_login(struct dbp_service *svc, struct link *link, const GameT
 	Ringgate__Internal__DbLogin *req = msg->login;
 	size_t password_len = req->password.len; /* bytes: NULs are its own */
 	struct login_call *call;
-	int err;
-
 	const char *bad_lease;
+	int err;
 
 	if (!valid_name(req->name) || password_len == 0 || password_len > DBP_PASSWORD_MAX) {
 		send_bad_request(svc, link->id, msg->request_id,

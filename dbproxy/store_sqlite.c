@@ -492,10 +492,10 @@ static int create_player(struct sqlite_store *st, struct dbp_write *w, int64_t n
 }
 
 /*
- * Step a guarded UPDATE (bound by the caller) that RETURNs either gold
- * (ADD_GOLD) or PLAYER_COLUMNS (into w->player), or nothing; *updated says
- * whether it changed a row. Then, when it did not, explain why from the
- * row as it is now (the same transaction). Returns the write's result.
+ * Step a guarded UPDATE (bound by the caller) that RETURNs gold (ADD_GOLD)
+ * or PLAYER_COLUMNS (into w->player), or nothing (SAVE_POSITION: its
+ * change count tells). When it changed no row, explain why from the row as
+ * it is now (the same transaction). Returns the write's result.
  */
 static int run_guarded(struct sqlite_store *st, enum dbp__stmt id, struct dbp_write *w,
 		       uint64_t player_id)

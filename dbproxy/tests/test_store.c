@@ -1038,6 +1038,70 @@ static void lease_adopt(void)
 	remove_temp_db();
 }
 
+/* The schema of version 4 (before leases) with one player who has gold
+ * and an applied op_id: SQLite as version 4 wrote it; PostgreSQL from the
+ * embedded schema file's step 4 (store_postgres.c). */
+extern const unsigned char dbp__schema_postgres[];
+
+static void make_v4_database(void)
+{
+	static const char row[] =
+		"INSERT INTO players (name, pwhash, zone, x, y, gold, created_at, updated_at,"
+		" last_op_id) VALUES ('old', 'h1', 2, 1.5, 2.5, 50, 1, 1, 21474836481);"
+		"UPDATE counters SET value = 5 WHERE name = 'op_epoch';";
+	char sql[8192];
+
+	if (pg_dsn) {
+		const char *text = (const char *)dbp__schema_postgres;
+		const char *from = strstr(text, "\n-- migration 4\n");
+		const char *to = from ? strstr(from + 1, "\n-- migration 5\n") : NULL;
+
+		CHECK(from && to && (size_t)(to - from) < sizeof sql - sizeof row - 64);
+		snprintf(sql, sizeof sql, "%.*s\nINSERT INTO ringgate_schema (version) VALUES (4);%s",
+			 (int)(to - from), from, row);
+	} else {
+		snprintf(sql, sizeof sql,
+			 "CREATE TABLE players (id INTEGER PRIMARY KEY AUTOINCREMENT,"
+			 " name TEXT NOT NULL UNIQUE, pwhash TEXT NOT NULL, zone INTEGER NOT NULL,"
+			 " x REAL NOT NULL, y REAL NOT NULL,"
+			 " gold INTEGER NOT NULL DEFAULT 0 CHECK (gold >= 0),"
+			 " created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL DEFAULT 0,"
+			 " last_op_id INTEGER NOT NULL DEFAULT 0);"
+			 "CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);"
+			 "INSERT INTO counters VALUES ('op_epoch', 0);%sPRAGMA user_version = 4;",
+			 row);
+	}
+	raw_sql(sql);
+}
+
+/* A version 4 database gains the lease columns, all free: its players can
+ * be leased, and AddGold keeps its duplicate rule under the fence (on
+ * PostgreSQL ringgate_add_gold() is replaced). */
+static void migrate_from_v4(void)
+{
+	struct dbp_store *st;
+	struct dbp_player p, q;
+	uint64_t epoch = 0, total = 0, key = 5ull << 32 | 1;
+	bool dup;
+
+	temp_db();
+	make_v4_database();
+	st = open_writer();
+	CHECK(dbp_store_user_version(st) == DBP_STORE_SCHEMA_VERSION);
+	CHECK(dbp_store_find_by_name(st, "old", &p, NULL) == 0);
+	CHECK(p.gold == 50 && p.zone == 2 && p.last_op_id == key);
+	CHECK(p.lease_epoch == 0 && p.lease_owner == 0 && p.lease_shard == 0);
+	CHECK(p.lease_expires == 0);
+	CHECK(dbp_store_new_epoch(st, &epoch) == 0 && epoch == 6);
+	CHECK(dbp_store_take_lease(st, p.id, &owner_a, 1000, &q) == 0 && q.lease_epoch == 1);
+	CHECK(dbp_store_add_gold(st, p.id, 3, key, 1, 2, &total, &dup) == 0 && dup && total == 50);
+	CHECK(dbp_store_add_gold(st, p.id, 3, key, 2, 2, &total, &dup) == DBP_FENCED);
+	CHECK(dbp_store_add_gold(st, p.id, 3, epoch << 32 | 1, 1, 2, &total, &dup) == 0);
+	CHECK(total == 53 && !dup);
+	dbp_store_close(st);
+	remove_temp_db();
+}
+
 struct racer {
 	struct dbp_store *st;
 	uint64_t player_id;
@@ -1185,6 +1249,7 @@ static const struct test_case cases[] = {
 	{ "lease_adopt", lease_adopt },
 	{ "lease_race", lease_race },
 	{ "lease_login", lease_login },
+	{ "migrate_from_v4", migrate_from_v4 },
 	{ NULL, NULL },
 };
 

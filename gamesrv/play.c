@@ -1357,8 +1357,7 @@ static void handoff_end(struct gs_game *g, struct handoff_call *hc, enum handoff
 	struct handoff_call call = *hc;
 
 	handoff_free(g, c, hc);
-	rg_counter_add(how == HANDOFF_OK ? g->cfg.metrics->handoffs_out_ok
-					 : g->cfg.metrics->handoffs_out_failed, 1);
+	rg_counter_add(g->cfg.metrics->handoffs_out[how != HANDOFF_OK], 1);
 	if (call.login || !p) {
 		if (how == HANDOFF_REFUSED) {
 			if (!call.gone)
@@ -1464,8 +1463,7 @@ static void adopt_result(struct gs_game *g, const struct reply_to *to, uint64_t 
 	ar.ok = ok;
 	out.body_case = RINGGATE__INTERNAL__GAME_TO_GATE__BODY_ADOPT_RESULT;
 	out.adopt_result = &ar;
-	rg_counter_add(ok ? g->cfg.metrics->handoffs_in_ok : g->cfg.metrics->handoffs_in_failed,
-		       1);
+	rg_counter_add(g->cfg.metrics->handoffs_in[!ok], 1);
 	if (gs_gate_out_send_body(&g->out, to->link, &out) < 0)
 		RG_DEBUG("AdoptResult for player %llu not sent: the gateway link is gone",
 			 (unsigned long long)player_id);

@@ -1334,6 +1334,14 @@ static void handoff_move(struct gs_game *g, const struct reply_to *to, struct gs
 		send_error(g, to, RINGGATE__CLIENT__ERROR_CODE__INTERNAL, "out of memory");
 		return;
 	}
+	/* The players it sees go out of its view (as in a zone change on one
+	 * shard); the target's view starts from nothing. */
+	if (g->cfg.interest.enabled &&
+	    gs_bundle_view_clear(&g->views, p, &g->streams) == -ENOMEM) {
+		handoff_free(g, p->client, hc);
+		send_error(g, to, RINGGATE__CLIENT__ERROR_CODE__INTERNAL, "out of memory");
+		return;
+	}
 	/* Its stream goes on at the target from here: nothing is numbered
 	 * here once it is frozen (send_to, broadcast, the views). */
 	if (send_handoff(g, hc, p->name, p->lease_epoch, p->stream.next_no, false) < 0) {

@@ -41,7 +41,9 @@ zone 1, and a move naming zone 2 hands it over to shard 2 (and back).
   deploy_2x2          deploy/ringgate up with [topology] 2 x 2 on loopback
                       (no namespaces): status shows five processes and every
                       link up, a client on each gateway plays on both
-                      shards, down stops them all
+                      shards; shard 2 killed: status shows its links down,
+                      `up` restarts it alone on its port, its player logs in
+                      again; down stops them all
   lease_check         the check itself (no processes): crafted lease lines
                       with a player online on two shards, an epoch going
                       back, or lines out of order are caught; a clean
@@ -573,6 +575,27 @@ def deploy_2x2(build_dir):
                                for s in cluster.shards] == [1, 1],
                       what="one player on each shard")
         assert leases.assert_online_once(cluster.lease_runs()) == 3  # bo twice (a handoff)
+        # Shard 2 killed: status says so (exit status 1, its link down at
+        # both gateways); `up` starts it again on its port and leaves the
+        # rest running; bo logs in again on his connection, in zone 2.
+        port2 = cluster.port("gamesrv-2")
+        others = {p: cluster.pid(p) for p in cluster.instances if p != "gamesrv-2"}
+        cluster.kill("gamesrv-2")
+        rt.eventually(lambda: [cluster.links_up(g) for g in cluster.gateways] == [1, 1],
+                      what="both gateways see shard 2 down")
+        proc = cluster.deploy("status", check=False)
+        assert proc.returncode != 0, proc.stdout
+        assert proc.stdout.count("gamesrv-2:%d down" % port2) == 2, proc.stdout
+        cluster.deploy("up")
+        assert cluster.port("gamesrv-2") == port2
+        assert {p: cluster.pid(p) for p in others} == others, "up restarted running processes"
+        rt.eventually(lambda: cluster.deploy("status", check=False).returncode == 0,
+                      what="status: every process and link up again")
+        relogin = rt.eventually(lambda: body_of(bo.login("bo", "bo-pw")) == "login" or None,
+                                timeout=2 * LEASE_MS / 1000.0 + 10, interval=0.2,
+                                what="bo logged in again")
+        assert relogin
+        assert leases.assert_online_once(cluster.lease_runs()) == 4  # and bo on shard 2 again
         pids = [cluster.pid(p) for p in cluster.instances]
         cluster.down()
         for pid in pids:

@@ -3,12 +3,18 @@
 
 The stand-in speaks client.proto (the test harness's bindings and the
 client library's framing) on 127.0.0.1, port chosen by the kernel: it answers
-Login with a zone, Move, Chat, Ping, Earn and Logout, and sends a
+Login with two zones, Move, Chat, Ping, Earn and Logout, and sends a
 PlayerJoined push after each login, so the bot exercises replies and
-pushes. The bot runs a ramp, a short steady phase and a reconnect storm;
-the test passes when the bot exits 0 (every request answered, no protocol
-error) and its JSON agrees: answered == sent for every kind, the storm
-dropped players, and they all logged in again.
+pushes. A move into the other zone (the bot's border walk) is answered,
+then the players of that zone arrive as a WorldUpdate, and the next request
+of that connection is refused with ZONE_HANDOFF (as a request caught in a
+handoff is), earns included: nothing is done, the bot must send it again.
+The bot runs a ramp, a short steady phase with the border walk and a
+reconnect storm; the test passes when the bot exits 0 (every request
+answered, no protocol error, no earn lost or doubled, a view after every
+zone change) and its JSON agrees: every request answered or abandoned by
+the storm, zone changes and retries made, the storm dropped players, and
+they all logged in again.
 """
 import argparse
 import asyncio
@@ -33,25 +39,45 @@ async def read_frames(reader):
             yield body
 
 
+ZONES = ((1, 0, 0, 100, 100), (2, 100, 0, 200, 100))  # id, min_x, min_y, max_x, max_y
+
+
 def make_handler(pb):
     gold = {}
+    zone_of = {}   # name -> the zone it is in (kept over logins, as a database would)
+    ids = {}       # name -> player id
+
+    def state(name):
+        return pb.PlayerState(player_id=ids[name], name=name, zone=zone_of[name])
 
     async def handle(reader, writer):
         name = None
+        caught = False  # the next request is caught in the handoff
         try:
             async for body in read_frames(reader):
                 msg = pb.ClientMessage.FromString(body)
                 out = pb.ServerMessage(seq=msg.seq)
                 kind = msg.WhichOneof("body")
+                travelled = False
+                if caught and kind != "login":
+                    caught = False
+                    out.error.code = pb.ZONE_HANDOFF
+                    kind = "refused"
                 if kind == "login":
                     name = msg.login.name
-                    out.login.self.name = name
+                    ids.setdefault(name, len(ids) + 1)
+                    zone_of.setdefault(name, 1)
+                    out.login.self.CopyFrom(state(name))
                     out.login.self.gold = gold.get(name, 0)
-                    out.login.zone.id = 1
-                    out.login.zone.max_x = 100
-                    out.login.zone.max_y = 100
+                    for zid, x0, y0, x1, y1 in ZONES:
+                        out.login.zones.add(id=zid, min_x=x0, min_y=y0, max_x=x1, max_y=y1)
+                    out.login.zone.CopyFrom(out.login.zones[zone_of[name] - 1])
                 elif kind == "move":
                     out.move.x, out.move.y = msg.move.x, msg.move.y
+                    if msg.move.zone not in (0, zone_of[name]):
+                        zone_of[name] = msg.move.zone
+                        travelled = caught = True
+                    out.move.zone = zone_of[name]
                 elif kind == "chat":
                     out.chat.SetInParent()
                 elif kind == "ping":
@@ -65,6 +91,12 @@ def make_handler(pb):
                 if kind == "login":
                     push = pb.ServerMessage(seq=0)
                     push.joined.player.name = name
+                    writer.write(rt.encode_frame(push.SerializeToString()))
+                if travelled:  # the new zone's players come into view
+                    push = pb.ServerMessage(seq=0)
+                    push.update.entered.extend(
+                        state(n) for n in list(zone_of) if n != name
+                        and zone_of[n] == zone_of[name])
                     writer.write(rt.encode_frame(push.SerializeToString()))
                 await writer.drain()
         except ConnectionError:
@@ -105,7 +137,8 @@ def main():
     cmd = [args.bot, "--port", str(ready["port"]), "--players", "40", "--ramp", "200",
            "--duration", "2", "--move-rate", "5", "--chat-rate", "1", "--ping-rate", "5",
            "--earn-rate", "1", "--storm-at", "1", "--storm-fraction", "0.25",
-           "--timeout-ms", "3000", "--json", out_json]
+           "--timeout-ms", "3000", "--border-every", "3", "--expect-views",
+           "--json", out_json]
     print("smoke:", " ".join(cmd), flush=True)
     status = subprocess.run(cmd, timeout=60).returncode
     with open(out_json) as f:
@@ -115,11 +148,16 @@ def main():
     if status != 0:
         problems.append(f"bot exit status {status}")
     for kind, r in report["requests"].items():
-        if r["answered"] + r["abandoned_by_storm"] != r["sent"]:
+        # Each send ends in a reply, a ZONE_HANDOFF (then sent again) or the storm.
+        if r["answered"] + r["retried"] + r["abandoned_by_storm"] != r["sent"]:
             problems.append(f"{kind}: sent {r['sent']} answered {r['answered']} "
-                            f"abandoned {r['abandoned_by_storm']}")
+                            f"retried {r['retried']} abandoned {r['abandoned_by_storm']}")
         if r["sent"] == 0:
             problems.append(f"{kind}: nothing sent")
+    if sum(r["retried"] for r in report["requests"].values()) == 0:
+        problems.append("no request was retried after ZONE_HANDOFF")
+    if report["views"]["seen"] == 0 or report["views"]["missed"] != 0:
+        problems.append(f"views after zone changes: {report['views']}")
     if report["storm_disconnects"] == 0 or report["relogins"] < report["storm_disconnects"]:
         problems.append(f"storm: {report['storm_disconnects']} dropped, "
                         f"{report['relogins']} logged in again")

@@ -15,56 +15,21 @@ crosses real interfaces, and partitions of one host.
                      dead times, and nobody was online twice: gamesrv never
                      counted more players than logged in
 """
-import os
 import time
 
 import ringgate_test as rt
 from ringgate_test import body_of, expect, expect_error
 from ringgate_test.netns import Hosts
+from ringgate_test.spread import Spread
 
 HEARTBEAT_MS, DEAD_MS = 200, 1000
+# dbproxy on host "db", gamesrv on "s1", the gateway on "g1", clients on "client".
+HOSTS = Spread.host_names(1, 1)
 
 
-def secret_file(work_dir):
-    path = os.path.join(work_dir, "cluster.secret")
-    with open(path, "wb") as f:
-        f.write(os.urandom(32))
-    os.chmod(path, 0o600)
-    return path
-
-
-class Spread:
-    """dbproxy, gamesrv and gateway each on its own host; clients dial from
-    the host "client"."""
-
-    def __init__(self, build_dir, hosts):
-        self.hosts = hosts
-        self.work_dir = rt.temp_dir("ringgate-hosts-")
-        common = dict(secret_file=secret_file(self.work_dir), heartbeat_ms=HEARTBEAT_MS,
-                      dead_ms=DEAD_MS)
-        self.dbproxy = rt.start("dbproxy", build_dir, self.work_dir, host=hosts["db"], **common)
-        self.gamesrv = rt.start("gamesrv", build_dir, self.work_dir, "--dbproxy-host",
-                                hosts.addr("db"), "--interest", "broadcast", host=hosts["game"],
-                                peer_port=self.dbproxy.port, **common)
-        self.gateway = rt.start("gateway", build_dir, self.work_dir, "--gamesrv-host",
-                                hosts.addr("game"), host=hosts["gw"],
-                                peer_port=self.gamesrv.port, **common)
-        rt.eventually(lambda: "gamesrv link up" in self.gateway.text(),
-                      what="the gateway's link to gamesrv")
-
-    def client(self, name):
-        with self.hosts.inside("client"):
-            return rt.GameClient(self.gateway.port, name, address=self.hosts.addr("gw"))
-
-    def db_gold(self, name):
-        """The player's gold as the database file says (beside the running
-        dbproxy, which WAL allows)."""
-        import sqlite3
-        db = sqlite3.connect(os.path.join(self.work_dir, "run", "ringgate.db"), timeout=10)
-        try:
-            return db.execute("SELECT gold FROM players WHERE name = ?", (name,)).fetchone()[0]
-        finally:
-            db.close()
+def spread_on(build_dir, hosts):
+    return Spread(build_dir, hosts, heartbeat_ms=HEARTBEAT_MS, dead_ms=DEAD_MS,
+                  args={"gamesrv": ["--interest", "broadcast"]})
 
 
 def is_chat(name, text):
@@ -87,8 +52,8 @@ def earn_all(client, amounts):
 
 
 def three_hosts(build_dir):
-    with Hosts(["db", "game", "gw", "client"]) as hosts:
-        spread = Spread(build_dir, hosts)
+    with Hosts(HOSTS) as hosts:
+        spread = spread_on(build_dir, hosts)
         ann, bo = spread.client("ann"), spread.client("bo")
         expect(ann.login("ann", "ann-pw"), "login")
         expect(bo.login("bo", "bo-pw"), "login")
@@ -118,21 +83,21 @@ def wait_serving(spread, name, since, dead_times=2):
 
 
 def partition_gamesrv(build_dir):
-    with Hosts(["db", "game", "gw", "client"]) as hosts:
-        spread = Spread(build_dir, hosts)
+    with Hosts(HOSTS) as hosts:
+        spread = spread_on(build_dir, hosts)
         cy = spread.client("cy")
         expect(cy.login("cy", "cy-pw"), "login")
         acked = earn_all(cy, [1, 2, 3])
         assert acked == 6, acked
 
-        hosts.cut("game")
-        rt.eventually(lambda: "gamesrv link down" in spread.gateway.text(), timeout=10,
+        hosts.cut("s1")
+        rt.eventually(lambda: "gamesrv link down" in spread.gateway(1).text(), timeout=10,
                       what="the gateway drops the cut-off gamesrv")
         # The player stays connected to the gateway and is told why.
         expect_error(cy.ping(), "SERVICE_UNAVAILABLE")
         expect_error(cy.earn(100), "SERVICE_UNAVAILABLE")
         time.sleep(DEAD_MS / 1000.0)  # well past the dead time on both sides
-        hosts.heal("game")
+        hosts.heal("s1")
         healed = time.monotonic()
 
         cy2 = wait_serving(spread, "cy", healed)
@@ -142,18 +107,18 @@ def partition_gamesrv(build_dir):
 
 
 def partition_gateway(build_dir):
-    with Hosts(["db", "game", "gw", "client"]) as hosts:
-        spread = Spread(build_dir, hosts)
+    with Hosts(HOSTS) as hosts:
+        spread = spread_on(build_dir, hosts)
         di = spread.client("di")
         expect(di.login("di", "di-pw"), "login")
         acked = earn_all(di, [5, 6])
 
-        hosts.cut("gw")
-        rt.eventually(lambda: "silent for more than" in spread.gamesrv.text(), timeout=10,
+        hosts.cut("g1")
+        rt.eventually(lambda: "silent for more than" in spread.shard(1).text(), timeout=10,
                       what="gamesrv drops the cut-off gateway")
         rt.eventually(lambda: spread.db_gold("di") == acked, timeout=10,
                       what="di saved when the gateway went")
-        hosts.heal("gw")
+        hosts.heal("g1")
         healed = time.monotonic()
 
         di2 = wait_serving(spread, "di", healed)
@@ -166,7 +131,7 @@ def partition_gateway(build_dir):
         acked += earn_all(di2, [7])
         rt.eventually(lambda: spread.db_gold("di") == acked, timeout=10,
                       what="the database holds every acknowledged earn once (%d)" % acked)
-        assert "online twice" not in spread.gamesrv.text()
+        assert "online twice" not in spread.shard(1).text()
 
 
 rt.main(cases={"three_hosts": three_hosts, "partition_gamesrv": partition_gamesrv,

@@ -9,7 +9,11 @@ is a few lines of what it checks, not a copy of how to start a process.
             clients/python/ringgate_client.py), and GameClient on it
   procs     starting gateway, gamesrv and dbproxy: their flags, ports
             (--port-file or the log line), stopping them
-  cluster   a whole cluster through deploy/ringgate
+  cluster   a whole cluster through deploy/ringgate (N gateways x M shards
+            with Cluster(gateways=, shards=))
+  netns     hosts: network namespaces joined by a bridge, cut and healed
+  spread    a cluster of N gateways x M shards with each process on a host
+  leases    the shards' lease log lines: nobody online on two shards at once
   ws        the gateway's WebSocket port over raw sockets: handshakes,
             frames, and WsGameClient (GameClient over WebSocket)
   and main() here, which runs a test program.

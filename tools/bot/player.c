@@ -997,7 +997,7 @@ int bot_session_message(struct bot_session *bs, const uint8_t *body, size_t len)
 	int rc = 0;
 	uint64_t now_ns = bench_now_ns();
 	unsigned i = 0;
-	while (i < bs->pending_count && (bs->pending[i].seq != m->seq || m->seq == 0))
+	while (i < bs->pending_count && bs->pending[i].seq != m->seq) /* never 0 here */
 		i++;
 	if (i == bs->pending_count) {
 		if (timed_out_take(bs, m->seq))

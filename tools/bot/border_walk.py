@@ -26,7 +26,7 @@ PLAYERS = 20
 
 def test(build_dir):
     spread = shards.start(build_dir, shards=2, zones=shards.DEFAULT_ZONES[:2],
-                          zone_shards={1: 1, 2: 2}, lease_ms=1500)
+                          zone_shards={1: 1, 2: 2})
     shards.wait_world(spread, [1, 2])
     out_json = os.path.join(spread.work_dir, "bot.json")
     cmd = [os.path.join(build_dir, "bench", "bot", "bot"),

@@ -4,7 +4,10 @@
  * A login's path:
  *   queue -> worker: deadline passed?  -> done(-ETIMEDOUT)
  *            found by name?            -> verify -> done(0 or -EACCES)
- *            else hash, submit create  -> writer commits -> create_done:
+ *                 with a lease, verified -> submit the take -> writer
+ *                 commits -> write_done -> done(0 or DBP_LEASE_HELD)
+ *            else hash, submit create (holding the lease, if asked) ->
+ *                 writer commits -> write_done:
  *                 created              -> done(0, created)
  *                 name taken meanwhile -> queue again once (now it is found)
  * Before any of that, dbp_auth_submit refuses a login that would wait past
@@ -13,8 +16,8 @@
  * and the creation bound before it hashes.
  * Stopping: logins still queued are answered -ESHUTDOWN without running;
  * a login a worker is running, and its create in the writer, finish.
- * Invariant: dbp_auth_stop() returns only when no create it submitted is
- * still inside the writer (creates_in_flight == 0), because create_done
+ * Invariant: dbp_auth_stop() returns only when no write it submitted is
+ * still inside the writer (writes_in_flight == 0), because write_done
  * touches the pool.
  */
 #include "auth.h"
@@ -49,9 +52,9 @@ struct dbp_auth {
 	enum dbp_pwhash_profile profile;
 	struct dbp_writer *writer;
 
-	pthread_mutex_t lock;     /* guards creates_in_flight and creates */
-	pthread_cond_t creates_done;
-	unsigned creates_in_flight;
+	pthread_mutex_t lock;     /* guards writes_in_flight and creates */
+	pthread_cond_t writes_done;
+	unsigned writes_in_flight; /* creates and lease takes in the writer */
 	struct rg_bucket creates; /* the creation bound                   */
 	unsigned creates_per_sec;
 	struct rg_throttle *failing; /* per account: failure backoff      */
@@ -99,22 +102,28 @@ static void login_finish(struct dbp_login *l, int result)
 	l->done(l);
 }
 
-static void creates_add(struct dbp_auth *a, int delta)
+static void writes_add(struct dbp_auth *a, int delta)
 {
 	pthread_mutex_lock(&a->lock);
-	a->creates_in_flight += (unsigned)delta;
-	if (a->creates_in_flight == 0)
-		pthread_cond_broadcast(&a->creates_done);
+	a->writes_in_flight += (unsigned)delta;
+	if (a->writes_in_flight == 0)
+		pthread_cond_broadcast(&a->writes_done);
 	pthread_mutex_unlock(&a->lock);
 }
 
-/* Writer thread: the account's INSERT has committed (or failed). */
-static void create_done(struct dbp_write *w)
+/* Writer thread: the account's INSERT, or the lease take, has committed
+ * (or failed). */
+static void write_done(struct dbp_write *w)
 {
-	struct dbp_login *l = RG_CONTAINER_OF(w, struct dbp_login, create);
+	struct dbp_login *l = RG_CONTAINER_OF(w, struct dbp_login, write);
 	struct dbp_auth *a = l->auth;
 	int result = w->result;
 
+	if (w->kind == DBP_WRITE_TAKE_LEASE) {
+		if (result == 0 || result == DBP_LEASE_HELD)
+			l->player = w->player;
+		goto out_finish;
+	}
 	sodium_memzero(w->create.pwhash, sizeof w->create.pwhash);
 	if (result == 0) {
 		l->player = w->player;
@@ -127,32 +136,56 @@ static void create_done(struct dbp_write *w)
 		if (result == 0)
 			goto out;
 	}
+out_finish:
 	login_finish(l, result);
 out:
-	creates_add(a, -1);
+	writes_add(a, -1);
 }
 
-/* Worker thread: an unknown name. Hash and hand the INSERT to the writer. */
+/* Hand the login's write to the writer; write_done finishes the login. */
+static int submit_write(struct dbp_auth *a, struct dbp_login *l)
+{
+	int err;
+
+	l->write.deadline_ms = l->deadline_ms;
+	l->write.done = write_done;
+	writes_add(a, 1);
+	err = dbp_writer_submit(a->writer, &l->write);
+	if (err)
+		writes_add(a, -1);
+	return err;
+}
+
+/* Worker thread: an unknown name. Hash and hand the INSERT (holding the
+ * lease, if asked: one write) to the writer. */
 static int start_create(struct dbp_auth *a, struct dbp_login *l)
 {
-	struct dbp_write *w = &l->create;
+	struct dbp_write *w = &l->write;
 	int err;
 
 	memset(w, 0, sizeof *w);
 	w->kind = DBP_WRITE_CREATE_PLAYER;
-	w->deadline_ms = l->deadline_ms;
-	w->done = create_done;
 	memcpy(w->create.name, l->name, sizeof w->create.name);
+	w->create.lease = l->lease;
 	err = dbp_pwhash(a->profile, l->password, l->password_len, w->create.pwhash);
 	if (err)
 		return err;
-	creates_add(a, 1);
-	err = dbp_writer_submit(a->writer, w);
-	if (err) {
+	err = submit_write(a, l);
+	if (err)
 		sodium_memzero(w->create.pwhash, sizeof w->create.pwhash);
-		creates_add(a, -1);
-	}
 	return err;
+}
+
+/* Worker thread: the password was right; take the lease in the writer. */
+static int start_take(struct dbp_auth *a, struct dbp_login *l)
+{
+	struct dbp_write *w = &l->write;
+
+	memset(w, 0, sizeof *w);
+	w->kind = DBP_WRITE_TAKE_LEASE;
+	w->take.player_id = l->player.id;
+	w->take.lease = l->lease;
+	return submit_write(a, l);
 }
 
 /*
@@ -223,7 +256,7 @@ static void run_login(struct auth_worker *wk, struct dbp_login *l)
 		err = start_create(a, l);
 		note_login_time(a, (rg_now_ns() - began) / 1000);
 		if (err == 0)
-			return; /* create_done finishes it */
+			return; /* write_done finishes it */
 	} else if (err == 0) {
 		err = dbp_pwhash_verify(hash, l->password, l->password_len) ? 0 : -EACCES;
 		note_login_time(a, (rg_now_ns() - began) / 1000);
@@ -232,6 +265,12 @@ static void run_login(struct auth_worker *wk, struct dbp_login *l)
 			rg_throttle_failed(a->failing, l->name, rg_now_ms());
 		else if (a->failing && err == 0)
 			rg_throttle_succeeded(a->failing, l->name, rg_now_ms(), false);
+		if (err == 0 && l->lease.owner) {
+			sodium_memzero(hash, sizeof hash);
+			err = start_take(a, l);
+			if (err == 0)
+				return; /* write_done finishes it */
+		}
 	}
 	sodium_memzero(hash, sizeof hash);
 	login_finish(l, err);
@@ -302,7 +341,7 @@ int dbp_auth_start(const struct dbp_auth_config *cfg, struct dbp_auth **out)
 	err = -pthread_mutex_init(&a->lock, NULL);
 	if (err)
 		goto out_queue;
-	err = -pthread_cond_init(&a->creates_done, NULL);
+	err = -pthread_cond_init(&a->writes_done, NULL);
 	if (err)
 		goto out_lock;
 	for (unsigned i = 0; i < a->nworkers; i++) {
@@ -323,7 +362,7 @@ int dbp_auth_start(const struct dbp_auth_config *cfg, struct dbp_auth **out)
 out_workers:
 	dbp_queue_close(&a->queue);
 	workers_fini(a);
-	pthread_cond_destroy(&a->creates_done);
+	pthread_cond_destroy(&a->writes_done);
 out_lock:
 	pthread_mutex_destroy(&a->lock);
 out_queue:
@@ -369,10 +408,10 @@ void dbp_auth_stop(struct dbp_auth *a)
 	dbp_queue_close(&a->queue);
 	workers_fini(a);
 	pthread_mutex_lock(&a->lock);
-	while (a->creates_in_flight > 0)
-		pthread_cond_wait(&a->creates_done, &a->lock);
+	while (a->writes_in_flight > 0)
+		pthread_cond_wait(&a->writes_done, &a->lock);
 	pthread_mutex_unlock(&a->lock);
-	pthread_cond_destroy(&a->creates_done);
+	pthread_cond_destroy(&a->writes_done);
 	pthread_mutex_destroy(&a->lock);
 	dbp_queue_destroy(&a->queue);
 	rg_throttle_destroy(a->failing);

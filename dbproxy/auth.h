@@ -3,6 +3,10 @@
  * and checks the password with libsodium's crypto_pwhash_str_verify; an
  * unknown name is hashed with crypto_pwhash_str and created through the
  * writer, so the new account is durable before the login is answered.
+ * A login that asks for the player's lease (lease.owner != 0) takes it
+ * through the writer after the password check (dbp_store_take_lease), or
+ * in the same write as the create, so the lease is durable before the
+ * answer too.
  *
  * Why threads of their own: password hashing is deliberately slow (tens of
  * milliseconds and 64 MiB with the interactive profile), so it must never
@@ -58,21 +62,24 @@ struct dbp_login {
 	uint8_t password[DBP_PASSWORD_MAX]; /* any bytes; wiped before done()   */
 	size_t password_len;      /* 1..DBP_PASSWORD_MAX: all of it counts      */
 	bool no_create;           /* an unknown name is refused, not created   */
+	struct dbp_lease lease;   /* owner != 0: take the player's lease       */
 	uint64_t deadline_ms;     /* rg_now_ms() time; 0 = none                */
 	dbp_login_done_fn done;
 
 	/* OUT, valid in done(): 0, -EACCES (wrong password), -ETIMEDOUT
 	 * (could not end by its deadline: not run), -EAGAIN (writer queue full),
 	 * -EPERM (the account is backing off after failures), -EDQUOT (a
-	 * create refused by the creation bound or no_create), -ESHUTDOWN
+	 * create refused by the creation bound or no_create), DBP_LEASE_HELD
+	 * (the password was right but another live owner holds the lease:
+	 * player is the row, player.lease_shard the holder), -ESHUTDOWN
 	 * (stopping), or a database/hash failure (-EIO, -ENOMEM). */
 	int result;
 	bool created;             /* this login made the account               */
-	struct dbp_player player;
+	struct dbp_player player; /* with a lease: player.lease_epoch is it    */
 
 	/* private */
 	struct dbp_qnode node;
-	struct dbp_write create;
+	struct dbp_write write;   /* the create or the lease take             */
 	struct dbp_auth *auth;
 	bool retried;             /* lost a create race once already           */
 };

@@ -12,6 +12,8 @@ struct dbp_metrics {
 	struct rg_gauge *queue_depth, *backend_up;
 	struct rg_counter *writes, *commits, *failed_batches, *busy_refusals;
 	struct rg_counter *unavailable, *reconnects;
+	struct rg_counter *fenced, *leases_taken, *leases_held, *leases_renewed, *leases_lost;
+	struct rg_counter *adopts;
 };
 
 static void collect(void *arg)
@@ -28,6 +30,12 @@ static void collect(void *arg)
 	rg_gauge_set(m->backend_up, st.up);
 	rg_counter_set(m->unavailable, st.unavailable);
 	rg_counter_set(m->reconnects, st.reconnects);
+	rg_counter_set(m->fenced, st.fenced);
+	rg_counter_set(m->leases_taken, st.leases_taken);
+	rg_counter_set(m->leases_held, st.leases_held);
+	rg_counter_set(m->leases_renewed, st.leases_renewed);
+	rg_counter_set(m->leases_lost, st.leases_lost);
+	rg_counter_set(m->adopts, st.adopts);
 }
 
 int dbp_metrics_create(struct net_runtime *rt, struct dbp_writer *wr,
@@ -66,6 +74,20 @@ int dbp_metrics_create(struct net_runtime *rt, struct dbp_writer *wr,
 					    "Writes answered unavailable: the database was down");
 	m->reconnects = rg_metrics_counter(r, "ringgate_dbproxy_backend_reconnects_total", NULL,
 					   "Times the database connection came back");
+	m->fenced = rg_metrics_counter(r, "ringgate_dbproxy_fenced_writes_total", NULL,
+				       "Writes refused DB_FENCED: their lease epoch was not the "
+				       "player's");
+	m->leases_taken = rg_metrics_counter(r, "ringgate_dbproxy_leases_taken_total", NULL,
+					     "Logins that took a player's lease");
+	m->leases_held = rg_metrics_counter(r, "ringgate_dbproxy_lease_held_total", NULL,
+					    "Logins answered DB_LEASE_HELD: another live owner "
+					    "held the lease");
+	m->leases_renewed = rg_metrics_counter(r, "ringgate_dbproxy_leases_renewed_total", NULL,
+					       "Leases extended by renewals");
+	m->leases_lost = rg_metrics_counter(r, "ringgate_dbproxy_leases_lost_total", NULL,
+					    "Players a renewal answered lost");
+	m->adopts = rg_metrics_counter(r, "ringgate_dbproxy_adopts_total", NULL,
+				       "Leases moved to another shard by an adopt");
 	rg_metrics_add_net(r, rt);
 	if (rg_metrics_on_collect(r, collect, m, NULL) < 0 || !rg_metrics_ok(r)) {
 		dbp_metrics_destroy(m);

@@ -10,6 +10,10 @@
  *   ringgate_dbproxy_backend_up            1 while the database is reachable
  *   ringgate_dbproxy_unavailable_total     writes answered DB_UNAVAILABLE
  *   ringgate_dbproxy_backend_reconnects_total  times the database came back
+ *   ringgate_dbproxy_fenced_writes_total   writes refused DB_FENCED
+ *   ringgate_dbproxy_leases_taken_total, _lease_held_total,
+ *   ringgate_dbproxy_leases_renewed_total, _leases_lost_total,
+ *   ringgate_dbproxy_adopts_total          the leases (docs/storage.md)
  *
  * The writer thread observes the histograms; the rest is read from the
  * writer at each scrape, so the admin server must stop before the writer.

@@ -57,3 +57,97 @@ BEGIN
   present := FOUND;
 END
 $$;
+
+-- migration 5
+-- Leases (docs/storage.md "Leases"): which gamesrv incarnation holds the
+-- player, of which shard, until when (dbproxy's wall clock, ms), and the
+-- fencing epoch every write for the player carries. All free at first.
+ALTER TABLE players
+  ADD COLUMN lease_epoch bigint NOT NULL DEFAULT 0,
+  ADD COLUMN lease_owner bigint NOT NULL DEFAULT 0,
+  ADD COLUMN lease_shard integer NOT NULL DEFAULT 0,
+  ADD COLUMN lease_expires bigint NOT NULL DEFAULT 0;
+-- The guarded writes, each in one round trip like AddGold: the guarded
+-- UPDATE; done tells whether it changed the row, p is the row as it is now
+-- (after the UPDATE, or read again by a statement of its own: a new
+-- snapshot, so a concurrent writer's commit is seen). NULL p: no such
+-- player. The caller tells the reasons apart (store.c
+-- dbp__store_explain_miss). Under READ COMMITTED an UPDATE that waited for
+-- a concurrent writer's row lock checks its guard again on the row that
+-- writer committed, so two dbproxies taking one lease at once cannot both
+-- win.
+DROP FUNCTION ringgate_add_gold(bigint, bigint, bigint, bigint);
+-- AddGold: the fence first (p_epoch, 0 = none), then the int64 range and
+-- the op_id (same epoch, seq not above the last: applied before).
+CREATE FUNCTION ringgate_add_gold(p_id bigint, p_amount bigint, p_now bigint, p_op bigint,
+                                  p_epoch bigint, OUT done boolean, OUT p players)
+LANGUAGE plpgsql AS $$
+BEGIN
+  UPDATE players r SET gold = r.gold + p_amount, updated_at = p_now,
+         last_op_id = CASE WHEN p_op = 0 THEN r.last_op_id ELSE p_op END
+   WHERE r.id = p_id AND r.gold <= 9223372036854775807 - p_amount
+     AND (p_epoch = 0 OR r.lease_epoch = p_epoch)
+     AND (p_op = 0 OR r.last_op_id >> 32 <> p_op >> 32 OR r.last_op_id < p_op)
+  RETURNING r.* INTO p;
+  done := FOUND;
+  IF NOT done THEN
+    SELECT * INTO p FROM players r WHERE r.id = p_id;
+  END IF;
+END
+$$;
+-- Save zone and position under the fence; p_release frees the lease too
+-- (owner 0, expiry 0, epoch kept).
+CREATE FUNCTION ringgate_save(p_id bigint, p_zone bigint, p_x double precision,
+                              p_y double precision, p_now bigint, p_epoch bigint,
+                              p_release boolean, OUT done boolean, OUT p players)
+LANGUAGE plpgsql AS $$
+BEGIN
+  UPDATE players r SET zone = p_zone, x = p_x, y = p_y, updated_at = p_now,
+         lease_owner = CASE WHEN p_release THEN 0 ELSE r.lease_owner END,
+         lease_expires = CASE WHEN p_release THEN 0 ELSE r.lease_expires END
+   WHERE r.id = p_id AND (p_epoch = 0 OR r.lease_epoch = p_epoch)
+  RETURNING r.* INTO p;
+  done := FOUND;
+  IF NOT done THEN
+    SELECT * INTO p FROM players r WHERE r.id = p_id;
+  END IF;
+END
+$$;
+-- A login's lease: taken when free, expired at p_now, or p_owner's own; a
+-- new owner means a new epoch. (SET reads the old row.)
+CREATE FUNCTION ringgate_take_lease(p_id bigint, p_owner bigint, p_shard integer,
+                                    p_now bigint, p_expires bigint,
+                                    OUT done boolean, OUT p players)
+LANGUAGE plpgsql AS $$
+BEGIN
+  UPDATE players r
+     SET lease_epoch = r.lease_epoch + CASE WHEN r.lease_owner <> p_owner THEN 1 ELSE 0 END,
+         lease_owner = p_owner, lease_shard = p_shard, lease_expires = p_expires
+   WHERE r.id = p_id
+     AND (r.lease_owner = 0 OR r.lease_expires <= p_now OR r.lease_owner = p_owner)
+  RETURNING r.* INTO p;
+  done := FOUND;
+  IF NOT done THEN
+    SELECT * INTO p FROM players r WHERE r.id = p_id;
+  END IF;
+END
+$$;
+-- A handoff: the lease moves from p_from to the next epoch, with the
+-- player's new zone and position.
+CREATE FUNCTION ringgate_adopt(p_id bigint, p_from bigint, p_owner bigint, p_shard integer,
+                               p_expires bigint, p_zone bigint, p_x double precision,
+                               p_y double precision, p_now bigint,
+                               OUT done boolean, OUT p players)
+LANGUAGE plpgsql AS $$
+BEGIN
+  UPDATE players r SET lease_epoch = p_from + 1, lease_owner = p_owner,
+         lease_shard = p_shard, lease_expires = p_expires,
+         zone = p_zone, x = p_x, y = p_y, updated_at = p_now
+   WHERE r.id = p_id AND r.lease_epoch = p_from
+  RETURNING r.* INTO p;
+  done := FOUND;
+  IF NOT done THEN
+    SELECT * INTO p FROM players r WHERE r.id = p_id;
+  END IF;
+END
+$$;

@@ -28,6 +28,7 @@
 #ifndef DBP_STORE_H
 #define DBP_STORE_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -47,7 +48,7 @@
 #define DBP_SPAWN_Y 0.0f
 
 /* The schema version this binary writes (the last migration step). */
-#define DBP_STORE_SCHEMA_VERSION 4
+#define DBP_STORE_SCHEMA_VERSION 5
 
 /* Durability of a COMMIT; see docs/storage.md. SQLite: PRAGMA
  * synchronous; PostgreSQL: normal sets synchronous_commit = off, full
@@ -84,13 +85,36 @@ struct dbp_player {
 	int64_t created_at;       /* wall clock, ms since the epoch             */
 	int64_t updated_at;
 	uint64_t last_op_id;      /* the last AddGold op_id applied; 0 = none   */
+	/* The lease (docs/storage.md "Leases"; proto/internal.proto "leases"). */
+	uint64_t lease_epoch;     /* the fencing token: only grows; 0 = never held */
+	uint64_t lease_owner;     /* the gamesrv incarnation holding it; 0 = free */
+	uint32_t lease_shard;     /* the holder's shard id                      */
+	int64_t lease_expires;    /* wall clock ms; the lease is free from then */
 };
+
+/* Who asks for a lease, and for how long (DbLogin, DbAdopt). */
+struct dbp_lease {
+	uint64_t owner;           /* a gamesrv incarnation (its op_id epoch);
+				     0 = no lease (tools): nothing is taken   */
+	uint32_t shard;
+	uint32_t lease_ms;        /* the lease's length from the write's now  */
+};
+
+/* The results of the lease rules, beside the errnos of store.h's calls:
+ * a write whose lease_epoch is not the player's is refused, nothing
+ * changed (DB_FENCED); a take that finds another live owner takes nothing
+ * (DB_LEASE_HELD). */
+#define DBP_FENCED (-ESTALE)
+#define DBP_LEASE_HELD (-EADDRINUSE)
 
 enum dbp_write_kind {
 	DBP_WRITE_CREATE_PLAYER,
 	DBP_WRITE_ADD_GOLD,
 	DBP_WRITE_SAVE_POSITION,
 	DBP_WRITE_NEW_EPOCH,       /* issue an op_id epoch (dbp_store_new_epoch) */
+	DBP_WRITE_TAKE_LEASE,      /* a login's lease (dbp_store_take_lease)   */
+	DBP_WRITE_RENEW_LEASES,    /* extend an owner's leases (dbp_store_renew_leases) */
+	DBP_WRITE_ADOPT,           /* move a lease on (dbp_store_adopt)        */
 };
 
 struct dbp_write;
@@ -114,28 +138,53 @@ struct dbp_write {
 		struct {
 			char name[DBP_NAME_MAX + 1];
 			char pwhash[DBP_PWHASH_MAX];
+			struct dbp_lease lease; /* owner != 0: created holding it */
 		} create;
 		struct {
 			uint64_t player_id;
 			uint32_t amount;
 			uint64_t op_id;   /* idempotency key; 0 = none */
+			uint64_t lease_epoch; /* the fence; 0 = none (tools) */
 		} add_gold;
 		struct {
 			uint64_t player_id;
 			uint32_t zone;
 			float x, y;
+			uint64_t lease_epoch; /* the fence; 0 = none (tools) */
+			bool release;     /* also free the lease (epoch kept) */
 		} save;
+		struct {
+			uint64_t player_id;
+			struct dbp_lease lease; /* owner != 0 */
+		} take;
+		struct {
+			uint64_t owner;
+			uint32_t lease_ms;
+			size_t n;
+			const uint64_t *player_ids; /* n of each, the caller's:  */
+			const uint64_t *epochs;     /* valid until done()       */
+			uint64_t *lost;   /* OUT: room for n, the caller's      */
+		} renew;
+		struct {
+			uint64_t player_id;
+			uint64_t from_epoch;
+			struct dbp_lease lease; /* owner != 0 */
+			uint32_t zone;
+			float x, y;
+		} adopt;
 	};
 	dbp_write_done_fn done;
 
 	/* OUT, valid in done(): 0 or a negative errno (-ENOENT, -EEXIST,
-	 * -ERANGE, -ETIMEDOUT, -ENOTCONN when the database is unreachable,
-	 * or a database failure such as -EIO/-ENOSPC). */
+	 * -ERANGE, -ETIMEDOUT, DBP_FENCED, DBP_LEASE_HELD, -ENOTCONN when the
+	 * database is unreachable, or a database failure such as -EIO/-ENOSPC). */
 	int result;
-	struct dbp_player player;  /* CREATE_PLAYER: the new row               */
+	struct dbp_player player;  /* CREATE_PLAYER: the new row; TAKE_LEASE
+				     (0 and DBP_LEASE_HELD), ADOPT: the row now */
 	uint64_t gold;            /* ADD_GOLD: the new total                  */
 	bool duplicate;           /* ADD_GOLD: op_id applied before, not again */
 	uint64_t epoch;           /* NEW_EPOCH: the epoch issued              */
+	size_t nlost;             /* RENEW_LEASES: ids put in renew.lost      */
 
 	struct dbp_qnode node;     /* private to the writer                    */
 };
@@ -222,11 +271,13 @@ int dbp_store_find_by_id(struct dbp_store *st, uint64_t id, struct dbp_player *o
 
 /*
  * Insert a new player at the spawn point with 0 gold. now_ms stamps
- * created_at and updated_at. On 0, *out holds the new row.
- * Returns 0, -EEXIST (the name is taken), or a negative code.
+ * created_at and updated_at. With a lease (not NULL, owner != 0) the new
+ * row holds it at epoch 1, expiring at now_ms + lease_ms. On 0, *out holds
+ * the new row. Returns 0, -EEXIST (the name is taken), or a negative code.
  */
 int dbp_store_create_player(struct dbp_store *st, const char *name, const char *pwhash,
-			   int64_t now_ms, struct dbp_player *out /* OUT */);
+			   const struct dbp_lease *lease /* may be NULL */, int64_t now_ms,
+			   struct dbp_player *out /* OUT */);
 
 /*
  * Add amount to a player's gold and return the new total in *total.
@@ -234,14 +285,16 @@ int dbp_store_create_player(struct dbp_store *st, const char *name, const char *
  * when dbp_store_op_is_duplicate(op_id, the player's last_op_id) it was
  * applied before, so nothing changes, *duplicate is set and *total is the
  * current gold; otherwise the gold is added and last_op_id becomes op_id.
- * 0 means no key: always applied, last_op_id kept.
- * Returns 0, -ENOENT (no such player), -ERANGE (the total would pass
- * INT64_MAX, the databases' integer range, or op_id does; nothing
- * changes), or a negative code.
+ * 0 means no key: always applied, last_op_id kept. lease_epoch is the
+ * fence, checked first: not 0 and not the player's epoch -> DBP_FENCED,
+ * nothing changes (never "duplicate").
+ * Returns 0, -ENOENT (no such player), DBP_FENCED, -ERANGE (the total
+ * would pass INT64_MAX, the databases' integer range, or op_id does;
+ * nothing changes), or a negative code.
  */
 int dbp_store_add_gold(struct dbp_store *st, uint64_t player_id, uint32_t amount,
-		      uint64_t op_id, int64_t now_ms, uint64_t *total /* OUT */,
-		      bool *duplicate /* OUT */);
+		      uint64_t op_id, uint64_t lease_epoch, int64_t now_ms,
+		      uint64_t *total /* OUT */, bool *duplicate /* OUT */);
 
 /* True when op_id (epoch << 32 | seq) counts as applied already, given
  * the last op_id applied to the player: same epoch, seq not above. */
@@ -255,8 +308,51 @@ bool dbp_store_op_is_duplicate(uint64_t op_id, uint64_t last_op_id);
  */
 int dbp_store_new_epoch(struct dbp_store *st, uint64_t *epoch /* OUT */);
 
-/* Store zone and position. Returns 0, -ENOENT, or a negative code. */
+/*
+ * Store zone and position when lease_epoch is 0 (no fence: tools) or the
+ * player's epoch; with release, also free the lease (owner 0, expiry 0,
+ * epoch kept) in the same write. Returns 0, -ENOENT, DBP_FENCED (another
+ * epoch: nothing changes), or a negative code.
+ */
 int dbp_store_save_position(struct dbp_store *st, uint64_t player_id, uint32_t zone,
-			   float x, float y, int64_t now_ms);
+			   float x, float y, uint64_t lease_epoch, bool release,
+			   int64_t now_ms);
+
+/*
+ * A login's lease (lease->owner != 0): taken when the player's lease is
+ * free (owner 0), expired (lease_expires <= now_ms) or lease->owner's
+ * already; the epoch grows by one when the owner changes (so a released
+ * lease taken again by its old owner gets a new epoch too); owner, shard
+ * and expiry now_ms + lease_ms are set. Returns 0 with the row as it is
+ * now in *out (out->lease_epoch: the lease held), DBP_LEASE_HELD with the
+ * row unchanged in *out (out->lease_shard: the holder), -ENOENT, or a
+ * negative code.
+ */
+int dbp_store_take_lease(struct dbp_store *st, uint64_t player_id,
+			 const struct dbp_lease *lease, int64_t now_ms,
+			 struct dbp_player *out /* OUT */);
+
+/*
+ * Extend to now_ms + lease_ms the leases owner holds at epochs[i] on
+ * player_ids[i], i < n. The players whose lease is not (owner, epochs[i])
+ * any more (taken over, released, never held, no such player) are not
+ * touched and are put in lost[] (room for n) in request order, their count
+ * in *nlost. An expired lease still (owner, epoch) is extended: nobody took
+ * it meanwhile. Returns 0 or a negative code (then *nlost is undefined).
+ */
+int dbp_store_renew_leases(struct dbp_store *st, uint64_t owner, uint32_t lease_ms,
+			   const uint64_t *player_ids, const uint64_t *epochs, size_t n,
+			   int64_t now_ms, uint64_t *lost /* OUT */, size_t *nlost /* OUT */);
+
+/*
+ * A zone handoff: when the player's lease_epoch is from_epoch (whoever
+ * holds it, expired or not), set epoch from_epoch + 1, lease's owner and
+ * shard, expiry now_ms + lease_ms, and zone, x, y, in one write. Returns 0
+ * with the row as it is now in *out, DBP_FENCED (another epoch: nothing
+ * changes), -ENOENT, or a negative code.
+ */
+int dbp_store_adopt(struct dbp_store *st, uint64_t player_id, uint64_t from_epoch,
+		    const struct dbp_lease *lease, uint32_t zone, float x, float y,
+		    int64_t now_ms, struct dbp_player *out /* OUT */);
 
 #endif /* DBP_STORE_H */

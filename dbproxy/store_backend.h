@@ -8,9 +8,14 @@
  * its struct back with RG_CONTAINER_OF). store.c checks arguments that are
  * the same for every backend; a hook may assume:
  *   - one thread at a time per connection (store.h);
- *   - ids and op_ids passed to apply() are <= INT64_MAX (store.c answers
- *     bigger ones itself: no such player / -ERANGE); apply_batch() skips
- *     the writes dbp__store_answer_out_of_range() answers;
+ *   - ids, op_ids, epochs and owners passed to apply() are <= INT64_MAX
+ *     (store.c answers bigger ones itself: no such player / -ERANGE /
+ *     fenced), except renew's lists (a bigger one matches no row: lost);
+ *     apply_batch() skips the writes dbp__store_answer_out_of_range()
+ *     answers;
+ *   - a guarded write that changed nothing is explained by
+ *     dbp__store_explain_miss() from the row as it is now, so the rules
+ *     (fence first, then duplicate, ...) are written once;
  *   - names and hashes fit struct dbp_write's fields.
  * and must:
  *   - return 0 or a negative errno, logging database failures in the
@@ -36,10 +41,17 @@ enum dbp__stmt {
 	STMT_ADD_GOLD,
 	STMT_SAVE_POSITION,
 	STMT_NEW_EPOCH,
+	STMT_TAKE_LEASE,
+	STMT_RENEW_LEASES,
+	STMT_ADOPT,
 	STMT_COUNT
 };
 
-#define PLAYER_COLUMNS "id, name, zone, x, y, gold, created_at, updated_at, last_op_id"
+#define PLAYER_COLUMNS                                                                   \
+	"id, name, zone, x, y, gold, created_at, updated_at, last_op_id, lease_epoch,"   \
+	" lease_owner, lease_shard, lease_expires"
+/* How many they are: find by name reads pwhash at this index. */
+#define PLAYER_NCOLUMNS 13
 
 struct dbp_store_ops {
 	const char *name;
@@ -90,9 +102,23 @@ bool dbp__store_is_own_result(int result);
 void dbp__store_new_player(struct dbp_player *out, uint64_t id, const char *name,
 			   int64_t now_ms);
 
+/* Set *out's lease fields to a lease just taken at epoch, now_ms. */
+void dbp__store_new_lease(struct dbp_player *out, uint64_t epoch, const struct dbp_lease *lease,
+			  int64_t now_ms);
+
 /* Answer a write whose ids no database can hold (past the signed 64-bit
  * range of both backends): sets w->result and returns true. Backends call
  * it for each write of a batch and skip the answered ones. */
 bool dbp__store_answer_out_of_range(struct dbp_write *w);
+
+/*
+ * A guarded write (ADD_GOLD, SAVE_POSITION, TAKE_LEASE, ADOPT) matched no
+ * row: tell why from the player's row as it is now (NULL: no such player)
+ * and return the write's result, setting its OUT fields (a duplicate's
+ * total, a held lease's row). Read the row after the guarded statement in
+ * the same transaction (PostgreSQL: a statement of its own, so that it sees
+ * a concurrent writer's commit).
+ */
+int dbp__store_explain_miss(struct dbp_write *w, const struct dbp_player *now);
 
 #endif /* DBP_STORE_BACKEND_H */

@@ -13,8 +13,10 @@
  * one implicit transaction that commits at the Sync, so when the Sync's
  * result is back every write of it is durable. Statements never fail for
  * a write's own reason (INSERT .. ON CONFLICT DO NOTHING, the guarded
- * ringgate_add_gold()), so one write cannot abort its batch-mates; a
- * deadlock or serialization failure between dbproxies retries the batch.
+ * functions ringgate_add_gold(), _save(), _take_lease(), _adopt() that
+ * answer "done" and the row as it is now), so one write cannot abort its
+ * batch-mates; a deadlock or serialization failure between dbproxies
+ * retries the batch.
  *
  * Connection states (per struct pg_store):
  *
@@ -56,7 +58,7 @@ extern const unsigned char dbp__schema_postgres[];
 #define BATCH_TRIES 3
 /* pg_advisory_xact_lock key of the migrations ("rgschema" in ASCII). */
 #define MIGRATION_LOCK "7022364853725506925"
-#define MAX_PARAMS 6
+#define MAX_PARAMS 10
 
 static const char *const stmt_name[STMT_COUNT] = {
 	[STMT_BEGIN] = "rg_begin",
@@ -68,7 +70,14 @@ static const char *const stmt_name[STMT_COUNT] = {
 	[STMT_ADD_GOLD] = "rg_add_gold",
 	[STMT_SAVE_POSITION] = "rg_save_position",
 	[STMT_NEW_EPOCH] = "rg_new_epoch",
+	[STMT_TAKE_LEASE] = "rg_take_lease",
+	[STMT_RENEW_LEASES] = "rg_renew_leases",
+	[STMT_ADOPT] = "rg_adopt",
 };
+
+/* A guarded function's answer (schema_postgres.sql): the row as it is now
+ * (NULLs: no such player), then done. */
+#define GUARDED(call) "SELECT " PLAYER_COLUMNS ", done FROM " call " f, LATERAL (SELECT (f.p).*) x"
 
 static const char *const stmt_sql[STMT_COUNT] = {
 	[STMT_BEGIN] = "BEGIN",
@@ -79,14 +88,21 @@ static const char *const stmt_sql[STMT_COUNT] = {
 	/* No row back: the name is taken (not an error, which would abort
 	 * the rest of the batch). */
 	[STMT_INSERT] = "INSERT INTO players (name, pwhash, zone, x, y, gold, created_at,"
-			" updated_at) VALUES ($1, $2, $3, $4, $5, 0, $6, $6)"
+			" updated_at, lease_epoch, lease_owner, lease_shard, lease_expires)"
+			" VALUES ($1, $2, $3, $4, $5, 0, $6, $6, $7, $8, $9, $10)"
 			" ON CONFLICT (name) DO NOTHING RETURNING id",
-	[STMT_ADD_GOLD] = "SELECT present, applied, gold, last_op_id"
-			  " FROM ringgate_add_gold($1, $2, $3, $4)",
-	[STMT_SAVE_POSITION] = "UPDATE players SET zone = $2, x = $3, y = $4, updated_at = $5"
-			       " WHERE id = $1",
+	[STMT_ADD_GOLD] = GUARDED("ringgate_add_gold($1, $2, $3, $4, $5)"),
+	[STMT_SAVE_POSITION] = GUARDED("ringgate_save($1, $2, $3, $4, $5, $6, $7)"),
 	[STMT_NEW_EPOCH] = "UPDATE counters SET value = value + 1 WHERE name = 'op_epoch'"
 			   " RETURNING value",
+	[STMT_TAKE_LEASE] = GUARDED("ringgate_take_lease($1, $2, $3, $4, $5)"),
+	/* One statement for all of a renewal's players (arrays as text);
+	 * the rows it changed come back, the rest are lost. */
+	[STMT_RENEW_LEASES] = "UPDATE players p SET lease_expires = $4"
+			      " FROM unnest($1::bigint[], $2::bigint[]) AS r(id, epoch)"
+			      " WHERE p.id = r.id AND p.lease_epoch = r.epoch AND p.lease_owner = $3"
+			      " RETURNING p.id, p.lease_epoch",
+	[STMT_ADOPT] = GUARDED("ringgate_adopt($1, $2, $3, $4, $5, $6, $7, $8, $9)"),
 };
 
 /* One statement of an exchange: its parameters as text, then its result. */
@@ -95,6 +111,9 @@ struct pg_cmd {
 	int nparams;
 	const char *params[MAX_PARAMS];
 	char text[MAX_PARAMS][32];  /* room for numbers the params point at   */
+	void *heap[3];            /* renew: its two array params and room to
+				     read its result (malloc'ed; freed by
+				     cmds_release)                            */
 	PGresult *res;            /* OUT: owned by the cmd until cmds_clear  */
 	struct dbp_write *w;      /* the write it applies, or NULL           */
 };
@@ -462,6 +481,18 @@ static void cmds_clear(struct pg_cmd *cmds, size_t n)
 	}
 }
 
+/* cmds_clear, and free the array params: the cmds are done with. */
+static void cmds_release(struct pg_cmd *cmds, size_t n)
+{
+	cmds_clear(cmds, n);
+	for (size_t i = 0; i < n; i++) {
+		for (size_t k = 0; k < sizeof cmds[i].heap / sizeof cmds[i].heap[0]; k++) {
+			free(cmds[i].heap[k]);
+			cmds[i].heap[k] = NULL;
+		}
+	}
+}
+
 /*
  * One exchange: send cmds[0..n) and a Sync, then collect each result into
  * cmds[i].res. Returns 0 when every statement succeeded (an implicit
@@ -569,8 +600,100 @@ static bool value_bool(const PGresult *res, int col)
 	return PQgetvalue(res, 0, col)[0] == 't';
 }
 
-/* Fill cmd for write w. */
-static void cmd_for_write(struct pg_cmd *c, struct dbp_write *w, int64_t now_ms)
+/* Fill *out from the first row's PLAYER_COLUMNS. */
+static void read_player(const PGresult *res, struct dbp_player *out)
+{
+	memset(out, 0, sizeof *out);
+	out->id = (uint64_t)value_i64(res, 0);
+	snprintf(out->name, sizeof out->name, "%s", PQgetvalue(res, 0, 1));
+	out->zone = (uint32_t)value_i64(res, 2);
+	out->x = strtof(PQgetvalue(res, 0, 3), NULL);
+	out->y = strtof(PQgetvalue(res, 0, 4), NULL);
+	out->gold = (uint64_t)value_i64(res, 5);
+	out->created_at = value_i64(res, 6);
+	out->updated_at = value_i64(res, 7);
+	out->last_op_id = (uint64_t)value_i64(res, 8);
+	out->lease_epoch = (uint64_t)value_i64(res, 9);
+	out->lease_owner = (uint64_t)value_i64(res, 10);
+	out->lease_shard = (uint32_t)value_i64(res, 11);
+	out->lease_expires = value_i64(res, 12);
+}
+
+/* A guarded function's outcome (GUARDED): done, else why not. */
+static int guarded_result(struct dbp_write *w, const PGresult *res)
+{
+	struct dbp_player row;
+
+	if (PQntuples(res) != 1)
+		return -EIO;
+	if (PQgetisnull(res, 0, 0))
+		return dbp__store_explain_miss(w, NULL);
+	read_player(res, &row);
+	if (!value_bool(res, PLAYER_NCOLUMNS))
+		return dbp__store_explain_miss(w, &row);
+	w->gold = row.gold;
+	w->player = row;
+	return 0;
+}
+
+/* An (id, epoch) pair a renewal changed, for lookups. */
+struct renewed {
+	int64_t id, epoch;
+};
+
+static int renewed_cmp(const void *a, const void *b)
+{
+	const struct renewed *x = a, *y = b;
+
+	if (x->id != y->id)
+		return x->id < y->id ? -1 : 1;
+	return (x->epoch > y->epoch) - (x->epoch < y->epoch);
+}
+
+/* The requested players whose (id, epoch) the UPDATE did not return are
+ * lost, in request order (as SQLite's one-by-one updates tell it). done
+ * has room for the request's n rows (cmd_for_write). */
+static int renew_result(struct dbp_write *w, const PGresult *res, struct renewed *done)
+{
+	size_t rows = (size_t)PQntuples(res);
+
+	if (rows > w->renew.n)
+		return -EIO; /* each row is one requested player */
+	for (size_t i = 0; i < rows; i++) {
+		done[i].id = strtoll(PQgetvalue(res, (int)i, 0), NULL, 10);
+		done[i].epoch = strtoll(PQgetvalue(res, (int)i, 1), NULL, 10);
+	}
+	qsort(done, rows, sizeof *done, renewed_cmp);
+	w->nlost = 0;
+	for (size_t i = 0; i < w->renew.n; i++) {
+		struct renewed key = { (int64_t)w->renew.player_ids[i], (int64_t)w->renew.epochs[i] };
+
+		if (!bsearch(&key, done, rows, sizeof *done, renewed_cmp))
+			w->renew.lost[w->nlost++] = w->renew.player_ids[i];
+	}
+	return 0;
+}
+
+/* An array of n int64s as a PostgreSQL array literal, "{1,2,3}", in a
+ * malloc'ed string kept in c->heap[slot]; false when out of memory. */
+static bool param_array(struct pg_cmd *c, int slot, const uint64_t *values, size_t n)
+{
+	char *text = malloc(n * 21 + 3), *at = text;
+
+	if (!text)
+		return false;
+	*at++ = '{';
+	for (size_t i = 0; i < n; i++)
+		at += sprintf(at, "%s%" PRId64, i ? "," : "", (int64_t)values[i]);
+	*at++ = '}';
+	*at = '\0';
+	c->heap[slot] = text;
+	param_text(c, text);
+	return true;
+}
+
+/* Fill cmd for write w. 0, or -ENOMEM. */
+static int cmd_for_write(struct pg_cmd *c, struct dbp_write *w, int64_t now_ms)
 {
 	c->w = w;
 	switch (w->kind) {
@@ -582,6 +705,10 @@ static void cmd_for_write(struct pg_cmd *c, struct dbp_write *w, int64_t now_ms)
 		param_float(c, DBP_SPAWN_X);
 		param_float(c, DBP_SPAWN_Y);
 		param_i64(c, now_ms);
+		param_i64(c, w->create.lease.owner ? 1 : 0);
+		param_i64(c, (int64_t)w->create.lease.owner);
+		param_i64(c, w->create.lease.owner ? w->create.lease.shard : 0);
+		param_i64(c, w->create.lease.owner ? now_ms + w->create.lease.lease_ms : 0);
 		break;
 	case DBP_WRITE_ADD_GOLD:
 		c->stmt = STMT_ADD_GOLD;
@@ -589,6 +716,7 @@ static void cmd_for_write(struct pg_cmd *c, struct dbp_write *w, int64_t now_ms)
 		param_i64(c, w->add_gold.amount);
 		param_i64(c, now_ms);
 		param_i64(c, (int64_t)w->add_gold.op_id);
+		param_i64(c, (int64_t)w->add_gold.lease_epoch);
 		break;
 	case DBP_WRITE_SAVE_POSITION:
 		c->stmt = STMT_SAVE_POSITION;
@@ -597,11 +725,45 @@ static void cmd_for_write(struct pg_cmd *c, struct dbp_write *w, int64_t now_ms)
 		param_float(c, w->save.x);
 		param_float(c, w->save.y);
 		param_i64(c, now_ms);
+		param_i64(c, (int64_t)w->save.lease_epoch);
+		param_text(c, w->save.release ? "true" : "false");
 		break;
 	case DBP_WRITE_NEW_EPOCH:
 		c->stmt = STMT_NEW_EPOCH;
 		break;
+	case DBP_WRITE_TAKE_LEASE:
+		c->stmt = STMT_TAKE_LEASE;
+		param_i64(c, (int64_t)w->take.player_id);
+		param_i64(c, (int64_t)w->take.lease.owner);
+		param_i64(c, w->take.lease.shard);
+		param_i64(c, now_ms);
+		param_i64(c, now_ms + w->take.lease.lease_ms);
+		break;
+	case DBP_WRITE_RENEW_LEASES:
+		c->stmt = STMT_RENEW_LEASES;
+		/* Room for the rows it changes (at most one per request), so
+		 * that reading the result cannot fail after the commit. */
+		c->heap[2] = malloc((w->renew.n ? w->renew.n : 1) * sizeof(struct renewed));
+		if (!c->heap[2] || !param_array(c, 0, w->renew.player_ids, w->renew.n) ||
+		    !param_array(c, 1, w->renew.epochs, w->renew.n))
+			return -ENOMEM;
+		param_i64(c, (int64_t)w->renew.owner);
+		param_i64(c, now_ms + w->renew.lease_ms);
+		break;
+	case DBP_WRITE_ADOPT:
+		c->stmt = STMT_ADOPT;
+		param_i64(c, (int64_t)w->adopt.player_id);
+		param_i64(c, (int64_t)w->adopt.from_epoch);
+		param_i64(c, (int64_t)w->adopt.lease.owner);
+		param_i64(c, w->adopt.lease.shard);
+		param_i64(c, now_ms + w->adopt.lease.lease_ms);
+		param_i64(c, w->adopt.zone);
+		param_float(c, w->adopt.x);
+		param_float(c, w->adopt.y);
+		param_i64(c, now_ms);
+		break;
 	}
+	return 0;
 }
 
 /* A write's own outcome from its statement's result. */
@@ -618,21 +780,16 @@ static int write_result(const struct pg_cmd *c, int64_t now_ms)
 			return -EEXIST;
 		dbp__store_new_player(&w->player, (uint64_t)value_i64(res, 0), w->create.name,
 				      now_ms);
+		if (w->create.lease.owner)
+			dbp__store_new_lease(&w->player, 1, &w->create.lease, now_ms);
 		return 0;
 	case DBP_WRITE_ADD_GOLD:
-		/* present, applied, gold, last_op_id (schema_postgres.sql) */
-		if (PQntuples(res) != 1 || !value_bool(res, 0))
-			return -ENOENT;
-		w->gold = (uint64_t)value_i64(res, 2);
-		if (value_bool(res, 1))
-			return 0;
-		if (dbp_store_op_is_duplicate(w->add_gold.op_id, (uint64_t)value_i64(res, 3))) {
-			w->duplicate = true;
-			return 0;
-		}
-		return -ERANGE;
 	case DBP_WRITE_SAVE_POSITION:
-		return strcmp(PQcmdTuples((PGresult *)res), "0") == 0 ? -ENOENT : 0;
+	case DBP_WRITE_TAKE_LEASE:
+	case DBP_WRITE_ADOPT:
+		return guarded_result(w, res);
+	case DBP_WRITE_RENEW_LEASES:
+		return renew_result(w, res, c->heap[2]);
 	case DBP_WRITE_NEW_EPOCH:
 		if (PQntuples(res) != 1)
 			return -EIO; /* the migration made the row: a damaged database */
@@ -659,8 +816,12 @@ static int pg_apply_batch(struct dbp_store *base, struct dbp_write *const *write
 	if (!cmds)
 		return -ENOMEM;
 	for (size_t i = 0; i < n; i++) {
-		if (!dbp__store_answer_out_of_range(writes[i]))
-			cmd_for_write(&cmds[m++], writes[i], now_ms);
+		if (dbp__store_answer_out_of_range(writes[i]))
+			continue;
+		if (cmd_for_write(&cmds[m++], writes[i], now_ms) != 0) {
+			cmds_release(cmds, m);
+			return -ENOMEM;
+		}
 	}
 	for (int tries = 0; tries < BATCH_TRIES && err == -EDEADLK; tries++) {
 		cmds_clear(cmds, m);
@@ -670,7 +831,7 @@ static int pg_apply_batch(struct dbp_store *base, struct dbp_write *const *write
 		RG_ERROR("postgres: batch lost %d lock races in a row", BATCH_TRIES);
 	for (size_t i = 0; i < m && !err; i++)
 		cmds[i].w->result = write_result(&cmds[i], now_ms);
-	cmds_clear(cmds, m);
+	cmds_release(cmds, m);
 	return err;
 }
 
@@ -748,18 +909,9 @@ static int pg_find(struct dbp_store *base, const char *name, uint64_t id,
 	if (!err && PQntuples(res) == 0)
 		err = -ENOENT;
 	if (!err) {
-		memset(out, 0, sizeof *out);
-		out->id = (uint64_t)value_i64(res, 0);
-		snprintf(out->name, sizeof out->name, "%s", PQgetvalue(res, 0, 1));
-		out->zone = (uint32_t)value_i64(res, 2);
-		out->x = strtof(PQgetvalue(res, 0, 3), NULL);
-		out->y = strtof(PQgetvalue(res, 0, 4), NULL);
-		out->gold = (uint64_t)value_i64(res, 5);
-		out->created_at = value_i64(res, 6);
-		out->updated_at = value_i64(res, 7);
-		out->last_op_id = (uint64_t)value_i64(res, 8);
+		read_player(res, out);
 		if (pwhash)
-			snprintf(pwhash, DBP_PWHASH_MAX, "%s", PQgetvalue(res, 0, 9));
+			snprintf(pwhash, DBP_PWHASH_MAX, "%s", PQgetvalue(res, 0, PLAYER_NCOLUMNS));
 	}
 	cmds_clear(c, 1);
 	return err;

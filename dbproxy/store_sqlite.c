@@ -62,6 +62,14 @@ static const struct migration migrations[] = {
 	  "CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);"
 	  "INSERT INTO counters SELECT 'op_epoch', COALESCE(MAX(last_op_id >> 32), 0)"
 	  " FROM players;" },
+	{ 5,
+	  /* Leases (docs/storage.md "Leases"): which gamesrv incarnation holds
+	   * the player, of which shard, until when (wall ms), and the fencing
+	   * epoch every write for the player carries. All free at first. */
+	  "ALTER TABLE players ADD COLUMN lease_epoch INTEGER NOT NULL DEFAULT 0;"
+	  "ALTER TABLE players ADD COLUMN lease_owner INTEGER NOT NULL DEFAULT 0;"
+	  "ALTER TABLE players ADD COLUMN lease_shard INTEGER NOT NULL DEFAULT 0;"
+	  "ALTER TABLE players ADD COLUMN lease_expires INTEGER NOT NULL DEFAULT 0;" },
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == DBP_STORE_SCHEMA_VERSION,
@@ -74,20 +82,40 @@ static const char *const stmt_sql[STMT_COUNT] = {
 	[STMT_FIND_BY_NAME] = "SELECT " PLAYER_COLUMNS ", pwhash FROM players WHERE name = ?1",
 	[STMT_FIND_BY_ID] = "SELECT " PLAYER_COLUMNS " FROM players WHERE id = ?1",
 	[STMT_INSERT] = "INSERT INTO players (name, pwhash, zone, x, y, gold, created_at,"
-			" updated_at) VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, ?6)",
-	/* The guards keep gold + amount inside SQLite's int64 and skip an
-	 * op_id (?4) already applied (same epoch, seq not above the last):
-	 * no row means no player, an overflow or a duplicate, told apart
-	 * afterwards. ?4 = 0 carries no key. */
+			" updated_at, lease_epoch, lease_owner, lease_shard, lease_expires)"
+			" VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, ?6, ?7, ?8, ?9, ?10)",
+	/* The guards: the lease epoch (?5; 0 = no fence), gold + amount
+	 * inside SQLite's int64, an op_id (?4) not applied already (same
+	 * epoch, seq not above the last): no row means no player, fenced, an
+	 * overflow or a duplicate, told apart afterwards
+	 * (dbp__store_explain_miss). ?4 = 0 carries no key. */
 	[STMT_ADD_GOLD] = "UPDATE players SET gold = gold + ?2, updated_at = ?3,"
 			  " last_op_id = CASE WHEN ?4 = 0 THEN last_op_id ELSE ?4 END"
 			  " WHERE id = ?1 AND gold <= 9223372036854775807 - ?2"
+			  " AND (?5 = 0 OR lease_epoch = ?5)"
 			  " AND (?4 = 0 OR last_op_id >> 32 != ?4 >> 32 OR last_op_id < ?4)"
 			  " RETURNING gold",
-	[STMT_SAVE_POSITION] = "UPDATE players SET zone = ?2, x = ?3, y = ?4, updated_at = ?5"
-			       " WHERE id = ?1",
+	/* Fenced by ?6 (0 = none); ?7 releases the lease too. */
+	[STMT_SAVE_POSITION] = "UPDATE players SET zone = ?2, x = ?3, y = ?4, updated_at = ?5,"
+			       " lease_owner = CASE WHEN ?7 THEN 0 ELSE lease_owner END,"
+			       " lease_expires = CASE WHEN ?7 THEN 0 ELSE lease_expires END"
+			       " WHERE id = ?1 AND (?6 = 0 OR lease_epoch = ?6)",
 	[STMT_NEW_EPOCH] = "UPDATE counters SET value = value + 1 WHERE name = 'op_epoch'"
 			   " RETURNING value",
+	/* Owner ?2 takes the lease when it is free, expired at now (?4) or
+	 * its own; a new owner means a new epoch. (SET reads the old row.) */
+	[STMT_TAKE_LEASE] = "UPDATE players SET lease_epoch = lease_epoch + (lease_owner != ?2),"
+			    " lease_owner = ?2, lease_shard = ?3, lease_expires = ?5"
+			    " WHERE id = ?1 AND (lease_owner = 0 OR lease_expires <= ?4"
+			    " OR lease_owner = ?2)"
+			    " RETURNING " PLAYER_COLUMNS,
+	[STMT_RENEW_LEASES] = "UPDATE players SET lease_expires = ?4"
+			      " WHERE id = ?1 AND lease_epoch = ?2 AND lease_owner = ?3",
+	[STMT_ADOPT] = "UPDATE players SET lease_epoch = ?2 + 1, lease_owner = ?3,"
+		       " lease_shard = ?4, lease_expires = ?5, zone = ?6, x = ?7, y = ?8,"
+		       " updated_at = ?9"
+		       " WHERE id = ?1 AND lease_epoch = ?2"
+		       " RETURNING " PLAYER_COLUMNS,
 };
 
 struct sqlite_store {
@@ -393,6 +421,10 @@ static void read_player(sqlite3_stmt *stmt, struct dbp_player *out)
 	out->created_at = sqlite3_column_int64(stmt, 6);
 	out->updated_at = sqlite3_column_int64(stmt, 7);
 	out->last_op_id = (uint64_t)sqlite3_column_int64(stmt, 8);
+	out->lease_epoch = (uint64_t)sqlite3_column_int64(stmt, 9);
+	out->lease_owner = (uint64_t)sqlite3_column_int64(stmt, 10);
+	out->lease_shard = (uint32_t)sqlite3_column_int64(stmt, 11);
+	out->lease_expires = sqlite3_column_int64(stmt, 12);
 }
 
 /* Step a one-row query: 0 with the row in *out, -ENOENT, or an error. */
@@ -406,7 +438,7 @@ static int fetch_player(struct sqlite_store *st, enum dbp__stmt id, struct dbp_p
 	if (rc == SQLITE_ROW) {
 		read_player(stmt, out);
 		if (pwhash) {
-			const unsigned char *hash = sqlite3_column_text(stmt, 9);
+			const unsigned char *hash = sqlite3_column_text(stmt, PLAYER_NCOLUMNS);
 			snprintf(pwhash, DBP_PWHASH_MAX, "%s", hash ? (const char *)hash : "");
 		}
 	} else if (rc == SQLITE_DONE) {
@@ -431,62 +463,66 @@ static int sqlite_find(struct dbp_store *base, const char *name, uint64_t id,
 	return fetch_player(st, STMT_FIND_BY_ID, out, NULL);
 }
 
-static int create_player(struct sqlite_store *st, const char *name, const char *pwhash,
-			 int64_t now_ms, struct dbp_player *out)
+static int create_player(struct sqlite_store *st, struct dbp_write *w, int64_t now_ms)
 {
+	const struct dbp_lease *lease = &w->create.lease;
 	sqlite3_stmt *stmt = st->stmt[STMT_INSERT];
 	int rc;
 
-	sqlite3_bind_text(stmt, 1, name, -1, SQLITE_STATIC);
-	sqlite3_bind_text(stmt, 2, pwhash, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 1, w->create.name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 2, w->create.pwhash, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(stmt, 3, DBP_SPAWN_ZONE);
 	sqlite3_bind_double(stmt, 4, DBP_SPAWN_X);
 	sqlite3_bind_double(stmt, 5, DBP_SPAWN_Y);
 	sqlite3_bind_int64(stmt, 6, now_ms);
+	sqlite3_bind_int64(stmt, 7, lease->owner ? 1 : 0);
+	sqlite3_bind_int64(stmt, 8, (sqlite3_int64)lease->owner);
+	sqlite3_bind_int64(stmt, 9, lease->owner ? lease->shard : 0);
+	sqlite3_bind_int64(stmt, 10, lease->owner ? now_ms + lease->lease_ms : 0);
 	rc = sqlite3_step(stmt);
 	stmt_done(stmt);
 	if (rc != SQLITE_DONE)
 		return store_fail(st, "insert player", rc);
 
-	dbp__store_new_player(out, (uint64_t)sqlite3_last_insert_rowid(st->db), name, now_ms);
+	dbp__store_new_player(&w->player, (uint64_t)sqlite3_last_insert_rowid(st->db),
+			      w->create.name, now_ms);
+	if (lease->owner)
+		dbp__store_new_lease(&w->player, 1, lease, now_ms);
 	return 0;
 }
 
-static int add_gold(struct sqlite_store *st, uint64_t player_id, uint32_t amount,
-		    uint64_t op_id, int64_t now_ms, uint64_t *total, bool *duplicate)
+/*
+ * Step a guarded UPDATE (bound by the caller) that RETURNs gold (ADD_GOLD)
+ * or PLAYER_COLUMNS (into w->player), or nothing (SAVE_POSITION: its
+ * change count tells). When it changed no row, explain why from the row as
+ * it is now (the same transaction). Returns the write's result.
+ */
+static int run_guarded(struct sqlite_store *st, enum dbp__stmt id, struct dbp_write *w,
+		       uint64_t player_id)
 {
-	sqlite3_stmt *stmt = st->stmt[STMT_ADD_GOLD];
-	struct dbp_player player;
+	sqlite3_stmt *stmt = st->stmt[id];
+	struct dbp_player now;
 	bool updated = false;
 	int rc;
 
-	*duplicate = false;
-	sqlite3_bind_int64(stmt, 1, (sqlite3_int64)player_id);
-	sqlite3_bind_int64(stmt, 2, amount);
-	sqlite3_bind_int64(stmt, 3, now_ms);
-	sqlite3_bind_int64(stmt, 4, (sqlite3_int64)op_id);
 	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-		*total = (uint64_t)sqlite3_column_int64(stmt, 0);
+		if (w->kind == DBP_WRITE_ADD_GOLD)
+			w->gold = (uint64_t)sqlite3_column_int64(stmt, 0);
+		else
+			read_player(stmt, &w->player);
 		updated = true;
 	}
 	stmt_done(stmt);
 	if (rc != SQLITE_DONE)
-		return store_fail(st, "add gold", rc);
+		return store_fail(st, stmt_sql[id], rc);
+	if (!updated && id == STMT_SAVE_POSITION)
+		updated = sqlite3_changes(st->db) > 0;
 	if (updated)
 		return 0;
-	/* Nothing matched: a missing player, a duplicate, or an overflow.
-	 * Writes of one epoch for one player arrive in op_id order, so an
-	 * op_id of the last applied one's epoch, at or below it, was applied
-	 * before. */
-	rc = sqlite_find(&st->base, NULL, player_id, &player, NULL);
-	if (rc < 0)
+	rc = sqlite_find(&st->base, NULL, player_id, &now, NULL);
+	if (rc < 0 && rc != -ENOENT)
 		return rc;
-	if (dbp_store_op_is_duplicate(op_id, player.last_op_id)) {
-		*total = player.gold;
-		*duplicate = true;
-		return 0;
-	}
-	return -ERANGE;
+	return dbp__store_explain_miss(w, rc == 0 ? &now : NULL);
 }
 
 static int new_epoch(struct sqlite_store *st, uint64_t *epoch)
@@ -512,22 +548,82 @@ static int new_epoch(struct sqlite_store *st, uint64_t *epoch)
 	return 0;
 }
 
-static int save_position(struct sqlite_store *st, uint64_t player_id, uint32_t zone, float x,
-			 float y, int64_t now_ms)
+static int add_gold(struct sqlite_store *st, struct dbp_write *w, int64_t now_ms)
+{
+	sqlite3_stmt *stmt = st->stmt[STMT_ADD_GOLD];
+
+	sqlite3_bind_int64(stmt, 1, (sqlite3_int64)w->add_gold.player_id);
+	sqlite3_bind_int64(stmt, 2, w->add_gold.amount);
+	sqlite3_bind_int64(stmt, 3, now_ms);
+	sqlite3_bind_int64(stmt, 4, (sqlite3_int64)w->add_gold.op_id);
+	sqlite3_bind_int64(stmt, 5, (sqlite3_int64)w->add_gold.lease_epoch);
+	return run_guarded(st, STMT_ADD_GOLD, w, w->add_gold.player_id);
+}
+
+static int save_position(struct sqlite_store *st, struct dbp_write *w, int64_t now_ms)
 {
 	sqlite3_stmt *stmt = st->stmt[STMT_SAVE_POSITION];
-	int rc;
 
-	sqlite3_bind_int64(stmt, 1, (sqlite3_int64)player_id);
-	sqlite3_bind_int64(stmt, 2, zone);
-	sqlite3_bind_double(stmt, 3, x);
-	sqlite3_bind_double(stmt, 4, y);
+	sqlite3_bind_int64(stmt, 1, (sqlite3_int64)w->save.player_id);
+	sqlite3_bind_int64(stmt, 2, w->save.zone);
+	sqlite3_bind_double(stmt, 3, w->save.x);
+	sqlite3_bind_double(stmt, 4, w->save.y);
 	sqlite3_bind_int64(stmt, 5, now_ms);
-	rc = sqlite3_step(stmt);
-	stmt_done(stmt);
-	if (rc != SQLITE_DONE)
-		return store_fail(st, "save position", rc);
-	return sqlite3_changes(st->db) > 0 ? 0 : -ENOENT;
+	sqlite3_bind_int64(stmt, 6, (sqlite3_int64)w->save.lease_epoch);
+	sqlite3_bind_int(stmt, 7, w->save.release);
+	return run_guarded(st, STMT_SAVE_POSITION, w, w->save.player_id);
+}
+
+static int take_lease(struct sqlite_store *st, struct dbp_write *w, int64_t now_ms)
+{
+	sqlite3_stmt *stmt = st->stmt[STMT_TAKE_LEASE];
+
+	sqlite3_bind_int64(stmt, 1, (sqlite3_int64)w->take.player_id);
+	sqlite3_bind_int64(stmt, 2, (sqlite3_int64)w->take.lease.owner);
+	sqlite3_bind_int64(stmt, 3, w->take.lease.shard);
+	sqlite3_bind_int64(stmt, 4, now_ms);
+	sqlite3_bind_int64(stmt, 5, now_ms + w->take.lease.lease_ms);
+	return run_guarded(st, STMT_TAKE_LEASE, w, w->take.player_id);
+}
+
+/* One UPDATE per player (prepared once, in the batch's transaction);
+ * those it does not change are lost. */
+static int renew_leases(struct sqlite_store *st, struct dbp_write *w, int64_t now_ms)
+{
+	sqlite3_stmt *stmt = st->stmt[STMT_RENEW_LEASES];
+
+	w->nlost = 0;
+	for (size_t i = 0; i < w->renew.n; i++) {
+		int rc;
+
+		sqlite3_bind_int64(stmt, 1, (sqlite3_int64)w->renew.player_ids[i]);
+		sqlite3_bind_int64(stmt, 2, (sqlite3_int64)w->renew.epochs[i]);
+		sqlite3_bind_int64(stmt, 3, (sqlite3_int64)w->renew.owner);
+		sqlite3_bind_int64(stmt, 4, now_ms + w->renew.lease_ms);
+		rc = sqlite3_step(stmt);
+		stmt_done(stmt);
+		if (rc != SQLITE_DONE)
+			return store_fail(st, "renew leases", rc);
+		if (sqlite3_changes(st->db) == 0)
+			w->renew.lost[w->nlost++] = w->renew.player_ids[i];
+	}
+	return 0;
+}
+
+static int adopt(struct sqlite_store *st, struct dbp_write *w, int64_t now_ms)
+{
+	sqlite3_stmt *stmt = st->stmt[STMT_ADOPT];
+
+	sqlite3_bind_int64(stmt, 1, (sqlite3_int64)w->adopt.player_id);
+	sqlite3_bind_int64(stmt, 2, (sqlite3_int64)w->adopt.from_epoch);
+	sqlite3_bind_int64(stmt, 3, (sqlite3_int64)w->adopt.lease.owner);
+	sqlite3_bind_int64(stmt, 4, w->adopt.lease.shard);
+	sqlite3_bind_int64(stmt, 5, now_ms + w->adopt.lease.lease_ms);
+	sqlite3_bind_int64(stmt, 6, w->adopt.zone);
+	sqlite3_bind_double(stmt, 7, w->adopt.x);
+	sqlite3_bind_double(stmt, 8, w->adopt.y);
+	sqlite3_bind_int64(stmt, 9, now_ms);
+	return run_guarded(st, STMT_ADOPT, w, w->adopt.player_id);
 }
 
 static int sqlite_apply(struct dbp_store *base, struct dbp_write *w, int64_t now_ms)
@@ -537,15 +633,19 @@ static int sqlite_apply(struct dbp_store *base, struct dbp_write *w, int64_t now
 	w->duplicate = false;
 	switch (w->kind) {
 	case DBP_WRITE_CREATE_PLAYER:
-		return create_player(st, w->create.name, w->create.pwhash, now_ms, &w->player);
+		return create_player(st, w, now_ms);
 	case DBP_WRITE_ADD_GOLD:
-		return add_gold(st, w->add_gold.player_id, w->add_gold.amount, w->add_gold.op_id,
-				now_ms, &w->gold, &w->duplicate);
+		return add_gold(st, w, now_ms);
 	case DBP_WRITE_SAVE_POSITION:
-		return save_position(st, w->save.player_id, w->save.zone, w->save.x, w->save.y,
-				     now_ms);
+		return save_position(st, w, now_ms);
 	case DBP_WRITE_NEW_EPOCH:
 		return new_epoch(st, &w->epoch);
+	case DBP_WRITE_TAKE_LEASE:
+		return take_lease(st, w, now_ms);
+	case DBP_WRITE_RENEW_LEASES:
+		return renew_leases(st, w, now_ms);
+	case DBP_WRITE_ADOPT:
+		return adopt(st, w, now_ms);
 	}
 	return -EINVAL;
 }

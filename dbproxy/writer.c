@@ -52,13 +52,26 @@ struct dbp_writer {
 	_Atomic uint64_t busy_refusals;
 	_Atomic uint64_t unavailable;
 	_Atomic uint64_t reconnects;
+	_Atomic uint64_t fenced, leases_taken, leases_held, leases_renewed, leases_lost, adopts;
 
 	size_t nlanes;
 	struct lane lanes[];
 };
 
+size_t dbp_writer_lanes(const struct dbp_writer *wr)
+{
+	return wr->nlanes;
+}
+
+size_t dbp_writer_lane_of_player(const struct dbp_writer *wr, uint64_t player_id)
+{
+	return player_id % wr->nlanes;
+}
+
 /* The lane of a write: by player, so a player's writes keep their order.
- * A create has no id yet (its name stands in); epochs go anywhere. */
+ * A create has no id yet (its name stands in); epochs go anywhere; a
+ * renewal goes by its first player (the caller keeps one renewal's players
+ * in one lane: dbp_writer_lane_of_player). */
 static struct lane *lane_of(struct dbp_writer *wr, const struct dbp_write *w)
 {
 	uint64_t key = 0;
@@ -70,6 +83,15 @@ static struct lane *lane_of(struct dbp_writer *wr, const struct dbp_write *w)
 	case DBP_WRITE_SAVE_POSITION:
 		key = w->save.player_id;
 		break;
+	case DBP_WRITE_TAKE_LEASE:
+		key = w->take.player_id;
+		break;
+	case DBP_WRITE_ADOPT:
+		key = w->adopt.player_id;
+		break;
+	case DBP_WRITE_RENEW_LEASES:
+		key = w->renew.n ? w->renew.player_ids[0] : 0;
+		break;
 	case DBP_WRITE_CREATE_PLAYER:
 		for (const char *c = w->create.name; *c; c++)
 			key = key * 31 + (unsigned char)*c;
@@ -77,7 +99,7 @@ static struct lane *lane_of(struct dbp_writer *wr, const struct dbp_write *w)
 	case DBP_WRITE_NEW_EPOCH:
 		break;
 	}
-	return &wr->lanes[key % wr->nlanes];
+	return &wr->lanes[dbp_writer_lane_of_player(wr, key)];
 }
 
 /* The lane's view of its connection changed; log and count it once. */
@@ -132,6 +154,26 @@ static void run_batch(struct lane *ln, struct dbp_qnode *batch)
 		ln->live[i]->result = err;
 }
 
+/* Count a write's lease outcome (before done(), which may free it). */
+static void count_lease(struct dbp_writer *wr, const struct dbp_write *w)
+{
+	if (w->result == DBP_FENCED)
+		atomic_fetch_add(&wr->fenced, 1);
+	else if (w->result == DBP_LEASE_HELD)
+		atomic_fetch_add(&wr->leases_held, 1);
+	else if (w->result != 0)
+		return;
+	else if (w->kind == DBP_WRITE_TAKE_LEASE ||
+		 (w->kind == DBP_WRITE_CREATE_PLAYER && w->create.lease.owner))
+		atomic_fetch_add(&wr->leases_taken, 1);
+	else if (w->kind == DBP_WRITE_ADOPT)
+		atomic_fetch_add(&wr->adopts, 1);
+	else if (w->kind == DBP_WRITE_RENEW_LEASES) {
+		atomic_fetch_add(&wr->leases_renewed, w->renew.n - w->nlost);
+		atomic_fetch_add(&wr->leases_lost, w->nlost);
+	}
+}
+
 static void *lane_main(void *arg)
 {
 	struct lane *ln = arg;
@@ -160,6 +202,7 @@ static void *lane_main(void *arg)
 			struct dbp_write *w = RG_CONTAINER_OF(batch, struct dbp_write, node);
 
 			atomic_fetch_add(&wr->writes, 1);
+			count_lease(wr, w);
 			w->done(w); /* may free w */
 			batch = next;
 		}
@@ -278,6 +321,12 @@ void dbp_writer_stats(struct dbp_writer *wr, struct dbp_writer_stats *out)
 	out->busy_refusals = atomic_load(&wr->busy_refusals);
 	out->unavailable = atomic_load(&wr->unavailable);
 	out->reconnects = atomic_load(&wr->reconnects);
+	out->fenced = atomic_load(&wr->fenced);
+	out->leases_taken = atomic_load(&wr->leases_taken);
+	out->leases_held = atomic_load(&wr->leases_held);
+	out->leases_renewed = atomic_load(&wr->leases_renewed);
+	out->leases_lost = atomic_load(&wr->leases_lost);
+	out->adopts = atomic_load(&wr->adopts);
 	out->up = true;
 	for (size_t i = 0; i < wr->nlanes; i++)
 		out->up = out->up && atomic_load(&wr->lanes[i].up);

@@ -56,6 +56,14 @@ struct dbp_writer_stats {
 	uint64_t busy_refusals;   /* submits refused because the queue was full */
 	uint64_t unavailable;     /* writes answered -ENOTCONN (database down) */
 	uint64_t reconnects;      /* times the connection came back           */
+	/* Leases (docs/storage.md "Leases"), as committed: */
+	uint64_t fenced;          /* writes refused DBP_FENCED (save, add_gold,
+				     adopt)                                   */
+	uint64_t leases_taken;    /* logins that took a lease (creates too)   */
+	uint64_t leases_held;     /* lease takes refused DBP_LEASE_HELD       */
+	uint64_t leases_renewed;  /* leases extended by renewals              */
+	uint64_t leases_lost;     /* players a renewal answered lost          */
+	uint64_t adopts;          /* leases moved on by an adopt              */
 	bool up;                  /* every lane reaches the database (as last
 				     seen)                                    */
 };
@@ -87,6 +95,17 @@ int dbp_writer_start_pool(struct dbp_store *const *stores, size_t nstores, size_
  * the caller keeps w. Any thread.
  */
 int dbp_writer_submit(struct dbp_writer *wr, struct dbp_write *w);
+
+/*
+ * The number of lanes, and the lane a player's writes go to (0 ..
+ * lanes - 1). A write about several players (DBP_WRITE_RENEW_LEASES) goes
+ * to the lane of its first: the caller splits such a request so that each
+ * write's players share a lane, so that a transaction never locks rows of
+ * another lane's players (no deadlock between lanes) and each player's
+ * writes stay in order. Any thread.
+ */
+size_t dbp_writer_lanes(const struct dbp_writer *wr);
+size_t dbp_writer_lane_of_player(const struct dbp_writer *wr, uint64_t player_id);
 
 /*
  * Record each batch's size and its BEGIN..COMMIT time (nanoseconds) in

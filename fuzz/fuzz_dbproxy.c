@@ -67,11 +67,25 @@ int dbp_writer_submit(struct dbp_writer *wr, struct dbp_write *w)
 	return 0;
 }
 
+/* Two lanes, so that a renewal is split (service.c renew_call). */
+size_t dbp_writer_lanes(const struct dbp_writer *wr)
+{
+	(void)wr;
+	return 2;
+}
+
+size_t dbp_writer_lane_of_player(const struct dbp_writer *wr, uint64_t player_id)
+{
+	(void)wr;
+	return player_id % 2;
+}
+
 /* The results the real workers and writer can report. */
 static int result_of(uint8_t pick)
 {
 	static const int results[] = { 0, 0, 0, -EACCES, -ENOENT, -EEXIST, -ERANGE,
-				       -ETIMEDOUT, -EAGAIN, -ESHUTDOWN, -EIO, -ENOSPC, -ENOMEM };
+				       -ETIMEDOUT, -EAGAIN, -ESHUTDOWN, -EIO, -ENOSPC, -ENOMEM,
+				       DBP_FENCED, DBP_LEASE_HELD };
 
 	return results[pick % (sizeof(results) / sizeof(results[0]))];
 }
@@ -91,11 +105,13 @@ static void complete_one(int result, uint8_t detail)
 		memset(l->password, 0, sizeof(l->password));
 		l->result = result;
 		l->created = result == 0 && (detail & 1);
-		if (result == 0) {
+		if (result == 0 || result == DBP_LEASE_HELD) {
 			l->player.id = (uint64_t)detail + 1;
 			memcpy(l->player.name, l->name, sizeof(l->player.name));
 			l->player.zone = 1;
 			l->player.gold = detail;
+			l->player.lease_epoch = detail;
+			l->player.lease_shard = detail;
 		}
 		l->done(l);
 	} else {
@@ -103,6 +119,13 @@ static void complete_one(int result, uint8_t detail)
 
 		w->result = result;
 		w->gold = (uint64_t)detail * 1000;
+		w->player.id = detail;
+		w->player.lease_epoch = detail;
+		if (w->kind == DBP_WRITE_RENEW_LEASES && result == 0) {
+			/* The first detail % (n + 1) of the part's players lost. */
+			w->nlost = detail % (w->renew.n + 1);
+			memcpy(w->renew.lost, w->renew.player_ids, w->nlost * sizeof(uint64_t));
+		}
 		w->done(w);
 	}
 }

@@ -247,6 +247,33 @@ def dbproxy_corpus():
         "empty_frame": rec(0, b""),
         "long_password": rec(0, db(30, login=i.DbLogin(name="bob", password=b"q" * 128))) + rec(1, ok),
         "created": rec(0, login) + rec(1, b"\x00\x00\x03"),
+        # Leases: a leased login (taken, held elsewhere), fenced writes, a
+        # renewal split over two lanes (one part refused), an adopt, bad
+        # lease fields.
+        "leases": rec(0, db(40, login=i.DbLogin(name="al", password=b"pw", owner=7, shard=1,
+                                                  lease_ms=1000)))
+        + rec(0, db(41, login=i.DbLogin(name="al", password=b"pw", owner=9, shard=2,
+                                         lease_ms=1000)))
+        + rec(0, db(42, save=i.DbSavePlayer(player_id=1, zone=1, lease_epoch=2, release=True)))
+        + rec(0, db(43, add_gold=i.DbAddGold(player_id=1, amount=1, lease_epoch=3)))
+        + rec(0, db(44, adopt=i.DbAdopt(player_id=1, from_epoch=1, owner=9, shard=2,
+                                        lease_ms=1000, zone=2, x=1, y=2)))
+        + rec(1, b"\x07\x00\x01\x0e\x02\x0d\x01\x0d\x00\x00\x05"),
+        "renew": rec(0, db(45, renew=i.DbRenewLeases(owner=7, lease_ms=1000,
+                                                      player_ids=[1, 2, 3, 4], epochs=[1] * 4)))
+        + rec(1, b"\x01\x00\x02\x00\x01")
+        + rec(0, db(46, renew=i.DbRenewLeases(owner=7, lease_ms=1000, player_ids=[],
+                                             epochs=[])))
+        + rec(0, db(47, renew=i.DbRenewLeases(owner=7, lease_ms=1000, player_ids=[1, 3, 5],
+                                             epochs=[1, 1, 1])))
+        + rec(1, b"\x00\x0a\x00") + rec(5, b"\x01") + rec(0, db(48, renew=i.DbRenewLeases(
+            owner=7, lease_ms=1000, player_ids=[1, 2], epochs=[1, 1]))) + rec(5, b"\x00"),
+        "bad_leases": rec(0, db(50, renew=i.DbRenewLeases(owner=7, lease_ms=1000,
+                                                           player_ids=[1], epochs=[])))
+        + rec(0, db(51, renew=i.DbRenewLeases(owner=0, lease_ms=1000)))
+        + rec(0, db(52, adopt=i.DbAdopt(player_id=1, owner=7, shard=0, lease_ms=1)))
+        + rec(0, db(53, login=i.DbLogin(name="al", password=b"pw", owner=7, shard=1,
+                                         lease_ms=0))),
     }
 
 

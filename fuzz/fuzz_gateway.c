@@ -154,7 +154,6 @@ static void pump(struct harness *h)
 static void setup(struct harness *h, const struct rg_link_key *key)
 {
 	struct net_server_config server_cfg;
-	struct net_client_config upstream_cfg;
 
 	/* The gateway's own defaults (gateway/config.c), quiet and named. */
 	gw_config_defaults(&h->gw.cfg);
@@ -170,8 +169,7 @@ static void setup(struct harness *h, const struct rg_link_key *key)
 	FUZZ_CHECK(gw_loops_create(&h->gw) == 0);
 	gw_clients_config(&h->gw, &server_cfg);
 	FUZZ_CHECK(net_server_start(h->gw.rt, &server_cfg, &h->gw.clients) == 0);
-	FUZZ_CHECK(gw_upstream_config(&h->gw, &upstream_cfg) == 0);
-	FUZZ_CHECK(net_client_start(h->gw.rt, &upstream_cfg, &h->gw.upstream) == 0);
+	FUZZ_CHECK(gw_shards_start(&h->gw) == 0); /* the defaults: one shard */
 	FUZZ_CHECK(gw_loops_start(&h->gw) == 0);
 	fake_net_settle();
 }
@@ -183,7 +181,7 @@ static void teardown(struct harness *h)
 
 	atomic_store(&h->gw.shutting_down, true);
 	gw_loops_finish(&h->gw);
-	net_client_stop(h->gw.upstream);
+	gw_shards_stop(&h->gw);
 	net_server_stop(h->gw.clients, true);
 	net_runtime_stop(h->gw.rt);
 	sent = fake_net_take_sent(&n);
@@ -193,7 +191,7 @@ static void teardown(struct harness *h)
 	/* Stopping the runtime ended every session: none is held. */
 	FUZZ_CHECK(fake_net_session_count() == 0);
 	net_runtime_destroy(h->gw.rt);
-	rg_link_service_fini(&h->gw.upstream_link);
+	gw_shards_fini(&h->gw);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -220,6 +220,7 @@ static void update_one(struct gs_bundle *b, struct gs_player *p, struct gs_strea
 void gs_bundle_tick(struct gs_bundle *b, struct gs_world *w, struct gs_streams *out)
 {
 	for (struct gs_client *c = w->client_list; c; c = c->next)
-		if (c->player && c->player->aoi)
+		if (c->player && c->player->aoi && !c->player->frozen) /* frozen: numbers
+									  go on elsewhere */
 			update_one(b, c->player, out);
 }

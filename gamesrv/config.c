@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@
 #include <rg/log.h>
 
 #include "bundle.h"
+#include "lease.h"
 
 #define RG_OPTIONS_TYPE struct gs_config
 
@@ -70,6 +72,15 @@ static const struct rg_option gs_options[] = {
 		1L << 40, "messages kept for resumes in all (the oldest go first)"),
 	RG_ROW_INT("resume-token-ttl-ms", resume_token_ttl_ms, 600000, 1000, 86400000,
 		"a resume token's life (a fresh one is sent at half of it)"),
+	RG_ROW_INT("shard", shard, 1, 1, 65535,
+		"this game server's shard id: gateways list shards in this order "
+		"(--gamesrvs), resume tokens and leases name it"),
+	RG_ROW_STRING("zone-shards", zone_shards, "",
+		   "which shard owns which zone: ZONE:SHARD[,...] (zones not listed: shard 1; "
+		   "every shard gets the same value)"),
+	RG_ROW_INT("lease-ms", lease_ms, GS_LEASE_MS_DEFAULT, 300, 3600000,
+		"a player lease's length in the database; renewed every third of it "
+		"(docs/storage.md \"Leases\")"),
 	RG_COMMON_OPTIONS(struct gs_config, common, 2, 7781),
 	{ 0 },
 };
@@ -142,6 +153,59 @@ static int parse_dbproxies(struct gs_config *cfg)
 	}
 }
 
+/* True when zone id is the first zone or one of --zones. */
+static bool zone_known(const struct gs_config *cfg, uint32_t id)
+{
+	if (id == (uint32_t)cfg->zone_id)
+		return true;
+	for (int i = 0; i < cfg->more_zone_count; i++)
+		if (cfg->more_zones[i].id == id)
+			return true;
+	return false;
+}
+
+/* cfg->zone_shard_map from --zone-shards: each entry a known zone, listed
+ * once, and a shard 1..65535. Returns 0 or -1 after logging what is wrong. */
+static int parse_zone_shards(struct gs_config *cfg)
+{
+	const char *p = cfg->zone_shards;
+
+	cfg->zone_shard_count = 0;
+	while (*p) {
+		unsigned long zone, shard;
+		char *end;
+
+		zone = strtoul(p, &end, 10);
+		if (end == p || *end != ':' || zone == 0 || zone > UINT32_MAX)
+			goto bad;
+		p = end + 1;
+		shard = strtoul(p, &end, 10);
+		if (end == p || (*end != ',' && *end != '\0') || shard == 0 || shard > 65535)
+			goto bad;
+		p = *end ? end + 1 : end;
+		if (!zone_known(cfg, (uint32_t)zone)) {
+			RG_ERROR("--zone-shards names zone %lu, which is neither --zone-id nor in "
+				 "--zones", zone);
+			return -1;
+		}
+		for (int i = 0; i < cfg->zone_shard_count; i++) {
+			if (cfg->zone_shard_map[i].zone == zone) {
+				RG_ERROR("--zone-shards names zone %lu twice", zone);
+				return -1;
+			}
+		}
+		if (cfg->zone_shard_count == GS_RULES_ZONES_MAX)
+			goto bad;
+		cfg->zone_shard_map[cfg->zone_shard_count++] =
+			(struct gs_zone_shard){ .zone = (uint32_t)zone, .shard = (uint32_t)shard };
+	}
+	return 0;
+bad:
+	RG_ERROR("--zone-shards must be ZONE:SHARD[,ZONE:SHARD...] with zone ids of the "
+		 "world's zones and shards 1..65535, not \"%s\"", cfg->zone_shards);
+	return -1;
+}
+
 int gs_config_load(struct gs_config *cfg, int argc, char **argv)
 {
 	int rc = rg_options_load(gs_options, cfg, &cfg->common, "gamesrv", argc, argv);
@@ -161,5 +225,7 @@ int gs_config_load(struct gs_config *cfg, int argc, char **argv)
 		RG_ERROR("--zone-max-x/y must not be below --zone-min-x/y");
 		return -1;
 	}
+	if (parse_zone_shards(cfg) < 0)
+		return -1;
 	return parse_dbproxies(cfg);
 }

@@ -10,6 +10,7 @@
 
 #include "db_link.h"
 #include "rules.h"
+#include "world.h"
 
 /* Largest frame on an internal link (the gateway's limit for this link
  * too: a client message it accepts must never be too big here), and what
@@ -43,10 +44,16 @@ struct gs_config {
 	long resume_buffer_bytes; /* messages kept per session for a resume    */
 	long resume_buffer_total_bytes; /* ... and for all sessions            */
 	long resume_token_ttl_ms; /* a resume token's life                     */
+	long shard;               /* this shard's id (docs/protocol.md 11)     */
+	char *zone_shards;        /* ZONE:SHARD[,...]; unlisted zones: shard 1 */
+	long lease_ms;            /* a player lease's length                   */
 	struct rg_common_config common; /* loops, engine, log, admin, secret   */
 	/* Derived by gs_config_load from zones. */
 	struct gs_zone_bounds more_zones[GS_RULES_ZONES_MAX];
 	int more_zone_count;
+	/* Derived from zone_shards: which shard owns which listed zone. */
+	struct gs_zone_shard zone_shard_map[GS_RULES_ZONES_MAX];
+	int zone_shard_count;
 	/* Derived from dbproxies (or dbproxy-host/-port): the dbproxies, in
 	 * order (db_link.h: their index). */
 	struct gs_dbproxy_addr {
@@ -59,7 +66,7 @@ struct gs_config {
 /*
  * Fill *cfg from the table, --config's [gamesrv] section and the flags,
  * check what one row cannot (dead-ms > heartbeat-ms, zone bounds in
- * order, the dbproxies list), and start logging. Returns 0 to go on, 1 after --help (exit 0),
+ * order, the dbproxies list, zone-shards naming known zones), and start logging. Returns 0 to go on, 1 after --help (exit 0),
  * -1 after printing an error (exit 2). Main thread, once.
  */
 int gs_config_load(struct gs_config *cfg, int argc, char **argv);

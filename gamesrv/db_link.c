@@ -154,6 +154,7 @@ struct gs_gold_write {
 	uint64_t player_id;
 	uint32_t amount;
 	uint64_t op_id;            /* 0 until the epoch is known             */
+	uint64_t lease_epoch;      /* the player's lease (fencing token)     */
 	uint64_t deadline_ms;
 	rg_call_fn fn;             /* the caller's callback and context      */
 	void *ctx;
@@ -324,6 +325,11 @@ static void epoch_done(void *ctx, int status, const void *reply)
 	}
 	l->epoch = r->new_epoch->epoch;
 	l->seq = 0;
+	if (l->owner == 0) {
+		/* Our lease owner id for the rest of this process's life. */
+		l->owner = l->epoch;
+		RG_INFO("dbproxy links: lease owner %llu", (unsigned long long)l->owner);
+	}
 	RG_INFO("dbproxy links: op_id epoch %llu", (unsigned long long)l->epoch);
 	send_held(l);
 }
@@ -563,7 +569,8 @@ out_route:
 }
 
 int gs_db_link_login(struct gs_db_link *l, const char *name, const ProtobufCBinaryData *password,
-		  bool no_create, uint64_t deadline_ms, rg_call_fn fn, void *ctx)
+		  bool no_create, uint32_t shard, uint32_t lease_ms, uint64_t deadline_ms,
+		  rg_call_fn fn, void *ctx)
 {
 	Ringgate__Internal__GameToDb req = RINGGATE__INTERNAL__GAME_TO_DB__INIT;
 	Ringgate__Internal__DbLogin login = RINGGATE__INTERNAL__DB_LOGIN__INIT;
@@ -572,6 +579,9 @@ int gs_db_link_login(struct gs_db_link *l, const char *name, const ProtobufCBina
 	login.name = (char *)name;
 	login.password = *password;
 	login.no_create = no_create;
+	login.owner = l->owner;
+	login.shard = shard;
+	login.lease_ms = lease_ms;
 	req.body_case = RINGGATE__INTERNAL__GAME_TO_DB__BODY_LOGIN;
 	req.login = &login;
 	rc = call(l, GS_DB_LOGIN, &req, 0, name_hash(name), deadline_ms, fn, ctx);
@@ -582,7 +592,8 @@ int gs_db_link_login(struct gs_db_link *l, const char *name, const ProtobufCBina
 }
 
 int gs_db_link_save(struct gs_db_link *l, uint64_t player_id, uint32_t zone, float x, float y,
-		 uint64_t deadline_ms, rg_call_fn fn, void *ctx)
+		 uint64_t lease_epoch, bool release, uint64_t deadline_ms, rg_call_fn fn,
+		 void *ctx)
 {
 	Ringgate__Internal__GameToDb req = RINGGATE__INTERNAL__GAME_TO_DB__INIT;
 	Ringgate__Internal__DbSavePlayer save = RINGGATE__INTERNAL__DB_SAVE_PLAYER__INIT;
@@ -591,6 +602,8 @@ int gs_db_link_save(struct gs_db_link *l, uint64_t player_id, uint32_t zone, flo
 	save.zone = zone;
 	save.x = x;
 	save.y = y;
+	save.lease_epoch = lease_epoch;
+	save.release = release;
 	req.body_case = RINGGATE__INTERNAL__GAME_TO_DB__BODY_SAVE;
 	req.save = &save;
 	return call(l, GS_DB_SAVE, &req, player_id, 0, deadline_ms, fn, ctx);
@@ -653,6 +666,7 @@ static int send_gold(struct gs_db_link *l, struct gs_gold_write *gw)
 	add.player_id = gw->player_id;
 	add.amount = gw->amount;
 	add.op_id = gw->op_id;
+	add.lease_epoch = gw->lease_epoch;
 	req.body_case = RINGGATE__INTERNAL__GAME_TO_DB__BODY_ADD_GOLD;
 	req.add_gold = &add;
 	rc = call(l, GS_DB_ADD_GOLD, &req, gw->player_id, 0, gw->deadline_ms, gold_done, gw);
@@ -662,7 +676,7 @@ static int send_gold(struct gs_db_link *l, struct gs_gold_write *gw)
 }
 
 int gs_db_link_add_gold(struct gs_db_link *l, uint64_t player_id, uint32_t amount,
-		     uint64_t deadline_ms, rg_call_fn fn, void *ctx)
+		     uint64_t lease_epoch, uint64_t deadline_ms, rg_call_fn fn, void *ctx)
 {
 	struct gs_gold_write *gw;
 	int rc;
@@ -677,7 +691,8 @@ int gs_db_link_add_gold(struct gs_db_link *l, uint64_t player_id, uint32_t amoun
 	if (!gw)
 		return -ENOMEM;
 	*gw = (struct gs_gold_write){ .link = l, .player_id = player_id, .amount = amount,
-				   .deadline_ms = deadline_ms, .fn = fn, .ctx = ctx };
+				   .lease_epoch = lease_epoch, .deadline_ms = deadline_ms,
+				   .fn = fn, .ctx = ctx };
 	if (l->epoch == 0) {
 		/* Keyed and sent when the epoch arrives (or ended at its
 		 * deadline meanwhile). */
@@ -691,4 +706,41 @@ int gs_db_link_add_gold(struct gs_db_link *l, uint64_t player_id, uint32_t amoun
 	if (rc < 0)
 		free(gw);
 	return rc;
+}
+
+int gs_db_link_renew(struct gs_db_link *l, const uint64_t *player_ids, const uint64_t *epochs,
+		  size_t count, uint32_t lease_ms, uint64_t deadline_ms, rg_call_fn fn, void *ctx)
+{
+	Ringgate__Internal__GameToDb req = RINGGATE__INTERNAL__GAME_TO_DB__INIT;
+	Ringgate__Internal__DbRenewLeases renew = RINGGATE__INTERNAL__DB_RENEW_LEASES__INIT;
+
+	renew.owner = l->owner;
+	renew.lease_ms = lease_ms;
+	renew.n_player_ids = count;
+	renew.player_ids = (uint64_t *)player_ids; /* the packer only reads */
+	renew.n_epochs = count;
+	renew.epochs = (uint64_t *)epochs;
+	req.body_case = RINGGATE__INTERNAL__GAME_TO_DB__BODY_RENEW;
+	req.renew = &renew;
+	return call(l, GS_DB_RENEW, &req, 0, 0, deadline_ms, fn, ctx);
+}
+
+int gs_db_link_adopt(struct gs_db_link *l, uint64_t player_id, uint64_t from_epoch,
+		  uint32_t shard, uint32_t lease_ms, uint32_t zone, float x, float y,
+		  uint64_t deadline_ms, rg_call_fn fn, void *ctx)
+{
+	Ringgate__Internal__GameToDb req = RINGGATE__INTERNAL__GAME_TO_DB__INIT;
+	Ringgate__Internal__DbAdopt adopt = RINGGATE__INTERNAL__DB_ADOPT__INIT;
+
+	adopt.player_id = player_id;
+	adopt.from_epoch = from_epoch;
+	adopt.owner = l->owner;
+	adopt.shard = shard;
+	adopt.lease_ms = lease_ms;
+	adopt.zone = zone;
+	adopt.x = x;
+	adopt.y = y;
+	req.body_case = RINGGATE__INTERNAL__GAME_TO_DB__BODY_ADOPT;
+	req.adopt = &adopt;
+	return call(l, GS_DB_ADOPT, &req, player_id, 0, deadline_ms, fn, ctx);
 }

@@ -125,6 +125,8 @@ struct gs_db_link {
 	struct gs_wire_buf buf;
 	struct gs_metrics *metrics;    /* set by the game after init        */
 	uint64_t epoch;                /* the op_id epoch; 0: none yet      */
+	uint64_t owner;                /* the lease owner id: the first
+					  epoch; 0: none yet                */
 	uint32_t seq;                  /* the last op_id seq used in it       */
 	bool epoch_asked;              /* a DbNewEpoch is out                  */
 	struct gs_hmap routes;            /* player id -> struct db_route, while
@@ -168,13 +170,29 @@ size_t gs_db_link_pending(const struct gs_db_link *l);
  * Game thread.
  */
 /* Login: the password is its whole byte string (NULs included); with
- * no_create an unknown name is refused (DB_THROTTLED), not created. */
+ * no_create an unknown name is refused (DB_THROTTLED), not created. It
+ * takes the player's lease for l->owner (the caller checked it is known)
+ * and shard, for lease_ms. */
 int gs_db_link_login(struct gs_db_link *l, const char *name, const ProtobufCBinaryData *password,
-		  bool no_create, uint64_t deadline_ms, rg_call_fn fn, void *ctx);
+		  bool no_create, uint32_t shard, uint32_t lease_ms, uint64_t deadline_ms,
+		  rg_call_fn fn, void *ctx);
+/* Save a position under lease_epoch; release: the player leaves, free
+ * its lease in the same write. */
 int gs_db_link_save(struct gs_db_link *l, uint64_t player_id, uint32_t zone, float x, float y,
-		 uint64_t deadline_ms, rg_call_fn fn, void *ctx);
-/* AddGold: as above, but a link drop holds it for a resend (see the top). */
+		 uint64_t lease_epoch, bool release, uint64_t deadline_ms, rg_call_fn fn,
+		 void *ctx);
+/* AddGold under lease_epoch: as above, but a link drop holds it for a
+ * resend (see the top). */
 int gs_db_link_add_gold(struct gs_db_link *l, uint64_t player_id, uint32_t amount,
-		     uint64_t deadline_ms, rg_call_fn fn, void *ctx);
+		     uint64_t lease_epoch, uint64_t deadline_ms, rg_call_fn fn, void *ctx);
+/* DbRenewLeases for l->owner: count players and the epochs held on them
+ * (both arrays only read during the call). */
+int gs_db_link_renew(struct gs_db_link *l, const uint64_t *player_ids, const uint64_t *epochs,
+		  size_t count, uint32_t lease_ms, uint64_t deadline_ms, rg_call_fn fn, void *ctx);
+/* DbAdopt: take player_id's lease over from from_epoch for l->owner and
+ * shard, with its new zone and position. */
+int gs_db_link_adopt(struct gs_db_link *l, uint64_t player_id, uint64_t from_epoch,
+		  uint32_t shard, uint32_t lease_ms, uint32_t zone, float x, float y,
+		  uint64_t deadline_ms, rg_call_fn fn, void *ctx);
 
 #endif /* GAMESRV_DB_LINK_H */

@@ -26,6 +26,7 @@
 #include <rg/clock.h>
 #include <rg/log.h>
 
+#include "lease.h"
 #include "play.h"
 
 /* Every client of a gateway link that closed is gone. */
@@ -79,6 +80,9 @@ void gs_game_handle_event(struct gs_game *g, struct gs_game_event *ev)
 		c = gs_world_client_find(&g->world, ev->link, ev->gate_msg->gone->session);
 		if (c)
 			gs_play_client_gone(g, c);
+		break;
+	case GS_GAME_EV_HANDOFF_RESULT:
+		gs_play_handoff_result(g, ev->link, ev->gate_msg->handoff_result);
 		break;
 	case GS_GAME_EV_GATE_DOWN:
 		gate_down(g, ev->link);
@@ -156,8 +160,16 @@ static int game_world_init(struct gs_game *g, const struct gs_game_config *cfg)
 	if (cfg->more_zone_count > 0)
 		memcpy(&zones[1], cfg->more_zones, cfg->more_zone_count * sizeof(zones[0]));
 	rc = gs_world_init(&g->world, zones, 1 + cfg->more_zone_count);
-	if (rc < 0 || !cfg->interest.enabled)
+	if (rc < 0)
 		return rc;
+	for (size_t i = 0; i < cfg->zone_shard_count; i++) {
+		struct gs_zone *z = gs_world_zone(&g->world, cfg->zone_shards[i].zone);
+
+		if (z)
+			z->shard = cfg->zone_shards[i].shard;
+	}
+	if (!cfg->interest.enabled)
+		return 0;
 	rc = gs_bundle_init(&g->views, &cfg->interest);
 	if (rc < 0)
 		gs_world_fini(&g->world);
@@ -178,12 +190,17 @@ int gs_game_init(struct gs_game *g, const struct gs_game_config *cfg, struct net
 	g->out.rt = rt;
 	if (g->cfg.tick_ms == 0)
 		g->cfg.tick_ms = 1;
+	if (g->cfg.shard == 0)
+		g->cfg.shard = 1;
+	if (g->cfg.lease_ms == 0)
+		g->cfg.lease_ms = GS_LEASE_MS_DEFAULT;
 	rc = game_world_init(g, cfg);
 	if (rc < 0)
 		return rc;
 	rc = gs_db_link_init(&g->db, rt, cfg->dbproxy_count);
+	g->cfg.resume.shard = g->cfg.shard; /* tokens name it */
 	if (rc == 0)
-		rc = gs_streams_init(&g->streams, &cfg->resume, cfg->link_key, &g->out);
+		rc = gs_streams_init(&g->streams, &g->cfg.resume, cfg->link_key, &g->out);
 	if (rc < 0) {
 		gs_db_link_fini(&g->db);
 		gs_bundle_fini(&g->views);

@@ -45,6 +45,10 @@ struct gs_game_config {
 					       a random one)                 */
 	struct gs_metrics *metrics;/* updated by the game thread; NULL: none  */
 	unsigned dbproxy_count;    /* dbproxy links (db_link.h); 0 = 1        */
+	uint32_t shard;            /* this shard's id; 0 = 1                  */
+	const struct gs_zone_shard *zone_shards; /* zones of other shards than 1 */
+	size_t zone_shard_count;
+	uint32_t lease_ms;         /* a lease's length; 0 = the default       */
 };
 
 /* One recipient of a push: a client session on a gateway link. */
@@ -55,6 +59,8 @@ struct gs_game_target {
 };
 
 struct gs_save_call;
+struct gs_lease_renewal;
+struct handoff_call;
 
 struct gs_game {
 	struct gs_game_config cfg;
@@ -79,6 +85,11 @@ struct gs_game {
 	uint64_t *target_sessions;
 	uint64_t *target_msg_nos;
 	size_t targets_cap;
+	struct gs_lease_renewal *renewal; /* lease.c: the DbRenewLeases out   */
+	uint64_t renew_at_ms;             /* lease.c: the next renewal        */
+	uint64_t fence_check_ms;          /* lease.c: no lease ends before    */
+	struct handoff_call *handoffs;    /* play.c: handoffs waiting for
+					     their HandoffResult            */
 };
 
 /* Set up the game state (not running). Returns 0, -EINVAL for a bad zone,

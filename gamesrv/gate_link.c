@@ -104,6 +104,11 @@ static int on_message(struct rg_link *link, ProtobufCMessage *m, void *token)
 		ev->type = GS_GAME_EV_CLIENT_GONE;
 		gs_game_queue_push(g->queue, ev); /* never refused */
 		return 0;
+	case RINGGATE__INTERNAL__GATE_TO_GAME__BODY_HANDOFF_RESULT:
+		/* Never refused either: a frozen player waits for it. */
+		ev->type = GS_GAME_EV_HANDOFF_RESULT;
+		gs_game_queue_push(g->queue, ev);
+		return 0;
 	default:
 		RG_WARN("gateway link %s: GateToGame without a body, closing it",
 			NET_SESSION_PEER(s));
@@ -111,6 +116,14 @@ static int on_message(struct rg_link *link, ProtobufCMessage *m, void *token)
 		return -EPROTO;
 	}
 	gs_game_event_free(ev);
+	return 0;
+}
+
+static int on_up(struct rg_link *link)
+{
+	/* Session ids carry the gateway id (docs/protocol.md section 11). */
+	RG_INFO("gateway link %s up: gateway id %u", NET_SESSION_PEER(rg_link_session(link)),
+		(unsigned)rg_link_peer_id(link));
 	return 0;
 }
 
@@ -131,6 +144,7 @@ static void on_down(struct rg_link *link, bool was_up, enum net_reason reason)
 
 static const struct rg_link_ops gate_ops = {
 	.on_connected = on_connected,
+	.on_up = on_up,
 	.on_message = on_message,
 	.on_down = on_down,
 	.decode_into = gs_game_event_decode_into,
@@ -144,6 +158,7 @@ int gs_gate_service_start(struct gs_gate_service *g, struct net_runtime *rt,
 		.side = RG_LINK_ACCEPTOR,
 		.role = "gamesrv",
 		.peer_role = "gateway",
+		.id = cfg->shard,
 		.key = cfg->link_key,
 		.rules = cfg->rules,
 		.in = rg_link_gate_to_game,
@@ -289,6 +304,12 @@ int gs_gate_out_send_packed(struct gs_gate_out *o, net_session_id link, uint64_t
 	return net_send_to(o->rt, link, o->buf.data, (size_t)(at - o->buf.data));
 }
 
+int gs_gate_out_send_body(struct gs_gate_out *o, net_session_id link,
+			 const Ringgate__Internal__GameToGate *m)
+{
+	return gs_wire_send_to(o->rt, link, &o->buf, &m->base);
+}
+
 int gs_gate_out_kick(struct gs_gate_out *o, net_session_id link, uint64_t session,
 		  Ringgate__Client__ErrorCode code, const char *text)
 {
@@ -302,7 +323,7 @@ int gs_gate_out_kick(struct gs_gate_out *o, net_session_id link, uint64_t sessio
 	kick.kicked = &kicked;
 	out.body_case = RINGGATE__INTERNAL__GAME_TO_GATE__BODY_KICK;
 	out.kick = &kick;
-	return gs_wire_send_to(o->rt, link, &o->buf, &out.base);
+	return gs_gate_out_send_body(o, link, &out);
 }
 
 void gs_gate_out_fini(struct gs_gate_out *o)

@@ -26,6 +26,7 @@
 #include <rg/link.h>
 
 #include "client.pb-c.h"
+#include "internal.pb-c.h"
 #include "queue.h"
 #include "wire.h"
 
@@ -39,6 +40,7 @@ struct gs_gate_service_config {
 	size_t max_frame;          /* largest GateToGame body                */
 	size_t decode_limit;       /* bytes one decoded frame may take       */
 	const struct rg_link_key *link_key; /* the cluster secret (outlives us) */
+	uint32_t shard;            /* sent in HelloReply.shard               */
 };
 
 struct gs_gate_service {
@@ -103,6 +105,11 @@ int gs_gate_out_send_packed(struct gs_gate_out *o, net_session_id link, uint64_t
 /* Tell a gateway to send Kicked(code, text) to a client and close it. Game thread. */
 int gs_gate_out_kick(struct gs_gate_out *o, net_session_id link, uint64_t session,
 		  Ringgate__Client__ErrorCode code, const char *text);
+
+/* Send any GameToGate (Handoff, AdoptResult, Redirect) on a gateway link.
+ * Returns 0 or a negative errno. Game thread. */
+int gs_gate_out_send_body(struct gs_gate_out *o, net_session_id link,
+			 const Ringgate__Internal__GameToGate *m);
 
 /* Free the send buffer. */
 void gs_gate_out_fini(struct gs_gate_out *o);

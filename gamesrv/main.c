@@ -100,6 +100,10 @@ int main(int argc, char **argv)
 		.link_key = &link_key,
 		.metrics = metrics,
 		.dbproxy_count = o.dbproxy_count,
+		.shard = (uint32_t)o.shard,
+		.zone_shards = o.zone_shard_map,
+		.zone_shard_count = (size_t)o.zone_shard_count,
+		.lease_ms = (uint32_t)o.lease_ms,
 	};
 	rc = gs_game_init(&game, &game_cfg, rt, &queue);
 	if (rc < 0) {
@@ -118,6 +122,7 @@ int main(int argc, char **argv)
 		.max_frame = GS_INTERNAL_MAX_FRAME,
 		.decode_limit = GS_DECODE_LIMIT,
 		.link_key = &link_key,
+		.shard = (uint32_t)o.shard,
 	};
 	rc = gs_gate_service_start(&gates, rt, &queue, &gate_cfg);
 	if (rc < 0) {
@@ -163,7 +168,7 @@ int main(int argc, char **argv)
 		o.dbproxy_count > 1 ? " and the others of --dbproxies" : "");
 	if (rg_port_file_write(o.common.port_file, gs_gate_service_port(&gates)) < 0)
 		goto out_stop_game;
-	RG_INFO("gamesrv ready");
+	RG_INFO("gamesrv ready (shard %ld)", o.shard);
 
 	sig = rg_signals_wait();
 	RG_INFO("%s received: draining", sig == SIGTERM ? "SIGTERM" : "SIGINT");

@@ -13,6 +13,8 @@ int gs_metrics_create(struct net_runtime *rt, struct gs_metrics **out)
 		[GS_DB_SAVE] = "call=\"save\"",
 		[GS_DB_ADD_GOLD] = "call=\"add_gold\"",
 		[GS_DB_NEW_EPOCH] = "call=\"new_epoch\"",
+		[GS_DB_RENEW] = "call=\"renew\"",
+		[GS_DB_ADOPT] = "call=\"adopt\"",
 	};
 	struct gs_metrics *m = calloc(1, sizeof(*m));
 	struct rg_metrics *r;
@@ -62,6 +64,30 @@ int gs_metrics_create(struct net_runtime *rt, struct gs_metrics **out)
 	m->resume_evicted = rg_metrics_counter(
 		r, "ringgate_gamesrv_resume_evicted_total", NULL,
 		"Kept messages dropped, oldest first, for the per-session or total bound");
+	m->handoffs_out_ok = rg_metrics_counter(r, "ringgate_gamesrv_handoffs_out_total",
+						"result=\"ok\"",
+						"Players handed to another shard, by result");
+	m->handoffs_out_failed = rg_metrics_counter(r, "ringgate_gamesrv_handoffs_out_total",
+						    "result=\"failed\"",
+						    "Players handed to another shard, by result");
+	m->handoffs_in_ok = rg_metrics_counter(r, "ringgate_gamesrv_handoffs_in_total",
+					       "result=\"ok\"",
+					       "Players taken over from another shard, by result");
+	m->handoffs_in_failed = rg_metrics_counter(
+		r, "ringgate_gamesrv_handoffs_in_total", "result=\"failed\"",
+		"Players taken over from another shard, by result");
+	m->redirects = rg_metrics_counter(
+		r, "ringgate_gamesrv_redirects_total", NULL,
+		"Logins sent on to the shard that holds the player's lease");
+	m->fenced_writes = rg_metrics_counter(
+		r, "ringgate_gamesrv_fenced_writes_total", NULL,
+		"Writes the database refused as fenced (another shard holds the player)");
+	m->self_fenced = rg_metrics_counter(
+		r, "ringgate_gamesrv_self_fenced_total", NULL,
+		"Players dropped because their lease could not be renewed in time");
+	m->leases_lost = rg_metrics_counter(
+		r, "ringgate_gamesrv_leases_lost_total", NULL,
+		"Players a lease renewal found held by another owner");
 	rg_metrics_add_net(r, rt);
 	if (!rg_metrics_ok(r)) {
 		gs_metrics_destroy(m);

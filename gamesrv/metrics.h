@@ -8,7 +8,8 @@
  *   ringgate_gamesrv_players_online              players logged in
  *   ringgate_gamesrv_tick_seconds                time the tick's work took
  *   ringgate_gamesrv_db_call_seconds{call=}      dbproxy call -> its reply
- *                                                (login, save, add_gold, new_epoch)
+ *                                                (login, save, add_gold, new_epoch,
+ *                                                renew, adopt)
  *   ringgate_gamesrv_requests_expired_total      client requests dropped unapplied:
  *                                                their deadline passed first
  *   ringgate_gamesrv_players_detached            players whose connection went,
@@ -19,6 +20,18 @@
  *   ringgate_gamesrv_resume_replayed_total       messages replayed by resumes
  *   ringgate_gamesrv_resume_kept_bytes           bytes kept for resumes, all sessions
  *   ringgate_gamesrv_resume_evicted_total        kept messages dropped for the bounds
+ *   ringgate_gamesrv_handoffs_out_total{result=} players handed to another shard
+ *                                                (ok, failed: refused or no answer)
+ *   ringgate_gamesrv_handoffs_in_total{result=}  players taken over from another shard
+ *                                                (ok, failed)
+ *   ringgate_gamesrv_redirects_total             logins sent on to the shard holding
+ *                                                the player's lease (Redirect)
+ *   ringgate_gamesrv_fenced_writes_total         writes the database refused as fenced
+ *                                                (DB_FENCED: another shard had the player)
+ *   ringgate_gamesrv_self_fenced_total           players dropped because their lease could
+ *                                                not be renewed in time
+ *   ringgate_gamesrv_leases_lost_total           players a lease renewal found taken by
+ *                                                another owner
  *
  * The game thread updates all of them (relaxed atomics); the admin
  * server's thread reads them. Only calls answered by dbproxy are timed:
@@ -30,7 +43,15 @@
 #include <net/net.h>
 #include <rg/metrics.h>
 
-enum gs_db_call { GS_DB_LOGIN, GS_DB_SAVE, GS_DB_ADD_GOLD, GS_DB_NEW_EPOCH, GS_DB_CALLS };
+enum gs_db_call {
+	GS_DB_LOGIN,
+	GS_DB_SAVE,
+	GS_DB_ADD_GOLD,
+	GS_DB_NEW_EPOCH,
+	GS_DB_RENEW,
+	GS_DB_ADOPT,
+	GS_DB_CALLS
+};
 
 struct gs_metrics {
 	struct rg_metrics *registry;
@@ -50,6 +71,12 @@ struct gs_metrics {
 	struct rg_counter *resume_replayed;
 	struct rg_gauge *resume_kept_bytes;
 	struct rg_counter *resume_evicted;
+	struct rg_counter *handoffs_out_ok, *handoffs_out_failed;
+	struct rg_counter *handoffs_in_ok, *handoffs_in_failed;
+	struct rg_counter *redirects;
+	struct rg_counter *fenced_writes;
+	struct rg_counter *self_fenced;
+	struct rg_counter *leases_lost;
 };
 
 /* Create the registry with every metric above plus rt's libnet figures.

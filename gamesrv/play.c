@@ -22,10 +22,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include <rg/clock.h>
 #include <rg/log.h>
 
 #include "client.pb-c.h"
+#include "lease.h"
 
 typedef Ringgate__Client__ServerMessage ServerMessage;
 typedef Ringgate__Client__ErrorCode ErrorCode;
@@ -43,6 +46,15 @@ struct reply_to {
 	struct gs_player *player;     /* valid while the request's call pins it */
 	uint64_t login_no;
 };
+
+/* A login is redirected (DB_LEASE_HELD) at most this often, then answered
+ * SERVICE_UNAVAILABLE (internal.proto ClientRequest.hops). */
+#define REDIRECT_HOPS_MAX 3
+
+static void handoff_login(struct gs_game *g, struct gs_client *c, const struct reply_to *to,
+			  uint64_t player_id, const char *name, uint64_t epoch,
+			  const struct gs_zone *z, float x, float y, bool created);
+static void handoff_client_gone(struct handoff_call *hc);
 
 /* ---- sending -------------------------------------------------------------- */
 
@@ -62,7 +74,11 @@ static void send_to(struct gs_game *g, const struct reply_to *to, ServerMessage 
 	int rc;
 
 	msg->seq = to->seq;
-	if (c && c->player)
+	if (c && c->player && c->player->frozen)
+		/* Its stream goes on at the next shard from the number the
+		 * Handoff carried: nothing more is numbered here. */
+		rc = gs_gate_out_reply(&g->out, to->link, to->session, to->request_id, msg);
+	else if (c && c->player)
 		rc = gs_stream_send(&g->streams, c->player, to->request_id, false, msg);
 	else if (!c && p && p->state == GS_PLAYER_ONLINE && to->login_no != 0 &&
 		 p->stream.login_no == to->login_no)
@@ -140,6 +156,16 @@ static void send_db_status_error(struct gs_game *g, const struct reply_to *to,
 		send_error(g, to, RINGGATE__CLIENT__ERROR_CODE__BAD_REQUEST,
 			   "the database refused the request");
 		return;
+	case RINGGATE__INTERNAL__DB_STATUS__DB_FENCED:
+		/* Another shard holds the player now: nothing was applied,
+		 * and the gateway sends a retry where the player is. */
+		send_error(g, to, RINGGATE__CLIENT__ERROR_CODE__ZONE_HANDOFF,
+			   "the player moved to another game server; send it again");
+		return;
+	case RINGGATE__INTERNAL__DB_STATUS__DB_LEASE_HELD:
+		send_error(g, to, RINGGATE__CLIENT__ERROR_CODE__SERVICE_UNAVAILABLE,
+			   "the account is busy on another game server; retry in a few seconds");
+		return;
 	default:
 		RG_WARN("dbproxy call %llu failed: status %d (%.200s)",
 			(unsigned long long)r->request_id, (int)r->status, r->message);
@@ -203,7 +229,7 @@ static void broadcast(struct gs_game *g, struct gs_zone *z, const struct gs_play
 	for (struct gs_player *p = z->members; p; p = p->zone_next) {
 		uint64_t no;
 
-		if (p == except)
+		if (p == except || p->frozen)
 			continue;
 		no = gs_stream_keep(&g->streams, p, msg);
 		if (p->stream.detached)
@@ -292,8 +318,93 @@ struct gs_save_call {
 	uint64_t hold_until_ms;    /* a leaving player's save waits for the
 				      link until then                        */
 	bool wait_link;            /* on g->save_retries for the link        */
+	uint64_t epoch;            /* the lease epoch it was last sent under */
+	bool release;              /* ... and whether it freed the lease     */
 	struct gs_save_call *next_retry;
 };
+
+/* The status of a save (or write) not sent because the player's lease is
+ * no longer held here (dropped, or handed to another shard). */
+#define LEASE_GONE (-ESTALE)
+
+/* True when r is the database's DB_FENCED: the write's lease epoch is no
+ * longer the player's (another shard holds it). */
+static bool fenced(int status, const Ringgate__Internal__DbToGame *r)
+{
+	return status == 0 && r->status == RINGGATE__INTERNAL__DB_STATUS__DB_FENCED;
+}
+
+/* A write of p under lease epoch `epoch` was fenced: when p still plays
+ * here under that lease, it has lost it: drop it (unsaved). A frozen
+ * player's lease has gone to its target: the handoff ends it. */
+static void on_fenced(struct gs_game *g, struct gs_player *p, uint64_t epoch)
+{
+	rg_counter_add(g->cfg.metrics->fenced_writes, 1);
+	if (p->state != GS_PLAYER_ONLINE || p->frozen || p->lease_epoch != epoch)
+		return;
+	gs_play_drop(g, p, RINGGATE__CLIENT__ERROR_CODE__LOGGED_IN_ELSEWHERE,
+		     "this account is online elsewhere", "fenced");
+}
+
+/* A lease retaken: the player was logged in again here while the save
+ * that released its lease was out, and the release landed after. */
+struct retake_call {
+	struct gs_game *g;
+	struct gs_player *player;     /* pinned until the call ends */
+	uint64_t from_epoch;
+	uint64_t sent_ms;
+};
+
+static void on_retake_reply(void *ctx, int status, const void *reply)
+{
+	struct retake_call *rc = ctx;
+	struct gs_game *g = rc->g;
+	struct gs_player *p = rc->player;
+	const Ringgate__Internal__DbToGame *r = reply;
+
+	if (p->lease_epoch == rc->from_epoch) {
+		if (status == 0 && r->status == RINGGATE__INTERNAL__DB_STATUS__DB_OK &&
+		    r->body_case == RINGGATE__INTERNAL__DB_TO_GAME__BODY_ADOPT &&
+		    r->adopt->lease_epoch != 0) {
+			gs_lease_taken(g, p, r->adopt->lease_epoch, rc->sent_ms);
+			RG_INFO("player %s (%llu): lease taken again after its release (epoch "
+				"%llu)", p->name, (unsigned long long)p->id,
+				(unsigned long long)p->lease_epoch);
+		} else if (fenced(status, r)) {
+			on_fenced(g, p, rc->from_epoch);
+		} else {
+			/* The renewal then finds it lost, or the self-fence ends it. */
+			RG_WARN("player %s (%llu): its lease could not be taken again: %s", p->name,
+				(unsigned long long)p->id,
+				status != 0 ? net_strerror(status) : "refused");
+		}
+	}
+	gs_world_player_unpin(&g->world, p);
+	free(rc);
+}
+
+/* Take p's lease again from its epoch (DbAdopt to ourselves), with its
+ * position as it is now. */
+static void retake_lease(struct gs_game *g, struct gs_player *p)
+{
+	struct retake_call *rc = calloc(1, sizeof(*rc));
+
+	if (!rc) {
+		RG_ERROR("out of memory retaking the lease of %s", p->name);
+		return;
+	}
+	*rc = (struct retake_call){ .g = g, .player = p, .from_epoch = p->lease_epoch,
+				    .sent_ms = rg_now_ms() };
+	gs_world_player_pin(p);
+	if (gs_db_link_adopt(&g->db, p->id, p->lease_epoch, g->cfg.shard, g->cfg.lease_ms,
+			  p->zone->bounds.id, p->x, p->y, rc->sent_ms + g->cfg.call_deadline_ms,
+			  on_retake_reply, rc) < 0) {
+		RG_WARN("player %s (%llu): its lease could not be taken again: no dbproxy link",
+			p->name, (unsigned long long)p->id);
+		gs_world_player_unpin(&g->world, p);
+		free(rc);
+	}
+}
 
 /* End a save: log, answer a waiting logout, release the player. status and
  * r as an rg_call_fn gets them (r is NULL unless status is 0). */
@@ -302,16 +413,30 @@ static void save_end(struct gs_save_call *sc, int status, const Ringgate__Intern
 	struct gs_game *g = sc->g;
 	struct gs_player *p = sc->player;
 	bool saved = status == 0 && r->status == RINGGATE__INTERNAL__DB_STATUS__DB_OK;
+	bool lease_gone = status == LEASE_GONE || fenced(status, r);
 
 	if (saved) {
-		RG_DEBUG("player %s (%llu) saved", p->name, (unsigned long long)p->id);
+		RG_DEBUG("player %s (%llu) saved%s", p->name, (unsigned long long)p->id,
+			 sc->release ? ", lease released" : "");
+		if (sc->release && p->state == GS_PLAYER_ONLINE && p->lease_epoch == sc->epoch)
+			retake_lease(g, p); /* a login took it back meanwhile */
+	} else if (lease_gone) {
+		/* Not ours to write any more: whoever holds it now has the
+		 * newer state. */
+		RG_INFO("player %s (%llu) not saved: its lease (epoch %llu) is no longer held "
+			"here", p->name, (unsigned long long)p->id, (unsigned long long)sc->epoch);
+		if (status == 0)
+			on_fenced(g, p, sc->epoch);
 	} else {
 		p->dirty = true;
 		RG_ERROR("player %s (%llu) NOT saved: %s", p->name, (unsigned long long)p->id,
 			 status != 0 ? net_strerror(status) : "dbproxy refused the write");
 	}
 	if (sc->answer) {
-		if (saved) {
+		if (lease_gone) {
+			send_error(g, &sc->to, RINGGATE__CLIENT__ERROR_CODE__LOGGED_IN_ELSEWHERE,
+				   "logged out here; this account is online elsewhere");
+		} else if (saved) {
 			ServerMessage msg = RINGGATE__CLIENT__SERVER_MESSAGE__INIT;
 			Ringgate__Client__LogoutReply lr = RINGGATE__CLIENT__LOGOUT_REPLY__INIT;
 
@@ -371,9 +496,17 @@ static void save_send(struct gs_save_call *sc)
 	uint64_t deadline = rg_now_ms() + g->cfg.call_deadline_ms;
 	int rc;
 
+	if (p->lease_epoch == 0) {
+		save_end(sc, LEASE_GONE, NULL);
+		return;
+	}
 	p->dirty = false;
-	rc = gs_db_link_save(&g->db, p->id, p->zone->bounds.id, p->x, p->y, deadline,
-			  on_save_reply, sc);
+	sc->epoch = p->lease_epoch;
+	/* The last save of a player leaving frees its lease too (unless a
+	 * login took the player back before this (re)send). */
+	sc->release = sc->leaving && p->state == GS_PLAYER_LEAVING;
+	rc = gs_db_link_save(&g->db, p->id, p->zone->bounds.id, p->x, p->y, sc->epoch,
+			  sc->release, deadline, on_save_reply, sc);
 	if (rc == 0) {
 		sc->attempts++;
 	} else if (save_may_hold(sc, rc)) {
@@ -480,7 +613,7 @@ static void autosave(struct gs_game *g, uint64_t now)
 		gs_world_player_unpin(&g->world, at);
 	}
 	for (; p && visits > 0; p = p->next, visits--) {
-		if (p->state == GS_PLAYER_ONLINE && p->dirty) {
+		if (p->state == GS_PLAYER_ONLINE && p->dirty && !p->frozen) {
 			save_player(g, p, NULL, false);
 			saved++;
 		}
@@ -508,16 +641,65 @@ static void leave(struct gs_game *g, struct gs_player *p, const struct reply_to 
 	else
 		broadcast_left(g, p);
 	RG_INFO("player %s (%llu) leaves", p->name, (unsigned long long)p->id);
+	gs_lease_log_offline(p, "left");
 	gs_stream_end(&g->streams, p); /* nothing to resume after this */
-	save_player(g, p, answer, true); /* pins p while the save is out */
+	/* Out of the world first, so that the save sees it LEAVING and frees
+	 * its lease; the pin keeps it until the save pins it. */
+	gs_world_player_pin(p);
 	gs_world_player_unbind(&g->world, p);
 	gs_world_client_remove(&g->world, c);
+	save_player(g, p, answer, true); /* pins p while the save is out */
+	gs_world_player_unpin(&g->world, p);
+}
+
+/*
+ * Take an ONLINE player out of the game without a save (its lease is not
+ * ours, or no longer surely ours): its zone is told it left; its
+ * connection, unless detached, is kicked with code and text when text is
+ * not NULL; its client is forgotten. p may be freed on return.
+ */
+static void remove_unsaved(struct gs_game *g, struct gs_player *p, ErrorCode code,
+			   const char *text)
+{
+	struct gs_client *c = p->client;
+
+	if (g->cfg.interest.enabled)
+		gs_bundle_player_offline(&g->views, p);
+	else
+		broadcast_left(g, p);
+	if (text && !p->stream.detached)
+		(void)gs_gate_out_kick(&g->out, c->key.link, c->key.session, code, text);
+	gs_stream_end(&g->streams, p);
+	p->lease_epoch = 0; /* nothing of it is written from here on */
+	p->dirty = false;
+	p->frozen = false;
+	gs_world_player_unbind(&g->world, p);
+	gs_world_client_remove(&g->world, c);
+}
+
+void gs_play_drop(struct gs_game *g, struct gs_player *p, ErrorCode code, const char *text,
+		  const char *reason)
+{
+	if (p->state != GS_PLAYER_ONLINE)
+		return; /* its last save meets the fence, if it must */
+	if (p->frozen) {
+		/* Offline here since the freeze; its handoff ends it. */
+		p->lease_epoch = 0;
+		return;
+	}
+	gs_lease_log_offline(p, reason);
+	remove_unsaved(g, p, code, text);
 }
 
 void gs_play_client_gone(struct gs_game *g, struct gs_client *c)
 {
 	struct gs_player *p = c->player;
 
+	if (c->handoff) {
+		/* The record waits for the handoff's result (handoff_end). */
+		handoff_client_gone(c->handoff);
+		return;
+	}
 	if (p && gs_streams_on(&g->streams) && !g->draining) {
 		/* Stays in the world, unseen to go, until a resume or the end
 		 * of its grace period (gs_play_tick). */
@@ -541,7 +723,21 @@ struct login_call {
 	struct reply_to to;
 	struct gs_player *pinned;     /* the account's player if it existed  */
 	char name[GS_RULES_NAME_MAX + 1];
+	uint64_t sent_ms;          /* when the DbLogin (taking the lease) went */
+	/* The request as it came, for a Redirect: */
+	bool no_create;
+	uint32_t hops;
+	uint8_t password[GS_RULES_PASSWORD_MAX];
+	size_t password_len;
 };
+
+static void login_call_free(struct gs_game *g, struct login_call *lc)
+{
+	if (lc->pinned)
+		gs_world_player_unpin(&g->world, lc->pinned);
+	sodium_memzero(lc->password, sizeof(lc->password));
+	free(lc);
+}
 
 /*
  * The players already in the zone go in LoginReply.others up to this
@@ -640,14 +836,28 @@ static void send_login_reply(struct gs_game *g, const struct reply_to *to, struc
 }
 
 /*
- * Bring the account online on client c from a successful DbLogin. A copy
- * already in memory wins over the database's (it is as new or newer):
- * an ONLINE one is taken from its old session, which is kicked first; a
- * LEAVING one (save in flight) is taken back. Returns the player, or NULL
- * when out of memory.
+ * True when p, the account's copy in memory, is as new as the database's
+ * row a DbLogin just leased at epoch: the lease stayed with this shard
+ * (the same epoch), or this shard let it go (the leaving save) and took it
+ * straight back (the next epoch: the owner changed once, from nobody to
+ * us). Any other epoch means another shard held the player meanwhile.
+ */
+static bool copy_fresh(const struct gs_player *p, uint64_t epoch)
+{
+	return epoch == p->lease_epoch || (p->lease_epoch != 0 && epoch == p->lease_epoch + 1);
+}
+
+/*
+ * Bring the account online on client c from a successful DbLogin that
+ * leased it at epoch (the call sent at sent_ms). A copy already in memory
+ * (the caller made sure it is as new as the database's: copy_fresh) wins
+ * over the database's: an ONLINE one is taken from its old session, which
+ * is kicked first; a LEAVING one (save in flight) is taken back. Returns
+ * the player, or NULL when out of memory.
  */
 static struct gs_player *take_account(struct gs_game *g, struct gs_client *c, const char *name,
-				   const Ringgate__Client__PlayerState *loaded)
+				   const Ringgate__Client__PlayerState *loaded, uint64_t epoch,
+				   uint64_t sent_ms)
 {
 	struct gs_player *p = gs_world_player_find(&g->world, name);
 
@@ -668,6 +878,7 @@ static struct gs_player *take_account(struct gs_game *g, struct gs_client *c, co
 		gs_world_player_transfer(p, c);
 		gs_world_client_remove(&g->world, old);
 		gs_stream_start(&g->streams, p); /* a new session: old tokens die */
+		gs_lease_taken(g, p, epoch, sent_ms); /* the same lease, renewed */
 		return p;
 	}
 	if (p) {
@@ -678,16 +889,104 @@ static struct gs_player *take_account(struct gs_game *g, struct gs_client *c, co
 		if (!p)
 			return NULL;
 	}
+	gs_lease_taken(g, p, epoch, sent_ms);
 	if (!g->cfg.interest.enabled) {
 		broadcast_joined(g, p);
 	} else if (gs_bundle_player_online(&g->views, p) < 0) {
 		/* Unseen by the others, it would play in a false world. */
-		save_player(g, p, NULL, true);
+		gs_world_player_pin(p);
 		gs_world_player_unbind(&g->world, p);
+		save_player(g, p, NULL, true); /* frees the lease too */
+		gs_world_player_unpin(&g->world, p);
 		return NULL;
 	}
 	gs_stream_start(&g->streams, p);
+	gs_lease_log_online(p);
 	return p;
+}
+
+/* Make p, a copy of the account that another shard held since it was made
+ * (copy_fresh false), the database's: dropped from play if ONLINE, then
+ * given the loaded state. Returns the copy (LEAVING) or NULL when the
+ * drop freed it. */
+static struct gs_player *refresh_copy(struct gs_game *g, struct gs_player *p,
+				      const Ringgate__Client__PlayerState *loaded, uint64_t epoch)
+{
+	char name[GS_RULES_NAME_MAX + 1];
+
+	RG_INFO("player %s (%llu): another shard held it since this copy was made (epoch "
+		"%llu, now %llu): taking the database's", p->name, (unsigned long long)p->id,
+		(unsigned long long)p->lease_epoch, (unsigned long long)epoch);
+	snprintf(name, sizeof(name), "%s", p->name);
+	if (p->state == GS_PLAYER_ONLINE)
+		gs_play_drop(g, p, RINGGATE__CLIENT__ERROR_CODE__LOGGED_IN_ELSEWHERE,
+			     "this account logged in from another session", "lease lost");
+	p = gs_world_player_find(&g->world, name); /* the drop may have freed it */
+	if (p) {
+		/* LEAVING: in no zone's list, so its zone may simply be set. */
+		p->x = loaded->x;
+		p->y = loaded->y;
+		p->zone = gs_world_place(&g->world, loaded->zone, &p->x, &p->y);
+		p->gold = loaded->gold;
+		p->dirty = false;
+		p->lease_epoch = 0;
+	}
+	return p;
+}
+
+/*
+ * A login whose lease another shard holds (DB_LEASE_HELD): send the
+ * request on to that shard (Redirect), which kicks the older session and
+ * takes the login; or, when the holder is this shard (the lease of its
+ * previous run has not expired yet) or the request has been redirected
+ * too often, ask the client to retry.
+ */
+static void login_held(struct gs_game *g, const struct login_call *lc, uint32_t holder)
+{
+	Ringgate__Internal__GameToGate out = RINGGATE__INTERNAL__GAME_TO_GATE__INIT;
+	Ringgate__Internal__Redirect rd = RINGGATE__INTERNAL__REDIRECT__INIT;
+	Ringgate__Client__ClientMessage m = RINGGATE__CLIENT__CLIENT_MESSAGE__INIT;
+	Ringgate__Client__LoginRequest login = RINGGATE__CLIENT__LOGIN_REQUEST__INIT;
+
+	if (holder == 0 || holder == g->cfg.shard) {
+		RG_INFO("login of %s: its lease is still held by %s; the client is to retry",
+			lc->name, holder ? "this shard's previous run" : "an unknown shard");
+		send_error(g, &lc->to, RINGGATE__CLIENT__ERROR_CODE__SERVICE_UNAVAILABLE,
+			   "the account is still held by a game server; retry in a few seconds");
+		return;
+	}
+	if (lc->hops >= REDIRECT_HOPS_MAX) {
+		RG_WARN("login of %s: redirected %u times already; the client is to retry",
+			lc->name, lc->hops);
+		send_error(g, &lc->to, RINGGATE__CLIENT__ERROR_CODE__SERVICE_UNAVAILABLE,
+			   "the account is busy moving; retry");
+		return;
+	}
+	login.name = (char *)lc->name;
+	login.password.data = (uint8_t *)lc->password;
+	login.password.len = lc->password_len;
+	m.seq = lc->to.seq;
+	m.body_case = RINGGATE__CLIENT__CLIENT_MESSAGE__BODY_LOGIN;
+	m.login = &login;
+	rd.session = lc->to.session;
+	rd.request_id = lc->to.request_id;
+	rd.shard = holder;
+	rd.message = &m;
+	rd.no_create = lc->no_create;
+	rd.hops = lc->hops + 1;
+	out.body_case = RINGGATE__INTERNAL__GAME_TO_GATE__BODY_REDIRECT;
+	out.redirect = &rd;
+	if (gs_gate_out_send_body(&g->out, lc->to.link, &out) < 0) {
+		send_error(g, &lc->to, RINGGATE__CLIENT__ERROR_CODE__SERVICE_UNAVAILABLE,
+			   "the account is held by another game server; retry");
+		return;
+	}
+	/* The packed copy in the send buffer held the password. */
+	if (g->out.buf.data)
+		sodium_memzero(g->out.buf.data, g->out.buf.cap);
+	rg_counter_add(g->cfg.metrics->redirects, 1);
+	RG_INFO("login of %s: shard %u holds its lease; redirected there (hop %u)", lc->name,
+		holder, lc->hops + 1);
 }
 
 static void on_login_reply(void *ctx, int status, const void *reply)
@@ -696,13 +995,21 @@ static void on_login_reply(void *ctx, int status, const void *reply)
 	struct gs_game *g = lc->g;
 	const Ringgate__Internal__DbToGame *r = reply;
 	struct gs_client *c = gs_world_client_find(&g->world, lc->to.link, lc->to.session);
+	const Ringgate__Client__PlayerState *loaded;
 	struct gs_player *p;
+	uint64_t epoch;
 
 	if (!c || !c->login_pending)
 		goto out; /* the session went away meanwhile: nobody to answer */
 	c->login_pending = false;
 	if (status != 0) {
 		send_call_error(g, &lc->to, status);
+		goto out_remove;
+	}
+	if (r->status == RINGGATE__INTERNAL__DB_STATUS__DB_LEASE_HELD) {
+		login_held(g, lc,
+			   r->body_case == RINGGATE__INTERNAL__DB_TO_GAME__BODY_LOGIN
+				   ? r->login->holder_shard : 0);
 		goto out_remove;
 	}
 	if (r->status != RINGGATE__INTERNAL__DB_STATUS__DB_OK ||
@@ -715,7 +1022,36 @@ static void on_login_reply(void *ctx, int status, const void *reply)
 			   "the game server is stopping");
 		goto out_remove;
 	}
-	p = take_account(g, c, lc->name, r->login->player);
+	loaded = r->login->player;
+	epoch = r->login->lease_epoch;
+	if (epoch == 0) {
+		/* A player is never held without a lease (an older dbproxy). */
+		RG_ERROR("dbproxy answered the login of %s without a lease epoch; refused",
+			 lc->name);
+		send_error(g, &lc->to, RINGGATE__CLIENT__ERROR_CODE__INTERNAL,
+			   "a server-side failure, retry later");
+		goto out_remove;
+	}
+	p = gs_world_player_find(&g->world, lc->name);
+	if (p && p->frozen) {
+		send_error(g, &lc->to, RINGGATE__CLIENT__ERROR_CODE__ZONE_HANDOFF,
+			   "the player is moving to another game server; send it again");
+		goto out_remove;
+	}
+	if (p && !copy_fresh(p, epoch))
+		p = refresh_copy(g, p, loaded, epoch);
+	if (!p || p->state == GS_PLAYER_LEAVING) {
+		float x = p ? p->x : loaded->x, y = p ? p->y : loaded->y;
+		struct gs_zone *z = p ? p->zone : gs_world_place(&g->world, loaded->zone, &x, &y);
+
+		if (z->shard != g->cfg.shard) {
+			/* Not ours to play: the zone's shard takes it. */
+			handoff_login(g, c, &lc->to, loaded->player_id, lc->name, epoch, z, x, y,
+				      r->login->created);
+			goto out;
+		}
+	}
+	p = take_account(g, c, lc->name, loaded, epoch, lc->sent_ms);
 	if (!p) {
 		RG_ERROR("out of memory bringing %s online", lc->name);
 		send_error(g, &lc->to, RINGGATE__CLIENT__ERROR_CODE__INTERNAL, "out of memory");
@@ -728,9 +1064,7 @@ static void on_login_reply(void *ctx, int status, const void *reply)
 out_remove:
 	gs_world_client_remove(&g->world, c);
 out:
-	if (lc->pinned)
-		gs_world_player_unpin(&g->world, lc->pinned);
-	free(lc);
+	login_call_free(g, lc);
 }
 
 /* A login or resume on a session that plays already (or is logging in):
@@ -745,10 +1079,11 @@ static bool refuse_in_session(struct gs_game *g, const struct reply_to *to, cons
 }
 
 /* no_create: the gateway's creation bound for the client's address is
- * spent; the login may only open an existing account. */
+ * spent; the login may only open an existing account. hops: how often
+ * the request was redirected already. */
 static void handle_login(struct gs_game *g, const struct reply_to *to, struct gs_client *c,
 			 uint64_t deadline_ms, const Ringgate__Client__LoginRequest *req,
-			 bool no_create)
+			 bool no_create, uint32_t hops)
 {
 	struct login_call *lc;
 	int rc;
@@ -769,6 +1104,12 @@ static void handle_login(struct gs_game *g, const struct reply_to *to, struct gs
 		send_call_error(g, to, -ENOTCONN);
 		return;
 	}
+	if (g->db.owner == 0) {
+		/* No lease can be taken before the owner id is known. */
+		send_error(g, to, RINGGATE__CLIENT__ERROR_CODE__SERVICE_UNAVAILABLE,
+			   "the game server is not ready; retry");
+		return;
+	}
 	lc = calloc(1, sizeof(*lc));
 	c = lc ? gs_world_client_add(&g->world, to->link, to->session) : NULL;
 	if (!c) {
@@ -778,23 +1119,511 @@ static void handle_login(struct gs_game *g, const struct reply_to *to, struct gs
 	}
 	lc->g = g;
 	lc->to = *to;
+	lc->no_create = no_create;
+	lc->hops = hops;
+	lc->password_len = req->password.len;
+	memcpy(lc->password, req->password.data, req->password.len);
 	snprintf(lc->name, sizeof(lc->name), "%s", req->name);
 	/* Keep an in-memory copy of the account alive until the reply: it is
 	 * fresher than what the database may return (see take_account). */
 	lc->pinned = gs_world_player_find(&g->world, lc->name);
 	if (lc->pinned)
 		gs_world_player_pin(lc->pinned);
-	rc = gs_db_link_login(&g->db, lc->name, &req->password, no_create, deadline_ms,
-			   on_login_reply, lc);
+	lc->sent_ms = rg_now_ms();
+	rc = gs_db_link_login(&g->db, lc->name, &req->password, no_create, g->cfg.shard,
+			   g->cfg.lease_ms, deadline_ms, on_login_reply, lc);
 	if (rc < 0) {
 		send_call_error(g, to, rc);
-		if (lc->pinned)
-			gs_world_player_unpin(&g->world, lc->pinned);
-		free(lc);
+		login_call_free(g, lc);
 		gs_world_client_remove(&g->world, c);
 		return;
 	}
 	c->login_pending = true;
+}
+
+/* ---- handoff out ---------------------------------------------------------------- */
+
+/*
+ * A handoff out (docs/protocol.md section 11): this shard gives a player
+ * to the shard that owns the zone it moves into (or, for a login, the
+ * zone it was saved in), through the gateway its client is on:
+ *
+ *   move:  freeze, Handoff --> gateway --> target (DbAdopt) ... HandoffResult:
+ *            ok        the player is the target's: removed here unsaved
+ *            not ok    unfrozen; the move is answered SERVICE_UNAVAILABLE
+ *            none by call_deadline_ms (a gateway link gone): removed unsaved
+ *   login: no player here, the client record waits the same way; not ok:
+ *          the login is answered SERVICE_UNAVAILABLE and the lease the
+ *          DbLogin took is released.
+ *
+ * The client record keeps the call (c->handoff) until it ends, even when
+ * the client goes meanwhile (gone: its requests no longer matter, but the
+ * result still decides who has the player).
+ */
+enum handoff_end { HANDOFF_OK, HANDOFF_REFUSED, HANDOFF_TIMED_OUT };
+
+struct handoff_call {
+	struct gs_client_key key;
+	struct reply_to to;        /* the move or login it answers if it fails */
+	uint64_t player_id;
+	uint32_t target_shard;
+	uint64_t deadline_ms;
+	bool login;                /* a login: no player here               */
+	bool gone;                 /* the client went meanwhile             */
+	uint64_t lease_epoch;      /* login: the lease to release on failure */
+	uint32_t zone;             /* ... and where the player is saved      */
+	float x, y;
+	struct handoff_call *prev, *next; /* g->handoffs                  */
+};
+
+static void handoff_client_gone(struct handoff_call *hc)
+{
+	hc->gone = true;
+}
+
+/* The end of a release of a lease this shard took but never played. */
+static void on_release_reply(void *ctx, int status, const void *reply)
+{
+	const Ringgate__Internal__DbToGame *r = reply;
+	uint64_t player_id = (uint64_t)(uintptr_t)ctx;
+
+	if (status != 0 || r->status != RINGGATE__INTERNAL__DB_STATUS__DB_OK)
+		RG_INFO("player %llu: its lease was not released (%s); it expires instead",
+			(unsigned long long)player_id,
+			status != 0 ? net_strerror(status) : "fenced or refused");
+}
+
+/* Free the lease at epoch of a player this shard took and does not play
+ * (its position written as it was): the DbSavePlayer that a leaving
+ * player's last save is, without the player. */
+static void release_lease(struct gs_game *g, uint64_t player_id, uint64_t epoch, uint32_t zone,
+			  float x, float y)
+{
+	int rc;
+
+	if (epoch == 0)
+		return;
+	rc = gs_db_link_save(&g->db, player_id, zone, x, y, epoch, true,
+			  rg_now_ms() + g->cfg.call_deadline_ms, on_release_reply,
+			  (void *)(uintptr_t)player_id);
+	if (rc < 0)
+		on_release_reply((void *)(uintptr_t)player_id, rc, NULL);
+}
+
+/* A new handoff of client c (its reply_to `to`), linked on g->handoffs and
+ * c->handoff; NULL when out of memory. */
+static struct handoff_call *handoff_new(struct gs_game *g, struct gs_client *c,
+					const struct reply_to *to, uint64_t player_id,
+					const struct gs_zone *z, float x, float y)
+{
+	struct handoff_call *hc = calloc(1, sizeof(*hc));
+
+	if (!hc)
+		return NULL;
+	hc->key = c->key;
+	hc->to = *to;
+	hc->player_id = player_id;
+	hc->target_shard = z->shard;
+	hc->deadline_ms = rg_now_ms() + g->cfg.call_deadline_ms;
+	hc->zone = z->bounds.id;
+	hc->x = x;
+	hc->y = y;
+	hc->next = g->handoffs;
+	if (g->handoffs)
+		g->handoffs->prev = hc;
+	g->handoffs = hc;
+	c->handoff = hc;
+	return hc;
+}
+
+/* Unlink hc (its client's record stays for the caller) and free it. */
+static void handoff_free(struct gs_game *g, struct gs_client *c, struct handoff_call *hc)
+{
+	if (hc->prev)
+		hc->prev->next = hc->next;
+	else
+		g->handoffs = hc->next;
+	if (hc->next)
+		hc->next->prev = hc->prev;
+	if (c)
+		c->handoff = NULL;
+	free(hc);
+}
+
+/* Send the gateway hc's Handoff: the player and where its session goes
+ * on. Returns 0 or a negative errno. */
+static int send_handoff(struct gs_game *g, const struct handoff_call *hc, const char *name,
+			uint64_t epoch, uint64_t next_msg_no, bool created)
+{
+	Ringgate__Internal__GameToGate out = RINGGATE__INTERNAL__GAME_TO_GATE__INIT;
+	Ringgate__Internal__Handoff ho = RINGGATE__INTERNAL__HANDOFF__INIT;
+	Ringgate__Internal__Adopt ad = RINGGATE__INTERNAL__ADOPT__INIT;
+
+	ad.player_id = hc->player_id;
+	ad.name = (char *)name;
+	ad.epoch = epoch;
+	ad.source_shard = g->cfg.shard;
+	ad.zone = hc->zone;
+	ad.x = hc->x;
+	ad.y = hc->y;
+	ad.next_msg_no = next_msg_no;
+	ad.seq = hc->to.seq;
+	ad.login = hc->login;
+	ad.created = created;
+	ho.session = hc->key.session;
+	ho.request_id = hc->to.request_id;
+	ho.target_shard = hc->target_shard;
+	ho.adopt = &ad;
+	out.body_case = RINGGATE__INTERNAL__GAME_TO_GATE__BODY_HANDOFF;
+	out.handoff = &ho;
+	return gs_gate_out_send_body(&g->out, hc->key.link, &out);
+}
+
+/* A login whose player is saved in zone z of another shard: that shard
+ * takes it (Adopt.login), with the lease this DbLogin took at epoch. */
+static void handoff_login(struct gs_game *g, struct gs_client *c, const struct reply_to *to,
+			  uint64_t player_id, const char *name, uint64_t epoch,
+			  const struct gs_zone *z, float x, float y, bool created)
+{
+	struct handoff_call *hc = handoff_new(g, c, to, player_id, z, x, y);
+
+	if (!hc) {
+		send_error(g, to, RINGGATE__CLIENT__ERROR_CODE__INTERNAL, "out of memory");
+		release_lease(g, player_id, epoch, z->bounds.id, x, y);
+		gs_world_client_remove(&g->world, c);
+		return;
+	}
+	hc->login = true;
+	hc->lease_epoch = epoch;
+	if (send_handoff(g, hc, name, epoch, 1, created) < 0) {
+		handoff_free(g, c, hc);
+		send_error(g, to, RINGGATE__CLIENT__ERROR_CODE__SERVICE_UNAVAILABLE,
+			   "the gateway link is gone");
+		release_lease(g, player_id, epoch, z->bounds.id, x, y);
+		gs_world_client_remove(&g->world, c);
+		return;
+	}
+	RG_INFO("login of %s (%llu): its zone %u is shard %u's; handing it over", name,
+		(unsigned long long)player_id, z->bounds.id, z->shard);
+}
+
+/* A move of p into zone z of another shard: freeze p and hand it over. */
+static void handoff_move(struct gs_game *g, const struct reply_to *to, struct gs_player *p,
+			 const struct gs_zone *z, float x, float y)
+{
+	struct handoff_call *hc = handoff_new(g, p->client, to, p->id, z, x, y);
+	char reason[48];
+
+	if (!hc) {
+		send_error(g, to, RINGGATE__CLIENT__ERROR_CODE__INTERNAL, "out of memory");
+		return;
+	}
+	/* Its stream goes on at the target from here: nothing is numbered
+	 * here once it is frozen (send_to, broadcast, the views). */
+	if (send_handoff(g, hc, p->name, p->lease_epoch, p->stream.next_no, false) < 0) {
+		handoff_free(g, p->client, hc);
+		send_error(g, to, RINGGATE__CLIENT__ERROR_CODE__SERVICE_UNAVAILABLE,
+			   "the gateway link is gone");
+		return;
+	}
+	RG_INFO("player %s (%llu) moves to zone %u of shard %u: handing it over", p->name,
+		(unsigned long long)p->id, z->bounds.id, z->shard);
+	snprintf(reason, sizeof(reason), "handoff to shard %u", z->shard);
+	gs_lease_log_offline(p, reason);
+	p->frozen = true;
+}
+
+/* End hc with its result (HandoffResult ok or not, or no result in time). */
+static void handoff_end(struct gs_game *g, struct handoff_call *hc, enum handoff_end how)
+{
+	struct gs_client *c = gs_world_client_find(&g->world, hc->key.link, hc->key.session);
+	struct gs_player *p = c ? c->player : NULL;
+	struct handoff_call call = *hc;
+
+	handoff_free(g, c, hc);
+	rg_counter_add(how == HANDOFF_OK ? g->cfg.metrics->handoffs_out_ok
+					 : g->cfg.metrics->handoffs_out_failed, 1);
+	if (call.login || !p) {
+		if (how == HANDOFF_REFUSED) {
+			if (!call.gone)
+				send_error(g, &call.to,
+					   RINGGATE__CLIENT__ERROR_CODE__SERVICE_UNAVAILABLE,
+					   "the game server of your zone is unavailable; retry");
+			release_lease(g, call.player_id, call.lease_epoch, call.zone, call.x,
+				      call.y);
+		}
+		RG_INFO("login handoff of player %llu to shard %u: %s",
+			(unsigned long long)call.player_id, call.target_shard,
+			how == HANDOFF_OK ? "done" : how == HANDOFF_REFUSED ? "refused" : "no answer");
+		if (c)
+			gs_world_client_remove(&g->world, c);
+		return;
+	}
+	switch (how) {
+	case HANDOFF_OK:
+		RG_INFO("player %s (%llu) handed to shard %u", p->name, (unsigned long long)p->id,
+			call.target_shard);
+		remove_unsaved(g, p, 0, NULL);
+		break;
+	case HANDOFF_REFUSED:
+		p->frozen = false;
+		send_error(g, &call.to, RINGGATE__CLIENT__ERROR_CODE__SERVICE_UNAVAILABLE,
+			   "the game server of that zone is unavailable");
+		if (p->lease_epoch == 0) {
+			/* Lost or self-fenced while frozen: no longer ours. */
+			remove_unsaved(g, p, RINGGATE__CLIENT__ERROR_CODE__LOGGED_IN_ELSEWHERE,
+				       "this account is online elsewhere");
+			break;
+		}
+		RG_INFO("player %s (%llu): shard %u did not take it; it plays on here", p->name,
+			(unsigned long long)p->id, call.target_shard);
+		gs_lease_log_online(p);
+		if (call.gone)
+			gs_play_client_gone(g, c);
+		break;
+	case HANDOFF_TIMED_OUT:
+		RG_WARN("player %s (%llu): no HandoffResult in time; dropped unsaved (shard %u "
+			"may have it)", p->name, (unsigned long long)p->id, call.target_shard);
+		remove_unsaved(g, p, RINGGATE__CLIENT__ERROR_CODE__SERVICE_UNAVAILABLE,
+			       "the move to another game server was lost; log in again");
+		break;
+	}
+}
+
+void gs_play_handoff_result(struct gs_game *g, net_session_id link,
+			 const Ringgate__Internal__HandoffResult *hr)
+{
+	struct gs_client *c = gs_world_client_find(&g->world, link, hr->session);
+
+	if (!c || !c->handoff || c->handoff->player_id != hr->player_id) {
+		RG_DEBUG("HandoffResult for session %#llx, player %llu: no such handoff here; "
+			 "ignored", (unsigned long long)hr->session,
+			 (unsigned long long)hr->player_id);
+		return;
+	}
+	handoff_end(g, c->handoff, hr->ok ? HANDOFF_OK : HANDOFF_REFUSED);
+}
+
+/* Handoffs with no result by their deadline end so. */
+static void expire_handoffs(struct gs_game *g, uint64_t now)
+{
+	struct handoff_call *hc = g->handoffs;
+
+	while (hc) {
+		struct handoff_call *next = hc->next;
+
+		if (now >= hc->deadline_ms)
+			handoff_end(g, hc, HANDOFF_TIMED_OUT);
+		hc = next;
+	}
+}
+
+/* ---- adopt in ------------------------------------------------------------------- */
+
+/* A DbAdopt out for a player another shard hands over (Adopt). */
+struct adopt_call {
+	struct gs_game *g;
+	struct reply_to to;        /* the move or login to answer            */
+	uint64_t player_id;
+	char name[GS_RULES_NAME_MAX + 1];
+	uint32_t source_shard;
+	uint32_t zone;
+	float x, y;
+	uint64_t next_msg_no;
+	bool login, created;
+	uint64_t sent_ms;          /* when the DbAdopt went                  */
+};
+
+/* Tell the gateway how the adoption of player_id for to's session ended
+ * (it tells the source shard: HandoffResult). */
+static void adopt_result(struct gs_game *g, const struct reply_to *to, uint64_t player_id,
+			 bool ok)
+{
+	Ringgate__Internal__GameToGate out = RINGGATE__INTERNAL__GAME_TO_GATE__INIT;
+	Ringgate__Internal__AdoptResult ar = RINGGATE__INTERNAL__ADOPT_RESULT__INIT;
+
+	ar.session = to->session;
+	ar.player_id = player_id;
+	ar.ok = ok;
+	out.body_case = RINGGATE__INTERNAL__GAME_TO_GATE__BODY_ADOPT_RESULT;
+	out.adopt_result = &ar;
+	rg_counter_add(ok ? g->cfg.metrics->handoffs_in_ok : g->cfg.metrics->handoffs_in_failed,
+		       1);
+	if (gs_gate_out_send_body(&g->out, to->link, &out) < 0)
+		RG_DEBUG("AdoptResult for player %llu not sent: the gateway link is gone",
+			 (unsigned long long)player_id);
+}
+
+/* Put the adopted player in the world on client c: a copy in memory
+ * (LEAVING) is taken back with the database's state, else a new one.
+ * Returns it, or NULL when out of memory (nothing changed). */
+static struct gs_player *adopt_place(struct gs_game *g, struct gs_client *c,
+				     const struct adopt_call *ac,
+				     const Ringgate__Client__PlayerState *st)
+{
+	struct gs_zone *z = gs_world_zone(&g->world, ac->zone);
+	struct gs_player *p = gs_world_player_find(&g->world, ac->name);
+
+	if (p) {
+		p->zone = z; /* LEAVING: in no zone's list yet */
+		p->x = ac->x;
+		p->y = ac->y;
+		p->gold = st->gold;
+		p->dirty = false;
+		gs_world_player_bind(&g->world, p, c);
+	} else {
+		p = gs_world_player_add(&g->world, c, ac->player_id, ac->name, ac->zone, ac->x,
+				     ac->y, st->gold);
+		if (!p)
+			return NULL;
+	}
+	if (!g->cfg.interest.enabled) {
+		broadcast_joined(g, p);
+	} else if (gs_bundle_player_online(&g->views, p) < 0) {
+		gs_world_player_unbind(&g->world, p);
+		return NULL;
+	}
+	return p;
+}
+
+static void on_adopt_reply(void *ctx, int status, const void *reply)
+{
+	struct adopt_call *ac = ctx;
+	struct gs_game *g = ac->g;
+	const Ringgate__Internal__DbToGame *r = reply;
+	struct gs_client *c = gs_world_client_find(&g->world, ac->to.link, ac->to.session);
+	bool ok = status == 0 && r->status == RINGGATE__INTERNAL__DB_STATUS__DB_OK &&
+		  r->body_case == RINGGATE__INTERNAL__DB_TO_GAME__BODY_ADOPT && r->adopt->player &&
+		  r->adopt->lease_epoch != 0;
+	uint64_t epoch = ok ? r->adopt->lease_epoch : 0;
+	struct gs_player *p = gs_world_player_find(&g->world, ac->name);
+	struct reply_to to = ac->to;
+
+	if (!ok) {
+		RG_WARN("adopt of player %s (%llu) from shard %u failed: %s", ac->name,
+			(unsigned long long)ac->player_id, ac->source_shard,
+			status != 0 ? net_strerror(status)
+				    : r->status == RINGGATE__INTERNAL__DB_STATUS__DB_FENCED
+					      ? "fenced (the source no longer held it)"
+					      : "refused");
+		adopt_result(g, &ac->to, ac->player_id, false);
+		goto out_remove;
+	}
+	if (!c || !c->adopting || g->draining || (p && p->state == GS_PLAYER_ONLINE)) {
+		/* The lease is ours now and the source must let go, but
+		 * nobody plays it here: free the lease again. */
+		RG_INFO("adopt of player %s (%llu): %s; releasing its lease", ac->name,
+			(unsigned long long)ac->player_id,
+			!c || !c->adopting ? "the client went meanwhile"
+			: g->draining	   ? "stopping"
+					   : "it is online here already");
+		adopt_result(g, &ac->to, ac->player_id, true);
+		release_lease(g, ac->player_id, epoch, ac->zone, ac->x, ac->y);
+		goto out_remove;
+	}
+	p = adopt_place(g, c, ac, r->adopt->player);
+	if (!p) {
+		RG_ERROR("out of memory adopting %s", ac->name);
+		adopt_result(g, &ac->to, ac->player_id, true);
+		release_lease(g, ac->player_id, epoch, ac->zone, ac->x, ac->y);
+		goto out_remove;
+	}
+	c->adopting = false;
+	gs_stream_continue(&g->streams, p, ac->next_msg_no);
+	gs_lease_taken(g, p, epoch, ac->sent_ms);
+	gs_lease_log_online(p);
+	RG_INFO("player %s (%llu) taken over from shard %u, in zone %u", p->name,
+		(unsigned long long)p->id, ac->source_shard, ac->zone);
+	/* The gateway hears the result before the answer, so the source
+	 * lets go before the client sees the move done. */
+	adopt_result(g, &ac->to, ac->player_id, true);
+	to.player = p;
+	to.login_no = p->stream.login_no;
+	if (ac->login) {
+		send_login_reply(g, &to, p, ac->created);
+	} else {
+		ServerMessage msg = RINGGATE__CLIENT__SERVER_MESSAGE__INIT;
+		Ringgate__Client__MoveReply mr = RINGGATE__CLIENT__MOVE_REPLY__INIT;
+
+		mr.x = p->x;
+		mr.y = p->y;
+		mr.zone = p->zone->bounds.id;
+		msg.body_case = RINGGATE__CLIENT__SERVER_MESSAGE__BODY_MOVE;
+		msg.move = &mr;
+		send_to(g, &to, &msg);
+		gs_stream_push_token(&g->streams, p); /* a token naming this shard */
+	}
+	free(ac);
+	return;
+out_remove:
+	if (c && c->adopting)
+		gs_world_client_remove(&g->world, c);
+	free(ac);
+}
+
+/* Why an Adopt cannot be taken here (NULL: it can). */
+static const char *adopt_refusal(struct gs_game *g, net_session_id link,
+				 const Ringgate__Internal__ClientRequest *req)
+{
+	const Ringgate__Internal__Adopt *a = req->adopt;
+	struct gs_zone *z = gs_world_zone(&g->world, a->zone);
+	struct gs_player *p;
+
+	if (gs_world_client_find(&g->world, link, req->session))
+		return "the session is known here already";
+	if (g->draining)
+		return "the game server is stopping";
+	if (!z || z->shard != g->cfg.shard)
+		return "the zone is not this shard's";
+	if (!gs_rules_point_in_zone(&z->bounds, a->x, a->y))
+		return "the spot is outside the zone";
+	if (a->player_id == 0 || !gs_rules_name_valid(a->name))
+		return "no valid player";
+	p = gs_world_player_find(&g->world, a->name);
+	if (p && (p->state == GS_PLAYER_ONLINE || p->id != a->player_id))
+		return "the account is online here already";
+	if (!gs_db_link_up(&g->db) || g->db.owner == 0)
+		return "the database is out of reach";
+	return NULL;
+}
+
+/* ClientRequest.adopt: take over a player another shard hands over. */
+static void handle_adopt(struct gs_game *g, net_session_id link, uint64_t deadline_ms,
+			 const Ringgate__Internal__ClientRequest *req)
+{
+	const Ringgate__Internal__Adopt *a = req->adopt;
+	struct reply_to to = { .link = link, .session = req->session, .seq = a->seq,
+			       .request_id = req->request_id };
+	const char *why = adopt_refusal(g, link, req);
+	struct adopt_call *ac = NULL;
+	struct gs_client *c = NULL;
+
+	if (!why) {
+		ac = calloc(1, sizeof(*ac));
+		c = ac ? gs_world_client_add(&g->world, link, req->session) : NULL;
+		why = c ? NULL : "out of memory";
+	}
+	if (why) {
+		RG_WARN("adopt of player %llu from shard %u refused: %s",
+			(unsigned long long)a->player_id, a->source_shard, why);
+		free(ac);
+		adopt_result(g, &to, a->player_id, false);
+		return;
+	}
+	*ac = (struct adopt_call){ .g = g, .to = to, .player_id = a->player_id,
+				   .source_shard = a->source_shard, .zone = a->zone, .x = a->x,
+				   .y = a->y, .next_msg_no = a->next_msg_no, .login = a->login,
+				   .created = a->created, .sent_ms = rg_now_ms() };
+	snprintf(ac->name, sizeof(ac->name), "%s", a->name);
+	if (gs_db_link_adopt(&g->db, a->player_id, a->epoch, g->cfg.shard, g->cfg.lease_ms,
+			  a->zone, a->x, a->y, deadline_ms, on_adopt_reply, ac) < 0) {
+		RG_WARN("adopt of player %llu: dbproxy unreachable", (unsigned long long)a->player_id);
+		free(ac);
+		gs_world_client_remove(&g->world, c);
+		adopt_result(g, &to, a->player_id, false);
+		return;
+	}
+	c->adopting = true;
 }
 
 /* ---- play ------------------------------------------------------------------- */
@@ -817,6 +1646,11 @@ static void handle_move(struct gs_game *g, const struct reply_to *to, struct gs_
 	if (!gs_rules_point_in_zone(&z->bounds, req->x, req->y)) {
 		send_error(g, to, RINGGATE__CLIENT__ERROR_CODE__OUT_OF_BOUNDS,
 			   "the target is outside the zone (or not a finite number)");
+		return;
+	}
+	if (z->shard != g->cfg.shard) {
+		/* Another shard's zone: that shard answers the move. */
+		handoff_move(g, to, p, z, req->x, req->y);
 		return;
 	}
 	if (z != from && !g->cfg.interest.enabled)
@@ -889,6 +1723,7 @@ struct earn_call {
 	struct gs_game *g;
 	struct reply_to to;
 	struct gs_player *player;     /* pinned until the call ends */
+	uint64_t epoch;            /* the lease epoch it was sent under */
 	struct earn_call *prev, *next;
 };
 
@@ -915,7 +1750,11 @@ static void on_earn_reply(void *ctx, int status, const void *reply)
 		send_call_error(g, &ec->to, status);
 	} else if (r->status != RINGGATE__INTERNAL__DB_STATUS__DB_OK ||
 		   r->body_case != RINGGATE__INTERNAL__DB_TO_GAME__BODY_ADD_GOLD) {
+		/* DB_FENCED: nothing applied; the client is told ZONE_HANDOFF
+		 * and sends it again to the shard that holds the player. */
 		send_db_status_error(g, &ec->to, r);
+		if (fenced(status, r))
+			on_fenced(g, ec->player, ec->epoch);
 	} else {
 		ServerMessage msg = RINGGATE__CLIENT__SERVER_MESSAGE__INIT;
 		Ringgate__Client__EarnReply er = RINGGATE__CLIENT__EARN_REPLY__INIT;
@@ -949,8 +1788,10 @@ static void handle_earn(struct gs_game *g, const struct reply_to *to, struct gs_
 	ec->g = g;
 	ec->to = *to;
 	ec->player = p;
+	ec->epoch = p->lease_epoch;
 	gs_world_player_pin(p);
-	rc = gs_db_link_add_gold(&g->db, p->id, req->amount, deadline_ms, on_earn_reply, ec);
+	rc = gs_db_link_add_gold(&g->db, p->id, req->amount, ec->epoch, deadline_ms,
+			      on_earn_reply, ec);
 	if (rc < 0) {
 		send_call_error(g, to, rc);
 		gs_world_player_unpin(&g->world, p);
@@ -1036,6 +1877,9 @@ static ErrorCode resume_refusal(struct gs_game *g, const Ringgate__Client__Resum
 	*text = "not a resume token of this cluster: log in";
 	if (rc == -EBADMSG)
 		return RINGGATE__CLIENT__ERROR_CODE__BAD_REQUEST;
+	*text = "the session is on another game server: log in";
+	if (rc == -EXDEV)
+		return RINGGATE__CLIENT__ERROR_CODE__RESUME_EXPIRED;
 	*text = "the resume token has expired: log in";
 	if (rc < 0)
 		return RINGGATE__CLIENT__ERROR_CODE__RESUME_EXPIRED;
@@ -1043,6 +1887,9 @@ static ErrorCode resume_refusal(struct gs_game *g, const Ringgate__Client__Resum
 	*text = "the session is over, or a newer login or resume took it: log in";
 	if (!*pp || (*pp)->state != GS_PLAYER_ONLINE || !gs_stream_is_session(*pp, &claim))
 		return RINGGATE__CLIENT__ERROR_CODE__RESUME_EXPIRED;
+	*text = "the player is moving to another game server: send it again";
+	if ((*pp)->frozen)
+		return RINGGATE__CLIENT__ERROR_CODE__ZONE_HANDOFF;
 	*count = gs_stream_replay_count(*pp, req->last_received);
 	*text = "last_received must be 1 or more, and at most the last msg_no sent";
 	if (*count == -EINVAL)
@@ -1136,7 +1983,7 @@ static void end_grace(struct gs_game *g, uint64_t now)
 void gs_play_request(struct gs_game *g, net_session_id link, uint64_t deadline_ms,
 		  const Ringgate__Internal__ClientRequest *req)
 {
-	const Ringgate__Client__ClientMessage *m = req->message;
+	const Ringgate__Client__ClientMessage *m = req->adopt ? NULL : req->message;
 	struct gs_client *c = gs_world_client_find(&g->world, link, req->session);
 	struct gs_player *p = c ? c->player : NULL;
 	struct reply_to to = { .link = link, .session = req->session, .seq = m ? m->seq : 0,
@@ -1160,6 +2007,10 @@ void gs_play_request(struct gs_game *g, net_session_id link, uint64_t deadline_m
 		return;
 	}
 
+	if (req->adopt) {
+		handle_adopt(g, link, deadline, req);
+		return;
+	}
 	if (!m || m->seq == 0) {
 		send_error(g, &to, RINGGATE__CLIENT__ERROR_CODE__BAD_REQUEST,
 			   "a request needs a message with a non-zero seq");
@@ -1170,9 +2021,16 @@ void gs_play_request(struct gs_game *g, net_session_id link, uint64_t deadline_m
 			   "the game server is stopping");
 		return;
 	}
+	if (c && (c->adopting || c->handoff)) {
+		/* Caught in a move between shards: nothing done; the retry
+		 * goes where the player is by then. */
+		send_error(g, &to, RINGGATE__CLIENT__ERROR_CODE__ZONE_HANDOFF,
+			   "the player is moving to another game server; send it again");
+		return;
+	}
 	switch (m->body_case) {
 	case RINGGATE__CLIENT__CLIENT_MESSAGE__BODY_LOGIN:
-		handle_login(g, &to, c, deadline, m->login, req->no_create);
+		handle_login(g, &to, c, deadline, m->login, req->no_create, req->hops);
 		return;
 	case RINGGATE__CLIENT__CLIENT_MESSAGE__BODY_RESUME:
 		handle_resume(g, &to, c, m->resume);
@@ -1213,6 +2071,8 @@ void gs_play_request(struct gs_game *g, net_session_id link, uint64_t deadline_m
 
 void gs_play_tick(struct gs_game *g, uint64_t now)
 {
+	expire_handoffs(g, now);
+	gs_lease_tick(g, now);
 	retry_saves(g, now);
 	end_grace(g, now);
 	autosave(g, now);
@@ -1227,6 +2087,8 @@ bool gs_play_saves_waiting(const struct gs_game *g)
 
 void gs_play_fini(struct gs_game *g)
 {
+	while (g->handoffs) /* their clients and players go with the world */
+		handoff_free(g, NULL, g->handoffs);
 	if (g->autosave_at) {
 		gs_world_player_unpin(&g->world, g->autosave_at);
 		g->autosave_at = NULL;

@@ -40,6 +40,7 @@ enum gs_game_event_type {
 	GS_GAME_EV_GATE_DOWN,      /* a gateway link (that said Hello) closed   */
 	GS_GAME_EV_CLIENT_REQUEST, /* gate_msg->request: a client's message     */
 	GS_GAME_EV_CLIENT_GONE,    /* gate_msg->gone: a client left its gateway */
+	GS_GAME_EV_HANDOFF_RESULT, /* gate_msg->handoff_result: a handoff ended */
 	GS_GAME_EV_DB_UP,          /* the dbproxy link answered Hello           */
 	GS_GAME_EV_DB_DOWN,        /* the dbproxy link (after Hello) closed     */
 	GS_GAME_EV_DB_REPLY,       /* db_msg: a reply to a GameToDb request     */
@@ -54,7 +55,7 @@ struct gs_game_event {
 	uint64_t deadline_ms;         /* CLIENT_REQUEST: when the gateway gives
 					 up, on our rg_now_ms() clock (0: no
 					 deadline; rg/peer_clock.h)          */
-	Ringgate__Internal__GateToGame *gate_msg; /* CLIENT_REQUEST / _GONE  */
+	Ringgate__Internal__GateToGame *gate_msg; /* CLIENT_*, HANDOFF_RESULT */
 	Ringgate__Internal__DbToGame *db_msg;     /* DB_REPLY                */
 	struct rg_pb_budget budget;   /* allocated the message               */
 	size_t cost;                  /* bytes counted while held (push)     */

@@ -31,8 +31,13 @@ struct stream_rec {
 	uint8_t bytes[];                     /* the packed ServerMessage     */
 };
 
-#define TOKEN_VERSION 1
-#define TOKEN_HEAD (1 + 8 + GS_STREAM_SESSION_ID_BYTES + 8 + 1)
+#define TOKEN_VERSION 2
+/* Offsets in a token (stream.h). */
+#define TOKEN_SHARD 1
+#define TOKEN_PLAYER 3
+#define TOKEN_SESSION 11
+#define TOKEN_EXPIRES (TOKEN_SESSION + GS_STREAM_SESSION_ID_BYTES)
+#define TOKEN_HEAD (TOKEN_EXPIRES + 8 + 1)
 #define TOKEN_MAC crypto_auth_hmacsha512256_BYTES
 
 static const char key_context[] = "ringgate-resume-v1";
@@ -48,6 +53,8 @@ int gs_streams_init(struct gs_streams *s, const struct gs_stream_config *cfg,
 {
 	memset(s, 0, sizeof(*s));
 	s->cfg = *cfg;
+	if (s->cfg.shard == 0)
+		s->cfg.shard = 1;
 	s->out = out;
 	if (cfg->grace_ms == 0)
 		return 0;
@@ -201,6 +208,15 @@ void gs_stream_start(struct gs_streams *s, struct gs_player *p)
 	randombytes_buf(st->session_id, sizeof(st->session_id));
 }
 
+void gs_stream_continue(struct gs_streams *s, struct gs_player *p, uint64_t next_no)
+{
+	gs_stream_start(s, p);
+	if (!gs_streams_on(s) || next_no <= 1)
+		return;
+	p->stream.next_no = next_no;
+	p->stream.kept_from = next_no;
+}
+
 /* ---- tokens ----------------------------------------------------------------- */
 
 static void put_u64(uint8_t *at, uint64_t v)
@@ -225,9 +241,11 @@ void gs_stream_token(struct gs_streams *s, struct gs_player *p, Ringgate__Client
 	uint8_t *at = token_buf;
 
 	at[0] = TOKEN_VERSION;
-	put_u64(at + 1, p->id);
-	memcpy(at + 9, p->stream.session_id, GS_STREAM_SESSION_ID_BYTES);
-	put_u64(at + 9 + GS_STREAM_SESSION_ID_BYTES, rg_wall_ms() + s->cfg.token_ttl_ms);
+	at[TOKEN_SHARD] = (uint8_t)s->cfg.shard;
+	at[TOKEN_SHARD + 1] = (uint8_t)(s->cfg.shard >> 8);
+	put_u64(at + TOKEN_PLAYER, p->id);
+	memcpy(at + TOKEN_SESSION, p->stream.session_id, GS_STREAM_SESSION_ID_BYTES);
+	put_u64(at + TOKEN_EXPIRES, rg_wall_ms() + s->cfg.token_ttl_ms);
 	at[TOKEN_HEAD - 1] = (uint8_t)name_len;
 	memcpy(at + TOKEN_HEAD, p->name, name_len);
 	crypto_auth_hmacsha512256(at + TOKEN_HEAD + name_len, at, TOKEN_HEAD + name_len, s->key);
@@ -258,9 +276,12 @@ int gs_stream_token_check(const struct gs_streams *s, const uint8_t *token, size
 	claim->name[name_len] = '\0';
 	if (!gs_rules_name_valid(claim->name))
 		return -EBADMSG;
-	claim->player_id = get_u64(token + 1);
-	memcpy(claim->session_id, token + 9, GS_STREAM_SESSION_ID_BYTES);
-	if (rg_wall_ms() >= get_u64(token + 9 + GS_STREAM_SESSION_ID_BYTES))
+	claim->player_id = get_u64(token + TOKEN_PLAYER);
+	memcpy(claim->session_id, token + TOKEN_SESSION, GS_STREAM_SESSION_ID_BYTES);
+	claim->shard = (uint32_t)token[TOKEN_SHARD] | (uint32_t)token[TOKEN_SHARD + 1] << 8;
+	if (claim->shard != s->cfg.shard)
+		return -EXDEV; /* the gateway sent it to the wrong shard */
+	if (rg_wall_ms() >= get_u64(token + TOKEN_EXPIRES))
 		return -ETIME;
 	return 0;
 }
@@ -274,20 +295,26 @@ bool gs_stream_is_session(const struct gs_player *p, const struct gs_stream_clai
 
 /* ---- sending ----------------------------------------------------------------- */
 
-/* Send p's connection a fresh token when the one it has is half through
- * its life (a ResumeToken push, msg_no 0: never replayed). */
-static void renew_token(struct gs_streams *s, struct gs_player *p)
+void gs_stream_push_token(struct gs_streams *s, struct gs_player *p)
 {
 	Ringgate__Client__ServerMessage msg = RINGGATE__CLIENT__SERVER_MESSAGE__INIT;
 	Ringgate__Client__ResumeToken tok = RINGGATE__CLIENT__RESUME_TOKEN__INIT;
 	uint8_t buf[GS_STREAM_TOKEN_MAX];
 
-	if (rg_now_ms() < p->stream.token_renew_ms)
+	if (!gs_streams_on(s) || p->stream.detached)
 		return;
 	gs_stream_token(s, p, &tok, buf);
 	msg.body_case = RINGGATE__CLIENT__SERVER_MESSAGE__BODY_TOKEN;
 	msg.token = &tok;
 	(void)gs_gate_out_reply(s->out, p->client->key.link, p->client->key.session, 0, &msg);
+}
+
+/* Send p's connection a fresh token when the one it has is half through
+ * its life. */
+static void renew_token(struct gs_streams *s, struct gs_player *p)
+{
+	if (rg_now_ms() >= p->stream.token_renew_ms)
+		gs_stream_push_token(s, p);
 }
 
 uint64_t gs_stream_keep(struct gs_streams *s, struct gs_player *p, Ringgate__Client__ServerMessage *msg)

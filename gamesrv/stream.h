@@ -25,8 +25,12 @@
  *
  * Resume tokens (at most GS_STREAM_TOKEN_MAX bytes, opaque to clients):
  *
- *   version (1) | player_id (8, LE) | session id (16) | expires_ms (8, LE,
- *   wall clock) | name length (1) | name | MAC (32)
+ *   version (1: 2) | shard (2, LE) | player_id (8, LE) | session id (16) |
+ *   expires_ms (8, LE, wall clock) | name length (1) | name | MAC (32)
+ *
+ * The shard (the one that made it, which holds the session) is where the
+ * gateway sends a resume: bytes 1..2, read without the key
+ * (docs/protocol.md section 11). Another shard refuses the token.
  *
  *   MAC = HMAC-SHA512-256(resume key, everything before it)
  *   resume key = keyed BLAKE2b-256(key = the link key, "ringgate-resume-v1")
@@ -60,6 +64,7 @@ struct gs_stream_config {
 	size_t session_bytes;      /* kept per session, at most                 */
 	size_t total_bytes;        /* kept in all, at most                      */
 	uint32_t token_ttl_ms;     /* a token's life; a fresh one at half of it */
+	uint32_t shard;            /* this shard, named in tokens (0: 1)        */
 };
 
 /* One player's session. Zero (as calloc leaves it) is "no session". */
@@ -95,6 +100,7 @@ struct gs_stream_claim {
 	uint64_t player_id;
 	uint8_t session_id[GS_STREAM_SESSION_ID_BYTES];
 	char name[33];
+	uint32_t shard;            /* the shard that made it */
 };
 
 /* Set up (cfg copied; grace_ms 0 turns resume off). Sends go through out.
@@ -116,6 +122,14 @@ void gs_stream_start(struct gs_streams *s, struct gs_player *p);
 
 /* End p's session: drop what is kept, leave the grace list. */
 void gs_stream_end(struct gs_streams *s, struct gs_player *p);
+
+/* As gs_stream_start, but numbering from next_no (a session handed over
+ * from another shard, which numbered up to next_no - 1; 0 or 1: from 1). */
+void gs_stream_continue(struct gs_streams *s, struct gs_player *p, uint64_t next_no);
+
+/* Send p's connection a fresh token now (a ResumeToken push, msg_no 0:
+ * never replayed); nothing when resume is off or p is detached. */
+void gs_stream_push_token(struct gs_streams *s, struct gs_player *p);
 
 /*
  * Send msg (seq already set) to p's connection: number it, keep a copy,
@@ -149,7 +163,8 @@ void gs_stream_token(struct gs_streams *s, struct gs_player *p, struct Ringgate_
 		  uint8_t *token_buf);
 
 /* Check a token: 0 and *claim filled, -EBADMSG (not one of ours: size,
- * version, MAC, name) or -ETIME (expired). */
+ * version, MAC, name), -EXDEV (another shard's: *claim filled) or -ETIME
+ * (expired). */
 int gs_stream_token_check(const struct gs_streams *s, const uint8_t *token, size_t len,
 		       struct gs_stream_claim *claim /* OUT */);
 

@@ -47,8 +47,10 @@ int gs_world_init(struct gs_world *w, const struct gs_zone_bounds *zones, size_t
 	w->zones = calloc(count, sizeof(*w->zones));
 	if (!w->zones)
 		return -ENOMEM;
-	for (size_t i = 0; i < count; i++)
+	for (size_t i = 0; i < count; i++) {
 		w->zones[i].bounds = zones[i];
+		w->zones[i].shard = 1; /* the default owner; the game sets the map */
+	}
 	w->zone_count = count;
 	return 0;
 }
@@ -130,21 +132,28 @@ struct gs_player *gs_world_player_find(struct gs_world *w, const char *name)
 	return gs_hmap_get(&w->players, name, strlen(name));
 }
 
+struct gs_zone *gs_world_place(struct gs_world *w, uint32_t zone_id, float *x, float *y)
+{
+	struct gs_zone *z = gs_world_zone(w, zone_id);
+
+	if (!z || !gs_rules_point_in_zone(&z->bounds, *x, *y)) {
+		/* Unknown zone or a bad saved spot: start over at a safe one. */
+		z = &w->zones[0];
+		*x = z->bounds.min_x + (z->bounds.max_x - z->bounds.min_x) / 2;
+		*y = z->bounds.min_y + (z->bounds.max_y - z->bounds.min_y) / 2;
+	}
+	return z;
+}
+
 struct gs_player *gs_world_player_add(struct gs_world *w, struct gs_client *c, uint64_t id,
 				const char *name, uint32_t zone_id, float x, float y,
 				uint64_t gold)
 {
 	struct gs_player *p = calloc(1, sizeof(*p));
-	struct gs_zone *z = gs_world_zone(w, zone_id);
+	struct gs_zone *z = gs_world_place(w, zone_id, &x, &y);
 
 	if (!p)
 		return NULL;
-	if (!z || !gs_rules_point_in_zone(&z->bounds, x, y)) {
-		/* Unknown zone or a bad saved spot: start over at a safe one. */
-		z = &w->zones[0];
-		x = z->bounds.min_x + (z->bounds.max_x - z->bounds.min_x) / 2;
-		y = z->bounds.min_y + (z->bounds.max_y - z->bounds.min_y) / 2;
-	}
 	p->id = id;
 	snprintf(p->name, sizeof(p->name), "%s", name);
 	p->zone = z;

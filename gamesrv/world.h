@@ -44,6 +44,13 @@
 struct gs_player;
 struct gs_aoi_entity;
 struct earn_call;
+struct handoff_call;
+
+/* Which shard owns a zone (--zone-shards; docs/protocol.md section 11). */
+struct gs_zone_shard {
+	uint32_t zone;
+	uint32_t shard;
+};
 
 /* The key of a client session: which gateway link, which session on it. */
 struct gs_client_key {
@@ -55,6 +62,9 @@ struct gs_client {
 	struct gs_client_key key;      /* hmap key: never changes              */
 	struct gs_player *player;      /* bound player, or NULL                */
 	bool login_pending;         /* a DbLogin for this session is out    */
+	bool adopting;              /* a DbAdopt for this session is out    */
+	struct handoff_call *handoff;  /* play.c: its player (or login) is being
+				       handed to another shard             */
 	struct gs_client *prev, *next; /* the world's list of clients          */
 };
 
@@ -78,11 +88,21 @@ struct gs_player {
 					  detached: its client's connection
 					  is gone, the player stays         */
 	struct earn_call *earns;       /* play.c: its earns in flight        */
+	uint64_t lease_epoch;          /* the lease held on it (the fencing
+					  token of its writes); 0: none held
+					  (dropped, or handed to another shard) */
+	uint64_t lease_until_ms;       /* rg_now_ms(): the lease surely holds
+					  until then (send time of the call
+					  that took or renewed it + lease_ms) */
+	bool frozen;                   /* being handed to another shard: its
+					  requests get ZONE_HANDOFF, nothing
+					  is numbered or sent to it         */
 	struct gs_player *prev, *next;    /* the world's list of players       */
 };
 
 struct gs_zone {
 	struct gs_zone_bounds bounds;
+	uint32_t shard;                   /* the shard that owns it             */
 	struct gs_player *members;        /* ONLINE players in the zone        */
 	size_t member_count;
 };
@@ -126,11 +146,18 @@ void gs_world_client_remove(struct gs_world *w, struct gs_client *c);
 /* The player (ONLINE or LEAVING) with this name, or NULL. */
 struct gs_player *gs_world_player_find(struct gs_world *w, const char *name);
 
+/* Where a player saved at (zone_id, *x, *y) is put: that zone, or when
+ * the zone is unknown or the spot outside it (or not finite), the centre
+ * of the first zone (*x, *y are set to it). */
+struct gs_zone *gs_world_place(struct gs_world *w, uint32_t zone_id, float *x /* IN/OUT */,
+			    float *y /* IN/OUT */);
+
 /*
  * Create a player from loaded state (name must be valid and not present)
  * and bind it to c (which has no player): it is ONLINE on return. A zone
  * id the world does not know, or a position outside the zone or not
- * finite, puts the player at the centre of the first zone. Returns the
+ * finite, puts the player at the centre of the first zone (gs_world_place).
+ * Returns the
  * player, or NULL on ENOMEM.
  */
 struct gs_player *gs_world_player_add(struct gs_world *w, struct gs_client *c, uint64_t id,

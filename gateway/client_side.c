@@ -63,13 +63,16 @@ struct gw_client {
 	struct net_session *session;
 	const struct gw_transport *tp;  /* how its messages travel          */
 	struct gw_loop *gl;
-	net_session_id id;
+	uint64_t id;                    /* its wire session id                 */
 	struct gw_client *hash_next;
 	struct gw_link idle;            /* in gl->idle unless closing          */
 	uint64_t last_heard_ms;
 	struct gw_pending *pending;     /* requests awaiting an answer         */
 	unsigned inflight;
-	bool known_upstream;            /* gamesrv has seen it: tell it "gone" */
+	uint32_t shard;                 /* the shard it plays on; 0: none      */
+	struct gw_handoff *handoff;     /* its move between shards in flight   */
+	uint32_t seen;                  /* bit k: shard k has seen it since its
+					 * link came up: tell it "gone"        */
 	bool closing;
 	uint64_t tokens_milli;          /* rate bucket, 1000 per message       */
 	uint64_t refilled_ms;           /* when tokens_milli was last topped up */
@@ -86,6 +89,23 @@ struct gw_pending {
 	uint64_t sent_ns;               /* rg_now_ns() when forwarded          */
 	unsigned kind;                  /* ClientMessage body case             */
 	uint32_t seq;
+	uint32_t shard;                 /* the shard it waits on               */
+	uint64_t deadline_ms;           /* rg_now_ms() when it times out       */
+};
+
+/* A handoff the gateway relays (docs/protocol.md section 11), in its
+ * loop's list from the source's Handoff until the target's AdoptResult,
+ * either link going down, or expires_ms (no word from the target: the
+ * source gives up on its own then). Outlives its client: the source must
+ * still hear how it ended. */
+struct gw_handoff {
+	struct gw_link node;            /* in gl->handoffs                     */
+	struct gw_client *client;       /* NULL once the client has gone       */
+	uint64_t session;
+	uint64_t player_id;
+	uint64_t request_id;            /* the call the move answers (0: none) */
+	uint64_t expires_ms;            /* rg_now_ms() clock                   */
+	uint32_t source, target;
 };
 
 /* What a reply hands to the call table's completion: the shared frame
@@ -123,10 +143,10 @@ static void link_append(struct gw_link *head, struct gw_link *node)
 	head->prev = node;
 }
 
-static size_t bucket_of(const struct gw_loop *gl, net_session_id id)
+static size_t bucket_of(const struct gw_loop *gl, uint64_t id)
 {
-	/* Fibonacci hashing: ids differ mostly in low slot bits and the
-	 * generation; the multiply spreads both over the index bits. */
+	/* Fibonacci hashing: ids differ mostly in their low count bits; the
+	 * multiply spreads them over the index bits. */
 	return (size_t)((id * 0x9E3779B97F4A7C15ull) >> 32) & gl->bucket_mask;
 }
 
@@ -148,7 +168,7 @@ static void table_remove(struct gw_loop *gl, struct gw_client *c)
 		*at = c->hash_next;
 }
 
-static struct gw_client *table_find(struct gw_loop *gl, net_session_id id)
+static struct gw_client *table_find(struct gw_loop *gl, uint64_t id)
 {
 	struct gw_client *c = gl->buckets[bucket_of(gl, id)];
 
@@ -284,13 +304,19 @@ static void pending_done(void *ctx, int status, const void *reply)
 			n->timed_out++;
 			client_error(c, p->seq, RINGGATE__CLIENT__ERROR_CODE__TIMEOUT,
 				     "the game server did not answer in time");
-		} else if (status == -ENOTCONN) {
-			n->unavailable++;
-			client_error(c, p->seq,
-				     RINGGATE__CLIENT__ERROR_CODE__SERVICE_UNAVAILABLE,
-				     "the game server link went down");
 		}
 	}
+	free(p);
+}
+
+/* End c's request p at once with Error SERVICE_UNAVAILABLE (why), in place
+ * of the shard's answer. */
+static void pending_unavailable(struct gw_client *c, struct gw_pending *p, const char *why)
+{
+	rg_calls_cancel(c->gl->calls, p->call_id); /* pending_done will not run */
+	pending_unlink(c, p);
+	c->gl->counters.unavailable++;
+	client_error(c, p->seq, RINGGATE__CLIENT__ERROR_CODE__SERVICE_UNAVAILABLE, why);
 	free(p);
 }
 
@@ -403,15 +429,154 @@ static void client_refuse_nul(struct gw_client *c, const Ringgate__Client__Clien
 			      "a string field holds a NUL");
 }
 
-/* Forward msg to gamesrv and remember it as pending; or answer at once. */
+/* ---- which shard -------------------------------------------------------- */
+
+/* The first shard whose link this loop sees up, trying them in order from
+ * index start (0-based, wrapping); 0 when none is up. */
+static uint32_t first_up_from(const struct gw_loop *gl, uint32_t start)
+{
+	uint32_t m = gl->gw->shard_count;
+
+	for (uint32_t i = 0; i < m; i++) {
+		uint32_t shard = (start + i) % m + 1;
+
+		if (gl->link_up[shard])
+			return shard;
+	}
+	return 0;
+}
+
+/* FNV-1a (32 bits) of a name: where its logins start looking for a shard,
+ * so that every gateway tries the same shard first for the same name. */
+static uint32_t name_hash(const char *name)
+{
+	uint32_t h = 2166136261u;
+
+	for (; *name; name++)
+		h = (h ^ (uint8_t)*name) * 16777619u;
+	return h;
+}
+
+/* The shard of c's newest pending login or resume (0: none), so that what
+ * a client sends right behind its login follows it. */
+static uint32_t pending_login_shard(const struct gw_client *c)
+{
+	for (const struct gw_pending *p = c->pending; p; p = p->next)
+		if (p->kind == RINGGATE__CLIENT__CLIENT_MESSAGE__BODY_LOGIN ||
+		    p->kind == RINGGATE__CLIENT__CLIENT_MESSAGE__BODY_RESUME)
+			return p->shard;
+	return 0;
+}
+
+/* Resume tokens of version 2 name their shard: byte 0 is 2, bytes 1..2
+ * the shard id, little-endian (docs/protocol.md section 11). */
+#define RESUME_TOKEN_SHARDED 2
+
+/*
+ * Where msg from c goes (docs/protocol.md section 11): a shard id whose
+ * link is up, or 0 with the Error to answer in *code and *why.
+ * - LoginRequest: ALREADY_LOGGED_IN while c plays on a shard that is up;
+ *   else the first shard up from FNV-1a(name) % M (a shard that does not
+ *   hold the account's lease redirects it to the one that does).
+ * - ResumeRequest: the shard its token names (version 2); a token of
+ *   another version goes to the first shard up, which answers
+ *   RESUME_EXPIRED.
+ * - Anything else: c's shard, else that of its pending login, else the
+ *   first shard up (which answers NOT_LOGGED_IN).
+ */
+static uint32_t route_request(const struct gw_client *c, const Ringgate__Client__ClientMessage *msg,
+			      Ringgate__Client__ErrorCode *code /* OUT */,
+			      const char **why /* OUT */)
+{
+	const struct gw_loop *gl = c->gl;
+	uint32_t m = gl->gw->shard_count, shard = 0;
+
+	*code = RINGGATE__CLIENT__ERROR_CODE__SERVICE_UNAVAILABLE;
+	*why = "the game server is unavailable";
+	switch (msg->body_case) {
+	case RINGGATE__CLIENT__CLIENT_MESSAGE__BODY_LOGIN:
+		if (c->shard && gl->link_up[c->shard]) {
+			*code = RINGGATE__CLIENT__ERROR_CODE__ALREADY_LOGGED_IN;
+			*why = "already logged in on this connection";
+			return 0;
+		}
+		return first_up_from(gl, name_hash(msg->login->name) % m);
+	case RINGGATE__CLIENT__CLIENT_MESSAGE__BODY_RESUME: {
+		const ProtobufCBinaryData *token = &msg->resume->token;
+
+		if (token->len < 3 || token->data[0] != RESUME_TOKEN_SHARDED)
+			return first_up_from(gl, 0);
+		shard = (uint32_t)token->data[1] | (uint32_t)token->data[2] << 8;
+		if (shard == 0 || shard > m) {
+			*code = RINGGATE__CLIENT__ERROR_CODE__RESUME_EXPIRED;
+			*why = "the resume token names no game server of this gateway";
+			return 0;
+		}
+		if (!gl->link_up[shard]) {
+			*why = "the game server of this session is unavailable";
+			return 0;
+		}
+		return shard;
+	}
+	default:
+		shard = c->shard ? c->shard : pending_login_shard(c);
+		return shard && gl->link_up[shard] ? shard : first_up_from(gl, 0);
+	}
+}
+
+/* Send request (its session, request_id, deadline_ms and body set) to
+ * shard, stamped with the send time. Returns 0 or a negative code (the
+ * link is down). */
+static int shard_request(struct gateway *gw, uint32_t shard,
+			 Ringgate__Internal__ClientRequest *request)
+{
+	Ringgate__Internal__GateToGame out = RINGGATE__INTERNAL__GATE_TO_GAME__INIT;
+	int err;
+
+	request->sent_ms = rg_now_ms();
+	out.body_case = RINGGATE__INTERNAL__GATE_TO_GAME__BODY_REQUEST;
+	out.request = request;
+	err = gw_shard_send(gw, shard, &out);
+	if (err == 0)
+		gw_metrics_request_sent(gw, shard);
+	return err;
+}
+
+/* shard_request for client c, which the shard then knows. */
+static int client_to_shard(struct gw_client *c, uint32_t shard,
+			   Ringgate__Internal__ClientRequest *request)
+{
+	int err;
+
+	request->session = c->id;
+	err = shard_request(c->gl->gw, shard, request);
+	if (err == 0)
+		c->seen |= UINT32_C(1) << shard;
+	return err;
+}
+
+/* What is left of p's deadline for a request sent on its behalf now; the
+ * full --request-timeout-ms when nothing is (p has ended, or ends at this
+ * tick): work that must be done whether or not the client still waits. */
+static uint32_t deadline_left(const struct gw_loop *gl, const struct gw_pending *p)
+{
+	uint64_t now = rg_now_ms();
+
+	if (p && p->deadline_ms > now)
+		return (uint32_t)(p->deadline_ms - now);
+	return (uint32_t)gl->gw->cfg.request_timeout_ms;
+}
+
+/* Forward msg to its shard and remember it as pending; or answer at once. */
 static void client_request(struct gw_client *c, Ringgate__Client__ClientMessage *msg)
 {
 	struct gw_loop *gl = c->gl;
 	struct gateway *gw = gl->gw;
-	Ringgate__Internal__GateToGame out = RINGGATE__INTERNAL__GATE_TO_GAME__INIT;
 	Ringgate__Internal__ClientRequest request = RINGGATE__INTERNAL__CLIENT_REQUEST__INIT;
+	Ringgate__Client__ErrorCode code;
+	const char *why;
 	struct gw_pending *p;
-	int err;
+	uint32_t shard;
 
 	if (msg->seq == 0) {
 		client_refuse(c, 0, RINGGATE__CLIENT__ERROR_CODE__BAD_REQUEST,
@@ -433,13 +598,12 @@ static void client_request(struct gw_client *c, Ringgate__Client__ClientMessage 
 			     "too many requests in flight");
 		return;
 	}
-	if (!gl->link_up) {
-		client_refuse(c, msg->seq, RINGGATE__CLIENT__ERROR_CODE__SERVICE_UNAVAILABLE,
-			     "the game server is unavailable");
+	shard = route_request(c, msg, &code, &why);
+	if (!shard) {
+		client_refuse(c, msg->seq, code, why);
 		return;
 	}
 	if (msg->body_case == RINGGATE__CLIENT__CLIENT_MESSAGE__BODY_LOGIN) {
-		Ringgate__Client__ErrorCode code;
 		bool no_create = false;
 		char text[96];
 
@@ -451,28 +615,23 @@ static void client_request(struct gw_client *c, Ringgate__Client__ClientMessage 
 	}
 
 	p = calloc(1, sizeof(*p));
-	if (p)
-		p->call_id = rg_calls_add(gl->calls,
-					  rg_now_ms() + (uint64_t)gw->cfg.request_timeout_ms,
-					  pending_done, p);
+	if (p) {
+		p->deadline_ms = rg_now_ms() + (uint64_t)gw->cfg.request_timeout_ms;
+		p->call_id = rg_calls_add(gl->calls, p->deadline_ms, pending_done, p);
+	}
 	if (!p || p->call_id == 0) {
 		free(p);
 		client_refuse(c, msg->seq, RINGGATE__CLIENT__ERROR_CODE__INTERNAL,
 			     "gateway out of memory");
 		return;
 	}
-	/* gamesrv's reply names the call id, not the client's seq: a seq may
+	/* The shard's reply names the call id, not the client's seq: a seq may
 	 * be reused once its request has ended (with TIMEOUT, say), and the
 	 * old request's late reply must not answer the new one. */
-	request.session = c->id;
 	request.request_id = p->call_id;
 	request.deadline_ms = (uint32_t)gw->cfg.request_timeout_ms;
-	request.sent_ms = rg_now_ms();
 	request.message = msg;
-	out.body_case = RINGGATE__INTERNAL__GATE_TO_GAME__BODY_REQUEST;
-	out.request = &request;
-	err = gw_upstream_send(gw, &out);
-	if (err < 0) {
+	if (client_to_shard(c, shard, &request) < 0) {
 		rg_calls_cancel(gl->calls, p->call_id); /* pending_done will not run */
 		free(p);
 		client_refuse(c, msg->seq, RINGGATE__CLIENT__ERROR_CODE__SERVICE_UNAVAILABLE,
@@ -482,15 +641,26 @@ static void client_request(struct gw_client *c, Ringgate__Client__ClientMessage 
 	p->client = c;
 	p->seq = msg->seq;
 	p->kind = (unsigned)msg->body_case;
+	p->shard = shard;
 	p->sent_ns = rg_now_ns();
 	p->next = c->pending;
 	c->pending = p;
 	c->inflight++;
-	c->known_upstream = true;
 	gl->counters.forwarded++;
 }
 
 /* ---- session callbacks ------------------------------------------------- */
+
+/* A new wire session id of loop gl (see gateway.h). The count has 40 bits:
+ * a loop that accepted a thousand clients a second would wrap it after 34
+ * years, and then starts again from 1. */
+static uint64_t session_id_make(struct gw_loop *gl)
+{
+	if (++gl->sessions_made > GW_SESSION_COUNT_MASK)
+		gl->sessions_made = 1;
+	return (uint64_t)gl->gw->cfg.gateway_id << GW_SESSION_GATEWAY_SHIFT |
+	       (uint64_t)net_loop_index(gl->net) << GW_SESSION_LOOP_SHIFT | gl->sessions_made;
+}
 
 void gw_client_open(struct net_session *s, const struct gw_transport *tp)
 {
@@ -500,8 +670,8 @@ void gw_client_open(struct net_session *s, const struct gw_transport *tp)
 
 	c->session = s;
 	c->tp = tp;
-	c->id = net_session_get_id(s);
 	c->gl = &gw->loops[net_loop_index(net_session_loop(s))];
+	c->id = session_id_make(c->gl);
 	c->last_heard_ms = net_loop_now(c->gl->net);
 	c->refilled_ms = c->last_heard_ms;
 	c->tokens_milli = (uint64_t)gw->cfg.msg_burst * 1000;
@@ -593,6 +763,24 @@ static void log_disconnect(struct net_session *s, enum net_reason reason)
 	}
 }
 
+/* Send ClientGone{session} to every shard of the mask (bit k: shard k)
+ * whose link is up: a login, a redirect or an adopt may be pending on
+ * any of them. */
+static void tell_gone(struct gw_loop *gl, uint64_t session, uint32_t shards)
+{
+	Ringgate__Internal__GateToGame out = RINGGATE__INTERNAL__GATE_TO_GAME__INIT;
+	Ringgate__Internal__ClientGone gone = RINGGATE__INTERNAL__CLIENT_GONE__INIT;
+
+	gone.session = session;
+	out.body_case = RINGGATE__INTERNAL__GATE_TO_GAME__BODY_GONE;
+	out.gone = &gone;
+	for (uint32_t shard = 1; shard <= gl->gw->shard_count; shard++)
+		if ((shards & UINT32_C(1) << shard) && gl->link_up[shard] &&
+		    gw_shard_send(gl->gw, shard, &out) < 0)
+			RG_DEBUG("could not tell shard %u that %#llx went", shard,
+				 (unsigned long long)session);
+}
+
 void gw_client_gone(struct net_session *s, enum net_reason reason)
 {
 	struct gateway *gw = net_session_service_user(s);
@@ -609,18 +797,10 @@ void gw_client_gone(struct net_session *s, enum net_reason reason)
 		p->client = NULL;
 	}
 	c->pending = NULL;
+	if (c->handoff)
+		c->handoff->client = NULL; /* the source must still hear the end */
 
-	if (c->known_upstream && gl->link_up) {
-		Ringgate__Internal__GateToGame out = RINGGATE__INTERNAL__GATE_TO_GAME__INIT;
-		Ringgate__Internal__ClientGone gone = RINGGATE__INTERNAL__CLIENT_GONE__INIT;
-
-		gone.session = c->id;
-		out.body_case = RINGGATE__INTERNAL__GATE_TO_GAME__BODY_GONE;
-		out.gone = &gone;
-		if (gw_upstream_send(gw, &out) < 0)
-			RG_DEBUG("could not tell gamesrv that %#llx went",
-				 (unsigned long long)c->id);
-	}
+	tell_gone(gl, c->id, c->seen);
 	atomic_fetch_sub(&gw->client_count, 1);
 	log_disconnect(s, reason);
 }
@@ -701,6 +881,250 @@ void gw_clients_limits(struct gateway *gw, struct net_server_config *out)
 	};
 }
 
+/* ---- redirects and handoffs between shards ------------------------------ */
+
+/* A shard may redirect a request this many times (ClientRequest.hops); a
+ * Redirect past it is a loop between shards that disagree. */
+#define REDIRECT_HOPS_MAX 3
+
+/* Whether shard is one of this gateway's, other than `not`. */
+static bool shard_valid(const struct gw_loop *gl, uint32_t shard, uint32_t not)
+{
+	return shard != 0 && shard <= gl->gw->shard_count && shard != not;
+}
+
+void gw_loop_redirect(struct gw_loop *gl, uint32_t from, const Ringgate__Internal__Redirect *r)
+{
+	Ringgate__Internal__ClientRequest request = RINGGATE__INTERNAL__CLIENT_REQUEST__INIT;
+	struct gw_client *c = table_find(gl, r->session);
+	struct gw_pending *p = c && !c->closing ? pending_find_call(c, r->request_id) : NULL;
+
+	if (!p) {
+		gl->counters.late_replies++;
+		RG_DEBUG("shard %u redirected request %llu of %#llx, which has ended; dropped", from,
+			 (unsigned long long)r->request_id, (unsigned long long)r->session);
+		return;
+	}
+	if (p->shard != from) {
+		RG_WARN("shard %u redirected request %llu of %#llx, which waits on shard %u; "
+			"ignored", from, (unsigned long long)r->request_id,
+			(unsigned long long)r->session, p->shard);
+		return;
+	}
+	if (!shard_valid(gl, r->shard, from) || !r->message || r->hops > REDIRECT_HOPS_MAX) {
+		RG_WARN("shard %u redirected request %llu of %s to shard %u (%u hops%s), which this "
+			"gateway cannot follow (it has shards 1..%u); answering SERVICE_UNAVAILABLE",
+			from, (unsigned long long)r->request_id, NET_SESSION_PEER(c->session),
+			r->shard, r->hops, r->message ? "" : ", no message", gl->gw->shard_count);
+		pending_unavailable(c, p, "the game server sent the request nowhere");
+		return;
+	}
+	request.request_id = p->call_id;
+	request.deadline_ms = deadline_left(gl, p);
+	request.message = r->message;
+	request.no_create = r->no_create;
+	request.hops = r->hops;
+	if (!gl->link_up[r->shard] || client_to_shard(c, r->shard, &request) < 0) {
+		pending_unavailable(c, p, "the game server that holds this account is unavailable");
+		return;
+	}
+	RG_DEBUG("request %llu of %s: redirected from shard %u to shard %u",
+		 (unsigned long long)p->call_id, NET_SESSION_PEER(c->session), from, r->shard);
+	p->shard = r->shard;
+	gl->counters.redirected++;
+	gw_metrics_redirected(gl->gw);
+}
+
+/* Tell a handoff's source shard how it ended (HandoffResult). */
+static void handoff_result(struct gw_loop *gl, uint32_t source, uint64_t session,
+			   uint64_t player_id, bool ok)
+{
+	Ringgate__Internal__GateToGame out = RINGGATE__INTERNAL__GATE_TO_GAME__INIT;
+	Ringgate__Internal__HandoffResult result = RINGGATE__INTERNAL__HANDOFF_RESULT__INIT;
+
+	result.session = session;
+	result.player_id = player_id;
+	result.ok = ok;
+	out.body_case = RINGGATE__INTERNAL__GATE_TO_GAME__BODY_HANDOFF_RESULT;
+	out.handoff_result = &result;
+	if (gw_shard_send(gl->gw, source, &out) < 0)
+		RG_INFO("cannot tell shard %u how the handoff of player %llu ended (ok %d): its "
+			"link is down", source, (unsigned long long)player_id, ok);
+	gw_metrics_handoff(gl->gw, ok ? GW_HANDOFF_OK : GW_HANDOFF_FAILED);
+}
+
+/* The handoff is over: forget it (its client, if any, is free to move
+ * again). */
+static void handoff_forget(struct gw_handoff *ho)
+{
+	if (ho->client)
+		ho->client->handoff = NULL;
+	link_remove(&ho->node);
+	free(ho);
+}
+
+/* The handoff failed with the client (if still here) back on the source:
+ * the source answers the move, so the call waits on it again. */
+static void handoff_back_to_source(struct gw_handoff *ho)
+{
+	struct gw_client *c = ho->client;
+	struct gw_pending *p;
+
+	if (!c)
+		return;
+	c->shard = ho->source;
+	p = ho->request_id ? pending_find_call(c, ho->request_id) : NULL;
+	if (p)
+		p->shard = ho->source;
+}
+
+void gw_loop_handoff(struct gw_loop *gl, uint32_t from, const Ringgate__Internal__Handoff *h)
+{
+	Ringgate__Internal__ClientRequest request = RINGGATE__INTERNAL__CLIENT_REQUEST__INIT;
+	struct gw_client *c = table_find(gl, h->session);
+	uint64_t player_id = h->adopt ? h->adopt->player_id : 0;
+	struct gw_pending *p;
+	struct gw_handoff *ho;
+
+	if (!shard_valid(gl, h->target_shard, from) || !h->adopt) {
+		RG_WARN("shard %u handed session %#llx (player %llu) to shard %u%s, which this "
+			"gateway cannot follow (it has shards 1..%u); refused", from,
+			(unsigned long long)h->session, (unsigned long long)player_id,
+			h->target_shard, h->adopt ? "" : " without the player", gl->gw->shard_count);
+		handoff_result(gl, from, h->session, player_id, false);
+		return;
+	}
+	if (!gl->link_up[h->target_shard]) {
+		RG_INFO("shard %u handed player %llu to shard %u, whose link is down; refused", from,
+			(unsigned long long)player_id, h->target_shard);
+		handoff_result(gl, from, h->session, player_id, false);
+		return;
+	}
+	if (c && c->handoff) {
+		RG_WARN("shard %u handed player %llu of %s to shard %u while its move from shard %u "
+			"is in flight; refused", from, (unsigned long long)player_id,
+			NET_SESSION_PEER(c->session), h->target_shard, c->handoff->source);
+		handoff_result(gl, from, h->session, player_id, false);
+		return;
+	}
+	p = c && h->request_id ? pending_find_call(c, h->request_id) : NULL;
+	if (p && p->shard != from)
+		p = NULL; /* not the source's to hand on: it keeps waiting where it is */
+	ho = calloc(1, sizeof(*ho));
+	request.session = h->session;
+	request.request_id = h->request_id;
+	request.deadline_ms = deadline_left(gl, p);
+	request.adopt = h->adopt;
+	if (!ho || shard_request(gl->gw, h->target_shard, &request) < 0) {
+		RG_WARN("cannot pass player %llu from shard %u to shard %u (%s); refused",
+			(unsigned long long)player_id, from, h->target_shard,
+			ho ? "its link is down" : "out of memory");
+		free(ho);
+		handoff_result(gl, from, h->session, player_id, false);
+		return;
+	}
+	*ho = (struct gw_handoff){
+		.client = c, .session = h->session, .player_id = player_id,
+		.request_id = h->request_id,
+		.expires_ms = rg_now_ms() + 2 * (uint64_t)gl->gw->cfg.request_timeout_ms,
+		.source = from, .target = h->target_shard,
+	};
+	link_append(&gl->handoffs, &ho->node);
+	gl->counters.handoffs++;
+	RG_DEBUG("player %llu (session %#llx): handoff from shard %u to shard %u relayed",
+		 (unsigned long long)player_id, (unsigned long long)h->session, from,
+		 h->target_shard);
+	if (!c) {
+		/* Gone meanwhile: the target adopts, then hears it went. */
+		tell_gone(gl, h->session, UINT32_C(1) << h->target_shard);
+		return;
+	}
+	c->handoff = ho;
+	c->shard = h->target_shard;
+	c->seen |= UINT32_C(1) << h->target_shard;
+	if (p)
+		p->shard = h->target_shard;
+}
+
+/* The handoff in flight for session, or NULL. */
+static struct gw_handoff *handoff_find(struct gw_loop *gl, uint64_t session)
+{
+	struct gw_client *c = table_find(gl, session);
+
+	if (c)
+		return c->handoff;
+	for (struct gw_link *at = gl->handoffs.next; at != &gl->handoffs; at = at->next) {
+		struct gw_handoff *ho = RG_CONTAINER_OF(at, struct gw_handoff, node);
+
+		if (ho->session == session)
+			return ho;
+	}
+	return NULL;
+}
+
+void gw_loop_adopt_result(struct gw_loop *gl, uint32_t from,
+			  const Ringgate__Internal__AdoptResult *r)
+{
+	struct gw_handoff *ho = handoff_find(gl, r->session);
+
+	if (!ho || ho->target != from || ho->player_id != r->player_id) {
+		RG_INFO("shard %u reported the adoption of player %llu (session %#llx, ok %d), "
+			"which is no handoff in flight to it; ignored", from,
+			(unsigned long long)r->player_id, (unsigned long long)r->session, r->ok);
+		return;
+	}
+	RG_DEBUG("player %llu: shard %u %s it from shard %u", (unsigned long long)r->player_id,
+		 from, r->ok ? "adopted" : "did not adopt", ho->source);
+	handoff_result(gl, ho->source, ho->session, ho->player_id, r->ok);
+	if (!r->ok)
+		handoff_back_to_source(ho);
+	handoff_forget(ho);
+}
+
+/* Shard's link went down: the handoffs in flight to it fail (the source
+ * hears it, and answers the move), those from it are forgotten (the target
+ * goes on; nobody is left to tell). Before the calls on shard fail, so a
+ * move that goes back to its source is not failed with them. */
+static void handoffs_link_down(struct gw_loop *gl, uint32_t shard)
+{
+	struct gw_link *at = gl->handoffs.next, *next;
+
+	for (; at != &gl->handoffs; at = next) {
+		struct gw_handoff *ho = RG_CONTAINER_OF(at, struct gw_handoff, node);
+
+		next = at->next;
+		if (ho->target == shard) {
+			RG_INFO("player %llu: shard %u went down while adopting it from shard %u",
+				(unsigned long long)ho->player_id, shard, ho->source);
+			handoff_result(gl, ho->source, ho->session, ho->player_id, false);
+			handoff_back_to_source(ho);
+			handoff_forget(ho);
+		} else if (ho->source == shard) {
+			gw_metrics_handoff(gl->gw, GW_HANDOFF_ABANDONED);
+			handoff_forget(ho);
+		}
+	}
+}
+
+/* Forget handoffs whose target has said nothing by their expiry: their
+ * source gives up on its own by then (its call deadline). */
+static void handoffs_expire(struct gw_loop *gl, uint64_t now_ms)
+{
+	struct gw_link *at = gl->handoffs.next, *next;
+
+	for (; at != &gl->handoffs; at = next) {
+		struct gw_handoff *ho = RG_CONTAINER_OF(at, struct gw_handoff, node);
+
+		next = at->next;
+		if (ho->expires_ms > now_ms)
+			continue;
+		RG_WARN("player %llu: shard %u said nothing about adopting it from shard %u in "
+			"time; forgotten", (unsigned long long)ho->player_id, ho->target, ho->source);
+		gw_metrics_handoff(gl->gw, GW_HANDOFF_ABANDONED);
+		handoff_forget(ho);
+	}
+}
+
 /* ---- per-loop work ----------------------------------------------------- */
 
 /* Loop 0, once a tick: log the accepts libnet refused since the last time
@@ -734,6 +1158,7 @@ static void on_tick(struct net_timer *timer, void *arg)
 
 	(void)timer;
 	rg_calls_expire(gl->calls, rg_now_ms());
+	handoffs_expire(gl, rg_now_ms());
 	if (gl == &gl->gw->loops[0])
 		log_refused_accepts(gl, now);
 	while (idle_ms && link_linked(&gl->idle)) {
@@ -748,17 +1173,33 @@ static void on_tick(struct net_timer *timer, void *arg)
 	}
 }
 
-void gw_loop_link_changed(struct gw_loop *gl, bool up)
+/* End c's requests that wait on shard with SERVICE_UNAVAILABLE. */
+static void fail_calls_on(struct gw_client *c, uint32_t shard)
+{
+	struct gw_pending *p = c->pending, *next;
+
+	for (; p; p = next) {
+		next = p->next;
+		if (p->shard != shard)
+			continue;
+		pending_unavailable(c, p, "the game server link went down");
+	}
+}
+
+void gw_loop_link_changed(struct gw_loop *gl, uint32_t shard, bool up)
 {
 	Ringgate__Client__ServerMessage msg = RINGGATE__CLIENT__SERVER_MESSAGE__INIT;
 	Ringgate__Client__Error error = RINGGATE__CLIENT__ERROR__INIT;
 	struct net_buf *push;
 
-	gl->link_up = up;
+	if (shard == 0 || shard > gl->gw->shard_count)
+		return;
+	gl->link_up[shard] = up;
 	if (up)
 		return;
-	rg_calls_fail_all(gl->calls, -ENOTCONN);
-	/* The same push for every client: packed once, queued by reference. */
+	handoffs_link_down(gl, shard);
+	/* The same push for every client of the shard: packed once, queued
+	 * by reference. */
 	error.code = RINGGATE__CLIENT__ERROR_CODE__SERVICE_UNAVAILABLE;
 	error.message = "lost the game server link; log in again once it is back";
 	msg.body_case = RINGGATE__CLIENT__SERVER_MESSAGE__BODY_ERROR;
@@ -766,15 +1207,27 @@ void gw_loop_link_changed(struct gw_loop *gl, bool up)
 	push = gw_frame_pack(&msg);
 	if (!push)
 		RG_ERROR("out of memory telling clients that the game server link is down");
-	for (struct gw_link *at = gl->idle.next; at != &gl->idle; at = at->next) {
-		struct gw_client *c = RG_CONTAINER_OF(at, struct gw_client, idle);
-		int err = push ? c->tp->send_shared(c->session, push, NULL, 0) : -ENOMEM;
+	for (size_t b = 0; b <= gl->bucket_mask; b++) {
+		for (struct gw_client *c = gl->buckets[b]; c; c = c->hash_next) {
+			uint32_t bit = UINT32_C(1) << shard;
+			bool told = c->shard == shard || (c->shard == 0 && (c->seen & bit));
+			int err;
 
-		/* gamesrv dropped every player of this gateway with the link. */
-		c->known_upstream = false;
-		if (err < 0)
-			RG_DEBUG("send to client %s failed: %s", NET_SESSION_PEER(c->session),
-				 net_strerror(err));
+			fail_calls_on(c, shard);
+			/* The shard dropped every player of this gateway with the
+			 * link: a new link starts from nothing. */
+			c->seen &= ~bit;
+			/* Told: its players, and the clients on no shard that
+			 * talked to it (their requests went there). */
+			if (!told)
+				continue;
+			if (c->shard == shard)
+				c->shard = 0; /* it may log in again, on a shard that is up */
+			err = push ? c->tp->send_shared(c->session, push, NULL, 0) : -ENOMEM;
+			if (err < 0)
+				RG_DEBUG("send to client %s failed: %s",
+					 NET_SESSION_PEER(c->session), net_strerror(err));
+		}
 	}
 	net_buf_unref(push);
 }
@@ -787,8 +1240,26 @@ size_t gw_msg_no_field(uint64_t msg_no, uint8_t out[GW_MSG_NO_FIELD_MAX])
 	return 1 + net_varint_encode(msg_no, out + 1);
 }
 
-void gw_loop_deliver(struct gw_loop *gl, net_session_id session, uint64_t request_id,
-		     struct net_buf *frame, uint64_t msg_no, bool kick)
+/* A reply from shard of ServerMessage body case `body` answered one of c's
+ * requests: a login or a resume puts the client on that shard, a logout
+ * takes it off. */
+static void client_placed(struct gw_client *c, uint32_t shard, unsigned body)
+{
+	switch (body) {
+	case RINGGATE__CLIENT__SERVER_MESSAGE__BODY_LOGIN:
+	case RINGGATE__CLIENT__SERVER_MESSAGE__BODY_RESUME:
+		c->shard = shard;
+		break;
+	case RINGGATE__CLIENT__SERVER_MESSAGE__BODY_LOGOUT:
+		c->shard = 0;
+		break;
+	default:
+		break;
+	}
+}
+
+void gw_loop_deliver(struct gw_loop *gl, uint64_t session, const struct gw_delivery *d,
+		     struct net_buf *frame, uint64_t msg_no)
 {
 	struct gw_client *c = table_find(gl, session);
 	uint8_t suffix[GW_MSG_NO_FIELD_MAX];
@@ -796,14 +1267,16 @@ void gw_loop_deliver(struct gw_loop *gl, net_session_id session, uint64_t reques
 
 	if (!c || c->closing)
 		return;
-	if (request_id != 0) {
-		struct gw_pending *p = pending_find_call(c, request_id);
+	if (d->request_id != 0) {
+		struct gw_pending *p = pending_find_call(c, d->request_id);
 		struct reply_frame reply = { frame, suffix, suffix_len };
 
-		if (!p || !rg_calls_complete(gl->calls, request_id, &reply)) {
+		if (!p || !rg_calls_complete(gl->calls, d->request_id, &reply)) {
 			gl->counters.late_replies++;
 			RG_DEBUG("late reply to request %llu for %s dropped",
-				 (unsigned long long)request_id, NET_SESSION_PEER(c->session));
+				 (unsigned long long)d->request_id, NET_SESSION_PEER(c->session));
+		} else {
+			client_placed(c, d->shard, d->body);
 		}
 	} else {
 		int err = c->tp->send_shared(c->session, frame, suffix, suffix_len);
@@ -812,7 +1285,7 @@ void gw_loop_deliver(struct gw_loop *gl, net_session_id session, uint64_t reques
 			RG_DEBUG("push to %s not sent: %s", NET_SESSION_PEER(c->session),
 				 net_strerror(err));
 	}
-	if (kick) {
+	if (d->kick) {
 		gl->counters.kicked++;
 		client_close(c);
 	}
@@ -846,6 +1319,7 @@ int gw_loops_create(struct gateway *gw)
 		gl->gw = gw;
 		gl->net = net_runtime_loop(gw->rt, i);
 		link_init(&gl->idle);
+		link_init(&gl->handoffs);
 		/* A decode may take a few times its frame in structs and
 		 * strings; anything needing more is hostile. */
 		rg_pb_arena_init(&gl->arena, 4 * (size_t)gw->cfg.max_frame + 4096);
@@ -950,6 +1424,10 @@ void gw_loops_destroy(struct gateway *gw)
 		sum.late_replies += n->late_replies;
 		sum.kicked += n->kicked;
 		sum.flooders += n->flooders;
+		sum.redirected += n->redirected;
+		sum.handoffs += n->handoffs;
+		while (link_linked(&gl->handoffs))
+			handoff_forget(RG_CONTAINER_OF(gl->handoffs.next, struct gw_handoff, node));
 		if (gl->calls)
 			rg_calls_destroy(gl->calls);
 		free(gl->buckets);
@@ -958,9 +1436,11 @@ void gw_loops_destroy(struct gateway *gw)
 	free(gw->loops);
 	gw->loops = NULL;
 	RG_INFO("requests: %llu forwarded, %llu replied, %llu timed out, %llu unavailable, "
-		"%llu refused, %llu late replies dropped; %llu clients kicked (%llu flooding)",
+		"%llu refused, %llu late replies dropped, %llu redirected; %llu handoffs relayed; "
+		"%llu clients kicked (%llu flooding)",
 		(unsigned long long)sum.forwarded, (unsigned long long)sum.replied,
 		(unsigned long long)sum.timed_out, (unsigned long long)sum.unavailable,
 		(unsigned long long)sum.refused, (unsigned long long)sum.late_replies,
+		(unsigned long long)sum.redirected, (unsigned long long)sum.handoffs,
 		(unsigned long long)sum.kicked, (unsigned long long)sum.flooders);
 }

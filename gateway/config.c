@@ -2,6 +2,10 @@
  * gateway/config.c: every gateway option, one row each (rg/options.h).
  * A new option is a field in config.h and a row here.
  */
+#include <stdio.h>
+
+#include <rg/log.h>
+
 #include "config.h"
 
 #define RG_OPTIONS_TYPE struct gw_config
@@ -25,8 +29,16 @@ static const struct rg_option gw_options[] = {
 		"../proto/client.proto)"),
 	RG_ROW_INT("ws-handshake-timeout-ms", ws_handshake_timeout_ms, 10000, 100, 600000,
 		"a WebSocket/HTTP connection must send its whole request head this fast"),
-	RG_ROW_STRING("gamesrv-host", gamesrv_host, "127.0.0.1", "gamesrv address"),
-	RG_ROW_INT("gamesrv-port", gamesrv_port, 7701, 1, 65535, "gamesrv port"),
+	RG_ROW_STRING("gamesrv-host", gamesrv_host, "127.0.0.1",
+		"gamesrv address (the one shard when --gamesrvs is empty)"),
+	RG_ROW_INT("gamesrv-port", gamesrv_port, 7701, 1, 65535,
+		"gamesrv port (the one shard when --gamesrvs is empty)"),
+	RG_ROW_STRING("gamesrvs", gamesrvs, "",
+		"every game shard: HOST:PORT[,HOST:PORT...], the i-th is shard i (at most 16; "
+		"empty: --gamesrv-host:--gamesrv-port as shard 1)"),
+	RG_ROW_INT("gateway-id", gateway_id, 1, 1, 65535,
+		"this gateway's id in the cluster, unique per gateway (the top 16 bits of its "
+		"session ids)"),
 	RG_ROW_STRING("instance", instance, "gateway-1", "this gateway's name in gamesrv's logs"),
 	RG_ROW_INT("max-clients", max_clients, 10000, 1, 1000000,
 		"clients past this get SERVER_FULL"),
@@ -76,9 +88,37 @@ static const struct rg_option gw_options[] = {
 	{ 0 },
 };
 
+/* cfg->shards from --gamesrvs, else gamesrv-host:gamesrv-port as shard 1.
+ * Returns 0 or -1 after logging what is wrong. */
+static int resolve_shards(struct gw_config *cfg)
+{
+	int n;
+
+	if (!cfg->gamesrvs[0]) {
+		n = snprintf(cfg->shards[0].host, sizeof(cfg->shards[0].host), "%s",
+			     cfg->gamesrv_host);
+		if (n < 0 || (size_t)n >= sizeof(cfg->shards[0].host)) {
+			RG_ERROR("--gamesrv-host is too long");
+			return -1;
+		}
+		cfg->shards[0].port = (uint16_t)cfg->gamesrv_port;
+		cfg->shard_count = 1;
+		return 0;
+	}
+	n = rg_host_ports_parse(cfg->gamesrvs, cfg->shards, GW_SHARDS_MAX);
+	if (n < 0) {
+		RG_ERROR("--gamesrvs must be HOST:PORT[,HOST:PORT...] with ports 1..65535, at "
+			 "most %d of them, not \"%s\"", GW_SHARDS_MAX, cfg->gamesrvs);
+		return -1;
+	}
+	cfg->shard_count = (unsigned)n;
+	return 0;
+}
+
 void gw_config_defaults(struct gw_config *cfg)
 {
 	rg_options_defaults(gw_options, cfg);
+	resolve_shards(cfg); /* the defaults are one valid shard */
 }
 
 int gw_config_load(struct gw_config *cfg, int argc, char **argv)
@@ -93,5 +133,5 @@ int gw_config_load(struct gw_config *cfg, int argc, char **argv)
 		RG_ERROR("--tls on needs --tls-cert and --tls-key");
 		return -1;
 	}
-	return 0;
+	return resolve_shards(cfg);
 }

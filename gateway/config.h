@@ -8,6 +8,9 @@
 
 #include <rg/options.h>
 
+/* Game shards one gateway links to (--gamesrvs), at most. */
+#define GW_SHARDS_MAX 16
+
 struct gw_config {
 	char *host;               /* client-facing address                     */
 	long port;                /* client-facing port                        */
@@ -17,8 +20,10 @@ struct gw_config {
 	char *ws_port_file;       /* write the bound WebSocket port here       */
 	char *web_dir;            /* the page's files (web/ of the sources)    */
 	long ws_handshake_timeout_ms; /* the HTTP request must be whole by then */
-	char *gamesrv_host;
+	char *gamesrv_host;       /* shard 1 when --gamesrvs is empty          */
 	long gamesrv_port;
+	char *gamesrvs;           /* HOST:PORT[,...]: shard i is the i-th      */
+	long gateway_id;          /* top 16 bits of every wire session id      */
 	char *instance;           /* name sent in Hello, for gamesrv's logs    */
 	long max_clients;         /* more get Kicked SERVER_FULL               */
 	long max_clients_per_addr; /* live clients from one IP (libnet; 0: any) */
@@ -39,6 +44,9 @@ struct gw_config {
 	struct rg_link_options link; /* the gamesrv link's timings         */
 	long drain_ms;            /* how long a drain may wait for clients     */
 	struct rg_common_config common; /* loops, engine, log, admin, secret   */
+	/* From --gamesrvs (or gamesrv-host/-port): shards[i] is shard i + 1. */
+	struct rg_host_port shards[GW_SHARDS_MAX];
+	unsigned shard_count;     /* 1..GW_SHARDS_MAX once loaded             */
 };
 
 /*
@@ -50,7 +58,7 @@ struct gw_config {
 int gw_config_load(struct gw_config *cfg, int argc, char **argv);
 
 /* Fill *cfg with the table's defaults only (for harnesses that build a
- * gateway without a command line). */
+ * gateway without a command line): one shard, gamesrv-host:gamesrv-port. */
 void gw_config_defaults(struct gw_config *cfg);
 
 #endif /* GATEWAY_CONFIG_H */

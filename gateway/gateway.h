@@ -1,26 +1,33 @@
 /*
  * gateway: the process game clients connect to.
  *
- *   clients --(ClientMessage)--> [client side] --(ClientRequest)--> [upstream] --> gamesrv
- *   clients <--(ServerMessage)-- [client side] <--(routing)-------- [upstream] <-- gamesrv
+ *   clients --(ClientMessage)--> [client side] --(ClientRequest)--> [shard links] --> gamesrv 1..M
+ *   clients <--(ServerMessage)-- [client side] <--(routing)-------- [shard links] <-- gamesrv 1..M
  *
  * Threads and ownership:
  * - Client sessions are spread over the runtime's loops. Everything about a
  *   client (its struct gw_client, its pending requests, its place in the
- *   idle list) is owned by its session's loop and touched only there, through
- *   that loop's struct gw_loop. No locks.
- * - The one upstream session (net_client, redialed by libnet) lives on some
- *   loop of its own choosing. It publishes its session id in
- *   gateway.upstream_id once gamesrv has answered Hello, and clears it when
- *   the link drops. Client loops send upstream with net_send_to().
- * - Traffic from gamesrv to a client is posted to the client's loop
+ *   idle list, the shard it plays on) is owned by its session's loop and
+ *   touched only there, through that loop's struct gw_loop. No locks.
+ * - One link per game shard (--gamesrvs; upstream.c): a net_client each,
+ *   redialed by libnet, each on some loop of its own choosing. A link
+ *   publishes its session id in its struct gw_shard once its gamesrv has
+ *   answered Hello, and clears it when the link drops. Client loops send
+ *   to a shard with net_send_to() (gw_shard_send).
+ * - Traffic from a shard to a client is posted to the client's loop
  *   (routing.c), so it meets the client's pending-request table on the
  *   thread that owns it. Link up/down events are posted to every loop the
- *   same way, so each loop sees link changes in order with the replies.
+ *   same way, so each loop sees a shard's link changes in order with that
+ *   shard's replies; each loop keeps its own view of which links are up.
  *
  * Every client request is a call that always ends: it gets the reply from
- * gamesrv, or Error TIMEOUT at its deadline, or Error SERVICE_UNAVAILABLE at
- * once when the link is (or goes) down.
+ * a shard, or Error TIMEOUT at its deadline, or Error SERVICE_UNAVAILABLE at
+ * once when the link to the shard it waits on is (or goes) down.
+ *
+ * Session ids on the wire (ClientRequest.session, ToClient.sessions, ...;
+ * docs/protocol.md section 11) are the gateway's own, unique in the
+ * cluster: gateway_id << 48 | loop << 40 | a per-loop count from 1. The
+ * owning loop is read from the id (gw_route_loop).
  */
 #ifndef GATEWAY_GATEWAY_H
 #define GATEWAY_GATEWAY_H
@@ -40,6 +47,11 @@
 #include "config.h"
 #include "internal.pb-c.h"
 
+/* The wire session id's fields (see the top of this file). */
+#define GW_SESSION_GATEWAY_SHIFT 48
+#define GW_SESSION_LOOP_SHIFT 40
+#define GW_SESSION_COUNT_MASK ((UINT64_C(1) << GW_SESSION_LOOP_SHIFT) - 1)
+
 struct gw_client;
 struct gw_metrics;
 struct gw_web;
@@ -57,6 +69,8 @@ struct gw_counters {
 	uint64_t unavailable;    /* answered SERVICE_UNAVAILABLE (link down) */
 	uint64_t refused;        /* BAD_REQUEST / RATE_LIMITED / INTERNAL    */
 	uint64_t late_replies;   /* replies dropped: the request had ended   */
+	uint64_t redirected;     /* requests resent to another shard         */
+	uint64_t handoffs;       /* handoffs relayed to their target shard   */
 	uint64_t kicked;         /* clients kicked by the gateway or gamesrv */
 	uint64_t flooders;       /* ... of them for flooding past msg_rate   */
 };
@@ -68,13 +82,27 @@ struct gw_loop {
 	struct rg_calls *calls;        /* pending client requests, by call id  */
 	struct rg_pb_arena arena;      /* decodes of client frames             */
 	struct net_timer *tick;        /* expires calls, kicks idle clients    */
-	bool link_up;                  /* this loop's view of the gamesrv link */
+	/* This loop's view of each shard's link, by shard id (1..M; [0] is
+	 * never up): changed only by the posted link events. */
+	bool link_up[GW_SHARDS_MAX + 1];
+	uint64_t sessions_made;        /* the count of the last session id     */
+	struct gw_link handoffs;       /* struct gw_handoff: relayed, in flight */
 	struct gw_client **buckets;    /* session id -> client, chained        */
 	size_t bucket_mask;
 	struct gw_link idle;           /* clients, least recently heard first  */
 	struct gw_counters counters;
 	uint64_t rejected_logged;      /* loop 0: accepts refused, as logged    */
 	uint64_t rejected_logged_ms;   /* loop 0: when that was logged          */
+};
+
+/* One game shard's link (upstream.c): set up by main, then its session
+ * field is the only one that changes. */
+struct gw_shard {
+	struct gateway *gw;
+	uint32_t id;                     /* 1..M: its place in --gamesrvs      */
+	struct net_client *client;       /* libnet's dialer, redialing         */
+	struct rg_link_service link;     /* the link's rules (rg/link.h)       */
+	_Atomic uint64_t session;        /* greeted link session, 0 = down     */
 };
 
 /* The process-wide state. Fields after cfg are set up by main before the
@@ -86,8 +114,8 @@ struct gateway {
 	struct net_server *clients;
 	struct net_server *ws_clients;   /* NULL when --ws-port is off        */
 	struct gw_web *web;              /* ws.c: the page's files, read-only */
-	struct net_client *upstream;
-	struct rg_link_service upstream_link; /* the gamesrv link's rules    */
+	struct gw_shard shards[GW_SHARDS_MAX]; /* shards[i] is shard i + 1   */
+	unsigned shard_count;            /* M = cfg.shard_count               */
 	struct gw_loop *loops;           /* one per runtime loop, same index */
 	unsigned loop_count;
 	struct gw_metrics *metrics;      /* metrics.c; updated from any thread */
@@ -97,7 +125,6 @@ struct gateway {
 	struct net_tls *client_tls;
 	struct rg_throttle *logins;      /* login_guard.c; any thread (locked) */
 
-	_Atomic uint64_t upstream_id;    /* greeted gamesrv session, 0 = down */
 	atomic_uint client_count;        /* connected client sessions         */
 	atomic_bool shutting_down;
 	atomic_uint loops_finished;      /* gw_loops_finish progress          */
@@ -181,9 +208,22 @@ void gw_loops_finish(struct gateway *gw);
 /* Free the loops' state; after net_runtime_stop. */
 void gw_loops_destroy(struct gateway *gw);
 
-/* On loop gl's thread: the gamesrv link went up or down. Down fails every
- * pending request with SERVICE_UNAVAILABLE and tells every client. */
-void gw_loop_link_changed(struct gw_loop *gl, bool up);
+/* On loop gl's thread: the link to shard went up or down. Down fails the
+ * pending requests waiting on that shard with SERVICE_UNAVAILABLE and
+ * tells the clients playing on it (they stay connected). */
+void gw_loop_link_changed(struct gw_loop *gl, uint32_t shard, bool up);
+
+/* On loop gl's thread: shard `from` sent a Redirect (its request for
+ * r->session goes to r->shard instead), a Handoff (the session's player
+ * moves to h->target_shard) or an AdoptResult (the target shard's word on
+ * such a move). Each is checked against what this loop knows (the
+ * session, its pending request, the handoff in flight); what does not fit
+ * is logged and refused or dropped, never trusted (docs/protocol.md
+ * section 11). */
+void gw_loop_redirect(struct gw_loop *gl, uint32_t from, const Ringgate__Internal__Redirect *r);
+void gw_loop_handoff(struct gw_loop *gl, uint32_t from, const Ringgate__Internal__Handoff *h);
+void gw_loop_adopt_result(struct gw_loop *gl, uint32_t from,
+			  const Ringgate__Internal__AdoptResult *r);
 
 /* msg packed into a new shared frame holding one reference (the
  * caller's), or NULL when memory is short. Any thread. */
@@ -197,18 +237,28 @@ struct net_buf *gw_frame_pack(const Ringgate__Client__ServerMessage *msg);
  * it in) into out; its length, 0 for msg_no 0 (not numbered). */
 size_t gw_msg_no_field(uint64_t msg_no, uint8_t out[GW_MSG_NO_FIELD_MAX]);
 
+/* What a delivery from a shard is (routing.c -> gw_loop_deliver). */
+struct gw_delivery {
+	uint32_t shard;          /* the shard that sent it                   */
+	uint64_t request_id;     /* the request it answers; 0: a push        */
+	unsigned body;           /* its ServerMessage body case              */
+	bool kick;               /* close the client after it                */
+};
+
 /*
- * On loop gl's thread: gamesrv sent `frame` (a packed ServerMessage, shared
- * with the other clients it names: it is queued by reference; the caller
- * keeps its reference) for client `session`, numbered msg_no for it (0:
- * not numbered; docs/protocol.md section 10); with kick, close the client
- * after it. A reply (request_id != 0: the ClientRequest.request_id it
- * answers) is delivered only while that request of that client is
- * pending: a late reply to a request that already got TIMEOUT is dropped,
- * even when the client has reused its seq since. request_id 0 is a push.
+ * On loop gl's thread: shard d->shard sent `frame` (a packed ServerMessage,
+ * shared with the other clients it names: it is queued by reference; the
+ * caller keeps its reference) for client `session`, numbered msg_no for it
+ * (0: not numbered; docs/protocol.md section 10); with d->kick, close the
+ * client after it. A reply (d->request_id != 0: the
+ * ClientRequest.request_id it answers) is delivered only while that
+ * request of that client is pending: a late reply to a request that
+ * already got TIMEOUT is dropped, even when the client has reused its seq
+ * since. request_id 0 is a push. A delivered LoginReply or ResumeReply
+ * puts the client on d->shard; a LogoutReply takes it off.
  */
-void gw_loop_deliver(struct gw_loop *gl, net_session_id session, uint64_t request_id,
-		     struct net_buf *frame, uint64_t msg_no, bool kick);
+void gw_loop_deliver(struct gw_loop *gl, uint64_t session, const struct gw_delivery *d,
+		     struct net_buf *frame, uint64_t msg_no);
 
 /* ---- TLS (tls.c, linked into the executable only) --------------------- */
 
@@ -257,32 +307,49 @@ void gw_guard_login_replied(struct gateway *gw, const char *addr, const uint8_t 
  * hanging up). Any loop thread. */
 void gw_guard_login_abandoned(struct gateway *gw, const char *addr);
 
-/* ---- upstream link (upstream.c) -------------------------------------- */
+/* ---- shard links (upstream.c) ----------------------------------------- */
 
-/* Set up gw->upstream_link and fill in the gamesrv client-service config.
- * Returns 0 or a negative errno (logged). Main thread. */
-int gw_upstream_config(struct gateway *gw, struct net_client_config *out /* OUT */);
+/* Set up one link per shard of cfg.shards and start dialing them all
+ * (before or after net_runtime_start). Returns 0 or a negative errno
+ * (logged). Main thread. */
+int gw_shards_start(struct gateway *gw);
 
-/* Send one GateToGame to gamesrv from any thread. Returns 0 when handed to
- * libnet, -ENOTCONN when the link is down, or another negative code. */
-int gw_upstream_send(struct gateway *gw, const Ringgate__Internal__GateToGame *msg);
+/* Stop dialing and close every shard link (the drain). Main thread. */
+void gw_shards_stop(struct gateway *gw);
+
+/* Free the links' services; after the runtime has stopped. Harmless when
+ * gw_shards_start did not run or failed. Main thread. */
+void gw_shards_fini(struct gateway *gw);
+
+/* Send one GateToGame to shard (1..M) from any thread. Returns 0 when
+ * handed to libnet, -ENOTCONN when that link is down, or another negative
+ * code. */
+int gw_shard_send(struct gateway *gw, uint32_t shard, const Ringgate__Internal__GateToGame *msg);
 
 /* ---- routing (routing.c) --------------------------------------------- */
 
-/* The loop that owns a client session id, or NULL for an id that names
- * no loop of this runtime (a corrupt id from gamesrv). */
-struct gw_loop *gw_route_loop(struct gateway *gw, net_session_id session);
+/* The loop that owns a wire session id, or NULL for an id that names
+ * another gateway or no loop of this runtime (a corrupt id from a shard). */
+struct gw_loop *gw_route_loop(struct gateway *gw, uint64_t session);
 
-/* From the upstream loop: deliver a ToClient / Kick from gamesrv to the
+/* From shard's link loop: deliver a ToClient / Kick from that shard to the
  * loops of the named sessions. Malformed ones are logged and dropped (0).
  * Returns a negative errno when a delivery could not be queued (a client
  * loop past its post queue bound, or out of memory): the caller must then
- * drop the gamesrv link, so that both sides resync (never a lost reply). */
-int gw_route_to_client(struct gateway *gw, const Ringgate__Internal__ToClient *tc);
-int gw_route_kick(struct gateway *gw, const Ringgate__Internal__Kick *kick);
+ * drop that shard's link, so that both sides resync (never a lost reply). */
+int gw_route_to_client(struct gateway *gw, uint32_t shard,
+		       const Ringgate__Internal__ToClient *tc);
+int gw_route_kick(struct gateway *gw, uint32_t shard, const Ringgate__Internal__Kick *kick);
 
-/* From the upstream loop: tell every loop the link went up or down. */
-void gw_route_link_changed(struct gateway *gw, bool up);
+/* From shard's link loop: carry a Redirect, Handoff or AdoptResult (the
+ * body of msg) to the loop of the session it names (gw_loop_redirect ...),
+ * in order with that shard's replies. An unknown session is logged and
+ * dropped (0). Returns a negative errno when it could not be queued: the
+ * caller must drop the link, as for gw_route_to_client. */
+int gw_route_relay(struct gateway *gw, uint32_t shard, const Ringgate__Internal__GameToGate *msg);
+
+/* From shard's link loop: tell every loop its link went up or down. */
+void gw_route_link_changed(struct gateway *gw, uint32_t shard, bool up);
 
 /* ---- metrics (metrics.c) --------------------------------------------- */
 
@@ -294,8 +361,26 @@ int gw_metrics_init(struct gateway *gw);
  * elapsed_ns. Any thread. */
 void gw_metrics_request_done(struct gateway *gw, unsigned kind, uint64_t elapsed_ns);
 
-/* The gamesrv link went up (Hello answered) or down. Any thread. */
-void gw_metrics_link_changed(struct gateway *gw, bool up);
+/* The link to shard went up (Hello answered) or down. Any thread. */
+void gw_metrics_link_changed(struct gateway *gw, uint32_t shard, bool up);
+
+/* A request went to shard. Any thread. */
+void gw_metrics_request_sent(struct gateway *gw, uint32_t shard);
+
+/* A request was redirected to another shard. Any thread. */
+void gw_metrics_redirected(struct gateway *gw);
+
+/* How a relayed handoff ended. */
+enum gw_handoff_end {
+	GW_HANDOFF_OK,        /* the target adopted the player              */
+	GW_HANDOFF_FAILED,    /* refused, the target down, or not adopted   */
+	GW_HANDOFF_ABANDONED, /* no word from the target in time, or the
+			       * source went down: nobody left to tell      */
+	GW_HANDOFF_ENDS
+};
+
+/* A handoff the gateway relayed (or refused) ended so. Any thread. */
+void gw_metrics_handoff(struct gateway *gw, enum gw_handoff_end end);
 
 /* Serve GET /metrics on --admin-host/--admin-port (port 0: off).
  * Returns 0, or a negative code (logged) when the port cannot be bound.

@@ -1,6 +1,7 @@
 /*
  * gateway main: parse config, create the loops, start the client-facing
- * servers (TCP, and WebSocket with the world page) and the gamesrv link, run until SIGTERM/SIGINT, then drain:
+ * servers (TCP, and WebSocket with the world page) and the links to the
+ * game shards, run until SIGTERM/SIGINT, then drain:
  *
  *   stop accepting -> kick every client (SHUTTING_DOWN) -> wait for them to
  *   go (bounded) -> stop loop timers -> stop the runtime (flushes the
@@ -62,7 +63,7 @@ static void drain(struct gateway *gw)
 	gw_loops_finish(gw);
 	if (!wait_until(gw, loops_finished, rg_now_ms() + 1000))
 		RG_WARN("not every loop stopped its timer in time");
-	net_client_stop(gw->upstream);
+	gw_shards_stop(gw);
 }
 
 int main(int argc, char **argv)
@@ -71,7 +72,6 @@ int main(int argc, char **argv)
 	struct gw_config *cfg = &gw.cfg;
 	struct net_runtime_config rt_cfg = { 0 };
 	struct net_server_config server_cfg;
-	struct net_client_config upstream_cfg;
 	int rc, err, sig;
 
 	rg_signals_block();
@@ -126,15 +126,9 @@ int main(int argc, char **argv)
 			goto out_destroy;
 		}
 	}
-	err = gw_upstream_config(&gw, &upstream_cfg);
+	err = gw_shards_start(&gw);
 	if (err < 0)
 		goto out_destroy;
-	err = net_client_start(gw.rt, &upstream_cfg, &gw.upstream);
-	if (err < 0) {
-		RG_ERROR("cannot start the gamesrv link to %s:%ld: %s", cfg->gamesrv_host,
-			 cfg->gamesrv_port, net_strerror(err));
-		goto out_destroy;
-	}
 	err = net_runtime_start(gw.rt);
 	if (err < 0) {
 		RG_ERROR("cannot start the loops: %s", net_strerror(err));
@@ -145,9 +139,10 @@ int main(int argc, char **argv)
 		RG_ERROR("cannot start the loop timers: %s", net_strerror(err));
 		goto out_stop;
 	}
-	RG_INFO("listening for clients on %s:%u (%s); gamesrv at %s:%ld", cfg->host,
-		net_server_port(gw.clients), cfg->tls ? "TLS" : "plain TCP", cfg->gamesrv_host,
-		cfg->gamesrv_port);
+	RG_INFO("gateway %ld listening for clients on %s:%u (%s); %u game shard%s, shard 1 at "
+		"%s:%u", cfg->gateway_id, cfg->host, net_server_port(gw.clients),
+		cfg->tls ? "TLS" : "plain TCP", cfg->shard_count, cfg->shard_count == 1 ? "" : "s",
+		cfg->shards[0].host, cfg->shards[0].port);
 	if (gw.ws_clients) {
 		uint16_t ws_port = net_server_port(gw.ws_clients);
 
@@ -177,7 +172,7 @@ out_destroy:
 	gw_ws_fini(&gw);
 	gw_tls_fini(&gw); /* no session uses it any more */
 	gw_metrics_fini(&gw); /* the loops observed into it until they stopped */
-	rg_link_service_fini(&gw.upstream_link);
+	gw_shards_fini(&gw);
 	rg_link_key_wipe(&gw.link_key);
 	return err < 0 ? 1 : 0;
 }

@@ -1,5 +1,5 @@
 /*
- * routing: carry what gamesrv says from the upstream loop to the loops that
+ * routing: carry what a shard says from its link's loop to the loops that
  * own the named client sessions.
  *
  * A ToClient names any number of sessions. Its ServerMessage is packed once
@@ -13,8 +13,9 @@
  * owning loop match a reply against the client's pending requests without
  * a lock.
  *
- * The owning loop is read from the session id itself
- * (net_session_id_loop).
+ * The owning loop is read from the wire session id itself
+ * (gw_route_loop: gateway_id << 48 | loop << 40 | count); an id of another
+ * gateway, or of no loop, is logged and dropped.
  *
  * Session resume (docs/protocol.md section 10): a push to many sessions
  * names each one's ServerMessage.msg_no in ToClient.msg_nos. The frame is
@@ -37,16 +38,16 @@
 struct delivery_task {
 	struct gw_loop *gl;
 	struct net_buf *frame;         /* one reference                 */
-	uint64_t request_id;           /* the request answered; 0: a push */
-	bool kick;
+	struct gw_delivery d;
 	size_t count;
 	uint64_t *msg_nos;             /* NULL, or one per session          */
-	net_session_id sessions[];     /* then msg_nos                      */
+	uint64_t sessions[];           /* then msg_nos                      */
 };
 
 /* One link change, run on one loop. */
 struct link_task {
 	struct gw_loop *gl;
+	uint32_t shard;
 	bool up;
 };
 
@@ -61,11 +62,14 @@ struct net_buf *gw_frame_pack(const Ringgate__Client__ServerMessage *msg)
 	return frame;
 }
 
-struct gw_loop *gw_route_loop(struct gateway *gw, net_session_id session)
+struct gw_loop *gw_route_loop(struct gateway *gw, uint64_t session)
 {
-	struct net_loop *loop = net_session_id_loop(gw->rt, session);
+	uint64_t loop = (session >> GW_SESSION_LOOP_SHIFT) & 0xff;
 
-	return loop ? &gw->loops[net_loop_index(loop)] : NULL;
+	if (session >> GW_SESSION_GATEWAY_SHIFT != (uint64_t)gw->cfg.gateway_id ||
+	    loop >= gw->loop_count || (session & GW_SESSION_COUNT_MASK) == 0)
+		return NULL;
+	return &gw->loops[loop];
 }
 
 static void run_delivery(struct net_loop *loop, void *arg)
@@ -74,8 +78,8 @@ static void run_delivery(struct net_loop *loop, void *arg)
 
 	(void)loop;
 	for (size_t i = 0; i < task->count; i++)
-		gw_loop_deliver(task->gl, task->sessions[i], task->request_id, task->frame,
-				task->msg_nos ? task->msg_nos[i] : 0, task->kick);
+		gw_loop_deliver(task->gl, task->sessions[i], &task->d, task->frame,
+				task->msg_nos ? task->msg_nos[i] : 0);
 	net_buf_unref(task->frame);
 	free(task);
 }
@@ -99,10 +103,10 @@ static int post_delivery(struct delivery_task *task)
 	return 0;
 }
 
-/* Drop the sessions no loop owns (a corrupt id from gamesrv): counts[i] is
+/* Drop the sessions no loop owns (a corrupt id from a shard): counts[i] is
  * set to how many of the rest belong to loop i. Returns that total. */
-static size_t count_by_loop(struct gateway *gw, const net_session_id *sessions, size_t n,
-			   size_t *counts /* OUT: loop_count entries */)
+static size_t count_by_loop(struct gateway *gw, uint32_t shard, const uint64_t *sessions,
+			    size_t n, size_t *counts /* OUT: loop_count entries */)
 {
 	size_t total = 0;
 
@@ -110,8 +114,8 @@ static size_t count_by_loop(struct gateway *gw, const net_session_id *sessions, 
 		struct gw_loop *gl = gw_route_loop(gw, sessions[i]);
 
 		if (!gl) {
-			RG_WARN("gamesrv named session %#llx, which no loop owns; dropped",
-				(unsigned long long)sessions[i]);
+			RG_WARN("shard %u named session %#llx, which is not one of this gateway's; "
+				"dropped", shard, (unsigned long long)sessions[i]);
 			continue;
 		}
 		counts[gl - gw->loops]++;
@@ -120,7 +124,7 @@ static size_t count_by_loop(struct gateway *gw, const net_session_id *sessions, 
 	return total;
 }
 
-int gw_route_to_client(struct gateway *gw, const Ringgate__Internal__ToClient *tc)
+int gw_route_to_client(struct gateway *gw, uint32_t shard, const Ringgate__Internal__ToClient *tc)
 {
 	struct delivery_task **tasks = calloc(gw->loop_count, sizeof(*tasks));
 	size_t *counts = calloc(gw->loop_count, sizeof(*counts));
@@ -129,7 +133,7 @@ int gw_route_to_client(struct gateway *gw, const Ringgate__Internal__ToClient *t
 	int err = 0;
 
 	if (!tc->message || tc->n_sessions == 0) {
-		RG_WARN("gamesrv sent a ToClient without message or sessions; dropped");
+		RG_WARN("shard %u sent a ToClient without message or sessions; dropped", shard);
 		goto out_free;
 	}
 	if ((tc->request_id == 0 && tc->message->seq != 0 && !tc->resumed) ||
@@ -138,27 +142,29 @@ int gw_route_to_client(struct gateway *gw, const Ringgate__Internal__ToClient *t
 		/* A reply names its one request (by request_id: the seq is
 		 * the client's and may be reused); a push names none, and
 		 * only a resumed one may carry a seq. */
-		RG_WARN("gamesrv sent a ToClient with seq %u, request_id %llu, %zu sessions, "
-			"%zu msg_nos%s; dropped", tc->message->seq,
+		RG_WARN("shard %u sent a ToClient with seq %u, request_id %llu, %zu sessions, "
+			"%zu msg_nos%s; dropped", shard, tc->message->seq,
 			(unsigned long long)tc->request_id, tc->n_sessions, tc->n_msg_nos,
 			tc->resumed ? ", resumed" : "");
 		goto out_free;
 	}
 	if (!tasks || !counts)
 		goto out_oom;
-	if (count_by_loop(gw, tc->sessions, tc->n_sessions, counts) == 0)
+	if (count_by_loop(gw, shard, tc->sessions, tc->n_sessions, counts) == 0)
 		goto out_free;
 	for (unsigned i = 0; i < gw->loop_count; i++) {
 		size_t numbered = tc->n_msg_nos ? counts[i] * sizeof(uint64_t) : 0;
 
 		if (!counts[i])
 			continue;
-		tasks[i] = malloc(sizeof(*tasks[i]) + counts[i] * sizeof(net_session_id) +
-				  numbered);
+		tasks[i] = malloc(sizeof(*tasks[i]) + counts[i] * sizeof(uint64_t) + numbered);
 		if (!tasks[i])
 			goto out_oom;
-		*tasks[i] = (struct delivery_task){ .gl = &gw->loops[i],
-						    .request_id = tc->request_id };
+		*tasks[i] = (struct delivery_task){
+			.gl = &gw->loops[i],
+			.d = { .shard = shard, .request_id = tc->request_id,
+			       .body = (unsigned)tc->message->body_case },
+		};
 		if (numbered)
 			tasks[i]->msg_nos = (uint64_t *)(tasks[i]->sessions + counts[i]);
 		task_count++;
@@ -204,7 +210,7 @@ out_free:
 	return err;
 }
 
-int gw_route_kick(struct gateway *gw, const Ringgate__Internal__Kick *kick)
+int gw_route_kick(struct gateway *gw, uint32_t shard, const Ringgate__Internal__Kick *kick)
 {
 	Ringgate__Client__ServerMessage msg = RINGGATE__CLIENT__SERVER_MESSAGE__INIT;
 	Ringgate__Client__Kicked fallback = RINGGATE__CLIENT__KICKED__INIT;
@@ -213,22 +219,118 @@ int gw_route_kick(struct gateway *gw, const Ringgate__Internal__Kick *kick)
 	struct delivery_task *task;
 
 	if (!gl) {
-		RG_WARN("gamesrv kicked session %#llx, which no loop owns; dropped",
-			(unsigned long long)kick->session);
+		RG_WARN("shard %u kicked session %#llx, which is not one of this gateway's; "
+			"dropped", shard, (unsigned long long)kick->session);
 		return 0;
 	}
 	msg.body_case = RINGGATE__CLIENT__SERVER_MESSAGE__BODY_KICKED;
 	msg.kicked = kick->kicked ? kick->kicked : &fallback;
-	task = malloc(sizeof(*task) + sizeof(net_session_id));
+	task = malloc(sizeof(*task) + sizeof(uint64_t));
 	frame = task ? gw_frame_pack(&msg) : NULL;
 	if (!frame) {
 		RG_ERROR("out of memory routing a Kick");
 		free(task);
 		return -ENOMEM;
 	}
-	*task = (struct delivery_task){ .gl = gl, .frame = frame, .kick = true, .count = 1 };
+	*task = (struct delivery_task){
+		.gl = gl, .frame = frame, .count = 1,
+		.d = { .shard = shard, .body = (unsigned)msg.body_case, .kick = true },
+	};
 	task->sessions[0] = kick->session;
 	return post_delivery(task);
+}
+
+/* A Redirect, Handoff or AdoptResult from a shard, packed, for one loop
+ * (decoded there: the link's decode lives only until on_message returns). */
+struct relay_task {
+	struct gw_loop *gl;
+	uint32_t shard;                /* the shard that sent it        */
+	uint32_t body;                 /* its GameToGate body case      */
+	size_t len;
+	uint8_t bytes[];
+};
+
+static void run_relay(struct net_loop *loop, void *arg)
+{
+	struct relay_task *task = arg;
+	struct gw_loop *gl = task->gl;
+	ProtobufCAllocator *alloc = &gl->arena.allocator;
+	void *m = NULL;
+
+	(void)loop;
+	switch (task->body) {
+	case RINGGATE__INTERNAL__GAME_TO_GATE__BODY_REDIRECT:
+		m = ringgate__internal__redirect__unpack(alloc, task->len, task->bytes);
+		if (m)
+			gw_loop_redirect(gl, task->shard, m);
+		break;
+	case RINGGATE__INTERNAL__GAME_TO_GATE__BODY_HANDOFF:
+		m = ringgate__internal__handoff__unpack(alloc, task->len, task->bytes);
+		if (m)
+			gw_loop_handoff(gl, task->shard, m);
+		break;
+	default:
+		m = ringgate__internal__adopt_result__unpack(alloc, task->len, task->bytes);
+		if (m)
+			gw_loop_adopt_result(gl, task->shard, m);
+		break;
+	}
+	if (!m) /* it was decoded once already: only memory can be short */
+		RG_ERROR("out of memory decoding a relayed message from shard %u (body %u); "
+			 "dropped", task->shard, task->body);
+	rg_pb_arena_reset(&gl->arena);
+	free(task);
+}
+
+int gw_route_relay(struct gateway *gw, uint32_t shard, const Ringgate__Internal__GameToGate *msg)
+{
+	const ProtobufCMessage *body;
+	struct relay_task *task;
+	struct gw_loop *gl;
+	uint64_t session;
+	size_t len;
+	int err;
+
+	switch (msg->body_case) {
+	case RINGGATE__INTERNAL__GAME_TO_GATE__BODY_REDIRECT:
+		body = &msg->redirect->base;
+		session = msg->redirect->session;
+		break;
+	case RINGGATE__INTERNAL__GAME_TO_GATE__BODY_HANDOFF:
+		body = &msg->handoff->base;
+		session = msg->handoff->session;
+		break;
+	case RINGGATE__INTERNAL__GAME_TO_GATE__BODY_ADOPT_RESULT:
+		body = &msg->adopt_result->base;
+		session = msg->adopt_result->session;
+		break;
+	default:
+		return 0;
+	}
+	gl = gw_route_loop(gw, session);
+	if (!gl) {
+		RG_WARN("shard %u sent a %s for session %#llx, which is not one of this gateway's; "
+			"dropped", shard, body->descriptor->short_name, (unsigned long long)session);
+		return 0;
+	}
+	len = protobuf_c_message_get_packed_size(body);
+	task = malloc(sizeof(*task) + len);
+	if (!task) {
+		RG_ERROR("out of memory relaying a %s", body->descriptor->short_name);
+		return -ENOMEM;
+	}
+	*task = (struct relay_task){ .gl = gl, .shard = shard, .body = msg->body_case,
+				     .len = len };
+	protobuf_c_message_pack(body, task->bytes);
+	err = net_loop_post(gl->net, run_relay, task);
+	if (err < 0) {
+		free(task);
+		if (err == -NET_ESHUTDOWN)
+			return 0; /* stopping: no client is left to relay to */
+		RG_WARN("cannot post to loop %u: %s", net_loop_index(gl->net), net_strerror(err));
+		return err;
+	}
+	return 0;
 }
 
 static void run_link_change(struct net_loop *loop, void *arg)
@@ -236,11 +338,11 @@ static void run_link_change(struct net_loop *loop, void *arg)
 	struct link_task *task = arg;
 
 	(void)loop;
-	gw_loop_link_changed(task->gl, task->up);
+	gw_loop_link_changed(task->gl, task->shard, task->up);
 	free(task);
 }
 
-void gw_route_link_changed(struct gateway *gw, bool up)
+void gw_route_link_changed(struct gateway *gw, uint32_t shard, bool up)
 {
 	for (unsigned i = 0; i < gw->loop_count; i++) {
 		struct link_task *task = malloc(sizeof(*task));
@@ -250,7 +352,7 @@ void gw_route_link_changed(struct gateway *gw, bool up)
 			RG_ERROR("out of memory telling loop %u of a link change", i);
 			continue;
 		}
-		*task = (struct link_task){ &gw->loops[i], up };
+		*task = (struct link_task){ &gw->loops[i], shard, up };
 		/* Never refused for a full queue: a loop that missed a link
 		 * change would keep its clients' state diverged for good. */
 		err = net_loop_post_control(gw->loops[i].net, run_link_change, task);

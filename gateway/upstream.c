@@ -1,20 +1,29 @@
 /*
- * upstream: the gateway's one link to gamesrv.
+ * upstream: the gateway's links to the game shards, one per entry of
+ * --gamesrvs (shard i is the i-th; without it, gamesrv-host:gamesrv-port is
+ * shard 1).
  *
- * libnet's client service dials it and redials it with backoff whenever it
- * drops. The link itself - the handshake (gamesrv's AuthChallenge, our
- * Hello with a proof, gamesrv's HelloReply with its own), its deadline,
- * heartbeats and the dead-peer rule - is rg/link.h's, the same as every
- * internal link's; this file adds what the gateway does with it:
+ * libnet's client service dials each and redials it with backoff whenever
+ * it drops. A link itself - the handshake (gamesrv's AuthChallenge, our
+ * Hello with a proof and our gateway id, gamesrv's HelloReply with its own
+ * proof and its shard id), its deadline, heartbeats, sealing and the
+ * dead-peer rule - is rg/link.h's, the same as every internal link's; this
+ * file adds what the gateway does with it, the same for every shard:
  *
- *   connected --handshake (rg/link.h)--> up: published, announced
- *       ^                                 |
- *       +--- redial (libnet) <--- down <--+  (dropped, dead, bad frame)
+ *   connected --handshake (rg/link.h)--> shard id checked --> up: published,
+ *       ^                                     |                  announced
+ *       |                                     | not this place's shard
+ *       +--- redial (libnet) <--- down <------+------------------+
+ *                          (dropped, dead, bad frame)
  *
- * Only an up link is published (gateway.upstream_id) and announced to the
- * client loops; clients never see the handshake. Anything malformed from
- * gamesrv drops the link: it is a peer, not a trusted part of this
- * process.
+ * Only an up link is published (gw_shard.session) and announced to the
+ * client loops; clients never see the handshake. A HelloReply naming
+ * another shard than the one this entry of --gamesrvs is (a wrong address
+ * in the config) is logged and the link dropped and redialed, so a
+ * misconfigured cluster never routes a player to the wrong shard; shard 0
+ * means "not told" (a gamesrv from before shards) and is taken as this
+ * entry's. Anything malformed from a shard drops its link: it is a peer,
+ * not a trusted part of this process.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -42,13 +51,16 @@ static uint8_t *pack_gate_to_game(const Ringgate__Internal__GateToGame *msg,
 	return buf;
 }
 
-int gw_upstream_send(struct gateway *gw, const Ringgate__Internal__GateToGame *msg)
+int gw_shard_send(struct gateway *gw, uint32_t shard, const Ringgate__Internal__GateToGame *msg)
 {
-	net_session_id id = atomic_load(&gw->upstream_id);
+	net_session_id id;
 	size_t len;
 	uint8_t *buf;
 	int err;
 
+	if (shard == 0 || shard > gw->shard_count)
+		return -ENOTCONN;
+	id = atomic_load(&gw->shards[shard - 1].session);
 	if (id == 0)
 		return -ENOTCONN;
 	buf = pack_gate_to_game(msg, &len);
@@ -59,60 +71,81 @@ int gw_upstream_send(struct gateway *gw, const Ringgate__Internal__GateToGame *m
 	return err;
 }
 
-/* The link is up: publish it, then tell the client loops. */
+/* The link is up: check it reached the shard it is for, publish it, then
+ * tell the client loops. */
 static int on_up(struct rg_link *link)
 {
-	struct gateway *gw = rg_link_service_user(link);
+	struct gw_shard *sh = rg_link_service_user(link);
 	struct net_session *s = rg_link_session(link);
+	uint32_t told = rg_link_peer_id(link);
 
-	atomic_store(&gw->upstream_id, net_session_get_id(s));
-	gw_metrics_link_changed(gw, true);
-	RG_INFO("gamesrv link up (%s)", NET_SESSION_PEER(s));
-	gw_route_link_changed(gw, true);
+	if (told != 0 && told != sh->id) {
+		RG_ERROR("gamesrv link %u (%s) reached shard %u, not shard %u: --gamesrvs lists the "
+			 "shards in order of their ids; dropping the link", sh->id,
+			 NET_SESSION_PEER(s), told, sh->id);
+		return -EPROTO;
+	}
+	if (told == 0 && sh->gw->shard_count > 1)
+		RG_WARN("gamesrv link %u (%s) did not say which shard it is (a gamesrv from before "
+			"shards); taken as shard %u, its place in --gamesrvs", sh->id,
+			NET_SESSION_PEER(s), sh->id);
+	atomic_store(&sh->session, net_session_get_id(s));
+	gw_metrics_link_changed(sh->gw, sh->id, true);
+	RG_INFO("gamesrv link up (%s, shard %u)", NET_SESSION_PEER(s), sh->id);
+	gw_route_link_changed(sh->gw, sh->id, true);
 	return 0;
 }
 
 static int on_message(struct rg_link *link, ProtobufCMessage *m, void *token)
 {
-	struct gateway *gw = rg_link_service_user(link);
+	struct gw_shard *sh = rg_link_service_user(link);
 	const Ringgate__Internal__GameToGate *msg = (const Ringgate__Internal__GameToGate *)m;
-
 	int err = 0;
 
 	(void)token;
 	switch (msg->body_case) {
 	case RINGGATE__INTERNAL__GAME_TO_GATE__BODY_TO_CLIENT:
-		err = gw_route_to_client(gw, msg->to_client);
+		err = gw_route_to_client(sh->gw, sh->id, msg->to_client);
 		break;
 	case RINGGATE__INTERNAL__GAME_TO_GATE__BODY_KICK:
-		err = gw_route_kick(gw, msg->kick);
+		err = gw_route_kick(sh->gw, sh->id, msg->kick);
+		break;
+	case RINGGATE__INTERNAL__GAME_TO_GATE__BODY_REDIRECT:
+	case RINGGATE__INTERNAL__GAME_TO_GATE__BODY_HANDOFF:
+	case RINGGATE__INTERNAL__GAME_TO_GATE__BODY_ADOPT_RESULT:
+		err = gw_route_relay(sh->gw, sh->id, msg);
 		break;
 	default:
-		RG_WARN("gamesrv sent a GameToGate with no known body; ignored");
+		RG_WARN("gamesrv (shard %u) sent a GameToGate with no known body; ignored", sh->id);
 		break;
 	}
 	if (err < 0)
-		RG_ERROR("a message from gamesrv could not reach its clients (%s): dropping the "
-			 "link so that gamesrv and the clients resync", net_strerror(err));
+		RG_ERROR("a message from gamesrv (shard %u) could not reach its clients (%s): "
+			 "dropping the link so that gamesrv and the clients resync", sh->id,
+			 net_strerror(err));
 	return err;
 }
 
 static void on_down(struct rg_link *link, bool was_up, enum net_reason reason)
 {
-	struct gateway *gw = rg_link_service_user(link);
+	struct gw_shard *sh = rg_link_service_user(link);
+	struct gateway *gw = sh->gw;
+	net_session_id id = net_session_get_id(rg_link_session(link));
 
-	if (!was_up)
-		return; /* never published: rg/link.h logged why */
-	atomic_store(&gw->upstream_id, 0);
-	gw_metrics_link_changed(gw, false);
+	/* Not published (never up, or refused by on_up): rg/link.h or on_up
+	 * logged why, and no loop was told it was up. */
+	if (!was_up || atomic_load(&sh->session) != id)
+		return;
+	atomic_store(&sh->session, 0);
+	gw_metrics_link_changed(gw, sh->id, false);
 	if (atomic_load(&gw->shutting_down)) {
 		/* The clients are gone already and the loops are stopping. */
-		RG_INFO("gamesrv link closed for shutdown");
+		RG_INFO("gamesrv link (shard %u) closed for shutdown", sh->id);
 		return;
 	}
-	RG_WARN("gamesrv link down (%s): %s; redialing", NET_SESSION_PEER(rg_link_session(link)),
-		net_reason_str(reason));
-	gw_route_link_changed(gw, false);
+	RG_WARN("gamesrv link down (%s, shard %u): %s; redialing",
+		NET_SESSION_PEER(rg_link_session(link)), sh->id, net_reason_str(reason));
+	gw_route_link_changed(gw, sh->id, false);
 }
 
 static const struct rg_link_ops upstream_ops = {
@@ -121,13 +154,16 @@ static const struct rg_link_ops upstream_ops = {
 	.on_down = on_down,
 };
 
-int gw_upstream_config(struct gateway *gw, struct net_client_config *out)
+/* Set up sh's link service and fill in its client-service config.
+ * Returns 0 or a negative errno (logged). */
+static int shard_config(struct gateway *gw, struct gw_shard *sh, struct net_client_config *out)
 {
 	const struct rg_link_config link = {
 		.side = RG_LINK_DIALER,
 		.role = "gateway",
 		.peer_role = "gamesrv",
 		.instance = gw->cfg.instance,
+		.id = (uint32_t)gw->cfg.gateway_id,
 		.key = &gw->link_key,
 		.rules = rg_link_rules_of(&gw->cfg.link),
 		.in = rg_link_game_to_gate,
@@ -135,19 +171,56 @@ int gw_upstream_config(struct gateway *gw, struct net_client_config *out)
 		.max_frame = UPSTREAM_MAX_FRAME,
 		.decode_limit = UPSTREAM_DECODE_FACTOR * (size_t)UPSTREAM_MAX_FRAME,
 		.ops = &upstream_ops,
-		.user = gw,
+		.user = sh,
 	};
-	int err = rg_link_service_init(&gw->upstream_link, &link);
+	const struct rg_host_port *addr = &gw->cfg.shards[sh->id - 1];
+	int err = rg_link_service_init(&sh->link, &link);
 
 	if (err < 0)
 		return err;
 	*out = (struct net_client_config){
-		.host = gw->cfg.gamesrv_host,
-		.port = (uint16_t)gw->cfg.gamesrv_port,
+		.host = addr->host,
+		.port = addr->port,
 		.sessions = 1,
 		/* An internal link: come back quickly once gamesrv is back. */
 		.backoff_max_ms = 2000,
 	};
-	rg_link_session_config(&gw->upstream_link, &out->session);
+	rg_link_session_config(&sh->link, &out->session);
 	return 0;
+}
+
+int gw_shards_start(struct gateway *gw)
+{
+	gw->shard_count = gw->cfg.shard_count;
+	for (unsigned i = 0; i < gw->shard_count; i++) {
+		struct gw_shard *sh = &gw->shards[i];
+		struct net_client_config cc;
+		int err;
+
+		sh->gw = gw;
+		sh->id = i + 1;
+		err = shard_config(gw, sh, &cc);
+		if (err == 0)
+			err = net_client_start(gw->rt, &cc, &sh->client);
+		if (err < 0) {
+			RG_ERROR("cannot start the gamesrv link to %s:%u (shard %u): %s",
+				 gw->cfg.shards[i].host, gw->cfg.shards[i].port, sh->id,
+				 net_strerror(err));
+			return err;
+		}
+	}
+	return 0;
+}
+
+void gw_shards_stop(struct gateway *gw)
+{
+	for (unsigned i = 0; i < gw->shard_count; i++)
+		if (gw->shards[i].client)
+			net_client_stop(gw->shards[i].client);
+}
+
+void gw_shards_fini(struct gateway *gw)
+{
+	for (unsigned i = 0; i < gw->shard_count; i++)
+		rg_link_service_fini(&gw->shards[i].link);
 }

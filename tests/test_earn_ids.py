@@ -8,7 +8,8 @@ database never changed:
                   "earn 7" then "earn 9" must both land in the database.
   second_gamesrv  a second gamesrv (and gateway) on the same dbproxy,
                   started later: a player's earns made alternately through
-                  both must all land.
+                  both (logging out of one and in through the other: the
+                  player's lease allows one at a time) must all land.
 
 Usage: test_earn_ids.py BUILD_DIR CASE
 """
@@ -17,7 +18,7 @@ import sys
 import time
 
 import ringgate_test as rt
-from ringgate_test import body_of, expect
+from ringgate_test import body_of, expect, expect_error
 
 FAKETIME_LIB = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
 
@@ -48,7 +49,9 @@ def clock_behind(build_dir):
         rt.eventually(lambda: body_of(gus.ping()) == "pong", what="gateway relinked")
         skew = time.time() - expect(gus.ping(), "pong").server_time_ms / 1000.0
         assert 50 < skew < 70, "gamesrv's clock is not 60 s behind: %.1f s" % skew
-        expect(gus.login("gus", "gus-pw"), "login")
+        # The killed gamesrv's lease on gus must expire first.
+        rt.eventually(lambda: body_of(gus.login("gus", "gus-pw")) == "login",
+                      what="login once the old lease expired", interval=0.5)
         assert expect(gus.earn(7), "earn").gold == 12
         assert expect(gus.earn(9), "earn").gold == 21
         assert cluster.db_player("gus")["gold"] == 21
@@ -69,12 +72,19 @@ def second_gamesrv(build_dir):
                       what="second gateway linked to the second gamesrv")
         first = cluster.client("hal-1")
         second = rt.GameClient(gateway.port, "hal-2")
+        rt.eventually(lambda: body_of(second.ping()) == "pong",
+                      what="the second gamesrv linked to dbproxy")
         expect(first.login("hal", "hal-pw"), "login")
-        rt.eventually(lambda: body_of(second.login("hal", "hal-pw")) == "login",
-                      what="login through the second gamesrv")
         assert expect(first.earn(5), "earn").gold == 5
+        # Online through the first: the second may not have it too.
+        expect_error(second.login("hal", "hal-pw"), "SERVICE_UNAVAILABLE")
+        expect(first.logout(), "logout")
+        expect(second.login("hal", "hal-pw"), "login")
         assert expect(second.earn(7), "earn").gold == 12
+        expect(second.logout(), "logout")
         # The first gamesrv's keys were numerically below the second's.
+        first = cluster.client("hal-3")
+        expect(first.login("hal", "hal-pw"), "login")
         assert expect(first.earn(9), "earn").gold == 21
         assert cluster.db_player("hal")["gold"] == 21
 

@@ -12,60 +12,21 @@ queue and the socket buffers), and never answers earn.
 import random
 import signal
 import socket
-import threading
 
 import ringgate_test as rt
 from ringgate_test import body_of, expect, expect_error
+from ringgate_test.fake_gamesrv import FakeGamesrv
 
 
 FLOOD_PUSHES = 20000
 
 
-class FakeGamesrv:
-    """Listens like gamesrv once started; serves one gateway link at a
-    time. Before start() its port is bound but refuses connections, as if
-    gamesrv were down."""
+class ScriptedGamesrv(FakeGamesrv):
+    """The stand-in's script (see the top)."""
 
-    def __init__(self):
-        self.listener = socket.socket()
-        self.listener.bind(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
-        self.lock = threading.Lock()
-        self.seen = []          # GateToGame bodies received, in order
-        self.hellos = 0
-        self.mute = False       # True: never answer Hello
-        self.link = None
-
-    def start(self):
-        self.listener.listen(4)
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self):
-        while True:
-            try:
-                sock, _ = self.listener.accept()
-            except OSError:
-                return
-            with self.lock:
-                self.link = rt.Framed(sock, rt.parser(rt.internal_pb2.GateToGame), "fake gamesrv",
-                                      background=True, on_message=self._handle)
-
-    def _handle(self, link, msg):
-        pb = rt.internal_pb2
-        kind = msg.WhichOneof("body")
-        with self.lock:
-            self.seen.append(msg)
-        if kind == "hello":
-            with self.lock:
-                self.hellos += 1
-                if self.mute:
-                    return True
-            link.send(pb.GameToGate(hello=pb.HelloReply(role="gamesrv")))
-        elif kind == "heartbeat":
-            link.send(pb.GameToGate(heartbeat=pb.Heartbeat(sent_ms=1)))
-        elif kind == "request":
+    def answer(self, link, msg):
+        if msg.WhichOneof("body") == "request":
             self._answer(link, msg.request)
-        return True
 
     def _answer(self, link, request):
         pb, cpb = rt.internal_pb2, rt.client_pb2
@@ -86,23 +47,6 @@ class FakeGamesrv:
                                                         message=line)).SerializeToString()
             link.send_raw(rt.encode_frame(frame) * FLOOD_PUSHES)
         # earn: never answered
-
-    def drop_link(self):
-        with self.lock:
-            if self.link:
-                self.link.close()
-
-    def gone_sessions(self):
-        with self.lock:
-            return [m.gone.session for m in self.seen if m.WhichOneof("body") == "gone"]
-
-    def request_sessions(self):
-        with self.lock:
-            return [m.request.session for m in self.seen if m.WhichOneof("body") == "request"]
-
-    def close(self):
-        self.listener.close()
-        self.drop_link()
 
 
 def start_gateway(build_dir, gamesrv_port, *extra):
@@ -136,7 +80,7 @@ def stop_gateway(gateway, client):
 
 def check_routing(build_dir):
     cpb = rt.client_pb2
-    fake = FakeGamesrv()
+    fake = ScriptedGamesrv()
     try:
         gateway = start_gateway(build_dir, fake.port, "--request-timeout-ms", "300",
                                 "--max-clients", "3", "--idle-timeout-ms", "0")
@@ -148,7 +92,7 @@ def check_routing(build_dir):
 
         fake.start()
         rt.eventually(lambda: body_of(c.ping()) == "pong", what="link up")
-        assert fake.hellos == 1
+        assert len(fake.hellos) == 1
 
         # A request gamesrv never answers ends with TIMEOUT.
         expect_error(c.earn(1), "TIMEOUT")
@@ -209,7 +153,7 @@ def check_routing(build_dir):
         fake.drop_link()
         c.wait_push(is_unavailable_push, what="link-down push")
         rt.eventually(lambda: body_of(c.ping()) == "pong", what="relink")
-        assert fake.hellos == 2, fake.hellos
+        assert len(fake.hellos) == 2, fake.hellos
 
         # A gamesrv that accepts but never answers Hello (heartbeats alone)
         # is dropped after the dead time and redialed; meanwhile requests
@@ -217,7 +161,7 @@ def check_routing(build_dir):
         fake.mute = True
         fake.drop_link()
         c.wait_push(is_unavailable_push, what="link-down push")
-        rt.eventually(lambda: fake.hellos >= 4, what="redials after unanswered Hellos")
+        rt.eventually(lambda: len(fake.hellos) >= 4, what="redials after unanswered Hellos")
         expect_error(c.ping(), "SERVICE_UNAVAILABLE")
         fake.mute = False
         rt.eventually(lambda: body_of(c.ping()) == "pong", what="relink after mute")
@@ -228,7 +172,7 @@ def check_routing(build_dir):
 
 
 def check_idle(build_dir):
-    no_gamesrv = FakeGamesrv()  # never started
+    no_gamesrv = ScriptedGamesrv()  # never started
     try:
         gateway = start_gateway(build_dir, no_gamesrv.port, "--idle-timeout-ms", "300")
         quiet = rt.GameClient(gateway.port, "quiet")

@@ -21,13 +21,13 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
 # ThreadSanitizer, in a tree of its own (it excludes ASan): libnet's suite,
 # and the tests labelled "threads" that drive the multi-threaded processes,
-# gamesrv (game thread + network loops) and dbproxy (writer thread, login
-# workers + loops). Only what those tests run is built. No suppressions:
+# gamesrv (game thread + network loops), dbproxy (writer thread, login
+# workers + loops) and the gateway (client loops + shard links). Only what those tests run is built. No suppressions:
 # TSan has nothing to say about them; the Python harness fails a test on any
 # sanitizer report in a process's log, and halt_on_error makes it exit 66.
 tsan_dir=${build_dir}-tsan
 cmake -S . -B "$tsan_dir" -DCMAKE_BUILD_TYPE=Debug -DRINGGATE_TSAN=ON -DRINGGATE_WERROR=ON >/dev/null
-cmake --build "$tsan_dir" -j "$jobs" --target libnet_tests gamesrv dbproxy test_store
+cmake --build "$tsan_dir" -j "$jobs" --target libnet_tests gamesrv dbproxy test_store gateway
 export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1}
 (cd "$tsan_dir" && ctest -j "$jobs" -L '^(libnet|threads)$' --output-on-failure --timeout 300)
 

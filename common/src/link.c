@@ -57,6 +57,7 @@ struct rg_link {
 	uint64_t last_heard_ms;
 	uint64_t last_sent_ms;        /* last Heartbeat out                   */
 	bool up;                      /* the handshake succeeded              */
+	uint32_t peer_id;             /* the peer's cfg.id from its handshake */
 	bool counted_up;              /* acceptor: counted in svc->up_links   */
 	bool process_connected;       /* ops->on_connected succeeded: owe on_down */
 	const uint8_t *frame;         /* the frame on_message is handling,    */
@@ -279,6 +280,7 @@ static int send_hello(struct rg_link *link, uint8_t *nonce, uint8_t *proof)
 
 	hello.role = (char *)link->svc->cfg.role;
 	hello.instance = (char *)link->svc->cfg.instance;
+	hello.gateway_id = link->svc->cfg.id;
 	if (nonce) {
 		hello.nonce.data = nonce;
 		hello.nonce.len = RG_LINK_NONCE_BYTES;
@@ -293,6 +295,7 @@ static int send_hello_reply(struct rg_link *link, uint8_t *proof)
 	Ringgate__Internal__HelloReply reply = RINGGATE__INTERNAL__HELLO_REPLY__INIT;
 
 	reply.role = (char *)link->svc->cfg.role;
+	reply.shard = link->svc->cfg.id;
 	if (!rg_link_auth_insecure(&link->auth)) {
 		reply.proof.data = proof;
 		reply.proof.len = RG_LINK_PROOF_BYTES;
@@ -502,6 +505,7 @@ static int on_hello(struct rg_link *link, const Ringgate__Internal__Hello *hello
 	if (rc < 0)
 		return rc;
 	RG_INFO("%s link %s ready (instance \"%.64s\")", cfg->peer_role, peer, hello->instance);
+	link->peer_id = hello->gateway_id;
 	rc = send_hello_reply(link, proof);
 	return rc < 0 ? rc : link_up(link, hello->instance);
 }
@@ -523,6 +527,7 @@ static int on_hello_reply(struct rg_link *link, const Ringgate__Internal__HelloR
 			cfg->peer_role, peer);
 		return -EACCES;
 	}
+	link->peer_id = reply->shard;
 	return link_up(link, cfg->instance);
 }
 
@@ -834,6 +839,11 @@ bool rg_link_frame_has_nul(const struct rg_link *link)
 	 * does not), and the frames are every message of the cluster. */
 	return link->frame &&
 	       rg_pb_find_nul(link->svc->cfg.in.desc, link->frame, link->frame_len) != NULL;
+}
+
+uint32_t rg_link_peer_id(const struct rg_link *link)
+{
+	return link->up ? link->peer_id : 0;
 }
 
 void *rg_link_user(struct rg_link *link)

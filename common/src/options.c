@@ -454,6 +454,54 @@ bool rg_link_options_valid(const struct rg_link_options *o)
 	return true;
 }
 
+/* One HOST:PORT in [start, end) into *out; 0 or -EINVAL. */
+static int host_port_parse(const char *start, const char *end, struct rg_host_port *out)
+{
+	const char *colon = end;
+	const char *host = start;
+	size_t host_len;
+	char *stop;
+	long port;
+
+	while (colon > start && colon[-1] != ':')
+		colon--;
+	if (colon == start || colon == end)
+		return -EINVAL; /* no ':', or no port after it */
+	host_len = (size_t)(colon - 1 - start);
+	if (host_len >= 2 && host[0] == '[' && host[host_len - 1] == ']') {
+		host++;
+		host_len -= 2;
+	}
+	if (host_len == 0 || host_len >= sizeof out->host)
+		return -EINVAL;
+	port = strtol(colon, &stop, 10);
+	if (colon[0] < '0' || colon[0] > '9' || stop != end || port < 1 || port > 65535)
+		return -EINVAL;
+	memcpy(out->host, host, host_len);
+	out->host[host_len] = '\0';
+	out->port = (uint16_t)port;
+	return 0;
+}
+
+int rg_host_ports_parse(const char *list, struct rg_host_port *out, unsigned max)
+{
+	const char *p = list;
+	unsigned n = 0;
+
+	for (;;) {
+		const char *end = strchr(p, ',');
+
+		if (!end)
+			end = p + strlen(p);
+		if (n == max || host_port_parse(p, end, &out[n]) < 0)
+			return -EINVAL;
+		n++;
+		if (!*end)
+			return (int)n;
+		p = end + 1;
+	}
+}
+
 int rg_port_file_write(const char *path, uint16_t port)
 {
 	char tmp[4096];

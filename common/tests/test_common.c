@@ -430,6 +430,24 @@ static void options_port_file(void)
 	CHECK(rg_port_file_write("/nonexistent-dir/port", 1) == -ENOENT);
 }
 
+/* HOST:PORT lists (--gamesrvs): every entry whole, or the list refused. */
+static void options_host_ports(void)
+{
+	struct rg_host_port hp[2];
+	static const char *const bad[] = {
+		"", "a", "a:", ":1", "a:0", "a:65536", "a:1x", "a: 1", "a:+1", "a:1,", ",a:1",
+		"a:1,b:2,c:3", "[]:1",
+	};
+
+	CHECK(rg_host_ports_parse("example.org:7701", hp, 2) == 1);
+	CHECK(strcmp(hp[0].host, "example.org") == 0 && hp[0].port == 7701);
+	CHECK(rg_host_ports_parse("10.0.0.1:1,[::1]:65535", hp, 2) == 2);
+	CHECK(strcmp(hp[0].host, "10.0.0.1") == 0 && hp[0].port == 1);
+	CHECK(strcmp(hp[1].host, "::1") == 0 && hp[1].port == 65535);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		CHECK(rg_host_ports_parse(bad[i], hp, 2) == -EINVAL);
+}
+
 /* ---- log, arena ----------------------------------------------- */
 
 static void log_levels(void)
@@ -1007,6 +1025,7 @@ static const struct test_case cases[] = {
 	{ "options_help", options_help },
 	{ "options_load", options_load },
 	{ "options_port_file", options_port_file },
+	{ "options_host_ports", options_host_ports },
 	{ "log_levels", log_levels },
 	{ "pb_arena_bounded", pb_arena_bounded },
 	{ "pb_find_nul", pb_find_nul },

@@ -47,7 +47,13 @@ struct events {
 	atomic_int messages[2];       /* on_message */
 	atomic_int up_now;            /* acceptor links up at the moment */
 	atomic_int up_max;            /* ... at most, ever */
+	atomic_int peer_id[2];        /* rg_link_peer_id at on_up */
 };
+
+/* The cluster ids the test ends send in their handshakes (rg_link_config.id):
+ * a gateway id in Hello, a shard id in HelloReply. */
+#define ACC_ID 9
+#define DIAL_ID 3
 
 static struct events ev;
 
@@ -100,6 +106,7 @@ static int on_up(struct rg_link *link)
 	int side = side_of(link);
 
 	atomic_fetch_add(&ev.up[side], 1);
+	atomic_store(&ev.peer_id[side], (int)rg_link_peer_id(link));
 	if (side == ACC) {
 		int now = atomic_fetch_add(&ev.up_now, 1) + 1;
 		int max = atomic_load(&ev.up_max);
@@ -295,7 +302,7 @@ static uint16_t start_acceptor(struct fixture *f, struct rg_link_rules r, unsign
 {
 	struct rg_link_config cfg = {
 		.side = RG_LINK_ACCEPTOR, .role = "gamesrv", .peer_role = "gateway",
-		.key = &f->key, .rules = r, .in = rg_link_gate_to_game, .out = rg_link_game_to_gate,
+		.id = ACC_ID, .key = &f->key, .rules = r, .in = rg_link_gate_to_game, .out = rg_link_game_to_gate,
 		.max_frame = 4u << 20, .decode_limit = 1u << 20, .ops = &ops, .user = &acc_side,
 		.max_links = max_links, .pending_max = pending_max, .pending_per_addr = per_addr,
 	};
@@ -315,9 +322,9 @@ static void start_dialer(struct fixture *f, uint16_t port, struct rg_link_rules 
 {
 	struct rg_link_config cfg = {
 		.side = RG_LINK_DIALER, .role = role, .peer_role = "gamesrv",
-		.instance = instance, .key = key, .rules = r, .in = rg_link_game_to_gate,
-		.out = rg_link_gate_to_game, .max_frame = 4u << 20, .decode_limit = 1u << 20,
-		.ops = &ops, .user = &dial_side,
+		.instance = instance, .id = DIAL_ID, .key = key, .rules = r,
+		.in = rg_link_game_to_gate, .out = rg_link_gate_to_game, .max_frame = 4u << 20,
+		.decode_limit = 1u << 20, .ops = &ops, .user = &dial_side,
 	};
 	struct net_client_config cc = {
 		.host = "127.0.0.1", .port = port, .sessions = sessions,
@@ -559,6 +566,8 @@ static void link_up_and_messages(void)
 	fixture_init(&f, false);
 	start_pair_up(&f, rules(20, 200, 1000), "test");
 	CHECK(wait_for(&ev.messages[ACC], 1) && wait_for(&ev.messages[DIAL], 1));
+	/* Each end learned the other's cluster id from the handshake. */
+	CHECK(atomic_load(&ev.peer_id[ACC]) == DIAL_ID && atomic_load(&ev.peer_id[DIAL]) == ACC_ID);
 	sleep_ms(800); /* four dead times: only heartbeats flow */
 	CHECK(atomic_load(&ev.down[ACC]) == 0 && atomic_load(&ev.down[DIAL]) == 0);
 	fixture_fini(&f);

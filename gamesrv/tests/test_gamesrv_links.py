@@ -36,7 +36,11 @@ class FakeDb:
     would. DbAddGold keeps dbproxy's op_id rule: an op_id of the same epoch
     as the account's last applied one, at or below it, is answered, as a
     duplicate, not applied. share: another FakeDb whose database (accounts,
-    epoch counter) this one uses too, as two dbproxies on one PostgreSQL."""
+    epoch counter) this one uses too, as two dbproxies on one PostgreSQL.
+    Leases follow proto/internal.proto "leases" (the same rules as
+    dbproxy's store): a login takes the account's lease, saves and
+    AddGolds are fenced by their lease_epoch, DbRenewLeases extends the
+    leases this owner holds and names the others lost."""
 
     def __init__(self, share=None):
         i = rt.internal_pb2
@@ -106,13 +110,18 @@ class FakeDb:
                 acct = self.accounts.get(req.login.name)
                 if acct is None:
                     acct = dict(id=len(self.accounts) + 1, password=req.login.password,
-                                zone=1, x=0.0, y=0.0, gold=0)
+                                zone=1, x=0.0, y=0.0, gold=0, lease_epoch=0,
+                                lease_owner=0, lease_shard=0, lease_expires=0)
                     self.accounts[req.login.name] = acct
                     reply.login.created = True
-            if not reply.login.created and acct["password"] != req.login.password:
-                reply.status = i.DB_WRONG_PASSWORD
-                conn.send(reply)
-                return True
+                if not reply.login.created and acct["password"] != req.login.password:
+                    reply.status = i.DB_WRONG_PASSWORD
+                    conn.send(reply)
+                    return True
+                if not self._take_lease(acct, req.login):
+                    reply.status = i.DB_LEASE_HELD
+                    reply.login.holder_shard = acct["lease_shard"]
+                reply.login.lease_epoch = acct["lease_epoch"]
             p = reply.login.player
             p.player_id, p.name, p.zone = acct["id"], req.login.name, acct["zone"]
             p.x, p.y, p.gold = acct["x"], acct["y"], acct["gold"]
@@ -121,10 +130,14 @@ class FakeDb:
                 self.epochs += 1
                 self.database["epoch"] += 1
                 reply.new_epoch.epoch = self.database["epoch"]
+        elif kind == "renew":
+            reply.renew.lost.extend(self._renew(req.renew))
         elif kind == "save" and self.busy_saves > 0:
             self.busy_saves -= 1
             self.refused_saves += 1
             reply.status = i.DB_BUSY
+        elif kind == "save" and self._fenced(req.save.player_id, req.save.lease_epoch):
+            reply.status = i.DB_FENCED
         elif kind == "save":
             with self.cond:
                 self.saves.append(req.save)
@@ -133,7 +146,12 @@ class FakeDb:
             for acct in self.accounts.values():
                 if acct["id"] == req.save.player_id:
                     acct.update(zone=req.save.zone, x=req.save.x, y=req.save.y)
+                    if req.save.release:
+                        acct.update(lease_owner=0, lease_expires=0)
             reply.save.SetInParent()
+        elif kind == "add_gold" and self._fenced(req.add_gold.player_id,
+                                                 req.add_gold.lease_epoch):
+            reply.status = i.DB_FENCED
         elif kind == "add_gold":
             if not self.answer_gold:
                 with self.cond:
@@ -145,6 +163,44 @@ class FakeDb:
         if kind == "hello":
             conn.silent = False
         return True
+
+    @staticmethod
+    def _now_ms():
+        return int(time.time() * 1000)
+
+    def _take_lease(self, acct, login):
+        """DbLogin's lease rule; False: another live owner holds it."""
+        if login.owner == 0:
+            return True
+        if (acct["lease_owner"] not in (0, login.owner)
+                and acct["lease_expires"] > self._now_ms()):
+            return False
+        if acct["lease_owner"] != login.owner:
+            acct["lease_epoch"] += 1
+        acct.update(lease_owner=login.owner, lease_shard=login.shard,
+                    lease_expires=self._now_ms() + login.lease_ms)
+        return True
+
+    def _fenced(self, player_id, epoch):
+        with self.database["lock"]:
+            for acct in self.accounts.values():
+                if acct["id"] == player_id:
+                    return epoch != 0 and acct["lease_epoch"] != epoch
+        return False
+
+    def _renew(self, renew):
+        """Extend the leases renew.owner holds at those epochs; the lost ids."""
+        lost = []
+        with self.database["lock"]:
+            by_id = {a["id"]: a for a in self.accounts.values()}
+            for pid, epoch in zip(renew.player_ids, renew.epochs):
+                acct = by_id.get(pid)
+                if (acct and acct["lease_epoch"] == epoch
+                        and acct["lease_owner"] == renew.owner):
+                    acct["lease_expires"] = self._now_ms() + renew.lease_ms
+                else:
+                    lost.append(pid)
+        return lost
 
     def apply_gold(self, add):
         """Apply a DbAddGold as dbproxy does; returns the DbAddGoldReply."""

@@ -162,6 +162,24 @@ static void tokens(void)
 		CHECK(gs_streams_init(&t, &cfg, &key, NULL) == 0);
 		CHECK(gs_stream_token_check(&t, buf, len, &claim) == -EBADMSG);
 		gs_streams_fini(&t);
+		key.key[0] ^= 1;
+	}
+	/* Version 2 names the shard in bytes 1..2 (LE); another shard
+	 * refuses it. */
+	CHECK(buf[0] == 2 && buf[1] == 1 && buf[2] == 0 && claim.shard == 1);
+	{
+		struct gs_stream_config other_cfg = cfg;
+		struct gs_streams t;
+
+		other_cfg.shard = 0x0102;
+		CHECK(gs_streams_init(&t, &other_cfg, &key, NULL) == 0);
+		CHECK(gs_stream_token_check(&t, buf, len, &claim) == -EXDEV);
+		gs_stream_token(&t, &p, &tok, buf);
+		CHECK(buf[1] == 0x02 && buf[2] == 0x01);
+		CHECK(gs_stream_token_check(&t, buf, len, &claim) == 0 && claim.shard == 0x0102);
+		CHECK(gs_stream_token_check(&s, buf, len, &claim) == -EXDEV);
+		gs_streams_fini(&t);
+		gs_stream_token(&s, &p, &tok, buf);
 	}
 	/* A resume replaces the session: the old token names nothing. */
 	memcpy(old, buf, len);

@@ -160,6 +160,9 @@ struct rg_link_config {
 	const char *role;          /* ours: "gateway", "gamesrv", "dbproxy"    */
 	const char *peer_role;     /* the role the peer must prove             */
 	const char *instance;      /* dialer: sent in Hello, for the peer's logs */
+	/* Our cluster id, sent in the handshake (0: none): a dialer's
+	 * Hello.gateway_id, an acceptor's HelloReply.shard. */
+	uint32_t id;
 	const struct rg_link_key *key; /* the cluster secret; outlives the service */
 	struct rg_link_rules rules;
 	struct rg_link_envelope in;    /* what the peer sends                  */
@@ -229,6 +232,11 @@ struct net_session *rg_link_session(const struct rg_link *link);
  * so each process refuses the message (docs/protocol.md) instead.
  */
 bool rg_link_frame_has_nul(const struct rg_link *link);
+
+/* The id the peer sent in its handshake (Hello.gateway_id for an
+ * acceptor, HelloReply.shard for a dialer; the peer's cfg.id); 0 when it
+ * sent none or the link is not up yet. */
+uint32_t rg_link_peer_id(const struct rg_link *link);
 
 /* The process's area of a link (cfg.user_size bytes, zeroed at connect). */
 void *rg_link_user(struct rg_link *link);

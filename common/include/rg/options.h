@@ -209,6 +209,20 @@ int rg_options_load(const struct rg_option *opts, void *config,
  */
 bool rg_options_less(const char *lower_name, long lower, const char *higher_name, long higher);
 
+/* One address of a HOST:PORT list option (--gamesrvs, --dbproxies). */
+struct rg_host_port {
+	char host[256];         /* NUL-terminated; an IPv6 address without [] */
+	uint16_t port;          /* 1..65535                                    */
+};
+
+/*
+ * Parse list, HOST:PORT[,HOST:PORT...] (HOST may be [an IPv6 address]),
+ * into out[0..max). Returns how many (at least 1), or -EINVAL for an empty
+ * list, a malformed entry, a port outside 1..65535, a host of 256 bytes or
+ * more, or more than max entries. Nothing is logged. Any thread.
+ */
+int rg_host_ports_parse(const char *list, struct rg_host_port *out /* OUT */, unsigned max);
+
 /*
  * --port-file, --admin-port-file: when path is set (not NULL or ""), write
  * port to it through a temporary file and a rename, so a reader never

@@ -1,0 +1,206 @@
+/*
+ * lease.c: keeping this shard's player leases alive, and letting go of the
+ * ones it can no longer vouch for (see lease.h).
+ */
+#include "lease.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+#include <rg/clock.h>
+#include <rg/log.h>
+
+#include "game.h"
+#include "play.h"
+
+/* The DbRenewLeases out: the players it names (pinned until it ends, so
+ * none is freed under it) and the epochs it names them with. */
+struct gs_lease_renewal {
+	struct gs_game *g;
+	uint64_t sent_ms;
+	size_t count;
+	struct gs_player **players;
+	uint64_t *ids;
+	uint64_t *epochs;
+};
+
+/* How long before its end a lease is let go (self-fence). */
+static uint64_t fence_margin(const struct gs_game *g)
+{
+	return g->cfg.lease_ms / 10;
+}
+
+void gs_lease_taken(struct gs_game *g, struct gs_player *p, uint64_t epoch, uint64_t sent_ms)
+{
+	uint64_t until = sent_ms + g->cfg.lease_ms;
+
+	if (p->lease_epoch != epoch || until > p->lease_until_ms)
+		p->lease_until_ms = until;
+	p->lease_epoch = epoch;
+	if (p->lease_until_ms - fence_margin(g) < g->fence_check_ms)
+		g->fence_check_ms = p->lease_until_ms - fence_margin(g);
+}
+
+void gs_lease_log_online(const struct gs_player *p)
+{
+	RG_INFO("lease: player %llu online epoch %llu", (unsigned long long)p->id,
+		(unsigned long long)p->lease_epoch);
+}
+
+void gs_lease_log_offline(const struct gs_player *p, const char *reason)
+{
+	RG_INFO("lease: player %llu offline epoch %llu (%s)", (unsigned long long)p->id,
+		(unsigned long long)p->lease_epoch, reason);
+}
+
+static int compare_ids(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static void renewal_free(struct gs_lease_renewal *rn)
+{
+	for (size_t i = 0; i < rn->count; i++)
+		gs_world_player_unpin(&rn->g->world, rn->players[i]);
+	free(rn->players);
+	free(rn->ids);
+	free(rn->epochs);
+	free(rn);
+}
+
+static void on_renew_reply(void *ctx, int status, const void *reply)
+{
+	struct gs_lease_renewal *rn = ctx;
+	struct gs_game *g = rn->g;
+	const Ringgate__Internal__DbToGame *r = reply;
+	uint64_t *lost;
+	size_t n_lost, dropped = 0;
+
+	g->renewal = NULL;
+	if (status != 0 || r->status != RINGGATE__INTERNAL__DB_STATUS__DB_OK ||
+	    r->body_case != RINGGATE__INTERNAL__DB_TO_GAME__BODY_RENEW) {
+		/* The leases run on; the self-fence acts if this goes on. */
+		RG_WARN("lease renewal of %zu players failed: %s", rn->count,
+			status != 0 ? net_strerror(status) : r->message[0] ? r->message
+									 : "refused");
+		renewal_free(rn);
+		return;
+	}
+	lost = r->renew->lost;
+	n_lost = r->renew->n_lost;
+	if (n_lost > 1)
+		qsort(lost, n_lost, sizeof(*lost), compare_ids); /* the reply is ours */
+	for (size_t i = 0; i < rn->count; i++) {
+		struct gs_player *p = rn->players[i];
+
+		if (p->lease_epoch != rn->epochs[i])
+			continue; /* dropped, or a newer lease, since it was sent */
+		if (n_lost == 0 || !bsearch(&rn->ids[i], lost, n_lost, sizeof(*lost), compare_ids)) {
+			gs_lease_taken(g, p, rn->epochs[i], rn->sent_ms);
+			continue;
+		}
+		if (p->state != GS_PLAYER_ONLINE)
+			continue; /* leaving: its last save meets the fence */
+		RG_WARN("player %s (%llu): lease epoch %llu lost (another owner has it)", p->name,
+			(unsigned long long)p->id, (unsigned long long)rn->epochs[i]);
+		rg_counter_add(g->cfg.metrics->leases_lost, 1);
+		gs_play_drop(g, p, RINGGATE__CLIENT__ERROR_CODE__LOGGED_IN_ELSEWHERE,
+			     "this account is online elsewhere", "lease lost");
+		dropped++;
+	}
+	if (dropped > 0)
+		RG_WARN("lease renewal: %zu players lost", dropped);
+	renewal_free(rn);
+}
+
+/* Send one DbRenewLeases naming every player holding a lease here. */
+static void renew(struct gs_game *g, uint64_t now)
+{
+	struct gs_lease_renewal *rn;
+	size_t n = 0, i = 0;
+	int rc;
+
+	for (struct gs_player *p = g->world.player_list; p; p = p->next)
+		n += p->lease_epoch != 0;
+	if (n == 0 || !gs_db_link_up(&g->db) || g->db.owner == 0)
+		return;
+	rn = calloc(1, sizeof(*rn));
+	if (!rn)
+		goto out_nomem;
+	rn->players = malloc(n * sizeof(*rn->players));
+	rn->ids = malloc(n * sizeof(*rn->ids));
+	rn->epochs = malloc(n * sizeof(*rn->epochs));
+	if (!rn->players || !rn->ids || !rn->epochs)
+		goto out_free;
+	rn->g = g;
+	rn->sent_ms = now;
+	for (struct gs_player *p = g->world.player_list; p; p = p->next) {
+		if (p->lease_epoch == 0)
+			continue;
+		gs_world_player_pin(p);
+		rn->players[i] = p;
+		rn->ids[i] = p->id;
+		rn->epochs[i] = p->lease_epoch;
+		i++;
+	}
+	rn->count = n;
+	rc = gs_db_link_renew(&g->db, rn->ids, rn->epochs, n, g->cfg.lease_ms,
+			      now + g->cfg.lease_ms / 3, on_renew_reply, rn);
+	if (rc < 0) {
+		RG_WARN("cannot send the lease renewal: %s", net_strerror(rc));
+		renewal_free(rn);
+		return;
+	}
+	g->renewal = rn;
+	return;
+out_free:
+	free(rn->players);
+	free(rn->ids);
+	free(rn->epochs);
+	free(rn);
+out_nomem:
+	RG_ERROR("out of memory: the lease renewal waits for a later tick");
+}
+
+/* Drop the online players whose lease may end before the next renewal
+ * could save it, and note when the next one is due. */
+static void self_fence(struct gs_game *g, uint64_t now)
+{
+	uint64_t margin = fence_margin(g);
+	uint64_t next = now + g->cfg.lease_ms;
+	struct gs_player *p = g->world.player_list;
+	size_t dropped = 0;
+
+	if (now < g->fence_check_ms)
+		return;
+	while (p) {
+		struct gs_player *after = p->next; /* p may be freed below */
+
+		if (p->lease_epoch != 0 && p->state == GS_PLAYER_ONLINE) {
+			if (p->lease_until_ms <= now + margin) {
+				rg_counter_add(g->cfg.metrics->self_fenced, 1);
+				gs_play_drop(g, p, RINGGATE__CLIENT__ERROR_CODE__SERVICE_UNAVAILABLE,
+					     "the game server lost its database", "self-fence");
+				dropped++;
+			} else if (p->lease_until_ms - margin < next) {
+				next = p->lease_until_ms - margin;
+			}
+		}
+		p = after;
+	}
+	g->fence_check_ms = next;
+	if (dropped > 0)
+		RG_WARN("self-fence: %zu players dropped, their leases could not be renewed "
+			"(the database is out of reach)", dropped);
+}
+
+void gs_lease_tick(struct gs_game *g, uint64_t now)
+{
+	if (!g->renewal && now >= g->renew_at_ms) {
+		g->renew_at_ms = now + g->cfg.lease_ms / 3;
+		renew(g, now);
+	}
+	self_fence(g, now);
+}

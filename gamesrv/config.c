@@ -180,7 +180,8 @@ static int parse_zone_shards(struct gs_config *cfg)
 			goto bad;
 		p = end + 1;
 		shard = strtoul(p, &end, 10);
-		if (end == p || (*end != ',' && *end != '\0') || shard == 0 || shard > 65535)
+		if (end == p || (*end != ',' && *end != '\0') || (*end == ',' && !end[1]) ||
+		    shard == 0 || shard > 65535)
 			goto bad;
 		p = *end ? end + 1 : end;
 		if (!zone_known(cfg, (uint32_t)zone)) {

@@ -104,6 +104,18 @@ def bad_options(build):
         r = run(argv_of(build, "gamesrv", work, "--admin-port", "0", "--dbproxies", dbproxies))
         assert r.returncode == 2 and "--dbproxies must be HOST:PORT" in r.stderr, \
             (dbproxies, r.stderr)
+    # gamesrv's zone map: known zones, each once, shards 1..65535.
+    zones = ["--admin-port", "0", "--zones", "2:0:0:10:10"]
+    for zone_shards, says in (("3:2", "names zone 3, which is neither"),
+                              ("2:2,2:3", "names zone 2 twice"),
+                              ("2:0", "--zone-shards must be ZONE:SHARD"),
+                              ("2:65536", "--zone-shards must be ZONE:SHARD"),
+                              ("2", "--zone-shards must be ZONE:SHARD"),
+                              ("2:2,", "--zone-shards must be ZONE:SHARD")):
+        r = run(argv_of(build, "gamesrv", work, *zones, "--zone-shards", zone_shards))
+        assert r.returncode == 2 and says in r.stderr, (zone_shards, r.stderr)
+    r = run(argv_of(build, "gamesrv", work, "--admin-port", "0", "--lease-ms", "299"))
+    assert r.returncode == 2 and "--lease-ms=299 is outside 300.." in r.stderr, r.stderr
 
 
 rt.main(cases={f.__name__: f for f in (port_file, admin_port_taken, bad_options)},

@@ -9,6 +9,9 @@
                      started: no half cluster is left running
   rebuilds           `up` runs the build every time, so an edited source
                      is rebuilt instead of its old binary being started
+  topology_checked   a [topology] entry that is not HOST:PORT, or more
+                     shards than a gateway takes, stops `up` before it
+                     starts anything, naming the entry
 
 Each case runs a copy of deploy/ (the script and cluster.ini) in a
 temporary directory, which is then the "checkout" the script belongs to,
@@ -187,6 +190,20 @@ def rebuilds(c):
     assert_stopped(c, "down")
 
 
+def topology_checked(c):
+    for var, value, says in (
+            ("RINGGATE_TOPOLOGY_SHARDS", "127.0.0.1:0,127.0.0.1", '[topology] shards: entry 2 is '
+             '"127.0.0.1", not HOST:PORT'),
+            ("RINGGATE_TOPOLOGY_GATEWAYS", "127.0.0.1:99999", "[topology] gateways: entry 1"),
+            ("RINGGATE_TOPOLOGY_SHARDS", ",".join(["127.0.0.1:0"] * 17), "at most 16")):
+        c.env[var] = value
+        code, out = c.deploy("up")
+        del c.env[var]
+        assert code != 0 and says in out, (value, out)
+        assert not c.pids, "up started something: %s" % c.pids
+        assert not os.path.exists(os.path.join(c.run_dir(), "dbproxy.pid"))
+
+
 def on_checkout(case):
     """case(checkout) as a harness case: on a fresh Checkout, stopped
     whatever happens, its logs printed when it fails."""
@@ -206,5 +223,6 @@ def on_checkout(case):
 
 
 rt.main(cases={f.__name__: on_checkout(f) for f in (run_dir_default, admin_port_taken,
-                                                    up_stops_started, rebuilds)},
+                                                    up_stops_started, rebuilds,
+                                                    topology_checked)},
         bindings=False)

@@ -8,12 +8,14 @@ server in the run directory, or the server of Cluster(postgres_dsn=...).
 A machine without PostgreSQL skips such a test (exit 77).
 """
 
+import calendar
 import os
 import re
 import signal
 import sqlite3
 import subprocess
 import sys
+import time
 import urllib.request
 
 from . import procs
@@ -22,6 +24,9 @@ from .conn import GameClient
 
 DEPLOY = os.path.join(SOURCE_DIR, "deploy", "ringgate")
 PROCS = procs.PROCS
+
+# The line deploy/ringgate writes to a log before each start of its process.
+STARTING = re.compile(r"^=== (\S+) starting: .*$", re.M)
 
 # One sample line of the Prometheus text format: name{labels} value.
 SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*(?:\{[^}]*\})?) (\S+)$')
@@ -71,9 +76,10 @@ def require_postgres():
 
 
 def any_port_env():
-    """The environment that has deploy/ringgate run every process on any
-    free port and admin port (the kernel's pick, which each process records
-    in the run directory): no test binds a port and releases it."""
+    """The environment that has deploy/ringgate run every process (every
+    instance of a topology too) on any free port and admin port (the
+    kernel's pick, which each process records in the run directory): no
+    test binds a port and releases it."""
     env = {}
     for proc in PROCS:
         env["RINGGATE_%s_PORT" % proc.upper()] = "0"
@@ -82,9 +88,16 @@ def any_port_env():
     return env
 
 
+def instance_names(kind, count):
+    """deploy/ringgate's names of count instances of kind: gateway,
+    gateway-2, ..."""
+    return [kind if i == 1 else "%s-%d" % (kind, i) for i in range(1, count + 1)]
+
+
 def recorded_port(run_dir, proc, kind="port"):
-    """The port proc recorded in deploy/ringgate's run_dir: its listening
-    port (kind "port") or its admin port ("admin-port")."""
+    """The port proc (an instance name: gateway-2) recorded in
+    deploy/ringgate's run_dir: its listening port (kind "port") or its
+    admin port ("admin-port")."""
     port = procs.port_in(os.path.join(run_dir, "%s.%s" % (proc, kind)))
     if port is None:
         raise AssertionError("%s has recorded no %s in %s" % (proc, kind, run_dir))
@@ -99,6 +112,26 @@ class AdminPorts:
 
     def __getitem__(self, proc):
         return recorded_port(self.run_dir, proc, "admin-port")
+
+
+def db_query(sql, params=(), postgres_dsn=None, sqlite_path=None):
+    """The rows of a query on a cluster's database: the PostgreSQL server
+    at postgres_dsn, else the SQLite file at sqlite_path (beside the
+    running dbproxy, which WAL allows). sql uses ? for parameters."""
+    if postgres_dsn:
+        import psycopg2
+        db = psycopg2.connect(postgres_dsn)
+        try:
+            with db, db.cursor() as cur:
+                cur.execute(sql.replace("?", "%s"), params)
+                return cur.fetchall()
+        finally:
+            db.close()
+    db = sqlite3.connect(sqlite_path, timeout=10)
+    try:
+        return db.execute(sql, params).fetchall()
+    finally:
+        db.close()
 
 
 # ---- the cluster -----------------------------------------------------------
@@ -118,16 +151,29 @@ class Cluster:
     variables for deploy/ringgate (RINGGATE_<PROCESS>_ARGS replaces all of
     a process's flags). backend: "sqlite" or "postgres" (default:
     test_backend()); postgres_dsn: the PostgreSQL server to use (default:
-    deploy's private one in the run directory)."""
+    deploy's private one in the run directory).
+
+    gateways, shards: the topology ([topology] through
+    RINGGATE_TOPOLOGY_*: that many gateways and gamesrv shards on
+    loopback); self.instances names every process (dbproxy, gamesrv,
+    gamesrv-2, ..., gateway, gateway-2, ...), which port(), kill(),
+    log_text() and admin_ports[] take."""
 
     def __init__(self, build_dir, extra_env=None, link_ms=None, args=None, log_level="debug",
-                 backend=None, postgres_dsn=None):
+                 backend=None, postgres_dsn=None, gateways=1, shards=1):
         self.backend = backend or test_backend()
         if self.backend == "postgres":
             require_postgres()
         self.run_dir = temp_dir("ringgate-run-")
+        self.shards = instance_names("gamesrv", shards)
+        self.gateways = instance_names("gateway", gateways)
+        self.instances = ["dbproxy"] + self.shards + self.gateways
         self.env = dict(os.environ)
         self.env.update(any_port_env())
+        if gateways > 1:
+            self.env["RINGGATE_TOPOLOGY_GATEWAYS"] = ",".join(["127.0.0.1:0"] * gateways)
+        if shards > 1:
+            self.env["RINGGATE_TOPOLOGY_SHARDS"] = ",".join(["127.0.0.1:0"] * shards)
         self.env.update({
             "RINGGATE_RUN_DIR": self.run_dir,
             "RINGGATE_BUILD_DIR": build_dir,
@@ -163,16 +209,29 @@ class Cluster:
         return proc
 
     def up(self):
-        """deploy/ringgate up, then wait until both links have finished
-        their Hello (deploy only waits for ports and TCP links), so the
-        first request of a test never races the handshakes."""
-        before = {proc: len(self.log_text(proc)) for proc in ("gamesrv", "gateway")}
+        """deploy/ringgate up, then wait until every link has finished its
+        Hello (deploy only waits for ports and TCP links), so the first
+        request of a test never races the handshakes."""
+        before = {proc: len(self.log_text(proc)) for proc in self.instances}
         self.deploy("up")
         db_link_up = re.compile(r"dbproxy link \S+ up")
-        eventually(lambda: db_link_up.search(self.log_text("gamesrv")[before["gamesrv"]:]),
-                   what="gamesrv's dbproxy link up")
-        eventually(lambda: "gamesrv link up" in self.log_text("gateway")[before["gateway"]:],
-                   what="gateway's gamesrv link up")
+        for shard in self.shards:
+            eventually(lambda: db_link_up.search(self.log_text(shard)[before[shard]:]),
+                       what="%s's dbproxy link up" % shard)
+        for gateway in self.gateways:
+            if len(self.shards) == 1:
+                eventually(lambda: "gamesrv link up" in self.log_text(gateway)[before[gateway]:],
+                           what="%s's gamesrv link up" % gateway)
+            else:
+                eventually(lambda: self.links_up(gateway) == len(self.shards),
+                           what="%s's links to every shard up" % gateway)
+
+    def links_up(self, gateway):
+        """How many of its shard links the gateway says are up (its
+        ringgate_gateway_shard_link_up{shard="i"} gauges)."""
+        samples = self.metrics(gateway)
+        return sum(1 for i in range(1, len(self.shards) + 1)
+                   if samples.get('ringgate_gateway_shard_link_up{shard="%d"}' % i) == 1)
 
     def down(self):
         self.deploy("down", check=False)
@@ -210,24 +269,32 @@ class Cluster:
         except FileNotFoundError:
             return ""
 
+    def lease_runs(self):
+        """Every run of every shard in its log (deploy/ringgate appends a
+        "=== <time> starting:" line before each), as leases.Run: an earlier
+        run ends at the next one's start, the last one runs on unless its
+        process is gone. What leases.assert_online_once checks."""
+        from .leases import Run
+        runs = []
+        for i, shard in enumerate(self.shards, 1):
+            parts = STARTING.split(self.log_text(shard))
+            starts = [calendar.timegm(time.strptime(t, "%Y-%m-%dT%H:%M:%SZ"))
+                      for t in parts[1::2]]
+            for k, text in enumerate(parts[2::2]):
+                if k + 1 < len(starts):
+                    end = starts[k + 1]
+                else:
+                    alive = os.path.exists(os.path.join(self.run_dir, shard + ".pid")) and \
+                        procs.alive(self.pid(shard))
+                    end = None if alive else time.time()
+                runs.append(Run(i, text, end))
+        return runs
+
     def db_rows(self, sql, params=()):
-        """The rows of a query on the cluster's database, whichever the
-        backend (SQLite beside the running dbproxy, which WAL allows; or
-        PostgreSQL). sql uses ? for parameters."""
+        """The rows of a query on the cluster's database (db_query)."""
         if self.backend == "postgres":
-            import psycopg2
-            db = psycopg2.connect(self.postgres_dsn)
-            try:
-                with db, db.cursor() as cur:
-                    cur.execute(sql.replace("?", "%s"), params)
-                    return cur.fetchall()
-            finally:
-                db.close()
-        db = sqlite3.connect(os.path.join(self.run_dir, "ringgate.db"), timeout=10)
-        try:
-            return db.execute(sql, params).fetchall()
-        finally:
-            db.close()
+            return db_query(sql, params, postgres_dsn=self.postgres_dsn)
+        return db_query(sql, params, sqlite_path=os.path.join(self.run_dir, "ringgate.db"))
 
     def db_player(self, name):
         """The player's row as the database says: a dict of gold, zone, x, y."""
@@ -243,11 +310,13 @@ class Cluster:
         """The local CA deploy/ringgate made for a gateway with TLS on."""
         return os.path.join(self.run_dir, "tls", "ca.pem")
 
-    def client(self, name="client", source=None, ca_file=None, server_name="localhost"):
-        """A GameClient on the gateway; source: the loopback address to
-        connect from (127.0.0.x), so that per-address limits see another
-        machine. With ca_file, over TLS (a gateway with --tls on)."""
-        return GameClient(self.gateway_port, name, source, ca_file=ca_file,
+    def client(self, name="client", source=None, ca_file=None, server_name="localhost",
+               gateway="gateway"):
+        """A GameClient on the gateway (an instance name: gateway-2);
+        source: the loopback address to connect from (127.0.0.x), so that
+        per-address limits see another machine. With ca_file, over TLS (a
+        gateway with --tls on)."""
+        return GameClient(self.port(gateway), name, source, ca_file=ca_file,
                           server_name=server_name)
 
     def ws_client(self, name="ws-client", source=None, ca_file=None):
@@ -257,7 +326,7 @@ class Cluster:
         return WsGameClient(self.ws_port, name, source, ca_file=ca_file)
 
     def dump_logs(self):
-        for proc in PROCS:
+        for proc in self.instances:
             text = self.log_text(proc)
             print("----- %s.log (last 60 lines) -----" % proc)
             print("\n".join(text.splitlines()[-60:]))
@@ -280,7 +349,7 @@ class Cluster:
         if exc_type is not None:
             self.dump_logs()
         self.down()
-        reports = [line for proc in PROCS
+        reports = [line for proc in self.instances
                    for line in sanitizer_reports(proc, self.log_text(proc))]
         if reports and exc_type is None:
             self.dump_logs()

@@ -23,12 +23,11 @@ loopback (metrics(proc) reads them from inside that host).
 
 import os
 import signal
-import sqlite3
 import time
 
 from . import procs
 from .base import eventually, log, temp_dir
-from .cluster import scrape
+from .cluster import db_query, scrape
 from .conn import GameClient
 from .leases import Run
 
@@ -145,6 +144,10 @@ class Spread:
                         admin_port_file=admin_file, **self.common)
         p.admin_port = eventually(lambda: procs.port_in(admin_file), timeout=10,
                                   what=kind + "'s admin port")
+        if kind == "gamesrv":
+            # Its lease owner id is its op_id epoch: no login before it.
+            eventually(lambda: "op_id epoch" in p.text(), timeout=15,
+                       what="shard %d's op_id epoch from dbproxy" % i)
         p.started_at = time.time()
         return p
 
@@ -178,7 +181,7 @@ class Spread:
     def link_up(self, gateway, shard):
         """The gateway's own word on its link to shard (Hello answered)."""
         m = self.metrics("gateway", gateway)
-        value = m.get('ringgate_gateway_gamesrv_link_up{shard="%d"}' % shard)
+        value = m.get('ringgate_gateway_shard_link_up{shard="%d"}' % shard)
         if value is None and self.n_shards == 1:
             value = m.get("ringgate_gateway_gamesrv_link_up")
         return value == 1
@@ -198,23 +201,9 @@ class Spread:
                               address=self.addr("gateway", gateway))
 
     def db_rows(self, sql, params=()):
-        """A query on the database (SQLite beside the running dbproxy, as
-        WAL allows; or PostgreSQL). sql uses ? for parameters."""
-        if self.postgres_dsn:
-            import psycopg2
-            db = psycopg2.connect(self.postgres_dsn)
-            try:
-                with db, db.cursor() as cur:
-                    cur.execute(sql.replace("?", "%s"), params)
-                    return cur.fetchall()
-            finally:
-                db.close()
-        db = sqlite3.connect(os.path.join(self._dir("dbproxy", 1), "run", "ringgate.db"),
-                             timeout=10)
-        try:
-            return db.execute(sql, params).fetchall()
-        finally:
-            db.close()
+        """The rows of a query on the database (cluster.db_query)."""
+        return db_query(sql, params, postgres_dsn=self.postgres_dsn,
+                        sqlite_path=os.path.join(self._dir("dbproxy", 1), "run", "ringgate.db"))
 
     def db_gold(self, name):
         """The player's gold as the database says."""

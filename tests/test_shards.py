@@ -1,0 +1,567 @@
+"""The world across shards (issue 14): two gateways x two gamesrv shards
+with every process on a host of its own (network namespaces:
+ringgate_test/netns.py, skipped without root), a short lease, and the
+shards' lease log lines checked at the end of every case: no player online
+on two shards at any moment (ringgate_test/leases.py).
+
+Zone 1 belongs to shard 1, zone 2 to shard 2; a new player starts in
+zone 1, and a move naming zone 2 hands it over to shard 2 (and back).
+
+  two_by_two          players on both shards through both gateways: each
+                      shard's players see each other across gateways, earns
+                      acknowledged on both shards
+  login_elsewhere     a second login through the other gateway kicks the
+                      first session (LOGGED_IN_ELSEWHERE), whichever shard
+                      holds the player
+  border_handoff      a player walks between the zones with earns sent
+                      around each move: every request answered once (done
+                      or ZONE_HANDOFF), the database holds exactly the sum
+                      of the acknowledged earns; the other shard's players
+                      see it arrive
+  shard_kill9         kill -9 of shard 2 under load: its players get
+                      SERVICE_UNAVAILABLE and stay connected, shard 1's
+                      players never see an error; restarted, shard 2's
+                      players log in again on their connections
+  partition_shard     shard 2's host cut off for two lease lengths while its
+                      players move and one of them logs in elsewhere: the
+                      shard lets them go before its leases run out, its late
+                      saves are refused (DB_FENCED, counted by dbproxy),
+                      nothing acknowledged is lost, logins are served again
+                      within two lease lengths of the healing
+  partition_gateway   gateway 1's host cut off for two lease lengths: its
+                      players log in again through gateway 2 meanwhile; the
+                      old sessions no longer play; nothing acknowledged
+                      lost; logins through gateway 1 within two lease
+                      lengths of the healing
+  pg_partition_shard  partition_shard with two dbproxies on one PostgreSQL
+                      server (shard i prefers dbproxy i; skipped without
+                      PostgreSQL)
+  deploy_2x2          deploy/ringgate up with [topology] 2 x 2 on loopback
+                      (no namespaces): status shows five processes and every
+                      link up, a client on each gateway plays on both
+                      shards, down stops them all
+"""
+import os
+import shutil
+import threading
+import time
+
+import ringgate_test as rt
+from ringgate_test import body_of, expect, expect_error, leases
+from ringgate_test.netns import Hosts
+from ringgate_test.spread import Spread
+
+LEASE_MS = 1500
+HEARTBEAT_MS, DEAD_MS = 200, 1000
+# Zone 1 (shard 1) and zone 2 (shard 2), apart; broadcast interest, so a
+# zone's players get joined/left/chat_line pushes from each other.
+ZONE_FLAGS = ["--zone-id", "1", "--zone-min-x", "0", "--zone-min-y", "0",
+              "--zone-max-x", "100", "--zone-max-y", "100",
+              "--zones", "2:200:0:300:100", "--zone-shards", "2:2",
+              "--interest", "broadcast"]
+ZONE_CENTRE = {1: (50.0, 50.0), 2: (250.0, 50.0)}
+# Every client of a test comes from the one "client" host: lift the limits
+# that stop one machine's flood (they have tests of their own).
+LIFTED = {"gateway": ["--max-clients-per-addr", "0", "--connects-per-addr-per-sec", "0",
+                      "--logins-per-addr-per-sec", "0", "--creates-per-addr-per-hour", "0"],
+          "dbproxy": ["--creates-per-sec", "0"]}
+FENCED = "ringgate_dbproxy_fenced_writes_total"
+
+
+def merged(*arg_maps):
+    """Spread args maps joined: the flags of one key concatenated."""
+    out = {}
+    for m in arg_maps:
+        for key, flags in m.items():
+            out.setdefault(key, []).extend(flags)
+    return out
+
+
+def two_by_two_on(build_dir, hosts, args=None, **kw):
+    """The 2 x 2 Spread of every case on hosts."""
+    return Spread(build_dir, hosts, gateways=2, shards=2, heartbeat_ms=HEARTBEAT_MS,
+                  dead_ms=DEAD_MS, lease_ms=LEASE_MS, zones=ZONE_FLAGS,
+                  args=merged(LIFTED, args or {}), **kw)
+
+
+def on_spread(case, args=None):
+    """case(spread) as a harness case: on a fresh 2 x 2 Spread on its own
+    hosts; every case ends with the lease check."""
+    def run(build_dir):
+        with Hosts(Spread.host_names(2, 2)) as hosts:
+            spread = two_by_two_on(build_dir, hosts, args)
+            case(spread)
+            check_leases(spread)
+    return run
+
+
+def check_leases(spread):
+    n = leases.assert_online_once(spread.lease_runs())
+    rt.log("lease lines: %d online intervals, nobody online twice" % n)
+    assert n > 0, "no lease lines in the shards' logs"
+
+
+# ---- playing -------------------------------------------------------------------
+
+def login(spread, name, gateway):
+    """A client of name logged in through gateway; returns (client, LoginReply)."""
+    c = spread.client(name, gateway)
+    return c, expect(c.login(name, name + "-pw"), "login")
+
+
+def travel(client, zone):
+    """Move client to the centre of zone (a handoff when another shard owns
+    it); the MoveReply."""
+    x, y = ZONE_CENTRE[zone]
+    reply = expect(client.request(move=rt.client_pb2.MoveRequest(x=x, y=y, zone=zone)), "move")
+    assert reply.zone == zone, reply
+    return reply
+
+
+def earned(reply):
+    """The gold of an earn reply, or None for a refusal (any Error)."""
+    if body_of(reply) == "earn":
+        return reply.earn.gold
+    expect(reply, "error")
+    return None
+
+
+def is_pushed(body, pred=lambda m: True):
+    return lambda m: body_of(m) == body and pred(m)
+
+
+def shard_players(spread, shard):
+    return spread.metrics("gamesrv", shard)["ringgate_gamesrv_players_online"]
+
+
+def fenced_total(spread):
+    return sum(spread.metrics("dbproxy", i).get(FENCED, 0)
+               for i in range(1, spread.n_dbproxies + 1))
+
+
+def wait_login(spread, name, gateway, since, client=None, bound_s=None):
+    """Log name in through gateway (on client's connection, or a new
+    one), retrying until it works; it must within bound_s (default two
+    lease lengths) of since, plus a second for the round trips. Returns
+    (client, LoginReply)."""
+    bound_s = 2 * LEASE_MS / 1000.0 if bound_s is None else bound_s
+    holder = {"c": client}
+
+    def attempt():
+        if holder["c"] is None:
+            holder["c"] = spread.client(name, gateway)
+        try:
+            reply = holder["c"].login(name, name + "-pw")
+        except rt.Closed:
+            holder["c"] = None
+            return None
+        return reply.login if body_of(reply) == "login" else None
+    reply = rt.eventually(attempt, timeout=bound_s + 10, interval=0.1,
+                          what="%s's login through gateway %d" % (name, gateway))
+    took = time.monotonic() - since
+    rt.log("%s logged in %.2f s after" % (name, took))
+    assert took <= bound_s + 1.0, "%s's login came back %.2f s after (bound %.1f s)" % (
+        name, took, bound_s)
+    return holder["c"], reply
+
+
+class Load(threading.Thread):
+    """A player under load on its own connection: earns 1 (and moves, with
+    move=True) in a loop until stop(); after a refusal it logs in again
+    when relogin is set. Counts what was acknowledged and what was refused,
+    by error code name."""
+
+    def __init__(self, client, name, zone, move=False, earn=True):
+        super().__init__(daemon=True, name="load-" + name)
+        self.client, self.player, self.zone = client, name, zone
+        self.moves, self.earns = move, earn
+        self.acked = 0          # gold acknowledged by earn replies
+        self.errors = {}        # error code name -> count
+        self.relogins = 0
+        self.relogin = False
+        self.halt = threading.Event()
+        self.failure = None
+
+    def count(self, reply):
+        code = rt.client_pb2.ErrorCode.Name(reply.error.code)
+        self.errors[code] = self.errors.get(code, 0) + 1
+        return code
+
+    def run(self):
+        step = 0
+        try:
+            while not self.halt.is_set():
+                step += 1
+                # Errors pushed (a shard link down) count as refusals too.
+                for m in self.client.take_pushes():
+                    if body_of(m) == "error":
+                        self.count(m)
+                if self.moves:
+                    x, y = ZONE_CENTRE[self.zone]
+                    reply = self.client.request(move=rt.client_pb2.MoveRequest(
+                        x=x + step % 10, y=y))
+                    if body_of(reply) == "error":
+                        self.refused(self.count(reply))
+                if self.earns and not self.halt.is_set():
+                    reply = self.client.earn(1)
+                    if body_of(reply) == "earn":
+                        self.acked += 1
+                    else:
+                        self.refused(self.count(reply))
+                self.halt.wait(0.02)
+        except Exception as exc:  # noqa: BLE001 - reported by stop()
+            self.failure = exc
+
+    def refused(self, code):
+        if self.relogin and code in ("SERVICE_UNAVAILABLE", "NOT_LOGGED_IN"):
+            reply = self.client.login(self.player, self.player + "-pw")
+            if body_of(reply) == "login":
+                self.relogins += 1
+            self.halt.wait(0.1)
+        else:
+            self.halt.wait(0.05)
+
+    def stop(self):
+        self.halt.set()
+        self.join(rt.WAIT)
+        assert not self.is_alive(), "%s's load did not stop" % self.player
+        if self.failure:
+            raise AssertionError("%s's load failed: %r" % (self.player, self.failure))
+
+
+def settle_gold(spread, acked):
+    """The database holds exactly what was acknowledged: acked[name] for
+    each player (once its final save is in)."""
+    for name, want in acked.items():
+        rt.eventually(lambda: spread.db_gold(name) == want, timeout=15,
+                      what="%s's gold in the database is the %d acknowledged (is %s)"
+                      % (name, want, spread.db_gold(name)))
+
+
+# ---- the cases -----------------------------------------------------------------
+
+def two_by_two(spread):
+    ann, a = login(spread, "ann", 1)
+    bo, b = login(spread, "bo", 2)
+    cy, _ = login(spread, "cy", 1)
+    di, _ = login(spread, "di", 2)
+    assert {z.id for z in a.zones} == {1, 2}, a.zones
+    assert a.self.zone == 1 and b.self.zone == 1, (a.self, b.self)
+    travel(cy, 2)
+    travel(di, 2)
+    # Players on each shard, through both gateways.
+    rt.eventually(lambda: shard_players(spread, 1) == 2 and shard_players(spread, 2) == 2,
+                  what="two players on each shard")
+    gold = {name: earned(c.earn(n)) for name, c, n in (("ann", ann, 1), ("bo", bo, 2),
+                                                      ("cy", cy, 3), ("di", di, 4))}
+    assert gold == {"ann": 1, "bo": 2, "cy": 3, "di": 4}, gold
+    # Each shard's players hear each other across the gateways.
+    expect(ann.chat("zone one"), "chat")
+    bo.wait_push(is_pushed("chat_line", lambda m: m.chat_line.text == "zone one"),
+                 what="ann's chat at bo (shard 1, other gateway)")
+    expect(cy.chat("zone two"), "chat")
+    di.wait_push(is_pushed("chat_line", lambda m: m.chat_line.text == "zone two"),
+                 what="cy's chat at di (shard 2, other gateway)")
+    runs = spread.lease_runs()
+    ids = {n: spread.player_id(n) for n in ("ann", "bo", "cy", "di")}
+    assert leases.holders(runs, ids["ann"]) == [1] and leases.holders(runs, ids["cy"]) == [2], (
+        leases.holders(runs, ids["ann"]), leases.holders(runs, ids["cy"]))
+    for g in (1, 2):
+        assert spread.link_up(g, 1) and spread.link_up(g, 2)
+    for c in (ann, bo, cy, di):
+        expect(c.logout(), "logout")
+    settle_gold(spread, gold)
+
+
+def login_elsewhere(spread):
+    # Two players held by shard 1 and two by shard 2, each logged in through
+    # gateway 1, then again through gateway 2; names differ so that the
+    # gateways' first choice of shard (by name) varies.
+    names = {"eve": 1, "fay": 1, "gus": 2, "hal": 2}
+    firsts = {}
+    for name, zone in names.items():
+        c, _ = login(spread, name, 1)
+        if zone == 2:
+            travel(c, 2)
+        expect(c.earn(5), "earn")
+        firsts[name] = c
+    for name, zone in names.items():
+        second, reply = login(spread, name, 2)
+        assert reply.self.zone == zone and reply.self.gold == 5, reply.self
+        kicked = firsts[name].wait_push(is_pushed("kicked"), what="%s's first session kicked"
+                                        % name)
+        assert kicked.kicked.code == rt.client_pb2.LOGGED_IN_ELSEWHERE, kicked
+        assert earned(second.earn(1)) == 6
+        ids = spread.player_id(name)
+        assert leases.holders(spread.lease_runs(), ids) == [zone], (
+            name, leases.holders(spread.lease_runs(), ids))
+        expect(second.logout(), "logout")
+    settle_gold(spread, {name: 6 for name in names})
+
+
+def pipelined(client, messages):
+    """Send messages (ClientMessage bodies as dicts) in one write, with
+    consecutive seqs; return the replies in seq order, each exactly once."""
+    pb = rt.client_pb2
+    frames = b""
+    seqs = []
+    for body in messages:
+        client.seq += 1
+        seqs.append(client.seq)
+        frames += rt.encode_frame(pb.ClientMessage(seq=client.seq, **body).SerializeToString())
+    client.send_raw(frames)
+    return [client.wait_reply(s) for s in seqs]
+
+
+def border_handoff(spread):
+    ann, _ = login(spread, "ann", 1)
+    bo, _ = login(spread, "bo", 2)
+    travel(bo, 2)
+    bo_id, ann_id = spread.player_id("bo"), spread.player_id("ann")
+    acked, answers = 0, {"earn": 0, "ZONE_HANDOFF": 0}
+    pb = rt.client_pb2
+    for trip in range(3):
+        for zone in (2, 1):
+            x, y = ZONE_CENTRE[zone]
+            replies = pipelined(ann, [{"earn": pb.EarnRequest(amount=1)},
+                                      {"move": pb.MoveRequest(x=x, y=y, zone=zone)},
+                                      {"earn": pb.EarnRequest(amount=10)},
+                                      {"earn": pb.EarnRequest(amount=100)}])
+            move = expect(replies[1], "move")
+            assert move.zone == zone, move
+            for r, amount in zip((replies[0], replies[2], replies[3]), (1, 10, 100)):
+                if body_of(r) == "earn":
+                    acked += amount
+                    assert r.earn.gold == acked, (r, acked)
+                    answers["earn"] += 1
+                else:
+                    expect_error(r, "ZONE_HANDOFF")
+                    answers["ZONE_HANDOFF"] += 1
+            # On the far side: an earn works at once.
+            acked += 2
+            assert earned(ann.earn(2)) == acked
+            if zone == 2 and trip == 0:
+                bo.wait_push(is_pushed("joined", lambda m: m.joined.player.player_id == ann_id),
+                             what="ann arriving in bo's zone")
+    rt.log("answers around the moves: %s" % answers)
+    time.sleep(0.3)  # any second answer to a request would be here by now
+    extra = [m for m in ann.inbox if m.seq != 0]
+    assert not extra, "requests answered twice: %s" % extra
+    shard1 = spread.shard(1).text()
+    assert "offline epoch" in shard1 and "(handoff to shard 2)" in shard1, \
+        "shard 1 never logged a handoff"
+    assert leases.holders(spread.lease_runs(), ann_id) == [1]
+    assert leases.holders(spread.lease_runs(), bo_id) == [2]
+    expect(ann.logout(), "logout")
+    settle_gold(spread, {"ann": acked})
+
+
+def shard_kill9(spread):
+    players = {}   # name -> (Load, zone)
+    for i, (name, zone) in enumerate((("ann", 1), ("bo", 1), ("cy", 2), ("di", 2),
+                                      ("eve", 1), ("fay", 2))):
+        c, _ = login(spread, name, 1 + i % 2)
+        if zone == 2:
+            travel(c, 2)
+        players[name] = (Load(c, name, zone, move=True), zone)
+    for load, _ in players.values():
+        load.start()
+    time.sleep(1.0)
+    spread.kill_shard(2)
+    killed = time.monotonic()
+    # Shard 2's players are told, and stay connected.
+    for name, (load, zone) in players.items():
+        if zone == 2:
+            rt.eventually(lambda: load.errors.get("SERVICE_UNAVAILABLE", 0) > 0
+                          or load.failure, timeout=10,
+                          what="%s told SERVICE_UNAVAILABLE" % name)
+            load.relogin = True
+    before = {name: load.acked for name, (load, zone) in players.items() if zone == 1}
+    time.sleep(1.0)
+    spread.start_shard(2)
+    restarted = time.monotonic()
+    rt.log("shard 2 back %.2f s after the kill" % (restarted - killed))
+    # Its players log in again on their connections (once the dead run's
+    # leases have run out) and play on.
+    for name, (load, zone) in players.items():
+        if zone == 2:
+            rt.eventually(lambda: load.relogins > 0 or load.failure,
+                          timeout=2 * LEASE_MS / 1000.0 + 10,
+                          what="%s logged in again after the restart" % name)
+            rt.log("%s logged in again %.2f s after the restart"
+                   % (name, time.monotonic() - restarted))
+            acked = load.acked
+            rt.eventually(lambda: load.acked > acked or load.failure, timeout=10,
+                          what="%s earning again" % name)
+    for load, _ in players.values():
+        load.stop()
+    for name, (load, zone) in players.items():
+        rt.log("%s (zone %d): %d acknowledged, errors %s, %d logins again"
+               % (name, zone, load.acked, load.errors, load.relogins))
+        if zone == 1:
+            assert not load.errors, "%s (shard 1) saw errors: %s" % (name, load.errors)
+            assert load.acked > before[name], "%s (shard 1) stopped playing" % name
+        expect(load.client.ping(), "pong")
+    for load, _ in players.values():
+        expect(load.client.logout(), "logout")
+    settle_gold(spread, {name: load.acked for name, (load, _) in players.items()})
+
+
+def partition_shard(spread):
+    """See the module's text. Shard 2 and dbproxy keep their link through
+    the cut (dead time 8 s), so what shard 2 sent during it arrives after
+    the healing: late writes, which the database must refuse where the
+    lease moved on."""
+    ann, _ = login(spread, "ann", 1)
+    bo, _ = login(spread, "bo", 2)
+    cy, _ = login(spread, "cy", 1)
+    travel(bo, 2)
+    travel(cy, 2)
+    acked = {n: earned(c.earn(k)) for n, c, k in (("ann", ann, 1), ("bo", bo, 2), ("cy", cy, 3))}
+    fenced_before = fenced_total(spread)
+    # bo and cy keep moving (shard 2 autosaves them every 200 ms) across
+    # the cut; no earns there, so the acknowledged ones are exact.
+    movers = [Load(bo, "bo", 2, move=True, earn=False), Load(cy, "cy", 2, move=True, earn=False)]
+    for m in movers:
+        m.start()
+    time.sleep(0.5)
+    spread.hosts.cut("s2")
+    cut = time.monotonic()
+    # Shard 1 plays on.
+    acked["ann"] = earned(ann.earn(10))
+    assert acked["ann"] == 11, acked
+    for m in movers:
+        rt.eventually(lambda: m.errors.get("SERVICE_UNAVAILABLE", 0) > 0 or m.failure,
+                      timeout=10, what="%s told SERVICE_UNAVAILABLE" % m.player)
+    # Past shard 2's lease on cy (its last renewal came at most at the
+    # cut), cy logs in elsewhere: shard 1 takes the lease (the next epoch)
+    # but cannot hand cy to the cut-off shard 2.
+    time.sleep(max(0.0, cut + 2 * LEASE_MS / 1000.0 - time.monotonic()))
+    cy2 = spread.client("cy", 2)
+    reply = cy2.login("cy", "cy-pw")
+    rt.log("cy's login during the cut: %s" % reply)
+    expect_error(reply, "SERVICE_UNAVAILABLE")
+    time.sleep(max(0.0, cut + 2.2 * LEASE_MS / 1000.0 - time.monotonic()))
+    for m in movers:
+        m.stop()
+    spread.hosts.heal("s2")
+    healed = time.monotonic()
+    # Shard 2 let bo and cy go before their leases ran out (self-fence).
+    text = spread.shard(2).text()
+    assert text.count("lease: player") >= 4 and "offline epoch" in text, text[-2000:]
+    # Logins of shard 2's players are served again within two lease lengths.
+    bo, _ = wait_login(spread, "bo", 2, healed, client=bo)
+    cy2, reply = wait_login(spread, "cy", 2, healed, client=cy2)
+    assert reply.self.zone == 2, reply.self
+    # What shard 2 sent during the cut reached dbproxy late: cy's lease had
+    # moved on, so its saves were refused.
+    rt.eventually(lambda: fenced_total(spread) > fenced_before, timeout=20,
+                  what="shard 2's late writes refused (%s grows)" % FENCED)
+    rt.log("late writes refused: %d" % (fenced_total(spread) - fenced_before))
+    acked["bo"] = earned(bo.earn(20))
+    acked["cy"] = earned(cy2.earn(30))
+    assert (acked["bo"], acked["cy"]) == (22, 33), acked
+    for c in (ann, bo, cy2):
+        expect(c.logout(), "logout")
+    settle_gold(spread, acked)
+
+
+PARTITION_SHARD_ARGS = {"gamesrv-2": ["--dead-ms", "8000", "--autosave-ms", "200"],
+                        "dbproxy": ["--dead-ms", "8000"]}
+
+
+def partition_gateway(spread):
+    ann, _ = login(spread, "ann", 1)
+    bo, _ = login(spread, "bo", 1)
+    cy, _ = login(spread, "cy", 2)
+    travel(bo, 2)
+    acked = {n: earned(c.earn(k)) for n, c, k in (("ann", ann, 1), ("bo", bo, 2), ("cy", cy, 3))}
+    spread.hosts.cut("g1")
+    cut = time.monotonic()
+    # Gateway 2 plays on; gateway 1's players log in again through it.
+    acked["cy"] = earned(cy.earn(10))
+    ann2, _ = wait_login(spread, "ann", 2, cut, bound_s=2 * LEASE_MS / 1000.0)
+    bo2, reply = wait_login(spread, "bo", 2, cut, bound_s=2 * LEASE_MS / 1000.0)
+    assert reply.self.zone == 2, reply.self
+    acked["ann"] = earned(ann2.earn(20))
+    acked["bo"] = earned(bo2.earn(30))
+    time.sleep(max(0.0, cut + 2 * LEASE_MS / 1000.0 - time.monotonic()))
+    spread.hosts.heal("g1")
+    healed = time.monotonic()
+    # Gateway 1 serves logins again within two lease lengths.
+    dee, _ = wait_login(spread, "dee", 1, healed)
+    acked["dee"] = earned(dee.earn(4))
+    # The old sessions no longer play (the new logins hold ann and bo).
+    for old in (ann, bo):
+        try:
+            expect(old.earn(1000), "error")
+        except rt.Closed:
+            pass
+    rt.log("fenced writes: %d" % fenced_total(spread))
+    for c in (ann2, bo2, cy, dee):
+        expect(c.logout(), "logout")
+    settle_gold(spread, acked)
+
+
+def pg_partition_shard(build_dir):
+    rt.cluster.require_postgres()
+    from ringgate_test import postgres
+    pg = postgres.start()
+    with Hosts(Spread.host_names(2, 2, dbproxies=2)) as hosts:
+        spread = two_by_two_on(build_dir, hosts, {
+            "gamesrv-2": PARTITION_SHARD_ARGS["gamesrv-2"],
+            "dbproxy": PARTITION_SHARD_ARGS["dbproxy"]},
+            dbproxies=2, postgres_dsn=pg.dsn)
+        partition_shard(spread)
+        check_leases(spread)
+
+
+# ---- deploy ----------------------------------------------------------------------
+
+def deploy_2x2(build_dir):
+    if not shutil.which("ss"):
+        rt.skip("deploy/ringgate needs ss (iproute2)")
+    with rt.Cluster(build_dir, gateways=2, shards=2,
+                    args={"gamesrv": ZONE_FLAGS + ["--lease-ms", str(LEASE_MS)]}) as cluster:
+        assert cluster.instances == ["dbproxy", "gamesrv", "gamesrv-2", "gateway", "gateway-2"]
+        status = cluster.deploy("status").stdout
+        rows = [line.split() for line in status.splitlines()]
+        procs_up = [r[0] for r in rows if len(r) > 3 and r[3] == "yes"]
+        assert procs_up == cluster.instances, status
+        # Each gateway's row and the one below it: a link to each shard;
+        # each shard's row: its link to dbproxy.
+        for peer in ("gamesrv", "gamesrv-2", "dbproxy"):
+            link = "%s:%d up" % (peer, cluster.port(peer))
+            assert sum(1 for line in status.splitlines() if link in line) == 2, (link, status)
+        assert cluster.port("gateway") != cluster.port("gateway-2")
+        ann = cluster.client("ann", gateway="gateway")
+        bo = cluster.client("bo", gateway="gateway-2")
+        expect(ann.login("ann", "ann-pw"), "login")
+        expect(bo.login("bo", "bo-pw"), "login")
+        x, y = ZONE_CENTRE[2]
+        assert expect(bo.request(move=rt.client_pb2.MoveRequest(x=x, y=y, zone=2)),
+                      "move").zone == 2
+        assert earned(ann.earn(3)) == 3 and earned(bo.earn(4)) == 4
+        players = {s: cluster.metrics(s)["ringgate_gamesrv_players_online"]
+                   for s in cluster.shards}
+        assert players == {"gamesrv": 1, "gamesrv-2": 1}, players
+        assert leases.assert_online_once(cluster.lease_runs()) == 3  # bo twice (a handoff)
+        pids = [cluster.pid(p) for p in cluster.instances]
+        cluster.down()
+        for pid in pids:
+            rt.eventually(lambda: not rt.procs.alive(pid), timeout=15,
+                          what="pid %d stopped by down" % pid)
+        for p in cluster.instances:
+            assert not os.path.exists(os.path.join(cluster.run_dir, p + ".pid")), p
+
+
+rt.main(cases={
+    "two_by_two": on_spread(two_by_two),
+    "login_elsewhere": on_spread(login_elsewhere),
+    "border_handoff": on_spread(border_handoff),
+    "shard_kill9": on_spread(shard_kill9),
+    "partition_shard": on_spread(partition_shard, PARTITION_SHARD_ARGS),
+    "partition_gateway": on_spread(partition_gateway),
+    "pg_partition_shard": pg_partition_shard,
+    "deploy_2x2": deploy_2x2,
+})

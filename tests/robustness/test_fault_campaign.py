@@ -45,7 +45,9 @@ Invariants, each counted (docs/robustness.md says exactly how):
   ghosts           players online in gamesrv with no client left
   position_lost    a login or the database shows a position other than the
                    last acknowledged one (or a move whose answer was lost);
-                   waived after a gamesrv kill -9 (autosave's window)
+                   waived after a gamesrv kill -9 (autosave's window), and
+                   on a topology after a shard or dbproxy away past
+                   SELF_FENCE_S (a shard drops its players unsaved then)
   slow_recovery    no new login served (through every gateway) within two
                    dead times of the last fault
   unexpected_exits a process found dead that the campaign did not kill
@@ -76,6 +78,11 @@ import ringgate_test as rt  # noqa: E402
 from ringgate_test import body_of, leases  # noqa: E402
 
 LEASE_MS = 1500             # --topology: gamesrv's --lease-ms
+# A shard that has renewed no lease for this long may be dropping players
+# unsaved (self-fence at lease_ms / 10 before the end; renewals every
+# lease_ms / 3): a shard or dbproxy away this long loses positions as a
+# kill -9 does.
+SELF_FENCE_S = LEASE_MS * (1 - 1 / 3 - 1 / 10) / 1000
 WAKE_SLACK_S = 1.0          # a shard woken past its lease lets players go within this
 HEARTBEAT_MS = 200
 # gamesrv keeps a dropped player this long for a resume (its
@@ -753,6 +760,7 @@ class Campaign:
                 self.gamesrv_crashes.append(time.monotonic())
             time.sleep(away)
             self.procs.start()
+            self.note_self_fence(proc, away)
         elif kind.startswith("stop_"):
             # Below: the peers' last heartbeat may be one interval older
             # than the stop, so "below" keeps that much and more in hand.
@@ -769,6 +777,7 @@ class Campaign:
                 time.sleep(held)
             finally:
                 self.procs.cont(proc)
+            self.note_self_fence(proc, held)
             for f in flooders:
                 f.join(timeout=CLIENT_TIMEOUT_S)
             if flooders:
@@ -783,12 +792,22 @@ class Campaign:
             self.note(number, what + " (SIGTERM, start)")
             self.procs.terminate(proc)
             self.procs.start()
+            self.note_self_fence(proc, SELF_FENCE_S)  # the stop, the drain and the start
         else:  # clockback
             back = self.rng.randint(30, 120)
             self.note(number, "%s: gamesrv restarted with its clock %d s behind" % (what, back))
             self.procs.terminate("gamesrv")
             self.procs.start(clock_back_s=back)
             self.check_clock(back)
+
+    def note_self_fence(self, proc, away_s):
+        """On a topology (leases), a shard or dbproxy away for away_s from
+        now back may have made a shard drop players unsaved (self-fence,
+        or its lease taken meanwhile): positions since then may be lost, as
+        after a gamesrv kill -9 (the waiver's time is now: a shard answers
+        moves without its database until it fences itself)."""
+        if self.args.topology and kind_of(proc) != "gateway" and away_s >= SELF_FENCE_S:
+            self.gamesrv_crashes.append(time.monotonic())
 
     def flooders(self, number, held):
         """Threads, each with a connection logged in now (while gamesrv

@@ -186,6 +186,7 @@ class Processes:
         self.ended = {}                           # pid -> time.time() of its end
         self.stops = collections.defaultdict(list)  # pid -> [(from, to)]
         self.stop_from = {}
+        self.clock_back = {}                      # pid -> seconds its clock was behind
 
     def alive(self, proc):
         try:
@@ -244,7 +245,11 @@ class Processes:
                 self.cluster.deploy("up")
             finally:
                 self.cluster.env = saved
+        before = self.pids
         self.pids = {p: self.cluster.pid(p) for p in self.instances}
+        for p, pid in self.pids.items():
+            if clock_back_s and pid != before[p]:
+                self.clock_back[pid] = clock_back_s
 
     def lease_runs(self):
         """Every life of every shard so far as a leases.Run (its log lines
@@ -261,7 +266,7 @@ class Processes:
                     lives[int(m.group(1))].append(line)
             for pid, lines in lives.items():
                 runs.append(WakeRun(shard_of(inst), "".join(lines), self.ended.get(pid),
-                                    self.stops.get(pid, [])))
+                                    self.stops.get(pid, []), self.clock_back.get(pid, 0)))
         return runs
 
     def cont_all(self):
@@ -278,17 +283,22 @@ class WakeRun(leases.Run):
     player it let go within WAKE_SLACK_S of waking from a stop is taken to
     have been held only until that stop began (a stopped process serves
     nobody; on waking past its lease it must fence itself at once).
-    cut counts the intervals so cut."""
+    cut counts the intervals so cut. clock_back: seconds the life's wall
+    clock ran behind (the clockback fault), added to its log times."""
 
-    def __init__(self, shard, text, end, stops):
+    def __init__(self, shard, text, end, stops, clock_back=0):
         super().__init__(shard, text, end)
         self.stops = stops
+        self.clock_back = clock_back
         self.cut = 0
 
     def intervals(self):
         got, problems = super().intervals()
         out, self.cut = [], 0
         for iv in got:
+            # An open interval's end is the campaign's time, not the log's.
+            iv = iv._replace(start=iv.start + self.clock_back,
+                             end=iv.end if iv.open else iv.end + self.clock_back)
             for t0, t1 in self.stops:
                 if not iv.open and iv.start <= t0 and t1 <= iv.end <= t1 + WAKE_SLACK_S:
                     iv = iv._replace(end=t0)

@@ -164,6 +164,7 @@ struct bot_session {
 	long player;                             /* identity, -1 while none       */
 	bool logged_in;
 	bool dropping;                           /* the storm cut it: expected    */
+	uint64_t drop_at_ns;                     /* non-zero: disconnect then     */
 	unsigned slot;                           /* index in bl->sessions         */
 	uint32_t next_seq;
 	uint64_t next_ms[BOT_KIND_COUNT];        /* when each action is due       */

@@ -30,6 +30,7 @@
 
 #define TICK_MS 10
 #define RETRY_DELAY_MS 20 /* after ZONE_HANDOFF: the handoff is usually over */
+#define LOGIN_PAUSE_MS 200 /* after a refused login, before a fresh connection */
 
 const char *const bot_kind_names[BOT_KIND_COUNT] = { "login", "move", "chat", "ping", "earn",
 						     "travel" };
@@ -474,6 +475,10 @@ static void session_tick(struct bot_session *bs, uint64_t now_ms, uint64_t now_n
 	}
 	if (bs->view_until_ns != 0 && now_ns >= bs->view_until_ns)
 		view_check_end(bs);
+	if (bs->drop_at_ns != 0 && now_ns >= bs->drop_at_ns) {
+		net_session_disconnect(bs->s, NET_REASON_LOCAL);
+		return;
+	}
 	if (login_lost) {
 		/* Log in again on a fresh connection (see on_frame). */
 		bs->dropping = true;
@@ -657,12 +662,14 @@ static void on_error_reply(struct bot_session *bs, unsigned i, const Ringgate__C
 		travel_failed(bs);
 	pending_remove(bs, i);
 	if (kind == BOT_LOGIN) {
-		/* Start again on a fresh connection, as a real client would:
-		 * after a TIMEOUT the login may still complete on the server,
-		 * and this session would then only ever hear
-		 * ALREADY_LOGGED_IN. The error stays counted. */
+		/* Start again on a fresh connection after a pause, as a real
+		 * client would: after a TIMEOUT the login may still complete
+		 * on the server, and this session would then only ever hear
+		 * ALREADY_LOGGED_IN; a refusal ("retry in a few seconds", a
+		 * shard down) wants a pause, not a flood of logins. The error
+		 * stays counted. */
 		bs->dropping = true;
-		net_session_disconnect(bs->s, NET_REASON_LOCAL);
+		bs->drop_at_ns = now_ns + LOGIN_PAUSE_MS * 1000000ull;
 	}
 }
 

@@ -89,7 +89,12 @@ def frame_corpus():
 # ---- gateway: ops 0 client, 1 upstream, 2 time, 3 client reconnect,
 #      4 upstream redial, 5 second client ---------------------------------
 
-CLIENT1 = sid(2)   # upstream is slot 1, the first client slot 2
+def wire(n, loop=0, gateway=1):
+    """The gateway's wire session id of its n-th client on loop."""
+    return gateway << 48 | loop << 40 | n
+
+
+CLIENT1 = wire(1)  # the first client of the gateway (id 1) on loop 0
 
 
 def to_client(sessions, msg):
@@ -110,11 +115,12 @@ def gateway_corpus():
         "unknown_field": rec(0, b"\x08\x01\xfa\x07\x03abc"),
         "inflight_flood": b"".join(rec(0, cm(n, ping=c.PingRequest())) for n in range(1, 40)),
         "push_to_client": rec(1, to_client([CLIENT1], pong)),
-        "push_many_sessions": rec(1, to_client([CLIENT1, sid(99), 0, 1 << 63], pong)),
-        "push_bad_session_loop": rec(1, to_client([CLIENT1 | 5 << 24], pong)),
+        "push_many_sessions": rec(1, to_client([CLIENT1, wire(99), 0, 1 << 63], pong)),
+        "push_bad_session_loop": rec(1, to_client([wire(1, loop=5)], pong)),
+        "push_other_gateway": rec(1, to_client([wire(1, gateway=2)], pong)),
         "late_reply": rec(1, to_client([CLIENT1], c.ServerMessage(seq=77, pong=c.Pong()))),
         "kick": rec(0, LOGIN) + rec(1, i.GameToGate(kick=i.Kick(session=CLIENT1, kicked=kicked))),
-        "kick_unknown": rec(1, i.GameToGate(kick=i.Kick(session=sid(50)))),
+        "kick_unknown": rec(1, i.GameToGate(kick=i.Kick(session=wire(50)))),
         "heartbeat": rec(1, i.GameToGate(heartbeat=i.Heartbeat(sent_ms=1))),
         "second_hello_reply": rec(1, i.GameToGate(hello=i.HelloReply(role="gamesrv"))),
         "second_challenge": rec(1, i.GameToGate(challenge=i.AuthChallenge(nonce=b"n" * 32))),
@@ -129,7 +135,21 @@ def gateway_corpus():
         "time_passes": rec(0, PING) + rec(2, b"\xff") + rec(2, b"\xff"),
         "idle_kick": rec(2, b"\xff" * 1) * 12,
         "client_reconnect": rec(0, LOGIN) + rec(3) + rec(0, PING),
-        "second_client": rec(5) + rec(0, LOGIN) + rec(1, to_client([sid(3)], pong)),
+        "second_client": rec(5) + rec(0, LOGIN) + rec(1, to_client([wire(2)], pong)),
+        # Between shards (the harness has one: shard 2 is none of its own).
+        "redirect": rec(0, LOGIN) + rec(1, i.GameToGate(redirect=i.Redirect(
+            session=CLIENT1, request_id=1, shard=2, message=LOGIN, hops=1))),
+        "redirect_no_shard": rec(0, LOGIN) + rec(1, i.GameToGate(redirect=i.Redirect(
+            session=CLIENT1, request_id=1, shard=0, hops=9))),
+        "handoff": rec(0, LOGIN) + rec(1, i.GameToGate(handoff=i.Handoff(
+            session=CLIENT1, request_id=1, target_shard=2, adopt=i.Adopt(
+                player_id=1, name="alice", epoch=1, source_shard=1, zone=2, seq=1)))),
+        "handoff_no_adopt": rec(1, i.GameToGate(handoff=i.Handoff(session=CLIENT1,
+                                                                 target_shard=1))),
+        "handoff_unknown_session": rec(1, i.GameToGate(handoff=i.Handoff(
+            session=wire(7, loop=3), target_shard=1, adopt=i.Adopt(player_id=2)))),
+        "adopt_result": rec(0, LOGIN) + rec(1, i.GameToGate(adopt_result=i.AdoptResult(
+            session=CLIENT1, player_id=1, ok=True))),
         "huge_chat": rec(0, cm(3, chat=c.ChatRequest(text="x" * 4000))),
         "empty_frame": rec(0, b"") + rec(1, b""),
     }

@@ -4,7 +4,7 @@
  *
  * A client session's life:
  *
- *   connected --(frame)--> decode --> forward to gamesrv, request pending
+ *   connected --(frame)--> decode --> forward to a shard, request pending
  *       |                                 |
  *       |          reply / TIMEOUT / SERVICE_UNAVAILABLE ends each request
  *       v
@@ -20,6 +20,14 @@
  *   alone decides when they end) but forget the client.
  * - Every request gets exactly one answer: the reply, Error TIMEOUT, or
  *   Error SERVICE_UNAVAILABLE; replies that arrive after that are dropped.
+ * - Shards (docs/protocol.md section 11): a client plays on at most one
+ *   shard (client.shard: set by a LoginReply / ResumeReply, cleared by a
+ *   LogoutReply or that shard's link going down, moved by a Handoff); each
+ *   pending request waits on one shard (pending.shard: moved by a Redirect
+ *   or a Handoff, back to the source by a failed one). A handoff in flight
+ *   is a struct gw_handoff in the loop's list until its AdoptResult, a link
+ *   going down or its expiry; it outlives its client, so the source shard
+ *   always hears how it ended when it can.
  * - Malformed protobuf is answered with Error BAD_REQUEST and a disconnect:
  *   a peer that cannot frame its messages cannot be trusted to recover.
  * - Message rate: each client has a token bucket (msg_rate per second, up to

@@ -22,9 +22,17 @@ be made to happen:
             stay connected and may log in on another shard); a gamesrv
             that says it is another shard than its place in --gamesrvs is
             refused.
+  real      the same through real processes: one dbproxy, two gamesrv
+            shards (zone 2 is shard 2's) and two gateways: a walk into
+            zone 2 and back hands the player over each way with its gold
+            (no earn lost or doubled); a login through the other gateway,
+            whichever shard it reaches first, kicks the first session; a
+            shard killed: its players are told and stay connected, the
+            other shard's play on.
 """
 import contextlib
 import os
+import signal
 
 import ringgate_test as rt
 from ringgate_test import body_of, expect, expect_error
@@ -334,5 +342,92 @@ def check_link_down(build_dir):
         assert wrong.stop(timeout=20) == 0, "gateway exit status"
 
 
+# Shard 2 owns zone 2; zone 1 (every new player's) is shard 1's.
+ZONE2 = (2000.0, 0.0)  # a point of zone 2
+REAL_ZONES = ["--zone-id", "1", "--zones", "2:2000:0:3000:1000", "--zone-shards", "2:2"]
+
+
+def check_real(build_dir):
+    cpb = rt.client_pb2
+    work = rt.temp_dir("ringgate-gws-real-")
+    secret = os.path.join(work, "cluster.secret")
+    with open(os.open(secret, os.O_WRONLY | os.O_CREAT, 0o600), "wb") as f:
+        f.write(os.urandom(32))
+    dbproxy = rt.start("dbproxy", build_dir, work, secret_file=secret)
+    shards = {}
+    for shard in (1, 2):
+        d = os.path.join(work, "shard%d" % shard)
+        os.mkdir(d)
+        shards[shard] = rt.start("gamesrv", build_dir, d, "--shard", str(shard),
+                                 "--lease-ms", "1500", *REAL_ZONES, peer_port=dbproxy.port,
+                                 secret_file=secret)
+    gws = []
+    for gw_id in (1, 2):
+        d = os.path.join(work, "gateway%d" % gw_id)
+        os.mkdir(d)
+        admin_file = os.path.join(d, "gateway.admin-port")
+        gw = rt.start("gateway", build_dir, d, "--gamesrvs",
+                      ",".join("127.0.0.1:%d" % shards[k].port for k in (1, 2)),
+                      "--gateway-id", str(gw_id), secret_file=secret,
+                      admin_port_file=admin_file)
+        gw.admin_port = rt.procs.port_in(admin_file)
+        wait_links(gw, 1, 2)
+        gws.append(gw)
+
+    # Alice starts in zone 1 (shard 1), whichever shard her login reaches.
+    alice = rt.GameClient(gws[0].port, "alice")
+    me = expect(alice.login("alice", "alice-pw"), "login").self
+    assert me.zone == 1, me
+    assert expect(alice.earn(5), "earn").gold == 5
+
+    # Into zone 2: shard 1 hands her to shard 2, which answers the move.
+    moved = expect(alice.request(move=cpb.MoveRequest(x=ZONE2[0] + 10, y=ZONE2[1] + 10,
+                                                     zone=2)), "move")
+    assert moved.zone == 2, moved
+    assert expect(alice.earn(5), "earn").gold == 10
+    rt.eventually(lambda: "lease: player %d online" % me.player_id in shards[2].text(),
+                  what="alice online on shard 2")
+    # And back.
+    moved = expect(alice.request(move=cpb.MoveRequest(x=1, y=1, zone=1)), "move")
+    assert moved.zone == 1, moved
+    assert expect(alice.earn(5), "earn").gold == 15
+    # Two moves, and the login too when it reached shard 2 first (alice
+    # lives in zone 1: shard 2 hands her over at once).
+    handoffs = metrics(gws[0])['ringgate_gateway_handoffs_total{result="ok"}']
+    assert handoffs == 2 + (fnv1a("alice") % 2 == 1), handoffs
+
+    # Bob plays on shard 2 through the second gateway.
+    bob = rt.GameClient(gws[1].port, "bob")
+    expect(bob.login("bob", "bob-pw"), "login")
+    assert expect(bob.request(move=cpb.MoveRequest(x=ZONE2[0] + 5, y=ZONE2[1] + 5, zone=2)),
+                  "move").zone == 2
+
+    # Alice again, through the other gateway: the first session is kicked,
+    # her gold is all there.
+    again = rt.GameClient(gws[1].port, "alice-again")
+    assert expect(again.login("alice", "alice-pw"), "login").self.gold == 15
+    push = alice.wait_push(lambda m: body_of(m) == "kicked", what="LOGGED_IN_ELSEWHERE")
+    assert push.kicked.code == cpb.LOGGED_IN_ELSEWHERE, push
+    alice.wait_closed()
+    assert expect(again.earn(1), "earn").gold == 16
+    # Reaching shard 2 first, the login was redirected to shard 1, her
+    # lease's holder.
+    redirects = metrics(gws[1])["ringgate_gateway_redirects_total"]
+    assert redirects == (fnv1a("alice") % 2 == 1), redirects
+
+    # Shard 2 dies: bob is told and stays connected; alice plays on.
+    shards[2].proc.send_signal(signal.SIGKILL)
+    shards[2].proc.wait()
+    bob.wait_push(lambda m: body_of(m) == "error" and m.error.code == cpb.SERVICE_UNAVAILABLE,
+                  what="bob told shard 2 is gone")
+    # Still connected, now on no shard: a game request goes to a shard
+    # that is up, which has not seen him log in.
+    expect_error(bob.earn(1), "NOT_LOGGED_IN")
+    assert expect(again.earn(1), "earn").gold == 17
+    assert expect(again.ping(), "pong")
+    for gw in gws:
+        assert gw.stop(timeout=20) == 0, "gateway exit status"
+
+
 rt.main(cases={"routing": check_routing, "handoff": check_handoff,
-               "link_down": check_link_down})
+               "link_down": check_link_down, "real": check_real})

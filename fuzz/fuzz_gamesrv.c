@@ -1,7 +1,7 @@
 /*
  * fuzz_gamesrv: gamesrv's message handling - the gateway link (GateToGame
  * decode, the handshake, the queue to the game), the game's dispatch
- * (gs_game_handle_event: login, move, chat, earn, ping, logout, client gone,
+ * (gs_game_handle_event: login, move, chat, earn, ping, logout, adopt, client gone,
  * link down) and the dbproxy link (DbToGame decode, replies meeting their
  * calls) - with libnet replaced by fuzz/fake_net.c and the game thread
  * replaced by this loop: after each step the queued events are taken and
@@ -59,6 +59,7 @@ struct harness {
 	struct rg_link_auth db_auth;     /* our side: the accepting dbproxy   */
 	enum db_mode mode;
 	uint64_t next_player;
+	uint64_t next_epoch;             /* DbNewEpoch answers 1, 2, ...       */
 };
 
 static void send_packed(net_session_id id, const ProtobufCMessage *m)
@@ -139,6 +140,9 @@ static void answer_db(struct harness *h, const Ringgate__Internal__GameToDb *in)
 	Ringgate__Client__PlayerState player = RINGGATE__CLIENT__PLAYER_STATE__INIT;
 	Ringgate__Internal__DbSaveReply save = RINGGATE__INTERNAL__DB_SAVE_REPLY__INIT;
 	Ringgate__Internal__DbAddGoldReply gold = RINGGATE__INTERNAL__DB_ADD_GOLD_REPLY__INIT;
+	Ringgate__Internal__DbNewEpochReply epoch = RINGGATE__INTERNAL__DB_NEW_EPOCH_REPLY__INIT;
+	Ringgate__Internal__DbRenewLeasesReply renew = RINGGATE__INTERNAL__DB_RENEW_LEASES_REPLY__INIT;
+	Ringgate__Internal__DbAdoptReply adopt = RINGGATE__INTERNAL__DB_ADOPT_REPLY__INIT;
 	uint8_t proof[RG_LINK_PROOF_BYTES];
 
 	if (in->body_case == RINGGATE__INTERNAL__GAME_TO_DB__BODY_HELLO) {
@@ -170,8 +174,25 @@ static void answer_db(struct harness *h, const Ringgate__Internal__GameToDb *in)
 		player.gold = h->next_player * 7;
 		login.player = &player;
 		login.created = h->next_player & 1;
+		login.lease_epoch = 1; /* taken (every login: a takeover renews) */
 		out.body_case = RINGGATE__INTERNAL__DB_TO_GAME__BODY_LOGIN;
 		out.login = &login;
+	} else if (in->body_case == RINGGATE__INTERNAL__GAME_TO_DB__BODY_NEW_EPOCH) {
+		epoch.epoch = ++h->next_epoch;
+		out.body_case = RINGGATE__INTERNAL__DB_TO_GAME__BODY_NEW_EPOCH;
+		out.new_epoch = &epoch;
+	} else if (in->body_case == RINGGATE__INTERNAL__GAME_TO_DB__BODY_RENEW) {
+		out.body_case = RINGGATE__INTERNAL__DB_TO_GAME__BODY_RENEW;
+		out.renew = &renew; /* nothing lost */
+	} else if (in->body_case == RINGGATE__INTERNAL__GAME_TO_DB__BODY_ADOPT) {
+		player.player_id = in->adopt->player_id;
+		player.zone = in->adopt->zone;
+		player.x = in->adopt->x;
+		player.y = in->adopt->y;
+		adopt.player = &player;
+		adopt.lease_epoch = in->adopt->from_epoch + 1;
+		out.body_case = RINGGATE__INTERNAL__DB_TO_GAME__BODY_ADOPT;
+		out.adopt = &adopt;
 	} else if (in->body_case == RINGGATE__INTERNAL__GAME_TO_DB__BODY_ADD_GOLD) {
 		gold.gold = in->add_gold->amount;
 		out.body_case = RINGGATE__INTERNAL__DB_TO_GAME__BODY_ADD_GOLD;

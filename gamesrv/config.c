@@ -85,47 +85,16 @@ static const struct rg_option gs_options[] = {
 	{ 0 },
 };
 
-/* One HOST:PORT of --dbproxies, [start, end), into *out. HOST may be
- * [an IPv6 address]. Returns 0 or -EINVAL. */
-static int parse_dbproxy(const char *start, const char *end, struct gs_dbproxy_addr *out)
-{
-	const char *colon = end;
-	const char *host = start;
-	size_t host_len;
-	char *stop;
-	long port;
-
-	while (colon > start && colon[-1] != ':')
-		colon--;
-	if (colon == start || colon == end)
-		return -EINVAL; /* no ':', or no port after it */
-	host_len = (size_t)(colon - 1 - start);
-	if (host_len >= 2 && host[0] == '[' && host[host_len - 1] == ']') {
-		host++;
-		host_len -= 2;
-	}
-	if (host_len == 0 || host_len >= sizeof out->host)
-		return -EINVAL;
-	port = strtol(colon, &stop, 10);
-	if (stop != end || port < 1 || port > 65535)
-		return -EINVAL;
-	memcpy(out->host, host, host_len);
-	out->host[host_len] = '\0';
-	out->port = (uint16_t)port;
-	return 0;
-}
-
 /* cfg->dbproxy_addrs from --dbproxies, else from dbproxy-host/-port.
  * Returns 0 or -1 after logging what is wrong. */
 static int parse_dbproxies(struct gs_config *cfg)
 {
-	const char *p = cfg->dbproxies;
+	int n;
 
 	cfg->dbproxy_count = 0;
-	if (!*p) {
-		int n = snprintf(cfg->dbproxy_addrs[0].host, sizeof cfg->dbproxy_addrs[0].host,
-				 "%s", cfg->dbproxy_host);
-
+	if (!*cfg->dbproxies) {
+		n = snprintf(cfg->dbproxy_addrs[0].host, sizeof cfg->dbproxy_addrs[0].host, "%s",
+			     cfg->dbproxy_host);
 		if (n < 0 || (size_t)n >= sizeof cfg->dbproxy_addrs[0].host) {
 			RG_ERROR("--dbproxy-host is too long");
 			return -1;
@@ -134,23 +103,14 @@ static int parse_dbproxies(struct gs_config *cfg)
 		cfg->dbproxy_count = 1;
 		return 0;
 	}
-	for (;;) {
-		const char *end = strchr(p, ',');
-
-		if (!end)
-			end = p + strlen(p);
-		if (cfg->dbproxy_count == GS_DB_LINKS_MAX ||
-		    parse_dbproxy(p, end, &cfg->dbproxy_addrs[cfg->dbproxy_count]) < 0) {
-			RG_ERROR("--dbproxies must be HOST:PORT[,HOST:PORT...] with ports "
-				 "1..65535, at most %d of them, not \"%s\"", GS_DB_LINKS_MAX,
-				 cfg->dbproxies);
-			return -1;
-		}
-		cfg->dbproxy_count++;
-		if (!*end)
-			return 0;
-		p = end + 1;
+	n = rg_host_ports_parse(cfg->dbproxies, cfg->dbproxy_addrs, GS_DB_LINKS_MAX);
+	if (n < 0) {
+		RG_ERROR("--dbproxies must be HOST:PORT[,HOST:PORT...] with ports 1..65535, at "
+			 "most %d of them, not \"%s\"", GS_DB_LINKS_MAX, cfg->dbproxies);
+		return -1;
 	}
+	cfg->dbproxy_count = (unsigned)n;
+	return 0;
 }
 
 /* True when zone id is the first zone or one of --zones. */

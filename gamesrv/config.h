@@ -56,10 +56,7 @@ struct gs_config {
 	int zone_shard_count;
 	/* Derived from dbproxies (or dbproxy-host/-port): the dbproxies, in
 	 * order (db_link.h: their index). */
-	struct gs_dbproxy_addr {
-		char host[256];
-		uint16_t port;
-	} dbproxy_addrs[GS_DB_LINKS_MAX];
+	struct rg_host_port dbproxy_addrs[GS_DB_LINKS_MAX];
 	unsigned dbproxy_count;
 };
 

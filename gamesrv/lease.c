@@ -164,6 +164,19 @@ out_nomem:
 	RG_ERROR("out of memory: the lease renewal waits for a later tick");
 }
 
+bool gs_lease_ending(const struct gs_game *g, const struct gs_player *p, uint64_t now_ms)
+{
+	return p->lease_epoch != 0 && p->state == GS_PLAYER_ONLINE &&
+	       p->lease_until_ms <= now_ms + fence_margin(g);
+}
+
+void gs_lease_self_fence(struct gs_game *g, struct gs_player *p)
+{
+	rg_counter_add(g->cfg.metrics->self_fenced, 1);
+	gs_play_drop(g, p, RINGGATE__CLIENT__ERROR_CODE__SERVICE_UNAVAILABLE,
+		     "the game server lost its database", "self-fence");
+}
+
 /* Drop the online players whose lease may end before the next renewal
  * could save it, and note when the next one is due. */
 static void self_fence(struct gs_game *g, uint64_t now)
@@ -178,15 +191,12 @@ static void self_fence(struct gs_game *g, uint64_t now)
 	while (p) {
 		struct gs_player *after = p->next; /* p may be freed below */
 
-		if (p->lease_epoch != 0 && p->state == GS_PLAYER_ONLINE) {
-			if (p->lease_until_ms <= now + margin) {
-				rg_counter_add(g->cfg.metrics->self_fenced, 1);
-				gs_play_drop(g, p, RINGGATE__CLIENT__ERROR_CODE__SERVICE_UNAVAILABLE,
-					     "the game server lost its database", "self-fence");
-				dropped++;
-			} else if (p->lease_until_ms - margin < next) {
-				next = p->lease_until_ms - margin;
-			}
+		if (gs_lease_ending(g, p, now)) {
+			gs_lease_self_fence(g, p);
+			dropped++;
+		} else if (p->lease_epoch != 0 && p->state == GS_PLAYER_ONLINE &&
+			   p->lease_until_ms - margin < next) {
+			next = p->lease_until_ms - margin;
 		}
 		p = after;
 	}

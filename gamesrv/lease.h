@@ -29,6 +29,7 @@
 #ifndef GAMESRV_LEASE_H
 #define GAMESRV_LEASE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #define GS_LEASE_MS_DEFAULT 10000
@@ -46,6 +47,13 @@ void gs_lease_taken(struct gs_game *g, struct gs_player *p, uint64_t epoch, uint
  *   lease: player <id> offline epoch <E> (<reason>) */
 void gs_lease_log_online(const struct gs_player *p);
 void gs_lease_log_offline(const struct gs_player *p, const char *reason);
+
+/* True when p plays here on a lease that may end before a renewal could
+ * save it (lease_until_ms - lease_ms / 10 has come): self-fence it. */
+bool gs_lease_ending(const struct gs_game *g, const struct gs_player *p, uint64_t now_ms);
+
+/* Self-fence p: drop it unsaved, kicked SERVICE_UNAVAILABLE (counted). */
+void gs_lease_self_fence(struct gs_game *g, struct gs_player *p);
 
 /* The tick's lease work: send the renewal when due, self-fence. */
 void gs_lease_tick(struct gs_game *g, uint64_t now_ms);

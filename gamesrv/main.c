@@ -131,7 +131,7 @@ int main(int argc, char **argv)
 		goto out_game;
 	}
 	for (unsigned i = 0; i < o.dbproxy_count; i++) {
-		const struct gs_dbproxy_addr *a = &o.dbproxy_addrs[i];
+		const struct rg_host_port *a = &o.dbproxy_addrs[i];
 
 		db_cfg = (struct gs_db_service_config){
 			.host = a->host,

@@ -1,6 +1,7 @@
 /*
  * play.c: the game's request handlers - login, move, chat, earn, ping,
- * logout - and the saves that follow players out of the game. Called by
+ * logout, and the handoffs of players between shards - and the saves that
+ * follow players out of the game. Called by
  * game.c on the game thread only (see play.h).
  *
  * A client session's life (the "client" record of world.h):
@@ -10,6 +11,21 @@
  *      +-------------------------+----------------------------+
  *        LogoutRequest / ClientGone / gateway link down / drain / kicked
  *        by a newer login (the player is saved when it leaves "playing")
+ *
+ * Across shards (docs/protocol.md section 11), more states, in each of
+ * which the session's requests are answered ZONE_HANDOFF:
+ *
+ *   playing --move into another shard's zone (handoff_move)--> frozen
+ *   login pending --DbLogin ok, zone of another shard (handoff_login)-->
+ *       handing over (no player here)
+ *   frozen / handing over --HandoffResult ok--> (none), the player dropped
+ *       unsaved; not ok--> playing again (frozen) or (none) (handing over);
+ *       no result in time--> (none) (handoff_end)
+ *   (none) --ClientRequest.adopt (handle_adopt)--> adopting --DbAdopt ok-->
+ *       playing; refused--> (none) (on_adopt_reply)
+ *
+ * A player leaves "playing" without a save when its lease is no longer
+ * surely this shard's (gs_play_drop: lost, fenced, self-fenced).
  *
  * Every dbproxy call carries a small context (who to answer, which player
  * it pins); callbacks look the client up again by (link, session), because
@@ -1587,14 +1603,16 @@ static const char *adopt_refusal(struct gs_game *g, net_session_id link,
 	return NULL;
 }
 
-/* ClientRequest.adopt: take over a player another shard hands over. */
+/* ClientRequest.adopt: take over a player another shard hands over, by
+ * deadline_ms (0: it has passed already). */
 static void handle_adopt(struct gs_game *g, net_session_id link, uint64_t deadline_ms,
 			 const Ringgate__Internal__ClientRequest *req)
 {
 	const Ringgate__Internal__Adopt *a = req->adopt;
 	struct reply_to to = { .link = link, .session = req->session, .seq = a->seq,
 			       .request_id = req->request_id };
-	const char *why = adopt_refusal(g, link, req);
+	const char *why = deadline_ms == 0 ? "its deadline has passed"
+					   : adopt_refusal(g, link, req);
 	struct adopt_call *ac = NULL;
 	struct gs_client *c = NULL;
 
@@ -1996,6 +2014,12 @@ void gs_play_request(struct gs_game *g, net_session_id link, uint64_t deadline_m
 	 * answering after the gateway gave up would help nobody. */
 	if (deadline_ms != 0 && deadline_ms < deadline)
 		deadline = deadline_ms;
+	if (req->adopt) {
+		/* Even one past its deadline is answered (refused): the source
+		 * waits for the result to let its frozen player go on. */
+		handle_adopt(g, link, now < deadline ? deadline : 0, req);
+		return;
+	}
 	if (now >= deadline) {
 		/* The client has been told TIMEOUT (or will be at the
 		 * gateway's next tick): doing it now would apply a request
@@ -2007,10 +2031,6 @@ void gs_play_request(struct gs_game *g, net_session_id link, uint64_t deadline_m
 		return;
 	}
 
-	if (req->adopt) {
-		handle_adopt(g, link, deadline, req);
-		return;
-	}
 	if (!m || m->seq == 0) {
 		send_error(g, &to, RINGGATE__CLIENT__ERROR_CODE__BAD_REQUEST,
 			   "a request needs a message with a non-zero seq");
@@ -2051,6 +2071,14 @@ void gs_play_request(struct gs_game *g, net_session_id link, uint64_t deadline_m
 	if (!p) {
 		send_error(g, &to, RINGGATE__CLIENT__ERROR_CODE__NOT_LOGGED_IN,
 			   "log in first");
+		return;
+	}
+	if (gs_lease_ending(g, p, now)) {
+		/* Requests queued while this shard stalled past the lease come
+		 * before the tick's self-fence: none is played on it. */
+		send_error(g, &to, RINGGATE__CLIENT__ERROR_CODE__SERVICE_UNAVAILABLE,
+			   "the game server lost its database");
+		gs_lease_self_fence(g, p);
 		return;
 	}
 	switch (m->body_case) {

@@ -21,11 +21,17 @@ Cases:
                    hops 3 is answered SERVICE_UNAVAILABLE
   login_handoff    a login at shard 1 of a player saved in zone 2 is handed
                    to shard 2 at once (Adopt.login: LoginReply from shard 2)
-  fenced           shard 2 stopped past the lease while shard 1 takes the
-                   player: its late earn is refused (DB_FENCED: ZONE_HANDOFF,
-                   nothing applied) and it drops the player
+  fenced           a shard whose player's lease moved on without it (a
+                   stray adopt elsewhere): its next earn is refused
+                   (DB_FENCED: ZONE_HANDOFF, nothing applied), the player
+                   dropped (LOGGED_IN_ELSEWHERE)
+  stalled          shard 2 stopped past the lease while shard 1 takes the
+                   player: its late earn is refused (self-fence on the
+                   request, or fenced), nothing applied, the player dropped
   adopt_gone       the client goes while shard 2 adopts it: shard 2 still
                    says ok (the source lets go) and the lease ends released
+  adopt_late       an adopt past its deadline is refused (AdoptResult not
+                   ok), not dropped
   handoff_timeout  no HandoffResult by the call deadline: shard 1 drops the
                    frozen player unsaved
 
@@ -280,6 +286,30 @@ def login_handoff(s):
 
 
 def fenced(s):
+    """A shard that still believes it holds a player whose lease moved on
+    (here: a stray adopt at shard 2 takes it) has its next write refused
+    (DB_FENCED): the earn is answered ZONE_HANDOFF, not applied, and the
+    player dropped, kicked LOGGED_IN_ELSEWHERE."""
+    c = rt.client_pb2
+    a = expect(s.login(1, 1, "ida"), "login")
+    pid = a.self.player_id
+    assert expect(s.request(1, 1, earn=c.EarnRequest(amount=3)), "earn").gold == 3
+    g = s.gate[2]
+    g.conn.send(g.i.GateToGame(request=g.i.ClientRequest(
+        session=4, deadline_ms=5000, request_id=s.next_request_id(),
+        adopt=g.i.Adopt(player_id=pid, name="ida", epoch=1, source_shard=1, zone=2,
+                        x=2500, y=500, next_msg_no=1, seq=1))))
+    assert s.take(2, "adopt_result").ok
+    late = s.request(1, 1, earn=c.EarnRequest(amount=100))
+    expect_error(late, "ZONE_HANDOFF")
+    kick = s.gate[1].wait_kick(1)
+    assert kick.kicked.code == c.LOGGED_IN_ELSEWHERE, kick
+    eventually(lambda: "lease: player %d offline epoch 1 (fenced)" % pid in s.srv[1].text(),
+               what="shard 1 letting go")
+    assert s.row("ida")["gold"] == 3, s.row("ida")
+
+
+def stalled(s):
     c = rt.client_pb2
     expect(s.login(1, 1, "erin"), "login")
     assert expect(s.request(1, 1, earn=c.EarnRequest(amount=3)), "earn").gold == 3
@@ -300,9 +330,10 @@ def fenced(s):
         seq, _ = s.send(2, 1, earn=c.EarnRequest(amount=100))
     finally:
         os.kill(b.proc.pid, signal.SIGCONT)
+    # Handled before the tick that would self-fence: refused all the same.
     late = s.gate[2].wait_reply(1, seq)
     assert body_is(late, "error") and late.error.code in (
-        c.ZONE_HANDOFF, c.NOT_LOGGED_IN), late
+        c.SERVICE_UNAVAILABLE, c.ZONE_HANDOFF, c.NOT_LOGGED_IN), late
     s.gate[2].wait_kick(1)
     eventually(lambda: "lease: player %d offline epoch %d" % (pid, old_epoch) in b.text(),
                what="shard 2 letting go")
@@ -328,6 +359,31 @@ def adopt_gone(s):
                    what="shard 1 letting go")
 
 
+def adopt_late(s):
+    """An adopt whose deadline passed on the way is refused, not dropped:
+    the source waits for the result to let its player go on."""
+    c = rt.client_pb2
+    expect(s.login(1, 1, "hank"), "login")
+    seq, _ = s.send(1, 1, move=c.MoveRequest(x=2500, y=500, zone=2))
+    ho = s.take(1, "handoff")
+    g = s.gate[2]
+    # Teach shard 2 the link's clock distance with a fresh request, then
+    # send the adopt stamped 10 s before it, with 5 s left.
+    g.seq += 1
+    g.conn.send(g.i.GateToGame(request=g.i.ClientRequest(
+        session=9, deadline_ms=5000, request_id=s.next_request_id(), sent_ms=1000000,
+        message=c.ClientMessage(seq=g.seq, ping=c.PingRequest()))))
+    g.wait_reply(9, g.seq)
+    g.conn.send(g.i.GateToGame(request=g.i.ClientRequest(
+        session=ho.session, deadline_ms=5000, request_id=ho.request_id, sent_ms=990000,
+        adopt=ho.adopt)))
+    ar = s.take(2, "adopt_result")
+    assert not ar.ok and ar.player_id == ho.adopt.player_id, ar
+    s.handoff_result(1, 1, ho.adopt.player_id, False)
+    expect_error(s.gate[1].wait_reply(1, seq), "SERVICE_UNAVAILABLE")
+    assert s.row("hank")["lease_epoch"] == 1 and s.row("hank")["lease_shard"] == 1
+
+
 def handoff_timeout(s):
     c = rt.client_pb2
     pid = expect(s.login(1, 1, "gil"), "login").self.player_id
@@ -346,7 +402,9 @@ CASES = {
     "redirect": (redirect, []),
     "login_handoff": (login_handoff, []),
     "fenced": (fenced, []),
+    "stalled": (stalled, []),
     "adopt_gone": (adopt_gone, ["--resume-grace-ms", "0"]),
+    "adopt_late": (adopt_late, []),
     "handoff_timeout": (handoff_timeout, ["--call-deadline-ms", "1500"]),
 }
 

@@ -11,7 +11,9 @@ the root namespace would route the subnet out of its default route (see
 shared/PROBES.md).
 
 A partition is the host's veth set down (open connections stall, as behind
-a pulled cable) and healed by setting it up again.
+a pulled cable) and healed by setting it up again. A cut between two hosts
+only (block/unblock) is a firewall table inside one of them (nftables)
+dropping the other's address both ways.
 
 Creating namespaces needs root (CAP_SYS_ADMIN and CAP_NET_ADMIN): elsewhere
 Hosts() ends the test as skipped (exit 77) and says why.
@@ -136,6 +138,30 @@ class Hosts:
         """End the partition of host name."""
         log("partition: %s back" % name)
         _ip("link", "set", self.veth[name], "up")
+
+    def block(self, name, peer):
+        """Drop every packet between hosts name and peer, both ways (a
+        firewall on name); both still reach every other host. Skips the
+        test (77) where nftables is missing."""
+        if shutil.which("nft") is None:
+            skip("no `nft` command (Debian package nftables) for a cut between two hosts")
+        log("partition: %s cut off from %s" % (name, peer))
+        addr = self.addrs[peer]
+        self._nft(name, "table inet rg_%s {\n"
+                  "  chain input { type filter hook input priority 0; ip saddr %s drop; }\n"
+                  "  chain output { type filter hook output priority 0; ip daddr %s drop; }\n"
+                  "}\n" % (peer, addr, addr))
+
+    def unblock(self, name, peer):
+        """End block(name, peer)."""
+        log("partition: %s and %s reach each other again" % (name, peer))
+        self._nft(name, "delete table inet rg_%s\n" % peer)
+
+    def _nft(self, name, script):
+        proc = subprocess.run(self.wrap(name, ["nft", "-f", "-"]), input=script, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        if proc.returncode != 0:
+            raise AssertionError("nft in %s: %s" % (name, proc.stderr.strip()))
 
     def close(self):
         """Stop the processes run on the hosts (while their links still

@@ -1293,7 +1293,7 @@ int bot_route_parse(struct bot *bot)
 		errno = 0;
 		unsigned long id = strtoul(p, &end, 10);
 		if (end == p || errno || id == 0 || id > UINT32_MAX || (*end && *end != ',')
-		    || bot->route_len == BOT_ROUTE_MAX) {
+		    || (*end == ',' && end[1] == '\0') || bot->route_len == BOT_ROUTE_MAX) {
 			fprintf(stderr, "bot: --border-zones: want up to %d zone ids (1..%u), "
 				"comma-separated, not \"%s\"\n", BOT_ROUTE_MAX, UINT32_MAX,
 				bot->cfg.border_zones);

@@ -118,18 +118,7 @@ def kind_of(instance):
     return instance.split("-")[0]
 
 
-def shard_of(instance):
-    """gamesrv -> 1, gamesrv-2 -> 2."""
-    return int(instance.split("-")[1]) if "-" in instance else 1
 
-
-def instances_of(topology):
-    """Every process instance of a topology (gateways, shards), in deploy's
-    names; (1, 1) is today's cluster."""
-    gateways, shard_count = topology or (1, 1)
-    name = lambda kind, i: kind if i == 1 else "%s-%d" % (kind, i)  # noqa: E731
-    return (["dbproxy"] + [name("gamesrv", i) for i in range(1, shard_count + 1)]
-            + [name("gateway", i) for i in range(1, gateways + 1)])
 FLOODERS = 32
 LEAVERS = 16
 FLOOD_CHAT = 60 * 1024
@@ -178,11 +167,11 @@ class Processes:
     when each shard's life (pid) ended and when it was stopped (wall
     clock, as the logs' times)."""
 
-    def __init__(self, cluster, instances):
+    def __init__(self, cluster):
         self.cluster = cluster
-        self.instances = instances
+        self.instances = cluster.instances
         self.stopped = set()
-        self.pids = {p: cluster.pid(p) for p in instances}
+        self.pids = {p: cluster.pid(p) for p in self.instances}
         self.ended = {}                           # pid -> time.time() of its end
         self.stops = collections.defaultdict(list)  # pid -> [(from, to)]
         self.stop_from = {}
@@ -252,21 +241,15 @@ class Processes:
                 self.clock_back[pid] = clock_back_s
 
     def lease_runs(self):
-        """Every life of every shard so far as a leases.Run (its log lines
-        told apart by the pid rg_log writes), ended when the campaign
-        ended it; a stop past the lease cut as WakeRun says."""
+        """Every life of every shard so far (Cluster.lease_runs) as a
+        WakeRun: ended when the campaign ended it (its pid is in its log
+        lines), its stops and clock step known."""
         runs = []
-        for inst in self.instances:
-            if kind_of(inst) != "gamesrv":
-                continue
-            lives = collections.defaultdict(list)
-            for line in self.cluster.log_text(inst).splitlines(keepends=True):
-                m = re.search(r"Z gamesrv\[(\d+)\] ", line)
-                if m:
-                    lives[int(m.group(1))].append(line)
-            for pid, lines in lives.items():
-                runs.append(WakeRun(shard_of(inst), "".join(lines), self.ended.get(pid),
-                                    self.stops.get(pid, []), self.clock_back.get(pid, 0)))
+        for run in self.cluster.lease_runs():
+            m = re.search(r"Z gamesrv\[(\d+)\] ", run.text)
+            pid = int(m.group(1)) if m else None
+            runs.append(WakeRun(run.shard, run.text, self.ended.get(pid, run.end),
+                                self.stops.get(pid, []), self.clock_back.get(pid, 0)))
         return runs
 
     def cont_all(self):
@@ -636,11 +619,11 @@ class Campaign:
         self.seed = args.seed
         self.rng = random.Random(args.seed)
         self.findings = Findings()
-        self.instances = instances_of(args.topology)
-        self.gateways = [p for p in self.instances if kind_of(p) == "gateway"]
-        self.shards = [p for p in self.instances if kind_of(p) == "gamesrv"]
+        self.instances = cluster.instances
+        self.gateways = cluster.gateways
+        self.shards = cluster.shards
         self.zone_count = len(self.shards)  # on a topology zone i is shard i's
-        self.procs = Processes(cluster, self.instances)
+        self.procs = Processes(cluster)
         self.faults = collections.Counter()
         self.gamesrv_crashes = []   # monotonic times of gamesrv kill -9
         self.recoveries = []        # (fault, seconds to the first new login)
@@ -765,6 +748,7 @@ class Campaign:
         if kind == "kill9":
             away = self.rng.uniform(0.2, 2.0)
             self.note(number, "%s, started again after %.2f s" % (what, away))
+            self.note_self_fence(proc, away)
             self.procs.kill9(proc)
             if kind_of(proc) == "gamesrv":
                 self.gamesrv_crashes.append(time.monotonic())
@@ -780,6 +764,7 @@ class Campaign:
             flooders = self.flooders(number, held) if kind.endswith("_flood") else []
             if flooders:
                 dropped = self.metric("gateway", "ringgate_net_sends_dropped_total")
+            self.note_self_fence(proc, held)
             self.procs.stop(proc)
             try:
                 for f in flooders:
@@ -800,6 +785,7 @@ class Campaign:
                 self.flood_sent[0] = 0
         elif kind == "restart":
             self.note(number, what + " (SIGTERM, start)")
+            self.note_self_fence(proc, SELF_FENCE_S)
             self.procs.terminate(proc)
             self.procs.start()
             self.note_self_fence(proc, SELF_FENCE_S)  # the stop, the drain and the start
@@ -811,11 +797,12 @@ class Campaign:
             self.check_clock(back)
 
     def note_self_fence(self, proc, away_s):
-        """On a topology (leases), a shard or dbproxy away for away_s from
-        now back may have made a shard drop players unsaved (self-fence,
-        or its lease taken meanwhile): positions since then may be lost, as
-        after a gamesrv kill -9 (the waiver's time is now: a shard answers
-        moves without its database until it fences itself)."""
+        """On a topology (leases), a shard or dbproxy away for away_s may
+        make a shard drop players unsaved (self-fence, or its lease taken
+        meanwhile): positions acknowledged before may be lost, as after a
+        gamesrv kill -9. Called as the fault begins (a login during it may
+        show the loss) and again as it ends (a shard answers moves without
+        its database until it fences itself)."""
         if self.args.topology and kind_of(proc) != "gateway" and away_s >= SELF_FENCE_S:
             self.gamesrv_crashes.append(time.monotonic())
 
@@ -1090,11 +1077,8 @@ def campaign(args):
               # here log in afresh): short, so that the ghost check's wait
               # covers it.
               "gamesrv": ["--resume-grace-ms", str(RESUME_GRACE_MS)]}
-    env = {}
+    gateways, shard_count = args.topology or (1, 1)
     if args.topology:
-        gateways, shard_count = args.topology
-        env = {"RINGGATE_TOPOLOGY_GATEWAYS": ",".join(["127.0.0.1:0"] * gateways),
-               "RINGGATE_TOPOLOGY_SHARDS": ",".join(["127.0.0.1:0"] * shard_count)}
         # Zone i on shard i, every one the default square (a position is
         # valid in each); a short lease, so that a shard's players can be
         # taken over within the faults' times.
@@ -1103,8 +1087,8 @@ def campaign(args):
                                 for z in range(2, shard_count + 1)),
             "--zone-shards", ",".join("%d:%d" % (z, z) for z in range(1, shard_count + 1)),
             "--lease-ms", str(LEASE_MS)]
-    with rt.Cluster(args.build_dir, link_ms=(HEARTBEAT_MS, args.dead_ms),
-                    args=lifted, extra_env=env) as cluster:
+    with rt.Cluster(args.build_dir, link_ms=(HEARTBEAT_MS, args.dead_ms), args=lifted,
+                    gateways=gateways, shards=shard_count) as cluster:
         install_gold_log(cluster)
         c = Campaign(cluster, args)
         c.start_load()

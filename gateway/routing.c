@@ -240,6 +240,11 @@ int gw_route_kick(struct gateway *gw, uint32_t shard, const Ringgate__Internal__
 	return post_delivery(task);
 }
 
+/* The largest Redirect, Handoff or AdoptResult relayed: a client's message
+ * (--max-frame) and the fields around it, well within a loop's decode
+ * arena (gw_loops_create). */
+#define RELAY_MAX(gw) ((size_t)(gw)->cfg.max_frame + 4096)
+
 /* A Redirect, Handoff or AdoptResult from a shard, packed, for one loop
  * (decoded there: the link's decode lives only until on_message returns). */
 struct relay_task {
@@ -275,7 +280,7 @@ static void run_relay(struct net_loop *loop, void *arg)
 			gw_loop_adopt_result(gl, task->shard, m);
 		break;
 	}
-	if (!m) /* it was decoded once already: only memory can be short */
+	if (!m) /* decoded once already and bounded: only memory can be short */
 		RG_ERROR("out of memory decoding a relayed message from shard %u (body %u); "
 			 "dropped", task->shard, task->body);
 	rg_pb_arena_reset(&gl->arena);
@@ -314,6 +319,13 @@ int gw_route_relay(struct gateway *gw, uint32_t shard, const Ringgate__Internal_
 		return 0;
 	}
 	len = protobuf_c_message_get_packed_size(body);
+	if (len > RELAY_MAX(gw)) {
+		/* More than a client's request could make: the loop's decode
+		 * arena is sized for those. Its request ends at its deadline. */
+		RG_WARN("shard %u sent a %s of %zu bytes, over the %zu a client request can "
+			"make; dropped", shard, body->descriptor->short_name, len, RELAY_MAX(gw));
+		return 0;
+	}
 	task = malloc(sizeof(*task) + len);
 	if (!task) {
 		RG_ERROR("out of memory relaying a %s", body->descriptor->short_name);

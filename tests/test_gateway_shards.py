@@ -22,17 +22,20 @@ be made to happen:
             stay connected and may log in on another shard); a gamesrv
             that says it is another shard than its place in --gamesrvs is
             refused.
+  options   --gamesrvs and --gateway-id refuse what they cannot use.
   real      the same through real processes: one dbproxy, two gamesrv
             shards (zone 2 is shard 2's) and two gateways: a walk into
             zone 2 and back hands the player over each way with its gold
-            (no earn lost or doubled); a login through the other gateway,
-            whichever shard it reaches first, kicks the first session; a
-            shard killed: its players are told and stay connected, the
-            other shard's play on.
+            (no earn lost or doubled), with a resume through the other
+            gateway in between (routed by the token's shard); a login
+            through the other gateway, whichever shard it reaches first,
+            kicks the first session; a shard killed: its players are told
+            and stay connected, the other shard's play on.
 """
 import contextlib
 import os
 import signal
+import subprocess
 
 import ringgate_test as rt
 from ringgate_test import body_of, expect, expect_error
@@ -342,6 +345,22 @@ def check_link_down(build_dir):
         assert wrong.stop(timeout=20) == 0, "gateway exit status"
 
 
+def check_options(build_dir):
+    def refused(*flags):
+        r = subprocess.run(rt.procs.argv("gateway", build_dir, "--ws-port", "0", *flags,
+                                         insecure=True),
+                           capture_output=True, text=True, timeout=rt.WAIT,
+                           stdin=subprocess.DEVNULL)
+        assert r.returncode == 2, (flags, r.returncode, r.stderr)
+        return r.stderr
+
+    for shards in ("127.0.0.1", "127.0.0.1:0", "127.0.0.1:7701,", ":7701", "127.0.0.1:77x",
+                   "[::1]", ",".join(["127.0.0.1:7701"] * 17)):
+        assert "--gamesrvs must be HOST:PORT" in refused("--gamesrvs", shards), shards
+    for gateway_id in ("0", "65536"):
+        assert "is outside 1..65535" in refused("--gateway-id", gateway_id), gateway_id
+
+
 # Shard 2 owns zone 2; zone 1 (every new player's) is shard 1's.
 ZONE2 = (2000.0, 0.0)  # a point of zone 2
 REAL_ZONES = ["--zone-id", "1", "--zones", "2:2000:0:3000:1000", "--zone-shards", "2:2"]
@@ -354,13 +373,19 @@ def check_real(build_dir):
     with open(os.open(secret, os.O_WRONLY | os.O_CREAT, 0o600), "wb") as f:
         f.write(os.urandom(32))
     dbproxy = rt.start("dbproxy", build_dir, work, secret_file=secret)
-    shards = {}
-    for shard in (1, 2):
+    ports = {}
+
+    def start_shard(shard):
+        """Shard `shard`, on the port it had before (any free one at first)."""
         d = os.path.join(work, "shard%d" % shard)
-        os.mkdir(d)
-        shards[shard] = rt.start("gamesrv", build_dir, d, "--shard", str(shard),
-                                 "--lease-ms", "1500", *REAL_ZONES, peer_port=dbproxy.port,
-                                 secret_file=secret)
+        os.makedirs(d, exist_ok=True)
+        p = rt.start("gamesrv", build_dir, d, "--shard", str(shard), "--lease-ms", "1500",
+                     *REAL_ZONES, peer_port=dbproxy.port, secret_file=secret,
+                     port=ports.get(shard, 0))
+        ports[shard] = p.port
+        return p
+
+    shards = {shard: start_shard(shard) for shard in (1, 2)}
     gws = []
     for gw_id in (1, 2):
         d = os.path.join(work, "gateway%d" % gw_id)
@@ -380,39 +405,48 @@ def check_real(build_dir):
     assert me.zone == 1, me
     assert expect(alice.earn(5), "earn").gold == 5
 
-    # Into zone 2: shard 1 hands her to shard 2, which answers the move.
+    # Into zone 2: shard 1 hands her to shard 2, which answers the move
+    # and gives her a token naming shard 2.
     moved = expect(alice.request(move=cpb.MoveRequest(x=ZONE2[0] + 10, y=ZONE2[1] + 10,
                                                      zone=2)), "move")
     assert moved.zone == 2, moved
+    alice.wait_push(lambda m: body_of(m) == "token" and m.token.token[:3] == bytes([2, 2, 0]),
+                    what="a resume token naming shard 2")
     assert expect(alice.earn(5), "earn").gold == 10
     rt.eventually(lambda: "lease: player %d online" % me.player_id in shards[2].text(),
                   what="alice online on shard 2")
-    # And back.
+
+    # Her connection drops; she resumes through the other gateway, which
+    # sends the resume to shard 2 (the token's), and plays on there.
+    expect(alice.resume(port=gws[1].port), "resume")
+    assert expect(alice.earn(5), "earn").gold == 15
+
+    # And back into zone 1, through that gateway.
     moved = expect(alice.request(move=cpb.MoveRequest(x=1, y=1, zone=1)), "move")
     assert moved.zone == 1, moved
-    assert expect(alice.earn(5), "earn").gold == 15
-    # Two moves, and the login too when it reached shard 2 first (alice
-    # lives in zone 1: shard 2 hands her over at once).
-    handoffs = metrics(gws[0])['ringgate_gateway_handoffs_total{result="ok"}']
-    assert handoffs == 2 + (fnv1a("alice") % 2 == 1), handoffs
+    assert expect(alice.earn(5), "earn").gold == 20
+    # One move each, and the login too when it reached shard 2 first
+    # (alice lives in zone 1: shard 2 hands her over at once).
+    handoffs = [metrics(gw)['ringgate_gateway_handoffs_total{result="ok"}'] for gw in gws]
+    assert handoffs == [1 + (fnv1a("alice") % 2 == 1), 1], handoffs
 
-    # Bob plays on shard 2 through the second gateway.
-    bob = rt.GameClient(gws[1].port, "bob")
+    # Bob plays on shard 2 through the first gateway.
+    bob = rt.GameClient(gws[0].port, "bob")
     expect(bob.login("bob", "bob-pw"), "login")
     assert expect(bob.request(move=cpb.MoveRequest(x=ZONE2[0] + 5, y=ZONE2[1] + 5, zone=2)),
                   "move").zone == 2
 
-    # Alice again, through the other gateway: the first session is kicked,
-    # her gold is all there.
-    again = rt.GameClient(gws[1].port, "alice-again")
-    assert expect(again.login("alice", "alice-pw"), "login").self.gold == 15
+    # Alice logs in again through the first gateway: the session on the
+    # second is kicked, her gold is all there.
+    again = rt.GameClient(gws[0].port, "alice-again")
+    assert expect(again.login("alice", "alice-pw"), "login").self.gold == 20
     push = alice.wait_push(lambda m: body_of(m) == "kicked", what="LOGGED_IN_ELSEWHERE")
     assert push.kicked.code == cpb.LOGGED_IN_ELSEWHERE, push
     alice.wait_closed()
-    assert expect(again.earn(1), "earn").gold == 16
+    assert expect(again.earn(1), "earn").gold == 21
     # Reaching shard 2 first, the login was redirected to shard 1, her
     # lease's holder.
-    redirects = metrics(gws[1])["ringgate_gateway_redirects_total"]
+    redirects = metrics(gws[0])["ringgate_gateway_redirects_total"]
     assert redirects == (fnv1a("alice") % 2 == 1), redirects
 
     # Shard 2 dies: bob is told and stays connected; alice plays on.
@@ -423,11 +457,23 @@ def check_real(build_dir):
     # Still connected, now on no shard: a game request goes to a shard
     # that is up, which has not seen him log in.
     expect_error(bob.earn(1), "NOT_LOGGED_IN")
-    assert expect(again.earn(1), "earn").gold == 17
+    assert expect(again.earn(1), "earn").gold == 22
     assert expect(again.ping(), "pong")
+
+    # Shard 2 comes back on its port: bob, still connected, logs in again
+    # (refused while shard 2 is down or his old lease runs) and is where
+    # he was.
+    shards[2] = start_shard(2)
+
+    def bob_back():
+        reply = bob.login("bob", "bob-pw")
+        assert body_of(reply) == "login", reply
+        return reply.login
+    assert rt.eventually(bob_back, timeout=30, what="bob back on shard 2").self.zone == 2
     for gw in gws:
         assert gw.stop(timeout=20) == 0, "gateway exit status"
 
 
 rt.main(cases={"routing": check_routing, "handoff": check_handoff,
-               "link_down": check_link_down, "real": check_real})
+               "link_down": check_link_down, "options": check_options,
+               "real": check_real})

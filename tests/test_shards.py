@@ -99,8 +99,11 @@ def on_spread(case, args=None):
     def run(build_dir):
         with Hosts(Spread.host_names(2, 2)) as hosts:
             spread = two_by_two_on(build_dir, hosts, args)
-            case(spread)
-            check_leases(spread)
+            try:
+                case(spread)
+                check_leases(spread)
+            finally:
+                spread.close_clients()
     return run
 
 
@@ -533,8 +536,11 @@ def pg_partition_shard(build_dir):
     with Hosts(Spread.host_names(2, 2, dbproxies=2)) as hosts:
         spread = two_by_two_on(build_dir, hosts, PARTITION_SHARD_ARGS, dbproxies=2,
                                postgres_dsn=pg.dsn)
-        partition_shard(spread)
-        check_leases(spread)
+        try:
+            partition_shard(spread)
+            check_leases(spread)
+        finally:
+            spread.close_clients()
 
 
 # ---- deploy ----------------------------------------------------------------------

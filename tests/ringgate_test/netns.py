@@ -164,10 +164,11 @@ class Hosts:
             raise AssertionError("nft in %s: %s" % (name, proc.stderr.strip()))
 
     def close(self):
-        """Stop the processes run on the hosts (while their links still
-        work, so that they drain as they would), then remove what was made,
-        newest first; harmless twice."""
-        for p in self.processes:
+        """Stop the processes run on the hosts, newest first (the gateways
+        before the game servers before dbproxy, as they were started), while
+        their links still work, so that they drain as they would; then
+        remove what was made, newest first; harmless twice."""
+        for p in reversed(self.processes):
             if p.alive():
                 try:
                     p.stop()

@@ -65,6 +65,7 @@ class Spread:
         self.shard_flags = list(zones) + (["--lease-ms", str(lease_ms)] if lease_ms else [])
         self.postgres_dsn = postgres_dsn
         self.runs = {}   # shard -> [Run] of its earlier runs (ended)
+        self.clients = []  # every client() made, closed by close_clients()
         self.dbproxies = [self._start("dbproxy", i) for i in range(1, dbproxies + 1)]
         self.shards = [self._start("gamesrv", i) for i in range(1, shards + 1)]
         self.gateways = [self._start("gateway", i) for i in range(1, gateways + 1)]
@@ -197,8 +198,17 @@ class Spread:
     def client(self, name, gateway=1):
         """A GameClient on gateway i, dialing from the host "client"."""
         with self.hosts.inside("client"):
-            return GameClient(self.gateways[gateway - 1].port, name,
-                              address=self.addr("gateway", gateway))
+            c = GameClient(self.gateways[gateway - 1].port, name,
+                           address=self.addr("gateway", gateway))
+        self.clients.append(c)
+        return c
+
+    def close_clients(self):
+        """Close every client made here, so that the gateways, stopped next,
+        need not wait (drain) for them to go."""
+        for c in self.clients:
+            c.close()
+        self.clients = []
 
     def db_rows(self, sql, params=()):
         """The rows of a query on the database (cluster.db_query)."""

@@ -15,6 +15,11 @@ answered, no protocol error, no earn lost or doubled, a view after every
 zone change) and its JSON agrees: every request answered or abandoned by
 the storm, zone changes and retries made, the storm dropped players, and
 they all logged in again.
+
+Then the bot's own checks are checked: the stand-in turns defective, one
+defect a run (DEFECTS), and the bot must fail (exit 1) and count it: an
+earn applied twice (earn_doubled), an earn acknowledged but never applied
+(earn_lost), a request answered twice (answered_twice).
 """
 import argparse
 import asyncio
@@ -41,8 +46,14 @@ async def read_frames(reader):
 
 ZONES = ((1, 0, 0, 100, 100), (2, 100, 0, 200, 100))  # id, min_x, min_y, max_x, max_y
 
+# The stand-in's defects, one per run after the clean one: the bot's JSON
+# field that must count it.
+DEFECTS = {"double": "earn_doubled", "lose": "earn_lost", "twice": "answered_twice"}
 
-def make_handler(pb):
+
+def make_handler(pb, defect):
+    """The stand-in's connection handler; defect["mode"] (None or a key of
+    DEFECTS) is read at each request."""
     gold = {}
     zone_of = {}   # name -> the zone it is in (kept over logins, as a database would)
     ids = {}       # name -> player id
@@ -83,11 +94,16 @@ def make_handler(pb):
                 elif kind == "ping":
                     out.pong.client_time = msg.ping.client_time
                 elif kind == "earn":
-                    gold[name] = gold.get(name, 0) + msg.earn.amount
-                    out.earn.gold = gold[name]
+                    amount = msg.earn.amount
+                    odd = amount == 7  # the defective earns
+                    applied = {"double": 2 * amount, "lose": 0}.get(defect["mode"], amount)
+                    gold[name] = gold.get(name, 0) + (applied if odd else amount)
+                    out.earn.gold = gold[name] + (amount if odd and applied == 0 else 0)
                 elif kind == "logout":
                     out.logout.SetInParent()
                 writer.write(rt.encode_frame(out.SerializeToString()))
+                if kind == "ping" and defect["mode"] == "twice" and msg.seq % 4 == 0:
+                    writer.write(rt.encode_frame(out.SerializeToString()))
                 if kind == "login":
                     push = pb.ServerMessage(seq=0)
                     push.joined.player.name = name
@@ -107,9 +123,9 @@ def make_handler(pb):
     return handle
 
 
-def serve(pb, ready):
+def serve(pb, ready, defect):
     async def main():
-        server = await asyncio.start_server(make_handler(pb), "127.0.0.1", 0)
+        server = await asyncio.start_server(make_handler(pb, defect), "127.0.0.1", 0)
         ready["port"] = server.sockets[0].getsockname()[1]
         ready["event"].set()
         async with server:
@@ -128,7 +144,8 @@ def main():
     pb = rt.client_pb2
 
     ready = {"event": threading.Event()}
-    threading.Thread(target=serve, args=(pb, ready), daemon=True).start()
+    defect = {"mode": None}
+    threading.Thread(target=serve, args=(pb, ready, defect), daemon=True).start()
     if not ready["event"].wait(10):
         print("smoke: stand-in gateway did not start", file=sys.stderr)
         return 1
@@ -165,6 +182,19 @@ def main():
         problems.append(f"{report['logged_in_at_end']} of {report['players']} logged in at end")
     if report["pushes"]["joined"] < report["players"]:
         problems.append("PlayerJoined pushes missing")
+    for mode, field in DEFECTS.items():
+        defect["mode"] = mode
+        out_json = os.path.join(args.work_dir, "bot_smoke_%s.json" % mode)
+        cmd = [args.bot, "--port", str(ready["port"]), "--players", "10", "--ramp", "0",
+               "--duration", "2", "--move-rate", "1", "--chat-rate", "0", "--ping-rate", "5",
+               "--earn-rate", "5", "--name-prefix", "defect-%s-" % mode, "--json", out_json]
+        print("smoke (the stand-in's defect: %s):" % mode, " ".join(cmd), flush=True)
+        status = subprocess.run(cmd, timeout=60).returncode
+        with open(out_json) as f:
+            report = json.load(f)
+        if status != 1 or report[field] == 0:
+            problems.append("defect %s: bot exit status %d, %s %d" % (mode, status, field,
+                                                                      report[field]))
     if problems:
         print("smoke: FAILED: " + "; ".join(problems), file=sys.stderr)
         return 1

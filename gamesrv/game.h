@@ -59,7 +59,6 @@ struct gs_game_target {
 };
 
 struct gs_save_call;
-struct gs_lease_renewal;
 struct handoff_call;
 
 struct gs_game {
@@ -85,7 +84,7 @@ struct gs_game {
 	uint64_t *target_sessions;
 	uint64_t *target_msg_nos;
 	size_t targets_cap;
-	struct gs_lease_renewal *renewal; /* lease.c: the DbRenewLeases out   */
+	size_t renewals_out;              /* lease.c: DbRenewLeases in flight  */
 	uint64_t renew_at_ms;             /* lease.c: the next renewal        */
 	uint64_t fence_check_ms;          /* lease.c: no lease ends before    */
 	struct handoff_call *handoffs;    /* play.c: handoffs waiting for

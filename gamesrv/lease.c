@@ -13,7 +13,11 @@
 #include "game.h"
 #include "play.h"
 
-/* The DbRenewLeases out: the players it names (pinned until it ends, so
+/* Players named in one DbRenewLeases at most (dbproxy's bound is 65536;
+ * smaller keeps each frame small). */
+#define RENEW_BATCH_MAX 8192
+
+/* A DbRenewLeases out: the players it names (pinned until it ends, so
  * none is freed under it) and the epochs it names them with. */
 struct gs_lease_renewal {
 	struct gs_game *g;
@@ -78,7 +82,7 @@ static void on_renew_reply(void *ctx, int status, const void *reply)
 	uint64_t *lost;
 	size_t n_lost, dropped = 0;
 
-	g->renewal = NULL;
+	g->renewals_out--;
 	if (status != 0 || r->status != RINGGATE__INTERNAL__DB_STATUS__DB_OK ||
 	    r->body_case != RINGGATE__INTERNAL__DB_TO_GAME__BODY_RENEW) {
 		/* The leases run on; the self-fence acts if this goes on. */
@@ -115,53 +119,72 @@ static void on_renew_reply(void *ctx, int status, const void *reply)
 	renewal_free(rn);
 }
 
-/* Send one DbRenewLeases naming every player holding a lease here. */
-static void renew(struct gs_game *g, uint64_t now)
+/*
+ * Send one DbRenewLeases for up to RENEW_BATCH_MAX players holding a lease
+ * here, from *from on the player list; *from is left at the first player
+ * not named (NULL: the end). Returns 0, or -1 when nothing more can go out
+ * now.
+ */
+static int renew_batch(struct gs_game *g, uint64_t now, struct gs_player **from)
 {
-	struct gs_lease_renewal *rn;
-	size_t n = 0, i = 0;
+	struct gs_lease_renewal *rn = calloc(1, sizeof(*rn));
+	struct gs_player *p = *from;
+	size_t n = 0;
 	int rc;
 
-	for (struct gs_player *p = g->world.player_list; p; p = p->next)
-		n += p->lease_epoch != 0;
-	if (n == 0 || !gs_db_link_up(&g->db) || g->db.owner == 0)
-		return;
-	rn = calloc(1, sizeof(*rn));
-	if (!rn)
-		goto out_nomem;
-	rn->players = malloc(n * sizeof(*rn->players));
-	rn->ids = malloc(n * sizeof(*rn->ids));
-	rn->epochs = malloc(n * sizeof(*rn->epochs));
-	if (!rn->players || !rn->ids || !rn->epochs)
-		goto out_free;
+	if (rn) {
+		rn->players = malloc(RENEW_BATCH_MAX * sizeof(*rn->players));
+		rn->ids = malloc(RENEW_BATCH_MAX * sizeof(*rn->ids));
+		rn->epochs = malloc(RENEW_BATCH_MAX * sizeof(*rn->epochs));
+	}
+	if (!rn || !rn->players || !rn->ids || !rn->epochs) {
+		RG_ERROR("out of memory: the lease renewal waits for a later tick");
+		if (rn) {
+			rn->g = g;
+			renewal_free(rn);
+		}
+		return -1;
+	}
 	rn->g = g;
 	rn->sent_ms = now;
-	for (struct gs_player *p = g->world.player_list; p; p = p->next) {
+	for (; p && n < RENEW_BATCH_MAX; p = p->next) {
 		if (p->lease_epoch == 0)
 			continue;
 		gs_world_player_pin(p);
-		rn->players[i] = p;
-		rn->ids[i] = p->id;
-		rn->epochs[i] = p->lease_epoch;
-		i++;
+		rn->players[n] = p;
+		rn->ids[n] = p->id;
+		rn->epochs[n] = p->lease_epoch;
+		n++;
 	}
 	rn->count = n;
+	*from = p;
+	if (n == 0) {
+		renewal_free(rn);
+		return 0;
+	}
 	rc = gs_db_link_renew(&g->db, rn->ids, rn->epochs, n, g->cfg.lease_ms,
 			      now + g->cfg.lease_ms / 3, on_renew_reply, rn);
 	if (rc < 0) {
 		RG_WARN("cannot send the lease renewal: %s", net_strerror(rc));
 		renewal_free(rn);
-		return;
+		return -1;
 	}
-	g->renewal = rn;
-	return;
-out_free:
-	free(rn->players);
-	free(rn->ids);
-	free(rn->epochs);
-	free(rn);
-out_nomem:
-	RG_ERROR("out of memory: the lease renewal waits for a later tick");
+	g->renewals_out++;
+	return 0;
+}
+
+/* Renew every lease held here: one DbRenewLeases per RENEW_BATCH_MAX
+ * players (dbproxy takes at most 65536 in one). */
+static void renew(struct gs_game *g, uint64_t now)
+{
+	struct gs_player *p = g->world.player_list;
+
+	if (!gs_db_link_up(&g->db) || g->db.owner == 0)
+		return;
+	/* Nothing here frees a player (no callback runs before a call
+	 * ends), so the list holds still while the batches are made. */
+	while (p && renew_batch(g, now, &p) == 0)
+		;
 }
 
 bool gs_lease_ending(const struct gs_game *g, const struct gs_player *p, uint64_t now_ms)
@@ -208,7 +231,7 @@ static void self_fence(struct gs_game *g, uint64_t now)
 
 void gs_lease_tick(struct gs_game *g, uint64_t now)
 {
-	if (!g->renewal && now >= g->renew_at_ms) {
+	if (g->renewals_out == 0 && now >= g->renew_at_ms) {
 		g->renew_at_ms = now + g->cfg.lease_ms / 3;
 		renew(g, now);
 	}

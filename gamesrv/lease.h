@@ -8,8 +8,8 @@
  * makes sure the shard never believes it holds one the database may have
  * given away:
  *
- *   renewal     every lease_ms / 3 one DbRenewLeases names every player
- *               that holds a lease here (online, detached, frozen, and
+ *   renewal     every lease_ms / 3 DbRenewLeases (one per 8192 players)
+ *               name every player that holds a lease here (online, detached, frozen, and
  *               leaving ones whose last save is still out). A renewed
  *               player's lease_until_ms becomes the renewal's send time
  *               + lease_ms. Those the reply calls lost (another owner has

@@ -1442,6 +1442,7 @@ struct adopt_call {
 	struct reply_to to;        /* the move or login to answer            */
 	uint64_t player_id;
 	char name[GS_RULES_NAME_MAX + 1];
+	uint64_t from_epoch;       /* the source's lease epoch               */
 	uint32_t source_shard;
 	uint32_t zone;
 	float x, y;
@@ -1523,6 +1524,10 @@ static void on_adopt_reply(void *ctx, int status, const void *reply)
 					      ? "fenced (the source no longer held it)"
 					      : "refused");
 		adopt_result(g, &ac->to, ac->player_id, false);
+		if (status == -ETIMEDOUT || status == -ENOTCONN)
+			/* It may have been applied: then the lease is ours at
+			 * the next epoch, and nobody plays it here. */
+			release_lease(g, ac->player_id, ac->from_epoch + 1, ac->zone, ac->x, ac->y);
 		goto out_remove;
 	}
 	if (!c || !c->adopting || g->draining || (p && p->state == GS_PLAYER_ONLINE)) {
@@ -1629,7 +1634,7 @@ static void handle_adopt(struct gs_game *g, net_session_id link, uint64_t deadli
 		return;
 	}
 	*ac = (struct adopt_call){ .g = g, .to = to, .player_id = a->player_id,
-				   .source_shard = a->source_shard, .zone = a->zone, .x = a->x,
+				   .from_epoch = a->epoch, .source_shard = a->source_shard, .zone = a->zone, .x = a->x,
 				   .y = a->y, .next_msg_no = a->next_msg_no, .login = a->login,
 				   .created = a->created, .sent_ms = rg_now_ms() };
 	snprintf(ac->name, sizeof(ac->name), "%s", a->name);

@@ -63,6 +63,8 @@ class FakeDb:
         self.cond = threading.Condition()
         self.hellos = 0
         self.epochs = 0             # DbNewEpoch requests answered
+        self.renews = []            # every DbRenewLeases, in order
+        self.spread = False         # True: new accounts on a grid, 20 apart
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self):
@@ -109,8 +111,11 @@ class FakeDb:
             with self.database["lock"]:
                 acct = self.accounts.get(req.login.name)
                 if acct is None:
-                    acct = dict(id=len(self.accounts) + 1, password=req.login.password,
-                                zone=1, x=0.0, y=0.0, gold=0, lease_epoch=0,
+                    n = len(self.accounts) + 1
+                    x, y = ((-990.0 + n % 99 * 20, -990.0 + n // 99 * 20) if self.spread
+                            else (0.0, 0.0))
+                    acct = dict(id=n, password=req.login.password,
+                                zone=1, x=x, y=y, gold=0, lease_epoch=0,
                                 lease_owner=0, lease_shard=0, lease_expires=0)
                     self.accounts[req.login.name] = acct
                     reply.login.created = True
@@ -131,6 +136,9 @@ class FakeDb:
                 self.database["epoch"] += 1
                 reply.new_epoch.epoch = self.database["epoch"]
         elif kind == "renew":
+            with self.cond:
+                self.renews.append(req.renew)
+                self.cond.notify_all()
             reply.renew.lost.extend(self._renew(req.renew))
         elif kind == "save" and self.busy_saves > 0:
             self.busy_saves -= 1
@@ -655,6 +663,30 @@ def case_crowded_zone(srv, db):
     assert seen == names, names - seen
 
 
+def case_lease_batches(srv, db):
+    """More players than one DbRenewLeases names (8192): the renewal goes
+    out in batches, every lease is renewed, nobody is lost."""
+    count = 8200
+    db.spread = True  # apart, so that nobody sees anybody (view radius 1)
+    gate = FakeGate(srv.port)
+    for s in range(1, count + 1):
+        gate.send_request(s, login=gate.c.LoginRequest(name="b%d" % s, password=b"pw"))
+    logged_in = 0
+    while logged_in < count:
+        m = gate.conn.next()
+        assert m is not None, "gamesrv closed the link"
+        if m.WhichOneof("body") == "to_client" and m.to_client.message.seq != 0:
+            expect(m.to_client.message, "login")
+            logged_in += 1
+    start = len(db.renews)
+
+    def batched():
+        sizes = [len(r.player_ids) for r in db.renews[start:]]
+        return any(a == 8192 and b == count - 8192 for a, b in zip(sizes, sizes[1:]))
+    db.wait_for(batched, "a renewal of %d players in two batches" % count)
+    assert "lease lost" not in srv.text() and "self-fence" not in srv.text()
+
+
 def random_request(rng, c):
     """A random ClientMessage body, valid or not, as keyword arguments."""
     kind = rng.choice(["login", "move", "chat", "earn", "ping", "logout", "none"])
@@ -909,6 +941,8 @@ CASES = {
     "autosave_spread": (case_autosave_spread, ["--autosave-ms", "2000"]),
     "crowded_zone": (case_crowded_zone, BROADCAST),
     "random_requests": (case_random_requests, []),
+    "lease_batches": (case_lease_batches, ["--lease-ms", "5000", "--drain-ms", "60000",
+                                           "--view-radius", "1", "--view-hysteresis", "0"]),
     "overload": (case_overload, ["--queue-max", "1"]),
     "view_cells_zones": (case_view_cells_zones, ["--zones", "2:-500:-500:500:500"]),
     "view_bundle": (case_view_bundle, ["--tick-ms", "1000"]),

@@ -55,7 +55,7 @@ import threading
 import time
 
 import ringgate_test as rt
-from ringgate_test import body_of, expect, expect_error, leases
+from ringgate_test import body_of, expect, expect_error, leases, shards
 from ringgate_test.netns import Hosts
 from ringgate_test.spread import Spread
 
@@ -63,16 +63,12 @@ LEASE_MS = 1500
 HEARTBEAT_MS, DEAD_MS = 200, 1000
 # Zone 1 (shard 1) and zone 2 (shard 2), apart; broadcast interest, so a
 # zone's players get joined/left/chat_line pushes from each other.
-ZONE_FLAGS = ["--zone-id", "1", "--zone-min-x", "0", "--zone-min-y", "0",
-              "--zone-max-x", "100", "--zone-max-y", "100",
-              "--zones", "2:200:0:300:100", "--zone-shards", "2:2",
-              "--interest", "broadcast"]
-ZONE_CENTRE = {1: (50.0, 50.0), 2: (250.0, 50.0)}
-# Every client of a test comes from the one "client" host: lift the limits
-# that stop one machine's flood (they have tests of their own).
-LIFTED = {"gateway": ["--max-clients-per-addr", "0", "--connects-per-addr-per-sec", "0",
-                      "--logins-per-addr-per-sec", "0", "--creates-per-addr-per-hour", "0"],
-          "dbproxy": ["--creates-per-sec", "0"]}
+ZONES = shards.DEFAULT_ZONES[:2]
+ZONE_FLAGS = shards.zone_flags(ZONES, {2: 2}) + ["--interest", "broadcast"]
+ZONE_CENTRE = {z[0]: ((z[1] + z[3]) / 2.0, (z[2] + z[4]) / 2.0) for z in ZONES}
+# Every client of a test comes from the one "client" host: the limits that
+# stop one machine's flood are lifted (they have tests of their own).
+LIFTED = shards.LIFTED
 FENCED = "ringgate_dbproxy_fenced_writes_total"
 # Answers to an earn that leave it unknown whether it was applied
 # (docs/protocol.md, "which of these may have been applied").

@@ -2,7 +2,7 @@
 against a cluster under load, then a check of what must stay true.
 
     test_fault_campaign.py BUILD_DIR [--seed N] [--duration S] [--players N]
-                           [--bot-players N] [--dead-ms MS]
+                           [--bot-players N] [--dead-ms MS] [--topology GxS]
 
 Load: --players Python players (the accounted load, one request in flight
 each: earns, moves, chats, 48 KiB chat bursts, reconnects, takeover logins
@@ -19,19 +19,37 @@ while 32 connections flood the gateway with chats and 16 more hang up.
 Kinds are dealt from a shuffled deck, so every kind comes up once per 15
 faults. Each fault ends with its process back; then new logins are probed.
 
+--topology GxS (issue 14) runs the world across shards instead:
+deploy/ringgate's [topology] with G gateways and S gamesrv shards (zone i
+on shard i, every zone the same square, a lease of LEASE_MS), and every
+fault of the deck for each instance (gamesrv-2, gateway-2, ...), but the
+clock step (the lease lines' wall-clock times must agree). Players connect
+through any gateway, take over from another, and a third of their moves
+travel to the other zone (a handoff); the bots (one per gateway) walk the
+border too, and report earns lost or doubled by their own ledgers.
+
 Invariants, each counted (docs/robustness.md says exactly how):
   gold_bounds      per account: acknowledged gold <= database gold <= sent gold
   earn_lost        acknowledged earns that the database never applied
   earn_twice       earns the database applied more than once
   earn_unknown     gold the database applied that no earn sent
-  online_twice     a player served on two connections at once
+  online_twice     a player served on two connections at once, or online
+                   on two shards (or two lives of one) at once by the
+                   shards' lease log lines (leases.py); a shard stopped
+                   past its lease that lets a player go within WAKE_SLACK_S
+                   of waking is taken to hold it only until the stop
+                   (reported as "let go on waking")
+  answered_twice   a bot request answered twice (the bot's count)
   replaced_not_told  a connection replaced by a newer login was neither
                    kicked nor closed nor told the game server went away
   ghosts           players online in gamesrv with no client left
   position_lost    a login or the database shows a position other than the
                    last acknowledged one (or a move whose answer was lost);
-                   waived after a gamesrv kill -9 (autosave's window)
-  slow_recovery    no new login served within two dead times of the last fault
+                   waived after a gamesrv kill -9 (autosave's window), and
+                   on a topology after a shard or dbproxy away past
+                   SELF_FENCE_S (a shard drops its players unsaved then)
+  slow_recovery    no new login served (through every gateway) within two
+                   dead times of the last fault
   unexpected_exits a process found dead that the campaign did not kill
 
 Exit status: 0 when every count is 0, 1 otherwise (the run directory with
@@ -41,6 +59,7 @@ the logs and the database is kept), 77 when libfaketime is missing
 import argparse
 import collections
 import glob
+import json
 import os
 import random
 import re
@@ -56,9 +75,15 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import ringgate_test as rt  # noqa: E402
-from ringgate_test import body_of  # noqa: E402
+from ringgate_test import body_of, leases  # noqa: E402
 
-PROCS = ("dbproxy", "gamesrv", "gateway")
+LEASE_MS = 1500             # --topology: gamesrv's --lease-ms
+# A shard that has renewed no lease for this long may be dropping players
+# unsaved (self-fence at lease_ms / 10 before the end; renewals every
+# lease_ms / 3): a shard or dbproxy away this long loses positions as a
+# kill -9 does.
+SELF_FENCE_S = LEASE_MS * (1 - 1 / 3 - 1 / 10) / 1000
+WAKE_SLACK_S = 1.0          # a shard woken past its lease lets players go within this
 HEARTBEAT_MS = 200
 # gamesrv keeps a dropped player this long for a resume (its
 # --resume-grace-ms); see campaign().
@@ -72,17 +97,28 @@ MAX_EARNS = 1000            # amounts 1..1000, each once per account (see Accoun
 SPAWN = (0.0, 0.0)          # dbproxy's RG_SPAWN_X/Y
 
 INVARIANTS = ("gold_bounds", "earn_lost", "earn_twice", "earn_unknown", "online_twice",
-              "replaced_not_told", "ghosts", "position_lost", "slow_recovery",
-              "unexpected_exits")
+              "answered_twice", "replaced_not_told", "ghosts", "position_lost",
+              "slow_recovery", "unexpected_exits")
 
 # Every fault kind, dealt from a shuffled deck. The *_flood kinds stop
 # gamesrv while FLOODERS connections each send FLOOD_CHATS chats of up to
 # FLOOD_CHAT bytes and LEAVERS more hang up late in the stop: the gateway's
 # queue to gamesrv fills while gamesrv is away, with ClientGones behind.
-DECK = ([("kill9", p) for p in PROCS] + [("stop_short", p) for p in PROCS] +
-        [("stop_long", p) for p in PROCS] + [("restart", p) for p in PROCS] +
-        [("clockback", "gamesrv"), ("stop_short_flood", "gamesrv"),
-         ("stop_long_flood", "gamesrv")])
+def deck_of(instances, topology):
+    """The fault kinds for these process instances: each of kill9,
+    stop_short, stop_long and restart for every instance, the floods (of
+    the first shard), and the clock step but on a topology."""
+    kinds = [(k, p) for k in ("kill9", "stop_short", "stop_long", "restart") for p in instances]
+    kinds += [] if topology else [("clockback", "gamesrv")]
+    return kinds + [("stop_short_flood", "gamesrv"), ("stop_long_flood", "gamesrv")]
+
+
+def kind_of(instance):
+    """gamesrv-2 -> gamesrv."""
+    return instance.split("-")[0]
+
+
+
 FLOODERS = 32
 LEAVERS = 16
 FLOOD_CHAT = 60 * 1024
@@ -125,13 +161,21 @@ class Findings:
 
 class Processes:
     """kill -9, SIGSTOP/SIGCONT, SIGTERM and starts of the cluster's
-    processes, through the harness's Cluster (pid files, deploy/ringgate).
-    Remembers what it stopped, so that cleanup can continue it."""
+    process instances (dbproxy, gamesrv[-i], gateway[-i]), through the
+    harness's Cluster (pid files, deploy/ringgate). Remembers what it
+    stopped, so that cleanup can continue it, and for the lease check
+    when each shard's life (pid) ended and when it was stopped (wall
+    clock, as the logs' times)."""
 
     def __init__(self, cluster):
         self.cluster = cluster
+        self.instances = cluster.instances
         self.stopped = set()
-        self.pids = {p: cluster.pid(p) for p in PROCS}
+        self.pids = {p: cluster.pid(p) for p in self.instances}
+        self.ended = {}                           # pid -> time.time() of its end
+        self.stops = collections.defaultdict(list)  # pid -> [(from, to)]
+        self.stop_from = {}
+        self.clock_back = {}                      # pid -> seconds its clock was behind
 
     def alive(self, proc):
         try:
@@ -142,9 +186,11 @@ class Processes:
 
     def kill9(self, proc):
         self.cluster.kill(proc, signal.SIGKILL)
+        self.ended[self.pids[proc]] = time.time()
 
     def stop(self, proc):
         pid = self.pids[proc]
+        self.stop_from[pid] = time.time()
         os.kill(pid, signal.SIGSTOP)
         self.stopped.add(pid)
         rt.eventually(lambda: rt.all_threads_stopped(pid), what=proc + " stopped")
@@ -153,6 +199,7 @@ class Processes:
         pid = self.pids[proc]
         os.kill(pid, signal.SIGCONT)
         self.stopped.discard(pid)
+        self.stops[pid].append((self.stop_from.pop(pid), time.time()))
 
     def terminate(self, proc):
         """SIGTERM and wait for the exit (a drain); SIGKILL after 20 s."""
@@ -160,6 +207,7 @@ class Processes:
         os.kill(pid, signal.SIGTERM)
         try:
             rt.eventually(lambda: not self.alive(proc), timeout=20, what=proc + " exit")
+            self.ended[pid] = time.time()
         except AssertionError:
             rt.log("%s did not exit on SIGTERM within 20 s; SIGKILL" % proc)
             self.kill9(proc)
@@ -186,7 +234,23 @@ class Processes:
                 self.cluster.deploy("up")
             finally:
                 self.cluster.env = saved
-        self.pids = {p: self.cluster.pid(p) for p in PROCS}
+        before = self.pids
+        self.pids = {p: self.cluster.pid(p) for p in self.instances}
+        for p, pid in self.pids.items():
+            if clock_back_s and pid != before[p]:
+                self.clock_back[pid] = clock_back_s
+
+    def lease_runs(self):
+        """Every life of every shard so far (Cluster.lease_runs) as a
+        WakeRun: ended when the campaign ended it (its pid is in its log
+        lines), its stops and clock step known."""
+        runs = []
+        for run in self.cluster.lease_runs():
+            m = re.search(r"Z gamesrv\[(\d+)\] ", run.text)
+            pid = int(m.group(1)) if m else None
+            runs.append(WakeRun(run.shard, run.text, self.ended.get(pid, run.end),
+                                self.stops.get(pid, []), self.clock_back.get(pid, 0)))
+        return runs
 
     def cont_all(self):
         for pid in list(self.stopped):
@@ -195,6 +259,36 @@ class Processes:
             except OSError:
                 pass
         self.stopped.clear()
+
+
+class WakeRun(leases.Run):
+    """A shard's life whose process was stopped (SIGSTOP) at times: a
+    player it let go within WAKE_SLACK_S of waking from a stop is taken to
+    have been held only until that stop began (a stopped process serves
+    nobody; on waking past its lease it must fence itself at once).
+    cut counts the intervals so cut. clock_back: seconds the life's wall
+    clock ran behind (the clockback fault), added to its log times."""
+
+    def __init__(self, shard, text, end, stops, clock_back=0):
+        super().__init__(shard, text, end)
+        self.stops = stops
+        self.clock_back = clock_back
+        self.cut = 0
+
+    def intervals(self):
+        got, problems = super().intervals()
+        out, self.cut = [], 0
+        for iv in got:
+            # An open interval's end is the campaign's time, not the log's.
+            iv = iv._replace(start=iv.start + self.clock_back,
+                             end=iv.end if iv.open else iv.end + self.clock_back)
+            for t0, t1 in self.stops:
+                if not iv.open and iv.start <= t0 and t1 <= iv.end <= t1 + WAKE_SLACK_S:
+                    iv = iv._replace(end=t0)
+                    self.cut += 1
+                    break
+            out.append(iv)
+        return out, problems
 
 
 def faketime_library():
@@ -228,6 +322,7 @@ class Account:
         self.uncertain = []         # moves sent since, whose answer was lost
         self.history = {SPAWN}      # every position ever acknowledged or sent
         self.logged_in_once = False
+        self.zone = 1               # the zone the last answer put it in
 
     def moved(self, pos):
         self.pos = pos
@@ -261,6 +356,7 @@ class Player(threading.Thread):
         self.accounts = []
         self.new_account()
         self.conn = None
+        self.gateway = index        # which gateway (an index) it connects through
         self.logged_in = False
         self.replaced = []          # [conn, account, due time, probes]
         self.stop = threading.Event()
@@ -288,7 +384,11 @@ class Player(threading.Thread):
     # -- connection ------------------------------------------------------------
 
     def connect(self):
-        conn = rt.GameClient(self.c.cluster.gateway_port, self.account.name)
+        """A connection through the player's gateway (on a topology, the
+        next one each time)."""
+        ports = self.c.gateway_ports()
+        self.gateway = (self.gateway + 1) % len(ports)
+        conn = rt.GameClient(ports[self.gateway], self.account.name)
         conn.told = False
         return conn
 
@@ -338,6 +438,7 @@ class Player(threading.Thread):
             if acc.logged_in_once:
                 self.check_position("login", reply.login.self)
             acc.logged_in_once = True
+            acc.zone = reply.login.self.zone
             return "ok"
         if error_name(reply) == "ALREADY_LOGGED_IN":
             return "ok"
@@ -403,13 +504,21 @@ class Player(threading.Thread):
         self.outcome(reply)
 
     def move(self):
+        """A move inside the zone, or on a topology one time in three a
+        travel to the next zone (another shard's: a handoff); every zone
+        is the same square, so a position is valid in each."""
         acc = self.account
         pos = (self.rng.randint(-3999, 3999) / 4.0, self.rng.randint(-3999, 3999) / 4.0)
-        self.actions["move"] += 1
-        reply = self.call(self.conn, move=rt.client_pb2.MoveRequest(x=pos[0], y=pos[1]))
+        zones = self.c.zone_count
+        zone = acc.zone % zones + 1 if zones > 1 and self.rng.random() < 1 / 3 else 0
+        self.actions["travel" if zone else "move"] += 1
+        reply = self.call(self.conn, move=rt.client_pb2.MoveRequest(x=pos[0], y=pos[1],
+                                                                     zone=zone))
         if reply is not None and body_of(reply) == "move":
             acc.moved(pos)
-        elif reply is None or error_name(reply) not in ("NOT_LOGGED_IN", "RATE_LIMITED"):
+            acc.zone = reply.move.zone
+        elif reply is None or error_name(reply) not in ("NOT_LOGGED_IN", "RATE_LIMITED",
+                                                        "ZONE_HANDOFF"):
             acc.move_uncertain(pos)  # TIMEOUT, SERVICE_UNAVAILABLE, ...: may be applied
         self.outcome(reply)
 
@@ -510,19 +619,28 @@ class Campaign:
         self.seed = args.seed
         self.rng = random.Random(args.seed)
         self.findings = Findings()
+        self.instances = cluster.instances
+        self.gateways = cluster.gateways
+        self.shards = cluster.shards
+        self.zone_count = len(self.shards)  # on a topology zone i is shard i's
         self.procs = Processes(cluster)
         self.faults = collections.Counter()
         self.gamesrv_crashes = []   # monotonic times of gamesrv kill -9
         self.recoveries = []        # (fault, seconds to the first new login)
         self.probe_count = 0
         self.players = [Player(self, i) for i in range(args.players)]
-        self.bot = None
+        self.bots = []              # [(process, log file, JSON path)], one per gateway
+        self.bot_reports = []
         self.t0 = None
         self.clock_checks = []
         self.flood_sent = [0]
 
     def elapsed(self):
         return time.monotonic() - self.t0
+
+    def gateway_ports(self):
+        """Every gateway's port (kept across restarts by deploy's `up`)."""
+        return [self.cluster.port(g) for g in self.gateways]
 
     # -- load ------------------------------------------------------------------
 
@@ -531,18 +649,27 @@ class Campaign:
         for p in self.players:
             p.start()
         bot = os.path.join(self.args.build_dir, "bench", "bot", "bot")
-        if self.args.bot_players > 0 and os.access(bot, os.X_OK):
-            self.bot_log = open(os.path.join(self.cluster.run_dir, "bot.log"), "w")
-            self.bot = subprocess.Popen(
-                [bot, "--port", str(self.cluster.gateway_port),
-                 "--players", str(self.args.bot_players), "--ramp", "0",
+        if self.args.bot_players < len(self.gateways) or not os.access(bot, os.X_OK):
+            rt.log("no load bot (%s not built or --bot-players 0): Python players only" % bot)
+            return
+        # One bot per gateway; on a topology they walk across the border
+        # every fifth move.
+        border = ["--border-every", "5"] if self.zone_count > 1 else []
+        for i, (gateway, port) in enumerate(zip(self.gateways, self.gateway_ports())):
+            name = "bot" if i == 0 else "bot-%d" % (i + 1)
+            log = open(os.path.join(self.cluster.run_dir, name + ".log"), "w")
+            out = os.path.join(self.cluster.run_dir, name + ".json")
+            proc = subprocess.Popen(
+                [bot, "--port", str(port),
+                 "--players", str(self.args.bot_players // len(self.gateways)), "--ramp", "0",
                  "--duration", "100000", "--move-rate", "2", "--chat-rate", "1",
                  "--ping-rate", "1", "--earn-rate", "0.2", "--timeout-ms", "10000",
-                 "--name-prefix", "fcbot", "--password", "bot-pw"],
-                stdout=self.bot_log, stderr=subprocess.STDOUT)
-            rt.log("load bot: %d players (pid %d)" % (self.args.bot_players, self.bot.pid))
-        else:
-            rt.log("no load bot (%s not built or --bot-players 0): Python players only" % bot)
+                 "--name-prefix", "fc%s" % name.replace("-", ""), "--password", "bot-pw",
+                 "--json", out] + border,
+                stdout=log, stderr=subprocess.STDOUT)
+            self.bots.append((proc, log, out))
+            rt.log("load bot on %s: %d players (pid %d)" % (
+                gateway, self.args.bot_players // len(self.gateways), proc.pid))
 
     def stop_load(self):
         for p in self.players:
@@ -551,18 +678,37 @@ class Campaign:
             p.join(timeout=CLIENT_TIMEOUT_S * 3)
         for p in self.players:
             p.check_replaced(final=True)
-        if self.bot is not None:
-            self.bot.send_signal(signal.SIGINT)
+        for proc, _, _ in self.bots:
+            proc.send_signal(signal.SIGINT)
+        for proc, log, out in self.bots:
             try:
-                self.bot.wait(timeout=30)
+                proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
-                self.bot.kill()
-                self.bot.wait()
-            self.bot_log.close()
-            with open(self.bot_log.name) as f:
-                tail = f.read().splitlines()[-8:]
-            rt.log("load bot exited %d; its last lines:\n  %s" % (self.bot.returncode,
+                proc.kill()
+                proc.wait()
+            log.close()
+            with open(log.name) as f:
+                tail = f.read().splitlines()[-12:]
+            rt.log("load bot exited %d; its last lines:\n  %s" % (proc.returncode,
                                                                  "\n  ".join(tail)))
+            self.check_bot(out)
+
+    def check_bot(self, out):
+        """What a bot's own checks found (its JSON): earns its ledger saw
+        lost or applied twice (durable totals), requests answered twice.
+        Its errors and unanswered requests are the faults' doing."""
+        try:
+            with open(out) as f:
+                report = json.load(f)
+        except (OSError, ValueError) as err:
+            rt.log("the bot wrote no report (%s): its checks are not counted" % err)
+            return
+        for invariant, key in (("earn_lost", "earn_lost"), ("earn_twice", "earn_doubled"),
+                               ("answered_twice", "answered_twice")):
+            if report.get(key):
+                self.findings.add(invariant, "bot %s: %d (its own ledger)" % (
+                    os.path.basename(out), report[key]), n=report[key])
+        self.bot_reports.append(report)
 
     # -- faults ----------------------------------------------------------------
 
@@ -575,7 +721,7 @@ class Campaign:
         time.sleep(self.rng.uniform(1.0, 2.0))
         while self.elapsed() < self.args.duration:
             if not deck:
-                deck = list(DECK)
+                deck = deck_of(self.instances, self.args.topology)
                 self.rng.shuffle(deck)
             kind, proc = deck.pop()
             number += 1
@@ -602,11 +748,13 @@ class Campaign:
         if kind == "kill9":
             away = self.rng.uniform(0.2, 2.0)
             self.note(number, "%s, started again after %.2f s" % (what, away))
+            self.note_self_fence(proc, away)
             self.procs.kill9(proc)
-            if proc == "gamesrv":
+            if kind_of(proc) == "gamesrv":
                 self.gamesrv_crashes.append(time.monotonic())
             time.sleep(away)
             self.procs.start()
+            self.note_self_fence(proc, away)
         elif kind.startswith("stop_"):
             # Below: the peers' last heartbeat may be one interval older
             # than the stop, so "below" keeps that much and more in hand.
@@ -616,6 +764,7 @@ class Campaign:
             flooders = self.flooders(number, held) if kind.endswith("_flood") else []
             if flooders:
                 dropped = self.metric("gateway", "ringgate_net_sends_dropped_total")
+            self.note_self_fence(proc, held)
             self.procs.stop(proc)
             try:
                 for f in flooders:
@@ -623,6 +772,7 @@ class Campaign:
                 time.sleep(held)
             finally:
                 self.procs.cont(proc)
+            self.note_self_fence(proc, held)
             for f in flooders:
                 f.join(timeout=CLIENT_TIMEOUT_S)
             if flooders:
@@ -635,14 +785,26 @@ class Campaign:
                 self.flood_sent[0] = 0
         elif kind == "restart":
             self.note(number, what + " (SIGTERM, start)")
+            self.note_self_fence(proc, SELF_FENCE_S)
             self.procs.terminate(proc)
             self.procs.start()
+            self.note_self_fence(proc, SELF_FENCE_S)  # the stop, the drain and the start
         else:  # clockback
             back = self.rng.randint(30, 120)
             self.note(number, "%s: gamesrv restarted with its clock %d s behind" % (what, back))
             self.procs.terminate("gamesrv")
             self.procs.start(clock_back_s=back)
             self.check_clock(back)
+
+    def note_self_fence(self, proc, away_s):
+        """On a topology (leases), a shard or dbproxy away for away_s may
+        make a shard drop players unsaved (self-fence, or its lease taken
+        meanwhile): positions acknowledged before may be lost, as after a
+        gamesrv kill -9. Called as the fault begins (a login during it may
+        show the loss) and again as it ends (a shard answers moves without
+        its database until it fences itself)."""
+        if self.args.topology and kind_of(proc) != "gateway" and away_s >= SELF_FENCE_S:
+            self.gamesrv_crashes.append(time.monotonic())
 
     def flooders(self, number, held):
         """Threads, each with a connection logged in now (while gamesrv
@@ -656,7 +818,7 @@ class Campaign:
             # take over (and so end) a ghost an earlier one left.
             name = "fc%df%dn%d" % (self.seed % 1000, number, i)
             try:
-                conn = rt.GameClient(self.cluster.gateway_port, name)
+                conn = rt.GameClient(self.gateway_ports()[0], name)
                 if body_of(conn.login(name, "flood-pw")) != "login":
                     conn.close()
                     continue
@@ -689,32 +851,37 @@ class Campaign:
 
     def check_alive(self):
         """A process the campaign did not kill must be running."""
-        for proc in PROCS:
+        for proc in self.instances:
             if not self.procs.alive(proc):
-                if proc == "gamesrv":
+                if kind_of(proc) == "gamesrv":
                     self.gamesrv_crashes.append(time.monotonic())
+                self.procs.ended.setdefault(self.procs.pids[proc], time.time())
                 self.findings.add("unexpected_exits", "%s (pid %d) exited by itself; see its "
                                   "log" % (proc, self.procs.pids[proc]))
                 self.procs.start()
 
     def probe_login(self):
-        """Seconds until a new account logs in, or None past RECOVERY_LIMIT_S."""
+        """Seconds until a new account has logged in through every gateway
+        (one after another), or None past RECOVERY_LIMIT_S."""
         start = time.monotonic()
-        while time.monotonic() - start < RECOVERY_LIMIT_S:
-            self.probe_count += 1
-            name = "fc%dprobe%d" % (self.seed % 1000, self.probe_count)
-            try:
-                conn = rt.GameClient(self.cluster.gateway_port, name)
+        for port in self.gateway_ports():
+            while True:
+                if time.monotonic() - start >= RECOVERY_LIMIT_S:
+                    return None
+                self.probe_count += 1
+                name = "fc%dprobe%d" % (self.seed % 1000, self.probe_count)
                 try:
-                    reply = conn.login(name, "probe-pw")
-                finally:
-                    conn.close()
-                if body_of(reply) == "login":
-                    return time.monotonic() - start
-            except (rt.Closed, OSError, AssertionError):
-                pass
-            time.sleep(0.05)
-        return None
+                    conn = rt.GameClient(port, name)
+                    try:
+                        reply = conn.login(name, "probe-pw")
+                    finally:
+                        conn.close()
+                    if body_of(reply) == "login":
+                        break
+                except (rt.Closed, OSError, AssertionError):
+                    pass
+                time.sleep(0.05)
+        return time.monotonic() - start
 
     # -- the end ---------------------------------------------------------------
 
@@ -747,7 +914,8 @@ class Campaign:
                           "the observer sees %s" % (ghosts, limit, names[:20]), n=ghosts)
 
     def players_online(self):
-        return self.metric("gamesrv", "ringgate_gamesrv_players_online")
+        return sum(self.metric(shard, "ringgate_gamesrv_players_online")
+                   for shard in self.shards)
 
     def metric(self, proc, name):
         """An unlabelled sample from proc's GET /metrics."""
@@ -798,10 +966,23 @@ class Campaign:
                     f.add("position_lost", "%s: the database holds %s, expected one of %s" % (
                         acc.name, (x, y), sorted(allowed)[:4]))
 
+    def check_leases(self):
+        """No player online on two shards (or two lives of one) at once,
+        nor an epoch going back, by the shards' lease log lines (every
+        process has ended: the cluster is down)."""
+        runs = self.procs.lease_runs()
+        problems = leases.check(runs)
+        for p in problems:
+            self.findings.add("online_twice", "lease lines: " + p)
+        self.lease_summary = (sum(len(r.intervals()[0]) for r in runs), len(runs),
+                              sum(r.cut for r in runs))
+
     def report(self):
-        print("\nfault campaign: seed %d, %.0f s of faults, %d accounted players, %d bot "
-              "players" % (self.seed, self.args.duration, self.args.players,
-                           self.args.bot_players if self.bot else 0))
+        topology = "%d gateways x %d shards" % self.args.topology if self.args.topology \
+            else "one of each"
+        print("\nfault campaign: seed %d, %.0f s of faults, %s, %d accounted players, %d bot "
+              "players" % (self.seed, self.args.duration, topology, self.args.players,
+                           self.args.bot_players if self.bots else 0))
         print("faults injected (%d):" % sum(self.faults.values()))
         for (kind, proc), n in sorted(self.faults.items()):
             print("  %-16s %-8s %3d" % (kind, proc, n))
@@ -825,15 +1006,27 @@ class Campaign:
         print("player actions: %s" % dict(sorted(actions.items())))
         print("earns: %d sent, %d acknowledged; error replies: %s" % (
             sent, acked, dict(sorted(errors.items()))))
+        for r in self.bot_reports:
+            q = r["requests"]
+            print("bot %s: %s; zone changes %d, retried after ZONE_HANDOFF %d, earn ledger lost "
+                  "%d doubled %d, answered twice %d" % (
+                      r["config"]["port"], ", ".join("%s %d/%d" % (k, v["answered"], v["sent"])
+                                                     for k, v in q.items()),
+                      q["travel"]["answered"], sum(v["retried"] for v in q.values()),
+                      r["earn_lost"], r["earn_doubled"], r["answered_twice"]))
+        intervals, lives, cut = self.lease_summary
+        print("lease lines: %d online intervals in %d shard lives, %d let go on waking from a "
+              "stop past the lease" % (intervals, lives, cut))
         print("invariant violations:")
         for name in INVARIANTS:
             print("  %-18s %d" % (name, self.findings.counts[name]))
             for d in self.findings.details[name]:
                 print("      " + d)
         print("replay: %s %s --seed %d --duration %g --players %d --bot-players %d "
-              "--dead-ms %d" % (sys.argv[0], self.args.build_dir, self.seed,
-                                self.args.duration, self.args.players, self.args.bot_players,
-                                self.args.dead_ms))
+              "--dead-ms %d%s" % (sys.argv[0], self.args.build_dir, self.seed,
+                                  self.args.duration, self.args.players, self.args.bot_players,
+                                  self.args.dead_ms, " --topology %dx%d" % self.args.topology
+                                  if self.args.topology else ""))
 
 
 def flood(conn, sizes, sent, hang_up_in):
@@ -884,8 +1077,18 @@ def campaign(args):
               # here log in afresh): short, so that the ghost check's wait
               # covers it.
               "gamesrv": ["--resume-grace-ms", str(RESUME_GRACE_MS)]}
-    with rt.Cluster(args.build_dir, link_ms=(HEARTBEAT_MS, args.dead_ms),
-                    args=lifted) as cluster:
+    gateways, shard_count = args.topology or (1, 1)
+    if args.topology:
+        # Zone i on shard i, every one the default square (a position is
+        # valid in each); a short lease, so that a shard's players can be
+        # taken over within the faults' times.
+        lifted["gamesrv"] += [
+            "--zones", ",".join("%d:-1000:-1000:1000:1000" % z
+                                for z in range(2, shard_count + 1)),
+            "--zone-shards", ",".join("%d:%d" % (z, z) for z in range(1, shard_count + 1)),
+            "--lease-ms", str(LEASE_MS)]
+    with rt.Cluster(args.build_dir, link_ms=(HEARTBEAT_MS, args.dead_ms), args=lifted,
+                    gateways=gateways, shards=shard_count) as cluster:
         install_gold_log(cluster)
         c = Campaign(cluster, args)
         c.start_load()
@@ -900,12 +1103,21 @@ def campaign(args):
         c.check_ghosts()
         cluster.down()
         c.check_database()
+        c.check_leases()
         c.report()
         violations = sum(c.findings.counts.values())
         if violations:
             # Raised inside the cluster's block: the harness keeps the run
             # directory (logs, database) and prints the logs' tails.
             raise AssertionError("%d invariant violations (seed %d)" % (violations, args.seed))
+
+
+def topology_arg(text):
+    """"2x2" -> (2, 2): gateways, shards (1..16 each)."""
+    m = re.fullmatch(r"(\d+)x(\d+)", text)
+    if not m or not (1 <= int(m.group(1)) <= 16 and 1 <= int(m.group(2)) <= 16):
+        raise argparse.ArgumentTypeError("want GATEWAYSxSHARDS, e.g. 2x2, not %r" % text)
+    return int(m.group(1)), int(m.group(2))
 
 
 def main():
@@ -917,6 +1129,9 @@ def main():
     ap.add_argument("--players", type=int, default=6, help="accounted Python players")
     ap.add_argument("--bot-players", type=int, default=12, help="load bot players (0: none)")
     ap.add_argument("--dead-ms", type=int, default=2000, help="the links' dead time")
+    ap.add_argument("--topology", type=topology_arg, default=None, metavar="GxS",
+                    help="G gateways x S gamesrv shards (deploy's [topology]; default: one "
+                         "of each, as before)")
     args = ap.parse_args()
     if args.seed is None:
         args.seed = int.from_bytes(os.urandom(4), "little")

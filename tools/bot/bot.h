@@ -24,6 +24,25 @@
  * an observer in this process receives a position (WorldUpdate.moved or
  * PlayerMoved) of a player of ours, the time since that exact target was
  * sent is recorded: request leaves the bot -> observer has the update.
+ *
+ * Border walk (--border-every K, issue 14): every K-th move of a player is
+ * a travel, a MoveRequest naming the next zone of its route (--border-zones,
+ * default every zone of LoginReply.zones; identity i starts at the i-th);
+ * no other move is sent while a travel is in flight. Zones owned by
+ * different shards make each travel a handoff; the bot cannot see shards,
+ * so travels (BOT_TRAVEL) are timed apart from in-zone moves. After a
+ * travel's MoveReply the player must see the new zone: an entered entry
+ * (WorldUpdate.entered or PlayerJoined) of a player in that zone within
+ * --view-wait-ms, when others of ours were there (views_seen / views_missed).
+ *
+ * Exactly once: an Error ZONE_HANDOFF answers a request that was caught in
+ * a handoff (nothing done); it is counted (retries) and the same request is
+ * sent again RETRY_DELAY later under a new seq. A reply to a seq that was
+ * answered already is a protocol error (answered_twice). Earns are checked
+ * against each identity's ledger (struct bot_ledger): every earn reply and
+ * LoginReply carries the durable total, which must hold every acknowledged
+ * earn (else earn_lost) and nothing beyond the earns that may have applied
+ * (else earn_doubled).
  */
 #ifndef BOT_BOT_H
 #define BOT_BOT_H
@@ -37,8 +56,9 @@
 #include "client.pb-c.h"
 #include "histogram.h"
 
-/* The request kinds the bot measures, one histogram each. */
-enum bot_kind { BOT_LOGIN, BOT_MOVE, BOT_CHAT, BOT_PING, BOT_EARN, BOT_KIND_COUNT };
+/* The request kinds the bot measures, one histogram each. BOT_TRAVEL is a
+ * move into another zone (a handoff when another shard owns it). */
+enum bot_kind { BOT_LOGIN, BOT_MOVE, BOT_CHAT, BOT_PING, BOT_EARN, BOT_TRAVEL, BOT_KIND_COUNT };
 
 /* The push kinds the bot counts. */
 enum bot_push { PUSH_JOINED, PUSH_LEFT, PUSH_MOVED, PUSH_CHAT_LINE, PUSH_KICKED, PUSH_UPDATE,
@@ -47,9 +67,12 @@ enum bot_push { PUSH_JOINED, PUSH_LEFT, PUSH_MOVED, PUSH_CHAT_LINE, PUSH_KICKED,
 /* The entries of WorldUpdate pushes the bot counts. */
 enum bot_entry { ENTRY_LEFT, ENTRY_ENTERED, ENTRY_MOVED, ENTRY_CHAT, ENTRY_COUNT };
 
-#define BOT_ERROR_CODES 16      /* ErrorCode values 0..15 of client.proto */
+#define BOT_ERROR_CODES 32      /* ErrorCode values counted (client.proto: 0..18) */
 #define BOT_MAX_PENDING 32      /* requests outstanding per session, hard cap */
 #define BOT_MOVER_RING 16       /* recent move targets kept per identity     */
+#define BOT_TIMED_OUT_RING 64   /* timed-out seqs remembered per session     */
+#define BOT_ZONES_MAX 64        /* zones of LoginReply.zones the bot keeps   */
+#define BOT_ROUTE_MAX 16        /* zones in --border-zones                   */
 
 struct bot_config {
 	char *host;
@@ -70,6 +93,10 @@ struct bot_config {
 	char *password;
 	char *json_path;
 	char *transport;          /* "tcp" (varint frames) or "ws" (WebSocket)   */
+	long border_every;        /* every K-th move travels; 0 = no border walk */
+	char *border_zones;       /* the route: zone ids, comma-separated        */
+	bool expect_views;        /* a travel without a view is an error         */
+	long view_wait_ms;        /* how long a view may take after a travel     */
 };
 
 /* Counters of one loop; summed over loops into a snapshot. */
@@ -77,6 +104,7 @@ struct bot_counters {
 	uint64_t sent[BOT_KIND_COUNT], answered[BOT_KIND_COUNT];
 	uint64_t error_replies[BOT_KIND_COUNT];
 	uint64_t unanswered[BOT_KIND_COUNT];     /* timed out or lost on a drop   */
+	uint64_t retries[BOT_KIND_COUNT];        /* ZONE_HANDOFF, sent again      */
 	uint64_t abandoned[BOT_KIND_COUNT];      /* pending when the storm hit    */
 	uint64_t skipped_full;                   /* actions skipped: max_pending  */
 	uint64_t errors_by_code[BOT_ERROR_CODES];
@@ -85,9 +113,14 @@ struct bot_counters {
 	uint64_t positions_matched;              /* positions timed (push latency) */
 	uint64_t protocol_errors;                /* undecodable, unknown seq, ... */
 	uint64_t late_replies;                   /* replies after their timeout   */
+	uint64_t answered_twice;                 /* a second reply to one seq     */
+	uint64_t wrong_zone;                     /* MoveReply.zone not the target */
+	uint64_t views_seen, views_missed;       /* after travels into peopled zones */
+	uint64_t earn_lost, earn_doubled;        /* ledger violations (bot_ledger) */
 	uint64_t connects, logins, relogins;
 	uint64_t unexpected_disconnects, storm_disconnects;
 	uint64_t connected_now, logged_in_now;
+	uint64_t pending_now;                    /* requests not yet ended        */
 	uint64_t bytes_frames_in;                /* frame bodies received         */
 };
 
@@ -96,6 +129,8 @@ struct bot_stats {
 	struct hist total[BOT_KIND_COUNT];       /* whole run, per kind           */
 	struct hist interval;                    /* since the last snapshot, all  */
 	struct hist push;                        /* push latency, whole run       */
+	struct hist view;                        /* travel's MoveReply -> a player
+						    of the new zone entered     */
 };
 
 /* One loop's bookkeeping. */
@@ -109,10 +144,16 @@ struct bot_loop {
 	struct bot_stats stats;
 };
 
+/* A request until it ends: what it asks (enough to send it again), its
+ * seq on the wire (0 while it waits for a retry after ZONE_HANDOFF). */
 struct bot_pending {
 	uint32_t seq;
 	uint8_t kind;
-	uint64_t sent_ns;
+	uint32_t zone;                           /* move/travel: MoveRequest.zone */
+	float x, y;                              /* move/travel: the target       */
+	uint32_t amount;                         /* earn                          */
+	uint64_t sent_ns;                        /* first sent (retries keep it)  */
+	uint64_t retry_at_ns;                    /* non-zero: send again then     */
 };
 
 /* The per-session user area (net_session_user). */
@@ -123,16 +164,45 @@ struct bot_session {
 	long player;                             /* identity, -1 while none       */
 	bool logged_in;
 	bool dropping;                           /* the storm cut it: expected    */
+	uint64_t drop_at_ns;                     /* non-zero: disconnect then     */
 	unsigned slot;                           /* index in bl->sessions         */
 	uint32_t next_seq;
 	uint64_t next_ms[BOT_KIND_COUNT];        /* when each action is due       */
 	float min_x, min_y, max_x, max_y;        /* where it walks (its zone, or
 						    the crowd's square)          */
-	uint32_t zone;                           /* its zone's id                 */
+	uint32_t zone;                           /* the zone it walks in          */
+	uint32_t cur_zone;                       /* where the server has it       */
+	int pop_index;                           /* cur_zone's in bot->zones, -1  */
+	uint64_t self_id;
 	bool placed;                             /* the first move was sent       */
+	bool travelling;                         /* a travel is in flight         */
+	unsigned route_pos;                      /* border walk: its route index  */
+	long moves_since_travel;
 	float x, y;                              /* the last move's target        */
+	/* After a travel: waiting until view_until_ns for a player of
+	 * cur_zone to enter the view (0: not waiting). */
+	uint64_t view_from_ns, view_until_ns;
+	bool view_expected;                      /* others of ours were there     */
 	unsigned pending_count;
 	struct bot_pending pending[BOT_MAX_PENDING];
+	uint32_t timed_out[BOT_TIMED_OUT_RING];  /* seqs answered late are these  */
+	unsigned timed_out_head;
+};
+
+/* One zone of the world (LoginReply.zones). */
+struct bot_zone {
+	uint32_t id;
+	float min_x, min_y, max_x, max_y;
+};
+
+/* An identity's gold as the bot knows it: the durable total must lie in
+ * [floor, ceil]. floor = the first total seen + every acknowledged earn;
+ * ceil = the same + every earn that may have applied (sent, not refused
+ * with ZONE_HANDOFF or SERVER_BUSY). Only the session holding the identity
+ * touches it (the identity's hand-over goes through bot->lock). */
+struct bot_ledger {
+	bool known;
+	uint64_t floor, ceil;
 };
 
 /* The recent move targets of one identity: x and y as float bits in one
@@ -162,6 +232,13 @@ struct bot {
 	_Atomic long *id_identity;
 	size_t id_mask;
 	struct bot_mover *movers;
+	struct bot_ledger *ledgers;              /* per identity                  */
+	/* The world's zones, from the first LoginReply; under lock. */
+	struct bot_zone zones[BOT_ZONES_MAX];
+	unsigned zone_count;
+	uint32_t route[BOT_ROUTE_MAX];           /* --border-zones, parsed        */
+	unsigned route_len;                      /* 0: every zone is the route    */
+	_Atomic long zone_pop[BOT_ZONES_MAX];    /* our players in each zone      */
 	/* Rendez-vous of run_everywhere(): each loop runs the task, then counts. */
 	pthread_cond_t done_cv;
 	unsigned done_count;
@@ -195,6 +272,12 @@ void bot_storm(struct bot *bot);
 
 /* Start or stop the actions (moves, chats, pings, earns). Any thread. */
 void bot_set_acting(struct bot *bot, bool acting);
+
+/*
+ * Parse cfg->border_zones into bot->route. 0, or -EINVAL (the message
+ * printed). Main thread, before bot_players_init.
+ */
+int bot_route_parse(struct bot *bot);
 
 /* Requests outstanding right now, summed over the loops (from a snapshot). */
 uint64_t bot_outstanding(const struct bot_stats *st);

@@ -7,9 +7,15 @@
  *   rates, with an optional reconnect storm -> drain (no new requests; the
  *   outstanding ones must be answered) -> summary table and JSON.
  *
+ * With --border-every K the players walk across zone borders (bot.h,
+ * "Border walk"): travels are timed apart from in-zone moves.
+ *
  * One live progress line per second on stderr. Exit status 0 only when
- * every player logged in, every request was answered without an Error,
- * no protocol error was seen and the server dropped nobody; 1 otherwise;
+ * every player logged in, every request was answered exactly once without
+ * an Error (ZONE_HANDOFF answers are retried, not errors), no protocol
+ * error was seen, no earn was lost or applied twice, every MoveReply named
+ * the zone asked for (and with --expect-views every travel into a zone
+ * with others showed them) and the server dropped nobody; 1 otherwise;
  * 2 for bad options. SIGINT/SIGTERM cut the steady phase short.
  */
 #define _POSIX_C_SOURCE 200809L
@@ -196,7 +202,9 @@ static bool run_ok(const struct run *r, uint64_t *errors_out)
 {
 	const struct bot_counters *c = &r->final.c;
 	/* A late reply is the same request as its timeout: counted once. */
-	uint64_t errors = c->protocol_errors + c->unexpected_disconnects + c->pushes[PUSH_KICKED];
+	uint64_t errors = c->protocol_errors + c->unexpected_disconnects + c->pushes[PUSH_KICKED]
+			  + c->answered_twice + c->wrong_zone + c->earn_lost + c->earn_doubled
+			  + (r->bot.cfg.expect_views ? c->views_missed : 0);
 	for (int k = 0; k < BOT_KIND_COUNT; k++)
 		errors += c->error_replies[k] + c->unanswered[k];
 	*errors_out = errors;
@@ -237,15 +245,17 @@ static double bytes_per_player_s(const struct run *r)
 static void print_summary(const struct run *r)
 {
 	const struct bot_counters *c = &r->final.c, *s0 = &r->steady_start.c;
-	printf("\n%-6s %10s %10s %8s %10s %10s %9s %9s %9s %9s\n", "req", "sent", "answered",
-	       "errors", "unanswered", "steady/s", "p50 ms", "p99 ms", "p99.9 ms", "max ms");
+	printf("\n%-6s %10s %10s %8s %10s %8s %10s %9s %9s %9s %9s\n", "req", "sent", "answered",
+	       "errors", "unanswered", "retried", "steady/s", "p50 ms", "p99 ms", "p99.9 ms",
+	       "max ms");
 	for (int k = 0; k < BOT_KIND_COUNT; k++) {
 		const struct hist *h = &r->final.total[k];
 		double rate = r->steady_s > 0 ? (double)(c->answered[k] - s0->answered[k]) / r->steady_s : 0;
-		printf("%-6s %10llu %10llu %8llu %10llu %10.0f %9.3f %9.3f %9.3f %9.3f\n",
+		printf("%-6s %10llu %10llu %8llu %10llu %8llu %10.0f %9.3f %9.3f %9.3f %9.3f\n",
 		       bot_kind_names[k], (unsigned long long)c->sent[k],
 		       (unsigned long long)c->answered[k], (unsigned long long)c->error_replies[k],
-		       (unsigned long long)c->unanswered[k], rate, ms(hist_percentile(h, 50)),
+		       (unsigned long long)c->unanswered[k], (unsigned long long)c->retries[k], rate,
+		       ms(hist_percentile(h, 50)),
 		       ms(hist_percentile(h, 99)), ms(hist_percentile(h, 99.9)), ms(h->max));
 	}
 	printf("pushes:");
@@ -261,6 +271,18 @@ static void print_summary(const struct run *r)
 	       ms(hist_percentile(push, 99.9)), ms(push->max));
 	printf("per player per second (steady): %.2f update messages, %.2f positions",
 	       per_player_s(r, PUSH_UPDATE), positions_per_player_s(r));
+	const struct hist *view = &r->final.view;
+	printf("\nzone changes (travel: a handoff when another shard owns the zone): %llu answered,"
+	       " %llu retried after ZONE_HANDOFF, wrong zone %llu; views after them: %llu seen, "
+	       "%llu missed (%s), MoveReply -> first player of the new zone p50 %.3f p99 %.3f "
+	       "max %.3f ms", (unsigned long long)c->answered[BOT_TRAVEL],
+	       (unsigned long long)c->retries[BOT_TRAVEL], (unsigned long long)c->wrong_zone,
+	       (unsigned long long)c->views_seen, (unsigned long long)c->views_missed,
+	       r->bot.cfg.expect_views ? "errors" : "not errors without --expect-views",
+	       ms(hist_percentile(view, 50)), ms(hist_percentile(view, 99)), ms(view->max));
+	printf("\nexactly once: answered twice %llu; earn ledger: lost %llu, doubled %llu",
+	       (unsigned long long)c->answered_twice, (unsigned long long)c->earn_lost,
+	       (unsigned long long)c->earn_doubled);
 	printf("\nplayers %ld, logged in at end %llu, connects %llu, relogins %llu, storm drops %llu,"
 	       " unexpected disconnects %llu, protocol errors %llu, late replies %llu,"
 	       " skipped (max pending) %llu\n",
@@ -297,19 +319,22 @@ static int write_json(const struct run *r, const char *path, bool ok, uint64_t e
 	fprintf(f, "{\"config\":{\"host\":\"%s\",\"port\":%ld,\"players\":%ld,\"ramp_per_s\":%g,"
 		"\"duration_s\":%g,\"move_per_s\":%g,\"chat_per_s\":%g,\"ping_per_s\":%g,"
 		"\"earn_per_s\":%g,\"storm_at_s\":%g,\"storm_fraction\":%g,\"timeout_ms\":%ld,"
-		"\"loops\":%u,\"walk_step\":%g,\"crowd\":%s,\"crowd_size\":%g},\n",
+		"\"loops\":%u,\"walk_step\":%g,\"crowd\":%s,\"crowd_size\":%g,"
+		"\"border_every\":%ld,\"border_zones\":\"%s\"},\n",
 		cfg->host, cfg->port, cfg->players, cfg->ramp_per_s, cfg->duration_s, cfg->move_per_s,
 		cfg->chat_per_s, cfg->ping_per_s, cfg->earn_per_s, cfg->storm_at_s,
 		cfg->storm_fraction, cfg->timeout_ms, r->bot.loop_count, cfg->walk_step,
-		cfg->crowd ? "true" : "false", cfg->crowd_size);
+		cfg->crowd ? "true" : "false", cfg->crowd_size, cfg->border_every, cfg->border_zones);
 	fprintf(f, "\"steady_s\":%.3f,\"requests\":{", r->steady_s);
 	for (int k = 0; k < BOT_KIND_COUNT; k++) {
 		double rate = r->steady_s > 0 ? (double)(c->answered[k] - s0->answered[k]) / r->steady_s : 0;
 		fprintf(f, "%s\n \"%s\":{\"sent\":%llu,\"answered\":%llu,\"error_replies\":%llu,"
-			"\"unanswered\":%llu,\"abandoned_by_storm\":%llu,\"steady_per_s\":%.1f,",
+			"\"unanswered\":%llu,\"abandoned_by_storm\":%llu,\"retried\":%llu,"
+			"\"steady_per_s\":%.1f,",
 			k ? "," : "", bot_kind_names[k], (unsigned long long)c->sent[k],
 			(unsigned long long)c->answered[k], (unsigned long long)c->error_replies[k],
-			(unsigned long long)c->unanswered[k], (unsigned long long)c->abandoned[k], rate);
+			(unsigned long long)c->unanswered[k], (unsigned long long)c->abandoned[k],
+			(unsigned long long)c->retries[k], rate);
 		json_hist(f, &r->final.total[k]);
 		fputc('}', f);
 	}
@@ -324,7 +349,14 @@ static int write_json(const struct run *r, const char *path, bool ok, uint64_t e
 	fprintf(f, "},\n\"push_latency\":{\"timed\":%llu,",
 		(unsigned long long)c->positions_matched);
 	json_hist(f, &r->final.push);
-	fprintf(f, "},\n\"updates_per_player_s\":%.3f,\"positions_per_player_s\":%.3f,"
+	fprintf(f, "},\n\"views\":{\"seen\":%llu,\"missed\":%llu,",
+		(unsigned long long)c->views_seen, (unsigned long long)c->views_missed);
+	json_hist(f, &r->final.view);
+	fprintf(f, "},\n\"answered_twice\":%llu,\"wrong_zone\":%llu,\"earn_lost\":%llu,"
+		"\"earn_doubled\":%llu,",
+		(unsigned long long)c->answered_twice, (unsigned long long)c->wrong_zone,
+		(unsigned long long)c->earn_lost, (unsigned long long)c->earn_doubled);
+	fprintf(f, "\n\"updates_per_player_s\":%.3f,\"positions_per_player_s\":%.3f,"
 		"\"bytes_in_per_player_s\":%.1f,",
 		per_player_s(r, PUSH_UPDATE), positions_per_player_s(r), bytes_per_player_s(r));
 	fprintf(f, "\n\"error_codes\":{");
@@ -392,6 +424,15 @@ static const struct rg_option bot_options[] = {
 	RG_OPTION_STRING("transport", struct bot_config, transport, "tcp", transports,
 			 "tcp: varint frames; ws: WebSocket messages (--port is then the "
 			 "gateway's --ws-port)"),
+	RG_ROW_INT("border-every", border_every, 0, 0, 1000000,
+		"every K-th move travels to the next zone of the route (0: never)"),
+	RG_ROW_STRING("border-zones", border_zones, "",
+		"the route of the border walk: zone ids, comma-separated (default: every zone)"),
+	RG_OPTION_BOOL("expect-views", struct bot_config, expect_views, false,
+		       "fail when a travel into a zone with others of ours shows none of them "
+		       "(set it when every player of a zone sees every other)"),
+	RG_ROW_INT("view-wait-ms", view_wait_ms, 1000, 1, 600000,
+		"how long after a travel's MoveReply the new zone's players may take to show"),
 	{ 0 },
 };
 
@@ -404,6 +445,12 @@ int main(int argc, char **argv)
 				  "usage: bot [--config FILE] [options]", argc, argv);
 	if (rc != 0)
 		return rc > 0 ? 0 : 2;
+	if (bot_route_parse(&r.bot) < 0)
+		return 2;
+	if (r.bot.cfg.crowd && r.bot.cfg.border_every > 0) {
+		fprintf(stderr, "bot: --crowd and --border-every exclude each other\n");
+		return 2;
+	}
 
 	struct net_runtime_config rcfg = { .loops = (unsigned)r.bot.cfg.loops };
 	rc = net_runtime_create(&rcfg, &r.bot.rt);

@@ -11,6 +11,8 @@
  * Every request carries a fresh non-zero seq and waits in the session's
  * pending table until a reply with that seq arrives (latency recorded),
  * an Error arrives (counted by code), or timeout_ms passes (unanswered).
+ * An Error ZONE_HANDOFF is not an end: the request waits RETRY_DELAY_MS
+ * and goes out again under a new seq (bot.h, "Exactly once").
  * A login that fails either way is retried on a fresh connection: the
  * session drops itself (counted as expected) and libnet redials.
  * A reply with an unknown seq, of the wrong type, or that does not decode
@@ -27,8 +29,11 @@
 #include "frame.h"
 
 #define TICK_MS 10
+#define RETRY_DELAY_MS 20 /* after ZONE_HANDOFF: the handoff is usually over */
+#define LOGIN_PAUSE_MS 200 /* after a refused login, before a fresh connection */
 
-const char *const bot_kind_names[BOT_KIND_COUNT] = { "login", "move", "chat", "ping", "earn" };
+const char *const bot_kind_names[BOT_KIND_COUNT] = { "login", "move", "chat", "ping", "earn",
+						     "travel" };
 const char *const bot_push_names[PUSH_COUNT] = { "joined", "left", "moved", "chat_line",
 						 "kicked", "update" };
 const char *const bot_entry_names[ENTRY_COUNT] = { "left", "entered", "moved", "chat" };
@@ -79,39 +84,93 @@ static int send_message(struct bot_session *bs, Ringgate__Client__ClientMessage 
 	return net_session_send_frame(bs->s, buf, len);
 }
 
-/* Send msg as a request of this kind and remember it until it is answered. */
-static void send_request(struct bot_session *bs, enum bot_kind kind,
-			 Ringgate__Client__ClientMessage *msg)
+/*
+ * Put request p on the wire under a fresh seq (p->seq set): the message is
+ * built from what p asks. 0, or a negative code when the session is going
+ * (on_disconnected does the accounting).
+ */
+static int transmit(struct bot_session *bs, struct bot_pending *p)
+{
+	const struct bot_config *cfg = &bs->bl->bot->cfg;
+	Ringgate__Client__ClientMessage msg = RINGGATE__CLIENT__CLIENT_MESSAGE__INIT;
+	Ringgate__Client__LoginRequest login = RINGGATE__CLIENT__LOGIN_REQUEST__INIT;
+	Ringgate__Client__MoveRequest move = RINGGATE__CLIENT__MOVE_REQUEST__INIT;
+	Ringgate__Client__ChatRequest chat = RINGGATE__CLIENT__CHAT_REQUEST__INIT;
+	Ringgate__Client__PingRequest ping = RINGGATE__CLIENT__PING_REQUEST__INIT;
+	Ringgate__Client__EarnRequest earn = RINGGATE__CLIENT__EARN_REQUEST__INIT;
+	char name[64], text[64];
+	switch (p->kind) {
+	case BOT_LOGIN:
+		snprintf(name, sizeof(name), "%s%ld", cfg->name_prefix, bs->player);
+		login.name = name;
+		login.password.data = (uint8_t *)cfg->password;
+		login.password.len = strlen(cfg->password);
+		msg.body_case = RINGGATE__CLIENT__CLIENT_MESSAGE__BODY_LOGIN;
+		msg.login = &login;
+		break;
+	case BOT_MOVE:
+	case BOT_TRAVEL:
+		move.x = p->x;
+		move.y = p->y;
+		move.zone = p->zone;
+		msg.body_case = RINGGATE__CLIENT__CLIENT_MESSAGE__BODY_MOVE;
+		msg.move = &move;
+		break;
+	case BOT_CHAT:
+		snprintf(text, sizeof(text), "hello from %s%ld", cfg->name_prefix, bs->player);
+		chat.text = text;
+		msg.body_case = RINGGATE__CLIENT__CLIENT_MESSAGE__BODY_CHAT;
+		msg.chat = &chat;
+		break;
+	case BOT_PING:
+		ping.client_time = bench_now_ns();
+		msg.body_case = RINGGATE__CLIENT__CLIENT_MESSAGE__BODY_PING;
+		msg.ping = &ping;
+		break;
+	case BOT_EARN:
+		earn.amount = p->amount;
+		msg.body_case = RINGGATE__CLIENT__CLIENT_MESSAGE__BODY_EARN;
+		msg.earn = &earn;
+		break;
+	default:
+		return -EINVAL;
+	}
+	if (++bs->next_seq == 0)
+		bs->next_seq = 1;
+	msg.seq = bs->next_seq;
+	int rc = send_message(bs, &msg);
+	if (rc < 0)
+		return rc;
+	p->seq = msg.seq;
+	bs->bl->stats.c.sent[p->kind]++;
+	if (p->kind == BOT_EARN)
+		bs->bl->bot->ledgers[bs->player].ceil += p->amount; /* may apply from now on */
+	return 0;
+}
+
+/* Send request req and remember it until it ends. false when it was not
+ * sent (max_pending reached, or the session is going). */
+static bool send_request(struct bot_session *bs, const struct bot_pending *req)
 {
 	struct bot_counters *c = &bs->bl->stats.c;
 	if (bs->pending_count >= (unsigned)bs->bl->bot->cfg.max_pending) {
 		c->skipped_full++;
-		return;
+		return false;
 	}
-	if (++bs->next_seq == 0)
-		bs->next_seq = 1;
-	msg->seq = bs->next_seq;
-	if (send_message(bs, msg) < 0)
-		return; /* disconnecting: on_disconnected does the accounting */
-	bs->pending[bs->pending_count++] = (struct bot_pending){
-		.seq = msg->seq, .kind = (uint8_t)kind, .sent_ns = bench_now_ns(),
-	};
-	c->sent[kind]++;
+	struct bot_pending *p = &bs->pending[bs->pending_count];
+	*p = *req;
+	p->sent_ns = bench_now_ns();
+	p->retry_at_ns = 0;
+	if (transmit(bs, p) < 0)
+		return false;
+	bs->pending_count++;
+	c->pending_now++;
+	return true;
 }
 
 static void send_login(struct bot_session *bs)
 {
-	const struct bot_config *cfg = &bs->bl->bot->cfg;
-	char name[64];
-	snprintf(name, sizeof(name), "%s%ld", cfg->name_prefix, bs->player);
-	Ringgate__Client__LoginRequest login = RINGGATE__CLIENT__LOGIN_REQUEST__INIT;
-	login.name = name;
-	login.password.data = (uint8_t *)cfg->password;
-	login.password.len = strlen(cfg->password);
-	Ringgate__Client__ClientMessage msg = RINGGATE__CLIENT__CLIENT_MESSAGE__INIT;
-	msg.body_case = RINGGATE__CLIENT__CLIENT_MESSAGE__BODY_LOGIN;
-	msg.login = &login;
-	send_request(bs, BOT_LOGIN, &msg);
+	send_request(bs, &(struct bot_pending){ .kind = BOT_LOGIN });
 }
 
 /* ---- movement and push latency ---- */
@@ -129,24 +188,149 @@ static float clampf(float v, float lo, float hi)
 	return v < lo ? lo : v > hi ? hi : v;
 }
 
-/* The next target: a random point of the area first, then one step of
- * the random walk. Sets move->zone on the first move (travel). */
-static void next_target(struct bot_session *bs, Ringgate__Client__MoveRequest *move)
+/* ---- zones ---- */
+
+/* Keep the world's zones (the first LoginReply that lists them; every
+ * shard lists the same; a server that lists none: the login's zone). Any
+ * loop. */
+static void zones_learn(struct bot *bot, const Ringgate__Client__LoginReply *reply)
+{
+	Ringgate__Client__Zone *const *list = reply->n_zones ? reply->zones : &reply->zone;
+	size_t n = reply->n_zones ? reply->n_zones : reply->zone != NULL;
+	pthread_mutex_lock(&bot->lock);
+	if (bot->zone_count == 0) {
+		for (size_t i = 0; i < n && bot->zone_count < BOT_ZONES_MAX; i++) {
+			const Ringgate__Client__Zone *z = list[i];
+			bot->zones[bot->zone_count++] = (struct bot_zone){
+				.id = z->id, .min_x = z->min_x, .min_y = z->min_y,
+				.max_x = z->max_x, .max_y = z->max_y,
+			};
+		}
+	}
+	pthread_mutex_unlock(&bot->lock);
+}
+
+/* Zone id's bounds and index in bot->zones; -1 when it is unknown. */
+static int zone_find(struct bot *bot, uint32_t id, struct bot_zone *out /* OUT */)
+{
+	int found = -1;
+	pthread_mutex_lock(&bot->lock);
+	for (unsigned i = 0; i < bot->zone_count; i++) {
+		if (bot->zones[i].id == id) {
+			*out = bot->zones[i];
+			found = (int)i;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&bot->lock);
+	return found;
+}
+
+/* The zone at position pos of the walk: the route (--border-zones), or
+ * every zone in LoginReply's order; 0 when no zone is known yet. */
+static uint32_t route_zone(struct bot *bot, unsigned long pos)
+{
+	uint32_t id = 0;
+	pthread_mutex_lock(&bot->lock);
+	if (bot->route_len > 0)
+		id = bot->route[pos % bot->route_len];
+	else if (bot->zone_count > 0)
+		id = bot->zones[pos % bot->zone_count].id;
+	pthread_mutex_unlock(&bot->lock);
+	return id;
+}
+
+/* The session is in zone id now (the server said so): move its count. */
+static void zone_enter(struct bot_session *bs, uint32_t id)
+{
+	struct bot *bot = bs->bl->bot;
+	struct bot_zone z;
+	if (bs->pop_index >= 0)
+		atomic_fetch_sub(&bot->zone_pop[bs->pop_index], 1);
+	bs->cur_zone = id;
+	bs->pop_index = zone_find(bot, id, &z);
+	if (bs->pop_index >= 0)
+		atomic_fetch_add(&bot->zone_pop[bs->pop_index], 1);
+}
+
+/* Players of ours in the session's zone besides itself. */
+static long zone_others(const struct bot_session *bs)
+{
+	if (bs->pop_index < 0)
+		return 0;
+	return atomic_load(&bs->bl->bot->zone_pop[bs->pop_index]) - 1;
+}
+
+/* Walk inside zone id from now on (the crowd's square of it with --crowd).
+ * false when the zone is unknown or empty. */
+static bool walk_in(struct bot_session *bs, uint32_t id)
+{
+	const struct bot_config *cfg = &bs->bl->bot->cfg;
+	struct bot_zone z;
+	if (zone_find(bs->bl->bot, id, &z) < 0 || z.max_x < z.min_x || z.max_y < z.min_y)
+		return false;
+	bs->zone = id;
+	bs->min_x = z.min_x;
+	bs->max_x = z.max_x;
+	bs->min_y = z.min_y;
+	bs->max_y = z.max_y;
+	if (cfg->crowd) {
+		float cx = (z.min_x + z.max_x) / 2, cy = (z.min_y + z.max_y) / 2;
+		float half = (float)cfg->crowd_size / 2;
+		bs->min_x = fmaxf(z.min_x, cx - half);
+		bs->max_x = fminf(z.max_x, cx + half);
+		bs->min_y = fmaxf(z.min_y, cy - half);
+		bs->max_y = fminf(z.max_y, cy + half);
+	}
+	return true;
+}
+
+/*
+ * The next move: a random point of the player's zone first (its home:
+ * the i-th zone of the walk, the first with --crowd), every K-th move
+ * with --border-every a random point of the route's next zone, else one
+ * step of the random walk. A move that names a zone other than the one
+ * the server has the player in is a travel. false: nothing to send (a
+ * travel is in flight, or no zone is known).
+ */
+static bool plan_move(struct bot_session *bs, struct bot_pending *p /* OUT */)
 {
 	struct bot_loop *bl = bs->bl;
+	const struct bot_config *cfg = &bl->bot->cfg;
+	uint32_t target = 0;
+	if (bs->travelling)
+		return false;
 	if (!bs->placed) {
+		bs->route_pos = cfg->crowd ? 0 : (unsigned)bs->player;
+		target = route_zone(bl->bot, bs->route_pos);
+	} else if (cfg->border_every > 0 && bs->moves_since_travel >= cfg->border_every) {
+		target = route_zone(bl->bot, ++bs->route_pos);
+	}
+	*p = (struct bot_pending){ .kind = BOT_MOVE };
+	if (target != 0 || !bs->placed) {
+		if (!walk_in(bs, target)) {
+			bl->stats.c.protocol_errors++; /* LoginReply must name a valid zone */
+			return false;
+		}
 		bs->x = bs->min_x + (float)random_unit(bl) * (bs->max_x - bs->min_x);
 		bs->y = bs->min_y + (float)random_unit(bl) * (bs->max_y - bs->min_y);
-		move->zone = bs->zone;
+		p->zone = target;
 		bs->placed = true;
+		bs->moves_since_travel = 0;
+		if (target != bs->cur_zone) {
+			p->kind = BOT_TRAVEL;
+			bs->travelling = true;
+		}
 	} else {
 		double angle = random_unit(bl) * 6.283185307179586;
-		double step = bl->bot->cfg.walk_step;
+		double step = cfg->walk_step;
 		bs->x = clampf(bs->x + (float)(step * cos(angle)), bs->min_x, bs->max_x);
 		bs->y = clampf(bs->y + (float)(step * sin(angle)), bs->min_y, bs->max_y);
+		bs->moves_since_travel++;
 	}
-	move->x = bs->x;
-	move->y = bs->y;
+	p->x = bs->x;
+	p->y = bs->y;
+	return true;
 }
 
 /* Remember that this identity's move to (x, y) left now. */
@@ -207,49 +391,60 @@ static void position_seen(struct bot_loop *bl, uint64_t id, float x, float y, ui
 	}
 }
 
+/* A scheduled action of this kind (BOT_MOVE may turn into a travel). */
 static void send_action(struct bot_session *bs, enum bot_kind kind)
 {
 	struct bot_loop *bl = bs->bl;
-	Ringgate__Client__ClientMessage msg = RINGGATE__CLIENT__CLIENT_MESSAGE__INIT;
-	Ringgate__Client__MoveRequest move = RINGGATE__CLIENT__MOVE_REQUEST__INIT;
-	Ringgate__Client__ChatRequest chat = RINGGATE__CLIENT__CHAT_REQUEST__INIT;
-	Ringgate__Client__PingRequest ping = RINGGATE__CLIENT__PING_REQUEST__INIT;
-	Ringgate__Client__EarnRequest earn = RINGGATE__CLIENT__EARN_REQUEST__INIT;
-	char text[64];
-	switch (kind) {
-	case BOT_MOVE:
-		next_target(bs, &move);
-		msg.body_case = RINGGATE__CLIENT__CLIENT_MESSAGE__BODY_MOVE;
-		msg.move = &move;
-		break;
-	case BOT_CHAT:
-		snprintf(text, sizeof(text), "hello from %s%ld", bl->bot->cfg.name_prefix, bs->player);
-		chat.text = text;
-		msg.body_case = RINGGATE__CLIENT__CLIENT_MESSAGE__BODY_CHAT;
-		msg.chat = &chat;
-		break;
-	case BOT_PING:
-		ping.client_time = bench_now_ns();
-		msg.body_case = RINGGATE__CLIENT__CLIENT_MESSAGE__BODY_PING;
-		msg.ping = &ping;
-		break;
-	case BOT_EARN:
-		earn.amount = 1 + (uint32_t)(next_random(bl) % 10);
-		msg.body_case = RINGGATE__CLIENT__CLIENT_MESSAGE__BODY_EARN;
-		msg.earn = &earn;
-		break;
-	default:
+	struct bot_pending p = { .kind = (uint8_t)kind };
+	if (kind == BOT_MOVE && !plan_move(bs, &p))
+		return;
+	if (kind == BOT_EARN)
+		p.amount = 1 + (uint32_t)(next_random(bl) % 10);
+	if (!send_request(bs, &p)) {
+		if (p.kind == BOT_TRAVEL) /* not sent: try again at the next move */
+			bs->travelling = bs->placed = false;
 		return;
 	}
-	send_request(bs, kind, &msg);
-	if (kind == BOT_MOVE)
-		mover_record(bl->bot, bs->player, move.x, move.y, bench_now_ns());
+	if (p.kind == BOT_MOVE || p.kind == BOT_TRAVEL)
+		mover_record(bl->bot, bs->player, p.x, p.y, bench_now_ns());
 }
 
 /* Remove pending entry i (order does not matter). */
 static void pending_remove(struct bot_session *bs, unsigned i)
 {
 	bs->pending[i] = bs->pending[--bs->pending_count];
+	bs->bl->stats.c.pending_now--;
+}
+
+/* A travel ended without arriving (an error, a timeout): the player is
+ * where it was; the next move starts the walk again from there. */
+static void travel_failed(struct bot_session *bs)
+{
+	bs->travelling = false;
+	bs->placed = false;
+}
+
+/* The view check of the last travel is due (its wait is over, or another
+ * travel starts): a miss if others of ours were in the zone then and still
+ * are. */
+static void view_check_end(struct bot_session *bs)
+{
+	if (bs->view_until_ns == 0)
+		return;
+	if (bs->view_expected && zone_others(bs) > 0)
+		bs->bl->stats.c.views_missed++;
+	bs->view_until_ns = 0;
+}
+
+/* An entered player (WorldUpdate.entered or PlayerJoined) of zone id: the
+ * view the last travel waits for, if it is of the new zone. */
+static void view_entered(struct bot_session *bs, uint64_t id, uint32_t zone, uint64_t now_ns)
+{
+	if (bs->view_until_ns == 0 || id == bs->self_id || zone != bs->cur_zone)
+		return;
+	bs->bl->stats.c.views_seen++;
+	hist_record(&bs->bl->stats.view, now_ns - bs->view_from_ns);
+	bs->view_until_ns = 0;
 }
 
 /* The tick of one session: expire requests, then what is due. */
@@ -260,13 +455,29 @@ static void session_tick(struct bot_session *bs, uint64_t now_ms, uint64_t now_n
 	uint64_t timeout_ns = (uint64_t)cfg->timeout_ms * 1000000u;
 	bool login_lost = false;
 	for (unsigned i = 0; i < bs->pending_count;) {
-		if (now_ns - bs->pending[i].sent_ns > timeout_ns) {
-			bl->stats.c.unanswered[bs->pending[i].kind]++;
-			login_lost |= bs->pending[i].kind == BOT_LOGIN;
+		struct bot_pending *p = &bs->pending[i];
+		if (now_ns - p->sent_ns > timeout_ns) {
+			bl->stats.c.unanswered[p->kind]++;
+			login_lost |= p->kind == BOT_LOGIN;
+			if (p->kind == BOT_TRAVEL)
+				travel_failed(bs);
+			if (p->seq != 0) /* a late reply to it is not a second answer */
+				bs->timed_out[bs->timed_out_head++ % BOT_TIMED_OUT_RING] = p->seq;
 			pending_remove(bs, i);
-		} else {
-			i++;
+			continue;
 		}
+		if (p->retry_at_ns != 0 && now_ns >= p->retry_at_ns) {
+			p->retry_at_ns = 0;
+			if (transmit(bs, p) < 0)
+				return; /* the session is going */
+		}
+		i++;
+	}
+	if (bs->view_until_ns != 0 && now_ns >= bs->view_until_ns)
+		view_check_end(bs);
+	if (bs->drop_at_ns != 0 && now_ns >= bs->drop_at_ns) {
+		net_session_disconnect(bs->s, NET_REASON_LOCAL);
+		return;
 	}
 	if (login_lost) {
 		/* Log in again on a fresh connection (see on_frame). */
@@ -306,6 +517,7 @@ static void on_connected(struct net_session *s)
 	bs->s = s;
 	bs->bl = bl;
 	bs->player = -1;
+	bs->pop_index = -1;
 	bl->stats.c.connects++;
 	bl->stats.c.connected_now++;
 
@@ -348,45 +560,130 @@ void bot_session_ready(struct bot_session *bs)
 	send_login(bs);
 }
 
+/*
+ * Check a durable gold total the server reported for the session's
+ * identity against its ledger (struct bot_ledger): a LoginReply's
+ * (acked 0) or an earn reply's, acked being that earn's amount. The first
+ * total seen starts the ledger; after a violation it starts again from
+ * the total, so that one loss is counted once.
+ */
+static void ledger_check(struct bot_session *bs, uint64_t gold, uint32_t acked)
+{
+	struct bot_ledger *l = &bs->bl->bot->ledgers[bs->player];
+	struct bot_counters *c = &bs->bl->stats.c;
+	if (!l->known) {
+		l->known = true;
+		l->floor = l->ceil = gold;
+		return;
+	}
+	l->floor += acked;
+	if (gold < l->floor) {
+		c->earn_lost++;
+		l->floor = gold;
+	}
+	if (gold > l->ceil) {
+		c->earn_doubled++;
+		l->ceil = gold;
+	}
+}
+
 static void on_login_reply(struct bot_session *bs, const Ringgate__Client__LoginReply *reply,
 			   uint64_t now_ms)
 {
 	struct bot_loop *bl = bs->bl;
-	const struct bot_config *cfg = &bl->bot->cfg;
-	/* Its zone: round robin over the world's (crowd: the first), or the
-	 * one it is in when the server lists none. */
-	const Ringgate__Client__Zone *z = reply->zone;
-	if (reply->n_zones > 0)
-		z = reply->zones[cfg->crowd ? 0 : (size_t)bs->player % reply->n_zones];
-	if (!z || z->max_x < z->min_x || z->max_y < z->min_y) {
+	struct bot *bot = bl->bot;
+	const struct bot_config *cfg = &bot->cfg;
+	zones_learn(bot, reply);
+	if (!reply->self || !walk_in(bs, route_zone(bot, cfg->crowd ? 0 : (unsigned long)bs->player))) {
 		bl->stats.c.protocol_errors++; /* LoginReply must name a valid zone */
 		return;
 	}
-	bs->zone = z->id;
-	bs->min_x = z->min_x;
-	bs->max_x = z->max_x;
-	bs->min_y = z->min_y;
-	bs->max_y = z->max_y;
-	if (cfg->crowd) {
-		float cx = (z->min_x + z->max_x) / 2, cy = (z->min_y + z->max_y) / 2;
-		float half = (float)cfg->crowd_size / 2;
-		bs->min_x = fmaxf(z->min_x, cx - half);
-		bs->max_x = fminf(z->max_x, cx + half);
-		bs->min_y = fmaxf(z->min_y, cy - half);
-		bs->max_y = fminf(z->max_y, cy + half);
-	}
-	bs->placed = false;
-	if (reply->self)
-		identity_register(bl->bot, reply->self->player_id, bs->player);
+	bs->self_id = reply->self->player_id;
+	identity_register(bot, bs->self_id, bs->player);
+	zone_enter(bs, reply->self->zone);
+	ledger_check(bs, reply->self->gold, 0);
+	bs->placed = bs->travelling = false;
+	bs->view_until_ns = 0;
 	bs->logged_in = true;
 	bl->stats.c.logins++;
 	bl->stats.c.logged_in_now++;
 	/* A random phase within one period, so that the first actions of a
 	 * short run come at the configured rate too. */
 	for (int kind = BOT_MOVE; kind < BOT_KIND_COUNT; kind++)
-		if (rate_of(&bl->bot->cfg, kind) > 0)
-			bs->next_ms[kind] = now_ms + (uint64_t)(1000.0 / rate_of(&bl->bot->cfg, kind)
+		if (rate_of(cfg, kind) > 0)
+			bs->next_ms[kind] = now_ms + (uint64_t)(1000.0 / rate_of(cfg, kind)
 								* random_unit(bl));
+}
+
+/* A MoveReply to a move (travel: into p->zone) arrived. */
+static void on_move_reply(struct bot_session *bs, const struct bot_pending *p,
+			  const Ringgate__Client__MoveReply *reply, uint64_t now_ns)
+{
+	struct bot_counters *c = &bs->bl->stats.c;
+	if (p->kind == BOT_MOVE) {
+		if (reply->zone != bs->cur_zone)
+			c->wrong_zone++;
+		return;
+	}
+	view_check_end(bs); /* the previous travel's */
+	bs->travelling = false;
+	if (reply->zone != p->zone)
+		c->wrong_zone++;
+	zone_enter(bs, reply->zone);
+	bs->view_from_ns = now_ns;
+	bs->view_until_ns = now_ns + (uint64_t)bs->bl->bot->cfg.view_wait_ms * 1000000u;
+	bs->view_expected = zone_others(bs) > 0;
+}
+
+/* An Error answered pending request i. ZONE_HANDOFF: nothing was done,
+ * send it again shortly; anything else ends it. */
+static void on_error_reply(struct bot_session *bs, unsigned i, const Ringgate__Client__Error *err,
+			   uint64_t now_ns)
+{
+	struct bot_counters *c = &bs->bl->stats.c;
+	struct bot_pending *p = &bs->pending[i];
+	enum bot_kind kind = p->kind;
+	unsigned code = err ? (unsigned)err->code : 0;
+	if (code < BOT_ERROR_CODES)
+		c->errors_by_code[code]++;
+	/* Refused without being done: the earn cannot apply. */
+	bool not_done = code == RINGGATE__CLIENT__ERROR_CODE__ZONE_HANDOFF
+			|| code == RINGGATE__CLIENT__ERROR_CODE__SERVER_BUSY;
+	if (kind == BOT_EARN && not_done)
+		bs->bl->bot->ledgers[bs->player].ceil -= p->amount;
+	if (code == RINGGATE__CLIENT__ERROR_CODE__ZONE_HANDOFF) {
+		c->retries[kind]++;
+		p->seq = 0; /* a second answer to the old seq is an error */
+		p->retry_at_ns = now_ns + RETRY_DELAY_MS * 1000000ull;
+		return;
+	}
+	c->error_replies[kind]++;
+	if (kind == BOT_TRAVEL)
+		travel_failed(bs);
+	pending_remove(bs, i);
+	if (kind == BOT_LOGIN) {
+		/* Start again on a fresh connection after a pause, as a real
+		 * client would: after a TIMEOUT the login may still complete
+		 * on the server, and this session would then only ever hear
+		 * ALREADY_LOGGED_IN; a refusal ("retry in a few seconds", a
+		 * shard down) wants a pause, not a flood of logins. The error
+		 * stays counted. */
+		bs->dropping = true;
+		bs->drop_at_ns = now_ns + LOGIN_PAUSE_MS * 1000000ull;
+	}
+}
+
+/* Was seq timed out (and not answered since)? Forgets it: a second late
+ * reply is a second answer. */
+static bool timed_out_take(struct bot_session *bs, uint32_t seq)
+{
+	for (unsigned i = 0; i < BOT_TIMED_OUT_RING; i++) {
+		if (bs->timed_out[i] == seq) {
+			bs->timed_out[i] = 0;
+			return true;
+		}
+	}
+	return false;
 }
 
 /* Does a reply's body answer a request of this kind? */
@@ -394,7 +691,8 @@ static bool reply_matches(enum bot_kind kind, Ringgate__Client__ServerMessage__B
 {
 	switch (kind) {
 	case BOT_LOGIN: return body == RINGGATE__CLIENT__SERVER_MESSAGE__BODY_LOGIN;
-	case BOT_MOVE: return body == RINGGATE__CLIENT__SERVER_MESSAGE__BODY_MOVE;
+	case BOT_MOVE:
+	case BOT_TRAVEL: return body == RINGGATE__CLIENT__SERVER_MESSAGE__BODY_MOVE;
 	case BOT_CHAT: return body == RINGGATE__CLIENT__SERVER_MESSAGE__BODY_CHAT;
 	case BOT_PING: return body == RINGGATE__CLIENT__SERVER_MESSAGE__BODY_PONG;
 	case BOT_EARN: return body == RINGGATE__CLIENT__SERVER_MESSAGE__BODY_EARN;
@@ -518,12 +816,52 @@ static int decode_moved(const uint8_t *p, size_t len, uint64_t *id /* OUT */,
 	return 0;
 }
 
+/* Read a PlayerState's player_id (1) and zone (3). Returns 0, or -EBADMSG. */
+static int decode_state(const uint8_t *p, size_t len, uint64_t *id /* OUT */,
+			uint32_t *zone /* OUT */)
+{
+	struct pb_field f;
+	size_t at = 0;
+	*id = 0;
+	*zone = 0;
+	while (at < len) {
+		if (next_field(p, len, &at, &f) < 0)
+			return -EBADMSG;
+		if (f.number == 1 && f.wire == 0)
+			*id = f.value;
+		else if (f.number == 3 && f.wire == 0)
+			*zone = (uint32_t)f.value;
+	}
+	return 0;
+}
+
+/* A PlayerJoined push (player = 1): its player seen by bs. 0, or -EBADMSG. */
+static int on_joined(struct bot_session *bs, const uint8_t *p, size_t len, uint64_t now_ns)
+{
+	struct pb_field f;
+	size_t at = 0;
+	while (at < len) {
+		if (next_field(p, len, &at, &f) < 0)
+			return -EBADMSG;
+		if (f.number == 1 && f.wire == 2) {
+			uint64_t id;
+			uint32_t zone;
+			if (decode_state(f.bytes, f.len, &id, &zone) < 0)
+				return -EBADMSG;
+			view_entered(bs, id, zone, now_ns);
+		}
+	}
+	return 0;
+}
+
 /*
  * Walk a WorldUpdate (left = 1, entered = 2, moved = 3, chat = 4): count
- * its entries and time the positions in moved. Returns 0, or -EBADMSG.
+ * its entries, time the positions in moved, and give the entered to the
+ * view check. Returns 0, or -EBADMSG.
  */
-static int on_update(struct bot_loop *bl, const uint8_t *p, size_t len, uint64_t now_ns)
+static int on_update(struct bot_session *bs, const uint8_t *p, size_t len, uint64_t now_ns)
 {
+	struct bot_loop *bl = bs->bl;
 	struct bot_counters *c = &bl->stats.c;
 	struct pb_field f;
 	size_t at = 0;
@@ -535,8 +873,13 @@ static int on_update(struct bot_loop *bl, const uint8_t *p, size_t len, uint64_t
 		} else if (f.number == 1 && f.wire == 2) { /* left, packed */
 			for (size_t i = 0; i < f.len; i++)
 				c->entries[ENTRY_LEFT] += !(f.bytes[i] & 0x80);
-		} else if (f.number == 2) {
+		} else if (f.number == 2 && f.wire == 2) {
+			uint64_t id;
+			uint32_t zone;
+			if (decode_state(f.bytes, f.len, &id, &zone) < 0)
+				return -EBADMSG;
 			c->entries[ENTRY_ENTERED]++;
+			view_entered(bs, id, zone, now_ns);
 		} else if (f.number == 3 && f.wire == 2) {
 			uint64_t id;
 			float x, y;
@@ -560,7 +903,13 @@ static int on_push(struct bot_session *bs, unsigned body_field, const uint8_t *b
 	uint64_t id;
 	float x, y;
 	switch (body_field) {
-	case RINGGATE__CLIENT__SERVER_MESSAGE__BODY_JOINED: c->pushes[PUSH_JOINED]++; return 0;
+	case RINGGATE__CLIENT__SERVER_MESSAGE__BODY_JOINED:
+		c->pushes[PUSH_JOINED]++;
+		if (on_joined(bs, body, len, bench_now_ns()) < 0) {
+			c->protocol_errors++;
+			return -EBADMSG;
+		}
+		return 0;
 	case RINGGATE__CLIENT__SERVER_MESSAGE__BODY_LEFT: c->pushes[PUSH_LEFT]++; return 0;
 	case RINGGATE__CLIENT__SERVER_MESSAGE__BODY_MOVED:
 		c->pushes[PUSH_MOVED]++;
@@ -572,7 +921,7 @@ static int on_push(struct bot_session *bs, unsigned body_field, const uint8_t *b
 		return 0;
 	case RINGGATE__CLIENT__SERVER_MESSAGE__BODY_UPDATE:
 		c->pushes[PUSH_UPDATE]++;
-		if (on_update(bs->bl, body, len, bench_now_ns()) < 0) {
+		if (on_update(bs, body, len, bench_now_ns()) < 0) {
 			c->protocol_errors++;
 			return -EBADMSG;
 		}
@@ -633,7 +982,6 @@ static long on_recv(struct net_session *s, const uint8_t *data, size_t len)
 
 int bot_session_message(struct bot_session *bs, const uint8_t *body, size_t len)
 {
-	struct net_session *s = bs->s;
 	struct bot_loop *bl = bs->bl;
 	struct bot_counters *c = &bl->stats.c;
 	c->bytes_frames_in += len;
@@ -654,48 +1002,48 @@ int bot_session_message(struct bot_session *bs, const uint8_t *body, size_t len)
 		return -EBADMSG;
 	}
 	int rc = 0;
+	uint64_t now_ns = bench_now_ns();
 	unsigned i = 0;
-	while (i < bs->pending_count && bs->pending[i].seq != m->seq)
+	while (i < bs->pending_count && bs->pending[i].seq != m->seq) /* never 0 here */
 		i++;
 	if (i == bs->pending_count) {
-		if (m->seq <= bs->next_seq) { /* answered after its timeout */
-			c->late_replies++;
-			goto out;
-		}
-		c->protocol_errors++; /* a seq this session never used */
-		rc = -EPROTO;
+		if (timed_out_take(bs, m->seq))
+			c->late_replies++;     /* answered after its timeout */
+		else if (m->seq <= bs->next_seq)
+			c->answered_twice++;   /* ended already: a second answer */
+		else
+			rc = -EPROTO;          /* a seq this session never used */
+		if (rc < 0)
+			c->protocol_errors++;
 		goto out;
 	}
-	enum bot_kind kind = bs->pending[i].kind;
-	uint64_t latency = bench_now_ns() - bs->pending[i].sent_ns;
-	pending_remove(bs, i);
 	if (m->body_case == RINGGATE__CLIENT__SERVER_MESSAGE__BODY_ERROR) {
-		c->error_replies[kind]++;
-		if (m->error && (unsigned)m->error->code < BOT_ERROR_CODES)
-			c->errors_by_code[m->error->code]++;
-		if (kind == BOT_LOGIN) {
-			/* Start again on a fresh connection, as a real client
-			 * would: after a TIMEOUT the login may still complete
-			 * on the server, and this session would then only ever
-			 * hear ALREADY_LOGGED_IN. The error stays counted. */
-			bs->dropping = true;
-			net_session_disconnect(s, NET_REASON_LOCAL);
-		}
+		on_error_reply(bs, i, m->error, now_ns);
 		goto out;
 	}
-	if (!reply_matches(kind, m->body_case)) {
+	struct bot_pending p = bs->pending[i];
+	pending_remove(bs, i);
+	if (!reply_matches(p.kind, m->body_case)) {
 		c->protocol_errors++;
 		rc = -EPROTO;
 		goto out;
 	}
-	c->answered[kind]++;
-	hist_record(&bl->stats.total[kind], latency);
-	hist_record(&bl->stats.interval, latency);
-	if (kind == BOT_LOGIN) {
-		if (!m->login)
-			c->protocol_errors++;
-		else
-			on_login_reply(bs, m->login, net_loop_now(bl->loop));
+	c->answered[p.kind]++;
+	hist_record(&bl->stats.total[p.kind], now_ns - p.sent_ns);
+	hist_record(&bl->stats.interval, now_ns - p.sent_ns);
+	switch (p.kind) {
+	case BOT_LOGIN:
+		on_login_reply(bs, m->login, net_loop_now(bl->loop));
+		break;
+	case BOT_MOVE:
+	case BOT_TRAVEL:
+		on_move_reply(bs, &p, m->move, now_ns);
+		break;
+	case BOT_EARN:
+		ledger_check(bs, m->earn->gold, p.amount);
+		break;
+	default:
+		break;
 	}
 out:
 	ringgate__client__server_message__free_unpacked(m, NULL);
@@ -711,12 +1059,17 @@ static void on_disconnected(struct net_session *s, enum net_reason reason)
 	bool expected = bs->dropping || reason == NET_REASON_SHUTDOWN;
 	bot_ws_free(bs);
 	for (unsigned i = 0; i < bs->pending_count; i++) {
-		if (expected)
-			c->abandoned[bs->pending[i].kind]++;
-		else
+		/* One waiting for its retry had its send end (ZONE_HANDOFF,
+		 * counted); a drop we made leaves nothing unaccounted then. */
+		if (!expected)
 			c->unanswered[bs->pending[i].kind]++;
+		else if (bs->pending[i].seq != 0)
+			c->abandoned[bs->pending[i].kind]++;
 	}
+	c->pending_now -= bs->pending_count;
 	bs->pending_count = 0;
+	if (bs->pop_index >= 0)
+		atomic_fetch_sub(&bot->zone_pop[bs->pop_index], 1);
 	if (!expected)
 		c->unexpected_disconnects++;
 	c->connected_now--;
@@ -802,6 +1155,7 @@ static void task_snapshot(struct net_loop *loop, void *arg)
 		hist_merge(&bot->snapshot->total[k], &bl->stats.total[k]);
 	hist_merge(&bot->snapshot->interval, &bl->stats.interval);
 	hist_merge(&bot->snapshot->push, &bl->stats.push);
+	hist_merge(&bot->snapshot->view, &bl->stats.view);
 	if (bot->restart_interval)
 		hist_reset(&bl->stats.interval);
 	bot->done_count++;
@@ -853,6 +1207,7 @@ int bot_players_init(struct bot *bot)
 	bot->free_players = calloc((size_t)bot->cfg.players, sizeof(*bot->free_players));
 	bot->ever_logged = calloc((size_t)bot->cfg.players, sizeof(*bot->ever_logged));
 	bot->movers = calloc((size_t)bot->cfg.players, sizeof(*bot->movers));
+	bot->ledgers = calloc((size_t)bot->cfg.players, sizeof(*bot->ledgers));
 	size_t slots = 16;
 	while (slots < 2 * (size_t)bot->cfg.players)
 		slots *= 2;
@@ -860,7 +1215,7 @@ int bot_players_init(struct bot *bot)
 	bot->id_keys = calloc(slots, sizeof(*bot->id_keys));
 	bot->id_identity = calloc(slots, sizeof(*bot->id_identity));
 	if (!bot->loops || !bot->free_players || !bot->ever_logged || !bot->movers
-	    || !bot->id_keys || !bot->id_identity)
+	    || !bot->ledgers || !bot->id_keys || !bot->id_identity)
 		return -ENOMEM;
 	/* Stack order: player 0 is handed out first. */
 	for (long i = 0; i < bot->cfg.players; i++)
@@ -892,6 +1247,7 @@ void bot_players_free(struct bot *bot)
 	free(bot->free_players);
 	free(bot->ever_logged);
 	free(bot->movers);
+	free(bot->ledgers);
 	free(bot->id_keys);
 	free(bot->id_identity);
 	pthread_cond_destroy(&bot->done_cv);
@@ -905,6 +1261,7 @@ void bot_snapshot(struct bot *bot, bool restart_interval, struct bot_stats *out)
 		hist_reset(&out->total[k]);
 	hist_reset(&out->interval);
 	hist_reset(&out->push);
+	hist_reset(&out->view);
 	pthread_mutex_lock(&bot->lock);
 	bot->snapshot = out;
 	bot->restart_interval = restart_interval;
@@ -924,9 +1281,26 @@ void bot_set_acting(struct bot *bot, bool acting)
 
 uint64_t bot_outstanding(const struct bot_stats *st)
 {
-	uint64_t n = 0;
-	for (int k = 0; k < BOT_KIND_COUNT; k++)
-		n += st->c.sent[k] - st->c.answered[k] - st->c.error_replies[k]
-		     - st->c.unanswered[k] - st->c.abandoned[k];
-	return n;
+	return st->c.pending_now;
+}
+
+int bot_route_parse(struct bot *bot)
+{
+	const char *p = bot->cfg.border_zones;
+	bot->route_len = 0;
+	while (*p) {
+		char *end;
+		errno = 0;
+		unsigned long id = strtoul(p, &end, 10);
+		if (end == p || errno || id == 0 || id > UINT32_MAX || (*end && *end != ',')
+		    || (*end == ',' && end[1] == '\0') || bot->route_len == BOT_ROUTE_MAX) {
+			fprintf(stderr, "bot: --border-zones: want up to %d zone ids (1..%u), "
+				"comma-separated, not \"%s\"\n", BOT_ROUTE_MAX, UINT32_MAX,
+				bot->cfg.border_zones);
+			return -EINVAL;
+		}
+		bot->route[bot->route_len++] = (uint32_t)id;
+		p = *end ? end + 1 : end;
+	}
+	return 0;
 }

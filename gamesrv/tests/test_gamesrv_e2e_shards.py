@@ -72,6 +72,14 @@ class World:
         finally:
             db.close()
 
+    def player_id(self, name):
+        import sqlite3
+        db = sqlite3.connect(self.db, timeout=10)
+        try:
+            return db.execute("SELECT id FROM players WHERE name = ?", (name,)).fetchone()[0]
+        finally:
+            db.close()
+
     def stop(self):
         for p in self.gateways + self.shards + [self.dbproxy]:
             code = p.stop()
@@ -131,9 +139,13 @@ def border_walk(w):
         e = expect(retried(lambda: walker.earn(step + 1), "earn %d" % step), "earn")
         total += step + 1
         assert e.gold == total, (e, total)
-    # The watcher in zone 2 saw the walker come in (view: entered).
+    # The watcher in zone 2 saw the walker come in (view: entered), and the
+    # walker, handed out of zone 2, saw the watcher leave its view first.
     watcher.wait_push(lambda m: body_of(m) == "update" and any(
         p.player_id == pid for p in m.update.entered), what="the walker entering zone 2")
+    wid = w.player_id("watcher")
+    walker.wait_push(lambda m: body_of(m) == "update" and wid in m.update.left,
+                     what="the watcher leaving the walker's view at a handoff")
     assert w.gold("walker") == total, (w.gold("walker"), total)
     holders = never_twice(w, pid)
     assert len(holders) >= 12, holders  # an epoch per handoff

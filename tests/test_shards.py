@@ -41,7 +41,9 @@ zone 1, and a move naming zone 2 hands it over to shard 2 (and back).
   deploy_2x2          deploy/ringgate up with [topology] 2 x 2 on loopback
                       (no namespaces): status shows five processes and every
                       link up, a client on each gateway plays on both
-                      shards, down stops them all
+                      shards; shard 2 killed: status shows its links down,
+                      `up` restarts it alone on its port, its player logs in
+                      again; down stops them all
   lease_check         the check itself (no processes): crafted lease lines
                       with a player online on two shards, an epoch going
                       back, or lines out of order are caught; a clean
@@ -53,7 +55,7 @@ import threading
 import time
 
 import ringgate_test as rt
-from ringgate_test import body_of, expect, expect_error, leases
+from ringgate_test import body_of, expect, expect_error, leases, shards
 from ringgate_test.netns import Hosts
 from ringgate_test.spread import Spread
 
@@ -61,16 +63,12 @@ LEASE_MS = 1500
 HEARTBEAT_MS, DEAD_MS = 200, 1000
 # Zone 1 (shard 1) and zone 2 (shard 2), apart; broadcast interest, so a
 # zone's players get joined/left/chat_line pushes from each other.
-ZONE_FLAGS = ["--zone-id", "1", "--zone-min-x", "0", "--zone-min-y", "0",
-              "--zone-max-x", "100", "--zone-max-y", "100",
-              "--zones", "2:200:0:300:100", "--zone-shards", "2:2",
-              "--interest", "broadcast"]
-ZONE_CENTRE = {1: (50.0, 50.0), 2: (250.0, 50.0)}
-# Every client of a test comes from the one "client" host: lift the limits
-# that stop one machine's flood (they have tests of their own).
-LIFTED = {"gateway": ["--max-clients-per-addr", "0", "--connects-per-addr-per-sec", "0",
-                      "--logins-per-addr-per-sec", "0", "--creates-per-addr-per-hour", "0"],
-          "dbproxy": ["--creates-per-sec", "0"]}
+ZONES = shards.DEFAULT_ZONES[:2]
+ZONE_FLAGS = shards.zone_flags(ZONES, {2: 2}) + ["--interest", "broadcast"]
+ZONE_CENTRE = {z[0]: ((z[1] + z[3]) / 2.0, (z[2] + z[4]) / 2.0) for z in ZONES}
+# Every client of a test comes from the one "client" host: the limits that
+# stop one machine's flood are lifted (they have tests of their own).
+LIFTED = shards.LIFTED
 FENCED = "ringgate_dbproxy_fenced_writes_total"
 # Answers to an earn that leave it unknown whether it was applied
 # (docs/protocol.md, "which of these may have been applied").
@@ -573,6 +571,27 @@ def deploy_2x2(build_dir):
                                for s in cluster.shards] == [1, 1],
                       what="one player on each shard")
         assert leases.assert_online_once(cluster.lease_runs()) == 3  # bo twice (a handoff)
+        # Shard 2 killed: status says so (exit status 1, its link down at
+        # both gateways); `up` starts it again on its port and leaves the
+        # rest running; bo logs in again on his connection, in zone 2.
+        port2 = cluster.port("gamesrv-2")
+        others = {p: cluster.pid(p) for p in cluster.instances if p != "gamesrv-2"}
+        cluster.kill("gamesrv-2")
+        rt.eventually(lambda: [cluster.links_up(g) for g in cluster.gateways] == [1, 1],
+                      what="both gateways see shard 2 down")
+        proc = cluster.deploy("status", check=False)
+        assert proc.returncode != 0, proc.stdout
+        assert proc.stdout.count("gamesrv-2:%d down" % port2) == 2, proc.stdout
+        cluster.deploy("up")
+        assert cluster.port("gamesrv-2") == port2
+        assert {p: cluster.pid(p) for p in others} == others, "up restarted running processes"
+        rt.eventually(lambda: cluster.deploy("status", check=False).returncode == 0,
+                      what="status: every process and link up again")
+        relogin = rt.eventually(lambda: body_of(bo.login("bo", "bo-pw")) == "login" or None,
+                                timeout=2 * LEASE_MS / 1000.0 + 10, interval=0.2,
+                                what="bo logged in again")
+        assert relogin
+        assert leases.assert_online_once(cluster.lease_runs()) == 4  # and bo on shard 2 again
         pids = [cluster.pid(p) for p in cluster.instances]
         cluster.down()
         for pid in pids:

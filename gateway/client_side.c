@@ -501,6 +501,8 @@ static uint32_t route_request(const struct gw_client *c, const Ringgate__Client_
 
 	*code = RINGGATE__CLIENT__ERROR_CODE__SERVICE_UNAVAILABLE;
 	*why = "the game server is unavailable";
+	if (m == 0)
+		return 0; /* no shard links (they did not start): nowhere to go */
 	switch (msg->body_case) {
 	case RINGGATE__CLIENT__CLIENT_MESSAGE__BODY_LOGIN:
 		if (c->shard && gl->link_up[c->shard]) {

@@ -12,14 +12,6 @@ def is_unavailable(m):
     return body_of(m) == "error" and m.error.code == rt.client_pb2.SERVICE_UNAVAILABLE
 
 
-def logged_in(m):
-    """m if it is a LoginReply; None for the "retry" of a lease still held;
-    anything else fails."""
-    if body_of(m) == "error" and m.error.code == rt.client_pb2.SERVICE_UNAVAILABLE:
-        return None
-    return expect(m, "login")
-
-
 def test(build_dir):
     with rt.Cluster(build_dir) as cluster:
         erin = cluster.client("erin")
@@ -36,8 +28,7 @@ def test(build_dir):
         # The old session was dropped with the link: log in again, once
         # the killed gamesrv's lease on erin has expired (until then the
         # new one answers "retry": docs/protocol.md section 11).
-        again = rt.eventually(lambda: logged_in(erin.login("erin", "erin-pw")),
-                              what="erin's login after the lease expired", interval=0.5)
+        again = erin.login_when_free("erin", "erin-pw")
         assert not again.created, again
         frank = cluster.client("frank")
         expect(frank.login("frank", "frank-pw"), "login")

@@ -14,7 +14,7 @@ import threading
 import time
 
 from . import protos
-from .base import WAIT
+from .base import WAIT, body_of, eventually, expect
 from .protos import ringgate_client as rc
 
 encode_varint = rc.encode_varint
@@ -353,6 +353,19 @@ class GameClient(Framed):
         """password: bytes, or str (see as_bytes)."""
         return self.request(login=protos.client_pb2.LoginRequest(name=name,
                                                                 password=as_bytes(password)))
+
+    def login_when_free(self, name, password, timeout=30):
+        """The LoginReply of a login retried while it is answered
+        SERVICE_UNAVAILABLE: a game server that went away (kill -9) still
+        holds the account's lease until it expires (docs/protocol.md
+        section 11). Any other answer fails."""
+        def attempt():
+            m = self.login(name, password)
+            if body_of(m) == "error" and m.error.code == protos.client_pb2.SERVICE_UNAVAILABLE:
+                return None
+            return expect(m, "login")
+        return eventually(attempt, timeout=timeout, interval=0.5,
+                          what="%s's login once its lease is free" % name)
 
     def move(self, x, y):
         return self.request(move=protos.client_pb2.MoveRequest(x=x, y=y))

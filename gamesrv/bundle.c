@@ -217,6 +217,33 @@ static void update_one(struct gs_bundle *b, struct gs_player *p, struct gs_strea
 	gs_aoi_chat_consume(o, nc);
 }
 
+int gs_bundle_view_clear(struct gs_bundle *b, struct gs_player *p, struct gs_streams *out)
+{
+	Ringgate__Client__ServerMessage msg = RINGGATE__CLIENT__SERVER_MESSAGE__INIT;
+	Ringgate__Client__WorldUpdate wu = RINGGATE__CLIENT__WORLD_UPDATE__INIT;
+	struct gs_aoi_entity *o = p->aoi;
+	uint64_t *left;
+	int rc = 0;
+
+	if (!o || o->view_count == 0)
+		return 0;
+	left = malloc(o->view_count * sizeof(*left));
+	if (!left)
+		return -ENOMEM;
+	for (size_t i = 0; i < o->view_count; i++)
+		left[i] = o->view[i].e->id;
+	wu.n_left = o->view_count;
+	wu.left = left;
+	msg.body_case = RINGGATE__CLIENT__SERVER_MESSAGE__BODY_UPDATE;
+	msg.update = &wu;
+	rc = gs_stream_send(out, p, 0, false, &msg);
+	free(left);
+	if (rc == 0 && b->metrics)
+		rg_counter_add(b->metrics->world_updates, 1);
+	gs_aoi_view_reset(&b->aoi, o); /* its pending chat lines go too */
+	return rc;
+}
+
 void gs_bundle_tick(struct gs_bundle *b, struct gs_world *w, struct gs_streams *out)
 {
 	for (struct gs_client *c = w->client_list; c; c = c->next)

@@ -98,6 +98,15 @@ size_t gs_bundle_login_view(struct gs_bundle *b, struct gs_player *p,
 /* Fill a PlayerState from p (the strings point into p). */
 void gs_bundle_fill_state(Ringgate__Client__PlayerState *st, const struct gs_player *p);
 
+/* p leaves for another shard: send it (a message of its session, numbered
+ * before the session moves on) one WorldUpdate with everyone it sees in
+ * `left`, and empty its view (chat lines not yet sent to it are dropped),
+ * so that the other shard's view starts from
+ * nothing and a refused handoff shows p its surroundings again as
+ * `entered`. Returns 0, -ENOMEM (nothing sent, the view kept) or the
+ * send's error (the view emptied all the same). */
+int gs_bundle_view_clear(struct gs_bundle *b, struct gs_player *p, struct gs_streams *out);
+
 /* The tick's output: one WorldUpdate to every online client whose view
  * changed, as a message of its player's session (gs_stream_send). */
 void gs_bundle_tick(struct gs_bundle *b, struct gs_world *w, struct gs_streams *out);

@@ -63,8 +63,9 @@ struct gs_config {
 /*
  * Fill *cfg from the table, --config's [gamesrv] section and the flags,
  * check what one row cannot (dead-ms > heartbeat-ms, zone bounds in
- * order, the dbproxies list, zone-shards naming known zones), and start logging. Returns 0 to go on, 1 after --help (exit 0),
- * -1 after printing an error (exit 2). Main thread, once.
+ * order, the dbproxies list, zone-shards naming known zones), and start
+ * logging. Returns 0 to go on, 1 after --help (exit 0), -1 after printing
+ * an error (exit 2). Main thread, once.
  */
 int gs_config_load(struct gs_config *cfg, int argc, char **argv);
 

@@ -16,6 +16,7 @@ int gs_metrics_create(struct net_runtime *rt, struct gs_metrics **out)
 		[GS_DB_RENEW] = "call=\"renew\"",
 		[GS_DB_ADOPT] = "call=\"adopt\"",
 	};
+	static const char *const result_labels[2] = { "result=\"ok\"", "result=\"failed\"" };
 	struct gs_metrics *m = calloc(1, sizeof(*m));
 	struct rg_metrics *r;
 
@@ -64,18 +65,14 @@ int gs_metrics_create(struct net_runtime *rt, struct gs_metrics **out)
 	m->resume_evicted = rg_metrics_counter(
 		r, "ringgate_gamesrv_resume_evicted_total", NULL,
 		"Kept messages dropped, oldest first, for the per-session or total bound");
-	m->handoffs_out_ok = rg_metrics_counter(r, "ringgate_gamesrv_handoffs_out_total",
-						"result=\"ok\"",
-						"Players handed to another shard, by result");
-	m->handoffs_out_failed = rg_metrics_counter(r, "ringgate_gamesrv_handoffs_out_total",
-						    "result=\"failed\"",
-						    "Players handed to another shard, by result");
-	m->handoffs_in_ok = rg_metrics_counter(r, "ringgate_gamesrv_handoffs_in_total",
-					       "result=\"ok\"",
-					       "Players taken over from another shard, by result");
-	m->handoffs_in_failed = rg_metrics_counter(
-		r, "ringgate_gamesrv_handoffs_in_total", "result=\"failed\"",
-		"Players taken over from another shard, by result");
+	for (int i = 0; i < 2; i++) {
+		m->handoffs_out[i] = rg_metrics_counter(r, "ringgate_gamesrv_handoffs_out_total",
+							result_labels[i],
+							"Players handed to another shard, by result");
+		m->handoffs_in[i] = rg_metrics_counter(
+			r, "ringgate_gamesrv_handoffs_in_total", result_labels[i],
+			"Players taken over from another shard, by result");
+	}
 	m->redirects = rg_metrics_counter(
 		r, "ringgate_gamesrv_redirects_total", NULL,
 		"Logins sent on to the shard that holds the player's lease");

@@ -71,8 +71,8 @@ struct gs_metrics {
 	struct rg_counter *resume_replayed;
 	struct rg_gauge *resume_kept_bytes;
 	struct rg_counter *resume_evicted;
-	struct rg_counter *handoffs_out_ok, *handoffs_out_failed;
-	struct rg_counter *handoffs_in_ok, *handoffs_in_failed;
+	struct rg_counter *handoffs_out[2]; /* [0] ok, [1] failed          */
+	struct rg_counter *handoffs_in[2];
 	struct rg_counter *redirects;
 	struct rg_counter *fenced_writes;
 	struct rg_counter *self_fenced;

@@ -1334,6 +1334,14 @@ static void handoff_move(struct gs_game *g, const struct reply_to *to, struct gs
 		send_error(g, to, RINGGATE__CLIENT__ERROR_CODE__INTERNAL, "out of memory");
 		return;
 	}
+	/* The players it sees go out of its view (as in a zone change on one
+	 * shard); the target's view starts from nothing. */
+	if (g->cfg.interest.enabled &&
+	    gs_bundle_view_clear(&g->views, p, &g->streams) == -ENOMEM) {
+		handoff_free(g, p->client, hc);
+		send_error(g, to, RINGGATE__CLIENT__ERROR_CODE__INTERNAL, "out of memory");
+		return;
+	}
 	/* Its stream goes on at the target from here: nothing is numbered
 	 * here once it is frozen (send_to, broadcast, the views). */
 	if (send_handoff(g, hc, p->name, p->lease_epoch, p->stream.next_no, false) < 0) {
@@ -1357,8 +1365,7 @@ static void handoff_end(struct gs_game *g, struct handoff_call *hc, enum handoff
 	struct handoff_call call = *hc;
 
 	handoff_free(g, c, hc);
-	rg_counter_add(how == HANDOFF_OK ? g->cfg.metrics->handoffs_out_ok
-					 : g->cfg.metrics->handoffs_out_failed, 1);
+	rg_counter_add(g->cfg.metrics->handoffs_out[how != HANDOFF_OK], 1);
 	if (call.login || !p) {
 		if (how == HANDOFF_REFUSED) {
 			if (!call.gone)
@@ -1464,8 +1471,7 @@ static void adopt_result(struct gs_game *g, const struct reply_to *to, uint64_t 
 	ar.ok = ok;
 	out.body_case = RINGGATE__INTERNAL__GAME_TO_GATE__BODY_ADOPT_RESULT;
 	out.adopt_result = &ar;
-	rg_counter_add(ok ? g->cfg.metrics->handoffs_in_ok : g->cfg.metrics->handoffs_in_failed,
-		       1);
+	rg_counter_add(g->cfg.metrics->handoffs_in[!ok], 1);
 	if (gs_gate_out_send_body(&g->out, to->link, &out) < 0)
 		RG_DEBUG("AdoptResult for player %llu not sent: the gateway link is gone",
 			 (unsigned long long)player_id);

@@ -71,11 +71,17 @@ class Shards:
             self.srv[shard] = rt.start("gamesrv", build_dir, d, "--shard", str(shard),
                                        "--lease-ms", str(LEASE_MS), *ZONES, *extra,
                                        peer_port=self.dbproxy.port, insecure=True,
-                                       dead_ms=DEAD_MS)
+                                       dead_ms=DEAD_MS,
+                                       admin_port_file=os.path.join(d, "admin.port"))
             eventually(lambda s=shard: "lease owner" in self.srv[s].text(),
                        what="shard %d's lease owner id" % shard)
             self.gate[shard] = FakeGate(self.srv[shard].port)
         self.request_id = 1000
+
+    def metric(self, shard, name):
+        """A sample of shard's /metrics (0 when absent)."""
+        port = rt.procs.port_in(os.path.join(self.work, "shard%d" % shard, "admin.port"))
+        return rt.cluster.scrape(port, "shard %d" % shard).get(name, 0)
 
     def next_request_id(self):
         self.request_id += 1
@@ -207,6 +213,8 @@ def handoff_move(s):
     row = s.row("alice")
     assert (row["lease_epoch"], row["lease_shard"], row["zone"]) == (2, 2, 2), row
     assert expect(s.request(2, 1, earn=c.EarnRequest(amount=7)), "earn").gold == 12
+    assert s.metric(1, 'ringgate_gamesrv_handoffs_out_total{result="ok"}') == 1
+    assert s.metric(2, 'ringgate_gamesrv_handoffs_in_total{result="ok"}') == 1
     # Shard 1 no longer has it: its session there is gone.
     expect_error(s.request(1, 1, chat=c.ChatRequest(text="hi")), "NOT_LOGGED_IN")
     # And back to zone 1.
@@ -231,6 +239,7 @@ def handoff_refused(s):
     ho = s.take(1, "handoff")
     s.handoff_result(1, 1, pid, False)
     expect_error(s.gate[1].wait_reply(1, seq), "SERVICE_UNAVAILABLE")
+    assert s.metric(1, 'ringgate_gamesrv_handoffs_out_total{result="failed"}') == 1
     eventually(lambda: s.srv[1].count("lease: player %d online epoch 1" % pid) == 2,
                what="online again after the refusal")
     assert ho.adopt.epoch == 1
@@ -254,6 +263,7 @@ def redirect(s):
     assert kick.kicked.code == c.LOGGED_IN_ELSEWHERE, kick
     lr = g.wait_reply(7, seq)
     assert body_is(lr, "login") and lr.login.self.player_id == pid, lr
+    assert s.metric(2, "ringgate_gamesrv_redirects_total") == 1
     # A request redirected three times already is not sent on again.
     g2 = s.gate[2]
     g2.seq += 1
@@ -307,6 +317,7 @@ def fenced(s):
     eventually(lambda: "lease: player %d offline epoch 1 (fenced)" % pid in s.srv[1].text(),
                what="shard 1 letting go")
     assert s.row("ida")["gold"] == 3, s.row("ida")
+    assert s.metric(1, "ringgate_gamesrv_fenced_writes_total") == 1
 
 
 def stalled(s):

@@ -107,6 +107,12 @@ static void on_renew_reply(void *ctx, int status, const void *reply)
 		}
 		if (p->state != GS_PLAYER_ONLINE)
 			continue; /* leaving: its last save meets the fence */
+		if (p->frozen) {
+			/* Handed over: the target has it now; the handoff ends it. */
+			gs_play_drop(g, p, RINGGATE__CLIENT__ERROR_CODE__LOGGED_IN_ELSEWHERE, NULL,
+				     "handed over");
+			continue;
+		}
 		RG_WARN("player %s (%llu): lease epoch %llu lost (another owner has it)", p->name,
 			(unsigned long long)p->id, (unsigned long long)rn->epochs[i]);
 		rg_counter_add(g->cfg.metrics->leases_lost, 1);

@@ -139,14 +139,21 @@ def border_walk(w):
         e = expect(retried(lambda: walker.earn(step + 1), "earn %d" % step), "earn")
         total += step + 1
         assert e.gold == total, (e, total)
-    # The watcher in zone 2 saw the walker come in (view: entered), and the
-    # walker, handed out of zone 2, saw the watcher leave its view first.
+    assert w.gold("walker") == total, (w.gold("walker"), total)
+    # Once more into zone 2, staying until the two see each other (a tick
+    # of shard 2's views), then out: the watcher leaves the walker's view
+    # before the MoveReply of the handoff.
+    wid = w.player_id("watcher")
+    expect(retried(lambda: move(walker, 2), "the last move in"), "move")
     watcher.wait_push(lambda m: body_of(m) == "update" and any(
         p.player_id == pid for p in m.update.entered), what="the walker entering zone 2")
-    wid = w.player_id("watcher")
-    walker.wait_push(lambda m: body_of(m) == "update" and wid in m.update.left,
-                     what="the watcher leaving the walker's view at a handoff")
-    assert w.gold("walker") == total, (w.gold("walker"), total)
+    walker.wait_push(lambda m: body_of(m) == "update" and any(
+        p.player_id == wid for p in m.update.entered), what="the walker seeing the watcher")
+    out = retried(lambda: move(walker, 1), "the last move out")
+    expect(out, "move")
+    left = walker.wait_push(lambda m: body_of(m) == "update" and wid in m.update.left,
+                            what="the watcher leaving the walker's view at the handoff")
+    assert left.msg_no < out.msg_no, (left.msg_no, out.msg_no)
     holders = never_twice(w, pid)
     assert len(holders) >= 12, holders  # an epoch per handoff
     expect(walker.logout(), "logout")

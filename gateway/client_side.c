@@ -22,7 +22,8 @@
  *   Error SERVICE_UNAVAILABLE; replies that arrive after that are dropped.
  * - Shards (docs/protocol.md section 11): a client plays on at most one
  *   shard (client.shard: set by a LoginReply / ResumeReply, cleared by a
- *   LogoutReply or that shard's link going down, moved by a Handoff); each
+ *   LogoutReply or that shard's link going down, moved by a Handoff, and
+ *   back to what it was by a failed one: none for a login's); each
  *   pending request waits on one shard (pending.shard: moved by a Redirect
  *   or a Handoff, back to the source by a failed one). A handoff in flight
  *   is a struct gw_handoff in the loop's list until its AdoptResult, a link
@@ -114,6 +115,8 @@ struct gw_handoff {
 	uint64_t request_id;            /* the call the move answers (0: none) */
 	uint64_t expires_ms;            /* rg_now_ms() clock                   */
 	uint32_t source, target;
+	uint32_t shard_before;          /* the client's shard before it (0: the
+					 * handoff of a login, not logged in) */
 };
 
 /* What a reply hands to the call table's completion: the shared frame
@@ -971,8 +974,10 @@ static void handoff_forget(struct gw_handoff *ho)
 	free(ho);
 }
 
-/* The handoff failed with the client (if still here) back on the source:
- * the source answers the move, so the call waits on it again. */
+/* The handoff failed: the source answers the move or the login, so the
+ * call waits on it again; the client (if still here) is where it was
+ * before: on the source after a move, on no shard after a login (the
+ * source refuses that login). */
 static void handoff_back_to_source(struct gw_handoff *ho)
 {
 	struct gw_client *c = ho->client;
@@ -980,7 +985,7 @@ static void handoff_back_to_source(struct gw_handoff *ho)
 
 	if (!c)
 		return;
-	c->shard = ho->source;
+	c->shard = ho->shard_before;
 	p = ho->request_id ? pending_find_call(c, ho->request_id) : NULL;
 	if (p)
 		p->shard = ho->source;
@@ -1036,6 +1041,7 @@ void gw_loop_handoff(struct gw_loop *gl, uint32_t from, const Ringgate__Internal
 		.request_id = h->request_id,
 		.expires_ms = rg_now_ms() + 2 * (uint64_t)gl->gw->cfg.request_timeout_ms,
 		.source = from, .target = h->target_shard,
+		.shard_before = c ? c->shard : 0,
 	};
 	link_append(&gl->handoffs, &ho->node);
 	gl->counters.handoffs++;

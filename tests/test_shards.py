@@ -35,6 +35,10 @@ zone 1, and a move naming zone 2 hands it over to shard 2 (and back).
                       old sessions no longer play; nothing acknowledged
                       lost; logins through gateway 1 within two lease
                       lengths of the healing
+  login_handoff_refused
+                      a login handed to shard 2 while it cannot reach the
+                      database is refused (SERVICE_UNAVAILABLE); once shard 2
+                      is back, a login on the same connection works
   pg_partition_shard  partition_shard with two dbproxies on one PostgreSQL
                       server (shard i prefers dbproxy i; skipped without
                       PostgreSQL)
@@ -494,6 +498,40 @@ def db_host(spread, shard):
 PARTITION_SHARD_ARGS = {"gamesrv-2": ["--call-deadline-ms", "15000"]}
 
 
+def first_shard(name, shards=2):
+    """The shard a gateway tries first for a login of name: FNV-1a (32
+    bits) of the name, modulo the shard count, from 1 (docs/protocol.md
+    section 11)."""
+    h = 2166136261
+    for b in name.encode():
+        h = ((h ^ b) * 16777619) & 0xffffffff
+    return h % shards + 1
+
+
+def login_handoff_refused(spread):
+    """A login that reaches shard 1 for a player of shard 2's zone, while
+    shard 2 cannot reach the database: shard 2 refuses the adopt, shard 1
+    answers SERVICE_UNAVAILABLE. The connection is not logged in anywhere
+    then: once shard 2 is back, a login on it works (not ALREADY_LOGGED_IN
+    from a gateway that put the client back on shard 1)."""
+    name = next(n for n in ("cy", "di", "eve", "fay", "gus", "hal") if first_shard(n) == 1)
+    c, _ = login(spread, name, 1)
+    travel(c, 2)
+    expect(c.logout(), "logout")
+    db = db_host(spread, 2)
+    spread.hosts.block("s2", db)
+    rt.eventually(lambda: spread.metrics("gamesrv", 2)["ringgate_gamesrv_dbproxy_link_up"] == 0,
+                  timeout=10, what="shard 2's database link down")
+    expect_error(c.login(name, name + "-pw"), "SERVICE_UNAVAILABLE")
+    assert "shard 2 did not adopt it from shard 1" in spread.gateway(1).text()
+    spread.hosts.unblock("s2", db)
+    rt.eventually(lambda: spread.metrics("gamesrv", 2)["ringgate_gamesrv_dbproxy_link_up"] == 1,
+                  timeout=10, what="shard 2's database link up again")
+    reply = rt.eventually(lambda: c.login(name, name + "-pw"), timeout=10, what="a login")
+    assert expect(reply, "login").self.zone == 2, reply
+    expect(c.logout(), "logout")
+
+
 def partition_gateway(spread):
     ann, _ = login(spread, "ann", 1)
     bo, _ = login(spread, "bo", 1)
@@ -641,6 +679,7 @@ rt.main(cases={
     "shard_kill9": on_spread(shard_kill9),
     "partition_shard": on_spread(partition_shard, PARTITION_SHARD_ARGS),
     "partition_gateway": on_spread(partition_gateway),
+    "login_handoff_refused": on_spread(login_handoff_refused),
     "pg_partition_shard": pg_partition_shard,
     "deploy_2x2": deploy_2x2,
     "lease_check": lease_check,

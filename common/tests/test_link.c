@@ -842,7 +842,7 @@ static void link_sealed_tamper(void)
 		Ringgate__Internal__GateToGame out = RINGGATE__INTERNAL__GATE_TO_GAME__INIT;
 		Ringgate__Internal__ClientGone gone = RINGGATE__INTERNAL__CLIENT_GONE__INIT;
 		uint8_t good[1024], bad[1024];
-		size_t good_len, bad_len;
+		size_t good_len, bad_len = 0; /* each case sets it; gcc -O2 cannot tell */
 		int fd = raw_dial(port, "127.0.0.1");
 		uint64_t t0;
 

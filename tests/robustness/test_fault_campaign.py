@@ -58,6 +58,7 @@ the logs and the database is kept), 77 when libfaketime is missing
 """
 import argparse
 import collections
+import contextlib
 import glob
 import json
 import os
@@ -625,7 +626,7 @@ class Campaign:
         self.zone_count = len(self.shards)  # on a topology zone i is shard i's
         self.procs = Processes(cluster)
         self.faults = collections.Counter()
-        self.gamesrv_crashes = []   # monotonic times of gamesrv kill -9
+        self.gamesrv_crashes = []   # positions acked before these may be lost (kill -9; unsaved_window)
         self.recoveries = []        # (fault, seconds to the first new login)
         self.probe_count = 0
         self.players = [Player(self, i) for i in range(args.players)]
@@ -748,13 +749,12 @@ class Campaign:
         if kind == "kill9":
             away = self.rng.uniform(0.2, 2.0)
             self.note(number, "%s, started again after %.2f s" % (what, away))
-            self.note_self_fence(proc, away)
-            self.procs.kill9(proc)
-            if kind_of(proc) == "gamesrv":
-                self.gamesrv_crashes.append(time.monotonic())
-            time.sleep(away)
-            self.procs.start()
-            self.note_self_fence(proc, away)
+            with self.unsaved_window(proc, away):
+                self.procs.kill9(proc)
+                if kind_of(proc) == "gamesrv":
+                    self.gamesrv_crashes.append(time.monotonic())
+                time.sleep(away)
+                self.procs.start()
         elif kind.startswith("stop_"):
             # Below: the peers' last heartbeat may be one interval older
             # than the stop, so "below" keeps that much and more in hand.
@@ -764,15 +764,14 @@ class Campaign:
             flooders = self.flooders(number, held) if kind.endswith("_flood") else []
             if flooders:
                 dropped = self.metric("gateway", "ringgate_net_sends_dropped_total")
-            self.note_self_fence(proc, held)
-            self.procs.stop(proc)
-            try:
-                for f in flooders:
-                    f.start()
-                time.sleep(held)
-            finally:
-                self.procs.cont(proc)
-            self.note_self_fence(proc, held)
+            with self.unsaved_window(proc, held):
+                self.procs.stop(proc)
+                try:
+                    for f in flooders:
+                        f.start()
+                    time.sleep(held)
+                finally:
+                    self.procs.cont(proc)
             for f in flooders:
                 f.join(timeout=CLIENT_TIMEOUT_S)
             if flooders:
@@ -785,10 +784,9 @@ class Campaign:
                 self.flood_sent[0] = 0
         elif kind == "restart":
             self.note(number, what + " (SIGTERM, start)")
-            self.note_self_fence(proc, SELF_FENCE_S)
-            self.procs.terminate(proc)
-            self.procs.start()
-            self.note_self_fence(proc, SELF_FENCE_S)  # the stop, the drain and the start
+            with self.unsaved_window(proc, SELF_FENCE_S):  # the drain and the start
+                self.procs.terminate(proc)
+                self.procs.start()
         else:  # clockback
             back = self.rng.randint(30, 120)
             self.note(number, "%s: gamesrv restarted with its clock %d s behind" % (what, back))
@@ -796,15 +794,24 @@ class Campaign:
             self.procs.start(clock_back_s=back)
             self.check_clock(back)
 
-    def note_self_fence(self, proc, away_s):
-        """On a topology (leases), a shard or dbproxy away for away_s may
-        make a shard drop players unsaved (self-fence, or its lease taken
-        meanwhile): positions acknowledged before may be lost, as after a
-        gamesrv kill -9. Called as the fault begins (a login during it may
-        show the loss) and again as it ends (a shard answers moves without
-        its database until it fences itself)."""
-        if self.args.topology and kind_of(proc) != "gateway" and away_s >= SELF_FENCE_S:
-            self.gamesrv_crashes.append(time.monotonic())
+    @contextlib.contextmanager
+    def unsaved_window(self, proc, away_s):
+        """Around a fault: on a topology (leases), a shard or dbproxy away
+        for away_s may make a shard drop players unsaved (self-fence, or its
+        lease taken meanwhile), so positions acknowledged before the fault
+        ends may be lost, as after a gamesrv kill -9 (a shard answers moves
+        without its database until it fences itself). While the fault lasts
+        its entry in gamesrv_crashes is infinite (every position so far is
+        waived), then the time it ended."""
+        if not (self.args.topology and kind_of(proc) != "gateway" and away_s >= SELF_FENCE_S):
+            yield
+            return
+        i = len(self.gamesrv_crashes)
+        self.gamesrv_crashes.append(float("inf"))
+        try:
+            yield
+        finally:
+            self.gamesrv_crashes[i] = time.monotonic()
 
     def flooders(self, number, held):
         """Threads, each with a connection logged in now (while gamesrv

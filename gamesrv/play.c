@@ -1200,6 +1200,7 @@ struct handoff_call {
 	bool login;                /* a login: no player here               */
 	bool gone;                 /* the client went meanwhile             */
 	bool retaking;             /* refused; the lease being taken back   */
+	uint64_t retry_at_ms;      /* ... asked again then (0: a call is out) */
 	uint64_t lease_epoch;      /* login: the lease to release on failure */
 	uint32_t zone;             /* ... and where the player is saved      */
 	float x, y;
@@ -1379,8 +1380,13 @@ static void handoff_move(struct gs_game *g, const struct reply_to *to, struct gs
  * its own lease again from E (a DbAdopt to itself, as retake_lease does).
  * Both adopts need epoch E and each moves it on, so at most one of them
  * wins: ours -> p plays on here at E + 1; DB_FENCED (the target has it)
- * or no answer (nobody knows) -> p is dropped unsaved. Never unfrozen at E.
+ * -> p is dropped unsaved. No answer (the database out of reach: nobody
+ * knows) -> asked again every RETAKE_RETRY_MS while p's lease lasts, then
+ * dropped unsaved (the self-fence). Never unfrozen at E. (A retry after a
+ * re-take that committed unseen is fenced and drops p: safe, if needless.)
  */
+#define RETAKE_RETRY_MS 100
+
 struct handoff_retake {
 	struct gs_game *g;
 	struct gs_client_key key;  /* the handoff's client (c->handoff)  */
@@ -1409,9 +1415,16 @@ static void handoff_retake_end(const struct handoff_retake *rt, int status,
 			 (unsigned long long)rt->player_id);
 		return;
 	}
+	if (status != 0 && p->lease_epoch != 0 && p->lease_epoch == rt->from_epoch &&
+	    !gs_lease_ending(g, p, rg_now_ms())) {
+		RG_DEBUG("player %s (%llu): lease re-take: %s; asking again", p->name,
+			 (unsigned long long)p->id, net_strerror(status));
+		hc->retry_at_ms = rg_now_ms() + RETAKE_RETRY_MS;
+		return;
+	}
 	call = *hc;
 	handoff_free(g, c, hc);
-	if (p->lease_epoch != rt->from_epoch)
+	if (p->lease_epoch == 0 || p->lease_epoch != rt->from_epoch)
 		why = "its lease was lost meanwhile";
 	else if (fenced(status, r))
 		why = "the database says that shard has it";
@@ -1447,8 +1460,9 @@ static void on_handoff_retake_reply(void *ctx, int status, const void *reply)
 	free(ctx);
 }
 
-/* Start the re-take of p's lease after hc, its move handoff, was refused
- * (see struct handoff_retake); hc stays on c->handoff meanwhile. */
+/* Start (or retry) the re-take of p's lease after hc, its move handoff,
+ * was refused (see struct handoff_retake); hc stays on c->handoff
+ * meanwhile. */
 static void handoff_retake(struct gs_game *g, struct handoff_call *hc, struct gs_player *p)
 {
 	struct handoff_retake now = { .g = g, .key = hc->key, .player_id = p->id,
@@ -1457,6 +1471,13 @@ static void handoff_retake(struct gs_game *g, struct handoff_call *hc, struct gs
 	int rc = -ENOMEM;
 
 	hc->retaking = true;
+	hc->retry_at_ms = 0;
+	if (p->lease_epoch == 0) {
+		/* Lost or self-fenced while it waited for a retry. */
+		free(rt);
+		handoff_retake_end(&now, LEASE_GONE, NULL);
+		return;
+	}
 	if (rt) {
 		*rt = now;
 		rc = gs_db_link_adopt(&g->db, p->id, p->lease_epoch, g->cfg.shard,
@@ -1544,8 +1565,16 @@ static void expire_handoffs(struct gs_game *g, uint64_t now)
 	while (hc) {
 		struct handoff_call *next = hc->next;
 
-		if (now >= hc->deadline_ms && !hc->retaking) /* that call has its own */
+		if (hc->retaking) {
+			/* Its calls have their own deadlines; a retry may be due. */
+			struct gs_client *c = gs_world_client_find(&g->world, hc->key.link,
+								   hc->key.session);
+
+			if (hc->retry_at_ms != 0 && now >= hc->retry_at_ms && c && c->player)
+				handoff_retake(g, hc, c->player);
+		} else if (now >= hc->deadline_ms) {
 			handoff_end(g, hc, HANDOFF_TIMED_OUT);
+		}
 		hc = next;
 	}
 }

@@ -649,7 +649,9 @@ static void gold_done(void *arg, int status, const void *reply)
 				"nothing this time", (unsigned long long)gw->op_id, gw->sends);
 		}
 	} else if (status == 0 && gw->sends > 1) {
-		RG_INFO("add_gold op %llu applied on send %u", (unsigned long long)gw->op_id,
+		RG_INFO("add_gold op %llu %s on send %u", (unsigned long long)gw->op_id,
+			r->status == RINGGATE__INTERNAL__DB_STATUS__DB_OK ? "applied"
+									 : "answered (not applied)",
 			gw->sends);
 	}
 	gw->fn(gw->ctx, status, reply);

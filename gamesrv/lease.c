@@ -193,6 +193,11 @@ static void renew(struct gs_game *g, uint64_t now)
 		;
 }
 
+bool gs_lease_spent(const struct gs_game *g, uint64_t sent_ms, uint64_t now_ms)
+{
+	return sent_ms + g->cfg.lease_ms <= now_ms + fence_margin(g);
+}
+
 bool gs_lease_ending(const struct gs_game *g, const struct gs_player *p, uint64_t now_ms)
 {
 	return p->lease_epoch != 0 && p->state == GS_PLAYER_ONLINE &&

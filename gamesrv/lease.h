@@ -48,6 +48,12 @@ void gs_lease_taken(struct gs_game *g, struct gs_player *p, uint64_t epoch, uint
 void gs_lease_log_online(const struct gs_player *p);
 void gs_lease_log_offline(const struct gs_player *p, const char *reason);
 
+/* True when a lease taken by a call sent at sent_ms is as good as gone at
+ * now_ms (the self-fence would end it at once): a reply that comes this
+ * late (a paused process, a slow link) brings no player online, and
+ * releases nothing either (the lease may be another's already). */
+bool gs_lease_spent(const struct gs_game *g, uint64_t sent_ms, uint64_t now_ms);
+
 /* True when p plays here on a lease that may end before a renewal could
  * save it (lease_until_ms - lease_ms / 10 has come): self-fence it. */
 bool gs_lease_ending(const struct gs_game *g, const struct gs_player *p, uint64_t now_ms);

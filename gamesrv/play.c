@@ -19,8 +19,9 @@
  *   login pending --DbLogin ok, zone of another shard (handoff_login)-->
  *       handing over (no player here)
  *   frozen / handing over --HandoffResult ok--> (none), the player dropped
- *       unsaved; not ok--> playing again (frozen) or (none) (handing over);
- *       no result in time--> (none) (handoff_end)
+ *       unsaved; not ok--> (frozen) still frozen while its lease is taken
+ *       back at a new epoch (handoff_retake), then playing again or (none);
+ *       (handing over) (none); no result in time--> (none) (handoff_end)
  *   (none) --ClientRequest.adopt (handle_adopt)--> adopting --DbAdopt ok-->
  *       playing; refused--> (none) (on_adopt_reply)
  *
@@ -1038,6 +1039,16 @@ static void on_login_reply(void *ctx, int status, const void *reply)
 			   "the game server is stopping");
 		goto out_remove;
 	}
+	if (gs_lease_spent(g, lc->sent_ms, rg_now_ms())) {
+		/* The reply waited past the lease it took (a paused process):
+		 * another shard may hold the next epoch by now. */
+		RG_WARN("login of %s: its lease (epoch %llu) ran out before the reply came; "
+			"the client is to retry", lc->name,
+			(unsigned long long)r->login->lease_epoch);
+		send_error(g, &lc->to, RINGGATE__CLIENT__ERROR_CODE__SERVICE_UNAVAILABLE,
+			   "the game server was too slow; retry");
+		goto out_remove;
+	}
 	loaded = r->login->player;
 	epoch = r->login->lease_epoch;
 	if (epoch == 0) {
@@ -1166,7 +1177,9 @@ static void handle_login(struct gs_game *g, const struct reply_to *to, struct gs
  *
  *   move:  freeze, Handoff --> gateway --> target (DbAdopt) ... HandoffResult:
  *            ok        the player is the target's: removed here unsaved
- *            not ok    unfrozen; the move is answered SERVICE_UNAVAILABLE
+ *            not ok    the lease taken back at a new epoch, then unfrozen
+ *                      (else removed unsaved); the move is answered
+ *                      SERVICE_UNAVAILABLE (handoff_retake)
  *            none by call_deadline_ms (a gateway link gone): removed unsaved
  *   login: no player here, the client record waits the same way; not ok:
  *          the login is answered SERVICE_UNAVAILABLE and the lease the
@@ -1186,6 +1199,8 @@ struct handoff_call {
 	uint64_t deadline_ms;
 	bool login;                /* a login: no player here               */
 	bool gone;                 /* the client went meanwhile             */
+	bool retaking;             /* refused; the lease being taken back   */
+	uint64_t retry_at_ms;      /* ... asked again then (0: a call is out) */
 	uint64_t lease_epoch;      /* login: the lease to release on failure */
 	uint32_t zone;             /* ... and where the player is saved      */
 	float x, y;
@@ -1357,6 +1372,125 @@ static void handoff_move(struct gs_game *g, const struct reply_to *to, struct gs
 	p->frozen = true;
 }
 
+/*
+ * A refused move handoff (HandoffResult not ok) proves only that the
+ * gateway gave up on the target: it may have judged the target's link
+ * dead while the target's DbAdopt from p's epoch E was queued, and that
+ * adopt may commit all the same. So p stays frozen while this shard takes
+ * its own lease again from E (a DbAdopt to itself, as retake_lease does).
+ * Both adopts need epoch E and each moves it on, so at most one of them
+ * wins: ours -> p plays on here at E + 1; DB_FENCED (the target has it)
+ * -> p is dropped unsaved. No answer (the database out of reach: nobody
+ * knows) -> asked again every RETAKE_RETRY_MS while p's lease lasts, then
+ * dropped unsaved (the self-fence). Never unfrozen at E. (A retry after a
+ * re-take that committed unseen is fenced and drops p: safe, if needless.)
+ */
+#define RETAKE_RETRY_MS 100
+
+struct handoff_retake {
+	struct gs_game *g;
+	struct gs_client_key key;  /* the handoff's client (c->handoff)  */
+	uint64_t player_id;
+	uint64_t from_epoch;
+	uint64_t sent_ms;
+};
+
+/* End the re-take rt of a refused handoff: status and r as an rg_call_fn
+ * gets them. */
+static void handoff_retake_end(const struct handoff_retake *rt, int status,
+			       const Ringgate__Internal__DbToGame *r)
+{
+	struct gs_game *g = rt->g;
+	struct gs_client *c = gs_world_client_find(&g->world, rt->key.link, rt->key.session);
+	struct handoff_call *hc = c ? c->handoff : NULL;
+	struct gs_player *p = c ? c->player : NULL;
+	bool ok = status == 0 && r->status == RINGGATE__INTERNAL__DB_STATUS__DB_OK &&
+		  r->body_case == RINGGATE__INTERNAL__DB_TO_GAME__BODY_ADOPT &&
+		  r->adopt->lease_epoch != 0;
+	const char *why = NULL;
+	struct handoff_call call;
+
+	if (!hc || !hc->retaking || hc->player_id != rt->player_id || !p) {
+		RG_DEBUG("lease re-take of player %llu: its handoff is gone; ignored",
+			 (unsigned long long)rt->player_id);
+		return;
+	}
+	if (status != 0 && p->lease_epoch != 0 && p->lease_epoch == rt->from_epoch &&
+	    !gs_lease_ending(g, p, rg_now_ms())) {
+		RG_DEBUG("player %s (%llu): lease re-take: %s; asking again", p->name,
+			 (unsigned long long)p->id, net_strerror(status));
+		hc->retry_at_ms = rg_now_ms() + RETAKE_RETRY_MS;
+		return;
+	}
+	call = *hc;
+	handoff_free(g, c, hc);
+	if (p->lease_epoch == 0 || p->lease_epoch != rt->from_epoch)
+		why = "its lease was lost meanwhile";
+	else if (fenced(status, r))
+		why = "the database says that shard has it";
+	else if (!ok)
+		why = status != 0 ? net_strerror(status) : "the database refused";
+	else if (gs_lease_spent(g, rt->sent_ms, rg_now_ms()))
+		why = "the lease ran out before the reply came";
+	if (why) {
+		RG_WARN("player %s (%llu): shard %u did not take it (as the gateway says) and its "
+			"lease could not be taken back (%s); dropped unsaved", p->name,
+			(unsigned long long)p->id, call.target_shard, why);
+		if (!call.gone)
+			send_error(g, &call.to, RINGGATE__CLIENT__ERROR_CODE__SERVICE_UNAVAILABLE,
+				   "the move to another game server failed; log in again");
+		remove_unsaved(g, p, RINGGATE__CLIENT__ERROR_CODE__SERVICE_UNAVAILABLE,
+			       call.gone ? NULL : "the move to another game server failed; log in again");
+		return;
+	}
+	gs_lease_taken(g, p, r->adopt->lease_epoch, rt->sent_ms);
+	p->frozen = false;
+	send_error(g, &call.to, RINGGATE__CLIENT__ERROR_CODE__SERVICE_UNAVAILABLE,
+		   "the game server of that zone is unavailable");
+	RG_INFO("player %s (%llu): shard %u did not take it; it plays on here", p->name,
+		(unsigned long long)p->id, call.target_shard);
+	gs_lease_log_online(p);
+	if (call.gone)
+		gs_play_client_gone(g, c);
+}
+
+static void on_handoff_retake_reply(void *ctx, int status, const void *reply)
+{
+	handoff_retake_end(ctx, status, reply);
+	free(ctx);
+}
+
+/* Start (or retry) the re-take of p's lease after hc, its move handoff,
+ * was refused (see struct handoff_retake); hc stays on c->handoff
+ * meanwhile. */
+static void handoff_retake(struct gs_game *g, struct handoff_call *hc, struct gs_player *p)
+{
+	struct handoff_retake now = { .g = g, .key = hc->key, .player_id = p->id,
+				      .from_epoch = p->lease_epoch, .sent_ms = rg_now_ms() };
+	struct handoff_retake *rt = malloc(sizeof(*rt));
+	int rc = -ENOMEM;
+
+	hc->retaking = true;
+	hc->retry_at_ms = 0;
+	if (p->lease_epoch == 0) {
+		/* Lost or self-fenced while it waited for a retry. */
+		free(rt);
+		handoff_retake_end(&now, LEASE_GONE, NULL);
+		return;
+	}
+	if (rt) {
+		*rt = now;
+		rc = gs_db_link_adopt(&g->db, p->id, p->lease_epoch, g->cfg.shard,
+				   g->cfg.lease_ms, p->zone->bounds.id, p->x, p->y,
+				   now.sent_ms + g->cfg.call_deadline_ms, on_handoff_retake_reply,
+				   rt);
+	}
+	if (rc < 0) {
+		free(rt);
+		handoff_retake_end(&now, rc, NULL); /* not sent: nothing known */
+	}
+}
+
 /* End hc with its result (HandoffResult ok or not, or no result in time). */
 static void handoff_end(struct gs_game *g, struct handoff_call *hc, enum handoff_end how)
 {
@@ -1364,8 +1498,12 @@ static void handoff_end(struct gs_game *g, struct handoff_call *hc, enum handoff
 	struct gs_player *p = c ? c->player : NULL;
 	struct handoff_call call = *hc;
 
-	handoff_free(g, c, hc);
 	rg_counter_add(g->cfg.metrics->handoffs_out[how != HANDOFF_OK], 1);
+	if (how == HANDOFF_REFUSED && !hc->login && p && p->lease_epoch != 0) {
+		handoff_retake(g, hc, p);
+		return;
+	}
+	handoff_free(g, c, hc);
 	if (call.login || !p) {
 		if (how == HANDOFF_REFUSED) {
 			if (!call.gone)
@@ -1389,20 +1527,12 @@ static void handoff_end(struct gs_game *g, struct handoff_call *hc, enum handoff
 		remove_unsaved(g, p, 0, NULL);
 		break;
 	case HANDOFF_REFUSED:
-		p->frozen = false;
+		/* Lost or self-fenced while frozen (else handoff_retake):
+		 * no longer ours. */
 		send_error(g, &call.to, RINGGATE__CLIENT__ERROR_CODE__SERVICE_UNAVAILABLE,
 			   "the game server of that zone is unavailable");
-		if (p->lease_epoch == 0) {
-			/* Lost or self-fenced while frozen: no longer ours. */
-			remove_unsaved(g, p, RINGGATE__CLIENT__ERROR_CODE__LOGGED_IN_ELSEWHERE,
-				       "this account is online elsewhere");
-			break;
-		}
-		RG_INFO("player %s (%llu): shard %u did not take it; it plays on here", p->name,
-			(unsigned long long)p->id, call.target_shard);
-		gs_lease_log_online(p);
-		if (call.gone)
-			gs_play_client_gone(g, c);
+		remove_unsaved(g, p, RINGGATE__CLIENT__ERROR_CODE__LOGGED_IN_ELSEWHERE,
+			       "this account is online elsewhere");
 		break;
 	case HANDOFF_TIMED_OUT:
 		RG_WARN("player %s (%llu): no HandoffResult in time; dropped unsaved (shard %u "
@@ -1418,7 +1548,7 @@ void gs_play_handoff_result(struct gs_game *g, net_session_id link,
 {
 	struct gs_client *c = gs_world_client_find(&g->world, link, hr->session);
 
-	if (!c || !c->handoff || c->handoff->player_id != hr->player_id) {
+	if (!c || !c->handoff || c->handoff->player_id != hr->player_id || c->handoff->retaking) {
 		RG_DEBUG("HandoffResult for session %#llx, player %llu: no such handoff here; "
 			 "ignored", (unsigned long long)hr->session,
 			 (unsigned long long)hr->player_id);
@@ -1435,8 +1565,16 @@ static void expire_handoffs(struct gs_game *g, uint64_t now)
 	while (hc) {
 		struct handoff_call *next = hc->next;
 
-		if (now >= hc->deadline_ms)
+		if (hc->retaking) {
+			/* Its calls have their own deadlines; a retry may be due. */
+			struct gs_client *c = gs_world_client_find(&g->world, hc->key.link,
+								   hc->key.session);
+
+			if (hc->retry_at_ms != 0 && now >= hc->retry_at_ms && c && c->player)
+				handoff_retake(g, hc, c->player);
+		} else if (now >= hc->deadline_ms) {
 			handoff_end(g, hc, HANDOFF_TIMED_OUT);
+		}
 		hc = next;
 	}
 }
@@ -1534,6 +1672,16 @@ static void on_adopt_reply(void *ctx, int status, const void *reply)
 			/* It may have been applied: then the lease is ours at
 			 * the next epoch, and nobody plays it here. */
 			release_lease(g, ac->player_id, ac->from_epoch + 1, ac->zone, ac->x, ac->y);
+		goto out_remove;
+	}
+	if (gs_lease_spent(g, ac->sent_ms, rg_now_ms())) {
+		/* The reply waited past the lease it took (a paused process):
+		 * another shard may hold the next epoch by now. Not ours to
+		 * play nor to release; the source's re-take is fenced. */
+		RG_WARN("adopt of player %s (%llu) from shard %u: its lease (epoch %llu) ran out "
+			"before the reply came; refused", ac->name, (unsigned long long)ac->player_id,
+			ac->source_shard, (unsigned long long)epoch);
+		adopt_result(g, &ac->to, ac->player_id, false);
 		goto out_remove;
 	}
 	if (!c || !c->adopting || g->draining || (p && p->state == GS_PLAYER_ONLINE)) {

@@ -14,8 +14,20 @@ Cases:
                    "online epoch 2", gold kept); shard 1 drops it on ok; the
                    way back works too; the lease row follows
   handoff_refused  HandoffResult not ok: the move is answered
-                   SERVICE_UNAVAILABLE and the player plays on at shard 1;
-                   a HandoffResult for no handoff is ignored
+                   SERVICE_UNAVAILABLE and the player plays on at shard 1
+                   at a new epoch (its lease taken back); a HandoffResult
+                   for no handoff is ignored
+  refused_adopted  HandoffResult not ok although shard 2's adopt committed
+                   (the gateway judged shard 2's link dead): shard 1 does
+                   not unfreeze the player at the old epoch (its re-take is
+                   fenced): dropped unsaved, the move answered
+                   SERVICE_UNAVAILABLE "log in again", kicked
+  login_late       a DbLogin reply that comes after the lease it took ran
+                   out (dbproxy stopped past it) brings nobody online: the
+                   login is answered SERVICE_UNAVAILABLE "retry"; a retry
+                   works
+  adopt_late_reply the same for a DbAdopt reply: AdoptResult not ok, no
+                   online line; the source's re-take is then fenced
   redirect         a login through shard 2 of a player shard 1 holds is
                    redirected there (hops 1) and kicks the older session;
                    hops 3 is answered SERVICE_UNAVAILABLE
@@ -240,9 +252,11 @@ def handoff_refused(s):
     s.handoff_result(1, 1, pid, False)
     expect_error(s.gate[1].wait_reply(1, seq), "SERVICE_UNAVAILABLE")
     assert s.metric(1, 'ringgate_gamesrv_handoffs_out_total{result="failed"}') == 1
-    eventually(lambda: s.srv[1].count("lease: player %d online epoch 1" % pid) == 2,
-               what="online again after the refusal")
+    eventually(lambda: lease_line(s.srv[1], pid, "online", 2),
+               what="online again after the refusal, at a new epoch")
+    assert s.srv[1].count("lease: player %d online epoch 1" % pid) == 1
     assert ho.adopt.epoch == 1
+    assert s.row("bob")["lease_epoch"] == 2 and s.row("bob")["lease_shard"] == 1
     assert expect(s.request(1, 1, move=c.MoveRequest(x=3, y=4)), "move").zone == 1
     assert expect(s.request(1, 1, earn=c.EarnRequest(amount=2)), "earn").gold == 2
 
@@ -392,7 +406,89 @@ def adopt_late(s):
     assert not ar.ok and ar.player_id == ho.adopt.player_id, ar
     s.handoff_result(1, 1, ho.adopt.player_id, False)
     expect_error(s.gate[1].wait_reply(1, seq), "SERVICE_UNAVAILABLE")
-    assert s.row("hank")["lease_epoch"] == 1 and s.row("hank")["lease_shard"] == 1
+    # Taken back at the next epoch (the refusal could hide an adopt).
+    assert s.row("hank")["lease_epoch"] == 2 and s.row("hank")["lease_shard"] == 1
+
+
+def refused_adopted(s):
+    """The gateway reports a handoff refused (it judged the target's link
+    dead) although the target's DbAdopt committed: the source must not
+    play the player on at the old epoch."""
+    c = rt.client_pb2
+    pid = expect(s.login(1, 1, "jack"), "login").self.player_id
+    seq, _ = s.send(1, 1, move=c.MoveRequest(x=2500, y=500, zone=2))
+    ho = s.take(1, "handoff")
+    s.relay_adopt(ho)
+    assert s.take(2, "adopt_result").ok
+    eventually(lambda: lease_line(s.srv[2], pid, "online", 2), what="shard 2 has it")
+    s.handoff_result(1, 1, pid, False)
+    err = s.gate[1].wait_reply(1, seq)
+    # Never online again at epoch 1 (it was, before: online on two shards).
+    assert s.srv[1].count("lease: player %d online" % pid) == 1, s.srv[1].text()
+    expect_error(err, "SERVICE_UNAVAILABLE")
+    assert "log in again" in err.error.message, err
+    kick = s.gate[1].wait_kick(1)
+    assert kick.kicked.code == c.SERVICE_UNAVAILABLE, kick
+    eventually(lambda: "could not be taken back" in s.srv[1].text(),
+               what="shard 1 dropping the player")
+    assert s.srv[1].count("lease: player %d online" % pid) == 1, s.srv[1].text()
+    row = s.row("jack")
+    assert (row["lease_epoch"], row["lease_shard"]) == (2, 2), row
+
+
+def stop_dbproxy(s, seconds):
+    """SIGSTOP dbproxy; returns the function that continues it (after
+    sleeping the rest of seconds)."""
+    pid = s.dbproxy.proc.pid
+    os.kill(pid, signal.SIGSTOP)
+    eventually(lambda: rt.procs.all_threads_stopped(pid), what="dbproxy stopped")
+    until = time.monotonic() + seconds
+
+    def cont():
+        time.sleep(max(0.0, until - time.monotonic()))
+        os.kill(pid, signal.SIGCONT)
+    return cont
+
+
+def login_late(s):
+    """dbproxy answers a DbLogin after the lease it took, counted from the
+    request's send, has run out at the shard: no player comes online."""
+    cont = stop_dbproxy(s, 1.2 * LEASE_MS / 1000.0)
+    try:
+        seq, _ = s.send(1, 1, login=rt.client_pb2.LoginRequest(name="kim", password=b"pw"))
+    finally:
+        cont()
+    err = s.gate[1].wait_reply(1, seq)
+    expect_error(err, "SERVICE_UNAVAILABLE")
+    assert "retry" in err.error.message, err
+    assert "online epoch" not in s.srv[1].text()
+    assert s.row("kim")["lease_epoch"] == 1  # taken, not released: it runs out
+    # A retry (same owner) is served.
+    pid = expect(s.login(1, 2, "kim"), "login").self.player_id
+    assert lease_line(s.srv[1], pid, "online", 1)
+
+
+def adopt_late_reply(s):
+    """The same for a DbAdopt: AdoptResult not ok, nobody online at the
+    target; the source's re-take meets the adopt's epoch (fenced): the
+    player is dropped there, never online twice."""
+    c = rt.client_pb2
+    pid = expect(s.login(1, 1, "lou"), "login").self.player_id
+    seq, _ = s.send(1, 1, move=c.MoveRequest(x=2500, y=500, zone=2))
+    ho = s.take(1, "handoff")
+    cont = stop_dbproxy(s, 1.2 * LEASE_MS / 1000.0)
+    try:
+        s.relay_adopt(ho)
+    finally:
+        cont()
+    ar = s.take(2, "adopt_result")
+    assert not ar.ok and ar.player_id == pid, ar
+    assert "ran out before the reply came" in s.srv[2].text()
+    assert "online epoch" not in s.srv[2].text()
+    s.handoff_result(1, 1, pid, False)
+    expect_error(s.gate[1].wait_reply(1, seq), "SERVICE_UNAVAILABLE")
+    time.sleep(0.5)
+    assert s.srv[1].count("lease: player %d online" % pid) == 1, s.srv[1].text()
 
 
 def handoff_timeout(s):
@@ -410,6 +506,9 @@ def handoff_timeout(s):
 CASES = {
     "handoff_move": (handoff_move, []),
     "handoff_refused": (handoff_refused, []),
+    "refused_adopted": (refused_adopted, []),
+    "login_late": (login_late, []),
+    "adopt_late_reply": (adopt_late_reply, []),
     "redirect": (redirect, []),
     "login_handoff": (login_handoff, []),
     "fenced": (fenced, []),

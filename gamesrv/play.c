@@ -1647,6 +1647,19 @@ static struct gs_player *adopt_place(struct gs_game *g, struct gs_client *c,
 	return p;
 }
 
+/*
+ * An adopt that took the lease but cannot play the player here: the
+ * gateway routes the client here since AdoptResult ok, so answering the
+ * move or login alone would leave a connection that is neither playing nor
+ * free to log in again. Kicked ends it instead (that is its answer); the
+ * client connects and logs in again.
+ */
+static void kick_unplaced(struct gs_game *g, const struct reply_to *to, ErrorCode code,
+			  const char *text)
+{
+	(void)gs_gate_out_kick(&g->out, to->link, to->session, code, text);
+}
+
 static void on_adopt_reply(void *ctx, int status, const void *reply)
 {
 	struct adopt_call *ac = ctx;
@@ -1667,11 +1680,14 @@ static void on_adopt_reply(void *ctx, int status, const void *reply)
 				    : r->status == RINGGATE__INTERNAL__DB_STATUS__DB_FENCED
 					      ? "fenced (the source no longer held it)"
 					      : "refused");
+		/* A timeout may hide an adopt that was applied: then the
+		 * lease is ours at the next epoch with nobody playing it here.
+		 * It is not released blind: the source's re-take after our
+		 * "not ok" also makes that epoch (its own) when ours was not
+		 * applied, and a release checks only the epoch. Left alone, an
+		 * applied one runs out, or a login is redirected here and
+		 * takes it as its owner's. */
 		adopt_result(g, &ac->to, ac->player_id, false);
-		if (status == -ETIMEDOUT || status == -ENOTCONN)
-			/* It may have been applied: then the lease is ours at
-			 * the next epoch, and nobody plays it here. */
-			release_lease(g, ac->player_id, ac->from_epoch + 1, ac->zone, ac->x, ac->y);
 		goto out_remove;
 	}
 	if (gs_lease_spent(g, ac->sent_ms, rg_now_ms())) {
@@ -1694,6 +1710,12 @@ static void on_adopt_reply(void *ctx, int status, const void *reply)
 					   : "it is online here already");
 		adopt_result(g, &ac->to, ac->player_id, true);
 		release_lease(g, ac->player_id, epoch, ac->zone, ac->x, ac->y);
+		if (c && c->adopting)
+			kick_unplaced(g, &ac->to,
+				      g->draining ? RINGGATE__CLIENT__ERROR_CODE__SHUTTING_DOWN
+						  : RINGGATE__CLIENT__ERROR_CODE__LOGGED_IN_ELSEWHERE,
+				      g->draining ? "the game server is stopping"
+						  : "this account logged in from another session");
 		goto out_remove;
 	}
 	p = adopt_place(g, c, ac, r->adopt->player);
@@ -1701,6 +1723,8 @@ static void on_adopt_reply(void *ctx, int status, const void *reply)
 		RG_ERROR("out of memory adopting %s", ac->name);
 		adopt_result(g, &ac->to, ac->player_id, true);
 		release_lease(g, ac->player_id, epoch, ac->zone, ac->x, ac->y);
+		kick_unplaced(g, &ac->to, RINGGATE__CLIENT__ERROR_CODE__INTERNAL,
+			      "out of memory; log in again");
 		goto out_remove;
 	}
 	c->adopting = false;

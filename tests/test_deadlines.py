@@ -35,6 +35,9 @@ def stopped(cluster, proc):
     rt.log("SIGSTOP %s (pid %d)" % (proc, pid))
     os.kill(pid, signal.SIGSTOP)
     try:
+        # SIGSTOP stops the threads one by one: a request sent before the
+        # last has stopped could still be answered.
+        rt.eventually(lambda: rt.all_threads_stopped(pid), what="%s stopped" % proc)
         yield
     finally:
         rt.log("SIGCONT %s (pid %d)" % (proc, pid))

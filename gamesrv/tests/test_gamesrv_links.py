@@ -972,6 +972,10 @@ def run_with_dbs(case_fn, extra, count):
                            *addrs, insecure=True, **flags)
             for db in dbs:
                 wait_db_link(db)
+            # No login before gamesrv knows its lease owner id (its op_id
+            # epoch): a case's first login could otherwise beat it.
+            rt.eventually(lambda: "dbproxy links: lease owner" in srv.text(),
+                          what="gamesrv's lease owner id")
             case_fn(srv, dbs[0] if count == 1 else dbs)
             if srv.alive():
                 code = srv.stop()

@@ -183,8 +183,7 @@ class FakeDb:
         if (acct["lease_owner"] not in (0, login.owner)
                 and acct["lease_expires"] > self._now_ms()):
             return False
-        if acct["lease_owner"] != login.owner:
-            acct["lease_epoch"] += 1
+        acct["lease_epoch"] += 1  # every take is a new epoch
         acct.update(lease_owner=login.owner, lease_shard=login.shard,
                     lease_expires=self._now_ms() + login.lease_ms)
         return True

@@ -815,7 +815,13 @@ void fake_net_free_sent(struct fake_sent *sent, size_t count)
 	free(sent);
 }
 
-size_t fake_net_session_count(void)
+size_t fake_net_stop(struct net_runtime *rt)
 {
+	size_t n;
+	struct fake_sent *sent;
+
+	net_runtime_stop(rt);
+	sent = fake_net_take_sent(&n);
+	fake_net_free_sent(sent, n);
 	return w.sessions.n;
 }

@@ -94,7 +94,13 @@ void fake_net_settle(void);
 struct fake_sent *fake_net_take_sent(size_t *count /* OUT */);
 void fake_net_free_sent(struct fake_sent *sent, size_t count);
 
-/* Sessions open now (connected or disconnecting). */
-size_t fake_net_session_count(void);
+/*
+ * The end of a process target's run: stop rt as the process's shutdown
+ * does (net_runtime_stop: every session told NET_REASON_SHUTDOWN, then
+ * settled) and drop the outbox unread. Returns the sessions still open,
+ * which must be 0 (the targets FUZZ_CHECK it): stopping the runtime ends
+ * them all, so one left is a session the process holds on to.
+ */
+size_t fake_net_stop(struct net_runtime *rt);
 
 #endif /* RINGGATE_FUZZ_FAKE_NET_H */

@@ -23,14 +23,11 @@
  * gateway's proof always verifies; nothing leaks (ASan) and nothing
  * crashes or trips UBSan.
  */
-#include <stdatomic.h>
 #include <string.h>
 
 #include "fake_net.h"
-#include "gateway.h"
+#include "gateway_harness.h"
 #include "harness.h"
-
-enum { SVC_CLIENTS = 0, SVC_UPSTREAM = 1 };
 
 struct harness {
 	struct gateway gw;
@@ -53,7 +50,7 @@ static void to_gateway(struct harness *h, const Ringgate__Internal__GameToGate *
 /* Dial (as libnet would) and, when answering, challenge the gateway. */
 static void upstream_connect(struct harness *h, bool answer)
 {
-	struct net_session *s = fake_net_connect(SVC_UPSTREAM);
+	struct net_session *s = fake_net_connect(GW_FUZZ_SVC_SHARD);
 	Ringgate__Internal__GameToGate msg = RINGGATE__INTERNAL__GAME_TO_GATE__INIT;
 	Ringgate__Internal__AuthChallenge ch = RINGGATE__INTERNAL__AUTH_CHALLENGE__INIT;
 	uint8_t nonce[RG_LINK_NONCE_BYTES];
@@ -72,7 +69,7 @@ static void upstream_connect(struct harness *h, bool answer)
 
 static void client_connect(struct harness *h)
 {
-	struct net_session *s = fake_net_connect(SVC_CLIENTS);
+	struct net_session *s = fake_net_connect(GW_FUZZ_SVC_CLIENTS);
 
 	h->client = s ? net_session_get_id(s) : 0;
 }
@@ -127,7 +124,7 @@ static void pump(struct harness *h)
 
 		for (size_t i = 0; i < n; i++) {
 			FUZZ_CHECK(sent[i].framed);
-			if (sent[i].service == SVC_CLIENTS) {
+			if (sent[i].service == GW_FUZZ_SVC_CLIENTS) {
 				ProtobufCMessage *m = fuzz_unpack(
 					&ringgate__client__server_message__descriptor,
 					sent[i].bytes, sent[i].len);
@@ -151,49 +148,6 @@ static void pump(struct harness *h)
 	}
 }
 
-static void setup(struct harness *h, const struct rg_link_key *key)
-{
-	struct net_server_config server_cfg;
-
-	/* The gateway's own defaults (gateway/config.c), quiet and named. */
-	gw_config_defaults(&h->gw.cfg);
-	h->gw.cfg.instance = "gateway-fuzz";
-	h->gw.cfg.common.loops = 1;
-	h->gw.cfg.common.log_level = "error";
-	h->gw.cfg.socket_send_buffer = 0; /* the fake network has no kernel buffer */
-	h->gw.cfg.common.admin_port = 0;
-	h->gw.cfg.link.seal = false; /* see FUZZ_PLAIN_RULES */
-	h->gw.link_key = *key;
-	FUZZ_CHECK(net_runtime_create(NULL, &h->gw.rt) == 0);
-	FUZZ_CHECK(gw_metrics_init(&h->gw) == 0);
-	FUZZ_CHECK(gw_loops_create(&h->gw) == 0);
-	gw_clients_config(&h->gw, &server_cfg);
-	FUZZ_CHECK(net_server_start(h->gw.rt, &server_cfg, &h->gw.clients) == 0);
-	FUZZ_CHECK(gw_shards_start(&h->gw) == 0); /* the defaults: one shard */
-	FUZZ_CHECK(gw_loops_start(&h->gw) == 0);
-	fake_net_settle();
-}
-
-static void teardown(struct harness *h)
-{
-	size_t n;
-	struct fake_sent *sent;
-
-	atomic_store(&h->gw.shutting_down, true);
-	gw_loops_finish(&h->gw);
-	gw_shards_stop(&h->gw);
-	net_server_stop(h->gw.clients, true);
-	net_runtime_stop(h->gw.rt);
-	sent = fake_net_take_sent(&n);
-	fake_net_free_sent(sent, n);
-	gw_loops_destroy(&h->gw);
-	gw_metrics_fini(&h->gw);
-	/* Stopping the runtime ended every session: none is held. */
-	FUZZ_CHECK(fake_net_session_count() == 0);
-	net_runtime_destroy(h->gw.rt);
-	gw_shards_fini(&h->gw);
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -205,7 +159,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t len;
 
 	memset(&h, 0, sizeof(h));
-	setup(&h, fuzz_setup());
+	gw_fuzz_setup(&h.gw, GW_FUZZ_TCP, 0);
 	upstream_connect(&h, true);
 	pump(&h);
 	client_connect(&h);
@@ -238,6 +192,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		pump(&h);
 	}
-	teardown(&h);
+	gw_fuzz_teardown(&h.gw);
 	return 0;
 }

@@ -1,9 +1,11 @@
 /*
  * fuzz_ws: the gateway's WebSocket port - its HTTP head, the upgrade, the
  * frame layer (wslay) and the client side behind it - with libnet replaced
- * by fuzz/fake_net.c. No gamesrv is linked, so every request a client
- * frames is answered SERVICE_UNAVAILABLE by the gateway itself: the frame
- * path is what this target explores (fuzz_gateway covers the requests).
+ * by fuzz/fake_net.c. The gateway is fuzz_gateway's (gateway_harness.h),
+ * shard link included, but no gamesrv ever answers that link: it stays
+ * down, so the gateway routes each request a client frames and answers it
+ * itself (SERVICE_UNAVAILABLE, RESUME_EXPIRED). The frame path is what
+ * this target explores (fuzz_gateway covers the requests).
  *
  * The fuzzer's records:
  *
@@ -20,11 +22,10 @@
  * ServerMessage. Nothing leaks (ASan), crashes or trips UBSan.
  */
 #define _GNU_SOURCE /* memmem */
-#include <stdatomic.h>
 #include <string.h>
 
 #include "fake_net.h"
-#include "gateway.h"
+#include "gateway_harness.h"
 #include "harness.h"
 
 #define STREAM_MAX (1u << 20)
@@ -122,7 +123,7 @@ static void pump(struct harness *h)
 
 static void ws_connect(struct harness *h, bool upgrade)
 {
-	struct net_session *s = fake_net_connect(0);
+	struct net_session *s = fake_net_connect(GW_FUZZ_SVC_CLIENTS);
 
 	h->conn = s ? net_session_get_id(s) : 0;
 	h->out_len = 0;
@@ -131,44 +132,6 @@ static void ws_connect(struct harness *h, bool upgrade)
 		fake_net_recv(h->conn, (const uint8_t *)upgrade_head, sizeof(upgrade_head) - 1);
 		pump(h);
 	}
-}
-
-static void setup(struct harness *h)
-{
-	struct net_server_config cfg;
-
-	gw_config_defaults(&h->gw.cfg);
-	h->gw.cfg.common.loops = 1;
-	h->gw.cfg.common.log_level = "error";
-	h->gw.cfg.common.admin_port = 0;
-	h->gw.cfg.socket_send_buffer = 0;
-	h->gw.cfg.max_frame = 1024;      /* small: the fuzzer reaches the bound */
-	h->gw.cfg.web_dir = "/nonexistent"; /* no page: GETs are 404 */
-	FUZZ_CHECK(net_runtime_create(NULL, &h->gw.rt) == 0);
-	FUZZ_CHECK(gw_metrics_init(&h->gw) == 0);
-	FUZZ_CHECK(gw_loops_create(&h->gw) == 0);
-	FUZZ_CHECK(gw_ws_config(&h->gw, &cfg) == 0);
-	FUZZ_CHECK(net_server_start(h->gw.rt, &cfg, &h->gw.ws_clients) == 0);
-	FUZZ_CHECK(gw_loops_start(&h->gw) == 0);
-	fake_net_settle();
-}
-
-static void teardown(struct harness *h)
-{
-	size_t n;
-	struct fake_sent *sent;
-
-	atomic_store(&h->gw.shutting_down, true);
-	gw_loops_finish(&h->gw);
-	net_server_stop(h->gw.ws_clients, true);
-	net_runtime_stop(h->gw.rt);
-	sent = fake_net_take_sent(&n);
-	fake_net_free_sent(sent, n);
-	gw_loops_destroy(&h->gw);
-	gw_metrics_fini(&h->gw);
-	FUZZ_CHECK(fake_net_session_count() == 0);
-	net_runtime_destroy(h->gw.rt);
-	gw_ws_fini(&h->gw);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -181,9 +144,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const uint8_t *bytes;
 	size_t len;
 
-	fuzz_setup();
 	memset(&h, 0, sizeof(h));
-	setup(&h);
+	/* A small max frame: the fuzzer reaches the bound. */
+	gw_fuzz_setup(&h.gw, GW_FUZZ_WS, 1024);
 	ws_connect(&h, true);
 	while (fuzz_next(&in, &op, &bytes, &len)) {
 		switch (op % 4) {
@@ -204,6 +167,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		pump(&h);
 	}
-	teardown(&h);
+	gw_fuzz_teardown(&h.gw);
 	return 0;
 }

@@ -85,34 +85,6 @@ static const struct rg_option gs_options[] = {
 	{ 0 },
 };
 
-/* cfg->dbproxy_addrs from --dbproxies, else from dbproxy-host/-port.
- * Returns 0 or -1 after logging what is wrong. */
-static int parse_dbproxies(struct gs_config *cfg)
-{
-	int n;
-
-	cfg->dbproxy_count = 0;
-	if (!*cfg->dbproxies) {
-		n = snprintf(cfg->dbproxy_addrs[0].host, sizeof cfg->dbproxy_addrs[0].host, "%s",
-			     cfg->dbproxy_host);
-		if (n < 0 || (size_t)n >= sizeof cfg->dbproxy_addrs[0].host) {
-			RG_ERROR("--dbproxy-host is too long");
-			return -1;
-		}
-		cfg->dbproxy_addrs[0].port = (uint16_t)cfg->dbproxy_port;
-		cfg->dbproxy_count = 1;
-		return 0;
-	}
-	n = rg_host_ports_parse(cfg->dbproxies, cfg->dbproxy_addrs, GS_DB_LINKS_MAX);
-	if (n < 0) {
-		RG_ERROR("--dbproxies must be HOST:PORT[,HOST:PORT...] with ports 1..65535, at "
-			 "most %d of them, not \"%s\"", GS_DB_LINKS_MAX, cfg->dbproxies);
-		return -1;
-	}
-	cfg->dbproxy_count = (unsigned)n;
-	return 0;
-}
-
 /* True when zone id is the first zone or one of --zones. */
 static bool zone_known(const struct gs_config *cfg, uint32_t id)
 {
@@ -170,6 +142,7 @@ bad:
 int gs_config_load(struct gs_config *cfg, int argc, char **argv)
 {
 	int rc = rg_options_load(gs_options, cfg, &cfg->common, "gamesrv", argc, argv);
+	int n;
 
 	if (rc != 0)
 		return rc;
@@ -188,5 +161,9 @@ int gs_config_load(struct gs_config *cfg, int argc, char **argv)
 	}
 	if (parse_zone_shards(cfg) < 0)
 		return -1;
-	return parse_dbproxies(cfg);
+	/* cfg->dbproxy_addrs from --dbproxies, else from dbproxy-host/-port. */
+	n = rg_host_ports_resolve(cfg->dbproxies, "dbproxies", cfg->dbproxy_host, "dbproxy-host",
+				  (uint16_t)cfg->dbproxy_port, cfg->dbproxy_addrs, GS_DB_LINKS_MAX);
+	cfg->dbproxy_count = n < 0 ? 0 : (unsigned)n;
+	return n < 0 ? -1 : 0;
 }

@@ -92,25 +92,12 @@ static const struct rg_option gw_options[] = {
  * Returns 0 or -1 after logging what is wrong. */
 static int resolve_shards(struct gw_config *cfg)
 {
-	int n;
+	int n = rg_host_ports_resolve(cfg->gamesrvs, "gamesrvs", cfg->gamesrv_host,
+				      "gamesrv-host", (uint16_t)cfg->gamesrv_port, cfg->shards,
+				      GW_SHARDS_MAX);
 
-	if (!cfg->gamesrvs[0]) {
-		n = snprintf(cfg->shards[0].host, sizeof(cfg->shards[0].host), "%s",
-			     cfg->gamesrv_host);
-		if (n < 0 || (size_t)n >= sizeof(cfg->shards[0].host)) {
-			RG_ERROR("--gamesrv-host is too long");
-			return -1;
-		}
-		cfg->shards[0].port = (uint16_t)cfg->gamesrv_port;
-		cfg->shard_count = 1;
-		return 0;
-	}
-	n = rg_host_ports_parse(cfg->gamesrvs, cfg->shards, GW_SHARDS_MAX);
-	if (n < 0) {
-		RG_ERROR("--gamesrvs must be HOST:PORT[,HOST:PORT...] with ports 1..65535, at "
-			 "most %d of them, not \"%s\"", GW_SHARDS_MAX, cfg->gamesrvs);
+	if (n < 0)
 		return -1;
-	}
 	cfg->shard_count = (unsigned)n;
 	return 0;
 }

@@ -502,6 +502,28 @@ int rg_host_ports_parse(const char *list, struct rg_host_port *out, unsigned max
 	}
 }
 
+int rg_host_ports_resolve(const char *list, const char *list_name, const char *host,
+			  const char *host_name, uint16_t port, struct rg_host_port *out,
+			  unsigned max)
+{
+	int n;
+
+	if (!list || !list[0]) {
+		n = snprintf(out[0].host, sizeof(out[0].host), "%s", host);
+		if (n < 0 || (size_t)n >= sizeof(out[0].host)) {
+			RG_ERROR("--%s is too long", host_name);
+			return -EINVAL;
+		}
+		out[0].port = port;
+		return 1;
+	}
+	n = rg_host_ports_parse(list, out, max);
+	if (n < 0)
+		RG_ERROR("--%s must be HOST:PORT[,HOST:PORT...] with ports 1..65535, at most %u "
+			 "of them, not \"%s\"", list_name, max, list);
+	return n;
+}
+
 int rg_port_file_write(const char *path, uint16_t port)
 {
 	char tmp[4096];

@@ -448,6 +448,30 @@ static void options_host_ports(void)
 		CHECK(rg_host_ports_parse(bad[i], hp, 2) == -EINVAL);
 }
 
+/* --gamesrvs / --dbproxies when set, else the single host/port pair. */
+static void options_host_ports_resolve(void)
+{
+	struct rg_host_port hp[2];
+	char long_host[300];
+
+	CHECK(rg_host_ports_resolve("", "gamesrvs", "10.0.0.9", "gamesrv-host", 7701, hp, 2) == 1);
+	CHECK(strcmp(hp[0].host, "10.0.0.9") == 0 && hp[0].port == 7701);
+	CHECK(rg_host_ports_resolve(NULL, "gamesrvs", "h", "gamesrv-host", 1, hp, 2) == 1);
+	CHECK(strcmp(hp[0].host, "h") == 0 && hp[0].port == 1);
+	/* The list wins over the pair. */
+	CHECK(rg_host_ports_resolve("a:1,[::1]:2", "gamesrvs", "h", "gamesrv-host", 3, hp, 2) == 2);
+	CHECK(strcmp(hp[0].host, "a") == 0 && hp[0].port == 1);
+	CHECK(strcmp(hp[1].host, "::1") == 0 && hp[1].port == 2);
+	/* Refused (and logged): a bad list, too many entries, a host too long. */
+	CHECK(rg_host_ports_resolve("a:0", "gamesrvs", "h", "gamesrv-host", 3, hp, 2) == -EINVAL);
+	CHECK(rg_host_ports_resolve("a:1,b:2,c:3", "gamesrvs", "h", "gamesrv-host", 3, hp, 2) ==
+	      -EINVAL);
+	memset(long_host, 'x', sizeof(long_host) - 1);
+	long_host[sizeof(long_host) - 1] = '\0';
+	CHECK(rg_host_ports_resolve("", "gamesrvs", long_host, "gamesrv-host", 3, hp, 2) ==
+	      -EINVAL);
+}
+
 /* ---- log, arena ----------------------------------------------- */
 
 static void log_levels(void)
@@ -1026,6 +1050,7 @@ static const struct test_case cases[] = {
 	{ "options_load", options_load },
 	{ "options_port_file", options_port_file },
 	{ "options_host_ports", options_host_ports },
+	{ "options_host_ports_resolve", options_host_ports_resolve },
 	{ "log_levels", log_levels },
 	{ "pb_arena_bounded", pb_arena_bounded },
 	{ "pb_find_nul", pb_find_nul },

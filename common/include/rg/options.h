@@ -224,6 +224,18 @@ struct rg_host_port {
 int rg_host_ports_parse(const char *list, struct rg_host_port *out /* OUT */, unsigned max);
 
 /*
+ * The addresses a process links to, from a HOST:PORT list option or, when
+ * that is unset (NULL or ""), its single host/port pair: list parsed into
+ * out[0..max) by rg_host_ports_parse, else host:port as out[0] (port is
+ * already checked by the options table). Returns how many (at least 1), or
+ * -EINVAL after logging what is wrong, naming the option given: --<list_name>
+ * (its format and max) or --<host_name> (too long).
+ */
+int rg_host_ports_resolve(const char *list, const char *list_name, const char *host,
+			  const char *host_name, uint16_t port, struct rg_host_port *out /* OUT */,
+			  unsigned max);
+
+/*
  * --port-file, --admin-port-file: when path is set (not NULL or ""), write
  * port to it through a temporary file and a rename, so a reader never
  * sees a half-written number. Call it once the port listens (--port-file:

@@ -749,7 +749,7 @@ class Campaign:
         if kind == "kill9":
             away = self.rng.uniform(0.2, 2.0)
             self.note(number, "%s, started again after %.2f s" % (what, away))
-            with self.unsaved_window(proc, away):
+            with self.unsaved_window(proc):
                 self.procs.kill9(proc)
                 if kind_of(proc) == "gamesrv":
                     self.gamesrv_crashes.append(time.monotonic())
@@ -795,23 +795,31 @@ class Campaign:
             self.check_clock(back)
 
     @contextlib.contextmanager
-    def unsaved_window(self, proc, away_s):
+    def unsaved_window(self, proc, away_s=None):
         """Around a fault: on a topology (leases), a shard or dbproxy away
-        for away_s may make a shard drop players unsaved (self-fence, or its
-        lease taken meanwhile), so positions acknowledged before the fault
-        ends may be lost, as after a gamesrv kill -9 (a shard answers moves
-        without its database until it fences itself). While the fault lasts
-        its entry in gamesrv_crashes is infinite (every position so far is
-        waived), then the time it ended."""
-        if not (self.args.topology and kind_of(proc) != "gateway" and away_s >= SELF_FENCE_S):
+        for away_s (None: as long as the block takes, a kill -9 and the
+        start after it, which a loaded machine stretches well past the
+        planned pause) may make a shard drop players unsaved (self-fence,
+        or its lease taken meanwhile), so positions acknowledged before the
+        fault ends may be lost, as after a gamesrv kill -9 (a shard answers
+        moves without its database until it fences itself). While the fault
+        lasts its entry in gamesrv_crashes is infinite (every position so
+        far is waived), then the time it ended; for a fault that turned
+        out shorter than SELF_FENCE_S, 0 (before every position: waives
+        none)."""
+        if not (self.args.topology and kind_of(proc) != "gateway" and
+                (away_s is None or away_s >= SELF_FENCE_S)):
             yield
             return
         i = len(self.gamesrv_crashes)
         self.gamesrv_crashes.append(float("inf"))
+        began = time.monotonic()
         try:
             yield
         finally:
-            self.gamesrv_crashes[i] = time.monotonic()
+            ended = time.monotonic()
+            self.gamesrv_crashes[i] = ended if (away_s is not None or
+                                                ended - began >= SELF_FENCE_S) else 0.0
 
     def flooders(self, number, held):
         """Threads, each with a connection logged in now (while gamesrv

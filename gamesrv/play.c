@@ -1342,9 +1342,16 @@ static void handoff_move(struct gs_game *g, const struct reply_to *to, struct gs
 		send_error(g, to, RINGGATE__CLIENT__ERROR_CODE__INTERNAL, "out of memory");
 		return;
 	}
+	/* Offline here in the log before the Handoff is out: the network
+	 * thread may send it, and the target log the player online, before
+	 * this thread runs on (a preempted game thread gave lines 3 ms out of
+	 * order under load, which read as the player online twice). */
+	snprintf(reason, sizeof(reason), "handoff to shard %u", z->shard);
+	gs_lease_log_offline(p, reason);
 	/* Its stream goes on at the target from here: nothing is numbered
 	 * here once it is frozen (send_to, broadcast, the views). */
 	if (send_handoff(g, hc, p->name, p->lease_epoch, p->stream.next_no, false) < 0) {
+		gs_lease_log_online(p); /* it plays on here, at the same lease */
 		handoff_free(g, p->client, hc);
 		send_error(g, to, RINGGATE__CLIENT__ERROR_CODE__SERVICE_UNAVAILABLE,
 			   "the gateway link is gone");
@@ -1352,8 +1359,6 @@ static void handoff_move(struct gs_game *g, const struct reply_to *to, struct gs
 	}
 	RG_INFO("player %s (%llu) moves to zone %u of shard %u: handing it over", p->name,
 		(unsigned long long)p->id, z->bounds.id, z->shard);
-	snprintf(reason, sizeof(reason), "handoff to shard %u", z->shard);
-	gs_lease_log_offline(p, reason);
 	p->frozen = true;
 }
 

@@ -821,9 +821,10 @@ static bool copy_fresh(const struct gs_player *p, uint64_t epoch)
  * Bring the account online on client c from a successful DbLogin that
  * leased it at epoch (the call sent at sent_ms). A copy already in memory
  * (the caller made sure it is as new as the database's: follow_take moved
- * it to epoch) wins over the database's: an ONLINE one is taken from its
- * old session, which is kicked first; a LEAVING one (save in flight) is
- * taken back. Returns the player, or NULL when out of memory.
+ * it to epoch) wins
+ * over the database's: an ONLINE one is taken from its old session, which
+ * is kicked first; a LEAVING one (save in flight) is taken back. Returns
+ * the player, or NULL when out of memory.
  */
 static struct gs_player *take_account(struct gs_game *g, struct gs_client *c, const char *name,
 				   const Ringgate__Client__PlayerState *loaded, uint64_t epoch,
@@ -875,9 +876,9 @@ static struct gs_player *take_account(struct gs_game *g, struct gs_client *c, co
 }
 
 /* Make p, a copy of the account that another shard held since it was made
- * (follow_take did not move it to the login's epoch), the database's:
- * dropped from play if ONLINE, then given the loaded state. Returns the
- * copy (LEAVING) or NULL when the drop freed it. */
+ * (follow_take did not move it to the login's epoch), the database's: dropped from play if ONLINE, then
+ * given the loaded state. Returns the copy (LEAVING) or NULL when the
+ * drop freed it. */
 static struct gs_player *refresh_copy(struct gs_game *g, struct gs_player *p,
 				      const Ringgate__Client__PlayerState *loaded, uint64_t epoch)
 {

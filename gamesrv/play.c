@@ -363,8 +363,6 @@ static void on_fenced(struct gs_game *g, struct gs_player *p, uint64_t epoch)
 		     "this account is online elsewhere", "fenced");
 }
 
-static void save_send(struct gs_save_call *sc);
-
 /* End a save: log, answer a waiting logout, release the player. status and
  * r as an rg_call_fn gets them (r is NULL unless status is 0). */
 static void save_end(struct gs_save_call *sc, int status, const Ringgate__Internal__DbToGame *r)
@@ -377,19 +375,14 @@ static void save_end(struct gs_save_call *sc, int status, const Ringgate__Intern
 	if (saved) {
 		RG_DEBUG("player %s (%llu) saved%s", p->name, (unsigned long long)p->id,
 			 sc->release ? ", lease released" : "");
-	} else if (lease_gone && p->lease_epoch != 0 && p->lease_epoch != sc->epoch) {
-		/* Fenced by this shard's own newer lease (a login here took
-		 * the player at the next epoch while this save was out): the
-		 * write is that lease's to make. A last save goes again
-		 * under it (releasing it, unless the login took the player
-		 * back); a player that plays on saves at its next autosave. */
+	} else if (lease_gone && p->state == GS_PLAYER_ONLINE && p->lease_epoch != 0 &&
+		   p->lease_epoch != sc->epoch) {
+		/* Fenced by this shard's own newer lease (a login took the
+		 * player back while this save was out): it plays on here, and
+		 * its next save writes what this one could not. */
+		p->dirty = true;
 		RG_DEBUG("player %s (%llu): save under epoch %llu fenced by its new lease",
 			 p->name, (unsigned long long)p->id, (unsigned long long)sc->epoch);
-		if (sc->leaving && p->state == GS_PLAYER_LEAVING) {
-			save_send(sc);
-			return;
-		}
-		p->dirty = true;
 	} else if (lease_gone) {
 		/* Not ours to write any more: whoever holds it now has the
 		 * newer state. */
@@ -820,8 +813,7 @@ static bool copy_fresh(const struct gs_player *p, uint64_t epoch)
 /*
  * Bring the account online on client c from a successful DbLogin that
  * leased it at epoch (the call sent at sent_ms). A copy already in memory
- * (the caller made sure it is as new as the database's: follow_take moved
- * it to epoch) wins
+ * (the caller made sure it is as new as the database's: copy_fresh) wins
  * over the database's: an ONLINE one is taken from its old session, which
  * is kicked first; a LEAVING one (save in flight) is taken back. Returns
  * the player, or NULL when out of memory.
@@ -849,7 +841,11 @@ static struct gs_player *take_account(struct gs_game *g, struct gs_client *c, co
 		gs_world_player_transfer(p, c);
 		gs_world_client_remove(&g->world, old);
 		gs_stream_start(&g->streams, p); /* a new session: old tokens die */
-		return p; /* at epoch already: follow_take */
+		/* A new lease: the old one's writes are fenced from here on. */
+		gs_lease_log_offline(p, "logged in again");
+		gs_lease_taken(g, p, epoch, sent_ms);
+		gs_lease_log_online(p);
+		return p;
 	}
 	if (p) {
 		gs_world_player_bind(&g->world, p, c);
@@ -876,7 +872,7 @@ static struct gs_player *take_account(struct gs_game *g, struct gs_client *c, co
 }
 
 /* Make p, a copy of the account that another shard held since it was made
- * (follow_take did not move it to the login's epoch), the database's: dropped from play if ONLINE, then
+ * (copy_fresh false), the database's: dropped from play if ONLINE, then
  * given the loaded state. Returns the copy (LEAVING) or NULL when the
  * drop freed it. */
 static struct gs_player *refresh_copy(struct gs_game *g, struct gs_player *p,
@@ -959,34 +955,6 @@ static void login_held(struct gs_game *g, const struct login_call *lc, uint32_t 
 		holder, lc->hops + 1);
 }
 
-/*
- * A DbLogin of this shard's took the account's lease at epoch: the copy in
- * memory that this take follows (copy_fresh) moves to it at once, whether
- * or not the login goes on (its session may be gone, the reply late, the
- * shard draining), since its writes under the old epoch are fenced from
- * now on; left behind, it would be dropped as if another shard had it.
- * One that plays here logs the change of lease; a frozen one's refused
- * handoff takes the lease back from the new epoch (the take fenced the
- * handoff's adopt); a leaving one's last save goes again under it
- * (save_end).
- */
-static void follow_take(struct gs_game *g, const char *name, uint64_t epoch, uint64_t sent_ms)
-{
-	struct gs_player *p = gs_world_player_find(&g->world, name);
-	bool playing;
-
-	if (!p || !copy_fresh(p, epoch))
-		return;
-	playing = p->state == GS_PLAYER_ONLINE && !p->frozen;
-	if (playing)
-		gs_lease_log_offline(p, "logged in again");
-	gs_lease_taken(g, p, epoch, sent_ms);
-	if (playing)
-		gs_lease_log_online(p);
-	else if (p->state == GS_PLAYER_LEAVING)
-		p->dirty = true; /* its last save may have ended fenced already */
-}
-
 static void on_login_reply(void *ctx, int status, const void *reply)
 {
 	struct login_call *lc = ctx;
@@ -997,10 +965,6 @@ static void on_login_reply(void *ctx, int status, const void *reply)
 	struct gs_player *p;
 	uint64_t epoch;
 
-	if (status == 0 && r->status == RINGGATE__INTERNAL__DB_STATUS__DB_OK &&
-	    r->body_case == RINGGATE__INTERNAL__DB_TO_GAME__BODY_LOGIN && r->login->player &&
-	    r->login->lease_epoch != 0)
-		follow_take(g, lc->name, r->login->lease_epoch, lc->sent_ms);
 	if (!c || !c->login_pending)
 		goto out; /* the session went away meanwhile: nobody to answer */
 	c->login_pending = false;
@@ -1046,11 +1010,16 @@ static void on_login_reply(void *ctx, int status, const void *reply)
 	}
 	p = gs_world_player_find(&g->world, lc->name);
 	if (p && p->frozen) {
+		/* This take, a new epoch, fences the handoff's adopt from the
+		 * old one: the handoff will be refused, and p's re-take must
+		 * start from the epoch the database has now. */
+		if (copy_fresh(p, epoch))
+			gs_lease_taken(g, p, epoch, lc->sent_ms);
 		send_error(g, &lc->to, RINGGATE__CLIENT__ERROR_CODE__ZONE_HANDOFF,
 			   "the player is moving to another game server; send it again");
 		goto out_remove;
 	}
-	if (p && p->lease_epoch != epoch) /* follow_take did not move it: stale */
+	if (p && !copy_fresh(p, epoch))
 		p = refresh_copy(g, p, loaded, epoch);
 	if (!p || p->state == GS_PLAYER_LEAVING) {
 		float x = p ? p->x : loaded->x, y = p ? p->y : loaded->y;
@@ -1403,13 +1372,6 @@ static void handoff_retake_end(const struct handoff_retake *rt, int status,
 	if (!hc || !hc->retaking || hc->player_id != rt->player_id || !p) {
 		RG_DEBUG("lease re-take of player %llu: its handoff is gone; ignored",
 			 (unsigned long long)rt->player_id);
-		return;
-	}
-	if (p->lease_epoch != 0 && p->lease_epoch != rt->from_epoch &&
-	    !gs_lease_ending(g, p, rg_now_ms())) {
-		/* A login here took the lease at the next epoch meanwhile
-		 * (follow_take; it fenced this re-take): again, from that. */
-		hc->retry_at_ms = rg_now_ms();
 		return;
 	}
 	if (status != 0 && p->lease_epoch != 0 && p->lease_epoch == rt->from_epoch &&

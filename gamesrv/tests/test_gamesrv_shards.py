@@ -49,8 +49,6 @@ Cases:
   relogin_frozen   a login again on the holding shard takes the next epoch;
                    one while the player is frozen fences the handoff, and
                    the source plays on at the epoch after it
-  login_gone       a second login whose session goes before the reply: the
-                   player online here moves to the epoch it took, plays on
 
 usage: test_gamesrv_shards.py BUILD_DIR CASE   (one CTest test per case)
 """
@@ -471,27 +469,6 @@ def relogin_frozen(s):
     assert expect(s.request(1, 2, move=c.MoveRequest(x=5, y=6)), "move").zone == 1
 
 
-def login_gone(s):
-    """A second login of a player online here whose session goes before the
-    reply: its take moved the lease to the next epoch all the same, so the
-    player that plays on moves with it (before: left at the old epoch, its
-    next renewal found it lost and it was kicked as if online elsewhere)."""
-    c = rt.client_pb2
-    pid = expect(s.login(1, 1, "max"), "login").self.player_id
-    cont = stop_dbproxy(s, 0.5)  # the reply comes after the session went
-    try:
-        s.send(1, 2, login=c.LoginRequest(name="max", password=b"pw"))
-        s.gate[1].gone(2)
-    finally:
-        cont()
-    eventually(lambda: s.row("max")["lease_epoch"] == 2, what="the take at epoch 2")
-    eventually(lambda: lease_line(s.srv[1], pid, "online", 2), what="the player at epoch 2")
-    time.sleep(LEASE_MS / 1000.0)  # three renewals (every lease_ms / 3)
-    assert expect(s.request(1, 1, earn=c.EarnRequest(amount=4)), "earn").gold == 4
-    assert expect(s.request(1, 1, move=c.MoveRequest(x=7, y=8)), "move").zone == 1
-    assert "(lease lost)" not in s.srv[1].text() and "(fenced)" not in s.srv[1].text()
-
-
 def stop_dbproxy(s, seconds):
     """SIGSTOP dbproxy; returns the function that continues it (after
     sleeping the rest of seconds)."""
@@ -573,7 +550,6 @@ CASES = {
     "adopt_late": (adopt_late, []),
     "handoff_timeout": (handoff_timeout, ["--call-deadline-ms", "1500"]),
     "relogin_frozen": (relogin_frozen, []),
-    "login_gone": (login_gone, []),
 }
 
 

@@ -113,16 +113,15 @@ BEGIN
   END IF;
 END
 $$;
--- A login's lease: taken when free, expired at p_now, or p_owner's own;
--- every take is a new epoch (its owner's writes under the old one, a
--- releasing save still in flight included, are fenced from then on).
+-- A login's lease: taken when free, expired at p_now, or p_owner's own; a
+-- new owner means a new epoch. (SET reads the old row.)
 CREATE FUNCTION ringgate_take_lease(p_id bigint, p_owner bigint, p_shard integer,
                                     p_now bigint, p_expires bigint,
                                     OUT done boolean, OUT p players)
 LANGUAGE plpgsql AS $$
 BEGIN
   UPDATE players r
-     SET lease_epoch = r.lease_epoch + 1,
+     SET lease_epoch = r.lease_epoch + CASE WHEN r.lease_owner <> p_owner THEN 1 ELSE 0 END,
          lease_owner = p_owner, lease_shard = p_shard, lease_expires = p_expires
    WHERE r.id = p_id
      AND (r.lease_owner = 0 OR r.lease_expires <= p_now OR r.lease_owner = p_owner)

@@ -321,10 +321,9 @@ int dbp_store_save_position(struct dbp_store *st, uint64_t player_id, uint32_t z
 /*
  * A login's lease (lease->owner != 0): taken when the player's lease is
  * free (owner 0), expired (lease_expires <= now_ms) or lease->owner's
- * already; every take grows the epoch by one, its own owner's included,
- * so that the owner's writes under the old epoch (a releasing save still
- * in flight) are fenced from then on; owner, shard and expiry now_ms +
- * lease_ms are set. Returns 0 with the row as it is
+ * already; the epoch grows by one when the owner changes (so a released
+ * lease taken again by its old owner gets a new epoch too); owner, shard
+ * and expiry now_ms + lease_ms are set. Returns 0 with the row as it is
  * now in *out (out->lease_epoch: the lease held), DBP_LEASE_HELD with the
  * row unchanged in *out (out->lease_shard: the holder), -ENOENT, or a
  * negative code.

@@ -103,8 +103,8 @@ static const char *const stmt_sql[STMT_COUNT] = {
 	[STMT_NEW_EPOCH] = "UPDATE counters SET value = value + 1 WHERE name = 'op_epoch'"
 			   " RETURNING value",
 	/* Owner ?2 takes the lease when it is free, expired at now (?4) or
-	 * its own; every take is a new epoch (docs/storage.md "Leases"). */
-	[STMT_TAKE_LEASE] = "UPDATE players SET lease_epoch = lease_epoch + 1,"
+	 * its own; a new owner means a new epoch. (SET reads the old row.) */
+	[STMT_TAKE_LEASE] = "UPDATE players SET lease_epoch = lease_epoch + (lease_owner != ?2),"
 			    " lease_owner = ?2, lease_shard = ?3, lease_expires = ?5"
 			    " WHERE id = ?1 AND (lease_owner = 0 OR lease_expires <= ?4"
 			    " OR lease_owner = ?2)"

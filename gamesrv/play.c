@@ -363,6 +363,66 @@ static void on_fenced(struct gs_game *g, struct gs_player *p, uint64_t epoch)
 		     "this account is online elsewhere", "fenced");
 }
 
+/* A lease retaken: the player was logged in again here while the save
+ * that released its lease was out, and the release landed after. */
+struct retake_call {
+	struct gs_game *g;
+	struct gs_player *player;     /* pinned until the call ends */
+	uint64_t from_epoch;
+	uint64_t sent_ms;
+};
+
+static void on_retake_reply(void *ctx, int status, const void *reply)
+{
+	struct retake_call *rc = ctx;
+	struct gs_game *g = rc->g;
+	struct gs_player *p = rc->player;
+	const Ringgate__Internal__DbToGame *r = reply;
+
+	if (p->lease_epoch == rc->from_epoch) {
+		if (status == 0 && r->status == RINGGATE__INTERNAL__DB_STATUS__DB_OK &&
+		    r->body_case == RINGGATE__INTERNAL__DB_TO_GAME__BODY_ADOPT &&
+		    r->adopt->lease_epoch != 0) {
+			gs_lease_taken(g, p, r->adopt->lease_epoch, rc->sent_ms);
+			RG_INFO("player %s (%llu): lease taken again after its release (epoch "
+				"%llu)", p->name, (unsigned long long)p->id,
+				(unsigned long long)p->lease_epoch);
+		} else if (fenced(status, r)) {
+			on_fenced(g, p, rc->from_epoch);
+		} else {
+			/* The renewal then finds it lost, or the self-fence ends it. */
+			RG_WARN("player %s (%llu): its lease could not be taken again: %s", p->name,
+				(unsigned long long)p->id,
+				status != 0 ? net_strerror(status) : "refused");
+		}
+	}
+	gs_world_player_unpin(&g->world, p);
+	free(rc);
+}
+
+/* Take p's lease again from its epoch (DbAdopt to ourselves), with its
+ * position as it is now. */
+static void retake_lease(struct gs_game *g, struct gs_player *p)
+{
+	struct retake_call *rc = calloc(1, sizeof(*rc));
+
+	if (!rc) {
+		RG_ERROR("out of memory retaking the lease of %s", p->name);
+		return;
+	}
+	*rc = (struct retake_call){ .g = g, .player = p, .from_epoch = p->lease_epoch,
+				    .sent_ms = rg_now_ms() };
+	gs_world_player_pin(p);
+	if (gs_db_link_adopt(&g->db, p->id, p->lease_epoch, g->cfg.shard, g->cfg.lease_ms,
+			  p->zone->bounds.id, p->x, p->y, rc->sent_ms + g->cfg.call_deadline_ms,
+			  on_retake_reply, rc) < 0) {
+		RG_WARN("player %s (%llu): its lease could not be taken again: no dbproxy link",
+			p->name, (unsigned long long)p->id);
+		gs_world_player_unpin(&g->world, p);
+		free(rc);
+	}
+}
+
 /* End a save: log, answer a waiting logout, release the player. status and
  * r as an rg_call_fn gets them (r is NULL unless status is 0). */
 static void save_end(struct gs_save_call *sc, int status, const Ringgate__Internal__DbToGame *r)
@@ -375,14 +435,8 @@ static void save_end(struct gs_save_call *sc, int status, const Ringgate__Intern
 	if (saved) {
 		RG_DEBUG("player %s (%llu) saved%s", p->name, (unsigned long long)p->id,
 			 sc->release ? ", lease released" : "");
-	} else if (lease_gone && p->state == GS_PLAYER_ONLINE && p->lease_epoch != 0 &&
-		   p->lease_epoch != sc->epoch) {
-		/* Fenced by this shard's own newer lease (a login took the
-		 * player back while this save was out): it plays on here, and
-		 * its next save writes what this one could not. */
-		p->dirty = true;
-		RG_DEBUG("player %s (%llu): save under epoch %llu fenced by its new lease",
-			 p->name, (unsigned long long)p->id, (unsigned long long)sc->epoch);
+		if (sc->release && p->state == GS_PLAYER_ONLINE && p->lease_epoch == sc->epoch)
+			retake_lease(g, p); /* a login took it back meanwhile */
 	} else if (lease_gone) {
 		/* Not ours to write any more: whoever holds it now has the
 		 * newer state. */
@@ -800,14 +854,14 @@ static void send_login_reply(struct gs_game *g, const struct reply_to *to, struc
 
 /*
  * True when p, the account's copy in memory, is as new as the database's
- * row a DbLogin just leased at epoch: every take is a new epoch, so the
- * next one after p's means this shard took it straight from itself (held
- * still, or released by the leaving save). Any other epoch means another
- * shard held the player meanwhile.
+ * row a DbLogin just leased at epoch: the lease stayed with this shard
+ * (the same epoch), or this shard let it go (the leaving save) and took it
+ * straight back (the next epoch: the owner changed once, from nobody to
+ * us). Any other epoch means another shard held the player meanwhile.
  */
 static bool copy_fresh(const struct gs_player *p, uint64_t epoch)
 {
-	return p->lease_epoch != 0 && epoch == p->lease_epoch + 1;
+	return epoch == p->lease_epoch || (p->lease_epoch != 0 && epoch == p->lease_epoch + 1);
 }
 
 /*
@@ -841,10 +895,7 @@ static struct gs_player *take_account(struct gs_game *g, struct gs_client *c, co
 		gs_world_player_transfer(p, c);
 		gs_world_client_remove(&g->world, old);
 		gs_stream_start(&g->streams, p); /* a new session: old tokens die */
-		/* A new lease: the old one's writes are fenced from here on. */
-		gs_lease_log_offline(p, "logged in again");
-		gs_lease_taken(g, p, epoch, sent_ms);
-		gs_lease_log_online(p);
+		gs_lease_taken(g, p, epoch, sent_ms); /* the same lease, renewed */
 		return p;
 	}
 	if (p) {
@@ -1010,11 +1061,6 @@ static void on_login_reply(void *ctx, int status, const void *reply)
 	}
 	p = gs_world_player_find(&g->world, lc->name);
 	if (p && p->frozen) {
-		/* This take, a new epoch, fences the handoff's adopt from the
-		 * old one: the handoff will be refused, and p's re-take must
-		 * start from the epoch the database has now. */
-		if (copy_fresh(p, epoch))
-			gs_lease_taken(g, p, epoch, lc->sent_ms);
 		send_error(g, &lc->to, RINGGATE__CLIENT__ERROR_CODE__ZONE_HANDOFF,
 			   "the player is moving to another game server; send it again");
 		goto out_remove;
@@ -1336,7 +1382,7 @@ static void handoff_move(struct gs_game *g, const struct reply_to *to, struct gs
  * gateway gave up on the target: it may have judged the target's link
  * dead while the target's DbAdopt from p's epoch E was queued, and that
  * adopt may commit all the same. So p stays frozen while this shard takes
- * its own lease again from E (a DbAdopt to itself).
+ * its own lease again from E (a DbAdopt to itself, as retake_lease does).
  * Both adopts need epoch E and each moves it on, so at most one of them
  * wins: ours -> p plays on here at E + 1; DB_FENCED (the target has it)
  * -> p is dropped unsaved. No answer (the database out of reach: nobody

@@ -862,9 +862,9 @@ static void stop_drains(void)
 static const struct dbp_lease owner_a = { .owner = 7, .shard = 1, .lease_ms = 1000 };
 static const struct dbp_lease owner_b = { .owner = 9, .shard = 2, .lease_ms = 1000 };
 
-/* Taken when free, expired or one's own, each take a new epoch; held by
- * another live owner: DBP_LEASE_HELD with the holder, nothing changed; a
- * release keeps the epoch. */
+/* Taken when free, expired or one's own (same epoch); held by another
+ * live owner: DBP_LEASE_HELD with the holder, nothing changed; a new owner
+ * means a new epoch, a release keeps it. */
 static void lease_take(void)
 {
 	struct dbp_store *st;
@@ -879,26 +879,25 @@ static void lease_take(void)
 	CHECK(q.id == p.id && q.zone == 3 && q.x == 1.5f && strcmp(q.name, "lana") == 0);
 	CHECK(q.lease_epoch == 1 && q.lease_owner == 7 && q.lease_shard == 1);
 	CHECK(q.lease_expires == 11000);
-	/* Its own again (a login after a logout on the same shard): a new
-	 * epoch, so a release still in flight under the old one is fenced. */
+	/* Its own: renewed, same epoch. */
 	CHECK(dbp_store_take_lease(st, p.id, &owner_a, 10500, &q) == 0);
-	CHECK(q.lease_epoch == 2 && q.lease_expires == 11500);
-	CHECK(dbp_store_save_position(st, p.id, 5, 0, 0, 1, true, 10600) == DBP_FENCED);
+	CHECK(q.lease_epoch == 1 && q.lease_expires == 11500);
 	/* Another owner while it lives: held, nothing changed. */
 	CHECK(dbp_store_take_lease(st, p.id, &owner_b, 11499, &q) == DBP_LEASE_HELD);
-	CHECK(q.lease_shard == 1 && q.lease_owner == 7 && q.lease_epoch == 2 && q.zone == 3);
+	CHECK(q.lease_shard == 1 && q.lease_owner == 7 && q.lease_epoch == 1 && q.zone == 3);
 	CHECK(dbp_store_find_by_id(st, p.id, &q) == 0);
-	CHECK(q.lease_owner == 7 && q.lease_epoch == 2 && q.lease_expires == 11500);
+	CHECK(q.lease_owner == 7 && q.lease_epoch == 1 && q.lease_expires == 11500);
 	/* Expired (expires <= now): taken, next epoch. */
 	CHECK(dbp_store_take_lease(st, p.id, &owner_b, 11500, &q) == 0);
-	CHECK(q.lease_epoch == 3 && q.lease_owner == 9 && q.lease_shard == 2);
+	CHECK(q.lease_epoch == 2 && q.lease_owner == 9 && q.lease_shard == 2);
 	CHECK(q.lease_expires == 12500);
-	/* Released: free now, epoch kept; the next take is a new epoch. */
-	CHECK(dbp_store_save_position(st, p.id, 4, 0, 0, 3, true, 11600) == 0);
+	/* Released: free now, epoch kept; the next take is a new epoch even
+	 * for the owner that released it. */
+	CHECK(dbp_store_save_position(st, p.id, 4, 0, 0, 2, true, 11600) == 0);
 	CHECK(dbp_store_find_by_id(st, p.id, &q) == 0);
-	CHECK(q.lease_owner == 0 && q.lease_expires == 0 && q.lease_epoch == 3 && q.zone == 4);
+	CHECK(q.lease_owner == 0 && q.lease_expires == 0 && q.lease_epoch == 2 && q.zone == 4);
 	CHECK(dbp_store_take_lease(st, p.id, &owner_b, 11700, &q) == 0);
-	CHECK(q.lease_epoch == 4 && q.lease_owner == 9);
+	CHECK(q.lease_epoch == 3 && q.lease_owner == 9);
 	CHECK(dbp_store_take_lease(st, p.id + 1, &owner_a, 11700, &q) == -ENOENT);
 	/* A new account made holding the lease starts at epoch 1. */
 	CHECK(dbp_store_create_player(st, "mona", "hash", &owner_a, 20000, &p) == 0);
@@ -1207,15 +1206,15 @@ static void lease_login(void)
 	CHECK(lw.login.player.id == id && lw.login.player.lease_shard == 1);
 	submit_login_leased(a, &lw, "quin", "bad", &owner_b);
 	CHECK(wait_login(&lw)->result == -EACCES);
-	/* Its own owner again: the next epoch. */
+	/* Its own owner again: the same epoch. */
 	submit_login_leased(a, &lw, "quin", "pw", &owner_a);
-	CHECK(wait_login(&lw)->result == 0 && lw.login.player.lease_epoch == 2);
+	CHECK(wait_login(&lw)->result == 0 && lw.login.player.lease_epoch == 1);
 	/* No owner: no lease taken or asked (tools). */
 	CHECK(do_login(a, &lw, "quin", "pw")->result == 0);
 	dbp_auth_stop(a);
 	dbp_writer_stop(wr, &stats);
 	CHECK(stats.leases_taken == 2 && stats.leases_held == 1);
-	CHECK(dbp_store_find_by_id(st, id, &q) == 0 && q.lease_owner == 7 && q.lease_epoch == 2);
+	CHECK(dbp_store_find_by_id(st, id, &q) == 0 && q.lease_owner == 7 && q.lease_epoch == 1);
 	dbp_store_close(st);
 	remove_temp_db();
 }

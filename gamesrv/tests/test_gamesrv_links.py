@@ -183,7 +183,8 @@ class FakeDb:
         if (acct["lease_owner"] not in (0, login.owner)
                 and acct["lease_expires"] > self._now_ms()):
             return False
-        acct["lease_epoch"] += 1  # every take is a new epoch
+        if acct["lease_owner"] != login.owner:
+            acct["lease_epoch"] += 1
         acct.update(lease_owner=login.owner, lease_shard=login.shard,
                     lease_expires=self._now_ms() + login.lease_ms)
         return True

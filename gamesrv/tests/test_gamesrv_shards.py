@@ -46,9 +46,6 @@ Cases:
                    ok), not dropped
   handoff_timeout  no HandoffResult by the call deadline: shard 1 drops the
                    frozen player unsaved
-  relogin_frozen   a login again on the holding shard takes the next epoch;
-                   one while the player is frozen fences the handoff, and
-                   the source plays on at the epoch after it
 
 usage: test_gamesrv_shards.py BUILD_DIR CASE   (one CTest test per case)
 """
@@ -439,36 +436,6 @@ def refused_adopted(s):
     assert (row["lease_epoch"], row["lease_shard"]) == (2, 2), row
 
 
-def relogin_frozen(s):
-    """A second login of a player on the shard that holds it is a new lease
-    (the next epoch: the old one's writes, a logout's release still in
-    flight included, are fenced), logged offline then online. While the
-    player is frozen for a handoff, that login is answered ZONE_HANDOFF but
-    its take fences the handoff's adopt: the target refuses it, and the
-    source takes the lease back from the new epoch and plays on (from the
-    old one its re-take would be fenced and the player dropped)."""
-    c = rt.client_pb2
-    pid = expect(s.login(1, 1, "liv"), "login").self.player_id
-    expect(s.login(1, 2, "liv"), "login")  # again, on another session
-    assert s.gate[1].wait_kick(1).kicked.code == c.LOGGED_IN_ELSEWHERE
-    assert lease_line(s.srv[1], pid, "offline", 1) and lease_line(s.srv[1], pid, "online", 2)
-    assert s.row("liv")["lease_epoch"] == 2
-    seq, _ = s.send(1, 2, move=c.MoveRequest(x=2500, y=500, zone=2))
-    ho = s.take(1, "handoff")
-    assert ho.adopt.epoch == 2, ho
-    expect_error(s.login(1, 3, "liv"), "ZONE_HANDOFF")
-    assert s.row("liv")["lease_epoch"] == 3
-    s.relay_adopt(ho)
-    assert not s.take(2, "adopt_result").ok  # its DbAdopt from epoch 2: fenced
-    s.handoff_result(1, 2, pid, False)
-    expect_error(s.gate[1].wait_reply(2, seq), "SERVICE_UNAVAILABLE")
-    eventually(lambda: lease_line(s.srv[1], pid, "online", 4),
-               what="shard 1 playing on at the epoch after the login's")
-    assert "could not be taken back" not in s.srv[1].text()
-    assert "online epoch" not in s.srv[2].text()
-    assert expect(s.request(1, 2, move=c.MoveRequest(x=5, y=6)), "move").zone == 1
-
-
 def stop_dbproxy(s, seconds):
     """SIGSTOP dbproxy; returns the function that continues it (after
     sleeping the rest of seconds)."""
@@ -496,9 +463,9 @@ def login_late(s):
     assert "retry" in err.error.message, err
     assert "online epoch" not in s.srv[1].text()
     assert s.row("kim")["lease_epoch"] == 1  # taken, not released: it runs out
-    # A retry (same owner, so the next epoch) is served.
+    # A retry (same owner) is served.
     pid = expect(s.login(1, 2, "kim"), "login").self.player_id
-    assert lease_line(s.srv[1], pid, "online", 2)
+    assert lease_line(s.srv[1], pid, "online", 1)
 
 
 def adopt_late_reply(s):
@@ -549,7 +516,6 @@ CASES = {
     "adopt_gone": (adopt_gone, ["--resume-grace-ms", "0"]),
     "adopt_late": (adopt_late, []),
     "handoff_timeout": (handoff_timeout, ["--call-deadline-ms", "1500"]),
-    "relogin_frozen": (relogin_frozen, []),
 }
 
 

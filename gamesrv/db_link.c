@@ -199,6 +199,7 @@ int gs_db_link_init(struct gs_db_link *l, struct net_runtime *rt, unsigned conn_
 
 void gs_db_link_fini(struct gs_db_link *l)
 {
+	l->closing = true;
 	while (l->held_len > 0)
 		end_held(l, l->held_len - 1, -ECANCELED);
 	free(l->held);
@@ -531,6 +532,8 @@ static int call(struct gs_db_link *l, enum gs_db_call kind, Ringgate__Internal__
 	struct gs_db_conn *c;
 	int rc;
 
+	if (l->closing)
+		return -ECANCELED;
 	if (!gs_db_link_up(l))
 		return -ENOTCONN;
 	if (player_id != 0) {

@@ -134,6 +134,8 @@ struct gs_db_link {
 	struct gs_gold_write **held;      /* AddGolds waiting for a link or the
 					  epoch                              */
 	size_t held_len, held_cap;
+	bool closing;                  /* gs_db_link_fini runs: the callbacks
+					  of the calls it fails make none    */
 };
 
 /* Set up conn_count (1..GS_DB_LINKS_MAX; 0 means 1) down links. Returns 0,

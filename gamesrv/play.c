@@ -364,7 +364,9 @@ static void on_fenced(struct gs_game *g, struct gs_player *p, uint64_t epoch)
 }
 
 /* A lease retaken: the player was logged in again here while the save
- * that released its lease was out, and the release landed after. */
+ * that released its lease was out, and the release landed after (a save
+ * sent before the login holds no release back: save_send; on one dbproxy
+ * link the release lands first, but on several nothing orders the two). */
 struct retake_call {
 	struct gs_game *g;
 	struct gs_player *player;     /* pinned until the call ends */
@@ -383,7 +385,13 @@ static void on_retake_reply(void *ctx, int status, const void *reply)
 		if (status == 0 && r->status == RINGGATE__INTERNAL__DB_STATUS__DB_OK &&
 		    r->body_case == RINGGATE__INTERNAL__DB_TO_GAME__BODY_ADOPT &&
 		    r->adopt->lease_epoch != 0) {
+			bool playing = p->state == GS_PLAYER_ONLINE && !p->frozen;
+
+			if (playing)
+				gs_lease_log_offline(p, "lease taken again");
 			gs_lease_taken(g, p, r->adopt->lease_epoch, rc->sent_ms);
+			if (playing)
+				gs_lease_log_online(p);
 			RG_INFO("player %s (%llu): lease taken again after its release (epoch "
 				"%llu)", p->name, (unsigned long long)p->id,
 				(unsigned long long)p->lease_epoch);
@@ -520,8 +528,14 @@ static void save_send(struct gs_save_call *sc)
 	p->dirty = false;
 	sc->epoch = p->lease_epoch;
 	/* The last save of a player leaving frees its lease too (unless a
-	 * login took the player back before this (re)send). */
-	sc->release = sc->leaving && p->state == GS_PLAYER_LEAVING;
+	 * login took the player back before this (re)send). Not while a login
+	 * of the account is out: that login's take (the same owner: the same
+	 * epoch) could land first and this release free the lease under the
+	 * player it brings back, for another shard to take; the login's end
+	 * releases it instead, if it left the player out (login_call_free). */
+	sc->release = sc->leaving && p->state == GS_PLAYER_LEAVING && p->logins_out == 0;
+	if (sc->leaving && p->state == GS_PLAYER_LEAVING && p->logins_out > 0)
+		p->release_owed = true;
 	rc = gs_db_link_save(&g->db, p->id, p->zone->bounds.id, p->x, p->y, sc->epoch,
 			  sc->release, deadline, on_save_reply, sc);
 	if (rc == 0) {
@@ -750,8 +764,17 @@ struct login_call {
 
 static void login_call_free(struct gs_game *g, struct login_call *lc)
 {
-	if (lc->pinned)
-		gs_world_player_unpin(&g->world, lc->pinned);
+	struct gs_player *p = lc->pinned;
+
+	if (p && --p->logins_out == 0 && p->release_owed) {
+		/* Its last save held the release back for the logins out
+		 * (save_send); the last of them left it out: release now. */
+		p->release_owed = false;
+		if (p->state == GS_PLAYER_LEAVING && p->lease_epoch != 0)
+			save_player(g, p, NULL, true);
+	}
+	if (p)
+		gs_world_player_unpin(&g->world, p);
 	sodium_memzero(lc->password, sizeof(lc->password));
 	free(lc);
 }
@@ -1154,8 +1177,10 @@ static void handle_login(struct gs_game *g, const struct reply_to *to, struct gs
 	/* Keep an in-memory copy of the account alive until the reply: it is
 	 * fresher than what the database may return (see take_account). */
 	lc->pinned = gs_world_player_find(&g->world, lc->name);
-	if (lc->pinned)
+	if (lc->pinned) {
 		gs_world_player_pin(lc->pinned);
+		lc->pinned->logins_out++;
+	}
 	lc->sent_ms = rg_now_ms();
 	rc = gs_db_link_login(&g->db, lc->name, &req->password, no_create, g->cfg.shard,
 			   g->cfg.lease_ms, deadline_ms, on_login_reply, lc);

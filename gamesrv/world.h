@@ -97,6 +97,11 @@ struct gs_player {
 	bool frozen;                   /* being handed to another shard: its
 					  requests get ZONE_HANDOFF, nothing
 					  is numbered or sent to it         */
+	unsigned logins_out;           /* play.c: DbLogins of its account in
+					  flight (no save releases its lease
+					  meanwhile)                        */
+	bool release_owed;             /* play.c: its last save could not
+					  release the lease (a login was out) */
 	struct gs_player *prev, *next;    /* the world's list of players       */
 };
 

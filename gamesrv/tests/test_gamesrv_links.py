@@ -32,7 +32,8 @@ class FakeDb:
     answer_gold=False swallows DbAddGold; busy_saves=N refuses the next N
     saves with DB_BUSY; silent=True stops heartbeats and every answer (a
     hung dbproxy); refuse=True closes new connections at once (dbproxy
-    down). DbNewEpoch is answered with 1, 2, ... as dbproxy's counter
+    down); hold_logins=True keeps DbLogins unanswered (held_logins) until
+    answer_held_logins(). DbNewEpoch is answered with 1, 2, ... as dbproxy's counter
     would. DbAddGold keeps dbproxy's op_id rule: an op_id of the same epoch
     as the account's last applied one, at or below it, is answered, as a
     duplicate, not applied. share: another FakeDb whose database (accounts,
@@ -65,7 +66,17 @@ class FakeDb:
         self.epochs = 0             # DbNewEpoch requests answered
         self.renews = []            # every DbRenewLeases, in order
         self.spread = False         # True: new accounts on a grid, 20 apart
+        self.hold_logins = False
+        self.held_logins = []       # (conn, GameToDb) of DbLogins held
         threading.Thread(target=self._accept, daemon=True).start()
+
+    def answer_held_logins(self):
+        """Stop holding DbLogins and answer the held ones, in order."""
+        with self.cond:
+            self.hold_logins = False
+            held, self.held_logins = self.held_logins, []
+        for conn, req in held:
+            self._handle(conn, req)
 
     def _accept(self):
         while True:
@@ -100,6 +111,11 @@ class FakeDb:
                 self.gold_requests.append(req)
                 self.cond.notify_all()
         if self.silent:
+            return True
+        if kind == "login" and self.hold_logins:
+            with self.cond:
+                self.held_logins.append((conn, req))
+                self.cond.notify_all()
             return True
         reply = i.DbToGame(request_id=req.request_id)
         if kind == "hello":
@@ -425,6 +441,30 @@ def case_takeover(srv, db):
     expect(gate2.request(1, ping=c.PingRequest()), "pong")
     expect(gate2.request(1, move=c.MoveRequest(x=16, y=17)), "move")
     assert watcher.self.player_id != first.self.player_id
+
+
+def case_release_after_login(srv, db):
+    """A leaving player's last save holds its lease's release back while a
+    login of the account is out: that login's take (the same owner's, so
+    the same epoch) could land first, and the release then free the lease
+    under the player it brings back, for another shard to take. When the
+    login leaves the player out after all, its end releases the lease."""
+    c = rt.client_pb2
+    gate = FakeGate(srv.port)
+    pid = expect(gate.login(1, "nell"), "login").self.player_id
+    expect(gate.request(1, move=c.MoveRequest(x=5, y=6)), "move")
+    db.hold_logins = True
+    gate.send_request(2, login=c.LoginRequest(name="nell", password=b"pw"))
+    db.wait_for(lambda: len(db.held_logins) == 1, "the second DbLogin")
+    gate.gone(1)  # no resume grace: it leaves now, and its last save goes
+    db.wait_for(lambda: any(s.player_id == pid for s in db.saves), "the last save")
+    last = [s for s in db.saves if s.player_id == pid]
+    assert [(s.x, s.y, s.release) for s in last] == [(5, 6, False)], last
+    gate.gone(2)  # the login's session goes too: nobody takes the player back
+    db.answer_held_logins()
+    db.wait_for(lambda: any(s.player_id == pid and s.release for s in db.saves),
+                "the release once the login ended")
+    assert db.accounts["nell"]["lease_owner"] == 0, db.accounts["nell"]
 
 
 def case_earn_timeout(srv, db):
@@ -927,6 +967,7 @@ CASES = {
     "play": (case_play, BROADCAST),
     "validation": (case_validation, []),
     "takeover": (case_takeover, BROADCAST),
+    "release_after_login": (case_release_after_login, ["--resume-grace-ms", "0"]),
     "earn_timeout": (case_earn_timeout, ["--call-deadline-ms", "300"]),
     "earn_first_duplicate": (case_earn_first_duplicate, []),
     "db_down": (case_db_down, []),

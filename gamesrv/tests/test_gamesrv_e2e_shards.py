@@ -30,6 +30,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "..", "tests"))
 import ringgate_test as rt  # noqa: E402
 from ringgate_test import body_of, eventually, expect  # noqa: E402
+from ringgate_test.cluster import db_query  # noqa: E402
 
 ZONES = ["--zone-id", "1", "--zones", "2:1000:-1000:3000:1000", "--zone-shards", "2:2"]
 # Zone 1 is -1000..1000 on both axes (the default): the border is x = 1000.
@@ -64,21 +65,16 @@ class World:
         eventually(lambda: body_of(c.ping()) == "pong", what="%s linked" % name)
         return c
 
+    def column(self, name, column):
+        """One column of the account's row, as the database has it now."""
+        return db_query("SELECT %s FROM players WHERE name = ?" % column, (name,),
+                        sqlite_path=self.db)[0][0]
+
     def gold(self, name):
-        import sqlite3
-        db = sqlite3.connect(self.db, timeout=10)
-        try:
-            return db.execute("SELECT gold FROM players WHERE name = ?", (name,)).fetchone()[0]
-        finally:
-            db.close()
+        return self.column(name, "gold")
 
     def player_id(self, name):
-        import sqlite3
-        db = sqlite3.connect(self.db, timeout=10)
-        try:
-            return db.execute("SELECT id FROM players WHERE name = ?", (name,)).fetchone()[0]
-        finally:
-            db.close()
+        return self.column(name, "id")
 
     def stop(self):
         for p in self.gateways + self.shards + [self.dbproxy]:

@@ -533,9 +533,11 @@ static void save_send(struct gs_save_call *sc)
 	 * epoch) could land first and this release free the lease under the
 	 * player it brings back, for another shard to take; the login's end
 	 * releases it instead, if it left the player out (login_call_free). */
-	sc->release = sc->leaving && p->state == GS_PLAYER_LEAVING && p->logins_out == 0;
-	if (sc->leaving && p->state == GS_PLAYER_LEAVING && p->logins_out > 0)
+	sc->release = sc->leaving && p->state == GS_PLAYER_LEAVING;
+	if (sc->release && p->logins_out > 0) {
+		sc->release = false;
 		p->release_owed = true;
+	}
 	rc = gs_db_link_save(&g->db, p->id, p->zone->bounds.id, p->x, p->y, sc->epoch,
 			  sc->release, deadline, on_save_reply, sc);
 	if (rc == 0) {
